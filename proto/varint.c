@@ -1,0 +1,43 @@
+#include "varint.h"
+
+size_t rl_varint_put(uint8_t *out, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        out[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    out[n++] = (uint8_t)v;
+    return n;
+}
+
+size_t rl_varint_size(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+int rl_varint_get(const uint8_t **pos, const uint8_t *end, uint64_t *v)
+{
+    const uint8_t *p = *pos;
+    uint64_t result = 0;
+    for (unsigned shift = 0; shift < 64; shift += 7) {
+        if (p >= end)
+            return -1;
+        uint8_t byte = *p++;
+        /* The tenth byte may carry only the top bit of a 64-bit value. */
+        if (shift == 63 && byte > 1)
+            return -1;
+        result |= (uint64_t)(byte & 0x7f) << shift;
+        if (!(byte & 0x80)) {
+            *v = result;
+            *pos = p;
+            return 0;
+        }
+    }
+    return -1;
+}

@@ -1,0 +1,37 @@
+/*
+ * Variable-length integers of the record format: unsigned LEB128 (7 bits a
+ * byte, least significant group first, at most 10 bytes) and zigzag for
+ * signed values, so that small negative numbers stay short.
+ */
+#ifndef RINGLOG_PROTO_VARINT_H
+#define RINGLOG_PROTO_VARINT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RL_VARINT_MAX_BYTES 10
+
+/* Writes v at out (which has room for RL_VARINT_MAX_BYTES); returns bytes written. */
+size_t rl_varint_put(uint8_t *out, uint64_t v);
+
+/* Bytes rl_varint_put would write for v. */
+size_t rl_varint_size(uint64_t v);
+
+/*
+ * Reads a varint from [*pos, end). On success advances *pos and returns 0.
+ * Returns -1 on truncation or on an encoding longer than 10 bytes or one that
+ * overflows 64 bits; *pos is then unchanged.
+ */
+int rl_varint_get(const uint8_t **pos, const uint8_t *end, uint64_t *v);
+
+static inline uint64_t rl_zigzag_encode(int64_t v)
+{
+    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+static inline int64_t rl_zigzag_decode(uint64_t v)
+{
+    return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+#endif
