@@ -365,7 +365,7 @@ int rl_conn_read_some(struct rl_conn *c)
         if (errno == EINTR)
             continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK)
-            return RINGLOG_OK;
+            return 1;
         return conn_fail_errno(c, "recv");
     }
 }
@@ -450,7 +450,7 @@ static int recv_until(struct rl_conn *c, Ringlog__Response **resp, int64_t deadl
         if (n < 0)
             return conn_fail_errno(c, "poll");
         int err = rl_conn_read_some(c);
-        if (err)
+        if (err < 0)
             return err;
     }
 }

@@ -87,8 +87,9 @@ int rl_conn_write_some(struct rl_conn *c);
 
 /*
  * Reads what the socket has now into the input buffer, if the buffer has
- * no undecoded bytes left. RINGLOG_OK, or RINGLOG_ERR_TRANSPORT on error
- * or end of stream.
+ * no undecoded bytes left. RINGLOG_OK when there are bytes to decode, 1
+ * when the socket had nothing (EAGAIN), RINGLOG_ERR_TRANSPORT on error or
+ * end of stream.
  */
 int rl_conn_read_some(struct rl_conn *c);
 
