@@ -89,6 +89,7 @@ struct log_segment {
     int64_t created_ms;
     uint32_t refs;  /* reads and ranges in flight */
     bool doomed;    /* out of the log: close and free once refs == 0 */
+    struct log_segment *next_doomed;
     uint8_t closing; /* fds whose asynchronous close is in flight */
     struct rl_completion close_c[3];
     struct partition_log *log;
@@ -151,23 +152,48 @@ struct log_group {
 
 /* ---------------------------------------------------------------- control */
 
-/* A sequential control operation: each step submits one I/O or finishes. */
+/*
+ * A control operation runs a small program: I/O requests submitted one at a
+ * time, each checked when it completes. A request may take its fd from an
+ * earlier step (openat) and may run a hook on success. When the program
+ * ends (or a required step fails) `done` decides what comes next: another
+ * program, or the end of the operation.
+ */
+enum ctl_policy {
+    CTL_MUST,     /* failure ends the program with LOG_ERR_STORAGE */
+    CTL_TOLERATE, /* failure is logged as a warning and the program goes on */
+    CTL_QUIET,    /* failure is ignored (best effort) */
+};
+
+struct ctl_io {
+    struct log_io_req req;
+    int *fdp;       /* when set, req.fd = *fdp at submission */
+    int *result_fd; /* openat: where the new fd goes */
+    uint8_t policy;
+    void (*after)(struct partition_log *log, struct ctl_io *io, int32_t res);
+    void *arg;
+};
+
+#define LOG_CTL_PROGRAM 24
+
 struct log_ctl_run {
     struct rl_completion c;
-    void (*step)(struct partition_log *log, int32_t res);
-    int stage;
+    struct ctl_io prog[LOG_CTL_PROGRAM];
+    uint8_t nprog, pc;
+    void (*done)(struct partition_log *log, int status);
+    void (*resume)(struct partition_log *log); /* waiting for reads and closes */
     int status;
-    struct log_ctl *user;     /* NULL for internal work */
-    uint8_t kind;             /* LOG_OP_* or an internal kind below */
-    struct log_segment *seg;  /* the segment the step works on */
-    uint32_t cursor;          /* loop counter of the running stage */
+    int first_err;
+    struct log_ctl *user; /* NULL for internal work */
+    uint8_t kind;         /* LOG_OP_* or an internal kind below */
+    struct log_segment *seg;
+    struct log_segment *doomed; /* truncate: segments still to unlink */
     int64_t target_offset;
     uint64_t target_pos;
     uint64_t scan_pos;
-    int64_t scan_offset;
-    char path[LOG_NAME_MAX];
+    uint32_t scan_len;
     uint8_t ckpt_buf[LOG_CHECKPOINT_BYTES];
-    bool waiting_reads;
+    struct log_checkpoint ckpt;
 };
 
 enum log_internal_kind {
@@ -217,7 +243,9 @@ struct partition_log {
     uint64_t repair_from, repair_to;
 
     struct log_checkpoint ckpt; /* the last one written */
-    int64_t last_ckpt_ms;
+    int64_t last_ckpt_ms;       /* last attempt */
+    int64_t ckpt_attempt_base;  /* (segment, position) of the last attempt */
+    uint64_t ckpt_attempt_pos;
     int64_t last_flush_ms;
     int64_t last_retention_ms;
     bool flush_requested;

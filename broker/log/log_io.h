@@ -41,7 +41,7 @@ enum log_io_op {
     LOG_IO_CLOSE,     /* fd */
     LOG_IO_UNLINKAT,  /* fd = dirfd, path, flags (AT_REMOVEDIR) */
     LOG_IO_MKDIRAT,   /* fd = dirfd, path, mode */
-    LOG_IO_FSTAT,     /* fd -> file size (run only) */
+    LOG_IO_FSTAT,     /* fd [, buf: struct stat] -> file size (run only) */
     LOG_IO_GETDENTS,  /* fd, buf, len -> bytes of linux_dirent64 (run only) */
     LOG_IO_OP_COUNT,
 };

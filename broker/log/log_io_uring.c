@@ -83,8 +83,11 @@ static int64_t uring_run(struct log_io *io, const struct log_io_req *r)
     case LOG_IO_FSTAT: {
         struct stat st;
         rc = fstat(r->fd, &st);
-        if (rc == 0)
+        if (rc == 0) {
+            if (r->buf != NULL)
+                memcpy(r->buf, &st, sizeof(st));
             rc = st.st_size;
+        }
         break;
     }
     case LOG_IO_GETDENTS:
