@@ -92,8 +92,8 @@ int broker_start(struct broker_proc *b, const char *data_dir, const char *const 
     snprintf(b->log_path, sizeof(b->log_path), "%s.log", b->data_dir);
     char bin[PATH_MAX];
     test_bin_path("ringlogd", bin, sizeof(bin));
-    const char *args[64] = {bin,        "--data-dir", b->data_dir, "--listen", "127.0.0.1:0",
-                            "--metrics", "off",       "--shards",  "2"};
+    const char *args[64] = {bin,         "--data-dir", b->data_dir, "--listen", "127.0.0.1:0",
+                            "--metrics", "off",        "--shards",  "2"};
     int n = 9;
     for (int i = 0; extra_args && extra_args[i] && n < 62; i++)
         args[n++] = extra_args[i];

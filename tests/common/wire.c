@@ -78,8 +78,8 @@ Ringlog__Response *wire_recv(int fd, int timeout_ms)
     uint8_t hdr[4];
     if (read_exact(fd, hdr, 4, timeout_ms) != 0)
         return NULL;
-    uint32_t len = ((uint32_t)hdr[0] << 24) | ((uint32_t)hdr[1] << 16) | ((uint32_t)hdr[2] << 8) |
-                   hdr[3];
+    uint32_t len =
+        ((uint32_t)hdr[0] << 24) | ((uint32_t)hdr[1] << 16) | ((uint32_t)hdr[2] << 8) | hdr[3];
     uint8_t *body = malloc(len ? len : 1);
     if (read_exact(fd, body, len, timeout_ms) != 0) {
         free(body);
@@ -99,8 +99,8 @@ int wire_peer_closed(int fd, int timeout_ms)
     for (;;) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
         clock_gettime(CLOCK_MONOTONIC, &now);
-        int elapsed = (int)((now.tv_sec - start.tv_sec) * 1000 +
-                            (now.tv_nsec - start.tv_nsec) / 1000000);
+        int elapsed =
+            (int)((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000);
         if (elapsed >= timeout_ms || poll(&p, 1, timeout_ms - elapsed) <= 0)
             return 0;
         ssize_t n = recv(fd, buf, sizeof(buf), 0);

@@ -137,18 +137,15 @@ Test(bad_input, valid_frames_with_wrong_bodies)
     uint8_t junk[100];
     memset(junk, 0x41, sizeof(junk)); /* a batch length of ~1 GB */
     r = wire_produce(fd, "health", 1, 1, junk, sizeof(junk));
-    cr_assert_eq(r->produce->topics[0]->partitions[0]->error,
-                 RINGLOG__ERROR_CODE__BATCH_TOO_LARGE);
+    cr_assert_eq(r->produce->topics[0]->partitions[0]->error, RINGLOG__ERROR_CODE__BATCH_TOO_LARGE);
     ringlog__response__free_unpacked(r, NULL);
     memset(junk, 0, sizeof(junk));
     junk[8] = 88; /* a plausible length, but no valid header */
     r = wire_produce(fd, "health", 1, 1, junk, sizeof(junk));
-    cr_assert_eq(r->produce->topics[0]->partitions[0]->error,
-                 RINGLOG__ERROR_CODE__CORRUPT_BATCH);
+    cr_assert_eq(r->produce->topics[0]->partitions[0]->error, RINGLOG__ERROR_CODE__CORRUPT_BATCH);
     ringlog__response__free_unpacked(r, NULL);
     r = wire_produce(fd, "health", 1, 1, junk, 0);
-    cr_assert_eq(r->produce->topics[0]->partitions[0]->error,
-                 RINGLOG__ERROR_CODE__INVALID_REQUEST);
+    cr_assert_eq(r->produce->topics[0]->partitions[0]->error, RINGLOG__ERROR_CODE__INVALID_REQUEST);
     ringlog__response__free_unpacked(r, NULL);
     /* The same connection keeps working after errors answered in-band. */
     uint8_t buf[4096];

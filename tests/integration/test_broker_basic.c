@@ -133,8 +133,8 @@ Test(broker, produce_then_fetch_returns_identical_batches)
     uint8_t batches[2][16384];
     size_t lens[2];
     for (int i = 0; i < 2; i++) {
-        lens[i] = wire_build_batch(batches[i], sizeof(batches[i]), i ? "second" : "first",
-                                   10 + i, -1, -1, -1);
+        lens[i] = wire_build_batch(batches[i], sizeof(batches[i]), i ? "second" : "first", 10 + i,
+                                   -1, -1, -1);
         Ringlog__Response *r = wire_produce(fd, "t", 0, 1, batches[i], lens[i]);
         Ringlog__PartitionProduceResult *pr = produce_result(r);
         cr_assert_eq(pr->error, 0, "%s", pr->error_message);
