@@ -10,8 +10,8 @@ int bufring_init(struct bufring *b, struct io_uring *ring, uint16_t group_id, ui
 {
     memset(b, 0, sizeof(*b));
     b->ring_bytes = count * sizeof(struct io_uring_buf);
-    void *mem = mmap(NULL, b->ring_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1,
-                     0);
+    void *mem =
+        mmap(NULL, b->ring_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
     if (mem == MAP_FAILED)
         return -errno;
     b->ring = mem;

@@ -132,14 +132,14 @@ static int apply_setting(struct broker_config *cfg, const char *key, const char 
             goto bad;
         snprintf(cfg->data_dir, sizeof(cfg->data_dir), "%s", value);
     } else if (strcmp(key, "listen") == 0) {
-        if (parse_host_port(value, cfg->listen_host, sizeof(cfg->listen_host),
-                            &cfg->listen_port) != 0)
+        if (parse_host_port(value, cfg->listen_host, sizeof(cfg->listen_host), &cfg->listen_port) !=
+            0)
             goto bad;
     } else if (strcmp(key, "metrics") == 0) {
         cfg->metrics_enabled = strcmp(value, "off") != 0;
-        if (cfg->metrics_enabled && parse_host_port(value, cfg->metrics_host,
-                                                    sizeof(cfg->metrics_host),
-                                                    &cfg->metrics_port) != 0)
+        if (cfg->metrics_enabled &&
+            parse_host_port(value, cfg->metrics_host, sizeof(cfg->metrics_host),
+                            &cfg->metrics_port) != 0)
             goto bad;
     } else if (strcmp(key, "node-id") == 0) {
         if (parse_i64(value, 0, INT32_MAX, &n) != 0)
@@ -189,8 +189,7 @@ static char *trim(char *s)
     return s;
 }
 
-static int load_config_file(struct broker_config *cfg, const char *path, char *err,
-                            size_t err_len)
+static int load_config_file(struct broker_config *cfg, const char *path, char *err, size_t err_len)
 {
     FILE *f = fopen(path, "r");
     if (!f) {
@@ -238,8 +237,7 @@ static int flag_at(int argc, char **argv, int i, char *key, size_t key_len, cons
     return i + 2;
 }
 
-int broker_config_parse(struct broker_config *cfg, int argc, char **argv, char *err,
-                        size_t err_len)
+int broker_config_parse(struct broker_config *cfg, int argc, char **argv, char *err, size_t err_len)
 {
     broker_config_default(cfg);
     char key[64];

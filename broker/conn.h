@@ -42,7 +42,7 @@ struct conn {
     bool recv_paused;
     bool sending;
     bool closing;
-    bool draining; /* shutting down: close once the queue is empty */
+    bool draining;         /* shutting down: close once the queue is empty */
     uint32_t sqes_pending; /* SQEs whose CQE has not arrived */
     /* the send in flight */
     struct iovec iov[CONN_MAX_IOV];

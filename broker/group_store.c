@@ -84,7 +84,7 @@ static int set_offset(struct group *g, const char *topic, uint32_t partition, in
 /* Writes the group's file atomically. Metadata is stored hex-encoded. */
 static int persist_group(struct group_store *gs, const struct group *g)
 {
-    char path[4400], tmp[4400];
+    char path[4400], tmp[4410];
     snprintf(path, sizeof(path), "%s/%s.offsets", gs->dir, g->name);
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     FILE *f = fopen(tmp, "w");

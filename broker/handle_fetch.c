@@ -8,6 +8,7 @@
  */
 #include <stdlib.h>
 
+#include "conn.h"
 #include "errors.h"
 #include "handlers.h"
 #include "request.h"
@@ -31,10 +32,10 @@ static void fetch_respond(struct request *r)
             res->records.data = op->records;
             res->records.len = op->records_len;
         }
-        res->error_message = (char *)(res->error == RINGLOG__ERROR_CODE__NONE
-                                          ? ""
-                                          : (op->error_message ? op->error_message
-                                                               : rl_error_message(res->error)));
+        res->error_message =
+            (char *)(res->error == RINGLOG__ERROR_CODE__NONE
+                         ? ""
+                         : (op->error_message ? op->error_message : rl_error_message(res->error)));
     }
     metrics_observe(&r->shard->metrics.fetch_latency,
                     (clock_monotonic_ns() - r->started_ns) / 1000);
@@ -53,8 +54,8 @@ static bool fetch_has_news(struct request *r)
         if (!ti || op->partition >= ti->partitions)
             return true; /* deleted meanwhile: answer now */
         struct partition_stats *st = &ti->stats[op->partition];
-        int64_t limit = op->read_committed ? atomic_load(&st->high_watermark)
-                                           : atomic_load(&st->log_end);
+        int64_t limit =
+            op->read_committed ? atomic_load(&st->high_watermark) : atomic_load(&st->log_end);
         if (limit > op->fetch_offset)
             return true;
     }
@@ -205,10 +206,10 @@ static void list_offsets_done(struct request *r)
             res->offset = op->error ? -1 : op->offset;
             res->timestamp = op->error ? -1 : op->found_timestamp;
         }
-        res->error_message = (char *)(res->error == RINGLOG__ERROR_CODE__NONE
-                                          ? ""
-                                          : (op->error_message ? op->error_message
-                                                               : rl_error_message(res->error)));
+        res->error_message =
+            (char *)(res->error == RINGLOG__ERROR_CODE__NONE
+                         ? ""
+                         : (op->error_message ? op->error_message : rl_error_message(res->error)));
     }
     request_complete(r);
 }

@@ -137,8 +137,7 @@ static void handle_offset_fetch(struct request *r)
             ringlog__offset_fetch_topic_result__init(tr);
             tr->topic = ft->topic;
             tr->n_partitions = ft->n_partitions;
-            tr->partitions =
-                request_alloc(r, (ft->n_partitions + 1) * sizeof(*tr->partitions));
+            tr->partitions = request_alloc(r, (ft->n_partitions + 1) * sizeof(*tr->partitions));
             resp->topics[t] = tr;
             for (size_t p = 0; p < ft->n_partitions; p++) {
                 char metadata[4097];

@@ -188,8 +188,7 @@ static bool create_begin(struct admin_job *job)
     } else if (job->r->msg->create_topics->validate_only) {
         set_result(job, RINGLOG__ERROR_CODE__NONE, "");
     } else {
-        job->creating =
-            topic_info_new(ct->name, srv->topics.next_topic_id++, partitions, rf, &cfg);
+        job->creating = topic_info_new(ct->name, srv->topics.next_topic_id++, partitions, rf, &cfg);
         if (!job->creating) {
             set_result(job, RINGLOG__ERROR_CODE__UNKNOWN, "out of memory");
             return false;
@@ -288,8 +287,8 @@ void handle_topic_admin(struct request *r)
     for (size_t i = 0; i < count; i++) {
         results[i] = request_alloc(r, sizeof(**results));
         ringlog__topic_result__init(results[i]);
-        results[i]->name = create ? r->msg->create_topics->topics[i]->name
-                                  : r->msg->delete_topics->names[i];
+        results[i]->name =
+            create ? r->msg->create_topics->topics[i]->name : r->msg->delete_topics->names[i];
     }
     if (create) {
         Ringlog__CreateTopicsResponse *resp = request_alloc(r, sizeof(*resp));

@@ -62,8 +62,8 @@ static void handle_handshake(struct request *r)
     request_complete(r);
 }
 
-static Ringlog__PartitionMetadata *describe_partition(struct request *r,
-                                                      const struct topic_info *t, uint32_t p)
+static Ringlog__PartitionMetadata *describe_partition(struct request *r, const struct topic_info *t,
+                                                      uint32_t p)
 {
     struct server *srv = r->shard->srv;
     const struct partition_stats *st = &t->stats[p];
@@ -132,8 +132,8 @@ static void handle_metadata(struct request *r)
     m->n_topics = n;
     for (size_t i = 0; i < n; i++) {
         const char *name = req->n_topics ? req->topics[i] : t->topics[i]->name;
-        m->topics[i] = describe_topic(r, name, req->n_topics ? topic_table_find(t, name)
-                                                             : t->topics[i]);
+        m->topics[i] =
+            describe_topic(r, name, req->n_topics ? topic_table_find(t, name) : t->topics[i]);
     }
     r->resp.body_case = RINGLOG__RESPONSE__BODY_METADATA;
     r->resp.metadata = m;

@@ -11,8 +11,8 @@
 
 /* Upper bounds (µs) of the latency buckets; the last is +Inf. */
 static const int64_t BUCKET_US[METRICS_LATENCY_BUCKETS - 1] = {
-    25,    50,     100,    250,    500,     1000,    2500,    5000,
-    10000, 25000,  50000,  100000, 250000,  500000,  1000000, 2500000, 10000000};
+    25,    50,    100,    250,    500,    1000,    2500,    5000,    10000,
+    25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 10000000};
 
 void metrics_observe(struct latency_hist *h, int64_t micros)
 {
@@ -63,17 +63,17 @@ static uint64_t load(_Atomic uint64_t *v)
     return atomic_load_explicit(v, memory_order_relaxed);
 }
 
-#define SUM(field)                                                                              \
-    ({                                                                                          \
-        uint64_t total_ = 0;                                                                    \
-        for (int i_ = 0; i_ < srv->nshards; i_++)                                               \
-            total_ += load(&srv->shards[i_]->metrics.field);                                    \
-        total_;                                                                                 \
+#define SUM(field)                                                                                 \
+    ({                                                                                             \
+        uint64_t total_ = 0;                                                                       \
+        for (int i_ = 0; i_ < srv->nshards; i_++)                                                  \
+            total_ += load(&srv->shards[i_]->metrics.field);                                       \
+        total_;                                                                                    \
     })
 
 static const char *API_NAMES[METRICS_API_SLOTS] = {
-    "unknown",  "handshake",    "metadata",         "create_topics", "delete_topics", "produce",
-    "fetch",    "list_offsets", "init_producer_id", "offset_commit", "offset_fetch"};
+    "unknown", "handshake",    "metadata",         "create_topics", "delete_topics", "produce",
+    "fetch",   "list_offsets", "init_producer_id", "offset_commit", "offset_fetch"};
 
 static void emit_histogram(struct text *t, struct server *srv, const char *name, const char *help,
                            size_t offset)
@@ -98,8 +98,7 @@ static void emit_histogram(struct text *t, struct server *srv, const char *name,
         sum += load(&h->sum_us);
         count += load(&h->count);
     }
-    emit(t, "%s_sum %g\n%s_count %llu\n", name, (double)sum / 1e6, name,
-         (unsigned long long)count);
+    emit(t, "%s_sum %g\n%s_count %llu\n", name, (double)sum / 1e6, name, (unsigned long long)count);
 }
 
 static void emit_partitions(struct text *t, struct server *srv)
@@ -108,11 +107,13 @@ static void emit_partitions(struct text *t, struct server *srv)
     uint64_t partitions = 0;
     for (uint32_t i = 0; i < table->count; i++)
         partitions += table->topics[i]->partitions;
-    emit(t, "# HELP ringlog_partitions Partitions on this broker.\n"
-            "# TYPE ringlog_partitions gauge\nringlog_partitions %llu\n",
+    emit(t,
+         "# HELP ringlog_partitions Partitions on this broker.\n"
+         "# TYPE ringlog_partitions gauge\nringlog_partitions %llu\n",
          (unsigned long long)partitions);
-    emit(t, "# HELP ringlog_topics Topics on this broker.\n# TYPE ringlog_topics gauge\n"
-            "ringlog_topics %u\n",
+    emit(t,
+         "# HELP ringlog_topics Topics on this broker.\n# TYPE ringlog_topics gauge\n"
+         "ringlog_topics %u\n",
          table->count);
     static const char *const NAMES[] = {"ringlog_log_end_offset", "ringlog_log_start_offset",
                                         "ringlog_high_watermark", "ringlog_log_size_bytes"};

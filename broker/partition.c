@@ -27,8 +27,7 @@ void partition_publish(struct partition *p)
     /* Under flush=always consumers see only what is on disk, so nothing they
      * read can vanish in a crash; otherwise whatever is written. */
     int64_t hw = p->flush == LOG_FLUSH_ALWAYS ? durable : end;
-    atomic_store_explicit(&st->log_start, partition_log_start_offset(p->log),
-                          memory_order_relaxed);
+    atomic_store_explicit(&st->log_start, partition_log_start_offset(p->log), memory_order_relaxed);
     atomic_store_explicit(&st->log_end, end, memory_order_relaxed);
     atomic_store_explicit(&st->size_bytes, (int64_t)partition_log_size_bytes(p->log),
                           memory_order_relaxed);

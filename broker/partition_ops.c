@@ -43,8 +43,7 @@ static void produce_finish(struct part_op *op, int status)
         fail_op(s, op, log_status_to_error_code(status), log_status_str(status));
         return;
     }
-    metrics_observe(&s->metrics.flush_latency,
-                    (clock_monotonic_ns() - op->started_ns) / 1000);
+    metrics_observe(&s->metrics.flush_latency, (clock_monotonic_ns() - op->started_ns) / 1000);
     fill_offsets(op, p);
     part_op_finish(s, op);
 }
@@ -226,8 +225,7 @@ static void run_fetch(struct shard *s, struct part_op *op, struct partition *p)
     fill_offsets(op, p);
     int64_t limit = op->read_committed ? op->high_watermark : op->log_end;
     if (op->fetch_offset < op->log_start || op->fetch_offset > op->log_end) {
-        fail_op(s, op, RINGLOG__ERROR_CODE__OFFSET_OUT_OF_RANGE,
-                "fetch offset is outside the log");
+        fail_op(s, op, RINGLOG__ERROR_CODE__OFFSET_OUT_OF_RANGE, "fetch offset is outside the log");
         return;
     }
     if (op->fetch_offset >= limit) {

@@ -48,8 +48,7 @@ enum producer_check producer_state_check(struct partition *p, const struct rl_ba
         }
     }
     const struct producer_batch *newest = &s->recent[s->newest];
-    return h->base_sequence == next_seq(newest->last_seq) ? PRODUCER_ACCEPT
-                                                          : PRODUCER_OUT_OF_ORDER;
+    return h->base_sequence == next_seq(newest->last_seq) ? PRODUCER_ACCEPT : PRODUCER_OUT_OF_ORDER;
 }
 
 int producer_state_record(struct partition *p, const struct rl_batch_header *h)

@@ -142,7 +142,8 @@ int64_t server_next_producer_id(struct server *srv)
 /* Resolves host:port and binds a listening socket (SO_REUSEPORT). */
 static int listen_on(const char *host, uint16_t port, uint16_t *bound, char *err, size_t err_len)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res;
     char port_text[8];
@@ -182,7 +183,8 @@ static int port_is_free(const char *host, uint16_t port, char *err, size_t err_l
 {
     if (port == 0)
         return 0;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res;
     char port_text[8];
@@ -219,8 +221,7 @@ static int open_listeners(struct server *srv, char *err, size_t err_len)
     if (cfg->metrics_enabled) {
         if (port_is_free(cfg->metrics_host, cfg->metrics_port, err, err_len) != 0)
             return -1;
-        int fd = listen_on(cfg->metrics_host, cfg->metrics_port, &srv->metrics_port, err,
-                           err_len);
+        int fd = listen_on(cfg->metrics_host, cfg->metrics_port, &srv->metrics_port, err, err_len);
         if (fd < 0)
             return -1;
         srv->shards[0]->metrics_fd = fd;
@@ -250,8 +251,7 @@ static int prepare(struct server *srv, char *err, size_t err_len)
     snprintf(meta, sizeof(meta), "%s/meta", srv->cfg.data_dir);
     if (make_dirs(srv->cfg.data_dir) != 0 || make_dirs(meta) != 0 ||
         access(srv->cfg.data_dir, W_OK) != 0) {
-        snprintf(err, err_len, "data dir %s is not usable: %s", srv->cfg.data_dir,
-                 strerror(errno));
+        snprintf(err, err_len, "data dir %s is not usable: %s", srv->cfg.data_dir, strerror(errno));
         return -1;
     }
     if (lock_data_dir(srv, err, err_len) != 0 || load_cluster_id(srv, err, err_len) != 0)

@@ -159,7 +159,8 @@ static void on_accept(struct rl_completion *c, int32_t res, uint32_t flags)
     if (!(flags & IORING_CQE_F_MORE))
         s->accepting = false;
     if (res >= 0) {
-        if (s->stopping || s->conn_count >= s->srv->cfg.max_connections / (uint32_t)s->srv->nshards + 1) {
+        if (s->stopping ||
+            s->conn_count >= s->srv->cfg.max_connections / (uint32_t)s->srv->nshards + 1) {
             metrics_add(&s->metrics.connections_rejected, 1);
             close(res);
         } else {
@@ -248,7 +249,8 @@ static void dispatch_completions(struct shard *s)
     io_uring_cq_advance(&s->ring, seen);
 }
 
-/* Opens every partition this shard owns (start-up; recovery runs here, in parallel across shards). */
+/* Opens every partition this shard owns (start-up; recovery runs here, in parallel across shards).
+ */
 static int open_owned_partitions(struct shard *s)
 {
     struct topic_table *t = topic_registry_snapshot(&s->srv->topics);
@@ -270,6 +272,7 @@ static int open_owned_partitions(struct shard *s)
 }
 
 static void close_partitions(struct shard *s);
+static int setup_ring(struct shard *s);
 
 static bool shard_drained(struct shard *s)
 {

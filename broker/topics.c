@@ -119,14 +119,12 @@ static int parse_topic_line(char *line, struct topic_info **out)
         partitions > TOPIC_MAX_PARTITIONS)
         return -1;
     struct topic_config cfg = {
-        .retention_ms = rms, .retention_bytes = rbytes, .segment_bytes = sbytes,
-        .segment_ms = sms};
+        .retention_ms = rms, .retention_bytes = rbytes, .segment_bytes = sbytes, .segment_ms = sms};
     *out = topic_info_new(name, id, partitions, rf, &cfg);
     return *out ? 0 : -1;
 }
 
-int topic_registry_load(struct topic_registry *r, const char *data_dir, char *err,
-                        size_t err_len)
+int topic_registry_load(struct topic_registry *r, const char *data_dir, char *err, size_t err_len)
 {
     memset(r, 0, sizeof(*r));
     snprintf(r->path, sizeof(r->path), "%s/meta/topics", data_dir);
@@ -176,8 +174,7 @@ int topic_registry_load(struct topic_registry *r, const char *data_dir, char *er
 }
 
 /* Writes the table to r->path atomically: temp file, fsync, rename, fsync dir. */
-static int persist(struct topic_registry *r, const struct topic_table *t, char *err,
-                   size_t err_len)
+static int persist(struct topic_registry *r, const struct topic_table *t, char *err, size_t err_len)
 {
     char tmp[4200];
     snprintf(tmp, sizeof(tmp), "%s.tmp", r->path);

@@ -17,6 +17,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define TOPIC_NAME_MAX 249
@@ -71,8 +72,7 @@ struct topic_registry {
 };
 
 /* Loads <data_dir>/meta/topics (absent: empty). Returns 0 or -1 with err. */
-int topic_registry_load(struct topic_registry *r, const char *data_dir, char *err,
-                        size_t err_len);
+int topic_registry_load(struct topic_registry *r, const char *data_dir, char *err, size_t err_len);
 void topic_registry_destroy(struct topic_registry *r);
 
 static inline struct topic_table *topic_registry_snapshot(struct topic_registry *r)
@@ -83,8 +83,7 @@ static inline struct topic_table *topic_registry_snapshot(struct topic_registry 
 struct topic_info *topic_table_find(const struct topic_table *t, const char *name);
 
 /* Which shard owns a partition: stable for a topic id across restarts. */
-static inline int topic_partition_owner(const struct topic_info *t, uint32_t partition,
-                                        int nshards)
+static inline int topic_partition_owner(const struct topic_info *t, uint32_t partition, int nshards)
 {
     return (int)((t->id + partition) % (uint64_t)nshards);
 }

@@ -13,23 +13,64 @@
 #include <unistd.h>
 
 #include "broker_proc.h"
+#include "spawn_broker.h"
 #include "fault_proxy.h"
 #include "ringlog.h"
 #include "run_proc.h"
 #include "test_rng.h"
 
-static struct broker_proc broker;
+/*
+ * The broker under test: the real ringlogd through the shared helper
+ * (tests/common/broker_proc.h), or the fake broker process.
+ */
+static struct {
+    struct broker_proc real;
+    struct spawned_broker fake;
+    char listen[64];
+    int port;
+    char data_dir[512];
+} broker;
+
+static int start_broker_in(const char *dir)
+{
+#if RL_BROKER_REAL
+    if (broker_start(&broker.real, dir, NULL) != 0)
+        return -1;
+    broker.port = broker.real.port;
+    snprintf(broker.data_dir, sizeof(broker.data_dir), "%s", broker.real.data_dir);
+#else
+    if (spawn_broker_start(&broker.fake, RL_BROKER_BIN, dir, NULL, 20000) != 0)
+        return -1;
+    broker.port = broker.fake.port;
+    snprintf(broker.data_dir, sizeof(broker.data_dir), "%s", broker.fake.data_dir);
+#endif
+    snprintf(broker.listen, sizeof(broker.listen), "127.0.0.1:%d", broker.port);
+    return 0;
+}
+
+/* Stops the broker (SIGTERM); returns its exit status. */
+static int stop_broker_keep_data(void)
+{
+#if RL_BROKER_REAL
+    return broker_stop(&broker.real);
+#else
+    return spawn_broker_stop(&broker.fake, 10000);
+#endif
+}
 
 static void start_broker(void)
 {
-    cr_assert_eq(broker_proc_start(&broker, RL_BROKER_BIN, NULL, NULL, 20000), 0, "cannot start %s",
-                 RL_BROKER_BIN);
+    cr_assert_eq(start_broker_in(NULL), 0, "cannot start %s", RL_BROKER_BIN);
 }
 
 static void stop_broker(void)
 {
-    broker_proc_stop(&broker, 10000);
-    broker_proc_remove_data(&broker);
+    stop_broker_keep_data();
+#if RL_BROKER_REAL
+    broker_remove_data(&broker.real);
+#else
+    spawn_broker_remove_data(&broker.fake);
+#endif
 }
 
 static ringlog_conf *conf_at(const char *address)
@@ -236,8 +277,8 @@ Test(e2e, committed_offsets_survive_restart)
 
     char dir[256];
     snprintf(dir, sizeof(dir), "%s", broker.data_dir);
-    cr_assert_eq(broker_proc_stop(&broker, 10000), 0, "clean shutdown");
-    cr_assert_eq(broker_proc_start(&broker, RL_BROKER_BIN, dir, NULL, 20000), 0);
+    cr_assert_eq(stop_broker_keep_data(), 0, "clean shutdown");
+    cr_assert_eq(start_broker_in(dir), 0, "restart on the same data");
     c = conf_at(broker.listen);
     cr_assert_eq(ringlog_conf_set(c, "group", "g1", NULL, 0), 0);
     kc = consumer_from(c, "co", 0, RINGLOG_OFFSET_STORED);

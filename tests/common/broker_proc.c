@@ -3,174 +3,155 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-extern char **environ;
+void test_bin_path(const char *name, char *out, size_t len)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    self[n > 0 ? n : 0] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash)
+        *slash = '\0';
+    snprintf(out, len, "%s/%s", self, name);
+}
 
-static long long now_ms(void)
+static int64_t now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void *drain_main(void *arg)
+/* Reads the child's stderr until the ready line (copying all of it to the log). */
+static int wait_ready(struct broker_proc *b, int fd, int log_fd)
 {
-    struct broker_proc *b = arg;
-    char buf[4096];
-    ssize_t n;
-    while ((n = read(b->stderr_fd, buf, sizeof(buf))) > 0) {
-        ssize_t w = write(STDERR_FILENO, buf, (size_t)n);
-        (void)w;
+    char buf[8192];
+    size_t len = 0;
+    int64_t deadline = now_ms() + 20000;
+    while (now_ms() < deadline) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
+        if (n <= 0)
+            return -1;
+        if (write(log_fd, buf + len, (size_t)n) < 0)
+            return -1;
+        len += (size_t)n;
+        buf[len] = '\0';
+        char *ready = strstr(buf, "ringlogd ready node=");
+        char *listen = ready ? strstr(ready, "listen=") : NULL;
+        char *nl = listen ? strchr(listen, '\n') : NULL;
+        if (nl) {
+            char *colon = strrchr(listen, ':');
+            b->port = (uint16_t)atoi(colon + 1);
+            return 0;
+        }
+        if (len > sizeof(buf) / 2) {
+            memmove(buf, buf + len / 2, len - len / 2);
+            len -= len / 2;
+        }
     }
-    return NULL;
+    return -1;
 }
 
-/* Parses "ringlogd ready node=N listen=HOST:PORT" out of a line. */
-static bool parse_ready(const char *line, struct broker_proc *b)
+/* After the ready line, keep copying stderr to the log in a detached child. */
+static void copy_rest(int fd, int log_fd)
 {
-    const char *r = strstr(line, "ringlogd ready");
-    const char *l = r ? strstr(r, "listen=") : NULL;
-    if (!l)
-        return false;
-    l += 7;
-    size_t len = strcspn(l, " \r\n");
-    if (len == 0 || len >= sizeof(b->listen))
-        return false;
-    memcpy(b->listen, l, len);
-    b->listen[len] = '\0';
-    const char *colon = strrchr(b->listen, ':');
-    b->port = colon ? atoi(colon + 1) : 0;
-    return b->port > 0;
+    pid_t pid = fork();
+    if (pid != 0)
+        return;
+    char buf[8192];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof(buf))) > 0)
+        if (write(log_fd, buf, (size_t)n) < 0)
+            break;
+    _exit(0);
 }
 
-int broker_proc_start(struct broker_proc *b, const char *binary, const char *data_dir,
-                      const char *const *extra_args, int timeout_ms)
+int broker_start(struct broker_proc *b, const char *data_dir, const char *const *extra_args)
 {
     memset(b, 0, sizeof(*b));
-    b->pid = -1;
-    b->stderr_fd = -1;
     if (data_dir) {
         snprintf(b->data_dir, sizeof(b->data_dir), "%s", data_dir);
-        mkdir(b->data_dir, 0755);
     } else {
-        snprintf(b->data_dir, sizeof(b->data_dir), "/tmp/ringlog-test-XXXXXX");
-        if (!mkdtemp(b->data_dir)) {
-            fprintf(stderr, "broker_proc: mkdtemp: %s\n", strerror(errno));
+        const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+        snprintf(b->data_dir, sizeof(b->data_dir), "%s/ringlog-test-XXXXXX", tmp);
+        if (!mkdtemp(b->data_dir))
             return -1;
-        }
     }
-    const char *argv[64] = {binary, "--listen",   "127.0.0.1:0", "--metrics",
-                            "off",  "--data-dir", b->data_dir};
-    int argc = 7;
-    for (int i = 0; extra_args && extra_args[i] && argc < 63; i++)
-        argv[argc++] = extra_args[i];
-    argv[argc] = NULL;
-
+    snprintf(b->log_path, sizeof(b->log_path), "%s.log", b->data_dir);
+    char bin[PATH_MAX];
+    test_bin_path("ringlogd", bin, sizeof(bin));
+    const char *args[64] = {bin,         "--data-dir", b->data_dir, "--listen", "127.0.0.1:0",
+                            "--metrics", "off",        "--shards",  "2"};
+    int n = 9;
+    for (int i = 0; extra_args && extra_args[i] && n < 62; i++)
+        args[n++] = extra_args[i];
+    args[n] = NULL;
     int pipefd[2];
-    if (pipe2(pipefd, O_CLOEXEC) < 0)
+    if (pipe2(pipefd, O_CLOEXEC) != 0)
         return -1;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDERR_FILENO);
-    int rc = posix_spawn(&b->pid, binary, &fa, NULL, (char *const *)argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
+    int log_fd = open(b->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    b->pid = fork();
+    if (b->pid == 0) {
+        dup2(pipefd[1], STDERR_FILENO);
+        execv(bin, (char *const *)args);
+        _exit(127);
+    }
     close(pipefd[1]);
+    int rc = wait_ready(b, pipefd[0], log_fd);
+    if (rc == 0)
+        copy_rest(pipefd[0], log_fd);
+    close(pipefd[0]);
+    close(log_fd);
     if (rc != 0) {
-        fprintf(stderr, "broker_proc: cannot run %s: %s\n", binary, strerror(rc));
-        close(pipefd[0]);
-        b->pid = -1;
+        fprintf(stderr, "broker did not become ready; log in %s\n", b->log_path);
+        broker_kill(b);
+    }
+    return rc;
+}
+
+int broker_stop(struct broker_proc *b)
+{
+    if (b->pid <= 0)
         return -1;
-    }
-    b->stderr_fd = pipefd[0];
-
-    /* Read stderr line by line until the ready line, echoing what comes. */
-    char line[1024];
-    size_t have = 0;
-    long long deadline = now_ms() + timeout_ms;
-    for (;;) {
-        long long left = deadline - now_ms();
-        struct pollfd pfd = {.fd = b->stderr_fd, .events = POLLIN};
-        if (left <= 0 || poll(&pfd, 1, (int)left) <= 0) {
-            fprintf(stderr, "broker_proc: %s did not become ready in %d ms\n", binary, timeout_ms);
-            broker_proc_stop(b, 1000);
-            return -1;
-        }
-        ssize_t n =
-            read(b->stderr_fd, line + have, 1); /* byte by byte: stop right after the line */
-        if (n <= 0) {
-            fprintf(stderr, "broker_proc: %s exited before it was ready\n", binary);
-            broker_proc_stop(b, 1000);
-            return -1;
-        }
-        if (line[have] == '\n' || have + 2 >= sizeof(line)) {
-            line[have + 1] = '\0';
-            fputs(line, stderr);
-            if (parse_ready(line, b))
-                break;
-            have = 0;
-        } else {
-            have++;
-        }
-    }
-    b->drain_started = pthread_create(&b->drain, NULL, drain_main, b) == 0;
-    return 0;
+    kill(b->pid, SIGTERM);
+    int status;
+    if (waitpid(b->pid, &status, 0) != b->pid)
+        return -1;
+    b->pid = 0;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-int broker_proc_stop(struct broker_proc *b, int timeout_ms)
+void broker_kill(struct broker_proc *b)
 {
-    int status = -1;
-    if (b->pid > 0) {
-        kill(b->pid, SIGTERM);
-        long long deadline = now_ms() + timeout_ms;
-        for (;;) {
-            pid_t r = waitpid(b->pid, &status, WNOHANG);
-            if (r == b->pid)
-                break;
-            if (r < 0) {
-                status = -1;
-                break;
-            }
-            if (now_ms() >= deadline) {
-                kill(b->pid, SIGKILL);
-                waitpid(b->pid, &status, 0);
-                status = -1;
-                break;
-            }
-            usleep(10000);
-        }
-        b->pid = -1;
-    }
-    if (b->drain_started) {
-        pthread_join(b->drain, NULL);
-        b->drain_started = false;
-    }
-    if (b->stderr_fd >= 0) {
-        close(b->stderr_fd);
-        b->stderr_fd = -1;
-    }
-    return status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    if (b->pid <= 0)
+        return;
+    kill(b->pid, SIGKILL);
+    waitpid(b->pid, NULL, 0);
+    b->pid = 0;
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
-    (void)sb;
+    (void)st;
     (void)flag;
     (void)ftw;
     return remove(path);
 }
 
-void broker_proc_remove_data(struct broker_proc *b)
+void broker_remove_data(struct broker_proc *b)
 {
-    if (b->data_dir[0])
-        nftw(b->data_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    nftw(b->data_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    unlink(b->log_path);
 }

@@ -1,40 +1,38 @@
 /*
- * Starting and stopping a broker process from a test, without a shell:
- * posix_spawn the binary with `--listen 127.0.0.1:0 --metrics off
- * --data-dir DIR` (plus extra arguments), read its stderr until the line
- * "ringlogd ready node=<id> listen=<host:port>", and keep the address.
- * Stopping sends SIGTERM, waits, then SIGKILL. The rest of the broker's
- * stderr is copied to the test's stderr by a thread, so logs stay visible.
+ * Starts a real ringlogd for integration tests: ephemeral ports on
+ * 127.0.0.1, a fresh data directory, the ready line parsed from stderr,
+ * stopped by PID. The broker's stderr is copied to <data_dir>.log.
  */
 #ifndef RINGLOG_TESTS_BROKER_PROC_H
 #define RINGLOG_TESTS_BROKER_PROC_H
 
-#include <pthread.h>
-#include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct broker_proc {
     pid_t pid;
-    char listen[64]; /* "127.0.0.1:PORT" from the ready line */
-    int port;
-    char data_dir[256];
-    int stderr_fd;
-    pthread_t drain;
-    bool drain_started;
+    uint16_t port;
+    char data_dir[512];
+    char log_path[600];
 };
 
 /*
- * Starts `binary` with data in `data_dir` (created if missing; NULL: a new
- * mkdtemp directory). extra_args is NULL-terminated or NULL. Waits up to
- * timeout_ms for the ready line. Returns 0, or -1 with a reason on stderr.
+ * Starts build/bin/ringlogd (found next to the test binary) with the given
+ * extra arguments (NULL-terminated, may be NULL) and waits for the ready
+ * line. data_dir NULL: a new temporary directory. Returns 0 or -1.
  */
-int broker_proc_start(struct broker_proc *b, const char *binary, const char *data_dir,
-                      const char *const *extra_args, int timeout_ms);
+int broker_start(struct broker_proc *b, const char *data_dir, const char *const *extra_args);
 
-/* SIGTERM, wait up to timeout_ms, then SIGKILL. Returns the exit status (or -1). */
-int broker_proc_stop(struct broker_proc *b, int timeout_ms);
+/* SIGTERM and wait; returns the exit status (or -1). */
+int broker_stop(struct broker_proc *b);
 
-/* Removes the data directory recursively (after stop). */
-void broker_proc_remove_data(struct broker_proc *b);
+/* SIGKILL and wait. */
+void broker_kill(struct broker_proc *b);
+
+/* rm -rf of the data directory. */
+void broker_remove_data(struct broker_proc *b);
+
+/* Path of a binary in the same directory as the running test. */
+void test_bin_path(const char *name, char *out, size_t len);
 
 #endif
