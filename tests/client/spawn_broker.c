@@ -54,7 +54,7 @@ static bool parse_ready(const char *line, struct spawned_broker *b)
 }
 
 int spawn_broker_start(struct spawned_broker *b, const char *binary, const char *data_dir,
-                      const char *const *extra_args, int timeout_ms)
+                       const char *const *extra_args, int timeout_ms)
 {
     memset(b, 0, sizeof(*b));
     b->pid = -1;

@@ -30,7 +30,7 @@ struct spawned_broker {
  * timeout_ms for the ready line. Returns 0, or -1 with a reason on stderr.
  */
 int spawn_broker_start(struct spawned_broker *b, const char *binary, const char *data_dir,
-                      const char *const *extra_args, int timeout_ms);
+                       const char *const *extra_args, int timeout_ms);
 
 /* SIGTERM, wait up to timeout_ms, then SIGKILL. Returns the exit status (or -1). */
 int spawn_broker_stop(struct spawned_broker *b, int timeout_ms);

@@ -275,7 +275,7 @@ Test(e2e, committed_offsets_survive_restart)
     ringlog_consumer_destroy(kc);
     ringlog_conf_destroy(c);
 
-    char dir[256];
+    char dir[sizeof(broker.data_dir)];
     snprintf(dir, sizeof(dir), "%s", broker.data_dir);
     cr_assert_eq(stop_broker_keep_data(), 0, "clean shutdown");
     cr_assert_eq(start_broker_in(dir), 0, "restart on the same data");
