@@ -1050,7 +1050,7 @@ int ringlog_consumer_poll(ringlog_consumer *c, int timeout_ms, const ringlog_mes
         return RINGLOG_ERR_INVALID_ARG;
     *msg = NULL;
     c->errstr[0] = '\0';
-    int64_t deadline = timeout_ms < 0 ? -1 : rl_now_ms() + timeout_ms;
+    int64_t deadline = -2; /* read the clock only if we have to wait */
     for (;;) {
         if (c->cur) {
             bool got;
@@ -1075,6 +1075,8 @@ int ringlog_consumer_poll(ringlog_consumer *c, int timeout_ms, const ringlog_mes
         }
         rl_cluster_lock(c->cl);
         while (!c->q_head) {
+            if (deadline == -2)
+                deadline = timeout_ms < 0 ? -1 : rl_now_ms() + timeout_ms;
             if (deadline >= 0 && rl_now_ms() >= deadline) {
                 rl_cluster_unlock(c->cl);
                 return RINGLOG_ERR_TIMED_OUT;

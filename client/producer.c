@@ -830,13 +830,18 @@ int ringlog_produce(ringlog_producer *p, const ringlog_record *rec)
     rl_cluster_lock(p->cl);
     bool on_io = rl_cluster_on_io_thread(p->cl);
     bool can_block = !on_io && p->conf->max_block_ms > 0;
-    int64_t deadline = rl_now_ms() + p->conf->max_block_ms;
+    /* The clock is read only when we have to wait (it is a hot path). */
+    int64_t deadline = -1;
     struct rl_topic_md *md = NULL;
     if (p->fatal) {
         rc = RINGLOG_ERR_FATAL;
         goto unlock;
     }
-    rc = topic_metadata(p, rec->topic, deadline, can_block, &md);
+    md = rl_cluster_topic(p->cl, rec->topic);
+    if (!md || !md->known || md->err || md->npart <= 0) {
+        deadline = rl_now_ms() + p->conf->max_block_ms;
+        rc = topic_metadata(p, rec->topic, deadline, can_block, &md);
+    }
     if (rc)
         goto unlock;
     struct ptopic *t = ptopic_get(p, rec->topic);
@@ -854,6 +859,8 @@ int ringlog_produce(ringlog_producer *p, const ringlog_record *rec)
             rc = RINGLOG_ERR_QUEUE_FULL;
             goto unlock;
         }
+        if (deadline < 0)
+            deadline = rl_now_ms() + p->conf->max_block_ms;
         p->space_waiters++;
         rl_cluster_wakeup(p->cl); /* seal lingering batches: they are what frees room */
         bool ok = cond_wait_until(&p->space_cond, rl_cluster_mutex(p->cl), deadline);
