@@ -57,6 +57,8 @@ void rg_send_ack(struct replica_group *rg, enum rg_message_type type, int32_t to
     r->success = true;
     r->match = rg->verified_end;
     r->durable = rg->faults.ack_durable_early ? rg->log_end : rg->durable_end;
+    r->hint_epoch = rg_epoch_table_epoch_at(&rg->epochs, rg->log_end - 1);
+    r->hint_offset = rg->log_end;
 }
 
 static void reject(struct replica_group *rg, const struct rg_message *m, int32_t hint_epoch,
@@ -121,24 +123,19 @@ void rg_handle_append(struct replica_group *rg, const struct rg_message *m, stru
     rg->election_elapsed = 0;
 
     int64_t a = m->prev_end, b = m->end;
-    if (a < 0 || b <= a || m->run_count == 0 || m->runs[0].start > a)
+    bool probe = b == a && m->run_count == 0; /* empty: verifies [0, a) only */
+    if (a < 0 || (!probe && (b < a || m->run_count == 0 || m->runs[0].start > a)))
         return; /* malformed: the leader never sends that */
 
-    if (a > rg->log_end) {
-        /* We are short: resume from our end. */
-        reject(rg, m, rg_epoch_table_epoch_at(&rg->epochs, rg->log_end - 1), rg->log_end, out);
-        return;
-    }
-    int32_t ours = rg_epoch_table_epoch_at(&rg->epochs, a - 1);
-    if (ours != m->prev_epoch) {
-        /* Entries of epochs above prev_epoch cannot be in the leader's log
-         * before prev_end: tell it where ours start, so it backs off past
-         * all of them in one round. */
-        int64_t q = a;
-        if (ours > m->prev_epoch) {
-            uint32_t idx = rg_epoch_table_first_above(&rg->epochs, m->prev_epoch);
-            q = rg->epochs.runs[idx].start;
-        }
+    /* Log matching. The leader's entry at a - 1 has epoch prev_epoch, so
+     * its log holds no epoch above prev_epoch before a: any of ours there
+     * diverges. q is the end of our longest prefix that may still agree. */
+    int64_t q = a < rg->log_end ? a : rg->log_end;
+    uint32_t above = rg_epoch_table_first_above(&rg->epochs, m->prev_epoch);
+    if (above < rg->epochs.count && rg->epochs.runs[above].start < q)
+        q = rg->epochs.runs[above].start;
+    if (q != a || rg_epoch_table_epoch_at(&rg->epochs, a - 1) != m->prev_epoch) {
+        /* Reject with a hint for fast back-off (next_after_rejection). */
         reject(rg, m, rg_epoch_table_epoch_at(&rg->epochs, q - 1), q, out);
         return;
     }

@@ -96,10 +96,13 @@ void rg_config_push(struct replica_group *rg, const struct rg_config_entry *entr
     RG_ASSERT(rg_membership_valid(&entry->membership));
     RG_ASSERT(entry->offset > rg->configs[rg->config_count - 1].offset);
     if (rg->config_count == RG_CONFIG_HISTORY) {
-        /* The oldest may go only when its successor can never be
-         * truncated, i.e. is committed: see the single-server argument in
-         * docs/REPLICATION.md (at most one uncommitted config per log). */
-        RG_ASSERT(rg->configs[1].offset < rg->commit);
+        /* Forget the oldest. Safe because a log holds at most one config
+         * that is not committed (a leader starts a change only once the
+         * previous one and an entry of its own epoch are committed, and
+         * every log is a prefix of some leader's log): a truncation can
+         * undo only the newest, never reach below configs[1]. This replica
+         * may not know that configs[1] is committed (its commit offset can
+         * lag); rg_config_truncate asserts it never has to go that far. */
         memmove(&rg->configs[0], &rg->configs[1], sizeof(rg->configs[0]) * (RG_CONFIG_HISTORY - 1));
         rg->config_count--;
     }
@@ -113,7 +116,7 @@ void rg_config_truncate(struct replica_group *rg, int64_t end)
     bool changed = false;
     while (rg->configs[rg->config_count - 1].offset >= end) {
         /* The bootstrap (offset -1) is never truncated, and an older config
-         * must be known whenever a newer one is dropped. */
+         * must be known whenever a newer one is dropped (see above). */
         RG_ASSERT(rg->config_count > 1);
         rg->config_count--;
         changed = true;

@@ -184,10 +184,10 @@ int replica_group_init(struct replica_group *rg, const struct replica_group_conf
 
 uint32_t replica_group_max_messages_per_event(const struct replica_group *rg)
 {
-    /* Worst case: a full window of APPENDs to every peer plus one message
-     * of each other kind (heartbeat, vote, timeout-now). */
+    /* Worst case: to every peer one APPEND and one message of each other
+     * kind an event can cause (heartbeat or vote, timeout-now). */
     (void)rg;
-    return RG_MAX_NODES * (RG_MAX_INFLIGHT + 3);
+    return RG_MAX_NODES * 3;
 }
 
 static bool room(const struct replica_group *rg, const struct rg_output *out)
@@ -348,26 +348,31 @@ int replica_group_durable(struct replica_group *rg, int64_t end, struct rg_outpu
     return RG_OK;
 }
 
-void replica_group_append_trimmed(struct replica_group *rg, struct rg_message *msg,
-                                  int64_t actual_end)
+int replica_group_append_trimmed(struct replica_group *rg, struct rg_message *msg,
+                                 int64_t actual_end, struct rg_output *out)
 {
-    RG_ASSERT(msg->type == RG_MSG_APPEND && msg->from == rg->config.self);
-    RG_ASSERT(actual_end > msg->prev_end && actual_end <= msg->end);
+    if (out->message_capacity == out->message_count)
+        return RG_ERR_OUTPUT_FULL;
+    if (msg->type != RG_MSG_APPEND || msg->from != rg->config.self ||
+        actual_end <= msg->prev_end || actual_end > msg->end)
+        return RG_ERR_INVALID;
     while (msg->run_count > 1 && msg->runs[msg->run_count - 1].start >= actual_end)
         msg->run_count--;
     struct rg_peer *p = rg_peer_find(rg, msg->to);
-    if (p != NULL && rg->role == RG_ROLE_LEADER && msg->term == rg->term) {
-        /* It was the last APPEND queued for this peer: pull next back and
-         * shorten its in-flight record. */
-        if (p->inflight_count > 0) {
-            uint32_t last = (p->inflight_head + p->inflight_count - 1) % RG_MAX_INFLIGHT;
-            if (p->inflight_end[last] == msg->end)
-                p->inflight_end[last] = actual_end;
-        }
-        if (p->next == msg->end)
-            p->next = actual_end;
-    }
+    int64_t asked_end = msg->end;
     msg->end = actual_end;
+    if (p == NULL || rg->role != RG_ROLE_LEADER || msg->term != rg->term || p->next != asked_end)
+        return RG_OK; /* not the newest APPEND to it: a gap the peer will reject */
+    /* Shorten its in-flight record, then let the next piece go at once so
+     * a peer catching up has a full window in flight. */
+    RG_ASSERT(p->inflight_count > 0);
+    uint32_t last = (p->inflight_head + p->inflight_count - 1) % RG_MAX_INFLIGHT;
+    RG_ASSERT(p->inflight_end[last] == asked_end);
+    p->inflight_end[last] = actual_end;
+    p->next = actual_end;
+    if (!p->probing)
+        rg_send_append(rg, p, out);
+    return RG_OK;
 }
 
 int replica_group_transfer_leadership(struct replica_group *rg, int32_t target,

@@ -85,6 +85,11 @@ struct rg_membership {
     int32_t learners[RG_MAX_NODES];
 };
 
+bool rg_membership_has_voter(const struct rg_membership *m, int32_t node);
+bool rg_membership_has_learner(const struct rg_membership *m, int32_t node);
+/* Ids distinct and >= 0, 1..RG_MAX_NODES members, at least one voter. */
+bool rg_membership_valid(const struct rg_membership *m);
+
 /* A membership-config batch of one offset in the log. offset -1 is the
  * bootstrap membership, in effect before any config batch. */
 struct rg_config_entry {
@@ -194,8 +199,9 @@ struct rg_message {
     /* APPEND_RESPONSE, HEARTBEAT_RESPONSE: the follower's [0, match) is
      * verified equal to the leader's log in this term, [0, durable) of its
      * log is durable. On a rejected APPEND, the hint for fast back-off: the
-     * follower's log agrees with no epoch above hint_epoch before
-     * hint_offset. */
+     * follower holds no epoch above hint_epoch before hint_offset, a batch
+     * boundary of its log whose previous entry has hint_epoch. A heartbeat
+     * response's hint is its last epoch and log end. */
     int64_t match;
     int64_t durable;
     int32_t hint_epoch;
@@ -249,12 +255,12 @@ struct rg_peer {
     bool voter;
     bool probing;       /* one APPEND at a time until a match is found */
     bool recent_active; /* heard from since the last check-quorum round */
-    bool acked_since_heartbeat;
     bool vote_granted;
     bool vote_responded;
     int64_t next;          /* next offset to send */
     int64_t match;         /* verified equal to our log (maybe not durable) */
     int64_t durable_match; /* verified AND durable on the peer: counts for commit */
+    uint64_t last_ack_tick; /* tick of the last accepted APPEND ack */
     uint32_t inflight_head;
     uint32_t inflight_count;
     int64_t inflight_end[RG_MAX_INFLIGHT];
@@ -352,12 +358,15 @@ int replica_group_appended(struct replica_group *rg, int64_t end, int32_t epoch,
 int replica_group_durable(struct replica_group *rg, int64_t end, struct rg_output *out);
 
 /*
- * The caller sent an APPEND with fewer batches than asked: the message now
- * ends at actual_end (a batch boundary, > prev_end, <= msg->end). Fixes
- * msg->end and msg->runs and the peer's progress.
+ * The caller is sending an APPEND of out with fewer batches than asked
+ * (byte budget): the message now ends at actual_end (a batch boundary,
+ * > prev_end, <= msg->end). Fixes msg->end and msg->runs and the peer's
+ * progress, and may add the APPEND for the next piece to the END of out's
+ * messages (so a caller walking out->messages by index sends it too).
+ * Call it before any other event; it needs room for one message.
  */
-void replica_group_append_trimmed(struct replica_group *rg, struct rg_message *msg,
-                                  int64_t actual_end);
+int replica_group_append_trimmed(struct replica_group *rg, struct rg_message *msg,
+                                 int64_t actual_end, struct rg_output *out);
 
 /*
  * Hands leadership to `target` (a voter): proposals stop, the target is
@@ -406,6 +415,11 @@ static inline int64_t replica_group_log_end(const struct replica_group *rg)
 static inline int64_t replica_group_durable_end(const struct replica_group *rg)
 {
     return rg->durable_end;
+}
+/* The voter leadership is being handed to, or RG_NO_NODE. */
+static inline int32_t replica_group_transfer_target(const struct replica_group *rg)
+{
+    return rg->transfer_target;
 }
 static inline const struct rg_membership *replica_group_membership(const struct replica_group *rg)
 {

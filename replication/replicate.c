@@ -19,7 +19,7 @@ void rg_reset_peer(struct replica_group *rg, struct rg_peer *p)
     p->inflight_head = 0;
     p->inflight_count = 0;
     p->recent_active = false;
-    p->acked_since_heartbeat = false;
+    p->last_ack_tick = rg->tick_count;
 }
 
 static void inflight_clear(struct rg_peer *p)
@@ -78,11 +78,26 @@ void rg_become_leader(struct replica_group *rg, struct rg_output *out)
 /*
  * Sends the next APPEND to p if the window allows: [next, written_end),
  * cut so that it spans at most RG_MAX_RUNS_PER_APPEND epochs. next moves
- * on optimistically; a rejection or a silent peer moves it back.
+ * on optimistically; a rejection or a silent peer moves it back. At most
+ * one APPEND per peer per event, so that a trim (replica_group_
+ * append_trimmed) always concerns the newest one in flight; the pipeline
+ * fills as writes and acks arrive.
  */
 void rg_send_append(struct replica_group *rg, struct rg_peer *p, struct rg_output *out)
 {
-    if (p->next >= rg->written_end)
+    rg_send_append_or_probe(rg, p, false, out);
+}
+
+/*
+ * An empty APPEND (prev_end == end, no runs) is a pure probe: "does your
+ * log match mine up to prev_end?" It re-verifies a follower that has the
+ * data but restarted (and so forgot what it had verified in this term),
+ * without sending any batch again.
+ */
+void rg_send_append_or_probe(struct replica_group *rg, struct rg_peer *p, bool allow_empty,
+                             struct rg_output *out)
+{
+    if (p->next > rg->written_end || (p->next == rg->written_end && !allow_empty))
         return;
     if (p->inflight_count >= rg->config.max_inflight)
         return;
@@ -91,6 +106,15 @@ void rg_send_append(struct replica_group *rg, struct rg_peer *p, struct rg_outpu
     int64_t from = p->next;
     int64_t end = rg->written_end;
     RG_ASSERT(from >= 0 && rg->epochs.count > 0);
+    if (from == end) {
+        struct rg_message *probe = rg_out_message(rg, out, RG_MSG_APPEND, p->id);
+        probe->prev_end = from;
+        probe->prev_epoch = rg_epoch_table_epoch_at(&rg->epochs, from - 1);
+        probe->end = from;
+        probe->commit = rg->commit;
+        inflight_push(rg, p, from);
+        return;
+    }
     struct rg_message *m = rg_out_message(rg, out, RG_MSG_APPEND, p->id);
     m->prev_end = from;
     m->prev_epoch = rg_epoch_table_epoch_at(&rg->epochs, from - 1);
@@ -110,14 +134,8 @@ void rg_send_append(struct replica_group *rg, struct rg_peer *p, struct rg_outpu
 
 void rg_send_appends(struct replica_group *rg, struct rg_output *out)
 {
-    for (uint32_t i = 0; i < rg->peer_count; i++) {
-        struct rg_peer *p = &rg->peers[i];
-        uint32_t before;
-        do {
-            before = p->inflight_count;
-            rg_send_append(rg, p, out);
-        } while (p->inflight_count > before);
-    }
+    for (uint32_t i = 0; i < rg->peer_count; i++)
+        rg_send_append(rg, &rg->peers[i], out);
 }
 
 static int compare_desc(const void *a, const void *b)
@@ -185,17 +203,24 @@ static void maybe_send_timeout_now(struct replica_group *rg, struct rg_peer *p,
 }
 
 /*
- * Fast back-off. The follower said: my log agrees with no epoch above
- * hint_epoch before hint_offset. The largest epoch of ours <= hint_epoch
- * ends at some offset E; probing at min(hint_offset, E) skips every batch
- * of the divergent epochs at once instead of one batch per round trip.
+ * Fast back-off, a round trip per divergent EPOCH, not per batch. The
+ * follower said: before hint_offset (a batch boundary of its log) it holds
+ * no epoch above hint_epoch, and its entry at hint_offset - 1 has
+ * hint_epoch. Let e be our largest epoch <= hint_epoch, ending (in our
+ * log) at E.
+ *  - e == hint_epoch: both logs hold a prefix of the same batches of that
+ *    epoch (written by its one leader), so min(hint_offset, E) is a batch
+ *    boundary of both and the next probe matches.
+ *  - e < hint_epoch: its hint_epoch entries are not ours. Probe at E with
+ *    prev epoch e; the follower's next hint falls below the start of its
+ *    hint_epoch entries, so the hint offset strictly decreases.
  */
 static int64_t next_after_rejection(const struct replica_group *rg, const struct rg_message *m)
 {
     int32_t found;
     int64_t end = rg_epoch_table_end_of(&rg->epochs, m->hint_epoch, rg->log_end, &found);
-    int64_t next = m->hint_offset < end ? m->hint_offset : end;
-    RG_ASSERT(next >= 0);
+    int64_t next = found == m->hint_epoch && m->hint_offset < end ? m->hint_offset : end;
+    RG_ASSERT(next >= 0 && next <= rg->log_end);
     return next;
 }
 
@@ -207,7 +232,7 @@ void rg_handle_append_response(struct replica_group *rg, const struct rg_message
         return;
     p->recent_active = true;
     if (m->success) {
-        p->acked_since_heartbeat = true;
+        p->last_ack_tick = rg->tick_count;
         note_ack(rg, p, m->match, rg->faults.count_non_durable_acks ? m->match : m->durable);
         inflight_free_to(p, p->match);
         p->probing = false; /* a match is known: stream from here */
@@ -222,11 +247,7 @@ void rg_handle_append_response(struct replica_group *rg, const struct rg_message
         p->probing = true;
         inflight_clear(p);
     }
-    uint32_t before;
-    do {
-        before = p->inflight_count;
-        rg_send_append(rg, p, out);
-    } while (p->inflight_count > before);
+    rg_send_append(rg, p, out);
 }
 
 void rg_handle_heartbeat_response(struct replica_group *rg, const struct rg_message *m,
@@ -238,13 +259,20 @@ void rg_handle_heartbeat_response(struct replica_group *rg, const struct rg_mess
     p->recent_active = true;
     note_ack(rg, p, m->match, rg->faults.count_non_durable_acks ? m->match : m->durable);
     inflight_free_to(p, p->match);
-    /* Behind and nothing acknowledged for a heartbeat period: the APPENDs
-     * in flight were lost. Probe again from what we know it has. */
-    if (p->match < rg->written_end && !p->acked_since_heartbeat) {
+    /* Behind us with nothing in flight (it restarted and forgot what it
+     * had verified in this term), or nothing acknowledged for two
+     * heartbeat periods (the APPENDs in flight were lost): probe again,
+     * where its log end (the hint) says, with an empty APPEND if it seems
+     * to have all of our log. */
+    bool idle_behind = p->inflight_count == 0 && m->match < rg->written_end;
+    bool stuck = p->inflight_count > 0 &&
+                 rg->tick_count - p->last_ack_tick >= 2u * rg->config.heartbeat_ticks;
+    if (idle_behind || stuck) {
         p->probing = true;
-        p->next = p->match;
+        p->next = next_after_rejection(rg, m);
         inflight_clear(p);
-        rg_send_append(rg, p, out);
+        p->last_ack_tick = rg->tick_count;
+        rg_send_append_or_probe(rg, p, true, out);
     }
     maybe_send_timeout_now(rg, p, out);
 }
@@ -277,7 +305,6 @@ void rg_tick_leader(struct replica_group *rg, struct rg_output *out)
             struct rg_peer *p = &rg->peers[i];
             struct rg_message *m = rg_out_message(rg, out, RG_MSG_HEARTBEAT, p->id);
             m->commit = rg->commit;
-            p->acked_since_heartbeat = false;
         }
     }
 }

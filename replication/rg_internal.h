@@ -38,9 +38,6 @@ uint32_t rg_epoch_table_run_index(const struct rg_epoch_table *t, int64_t offset
 
 /* ---------------------------------------------------------------- membership (membership.c) */
 
-bool rg_membership_has_voter(const struct rg_membership *m, int32_t node);
-bool rg_membership_has_learner(const struct rg_membership *m, int32_t node);
-bool rg_membership_valid(const struct rg_membership *m);
 /* Pushes a config batch into the history, dropping the oldest, which must
  * be superseded by a committed one. Rebuilds the peer table. */
 void rg_config_push(struct replica_group *rg, const struct rg_config_entry *entry);
@@ -78,6 +75,8 @@ void rg_become_leader(struct replica_group *rg, struct rg_output *out);
 void rg_tick_leader(struct replica_group *rg, struct rg_output *out);
 void rg_send_appends(struct replica_group *rg, struct rg_output *out);
 void rg_send_append(struct replica_group *rg, struct rg_peer *p, struct rg_output *out);
+void rg_send_append_or_probe(struct replica_group *rg, struct rg_peer *p, bool allow_empty,
+                             struct rg_output *out);
 void rg_handle_append_response(struct replica_group *rg, const struct rg_message *m,
                                struct rg_output *out);
 void rg_handle_heartbeat_response(struct replica_group *rg, const struct rg_message *m,
