@@ -96,6 +96,7 @@ struct sim_options {
     bool trace;           /* print every step */
     const char *fault;    /* name of a test-only fault knob, or NULL */
     bool scenario_checks; /* force the pre-vote / check-quorum scenarios */
+    bool nasty;           /* harsher fault profile (small appends, lossy, leader crashes) */
 };
 
 struct sim_result {

@@ -8,6 +8,7 @@
  *   --short            shorter chaos phase (the make test budget)
  *   --replicas 3|5     default: chosen by each seed
  *   --scenarios        always run the pre-vote / check-quorum scenarios
+ *   --nasty            harsher faults: small appends, lossy links, dying leaders
  *   --fault NAME       turn on a test-only fault knob of the core
  *   --expect-failure-within N   mutation check: run seeds from --start until
  *       one fails; exit 0 if that happens within N seeds, 1 otherwise
@@ -42,7 +43,7 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: ringlog-sim (--seed S [--trace] | --start S --seeds N [--jobs J]) [--short]\n"
-            "                   [--replicas 3|5] [--scenarios] [--fault NAME]\n"
+            "                   [--replicas 3|5] [--scenarios] [--nasty] [--fault NAME]\n"
             "                   [--expect-failure-within N]\n"
             "faults: %s\n",
             sim_fault_names());
@@ -225,6 +226,8 @@ int main(int argc, char **argv)
             opt.short_schedule = true;
         } else if (strcmp(a, "--trace") == 0) {
             opt.trace = true;
+        } else if (strcmp(a, "--nasty") == 0) {
+            opt.nasty = true;
         } else if (strcmp(a, "--scenarios") == 0) {
             opt.scenario_checks = true;
         } else {

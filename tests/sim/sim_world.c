@@ -127,6 +127,13 @@ static void schedule_at(struct sim_world *w, int64_t time, enum sim_event_type t
     schedule(w, ev);
 }
 
+static void schedule_tick(struct sim_world *w, struct sim_node *n, int64_t time)
+{
+    struct sim_event ev = {.time = time, .type = EV_TICK, .node = n->id, .inc = n->inc,
+                           .covers = n->tick_gen};
+    schedule(w, ev);
+}
+
 /* ---------------------------------------------------------------- network */
 
 static void free_msg(struct sim_msg *sm)
@@ -271,7 +278,7 @@ static struct sim_msg *fill_append(struct sim_world *w, struct sim_node *n, stru
     int64_t i = sim_log_find_base(log, m->prev_end);
     if (i < 0)
         sim_fail(w, "node %d: APPEND from %lld, not a batch start", n->id, (long long)m->prev_end);
-    int64_t budget = chance(w, 25) ? sim_rand_range(w, 1, 4) : 1 << 30;
+    int64_t budget = chance(w, w->opt.nasty ? 70 : 40) ? sim_rand_range(w, 1, 3) : 1 << 30;
     uint32_t configs = 0;
     int64_t k = i;
     while (k < log->n && log->e[k].base < m->end && k - i < budget &&
@@ -372,8 +379,16 @@ static void process(struct sim_world *w, struct sim_node *n, struct rg_output *o
     if (out->role_changed) {
         sim_trace(w, "  n%d %s term %lld leader %d", n->id, rg_role_str(out->role),
                   (long long)out->term, out->leader);
-        if (out->role == RG_ROLE_LEADER)
+        if (out->role == RG_ROLE_LEADER) {
             check_new_leader(w, n, out->term);
+            /* Leaders that die young leave their epoch's first entries on
+             * few replicas: the histories of Raft's figure 8. */
+            if (w->faults_on && chance(w, w->opt.nasty ? 35 : 5)) {
+                struct sim_event ev = {.time = w->now + sim_rand_range(w, 0, 8),
+                                       .type = EV_CRASH, .node = n->id, .inc = n->inc};
+                schedule(w, ev);
+            }
+        }
     }
     if (n->disk.npending > 0 && n->flush_interval_ms == 0)
         start_sync(w, n);
@@ -442,7 +457,7 @@ static void start_node(struct sim_world *w, struct sim_node *n)
     n->inc++;
     n->last_commit = 0;
     n->paused_until = 0;
-    schedule_at(w, w->now + sim_rand_range(w, 1, w->tick_ms), EV_TICK, n->id);
+    schedule_tick(w, n, w->now + sim_rand_range(w, 1, w->tick_ms));
     if (n->flush_interval_ms > 0)
         schedule_at(w, w->now + n->flush_interval_ms, EV_FLUSH, n->id);
     check_node(w, n);
@@ -459,7 +474,7 @@ static void crash_node(struct sim_world *w, struct sim_node *n)
     sim_disk_crash(&n->disk, survive, tear);
     n->up = false;
     n->inc++;
-    schedule_at(w, w->now + sim_rand_range(w, 5, 400), EV_RESTART, n->id);
+    schedule_at(w, w->now + sim_rand_range(w, 5, w->opt.nasty ? 80 : 400), EV_RESTART, n->id);
     check_node(w, n);
 }
 
@@ -472,7 +487,7 @@ static void on_tick(struct sim_world *w, struct sim_node *n)
         sim_fail(w, "tick failed");
     process(w, n, out);
     out_end(w, out);
-    schedule_at(w, w->now + w->tick_ms, EV_TICK, n->id);
+    schedule_tick(w, n, w->now + w->tick_ms);
 }
 
 static void on_deliver(struct sim_world *w, struct sim_node *n, struct sim_msg *sm)
@@ -623,7 +638,7 @@ static void on_fault(struct sim_world *w)
     if (kind < 14) {
         if (n->up)
             crash_node(w, n);
-    } else if (kind < 24) {
+    } else if (kind < 24 || (w->opt.nasty && kind < 50)) {
         /* the leader dies: elections over logs of unequal length */
         struct sim_node *l = find_leader(w);
         if (l != NULL)
@@ -656,7 +671,7 @@ static void on_fault(struct sim_world *w)
         if (n->up)
             n->paused_until = w->now + ms;
     } else if (kind < 92) {
-        w->loss_pct = chance(w, 50) ? 0 : sim_rand_range(w, 1, 30);
+        w->loss_pct = chance(w, w->opt.nasty ? 10 : 50) ? 0 : sim_rand_range(w, 1, 30);
         w->dup_pct = chance(w, 50) ? 0 : sim_rand_range(w, 1, 10);
         w->slow_pct = sim_rand_range(w, 0, 10);
         sim_trace(w, "FAULT network loss %d%% dup %d%% slow %d%%", w->loss_pct, w->dup_pct,
@@ -686,9 +701,15 @@ static void heal_all(struct sim_world *w)
     w->delay_max = 10;
     for (int i = 0; i < w->nodes_total; i++) {
         struct sim_node *n = &w->nodes[i];
-        n->paused_until = 0;
-        if (!n->up)
+        if (!n->up) {
             start_node(w, n);
+        } else if (n->paused_until > w->now) {
+            /* Its clock was deferred to the end of the pause: restart it
+             * now (the deferred tick is then ignored). */
+            n->paused_until = 0;
+            n->tick_gen++;
+            schedule_tick(w, n, w->now + 1);
+        }
     }
 }
 
@@ -793,7 +814,7 @@ static void step(struct sim_world *w, struct sim_event ev)
     switch (ev.type) {
     case EV_TICK:
     case EV_FLUSH:
-        if (!n->up || ev.inc != n->inc)
+        if (!n->up || ev.inc != n->inc || (ev.type == EV_TICK && ev.covers != n->tick_gen))
             return; /* a crash stopped this node's clock; restart starts a new one */
         if (n->paused_until > w->now) {
             ev.time = n->paused_until;
@@ -838,6 +859,10 @@ static void step(struct sim_world *w, struct sim_event ev)
     case EV_FAULT:
         if (w->faults_on)
             on_fault(w);
+        return;
+    case EV_CRASH:
+        if (n->up && ev.inc == n->inc && w->faults_on)
+            crash_node(w, n);
         return;
     case EV_RESTART:
         if (!n->up) {
@@ -926,6 +951,12 @@ void sim_run(const struct sim_options *opt, struct sim_result *res)
     w->slow_pct = sim_rand_range(w, 0, 5);
     w->client_gap_ms = sim_rand_range(w, 2, 40);
     w->fault_gap_ms = sim_rand_range(w, 30, 300);
+    if (opt->nasty) {
+        /* Small appends, lossy links, dying leaders, quick restarts: the
+         * profile that reaches Raft's figure-8 histories. */
+        w->fault_gap_ms = sim_rand_range(w, 10, 60);
+        w->loss_pct = sim_rand_range(w, 5, 25);
+    }
     w->clients_on = true;
     w->faults_on = true;
     w->phase = PHASE_CHAOS;

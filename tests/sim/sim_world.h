@@ -18,6 +18,7 @@ enum sim_event_type {
     EV_CLIENT,
     EV_FAULT,
     EV_RESTART,
+    EV_CRASH,
     EV_ADMIN,
     EV_PHASE,
 };
@@ -42,6 +43,7 @@ struct sim_node {
     struct sim_disk disk;
     int flush_interval_ms; /* 0: sync after every write (flush=always) */
     int64_t last_commit;   /* this incarnation's, never goes back */
+    uint32_t tick_gen;     /* ticks of an older generation are ignored */
 };
 
 enum sim_phase {
