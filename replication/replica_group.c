@@ -353,8 +353,8 @@ int replica_group_append_trimmed(struct replica_group *rg, struct rg_message *ms
 {
     if (out->message_capacity == out->message_count)
         return RG_ERR_OUTPUT_FULL;
-    if (msg->type != RG_MSG_APPEND || msg->from != rg->config.self ||
-        actual_end <= msg->prev_end || actual_end > msg->end)
+    if (msg->type != RG_MSG_APPEND || msg->from != rg->config.self || actual_end <= msg->prev_end ||
+        actual_end > msg->end)
         return RG_ERR_INVALID;
     while (msg->run_count > 1 && msg->runs[msg->run_count - 1].start >= actual_end)
         msg->run_count--;

@@ -257,9 +257,9 @@ struct rg_peer {
     bool recent_active; /* heard from since the last check-quorum round */
     bool vote_granted;
     bool vote_responded;
-    int64_t next;          /* next offset to send */
-    int64_t match;         /* verified equal to our log (maybe not durable) */
-    int64_t durable_match; /* verified AND durable on the peer: counts for commit */
+    int64_t next;           /* next offset to send */
+    int64_t match;          /* verified equal to our log (maybe not durable) */
+    int64_t durable_match;  /* verified AND durable on the peer: counts for commit */
     uint64_t last_ack_tick; /* tick of the last accepted APPEND ack */
     uint32_t inflight_head;
     uint32_t inflight_count;
@@ -399,6 +399,10 @@ static inline enum rg_role replica_group_role(const struct replica_group *rg)
 static inline int64_t replica_group_term(const struct replica_group *rg)
 {
     return rg->term;
+}
+static inline int32_t replica_group_voted_for(const struct replica_group *rg)
+{
+    return rg->voted_for;
 }
 static inline int32_t replica_group_leader(const struct replica_group *rg)
 {

@@ -103,7 +103,7 @@ struct sim_result {
     bool failed;
     char reason[512];
     uint64_t steps;
-    uint64_t commits;  /* acknowledged (committed) client batches */
+    uint64_t commits; /* acknowledged (committed) client batches */
     uint64_t proposals;
     int64_t virtual_ms;
 };

@@ -50,7 +50,8 @@ static void check_log_matching(struct sim_world *w, const struct sim_node *a,
                      rb->epoch, (long long)la->runs[i].start, a->id, (long long)rb->start, b->id);
         int64_t o = (end_a < end_b ? end_a : end_b) - 1;
         if (sim_log_chain_at(la, o) != sim_log_chain_at(lb, o))
-            sim_fail(w, "log matching: nodes %d and %d have epoch %d at offset %lld but differ before",
+            sim_fail(w,
+                     "log matching: nodes %d and %d have epoch %d at offset %lld but differ before",
                      a->id, b->id, rb->epoch, (long long)o);
     }
 }
@@ -101,15 +102,16 @@ void check_commit(struct sim_world *w, struct sim_node *n, int64_t commit)
 {
     const struct sim_log *log = &n->disk.current;
     if (commit < n->last_commit)
-        sim_fail(w, "node %d: commit went back from %lld to %lld", n->id,
-                 (long long)n->last_commit, (long long)commit);
+        sim_fail(w, "node %d: commit went back from %lld to %lld", n->id, (long long)n->last_commit,
+                 (long long)commit);
     int64_t idx = sim_log_find(log, commit - 1);
     if (commit > 0 && (idx < 0 || log->e[idx].base + log->e[idx].count != commit))
         sim_fail(w, "node %d: commit %lld is not a batch end of its log (end %lld)", n->id,
                  (long long)commit, (long long)sim_log_end(log));
     int64_t known = sim_log_end(&w->committed);
     int64_t overlap = commit < known ? commit : known;
-    if (overlap > 0 && sim_log_chain_at(log, overlap - 1) != sim_log_chain_at(&w->committed, overlap - 1))
+    if (overlap > 0 &&
+        sim_log_chain_at(log, overlap - 1) != sim_log_chain_at(&w->committed, overlap - 1))
         sim_fail(w, "node %d: committed prefix [0,%lld) differs from what was committed before",
                  n->id, (long long)overlap);
     if (commit > known) {
@@ -141,8 +143,8 @@ void check_new_leader(struct sim_world *w, struct sim_node *n, int64_t term)
         if (w->committed_in_term[t] > known)
             known = w->committed_in_term[t];
     const struct sim_log *log = &n->disk.current;
-    if (known > 0 && (sim_log_end(log) < known ||
-                      sim_log_chain_at(log, known - 1) != sim_log_chain_at(&w->committed, known - 1)))
+    if (known > 0 && (sim_log_end(log) < known || sim_log_chain_at(log, known - 1) !=
+                                                      sim_log_chain_at(&w->committed, known - 1)))
         sim_fail(w, "new leader %d of epoch %lld lacks committed entries below %lld", n->id,
                  (long long)term, (long long)known);
 }
@@ -211,7 +213,8 @@ bool check_converged(struct sim_world *w, char *why, size_t why_len)
         }
     }
     int64_t known = sim_log_end(&w->committed);
-    if (known > 0 && sim_log_chain_at(llog, known - 1) != sim_log_chain_at(&w->committed, known - 1))
+    if (known > 0 &&
+        sim_log_chain_at(llog, known - 1) != sim_log_chain_at(&w->committed, known - 1))
         sim_fail(w, "converged log lacks committed entries below %lld", (long long)known);
     return true;
 }

@@ -44,8 +44,8 @@ void sim_fail(struct sim_world *w, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int n = snprintf(w->res->reason, sizeof(w->res->reason), "t=%lldms step=%llu: ",
-                     (long long)w->now, (unsigned long long)w->res->steps);
+    int n = snprintf(w->res->reason, sizeof(w->res->reason),
+                     "t=%lldms step=%llu: ", (long long)w->now, (unsigned long long)w->res->steps);
     vsnprintf(w->res->reason + n, sizeof(w->res->reason) - (size_t)n, fmt, ap);
     va_end(ap);
     w->res->failed = true;
@@ -129,8 +129,8 @@ static void schedule_at(struct sim_world *w, int64_t time, enum sim_event_type t
 
 static void schedule_tick(struct sim_world *w, struct sim_node *n, int64_t time)
 {
-    struct sim_event ev = {.time = time, .type = EV_TICK, .node = n->id, .inc = n->inc,
-                           .covers = n->tick_gen};
+    struct sim_event ev = {
+        .time = time, .type = EV_TICK, .node = n->id, .inc = n->inc, .covers = n->tick_gen};
     schedule(w, ev);
 }
 
@@ -169,12 +169,12 @@ static void send(struct sim_world *w, struct sim_msg *sm)
         return;
     }
     if (chance(w, w->dup_pct)) {
-        struct sim_event dup = {.time = w->now + message_delay(w), .type = EV_DELIVER, .node = to,
-                                .msg = copy_msg(sm)};
+        struct sim_event dup = {
+            .time = w->now + message_delay(w), .type = EV_DELIVER, .node = to, .msg = copy_msg(sm)};
         schedule(w, dup);
     }
-    struct sim_event ev = {.time = w->now + message_delay(w), .type = EV_DELIVER, .node = to,
-                           .msg = sm};
+    struct sim_event ev = {
+        .time = w->now + message_delay(w), .type = EV_DELIVER, .node = to, .msg = sm};
     schedule(w, ev);
 }
 
@@ -201,8 +201,11 @@ static void start_sync(struct sim_world *w, struct sim_node *n)
     if (n->disk.sync_covers > 0 || n->disk.npending == 0)
         return;
     n->disk.sync_covers = n->disk.npending;
-    struct sim_event ev = {.time = w->now + sim_rand_range(w, 1, 15), .type = EV_SYNC_DONE,
-                           .node = n->id, .inc = n->inc, .covers = n->disk.npending};
+    struct sim_event ev = {.time = w->now + sim_rand_range(w, 1, 15),
+                           .type = EV_SYNC_DONE,
+                           .node = n->id,
+                           .inc = n->inc,
+                           .covers = n->disk.npending};
     schedule(w, ev);
 }
 
@@ -356,6 +359,16 @@ static void process(struct sim_world *w, struct sim_node *n, struct rg_output *o
         n->disk.hard = out->hard_state;
         sim_trace(w, "  n%d persist term %lld vote %d", n->id, (long long)out->hard_state.term,
                   out->hard_state.voted_for);
+        /* A voter that dies right after voting comes back to the same
+         * election: its persisted vote is all that stops a second one. */
+        if (w->faults_on && replica_group_voted_for(&n->rg) != RG_NO_NODE &&
+            replica_group_voted_for(&n->rg) != n->id && chance(w, w->opt.nasty ? 20 : 3)) {
+            struct sim_event ev = {.time = w->now + sim_rand_range(w, 0, 3),
+                                   .type = EV_CRASH,
+                                   .node = n->id,
+                                   .inc = n->inc};
+            schedule(w, ev);
+        }
     }
     bool appended = false;
     apply_ops(w, n, out, &appended);
@@ -385,7 +398,9 @@ static void process(struct sim_world *w, struct sim_node *n, struct rg_output *o
              * few replicas: the histories of Raft's figure 8. */
             if (w->faults_on && chance(w, w->opt.nasty ? 35 : 5)) {
                 struct sim_event ev = {.time = w->now + sim_rand_range(w, 0, 8),
-                                       .type = EV_CRASH, .node = n->id, .inc = n->inc};
+                                       .type = EV_CRASH,
+                                       .node = n->id,
+                                       .inc = n->inc};
                 schedule(w, ev);
             }
         }
@@ -395,7 +410,8 @@ static void process(struct sim_world *w, struct sim_node *n, struct rg_output *o
     if (appended && replica_group_role(&n->rg) == RG_ROLE_LEADER) {
         struct rg_output *o2 = out_begin(w);
         int64_t end = sim_log_end(&n->disk.current);
-        int rc = replica_group_appended(&n->rg, end, sim_log_epoch_at(&n->disk.current, end - 1), o2);
+        int rc =
+            replica_group_appended(&n->rg, end, sim_log_epoch_at(&n->disk.current, end - 1), o2);
         if (rc != RG_OK)
             sim_fail(w, "appended: %s", rg_status_str(rc));
         process(w, n, o2);
@@ -466,11 +482,10 @@ static void start_node(struct sim_world *w, struct sim_node *n)
 static void crash_node(struct sim_world *w, struct sim_node *n)
 {
     /* Often nothing unsynced survives; otherwise some prefix of it. */
-    uint32_t survive =
-        chance(w, 50) ? 0 : (uint32_t)sim_rand_range(w, 0, (int)n->disk.npending);
+    uint32_t survive = chance(w, 50) ? 0 : (uint32_t)sim_rand_range(w, 0, (int)n->disk.npending);
     bool tear = chance(w, 50);
-    sim_trace(w, "CRASH n%d (%u of %u unsynced writes survive%s)", n->id, survive,
-              n->disk.npending, tear ? ", next torn" : "");
+    sim_trace(w, "CRASH n%d (%u of %u unsynced writes survive%s)", n->id, survive, n->disk.npending,
+              tear ? ", next torn" : "");
     sim_disk_crash(&n->disk, survive, tear);
     n->up = false;
     n->inc++;
@@ -589,22 +604,22 @@ static void on_admin(struct sim_world *w)
             rc = target == l->id ? RG_OK : replica_group_transfer_leadership(&l->rg, target, out);
             sim_trace(w, "admin: transfer n%d -> n%d: %s", l->id, target, rg_status_str(rc));
         } else if (m->learner_count > 0) {
-            rc = replica_group_change_membership(&l->rg, RG_CHANGE_PROMOTE, m->learners[0],
-                                                 &offset, out);
+            rc = replica_group_change_membership(&l->rg, RG_CHANGE_PROMOTE, m->learners[0], &offset,
+                                                 out);
             sim_trace(w, "admin: promote n%d: %s", m->learners[0], rg_status_str(rc));
         } else if ((int)m->voter_count > w->replicas) {
             int victim = m->voters[sim_rand_range(w, 0, (int)m->voter_count - 1)];
             rc = victim == l->id ? RG_ERR_INVALID
-                                 : replica_group_change_membership(&l->rg, RG_CHANGE_REMOVE,
-                                                                   victim, &offset, out);
+                                 : replica_group_change_membership(&l->rg, RG_CHANGE_REMOVE, victim,
+                                                                   &offset, out);
             sim_trace(w, "admin: remove n%d: %s", victim, rg_status_str(rc));
         } else {
             int spare = -1;
             for (int i = 0; i < w->nodes_total; i++)
                 if (!rg_membership_has_voter(m, i) && !rg_membership_has_learner(m, i))
                     spare = i;
-            rc = replica_group_change_membership(&l->rg, RG_CHANGE_ADD_LEARNER, spare, &offset,
-                                                 out);
+            rc =
+                replica_group_change_membership(&l->rg, RG_CHANGE_ADD_LEARNER, spare, &offset, out);
             sim_trace(w, "admin: add learner n%d: %s", spare, rg_status_str(rc));
         }
         process(w, l, out);
@@ -780,8 +795,9 @@ static void on_phase(struct sim_world *w)
             struct sim_node *l = &w->nodes[w->scenario_leader];
             if (replica_group_role(&l->rg) != RG_ROLE_LEADER ||
                 replica_group_term(&l->rg) != w->scenario_term)
-                sim_fail(w, "pre-vote: follower n%d cut off and rejoined deposed healthy leader "
-                            "n%d (term %lld -> %lld)",
+                sim_fail(w,
+                         "pre-vote: follower n%d cut off and rejoined deposed healthy leader "
+                         "n%d (term %lld -> %lld)",
                          w->scenario_node, l->id, (long long)w->scenario_term,
                          (long long)replica_group_term(&l->rg));
             w->phase = PHASE_CONVERGE;
@@ -792,8 +808,9 @@ static void on_phase(struct sim_world *w)
         if (w->now >= w->phase_deadline) {
             struct sim_node *l = &w->nodes[w->scenario_leader];
             if (replica_group_role(&l->rg) == RG_ROLE_LEADER)
-                sim_fail(w, "check-quorum: leader n%d cut off from every peer for %dms still "
-                            "leads",
+                sim_fail(w,
+                         "check-quorum: leader n%d cut off from every peer for %dms still "
+                         "leads",
                          l->id, election_bound_ms(w) + 2 * w->tick_ms);
             heal_network(w);
             w->phase = PHASE_CONVERGE;
@@ -964,7 +981,8 @@ void sim_run(const struct sim_options *opt, struct sim_result *res)
      * when asked) run them after the first convergence. */
     w->phase_after_converge =
         opt->scenario_checks || chance(w, 25) ? PHASE_ISOLATE_FOLLOWER : PHASE_DONE;
-    volatile int chaos_ms = opt->short_schedule ? sim_rand_range(w, 300, 1200) : sim_rand_range(w, 1000, 5000);
+    volatile int chaos_ms =
+        opt->short_schedule ? sim_rand_range(w, 300, 1200) : sim_rand_range(w, 1000, 5000);
 
     current_world = w;
     rg_set_assert_handler(on_core_assert);
@@ -980,8 +998,7 @@ void sim_run(const struct sim_options *opt, struct sim_result *res)
         schedule_at(w, sim_rand_range(w, 100, 900), EV_ADMIN, -1);
         schedule_at(w, chaos_ms, EV_PHASE, -1);
         sim_trace(w, "seed %llu: %d replicas + 1 spare, chaos %dms, delay %d-%dms",
-                  (unsigned long long)opt->seed, w->replicas, chaos_ms, w->delay_min,
-                  w->delay_max);
+                  (unsigned long long)opt->seed, w->replicas, chaos_ms, w->delay_min, w->delay_max);
         while (w->phase != PHASE_DONE && w->nheap > 0) {
             if (res->steps > MAX_STEPS)
                 sim_fail(w, "runaway: more than %d steps", MAX_STEPS);

@@ -99,7 +99,8 @@ struct sim_world {
 
 uint64_t sim_rand(struct sim_world *w);
 int sim_rand_range(struct sim_world *w, int lo, int hi); /* [lo, hi] */
-void sim_fail(struct sim_world *w, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
+void sim_fail(struct sim_world *w, const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 2, 3)));
 void sim_trace(struct sim_world *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* sim_check.c */
