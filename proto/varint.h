@@ -26,7 +26,8 @@ int rl_varint_get(const uint8_t **pos, const uint8_t *end, uint64_t *v);
 
 static inline uint64_t rl_zigzag_encode(int64_t v)
 {
-    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+    uint64_t u = (uint64_t)v;
+    return (u << 1) ^ (0 - (u >> 63));
 }
 
 static inline int64_t rl_zigzag_decode(uint64_t v)

@@ -1,0 +1,592 @@
+/*
+ * The write path: the per-partition FIFO of appends and control operations,
+ * the pump that decides what runs next, and write groups (group commit).
+ *
+ * At most one write group or one control operation runs per partition at a
+ * time. Appends queued while one runs are taken together by the next group,
+ * so under flush=always one fdatasync covers every batch that arrived in
+ * the meantime (group commit), and a failed group never leaves a hole that
+ * a later group would write past.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "batch.h"
+#include "log_internal.h"
+
+/* ------------------------------------------------------------- reporting */
+
+/* The first failure is an error in the log; the ones that follow it, until
+ * a write succeeds again, are only debug lines. */
+void log_note_failure(struct partition_log *log, const char *what, int err)
+{
+    if (!log->failed) {
+        log_msg(log, LOG_LEVEL_ERROR,
+                "%s failed: %s; appends fail with STORAGE_ERROR until a write succeeds again, "
+                "reads continue",
+                what, strerror(err > 0 ? err : -err));
+        log->failed = true;
+    } else {
+        log_msg(log, LOG_LEVEL_DEBUG, "%s failed again: %s", what, strerror(err > 0 ? err : -err));
+    }
+}
+
+void log_note_success(struct partition_log *log)
+{
+    if (log->failed) {
+        log_msg(log, LOG_LEVEL_INFO, "writes succeed again");
+        log->failed = false;
+    }
+}
+
+/* ------------------------------------------------------------- the queue */
+
+static void enqueue(struct partition_log *log, struct log_op *op)
+{
+    op->next = NULL;
+    if (log->queue_tail != NULL)
+        log->queue_tail->next = op;
+    else
+        log->queue_head = op;
+    log->queue_tail = op;
+}
+
+static struct log_op *dequeue(struct partition_log *log)
+{
+    struct log_op *op = log->queue_head;
+    if (op == NULL)
+        return NULL;
+    log->queue_head = op->next;
+    if (log->queue_head == NULL)
+        log->queue_tail = NULL;
+    op->next = NULL;
+    return op;
+}
+
+static void append_finish(struct log_append *a, int status)
+{
+    a->status = status;
+    void (*on_durable)(struct log_append *, int) = a->on_durable;
+    a->on_written(a, status);
+    if (status != LOG_OK && on_durable != NULL)
+        on_durable(a, status);
+}
+
+/*
+ * Fails queued operations: the leading appends only (a roll or repair that
+ * failed), or everything (the partition is going away).
+ */
+void log_fail_queue(struct partition_log *log, int status)
+{
+    bool everything = status == LOG_ERR_CLOSED;
+    while (log->queue_head != NULL) {
+        if (!everything && log->queue_head->kind != LOG_OP_APPEND)
+            break;
+        struct log_op *op = dequeue(log);
+        if (op->kind == LOG_OP_APPEND) {
+            append_finish((struct log_append *)op, status);
+        } else {
+            struct log_ctl *c = (struct log_ctl *)op;
+            c->offset = log->next_offset;
+            c->on_complete(c, status);
+        }
+    }
+}
+
+/* -------------------------------------------------------------- durable */
+
+void log_durable_advance(struct partition_log *log, int64_t offset, uint64_t pos)
+{
+    assert(offset <= log->next_offset);
+    if (offset < log->durable_offset)
+        return;
+    bool moved = offset > log->durable_offset;
+    log->durable_offset = offset;
+    log->durable_pos = pos;
+    while (log->durable_head != NULL && log->durable_head->last_offset < offset) {
+        struct log_append *a = log->durable_head;
+        log->durable_head = a->next_durable;
+        if (log->durable_head == NULL)
+            log->durable_tail = NULL;
+        a->on_durable(a, LOG_OK);
+    }
+    if (moved && log->cfg.on_durable_advance != NULL)
+        log->cfg.on_durable_advance(log, offset, log->cfg.ctx);
+}
+
+void log_durable_fail(struct partition_log *log, int status)
+{
+    while (log->durable_head != NULL) {
+        struct log_append *a = log->durable_head;
+        log->durable_head = a->next_durable;
+        if (log->durable_head == NULL)
+            log->durable_tail = NULL;
+        a->on_durable(a, status);
+    }
+}
+
+static void durable_wait(struct partition_log *log, struct log_append *a)
+{
+    a->next_durable = NULL;
+    if (log->durable_tail != NULL)
+        log->durable_tail->next_durable = a;
+    else
+        log->durable_head = a;
+    log->durable_tail = a;
+}
+
+/* --------------------------------------------------------------- append */
+
+/*
+ * Checks the batches of an append before it is queued: whole, of a known
+ * format, inside the limits, and (exact offsets) contiguous. Checksums only
+ * with LOG_APPEND_VALIDATE: the broker has usually verified them already.
+ */
+static int check_batches(const struct partition_log *log, const struct log_append *a)
+{
+    size_t p = 0;
+    int64_t expect = -1;
+    while (p < a->len) {
+        struct rl_batch_header h;
+        int rc;
+        if (a->flags & LOG_APPEND_VALIDATE)
+            rc = rl_batch_validate(a->data + p, a->len - p, log->cfg.max_batch_bytes, &h);
+        else
+            rc = rl_batch_header_read(a->data + p, a->len - p, &h);
+        if (rc != RL_OK)
+            return LOG_ERR_CORRUPT_BATCH;
+        size_t total = rl_batch_total_bytes(&h);
+        if (h.magic != RL_BATCH_MAGIC || total < RL_BATCH_HEADER_BYTES || total > a->len - p ||
+            h.last_offset_delta < 0 || total > log->cfg.max_batch_bytes)
+            return LOG_ERR_CORRUPT_BATCH;
+        if (a->flags & LOG_APPEND_EXACT_OFFSETS) {
+            if (h.base_offset < 0 || (expect >= 0 && h.base_offset != expect))
+                return LOG_ERR_INVALID;
+            expect = rl_batch_last_offset(&h) + 1;
+        }
+        p += total;
+    }
+    return LOG_OK;
+}
+
+int partition_log_append(struct partition_log *log, struct log_append *a)
+{
+    if (log->state != LOG_STATE_OPEN)
+        return LOG_ERR_CLOSED;
+    if (a->data == NULL || a->len == 0 || a->on_written == NULL)
+        return LOG_ERR_INVALID;
+    if (a->len > log->cfg.max_append_bytes)
+        return LOG_ERR_TOO_LARGE;
+    int rc = check_batches(log, a);
+    if (rc != LOG_OK)
+        return rc;
+    a->op.kind = LOG_OP_APPEND;
+    a->status = 1; /* pending */
+    a->base_offset = a->last_offset = -1;
+    a->batch_count = 0;
+    a->next_durable = NULL;
+    enqueue(log, &a->op);
+    log_mark_ready(log);
+    return LOG_OK;
+}
+
+static int enqueue_ctl(struct partition_log *log, struct log_ctl *c, uint8_t kind)
+{
+    if (log->state != LOG_STATE_OPEN)
+        return LOG_ERR_CLOSED;
+    if (c == NULL || c->on_complete == NULL)
+        return LOG_ERR_INVALID;
+    c->op.kind = kind;
+    if (kind == LOG_OP_CLOSE || kind == LOG_OP_DELETE)
+        log->state = LOG_STATE_CLOSING; /* later requests get LOG_ERR_CLOSED */
+    enqueue(log, &c->op);
+    log_mark_ready(log);
+    return LOG_OK;
+}
+
+int partition_log_flush(struct partition_log *log, struct log_ctl *c)
+{
+    return enqueue_ctl(log, c, LOG_OP_FLUSH);
+}
+
+int partition_log_truncate(struct partition_log *log, int64_t offset, struct log_ctl *c)
+{
+    if (c != NULL)
+        c->offset = offset;
+    return enqueue_ctl(log, c, LOG_OP_TRUNCATE);
+}
+
+int partition_log_close(struct partition_log *log, struct log_ctl *c)
+{
+    return enqueue_ctl(log, c, LOG_OP_CLOSE);
+}
+
+int partition_log_delete(struct partition_log *log, struct log_ctl *c)
+{
+    return enqueue_ctl(log, c, LOG_OP_DELETE);
+}
+
+int partition_log_enforce_retention(struct partition_log *log, struct log_ctl *c)
+{
+    return enqueue_ctl(log, c, LOG_OP_RETENTION);
+}
+
+/* ---------------------------------------------------------------- groups */
+
+static void group_finish(struct partition_log *log);
+
+static void group_op_done(struct partition_log *log)
+{
+    struct log_group *g = &log->group;
+    log_op_done(log);
+    assert(g->pending > 0);
+    if (--g->pending == 0)
+        group_finish(log);
+}
+
+static void on_group_write(struct rl_completion *c, int32_t res, uint32_t flags)
+{
+    (void)flags;
+    struct partition_log *log = rl_container_of(c, struct partition_log, group.write_c);
+    log->group.write_res = res;
+    group_op_done(log);
+}
+
+static void on_group_sync(struct rl_completion *c, int32_t res, uint32_t flags)
+{
+    (void)flags;
+    struct partition_log *log = rl_container_of(c, struct partition_log, group.sync_c);
+    log->group.sync_res = res;
+    group_op_done(log);
+}
+
+static void on_group_idx(struct rl_completion *c, int32_t res, uint32_t flags)
+{
+    (void)flags;
+    struct partition_log *log = rl_container_of(c, struct partition_log, group.idx_c);
+    log->group.idx_ok = res == (int32_t)(log->group.idx_n * LOG_INDEX_ENTRY);
+    group_op_done(log);
+}
+
+static void on_group_tidx(struct rl_completion *c, int32_t res, uint32_t flags)
+{
+    (void)flags;
+    struct partition_log *log = rl_container_of(c, struct partition_log, group.tidx_c);
+    log->group.tidx_ok = res == (int32_t)(log->group.tidx_n * LOG_TIME_ENTRY);
+    group_op_done(log);
+}
+
+/*
+ * Stamps the batches of one append (unless their offsets are exact) and
+ * stages the index entries they add. Leaves the group untouched and returns
+ * LOG_ERR_OFFSET_MISMATCH when an exact-offset append is not at *offset.
+ */
+static int stage_append(struct partition_log *log, struct log_group *g, struct log_append *a,
+                        int64_t *offset)
+{
+    const struct log_segment *act = log_active(log);
+    const uint32_t interval = log->cfg.index_interval_bytes;
+    if ((a->flags & LOG_APPEND_EXACT_OFFSETS) != 0) {
+        struct rl_batch_header h;
+        int rc = rl_batch_header_read(a->data, a->len, &h);
+        assert(rc == RL_OK);
+        (void)rc;
+        if (h.base_offset != *offset)
+            return LOG_ERR_OFFSET_MISMATCH;
+    }
+    int64_t off = *offset;
+    size_t p = 0;
+    a->base_offset = off;
+    a->batch_count = 0;
+    a->max_timestamp = INT64_MIN;
+    while (p < a->len) {
+        struct rl_batch_header h;
+        int rc = rl_batch_header_read(a->data + p, a->len - p, &h);
+        assert(rc == RL_OK);
+        (void)rc;
+        size_t total = rl_batch_total_bytes(&h);
+        assert(total <= a->len - p);
+        if ((a->flags & LOG_APPEND_EXACT_OFFSETS) == 0)
+            rl_batch_stamp(a->data + p, off, a->leader_epoch);
+        else
+            assert(h.base_offset == off);
+        uint64_t bpos = g->pos + g->bytes + p;
+        if (h.max_timestamp > g->max_timestamp) {
+            g->max_timestamp = h.max_timestamp;
+            g->max_ts_offset = off;
+        }
+        if (h.max_timestamp > a->max_timestamp)
+            a->max_timestamp = h.max_timestamp;
+        if (bpos >= g->last_index_pos + interval) {
+            assert(g->idx_n < g->stage_cap);
+            uint8_t *e = g->idx_stage + (size_t)g->idx_n * LOG_INDEX_ENTRY;
+            idx_put_u32(e, (uint32_t)(off - act->base_offset));
+            idx_put_u32(e + 4, (uint32_t)bpos);
+            g->idx_n++;
+            g->last_index_pos = bpos;
+            if (g->max_timestamp > g->last_time_entry_ts) {
+                uint8_t *t = g->tidx_stage + (size_t)g->tidx_n * LOG_TIME_ENTRY;
+                idx_put_u64(t, (uint64_t)g->max_timestamp);
+                idx_put_u32(t + 8, (uint32_t)(g->max_ts_offset - act->base_offset));
+                g->tidx_n++;
+                g->last_time_entry_ts = g->max_timestamp;
+            }
+        }
+        off += (int64_t)h.last_offset_delta + 1;
+        a->batch_count++;
+        p += total;
+    }
+    a->last_offset = off - 1;
+    *offset = off;
+    return LOG_OK;
+}
+
+/* Would appending `a` to the active segment break segment_bytes, segment_ms or the 32-bit
+ * relative offsets? Only a non-empty segment rolls. */
+static bool roll_needed(struct partition_log *log, size_t len)
+{
+    const struct log_segment *act = log_active(log);
+    if (act->size == 0)
+        return false;
+    if (act->size + len > log->cfg.segment_bytes)
+        return true;
+    if (log->next_offset - act->base_offset > LOG_MAX_RELATIVE_OFFSET)
+        return true;
+    return log_now(log) - act->created_ms >= log->cfg.segment_ms;
+}
+
+/* Takes as many queued appends as fit into one group and submits it. */
+static void group_start(struct partition_log *log)
+{
+    struct log_group *g = &log->group;
+    struct log_segment *act = log_active(log);
+    g->write_c.on_complete = on_group_write;
+    g->sync_c.on_complete = on_group_sync;
+    g->idx_c.on_complete = on_group_idx;
+    g->tidx_c.on_complete = on_group_tidx;
+    g->first = g->last = NULL;
+    g->appends = g->iovcnt = 0;
+    g->pos = act->size;
+    g->bytes = 0;
+    g->base_offset = log->next_offset;
+    g->idx_n = g->tidx_n = 0;
+    g->last_index_pos = act->last_index_pos;
+    g->last_time_entry_ts = act->last_time_entry_ts;
+    g->max_timestamp = act->max_timestamp;
+    g->max_ts_offset = act->max_ts_offset;
+    g->write_res = g->sync_res = 0;
+    g->idx_ok = g->tidx_ok = true;
+    g->with_sync = log->cfg.flush == LOG_FLUSH_ALWAYS;
+    int64_t offset = log->next_offset;
+
+    while (log->queue_head != NULL && log->queue_head->kind == LOG_OP_APPEND) {
+        struct log_append *a = (struct log_append *)log->queue_head;
+        if (g->iovcnt == LOG_MAX_IOV)
+            break;
+        if (g->bytes > 0 && (g->bytes + a->len > log->cfg.max_append_bytes ||
+                             act->size + g->bytes + a->len > log->cfg.segment_bytes ||
+                             offset - act->base_offset > LOG_MAX_RELATIVE_OFFSET))
+            break;
+        dequeue(log);
+        int rc = stage_append(log, g, a, &offset);
+        if (rc != LOG_OK) {
+            append_finish(a, rc);
+            continue;
+        }
+        a->op.next = NULL;
+        if (g->last != NULL)
+            g->last->op.next = &a->op;
+        else
+            g->first = a;
+        g->last = a;
+        g->appends++;
+        g->iov[g->iovcnt].iov_base = a->data;
+        g->iov[g->iovcnt].iov_len = a->len;
+        g->iovcnt++;
+        g->bytes += a->len;
+    }
+    g->next_offset = offset;
+    if (g->appends == 0) {
+        log_mark_ready(log);
+        return;
+    }
+    /* In-memory room for the entries now, so success cannot fail later. */
+    if (segment_index_reserve(&act->idx, act->idx.count + g->idx_n) != 0 ||
+        segment_index_reserve(&act->tidx, act->tidx.count + g->tidx_n) != 0) {
+        g->idx_n = g->tidx_n = 0; /* lookups scan a little further */
+        g->last_index_pos = act->last_index_pos;
+        g->last_time_entry_ts = act->last_time_entry_ts;
+    }
+
+    log->group_inflight = true;
+    g->pending = 0;
+    log_io_reserve(log->engine->cfg.io, 4);
+    struct log_io_req w = {
+        .op = LOG_IO_WRITEV, .fd = act->fd, .iov = g->iov, .iovcnt = g->iovcnt, .off = g->pos};
+    int rc = log_submit(log, &w, &g->write_c, g->with_sync ? LOG_IO_LINK : 0);
+    if (rc != 0) {
+        g->write_res = rc;
+    } else {
+        g->pending++;
+        if (g->with_sync) {
+            struct log_io_req s = {.op = LOG_IO_FDATASYNC, .fd = act->fd};
+            rc = log_submit(log, &s, &g->sync_c, 0);
+            if (rc != 0)
+                g->sync_res = rc;
+            else
+                g->pending++;
+        }
+    }
+    if (g->idx_n > 0 && !act->idx.tainted) {
+        struct log_io_req r = {.op = LOG_IO_WRITE,
+                               .fd = act->idx.fd,
+                               .buf = g->idx_stage,
+                               .len = (uint64_t)g->idx_n * LOG_INDEX_ENTRY,
+                               .off = (uint64_t)act->idx.file_count * LOG_INDEX_ENTRY};
+        if (log_submit(log, &r, &g->idx_c, 0) == 0)
+            g->pending++;
+        else
+            g->idx_ok = false;
+    }
+    if (g->tidx_n > 0 && !act->tidx.tainted) {
+        struct log_io_req r = {.op = LOG_IO_WRITE,
+                               .fd = act->tidx.fd,
+                               .buf = g->tidx_stage,
+                               .len = (uint64_t)g->tidx_n * LOG_TIME_ENTRY,
+                               .off = (uint64_t)act->tidx.file_count * LOG_TIME_ENTRY};
+        if (log_submit(log, &r, &g->tidx_c, 0) == 0)
+            g->pending++;
+        else
+            g->tidx_ok = false;
+    }
+    if (g->pending == 0)
+        group_finish(log);
+}
+
+static void commit_index(struct seg_index *ix, const uint8_t *stage, uint32_t n, bool file_ok)
+{
+    if (n == 0)
+        return;
+    segment_index_append(ix, stage, n);
+    if (file_ok && !ix->tainted)
+        ix->file_count += n;
+    else
+        ix->tainted = true;
+}
+
+/*
+ * Every operation of the group is back. Success makes the batches visible
+ * (and durable under flush=always); any failure fails every append of the
+ * group, leaves the log end where it was and schedules a repair of the
+ * bytes the group may have left past it.
+ */
+static void group_finish(struct partition_log *log)
+{
+    struct log_group *g = &log->group;
+    struct log_segment *act = log_active(log);
+    bool written = g->write_res >= 0 && (uint64_t)g->write_res == g->bytes;
+    bool ok = written && (!g->with_sync || g->sync_res >= 0);
+    int status = LOG_OK;
+    if (ok) {
+        act->size += g->bytes;
+        log->total_bytes += g->bytes;
+        log->next_offset = g->next_offset;
+        act->end_offset = g->next_offset;
+        commit_index(&act->idx, g->idx_stage, g->idx_n, g->idx_ok);
+        commit_index(&act->tidx, g->tidx_stage, g->tidx_n, g->tidx_ok);
+        act->last_index_pos = g->last_index_pos;
+        act->last_time_entry_ts = g->last_time_entry_ts;
+        act->max_timestamp = g->max_timestamp;
+        act->max_ts_offset = g->max_ts_offset;
+        log_note_success(log);
+    } else {
+        status = LOG_ERR_STORAGE;
+        int err = g->write_res < 0 ? g->write_res : !written ? -EIO : g->sync_res;
+        if (!written && g->write_res >= 0)
+            log_note_failure(log, "write (short)", EIO);
+        else
+            log_note_failure(log, written ? "fdatasync" : "write", err);
+        if (!log->repair_needed) {
+            log->repair_needed = true;
+            log->repair_from = g->pos;
+            log->repair_to = g->pos + g->bytes;
+        } else if (g->pos + g->bytes > log->repair_to) {
+            log->repair_to = g->pos + g->bytes;
+        }
+    }
+    log->group_inflight = false;
+    struct log_append *a = g->first;
+    g->first = g->last = NULL;
+    while (a != NULL) {
+        struct log_append *next = (struct log_append *)a->op.next;
+        if (status != LOG_OK) {
+            append_finish(a, status);
+        } else if (a->on_durable == NULL || g->with_sync) {
+            void (*on_durable)(struct log_append *, int) = a->on_durable;
+            a->status = LOG_OK;
+            a->on_written(a, LOG_OK);
+            if (on_durable != NULL)
+                on_durable(a, LOG_OK);
+        } else {
+            a->status = LOG_OK;
+            durable_wait(log, a); /* before on_written: it may free nothing, but keep order */
+            a->on_written(a, LOG_OK);
+        }
+        a = next;
+    }
+    if (ok && g->with_sync)
+        log_durable_advance(log, log->next_offset, act->size);
+    log_mark_ready(log);
+}
+
+/* ------------------------------------------------------------------ pump */
+
+/*
+ * Decides what runs next on an idle partition: a repair after a failed
+ * write, a due checkpoint, then the head of the FIFO (a roll first when the
+ * head append does not fit), then timer work. Called by log_engine_submit.
+ */
+void log_pump(struct partition_log *log)
+{
+    if (log->state == LOG_STATE_CLOSED || log->group_inflight || log->ctl_active)
+        return;
+    struct log_op *head = log->queue_head;
+    if (head != NULL && head->kind == LOG_OP_APPEND && log->repair_needed) {
+        ctl_start(log, LOG_CTL_REPAIR, NULL);
+        return;
+    }
+    if (log_checkpoint_due(log)) {
+        ctl_start(log, LOG_CTL_CHECKPOINT, NULL);
+        return;
+    }
+    if (head != NULL) {
+        if (head->kind == LOG_OP_APPEND) {
+            if (roll_needed(log, ((struct log_append *)head)->len))
+                ctl_start(log, LOG_CTL_ROLL, NULL);
+            else
+                group_start(log);
+            return;
+        }
+        dequeue(log);
+        ctl_start(log, head->kind, (struct log_ctl *)head);
+        return;
+    }
+    if (log->state != LOG_STATE_OPEN)
+        return;
+    int64_t now = log_now(log);
+    if (log->flush_requested) {
+        log->flush_requested = false;
+        ctl_start(log, LOG_CTL_INTERVAL_FLUSH, NULL);
+        return;
+    }
+    struct log_segment *act = log_active(log);
+    if (act->size > 0 && now - act->created_ms >= log->cfg.segment_ms) {
+        ctl_start(log, LOG_CTL_ROLL, NULL);
+        return;
+    }
+    if ((log->cfg.retention_bytes >= 0 || log->cfg.retention_ms >= 0) && log->nsegs > 1 &&
+        now - log->last_retention_ms >= log->cfg.retention_check_ms) {
+        ctl_start(log, LOG_OP_RETENTION, NULL);
+        return;
+    }
+}

@@ -1,0 +1,141 @@
+/*
+ * The per-shard engine: the partitions it drives, the list of those with
+ * work for this turn, the in-flight count, timers, and the helpers every
+ * other file uses to submit I/O and to report.
+ */
+#include <errno.h>
+#include <liburing.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log_internal.h"
+#include "log_io_uring.h"
+
+void log_engine_init(struct log_engine *e, const struct log_engine_config *cfg)
+{
+    memset(e, 0, sizeof(*e));
+    e->cfg = *cfg;
+    assert(e->cfg.io != NULL);
+}
+
+int64_t log_now(struct partition_log *log)
+{
+    struct log_engine *e = log->engine;
+    if (e->cfg.now_ms != NULL)
+        return e->cfg.now_ms(e->cfg.clock_ctx);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void log_msg(struct partition_log *log, enum log_level level, const char *fmt, ...)
+{
+    struct log_engine *e = log->engine;
+    if (e->cfg.log == NULL)
+        return;
+    char msg[512];
+    int n = snprintf(msg, sizeof(msg), "log %s: ", log->label);
+    va_list ap;
+    va_start(ap, fmt);
+    if (n > 0 && (size_t)n < sizeof(msg))
+        vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+    va_end(ap);
+    e->cfg.log(e->cfg.log_ctx, level, msg);
+}
+
+void log_mark_ready(struct partition_log *log)
+{
+    if (log->in_ready)
+        return;
+    log->in_ready = true;
+    log->next_ready = log->engine->ready;
+    log->engine->ready = log;
+}
+
+int log_submit(struct partition_log *log, const struct log_io_req *req, struct rl_completion *c,
+               unsigned flags)
+{
+    int rc = log_io_submit(log->engine->cfg.io, req, c, flags);
+    if (rc == 0)
+        log->engine->inflight++;
+    return rc;
+}
+
+void log_op_done(struct partition_log *log)
+{
+    assert(log->engine->inflight > 0);
+    log->engine->inflight--;
+}
+
+void log_engine_submit(struct log_engine *e)
+{
+    /* Pumping may mark partitions ready again (a control op finishing at
+     * once); take the list first so each is pumped once per turn. */
+    struct partition_log *list = e->ready;
+    e->ready = NULL;
+    while (list != NULL) {
+        struct partition_log *log = list;
+        list = log->next_ready;
+        log->in_ready = false;
+        log->next_ready = NULL;
+        log_pump(log);
+    }
+}
+
+void log_engine_tick(struct log_engine *e)
+{
+    for (struct partition_log *log = e->partitions; log != NULL; log = log->next_open) {
+        if (log->state != LOG_STATE_OPEN)
+            continue;
+        int64_t now = log_now(log);
+        struct log_segment *act = log_active(log);
+        bool work = false;
+        if (log->cfg.flush == LOG_FLUSH_INTERVAL && log->durable_offset < log->next_offset &&
+            now - log->last_flush_ms >= log->cfg.flush_interval_ms) {
+            log->flush_requested = true;
+            work = true;
+        }
+        if (act->size > 0 && now - act->created_ms >= log->cfg.segment_ms)
+            work = true;
+        if (log_checkpoint_due(log))
+            work = true;
+        if ((log->cfg.retention_bytes >= 0 || log->cfg.retention_ms >= 0) && log->nsegs > 1 &&
+            now - log->last_retention_ms >= log->cfg.retention_check_ms)
+            work = true;
+        if (work)
+            log_mark_ready(log);
+    }
+}
+
+bool log_engine_idle(const struct log_engine *e)
+{
+    if (e->inflight > 0 || e->ready != NULL)
+        return false;
+    for (const struct partition_log *log = e->partitions; log != NULL; log = log->next_open)
+        if (log->queue_head != NULL || log->ctl_active || log->group_inflight)
+            return false;
+    return true;
+}
+
+int log_engine_drive(struct log_engine *e, struct io_uring *ring, const bool *done)
+{
+    for (;;) {
+        log_engine_submit(e);
+        if (done != NULL ? *done : log_engine_idle(e))
+            return 0;
+        if (e->inflight == 0 && e->ready == NULL) {
+            /* Nothing can make progress: a caller waiting for a callback
+             * that will never come. */
+            if (done != NULL)
+                return -EDEADLK;
+            return 0;
+        }
+        int rc = io_uring_submit_and_wait(ring, 1);
+        if (rc < 0 && rc != -EINTR && rc != -EBUSY)
+            return rc;
+        log_ring_dispatch_ready(ring);
+    }
+}

@@ -1,0 +1,314 @@
+/*
+ * Private structures of the storage engine, shared by its source files.
+ * Nothing outside broker/log/ includes this.
+ */
+#ifndef RINGLOG_BROKER_LOG_INTERNAL_H
+#define RINGLOG_BROKER_LOG_INTERNAL_H
+
+#include <assert.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "partition_log.h"
+
+/* Segment positions and relative offsets are 32-bit in the index files. */
+#define LOG_MAX_SEGMENT_BYTES (2ull << 30)
+#define LOG_MAX_RELATIVE_OFFSET ((int64_t)INT32_MAX - (1 << 24))
+#define LOG_MAX_IOV 1024
+#define LOG_INDEX_ENTRY 8 /* u32 relative offset, u32 position */
+#define LOG_TIME_ENTRY 12 /* i64 max timestamp so far, u32 relative offset */
+#define LOG_NAME_MAX 40
+
+enum log_op_kind {
+    LOG_OP_APPEND = 1,
+    LOG_OP_FLUSH,
+    LOG_OP_TRUNCATE,
+    LOG_OP_CLOSE,
+    LOG_OP_DELETE,
+    LOG_OP_RETENTION,
+};
+
+/* ------------------------------------------------------------------ index */
+
+/*
+ * One index of one segment. The active segment keeps its entries in `mem`
+ * (encoded exactly as in the file) and appends them to the file as groups
+ * complete; a closed segment maps its file read-only on first lookup.
+ */
+struct seg_index {
+    int fd;
+    uint32_t entry_size;
+    uint8_t *mem;        /* active: entries */
+    uint32_t count, cap; /* entries in mem (active) or in the map (closed) */
+    const uint8_t *map;  /* closed: mmap of the file, or NULL */
+    size_t map_len;
+    bool map_tried;
+    uint32_t file_count; /* entries known to be in the file */
+    bool tainted;        /* a write to the file failed: stop appending, rewrite later */
+    char name[LOG_NAME_MAX];
+};
+
+static inline uint32_t idx_get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline void idx_put_u32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+static inline uint64_t idx_get_u64(const uint8_t *p)
+{
+    return (uint64_t)idx_get_u32(p) | (uint64_t)idx_get_u32(p + 4) << 32;
+}
+
+static inline void idx_put_u64(uint8_t *p, uint64_t v)
+{
+    idx_put_u32(p, (uint32_t)v);
+    idx_put_u32(p + 4, (uint32_t)(v >> 32));
+}
+
+/* ---------------------------------------------------------------- segment */
+
+struct log_segment {
+    int64_t base_offset;
+    int64_t end_offset; /* next offset after its last batch */
+    uint64_t size;      /* logical bytes: everything readers may see */
+    int fd;
+    struct seg_index idx, tidx;
+    int64_t max_timestamp; /* INT64_MIN: no batch */
+    int64_t max_ts_offset; /* base offset of the batch that has it */
+    int64_t last_time_entry_ts;
+    uint64_t last_index_pos; /* position of the last offset-index entry (0: none) */
+    int64_t created_ms;
+    uint32_t refs; /* reads and ranges in flight */
+    bool doomed;   /* out of the log: close and free once refs == 0 */
+    struct log_segment *next_doomed;
+    uint8_t closing; /* fds whose asynchronous close is in flight */
+    struct rl_completion close_c[3];
+    struct partition_log *log;
+    char name[LOG_NAME_MAX];
+};
+
+/* ------------------------------------------------------------ checkpoint */
+
+/*
+ * The recovery checkpoint: everything before (segment_base, position) —
+ * offset `offset` — is on disk, and so are the first index_entries /
+ * time_entries entries of that segment's index files. clean: written by a
+ * clean shutdown; the log ends exactly there.
+ */
+struct log_checkpoint {
+    uint64_t seq;
+    uint32_t clean;
+    int64_t segment_base;
+    uint64_t position;
+    int64_t offset;
+    uint32_t index_entries;
+    uint32_t time_entries;
+    int64_t max_timestamp; /* of that segment, up to position */
+    int64_t max_ts_offset;
+};
+
+#define LOG_CHECKPOINT_BYTES 80
+#define LOG_CHECKPOINT_SLOT 512
+
+void log_checkpoint_encode(const struct log_checkpoint *ck, uint8_t out[LOG_CHECKPOINT_BYTES]);
+/* Returns 0 when the bytes hold a valid record. */
+int log_checkpoint_decode(const uint8_t *in, struct log_checkpoint *ck);
+
+/* ------------------------------------------------------------------ group */
+
+/*
+ * One write group: the appends taken from the queue in one turn, written by
+ * one writev at the end of the active segment (plus a linked fdatasync under
+ * flush=always), and the index entries they add.
+ */
+struct log_group {
+    struct rl_completion write_c, sync_c, idx_c, tidx_c;
+    struct log_append *first, *last;
+    uint32_t appends;
+    uint32_t iovcnt;
+    struct iovec iov[LOG_MAX_IOV];
+    uint64_t pos, bytes;
+    int64_t base_offset, next_offset;
+    bool with_sync;
+    uint8_t pending; /* operations in flight */
+    int write_res, sync_res;
+    bool idx_ok, tidx_ok;
+    /* staged index state, committed when the group succeeds */
+    uint8_t *idx_stage, *tidx_stage;
+    uint32_t idx_n, tidx_n, stage_cap;
+    uint64_t last_index_pos;
+    int64_t last_time_entry_ts;
+    int64_t max_timestamp, max_ts_offset;
+};
+
+/* ---------------------------------------------------------------- control */
+
+/*
+ * A control operation runs a small program: I/O requests submitted one at a
+ * time, each checked when it completes. A request may take its fd from an
+ * earlier step (openat) and may run a hook on success. When the program
+ * ends (or a required step fails) `done` decides what comes next: another
+ * program, or the end of the operation.
+ */
+enum ctl_policy {
+    CTL_MUST,     /* failure ends the program with LOG_ERR_STORAGE */
+    CTL_TOLERATE, /* failure is logged as a warning and the program goes on */
+    CTL_QUIET,    /* failure is ignored (best effort) */
+};
+
+struct ctl_io {
+    struct log_io_req req;
+    int *fdp;       /* when set, req.fd = *fdp at submission */
+    int *result_fd; /* openat: where the new fd goes */
+    uint8_t policy;
+    void (*after)(struct partition_log *log, struct ctl_io *io, int32_t res);
+    void *arg;
+};
+
+#define LOG_CTL_PROGRAM 24
+
+struct log_ctl_run {
+    struct rl_completion c;
+    struct ctl_io prog[LOG_CTL_PROGRAM];
+    uint8_t nprog, pc;
+    void (*done)(struct partition_log *log, int status);
+    void (*resume)(struct partition_log *log); /* waiting for reads and closes */
+    int status;
+    int first_err;
+    struct log_ctl *user; /* NULL for internal work */
+    uint8_t kind;         /* LOG_OP_* or an internal kind below */
+    struct log_segment *seg;
+    struct log_segment *doomed; /* truncate: segments still to unlink */
+    int64_t target_offset;
+    uint64_t target_pos;
+    uint64_t scan_pos;
+    uint32_t scan_len;
+    uint8_t ckpt_buf[LOG_CHECKPOINT_BYTES];
+    struct log_checkpoint ckpt;
+};
+
+enum log_internal_kind {
+    LOG_CTL_ROLL = 32,
+    LOG_CTL_CHECKPOINT,
+    LOG_CTL_REPAIR,
+    LOG_CTL_INTERVAL_FLUSH,
+};
+
+enum log_state { LOG_STATE_OPEN, LOG_STATE_CLOSING, LOG_STATE_CLOSED };
+
+/* -------------------------------------------------------------- partition */
+
+struct partition_log {
+    struct log_engine *engine;
+    struct partition_log_config cfg;
+    struct partition_log *next_ready, *next_open, *prev_open;
+    bool in_ready;
+    enum log_state state;
+    char *dir_path;
+    char label[96]; /* "topic/partition" for messages */
+    int dir_fd;
+    int ckpt_fd;
+
+    struct log_segment **segs; /* by base offset; the last is active */
+    uint32_t nsegs, segs_cap;
+
+    int64_t start_offset;
+    int64_t next_offset;    /* log end: visible to readers */
+    int64_t durable_offset; /* on disk below this */
+    uint64_t durable_pos;   /* position in the active segment of durable_offset */
+    uint64_t total_bytes;   /* closed segments + active size */
+
+    /* the FIFO of appends and user control operations */
+    struct log_op *queue_head, *queue_tail;
+    struct log_append *durable_head, *durable_tail; /* written, waiting for a flush */
+
+    struct log_group group;
+    bool group_inflight;
+    struct log_ctl_run ctl;
+    bool ctl_active;
+    uint32_t reads_inflight;
+    uint32_t retiring; /* segments whose fds are still being closed */
+
+    bool failed;        /* last write or flush failed; logged once */
+    bool repair_needed; /* bytes past the end may hold a failed write */
+    uint64_t repair_from, repair_to;
+
+    struct log_checkpoint ckpt; /* the last one written */
+    int64_t last_ckpt_ms;       /* last attempt */
+    int64_t ckpt_attempt_base;  /* (segment, position) of the last attempt */
+    uint64_t ckpt_attempt_pos;
+    int64_t last_flush_ms;
+    int64_t last_retention_ms;
+    bool flush_requested;
+
+    uint8_t *scratch; /* truncate's header scan */
+    uint32_t scratch_cap;
+};
+
+/* ----------------------------------------------------- shared functions */
+
+void log_msg(struct partition_log *log, enum log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int64_t log_now(struct partition_log *log);
+void log_mark_ready(struct partition_log *log);
+int log_submit(struct partition_log *log, const struct log_io_req *req, struct rl_completion *c,
+               unsigned flags);
+/* Every completion handler of the engine calls this first. */
+void log_op_done(struct partition_log *log);
+
+struct log_segment *log_active(const struct partition_log *log);
+/* Index of the segment holding `offset` (largest base <= offset), or -1. */
+int log_find_segment(const struct partition_log *log, int64_t offset);
+
+/* segment.c */
+struct log_segment *segment_new(struct partition_log *log, int64_t base_offset);
+void segment_names(int64_t base, char log_name[LOG_NAME_MAX], char idx[LOG_NAME_MAX],
+                   char tidx[LOG_NAME_MAX]);
+int segment_index_reserve(struct seg_index *ix, uint32_t count);
+void segment_index_append(struct seg_index *ix, const uint8_t *entries, uint32_t n);
+/* Closed segments: map the index files (best effort). */
+void segment_map_indexes(struct log_segment *seg);
+void segment_unmap_indexes(struct log_segment *seg);
+/* Entry i of an index, from memory or the map. */
+const uint8_t *segment_index_entry(const struct seg_index *ix, uint32_t i);
+uint32_t segment_index_count(const struct seg_index *ix);
+/* Largest offset-index entry with offset <= target: its (offset, position). */
+void segment_lookup_offset(struct log_segment *seg, int64_t target, int64_t *offset, uint64_t *pos);
+/* Offset to scan from for the first batch with max timestamp >= ts. */
+int64_t segment_lookup_time(struct log_segment *seg, int64_t ts);
+/* Entries of the offset index whose position is below pos. */
+uint32_t segment_index_entries_below(struct log_segment *seg, uint64_t pos);
+uint32_t segment_time_entries_below(struct log_segment *seg, int64_t offset);
+void segment_pin(struct log_segment *seg);
+void segment_unpin(struct log_segment *seg);
+/* Takes the segment out of service: closes its fds asynchronously once unpinned. */
+void segment_retire(struct log_segment *seg);
+/* Frees memory of a segment whose fds are closed (or were never opened). */
+void segment_free(struct log_segment *seg);
+
+/* recovery.c */
+int log_recover(struct partition_log *log, struct log_open_report *rep);
+
+/* ctl.c */
+void ctl_start(struct partition_log *log, uint8_t kind, struct log_ctl *user);
+void ctl_reads_drained(struct partition_log *log);
+bool log_checkpoint_due(struct partition_log *log);
+
+/* append.c */
+void log_pump(struct partition_log *log);
+void log_fail_queue(struct partition_log *log, int status);
+void log_durable_advance(struct partition_log *log, int64_t offset, uint64_t pos);
+void log_durable_fail(struct partition_log *log, int status);
+void log_note_failure(struct partition_log *log, const char *what, int err);
+void log_note_success(struct partition_log *log);
+
+#endif

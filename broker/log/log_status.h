@@ -1,0 +1,31 @@
+/*
+ * Status codes of the storage engine, and their mapping to the wire's
+ * ErrorCode (proto/ringlog.proto).
+ */
+#ifndef RINGLOG_BROKER_LOG_STATUS_H
+#define RINGLOG_BROKER_LOG_STATUS_H
+
+typedef enum log_status {
+    LOG_OK = 0,
+    LOG_ERR_STORAGE = -1,         /* the disk failed (ENOSPC, EIO, short write): nothing appended */
+    LOG_ERR_OUT_OF_RANGE = -2,    /* offset below the log start or above the log end */
+    LOG_ERR_INVALID = -3,         /* an argument makes no sense */
+    LOG_ERR_OFFSET_MISMATCH = -4, /* exact-offset append not at the log end */
+    LOG_ERR_CORRUPT_BATCH = -5,   /* a batch given to append does not validate */
+    LOG_ERR_TOO_LARGE = -6,       /* an append larger than max_append_bytes */
+    LOG_ERR_CLOSED = -7,          /* the partition is closing, closed or deleted */
+    LOG_ERR_BUFFER_TOO_SMALL = -8, /* read: the first batch does not fit; see needed_bytes */
+    LOG_ERR_NOMEM = -9,
+    LOG_ERR_BUSY = -10, /* the ring's submission queue is full: retry next turn */
+} log_status;
+
+const char *log_status_str(int status);
+
+/*
+ * The wire ErrorCode for a status: STORAGE_ERROR for disk failures,
+ * OFFSET_OUT_OF_RANGE, CORRUPT_BATCH, BATCH_TOO_LARGE, INVALID_REQUEST,
+ * SHUTTING_DOWN for a closed partition, UNKNOWN otherwise, NONE for LOG_OK.
+ */
+int log_status_to_error_code(int status);
+
+#endif

@@ -1,0 +1,265 @@
+/*
+ * Partition log life cycle: configuration, open (directories, then
+ * recovery.c), the getters, and freeing.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch.h"
+#include "log_internal.h"
+
+void partition_log_config_default(struct partition_log_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->segment_bytes = 1ull << 30;
+    cfg->segment_ms = 7ll * 24 * 3600 * 1000;
+    cfg->retention_bytes = -1;
+    cfg->retention_ms = 7ll * 24 * 3600 * 1000;
+    cfg->flush = LOG_FLUSH_ALWAYS;
+    cfg->flush_interval_ms = 1000;
+    cfg->index_interval_bytes = 4096;
+    cfg->max_append_bytes = 8u << 20;
+    cfg->max_batch_bytes = 0; /* = max_append_bytes */
+    cfg->preallocate = true;
+    cfg->checkpoint_interval_ms = 1000;
+    cfg->checkpoint_bytes = 64ull << 20;
+    cfg->retention_check_ms = 1000;
+}
+
+int partition_log_parse_flush(const char *text, struct partition_log_config *cfg)
+{
+    if (strcmp(text, "always") == 0) {
+        cfg->flush = LOG_FLUSH_ALWAYS;
+        return LOG_OK;
+    }
+    if (strcmp(text, "none") == 0) {
+        cfg->flush = LOG_FLUSH_NONE;
+        return LOG_OK;
+    }
+    if (strncmp(text, "interval:", 9) == 0) {
+        char *end;
+        long long ms = strtoll(text + 9, &end, 10);
+        if (*end != 0 || end == text + 9 || ms <= 0)
+            return LOG_ERR_INVALID;
+        cfg->flush = LOG_FLUSH_INTERVAL;
+        cfg->flush_interval_ms = ms;
+        return LOG_OK;
+    }
+    return LOG_ERR_INVALID;
+}
+
+static bool name_ok(const char *s)
+{
+    if (s == NULL || s[0] == 0 || strlen(s) > 200 || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+        return false;
+    return strchr(s, '/') == NULL;
+}
+
+static int mkdir_one(struct partition_log *log, const char *path)
+{
+    struct log_io_req req = {.op = LOG_IO_MKDIRAT, .fd = AT_FDCWD, .path = path, .mode = 0755};
+    int64_t rc = log_io_run(log->engine->cfg.io, &req);
+    return rc == 0 || rc == -EEXIST ? 0 : (int)rc;
+}
+
+static void unlink_open(struct partition_log *log)
+{
+    struct log_engine *e = log->engine;
+    if (log->prev_open != NULL)
+        log->prev_open->next_open = log->next_open;
+    else if (e->partitions == log)
+        e->partitions = log->next_open;
+    if (log->next_open != NULL)
+        log->next_open->prev_open = log->prev_open;
+    log->next_open = log->prev_open = NULL;
+}
+
+void partition_log_free(struct partition_log *log)
+{
+    if (log == NULL)
+        return;
+    struct log_engine *e = log->engine;
+    unlink_open(log);
+    if (e->ready == log) {
+        e->ready = log->next_ready;
+    } else {
+        for (struct partition_log *p = e->ready; p != NULL; p = p->next_ready)
+            if (p->next_ready == log) {
+                p->next_ready = log->next_ready;
+                break;
+            }
+    }
+    /* Only a log that never served, or whose close failed half-way, still has files open. */
+    assert(log->reads_inflight == 0 && !log->group_inflight && log->retiring == 0);
+    for (uint32_t i = 0; i < log->nsegs; i++) {
+        struct log_segment *seg = log->segs[i];
+        int fds[3] = {seg->fd, seg->idx.fd, seg->tidx.fd};
+        for (int j = 0; j < 3; j++)
+            if (fds[j] >= 0)
+                log_io_run(e->cfg.io, &(struct log_io_req){.op = LOG_IO_CLOSE, .fd = fds[j]});
+        segment_free(seg);
+    }
+    int fds[2] = {log->ckpt_fd, log->dir_fd};
+    for (int j = 0; j < 2; j++)
+        if (fds[j] >= 0)
+            log_io_run(e->cfg.io, &(struct log_io_req){.op = LOG_IO_CLOSE, .fd = fds[j]});
+    free(log->segs);
+    free(log->group.idx_stage);
+    free(log->group.tidx_stage);
+    free(log->scratch);
+    free(log->dir_path);
+    free(log);
+}
+
+static int check_config(struct partition_log_config *c, struct log_open_report *rep)
+{
+    if (c->max_batch_bytes == 0)
+        c->max_batch_bytes = c->max_append_bytes;
+    const char *bad = NULL;
+    if (c->segment_bytes < 4096 || c->segment_bytes > LOG_MAX_SEGMENT_BYTES)
+        bad = "segment_bytes must be in [4 KiB, 2 GiB]";
+    else if (c->index_interval_bytes < 64)
+        bad = "index_interval_bytes must be at least 64";
+    else if (c->max_append_bytes < RL_BATCH_HEADER_BYTES ||
+             c->max_append_bytes > RL_BATCH_ABSOLUTE_MAX_BYTES)
+        bad = "max_append_bytes out of range";
+    else if (c->max_batch_bytes > RL_BATCH_ABSOLUTE_MAX_BYTES)
+        bad = "max_batch_bytes out of range";
+    else if (c->segment_ms <= 0 || c->checkpoint_interval_ms <= 0 || c->retention_check_ms <= 0)
+        bad = "segment_ms, checkpoint_interval_ms and retention_check_ms must be positive";
+    else if (c->flush == LOG_FLUSH_INTERVAL && c->flush_interval_ms <= 0)
+        bad = "flush interval must be positive";
+    if (bad == NULL)
+        return LOG_OK;
+    snprintf(rep->message, sizeof(rep->message), "%s", bad);
+    return LOG_ERR_INVALID;
+}
+
+int partition_log_open(struct log_engine *e, const char *data_dir, const char *topic,
+                       int32_t partition, const struct partition_log_config *cfg,
+                       struct partition_log **out, struct log_open_report *rep)
+{
+    struct log_open_report local;
+    if (rep == NULL)
+        rep = &local;
+    memset(rep, 0, sizeof(*rep));
+    *out = NULL;
+    if (data_dir == NULL || !name_ok(topic) || partition < 0) {
+        snprintf(rep->message, sizeof(rep->message), "bad data directory, topic or partition");
+        return LOG_ERR_INVALID;
+    }
+    struct partition_log *log = calloc(1, sizeof(*log));
+    if (log == NULL)
+        return LOG_ERR_NOMEM;
+    log->engine = e;
+    log->cfg = *cfg;
+    log->dir_fd = log->ckpt_fd = -1;
+    log->ckpt.seq = 0;
+    snprintf(log->label, sizeof(log->label), "%s/%d", topic, partition);
+    int status = check_config(&log->cfg, rep);
+    if (status != LOG_OK) {
+        free(log);
+        return status;
+    }
+
+    size_t plen = strlen(data_dir) + strlen(topic) + 32;
+    log->dir_path = malloc(plen);
+    char *topics = malloc(plen), *tdir = malloc(plen);
+    uint32_t stage_cap = log->cfg.max_append_bytes / log->cfg.index_interval_bytes + 2;
+    log->group.stage_cap = stage_cap;
+    log->group.idx_stage = malloc((size_t)stage_cap * LOG_INDEX_ENTRY);
+    log->group.tidx_stage = malloc((size_t)stage_cap * LOG_TIME_ENTRY);
+    log->scratch_cap = 64u << 10;
+    log->scratch = malloc(log->scratch_cap);
+    if (log->dir_path == NULL || topics == NULL || tdir == NULL || log->group.idx_stage == NULL ||
+        log->group.tidx_stage == NULL || log->scratch == NULL) {
+        free(topics);
+        free(tdir);
+        partition_log_free(log);
+        return LOG_ERR_NOMEM;
+    }
+    snprintf(topics, plen, "%s/topics", data_dir);
+    snprintf(tdir, plen, "%s/topics/%s", data_dir, topic);
+    snprintf(log->dir_path, plen, "%s/topics/%s/%d", data_dir, topic, partition);
+    const char *dirs[4] = {data_dir, topics, tdir, log->dir_path};
+    int err = 0;
+    for (int i = 0; i < 4 && err == 0; i++)
+        err = mkdir_one(log, dirs[i]);
+    free(topics);
+    free(tdir);
+    if (err != 0) {
+        snprintf(rep->message, sizeof(rep->message), "creating %s: %s", log->dir_path,
+                 strerror(-err));
+        partition_log_free(log);
+        return LOG_ERR_STORAGE;
+    }
+    struct log_io_req req = {.op = LOG_IO_OPENAT,
+                             .fd = AT_FDCWD,
+                             .path = log->dir_path,
+                             .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC};
+    log->dir_fd = (int)log_io_run(e->cfg.io, &req);
+    if (log->dir_fd >= 0) {
+        req = (struct log_io_req){.op = LOG_IO_OPENAT,
+                                  .fd = log->dir_fd,
+                                  .path = "checkpoint",
+                                  .flags = O_RDWR | O_CREAT | O_CLOEXEC,
+                                  .mode = 0644};
+        log->ckpt_fd = (int)log_io_run(e->cfg.io, &req);
+    }
+    if (log->dir_fd < 0 || log->ckpt_fd < 0) {
+        int bad = log->dir_fd < 0 ? log->dir_fd : log->ckpt_fd;
+        snprintf(rep->message, sizeof(rep->message), "opening %s: %s", log->dir_path,
+                 strerror(-bad));
+        log->dir_fd = log->dir_fd < 0 ? -1 : log->dir_fd;
+        log->ckpt_fd = -1;
+        partition_log_free(log);
+        return LOG_ERR_STORAGE;
+    }
+    status = log_recover(log, rep);
+    if (status != LOG_OK) {
+        log_msg(log, LOG_LEVEL_ERROR, "open failed: %s", rep->message);
+        partition_log_free(log);
+        return status;
+    }
+    log->last_flush_ms = log->last_retention_ms = log_now(log);
+    log->state = LOG_STATE_OPEN;
+    log->next_open = e->partitions;
+    if (e->partitions != NULL)
+        e->partitions->prev_open = log;
+    e->partitions = log;
+    *out = log;
+    return LOG_OK;
+}
+
+int64_t partition_log_start_offset(const struct partition_log *log)
+{
+    return log->start_offset;
+}
+
+int64_t partition_log_end_offset(const struct partition_log *log)
+{
+    return log->next_offset;
+}
+
+int64_t partition_log_durable_offset(const struct partition_log *log)
+{
+    return log->durable_offset;
+}
+
+uint64_t partition_log_size_bytes(const struct partition_log *log)
+{
+    return log->total_bytes;
+}
+
+uint32_t partition_log_segment_count(const struct partition_log *log)
+{
+    return log->nsegs;
+}
+
+bool partition_log_failed(const struct partition_log *log)
+{
+    return log->failed;
+}

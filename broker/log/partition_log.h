@@ -1,0 +1,281 @@
+/*
+ * The storage engine: one segmented, indexed log per partition, written and
+ * read through the shard's io_uring. docs/STORAGE.md describes the files,
+ * the recovery rules and the flush semantics; this header is the API.
+ *
+ * Driving it (one struct log_engine per shard thread):
+ *
+ *     log_engine_init(&engine, &cfg);           // cfg.io = &uring.io, logger, clock
+ *     partition_log_open(&engine, ...);         // synchronous: at start-up
+ *     for (;;) {                                // the shard loop
+ *         log_engine_submit(&engine);           // this turn's appends -> SQEs
+ *         io_uring_submit_and_wait(ring, 1);
+ *         log_ring_dispatch_ready(ring);        // every CQE -> rl_completion
+ *         log_engine_tick(&engine);             // every few ms: timers
+ *     }
+ *
+ * Appends, reads, flushes, truncation, retention, close and delete are
+ * asynchronous and report through callbacks. Every request struct is owned
+ * by the caller and must stay alive, unmoved, until its last callback.
+ */
+#ifndef RINGLOG_BROKER_PARTITION_LOG_H
+#define RINGLOG_BROKER_PARTITION_LOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "completion.h"
+#include "log_io.h"
+#include "log_status.h"
+
+struct io_uring;
+struct partition_log;
+struct log_segment;
+
+/* ------------------------------------------------------------------ engine */
+
+enum log_level { LOG_LEVEL_DEBUG, LOG_LEVEL_INFO, LOG_LEVEL_WARN, LOG_LEVEL_ERROR };
+
+struct log_engine_config {
+    struct log_io *io;
+    /* Where the engine reports (never printed by the library). May be NULL. */
+    void (*log)(void *ctx, enum log_level level, const char *message);
+    void *log_ctx;
+    /* Wall clock in ms since the epoch; NULL: CLOCK_REALTIME. */
+    int64_t (*now_ms)(void *ctx);
+    void *clock_ctx;
+};
+
+struct log_engine {
+    struct log_engine_config cfg;
+    struct partition_log *ready;      /* partitions with work for log_engine_submit */
+    struct partition_log *partitions; /* every open partition */
+    uint64_t inflight;                /* operations submitted and not completed */
+};
+
+void log_engine_init(struct log_engine *e, const struct log_engine_config *cfg);
+
+/*
+ * Turns the appends queued since the last call into write groups (one
+ * writev, plus one linked fdatasync under flush=always, per partition) and
+ * starts pending control work. Call once per loop turn, before submitting.
+ */
+void log_engine_submit(struct log_engine *e);
+
+/* Timers: interval flushes, checkpoints, segment age rolls, retention. */
+void log_engine_tick(struct log_engine *e);
+
+/* True when no operation of the engine is in flight or queued. */
+bool log_engine_idle(const struct log_engine *e);
+
+/*
+ * Runs the ring until *done is true (or, with done NULL, until the engine
+ * is idle). For tests, tools and start-up/shut-down code only.
+ */
+int log_engine_drive(struct log_engine *e, struct io_uring *ring, const bool *done);
+
+/* --------------------------------------------------------------- partition */
+
+enum log_flush_policy {
+    LOG_FLUSH_ALWAYS,   /* durable before acknowledged; group commit */
+    LOG_FLUSH_INTERVAL, /* fdatasync every flush_interval_ms */
+    LOG_FLUSH_NONE,     /* only at segment roll, flush and close */
+};
+
+struct partition_log_config {
+    uint64_t segment_bytes;         /* roll past this size (default 1 GiB, max 2 GiB) */
+    int64_t segment_ms;             /* roll a segment this old (default 7 days) */
+    int64_t retention_bytes;        /* -1: unlimited */
+    int64_t retention_ms;           /* -1: unlimited (default 7 days) */
+    enum log_flush_policy flush;    /* default LOG_FLUSH_ALWAYS */
+    int64_t flush_interval_ms;      /* LOG_FLUSH_INTERVAL */
+    uint32_t index_interval_bytes;  /* an offset-index entry every this many bytes (4096) */
+    uint32_t max_append_bytes;      /* one append, and one write group (8 MiB) */
+    uint32_t max_batch_bytes;       /* largest batch recovery accepts (default = max_append) */
+    bool preallocate;               /* fallocate new segments (default true) */
+    int64_t checkpoint_interval_ms; /* recovery checkpoint at most this stale (1000) */
+    uint64_t checkpoint_bytes;      /* ... or this many durable bytes behind (64 MiB) */
+    int64_t retention_check_ms;     /* how often tick() looks at retention (1000) */
+    /* Called whenever the durable offset moves forward (may be NULL). */
+    void (*on_durable_advance)(struct partition_log *log, int64_t durable_offset, void *ctx);
+    void *ctx;
+};
+
+void partition_log_config_default(struct partition_log_config *cfg);
+
+/* Parses "always", "none" or "interval:MS" into cfg. Returns LOG_OK or LOG_ERR_INVALID. */
+int partition_log_parse_flush(const char *text, struct partition_log_config *cfg);
+
+/* What open found and did; filled even when open fails. */
+struct log_open_report {
+    bool clean;                 /* a clean-shutdown checkpoint skipped recovery */
+    uint32_t segments;          /* segments found */
+    uint64_t scanned_bytes;     /* bytes checksum-verified after the recovery point */
+    uint64_t truncated_bytes;   /* torn or corrupt tail dropped */
+    uint32_t truncated_batches; /* batches (whole or partial) in that tail */
+    uint32_t deleted_segments;  /* segments after a corrupt one, removed */
+    uint32_t rebuilt_indexes;   /* segments whose index was rebuilt */
+    int64_t start_offset, end_offset;
+    char message[256]; /* why open failed */
+};
+
+/*
+ * Opens (creating when absent) <data_dir>/topics/<topic>/<partition>/ and
+ * recovers it. Synchronous: run it at start-up, before the shard serves,
+ * or for a brand-new partition. Returns LOG_OK with *out set, or an error
+ * with report->message saying why.
+ */
+int partition_log_open(struct log_engine *e, const char *data_dir, const char *topic,
+                       int32_t partition, const struct partition_log_config *cfg,
+                       struct partition_log **out, struct log_open_report *report);
+
+/* Frees the memory of a log that is closed or deleted (or failed to close). */
+void partition_log_free(struct partition_log *log);
+
+int64_t partition_log_start_offset(const struct partition_log *log);
+/* Offset the next batch will get; readers see everything below it. */
+int64_t partition_log_end_offset(const struct partition_log *log);
+/* Everything below it is on disk (the recovery point moves only forward past it). */
+int64_t partition_log_durable_offset(const struct partition_log *log);
+uint64_t partition_log_size_bytes(const struct partition_log *log);
+uint32_t partition_log_segment_count(const struct partition_log *log);
+/* True while the last write or flush failed and no later one succeeded. */
+bool partition_log_failed(const struct partition_log *log);
+
+/* ------------------------------------------------------------------ append */
+
+enum {
+    /* The batches' base offsets are already set (replication followers). */
+    LOG_APPEND_EXACT_OFFSETS = 1u << 0,
+    /* Checksum-validate every batch (when the caller has not). */
+    LOG_APPEND_VALIDATE = 1u << 1,
+};
+
+struct log_op {
+    struct log_op *next;
+    uint8_t kind;
+};
+
+struct log_append {
+    struct log_op op; /* engine-private */
+    /* in */
+    uint8_t *data; /* one or more whole batches back to back; stamped in place */
+    size_t len;
+    int32_t leader_epoch; /* stamped unless LOG_APPEND_EXACT_OFFSETS */
+    uint32_t flags;
+    /* Written to the log and visible to readers (or failed). Required. */
+    void (*on_written)(struct log_append *a, int status);
+    /* On disk (or failed). NULL: not wanted; the struct is free after on_written. */
+    void (*on_durable)(struct log_append *a, int status);
+    void *user;
+    /* out, valid from on_written with LOG_OK */
+    int64_t base_offset; /* of the first batch */
+    int64_t last_offset; /* of the last record */
+    int64_t max_timestamp;
+    uint32_t batch_count;
+    int status;
+    struct log_append *next_durable; /* engine-private */
+};
+
+/*
+ * Queues an append; log_engine_submit writes it with everything else queued
+ * on the partition in the same turn. data must stay valid and unchanged
+ * until on_written. Returns LOG_OK (callbacks will follow) or an error
+ * right away (no callback): LOG_ERR_INVALID, LOG_ERR_TOO_LARGE,
+ * LOG_ERR_CORRUPT_BATCH, LOG_ERR_CLOSED. A disk failure is reported through
+ * the callbacks as LOG_ERR_STORAGE, and an exact-offset append that is not
+ * at the log end when its turn comes as LOG_ERR_OFFSET_MISMATCH.
+ */
+int partition_log_append(struct partition_log *log, struct log_append *a);
+
+/* -------------------------------------------------------------------- read */
+
+struct log_read {
+    /* in */
+    int64_t offset;     /* first offset wanted */
+    int64_t max_offset; /* exclusive: no batch starting at or past it (INT64_MAX: none) */
+    uint8_t *buf;       /* whole batches land here */
+    size_t cap;
+    void (*on_complete)(struct log_read *r, int status);
+    void *user;
+    /* out */
+    const uint8_t *data; /* inside buf: whole batches, the first one holding `offset` */
+    size_t len;          /* 0 at the log end (or the end of a segment's data) */
+    int64_t next_offset; /* where the next read continues */
+    size_t needed_bytes; /* LOG_ERR_BUFFER_TOO_SMALL: size of the first batch */
+    int64_t log_start_offset, log_end_offset;
+    /* engine-private */
+    struct rl_completion io;
+    struct partition_log *log;
+    struct log_segment *seg;
+    int64_t min_timestamp;
+    uint64_t pos;
+    uint32_t want;
+    int attempts;
+};
+
+/*
+ * Reads whole batches from `offset` on, up to r->cap bytes, from the
+ * segment holding it (a read never spans two segments: call again at
+ * next_offset). LOG_ERR_OUT_OF_RANGE below the log start or past the end.
+ * Returns LOG_OK when the read was started (on_complete follows) or an
+ * error right away.
+ */
+int partition_log_read(struct partition_log *log, struct log_read *r);
+
+/*
+ * Like partition_log_read, from the first batch whose max timestamp is at or
+ * after `timestamp` (time index, then a short scan). data is empty, with
+ * next_offset = the log end, when no batch is that recent.
+ */
+int partition_log_read_by_time(struct partition_log *log, int64_t timestamp, struct log_read *r);
+
+/*
+ * The file bytes a read of `offset` would return, for sendfile/splice or
+ * zero-copy send: no I/O, no copy. The range starts at a batch boundary at
+ * or before `offset` (up to index_interval_bytes + one batch early; clients
+ * skip batches below what they asked) and may end inside a batch (like a
+ * Kafka fetch). It pins the segment: release it.
+ */
+struct log_file_range {
+    int fd;
+    uint64_t file_offset;
+    uint64_t len;
+    int64_t first_offset; /* base offset of the batch at file_offset */
+    struct log_segment *seg;
+};
+
+int partition_log_locate(struct partition_log *log, int64_t offset, uint64_t max_bytes,
+                         struct log_file_range *out);
+void partition_log_range_release(struct partition_log *log, struct log_file_range *range);
+
+/* ----------------------------------------------------------------- control */
+
+struct log_ctl {
+    struct log_op op; /* engine-private */
+    void (*on_complete)(struct log_ctl *c, int status);
+    void *user;
+    int64_t offset; /* truncate: in, the new end; out for every kind: the log end */
+};
+
+/*
+ * Control operations run in order with the appends queued before them.
+ *
+ * flush:    everything appended before it is durable (any flush policy).
+ * truncate: drops every batch at or past ctl->offset (rounded down to the
+ *           batch holding it); the file bytes go and the recovery point
+ *           follows. LOG_ERR_OUT_OF_RANGE outside [start, end].
+ * close:    clean shutdown: flush, index files complete, checkpoint marked
+ *           clean, files closed. Then partition_log_free.
+ * delete:   removes every file and the directory. Then partition_log_free.
+ * retention: deletes the closed segments that break retention now (tick
+ *           runs it every retention_check_ms).
+ */
+int partition_log_flush(struct partition_log *log, struct log_ctl *ctl);
+int partition_log_truncate(struct partition_log *log, int64_t offset, struct log_ctl *ctl);
+int partition_log_close(struct partition_log *log, struct log_ctl *ctl);
+int partition_log_delete(struct partition_log *log, struct log_ctl *ctl);
+int partition_log_enforce_retention(struct partition_log *log, struct log_ctl *ctl);
+
+#endif

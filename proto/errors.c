@@ -1,0 +1,135 @@
+#include "errors.h"
+
+#include <stddef.h>
+
+#include "ringlog.pb-c.h"
+#include "status.h"
+
+struct error_info {
+    const char *name;
+    const char *message;
+    int retriable;
+};
+
+/* Indexed by Ringlog__ErrorCode; keep in step with proto/ringlog.proto. */
+static const struct error_info ERRORS[] = {
+    [RINGLOG__ERROR_CODE__NONE] = {"NONE", "no error", 0},
+    [RINGLOG__ERROR_CODE__UNKNOWN] = {"UNKNOWN", "unexpected server error", 0},
+    [RINGLOG__ERROR_CODE__UNKNOWN_TOPIC] = {"UNKNOWN_TOPIC", "the topic does not exist", 1},
+    [RINGLOG__ERROR_CODE__UNKNOWN_PARTITION] = {"UNKNOWN_PARTITION",
+                                                "the topic has no such partition", 1},
+    [RINGLOG__ERROR_CODE__NOT_LEADER] = {"NOT_LEADER", "this broker does not lead the partition",
+                                         1},
+    [RINGLOG__ERROR_CODE__CORRUPT_BATCH] = {"CORRUPT_BATCH",
+                                            "record batch checksum or header is invalid", 0},
+    [RINGLOG__ERROR_CODE__BATCH_TOO_LARGE] = {"BATCH_TOO_LARGE",
+                                              "batch or request is larger than the limit", 0},
+    [RINGLOG__ERROR_CODE__OFFSET_OUT_OF_RANGE] = {"OFFSET_OUT_OF_RANGE",
+                                                  "offset is outside the log", 0},
+    [RINGLOG__ERROR_CODE__TOPIC_EXISTS] = {"TOPIC_EXISTS", "a topic of that name exists", 0},
+    [RINGLOG__ERROR_CODE__INVALID_REQUEST] = {"INVALID_REQUEST", "the request is invalid", 0},
+    [RINGLOG__ERROR_CODE__UNSUPPORTED_VERSION] = {"UNSUPPORTED_VERSION",
+                                                  "the broker does not support this version", 0},
+    [RINGLOG__ERROR_CODE__DUPLICATE_SEQUENCE] = {"DUPLICATE_SEQUENCE", "batch was already appended",
+                                                 0},
+    [RINGLOG__ERROR_CODE__OUT_OF_ORDER_SEQUENCE] = {"OUT_OF_ORDER_SEQUENCE",
+                                                    "sequence number gap for this producer", 0},
+    [RINGLOG__ERROR_CODE__NOT_ENOUGH_REPLICAS] = {"NOT_ENOUGH_REPLICAS", "too few in-sync replicas",
+                                                  1},
+    [RINGLOG__ERROR_CODE__TIMEOUT] = {"TIMEOUT", "the request timed out", 1},
+    [RINGLOG__ERROR_CODE__STORAGE_ERROR] = {"STORAGE_ERROR",
+                                            "the broker's disk failed; nothing was written", 1},
+    [RINGLOG__ERROR_CODE__INVALID_TOPIC] = {"INVALID_TOPIC", "the topic name is invalid", 0},
+    [RINGLOG__ERROR_CODE__INVALID_PARTITIONS] = {"INVALID_PARTITIONS",
+                                                 "partition count is out of range", 0},
+    [RINGLOG__ERROR_CODE__INVALID_REPLICATION_FACTOR] = {"INVALID_REPLICATION_FACTOR",
+                                                         "replication factor is out of range", 0},
+    [RINGLOG__ERROR_CODE__INVALID_CONFIG] = {"INVALID_CONFIG", "a config value is invalid", 0},
+    [RINGLOG__ERROR_CODE__UNKNOWN_PRODUCER_ID] = {"UNKNOWN_PRODUCER_ID",
+                                                  "the producer id is unknown", 0},
+    [RINGLOG__ERROR_CODE__INVALID_PRODUCER_EPOCH] = {"INVALID_PRODUCER_EPOCH",
+                                                     "a newer epoch of this producer exists", 0},
+    [RINGLOG__ERROR_CODE__LEADER_NOT_AVAILABLE] = {"LEADER_NOT_AVAILABLE",
+                                                   "no leader yet; election in progress", 1},
+    [RINGLOG__ERROR_CODE__UNKNOWN_GROUP] = {"UNKNOWN_GROUP", "the consumer group is unknown", 0},
+    [RINGLOG__ERROR_CODE__SHUTTING_DOWN] = {"SHUTTING_DOWN", "the broker is shutting down", 1},
+    [RINGLOG__ERROR_CODE__TOO_MANY_CONNECTIONS] = {"TOO_MANY_CONNECTIONS",
+                                                   "the broker's connection limit is reached", 1},
+};
+
+enum { ERROR_COUNT = sizeof(ERRORS) / sizeof(ERRORS[0]) };
+
+static const struct error_info *lookup(int code)
+{
+    if (code < 0 || code >= ERROR_COUNT || ERRORS[code].name == NULL)
+        return NULL;
+    return &ERRORS[code];
+}
+
+const char *rl_error_name(int error_code)
+{
+    const struct error_info *e = lookup(error_code);
+    return e ? e->name : "UNRECOGNIZED";
+}
+
+const char *rl_error_message(int error_code)
+{
+    const struct error_info *e = lookup(error_code);
+    return e ? e->message : "unrecognized error code";
+}
+
+int rl_error_is_retriable(int error_code)
+{
+    const struct error_info *e = lookup(error_code);
+    return e ? e->retriable : 0;
+}
+
+int rl_error_from_batch_status(int status)
+{
+    switch (status) {
+    case RL_OK:
+        return RINGLOG__ERROR_CODE__NONE;
+    case RL_ERR_OVERSIZED:
+        return RINGLOG__ERROR_CODE__BATCH_TOO_LARGE;
+    case RL_ERR_NOMEM:
+        return RINGLOG__ERROR_CODE__UNKNOWN;
+    default:
+        return RINGLOG__ERROR_CODE__CORRUPT_BATCH;
+    }
+}
+
+const char *rl_status_str(int status)
+{
+    switch (status) {
+    case RL_OK:
+        return "ok";
+    case RL_NEED_MORE:
+        return "need more input";
+    case RL_END:
+        return "end";
+    case RL_ERR_TRUNCATED:
+        return "truncated";
+    case RL_ERR_OVERSIZED:
+        return "larger than the maximum";
+    case RL_ERR_EMPTY:
+        return "zero-length frame";
+    case RL_ERR_UNDECODABLE:
+        return "undecodable message";
+    case RL_ERR_BAD_MAGIC:
+        return "unknown batch format version";
+    case RL_ERR_CHECKSUM:
+        return "checksum mismatch";
+    case RL_ERR_CORRUPT:
+        return "corrupt batch or record";
+    case RL_ERR_FULL:
+        return "buffer full";
+    case RL_ERR_CODEC:
+        return "compression codec error";
+    case RL_ERR_NOMEM:
+        return "out of memory";
+    case RL_ERR_INVALID:
+        return "invalid argument";
+    default:
+        return "unknown status";
+    }
+}
