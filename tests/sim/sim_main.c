@@ -94,8 +94,16 @@ static void worker(const struct sim_options *opt, uint64_t first, uint64_t end, 
     _exit(0);
 }
 
+static char replay_args[128];
+
 static int run_range(const struct sim_options *opt, uint64_t start, uint64_t count, int jobs)
 {
+    snprintf(replay_args, sizeof(replay_args), "%s%s%s%s%s", opt->short_schedule ? " --short" : "",
+             opt->nasty ? " --nasty" : "", opt->scenario_checks ? " --scenarios" : "",
+             opt->fault ? " --fault " : "", opt->fault ? opt->fault : "");
+    if (opt->replicas)
+        snprintf(replay_args + strlen(replay_args), sizeof(replay_args) - strlen(replay_args),
+                 " --replicas %d", opt->replicas);
     if (jobs < 1)
         jobs = 1;
     if ((uint64_t)jobs > count)
@@ -159,7 +167,9 @@ static int run_range(const struct sim_options *opt, uint64_t start, uint64_t cou
             virtual_ms += r->virtual_ms;
             if (r->failed) {
                 failures++;
-                printf("FAIL seed=%llu: %s\n", (unsigned long long)r->seed, r->reason);
+                printf("FAIL seed=%llu: %s (replay: tests/sim/replay %llu%s)\n",
+                       (unsigned long long)r->seed, r->reason, (unsigned long long)r->seed,
+                       replay_args);
                 fflush(stdout);
             }
         }
@@ -176,7 +186,8 @@ static int run_range(const struct sim_options *opt, uint64_t start, uint64_t cou
         seeds = count;
     }
     double dt = now_seconds() - t0;
-    fprintf(stderr, "sim: %llu steps in %.1fs wall (%.0f steps/s, %.1f simulated seconds)\n",
+    fprintf(stderr,
+            "ringlog-sim: %llu steps in %.1fs wall (%.0f steps/s, %.1f simulated seconds)\n",
             (unsigned long long)steps, dt, dt > 0 ? (double)steps / dt : 0.0,
             (double)virtual_ms / 1000.0);
     printf("sim: %llu seeds, %llu failures\n", (unsigned long long)seeds,
