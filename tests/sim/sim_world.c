@@ -707,13 +707,24 @@ static int election_bound_ms(const struct sim_world *w)
     return (int)(2 * w->election_ticks) * w->tick_ms;
 }
 
-/* Healing: the network becomes reliable, every node runs. */
+/* Healing: the network becomes reliable, every node runs, and messages
+ * held back by slow links or pauses arrive within the new delay bound. */
 static void heal_all(struct sim_world *w)
 {
     heal_network(w);
     w->loss_pct = w->dup_pct = w->slow_pct = 0;
     w->delay_min = 1;
     w->delay_max = 10;
+    uint32_t queued = w->nheap;
+    struct sim_event *all = malloc((queued ? queued : 1) * sizeof(*all));
+    for (uint32_t i = 0; i < queued; i++) {
+        all[i] = pop(w);
+        if (all[i].type == EV_DELIVER && all[i].time > w->now + w->delay_max)
+            all[i].time = w->now + sim_rand_range(w, w->delay_min, w->delay_max);
+    }
+    for (uint32_t i = 0; i < queued; i++)
+        schedule(w, all[i]);
+    free(all);
     for (int i = 0; i < w->nodes_total; i++) {
         struct sim_node *n = &w->nodes[i];
         if (!n->up) {
@@ -753,8 +764,14 @@ static void on_phase(struct sim_world *w)
         w->phase_deadline = w->now + LIVENESS_BOUND_MS;
         break;
     case PHASE_CONVERGE:
-        if (check_converged(w, why, sizeof(why))) {
+        if (!check_converged(w, why, sizeof(why)))
+            w->stable_since = -1;
+        else if (w->stable_since < 0)
+            w->stable_since = w->now;
+        /* Converged, and still so 100 ms later (nothing left in flight). */
+        if (w->stable_since >= 0 && w->now - w->stable_since >= 100) {
             struct sim_node *l = find_leader(w);
+            w->stable_since = -1;
             sim_trace(w, "CONVERGED: leader n%d term %lld log end %lld", l->id,
                       (long long)replica_group_term(&l->rg),
                       (long long)replica_group_log_end(&l->rg));
@@ -977,6 +994,7 @@ void sim_run(const struct sim_options *opt, struct sim_result *res)
     w->clients_on = true;
     w->faults_on = true;
     w->phase = PHASE_CHAOS;
+    w->stable_since = -1;
     /* The scenarios need a quiet cluster; a quarter of the seeds (all
      * when asked) run them after the first convergence. */
     w->phase_after_converge =

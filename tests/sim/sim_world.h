@@ -77,6 +77,7 @@ struct sim_world {
 
     enum sim_phase phase;
     int64_t phase_deadline;
+    int64_t stable_since;     /* converged since then, -1: not converged */
     int phase_after_converge; /* which scenario follows a convergence */
     int scenario_leader, scenario_node;
     int64_t scenario_term, scenario_time;
