@@ -153,5 +153,6 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 void broker_remove_data(struct broker_proc *b)
 {
     nftw(b->data_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-    unlink(b->log_path);
+    if (!getenv("RINGLOG_KEEP_LOGS"))
+        unlink(b->log_path);
 }

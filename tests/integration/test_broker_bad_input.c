@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "broker_proc.h"
@@ -172,5 +173,49 @@ Test(bad_input, many_connections_opened_and_dropped)
         for (int i = 0; i < BATCH; i++)
             close(fds[i]);
     }
+    expect_healthy();
+}
+
+Test(bad_input, stuck_consumer_stalls_nobody_else)
+{
+    /* Fill a partition, then ask for it hundreds of times without reading. */
+    int fd = wire_connect(broker.port);
+    static uint8_t buf[256 * 1024];
+    size_t len =
+        wire_build_batch(buf, sizeof(buf), "fill-the-pipe-with-some-bytes", 2000, -1, -1, -1);
+    Ringlog__Response *r = wire_produce(fd, "health", 1, 1, buf, len);
+    cr_assert_eq(r->produce->topics[0]->partitions[0]->error, 0);
+    ringlog__response__free_unpacked(r, NULL);
+    close(fd);
+    int stuck = wire_connect(broker.port);
+    Ringlog__Request req = RINGLOG__REQUEST__INIT;
+    Ringlog__FetchRequest fr = RINGLOG__FETCH_REQUEST__INIT;
+    Ringlog__FetchTopic ft = RINGLOG__FETCH_TOPIC__INIT;
+    Ringlog__FetchPartition fp = RINGLOG__FETCH_PARTITION__INIT;
+    Ringlog__FetchPartition *fps[1] = {&fp};
+    Ringlog__FetchTopic *fts[1] = {&ft};
+    fp.partition = 1;
+    fp.max_bytes = 1 << 20;
+    ft.topic = "health";
+    ft.n_partitions = 1;
+    ft.partitions = fps;
+    fr.n_topics = 1;
+    fr.topics = fts;
+    req.body_case = RINGLOG__REQUEST__BODY_FETCH;
+    req.fetch = &fr;
+    req.api_version = 1;
+    uint8_t frame[256];
+    size_t n = rl_frame_write(&req.base, frame);
+    /* Non-blocking sends: stop when the socket buffers are full. */
+    int sent = 0;
+    for (int i = 0; i < 2000; i++) {
+        if (send(stuck, frame, n, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)n)
+            break;
+        sent++;
+    }
+    cr_assert_gt(sent, 10);
+    for (int i = 0; i < 3; i++)
+        expect_healthy();
+    close(stuck);
     expect_healthy();
 }

@@ -67,8 +67,8 @@ Test(lifecycle, bad_flags_are_refused_clearly)
     const char *a4[] = {"--help", NULL};
     cr_assert_eq(run_ringlogd(a4, out, sizeof(out)), 0);
     cr_assert(strstr(out, "--data-dir"));
-    const char *a5[] = {"--data-dir", "/proc/no-such-dir/x", "--listen", "127.0.0.1:0",
-                        "--metrics",  "off",                 NULL};
+    const char *a5[] = {
+        "--data-dir", "/proc/no-such-dir/x", "--listen", "127.0.0.1:0", "--metrics", "off", NULL};
     cr_assert_eq(run_ringlogd(a5, out, sizeof(out)), 1);
     cr_assert(strstr(out, "not usable"), "got: %s", out);
 }
@@ -78,8 +78,8 @@ Test(lifecycle, second_broker_on_same_dir_or_port_is_refused)
     struct broker_proc b;
     cr_assert_eq(broker_start(&b, NULL, NULL), 0);
     char out[4096];
-    const char *same_dir[] = {"--data-dir", b.data_dir, "--listen", "127.0.0.1:0", "--metrics",
-                              "off",        NULL};
+    const char *same_dir[] = {"--data-dir", b.data_dir, "--listen", "127.0.0.1:0",
+                              "--metrics",  "off",      NULL};
     cr_assert_eq(run_ringlogd(same_dir, out, sizeof(out)), 1);
     cr_assert(strstr(out, "in use by another ringlogd"), "got: %s", out);
 
@@ -218,8 +218,8 @@ static void *load(void *arg)
         Ringlog__Response *r = wire_produce(fd, "load", l->partition, 1, buf, len);
         if (!r)
             break;
-        Ringlog__PartitionProduceResult *pr = r->produce ? r->produce->topics[0]->partitions[0]
-                                                         : NULL;
+        Ringlog__PartitionProduceResult *pr =
+            r->produce ? r->produce->topics[0]->partitions[0] : NULL;
         int ok = pr && pr->error == 0;
         if (ok) {
             l->acked_batches++;
@@ -238,11 +238,9 @@ static void check_survived(struct broker_proc *b, struct loader *loaders, int n)
 {
     int fd = wire_connect(b->port);
     for (int i = 0; i < n; i++) {
-        Ringlog__Response *r = wire_fetch(fd, "load", loaders[i].partition,
-                                          loaders[i].last_acked_offset < 0
-                                              ? 0
-                                              : loaders[i].last_acked_offset,
-                                          0, 1);
+        Ringlog__Response *r =
+            wire_fetch(fd, "load", loaders[i].partition,
+                       loaders[i].last_acked_offset < 0 ? 0 : loaders[i].last_acked_offset, 0, 1);
         cr_assert_not_null(r);
         Ringlog__FetchPartitionResult *fr = r->fetch->topics[0]->partitions[0];
         cr_assert_eq(fr->error, 0, "%s", fr->error_message);
@@ -251,8 +249,8 @@ static void check_survived(struct broker_proc *b, struct loader *loaders, int n)
                       (long long)loaders[i].acked_batches, (long long)fr->high_watermark);
         if (loaders[i].last_acked_offset >= 0) {
             struct rl_batch_header h;
-            cr_assert_eq(rl_batch_validate(fr->records.data, fr->records.len, 1 << 20, &h),
-                         RL_OK, "the last acknowledged batch is intact");
+            cr_assert_eq(rl_batch_validate(fr->records.data, fr->records.len, 1 << 20, &h), RL_OK,
+                         "the last acknowledged batch is intact");
             cr_assert_eq(h.base_offset, loaders[i].last_acked_offset);
         }
         ringlog__response__free_unpacked(r, NULL);
