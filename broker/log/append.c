@@ -421,11 +421,8 @@ static void group_start(struct partition_log *log)
     log->group_inflight = true;
     g->pending = 0;
     log_io_reserve(log->engine->cfg.io, 4);
-    struct log_io_req w = {.op = LOG_IO_WRITEV,
-                           .fd = act->fd,
-                           .iov = g->iov,
-                           .iovcnt = g->iovcnt,
-                           .off = g->pos};
+    struct log_io_req w = {
+        .op = LOG_IO_WRITEV, .fd = act->fd, .iov = g->iov, .iovcnt = g->iovcnt, .off = g->pos};
     int rc = log_submit(log, &w, &g->write_c, g->with_sync ? LOG_IO_LINK : 0);
     if (rc != 0) {
         g->write_res = rc;

@@ -22,7 +22,7 @@ struct rl_completion {
 };
 
 #ifndef rl_container_of
-#define rl_container_of(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define rl_container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 #endif
 
 #endif

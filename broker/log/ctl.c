@@ -169,15 +169,14 @@ static void plan_index_files(struct partition_log *log, struct log_segment *seg,
         if (ix->fd < 0 || ix->mem == NULL)
             continue;
         if (ix->file_count < ix->count) {
-            struct ctl_io *io =
-                prog_add(log,
-                         (struct log_io_req){.op = LOG_IO_WRITE,
-                                             .fd = ix->fd,
-                                             .buf = ix->mem + (size_t)ix->file_count * ix->entry_size,
-                                             .len = (uint64_t)(ix->count - ix->file_count) *
-                                                    ix->entry_size,
-                                             .off = (uint64_t)ix->file_count * ix->entry_size},
-                         CTL_MUST);
+            struct ctl_io *io = prog_add(
+                log,
+                (struct log_io_req){.op = LOG_IO_WRITE,
+                                    .fd = ix->fd,
+                                    .buf = ix->mem + (size_t)ix->file_count * ix->entry_size,
+                                    .len = (uint64_t)(ix->count - ix->file_count) * ix->entry_size,
+                                    .off = (uint64_t)ix->file_count * ix->entry_size},
+                CTL_MUST);
             io->after = after_index_write;
             io->arg = ix;
         }
@@ -202,11 +201,11 @@ bool log_checkpoint_due(struct partition_log *log)
         return false;
     if (log->ckpt.segment_base == act->base_offset && log->ckpt.position == log->durable_pos)
         return false; /* nothing new is durable */
-    uint64_t since = log->ckpt_attempt_base == act->base_offset
-                         ? log->durable_pos - (log->durable_pos < log->ckpt_attempt_pos
-                                                   ? log->durable_pos
-                                                   : log->ckpt_attempt_pos)
-                         : log->durable_pos + 1;
+    uint64_t since =
+        log->ckpt_attempt_base == act->base_offset
+            ? log->durable_pos - (log->durable_pos < log->ckpt_attempt_pos ? log->durable_pos
+                                                                           : log->ckpt_attempt_pos)
+            : log->durable_pos + 1;
     if (since >= log->cfg.checkpoint_bytes)
         return true;
     return log_now(log) - log->last_ckpt_ms >= log->cfg.checkpoint_interval_ms;
@@ -703,8 +702,7 @@ static void after_truncate_read(struct partition_log *log, struct ctl_io *io, in
         struct rl_batch_header h;
         rl_batch_header_read(log->scratch + p, have - p, &h);
         size_t total = rl_batch_total_bytes(&h);
-        if (h.magic != RL_BATCH_MAGIC || total < RL_BATCH_HEADER_BYTES ||
-            h.last_offset_delta < 0) {
+        if (h.magic != RL_BATCH_MAGIC || total < RL_BATCH_HEADER_BYTES || h.last_offset_delta < 0) {
             r->scan_len = 0; /* corrupt: give up */
             r->status = LOG_ERR_STORAGE;
             return;
@@ -712,7 +710,7 @@ static void after_truncate_read(struct partition_log *log, struct ctl_io *io, in
         if (rl_batch_last_offset(&h) >= target) {
             r->target_pos = r->scan_pos + p;
             r->target_offset = h.base_offset; /* rounded down to the batch */
-            r->scan_len = UINT32_MAX;          /* found */
+            r->scan_len = UINT32_MAX;         /* found */
             return;
         }
         p += (uint32_t)total;
@@ -752,13 +750,11 @@ static void truncate_scan(struct partition_log *log)
     uint32_t len = left < log->scratch_cap ? (uint32_t)left : log->scratch_cap;
     r->scan_len = 0;
     prog_reset(log);
-    struct ctl_io *io = prog_add(log,
-                                 (struct log_io_req){.op = LOG_IO_READ,
-                                                     .fd = seg->fd,
-                                                     .buf = log->scratch,
-                                                     .len = len,
-                                                     .off = r->scan_pos},
-                                 CTL_MUST);
+    struct ctl_io *io = prog_add(
+        log,
+        (struct log_io_req){
+            .op = LOG_IO_READ, .fd = seg->fd, .buf = log->scratch, .len = len, .off = r->scan_pos},
+        CTL_MUST);
     io->after = after_truncate_read;
     prog_run(log, truncate_scanned);
 }
@@ -889,12 +885,11 @@ static void delete_files_closed(struct partition_log *log, int status)
     (void)status;
     log->dir_fd = log->ckpt_fd = -1;
     prog_reset(log);
-    prog_add(log,
-             (struct log_io_req){.op = LOG_IO_UNLINKAT,
-                                 .fd = AT_FDCWD,
-                                 .path = log->dir_path,
-                                 .flags = AT_REMOVEDIR},
-             CTL_TOLERATE);
+    prog_add(
+        log,
+        (struct log_io_req){
+            .op = LOG_IO_UNLINKAT, .fd = AT_FDCWD, .path = log->dir_path, .flags = AT_REMOVEDIR},
+        CTL_TOLERATE);
     prog_run(log, delete_dir_done);
 }
 

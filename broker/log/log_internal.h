@@ -17,8 +17,8 @@
 #define LOG_MAX_SEGMENT_BYTES (2ull << 30)
 #define LOG_MAX_RELATIVE_OFFSET ((int64_t)INT32_MAX - (1 << 24))
 #define LOG_MAX_IOV 1024
-#define LOG_INDEX_ENTRY 8  /* u32 relative offset, u32 position */
-#define LOG_TIME_ENTRY 12  /* i64 max timestamp so far, u32 relative offset */
+#define LOG_INDEX_ENTRY 8 /* u32 relative offset, u32 position */
+#define LOG_TIME_ENTRY 12 /* i64 max timestamp so far, u32 relative offset */
 #define LOG_NAME_MAX 40
 
 enum log_op_kind {
@@ -87,8 +87,8 @@ struct log_segment {
     int64_t last_time_entry_ts;
     uint64_t last_index_pos; /* position of the last offset-index entry (0: none) */
     int64_t created_ms;
-    uint32_t refs;  /* reads and ranges in flight */
-    bool doomed;    /* out of the log: close and free once refs == 0 */
+    uint32_t refs; /* reads and ranges in flight */
+    bool doomed;   /* out of the log: close and free once refs == 0 */
     struct log_segment *next_doomed;
     uint8_t closing; /* fds whose asynchronous close is in flight */
     struct rl_completion close_c[3];
@@ -282,8 +282,7 @@ void segment_unmap_indexes(struct log_segment *seg);
 const uint8_t *segment_index_entry(const struct seg_index *ix, uint32_t i);
 uint32_t segment_index_count(const struct seg_index *ix);
 /* Largest offset-index entry with offset <= target: its (offset, position). */
-void segment_lookup_offset(struct log_segment *seg, int64_t target, int64_t *offset,
-                           uint64_t *pos);
+void segment_lookup_offset(struct log_segment *seg, int64_t target, int64_t *offset, uint64_t *pos);
 /* Offset to scan from for the first batch with max timestamp >= ts. */
 int64_t segment_lookup_time(struct log_segment *seg, int64_t ts);
 /* Entries of the offset index whose position is below pos. */

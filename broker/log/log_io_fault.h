@@ -17,14 +17,14 @@
 struct log_io_fault {
     struct log_io io;
     struct log_io *inner;
-    uint64_t calls;       /* calls seen so far */
-    uint64_t fail_at;     /* 0: never */
-    int fail_errno;       /* e.g. ENOSPC, EIO; 0 with short_write */
-    bool short_write;     /* the failing call, if a write, writes half its bytes */
-    bool sticky;          /* every call from fail_at on fails */
-    uint32_t op_mask;     /* ops that count and may fail (1u << LOG_IO_*); 0: all */
-    uint64_t injected;    /* failures injected so far */
-    int last_failed_op;   /* -1 until one was injected */
+    uint64_t calls;     /* calls seen so far */
+    uint64_t fail_at;   /* 0: never */
+    int fail_errno;     /* e.g. ENOSPC, EIO; 0 with short_write */
+    bool short_write;   /* the failing call, if a write, writes half its bytes */
+    bool sticky;        /* every call from fail_at on fails */
+    uint32_t op_mask;   /* ops that count and may fail (1u << LOG_IO_*); 0: all */
+    uint64_t injected;  /* failures injected so far */
+    int last_failed_op; /* -1 until one was injected */
     struct iovec iov[LOG_IO_FAULT_MAX_IOV];
 };
 

@@ -49,9 +49,9 @@ struct log_engine_config {
 
 struct log_engine {
     struct log_engine_config cfg;
-    struct partition_log *ready;     /* partitions with work for log_engine_submit */
+    struct partition_log *ready;      /* partitions with work for log_engine_submit */
     struct partition_log *partitions; /* every open partition */
-    uint64_t inflight;               /* operations submitted and not completed */
+    uint64_t inflight;                /* operations submitted and not completed */
 };
 
 void log_engine_init(struct log_engine *e, const struct log_engine_config *cfg);
@@ -117,7 +117,7 @@ struct log_open_report {
     uint32_t deleted_segments;  /* segments after a corrupt one, removed */
     uint32_t rebuilt_indexes;   /* segments whose index was rebuilt */
     int64_t start_offset, end_offset;
-    char message[256];          /* why open failed */
+    char message[256]; /* why open failed */
 };
 
 /*

@@ -214,8 +214,8 @@ int partition_log_read_by_time(struct partition_log *log, int64_t timestamp, str
     r->min_timestamp = timestamp;
     /* The first segment holding a batch at least that recent. */
     uint32_t k = 0;
-    while (k < log->nsegs && (log->segs[k]->max_timestamp == INT64_MIN ||
-                              log->segs[k]->max_timestamp < timestamp))
+    while (k < log->nsegs &&
+           (log->segs[k]->max_timestamp == INT64_MIN || log->segs[k]->max_timestamp < timestamp))
         k++;
     if (k == log->nsegs) {
         r->offset = log->next_offset;

@@ -162,7 +162,8 @@ static int list_segments(struct partition_log *log, struct found **out, uint32_t
         return dfd;
     for (;;) {
         int64_t got =
-            run(log, (struct log_io_req){.op = LOG_IO_GETDENTS, .fd = dfd, .buf = dbuf, .len = sizeof(dbuf)});
+            run(log, (struct log_io_req){
+                         .op = LOG_IO_GETDENTS, .fd = dfd, .buf = dbuf, .len = sizeof(dbuf)});
         if (got < 0) {
             run(log, (struct log_io_req){.op = LOG_IO_CLOSE, .fd = dfd});
             free(v);
@@ -278,8 +279,9 @@ static int load_index(struct partition_log *log, struct log_segment *seg, struct
 
 static void index_state_from_entries(struct log_segment *seg)
 {
-    seg->last_index_pos =
-        seg->idx.count > 0 ? idx_get_u32(segment_index_entry(&seg->idx, seg->idx.count - 1) + 4) : 0;
+    seg->last_index_pos = seg->idx.count > 0
+                              ? idx_get_u32(segment_index_entry(&seg->idx, seg->idx.count - 1) + 4)
+                              : 0;
     seg->last_time_entry_ts =
         seg->tidx.count > 0
             ? (int64_t)idx_get_u64(segment_index_entry(&seg->tidx, seg->tidx.count - 1))
@@ -431,11 +433,10 @@ static int open_segment_files(struct partition_log *log, struct log_segment *seg
                               bool create)
 {
     int fl = O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0);
-    seg->fd = (int)run(log, (struct log_io_req){.op = LOG_IO_OPENAT,
-                                                .fd = log->dir_fd,
-                                                .path = seg->name,
-                                                .flags = fl,
-                                                .mode = 0644});
+    seg->fd = (int)run(
+        log,
+        (struct log_io_req){
+            .op = LOG_IO_OPENAT, .fd = log->dir_fd, .path = seg->name, .flags = fl, .mode = 0644});
     if (seg->fd < 0)
         return seg->fd;
     (void)kinds;
@@ -597,8 +598,9 @@ static void read_checkpoint(struct partition_log *log, struct log_checkpoint *ck
     *valid = false;
     uint8_t buf[LOG_CHECKPOINT_SLOT + LOG_CHECKPOINT_BYTES];
     memset(buf, 0, sizeof(buf));
-    int64_t n = run(log, (struct log_io_req){
-                             .op = LOG_IO_READ, .fd = log->ckpt_fd, .buf = buf, .len = sizeof(buf)});
+    int64_t n = run(
+        log,
+        (struct log_io_req){.op = LOG_IO_READ, .fd = log->ckpt_fd, .buf = buf, .len = sizeof(buf)});
     if (n <= 0)
         return;
     for (int slot = 0; slot < 2; slot++) {
@@ -659,7 +661,8 @@ static int recover_files(struct recovery *rc)
         }
         struct log_segment tmp;
         segment_names(found[i].base, tmp.name, tmp.idx.name, tmp.tidx.name);
-        run(log, (struct log_io_req){.op = LOG_IO_UNLINKAT, .fd = log->dir_fd, .path = tmp.idx.name});
+        run(log,
+            (struct log_io_req){.op = LOG_IO_UNLINKAT, .fd = log->dir_fd, .path = tmp.idx.name});
         run(log,
             (struct log_io_req){.op = LOG_IO_UNLINKAT, .fd = log->dir_fd, .path = tmp.tidx.name});
     }
@@ -845,8 +848,8 @@ static int recover_unclean(struct recovery *rc, const struct log_checkpoint *ck,
                 segment_index_append(&seg->tidx, t, 1);
                 seg->last_time_entry_ts = seg->max_timestamp;
             }
-            err = (int)run(log, (struct log_io_req){
-                                    .op = LOG_IO_FTRUNCATE, .fd = seg->fd, .len = seg->size});
+            err = (int)run(
+                log, (struct log_io_req){.op = LOG_IO_FTRUNCATE, .fd = seg->fd, .len = seg->size});
             if (err == 0)
                 err = (int)run(log, (struct log_io_req){.op = LOG_IO_FDATASYNC, .fd = seg->fd});
             if (err == 0)

@@ -137,8 +137,7 @@ static void ensure_index(struct log_segment *seg)
  * entry that points outside the segment's data (a damaged closed index) is
  * not trusted: the read then starts at 0 and scans.
  */
-void segment_lookup_offset(struct log_segment *seg, int64_t target, int64_t *offset,
-                           uint64_t *pos)
+void segment_lookup_offset(struct log_segment *seg, int64_t target, int64_t *offset, uint64_t *pos)
 {
     *offset = seg->base_offset;
     *pos = 0;
@@ -255,7 +254,7 @@ static void close_fds(struct log_segment *seg)
 {
     int *fds[3] = {&seg->fd, &seg->idx.fd, &seg->tidx.fd};
     void (*done[3])(struct rl_completion *, int32_t, uint32_t) = {close_done0, close_done1,
-                                                                 close_done2};
+                                                                  close_done2};
     struct partition_log *log = seg->log;
     for (int i = 0; i < 3; i++) {
         if (*fds[i] < 0)
