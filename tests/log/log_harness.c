@@ -30,7 +30,7 @@ static void capture(void *ctx, enum log_level level, const char *msg)
         fprintf(stderr, "  [engine] %s\n", msg);
 }
 
-void h_init(struct harness *h)
+static void h_init_common(struct harness *h)
 {
     memset(h, 0, sizeof(*h));
     int rc = io_uring_queue_init(256, &h->ring, 0);
@@ -41,6 +41,22 @@ void h_init(struct harness *h)
     struct log_engine_config ec = {
         .io = &h->fault.io, .log = capture, .log_ctx = h, .now_ms = fake_now, .clock_ctx = h};
     log_engine_init(&h->engine, &ec);
+}
+
+void h_init_dir(struct harness *h, const char *dir)
+{
+    h_init_common(h);
+    snprintf(h->dir, sizeof(h->dir), "%s", dir);
+}
+
+void h_fini_keep(struct harness *h)
+{
+    io_uring_queue_exit(&h->ring);
+}
+
+void h_init(struct harness *h)
+{
+    h_init_common(h);
     const char *tmp = getenv("TMPDIR");
     snprintf(h->dir, sizeof(h->dir), "%s/ringlog-log-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     cr_assert_not_null(mkdtemp(h->dir));

@@ -31,6 +31,9 @@ struct harness {
 };
 
 void h_init(struct harness *h);
+/* Same, on an existing directory (not removed by h_fini_keep). */
+void h_init_dir(struct harness *h, const char *dir);
+void h_fini_keep(struct harness *h);
 void h_fini(struct harness *h); /* removes the directory */
 void h_cfg(struct partition_log_config *cfg);
 
