@@ -125,7 +125,7 @@ Test(log_crash, sigkill_keeps_every_durable_batch)
         }
         close(p[1]);
         struct timespec ts = {.tv_sec = 0,
-                              .tv_nsec = (long)(5 + test_rng_below(&rng, 60)) * 1000000l};
+                              .tv_nsec = (long)(10 + test_rng_below(&rng, 90)) * 1000000l};
         nanosleep(&ts, NULL);
         kill(pid, SIGKILL);
         int wst;
