@@ -10,7 +10,7 @@ SEED_START     ?= 1
 SAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1 \
           UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 
-.PHONY: all deps build test fuzz format lint run cluster sim clean
+.PHONY: all deps build test fuzz format lint run sim clean
 
 all: build
 
@@ -25,6 +25,11 @@ test: deps
 	@cmake -S . -B $(TEST_BUILD_DIR) -DCMAKE_BUILD_TYPE=Debug -DRINGLOG_SANITIZE=ON >/dev/null
 	@cmake --build $(TEST_BUILD_DIR) -j $(JOBS)
 	@cd $(TEST_BUILD_DIR) && $(SAN_ENV) ctest --output-on-failure -j $(JOBS) --timeout 600
+
+# One broker in the foreground on the defaults (127.0.0.1:7171, metrics :7172, ./data).
+run: build
+	@mkdir -p data
+	@exec $(BUILD_DIR)/bin/ringlogd --data-dir ./data $(ARGS)
 
 fuzz: deps
 	@CC=clang cmake -S . -B $(FUZZ_BUILD_DIR) -DCMAKE_BUILD_TYPE=Debug -DRINGLOG_FUZZ=ON -DRINGLOG_TESTS=OFF >/dev/null

@@ -214,7 +214,7 @@ struct partition_log {
     bool in_ready;
     enum log_state state;
     char *dir_path;
-    char label[96]; /* "topic/partition" for messages */
+    char label[272]; /* "topic/partition" for messages */
     int dir_fd;
     int ckpt_fd;
 

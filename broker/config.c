@@ -1,0 +1,275 @@
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "logging.h"
+
+#define RINGLOG_VERSION "0.1.0"
+
+void broker_config_default(struct broker_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    snprintf(cfg->data_dir, sizeof(cfg->data_dir), "./data");
+    snprintf(cfg->listen_host, sizeof(cfg->listen_host), "127.0.0.1");
+    cfg->listen_port = 7171;
+    cfg->metrics_enabled = true;
+    snprintf(cfg->metrics_host, sizeof(cfg->metrics_host), "127.0.0.1");
+    cfg->metrics_port = 7172;
+    cfg->node_id = 1;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    cfg->shards = cpus < 1 ? 1 : (cpus > BROKER_MAX_SHARDS ? BROKER_MAX_SHARDS : (int)cpus);
+    cfg->flush = LOG_FLUSH_ALWAYS;
+    cfg->flush_interval_ms = 0;
+    cfg->max_frame_bytes = 16u << 20;
+    cfg->max_connections = 10000;
+    cfg->max_conn_buffered_bytes = 64u << 20;
+    cfg->max_inflight_requests = 1024;
+    cfg->default_partitions = 1;
+    cfg->default_retention_ms = 7LL * 24 * 3600 * 1000;
+    cfg->default_retention_bytes = -1;
+    cfg->default_segment_bytes = 1LL << 30;
+    cfg->default_segment_ms = 7LL * 24 * 3600 * 1000;
+    cfg->log_level = LOG_LEVEL_INFO;
+}
+
+void broker_config_usage(void)
+{
+    fprintf(stdout,
+            "usage: ringlogd [options]\n"
+            "  --data-dir DIR            where logs and metadata live (./data)\n"
+            "  --listen HOST:PORT        client and inter-broker protocol (127.0.0.1:7171)\n"
+            "  --metrics HOST:PORT|off   Prometheus text at GET /metrics (127.0.0.1:7172)\n"
+            "  --node-id N               this broker's id (1)\n"
+            "  --peers ID@HOST:PORT,...  the cluster's brokers, this one included (none)\n"
+            "  --shards N                shard threads (online CPUs)\n"
+            "  --flush always|interval:MS|none   when data is fdatasync'ed (always)\n"
+            "  --config FILE             key = value lines; flags win\n"
+            "  --max-frame-bytes B       largest request frame (16777216)\n"
+            "  --max-connections N       connections accepted at once (10000)\n"
+            "  --default-partitions N    partitions of a topic created without a count (1)\n"
+            "  --log-level debug|info|warn|error (info)\n"
+            "  --help, --version\n");
+}
+
+static int parse_i64(const char *text, int64_t min, int64_t max, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (errno || end == text || *end != '\0' || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int parse_host_port(const char *text, char *host, size_t host_len, uint16_t *port)
+{
+    const char *colon = strrchr(text, ':');
+    if (!colon || colon == text || (size_t)(colon - text) >= host_len)
+        return -1;
+    int64_t p;
+    if (parse_i64(colon + 1, 0, 65535, &p) != 0)
+        return -1;
+    memcpy(host, text, (size_t)(colon - text));
+    host[colon - text] = '\0';
+    *port = (uint16_t)p;
+    return 0;
+}
+
+static int parse_peers(struct broker_config *cfg, const char *text, char *err, size_t err_len)
+{
+    char copy[4096];
+    snprintf(copy, sizeof(copy), "%s", text);
+    cfg->peer_count = 0;
+    char *save = NULL;
+    for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        if (cfg->peer_count == BROKER_MAX_PEERS) {
+            snprintf(err, err_len, "--peers: at most %d peers", BROKER_MAX_PEERS);
+            return -1;
+        }
+        struct peer *p = &cfg->peers[cfg->peer_count];
+        char *at = strchr(item, '@');
+        int64_t id;
+        if (!at) {
+            snprintf(err, err_len, "--peers: '%s' is not ID@HOST:PORT", item);
+            return -1;
+        }
+        *at = '\0';
+        if (parse_i64(item, 0, INT32_MAX, &id) != 0 ||
+            parse_host_port(at + 1, p->host, sizeof(p->host), &p->port) != 0) {
+            snprintf(err, err_len, "--peers: '%s@%s' is not ID@HOST:PORT", item, at + 1);
+            return -1;
+        }
+        p->node_id = (int32_t)id;
+        cfg->peer_count++;
+    }
+    return 0;
+}
+
+static int parse_flush(struct broker_config *cfg, const char *value)
+{
+    struct partition_log_config pl;
+    partition_log_config_default(&pl);
+    if (partition_log_parse_flush(value, &pl) != LOG_OK)
+        return -1;
+    cfg->flush = pl.flush;
+    cfg->flush_interval_ms = pl.flush_interval_ms;
+    return 0;
+}
+
+/* Applies one setting, from a flag or a config-file line. */
+static int apply_setting(struct broker_config *cfg, const char *key, const char *value, char *err,
+                         size_t err_len)
+{
+    int64_t n;
+    if (strcmp(key, "data-dir") == 0) {
+        if (!*value || strlen(value) >= sizeof(cfg->data_dir))
+            goto bad;
+        snprintf(cfg->data_dir, sizeof(cfg->data_dir), "%s", value);
+    } else if (strcmp(key, "listen") == 0) {
+        if (parse_host_port(value, cfg->listen_host, sizeof(cfg->listen_host), &cfg->listen_port) !=
+            0)
+            goto bad;
+    } else if (strcmp(key, "metrics") == 0) {
+        cfg->metrics_enabled = strcmp(value, "off") != 0;
+        if (cfg->metrics_enabled &&
+            parse_host_port(value, cfg->metrics_host, sizeof(cfg->metrics_host),
+                            &cfg->metrics_port) != 0)
+            goto bad;
+    } else if (strcmp(key, "node-id") == 0) {
+        if (parse_i64(value, 0, INT32_MAX, &n) != 0)
+            goto bad;
+        cfg->node_id = (int32_t)n;
+    } else if (strcmp(key, "peers") == 0) {
+        return parse_peers(cfg, value, err, err_len);
+    } else if (strcmp(key, "shards") == 0) {
+        if (parse_i64(value, 1, BROKER_MAX_SHARDS, &n) != 0)
+            goto bad;
+        cfg->shards = (int)n;
+    } else if (strcmp(key, "flush") == 0) {
+        if (parse_flush(cfg, value) != 0)
+            goto bad;
+    } else if (strcmp(key, "max-frame-bytes") == 0) {
+        if (parse_i64(value, 1024, 256LL << 20, &n) != 0)
+            goto bad;
+        cfg->max_frame_bytes = (uint32_t)n;
+    } else if (strcmp(key, "max-connections") == 0) {
+        if (parse_i64(value, 1, 1000000, &n) != 0)
+            goto bad;
+        cfg->max_connections = (uint32_t)n;
+    } else if (strcmp(key, "default-partitions") == 0) {
+        if (parse_i64(value, 1, 10000, &n) != 0)
+            goto bad;
+        cfg->default_partitions = (uint32_t)n;
+    } else if (strcmp(key, "log-level") == 0) {
+        if (logging_parse_level(value, &cfg->log_level) != 0)
+            goto bad;
+    } else {
+        snprintf(err, err_len, "unknown option '%s'", key);
+        return -1;
+    }
+    return 0;
+bad:
+    snprintf(err, err_len, "invalid value for --%s: '%s'", key, value);
+    return -1;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *end = s + strlen(s);
+    while (end > s && isspace((unsigned char)end[-1]))
+        *--end = '\0';
+    return s;
+}
+
+static int load_config_file(struct broker_config *cfg, const char *path, char *err, size_t err_len)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, err_len, "--config %s: %s", path, strerror(errno));
+        return -1;
+    }
+    char line[4096];
+    int lineno = 0, rc = 0;
+    while (rc == 0 && fgets(line, sizeof(line), f)) {
+        lineno++;
+        char *s = trim(line);
+        if (*s == '\0' || *s == '#')
+            continue;
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            snprintf(err, err_len, "%s:%d: expected 'key = value'", path, lineno);
+            rc = -1;
+            break;
+        }
+        *eq = '\0';
+        char *key = trim(s), *value = trim(eq + 1);
+        char inner[512];
+        if (strcmp(key, "config") == 0 || apply_setting(cfg, key, value, inner, sizeof(inner))) {
+            snprintf(err, err_len, "%s:%d: %s", path, lineno,
+                     strcmp(key, "config") == 0 ? "'config' cannot be nested" : inner);
+            rc = -1;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+/* Splits "--key=value" or "--key value"; returns the index of the next argument. */
+static int flag_at(int argc, char **argv, int i, char *key, size_t key_len, const char **value)
+{
+    const char *arg = argv[i] + 2;
+    const char *eq = strchr(arg, '=');
+    if (eq) {
+        snprintf(key, key_len, "%.*s", (int)(eq - arg), arg);
+        *value = eq + 1;
+        return i + 1;
+    }
+    snprintf(key, key_len, "%s", arg);
+    *value = i + 1 < argc ? argv[i + 1] : NULL;
+    return i + 2;
+}
+
+int broker_config_parse(struct broker_config *cfg, int argc, char **argv, char *err, size_t err_len)
+{
+    broker_config_default(cfg);
+    char key[64];
+    const char *value;
+    /* First pass: --help, --version and --config, so the file comes before flags. */
+    for (int i = 1; i < argc;) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            broker_config_usage();
+            return 1;
+        }
+        if (strcmp(argv[i], "--version") == 0) {
+            printf("ringlogd %s\n", RINGLOG_VERSION);
+            return 1;
+        }
+        if (strncmp(argv[i], "--", 2) != 0) {
+            snprintf(err, err_len, "unexpected argument '%s' (see --help)", argv[i]);
+            return -1;
+        }
+        int next = flag_at(argc, argv, i, key, sizeof(key), &value);
+        if (!value) {
+            snprintf(err, err_len, "--%s needs a value", key);
+            return -1;
+        }
+        if (strcmp(key, "config") == 0 && load_config_file(cfg, value, err, err_len) != 0)
+            return -1;
+        i = next;
+    }
+    for (int i = 1; i < argc;) {
+        int next = flag_at(argc, argv, i, key, sizeof(key), &value);
+        if (strcmp(key, "config") != 0 && apply_setting(cfg, key, value, err, err_len) != 0)
+            return -1;
+        i = next;
+    }
+    return 0;
+}

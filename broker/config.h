@@ -1,0 +1,63 @@
+/*
+ * ringlogd's configuration: the flags of the contract (docs/OPERATIONS.md),
+ * optionally read from a `key = value` file first (--config FILE); flags on
+ * the command line win over the file.
+ */
+#ifndef RINGLOG_BROKER_CONFIG_H
+#define RINGLOG_BROKER_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "log/partition_log.h"
+
+#define BROKER_MAX_PEERS 16
+#define BROKER_MAX_SHARDS 64
+
+struct peer {
+    int32_t node_id;
+    char host[256];
+    uint16_t port;
+};
+
+struct broker_config {
+    char data_dir[PATH_MAX];
+    char listen_host[256];
+    uint16_t listen_port;
+    bool metrics_enabled;
+    char metrics_host[256];
+    uint16_t metrics_port;
+    int32_t node_id;
+    struct peer peers[BROKER_MAX_PEERS];
+    int peer_count;
+    int shards;
+    enum log_flush_policy flush;
+    int64_t flush_interval_ms;
+    uint32_t max_frame_bytes;
+    uint32_t max_connections;
+    uint32_t max_conn_buffered_bytes; /* stop reading a connection past this much unsent output */
+    uint32_t max_inflight_requests;   /* per connection */
+    uint32_t default_partitions;
+    int64_t default_retention_ms;
+    int64_t default_retention_bytes;
+    int64_t default_segment_bytes;
+    int64_t default_segment_ms;
+    enum log_level log_level;
+};
+
+void broker_config_default(struct broker_config *cfg);
+
+/*
+ * Fills cfg from argv (and the --config file it names). Returns 0, 1 when
+ * --help or --version was printed (exit 0), or -1 with err set (exit 2).
+ */
+int broker_config_parse(struct broker_config *cfg, int argc, char **argv, char *err,
+                        size_t err_len);
+
+/* Parses "HOST:PORT" (port 0..65535). Returns 0 or -1. */
+int parse_host_port(const char *text, char *host, size_t host_len, uint16_t *port);
+
+void broker_config_usage(void);
+
+#endif

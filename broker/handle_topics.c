@@ -1,0 +1,318 @@
+/*
+ * CreateTopics and DeleteTopics. Topic changes are serialised through
+ * shard 0, the controller shard: the shard that received the request sends
+ * the job there, shard 0 works through the topics one at a time (opening or
+ * deleting partitions on their owner shards, then persisting and publishing
+ * the new topic table) and sends the job back with every result filled in.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+#include "handlers.h"
+#include "logging.h"
+#include "request.h"
+#include "server.h"
+
+enum { CONTROLLER_SHARD = 0 };
+
+struct admin_job {
+    struct shard_msg msg;
+    struct request *r;
+    bool returning;
+    bool create;
+    size_t count;
+    size_t next; /* topic being worked on */
+    Ringlog__TopicResult **results;
+    struct topic_info *creating;
+    struct topic_info *undo; /* a topic whose creation failed, being removed */
+    struct part_op *ops;
+    uint32_t pending;
+    bool failed;
+    struct admin_job *queue_next;
+};
+
+/* Shard 0's queue (touched only on shard 0): one job runs at a time. */
+static struct admin_job *queue_head, *queue_tail;
+static bool job_running;
+
+static void job_step(struct admin_job *job);
+static void controller_enqueue(struct admin_job *job);
+
+static void set_result(struct admin_job *job, int error, const char *message)
+{
+    Ringlog__TopicResult *res = job->results[job->next];
+    res->error = error;
+    res->error_message = (char *)(message ? message : rl_error_message(error));
+}
+
+static void job_arrived(struct rl_completion *c, int32_t res, uint32_t flags)
+{
+    (void)res;
+    (void)flags;
+    struct admin_job *job = rl_container_of(c, struct admin_job, msg.arrive);
+    if (job->returning) {
+        struct request *r = job->r;
+        r->pending = 0;
+        free(job->ops);
+        free(job);
+        request_complete(r);
+        return;
+    }
+    controller_enqueue(job);
+}
+
+static void job_return(struct admin_job *job)
+{
+    struct shard *s = shard_current();
+    job_running = false;
+    job->returning = true;
+    if (job->r->shard == s) {
+        job_arrived(&job->msg.arrive, 0, 0);
+    } else {
+        shard_send(s, job->r->shard->id, &job->msg);
+    }
+    /* Next job in line. */
+    if (queue_head) {
+        struct admin_job *next = queue_head;
+        queue_head = next->queue_next;
+        if (!queue_head)
+            queue_tail = NULL;
+        job_running = true;
+        job_step(next);
+    }
+}
+
+static void controller_enqueue(struct admin_job *job)
+{
+    job->queue_next = NULL;
+    if (job_running) {
+        if (queue_tail)
+            queue_tail->queue_next = job;
+        else
+            queue_head = job;
+        queue_tail = job;
+        return;
+    }
+    job_running = true;
+    job_step(job);
+}
+
+static void admin_op_done(struct part_op *op)
+{
+    struct admin_job *job = op->ctx;
+    if (op->error)
+        job->failed = true;
+    if (--job->pending == 0)
+        job_step(job);
+}
+
+/* Sends one op of `kind` per partition of t to the partitions' owners. */
+static void fan_out(struct admin_job *job, struct topic_info *t, enum part_op_kind kind)
+{
+    struct shard *s = shard_current();
+    free(job->ops);
+    job->ops = calloc(t->partitions, sizeof(*job->ops));
+    job->failed = false;
+    job->pending = t->partitions + 1;
+    for (uint32_t p = 0; p < t->partitions; p++) {
+        struct part_op *op = &job->ops[p];
+        op->kind = kind;
+        op->topic = t->name;
+        op->topic_info = t;
+        op->partition = p;
+        op->ctx = job;
+        op->on_done = admin_op_done;
+        op->owner = topic_partition_owner(t, p, s->srv->nshards);
+        part_op_start(s, op);
+    }
+    if (--job->pending == 0)
+        job_step(job);
+}
+
+static int validate_config(const Ringlog__TopicConfig *c, struct topic_config *out,
+                           const struct broker_config *defaults, const char **why)
+{
+    out->retention_ms = defaults->default_retention_ms;
+    out->retention_bytes = defaults->default_retention_bytes;
+    out->segment_bytes = defaults->default_segment_bytes;
+    out->segment_ms = defaults->default_segment_ms;
+    if (!c)
+        return 0;
+    if (c->retention_ms < -1 || c->retention_bytes < -1) {
+        *why = "retention must be -1 (unlimited), 0 (default) or positive";
+        return -1;
+    }
+    if (c->segment_bytes != 0 && (c->segment_bytes < 1024 || c->segment_bytes > (2LL << 30))) {
+        *why = "segment_bytes must be between 1024 and 2147483648";
+        return -1;
+    }
+    if (c->segment_ms < 0) {
+        *why = "segment_ms must be positive";
+        return -1;
+    }
+    if (c->retention_ms)
+        out->retention_ms = c->retention_ms;
+    if (c->retention_bytes)
+        out->retention_bytes = c->retention_bytes;
+    if (c->segment_bytes)
+        out->segment_bytes = c->segment_bytes;
+    if (c->segment_ms)
+        out->segment_ms = c->segment_ms;
+    return 0;
+}
+
+/* Starts creating topic job->next; returns false when it finished at once. */
+static bool create_begin(struct admin_job *job)
+{
+    struct server *srv = shard_current()->srv;
+    Ringlog__CreatableTopic *ct = job->r->msg->create_topics->topics[job->next];
+    uint32_t partitions = ct->partitions ? ct->partitions : srv->cfg.default_partitions;
+    uint32_t rf = ct->replication_factor ? ct->replication_factor : 1;
+    struct topic_config cfg;
+    const char *why = NULL;
+    if (!topic_name_is_valid(ct->name)) {
+        set_result(job, RINGLOG__ERROR_CODE__INVALID_TOPIC,
+                   "topic names are 1-249 characters of [A-Za-z0-9._-]");
+    } else if (partitions > TOPIC_MAX_PARTITIONS) {
+        set_result(job, RINGLOG__ERROR_CODE__INVALID_PARTITIONS,
+                   "at most 10000 partitions per topic");
+    } else if (rf > 1) {
+        set_result(job, RINGLOG__ERROR_CODE__INVALID_REPLICATION_FACTOR,
+                   "replication factor exceeds the number of brokers (1)");
+    } else if (validate_config(ct->config, &cfg, &srv->cfg, &why) != 0) {
+        set_result(job, RINGLOG__ERROR_CODE__INVALID_CONFIG, why);
+    } else if (topic_table_find(topic_registry_snapshot(&srv->topics), ct->name)) {
+        set_result(job, RINGLOG__ERROR_CODE__TOPIC_EXISTS, NULL);
+    } else if (job->r->msg->create_topics->validate_only) {
+        set_result(job, RINGLOG__ERROR_CODE__NONE, "");
+    } else {
+        job->creating = topic_info_new(ct->name, srv->topics.next_topic_id++, partitions, rf, &cfg);
+        if (!job->creating) {
+            set_result(job, RINGLOG__ERROR_CODE__UNKNOWN, "out of memory");
+            return false;
+        }
+        fan_out(job, job->creating, PART_OP_OPEN);
+        return true;
+    }
+    return false;
+}
+
+/* All partitions of job->creating are open (or some failed). */
+static void create_finish(struct admin_job *job)
+{
+    struct server *srv = shard_current()->srv;
+    struct topic_info *t = job->creating;
+    char err[512];
+    if (!job->failed && topic_registry_publish(&srv->topics, t, NULL, err, sizeof(err)) == 0) {
+        LOG_INFO("created topic %s with %u partitions", t->name, t->partitions);
+        set_result(job, RINGLOG__ERROR_CODE__NONE, "");
+        job->creating = NULL;
+        return;
+    }
+    if (!job->failed)
+        LOG_ERROR("cannot persist topic %s: %s", t->name, err);
+    set_result(job, RINGLOG__ERROR_CODE__STORAGE_ERROR, "cannot create the topic's files");
+    /* Undo: drop the partitions that did open; the topic never became visible.
+     * Its info is freed once those deletions are back (job_step). */
+    job->creating = NULL;
+    job->undo = t;
+    fan_out(job, t, PART_OP_DELETE);
+}
+
+static bool delete_begin(struct admin_job *job)
+{
+    struct server *srv = shard_current()->srv;
+    const char *name = job->r->msg->delete_topics->names[job->next];
+    struct topic_info *t = topic_table_find(topic_registry_snapshot(&srv->topics), name);
+    if (!t) {
+        set_result(job, RINGLOG__ERROR_CODE__UNKNOWN_TOPIC, NULL);
+        return false;
+    }
+    char err[512];
+    /* Unpublish first so no new request reaches the partitions; the info
+     * itself stays alive (retired) until every shard has moved on. */
+    if (topic_registry_publish(&srv->topics, NULL, name, err, sizeof(err)) != 0) {
+        LOG_ERROR("cannot persist deletion of %s: %s", name, err);
+        set_result(job, RINGLOG__ERROR_CODE__STORAGE_ERROR, "cannot update topic metadata");
+        return false;
+    }
+    LOG_INFO("deleting topic %s", name);
+    set_result(job, RINGLOG__ERROR_CODE__NONE, "");
+    fan_out(job, t, PART_OP_DELETE);
+    return true;
+}
+
+/*
+ * The controller's state machine: called when a job starts and whenever
+ * its fan-out completes. Walks the topics of the request in order.
+ */
+static void job_step(struct admin_job *job)
+{
+    if (job->ops) {
+        /* A fan-out just finished for topic job->next. */
+        free(job->ops);
+        job->ops = NULL;
+        if (job->undo) {
+            topic_info_free(job->undo);
+            job->undo = NULL;
+        } else if (job->creating) {
+            create_finish(job);
+            if (job->ops)
+                return; /* undo in progress */
+        }
+        job->next++;
+    }
+    while (job->next < job->count) {
+        bool async = job->create ? create_begin(job) : delete_begin(job);
+        if (async)
+            return;
+        job->next++;
+    }
+    job_return(job);
+}
+
+void handle_topic_admin(struct request *r)
+{
+    bool create = r->msg->body_case == RINGLOG__REQUEST__BODY_CREATE_TOPICS;
+    size_t count = create ? r->msg->create_topics->n_topics : r->msg->delete_topics->n_names;
+    struct admin_job *job = calloc(1, sizeof(*job));
+    Ringlog__TopicResult **results = request_alloc(r, (count + 1) * sizeof(*results));
+    if (!job || !results) {
+        free(job);
+        request_fail(r, RINGLOG__ERROR_CODE__UNKNOWN, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < count; i++) {
+        results[i] = request_alloc(r, sizeof(**results));
+        ringlog__topic_result__init(results[i]);
+        results[i]->name =
+            create ? r->msg->create_topics->topics[i]->name : r->msg->delete_topics->names[i];
+    }
+    if (create) {
+        Ringlog__CreateTopicsResponse *resp = request_alloc(r, sizeof(*resp));
+        ringlog__create_topics_response__init(resp);
+        resp->n_topics = count;
+        resp->topics = results;
+        r->resp.body_case = RINGLOG__RESPONSE__BODY_CREATE_TOPICS;
+        r->resp.create_topics = resp;
+    } else {
+        Ringlog__DeleteTopicsResponse *resp = request_alloc(r, sizeof(*resp));
+        ringlog__delete_topics_response__init(resp);
+        resp->n_topics = count;
+        resp->topics = results;
+        r->resp.body_case = RINGLOG__RESPONSE__BODY_DELETE_TOPICS;
+        r->resp.delete_topics = resp;
+    }
+    job->r = r;
+    job->create = create;
+    job->count = count;
+    job->results = results;
+    job->msg.arrive.on_complete = job_arrived;
+    r->pending = 1; /* keeps the request alive if its connection closes */
+    if (r->shard->id == CONTROLLER_SHARD)
+        controller_enqueue(job);
+    else
+        shard_send(r->shard, CONTROLLER_SHARD, &job->msg);
+}

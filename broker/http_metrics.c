@@ -1,0 +1,153 @@
+#include "http_metrics.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "logging.h"
+#include "metrics.h"
+#include "server.h"
+#include "shard.h"
+
+enum { HTTP_REQUEST_MAX = 4096 };
+
+struct http_conn {
+    struct rl_completion recv_done;
+    struct rl_completion send_done;
+    struct shard *shard;
+    int fd;
+    char in[HTTP_REQUEST_MAX];
+    size_t in_len;
+    char *out;
+    size_t out_len, out_sent;
+};
+
+static struct io_uring_sqe *sqe_for(struct shard *s)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&s->ring);
+    while (!sqe) {
+        io_uring_submit(&s->ring);
+        sqe = io_uring_get_sqe(&s->ring);
+    }
+    return sqe;
+}
+
+static void http_close(struct http_conn *h)
+{
+    close(h->fd);
+    free(h->out);
+    free(h);
+}
+
+static void arm_recv(struct http_conn *h)
+{
+    struct io_uring_sqe *sqe = sqe_for(h->shard);
+    io_uring_prep_recv(sqe, h->fd, h->in + h->in_len, sizeof(h->in) - 1 - h->in_len, 0);
+    io_uring_sqe_set_data(sqe, &h->recv_done);
+}
+
+static void arm_send(struct http_conn *h)
+{
+    struct io_uring_sqe *sqe = sqe_for(h->shard);
+    io_uring_prep_send(sqe, h->fd, h->out + h->out_sent, h->out_len - h->out_sent, MSG_NOSIGNAL);
+    io_uring_sqe_set_data(sqe, &h->send_done);
+}
+
+static void on_send(struct rl_completion *c, int32_t res, uint32_t flags)
+{
+    (void)flags;
+    struct http_conn *h = rl_container_of(c, struct http_conn, send_done);
+    if (res <= 0) {
+        http_close(h);
+        return;
+    }
+    h->out_sent += (size_t)res;
+    if (h->out_sent < h->out_len)
+        arm_send(h);
+    else
+        http_close(h);
+}
+
+static void respond(struct http_conn *h, const char *status, const char *type, const char *body,
+                    size_t body_len)
+{
+    size_t cap = body_len + 256;
+    h->out = malloc(cap);
+    if (!h->out) {
+        http_close(h);
+        return;
+    }
+    int n = snprintf(h->out, cap,
+                     "HTTP/1.0 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                     "Connection: close\r\n\r\n",
+                     status, type, body_len);
+    memcpy(h->out + n, body, body_len);
+    h->out_len = (size_t)n + body_len;
+    arm_send(h);
+}
+
+static void on_recv(struct rl_completion *c, int32_t res, uint32_t flags)
+{
+    (void)flags;
+    struct http_conn *h = rl_container_of(c, struct http_conn, recv_done);
+    if (res <= 0) {
+        http_close(h);
+        return;
+    }
+    h->in_len += (size_t)res;
+    h->in[h->in_len] = '\0';
+    if (!strstr(h->in, "\r\n\r\n") && !strstr(h->in, "\n\n")) {
+        if (h->in_len >= sizeof(h->in) - 1) {
+            const char *msg = "request too large\n";
+            respond(h, "431 Request Header Fields Too Large", "text/plain", msg, strlen(msg));
+        } else {
+            arm_recv(h);
+        }
+        return;
+    }
+    if (strncmp(h->in, "GET /metrics ", 13) == 0 || strncmp(h->in, "GET /metrics?", 13) == 0) {
+        size_t len;
+        char *body = metrics_render(h->shard->srv, &len);
+        if (!body) {
+            const char *msg = "out of memory\n";
+            respond(h, "500 Internal Server Error", "text/plain", msg, strlen(msg));
+            return;
+        }
+        respond(h, "200 OK", "text/plain; version=0.0.4", body, len);
+        free(body);
+    } else {
+        const char *msg = "not found: try GET /metrics\n";
+        respond(h, "404 Not Found", "text/plain", msg, strlen(msg));
+    }
+}
+
+static void on_accept(struct rl_completion *c, int32_t res, uint32_t flags)
+{
+    struct shard *s = rl_container_of(c, struct shard, metrics_accept_done);
+    if (res >= 0) {
+        struct http_conn *h = calloc(1, sizeof(*h));
+        if (!h) {
+            close(res);
+        } else {
+            h->shard = s;
+            h->fd = res;
+            h->recv_done.on_complete = on_recv;
+            h->send_done.on_complete = on_send;
+            arm_recv(h);
+        }
+    } else if (res != -ECANCELED) {
+        LOG_WARN("metrics accept: %s", strerror(-res));
+    }
+    if (!(flags & IORING_CQE_F_MORE) && !s->stopping)
+        http_metrics_arm(s);
+}
+
+void http_metrics_arm(struct shard *s)
+{
+    s->metrics_accept_done.on_complete = on_accept;
+    struct io_uring_sqe *sqe = sqe_for(s);
+    io_uring_prep_multishot_accept(sqe, s->metrics_fd, NULL, NULL, SOCK_CLOEXEC);
+    io_uring_sqe_set_data(sqe, &s->metrics_accept_done);
+}

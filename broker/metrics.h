@@ -1,0 +1,51 @@
+/*
+ * Counters and latency histograms, one set per shard (written only by its
+ * shard, relaxed atomics so the metrics endpoint may read them from shard
+ * 0), summed when /metrics is scraped.
+ */
+#ifndef RINGLOG_BROKER_METRICS_H
+#define RINGLOG_BROKER_METRICS_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define METRICS_API_SLOTS 11 /* ApiKey values 0..10 */
+#define METRICS_LATENCY_BUCKETS 18
+
+struct latency_hist {
+    _Atomic uint64_t buckets[METRICS_LATENCY_BUCKETS]; /* cumulative at render time */
+    _Atomic uint64_t count;
+    _Atomic uint64_t sum_us;
+};
+
+struct shard_metrics {
+    _Atomic uint64_t requests[METRICS_API_SLOTS];
+    _Atomic uint64_t errors[METRICS_API_SLOTS];
+    _Atomic uint64_t bytes_in;
+    _Atomic uint64_t bytes_out;
+    _Atomic uint64_t connections_accepted;
+    _Atomic uint64_t connections_closed;
+    _Atomic uint64_t connections_rejected;
+    _Atomic uint64_t protocol_errors; /* connections closed for bad frames */
+    _Atomic uint64_t records_appended;
+    _Atomic uint64_t batches_appended;
+    _Atomic uint64_t storage_errors;
+    struct latency_hist produce_latency;
+    struct latency_hist fetch_latency;
+    struct latency_hist flush_latency;
+};
+
+static inline void metrics_add(_Atomic uint64_t *counter, uint64_t n)
+{
+    atomic_fetch_add_explicit(counter, n, memory_order_relaxed);
+}
+
+void metrics_observe(struct latency_hist *h, int64_t micros);
+
+struct server;
+
+/* Renders the Prometheus text exposition of every shard into a malloc'd buffer. */
+char *metrics_render(struct server *srv, size_t *len);
+
+#endif

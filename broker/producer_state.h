@@ -1,0 +1,42 @@
+/*
+ * Idempotent producers (Kafka's rules): per (producer id, partition) the
+ * broker remembers the sequence ranges of the last 5 batches. A batch that
+ * repeats one of them is a retry and is answered with the original offset,
+ * not appended again; a batch whose first sequence is not the last one + 1
+ * is a gap and is refused with OUT_OF_ORDER_SEQUENCE; an older epoch is
+ * refused with INVALID_PRODUCER_EPOCH.
+ */
+#ifndef RINGLOG_BROKER_PRODUCER_STATE_H
+#define RINGLOG_BROKER_PRODUCER_STATE_H
+
+#include <stdint.h>
+
+#include "batch.h"
+#include "partition.h"
+
+enum producer_check {
+    PRODUCER_ACCEPT,       /* append it */
+    PRODUCER_DUPLICATE,    /* a retry: answer with *dup_offset (-1: original still in flight) */
+    PRODUCER_OUT_OF_ORDER, /* sequence gap */
+    PRODUCER_BAD_EPOCH,    /* fenced by a newer epoch */
+};
+
+/* Checks a batch against the producer's state without changing it. */
+enum producer_check producer_state_check(struct partition *p, const struct rl_batch_header *h,
+                                         int64_t *dup_offset);
+
+/*
+ * Records an accepted batch, its offset unknown (-1) until
+ * producer_state_set_offset. Returns 0, or -1 without memory (the
+ * producer's state is then dropped, so the next batch starts it afresh).
+ */
+int producer_state_record(struct partition *p, const struct rl_batch_header *h);
+
+/* Fills in the offset of a recorded batch once it is written. */
+void producer_state_set_offset(struct partition *p, int64_t producer_id, int32_t first_seq,
+                               int64_t base_offset);
+
+/* Rebuilds the state from the tail of the log (start-up). */
+void producer_state_rebuild(struct partition *p);
+
+#endif

@@ -1,0 +1,174 @@
+#include "request.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "frame.h"
+#include "logging.h"
+#include "server.h"
+
+enum { RESPONSE_ARENA_CHUNK = 4096, RESPONSE_ARENA_LIMIT = 64 << 20 };
+
+struct request *request_new(struct conn *c, const uint8_t *frame, size_t len)
+{
+    int status;
+    Ringlog__Request *msg = rl_request_decode(frame, len, NULL, &status);
+    if (!msg)
+        return NULL;
+    struct request *r = calloc(1, sizeof(*r));
+    if (!r) {
+        ringlog__request__free_unpacked(msg, NULL);
+        return NULL;
+    }
+    r->conn = c;
+    r->shard = c->shard;
+    r->msg = msg;
+    r->started_ns = clock_monotonic_ns();
+    ringlog__response__init(&r->resp);
+    r->resp.correlation_id = msg->correlation_id;
+    rl_arena_init(&r->arena, RESPONSE_ARENA_CHUNK, RESPONSE_ARENA_LIMIT);
+    if (c->tail)
+        c->tail->next = r;
+    else
+        c->head = r;
+    c->tail = r;
+    c->inflight++;
+    return r;
+}
+
+void *request_alloc(struct request *r, size_t size)
+{
+    void *p = rl_arena_alloc(&r->arena, size);
+    if (p)
+        memset(p, 0, size);
+    return p;
+}
+
+char *request_strdup(struct request *r, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *copy = rl_arena_alloc(&r->arena, n);
+    if (copy)
+        memcpy(copy, s, n);
+    return copy;
+}
+
+void request_complete(struct request *r)
+{
+    struct conn *c = r->conn;
+    if (r->resp.error != RINGLOG__ERROR_CODE__NONE && r->api < METRICS_API_SLOTS)
+        metrics_add(&r->shard->metrics.errors[r->api], 1);
+    if (!r->silent && !c->closing) {
+        size_t size = rl_frame_size(&r->resp.base);
+        r->out = malloc(size);
+        if (r->out) {
+            r->out_len = rl_frame_write(&r->resp.base, r->out);
+            c->unsent_bytes += r->out_len;
+        } else {
+            LOG_ERROR("out of memory encoding a %zu-byte response", size);
+            conn_close(c, "out of memory");
+        }
+    }
+    r->ready = true;
+    /* The response owns copies of everything now; drop what built it. */
+    rl_arena_destroy(&r->arena);
+    conn_flush(c);
+    conn_maybe_free(c);
+}
+
+void request_free(struct request *r)
+{
+    if (r->parked) {
+        struct request **link = &r->shard->parked;
+        while (*link && *link != r)
+            link = &(*link)->park_next;
+        if (*link)
+            *link = r->park_next;
+    }
+    for (uint32_t i = 0; i < r->op_count; i++)
+        free(r->ops[i].records);
+    free(r->ops);
+    free(r->results);
+    free(r->state);
+    free(r->out);
+    rl_arena_destroy(&r->arena);
+    ringlog__request__free_unpacked(r->msg, NULL);
+    free(r);
+}
+
+/* ------------------------------------------------------------ part ops */
+
+static void op_arrived(struct rl_completion *c, int32_t res, uint32_t flags)
+{
+    (void)res;
+    (void)flags;
+    struct part_op *op = rl_container_of(c, struct part_op, msg.arrive);
+    struct shard *s = shard_current();
+    if (op->returning)
+        op->on_done(op);
+    else
+        partition_run_op(s, op);
+}
+
+void part_op_start(struct shard *origin, struct part_op *op)
+{
+    op->origin = origin->id;
+    op->returning = false;
+    op->msg.arrive.on_complete = op_arrived;
+    if (op->owner == origin->id)
+        partition_run_op(origin, op);
+    else
+        shard_send(origin, op->owner, &op->msg);
+}
+
+void part_op_finish(struct shard *owner, struct part_op *op)
+{
+    op->returning = true;
+    if (op->origin == owner->id)
+        op->on_done(op);
+    else
+        shard_send(owner, op->origin, &op->msg);
+}
+
+int request_alloc_ops(struct request *r, uint32_t n)
+{
+    r->ops = calloc(n ? n : 1, sizeof(*r->ops));
+    r->results = calloc(n ? n : 1, sizeof(*r->results));
+    if (!r->ops || !r->results)
+        return -1;
+    r->op_count = n;
+    for (uint32_t i = 0; i < n; i++) {
+        r->ops[i].index = i;
+        r->ops[i].owner = -1;
+        r->ops[i].ctx = r;
+    }
+    return 0;
+}
+
+static void fanout_op_done(struct part_op *op)
+{
+    struct request *r = op->ctx;
+    if (--r->pending == 0)
+        r->ops_done(r);
+}
+
+void request_start_ops(struct request *r, void (*ops_done)(struct request *r))
+{
+    r->ops_done = ops_done;
+    /* One extra count held while starting, so an op that finishes at once
+     * cannot complete the request before the rest have started. */
+    r->pending = 1;
+    for (uint32_t i = 0; i < r->op_count; i++) {
+        struct part_op *op = &r->ops[i];
+        if (op->owner < 0)
+            continue;
+        r->pending++;
+        op->on_done = fanout_op_done;
+        op->error = 0;
+        op->error_message = NULL;
+        part_op_start(r->shard, op);
+    }
+    if (--r->pending == 0)
+        ops_done(r);
+}

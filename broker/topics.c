@@ -1,0 +1,279 @@
+#include "topics.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+bool topic_name_is_valid(const char *name)
+{
+    size_t len = strlen(name);
+    if (len == 0 || len > TOPIC_NAME_MAX || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == '-';
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+struct topic_info *topic_info_new(const char *name, uint64_t id, uint32_t partitions,
+                                  uint32_t replication_factor, const struct topic_config *cfg)
+{
+    struct topic_info *t = calloc(1, sizeof(*t));
+    if (!t)
+        return NULL;
+    t->stats = calloc(partitions, sizeof(*t->stats));
+    if (!t->stats) {
+        free(t);
+        return NULL;
+    }
+    snprintf(t->name, sizeof(t->name), "%s", name);
+    t->id = id;
+    t->partitions = partitions;
+    t->replication_factor = replication_factor;
+    t->config = *cfg;
+    for (uint32_t i = 0; i < partitions; i++) {
+        atomic_init(&t->stats[i].log_start, 0);
+        atomic_init(&t->stats[i].log_end, 0);
+        atomic_init(&t->stats[i].high_watermark, 0);
+        atomic_init(&t->stats[i].size_bytes, 0);
+        atomic_init(&t->stats[i].leader_epoch, 0);
+        atomic_init(&t->stats[i].watchers, 0);
+        atomic_init(&t->stats[i].online, false);
+    }
+    return t;
+}
+
+void topic_info_free(struct topic_info *t)
+{
+    if (!t)
+        return;
+    free(t->stats);
+    free(t);
+}
+
+static int compare_topics(const void *a, const void *b)
+{
+    const struct topic_info *x = *(struct topic_info *const *)a;
+    const struct topic_info *y = *(struct topic_info *const *)b;
+    return strcmp(x->name, y->name);
+}
+
+struct topic_info *topic_table_find(const struct topic_table *t, const char *name)
+{
+    size_t lo = 0, hi = t->count;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(name, t->topics[mid]->name);
+        if (c == 0)
+            return t->topics[mid];
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return NULL;
+}
+
+static struct topic_table *table_new(uint64_t version, uint32_t count)
+{
+    struct topic_table *t = calloc(1, sizeof(*t));
+    if (!t)
+        return NULL;
+    t->topics = calloc(count ? count : 1, sizeof(*t->topics));
+    if (!t->topics) {
+        free(t);
+        return NULL;
+    }
+    t->version = version;
+    t->count = count;
+    return t;
+}
+
+static void table_free(struct topic_table *t)
+{
+    if (!t)
+        return;
+    free(t->topics);
+    free(t);
+}
+
+static int parse_topic_line(char *line, struct topic_info **out)
+{
+    char name[TOPIC_NAME_MAX + 2];
+    unsigned long long id;
+    unsigned partitions, rf;
+    long long rms, rbytes, sbytes, sms;
+    int n = sscanf(line,
+                   "topic %250s id=%llu partitions=%u rf=%u retention_ms=%lld "
+                   "retention_bytes=%lld segment_bytes=%lld segment_ms=%lld",
+                   name, &id, &partitions, &rf, &rms, &rbytes, &sbytes, &sms);
+    if (n != 8 || !topic_name_is_valid(name) || partitions == 0 ||
+        partitions > TOPIC_MAX_PARTITIONS)
+        return -1;
+    struct topic_config cfg = {
+        .retention_ms = rms, .retention_bytes = rbytes, .segment_bytes = sbytes, .segment_ms = sms};
+    *out = topic_info_new(name, id, partitions, rf, &cfg);
+    return *out ? 0 : -1;
+}
+
+int topic_registry_load(struct topic_registry *r, const char *data_dir, char *err, size_t err_len)
+{
+    memset(r, 0, sizeof(*r));
+    snprintf(r->path, sizeof(r->path), "%s/meta/topics", data_dir);
+    r->next_topic_id = 1;
+    struct topic_table *t = table_new(1, 0);
+    if (!t) {
+        snprintf(err, err_len, "out of memory");
+        return -1;
+    }
+    FILE *f = fopen(r->path, "r");
+    if (!f && errno != ENOENT) {
+        snprintf(err, err_len, "cannot read %s: %s", r->path, strerror(errno));
+        table_free(t);
+        return -1;
+    }
+    char line[1024];
+    int lineno = 0;
+    while (f && fgets(line, sizeof(line), f)) {
+        lineno++;
+        if (line[0] == '#' || line[0] == '\n')
+            continue;
+        struct topic_info *info;
+        if (parse_topic_line(line, &info) != 0) {
+            snprintf(err, err_len, "%s:%d: malformed topic line", r->path, lineno);
+            fclose(f);
+            for (uint32_t i = 0; i < t->count; i++)
+                topic_info_free(t->topics[i]);
+            table_free(t);
+            return -1;
+        }
+        struct topic_info **grown = realloc(t->topics, (t->count + 1) * sizeof(*grown));
+        if (!grown) {
+            topic_info_free(info);
+            break;
+        }
+        t->topics = grown;
+        t->topics[t->count++] = info;
+        if (info->id >= r->next_topic_id)
+            r->next_topic_id = info->id + 1;
+    }
+    if (f)
+        fclose(f);
+    qsort(t->topics, t->count, sizeof(*t->topics), compare_topics);
+    atomic_init(&r->version, 1);
+    atomic_init(&r->current, t);
+    return 0;
+}
+
+/* Writes the table to r->path atomically: temp file, fsync, rename, fsync dir. */
+static int persist(struct topic_registry *r, const struct topic_table *t, char *err, size_t err_len)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", r->path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        snprintf(err, err_len, "cannot write %s: %s", tmp, strerror(errno));
+        return -1;
+    }
+    fprintf(f, "# ringlog topics v1\n");
+    for (uint32_t i = 0; i < t->count; i++) {
+        const struct topic_info *ti = t->topics[i];
+        fprintf(f,
+                "topic %s id=%llu partitions=%u rf=%u retention_ms=%lld retention_bytes=%lld "
+                "segment_bytes=%lld segment_ms=%lld\n",
+                ti->name, (unsigned long long)ti->id, ti->partitions, ti->replication_factor,
+                (long long)ti->config.retention_ms, (long long)ti->config.retention_bytes,
+                (long long)ti->config.segment_bytes, (long long)ti->config.segment_ms);
+    }
+    int ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, r->path) != 0) {
+        snprintf(err, err_len, "cannot write %s: %s", r->path, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s", r->path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return 0;
+}
+
+int topic_registry_publish(struct topic_registry *r, struct topic_info *add, const char *remove,
+                           char *err, size_t err_len)
+{
+    struct topic_table *old = topic_registry_snapshot(r);
+    struct topic_info *removed = remove ? topic_table_find(old, remove) : NULL;
+    uint32_t count = old->count + (add ? 1 : 0) - (removed ? 1 : 0);
+    uint64_t version = atomic_load(&r->version) + 1;
+    struct topic_table *t = table_new(version, count);
+    if (!t) {
+        snprintf(err, err_len, "out of memory");
+        return -1;
+    }
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < old->count; i++)
+        if (old->topics[i] != removed)
+            t->topics[n++] = old->topics[i];
+    if (add)
+        t->topics[n++] = add;
+    qsort(t->topics, t->count, sizeof(*t->topics), compare_topics);
+    if (persist(r, t, err, err_len) != 0) {
+        table_free(t);
+        return -1;
+    }
+    struct retired *ret = calloc(1, sizeof(*ret));
+    atomic_store_explicit(&r->current, t, memory_order_release);
+    atomic_store(&r->version, version);
+    if (ret) {
+        ret->version = version;
+        ret->table = old;
+        ret->topic = removed;
+        ret->next = r->retired;
+        r->retired = ret;
+    }
+    /* Without memory for the record the old table leaks; correctness holds. */
+    return 0;
+}
+
+void topic_registry_reclaim(struct topic_registry *r, uint64_t min_seen)
+{
+    struct retired **link = &r->retired;
+    while (*link) {
+        struct retired *x = *link;
+        if (x->version <= min_seen) {
+            *link = x->next;
+            table_free(x->table);
+            topic_info_free(x->topic);
+            free(x);
+        } else {
+            link = &x->next;
+        }
+    }
+}
+
+void topic_registry_destroy(struct topic_registry *r)
+{
+    topic_registry_reclaim(r, UINT64_MAX);
+    struct topic_table *t = topic_registry_snapshot(r);
+    if (!t)
+        return;
+    for (uint32_t i = 0; i < t->count; i++)
+        topic_info_free(t->topics[i]);
+    table_free(t);
+    atomic_store(&r->current, NULL);
+}

@@ -1,0 +1,109 @@
+/*
+ * The topic table: which topics exist, their configs, and which shard owns
+ * each partition. Every shard reads it on every request, so it is an
+ * immutable snapshot behind an atomic pointer: readers take no lock. Only
+ * shard 0 (the controller shard) changes it, by publishing a new snapshot.
+ *
+ * Reclamation is quiescent-state based: a shard holds snapshot pointers only
+ * within one loop turn, and at the top of each turn stores the version it
+ * sees. An old snapshot (and the partition stats of deleted topics) is freed
+ * once every shard has seen a newer version.
+ *
+ * The table is persisted as <data-dir>/meta/topics, written atomically
+ * (temp file, fsync, rename, fsync of the directory).
+ */
+#ifndef RINGLOG_BROKER_TOPICS_H
+#define RINGLOG_BROKER_TOPICS_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TOPIC_NAME_MAX 249
+#define TOPIC_MAX_PARTITIONS 10000
+
+/* Offsets of a partition, written by its owner shard, read by anyone. */
+struct partition_stats {
+    _Atomic int64_t log_start;
+    _Atomic int64_t log_end;
+    _Atomic int64_t high_watermark;
+    _Atomic int64_t size_bytes;
+    _Atomic int32_t leader_epoch;
+    _Atomic uint64_t watchers; /* bit s: shard s has a fetch parked on this partition */
+    _Atomic bool online;       /* opened by its owner */
+};
+
+struct topic_config {
+    int64_t retention_ms;
+    int64_t retention_bytes;
+    int64_t segment_bytes;
+    int64_t segment_ms;
+};
+
+struct topic_info {
+    char name[TOPIC_NAME_MAX + 1];
+    uint64_t id;
+    uint32_t partitions;
+    uint32_t replication_factor;
+    struct topic_config config;
+    struct partition_stats *stats; /* [partitions] */
+};
+
+struct topic_table {
+    uint64_t version;
+    uint32_t count;
+    struct topic_info **topics; /* sorted by name */
+};
+
+struct retired {
+    uint64_t version; /* free once every shard has seen this version */
+    struct topic_table *table;
+    struct topic_info *topic; /* a deleted topic, with its stats */
+    struct retired *next;
+};
+
+struct topic_registry {
+    _Atomic(struct topic_table *) current;
+    _Atomic uint64_t version;
+    uint64_t next_topic_id;
+    struct retired *retired; /* shard 0 only */
+    char path[4096];
+};
+
+/* Loads <data_dir>/meta/topics (absent: empty). Returns 0 or -1 with err. */
+int topic_registry_load(struct topic_registry *r, const char *data_dir, char *err, size_t err_len);
+void topic_registry_destroy(struct topic_registry *r);
+
+static inline struct topic_table *topic_registry_snapshot(struct topic_registry *r)
+{
+    return atomic_load_explicit(&r->current, memory_order_acquire);
+}
+
+struct topic_info *topic_table_find(const struct topic_table *t, const char *name);
+
+/* Which shard owns a partition: stable for a topic id across restarts. */
+static inline int topic_partition_owner(const struct topic_info *t, uint32_t partition, int nshards)
+{
+    return (int)((t->id + partition) % (uint64_t)nshards);
+}
+
+/* Validates a topic name: 1..249 chars of [A-Za-z0-9._-], not "." or "..". */
+bool topic_name_is_valid(const char *name);
+
+/* Controller (shard 0) operations. */
+struct topic_info *topic_info_new(const char *name, uint64_t id, uint32_t partitions,
+                                  uint32_t replication_factor, const struct topic_config *cfg);
+void topic_info_free(struct topic_info *t);
+
+/*
+ * Publishes a table with `add` added and/or the topic named `remove`
+ * removed, after writing it to disk. Returns 0, or -1 (nothing changed).
+ */
+int topic_registry_publish(struct topic_registry *r, struct topic_info *add, const char *remove,
+                           char *err, size_t err_len);
+
+/* Frees what every shard has moved past; min_seen is the least seen version. */
+void topic_registry_reclaim(struct topic_registry *r, uint64_t min_seen);
+
+#endif

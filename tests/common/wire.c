@@ -1,0 +1,202 @@
+#include "wire.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "batch.h"
+#include "frame.h"
+
+static uint64_t next_correlation = 1;
+
+int wire_connect(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(port)};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    return fd;
+}
+
+int wire_send_raw(int fd, const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int wire_send(int fd, Ringlog__Request *req)
+{
+    if (req->correlation_id == 0)
+        req->correlation_id = next_correlation++;
+    if (req->api_version == 0)
+        req->api_version = RINGLOG__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
+    size_t size = rl_frame_size(&req->base);
+    uint8_t *buf = malloc(size);
+    rl_frame_write(&req->base, buf);
+    int rc = wire_send_raw(fd, buf, size);
+    free(buf);
+    return rc;
+}
+
+static int read_exact(int fd, uint8_t *buf, size_t len, int timeout_ms)
+{
+    while (len > 0) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, timeout_ms) <= 0)
+            return -1;
+        ssize_t n = recv(fd, buf, len, 0);
+        if (n <= 0)
+            return -1;
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+Ringlog__Response *wire_recv(int fd, int timeout_ms)
+{
+    uint8_t hdr[4];
+    if (read_exact(fd, hdr, 4, timeout_ms) != 0)
+        return NULL;
+    uint32_t len =
+        ((uint32_t)hdr[0] << 24) | ((uint32_t)hdr[1] << 16) | ((uint32_t)hdr[2] << 8) | hdr[3];
+    uint8_t *body = malloc(len ? len : 1);
+    if (read_exact(fd, body, len, timeout_ms) != 0) {
+        free(body);
+        return NULL;
+    }
+    int status;
+    Ringlog__Response *resp = rl_response_decode(body, len, NULL, &status);
+    free(body);
+    return resp;
+}
+
+int wire_peer_closed(int fd, int timeout_ms)
+{
+    uint8_t buf[4096];
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        int elapsed =
+            (int)((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000);
+        if (elapsed >= timeout_ms || poll(&p, 1, timeout_ms - elapsed) <= 0)
+            return 0;
+        ssize_t n = recv(fd, buf, sizeof(buf), 0);
+        if (n <= 0)
+            return 1;
+    }
+}
+
+Ringlog__Response *wire_call(int fd, Ringlog__Request *req)
+{
+    if (wire_send(fd, req) != 0)
+        return NULL;
+    return wire_recv(fd, 10000);
+}
+
+Ringlog__Response *wire_create_topic(int fd, const char *name, uint32_t partitions)
+{
+    Ringlog__Request req = RINGLOG__REQUEST__INIT;
+    Ringlog__CreateTopicsRequest ct = RINGLOG__CREATE_TOPICS_REQUEST__INIT;
+    Ringlog__CreatableTopic topic = RINGLOG__CREATABLE_TOPIC__INIT;
+    Ringlog__CreatableTopic *topics[1] = {&topic};
+    topic.name = (char *)name;
+    topic.partitions = partitions;
+    ct.n_topics = 1;
+    ct.topics = topics;
+    req.body_case = RINGLOG__REQUEST__BODY_CREATE_TOPICS;
+    req.create_topics = &ct;
+    return wire_call(fd, &req);
+}
+
+Ringlog__Response *wire_produce(int fd, const char *topic, uint32_t partition, int32_t acks,
+                                const uint8_t *records, size_t len)
+{
+    Ringlog__Request req = RINGLOG__REQUEST__INIT;
+    Ringlog__ProduceRequest pr = RINGLOG__PRODUCE_REQUEST__INIT;
+    Ringlog__TopicProduceData td = RINGLOG__TOPIC_PRODUCE_DATA__INIT;
+    Ringlog__PartitionProduceData pd = RINGLOG__PARTITION_PRODUCE_DATA__INIT;
+    Ringlog__PartitionProduceData *pds[1] = {&pd};
+    Ringlog__TopicProduceData *tds[1] = {&td};
+    pd.partition = partition;
+    pd.records.data = (uint8_t *)records;
+    pd.records.len = len;
+    td.topic = (char *)topic;
+    td.n_partitions = 1;
+    td.partitions = pds;
+    pr.acks = acks;
+    pr.timeout_ms = 10000;
+    pr.n_topics = 1;
+    pr.topics = tds;
+    req.body_case = RINGLOG__REQUEST__BODY_PRODUCE;
+    req.produce = &pr;
+    if (acks == 0)
+        return wire_send(fd, &req) == 0 ? NULL : NULL;
+    return wire_call(fd, &req);
+}
+
+Ringlog__Response *wire_fetch(int fd, const char *topic, uint32_t partition, int64_t offset,
+                              uint32_t max_wait_ms, uint32_t min_bytes)
+{
+    Ringlog__Request req = RINGLOG__REQUEST__INIT;
+    Ringlog__FetchRequest fr = RINGLOG__FETCH_REQUEST__INIT;
+    Ringlog__FetchTopic ft = RINGLOG__FETCH_TOPIC__INIT;
+    Ringlog__FetchPartition fp = RINGLOG__FETCH_PARTITION__INIT;
+    Ringlog__FetchPartition *fps[1] = {&fp};
+    Ringlog__FetchTopic *fts[1] = {&ft};
+    fp.partition = partition;
+    fp.fetch_offset = offset;
+    fp.max_bytes = 1 << 20;
+    ft.topic = (char *)topic;
+    ft.n_partitions = 1;
+    ft.partitions = fps;
+    fr.max_wait_ms = max_wait_ms;
+    fr.min_bytes = min_bytes;
+    fr.max_bytes = 4 << 20;
+    fr.n_topics = 1;
+    fr.topics = fts;
+    req.body_case = RINGLOG__REQUEST__BODY_FETCH;
+    req.fetch = &fr;
+    return wire_call(fd, &req);
+}
+
+size_t wire_build_batch(uint8_t *buf, size_t cap, const char *prefix, int n, int64_t producer_id,
+                        int16_t epoch, int32_t base_sequence)
+{
+    struct rl_batch_producer p = {producer_id, epoch, base_sequence};
+    struct rl_batch_builder b;
+    rl_batch_builder_init(&b, buf, cap, producer_id >= 0 ? &p : NULL);
+    for (int i = 0; i < n; i++) {
+        char value[128];
+        int len = snprintf(value, sizeof(value), "%s-%d", prefix, i);
+        struct rl_record_in r = {.key = NULL,
+                                 .value = value,
+                                 .value_len = (size_t)len,
+                                 .timestamp = 1700000000000LL + i};
+        if (rl_batch_builder_add(&b, &r) != RL_OK)
+            break;
+    }
+    return rl_batch_builder_finish(&b);
+}

@@ -1,0 +1,35 @@
+/*
+ * A minimal blocking wire client for broker tests: connect, send a Request
+ * (or raw bytes), read one Response. Deliberately separate from libringlog
+ * so broker tests can send what no well-behaved client would.
+ */
+#ifndef RINGLOG_TESTS_WIRE_H
+#define RINGLOG_TESTS_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ringlog.pb-c.h"
+
+int wire_connect(uint16_t port);
+int wire_send_raw(int fd, const void *buf, size_t len);
+int wire_send(int fd, Ringlog__Request *req);
+/* Reads one response frame (timeout ms); NULL on timeout, EOF or garbage. Free with
+ * ringlog__response__free_unpacked(resp, NULL). */
+Ringlog__Response *wire_recv(int fd, int timeout_ms);
+/* 1 when the peer closed the connection within timeout_ms. */
+int wire_peer_closed(int fd, int timeout_ms);
+
+/* Request builders (static storage inside is per call; send before the next). */
+Ringlog__Response *wire_call(int fd, Ringlog__Request *req);
+Ringlog__Response *wire_create_topic(int fd, const char *name, uint32_t partitions);
+Ringlog__Response *wire_produce(int fd, const char *topic, uint32_t partition, int32_t acks,
+                                const uint8_t *records, size_t len);
+Ringlog__Response *wire_fetch(int fd, const char *topic, uint32_t partition, int64_t offset,
+                              uint32_t max_wait_ms, uint32_t min_bytes);
+
+/* Builds an uncompressed batch of n records "<prefix>-<i>" into buf; returns its size. */
+size_t wire_build_batch(uint8_t *buf, size_t cap, const char *prefix, int n, int64_t producer_id,
+                        int16_t epoch, int32_t base_sequence);
+
+#endif

@@ -1,0 +1,315 @@
+/*
+ * ringlogd as a process: flags and config file, refusals at start-up,
+ * the metrics endpoint, graceful shutdown and SIGKILL under load.
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "batch.h"
+#include "broker_proc.h"
+#include "wire.h"
+
+TestSuite(lifecycle, .timeout = 120);
+
+/* Runs ringlogd with args to completion; returns its exit status and stderr. */
+static int run_ringlogd(const char *const *args, char *err, size_t err_len)
+{
+    char bin[512];
+    test_bin_path("ringlogd", bin, sizeof(bin));
+    const char *argv[32] = {bin};
+    int n = 1;
+    for (int i = 0; args[i]; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    int pipefd[2];
+    cr_assert_eq(pipe(pipefd), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(pipefd[1], STDERR_FILENO);
+        dup2(pipefd[1], STDOUT_FILENO);
+        close(pipefd[0]);
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    close(pipefd[1]);
+    size_t len = 0;
+    ssize_t r;
+    while (len < err_len - 1 && (r = read(pipefd[0], err + len, err_len - 1 - len)) > 0)
+        len += (size_t)r;
+    err[len] = '\0';
+    close(pipefd[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+Test(lifecycle, bad_flags_are_refused_clearly)
+{
+    char out[4096];
+    const char *a1[] = {"--shards", "zero", NULL};
+    cr_assert_eq(run_ringlogd(a1, out, sizeof(out)), 2);
+    cr_assert(strstr(out, "invalid value for --shards"), "got: %s", out);
+    const char *a2[] = {"--no-such-flag", "1", NULL};
+    cr_assert_eq(run_ringlogd(a2, out, sizeof(out)), 2);
+    cr_assert(strstr(out, "unknown option 'no-such-flag'"), "got: %s", out);
+    const char *a3[] = {"--flush", "sometimes", NULL};
+    cr_assert_eq(run_ringlogd(a3, out, sizeof(out)), 2);
+    const char *a4[] = {"--help", NULL};
+    cr_assert_eq(run_ringlogd(a4, out, sizeof(out)), 0);
+    cr_assert(strstr(out, "--data-dir"));
+    const char *a5[] = {
+        "--data-dir", "/proc/no-such-dir/x", "--listen", "127.0.0.1:0", "--metrics", "off", NULL};
+    cr_assert_eq(run_ringlogd(a5, out, sizeof(out)), 1);
+    cr_assert(strstr(out, "not usable"), "got: %s", out);
+}
+
+Test(lifecycle, second_broker_on_same_dir_or_port_is_refused)
+{
+    struct broker_proc b;
+    cr_assert_eq(broker_start(&b, NULL, NULL), 0);
+    char out[4096];
+    const char *same_dir[] = {"--data-dir", b.data_dir, "--listen", "127.0.0.1:0",
+                              "--metrics",  "off",      NULL};
+    cr_assert_eq(run_ringlogd(same_dir, out, sizeof(out)), 1);
+    cr_assert(strstr(out, "in use by another ringlogd"), "got: %s", out);
+
+    char listen[64], dir[520];
+    snprintf(listen, sizeof(listen), "127.0.0.1:%u", b.port);
+    snprintf(dir, sizeof(dir), "%.500s-other", b.data_dir);
+    const char *same_port[] = {"--data-dir", dir, "--listen", listen, "--metrics", "off", NULL};
+    cr_assert_eq(run_ringlogd(same_port, out, sizeof(out)), 1);
+    cr_assert(strstr(out, "cannot listen on"), "got: %s", out);
+    cr_assert_eq(broker_stop(&b), 0);
+    broker_remove_data(&b);
+    struct broker_proc other = {0};
+    snprintf(other.data_dir, sizeof(other.data_dir), "%.500s", dir);
+    broker_remove_data(&other);
+}
+
+Test(lifecycle, config_file_and_flags_win)
+{
+    char path[] = "/tmp/ringlogd-config-XXXXXX";
+    int fd = mkstemp(path);
+    const char *text = "# test config\nshards = 1\nnode-id = 7\nflush = none\n";
+    cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    const char *args[] = {"--config", path, "--node-id", "9", NULL};
+    struct broker_proc b;
+    cr_assert_eq(broker_start(&b, NULL, args), 0);
+    int c = wire_connect(b.port);
+    Ringlog__Request req = RINGLOG__REQUEST__INIT;
+    Ringlog__HandshakeRequest hs = RINGLOG__HANDSHAKE_REQUEST__INIT;
+    req.body_case = RINGLOG__REQUEST__BODY_HANDSHAKE;
+    req.handshake = &hs;
+    Ringlog__Response *r = wire_call(c, &req);
+    cr_assert_not_null(r);
+    cr_assert_eq(r->handshake->node_id, 9, "the flag wins over the file");
+    ringlog__response__free_unpacked(r, NULL);
+    close(c);
+    cr_assert_eq(broker_stop(&b), 0);
+    broker_remove_data(&b);
+    unlink(path);
+
+    char out[4096];
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const char *bad = "shards = 1\nthis line is wrong\n";
+    cr_assert_eq(write(fd, bad, strlen(bad)), (ssize_t)strlen(bad));
+    close(fd);
+    const char *args2[] = {"--config", path, NULL};
+    cr_assert_eq(run_ringlogd(args2, out, sizeof(out)), 2);
+    cr_assert(strstr(out, ":2: expected 'key = value'"), "got: %s", out);
+    unlink(path);
+}
+
+static int http_get(uint16_t port, const char *path, char *out, size_t out_len)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(port)};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0)
+        return -1;
+    char req[256];
+    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: x\r\n\r\n", path);
+    if (write(fd, req, (size_t)n) != n)
+        return -1;
+    size_t len = 0;
+    ssize_t r;
+    while (len < out_len - 1 && (r = read(fd, out + len, out_len - 1 - len)) > 0)
+        len += (size_t)r;
+    out[len] = '\0';
+    close(fd);
+    return 0;
+}
+
+/* A free port for the metrics listener (bind 0, read it, close). */
+static uint16_t free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd, (struct sockaddr *)&addr, sizeof(addr));
+    socklen_t len = sizeof(addr);
+    getsockname(fd, (struct sockaddr *)&addr, &len);
+    close(fd);
+    return ntohs(addr.sin_port);
+}
+
+Test(lifecycle, metrics_endpoint)
+{
+    char metrics[64];
+    uint16_t mport = free_port();
+    snprintf(metrics, sizeof(metrics), "127.0.0.1:%u", mport);
+    const char *args[] = {"--metrics", metrics, NULL};
+    struct broker_proc b;
+    cr_assert_eq(broker_start(&b, NULL, args), 0);
+    int c = wire_connect(b.port);
+    Ringlog__Response *r = wire_create_topic(c, "m", 2);
+    ringlog__response__free_unpacked(r, NULL);
+    uint8_t buf[4096];
+    size_t len = wire_build_batch(buf, sizeof(buf), "metric", 3, -1, -1, -1);
+    r = wire_produce(c, "m", 1, 1, buf, len);
+    ringlog__response__free_unpacked(r, NULL);
+    close(c);
+    static char out[1 << 20];
+    cr_assert_eq(http_get(mport, "/metrics", out, sizeof(out)), 0);
+    cr_assert(strstr(out, "HTTP/1.0 200 OK"), "got: %.200s", out);
+    cr_assert(strstr(out, "ringlog_requests_total{api=\"produce\"} 1"));
+    cr_assert(strstr(out, "ringlog_requests_total{api=\"create_topics\"} 1"));
+    cr_assert(strstr(out, "ringlog_records_appended_total 3"));
+    cr_assert(strstr(out, "ringlog_log_end_offset{topic=\"m\",partition=\"1\"} 3"));
+    cr_assert(strstr(out, "ringlog_produce_latency_seconds_count 1"));
+    cr_assert(strstr(out, "ringlog_partitions 2"));
+    cr_assert_eq(http_get(mport, "/other", out, sizeof(out)), 0);
+    cr_assert(strstr(out, "404"));
+    cr_assert_eq(broker_stop(&b), 0);
+    broker_remove_data(&b);
+}
+
+/* ---------------------------------------------------------------- load */
+
+struct loader {
+    uint16_t port;
+    uint32_t partition;
+    volatile int stop;
+    int64_t acked_batches;     /* batches acknowledged */
+    int64_t last_acked_offset; /* base offset of the last acknowledged batch */
+    char prefix[32];
+};
+
+/* Produces batches of 10 records with acks=1 until told to stop or the broker goes. */
+static void *load(void *arg)
+{
+    struct loader *l = arg;
+    int fd = wire_connect(l->port);
+    uint8_t buf[8192];
+    size_t len = wire_build_batch(buf, sizeof(buf), l->prefix, 10, -1, -1, -1);
+    l->last_acked_offset = -1;
+    for (int i = 0; i < 100000 && !l->stop; i++) {
+        Ringlog__Response *r = wire_produce(fd, "load", l->partition, 1, buf, len);
+        if (!r)
+            break;
+        Ringlog__PartitionProduceResult *pr =
+            r->produce ? r->produce->topics[0]->partitions[0] : NULL;
+        int ok = pr && pr->error == 0;
+        if (ok) {
+            l->acked_batches++;
+            l->last_acked_offset = pr->base_offset;
+        }
+        ringlog__response__free_unpacked(r, NULL);
+        if (!ok)
+            break;
+    }
+    close(fd);
+    return NULL;
+}
+
+/* Every acknowledged batch must be there after a restart: log end >= acked. */
+static void check_survived(struct broker_proc *b, struct loader *loaders, int n)
+{
+    int fd = wire_connect(b->port);
+    for (int i = 0; i < n; i++) {
+        Ringlog__Response *r =
+            wire_fetch(fd, "load", loaders[i].partition,
+                       loaders[i].last_acked_offset < 0 ? 0 : loaders[i].last_acked_offset, 0, 1);
+        cr_assert_not_null(r);
+        Ringlog__FetchPartitionResult *fr = r->fetch->topics[0]->partitions[0];
+        cr_assert_eq(fr->error, 0, "%s", fr->error_message);
+        cr_assert_geq(fr->high_watermark, loaders[i].acked_batches * 10,
+                      "partition %u: %lld batches acknowledged, hw %lld", loaders[i].partition,
+                      (long long)loaders[i].acked_batches, (long long)fr->high_watermark);
+        if (loaders[i].last_acked_offset >= 0) {
+            struct rl_batch_header h;
+            cr_assert_eq(rl_batch_validate(fr->records.data, fr->records.len, 1 << 20, &h), RL_OK,
+                         "the last acknowledged batch is intact");
+            cr_assert_eq(h.base_offset, loaders[i].last_acked_offset);
+        }
+        ringlog__response__free_unpacked(r, NULL);
+    }
+    close(fd);
+}
+
+static void under_load_then(int sig)
+{
+    struct broker_proc b;
+    cr_assert_eq(broker_start(&b, NULL, NULL), 0);
+    int fd = wire_connect(b.port);
+    Ringlog__Response *r = wire_create_topic(fd, "load", 4);
+    cr_assert_eq(r->create_topics->topics[0]->error, 0);
+    ringlog__response__free_unpacked(r, NULL);
+    close(fd);
+    enum { LOADERS = 4 };
+    struct loader loaders[LOADERS];
+    pthread_t threads[LOADERS];
+    for (int i = 0; i < LOADERS; i++) {
+        memset(&loaders[i], 0, sizeof(loaders[i]));
+        loaders[i].port = b.port;
+        loaders[i].partition = (uint32_t)i;
+        snprintf(loaders[i].prefix, sizeof(loaders[i].prefix), "load-%d", i);
+        pthread_create(&threads[i], NULL, load, &loaders[i]);
+    }
+    usleep(500 * 1000);
+    if (sig == SIGKILL) {
+        broker_kill(&b);
+    } else {
+        kill(b.pid, SIGTERM);
+        int status;
+        waitpid(b.pid, &status, 0);
+        b.pid = 0;
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "SIGTERM under load exits 0 (log: %s)", b.log_path);
+    }
+    for (int i = 0; i < LOADERS; i++) {
+        loaders[i].stop = 1;
+        pthread_join(threads[i], NULL);
+    }
+    int64_t total = 0;
+    for (int i = 0; i < LOADERS; i++)
+        total += loaders[i].acked_batches;
+    cr_assert_gt(total, 0, "the load got some batches acknowledged");
+    char dir[512];
+    snprintf(dir, sizeof(dir), "%s", b.data_dir);
+    cr_assert_eq(broker_start(&b, dir, NULL), 0);
+    check_survived(&b, loaders, LOADERS);
+    cr_assert_eq(broker_stop(&b), 0);
+    broker_remove_data(&b);
+}
+
+Test(lifecycle, graceful_shutdown_under_load_loses_nothing_acknowledged)
+{
+    under_load_then(SIGTERM);
+}
+
+Test(lifecycle, sigkill_under_load_loses_nothing_acknowledged)
+{
+    under_load_then(SIGKILL);
+}
