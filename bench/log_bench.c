@@ -97,7 +97,8 @@ int bench_log(int argc, char **argv)
     const char *dir = NULL;
     int64_t bytes = -1, batch_bytes = 64 << 10, msg_size = 1024, segment_bytes = 1ll << 30;
     const char *flush = "none";
-    bool json = false, no_close = false;
+    bool json = false, no_close = false, no_prealloc = false;
+    int64_t group_bytes = 32 << 20;
     int inflight = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -127,6 +128,11 @@ int bench_log(int argc, char **argv)
             json = true;
         } else if (strcmp(a, "--no-close") == 0) {
             no_close = true;
+        } else if (strcmp(a, "--no-prealloc") == 0) {
+            no_prealloc = true;
+        } else if (strcmp(a, "--group-bytes") == 0 && v) {
+            group_bytes = bench_parse_size(v);
+            i++;
         } else {
             fprintf(stderr, "ringlog-bench log: unknown or incomplete option '%s'\n", a);
             return 2;
@@ -146,10 +152,12 @@ int bench_log(int argc, char **argv)
     }
     cfg.segment_bytes = (uint64_t)segment_bytes;
     cfg.max_append_bytes = (uint32_t)(batch_bytes > (8 << 20) ? batch_bytes : (8 << 20));
+    cfg.max_group_bytes = (uint32_t)group_bytes;
+    cfg.preallocate = !no_prealloc;
     S.always = cfg.flush == LOG_FLUSH_ALWAYS;
     if (inflight <= 0) {
         /* Enough to keep a group of ~16 MiB queued behind the one in flight. */
-        inflight = (int)((32ll << 20) / batch_bytes);
+        inflight = (int)(2 * group_bytes / batch_bytes);
         if (inflight < 4)
             inflight = 4;
         if (inflight > 1024)
