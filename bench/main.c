@@ -4,7 +4,8 @@
  *   log          the storage engine alone (bench/log_bench.c)
  *   log-recover  time to open (recover) a partition written by `log`
  *   disk         the raw sequential write bandwidth of a directory's disk
- *   produce | consume | e2e   through a broker (not built yet)
+ *   net          loopback TCP bandwidth and round trip (bench/net_baseline.c)
+ *   produce | consume | e2e   through a broker (bench/broker_bench.c)
  */
 #include <stdio.h>
 #include <string.h>
@@ -23,7 +24,15 @@ static void usage(FILE *out)
             "                          opens (recovers) the partition `log` wrote, timed\n"
             "  disk --dir DIR --bytes N [--batch-bytes B] [--sync end|each] [--json]\n"
             "                          raw write() loop: one fsync at the end, or fdatasync each\n"
-            "  produce | consume | e2e  through a broker (not built yet)\n");
+            "  net [--bytes N] [--chunk-bytes B] [--rtt-count N] [--json]\n"
+            "                          loopback TCP: one stream's bandwidth, 1 KiB round trip\n"
+            "  produce|consume|e2e --topic T [--bootstrap HOST:PORT] [--partitions N]\n"
+            "      [--replication-factor R] [--msg-size BYTES] [--count N | --duration SECONDS]\n"
+            "      [--rate MSGS_PER_SEC] [--warmup SECONDS] [--producers N] [--consumers N]\n"
+            "      [--acks 0|1|all] [--linger-ms MS] [--batch-bytes B] [--compression C]\n"
+            "      [--json] [--csv FILE] [--broker-pid PID] [--idle-timeout S] [--max-seconds S]\n"
+            "      [--quiet]\n"
+            "                          load through a broker (docs/BENCHMARKS.md)\n");
 }
 
 int main(int argc, char **argv)
@@ -39,13 +48,10 @@ int main(int argc, char **argv)
         return bench_log_recover(argc - 1, argv + 1);
     if (strcmp(mode, "disk") == 0)
         return bench_disk(argc - 1, argv + 1);
-    if (strcmp(mode, "produce") == 0 || strcmp(mode, "consume") == 0 || strcmp(mode, "e2e") == 0) {
-        fprintf(stderr,
-                "ringlog-bench: mode '%s' is not built yet (it needs the client library); "
-                "available: log, log-recover, disk\n",
-                mode);
-        return 2;
-    }
+    if (strcmp(mode, "net") == 0)
+        return bench_net(argc - 1, argv + 1);
+    if (strcmp(mode, "produce") == 0 || strcmp(mode, "consume") == 0 || strcmp(mode, "e2e") == 0)
+        return bench_broker(argc - 1, argv + 1);
     fprintf(stderr, "ringlog-bench: unknown mode '%s'\n", mode);
     usage(stderr);
     return 2;
