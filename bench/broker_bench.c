@@ -177,29 +177,40 @@ static void *producer_main(void *arg)
     bool stamp = o->mode == M_E2E;
     uint64_t stop = b->stop_ns;
     uint64_t meas_sent = 0;
+    /*
+     * A sleep costs two context switches. Above 100k msgs/s the schedule is
+     * followed at 100 us granularity (messages due within 100 us go at
+     * once, each timed from when it really went), below it to the
+     * microsecond.
+     */
+    uint64_t early_ns = o->rate >= 100000 ? 100000 : 2000;
     for (uint64_t seq = 0; !g_stop; seq++) {
-        uint64_t intended;
+        uint64_t intended, start;
         if (o->rate > 0) {
             intended = bench_intended_ns(&sch, seq);
             if (intended >= stop)
                 break;
             uint64_t now = bench_mono_ns();
-            if (intended > now + 2000)
+            if (intended > now + early_ns) {
                 sleep_until_ns(intended);
+                now = bench_mono_ns();
+            }
+            /* Late: from the intended time (no coordinated omission). Early: from now. */
+            start = bench_start_ns(intended, now);
         } else {
-            intended = bench_mono_ns();
+            intended = start = bench_mono_ns();
             if (intended >= stop)
                 break;
         }
         if (o->count > 0 && intended >= b->warm_end_ns && meas_sent >= w->quota)
             break;
         if (stamp)
-            bench_stamp_write(value, intended, seq);
+            bench_stamp_write(value, start, seq);
         ringlog_record r = {.topic = o->topic,
                             .partition = RINGLOG_PARTITION_ANY,
                             .value = value,
                             .value_len = (size_t)o->msg_size,
-                            .opaque = (void *)(uintptr_t)intended};
+                            .opaque = (void *)(uintptr_t)start};
         int rc = ringlog_produce(w->p, &r);
         if (rc != RINGLOG_OK) {
             BUMP(w->k.errors, 1);

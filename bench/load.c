@@ -26,6 +26,11 @@ uint64_t bench_latency_ns(uint64_t intended_ns, uint64_t done_ns)
     return done_ns > intended_ns ? done_ns - intended_ns : 0;
 }
 
+uint64_t bench_start_ns(uint64_t intended_ns, uint64_t now_ns)
+{
+    return now_ns < intended_ns ? now_ns : intended_ns;
+}
+
 void bench_stamp_write(void *value, uint64_t intended_ns, uint64_t seq)
 {
     memcpy(value, &intended_ns, 8);

@@ -41,6 +41,14 @@ uint64_t bench_intended_ns(const struct bench_schedule *s, uint64_t seq);
  */
 uint64_t bench_latency_ns(uint64_t intended_ns, uint64_t done_ns);
 
+/*
+ * When a message's latency clock starts: its intended time when it went out
+ * late (a stall is charged to it), the actual send time when it went out
+ * early (a paced sender may release a message slightly before its slot;
+ * timing it from the slot would flatter the broker).
+ */
+uint64_t bench_start_ns(uint64_t intended_ns, uint64_t now_ns);
+
 /* e2e payload: the first 16 bytes of each value carry the intended send time and a sequence. */
 #define BENCH_STAMP_BYTES 16
 void bench_stamp_write(void *value, uint64_t intended_ns, uint64_t seq);

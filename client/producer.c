@@ -661,6 +661,15 @@ static int64_t expire(struct ringlog_producer *p, struct ppart *pp, int64_t now)
     return next;
 }
 
+/* A sealed batch of the partition not yet sent (waiting for a request slot or a retry). */
+static bool queued_batch(const struct ppart *pp)
+{
+    for (const struct rl_pbatch *b = pp->head; b; b = b->next)
+        if (!b->inflight)
+            return true;
+    return false;
+}
+
 static int64_t hook_tick(void *owner, int64_t now)
 {
     struct ringlog_producer *p = owner;
@@ -677,9 +686,19 @@ static int64_t hook_tick(void *owner, int64_t now)
             struct ppart *pp = t->parts[j];
             if (pp->open) {
                 int64_t due = pp->open->created_ms + p->conf->linger_ms;
-                if (hurry || now >= due)
+                if (hurry)
                     seal(p, pp);
-                else
+                else if (now >= due) {
+                    /*
+                     * Lingered long enough. If an earlier batch of this
+                     * partition is still waiting for a request slot, keep
+                     * this one open: it grows until that one leaves (a
+                     * response or the retry backoff runs tick again), so a
+                     * backlog becomes a few large batches, not many tiny ones.
+                     */
+                    if (!queued_batch(pp))
+                        seal(p, pp);
+                } else
                     CONSIDER(due);
             }
             int64_t e = expire(p, pp, now);

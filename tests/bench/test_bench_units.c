@@ -189,6 +189,13 @@ Test(schedule, stall_is_charged_to_every_delayed_message)
     cr_assert_eq(bench_latency_ns(10, 5), 0, "never negative");
 }
 
+Test(schedule, latency_clock_starts_at_the_earlier_of_slot_and_send)
+{
+    cr_assert_eq(bench_start_ns(1000, 1500), 1000, "late: from the slot");
+    cr_assert_eq(bench_start_ns(1000, 900), 900, "early: from the real send");
+    cr_assert_eq(bench_start_ns(1000, 1000), 1000);
+}
+
 Test(schedule, unpaced_is_immediate)
 {
     struct bench_schedule s = {.start_ns = 42, .rate = 0, .producers = 3, .producer = 2};
