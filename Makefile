@@ -36,6 +36,14 @@ fuzz: deps
 	@cmake --build $(FUZZ_BUILD_DIR) -j $(JOBS) --target fuzz_frame fuzz_batch
 	@bash scripts/run-fuzz.sh $(FUZZ_BUILD_DIR)/bin $(FUZZ_SECONDS)
 
+# Deterministic replication simulation: seeds SEED_START..SEED_START+SEEDS-1
+# spread over JOBS processes. Prints each failing seed, then exactly
+# "sim: N seeds, F failures". Replay one with tests/sim/replay SEED.
+sim: deps
+	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target ringlog-sim >/dev/null
+	@$(BUILD_DIR)/bin/ringlog-sim --start $(SEED_START) --seeds $(SEEDS) --jobs $(JOBS) $(SIM_ARGS)
+
 format:
 	@git ls-files '*.c' '*.h' | xargs clang-format -i
 

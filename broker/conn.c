@@ -184,6 +184,26 @@ void conn_begin_drain(struct conn *c)
         conn_close(c, NULL);
 }
 
+/* Adds r's unsent iovecs to the send being built; returns false when full. */
+static bool gather(struct conn *c, struct request *r, int *n)
+{
+    size_t skip = r->sent;
+    for (int i = 0; i < r->out.iov_count; i++) {
+        const struct iovec *v = &r->out.iov[i];
+        if (skip >= v->iov_len) {
+            skip -= v->iov_len;
+            continue;
+        }
+        if (*n == CONN_MAX_IOV)
+            return false;
+        c->iov[*n].iov_base = (char *)v->iov_base + skip;
+        c->iov[*n].iov_len = v->iov_len - skip;
+        (*n)++;
+        skip = 0;
+    }
+    return true;
+}
+
 void conn_flush(struct conn *c)
 {
     /* Answered silent requests (acks=0) leave the queue without a byte sent. */
@@ -191,16 +211,11 @@ void conn_flush(struct conn *c)
         pop_request(c);
     if (c->sending || c->closing)
         return;
+    /* Every answered request at the head goes out in one sendmsg. */
     int n = 0;
-    size_t total = 0;
-    for (struct request *r = c->head; r && r->ready && n < CONN_MAX_IOV; r = r->next) {
-        if (r->out_len == r->sent)
-            continue;
-        c->iov[n].iov_base = r->out + r->sent;
-        c->iov[n].iov_len = r->out_len - r->sent;
-        total += c->iov[n].iov_len;
-        n++;
-    }
+    for (struct request *r = c->head; r && r->ready; r = r->next)
+        if (!gather(c, r, &n))
+            break;
     if (n == 0)
         return;
     memset(&c->msg, 0, sizeof(c->msg));
@@ -209,7 +224,6 @@ void conn_flush(struct conn *c)
     struct io_uring_sqe *sqe = conn_sqe(c, &c->send_done);
     io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
     c->sending = true;
-    (void)total;
 }
 
 void conn_open(struct shard *s, int fd)

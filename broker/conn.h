@@ -23,7 +23,7 @@
 struct shard;
 struct request;
 
-#define CONN_MAX_IOV 64
+#define CONN_MAX_IOV 256
 
 struct conn {
     struct conn *prev, *next;
@@ -46,7 +46,6 @@ struct conn {
     uint32_t sqes_pending; /* SQEs whose CQE has not arrived */
     /* the send in flight */
     struct iovec iov[CONN_MAX_IOV];
-    struct request *iov_req[CONN_MAX_IOV];
     int iov_count;
     struct msghdr msg;
 };

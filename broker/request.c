@@ -60,13 +60,13 @@ void request_complete(struct request *r)
     if (r->resp.error != RINGLOG__ERROR_CODE__NONE && r->api < METRICS_API_SLOTS)
         metrics_add(&r->shard->metrics.errors[r->api], 1);
     if (!r->silent && !c->closing) {
-        size_t size = rl_frame_size(&r->resp.base);
-        r->out = malloc(size);
-        if (r->out) {
-            r->out_len = rl_frame_write(&r->resp.base, r->out);
+        /* Fetched batches are referenced, not copied: they stay in r->ops
+         * until the response has been sent and the request is freed. */
+        if (rl_frame_pack_iov(&r->out, &r->resp.base, RL_FRAME_IOV_DEFAULT_MIN_REF) == 0) {
+            r->out_len = r->out.total;
             c->unsent_bytes += r->out_len;
         } else {
-            LOG_ERROR("out of memory encoding a %zu-byte response", size);
+            LOG_ERROR("out of memory encoding a response");
             conn_close(c, "out of memory");
         }
     }
@@ -91,7 +91,7 @@ void request_free(struct request *r)
     free(r->ops);
     free(r->results);
     free(r->state);
-    free(r->out);
+    rl_frame_iov_free(&r->out);
     rl_arena_destroy(&r->arena);
     ringlog__request__free_unpacked(r->msg, NULL);
     free(r);

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "arena.h"
+#include "frame_iov.h"
 #include "log/partition_log.h"
 #include "ringlog.pb-c.h"
 #include "shard.h"
@@ -89,12 +90,12 @@ struct request {
     struct shard *shard;
     Ringlog__Request *msg;
     Ringlog__Response resp;
-    struct rl_arena arena; /* response building */
-    int api;               /* ApiKey */
-    uint32_t pending;      /* part ops not back yet */
-    bool ready;            /* response encoded (or none due) */
-    bool silent;           /* acks=0: no response */
-    uint8_t *out;          /* the encoded response frame */
+    struct rl_arena arena;   /* response building */
+    int api;                 /* ApiKey */
+    uint32_t pending;        /* part ops not back yet */
+    bool ready;              /* response encoded (or none due) */
+    bool silent;             /* acks=0: no response */
+    struct rl_frame_iov out; /* the encoded response frame, batches referenced in place */
     size_t out_len;
     size_t sent; /* bytes of out already sent */
     int64_t started_ns;

@@ -18,7 +18,20 @@ static uint64_t next_correlation = 1;
 
 int wire_connect(uint16_t port)
 {
+    return wire_connect_from(NULL, port);
+}
+
+int wire_connect_from(const char *source, uint16_t port)
+{
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && source) {
+        struct sockaddr_in src = {.sin_family = AF_INET};
+        inet_pton(AF_INET, source, &src.sin_addr);
+        if (bind(fd, (struct sockaddr *)&src, sizeof(src)) != 0) {
+            close(fd);
+            return -1;
+        }
+    }
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(port)};
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {

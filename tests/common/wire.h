@@ -12,6 +12,8 @@
 #include "ringlog.pb-c.h"
 
 int wire_connect(uint16_t port);
+/* Connects from a given loopback source address (e.g. "127.0.0.2"). */
+int wire_connect_from(const char *source, uint16_t port);
 int wire_send_raw(int fd, const void *buf, size_t len);
 int wire_send(int fd, Ringlog__Request *req);
 /* Reads one response frame (timeout ms); NULL on timeout, EOF or garbage. Free with

@@ -5,6 +5,7 @@
 
 #include "arena.h"
 #include "frame.h"
+#include "frame_iov.h"
 #include "test_rng.h"
 
 /* Packs a metadata request asking for `topic` into a fresh frame. */
@@ -306,4 +307,55 @@ Test(frame, random_streams_never_misbehave)
         }
         rl_frame_decoder_destroy(&d);
     }
+}
+
+Test(frame, pack_iov_references_large_bytes_and_matches_plain_packing)
+{
+    static uint8_t records[3][20000];
+    for (int i = 0; i < 3; i++)
+        memset(records[i], 'a' + i, sizeof(records[i]));
+    Ringlog__Response resp = RINGLOG__RESPONSE__INIT;
+    Ringlog__FetchResponse fr = RINGLOG__FETCH_RESPONSE__INIT;
+    Ringlog__FetchTopicResult tr = RINGLOG__FETCH_TOPIC_RESULT__INIT;
+    Ringlog__FetchPartitionResult pr[3];
+    Ringlog__FetchPartitionResult *prs[3];
+    for (int i = 0; i < 3; i++) {
+        ringlog__fetch_partition_result__init(&pr[i]);
+        pr[i].partition = (uint32_t)i;
+        pr[i].high_watermark = 1000 + i;
+        pr[i].records.data = records[i];
+        pr[i].records.len = i == 1 ? 100 : sizeof(records[i]); /* a small one is copied */
+        prs[i] = &pr[i];
+    }
+    tr.topic = "t";
+    tr.n_partitions = 3;
+    tr.partitions = prs;
+    Ringlog__FetchTopicResult *trs[1] = {&tr};
+    fr.n_topics = 1;
+    fr.topics = trs;
+    resp.correlation_id = 9;
+    resp.body_case = RINGLOG__RESPONSE__BODY_FETCH;
+    resp.fetch = &fr;
+
+    struct rl_frame_iov f;
+    cr_assert_eq(rl_frame_pack_iov(&f, &resp.base, RL_FRAME_IOV_DEFAULT_MIN_REF), 0);
+    size_t plain_len = rl_frame_size(&resp.base);
+    uint8_t *plain = malloc(plain_len);
+    rl_frame_write(&resp.base, plain);
+    cr_assert_eq(f.total, plain_len);
+    uint8_t *joined = malloc(f.total);
+    size_t pos = 0;
+    int referenced = 0;
+    for (int i = 0; i < f.iov_count; i++) {
+        if (f.iov[i].iov_base == records[0] || f.iov[i].iov_base == records[2])
+            referenced++;
+        cr_assert_neq(f.iov[i].iov_base, records[1], "small fields are copied");
+        memcpy(joined + pos, f.iov[i].iov_base, f.iov[i].iov_len);
+        pos += f.iov[i].iov_len;
+    }
+    cr_assert_eq(referenced, 2, "large batches are referenced in place");
+    cr_assert_eq(memcmp(joined, plain, plain_len), 0, "same bytes as plain packing");
+    free(joined);
+    free(plain);
+    rl_frame_iov_free(&f);
 }

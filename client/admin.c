@@ -1,0 +1,371 @@
+/*
+ * The admin client: blocking calls over one connection (conn.h), to the
+ * first bootstrap broker that answers, moving to the controller when a
+ * broker says it is not the one to ask. No I/O thread: admin calls are rare
+ * and a caller wants the answer before going on.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf.h"
+#include "conn.h"
+#include "ringlog.h"
+
+struct ringlog_admin {
+    struct ringlog_conf *conf;
+    struct rl_hostport *bootstrap;
+    size_t nbootstrap;
+    struct rl_conn *conn;
+    pthread_mutex_t mu;
+};
+
+ringlog_admin *ringlog_admin_new(const ringlog_conf *conf, char *errbuf, size_t errlen)
+{
+    if (!conf) {
+        rl_errbuf(errbuf, errlen, "conf must not be NULL");
+        return NULL;
+    }
+    struct ringlog_admin *a = calloc(1, sizeof(*a));
+    if (!a || !(a->conf = ringlog_conf_dup(conf))) {
+        free(a);
+        rl_errbuf(errbuf, errlen, "out of memory");
+        return NULL;
+    }
+    if (rl_parse_bootstrap(a->conf->bootstrap, &a->bootstrap, &a->nbootstrap, errbuf, errlen)) {
+        ringlog_conf_destroy(a->conf);
+        free(a);
+        return NULL;
+    }
+    pthread_mutex_init(&a->mu, NULL);
+    return a;
+}
+
+void ringlog_admin_destroy(ringlog_admin *a)
+{
+    if (!a)
+        return;
+    rl_conn_close(a->conn);
+    free(a->bootstrap);
+    ringlog_conf_destroy(a->conf);
+    pthread_mutex_destroy(&a->mu);
+    free(a);
+}
+
+void ringlog_free(void *ptr)
+{
+    free(ptr);
+}
+
+/* Connects to the first bootstrap broker that accepts. */
+static int admin_connect(struct ringlog_admin *a, char *errbuf, size_t errlen)
+{
+    if (a->conn)
+        return RINGLOG_OK;
+    int err = RINGLOG_ERR_TRANSPORT;
+    for (size_t i = 0; i < a->nbootstrap; i++) {
+        err = rl_conn_open(a->bootstrap[i].host, a->bootstrap[i].port,
+                           (int)a->conf->connect_timeout_ms, &a->conn, errbuf, errlen);
+        if (err == RINGLOG_OK) {
+            rl_conn_set_client_id(a->conn, a->conf->client_id);
+            return RINGLOG_OK;
+        }
+        rl_log(a->conf, RINGLOG_LOG_WARNING, "admin: %s", errbuf ? errbuf : "connect failed");
+    }
+    return err;
+}
+
+/*
+ * One request, one answer. A lost connection is retried once on a fresh
+ * one when `retry` is set (requests that are safe to repeat).
+ */
+static int admin_call(struct ringlog_admin *a, Ringlog__Request *req, Ringlog__Response **resp,
+                      bool retry, char *errbuf, size_t errlen)
+{
+    for (int attempt = 0;; attempt++) {
+        int err = admin_connect(a, errbuf, errlen);
+        if (err)
+            return err;
+        err = rl_conn_call(a->conn, req, resp, (int)a->conf->request_timeout_ms);
+        if (err == RINGLOG_OK) {
+            if ((*resp)->error) {
+                int code = (*resp)->error;
+                rl_errbuf(errbuf, errlen, "%s",
+                          (*resp)->error_message && (*resp)->error_message[0]
+                              ? (*resp)->error_message
+                              : ringlog_err_str(code));
+                rl_conn_response_free(*resp);
+                *resp = NULL;
+                return code;
+            }
+            return RINGLOG_OK;
+        }
+        rl_errbuf(errbuf, errlen, "%s", rl_conn_errstr(a->conn));
+        rl_conn_close(a->conn);
+        a->conn = NULL;
+        if (!retry || attempt > 0 || err == RINGLOG_ERR_TIMED_OUT)
+            return err;
+        req->correlation_id = 0;
+    }
+}
+
+static int metadata(struct ringlog_admin *a, const char *topic, Ringlog__Response **resp,
+                    char *errbuf, size_t errlen)
+{
+    char *topics[1] = {(char *)topic};
+    Ringlog__MetadataRequest md = RINGLOG__METADATA_REQUEST__INIT;
+    if (topic) {
+        md.n_topics = 1;
+        md.topics = topics;
+    }
+    Ringlog__Request req = RINGLOG__REQUEST__INIT;
+    req.body_case = RINGLOG__REQUEST__BODY_METADATA;
+    req.metadata = &md;
+    int err = admin_call(a, &req, resp, true, errbuf, errlen);
+    if (!err && (*resp)->body_case != RINGLOG__RESPONSE__BODY_METADATA) {
+        rl_conn_response_free(*resp);
+        *resp = NULL;
+        rl_errbuf(errbuf, errlen, "metadata answer without a body");
+        return RINGLOG_ERR_PROTOCOL;
+    }
+    return err;
+}
+
+/* Moves the connection to the controller, when the metadata names one we are not on. */
+static bool move_to_controller(struct ringlog_admin *a)
+{
+    Ringlog__Response *resp;
+    if (metadata(a, NULL, &resp, NULL, 0) != RINGLOG_OK)
+        return false;
+    Ringlog__MetadataResponse *m = resp->metadata;
+    bool moved = false;
+    for (size_t i = 0; i < m->n_brokers; i++) {
+        if (m->brokers[i]->node_id != m->controller_id)
+            continue;
+        struct rl_conn *c;
+        if (rl_conn_open(m->brokers[i]->host, (int)m->brokers[i]->port,
+                         (int)a->conf->connect_timeout_ms, &c, NULL, 0) == RINGLOG_OK) {
+            rl_conn_close(a->conn);
+            a->conn = c;
+            moved = true;
+        }
+    }
+    rl_conn_response_free(resp);
+    return moved;
+}
+
+/* Runs a create or delete and returns the one topic result's code. */
+static int topic_call(struct ringlog_admin *a, Ringlog__Request *req, char *errbuf, size_t errlen)
+{
+    for (int attempt = 0;; attempt++) {
+        Ringlog__Response *resp;
+        int err = admin_call(a, req, &resp, false, errbuf, errlen);
+        if (err)
+            return err;
+        Ringlog__TopicResult *r = NULL;
+        if (resp->body_case == RINGLOG__RESPONSE__BODY_CREATE_TOPICS &&
+            resp->create_topics->n_topics == 1)
+            r = resp->create_topics->topics[0];
+        if (resp->body_case == RINGLOG__RESPONSE__BODY_DELETE_TOPICS &&
+            resp->delete_topics->n_topics == 1)
+            r = resp->delete_topics->topics[0];
+        if (!r) {
+            rl_conn_response_free(resp);
+            rl_errbuf(errbuf, errlen, "unexpected answer from the broker");
+            return RINGLOG_ERR_PROTOCOL;
+        }
+        err = r->error;
+        if (err)
+            rl_errbuf(errbuf, errlen, "%s",
+                      r->error_message && r->error_message[0] ? r->error_message
+                                                              : ringlog_err_str(err));
+        rl_conn_response_free(resp);
+        if (err == RINGLOG_ERR_NOT_LEADER && attempt == 0 && move_to_controller(a)) {
+            req->correlation_id = 0;
+            continue;
+        }
+        return err;
+    }
+}
+
+int ringlog_admin_create_topic(ringlog_admin *a, const char *name, int32_t partitions,
+                               int32_t replication_factor, const ringlog_topic_config *config,
+                               char *errbuf, size_t errlen)
+{
+    if (!a || !name || partitions < 0 || replication_factor < 0) {
+        rl_errbuf(errbuf, errlen, "invalid argument");
+        return RINGLOG_ERR_INVALID_ARG;
+    }
+    Ringlog__TopicConfig tc = RINGLOG__TOPIC_CONFIG__INIT;
+    if (config) {
+        tc.retention_ms = config->retention_ms;
+        tc.retention_bytes = config->retention_bytes;
+        tc.segment_bytes = config->segment_bytes;
+        tc.segment_ms = config->segment_ms;
+    }
+    Ringlog__CreatableTopic ct = RINGLOG__CREATABLE_TOPIC__INIT;
+    Ringlog__CreatableTopic *ctp = &ct;
+    ct.name = (char *)name;
+    ct.partitions = (uint32_t)partitions;
+    ct.replication_factor = (uint32_t)replication_factor;
+    ct.config = &tc;
+    Ringlog__CreateTopicsRequest cr = RINGLOG__CREATE_TOPICS_REQUEST__INIT;
+    cr.n_topics = 1;
+    cr.topics = &ctp;
+    cr.timeout_ms = (uint32_t)a->conf->request_timeout_ms;
+    Ringlog__Request req = RINGLOG__REQUEST__INIT;
+    req.body_case = RINGLOG__REQUEST__BODY_CREATE_TOPICS;
+    req.create_topics = &cr;
+    pthread_mutex_lock(&a->mu);
+    int err = topic_call(a, &req, errbuf, errlen);
+    pthread_mutex_unlock(&a->mu);
+    return err;
+}
+
+int ringlog_admin_delete_topic(ringlog_admin *a, const char *name, char *errbuf, size_t errlen)
+{
+    if (!a || !name) {
+        rl_errbuf(errbuf, errlen, "invalid argument");
+        return RINGLOG_ERR_INVALID_ARG;
+    }
+    char *names[1] = {(char *)name};
+    Ringlog__DeleteTopicsRequest dr = RINGLOG__DELETE_TOPICS_REQUEST__INIT;
+    dr.n_names = 1;
+    dr.names = names;
+    dr.timeout_ms = (uint32_t)a->conf->request_timeout_ms;
+    Ringlog__Request req = RINGLOG__REQUEST__INIT;
+    req.body_case = RINGLOG__REQUEST__BODY_DELETE_TOPICS;
+    req.delete_topics = &dr;
+    pthread_mutex_lock(&a->mu);
+    int err = topic_call(a, &req, errbuf, errlen);
+    pthread_mutex_unlock(&a->mu);
+    return err;
+}
+
+static int cmp_str(const void *x, const void *y)
+{
+    return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+int ringlog_admin_list_topics(ringlog_admin *a, char ***names, size_t *count, char *errbuf,
+                              size_t errlen)
+{
+    if (!a || !names || !count)
+        return RINGLOG_ERR_INVALID_ARG;
+    *names = NULL;
+    *count = 0;
+    pthread_mutex_lock(&a->mu);
+    Ringlog__Response *resp;
+    int err = metadata(a, NULL, &resp, errbuf, errlen);
+    pthread_mutex_unlock(&a->mu);
+    if (err)
+        return err;
+    Ringlog__MetadataResponse *m = resp->metadata;
+    size_t bytes = (m->n_topics + 1) * sizeof(char *);
+    for (size_t i = 0; i < m->n_topics; i++)
+        bytes += strlen(m->topics[i]->name) + 1;
+    char **arr = malloc(bytes);
+    if (!arr) {
+        rl_conn_response_free(resp);
+        return RINGLOG_ERR_NOMEM;
+    }
+    char *s = (char *)(arr + m->n_topics + 1);
+    size_t n = 0;
+    for (size_t i = 0; i < m->n_topics; i++) {
+        if (m->topics[i]->error)
+            continue;
+        size_t len = strlen(m->topics[i]->name) + 1;
+        memcpy(s, m->topics[i]->name, len);
+        arr[n++] = s;
+        s += len;
+    }
+    arr[n] = NULL;
+    qsort(arr, n, sizeof(*arr), cmp_str);
+    rl_conn_response_free(resp);
+    *names = arr;
+    *count = n;
+    return RINGLOG_OK;
+}
+
+static int cmp_partition(const void *x, const void *y)
+{
+    const ringlog_partition_info *a = x, *b = y;
+    return (a->partition > b->partition) - (a->partition < b->partition);
+}
+
+int ringlog_admin_describe_topic(ringlog_admin *a, const char *name, ringlog_topic_info **info,
+                                 char *errbuf, size_t errlen)
+{
+    if (!a || !name || !info)
+        return RINGLOG_ERR_INVALID_ARG;
+    *info = NULL;
+    pthread_mutex_lock(&a->mu);
+    Ringlog__Response *resp;
+    int err = metadata(a, name, &resp, errbuf, errlen);
+    pthread_mutex_unlock(&a->mu);
+    if (err)
+        return err;
+    Ringlog__MetadataResponse *m = resp->metadata;
+    Ringlog__TopicMetadata *t = NULL;
+    for (size_t i = 0; i < m->n_topics; i++)
+        if (strcmp(m->topics[i]->name, name) == 0)
+            t = m->topics[i];
+    if (!t || t->error) {
+        err = t ? (int)t->error : RINGLOG_ERR_UNKNOWN_TOPIC;
+        rl_errbuf(errbuf, errlen, "%s: %s", name,
+                  t && t->error_message && t->error_message[0] ? t->error_message
+                                                               : ringlog_err_str(err));
+        rl_conn_response_free(resp);
+        return err;
+    }
+    /* One allocation: info, partitions, replica and isr ids, the name. */
+    size_t ids = 0;
+    for (size_t i = 0; i < t->n_partitions; i++)
+        ids += t->partitions[i]->n_replicas + t->partitions[i]->n_isr;
+    size_t bytes = sizeof(ringlog_topic_info) + t->n_partitions * sizeof(ringlog_partition_info) +
+                   ids * sizeof(int32_t) + strlen(t->name) + 1;
+    ringlog_topic_info *ti = malloc(bytes);
+    if (!ti) {
+        rl_conn_response_free(resp);
+        return RINGLOG_ERR_NOMEM;
+    }
+    ringlog_partition_info *parts = (ringlog_partition_info *)(ti + 1);
+    int32_t *idp = (int32_t *)(parts + t->n_partitions);
+    for (size_t i = 0; i < t->n_partitions; i++) {
+        Ringlog__PartitionMetadata *pm = t->partitions[i];
+        parts[i] = (ringlog_partition_info){
+            .partition = (int32_t)pm->partition,
+            .err = pm->error,
+            .leader = pm->leader,
+            .leader_epoch = pm->leader_epoch,
+            .replicas = idp,
+            .replica_count = pm->n_replicas,
+            .start_offset = pm->log_start_offset,
+            .end_offset = pm->log_end_offset,
+            .high_watermark = pm->high_watermark,
+        };
+        memcpy(idp, pm->replicas, pm->n_replicas * sizeof(int32_t));
+        idp += pm->n_replicas;
+        parts[i].isr = idp;
+        parts[i].isr_count = pm->n_isr;
+        memcpy(idp, pm->isr, pm->n_isr * sizeof(int32_t));
+        idp += pm->n_isr;
+    }
+    qsort(parts, t->n_partitions, sizeof(*parts), cmp_partition);
+    char *nm = (char *)idp;
+    strcpy(nm, t->name);
+    ti->name = nm;
+    ti->partitions = parts;
+    ti->partition_count = t->n_partitions;
+    memset(&ti->config, 0, sizeof(ti->config));
+    if (t->config) {
+        ti->config.retention_ms = t->config->retention_ms;
+        ti->config.retention_bytes = t->config->retention_bytes;
+        ti->config.segment_bytes = t->config->segment_bytes;
+        ti->config.segment_ms = t->config->segment_ms;
+    }
+    rl_conn_response_free(resp);
+    *info = ti;
+    return RINGLOG_OK;
+}

@@ -1,0 +1,142 @@
+/*
+ * The shared engine under the producer and the consumer: one I/O thread
+ * that owns a connection per broker (non-blocking sockets and poll()), the
+ * metadata cache (brokers, topics, partition leaders), reconnects with
+ * backoff and request timeouts.
+ *
+ * Locking: one mutex per cluster (rl_cluster_lock). The I/O thread holds it
+ * while it works and releases it while it sleeps in poll() and while it
+ * runs the owner's application callbacks (hooks.callbacks). Application
+ * threads take it to queue work and wake the thread (rl_cluster_wakeup).
+ * Everything below, unless it says otherwise, must be called with the lock
+ * held.
+ */
+#ifndef RINGLOG_CLIENT_CLUSTER_H
+#define RINGLOG_CLIENT_CLUSTER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conf.h"
+#include "ringlog.pb-c.h"
+
+struct rl_cluster;
+struct rl_broker;
+
+/*
+ * Answer to a request: resp is the response (owned by the cluster and freed
+ * after the call; the callee may take `bytes` fields by setting their data
+ * to NULL), or NULL with err (RINGLOG_ERR_TRANSPORT, RINGLOG_ERR_TIMED_OUT,
+ * RINGLOG_ERR_PROTOCOL, RINGLOG_ERR_CLOSED) when the request was lost with
+ * its connection. Called on the I/O thread with the lock held.
+ */
+typedef void (*rl_response_cb)(struct rl_cluster *cl, void *ctx, Ringlog__Response *resp, int err);
+
+struct rl_cluster_hooks {
+    void *owner;
+    /* Each loop turn, lock held: send what is due. Returns when to be called again (ms, -1: no
+     * need). */
+    int64_t (*tick)(void *owner, int64_t now);
+    /* Each loop turn, lock NOT held: run application callbacks. May be NULL. */
+    void (*callbacks)(void *owner);
+    /* After a metadata update, lock held. May be NULL. */
+    void (*metadata_changed)(void *owner);
+};
+
+struct rl_part_md {
+    int32_t leader; /* node id, -1 none */
+    int32_t leader_epoch;
+    int err;
+};
+
+struct rl_topic_md {
+    char *name;
+    bool known; /* a metadata answer about it arrived */
+    int err;    /* topic-level error of the last answer (UNKNOWN_TOPIC, ...) */
+    int32_t npart;
+    struct rl_part_md *parts;
+};
+
+/* Copies conf. RINGLOG_OK or an error with a reason in errbuf. Does not start the thread. */
+int rl_cluster_new(const struct ringlog_conf *conf, const struct rl_cluster_hooks *hooks,
+                   struct rl_cluster **out, char *errbuf, size_t errlen);
+
+/* Starts the I/O thread. Lock not held. */
+int rl_cluster_start(struct rl_cluster *cl, char *errbuf, size_t errlen);
+
+/* Stops and joins the I/O thread, failing in-flight requests with RINGLOG_ERR_CLOSED. Lock not
+ * held. */
+void rl_cluster_stop(struct rl_cluster *cl);
+
+/* Frees everything (after stop). Lock not held. */
+void rl_cluster_destroy(struct rl_cluster *cl);
+
+void rl_cluster_lock(struct rl_cluster *cl);
+void rl_cluster_unlock(struct rl_cluster *cl);
+pthread_mutex_t *rl_cluster_mutex(struct rl_cluster *cl);
+
+/* Wakes the I/O thread so it runs tick soon. Any thread, lock held or not. */
+void rl_cluster_wakeup(struct rl_cluster *cl);
+
+/* Whether the caller is the I/O thread. */
+bool rl_cluster_on_io_thread(struct rl_cluster *cl);
+
+const struct ringlog_conf *rl_cluster_conf(const struct rl_cluster *cl);
+
+/* ---- metadata ---- */
+
+/* Adds a topic to those kept in the cache; unknown ones are fetched soon. NULL on ENOMEM. */
+struct rl_topic_md *rl_cluster_want_topic(struct rl_cluster *cl, const char *topic);
+
+/* The cached topic or NULL. */
+struct rl_topic_md *rl_cluster_topic(struct rl_cluster *cl, const char *topic);
+
+/* Forgets a topic (no longer refreshed). */
+void rl_cluster_unwant_topic(struct rl_cluster *cl, const char *topic);
+
+/* Asks for a metadata refresh (rate-limited by retry-backoff-ms). */
+void rl_cluster_refresh_metadata(struct rl_cluster *cl);
+
+/* Bumped by every metadata answer. */
+uint64_t rl_cluster_metadata_version(const struct rl_cluster *cl);
+
+/*
+ * Waits (releasing the lock) until a metadata answer newer than `version`
+ * arrives or deadline_ms (CLOCK_MONOTONIC ms, -1 forever) passes.
+ * Returns false on timeout.
+ */
+bool rl_cluster_wait_metadata(struct rl_cluster *cl, uint64_t version, int64_t deadline_ms);
+
+/* The broker leading the partition, NULL when unknown or leaderless. */
+struct rl_broker *rl_cluster_leader(struct rl_cluster *cl, const char *topic, int32_t partition);
+
+/*
+ * A connected broker for requests any broker can answer (the controller
+ * first when known). Starts connecting when none is up; NULL meanwhile.
+ */
+struct rl_broker *rl_cluster_any_broker(struct rl_cluster *cl);
+
+/* ---- brokers and requests ---- */
+
+/* Whether the broker is connected; starts a connection (respecting backoff) if not. */
+bool rl_broker_ready(struct rl_cluster *cl, struct rl_broker *b);
+
+int32_t rl_broker_id(const struct rl_broker *b);
+
+/* Requests on this broker awaiting a response. */
+size_t rl_broker_in_flight(const struct rl_broker *b);
+
+/*
+ * Encodes and queues req on a ready broker. With expect_response, cb is
+ * called later with the answer; without (produce acks=0) nothing is called.
+ * extra_timeout_ms lengthens the request timeout (a fetch's long poll).
+ * Returns RINGLOG_OK, or an error (the request is not sent, cb not called).
+ */
+int rl_broker_send(struct rl_cluster *cl, struct rl_broker *b, Ringlog__Request *req,
+                   bool expect_response, int64_t extra_timeout_ms, rl_response_cb cb, void *ctx);
+
+/* Logs through the configuration's log callback. */
+#define rl_cluster_log(cl, level, ...) rl_log(rl_cluster_conf(cl), level, __VA_ARGS__)
+
+#endif

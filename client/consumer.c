@@ -1,0 +1,1271 @@
+/*
+ * The consumer. The I/O thread keeps one fetch in flight per leader for
+ * every assigned partition whose prefetched bytes are under
+ * queued-max-bytes, verifies each returned batch (header and checksum) and
+ * queues whole batches; the application thread (ringlog_consumer_poll)
+ * decompresses and decodes records from the queue, so by the time it asks,
+ * the next fetch is usually already on its way (prefetch).
+ *
+ * Positions: each partition has a generation bumped by assign and seek;
+ * data and answers of an older generation are dropped, so a seek never
+ * returns records from before it. The position (next offset the
+ * application will see) is what commit and auto-commit store.
+ */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "batch.h"
+#include "cluster.h"
+#include "conn.h"
+#include "endian_le.h"
+#include "ringlog.h"
+
+enum cpart_state {
+    CP_NEED_OFFSET, /* look up start_spec (committed, earliest, latest, timestamp) */
+    CP_LOOKUP,      /* a lookup is in flight */
+    CP_FETCHING,
+    CP_PAUSED, /* an error was reported; waits for a seek */
+};
+
+#define SPEC_TIMESTAMP (-3) /* internal: look up start_ts */
+
+struct cpart {
+    char *topic;
+    int32_t partition;
+    enum cpart_state state;
+    int64_t start_spec; /* RINGLOG_OFFSET_* or SPEC_TIMESTAMP */
+    int64_t start_ts;
+    int64_t fetch_offset;
+    uint32_t gen;
+    bool fetch_inflight;
+    bool removed; /* unassigned; freed when its last request comes back */
+    int refs;     /* requests in flight that point at it */
+    size_t queued_bytes;
+    int64_t high_watermark;
+    int64_t backoff_until;
+    _Atomic int64_t position; /* next offset for the application, -1 unknown */
+    int64_t committed;        /* last position committed */
+};
+
+/* Prefetched batches of one partition, or an error event, in arrival order. */
+struct chunk {
+    struct chunk *next;
+    struct cpart *part;
+    uint32_t gen;
+    uint8_t *data; /* whole, verified batches */
+    size_t len;
+    int err; /* an error event instead of data */
+    char errstr[200];
+};
+
+enum job_kind { JOB_COMMIT, JOB_COMMITTED };
+
+/* A commit or committed-offset lookup handed to the I/O thread. */
+struct job {
+    struct job *next;
+    enum job_kind kind;
+    ringlog_topic_partition *tps; /* owned copies of topic names */
+    size_t n;
+    bool sent, done;
+    bool detached; /* nobody waits: free when done */
+    struct ringlog_consumer *owner;
+    int err;
+    char errstr[200];
+};
+
+struct ringlog_consumer {
+    struct rl_cluster *cl;
+    const struct ringlog_conf *conf;
+    pthread_cond_t ready_cond; /* a chunk was queued */
+    pthread_cond_t job_cond;   /* a job finished */
+
+    struct cpart **parts;
+    size_t nparts;
+    struct cpart **dead; /* unassigned, waiting for in-flight answers */
+    size_t ndead;
+    struct chunk *q_head, *q_tail;
+    struct job *jobs;
+    int64_t next_auto_commit;
+
+    /* application-thread state of poll */
+    struct chunk *cur;
+    size_t cur_pos; /* next batch in cur */
+    bool in_batch;
+    struct rl_batch_header bh;
+    struct rl_record_iter rit;
+    uint8_t *decompressed;
+    ringlog_message msg;
+    ringlog_header *hdrs;
+    size_t hdrs_cap;
+    char errstr[256];
+};
+
+/* ---------------------------------------------------------------- partitions */
+
+static struct cpart *find_part(struct ringlog_consumer *c, const char *topic, int32_t partition)
+{
+    for (size_t i = 0; i < c->nparts; i++)
+        if (c->parts[i]->partition == partition && strcmp(c->parts[i]->topic, topic) == 0)
+            return c->parts[i];
+    return NULL;
+}
+
+static void part_free(struct cpart *p)
+{
+    free(p->topic);
+    free(p);
+}
+
+/* Drops a reference taken by a request; frees an unassigned partition with none left. */
+static void part_unref(struct ringlog_consumer *c, struct cpart *p)
+{
+    p->refs--;
+    if (p->removed && p->refs == 0) {
+        for (size_t i = 0; i < c->ndead; i++)
+            if (c->dead[i] == p) {
+                c->dead[i] = c->dead[--c->ndead];
+                break;
+            }
+        part_free(p);
+    }
+}
+
+static void chunk_free(struct chunk *ch)
+{
+    free(ch->data);
+    free(ch);
+}
+
+static void queue_push(struct ringlog_consumer *c, struct chunk *ch)
+{
+    ch->next = NULL;
+    if (c->q_tail)
+        c->q_tail->next = ch;
+    else
+        c->q_head = ch;
+    c->q_tail = ch;
+    pthread_cond_broadcast(&c->ready_cond);
+}
+
+/* Queues an error event about a partition (returned by poll in order with its data). */
+static void push_error(struct ringlog_consumer *c, struct cpart *p, int err, const char *fmt,
+                       int64_t offset)
+{
+    struct chunk *ch = calloc(1, sizeof(*ch));
+    if (!ch)
+        return;
+    ch->part = p;
+    ch->gen = p->gen;
+    ch->err = err;
+    snprintf(ch->errstr, sizeof(ch->errstr), "%s/%d: ", p->topic, p->partition);
+    size_t n = strlen(ch->errstr);
+    snprintf(ch->errstr + n, sizeof(ch->errstr) - n, fmt, (long long)offset);
+    queue_push(c, ch);
+}
+
+/* Applies auto-offset-reset; lock held. */
+static void reset_offset(struct ringlog_consumer *c, struct cpart *p, int err, const char *why)
+{
+    switch (c->conf->auto_offset_reset) {
+    case RL_RESET_EARLIEST:
+        p->state = CP_NEED_OFFSET;
+        p->start_spec = RINGLOG_OFFSET_BEGINNING;
+        break;
+    case RL_RESET_LATEST:
+        p->state = CP_NEED_OFFSET;
+        p->start_spec = RINGLOG_OFFSET_END;
+        break;
+    default:
+        p->state = CP_PAUSED;
+        push_error(c, p, err, why, p->fetch_offset);
+        break;
+    }
+}
+
+/* ---------------------------------------------------------------- offset lookups */
+
+struct lookup {
+    struct ringlog_consumer *c;
+    struct cpart *part;
+    uint32_t gen;
+};
+
+static void lookup_done(struct ringlog_consumer *c, struct cpart *p, int64_t offset)
+{
+    p->fetch_offset = offset;
+    atomic_store(&p->position, offset);
+    p->state = CP_FETCHING;
+    p->backoff_until = 0;
+    rl_cluster_wakeup(c->cl);
+}
+
+static void lookup_failed(struct ringlog_consumer *c, struct cpart *p, int err)
+{
+    p->state = CP_NEED_OFFSET;
+    p->backoff_until = rl_now_ms() + c->conf->retry_backoff_ms;
+    if (err < 0 || err == RINGLOG_ERR_NOT_LEADER || err == RINGLOG_ERR_UNKNOWN_TOPIC ||
+        err == RINGLOG_ERR_UNKNOWN_PARTITION || err == RINGLOG_ERR_LEADER_NOT_AVAILABLE)
+        rl_cluster_refresh_metadata(c->cl);
+    rl_cluster_log(c->cl, RINGLOG_LOG_DEBUG, "%s/%d: offset lookup failed: %s", p->topic,
+                   p->partition, ringlog_err_name(err));
+}
+
+static void on_list_offsets(struct rl_cluster *cl, void *ctx, Ringlog__Response *resp, int err)
+{
+    (void)cl;
+    struct lookup *lk = ctx;
+    struct ringlog_consumer *c = lk->c;
+    struct cpart *p = lk->part;
+    if (!p->removed && p->gen == lk->gen && p->state == CP_LOOKUP) {
+        int code = resp ? (int)resp->error : err;
+        Ringlog__ListOffsetsPartitionResult *r = NULL;
+        if (!code && resp->body_case == RINGLOG__RESPONSE__BODY_LIST_OFFSETS &&
+            resp->list_offsets->n_topics == 1 && resp->list_offsets->topics[0]->n_partitions == 1)
+            r = resp->list_offsets->topics[0]->partitions[0];
+        if (!code && !r)
+            code = RINGLOG_ERR_PROTOCOL;
+        if (!code)
+            code = r->error;
+        if (code)
+            lookup_failed(c, p, code);
+        else if (r->offset < 0) /* nothing at or after the timestamp: the end */
+            p->state = CP_NEED_OFFSET, p->start_spec = RINGLOG_OFFSET_END;
+        else
+            lookup_done(c, p, r->offset);
+    }
+    part_unref(c, p);
+    free(lk);
+}
+
+static void on_offset_fetch(struct rl_cluster *cl, void *ctx, Ringlog__Response *resp, int err)
+{
+    (void)cl;
+    struct lookup *lk = ctx;
+    struct ringlog_consumer *c = lk->c;
+    struct cpart *p = lk->part;
+    if (!p->removed && p->gen == lk->gen && p->state == CP_LOOKUP) {
+        int code = resp ? (int)resp->error : err;
+        Ringlog__OffsetFetchPartitionResult *r = NULL;
+        if (!code && resp->body_case == RINGLOG__RESPONSE__BODY_OFFSET_FETCH &&
+            resp->offset_fetch->n_topics >= 1 && resp->offset_fetch->topics[0]->n_partitions >= 1)
+            r = resp->offset_fetch->topics[0]->partitions[0];
+        if (!code && !r)
+            code = RINGLOG_ERR_PROTOCOL;
+        if (!code)
+            code = r->error;
+        if (code == RINGLOG_ERR_UNKNOWN_GROUP || (!code && r->offset < 0)) {
+            /* Nothing committed: start where auto-offset-reset says. */
+            p->committed = -1;
+            if (c->conf->auto_offset_reset == RL_RESET_ERROR) {
+                p->state = CP_PAUSED;
+                push_error(c, p, RINGLOG_ERR_NO_OFFSET,
+                           "no committed offset for the group (%lld) and auto-offset-reset=error",
+                           -1);
+            } else {
+                reset_offset(c, p, RINGLOG_ERR_NO_OFFSET, "");
+            }
+        } else if (code) {
+            lookup_failed(c, p, code);
+        } else {
+            p->committed = r->offset;
+            lookup_done(c, p, r->offset);
+        }
+    }
+    part_unref(c, p);
+    free(lk);
+}
+
+/* Starts the offset lookup of a partition when its broker is up. */
+static void lookup_start(struct ringlog_consumer *c, struct cpart *p, int64_t now)
+{
+    if (now < p->backoff_until)
+        return;
+    if (p->start_spec >= 0) {
+        lookup_done(c, p, p->start_spec);
+        return;
+    }
+    bool stored = p->start_spec == RINGLOG_OFFSET_STORED;
+    if (stored && !c->conf->group) {
+        reset_offset(c, p, RINGLOG_ERR_NO_OFFSET, "no group to read a committed offset from");
+        return;
+    }
+    struct rl_broker *b =
+        stored ? rl_cluster_any_broker(c->cl) : rl_cluster_leader(c->cl, p->topic, p->partition);
+    if (!b) {
+        rl_cluster_refresh_metadata(c->cl);
+        return;
+    }
+    if (!rl_broker_ready(c->cl, b))
+        return;
+    struct lookup *lk = malloc(sizeof(*lk));
+    if (!lk)
+        return;
+    *lk = (struct lookup){.c = c, .part = p, .gen = p->gen};
+    Ringlog__Request req = RINGLOG__REQUEST__INIT;
+    int rc;
+    if (stored) {
+        uint32_t pn = (uint32_t)p->partition;
+        Ringlog__OffsetFetchTopic ft = RINGLOG__OFFSET_FETCH_TOPIC__INIT;
+        Ringlog__OffsetFetchTopic *ftp = &ft;
+        ft.topic = p->topic;
+        ft.n_partitions = 1;
+        ft.partitions = &pn;
+        Ringlog__OffsetFetchRequest of = RINGLOG__OFFSET_FETCH_REQUEST__INIT;
+        of.group = c->conf->group;
+        of.n_topics = 1;
+        of.topics = &ftp;
+        req.body_case = RINGLOG__REQUEST__BODY_OFFSET_FETCH;
+        req.offset_fetch = &of;
+        rc = rl_broker_send(c->cl, b, &req, true, 0, on_offset_fetch, lk);
+    } else {
+        Ringlog__ListOffsetsPartition lp = RINGLOG__LIST_OFFSETS_PARTITION__INIT;
+        Ringlog__ListOffsetsPartition *lpp = &lp;
+        lp.partition = (uint32_t)p->partition;
+        lp.timestamp = p->start_spec == SPEC_TIMESTAMP ? p->start_ts : p->start_spec;
+        Ringlog__ListOffsetsTopic lt = RINGLOG__LIST_OFFSETS_TOPIC__INIT;
+        Ringlog__ListOffsetsTopic *ltp = &lt;
+        lt.topic = p->topic;
+        lt.n_partitions = 1;
+        lt.partitions = &lpp;
+        Ringlog__ListOffsetsRequest lo = RINGLOG__LIST_OFFSETS_REQUEST__INIT;
+        lo.n_topics = 1;
+        lo.topics = &ltp;
+        req.body_case = RINGLOG__REQUEST__BODY_LIST_OFFSETS;
+        req.list_offsets = &lo;
+        rc = rl_broker_send(c->cl, b, &req, true, 0, on_list_offsets, lk);
+    }
+    if (rc != RINGLOG_OK) {
+        free(lk);
+        return;
+    }
+    p->refs++;
+    p->state = CP_LOOKUP;
+}
+
+/* ---------------------------------------------------------------- fetching */
+
+struct fetch_entry {
+    struct cpart *part;
+    uint32_t gen;
+    int64_t offset;
+};
+
+struct fetch_req {
+    struct ringlog_consumer *c;
+    int n;
+    struct fetch_entry e[];
+};
+
+/*
+ * Takes a partition's fetched records: keeps the whole, verified batches
+ * at or after the fetch offset, advances the fetch offset past them, and
+ * reports a corrupt batch as an error event (the partition then pauses
+ * until a seek, like Kafka's consumer).
+ */
+static void take_records(struct ringlog_consumer *c, struct cpart *p,
+                         Ringlog__FetchPartitionResult *r)
+{
+    struct rl_batch_iter it;
+    const uint8_t *batch;
+    struct rl_batch_header h;
+    rl_batch_iter_init(&it, r->records.data, r->records.len, RL_BATCH_ABSOLUTE_MAX_BYTES);
+    int st;
+    int64_t next = p->fetch_offset;
+    while ((st = rl_batch_iter_next(&it, &batch, &h)) == RL_OK)
+        next = rl_batch_last_offset(&h) + 1;
+    size_t whole = rl_batch_iter_pos(&it);
+    if (whole > 0) {
+        struct chunk *ch = calloc(1, sizeof(*ch));
+        if (!ch)
+            return; /* fetched again later */
+        ch->part = p;
+        ch->gen = p->gen;
+        ch->data = r->records.data; /* take the bytes protobuf-c allocated */
+        ch->len = whole;
+        r->records.data = NULL;
+        r->records.len = 0;
+        p->queued_bytes += whole;
+        if (next > p->fetch_offset)
+            p->fetch_offset = next;
+        queue_push(c, ch);
+    }
+    if (st != RL_END && st != RL_ERR_TRUNCATED) {
+        p->state = CP_PAUSED;
+        push_error(c, p, RINGLOG_ERR_CORRUPT,
+                   "corrupt batch at offset %lld (seek past it to go on)", p->fetch_offset);
+        rl_cluster_log(c->cl, RINGLOG_LOG_ERROR, "%s/%d: batch at %lld failed verification: %s",
+                       p->topic, p->partition, (long long)p->fetch_offset, rl_status_str(st));
+    }
+}
+
+static Ringlog__FetchPartitionResult *find_fetch_result(Ringlog__FetchResponse *f,
+                                                        const char *topic, int32_t partition)
+{
+    for (size_t i = 0; i < f->n_topics; i++) {
+        if (strcmp(f->topics[i]->topic, topic) != 0)
+            continue;
+        for (size_t j = 0; j < f->topics[i]->n_partitions; j++)
+            if ((int32_t)f->topics[i]->partitions[j]->partition == partition)
+                return f->topics[i]->partitions[j];
+    }
+    return NULL;
+}
+
+static void on_fetch(struct rl_cluster *cl, void *ctx, Ringlog__Response *resp, int err)
+{
+    struct fetch_req *fr = ctx;
+    struct ringlog_consumer *c = fr->c;
+    int64_t now = rl_now_ms();
+    for (int i = 0; i < fr->n; i++) {
+        struct cpart *p = fr->e[i].part;
+        p->fetch_inflight = false;
+        if (p->removed || p->gen != fr->e[i].gen || p->state != CP_FETCHING ||
+            p->fetch_offset != fr->e[i].offset) {
+            part_unref(c, p);
+            continue;
+        }
+        int code = resp ? (int)resp->error : err;
+        Ringlog__FetchPartitionResult *r = NULL;
+        if (!code && resp->body_case == RINGLOG__RESPONSE__BODY_FETCH)
+            r = find_fetch_result(resp->fetch, p->topic, p->partition);
+        if (!code && !r)
+            code = RINGLOG_ERR_PROTOCOL;
+        if (!code)
+            code = r->error;
+        if (!code) {
+            p->high_watermark = r->high_watermark;
+            if (r->records.len > 0)
+                take_records(c, p, r);
+        } else if (code == RINGLOG_ERR_OFFSET_OUT_OF_RANGE) {
+            rl_cluster_log(cl, RINGLOG_LOG_WARNING, "%s/%d: offset %lld out of range", p->topic,
+                           p->partition, (long long)p->fetch_offset);
+            reset_offset(c, p, code, "fetch offset %lld is out of range");
+        } else {
+            p->backoff_until = now + c->conf->retry_backoff_ms;
+            if (code < 0 || code == RINGLOG_ERR_NOT_LEADER || code == RINGLOG_ERR_UNKNOWN_TOPIC ||
+                code == RINGLOG_ERR_UNKNOWN_PARTITION || code == RINGLOG_ERR_LEADER_NOT_AVAILABLE)
+                rl_cluster_refresh_metadata(cl);
+            rl_cluster_log(cl, RINGLOG_LOG_DEBUG, "%s/%d: fetch failed: %s", p->topic, p->partition,
+                           ringlog_err_name(code));
+        }
+        part_unref(c, p);
+    }
+    free(fr);
+}
+
+/* Sends one fetch to `broker` for every partition it leads that is ready for more. */
+static void fetch_from(struct ringlog_consumer *c, struct rl_broker *broker, int64_t now)
+{
+    int n = 0;
+    for (size_t i = 0; i < c->nparts; i++) {
+        struct cpart *p = c->parts[i];
+        if (p->state == CP_FETCHING && !p->fetch_inflight && now >= p->backoff_until &&
+            p->queued_bytes < (size_t)c->conf->queued_max_bytes &&
+            rl_cluster_leader(c->cl, p->topic, p->partition) == broker)
+            n++;
+    }
+    if (n == 0 || !rl_broker_ready(c->cl, broker))
+        return;
+    struct fetch_req *fr = malloc(sizeof(*fr) + (size_t)n * sizeof(fr->e[0]));
+    Ringlog__FetchTopic *fts = calloc((size_t)n, sizeof(*fts));
+    Ringlog__FetchTopic **ftp = calloc((size_t)n, sizeof(*ftp));
+    Ringlog__FetchPartition *fps = calloc((size_t)n, sizeof(*fps));
+    Ringlog__FetchPartition **fpp = calloc((size_t)n, sizeof(*fpp));
+    if (!fr || !fts || !ftp || !fps || !fpp)
+        goto out;
+    fr->c = c;
+    fr->n = 0;
+    int ntopics = 0;
+    for (size_t i = 0; i < c->nparts; i++) {
+        struct cpart *p = c->parts[i];
+        if (!(p->state == CP_FETCHING && !p->fetch_inflight && now >= p->backoff_until &&
+              p->queued_bytes < (size_t)c->conf->queued_max_bytes &&
+              rl_cluster_leader(c->cl, p->topic, p->partition) == broker))
+            continue;
+        int k = fr->n;
+        fr->e[k] = (struct fetch_entry){.part = p, .gen = p->gen, .offset = p->fetch_offset};
+        ringlog__fetch_partition__init(&fps[k]);
+        fps[k].partition = (uint32_t)p->partition;
+        fps[k].fetch_offset = p->fetch_offset;
+        fps[k].max_bytes = (uint32_t)c->conf->partition_fetch_bytes;
+        fr->n++;
+        int t = 0;
+        while (t < ntopics && strcmp(fts[t].topic, p->topic) != 0)
+            t++;
+        if (t == ntopics) {
+            ringlog__fetch_topic__init(&fts[t]);
+            fts[t].topic = p->topic;
+            ftp[t] = &fts[t];
+            ntopics++;
+        }
+    }
+    int k = 0;
+    for (int t = 0; t < ntopics; t++) {
+        fts[t].partitions = fpp + k;
+        for (int i = 0; i < fr->n; i++)
+            if (strcmp(fr->e[i].part->topic, fts[t].topic) == 0)
+                fpp[k++] = &fps[i];
+        fts[t].n_partitions = (size_t)(fpp + k - fts[t].partitions);
+    }
+    Ringlog__FetchRequest f = RINGLOG__FETCH_REQUEST__INIT;
+    f.max_wait_ms = (uint32_t)c->conf->fetch_max_wait_ms;
+    f.min_bytes = (uint32_t)c->conf->fetch_min_bytes;
+    f.max_bytes = (uint32_t)c->conf->fetch_max_bytes;
+    f.isolation = RINGLOG__ISOLATION_LEVEL__ISOLATION_HIGH_WATERMARK;
+    f.n_topics = (size_t)ntopics;
+    f.topics = ftp;
+    Ringlog__Request req = RINGLOG__REQUEST__INIT;
+    req.body_case = RINGLOG__REQUEST__BODY_FETCH;
+    req.fetch = &f;
+    if (rl_broker_send(c->cl, broker, &req, true, c->conf->fetch_max_wait_ms, on_fetch, fr) ==
+        RINGLOG_OK) {
+        for (int i = 0; i < fr->n; i++) {
+            fr->e[i].part->fetch_inflight = true;
+            fr->e[i].part->refs++;
+        }
+        fr = NULL;
+    }
+out:
+    free(fr);
+    free(fts);
+    free(ftp);
+    free(fps);
+    free(fpp);
+}
+
+/* ---------------------------------------------------------------- commits */
+
+static void job_finish(struct ringlog_consumer *c, struct job *j, int err, const char *msg)
+{
+    j->done = true;
+    j->err = err;
+    snprintf(j->errstr, sizeof(j->errstr), "%s", msg ? msg : "");
+    /* unlink */
+    for (struct job **pj = &c->jobs; *pj; pj = &(*pj)->next)
+        if (*pj == j) {
+            *pj = j->next;
+            break;
+        }
+    if (j->detached) {
+        for (size_t i = 0; i < j->n; i++)
+            free((char *)j->tps[i].topic);
+        free(j->tps);
+        free(j);
+        return;
+    }
+    pthread_cond_broadcast(&c->job_cond);
+}
+
+static void on_commit(struct rl_cluster *cl, void *ctx, Ringlog__Response *resp, int err)
+{
+    (void)cl;
+    struct job *j = ctx;
+    struct ringlog_consumer *c = j->owner;
+    int code = resp ? (int)resp->error : err;
+    const char *msg = resp && resp->error_message ? resp->error_message : NULL;
+    if (!code && resp->body_case != RINGLOG__RESPONSE__BODY_OFFSET_COMMIT)
+        code = RINGLOG_ERR_PROTOCOL;
+    if (!code) {
+        Ringlog__OffsetCommitResponse *r = resp->offset_commit;
+        for (size_t i = 0; i < r->n_topics && !code; i++)
+            for (size_t k = 0; k < r->topics[i]->n_partitions; k++) {
+                Ringlog__OffsetCommitPartitionResult *pr = r->topics[i]->partitions[k];
+                if (pr->error) {
+                    code = pr->error;
+                    msg = pr->error_message;
+                    break;
+                }
+                struct cpart *p = find_part(c, r->topics[i]->topic, (int32_t)pr->partition);
+                for (size_t m = 0; p && m < j->n; m++)
+                    if (j->tps[m].partition == p->partition && !strcmp(j->tps[m].topic, p->topic))
+                        p->committed = j->tps[m].offset;
+            }
+    }
+    if (code)
+        rl_cluster_log(cl, RINGLOG_LOG_WARNING, "offset commit failed: %s",
+                       msg && msg[0] ? msg : ringlog_err_name(code));
+    job_finish(c, j, code, msg && msg[0] ? msg : (code ? ringlog_err_str(code) : ""));
+}
+
+static void on_committed(struct rl_cluster *cl, void *ctx, Ringlog__Response *resp, int err)
+{
+    (void)cl;
+    struct job *j = ctx;
+    struct ringlog_consumer *c = j->owner;
+    int code = resp ? (int)resp->error : err;
+    if (!code &&
+        (resp->body_case != RINGLOG__RESPONSE__BODY_OFFSET_FETCH ||
+         resp->offset_fetch->n_topics < 1 || resp->offset_fetch->topics[0]->n_partitions < 1))
+        code = RINGLOG_ERR_PROTOCOL;
+    if (!code) {
+        Ringlog__OffsetFetchPartitionResult *r = resp->offset_fetch->topics[0]->partitions[0];
+        code = r->error;
+        j->tps[0].offset = r->offset;
+        if (code == RINGLOG_ERR_UNKNOWN_GROUP) {
+            code = RINGLOG_OK;
+            j->tps[0].offset = -1;
+        }
+    }
+    job_finish(c, j, code, code ? ringlog_err_str(code) : "");
+}
+
+/* Builds and sends a job's request; lock held. */
+static void job_send(struct ringlog_consumer *c, struct job *j)
+{
+    struct rl_broker *b = rl_cluster_any_broker(c->cl);
+    if (!b)
+        return;
+    j->owner = c;
+    Ringlog__Request req = RINGLOG__REQUEST__INIT;
+    int rc;
+    if (j->kind == JOB_COMMITTED) {
+        uint32_t pn = (uint32_t)j->tps[0].partition;
+        Ringlog__OffsetFetchTopic ft = RINGLOG__OFFSET_FETCH_TOPIC__INIT;
+        Ringlog__OffsetFetchTopic *ftp = &ft;
+        ft.topic = (char *)j->tps[0].topic;
+        ft.n_partitions = 1;
+        ft.partitions = &pn;
+        Ringlog__OffsetFetchRequest of = RINGLOG__OFFSET_FETCH_REQUEST__INIT;
+        of.group = c->conf->group;
+        of.n_topics = 1;
+        of.topics = &ftp;
+        req.body_case = RINGLOG__REQUEST__BODY_OFFSET_FETCH;
+        req.offset_fetch = &of;
+        rc = rl_broker_send(c->cl, b, &req, true, 0, on_committed, j);
+    } else {
+        size_t n = j->n;
+        Ringlog__OffsetCommitTopic *ts = calloc(n, sizeof(*ts));
+        Ringlog__OffsetCommitTopic **tp = calloc(n, sizeof(*tp));
+        Ringlog__OffsetCommitPartition *ps = calloc(n, sizeof(*ps));
+        Ringlog__OffsetCommitPartition **pp = calloc(n, sizeof(*pp));
+        rc = RINGLOG_ERR_NOMEM;
+        if (ts && tp && ps && pp) {
+            size_t nt = 0, k = 0;
+            for (size_t i = 0; i < n; i++) {
+                size_t t = 0;
+                while (t < nt && strcmp(ts[t].topic, j->tps[i].topic) != 0)
+                    t++;
+                if (t == nt) {
+                    ringlog__offset_commit_topic__init(&ts[t]);
+                    ts[t].topic = (char *)j->tps[i].topic;
+                    tp[t] = &ts[t];
+                    nt++;
+                }
+            }
+            for (size_t t = 0; t < nt; t++) {
+                ts[t].partitions = pp + k;
+                for (size_t i = 0; i < n; i++)
+                    if (!strcmp(j->tps[i].topic, ts[t].topic)) {
+                        ringlog__offset_commit_partition__init(&ps[i]);
+                        ps[i].partition = (uint32_t)j->tps[i].partition;
+                        ps[i].offset = j->tps[i].offset;
+                        ps[i].metadata = "";
+                        pp[k++] = &ps[i];
+                    }
+                ts[t].n_partitions = (size_t)(pp + k - ts[t].partitions);
+            }
+            Ringlog__OffsetCommitRequest oc = RINGLOG__OFFSET_COMMIT_REQUEST__INIT;
+            oc.group = c->conf->group;
+            oc.n_topics = nt;
+            oc.topics = tp;
+            req.body_case = RINGLOG__REQUEST__BODY_OFFSET_COMMIT;
+            req.offset_commit = &oc;
+            rc = rl_broker_send(c->cl, b, &req, true, 0, on_commit, j);
+        }
+        free(ts);
+        free(tp);
+        free(ps);
+        free(pp);
+    }
+    if (rc == RINGLOG_OK)
+        j->sent = true;
+}
+
+/* A commit job with the current positions that moved since the last commit; NULL if none. */
+static struct job *positions_job(struct ringlog_consumer *c, bool only_changed)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < c->nparts; i++) {
+        int64_t pos = atomic_load(&c->parts[i]->position);
+        if (pos >= 0 && (!only_changed || pos != c->parts[i]->committed))
+            n++;
+    }
+    if (n == 0)
+        return NULL;
+    struct job *j = calloc(1, sizeof(*j));
+    if (!j)
+        return NULL;
+    j->kind = JOB_COMMIT;
+    j->tps = calloc(n, sizeof(*j->tps));
+    if (!j->tps) {
+        free(j);
+        return NULL;
+    }
+    for (size_t i = 0; i < c->nparts && j->n < n; i++) {
+        struct cpart *p = c->parts[i];
+        int64_t pos = atomic_load(&p->position);
+        if (pos >= 0 && (!only_changed || pos != p->committed)) {
+            j->tps[j->n] = (ringlog_topic_partition){
+                .topic = strdup(p->topic), .partition = p->partition, .offset = pos};
+            if (j->tps[j->n].topic)
+                j->n++;
+        }
+    }
+    return j;
+}
+
+static void job_add(struct ringlog_consumer *c, struct job *j)
+{
+    j->next = c->jobs;
+    c->jobs = j;
+    rl_cluster_wakeup(c->cl);
+}
+
+/* ---------------------------------------------------------------- the I/O tick */
+
+static int64_t hook_tick(void *owner, int64_t now)
+{
+    struct ringlog_consumer *c = owner;
+    int64_t next = -1;
+#define CONSIDER(t)                                                                                \
+    do {                                                                                           \
+        if (next < 0 || (t) < next)                                                                \
+            next = (t);                                                                            \
+    } while (0)
+    for (size_t i = 0; i < c->nparts; i++) {
+        struct cpart *p = c->parts[i];
+        if (p->state == CP_NEED_OFFSET) {
+            lookup_start(c, p, now);
+            if (p->state == CP_NEED_OFFSET)
+                CONSIDER(p->backoff_until > now ? p->backoff_until : now + 50);
+        }
+        if (p->state == CP_FETCHING && p->backoff_until > now)
+            CONSIDER(p->backoff_until);
+    }
+    /* One fetch per leader: every broker that leads a fetchable partition. */
+    for (size_t i = 0; i < c->nparts; i++) {
+        struct cpart *p = c->parts[i];
+        if (p->state != CP_FETCHING || p->fetch_inflight || now < p->backoff_until ||
+            p->queued_bytes >= (size_t)c->conf->queued_max_bytes)
+            continue;
+        struct rl_broker *b = rl_cluster_leader(c->cl, p->topic, p->partition);
+        if (!b) {
+            rl_cluster_refresh_metadata(c->cl);
+            CONSIDER(now + c->conf->retry_backoff_ms);
+            continue;
+        }
+        fetch_from(c, b, now);
+    }
+    if (c->conf->group && c->conf->enable_auto_commit) {
+        if (now >= c->next_auto_commit) {
+            c->next_auto_commit = now + c->conf->auto_commit_interval_ms;
+            struct job *j = positions_job(c, true);
+            if (j) {
+                j->detached = true;
+                job_add(c, j);
+            }
+        }
+        CONSIDER(c->next_auto_commit);
+    }
+    for (struct job *j = c->jobs; j; j = j->next)
+        if (!j->sent) {
+            job_send(c, j);
+            if (!j->sent)
+                CONSIDER(now + 50);
+        }
+#undef CONSIDER
+    return next;
+}
+
+static void hook_metadata(void *owner)
+{
+    /* New leaders may make waiting partitions fetchable. */
+    (void)owner;
+}
+
+/* ---------------------------------------------------------------- public API */
+
+ringlog_consumer *ringlog_consumer_new(const ringlog_conf *conf, char *errbuf, size_t errlen)
+{
+    if (!conf) {
+        rl_errbuf(errbuf, errlen, "conf must not be NULL");
+        return NULL;
+    }
+    struct ringlog_consumer *c = calloc(1, sizeof(*c));
+    if (!c) {
+        rl_errbuf(errbuf, errlen, "out of memory");
+        return NULL;
+    }
+    struct rl_cluster_hooks hooks = {
+        .owner = c, .tick = hook_tick, .callbacks = NULL, .metadata_changed = hook_metadata};
+    if (rl_cluster_new(conf, &hooks, &c->cl, errbuf, errlen) != RINGLOG_OK) {
+        free(c);
+        return NULL;
+    }
+    c->conf = rl_cluster_conf(c->cl);
+    c->next_auto_commit = rl_now_ms() + c->conf->auto_commit_interval_ms;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->ready_cond, &ca);
+    pthread_cond_init(&c->job_cond, &ca);
+    pthread_condattr_destroy(&ca);
+    if (rl_cluster_start(c->cl, errbuf, errlen) != RINGLOG_OK) {
+        rl_cluster_destroy(c->cl);
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* Forgets the batch being decoded (application thread). */
+static void drop_current(struct ringlog_consumer *c)
+{
+    free(c->decompressed);
+    c->decompressed = NULL;
+    c->in_batch = false;
+    if (c->cur) {
+        struct chunk *ch = c->cur;
+        c->cur = NULL;
+        rl_cluster_lock(c->cl);
+        if (!ch->err && !ch->part->removed && ch->part->gen == ch->gen) {
+            ch->part->queued_bytes -= ch->len;
+            if (ch->part->queued_bytes < (size_t)c->conf->queued_max_bytes)
+                rl_cluster_wakeup(c->cl);
+        }
+        rl_cluster_unlock(c->cl);
+        chunk_free(ch);
+    }
+}
+
+/* Drops queued chunks of a partition; lock held. */
+static void purge_queue(struct ringlog_consumer *c, struct cpart *p)
+{
+    struct chunk **pc = &c->q_head, *prev = NULL;
+    while (*pc) {
+        struct chunk *ch = *pc;
+        if (ch->part == p) {
+            *pc = ch->next;
+            chunk_free(ch);
+            continue;
+        }
+        prev = ch;
+        pc = &ch->next;
+    }
+    c->q_tail = prev;
+    p->queued_bytes = 0;
+}
+
+static int64_t normalize_offset(int64_t offset)
+{
+    return offset;
+}
+
+int ringlog_consumer_assign(ringlog_consumer *c, const ringlog_topic_partition *tps, size_t n)
+{
+    if (!c || (n && !tps))
+        return RINGLOG_ERR_INVALID_ARG;
+    for (size_t i = 0; i < n; i++)
+        if (!tps[i].topic || !tps[i].topic[0] || tps[i].partition < 0 ||
+            (tps[i].offset < 0 && tps[i].offset != RINGLOG_OFFSET_BEGINNING &&
+             tps[i].offset != RINGLOG_OFFSET_END && tps[i].offset != RINGLOG_OFFSET_STORED))
+            return RINGLOG_ERR_INVALID_ARG;
+    struct cpart **parts = n ? calloc(n, sizeof(*parts)) : NULL;
+    if (n && !parts)
+        return RINGLOG_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        parts[i] = calloc(1, sizeof(*parts[i]));
+        if (!parts[i] || !(parts[i]->topic = strdup(tps[i].topic))) {
+            for (size_t k = 0; k <= i && k < n; k++)
+                if (parts[k])
+                    part_free(parts[k]);
+            free(parts);
+            return RINGLOG_ERR_NOMEM;
+        }
+        parts[i]->partition = tps[i].partition;
+        parts[i]->state = CP_NEED_OFFSET;
+        parts[i]->start_spec = normalize_offset(tps[i].offset);
+        parts[i]->fetch_offset = -1;
+        parts[i]->committed = -1;
+        atomic_init(&parts[i]->position, -1);
+    }
+    drop_current(c);
+    rl_cluster_lock(c->cl);
+    /* Retire the old assignment. */
+    for (size_t i = 0; i < c->nparts; i++) {
+        struct cpart *p = c->parts[i];
+        purge_queue(c, p);
+        p->removed = true;
+        if (p->refs == 0) {
+            part_free(p);
+        } else {
+            struct cpart **d = realloc(c->dead, (c->ndead + 1) * sizeof(*d));
+            if (d) {
+                c->dead = d;
+                c->dead[c->ndead++] = p;
+            }
+        }
+    }
+    free(c->parts);
+    c->parts = parts;
+    c->nparts = n;
+    for (size_t i = 0; i < n; i++)
+        rl_cluster_want_topic(c->cl, parts[i]->topic);
+    rl_cluster_wakeup(c->cl);
+    rl_cluster_unlock(c->cl);
+    return RINGLOG_OK;
+}
+
+static int seek_to(ringlog_consumer *c, const char *topic, int32_t partition, int64_t spec,
+                   int64_t ts)
+{
+    if (!c || !topic)
+        return RINGLOG_ERR_INVALID_ARG;
+    if (c->cur && c->cur->part->partition == partition && !strcmp(c->cur->part->topic, topic))
+        drop_current(c);
+    rl_cluster_lock(c->cl);
+    struct cpart *p = find_part(c, topic, partition);
+    if (!p) {
+        rl_cluster_unlock(c->cl);
+        return RINGLOG_ERR_STATE;
+    }
+    purge_queue(c, p);
+    p->gen++;
+    p->state = CP_NEED_OFFSET;
+    p->start_spec = spec;
+    p->start_ts = ts;
+    p->backoff_until = 0;
+    atomic_store(&p->position, spec >= 0 ? spec : -1);
+    rl_cluster_wakeup(c->cl);
+    rl_cluster_unlock(c->cl);
+    return RINGLOG_OK;
+}
+
+int ringlog_consumer_seek(ringlog_consumer *c, const char *topic, int32_t partition, int64_t offset)
+{
+    if (offset < 0 && offset != RINGLOG_OFFSET_BEGINNING && offset != RINGLOG_OFFSET_END &&
+        offset != RINGLOG_OFFSET_STORED)
+        return RINGLOG_ERR_INVALID_ARG;
+    return seek_to(c, topic, partition, offset, 0);
+}
+
+int ringlog_consumer_seek_timestamp(ringlog_consumer *c, const char *topic, int32_t partition,
+                                    int64_t ts_ms)
+{
+    if (ts_ms < 0)
+        return RINGLOG_ERR_INVALID_ARG;
+    return seek_to(c, topic, partition, SPEC_TIMESTAMP, ts_ms);
+}
+
+/* Decodes the next record of the current chunk into c->msg. False when the chunk is used up. */
+static int next_record(struct ringlog_consumer *c, bool *got)
+{
+    struct chunk *ch = c->cur;
+    *got = false;
+    for (;;) {
+        if (!c->in_batch) {
+            free(c->decompressed);
+            c->decompressed = NULL;
+            if (c->cur_pos >= ch->len)
+                return RINGLOG_OK;
+            const uint8_t *b = ch->data + c->cur_pos;
+            /* Verified by the I/O thread: header and checksum are good. */
+            rl_batch_header_read(b, ch->len - c->cur_pos, &c->bh);
+            c->cur_pos += rl_batch_total_bytes(&c->bh);
+            if (rl_batch_codec(&c->bh) != RL_CODEC_NONE) {
+                size_t rawlen;
+                int st = rl_batch_decompress_records(b, &c->bh, &c->decompressed, &rawlen);
+                if (st != RL_OK) {
+                    snprintf(c->errstr, sizeof(c->errstr),
+                             "%s/%d: batch at offset %lld does not decompress: %s", ch->part->topic,
+                             ch->part->partition, (long long)c->bh.base_offset, rl_status_str(st));
+                    return RINGLOG_ERR_CORRUPT;
+                }
+                rl_record_iter_init_raw(&c->rit, c->decompressed, rawlen, &c->bh);
+            } else {
+                rl_record_iter_init(&c->rit, b, &c->bh);
+            }
+            c->in_batch = true;
+        }
+        struct rl_record r;
+        int st = rl_record_iter_next(&c->rit, &r);
+        if (st == RL_END) {
+            c->in_batch = false;
+            continue;
+        }
+        if (st != RL_OK) {
+            snprintf(c->errstr, sizeof(c->errstr), "%s/%d: corrupt record in batch at %lld",
+                     ch->part->topic, ch->part->partition, (long long)c->bh.base_offset);
+            return RINGLOG_ERR_CORRUPT;
+        }
+        int64_t offset = c->bh.base_offset + r.offset_delta;
+        if (offset < atomic_load(&ch->part->position))
+            continue; /* before the position: a fetch returns whole batches */
+        if (r.header_count > c->hdrs_cap) {
+            ringlog_header *h = realloc(c->hdrs, r.header_count * sizeof(*h));
+            if (!h)
+                return RINGLOG_ERR_NOMEM;
+            c->hdrs = h;
+            c->hdrs_cap = r.header_count;
+        }
+        struct rl_header_iter hit;
+        struct rl_header hh;
+        rl_header_iter_init(&hit, &r);
+        size_t nh = 0;
+        while (nh < r.header_count && rl_header_iter_next(&hit, &hh) == RL_OK)
+            c->hdrs[nh++] =
+                (ringlog_header){.key = hh.key,
+                                 .key_len = hh.key_len,
+                                 .value = hh.value_len < 0 ? NULL : hh.value,
+                                 .value_len = hh.value_len < 0 ? 0 : (size_t)hh.value_len};
+        c->msg = (ringlog_message){
+            .topic = ch->part->topic,
+            .partition = ch->part->partition,
+            .offset = offset,
+            .timestamp = r.timestamp,
+            .key = r.key_len < 0 ? NULL : r.key,
+            .key_len = r.key_len < 0 ? 0 : (size_t)r.key_len,
+            .value = r.value_len < 0 ? NULL : r.value,
+            .value_len = r.value_len < 0 ? 0 : (size_t)r.value_len,
+            .headers = c->hdrs,
+            .header_count = nh,
+        };
+        /* Empty non-null keys and values still need a non-NULL pointer. */
+        if (r.key_len == 0)
+            c->msg.key = "";
+        if (r.value_len == 0)
+            c->msg.value = "";
+        atomic_store(&ch->part->position, offset + 1);
+        *got = true;
+        return RINGLOG_OK;
+    }
+}
+
+int ringlog_consumer_poll(ringlog_consumer *c, int timeout_ms, const ringlog_message **msg)
+{
+    if (!c || !msg)
+        return RINGLOG_ERR_INVALID_ARG;
+    *msg = NULL;
+    c->errstr[0] = '\0';
+    int64_t deadline = -2; /* read the clock only if we have to wait */
+    for (;;) {
+        if (c->cur) {
+            bool got;
+            int err = next_record(c, &got);
+            if (err) {
+                /* Stop this partition until the application seeks. */
+                struct cpart *p = c->cur->part;
+                drop_current(c);
+                rl_cluster_lock(c->cl);
+                if (!p->removed) {
+                    purge_queue(c, p);
+                    p->state = CP_PAUSED;
+                }
+                rl_cluster_unlock(c->cl);
+                return err;
+            }
+            if (got) {
+                *msg = &c->msg;
+                return RINGLOG_OK;
+            }
+            drop_current(c);
+        }
+        rl_cluster_lock(c->cl);
+        while (!c->q_head) {
+            if (deadline == -2)
+                deadline = timeout_ms < 0 ? -1 : rl_now_ms() + timeout_ms;
+            if (deadline >= 0 && rl_now_ms() >= deadline) {
+                rl_cluster_unlock(c->cl);
+                return RINGLOG_ERR_TIMED_OUT;
+            }
+            if (deadline < 0) {
+                pthread_cond_wait(&c->ready_cond, rl_cluster_mutex(c->cl));
+            } else {
+                struct timespec ts = {.tv_sec = deadline / 1000,
+                                      .tv_nsec = (long)(deadline % 1000) * 1000000};
+                pthread_cond_timedwait(&c->ready_cond, rl_cluster_mutex(c->cl), &ts);
+            }
+        }
+        struct chunk *ch = c->q_head;
+        c->q_head = ch->next;
+        if (!c->q_head)
+            c->q_tail = NULL;
+        bool stale = ch->part->removed || ch->part->gen != ch->gen;
+        rl_cluster_unlock(c->cl);
+        if (stale) {
+            chunk_free(ch);
+            continue;
+        }
+        if (ch->err) {
+            int err = ch->err;
+            snprintf(c->errstr, sizeof(c->errstr), "%s", ch->errstr);
+            chunk_free(ch);
+            return err;
+        }
+        c->cur = ch;
+        c->cur_pos = 0;
+        c->in_batch = false;
+    }
+}
+
+const char *ringlog_consumer_errstr(ringlog_consumer *c)
+{
+    return c ? c->errstr : "";
+}
+
+int ringlog_consumer_position(ringlog_consumer *c, const char *topic, int32_t partition,
+                              int64_t *offset)
+{
+    if (!c || !topic || !offset)
+        return RINGLOG_ERR_INVALID_ARG;
+    rl_cluster_lock(c->cl);
+    struct cpart *p = find_part(c, topic, partition);
+    *offset = p ? atomic_load(&p->position) : -1;
+    rl_cluster_unlock(c->cl);
+    return p ? RINGLOG_OK : RINGLOG_ERR_STATE;
+}
+
+/* Queues a job and waits for it; lock held on entry and exit. Frees the job. */
+static int run_job(struct ringlog_consumer *c, struct job *j, int timeout_ms, int64_t *offset_out)
+{
+    int64_t deadline = timeout_ms < 0 ? -1 : rl_now_ms() + timeout_ms;
+    job_add(c, j);
+    while (!j->done) {
+        if (deadline >= 0 && rl_now_ms() >= deadline) {
+            /* Leave it to the I/O thread; it frees the job when done. */
+            j->detached = true;
+            snprintf(c->errstr, sizeof(c->errstr), "no answer from the broker in time");
+            return RINGLOG_ERR_TIMED_OUT;
+        }
+        if (deadline < 0) {
+            pthread_cond_wait(&c->job_cond, rl_cluster_mutex(c->cl));
+        } else {
+            struct timespec ts = {.tv_sec = deadline / 1000,
+                                  .tv_nsec = (long)(deadline % 1000) * 1000000};
+            pthread_cond_timedwait(&c->job_cond, rl_cluster_mutex(c->cl), &ts);
+        }
+    }
+    int err = j->err;
+    if (err)
+        snprintf(c->errstr, sizeof(c->errstr), "%s", j->errstr);
+    if (offset_out && j->n)
+        *offset_out = j->tps[0].offset;
+    for (size_t i = 0; i < j->n; i++)
+        free((char *)j->tps[i].topic);
+    free(j->tps);
+    free(j);
+    return err;
+}
+
+int ringlog_consumer_commit(ringlog_consumer *c, int timeout_ms)
+{
+    if (!c)
+        return RINGLOG_ERR_INVALID_ARG;
+    if (!c->conf->group)
+        return RINGLOG_ERR_STATE;
+    rl_cluster_lock(c->cl);
+    struct job *j = positions_job(c, false);
+    int rc = j ? run_job(c, j, timeout_ms, NULL) : RINGLOG_OK;
+    rl_cluster_unlock(c->cl);
+    return rc;
+}
+
+int ringlog_consumer_commit_offsets(ringlog_consumer *c, const ringlog_topic_partition *tps,
+                                    size_t n, int timeout_ms)
+{
+    if (!c || (n && !tps))
+        return RINGLOG_ERR_INVALID_ARG;
+    if (!c->conf->group)
+        return RINGLOG_ERR_STATE;
+    if (n == 0)
+        return RINGLOG_OK;
+    struct job *j = calloc(1, sizeof(*j));
+    if (!j || !(j->tps = calloc(n, sizeof(*j->tps)))) {
+        free(j);
+        return RINGLOG_ERR_NOMEM;
+    }
+    j->kind = JOB_COMMIT;
+    for (size_t i = 0; i < n; i++) {
+        if (!tps[i].topic || tps[i].offset < 0) {
+            for (size_t k = 0; k < j->n; k++)
+                free((char *)j->tps[k].topic);
+            free(j->tps);
+            free(j);
+            return RINGLOG_ERR_INVALID_ARG;
+        }
+        j->tps[i] = tps[i];
+        j->tps[i].topic = strdup(tps[i].topic);
+        j->n++;
+    }
+    rl_cluster_lock(c->cl);
+    int rc = run_job(c, j, timeout_ms, NULL);
+    rl_cluster_unlock(c->cl);
+    return rc;
+}
+
+int ringlog_consumer_committed(ringlog_consumer *c, const char *topic, int32_t partition,
+                               int64_t *offset, int timeout_ms)
+{
+    if (!c || !topic || !offset || partition < 0)
+        return RINGLOG_ERR_INVALID_ARG;
+    if (!c->conf->group)
+        return RINGLOG_ERR_STATE;
+    struct job *j = calloc(1, sizeof(*j));
+    if (!j || !(j->tps = calloc(1, sizeof(*j->tps))) || !(j->tps[0].topic = strdup(topic))) {
+        if (j)
+            free(j->tps);
+        free(j);
+        return RINGLOG_ERR_NOMEM;
+    }
+    j->kind = JOB_COMMITTED;
+    j->n = 1;
+    j->tps[0].partition = partition;
+    j->tps[0].offset = -1;
+    rl_cluster_lock(c->cl);
+    int rc = run_job(c, j, timeout_ms, offset);
+    rl_cluster_unlock(c->cl);
+    return rc;
+}
+
+void ringlog_consumer_destroy(ringlog_consumer *c)
+{
+    if (!c)
+        return;
+    if (c->conf->group && c->conf->enable_auto_commit) {
+        rl_cluster_lock(c->cl);
+        struct job *j = positions_job(c, true);
+        if (j)
+            run_job(c, j, (int)c->conf->request_timeout_ms, NULL);
+        rl_cluster_unlock(c->cl);
+    }
+    drop_current(c);
+    rl_cluster_stop(c->cl);
+    /* Requests failed by the stop have released their references; jobs left are detached. */
+    while (c->jobs) {
+        struct job *j = c->jobs;
+        c->jobs = j->next;
+        for (size_t i = 0; i < j->n; i++)
+            free((char *)j->tps[i].topic);
+        free(j->tps);
+        free(j);
+    }
+    while (c->q_head) {
+        struct chunk *ch = c->q_head;
+        c->q_head = ch->next;
+        chunk_free(ch);
+    }
+    for (size_t i = 0; i < c->nparts; i++)
+        part_free(c->parts[i]);
+    free(c->parts);
+    for (size_t i = 0; i < c->ndead; i++)
+        part_free(c->dead[i]);
+    free(c->dead);
+    free(c->hdrs);
+    rl_cluster_destroy(c->cl);
+    pthread_cond_destroy(&c->ready_cond);
+    pthread_cond_destroy(&c->job_cond);
+    free(c);
+}

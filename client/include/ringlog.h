@@ -1,0 +1,424 @@
+/*
+ * libringlog: the C client of Ringlog, a distributed log / message broker.
+ *
+ *   ringlog_conf       configuration (string keys and values, plus callbacks)
+ *   ringlog_producer   asynchronous, batching, idempotent producer
+ *   ringlog_consumer   assign / seek / poll consumer with committed offsets
+ *   ringlog_admin      create, delete, list and describe topics (blocking)
+ *
+ * Conventions, for every function below:
+ *   - Functions that can fail return an int error code: RINGLOG_OK (0), a
+ *     positive code that is the broker's wire ErrorCode (same number as in
+ *     proto/ringlog.proto), or a negative client-side code. ringlog_err_name()
+ *     and ringlog_err_str() turn any code into text; where a call can say
+ *     more, it fills an `errbuf` the caller provides (always NUL-terminated,
+ *     may be NULL) or keeps a message readable with the handle's _errstr().
+ *   - The library keeps no global state, never calls exit() and never prints.
+ *     Diagnostics go to the log callback of the configuration, if any.
+ *   - Producers and consumers run their own I/O thread (plain non-blocking
+ *     sockets and poll()); callbacks are made from that thread.
+ *   - Pointers passed in are only borrowed for the duration of the call
+ *     unless a function says otherwise; the library copies what it keeps.
+ */
+#ifndef RINGLOG_H
+#define RINGLOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RINGLOG_VERSION_STRING "0.1.0"
+
+/* ------------------------------------------------------------------ errors */
+
+typedef enum ringlog_err {
+    RINGLOG_OK = 0,
+
+    /* 1..99: the broker's ErrorCode, numbered exactly as on the wire. */
+    RINGLOG_ERR_UNKNOWN = 1,
+    RINGLOG_ERR_UNKNOWN_TOPIC = 2,
+    RINGLOG_ERR_UNKNOWN_PARTITION = 3,
+    RINGLOG_ERR_NOT_LEADER = 4,
+    RINGLOG_ERR_CORRUPT_BATCH = 5,
+    RINGLOG_ERR_BATCH_TOO_LARGE = 6,
+    RINGLOG_ERR_OFFSET_OUT_OF_RANGE = 7,
+    RINGLOG_ERR_TOPIC_EXISTS = 8,
+    RINGLOG_ERR_INVALID_REQUEST = 9,
+    RINGLOG_ERR_UNSUPPORTED_VERSION = 10,
+    RINGLOG_ERR_DUPLICATE_SEQUENCE = 11,
+    RINGLOG_ERR_OUT_OF_ORDER_SEQUENCE = 12,
+    RINGLOG_ERR_NOT_ENOUGH_REPLICAS = 13,
+    RINGLOG_ERR_TIMEOUT = 14, /* the broker's request timeout */
+    RINGLOG_ERR_STORAGE_ERROR = 15,
+    RINGLOG_ERR_INVALID_TOPIC = 16,
+    RINGLOG_ERR_INVALID_PARTITIONS = 17,
+    RINGLOG_ERR_INVALID_REPLICATION_FACTOR = 18,
+    RINGLOG_ERR_INVALID_CONFIG = 19,
+    RINGLOG_ERR_UNKNOWN_PRODUCER_ID = 20,
+    RINGLOG_ERR_INVALID_PRODUCER_EPOCH = 21,
+    RINGLOG_ERR_LEADER_NOT_AVAILABLE = 22,
+    RINGLOG_ERR_UNKNOWN_GROUP = 23,
+    RINGLOG_ERR_SHUTTING_DOWN = 24,
+    RINGLOG_ERR_TOO_MANY_CONNECTIONS = 25,
+
+    /* Negative: detected by the client. */
+    RINGLOG_ERR_INVALID_ARG = -1,   /* an argument or configuration value is wrong */
+    RINGLOG_ERR_NOMEM = -2,         /* an allocation failed */
+    RINGLOG_ERR_TIMED_OUT = -3,     /* the client-side timeout of the call passed */
+    RINGLOG_ERR_TRANSPORT = -4,     /* connect failed or the connection was lost */
+    RINGLOG_ERR_RESOLVE = -5,       /* a host name did not resolve */
+    RINGLOG_ERR_PROTOCOL = -6,      /* the peer sent something that is not the protocol */
+    RINGLOG_ERR_QUEUE_FULL = -7,    /* producer buffer full and configured not to block */
+    RINGLOG_ERR_MSG_TOO_LARGE = -8, /* a message cannot fit in any batch or frame */
+    RINGLOG_ERR_CORRUPT = -9,       /* a fetched batch failed its checksum or is malformed */
+    RINGLOG_ERR_CLOSED = -10,       /* the handle was destroyed before the work completed */
+    RINGLOG_ERR_STATE = -11,        /* the call makes no sense now (e.g. not assigned) */
+    RINGLOG_ERR_FATAL = -12,        /* the producer cannot continue (e.g. fenced epoch) */
+    RINGLOG_ERR_NO_OFFSET = -13,    /* no committed offset and auto-offset-reset=error */
+} ringlog_err;
+
+/* "UNKNOWN_TOPIC", "TIMED_OUT", ...; "UNRECOGNIZED" for any other value. Never NULL. */
+const char *ringlog_err_name(int err);
+
+/* A one-line human explanation of the code. Never NULL. */
+const char *ringlog_err_str(int err);
+
+/* The library's version, "0.1.0". */
+const char *ringlog_version(void);
+
+/* ------------------------------------------------------------------ configuration */
+
+typedef struct ringlog_conf ringlog_conf;
+
+/* Log levels passed to the log callback (syslog numbering). */
+enum {
+    RINGLOG_LOG_ERROR = 3,
+    RINGLOG_LOG_WARNING = 4,
+    RINGLOG_LOG_INFO = 6,
+    RINGLOG_LOG_DEBUG = 7
+};
+
+/* Called from any library thread; must be thread-safe and must not block for long. */
+typedef void (*ringlog_log_cb)(int level, const char *message, void *opaque);
+
+/* A new configuration with every default. NULL on allocation failure. */
+ringlog_conf *ringlog_conf_new(void);
+
+/* Frees a configuration. Handles created from it keep their own copy. */
+void ringlog_conf_destroy(ringlog_conf *conf);
+
+/* A deep copy, or NULL on allocation failure. */
+ringlog_conf *ringlog_conf_dup(const ringlog_conf *conf);
+
+/*
+ * Sets `key` to `value` after checking it. Returns RINGLOG_OK, or
+ * RINGLOG_ERR_INVALID_ARG with a reason in errbuf for an unknown key or a bad
+ * value. Keys (defaults in brackets), shared by every handle:
+ *
+ *   bootstrap                HOST:PORT[,HOST:PORT...]   [127.0.0.1:7171]
+ *   client-id                free text sent to brokers  [libringlog]
+ *   connect-timeout-ms       per connection attempt     [5000]
+ *   request-timeout-ms       a request unanswered this long fails its connection [30000]
+ *   reconnect-backoff-ms     first reconnect delay, doubled per failure [50]
+ *   reconnect-backoff-max-ms [2000]
+ *   metadata-max-age-ms      refresh metadata at least this often [300000]
+ *
+ * Producer:
+ *   acks                     0 | 1 | all                [all]
+ *   linger-ms                wait this long for a batch to fill [5]
+ *   batch-bytes              seal a partition's batch at this size [65536]
+ *   buffer-bytes             bound on bytes waiting to be delivered [33554432]
+ *   block-on-buffer-full     true: produce waits (up to max-block-ms); false:
+ *                            it returns RINGLOG_ERR_QUEUE_FULL [true]
+ *   max-block-ms             longest produce waits for room or metadata [60000]
+ *   compression              none | lz4 | zstd          [none]
+ *   enable-idempotence       true | false               [true]
+ *   max-in-flight            produce requests in flight per connection [5]
+ *   retry-backoff-ms         first retry delay, doubled per attempt [100]
+ *   retry-backoff-max-ms     [1000]
+ *   delivery-timeout-ms      give up on a message after this long [120000]
+ *   max-request-bytes        largest produce request built [4194304]
+ *
+ * Consumer:
+ *   group                    consumer group for committed offsets [none]
+ *   enable-auto-commit       commit positions periodically and on close [true]
+ *   auto-commit-interval-ms  [5000]
+ *   auto-offset-reset        earliest | latest | error: where to start when
+ *                            there is no valid offset  [latest]
+ *   fetch-max-wait-ms        broker long-poll time      [500]
+ *   fetch-min-bytes          [1]
+ *   fetch-max-bytes          per fetch request          [52428800]
+ *   partition-fetch-bytes    per partition and request  [1048576]
+ *   queued-max-bytes         prefetched bytes buffered per partition [4194304]
+ */
+int ringlog_conf_set(ringlog_conf *conf, const char *key, const char *value, char *errbuf,
+                     size_t errlen);
+
+/* The current value of `key` as text into buf. RINGLOG_ERR_INVALID_ARG for an unknown key. */
+int ringlog_conf_get(const ringlog_conf *conf, const char *key, char *buf, size_t buflen);
+
+/* Diagnostics sink. Without one, the library stays silent. */
+void ringlog_conf_set_log_cb(ringlog_conf *conf, ringlog_log_cb cb, void *opaque);
+
+/* ------------------------------------------------------------------ producer */
+
+typedef struct ringlog_producer ringlog_producer;
+
+/* A record header: binary key and value; value NULL is a null value. */
+typedef struct ringlog_header {
+    const void *key;
+    size_t key_len;
+    const void *value;
+    size_t value_len;
+} ringlog_header;
+
+#define RINGLOG_PARTITION_ANY (-1)
+
+/* What to produce. Every pointer is borrowed for the duration of ringlog_produce only. */
+typedef struct ringlog_record {
+    const char *topic;
+    int32_t partition; /* RINGLOG_PARTITION_ANY: the partitioner picks */
+    const void *key;   /* NULL: a null key (sticky partitioner) */
+    size_t key_len;
+    const void *value; /* NULL: a null value (tombstone) */
+    size_t value_len;
+    const ringlog_header *headers;
+    size_t header_count;
+    int64_t timestamp; /* ms since the epoch; 0: now */
+    void *opaque;      /* handed back in this record's delivery report */
+} ringlog_record;
+
+/* The outcome of one record, handed to the delivery callback. */
+typedef struct ringlog_delivery {
+    const char *topic;
+    int32_t partition;
+    int64_t offset; /* -1 on error or with acks=0 */
+    int64_t timestamp;
+    int err;            /* RINGLOG_OK or why the record was not delivered */
+    const char *errstr; /* human text; "" on success */
+    void *opaque;       /* ringlog_record.opaque */
+} ringlog_delivery;
+
+/*
+ * Called once per record, from the producer's I/O thread, in the order the
+ * records of a partition were produced. It must not block and must not call
+ * ringlog_producer_flush() or ringlog_producer_destroy(); it may call
+ * ringlog_produce(), which then never blocks (it returns
+ * RINGLOG_ERR_QUEUE_FULL instead). `d` and its strings live until it returns.
+ */
+typedef void (*ringlog_delivery_cb)(const ringlog_delivery *d, void *cb_opaque);
+
+void ringlog_conf_set_delivery_cb(ringlog_conf *conf, ringlog_delivery_cb cb, void *opaque);
+
+/*
+ * Creates a producer and starts its I/O thread. Connects lazily; with
+ * enable-idempotence it obtains a producer id from the cluster before the
+ * first batch is sent. NULL on failure, with a reason in errbuf.
+ */
+ringlog_producer *ringlog_producer_new(const ringlog_conf *conf, char *errbuf, size_t errlen);
+
+/*
+ * Queues one record; its delivery callback reports the outcome later.
+ * Thread-safe. Copies key, value and headers. May block: the first time a
+ * topic is used, until its metadata is known, and when buffer-bytes are in
+ * use and block-on-buffer-full is true; both up to max-block-ms. Returns
+ * RINGLOG_OK (the callback will be called exactly once), or an error and the
+ * callback will not be called: RINGLOG_ERR_UNKNOWN_TOPIC,
+ * RINGLOG_ERR_UNKNOWN_PARTITION, RINGLOG_ERR_QUEUE_FULL,
+ * RINGLOG_ERR_MSG_TOO_LARGE, RINGLOG_ERR_TIMED_OUT (metadata or room did not
+ * come in max-block-ms), RINGLOG_ERR_INVALID_ARG, RINGLOG_ERR_FATAL.
+ */
+int ringlog_produce(ringlog_producer *p, const ringlog_record *rec);
+
+/*
+ * Sends every queued record without waiting for linger-ms and waits until
+ * each has been reported to the delivery callback. timeout_ms < 0 waits
+ * forever. Thread-safe. RINGLOG_OK or RINGLOG_ERR_TIMED_OUT.
+ */
+int ringlog_producer_flush(ringlog_producer *p, int timeout_ms);
+
+/* Records produced and not yet reported. Thread-safe. */
+size_t ringlog_producer_outstanding(ringlog_producer *p);
+
+/*
+ * Stops the I/O thread and frees the producer. Records not yet delivered are
+ * reported with RINGLOG_ERR_CLOSED (call flush first to deliver them). Must
+ * not be called from the delivery callback, nor concurrently with other calls.
+ */
+void ringlog_producer_destroy(ringlog_producer *p);
+
+/* ------------------------------------------------------------------ consumer */
+
+typedef struct ringlog_consumer ringlog_consumer;
+
+/* Special offsets for assign and seek. */
+#define RINGLOG_OFFSET_BEGINNING (-2) /* the log start */
+#define RINGLOG_OFFSET_END (-1)       /* the next offset to be written */
+#define RINGLOG_OFFSET_STORED (-1000) /* the group's committed offset, else auto-offset-reset */
+
+typedef struct ringlog_topic_partition {
+    const char *topic;
+    int32_t partition;
+    int64_t offset; /* an offset >= 0 or one of RINGLOG_OFFSET_* */
+} ringlog_topic_partition;
+
+/* A consumed record. Borrowed: valid until the next poll, assign or destroy. */
+typedef struct ringlog_message {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    int64_t timestamp;
+    const void *key; /* NULL: null key */
+    size_t key_len;
+    const void *value; /* NULL: null value */
+    size_t value_len;
+    const ringlog_header *headers;
+    size_t header_count;
+} ringlog_message;
+
+/*
+ * Creates a consumer and starts its I/O thread. With `group` set, committed
+ * offsets are read and written for that group; enable-auto-commit commits
+ * the positions of polled messages every auto-commit-interval-ms and on
+ * destroy. NULL on failure, with a reason in errbuf.
+ *
+ * Threading: poll, assign, seek, commit, position and destroy are meant for
+ * one application thread at a time (they are serialized internally, but a
+ * message returned by poll is invalidated by the next of these calls).
+ */
+ringlog_consumer *ringlog_consumer_new(const ringlog_conf *conf, char *errbuf, size_t errlen);
+
+/*
+ * Replaces the assignment with `tps` (n may be 0 to unassign). Each entry
+ * starts at its offset: >= 0, RINGLOG_OFFSET_BEGINNING, RINGLOG_OFFSET_END or
+ * RINGLOG_OFFSET_STORED. Non-blocking: offsets are looked up and fetching
+ * starts in the background; prefetched data of dropped partitions is
+ * discarded. RINGLOG_OK or RINGLOG_ERR_INVALID_ARG / RINGLOG_ERR_NOMEM.
+ * (Group subscription with rebalancing will set the assignment through the
+ * same mechanism.)
+ */
+int ringlog_consumer_assign(ringlog_consumer *c, const ringlog_topic_partition *tps, size_t n);
+
+/*
+ * Moves an assigned partition to `offset` (>= 0 or RINGLOG_OFFSET_*).
+ * Non-blocking; prefetched data from the old position is discarded.
+ * RINGLOG_ERR_STATE when the partition is not assigned.
+ */
+int ringlog_consumer_seek(ringlog_consumer *c, const char *topic, int32_t partition,
+                          int64_t offset);
+
+/* Moves an assigned partition to the first offset whose timestamp is >= ts_ms (or to the end). */
+int ringlog_consumer_seek_timestamp(ringlog_consumer *c, const char *topic, int32_t partition,
+                                    int64_t ts_ms);
+
+/*
+ * Returns the next message of any assigned partition. Waits up to timeout_ms
+ * (< 0: forever, 0: never). Every batch is checksum-verified and
+ * decompressed before its records are returned. Returns RINGLOG_OK with
+ * *msg set; RINGLOG_ERR_TIMED_OUT when nothing arrived; or an error about a
+ * partition (RINGLOG_ERR_CORRUPT, RINGLOG_ERR_OFFSET_OUT_OF_RANGE with
+ * auto-offset-reset=error, RINGLOG_ERR_NO_OFFSET, RINGLOG_ERR_UNKNOWN_TOPIC,
+ * ...) with its text in ringlog_consumer_errstr(); consumption of the other
+ * partitions continues.
+ */
+int ringlog_consumer_poll(ringlog_consumer *c, int timeout_ms, const ringlog_message **msg);
+
+/* Text of the last error poll or commit returned; "" when none. Valid until the next call. */
+const char *ringlog_consumer_errstr(ringlog_consumer *c);
+
+/* The next offset poll will return for the partition, or -1 if not known yet. */
+int ringlog_consumer_position(ringlog_consumer *c, const char *topic, int32_t partition,
+                              int64_t *offset);
+
+/*
+ * Commits the current positions of every assigned partition for the group
+ * and waits for the broker's answer, up to timeout_ms (< 0: forever).
+ * RINGLOG_ERR_STATE without a group.
+ */
+int ringlog_consumer_commit(ringlog_consumer *c, int timeout_ms);
+
+/* Commits explicit offsets (the next offset to read) for the group, blocking like commit. */
+int ringlog_consumer_commit_offsets(ringlog_consumer *c, const ringlog_topic_partition *tps,
+                                    size_t n, int timeout_ms);
+
+/* Reads the group's committed offset of one partition (-1: none), blocking up to timeout_ms. */
+int ringlog_consumer_committed(ringlog_consumer *c, const char *topic, int32_t partition,
+                               int64_t *offset, int timeout_ms);
+
+/* Commits (with auto-commit, up to request-timeout-ms), stops the I/O thread, frees. */
+void ringlog_consumer_destroy(ringlog_consumer *c);
+
+/* ------------------------------------------------------------------ admin */
+
+typedef struct ringlog_admin ringlog_admin;
+
+/* Zero fields mean the broker default; -1 means unlimited for retention. */
+typedef struct ringlog_topic_config {
+    int64_t retention_ms;
+    int64_t retention_bytes;
+    int64_t segment_bytes;
+    int64_t segment_ms;
+} ringlog_topic_config;
+
+typedef struct ringlog_partition_info {
+    int32_t partition;
+    int err;        /* per-partition error, RINGLOG_OK normally */
+    int32_t leader; /* node id, -1: none */
+    int32_t leader_epoch;
+    const int32_t *replicas;
+    size_t replica_count;
+    const int32_t *isr;
+    size_t isr_count;
+    int64_t start_offset; /* log start */
+    int64_t end_offset;   /* log end: next offset to be written */
+    int64_t high_watermark;
+} ringlog_partition_info;
+
+typedef struct ringlog_topic_info {
+    const char *name;
+    ringlog_topic_config config;
+    const ringlog_partition_info *partitions; /* ordered by partition */
+    size_t partition_count;
+} ringlog_topic_info;
+
+/*
+ * An admin client. Every call is blocking (up to request-timeout-ms), talks
+ * to the first bootstrap broker that answers, and is serialized internally:
+ * thread-safe but not concurrent. No I/O thread.
+ */
+ringlog_admin *ringlog_admin_new(const ringlog_conf *conf, char *errbuf, size_t errlen);
+void ringlog_admin_destroy(ringlog_admin *a);
+
+/* partitions / replication_factor 0: broker default; config may be NULL. */
+int ringlog_admin_create_topic(ringlog_admin *a, const char *name, int32_t partitions,
+                               int32_t replication_factor, const ringlog_topic_config *config,
+                               char *errbuf, size_t errlen);
+
+int ringlog_admin_delete_topic(ringlog_admin *a, const char *name, char *errbuf, size_t errlen);
+
+/*
+ * Every topic name, sorted. *names is one allocation holding the array and
+ * the strings: free it with ringlog_free().
+ */
+int ringlog_admin_list_topics(ringlog_admin *a, char ***names, size_t *count, char *errbuf,
+                              size_t errlen);
+
+/*
+ * Partitions, leader, replicas, in-sync replicas, offsets and config of one
+ * topic. *info is one allocation: free it with ringlog_free().
+ */
+int ringlog_admin_describe_topic(ringlog_admin *a, const char *name, ringlog_topic_info **info,
+                                 char *errbuf, size_t errlen);
+
+/* Frees memory the library handed out (list and describe results). NULL is fine. */
+void ringlog_free(void *ptr);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

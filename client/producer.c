@@ -1,0 +1,981 @@
+/*
+ * The producer: records are appended to a per-partition batch under the
+ * cluster lock by the application thread (ringlog_produce); the I/O thread
+ * seals batches after linger-ms or when full, builds produce requests per
+ * leader (several in flight per connection), handles answers, retries with
+ * backoff until delivery-timeout-ms, and hands finished batches to the
+ * delivery callback outside the lock.
+ *
+ * Ordering and idempotence: a partition's sealed batches wait in one FIFO,
+ * in sequence order, whether in flight or not. After a retriable failure the
+ * partition stops sending until everything it has in flight has come back,
+ * then resends from the head, so a partition's records reach the log in the
+ * order they were produced. With enable-idempotence (default) each batch
+ * carries the producer id, epoch and its base sequence: the broker drops a
+ * retried batch it already has, and rejects a gap. A rejected head batch
+ * (the broker lost our sequence, e.g. the topic was re-created) makes the
+ * producer bump its epoch, restart every partition at sequence 0 and
+ * re-stamp the waiting batches.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "accumulator.h"
+#include "cluster.h"
+#include "conn.h"
+#include "errors.h"
+#include "partitioner.h"
+#include "ringlog.h"
+
+struct ptopic;
+
+struct ppart {
+    struct ptopic *topic;
+    int32_t id;
+    struct rl_pbatch *open;        /* accepting records */
+    struct rl_pbatch *head, *tail; /* sealed, in order: waiting or in flight */
+    int inflight;
+    int32_t next_seq;
+    bool retry_pending; /* resend from the head once inflight is 0 */
+    int64_t backoff_until;
+    int64_t backoff_ms;
+};
+
+struct ptopic {
+    char *name;
+    int32_t npart;
+    struct ppart **parts;
+    int32_t sticky;
+};
+
+enum pid_state { PID_NONE, PID_REQUESTING, PID_READY };
+
+struct ringlog_producer {
+    struct rl_cluster *cl;
+    const struct ringlog_conf *conf;
+    pthread_cond_t space_cond; /* buffer room freed */
+    pthread_cond_t done_cond;  /* deliveries reported */
+
+    struct ptopic **topics;
+    size_t ntopics;
+
+    size_t buffered;      /* bytes charged to buffer-bytes */
+    uint64_t outstanding; /* records produced and not yet reported */
+    int flushing;         /* flush() callers waiting */
+    int space_waiters;
+    int fatal;
+
+    /* idempotence */
+    enum pid_state pid_state;
+    int64_t pid;
+    int16_t epoch;
+    bool need_bump;
+    int64_t pid_retry_at;
+    int total_inflight;
+
+    /* finished batches, reported by the callbacks hook */
+    struct rl_pbatch *done_head, *done_tail;
+    bool in_callbacks;
+
+    uint64_t rng;
+};
+
+/* One produce request in flight: which batches it carries. */
+struct preq {
+    struct ringlog_producer *p;
+    int n;
+    struct rl_pbatch *batches[];
+};
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---------------------------------------------------------------- topics and partitions */
+
+static struct ptopic *ptopic_find(struct ringlog_producer *p, const char *name)
+{
+    for (size_t i = 0; i < p->ntopics; i++)
+        if (strcmp(p->topics[i]->name, name) == 0)
+            return p->topics[i];
+    return NULL;
+}
+
+static struct ptopic *ptopic_get(struct ringlog_producer *p, const char *name)
+{
+    struct ptopic *t = ptopic_find(p, name);
+    if (t)
+        return t;
+    struct ptopic **arr = realloc(p->topics, (p->ntopics + 1) * sizeof(*arr));
+    if (!arr)
+        return NULL;
+    p->topics = arr;
+    t = calloc(1, sizeof(*t));
+    if (!t || !(t->name = strdup(name))) {
+        free(t);
+        return NULL;
+    }
+    t->sticky = -1;
+    p->topics[p->ntopics++] = t;
+    return t;
+}
+
+/* Grows the topic's partition array to n (partitions never shrink). */
+static int ptopic_resize(struct ptopic *t, int32_t n)
+{
+    if (n <= t->npart)
+        return RINGLOG_OK;
+    struct ppart **arr = realloc(t->parts, (size_t)n * sizeof(*arr));
+    if (!arr)
+        return RINGLOG_ERR_NOMEM;
+    t->parts = arr;
+    for (int32_t i = t->npart; i < n; i++) {
+        struct ppart *pp = calloc(1, sizeof(*pp));
+        if (!pp)
+            return RINGLOG_ERR_NOMEM;
+        pp->topic = t;
+        pp->id = i;
+        t->parts[i] = pp;
+        t->npart = i + 1;
+    }
+    return RINGLOG_OK;
+}
+
+/* ---------------------------------------------------------------- completion */
+
+static void batch_unlink(struct ppart *pp, struct rl_pbatch *b)
+{
+    struct rl_pbatch **pb = &pp->head, *prev = NULL;
+    while (*pb && *pb != b) {
+        prev = *pb;
+        pb = &(*pb)->next;
+    }
+    if (!*pb)
+        return;
+    *pb = b->next;
+    if (pp->tail == b)
+        pp->tail = prev;
+    b->next = NULL;
+}
+
+/* Moves a batch to the done list; its delivery reports run outside the lock. */
+static void batch_complete(struct ringlog_producer *p, struct rl_pbatch *b, int err,
+                           int64_t base_offset, const char *errstr)
+{
+    b->err = err;
+    b->base_offset = err ? -1 : base_offset;
+    snprintf(b->errstr, sizeof(b->errstr), "%s",
+             err ? (errstr && errstr[0] ? errstr : ringlog_err_str(err)) : "");
+    b->next = NULL;
+    if (p->done_tail)
+        p->done_tail->next = b;
+    else
+        p->done_head = b;
+    p->done_tail = b;
+}
+
+/* Seals the open batch of a partition: it joins the send queue. */
+static void seal(struct ringlog_producer *p, struct ppart *pp)
+{
+    struct rl_pbatch *b = pp->open;
+    if (!b)
+        return;
+    pp->open = NULL;
+    b->next = NULL;
+    if (pp->tail)
+        pp->tail->next = b;
+    else
+        pp->head = b;
+    pp->tail = b;
+    struct ptopic *t = pp->topic;
+    if (t->sticky == pp->id)
+        t->sticky = rl_sticky_next(&p->rng, t->sticky, t->npart);
+}
+
+/* Runs the delivery callbacks of finished batches (I/O thread or destroy, lock NOT held). */
+static void run_deliveries(struct ringlog_producer *p)
+{
+    rl_cluster_lock(p->cl);
+    struct rl_pbatch *list = p->done_head;
+    p->done_head = p->done_tail = NULL;
+    rl_cluster_unlock(p->cl);
+    if (!list)
+        return;
+    size_t freed = 0;
+    uint64_t reported = 0;
+    for (struct rl_pbatch *b = list; b; b = b->next) {
+        struct ppart *pp = b->owner;
+        if (p->conf->delivery_cb) {
+            for (int32_t i = 0; i < b->nmsgs; i++) {
+                ringlog_delivery d = {
+                    .topic = pp->topic->name,
+                    .partition = pp->id,
+                    .offset = b->base_offset >= 0 ? b->base_offset + i : -1,
+                    .timestamp = b->msgs[i].timestamp,
+                    .err = b->err,
+                    .errstr = b->errstr,
+                    .opaque = b->msgs[i].opaque,
+                };
+                p->conf->delivery_cb(&d, p->conf->delivery_opaque);
+            }
+        }
+        freed += b->reserved;
+        reported += (uint64_t)b->nmsgs;
+    }
+    while (list) {
+        struct rl_pbatch *next = list->next;
+        rl_pbatch_free(list);
+        list = next;
+    }
+    rl_cluster_lock(p->cl);
+    p->buffered -= freed;
+    p->outstanding -= reported;
+    pthread_cond_broadcast(&p->space_cond);
+    pthread_cond_broadcast(&p->done_cond);
+    rl_cluster_unlock(p->cl);
+}
+
+static void hook_callbacks(void *owner)
+{
+    run_deliveries(owner);
+}
+
+/* ---------------------------------------------------------------- idempotence */
+
+static void on_init_pid(struct rl_cluster *cl, void *ctx, Ringlog__Response *resp, int err)
+{
+    struct ringlog_producer *p = ctx;
+    int64_t now = rl_now_ms();
+    int code = err;
+    if (resp) {
+        code = resp->error;
+        if (!code && resp->body_case != RINGLOG__RESPONSE__BODY_INIT_PRODUCER_ID)
+            code = RINGLOG_ERR_PROTOCOL;
+        if (!code)
+            code = resp->init_producer_id->error;
+    }
+    if (code) {
+        rl_cluster_log(cl, RINGLOG_LOG_WARNING, "InitProducerId failed: %s",
+                       ringlog_err_name(code));
+        if (code == RINGLOG_ERR_INVALID_PRODUCER_EPOCH || code == RINGLOG_ERR_UNKNOWN_PRODUCER_ID)
+            p->pid = -1; /* start over with a new id */
+        p->pid_state = p->pid >= 0 ? PID_READY : PID_NONE;
+        p->pid_retry_at = now + p->conf->retry_backoff_ms;
+        return;
+    }
+    Ringlog__InitProducerIdResponse *r = resp->init_producer_id;
+    bool bump = p->need_bump;
+    p->pid = r->producer_id;
+    p->epoch = (int16_t)r->producer_epoch;
+    p->pid_state = PID_READY;
+    p->need_bump = false;
+    rl_cluster_log(cl, RINGLOG_LOG_INFO, "producer id %lld epoch %d%s", (long long)p->pid, p->epoch,
+                   bump ? " (epoch bumped, sequences restart)" : "");
+    /* A new id or epoch: the broker expects sequence 0 on every partition. */
+    for (size_t i = 0; i < p->ntopics; i++)
+        for (int32_t j = 0; j < p->topics[i]->npart; j++) {
+            struct ppart *pp = p->topics[i]->parts[j];
+            pp->next_seq = 0;
+            for (struct rl_pbatch *b = pp->head; b; b = b->next)
+                if (b->finished) {
+                    rl_pbatch_restamp(b, p->pid, p->epoch, pp->next_seq);
+                    pp->next_seq += rl_pbatch_count(b);
+                }
+        }
+}
+
+/* Gets (or bumps) the producer id. Returns false while batches must wait. */
+static bool pid_ready(struct ringlog_producer *p, int64_t now)
+{
+    if (!p->conf->enable_idempotence)
+        return true;
+    if (p->pid_state == PID_READY && !p->need_bump)
+        return true;
+    if (p->pid_state == PID_REQUESTING || now < p->pid_retry_at)
+        return false;
+    if (p->need_bump && p->total_inflight > 0)
+        return false; /* let every answer come back first */
+    struct rl_broker *b = rl_cluster_any_broker(p->cl);
+    if (!b)
+        return false;
+    Ringlog__InitProducerIdRequest ip = RINGLOG__INIT_PRODUCER_ID_REQUEST__INIT;
+    ip.producer_id = p->pid_state == PID_READY ? p->pid : -1;
+    ip.producer_epoch = p->pid_state == PID_READY ? p->epoch : -1;
+    Ringlog__Request req = RINGLOG__REQUEST__INIT;
+    req.body_case = RINGLOG__REQUEST__BODY_INIT_PRODUCER_ID;
+    req.init_producer_id = &ip;
+    if (rl_broker_send(p->cl, b, &req, true, 0, on_init_pid, p) == RINGLOG_OK)
+        p->pid_state = PID_REQUESTING;
+    return false;
+}
+
+/* ---------------------------------------------------------------- answers */
+
+static bool expired(struct ringlog_producer *p, const struct rl_pbatch *b, int64_t now)
+{
+    return now - b->created_ms >= p->conf->delivery_timeout_ms;
+}
+
+/* A batch came back unsent or rejected retriably: keep its place, back off. */
+static void batch_retry(struct ringlog_producer *p, struct ppart *pp, struct rl_pbatch *b, int err,
+                        const char *why, int64_t now)
+{
+    if (expired(p, b, now) || p->fatal) {
+        batch_unlink(pp, b);
+        batch_complete(p, b, p->fatal ? p->fatal : err, -1, why);
+        return;
+    }
+    pp->retry_pending = true;
+    if (pp->backoff_ms == 0)
+        pp->backoff_ms = p->conf->retry_backoff_ms;
+    else if (pp->backoff_ms * 2 <= p->conf->retry_backoff_max_ms)
+        pp->backoff_ms *= 2;
+    else
+        pp->backoff_ms = p->conf->retry_backoff_max_ms;
+    if (pp->backoff_until < now + pp->backoff_ms)
+        pp->backoff_until = now + pp->backoff_ms;
+    rl_cluster_log(p->cl, RINGLOG_LOG_DEBUG, "retrying %s/%d after %s (%s)", pp->topic->name,
+                   pp->id, ringlog_err_name(err), why ? why : "");
+}
+
+static bool needs_metadata(int err)
+{
+    return err == RINGLOG_ERR_NOT_LEADER || err == RINGLOG_ERR_UNKNOWN_TOPIC ||
+           err == RINGLOG_ERR_UNKNOWN_PARTITION || err == RINGLOG_ERR_LEADER_NOT_AVAILABLE ||
+           err < 0;
+}
+
+static bool retriable(int err)
+{
+    return err < 0 ? err != RINGLOG_ERR_CLOSED : rl_error_is_retriable(err) != 0;
+}
+
+/* Applies one partition's result to its batch. */
+static void batch_result(struct ringlog_producer *p, struct rl_pbatch *b, int err,
+                         int64_t base_offset, const char *msg, int64_t now)
+{
+    struct ppart *pp = b->owner;
+    if (err == RINGLOG_OK || err == RINGLOG_ERR_DUPLICATE_SEQUENCE) {
+        pp->backoff_ms = 0;
+        batch_unlink(pp, b);
+        batch_complete(p, b, RINGLOG_OK, base_offset, NULL);
+        return;
+    }
+    if (err == RINGLOG_ERR_OUT_OF_ORDER_SEQUENCE || err == RINGLOG_ERR_UNKNOWN_PRODUCER_ID) {
+        /*
+         * Behind an earlier batch that will be resent, a gap is expected.
+         * At the head, the broker has lost our sequence: restart it.
+         */
+        if (pp->head == b) {
+            p->need_bump = true;
+            rl_cluster_log(p->cl, RINGLOG_LOG_WARNING, "%s/%d: %s at the head batch, bumping epoch",
+                           pp->topic->name, pp->id, ringlog_err_name(err));
+        }
+        batch_retry(p, pp, b, err, msg, now);
+        return;
+    }
+    if (retriable(err)) {
+        if (needs_metadata(err))
+            rl_cluster_refresh_metadata(p->cl);
+        batch_retry(p, pp, b, err, msg, now);
+        return;
+    }
+    batch_unlink(pp, b);
+    batch_complete(p, b, err, -1, msg);
+}
+
+static Ringlog__PartitionProduceResult *find_result(Ringlog__ProduceResponse *r, const char *topic,
+                                                    int32_t partition)
+{
+    for (size_t i = 0; i < r->n_topics; i++) {
+        if (strcmp(r->topics[i]->topic, topic) != 0)
+            continue;
+        for (size_t j = 0; j < r->topics[i]->n_partitions; j++)
+            if ((int32_t)r->topics[i]->partitions[j]->partition == partition)
+                return r->topics[i]->partitions[j];
+    }
+    return NULL;
+}
+
+static void on_produce(struct rl_cluster *cl, void *ctx, Ringlog__Response *resp, int err)
+{
+    (void)cl;
+    struct preq *rq = ctx;
+    struct ringlog_producer *p = rq->p;
+    int64_t now = rl_now_ms();
+    for (int i = 0; i < rq->n; i++) {
+        struct rl_pbatch *b = rq->batches[i];
+        struct ppart *pp = b->owner;
+        b->inflight = false;
+        pp->inflight--;
+        p->total_inflight--;
+    }
+    for (int i = 0; i < rq->n; i++) {
+        struct rl_pbatch *b = rq->batches[i];
+        struct ppart *pp = b->owner;
+        if (!resp) {
+            batch_result(p, b, err, -1, ringlog_err_str(err), now);
+            continue;
+        }
+        if (resp->error) {
+            batch_result(p, b, resp->error, -1, resp->error_message, now);
+            continue;
+        }
+        Ringlog__PartitionProduceResult *r =
+            resp->body_case == RINGLOG__RESPONSE__BODY_PRODUCE
+                ? find_result(resp->produce, pp->topic->name, pp->id)
+                : NULL;
+        if (!r)
+            batch_result(p, b, RINGLOG_ERR_PROTOCOL, -1, "partition missing from produce answer",
+                         now);
+        else
+            batch_result(p, b, r->error, r->base_offset, r->error_message, now);
+    }
+    free(rq);
+}
+
+/* ---------------------------------------------------------------- sending */
+
+/* The next batch of the partition that may be sent now, or NULL. */
+static struct rl_pbatch *sendable(struct ringlog_producer *p, struct ppart *pp, int64_t now)
+{
+    if (pp->retry_pending) {
+        if (pp->inflight > 0 || now < pp->backoff_until)
+            return NULL;
+        pp->retry_pending = false;
+    }
+    if (pp->inflight >= p->conf->max_in_flight)
+        return NULL;
+    struct rl_pbatch *b = pp->head;
+    while (b && b->inflight)
+        b = b->next;
+    return b;
+}
+
+/* Builds the wire bytes of a batch the first time it goes out. */
+static int prepare(struct ringlog_producer *p, struct ppart *pp, struct rl_pbatch *b)
+{
+    if (b->finished)
+        return RINGLOG_OK;
+    int64_t pid = -1;
+    int16_t epoch = -1;
+    int32_t seq = -1;
+    if (p->conf->enable_idempotence) {
+        pid = p->pid;
+        epoch = p->epoch;
+        seq = pp->next_seq;
+    }
+    int st = rl_pbatch_finish(b, (int)p->conf->compression, pid, epoch, seq);
+    if (st != RL_OK)
+        return st == RL_ERR_NOMEM ? RINGLOG_ERR_NOMEM : RINGLOG_ERR_INVALID_ARG;
+    if (seq >= 0)
+        pp->next_seq += rl_pbatch_count(b);
+    return RINGLOG_OK;
+}
+
+struct pending {
+    struct rl_broker *broker;
+    struct rl_pbatch **batches;
+    int n;
+};
+
+/*
+ * Sends one produce request to `broker` with up to one batch per partition
+ * from `batches`, within max-request-bytes. Returns how many it took.
+ */
+static int send_request(struct ringlog_producer *p, struct rl_broker *broker,
+                        struct rl_pbatch **batches, int n)
+{
+    size_t limit = (size_t)p->conf->max_request_bytes, bytes = 0;
+    int take = 0;
+    while (take < n && (take == 0 || bytes + batches[take]->wire_len <= limit))
+        bytes += batches[take++]->wire_len;
+
+    struct preq *rq = malloc(sizeof(*rq) + (size_t)take * sizeof(rq->batches[0]));
+    Ringlog__TopicProduceData *tds = calloc((size_t)take, sizeof(*tds));
+    Ringlog__TopicProduceData **tdp = calloc((size_t)take, sizeof(*tdp));
+    Ringlog__PartitionProduceData *pds = calloc((size_t)take, sizeof(*pds));
+    Ringlog__PartitionProduceData **pdp = calloc((size_t)take, sizeof(*pdp));
+    int ntopics = 0;
+    int rc = RINGLOG_ERR_NOMEM;
+    if (rq && tds && tdp && pds && pdp) {
+        /* Group by topic: batches of one topic share a TopicProduceData. */
+        for (int i = 0; i < take; i++) {
+            struct ppart *pp = batches[i]->owner;
+            Ringlog__PartitionProduceData *pd = &pds[i];
+            ringlog__partition_produce_data__init(pd);
+            pd->partition = (uint32_t)pp->id;
+            pd->records.data = batches[i]->wire;
+            pd->records.len = batches[i]->wire_len;
+            int t = 0;
+            while (t < ntopics && strcmp(tds[t].topic, pp->topic->name) != 0)
+                t++;
+            if (t == ntopics) {
+                ringlog__topic_produce_data__init(&tds[t]);
+                tds[t].topic = pp->topic->name;
+                tds[t].partitions = pdp + i; /* filled below in topic order */
+                tdp[t] = &tds[t];
+                ntopics++;
+            }
+        }
+        /* Lay the partition pointers out topic by topic. */
+        int k = 0;
+        for (int t = 0; t < ntopics; t++) {
+            tds[t].partitions = pdp + k;
+            for (int i = 0; i < take; i++)
+                if (strcmp(((struct ppart *)batches[i]->owner)->topic->name, tds[t].topic) == 0)
+                    pdp[k++] = &pds[i];
+            tds[t].n_partitions = (size_t)(pdp + k - tds[t].partitions);
+        }
+        Ringlog__ProduceRequest pr = RINGLOG__PRODUCE_REQUEST__INIT;
+        pr.acks = (int32_t)p->conf->acks;
+        pr.timeout_ms = (uint32_t)p->conf->request_timeout_ms;
+        pr.n_topics = (size_t)ntopics;
+        pr.topics = tdp;
+        Ringlog__Request req = RINGLOG__REQUEST__INIT;
+        req.body_case = RINGLOG__REQUEST__BODY_PRODUCE;
+        req.produce = &pr;
+        rq->p = p;
+        rq->n = take;
+        memcpy(rq->batches, batches, (size_t)take * sizeof(rq->batches[0]));
+        bool acks0 = p->conf->acks == 0;
+        rc = rl_broker_send(p->cl, broker, &req, !acks0, 0, on_produce, rq);
+    }
+    free(tds);
+    free(tdp);
+    free(pds);
+    free(pdp);
+    if (rc != RINGLOG_OK) {
+        free(rq);
+        return 0;
+    }
+    for (int i = 0; i < take; i++) {
+        struct rl_pbatch *b = batches[i];
+        struct ppart *pp = b->owner;
+        b->attempts++;
+        if (p->conf->acks == 0) {
+            /* No answer will come: delivered as far as we can know. */
+            batch_unlink(pp, b);
+            batch_complete(p, b, RINGLOG_OK, -1, NULL);
+        } else {
+            b->inflight = true;
+            pp->inflight++;
+            p->total_inflight++;
+        }
+    }
+    if (p->conf->acks == 0)
+        free(rq);
+    return take;
+}
+
+/* One round: the next sendable batch of every partition, grouped by leader. */
+static bool send_round(struct ringlog_producer *p, int64_t now)
+{
+    struct pending *groups = NULL;
+    int ngroups = 0;
+    bool sent = false;
+    for (size_t i = 0; i < p->ntopics; i++) {
+        struct ptopic *t = p->topics[i];
+        for (int32_t j = 0; j < t->npart; j++) {
+            struct ppart *pp = t->parts[j];
+            if (!pp->head)
+                continue;
+            struct rl_pbatch *b = sendable(p, pp, now);
+            if (!b)
+                continue;
+            struct rl_broker *leader = rl_cluster_leader(p->cl, t->name, pp->id);
+            if (!leader) {
+                rl_cluster_refresh_metadata(p->cl);
+                continue;
+            }
+            if (!rl_broker_ready(p->cl, leader) ||
+                rl_broker_in_flight(leader) >= (size_t)p->conf->max_in_flight)
+                continue;
+            if (prepare(p, pp, b) != RINGLOG_OK) {
+                batch_unlink(pp, b);
+                batch_complete(p, b, RINGLOG_ERR_NOMEM, -1, "cannot build the batch");
+                continue;
+            }
+            int g = 0;
+            while (g < ngroups && groups[g].broker != leader)
+                g++;
+            if (g == ngroups) {
+                struct pending *ng = realloc(groups, (size_t)(ngroups + 1) * sizeof(*ng));
+                if (!ng)
+                    continue;
+                groups = ng;
+                groups[g] = (struct pending){.broker = leader, .batches = NULL, .n = 0};
+                ngroups++;
+            }
+            struct rl_pbatch **nb =
+                realloc(groups[g].batches, (size_t)(groups[g].n + 1) * sizeof(*nb));
+            if (!nb)
+                continue;
+            groups[g].batches = nb;
+            nb[groups[g].n++] = b;
+        }
+    }
+    for (int g = 0; g < ngroups; g++) {
+        int off = 0;
+        while (off < groups[g].n &&
+               rl_broker_in_flight(groups[g].broker) < (size_t)p->conf->max_in_flight) {
+            int took =
+                send_request(p, groups[g].broker, groups[g].batches + off, groups[g].n - off);
+            if (took == 0)
+                break;
+            off += took;
+            sent = true;
+        }
+        free(groups[g].batches);
+    }
+    free(groups);
+    return sent;
+}
+
+/* Fails waiting batches older than delivery-timeout-ms; returns the next expiry. */
+static int64_t expire(struct ringlog_producer *p, struct ppart *pp, int64_t now)
+{
+    int64_t next = -1;
+    struct rl_pbatch *b = pp->head;
+    while (b) {
+        struct rl_pbatch *nxt = b->next;
+        if (!b->inflight) {
+            if (expired(p, b, now)) {
+                batch_unlink(pp, b);
+                batch_complete(p, b, RINGLOG_ERR_TIMED_OUT, -1,
+                               "delivery timeout passed before the broker acknowledged");
+            } else {
+                int64_t at = b->created_ms + p->conf->delivery_timeout_ms;
+                if (next < 0 || at < next)
+                    next = at;
+            }
+        }
+        b = nxt;
+    }
+    return next;
+}
+
+static int64_t hook_tick(void *owner, int64_t now)
+{
+    struct ringlog_producer *p = owner;
+    int64_t next = -1;
+#define CONSIDER(t)                                                                                \
+    do {                                                                                           \
+        if (next < 0 || (t) < next)                                                                \
+            next = (t);                                                                            \
+    } while (0)
+    bool hurry = p->flushing > 0 || p->space_waiters > 0;
+    for (size_t i = 0; i < p->ntopics; i++) {
+        struct ptopic *t = p->topics[i];
+        for (int32_t j = 0; j < t->npart; j++) {
+            struct ppart *pp = t->parts[j];
+            if (pp->open) {
+                int64_t due = pp->open->created_ms + p->conf->linger_ms;
+                if (hurry || now >= due)
+                    seal(p, pp);
+                else
+                    CONSIDER(due);
+            }
+            int64_t e = expire(p, pp, now);
+            if (e >= 0)
+                CONSIDER(e);
+            if (pp->retry_pending && pp->inflight == 0)
+                CONSIDER(pp->backoff_until);
+        }
+    }
+    if (pid_ready(p, now)) {
+        while (send_round(p, now)) {
+        }
+    } else if (p->pid_state != PID_REQUESTING) {
+        CONSIDER(p->pid_retry_at > now ? p->pid_retry_at : now + 10);
+    }
+    if (p->done_head)
+        CONSIDER(now); /* deliveries to report: come back at once */
+#undef CONSIDER
+    return next;
+}
+
+/* ---------------------------------------------------------------- public API */
+
+ringlog_producer *ringlog_producer_new(const ringlog_conf *conf, char *errbuf, size_t errlen)
+{
+    if (!conf) {
+        rl_errbuf(errbuf, errlen, "conf must not be NULL");
+        return NULL;
+    }
+    struct ringlog_producer *p = calloc(1, sizeof(*p));
+    if (!p) {
+        rl_errbuf(errbuf, errlen, "out of memory");
+        return NULL;
+    }
+    struct rl_cluster_hooks hooks = {
+        .owner = p, .tick = hook_tick, .callbacks = hook_callbacks, .metadata_changed = NULL};
+    if (rl_cluster_new(conf, &hooks, &p->cl, errbuf, errlen) != RINGLOG_OK) {
+        free(p);
+        return NULL;
+    }
+    p->conf = rl_cluster_conf(p->cl);
+    p->pid = -1;
+    p->epoch = -1;
+    p->rng = (uint64_t)rl_now_ms() ^ (uint64_t)(uintptr_t)p;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->space_cond, &ca);
+    pthread_cond_init(&p->done_cond, &ca);
+    pthread_condattr_destroy(&ca);
+    if (rl_cluster_start(p->cl, errbuf, errlen) != RINGLOG_OK) {
+        rl_cluster_destroy(p->cl);
+        pthread_cond_destroy(&p->space_cond);
+        pthread_cond_destroy(&p->done_cond);
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+/* Waits on cond until deadline (ms, monotonic; -1 forever). False on timeout. */
+static bool cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *mu, int64_t deadline)
+{
+    if (deadline < 0) {
+        pthread_cond_wait(cond, mu);
+        return true;
+    }
+    if (rl_now_ms() >= deadline)
+        return false;
+    struct timespec ts = {.tv_sec = deadline / 1000, .tv_nsec = (long)(deadline % 1000) * 1000000};
+    return pthread_cond_timedwait(cond, mu, &ts) != ETIMEDOUT || rl_now_ms() < deadline;
+}
+
+/* Waits for the topic's metadata; lock held. RINGLOG_OK with *md, or an error. */
+static int topic_metadata(struct ringlog_producer *p, const char *topic, int64_t deadline,
+                          bool can_block, struct rl_topic_md **out)
+{
+    struct rl_topic_md *md = rl_cluster_want_topic(p->cl, topic);
+    if (!md)
+        return RINGLOG_ERR_NOMEM;
+    bool refreshed = false;
+    for (;;) {
+        if (md->known && md->err == RINGLOG_OK && md->npart > 0) {
+            *out = md;
+            return RINGLOG_OK;
+        }
+        if (md->known && md->err && refreshed)
+            return md->err;
+        if (!can_block)
+            return md->known && md->err ? md->err : RINGLOG_ERR_TIMED_OUT;
+        uint64_t v = rl_cluster_metadata_version(p->cl);
+        if (md->known)
+            rl_cluster_refresh_metadata(p->cl); /* an error may be stale: ask once more */
+        if (!rl_cluster_wait_metadata(p->cl, v, deadline))
+            return md->known && md->err ? md->err : RINGLOG_ERR_TIMED_OUT;
+        refreshed = md->known;
+        md = rl_cluster_topic(p->cl, topic);
+        if (!md)
+            return RINGLOG_ERR_UNKNOWN_TOPIC;
+    }
+}
+
+static int32_t choose_partition(struct ringlog_producer *p, struct ptopic *t,
+                                const ringlog_record *rec, int32_t npart)
+{
+    if (rec->partition >= 0)
+        return rec->partition;
+    if (rec->key)
+        return rl_partition_for_key(rec->key, rec->key_len, npart);
+    if (t->sticky < 0 || t->sticky >= npart)
+        t->sticky = rl_sticky_next(&p->rng, -1, npart);
+    return t->sticky;
+}
+
+int ringlog_produce(ringlog_producer *p, const ringlog_record *rec)
+{
+    if (!p || !rec || !rec->topic || !rec->topic[0] || rec->partition < -1 ||
+        (rec->header_count && !rec->headers))
+        return RINGLOG_ERR_INVALID_ARG;
+    struct rl_header_in hdrs_small[8];
+    struct rl_header_in *hdrs = hdrs_small;
+    if (rec->header_count > 8) {
+        hdrs = malloc(rec->header_count * sizeof(*hdrs));
+        if (!hdrs)
+            return RINGLOG_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < rec->header_count; i++)
+        hdrs[i] = (struct rl_header_in){.key = rec->headers[i].key,
+                                        .key_len = rec->headers[i].key_len,
+                                        .value = rec->headers[i].value,
+                                        .value_len = rec->headers[i].value_len};
+    struct rl_record_in in = {.key = rec->key,
+                              .key_len = rec->key ? rec->key_len : 0,
+                              .value = rec->value,
+                              .value_len = rec->value ? rec->value_len : 0,
+                              .timestamp = rec->timestamp ? rec->timestamp : wall_ms(),
+                              .headers = hdrs,
+                              .header_count = rec->header_count};
+    size_t need = rl_pbatch_bytes_for(&in);
+    size_t footprint = rl_record_footprint(&in);
+    int rc = RINGLOG_OK;
+    if (need + 1024 > (size_t)p->conf->max_request_bytes ||
+        footprint > (size_t)p->conf->buffer_bytes) {
+        rc = RINGLOG_ERR_MSG_TOO_LARGE;
+        goto out;
+    }
+
+    rl_cluster_lock(p->cl);
+    bool on_io = rl_cluster_on_io_thread(p->cl);
+    bool can_block = !on_io && p->conf->max_block_ms > 0;
+    /* The clock is read only when we have to wait (it is a hot path). */
+    int64_t deadline = -1;
+    struct rl_topic_md *md = NULL;
+    if (p->fatal) {
+        rc = RINGLOG_ERR_FATAL;
+        goto unlock;
+    }
+    md = rl_cluster_topic(p->cl, rec->topic);
+    if (!md || !md->known || md->err || md->npart <= 0) {
+        deadline = rl_now_ms() + p->conf->max_block_ms;
+        rc = topic_metadata(p, rec->topic, deadline, can_block, &md);
+    }
+    if (rc)
+        goto unlock;
+    struct ptopic *t = ptopic_get(p, rec->topic);
+    if (!t || ptopic_resize(t, md->npart) != RINGLOG_OK) {
+        rc = RINGLOG_ERR_NOMEM;
+        goto unlock;
+    }
+    if (rec->partition >= md->npart) {
+        rc = RINGLOG_ERR_UNKNOWN_PARTITION;
+        goto unlock;
+    }
+    /* Room in the buffer: wait for deliveries, or refuse, as configured. */
+    while (p->buffered + footprint > (size_t)p->conf->buffer_bytes) {
+        if (!p->conf->block_on_buffer_full || !can_block) {
+            rc = RINGLOG_ERR_QUEUE_FULL;
+            goto unlock;
+        }
+        if (deadline < 0)
+            deadline = rl_now_ms() + p->conf->max_block_ms;
+        p->space_waiters++;
+        rl_cluster_wakeup(p->cl); /* seal lingering batches: they are what frees room */
+        bool ok = cond_wait_until(&p->space_cond, rl_cluster_mutex(p->cl), deadline);
+        p->space_waiters--;
+        if (!ok && p->buffered + footprint > (size_t)p->conf->buffer_bytes) {
+            rc = RINGLOG_ERR_TIMED_OUT;
+            goto unlock;
+        }
+    }
+    struct ppart *pp = t->parts[choose_partition(p, t, rec, md->npart)];
+    bool wake = false;
+    int st = pp->open ? rl_pbatch_add(pp->open, &in, rec->opaque) : RL_ERR_FULL;
+    if (st == RL_ERR_FULL) {
+        if (pp->open) {
+            seal(p, pp);
+            /* The sticky partition may have moved with the seal. */
+            if (rec->partition < 0 && !rec->key)
+                pp = t->parts[choose_partition(p, t, rec, md->npart)];
+            wake = true;
+        }
+        if (!pp->open) {
+            size_t cap = need > (size_t)p->conf->batch_bytes ? need : (size_t)p->conf->batch_bytes;
+            pp->open = rl_pbatch_new(cap, rl_now_ms());
+            if (!pp->open) {
+                rc = RINGLOG_ERR_NOMEM;
+                goto unlock;
+            }
+            pp->open->owner = pp;
+            wake = true;
+        }
+        st = rl_pbatch_add(pp->open, &in, rec->opaque);
+    }
+    if (st != RL_OK) {
+        rc = st == RL_ERR_NOMEM ? RINGLOG_ERR_NOMEM : RINGLOG_ERR_MSG_TOO_LARGE;
+        goto unlock;
+    }
+    pp->open->reserved += footprint;
+    p->buffered += footprint;
+    p->outstanding++;
+    if (rl_pbatch_size(pp->open) + 64 >= pp->open->cap) {
+        seal(p, pp);
+        wake = true;
+    }
+    if (wake && !on_io)
+        rl_cluster_wakeup(p->cl);
+unlock:
+    rl_cluster_unlock(p->cl);
+out:
+    if (hdrs != hdrs_small)
+        free(hdrs);
+    return rc;
+}
+
+int ringlog_producer_flush(ringlog_producer *p, int timeout_ms)
+{
+    if (!p)
+        return RINGLOG_ERR_INVALID_ARG;
+    int64_t deadline = timeout_ms < 0 ? -1 : rl_now_ms() + timeout_ms;
+    rl_cluster_lock(p->cl);
+    p->flushing++;
+    rl_cluster_wakeup(p->cl);
+    int rc = RINGLOG_OK;
+    while (p->outstanding > 0) {
+        if (!cond_wait_until(&p->done_cond, rl_cluster_mutex(p->cl), deadline) &&
+            p->outstanding > 0) {
+            rc = RINGLOG_ERR_TIMED_OUT;
+            break;
+        }
+    }
+    p->flushing--;
+    rl_cluster_unlock(p->cl);
+    return rc;
+}
+
+size_t ringlog_producer_outstanding(ringlog_producer *p)
+{
+    rl_cluster_lock(p->cl);
+    size_t n = (size_t)p->outstanding;
+    rl_cluster_unlock(p->cl);
+    return n;
+}
+
+void ringlog_producer_destroy(ringlog_producer *p)
+{
+    if (!p)
+        return;
+    rl_cluster_lock(p->cl);
+    p->fatal = RINGLOG_ERR_CLOSED; /* in-flight answers that still arrive fail their batches */
+    rl_cluster_unlock(p->cl);
+    rl_cluster_stop(p->cl);
+    rl_cluster_lock(p->cl);
+    for (size_t i = 0; i < p->ntopics; i++) {
+        struct ptopic *t = p->topics[i];
+        for (int32_t j = 0; j < t->npart; j++) {
+            struct ppart *pp = t->parts[j];
+            seal(p, pp);
+            while (pp->head) {
+                struct rl_pbatch *b = pp->head;
+                batch_unlink(pp, b);
+                batch_complete(p, b, RINGLOG_ERR_CLOSED, -1, "producer destroyed");
+            }
+        }
+    }
+    rl_cluster_unlock(p->cl);
+    run_deliveries(p);
+    for (size_t i = 0; i < p->ntopics; i++) {
+        for (int32_t j = 0; j < p->topics[i]->npart; j++)
+            free(p->topics[i]->parts[j]);
+        free(p->topics[i]->parts);
+        free(p->topics[i]->name);
+        free(p->topics[i]);
+    }
+    free(p->topics);
+    rl_cluster_destroy(p->cl);
+    pthread_cond_destroy(&p->space_cond);
+    pthread_cond_destroy(&p->done_cond);
+    free(p);
+}

@@ -1,0 +1,183 @@
+/*
+ * Elections: randomized timeouts, pre-vote, votes, leases.
+ *
+ * A follower that hears nothing from a leader for its randomized timeout
+ * first runs a PRE-VOTE: it asks "would you vote for me in term + 1?"
+ * without changing its own term. Peers say yes only if the candidate's log
+ * is at least as up to date as theirs AND they have not heard from a leader
+ * within an election timeout (the lease). Only with a majority of yeses
+ * does the node bump its term and ask for real votes. So a node that was
+ * cut off and comes back cannot force a healthy leader to step down: its
+ * term never ran ahead while it was alone.
+ */
+#include "rg_internal.h"
+
+/* splitmix64: tiny, seedable, good enough for jitter. */
+static uint64_t next_random(struct replica_group *rg)
+{
+    uint64_t z = (rg->rng += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static void reset_election_timer(struct replica_group *rg)
+{
+    rg->election_elapsed = 0;
+    rg->randomized_timeout =
+        rg->config.election_ticks + (uint32_t)(next_random(rg) % rg->config.election_ticks);
+}
+
+/* True while a leader we know of is presumed alive: votes and pre-votes
+ * from others are then ignored, which is what makes check-quorum and
+ * pre-vote protect a healthy leader. */
+bool rg_in_lease(const struct replica_group *rg)
+{
+    return rg->config.check_quorum && rg->leader != RG_NO_NODE &&
+           rg->election_elapsed < rg->config.election_ticks;
+}
+
+void rg_become_follower(struct replica_group *rg, int64_t term, int32_t leader)
+{
+    RG_ASSERT(term >= rg->term);
+    if (term > rg->term) {
+        rg->term = term;
+        rg->voted_for = RG_NO_NODE;
+        rg->verified_end = 0;
+    }
+    if (rg->role == RG_ROLE_LEADER)
+        rg->verified_end = 0;
+    rg->role = RG_ROLE_FOLLOWER;
+    rg->leader = leader;
+    rg->transfer_target = RG_NO_NODE;
+    reset_election_timer(rg);
+}
+
+static void send_vote_requests(struct replica_group *rg, bool pre_vote, bool transfer,
+                               struct rg_output *out)
+{
+    for (uint32_t i = 0; i < rg->peer_count; i++) {
+        struct rg_peer *p = &rg->peers[i];
+        if (!p->voter)
+            continue;
+        struct rg_message *m =
+            rg_out_message(rg, out, pre_vote ? RG_MSG_PRE_VOTE : RG_MSG_VOTE, p->id);
+        /* A pre-vote asks about the term we would take, not ours. */
+        m->term = pre_vote ? rg->term + 1 : rg->term;
+        m->log_end = rg->log_end;
+        m->last_epoch = rg_epoch_table_last_epoch(&rg->epochs);
+        m->transfer = transfer;
+    }
+}
+
+static uint32_t count_votes(const struct replica_group *rg, bool granted)
+{
+    uint32_t n = granted ? 1 : 0; /* our own */
+    for (uint32_t i = 0; i < rg->peer_count; i++) {
+        const struct rg_peer *p = &rg->peers[i];
+        if (p->voter && p->vote_responded && p->vote_granted == granted)
+            n++;
+    }
+    return n;
+}
+
+void rg_campaign(struct replica_group *rg, bool pre_vote, bool transfer, struct rg_output *out)
+{
+    RG_ASSERT(rg_self_is_voter(rg));
+    if (rg->faults.skip_pre_vote)
+        pre_vote = false;
+    for (uint32_t i = 0; i < rg->peer_count; i++) {
+        rg->peers[i].vote_granted = false;
+        rg->peers[i].vote_responded = false;
+    }
+    if (pre_vote) {
+        rg->role = RG_ROLE_PRE_CANDIDATE;
+        rg->leader = RG_NO_NODE;
+        reset_election_timer(rg);
+    } else {
+        rg->role = RG_ROLE_CANDIDATE;
+        rg->term++;
+        rg->voted_for = rg->config.self;
+        rg->leader = RG_NO_NODE;
+        rg->verified_end = 0;
+        reset_election_timer(rg);
+    }
+    if (count_votes(rg, true) >= rg_quorum(rg)) {
+        /* Alone in the group. */
+        if (pre_vote)
+            rg_campaign(rg, false, transfer, out);
+        else
+            rg_become_leader(rg, out);
+        return;
+    }
+    send_vote_requests(rg, pre_vote, transfer, out);
+}
+
+void rg_tick_election(struct replica_group *rg, struct rg_output *out)
+{
+    rg->election_elapsed++;
+    if (rg->election_elapsed >= rg->randomized_timeout) {
+        if (rg_self_is_voter(rg))
+            rg_campaign(rg, rg->config.pre_vote, false, out);
+        else
+            reset_election_timer(rg); /* learners wait to be told */
+    }
+}
+
+/* Raft's election restriction: never vote for a log that lacks entries we
+ * may have acknowledged. Compare the last entry's epoch, then the length. */
+static bool log_up_to_date(const struct replica_group *rg, const struct rg_message *m)
+{
+    int32_t my_last = rg_epoch_table_last_epoch(&rg->epochs);
+    if (m->last_epoch != my_last)
+        return m->last_epoch > my_last;
+    return m->log_end >= rg->log_end;
+}
+
+void rg_handle_vote_request(struct replica_group *rg, const struct rg_message *m,
+                            struct rg_output *out)
+{
+    bool pre = m->type == RG_MSG_PRE_VOTE;
+    /* m->term >= rg->term here (replica_group_step answered stale ones). */
+    bool can_vote = rg->voted_for == m->from ||
+                    (rg->voted_for == RG_NO_NODE && rg->leader == RG_NO_NODE) ||
+                    (pre && m->term > rg->term);
+    bool log_ok = log_up_to_date(rg, m) || rg->faults.vote_ignores_log;
+    bool grant = can_vote && log_ok && rg_self_is_voter(rg);
+    struct rg_message *r =
+        rg_out_message(rg, out, pre ? RG_MSG_PRE_VOTE_RESPONSE : RG_MSG_VOTE_RESPONSE, m->from);
+    r->granted = grant;
+    if (grant) {
+        /* A granted pre-vote answers in the candidate's future term. */
+        r->term = m->term;
+        if (!pre) {
+            rg->voted_for = m->from;
+            rg->election_elapsed = 0;
+        }
+    }
+}
+
+void rg_handle_vote_response(struct replica_group *rg, const struct rg_message *m,
+                             struct rg_output *out)
+{
+    bool pre = m->type == RG_MSG_PRE_VOTE_RESPONSE;
+    if (pre ? rg->role != RG_ROLE_PRE_CANDIDATE : rg->role != RG_ROLE_CANDIDATE)
+        return;
+    /* A granted pre-vote carries our future term; anything else ours. */
+    int64_t expected = pre && m->granted ? rg->term + 1 : rg->term;
+    if (m->term != expected)
+        return; /* an answer to an older round */
+    struct rg_peer *p = rg_peer_find(rg, m->from);
+    if (p == NULL || !p->voter || p->vote_responded)
+        return;
+    p->vote_responded = true;
+    p->vote_granted = m->granted;
+    if (count_votes(rg, true) >= rg_quorum(rg)) {
+        if (pre)
+            rg_campaign(rg, false, false, out);
+        else
+            rg_become_leader(rg, out);
+    } else if (count_votes(rg, false) >= rg_quorum(rg)) {
+        rg_become_follower(rg, rg->term, RG_NO_NODE);
+    }
+}

@@ -1,0 +1,462 @@
+/*
+ * Entry points of the replication core: init, the event functions and the
+ * message dispatcher. The rules live in election.c (votes), replicate.c
+ * (leader), follow.c (follower) and membership.c (configs).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rg_internal.h"
+
+static void default_assert_handler(const char *file, int line, const char *expr)
+{
+    fprintf(stderr, "replication invariant violated at %s:%d: %s\n", file, line, expr);
+    abort();
+}
+
+static rg_assert_handler assert_handler = default_assert_handler;
+
+void rg_set_assert_handler(rg_assert_handler handler)
+{
+    assert_handler = handler != NULL ? handler : default_assert_handler;
+}
+
+void rg_assert_failed(const char *file, int line, const char *expr)
+{
+    assert_handler(file, line, expr);
+    abort(); /* a handler must not return */
+}
+
+const char *rg_status_str(int status)
+{
+    switch (status) {
+    case RG_OK:
+        return "ok";
+    case RG_ERR_NOT_LEADER:
+        return "not the leader";
+    case RG_ERR_TRANSFERRING:
+        return "leadership transfer in progress";
+    case RG_ERR_OUTPUT_FULL:
+        return "output buffer too small";
+    case RG_ERR_INVALID:
+        return "invalid argument";
+    case RG_ERR_CHANGE_PENDING:
+        return "membership change pending";
+    case RG_ERR_NOT_CAUGHT_UP:
+        return "learner not caught up";
+    case RG_ERR_EPOCH_TABLE_FULL:
+        return "epoch table full";
+    case RG_ERR_NOT_MEMBER:
+        return "not a member";
+    }
+    return "unknown status";
+}
+
+const char *rg_role_str(enum rg_role role)
+{
+    switch (role) {
+    case RG_ROLE_FOLLOWER:
+        return "follower";
+    case RG_ROLE_PRE_CANDIDATE:
+        return "pre-candidate";
+    case RG_ROLE_CANDIDATE:
+        return "candidate";
+    case RG_ROLE_LEADER:
+        return "leader";
+    }
+    return "?";
+}
+
+const char *rg_message_type_str(enum rg_message_type type)
+{
+    switch (type) {
+    case RG_MSG_PRE_VOTE:
+        return "pre-vote";
+    case RG_MSG_PRE_VOTE_RESPONSE:
+        return "pre-vote-resp";
+    case RG_MSG_VOTE:
+        return "vote";
+    case RG_MSG_VOTE_RESPONSE:
+        return "vote-resp";
+    case RG_MSG_APPEND:
+        return "append";
+    case RG_MSG_APPEND_RESPONSE:
+        return "append-resp";
+    case RG_MSG_HEARTBEAT:
+        return "heartbeat";
+    case RG_MSG_HEARTBEAT_RESPONSE:
+        return "heartbeat-resp";
+    case RG_MSG_TIMEOUT_NOW:
+        return "timeout-now";
+    }
+    return "?";
+}
+
+int32_t replica_group_epoch_at(const struct replica_group *rg, int64_t offset)
+{
+    if (offset >= rg->log_end)
+        return 0;
+    return rg_epoch_table_epoch_at(&rg->epochs, offset);
+}
+
+static bool restore_valid(const struct replica_group_restore *r, uint32_t epoch_capacity)
+{
+    if (r->log_end < 0 || r->commit < 0 || r->commit > r->log_end || r->hard_state.term < 0)
+        return false;
+    if (r->epoch_count > epoch_capacity || (r->epoch_count > 0 && r->epochs == NULL))
+        return false;
+    if ((r->log_end > 0) != (r->epoch_count > 0))
+        return false;
+    for (uint32_t i = 0; i < r->epoch_count; i++) {
+        const struct rg_epoch_run *e = &r->epochs[i];
+        if (e->epoch <= 0 || e->epoch > r->hard_state.term || e->start >= r->log_end)
+            return false;
+        if (i == 0 ? e->start != 0 : (e->epoch <= e[-1].epoch || e->start <= e[-1].start))
+            return false;
+    }
+    for (uint32_t i = 0; i < r->config_count; i++) {
+        const struct rg_config_entry *c = &r->configs[i];
+        if (c->offset < 0 || c->offset >= r->log_end || !rg_membership_valid(&c->membership))
+            return false;
+        if (i > 0 && c->offset <= c[-1].offset)
+            return false;
+    }
+    return true;
+}
+
+int replica_group_init(struct replica_group *rg, const struct replica_group_config *config,
+                       const struct replica_group_restore *restore,
+                       struct rg_epoch_run *epoch_storage, uint32_t epoch_capacity)
+{
+    static const struct replica_group_restore empty;
+    if (restore == NULL)
+        restore = &empty;
+    if (config->self < 0 || config->election_ticks < 2 || config->heartbeat_ticks == 0 ||
+        config->heartbeat_ticks >= config->election_ticks || config->max_inflight == 0 ||
+        config->max_inflight > RG_MAX_INFLIGHT || !rg_membership_valid(&config->bootstrap) ||
+        epoch_storage == NULL || epoch_capacity == 0 || !restore_valid(restore, epoch_capacity))
+        return RG_ERR_INVALID;
+
+    memset(rg, 0, sizeof(*rg));
+    rg->config = *config;
+    rg->config.faults = NULL;
+    if (config->faults != NULL)
+        rg->faults = *config->faults;
+    rg->rng = config->seed ^ ((uint64_t)(uint32_t)config->self * 0x9e3779b97f4a7c15ull);
+    rg->tick_count = config->initial_tick;
+
+    rg_epoch_table_init(&rg->epochs, epoch_storage, epoch_capacity);
+    for (uint32_t i = 0; i < restore->epoch_count; i++)
+        rg->epochs.runs[rg->epochs.count++] = restore->epochs[i];
+
+    rg->term = restore->hard_state.term;
+    rg->voted_for = restore->hard_state.voted_for;
+    rg->log_end = restore->log_end;
+    rg->written_end = restore->log_end;
+    rg->durable_end = restore->log_end;
+    rg->commit = restore->commit;
+    rg->leader = RG_NO_NODE;
+    rg->transfer_target = RG_NO_NODE;
+    rg->role = RG_ROLE_FOLLOWER;
+
+    /* History: the bootstrap, then the newest restored configs. */
+    rg->configs[0].offset = -1;
+    rg->configs[0].membership = config->bootstrap;
+    rg->config_count = 1;
+    uint32_t first = restore->config_count > RG_CONFIG_HISTORY - 1
+                         ? restore->config_count - (RG_CONFIG_HISTORY - 1)
+                         : 0;
+    for (uint32_t i = first; i < restore->config_count; i++)
+        rg->configs[rg->config_count++] = restore->configs[i];
+    rg_peers_sync(rg);
+
+    rg_become_follower(rg, rg->term, RG_NO_NODE);
+    rg->reported_hard_state.term = rg->term;
+    rg->reported_hard_state.voted_for = rg->voted_for;
+    rg->reported_commit = rg->commit;
+    rg->reported_role = rg->role;
+    rg->reported_term = rg->term;
+    rg->reported_leader = rg->leader;
+    rg->reported_config_version = rg->config_version;
+    return RG_OK;
+}
+
+uint32_t replica_group_max_messages_per_event(const struct replica_group *rg)
+{
+    /* Worst case: to every peer one APPEND and one message of each other
+     * kind an event can cause (heartbeat or vote, timeout-now). */
+    (void)rg;
+    return RG_MAX_NODES * 3;
+}
+
+static bool room(const struct replica_group *rg, const struct rg_output *out)
+{
+    return out->message_capacity - out->message_count >= replica_group_max_messages_per_event(rg) &&
+           out->op_capacity - out->op_count >= RG_MAX_OPS_PER_EVENT;
+}
+
+int replica_group_tick(struct replica_group *rg, struct rg_output *out)
+{
+    if (!room(rg, out))
+        return RG_ERR_OUTPUT_FULL;
+    rg->tick_count++;
+    if (rg->role == RG_ROLE_LEADER)
+        rg_tick_leader(rg, out);
+    else
+        rg_tick_election(rg, out);
+    rg_out_finish(rg, out);
+    return RG_OK;
+}
+
+/*
+ * Terms first, as in Raft: a message from a higher term makes us a
+ * follower in it, except votes that arrive while we know a live leader
+ * (the lease) and pre-votes, which never move terms. A message from a
+ * lower term is answered only when the answer helps the sender catch up.
+ */
+static bool step_term(struct replica_group *rg, const struct rg_message *m, struct rg_output *out)
+{
+    bool vote_request = m->type == RG_MSG_PRE_VOTE || m->type == RG_MSG_VOTE;
+    if (m->term > rg->term) {
+        if (vote_request && !m->transfer && rg_in_lease(rg))
+            return false;
+        if (m->type == RG_MSG_PRE_VOTE)
+            return true;
+        if (m->type == RG_MSG_PRE_VOTE_RESPONSE && m->granted)
+            return true;
+        bool from_leader = m->type == RG_MSG_APPEND || m->type == RG_MSG_HEARTBEAT ||
+                           m->type == RG_MSG_TIMEOUT_NOW;
+        rg_become_follower(rg, m->term, from_leader ? m->from : RG_NO_NODE);
+        return true;
+    }
+    if (m->term < rg->term) {
+        if ((rg->config.check_quorum || rg->config.pre_vote) &&
+            (m->type == RG_MSG_APPEND || m->type == RG_MSG_HEARTBEAT)) {
+            /* A deposed leader (or one partitioned away while we moved on)
+             * learns our term from this and steps down. */
+            struct rg_message *r = rg_out_message(rg, out, RG_MSG_APPEND_RESPONSE, m->from);
+            r->success = false;
+        } else if (m->type == RG_MSG_PRE_VOTE) {
+            struct rg_message *r = rg_out_message(rg, out, RG_MSG_PRE_VOTE_RESPONSE, m->from);
+            r->granted = false;
+        }
+        return false;
+    }
+    return true;
+}
+
+int replica_group_step(struct replica_group *rg, const struct rg_message *m, struct rg_output *out)
+{
+    if (!room(rg, out))
+        return RG_ERR_OUTPUT_FULL;
+    if (m->to != rg->config.self || m->from == rg->config.self || m->term < 0)
+        return RG_ERR_INVALID;
+    if (!step_term(rg, m, out)) {
+        rg_out_finish(rg, out);
+        return RG_OK;
+    }
+    switch (m->type) {
+    case RG_MSG_PRE_VOTE:
+    case RG_MSG_VOTE:
+        rg_handle_vote_request(rg, m, out);
+        break;
+    case RG_MSG_PRE_VOTE_RESPONSE:
+    case RG_MSG_VOTE_RESPONSE:
+        rg_handle_vote_response(rg, m, out);
+        break;
+    case RG_MSG_APPEND:
+    case RG_MSG_HEARTBEAT:
+        /* Two leaders in one epoch would be a broken election. */
+        RG_ASSERT(rg->role != RG_ROLE_LEADER);
+        if (rg->role != RG_ROLE_FOLLOWER)
+            rg_become_follower(rg, rg->term, m->from);
+        if (m->type == RG_MSG_APPEND)
+            rg_handle_append(rg, m, out);
+        else
+            rg_handle_heartbeat(rg, m, out);
+        break;
+    case RG_MSG_APPEND_RESPONSE:
+        if (rg->role == RG_ROLE_LEADER)
+            rg_handle_append_response(rg, m, out);
+        break;
+    case RG_MSG_HEARTBEAT_RESPONSE:
+        if (rg->role == RG_ROLE_LEADER)
+            rg_handle_heartbeat_response(rg, m, out);
+        break;
+    case RG_MSG_TIMEOUT_NOW:
+        if (rg->role != RG_ROLE_LEADER && rg_self_is_voter(rg))
+            rg_campaign(rg, false, true, out);
+        break;
+    default:
+        return RG_ERR_INVALID;
+    }
+    rg_out_finish(rg, out);
+    return RG_OK;
+}
+
+int replica_group_propose(struct replica_group *rg, int32_t record_count, int64_t *base_offset,
+                          int32_t *epoch, struct rg_output *out)
+{
+    if (!room(rg, out))
+        return RG_ERR_OUTPUT_FULL;
+    if (record_count <= 0)
+        return RG_ERR_INVALID;
+    if (rg->role != RG_ROLE_LEADER)
+        return RG_ERR_NOT_LEADER;
+    if (rg->transfer_target != RG_NO_NODE)
+        return RG_ERR_TRANSFERRING;
+    RG_ASSERT(rg_epoch_table_last_epoch(&rg->epochs) == rg->term);
+    *base_offset = rg->log_end;
+    *epoch = (int32_t)rg->term;
+    rg->log_end += record_count;
+    rg_out_finish(rg, out);
+    return RG_OK;
+}
+
+int replica_group_appended(struct replica_group *rg, int64_t end, int32_t epoch,
+                           struct rg_output *out)
+{
+    if (!room(rg, out))
+        return RG_ERR_OUTPUT_FULL;
+    if (end > rg->log_end || end < 0 || (end > 0 && replica_group_epoch_at(rg, end - 1) != epoch))
+        return RG_ERR_INVALID;
+    if (rg->role == RG_ROLE_LEADER && end > rg->written_end) {
+        rg->written_end = end;
+        rg_send_appends(rg, out);
+        if (rg->faults.count_non_durable_acks)
+            rg_maybe_commit(rg);
+    }
+    rg_out_finish(rg, out);
+    return RG_OK;
+}
+
+int replica_group_durable(struct replica_group *rg, int64_t end, struct rg_output *out)
+{
+    if (!room(rg, out))
+        return RG_ERR_OUTPUT_FULL;
+    if (end < 0 || end > rg->log_end)
+        return RG_ERR_INVALID;
+    if (end > rg->durable_end) {
+        rg->durable_end = end;
+        if (rg->role == RG_ROLE_LEADER)
+            rg_maybe_commit(rg);
+        else if (rg->leader != RG_NO_NODE)
+            rg_send_ack(rg, RG_MSG_APPEND_RESPONSE, rg->leader, out);
+    }
+    rg_out_finish(rg, out);
+    return RG_OK;
+}
+
+int replica_group_append_trimmed(struct replica_group *rg, struct rg_message *msg,
+                                 int64_t actual_end, struct rg_output *out)
+{
+    if (out->message_capacity == out->message_count)
+        return RG_ERR_OUTPUT_FULL;
+    if (msg->type != RG_MSG_APPEND || msg->from != rg->config.self || actual_end <= msg->prev_end ||
+        actual_end > msg->end)
+        return RG_ERR_INVALID;
+    while (msg->run_count > 1 && msg->runs[msg->run_count - 1].start >= actual_end)
+        msg->run_count--;
+    struct rg_peer *p = rg_peer_find(rg, msg->to);
+    int64_t asked_end = msg->end;
+    msg->end = actual_end;
+    if (p == NULL || rg->role != RG_ROLE_LEADER || msg->term != rg->term || p->next != asked_end)
+        return RG_OK; /* not the newest APPEND to it: a gap the peer will reject */
+    /* Shorten its in-flight record, then let the next piece go at once so
+     * a peer catching up has a full window in flight. */
+    RG_ASSERT(p->inflight_count > 0);
+    uint32_t last = (p->inflight_head + p->inflight_count - 1) % RG_MAX_INFLIGHT;
+    RG_ASSERT(p->inflight_end[last] == asked_end);
+    p->inflight_end[last] = actual_end;
+    p->next = actual_end;
+    if (!p->probing)
+        rg_send_append(rg, p, out);
+    return RG_OK;
+}
+
+int replica_group_transfer_leadership(struct replica_group *rg, int32_t target,
+                                      struct rg_output *out)
+{
+    if (!room(rg, out))
+        return RG_ERR_OUTPUT_FULL;
+    if (rg->role != RG_ROLE_LEADER)
+        return RG_ERR_NOT_LEADER;
+    struct rg_peer *p = rg_peer_find(rg, target);
+    if (p == NULL || !p->voter)
+        return RG_ERR_INVALID;
+    rg->transfer_target = target;
+    rg->transfer_elapsed = 0;
+    if (p->match == rg->log_end && rg->written_end == rg->log_end)
+        rg_out_message(rg, out, RG_MSG_TIMEOUT_NOW, target);
+    else
+        rg_send_append(rg, p, out);
+    rg_out_finish(rg, out);
+    return RG_OK;
+}
+
+static bool remove_id(int32_t *ids, uint32_t *n, int32_t node)
+{
+    for (uint32_t i = 0; i < *n; i++) {
+        if (ids[i] == node) {
+            ids[i] = ids[--*n];
+            return true;
+        }
+    }
+    return false;
+}
+
+int replica_group_change_membership(struct replica_group *rg, enum rg_membership_change change,
+                                    int32_t node, int64_t *offset, struct rg_output *out)
+{
+    if (!room(rg, out))
+        return RG_ERR_OUTPUT_FULL;
+    if (rg->role != RG_ROLE_LEADER)
+        return RG_ERR_NOT_LEADER;
+    if (rg->transfer_target != RG_NO_NODE)
+        return RG_ERR_TRANSFERRING;
+    /* One change at a time, and only after an entry of our own epoch is
+     * committed (so the previous config is final in every future log). */
+    if (rg->configs[rg->config_count - 1].offset >= rg->commit ||
+        rg_epoch_table_epoch_at(&rg->epochs, rg->commit - 1) != rg->term)
+        return RG_ERR_CHANGE_PENDING;
+    struct rg_membership m = *replica_group_membership(rg);
+    switch (change) {
+    case RG_CHANGE_ADD_LEARNER:
+        if (node < 0 || rg_membership_has_voter(&m, node) || rg_membership_has_learner(&m, node) ||
+            m.voter_count + m.learner_count >= RG_MAX_NODES)
+            return RG_ERR_INVALID;
+        m.learners[m.learner_count++] = node;
+        break;
+    case RG_CHANGE_PROMOTE: {
+        const struct rg_peer *p = rg_peer_find(rg, node);
+        if (!rg_membership_has_learner(&m, node) || p == NULL)
+            return RG_ERR_INVALID;
+        if (p->durable_match < rg->commit)
+            return RG_ERR_NOT_CAUGHT_UP;
+        remove_id(m.learners, &m.learner_count, node);
+        m.voters[m.voter_count++] = node;
+        break;
+    }
+    case RG_CHANGE_REMOVE:
+        if (node == rg->config.self) /* transfer leadership first */
+            return RG_ERR_INVALID;
+        if (!remove_id(m.voters, &m.voter_count, node) &&
+            !remove_id(m.learners, &m.learner_count, node))
+            return RG_ERR_INVALID;
+        break;
+    default:
+        return RG_ERR_INVALID;
+    }
+    struct rg_config_entry entry = {.offset = rg->log_end, .membership = m};
+    struct rg_log_op *op = rg_out_op(out, RG_LOG_APPEND_CONFIG);
+    op->offset = rg->log_end;
+    op->epoch = (int32_t)rg->term;
+    op->membership = m;
+    rg->log_end++;
+    rg_config_push(rg, &entry);
+    *offset = entry.offset;
+    rg_maybe_commit(rg); /* a removal can shrink the quorum */
+    rg_out_finish(rg, out);
+    return RG_OK;
+}

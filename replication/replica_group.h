@@ -1,0 +1,445 @@
+/*
+ * Replication core: one partition's replica group as a pure state machine.
+ *
+ * Raft-style quorum replication (leader epochs = terms, pre-vote,
+ * check-quorum, log matching on (offset, epoch), fast back-off by epoch,
+ * durable-only commit, leadership transfer, one-at-a-time membership
+ * change). The core does no I/O, reads no clock, starts no thread and never
+ * allocates: the caller feeds it events and carries out what it asks for.
+ * docs/REPLICATION.md is the full contract; the essentials:
+ *
+ * EVENTS (inputs)
+ *   replica_group_tick            one logical clock tick
+ *   replica_group_step            a message received from a peer
+ *   replica_group_propose         a client batch of N records (leader)
+ *   replica_group_appended        "my log is written (readable) up to X"
+ *   replica_group_durable         "my log is durable up to X"
+ *   replica_group_transfer_leadership, replica_group_change_membership
+ *
+ * OUTPUTS go into a caller-provided struct rg_output. Carry one out IN THIS
+ * ORDER before reusing it:
+ *   1. hard_state_changed: persist {term, voted_for} DURABLY (fsync). No
+ *      message in this output may leave before that: a vote or a term
+ *      forgotten in a crash lets one node vote twice in an epoch.
+ *   2. log ops, in order: truncate the log to an offset; append bytes
+ *      received in an APPEND message; append a leader-epoch marker or a
+ *      membership-config batch. They need to be written, not durable; report
+ *      durability later with replica_group_durable.
+ *   3. send the messages (coalescing heartbeats across groups is allowed).
+ *      For each APPEND the caller reads its log from msg->prev_end up to at
+ *      most msg->end, whole batches only; if it sends less (byte budget),
+ *      it calls replica_group_append_trimmed before any other event.
+ *   4. publish commit (the high watermark) and role/leader changes.
+ *
+ * OFFSETS are Kafka-style: a record batch covers [base, base + count), the
+ * log is [0, log_end). The core never sees batch bytes; it knows the log as
+ * an epoch table (epoch -> first offset, like Kafka's leader-epoch
+ * checkpoint) plus log_end, the written end and the durable end. Every
+ * offset it names in a truncate or an APPEND boundary is a batch boundary.
+ */
+#ifndef RINGLOG_REPLICATION_REPLICA_GROUP_H
+#define RINGLOG_REPLICATION_REPLICA_GROUP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Compile-time bounds: all memory of a group is inside its struct, except
+ * the epoch table whose storage the caller hands to replica_group_init. */
+#define RG_MAX_NODES 8              /* voters + learners of one group */
+#define RG_MAX_INFLIGHT 16          /* upper bound of config.max_inflight */
+#define RG_MAX_RUNS_PER_APPEND 4    /* epoch runs one APPEND may span */
+#define RG_MAX_CONFIGS_PER_APPEND 4 /* config batches one APPEND may carry */
+#define RG_CONFIG_HISTORY 4         /* configs remembered (latest last) */
+#define RG_NO_NODE (-1)
+
+typedef enum rg_status {
+    RG_OK = 0,
+    RG_ERR_NOT_LEADER = -1,     /* propose/transfer/change on a non-leader */
+    RG_ERR_TRANSFERRING = -2,   /* a leadership transfer is under way */
+    RG_ERR_OUTPUT_FULL = -3,    /* out has less room than one event may need */
+    RG_ERR_INVALID = -4,        /* argument out of range */
+    RG_ERR_CHANGE_PENDING = -5, /* a membership change is not committed yet */
+    RG_ERR_NOT_CAUGHT_UP = -6,  /* learner to promote lags the log */
+    RG_ERR_EPOCH_TABLE_FULL = -7,
+    RG_ERR_NOT_MEMBER = -8, /* a message from a node outside the group */
+} rg_status;
+
+const char *rg_status_str(int status);
+
+enum rg_role {
+    RG_ROLE_FOLLOWER = 0,
+    RG_ROLE_PRE_CANDIDATE = 1,
+    RG_ROLE_CANDIDATE = 2,
+    RG_ROLE_LEADER = 3,
+};
+
+const char *rg_role_str(enum rg_role role);
+
+/* The replicas of a group. Voters elect and count for commit; learners only
+ * receive the log (a new replica catching up before promotion). */
+struct rg_membership {
+    uint32_t voter_count;
+    uint32_t learner_count;
+    int32_t voters[RG_MAX_NODES];
+    int32_t learners[RG_MAX_NODES];
+};
+
+bool rg_membership_has_voter(const struct rg_membership *m, int32_t node);
+bool rg_membership_has_learner(const struct rg_membership *m, int32_t node);
+/* Ids distinct and >= 0, 1..RG_MAX_NODES members, at least one voter. */
+bool rg_membership_valid(const struct rg_membership *m);
+
+/* A membership-config batch of one offset in the log. offset -1 is the
+ * bootstrap membership, in effect before any config batch. */
+struct rg_config_entry {
+    int64_t offset;
+    struct rg_membership membership;
+};
+
+/* Epochs [1, ...) of the entries starting at `start`, up to the next run. */
+struct rg_epoch_run {
+    int32_t epoch;
+    int64_t start;
+};
+
+struct rg_hard_state {
+    int64_t term; /* = the current leader epoch */
+    int32_t voted_for;
+};
+
+/*
+ * TEST ONLY. Each knob breaks one rule of the protocol so that the
+ * simulation can prove its checker notices. Production passes NULL.
+ */
+struct replica_group_faults {
+    bool count_non_durable_acks; /* commit on written, not durable, replicas */
+    bool commit_previous_epoch;  /* commit older-epoch entries by counting */
+    bool skip_pre_vote;          /* campaign without a pre-vote round */
+    bool vote_ignores_log;       /* grant votes to candidates with stale logs */
+    bool no_check_quorum;        /* an isolated leader never steps down */
+    bool ack_durable_early;      /* follower reports its whole log durable */
+    bool forget_vote;            /* a vote is not reported as hard state */
+};
+
+struct replica_group_config {
+    int32_t self;                   /* this replica's node id (>= 0) */
+    struct rg_membership bootstrap; /* membership at log start */
+    uint32_t election_ticks;        /* election timeout is random in [T, 2T) */
+    uint32_t heartbeat_ticks;       /* leader heartbeat period, < election */
+    uint32_t max_inflight;          /* APPENDs in flight per peer, 1..16 */
+    uint64_t seed;                  /* election jitter */
+    /* Heartbeats go out when the group's tick counter is a multiple of
+     * heartbeat_ticks; giving every group of a broker the broker's tick
+     * count here puts them in phase so one exchange serves them all. */
+    uint64_t initial_tick;
+    bool pre_vote;                             /* recommended: true */
+    bool check_quorum;                         /* recommended: true */
+    const struct replica_group_faults *faults; /* NULL in production */
+};
+
+/* Durable state read back at start (all zero for a new replica). */
+struct replica_group_restore {
+    struct rg_hard_state hard_state;
+    int64_t log_end;                   /* the recovered log is [0, log_end) */
+    const struct rg_epoch_run *epochs; /* epoch table of that log */
+    uint32_t epoch_count;
+    const struct rg_config_entry *configs; /* config batches in the log, */
+    uint32_t config_count;                 /* oldest first (last few suffice) */
+    int64_t commit;                        /* a checkpointed high watermark <= log_end, or 0 */
+};
+
+enum rg_message_type {
+    RG_MSG_PRE_VOTE = 1,
+    RG_MSG_PRE_VOTE_RESPONSE,
+    RG_MSG_VOTE,
+    RG_MSG_VOTE_RESPONSE,
+    RG_MSG_APPEND,
+    RG_MSG_APPEND_RESPONSE,
+    RG_MSG_HEARTBEAT,
+    RG_MSG_HEARTBEAT_RESPONSE,
+    RG_MSG_TIMEOUT_NOW,
+};
+
+const char *rg_message_type_str(enum rg_message_type type);
+
+/*
+ * One message between replicas of the same group. The caller adds the
+ * group id when it puts it on the wire (docs/REPLICATION.md maps each type
+ * to its protobuf message). Unused fields are zero.
+ */
+struct rg_message {
+    enum rg_message_type type;
+    int32_t from;
+    int32_t to;
+    int64_t term;
+
+    /* PRE_VOTE, VOTE: the candidate's log. */
+    int64_t log_end;
+    int32_t last_epoch;
+    bool transfer; /* VOTE after TIMEOUT_NOW: ignores leader leases */
+    /* *_RESPONSE */
+    bool granted; /* votes */
+    bool success; /* APPEND_RESPONSE */
+
+    /* APPEND: entries [prev_end, end) after the entry at prev_end - 1 of
+     * epoch prev_epoch (0 when prev_end == 0). runs give the epoch of every
+     * offset of the range. configs: the membership-config batches inside the
+     * range, filled by the RECEIVING caller from the batch bytes. */
+    int64_t prev_end;
+    int32_t prev_epoch;
+    int64_t end;
+    int64_t commit; /* APPEND, HEARTBEAT: the leader's high watermark */
+    uint32_t run_count;
+    struct rg_epoch_run runs[RG_MAX_RUNS_PER_APPEND];
+    uint32_t config_count;
+    struct rg_config_entry configs[RG_MAX_CONFIGS_PER_APPEND];
+    void *payload; /* the caller's handle on the batch bytes, never read */
+
+    /* APPEND_RESPONSE, HEARTBEAT_RESPONSE: the follower's [0, match) is
+     * verified equal to the leader's log in this term, [0, durable) of its
+     * log is durable. On a rejected APPEND, the hint for fast back-off: the
+     * follower holds no epoch above hint_epoch before hint_offset, a batch
+     * boundary of its log whose previous entry has hint_epoch. A heartbeat
+     * response's hint is its last epoch and log end. */
+    int64_t match;
+    int64_t durable;
+    int32_t hint_epoch;
+    int64_t hint_offset;
+};
+
+enum rg_log_op_type {
+    RG_LOG_TRUNCATE = 1,    /* drop every offset >= offset */
+    RG_LOG_APPEND_RECEIVED, /* write batches [from, to) of payload's bytes */
+    RG_LOG_APPEND_MARKER,   /* write a 1-offset leader-epoch control batch */
+    RG_LOG_APPEND_CONFIG,   /* write a 1-offset membership-config batch */
+};
+
+struct rg_log_op {
+    enum rg_log_op_type type;
+    int64_t offset;                  /* TRUNCATE: new log end; others: first offset (= from) */
+    int64_t to;                      /* APPEND_RECEIVED: end (exclusive) */
+    int32_t epoch;                   /* MARKER, CONFIG: the epoch to stamp */
+    void *payload;                   /* APPEND_RECEIVED: the APPEND message's payload */
+    struct rg_membership membership; /* CONFIG */
+};
+
+/* Caller-provided output buffer; see the order of processing above. */
+struct rg_output {
+    struct rg_message *messages;
+    uint32_t message_count;
+    uint32_t message_capacity;
+    struct rg_log_op *ops;
+    uint32_t op_count;
+    uint32_t op_capacity;
+
+    bool hard_state_changed;
+    struct rg_hard_state hard_state;
+    bool commit_changed;
+    int64_t commit;
+    bool role_changed; /* role, term or leader changed */
+    enum rg_role role;
+    int64_t term;
+    int32_t leader;
+    bool membership_changed; /* the config in effect changed */
+};
+
+void rg_output_init(struct rg_output *out, struct rg_message *messages, uint32_t message_capacity,
+                    struct rg_log_op *ops, uint32_t op_capacity);
+/* Empties out (keeps its buffers). */
+void rg_output_reset(struct rg_output *out);
+
+/* Per-peer replication progress, as seen by a leader. */
+struct rg_peer {
+    int32_t id;
+    bool voter;
+    bool probing;       /* one APPEND at a time until a match is found */
+    bool recent_active; /* heard from since the last check-quorum round */
+    bool vote_granted;
+    bool vote_responded;
+    int64_t next;           /* next offset to send */
+    int64_t match;          /* verified equal to our log (maybe not durable) */
+    int64_t durable_match;  /* verified AND durable on the peer: counts for commit */
+    uint64_t last_ack_tick; /* tick of the last accepted APPEND ack */
+    uint32_t inflight_head;
+    uint32_t inflight_count;
+    int64_t inflight_end[RG_MAX_INFLIGHT];
+};
+
+struct rg_epoch_table {
+    struct rg_epoch_run *runs;
+    uint32_t count;
+    uint32_t capacity;
+};
+
+/* The whole state of one replica of one group. Opaque: use the accessors. */
+struct replica_group {
+    struct replica_group_config config;
+    struct replica_group_faults faults;
+
+    enum rg_role role;
+    int64_t term;
+    int32_t voted_for;
+    int32_t leader;
+
+    int64_t log_end;      /* end of the log as the core has directed it */
+    int64_t written_end;  /* leader: end the caller reported readable */
+    int64_t durable_end;  /* [0, durable_end) survives a crash */
+    int64_t commit;       /* high watermark */
+    int64_t verified_end; /* follower: [0, v) equals the current leader's log */
+    struct rg_epoch_table epochs;
+
+    uint32_t config_count; /* configs[config_count - 1] is in effect */
+    struct rg_config_entry configs[RG_CONFIG_HISTORY];
+    uint64_t config_version; /* bumped on every change of the config in effect */
+
+    uint32_t peer_count; /* every member but self */
+    struct rg_peer peers[RG_MAX_NODES];
+
+    uint64_t tick_count;
+    uint32_t election_elapsed;
+    uint32_t randomized_timeout;
+    uint64_t rng;
+    int32_t transfer_target;
+    uint32_t transfer_elapsed;
+
+    /* What the last output reported, to flag changes. */
+    struct rg_hard_state reported_hard_state;
+    int64_t reported_commit;
+    enum rg_role reported_role;
+    int64_t reported_term;
+    int32_t reported_leader;
+    uint64_t reported_config_version;
+};
+
+/*
+ * Starts a replica from its durable state. epoch_storage (capacity entries)
+ * holds the epoch table for the life of the group; one entry per epoch in
+ * which this log has entries. Returns RG_ERR_INVALID on an inconsistent
+ * config or restore.
+ */
+int replica_group_init(struct replica_group *rg, const struct replica_group_config *config,
+                       const struct replica_group_restore *restore,
+                       struct rg_epoch_run *epoch_storage, uint32_t epoch_capacity);
+
+/* Room every event function requires in out (messages, ops). */
+uint32_t replica_group_max_messages_per_event(const struct replica_group *rg);
+#define RG_MAX_OPS_PER_EVENT 2u
+
+/* One tick of the logical clock: elections, heartbeats, check-quorum. */
+int replica_group_tick(struct replica_group *rg, struct rg_output *out);
+
+/* A message from a peer of this group (msg->to == self). */
+int replica_group_step(struct replica_group *rg, const struct rg_message *msg,
+                       struct rg_output *out);
+
+/*
+ * A client batch of record_count records. On RG_OK the batch must be
+ * stamped with *base_offset and *epoch and appended to the log; report the
+ * write with replica_group_appended. RG_ERR_NOT_LEADER or
+ * RG_ERR_TRANSFERRING otherwise.
+ */
+int replica_group_propose(struct replica_group *rg, int32_t record_count, int64_t *base_offset,
+                          int32_t *epoch, struct rg_output *out);
+
+/*
+ * The log is written and readable up to end (whose last entry has `epoch`,
+ * checked). A leader replicates only written data, so an asynchronous write
+ * path needs no in-memory copy of what it appends.
+ */
+int replica_group_appended(struct replica_group *rg, int64_t end, int32_t epoch,
+                           struct rg_output *out);
+
+/*
+ * [0, end) of the log as it is NOW is durable (fsynced). The caller must
+ * not count data a later truncation removed. Followers report it to the
+ * leader; the leader may advance the commit.
+ */
+int replica_group_durable(struct replica_group *rg, int64_t end, struct rg_output *out);
+
+/*
+ * The caller is sending an APPEND of out with fewer batches than asked
+ * (byte budget): the message now ends at actual_end (a batch boundary,
+ * > prev_end, <= msg->end). Fixes msg->end and msg->runs and the peer's
+ * progress, and may add the APPEND for the next piece to the END of out's
+ * messages (so a caller walking out->messages by index sends it too).
+ * Call it before any other event; it needs room for one message.
+ */
+int replica_group_append_trimmed(struct replica_group *rg, struct rg_message *msg,
+                                 int64_t actual_end, struct rg_output *out);
+
+/*
+ * Hands leadership to `target` (a voter): proposals stop, the target is
+ * brought up to date, then told to campaign at once (TIMEOUT_NOW). Gives up
+ * after an election timeout.
+ */
+int replica_group_transfer_leadership(struct replica_group *rg, int32_t target,
+                                      struct rg_output *out);
+
+enum rg_membership_change {
+    RG_CHANGE_ADD_LEARNER = 1, /* new replica, receives the log, no vote */
+    RG_CHANGE_PROMOTE,         /* learner that caught up becomes a voter */
+    RG_CHANGE_REMOVE,          /* drop a voter or learner (not the leader) */
+};
+
+/*
+ * One membership step. Appends a config batch (a log op) that takes effect
+ * at once; the next change waits until it is committed. *offset receives
+ * the batch's offset.
+ */
+int replica_group_change_membership(struct replica_group *rg, enum rg_membership_change change,
+                                    int32_t node, int64_t *offset, struct rg_output *out);
+
+/* ---------------------------------------------------------------- accessors */
+
+static inline enum rg_role replica_group_role(const struct replica_group *rg)
+{
+    return rg->role;
+}
+static inline int64_t replica_group_term(const struct replica_group *rg)
+{
+    return rg->term;
+}
+static inline int32_t replica_group_voted_for(const struct replica_group *rg)
+{
+    return rg->voted_for;
+}
+static inline int32_t replica_group_leader(const struct replica_group *rg)
+{
+    return rg->leader;
+}
+static inline int64_t replica_group_commit(const struct replica_group *rg)
+{
+    return rg->commit;
+}
+static inline int64_t replica_group_log_end(const struct replica_group *rg)
+{
+    return rg->log_end;
+}
+static inline int64_t replica_group_durable_end(const struct replica_group *rg)
+{
+    return rg->durable_end;
+}
+/* The voter leadership is being handed to, or RG_NO_NODE. */
+static inline int32_t replica_group_transfer_target(const struct replica_group *rg)
+{
+    return rg->transfer_target;
+}
+static inline const struct rg_membership *replica_group_membership(const struct replica_group *rg)
+{
+    return &rg->configs[rg->config_count - 1].membership;
+}
+
+/* Epoch of the entry at offset (0 before the log start or past its end). */
+int32_t replica_group_epoch_at(const struct replica_group *rg, int64_t offset);
+bool replica_group_is_voter(const struct replica_group *rg, int32_t node);
+const struct rg_peer *replica_group_peer(const struct replica_group *rg, int32_t node);
+
+/*
+ * Invariant violations end in this handler (default: print and abort()).
+ * A test harness may install one that longjmps out; it must not return.
+ */
+typedef void (*rg_assert_handler)(const char *file, int line, const char *expr);
+void rg_set_assert_handler(rg_assert_handler handler);
+
+#endif

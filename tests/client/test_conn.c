@@ -1,0 +1,168 @@
+/* Connection layer: connect, call, pipelining, timeouts, bad peers, frames split anywhere. */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "fake_broker.h"
+#include "frame.h"
+
+static Ringlog__Request *metadata_request(Ringlog__Request *req, Ringlog__MetadataRequest *md)
+{
+    *req = (Ringlog__Request)RINGLOG__REQUEST__INIT;
+    *md = (Ringlog__MetadataRequest)RINGLOG__METADATA_REQUEST__INIT;
+    req->body_case = RINGLOG__REQUEST__BODY_METADATA;
+    req->metadata = md;
+    return req;
+}
+
+/* A listening socket on 127.0.0.1 that the test itself accepts from. */
+static int listen_local(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    cr_assert_eq(listen(fd, 8), 0);
+    getsockname(fd, (struct sockaddr *)&sa, &len);
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
+Test(conn, call_metadata)
+{
+    struct fake_broker *fb = fake_broker_start();
+    fake_broker_create_topic(fb, "orders", 3);
+    struct rl_conn *c;
+    char err[256];
+    cr_assert_eq(rl_conn_open("127.0.0.1", fake_broker_port(fb), 2000, &c, err, sizeof(err)),
+                 RINGLOG_OK, "%s", err);
+    Ringlog__Request req;
+    Ringlog__MetadataRequest md;
+    Ringlog__Response *resp;
+    cr_assert_eq(rl_conn_call(c, metadata_request(&req, &md), &resp, 2000), RINGLOG_OK);
+    cr_assert_eq(resp->correlation_id, req.correlation_id);
+    cr_assert_eq(resp->body_case, RINGLOG__RESPONSE__BODY_METADATA);
+    cr_assert_eq(resp->metadata->n_topics, 1);
+    cr_assert_str_eq(resp->metadata->topics[0]->name, "orders");
+    cr_assert_eq(resp->metadata->topics[0]->n_partitions, 3);
+    cr_assert_eq(resp->metadata->brokers[0]->port, (uint32_t)fake_broker_port(fb));
+    rl_conn_response_free(resp);
+    rl_conn_close(c);
+    fake_broker_stop(fb);
+}
+
+Test(conn, pipelining_answers_in_order)
+{
+    struct fake_broker *fb = fake_broker_start();
+    struct rl_conn *c;
+    cr_assert_eq(rl_conn_open("localhost", fake_broker_port(fb), 2000, &c, NULL, 0), RINGLOG_OK);
+    enum { N = 300 };
+    uint64_t ids[N];
+    for (int i = 0; i < N; i++) {
+        Ringlog__Request req;
+        Ringlog__MetadataRequest md;
+        cr_assert_eq(rl_conn_enqueue(c, metadata_request(&req, &md), true, &ids[i]), RINGLOG_OK);
+    }
+    cr_assert_eq(rl_conn_awaiting(c), N);
+    for (int i = 0; i < N; i++) {
+        Ringlog__Response *resp;
+        cr_assert_eq(rl_conn_recv(c, &resp, 5000), RINGLOG_OK, "response %d: %s", i,
+                     rl_conn_errstr(c));
+        cr_assert_eq(resp->correlation_id, ids[i]);
+        rl_conn_response_free(resp);
+    }
+    cr_assert_eq(rl_conn_awaiting(c), 0);
+    rl_conn_close(c);
+    fake_broker_stop(fb);
+}
+
+Test(conn, connection_refused)
+{
+    int port;
+    int fd = listen_local(&port);
+    close(fd);
+    struct rl_conn *c = NULL;
+    char err[256] = "";
+    int rc = rl_conn_open("127.0.0.1", port, 2000, &c, err, sizeof(err));
+    cr_assert_eq(rc, RINGLOG_ERR_TRANSPORT, "rc %d", rc);
+    cr_assert_null(c);
+    cr_assert(strstr(err, "refused") != NULL, "%s", err);
+}
+
+Test(conn, bad_address)
+{
+    struct rl_conn *c = NULL;
+    char err[256] = "";
+    cr_assert_eq(rl_conn_open("127.0.0.1", 0, 100, &c, err, sizeof(err)), RINGLOG_ERR_INVALID_ARG);
+    cr_assert_eq(rl_conn_open("no-such-host.invalid", 7171, 2000, &c, err, sizeof(err)),
+                 RINGLOG_ERR_RESOLVE, "%s", err);
+}
+
+Test(conn, recv_times_out_then_split_frame_arrives)
+{
+    int port;
+    int lfd = listen_local(&port);
+    struct rl_conn *c;
+    cr_assert_eq(rl_conn_open("127.0.0.1", port, 2000, &c, NULL, 0), RINGLOG_OK);
+    int sfd = accept(lfd, NULL, NULL);
+    cr_assert_geq(sfd, 0);
+
+    Ringlog__Request req;
+    Ringlog__MetadataRequest md;
+    cr_assert_eq(rl_conn_send(c, metadata_request(&req, &md), 1000), RINGLOG_OK);
+    Ringlog__Response *resp;
+    cr_assert_eq(rl_conn_recv(c, &resp, 50), RINGLOG_ERR_TIMED_OUT);
+
+    /* Answer in three pieces: a split header, then the rest. */
+    Ringlog__Response r = RINGLOG__RESPONSE__INIT;
+    Ringlog__MetadataResponse mr = RINGLOG__METADATA_RESPONSE__INIT;
+    r.correlation_id = req.correlation_id;
+    r.body_case = RINGLOG__RESPONSE__BODY_METADATA;
+    r.metadata = &mr;
+    mr.controller_id = 7;
+    uint8_t buf[256];
+    size_t n = rl_frame_write(&r.base, buf);
+    cr_assert_eq(write(sfd, buf, 2), 2);
+    cr_assert_eq(rl_conn_recv(c, &resp, 50), RINGLOG_ERR_TIMED_OUT);
+    cr_assert_eq(write(sfd, buf + 2, 3), 3);
+    cr_assert_eq(rl_conn_recv(c, &resp, 50), RINGLOG_ERR_TIMED_OUT);
+    cr_assert_eq(write(sfd, buf + 5, n - 5), (ssize_t)(n - 5));
+    cr_assert_eq(rl_conn_recv(c, &resp, 1000), RINGLOG_OK);
+    cr_assert_eq(resp->metadata->controller_id, 7);
+    rl_conn_response_free(resp);
+
+    /* A response with the wrong correlation id is a protocol error. */
+    cr_assert_eq(rl_conn_send(c, metadata_request(&req, &md), 1000), RINGLOG_OK);
+    r.correlation_id = req.correlation_id + 100;
+    n = rl_frame_write(&r.base, buf);
+    cr_assert_eq(write(sfd, buf, n), (ssize_t)n);
+    cr_assert_eq(rl_conn_recv(c, &resp, 1000), RINGLOG_ERR_PROTOCOL);
+    cr_assert(strstr(rl_conn_errstr(c), "correlation") != NULL);
+
+    /* Peer closes: transport error. */
+    rl_conn_close(c);
+    cr_assert_eq(rl_conn_open("127.0.0.1", port, 2000, &c, NULL, 0), RINGLOG_OK);
+    int sfd2 = accept(lfd, NULL, NULL);
+    close(sfd2);
+    cr_assert_eq(rl_conn_call(c, metadata_request(&req, &md), &resp, 1000), RINGLOG_ERR_TRANSPORT);
+    rl_conn_close(c);
+    close(sfd);
+    close(lfd);
+}
+
+Test(conn, raw_bad_frame_closes_connection)
+{
+    struct fake_broker *fb = fake_broker_start();
+    struct rl_conn *c;
+    cr_assert_eq(rl_conn_open("127.0.0.1", fake_broker_port(fb), 2000, &c, NULL, 0), RINGLOG_OK);
+    const uint8_t zero_len[4] = {0, 0, 0, 0};
+    cr_assert_eq(rl_conn_send_raw(c, zero_len, sizeof(zero_len), 1000), RINGLOG_OK);
+    cr_assert_eq(rl_conn_wait_closed(c, 2000), RINGLOG_OK);
+    rl_conn_close(c);
+    fake_broker_stop(fb);
+}

@@ -1,0 +1,279 @@
+/* Producer against the in-memory fake broker: batching, partitioners, compression, retries,
+ * idempotence. */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fake_broker.h"
+#include "partitioner.h"
+#include "ringlog.h"
+
+struct reports {
+    pthread_mutex_t mu;
+    int ok, failed, last_err;
+    int64_t last_offset[16]; /* per partition: offsets must grow by one */
+    int out_of_order;
+    int count_per_partition[16];
+};
+
+static void on_delivery(const ringlog_delivery *d, void *opaque)
+{
+    struct reports *r = opaque;
+    pthread_mutex_lock(&r->mu);
+    if (d->err) {
+        r->failed++;
+        r->last_err = d->err;
+    } else {
+        r->ok++;
+        if (d->offset >= 0 && d->partition < 16) {
+            if (d->offset != r->last_offset[d->partition] + 1)
+                r->out_of_order++;
+            r->last_offset[d->partition] = d->offset;
+            r->count_per_partition[d->partition]++;
+        }
+    }
+    pthread_mutex_unlock(&r->mu);
+}
+
+static void reports_init(struct reports *r)
+{
+    memset(r, 0, sizeof(*r));
+    pthread_mutex_init(&r->mu, NULL);
+    for (int i = 0; i < 16; i++)
+        r->last_offset[i] = -1;
+}
+
+static ringlog_conf *conf_for(struct fake_broker *fb, struct reports *r)
+{
+    ringlog_conf *c = ringlog_conf_new();
+    char err[256];
+    cr_assert_eq(ringlog_conf_set(c, "bootstrap", fake_broker_address(fb), err, sizeof(err)), 0,
+                 "%s", err);
+    ringlog_conf_set_delivery_cb(c, on_delivery, r);
+    return c;
+}
+
+static ringlog_producer *producer_for(ringlog_conf *c)
+{
+    char err[256];
+    ringlog_producer *p = ringlog_producer_new(c, err, sizeof(err));
+    cr_assert_not_null(p, "%s", err);
+    return p;
+}
+
+static void produce_n(ringlog_producer *p, const char *topic, int n, bool keyed)
+{
+    for (int i = 0; i < n; i++) {
+        char key[32], val[64];
+        snprintf(key, sizeof(key), "key-%d", i % 37);
+        snprintf(val, sizeof(val), "value-%d", i);
+        ringlog_record rec = {.topic = topic,
+                              .partition = RINGLOG_PARTITION_ANY,
+                              .key = keyed ? key : NULL,
+                              .key_len = strlen(key),
+                              .value = val,
+                              .value_len = strlen(val)};
+        int rc = ringlog_produce(p, &rec);
+        cr_assert_eq(rc, RINGLOG_OK, "produce %d: %s", i, ringlog_err_name(rc));
+    }
+}
+
+Test(producer, keyed_records_reach_their_partitions_in_order)
+{
+    struct fake_broker *fb = fake_broker_start();
+    fake_broker_create_topic(fb, "t", 3);
+    struct reports r;
+    reports_init(&r);
+    ringlog_conf *c = conf_for(fb, &r);
+    ringlog_producer *p = producer_for(c);
+    produce_n(p, "t", 5000, true);
+    cr_assert_eq(ringlog_producer_flush(p, 10000), RINGLOG_OK);
+    cr_assert_eq(ringlog_producer_outstanding(p), 0);
+    cr_assert_eq(r.ok, 5000);
+    cr_assert_eq(r.failed, 0);
+    cr_assert_eq(r.out_of_order, 0);
+    int expect[3] = {0};
+    for (int i = 0; i < 5000; i++) {
+        char key[32];
+        snprintf(key, sizeof(key), "key-%d", i % 37);
+        expect[rl_partition_for_key(key, strlen(key), 3)]++;
+    }
+    for (int part = 0; part < 3; part++) {
+        cr_assert_eq(fake_broker_record_count(fb, "t", (uint32_t)part), expect[part]);
+        cr_assert_eq(r.count_per_partition[part], expect[part]);
+    }
+    /* Batching: far fewer requests than records. */
+    cr_assert_lt(fake_broker_produce_requests(fb), 500);
+    ringlog_producer_destroy(p);
+    ringlog_conf_destroy(c);
+    fake_broker_stop(fb);
+}
+
+Test(producer, null_keys_stick_then_spread)
+{
+    struct fake_broker *fb = fake_broker_start();
+    fake_broker_create_topic(fb, "s", 4);
+    struct reports r;
+    reports_init(&r);
+    ringlog_conf *c = conf_for(fb, &r);
+    cr_assert_eq(ringlog_conf_set(c, "batch-bytes", "4096", NULL, 0), 0);
+    ringlog_producer *p = producer_for(c);
+    produce_n(p, "s", 4000, false);
+    cr_assert_eq(ringlog_producer_flush(p, 10000), RINGLOG_OK);
+    cr_assert_eq(r.ok, 4000);
+    int used = 0;
+    for (int i = 0; i < 4; i++)
+        used += fake_broker_record_count(fb, "s", (uint32_t)i) > 0;
+    cr_assert_geq(used, 2, "sticky partition must move when a batch fills");
+    ringlog_producer_destroy(p);
+    ringlog_conf_destroy(c);
+    fake_broker_stop(fb);
+}
+
+static void compression_round(const char *codec, int expect_codec)
+{
+    struct fake_broker *fb = fake_broker_start();
+    fake_broker_create_topic(fb, "z", 1);
+    struct reports r;
+    reports_init(&r);
+    ringlog_conf *c = conf_for(fb, &r);
+    cr_assert_eq(ringlog_conf_set(c, "compression", codec, NULL, 0), 0);
+    ringlog_producer *p = producer_for(c);
+    produce_n(p, "z", 2000, false);
+    cr_assert_eq(ringlog_producer_flush(p, 10000), RINGLOG_OK);
+    cr_assert_eq(r.ok, 2000);
+    cr_assert_eq(fake_broker_first_codec(fb, "z", 0), expect_codec);
+    cr_assert_eq(fake_broker_record_count(fb, "z", 0), 2000);
+    ringlog_producer_destroy(p);
+    ringlog_conf_destroy(c);
+    fake_broker_stop(fb);
+}
+
+Test(producer, lz4_batches)
+{
+    compression_round("lz4", 1);
+}
+
+Test(producer, zstd_batches)
+{
+    compression_round("zstd", 2);
+}
+
+Test(producer, unknown_topic_and_partition)
+{
+    struct fake_broker *fb = fake_broker_start();
+    fake_broker_create_topic(fb, "one", 1);
+    struct reports r;
+    reports_init(&r);
+    ringlog_conf *c = conf_for(fb, &r);
+    ringlog_producer *p = producer_for(c);
+    ringlog_record rec = {.topic = "nope", .partition = -1, .value = "x", .value_len = 1};
+    cr_assert_eq(ringlog_produce(p, &rec), RINGLOG_ERR_UNKNOWN_TOPIC);
+    rec.topic = "one";
+    rec.partition = 5;
+    cr_assert_eq(ringlog_produce(p, &rec), RINGLOG_ERR_UNKNOWN_PARTITION);
+    rec.partition = 0;
+    cr_assert_eq(ringlog_produce(p, &rec), RINGLOG_OK);
+    cr_assert_eq(ringlog_producer_flush(p, 5000), RINGLOG_OK);
+    cr_assert_eq(r.ok, 1);
+    ringlog_producer_destroy(p);
+    ringlog_conf_destroy(c);
+    fake_broker_stop(fb);
+}
+
+Test(producer, lost_answers_are_retried_without_duplicates)
+{
+    struct fake_broker *fb = fake_broker_start();
+    fake_broker_create_topic(fb, "idem", 2);
+    struct reports r;
+    reports_init(&r);
+    ringlog_conf *c = conf_for(fb, &r);
+    cr_assert_eq(ringlog_conf_set(c, "retry-backoff-ms", "10", NULL, 0), 0);
+    cr_assert_eq(ringlog_conf_set(c, "batch-bytes", "2048", NULL, 0), 0);
+    ringlog_producer *p = producer_for(c);
+    produce_n(p, "idem", 10, true); /* metadata and producer id first */
+    cr_assert_eq(ringlog_producer_flush(p, 5000), RINGLOG_OK);
+    fake_broker_drop_produce_responses(fb, 3);
+    fake_broker_fail_produce_not_leader(fb, 2);
+    produce_n(p, "idem", 3000, true);
+    cr_assert_eq(ringlog_producer_flush(p, 20000), RINGLOG_OK);
+    cr_assert_eq(r.ok, 3010);
+    cr_assert_eq(r.failed, 0);
+    cr_assert_eq(r.out_of_order, 0);
+    int64_t total =
+        fake_broker_record_count(fb, "idem", 0) + fake_broker_record_count(fb, "idem", 1);
+    cr_assert_eq(total, 3010, "exactly once: %lld records stored", (long long)total);
+    cr_assert_gt(fake_broker_duplicates(fb), 0, "the retries must have hit the dedup");
+    ringlog_producer_destroy(p);
+    ringlog_conf_destroy(c);
+    fake_broker_stop(fb);
+}
+
+Test(producer, queue_full_when_not_blocking)
+{
+    struct fake_broker *fb = fake_broker_start();
+    fake_broker_create_topic(fb, "q", 1);
+    struct reports r;
+    reports_init(&r);
+    ringlog_conf *c = conf_for(fb, &r);
+    cr_assert_eq(ringlog_conf_set(c, "buffer-bytes", "4096", NULL, 0), 0);
+    cr_assert_eq(ringlog_conf_set(c, "block-on-buffer-full", "false", NULL, 0), 0);
+    cr_assert_eq(ringlog_conf_set(c, "linger-ms", "100000", NULL, 0), 0);
+    ringlog_producer *p = producer_for(c);
+    char val[512] = {0};
+    ringlog_record rec = {.topic = "q", .partition = 0, .value = val, .value_len = sizeof(val)};
+    int rc = RINGLOG_OK, n = 0;
+    while (n < 100 && (rc = ringlog_produce(p, &rec)) == RINGLOG_OK)
+        n++;
+    cr_assert_eq(rc, RINGLOG_ERR_QUEUE_FULL);
+    cr_assert_gt(n, 3);
+    char big[8192];
+    rec.value = big;
+    rec.value_len = sizeof(big);
+    cr_assert_eq(ringlog_produce(p, &rec), RINGLOG_ERR_MSG_TOO_LARGE);
+    cr_assert_eq(ringlog_producer_flush(p, 5000), RINGLOG_OK);
+    cr_assert_eq(r.ok, n);
+    ringlog_producer_destroy(p);
+    ringlog_conf_destroy(c);
+    fake_broker_stop(fb);
+}
+
+Test(producer, delivery_timeout_when_broker_is_gone)
+{
+    struct fake_broker *fb = fake_broker_start();
+    fake_broker_create_topic(fb, "gone", 1);
+    struct reports r;
+    reports_init(&r);
+    ringlog_conf *c = conf_for(fb, &r);
+    cr_assert_eq(ringlog_conf_set(c, "delivery-timeout-ms", "700", NULL, 0), 0);
+    cr_assert_eq(ringlog_conf_set(c, "linger-ms", "300", NULL, 0), 0);
+    ringlog_producer *p = producer_for(c);
+    produce_n(p, "gone", 1, false);
+    cr_assert_eq(ringlog_producer_flush(p, 5000), RINGLOG_OK);
+    produce_n(p, "gone", 5, false);
+    fake_broker_stop(fb);
+    cr_assert_eq(ringlog_producer_flush(p, 10000), RINGLOG_OK);
+    cr_assert_eq(r.ok, 1);
+    cr_assert_eq(r.failed, 5);
+    ringlog_producer_destroy(p);
+    ringlog_conf_destroy(c);
+}
+
+Test(producer, destroy_reports_undelivered_as_closed)
+{
+    struct fake_broker *fb = fake_broker_start();
+    fake_broker_create_topic(fb, "d", 1);
+    struct reports r;
+    reports_init(&r);
+    ringlog_conf *c = conf_for(fb, &r);
+    cr_assert_eq(ringlog_conf_set(c, "linger-ms", "100000", NULL, 0), 0);
+    ringlog_producer *p = producer_for(c);
+    produce_n(p, "d", 10, false);
+    ringlog_producer_destroy(p);
+    cr_assert_eq(r.failed + r.ok, 10);
+    cr_assert_eq(r.last_err, RINGLOG_ERR_CLOSED);
+    ringlog_conf_destroy(c);
+    fake_broker_stop(fb);
+}

@@ -1,0 +1,65 @@
+/*
+ * A tiny in-memory cluster for the unit tests: nodes run the core, a FIFO
+ * of messages stands for the network (with a partition matrix), each log is
+ * an array of batches, and durability is reported on demand or at once.
+ */
+#ifndef RINGLOG_TESTS_REPLICATION_HARNESS_H
+#define RINGLOG_TESTS_REPLICATION_HARNESS_H
+
+#include "replica_group.h"
+
+#define H_NODES 5
+#define H_LOG 512
+#define H_QUEUE 4096
+
+struct h_batch {
+    int64_t base;
+    int32_t count;
+    int32_t epoch;
+    bool config;
+    struct rg_membership membership;
+};
+
+struct h_node {
+    struct replica_group rg;
+    struct rg_epoch_run epochs[64];
+    struct h_batch log[H_LOG];
+    uint32_t nlog;
+    struct rg_hard_state hard;
+    bool auto_durable; /* report durability right after each write */
+};
+
+struct h_cluster {
+    int n;
+    int members; /* bootstrap voters 0..members-1 */
+    struct h_node nodes[H_NODES];
+    struct rg_message queue[H_QUEUE];
+    uint32_t qhead, qlen;
+    bool blocked[H_NODES][H_NODES];
+    struct replica_group_faults faults;
+    struct rg_message out_msgs[RG_MAX_NODES * 3 * 4];
+    struct rg_log_op out_ops[8];
+    struct rg_output out;
+    uint32_t sent_appends; /* counters for tests */
+    uint32_t rejections;
+};
+
+/* n nodes, the first `members` of them bootstrap voters; all new, auto-durable. */
+void h_init(struct h_cluster *c, int n, int members);
+/* Restart node i from a given log (batches with epochs) and hard state. */
+void h_restart(struct h_cluster *c, int i);
+void h_tick(struct h_cluster *c, int i);
+void h_tick_all(struct h_cluster *c, int ticks);
+/* Delivers queued messages until the queue is empty (or max steps). */
+void h_deliver_all(struct h_cluster *c);
+void h_isolate(struct h_cluster *c, int i, bool on);
+void h_durable(struct h_cluster *c, int i);
+int h_propose(struct h_cluster *c, int i, int32_t count);
+int h_leader(struct h_cluster *c);
+/* Ticks node i until it leads (pre-vote + vote), delivering everything. */
+int h_elect(struct h_cluster *c, int i);
+int64_t h_log_end(const struct h_node *n);
+void h_process(struct h_cluster *c, int i);
+struct rg_output *h_out(struct h_cluster *c);
+
+#endif

@@ -1,0 +1,115 @@
+/*
+ * Deterministic simulation of replica groups (tests/sim).
+ *
+ * Three or five replicas (plus one spare for membership changes) run the
+ * real replication core in one process over a simulated network and
+ * simulated disks, driven by one seed: every choice comes from one PRNG,
+ * so a seed replays exactly. An invariant checker runs after every step.
+ */
+#ifndef RINGLOG_TESTS_SIM_H
+#define RINGLOG_TESTS_SIM_H
+
+#include <setjmp.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "replica_group.h"
+
+#define SIM_MAX_NODES 6
+#define SIM_EPOCH_CAPACITY 4096
+
+/* ---------------------------------------------------------------- log (sim_log.c) */
+
+enum sim_entry_kind { SIM_DATA = 1, SIM_MARKER, SIM_CONFIG, SIM_TORN };
+
+/* One record batch: [base, base + count) of one epoch. `chain` hashes the
+ * whole log prefix through this entry, so equal chains = equal prefixes. */
+struct sim_entry {
+    int64_t base;
+    int32_t count;
+    int32_t epoch;
+    uint64_t id;
+    enum sim_entry_kind kind;
+    struct rg_membership membership;
+    uint64_t chain;
+};
+
+struct sim_log {
+    struct sim_entry *e;
+    uint32_t n, cap;
+    struct rg_epoch_run *runs; /* derived, for the checker */
+    uint32_t nruns, capruns;
+};
+
+void sim_log_free(struct sim_log *log);
+void sim_log_copy(struct sim_log *dst, const struct sim_log *src);
+int64_t sim_log_end(const struct sim_log *log);
+/* Index of the entry containing offset, or -1. */
+int64_t sim_log_find(const struct sim_log *log, int64_t offset);
+/* Index of the entry starting at offset, or -1. */
+int64_t sim_log_find_base(const struct sim_log *log, int64_t offset);
+void sim_log_push(struct sim_log *log, const struct sim_entry *entry);
+void sim_log_truncate(struct sim_log *log, int64_t offset);
+uint64_t sim_log_chain_at(const struct sim_log *log, int64_t offset); /* entry containing offset */
+/* End offset of the longest common prefix of two logs. */
+int64_t sim_log_common_prefix(const struct sim_log *a, const struct sim_log *b);
+int32_t sim_log_epoch_at(const struct sim_log *log, int64_t offset);
+
+/* ---------------------------------------------------------------- disk (sim_log.c) */
+
+enum sim_op_type { SIM_OP_APPEND = 1, SIM_OP_TRUNCATE };
+struct sim_op {
+    enum sim_op_type type;
+    int64_t offset;
+    struct sim_entry entry;
+};
+
+/* What a crash keeps: the durable log and the hard state (written with
+ * fsync before any message leaves). Pending ops reach the durable log only
+ * through a sync; a crash applies a random prefix of them, tearing the
+ * next write, and recovery drops the torn tail. */
+struct sim_disk {
+    struct sim_log durable;
+    struct sim_log current;
+    struct sim_op *pending;
+    uint32_t npending, cappending;
+    uint32_t sync_covers; /* ops covered by the sync in flight, 0 = none */
+    struct rg_hard_state hard;
+};
+
+void sim_disk_free(struct sim_disk *d);
+void sim_disk_append(struct sim_disk *d, const struct sim_entry *entry);
+void sim_disk_truncate(struct sim_disk *d, int64_t offset);
+/* Applies the first `count` pending ops to the durable log. */
+void sim_disk_sync_done(struct sim_disk *d, uint32_t count);
+/* [0, x) of the current log is durable. */
+int64_t sim_disk_durable_prefix(const struct sim_disk *d);
+/* Crash: `survive` pending ops reach the disk, the next one torn. */
+void sim_disk_crash(struct sim_disk *d, uint32_t survive, bool tear);
+
+/* ---------------------------------------------------------------- world (sim_world.c) */
+
+struct sim_options {
+    uint64_t seed;
+    int replicas;         /* 3 or 5; 0: chosen by the seed */
+    bool short_schedule;  /* make test: shorter chaos */
+    bool trace;           /* print every step */
+    const char *fault;    /* name of a test-only fault knob, or NULL */
+    bool scenario_checks; /* force the pre-vote / check-quorum scenarios */
+    bool nasty;           /* harsher fault profile (small appends, lossy, leader crashes) */
+};
+
+struct sim_result {
+    bool failed;
+    char reason[512];
+    uint64_t steps;
+    uint64_t commits; /* acknowledged (committed) client batches */
+    uint64_t proposals;
+    int64_t virtual_ms;
+};
+
+void sim_run(const struct sim_options *opt, struct sim_result *res);
+bool sim_fault_known(const char *name);
+const char *sim_fault_names(void);
+
+#endif

@@ -1,0 +1,220 @@
+/*
+ * The invariant checker. It looks only at what the simulated disks hold and
+ * what the nodes said (commit offsets, roles, messages), never at the
+ * core's reasoning, so a bug in the core cannot hide itself.
+ *
+ *  - at most one leader per epoch;
+ *  - log matching: two logs with the same epoch at an offset are identical
+ *    up to it (equal prefix hashes), and an epoch starts at one offset;
+ *  - a committed offset never changes: every node's commit, when it moves,
+ *    must agree with everything any node ever reported committed;
+ *  - leader completeness: a leader of epoch T holds everything committed
+ *    in epochs before T;
+ *  - a node's commit never goes back (within an incarnation);
+ *  - a node never reports durable more than its disk really holds;
+ *  - the core's own view (log end, epoch table, durable end) matches disk.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim_world.h"
+
+static const struct rg_epoch_run *find_run(const struct sim_log *log, int32_t epoch, int64_t *end)
+{
+    uint32_t lo = 0, hi = log->nruns;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (log->runs[mid].epoch < epoch)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == log->nruns || log->runs[lo].epoch != epoch)
+        return NULL;
+    *end = lo + 1 < log->nruns ? log->runs[lo + 1].start : sim_log_end(log);
+    return &log->runs[lo];
+}
+
+static void check_log_matching(struct sim_world *w, const struct sim_node *a,
+                               const struct sim_node *b)
+{
+    const struct sim_log *la = &a->disk.current, *lb = &b->disk.current;
+    for (uint32_t i = 0; i < la->nruns; i++) {
+        int64_t end_a = i + 1 < la->nruns ? la->runs[i + 1].start : sim_log_end(la), end_b;
+        const struct rg_epoch_run *rb = find_run(lb, la->runs[i].epoch, &end_b);
+        if (rb == NULL)
+            continue;
+        if (rb->start != la->runs[i].start)
+            sim_fail(w, "log matching: epoch %d starts at %lld on node %d, %lld on node %d",
+                     rb->epoch, (long long)la->runs[i].start, a->id, (long long)rb->start, b->id);
+        int64_t o = (end_a < end_b ? end_a : end_b) - 1;
+        if (sim_log_chain_at(la, o) != sim_log_chain_at(lb, o))
+            sim_fail(w,
+                     "log matching: nodes %d and %d have epoch %d at offset %lld but differ before",
+                     a->id, b->id, rb->epoch, (long long)o);
+    }
+}
+
+void check_node(struct sim_world *w, struct sim_node *n)
+{
+    const struct sim_log *log = &n->disk.current;
+    if (n->up) {
+        const struct replica_group *rg = &n->rg;
+        if (replica_group_log_end(rg) != sim_log_end(log))
+            sim_fail(w, "node %d: core log end %lld, disk log end %lld", n->id,
+                     (long long)replica_group_log_end(rg), (long long)sim_log_end(log));
+        int64_t durable = sim_disk_durable_prefix(&n->disk);
+        if (replica_group_durable_end(rg) > durable)
+            sim_fail(w, "node %d: core believes [0,%lld) durable, disk has [0,%lld)", n->id,
+                     (long long)replica_group_durable_end(rg), (long long)durable);
+        bool same = rg->epochs.count == log->nruns;
+        for (uint32_t i = 0; same && i < log->nruns; i++)
+            same = rg->epochs.runs[i].epoch == log->runs[i].epoch &&
+                   rg->epochs.runs[i].start == log->runs[i].start;
+        if (!same)
+            sim_fail(w, "node %d: core epoch table differs from the log's batches", n->id);
+        if (replica_group_commit(rg) > replica_group_log_end(rg))
+            sim_fail(w, "node %d: commit past log end", n->id);
+    }
+    for (int j = 0; j < w->nodes_total; j++)
+        if (j != n->id)
+            check_log_matching(w, n, &w->nodes[j]);
+}
+
+static void grow_terms(struct sim_world *w, int64_t term)
+{
+    if (term < w->nterms)
+        return;
+    int64_t cap = w->nterms ? w->nterms : 64;
+    while (cap <= term)
+        cap *= 2;
+    w->leader_of_term = realloc(w->leader_of_term, (size_t)cap * sizeof(int32_t));
+    w->committed_in_term = realloc(w->committed_in_term, (size_t)cap * sizeof(int64_t));
+    for (int64_t i = w->nterms; i < cap; i++) {
+        w->leader_of_term[i] = -1;
+        w->committed_in_term[i] = 0;
+    }
+    w->nterms = cap;
+}
+
+void check_commit(struct sim_world *w, struct sim_node *n, int64_t commit)
+{
+    const struct sim_log *log = &n->disk.current;
+    if (commit < n->last_commit)
+        sim_fail(w, "node %d: commit went back from %lld to %lld", n->id, (long long)n->last_commit,
+                 (long long)commit);
+    int64_t idx = sim_log_find(log, commit - 1);
+    if (commit > 0 && (idx < 0 || log->e[idx].base + log->e[idx].count != commit))
+        sim_fail(w, "node %d: commit %lld is not a batch end of its log (end %lld)", n->id,
+                 (long long)commit, (long long)sim_log_end(log));
+    int64_t known = sim_log_end(&w->committed);
+    int64_t overlap = commit < known ? commit : known;
+    if (overlap > 0 &&
+        sim_log_chain_at(log, overlap - 1) != sim_log_chain_at(&w->committed, overlap - 1))
+        sim_fail(w, "node %d: committed prefix [0,%lld) differs from what was committed before",
+                 n->id, (long long)overlap);
+    if (commit > known) {
+        int64_t i = known == 0 ? 0 : sim_log_find(log, known - 1) + 1;
+        for (; i <= idx; i++) {
+            sim_log_push(&w->committed, &log->e[i]);
+            if (log->e[i].kind == SIM_DATA)
+                w->res->commits++;
+        }
+    }
+    n->last_commit = commit;
+    /* Remember the term the commit was seen in: leader completeness only
+     * promises it to leaders of later terms. */
+    int64_t term = replica_group_term(&n->rg);
+    grow_terms(w, term);
+    if (commit > w->committed_in_term[term])
+        w->committed_in_term[term] = commit;
+}
+
+void check_new_leader(struct sim_world *w, struct sim_node *n, int64_t term)
+{
+    grow_terms(w, term);
+    if (w->leader_of_term[term] != -1 && w->leader_of_term[term] != n->id)
+        sim_fail(w, "two leaders in epoch %lld: nodes %d and %d", (long long)term,
+                 w->leader_of_term[term], n->id);
+    w->leader_of_term[term] = n->id;
+    int64_t known = 0;
+    for (int64_t t = 0; t < term; t++)
+        if (w->committed_in_term[t] > known)
+            known = w->committed_in_term[t];
+    const struct sim_log *log = &n->disk.current;
+    if (known > 0 && (sim_log_end(log) < known || sim_log_chain_at(log, known - 1) !=
+                                                      sim_log_chain_at(&w->committed, known - 1)))
+        sim_fail(w, "new leader %d of epoch %lld lacks committed entries below %lld", n->id,
+                 (long long)term, (long long)known);
+}
+
+void check_message(struct sim_world *w, struct sim_node *n, const struct rg_message *m)
+{
+    if (m->type != RG_MSG_APPEND_RESPONSE && m->type != RG_MSG_HEARTBEAT_RESPONSE)
+        return;
+    int64_t durable = sim_disk_durable_prefix(&n->disk);
+    if (m->success && m->durable > durable)
+        sim_fail(w, "node %d reports [0,%lld) durable but its disk holds [0,%lld)", n->id,
+                 (long long)m->durable, (long long)durable);
+}
+
+/*
+ * Healed cluster: one leader whose term every member shares and follows,
+ * every member's log identical to the leader's byte for byte, and all of it
+ * committed everywhere, with the committed prefix in it.
+ */
+bool check_converged(struct sim_world *w, char *why, size_t why_len)
+{
+    struct sim_node *leader = NULL;
+    for (int i = 0; i < w->nodes_total; i++) {
+        struct sim_node *n = &w->nodes[i];
+        if (n->up && replica_group_role(&n->rg) == RG_ROLE_LEADER &&
+            (leader == NULL || replica_group_term(&n->rg) > replica_group_term(&leader->rg)))
+            leader = n;
+    }
+    if (leader == NULL) {
+        snprintf(why, why_len, "no leader");
+        return false;
+    }
+    const struct replica_group *lrg = &leader->rg;
+    const struct sim_log *llog = &leader->disk.current;
+    if (replica_group_transfer_target(lrg) != RG_NO_NODE) {
+        snprintf(why, why_len, "leader %d is transferring leadership", leader->id);
+        return false;
+    }
+    if (replica_group_commit(lrg) != replica_group_log_end(lrg)) {
+        snprintf(why, why_len, "leader %d commit %lld < log end %lld", leader->id,
+                 (long long)replica_group_commit(lrg), (long long)replica_group_log_end(lrg));
+        return false;
+    }
+    const struct rg_membership *m = replica_group_membership(lrg);
+    for (uint32_t k = 0; k < m->voter_count + m->learner_count; k++) {
+        int id = k < m->voter_count ? m->voters[k] : m->learners[k - m->voter_count];
+        struct sim_node *n = &w->nodes[id];
+        const struct sim_log *log = &n->disk.current;
+        if (!n->up || replica_group_term(&n->rg) != replica_group_term(lrg) ||
+            replica_group_leader(&n->rg) != leader->id) {
+            snprintf(why, why_len, "node %d (up %d) term %lld leader %d, leader %d term %lld", id,
+                     n->up, (long long)replica_group_term(&n->rg), replica_group_leader(&n->rg),
+                     leader->id, (long long)replica_group_term(lrg));
+            return false;
+        }
+        if (sim_log_end(log) != sim_log_end(llog) ||
+            (log->n > 0 && log->e[log->n - 1].chain != llog->e[llog->n - 1].chain)) {
+            snprintf(why, why_len, "node %d log end %lld differs from leader's %lld", id,
+                     (long long)sim_log_end(log), (long long)sim_log_end(llog));
+            return false;
+        }
+        if (replica_group_commit(&n->rg) != sim_log_end(llog)) {
+            snprintf(why, why_len, "node %d commit %lld, log end %lld", id,
+                     (long long)replica_group_commit(&n->rg), (long long)sim_log_end(llog));
+            return false;
+        }
+    }
+    int64_t known = sim_log_end(&w->committed);
+    if (known > 0 &&
+        sim_log_chain_at(llog, known - 1) != sim_log_chain_at(&w->committed, known - 1))
+        sim_fail(w, "converged log lacks committed entries below %lld", (long long)known);
+    return true;
+}

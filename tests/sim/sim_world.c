@@ -1,0 +1,1033 @@
+/*
+ * The simulation engine: one event queue ordered by (virtual time, seq),
+ * nodes that run the real core, a network that delays, drops, duplicates,
+ * reorders and partitions, disks that lose unsynced writes in a crash, and
+ * clients, admins and a fault injector that all draw from one PRNG.
+ *
+ * A run: CHAOS (faults, clients, leadership transfers and membership
+ * changes) then heal and CONVERGE within a bound; then two scenarios on
+ * the healthy cluster: a follower isolated and rejoined must not depose the
+ * leader (pre-vote), and an isolated leader must step down (check-quorum).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim_world.h"
+
+#define OUT_MESSAGES (RG_MAX_NODES * 3 * 4)
+#define LIVENESS_BOUND_MS 10000
+#define MAX_STEPS 5000000
+
+/* ---------------------------------------------------------------- rng, trace, fail */
+
+uint64_t sim_rand(struct sim_world *w)
+{
+    uint64_t z = (w->rng += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+int sim_rand_range(struct sim_world *w, int lo, int hi)
+{
+    return lo + (int)(sim_rand(w) % (uint64_t)(hi - lo + 1));
+}
+
+static bool chance(struct sim_world *w, int pct)
+{
+    return sim_rand_range(w, 0, 99) < pct;
+}
+
+void sim_fail(struct sim_world *w, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = snprintf(w->res->reason, sizeof(w->res->reason),
+                     "t=%lldms step=%llu: ", (long long)w->now, (unsigned long long)w->res->steps);
+    vsnprintf(w->res->reason + n, sizeof(w->res->reason) - (size_t)n, fmt, ap);
+    va_end(ap);
+    w->res->failed = true;
+    if (w->opt.trace)
+        printf("FAILED: %s\n", w->res->reason);
+    longjmp(w->fail_jmp, 1);
+}
+
+void sim_trace(struct sim_world *w, const char *fmt, ...)
+{
+    if (!w->opt.trace)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    printf("%7lld ", (long long)w->now);
+    vprintf(fmt, ap);
+    printf("\n");
+    va_end(ap);
+}
+
+/* The core's invariant assertions end the seed, not the process. */
+static struct sim_world *current_world;
+static void on_core_assert(const char *file, int line, const char *expr)
+{
+    sim_fail(current_world, "core invariant violated at %s:%d: %s", file, line, expr);
+}
+
+/* ---------------------------------------------------------------- event queue (binary heap) */
+
+static bool before(const struct sim_event *a, const struct sim_event *b)
+{
+    return a->time != b->time ? a->time < b->time : a->seq < b->seq;
+}
+
+static void schedule(struct sim_world *w, struct sim_event ev)
+{
+    if (w->nheap == w->capheap) {
+        w->capheap = w->capheap ? w->capheap * 2 : 256;
+        w->heap = realloc(w->heap, w->capheap * sizeof(*w->heap));
+    }
+    ev.seq = w->seq++;
+    uint32_t i = w->nheap++;
+    while (i > 0) {
+        uint32_t parent = (i - 1) / 2;
+        if (!before(&ev, &w->heap[parent]))
+            break;
+        w->heap[i] = w->heap[parent];
+        i = parent;
+    }
+    w->heap[i] = ev;
+}
+
+static struct sim_event pop(struct sim_world *w)
+{
+    struct sim_event top = w->heap[0];
+    struct sim_event last = w->heap[--w->nheap];
+    uint32_t i = 0;
+    for (;;) {
+        uint32_t c = 2 * i + 1;
+        if (c >= w->nheap)
+            break;
+        if (c + 1 < w->nheap && before(&w->heap[c + 1], &w->heap[c]))
+            c++;
+        if (!before(&w->heap[c], &last))
+            break;
+        w->heap[i] = w->heap[c];
+        i = c;
+    }
+    if (w->nheap > 0)
+        w->heap[i] = last;
+    return top;
+}
+
+static void schedule_at(struct sim_world *w, int64_t time, enum sim_event_type type, int node)
+{
+    struct sim_event ev = {.time = time, .type = type, .node = node};
+    if (node >= 0)
+        ev.inc = w->nodes[node].inc;
+    schedule(w, ev);
+}
+
+static void schedule_tick(struct sim_world *w, struct sim_node *n, int64_t time)
+{
+    struct sim_event ev = {
+        .time = time, .type = EV_TICK, .node = n->id, .inc = n->inc, .covers = n->tick_gen};
+    schedule(w, ev);
+}
+
+/* ---------------------------------------------------------------- network */
+
+static void free_msg(struct sim_msg *sm)
+{
+    free(sm->entries);
+    free(sm);
+}
+
+static struct sim_msg *copy_msg(const struct sim_msg *sm)
+{
+    struct sim_msg *c = malloc(sizeof(*c));
+    *c = *sm;
+    c->entries = NULL;
+    if (sm->n) {
+        c->entries = malloc(sm->n * sizeof(*sm->entries));
+        memcpy(c->entries, sm->entries, sm->n * sizeof(*sm->entries));
+    }
+    return c;
+}
+
+static int message_delay(struct sim_world *w)
+{
+    if (chance(w, w->slow_pct))
+        return sim_rand_range(w, w->delay_max, w->delay_max * 5);
+    return sim_rand_range(w, w->delay_min, w->delay_max);
+}
+
+static void send(struct sim_world *w, struct sim_msg *sm)
+{
+    int from = sm->m.from, to = sm->m.to;
+    if (to < 0 || to >= w->nodes_total || w->blocked[from][to] || chance(w, w->loss_pct)) {
+        free_msg(sm);
+        return;
+    }
+    if (chance(w, w->dup_pct)) {
+        struct sim_event dup = {
+            .time = w->now + message_delay(w), .type = EV_DELIVER, .node = to, .msg = copy_msg(sm)};
+        schedule(w, dup);
+    }
+    struct sim_event ev = {
+        .time = w->now + message_delay(w), .type = EV_DELIVER, .node = to, .msg = sm};
+    schedule(w, ev);
+}
+
+/* ---------------------------------------------------------------- output processing */
+
+static struct rg_output *out_begin(struct sim_world *w)
+{
+    if (w->out_depth >= 3)
+        sim_fail(w, "output recursion too deep");
+    struct rg_output *out = &w->outs[w->out_depth];
+    rg_output_init(out, w->out_msgs[w->out_depth], OUT_MESSAGES, w->out_ops[w->out_depth], 8);
+    w->out_depth++;
+    return out;
+}
+
+static void out_end(struct sim_world *w, struct rg_output *out)
+{
+    (void)out;
+    w->out_depth--;
+}
+
+static void start_sync(struct sim_world *w, struct sim_node *n)
+{
+    if (n->disk.sync_covers > 0 || n->disk.npending == 0)
+        return;
+    n->disk.sync_covers = n->disk.npending;
+    struct sim_event ev = {.time = w->now + sim_rand_range(w, 1, 15),
+                           .type = EV_SYNC_DONE,
+                           .node = n->id,
+                           .inc = n->inc,
+                           .covers = n->disk.npending};
+    schedule(w, ev);
+}
+
+static void process(struct sim_world *w, struct sim_node *n, struct rg_output *out);
+
+static void apply_ops(struct sim_world *w, struct sim_node *n, struct rg_output *out,
+                      bool *appended)
+{
+    for (uint32_t i = 0; i < out->op_count; i++) {
+        const struct rg_log_op *op = &out->ops[i];
+        struct sim_entry e;
+        memset(&e, 0, sizeof(e));
+        switch (op->type) {
+        case RG_LOG_TRUNCATE:
+            if (sim_log_find_base(&n->disk.current, op->offset) < 0)
+                sim_fail(w, "node %d: truncate to %lld, not a batch boundary", n->id,
+                         (long long)op->offset);
+            sim_trace(w, "  n%d truncate to %lld", n->id, (long long)op->offset);
+            sim_disk_truncate(&n->disk, op->offset);
+            break;
+        case RG_LOG_APPEND_RECEIVED: {
+            const struct sim_msg *sm = op->payload;
+            int64_t at = op->offset;
+            if (at != sim_log_end(&n->disk.current))
+                sim_fail(w, "node %d: append at %lld but log ends at %lld", n->id, (long long)at,
+                         (long long)sim_log_end(&n->disk.current));
+            for (uint32_t k = 0; k < sm->n; k++) {
+                const struct sim_entry *src = &sm->entries[k];
+                if (src->base < op->offset || src->base >= op->to)
+                    continue;
+                if (src->base != at)
+                    sim_fail(w, "node %d: append range starts inside a batch", n->id);
+                sim_disk_append(&n->disk, src);
+                at = src->base + src->count;
+            }
+            if (at != op->to)
+                sim_fail(w, "node %d: append [%lld,%lld) but batches end at %lld", n->id,
+                         (long long)op->offset, (long long)op->to, (long long)at);
+            sim_trace(w, "  n%d append [%lld,%lld)", n->id, (long long)op->offset,
+                      (long long)op->to);
+            break;
+        }
+        case RG_LOG_APPEND_MARKER:
+        case RG_LOG_APPEND_CONFIG:
+            e.base = op->offset;
+            e.count = 1;
+            e.epoch = op->epoch;
+            e.id = ++w->next_id;
+            e.kind = op->type == RG_LOG_APPEND_MARKER ? SIM_MARKER : SIM_CONFIG;
+            e.membership = op->membership;
+            if (e.base != sim_log_end(&n->disk.current))
+                sim_fail(w, "node %d: marker/config not at log end", n->id);
+            sim_disk_append(&n->disk, &e);
+            *appended = true;
+            sim_trace(w, "  n%d append %s at %lld epoch %d", n->id,
+                      e.kind == SIM_MARKER ? "marker" : "config", (long long)e.base, e.epoch);
+            break;
+        }
+    }
+}
+
+/* Reads [prev_end, end) of the leader's log into the message, maybe fewer
+ * batches (a byte budget), as the broker would from its segments. */
+static struct sim_msg *fill_append(struct sim_world *w, struct sim_node *n, struct rg_message *m,
+                                   struct rg_output *out)
+{
+    const struct sim_log *log = &n->disk.current;
+    if (m->end == m->prev_end) { /* an empty probe */
+        struct sim_msg *probe = calloc(1, sizeof(*probe));
+        probe->m = *m;
+        return probe;
+    }
+    int64_t i = sim_log_find_base(log, m->prev_end);
+    if (i < 0)
+        sim_fail(w, "node %d: APPEND from %lld, not a batch start", n->id, (long long)m->prev_end);
+    int64_t budget = chance(w, w->opt.nasty ? 70 : 40) ? sim_rand_range(w, 1, 3) : 1 << 30;
+    uint32_t configs = 0;
+    int64_t k = i;
+    while (k < log->n && log->e[k].base < m->end && k - i < budget &&
+           configs < RG_MAX_CONFIGS_PER_APPEND) {
+        if (log->e[k].kind == SIM_CONFIG)
+            configs++;
+        k++;
+    }
+    int64_t actual = log->e[k - 1].base + log->e[k - 1].count;
+    if (actual > m->end)
+        sim_fail(w, "node %d: APPEND end %lld inside a batch", n->id, (long long)m->end);
+    if (actual < m->end) {
+        int rc = replica_group_append_trimmed(&n->rg, m, actual, out);
+        if (rc != RG_OK)
+            sim_fail(w, "append_trimmed: %s", rg_status_str(rc));
+    }
+    /* The runs the core computed must describe these batches. */
+    for (int64_t j = i; j < k; j++) {
+        int32_t epoch = 0;
+        for (uint32_t r = 0; r < m->run_count && m->runs[r].start <= log->e[j].base; r++)
+            epoch = m->runs[r].epoch;
+        if (epoch != log->e[j].epoch)
+            sim_fail(w, "node %d: APPEND runs say epoch %d at %lld, the log has %d", n->id, epoch,
+                     (long long)log->e[j].base, log->e[j].epoch);
+    }
+    struct sim_msg *sm = calloc(1, sizeof(*sm));
+    sm->m = *m;
+    sm->n = (uint32_t)(k - i);
+    sm->entries = malloc(sm->n * sizeof(*sm->entries));
+    memcpy(sm->entries, &log->e[i], sm->n * sizeof(*sm->entries));
+    return sm;
+}
+
+static void trace_message(struct sim_world *w, const struct rg_message *m)
+{
+    if (!w->opt.trace)
+        return;
+    switch (m->type) {
+    case RG_MSG_APPEND:
+        sim_trace(w, "  n%d -> n%d %s t%lld prev %lld/%d end %lld commit %lld", m->from, m->to,
+                  rg_message_type_str(m->type), (long long)m->term, (long long)m->prev_end,
+                  m->prev_epoch, (long long)m->end, (long long)m->commit);
+        break;
+    case RG_MSG_APPEND_RESPONSE:
+    case RG_MSG_HEARTBEAT_RESPONSE:
+        sim_trace(w, "  n%d -> n%d %s t%lld %s match %lld durable %lld hint %d/%lld", m->from,
+                  m->to, rg_message_type_str(m->type), (long long)m->term,
+                  m->success ? "ok" : "REJECT", (long long)m->match, (long long)m->durable,
+                  m->hint_epoch, (long long)m->hint_offset);
+        break;
+    case RG_MSG_PRE_VOTE:
+    case RG_MSG_VOTE:
+        sim_trace(w, "  n%d -> n%d %s t%lld log %lld/%d%s", m->from, m->to,
+                  rg_message_type_str(m->type), (long long)m->term, (long long)m->log_end,
+                  m->last_epoch, m->transfer ? " transfer" : "");
+        break;
+    case RG_MSG_PRE_VOTE_RESPONSE:
+    case RG_MSG_VOTE_RESPONSE:
+        sim_trace(w, "  n%d -> n%d %s t%lld %s", m->from, m->to, rg_message_type_str(m->type),
+                  (long long)m->term, m->granted ? "granted" : "rejected");
+        break;
+    default:
+        sim_trace(w, "  n%d -> n%d %s t%lld commit %lld", m->from, m->to,
+                  rg_message_type_str(m->type), (long long)m->term, (long long)m->commit);
+    }
+}
+
+/*
+ * Carries out one output in the order the API demands: hard state to disk
+ * (synchronously durable), log ops, messages, then commit and role.
+ */
+static void process(struct sim_world *w, struct sim_node *n, struct rg_output *out)
+{
+    if (out->hard_state_changed) {
+        n->disk.hard = out->hard_state;
+        sim_trace(w, "  n%d persist term %lld vote %d", n->id, (long long)out->hard_state.term,
+                  out->hard_state.voted_for);
+        /* A voter that dies right after voting comes back to the same
+         * election: its persisted vote is all that stops a second one. */
+        if (w->faults_on && replica_group_voted_for(&n->rg) != RG_NO_NODE &&
+            replica_group_voted_for(&n->rg) != n->id && chance(w, w->opt.nasty ? 20 : 3)) {
+            struct sim_event ev = {.time = w->now + sim_rand_range(w, 0, 3),
+                                   .type = EV_CRASH,
+                                   .node = n->id,
+                                   .inc = n->inc};
+            schedule(w, ev);
+        }
+    }
+    bool appended = false;
+    apply_ops(w, n, out, &appended);
+    for (uint32_t i = 0; i < out->message_count; i++) {
+        struct rg_message *m = &out->messages[i];
+        check_message(w, n, m);
+        struct sim_msg *sm;
+        if (m->type == RG_MSG_APPEND) {
+            sm = fill_append(w, n, m, out);
+        } else {
+            sm = calloc(1, sizeof(*sm));
+            sm->m = *m;
+        }
+        trace_message(w, &sm->m);
+        send(w, sm);
+    }
+    if (out->commit_changed) {
+        sim_trace(w, "  n%d commit %lld", n->id, (long long)out->commit);
+        check_commit(w, n, out->commit);
+    }
+    if (out->role_changed) {
+        sim_trace(w, "  n%d %s term %lld leader %d", n->id, rg_role_str(out->role),
+                  (long long)out->term, out->leader);
+        if (out->role == RG_ROLE_LEADER) {
+            check_new_leader(w, n, out->term);
+            /* Leaders that die young leave their epoch's first entries on
+             * few replicas: the histories of Raft's figure 8. */
+            if (w->faults_on && chance(w, w->opt.nasty ? 35 : 5)) {
+                struct sim_event ev = {.time = w->now + sim_rand_range(w, 0, 8),
+                                       .type = EV_CRASH,
+                                       .node = n->id,
+                                       .inc = n->inc};
+                schedule(w, ev);
+            }
+        }
+    }
+    if (n->disk.npending > 0 && n->flush_interval_ms == 0)
+        start_sync(w, n);
+    if (appended && replica_group_role(&n->rg) == RG_ROLE_LEADER) {
+        struct rg_output *o2 = out_begin(w);
+        int64_t end = sim_log_end(&n->disk.current);
+        int rc =
+            replica_group_appended(&n->rg, end, sim_log_epoch_at(&n->disk.current, end - 1), o2);
+        if (rc != RG_OK)
+            sim_fail(w, "appended: %s", rg_status_str(rc));
+        process(w, n, o2);
+        out_end(w, o2);
+    }
+}
+
+/* ---------------------------------------------------------------- nodes */
+
+static struct replica_group_config node_config(struct sim_world *w, struct sim_node *n)
+{
+    struct replica_group_config c;
+    memset(&c, 0, sizeof(c));
+    c.self = n->id;
+    c.bootstrap.voter_count = (uint32_t)w->replicas;
+    for (int i = 0; i < w->replicas; i++)
+        c.bootstrap.voters[i] = i;
+    c.election_ticks = w->election_ticks;
+    c.heartbeat_ticks = 3;
+    c.max_inflight = (uint32_t)(1 + (w->opt.seed + (uint64_t)n->id) % 8);
+    c.seed = sim_rand(w);
+    c.pre_vote = true;
+    c.check_quorum = true;
+    c.faults = &w->faults;
+    return c;
+}
+
+/* Starts (or restarts) a node from what its disk holds. */
+static void start_node(struct sim_world *w, struct sim_node *n)
+{
+    const struct sim_log *log = &n->disk.durable;
+    struct rg_config_entry configs[RG_CONFIG_HISTORY];
+    uint32_t nconfigs = 0;
+    for (uint32_t i = 0; i < log->n; i++) {
+        if (log->e[i].kind != SIM_CONFIG)
+            continue;
+        if (nconfigs == RG_CONFIG_HISTORY) {
+            memmove(configs, configs + 1, sizeof(configs[0]) * (RG_CONFIG_HISTORY - 1));
+            nconfigs--;
+        }
+        configs[nconfigs].offset = log->e[i].base;
+        configs[nconfigs].membership = log->e[i].membership;
+        nconfigs++;
+    }
+    struct replica_group_restore r = {
+        .hard_state = n->disk.hard,
+        .log_end = sim_log_end(log),
+        .epochs = log->runs,
+        .epoch_count = log->nruns,
+        .configs = configs,
+        .config_count = nconfigs,
+        .commit = 0,
+    };
+    struct replica_group_config c = node_config(w, n);
+    int rc = replica_group_init(&n->rg, &c, &r, n->epochs, SIM_EPOCH_CAPACITY);
+    if (rc != RG_OK)
+        sim_fail(w, "node %d: init from disk: %s", n->id, rg_status_str(rc));
+    n->up = true;
+    n->inc++;
+    n->last_commit = 0;
+    n->paused_until = 0;
+    schedule_tick(w, n, w->now + sim_rand_range(w, 1, w->tick_ms));
+    if (n->flush_interval_ms > 0)
+        schedule_at(w, w->now + n->flush_interval_ms, EV_FLUSH, n->id);
+    check_node(w, n);
+}
+
+static void crash_node(struct sim_world *w, struct sim_node *n)
+{
+    /* Often nothing unsynced survives; otherwise some prefix of it. */
+    uint32_t survive = chance(w, 50) ? 0 : (uint32_t)sim_rand_range(w, 0, (int)n->disk.npending);
+    bool tear = chance(w, 50);
+    sim_trace(w, "CRASH n%d (%u of %u unsynced writes survive%s)", n->id, survive, n->disk.npending,
+              tear ? ", next torn" : "");
+    sim_disk_crash(&n->disk, survive, tear);
+    n->up = false;
+    n->inc++;
+    schedule_at(w, w->now + sim_rand_range(w, 5, w->opt.nasty ? 80 : 400), EV_RESTART, n->id);
+    check_node(w, n);
+}
+
+/* ---------------------------------------------------------------- events */
+
+static void on_tick(struct sim_world *w, struct sim_node *n)
+{
+    struct rg_output *out = out_begin(w);
+    if (replica_group_tick(&n->rg, out) != RG_OK)
+        sim_fail(w, "tick failed");
+    process(w, n, out);
+    out_end(w, out);
+    schedule_tick(w, n, w->now + w->tick_ms);
+}
+
+static void on_deliver(struct sim_world *w, struct sim_node *n, struct sim_msg *sm)
+{
+    struct rg_message *m = &sm->m;
+    /* The receiving broker finds config batches in the bytes it got. */
+    m->config_count = 0;
+    for (uint32_t i = 0; i < sm->n && m->config_count < RG_MAX_CONFIGS_PER_APPEND; i++) {
+        if (sm->entries[i].kind == SIM_CONFIG) {
+            m->configs[m->config_count].offset = sm->entries[i].base;
+            m->configs[m->config_count].membership = sm->entries[i].membership;
+            m->config_count++;
+        }
+    }
+    m->payload = sm;
+    sim_trace(w, "n%d <- n%d %s t%lld", n->id, m->from, rg_message_type_str(m->type),
+              (long long)m->term);
+    struct rg_output *out = out_begin(w);
+    int rc = replica_group_step(&n->rg, m, out);
+    if (rc != RG_OK)
+        sim_fail(w, "step: %s", rg_status_str(rc));
+    process(w, n, out);
+    out_end(w, out);
+}
+
+static void on_sync_done(struct sim_world *w, struct sim_node *n, uint32_t covers)
+{
+    sim_disk_sync_done(&n->disk, covers);
+    n->disk.sync_covers = 0;
+    int64_t durable = sim_disk_durable_prefix(&n->disk);
+    sim_trace(w, "n%d sync done: durable [0,%lld)", n->id, (long long)durable);
+    struct rg_output *out = out_begin(w);
+    if (replica_group_durable(&n->rg, durable, out) != RG_OK)
+        sim_fail(w, "durable failed");
+    process(w, n, out);
+    out_end(w, out);
+    if (n->flush_interval_ms == 0)
+        start_sync(w, n);
+}
+
+static struct sim_node *find_leader(struct sim_world *w)
+{
+    struct sim_node *best = NULL;
+    for (int i = 0; i < w->nodes_total; i++) {
+        struct sim_node *n = &w->nodes[i];
+        if (n->up && n->paused_until <= w->now && replica_group_role(&n->rg) == RG_ROLE_LEADER &&
+            (best == NULL || replica_group_term(&n->rg) > replica_group_term(&best->rg)))
+            best = n;
+    }
+    return best;
+}
+
+static void on_client(struct sim_world *w)
+{
+    struct sim_node *n = &w->nodes[sim_rand_range(w, 0, w->nodes_total - 1)];
+    if (n->up && n->paused_until <= w->now) {
+        struct rg_output *out = out_begin(w);
+        int64_t base;
+        int32_t epoch;
+        int32_t count = sim_rand_range(w, 1, 4);
+        int rc = replica_group_propose(&n->rg, count, &base, &epoch, out);
+        if (rc == RG_OK) {
+            struct sim_entry e;
+            memset(&e, 0, sizeof(e));
+            e.base = base;
+            e.count = count;
+            e.epoch = epoch;
+            e.id = ++w->next_id;
+            e.kind = SIM_DATA;
+            sim_disk_append(&n->disk, &e);
+            w->res->proposals++;
+            sim_trace(w, "client -> n%d: batch [%lld,%lld) epoch %d", n->id, (long long)base,
+                      (long long)(base + count), epoch);
+            process(w, n, out);
+            rg_output_reset(out);
+            rc = replica_group_appended(&n->rg, base + count, epoch, out);
+            if (rc != RG_OK)
+                sim_fail(w, "appended: %s", rg_status_str(rc));
+            process(w, n, out);
+        }
+        out_end(w, out);
+    }
+    if (w->clients_on)
+        schedule_at(w, w->now + sim_rand_range(w, 1, w->client_gap_ms), EV_CLIENT, -1);
+}
+
+/* Leadership transfers and one-at-a-time reassignment: add the node that
+ * is not a member as a learner, promote it, remove another voter. */
+static void on_admin(struct sim_world *w)
+{
+    struct sim_node *l = find_leader(w);
+    if (l != NULL) {
+        struct rg_output *out = out_begin(w);
+        const struct rg_membership *m = replica_group_membership(&l->rg);
+        int rc;
+        int64_t offset;
+        if (chance(w, 40)) {
+            int target = m->voters[sim_rand_range(w, 0, (int)m->voter_count - 1)];
+            rc = target == l->id ? RG_OK : replica_group_transfer_leadership(&l->rg, target, out);
+            sim_trace(w, "admin: transfer n%d -> n%d: %s", l->id, target, rg_status_str(rc));
+        } else if (m->learner_count > 0) {
+            rc = replica_group_change_membership(&l->rg, RG_CHANGE_PROMOTE, m->learners[0], &offset,
+                                                 out);
+            sim_trace(w, "admin: promote n%d: %s", m->learners[0], rg_status_str(rc));
+        } else if ((int)m->voter_count > w->replicas) {
+            int victim = m->voters[sim_rand_range(w, 0, (int)m->voter_count - 1)];
+            rc = victim == l->id ? RG_ERR_INVALID
+                                 : replica_group_change_membership(&l->rg, RG_CHANGE_REMOVE, victim,
+                                                                   &offset, out);
+            sim_trace(w, "admin: remove n%d: %s", victim, rg_status_str(rc));
+        } else {
+            int spare = -1;
+            for (int i = 0; i < w->nodes_total; i++)
+                if (!rg_membership_has_voter(m, i) && !rg_membership_has_learner(m, i))
+                    spare = i;
+            rc =
+                replica_group_change_membership(&l->rg, RG_CHANGE_ADD_LEARNER, spare, &offset, out);
+            sim_trace(w, "admin: add learner n%d: %s", spare, rg_status_str(rc));
+        }
+        process(w, l, out);
+        out_end(w, out);
+    }
+    if (w->faults_on)
+        schedule_at(w, w->now + sim_rand_range(w, 100, 900), EV_ADMIN, -1);
+}
+
+static void heal_network(struct sim_world *w)
+{
+    memset(w->blocked, 0, sizeof(w->blocked));
+}
+
+static void isolate(struct sim_world *w, int node)
+{
+    for (int j = 0; j < w->nodes_total; j++) {
+        w->blocked[node][j] = true;
+        w->blocked[j][node] = true;
+    }
+}
+
+static struct sim_node *find_leader(struct sim_world *w);
+
+static void on_fault(struct sim_world *w)
+{
+    int kind = sim_rand_range(w, 0, 99);
+    int a = sim_rand_range(w, 0, w->nodes_total - 1);
+    int b = sim_rand_range(w, 0, w->nodes_total - 1);
+    struct sim_node *n = &w->nodes[a];
+    if (kind < 14) {
+        if (n->up)
+            crash_node(w, n);
+    } else if (kind < 24 || (w->opt.nasty && kind < 50)) {
+        /* the leader dies: elections over logs of unequal length */
+        struct sim_node *l = find_leader(w);
+        if (l != NULL)
+            crash_node(w, l);
+    } else if (kind < 28) {
+        /* power failure: every node at once, each keeping what it synced */
+        sim_trace(w, "FAULT power failure");
+        for (int i = 0; i < w->nodes_total; i++)
+            if (w->nodes[i].up)
+                crash_node(w, &w->nodes[i]);
+    } else if (kind < 36) {
+        sim_trace(w, "FAULT isolate n%d", a);
+        isolate(w, a);
+    } else if (kind < 44) {
+        sim_trace(w, "FAULT one-way n%d -/-> n%d", a, b);
+        if (a != b)
+            w->blocked[a][b] = true;
+    } else if (kind < 50) {
+        sim_trace(w, "FAULT split brain");
+        uint32_t side = (uint32_t)sim_rand(w);
+        for (int i = 0; i < w->nodes_total; i++)
+            for (int j = 0; j < w->nodes_total; j++)
+                w->blocked[i][j] = ((side >> i) & 1) != ((side >> j) & 1);
+    } else if (kind < 70) {
+        sim_trace(w, "FAULT heal network");
+        heal_network(w);
+    } else if (kind < 80) {
+        int ms = sim_rand_range(w, 20, 400);
+        sim_trace(w, "FAULT pause n%d for %dms", a, ms);
+        if (n->up)
+            n->paused_until = w->now + ms;
+    } else if (kind < 92) {
+        w->loss_pct = chance(w, w->opt.nasty ? 10 : 50) ? 0 : sim_rand_range(w, 1, 30);
+        w->dup_pct = chance(w, 50) ? 0 : sim_rand_range(w, 1, 10);
+        w->slow_pct = sim_rand_range(w, 0, 10);
+        sim_trace(w, "FAULT network loss %d%% dup %d%% slow %d%%", w->loss_pct, w->dup_pct,
+                  w->slow_pct);
+    } else {
+        /* a burst: crash two at once */
+        if (n->up)
+            crash_node(w, n);
+        if (w->nodes[b].up)
+            crash_node(w, &w->nodes[b]);
+    }
+    if (w->faults_on)
+        schedule_at(w, w->now + sim_rand_range(w, 1, w->fault_gap_ms), EV_FAULT, -1);
+}
+
+static int election_bound_ms(const struct sim_world *w)
+{
+    return (int)(2 * w->election_ticks) * w->tick_ms;
+}
+
+/* Healing: the network becomes reliable, every node runs, and messages
+ * held back by slow links or pauses arrive within the new delay bound. */
+static void heal_all(struct sim_world *w)
+{
+    heal_network(w);
+    w->loss_pct = w->dup_pct = w->slow_pct = 0;
+    w->delay_min = 1;
+    w->delay_max = 10;
+    uint32_t queued = w->nheap;
+    struct sim_event *all = malloc((queued ? queued : 1) * sizeof(*all));
+    for (uint32_t i = 0; i < queued; i++) {
+        all[i] = pop(w);
+        if (all[i].type == EV_DELIVER && all[i].time > w->now + w->delay_max)
+            all[i].time = w->now + sim_rand_range(w, w->delay_min, w->delay_max);
+    }
+    for (uint32_t i = 0; i < queued; i++)
+        schedule(w, all[i]);
+    free(all);
+    for (int i = 0; i < w->nodes_total; i++) {
+        struct sim_node *n = &w->nodes[i];
+        if (!n->up) {
+            start_node(w, n);
+        } else if (n->paused_until > w->now) {
+            /* Its clock was deferred to the end of the pause: restart it
+             * now (the deferred tick is then ignored). */
+            n->paused_until = 0;
+            n->tick_gen++;
+            schedule_tick(w, n, w->now + 1);
+        }
+    }
+}
+
+static struct sim_node *pick_follower(struct sim_world *w, struct sim_node *leader)
+{
+    const struct rg_membership *m = replica_group_membership(&leader->rg);
+    int start = sim_rand_range(w, 0, (int)m->voter_count - 1);
+    for (uint32_t k = 0; k < m->voter_count; k++) {
+        int id = m->voters[(start + (int)k) % (int)m->voter_count];
+        if (id != leader->id)
+            return &w->nodes[id];
+    }
+    return NULL;
+}
+
+static void on_phase(struct sim_world *w)
+{
+    char why[256];
+    switch (w->phase) {
+    case PHASE_CHAOS:
+        sim_trace(w, "PHASE heal: everything repaired, waiting for convergence");
+        w->faults_on = false;
+        w->clients_on = false;
+        heal_all(w);
+        w->phase = PHASE_CONVERGE;
+        w->phase_deadline = w->now + LIVENESS_BOUND_MS;
+        break;
+    case PHASE_CONVERGE:
+        if (!check_converged(w, why, sizeof(why)))
+            w->stable_since = -1;
+        else if (w->stable_since < 0)
+            w->stable_since = w->now;
+        /* Converged, and still so 100 ms later (nothing left in flight). */
+        if (w->stable_since >= 0 && w->now - w->stable_since >= 100) {
+            struct sim_node *l = find_leader(w);
+            w->stable_since = -1;
+            sim_trace(w, "CONVERGED: leader n%d term %lld log end %lld", l->id,
+                      (long long)replica_group_term(&l->rg),
+                      (long long)replica_group_log_end(&l->rg));
+            if (w->phase_after_converge == PHASE_ISOLATE_FOLLOWER) {
+                struct sim_node *f = pick_follower(w, l);
+                w->scenario_leader = l->id;
+                w->scenario_node = f->id;
+                w->scenario_term = replica_group_term(&l->rg);
+                isolate(w, f->id);
+                w->phase = PHASE_ISOLATE_FOLLOWER;
+                w->scenario_time = w->now + 3 * election_bound_ms(w);
+                w->phase_deadline = w->scenario_time + 1000;
+                w->phase_after_converge = PHASE_ISOLATE_LEADER;
+                sim_trace(w, "SCENARIO isolate follower n%d until %lld", f->id,
+                          (long long)w->scenario_time);
+            } else if (w->phase_after_converge == PHASE_ISOLATE_LEADER) {
+                w->scenario_leader = l->id;
+                isolate(w, l->id);
+                w->phase = PHASE_ISOLATE_LEADER;
+                w->phase_deadline = w->now + election_bound_ms(w) + 2 * w->tick_ms;
+                w->phase_after_converge = PHASE_DONE;
+                sim_trace(w, "SCENARIO isolate leader n%d", l->id);
+            } else {
+                w->phase = PHASE_DONE;
+                return;
+            }
+        } else if (w->now > w->phase_deadline) {
+            sim_fail(w, "liveness: not converged %dms after healing: %s", LIVENESS_BOUND_MS, why);
+        }
+        break;
+    case PHASE_ISOLATE_FOLLOWER:
+        if (w->scenario_time > 0 && w->now >= w->scenario_time) {
+            sim_trace(w, "SCENARIO rejoin n%d", w->scenario_node);
+            heal_network(w);
+            w->scenario_time = 0;
+        }
+        if (w->now >= w->phase_deadline) {
+            struct sim_node *l = &w->nodes[w->scenario_leader];
+            if (replica_group_role(&l->rg) != RG_ROLE_LEADER ||
+                replica_group_term(&l->rg) != w->scenario_term)
+                sim_fail(w,
+                         "pre-vote: follower n%d cut off and rejoined deposed healthy leader "
+                         "n%d (term %lld -> %lld)",
+                         w->scenario_node, l->id, (long long)w->scenario_term,
+                         (long long)replica_group_term(&l->rg));
+            w->phase = PHASE_CONVERGE;
+            w->phase_deadline = w->now + LIVENESS_BOUND_MS;
+        }
+        break;
+    case PHASE_ISOLATE_LEADER:
+        if (w->now >= w->phase_deadline) {
+            struct sim_node *l = &w->nodes[w->scenario_leader];
+            if (replica_group_role(&l->rg) == RG_ROLE_LEADER)
+                sim_fail(w,
+                         "check-quorum: leader n%d cut off from every peer for %dms still "
+                         "leads",
+                         l->id, election_bound_ms(w) + 2 * w->tick_ms);
+            heal_network(w);
+            w->phase = PHASE_CONVERGE;
+            w->phase_deadline = w->now + LIVENESS_BOUND_MS;
+        }
+        break;
+    case PHASE_DONE:
+        return;
+    }
+    schedule_at(w, w->now + 10, EV_PHASE, -1);
+}
+
+static void step(struct sim_world *w, struct sim_event ev)
+{
+    w->now = ev.time;
+    w->res->steps++;
+    struct sim_node *n = ev.node >= 0 ? &w->nodes[ev.node] : NULL;
+    switch (ev.type) {
+    case EV_TICK:
+    case EV_FLUSH:
+        if (!n->up || ev.inc != n->inc || (ev.type == EV_TICK && ev.covers != n->tick_gen))
+            return; /* a crash stopped this node's clock; restart starts a new one */
+        if (n->paused_until > w->now) {
+            ev.time = n->paused_until;
+            schedule(w, ev);
+            return;
+        }
+        if (ev.type == EV_TICK) {
+            on_tick(w, n);
+        } else {
+            start_sync(w, n);
+            schedule_at(w, w->now + n->flush_interval_ms, EV_FLUSH, n->id);
+        }
+        break;
+    case EV_DELIVER:
+        if (!n->up || w->blocked[ev.msg->m.from][ev.node]) {
+            free_msg(ev.msg);
+            return;
+        }
+        if (n->paused_until > w->now) {
+            ev.time = n->paused_until + sim_rand_range(w, 0, 3);
+            schedule(w, ev);
+            return;
+        }
+        w->in_hand = ev.msg;
+        on_deliver(w, n, ev.msg);
+        w->in_hand = NULL;
+        free_msg(ev.msg);
+        break;
+    case EV_SYNC_DONE:
+        if (!n->up || ev.inc != n->inc)
+            return;
+        if (n->paused_until > w->now) {
+            ev.time = n->paused_until;
+            schedule(w, ev);
+            return;
+        }
+        on_sync_done(w, n, ev.covers);
+        break;
+    case EV_CLIENT:
+        on_client(w);
+        return;
+    case EV_FAULT:
+        if (w->faults_on)
+            on_fault(w);
+        return;
+    case EV_CRASH:
+        if (n->up && ev.inc == n->inc && w->faults_on)
+            crash_node(w, n);
+        return;
+    case EV_RESTART:
+        if (!n->up) {
+            sim_trace(w, "RESTART n%d", n->id);
+            start_node(w, n);
+        }
+        return;
+    case EV_ADMIN:
+        if (w->faults_on)
+            on_admin(w);
+        return;
+    case EV_PHASE:
+        on_phase(w);
+        return;
+    }
+    if (n != NULL)
+        check_node(w, n);
+}
+
+/* ---------------------------------------------------------------- a run */
+
+static const struct {
+    const char *name;
+    size_t offset;
+} fault_table[] = {
+    {"count_non_durable_acks", offsetof(struct replica_group_faults, count_non_durable_acks)},
+    {"commit_previous_epoch", offsetof(struct replica_group_faults, commit_previous_epoch)},
+    {"skip_pre_vote", offsetof(struct replica_group_faults, skip_pre_vote)},
+    {"vote_ignores_log", offsetof(struct replica_group_faults, vote_ignores_log)},
+    {"no_check_quorum", offsetof(struct replica_group_faults, no_check_quorum)},
+    {"ack_durable_early", offsetof(struct replica_group_faults, ack_durable_early)},
+    {"forget_vote", offsetof(struct replica_group_faults, forget_vote)},
+};
+
+bool sim_fault_known(const char *name)
+{
+    for (size_t i = 0; i < sizeof(fault_table) / sizeof(fault_table[0]); i++)
+        if (strcmp(fault_table[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+const char *sim_fault_names(void)
+{
+    return "count_non_durable_acks commit_previous_epoch skip_pre_vote vote_ignores_log "
+           "no_check_quorum ack_durable_early forget_vote";
+}
+
+static void world_free(struct sim_world *w)
+{
+    for (int i = 0; i < SIM_MAX_NODES; i++)
+        sim_disk_free(&w->nodes[i].disk);
+    for (uint32_t i = 0; i < w->nheap; i++)
+        if (w->heap[i].msg != NULL)
+            free_msg(w->heap[i].msg);
+    free(w->heap);
+    if (w->in_hand != NULL)
+        free_msg(w->in_hand);
+    sim_log_free(&w->committed);
+    free(w->leader_of_term);
+    free(w->committed_in_term);
+    for (int i = 0; i < 3; i++)
+        free(w->out_msgs[i]);
+}
+
+void sim_run(const struct sim_options *opt, struct sim_result *res)
+{
+    memset(res, 0, sizeof(*res));
+    struct sim_world *w = calloc(1, sizeof(*w));
+    w->opt = *opt;
+    w->res = res;
+    w->rng = opt->seed * 0x2545f4914f6cdd1dull + 1;
+    for (int i = 0; i < 3; i++)
+        w->out_msgs[i] = malloc(OUT_MESSAGES * sizeof(struct rg_message));
+    if (opt->fault != NULL)
+        for (size_t i = 0; i < sizeof(fault_table) / sizeof(fault_table[0]); i++)
+            if (strcmp(fault_table[i].name, opt->fault) == 0)
+                *(bool *)((char *)&w->faults + fault_table[i].offset) = true;
+
+    w->replicas = opt->replicas ? opt->replicas : (chance(w, 50) ? 3 : 5);
+    w->nodes_total = w->replicas + 1; /* one spare for reassignment */
+    w->tick_ms = 10;
+    w->election_ticks = 10;
+    w->delay_min = 1;
+    w->delay_max = sim_rand_range(w, 2, 30);
+    w->slow_pct = sim_rand_range(w, 0, 5);
+    w->client_gap_ms = sim_rand_range(w, 2, 40);
+    w->fault_gap_ms = sim_rand_range(w, 30, 300);
+    if (opt->nasty) {
+        /* Small appends, lossy links, dying leaders, quick restarts: the
+         * profile that reaches Raft's figure-8 histories. */
+        w->fault_gap_ms = sim_rand_range(w, 10, 60);
+        w->loss_pct = sim_rand_range(w, 5, 25);
+    }
+    w->clients_on = true;
+    w->faults_on = true;
+    w->phase = PHASE_CHAOS;
+    w->stable_since = -1;
+    /* The scenarios need a quiet cluster; a quarter of the seeds (all
+     * when asked) run them after the first convergence. */
+    w->phase_after_converge =
+        opt->scenario_checks || chance(w, 25) ? PHASE_ISOLATE_FOLLOWER : PHASE_DONE;
+    volatile int chaos_ms =
+        opt->short_schedule ? sim_rand_range(w, 300, 1200) : sim_rand_range(w, 1000, 5000);
+
+    current_world = w;
+    rg_set_assert_handler(on_core_assert);
+    if (setjmp(w->fail_jmp) == 0) {
+        for (int i = 0; i < w->nodes_total; i++) {
+            struct sim_node *n = &w->nodes[i];
+            n->id = i;
+            n->flush_interval_ms = chance(w, 30) ? sim_rand_range(w, 5, 50) : 0;
+            start_node(w, n);
+        }
+        schedule_at(w, 1, EV_CLIENT, -1);
+        schedule_at(w, sim_rand_range(w, 1, w->fault_gap_ms), EV_FAULT, -1);
+        schedule_at(w, sim_rand_range(w, 100, 900), EV_ADMIN, -1);
+        schedule_at(w, chaos_ms, EV_PHASE, -1);
+        sim_trace(w, "seed %llu: %d replicas + 1 spare, chaos %dms, delay %d-%dms",
+                  (unsigned long long)opt->seed, w->replicas, chaos_ms, w->delay_min, w->delay_max);
+        while (w->phase != PHASE_DONE && w->nheap > 0) {
+            if (res->steps > MAX_STEPS)
+                sim_fail(w, "runaway: more than %d steps", MAX_STEPS);
+            step(w, pop(w));
+        }
+        if (w->phase != PHASE_DONE)
+            sim_fail(w, "event queue ran dry");
+    }
+    rg_set_assert_handler(NULL);
+    current_world = NULL;
+    res->virtual_ms = w->now;
+    world_free(w);
+    free(w);
+}

@@ -1,0 +1,114 @@
+/* The simulated world: nodes, network, event queue, checker state. */
+#ifndef RINGLOG_TESTS_SIM_WORLD_H
+#define RINGLOG_TESTS_SIM_WORLD_H
+
+#include "sim.h"
+
+struct sim_msg {
+    struct rg_message m;
+    struct sim_entry *entries; /* APPEND: the batches, as read from the log */
+    uint32_t n;
+};
+
+enum sim_event_type {
+    EV_TICK = 1,
+    EV_DELIVER,
+    EV_SYNC_DONE,
+    EV_FLUSH,
+    EV_CLIENT,
+    EV_FAULT,
+    EV_RESTART,
+    EV_CRASH,
+    EV_ADMIN,
+    EV_PHASE,
+};
+
+struct sim_event {
+    int64_t time;
+    uint64_t seq;
+    enum sim_event_type type;
+    int node;
+    uint64_t inc; /* node incarnation the event belongs to */
+    uint32_t covers;
+    struct sim_msg *msg;
+};
+
+struct sim_node {
+    int id;
+    bool up;
+    int64_t paused_until;
+    uint64_t inc;
+    struct replica_group rg;
+    struct rg_epoch_run epochs[SIM_EPOCH_CAPACITY];
+    struct sim_disk disk;
+    int flush_interval_ms; /* 0: sync after every write (flush=always) */
+    int64_t last_commit;   /* this incarnation's, never goes back */
+    uint32_t tick_gen;     /* ticks of an older generation are ignored */
+};
+
+enum sim_phase {
+    PHASE_CHAOS = 1,
+    PHASE_CONVERGE,         /* healed: a leader and identical logs, in time */
+    PHASE_ISOLATE_FOLLOWER, /* a follower cut off, then back: leader stays */
+    PHASE_ISOLATE_LEADER,   /* the leader cut off: it steps down */
+    PHASE_DONE,
+};
+
+struct sim_world {
+    struct sim_options opt;
+    struct sim_result *res;
+    uint64_t rng;
+    int64_t now;
+    int replicas;
+    int nodes_total;
+    struct sim_node nodes[SIM_MAX_NODES];
+
+    struct sim_event *heap;
+    uint32_t nheap, capheap;
+    uint64_t seq;
+
+    bool blocked[SIM_MAX_NODES][SIM_MAX_NODES]; /* [from][to] */
+    int loss_pct, dup_pct, slow_pct, delay_min, delay_max;
+
+    int tick_ms;
+    uint32_t election_ticks;
+    bool clients_on, faults_on;
+    int client_gap_ms, fault_gap_ms;
+
+    enum sim_phase phase;
+    int64_t phase_deadline;
+    int64_t stable_since;     /* converged since then, -1: not converged */
+    int phase_after_converge; /* which scenario follows a convergence */
+    int scenario_leader, scenario_node;
+    int64_t scenario_term, scenario_time;
+
+    /* checker */
+    struct sim_log committed; /* the prefix any node ever reported committed */
+    int32_t *leader_of_term;
+    int64_t *committed_in_term; /* highest commit seen by a node in that term */
+    int64_t nterms;
+    uint64_t next_id;
+    struct replica_group_faults faults;
+
+    struct rg_output outs[3];
+    struct rg_message *out_msgs[3];
+    struct sim_msg *in_hand; /* being delivered: freed if the seed fails */
+    struct rg_log_op out_ops[3][8];
+    int out_depth;
+    jmp_buf fail_jmp;
+};
+
+uint64_t sim_rand(struct sim_world *w);
+int sim_rand_range(struct sim_world *w, int lo, int hi); /* [lo, hi] */
+void sim_fail(struct sim_world *w, const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 2, 3)));
+void sim_trace(struct sim_world *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* sim_check.c */
+void check_node(struct sim_world *w, struct sim_node *n);
+void check_commit(struct sim_world *w, struct sim_node *n, int64_t commit);
+void check_new_leader(struct sim_world *w, struct sim_node *n, int64_t term);
+void check_message(struct sim_world *w, struct sim_node *n, const struct rg_message *m);
+bool check_converged(struct sim_world *w, char *why, size_t why_len);
+
+#endif
