@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "batch.h"
@@ -85,7 +86,11 @@ static size_t build_batch(uint8_t *buf, size_t cap, size_t msg_size)
     uint8_t *value = malloc(msg_size);
     for (size_t i = 0; i < msg_size; i++)
         value[i] = (uint8_t)('a' + i % 26);
-    struct rl_record_in r = {.value = value, .value_len = msg_size, .timestamp = 1700000000000};
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    struct rl_record_in r = {.value = value,
+                             .value_len = msg_size,
+                             .timestamp = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000};
     while (rl_batch_builder_add(&b, &r) == RL_OK)
         ;
     free(value);
@@ -151,6 +156,7 @@ int bench_log(int argc, char **argv)
         return 2;
     }
     cfg.segment_bytes = (uint64_t)segment_bytes;
+    cfg.retention_ms = -1; /* a benchmark keeps what it writes */
     cfg.max_append_bytes = (uint32_t)(batch_bytes > (8 << 20) ? batch_bytes : (8 << 20));
     cfg.max_group_bytes = (uint32_t)group_bytes;
     cfg.preallocate = !no_prealloc;
@@ -295,6 +301,7 @@ int bench_log_recover(int argc, char **argv)
     struct partition_log_config cfg;
     partition_log_config_default(&cfg);
     cfg.segment_bytes = (uint64_t)segment_bytes;
+    cfg.retention_ms = -1;
     cfg.max_append_bytes = 8 << 20;
     struct partition_log *log;
     struct log_open_report rep;
