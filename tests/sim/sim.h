@@ -97,6 +97,7 @@ struct sim_options {
     const char *fault;    /* name of a test-only fault knob, or NULL */
     bool scenario_checks; /* force the pre-vote / check-quorum scenarios */
     bool nasty;           /* harsher fault profile (small appends, lossy, leader crashes) */
+    bool figure8;         /* directed adversary steering toward Raft's figure 8 */
 };
 
 struct sim_result {

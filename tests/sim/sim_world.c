@@ -40,6 +40,11 @@ static bool chance(struct sim_world *w, int pct)
     return sim_rand_range(w, 0, 99) < pct;
 }
 
+bool sim_chance(struct sim_world *w, int pct)
+{
+    return chance(w, pct);
+}
+
 void sim_fail(struct sim_world *w, const char *fmt, ...)
 {
     va_list ap;
@@ -173,8 +178,10 @@ static void send(struct sim_world *w, struct sim_msg *sm)
             .time = w->now + message_delay(w), .type = EV_DELIVER, .node = to, .msg = copy_msg(sm)};
         schedule(w, dup);
     }
-    struct sim_event ev = {
-        .time = w->now + message_delay(w), .type = EV_DELIVER, .node = to, .msg = sm};
+    struct sim_event ev = {.time = w->now + message_delay(w) + f8_append_delay(w, &sm->m),
+                           .type = EV_DELIVER,
+                           .node = to,
+                           .msg = sm};
     schedule(w, ev);
 }
 
@@ -246,6 +253,7 @@ static void apply_ops(struct sim_world *w, struct sim_node *n, struct rg_output 
                          (long long)op->offset, (long long)op->to, (long long)at);
             sim_trace(w, "  n%d append [%lld,%lld)", n->id, (long long)op->offset,
                       (long long)op->to);
+            f8_on_append_written(w, n, op->offset, op->to);
             break;
         }
         case RG_LOG_APPEND_MARKER:
@@ -282,6 +290,9 @@ static struct sim_msg *fill_append(struct sim_world *w, struct sim_node *n, stru
     if (i < 0)
         sim_fail(w, "node %d: APPEND from %lld, not a batch start", n->id, (long long)m->prev_end);
     int64_t budget = chance(w, w->opt.nasty ? 70 : 40) ? sim_rand_range(w, 1, 3) : 1 << 30;
+    int64_t f8_budget = f8_append_budget(w, n, m);
+    if (f8_budget < budget)
+        budget = f8_budget;
     uint32_t configs = 0;
     int64_t k = i;
     while (k < log->n && log->e[k].base < m->end && k - i < budget &&
@@ -388,12 +399,14 @@ static void process(struct sim_world *w, struct sim_node *n, struct rg_output *o
     if (out->commit_changed) {
         sim_trace(w, "  n%d commit %lld", n->id, (long long)out->commit);
         check_commit(w, n, out->commit);
+        f8_on_commit(w, n, out->commit);
     }
     if (out->role_changed) {
         sim_trace(w, "  n%d %s term %lld leader %d", n->id, rg_role_str(out->role),
                   (long long)out->term, out->leader);
         if (out->role == RG_ROLE_LEADER) {
             check_new_leader(w, n, out->term);
+            f8_on_leader(w, n, out->term);
             /* Leaders that die young leave their epoch's first entries on
              * few replicas: the histories of Raft's figure 8. */
             if (w->faults_on && chance(w, w->opt.nasty ? 35 : 5)) {
@@ -477,6 +490,13 @@ static void start_node(struct sim_world *w, struct sim_node *n)
     if (n->flush_interval_ms > 0)
         schedule_at(w, w->now + n->flush_interval_ms, EV_FLUSH, n->id);
     check_node(w, n);
+}
+
+void sim_schedule_crash(struct sim_world *w, struct sim_node *n, int delay_ms)
+{
+    struct sim_event ev = {
+        .time = w->now + delay_ms, .type = EV_CRASH, .node = n->id, .inc = n->inc};
+    schedule(w, ev);
 }
 
 static void crash_node(struct sim_world *w, struct sim_node *n)
@@ -642,10 +662,34 @@ static void isolate(struct sim_world *w, int node)
     }
 }
 
+void sim_heal_network(struct sim_world *w)
+{
+    heal_network(w);
+}
+
+void sim_isolate(struct sim_world *w, int node)
+{
+    isolate(w, node);
+}
+
+void sim_schedule_fault(struct sim_world *w, int64_t time)
+{
+    schedule_at(w, time, EV_FAULT, -1);
+}
+
 static struct sim_node *find_leader(struct sim_world *w);
+
+struct sim_node *sim_find_leader(struct sim_world *w)
+{
+    return find_leader(w);
+}
 
 static void on_fault(struct sim_world *w)
 {
+    if (w->opt.figure8) {
+        f8_step(w); /* the directed adversary replaces the random one */
+        return;
+    }
     int kind = sim_rand_range(w, 0, 99);
     int a = sim_rand_range(w, 0, w->nodes_total - 1);
     int b = sim_rand_range(w, 0, w->nodes_total - 1);
@@ -1001,6 +1045,9 @@ void sim_run(const struct sim_options *opt, struct sim_result *res)
         opt->scenario_checks || chance(w, 25) ? PHASE_ISOLATE_FOLLOWER : PHASE_DONE;
     volatile int chaos_ms =
         opt->short_schedule ? sim_rand_range(w, 300, 1200) : sim_rand_range(w, 1000, 5000);
+    if (opt->figure8) /* an attempt takes about a second: room for several */
+        chaos_ms =
+            opt->short_schedule ? sim_rand_range(w, 1500, 3000) : sim_rand_range(w, 3000, 8000);
 
     current_world = w;
     rg_set_assert_handler(on_core_assert);
@@ -1013,7 +1060,8 @@ void sim_run(const struct sim_options *opt, struct sim_result *res)
         }
         schedule_at(w, 1, EV_CLIENT, -1);
         schedule_at(w, sim_rand_range(w, 1, w->fault_gap_ms), EV_FAULT, -1);
-        schedule_at(w, sim_rand_range(w, 100, 900), EV_ADMIN, -1);
+        if (!opt->figure8) /* membership stays put under the figure-8 adversary */
+            schedule_at(w, sim_rand_range(w, 100, 900), EV_ADMIN, -1);
         schedule_at(w, chaos_ms, EV_PHASE, -1);
         sim_trace(w, "seed %llu: %d replicas + 1 spare, chaos %dms, delay %d-%dms",
                   (unsigned long long)opt->seed, w->replicas, chaos_ms, w->delay_min, w->delay_max);
