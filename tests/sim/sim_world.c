@@ -256,6 +256,20 @@ static void apply_ops(struct sim_world *w, struct sim_node *n, struct rg_output 
             f8_on_append_written(w, n, op->offset, op->to);
             break;
         }
+        case RG_LOG_RESET: {
+            const struct sim_msg *sm = op->payload;
+            if (sm == NULL || sm->head.start != op->offset || sm->head.epoch != op->epoch)
+                sim_fail(w, "node %d: reset to %lld/%d does not match the INSTALL_START", n->id,
+                         (long long)op->offset, op->epoch);
+            if (sm->head.has_config ? sm->head.config.offset != op->config_offset
+                                    : op->config_offset != -1)
+                sim_fail(w, "node %d: reset config offset %lld", n->id,
+                         (long long)op->config_offset);
+            sim_trace(w, "  n%d reset: log restarts at %lld (epoch before %d)", n->id,
+                      (long long)op->offset, op->epoch);
+            sim_disk_reset(&n->disk, &sm->head);
+            break;
+        }
         case RG_LOG_APPEND_MARKER:
         case RG_LOG_APPEND_CONFIG:
             e.base = op->offset;
@@ -332,6 +346,7 @@ static void trace_message(struct sim_world *w, const struct rg_message *m)
         return;
     switch (m->type) {
     case RG_MSG_APPEND:
+    case RG_MSG_INSTALL_START:
         sim_trace(w, "  n%d -> n%d %s t%lld prev %lld/%d end %lld commit %lld", m->from, m->to,
                   rg_message_type_str(m->type), (long long)m->term, (long long)m->prev_end,
                   m->prev_epoch, (long long)m->end, (long long)m->commit);
@@ -392,6 +407,18 @@ static void process(struct sim_world *w, struct sim_node *n, struct rg_output *o
         } else {
             sm = calloc(1, sizeof(*sm));
             sm->m = *m;
+        }
+        if (m->type == RG_MSG_INSTALL_START) {
+            /* The sender's log-start checkpoint, which is what it sends. */
+            const struct sim_log_start *h = &n->disk.current.head;
+            if (h->start != m->prev_end || h->epoch != m->prev_epoch)
+                sim_fail(w, "node %d: INSTALL_START %lld/%d, its log starts at %lld/%d", n->id,
+                         (long long)m->prev_end, m->prev_epoch, (long long)h->start, h->epoch);
+            if (m->configs[0].offset != (h->has_config ? h->config.offset : -1))
+                sim_fail(w, "node %d: INSTALL_START config at %lld, its log's is at %lld", n->id,
+                         (long long)m->configs[0].offset,
+                         (long long)(h->has_config ? h->config.offset : -1));
+            sm->head = *h;
         }
         trace_message(w, &sm->m);
         send(w, sm);
@@ -456,13 +483,20 @@ static struct replica_group_config node_config(struct sim_world *w, struct sim_n
 static void start_node(struct sim_world *w, struct sim_node *n)
 {
     const struct sim_log *log = &n->disk.durable;
+    /* The config in effect at the log start (from the log-start
+     * checkpoint), then the newest config batches of the log. */
     struct rg_config_entry configs[RG_CONFIG_HISTORY];
-    uint32_t nconfigs = 0;
+    uint32_t nconfigs = 0, first = 0;
+    if (log->head.has_config) {
+        configs[nconfigs++] = log->head.config;
+        first = 1;
+    }
     for (uint32_t i = 0; i < log->n; i++) {
         if (log->e[i].kind != SIM_CONFIG)
             continue;
         if (nconfigs == RG_CONFIG_HISTORY) {
-            memmove(configs, configs + 1, sizeof(configs[0]) * (RG_CONFIG_HISTORY - 1));
+            memmove(configs + first, configs + first + 1,
+                    sizeof(configs[0]) * (RG_CONFIG_HISTORY - 1 - first));
             nconfigs--;
         }
         configs[nconfigs].offset = log->e[i].base;
@@ -471,6 +505,8 @@ static void start_node(struct sim_world *w, struct sim_node *n)
     }
     struct replica_group_restore r = {
         .hard_state = n->disk.hard,
+        .log_start = log->head.start,
+        .start_epoch = log->head.epoch,
         .log_end = sim_log_end(log),
         .epochs = log->runs,
         .epoch_count = log->nruns,
@@ -484,7 +520,7 @@ static void start_node(struct sim_world *w, struct sim_node *n)
         sim_fail(w, "node %d: init from disk: %s", n->id, rg_status_str(rc));
     n->up = true;
     n->inc++;
-    n->last_commit = 0;
+    n->last_commit = replica_group_commit(&n->rg); /* its log start */
     n->paused_until = 0;
     schedule_tick(w, n, w->now + sim_rand_range(w, 1, w->tick_ms));
     if (n->flush_interval_ms > 0)
@@ -528,8 +564,10 @@ static void on_tick(struct sim_world *w, struct sim_node *n)
 static void on_deliver(struct sim_world *w, struct sim_node *n, struct sim_msg *sm)
 {
     struct rg_message *m = &sm->m;
-    /* The receiving broker finds config batches in the bytes it got. */
-    m->config_count = 0;
+    /* The receiving broker finds config batches in the bytes it got (an
+     * INSTALL_START carries the one in effect at the leader's start). */
+    if (m->type != RG_MSG_INSTALL_START)
+        m->config_count = 0;
     for (uint32_t i = 0; i < sm->n && m->config_count < RG_MAX_CONFIGS_PER_APPEND; i++) {
         if (sm->entries[i].kind == SIM_CONFIG) {
             m->configs[m->config_count].offset = sm->entries[i].base;
@@ -684,10 +722,57 @@ struct sim_node *sim_find_leader(struct sim_world *w)
     return find_leader(w);
 }
 
+/*
+ * Retention: node n deletes its oldest segments, up to a batch boundary at
+ * or below its commit offset and its durable end (only committed, durable
+ * data goes). Followers that fall behind the leader's new log start must
+ * then be brought back by INSTALL_START.
+ */
+static void retention(struct sim_world *w, struct sim_node *n)
+{
+    if (!n->up || n->paused_until > w->now)
+        return;
+    const struct sim_log *log = &n->disk.current;
+    int64_t bound = replica_group_commit(&n->rg);
+    int64_t durable = sim_disk_durable_prefix(&n->disk);
+    if (durable < bound)
+        bound = durable;
+    if (replica_group_durable_end(&n->rg) < bound)
+        bound = replica_group_durable_end(&n->rg);
+    if (bound <= log->head.start)
+        return;
+    int64_t hi = sim_log_find(log, bound - 1);
+    if (hi < 0)
+        sim_fail(w, "node %d: retention bound %lld outside its log", n->id, (long long)bound);
+    bool end_ok = log->e[hi].base + log->e[hi].count == bound;
+    int64_t choices = hi + (end_ok ? 1 : 0); /* bases of e[1..hi], and bound */
+    if (choices < 1)
+        return;
+    int64_t k = sim_rand_range(w, 1, (int)choices);
+    int64_t start = k <= hi ? log->e[k].base : bound;
+    sim_disk_trim_front(&n->disk, start);
+    const struct sim_log_start *h = &n->disk.current.head;
+    sim_trace(w, "FAULT retention n%d: log starts at %lld (epoch before %d)", n->id,
+              (long long)start, h->epoch);
+    int rc = replica_group_log_start_advanced(&n->rg, start, h->has_config ? &h->config : NULL);
+    if (rc != RG_OK)
+        sim_fail(w, "node %d: log_start_advanced(%lld): %s", n->id, (long long)start,
+                 rg_status_str(rc));
+    check_node(w, n);
+}
+
 static void on_fault(struct sim_world *w)
 {
     if (w->opt.figure8) {
         f8_step(w); /* the directed adversary replaces the random one */
+        return;
+    }
+    if (chance(w, 12)) {
+        struct sim_node *l = find_leader(w);
+        retention(w, l != NULL && chance(w, 60)
+                         ? l
+                         : &w->nodes[sim_rand_range(w, 0, w->nodes_total - 1)]);
+        schedule_at(w, w->now + sim_rand_range(w, 1, w->fault_gap_ms), EV_FAULT, -1);
         return;
     }
     int kind = sim_rand_range(w, 0, 99);

@@ -8,6 +8,7 @@ struct sim_msg {
     struct rg_message m;
     struct sim_entry *entries; /* APPEND: the batches, as read from the log */
     uint32_t n;
+    struct sim_log_start head; /* INSTALL_START: the sender's log start */
 };
 
 enum sim_event_type {
