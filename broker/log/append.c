@@ -383,7 +383,7 @@ static void group_start(struct partition_log *log)
         struct log_append *a = (struct log_append *)log->queue_head;
         if (g->iovcnt == LOG_MAX_IOV)
             break;
-        if (g->bytes > 0 && (g->bytes + a->len > log->cfg.max_append_bytes ||
+        if (g->bytes > 0 && (g->bytes + a->len > log->cfg.max_group_bytes ||
                              act->size + g->bytes + a->len > log->cfg.segment_bytes ||
                              offset - act->base_offset > LOG_MAX_RELATIVE_OFFSET))
             break;
@@ -529,7 +529,7 @@ static void group_finish(struct partition_log *log)
                 on_durable(a, LOG_OK);
         } else {
             a->status = LOG_OK;
-            durable_wait(log, a); /* before on_written: it may free nothing, but keep order */
+            durable_wait(log, a); /* on_durable comes with a later flush */
             a->on_written(a, LOG_OK);
         }
         a = next;

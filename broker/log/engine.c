@@ -72,16 +72,19 @@ void log_op_done(struct partition_log *log)
 
 void log_engine_submit(struct log_engine *e)
 {
-    /* Pumping may mark partitions ready again (a control op finishing at
-     * once); take the list first so each is pumped once per turn. */
-    struct partition_log *list = e->ready;
-    e->ready = NULL;
-    while (list != NULL) {
-        struct partition_log *log = list;
-        list = log->next_ready;
-        log->in_ready = false;
-        log->next_ready = NULL;
-        log_pump(log);
+    /* A pump that finishes work at once (an append refused, a flush with
+     * nothing to do) marks its partition ready again; every such round
+     * consumed a queued request, so this ends. */
+    while (e->ready != NULL) {
+        struct partition_log *list = e->ready;
+        e->ready = NULL;
+        while (list != NULL) {
+            struct partition_log *log = list;
+            list = log->next_ready;
+            log->in_ready = false;
+            log->next_ready = NULL;
+            log_pump(log);
+        }
     }
 }
 

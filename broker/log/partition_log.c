@@ -22,6 +22,7 @@ void partition_log_config_default(struct partition_log_config *cfg)
     cfg->flush_interval_ms = 1000;
     cfg->index_interval_bytes = 4096;
     cfg->max_append_bytes = 8u << 20;
+    cfg->max_group_bytes = 32u << 20;
     cfg->max_batch_bytes = 0; /* = max_append_bytes */
     cfg->preallocate = true;
     cfg->checkpoint_interval_ms = 1000;
@@ -118,6 +119,8 @@ static int check_config(struct partition_log_config *c, struct log_open_report *
 {
     if (c->max_batch_bytes == 0)
         c->max_batch_bytes = c->max_append_bytes;
+    if (c->max_group_bytes < c->max_append_bytes)
+        c->max_group_bytes = c->max_append_bytes;
     const char *bad = NULL;
     if (c->segment_bytes < 4096 || c->segment_bytes > LOG_MAX_SEGMENT_BYTES)
         bad = "segment_bytes must be in [4 KiB, 2 GiB]";
@@ -168,7 +171,8 @@ int partition_log_open(struct log_engine *e, const char *data_dir, const char *t
     size_t plen = strlen(data_dir) + strlen(topic) + 32;
     log->dir_path = malloc(plen);
     char *topics = malloc(plen), *tdir = malloc(plen);
-    uint32_t stage_cap = log->cfg.max_append_bytes / log->cfg.index_interval_bytes + 2;
+    /* Entries are at least index_interval_bytes apart: a group adds at most this many. */
+    uint32_t stage_cap = log->cfg.max_group_bytes / log->cfg.index_interval_bytes + 2;
     log->group.stage_cap = stage_cap;
     log->group.idx_stage = malloc((size_t)stage_cap * LOG_INDEX_ENTRY);
     log->group.tidx_stage = malloc((size_t)stage_cap * LOG_TIME_ENTRY);

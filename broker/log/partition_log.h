@@ -91,7 +91,8 @@ struct partition_log_config {
     enum log_flush_policy flush;    /* default LOG_FLUSH_ALWAYS */
     int64_t flush_interval_ms;      /* LOG_FLUSH_INTERVAL */
     uint32_t index_interval_bytes;  /* an offset-index entry every this many bytes (4096) */
-    uint32_t max_append_bytes;      /* one append, and one write group (8 MiB) */
+    uint32_t max_append_bytes;      /* one append (8 MiB) */
+    uint32_t max_group_bytes;       /* one write group, at least max_append_bytes (32 MiB) */
     uint32_t max_batch_bytes;       /* largest batch recovery accepts (default = max_append) */
     bool preallocate;               /* fallocate new segments (default true) */
     int64_t checkpoint_interval_ms; /* recovery checkpoint at most this stale (1000) */

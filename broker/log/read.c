@@ -136,8 +136,10 @@ static void on_read(struct rl_completion *c, int32_t res, uint32_t flags)
         read_finish(r, LOG_OK);
         return;
     }
-    r->next_offset = seg->doomed ? log->start_offset
-                                 : (seg == log_active(log) ? log->next_offset : seg->end_offset);
+    /* A segment retired under the read (retention, truncation): ask again at the same offset,
+     * which now gets OFFSET_OUT_OF_RANGE or the data that replaced it. */
+    r->next_offset =
+        seg->doomed ? r->offset : (seg == log_active(log) ? log->next_offset : seg->end_offset);
     if (r->next_offset < r->offset)
         r->next_offset = r->offset;
     read_finish(r, LOG_OK);

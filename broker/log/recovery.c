@@ -803,8 +803,9 @@ static int recover_unclean(struct recovery *rc, const struct log_checkpoint *ck,
                 seg->idx.count = seg->tidx.count = 0;
                 rep->rebuilt_indexes++;
             }
-        } else if (i == k) {
-            rep->rebuilt_indexes++;
+        } else if (i == k &&
+                   !(ck_valid && ck->segment_base == seg->base_offset && ck->position == 0)) {
+            rep->rebuilt_indexes++; /* the whole segment is indexed from scratch */
         }
         seg->idx.file_count = seg->idx.count;
         seg->tidx.file_count = seg->tidx.count;

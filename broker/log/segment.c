@@ -44,7 +44,7 @@ struct log_segment *segment_new(struct partition_log *log, int64_t base_offset)
 /*
  * Grows the in-memory entries to hold `count`. The bound is fixed by the
  * configuration: a segment of segment_bytes cannot need more entries than
- * segment_bytes / index_interval_bytes + 2 (max_append_bytes may overshoot).
+ * segment_bytes / index_interval_bytes + 2 (max_group_bytes may overshoot).
  */
 int segment_index_reserve(struct seg_index *ix, uint32_t count)
 {

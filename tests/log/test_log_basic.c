@@ -1,0 +1,507 @@
+/*
+ * Storage engine unit tests: round trips across segment rolls, index
+ * lookups at every boundary, reads by timestamp, retention, truncation,
+ * deletion, reopening after a clean shutdown, flush policies.
+ */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "batch.h"
+#include "log_harness.h"
+#include "test_rng.h"
+
+static struct harness H;
+
+static void setup(void)
+{
+    h_init(&H);
+}
+
+static void teardown(void)
+{
+    h_fini(&H);
+}
+
+TestSuite(log_basic, .init = setup, .fini = teardown, .timeout = 120);
+
+/* Appends n batches with tags first_tag.. and random sizes; returns bases in bases[]. */
+static void append_many(struct partition_log *log, struct test_rng *rng, int n, uint64_t first_tag,
+                        int64_t *bases, int64_t ts0)
+{
+    uint8_t buf[16 << 10];
+    for (int i = 0; i < n; i++) {
+        int records = 1 + (int)test_rng_below(rng, 5);
+        size_t vlen = 16 + test_rng_below(rng, 1500);
+        size_t len = h_batch(buf, sizeof(buf), first_tag + (uint64_t)i, records, vlen, ts0 + i);
+        int64_t base;
+        cr_assert_eq(h_append(&H, log, buf, len, &base), LOG_OK);
+        if (bases != NULL)
+            bases[i] = base;
+    }
+}
+
+Test(log_basic, round_trip_across_segment_rolls)
+{
+    struct test_rng rng;
+    test_rng_seed(&rng, "round_trip_across_segment_rolls", 1);
+    struct partition_log_config cfg;
+    h_cfg(&cfg);
+    struct partition_log *log = h_open(&H, &cfg, NULL);
+    cr_assert_eq(partition_log_end_offset(log), 0);
+    int64_t bases[400];
+    append_many(log, &rng, 400, 1000, bases, 1000);
+    cr_assert_gt(partition_log_segment_count(log), 5, "segments: %u",
+                 partition_log_segment_count(log));
+    cr_assert_eq(partition_log_durable_offset(log), partition_log_end_offset(log));
+    uint64_t tags[400];
+    int64_t got[400];
+    cr_assert_eq(h_read_all(&H, log, tags, got, 400), 400);
+    for (int i = 0; i < 400; i++) {
+        cr_assert_eq(tags[i], 1000u + (uint64_t)i);
+        cr_assert_eq(got[i], bases[i]);
+    }
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+    cr_assert_eq(H.errors, 0);
+}
+
+Test(log_basic, index_lookup_at_every_offset)
+{
+    struct test_rng rng;
+    test_rng_seed(&rng, "index_lookup_at_every_offset", 2);
+    struct partition_log_config cfg;
+    h_cfg(&cfg);
+    cfg.index_interval_bytes = 256;
+    struct partition_log *log = h_open(&H, &cfg, NULL);
+    int64_t bases[150];
+    append_many(log, &rng, 150, 1, bases, 5000);
+    int64_t end = partition_log_end_offset(log);
+    for (int64_t off = 0; off < end; off++) {
+        int b = 0;
+        while (b + 1 < 150 && bases[b + 1] <= off)
+            b++;
+        struct h_read_result rr;
+        cr_assert_eq(h_read(&H, log, off, 64 << 10, &rr), LOG_OK, "offset %lld", (long long)off);
+        cr_assert_geq(rr.len, RL_BATCH_HEADER_BYTES);
+        struct rl_batch_header hd;
+        rl_batch_header_read(rr.data, rr.len, &hd);
+        cr_assert_eq(hd.base_offset, bases[b], "offset %lld: batch %lld, want %lld", (long long)off,
+                     (long long)hd.base_offset, (long long)bases[b]);
+        uint64_t tag;
+        cr_assert(h_batch_check(rr.data, rl_batch_total_bytes(&hd), &tag));
+        cr_assert_eq(tag, 1u + (uint64_t)b);
+        free(rr.data);
+
+        struct log_file_range range;
+        cr_assert_eq(partition_log_locate(log, off, 1 << 20, &range), LOG_OK);
+        cr_assert_leq(range.first_offset, off);
+        cr_assert_geq(range.fd, 0);
+        uint8_t hb[RL_BATCH_HEADER_BYTES];
+        cr_assert_eq(pread(range.fd, hb, sizeof(hb), (off_t)range.file_offset),
+                     (ssize_t)sizeof(hb));
+        rl_batch_header_read(hb, sizeof(hb), &hd);
+        cr_assert_eq(hd.base_offset, range.first_offset);
+        partition_log_range_release(log, &range);
+    }
+    /* At the end: empty; past it or below the start: out of range. */
+    struct h_read_result rr;
+    cr_assert_eq(h_read(&H, log, end, 4096, &rr), LOG_OK);
+    cr_assert_eq(rr.len, 0);
+    cr_assert_eq(rr.next_offset, end);
+    free(rr.data);
+    cr_assert_eq(h_read(&H, log, end + 1, 4096, &rr), LOG_ERR_OUT_OF_RANGE);
+    cr_assert_eq(h_read(&H, log, -1, 4096, &rr), LOG_ERR_OUT_OF_RANGE);
+    /* A buffer smaller than the batch says how much it needs. */
+    cr_assert_eq(h_read(&H, log, 0, 70, &rr), LOG_ERR_BUFFER_TOO_SMALL);
+    cr_assert_gt(rr.needed, 70);
+    free(rr.data);
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+}
+
+Test(log_basic, read_by_timestamp)
+{
+    struct partition_log_config cfg;
+    h_cfg(&cfg);
+    cfg.index_interval_bytes = 256;
+    struct partition_log *log = h_open(&H, &cfg, NULL);
+    uint8_t buf[8192];
+    int64_t ts[200];
+    /* Mostly increasing timestamps, with some going back. */
+    for (int i = 0; i < 200; i++) {
+        ts[i] = 100000 + i * 10 - ((i % 7 == 3) ? 35 : 0);
+        size_t len = h_batch(buf, sizeof(buf), (uint64_t)i, 2, 300 + (size_t)(i % 5) * 200, ts[i]);
+        cr_assert_eq(h_append(&H, log, buf, len, NULL), LOG_OK);
+    }
+    cr_assert_gt(partition_log_segment_count(log), 2);
+    for (int64_t q = 99990; q <= 102010; q += 7) {
+        int want = -1;
+        for (int i = 0; i < 200 && want < 0; i++)
+            if (ts[i] >= q)
+                want = i;
+        struct h_read_result rr;
+        cr_assert_eq(h_read_by_time(&H, log, q, 64 << 10, &rr), LOG_OK);
+        if (want < 0) {
+            cr_assert_eq(rr.len, 0, "ts %lld", (long long)q);
+            cr_assert_eq(rr.next_offset, partition_log_end_offset(log));
+        } else {
+            cr_assert_gt(rr.len, 0, "ts %lld", (long long)q);
+            uint64_t tag;
+            struct rl_batch_header hd;
+            rl_batch_header_read(rr.data, rr.len, &hd);
+            cr_assert(h_batch_check(rr.data, rl_batch_total_bytes(&hd), &tag));
+            cr_assert_eq(tag, (uint64_t)want, "ts %lld: got batch %llu, want %d", (long long)q,
+                         (unsigned long long)tag, want);
+        }
+        free(rr.data);
+    }
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+}
+
+Test(log_basic, reopen_after_clean_shutdown)
+{
+    struct test_rng rng;
+    test_rng_seed(&rng, "reopen_after_clean_shutdown", 3);
+    struct partition_log_config cfg;
+    h_cfg(&cfg);
+    struct partition_log *log = h_open(&H, &cfg, NULL);
+    append_many(log, &rng, 120, 1, NULL, 1);
+    int64_t end = partition_log_end_offset(log);
+    uint32_t segs = partition_log_segment_count(log);
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+
+    struct log_open_report rep;
+    log = h_open(&H, &cfg, &rep);
+    cr_assert(rep.clean);
+    cr_assert_eq(rep.scanned_bytes, 0);
+    cr_assert_eq(rep.rebuilt_indexes, 0);
+    cr_assert_eq(partition_log_end_offset(log), end);
+    cr_assert_eq(partition_log_segment_count(log), segs);
+    append_many(log, &rng, 30, 121, NULL, 200);
+    uint64_t tags[150];
+    cr_assert_eq(h_read_all(&H, log, tags, NULL, 150), 150);
+    for (int i = 0; i < 150; i++)
+        cr_assert_eq(tags[i], 1u + (uint64_t)i);
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+
+    /* Reopen without closing (as after a crash): the unclean path gives the same log. */
+    log = h_open(&H, &cfg, &rep);
+    cr_assert(rep.clean);
+    int64_t end2 = partition_log_end_offset(log);
+    partition_log_free(log); /* no close: the checkpoint says "not clean" */
+    log = h_open(&H, &cfg, &rep);
+    cr_assert(!rep.clean);
+    cr_assert_eq(rep.truncated_bytes, 0);
+    cr_assert_eq(partition_log_end_offset(log), end2);
+    cr_assert_eq(h_read_all(&H, log, NULL, NULL, 0), 150);
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+}
+
+Test(log_basic, retention_by_size)
+{
+    struct test_rng rng;
+    test_rng_seed(&rng, "retention_by_size", 4);
+    struct partition_log_config cfg;
+    h_cfg(&cfg);
+    cfg.retention_bytes = 200 << 10;
+    struct partition_log *log = h_open(&H, &cfg, NULL);
+    append_many(log, &rng, 600, 1, NULL, 1);
+    uint64_t before = partition_log_size_bytes(log);
+    cr_assert_gt(before, 400 << 10);
+    cr_assert_eq(h_retention(&H, log), LOG_OK);
+    uint64_t after = partition_log_size_bytes(log);
+    cr_assert_geq(after, (uint64_t)cfg.retention_bytes);
+    cr_assert_lt(after, (uint64_t)cfg.retention_bytes + cfg.segment_bytes + (32 << 10));
+    int64_t start = partition_log_start_offset(log);
+    cr_assert_gt(start, 0);
+    struct h_read_result rr;
+    cr_assert_eq(h_read(&H, log, start - 1, 4096, &rr), LOG_ERR_OUT_OF_RANGE);
+    cr_assert_eq(h_read(&H, log, 0, 4096, &rr), LOG_ERR_OUT_OF_RANGE);
+    long n = h_read_all(&H, log, NULL, NULL, 0);
+    cr_assert_gt(n, 0);
+    /* Reopen: the start offset survives. */
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+    log = h_open(&H, &cfg, NULL);
+    cr_assert_eq(partition_log_start_offset(log), start);
+    cr_assert_eq(h_read_all(&H, log, NULL, NULL, 0), n);
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+}
+
+Test(log_basic, retention_by_age_through_tick)
+{
+    struct test_rng rng;
+    test_rng_seed(&rng, "retention_by_age_through_tick", 5);
+    struct partition_log_config cfg;
+    h_cfg(&cfg);
+    cfg.retention_ms = 60000;
+    struct partition_log *log = h_open(&H, &cfg, NULL);
+    int64_t t0 = H.now_ms;
+    append_many(log, &rng, 100, 1, NULL, t0 - 120000); /* two minutes old */
+    int64_t old_end = partition_log_end_offset(log);
+    append_many(log, &rng, 100, 101, NULL, t0); /* fresh */
+    uint32_t segs = partition_log_segment_count(log);
+    H.now_ms += 2000;
+    log_engine_tick(&H.engine);
+    h_drive(&H);
+    cr_assert_lt(partition_log_segment_count(log), segs);
+    int64_t start = partition_log_start_offset(log);
+    cr_assert_gt(start, 0);
+    cr_assert_leq(start, old_end);
+    uint64_t tags[200];
+    long n = h_read_all(&H, log, tags, NULL, 200);
+    cr_assert_gt(n, 100);
+    cr_assert_eq(tags[n - 1], 200);
+    /* The active segment is never deleted, however old. */
+    H.now_ms += 10 * 60000;
+    log_engine_tick(&H.engine);
+    h_drive(&H);
+    cr_assert_geq(partition_log_segment_count(log), 1);
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+}
+
+static void truncate_case(int64_t (*pick)(struct partition_log *, const int64_t *, int))
+{
+    struct test_rng rng;
+    test_rng_seed(&rng, "truncate", 6);
+    struct partition_log_config cfg;
+    h_cfg(&cfg);
+    struct partition_log *log = h_open(&H, &cfg, NULL);
+    int64_t bases[200];
+    append_many(log, &rng, 200, 1, bases, 1);
+    int64_t x = pick(log, bases, 200);
+    int keep = 0;
+    while (keep < 200 && bases[keep] < x)
+        keep++;
+    /* Rounded down to the batch holding x. */
+    int64_t want_end = keep < 200 && bases[keep] == x ? x : bases[keep - 1];
+    if (!(keep < 200 && bases[keep] == x))
+        keep--;
+    int64_t new_end;
+    cr_assert_eq(h_truncate(&H, log, x, &new_end), LOG_OK);
+    cr_assert_eq(new_end, want_end);
+    cr_assert_eq(partition_log_end_offset(log), want_end);
+    uint64_t tags[400];
+    cr_assert_eq(h_read_all(&H, log, tags, NULL, 400), keep);
+    append_many(log, &rng, 50, 5000, NULL, 1);
+    cr_assert_eq(h_read_all(&H, log, tags, NULL, 400), keep + 50);
+    cr_assert_eq(tags[keep], 5000);
+    /* And after a crash (no close), the truncated suffix stays gone. */
+    partition_log_free(log);
+    struct log_open_report rep;
+    log = h_open(&H, &cfg, &rep);
+    cr_assert_eq(h_read_all(&H, log, tags, NULL, 400), keep + 50);
+    cr_assert_eq(tags[keep], 5000);
+    cr_assert_eq(tags[keep + 49], 5049);
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+}
+
+static int64_t pick_active_middle(struct partition_log *log, const int64_t *bases, int n)
+{
+    (void)bases;
+    (void)n;
+    return partition_log_end_offset(log) - 3;
+}
+
+static int64_t pick_closed_middle(struct partition_log *log, const int64_t *bases, int n)
+{
+    (void)log;
+    (void)n;
+    return bases[37] + 1;
+}
+
+static int64_t pick_exact_batch(struct partition_log *log, const int64_t *bases, int n)
+{
+    (void)log;
+    (void)n;
+    return bases[90];
+}
+
+static int64_t pick_zero(struct partition_log *log, const int64_t *bases, int n)
+{
+    (void)log;
+    (void)n;
+    return bases[1];
+}
+
+Test(log_basic, truncate_in_active_segment)
+{
+    truncate_case(pick_active_middle);
+}
+
+Test(log_basic, truncate_into_closed_segment)
+{
+    truncate_case(pick_closed_middle);
+}
+
+Test(log_basic, truncate_at_batch_boundary)
+{
+    truncate_case(pick_exact_batch);
+}
+
+Test(log_basic, truncate_to_first_batch)
+{
+    truncate_case(pick_zero);
+}
+
+Test(log_basic, truncate_out_of_range)
+{
+    struct partition_log_config cfg;
+    h_cfg(&cfg);
+    struct partition_log *log = h_open(&H, &cfg, NULL);
+    uint8_t buf[4096];
+    size_t len = h_batch(buf, sizeof(buf), 1, 3, 100, 1);
+    cr_assert_eq(h_append(&H, log, buf, len, NULL), LOG_OK);
+    cr_assert_eq(h_truncate(&H, log, 10, NULL), LOG_ERR_OUT_OF_RANGE);
+    cr_assert_eq(h_truncate(&H, log, 3, NULL), LOG_OK); /* the end: nothing to do */
+    cr_assert_eq(h_truncate(&H, log, 0, NULL), LOG_OK);
+    cr_assert_eq(partition_log_end_offset(log), 0);
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+}
+
+Test(log_basic, delete_partition)
+{
+    struct test_rng rng;
+    test_rng_seed(&rng, "delete_partition", 7);
+    struct partition_log_config cfg;
+    h_cfg(&cfg);
+    struct partition_log *log = h_open(&H, &cfg, NULL);
+    append_many(log, &rng, 100, 1, NULL, 1);
+    cr_assert_eq(h_delete(&H, log), LOG_OK);
+    char path[512];
+    snprintf(path, sizeof(path), "%s/topics/t/0", H.dir);
+    struct stat st;
+    cr_assert_neq(stat(path, &st), 0, "%s still exists", path);
+    /* A new partition of the same name starts empty. */
+    log = h_open(&H, &cfg, NULL);
+    cr_assert_eq(partition_log_end_offset(log), 0);
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+}
+
+Test(log_basic, exact_offset_appends)
+{
+    struct partition_log_config cfg;
+    h_cfg(&cfg);
+    struct partition_log *log = h_open(&H, &cfg, NULL);
+    uint8_t buf[4096];
+    size_t len = h_batch(buf, sizeof(buf), 1, 4, 100, 1);
+    rl_batch_stamp(buf, 0, 7);
+    struct h_append ha;
+    cr_assert_eq(h_append_async(&H, log, &ha, buf, len, LOG_APPEND_EXACT_OFFSETS, 9), LOG_OK);
+    h_drive(&H);
+    cr_assert_eq(ha.written_status, LOG_OK);
+    cr_assert_eq(ha.a.base_offset, 0);
+    cr_assert_eq(ha.a.last_offset, 3);
+    /* Not at the end: refused when its turn comes. */
+    rl_batch_stamp(buf, 10, 7);
+    cr_assert_eq(h_append_async(&H, log, &ha, buf, len, LOG_APPEND_EXACT_OFFSETS, 9), LOG_OK);
+    h_drive(&H);
+    cr_assert_eq(ha.written_status, LOG_ERR_OFFSET_MISMATCH);
+    cr_assert(ha.durable);
+    rl_batch_stamp(buf, 4, 7);
+    cr_assert_eq(
+        h_append_async(&H, log, &ha, buf, len, LOG_APPEND_EXACT_OFFSETS | LOG_APPEND_VALIDATE, 9),
+        LOG_OK);
+    h_drive(&H);
+    cr_assert_eq(ha.written_status, LOG_OK);
+    struct h_read_result rr;
+    cr_assert_eq(h_read(&H, log, 5, 4096, &rr), LOG_OK);
+    struct rl_batch_header hd;
+    rl_batch_header_read(rr.data, rr.len, &hd);
+    cr_assert_eq(hd.base_offset, 4);
+    cr_assert_eq(hd.leader_epoch, 7); /* followers keep the leader's epoch */
+    free(rr.data);
+    /* Corrupt batches are refused at once. */
+    buf[100] ^= 1;
+    cr_assert_eq(h_append_async(&H, log, &ha, buf, len, LOG_APPEND_VALIDATE, 1),
+                 LOG_ERR_CORRUPT_BATCH);
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+}
+
+Test(log_basic, group_commit_one_fdatasync_per_turn)
+{
+    struct partition_log_config cfg;
+    h_cfg(&cfg);
+    cfg.segment_bytes = 4 << 20;
+    cfg.max_append_bytes = 1 << 20;
+    struct partition_log *log = h_open(&H, &cfg, NULL);
+    uint8_t bufs[64][600];
+    struct h_append ha[64];
+    uint64_t syncs_before = H.fault.calls;
+    H.fault.op_mask = 1u << LOG_IO_FDATASYNC;
+    H.fault.calls = 0;
+    (void)syncs_before;
+    for (int i = 0; i < 64; i++) {
+        size_t len = h_batch(bufs[i], sizeof(bufs[i]), (uint64_t)i, 1, 100, 1);
+        cr_assert_eq(h_append_async(&H, log, &ha[i], bufs[i], len, 0, 1), LOG_OK);
+    }
+    h_drive(&H);
+    for (int i = 0; i < 64; i++) {
+        cr_assert_eq(ha[i].written_status, LOG_OK);
+        cr_assert(ha[i].durable);
+        cr_assert_eq(ha[i].durable_status, LOG_OK);
+        cr_assert_eq(ha[i].a.base_offset, i);
+    }
+    /* One group: one fdatasync of the data (the checkpoint's may follow later). */
+    cr_assert_leq(H.fault.calls, 1 + 3, "fdatasync calls: %llu", (unsigned long long)H.fault.calls);
+    H.fault.op_mask = 0;
+    cr_assert_eq(partition_log_durable_offset(log), 64);
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+}
+
+Test(log_basic, flush_none_and_interval)
+{
+    struct partition_log_config cfg;
+    h_cfg(&cfg);
+    cfg.flush = LOG_FLUSH_NONE;
+    cfg.segment_bytes = 1 << 20;
+    struct partition_log *log = h_open(&H, &cfg, NULL);
+    uint8_t buf[4096];
+    size_t len = h_batch(buf, sizeof(buf), 1, 2, 100, 1);
+    struct h_append ha;
+    cr_assert_eq(h_append_async(&H, log, &ha, buf, len, 0, 1), LOG_OK);
+    h_drive(&H);
+    cr_assert_eq(ha.written_status, LOG_OK);
+    cr_assert(!ha.durable);
+    cr_assert_eq(partition_log_durable_offset(log), 0);
+    cr_assert_eq(h_flush(&H, log), LOG_OK);
+    cr_assert(ha.durable);
+    cr_assert_eq(ha.durable_status, LOG_OK);
+    cr_assert_eq(partition_log_durable_offset(log), 2);
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+
+    cr_assert_eq(partition_log_parse_flush("interval:50", &cfg), LOG_OK);
+    cr_assert_eq(cfg.flush, LOG_FLUSH_INTERVAL);
+    cr_assert_eq(partition_log_parse_flush("interval:x", &cfg), LOG_ERR_INVALID);
+    cr_assert_eq(partition_log_parse_flush("sometimes", &cfg), LOG_ERR_INVALID);
+    cr_assert_eq(partition_log_parse_flush("interval:50", &cfg), LOG_OK);
+    log = h_open(&H, &cfg, NULL);
+    cr_assert_eq(h_append_async(&H, log, &ha, buf, len, 0, 1), LOG_OK);
+    h_drive(&H);
+    cr_assert(!ha.durable);
+    H.now_ms += 60;
+    log_engine_tick(&H.engine);
+    h_drive(&H);
+    cr_assert(ha.durable);
+    cr_assert_eq(partition_log_durable_offset(log), 4);
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+}
+
+Test(log_basic, segment_roll_by_age)
+{
+    struct partition_log_config cfg;
+    h_cfg(&cfg);
+    cfg.segment_ms = 1000;
+    struct partition_log *log = h_open(&H, &cfg, NULL);
+    uint8_t buf[4096];
+    size_t len = h_batch(buf, sizeof(buf), 1, 2, 100, 1);
+    cr_assert_eq(h_append(&H, log, buf, len, NULL), LOG_OK);
+    cr_assert_eq(partition_log_segment_count(log), 1);
+    H.now_ms += 1500;
+    log_engine_tick(&H.engine);
+    h_drive(&H);
+    cr_assert_eq(partition_log_segment_count(log), 2);
+    len = h_batch(buf, sizeof(buf), 2, 2, 100, 1);
+    cr_assert_eq(h_append(&H, log, buf, len, NULL), LOG_OK);
+    cr_assert_eq(h_read_all(&H, log, NULL, NULL, 0), 2);
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+}
