@@ -127,17 +127,29 @@ void rg_handle_append(struct replica_group *rg, const struct rg_message *m, stru
     if (a < 0 || (!probe && (b < a || m->run_count == 0 || m->runs[0].start > a)))
         return; /* malformed: the leader never sends that */
 
-    /* Log matching. The leader's entry at a - 1 has epoch prev_epoch, so
-     * its log holds no epoch above prev_epoch before a: any of ours there
-     * diverges. q is the end of our longest prefix that may still agree. */
-    int64_t q = a < rg->log_end ? a : rg->log_end;
-    uint32_t above = rg_epoch_table_first_above(&rg->epochs, m->prev_epoch);
-    if (above < rg->epochs.count && rg->epochs.runs[above].start < q)
-        q = rg->epochs.runs[above].start;
-    if (q != a || rg_epoch_table_epoch_at(&rg->epochs, a - 1) != m->prev_epoch) {
-        /* Reject with a hint for fast back-off (next_after_rejection). */
-        reject(rg, m, rg_epoch_table_epoch_at(&rg->epochs, q - 1), q, out);
-        return;
+    int64_t log_start = rg->epochs.start;
+    if (a < log_start) {
+        /* Our log starts above a (retention here, or a reset by an earlier
+         * leader). [a, start) was committed here, so it equals every
+         * later leader's log: nothing to check below start. */
+        RG_ASSERT(rg->commit >= log_start);
+        if (b < log_start)
+            b = log_start;
+        a = log_start;
+    } else {
+        /* Log matching. The leader's entry at a - 1 has epoch prev_epoch,
+         * so its log holds no epoch above prev_epoch before a: any of ours
+         * there diverges. q is the end of our longest prefix that may
+         * still agree. */
+        int64_t q = a < rg->log_end ? a : rg->log_end;
+        uint32_t above = rg_epoch_table_first_above(&rg->epochs, m->prev_epoch);
+        if (above < rg->epochs.count && rg->epochs.runs[above].start < q)
+            q = rg->epochs.runs[above].start;
+        if (q != a || rg_epoch_table_epoch_at(&rg->epochs, a - 1) != m->prev_epoch) {
+            /* Reject with a hint for fast back-off (next_after_rejection). */
+            reject(rg, m, rg_epoch_table_epoch_at(&rg->epochs, q - 1), q, out);
+            return;
+        }
     }
 
     int64_t overlap_end = b < rg->log_end ? b : rg->log_end;
@@ -174,6 +186,51 @@ void rg_handle_append(struct replica_group *rg, const struct rg_message *m, stru
         if (c->offset >= write_from && c->offset < b)
             rg_config_push(rg, c);
     }
+    rg_send_ack(rg, RG_MSG_APPEND_RESPONSE, m->from, out);
+}
+
+/*
+ * The leader's log starts at s = m->prev_end, above where ours ends or
+ * matches: retention deleted what we miss, so no APPEND can bring it. Like
+ * Kafka's OFFSET_OUT_OF_RANGE reset (or Raft's snapshot install for a log
+ * without a state machine), we drop our whole log and restart it, empty,
+ * at s. Nothing committed is lost: our committed prefix matches every later
+ * leader's log, so it ends at or below s (asserted). If our log already
+ * reaches s and matches at s - 1 (a duplicate, or a leader that moved on),
+ * it is a probe at s.
+ */
+void rg_handle_install_start(struct replica_group *rg, const struct rg_message *m,
+                             struct rg_output *out)
+{
+    RG_ASSERT(rg->role == RG_ROLE_FOLLOWER && m->term == rg->term);
+    rg->leader = m->from;
+    rg->election_elapsed = 0;
+    int64_t s = m->prev_end;
+    if (s <= 0 || m->prev_epoch <= 0 || m->config_count != 1 ||
+        !rg_membership_valid(&m->configs[0].membership) || m->configs[0].offset >= s)
+        return; /* malformed: the leader never sends that */
+    int64_t start = rg->epochs.start;
+    bool matches = s <= start || (s <= rg->log_end &&
+                                  rg_epoch_table_epoch_at(&rg->epochs, s - 1) == m->prev_epoch);
+    if (!matches) {
+        RG_ASSERT(rg->commit <= s);
+        struct rg_log_op *op = rg_out_op(out, RG_LOG_RESET);
+        op->offset = s;
+        op->epoch = m->prev_epoch;
+        op->payload = m->payload;
+        op->membership = m->configs[0].membership;
+        op->config_offset = m->configs[0].offset;
+        rg_epoch_table_reset(&rg->epochs, s, m->prev_epoch);
+        rg->log_end = s;
+        rg->written_end = s;
+        rg->durable_end = s;
+        rg->commit = s; /* the leader's log start is committed */
+        rg_config_reset(rg, &m->configs[0]);
+    }
+    int64_t verified = s > start ? s : start;
+    if (verified > rg->verified_end)
+        rg->verified_end = verified;
+    learn_commit(rg, m->commit);
     rg_send_ack(rg, RG_MSG_APPEND_RESPONSE, m->from, out);
 }
 

@@ -102,13 +102,77 @@ void rg_config_push(struct replica_group *rg, const struct rg_config_entry *entr
          * every log is a prefix of some leader's log): a truncation can
          * undo only the newest, never reach below configs[1]. This replica
          * may not know that configs[1] is committed (its commit offset can
-         * lag); rg_config_truncate asserts it never has to go that far. */
-        memmove(&rg->configs[0], &rg->configs[1], sizeof(rg->configs[0]) * (RG_CONFIG_HISTORY - 1));
+         * lag); rg_config_truncate asserts it never has to go that far.
+         * Once the log starts above 0, configs[0] is the config in effect
+         * at the log start (INSTALL_START sends it): the oldest of the
+         * others goes instead. */
+        uint32_t drop = rg->epochs.start > 0 ? 1 : 0;
+        memmove(&rg->configs[drop], &rg->configs[drop + 1],
+                sizeof(rg->configs[0]) * (RG_CONFIG_HISTORY - 1 - drop));
         rg->config_count--;
     }
     rg->configs[rg->config_count++] = *entry;
     rg->config_version++;
     rg_peers_sync(rg);
+}
+
+/*
+ * The log now starts at start. Configs below it are committed and only the
+ * newest of them still matters, as the one in effect at the start; the
+ * caller names it (start_config, NULL: none, the bootstrap) because the
+ * history may have forgotten it (a restart keeps the bootstrap and the
+ * newest few only). False if the history knows a newer one below start.
+ */
+bool rg_config_set_start(struct replica_group *rg, int64_t start,
+                         const struct rg_config_entry *start_config)
+{
+    struct rg_config_entry base = {.offset = -1, .membership = rg->config.bootstrap};
+    if (start_config != NULL)
+        base = *start_config;
+    uint32_t below = 0;
+    while (below < rg->config_count && rg->configs[below].offset < start)
+        below++;
+    if (below > 0 && rg->configs[below - 1].offset > base.offset)
+        return false;
+    /* Keep [base, configs at or after start...]; when the history is full
+     * of configs at or after start, its oldest (committed: start <= commit
+     * and only the newest may be uncommitted) makes room. */
+    uint32_t keep_from = below > 0 ? below : (rg->config_count == RG_CONFIG_HISTORY ? 1 : 0);
+    struct rg_config_entry kept[RG_CONFIG_HISTORY];
+    uint32_t n = 0;
+    kept[n++] = base;
+    for (uint32_t i = keep_from; i < rg->config_count; i++)
+        kept[n++] = rg->configs[i];
+    RG_ASSERT(n <= RG_CONFIG_HISTORY);
+    bool same_effect = kept[n - 1].offset == rg->configs[rg->config_count - 1].offset;
+    memcpy(rg->configs, kept, sizeof(kept[0]) * n);
+    rg->config_count = n;
+    if (!same_effect) {
+        rg->config_version++;
+        rg_peers_sync(rg);
+    }
+    return true;
+}
+
+/* A follower's log restarts at the leader's log start: the config in
+ * effect there, as the leader sent it, is all the history left. */
+void rg_config_reset(struct replica_group *rg, const struct rg_config_entry *entry)
+{
+    RG_ASSERT(rg_membership_valid(&entry->membership));
+    rg->configs[0] = *entry;
+    rg->config_count = 1;
+    rg->config_version++;
+    rg_peers_sync(rg);
+}
+
+/* The config in effect at the log start - 1: the newest below it. */
+const struct rg_config_entry *rg_config_at_start(const struct replica_group *rg)
+{
+    const struct rg_config_entry *found = NULL;
+    for (uint32_t i = 0; i < rg->config_count && rg->configs[i].offset < rg->epochs.start; i++)
+        found = &rg->configs[i];
+    RG_ASSERT(found != NULL); /* configs[0] is kept for this (rg_config_push) */
+    return found;
 }
 
 void rg_config_truncate(struct replica_group *rg, int64_t end)

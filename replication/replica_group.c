@@ -89,6 +89,8 @@ const char *rg_message_type_str(enum rg_message_type type)
         return "heartbeat-resp";
     case RG_MSG_TIMEOUT_NOW:
         return "timeout-now";
+    case RG_MSG_INSTALL_START:
+        return "install-start";
     }
     return "?";
 }
@@ -102,17 +104,22 @@ int32_t replica_group_epoch_at(const struct replica_group *rg, int64_t offset)
 
 static bool restore_valid(const struct replica_group_restore *r, uint32_t epoch_capacity)
 {
-    if (r->log_end < 0 || r->commit < 0 || r->commit > r->log_end || r->hard_state.term < 0)
+    if (r->log_start < 0 || r->log_end < r->log_start || r->commit < 0 || r->commit > r->log_end ||
+        r->hard_state.term < 0)
+        return false;
+    if ((r->log_start == 0) != (r->start_epoch == 0) || r->start_epoch < 0 ||
+        r->start_epoch > r->hard_state.term)
         return false;
     if (r->epoch_count > epoch_capacity || (r->epoch_count > 0 && r->epochs == NULL))
         return false;
-    if ((r->log_end > 0) != (r->epoch_count > 0))
+    if ((r->log_end > r->log_start) != (r->epoch_count > 0))
         return false;
     for (uint32_t i = 0; i < r->epoch_count; i++) {
         const struct rg_epoch_run *e = &r->epochs[i];
         if (e->epoch <= 0 || e->epoch > r->hard_state.term || e->start >= r->log_end)
             return false;
-        if (i == 0 ? e->start != 0 : (e->epoch <= e[-1].epoch || e->start <= e[-1].start))
+        if (i == 0 ? e->start != r->log_start || e->epoch < r->start_epoch
+                   : (e->epoch <= e[-1].epoch || e->start <= e[-1].start))
             return false;
     }
     for (uint32_t i = 0; i < r->config_count; i++) {
@@ -147,6 +154,7 @@ int replica_group_init(struct replica_group *rg, const struct replica_group_conf
     rg->tick_count = config->initial_tick;
 
     rg_epoch_table_init(&rg->epochs, epoch_storage, epoch_capacity);
+    rg_epoch_table_reset(&rg->epochs, restore->log_start, restore->start_epoch);
     for (uint32_t i = 0; i < restore->epoch_count; i++)
         rg->epochs.runs[rg->epochs.count++] = restore->epochs[i];
 
@@ -155,18 +163,22 @@ int replica_group_init(struct replica_group *rg, const struct replica_group_conf
     rg->log_end = restore->log_end;
     rg->written_end = restore->log_end;
     rg->durable_end = restore->log_end;
-    rg->commit = restore->commit;
+    /* Retention deletes committed entries only: the log start is committed. */
+    rg->commit = restore->commit > restore->log_start ? restore->commit : restore->log_start;
     rg->leader = RG_NO_NODE;
     rg->transfer_target = RG_NO_NODE;
     rg->role = RG_ROLE_FOLLOWER;
 
-    /* History: the bootstrap, then the newest restored configs. */
+    /* History: the config in effect at the log start (the bootstrap, or
+     * the newest config below it), then the newest restored configs. */
     rg->configs[0].offset = -1;
     rg->configs[0].membership = config->bootstrap;
     rg->config_count = 1;
-    uint32_t first = restore->config_count > RG_CONFIG_HISTORY - 1
-                         ? restore->config_count - (RG_CONFIG_HISTORY - 1)
-                         : 0;
+    uint32_t first = 0;
+    while (first < restore->config_count && restore->configs[first].offset < restore->log_start)
+        rg->configs[0] = restore->configs[first++];
+    if (restore->config_count - first > RG_CONFIG_HISTORY - 1)
+        first = restore->config_count - (RG_CONFIG_HISTORY - 1);
     for (uint32_t i = first; i < restore->config_count; i++)
         rg->configs[rg->config_count++] = restore->configs[i];
     rg_peers_sync(rg);
@@ -226,13 +238,14 @@ static bool step_term(struct replica_group *rg, const struct rg_message *m, stru
         if (m->type == RG_MSG_PRE_VOTE_RESPONSE && m->granted)
             return true;
         bool from_leader = m->type == RG_MSG_APPEND || m->type == RG_MSG_HEARTBEAT ||
-                           m->type == RG_MSG_TIMEOUT_NOW;
+                           m->type == RG_MSG_TIMEOUT_NOW || m->type == RG_MSG_INSTALL_START;
         rg_become_follower(rg, m->term, from_leader ? m->from : RG_NO_NODE);
         return true;
     }
     if (m->term < rg->term) {
         if ((rg->config.check_quorum || rg->config.pre_vote) &&
-            (m->type == RG_MSG_APPEND || m->type == RG_MSG_HEARTBEAT)) {
+            (m->type == RG_MSG_APPEND || m->type == RG_MSG_HEARTBEAT ||
+             m->type == RG_MSG_INSTALL_START)) {
             /* A deposed leader (or one partitioned away while we moved on)
              * learns our term from this and steps down. */
             struct rg_message *r = rg_out_message(rg, out, RG_MSG_APPEND_RESPONSE, m->from);
@@ -267,14 +280,17 @@ int replica_group_step(struct replica_group *rg, const struct rg_message *m, str
         break;
     case RG_MSG_APPEND:
     case RG_MSG_HEARTBEAT:
+    case RG_MSG_INSTALL_START:
         /* Two leaders in one epoch would be a broken election. */
         RG_ASSERT(rg->role != RG_ROLE_LEADER);
         if (rg->role != RG_ROLE_FOLLOWER)
             rg_become_follower(rg, rg->term, m->from);
         if (m->type == RG_MSG_APPEND)
             rg_handle_append(rg, m, out);
-        else
+        else if (m->type == RG_MSG_HEARTBEAT)
             rg_handle_heartbeat(rg, m, out);
+        else
+            rg_handle_install_start(rg, m, out);
         break;
     case RG_MSG_APPEND_RESPONSE:
         if (rg->role == RG_ROLE_LEADER)
@@ -307,6 +323,9 @@ int replica_group_propose(struct replica_group *rg, int32_t record_count, int64_
     if (rg->transfer_target != RG_NO_NODE)
         return RG_ERR_TRANSFERRING;
     RG_ASSERT(rg_epoch_table_last_epoch(&rg->epochs) == rg->term);
+    /* A no-op, unless retention deleted the whole log (its runs too). */
+    int rc = rg_epoch_table_append(&rg->epochs, (int32_t)rg->term, rg->log_end);
+    RG_ASSERT(rc == RG_OK);
     *base_offset = rg->log_end;
     *epoch = (int32_t)rg->term;
     rg->log_end += record_count;
@@ -345,6 +364,23 @@ int replica_group_durable(struct replica_group *rg, int64_t end, struct rg_outpu
             rg_send_ack(rg, RG_MSG_APPEND_RESPONSE, rg->leader, out);
     }
     rg_out_finish(rg, out);
+    return RG_OK;
+}
+
+int replica_group_log_start_advanced(struct replica_group *rg, int64_t start,
+                                     const struct rg_config_entry *start_config)
+{
+    int64_t durable = rg->durable_end < rg->log_end ? rg->durable_end : rg->log_end;
+    if (start < rg->epochs.start || start > rg->commit || start > durable)
+        return RG_ERR_INVALID;
+    if (start_config != NULL && (start_config->offset < 0 || start_config->offset >= start ||
+                                 !rg_membership_valid(&start_config->membership)))
+        return RG_ERR_INVALID;
+    if (start == rg->epochs.start)
+        return RG_OK;
+    if (!rg_config_set_start(rg, start, start_config))
+        return RG_ERR_INVALID;
+    rg_epoch_table_trim_front(&rg->epochs, start, rg->log_end);
     return RG_OK;
 }
 
@@ -449,6 +485,8 @@ int replica_group_change_membership(struct replica_group *rg, enum rg_membership
         return RG_ERR_INVALID;
     }
     struct rg_config_entry entry = {.offset = rg->log_end, .membership = m};
+    int rc = rg_epoch_table_append(&rg->epochs, (int32_t)rg->term, rg->log_end);
+    RG_ASSERT(rc == RG_OK); /* a no-op unless retention deleted the whole log */
     struct rg_log_op *op = rg_out_op(out, RG_LOG_APPEND_CONFIG);
     op->offset = rg->log_end;
     op->epoch = (int32_t)rg->term;

@@ -14,6 +14,7 @@
  *   replica_group_propose         a client batch of N records (leader)
  *   replica_group_appended        "my log is written (readable) up to X"
  *   replica_group_durable         "my log is durable up to X"
+ *   replica_group_log_start_advanced  "retention deleted my log below X"
  *   replica_group_transfer_leadership, replica_group_change_membership
  *
  * OUTPUTS go into a caller-provided struct rg_output. Carry one out IN THIS
@@ -32,10 +33,13 @@
  *   4. publish commit (the high watermark) and role/leader changes.
  *
  * OFFSETS are Kafka-style: a record batch covers [base, base + count), the
- * log is [0, log_end). The core never sees batch bytes; it knows the log as
- * an epoch table (epoch -> first offset, like Kafka's leader-epoch
- * checkpoint) plus log_end, the written end and the durable end. Every
- * offset it names in a truncate or an APPEND boundary is a batch boundary.
+ * log is [log_start, log_end); log_start moves up when retention deletes
+ * old segments, or when a follower too far behind restarts its log at the
+ * leader's log start (RG_MSG_INSTALL_START, RG_LOG_RESET). The core never
+ * sees batch bytes; it knows the log as an epoch table (epoch -> first
+ * offset, like Kafka's leader-epoch checkpoint) plus log_start, log_end,
+ * the written end and the durable end. Every offset it names in a truncate
+ * or an APPEND boundary is a batch boundary.
  */
 #ifndef RINGLOG_REPLICATION_REPLICA_GROUP_H
 #define RINGLOG_REPLICATION_REPLICA_GROUP_H
@@ -138,15 +142,23 @@ struct replica_group_config {
     const struct replica_group_faults *faults; /* NULL in production */
 };
 
-/* Durable state read back at start (all zero for a new replica). */
+/*
+ * Durable state read back at start (all zero for a new replica). With
+ * retention the log starts at log_start > 0: the caller keeps, next to its
+ * log-start checkpoint, start_epoch (the epoch of the deleted entry at
+ * log_start - 1) and the config in effect there (the newest config batch
+ * below log_start, even if deleted), passed as the first of `configs`.
+ */
 struct replica_group_restore {
     struct rg_hard_state hard_state;
-    int64_t log_end;                   /* the recovered log is [0, log_end) */
-    const struct rg_epoch_run *epochs; /* epoch table of that log */
+    int64_t log_start;   /* the recovered log is [log_start, log_end) */
+    int32_t start_epoch; /* epoch of the entry log_start - 1 (0 iff log_start 0) */
+    int64_t log_end;
+    const struct rg_epoch_run *epochs; /* epoch table of that log, first run at log_start */
     uint32_t epoch_count;
-    const struct rg_config_entry *configs; /* config batches in the log, */
-    uint32_t config_count;                 /* oldest first (last few suffice) */
-    int64_t commit;                        /* a checkpointed high watermark <= log_end, or 0 */
+    const struct rg_config_entry *configs; /* config batches (offset >= 0), oldest first: */
+    uint32_t config_count;                 /* the newest below log_start, then the last few */
+    int64_t commit; /* a checkpointed high watermark <= log_end, or 0 (log_start at least) */
 };
 
 enum rg_message_type {
@@ -159,6 +171,7 @@ enum rg_message_type {
     RG_MSG_HEARTBEAT,
     RG_MSG_HEARTBEAT_RESPONSE,
     RG_MSG_TIMEOUT_NOW,
+    RG_MSG_INSTALL_START, /* the follower is behind our log start: restart at it */
 };
 
 const char *rg_message_type_str(enum rg_message_type type);
@@ -185,7 +198,10 @@ struct rg_message {
     /* APPEND: entries [prev_end, end) after the entry at prev_end - 1 of
      * epoch prev_epoch (0 when prev_end == 0). runs give the epoch of every
      * offset of the range. configs: the membership-config batches inside the
-     * range, filled by the RECEIVING caller from the batch bytes. */
+     * range, filled by the RECEIVING caller from the batch bytes.
+     * INSTALL_START: the leader's log starts at prev_end, its entry
+     * prev_end - 1 (deleted) has epoch prev_epoch, and configs[0] (filled by
+     * the core) is the config in effect there (offset -1: the bootstrap). */
     int64_t prev_end;
     int32_t prev_epoch;
     int64_t end;
@@ -213,15 +229,18 @@ enum rg_log_op_type {
     RG_LOG_APPEND_RECEIVED, /* write batches [from, to) of payload's bytes */
     RG_LOG_APPEND_MARKER,   /* write a 1-offset leader-epoch control batch */
     RG_LOG_APPEND_CONFIG,   /* write a 1-offset membership-config batch */
+    RG_LOG_RESET,           /* delete the whole log; it restarts, empty, at offset */
 };
 
 struct rg_log_op {
     enum rg_log_op_type type;
-    int64_t offset;                  /* TRUNCATE: new log end; others: first offset (= from) */
+    int64_t offset;                  /* TRUNCATE: new log end; RESET: new log start; */
+                                     /* others: first offset (= from) */
     int64_t to;                      /* APPEND_RECEIVED: end (exclusive) */
-    int32_t epoch;                   /* MARKER, CONFIG: the epoch to stamp */
-    void *payload;                   /* APPEND_RECEIVED: the APPEND message's payload */
-    struct rg_membership membership; /* CONFIG */
+    int32_t epoch;                   /* MARKER, CONFIG: the epoch to stamp; RESET: start_epoch */
+    void *payload;                   /* APPEND_RECEIVED, RESET: the message's payload */
+    struct rg_membership membership; /* CONFIG; RESET: the config in effect at the start */
+    int64_t config_offset;           /* RESET: that config's offset (-1: the bootstrap) */
 };
 
 /* Caller-provided output buffer; see the order of processing above. */
@@ -270,6 +289,8 @@ struct rg_epoch_table {
     struct rg_epoch_run *runs;
     uint32_t count;
     uint32_t capacity;
+    int64_t start;       /* the log start; runs[0].start == start when count > 0 */
+    int32_t start_epoch; /* epoch of the (deleted) entry start - 1; 0 when start is 0 */
 };
 
 /* The whole state of one replica of one group. Opaque: use the accessors. */
@@ -284,7 +305,7 @@ struct replica_group {
 
     int64_t log_end;      /* end of the log as the core has directed it */
     int64_t written_end;  /* leader: end the caller reported readable */
-    int64_t durable_end;  /* [0, durable_end) survives a crash */
+    int64_t durable_end;  /* [log_start, durable_end) survives a crash */
     int64_t commit;       /* high watermark */
     int64_t verified_end; /* follower: [0, v) equals the current leader's log */
     struct rg_epoch_table epochs;
@@ -351,11 +372,24 @@ int replica_group_appended(struct replica_group *rg, int64_t end, int32_t epoch,
                            struct rg_output *out);
 
 /*
- * [0, end) of the log as it is NOW is durable (fsynced). The caller must
- * not count data a later truncation removed. Followers report it to the
- * leader; the leader may advance the commit.
+ * [log_start, end) of the log as it is NOW is durable (fsynced), a RESET
+ * included. The caller must not count data a later truncation removed.
+ * Followers report it to the leader; the leader may advance the commit.
  */
 int replica_group_durable(struct replica_group *rg, int64_t end, struct rg_output *out);
+
+/*
+ * Retention deleted the log below start (whole segments: start is a batch
+ * boundary), and the deletion is durable. Only committed, durable data may
+ * go: start <= commit and start <= the durable end, else RG_ERR_INVALID.
+ * start_config is the newest config batch below start (deleted or not), or
+ * NULL when there is none (the bootstrap is in effect); the caller keeps
+ * it, with the start and replica_group_start_epoch(), for its restore.
+ * A follower whose log ends below a leader's log start is then sent
+ * RG_MSG_INSTALL_START instead of APPENDs. Produces no output.
+ */
+int replica_group_log_start_advanced(struct replica_group *rg, int64_t start,
+                                     const struct rg_config_entry *start_config);
 
 /*
  * The caller is sending an APPEND of out with fewer batches than asked
@@ -416,6 +450,15 @@ static inline int64_t replica_group_log_end(const struct replica_group *rg)
 {
     return rg->log_end;
 }
+static inline int64_t replica_group_log_start(const struct replica_group *rg)
+{
+    return rg->epochs.start;
+}
+/* Epoch of the entry at log_start - 1 (deleted), 0 when the log starts at 0. */
+static inline int32_t replica_group_start_epoch(const struct replica_group *rg)
+{
+    return rg->epochs.start_epoch;
+}
 static inline int64_t replica_group_durable_end(const struct replica_group *rg)
 {
     return rg->durable_end;
@@ -430,7 +473,7 @@ static inline const struct rg_membership *replica_group_membership(const struct 
     return &rg->configs[rg->config_count - 1].membership;
 }
 
-/* Epoch of the entry at offset (0 before the log start or past its end). */
+/* Epoch of the entry at offset (0 past its end or below log_start - 1). */
 int32_t replica_group_epoch_at(const struct replica_group *rg, int64_t offset);
 bool replica_group_is_voter(const struct replica_group *rg, int32_t node);
 const struct rg_peer *replica_group_peer(const struct replica_group *rg, int32_t node);

@@ -6,7 +6,9 @@
  * where its log matches ours) or REPLICATING (APPENDs stream back to back,
  * up to max_inflight unacknowledged). APPENDs name offset ranges only; the
  * caller reads the bytes from its log, so a peer that is far behind is
- * served from segments on disk, never from memory held here.
+ * served from segments on disk, never from memory held here. A peer behind
+ * our log start (retention deleted what it misses) is told to restart its
+ * log there instead (INSTALL_START), then served by APPENDs from it.
  */
 #include "rg_internal.h"
 
@@ -105,7 +107,19 @@ void rg_send_append_or_probe(struct replica_group *rg, struct rg_peer *p, bool a
         return;
     int64_t from = p->next;
     int64_t end = rg->written_end;
-    RG_ASSERT(from >= 0 && rg->epochs.count > 0);
+    RG_ASSERT(from >= 0);
+    if (from < rg->epochs.start) {
+        struct rg_message *m = rg_out_message(rg, out, RG_MSG_INSTALL_START, p->id);
+        m->prev_end = rg->epochs.start;
+        m->prev_epoch = rg->epochs.start_epoch;
+        m->commit = rg->commit;
+        m->config_count = 1;
+        m->configs[0] = *rg_config_at_start(rg);
+        p->next = rg->epochs.start;
+        p->probing = true;
+        inflight_push(rg, p, p->next);
+        return;
+    }
     if (from == end) {
         struct rg_message *probe = rg_out_message(rg, out, RG_MSG_APPEND, p->id);
         probe->prev_end = from;
@@ -115,6 +129,7 @@ void rg_send_append_or_probe(struct replica_group *rg, struct rg_peer *p, bool a
         inflight_push(rg, p, from);
         return;
     }
+    RG_ASSERT(rg->epochs.count > 0); /* [from, end) is not empty */
     struct rg_message *m = rg_out_message(rg, out, RG_MSG_APPEND, p->id);
     m->prev_end = from;
     m->prev_epoch = rg_epoch_table_epoch_at(&rg->epochs, from - 1);
@@ -217,6 +232,13 @@ static void maybe_send_timeout_now(struct replica_group *rg, struct rg_peer *p,
  */
 static int64_t next_after_rejection(const struct replica_group *rg, const struct rg_message *m)
 {
+    /* Below our log start: what the follower misses, or the point where
+     * it diverges, is deleted here. Any next below start means
+     * INSTALL_START (rg_send_append_or_probe). */
+    const struct rg_epoch_table *t = &rg->epochs;
+    if (t->start > 0 && (m->hint_epoch < t->start_epoch ||
+                         (m->hint_epoch == t->start_epoch && m->hint_offset < t->start)))
+        return t->start - 1;
     int32_t found;
     int64_t end = rg_epoch_table_end_of(&rg->epochs, m->hint_epoch, rg->log_end, &found);
     int64_t next = found == m->hint_epoch && m->hint_offset < end ? m->hint_offset : end;

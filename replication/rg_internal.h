@@ -35,6 +35,11 @@ int64_t rg_epoch_table_end_of(const struct rg_epoch_table *t, int32_t epoch, int
 uint32_t rg_epoch_table_first_above(const struct rg_epoch_table *t, int32_t epoch);
 /* Index of the run covering offset (offset must be >= runs[0].start). */
 uint32_t rg_epoch_table_run_index(const struct rg_epoch_table *t, int64_t offset);
+/* The log now starts at start (<= log_end): remembers the epoch of the
+ * entry before it, drops the runs below it and clamps the first. */
+void rg_epoch_table_trim_front(struct rg_epoch_table *t, int64_t start, int64_t log_end);
+/* An empty log starting at start, whose entry start - 1 has start_epoch. */
+void rg_epoch_table_reset(struct rg_epoch_table *t, int64_t start, int32_t start_epoch);
 
 /* ---------------------------------------------------------------- membership (membership.c) */
 
@@ -43,6 +48,14 @@ uint32_t rg_epoch_table_run_index(const struct rg_epoch_table *t, int64_t offset
 void rg_config_push(struct replica_group *rg, const struct rg_config_entry *entry);
 /* Forgets configs at or after offset (a truncated suffix). */
 void rg_config_truncate(struct replica_group *rg, int64_t end);
+/* The log starts at start now: configs below it collapse into start_config
+ * (NULL: the bootstrap). False if the history contradicts it. */
+bool rg_config_set_start(struct replica_group *rg, int64_t start,
+                         const struct rg_config_entry *start_config);
+/* The whole history becomes one config (a follower's log reset). */
+void rg_config_reset(struct replica_group *rg, const struct rg_config_entry *entry);
+/* The config in effect just before the log start. */
+const struct rg_config_entry *rg_config_at_start(const struct replica_group *rg);
 /* Makes peers[] match the config in effect, keeping known progress. */
 void rg_peers_sync(struct replica_group *rg);
 struct rg_peer *rg_peer_find(struct replica_group *rg, int32_t node);
@@ -89,6 +102,8 @@ void rg_reset_peer(struct replica_group *rg, struct rg_peer *p);
 void rg_handle_append(struct replica_group *rg, const struct rg_message *m, struct rg_output *out);
 void rg_handle_heartbeat(struct replica_group *rg, const struct rg_message *m,
                          struct rg_output *out);
+void rg_handle_install_start(struct replica_group *rg, const struct rg_message *m,
+                             struct rg_output *out);
 void rg_send_ack(struct replica_group *rg, enum rg_message_type type, int32_t to,
                  struct rg_output *out);
 

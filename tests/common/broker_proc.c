@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -104,6 +105,8 @@ int broker_start(struct broker_proc *b, const char *data_dir, const char *const 
     int log_fd = open(b->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     b->pid = fork();
     if (b->pid == 0) {
+        /* A test that dies (assertion, timeout, signal) takes its broker with it. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         dup2(pipefd[1], STDERR_FILENO);
         execv(bin, (char *const *)args);
         _exit(127);

@@ -5,7 +5,32 @@
 
 int64_t h_log_end(const struct h_node *n)
 {
-    return n->nlog ? n->log[n->nlog - 1].base + n->log[n->nlog - 1].count : 0;
+    return n->nlog ? n->log[n->nlog - 1].base + n->log[n->nlog - 1].count : n->head.start;
+}
+
+int h_trim(struct h_cluster *c, int i, int64_t start)
+{
+    struct h_node *n = &c->nodes[i];
+    uint32_t k = 0;
+    struct h_start head = n->head;
+    while (k < n->nlog && n->log[k].base < start) {
+        if (n->log[k].config) {
+            head.has_config = true;
+            head.config = (struct rg_config_entry){.offset = n->log[k].base,
+                                                   .membership = n->log[k].membership};
+        }
+        head.epoch = n->log[k].epoch;
+        k++;
+    }
+    cr_assert(k == n->nlog || n->log[k].base == start, "trim inside a batch");
+    int rc = replica_group_log_start_advanced(&n->rg, start, head.has_config ? &head.config : NULL);
+    if (rc != RG_OK)
+        return rc;
+    head.start = start;
+    n->head = head;
+    memmove(n->log, n->log + k, (n->nlog - k) * sizeof(n->log[0]));
+    n->nlog -= k;
+    return RG_OK;
 }
 
 struct rg_output *h_out(struct h_cluster *c)
@@ -37,17 +62,21 @@ void h_restart(struct h_cluster *c, int i)
 {
     struct h_node *n = &c->nodes[i];
     struct rg_epoch_run runs[64];
-    struct rg_config_entry configs[8];
+    struct rg_config_entry configs[9];
     uint32_t nruns = 0, nconfigs = 0;
+    if (n->head.has_config)
+        configs[nconfigs++] = n->head.config;
     for (uint32_t k = 0; k < n->nlog; k++) {
         if (nruns == 0 || runs[nruns - 1].epoch != n->log[k].epoch)
             runs[nruns++] =
                 (struct rg_epoch_run){.epoch = n->log[k].epoch, .start = n->log[k].base};
-        if (n->log[k].config && nconfigs < 8)
+        if (n->log[k].config && nconfigs < 9)
             configs[nconfigs++] = (struct rg_config_entry){.offset = n->log[k].base,
                                                            .membership = n->log[k].membership};
     }
     struct replica_group_restore r = {.hard_state = n->hard,
+                                      .log_start = n->head.start,
+                                      .start_epoch = n->head.epoch,
                                       .log_end = h_log_end(n),
                                       .epochs = runs,
                                       .epoch_count = nruns,
@@ -109,6 +138,13 @@ void h_process(struct h_cluster *c, int i)
             while (n->nlog > 0 && n->log[n->nlog - 1].base >= op->offset)
                 n->nlog--;
             cr_assert_eq(h_log_end(n), op->offset, "truncate inside a batch");
+        } else if (op->type == RG_LOG_RESET) {
+            n->nlog = 0;
+            n->head = (struct h_start){
+                .start = op->offset,
+                .epoch = op->epoch,
+                .has_config = op->config_offset >= 0,
+                .config = {.offset = op->config_offset, .membership = op->membership}};
         } else if (op->type == RG_LOG_APPEND_RECEIVED) {
             const struct h_node *src = op->payload;
             for (uint32_t b = 0; b < src->nlog; b++)

@@ -20,9 +20,18 @@ struct h_batch {
     struct rg_membership membership;
 };
 
+/* Where a log starts (retention, or a reset): the log-start checkpoint. */
+struct h_start {
+    int64_t start;
+    int32_t epoch; /* of the deleted entry start - 1 */
+    bool has_config;
+    struct rg_config_entry config; /* newest config batch below start */
+};
+
 struct h_node {
     struct replica_group rg;
     struct rg_epoch_run epochs[64];
+    struct h_start head;
     struct h_batch log[H_LOG];
     uint32_t nlog;
     struct rg_hard_state hard;
@@ -59,6 +68,8 @@ int h_leader(struct h_cluster *c);
 /* Ticks node i until it leads (pre-vote + vote), delivering everything. */
 int h_elect(struct h_cluster *c, int i);
 int64_t h_log_end(const struct h_node *n);
+/* Retention on node i: deletes its batches below start, tells the core. */
+int h_trim(struct h_cluster *c, int i, int64_t start);
 void h_process(struct h_cluster *c, int i);
 struct rg_output *h_out(struct h_cluster *c);
 

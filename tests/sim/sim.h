@@ -34,10 +34,21 @@ struct sim_entry {
     uint64_t chain;
 };
 
+/* Where a log starts: retention deleted [0, start), or the log was reset
+ * to start there. What a broker keeps in its log-start checkpoint. */
+struct sim_log_start {
+    int64_t start;
+    int32_t epoch;  /* of the deleted entry start - 1 */
+    uint64_t chain; /* of the deleted entry start - 1 (the sim's prefix hash) */
+    bool has_config;
+    struct rg_config_entry config; /* newest config batch below start */
+};
+
 struct sim_log {
+    struct sim_log_start head;
     struct sim_entry *e;
     uint32_t n, cap;
-    struct rg_epoch_run *runs; /* derived, for the checker */
+    struct rg_epoch_run *runs; /* derived, for the checker; runs[0] clamped to start */
     uint32_t nruns, capruns;
 };
 
@@ -50,18 +61,24 @@ int64_t sim_log_find(const struct sim_log *log, int64_t offset);
 int64_t sim_log_find_base(const struct sim_log *log, int64_t offset);
 void sim_log_push(struct sim_log *log, const struct sim_entry *entry);
 void sim_log_truncate(struct sim_log *log, int64_t offset);
-uint64_t sim_log_chain_at(const struct sim_log *log, int64_t offset); /* entry containing offset */
+/* Chain of the entry containing offset (start - 1 included), 0 if unknown. */
+uint64_t sim_log_chain_at(const struct sim_log *log, int64_t offset);
+/* Retention: drops the entries below start (a batch boundary <= end). */
+void sim_log_trim_front(struct sim_log *log, int64_t start);
+/* The log becomes empty, starting at head->start. */
+void sim_log_reset(struct sim_log *log, const struct sim_log_start *head);
 /* End offset of the longest common prefix of two logs. */
 int64_t sim_log_common_prefix(const struct sim_log *a, const struct sim_log *b);
 int32_t sim_log_epoch_at(const struct sim_log *log, int64_t offset);
 
 /* ---------------------------------------------------------------- disk (sim_log.c) */
 
-enum sim_op_type { SIM_OP_APPEND = 1, SIM_OP_TRUNCATE };
+enum sim_op_type { SIM_OP_APPEND = 1, SIM_OP_TRUNCATE, SIM_OP_RESET };
 struct sim_op {
     enum sim_op_type type;
     int64_t offset;
     struct sim_entry entry;
+    struct sim_log_start head; /* RESET */
 };
 
 /* What a crash keeps: the durable log and the hard state (written with
@@ -80,9 +97,13 @@ struct sim_disk {
 void sim_disk_free(struct sim_disk *d);
 void sim_disk_append(struct sim_disk *d, const struct sim_entry *entry);
 void sim_disk_truncate(struct sim_disk *d, int64_t offset);
+/* A follower's log restarts at head->start (durable once synced). */
+void sim_disk_reset(struct sim_disk *d, const struct sim_log_start *head);
+/* Retention: deletes [.., start) of both logs at once (durable data only). */
+void sim_disk_trim_front(struct sim_disk *d, int64_t start);
 /* Applies the first `count` pending ops to the durable log. */
 void sim_disk_sync_done(struct sim_disk *d, uint32_t count);
-/* [0, x) of the current log is durable. */
+/* [start, x) of the current log is durable. */
 int64_t sim_disk_durable_prefix(const struct sim_disk *d);
 /* Crash: `survive` pending ops reach the disk, the next one torn. */
 void sim_disk_crash(struct sim_disk *d, uint32_t survive, bool tear);
@@ -97,6 +118,7 @@ struct sim_options {
     const char *fault;    /* name of a test-only fault knob, or NULL */
     bool scenario_checks; /* force the pre-vote / check-quorum scenarios */
     bool nasty;           /* harsher fault profile (small appends, lossy, leader crashes) */
+    bool figure8;         /* directed adversary steering toward Raft's figure 8 */
 };
 
 struct sim_result {

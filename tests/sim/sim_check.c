@@ -12,7 +12,14 @@
  *    in epochs before T;
  *  - a node's commit never goes back (within an incarnation);
  *  - a node never reports durable more than its disk really holds;
- *  - the core's own view (log end, epoch table, durable end) matches disk.
+ *  - the core's own view (log start and end, epoch table, durable end)
+ *    matches disk.
+ *
+ * With retention a log starts at some offset: what lies below a node's log
+ * start is no longer required to be there (it was committed, and the
+ * committed prefix is remembered here), but everything at or after it must
+ * obey the rules above; the sim keeps the prefix hash of the deleted entry
+ * before the start, so "same prefix" still means the whole history.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +43,23 @@ static const struct rg_epoch_run *find_run(const struct sim_log *log, int32_t ep
     return &log->runs[lo];
 }
 
+/* The chain of the whole history through offset, if the log still knows
+ * it (offset >= its start - 1). */
+static bool chain_known(const struct sim_log *log, int64_t offset, uint64_t *chain)
+{
+    if (offset < log->head.start - 1 || offset >= sim_log_end(log))
+        return false;
+    *chain = sim_log_chain_at(log, offset);
+    return true;
+}
+
+static uint64_t last_chain(const struct sim_log *log)
+{
+    if (log->n > 0)
+        return log->e[log->n - 1].chain;
+    return log->head.start > 0 ? log->head.chain : 0;
+}
+
 static void check_log_matching(struct sim_world *w, const struct sim_node *a,
                                const struct sim_node *b)
 {
@@ -45,10 +69,16 @@ static void check_log_matching(struct sim_world *w, const struct sim_node *a,
         const struct rg_epoch_run *rb = find_run(lb, la->runs[i].epoch, &end_b);
         if (rb == NULL)
             continue;
-        if (rb->start != la->runs[i].start)
+        /* The first run of a log that starts above 0 is clamped to its
+         * start: the epoch may really start earlier. */
+        int64_t sa = la->runs[i].start, sb = rb->start;
+        bool ca = i == 0 && la->head.start > 0, cb = rb == lb->runs && lb->head.start > 0;
+        if ((!ca && !cb && sa != sb) || (ca && !cb && sb > sa) || (!ca && cb && sa > sb))
             sim_fail(w, "log matching: epoch %d starts at %lld on node %d, %lld on node %d",
-                     rb->epoch, (long long)la->runs[i].start, a->id, (long long)rb->start, b->id);
+                     rb->epoch, (long long)sa, a->id, (long long)sb, b->id);
         int64_t o = (end_a < end_b ? end_a : end_b) - 1;
+        if (o < (sa > sb ? sa : sb))
+            continue; /* no offset of the epoch in both logs */
         if (sim_log_chain_at(la, o) != sim_log_chain_at(lb, o))
             sim_fail(w,
                      "log matching: nodes %d and %d have epoch %d at offset %lld but differ before",
@@ -64,6 +94,14 @@ void check_node(struct sim_world *w, struct sim_node *n)
         if (replica_group_log_end(rg) != sim_log_end(log))
             sim_fail(w, "node %d: core log end %lld, disk log end %lld", n->id,
                      (long long)replica_group_log_end(rg), (long long)sim_log_end(log));
+        if (replica_group_log_start(rg) != log->head.start ||
+            replica_group_start_epoch(rg) != (log->head.start > 0 ? log->head.epoch : 0))
+            sim_fail(w, "node %d: core log start %lld/%d, disk %lld/%d", n->id,
+                     (long long)replica_group_log_start(rg), replica_group_start_epoch(rg),
+                     (long long)log->head.start, log->head.epoch);
+        if (replica_group_commit(rg) < log->head.start)
+            sim_fail(w, "node %d: commit %lld below its log start %lld", n->id,
+                     (long long)replica_group_commit(rg), (long long)log->head.start);
         int64_t durable = sim_disk_durable_prefix(&n->disk);
         if (replica_group_durable_end(rg) > durable)
             sim_fail(w, "node %d: core believes [0,%lld) durable, disk has [0,%lld)", n->id,
@@ -105,17 +143,24 @@ void check_commit(struct sim_world *w, struct sim_node *n, int64_t commit)
         sim_fail(w, "node %d: commit went back from %lld to %lld", n->id, (long long)n->last_commit,
                  (long long)commit);
     int64_t idx = sim_log_find(log, commit - 1);
-    if (commit > 0 && (idx < 0 || log->e[idx].base + log->e[idx].count != commit))
-        sim_fail(w, "node %d: commit %lld is not a batch end of its log (end %lld)", n->id,
-                 (long long)commit, (long long)sim_log_end(log));
+    if (commit < log->head.start ||
+        (commit > log->head.start && (idx < 0 || log->e[idx].base + log->e[idx].count != commit)))
+        sim_fail(w, "node %d: commit %lld is not a batch end of its log [%lld,%lld)", n->id,
+                 (long long)commit, (long long)log->head.start, (long long)sim_log_end(log));
     int64_t known = sim_log_end(&w->committed);
     int64_t overlap = commit < known ? commit : known;
-    if (overlap > 0 &&
-        sim_log_chain_at(log, overlap - 1) != sim_log_chain_at(&w->committed, overlap - 1))
+    uint64_t chain;
+    if (overlap > 0 && chain_known(log, overlap - 1, &chain) &&
+        chain != sim_log_chain_at(&w->committed, overlap - 1))
         sim_fail(w, "node %d: committed prefix [0,%lld) differs from what was committed before",
                  n->id, (long long)overlap);
     if (commit > known) {
-        int64_t i = known == 0 ? 0 : sim_log_find(log, known - 1) + 1;
+        /* Retention deletes committed entries only, and everything
+         * committed was reported here first. */
+        if (known < log->head.start)
+            sim_fail(w, "node %d: commits %lld but its log starts at %lld, above the known %lld",
+                     n->id, (long long)commit, (long long)log->head.start, (long long)known);
+        int64_t i = known == log->head.start ? 0 : sim_log_find(log, known - 1) + 1;
         for (; i <= idx; i++) {
             sim_log_push(&w->committed, &log->e[i]);
             if (log->e[i].kind == SIM_DATA)
@@ -143,8 +188,10 @@ void check_new_leader(struct sim_world *w, struct sim_node *n, int64_t term)
         if (w->committed_in_term[t] > known)
             known = w->committed_in_term[t];
     const struct sim_log *log = &n->disk.current;
-    if (known > 0 && (sim_log_end(log) < known || sim_log_chain_at(log, known - 1) !=
-                                                      sim_log_chain_at(&w->committed, known - 1)))
+    uint64_t chain;
+    if (known > 0 &&
+        (sim_log_end(log) < known || (chain_known(log, known - 1, &chain) &&
+                                      chain != sim_log_chain_at(&w->committed, known - 1))))
         sim_fail(w, "new leader %d of epoch %lld lacks committed entries below %lld", n->id,
                  (long long)term, (long long)known);
 }
@@ -200,8 +247,7 @@ bool check_converged(struct sim_world *w, char *why, size_t why_len)
                      leader->id, (long long)replica_group_term(lrg));
             return false;
         }
-        if (sim_log_end(log) != sim_log_end(llog) ||
-            (log->n > 0 && log->e[log->n - 1].chain != llog->e[llog->n - 1].chain)) {
+        if (sim_log_end(log) != sim_log_end(llog) || last_chain(log) != last_chain(llog)) {
             snprintf(why, why_len, "node %d log end %lld differs from leader's %lld", id,
                      (long long)sim_log_end(log), (long long)sim_log_end(llog));
             return false;
@@ -213,8 +259,9 @@ bool check_converged(struct sim_world *w, char *why, size_t why_len)
         }
     }
     int64_t known = sim_log_end(&w->committed);
-    if (known > 0 &&
-        sim_log_chain_at(llog, known - 1) != sim_log_chain_at(&w->committed, known - 1))
+    uint64_t chain;
+    if (known > 0 && (!chain_known(llog, known - 1, &chain) ||
+                      chain != sim_log_chain_at(&w->committed, known - 1)))
         sim_fail(w, "converged log lacks committed entries below %lld", (long long)known);
     return true;
 }

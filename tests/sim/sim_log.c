@@ -27,6 +27,7 @@ void sim_log_free(struct sim_log *log)
 
 void sim_log_copy(struct sim_log *dst, const struct sim_log *src)
 {
+    dst->head = src->head;
     dst->e = grow(dst->e, &dst->cap, src->n, sizeof(*dst->e));
     if (src->n)
         memcpy(dst->e, src->e, src->n * sizeof(*dst->e));
@@ -39,12 +40,12 @@ void sim_log_copy(struct sim_log *dst, const struct sim_log *src)
 
 int64_t sim_log_end(const struct sim_log *log)
 {
-    return log->n ? log->e[log->n - 1].base + log->e[log->n - 1].count : 0;
+    return log->n ? log->e[log->n - 1].base + log->e[log->n - 1].count : log->head.start;
 }
 
 int64_t sim_log_find(const struct sim_log *log, int64_t offset)
 {
-    if (offset < 0 || offset >= sim_log_end(log))
+    if (log->n == 0 || offset < log->e[0].base || offset >= sim_log_end(log))
         return -1;
     uint32_t lo = 0, hi = log->n;
     while (hi - lo > 1) {
@@ -75,7 +76,7 @@ void sim_log_push(struct sim_log *log, const struct sim_entry *entry)
     log->e = grow(log->e, &log->cap, log->n + 1, sizeof(*log->e));
     struct sim_entry *e = &log->e[log->n];
     *e = *entry;
-    uint64_t h = log->n ? log->e[log->n - 1].chain : 0x1234;
+    uint64_t h = log->n ? log->e[log->n - 1].chain : log->head.start ? log->head.chain : 0x1234;
     h = mix(h, (uint64_t)e->base);
     h = mix(h, (uint64_t)e->count);
     h = mix(h, (uint64_t)e->epoch);
@@ -101,12 +102,59 @@ void sim_log_truncate(struct sim_log *log, int64_t offset)
 
 uint64_t sim_log_chain_at(const struct sim_log *log, int64_t offset)
 {
+    if (log->head.start > 0 && offset == log->head.start - 1)
+        return log->head.chain;
     int64_t i = sim_log_find(log, offset);
     return i < 0 ? 0 : log->e[i].chain;
 }
 
+static void rebuild_runs(struct sim_log *log)
+{
+    log->nruns = 0;
+    for (uint32_t i = 0; i < log->n; i++) {
+        if (log->nruns == 0 || log->runs[log->nruns - 1].epoch != log->e[i].epoch) {
+            log->runs = grow(log->runs, &log->capruns, log->nruns + 1, sizeof(*log->runs));
+            log->runs[log->nruns].epoch = log->e[i].epoch;
+            log->runs[log->nruns].start = log->e[i].base;
+            log->nruns++;
+        }
+    }
+}
+
+void sim_log_trim_front(struct sim_log *log, int64_t start)
+{
+    if (start <= log->head.start)
+        return;
+    uint32_t k = 0;
+    while (k < log->n && log->e[k].base < start) {
+        if (log->e[k].kind == SIM_CONFIG) {
+            log->head.has_config = true;
+            log->head.config.offset = log->e[k].base;
+            log->head.config.membership = log->e[k].membership;
+        }
+        k++;
+    }
+    if (k == 0)
+        abort(); /* start must be above the first batch: the caller checks */
+    log->head.start = start;
+    log->head.epoch = log->e[k - 1].epoch;
+    log->head.chain = log->e[k - 1].chain;
+    memmove(log->e, log->e + k, (log->n - k) * sizeof(*log->e));
+    log->n -= k;
+    rebuild_runs(log);
+}
+
+void sim_log_reset(struct sim_log *log, const struct sim_log_start *head)
+{
+    log->head = *head;
+    log->n = 0;
+    log->nruns = 0;
+}
+
 int64_t sim_log_common_prefix(const struct sim_log *a, const struct sim_log *b)
 {
+    if (a->head.start != b->head.start || a->head.chain != b->head.chain)
+        return -1; /* different starts: nothing in common the caller can use */
     /* equal chains at index i <=> equal prefixes through i: monotone */
     uint32_t lo = 0, hi = a->n < b->n ? a->n : b->n; /* answer: count of equal entries */
     while (lo < hi) {
@@ -116,11 +164,13 @@ int64_t sim_log_common_prefix(const struct sim_log *a, const struct sim_log *b)
         else
             hi = mid - 1;
     }
-    return lo == 0 ? 0 : a->e[lo - 1].base + a->e[lo - 1].count;
+    return lo == 0 ? a->head.start : a->e[lo - 1].base + a->e[lo - 1].count;
 }
 
 int32_t sim_log_epoch_at(const struct sim_log *log, int64_t offset)
 {
+    if (log->head.start > 0 && offset == log->head.start - 1)
+        return log->head.epoch;
     int64_t i = sim_log_find(log, offset);
     return i < 0 ? 0 : log->e[i].epoch;
 }
@@ -153,12 +203,27 @@ void sim_disk_truncate(struct sim_disk *d, int64_t offset)
     push_op(d, &op);
 }
 
+void sim_disk_reset(struct sim_disk *d, const struct sim_log_start *head)
+{
+    sim_log_reset(&d->current, head);
+    struct sim_op op = {.type = SIM_OP_RESET, .head = *head};
+    push_op(d, &op);
+}
+
+void sim_disk_trim_front(struct sim_disk *d, int64_t start)
+{
+    sim_log_trim_front(&d->durable, start);
+    sim_log_trim_front(&d->current, start);
+}
+
 static void apply_op(struct sim_log *log, const struct sim_op *op)
 {
     if (op->type == SIM_OP_APPEND)
         sim_log_push(log, &op->entry);
-    else
+    else if (op->type == SIM_OP_TRUNCATE)
         sim_log_truncate(log, op->offset);
+    else
+        sim_log_reset(log, &op->head);
 }
 
 void sim_disk_sync_done(struct sim_disk *d, uint32_t count)
@@ -173,7 +238,9 @@ void sim_disk_sync_done(struct sim_disk *d, uint32_t count)
 
 int64_t sim_disk_durable_prefix(const struct sim_disk *d)
 {
-    return sim_log_common_prefix(&d->durable, &d->current);
+    /* A reset not yet synced: nothing of the new log is durable. */
+    int64_t p = sim_log_common_prefix(&d->durable, &d->current);
+    return p < 0 ? d->current.head.start : p;
 }
 
 void sim_disk_crash(struct sim_disk *d, uint32_t survive, bool tear)

@@ -9,6 +9,7 @@
  *   --replicas 3|5     default: chosen by each seed
  *   --scenarios        always run the pre-vote / check-quorum scenarios
  *   --nasty            harsher faults: small appends, lossy links, dying leaders
+ *   --figure8          directed adversary: schedules steered toward Raft's figure 8
  *   --fault NAME       turn on a test-only fault knob of the core
  *   --expect-failure-within N   mutation check: run seeds from --start until
  *       one fails; exit 0 if that happens within N seeds, 1 otherwise
@@ -43,8 +44,8 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: ringlog-sim (--seed S [--trace] | --start S --seeds N [--jobs J]) [--short]\n"
-            "                   [--replicas 3|5] [--scenarios] [--nasty] [--fault NAME]\n"
-            "                   [--expect-failure-within N]\n"
+            "                   [--replicas 3|5] [--scenarios] [--nasty] [--figure8]\n"
+            "                   [--fault NAME] [--expect-failure-within N]\n"
             "faults: %s\n",
             sim_fault_names());
     exit(2);
@@ -98,8 +99,9 @@ static char replay_args[128];
 
 static int run_range(const struct sim_options *opt, uint64_t start, uint64_t count, int jobs)
 {
-    snprintf(replay_args, sizeof(replay_args), "%s%s%s%s%s", opt->short_schedule ? " --short" : "",
-             opt->nasty ? " --nasty" : "", opt->scenario_checks ? " --scenarios" : "",
+    snprintf(replay_args, sizeof(replay_args), "%s%s%s%s%s%s",
+             opt->short_schedule ? " --short" : "", opt->nasty ? " --nasty" : "",
+             opt->figure8 ? " --figure8" : "", opt->scenario_checks ? " --scenarios" : "",
              opt->fault ? " --fault " : "", opt->fault ? opt->fault : "");
     if (opt->replicas)
         snprintf(replay_args + strlen(replay_args), sizeof(replay_args) - strlen(replay_args),
@@ -239,6 +241,8 @@ int main(int argc, char **argv)
             opt.trace = true;
         } else if (strcmp(a, "--nasty") == 0) {
             opt.nasty = true;
+        } else if (strcmp(a, "--figure8") == 0) {
+            opt.figure8 = true;
         } else if (strcmp(a, "--scenarios") == 0) {
             opt.scenario_checks = true;
         } else {

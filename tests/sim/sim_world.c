@@ -40,6 +40,11 @@ static bool chance(struct sim_world *w, int pct)
     return sim_rand_range(w, 0, 99) < pct;
 }
 
+bool sim_chance(struct sim_world *w, int pct)
+{
+    return chance(w, pct);
+}
+
 void sim_fail(struct sim_world *w, const char *fmt, ...)
 {
     va_list ap;
@@ -173,8 +178,10 @@ static void send(struct sim_world *w, struct sim_msg *sm)
             .time = w->now + message_delay(w), .type = EV_DELIVER, .node = to, .msg = copy_msg(sm)};
         schedule(w, dup);
     }
-    struct sim_event ev = {
-        .time = w->now + message_delay(w), .type = EV_DELIVER, .node = to, .msg = sm};
+    struct sim_event ev = {.time = w->now + message_delay(w) + f8_append_delay(w, &sm->m),
+                           .type = EV_DELIVER,
+                           .node = to,
+                           .msg = sm};
     schedule(w, ev);
 }
 
@@ -246,6 +253,21 @@ static void apply_ops(struct sim_world *w, struct sim_node *n, struct rg_output 
                          (long long)op->offset, (long long)op->to, (long long)at);
             sim_trace(w, "  n%d append [%lld,%lld)", n->id, (long long)op->offset,
                       (long long)op->to);
+            f8_on_append_written(w, n, op->offset, op->to);
+            break;
+        }
+        case RG_LOG_RESET: {
+            const struct sim_msg *sm = op->payload;
+            if (sm == NULL || sm->head.start != op->offset || sm->head.epoch != op->epoch)
+                sim_fail(w, "node %d: reset to %lld/%d does not match the INSTALL_START", n->id,
+                         (long long)op->offset, op->epoch);
+            if (sm->head.has_config ? sm->head.config.offset != op->config_offset
+                                    : op->config_offset != -1)
+                sim_fail(w, "node %d: reset config offset %lld", n->id,
+                         (long long)op->config_offset);
+            sim_trace(w, "  n%d reset: log restarts at %lld (epoch before %d)", n->id,
+                      (long long)op->offset, op->epoch);
+            sim_disk_reset(&n->disk, &sm->head);
             break;
         }
         case RG_LOG_APPEND_MARKER:
@@ -282,6 +304,9 @@ static struct sim_msg *fill_append(struct sim_world *w, struct sim_node *n, stru
     if (i < 0)
         sim_fail(w, "node %d: APPEND from %lld, not a batch start", n->id, (long long)m->prev_end);
     int64_t budget = chance(w, w->opt.nasty ? 70 : 40) ? sim_rand_range(w, 1, 3) : 1 << 30;
+    int64_t f8_budget = f8_append_budget(w, n, m);
+    if (f8_budget < budget)
+        budget = f8_budget;
     uint32_t configs = 0;
     int64_t k = i;
     while (k < log->n && log->e[k].base < m->end && k - i < budget &&
@@ -321,6 +346,7 @@ static void trace_message(struct sim_world *w, const struct rg_message *m)
         return;
     switch (m->type) {
     case RG_MSG_APPEND:
+    case RG_MSG_INSTALL_START:
         sim_trace(w, "  n%d -> n%d %s t%lld prev %lld/%d end %lld commit %lld", m->from, m->to,
                   rg_message_type_str(m->type), (long long)m->term, (long long)m->prev_end,
                   m->prev_epoch, (long long)m->end, (long long)m->commit);
@@ -382,18 +408,32 @@ static void process(struct sim_world *w, struct sim_node *n, struct rg_output *o
             sm = calloc(1, sizeof(*sm));
             sm->m = *m;
         }
+        if (m->type == RG_MSG_INSTALL_START) {
+            /* The sender's log-start checkpoint, which is what it sends. */
+            const struct sim_log_start *h = &n->disk.current.head;
+            if (h->start != m->prev_end || h->epoch != m->prev_epoch)
+                sim_fail(w, "node %d: INSTALL_START %lld/%d, its log starts at %lld/%d", n->id,
+                         (long long)m->prev_end, m->prev_epoch, (long long)h->start, h->epoch);
+            if (m->configs[0].offset != (h->has_config ? h->config.offset : -1))
+                sim_fail(w, "node %d: INSTALL_START config at %lld, its log's is at %lld", n->id,
+                         (long long)m->configs[0].offset,
+                         (long long)(h->has_config ? h->config.offset : -1));
+            sm->head = *h;
+        }
         trace_message(w, &sm->m);
         send(w, sm);
     }
     if (out->commit_changed) {
         sim_trace(w, "  n%d commit %lld", n->id, (long long)out->commit);
         check_commit(w, n, out->commit);
+        f8_on_commit(w, n, out->commit);
     }
     if (out->role_changed) {
         sim_trace(w, "  n%d %s term %lld leader %d", n->id, rg_role_str(out->role),
                   (long long)out->term, out->leader);
         if (out->role == RG_ROLE_LEADER) {
             check_new_leader(w, n, out->term);
+            f8_on_leader(w, n, out->term);
             /* Leaders that die young leave their epoch's first entries on
              * few replicas: the histories of Raft's figure 8. */
             if (w->faults_on && chance(w, w->opt.nasty ? 35 : 5)) {
@@ -443,13 +483,20 @@ static struct replica_group_config node_config(struct sim_world *w, struct sim_n
 static void start_node(struct sim_world *w, struct sim_node *n)
 {
     const struct sim_log *log = &n->disk.durable;
+    /* The config in effect at the log start (from the log-start
+     * checkpoint), then the newest config batches of the log. */
     struct rg_config_entry configs[RG_CONFIG_HISTORY];
-    uint32_t nconfigs = 0;
+    uint32_t nconfigs = 0, first = 0;
+    if (log->head.has_config) {
+        configs[nconfigs++] = log->head.config;
+        first = 1;
+    }
     for (uint32_t i = 0; i < log->n; i++) {
         if (log->e[i].kind != SIM_CONFIG)
             continue;
         if (nconfigs == RG_CONFIG_HISTORY) {
-            memmove(configs, configs + 1, sizeof(configs[0]) * (RG_CONFIG_HISTORY - 1));
+            memmove(configs + first, configs + first + 1,
+                    sizeof(configs[0]) * (RG_CONFIG_HISTORY - 1 - first));
             nconfigs--;
         }
         configs[nconfigs].offset = log->e[i].base;
@@ -458,6 +505,8 @@ static void start_node(struct sim_world *w, struct sim_node *n)
     }
     struct replica_group_restore r = {
         .hard_state = n->disk.hard,
+        .log_start = log->head.start,
+        .start_epoch = log->head.epoch,
         .log_end = sim_log_end(log),
         .epochs = log->runs,
         .epoch_count = log->nruns,
@@ -471,12 +520,19 @@ static void start_node(struct sim_world *w, struct sim_node *n)
         sim_fail(w, "node %d: init from disk: %s", n->id, rg_status_str(rc));
     n->up = true;
     n->inc++;
-    n->last_commit = 0;
+    n->last_commit = replica_group_commit(&n->rg); /* its log start */
     n->paused_until = 0;
     schedule_tick(w, n, w->now + sim_rand_range(w, 1, w->tick_ms));
     if (n->flush_interval_ms > 0)
         schedule_at(w, w->now + n->flush_interval_ms, EV_FLUSH, n->id);
     check_node(w, n);
+}
+
+void sim_schedule_crash(struct sim_world *w, struct sim_node *n, int delay_ms)
+{
+    struct sim_event ev = {
+        .time = w->now + delay_ms, .type = EV_CRASH, .node = n->id, .inc = n->inc};
+    schedule(w, ev);
 }
 
 static void crash_node(struct sim_world *w, struct sim_node *n)
@@ -508,8 +564,10 @@ static void on_tick(struct sim_world *w, struct sim_node *n)
 static void on_deliver(struct sim_world *w, struct sim_node *n, struct sim_msg *sm)
 {
     struct rg_message *m = &sm->m;
-    /* The receiving broker finds config batches in the bytes it got. */
-    m->config_count = 0;
+    /* The receiving broker finds config batches in the bytes it got (an
+     * INSTALL_START carries the one in effect at the leader's start). */
+    if (m->type != RG_MSG_INSTALL_START)
+        m->config_count = 0;
     for (uint32_t i = 0; i < sm->n && m->config_count < RG_MAX_CONFIGS_PER_APPEND; i++) {
         if (sm->entries[i].kind == SIM_CONFIG) {
             m->configs[m->config_count].offset = sm->entries[i].base;
@@ -642,10 +700,81 @@ static void isolate(struct sim_world *w, int node)
     }
 }
 
+void sim_heal_network(struct sim_world *w)
+{
+    heal_network(w);
+}
+
+void sim_isolate(struct sim_world *w, int node)
+{
+    isolate(w, node);
+}
+
+void sim_schedule_fault(struct sim_world *w, int64_t time)
+{
+    schedule_at(w, time, EV_FAULT, -1);
+}
+
 static struct sim_node *find_leader(struct sim_world *w);
+
+struct sim_node *sim_find_leader(struct sim_world *w)
+{
+    return find_leader(w);
+}
+
+/*
+ * Retention: node n deletes its oldest segments, up to a batch boundary at
+ * or below its commit offset and its durable end (only committed, durable
+ * data goes). Followers that fall behind the leader's new log start must
+ * then be brought back by INSTALL_START.
+ */
+static void retention(struct sim_world *w, struct sim_node *n)
+{
+    if (!n->up || n->paused_until > w->now)
+        return;
+    const struct sim_log *log = &n->disk.current;
+    int64_t bound = replica_group_commit(&n->rg);
+    int64_t durable = sim_disk_durable_prefix(&n->disk);
+    if (durable < bound)
+        bound = durable;
+    if (replica_group_durable_end(&n->rg) < bound)
+        bound = replica_group_durable_end(&n->rg);
+    if (bound <= log->head.start)
+        return;
+    int64_t hi = sim_log_find(log, bound - 1);
+    if (hi < 0)
+        sim_fail(w, "node %d: retention bound %lld outside its log", n->id, (long long)bound);
+    bool end_ok = log->e[hi].base + log->e[hi].count == bound;
+    int64_t choices = hi + (end_ok ? 1 : 0); /* bases of e[1..hi], and bound */
+    if (choices < 1)
+        return;
+    int64_t k = sim_rand_range(w, 1, (int)choices);
+    int64_t start = k <= hi ? log->e[k].base : bound;
+    sim_disk_trim_front(&n->disk, start);
+    const struct sim_log_start *h = &n->disk.current.head;
+    sim_trace(w, "FAULT retention n%d: log starts at %lld (epoch before %d)", n->id,
+              (long long)start, h->epoch);
+    int rc = replica_group_log_start_advanced(&n->rg, start, h->has_config ? &h->config : NULL);
+    if (rc != RG_OK)
+        sim_fail(w, "node %d: log_start_advanced(%lld): %s", n->id, (long long)start,
+                 rg_status_str(rc));
+    check_node(w, n);
+}
 
 static void on_fault(struct sim_world *w)
 {
+    if (w->opt.figure8) {
+        f8_step(w); /* the directed adversary replaces the random one */
+        return;
+    }
+    if (chance(w, 12)) {
+        struct sim_node *l = find_leader(w);
+        retention(w, l != NULL && chance(w, 60)
+                         ? l
+                         : &w->nodes[sim_rand_range(w, 0, w->nodes_total - 1)]);
+        schedule_at(w, w->now + sim_rand_range(w, 1, w->fault_gap_ms), EV_FAULT, -1);
+        return;
+    }
     int kind = sim_rand_range(w, 0, 99);
     int a = sim_rand_range(w, 0, w->nodes_total - 1);
     int b = sim_rand_range(w, 0, w->nodes_total - 1);
@@ -1001,6 +1130,9 @@ void sim_run(const struct sim_options *opt, struct sim_result *res)
         opt->scenario_checks || chance(w, 25) ? PHASE_ISOLATE_FOLLOWER : PHASE_DONE;
     volatile int chaos_ms =
         opt->short_schedule ? sim_rand_range(w, 300, 1200) : sim_rand_range(w, 1000, 5000);
+    if (opt->figure8) /* an attempt takes about a second: room for several */
+        chaos_ms =
+            opt->short_schedule ? sim_rand_range(w, 1500, 3000) : sim_rand_range(w, 3000, 8000);
 
     current_world = w;
     rg_set_assert_handler(on_core_assert);
@@ -1013,7 +1145,8 @@ void sim_run(const struct sim_options *opt, struct sim_result *res)
         }
         schedule_at(w, 1, EV_CLIENT, -1);
         schedule_at(w, sim_rand_range(w, 1, w->fault_gap_ms), EV_FAULT, -1);
-        schedule_at(w, sim_rand_range(w, 100, 900), EV_ADMIN, -1);
+        if (!opt->figure8) /* membership stays put under the figure-8 adversary */
+            schedule_at(w, sim_rand_range(w, 100, 900), EV_ADMIN, -1);
         schedule_at(w, chaos_ms, EV_PHASE, -1);
         sim_trace(w, "seed %llu: %d replicas + 1 spare, chaos %dms, delay %d-%dms",
                   (unsigned long long)opt->seed, w->replicas, chaos_ms, w->delay_min, w->delay_max);

@@ -8,6 +8,7 @@ struct sim_msg {
     struct rg_message m;
     struct sim_entry *entries; /* APPEND: the batches, as read from the log */
     uint32_t n;
+    struct sim_log_start head; /* INSTALL_START: the sender's log start */
 };
 
 enum sim_event_type {
@@ -54,6 +55,26 @@ enum sim_phase {
     PHASE_DONE,
 };
 
+/* The figure-8 adversary (sim_figure8.c): one attempt at a time. */
+enum f8_state {
+    F8_IDLE = 0,
+    F8_CUT_OLD,   /* old leader (plus a minority) cut off; waiting for a new leader */
+    F8_HOLD_NEW,  /* that new leader cut off at once; old side about to rejoin */
+    F8_REJOIN,    /* old side back (without the new leader); waiting for a leader */
+    F8_OLD_LEADS, /* a node of the old side leads; waiting for its first commit */
+    F8_STRIKE,    /* it is cut off, the in-between leader rejoins */
+};
+
+struct f8_script {
+    enum f8_state state;
+    int64_t deadline;
+    uint32_t minority; /* bitmask: the old leader and the followers cut off with it */
+    int old_leader, between, old_side_leader;
+    int64_t term_old, term_between, term_old_side;
+    int64_t marker_at; /* first offset of the old side leader's epoch */
+    int attempts, strikes;
+};
+
 struct sim_world {
     struct sim_options opt;
     struct sim_result *res;
@@ -89,6 +110,7 @@ struct sim_world {
     int64_t nterms;
     uint64_t next_id;
     struct replica_group_faults faults;
+    struct f8_script f8;
 
     struct rg_output outs[3];
     struct rg_message *out_msgs[3];
@@ -103,6 +125,26 @@ int sim_rand_range(struct sim_world *w, int lo, int hi); /* [lo, hi] */
 void sim_fail(struct sim_world *w, const char *fmt, ...)
     __attribute__((noreturn, format(printf, 2, 3)));
 void sim_trace(struct sim_world *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* sim_world.c, for the adversaries */
+void sim_isolate(struct sim_world *w, int node);
+void sim_heal_network(struct sim_world *w);
+/* A crash `delay_ms` from now (if the node is still in this incarnation). */
+void sim_schedule_crash(struct sim_world *w, struct sim_node *n, int delay_ms);
+struct sim_node *sim_find_leader(struct sim_world *w);
+void sim_schedule_fault(struct sim_world *w, int64_t time);
+bool sim_chance(struct sim_world *w, int pct);
+
+/* sim_figure8.c */
+void f8_step(struct sim_world *w);
+void f8_on_leader(struct sim_world *w, struct sim_node *n, int64_t term);
+void f8_on_commit(struct sim_world *w, struct sim_node *n, int64_t commit);
+void f8_on_append_written(struct sim_world *w, struct sim_node *n, int64_t from, int64_t to);
+/* Extra delay for an APPEND (the new leader's marker goes slowly). */
+int f8_append_delay(struct sim_world *w, const struct rg_message *m);
+/* Number of batches an APPEND from `from` may carry: cut before the
+ * sender's own epoch, so old-epoch entries and the marker travel apart. */
+int64_t f8_append_budget(struct sim_world *w, const struct sim_node *n, const struct rg_message *m);
 
 /* sim_check.c */
 void check_node(struct sim_world *w, struct sim_node *n);
