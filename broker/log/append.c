@@ -9,6 +9,7 @@
  * a later group would write past.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 
 #include "batch.h"
@@ -355,11 +356,52 @@ static bool roll_needed(struct partition_log *log, size_t len)
     return log_now(log) - act->created_ms >= log->cfg.segment_ms;
 }
 
+/* Writeback is started for every this many written bytes under flush none/interval. */
+#define LOG_WRITEBACK_KICK_BYTES (8u << 20)
+
+static void writeback_kick_done(struct rl_completion *c, int32_t res, uint32_t flags)
+{
+    /* Nothing depends on it: a failed hint is harmless, the next flush tells. */
+    (void)c;
+    (void)res;
+    (void)flags;
+}
+
+/* Shared by every partition and never freed, so a late CQE is always safe. */
+static struct rl_completion writeback_kick_c = {.on_complete = writeback_kick_done};
+
+/*
+ * Under flush none/interval nothing syncs the data between segment rolls,
+ * so a segment could hold up to segment_bytes of dirty pages. Then the
+ * fdatasync at the roll (which the next append waits for) would write all
+ * of it at once, and the kernel's dirty-page throttling would stall writes
+ * in between. Starting writeback (sync_file_range WRITE, no wait) of every
+ * 8 MiB already written keeps the dirty part of a segment small, so the
+ * roll's sync and the throttling cost little. It is a hint: it makes
+ * nothing durable and nothing waits for it.
+ */
+static void writeback_kick(struct partition_log *log, struct log_segment *act)
+{
+    if (act->size < act->writeback_pos) /* truncated meanwhile */
+        act->writeback_pos = act->size;
+    if (log->cfg.flush == LOG_FLUSH_ALWAYS ||
+        act->size - act->writeback_pos < LOG_WRITEBACK_KICK_BYTES)
+        return;
+    struct log_io_req r = {.op = LOG_IO_SYNC_RANGE,
+                           .fd = act->fd,
+                           .off = act->writeback_pos,
+                           .len = act->size - act->writeback_pos,
+                           .flags = SYNC_FILE_RANGE_WRITE};
+    if (log_io_submit(log->engine->cfg.io, &r, &writeback_kick_c, 0) == 0)
+        act->writeback_pos = act->size;
+}
+
 /* Takes as many queued appends as fit into one group and submits it. */
 static void group_start(struct partition_log *log)
 {
     struct log_group *g = &log->group;
     struct log_segment *act = log_active(log);
+    writeback_kick(log, act);
     g->write_c.on_complete = on_group_write;
     g->sync_c.on_complete = on_group_sync;
     g->idx_c.on_complete = on_group_idx;

@@ -30,19 +30,20 @@
 #include "completion.h"
 
 enum log_io_op {
-    LOG_IO_WRITE,     /* fd, buf, len, off -> bytes written */
-    LOG_IO_WRITEV,    /* fd, iov, iovcnt, off -> bytes written */
-    LOG_IO_READ,      /* fd, buf, len, off -> bytes read */
-    LOG_IO_FDATASYNC, /* fd */
-    LOG_IO_FSYNC,     /* fd (directories) */
-    LOG_IO_FALLOCATE, /* fd, flags = mode, off, len */
-    LOG_IO_FTRUNCATE, /* fd, len */
-    LOG_IO_OPENAT,    /* fd = dirfd, path, flags, mode -> new fd */
-    LOG_IO_CLOSE,     /* fd */
-    LOG_IO_UNLINKAT,  /* fd = dirfd, path, flags (AT_REMOVEDIR) */
-    LOG_IO_MKDIRAT,   /* fd = dirfd, path, mode */
-    LOG_IO_FSTAT,     /* fd [, buf: struct stat] -> file size (run only) */
-    LOG_IO_GETDENTS,  /* fd, buf, len -> bytes of linux_dirent64 (run only) */
+    LOG_IO_WRITE,      /* fd, buf, len, off -> bytes written */
+    LOG_IO_WRITEV,     /* fd, iov, iovcnt, off -> bytes written */
+    LOG_IO_READ,       /* fd, buf, len, off -> bytes read */
+    LOG_IO_FDATASYNC,  /* fd */
+    LOG_IO_FSYNC,      /* fd (directories) */
+    LOG_IO_FALLOCATE,  /* fd, flags = mode, off, len */
+    LOG_IO_FTRUNCATE,  /* fd, len */
+    LOG_IO_OPENAT,     /* fd = dirfd, path, flags, mode -> new fd */
+    LOG_IO_CLOSE,      /* fd */
+    LOG_IO_UNLINKAT,   /* fd = dirfd, path, flags (AT_REMOVEDIR) */
+    LOG_IO_MKDIRAT,    /* fd = dirfd, path, mode */
+    LOG_IO_FSTAT,      /* fd [, buf: struct stat] -> file size (run only) */
+    LOG_IO_GETDENTS,   /* fd, buf, len -> bytes of linux_dirent64 (run only) */
+    LOG_IO_SYNC_RANGE, /* fd, off, len, flags: sync_file_range (start writeback) */
     LOG_IO_OP_COUNT,
 };
 

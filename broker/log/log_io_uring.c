@@ -24,7 +24,7 @@ const char *log_io_op_name(int op)
         [LOG_IO_FTRUNCATE] = "ftruncate", [LOG_IO_OPENAT] = "openat",
         [LOG_IO_CLOSE] = "close",         [LOG_IO_UNLINKAT] = "unlinkat",
         [LOG_IO_MKDIRAT] = "mkdirat",     [LOG_IO_FSTAT] = "fstat",
-        [LOG_IO_GETDENTS] = "getdents",
+        [LOG_IO_GETDENTS] = "getdents",   [LOG_IO_SYNC_RANGE] = "sync_file_range",
     };
     if (op < 0 || op >= LOG_IO_OP_COUNT)
         return "?";
@@ -92,6 +92,9 @@ static int64_t uring_run(struct log_io *io, const struct log_io_req *r)
     }
     case LOG_IO_GETDENTS:
         rc = syscall(SYS_getdents64, r->fd, r->buf, r->len);
+        break;
+    case LOG_IO_SYNC_RANGE:
+        rc = sync_file_range(r->fd, (off_t)r->off, (off_t)r->len, (unsigned)r->flags);
         break;
     default:
         return -EINVAL;
@@ -185,6 +188,9 @@ static int uring_submit(struct log_io *io, const struct log_io_req *r, struct rl
         break;
     case LOG_IO_MKDIRAT:
         io_uring_prep_mkdirat(sqe, r->fd, r->path, (mode_t)r->mode);
+        break;
+    case LOG_IO_SYNC_RANGE:
+        io_uring_prep_sync_file_range(sqe, r->fd, (unsigned)r->len, r->off, r->flags);
         break;
     default:
         /* Unreachable: checked above. A NOP keeps the SQ consistent. */

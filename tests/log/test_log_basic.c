@@ -486,6 +486,57 @@ Test(log_basic, flush_none_and_interval)
     cr_assert_eq(h_close(&H, log), LOG_OK);
 }
 
+/*
+ * Appends `mib` MiB in 256 KiB batches, each driven until written. The
+ * append structs outlive the calls: under flush none they wait for a later
+ * flush (here: the close) to report durable.
+ */
+static void append_mib(struct partition_log *log, int mib)
+{
+    static uint8_t buf[300 * 1024];
+    static struct h_append ha[64];
+    cr_assert_leq(mib * 4, 64);
+    for (int i = 0; i < mib * 4; i++) {
+        size_t len = h_batch(buf, sizeof(buf), (uint64_t)i, 256, 1000, 1);
+        cr_assert_eq(h_append_async(&H, log, &ha[i], buf, len, 0, 1), LOG_OK);
+        h_drive(&H);
+        cr_assert_eq(ha[i].written_status, LOG_OK);
+    }
+}
+
+Test(log_basic, writeback_started_every_8_mib_under_flush_none_only)
+{
+    struct partition_log_config cfg;
+    h_cfg(&cfg);
+    cfg.flush = LOG_FLUSH_NONE;
+    cfg.segment_bytes = 64 << 20;
+    cfg.max_append_bytes = 1 << 20;
+    struct partition_log *log = h_open(&H, &cfg, NULL);
+    H.fault.op_mask = 1u << LOG_IO_SYNC_RANGE;
+    H.fault.calls = 0;
+    append_mib(log, 16);
+    /* Kicked when >= 8 MiB are written and not yet kicked: once in 16 MiB (the
+     * kick looks at what earlier groups wrote). */
+    cr_assert_eq(H.fault.calls, 1, "sync_file_range calls: %llu",
+                 (unsigned long long)H.fault.calls);
+    /* A failing hint costs nothing: appends and reads go on. */
+    log_io_fault_arm(&H.fault, H.fault.calls + 1, EIO, true);
+    append_mib(log, 10);
+    cr_assert_geq(H.fault.injected, 1);
+    log_io_fault_disarm(&H.fault);
+    H.fault.op_mask = 0;
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+
+    cfg.flush = LOG_FLUSH_ALWAYS;
+    log = h_open(&H, &cfg, NULL);
+    H.fault.op_mask = 1u << LOG_IO_SYNC_RANGE;
+    H.fault.calls = 0;
+    append_mib(log, 10);
+    cr_assert_eq(H.fault.calls, 0, "flush=always syncs every group: no hints needed");
+    H.fault.op_mask = 0;
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+}
+
 Test(log_basic, segment_roll_by_age)
 {
     struct partition_log_config cfg;
