@@ -659,7 +659,7 @@ static int recover_files(struct recovery *rc)
             found[nlogs++] = found[i];
             continue;
         }
-        struct log_segment tmp;
+        struct log_segment tmp = {0}; /* only its names are used */
         segment_names(found[i].base, tmp.name, tmp.idx.name, tmp.tidx.name);
         run(log,
             (struct log_io_req){.op = LOG_IO_UNLINKAT, .fd = log->dir_fd, .path = tmp.idx.name});
