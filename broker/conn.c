@@ -12,12 +12,7 @@
 
 static struct io_uring_sqe *conn_sqe(struct conn *c, struct rl_completion *done)
 {
-    struct io_uring *ring = &c->shard->ring;
-    struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
-    while (!sqe) {
-        io_uring_submit(ring);
-        sqe = io_uring_get_sqe(ring);
-    }
+    struct io_uring_sqe *sqe = shard_get_sqe(c->shard);
     io_uring_sqe_set_data(sqe, done);
     c->sqes_pending++;
     return sqe;

@@ -1,5 +1,7 @@
 #include "group_store.h"
 
+#include "atomic_file.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -81,13 +83,14 @@ static int set_offset(struct group *g, const char *topic, uint32_t partition, in
     return 0;
 }
 
-/* Writes the group's file atomically. Metadata is stored hex-encoded. */
+/* Writes the group's file (atomic_file.h). Metadata is stored hex-encoded. */
 static int persist_group(struct group_store *gs, const struct group *g)
 {
-    char path[4400], tmp[4410];
+    char path[4400];
     snprintf(path, sizeof(path), "%s/%s.offsets", gs->dir, g->name);
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
     if (!f)
         return -1;
     for (size_t i = 0; i < g->count; i++) {
@@ -97,18 +100,9 @@ static int persist_group(struct group_store *gs, const struct group *g)
             fprintf(f, "%02x", *c);
         fprintf(f, " .\n");
     }
-    int ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return -1;
-    }
-    int dfd = open(gs->dir, O_RDONLY | O_DIRECTORY);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    return 0;
+    int rc = fclose(f) == 0 ? atomic_file_write(path, text, len) : -1;
+    free(text);
+    return rc == 0 ? 0 : -1;
 }
 
 static void load_group_file(struct group_store *gs, const char *file)

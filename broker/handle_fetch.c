@@ -9,7 +9,6 @@
 #include <stdlib.h>
 
 #include "conn.h"
-#include "errors.h"
 #include "handlers.h"
 #include "request.h"
 #include "server.h"
@@ -32,10 +31,7 @@ static void fetch_respond(struct request *r)
             res->records.data = op->records;
             res->records.len = op->records_len;
         }
-        res->error_message =
-            (char *)(res->error == RINGLOG__ERROR_CODE__NONE
-                         ? ""
-                         : (op->error_message ? op->error_message : rl_error_message(res->error)));
+        res->error_message = result_error_message(res->error, op->error_message);
     }
     metrics_observe(&r->shard->metrics.fetch_latency,
                     (clock_monotonic_ns() - r->started_ns) / 1000);
@@ -206,10 +202,7 @@ static void list_offsets_done(struct request *r)
             res->offset = op->error ? -1 : op->offset;
             res->timestamp = op->error ? -1 : op->found_timestamp;
         }
-        res->error_message =
-            (char *)(res->error == RINGLOG__ERROR_CODE__NONE
-                         ? ""
-                         : (op->error_message ? op->error_message : rl_error_message(res->error)));
+        res->error_message = result_error_message(res->error, op->error_message);
     }
     request_complete(r);
 }

@@ -5,7 +5,6 @@
  */
 #include <stdlib.h>
 
-#include "errors.h"
 #include "handlers.h"
 #include "request.h"
 #include "server.h"
@@ -19,10 +18,7 @@ static void produce_done(struct request *r)
             res->error = op->error;
             res->log_start_offset = op->log_start;
         }
-        res->error_message =
-            (char *)(res->error == RINGLOG__ERROR_CODE__NONE
-                         ? ""
-                         : (op->error_message ? op->error_message : rl_error_message(res->error)));
+        res->error_message = result_error_message(res->error, op->error_message);
         res->base_offset = res->error == RINGLOG__ERROR_CODE__NONE ? op->base_offset : -1;
         res->log_append_time = -1;
     }

@@ -33,10 +33,6 @@ struct admin_job {
     struct admin_job *queue_next;
 };
 
-/* Shard 0's queue (touched only on shard 0): one job runs at a time. */
-static struct admin_job *queue_head, *queue_tail;
-static bool job_running;
-
 static void job_step(struct admin_job *job);
 static void controller_enqueue(struct admin_job *job);
 
@@ -66,7 +62,8 @@ static void job_arrived(struct rl_completion *c, int32_t res, uint32_t flags)
 static void job_return(struct admin_job *job)
 {
     struct shard *s = shard_current();
-    job_running = false;
+    struct server *srv = s->srv;
+    srv->admin.running = false;
     job->returning = true;
     if (job->r->shard == s) {
         job_arrived(&job->msg.arrive, 0, 0);
@@ -74,28 +71,29 @@ static void job_return(struct admin_job *job)
         shard_send(s, job->r->shard->id, &job->msg);
     }
     /* Next job in line. */
-    if (queue_head) {
-        struct admin_job *next = queue_head;
-        queue_head = next->queue_next;
-        if (!queue_head)
-            queue_tail = NULL;
-        job_running = true;
+    if (srv->admin.head) {
+        struct admin_job *next = srv->admin.head;
+        srv->admin.head = next->queue_next;
+        if (!srv->admin.head)
+            srv->admin.tail = NULL;
+        srv->admin.running = true;
         job_step(next);
     }
 }
 
 static void controller_enqueue(struct admin_job *job)
 {
+    struct server *srv = shard_current()->srv;
     job->queue_next = NULL;
-    if (job_running) {
-        if (queue_tail)
-            queue_tail->queue_next = job;
+    if (srv->admin.running) {
+        if (srv->admin.tail)
+            srv->admin.tail->queue_next = job;
         else
-            queue_head = job;
-        queue_tail = job;
+            srv->admin.head = job;
+        srv->admin.tail = job;
         return;
     }
-    job_running = true;
+    srv->admin.running = true;
     job_step(job);
 }
 

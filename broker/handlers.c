@@ -23,6 +23,13 @@ void request_fail(struct request *r, int error, const char *message)
     request_complete(r);
 }
 
+char *result_error_message(int error, const char *op_message)
+{
+    if (error == RINGLOG__ERROR_CODE__NONE)
+        return "";
+    return (char *)(op_message ? op_message : rl_error_message(error));
+}
+
 static const int API_FOR_BODY[][2] = {
     {RINGLOG__REQUEST__BODY_HANDSHAKE, RINGLOG__API_KEY__API_KEY_HANDSHAKE},
     {RINGLOG__REQUEST__BODY_METADATA, RINGLOG__API_KEY__API_KEY_METADATA},

@@ -24,16 +24,6 @@ struct http_conn {
     size_t out_len, out_sent;
 };
 
-static struct io_uring_sqe *sqe_for(struct shard *s)
-{
-    struct io_uring_sqe *sqe = io_uring_get_sqe(&s->ring);
-    while (!sqe) {
-        io_uring_submit(&s->ring);
-        sqe = io_uring_get_sqe(&s->ring);
-    }
-    return sqe;
-}
-
 static void http_close(struct http_conn *h)
 {
     close(h->fd);
@@ -43,14 +33,14 @@ static void http_close(struct http_conn *h)
 
 static void arm_recv(struct http_conn *h)
 {
-    struct io_uring_sqe *sqe = sqe_for(h->shard);
+    struct io_uring_sqe *sqe = shard_get_sqe(h->shard);
     io_uring_prep_recv(sqe, h->fd, h->in + h->in_len, sizeof(h->in) - 1 - h->in_len, 0);
     io_uring_sqe_set_data(sqe, &h->recv_done);
 }
 
 static void arm_send(struct http_conn *h)
 {
-    struct io_uring_sqe *sqe = sqe_for(h->shard);
+    struct io_uring_sqe *sqe = shard_get_sqe(h->shard);
     io_uring_prep_send(sqe, h->fd, h->out + h->out_sent, h->out_len - h->out_sent, MSG_NOSIGNAL);
     io_uring_sqe_set_data(sqe, &h->send_done);
 }
@@ -147,7 +137,7 @@ static void on_accept(struct rl_completion *c, int32_t res, uint32_t flags)
 void http_metrics_arm(struct shard *s)
 {
     s->metrics_accept_done.on_complete = on_accept;
-    struct io_uring_sqe *sqe = sqe_for(s);
+    struct io_uring_sqe *sqe = shard_get_sqe(s);
     io_uring_prep_multishot_accept(sqe, s->metrics_fd, NULL, NULL, SOCK_CLOEXEC);
     io_uring_sqe_set_data(sqe, &s->metrics_accept_done);
 }

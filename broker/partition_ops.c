@@ -59,12 +59,13 @@ static void produce_on_written(struct log_append *a, int status)
     struct partition *p = op->part;
     if (status == LOG_OK) {
         op->base_offset = a->base_offset;
-        /* The batches now carry their offsets: note them for duplicate answers. */
+        /* The batches now carry their offsets: note them for duplicate answers.
+         * produce_admit validated them already: only the headers are read. */
         struct rl_batch_iter it;
         const uint8_t *batch;
         struct rl_batch_header h;
         rl_batch_iter_init(&it, op->data, op->len, RL_BATCH_ABSOLUTE_MAX_BYTES);
-        while (rl_batch_iter_next(&it, &batch, &h) == RL_OK) {
+        while (rl_batch_iter_next_validated(&it, &batch, &h) == RL_OK) {
             if (h.producer_id >= 0)
                 producer_state_set_offset(p, h.producer_id, h.base_sequence, h.base_offset);
             metrics_add(&p->shard->metrics.records_appended, (uint64_t)h.record_count);

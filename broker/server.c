@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "logging.h"
 #include "shard.h"
 #include "uring_probe.h"
@@ -85,23 +86,21 @@ static int load_cluster_id(struct server *srv, char *err, size_t err_len)
     close(fd);
     for (int i = 0; i < 16; i++)
         snprintf(srv->cluster_id + 2 * i, 3, "%02x", bytes[i]);
-    f = fopen(path, "w");
-    if (!f || fprintf(f, "%s\n", srv->cluster_id) < 0 || fflush(f) != 0 || fsync(fileno(f)) != 0) {
-        if (f)
-            fclose(f);
-        snprintf(err, err_len, "cannot write %s: %s", path, strerror(errno));
+    char line[40];
+    int n = snprintf(line, sizeof(line), "%s\n", srv->cluster_id);
+    int rc = atomic_file_write(path, line, (size_t)n);
+    if (rc != 0) {
+        snprintf(err, err_len, "cannot write %s: %s", path, strerror(-rc));
         return -1;
     }
-    fclose(f);
     return 0;
 }
 
 /* Reserves the next block of producer ids on disk before any id of it is handed out. */
 static int reserve_producer_ids(struct server *srv)
 {
-    char path[PATH_MAX + 32], tmp[PATH_MAX + 40];
+    char path[PATH_MAX + 32];
     snprintf(path, sizeof(path), "%s/meta/producer_ids", srv->cfg.data_dir);
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     long long next = 1;
     FILE *f = fopen(path, "r");
     if (f) {
@@ -112,13 +111,13 @@ static int reserve_producer_ids(struct server *srv)
     if (next < srv->producer_id_limit)
         next = srv->producer_id_limit;
     long long limit = next + PRODUCER_ID_BLOCK;
-    f = fopen(tmp, "w");
-    if (!f)
+    char line[32];
+    int n = snprintf(line, sizeof(line), "%lld\n", limit);
+    int rc = atomic_file_write(path, line, (size_t)n);
+    if (rc != 0) {
+        errno = -rc;
         return -1;
-    int ok = fprintf(f, "%lld\n", limit) > 0 && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0)
-        return -1;
+    }
     atomic_store(&srv->next_producer_id, next);
     srv->producer_id_limit = limit;
     return 0;
@@ -140,8 +139,8 @@ int64_t server_next_producer_id(struct server *srv)
     return server_next_producer_id(srv);
 }
 
-/* Resolves host:port and binds a listening socket (SO_REUSEPORT). */
-static int listen_on(const char *host, uint16_t port, uint16_t *bound, char *err, size_t err_len)
+/* Resolves host:port for a passive socket; NULL with err set on failure. */
+static struct addrinfo *resolve_passive(const char *host, uint16_t port, char *err, size_t err_len)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
                              .ai_socktype = SOCK_STREAM,
@@ -152,13 +151,53 @@ static int listen_on(const char *host, uint16_t port, uint16_t *bound, char *err
     int rc = getaddrinfo(host, port_text, &hints, &res);
     if (rc != 0) {
         snprintf(err, err_len, "cannot resolve %s: %s", host, gai_strerror(rc));
+        return NULL;
+    }
+    return res;
+}
+
+/*
+ * A port taken by another process must be refused, but SO_REUSEPORT would
+ * let us share it with any other SO_REUSEPORT socket of the same user. So
+ * the client port is first probed with a plain socket, which a conflict
+ * cannot hide from.
+ */
+static int port_is_free(const struct addrinfo *addr, char *err, size_t err_len)
+{
+    int fd = socket(addr->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    int rc = bind(fd, addr->ai_addr, addr->ai_addrlen);
+    int saved = errno;
+    close(fd);
+    if (rc != 0) {
+        snprintf(err, err_len, "%s", strerror(saved));
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * Binds a listening socket on host:port (SO_REUSEPORT, TCP_NODELAY
+ * inherited by accepted sockets so answers do not wait for Nagle). With
+ * probe, a port held by anybody else is refused first (port_is_free).
+ */
+static int listen_on(const char *host, uint16_t port, bool probe, uint16_t *bound, char *err,
+                     size_t err_len)
+{
+    struct addrinfo *res = resolve_passive(host, port, err, err_len);
+    if (!res)
+        return -1;
+    char why[256];
+    if (probe && port != 0 && port_is_free(res, why, sizeof(why)) != 0) {
+        snprintf(err, err_len, "cannot listen on %s:%u: %s", host, port, why);
+        freeaddrinfo(res);
         return -1;
     }
     int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1;
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
-        /* Accepted sockets inherit it: answers go out at once, not after Nagle's wait. */
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0 ||
         bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 4096) != 0) {
         snprintf(err, err_len, "cannot listen on %s:%u: %s", host, port, strerror(errno));
@@ -176,55 +215,22 @@ static int listen_on(const char *host, uint16_t port, uint16_t *bound, char *err
     return fd;
 }
 
-/*
- * A port taken by another process must be refused, but SO_REUSEPORT would
- * let us share it with any other SO_REUSEPORT socket of the same user. So
- * the first bind of the client port is tried without SO_REUSEPORT semantics
- * being able to hide a conflict: we probe with a plain socket first.
- */
-static int port_is_free(const char *host, uint16_t port, char *err, size_t err_len)
-{
-    if (port == 0)
-        return 0;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                             .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-    struct addrinfo *res;
-    char port_text[8];
-    snprintf(port_text, sizeof(port_text), "%u", port);
-    if (getaddrinfo(host, port_text, &hints, &res) != 0)
-        return 0; /* reported by listen_on */
-    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    int rc = bind(fd, res->ai_addr, res->ai_addrlen);
-    int saved = errno;
-    close(fd);
-    freeaddrinfo(res);
-    if (rc != 0) {
-        snprintf(err, err_len, "cannot listen on %s:%u: %s", host, port, strerror(saved));
-        return -1;
-    }
-    return 0;
-}
-
 static int open_listeners(struct server *srv, char *err, size_t err_len)
 {
     const struct broker_config *cfg = &srv->cfg;
-    if (port_is_free(cfg->listen_host, cfg->listen_port, err, err_len) != 0)
-        return -1;
     uint16_t port = cfg->listen_port;
+    /* Every shard binds the same port; only the first bind probes it (the
+     * others join it through SO_REUSEPORT), and a port 0 becomes the real one. */
     for (int i = 0; i < srv->nshards; i++) {
-        int fd = listen_on(cfg->listen_host, port, &port, err, err_len);
+        int fd = listen_on(cfg->listen_host, port, i == 0, &port, err, err_len);
         if (fd < 0)
             return -1;
         srv->shards[i]->listen_fd = fd;
     }
     srv->listen_port = port;
     if (cfg->metrics_enabled) {
-        if (port_is_free(cfg->metrics_host, cfg->metrics_port, err, err_len) != 0)
-            return -1;
-        int fd = listen_on(cfg->metrics_host, cfg->metrics_port, &srv->metrics_port, err, err_len);
+        int fd =
+            listen_on(cfg->metrics_host, cfg->metrics_port, true, &srv->metrics_port, err, err_len);
         if (fd < 0)
             return -1;
         srv->shards[0]->metrics_fd = fd;

@@ -15,6 +15,7 @@
 #include "topics.h"
 
 struct shard;
+struct admin_job;
 
 struct server {
     struct broker_config cfg;
@@ -34,6 +35,11 @@ struct server {
     _Atomic int64_t next_producer_id;
     int64_t producer_id_limit;
     char cluster_id[40];
+    /* Topic create/delete jobs, one at a time (touched by shard 0 only). */
+    struct {
+        struct admin_job *head, *tail;
+        bool running;
+    } admin;
 };
 
 /* Runs the broker until a stop signal. Returns the process exit status. */

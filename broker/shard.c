@@ -82,7 +82,7 @@ void shard_remove_partition(struct shard *s, struct partition *p)
 
 /* ------------------------------------------------------------ messages */
 
-static struct io_uring_sqe *get_sqe(struct shard *s)
+struct io_uring_sqe *shard_get_sqe(struct shard *s)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&s->ring);
     while (!sqe) {
@@ -105,7 +105,7 @@ static void msg_send_failed(struct rl_completion *c, int32_t res, uint32_t flags
 static void post_msg(struct shard *from, struct shard_msg *m)
 {
     struct shard *to = from->srv->shards[m->target];
-    struct io_uring_sqe *sqe = get_sqe(from);
+    struct io_uring_sqe *sqe = shard_get_sqe(from);
     io_uring_prep_msg_ring(sqe, to->ring.ring_fd, 0, (uint64_t)(uintptr_t)&m->arrive, 0);
     sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
     io_uring_sqe_set_data(sqe, &m->sent);
@@ -147,7 +147,7 @@ void shard_wake(struct shard *from, int target)
 
 static void arm_accept(struct shard *s)
 {
-    struct io_uring_sqe *sqe = get_sqe(s);
+    struct io_uring_sqe *sqe = shard_get_sqe(s);
     io_uring_prep_multishot_accept(sqe, s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     io_uring_sqe_set_data(sqe, &s->accept_done);
     s->accepting = true;
@@ -177,7 +177,7 @@ static void on_accept(struct rl_completion *c, int32_t res, uint32_t flags)
 
 static void arm_tick(struct shard *s)
 {
-    struct io_uring_sqe *sqe = get_sqe(s);
+    struct io_uring_sqe *sqe = shard_get_sqe(s);
     io_uring_prep_timeout(sqe, &s->tick_interval, 0, 0);
     io_uring_sqe_set_data(sqe, &s->tick_done);
 }
@@ -203,7 +203,7 @@ static void begin_stopping(struct shard *s)
         conn_maybe_free(c);
     }
     if (s->listen_fd >= 0) {
-        struct io_uring_sqe *sqe = get_sqe(s);
+        struct io_uring_sqe *sqe = shard_get_sqe(s);
         io_uring_prep_cancel(sqe, &s->accept_done, 0);
         io_uring_sqe_set_data(sqe, NULL);
     }

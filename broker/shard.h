@@ -89,6 +89,9 @@ int shard_init(struct shard *s, struct server *srv, int id, char *err, size_t er
 void shard_destroy(struct shard *s);
 int shard_start(struct shard *s);
 
+/* An SQE on the shard's ring, submitting what is queued when the SQ is full. */
+struct io_uring_sqe *shard_get_sqe(struct shard *s);
+
 /* Sends m to shard `target` (which may be this shard). Never fails: retries. */
 void shard_send(struct shard *from, int target, struct shard_msg *m);
 

@@ -1,5 +1,7 @@
 #include "topics.h"
 
+#include "atomic_file.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -173,14 +175,14 @@ int topic_registry_load(struct topic_registry *r, const char *data_dir, char *er
     return 0;
 }
 
-/* Writes the table to r->path atomically: temp file, fsync, rename, fsync dir. */
+/* Writes the table to r->path (atomic_file.h). */
 static int persist(struct topic_registry *r, const struct topic_table *t, char *err, size_t err_len)
 {
-    char tmp[4200];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", r->path);
-    FILE *f = fopen(tmp, "w");
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
     if (!f) {
-        snprintf(err, err_len, "cannot write %s: %s", tmp, strerror(errno));
+        snprintf(err, err_len, "out of memory");
         return -1;
     }
     fprintf(f, "# ringlog topics v1\n");
@@ -193,22 +195,11 @@ static int persist(struct topic_registry *r, const struct topic_table *t, char *
                 (long long)ti->config.retention_ms, (long long)ti->config.retention_bytes,
                 (long long)ti->config.segment_bytes, (long long)ti->config.segment_ms);
     }
-    int ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, r->path) != 0) {
-        snprintf(err, err_len, "cannot write %s: %s", r->path, strerror(errno));
-        unlink(tmp);
+    int rc = fclose(f) == 0 ? atomic_file_write(r->path, text, len) : -ENOMEM;
+    free(text);
+    if (rc != 0) {
+        snprintf(err, err_len, "cannot write %s: %s", r->path, strerror(-rc));
         return -1;
-    }
-    char dir[4096];
-    snprintf(dir, sizeof(dir), "%s", r->path);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        *slash = '\0';
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
     }
     return 0;
 }

@@ -128,6 +128,20 @@ int rl_batch_iter_next(struct rl_batch_iter *it, const uint8_t **batch, struct r
     return RL_OK;
 }
 
+int rl_batch_iter_next_validated(struct rl_batch_iter *it, const uint8_t **batch,
+                                 struct rl_batch_header *h)
+{
+    if (it->pos == it->len)
+        return RL_END;
+    const uint8_t *start = it->buf + it->pos;
+    if (rl_batch_header_read(start, it->len - it->pos, h) != RL_OK ||
+        rl_batch_total_bytes(h) > it->len - it->pos)
+        return RL_ERR_TRUNCATED;
+    *batch = start;
+    it->pos += rl_batch_total_bytes(h);
+    return RL_OK;
+}
+
 /* ---------------------------------------------------------------- records */
 
 void rl_record_iter_init_raw(struct rl_record_iter *it, const uint8_t *records, size_t len,

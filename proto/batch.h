@@ -150,6 +150,15 @@ void rl_batch_iter_init(struct rl_batch_iter *it, const uint8_t *buf, size_t len
  */
 int rl_batch_iter_next(struct rl_batch_iter *it, const uint8_t **batch, struct rl_batch_header *h);
 
+/*
+ * Like rl_batch_iter_next for bytes that were validated before (by this
+ * process, e.g. before they were appended): reads each header and checks
+ * only that the batch lies inside the buffer, without re-hashing or
+ * re-walking the records. Returns RL_OK, RL_END or RL_ERR_TRUNCATED.
+ */
+int rl_batch_iter_next_validated(struct rl_batch_iter *it, const uint8_t **batch,
+                                 struct rl_batch_header *h);
+
 static inline size_t rl_batch_iter_pos(const struct rl_batch_iter *it)
 {
     return it->pos;

@@ -395,3 +395,28 @@ Test(batch, random_batches_round_trip)
         expect_records(buf, &h, records, n);
     }
 }
+
+Test(batch, iterator_over_validated_batches_reads_headers_only)
+{
+    uint8_t buf[16384];
+    size_t pos = 0;
+    for (int i = 0; i < 3; i++) {
+        pos += build(buf + pos, sizeof(buf) - pos, sample, (size_t)(i + 1));
+    }
+    /* A damaged record body is not noticed: the bytes were validated before. */
+    buf[pos - 1] ^= 0xff;
+    struct rl_batch_iter it;
+    const uint8_t *batch;
+    struct rl_batch_header h;
+    rl_batch_iter_init(&it, buf, pos, MAX_BATCH);
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(rl_batch_iter_next_validated(&it, &batch, &h), RL_OK);
+        cr_assert_eq(h.record_count, i + 1);
+    }
+    cr_assert_eq(rl_batch_iter_next_validated(&it, &batch, &h), RL_END);
+    /* Bounds are still checked. */
+    rl_batch_iter_init(&it, buf, pos - 1, MAX_BATCH);
+    cr_assert_eq(rl_batch_iter_next_validated(&it, &batch, &h), RL_OK);
+    cr_assert_eq(rl_batch_iter_next_validated(&it, &batch, &h), RL_OK);
+    cr_assert_eq(rl_batch_iter_next_validated(&it, &batch, &h), RL_ERR_TRUNCATED);
+}
