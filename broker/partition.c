@@ -95,7 +95,10 @@ struct partition *partition_open(struct shard *s, const struct topic_info *t, ui
                  t->name, index, report.segments, (unsigned long long)report.scanned_bytes,
                  (unsigned long long)report.truncated_bytes, report.truncated_batches,
                  (long long)report.start_offset, (long long)report.end_offset);
-    producer_state_rebuild(p);
+    /* After a clean shutdown the saved state is exact; after a crash the
+     * log's tail is the only truth. */
+    if (!producer_state_load(p, srv->cfg.data_dir, report.clean))
+        producer_state_rebuild(p);
     partition_publish(p);
     atomic_store(&p->stats->online, true);
     return p;

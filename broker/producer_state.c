@@ -1,7 +1,11 @@
 #include "producer_state.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
+#include "atomic_file.h"
 #include "shard.h"
 
 static struct producer_state **bucket(struct partition *p, int64_t producer_id)
@@ -155,4 +159,76 @@ void producer_state_rebuild(struct partition *p)
         offset = rr.read.next_offset;
     }
     free(buf);
+}
+
+static void snapshot_path(const struct partition *p, const char *data_dir, char *out, size_t len)
+{
+    snprintf(out, len, "%s/topics/%s/%u/producers", data_dir, p->topic, p->index);
+}
+
+int producer_state_save(struct partition *p, const char *data_dir)
+{
+    char path[4400];
+    snapshot_path(p, data_dir, path, sizeof(path));
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        return -ENOMEM;
+    fprintf(f, "end %lld\n", (long long)partition_log_end_offset(p->log));
+    for (int b = 0; b < PRODUCER_BUCKETS; b++) {
+        for (const struct producer_state *st = p->producers[b]; st; st = st->next) {
+            /* Oldest first, so loading replays them in order. */
+            for (uint32_t k = 0; k < st->count; k++) {
+                uint32_t i = (st->newest + PRODUCER_RECENT_BATCHES - st->count + 1 + k) %
+                             PRODUCER_RECENT_BATCHES;
+                const struct producer_batch *pb = &st->recent[i];
+                fprintf(f, "batch %lld %d %d %d %lld\n", (long long)st->producer_id, st->epoch,
+                        pb->first_seq, pb->last_seq, (long long)pb->base_offset);
+            }
+        }
+    }
+    int rc = fclose(f) == 0 ? atomic_file_write(path, text, len) : -ENOMEM;
+    free(text);
+    return rc;
+}
+
+bool producer_state_load(struct partition *p, const char *data_dir, bool clean)
+{
+    char path[4400];
+    snapshot_path(p, data_dir, path, sizeof(path));
+    if (!clean) {
+        unlink(path); /* after a crash it may describe less than the log holds */
+        return false;
+    }
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    long long end;
+    bool ok = fscanf(f, "end %lld\n", &end) == 1 && end == partition_log_end_offset(p->log);
+    long long pid, offset;
+    int epoch, first, last;
+    while (ok &&
+           fscanf(f, "batch %lld %d %d %d %lld\n", &pid, &epoch, &first, &last, &offset) == 5) {
+        /* A header with the same sequence range rebuilds the entry. */
+        struct rl_batch_header h = {.producer_id = pid,
+                                    .producer_epoch = (int16_t)epoch,
+                                    .base_sequence = first,
+                                    .record_count = (int32_t)((int64_t)last - first + 1)};
+        if (last < first) /* wrapped at INT32_MAX */
+            h.record_count = (int32_t)((int64_t)INT32_MAX - first + 1 + last + 1);
+        if (producer_state_record(p, &h) != 0) {
+            ok = false;
+            break;
+        }
+        producer_state_set_offset(p, pid, first, offset);
+    }
+    ok = ok && feof(f);
+    fclose(f);
+    /* Used once: from now on the log moves on, and a partition directory must
+     * hold only the engine's files so that deleting the partition removes it. */
+    unlink(path);
+    if (!ok)
+        partition_forget_producers(p); /* a stale or damaged snapshot: read the log */
+    return ok;
 }

@@ -36,7 +36,18 @@ int producer_state_record(struct partition *p, const struct rl_batch_header *h);
 void producer_state_set_offset(struct partition *p, int64_t producer_id, int32_t first_seq,
                                int64_t base_offset);
 
-/* Rebuilds the state from the tail of the log (start-up). */
+/* Rebuilds the state from the tail of the log (start-up after a crash). */
 void producer_state_rebuild(struct partition *p);
+
+/*
+ * A clean shutdown saves the state in <partition dir>/producers, stamped
+ * with the log end it describes; a clean start loads it instead of reading
+ * the log's tail, so start-up does not read 16 MiB per partition. The
+ * snapshot is removed once loaded.
+ * save returns 0 or -errno; load returns true when the snapshot was used.
+ */
+int producer_state_save(struct partition *p, const char *data_dir);
+/* clean: the log was closed cleanly; otherwise the snapshot is only removed. */
+bool producer_state_load(struct partition *p, const char *data_dir, bool clean);
 
 #endif

@@ -11,6 +11,7 @@
 #include "http_metrics.h"
 #include "logging.h"
 #include "partition.h"
+#include "producer_state.h"
 #include "request.h"
 #include "server.h"
 
@@ -354,6 +355,10 @@ static void close_partitions(struct shard *s)
         while (s->parts[b]) {
             struct partition *p = s->parts[b];
             s->parts[b] = p->hash_next;
+            int rc = producer_state_save(p, s->srv->cfg.data_dir);
+            if (rc != 0)
+                LOG_WARN("saving producer state of %s-%u: %s (the next start reads the log)",
+                         p->topic, p->index, strerror(-rc));
             struct close_wait w = {.done = false};
             w.ctl.on_complete = close_done;
             if (partition_log_close(p->log, &w.ctl) == LOG_OK)

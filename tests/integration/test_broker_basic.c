@@ -510,3 +510,67 @@ Test(broker, committed_offsets_survive_restart)
     cr_assert_str_eq(r->offset_fetch->topics[0]->partitions[1]->metadata, "meta data");
     ringlog__response__free_unpacked(r, NULL);
 }
+
+/* Restarts the broker on its data dir after a SIGKILL. */
+static void restart_after_crash(void)
+{
+    close(fd);
+    broker_kill(&broker);
+    char dir[512];
+    snprintf(dir, sizeof(dir), "%s", broker.data_dir);
+    cr_assert_eq(broker_start(&broker, dir, NULL), 0);
+    fd = wire_connect(broker.port);
+}
+
+Test(broker, producer_state_after_clean_restart_and_after_crash)
+{
+    create("idem", 1);
+    int64_t pid;
+    int32_t epoch;
+    init_producer(&pid, &epoch);
+    Ringlog__Response *r;
+    cr_assert_eq(produce_seq(&r, pid, (int16_t)epoch, 0, 3)->base_offset, 0);
+    ringlog__response__free_unpacked(r, NULL);
+
+    /* Clean: the state is saved at shutdown, loaded at start, then removed. */
+    close(fd);
+    cr_assert_eq(broker_stop(&broker), 0);
+    char snapshot[600];
+    snprintf(snapshot, sizeof(snapshot), "%s/topics/idem/0/producers", broker.data_dir);
+    cr_assert_eq(access(snapshot, F_OK), 0, "a clean shutdown saves the producer state");
+    char dir[512];
+    snprintf(dir, sizeof(dir), "%s", broker.data_dir);
+    cr_assert_eq(broker_start(&broker, dir, NULL), 0);
+    fd = wire_connect(broker.port);
+    cr_assert_neq(access(snapshot, F_OK), 0, "the snapshot is used once and removed");
+    Ringlog__PartitionProduceResult *pr = produce_seq(&r, pid, (int16_t)epoch, 0, 3);
+    cr_assert_eq(pr->error, 0);
+    cr_assert_eq(pr->base_offset, 0, "duplicate recognised after a clean restart");
+    ringlog__response__free_unpacked(r, NULL);
+    cr_assert_eq(produce_seq(&r, pid, (int16_t)epoch, 3, 2)->base_offset, 3);
+    ringlog__response__free_unpacked(r, NULL);
+
+    /* Crash: the state is rebuilt from the log's tail. */
+    restart_after_crash();
+    pr = produce_seq(&r, pid, (int16_t)epoch, 3, 2);
+    cr_assert_eq(pr->error, 0);
+    cr_assert_eq(pr->base_offset, 3, "duplicate recognised after a crash");
+    ringlog__response__free_unpacked(r, NULL);
+    pr = produce_seq(&r, pid, (int16_t)epoch, 9, 1);
+    cr_assert_eq(pr->error, RINGLOG__ERROR_CODE__OUT_OF_ORDER_SEQUENCE, "gaps still refused");
+    ringlog__response__free_unpacked(r, NULL);
+
+    /* A partition directory holds only the engine's files: deleting it leaves nothing. */
+    Ringlog__Request req = RINGLOG__REQUEST__INIT;
+    Ringlog__DeleteTopicsRequest dt = RINGLOG__DELETE_TOPICS_REQUEST__INIT;
+    char *names[1] = {"idem"};
+    dt.n_names = 1;
+    dt.names = names;
+    req.body_case = RINGLOG__REQUEST__BODY_DELETE_TOPICS;
+    req.delete_topics = &dt;
+    r = wire_call(fd, &req);
+    cr_assert_eq(r->delete_topics->topics[0]->error, 0);
+    ringlog__response__free_unpacked(r, NULL);
+    snprintf(snapshot, sizeof(snapshot), "%s/topics/idem/0", broker.data_dir);
+    cr_assert_neq(access(snapshot, F_OK), 0, "the partition directory is gone");
+}
