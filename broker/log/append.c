@@ -2,14 +2,18 @@
  * The write path: the per-partition FIFO of appends and control operations,
  * the pump that decides what runs next, and write groups (group commit).
  *
- * At most one write group or one control operation runs per partition at a
- * time. Appends queued while one runs are taken together by the next group,
- * so under flush=always one fdatasync covers every batch that arrived in
- * the meantime (group commit), and a failed group never leaves a hole that
- * a later group would write past.
+ * Appends queued while groups are in flight are taken together by the next
+ * group, so under flush=always one fdatasync covers every batch that arrived
+ * in the meantime (group commit). Up to max_inflight_groups groups are in
+ * flight at once (pipelining): a new group is written and synced while the
+ * previous one's fdatasync runs, so an append waits for about one fdatasync,
+ * not a queue of them. Groups retire strictly in order, and a failed group
+ * fails every later one in flight, so nothing after a hole is ever visible.
+ * A control operation runs alone, once every group has retired.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "batch.h"
@@ -234,47 +238,95 @@ int partition_log_enforce_retention(struct partition_log *log, struct log_ctl *c
 
 /* ---------------------------------------------------------------- groups */
 
-static void group_finish(struct partition_log *log);
+static void groups_retire(struct partition_log *log);
 
-static void group_op_done(struct partition_log *log)
+/* The i-th group in flight, counting from the oldest; i == groups_inflight is the next free one. */
+static struct log_group *group_at(struct partition_log *log, uint32_t i)
 {
-    struct log_group *g = &log->group;
-    log_op_done(log);
+    assert(i < log->cfg.max_inflight_groups);
+    return &log->groups[(log->group_head + i) % log->cfg.max_inflight_groups];
+}
+
+static struct log_group *group_newest(struct partition_log *log)
+{
+    return log->groups_inflight > 0 ? group_at(log, log->groups_inflight - 1) : NULL;
+}
+
+static void group_op_done(struct log_group *g)
+{
+    log_op_done(g->log);
     assert(g->pending > 0);
     if (--g->pending == 0)
-        group_finish(log);
+        groups_retire(g->log);
 }
 
 static void on_group_write(struct rl_completion *c, int32_t res, uint32_t flags)
 {
     (void)flags;
-    struct partition_log *log = rl_container_of(c, struct partition_log, group.write_c);
-    log->group.write_res = res;
-    group_op_done(log);
+    struct log_group *g = rl_container_of(c, struct log_group, write_c);
+    g->write_res = res;
+    group_op_done(g);
 }
 
 static void on_group_sync(struct rl_completion *c, int32_t res, uint32_t flags)
 {
     (void)flags;
-    struct partition_log *log = rl_container_of(c, struct partition_log, group.sync_c);
-    log->group.sync_res = res;
-    group_op_done(log);
+    struct log_group *g = rl_container_of(c, struct log_group, sync_c);
+    g->sync_res = res;
+    group_op_done(g);
 }
 
 static void on_group_idx(struct rl_completion *c, int32_t res, uint32_t flags)
 {
     (void)flags;
-    struct partition_log *log = rl_container_of(c, struct partition_log, group.idx_c);
-    log->group.idx_ok = res == (int32_t)(log->group.idx_n * LOG_INDEX_ENTRY);
-    group_op_done(log);
+    struct log_group *g = rl_container_of(c, struct log_group, idx_c);
+    g->idx_ok = res == (int32_t)(g->idx_n * LOG_INDEX_ENTRY);
+    group_op_done(g);
 }
 
 static void on_group_tidx(struct rl_completion *c, int32_t res, uint32_t flags)
 {
     (void)flags;
-    struct partition_log *log = rl_container_of(c, struct partition_log, group.tidx_c);
-    log->group.tidx_ok = res == (int32_t)(log->group.tidx_n * LOG_TIME_ENTRY);
-    group_op_done(log);
+    struct log_group *g = rl_container_of(c, struct log_group, tidx_c);
+    g->tidx_ok = res == (int32_t)(g->tidx_n * LOG_TIME_ENTRY);
+    group_op_done(g);
+}
+
+int log_groups_alloc(struct partition_log *log)
+{
+    uint32_t n = log->cfg.max_inflight_groups;
+    /* Entries are at least index_interval_bytes apart: a group adds at most this many. */
+    uint32_t stage_cap = log->cfg.max_group_bytes / log->cfg.index_interval_bytes + 2;
+    assert(n >= 1 && n <= LOG_MAX_INFLIGHT_GROUPS);
+    log->groups = calloc(n, sizeof(*log->groups));
+    if (log->groups == NULL)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < n; i++) {
+        struct log_group *g = &log->groups[i];
+        g->log = log;
+        g->write_c.on_complete = on_group_write;
+        g->sync_c.on_complete = on_group_sync;
+        g->idx_c.on_complete = on_group_idx;
+        g->tidx_c.on_complete = on_group_tidx;
+        g->stage_cap = stage_cap;
+        g->idx_stage = malloc((size_t)stage_cap * LOG_INDEX_ENTRY);
+        g->tidx_stage = malloc((size_t)stage_cap * LOG_TIME_ENTRY);
+        if (g->idx_stage == NULL || g->tidx_stage == NULL)
+            return -ENOMEM; /* log_groups_free releases what was allocated */
+    }
+    return 0;
+}
+
+void log_groups_free(struct partition_log *log)
+{
+    if (log->groups == NULL)
+        return;
+    for (uint32_t i = 0; i < log->cfg.max_inflight_groups; i++) {
+        free(log->groups[i].idx_stage);
+        free(log->groups[i].tidx_stage);
+    }
+    free(log->groups);
+    log->groups = NULL;
 }
 
 /*
@@ -342,16 +394,22 @@ static int stage_append(struct partition_log *log, struct log_group *g, struct l
     return LOG_OK;
 }
 
-/* Would appending `a` to the active segment break segment_bytes, segment_ms or the 32-bit
- * relative offsets? Only a non-empty segment rolls. */
+/*
+ * Would appending `len` bytes to the active segment break segment_bytes, segment_ms or the 32-bit
+ * relative offsets? Only a non-empty segment rolls. Groups in flight count as written: the append
+ * would follow them.
+ */
 static bool roll_needed(struct partition_log *log, size_t len)
 {
     const struct log_segment *act = log_active(log);
-    if (act->size == 0)
+    const struct log_group *prev = group_newest(log);
+    uint64_t size = prev != NULL ? prev->pos + prev->bytes : act->size;
+    int64_t next = prev != NULL ? prev->next_offset : log->next_offset;
+    if (size == 0)
         return false;
-    if (act->size + len > log->cfg.segment_bytes)
+    if (size + len > log->cfg.segment_bytes)
         return true;
-    if (log->next_offset - act->base_offset > LOG_MAX_RELATIVE_OFFSET)
+    if (next - act->base_offset > LOG_MAX_RELATIVE_OFFSET)
         return true;
     return log_now(log) - act->created_ms >= log->cfg.segment_ms;
 }
@@ -396,37 +454,64 @@ static void writeback_kick(struct partition_log *log, struct log_segment *act)
         act->writeback_pos = act->size;
 }
 
-/* Takes as many queued appends as fit into one group and submits it. */
-static void group_start(struct partition_log *log)
+/*
+ * A new group starts where everything before it ends: after the newest
+ * group in flight, as if that one succeeds (if it fails, this one fails
+ * with it), or else at the end of the active segment.
+ */
+static void group_begin(struct partition_log *log, struct log_group *g)
 {
-    struct log_group *g = &log->group;
-    struct log_segment *act = log_active(log);
-    writeback_kick(log, act);
-    g->write_c.on_complete = on_group_write;
-    g->sync_c.on_complete = on_group_sync;
-    g->idx_c.on_complete = on_group_idx;
-    g->tidx_c.on_complete = on_group_tidx;
+    const struct log_segment *act = log_active(log);
+    const struct log_group *prev = group_newest(log);
     g->first = g->last = NULL;
     g->appends = g->iovcnt = 0;
-    g->pos = act->size;
     g->bytes = 0;
-    g->base_offset = log->next_offset;
     g->idx_n = g->tidx_n = 0;
-    g->last_index_pos = act->last_index_pos;
-    g->last_time_entry_ts = act->last_time_entry_ts;
-    g->max_timestamp = act->max_timestamp;
-    g->max_ts_offset = act->max_ts_offset;
     g->write_res = g->sync_res = 0;
     g->idx_ok = g->tidx_ok = true;
     g->with_sync = log->cfg.flush == LOG_FLUSH_ALWAYS;
-    int64_t offset = log->next_offset;
+    if (prev != NULL) {
+        g->pos = prev->pos + prev->bytes;
+        g->base_offset = prev->next_offset;
+        g->idx_file_at = prev->idx_file_at + prev->idx_n;
+        g->tidx_file_at = prev->tidx_file_at + prev->tidx_n;
+        g->last_index_pos = prev->last_index_pos;
+        g->last_time_entry_ts = prev->last_time_entry_ts;
+        g->max_timestamp = prev->max_timestamp;
+        g->max_ts_offset = prev->max_ts_offset;
+    } else {
+        g->pos = act->size;
+        g->base_offset = log->next_offset;
+        g->idx_file_at = act->idx.file_count;
+        g->tidx_file_at = act->tidx.file_count;
+        g->last_index_pos = act->last_index_pos;
+        g->last_time_entry_ts = act->last_time_entry_ts;
+        g->max_timestamp = act->max_timestamp;
+        g->max_ts_offset = act->max_ts_offset;
+    }
+}
 
+/* Index entries staged by the groups in flight (not yet in the segment's memory). */
+static void groups_staged(struct partition_log *log, uint32_t *idx, uint32_t *tidx)
+{
+    *idx = *tidx = 0;
+    for (uint32_t i = 0; i < log->groups_inflight; i++) {
+        *idx += group_at(log, i)->idx_n;
+        *tidx += group_at(log, i)->tidx_n;
+    }
+}
+
+/* Moves queued appends into the group, as many as fit. */
+static void group_fill(struct partition_log *log, struct log_group *g)
+{
+    const struct log_segment *act = log_active(log);
+    int64_t offset = g->base_offset;
     while (log->queue_head != NULL && log->queue_head->kind == LOG_OP_APPEND) {
         struct log_append *a = (struct log_append *)log->queue_head;
         if (g->iovcnt == LOG_MAX_IOV)
             break;
         if (g->bytes > 0 && (g->bytes + a->len > log->cfg.max_group_bytes ||
-                             act->size + g->bytes + a->len > log->cfg.segment_bytes ||
+                             g->pos + g->bytes + a->len > log->cfg.segment_bytes ||
                              offset - act->base_offset > LOG_MAX_RELATIVE_OFFSET))
             break;
         dequeue(log);
@@ -448,20 +533,68 @@ static void group_start(struct partition_log *log)
         g->bytes += a->len;
     }
     g->next_offset = offset;
+}
+
+/*
+ * Writes a group's staged entries of one index to its file (not for a
+ * tainted file: a control operation rewrites it). False when the write was
+ * wanted but could not be submitted.
+ */
+static bool index_write(struct partition_log *log, struct log_group *g, const struct seg_index *ix,
+                        const uint8_t *stage, uint32_t n, uint32_t at, struct rl_completion *c)
+{
+    if (n == 0 || ix->tainted)
+        return true;
+    struct log_io_req r = {.op = LOG_IO_WRITE,
+                           .fd = ix->fd,
+                           .buf = (void *)stage,
+                           .len = (uint64_t)n * ix->entry_size,
+                           .off = (uint64_t)at * ix->entry_size};
+    if (log_submit(log, &r, c, 0) != 0)
+        return false;
+    g->pending++;
+    return true;
+}
+
+static void group_submit_index(struct partition_log *log, struct log_group *g)
+{
+    struct log_segment *act = log_active(log);
+    g->idx_ok = index_write(log, g, &act->idx, g->idx_stage, g->idx_n, g->idx_file_at, &g->idx_c);
+    g->tidx_ok =
+        index_write(log, g, &act->tidx, g->tidx_stage, g->tidx_n, g->tidx_file_at, &g->tidx_c);
+}
+
+/*
+ * Takes as many queued appends as fit into one group and submits it behind
+ * the groups already in flight. Returns false when no group was started
+ * (every append it looked at was refused).
+ */
+static bool group_start(struct partition_log *log)
+{
+    assert(log->groups_inflight < log->cfg.max_inflight_groups);
+    struct log_group *g = group_at(log, log->groups_inflight);
+    struct log_segment *act = log_active(log);
+    writeback_kick(log, act);
+    group_begin(log, g);
+    uint64_t index_pos0 = g->last_index_pos;
+    int64_t time_entry_ts0 = g->last_time_entry_ts;
+    group_fill(log, g);
     if (g->appends == 0) {
         log_mark_ready(log);
-        return;
+        return false;
     }
     /* In-memory room for the entries now, so success cannot fail later. */
-    if (segment_index_reserve(&act->idx, act->idx.count + g->idx_n) != 0 ||
-        segment_index_reserve(&act->tidx, act->tidx.count + g->tidx_n) != 0) {
+    uint32_t idx_before, tidx_before;
+    groups_staged(log, &idx_before, &tidx_before);
+    if (segment_index_reserve(&act->idx, act->idx.count + idx_before + g->idx_n) != 0 ||
+        segment_index_reserve(&act->tidx, act->tidx.count + tidx_before + g->tidx_n) != 0) {
         g->idx_n = g->tidx_n = 0; /* lookups scan a little further */
-        g->last_index_pos = act->last_index_pos;
-        g->last_time_entry_ts = act->last_time_entry_ts;
+        g->last_index_pos = index_pos0;
+        g->last_time_entry_ts = time_entry_ts0;
     }
 
-    log->group_inflight = true;
-    g->pending = 0;
+    log->groups_inflight++;
+    g->pending = 1; /* held until everything is submitted */
     log_io_reserve(log->engine->cfg.io, 4);
     struct log_io_req w = {
         .op = LOG_IO_WRITEV, .fd = act->fd, .iov = g->iov, .iovcnt = g->iovcnt, .off = g->pos};
@@ -479,30 +612,10 @@ static void group_start(struct partition_log *log)
                 g->pending++;
         }
     }
-    if (g->idx_n > 0 && !act->idx.tainted) {
-        struct log_io_req r = {.op = LOG_IO_WRITE,
-                               .fd = act->idx.fd,
-                               .buf = g->idx_stage,
-                               .len = (uint64_t)g->idx_n * LOG_INDEX_ENTRY,
-                               .off = (uint64_t)act->idx.file_count * LOG_INDEX_ENTRY};
-        if (log_submit(log, &r, &g->idx_c, 0) == 0)
-            g->pending++;
-        else
-            g->idx_ok = false;
-    }
-    if (g->tidx_n > 0 && !act->tidx.tainted) {
-        struct log_io_req r = {.op = LOG_IO_WRITE,
-                               .fd = act->tidx.fd,
-                               .buf = g->tidx_stage,
-                               .len = (uint64_t)g->tidx_n * LOG_TIME_ENTRY,
-                               .off = (uint64_t)act->tidx.file_count * LOG_TIME_ENTRY};
-        if (log_submit(log, &r, &g->tidx_c, 0) == 0)
-            g->pending++;
-        else
-            g->tidx_ok = false;
-    }
-    if (g->pending == 0)
-        group_finish(log);
+    group_submit_index(log, g);
+    if (--g->pending == 0)
+        groups_retire(log);
+    return true;
 }
 
 static void commit_index(struct seg_index *ix, const uint8_t *stage, uint32_t n, bool file_ok)
@@ -516,47 +629,67 @@ static void commit_index(struct seg_index *ix, const uint8_t *stage, uint32_t n,
         ix->tainted = true;
 }
 
-/*
- * Every operation of the group is back. Success makes the batches visible
- * (and durable under flush=always); any failure fails every append of the
- * group, leaves the log end where it was and schedules a repair of the
- * bytes the group may have left past it.
- */
-static void group_finish(struct partition_log *log)
+/* The group's batches become the end of the log (durable too under flush=always). */
+static void group_commit(struct partition_log *log, struct log_group *g)
 {
-    struct log_group *g = &log->group;
     struct log_segment *act = log_active(log);
-    bool written = g->write_res >= 0 && (uint64_t)g->write_res == g->bytes;
-    bool ok = written && (!g->with_sync || g->sync_res >= 0);
-    int status = LOG_OK;
-    if (ok) {
-        act->size += g->bytes;
-        log->total_bytes += g->bytes;
-        log->next_offset = g->next_offset;
-        act->end_offset = g->next_offset;
-        commit_index(&act->idx, g->idx_stage, g->idx_n, g->idx_ok);
-        commit_index(&act->tidx, g->tidx_stage, g->tidx_n, g->tidx_ok);
-        act->last_index_pos = g->last_index_pos;
-        act->last_time_entry_ts = g->last_time_entry_ts;
-        act->max_timestamp = g->max_timestamp;
-        act->max_ts_offset = g->max_ts_offset;
-        log_note_success(log);
-    } else {
-        status = LOG_ERR_STORAGE;
+    /* In order: the group starts exactly where the log ends. */
+    assert(g->pos == act->size && g->base_offset == log->next_offset);
+    assert(g->idx_file_at == act->idx.file_count || act->idx.tainted || g->idx_n == 0);
+    act->size += g->bytes;
+    log->total_bytes += g->bytes;
+    log->next_offset = g->next_offset;
+    act->end_offset = g->next_offset;
+    commit_index(&act->idx, g->idx_stage, g->idx_n, g->idx_ok);
+    commit_index(&act->tidx, g->tidx_stage, g->tidx_n, g->tidx_ok);
+    act->last_index_pos = g->last_index_pos;
+    act->last_time_entry_ts = g->last_time_entry_ts;
+    act->max_timestamp = g->max_timestamp;
+    act->max_ts_offset = g->max_ts_offset;
+    log_note_success(log);
+}
+
+/*
+ * The group failed, or an earlier one did (its bytes would follow a hole).
+ * The log end stays; the bytes it may have left past the end are cut by a
+ * repair before anything is written there again. Only the first failure of
+ * a chain is reported: the groups behind it fail because of it.
+ */
+static void group_fail(struct partition_log *log, struct log_group *g, bool written)
+{
+    if (!log->group_chain_failed) {
         int err = g->write_res < 0 ? g->write_res : !written ? -EIO : g->sync_res;
         if (!written && g->write_res >= 0)
             log_note_failure(log, "write (short)", EIO);
         else
             log_note_failure(log, written ? "fdatasync" : "write", err);
-        if (!log->repair_needed) {
-            log->repair_needed = true;
-            log->repair_from = g->pos;
-            log->repair_to = g->pos + g->bytes;
-        } else if (g->pos + g->bytes > log->repair_to) {
-            log->repair_to = g->pos + g->bytes;
-        }
     }
-    log->group_inflight = false;
+    log->group_chain_failed = true;
+    if (!log->repair_needed) {
+        log->repair_needed = true;
+        log->repair_from = g->pos;
+        log->repair_to = g->pos + g->bytes;
+    } else if (g->pos + g->bytes > log->repair_to) {
+        log->repair_to = g->pos + g->bytes;
+    }
+}
+
+/*
+ * Every operation of the group is back and every earlier group has
+ * retired. Success makes the batches visible (and durable under
+ * flush=always); any failure fails every append of the group.
+ */
+static void group_finish(struct partition_log *log, struct log_group *g)
+{
+    bool written = g->write_res >= 0 && (uint64_t)g->write_res == g->bytes;
+    bool ok = !log->group_chain_failed && written && (!g->with_sync || g->sync_res >= 0);
+    int status = LOG_OK;
+    if (ok)
+        group_commit(log, g);
+    else {
+        status = LOG_ERR_STORAGE;
+        group_fail(log, g, written);
+    }
     struct log_append *a = g->first;
     g->first = g->last = NULL;
     while (a != NULL) {
@@ -577,21 +710,72 @@ static void group_finish(struct partition_log *log)
         a = next;
     }
     if (ok && g->with_sync)
-        log_durable_advance(log, log->next_offset, act->size);
+        log_durable_advance(log, log->next_offset, log_active(log)->size);
     log_mark_ready(log);
+}
+
+/*
+ * Completions arrive in any order (the kernel runs the groups' writes and
+ * syncs concurrently), but the log moves in group order only: the oldest
+ * groups whose operations are all back retire, up to the first one still
+ * in flight. A group that completed early waits for those before it.
+ */
+static void groups_retire(struct partition_log *log)
+{
+    while (log->groups_inflight > 0) {
+        struct log_group *g = group_at(log, 0);
+        if (g->pending > 0)
+            break;
+        log->group_head = (log->group_head + 1) % log->cfg.max_inflight_groups;
+        log->groups_inflight--;
+        group_finish(log, g);
+    }
+    if (log->groups_inflight == 0)
+        log->group_chain_failed = false; /* the chain is over; a repair comes first */
 }
 
 /* ------------------------------------------------------------------ pump */
 
+bool log_retention_due(struct partition_log *log, int64_t now)
+{
+    return (log->cfg.retention_bytes >= 0 || log->cfg.retention_ms >= 0) && log->nsegs > 1 &&
+           now - log->last_retention_ms >= log->cfg.retention_check_ms;
+}
+
 /*
- * Decides what runs next on an idle partition: a repair after a failed
- * write, a due checkpoint, then the head of the FIFO (a roll first when the
- * head append does not fit), then timer work. Called by log_engine_submit.
+ * May one more group join those in flight? Only for an append at the head
+ * of the queue, with room in the pipeline, and when nothing is waiting for
+ * a quiescent partition: a repair, a checkpoint, a roll, timer work. Those
+ * stop new groups so that the ones in flight drain and they get their
+ * turn; otherwise a steady stream of appends would starve them.
+ */
+static bool group_may_join(struct partition_log *log)
+{
+    struct log_op *head = log->queue_head;
+    if (log->groups_inflight >= log->cfg.max_inflight_groups || head == NULL ||
+        head->kind != LOG_OP_APPEND || log->repair_needed || log->flush_requested)
+        return false;
+    if (roll_needed(log, ((struct log_append *)head)->len) || log_checkpoint_due(log))
+        return false;
+    return !log_retention_due(log, log_now(log));
+}
+
+/*
+ * Decides what runs next. While groups are in flight only more groups may
+ * start (up to max_inflight_groups); everything else waits until they have
+ * retired: a repair after a failed write, a due checkpoint, then the head
+ * of the FIFO (a roll first when the head append does not fit), then timer
+ * work. Called by log_engine_submit.
  */
 void log_pump(struct partition_log *log)
 {
-    if (log->state == LOG_STATE_CLOSED || log->group_inflight || log->ctl_active)
+    if (log->state == LOG_STATE_CLOSED || log->ctl_active)
         return;
+    if (log->groups_inflight > 0) {
+        while (group_may_join(log) && group_start(log)) {
+        }
+        return;
+    }
     struct log_op *head = log->queue_head;
     if (head != NULL && head->kind == LOG_OP_APPEND && log->repair_needed) {
         ctl_start(log, LOG_CTL_REPAIR, NULL);
@@ -605,8 +789,9 @@ void log_pump(struct partition_log *log)
         if (head->kind == LOG_OP_APPEND) {
             if (roll_needed(log, ((struct log_append *)head)->len))
                 ctl_start(log, LOG_CTL_ROLL, NULL);
-            else
-                group_start(log);
+            else if (group_start(log))
+                while (group_may_join(log) && group_start(log)) {
+                }
             return;
         }
         dequeue(log);
@@ -626,8 +811,7 @@ void log_pump(struct partition_log *log)
         ctl_start(log, LOG_CTL_ROLL, NULL);
         return;
     }
-    if ((log->cfg.retention_bytes >= 0 || log->cfg.retention_ms >= 0) && log->nsegs > 1 &&
-        now - log->last_retention_ms >= log->cfg.retention_check_ms) {
+    if (log_retention_due(log, now)) {
         ctl_start(log, LOG_OP_RETENTION, NULL);
         return;
     }

@@ -932,7 +932,7 @@ static void start_delete(struct partition_log *log)
 void ctl_start(struct partition_log *log, uint8_t kind, struct log_ctl *user)
 {
     struct log_ctl_run *r = &log->ctl;
-    assert(!log->ctl_active && !log->group_inflight);
+    assert(!log->ctl_active && log->groups_inflight == 0);
     log->ctl_active = true;
     r->c.on_complete = on_ctl_complete;
     r->kind = kind;

@@ -105,8 +105,7 @@ void log_engine_tick(struct log_engine *e)
             work = true;
         if (log_checkpoint_due(log))
             work = true;
-        if ((log->cfg.retention_bytes >= 0 || log->cfg.retention_ms >= 0) && log->nsegs > 1 &&
-            now - log->last_retention_ms >= log->cfg.retention_check_ms)
+        if (log_retention_due(log, now))
             work = true;
         if (work)
             log_mark_ready(log);
@@ -118,7 +117,7 @@ bool log_engine_idle(const struct log_engine *e)
     if (e->inflight > 0 || e->ready != NULL)
         return false;
     for (const struct partition_log *log = e->partitions; log != NULL; log = log->next_open)
-        if (log->queue_head != NULL || log->ctl_active || log->group_inflight)
+        if (log->queue_head != NULL || log->ctl_active || log->groups_inflight > 0)
             return false;
     return true;
 }

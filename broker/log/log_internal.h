@@ -17,6 +17,7 @@
 #define LOG_MAX_SEGMENT_BYTES (2ull << 30)
 #define LOG_MAX_RELATIVE_OFFSET ((int64_t)INT32_MAX - (1 << 24))
 #define LOG_MAX_IOV 1024
+#define LOG_MAX_INFLIGHT_GROUPS 16
 #define LOG_INDEX_ENTRY 8 /* u32 relative offset, u32 position */
 #define LOG_TIME_ENTRY 12 /* i64 max timestamp so far, u32 relative offset */
 #define LOG_NAME_MAX 40
@@ -130,9 +131,16 @@ int log_checkpoint_decode(const uint8_t *in, struct log_checkpoint *ck);
  * One write group: the appends taken from the queue in one turn, written by
  * one writev at the end of the active segment (plus a linked fdatasync under
  * flush=always), and the index entries they add.
+ *
+ * Up to cfg.max_inflight_groups groups are in flight per partition, in a
+ * ring (partition_log.groups). Each starts where the previous one ends:
+ * its position, offsets and index state follow on from the newest group in
+ * flight, as if that group had succeeded. Groups retire strictly in order;
+ * a failed one fails every later one still in flight.
  */
 struct log_group {
     struct rl_completion write_c, sync_c, idx_c, tidx_c;
+    struct partition_log *log;
     struct log_append *first, *last;
     uint32_t appends;
     uint32_t iovcnt;
@@ -146,6 +154,7 @@ struct log_group {
     /* staged index state, committed when the group succeeds */
     uint8_t *idx_stage, *tidx_stage;
     uint32_t idx_n, tidx_n, stage_cap;
+    uint32_t idx_file_at, tidx_file_at; /* entry number in the index files for idx_stage[0] */
     uint64_t last_index_pos;
     int64_t last_time_entry_ts;
     int64_t max_timestamp, max_ts_offset;
@@ -232,8 +241,10 @@ struct partition_log {
     struct log_op *queue_head, *queue_tail;
     struct log_append *durable_head, *durable_tail; /* written, waiting for a flush */
 
-    struct log_group group;
-    bool group_inflight;
+    struct log_group *groups; /* ring of cfg.max_inflight_groups */
+    uint32_t group_head;      /* oldest group in flight */
+    uint32_t groups_inflight; /* submitted, not yet retired */
+    bool group_chain_failed;  /* a group failed: the later ones in flight fail too */
     struct log_ctl_run ctl;
     bool ctl_active;
     uint32_t reads_inflight;
@@ -306,6 +317,9 @@ bool log_checkpoint_due(struct partition_log *log);
 
 /* append.c */
 void log_pump(struct partition_log *log);
+bool log_retention_due(struct partition_log *log, int64_t now);
+int log_groups_alloc(struct partition_log *log);
+void log_groups_free(struct partition_log *log);
 void log_fail_queue(struct partition_log *log, int status);
 void log_durable_advance(struct partition_log *log, int64_t offset, uint64_t pos);
 void log_durable_fail(struct partition_log *log, int status);

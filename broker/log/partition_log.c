@@ -24,6 +24,7 @@ void partition_log_config_default(struct partition_log_config *cfg)
     cfg->max_append_bytes = 8u << 20;
     cfg->max_group_bytes = 32u << 20;
     cfg->max_batch_bytes = 0; /* = max_append_bytes */
+    cfg->max_inflight_groups = 2;
     cfg->preallocate = true;
     cfg->checkpoint_interval_ms = 1000;
     cfg->checkpoint_bytes = 64ull << 20;
@@ -94,7 +95,7 @@ void partition_log_free(struct partition_log *log)
             }
     }
     /* Only a log that never served, or whose close failed half-way, still has files open. */
-    assert(log->reads_inflight == 0 && !log->group_inflight && log->retiring == 0);
+    assert(log->reads_inflight == 0 && log->groups_inflight == 0 && log->retiring == 0);
     for (uint32_t i = 0; i < log->nsegs; i++) {
         struct log_segment *seg = log->segs[i];
         int fds[3] = {seg->fd, seg->idx.fd, seg->tidx.fd};
@@ -108,8 +109,7 @@ void partition_log_free(struct partition_log *log)
         if (fds[j] >= 0)
             log_io_run(e->cfg.io, &(struct log_io_req){.op = LOG_IO_CLOSE, .fd = fds[j]});
     free(log->segs);
-    free(log->group.idx_stage);
-    free(log->group.tidx_stage);
+    log_groups_free(log);
     free(log->scratch);
     free(log->dir_path);
     free(log);
@@ -119,6 +119,8 @@ static int check_config(struct partition_log_config *c, struct log_open_report *
 {
     if (c->max_batch_bytes == 0)
         c->max_batch_bytes = c->max_append_bytes;
+    if (c->max_inflight_groups == 0)
+        c->max_inflight_groups = 2;
     if (c->max_group_bytes < c->max_append_bytes)
         c->max_group_bytes = c->max_append_bytes;
     const char *bad = NULL;
@@ -133,6 +135,8 @@ static int check_config(struct partition_log_config *c, struct log_open_report *
         bad = "max_batch_bytes out of range";
     else if (c->segment_ms <= 0 || c->checkpoint_interval_ms <= 0 || c->retention_check_ms <= 0)
         bad = "segment_ms, checkpoint_interval_ms and retention_check_ms must be positive";
+    else if (c->max_inflight_groups < 1 || c->max_inflight_groups > LOG_MAX_INFLIGHT_GROUPS)
+        bad = "max_inflight_groups must be in [1, 16]";
     else if (c->flush == LOG_FLUSH_INTERVAL && c->flush_interval_ms <= 0)
         bad = "flush interval must be positive";
     if (bad == NULL)
@@ -171,15 +175,10 @@ int partition_log_open(struct log_engine *e, const char *data_dir, const char *t
     size_t plen = strlen(data_dir) + strlen(topic) + 32;
     log->dir_path = malloc(plen);
     char *topics = malloc(plen), *tdir = malloc(plen);
-    /* Entries are at least index_interval_bytes apart: a group adds at most this many. */
-    uint32_t stage_cap = log->cfg.max_group_bytes / log->cfg.index_interval_bytes + 2;
-    log->group.stage_cap = stage_cap;
-    log->group.idx_stage = malloc((size_t)stage_cap * LOG_INDEX_ENTRY);
-    log->group.tidx_stage = malloc((size_t)stage_cap * LOG_TIME_ENTRY);
     log->scratch_cap = 64u << 10;
     log->scratch = malloc(log->scratch_cap);
-    if (log->dir_path == NULL || topics == NULL || tdir == NULL || log->group.idx_stage == NULL ||
-        log->group.tidx_stage == NULL || log->scratch == NULL) {
+    if (log->dir_path == NULL || topics == NULL || tdir == NULL || log_groups_alloc(log) != 0 ||
+        log->scratch == NULL) {
         free(topics);
         free(tdir);
         partition_log_free(log);

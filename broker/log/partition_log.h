@@ -94,6 +94,7 @@ struct partition_log_config {
     uint32_t max_append_bytes;      /* one append (8 MiB) */
     uint32_t max_group_bytes;       /* one write group, at least max_append_bytes (32 MiB) */
     uint32_t max_batch_bytes;       /* largest batch recovery accepts (default = max_append) */
+    uint32_t max_inflight_groups;   /* write groups in flight at once, 1..16 (default 2) */
     bool preallocate;               /* fallocate new segments (default true) */
     int64_t checkpoint_interval_ms; /* recovery checkpoint at most this stale (1000) */
     uint64_t checkpoint_bytes;      /* ... or this many durable bytes behind (64 MiB) */
