@@ -58,18 +58,46 @@ static void shorten(struct log_io_fault *f, const struct log_io_req *r, struct l
     out->iovcnt = n;
 }
 
+static void held_arrived(struct rl_completion *c, int32_t res, uint32_t flags)
+{
+    (void)flags;
+    struct log_io_fault_held *h = rl_container_of(c, struct log_io_fault_held, c);
+    h->res = res;
+    h->arrived = true;
+}
+
+/* The completion to give the inner log_io: the caller's, or a held one standing in for it. */
+static struct rl_completion *completion_for(struct log_io_fault *f, const struct log_io_req *r,
+                                            struct rl_completion *c)
+{
+    if (!f->hold || !counts(f, r) || f->nheld == LOG_IO_FAULT_MAX_HELD)
+        return c;
+    struct log_io_fault_held *h = &f->held[f->nheld++];
+    memset(h, 0, sizeof(*h));
+    h->c.on_complete = held_arrived;
+    h->target = c;
+    return &h->c;
+}
+
 static int fault_submit(struct log_io *io, const struct log_io_req *r, struct rl_completion *c,
                         unsigned flags)
 {
     struct log_io_fault *f = (struct log_io_fault *)io;
-    if (!should_fail(f, r))
-        return log_io_submit(f->inner, r, c, flags);
-    if (f->short_write) {
+    bool fail = should_fail(f, r);
+    struct rl_completion *via = completion_for(f, r, c);
+    int rc;
+    if (!fail) {
+        rc = log_io_submit(f->inner, r, via, flags);
+    } else if (f->short_write) {
         struct log_io_req shorter;
         shorten(f, r, &shorter);
-        return log_io_submit(f->inner, &shorter, c, flags);
+        rc = log_io_submit(f->inner, &shorter, via, flags);
+    } else {
+        rc = log_io_post(f->inner, via, -f->fail_errno);
     }
-    return log_io_post(f->inner, c, -f->fail_errno);
+    if (rc != 0 && via != c)
+        f->nheld--; /* nothing will complete */
+    return rc;
 }
 
 static int64_t fault_run(struct log_io *io, const struct log_io_req *r)
@@ -125,4 +153,30 @@ void log_io_fault_disarm(struct log_io_fault *f)
     f->fail_at = 0;
     f->sticky = false;
     f->short_write = false;
+}
+
+void log_io_fault_hold(struct log_io_fault *f)
+{
+    f->hold = true;
+}
+
+uint32_t log_io_fault_arrived(const struct log_io_fault *f)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < f->nheld; i++)
+        n += f->held[i].arrived;
+    return n;
+}
+
+int log_io_fault_release(struct log_io_fault *f, uint32_t i)
+{
+    if (i >= f->nheld || f->held[i].released)
+        return -EINVAL;
+    struct log_io_fault_held *h = &f->held[i];
+    if (!h->arrived)
+        return -EAGAIN;
+    int rc = log_io_post(f->inner, h->target, h->res);
+    if (rc == 0)
+        h->released = true;
+    return rc;
 }

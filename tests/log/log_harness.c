@@ -114,6 +114,25 @@ void h_drive(struct harness *h)
     cr_assert_eq(rc, 0, "drive: %s", strerror(-rc));
 }
 
+void h_spin(struct harness *h, int ms)
+{
+    for (int i = 0; i < ms; i++) {
+        log_engine_submit(&h->engine);
+        io_uring_submit(&h->ring);
+        struct io_uring_cqe *cqe;
+        struct __kernel_timespec ts = {.tv_nsec = 1000000};
+        io_uring_wait_cqe_timeout(&h->ring, &cqe, &ts);
+        log_ring_dispatch_ready(&h->ring);
+    }
+}
+
+bool h_wait_held(struct harness *h, uint32_t n)
+{
+    for (int i = 0; i < 5000 && log_io_fault_arrived(&h->fault) < n; i++)
+        h_spin(h, 1);
+    return log_io_fault_arrived(&h->fault) >= n;
+}
+
 struct h_ctl {
     struct log_ctl c;
     bool done;
@@ -238,9 +257,12 @@ bool h_batch_check(const uint8_t *batch, size_t len, uint64_t *tag)
     return true;
 }
 
+static unsigned callback_seq;
+
 static void on_written(struct log_append *a, int status)
 {
     struct h_append *ha = (struct h_append *)a;
+    ha->written_seq = ++callback_seq;
     ha->written = true;
     ha->written_status = status;
 }
@@ -248,6 +270,7 @@ static void on_written(struct log_append *a, int status)
 static void on_durable(struct log_append *a, int status)
 {
     struct h_append *ha = (struct h_append *)a;
+    ha->durable_seq = ++callback_seq;
     ha->durable = true;
     ha->durable_status = status;
 }

@@ -47,6 +47,10 @@ int h_flush(struct harness *h, struct partition_log *log);
 int h_truncate(struct harness *h, struct partition_log *log, int64_t offset, int64_t *new_end);
 int h_retention(struct harness *h, struct partition_log *log);
 void h_drive(struct harness *h); /* until idle */
+/* Runs the ring for about `ms` milliseconds: submits, dispatches what completes, never blocks. */
+void h_spin(struct harness *h, int ms);
+/* Runs the ring until n completions held by the fault injector have arrived (false: 5 s passed). */
+bool h_wait_held(struct harness *h, uint32_t n);
 
 /*
  * Builds one batch of `records` records whose values encode (tag, i) and
@@ -61,6 +65,7 @@ struct h_append {
     struct log_append a;
     bool written, durable;
     int written_status, durable_status;
+    unsigned written_seq, durable_seq; /* order of the callbacks across appends, from 1 */
 };
 
 /* Queues an append (no driving). Returns the immediate status. */

@@ -1,6 +1,7 @@
 /*
  * Fault injection through struct log_io: a scenario (open, appends across
- * segment rolls, flush, retention, reads, close) is run once to count its
+ * segment rolls, some as pipelined write groups, flush, retention, reads,
+ * close) is run once to count its
  * I/O calls, then once per call with that call failing (ENOSPC, EIO, or a
  * short write). Whatever fails, afterwards the log must be consistent and
  * usable: exactly the appends that succeeded are there, whole, in order
@@ -52,6 +53,9 @@ static void scenario(struct harness *h, struct outcome *out)
         for (int j = 0; j < n; j++) {
             size_t len = h_batch(bufs[i + j], sizeof(bufs[0]), (uint64_t)(i + j), 2, 600, i + j);
             cr_assert_eq(h_append_async(h, log, &ha[j], bufs[i + j], len, 0, 1), LOG_OK);
+            /* Every other round, one group per append: two groups in flight at once. */
+            if ((i / 3) % 2 == 1)
+                log_engine_submit(&h->engine);
         }
         h_drive(h);
         for (int j = 0; j < n; j++) {

@@ -1,0 +1,309 @@
+/*
+ * Pipelined group commit: two write groups in flight on one partition.
+ * The fault injector holds back completions and releases them in a chosen
+ * order, so the engine sees the second group finish before the first, or
+ * the first fail while the second is still in flight. Whatever the order,
+ * the log must move in group order, acknowledge nothing before it (and
+ * every group before it) is durable, and after a failure show nothing of
+ * the groups behind it, on disk included.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <string.h>
+
+#include "batch.h"
+#include "log_harness.h"
+
+static struct harness H;
+
+static void setup(void)
+{
+    h_init(&H);
+    H.quiet = true;
+}
+
+static void teardown(void)
+{
+    h_fini(&H);
+}
+
+TestSuite(log_pipeline, .init = setup, .fini = teardown, .timeout = 120);
+
+static uint8_t bufs[8][1024];
+
+/* Queues append i (tag i) and lets the engine start a group for it at once. */
+static void append_now(struct partition_log *log, struct h_append *ha, int i)
+{
+    size_t len = h_batch(bufs[i], sizeof(bufs[i]), (uint64_t)i, 1, 100, i);
+    cr_assert_eq(h_append_async(&H, log, ha, bufs[i], len, 0, 1), LOG_OK);
+    log_engine_submit(&H.engine);
+}
+
+/* Holds the data writes and syncs; two appends become two groups in flight (4 operations). */
+static void two_groups_in_flight(struct partition_log *log, struct h_append ha[2])
+{
+    H.fault.op_mask = 1u << LOG_IO_WRITEV | 1u << LOG_IO_FDATASYNC;
+    log_io_fault_hold(&H.fault);
+    append_now(log, &ha[0], 0);
+    append_now(log, &ha[1], 1);
+    cr_assert(h_wait_held(&H, 4), "two groups in flight at once: %u operations arrived",
+              log_io_fault_arrived(&H.fault));
+    cr_assert_eq(H.fault.nheld, 4, "writev + fdatasync per group");
+}
+
+static void release(uint32_t from, uint32_t to)
+{
+    for (uint32_t i = from; i <= to; i++)
+        cr_assert_eq(log_io_fault_release(&H.fault, i), 0);
+    H.fault.hold = false;
+    h_spin(&H, 5);
+}
+
+/* The tags of the whole log, after a reopen without close (recovery) and after a clean one. */
+static void check_log(struct partition_log *log, const struct partition_log_config *cfg,
+                      const uint64_t *want, long n)
+{
+    uint64_t tags[16];
+    cr_assert_eq(h_read_all(&H, log, tags, NULL, 16), n);
+    for (long i = 0; i < n; i++)
+        cr_assert_eq(tags[i], want[i]);
+    partition_log_free(log); /* as after a crash: recovery scans the tail */
+    struct log_open_report rep;
+    log = h_open(&H, cfg, &rep);
+    cr_assert(!rep.clean);
+    cr_assert_eq(rep.truncated_bytes, 0, "no partial batch, no hole on disk");
+    cr_assert_eq(h_read_all(&H, log, tags, NULL, 16), n);
+    for (long i = 0; i < n; i++)
+        cr_assert_eq(tags[i], want[i]);
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+    log = h_open(&H, cfg, &rep);
+    cr_assert(rep.clean);
+    cr_assert_eq(h_read_all(&H, log, NULL, NULL, 0), n);
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+}
+
+Test(log_pipeline, second_group_completes_first_and_waits_for_the_first)
+{
+    struct partition_log_config cfg;
+    h_cfg(&cfg);
+    struct partition_log *log = h_open(&H, &cfg, NULL);
+    struct h_append ha[2];
+    two_groups_in_flight(log, ha);
+
+    /* Group 2 is on disk first: it must not be visible, acknowledged or durable yet. */
+    release(2, 3);
+    cr_assert(!ha[1].written && !ha[1].durable);
+    cr_assert_eq(partition_log_end_offset(log), 0);
+    cr_assert_eq(partition_log_durable_offset(log), 0);
+
+    release(0, 1);
+    h_drive(&H);
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(ha[i].written_status, LOG_OK);
+        cr_assert_eq(ha[i].durable_status, LOG_OK);
+        cr_assert_eq(ha[i].a.base_offset, i);
+    }
+    cr_assert_lt(ha[0].durable_seq, ha[1].written_seq, "acknowledged in group order");
+    cr_assert_eq(partition_log_end_offset(log), 2);
+    cr_assert_eq(partition_log_durable_offset(log), 2);
+    H.fault.op_mask = 0;
+    check_log(log, &cfg, (uint64_t[]){0, 1}, 2);
+}
+
+Test(log_pipeline, first_group_fails_with_the_second_in_flight)
+{
+    struct partition_log_config cfg;
+    h_cfg(&cfg);
+    struct partition_log *log = h_open(&H, &cfg, NULL);
+    H.fault.calls = 0;
+    log_io_fault_arm(&H.fault, 1, EIO, false); /* group 1's writev */
+    struct h_append ha[2];
+    two_groups_in_flight(log, ha);
+
+    release(0, 1);
+    cr_assert(ha[0].written && ha[0].durable);
+    cr_assert_eq(ha[0].written_status, LOG_ERR_STORAGE);
+    cr_assert_eq(ha[0].durable_status, LOG_ERR_STORAGE);
+    cr_assert(!ha[1].written, "group 2 is still in flight");
+
+    /* Group 2's own write and sync succeed, but it follows a hole: it fails too. */
+    release(2, 3);
+    h_drive(&H);
+    cr_assert_eq(ha[1].written_status, LOG_ERR_STORAGE);
+    cr_assert_eq(ha[1].durable_status, LOG_ERR_STORAGE);
+    cr_assert_eq(partition_log_end_offset(log), 0);
+    cr_assert_eq(partition_log_durable_offset(log), 0);
+    cr_assert_eq(h_read_all(&H, log, NULL, NULL, 0), 0, "nothing of either group is visible");
+    cr_assert_eq(H.errors, 1, "one failure logged for the chain: %s", H.last_error);
+
+    /* The partition recovers: the repair cuts both groups' bytes, the next append lands at 0. */
+    log_io_fault_disarm(&H.fault);
+    H.fault.op_mask = 0;
+    size_t len = h_batch(bufs[2], sizeof(bufs[2]), 2, 1, 100, 2);
+    int64_t base;
+    cr_assert_eq(h_append(&H, log, bufs[2], len, &base), LOG_OK);
+    cr_assert_eq(base, 0);
+    cr_assert(!partition_log_failed(log));
+    check_log(log, &cfg, (uint64_t[]){2}, 1);
+}
+
+Test(log_pipeline, second_group_fails_the_first_succeeds)
+{
+    struct partition_log_config cfg;
+    h_cfg(&cfg);
+    struct partition_log *log = h_open(&H, &cfg, NULL);
+    H.fault.calls = 0;
+    log_io_fault_arm(&H.fault, 4, ENOSPC, false); /* group 2's fdatasync */
+    struct h_append ha[2];
+    two_groups_in_flight(log, ha);
+    /* The failure is known before group 1 completes. */
+    release(2, 3);
+    cr_assert(!ha[1].written);
+    release(0, 1);
+    h_drive(&H);
+    cr_assert_eq(ha[0].written_status, LOG_OK);
+    cr_assert_eq(ha[0].durable_status, LOG_OK);
+    cr_assert_eq(ha[1].written_status, LOG_ERR_STORAGE);
+    cr_assert_eq(ha[1].durable_status, LOG_ERR_STORAGE);
+    cr_assert_eq(partition_log_end_offset(log), 1);
+    cr_assert_eq(partition_log_durable_offset(log), 1);
+
+    log_io_fault_disarm(&H.fault);
+    H.fault.op_mask = 0;
+    size_t len = h_batch(bufs[2], sizeof(bufs[2]), 2, 1, 100, 2);
+    int64_t base;
+    cr_assert_eq(h_append(&H, log, bufs[2], len, &base), LOG_OK);
+    cr_assert_eq(base, 1);
+    check_log(log, &cfg, (uint64_t[]){0, 2}, 2);
+}
+
+Test(log_pipeline, short_write_of_the_first_group)
+{
+    struct partition_log_config cfg;
+    h_cfg(&cfg);
+    struct partition_log *log = h_open(&H, &cfg, NULL);
+    H.fault.calls = 0;
+    log_io_fault_arm(&H.fault, 1, 0, false);
+    H.fault.short_write = true; /* half of group 1 lands on disk */
+    struct h_append ha[2];
+    two_groups_in_flight(log, ha);
+    release(0, 3);
+    h_drive(&H);
+    cr_assert_eq(ha[0].written_status, LOG_ERR_STORAGE);
+    cr_assert_eq(ha[1].written_status, LOG_ERR_STORAGE);
+    log_io_fault_disarm(&H.fault);
+    H.fault.op_mask = 0;
+    size_t len = h_batch(bufs[2], sizeof(bufs[2]), 2, 1, 100, 2);
+    cr_assert_eq(h_append(&H, log, bufs[2], len, NULL), LOG_OK);
+    check_log(log, &cfg, (uint64_t[]){2}, 1);
+}
+
+static void ctl_done(struct log_ctl *c, int status)
+{
+    *(int *)c->user = status;
+}
+
+Test(log_pipeline, close_waits_for_both_groups)
+{
+    struct partition_log_config cfg;
+    h_cfg(&cfg);
+    struct partition_log *log = h_open(&H, &cfg, NULL);
+    struct h_append ha[2];
+    two_groups_in_flight(log, ha);
+    int status = 1;
+    struct log_ctl c = {.on_complete = ctl_done, .user = &status};
+    cr_assert_eq(partition_log_close(log, &c), LOG_OK);
+    h_spin(&H, 5);
+    cr_assert_eq(status, 1, "close waits while groups are in flight");
+    release(0, 3);
+    h_drive(&H);
+    cr_assert_eq(status, LOG_OK);
+    cr_assert_eq(ha[0].written_status, LOG_OK);
+    cr_assert_eq(ha[1].written_status, LOG_OK);
+    partition_log_free(log);
+    struct log_open_report rep;
+    log = h_open(&H, &cfg, &rep);
+    cr_assert(rep.clean);
+    cr_assert_eq(h_read_all(&H, log, NULL, NULL, 0), 2);
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+}
+
+Test(log_pipeline, roll_waits_for_both_groups)
+{
+    struct partition_log_config cfg;
+    h_cfg(&cfg);
+    size_t one = h_batch(bufs[0], sizeof(bufs[0]), 0, 1, 100, 0);
+    cfg.segment_bytes = 4096;
+    struct partition_log *log = h_open(&H, &cfg, NULL);
+    /* Fill the segment to leave room for exactly two more batches. */
+    int filler = (int)(4096 / one) - 2;
+    for (int i = 0; i < filler; i++)
+        cr_assert_eq(h_append(&H, log, bufs[0], one, NULL), LOG_OK);
+    struct h_append ha[2], third;
+    two_groups_in_flight(log, ha);
+    /* The third does not fit: the roll must wait for both groups to retire. */
+    append_now(log, &third, 2);
+    h_spin(&H, 5);
+    cr_assert_eq(partition_log_segment_count(log), 1);
+    release(0, 3);
+    h_drive(&H);
+    cr_assert_eq(ha[0].written_status, LOG_OK);
+    cr_assert_eq(ha[1].written_status, LOG_OK);
+    cr_assert_eq(third.written_status, LOG_OK);
+    cr_assert_eq(third.a.base_offset, filler + 2);
+    cr_assert_eq(partition_log_segment_count(log), 2);
+    cr_assert_eq(h_read_all(&H, log, NULL, NULL, 0), filler + 3);
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+    struct log_open_report rep;
+    log = h_open(&H, &cfg, &rep);
+    cr_assert_eq(h_read_all(&H, log, NULL, NULL, 0), filler + 3);
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+}
+
+Test(log_pipeline, flush_none_durable_in_order_after_flush)
+{
+    struct partition_log_config cfg;
+    h_cfg(&cfg);
+    cfg.flush = LOG_FLUSH_NONE;
+    struct partition_log *log = h_open(&H, &cfg, NULL);
+    H.fault.op_mask = 1u << LOG_IO_WRITEV;
+    log_io_fault_hold(&H.fault);
+    struct h_append ha[2];
+    append_now(log, &ha[0], 0);
+    append_now(log, &ha[1], 1);
+    cr_assert(h_wait_held(&H, 2), "two writes in flight at once");
+    release(1, 1);
+    cr_assert(!ha[1].written);
+    release(0, 0);
+    h_drive(&H);
+    cr_assert_lt(ha[0].written_seq, ha[1].written_seq);
+    cr_assert(!ha[0].durable && !ha[1].durable);
+    H.fault.op_mask = 0;
+    cr_assert_eq(h_flush(&H, log), LOG_OK);
+    cr_assert(ha[0].durable && ha[1].durable);
+    cr_assert_lt(ha[0].durable_seq, ha[1].durable_seq);
+    cr_assert_eq(partition_log_durable_offset(log), 2);
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+}
+
+Test(log_pipeline, one_group_in_flight_when_configured)
+{
+    struct partition_log_config cfg;
+    h_cfg(&cfg);
+    cfg.max_inflight_groups = 1;
+    struct partition_log *log = h_open(&H, &cfg, NULL);
+    H.fault.op_mask = 1u << LOG_IO_WRITEV | 1u << LOG_IO_FDATASYNC;
+    log_io_fault_hold(&H.fault);
+    struct h_append ha[2];
+    append_now(log, &ha[0], 0);
+    append_now(log, &ha[1], 1);
+    cr_assert(h_wait_held(&H, 2));
+    h_spin(&H, 5);
+    cr_assert_eq(H.fault.nheld, 2, "the second group waits for the first");
+    release(0, 1);
+    h_drive(&H);
+    cr_assert_eq(ha[0].written_status, LOG_OK);
+    cr_assert_eq(ha[1].written_status, LOG_OK);
+    H.fault.op_mask = 0;
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+}
