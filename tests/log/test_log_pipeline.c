@@ -82,6 +82,18 @@ static void check_log(struct partition_log *log, const struct partition_log_conf
     cr_assert_eq(h_close(&H, log), LOG_OK);
 }
 
+/* After the fault: the disk works again, and the next append (tag 2) lands at `want_base`. */
+static void append_after_fault(struct partition_log *log, int64_t want_base)
+{
+    log_io_fault_disarm(&H.fault);
+    H.fault.op_mask = 0;
+    size_t len = h_batch(bufs[2], sizeof(bufs[2]), 2, 1, 100, 2);
+    int64_t base;
+    cr_assert_eq(h_append(&H, log, bufs[2], len, &base), LOG_OK);
+    cr_assert_eq(base, want_base);
+    cr_assert(!partition_log_failed(log));
+}
+
 Test(log_pipeline, second_group_completes_first_and_waits_for_the_first)
 {
     struct partition_log_config cfg;
@@ -137,13 +149,7 @@ Test(log_pipeline, first_group_fails_with_the_second_in_flight)
     cr_assert_eq(H.errors, 1, "one failure logged for the chain: %s", H.last_error);
 
     /* The partition recovers: the repair cuts both groups' bytes, the next append lands at 0. */
-    log_io_fault_disarm(&H.fault);
-    H.fault.op_mask = 0;
-    size_t len = h_batch(bufs[2], sizeof(bufs[2]), 2, 1, 100, 2);
-    int64_t base;
-    cr_assert_eq(h_append(&H, log, bufs[2], len, &base), LOG_OK);
-    cr_assert_eq(base, 0);
-    cr_assert(!partition_log_failed(log));
+    append_after_fault(log, 0);
     check_log(log, &cfg, (uint64_t[]){2}, 1);
 }
 
@@ -168,12 +174,7 @@ Test(log_pipeline, second_group_fails_the_first_succeeds)
     cr_assert_eq(partition_log_end_offset(log), 1);
     cr_assert_eq(partition_log_durable_offset(log), 1);
 
-    log_io_fault_disarm(&H.fault);
-    H.fault.op_mask = 0;
-    size_t len = h_batch(bufs[2], sizeof(bufs[2]), 2, 1, 100, 2);
-    int64_t base;
-    cr_assert_eq(h_append(&H, log, bufs[2], len, &base), LOG_OK);
-    cr_assert_eq(base, 1);
+    append_after_fault(log, 1);
     check_log(log, &cfg, (uint64_t[]){0, 2}, 2);
 }
 
@@ -191,10 +192,7 @@ Test(log_pipeline, short_write_of_the_first_group)
     h_drive(&H);
     cr_assert_eq(ha[0].written_status, LOG_ERR_STORAGE);
     cr_assert_eq(ha[1].written_status, LOG_ERR_STORAGE);
-    log_io_fault_disarm(&H.fault);
-    H.fault.op_mask = 0;
-    size_t len = h_batch(bufs[2], sizeof(bufs[2]), 2, 1, 100, 2);
-    cr_assert_eq(h_append(&H, log, bufs[2], len, NULL), LOG_OK);
+    append_after_fault(log, 0);
     check_log(log, &cfg, (uint64_t[]){2}, 1);
 }
 
