@@ -104,7 +104,7 @@ int bench_log(int argc, char **argv)
     const char *flush = "none";
     bool json = false, no_close = false, no_prealloc = false;
     int64_t group_bytes = 32 << 20;
-    int inflight = 0;
+    int inflight = 0, groups = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -138,6 +138,9 @@ int bench_log(int argc, char **argv)
         } else if (strcmp(a, "--group-bytes") == 0 && v) {
             group_bytes = bench_parse_size(v);
             i++;
+        } else if (strcmp(a, "--groups") == 0 && v) {
+            groups = atoi(v); /* write groups in flight; 0: the engine's default */
+            i++;
         } else {
             fprintf(stderr, "ringlog-bench log: unknown or incomplete option '%s'\n", a);
             return 2;
@@ -159,6 +162,8 @@ int bench_log(int argc, char **argv)
     cfg.retention_ms = -1; /* a benchmark keeps what it writes */
     cfg.max_append_bytes = (uint32_t)(batch_bytes > (8 << 20) ? batch_bytes : (8 << 20));
     cfg.max_group_bytes = (uint32_t)group_bytes;
+    if (groups > 0)
+        cfg.max_inflight_groups = (uint32_t)groups;
     cfg.preallocate = !no_prealloc;
     S.always = cfg.flush == LOG_FLUSH_ALWAYS;
     if (inflight <= 0) {

@@ -571,7 +571,8 @@ static void group_submit_index(struct partition_log *log, struct log_group *g)
  */
 static bool group_start(struct partition_log *log)
 {
-    assert(log->groups_inflight < log->cfg.max_inflight_groups);
+    /* A failed write is repaired before anything is written after it. */
+    assert(log->groups_inflight < log->cfg.max_inflight_groups && !log->repair_needed);
     struct log_group *g = group_at(log, log->groups_inflight);
     struct log_segment *act = log_active(log);
     writeback_kick(log, act);
@@ -709,8 +710,10 @@ static void group_finish(struct partition_log *log, struct log_group *g)
         }
         a = next;
     }
-    if (ok && g->with_sync)
+    if (ok && g->with_sync) {
         log_durable_advance(log, log->next_offset, log_active(log)->size);
+        assert(log->durable_offset == log->next_offset);
+    }
     log_mark_ready(log);
 }
 
