@@ -42,7 +42,7 @@ size_t rl_pbatch_bytes_for(const struct rl_record_in *r)
 
 size_t rl_record_footprint(const struct rl_record_in *r)
 {
-    size_t n = r->key_len + r->value_len + 32 + sizeof(struct rl_msg_meta);
+    size_t n = r->key_len + r->value_len + 32 + sizeof(ringlog_delivered);
     for (size_t i = 0; i < r->header_count; i++)
         n += r->headers[i].key_len + r->headers[i].value_len + 8;
     return n;
@@ -54,7 +54,7 @@ int rl_pbatch_add(struct rl_pbatch *b, const struct rl_record_in *r, void *opaqu
         return RL_ERR_FULL;
     if (b->nmsgs == b->msgs_cap) {
         int32_t cap = b->msgs_cap ? b->msgs_cap * 2 : 64;
-        struct rl_msg_meta *m = realloc(b->msgs, (size_t)cap * sizeof(*m));
+        ringlog_delivered *m = realloc(b->msgs, (size_t)cap * sizeof(*m));
         if (!m)
             return RL_ERR_NOMEM;
         b->msgs = m;
@@ -63,7 +63,7 @@ int rl_pbatch_add(struct rl_pbatch *b, const struct rl_record_in *r, void *opaqu
     int st = rl_batch_builder_add(&b->builder, r);
     if (st != RL_OK)
         return st;
-    b->msgs[b->nmsgs++] = (struct rl_msg_meta){.opaque = opaque, .timestamp = r->timestamp};
+    b->msgs[b->nmsgs++] = (ringlog_delivered){.opaque = opaque, .timestamp = r->timestamp};
     return RL_OK;
 }
 

@@ -12,11 +12,7 @@
 #include <stdint.h>
 
 #include "batch.h"
-
-struct rl_msg_meta {
-    void *opaque;
-    int64_t timestamp;
-};
+#include "ringlog.h"
 
 struct rl_pbatch {
     struct rl_pbatch *next; /* partition queue, or the list of finished batches */
@@ -30,7 +26,7 @@ struct rl_pbatch {
     size_t wire_len;
     uint8_t *zbuf; /* compressed copy, when compression paid */
 
-    struct rl_msg_meta *msgs;
+    ringlog_delivered *msgs; /* per record: what its delivery report hands back */
     int32_t nmsgs, msgs_cap;
     size_t reserved; /* bytes charged against buffer-bytes */
     int64_t created_ms;

@@ -198,6 +198,42 @@ static void seal(struct ringlog_producer *p, struct ppart *pp)
         t->sticky = rl_sticky_next(&p->rng, t->sticky, t->npart);
 }
 
+/* Reports one finished batch: one call of the batch callback, else one per record. */
+static void report_batch(struct ringlog_producer *p, const struct rl_pbatch *b)
+{
+    const struct ppart *pp = b->owner;
+    const struct ringlog_conf *conf = p->conf;
+    if (b->nmsgs == 0)
+        return;
+    if (conf->delivery_batch_cb) {
+        ringlog_delivery_batch db = {
+            .topic = pp->topic->name,
+            .partition = pp->id,
+            .base_offset = b->base_offset,
+            .err = b->err,
+            .errstr = b->errstr,
+            .count = (size_t)b->nmsgs,
+            .records = b->msgs,
+        };
+        conf->delivery_batch_cb(&db, conf->delivery_batch_opaque);
+        return;
+    }
+    if (!conf->delivery_cb)
+        return;
+    for (int32_t i = 0; i < b->nmsgs; i++) {
+        ringlog_delivery d = {
+            .topic = pp->topic->name,
+            .partition = pp->id,
+            .offset = b->base_offset >= 0 ? b->base_offset + i : -1,
+            .timestamp = b->msgs[i].timestamp,
+            .err = b->err,
+            .errstr = b->errstr,
+            .opaque = b->msgs[i].opaque,
+        };
+        conf->delivery_cb(&d, conf->delivery_opaque);
+    }
+}
+
 /* Runs the delivery callbacks of finished batches (I/O thread or destroy, lock NOT held). */
 static void run_deliveries(struct ringlog_producer *p)
 {
@@ -210,21 +246,7 @@ static void run_deliveries(struct ringlog_producer *p)
     size_t freed = 0;
     uint64_t reported = 0;
     for (struct rl_pbatch *b = list; b; b = b->next) {
-        struct ppart *pp = b->owner;
-        if (p->conf->delivery_cb) {
-            for (int32_t i = 0; i < b->nmsgs; i++) {
-                ringlog_delivery d = {
-                    .topic = pp->topic->name,
-                    .partition = pp->id,
-                    .offset = b->base_offset >= 0 ? b->base_offset + i : -1,
-                    .timestamp = b->msgs[i].timestamp,
-                    .err = b->err,
-                    .errstr = b->errstr,
-                    .opaque = b->msgs[i].opaque,
-                };
-                p->conf->delivery_cb(&d, p->conf->delivery_opaque);
-            }
-        }
+        report_batch(p, b);
         freed += b->reserved;
         reported += (uint64_t)b->nmsgs;
     }

@@ -37,6 +37,44 @@ static void on_delivery(const ringlog_delivery *d, void *opaque)
     pthread_mutex_unlock(&r->mu);
 }
 
+/* Batch reports: every record once, offsets consecutive within and across batches. */
+struct batch_reports {
+    struct reports r;
+    int batches;
+    int bad;                 /* malformed reports (counted here, asserted on the test thread) */
+    int64_t next_opaque[16]; /* per partition: the opaque the next record must carry */
+};
+
+static void on_delivery_batch(const ringlog_delivery_batch *db, void *opaque)
+{
+    struct batch_reports *br = opaque;
+    pthread_mutex_lock(&br->r.mu);
+    br->batches++;
+    if (db->count < 1 || !db->records || strcmp(db->topic, "b") != 0 || db->partition != 0)
+        br->bad++;
+    for (size_t i = 0; i < db->count; i++) {
+        int64_t o = (int64_t)(intptr_t)db->records[i].opaque;
+        if (db->records[i].timestamp <= 0)
+            br->bad++;
+        if (o != br->next_opaque[0])
+            br->r.out_of_order++;
+        br->next_opaque[0] = o + 1;
+        if (db->err) {
+            br->r.failed++;
+            br->r.last_err = db->err;
+            if (db->base_offset != -1 || !db->errstr[0])
+                br->bad++;
+            continue;
+        }
+        br->r.ok++;
+        int64_t off = db->base_offset + (int64_t)i;
+        if (off != br->r.last_offset[0] + 1)
+            br->r.out_of_order++;
+        br->r.last_offset[0] = off;
+    }
+    pthread_mutex_unlock(&br->r.mu);
+}
+
 static void reports_init(struct reports *r)
 {
     memset(r, 0, sizeof(*r));
@@ -274,6 +312,75 @@ Test(producer, destroy_reports_undelivered_as_closed)
     ringlog_producer_destroy(p);
     cr_assert_eq(r.failed + r.ok, 10);
     cr_assert_eq(r.last_err, RINGLOG_ERR_CLOSED);
+    ringlog_conf_destroy(c);
+    fake_broker_stop(fb);
+}
+
+/* Produces n records with opaque = 0..n-1 to partition 0 of "b". */
+static void produce_numbered(ringlog_producer *p, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char val[32];
+        snprintf(val, sizeof(val), "v%d", i);
+        ringlog_record rec = {.topic = "b",
+                              .partition = 0,
+                              .value = val,
+                              .value_len = strlen(val),
+                              .opaque = (void *)(intptr_t)i};
+        cr_assert_eq(ringlog_produce(p, &rec), RINGLOG_OK);
+    }
+}
+
+/* A fake broker with topic "b" (1 partition) and a conf reporting batches to br. */
+static ringlog_conf *batch_conf(struct fake_broker **fb, struct batch_reports *br)
+{
+    *fb = fake_broker_start();
+    fake_broker_create_topic(*fb, "b", 1);
+    memset(br, 0, sizeof(*br));
+    reports_init(&br->r);
+    ringlog_conf *c = conf_for(*fb, &br->r); /* the per-record callback must not run */
+    ringlog_conf_set_delivery_batch_cb(c, on_delivery_batch, br);
+    return c;
+}
+
+Test(producer, batch_delivery_reports_each_record_once_in_order)
+{
+    struct fake_broker *fb;
+    struct batch_reports br;
+    ringlog_conf *c = batch_conf(&fb, &br);
+    cr_assert_eq(ringlog_conf_set(c, "batch-bytes", "4096", NULL, 0), 0);
+    ringlog_producer *p = producer_for(c);
+    produce_numbered(p, 5000);
+    cr_assert_eq(ringlog_producer_flush(p, 10000), RINGLOG_OK);
+    cr_assert_eq(ringlog_producer_outstanding(p), 0);
+    cr_assert_eq(br.r.ok, 5000);
+    cr_assert_eq(br.r.failed, 0);
+    cr_assert_eq(br.r.out_of_order, 0);
+    cr_assert_eq(br.bad, 0);
+    cr_assert_eq(br.r.last_offset[0], 4999);
+    cr_assert_eq(fake_broker_record_count(fb, "b", 0), 5000);
+    /* 4 KiB batches of ~12-byte records: a report carries many records. */
+    cr_assert_gt(br.batches, 1);
+    cr_assert_lt(br.batches, 500);
+    ringlog_producer_destroy(p);
+    ringlog_conf_destroy(c);
+    fake_broker_stop(fb);
+}
+
+Test(producer, batch_delivery_reports_failures)
+{
+    struct fake_broker *fb;
+    struct batch_reports br;
+    ringlog_conf *c = batch_conf(&fb, &br);
+    cr_assert_eq(ringlog_conf_set(c, "linger-ms", "100000", NULL, 0), 0);
+    ringlog_producer *p = producer_for(c);
+    produce_numbered(p, 10);
+    ringlog_producer_destroy(p); /* undelivered: reported as closed */
+    cr_assert_eq(br.r.failed, 10);
+    cr_assert_eq(br.r.ok, 0);
+    cr_assert_eq(br.r.out_of_order, 0);
+    cr_assert_eq(br.bad, 0);
+    cr_assert_eq(br.r.last_err, RINGLOG_ERR_CLOSED);
     ringlog_conf_destroy(c);
     fake_broker_stop(fb);
 }
