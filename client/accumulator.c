@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "endian_le.h"
+#include "varint.h"
 
 struct rl_pbatch *rl_pbatch_new(size_t cap, int64_t now_ms)
 {
@@ -38,6 +39,15 @@ void rl_pbatch_free(struct rl_pbatch *b)
 size_t rl_pbatch_bytes_for(const struct rl_record_in *r)
 {
     return RL_BATCH_HEADER_BYTES + rl_record_encoded_size(r, r->timestamp, 0);
+}
+
+size_t rl_pbatch_bytes_bound(const struct rl_record_in *r)
+{
+    /* length, attributes, timestamp and offset deltas, key and value lengths, header count */
+    size_t n = RL_BATCH_HEADER_BYTES + 7 * RL_VARINT_MAX_BYTES + r->key_len + r->value_len;
+    for (size_t i = 0; i < r->header_count; i++)
+        n += 2 * RL_VARINT_MAX_BYTES + r->headers[i].key_len + r->headers[i].value_len;
+    return n;
 }
 
 size_t rl_record_footprint(const struct rl_record_in *r)

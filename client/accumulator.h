@@ -51,6 +51,13 @@ void rl_pbatch_free(struct rl_pbatch *b);
 /* Bytes a batch needs to hold just this record (header included). */
 size_t rl_pbatch_bytes_for(const struct rl_record_in *r);
 
+/*
+ * At least rl_pbatch_bytes_for, from the lengths alone (every varint at its
+ * widest): cheap enough for every record, so the exact size need only be
+ * computed when this bound comes near a limit.
+ */
+size_t rl_pbatch_bytes_bound(const struct rl_record_in *r);
+
 /* Approximate memory a queued record takes, for buffer-bytes accounting. */
 size_t rl_record_footprint(const struct rl_record_in *r);
 

@@ -86,13 +86,17 @@ const struct ringlog_conf *rl_cluster_conf(const struct rl_cluster *cl);
 
 /* ---- metadata ---- */
 
-/* Adds a topic to those kept in the cache; unknown ones are fetched soon. NULL on ENOMEM. */
+/*
+ * Adds a topic to those kept in the cache; unknown ones are fetched soon.
+ * NULL on ENOMEM. The entry stays at the same address until
+ * rl_cluster_unwant_topic (the producer keeps pointers to it).
+ */
 struct rl_topic_md *rl_cluster_want_topic(struct rl_cluster *cl, const char *topic);
 
 /* The cached topic or NULL. */
 struct rl_topic_md *rl_cluster_topic(struct rl_cluster *cl, const char *topic);
 
-/* Forgets a topic (no longer refreshed). */
+/* Forgets a topic (no longer refreshed) and frees its entry. */
 void rl_cluster_unwant_topic(struct rl_cluster *cl, const char *topic);
 
 /* Asks for a metadata refresh (rate-limited by retry-backoff-ms). */

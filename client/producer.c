@@ -17,6 +17,7 @@
  * producer bump its epoch, restart every partition at sequence 0 and
  * re-stamp the waiting batches.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,7 @@ struct ppart {
 
 struct ptopic {
     char *name;
+    struct rl_topic_md *md; /* the cluster's entry: stable (a producer never unwants a topic) */
     int32_t npart;
     struct ppart **parts;
     int32_t sticky;
@@ -61,6 +63,7 @@ struct ringlog_producer {
 
     struct ptopic **topics;
     size_t ntopics;
+    struct ptopic *last_topic; /* of the last produce: most calls name the same topic */
 
     size_t buffered;      /* bytes charged to buffer-bytes */
     uint64_t outstanding; /* records produced and not yet reported */
@@ -105,6 +108,18 @@ static struct ptopic *ptopic_find(struct ringlog_producer *p, const char *name)
         if (strcmp(p->topics[i]->name, name) == 0)
             return p->topics[i];
     return NULL;
+}
+
+/* The topic if the producer has used it, trying the last one first. */
+static struct ptopic *ptopic_recent(struct ringlog_producer *p, const char *name)
+{
+    struct ptopic *t = p->last_topic;
+    if (t && strcmp(t->name, name) == 0)
+        return t;
+    t = ptopic_find(p, name);
+    if (t)
+        p->last_topic = t;
+    return t;
 }
 
 static struct ptopic *ptopic_get(struct ringlog_producer *p, const char *name)
@@ -859,7 +874,9 @@ int ringlog_produce(ringlog_producer *p, const ringlog_record *rec)
                               .timestamp = rec->timestamp ? rec->timestamp : wall_ms(),
                               .headers = hdrs,
                               .header_count = rec->header_count};
-    size_t need = rl_pbatch_bytes_for(&in);
+    size_t need = rl_pbatch_bytes_bound(&in);
+    if (need + 1024 > (size_t)p->conf->max_request_bytes || need > (size_t)p->conf->batch_bytes)
+        need = rl_pbatch_bytes_for(&in); /* near a limit: the exact size */
     size_t footprint = rl_record_footprint(&in);
     int rc = RINGLOG_OK;
     if (need + 1024 > (size_t)p->conf->max_request_bytes ||
@@ -878,14 +895,20 @@ int ringlog_produce(ringlog_producer *p, const ringlog_record *rec)
         rc = RINGLOG_ERR_FATAL;
         goto unlock;
     }
-    md = rl_cluster_topic(p->cl, rec->topic);
+    struct ptopic *t = ptopic_recent(p, rec->topic);
+    md = t ? t->md : rl_cluster_topic(p->cl, rec->topic);
     if (!md || !md->known || md->err || md->npart <= 0) {
         deadline = rl_now_ms() + p->conf->max_block_ms;
         rc = topic_metadata(p, rec->topic, deadline, can_block, &md);
     }
     if (rc)
         goto unlock;
-    struct ptopic *t = ptopic_get(p, rec->topic);
+    if (!t) {
+        t = ptopic_get(p, rec->topic);
+        if (t)
+            t->md = md;
+    }
+    assert(!t || t->md == md);
     if (!t || ptopic_resize(t, md->npart) != RINGLOG_OK) {
         rc = RINGLOG_ERR_NOMEM;
         goto unlock;

@@ -187,6 +187,28 @@ Test(accumulator, one_big_record_gets_its_own_batch)
     free(v);
 }
 
+/* The cheap bound is never below the exact size, whatever the lengths and headers. */
+Test(accumulator, size_bound_covers_exact_size)
+{
+    static char buf[70000];
+    size_t lens[] = {0, 1, 127, 128, 16383, 16384, 65536};
+    struct rl_header_in h[3] = {{.key = "a", .key_len = 1, .value = NULL},
+                                {.key = buf, .key_len = 200, .value = buf, .value_len = 20000},
+                                {.key = "", .key_len = 0, .value = buf, .value_len = 0}};
+    for (size_t k = 0; k < 7; k++)
+        for (size_t v = 0; v < 7; v++)
+            for (size_t nh = 0; nh <= 3; nh++) {
+                struct rl_record_in r = {.key = k ? buf : NULL,
+                                         .key_len = lens[k],
+                                         .value = v ? buf : NULL,
+                                         .value_len = lens[v],
+                                         .headers = h,
+                                         .header_count = nh,
+                                         .timestamp = INT64_MAX / 2};
+                cr_assert_geq(rl_pbatch_bytes_bound(&r), rl_pbatch_bytes_for(&r));
+            }
+}
+
 static char *render(const char *fmt, const ringlog_message *m, size_t *len)
 {
     char *buf = NULL;
