@@ -532,8 +532,9 @@ static int inflight_push(struct rl_broker *b, const struct rl_inflight *f)
     return RINGLOG_OK;
 }
 
-int rl_broker_send(struct rl_cluster *cl, struct rl_broker *b, Ringlog__Request *req,
-                   bool expect_response, int64_t extra_timeout_ms, rl_response_cb cb, void *ctx)
+static int broker_send(struct rl_cluster *cl, struct rl_broker *b, Ringlog__Request *req,
+                       bool expect_response, int64_t extra_timeout_ms, const struct rl_span *borrow,
+                       size_t nborrow, rl_response_cb cb, void *ctx)
 {
     if (b->state != BROKER_UP)
         return RINGLOG_ERR_TRANSPORT;
@@ -545,7 +546,7 @@ int rl_broker_send(struct rl_cluster *cl, struct rl_broker *b, Ringlog__Request 
         if (inflight_push(b, &f) != RINGLOG_OK)
             return RINGLOG_ERR_NOMEM;
     }
-    int err = rl_conn_enqueue(b->conn, req, expect_response, NULL);
+    int err = rl_conn_enqueue_borrowing(b->conn, req, expect_response, borrow, nborrow, NULL);
     if (err) {
         if (expect_response)
             b->if_count--;
@@ -559,6 +560,25 @@ int rl_broker_send(struct rl_cluster *cl, struct rl_broker *b, Ringlog__Request 
         return RINGLOG_ERR_TRANSPORT;
     }
     return RINGLOG_OK;
+}
+
+int rl_broker_send(struct rl_cluster *cl, struct rl_broker *b, Ringlog__Request *req,
+                   bool expect_response, int64_t extra_timeout_ms, rl_response_cb cb, void *ctx)
+{
+    return broker_send(cl, b, req, expect_response, extra_timeout_ms, NULL, 0, cb, ctx);
+}
+
+/*
+ * Borrowed bytes stay referenced by the connection's output queue until
+ * written; the answer (cb) can only come after that, and a failed
+ * connection is closed (its queue dropped) before cb reports the failure,
+ * so the caller may free them from cb on. Hence: only with a response.
+ */
+int rl_broker_send_borrowing(struct rl_cluster *cl, struct rl_broker *b, Ringlog__Request *req,
+                             int64_t extra_timeout_ms, const struct rl_span *borrow, size_t nborrow,
+                             rl_response_cb cb, void *ctx)
+{
+    return broker_send(cl, b, req, true, extra_timeout_ms, borrow, nborrow, cb, ctx);
 }
 
 /* Reads and dispatches every whole response the socket has. */

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "conf.h"
+#include "conn.h"
 #include "ringlog.pb-c.h"
 
 struct rl_cluster;
@@ -139,6 +140,15 @@ size_t rl_broker_in_flight(const struct rl_broker *b);
  */
 int rl_broker_send(struct rl_cluster *cl, struct rl_broker *b, Ringlog__Request *req,
                    bool expect_response, int64_t extra_timeout_ms, rl_response_cb cb, void *ctx);
+
+/*
+ * rl_broker_send without copying the `bytes` fields of req that lie in the
+ * `nborrow` spans (rl_conn_enqueue_borrowing): the caller keeps them alive
+ * and unchanged until cb is called. Only with expect_response.
+ */
+int rl_broker_send_borrowing(struct rl_cluster *cl, struct rl_broker *b, Ringlog__Request *req,
+                             int64_t extra_timeout_ms, const struct rl_span *borrow, size_t nborrow,
+                             rl_response_cb cb, void *ctx);
 
 /* Logs through the configuration's log callback. */
 #define rl_cluster_log(cl, level, ...) rl_log(rl_cluster_conf(cl), level, __VA_ARGS__)

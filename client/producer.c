@@ -539,9 +539,10 @@ static int send_request(struct ringlog_producer *p, struct rl_broker *broker,
     Ringlog__TopicProduceData **tdp = calloc((size_t)take, sizeof(*tdp));
     Ringlog__PartitionProduceData *pds = calloc((size_t)take, sizeof(*pds));
     Ringlog__PartitionProduceData **pdp = calloc((size_t)take, sizeof(*pdp));
+    struct rl_span *spans = calloc((size_t)take, sizeof(*spans));
     int ntopics = 0;
     int rc = RINGLOG_ERR_NOMEM;
-    if (rq && tds && tdp && pds && pdp) {
+    if (rq && tds && tdp && pds && pdp && spans) {
         /* Group by topic: batches of one topic share a TopicProduceData. */
         for (int i = 0; i < take; i++) {
             struct ppart *pp = batches[i]->owner;
@@ -550,6 +551,7 @@ static int send_request(struct ringlog_producer *p, struct rl_broker *broker,
             pd->partition = (uint32_t)pp->id;
             pd->records.data = batches[i]->wire;
             pd->records.len = batches[i]->wire_len;
+            spans[i] = (struct rl_span){batches[i]->wire, batches[i]->wire_len};
             int t = 0;
             while (t < ntopics && strcmp(tds[t].topic, pp->topic->name) != 0)
                 t++;
@@ -581,9 +583,18 @@ static int send_request(struct ringlog_producer *p, struct rl_broker *broker,
         rq->p = p;
         rq->n = take;
         memcpy(rq->batches, batches, (size_t)take * sizeof(rq->batches[0]));
-        bool acks0 = p->conf->acks == 0;
-        rc = rl_broker_send(p->cl, broker, &req, !acks0, 0, on_produce, rq);
+        /*
+         * The batches stay untouched until on_produce: the connection sends
+         * them from their buffers. With acks=0 they are reported (and freed)
+         * at once, so they are copied.
+         */
+        if (p->conf->acks == 0)
+            rc = rl_broker_send(p->cl, broker, &req, false, 0, on_produce, rq);
+        else
+            rc = rl_broker_send_borrowing(p->cl, broker, &req, 0, spans, (size_t)take, on_produce,
+                                          rq);
     }
+    free(spans);
     free(tds);
     free(tdp);
     free(pds);
