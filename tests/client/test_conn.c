@@ -33,6 +33,16 @@ static int listen_local(int *port)
     return fd;
 }
 
+/* A connection to a local listener; returns the accepted (server) side. */
+static int connect_local(int *lfd, int *port, struct rl_conn **c)
+{
+    *lfd = listen_local(port);
+    cr_assert_eq(rl_conn_open("127.0.0.1", *port, 2000, c, NULL, 0), RINGLOG_OK);
+    int sfd = accept(*lfd, NULL, NULL);
+    cr_assert_geq(sfd, 0);
+    return sfd;
+}
+
 Test(conn, call_metadata)
 {
     struct fake_broker *fb = fake_broker_start();
@@ -105,12 +115,9 @@ Test(conn, bad_address)
 
 Test(conn, recv_times_out_then_split_frame_arrives)
 {
-    int port;
-    int lfd = listen_local(&port);
+    int port, lfd;
     struct rl_conn *c;
-    cr_assert_eq(rl_conn_open("127.0.0.1", port, 2000, &c, NULL, 0), RINGLOG_OK);
-    int sfd = accept(lfd, NULL, NULL);
-    cr_assert_geq(sfd, 0);
+    int sfd = connect_local(&lfd, &port, &c);
 
     Ringlog__Request req;
     Ringlog__MetadataRequest md;
@@ -198,12 +205,9 @@ static void produce_request(Ringlog__Request *req, Ringlog__ProduceRequest *pr,
  */
 Test(conn, borrowed_bytes_are_sent_in_place)
 {
-    int port;
-    int lfd = listen_local(&port);
+    int port, lfd;
     struct rl_conn *c;
-    cr_assert_eq(rl_conn_open("127.0.0.1", port, 2000, &c, NULL, 0), RINGLOG_OK);
-    int sfd = accept(lfd, NULL, NULL);
-    cr_assert_geq(sfd, 0);
+    int sfd = connect_local(&lfd, &port, &c);
     int small = 4096;
     setsockopt(rl_conn_fd(c), SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
     setsockopt(sfd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
