@@ -861,14 +861,27 @@ static int32_t choose_partition(struct ringlog_producer *p, struct ptopic *t,
     return t->sticky;
 }
 
-int ringlog_produce(ringlog_producer *p, const ringlog_record *rec)
+/* A record converted for the batch builder, with what it costs; see prec_init. */
+struct prec {
+    struct rl_record_in in;
+    size_t need;      /* batch bytes it needs (a bound unless near a limit) */
+    size_t footprint; /* what it counts against buffer-bytes */
+    struct rl_header_in small[8];
+};
+
+/*
+ * Checks and converts a record, without the lock. `now_ms` is the
+ * timestamp of a record that has none (0: read the clock). Free with
+ * prec_done.
+ */
+static int prec_init(const struct ringlog_producer *p, const ringlog_record *rec, int64_t now_ms,
+                     struct prec *r)
 {
-    if (!p || !rec || !rec->topic || !rec->topic[0] || rec->partition < -1 ||
+    if (!rec || !rec->topic || !rec->topic[0] || rec->partition < -1 ||
         (rec->header_count && !rec->headers))
         return RINGLOG_ERR_INVALID_ARG;
-    struct rl_header_in hdrs_small[8];
-    struct rl_header_in *hdrs = hdrs_small;
-    if (rec->header_count > 8) {
+    struct rl_header_in *hdrs = r->small;
+    if (rec->header_count > sizeof(r->small) / sizeof(r->small[0])) {
         hdrs = malloc(rec->header_count * sizeof(*hdrs));
         if (!hdrs)
             return RINGLOG_ERR_NOMEM;
@@ -878,34 +891,48 @@ int ringlog_produce(ringlog_producer *p, const ringlog_record *rec)
                                         .key_len = rec->headers[i].key_len,
                                         .value = rec->headers[i].value,
                                         .value_len = rec->headers[i].value_len};
-    struct rl_record_in in = {.key = rec->key,
-                              .key_len = rec->key ? rec->key_len : 0,
-                              .value = rec->value,
-                              .value_len = rec->value ? rec->value_len : 0,
-                              .timestamp = rec->timestamp ? rec->timestamp : wall_ms(),
-                              .headers = hdrs,
-                              .header_count = rec->header_count};
-    size_t need = rl_pbatch_bytes_bound(&in);
-    if (need + 1024 > (size_t)p->conf->max_request_bytes || need > (size_t)p->conf->batch_bytes)
-        need = rl_pbatch_bytes_for(&in); /* near a limit: the exact size */
-    size_t footprint = rl_record_footprint(&in);
-    int rc = RINGLOG_OK;
-    if (need + 1024 > (size_t)p->conf->max_request_bytes ||
-        footprint > (size_t)p->conf->buffer_bytes) {
-        rc = RINGLOG_ERR_MSG_TOO_LARGE;
-        goto out;
+    int64_t ts = rec->timestamp ? rec->timestamp : now_ms ? now_ms : wall_ms();
+    r->in = (struct rl_record_in){.key = rec->key,
+                                  .key_len = rec->key ? rec->key_len : 0,
+                                  .value = rec->value,
+                                  .value_len = rec->value ? rec->value_len : 0,
+                                  .timestamp = ts,
+                                  .headers = hdrs,
+                                  .header_count = rec->header_count};
+    size_t max_request = (size_t)p->conf->max_request_bytes;
+    r->need = rl_pbatch_bytes_bound(&r->in);
+    if (r->need + 1024 > max_request || r->need > (size_t)p->conf->batch_bytes)
+        r->need = rl_pbatch_bytes_for(&r->in); /* near a limit: the exact size */
+    r->footprint = rl_record_footprint(&r->in);
+    if (r->need + 1024 > max_request || r->footprint > (size_t)p->conf->buffer_bytes) {
+        if (hdrs != r->small)
+            free(hdrs);
+        return RINGLOG_ERR_MSG_TOO_LARGE;
     }
+    return RINGLOG_OK;
+}
 
-    rl_cluster_lock(p->cl);
-    bool on_io = rl_cluster_on_io_thread(p->cl);
-    bool can_block = !on_io && p->conf->max_block_ms > 0;
+static void prec_done(struct prec *r)
+{
+    if (r->in.headers != r->small)
+        free((void *)r->in.headers);
+}
+
+/*
+ * Queues one checked record: metadata, buffer room, partition, then the
+ * partition's open batch. Lock held; it may be released while waiting
+ * (metadata, room) when can_block. Sets *wake when the I/O thread has new
+ * work (a batch opened or sealed).
+ */
+static int produce_locked(struct ringlog_producer *p, const ringlog_record *rec, struct prec *r,
+                          bool can_block, bool *wake)
+{
     /* The clock is read only when we have to wait (it is a hot path). */
     int64_t deadline = -1;
     struct rl_topic_md *md = NULL;
-    if (p->fatal) {
-        rc = RINGLOG_ERR_FATAL;
-        goto unlock;
-    }
+    int rc = RINGLOG_OK;
+    if (p->fatal)
+        return RINGLOG_ERR_FATAL;
     struct ptopic *t = ptopic_recent(p, rec->topic);
     md = t ? t->md : rl_cluster_topic(p->cl, rec->topic);
     if (!md || !md->known || md->err || md->npart <= 0) {
@@ -913,79 +940,127 @@ int ringlog_produce(ringlog_producer *p, const ringlog_record *rec)
         rc = topic_metadata(p, rec->topic, deadline, can_block, &md);
     }
     if (rc)
-        goto unlock;
+        return rc;
     if (!t) {
         t = ptopic_get(p, rec->topic);
         if (t)
             t->md = md;
     }
     assert(!t || t->md == md);
-    if (!t || ptopic_resize(t, md->npart) != RINGLOG_OK) {
-        rc = RINGLOG_ERR_NOMEM;
-        goto unlock;
-    }
-    if (rec->partition >= md->npart) {
-        rc = RINGLOG_ERR_UNKNOWN_PARTITION;
-        goto unlock;
-    }
+    if (!t || ptopic_resize(t, md->npart) != RINGLOG_OK)
+        return RINGLOG_ERR_NOMEM;
+    if (rec->partition >= md->npart)
+        return RINGLOG_ERR_UNKNOWN_PARTITION;
     /* Room in the buffer: wait for deliveries, or refuse, as configured. */
-    while (p->buffered + footprint > (size_t)p->conf->buffer_bytes) {
-        if (!p->conf->block_on_buffer_full || !can_block) {
-            rc = RINGLOG_ERR_QUEUE_FULL;
-            goto unlock;
-        }
+    while (p->buffered + r->footprint > (size_t)p->conf->buffer_bytes) {
+        if (!p->conf->block_on_buffer_full || !can_block)
+            return RINGLOG_ERR_QUEUE_FULL;
         if (deadline < 0)
             deadline = rl_now_ms() + p->conf->max_block_ms;
         p->space_waiters++;
         rl_cluster_wakeup(p->cl); /* seal lingering batches: they are what frees room */
         bool ok = cond_wait_until(&p->space_cond, rl_cluster_mutex(p->cl), deadline);
         p->space_waiters--;
-        if (!ok && p->buffered + footprint > (size_t)p->conf->buffer_bytes) {
-            rc = RINGLOG_ERR_TIMED_OUT;
-            goto unlock;
-        }
+        if (!ok && p->buffered + r->footprint > (size_t)p->conf->buffer_bytes)
+            return RINGLOG_ERR_TIMED_OUT;
     }
     struct ppart *pp = t->parts[choose_partition(p, t, rec, md->npart)];
-    bool wake = false;
-    int st = pp->open ? rl_pbatch_add(pp->open, &in, rec->opaque) : RL_ERR_FULL;
+    int st = pp->open ? rl_pbatch_add(pp->open, &r->in, rec->opaque) : RL_ERR_FULL;
     if (st == RL_ERR_FULL) {
         if (pp->open) {
             seal(p, pp);
             /* The sticky partition may have moved with the seal. */
             if (rec->partition < 0 && !rec->key)
                 pp = t->parts[choose_partition(p, t, rec, md->npart)];
-            wake = true;
+            *wake = true;
         }
         if (!pp->open) {
-            size_t cap = need > (size_t)p->conf->batch_bytes ? need : (size_t)p->conf->batch_bytes;
+            size_t cap =
+                r->need > (size_t)p->conf->batch_bytes ? r->need : (size_t)p->conf->batch_bytes;
             pp->open = rl_pbatch_new(cap, rl_now_ms());
-            if (!pp->open) {
-                rc = RINGLOG_ERR_NOMEM;
-                goto unlock;
-            }
+            if (!pp->open)
+                return RINGLOG_ERR_NOMEM;
             pp->open->owner = pp;
-            wake = true;
+            *wake = true;
         }
-        st = rl_pbatch_add(pp->open, &in, rec->opaque);
+        st = rl_pbatch_add(pp->open, &r->in, rec->opaque);
     }
-    if (st != RL_OK) {
-        rc = st == RL_ERR_NOMEM ? RINGLOG_ERR_NOMEM : RINGLOG_ERR_MSG_TOO_LARGE;
-        goto unlock;
-    }
-    pp->open->reserved += footprint;
-    p->buffered += footprint;
+    if (st != RL_OK)
+        return st == RL_ERR_NOMEM ? RINGLOG_ERR_NOMEM : RINGLOG_ERR_MSG_TOO_LARGE;
+    pp->open->reserved += r->footprint;
+    p->buffered += r->footprint;
     p->outstanding++;
     if (rl_pbatch_size(pp->open) + 64 >= pp->open->cap) {
         seal(p, pp);
-        wake = true;
+        *wake = true;
     }
+    return RINGLOG_OK;
+}
+
+/* Whether the calling thread may wait in produce (never on the I/O thread); lock held. */
+static bool produce_can_block(struct ringlog_producer *p, bool *on_io)
+{
+    *on_io = rl_cluster_on_io_thread(p->cl);
+    return !*on_io && p->conf->max_block_ms > 0;
+}
+
+int ringlog_produce(ringlog_producer *p, const ringlog_record *rec)
+{
+    if (!p)
+        return RINGLOG_ERR_INVALID_ARG;
+    struct prec r;
+    int rc = prec_init(p, rec, 0, &r);
+    if (rc)
+        return rc;
+    bool on_io, wake = false;
+    rl_cluster_lock(p->cl);
+    rc = produce_locked(p, rec, &r, produce_can_block(p, &on_io), &wake);
     if (wake && !on_io)
         rl_cluster_wakeup(p->cl);
-unlock:
     rl_cluster_unlock(p->cl);
-out:
-    if (hdrs != hdrs_small)
-        free(hdrs);
+    prec_done(&r);
+    return rc;
+}
+
+/*
+ * The lock is taken once per run of this many records: a producer that
+ * sends small records spends much of its time in lock and unlock (atomic
+ * operations that wait for the record just copied to reach the cache),
+ * while a long run would keep the I/O thread waiting.
+ */
+enum { PRODUCE_RUN = 64 };
+
+int ringlog_produce_batch(ringlog_producer *p, const ringlog_record *recs, size_t count,
+                          size_t *queued)
+{
+    size_t done = 0;
+    int rc = RINGLOG_OK;
+    if (!p || (count && !recs))
+        rc = RINGLOG_ERR_INVALID_ARG;
+    int64_t now_ms = 0; /* one timestamp for the records that have none */
+    while (rc == RINGLOG_OK && done < count) {
+        size_t end = count - done > PRODUCE_RUN ? done + PRODUCE_RUN : count;
+        bool on_io, wake = false;
+        rl_cluster_lock(p->cl);
+        bool can_block = produce_can_block(p, &on_io);
+        for (; done < end; done++) {
+            if (!now_ms && !recs[done].timestamp)
+                now_ms = wall_ms();
+            struct prec r;
+            rc = prec_init(p, &recs[done], now_ms, &r);
+            if (rc)
+                break;
+            rc = produce_locked(p, &recs[done], &r, can_block, &wake);
+            prec_done(&r);
+            if (rc)
+                break;
+        }
+        if (wake && !on_io)
+            rl_cluster_wakeup(p->cl);
+        rl_cluster_unlock(p->cl);
+    }
+    if (queued)
+        *queued = done;
     return rc;
 }
 

@@ -270,6 +270,22 @@ ringlog_producer *ringlog_producer_new(const ringlog_conf *conf, char *errbuf, s
 int ringlog_produce(ringlog_producer *p, const ringlog_record *rec);
 
 /*
+ * Queues count records, in order, as ringlog_produce would one by one, but
+ * taking the producer's lock once per run of records rather than once per
+ * record: for applications that have several records at hand (a read
+ * buffer, a burst of events), where per-call overhead dominates with small
+ * records. Records with timestamp 0 all get the time of the call. Stops at
+ * the first record that fails: returns RINGLOG_OK when all were queued,
+ * else that record's error (the codes of ringlog_produce). *queued (may be
+ * NULL) is how many records, from the start of recs, were queued: each of
+ * those gets exactly one delivery report; recs[*queued] is the one that
+ * failed, and none after it was tried. Thread-safe; may block as
+ * ringlog_produce does.
+ */
+int ringlog_produce_batch(ringlog_producer *p, const ringlog_record *recs, size_t count,
+                          size_t *queued);
+
+/*
  * Sends every queued record without waiting for linger-ms and waits until
  * each has been reported to the delivery callback. timeout_ms < 0 waits
  * forever. Thread-safe. RINGLOG_OK or RINGLOG_ERR_TIMED_OUT.

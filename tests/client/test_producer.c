@@ -384,3 +384,69 @@ Test(producer, batch_delivery_reports_failures)
     ringlog_conf_destroy(c);
     fake_broker_stop(fb);
 }
+
+Test(producer, produce_batch_queues_all_in_order)
+{
+    struct fake_broker *fb;
+    struct batch_reports br;
+    ringlog_conf *c = batch_conf(&fb, &br);
+    ringlog_producer *p = producer_for(c);
+    enum { N = 5000 }; /* many runs of the producer lock */
+    static ringlog_record recs[N];
+    static char vals[N][16];
+    for (int i = 0; i < N; i++) {
+        snprintf(vals[i], sizeof(vals[i]), "v%d", i);
+        recs[i] = (ringlog_record){.topic = "b",
+                                   .partition = RINGLOG_PARTITION_ANY,
+                                   .value = vals[i],
+                                   .value_len = strlen(vals[i]),
+                                   .opaque = (void *)(intptr_t)i};
+    }
+    size_t queued = 99;
+    cr_assert_eq(ringlog_produce_batch(p, recs, 0, &queued), RINGLOG_OK);
+    cr_assert_eq(queued, 0);
+    cr_assert_eq(ringlog_produce_batch(p, recs, N, &queued), RINGLOG_OK);
+    cr_assert_eq(queued, N);
+    cr_assert_eq(ringlog_producer_flush(p, 10000), RINGLOG_OK);
+    cr_assert_eq(br.r.ok, N);
+    cr_assert_eq(br.r.out_of_order, 0);
+    cr_assert_eq(br.bad, 0);
+    cr_assert_eq(fake_broker_record_count(fb, "b", 0), N);
+    cr_assert_eq(ringlog_produce_batch(NULL, recs, 1, &queued), RINGLOG_ERR_INVALID_ARG);
+    cr_assert_eq(queued, 0);
+    cr_assert_eq(ringlog_produce_batch(p, NULL, 1, NULL), RINGLOG_ERR_INVALID_ARG);
+    ringlog_producer_destroy(p);
+    ringlog_conf_destroy(c);
+    fake_broker_stop(fb);
+}
+
+/* A failing record stops the call: those before it are queued and reported, none after. */
+Test(producer, produce_batch_stops_at_the_first_failure)
+{
+    struct fake_broker *fb;
+    struct batch_reports br;
+    ringlog_conf *c = batch_conf(&fb, &br);
+    ringlog_producer *p = producer_for(c);
+    ringlog_record recs[8];
+    for (int i = 0; i < 8; i++)
+        recs[i] = (ringlog_record){.topic = "b",
+                                   .partition = 0,
+                                   .value = "x",
+                                   .value_len = 1,
+                                   .opaque = (void *)(intptr_t)i};
+    recs[3].partition = 5; /* "b" has one partition */
+    size_t queued = 0;
+    cr_assert_eq(ringlog_produce_batch(p, recs, 8, &queued), RINGLOG_ERR_UNKNOWN_PARTITION);
+    cr_assert_eq(queued, 3);
+    recs[5].topic = NULL;
+    cr_assert_eq(ringlog_produce_batch(p, recs + 4, 4, &queued), RINGLOG_ERR_INVALID_ARG);
+    cr_assert_eq(queued, 1);
+    cr_assert_eq(ringlog_producer_flush(p, 10000), RINGLOG_OK);
+    cr_assert_eq(br.r.ok, 4);
+    cr_assert_eq(br.r.out_of_order, 1, "opaque 3 was never queued: one gap, 2 -> 4");
+    cr_assert_eq(br.bad, 0);
+    cr_assert_eq(fake_broker_record_count(fb, "b", 0), 4);
+    ringlog_producer_destroy(p);
+    ringlog_conf_destroy(c);
+    fake_broker_stop(fb);
+}
