@@ -1,5 +1,6 @@
 #include "accumulator.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,27 @@ struct rl_pbatch *rl_pbatch_new(size_t cap, int64_t now_ms)
     b->epoch = -1;
     b->base_offset = -1;
     return b;
+}
+
+void rl_pbatch_reuse(struct rl_pbatch *b, int64_t now_ms)
+{
+    free(b->zbuf);
+    ringlog_delivered *msgs = b->msgs;
+    int32_t msgs_cap = b->msgs_cap;
+    uint8_t *buf = b->buf;
+    size_t cap = b->cap;
+    *b = (struct rl_pbatch){.buf = buf,
+                            .cap = cap,
+                            .msgs = msgs,
+                            .msgs_cap = msgs_cap,
+                            .created_ms = now_ms,
+                            .base_seq = -1,
+                            .pid = -1,
+                            .epoch = -1,
+                            .base_offset = -1};
+    int st = rl_batch_builder_init(&b->builder, b->buf, b->cap, NULL);
+    assert(st == RL_OK); /* it held records before */
+    (void)st;
 }
 
 void rl_pbatch_free(struct rl_pbatch *b)

@@ -81,6 +81,9 @@ struct ringlog_producer {
 
     /* finished batches, reported by the callbacks hook */
     struct rl_pbatch *done_head, *done_tail;
+    /* reported batches of batch-bytes kept for reuse (rl_pbatch_reuse) */
+    struct rl_pbatch *spare;
+    int nspare;
     bool in_callbacks;
 
     uint64_t rng;
@@ -213,6 +216,41 @@ static void seal(struct ringlog_producer *p, struct ppart *pp)
         t->sticky = rl_sticky_next(&p->rng, t->sticky, t->npart);
 }
 
+enum { MAX_SPARE_BATCHES = 16, MAX_SPARE_BYTES = 4 << 20 };
+
+/* Keeps reported batches of the usual size for reuse; returns the others. Lock held. */
+static struct rl_pbatch *keep_spares(struct ringlog_producer *p, struct rl_pbatch *list)
+{
+    struct rl_pbatch *rest = NULL;
+    while (list) {
+        struct rl_pbatch *b = list;
+        list = b->next;
+        if (p->nspare < MAX_SPARE_BATCHES && b->cap == (size_t)p->conf->batch_bytes &&
+            (size_t)(p->nspare + 1) * b->cap <= MAX_SPARE_BYTES) {
+            b->next = p->spare;
+            p->spare = b;
+            p->nspare++;
+        } else {
+            b->next = rest;
+            rest = b;
+        }
+    }
+    return rest;
+}
+
+/* An empty batch of `cap` bytes: a spare one when it has that size. NULL on ENOMEM. Lock held. */
+static struct rl_pbatch *batch_open(struct ringlog_producer *p, size_t cap)
+{
+    int64_t now = rl_now_ms();
+    struct rl_pbatch *b = p->spare;
+    if (!b || b->cap != cap)
+        return rl_pbatch_new(cap, now);
+    p->spare = b->next;
+    p->nspare--;
+    rl_pbatch_reuse(b, now);
+    return b;
+}
+
 /* Reports one finished batch: one call of the batch callback, else one per record. */
 static void report_batch(struct ringlog_producer *p, const struct rl_pbatch *b)
 {
@@ -265,17 +303,18 @@ static void run_deliveries(struct ringlog_producer *p)
         freed += b->reserved;
         reported += (uint64_t)b->nmsgs;
     }
-    while (list) {
-        struct rl_pbatch *next = list->next;
-        rl_pbatch_free(list);
-        list = next;
-    }
     rl_cluster_lock(p->cl);
     p->buffered -= freed;
     p->outstanding -= reported;
     pthread_cond_broadcast(&p->space_cond);
     pthread_cond_broadcast(&p->done_cond);
+    list = keep_spares(p, list);
     rl_cluster_unlock(p->cl);
+    while (list) {
+        struct rl_pbatch *next = list->next;
+        rl_pbatch_free(list);
+        list = next;
+    }
 }
 
 static void hook_callbacks(void *owner)
@@ -922,10 +961,11 @@ static void prec_done(struct prec *r)
  * Queues one checked record: metadata, buffer room, partition, then the
  * partition's open batch. Lock held; it may be released while waiting
  * (metadata, room) when can_block. Sets *wake when the I/O thread has new
- * work (a batch opened or sealed).
+ * work (a batch opened or sealed). *topic: in, the record's topic if the
+ * caller knows it (NULL: look it up); out, the record's topic.
  */
 static int produce_locked(struct ringlog_producer *p, const ringlog_record *rec, struct prec *r,
-                          bool can_block, bool *wake)
+                          bool can_block, bool *wake, struct ptopic **topic)
 {
     /* The clock is read only when we have to wait (it is a hot path). */
     int64_t deadline = -1;
@@ -933,7 +973,7 @@ static int produce_locked(struct ringlog_producer *p, const ringlog_record *rec,
     int rc = RINGLOG_OK;
     if (p->fatal)
         return RINGLOG_ERR_FATAL;
-    struct ptopic *t = ptopic_recent(p, rec->topic);
+    struct ptopic *t = *topic ? *topic : ptopic_recent(p, rec->topic);
     md = t ? t->md : rl_cluster_topic(p->cl, rec->topic);
     if (!md || !md->known || md->err || md->npart <= 0) {
         deadline = rl_now_ms() + p->conf->max_block_ms;
@@ -949,6 +989,7 @@ static int produce_locked(struct ringlog_producer *p, const ringlog_record *rec,
     assert(!t || t->md == md);
     if (!t || ptopic_resize(t, md->npart) != RINGLOG_OK)
         return RINGLOG_ERR_NOMEM;
+    *topic = t;
     if (rec->partition >= md->npart)
         return RINGLOG_ERR_UNKNOWN_PARTITION;
     /* Room in the buffer: wait for deliveries, or refuse, as configured. */
@@ -977,7 +1018,7 @@ static int produce_locked(struct ringlog_producer *p, const ringlog_record *rec,
         if (!pp->open) {
             size_t cap =
                 r->need > (size_t)p->conf->batch_bytes ? r->need : (size_t)p->conf->batch_bytes;
-            pp->open = rl_pbatch_new(cap, rl_now_ms());
+            pp->open = batch_open(p, cap);
             if (!pp->open)
                 return RINGLOG_ERR_NOMEM;
             pp->open->owner = pp;
@@ -1013,8 +1054,9 @@ int ringlog_produce(ringlog_producer *p, const ringlog_record *rec)
     if (rc)
         return rc;
     bool on_io, wake = false;
+    struct ptopic *t = NULL;
     rl_cluster_lock(p->cl);
-    rc = produce_locked(p, rec, &r, produce_can_block(p, &on_io), &wake);
+    rc = produce_locked(p, rec, &r, produce_can_block(p, &on_io), &wake, &t);
     if (wake && !on_io)
         rl_cluster_wakeup(p->cl);
     rl_cluster_unlock(p->cl);
@@ -1037,7 +1079,8 @@ int ringlog_produce_batch(ringlog_producer *p, const ringlog_record *recs, size_
     int rc = RINGLOG_OK;
     if (!p || (count && !recs))
         rc = RINGLOG_ERR_INVALID_ARG;
-    int64_t now_ms = 0; /* one timestamp for the records that have none */
+    int64_t now_ms = 0;      /* one timestamp for the records that have none */
+    struct ptopic *t = NULL; /* the previous record's topic */
     while (rc == RINGLOG_OK && done < count) {
         size_t end = count - done > PRODUCE_RUN ? done + PRODUCE_RUN : count;
         bool on_io, wake = false;
@@ -1050,7 +1093,10 @@ int ringlog_produce_batch(ringlog_producer *p, const ringlog_record *recs, size_
             rc = prec_init(p, &recs[done], now_ms, &r);
             if (rc)
                 break;
-            rc = produce_locked(p, &recs[done], &r, can_block, &wake);
+            /* The same name pointer in one call is the same name (it is ours until we return). */
+            if (done == 0 || recs[done].topic != recs[done - 1].topic)
+                t = NULL;
+            rc = produce_locked(p, &recs[done], &r, can_block, &wake, &t);
             prec_done(&r);
             if (rc)
                 break;
@@ -1124,6 +1170,11 @@ void ringlog_producer_destroy(ringlog_producer *p)
         free(p->topics[i]);
     }
     free(p->topics);
+    while (p->spare) {
+        struct rl_pbatch *b = p->spare;
+        p->spare = b->next;
+        rl_pbatch_free(b);
+    }
     rl_cluster_destroy(p->cl);
     pthread_cond_destroy(&p->space_cond);
     pthread_cond_destroy(&p->done_cond);
