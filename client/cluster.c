@@ -42,6 +42,8 @@ struct rl_cluster {
     bool thread_started;
     bool stopping;
     int wake_pipe[2];
+    bool polling;   /* the I/O thread is past its tick, about to sleep or asleep */
+    bool wake_sent; /* a byte is in the wake pipe since it started polling */
 
     struct rl_broker **brokers;
     size_t nbrokers;
@@ -197,6 +199,22 @@ void rl_cluster_wakeup(struct rl_cluster *cl)
     /* A full pipe already means "wake up": EAGAIN is fine. */
     ssize_t n = write(cl->wake_pipe[1], &c, 1);
     (void)n;
+}
+
+/*
+ * A wake-up is a write(2) and, for a sleeping thread, a context switch; a
+ * busy producer asks for one at every batch it opens or seals. While the
+ * I/O thread is awake it needs none: it holds the lock from its tick until
+ * it marks itself polling, so whatever the caller changed under the lock
+ * either came before that tick or finds it polling. One byte per sleep is
+ * enough.
+ */
+void rl_cluster_wakeup_locked(struct rl_cluster *cl)
+{
+    if (!cl->polling || cl->wake_sent)
+        return;
+    cl->wake_sent = true;
+    rl_cluster_wakeup(cl);
 }
 
 bool rl_cluster_on_io_thread(struct rl_cluster *cl)
@@ -714,6 +732,7 @@ static void *io_main(void *arg)
             fd_broker[nfds] = b;
             fds[nfds++] = (struct pollfd){.fd = rl_conn_fd(b->conn), .events = ev};
         }
+        cl->polling = true;
         rl_cluster_unlock(cl);
 
         if (cl->hooks.callbacks)
@@ -726,6 +745,8 @@ static void *io_main(void *arg)
         int n = poll(fds, nfds, timeout);
 
         rl_cluster_lock(cl);
+        cl->polling = false;
+        cl->wake_sent = false;
         if (n <= 0)
             continue;
         if (fds[0].revents)

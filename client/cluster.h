@@ -80,6 +80,9 @@ pthread_mutex_t *rl_cluster_mutex(struct rl_cluster *cl);
 /* Wakes the I/O thread so it runs tick soon. Any thread, lock held or not. */
 void rl_cluster_wakeup(struct rl_cluster *cl);
 
+/* rl_cluster_wakeup for a caller holding the lock: writes only if the thread may be asleep. */
+void rl_cluster_wakeup_locked(struct rl_cluster *cl);
+
 /* Whether the caller is the I/O thread. */
 bool rl_cluster_on_io_thread(struct rl_cluster *cl);
 

@@ -69,6 +69,7 @@ struct ringlog_producer {
     uint64_t outstanding; /* records produced and not yet reported */
     int flushing;         /* flush() callers waiting */
     int space_waiters;
+    size_t space_need; /* the largest footprint a space waiter waits to queue */
     int fatal;
 
     /* idempotence */
@@ -287,6 +288,22 @@ static void report_batch(struct ringlog_producer *p, const struct rl_pbatch *b)
     }
 }
 
+/*
+ * Whether to wake producers waiting for buffer room. Not at every delivery:
+ * with a full buffer (the broker is the bottleneck) that would switch to
+ * the producer for each acknowledged batch, to queue one batch's worth and
+ * sleep again. They wake once an eighth of buffer-bytes beyond what they
+ * need is free (or nothing is queued); a waiter whose max-block-ms passes
+ * checks the room itself. Lock held.
+ */
+static bool room_for_waiters(const struct ringlog_producer *p)
+{
+    size_t cap = (size_t)p->conf->buffer_bytes;
+    if (p->space_waiters == 0 || p->buffered == 0)
+        return true;
+    return p->buffered + p->space_need + cap / 8 <= cap;
+}
+
 /* Runs the delivery callbacks of finished batches (I/O thread or destroy, lock NOT held). */
 static void run_deliveries(struct ringlog_producer *p)
 {
@@ -306,7 +323,8 @@ static void run_deliveries(struct ringlog_producer *p)
     rl_cluster_lock(p->cl);
     p->buffered -= freed;
     p->outstanding -= reported;
-    pthread_cond_broadcast(&p->space_cond);
+    if (room_for_waiters(p))
+        pthread_cond_broadcast(&p->space_cond);
     pthread_cond_broadcast(&p->done_cond);
     list = keep_spares(p, list);
     rl_cluster_unlock(p->cl);
@@ -999,9 +1017,12 @@ static int produce_locked(struct ringlog_producer *p, const ringlog_record *rec,
         if (deadline < 0)
             deadline = rl_now_ms() + p->conf->max_block_ms;
         p->space_waiters++;
+        if (r->footprint > p->space_need)
+            p->space_need = r->footprint;
         rl_cluster_wakeup(p->cl); /* seal lingering batches: they are what frees room */
         bool ok = cond_wait_until(&p->space_cond, rl_cluster_mutex(p->cl), deadline);
-        p->space_waiters--;
+        if (--p->space_waiters == 0)
+            p->space_need = 0;
         if (!ok && p->buffered + r->footprint > (size_t)p->conf->buffer_bytes)
             return RINGLOG_ERR_TIMED_OUT;
     }
@@ -1058,7 +1079,7 @@ int ringlog_produce(ringlog_producer *p, const ringlog_record *rec)
     rl_cluster_lock(p->cl);
     rc = produce_locked(p, rec, &r, produce_can_block(p, &on_io), &wake, &t);
     if (wake && !on_io)
-        rl_cluster_wakeup(p->cl);
+        rl_cluster_wakeup_locked(p->cl);
     rl_cluster_unlock(p->cl);
     prec_done(&r);
     return rc;
@@ -1102,7 +1123,7 @@ int ringlog_produce_batch(ringlog_producer *p, const ringlog_record *recs, size_
                 break;
         }
         if (wake && !on_io)
-            rl_cluster_wakeup(p->cl);
+            rl_cluster_wakeup_locked(p->cl);
         rl_cluster_unlock(p->cl);
     }
     if (queued)

@@ -450,3 +450,33 @@ Test(producer, produce_batch_stops_at_the_first_failure)
     ringlog_conf_destroy(c);
     fake_broker_stop(fb);
 }
+
+/*
+ * A small buffer keeps the producer waiting for room again and again: every
+ * wait must end (waiters are woken in steps, not at every delivery), and
+ * nothing is refused.
+ */
+Test(producer, blocking_on_a_full_buffer_waits_for_room)
+{
+    struct fake_broker *fb = fake_broker_start();
+    fake_broker_create_topic(fb, "full", 2);
+    struct reports r;
+    reports_init(&r);
+    ringlog_conf *c = conf_for(fb, &r);
+    cr_assert_eq(ringlog_conf_set(c, "buffer-bytes", "8192", NULL, 0), 0);
+    cr_assert_eq(ringlog_conf_set(c, "batch-bytes", "1024", NULL, 0), 0);
+    cr_assert_eq(ringlog_conf_set(c, "max-block-ms", "5000", NULL, 0), 0);
+    ringlog_producer *p = producer_for(c);
+    char val[100] = {0};
+    for (int i = 0; i < 3000; i++) {
+        ringlog_record rec = {
+            .topic = "full", .partition = i % 2, .value = val, .value_len = sizeof(val)};
+        cr_assert_eq(ringlog_produce(p, &rec), RINGLOG_OK, "record %d", i);
+    }
+    cr_assert_eq(ringlog_producer_flush(p, 10000), RINGLOG_OK);
+    cr_assert_eq(r.ok, 3000);
+    cr_assert_eq(r.out_of_order, 0);
+    ringlog_producer_destroy(p);
+    ringlog_conf_destroy(c);
+    fake_broker_stop(fb);
+}
