@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "endian_le.h"
-#include "varint.h"
 
 struct rl_pbatch *rl_pbatch_new(size_t cap, int64_t now_ms)
 {
@@ -63,24 +62,13 @@ size_t rl_pbatch_bytes_for(const struct rl_record_in *r)
     return RL_BATCH_HEADER_BYTES + rl_record_encoded_size(r, r->timestamp, 0);
 }
 
-size_t rl_pbatch_bytes_bound(const struct rl_record_in *r)
-{
-    /* length, attributes, timestamp and offset deltas, key and value lengths, header count */
-    size_t n = RL_BATCH_HEADER_BYTES + 7 * RL_VARINT_MAX_BYTES + r->key_len + r->value_len;
-    for (size_t i = 0; i < r->header_count; i++)
-        n += 2 * RL_VARINT_MAX_BYTES + r->headers[i].key_len + r->headers[i].value_len;
-    return n;
-}
-
-size_t rl_record_footprint(const struct rl_record_in *r)
-{
-    size_t n = r->key_len + r->value_len + 32 + sizeof(ringlog_delivered);
-    for (size_t i = 0; i < r->header_count; i++)
-        n += r->headers[i].key_len + r->headers[i].value_len + 8;
-    return n;
-}
-
 int rl_pbatch_add(struct rl_pbatch *b, const struct rl_record_in *r, void *opaque)
+{
+    return rl_pbatch_add_sized(b, r, rl_record_payload_size(r), opaque);
+}
+
+int rl_pbatch_add_sized(struct rl_pbatch *b, const struct rl_record_in *r, size_t payload,
+                        void *opaque)
 {
     if (b->finished)
         return RL_ERR_FULL;
@@ -92,7 +80,7 @@ int rl_pbatch_add(struct rl_pbatch *b, const struct rl_record_in *r, void *opaqu
         b->msgs = m;
         b->msgs_cap = cap;
     }
-    int st = rl_batch_builder_add(&b->builder, r);
+    int st = rl_batch_builder_add_sized(&b->builder, r, payload);
     if (st != RL_OK)
         return st;
     b->msgs[b->nmsgs++] = (ringlog_delivered){.opaque = opaque, .timestamp = r->timestamp};

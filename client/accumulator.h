@@ -60,17 +60,28 @@ void rl_pbatch_free(struct rl_pbatch *b);
 size_t rl_pbatch_bytes_for(const struct rl_record_in *r);
 
 /*
- * At least rl_pbatch_bytes_for, from the lengths alone (every varint at its
- * widest): cheap enough for every record, so the exact size need only be
- * computed when this bound comes near a limit.
+ * At least rl_pbatch_bytes_for, from the record's payload size
+ * (rl_record_payload_size) with every other varint at its widest: cheap
+ * enough for every record, so the exact size need only be computed when
+ * this bound comes near a limit.
  */
-size_t rl_pbatch_bytes_bound(const struct rl_record_in *r);
+static inline size_t rl_pbatch_bytes_bound(size_t payload)
+{
+    return RL_BATCH_HEADER_BYTES + RL_RECORD_MAX_OVERHEAD + payload;
+}
 
 /* Approximate memory a queued record takes, for buffer-bytes accounting. */
-size_t rl_record_footprint(const struct rl_record_in *r);
+static inline size_t rl_record_footprint(size_t payload)
+{
+    return payload + 32 + sizeof(ringlog_delivered);
+}
 
 /* Appends a record. RL_OK, RL_ERR_FULL (nothing added) or RL_ERR_NOMEM. */
 int rl_pbatch_add(struct rl_pbatch *b, const struct rl_record_in *r, void *opaque);
+
+/* rl_pbatch_add with payload = rl_record_payload_size(r) known. */
+int rl_pbatch_add_sized(struct rl_pbatch *b, const struct rl_record_in *r, size_t payload,
+                        void *opaque);
 
 static inline int32_t rl_pbatch_count(const struct rl_pbatch *b)
 {

@@ -921,6 +921,7 @@ static int32_t choose_partition(struct ringlog_producer *p, struct ptopic *t,
 /* A record converted for the batch builder, with what it costs; see prec_init. */
 struct prec {
     struct rl_record_in in;
+    size_t payload;   /* rl_record_payload_size */
     size_t need;      /* batch bytes it needs (a bound unless near a limit) */
     size_t footprint; /* what it counts against buffer-bytes */
     struct rl_header_in small[8];
@@ -957,10 +958,11 @@ static int prec_init(const struct ringlog_producer *p, const ringlog_record *rec
                                   .headers = hdrs,
                                   .header_count = rec->header_count};
     size_t max_request = (size_t)p->conf->max_request_bytes;
-    r->need = rl_pbatch_bytes_bound(&r->in);
+    r->payload = rl_record_payload_size(&r->in);
+    r->need = rl_pbatch_bytes_bound(r->payload);
     if (r->need + 1024 > max_request || r->need > (size_t)p->conf->batch_bytes)
         r->need = rl_pbatch_bytes_for(&r->in); /* near a limit: the exact size */
-    r->footprint = rl_record_footprint(&r->in);
+    r->footprint = rl_record_footprint(r->payload);
     if (r->need + 1024 > max_request || r->footprint > (size_t)p->conf->buffer_bytes) {
         if (hdrs != r->small)
             free(hdrs);
@@ -1027,7 +1029,8 @@ static int produce_locked(struct ringlog_producer *p, const ringlog_record *rec,
             return RINGLOG_ERR_TIMED_OUT;
     }
     struct ppart *pp = t->parts[choose_partition(p, t, rec, md->npart)];
-    int st = pp->open ? rl_pbatch_add(pp->open, &r->in, rec->opaque) : RL_ERR_FULL;
+    int st =
+        pp->open ? rl_pbatch_add_sized(pp->open, &r->in, r->payload, rec->opaque) : RL_ERR_FULL;
     if (st == RL_ERR_FULL) {
         if (pp->open) {
             seal(p, pp);
@@ -1045,7 +1048,7 @@ static int produce_locked(struct ringlog_producer *p, const ringlog_record *rec,
             pp->open->owner = pp;
             *wake = true;
         }
-        st = rl_pbatch_add(pp->open, &r->in, rec->opaque);
+        st = rl_pbatch_add_sized(pp->open, &r->in, r->payload, rec->opaque);
     }
     if (st != RL_OK)
         return st == RL_ERR_NOMEM ? RINGLOG_ERR_NOMEM : RINGLOG_ERR_MSG_TOO_LARGE;
