@@ -207,6 +207,7 @@ static void seal(struct ringlog_producer *p, struct ppart *pp)
         return;
     pp->open = NULL;
     b->next = NULL;
+    assert(!pp->tail || pp->tail->created_ms <= b->created_ms); /* see expire */
     if (pp->tail)
         pp->tail->next = b;
     else
@@ -743,27 +744,28 @@ static bool send_round(struct ringlog_producer *p, int64_t now)
     return sent;
 }
 
-/* Fails waiting batches older than delivery-timeout-ms; returns the next expiry. */
+/*
+ * Fails waiting batches older than delivery-timeout-ms; returns the next
+ * expiry (-1: none). A partition's queue is in creation order (seal
+ * appends, nothing reorders), so the walk stops at the first waiting batch
+ * that has time left: tick runs at every loop turn, and with a full buffer
+ * the queue holds hundreds of batches.
+ */
 static int64_t expire(struct ringlog_producer *p, struct ppart *pp, int64_t now)
 {
-    int64_t next = -1;
     struct rl_pbatch *b = pp->head;
     while (b) {
         struct rl_pbatch *nxt = b->next;
         if (!b->inflight) {
-            if (expired(p, b, now)) {
-                batch_unlink(pp, b);
-                batch_complete(p, b, RINGLOG_ERR_TIMED_OUT, -1,
-                               "delivery timeout passed before the broker acknowledged");
-            } else {
-                int64_t at = b->created_ms + p->conf->delivery_timeout_ms;
-                if (next < 0 || at < next)
-                    next = at;
-            }
+            if (!expired(p, b, now))
+                return b->created_ms + p->conf->delivery_timeout_ms;
+            batch_unlink(pp, b);
+            batch_complete(p, b, RINGLOG_ERR_TIMED_OUT, -1,
+                           "delivery timeout passed before the broker acknowledged");
         }
         b = nxt;
     }
-    return next;
+    return -1;
 }
 
 /* A sealed batch of the partition not yet sent (waiting for a request slot or a retry). */
