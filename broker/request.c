@@ -6,24 +6,61 @@
 #include "conn.h"
 #include "frame.h"
 #include "logging.h"
+#include "produce_parse.h"
 #include "server.h"
 
 enum { RESPONSE_ARENA_CHUNK = 4096, RESPONSE_ARENA_LIMIT = 64 << 20 };
 
+enum { MSG_ARENA_CHUNK = 2048 };
+
+/*
+ * Produce frames take the copy-free parse: the request keeps the frame and
+ * the batches are written from it. A frame the decoder reassembled is taken
+ * over as is; one that lay whole in a receive buffer is copied out, because
+ * that buffer goes back to the ring now. Returns false when the frame is not
+ * of the plain produce shape (or memory ran out) and protobuf-c should
+ * decode it instead.
+ */
+static bool parse_produce_in_place(struct request *r, const uint8_t *frame, size_t len)
+{
+    rl_arena_init(&r->msg_arena, MSG_ARENA_CHUNK, RESPONSE_ARENA_LIMIT);
+    Ringlog__Request *msg;
+    if (rl_produce_request_parse(frame, len, &r->msg_arena, &msg) != RL_PRODUCE_PARSE_OK) {
+        rl_arena_destroy(&r->msg_arena);
+        return false;
+    }
+    uint8_t *owned = rl_frame_decoder_take_frame(&r->conn->decoder, frame);
+    if (!owned) {
+        owned = malloc(len);
+        if (!owned) {
+            rl_arena_destroy(&r->msg_arena);
+            return false;
+        }
+        memcpy(owned, frame, len);
+        rl_produce_request_rebase(msg, frame, owned);
+    }
+    r->frame_buf = owned;
+    r->msg = msg;
+    r->msg_in_arena = true;
+    return true;
+}
+
 struct request *request_new(struct conn *c, const uint8_t *frame, size_t len)
 {
-    int status;
-    Ringlog__Request *msg = rl_request_decode(frame, len, NULL, &status);
-    if (!msg)
-        return NULL;
     struct request *r = calloc(1, sizeof(*r));
-    if (!r) {
-        ringlog__request__free_unpacked(msg, NULL);
+    if (!r)
         return NULL;
-    }
     r->conn = c;
     r->shard = c->shard;
-    r->msg = msg;
+    if (!parse_produce_in_place(r, frame, len)) {
+        int status;
+        r->msg = rl_request_decode(frame, len, NULL, &status);
+        if (!r->msg) {
+            free(r);
+            return NULL;
+        }
+    }
+    Ringlog__Request *msg = r->msg;
     r->started_ns = clock_monotonic_ns();
     ringlog__response__init(&r->resp);
     r->resp.correlation_id = msg->correlation_id;
@@ -93,7 +130,12 @@ void request_free(struct request *r)
     free(r->state);
     rl_frame_iov_free(&r->out);
     rl_arena_destroy(&r->arena);
-    ringlog__request__free_unpacked(r->msg, NULL);
+    if (r->msg_in_arena) {
+        rl_arena_destroy(&r->msg_arena);
+        free(r->frame_buf);
+    } else {
+        ringlog__request__free_unpacked(r->msg, NULL);
+    }
     free(r);
 }
 

@@ -89,6 +89,11 @@ struct request {
     struct conn *conn;
     struct shard *shard;
     Ringlog__Request *msg;
+    /* A produce frame parsed in place (rl_produce_request_parse): msg lives
+     * in msg_arena and its records in frame_buf, both owned here. */
+    struct rl_arena msg_arena;
+    uint8_t *frame_buf;
+    bool msg_in_arena;
     Ringlog__Response resp;
     struct rl_arena arena;   /* response building */
     int api;                 /* ApiKey */

@@ -7,7 +7,7 @@
 
 #include <assert.h>
 #include <string.h>
-#include <xxhash.h>
+#include "checksum.h"
 
 #include "batch_internal.h"
 #include "endian_le.h"
@@ -36,7 +36,7 @@ int rl_batch_header_read(const uint8_t *buf, size_t len, struct rl_batch_header 
 uint64_t rl_batch_compute_checksum(const uint8_t *batch, size_t total)
 {
     assert(total >= RL_BATCH_HEADER_BYTES);
-    return XXH3_64bits(batch + RL_BATCH_CHECKSUM_FROM, total - RL_BATCH_CHECKSUM_FROM);
+    return rl_checksum(batch + RL_BATCH_CHECKSUM_FROM, total - RL_BATCH_CHECKSUM_FROM);
 }
 
 void rl_batch_stamp(uint8_t *batch, int64_t base_offset, int32_t leader_epoch)

@@ -5,8 +5,14 @@
 
 #include "endian_le.h"
 
-/* Reassembly buffers grow in steps of at least this much. */
-enum { MIN_GROWTH = 64 * 1024 };
+/*
+ * Reassembly buffers grow in steps of at least MIN_GROWTH. A new buffer is
+ * sized for the whole frame up to EAGER_BYTES, so the common produce frame
+ * (up to a few hundred KiB) is never moved by realloc while it arrives;
+ * beyond that it grows as bytes arrive, so an announced length alone cannot
+ * make the broker commit memory.
+ */
+enum { MIN_GROWTH = 64 * 1024, EAGER_BYTES = 1 << 20 };
 
 void rl_frame_decoder_init(struct rl_frame_decoder *d, uint32_t max_frame_bytes)
 {
@@ -41,6 +47,8 @@ static int reserve_body(struct rl_frame_decoder *d, uint32_t need)
         cap = need;
     if (cap < MIN_GROWTH)
         cap = MIN_GROWTH;
+    if (d->body_cap == 0 && cap < EAGER_BYTES)
+        cap = EAGER_BYTES;
     if (cap > d->body_len)
         cap = d->body_len;
     uint8_t *body = realloc(d->body, (size_t)cap);
@@ -112,6 +120,16 @@ int rl_frame_decoder_next(struct rl_frame_decoder *d, const uint8_t **in, size_t
         }
     }
     return continue_partial(d, in, in_len, frame, frame_len);
+}
+
+uint8_t *rl_frame_decoder_take_frame(struct rl_frame_decoder *d, const uint8_t *frame)
+{
+    if (frame == NULL || frame != d->body)
+        return NULL;
+    uint8_t *body = d->body;
+    d->body = NULL;
+    d->body_cap = 0;
+    return body;
 }
 
 int rl_frame_decoder_finish(const struct rl_frame_decoder *d)

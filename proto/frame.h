@@ -49,6 +49,14 @@ void rl_frame_decoder_destroy(struct rl_frame_decoder *d);
 int rl_frame_decoder_next(struct rl_frame_decoder *d, const uint8_t **in, size_t *in_len,
                           const uint8_t **frame, size_t *frame_len);
 
+/*
+ * When `frame` (just returned by rl_frame_decoder_next) was reassembled in
+ * the decoder's own buffer, hands that buffer over: the caller owns and
+ * frees it, and the decoder starts a new one for the next frame. Returns
+ * NULL when the frame lies in the caller's input instead.
+ */
+uint8_t *rl_frame_decoder_take_frame(struct rl_frame_decoder *d, const uint8_t *frame);
+
 /* At end of stream: RL_OK when no partial frame is pending, else RL_ERR_TRUNCATED. */
 int rl_frame_decoder_finish(const struct rl_frame_decoder *d);
 

@@ -155,13 +155,12 @@ static void stop(void)
     broker_remove_data(&B);
 }
 
-/* Runs ringlog-bench with `args` (and --json, --bootstrap, --broker-pid); parses its line. */
-static void bench(const char *args, struct jp *j)
+/* Runs ringlog-bench `args` (with --json added); parses its one line. */
+static void bench_line(const char *args, struct jp *j)
 {
     char bin[PATH_MAX], cmd[2048], line[4096] = "";
     test_bin_path("ringlog-bench", bin, sizeof(bin));
-    snprintf(cmd, sizeof(cmd), "%s %s --json --quiet --bootstrap 127.0.0.1:%u --broker-pid %d", bin,
-             args, B.port, (int)B.pid);
+    snprintf(cmd, sizeof(cmd), "%s %s --json", bin, args);
     FILE *f = popen(cmd, "r");
     cr_assert_not_null(f);
     size_t lines = 0;
@@ -176,6 +175,15 @@ static void bench(const char *args, struct jp *j)
     line[strcspn(line, "\n")] = 0;
     cr_assert(json_parse(line, j), "not JSON: %s", line);
     cr_log_info("%s", line);
+}
+
+/* Runs a broker mode against the test's broker (--bootstrap, --broker-pid, --quiet added). */
+static void bench(const char *args, struct jp *j)
+{
+    char full[1536];
+    snprintf(full, sizeof(full), "%s --quiet --bootstrap 127.0.0.1:%u --broker-pid %d", args,
+             B.port, (int)B.pid);
+    bench_line(full, j);
 }
 
 static void check_latency(const struct jp *j)
@@ -277,6 +285,30 @@ Test(bench_modes, produce_batch_sizes, .init = start, .fini = stop, .timeout = 6
     check_latency(&j);
 }
 
+/* The disk yardstick: by size or by time, over several files, leaving none behind. */
+Test(bench_modes, disk_by_bytes_and_by_duration)
+{
+    char dir[] = "/tmp/ringlog-diskbench-XXXXXX", args[512];
+    cr_assert_not_null(mkdtemp(dir));
+    struct jp j;
+    snprintf(args, sizeof(args), "disk --dir %s --bytes 8M --batch-bytes 1M --files 2", dir);
+    bench_line(args, &j);
+    cr_assert_eq(jnum(&j, "bytes"), 8 << 20);
+    cr_assert_eq(jnum(&j, "files"), 2);
+    cr_assert_eq(jnum(&j, "fdatasyncs"), 2, "one fsync per file at the end");
+    cr_assert_gt(jnum(&j, "mb_per_sec"), 0);
+
+    snprintf(args, sizeof(args), "disk --dir %s --duration 0.3 --batch-bytes 64K --files 3", dir);
+    bench_line(args, &j);
+    cr_assert_geq(jnum(&j, "seconds"), 0.3);
+    double bytes = jnum(&j, "bytes");
+    cr_assert_gt(bytes, 0);
+    cr_assert_eq(fmod(bytes, 64 * 1024), 0, "whole writes only");
+    cr_assert_eq(jnum(&j, "files"), 3);
+    cr_assert_geq(jnum(&j, "fsync_seconds"), 0);
+    cr_assert_eq(rmdir(dir), 0, "the bench left no file behind");
+}
+
 Test(bench_modes, bad_flags_exit_2)
 {
     char bin[PATH_MAX], cmd[PATH_MAX + 64];
@@ -290,4 +322,10 @@ Test(bench_modes, bad_flags_exit_2)
     snprintf(cmd, sizeof(cmd), "%s produce --topic x --produce-batch 0 2>/dev/null", bin);
     st = system(cmd);
     cr_assert_eq(WEXITSTATUS(st), 2, "at least one message per call");
+    snprintf(cmd, sizeof(cmd), "%s disk --dir /tmp --duration 1 --files 0 2>/dev/null", bin);
+    st = system(cmd);
+    cr_assert_eq(WEXITSTATUS(st), 2, "at least one file");
+    snprintf(cmd, sizeof(cmd), "%s disk --dir /tmp 2>/dev/null", bin);
+    st = system(cmd);
+    cr_assert_eq(WEXITSTATUS(st), 2, "--bytes or --duration");
 }

@@ -3,8 +3,11 @@
 #include <stdalign.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+#include <xxhash.h>
 
 #include "arena.h"
+#include "checksum.h"
 #include "errors.h"
 #include "ringlog.pb-c.h"
 #include "status.h"
@@ -109,4 +112,25 @@ Test(errors, batch_status_mapping)
                  RINGLOG__ERROR_CODE__BATCH_TOO_LARGE);
     for (int s = RL_ERR_INVALID; s <= RL_END; s++)
         cr_assert_str_neq(rl_status_str(s), "unknown status");
+}
+
+/* Every checksum path gives XXH3-64 exactly, at every length and alignment
+ * (the vector loops have stripes of 64 bytes and blocks of 1 KiB). */
+Test(checksum, paths_agree_with_the_library)
+{
+    enum { MAX = 5000 };
+    static uint8_t buf[MAX + 64];
+    for (size_t i = 0; i < sizeof(buf); i++)
+        buf[i] = (uint8_t)(i * 131 + 7);
+    bool avx2 = strcmp(rl_checksum_path(), "avx2") == 0;
+    for (size_t len = 0; len <= MAX; len += (len < 300 ? 1 : 97)) {
+        for (size_t align = 0; align < 3; align++) {
+            uint64_t want = XXH3_64bits(buf + align, len);
+            cr_assert_eq(rl_checksum(buf + align, len), want, "len %zu", len);
+            cr_assert_eq(rl_checksum_generic(buf + align, len), want, "len %zu", len);
+            if (avx2)
+                cr_assert_eq(rl_checksum_avx2(buf + align, len), want, "len %zu", len);
+        }
+    }
+    cr_log_info("checksum path: %s", rl_checksum_path());
 }
