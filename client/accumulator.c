@@ -67,23 +67,14 @@ int rl_pbatch_add(struct rl_pbatch *b, const struct rl_record_in *r, void *opaqu
     return rl_pbatch_add_sized(b, r, rl_record_payload_size(r), opaque);
 }
 
-int rl_pbatch_add_sized(struct rl_pbatch *b, const struct rl_record_in *r, size_t payload,
-                        void *opaque)
+int rl_pbatch_grow_msgs(struct rl_pbatch *b)
 {
-    if (b->finished)
-        return RL_ERR_FULL;
-    if (b->nmsgs == b->msgs_cap) {
-        int32_t cap = b->msgs_cap ? b->msgs_cap * 2 : 64;
-        ringlog_delivered *m = realloc(b->msgs, (size_t)cap * sizeof(*m));
-        if (!m)
-            return RL_ERR_NOMEM;
-        b->msgs = m;
-        b->msgs_cap = cap;
-    }
-    int st = rl_batch_builder_add_sized(&b->builder, r, payload);
-    if (st != RL_OK)
-        return st;
-    b->msgs[b->nmsgs++] = (ringlog_delivered){.opaque = opaque, .timestamp = r->timestamp};
+    int32_t cap = b->msgs_cap ? b->msgs_cap * 2 : 64;
+    ringlog_delivered *m = realloc(b->msgs, (size_t)cap * sizeof(*m));
+    if (!m)
+        return RL_ERR_NOMEM;
+    b->msgs = m;
+    b->msgs_cap = cap;
     return RL_OK;
 }
 

@@ -79,9 +79,23 @@ static inline size_t rl_record_footprint(size_t payload)
 /* Appends a record. RL_OK, RL_ERR_FULL (nothing added) or RL_ERR_NOMEM. */
 int rl_pbatch_add(struct rl_pbatch *b, const struct rl_record_in *r, void *opaque);
 
-/* rl_pbatch_add with payload = rl_record_payload_size(r) known. */
-int rl_pbatch_add_sized(struct rl_pbatch *b, const struct rl_record_in *r, size_t payload,
-                        void *opaque);
+/* Doubles the per-record array. RL_OK or RL_ERR_NOMEM. */
+int rl_pbatch_grow_msgs(struct rl_pbatch *b);
+
+/* rl_pbatch_add with payload = rl_record_payload_size(r) known (inline: once per record). */
+static inline int rl_pbatch_add_sized(struct rl_pbatch *b, const struct rl_record_in *r,
+                                      size_t payload, void *opaque)
+{
+    if (b->finished)
+        return RL_ERR_FULL;
+    if (b->nmsgs == b->msgs_cap && rl_pbatch_grow_msgs(b) != RL_OK)
+        return RL_ERR_NOMEM;
+    int st = rl_batch_builder_add_sized(&b->builder, r, payload);
+    if (st != RL_OK)
+        return st;
+    b->msgs[b->nmsgs++] = (ringlog_delivered){.opaque = opaque, .timestamp = r->timestamp};
+    return RL_OK;
+}
 
 static inline int32_t rl_pbatch_count(const struct rl_pbatch *b)
 {

@@ -920,6 +920,13 @@ static int32_t choose_partition(struct ringlog_producer *p, struct ptopic *t,
     return t->sticky;
 }
 
+/*
+ * The per-record steps below are forced inline into ringlog_produce and
+ * ringlog_produce_batch: as calls, their register saves and restores were a
+ * tenth of the instructions spent on a 100-byte record.
+ */
+#define PER_RECORD static inline __attribute__((always_inline))
+
 /* A record converted for the batch builder, with what it costs; see prec_init. */
 struct prec {
     struct rl_record_in in;
@@ -934,8 +941,8 @@ struct prec {
  * timestamp of a record that has none (0: read the clock). Free with
  * prec_done.
  */
-static int prec_init(const struct ringlog_producer *p, const ringlog_record *rec, int64_t now_ms,
-                     struct prec *r)
+PER_RECORD int prec_init(const struct ringlog_producer *p, const ringlog_record *rec,
+                         int64_t now_ms, struct prec *r)
 {
     if (!rec || !rec->topic || !rec->topic[0] || rec->partition < -1 ||
         (rec->header_count && !rec->headers))
@@ -986,8 +993,8 @@ static void prec_done(struct prec *r)
  * work (a batch opened or sealed). *topic: in, the record's topic if the
  * caller knows it (NULL: look it up); out, the record's topic.
  */
-static int produce_locked(struct ringlog_producer *p, const ringlog_record *rec, struct prec *r,
-                          bool can_block, bool *wake, struct ptopic **topic)
+PER_RECORD int produce_locked(struct ringlog_producer *p, const ringlog_record *rec, struct prec *r,
+                              bool can_block, bool *wake, struct ptopic **topic)
 {
     /* The clock is read only when we have to wait (it is a hot path). */
     int64_t deadline = -1;

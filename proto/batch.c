@@ -273,26 +273,6 @@ int rl_header_iter_next(struct rl_header_iter *it, struct rl_header *h)
 
 /* ---------------------------------------------------------------- builder */
 
-static size_t nullable_size(const void *data, size_t len)
-{
-    if (data == NULL)
-        return rl_varint_size(rl_zigzag_encode(-1));
-    return rl_varint_size(rl_zigzag_encode((int64_t)len)) + len;
-}
-
-size_t rl_record_payload_size(const struct rl_record_in *r)
-{
-    size_t n = nullable_size(r->key, r->key_len);
-    n += nullable_size(r->value, r->value_len);
-    n += rl_varint_size(r->header_count);
-    for (size_t i = 0; i < r->header_count; i++) {
-        const struct rl_header_in *hd = &r->headers[i];
-        n += rl_varint_size(hd->key_len) + hd->key_len;
-        n += nullable_size(hd->value, hd->value_len);
-    }
-    return n;
-}
-
 /* Bytes of a record after its length prefix. */
 static size_t record_body_size(const struct rl_record_in *r, int64_t first_timestamp,
                                int32_t offset_delta, size_t payload)

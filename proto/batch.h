@@ -281,7 +281,26 @@ int rl_batch_builder_add(struct rl_batch_builder *b, const struct rl_record_in *
  * attributes byte and the timestamp and offset deltas (at most
  * RL_RECORD_MAX_OVERHEAD bytes together).
  */
-size_t rl_record_payload_size(const struct rl_record_in *r);
+static inline size_t rl_nullable_size(const void *data, size_t len)
+{
+    if (data == NULL)
+        return rl_varint_size(rl_zigzag_encode(-1));
+    return rl_varint_size(rl_zigzag_encode((int64_t)len)) + len;
+}
+
+/* Inline: a producer computes it for every record. */
+static inline size_t rl_record_payload_size(const struct rl_record_in *r)
+{
+    size_t n = rl_nullable_size(r->key, r->key_len);
+    n += rl_nullable_size(r->value, r->value_len);
+    n += rl_varint_size(r->header_count);
+    for (size_t i = 0; i < r->header_count; i++) {
+        const struct rl_header_in *hd = &r->headers[i];
+        n += rl_varint_size(hd->key_len) + hd->key_len;
+        n += rl_nullable_size(hd->value, hd->value_len);
+    }
+    return n;
+}
 
 #define RL_RECORD_MAX_OVERHEAD (1 + 3 * RL_VARINT_MAX_BYTES)
 

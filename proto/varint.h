@@ -18,6 +18,15 @@
  */
 static inline size_t rl_varint_put(uint8_t *out, uint64_t v)
 {
+    if (v < 0x4000) { /* lengths and deltas of small records: one or two bytes, no loop */
+        if (v < 0x80) {
+            out[0] = (uint8_t)v;
+            return 1;
+        }
+        out[0] = (uint8_t)(v | 0x80);
+        out[1] = (uint8_t)(v >> 7);
+        return 2;
+    }
     size_t n = 0;
     while (v >= 0x80) {
         out[n++] = (uint8_t)(v | 0x80);
