@@ -129,7 +129,7 @@ int bench_disk(int argc, char **argv)
         return rc;
     int fds[DISK_MAX_FILES];
     char paths[DISK_MAX_FILES][4096];
-    for (int f = 0; f < o.files; f++)
+    for (int f = 0; f < DISK_MAX_FILES; f++)
         fds[f] = -1;
     for (int f = 0; f < o.files; f++) {
         snprintf(paths[f], sizeof(paths[f]), "%s/ringlog-diskbench.%d.%d", o.dir, (int)getpid(), f);
@@ -141,6 +141,11 @@ int bench_disk(int argc, char **argv)
         }
     }
     uint8_t *buf = malloc((size_t)o.batch);
+    if (!buf) {
+        fprintf(stderr, "ringlog-bench disk: out of memory\n");
+        disk_close_all(&o, fds, paths);
+        return 1;
+    }
     for (int64_t i = 0; i < o.batch; i++)
         buf[i] = (uint8_t)(i * 131 + 7);
     uint64_t syncs = 0, writes = 0;

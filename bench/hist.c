@@ -40,14 +40,21 @@ uint64_t hist_bucket_high(size_t idx)
 
 void hist_record(struct hist *h, uint64_t ns)
 {
+    hist_record_n(h, ns, 1);
+}
+
+void hist_record_n(struct hist *h, uint64_t ns, uint64_t n)
+{
+    if (n == 0)
+        return;
     size_t i = hist_bucket(ns);
-    STORE(h->b[i], LOAD(h->b[i]) + 1);
-    STORE(h->sum, LOAD(h->sum) + ns);
+    STORE(h->b[i], LOAD(h->b[i]) + n);
+    STORE(h->sum, LOAD(h->sum) + ns * n);
     if (ns < LOAD(h->min))
         STORE(h->min, ns);
     if (ns > LOAD(h->max))
         STORE(h->max, ns);
-    STORE(h->count, LOAD(h->count) + 1); /* last: a reader never sees more count than buckets */
+    STORE(h->count, LOAD(h->count) + n); /* last: a reader never sees more count than buckets */
 }
 
 void hist_merge(struct hist *dst, const struct hist *src)

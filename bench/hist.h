@@ -31,6 +31,8 @@ struct hist {
 void hist_init(struct hist *h);
 /* Records one value (ns). Single writer. */
 void hist_record(struct hist *h, uint64_t ns);
+/* Records the same value n times (a run of messages timed together). Single writer. */
+void hist_record_n(struct hist *h, uint64_t ns, uint64_t n);
 /* dst += src (src read with relaxed atomics: may be live). */
 void hist_merge(struct hist *dst, const struct hist *src);
 /* dst = a snapshot of src (a live histogram). */

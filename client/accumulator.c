@@ -1,5 +1,6 @@
 #include "accumulator.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +26,27 @@ struct rl_pbatch *rl_pbatch_new(size_t cap, int64_t now_ms)
     return b;
 }
 
+void rl_pbatch_reuse(struct rl_pbatch *b, int64_t now_ms)
+{
+    free(b->zbuf);
+    ringlog_delivered *msgs = b->msgs;
+    int32_t msgs_cap = b->msgs_cap;
+    uint8_t *buf = b->buf;
+    size_t cap = b->cap;
+    *b = (struct rl_pbatch){.buf = buf,
+                            .cap = cap,
+                            .msgs = msgs,
+                            .msgs_cap = msgs_cap,
+                            .created_ms = now_ms,
+                            .base_seq = -1,
+                            .pid = -1,
+                            .epoch = -1,
+                            .base_offset = -1};
+    int st = rl_batch_builder_init(&b->builder, b->buf, b->cap, NULL);
+    assert(st == RL_OK); /* it held records before */
+    (void)st;
+}
+
 void rl_pbatch_free(struct rl_pbatch *b)
 {
     if (!b)
@@ -40,30 +62,19 @@ size_t rl_pbatch_bytes_for(const struct rl_record_in *r)
     return RL_BATCH_HEADER_BYTES + rl_record_encoded_size(r, r->timestamp, 0);
 }
 
-size_t rl_record_footprint(const struct rl_record_in *r)
-{
-    size_t n = r->key_len + r->value_len + 32 + sizeof(struct rl_msg_meta);
-    for (size_t i = 0; i < r->header_count; i++)
-        n += r->headers[i].key_len + r->headers[i].value_len + 8;
-    return n;
-}
-
 int rl_pbatch_add(struct rl_pbatch *b, const struct rl_record_in *r, void *opaque)
 {
-    if (b->finished)
-        return RL_ERR_FULL;
-    if (b->nmsgs == b->msgs_cap) {
-        int32_t cap = b->msgs_cap ? b->msgs_cap * 2 : 64;
-        struct rl_msg_meta *m = realloc(b->msgs, (size_t)cap * sizeof(*m));
-        if (!m)
-            return RL_ERR_NOMEM;
-        b->msgs = m;
-        b->msgs_cap = cap;
-    }
-    int st = rl_batch_builder_add(&b->builder, r);
-    if (st != RL_OK)
-        return st;
-    b->msgs[b->nmsgs++] = (struct rl_msg_meta){.opaque = opaque, .timestamp = r->timestamp};
+    return rl_pbatch_add_sized(b, r, rl_record_payload_size(r), opaque);
+}
+
+int rl_pbatch_grow_msgs(struct rl_pbatch *b)
+{
+    int32_t cap = b->msgs_cap ? b->msgs_cap * 2 : 64;
+    ringlog_delivered *m = realloc(b->msgs, (size_t)cap * sizeof(*m));
+    if (!m)
+        return RL_ERR_NOMEM;
+    b->msgs = m;
+    b->msgs_cap = cap;
     return RL_OK;
 }
 

@@ -12,11 +12,7 @@
 #include <stdint.h>
 
 #include "batch.h"
-
-struct rl_msg_meta {
-    void *opaque;
-    int64_t timestamp;
-};
+#include "ringlog.h"
 
 struct rl_pbatch {
     struct rl_pbatch *next; /* partition queue, or the list of finished batches */
@@ -30,7 +26,7 @@ struct rl_pbatch {
     size_t wire_len;
     uint8_t *zbuf; /* compressed copy, when compression paid */
 
-    struct rl_msg_meta *msgs;
+    ringlog_delivered *msgs; /* per record: what its delivery report hands back */
     int32_t nmsgs, msgs_cap;
     size_t reserved; /* bytes charged against buffer-bytes */
     int64_t created_ms;
@@ -50,16 +46,56 @@ struct rl_pbatch {
 /* A batch whose builder can hold `cap` bytes (header included). NULL on ENOMEM. */
 struct rl_pbatch *rl_pbatch_new(size_t cap, int64_t now_ms);
 
+/*
+ * Empties a batch that was reported, for new records, keeping its buffers
+ * (the builder's and the per-record array): at full speed a producer goes
+ * through thousands of batches a second, and a fresh buffer costs malloc,
+ * page faults and cache misses under its first records.
+ */
+void rl_pbatch_reuse(struct rl_pbatch *b, int64_t now_ms);
+
 void rl_pbatch_free(struct rl_pbatch *b);
 
 /* Bytes a batch needs to hold just this record (header included). */
 size_t rl_pbatch_bytes_for(const struct rl_record_in *r);
 
+/*
+ * At least rl_pbatch_bytes_for, from the record's payload size
+ * (rl_record_payload_size) with every other varint at its widest: cheap
+ * enough for every record, so the exact size need only be computed when
+ * this bound comes near a limit.
+ */
+static inline size_t rl_pbatch_bytes_bound(size_t payload)
+{
+    return RL_BATCH_HEADER_BYTES + RL_RECORD_MAX_OVERHEAD + payload;
+}
+
 /* Approximate memory a queued record takes, for buffer-bytes accounting. */
-size_t rl_record_footprint(const struct rl_record_in *r);
+static inline size_t rl_record_footprint(size_t payload)
+{
+    return payload + 32 + sizeof(ringlog_delivered);
+}
 
 /* Appends a record. RL_OK, RL_ERR_FULL (nothing added) or RL_ERR_NOMEM. */
 int rl_pbatch_add(struct rl_pbatch *b, const struct rl_record_in *r, void *opaque);
+
+/* Doubles the per-record array. RL_OK or RL_ERR_NOMEM. */
+int rl_pbatch_grow_msgs(struct rl_pbatch *b);
+
+/* rl_pbatch_add with payload = rl_record_payload_size(r) known (inline: once per record). */
+static inline int rl_pbatch_add_sized(struct rl_pbatch *b, const struct rl_record_in *r,
+                                      size_t payload, void *opaque)
+{
+    if (b->finished)
+        return RL_ERR_FULL;
+    if (b->nmsgs == b->msgs_cap && rl_pbatch_grow_msgs(b) != RL_OK)
+        return RL_ERR_NOMEM;
+    int st = rl_batch_builder_add_sized(&b->builder, r, payload);
+    if (st != RL_OK)
+        return st;
+    b->msgs[b->nmsgs++] = (ringlog_delivered){.opaque = opaque, .timestamp = r->timestamp};
+    return RL_OK;
+}
 
 static inline int32_t rl_pbatch_count(const struct rl_pbatch *b)
 {

@@ -42,6 +42,8 @@ struct rl_cluster {
     bool thread_started;
     bool stopping;
     int wake_pipe[2];
+    bool polling;   /* the I/O thread is past its tick, about to sleep or asleep */
+    bool wake_sent; /* a byte is in the wake pipe since it started polling */
 
     struct rl_broker **brokers;
     size_t nbrokers;
@@ -197,6 +199,22 @@ void rl_cluster_wakeup(struct rl_cluster *cl)
     /* A full pipe already means "wake up": EAGAIN is fine. */
     ssize_t n = write(cl->wake_pipe[1], &c, 1);
     (void)n;
+}
+
+/*
+ * A wake-up is a write(2) and, for a sleeping thread, a context switch; a
+ * busy producer asks for one at every batch it opens or seals. While the
+ * I/O thread is awake it needs none: it holds the lock from its tick until
+ * it marks itself polling, so whatever the caller changed under the lock
+ * either came before that tick or finds it polling. One byte per sleep is
+ * enough.
+ */
+void rl_cluster_wakeup_locked(struct rl_cluster *cl)
+{
+    if (!cl->polling || cl->wake_sent)
+        return;
+    cl->wake_sent = true;
+    rl_cluster_wakeup(cl);
 }
 
 bool rl_cluster_on_io_thread(struct rl_cluster *cl)
@@ -532,8 +550,9 @@ static int inflight_push(struct rl_broker *b, const struct rl_inflight *f)
     return RINGLOG_OK;
 }
 
-int rl_broker_send(struct rl_cluster *cl, struct rl_broker *b, Ringlog__Request *req,
-                   bool expect_response, int64_t extra_timeout_ms, rl_response_cb cb, void *ctx)
+static int broker_send(struct rl_cluster *cl, struct rl_broker *b, Ringlog__Request *req,
+                       bool expect_response, int64_t extra_timeout_ms, const struct rl_span *borrow,
+                       size_t nborrow, rl_response_cb cb, void *ctx)
 {
     if (b->state != BROKER_UP)
         return RINGLOG_ERR_TRANSPORT;
@@ -545,7 +564,7 @@ int rl_broker_send(struct rl_cluster *cl, struct rl_broker *b, Ringlog__Request 
         if (inflight_push(b, &f) != RINGLOG_OK)
             return RINGLOG_ERR_NOMEM;
     }
-    int err = rl_conn_enqueue(b->conn, req, expect_response, NULL);
+    int err = rl_conn_enqueue_borrowing(b->conn, req, expect_response, borrow, nborrow, NULL);
     if (err) {
         if (expect_response)
             b->if_count--;
@@ -559,6 +578,25 @@ int rl_broker_send(struct rl_cluster *cl, struct rl_broker *b, Ringlog__Request 
         return RINGLOG_ERR_TRANSPORT;
     }
     return RINGLOG_OK;
+}
+
+int rl_broker_send(struct rl_cluster *cl, struct rl_broker *b, Ringlog__Request *req,
+                   bool expect_response, int64_t extra_timeout_ms, rl_response_cb cb, void *ctx)
+{
+    return broker_send(cl, b, req, expect_response, extra_timeout_ms, NULL, 0, cb, ctx);
+}
+
+/*
+ * Borrowed bytes stay referenced by the connection's output queue until
+ * written; the answer (cb) can only come after that, and a failed
+ * connection is closed (its queue dropped) before cb reports the failure,
+ * so the caller may free them from cb on. Hence: only with a response.
+ */
+int rl_broker_send_borrowing(struct rl_cluster *cl, struct rl_broker *b, Ringlog__Request *req,
+                             int64_t extra_timeout_ms, const struct rl_span *borrow, size_t nborrow,
+                             rl_response_cb cb, void *ctx)
+{
+    return broker_send(cl, b, req, true, extra_timeout_ms, borrow, nborrow, cb, ctx);
 }
 
 /* Reads and dispatches every whole response the socket has. */
@@ -694,6 +732,7 @@ static void *io_main(void *arg)
             fd_broker[nfds] = b;
             fds[nfds++] = (struct pollfd){.fd = rl_conn_fd(b->conn), .events = ev};
         }
+        cl->polling = true;
         rl_cluster_unlock(cl);
 
         if (cl->hooks.callbacks)
@@ -706,6 +745,8 @@ static void *io_main(void *arg)
         int n = poll(fds, nfds, timeout);
 
         rl_cluster_lock(cl);
+        cl->polling = false;
+        cl->wake_sent = false;
         if (n <= 0)
             continue;
         if (fds[0].revents)

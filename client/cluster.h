@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "conf.h"
+#include "conn.h"
 #include "ringlog.pb-c.h"
 
 struct rl_cluster;
@@ -79,6 +80,9 @@ pthread_mutex_t *rl_cluster_mutex(struct rl_cluster *cl);
 /* Wakes the I/O thread so it runs tick soon. Any thread, lock held or not. */
 void rl_cluster_wakeup(struct rl_cluster *cl);
 
+/* rl_cluster_wakeup for a caller holding the lock: writes only if the thread may be asleep. */
+void rl_cluster_wakeup_locked(struct rl_cluster *cl);
+
 /* Whether the caller is the I/O thread. */
 bool rl_cluster_on_io_thread(struct rl_cluster *cl);
 
@@ -86,13 +90,17 @@ const struct ringlog_conf *rl_cluster_conf(const struct rl_cluster *cl);
 
 /* ---- metadata ---- */
 
-/* Adds a topic to those kept in the cache; unknown ones are fetched soon. NULL on ENOMEM. */
+/*
+ * Adds a topic to those kept in the cache; unknown ones are fetched soon.
+ * NULL on ENOMEM. The entry stays at the same address until
+ * rl_cluster_unwant_topic (the producer keeps pointers to it).
+ */
 struct rl_topic_md *rl_cluster_want_topic(struct rl_cluster *cl, const char *topic);
 
 /* The cached topic or NULL. */
 struct rl_topic_md *rl_cluster_topic(struct rl_cluster *cl, const char *topic);
 
-/* Forgets a topic (no longer refreshed). */
+/* Forgets a topic (no longer refreshed) and frees its entry. */
 void rl_cluster_unwant_topic(struct rl_cluster *cl, const char *topic);
 
 /* Asks for a metadata refresh (rate-limited by retry-backoff-ms). */
@@ -135,6 +143,15 @@ size_t rl_broker_in_flight(const struct rl_broker *b);
  */
 int rl_broker_send(struct rl_cluster *cl, struct rl_broker *b, Ringlog__Request *req,
                    bool expect_response, int64_t extra_timeout_ms, rl_response_cb cb, void *ctx);
+
+/*
+ * rl_broker_send without copying the `bytes` fields of req that lie in the
+ * `nborrow` spans (rl_conn_enqueue_borrowing): the caller keeps them alive
+ * and unchanged until cb is called. Only with expect_response.
+ */
+int rl_broker_send_borrowing(struct rl_cluster *cl, struct rl_broker *b, Ringlog__Request *req,
+                             int64_t extra_timeout_ms, const struct rl_span *borrow, size_t nborrow,
+                             rl_response_cb cb, void *ctx);
 
 /* Logs through the configuration's log callback. */
 #define rl_cluster_log(cl, level, ...) rl_log(rl_cluster_conf(cl), level, __VA_ARGS__)

@@ -313,6 +313,13 @@ void ringlog_conf_set_delivery_cb(ringlog_conf *conf, ringlog_delivery_cb cb, vo
     conf->delivery_opaque = opaque;
 }
 
+void ringlog_conf_set_delivery_batch_cb(ringlog_conf *conf, ringlog_delivery_batch_cb cb,
+                                        void *opaque)
+{
+    conf->delivery_batch_cb = cb;
+    conf->delivery_batch_opaque = opaque;
+}
+
 int rl_parse_hostport(const char *s, size_t len, struct rl_hostport *out)
 {
     while (len > 0 && isspace((unsigned char)*s)) {

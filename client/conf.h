@@ -51,6 +51,8 @@ struct ringlog_conf {
     void *log_opaque;
     ringlog_delivery_cb delivery_cb;
     void *delivery_opaque;
+    ringlog_delivery_batch_cb delivery_batch_cb;
+    void *delivery_batch_opaque;
 };
 
 /* One bootstrap address. */

@@ -1,5 +1,6 @@
 #include "conn.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,15 +22,29 @@ enum {
     ERRSTR_BYTES = 256,
 };
 
+struct out_seg {
+    const uint8_t *ext; /* borrowed bytes, or NULL: owned bytes at out + off */
+    size_t off, len;
+};
+
 struct rl_conn {
     int fd;
     bool connected;
     uint64_t next_correlation_id;
     char *client_id;
 
-    /* Output: bytes [out_head, out_len) are still to be written. */
+    /*
+     * Output: a queue of segments, oldest first, each either bytes the
+     * connection owns (out[off, off + len)) or bytes borrowed from the
+     * caller (ext[0, len), see rl_conn_enqueue_borrowing). out[0, out_len)
+     * holds the owned bytes queued since the queue was last empty.
+     */
     uint8_t *out;
-    size_t out_head, out_len, out_cap;
+    size_t out_len, out_cap;
+    struct out_seg *segs;
+    size_t seg_head, seg_count, seg_cap;
+    size_t out_pending; /* bytes in the queue */
+    size_t out_shift;   /* bytes compaction has moved out down by, in all */
 
     /* Input: bytes [in_pos, in_len) were read and not yet given to the decoder. */
     uint8_t *in;
@@ -219,6 +235,7 @@ void rl_conn_close(struct rl_conn *c)
     rl_frame_decoder_destroy(&c->decoder);
     free(c->client_id);
     free(c->out);
+    free(c->segs);
     free(c->in);
     free(c->awaiting);
     free(c);
@@ -245,13 +262,28 @@ void rl_conn_set_max_frame(struct rl_conn *c, uint32_t max_frame_bytes)
     c->decoder.max_frame_bytes = max_frame_bytes;
 }
 
+/* Offset in out of the first owned byte still queued; out_len when there is none. */
+static size_t out_first_owned(const struct rl_conn *c)
+{
+    for (size_t i = c->seg_head; i < c->seg_head + c->seg_count; i++)
+        if (!c->segs[i].ext)
+            return c->segs[i].off;
+    return c->out_len;
+}
+
 /* Makes room for `more` bytes at the end of the output buffer, compacting first. */
 static int out_reserve(struct rl_conn *c, size_t more)
 {
-    if (c->out_head > 0 && (c->out_head == c->out_len || c->out_head > c->out_cap / 2)) {
-        memmove(c->out, c->out + c->out_head, c->out_len - c->out_head);
-        c->out_len -= c->out_head;
-        c->out_head = 0;
+    if (c->out_cap - c->out_len >= more)
+        return RINGLOG_OK;
+    size_t lo = out_first_owned(c);
+    if (lo > 0 && (lo == c->out_len || lo > c->out_cap / 2)) {
+        memmove(c->out, c->out + lo, c->out_len - lo);
+        c->out_len -= lo;
+        c->out_shift += lo;
+        for (size_t i = c->seg_head; i < c->seg_head + c->seg_count; i++)
+            if (!c->segs[i].ext)
+                c->segs[i].off -= lo;
     }
     if (c->out_cap - c->out_len >= more)
         return RINGLOG_OK;
@@ -264,6 +296,73 @@ static int out_reserve(struct rl_conn *c, size_t more)
     c->out = p;
     c->out_cap = cap;
     return RINGLOG_OK;
+}
+
+/* Queues len bytes: borrowed at ext, or (ext NULL) owned at out + off, merged with the last. */
+static int seg_push(struct rl_conn *c, const uint8_t *ext, size_t off, size_t len)
+{
+    if (len == 0)
+        return RINGLOG_OK;
+    if (c->seg_count > 0) {
+        struct out_seg *last = &c->segs[c->seg_head + c->seg_count - 1];
+        if (!ext && !last->ext && last->off + last->len == off) {
+            last->len += len;
+            c->out_pending += len;
+            return RINGLOG_OK;
+        }
+    }
+    if (c->seg_head + c->seg_count == c->seg_cap) {
+        if (c->seg_head > 0) {
+            memmove(c->segs, c->segs + c->seg_head, c->seg_count * sizeof(*c->segs));
+            c->seg_head = 0;
+        } else {
+            size_t cap = c->seg_cap ? c->seg_cap * 2 : 16;
+            struct out_seg *segs = realloc(c->segs, cap * sizeof(*segs));
+            if (!segs)
+                return conn_fail(c, RINGLOG_ERR_NOMEM, "out of memory");
+            c->segs = segs;
+            c->seg_cap = cap;
+        }
+    }
+    c->segs[c->seg_head + c->seg_count++] = (struct out_seg){.ext = ext, .off = off, .len = len};
+    c->out_pending += len;
+    return RINGLOG_OK;
+}
+
+/* Copies len bytes to the end of the output queue. */
+static int out_copy(struct rl_conn *c, const void *bytes, size_t len)
+{
+    int err = out_reserve(c, len);
+    if (err)
+        return err;
+    memcpy(c->out + c->out_len, bytes, len);
+    c->out_len += len;
+    return seg_push(c, NULL, c->out_len - len, len);
+}
+
+/* Drops n written bytes from the head of the output queue. */
+static void out_consume(struct rl_conn *c, size_t n)
+{
+    assert(n <= c->out_pending);
+    c->out_pending -= n;
+    while (n > 0) {
+        struct out_seg *s = &c->segs[c->seg_head];
+        size_t k = n < s->len ? n : s->len;
+        if (s->ext)
+            s->ext += k;
+        else
+            s->off += k;
+        s->len -= k;
+        n -= k;
+        if (s->len == 0) {
+            c->seg_head++;
+            c->seg_count--;
+        }
+    }
+    if (c->seg_count == 0) {
+        c->seg_head = 0;
+        c->out_len = 0;
+    }
 }
 
 static int awaiting_push(struct rl_conn *c, uint64_t id)
@@ -285,8 +384,99 @@ static int awaiting_push(struct rl_conn *c, uint64_t id)
     return RINGLOG_OK;
 }
 
-int rl_conn_enqueue(struct rl_conn *c, Ringlog__Request *req, bool expect_response,
-                    uint64_t *correlation_id)
+/* Where the output queue ended, to take back a request that could not be queued whole. */
+struct out_mark {
+    size_t seg_count, last_len, out_len, out_shift, out_pending;
+};
+
+static struct out_mark out_mark(const struct rl_conn *c)
+{
+    struct out_mark m = {.seg_count = c->seg_count,
+                         .out_len = c->out_len,
+                         .out_shift = c->out_shift,
+                         .out_pending = c->out_pending};
+    if (c->seg_count > 0)
+        m.last_len = c->segs[c->seg_head + c->seg_count - 1].len;
+    return m;
+}
+
+static void out_rollback(struct rl_conn *c, const struct out_mark *m)
+{
+    c->seg_count = m->seg_count;
+    if (m->seg_count > 0)
+        c->segs[c->seg_head + m->seg_count - 1].len = m->last_len;
+    c->out_len = m->out_len - (c->out_shift - m->out_shift);
+    c->out_pending = m->out_pending;
+}
+
+/* Packs a frame into the owned buffer. */
+static int pack_copy(struct rl_conn *c, const ProtobufCMessage *msg, size_t size)
+{
+    int err = out_reserve(c, size);
+    if (err)
+        return err;
+    rl_frame_write(msg, c->out + c->out_len);
+    c->out_len += size;
+    return seg_push(c, NULL, c->out_len - size, size);
+}
+
+/* protobuf-c's output sink for pack_borrowing. */
+struct borrow_sink {
+    ProtobufCBuffer base;
+    struct rl_conn *c;
+    const struct rl_span *spans;
+    size_t nspans;
+    int err;
+};
+
+static bool in_spans(const struct rl_span *spans, size_t n, const uint8_t *p, size_t len)
+{
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *lo = spans[i].data;
+        if (p >= lo && len <= spans[i].len && (size_t)(p - lo) <= spans[i].len - len)
+            return true;
+    }
+    return false;
+}
+
+static void borrow_append(ProtobufCBuffer *buf, size_t len, const uint8_t *data)
+{
+    struct borrow_sink *bs = (struct borrow_sink *)buf;
+    if (bs->err)
+        return;
+    if (len >= RL_CONN_BORROW_MIN_BYTES && in_spans(bs->spans, bs->nspans, data, len))
+        bs->err = seg_push(bs->c, data, 0, len);
+    else
+        bs->err = out_copy(bs->c, data, len);
+}
+
+/*
+ * Packs a frame without copying the borrowed spans: protobuf-c hands every
+ * field's bytes to the sink, which queues a large `bytes` field lying in a
+ * borrowed span by reference and copies everything else (tags, lengths,
+ * small fields). A producer's request is mostly record batches, and this
+ * saves copying each of them once more (the socket copies them anyway).
+ */
+static int pack_borrowing(struct rl_conn *c, const ProtobufCMessage *msg, size_t size,
+                          const struct rl_span *spans, size_t nspans)
+{
+    uint8_t head[RL_FRAME_HEADER_BYTES];
+    rl_frame_write_header(head, (uint32_t)(size - RL_FRAME_HEADER_BYTES));
+    int err = out_copy(c, head, sizeof(head));
+    if (err)
+        return err;
+    size_t before = c->out_pending;
+    struct borrow_sink bs = {
+        .base = {.append = borrow_append}, .c = c, .spans = spans, .nspans = nspans};
+    protobuf_c_message_pack_to_buffer(msg, &bs.base);
+    assert(bs.err || c->out_pending - before == size - RL_FRAME_HEADER_BYTES);
+    (void)before;
+    return bs.err;
+}
+
+int rl_conn_enqueue_borrowing(struct rl_conn *c, Ringlog__Request *req, bool expect_response,
+                              const struct rl_span *borrow, size_t nborrow,
+                              uint64_t *correlation_id)
 {
     req->correlation_id = c->next_correlation_id++;
     if (req->api_version == 0)
@@ -298,33 +488,34 @@ int rl_conn_enqueue(struct rl_conn *c, Ringlog__Request *req, bool expect_respon
     int err = RINGLOG_OK;
     if (size - RL_FRAME_HEADER_BYTES > UINT32_MAX)
         err = conn_fail(c, RINGLOG_ERR_MSG_TOO_LARGE, "request larger than a frame");
+    struct out_mark m = out_mark(c);
     if (!err)
-        err = out_reserve(c, size);
+        err = nborrow ? pack_borrowing(c, &req->base, size, borrow, nborrow)
+                      : pack_copy(c, &req->base, size);
     if (!err && expect_response)
         err = awaiting_push(c, req->correlation_id);
-    if (!err) {
-        rl_frame_write(&req->base, c->out + c->out_len);
-        c->out_len += size;
-        if (correlation_id)
-            *correlation_id = req->correlation_id;
-    }
+    if (err)
+        out_rollback(c, &m);
+    else if (correlation_id)
+        *correlation_id = req->correlation_id;
     req->client_id = saved_client_id;
     return err;
 }
 
+int rl_conn_enqueue(struct rl_conn *c, Ringlog__Request *req, bool expect_response,
+                    uint64_t *correlation_id)
+{
+    return rl_conn_enqueue_borrowing(c, req, expect_response, NULL, 0, correlation_id);
+}
+
 int rl_conn_enqueue_raw(struct rl_conn *c, const void *bytes, size_t len)
 {
-    int err = out_reserve(c, len);
-    if (err)
-        return err;
-    memcpy(c->out + c->out_len, bytes, len);
-    c->out_len += len;
-    return RINGLOG_OK;
+    return out_copy(c, bytes, len);
 }
 
 size_t rl_conn_pending_out(const struct rl_conn *c)
 {
-    return c->out_len - c->out_head;
+    return c->out_pending;
 }
 
 size_t rl_conn_awaiting(const struct rl_conn *c)
@@ -334,18 +525,25 @@ size_t rl_conn_awaiting(const struct rl_conn *c)
 
 int rl_conn_write_some(struct rl_conn *c)
 {
-    while (c->out_head < c->out_len) {
-        ssize_t n = send(c->fd, c->out + c->out_head, c->out_len - c->out_head, MSG_NOSIGNAL);
-        if (n < 0) {
+    while (c->seg_count > 0) {
+        struct iovec iov[64];
+        size_t n = 0;
+        for (; n < c->seg_count && n < sizeof(iov) / sizeof(iov[0]); n++) {
+            const struct out_seg *sg = &c->segs[c->seg_head + n];
+            iov[n].iov_base = (void *)(sg->ext ? sg->ext : c->out + sg->off);
+            iov[n].iov_len = sg->len;
+        }
+        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = n};
+        ssize_t w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+        if (w < 0) {
             if (errno == EINTR)
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 return RINGLOG_OK;
             return conn_fail_errno(c, "send");
         }
-        c->out_head += (size_t)n;
+        out_consume(c, (size_t)w);
     }
-    c->out_head = c->out_len = 0;
     return RINGLOG_OK;
 }
 

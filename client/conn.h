@@ -70,6 +70,27 @@ void rl_conn_set_max_frame(struct rl_conn *c, uint32_t max_frame_bytes);
 int rl_conn_enqueue(struct rl_conn *c, Ringlog__Request *req, bool expect_response,
                     uint64_t *correlation_id);
 
+/* Bytes the caller lends to the connection (see rl_conn_enqueue_borrowing). */
+struct rl_span {
+    const void *data;
+    size_t len;
+};
+
+/* bytes fields shorter than this are copied even when borrowable: a reference costs more. */
+#define RL_CONN_BORROW_MIN_BYTES 512
+
+/*
+ * rl_conn_enqueue, but `bytes` fields of req of at least
+ * RL_CONN_BORROW_MIN_BYTES that lie in one of the `nborrow` spans are not
+ * copied: they are written to the socket from where they are. The caller
+ * must keep those bytes alive and unchanged until they are written
+ * (rl_conn_pending_out() reaches 0, or an answer to the request arrives)
+ * or the connection is closed.
+ */
+int rl_conn_enqueue_borrowing(struct rl_conn *c, Ringlog__Request *req, bool expect_response,
+                              const struct rl_span *borrow, size_t nborrow,
+                              uint64_t *correlation_id);
+
 /* Appends arbitrary bytes to the output buffer (tests of malformed input). */
 int rl_conn_enqueue_raw(struct rl_conn *c, const void *bytes, size_t len);
 

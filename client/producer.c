@@ -17,6 +17,7 @@
  * producer bump its epoch, restart every partition at sequence 0 and
  * re-stamp the waiting batches.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,7 @@ struct ppart {
 
 struct ptopic {
     char *name;
+    struct rl_topic_md *md; /* the cluster's entry: stable (a producer never unwants a topic) */
     int32_t npart;
     struct ppart **parts;
     int32_t sticky;
@@ -61,11 +63,13 @@ struct ringlog_producer {
 
     struct ptopic **topics;
     size_t ntopics;
+    struct ptopic *last_topic; /* of the last produce: most calls name the same topic */
 
     size_t buffered;      /* bytes charged to buffer-bytes */
     uint64_t outstanding; /* records produced and not yet reported */
     int flushing;         /* flush() callers waiting */
     int space_waiters;
+    size_t space_need; /* the largest footprint a space waiter waits to queue */
     int fatal;
 
     /* idempotence */
@@ -78,6 +82,9 @@ struct ringlog_producer {
 
     /* finished batches, reported by the callbacks hook */
     struct rl_pbatch *done_head, *done_tail;
+    /* reported batches of batch-bytes kept for reuse (rl_pbatch_reuse) */
+    struct rl_pbatch *spare;
+    int nspare;
     bool in_callbacks;
 
     uint64_t rng;
@@ -105,6 +112,18 @@ static struct ptopic *ptopic_find(struct ringlog_producer *p, const char *name)
         if (strcmp(p->topics[i]->name, name) == 0)
             return p->topics[i];
     return NULL;
+}
+
+/* The topic if the producer has used it, trying the last one first. */
+static struct ptopic *ptopic_recent(struct ringlog_producer *p, const char *name)
+{
+    struct ptopic *t = p->last_topic;
+    if (t && strcmp(t->name, name) == 0)
+        return t;
+    t = ptopic_find(p, name);
+    if (t)
+        p->last_topic = t;
+    return t;
 }
 
 static struct ptopic *ptopic_get(struct ringlog_producer *p, const char *name)
@@ -188,6 +207,7 @@ static void seal(struct ringlog_producer *p, struct ppart *pp)
         return;
     pp->open = NULL;
     b->next = NULL;
+    assert(!pp->tail || pp->tail->created_ms <= b->created_ms); /* see expire */
     if (pp->tail)
         pp->tail->next = b;
     else
@@ -196,6 +216,93 @@ static void seal(struct ringlog_producer *p, struct ppart *pp)
     struct ptopic *t = pp->topic;
     if (t->sticky == pp->id)
         t->sticky = rl_sticky_next(&p->rng, t->sticky, t->npart);
+}
+
+enum { MAX_SPARE_BATCHES = 16, MAX_SPARE_BYTES = 4 << 20 };
+
+/* Keeps reported batches of the usual size for reuse; returns the others. Lock held. */
+static struct rl_pbatch *keep_spares(struct ringlog_producer *p, struct rl_pbatch *list)
+{
+    struct rl_pbatch *rest = NULL;
+    while (list) {
+        struct rl_pbatch *b = list;
+        list = b->next;
+        if (p->nspare < MAX_SPARE_BATCHES && b->cap == (size_t)p->conf->batch_bytes &&
+            (size_t)(p->nspare + 1) * b->cap <= MAX_SPARE_BYTES) {
+            b->next = p->spare;
+            p->spare = b;
+            p->nspare++;
+        } else {
+            b->next = rest;
+            rest = b;
+        }
+    }
+    return rest;
+}
+
+/* An empty batch of `cap` bytes: a spare one when it has that size. NULL on ENOMEM. Lock held. */
+static struct rl_pbatch *batch_open(struct ringlog_producer *p, size_t cap)
+{
+    int64_t now = rl_now_ms();
+    struct rl_pbatch *b = p->spare;
+    if (!b || b->cap != cap)
+        return rl_pbatch_new(cap, now);
+    p->spare = b->next;
+    p->nspare--;
+    rl_pbatch_reuse(b, now);
+    return b;
+}
+
+/* Reports one finished batch: one call of the batch callback, else one per record. */
+static void report_batch(struct ringlog_producer *p, const struct rl_pbatch *b)
+{
+    const struct ppart *pp = b->owner;
+    const struct ringlog_conf *conf = p->conf;
+    if (b->nmsgs == 0)
+        return;
+    if (conf->delivery_batch_cb) {
+        ringlog_delivery_batch db = {
+            .topic = pp->topic->name,
+            .partition = pp->id,
+            .base_offset = b->base_offset,
+            .err = b->err,
+            .errstr = b->errstr,
+            .count = (size_t)b->nmsgs,
+            .records = b->msgs,
+        };
+        conf->delivery_batch_cb(&db, conf->delivery_batch_opaque);
+        return;
+    }
+    if (!conf->delivery_cb)
+        return;
+    for (int32_t i = 0; i < b->nmsgs; i++) {
+        ringlog_delivery d = {
+            .topic = pp->topic->name,
+            .partition = pp->id,
+            .offset = b->base_offset >= 0 ? b->base_offset + i : -1,
+            .timestamp = b->msgs[i].timestamp,
+            .err = b->err,
+            .errstr = b->errstr,
+            .opaque = b->msgs[i].opaque,
+        };
+        conf->delivery_cb(&d, conf->delivery_opaque);
+    }
+}
+
+/*
+ * Whether to wake producers waiting for buffer room. Not at every delivery:
+ * with a full buffer (the broker is the bottleneck) that would switch to
+ * the producer for each acknowledged batch, to queue one batch's worth and
+ * sleep again. They wake once an eighth of buffer-bytes beyond what they
+ * need is free (or nothing is queued); a waiter whose max-block-ms passes
+ * checks the room itself. Lock held.
+ */
+static bool room_for_waiters(const struct ringlog_producer *p)
+{
+    size_t cap = (size_t)p->conf->buffer_bytes;
+    if (p->space_waiters == 0 || p->buffered == 0)
+        return true;
+    return p->buffered + p->space_need + cap / 8 <= cap;
 }
 
 /* Runs the delivery callbacks of finished batches (I/O thread or destroy, lock NOT held). */
@@ -210,35 +317,23 @@ static void run_deliveries(struct ringlog_producer *p)
     size_t freed = 0;
     uint64_t reported = 0;
     for (struct rl_pbatch *b = list; b; b = b->next) {
-        struct ppart *pp = b->owner;
-        if (p->conf->delivery_cb) {
-            for (int32_t i = 0; i < b->nmsgs; i++) {
-                ringlog_delivery d = {
-                    .topic = pp->topic->name,
-                    .partition = pp->id,
-                    .offset = b->base_offset >= 0 ? b->base_offset + i : -1,
-                    .timestamp = b->msgs[i].timestamp,
-                    .err = b->err,
-                    .errstr = b->errstr,
-                    .opaque = b->msgs[i].opaque,
-                };
-                p->conf->delivery_cb(&d, p->conf->delivery_opaque);
-            }
-        }
+        report_batch(p, b);
         freed += b->reserved;
         reported += (uint64_t)b->nmsgs;
     }
+    rl_cluster_lock(p->cl);
+    p->buffered -= freed;
+    p->outstanding -= reported;
+    if (room_for_waiters(p))
+        pthread_cond_broadcast(&p->space_cond);
+    pthread_cond_broadcast(&p->done_cond);
+    list = keep_spares(p, list);
+    rl_cluster_unlock(p->cl);
     while (list) {
         struct rl_pbatch *next = list->next;
         rl_pbatch_free(list);
         list = next;
     }
-    rl_cluster_lock(p->cl);
-    p->buffered -= freed;
-    p->outstanding -= reported;
-    pthread_cond_broadcast(&p->space_cond);
-    pthread_cond_broadcast(&p->done_cond);
-    rl_cluster_unlock(p->cl);
 }
 
 static void hook_callbacks(void *owner)
@@ -502,9 +597,10 @@ static int send_request(struct ringlog_producer *p, struct rl_broker *broker,
     Ringlog__TopicProduceData **tdp = calloc((size_t)take, sizeof(*tdp));
     Ringlog__PartitionProduceData *pds = calloc((size_t)take, sizeof(*pds));
     Ringlog__PartitionProduceData **pdp = calloc((size_t)take, sizeof(*pdp));
+    struct rl_span *spans = calloc((size_t)take, sizeof(*spans));
     int ntopics = 0;
     int rc = RINGLOG_ERR_NOMEM;
-    if (rq && tds && tdp && pds && pdp) {
+    if (rq && tds && tdp && pds && pdp && spans) {
         /* Group by topic: batches of one topic share a TopicProduceData. */
         for (int i = 0; i < take; i++) {
             struct ppart *pp = batches[i]->owner;
@@ -513,6 +609,7 @@ static int send_request(struct ringlog_producer *p, struct rl_broker *broker,
             pd->partition = (uint32_t)pp->id;
             pd->records.data = batches[i]->wire;
             pd->records.len = batches[i]->wire_len;
+            spans[i] = (struct rl_span){batches[i]->wire, batches[i]->wire_len};
             int t = 0;
             while (t < ntopics && strcmp(tds[t].topic, pp->topic->name) != 0)
                 t++;
@@ -544,9 +641,18 @@ static int send_request(struct ringlog_producer *p, struct rl_broker *broker,
         rq->p = p;
         rq->n = take;
         memcpy(rq->batches, batches, (size_t)take * sizeof(rq->batches[0]));
-        bool acks0 = p->conf->acks == 0;
-        rc = rl_broker_send(p->cl, broker, &req, !acks0, 0, on_produce, rq);
+        /*
+         * The batches stay untouched until on_produce: the connection sends
+         * them from their buffers. With acks=0 they are reported (and freed)
+         * at once, so they are copied.
+         */
+        if (p->conf->acks == 0)
+            rc = rl_broker_send(p->cl, broker, &req, false, 0, on_produce, rq);
+        else
+            rc = rl_broker_send_borrowing(p->cl, broker, &req, 0, spans, (size_t)take, on_produce,
+                                          rq);
     }
+    free(spans);
     free(tds);
     free(tdp);
     free(pds);
@@ -638,27 +744,28 @@ static bool send_round(struct ringlog_producer *p, int64_t now)
     return sent;
 }
 
-/* Fails waiting batches older than delivery-timeout-ms; returns the next expiry. */
+/*
+ * Fails waiting batches older than delivery-timeout-ms; returns the next
+ * expiry (-1: none). A partition's queue is in creation order (seal
+ * appends, nothing reorders), so the walk stops at the first waiting batch
+ * that has time left: tick runs at every loop turn, and with a full buffer
+ * the queue holds hundreds of batches.
+ */
 static int64_t expire(struct ringlog_producer *p, struct ppart *pp, int64_t now)
 {
-    int64_t next = -1;
     struct rl_pbatch *b = pp->head;
     while (b) {
         struct rl_pbatch *nxt = b->next;
         if (!b->inflight) {
-            if (expired(p, b, now)) {
-                batch_unlink(pp, b);
-                batch_complete(p, b, RINGLOG_ERR_TIMED_OUT, -1,
-                               "delivery timeout passed before the broker acknowledged");
-            } else {
-                int64_t at = b->created_ms + p->conf->delivery_timeout_ms;
-                if (next < 0 || at < next)
-                    next = at;
-            }
+            if (!expired(p, b, now))
+                return b->created_ms + p->conf->delivery_timeout_ms;
+            batch_unlink(pp, b);
+            batch_complete(p, b, RINGLOG_ERR_TIMED_OUT, -1,
+                           "delivery timeout passed before the broker acknowledged");
         }
         b = nxt;
     }
-    return next;
+    return -1;
 }
 
 /* A sealed batch of the partition not yet sent (waiting for a request slot or a retry). */
@@ -813,14 +920,35 @@ static int32_t choose_partition(struct ringlog_producer *p, struct ptopic *t,
     return t->sticky;
 }
 
-int ringlog_produce(ringlog_producer *p, const ringlog_record *rec)
+/*
+ * The per-record steps below are forced inline into ringlog_produce and
+ * ringlog_produce_batch: as calls, their register saves and restores were a
+ * tenth of the instructions spent on a 100-byte record.
+ */
+#define PER_RECORD static inline __attribute__((always_inline))
+
+/* A record converted for the batch builder, with what it costs; see prec_init. */
+struct prec {
+    struct rl_record_in in;
+    size_t payload;   /* rl_record_payload_size */
+    size_t need;      /* batch bytes it needs (a bound unless near a limit) */
+    size_t footprint; /* what it counts against buffer-bytes */
+    struct rl_header_in small[8];
+};
+
+/*
+ * Checks and converts a record, without the lock. `now_ms` is the
+ * timestamp of a record that has none (0: read the clock). Free with
+ * prec_done.
+ */
+PER_RECORD int prec_init(const struct ringlog_producer *p, const ringlog_record *rec,
+                         int64_t now_ms, struct prec *r)
 {
-    if (!p || !rec || !rec->topic || !rec->topic[0] || rec->partition < -1 ||
+    if (!rec || !rec->topic || !rec->topic[0] || rec->partition < -1 ||
         (rec->header_count && !rec->headers))
         return RINGLOG_ERR_INVALID_ARG;
-    struct rl_header_in hdrs_small[8];
-    struct rl_header_in *hdrs = hdrs_small;
-    if (rec->header_count > 8) {
+    struct rl_header_in *hdrs = r->small;
+    if (rec->header_count > sizeof(r->small) / sizeof(r->small[0])) {
         hdrs = malloc(rec->header_count * sizeof(*hdrs));
         if (!hdrs)
             return RINGLOG_ERR_NOMEM;
@@ -830,106 +958,188 @@ int ringlog_produce(ringlog_producer *p, const ringlog_record *rec)
                                         .key_len = rec->headers[i].key_len,
                                         .value = rec->headers[i].value,
                                         .value_len = rec->headers[i].value_len};
-    struct rl_record_in in = {.key = rec->key,
-                              .key_len = rec->key ? rec->key_len : 0,
-                              .value = rec->value,
-                              .value_len = rec->value ? rec->value_len : 0,
-                              .timestamp = rec->timestamp ? rec->timestamp : wall_ms(),
-                              .headers = hdrs,
-                              .header_count = rec->header_count};
-    size_t need = rl_pbatch_bytes_for(&in);
-    size_t footprint = rl_record_footprint(&in);
-    int rc = RINGLOG_OK;
-    if (need + 1024 > (size_t)p->conf->max_request_bytes ||
-        footprint > (size_t)p->conf->buffer_bytes) {
-        rc = RINGLOG_ERR_MSG_TOO_LARGE;
-        goto out;
+    int64_t ts = rec->timestamp ? rec->timestamp : now_ms ? now_ms : wall_ms();
+    r->in = (struct rl_record_in){.key = rec->key,
+                                  .key_len = rec->key ? rec->key_len : 0,
+                                  .value = rec->value,
+                                  .value_len = rec->value ? rec->value_len : 0,
+                                  .timestamp = ts,
+                                  .headers = hdrs,
+                                  .header_count = rec->header_count};
+    size_t max_request = (size_t)p->conf->max_request_bytes;
+    r->payload = rl_record_payload_size(&r->in);
+    r->need = rl_pbatch_bytes_bound(r->payload);
+    if (r->need + 1024 > max_request || r->need > (size_t)p->conf->batch_bytes)
+        r->need = rl_pbatch_bytes_for(&r->in); /* near a limit: the exact size */
+    r->footprint = rl_record_footprint(r->payload);
+    if (r->need + 1024 > max_request || r->footprint > (size_t)p->conf->buffer_bytes) {
+        if (hdrs != r->small)
+            free(hdrs);
+        return RINGLOG_ERR_MSG_TOO_LARGE;
     }
+    return RINGLOG_OK;
+}
 
-    rl_cluster_lock(p->cl);
-    bool on_io = rl_cluster_on_io_thread(p->cl);
-    bool can_block = !on_io && p->conf->max_block_ms > 0;
+static void prec_done(struct prec *r)
+{
+    if (r->in.headers != r->small)
+        free((void *)r->in.headers);
+}
+
+/*
+ * Queues one checked record: metadata, buffer room, partition, then the
+ * partition's open batch. Lock held; it may be released while waiting
+ * (metadata, room) when can_block. Sets *wake when the I/O thread has new
+ * work (a batch opened or sealed). *topic: in, the record's topic if the
+ * caller knows it (NULL: look it up); out, the record's topic.
+ */
+PER_RECORD int produce_locked(struct ringlog_producer *p, const ringlog_record *rec, struct prec *r,
+                              bool can_block, bool *wake, struct ptopic **topic)
+{
     /* The clock is read only when we have to wait (it is a hot path). */
     int64_t deadline = -1;
     struct rl_topic_md *md = NULL;
-    if (p->fatal) {
-        rc = RINGLOG_ERR_FATAL;
-        goto unlock;
-    }
-    md = rl_cluster_topic(p->cl, rec->topic);
+    int rc = RINGLOG_OK;
+    if (p->fatal)
+        return RINGLOG_ERR_FATAL;
+    struct ptopic *t = *topic ? *topic : ptopic_recent(p, rec->topic);
+    md = t ? t->md : rl_cluster_topic(p->cl, rec->topic);
     if (!md || !md->known || md->err || md->npart <= 0) {
         deadline = rl_now_ms() + p->conf->max_block_ms;
         rc = topic_metadata(p, rec->topic, deadline, can_block, &md);
     }
     if (rc)
-        goto unlock;
-    struct ptopic *t = ptopic_get(p, rec->topic);
-    if (!t || ptopic_resize(t, md->npart) != RINGLOG_OK) {
-        rc = RINGLOG_ERR_NOMEM;
-        goto unlock;
+        return rc;
+    if (!t) {
+        t = ptopic_get(p, rec->topic);
+        if (t)
+            t->md = md;
     }
-    if (rec->partition >= md->npart) {
-        rc = RINGLOG_ERR_UNKNOWN_PARTITION;
-        goto unlock;
-    }
+    assert(!t || t->md == md);
+    if (!t || ptopic_resize(t, md->npart) != RINGLOG_OK)
+        return RINGLOG_ERR_NOMEM;
+    *topic = t;
+    if (rec->partition >= md->npart)
+        return RINGLOG_ERR_UNKNOWN_PARTITION;
     /* Room in the buffer: wait for deliveries, or refuse, as configured. */
-    while (p->buffered + footprint > (size_t)p->conf->buffer_bytes) {
-        if (!p->conf->block_on_buffer_full || !can_block) {
-            rc = RINGLOG_ERR_QUEUE_FULL;
-            goto unlock;
-        }
+    while (p->buffered + r->footprint > (size_t)p->conf->buffer_bytes) {
+        if (!p->conf->block_on_buffer_full || !can_block)
+            return RINGLOG_ERR_QUEUE_FULL;
         if (deadline < 0)
             deadline = rl_now_ms() + p->conf->max_block_ms;
         p->space_waiters++;
+        if (r->footprint > p->space_need)
+            p->space_need = r->footprint;
         rl_cluster_wakeup(p->cl); /* seal lingering batches: they are what frees room */
         bool ok = cond_wait_until(&p->space_cond, rl_cluster_mutex(p->cl), deadline);
-        p->space_waiters--;
-        if (!ok && p->buffered + footprint > (size_t)p->conf->buffer_bytes) {
-            rc = RINGLOG_ERR_TIMED_OUT;
-            goto unlock;
-        }
+        if (--p->space_waiters == 0)
+            p->space_need = 0;
+        if (!ok && p->buffered + r->footprint > (size_t)p->conf->buffer_bytes)
+            return RINGLOG_ERR_TIMED_OUT;
     }
     struct ppart *pp = t->parts[choose_partition(p, t, rec, md->npart)];
-    bool wake = false;
-    int st = pp->open ? rl_pbatch_add(pp->open, &in, rec->opaque) : RL_ERR_FULL;
+    int st =
+        pp->open ? rl_pbatch_add_sized(pp->open, &r->in, r->payload, rec->opaque) : RL_ERR_FULL;
     if (st == RL_ERR_FULL) {
         if (pp->open) {
             seal(p, pp);
             /* The sticky partition may have moved with the seal. */
             if (rec->partition < 0 && !rec->key)
                 pp = t->parts[choose_partition(p, t, rec, md->npart)];
-            wake = true;
+            *wake = true;
         }
         if (!pp->open) {
-            size_t cap = need > (size_t)p->conf->batch_bytes ? need : (size_t)p->conf->batch_bytes;
-            pp->open = rl_pbatch_new(cap, rl_now_ms());
-            if (!pp->open) {
-                rc = RINGLOG_ERR_NOMEM;
-                goto unlock;
-            }
+            size_t cap =
+                r->need > (size_t)p->conf->batch_bytes ? r->need : (size_t)p->conf->batch_bytes;
+            pp->open = batch_open(p, cap);
+            if (!pp->open)
+                return RINGLOG_ERR_NOMEM;
             pp->open->owner = pp;
-            wake = true;
+            *wake = true;
         }
-        st = rl_pbatch_add(pp->open, &in, rec->opaque);
+        st = rl_pbatch_add_sized(pp->open, &r->in, r->payload, rec->opaque);
     }
-    if (st != RL_OK) {
-        rc = st == RL_ERR_NOMEM ? RINGLOG_ERR_NOMEM : RINGLOG_ERR_MSG_TOO_LARGE;
-        goto unlock;
-    }
-    pp->open->reserved += footprint;
-    p->buffered += footprint;
+    if (st != RL_OK)
+        return st == RL_ERR_NOMEM ? RINGLOG_ERR_NOMEM : RINGLOG_ERR_MSG_TOO_LARGE;
+    pp->open->reserved += r->footprint;
+    p->buffered += r->footprint;
     p->outstanding++;
     if (rl_pbatch_size(pp->open) + 64 >= pp->open->cap) {
         seal(p, pp);
-        wake = true;
+        *wake = true;
     }
+    return RINGLOG_OK;
+}
+
+/* Whether the calling thread may wait in produce (never on the I/O thread); lock held. */
+static bool produce_can_block(struct ringlog_producer *p, bool *on_io)
+{
+    *on_io = rl_cluster_on_io_thread(p->cl);
+    return !*on_io && p->conf->max_block_ms > 0;
+}
+
+int ringlog_produce(ringlog_producer *p, const ringlog_record *rec)
+{
+    if (!p)
+        return RINGLOG_ERR_INVALID_ARG;
+    struct prec r;
+    int rc = prec_init(p, rec, 0, &r);
+    if (rc)
+        return rc;
+    bool on_io, wake = false;
+    struct ptopic *t = NULL;
+    rl_cluster_lock(p->cl);
+    rc = produce_locked(p, rec, &r, produce_can_block(p, &on_io), &wake, &t);
     if (wake && !on_io)
-        rl_cluster_wakeup(p->cl);
-unlock:
+        rl_cluster_wakeup_locked(p->cl);
     rl_cluster_unlock(p->cl);
-out:
-    if (hdrs != hdrs_small)
-        free(hdrs);
+    prec_done(&r);
+    return rc;
+}
+
+/*
+ * The lock is taken once per run of this many records: a producer that
+ * sends small records spends much of its time in lock and unlock (atomic
+ * operations that wait for the record just copied to reach the cache),
+ * while a long run would keep the I/O thread waiting.
+ */
+enum { PRODUCE_RUN = 64 };
+
+int ringlog_produce_batch(ringlog_producer *p, const ringlog_record *recs, size_t count,
+                          size_t *queued)
+{
+    size_t done = 0;
+    int rc = RINGLOG_OK;
+    if (!p || (count && !recs))
+        rc = RINGLOG_ERR_INVALID_ARG;
+    int64_t now_ms = 0;      /* one timestamp for the records that have none */
+    struct ptopic *t = NULL; /* the previous record's topic */
+    while (rc == RINGLOG_OK && done < count) {
+        size_t end = count - done > PRODUCE_RUN ? done + PRODUCE_RUN : count;
+        bool on_io, wake = false;
+        rl_cluster_lock(p->cl);
+        bool can_block = produce_can_block(p, &on_io);
+        for (; done < end; done++) {
+            if (!now_ms && !recs[done].timestamp)
+                now_ms = wall_ms();
+            struct prec r;
+            rc = prec_init(p, &recs[done], now_ms, &r);
+            if (rc)
+                break;
+            /* The same name pointer in one call is the same name (it is ours until we return). */
+            if (done == 0 || recs[done].topic != recs[done - 1].topic)
+                t = NULL;
+            rc = produce_locked(p, &recs[done], &r, can_block, &wake, &t);
+            prec_done(&r);
+            if (rc)
+                break;
+        }
+        if (wake && !on_io)
+            rl_cluster_wakeup_locked(p->cl);
+        rl_cluster_unlock(p->cl);
+    }
+    if (queued)
+        *queued = done;
     return rc;
 }
 
@@ -993,6 +1203,11 @@ void ringlog_producer_destroy(ringlog_producer *p)
         free(p->topics[i]);
     }
     free(p->topics);
+    while (p->spare) {
+        struct rl_pbatch *b = p->spare;
+        p->spare = b->next;
+        rl_pbatch_free(b);
+    }
     rl_cluster_destroy(p->cl);
     pthread_cond_destroy(&p->space_cond);
     pthread_cond_destroy(&p->done_cond);

@@ -273,35 +273,18 @@ int rl_header_iter_next(struct rl_header_iter *it, struct rl_header *h)
 
 /* ---------------------------------------------------------------- builder */
 
-static size_t nullable_size(const void *data, size_t len)
-{
-    if (data == NULL)
-        return rl_varint_size(rl_zigzag_encode(-1));
-    return rl_varint_size(rl_zigzag_encode((int64_t)len)) + len;
-}
-
 /* Bytes of a record after its length prefix. */
 static size_t record_body_size(const struct rl_record_in *r, int64_t first_timestamp,
-                               int32_t offset_delta)
+                               int32_t offset_delta, size_t payload)
 {
-    size_t n = 1; /* attributes */
-    n += rl_varint_size(rl_zigzag_encode(r->timestamp - first_timestamp));
-    n += rl_varint_size((uint64_t)offset_delta);
-    n += nullable_size(r->key, r->key_len);
-    n += nullable_size(r->value, r->value_len);
-    n += rl_varint_size(r->header_count);
-    for (size_t i = 0; i < r->header_count; i++) {
-        const struct rl_header_in *hd = &r->headers[i];
-        n += rl_varint_size(hd->key_len) + hd->key_len;
-        n += nullable_size(hd->value, hd->value_len);
-    }
-    return n;
+    return 1 /* attributes */ + rl_varint_size(rl_zigzag_encode(r->timestamp - first_timestamp)) +
+           rl_varint_size((uint64_t)offset_delta) + payload;
 }
 
 size_t rl_record_encoded_size(const struct rl_record_in *r, int64_t first_timestamp,
                               int32_t offset_delta)
 {
-    size_t body = record_body_size(r, first_timestamp, offset_delta);
+    size_t body = record_body_size(r, first_timestamp, offset_delta, rl_record_payload_size(r));
     return rl_varint_size(body) + body;
 }
 
@@ -337,10 +320,17 @@ static uint8_t *put_nullable(uint8_t *p, const void *data, size_t len)
 
 int rl_batch_builder_add(struct rl_batch_builder *b, const struct rl_record_in *r)
 {
+    return rl_batch_builder_add_sized(b, r, rl_record_payload_size(r));
+}
+
+int rl_batch_builder_add_sized(struct rl_batch_builder *b, const struct rl_record_in *r,
+                               size_t payload)
+{
+    assert(payload == rl_record_payload_size(r));
     if (b->count == INT32_MAX)
         return RL_ERR_FULL;
     int64_t first_ts = b->count == 0 ? r->timestamp : b->first_timestamp;
-    size_t body = record_body_size(r, first_ts, b->count);
+    size_t body = record_body_size(r, first_ts, b->count, payload);
     size_t need = rl_varint_size(body) + body;
     if (need > b->cap - b->len)
         return RL_ERR_FULL;

@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include "status.h"
+#include "varint.h"
 
 enum {
     RL_BATCH_MAGIC = 1,
@@ -273,6 +274,42 @@ int rl_batch_builder_init(struct rl_batch_builder *b, uint8_t *buf, size_t cap,
 
 /* Returns RL_OK, or RL_ERR_FULL (nothing written) when the record does not fit. */
 int rl_batch_builder_add(struct rl_batch_builder *b, const struct rl_record_in *r);
+
+/*
+ * Bytes of a record's body that do not depend on its place in a batch: key,
+ * value and headers with their lengths. The rest is the length prefix, the
+ * attributes byte and the timestamp and offset deltas (at most
+ * RL_RECORD_MAX_OVERHEAD bytes together).
+ */
+static inline size_t rl_nullable_size(const void *data, size_t len)
+{
+    if (data == NULL)
+        return rl_varint_size(rl_zigzag_encode(-1));
+    return rl_varint_size(rl_zigzag_encode((int64_t)len)) + len;
+}
+
+/* Inline: a producer computes it for every record. */
+static inline size_t rl_record_payload_size(const struct rl_record_in *r)
+{
+    size_t n = rl_nullable_size(r->key, r->key_len);
+    n += rl_nullable_size(r->value, r->value_len);
+    n += rl_varint_size(r->header_count);
+    for (size_t i = 0; i < r->header_count; i++) {
+        const struct rl_header_in *hd = &r->headers[i];
+        n += rl_varint_size(hd->key_len) + hd->key_len;
+        n += rl_nullable_size(hd->value, hd->value_len);
+    }
+    return n;
+}
+
+#define RL_RECORD_MAX_OVERHEAD (1 + 3 * RL_VARINT_MAX_BYTES)
+
+/*
+ * rl_batch_builder_add with payload = rl_record_payload_size(r) known: a
+ * producer computes it once per record for its own size checks.
+ */
+int rl_batch_builder_add_sized(struct rl_batch_builder *b, const struct rl_record_in *r,
+                               size_t payload);
 
 static inline int32_t rl_batch_builder_count(const struct rl_batch_builder *b)
 {

@@ -1,26 +1,5 @@
 #include "varint.h"
 
-size_t rl_varint_put(uint8_t *out, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        out[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    out[n++] = (uint8_t)v;
-    return n;
-}
-
-size_t rl_varint_size(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
 int rl_varint_get(const uint8_t **pos, const uint8_t *end, uint64_t *v)
 {
     const uint8_t *p = *pos;

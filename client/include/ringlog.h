@@ -214,6 +214,41 @@ typedef void (*ringlog_delivery_cb)(const ringlog_delivery *d, void *cb_opaque);
 
 void ringlog_conf_set_delivery_cb(ringlog_conf *conf, ringlog_delivery_cb cb, void *opaque);
 
+/* One record of a batch delivery report. */
+typedef struct ringlog_delivered {
+    void *opaque;      /* ringlog_record.opaque */
+    int64_t timestamp; /* the record's timestamp (ms) */
+} ringlog_delivered;
+
+/*
+ * The outcome of the records of one partition that went to the broker
+ * together (one record batch): they share the answer, so they share one
+ * report. Record i of `records` got offset base_offset + i.
+ */
+typedef struct ringlog_delivery_batch {
+    const char *topic;
+    int32_t partition;
+    int64_t base_offset;              /* offset of records[0]; -1 on error or with acks=0 */
+    int err;                          /* RINGLOG_OK or why none of the records was delivered */
+    const char *errstr;               /* human text; "" on success */
+    size_t count;                     /* >= 1 */
+    const ringlog_delivered *records; /* in production order */
+} ringlog_delivery_batch;
+
+/*
+ * Called once per batch instead of once per record, for applications that
+ * handle many small records (the per-record callback costs a call, a
+ * report and the application's bookkeeping for each). Same thread, order
+ * and rules as ringlog_delivery_cb: batches of a partition are reported in
+ * production order, every record exactly once. When it is set the
+ * per-record callback is not called. `b` and everything it points to live
+ * until it returns.
+ */
+typedef void (*ringlog_delivery_batch_cb)(const ringlog_delivery_batch *b, void *cb_opaque);
+
+void ringlog_conf_set_delivery_batch_cb(ringlog_conf *conf, ringlog_delivery_batch_cb cb,
+                                        void *opaque);
+
 /*
  * Creates a producer and starts its I/O thread. Connects lazily; with
  * enable-idempotence it obtains a producer id from the cluster before the
@@ -233,6 +268,22 @@ ringlog_producer *ringlog_producer_new(const ringlog_conf *conf, char *errbuf, s
  * come in max-block-ms), RINGLOG_ERR_INVALID_ARG, RINGLOG_ERR_FATAL.
  */
 int ringlog_produce(ringlog_producer *p, const ringlog_record *rec);
+
+/*
+ * Queues count records, in order, as ringlog_produce would one by one, but
+ * taking the producer's lock once per run of records rather than once per
+ * record: for applications that have several records at hand (a read
+ * buffer, a burst of events), where per-call overhead dominates with small
+ * records. Records with timestamp 0 all get the time of the call. Stops at
+ * the first record that fails: returns RINGLOG_OK when all were queued,
+ * else that record's error (the codes of ringlog_produce). *queued (may be
+ * NULL) is how many records, from the start of recs, were queued: each of
+ * those gets exactly one delivery report; recs[*queued] is the one that
+ * failed, and none after it was tried. Thread-safe; may block as
+ * ringlog_produce does.
+ */
+int ringlog_produce_batch(ringlog_producer *p, const ringlog_record *recs, size_t count,
+                          size_t *queued);
 
 /*
  * Sends every queued record without waiting for linger-ms and waits until

@@ -265,6 +265,26 @@ Test(bench_modes, produce_duration_rate_warmup_csv, .init = start, .fini = stop,
     cr_assert_geq(warm, 1, "the first second is marked as warmup");
 }
 
+/* Exact counts whether messages go one per call or in batches (paced: those due at once). */
+Test(bench_modes, produce_batch_sizes, .init = start, .fini = stop, .timeout = 60)
+{
+    struct jp j;
+    bench("produce --topic t1 --partitions 2 --count 5001 --msg-size 100 --produce-batch 1", &j);
+    cr_assert_eq(jnum(&j, "messages"), 5001);
+    cr_assert_eq(jnum(&j, "errors"), 0);
+    bench("produce --topic t7 --partitions 2 --count 5003 --msg-size 100 --produce-batch 7", &j);
+    cr_assert_eq(jnum(&j, "messages"), 5003);
+    cr_assert_eq(jnum(&j, "errors"), 0);
+    check_latency(&j);
+    bench("e2e --topic tb --partitions 2 --count 20000 --rate 200000 --msg-size 64 "
+          "--produce-batch 32",
+          &j);
+    cr_assert_eq(jnum(&j, "messages"), 20000);
+    cr_assert_eq(jnum(&j, "produced"), 20000);
+    cr_assert_eq(jnum(&j, "errors"), 0);
+    check_latency(&j);
+}
+
 /* The disk yardstick: by size or by time, over several files, leaving none behind. */
 Test(bench_modes, disk_by_bytes_and_by_duration)
 {
@@ -299,6 +319,9 @@ Test(bench_modes, bad_flags_exit_2)
     snprintf(cmd, sizeof(cmd), "%s e2e --topic x --msg-size 8 2>/dev/null", bin);
     st = system(cmd);
     cr_assert_eq(WEXITSTATUS(st), 2, "e2e needs room for the stamp");
+    snprintf(cmd, sizeof(cmd), "%s produce --topic x --produce-batch 0 2>/dev/null", bin);
+    st = system(cmd);
+    cr_assert_eq(WEXITSTATUS(st), 2, "at least one message per call");
     snprintf(cmd, sizeof(cmd), "%s disk --dir /tmp --duration 1 --files 0 2>/dev/null", bin);
     st = system(cmd);
     cr_assert_eq(WEXITSTATUS(st), 2, "at least one file");

@@ -46,6 +46,24 @@ Test(hist, single_values_within_one_percent)
     }
 }
 
+/* Recording a value n times at once is the same as n single records. */
+Test(hist, record_n_equals_n_records)
+{
+    hist_init(&H);
+    hist_init(&H2);
+    for (uint64_t i = 0; i < 1000; i++) {
+        uint64_t v = 1000 + rnd() % 5000000, n = rnd() % 5;
+        hist_record_n(&H, v, n);
+        for (uint64_t k = 0; k < n; k++)
+            hist_record(&H2, v);
+    }
+    cr_assert_eq(H.count, H2.count);
+    cr_assert_eq(H.sum, H2.sum);
+    cr_assert_eq(H.min, H2.min);
+    cr_assert_eq(H.max, H2.max);
+    cr_assert_eq(memcmp(H.b, H2.b, sizeof(H.b)), 0);
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;

@@ -131,21 +131,28 @@ static void decode_all(const uint8_t *wire, size_t len, int expect)
     free(raw);
 }
 
+/* Adds "value-0", "value-1", ... until the batch is full; returns how many. */
+static int fill(struct rl_pbatch *b)
+{
+    int n = 0, st;
+    for (;;) {
+        char v[32];
+        int len = snprintf(v, sizeof(v), "value-%d", n);
+        struct rl_record_in r = {.value = v, .value_len = (size_t)len, .timestamp = 1000 + n};
+        st = rl_pbatch_add(b, &r, (void *)(intptr_t)n);
+        if (st != RL_OK)
+            break;
+        n++;
+    }
+    cr_assert_eq(st, RL_ERR_FULL);
+    return n;
+}
+
 Test(accumulator, fills_finishes_compresses_restamps)
 {
     for (int codec = 0; codec <= 2; codec++) {
         struct rl_pbatch *b = rl_pbatch_new(4096, 0);
-        int n = 0, st;
-        for (;;) {
-            char v[32];
-            int len = snprintf(v, sizeof(v), "value-%d", n);
-            struct rl_record_in r = {.value = v, .value_len = (size_t)len, .timestamp = 1000 + n};
-            st = rl_pbatch_add(b, &r, (void *)(intptr_t)n);
-            if (st != RL_OK)
-                break;
-            n++;
-        }
-        cr_assert_eq(st, RL_ERR_FULL);
+        int n = fill(b);
         cr_assert_gt(n, 100);
         cr_assert_eq(rl_pbatch_count(b), n);
         cr_assert_leq(rl_pbatch_size(b), 4096);
@@ -172,6 +179,35 @@ Test(accumulator, fills_finishes_compresses_restamps)
     }
 }
 
+/* A reused batch starts empty and builds a correct batch again, with or without a codec. */
+Test(accumulator, reuse_starts_over)
+{
+    struct rl_pbatch *b = rl_pbatch_new(4096, 0);
+    for (int round = 0; round < 6; round++) {
+        int codec = round % 3;
+        int n = fill(b);
+        cr_assert_eq(rl_pbatch_finish(b, codec, 9, 1, 100 * round), RL_OK);
+        decode_all(b->wire, b->wire_len, n);
+        struct rl_batch_header h;
+        rl_batch_header_read(b->wire, b->wire_len, &h);
+        cr_assert_eq(h.base_sequence, 100 * round);
+        cr_assert_eq(rl_batch_codec(&h), (rl_codec)codec);
+        b->err = RINGLOG_ERR_TIMED_OUT;
+        b->reserved = 12345;
+        rl_pbatch_reuse(b, 42 + round);
+        cr_assert_eq(rl_pbatch_count(b), 0);
+        cr_assert_eq(b->nmsgs, 0);
+        cr_assert_eq(b->reserved, 0);
+        cr_assert_eq(b->err, 0);
+        cr_assert_eq(b->base_seq, -1);
+        cr_assert_eq(b->created_ms, 42 + round);
+        cr_assert_not(b->finished);
+        cr_assert_null(b->zbuf);
+        cr_assert_geq(b->msgs_cap, n, "the per-record array is kept");
+    }
+    rl_pbatch_free(b);
+}
+
 Test(accumulator, one_big_record_gets_its_own_batch)
 {
     size_t big = 100000;
@@ -185,6 +221,29 @@ Test(accumulator, one_big_record_gets_its_own_batch)
     cr_assert_eq(b->wire_len, need);
     rl_pbatch_free(b);
     free(v);
+}
+
+/* The cheap bound is never below the exact size, whatever the lengths and headers. */
+Test(accumulator, size_bound_covers_exact_size)
+{
+    static char buf[70000];
+    size_t lens[] = {0, 1, 127, 128, 16383, 16384, 65536};
+    struct rl_header_in h[3] = {{.key = "a", .key_len = 1, .value = NULL},
+                                {.key = buf, .key_len = 200, .value = buf, .value_len = 20000},
+                                {.key = "", .key_len = 0, .value = buf, .value_len = 0}};
+    for (size_t k = 0; k < 7; k++)
+        for (size_t v = 0; v < 7; v++)
+            for (size_t nh = 0; nh <= 3; nh++) {
+                struct rl_record_in r = {.key = k ? buf : NULL,
+                                         .key_len = lens[k],
+                                         .value = v ? buf : NULL,
+                                         .value_len = lens[v],
+                                         .headers = h,
+                                         .header_count = nh,
+                                         .timestamp = INT64_MAX / 2};
+                cr_assert_geq(rl_pbatch_bytes_bound(rl_record_payload_size(&r)),
+                              rl_pbatch_bytes_for(&r));
+            }
 }
 
 static char *render(const char *fmt, const ringlog_message *m, size_t *len)

@@ -37,6 +37,44 @@ static void on_delivery(const ringlog_delivery *d, void *opaque)
     pthread_mutex_unlock(&r->mu);
 }
 
+/* Batch reports: every record once, offsets consecutive within and across batches. */
+struct batch_reports {
+    struct reports r;
+    int batches;
+    int bad;                 /* malformed reports (counted here, asserted on the test thread) */
+    int64_t next_opaque[16]; /* per partition: the opaque the next record must carry */
+};
+
+static void on_delivery_batch(const ringlog_delivery_batch *db, void *opaque)
+{
+    struct batch_reports *br = opaque;
+    pthread_mutex_lock(&br->r.mu);
+    br->batches++;
+    if (db->count < 1 || !db->records || strcmp(db->topic, "b") != 0 || db->partition != 0)
+        br->bad++;
+    for (size_t i = 0; i < db->count; i++) {
+        int64_t o = (int64_t)(intptr_t)db->records[i].opaque;
+        if (db->records[i].timestamp <= 0)
+            br->bad++;
+        if (o != br->next_opaque[0])
+            br->r.out_of_order++;
+        br->next_opaque[0] = o + 1;
+        if (db->err) {
+            br->r.failed++;
+            br->r.last_err = db->err;
+            if (db->base_offset != -1 || !db->errstr[0])
+                br->bad++;
+            continue;
+        }
+        br->r.ok++;
+        int64_t off = db->base_offset + (int64_t)i;
+        if (off != br->r.last_offset[0] + 1)
+            br->r.out_of_order++;
+        br->r.last_offset[0] = off;
+    }
+    pthread_mutex_unlock(&br->r.mu);
+}
+
 static void reports_init(struct reports *r)
 {
     memset(r, 0, sizeof(*r));
@@ -274,6 +312,171 @@ Test(producer, destroy_reports_undelivered_as_closed)
     ringlog_producer_destroy(p);
     cr_assert_eq(r.failed + r.ok, 10);
     cr_assert_eq(r.last_err, RINGLOG_ERR_CLOSED);
+    ringlog_conf_destroy(c);
+    fake_broker_stop(fb);
+}
+
+/* Produces n records with opaque = 0..n-1 to partition 0 of "b". */
+static void produce_numbered(ringlog_producer *p, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char val[32];
+        snprintf(val, sizeof(val), "v%d", i);
+        ringlog_record rec = {.topic = "b",
+                              .partition = 0,
+                              .value = val,
+                              .value_len = strlen(val),
+                              .opaque = (void *)(intptr_t)i};
+        cr_assert_eq(ringlog_produce(p, &rec), RINGLOG_OK);
+    }
+}
+
+/* A fake broker with topic "b" (1 partition) and a conf reporting batches to br. */
+static ringlog_conf *batch_conf(struct fake_broker **fb, struct batch_reports *br)
+{
+    *fb = fake_broker_start();
+    fake_broker_create_topic(*fb, "b", 1);
+    memset(br, 0, sizeof(*br));
+    reports_init(&br->r);
+    ringlog_conf *c = conf_for(*fb, &br->r); /* the per-record callback must not run */
+    ringlog_conf_set_delivery_batch_cb(c, on_delivery_batch, br);
+    return c;
+}
+
+Test(producer, batch_delivery_reports_each_record_once_in_order)
+{
+    struct fake_broker *fb;
+    struct batch_reports br;
+    ringlog_conf *c = batch_conf(&fb, &br);
+    cr_assert_eq(ringlog_conf_set(c, "batch-bytes", "4096", NULL, 0), 0);
+    ringlog_producer *p = producer_for(c);
+    produce_numbered(p, 5000);
+    cr_assert_eq(ringlog_producer_flush(p, 10000), RINGLOG_OK);
+    cr_assert_eq(ringlog_producer_outstanding(p), 0);
+    cr_assert_eq(br.r.ok, 5000);
+    cr_assert_eq(br.r.failed, 0);
+    cr_assert_eq(br.r.out_of_order, 0);
+    cr_assert_eq(br.bad, 0);
+    cr_assert_eq(br.r.last_offset[0], 4999);
+    cr_assert_eq(fake_broker_record_count(fb, "b", 0), 5000);
+    /* 4 KiB batches of ~12-byte records: a report carries many records. */
+    cr_assert_gt(br.batches, 1);
+    cr_assert_lt(br.batches, 500);
+    ringlog_producer_destroy(p);
+    ringlog_conf_destroy(c);
+    fake_broker_stop(fb);
+}
+
+Test(producer, batch_delivery_reports_failures)
+{
+    struct fake_broker *fb;
+    struct batch_reports br;
+    ringlog_conf *c = batch_conf(&fb, &br);
+    cr_assert_eq(ringlog_conf_set(c, "linger-ms", "100000", NULL, 0), 0);
+    ringlog_producer *p = producer_for(c);
+    produce_numbered(p, 10);
+    ringlog_producer_destroy(p); /* undelivered: reported as closed */
+    cr_assert_eq(br.r.failed, 10);
+    cr_assert_eq(br.r.ok, 0);
+    cr_assert_eq(br.r.out_of_order, 0);
+    cr_assert_eq(br.bad, 0);
+    cr_assert_eq(br.r.last_err, RINGLOG_ERR_CLOSED);
+    ringlog_conf_destroy(c);
+    fake_broker_stop(fb);
+}
+
+Test(producer, produce_batch_queues_all_in_order)
+{
+    struct fake_broker *fb;
+    struct batch_reports br;
+    ringlog_conf *c = batch_conf(&fb, &br);
+    ringlog_producer *p = producer_for(c);
+    enum { N = 5000 }; /* many runs of the producer lock */
+    static ringlog_record recs[N];
+    static char vals[N][16];
+    for (int i = 0; i < N; i++) {
+        snprintf(vals[i], sizeof(vals[i]), "v%d", i);
+        recs[i] = (ringlog_record){.topic = "b",
+                                   .partition = RINGLOG_PARTITION_ANY,
+                                   .value = vals[i],
+                                   .value_len = strlen(vals[i]),
+                                   .opaque = (void *)(intptr_t)i};
+    }
+    size_t queued = 99;
+    cr_assert_eq(ringlog_produce_batch(p, recs, 0, &queued), RINGLOG_OK);
+    cr_assert_eq(queued, 0);
+    cr_assert_eq(ringlog_produce_batch(p, recs, N, &queued), RINGLOG_OK);
+    cr_assert_eq(queued, N);
+    cr_assert_eq(ringlog_producer_flush(p, 10000), RINGLOG_OK);
+    cr_assert_eq(br.r.ok, N);
+    cr_assert_eq(br.r.out_of_order, 0);
+    cr_assert_eq(br.bad, 0);
+    cr_assert_eq(fake_broker_record_count(fb, "b", 0), N);
+    cr_assert_eq(ringlog_produce_batch(NULL, recs, 1, &queued), RINGLOG_ERR_INVALID_ARG);
+    cr_assert_eq(queued, 0);
+    cr_assert_eq(ringlog_produce_batch(p, NULL, 1, NULL), RINGLOG_ERR_INVALID_ARG);
+    ringlog_producer_destroy(p);
+    ringlog_conf_destroy(c);
+    fake_broker_stop(fb);
+}
+
+/* A failing record stops the call: those before it are queued and reported, none after. */
+Test(producer, produce_batch_stops_at_the_first_failure)
+{
+    struct fake_broker *fb;
+    struct batch_reports br;
+    ringlog_conf *c = batch_conf(&fb, &br);
+    ringlog_producer *p = producer_for(c);
+    ringlog_record recs[8];
+    for (int i = 0; i < 8; i++)
+        recs[i] = (ringlog_record){.topic = "b",
+                                   .partition = 0,
+                                   .value = "x",
+                                   .value_len = 1,
+                                   .opaque = (void *)(intptr_t)i};
+    recs[3].partition = 5; /* "b" has one partition */
+    size_t queued = 0;
+    cr_assert_eq(ringlog_produce_batch(p, recs, 8, &queued), RINGLOG_ERR_UNKNOWN_PARTITION);
+    cr_assert_eq(queued, 3);
+    recs[5].topic = NULL;
+    cr_assert_eq(ringlog_produce_batch(p, recs + 4, 4, &queued), RINGLOG_ERR_INVALID_ARG);
+    cr_assert_eq(queued, 1);
+    cr_assert_eq(ringlog_producer_flush(p, 10000), RINGLOG_OK);
+    cr_assert_eq(br.r.ok, 4);
+    cr_assert_eq(br.r.out_of_order, 1, "opaque 3 was never queued: one gap, 2 -> 4");
+    cr_assert_eq(br.bad, 0);
+    cr_assert_eq(fake_broker_record_count(fb, "b", 0), 4);
+    ringlog_producer_destroy(p);
+    ringlog_conf_destroy(c);
+    fake_broker_stop(fb);
+}
+
+/*
+ * A small buffer keeps the producer waiting for room again and again: every
+ * wait must end (waiters are woken in steps, not at every delivery), and
+ * nothing is refused.
+ */
+Test(producer, blocking_on_a_full_buffer_waits_for_room)
+{
+    struct fake_broker *fb = fake_broker_start();
+    fake_broker_create_topic(fb, "full", 2);
+    struct reports r;
+    reports_init(&r);
+    ringlog_conf *c = conf_for(fb, &r);
+    cr_assert_eq(ringlog_conf_set(c, "buffer-bytes", "8192", NULL, 0), 0);
+    cr_assert_eq(ringlog_conf_set(c, "batch-bytes", "1024", NULL, 0), 0);
+    cr_assert_eq(ringlog_conf_set(c, "max-block-ms", "5000", NULL, 0), 0);
+    ringlog_producer *p = producer_for(c);
+    char val[100] = {0};
+    for (int i = 0; i < 3000; i++) {
+        ringlog_record rec = {
+            .topic = "full", .partition = i % 2, .value = val, .value_len = sizeof(val)};
+        cr_assert_eq(ringlog_produce(p, &rec), RINGLOG_OK, "record %d", i);
+    }
+    cr_assert_eq(ringlog_producer_flush(p, 10000), RINGLOG_OK);
+    cr_assert_eq(r.ok, 3000);
+    cr_assert_eq(r.out_of_order, 0);
+    ringlog_producer_destroy(p);
     ringlog_conf_destroy(c);
     fake_broker_stop(fb);
 }

@@ -126,7 +126,10 @@ Test(batch, encoded_size_is_exact)
         size_t before = b.len;
         int64_t first = i == 0 ? sample[0].timestamp : b.first_timestamp;
         size_t predicted = rl_record_encoded_size(&sample[i], first, i);
-        cr_assert_eq(rl_batch_builder_add(&b, &sample[i]), RL_OK);
+        size_t payload = rl_record_payload_size(&sample[i]);
+        cr_assert_leq(predicted, payload + RL_RECORD_MAX_OVERHEAD);
+        cr_assert_gt(predicted, payload);
+        cr_assert_eq(rl_batch_builder_add_sized(&b, &sample[i], payload), RL_OK);
         cr_assert_eq(b.len - before, predicted);
     }
 }

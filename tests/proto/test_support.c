@@ -35,6 +35,22 @@ Test(varint, round_trip_edges)
     }
 }
 
+/* rl_varint_size counts bits: check it against rl_varint_put at every width boundary. */
+Test(varint, size_matches_put_at_every_boundary)
+{
+    for (unsigned k = 1; k < 64; k++) {
+        uint64_t edge = 1ull << k;
+        uint64_t around[3] = {edge - 1, edge, edge + 1};
+        for (int i = 0; i < 3; i++) {
+            uint8_t buf[RL_VARINT_MAX_BYTES];
+            cr_assert_eq(rl_varint_put(buf, around[i]), rl_varint_size(around[i]), "v=%llu",
+                         (unsigned long long)around[i]);
+        }
+    }
+    cr_assert_eq(rl_varint_size(0), 1);
+    cr_assert_eq(rl_varint_size(UINT64_MAX), RL_VARINT_MAX_BYTES);
+}
+
 Test(varint, overlong_and_overflowing_encodings_rejected)
 {
     uint8_t eleven[11] = {0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00};
