@@ -414,8 +414,13 @@ static bool roll_needed(struct partition_log *log, size_t len)
     return log_now(log) - act->created_ms >= log->cfg.segment_ms;
 }
 
-/* Writeback is started for every this many written bytes under flush none/interval. */
+/*
+ * Writeback is started for every this many written bytes under flush
+ * none/interval, by a partition that wrote them within the window (at
+ * least 8 MB/s).
+ */
 #define LOG_WRITEBACK_KICK_BYTES (8u << 20)
+#define LOG_WRITEBACK_KICK_WINDOW_MS 1000
 
 static void writeback_kick_done(struct rl_completion *c, int32_t res, uint32_t flags)
 {
@@ -437,21 +442,39 @@ static struct rl_completion writeback_kick_c = {.on_complete = writeback_kick_do
  * 8 MiB already written keeps the dirty part of a segment small, so the
  * roll's sync and the throttling cost little. It is a hint: it makes
  * nothing durable and nothing waits for it.
+ *
+ * Only for a partition writing fast. Writeback of a range stalls the next
+ * appends to the file for milliseconds on ext4 (measured: at 5,000 1 KiB
+ * messages/s, p99.9 of the ack 4.4 ms with the kick, 1.1 ms without), and a
+ * slow writer gains nothing from it: the kernel's flusher writes its few
+ * dirty megabytes long before a roll. So 8 MiB written over more than a
+ * second is left to the flusher.
  */
 static void writeback_kick(struct partition_log *log, struct log_segment *act)
 {
     if (act->size < act->writeback_pos) /* truncated meanwhile */
         act->writeback_pos = act->size;
-    if (log->cfg.flush == LOG_FLUSH_ALWAYS ||
-        act->size - act->writeback_pos < LOG_WRITEBACK_KICK_BYTES)
+    if (log->cfg.flush == LOG_FLUSH_ALWAYS)
         return;
+    int64_t now = log_now(log);
+    if (act->writeback_ref_ms == 0)
+        act->writeback_ref_ms = now;
+    if (act->size - act->writeback_pos < LOG_WRITEBACK_KICK_BYTES)
+        return;
+    if (now - act->writeback_ref_ms > LOG_WRITEBACK_KICK_WINDOW_MS) {
+        act->writeback_pos = act->size; /* a slow writer: left to the flusher */
+        act->writeback_ref_ms = now;
+        return;
+    }
     struct log_io_req r = {.op = LOG_IO_SYNC_RANGE,
                            .fd = act->fd,
                            .off = act->writeback_pos,
                            .len = act->size - act->writeback_pos,
                            .flags = SYNC_FILE_RANGE_WRITE};
-    if (log_io_submit(log->engine->cfg.io, &r, &writeback_kick_c, 0) == 0)
+    if (log_io_submit(log->engine->cfg.io, &r, &writeback_kick_c, 0) == 0) {
         act->writeback_pos = act->size;
+        act->writeback_ref_ms = now;
+    }
 }
 
 /*

@@ -79,9 +79,10 @@ static inline void idx_put_u64(uint8_t *p, uint64_t v)
 
 struct log_segment {
     int64_t base_offset;
-    int64_t end_offset;     /* next offset after its last batch */
-    uint64_t size;          /* logical bytes: everything readers may see */
-    uint64_t writeback_pos; /* flush none/interval: writeback started for [0, this) */
+    int64_t end_offset;       /* next offset after its last batch */
+    uint64_t size;            /* logical bytes: everything readers may see */
+    uint64_t writeback_pos;   /* flush none/interval: writeback started for [0, this) */
+    int64_t writeback_ref_ms; /* when writeback_pos last moved (0: not yet) */
     int fd;
     struct seg_index idx, tidx;
     int64_t max_timestamp; /* INT64_MIN: no batch */

@@ -537,6 +537,32 @@ Test(log_basic, writeback_started_every_8_mib_under_flush_none_only)
     cr_assert_eq(h_close(&H, log), LOG_OK);
 }
 
+/* A partition writing 8 MiB over more than a second is left to the kernel's
+ * flusher: a kick would stall its next appends for nothing. */
+Test(log_basic, no_writeback_kick_for_a_slow_writer)
+{
+    struct partition_log_config cfg;
+    h_cfg(&cfg);
+    cfg.flush = LOG_FLUSH_NONE;
+    cfg.segment_bytes = 64 << 20;
+    cfg.max_append_bytes = 1 << 20;
+    struct partition_log *log = h_open(&H, &cfg, NULL);
+    H.fault.op_mask = 1u << LOG_IO_SYNC_RANGE;
+    H.fault.calls = 0;
+    for (int i = 0; i < 24; i++) {
+        append_mib(log, 1);
+        H.now_ms += 200; /* 5 MB/s */
+    }
+    cr_assert_eq(H.fault.calls, 0, "sync_file_range calls: %llu",
+                 (unsigned long long)H.fault.calls);
+    /* The same partition speeding up is kicked again. */
+    append_mib(log, 16);
+    cr_assert_eq(H.fault.calls, 1, "sync_file_range calls: %llu",
+                 (unsigned long long)H.fault.calls);
+    H.fault.op_mask = 0;
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+}
+
 Test(log_basic, segment_roll_by_age)
 {
     struct partition_log_config cfg;
