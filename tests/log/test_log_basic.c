@@ -504,16 +504,23 @@ static void append_mib(struct partition_log *log, int mib)
     }
 }
 
+/* A flush=none log whose sync_file_range calls the fault injector counts. */
+static struct partition_log *open_counting_writeback(struct partition_log_config *cfg)
+{
+    h_cfg(cfg);
+    cfg->flush = LOG_FLUSH_NONE;
+    cfg->segment_bytes = 64 << 20;
+    cfg->max_append_bytes = 1 << 20;
+    struct partition_log *log = h_open(&H, cfg, NULL);
+    H.fault.op_mask = 1u << LOG_IO_SYNC_RANGE;
+    H.fault.calls = 0;
+    return log;
+}
+
 Test(log_basic, writeback_started_every_8_mib_under_flush_none_only)
 {
     struct partition_log_config cfg;
-    h_cfg(&cfg);
-    cfg.flush = LOG_FLUSH_NONE;
-    cfg.segment_bytes = 64 << 20;
-    cfg.max_append_bytes = 1 << 20;
-    struct partition_log *log = h_open(&H, &cfg, NULL);
-    H.fault.op_mask = 1u << LOG_IO_SYNC_RANGE;
-    H.fault.calls = 0;
+    struct partition_log *log = open_counting_writeback(&cfg);
     append_mib(log, 16);
     /* Kicked when >= 8 MiB are written and not yet kicked: once in 16 MiB (the
      * kick looks at what earlier groups wrote). */
@@ -542,13 +549,7 @@ Test(log_basic, writeback_started_every_8_mib_under_flush_none_only)
 Test(log_basic, no_writeback_kick_for_a_slow_writer)
 {
     struct partition_log_config cfg;
-    h_cfg(&cfg);
-    cfg.flush = LOG_FLUSH_NONE;
-    cfg.segment_bytes = 64 << 20;
-    cfg.max_append_bytes = 1 << 20;
-    struct partition_log *log = h_open(&H, &cfg, NULL);
-    H.fault.op_mask = 1u << LOG_IO_SYNC_RANGE;
-    H.fault.calls = 0;
+    struct partition_log *log = open_counting_writeback(&cfg);
     for (int i = 0; i < 24; i++) {
         append_mib(log, 1);
         H.now_ms += 200; /* 5 MB/s */
