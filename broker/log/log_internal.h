@@ -83,6 +83,7 @@ struct log_segment {
     uint64_t size;            /* logical bytes: everything readers may see */
     uint64_t writeback_pos;   /* flush none/interval: writeback started for [0, this) */
     int64_t writeback_ref_ms; /* when writeback_pos last moved (0: not yet) */
+    uint64_t cache_drop_pos;  /* [0, this) was dropped from the page cache */
     int fd;
     struct seg_index idx, tidx;
     int64_t max_timestamp; /* INT64_MIN: no batch */
@@ -125,6 +126,8 @@ struct log_checkpoint {
 void log_checkpoint_encode(const struct log_checkpoint *ck, uint8_t out[LOG_CHECKPOINT_BYTES]);
 /* Returns 0 when the bytes hold a valid record. */
 int log_checkpoint_decode(const uint8_t *in, struct log_checkpoint *ck);
+
+#define LOG_DEFAULT_CACHE_KEEP_BYTES (64ll << 20)
 
 /* ------------------------------------------------------------------ group */
 

@@ -44,6 +44,7 @@ enum log_io_op {
     LOG_IO_FSTAT,      /* fd [, buf: struct stat] -> file size (run only) */
     LOG_IO_GETDENTS,   /* fd, buf, len -> bytes of linux_dirent64 (run only) */
     LOG_IO_SYNC_RANGE, /* fd, off, len, flags: sync_file_range (start writeback) */
+    LOG_IO_FADVISE,    /* fd, off, len, flags = advice: posix_fadvise */
     LOG_IO_OP_COUNT,
 };
 

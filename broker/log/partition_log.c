@@ -26,6 +26,7 @@ void partition_log_config_default(struct partition_log_config *cfg)
     cfg->max_batch_bytes = 0; /* = max_append_bytes */
     cfg->max_inflight_groups = 2;
     cfg->preallocate = true;
+    cfg->cache_keep_bytes = LOG_DEFAULT_CACHE_KEEP_BYTES;
     cfg->checkpoint_interval_ms = 1000;
     cfg->checkpoint_bytes = 64ull << 20;
     cfg->retention_check_ms = 1000;
@@ -121,6 +122,8 @@ static int check_config(struct partition_log_config *c, struct log_open_report *
         c->max_batch_bytes = c->max_append_bytes;
     if (c->max_inflight_groups == 0)
         c->max_inflight_groups = 2;
+    if (c->cache_keep_bytes == 0)
+        c->cache_keep_bytes = LOG_DEFAULT_CACHE_KEEP_BYTES;
     if (c->max_group_bytes < c->max_append_bytes)
         c->max_group_bytes = c->max_append_bytes;
     const char *bad = NULL;

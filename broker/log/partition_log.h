@@ -84,18 +84,22 @@ enum log_flush_policy {
 };
 
 struct partition_log_config {
-    uint64_t segment_bytes;         /* roll past this size (default 1 GiB, max 2 GiB) */
-    int64_t segment_ms;             /* roll a segment this old (default 7 days) */
-    int64_t retention_bytes;        /* -1: unlimited */
-    int64_t retention_ms;           /* -1: unlimited (default 7 days) */
-    enum log_flush_policy flush;    /* default LOG_FLUSH_ALWAYS */
-    int64_t flush_interval_ms;      /* LOG_FLUSH_INTERVAL */
-    uint32_t index_interval_bytes;  /* an offset-index entry every this many bytes (4096) */
-    uint32_t max_append_bytes;      /* one append (8 MiB) */
-    uint32_t max_group_bytes;       /* one write group, at least max_append_bytes (32 MiB) */
-    uint32_t max_batch_bytes;       /* largest batch recovery accepts (default = max_append) */
-    uint32_t max_inflight_groups;   /* write groups in flight at once, 1..16 (default 2) */
-    bool preallocate;               /* fallocate new segments (default true) */
+    uint64_t segment_bytes;        /* roll past this size (default 1 GiB, max 2 GiB) */
+    int64_t segment_ms;            /* roll a segment this old (default 7 days) */
+    int64_t retention_bytes;       /* -1: unlimited */
+    int64_t retention_ms;          /* -1: unlimited (default 7 days) */
+    enum log_flush_policy flush;   /* default LOG_FLUSH_ALWAYS */
+    int64_t flush_interval_ms;     /* LOG_FLUSH_INTERVAL */
+    uint32_t index_interval_bytes; /* an offset-index entry every this many bytes (4096) */
+    uint32_t max_append_bytes;     /* one append (8 MiB) */
+    uint32_t max_group_bytes;      /* one write group, at least max_append_bytes (32 MiB) */
+    uint32_t max_batch_bytes;      /* largest batch recovery accepts (default = max_append) */
+    uint32_t max_inflight_groups;  /* write groups in flight at once, 1..16 (default 2) */
+    bool preallocate;              /* fallocate new segments (default true) */
+    /* A partition writing fast under flush none/interval drops from the page
+     * cache what was written back this far behind its end (0: default
+     * 64 MiB; negative: keep everything). */
+    int64_t cache_keep_bytes;
     int64_t checkpoint_interval_ms; /* recovery checkpoint at most this stale (1000) */
     uint64_t checkpoint_bytes;      /* ... or this many durable bytes behind (64 MiB) */
     int64_t retention_check_ms;     /* how often tick() looks at retention (1000) */

@@ -517,6 +517,15 @@ static struct partition_log *open_counting_writeback(struct partition_log_config
     return log;
 }
 
+static void log_close_and_reopen_with_keep(struct partition_log **log,
+                                           struct partition_log_config *cfg, int64_t keep)
+{
+    H.fault.op_mask = 0;
+    cr_assert_eq(h_close(&H, *log), LOG_OK);
+    cfg->cache_keep_bytes = keep;
+    *log = h_open(&H, cfg, NULL);
+}
+
 Test(log_basic, writeback_started_every_8_mib_under_flush_none_only)
 {
     struct partition_log_config cfg;
@@ -560,6 +569,37 @@ Test(log_basic, no_writeback_kick_for_a_slow_writer)
     append_mib(log, 16);
     cr_assert_eq(H.fault.calls, 1, "sync_file_range calls: %llu",
                  (unsigned long long)H.fault.calls);
+    H.fault.op_mask = 0;
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+}
+
+/* A fast writer drops what was written back, beyond the keep window, from the
+ * page cache; keep < 0 never drops; a failing hint changes nothing. */
+Test(log_basic, fast_writer_drops_written_back_pages_beyond_the_window)
+{
+    struct partition_log_config cfg;
+    struct partition_log *log = open_counting_writeback(&cfg);
+    log_close_and_reopen_with_keep(&log, &cfg, 4 << 20);
+    H.fault.op_mask = 1u << LOG_IO_FADVISE;
+    H.fault.calls = 0;
+    append_mib(log, 16);
+    append_mib(log, 16);
+    /* kicks at ~8, ~16, ~24 MiB: the second and third drop what the one
+     * before wrote back, less 4 MiB */
+    cr_assert_geq(H.fault.calls, 1, "fadvise calls: %llu", (unsigned long long)H.fault.calls);
+    uint64_t calls = H.fault.calls;
+    log_io_fault_arm(&H.fault, H.fault.calls + 1, EIO, true);
+    append_mib(log, 16);
+    cr_assert_geq(H.fault.injected, 1);
+    log_io_fault_disarm(&H.fault);
+    cr_assert_gt(H.fault.calls, calls);
+
+    log_close_and_reopen_with_keep(&log, &cfg, -1);
+    H.fault.op_mask = 1u << LOG_IO_FADVISE;
+    H.fault.calls = 0;
+    append_mib(log, 16);
+    append_mib(log, 16);
+    cr_assert_eq(H.fault.calls, 0, "keep < 0 keeps everything");
     H.fault.op_mask = 0;
     cr_assert_eq(h_close(&H, log), LOG_OK);
 }
