@@ -107,6 +107,10 @@ stop_broker() {
         BROKER_PID=
     fi
 }
+# settle: before a sustained or latency run, let the disk finish what the
+# previous runs left (writeback, and the discards of deleted topics on a
+# filesystem mounted with `discard`), so a run does not measure its predecessor.
+settle() { sync; sleep 5; }
 TOPIC_SEQ=0
 # run KEY ARGS...: one ringlog-bench produce run on a new topic, recorded under KEY
 run() {
@@ -146,16 +150,19 @@ for flush in none always; do
             key="long_${size}_${flush}"
             args=(produce --msg-size "$size" --acks 1 --producers 1 --partitions 8 --duration "$LONG" --warmup "$WARMUP")
             record_cmd "$key" "$flush" "${args[@]}"
+            settle
             run "$key" "$i" "${args[@]}"
         done
         # Light load: 5,000 msgs/s of 1 KiB, acks 1, no linger
         key="light_$flush"
         args=(produce --msg-size 1024 --acks 1 --rate 5000 --linger-ms 0 --duration "$((DURATION * 2))" --warmup "$WARMUP")
         record_cmd "$key" "$flush" "${args[@]}"
+        settle
         run "$key" "$i" "${args[@]}"
         key="light_e2e_$flush"
         args=(e2e --msg-size 1024 --acks 1 --rate 5000 --linger-ms 0 --duration "$((DURATION * 2))" --warmup "$WARMUP")
         record_cmd "$key" "$flush" "${args[@]}"
+        settle
         run "$key" "$i" "${args[@]}"
     done
     # Half load: half of the sustained 1 KiB figure of this flush policy, fixed rate.
@@ -165,6 +172,7 @@ for flush in none always; do
         key="half_$flush"
         args=(produce --msg-size 1024 --acks 1 --producers 1 --partitions 8 --rate "$HALF" --linger-ms 1 --duration "$((DURATION * 2))" --warmup "$WARMUP")
         record_cmd "$key" "$flush" "${args[@]}"
+        settle
         run "$key" "$i" "${args[@]}"
     done
     eval "HALF_$flush=$HALF"
