@@ -153,6 +153,13 @@ for flush in none always; do
             settle
             run "$key" "$i" "${args[@]}"
         done
+        # The client's CPU with one ringlog_produce call per message (no batch API)
+        if [[ $flush == none ]]; then
+            key="pb1_100_none"
+            args=(produce --msg-size 100 --acks 1 --producers 1 --partitions 8 --produce-batch 1 --duration "$((DURATION * 2))" --warmup "$WARMUP")
+            record_cmd "$key" "$flush" "${args[@]}"
+            run "$key" "$i" "${args[@]}"
+        fi
         # Light load: 5,000 msgs/s of 1 KiB, acks 1, no linger
         key="light_$flush"
         args=(produce --msg-size 1024 --acks 1 --rate 5000 --linger-ms 0 --duration "$((DURATION * 2))" --warmup "$WARMUP")
@@ -233,7 +240,8 @@ verdict() { awk -v c="$1" 'BEGIN{print (c) ? "**met**" : "**missed**"}'; }
     echo "producer its own thread and connection, as fast as the client library accepts"
     echo "(no \`--rate\`: latency is produce call → acknowledgement, which at full"
     echo "speed is mostly time queued in the producer's 32 MiB buffer). Client defaults:"
-    echo "linger 5 ms, 64 KiB batches, idempotence on, 5 requests in flight. ${DURATION} s"
+    echo "linger 5 ms, 64 KiB batches, idempotence on, 5 requests in flight; the bench hands"
+    echo "its messages to \`ringlog_produce_batch\` 16 at a time (\`--produce-batch 16\`). ${DURATION} s"
     echo "measured after ${WARMUP} s of warmup, a new topic per run; medians of $RUNS runs."
     echo "\"of limit\" is MB/s of payload divided by the limit above."
     echo
@@ -301,11 +309,12 @@ verdict() { awk -v c="$1" 'BEGIN{print (c) ? "**met**" : "**missed**"}'; }
     echo "CPU seconds per million messages, over the measured window: the bench client from"
     echo "\`getrusage(RUSAGE_SELF)\` (all its threads, the library's I/O threads included), the"
     echo "broker from \`/proc/PID/stat\` utime + stime (all its threads; \`--broker-pid\`)."
-    echo "Target: the client spends less than the broker."
+    echo "Target: the client spends less than the broker. \`pb1_100_none\` is the 100 B run with"
+    echo "\`--produce-batch 1\` (one \`ringlog_produce\` call per message), for comparison."
     echo
     echo "| run | client s / M msgs | broker s / M msgs | client / broker | |"
     echo "|---|---:|---:|---:|---|"
-    for k in long_1024_none long_100_none long_1024_always long_100_always m_100_1_none_4_8 m_1024_1_none_4_8 light_none half_none consume; do
+    for k in long_1024_none long_100_none pb1_100_none long_1024_always long_100_always m_100_1_none_4_8 m_1024_1_none_4_8 light_none half_none consume; do
         c=$(med "$k" client_cpu_s_per_mmsg)
         b=$(med "$k" broker_cpu_s_per_mmsg)
         echo "| $k | $(fmt "$c" 3) | $(fmt "$b" 3) | $(awk -v c="$c" -v b="$b" 'BEGIN{if (b>0) printf("%.2f", c/b); else print "–"}') | $(verdict "$(awk -v c="$c" -v b="$b" 'BEGIN{print (c<b)}')") |"
