@@ -205,7 +205,8 @@ Test(bench_modes, produce_then_consume, .init = start, .fini = stop, .timeout = 
     cr_assert_eq(jnum(&j, "errors"), 0);
     cr_assert_gt(jnum(&j, "seconds"), 0);
     double mps = jnum(&j, "msgs_per_sec"), secs = jnum(&j, "seconds");
-    cr_assert_leq(fabs(mps * secs - 20000) / 20000, 0.01);
+    /* "seconds" is printed to the millisecond: a run of a few ms rounds by more than 1 %. */
+    cr_assert_leq(fabs(mps * secs - 20000) / 20000, 0.01 + 0.0006 / secs);
     cr_assert_leq(fabs(jnum(&j, "mb_per_sec") - mps * 100 / 1e6) / (mps * 100 / 1e6), 0.01);
     check_latency(&j);
     cr_assert_geq(jnum(&j, "broker_cpu_s"), 0);
