@@ -12,7 +12,6 @@
 #include "checksum.h"
 
 #include <stdatomic.h>
-#include <stdbool.h>
 #include <xxhash.h>
 
 typedef uint64_t (*checksum_fn)(const void *, size_t);
@@ -22,20 +21,11 @@ uint64_t rl_checksum_generic(const void *data, size_t len)
     return XXH3_64bits(data, len);
 }
 
-static bool cpu_has_avx2(void)
-{
-#if defined(__x86_64__) && defined(RINGLOG_HAVE_AVX2_CHECKSUM)
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2");
-#else
-    return false;
-#endif
-}
-
 static checksum_fn choose(void)
 {
 #if defined(RINGLOG_HAVE_AVX2_CHECKSUM)
-    if (cpu_has_avx2())
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2"))
         return rl_checksum_avx2;
 #endif
     return rl_checksum_generic;

@@ -1,5 +1,6 @@
 #include "produce_parse.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #include "varint.h"
@@ -173,37 +174,49 @@ static int parse_produce(const struct pb_field *outer, struct rl_arena *a,
     return RL_PRODUCE_PARSE_OK;
 }
 
+/*
+ * The envelope is read in a first pass that allocates nothing, so every
+ * request that is not a produce (fetch, metadata, ...) falls back at no
+ * cost; only a produce body is then parsed into the arena.
+ */
 int rl_produce_request_parse(const uint8_t *frame, size_t len, struct rl_arena *arena,
                              Ringlog__Request **out)
 {
     *out = NULL;
-    Ringlog__Request *req = rl_arena_alloc(arena, sizeof(*req));
-    if (!req)
-        return RL_PRODUCE_PARSE_NOMEM;
-    ringlog__request__init(req);
+    Ringlog__Request env;
+    ringlog__request__init(&env);
+    struct pb_field client_id = {0}, body = {0};
+    bool have_client_id = false, have_body = false;
     struct pb_reader r = {frame, frame + len};
     struct pb_field f;
     int rc;
     while ((rc = pb_next(&r, &f)) == 1) {
         if (f.number == 1 && f.wire == WIRE_VARINT) {
-            req->correlation_id = f.varint;
+            env.correlation_id = f.varint;
         } else if (f.number == 2 && f.wire == WIRE_VARINT) {
-            req->api_version = (uint32_t)f.varint;
+            env.api_version = (uint32_t)f.varint;
         } else if (f.number == 3 && f.wire == WIRE_LEN) {
-            if (!(req->client_id = arena_string(arena, &f)))
-                return RL_PRODUCE_PARSE_NOMEM;
-        } else if (f.number == RINGLOG__REQUEST__BODY_PRODUCE && f.wire == WIRE_LEN &&
-                   req->produce == NULL) {
-            int prc = parse_produce(&f, arena, &req->produce);
-            if (prc != RL_PRODUCE_PARSE_OK)
-                return prc;
-            req->body_case = RINGLOG__REQUEST__BODY_PRODUCE;
+            client_id = f;
+            have_client_id = true;
+        } else if (f.number == RINGLOG__REQUEST__BODY_PRODUCE && f.wire == WIRE_LEN && !have_body) {
+            body = f;
+            have_body = true;
         } else {
             return RL_PRODUCE_PARSE_FALLBACK;
         }
     }
-    if (rc < 0 || req->produce == NULL)
+    if (rc < 0 || !have_body)
         return RL_PRODUCE_PARSE_FALLBACK;
+    Ringlog__Request *req = rl_arena_alloc(arena, sizeof(*req));
+    if (!req)
+        return RL_PRODUCE_PARSE_NOMEM;
+    *req = env;
+    if (have_client_id && !(req->client_id = arena_string(arena, &client_id)))
+        return RL_PRODUCE_PARSE_NOMEM;
+    int prc = parse_produce(&body, arena, &req->produce);
+    if (prc != RL_PRODUCE_PARSE_OK)
+        return prc;
+    req->body_case = RINGLOG__REQUEST__BODY_PRODUCE;
     *out = req;
     return RL_PRODUCE_PARSE_OK;
 }

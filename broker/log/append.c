@@ -487,12 +487,12 @@ static void writeback_kick(struct partition_log *log, struct log_segment *act)
         act->cache_drop_pos = act->size;
     if (log->cfg.flush == LOG_FLUSH_ALWAYS)
         return;
-    int64_t now = log_now(log);
-    if (act->writeback_ref_ms == 0)
-        act->writeback_ref_ms = now;
     if (act->size - act->writeback_pos < LOG_WRITEBACK_KICK_BYTES)
         return;
-    if (now - act->writeback_ref_ms > LOG_WRITEBACK_KICK_WINDOW_MS) {
+    /* The clock is read only here, once per 8 MiB, not on every group. */
+    int64_t now = log_now(log);
+    int64_t since = act->writeback_ref_ms ? act->writeback_ref_ms : act->created_ms;
+    if (now - since > LOG_WRITEBACK_KICK_WINDOW_MS) {
         act->writeback_pos = act->size; /* a slow writer: left to the flusher */
         act->writeback_ref_ms = now;
         return;

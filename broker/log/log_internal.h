@@ -82,7 +82,7 @@ struct log_segment {
     int64_t end_offset;       /* next offset after its last batch */
     uint64_t size;            /* logical bytes: everything readers may see */
     uint64_t writeback_pos;   /* flush none/interval: writeback started for [0, this) */
-    int64_t writeback_ref_ms; /* when writeback_pos last moved (0: not yet) */
+    int64_t writeback_ref_ms; /* when writeback_pos last moved (0: since created_ms) */
     uint64_t cache_drop_pos;  /* [0, this) was dropped from the page cache */
     int fd;
     struct seg_index idx, tidx;

@@ -310,23 +310,23 @@ Test(bench_modes, disk_by_bytes_and_by_duration)
     cr_assert_eq(rmdir(dir), 0, "the bench left no file behind");
 }
 
+/* Runs ringlog-bench with `args` (stderr discarded); returns its exit status. */
+static int bench_exit_status(const char *args)
+{
+    char bin[PATH_MAX], cmd[PATH_MAX + 128];
+    test_bin_path("ringlog-bench", bin, sizeof(bin));
+    snprintf(cmd, sizeof(cmd), "%s %s 2>/dev/null", bin, args);
+    return WEXITSTATUS(system(cmd));
+}
+
 Test(bench_modes, bad_flags_exit_2)
 {
-    char bin[PATH_MAX], cmd[PATH_MAX + 64];
-    test_bin_path("ringlog-bench", bin, sizeof(bin));
-    snprintf(cmd, sizeof(cmd), "%s produce --count 5 2>/dev/null", bin);
-    int st = system(cmd);
-    cr_assert_eq(WEXITSTATUS(st), 2, "no --topic");
-    snprintf(cmd, sizeof(cmd), "%s e2e --topic x --msg-size 8 2>/dev/null", bin);
-    st = system(cmd);
-    cr_assert_eq(WEXITSTATUS(st), 2, "e2e needs room for the stamp");
-    snprintf(cmd, sizeof(cmd), "%s produce --topic x --produce-batch 0 2>/dev/null", bin);
-    st = system(cmd);
-    cr_assert_eq(WEXITSTATUS(st), 2, "at least one message per call");
-    snprintf(cmd, sizeof(cmd), "%s disk --dir /tmp --duration 1 --files 0 2>/dev/null", bin);
-    st = system(cmd);
-    cr_assert_eq(WEXITSTATUS(st), 2, "at least one file");
-    snprintf(cmd, sizeof(cmd), "%s disk --dir /tmp 2>/dev/null", bin);
-    st = system(cmd);
-    cr_assert_eq(WEXITSTATUS(st), 2, "--bytes or --duration");
+    cr_assert_eq(bench_exit_status("produce --count 5"), 2, "no --topic");
+    cr_assert_eq(bench_exit_status("e2e --topic x --msg-size 8"), 2,
+                 "e2e needs room for the stamp");
+    cr_assert_eq(bench_exit_status("produce --topic x --produce-batch 0"), 2,
+                 "at least one message per call");
+    cr_assert_eq(bench_exit_status("disk --dir /tmp --duration 1 --files 0"), 2,
+                 "at least one file");
+    cr_assert_eq(bench_exit_status("disk --dir /tmp"), 2, "--bytes or --duration");
 }
