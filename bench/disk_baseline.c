@@ -4,16 +4,25 @@
  * batch-sized buffers into a new file, ended by one fsync (--sync end), or
  * with an fdatasync after every write (--sync each). Blocking syscalls, one
  * thread: the simplest thing that can write a file.
+ *
+ * Each write (with its fdatasync under --sync each) is also timed. With
+ * --rate N the writes are paced, N a second, and each is timed from its
+ * intended start like a broker-bench message: `disk --sync each
+ * --batch-bytes 1K --rate 5000` is the disk's own floor under the broker's
+ * light-load latency with flush=always.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "bench.h"
+#include "hist.h"
+#include "load.h"
 
 #define DISK_MAX_FILES 64
 
@@ -56,6 +65,7 @@ struct disk_opts {
     const char *dir;
     int64_t bytes, batch;
     double duration; /* > 0: write for this long instead of --bytes */
+    double rate;     /* > 0: writes per second, paced */
     int files;       /* writes go round-robin over this many files */
     bool each, json;
 };
@@ -74,6 +84,8 @@ static int disk_parse(int argc, char **argv, struct disk_opts *o)
             o->batch = bench_parse_size(argv[++i]);
         } else if (strcmp(a, "--duration") == 0 && v) {
             o->duration = atof(argv[++i]);
+        } else if (strcmp(a, "--rate") == 0 && v) {
+            o->rate = atof(argv[++i]);
         } else if (strcmp(a, "--files") == 0 && v) {
             o->files = atoi(argv[++i]);
         } else if (strcmp(a, "--sync") == 0 && v) {
@@ -96,6 +108,10 @@ static int disk_parse(int argc, char **argv, struct disk_opts *o)
                 "ringlog-bench disk: --dir DIR and --bytes N or --duration S are required\n");
         return 2;
     }
+    if (o->rate < 0) {
+        fprintf(stderr, "ringlog-bench disk: --rate must be positive\n");
+        return 2;
+    }
     if (o->files < 1 || o->files > DISK_MAX_FILES) {
         fprintf(stderr, "ringlog-bench disk: --files must be 1..%d\n", DISK_MAX_FILES);
         return 2;
@@ -113,14 +129,95 @@ static void disk_close_all(const struct disk_opts *o, int *fds, char (*paths)[40
     }
 }
 
+/* What the write loop did. */
+struct disk_run {
+    int64_t done;
+    uint64_t writes, syncs;
+    struct hist *lat; /* each write (+ fdatasync), ns */
+};
+
+static void disk_sleep_until(uint64_t t)
+{
+    struct timespec ts = {.tv_sec = (time_t)(t / 1000000000ull),
+                          .tv_nsec = (long)(t % 1000000000ull)};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
+    }
+}
+
 /*
  * The write loop. With --duration the rate counts the bytes write() took
  * within that time, the way a broker under flush=none counts what it
  * acknowledged: once page cache is full, write() is throttled to the
  * disk's writeback rate, so a run long enough measures the sustained rate.
- * The final fsync is timed separately (fsync_seconds). With --bytes the
- * rate includes the final fsync, as before.
+ * With --rate each write waits for its slot and is timed from it (or from
+ * when it started, if that was earlier), so a slow fdatasync is charged to
+ * the writes it delays, as the broker bench charges a stalled broker.
  */
+static int disk_write_loop(const struct disk_opts *o, const int *fds, const uint8_t *buf,
+                           struct disk_run *run)
+{
+    struct bench_schedule sched = {.start_ns = bench_mono_ns(), .rate = o->rate, .producers = 1};
+    uint64_t t_end = sched.start_ns + (uint64_t)(o->duration * 1e9);
+    for (;;) {
+        if (o->duration > 0 ? (run->writes % 16 == 0 && bench_mono_ns() >= t_end)
+                            : run->done >= o->bytes)
+            return 0;
+        uint64_t start = bench_mono_ns();
+        if (o->rate > 0) {
+            uint64_t due = bench_intended_ns(&sched, run->writes);
+            if (due > start)
+                disk_sleep_until(due);
+            start = bench_start_ns(due, bench_mono_ns());
+        }
+        int fd = fds[run->writes % (uint64_t)o->files];
+        size_t n =
+            (size_t)(o->duration <= 0 && o->bytes - run->done < o->batch ? o->bytes - run->done
+                                                                           : o->batch);
+        ssize_t w = write(fd, buf, n);
+        if (w <= 0) {
+            fprintf(stderr, "ringlog-bench disk: write: %s\n", strerror(errno));
+            return 1;
+        }
+        run->done += w;
+        run->writes++;
+        if (o->each) {
+            if (fdatasync(fd) != 0) {
+                fprintf(stderr, "ringlog-bench disk: fdatasync: %s\n", strerror(errno));
+                return 1;
+            }
+            run->syncs++;
+        }
+        hist_record(run->lat, bench_latency_ns(start, bench_mono_ns()));
+    }
+}
+
+static void disk_report(const struct disk_opts *o, const struct disk_run *run, double secs,
+                        double fsync_secs)
+{
+    double mbps = (double)run->done / 1e6 / secs;
+    const struct hist *h = run->lat;
+    if (o->json)
+        printf("{\"mode\":\"disk\",\"sync\":\"%s\",\"batch_bytes\":%lld,\"files\":%d,"
+               "\"bytes\":%lld,\"seconds\":%.3f,\"mb_per_sec\":%.1f,\"writes\":%llu,"
+               "\"fdatasyncs\":%llu,\"fsync_seconds\":%.3f,\"rate\":%.0f,"
+               "\"latency_us\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,"
+               "\"max\":%.1f}}\n",
+               o->each ? "each" : "end", (long long)o->batch, o->files, (long long)run->done,
+               secs, mbps, (unsigned long long)run->writes, (unsigned long long)run->syncs,
+               fsync_secs, o->rate, hist_quantile(h, 0.5) / 1e3, hist_quantile(h, 0.9) / 1e3,
+               hist_quantile(h, 0.99) / 1e3, hist_quantile(h, 0.999) / 1e3,
+               hist_quantile(h, 1) / 1e3);
+    else
+        printf("disk: %lld bytes in %lld-byte writes over %d file(s), %s: %.3f s, %.1f MB/s, "
+               "%llu syncs (final fsync %.3f s); per write p50 %.1f µs, p99 %.1f µs, "
+               "p99.9 %.1f µs\n",
+               (long long)run->done, (long long)o->batch, o->files,
+               o->each ? "fdatasync each" : "one fsync at the end", secs, mbps,
+               (unsigned long long)run->syncs, fsync_secs, hist_quantile(h, 0.5) / 1e3,
+               hist_quantile(h, 0.99) / 1e3, hist_quantile(h, 0.999) / 1e3);
+}
+
+/* The final fsync is timed separately (fsync_seconds). With --bytes the rate includes it. */
 int bench_disk(int argc, char **argv)
 {
     struct disk_opts o;
@@ -141,63 +238,34 @@ int bench_disk(int argc, char **argv)
         }
     }
     uint8_t *buf = malloc((size_t)o.batch);
-    if (!buf) {
+    struct disk_run run = {.lat = malloc(sizeof(struct hist))};
+    if (!buf || !run.lat) {
         fprintf(stderr, "ringlog-bench disk: out of memory\n");
         disk_close_all(&o, fds, paths);
+        free(buf);
+        free(run.lat);
         return 1;
     }
+    hist_init(run.lat);
     for (int64_t i = 0; i < o.batch; i++)
         buf[i] = (uint8_t)(i * 131 + 7);
-    uint64_t syncs = 0, writes = 0;
-    double t0 = bench_now(), t_end = t0 + o.duration;
-    int64_t done = 0;
-    rc = 0;
-    while (o.duration > 0 ? (writes % 16 != 0 || bench_now() < t_end) : done < o.bytes) {
-        int fd = fds[writes % (uint64_t)o.files];
-        size_t n = (size_t)(o.duration <= 0 && o.bytes - done < o.batch ? o.bytes - done : o.batch);
-        ssize_t w = write(fd, buf, n);
-        if (w <= 0) {
-            fprintf(stderr, "ringlog-bench disk: write: %s\n", strerror(errno));
-            rc = 1;
-            break;
-        }
-        done += w;
-        writes++;
-        if (o.each) {
-            if (fdatasync(fd) != 0) {
-                fprintf(stderr, "ringlog-bench disk: fdatasync: %s\n", strerror(errno));
-                rc = 1;
-                break;
-            }
-            syncs++;
-        }
-    }
+    prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0); /* paced sleeps wake on time */
+    double t0 = bench_now();
+    rc = disk_write_loop(&o, fds, buf, &run);
     double t_written = bench_now();
     for (int f = 0; f < o.files && rc == 0; f++) {
         if (fsync(fds[f]) != 0) {
             fprintf(stderr, "ringlog-bench disk: fsync: %s\n", strerror(errno));
             rc = 1;
         }
-        syncs++;
+        run.syncs++;
     }
     double t_synced = bench_now();
     disk_close_all(&o, fds, paths);
     free(buf);
-    if (rc != 0)
-        return rc;
-    double secs = o.duration > 0 ? t_written - t0 : t_synced - t0;
-    double mbps = (double)done / 1e6 / secs;
-    if (o.json)
-        printf(
-            "{\"mode\":\"disk\",\"sync\":\"%s\",\"batch_bytes\":%lld,\"files\":%d,\"bytes\":%lld,"
-            "\"seconds\":%.3f,\"mb_per_sec\":%.1f,\"fdatasyncs\":%llu,\"fsync_seconds\":%.3f}\n",
-            o.each ? "each" : "end", (long long)o.batch, o.files, (long long)done, secs, mbps,
-            (unsigned long long)syncs, t_synced - t_written);
-    else
-        printf("disk: %lld bytes in %lld-byte writes over %d file(s), %s: %.3f s, %.1f MB/s, "
-               "%llu syncs (final fsync %.3f s)\n",
-               (long long)done, (long long)o.batch, o.files,
-               o.each ? "fdatasync each" : "one fsync at the end", secs, mbps,
-               (unsigned long long)syncs, t_synced - t_written);
-    return 0;
+    if (rc == 0)
+        disk_report(&o, &run, o.duration > 0 ? t_written - t0 : t_synced - t0,
+                    t_synced - t_written);
+    free(run.lat);
+    return rc;
 }

@@ -111,6 +111,18 @@ stop_broker() {
 # previous runs left (writeback, and the discards of deleted topics on a
 # filesystem mounted with `discard`), so a run does not measure its predecessor.
 settle() { sync; sleep 5; }
+# floor_light FLUSH I: 1 KiB writes at 5,000/s for as long as a light run, straight to
+# a file with write() (and fdatasync each under flush always), timed like messages.
+floor_light() {
+    local sync=end
+    [[ $1 == always ]] && sync=each
+    local args=(disk --dir "$WORK" --duration "$((DURATION * 2))" --batch-bytes 1K --rate 5000 --sync "$sync" --json)
+    grep -q "^floor_light_$1:" "$CMDS" || echo "floor_light_$1: ringlog-bench ${args[*]}" | sed "s|$WORK|WORK|" >>"$CMDS"
+    local json
+    json=$("$BIN/ringlog-bench" "${args[@]}") || log "floor_light_$1 exited non-zero"
+    printf '%s\t%s\t%s\n' "floor_light_$1" "$2" "$json" >>"$RESULTS"
+    log "floor_light_$1 #$2: p50 $(jf "$json" p50) us, p99 $(jf "$json" p99) us"
+}
 TOPIC_SEQ=0
 # run KEY ARGS...: one ringlog-bench produce run on a new topic, recorded under KEY
 run() {
@@ -168,7 +180,11 @@ for flush in none always; do
             record_cmd "$key" "$flush" "${args[@]}"
             run "$key" "$i" "${args[@]}"
         fi
-        # Light load: 5,000 msgs/s of 1 KiB, acks 1, no linger
+        # Light load: 5,000 msgs/s of 1 KiB, acks 1, no linger. First the
+        # disk's own floor under it, in the same minutes (the disk's latency
+        # varies from minute to minute): the same writes, bare.
+        settle
+        floor_light "$flush" "$i"
         key="light_$flush"
         args=(produce --msg-size 1024 --acks 1 --rate 5000 --linger-ms 0 --duration "$((DURATION * 2))" --warmup "$WARMUP")
         record_cmd "$key" "$flush" "${args[@]}"
@@ -279,12 +295,19 @@ verdict() { awk -v c="$1" 'BEGIN{print (c) ? "**met**" : "**missed**"}'; }
     echo
     echo "5,000 msgs/s of 1 KiB on a fixed schedule (\`--rate 5000\`), acks 1, \`--linger-ms 0\`,"
     echo "$((DURATION * 2)) s after ${WARMUP} s warmup. Latency counts from each message's *intended*"
-    echo "send time (no coordinated omission). The floor is the loopback round trip above"
-    echo "($(fmt "$RTT50" 1) µs p50); an fdatasync costs $(fmt "$SYNC_US" 0) µs."
+    echo "send time (no coordinated omission). Under every broker figure is a floor: the"
+    echo "loopback round trip above ($(fmt "$RTT50" 1) µs p50, $(fmt "$RTT99" 1) µs p99) and, just before each"
+    echo "light run, the same writes straight to a file with no broker, no network and no"
+    echo "group commit: 1 KiB \`write()\`s at 5,000/s, with an \`fdatasync\` after each for"
+    echo "flush always, timed the same way (\`ringlog-bench disk --rate 5000\`, command below)."
     echo
     echo "| run | p50 µs | p90 µs | p99 µs | p99.9 µs | p99.99 µs | max µs | target | |"
     echo "|---|---:|---:|---:|---:|---:|---:|---|---|"
     for flush in none always; do
+        m="floor_light_$flush"
+        what="write 1 KiB"
+        [[ $flush == always ]] && what="write 1 KiB + fdatasync"
+        echo "| floor, flush $flush: $what, bare | $(fmt "$(med "$m" p50)" 1) | $(fmt "$(med "$m" p90)" 1) | $(fmt "$(med "$m" p99)" 1) | $(fmt "$(med "$m" p999)" 1) | – | $(fmt "$(med "$m" max)" 1) | | |"
         for m in "light_$flush" "light_e2e_$flush"; do
             what="produce → ack"
             [[ $m == light_e2e_* ]] && what="produce → consume (e2e)"

@@ -310,6 +310,36 @@ Test(bench_modes, disk_by_bytes_and_by_duration)
     cr_assert_eq(rmdir(dir), 0, "the bench left no file behind");
 }
 
+/*
+ * Paced writes (the floor under light-load latency): --rate spaces them, so
+ * 0.5 s at 2,000/s is at most 1,000 writes plus the 15 that may finish the
+ * last group of 16 (unpaced, a page-cache write() loop does far more), and
+ * each write is timed.
+ */
+Test(bench_modes, disk_paced_writes_are_timed)
+{
+    char dir[] = "/tmp/ringlog-diskbench-XXXXXX", args[512];
+    cr_assert_not_null(mkdtemp(dir));
+    struct jp j;
+    snprintf(args, sizeof(args),
+             "disk --dir %s --duration 0.5 --batch-bytes 1K --rate 2000 --sync end", dir);
+    bench_line(args, &j);
+    double writes = jnum(&j, "writes");
+    cr_assert_leq(writes, 1015, "paced: %.0f writes", writes);
+    cr_assert_geq(writes, 16);
+    cr_assert_eq(jnum(&j, "bytes"), writes * 1024);
+    cr_assert_eq(jnum(&j, "rate"), 2000);
+    check_latency(&j);
+
+    snprintf(args, sizeof(args),
+             "disk --dir %s --bytes 64K --batch-bytes 4K --sync each --rate 1000", dir);
+    bench_line(args, &j);
+    cr_assert_eq(jnum(&j, "writes"), 16);
+    cr_assert_eq(jnum(&j, "fdatasyncs"), 17, "one per write and the final fsync");
+    check_latency(&j);
+    cr_assert_eq(rmdir(dir), 0, "the bench left no file behind");
+}
+
 /* Runs ringlog-bench with `args` (stderr discarded); returns its exit status. */
 static int bench_exit_status(const char *args)
 {
@@ -329,4 +359,5 @@ Test(bench_modes, bad_flags_exit_2)
     cr_assert_eq(bench_exit_status("disk --dir /tmp --duration 1 --files 0"), 2,
                  "at least one file");
     cr_assert_eq(bench_exit_status("disk --dir /tmp"), 2, "--bytes or --duration");
+    cr_assert_eq(bench_exit_status("disk --dir /tmp --bytes 1M --rate -5"), 2, "a positive rate");
 }
