@@ -172,7 +172,7 @@ static int disk_write_loop(const struct disk_opts *o, const int *fds, const uint
         int fd = fds[run->writes % (uint64_t)o->files];
         size_t n =
             (size_t)(o->duration <= 0 && o->bytes - run->done < o->batch ? o->bytes - run->done
-                                                                           : o->batch);
+                                                                         : o->batch);
         ssize_t w = write(fd, buf, n);
         if (w <= 0) {
             fprintf(stderr, "ringlog-bench disk: write: %s\n", strerror(errno));
@@ -202,9 +202,9 @@ static void disk_report(const struct disk_opts *o, const struct disk_run *run, d
                "\"fdatasyncs\":%llu,\"fsync_seconds\":%.3f,\"rate\":%.0f,"
                "\"latency_us\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,"
                "\"max\":%.1f}}\n",
-               o->each ? "each" : "end", (long long)o->batch, o->files, (long long)run->done,
-               secs, mbps, (unsigned long long)run->writes, (unsigned long long)run->syncs,
-               fsync_secs, o->rate, hist_quantile(h, 0.5) / 1e3, hist_quantile(h, 0.9) / 1e3,
+               o->each ? "each" : "end", (long long)o->batch, o->files, (long long)run->done, secs,
+               mbps, (unsigned long long)run->writes, (unsigned long long)run->syncs, fsync_secs,
+               o->rate, hist_quantile(h, 0.5) / 1e3, hist_quantile(h, 0.9) / 1e3,
                hist_quantile(h, 0.99) / 1e3, hist_quantile(h, 0.999) / 1e3,
                hist_quantile(h, 1) / 1e3);
     else

@@ -25,6 +25,7 @@ void broker_config_default(struct broker_config *cfg)
     cfg->shards = cpus < 1 ? 1 : (cpus > BROKER_MAX_SHARDS ? BROKER_MAX_SHARDS : (int)cpus);
     cfg->flush = LOG_FLUSH_ALWAYS;
     cfg->flush_interval_ms = 0;
+    cfg->cache_keep_bytes = LOG_DEFAULT_CACHE_KEEP_BYTES;
     cfg->max_frame_bytes = 16u << 20;
     cfg->max_connections = 10000;
     cfg->max_conn_buffered_bytes = 64u << 20;
@@ -48,6 +49,8 @@ void broker_config_usage(void)
             "  --peers ID@HOST:PORT,...  the cluster's brokers, this one included (none)\n"
             "  --shards N                shard threads (online CPUs)\n"
             "  --flush always|interval:MS|none   when data is fdatasync'ed (always)\n"
+            "  --cache-keep-bytes B|all  page cache a fast writer keeps behind its log end,\n"
+            "                            per partition, under flush none/interval (67108864)\n"
             "  --config FILE             key = value lines; flags win\n"
             "  --max-frame-bytes B       largest request frame (16777216)\n"
             "  --max-connections N       connections accepted at once (10000)\n"
@@ -153,6 +156,13 @@ static int apply_setting(struct broker_config *cfg, const char *key, const char 
         cfg->shards = (int)n;
     } else if (strcmp(key, "flush") == 0) {
         if (parse_flush(cfg, value) != 0)
+            goto bad;
+    } else if (strcmp(key, "cache-keep-bytes") == 0) {
+        if (strcmp(value, "all") == 0)
+            cfg->cache_keep_bytes = -1;
+        else if (parse_i64(value, 4096, INT64_MAX / 2, &n) == 0)
+            cfg->cache_keep_bytes = n;
+        else
             goto bad;
     } else if (strcmp(key, "max-frame-bytes") == 0) {
         if (parse_i64(value, 1024, 256LL << 20, &n) != 0)

@@ -66,6 +66,7 @@ struct partition *partition_open(struct shard *s, const struct topic_info *t, ui
     partition_log_config_default(&cfg);
     cfg.flush = srv->cfg.flush;
     cfg.flush_interval_ms = srv->cfg.flush_interval_ms;
+    cfg.cache_keep_bytes = srv->cfg.cache_keep_bytes;
     if (t->config.segment_bytes > 0)
         cfg.segment_bytes = (uint64_t)t->config.segment_bytes;
     if (t->config.segment_ms > 0)

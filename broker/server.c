@@ -321,6 +321,14 @@ static int start_shards(struct server *srv, sigset_t *signals)
     return started;
 }
 
+static const char *cache_keep_text(int64_t keep, char *buf, size_t len)
+{
+    if (keep < 0)
+        return "all";
+    snprintf(buf, len, "%lld bytes", (long long)keep);
+    return buf;
+}
+
 int server_run(const struct broker_config *cfg)
 {
     struct server *srv = calloc(1, sizeof(*srv));
@@ -348,15 +356,18 @@ int server_run(const struct broker_config *cfg)
     }
     int started = start_shards(srv, &signals);
     int status = 0;
+    char keep_text[32];
     if (atomic_load(&srv->shards_failed) > 0) {
         LOG_ERROR("start-up failed; see the errors above");
         atomic_store(&srv->stopping, true);
         status = 1;
     } else {
-        LOG_INFO("data dir %s, %d shards, flush %s", cfg->data_dir, srv->nshards,
+        LOG_INFO("data dir %s, %d shards, flush %s, page cache kept per partition %s",
+                 cfg->data_dir, srv->nshards,
                  cfg->flush == LOG_FLUSH_ALWAYS ? "always"
                  : cfg->flush == LOG_FLUSH_NONE ? "none"
-                                                : "interval");
+                                                : "interval",
+                 cache_keep_text(cfg->cache_keep_bytes, keep_text, sizeof(keep_text)));
         if (cfg->metrics_enabled)
             LOG_INFO("metrics on http://%s:%u/metrics", cfg->metrics_host, srv->metrics_port);
         fprintf(stderr, "ringlogd ready node=%d listen=%s:%u\n", cfg->node_id, cfg->listen_host,

@@ -127,8 +127,6 @@ void log_checkpoint_encode(const struct log_checkpoint *ck, uint8_t out[LOG_CHEC
 /* Returns 0 when the bytes hold a valid record. */
 int log_checkpoint_decode(const uint8_t *in, struct log_checkpoint *ck);
 
-#define LOG_DEFAULT_CACHE_KEEP_BYTES (64ll << 20)
-
 /* ------------------------------------------------------------------ group */
 
 /*

@@ -100,6 +100,7 @@ struct partition_log_config {
      * cache what was written back this far behind its end (0: default
      * 64 MiB; negative: keep everything). */
     int64_t cache_keep_bytes;
+#define LOG_DEFAULT_CACHE_KEEP_BYTES (64ll << 20)
     int64_t checkpoint_interval_ms; /* recovery checkpoint at most this stale (1000) */
     uint64_t checkpoint_bytes;      /* ... or this many durable bytes behind (64 MiB) */
     int64_t retention_check_ms;     /* how often tick() looks at retention (1000) */

@@ -64,6 +64,9 @@ Test(lifecycle, bad_flags_are_refused_clearly)
     cr_assert(strstr(out, "unknown option 'no-such-flag'"), "got: %s", out);
     const char *a3[] = {"--flush", "sometimes", NULL};
     cr_assert_eq(run_ringlogd(a3, out, sizeof(out)), 2);
+    const char *a3b[] = {"--cache-keep-bytes", "10", NULL};
+    cr_assert_eq(run_ringlogd(a3b, out, sizeof(out)), 2);
+    cr_assert(strstr(out, "invalid value for --cache-keep-bytes: '10'"), "got: %s", out);
     const char *a4[] = {"--help", NULL};
     cr_assert_eq(run_ringlogd(a4, out, sizeof(out)), 0);
     cr_assert(strstr(out, "--data-dir"));
@@ -96,14 +99,25 @@ Test(lifecycle, second_broker_on_same_dir_or_port_is_refused)
     broker_remove_data(&other);
 }
 
+static void read_text(const char *path, char *out, size_t len)
+{
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "%s", path);
+    size_t n = fread(out, 1, len - 1, f);
+    out[n] = '\0';
+    fclose(f);
+}
+
 Test(lifecycle, config_file_and_flags_win)
 {
     char path[] = "/tmp/ringlogd-config-XXXXXX";
     int fd = mkstemp(path);
-    const char *text = "# test config\nshards = 1\nnode-id = 7\nflush = none\n";
+    const char *text =
+        "# test config\nshards = 1\nnode-id = 7\nflush = none\ncache-keep-bytes = all\n";
     cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
     close(fd);
-    const char *args[] = {"--config", path, "--node-id", "9", NULL};
+    const char *args[] = {"--config",           path,      "--node-id", "9",
+                          "--cache-keep-bytes", "1048576", NULL};
     struct broker_proc b;
     cr_assert_eq(broker_start(&b, NULL, args), 0);
     int c = wire_connect(b.port);
@@ -117,6 +131,10 @@ Test(lifecycle, config_file_and_flags_win)
     ringlog__response__free_unpacked(r, NULL);
     close(c);
     cr_assert_eq(broker_stop(&b), 0);
+    char log[8192];
+    read_text(b.log_path, log, sizeof(log));
+    cr_assert(strstr(log, "flush none, page cache kept per partition 1048576 bytes"),
+              "the file's flush, the flag's cache-keep-bytes: %s", log);
     broker_remove_data(&b);
     unlink(path);
 
