@@ -276,22 +276,6 @@ static void on_group_sync(struct rl_completion *c, int32_t res, uint32_t flags)
     group_op_done(g);
 }
 
-static void on_group_idx(struct rl_completion *c, int32_t res, uint32_t flags)
-{
-    (void)flags;
-    struct log_group *g = rl_container_of(c, struct log_group, idx_c);
-    g->idx_ok = res == (int32_t)(g->idx_n * LOG_INDEX_ENTRY);
-    group_op_done(g);
-}
-
-static void on_group_tidx(struct rl_completion *c, int32_t res, uint32_t flags)
-{
-    (void)flags;
-    struct log_group *g = rl_container_of(c, struct log_group, tidx_c);
-    g->tidx_ok = res == (int32_t)(g->tidx_n * LOG_TIME_ENTRY);
-    group_op_done(g);
-}
-
 int log_groups_alloc(struct partition_log *log)
 {
     uint32_t n = log->cfg.max_inflight_groups;
@@ -306,8 +290,6 @@ int log_groups_alloc(struct partition_log *log)
         g->log = log;
         g->write_c.on_complete = on_group_write;
         g->sync_c.on_complete = on_group_sync;
-        g->idx_c.on_complete = on_group_idx;
-        g->tidx_c.on_complete = on_group_tidx;
         g->stage_cap = stage_cap;
         g->idx_stage = malloc((size_t)stage_cap * LOG_INDEX_ENTRY);
         g->tidx_stage = malloc((size_t)stage_cap * LOG_TIME_ENTRY);
@@ -524,13 +506,10 @@ static void group_begin(struct partition_log *log, struct log_group *g)
     g->bytes = 0;
     g->idx_n = g->tidx_n = 0;
     g->write_res = g->sync_res = 0;
-    g->idx_ok = g->tidx_ok = true;
     g->with_sync = log->cfg.flush == LOG_FLUSH_ALWAYS;
     if (prev != NULL) {
         g->pos = prev->pos + prev->bytes;
         g->base_offset = prev->next_offset;
-        g->idx_file_at = prev->idx_file_at + prev->idx_n;
-        g->tidx_file_at = prev->tidx_file_at + prev->tidx_n;
         g->last_index_pos = prev->last_index_pos;
         g->last_time_entry_ts = prev->last_time_entry_ts;
         g->max_timestamp = prev->max_timestamp;
@@ -538,8 +517,6 @@ static void group_begin(struct partition_log *log, struct log_group *g)
     } else {
         g->pos = act->size;
         g->base_offset = log->next_offset;
-        g->idx_file_at = act->idx.file_count;
-        g->tidx_file_at = act->tidx.file_count;
         g->last_index_pos = act->last_index_pos;
         g->last_time_entry_ts = act->last_time_entry_ts;
         g->max_timestamp = act->max_timestamp;
@@ -592,35 +569,6 @@ static void group_fill(struct partition_log *log, struct log_group *g)
 }
 
 /*
- * Writes a group's staged entries of one index to its file (not for a
- * tainted file: a control operation rewrites it). False when the write was
- * wanted but could not be submitted.
- */
-static bool index_write(struct partition_log *log, struct log_group *g, const struct seg_index *ix,
-                        const uint8_t *stage, uint32_t n, uint32_t at, struct rl_completion *c)
-{
-    if (n == 0 || ix->tainted)
-        return true;
-    struct log_io_req r = {.op = LOG_IO_WRITE,
-                           .fd = ix->fd,
-                           .buf = (void *)stage,
-                           .len = (uint64_t)n * ix->entry_size,
-                           .off = (uint64_t)at * ix->entry_size};
-    if (log_submit(log, &r, c, 0) != 0)
-        return false;
-    g->pending++;
-    return true;
-}
-
-static void group_submit_index(struct partition_log *log, struct log_group *g)
-{
-    struct log_segment *act = log_active(log);
-    g->idx_ok = index_write(log, g, &act->idx, g->idx_stage, g->idx_n, g->idx_file_at, &g->idx_c);
-    g->tidx_ok =
-        index_write(log, g, &act->tidx, g->tidx_stage, g->tidx_n, g->tidx_file_at, &g->tidx_c);
-}
-
-/*
  * Takes as many queued appends as fit into one group and submits it behind
  * the groups already in flight. Returns false when no group was started
  * (every append it looked at was refused).
@@ -652,7 +600,7 @@ static bool group_start(struct partition_log *log)
 
     log->groups_inflight++;
     g->pending = 1; /* held until everything is submitted */
-    log_io_reserve(log->engine->cfg.io, 4);
+    log_io_reserve(log->engine->cfg.io, 2);
     struct log_io_req w = {
         .op = LOG_IO_WRITEV, .fd = act->fd, .iov = g->iov, .iovcnt = g->iovcnt, .off = g->pos};
     int rc = log_submit(log, &w, &g->write_c, g->with_sync ? LOG_IO_LINK : 0);
@@ -669,21 +617,9 @@ static bool group_start(struct partition_log *log)
                 g->pending++;
         }
     }
-    group_submit_index(log, g);
     if (--g->pending == 0)
         groups_retire(log);
     return true;
-}
-
-static void commit_index(struct seg_index *ix, const uint8_t *stage, uint32_t n, bool file_ok)
-{
-    if (n == 0)
-        return;
-    segment_index_append(ix, stage, n);
-    if (file_ok && !ix->tainted)
-        ix->file_count += n;
-    else
-        ix->tainted = true;
 }
 
 /* The group's batches become the end of the log (durable too under flush=always). */
@@ -692,13 +628,13 @@ static void group_commit(struct partition_log *log, struct log_group *g)
     struct log_segment *act = log_active(log);
     /* In order: the group starts exactly where the log ends. */
     assert(g->pos == act->size && g->base_offset == log->next_offset);
-    assert(g->idx_file_at == act->idx.file_count || act->idx.tainted || g->idx_n == 0);
     act->size += g->bytes;
     log->total_bytes += g->bytes;
     log->next_offset = g->next_offset;
     act->end_offset = g->next_offset;
-    commit_index(&act->idx, g->idx_stage, g->idx_n, g->idx_ok);
-    commit_index(&act->tidx, g->tidx_stage, g->tidx_n, g->tidx_ok);
+    /* In memory only: the files get them at the next checkpoint, roll or close. */
+    segment_index_append(&act->idx, g->idx_stage, g->idx_n);
+    segment_index_append(&act->tidx, g->tidx_stage, g->tidx_n);
     act->last_index_pos = g->last_index_pos;
     act->last_time_entry_ts = g->last_time_entry_ts;
     act->max_timestamp = g->max_timestamp;

@@ -152,8 +152,6 @@ static void after_index_write(struct partition_log *log, struct ctl_io *io, int3
     (void)res;
     struct seg_index *ix = io->arg;
     ix->file_count = (uint32_t)((io->req.off + io->req.len) / ix->entry_size);
-    if (ix->file_count == ix->count)
-        ix->tainted = false;
 }
 
 /*
@@ -566,7 +564,6 @@ static int reactivate(struct log_segment *seg)
         ix->mem = mem[i];
         ix->count = ix->file_count = n;
         ix->cap = n + 64;
-        ix->tainted = false;
     }
     return 0;
 }

@@ -35,8 +35,11 @@ enum log_op_kind {
 
 /*
  * One index of one segment. The active segment keeps its entries in `mem`
- * (encoded exactly as in the file) and appends them to the file as groups
- * complete; a closed segment maps its file read-only on first lookup.
+ * (encoded exactly as in the file); the file gets the ones it lacks at each
+ * recovery checkpoint, roll and close, the only points where recovery
+ * trusts it (after a crash, entries past the checkpoint are rebuilt from
+ * the data anyway), so a write group costs one write, not three. A closed
+ * segment maps its file read-only on first lookup.
  */
 struct seg_index {
     int fd;
@@ -47,7 +50,6 @@ struct seg_index {
     size_t map_len;
     bool map_tried;
     uint32_t file_count; /* entries known to be in the file */
-    bool tainted;        /* a write to the file failed: stop appending, rewrite later */
     char name[LOG_NAME_MAX];
 };
 
@@ -141,7 +143,7 @@ int log_checkpoint_decode(const uint8_t *in, struct log_checkpoint *ck);
  * a failed one fails every later one still in flight.
  */
 struct log_group {
-    struct rl_completion write_c, sync_c, idx_c, tidx_c;
+    struct rl_completion write_c, sync_c;
     struct partition_log *log;
     struct log_append *first, *last;
     uint32_t appends;
@@ -152,11 +154,9 @@ struct log_group {
     bool with_sync;
     uint8_t pending; /* operations in flight */
     int write_res, sync_res;
-    bool idx_ok, tidx_ok;
     /* staged index state, committed when the group succeeds */
     uint8_t *idx_stage, *tidx_stage;
     uint32_t idx_n, tidx_n, stage_cap;
-    uint32_t idx_file_at, tidx_file_at; /* entry number in the index files for idx_stage[0] */
     uint64_t last_index_pos;
     int64_t last_time_entry_ts;
     int64_t max_timestamp, max_ts_offset;

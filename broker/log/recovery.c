@@ -307,7 +307,6 @@ static int write_index_files(struct partition_log *log, struct log_segment *seg)
         if (rc < 0)
             return rc;
         ix->file_count = ix->count;
-        ix->tainted = false;
     }
     return 0;
 }

@@ -63,6 +63,8 @@ int segment_index_reserve(struct seg_index *ix, uint32_t count)
 
 void segment_index_append(struct seg_index *ix, const uint8_t *entries, uint32_t n)
 {
+    if (n == 0)
+        return;
     assert(ix->map == NULL);
     assert(ix->count + n <= ix->cap);
     memcpy(ix->mem + (size_t)ix->count * ix->entry_size, entries, (size_t)n * ix->entry_size);

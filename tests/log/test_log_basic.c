@@ -623,3 +623,70 @@ Test(log_basic, segment_roll_by_age)
     cr_assert_eq(h_read_all(&H, log, NULL, NULL, 0), 2);
     cr_assert_eq(h_close(&H, log), LOG_OK);
 }
+
+static long long file_size_in(const char *dir, const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    struct stat st;
+    return stat(path, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+/*
+ * A write group is one writev (and its fdatasync), nothing more: the index
+ * entries it adds stay in memory until a checkpoint, roll or close writes
+ * the ones the files lack. Lookups use them at once all the same.
+ */
+Test(log_basic, index_files_written_at_checkpoints_not_per_group)
+{
+    struct partition_log_config cfg;
+    h_cfg(&cfg);
+    cfg.checkpoint_bytes = 1ull << 40; /* only the interval, on the fake clock */
+    cfg.segment_bytes = 1 << 20;       /* no roll */
+    struct partition_log *log = h_open(&H, &cfg, NULL);
+    char dir[512];
+    snprintf(dir, sizeof(dir), "%s/topics/t/0", H.dir);
+    const char *idx = "00000000000000000000.index", *tidx = "00000000000000000000.timeindex";
+    uint8_t buf[3000];
+    for (int i = 0; i < 40; i++) {
+        if (i == 1) { /* after the first checkpoint, which the first durable group makes due */
+            H.fault.op_mask = 1u << LOG_IO_WRITE;
+            H.fault.calls = 0;
+        }
+        size_t len = h_batch(buf, sizeof(buf), (uint64_t)i, 2, 1400, 100 + i);
+        int64_t base;
+        cr_assert_eq(h_append(&H, log, buf, len, &base), LOG_OK);
+        cr_assert_eq(base, 2 * i);
+        h_drive(&H);
+    }
+    cr_assert_eq(H.fault.calls, 0, "no index write by a group: %llu",
+                 (unsigned long long)H.fault.calls);
+    cr_assert_eq(file_size_in(dir, idx), 0, "the first checkpoint had no entry to write");
+    cr_assert_eq(file_size_in(dir, tidx), 0);
+    for (int64_t off = 0; off < 80; off += 7) {
+        struct h_read_result r;
+        cr_assert_eq(h_read(&H, log, off, 4096, &r), LOG_OK, "read at %lld", (long long)off);
+        cr_assert_leq(r.next_offset - off, 2, "the batch holding %lld", (long long)off);
+        free(r.data);
+    }
+
+    /* The checkpoint writes what the files lack, and only then. */
+    H.now_ms += cfg.checkpoint_interval_ms;
+    log_engine_tick(&H.engine);
+    h_drive(&H);
+    cr_assert_geq(H.fault.calls, 3, "two index files and the checkpoint record");
+    long long entries = file_size_in(dir, idx) / 8;
+    cr_assert_geq(entries, 20, "an entry per 1 KiB interval, so one per 2.8 KiB batch: %lld",
+                  entries);
+    cr_assert_gt(file_size_in(dir, tidx), 0);
+    H.fault.op_mask = 0;
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+    cr_assert_eq(file_size_in(dir, idx) / 8, entries, "close adds none: nothing new");
+
+    struct log_open_report rep;
+    log = h_open(&H, &cfg, &rep);
+    cr_assert(rep.clean);
+    cr_assert_eq(rep.rebuilt_indexes, 0);
+    cr_assert_eq(h_read_all(&H, log, NULL, NULL, 0), 40);
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+}
