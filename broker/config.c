@@ -50,7 +50,7 @@ void broker_config_usage(void)
             "  --shards N                shard threads (online CPUs)\n"
             "  --flush always|interval:MS|none   when data is fdatasync'ed (always)\n"
             "  --cache-keep-bytes B|all  page cache a fast writer keeps behind its log end,\n"
-            "                            per partition, under flush none/interval (67108864)\n"
+            "                            per partition (67108864)\n"
             "  --config FILE             key = value lines; flags win\n"
             "  --max-frame-bytes B       largest request frame (16777216)\n"
             "  --max-connections N       connections accepted at once (10000)\n"

@@ -431,6 +431,9 @@ static struct rl_completion writeback_kick_c = {.on_complete = writeback_kick_do
  * slow writer gains nothing from it: the kernel's flusher writes its few
  * dirty megabytes long before a roll. So 8 MiB written over more than a
  * second is left to the flusher.
+ *
+ * Under flush=always there is nothing to start (every group was synced),
+ * but a fast writer's page cache is bounded the same way, every 8 MiB.
  */
 /*
  * Why: a fast writer fills the page cache with its log, and once memory is
@@ -467,8 +470,6 @@ static void writeback_kick(struct partition_log *log, struct log_segment *act)
         act->writeback_pos = act->size;
     if (act->size < act->cache_drop_pos)
         act->cache_drop_pos = act->size;
-    if (log->cfg.flush == LOG_FLUSH_ALWAYS)
-        return;
     if (act->size - act->writeback_pos < LOG_WRITEBACK_KICK_BYTES)
         return;
     /* The clock is read only here, once per 8 MiB, not on every group. */
@@ -477,6 +478,13 @@ static void writeback_kick(struct partition_log *log, struct log_segment *act)
     if (now - since > LOG_WRITEBACK_KICK_WINDOW_MS) {
         act->writeback_pos = act->size; /* a slow writer: left to the flusher */
         act->writeback_ref_ms = now;
+        return;
+    }
+    if (log->cfg.flush == LOG_FLUSH_ALWAYS) {
+        /* Every retired group was fdatasync'ed: all of it is clean already. */
+        act->writeback_pos = act->size;
+        act->writeback_ref_ms = now;
+        cache_drop_behind(log, act, act->size);
         return;
     }
     struct log_io_req r = {.op = LOG_IO_SYNC_RANGE,

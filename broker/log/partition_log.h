@@ -96,7 +96,7 @@ struct partition_log_config {
     uint32_t max_batch_bytes;      /* largest batch recovery accepts (default = max_append) */
     uint32_t max_inflight_groups;  /* write groups in flight at once, 1..16 (default 2) */
     bool preallocate;              /* fallocate new segments (default true) */
-    /* A partition writing fast under flush none/interval drops from the page
+    /* A partition writing fast (8 MiB within a second) drops from the page
      * cache what was written back this far behind its end (0: default
      * 64 MiB; negative: keep everything). */
     int64_t cache_keep_bytes;

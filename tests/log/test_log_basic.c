@@ -604,6 +604,34 @@ Test(log_basic, fast_writer_drops_written_back_pages_beyond_the_window)
     cr_assert_eq(h_close(&H, log), LOG_OK);
 }
 
+/* Under flush=always every group is synced, so the pages are clean at once:
+ * a fast writer drops them without any writeback hint first. */
+Test(log_basic, fast_writer_under_flush_always_drops_synced_pages)
+{
+    struct partition_log_config cfg;
+    struct partition_log *log = open_counting_writeback(&cfg);
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+    cfg.flush = LOG_FLUSH_ALWAYS;
+    cfg.cache_keep_bytes = 4 << 20;
+    log = h_open(&H, &cfg, NULL);
+    H.fault.op_mask = 1u << LOG_IO_FADVISE | 1u << LOG_IO_SYNC_RANGE;
+    H.fault.calls = 0;
+    append_mib(log, 16);
+    append_mib(log, 16);
+    cr_assert_geq(H.fault.calls, 2, "fadvise calls: %llu", (unsigned long long)H.fault.calls);
+    H.fault.op_mask = 1u << LOG_IO_SYNC_RANGE;
+    H.fault.calls = 0;
+    append_mib(log, 16);
+    cr_assert_eq(H.fault.calls, 0, "no sync_file_range under flush=always");
+    H.fault.op_mask = 0;
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+    struct log_open_report rep;
+    log = h_open(&H, &cfg, &rep);
+    cr_assert(rep.clean);
+    cr_assert_eq(partition_log_end_offset(log), 48 * 4 * 256, "every record is still there");
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+}
+
 Test(log_basic, segment_roll_by_age)
 {
     struct partition_log_config cfg;
