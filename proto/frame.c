@@ -1,5 +1,6 @@
 #include "frame.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,9 +11,11 @@
  * sized for the whole frame up to EAGER_BYTES, so the common produce frame
  * (up to a few hundred KiB) is never moved by realloc while it arrives;
  * beyond that it grows as bytes arrive, so an announced length alone cannot
- * make the broker commit memory.
+ * make the broker commit memory. A reader receiving straight into the
+ * buffer (rl_frame_decoder_body_room) gets room for at most as many bytes
+ * as have arrived, or DIRECT_STEP, so the same holds.
  */
-enum { MIN_GROWTH = 64 * 1024, EAGER_BYTES = 1 << 20 };
+enum { MIN_GROWTH = 64 * 1024, EAGER_BYTES = 1 << 20, DIRECT_STEP = 256 * 1024 };
 
 void rl_frame_decoder_init(struct rl_frame_decoder *d, uint32_t max_frame_bytes)
 {
@@ -120,6 +123,26 @@ int rl_frame_decoder_next(struct rl_frame_decoder *d, const uint8_t **in, size_t
         }
     }
     return continue_partial(d, in, in_len, frame, frame_len);
+}
+
+size_t rl_frame_decoder_body_room(struct rl_frame_decoder *d, uint8_t **dst)
+{
+    if (d->error || d->header_have < RL_FRAME_HEADER_BYTES || d->body_have >= d->body_len)
+        return 0;
+    uint32_t missing = d->body_len - d->body_have;
+    uint32_t step = d->body_have > DIRECT_STEP ? d->body_have : DIRECT_STEP;
+    if (reserve_body(d, d->body_have + (missing < step ? missing : step)) != RL_OK)
+        return 0;
+    uint32_t room = d->body_cap - d->body_have;
+    *dst = d->body + d->body_have;
+    return room < missing ? room : missing;
+}
+
+void rl_frame_decoder_received(struct rl_frame_decoder *d, size_t n)
+{
+    assert(d->header_have == RL_FRAME_HEADER_BYTES && n <= d->body_cap - d->body_have &&
+           n <= d->body_len - d->body_have);
+    d->body_have += (uint32_t)n;
 }
 
 uint8_t *rl_frame_decoder_take_frame(struct rl_frame_decoder *d, const uint8_t *frame)

@@ -57,6 +57,20 @@ int rl_frame_decoder_next(struct rl_frame_decoder *d, const uint8_t **in, size_t
  */
 uint8_t *rl_frame_decoder_take_frame(struct rl_frame_decoder *d, const uint8_t *frame);
 
+/*
+ * For a reader that can receive straight into the frame being reassembled
+ * (saving the copy out of its own read buffer): when a frame's header is
+ * in and its body incomplete, sets *dst to where the next body bytes go and
+ * returns how many fit there (at most the bytes still missing; the buffer
+ * grows with what has arrived, as for rl_frame_decoder_next, so an
+ * announced length alone allocates little). Returns 0 otherwise. After
+ * receiving n (<= that) bytes at *dst, call rl_frame_decoder_received; the
+ * next rl_frame_decoder_next (even with no input) returns the frame once
+ * it is whole.
+ */
+size_t rl_frame_decoder_body_room(struct rl_frame_decoder *d, uint8_t **dst);
+void rl_frame_decoder_received(struct rl_frame_decoder *d, size_t n);
+
 /* At end of stream: RL_OK when no partial frame is pending, else RL_ERR_TRUNCATED. */
 int rl_frame_decoder_finish(const struct rl_frame_decoder *d);
 

@@ -227,6 +227,62 @@ Test(frame, reassembly_buffer_grows_with_received_bytes)
     rl_frame_decoder_destroy(&d);
 }
 
+/*
+ * A reader may receive the rest of a frame straight into the decoder's
+ * buffer (body_room / received), in pieces of any size, mixed with input
+ * fed the usual way; the frame comes out whole and byte for byte, and the
+ * buffer still grows only with what arrived.
+ */
+Test(frame, direct_receive_into_the_frame_buffer)
+{
+    struct test_rng rng;
+    test_rng_seed(&rng, "direct_receive_into_the_frame_buffer", 1);
+    const uint32_t body_len = 3u << 20;
+    uint8_t *frame = malloc(RL_FRAME_HEADER_BYTES + body_len);
+    rl_frame_write_header(frame, body_len);
+    for (uint32_t i = 0; i < body_len; i++)
+        frame[RL_FRAME_HEADER_BYTES + i] = (uint8_t)(i * 7 + 3);
+    struct rl_frame_decoder d;
+    rl_frame_decoder_init(&d, 0);
+    uint8_t *dst;
+    cr_assert_eq(rl_frame_decoder_body_room(&d, &dst), 0, "no frame under way");
+    /* The header and a few body bytes the usual way. */
+    const uint8_t *in = frame, *out;
+    size_t in_len = RL_FRAME_HEADER_BYTES + 10, out_len;
+    cr_assert_eq(rl_frame_decoder_next(&d, &in, &in_len, &out, &out_len), RL_NEED_MORE);
+    size_t pos = RL_FRAME_HEADER_BYTES + 10;
+    size_t room = rl_frame_decoder_body_room(&d, &dst);
+    cr_assert_gt(room, 0);
+    cr_assert_leq(d.body_cap, 1u << 20, "room grows with what arrived, not the announced length");
+    while (pos < RL_FRAME_HEADER_BYTES + body_len) {
+        room = rl_frame_decoder_body_room(&d, &dst);
+        cr_assert_gt(room, 0);
+        size_t n = 1 + test_rng_below(&rng, 300000);
+        if (n > room)
+            n = room;
+        if (test_rng_below(&rng, 4) == 0) { /* now and then the usual way */
+            in = frame + pos;
+            in_len = n;
+            int st = rl_frame_decoder_next(&d, &in, &in_len, &out, &out_len);
+            pos += n;
+            cr_assert_eq(st, pos == RL_FRAME_HEADER_BYTES + body_len ? RL_OK : RL_NEED_MORE);
+            continue;
+        }
+        memcpy(dst, frame + pos, n);
+        rl_frame_decoder_received(&d, n);
+        pos += n;
+    }
+    if (rl_frame_decoder_body_room(&d, &dst) == 0 && d.body_have == body_len) {
+        in_len = 0;
+        cr_assert_eq(rl_frame_decoder_next(&d, &in, &in_len, &out, &out_len), RL_OK);
+    }
+    cr_assert_eq(out_len, body_len);
+    cr_assert_eq(memcmp(out, frame + RL_FRAME_HEADER_BYTES, body_len), 0);
+    cr_assert_eq(rl_frame_decoder_body_room(&d, &dst), 0, "the next frame has no header yet");
+    rl_frame_decoder_destroy(&d);
+    free(frame);
+}
+
 Test(frame, undecodable_bodies)
 {
     int status;
