@@ -12,9 +12,12 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "arena.h"
+#include "fetch_parse.h"
 #include "frame.h"
 
 enum {
@@ -590,6 +593,67 @@ int rl_conn_read_some(struct rl_conn *c)
     return RINGLOG_OK;
 }
 
+/*
+ * A fetch response parsed in place: the Response and what it points to in
+ * the arena, the records in the frame buffer taken over from the decoder.
+ * Freed when the last of the I/O thread's reference and the consumer's
+ * holds is dropped.
+ */
+struct rl_response_hold {
+    Ringlog__Response resp; /* first: what callers see */
+    struct rl_arena arena;
+    uint8_t *frame;
+    atomic_uint refs;
+};
+
+/* Marks a Response as the first member of an rl_response_hold (never dereferenced). */
+static ProtobufCMessageUnknownField held_marker;
+
+enum { HELD_ARENA_CHUNK = 4096, HELD_ARENA_LIMIT = 16u << 20 };
+
+/*
+ * A frame reassembled in the decoder's buffer (a large response) that is a
+ * fetch response is parsed in place and its buffer kept; anything else, or
+ * a frame that lies in the read buffer, is left to protobuf-c (NULL).
+ */
+static Ringlog__Response *take_fetch_in_place(struct rl_conn *c, const uint8_t *frame,
+                                              size_t frame_len)
+{
+    if (frame != c->decoder.body)
+        return NULL;
+    struct rl_response_hold *h = malloc(sizeof(*h));
+    if (!h)
+        return NULL;
+    rl_arena_init(&h->arena, HELD_ARENA_CHUNK, HELD_ARENA_LIMIT);
+    if (rl_fetch_response_parse(frame, frame_len, &h->arena, &h->resp) != RL_FETCH_PARSE_OK) {
+        rl_arena_destroy(&h->arena);
+        free(h);
+        return NULL;
+    }
+    h->frame = rl_frame_decoder_take_frame(&c->decoder, frame);
+    atomic_init(&h->refs, 1);
+    h->resp.base.unknown_fields = &held_marker;
+    return &h->resp;
+}
+
+struct rl_response_hold *rl_conn_response_hold(Ringlog__Response *resp)
+{
+    if (!resp || resp->base.unknown_fields != &held_marker)
+        return NULL;
+    struct rl_response_hold *h = (struct rl_response_hold *)resp;
+    atomic_fetch_add_explicit(&h->refs, 1, memory_order_relaxed);
+    return h;
+}
+
+void rl_conn_response_release(struct rl_response_hold *h)
+{
+    if (!h || atomic_fetch_sub_explicit(&h->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    rl_arena_destroy(&h->arena);
+    free(h->frame);
+    free(h);
+}
+
 int rl_conn_take_response(struct rl_conn *c, Ringlog__Response **resp)
 {
     const uint8_t *in = c->in + c->in_pos;
@@ -604,7 +668,9 @@ int rl_conn_take_response(struct rl_conn *c, Ringlog__Response **resp)
         snprintf(c->errstr, sizeof(c->errstr), "bad frame from broker: %s", rl_status_str(st));
         return RINGLOG_ERR_PROTOCOL;
     }
-    Ringlog__Response *r = rl_response_decode(frame, frame_len, NULL, &st);
+    Ringlog__Response *r = take_fetch_in_place(c, frame, frame_len);
+    if (!r)
+        r = rl_response_decode(frame, frame_len, NULL, &st);
     if (!r)
         return conn_fail(c, RINGLOG_ERR_PROTOCOL, "undecodable response from broker");
     if (c->awaiting_count > 0) {
@@ -612,7 +678,7 @@ int rl_conn_take_response(struct rl_conn *c, Ringlog__Response **resp)
         if (r->correlation_id != want) {
             snprintf(c->errstr, sizeof(c->errstr), "response correlation id %llu, expected %llu",
                      (unsigned long long)r->correlation_id, (unsigned long long)want);
-            ringlog__response__free_unpacked(r, NULL);
+            rl_conn_response_free(r);
             return RINGLOG_ERR_PROTOCOL;
         }
         c->awaiting_head = (c->awaiting_head + 1) % c->awaiting_cap;
@@ -624,7 +690,9 @@ int rl_conn_take_response(struct rl_conn *c, Ringlog__Response **resp)
 
 void rl_conn_response_free(Ringlog__Response *resp)
 {
-    if (resp)
+    if (resp && resp->base.unknown_fields == &held_marker)
+        rl_conn_response_release((struct rl_response_hold *)resp);
+    else if (resp)
         ringlog__response__free_unpacked(resp, NULL);
 }
 

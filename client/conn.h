@@ -124,6 +124,19 @@ int rl_conn_take_response(struct rl_conn *c, Ringlog__Response **resp);
 
 void rl_conn_response_free(Ringlog__Response *resp);
 
+/*
+ * A fetch response may be parsed in place (proto/fetch_parse.h): its
+ * partitions' records then point into the received frame, not into copies.
+ * rl_conn_response_hold keeps that frame alive past rl_conn_response_free,
+ * for a consumer that queues the records: it returns a hold to release
+ * (from any thread) once they are no longer read, or NULL when the
+ * response was unpacked by protobuf-c (then records.data is the caller's to
+ * take and free, as before).
+ */
+struct rl_response_hold;
+struct rl_response_hold *rl_conn_response_hold(Ringlog__Response *resp);
+void rl_conn_response_release(struct rl_response_hold *hold);
+
 /* ---- blocking helpers; timeout_ms < 0 waits forever ---- */
 
 /* Enqueues req and writes until it is all on the wire. */

@@ -57,7 +57,8 @@ struct chunk {
     uint32_t gen;
     uint8_t *data; /* whole, verified batches */
     size_t len;
-    int err; /* an error event instead of data */
+    struct rl_response_hold *hold; /* data lies in a held response's frame; else data is ours */
+    int err;                       /* an error event instead of data */
     char errstr[200];
 };
 
@@ -135,7 +136,10 @@ static void part_unref(struct ringlog_consumer *c, struct cpart *p)
 
 static void chunk_free(struct chunk *ch)
 {
-    free(ch->data);
+    if (ch->hold)
+        rl_conn_response_release(ch->hold);
+    else
+        free(ch->data);
     free(ch);
 }
 
@@ -365,7 +369,7 @@ struct fetch_req {
  * reports a corrupt batch as an error event (the partition then pauses
  * until a seek, like Kafka's consumer).
  */
-static void take_records(struct ringlog_consumer *c, struct cpart *p,
+static void take_records(struct ringlog_consumer *c, struct cpart *p, Ringlog__Response *resp,
                          Ringlog__FetchPartitionResult *r)
 {
     struct rl_batch_iter it;
@@ -383,10 +387,13 @@ static void take_records(struct ringlog_consumer *c, struct cpart *p,
             return; /* fetched again later */
         ch->part = p;
         ch->gen = p->gen;
-        ch->data = r->records.data; /* take the bytes protobuf-c allocated */
+        ch->hold = rl_conn_response_hold(resp);
+        ch->data = r->records.data; /* in the held frame, or protobuf-c's copy: taken */
         ch->len = whole;
-        r->records.data = NULL;
-        r->records.len = 0;
+        if (!ch->hold) {
+            r->records.data = NULL;
+            r->records.len = 0;
+        }
         p->queued_bytes += whole;
         if (next > p->fetch_offset)
             p->fetch_offset = next;
@@ -438,7 +445,7 @@ static void on_fetch(struct rl_cluster *cl, void *ctx, Ringlog__Response *resp, 
         if (!code) {
             p->high_watermark = r->high_watermark;
             if (r->records.len > 0)
-                take_records(c, p, r);
+                take_records(c, p, resp, r);
         } else if (code == RINGLOG_ERR_OFFSET_OUT_OF_RANGE) {
             rl_cluster_log(cl, RINGLOG_LOG_WARNING, "%s/%d: offset %lld out of range", p->topic,
                            p->partition, (long long)p->fetch_offset);

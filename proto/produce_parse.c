@@ -3,86 +3,14 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "varint.h"
+#include "pb_reader.h"
 
-enum wire_type { WIRE_VARINT = 0, WIRE_LEN = 2 };
+_Static_assert((int)RL_PRODUCE_PARSE_OK == (int)PB_PARSE_OK &&
+                   (int)RL_PRODUCE_PARSE_FALLBACK == (int)PB_PARSE_FALLBACK &&
+                   (int)RL_PRODUCE_PARSE_NOMEM == (int)PB_PARSE_NOMEM,
+               "one set of return values");
 
-/* A cursor over one message's bytes. */
-struct pb_reader {
-    const uint8_t *pos, *end;
-};
-
-/* One field: its number and wire type, and its value (varint or span). */
-struct pb_field {
-    uint32_t number;
-    uint32_t wire;
-    uint64_t varint;
-    const uint8_t *data;
-    size_t len;
-};
-
-/* Reads the next field; returns 1 for a field, 0 at the end, -1 when the
- * bytes are not a field of a wire type this parser takes. */
-static int pb_next(struct pb_reader *r, struct pb_field *f)
-{
-    if (r->pos == r->end)
-        return 0;
-    uint64_t key;
-    if (rl_varint_get(&r->pos, r->end, &key) != 0 || key >> 32 != 0)
-        return -1;
-    f->number = (uint32_t)(key >> 3);
-    f->wire = (uint32_t)(key & 7);
-    if (f->wire == WIRE_VARINT)
-        return rl_varint_get(&r->pos, r->end, &f->varint) == 0 ? 1 : -1;
-    if (f->wire != WIRE_LEN)
-        return -1;
-    uint64_t len;
-    if (rl_varint_get(&r->pos, r->end, &len) != 0 || len > (uint64_t)(r->end - r->pos))
-        return -1;
-    f->data = r->pos;
-    f->len = (size_t)len;
-    r->pos += len;
-    return 1;
-}
-
-/* The arena's copy of a string field, NUL-terminated as protobuf-c makes it. */
-static char *arena_string(struct rl_arena *a, const struct pb_field *f)
-{
-    char *s = rl_arena_alloc(a, f->len + 1);
-    if (s) {
-        memcpy(s, f->data, f->len);
-        s[f->len] = 0;
-    }
-    return s;
-}
-
-/*
- * A growing array of pointers in the arena. Repeated fields arrive one at a
- * time and their count is unknown up front; doubling keeps it linear.
- */
-struct ptr_list {
-    void **items;
-    size_t n, cap;
-};
-
-static int ptr_list_push(struct rl_arena *a, struct ptr_list *l, void *item)
-{
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 4;
-        void **items = rl_arena_alloc(a, cap * sizeof(*items));
-        if (!items)
-            return -1;
-        if (l->n)
-            memcpy(items, l->items, l->n * sizeof(*items));
-        l->items = items;
-        l->cap = cap;
-    }
-    l->items[l->n++] = item;
-    return 0;
-}
-
-static int parse_partition(const struct pb_field *outer, struct rl_arena *a,
-                           Ringlog__PartitionProduceData **out)
+static int parse_partition(const struct pb_field *outer, struct rl_arena *a, void **out)
 {
     Ringlog__PartitionProduceData *pd = rl_arena_alloc(a, sizeof(*pd));
     if (!pd)
@@ -113,26 +41,9 @@ static int parse_topic(const struct pb_field *outer, struct rl_arena *a,
         return RL_PRODUCE_PARSE_NOMEM;
     ringlog__topic_produce_data__init(td);
     struct ptr_list parts = {0};
-    struct pb_reader r = {outer->data, outer->data + outer->len};
-    struct pb_field f;
-    int rc;
-    while ((rc = pb_next(&r, &f)) == 1) {
-        if (f.number == 1 && f.wire == WIRE_LEN) {
-            if (!(td->topic = arena_string(a, &f)))
-                return RL_PRODUCE_PARSE_NOMEM;
-        } else if (f.number == 2 && f.wire == WIRE_LEN) {
-            Ringlog__PartitionProduceData *pd;
-            int prc = parse_partition(&f, a, &pd);
-            if (prc != RL_PRODUCE_PARSE_OK)
-                return prc;
-            if (ptr_list_push(a, &parts, pd) != 0)
-                return RL_PRODUCE_PARSE_NOMEM;
-        } else {
-            return RL_PRODUCE_PARSE_FALLBACK;
-        }
-    }
-    if (rc < 0)
-        return RL_PRODUCE_PARSE_FALLBACK;
+    int rc = pb_parse_named_list(outer, a, &td->topic, &parts, parse_partition);
+    if (rc != PB_PARSE_OK)
+        return rc;
     td->n_partitions = parts.n;
     td->partitions = (Ringlog__PartitionProduceData **)parts.items;
     *out = td;
