@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -603,8 +604,49 @@ struct rl_response_hold {
     Ringlog__Response resp; /* first: what callers see */
     struct rl_arena arena;
     uint8_t *frame;
+    uint32_t frame_cap;
     atomic_uint refs;
 };
+
+/*
+ * Frame buffers of released fetch responses, for the next large frames to
+ * be received into: a fresh multi-MiB buffer per response costs as much in
+ * page faults as the copy the in-place parse saves. Process-wide (a held
+ * response may outlive its connection), at most FRAME_POOL buffers.
+ */
+enum { FRAME_POOL = 2 };
+static pthread_mutex_t frame_pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    uint8_t *buf;
+    uint32_t cap;
+} frame_pool[FRAME_POOL];
+
+static void frame_pool_put(uint8_t *buf, uint32_t cap)
+{
+    pthread_mutex_lock(&frame_pool_lock);
+    for (int i = 0; i < FRAME_POOL && buf; i++) {
+        if (!frame_pool[i].buf) {
+            frame_pool[i].buf = buf;
+            frame_pool[i].cap = cap;
+            buf = NULL;
+        }
+    }
+    pthread_mutex_unlock(&frame_pool_lock);
+    free(buf);
+}
+
+static void frame_pool_give(struct rl_frame_decoder *d)
+{
+    pthread_mutex_lock(&frame_pool_lock);
+    for (int i = 0; i < FRAME_POOL; i++) {
+        if (frame_pool[i].buf &&
+            rl_frame_decoder_give_buffer(d, frame_pool[i].buf, frame_pool[i].cap)) {
+            frame_pool[i].buf = NULL;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&frame_pool_lock);
+}
 
 /* Marks a Response as the first member of an rl_response_hold (never dereferenced). */
 static ProtobufCMessageUnknownField held_marker;
@@ -630,7 +672,9 @@ static Ringlog__Response *take_fetch_in_place(struct rl_conn *c, const uint8_t *
         free(h);
         return NULL;
     }
+    h->frame_cap = c->decoder.body_cap;
     h->frame = rl_frame_decoder_take_frame(&c->decoder, frame);
+    frame_pool_give(&c->decoder);
     atomic_init(&h->refs, 1);
     h->resp.base.unknown_fields = &held_marker;
     return &h->resp;
@@ -650,7 +694,7 @@ void rl_conn_response_release(struct rl_response_hold *h)
     if (!h || atomic_fetch_sub_explicit(&h->refs, 1, memory_order_acq_rel) != 1)
         return;
     rl_arena_destroy(&h->arena);
-    free(h->frame);
+    frame_pool_put(h->frame, h->frame_cap);
     free(h);
 }
 

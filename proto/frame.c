@@ -145,6 +145,15 @@ void rl_frame_decoder_received(struct rl_frame_decoder *d, size_t n)
     d->body_have += (uint32_t)n;
 }
 
+bool rl_frame_decoder_give_buffer(struct rl_frame_decoder *d, uint8_t *buf, uint32_t cap)
+{
+    if (d->body != NULL || d->body_have > 0)
+        return false;
+    d->body = buf;
+    d->body_cap = cap;
+    return true;
+}
+
 uint8_t *rl_frame_decoder_take_frame(struct rl_frame_decoder *d, const uint8_t *frame)
 {
     if (frame == NULL || frame != d->body)

@@ -12,6 +12,7 @@
 #define RINGLOG_PROTO_FRAME_H
 
 #include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -56,6 +57,14 @@ int rl_frame_decoder_next(struct rl_frame_decoder *d, const uint8_t **in, size_t
  * NULL when the frame lies in the caller's input instead.
  */
 uint8_t *rl_frame_decoder_take_frame(struct rl_frame_decoder *d, const uint8_t *frame);
+
+/*
+ * Gives a decoder without a buffer (just after take_frame) a used one of
+ * `cap` bytes to reassemble into, so a reader that takes many large frames
+ * does not fault in fresh pages for each. False (the caller keeps buf) when
+ * the decoder has a buffer already.
+ */
+bool rl_frame_decoder_give_buffer(struct rl_frame_decoder *d, uint8_t *buf, uint32_t cap);
 
 /*
  * For a reader that can receive straight into the frame being reassembled

@@ -1,6 +1,6 @@
 #include "varint.h"
 
-int rl_varint_get(const uint8_t **pos, const uint8_t *end, uint64_t *v)
+int rl_varint_get_long(const uint8_t **pos, const uint8_t *end, uint64_t *v)
 {
     const uint8_t *p = *pos;
     uint64_t result = 0;

@@ -100,7 +100,8 @@ static void expect_same(const Ringlog__Response *a, const Ringlog__Response *b,
             cr_assert_eq(u->log_end_offset, v->log_end_offset);
             cr_assert_eq(u->records.len, v->records.len);
             if (u->records.len) {
-                cr_assert(u->records.data >= frame && u->records.data + u->records.len <= frame + len,
+                cr_assert(u->records.data >= frame &&
+                              u->records.data + u->records.len <= frame + len,
                           "records point into the frame");
                 cr_assert_eq(memcmp(u->records.data, v->records.data, u->records.len), 0);
             }
@@ -118,8 +119,8 @@ Test(fetch_parse, random_responses_match_protobuf_c)
         size_t len;
         uint8_t *buf = random_fetch(&rng, &len);
         Ringlog__Response fast;
-        cr_assert_eq(rl_fetch_response_parse(buf, len, &arena, &fast), RL_FETCH_PARSE_OK,
-                     "case %d", i);
+        cr_assert_eq(rl_fetch_response_parse(buf, len, &arena, &fast), RL_FETCH_PARSE_OK, "case %d",
+                     i);
         Ringlog__Response *slow = ringlog__response__unpack(NULL, len, buf);
         cr_assert_not_null(slow);
         expect_same(&fast, slow, buf, len);
