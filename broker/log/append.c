@@ -416,35 +416,14 @@ static void writeback_kick_done(struct rl_completion *c, int32_t res, uint32_t f
 static struct rl_completion writeback_kick_c = {.on_complete = writeback_kick_done};
 
 /*
- * Under flush none/interval nothing syncs the data between segment rolls,
- * so a segment could hold up to segment_bytes of dirty pages. Then the
- * fdatasync at the roll (which the next append waits for) would write all
- * of it at once, and the kernel's dirty-page throttling would stall writes
- * in between. Starting writeback (sync_file_range WRITE, no wait) of every
- * 8 MiB already written keeps the dirty part of a segment small, so the
- * roll's sync and the throttling cost little. It is a hint: it makes
- * nothing durable and nothing waits for it.
- *
- * Only for a partition writing fast. Writeback of a range stalls the next
- * appends to the file for milliseconds on ext4 (measured: at 5,000 1 KiB
- * messages/s, p99.9 of the ack 4.4 ms with the kick, 1.1 ms without), and a
- * slow writer gains nothing from it: the kernel's flusher writes its few
- * dirty megabytes long before a roll. So 8 MiB written over more than a
- * second is left to the flusher.
- *
- * Under flush=always there is nothing to start (every group was synced),
- * but a fast writer's page cache is bounded the same way, every 8 MiB.
- */
-/*
- * Why: a fast writer fills the page cache with its log, and once memory is
- * full every new page costs reclaim. In 30 s runs at ~600 MB/s the broker's
- * CPU per message doubled from the moment free memory ran out (the writes'
- * io-wq workers reclaiming), while the same bytes written in 5 s never paid
- * it. Dropping what is already written back and far enough behind the end
- * (POSIX_FADV_DONTNEED, clean pages only) keeps memory free, as Redpanda's
- * own bounded cache does; consumers near the end still read from memory,
- * and one further behind reads the disk. Called with the end of the range
- * the previous kick wrote back, 8 MiB or more ago.
+ * Bounds a fast writer's page cache. A fast writer fills the page cache with its log, and once
+ * memory is full every new page costs reclaim. In 30 s runs at ~600 MB/s the broker's CPU per
+ * message doubled from the moment free memory ran out (the writes' io-wq workers reclaiming), while
+ * the same bytes written in 5 s never paid it. Dropping what is already written back and far enough
+ * behind the end (POSIX_FADV_DONTNEED, clean pages only) keeps memory free, as Redpanda's own
+ * bounded cache does; consumers near the end still read from memory, and one further behind reads
+ * the disk. `written_back` is how far the file is known to be clean: the end of what the previous
+ * kick wrote back (8 MiB or more ago), or under flush=always the end of the log.
  */
 static void cache_drop_behind(struct partition_log *log, struct log_segment *act,
                               uint64_t written_back)
@@ -464,6 +443,26 @@ static void cache_drop_behind(struct partition_log *log, struct log_segment *act
         act->cache_drop_pos = end;
 }
 
+/*
+ * Under flush none/interval nothing syncs the data between segment rolls,
+ * so a segment could hold up to segment_bytes of dirty pages. Then the
+ * fdatasync at the roll (which the next append waits for) would write all
+ * of it at once, and the kernel's dirty-page throttling would stall writes
+ * in between. Starting writeback (sync_file_range WRITE, no wait) of every
+ * 8 MiB already written keeps the dirty part of a segment small, so the
+ * roll's sync and the throttling cost little. It is a hint: it makes
+ * nothing durable and nothing waits for it.
+ *
+ * Only for a partition writing fast. Writeback of a range stalls the next
+ * appends to the file for milliseconds on ext4 (measured: at 5,000 1 KiB
+ * messages/s, p99.9 of the ack 4.4 ms with the kick, 1.1 ms without), and a
+ * slow writer gains nothing from it: the kernel's flusher writes its few
+ * dirty megabytes long before a roll. So 8 MiB written over more than a
+ * second is left to the flusher.
+ *
+ * Under flush=always there is nothing to start (every group was synced),
+ * but a fast writer's page cache is bounded the same way, every 8 MiB.
+ */
 static void writeback_kick(struct partition_log *log, struct log_segment *act)
 {
     if (act->size < act->writeback_pos) /* truncated meanwhile */

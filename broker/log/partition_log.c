@@ -24,7 +24,7 @@ void partition_log_config_default(struct partition_log_config *cfg)
     cfg->max_append_bytes = 8u << 20;
     cfg->max_group_bytes = 32u << 20;
     cfg->max_batch_bytes = 0; /* = max_append_bytes */
-    cfg->max_inflight_groups = 2;
+    cfg->max_inflight_groups = LOG_DEFAULT_INFLIGHT_GROUPS;
     cfg->preallocate = true;
     cfg->cache_keep_bytes = LOG_DEFAULT_CACHE_KEEP_BYTES;
     cfg->checkpoint_interval_ms = 1000;
@@ -121,7 +121,7 @@ static int check_config(struct partition_log_config *c, struct log_open_report *
     if (c->max_batch_bytes == 0)
         c->max_batch_bytes = c->max_append_bytes;
     if (c->max_inflight_groups == 0)
-        c->max_inflight_groups = 2;
+        c->max_inflight_groups = LOG_DEFAULT_INFLIGHT_GROUPS;
     if (c->cache_keep_bytes == 0)
         c->cache_keep_bytes = LOG_DEFAULT_CACHE_KEEP_BYTES;
     if (c->max_group_bytes < c->max_append_bytes)

@@ -83,6 +83,10 @@ enum log_flush_policy {
     LOG_FLUSH_NONE,     /* only at segment roll, flush and close */
 };
 
+/* Defaults of the fields below that take 0 to mean "the default". */
+#define LOG_DEFAULT_INFLIGHT_GROUPS 2
+#define LOG_DEFAULT_CACHE_KEEP_BYTES (64ll << 20)
+
 struct partition_log_config {
     uint64_t segment_bytes;        /* roll past this size (default 1 GiB, max 2 GiB) */
     int64_t segment_ms;            /* roll a segment this old (default 7 days) */
@@ -94,13 +98,12 @@ struct partition_log_config {
     uint32_t max_append_bytes;     /* one append (8 MiB) */
     uint32_t max_group_bytes;      /* one write group, at least max_append_bytes (32 MiB) */
     uint32_t max_batch_bytes;      /* largest batch recovery accepts (default = max_append) */
-    uint32_t max_inflight_groups;  /* write groups in flight at once, 1..16 (default 2) */
+    uint32_t max_inflight_groups;  /* write groups in flight at once, 1..16 (0: default 2) */
     bool preallocate;              /* fallocate new segments (default true) */
     /* A partition writing fast (8 MiB within a second) drops from the page
      * cache what was written back this far behind its end (0: default
      * 64 MiB; negative: keep everything). */
     int64_t cache_keep_bytes;
-#define LOG_DEFAULT_CACHE_KEEP_BYTES (64ll << 20)
     int64_t checkpoint_interval_ms; /* recovery checkpoint at most this stale (1000) */
     uint64_t checkpoint_bytes;      /* ... or this many durable bytes behind (64 MiB) */
     int64_t retention_check_ms;     /* how often tick() looks at retention (1000) */
