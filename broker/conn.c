@@ -18,7 +18,7 @@ static struct io_uring_sqe *conn_sqe(struct conn *c, struct rl_completion *done)
     return sqe;
 }
 
-static void arm_recv(struct conn *c)
+void conn_arm_recv(struct conn *c)
 {
     struct io_uring_sqe *sqe = conn_sqe(c, &c->recv_done);
     io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
@@ -55,10 +55,10 @@ static void pause_recv(struct conn *c)
 
 static void maybe_resume_recv(struct conn *c)
 {
-    if (c->recv_paused && !c->closing && !c->draining && under_resume_marks(c)) {
+    if (c->recv_paused && !c->closing && !c->draining && !c->moving && under_resume_marks(c)) {
         c->recv_paused = false;
         if (!c->recv_armed)
-            arm_recv(c);
+            conn_arm_recv(c);
     }
 }
 
@@ -106,8 +106,9 @@ static void on_recv(struct rl_completion *done, int32_t res, uint32_t flags)
     } else if (res < 0 && res != -ENOBUFS && res != -ECANCELED) {
         conn_close(c, strerror(-res));
     }
-    if (!c->recv_armed && !c->recv_paused && !c->closing && !c->draining)
-        arm_recv(c); /* multishot ended (buffers ran out, or the kernel said so) */
+    if (!c->recv_armed && !c->recv_paused && !c->closing && !c->draining && !c->moving)
+        conn_arm_recv(c); /* multishot ended (buffers ran out, or the kernel said so) */
+    conn_move_step(c);
     conn_maybe_free(c);
 }
 
@@ -117,6 +118,7 @@ static void on_aux_done(struct rl_completion *done, int32_t res, uint32_t flags)
     (void)flags;
     struct conn *c = rl_container_of(done, struct conn, cancel_done);
     c->sqes_pending--;
+    conn_move_step(c);
     conn_maybe_free(c);
 }
 
@@ -168,6 +170,7 @@ static void on_send(struct rl_completion *done, int32_t res, uint32_t flags)
     if (c->draining && !c->head)
         conn_close(c, NULL);
     maybe_resume_recv(c);
+    conn_move_step(c);
     conn_maybe_free(c);
 }
 
@@ -211,14 +214,41 @@ void conn_flush(struct conn *c)
     for (struct request *r = c->head; r && r->ready; r = r->next)
         if (!gather(c, r, &n))
             break;
-    if (n == 0)
+    if (n == 0) {
+        if (!c->head)
+            conn_move_begin(c); /* idle: the moment a move may start */
         return;
+    }
     memset(&c->msg, 0, sizeof(c->msg));
     c->msg.msg_iov = c->iov;
     c->msg.msg_iovlen = (size_t)n;
     struct io_uring_sqe *sqe = conn_sqe(c, &c->send_done);
     io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
     c->sending = true;
+}
+
+void conn_link(struct shard *s, struct conn *c)
+{
+    c->shard = s;
+    c->prev = NULL;
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->conn_count++;
+}
+
+void conn_unlink(struct conn *c)
+{
+    struct shard *s = c->shard;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    s->conn_count--;
 }
 
 void conn_open(struct shard *s, int fd)
@@ -235,14 +265,11 @@ void conn_open(struct shard *s, int fd)
     c->send_done.on_complete = on_send;
     c->cancel_done.on_complete = on_aux_done;
     c->close_done.on_complete = on_shutdown_done;
+    c->move_target = -1;
     rl_frame_decoder_init(&c->decoder, s->srv->cfg.max_frame_bytes);
-    c->next = s->conns;
-    if (s->conns)
-        s->conns->prev = c;
-    s->conns = c;
-    s->conn_count++;
+    conn_link(s, c);
     metrics_add(&s->metrics.connections_accepted, 1);
-    arm_recv(c);
+    conn_arm_recv(c);
 }
 
 void conn_close(struct conn *c, const char *why)
@@ -279,13 +306,7 @@ void conn_maybe_free(struct conn *c)
     if (c->head || c->sqes_pending > 0)
         return;
     struct shard *s = c->shard;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        s->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    s->conn_count--;
+    conn_unlink(c);
     metrics_add(&s->metrics.connections_closed, 1);
     close(c->fd);
     rl_frame_decoder_destroy(&c->decoder);

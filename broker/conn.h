@@ -8,6 +8,10 @@
  * many response bytes unsent, its recv is cancelled and re-armed only once
  * it has drained, so a client that does not read cannot make the broker
  * buffer without bound.
+ *
+ * Moving: a connection whose requests keep going to partitions of one
+ * other shard is handed to that shard once it is idle (conn_move.c), so
+ * its requests stop paying two cross-shard hops each.
  */
 #ifndef RINGLOG_BROKER_CONN_H
 #define RINGLOG_BROKER_CONN_H
@@ -19,6 +23,7 @@
 
 #include "frame.h"
 #include "log/completion.h"
+#include "shard.h"
 
 struct shard;
 struct request;
@@ -43,7 +48,12 @@ struct conn {
     bool sending;
     bool closing;
     bool draining;         /* shutting down: close once the queue is empty */
+    bool moving;           /* recv cancelled to hand the connection over (conn_move.c) */
     uint32_t sqes_pending; /* SQEs whose CQE has not arrived */
+    /* The shard that owned every partition of the last move_run requests. */
+    int move_target;
+    uint32_t move_run;
+    struct shard_msg move_msg;
     /* the send in flight */
     struct iovec iov[CONN_MAX_IOV];
     int iov_count;
@@ -64,5 +74,25 @@ void conn_begin_drain(struct conn *c);
 
 /* A request of this connection finished its fan-out after the conn began closing. */
 void conn_maybe_free(struct conn *c);
+
+/* Starts the multishot recv on the connection's shard. */
+void conn_arm_recv(struct conn *c);
+
+/* Links c into shard s's list of connections. */
+void conn_link(struct shard *s, struct conn *c);
+
+/* Unlinks c from its shard's list of connections. */
+void conn_unlink(struct conn *c);
+
+/*
+ * Moving between shards (conn_move.c). conn_note_owner records which shard
+ * owned the partitions of a request (-1: several, or none of them
+ * remote); conn_move_begin starts a move when the connection is idle and
+ * its recent requests all went to one other shard; conn_move_step carries
+ * the move on after each of the connection's completions.
+ */
+void conn_note_owner(struct conn *c, int owner);
+void conn_move_begin(struct conn *c);
+void conn_move_step(struct conn *c);
 
 #endif

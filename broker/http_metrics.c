@@ -130,8 +130,13 @@ static void on_accept(struct rl_completion *c, int32_t res, uint32_t flags)
     } else if (res != -ECANCELED) {
         LOG_WARN("metrics accept: %s", strerror(-res));
     }
-    if (!(flags & IORING_CQE_F_MORE) && !s->stopping)
+    if (flags & IORING_CQE_F_MORE)
+        return;
+    s->metrics_accepting = false;
+    if (!s->stopping)
         http_metrics_arm(s);
+    else
+        shard_close_listener(&s->metrics_fd);
 }
 
 void http_metrics_arm(struct shard *s)
@@ -140,4 +145,5 @@ void http_metrics_arm(struct shard *s)
     struct io_uring_sqe *sqe = shard_get_sqe(s);
     io_uring_prep_multishot_accept(sqe, s->metrics_fd, NULL, NULL, SOCK_CLOEXEC);
     io_uring_sqe_set_data(sqe, &s->metrics_accept_done);
+    s->metrics_accepting = true;
 }

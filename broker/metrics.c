@@ -159,15 +159,17 @@ char *metrics_render(struct server *srv, size_t *len)
          "ringlog_connections_accepted_total %llu\n"
          "# TYPE ringlog_connections_rejected_total counter\n"
          "ringlog_connections_rejected_total %llu\n"
+         "# TYPE ringlog_connections_moved_total counter\n"
+         "ringlog_connections_moved_total %llu\n"
          "# TYPE ringlog_protocol_errors_total counter\nringlog_protocol_errors_total %llu\n"
          "# TYPE ringlog_records_appended_total counter\nringlog_records_appended_total %llu\n"
          "# TYPE ringlog_batches_appended_total counter\nringlog_batches_appended_total %llu\n"
          "# TYPE ringlog_storage_errors_total counter\nringlog_storage_errors_total %llu\n",
          (unsigned long long)SUM(bytes_in), (unsigned long long)SUM(bytes_out),
          (unsigned long long)(accepted - closed), (unsigned long long)accepted,
-         (unsigned long long)SUM(connections_rejected), (unsigned long long)SUM(protocol_errors),
-         (unsigned long long)SUM(records_appended), (unsigned long long)SUM(batches_appended),
-         (unsigned long long)SUM(storage_errors));
+         (unsigned long long)SUM(connections_rejected), (unsigned long long)SUM(connections_moved),
+         (unsigned long long)SUM(protocol_errors), (unsigned long long)SUM(records_appended),
+         (unsigned long long)SUM(batches_appended), (unsigned long long)SUM(storage_errors));
     emit_histogram(&t, srv, "ringlog_produce_latency_seconds",
                    "Produce request latency, receipt to response.",
                    offsetof(struct shard_metrics, produce_latency));

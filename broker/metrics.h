@@ -27,7 +27,8 @@ struct shard_metrics {
     _Atomic uint64_t connections_accepted;
     _Atomic uint64_t connections_closed;
     _Atomic uint64_t connections_rejected;
-    _Atomic uint64_t protocol_errors; /* connections closed for bad frames */
+    _Atomic uint64_t connections_moved; /* handed to the shard owning their partitions */
+    _Atomic uint64_t protocol_errors;   /* connections closed for bad frames */
     _Atomic uint64_t records_appended;
     _Atomic uint64_t batches_appended;
     _Atomic uint64_t storage_errors;

@@ -195,12 +195,26 @@ static void fanout_op_done(struct part_op *op)
         r->ops_done(r);
 }
 
+/* Tells the connection which shard owned every partition of r (-1: several). */
+static void note_owner(const struct request *r)
+{
+    int owner = -2; /* none yet */
+    for (uint32_t i = 0; i < r->op_count && owner != -1; i++) {
+        int o = r->ops[i].owner;
+        if (o >= 0)
+            owner = owner == -2 || owner == o ? o : -1;
+    }
+    if (owner != -2)
+        conn_note_owner(r->conn, owner);
+}
+
 void request_start_ops(struct request *r, void (*ops_done)(struct request *r))
 {
     r->ops_done = ops_done;
     /* One extra count held while starting, so an op that finishes at once
      * cannot complete the request before the rest have started. */
     r->pending = 1;
+    note_owner(r);
     for (uint32_t i = 0; i < r->op_count; i++) {
         struct part_op *op = &r->ops[i];
         if (op->owner < 0)

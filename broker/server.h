@@ -31,6 +31,7 @@ struct server {
     _Atomic int shards_failed;
     _Atomic int shards_serving;
     _Atomic int shards_stopped;
+    _Atomic int conns_moving; /* connections on their way between shards */
     /* Producer ids: handed out from a block reserved on disk ahead of use. */
     _Atomic int64_t next_producer_id;
     int64_t producer_id_limit;

@@ -172,6 +172,22 @@ static void on_accept(struct rl_completion *c, int32_t res, uint32_t flags)
     }
     if (!s->accepting && !s->stopping)
         arm_accept(s);
+    else if (!s->accepting)
+        shard_close_listener(&s->listen_fd);
+}
+
+void shard_close_listener(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
+static void cancel_accept(struct shard *s, struct rl_completion *accept)
+{
+    struct io_uring_sqe *sqe = shard_get_sqe(s);
+    io_uring_prep_cancel(sqe, accept, 0);
+    io_uring_sqe_set_data(sqe, NULL);
 }
 
 /* ---------------------------------------------------------------- tick */
@@ -203,11 +219,15 @@ static void begin_stopping(struct shard *s)
         conn_begin_drain(c);
         conn_maybe_free(c);
     }
-    if (s->listen_fd >= 0) {
-        struct io_uring_sqe *sqe = shard_get_sqe(s);
-        io_uring_prep_cancel(sqe, &s->accept_done, 0);
-        io_uring_sqe_set_data(sqe, NULL);
-    }
+    /* The listeners close when their accepts report the cancel (on_accept). */
+    if (s->accepting)
+        cancel_accept(s, &s->accept_done);
+    else
+        shard_close_listener(&s->listen_fd);
+    if (s->metrics_accepting)
+        cancel_accept(s, &s->metrics_accept_done);
+    else
+        shard_close_listener(&s->metrics_fd);
 }
 
 static void on_tick(struct rl_completion *c, int32_t res, uint32_t flags)
@@ -277,7 +297,8 @@ static int setup_ring(struct shard *s);
 
 static bool shard_drained(struct shard *s)
 {
-    return s->stopping && s->conn_count == 0;
+    return s->stopping && s->conn_count == 0 && atomic_load(&s->srv->conns_moving) == 0 &&
+           s->listen_fd < 0 && s->metrics_fd < 0;
 }
 
 static void *shard_main(void *arg)

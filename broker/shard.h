@@ -60,6 +60,7 @@ struct shard {
     bool accepting;
     int metrics_fd; /* shard 0 only */
     struct rl_completion metrics_accept_done;
+    bool metrics_accepting;
 
     struct __kernel_timespec tick_interval;
     struct rl_completion tick_done;
@@ -81,9 +82,16 @@ struct shard {
     struct shard_msg *retry; /* messages whose MSG_RING failed */
     _Atomic uint64_t seen_version;
     bool stopping;
-    bool stopped_accepting;
     struct shard_metrics metrics;
 };
+
+/*
+ * Closes a listening socket whose multishot accept has ended. Only then:
+ * the accept holds a reference to the socket, and a socket closed while
+ * one is armed stays bound until the ring is torn down, after the process
+ * has exited, so a broker restarted at once would find its port taken.
+ */
+void shard_close_listener(int *fd);
 
 int shard_init(struct shard *s, struct server *srv, int id, char *err, size_t err_len);
 void shard_destroy(struct shard *s);

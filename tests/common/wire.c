@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,8 +145,10 @@ Ringlog__Response *wire_create_topic(int fd, const char *name, uint32_t partitio
     return wire_call(fd, &req);
 }
 
-Ringlog__Response *wire_produce(int fd, const char *topic, uint32_t partition, int32_t acks,
-                                const uint8_t *records, size_t len)
+/* Sends a produce request of one batch; with wait, reads its response. */
+static Ringlog__Response *produce_request(int fd, const char *topic, uint32_t partition,
+                                          int32_t acks, const uint8_t *records, size_t len,
+                                          bool wait)
 {
     Ringlog__Request req = RINGLOG__REQUEST__INIT;
     Ringlog__ProduceRequest pr = RINGLOG__PRODUCE_REQUEST__INIT;
@@ -165,11 +168,56 @@ Ringlog__Response *wire_produce(int fd, const char *topic, uint32_t partition, i
     pr.topics = tds;
     req.body_case = RINGLOG__REQUEST__BODY_PRODUCE;
     req.produce = &pr;
-    if (acks == 0) { /* no answer comes */
+    if (!wait) {
         wire_send(fd, &req);
         return NULL;
     }
     return wire_call(fd, &req);
+}
+
+Ringlog__Response *wire_produce(int fd, const char *topic, uint32_t partition, int32_t acks,
+                                const uint8_t *records, size_t len)
+{
+    /* acks=0: no answer comes */
+    return produce_request(fd, topic, partition, acks, records, len, acks != 0);
+}
+
+void wire_send_produce(int fd, const char *topic, uint32_t partition, const uint8_t *records,
+                       size_t len)
+{
+    produce_request(fd, topic, partition, 1, records, len, false);
+}
+
+int wire_http_get(uint16_t port, const char *path, char *out, size_t out_len)
+{
+    int fd = wire_connect(port);
+    if (fd < 0)
+        return -1;
+    char req[256];
+    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: x\r\n\r\n", path);
+    if (write(fd, req, (size_t)n) != n) {
+        close(fd);
+        return -1;
+    }
+    size_t len = 0;
+    ssize_t r;
+    while (len < out_len - 1 && (r = read(fd, out + len, out_len - 1 - len)) > 0)
+        len += (size_t)r;
+    out[len] = '\0';
+    close(fd);
+    return 0;
+}
+
+uint16_t wire_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd, (struct sockaddr *)&addr, sizeof(addr));
+    socklen_t len = sizeof(addr);
+    getsockname(fd, (struct sockaddr *)&addr, &len);
+    close(fd);
+    return ntohs(addr.sin_port);
 }
 
 Ringlog__Response *wire_fetch(int fd, const char *topic, uint32_t partition, int64_t offset,

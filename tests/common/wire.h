@@ -27,11 +27,20 @@ Ringlog__Response *wire_call(int fd, Ringlog__Request *req);
 Ringlog__Response *wire_create_topic(int fd, const char *name, uint32_t partitions);
 Ringlog__Response *wire_produce(int fd, const char *topic, uint32_t partition, int32_t acks,
                                 const uint8_t *records, size_t len);
+/* Sends a produce request (acks 1) without reading its answer (pipelining). */
+void wire_send_produce(int fd, const char *topic, uint32_t partition, const uint8_t *records,
+                       size_t len);
 Ringlog__Response *wire_fetch(int fd, const char *topic, uint32_t partition, int64_t offset,
                               uint32_t max_wait_ms, uint32_t min_bytes);
 
 /* Builds an uncompressed batch of n records "<prefix>-<i>" into buf; returns its size. */
 size_t wire_build_batch(uint8_t *buf, size_t cap, const char *prefix, int n, int64_t producer_id,
                         int16_t epoch, int32_t base_sequence);
+
+/* GET path from 127.0.0.1:port (HTTP/1.0); the whole answer into out. 0 or -1. */
+int wire_http_get(uint16_t port, const char *path, char *out, size_t out_len);
+
+/* A port that was free a moment ago (bind 0, read it, close). */
+uint16_t wire_free_port(void);
 
 #endif

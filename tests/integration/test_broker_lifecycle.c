@@ -149,43 +149,10 @@ Test(lifecycle, config_file_and_flags_win)
     unlink(path);
 }
 
-static int http_get(uint16_t port, const char *path, char *out, size_t out_len)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(port)};
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0)
-        return -1;
-    char req[256];
-    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: x\r\n\r\n", path);
-    if (write(fd, req, (size_t)n) != n)
-        return -1;
-    size_t len = 0;
-    ssize_t r;
-    while (len < out_len - 1 && (r = read(fd, out + len, out_len - 1 - len)) > 0)
-        len += (size_t)r;
-    out[len] = '\0';
-    close(fd);
-    return 0;
-}
-
-/* A free port for the metrics listener (bind 0, read it, close). */
-static uint16_t free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd, (struct sockaddr *)&addr, sizeof(addr));
-    socklen_t len = sizeof(addr);
-    getsockname(fd, (struct sockaddr *)&addr, &len);
-    close(fd);
-    return ntohs(addr.sin_port);
-}
-
 Test(lifecycle, metrics_endpoint)
 {
     char metrics[64];
-    uint16_t mport = free_port();
+    uint16_t mport = wire_free_port();
     snprintf(metrics, sizeof(metrics), "127.0.0.1:%u", mport);
     const char *args[] = {"--metrics", metrics, NULL};
     struct broker_proc b;
@@ -199,7 +166,7 @@ Test(lifecycle, metrics_endpoint)
     ringlog__response__free_unpacked(r, NULL);
     close(c);
     static char out[1 << 20];
-    cr_assert_eq(http_get(mport, "/metrics", out, sizeof(out)), 0);
+    cr_assert_eq(wire_http_get(mport, "/metrics", out, sizeof(out)), 0);
     cr_assert(strstr(out, "HTTP/1.0 200 OK"), "got: %.200s", out);
     cr_assert(strstr(out, "ringlog_requests_total{api=\"produce\"} 1"));
     cr_assert(strstr(out, "ringlog_requests_total{api=\"create_topics\"} 1"));
@@ -207,8 +174,43 @@ Test(lifecycle, metrics_endpoint)
     cr_assert(strstr(out, "ringlog_log_end_offset{topic=\"m\",partition=\"1\"} 3"));
     cr_assert(strstr(out, "ringlog_produce_latency_seconds_count 1"));
     cr_assert(strstr(out, "ringlog_partitions 2"));
-    cr_assert_eq(http_get(mport, "/other", out, sizeof(out)), 0);
+    cr_assert_eq(wire_http_get(mport, "/other", out, sizeof(out)), 0);
     cr_assert(strstr(out, "404"));
+    cr_assert_eq(broker_stop(&b), 0);
+    broker_remove_data(&b);
+}
+
+/*
+ * A broker stopped and started again at once gets its ports back: its
+ * listeners are closed before it exits, not when the kernel tears its
+ * rings down afterwards (which made an immediate restart fail with
+ * "Address already in use").
+ */
+Test(lifecycle, restart_at_once_on_the_same_ports)
+{
+    char listen[64], metrics[64];
+    snprintf(listen, sizeof(listen), "127.0.0.1:%u", wire_free_port());
+    snprintf(metrics, sizeof(metrics), "127.0.0.1:%u", wire_free_port());
+    const char *args[] = {"--listen", listen, "--metrics", metrics, NULL};
+    struct broker_proc b;
+    cr_assert_eq(broker_start(&b, NULL, args), 0);
+    char dir[sizeof(b.data_dir)];
+    memcpy(dir, b.data_dir, sizeof(dir));
+    for (int round = 0; round < 3; round++) {
+        int c = wire_connect(b.port);
+        cr_assert_geq(c, 0);
+        Ringlog__Response *r = wire_create_topic(c, "again", 1);
+        cr_assert_not_null(r);
+        ringlog__response__free_unpacked(r, NULL);
+        static char out[1 << 16];
+        cr_assert_eq(
+            wire_http_get((uint16_t)atoi(strchr(metrics, ':') + 1), "/metrics", out, sizeof(out)),
+            0);
+        close(c);
+        cr_assert_eq(broker_stop(&b), 0, "log: %s", b.log_path);
+        cr_assert_eq(broker_start(&b, dir, args), 0, "round %d: restart on %s and %s", round,
+                     listen, metrics);
+    }
     cr_assert_eq(broker_stop(&b), 0);
     broker_remove_data(&b);
 }
