@@ -19,6 +19,9 @@ struct rl_inflight {
 
 enum broker_state { BROKER_DOWN, BROKER_CONNECTING, BROKER_UP };
 
+/* The longest the I/O thread sleeps in poll. */
+enum { IO_MAX_SLEEP_MS = 1000 };
+
 struct rl_broker {
     int32_t node_id; /* -1: a bootstrap address not matched to a node yet */
     char host[256];
@@ -42,8 +45,9 @@ struct rl_cluster {
     bool thread_started;
     bool stopping;
     int wake_pipe[2];
-    bool polling;   /* the I/O thread is past its tick, about to sleep or asleep */
-    bool wake_sent; /* a byte is in the wake pipe since it started polling */
+    bool polling;          /* the I/O thread is past its tick, about to sleep or asleep */
+    bool wake_sent;        /* a byte is in the wake pipe since it started polling */
+    int64_t poll_until_ms; /* when the polling I/O thread wakes by itself (INT64_MAX: never) */
 
     struct rl_broker **brokers;
     size_t nbrokers;
@@ -215,6 +219,22 @@ void rl_cluster_wakeup_locked(struct rl_cluster *cl)
         return;
     cl->wake_sent = true;
     rl_cluster_wakeup(cl);
+}
+
+bool rl_cluster_caller_may_send(struct rl_cluster *cl)
+{
+    return cl->polling && !cl->wake_sent && !cl->stopping && !rl_cluster_on_io_thread(cl);
+}
+
+void rl_cluster_caller_sent(struct rl_cluster *cl, int64_t next)
+{
+    bool wake = next >= 0 && next < cl->poll_until_ms;
+    for (size_t i = 0; i < cl->nbrokers && !wake; i++) {
+        struct rl_broker *b = cl->brokers[i];
+        wake = b->state == BROKER_UP && rl_conn_pending_out(b->conn) > 0;
+    }
+    if (wake)
+        rl_cluster_wakeup_locked(cl);
 }
 
 bool rl_cluster_on_io_thread(struct rl_cluster *cl)
@@ -529,6 +549,8 @@ static void broker_fail(struct rl_cluster *cl, struct rl_broker *b, int err, con
         cl->md_wanted = true;
         b->wanted = true;
     }
+    /* Failed by a caller's send (rl_cluster_caller_may_send): the poll set is stale. */
+    rl_cluster_wakeup_locked(cl);
 }
 
 static int inflight_push(struct rl_broker *b, const struct rl_inflight *f)
@@ -732,17 +754,18 @@ static void *io_main(void *arg)
             fd_broker[nfds] = b;
             fds[nfds++] = (struct pollfd){.fd = rl_conn_fd(b->conn), .events = ev};
         }
+        /* At least once a second, so a request a caller sent while we slept
+         * (rl_cluster_caller_may_send) has its timeout checked. */
+        cl->poll_until_ms = now + IO_MAX_SLEEP_MS;
+        if (next >= 0 && next < cl->poll_until_ms)
+            cl->poll_until_ms = next;
         cl->polling = true;
         rl_cluster_unlock(cl);
 
         if (cl->hooks.callbacks)
             cl->hooks.callbacks(cl->hooks.owner);
-        int timeout = -1;
-        if (next >= 0) {
-            int64_t left = next - rl_now_ms();
-            timeout = left <= 0 ? 0 : left > 60000 ? 60000 : (int)left;
-        }
-        int n = poll(fds, nfds, timeout);
+        int64_t left = cl->poll_until_ms - rl_now_ms();
+        int n = poll(fds, nfds, left <= 0 ? 0 : (int)left);
 
         rl_cluster_lock(cl);
         cl->polling = false;

@@ -1071,6 +1071,20 @@ PER_RECORD int produce_locked(struct ringlog_producer *p, const ringlog_record *
     return RINGLOG_OK;
 }
 
+/*
+ * A batch opened or sealed: work for the I/O thread. Under linger 0 the
+ * batch is due at once, and if the I/O thread is asleep the caller sends
+ * it itself rather than pay a wake-up and a context switch before the
+ * send (cluster.h, rl_cluster_caller_may_send). Lock held.
+ */
+static void work_queued(struct ringlog_producer *p)
+{
+    if (p->conf->linger_ms == 0 && rl_cluster_caller_may_send(p->cl))
+        rl_cluster_caller_sent(p->cl, hook_tick(p, rl_now_ms()));
+    else
+        rl_cluster_wakeup_locked(p->cl);
+}
+
 /* Whether the calling thread may wait in produce (never on the I/O thread); lock held. */
 static bool produce_can_block(struct ringlog_producer *p, bool *on_io)
 {
@@ -1091,7 +1105,7 @@ int ringlog_produce(ringlog_producer *p, const ringlog_record *rec)
     rl_cluster_lock(p->cl);
     rc = produce_locked(p, rec, &r, produce_can_block(p, &on_io), &wake, &t);
     if (wake && !on_io)
-        rl_cluster_wakeup_locked(p->cl);
+        work_queued(p);
     rl_cluster_unlock(p->cl);
     prec_done(&r);
     return rc;
@@ -1135,7 +1149,7 @@ int ringlog_produce_batch(ringlog_producer *p, const ringlog_record *recs, size_
                 break;
         }
         if (wake && !on_io)
-            rl_cluster_wakeup_locked(p->cl);
+            work_queued(p);
         rl_cluster_unlock(p->cl);
     }
     if (queued)

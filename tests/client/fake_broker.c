@@ -80,7 +80,8 @@ struct fake_broker {
     int64_t next_pid;
     struct fb_conn *conns;
     uint64_t produce_requests, duplicates;
-    int drop_produce, fail_not_leader;
+    int drop_produce, swallow_produce, fail_not_leader;
+    int stall_large_ms; /* once: pause before reading the body of a frame over 1 MiB */
 };
 
 /* ---------------------------------------------------------------- state */
@@ -412,6 +413,10 @@ static bool handle_produce(struct fake_broker *fb, struct rl_arena *a, Ringlog__
         *close_conn = true;
         return false;
     }
+    if (fb->swallow_produce > 0) {
+        fb->swallow_produce--;
+        return false; /* no answer, and the connection stays open */
+    }
     return pr->acks != 0;
 }
 
@@ -708,6 +713,14 @@ static void *conn_main(void *arg)
             ((uint32_t)hdr[0] << 24) | ((uint32_t)hdr[1] << 16) | ((uint32_t)hdr[2] << 8) | hdr[3];
         if (len == 0 || len > (64u << 20))
             break;
+        if (len > (1u << 20)) {
+            pthread_mutex_lock(&fb->mu);
+            int stall = fb->stall_large_ms;
+            fb->stall_large_ms = 0;
+            pthread_mutex_unlock(&fb->mu);
+            if (stall > 0)
+                usleep((useconds_t)stall * 1000);
+        }
         uint8_t *body = malloc(len);
         if (!read_full(c->fd, body, len)) {
             free(body);
@@ -883,6 +896,20 @@ void fake_broker_drop_produce_responses(struct fake_broker *fb, int n)
 {
     pthread_mutex_lock(&fb->mu);
     fb->drop_produce = n;
+    pthread_mutex_unlock(&fb->mu);
+}
+
+void fake_broker_swallow_produce_responses(struct fake_broker *fb, int n)
+{
+    pthread_mutex_lock(&fb->mu);
+    fb->swallow_produce = n;
+    pthread_mutex_unlock(&fb->mu);
+}
+
+void fake_broker_stall_next_large_request(struct fake_broker *fb, int ms)
+{
+    pthread_mutex_lock(&fb->mu);
+    fb->stall_large_ms = ms;
     pthread_mutex_unlock(&fb->mu);
 }
 

@@ -44,6 +44,15 @@ int fake_broker_first_codec(struct fake_broker *fb, const char *topic, uint32_t 
  */
 void fake_broker_drop_produce_responses(struct fake_broker *fb, int n);
 
+/* The next `n` produce requests are appended and never answered; the
+ * connection stays open (a broker that hangs: only the client's request
+ * timeout ends the wait). */
+void fake_broker_swallow_produce_responses(struct fake_broker *fb, int n);
+
+/* The next frame over 1 MiB is read only after `ms` milliseconds (a slow
+ * reader: the client's socket fills and the rest waits for POLLOUT). */
+void fake_broker_stall_next_large_request(struct fake_broker *fb, int ms);
+
 /* Answers the next `n` partitions of produce requests with NOT_LEADER without appending. */
 void fake_broker_fail_produce_not_leader(struct fake_broker *fb, int n);
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fake_broker.h"
 #include "partitioner.h"
@@ -476,6 +477,92 @@ Test(producer, blocking_on_a_full_buffer_waits_for_room)
     cr_assert_eq(ringlog_producer_flush(p, 10000), RINGLOG_OK);
     cr_assert_eq(r.ok, 3000);
     cr_assert_eq(r.out_of_order, 0);
+    ringlog_producer_destroy(p);
+    ringlog_conf_destroy(c);
+    fake_broker_stop(fb);
+}
+
+/*
+ * Under linger 0 a record produced while the I/O thread sleeps is sent by
+ * the producing thread itself (rl_cluster_caller_may_send). What the I/O
+ * thread must still do, it must still be told about or find by itself:
+ * these run with a pause before each record, so the I/O thread is asleep.
+ */
+static ringlog_producer *sleeping_io_producer(struct fake_broker *fb, struct reports *r,
+                                              ringlog_conf **c, const char *topic, const char *key,
+                                              const char *value)
+{
+    fake_broker_create_topic(fb, topic, 1);
+    reports_init(r);
+    *c = conf_for(fb, r);
+    cr_assert_eq(ringlog_conf_set(*c, "linger-ms", "0", NULL, 0), 0);
+    cr_assert_eq(ringlog_conf_set(*c, "retry-backoff-ms", "10", NULL, 0), 0);
+    cr_assert_eq(ringlog_conf_set(*c, key, value, NULL, 0), 0);
+    ringlog_producer *p = producer_for(*c);
+    produce_n(p, topic, 1, false); /* metadata and producer id first */
+    cr_assert_eq(ringlog_producer_flush(p, 5000), RINGLOG_OK);
+    return p;
+}
+
+/* Waits for n successful reports without flushing (a flush wakes the I/O thread). */
+static bool wait_delivered(struct reports *r, int n, int timeout_ms)
+{
+    for (int waited = 0; waited <= timeout_ms; waited += 10) {
+        pthread_mutex_lock(&r->mu);
+        bool done = r->ok + r->failed >= n;
+        pthread_mutex_unlock(&r->mu);
+        if (done)
+            return true;
+        usleep(10 * 1000);
+    }
+    return false;
+}
+
+/* A lost answer to a request the caller sent times out and is retried: the
+ * I/O thread sleeps at most a second, then sees the request's deadline. */
+Test(producer, caller_sent_request_times_out_and_is_retried)
+{
+    struct fake_broker *fb = fake_broker_start();
+    struct reports r;
+    ringlog_conf *c;
+    ringlog_producer *p = sleeping_io_producer(fb, &r, &c, "lost", "request-timeout-ms", "200");
+    /* One record alone: no later answer can reveal the lost one. */
+    fake_broker_swallow_produce_responses(fb, 1);
+    usleep(50 * 1000);
+    produce_n(p, "lost", 1, false);
+    /* A timeout of 200 ms, found within the I/O thread's 1 s sleep, then a retry. */
+    cr_assert(wait_delivered(&r, 2, 5000), "the lost answer was never timed out");
+    cr_assert_eq(r.ok, 2);
+    cr_assert_eq(r.failed, 0);
+    cr_assert_eq(fake_broker_record_count(fb, "lost", 0), 2, "exactly once");
+    cr_assert_gt(fake_broker_duplicates(fb), 0, "the retry reached the broker");
+    ringlog_producer_destroy(p);
+    ringlog_conf_destroy(c);
+    fake_broker_stop(fb);
+}
+
+/* A request larger than the socket takes at once: the rest goes out on
+ * POLLOUT, which only the I/O thread waits for, so it is woken for it. */
+Test(producer, caller_sent_request_larger_than_the_socket_buffer)
+{
+    struct fake_broker *fb = fake_broker_start();
+    struct reports r;
+    ringlog_conf *c;
+    ringlog_producer *p = sleeping_io_producer(fb, &r, &c, "big", "max-request-bytes", "15728640");
+    /* More than the socket's send and receive buffers hold (4 MiB and more here). */
+    enum { BIG = 12 << 20 };
+    char *val = calloc(1, BIG);
+    cr_assert_not_null(val);
+    fake_broker_stall_next_large_request(fb, 200);
+    usleep(50 * 1000);
+    ringlog_record rec = {.topic = "big", .partition = 0, .value = val, .value_len = BIG};
+    cr_assert_eq(ringlog_produce(p, &rec), RINGLOG_OK);
+    /* 200 ms of stall, then the rest: well under the I/O thread's 1 s sleep,
+     * so it was woken for POLLOUT rather than finding it by timeout. */
+    cr_assert(wait_delivered(&r, 2, 800), "the rest of the request waited for a timeout");
+    cr_assert_eq(r.ok, 2);
+    cr_assert_eq(fake_broker_record_count(fb, "big", 0), 2);
+    free(val);
     ringlog_producer_destroy(p);
     ringlog_conf_destroy(c);
     fake_broker_stop(fb);
