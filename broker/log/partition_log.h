@@ -83,6 +83,16 @@ enum log_flush_policy {
     LOG_FLUSH_NONE,     /* only at segment roll, flush and close */
 };
 
+/*
+ * A partition writing at least LOG_WRITEBACK_KICK_BYTES within
+ * LOG_WRITEBACK_KICK_WINDOW_MS (8 MB/s) starts writeback of every
+ * LOG_WRITEBACK_KICK_BYTES it writes under flush none/interval, and drops
+ * what is written back beyond cache_keep_bytes from the page cache
+ * (append.c, writeback_kick).
+ */
+#define LOG_WRITEBACK_KICK_BYTES (2u << 20)
+#define LOG_WRITEBACK_KICK_WINDOW_MS 250
+
 /* Defaults of the fields below that take 0 to mean "the default". */
 #define LOG_DEFAULT_INFLIGHT_GROUPS 2
 #define LOG_DEFAULT_CACHE_KEEP_BYTES (64ll << 20)
