@@ -14,6 +14,7 @@
 
 #include "batch.h"
 #include "broker_proc.h"
+#include "test_rng.h"
 #include "wire.h"
 
 /* The broker moves a connection after this many requests in a row (conn_move.c). */
@@ -139,39 +140,75 @@ Test(shards, producer_connection_follows_its_partition)
 }
 
 /*
- * Pipelined: up to 8 requests outstanding, the partition switching every
- * 20 requests, so the connection is idle only now and then. Whatever the
- * moves do, every answer comes back once, in order, with the next offset.
+ * n produce requests of one batch to `partition` on connection c, up to
+ * `window` unanswered at a time, then drained to none outstanding (the
+ * idle moment a move needs). Every answer must come back once, in order,
+ * with the partition's next offset.
  */
-Test(shards, pipelined_requests_across_moves)
+static void pipelined_phase(int c, uint32_t partition, int n, int window, int64_t next[2])
 {
     uint8_t buf[4096];
     size_t len = wire_build_batch(buf, sizeof(buf), "pipe", RECORDS_PER_BATCH, -1, -1, -1);
-    enum { TOTAL = 400, WINDOW = 8, SWITCH = 20 };
-    int64_t next[2] = {0, 0};
     int sent = 0, answered = 0;
     uint64_t first_correlation = 0;
-    while (answered < TOTAL) {
-        while (sent < TOTAL && sent - answered < WINDOW) {
-            wire_send_produce(fd, "mv", (uint32_t)((sent / SWITCH) % 2), buf, len);
+    while (answered < n) {
+        while (sent < n && sent - answered < window) {
+            wire_send_produce(c, "mv", partition, buf, len);
             sent++;
         }
-        /* Drain to empty at each switch: the idle moment a move needs. */
-        int until = sent % SWITCH == 0 ? sent : answered + 1;
-        while (answered < until) {
-            Ringlog__Response *r = wire_recv(fd, 10000);
-            cr_assert_not_null(r, "answer %d", answered);
-            if (answered == 0)
-                first_correlation = r->correlation_id;
-            uint32_t partition = (uint32_t)((answered / SWITCH) % 2);
-            cr_assert_eq(acked_base(r, first_correlation + (uint64_t)answered), next[partition]);
-            next[partition] += RECORDS_PER_BATCH;
-            answered++;
-        }
+        Ringlog__Response *r = wire_recv(c, 10000);
+        cr_assert_not_null(r, "answer %d of %d", answered, n);
+        if (answered == 0)
+            first_correlation = r->correlation_id;
+        cr_assert_eq(acked_base(r, first_correlation + (uint64_t)answered), next[partition]);
+        next[partition] += RECORDS_PER_BATCH;
+        answered++;
     }
+}
+
+/* Pipelined, switching partition every 20 requests: moves only at the switches. */
+Test(shards, pipelined_requests_across_moves)
+{
+    int64_t next[2] = {0, 0};
+    for (int phase = 0; phase < 20; phase++)
+        pipelined_phase(fd, (uint32_t)(phase % 2), 20, 8, next);
     cr_assert_geq(metric("ringlog_connections_moved_total"), 1);
     cr_assert_eq(count_records(0), next[0]);
     cr_assert_eq(count_records(1), next[1]);
+}
+
+/*
+ * Several connections taking turns, each turn a random partition, length,
+ * window and idle gap after it (seeded; RINGLOG_TEST_SEED replays): moves
+ * start, finish and are called off in every order, and nothing is lost,
+ * repeated or answered out of order.
+ */
+Test(shards, random_turns_on_several_connections)
+{
+    struct test_rng rng;
+    test_rng_seed(&rng, "random_turns_on_several_connections", 11);
+    enum { CONNS = 4, TURNS = 60 };
+    int fds[CONNS];
+    for (int i = 0; i < CONNS; i++) {
+        fds[i] = wire_connect(broker.port);
+        cr_assert_geq(fds[i], 0);
+    }
+    int64_t next[2] = {0, 0};
+    for (int turn = 0; turn < TURNS; turn++) {
+        int c = (int)test_rng_below(&rng, CONNS);
+        uint32_t partition = (uint32_t)test_rng_below(&rng, 2);
+        int n = 1 + (int)test_rng_below(&rng, 2 * MOVE_AFTER);
+        int window = 1 + (int)test_rng_below(&rng, 8);
+        pipelined_phase(fds[c], partition, n, window, next);
+        usleep((useconds_t)test_rng_below(&rng, 3) * 1000);
+    }
+    for (int i = 0; i < CONNS; i++)
+        close(fds[i]);
+    cr_assert_eq(count_records(0), next[0]);
+    cr_assert_eq(count_records(1), next[1]);
+    cr_assert_eq(metric("ringlog_connections_accepted_total"), CONNS + 1);
+    /* ~30 turns of 16 or more requests, half of them to the other shard's partition */
+    cr_assert_geq(metric("ringlog_connections_moved_total"), 1);
 }
 
 /* Connections that move right up to the stop: SIGTERM still exits 0 (no leak, no hang). */
