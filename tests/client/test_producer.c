@@ -553,11 +553,11 @@ Test(producer, caller_sent_request_larger_than_the_socket_buffer)
     enum { BIG = 12 << 20 };
     char *val = calloc(1, BIG);
     cr_assert_not_null(val);
-    fake_broker_stall_next_large_request(fb, 200);
+    fake_broker_stall_next_large_request(fb, 100);
     usleep(50 * 1000);
     ringlog_record rec = {.topic = "big", .partition = 0, .value = val, .value_len = BIG};
     cr_assert_eq(ringlog_produce(p, &rec), RINGLOG_OK);
-    /* 200 ms of stall, then the rest: well under the I/O thread's 1 s sleep,
+    /* 100 ms of stall, then the rest: well under the I/O thread's 1 s sleep,
      * so it was woken for POLLOUT rather than finding it by timeout. */
     cr_assert(wait_delivered(&r, 2, 800), "the rest of the request waited for a timeout");
     cr_assert_eq(r.ok, 2);
