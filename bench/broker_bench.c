@@ -135,14 +135,6 @@ static int64_t bench_wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void sleep_until_ns(uint64_t t)
-{
-    struct timespec ts = {.tv_sec = (time_t)(t / 1000000000ull),
-                          .tv_nsec = (long)(t % 1000000000ull)};
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR && !g_stop) {
-    }
-}
-
 /* ---------------------------------------------------------------- producers */
 
 /*
@@ -270,7 +262,7 @@ static void *producer_main(void *arg)
                 if (intended > now + early_ns) {
                     if (n > 0)
                         break; /* send what is due first */
-                    sleep_until_ns(intended);
+                    bench_sleep_until_ns(intended, &g_stop);
                     now = bench_mono_ns();
                 }
                 /* Late: from the intended time (no coordinated omission). Early: from now,
@@ -774,7 +766,7 @@ int bench_broker(int argc, char **argv)
             if (cpu0 < 0 && b->warm_end_ns < next && b->warm_end_ns > now)
                 next = b->warm_end_ns;
             if (next > now)
-                sleep_until_ns(next);
+                bench_sleep_until_ns(next, &g_stop);
         }
         if (finished)
             break;

@@ -136,14 +136,6 @@ struct disk_run {
     struct hist *lat; /* each write (+ fdatasync), ns */
 };
 
-static void disk_sleep_until(uint64_t t)
-{
-    struct timespec ts = {.tv_sec = (time_t)(t / 1000000000ull),
-                          .tv_nsec = (long)(t % 1000000000ull)};
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
-    }
-}
-
 /*
  * The write loop. With --duration the rate counts the bytes write() took
  * within that time, the way a broker under flush=none counts what it
@@ -166,7 +158,7 @@ static int disk_write_loop(const struct disk_opts *o, const int *fds, const uint
         if (o->rate > 0) {
             uint64_t due = bench_intended_ns(&sched, run->writes);
             if (due > start)
-                disk_sleep_until(due);
+                bench_sleep_until_ns(due, NULL);
             start = bench_start_ns(due, bench_mono_ns());
         }
         int fd = fds[run->writes % (uint64_t)o->files];

@@ -7,6 +7,7 @@
 #ifndef RINGLOG_BENCH_LOAD_H
 #define RINGLOG_BENCH_LOAD_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,6 +16,9 @@
 
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t bench_mono_ns(void);
+
+/* Sleeps until bench_mono_ns() reaches t, through signals unless *stop (may be NULL) is set. */
+void bench_sleep_until_ns(uint64_t t, const volatile sig_atomic_t *stop);
 
 /*
  * The fixed-rate schedule. `rate` messages per second in total are spread

@@ -27,6 +27,12 @@ void conn_arm_recv(struct conn *c)
     c->recv_armed = true;
 }
 
+void conn_rearm_recv(struct conn *c)
+{
+    if (!c->recv_armed && !c->recv_paused && !c->closing && !c->draining && !c->moving)
+        conn_arm_recv(c);
+}
+
 static bool over_limits(const struct conn *c)
 {
     const struct broker_config *cfg = &c->shard->srv->cfg;
@@ -106,8 +112,7 @@ static void on_recv(struct rl_completion *done, int32_t res, uint32_t flags)
     } else if (res < 0 && res != -ENOBUFS && res != -ECANCELED) {
         conn_close(c, strerror(-res));
     }
-    if (!c->recv_armed && !c->recv_paused && !c->closing && !c->draining && !c->moving)
-        conn_arm_recv(c); /* multishot ended (buffers ran out, or the kernel said so) */
+    conn_rearm_recv(c); /* if the multishot ended (buffers ran out, or the kernel said so) */
     conn_move_step(c);
     conn_maybe_free(c);
 }

@@ -78,6 +78,9 @@ void conn_maybe_free(struct conn *c);
 /* Starts the multishot recv on the connection's shard. */
 void conn_arm_recv(struct conn *c);
 
+/* Arms the recv again unless it is armed, or paused, closing, draining or moving. */
+void conn_rearm_recv(struct conn *c);
+
 /* Links c into shard s's list of connections. */
 void conn_link(struct shard *s, struct conn *c);
 

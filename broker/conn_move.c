@@ -88,8 +88,7 @@ static void conn_arrive(struct rl_completion *done, int32_t res, uint32_t flags)
 static void stay(struct conn *c)
 {
     c->move_run = 0;
-    if (!c->recv_armed && !c->recv_paused && !c->closing && !c->draining)
-        conn_arm_recv(c);
+    conn_rearm_recv(c);
 }
 
 void conn_move_step(struct conn *c)

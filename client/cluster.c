@@ -47,7 +47,7 @@ struct rl_cluster {
     int wake_pipe[2];
     bool polling;          /* the I/O thread is past its tick, about to sleep or asleep */
     bool wake_sent;        /* a byte is in the wake pipe since it started polling */
-    int64_t poll_until_ms; /* when the polling I/O thread wakes by itself (INT64_MAX: never) */
+    int64_t poll_until_ms; /* when the polling I/O thread wakes by itself (within 1 s) */
 
     struct rl_broker **brokers;
     size_t nbrokers;
@@ -223,7 +223,7 @@ void rl_cluster_wakeup_locked(struct rl_cluster *cl)
 
 bool rl_cluster_caller_may_send(struct rl_cluster *cl)
 {
-    return cl->polling && !cl->wake_sent && !cl->stopping && !rl_cluster_on_io_thread(cl);
+    return cl->polling && !cl->wake_sent && !cl->stopping;
 }
 
 void rl_cluster_caller_sent(struct rl_cluster *cl, int64_t next)

@@ -86,9 +86,9 @@ void rl_cluster_wakeup_locked(struct rl_cluster *cl);
 /*
  * A sleeping I/O thread costs every message a wake-up (a pipe write and a
  * context switch) before it can be sent. While it sleeps in poll, a caller
- * holding the lock may send what it queued itself, then tell the cluster
- * with rl_cluster_caller_sent, which wakes the I/O thread only if it must
- * see something: output the socket did not take (POLLOUT), or a deadline
+ * (not the I/O thread: it is awake) holding the lock may send what it queued itself, then tell the
+ * cluster with rl_cluster_caller_sent, which wakes the I/O thread only if it must see something:
+ * output the socket did not take (POLLOUT), or a deadline
  * (`next`, -1: none) earlier than the one it sleeps until. A request's
  * timeout is not such a deadline: the I/O thread sleeps at most a second.
  */

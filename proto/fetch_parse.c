@@ -1,7 +1,5 @@
 #include "fetch_parse.h"
 
-#include <stdbool.h>
-
 #include "pb_reader.h"
 
 _Static_assert((int)RL_FETCH_PARSE_OK == (int)PB_PARSE_OK &&
@@ -43,8 +41,7 @@ static int parse_partition(const struct pb_field *outer, struct rl_arena *a, voi
     return RL_FETCH_PARSE_OK;
 }
 
-static int parse_topic(const struct pb_field *outer, struct rl_arena *a,
-                       Ringlog__FetchTopicResult **out)
+static int parse_topic(const struct pb_field *outer, struct rl_arena *a, void **out)
 {
     Ringlog__FetchTopicResult *tr = rl_arena_alloc(a, sizeof(*tr));
     if (!tr)
@@ -73,12 +70,9 @@ static int parse_fetch(const struct pb_field *outer, struct rl_arena *a,
     int rc;
     while ((rc = pb_next(&r, &f)) == 1) {
         if (f.number == 1 && f.wire == WIRE_LEN) {
-            Ringlog__FetchTopicResult *tr;
-            int trc = parse_topic(&f, a, &tr);
+            int trc = pb_parse_child(&f, a, &topics, parse_topic);
             if (trc != RL_FETCH_PARSE_OK)
                 return trc;
-            if (ptr_list_push(a, &topics, tr) != 0)
-                return RL_FETCH_PARSE_NOMEM;
         } else if (f.number == 2 && f.wire == WIRE_VARINT) {
             fr->throttle_ms = (uint32_t)f.varint;
         } else {
@@ -98,31 +92,14 @@ int rl_fetch_response_parse(const uint8_t *frame, size_t len, struct rl_arena *a
                             Ringlog__Response *resp)
 {
     ringlog__response__init(resp);
-    struct pb_field message = {0}, body = {0};
-    bool have_message = false, have_body = false;
-    struct pb_reader r = {frame, frame + len};
-    struct pb_field f;
-    int rc;
-    while ((rc = pb_next(&r, &f)) == 1) {
-        if (f.number == 1 && f.wire == WIRE_VARINT) {
-            resp->correlation_id = f.varint;
-        } else if (f.number == 2 && f.wire == WIRE_VARINT) {
-            resp->error = (Ringlog__ErrorCode)(int32_t)(uint32_t)f.varint;
-        } else if (f.number == 3 && f.wire == WIRE_LEN) {
-            message = f;
-            have_message = true;
-        } else if (f.number == RINGLOG__RESPONSE__BODY_FETCH && f.wire == WIRE_LEN && !have_body) {
-            body = f;
-            have_body = true;
-        } else {
-            return RL_FETCH_PARSE_FALLBACK;
-        }
-    }
-    if (rc < 0 || !have_body)
+    struct pb_envelope e;
+    if (pb_read_envelope(frame, len, RINGLOG__RESPONSE__BODY_FETCH, &e) != PB_PARSE_OK)
         return RL_FETCH_PARSE_FALLBACK;
-    if (have_message && !(resp->error_message = arena_string(arena, &message)))
+    resp->correlation_id = e.correlation_id;
+    resp->error = (Ringlog__ErrorCode)(int32_t)(uint32_t)e.field2;
+    if (e.have_text && !(resp->error_message = arena_string(arena, &e.text)))
         return RL_FETCH_PARSE_NOMEM;
-    int frc = parse_fetch(&body, arena, &resp->fetch);
+    int frc = parse_fetch(&e.body, arena, &resp->fetch);
     if (frc != RL_FETCH_PARSE_OK)
         return frc;
     resp->body_case = RINGLOG__RESPONSE__BODY_FETCH;

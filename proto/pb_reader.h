@@ -7,6 +7,7 @@
 #ifndef RINGLOG_PROTO_PB_READER_H
 #define RINGLOG_PROTO_PB_READER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -93,6 +94,58 @@ static inline int ptr_list_push(struct rl_arena *a, struct ptr_list *l, void *it
 /* What the parsers return; produce_parse.h and fetch_parse.h use the same values. */
 enum { PB_PARSE_OK = 0, PB_PARSE_FALLBACK = 1, PB_PARSE_NOMEM = -1 };
 
+/* Parses one child message with `child` and pushes it onto `children`. */
+static inline int pb_parse_child(const struct pb_field *f, struct rl_arena *a,
+                                 struct ptr_list *children,
+                                 int (*child)(const struct pb_field *, struct rl_arena *, void **))
+{
+    void *item;
+    int rc = child(f, a, &item);
+    if (rc != PB_PARSE_OK)
+        return rc;
+    return ptr_list_push(a, children, item) == 0 ? PB_PARSE_OK : PB_PARSE_NOMEM;
+}
+
+/*
+ * The envelope both Request and Response share: {uint64 correlation_id = 1;
+ * a varint = 2 (api_version, or error); string = 3 (client_id, or
+ * error_message); oneof body}. Read without allocating, so a frame whose
+ * body is not `body_number` falls back at no cost; the body must come once.
+ */
+struct pb_envelope {
+    uint64_t correlation_id;
+    uint64_t field2;
+    struct pb_field text; /* field 3, when have_text */
+    struct pb_field body;
+    bool have_text;
+};
+
+static inline int pb_read_envelope(const uint8_t *frame, size_t len, uint32_t body_number,
+                                   struct pb_envelope *e)
+{
+    memset(e, 0, sizeof(*e));
+    bool have_body = false;
+    struct pb_reader r = {frame, frame + len};
+    struct pb_field f;
+    int rc;
+    while ((rc = pb_next(&r, &f)) == 1) {
+        if (f.number == 1 && f.wire == WIRE_VARINT) {
+            e->correlation_id = f.varint;
+        } else if (f.number == 2 && f.wire == WIRE_VARINT) {
+            e->field2 = f.varint;
+        } else if (f.number == 3 && f.wire == WIRE_LEN) {
+            e->text = f;
+            e->have_text = true;
+        } else if (f.number == body_number && f.wire == WIRE_LEN && !have_body) {
+            e->body = f;
+            have_body = true;
+        } else {
+            return PB_PARSE_FALLBACK;
+        }
+    }
+    return rc < 0 || !have_body ? PB_PARSE_FALLBACK : PB_PARSE_OK;
+}
+
 /*
  * A message of the shape {string name = 1; repeated Child children = 2;}
  * (a topic and its partitions, in both produce requests and fetch
@@ -112,12 +165,9 @@ static inline int pb_parse_named_list(const struct pb_field *outer, struct rl_ar
             if (!(*name = arena_string(a, &f)))
                 return PB_PARSE_NOMEM;
         } else if (f.number == 2 && f.wire == WIRE_LEN) {
-            void *item;
-            int crc = child(&f, a, &item);
+            int crc = pb_parse_child(&f, a, children, child);
             if (crc != PB_PARSE_OK)
                 return crc;
-            if (ptr_list_push(a, children, item) != 0)
-                return PB_PARSE_NOMEM;
         } else {
             return PB_PARSE_FALLBACK;
         }

@@ -1,8 +1,5 @@
 #include "produce_parse.h"
 
-#include <stdbool.h>
-#include <string.h>
-
 #include "pb_reader.h"
 
 _Static_assert((int)RL_PRODUCE_PARSE_OK == (int)PB_PARSE_OK &&
@@ -33,8 +30,7 @@ static int parse_partition(const struct pb_field *outer, struct rl_arena *a, voi
     return RL_PRODUCE_PARSE_OK;
 }
 
-static int parse_topic(const struct pb_field *outer, struct rl_arena *a,
-                       Ringlog__TopicProduceData **out)
+static int parse_topic(const struct pb_field *outer, struct rl_arena *a, void **out)
 {
     Ringlog__TopicProduceData *td = rl_arena_alloc(a, sizeof(*td));
     if (!td)
@@ -67,12 +63,9 @@ static int parse_produce(const struct pb_field *outer, struct rl_arena *a,
         } else if (f.number == 2 && f.wire == WIRE_VARINT) {
             pr->timeout_ms = (uint32_t)f.varint;
         } else if (f.number == 3 && f.wire == WIRE_LEN) {
-            Ringlog__TopicProduceData *td;
-            int trc = parse_topic(&f, a, &td);
+            int trc = pb_parse_child(&f, a, &topics, parse_topic);
             if (trc != RL_PRODUCE_PARSE_OK)
                 return trc;
-            if (ptr_list_push(a, &topics, td) != 0)
-                return RL_PRODUCE_PARSE_NOMEM;
         } else {
             return RL_PRODUCE_PARSE_FALLBACK;
         }
@@ -94,37 +87,18 @@ int rl_produce_request_parse(const uint8_t *frame, size_t len, struct rl_arena *
                              Ringlog__Request **out)
 {
     *out = NULL;
-    Ringlog__Request env;
-    ringlog__request__init(&env);
-    struct pb_field client_id = {0}, body = {0};
-    bool have_client_id = false, have_body = false;
-    struct pb_reader r = {frame, frame + len};
-    struct pb_field f;
-    int rc;
-    while ((rc = pb_next(&r, &f)) == 1) {
-        if (f.number == 1 && f.wire == WIRE_VARINT) {
-            env.correlation_id = f.varint;
-        } else if (f.number == 2 && f.wire == WIRE_VARINT) {
-            env.api_version = (uint32_t)f.varint;
-        } else if (f.number == 3 && f.wire == WIRE_LEN) {
-            client_id = f;
-            have_client_id = true;
-        } else if (f.number == RINGLOG__REQUEST__BODY_PRODUCE && f.wire == WIRE_LEN && !have_body) {
-            body = f;
-            have_body = true;
-        } else {
-            return RL_PRODUCE_PARSE_FALLBACK;
-        }
-    }
-    if (rc < 0 || !have_body)
+    struct pb_envelope e;
+    if (pb_read_envelope(frame, len, RINGLOG__REQUEST__BODY_PRODUCE, &e) != PB_PARSE_OK)
         return RL_PRODUCE_PARSE_FALLBACK;
     Ringlog__Request *req = rl_arena_alloc(arena, sizeof(*req));
     if (!req)
         return RL_PRODUCE_PARSE_NOMEM;
-    *req = env;
-    if (have_client_id && !(req->client_id = arena_string(arena, &client_id)))
+    ringlog__request__init(req);
+    req->correlation_id = e.correlation_id;
+    req->api_version = (uint32_t)e.field2;
+    if (e.have_text && !(req->client_id = arena_string(arena, &e.text)))
         return RL_PRODUCE_PARSE_NOMEM;
-    int prc = parse_produce(&body, arena, &req->produce);
+    int prc = parse_produce(&e.body, arena, &req->produce);
     if (prc != RL_PRODUCE_PARSE_OK)
         return prc;
     req->body_case = RINGLOG__REQUEST__BODY_PRODUCE;

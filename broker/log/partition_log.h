@@ -110,9 +110,9 @@ struct partition_log_config {
     uint32_t max_batch_bytes;      /* largest batch recovery accepts (default = max_append) */
     uint32_t max_inflight_groups;  /* write groups in flight at once, 1..16 (0: default 2) */
     bool preallocate;              /* fallocate new segments (default true) */
-    /* A partition writing fast (8 MiB within a second) drops from the page
-     * cache what was written back this far behind its end (0: default
-     * 64 MiB; negative: keep everything). */
+    /* A partition writing fast (8 MB/s or more: LOG_WRITEBACK_KICK_BYTES
+     * above) drops from the page cache what was written back this far
+     * behind its end (0: default 64 MiB; negative: keep everything). */
     int64_t cache_keep_bytes;
     int64_t checkpoint_interval_ms; /* recovery checkpoint at most this stale (1000) */
     uint64_t checkpoint_bytes;      /* ... or this many durable bytes behind (64 MiB) */

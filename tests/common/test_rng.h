@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct test_rng {
     uint64_t state;
@@ -33,6 +34,25 @@ static inline void test_rng_fill(struct test_rng *r, void *buf, size_t len)
     unsigned char *p = buf;
     for (size_t i = 0; i < len; i++)
         p[i] = (unsigned char)test_rng_next(r);
+}
+
+/*
+ * A damaged copy of buf[0, len) for parser tests: cut short one time in
+ * four, then up to three bytes flipped. Returns the malloc'd copy (at least
+ * one byte allocated) and its length in *out_len.
+ */
+static inline uint8_t *test_rng_damage(struct test_rng *r, const uint8_t *buf, size_t len,
+                                       size_t *out_len)
+{
+    size_t cut = test_rng_below(r, 4) == 0 ? test_rng_below(r, len + 1) : len;
+    uint8_t *copy = malloc(cut ? cut : 1);
+    if (!copy)
+        abort();
+    memcpy(copy, buf, cut);
+    for (uint64_t k = test_rng_below(r, 4); k > 0 && cut > 0; k--)
+        copy[test_rng_below(r, cut)] ^= (uint8_t)(1 + test_rng_below(r, 255));
+    *out_len = cut;
+    return copy;
 }
 
 /* Seeds from RINGLOG_TEST_SEED or `fallback`, and prints the seed with the test's name. */

@@ -417,6 +417,13 @@ Test(log_basic, exact_offset_appends)
     cr_assert_eq(h_close(&H, log), LOG_OK);
 }
 
+/* From here on the fault injector counts the calls of the ops in `mask` (it injects nothing). */
+static void count_calls(uint32_t mask)
+{
+    H.fault.op_mask = mask;
+    H.fault.calls = 0;
+}
+
 Test(log_basic, group_commit_one_fdatasync_per_turn)
 {
     struct partition_log_config cfg;
@@ -427,8 +434,7 @@ Test(log_basic, group_commit_one_fdatasync_per_turn)
     uint8_t bufs[64][600];
     struct h_append ha[64];
     uint64_t syncs_before = H.fault.calls;
-    H.fault.op_mask = 1u << LOG_IO_FDATASYNC;
-    H.fault.calls = 0;
+    count_calls(1u << LOG_IO_FDATASYNC);
     (void)syncs_before;
     for (int i = 0; i < 64; i++) {
         size_t len = h_batch(bufs[i], sizeof(bufs[i]), (uint64_t)i, 1, 100, 1);
@@ -512,8 +518,7 @@ static struct partition_log *open_counting_writeback(struct partition_log_config
     cfg->segment_bytes = 64 << 20;
     cfg->max_append_bytes = 1 << 20;
     struct partition_log *log = h_open(&H, cfg, NULL);
-    H.fault.op_mask = 1u << LOG_IO_SYNC_RANGE;
-    H.fault.calls = 0;
+    count_calls(1u << LOG_IO_SYNC_RANGE);
     return log;
 }
 
@@ -554,8 +559,7 @@ Test(log_basic, writeback_started_every_kick_bytes_under_flush_none_only)
 
     cfg.flush = LOG_FLUSH_ALWAYS;
     log = h_open(&H, &cfg, NULL);
-    H.fault.op_mask = 1u << LOG_IO_SYNC_RANGE;
-    H.fault.calls = 0;
+    count_calls(1u << LOG_IO_SYNC_RANGE);
     append_mib(log, 10);
     cr_assert_eq(H.fault.calls, 0, "flush=always syncs every group: no hints needed");
     H.fault.op_mask = 0;
@@ -592,8 +596,7 @@ Test(log_basic, fast_writer_drops_written_back_pages_beyond_the_window)
     struct partition_log_config cfg;
     struct partition_log *log = open_counting_writeback(&cfg);
     log_close_and_reopen_with_keep(&log, &cfg, 4 << 20);
-    H.fault.op_mask = 1u << LOG_IO_FADVISE;
-    H.fault.calls = 0;
+    count_calls(1u << LOG_IO_FADVISE);
     append_mib(log, 16);
     append_mib(log, 16);
     /* a kick every LOG_WRITEBACK_KICK_BYTES: each drops what the one before
@@ -607,8 +610,7 @@ Test(log_basic, fast_writer_drops_written_back_pages_beyond_the_window)
     cr_assert_gt(H.fault.calls, calls);
 
     log_close_and_reopen_with_keep(&log, &cfg, -1);
-    H.fault.op_mask = 1u << LOG_IO_FADVISE;
-    H.fault.calls = 0;
+    count_calls(1u << LOG_IO_FADVISE);
     append_mib(log, 16);
     append_mib(log, 16);
     cr_assert_eq(H.fault.calls, 0, "keep < 0 keeps everything");
@@ -626,13 +628,11 @@ Test(log_basic, fast_writer_under_flush_always_drops_synced_pages)
     cfg.flush = LOG_FLUSH_ALWAYS;
     cfg.cache_keep_bytes = 4 << 20;
     log = h_open(&H, &cfg, NULL);
-    H.fault.op_mask = 1u << LOG_IO_FADVISE | 1u << LOG_IO_SYNC_RANGE;
-    H.fault.calls = 0;
+    count_calls(1u << LOG_IO_FADVISE | 1u << LOG_IO_SYNC_RANGE);
     append_mib(log, 16);
     append_mib(log, 16);
     cr_assert_geq(H.fault.calls, 2, "fadvise calls: %llu", (unsigned long long)H.fault.calls);
-    H.fault.op_mask = 1u << LOG_IO_SYNC_RANGE;
-    H.fault.calls = 0;
+    count_calls(1u << LOG_IO_SYNC_RANGE);
     append_mib(log, 16);
     cr_assert_eq(H.fault.calls, 0, "no sync_file_range under flush=always");
     H.fault.op_mask = 0;
@@ -690,8 +690,7 @@ Test(log_basic, index_files_written_at_checkpoints_not_per_group)
     uint8_t buf[3000];
     for (int i = 0; i < 40; i++) {
         if (i == 1) { /* after the first checkpoint, which the first durable group makes due */
-            H.fault.op_mask = 1u << LOG_IO_WRITE;
-            H.fault.calls = 0;
+            count_calls(1u << LOG_IO_WRITE);
         }
         size_t len = h_batch(buf, sizeof(buf), (uint64_t)i, 2, 1400, 100 + i);
         int64_t base;

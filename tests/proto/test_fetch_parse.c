@@ -141,11 +141,8 @@ Test(fetch_parse, damaged_frames_never_disagree)
     for (int i = 0; i < 4000; i++) {
         size_t len;
         uint8_t *orig = random_fetch(&rng, &len);
-        size_t cut = test_rng_below(&rng, 4) == 0 ? test_rng_below(&rng, len + 1) : len;
-        uint8_t *buf = malloc(cut ? cut : 1);
-        memcpy(buf, orig, cut);
-        for (uint64_t k = test_rng_below(&rng, 4); k > 0 && cut > 0; k--)
-            buf[test_rng_below(&rng, cut)] ^= (uint8_t)(1 + test_rng_below(&rng, 255));
+        size_t cut;
+        uint8_t *buf = test_rng_damage(&rng, orig, len, &cut);
         Ringlog__Response fast;
         int rc = rl_fetch_response_parse(buf, cut, &arena, &fast);
         Ringlog__Response *slow = ringlog__response__unpack(NULL, cut, buf);

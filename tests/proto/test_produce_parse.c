@@ -125,11 +125,8 @@ Test(produce_parse, damaged_frames_never_disagree)
     for (int i = 0; i < 4000; i++) {
         size_t len;
         uint8_t *orig = random_produce(&rng, &len);
-        size_t cut = test_rng_below(&rng, 4) == 0 ? test_rng_below(&rng, len + 1) : len;
-        uint8_t *buf = malloc(cut ? cut : 1);
-        memcpy(buf, orig, cut);
-        for (uint64_t k = test_rng_below(&rng, 4); k > 0 && cut > 0; k--)
-            buf[test_rng_below(&rng, cut)] ^= (uint8_t)(1 + test_rng_below(&rng, 255));
+        size_t cut;
+        uint8_t *buf = test_rng_damage(&rng, orig, len, &cut);
         Ringlog__Request *fast;
         int rc = rl_produce_request_parse(buf, cut, &arena, &fast);
         Ringlog__Request *slow = ringlog__request__unpack(NULL, cut, buf);
