@@ -11,20 +11,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int group_name_is_valid(const char *name)
-{
-    size_t len = strlen(name);
-    if (len == 0 || len > 200 || name[0] == '.')
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-'))
-            return 0;
-    }
-    return 1;
-}
-
 static struct group *find_group(struct group_store *gs, const char *name, int create)
 {
     for (struct group *g = gs->groups; g; g = g->next)

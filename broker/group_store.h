@@ -36,9 +36,6 @@ struct group_store {
 int group_store_open(struct group_store *gs, const char *data_dir, char *err, size_t err_len);
 void group_store_close(struct group_store *gs);
 
-/* Group names become file names: 1..200 chars of [A-Za-z0-9._-]. */
-int group_name_is_valid(const char *name);
-
 struct group_commit {
     const char *topic;
     uint32_t partition;

@@ -4,6 +4,7 @@
 
 #include "errors.h"
 #include "handlers.h"
+#include "names.h"
 #include "request.h"
 #include "server.h"
 
@@ -11,7 +12,7 @@ static void handle_offset_commit(struct request *r)
 {
     Ringlog__OffsetCommitRequest *req = r->msg->offset_commit;
     struct server *srv = r->shard->srv;
-    if (!group_name_is_valid(req->group)) {
+    if (!rl_group_name_valid(req->group)) {
         request_fail(r, RINGLOG__ERROR_CODE__INVALID_REQUEST,
                      "group names are 1-200 characters of [A-Za-z0-9._-]");
         return;
