@@ -13,7 +13,7 @@
 #include "errors.h"
 #include "handlers.h"
 #include "names.h"
-#include "logging.h"
+#include "diag.h"
 #include "request.h"
 #include "server.h"
 
@@ -223,13 +223,13 @@ static enum job_next create_finish(struct admin_job *job)
     struct topic_info *t = job->creating;
     char err[512];
     if (!job->failed && topic_registry_publish(&srv->topics, t, NULL, err, sizeof(err)) == 0) {
-        LOG_INFO("created topic %s with %u partitions", t->name, t->partitions);
+        DIAG_INFO("created topic %s with %u partitions", t->name, t->partitions);
         set_result(job, RINGLOG__ERROR_CODE__NONE, "");
         job->creating = NULL;
         return JOB_NEXT_TOPIC;
     }
     if (!job->failed)
-        LOG_ERROR("cannot persist topic %s: %s", t->name, err);
+        DIAG_ERROR("cannot persist topic %s: %s", t->name, err);
     set_result(job, RINGLOG__ERROR_CODE__STORAGE_ERROR, "cannot create the topic's files");
     /* Undo: drop the partitions that did open; the topic never became visible.
      * Its info is freed once those deletions are back (job_step). */
@@ -239,7 +239,7 @@ static enum job_next create_finish(struct admin_job *job)
     if (next == JOB_NEXT_TOPIC) {
         /* No memory for the undo: the partitions that opened keep pointing
          * into t, so it is left allocated rather than freed under them. */
-        LOG_ERROR("out of memory undoing the creation of %s; its partitions stay open", t->name);
+        DIAG_ERROR("out of memory undoing the creation of %s; its partitions stay open", t->name);
         job->undo = NULL;
     }
     return next;
@@ -258,15 +258,15 @@ static enum job_next delete_begin(struct admin_job *job)
     /* Unpublish first so no new request reaches the partitions; the info
      * itself stays alive (retired) until every shard has moved on. */
     if (topic_registry_publish(&srv->topics, NULL, name, err, sizeof(err)) != 0) {
-        LOG_ERROR("cannot persist deletion of %s: %s", name, err);
+        DIAG_ERROR("cannot persist deletion of %s: %s", name, err);
         set_result(job, RINGLOG__ERROR_CODE__STORAGE_ERROR, "cannot update topic metadata");
         return JOB_NEXT_TOPIC;
     }
-    LOG_INFO("deleting topic %s", name);
+    DIAG_INFO("deleting topic %s", name);
     set_result(job, RINGLOG__ERROR_CODE__NONE, "");
     enum job_next next = fan_out(job, t, PART_OP_DELETE);
     if (next == JOB_NEXT_TOPIC)
-        LOG_ERROR("out of memory deleting %s; its partitions stay open until restart", name);
+        DIAG_ERROR("out of memory deleting %s; its partitions stay open until restart", name);
     return next;
 }
 
@@ -283,7 +283,7 @@ static enum job_next fan_out_done(struct admin_job *job)
     const char *name = t ? t->name : job->r->msg->delete_topics->names[job->next];
     int rc = topic_dir_remove(shard_current()->srv->cfg.data_dir, name);
     if (rc != 0)
-        LOG_WARN("removing the directory of topic %s: %s", name, strerror(-rc));
+        DIAG_WARN("removing the directory of topic %s: %s", name, strerror(-rc));
     job->undo = NULL;
     topic_info_free(t);
     return JOB_NEXT_TOPIC;
