@@ -17,7 +17,6 @@ void diag_set_thread_name(const char *name);
 
 void diag(enum diag_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-
 #define DIAG_DEBUG(...) diag(DIAG_LEVEL_DEBUG, __VA_ARGS__)
 #define DIAG_INFO(...) diag(DIAG_LEVEL_INFO, __VA_ARGS__)
 #define DIAG_WARN(...) diag(DIAG_LEVEL_WARN, __VA_ARGS__)

@@ -143,7 +143,7 @@ static void handle_offset_fetch(struct request *r)
             for (size_t p = 0; p < ft->n_partitions; p++) {
                 char metadata[4097];
                 int64_t offset = offset_store_fetch(&srv->offsets, req->group, ft->topic,
-                                                   ft->partitions[p], metadata, sizeof(metadata));
+                                                    ft->partitions[p], metadata, sizeof(metadata));
                 tr->partitions[p] = fetch_result(r, ft->partitions[p], offset, metadata);
             }
         }

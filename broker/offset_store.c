@@ -168,7 +168,7 @@ void offset_store_close(struct offset_store *gs)
 }
 
 int offset_store_commit(struct offset_store *gs, const char *group, const struct group_commit *c,
-                       size_t n)
+                        size_t n)
 {
     pthread_mutex_lock(&gs->lock);
     struct group *g = find_group(gs, group, 1);
@@ -182,7 +182,7 @@ int offset_store_commit(struct offset_store *gs, const char *group, const struct
 }
 
 int64_t offset_store_fetch(struct offset_store *gs, const char *group, const char *topic,
-                          uint32_t partition, char *metadata, size_t metadata_len)
+                           uint32_t partition, char *metadata, size_t metadata_len)
 {
     pthread_mutex_lock(&gs->lock);
     struct group *g = find_group(gs, group, 0);
@@ -194,7 +194,7 @@ int64_t offset_store_fetch(struct offset_store *gs, const char *group, const cha
 }
 
 void offset_store_each(struct offset_store *gs, const char *group,
-                      void (*fn)(void *ctx, const struct group_offset *o), void *ctx)
+                       void (*fn)(void *ctx, const struct group_offset *o), void *ctx)
 {
     pthread_mutex_lock(&gs->lock);
     struct group *g = find_group(gs, group, 0);

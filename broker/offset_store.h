@@ -45,14 +45,14 @@ struct group_commit {
 
 /* Applies and persists commits; returns 0 or -1 (nothing applied). */
 int offset_store_commit(struct offset_store *gs, const char *group, const struct group_commit *c,
-                       size_t n);
+                        size_t n);
 
 /* Looks one offset up; returns -1 when the group never committed it. */
 int64_t offset_store_fetch(struct offset_store *gs, const char *group, const char *topic,
-                          uint32_t partition, char *metadata, size_t metadata_len);
+                           uint32_t partition, char *metadata, size_t metadata_len);
 
 /* Calls fn for every committed offset of the group (under the lock). */
 void offset_store_each(struct offset_store *gs, const char *group,
-                      void (*fn)(void *ctx, const struct group_offset *o), void *ctx);
+                       void (*fn)(void *ctx, const struct group_offset *o), void *ctx);
 
 #endif

@@ -92,10 +92,10 @@ struct partition *partition_open(struct shard *s, const struct topic_info *t, ui
     }
     if (!report.clean || report.truncated_bytes > 0)
         DIAG_INFO("partition %s-%u recovered: %u segments, scanned %llu bytes, dropped %llu "
-                 "bytes in %u batches, offsets [%lld, %lld)",
-                 t->name, index, report.segments, (unsigned long long)report.scanned_bytes,
-                 (unsigned long long)report.truncated_bytes, report.truncated_batches,
-                 (long long)report.start_offset, (long long)report.end_offset);
+                  "bytes in %u batches, offsets [%lld, %lld)",
+                  t->name, index, report.segments, (unsigned long long)report.scanned_bytes,
+                  (unsigned long long)report.truncated_bytes, report.truncated_batches,
+                  (long long)report.start_offset, (long long)report.end_offset);
     /* After a clean shutdown the saved state is exact; after a crash the
      * log's tail is the only truth. */
     if (!producer_state_load(p, srv->cfg.data_dir, report.clean))

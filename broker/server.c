@@ -363,11 +363,11 @@ int server_run(const struct broker_config *cfg)
         status = 1;
     } else {
         DIAG_INFO("data dir %s, %d shards, flush %s, page cache kept per partition %s",
-                 cfg->data_dir, srv->nshards,
-                 cfg->flush == LOG_FLUSH_ALWAYS ? "always"
-                 : cfg->flush == LOG_FLUSH_NONE ? "none"
-                                                : "interval",
-                 cache_keep_text(cfg->cache_keep_bytes, keep_text, sizeof(keep_text)));
+                  cfg->data_dir, srv->nshards,
+                  cfg->flush == LOG_FLUSH_ALWAYS ? "always"
+                  : cfg->flush == LOG_FLUSH_NONE ? "none"
+                                                 : "interval",
+                  cache_keep_text(cfg->cache_keep_bytes, keep_text, sizeof(keep_text)));
         if (cfg->metrics_enabled)
             DIAG_INFO("metrics on http://%s:%u/metrics", cfg->metrics_host, srv->metrics_port);
         fprintf(stderr, "ringlogd ready node=%d listen=%s:%u\n", cfg->node_id, cfg->listen_host,

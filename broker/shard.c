@@ -380,7 +380,7 @@ static void close_partitions(struct shard *s)
             int rc = producer_state_save(p, s->srv->cfg.data_dir);
             if (rc != 0)
                 DIAG_WARN("saving producer state of %s-%u: %s (the next start reads the log)",
-                         p->topic, p->index, strerror(-rc));
+                          p->topic, p->index, strerror(-rc));
             struct close_wait w = {.done = false};
             w.ctl.on_complete = close_done;
             if (partition_log_close(p->log, &w.ctl) == LOG_OK)
