@@ -113,6 +113,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
     memset(o, 0, sizeof(*o));
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        if (strcmp(a, "--version") == 0) {
+            printf("ringlog %s\n", ringlog_version());
+            exit(0);
+        }
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             fputs(USAGE, stdout);
             exit(0);
