@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "logging.h"
+#include "diag.h"
 
 #define RINGLOG_VERSION "0.1.0"
 
@@ -37,7 +37,7 @@ void broker_config_default(struct broker_config *cfg)
     cfg->default_retention_bytes = -1;
     cfg->default_segment_bytes = 1LL << 30;
     cfg->default_segment_ms = 7LL * 24 * 3600 * 1000;
-    cfg->log_level = LOG_LEVEL_INFO;
+    cfg->log_level = DIAG_LEVEL_INFO;
 }
 
 void broker_config_usage(void)
@@ -179,7 +179,7 @@ static int apply_setting(struct broker_config *cfg, const char *key, const char 
             goto bad;
         cfg->default_partitions = (uint32_t)n;
     } else if (strcmp(key, "log-level") == 0) {
-        if (logging_parse_level(value, &cfg->log_level) != 0)
+        if (diag_parse_level(value, &cfg->log_level) != 0)
             goto bad;
     } else {
         snprintf(err, err_len, "unknown key '%s'", key);

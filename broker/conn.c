@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "logging.h"
+#include "diag.h"
 #include "request.h"
 #include "server.h"
 #include "shard.h"
@@ -283,7 +283,7 @@ void conn_close(struct conn *c, const char *why)
         return;
     c->closing = true;
     if (why)
-        LOG_DEBUG("closing connection %llu: %s", (unsigned long long)c->id, why);
+        DIAG_DEBUG("closing connection %llu: %s", (unsigned long long)c->id, why);
     /* Shutting the socket down ends the multishot recv and any send. */
     struct io_uring_sqe *sqe = conn_sqe(c, &c->close_done);
     io_uring_prep_shutdown(sqe, c->fd, SHUT_RDWR);

@@ -22,7 +22,7 @@
 #include <sys/uio.h>
 
 #include "frame.h"
-#include "log/completion.h"
+#include "io/completion.h"
 #include "shard.h"
 
 struct shard;

@@ -27,7 +27,7 @@
 #include <stdatomic.h>
 
 #include "conn.h"
-#include "logging.h"
+#include "diag.h"
 #include "server.h"
 #include "shard.h"
 
@@ -75,7 +75,7 @@ static void conn_arrive(struct rl_completion *done, int32_t res, uint32_t flags)
     c->move_run = 0;
     c->move_target = -1;
     atomic_fetch_sub(&s->srv->conns_moving, 1);
-    LOG_DEBUG("connection %llu moved to shard %d", (unsigned long long)c->id, s->id);
+    DIAG_DEBUG("connection %llu moved to shard %d", (unsigned long long)c->id, s->id);
     if (s->stopping) {
         conn_begin_drain(c); /* nothing queued: closes it */
         conn_maybe_free(c);

@@ -5,13 +5,15 @@
  * deleting partitions on their owner shards, then persisting and publishing
  * the new topic table) and sends the job back with every result filled in.
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "errors.h"
 #include "handlers.h"
-#include "logging.h"
+#include "names.h"
+#include "diag.h"
 #include "request.h"
 #include "server.h"
 
@@ -100,18 +102,35 @@ static void controller_enqueue(struct admin_job *job)
 static void admin_op_done(struct part_op *op)
 {
     struct admin_job *job = op->ctx;
+    assert(job->pending > 0);
     if (op->error)
         job->failed = true;
     if (--job->pending == 0)
         job_step(job);
 }
 
-/* Sends one op of `kind` per partition of t to the partitions' owners. */
-static void fan_out(struct admin_job *job, struct topic_info *t, enum part_op_kind kind)
+/* What the controller does next with a job (job_step's loop). */
+enum job_next {
+    JOB_WAIT,        /* ops are out on other shards; admin_op_done resumes */
+    JOB_FANOUT_DONE, /* every op of the fan-out finished already */
+    JOB_NEXT_TOPIC,  /* job->next has its result; go on to the next topic */
+};
+
+/*
+ * Sends one op of `kind` per partition of t to the partitions' owners.
+ * Ops owned by this shard may finish before this returns; the extra count
+ * in `pending` keeps admin_op_done from re-entering job_step meanwhile, so
+ * the job is only ever advanced by job_step's loop (re-entry once freed the
+ * job twice when a failed create's undo finished synchronously).
+ */
+static enum job_next fan_out(struct admin_job *job, struct topic_info *t, enum part_op_kind kind)
 {
     struct shard *s = shard_current();
-    free(job->ops);
+    assert(job->ops == NULL);
+    assert(t->partitions > 0);
     job->ops = calloc(t->partitions, sizeof(*job->ops));
+    if (job->ops == NULL)
+        return JOB_NEXT_TOPIC;
     job->failed = false;
     job->pending = t->partitions + 1;
     for (uint32_t p = 0; p < t->partitions; p++) {
@@ -125,8 +144,7 @@ static void fan_out(struct admin_job *job, struct topic_info *t, enum part_op_ki
         op->owner = topic_partition_owner(t, p, s->srv->nshards);
         part_op_start(s, op);
     }
-    if (--job->pending == 0)
-        job_step(job);
+    return --job->pending == 0 ? JOB_FANOUT_DONE : JOB_WAIT;
 }
 
 static int validate_config(const Ringlog__TopicConfig *c, struct topic_config *out,
@@ -161,8 +179,8 @@ static int validate_config(const Ringlog__TopicConfig *c, struct topic_config *o
     return 0;
 }
 
-/* Starts creating topic job->next; returns false when it finished at once. */
-static bool create_begin(struct admin_job *job)
+/* Starts creating topic job->next. */
+static enum job_next create_begin(struct admin_job *job)
 {
     struct server *srv = shard_current()->srv;
     Ringlog__CreatableTopic *ct = job->r->msg->create_topics->topics[job->next];
@@ -170,7 +188,7 @@ static bool create_begin(struct admin_job *job)
     uint32_t rf = ct->replication_factor ? ct->replication_factor : 1;
     struct topic_config cfg;
     const char *why = NULL;
-    if (!topic_name_is_valid(ct->name)) {
+    if (!rl_topic_name_valid(ct->name)) {
         set_result(job, RINGLOG__ERROR_CODE__INVALID_TOPIC,
                    "topic names are 1-249 characters of [A-Za-z0-9._-]");
     } else if (partitions > TOPIC_MAX_PARTITIONS) {
@@ -187,86 +205,115 @@ static bool create_begin(struct admin_job *job)
         set_result(job, RINGLOG__ERROR_CODE__NONE, "");
     } else {
         job->creating = topic_info_new(ct->name, srv->topics.next_topic_id++, partitions, rf, &cfg);
-        if (!job->creating) {
-            set_result(job, RINGLOG__ERROR_CODE__UNKNOWN, "out of memory");
-            return false;
-        }
-        fan_out(job, job->creating, PART_OP_OPEN);
-        return true;
+        enum job_next next =
+            job->creating ? fan_out(job, job->creating, PART_OP_OPEN) : JOB_NEXT_TOPIC;
+        if (next != JOB_NEXT_TOPIC)
+            return next;
+        topic_info_free(job->creating);
+        job->creating = NULL;
+        set_result(job, RINGLOG__ERROR_CODE__UNKNOWN, "out of memory");
     }
-    return false;
+    return JOB_NEXT_TOPIC;
 }
 
 /* All partitions of job->creating are open (or some failed). */
-static void create_finish(struct admin_job *job)
+static enum job_next create_finish(struct admin_job *job)
 {
     struct server *srv = shard_current()->srv;
     struct topic_info *t = job->creating;
     char err[512];
     if (!job->failed && topic_registry_publish(&srv->topics, t, NULL, err, sizeof(err)) == 0) {
-        LOG_INFO("created topic %s with %u partitions", t->name, t->partitions);
+        DIAG_INFO("created topic %s with %u partitions", t->name, t->partitions);
         set_result(job, RINGLOG__ERROR_CODE__NONE, "");
         job->creating = NULL;
-        return;
+        return JOB_NEXT_TOPIC;
     }
     if (!job->failed)
-        LOG_ERROR("cannot persist topic %s: %s", t->name, err);
+        DIAG_ERROR("cannot persist topic %s: %s", t->name, err);
     set_result(job, RINGLOG__ERROR_CODE__STORAGE_ERROR, "cannot create the topic's files");
     /* Undo: drop the partitions that did open; the topic never became visible.
      * Its info is freed once those deletions are back (job_step). */
     job->creating = NULL;
     job->undo = t;
-    fan_out(job, t, PART_OP_DELETE);
+    enum job_next next = fan_out(job, t, PART_OP_DELETE);
+    if (next == JOB_NEXT_TOPIC) {
+        /* No memory for the undo: the partitions that opened keep pointing
+         * into t, so it is left allocated rather than freed under them. */
+        DIAG_ERROR("out of memory undoing the creation of %s; its partitions stay open", t->name);
+        job->undo = NULL;
+    }
+    return next;
 }
 
-static bool delete_begin(struct admin_job *job)
+static enum job_next delete_begin(struct admin_job *job)
 {
     struct server *srv = shard_current()->srv;
     const char *name = job->r->msg->delete_topics->names[job->next];
     struct topic_info *t = topic_table_find(topic_registry_snapshot(&srv->topics), name);
     if (!t) {
         set_result(job, RINGLOG__ERROR_CODE__UNKNOWN_TOPIC, NULL);
-        return false;
+        return JOB_NEXT_TOPIC;
     }
     char err[512];
     /* Unpublish first so no new request reaches the partitions; the info
      * itself stays alive (retired) until every shard has moved on. */
     if (topic_registry_publish(&srv->topics, NULL, name, err, sizeof(err)) != 0) {
-        LOG_ERROR("cannot persist deletion of %s: %s", name, err);
+        DIAG_ERROR("cannot persist deletion of %s: %s", name, err);
         set_result(job, RINGLOG__ERROR_CODE__STORAGE_ERROR, "cannot update topic metadata");
-        return false;
+        return JOB_NEXT_TOPIC;
     }
-    LOG_INFO("deleting topic %s", name);
+    DIAG_INFO("deleting topic %s", name);
     set_result(job, RINGLOG__ERROR_CODE__NONE, "");
-    fan_out(job, t, PART_OP_DELETE);
-    return true;
+    enum job_next next = fan_out(job, t, PART_OP_DELETE);
+    if (next == JOB_NEXT_TOPIC)
+        DIAG_ERROR("out of memory deleting %s; its partitions stay open until restart", name);
+    return next;
+}
+
+/* A fan-out for topic job->next finished: what it means depends on why it ran. */
+static enum job_next fan_out_done(struct admin_job *job)
+{
+    assert(job->ops != NULL);
+    assert(job->pending == 0);
+    free(job->ops);
+    job->ops = NULL;
+    if (job->creating)
+        return create_finish(job);
+    struct topic_info *t = job->undo;
+    const char *name = t ? t->name : job->r->msg->delete_topics->names[job->next];
+    int rc = topic_dir_remove(shard_current()->srv->cfg.data_dir, name);
+    if (rc != 0)
+        DIAG_WARN("removing the directory of topic %s: %s", name, strerror(-rc));
+    job->undo = NULL;
+    topic_info_free(t);
+    return JOB_NEXT_TOPIC;
 }
 
 /*
  * The controller's state machine: called when a job starts and whenever
- * its fan-out completes. Walks the topics of the request in order.
+ * its fan-out completes. Walks the topics of the request in order; a
+ * fan-out that finishes synchronously is handled by this loop, never by a
+ * nested call, so the job is advanced (and finally freed) in one place.
  */
 static void job_step(struct admin_job *job)
 {
-    if (job->ops) {
-        /* A fan-out just finished for topic job->next. */
-        free(job->ops);
-        job->ops = NULL;
-        if (job->undo) {
-            topic_info_free(job->undo);
-            job->undo = NULL;
-        } else if (job->creating) {
-            create_finish(job);
-            if (job->ops)
-                return; /* undo in progress */
-        }
-        job->next++;
-    }
-    while (job->next < job->count) {
-        bool async = job->create ? create_begin(job) : delete_begin(job);
-        if (async)
+    enum job_next next = job->ops ? JOB_FANOUT_DONE : JOB_NEXT_TOPIC;
+    if (next == JOB_NEXT_TOPIC)
+        assert(job->next == 0);
+    for (;;) {
+        if (next == JOB_WAIT)
             return;
-        job->next++;
+        if (next == JOB_FANOUT_DONE) {
+            next = fan_out_done(job);
+            if (next == JOB_NEXT_TOPIC)
+                job->next++;
+            continue;
+        }
+        if (job->next >= job->count)
+            break;
+        next = job->create ? create_begin(job) : delete_begin(job);
+        if (next == JOB_NEXT_TOPIC)
+            job->next++;
     }
     job_return(job);
 }

@@ -9,7 +9,7 @@
 
 #include "errors.h"
 #include "handlers.h"
-#include "logging.h"
+#include "diag.h"
 #include "request.h"
 #include "server.h"
 

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "logging.h"
+#include "diag.h"
 #include "metrics.h"
 #include "server.h"
 #include "shard.h"
@@ -182,7 +182,7 @@ static void on_accept(struct rl_completion *c, int32_t res, uint32_t flags)
             arm_recv(h);
         }
     } else if (res != -ECANCELED) {
-        LOG_WARN("metrics accept: %s", strerror(-res));
+        DIAG_WARN("metrics accept: %s", strerror(-res));
     }
     if (flags & IORING_CQE_F_MORE)
         return;

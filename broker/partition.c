@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "batch.h"
-#include "logging.h"
+#include "diag.h"
 #include "producer_state.h"
 #include "server.h"
 #include "shard.h"
@@ -91,11 +91,11 @@ struct partition *partition_open(struct shard *s, const struct topic_info *t, ui
         return NULL;
     }
     if (!report.clean || report.truncated_bytes > 0)
-        LOG_INFO("partition %s-%u recovered: %u segments, scanned %llu bytes, dropped %llu "
-                 "bytes in %u batches, offsets [%lld, %lld)",
-                 t->name, index, report.segments, (unsigned long long)report.scanned_bytes,
-                 (unsigned long long)report.truncated_bytes, report.truncated_batches,
-                 (long long)report.start_offset, (long long)report.end_offset);
+        DIAG_INFO("partition %s-%u recovered: %u segments, scanned %llu bytes, dropped %llu "
+                  "bytes in %u batches, offsets [%lld, %lld)",
+                  t->name, index, report.segments, (unsigned long long)report.scanned_bytes,
+                  (unsigned long long)report.truncated_bytes, report.truncated_batches,
+                  (long long)report.start_offset, (long long)report.end_offset);
     /* After a clean shutdown the saved state is exact; after a crash the
      * log's tail is the only truth. */
     if (!producer_state_load(p, srv->cfg.data_dir, report.clean))

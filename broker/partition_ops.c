@@ -8,7 +8,8 @@
 
 #include "batch.h"
 #include "errors.h"
-#include "logging.h"
+#include "handlers/wire_errors.h"
+#include "diag.h"
 #include "partition.h"
 #include "producer_state.h"
 #include "request.h"
@@ -40,7 +41,7 @@ static void produce_finish(struct part_op *op, int status)
         partition_forget_producers(p);
         metrics_add(&s->metrics.storage_errors, 1);
         fill_offsets(op, p);
-        fail_op(s, op, log_status_to_error_code(status), log_status_str(status));
+        fail_op(s, op, wire_error_from_log_status(status), log_status_str(status));
         return;
     }
     metrics_observe(&s->metrics.flush_latency, (clock_monotonic_ns() - op->started_ns) / 1000);
@@ -157,7 +158,7 @@ static void run_produce(struct shard *s, struct part_op *op, struct partition *p
     if (rc != LOG_OK) {
         partition_forget_producers(p);
         fill_offsets(op, p);
-        fail_op(s, op, log_status_to_error_code(rc), log_status_str(rc));
+        fail_op(s, op, wire_error_from_log_status(rc), log_status_str(rc));
     }
 }
 
@@ -191,7 +192,7 @@ static void fetch_finish(struct part_op *op, int status)
         free(op->records);
         op->records = NULL;
         op->records_len = 0;
-        fail_op(s, op, log_status_to_error_code(status), log_status_str(status));
+        fail_op(s, op, wire_error_from_log_status(status), log_status_str(status));
         return;
     }
     part_op_finish(s, op);
@@ -306,7 +307,7 @@ static void list_by_time_done(struct log_read *r, int status)
     free(op->records);
     op->records = NULL;
     if (status != LOG_OK) {
-        fail_op(s, op, log_status_to_error_code(status), log_status_str(status));
+        fail_op(s, op, wire_error_from_log_status(status), log_status_str(status));
         return;
     }
     part_op_finish(s, op);
@@ -329,7 +330,7 @@ static void run_list_offsets(struct shard *s, struct part_op *op, struct partiti
         if (rc != LOG_OK) {
             free(op->records);
             op->records = NULL;
-            fail_op(s, op, log_status_to_error_code(rc), log_status_str(rc));
+            fail_op(s, op, wire_error_from_log_status(rc), log_status_str(rc));
         }
         return;
     }
@@ -347,7 +348,7 @@ static void run_open(struct shard *s, struct part_op *op)
     }
     struct partition *p = partition_open(s, op->topic_info, op->partition, err, sizeof(err));
     if (!p) {
-        LOG_ERROR("cannot create partition: %s", err);
+        DIAG_ERROR("cannot create partition: %s", err);
         fail_op(s, op, RINGLOG__ERROR_CODE__STORAGE_ERROR, "cannot create the partition's files");
         return;
     }
@@ -361,7 +362,7 @@ static void delete_done(struct log_ctl *ctl, int status)
     struct partition *p = op->part;
     struct shard *s = p->shard;
     if (status != LOG_OK)
-        LOG_WARN("deleting partition %s-%u: %s", p->topic, p->index, log_status_str(status));
+        DIAG_WARN("deleting partition %s-%u: %s", p->topic, p->index, log_status_str(status));
     partition_free(p);
     op->part = NULL;
     part_op_finish(s, op);
@@ -376,7 +377,7 @@ static void run_delete(struct shard *s, struct part_op *op, struct partition *p)
     op->ctl.on_complete = delete_done;
     int rc = partition_log_delete(p->log, &op->ctl);
     if (rc != LOG_OK) {
-        LOG_WARN("deleting partition %s-%u: %s", p->topic, p->index, log_status_str(rc));
+        DIAG_WARN("deleting partition %s-%u: %s", p->topic, p->index, log_status_str(rc));
         partition_free(p);
         op->part = NULL;
         part_op_finish(s, op);

@@ -5,7 +5,7 @@
 
 #include "conn.h"
 #include "frame.h"
-#include "logging.h"
+#include "diag.h"
 #include "produce_parse.h"
 #include "server.h"
 
@@ -103,7 +103,7 @@ void request_complete(struct request *r)
             r->out_len = r->out.total;
             c->unsent_bytes += r->out_len;
         } else {
-            LOG_ERROR("out of memory encoding a response");
+            DIAG_ERROR("out of memory encoding a response");
             conn_close(c, "out of memory");
         }
     }

@@ -17,9 +17,9 @@
 #include <unistd.h>
 
 #include "atomic_file.h"
-#include "logging.h"
+#include "diag.h"
 #include "shard.h"
-#include "uring_probe.h"
+#include "io/uring_probe.h"
 
 enum { PRODUCER_ID_BLOCK = 1000000 };
 
@@ -59,7 +59,7 @@ static int lock_data_dir(struct server *srv, char *err, size_t err_len)
     char pid[32];
     int n = snprintf(pid, sizeof(pid), "%d\n", getpid());
     if (ftruncate(srv->lock_fd, 0) != 0 || write(srv->lock_fd, pid, (size_t)n) != n)
-        LOG_WARN("cannot write the pid into %s", path);
+        DIAG_WARN("cannot write the pid into %s", path);
     return 0;
 }
 
@@ -288,7 +288,7 @@ static int prepare(struct server *srv, char *err, size_t err_len)
     if (lock_data_dir(srv, err, err_len) != 0 || load_cluster_id(srv, err, err_len) != 0)
         return -1;
     if (topic_registry_load(&srv->topics, srv->cfg.data_dir, err, err_len) != 0 ||
-        group_store_open(&srv->groups, srv->cfg.data_dir, err, err_len) != 0)
+        offset_store_open(&srv->offsets, srv->cfg.data_dir, err, err_len) != 0)
         return -1;
     if (reserve_producer_ids(srv) != 0) {
         snprintf(err, err_len, "cannot write %s/meta/producer_ids: %s", srv->cfg.data_dir,
@@ -319,7 +319,7 @@ static void teardown(struct server *srv)
     free(srv->shards);
     if (atomic_load(&srv->topics.current))
         topic_registry_destroy(&srv->topics);
-    group_store_close(&srv->groups);
+    offset_store_close(&srv->offsets);
     if (srv->lock_fd >= 0)
         close(srv->lock_fd);
 }
@@ -380,18 +380,18 @@ int server_run(const struct broker_config *cfg)
     int status = 0;
     char keep_text[32];
     if (atomic_load(&srv->shards_failed) > 0) {
-        LOG_ERROR("start-up failed; see the errors above");
+        DIAG_ERROR("start-up failed; see the errors above");
         atomic_store(&srv->stopping, true);
         status = 1;
     } else {
-        LOG_INFO("data dir %s, %d shards, flush %s, page cache kept per partition %s",
-                 cfg->data_dir, srv->nshards,
-                 cfg->flush == LOG_FLUSH_ALWAYS ? "always"
-                 : cfg->flush == LOG_FLUSH_NONE ? "none"
-                                                : "interval",
-                 cache_keep_text(cfg->cache_keep_bytes, keep_text, sizeof(keep_text)));
+        DIAG_INFO("data dir %s, %d shards, flush %s, page cache kept per partition %s",
+                  cfg->data_dir, srv->nshards,
+                  cfg->flush == LOG_FLUSH_ALWAYS ? "always"
+                  : cfg->flush == LOG_FLUSH_NONE ? "none"
+                                                 : "interval",
+                  cache_keep_text(cfg->cache_keep_bytes, keep_text, sizeof(keep_text)));
         if (cfg->metrics_enabled)
-            LOG_INFO("metrics on http://%s:%u/metrics", cfg->metrics_host, srv->metrics_port);
+            DIAG_INFO("metrics on http://%s:%u/metrics", cfg->metrics_host, srv->metrics_port);
         if (cfg->metrics_enabled)
             fprintf(stderr, "ringlogd ready node=%d listen=%s:%u metrics=%s:%u\n", cfg->node_id,
                     cfg->listen_host, srv->listen_port, cfg->metrics_host, srv->metrics_port);
@@ -402,7 +402,7 @@ int server_run(const struct broker_config *cfg)
         int sig = 0;
         if (!atomic_load(&srv->stopping))
             sigwait(&signals, &sig);
-        LOG_INFO("signal %d: shutting down", sig);
+        DIAG_INFO("signal %d: shutting down", sig);
         atomic_store(&srv->stopping, true);
     }
     for (int i = 0; i < started; i++)
@@ -410,6 +410,6 @@ int server_run(const struct broker_config *cfg)
     teardown(srv);
     free(srv);
     if (status == 0)
-        LOG_INFO("stopped cleanly");
+        DIAG_INFO("stopped cleanly");
     return status;
 }

@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "group_store.h"
+#include "offset_store.h"
 #include "topics.h"
 
 struct shard;
@@ -22,7 +22,7 @@ struct server {
     int nshards;
     struct shard **shards;
     struct topic_registry topics;
-    struct group_store groups;
+    struct offset_store offsets;
     int lock_fd;
     uint16_t listen_port; /* the real port when --listen asked for 0 */
     uint16_t metrics_port;

@@ -1,5 +1,6 @@
 #include "shard.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +10,7 @@
 
 #include "conn.h"
 #include "http_metrics.h"
-#include "logging.h"
+#include "diag.h"
 #include "partition.h"
 #include "producer_state.h"
 #include "request.h"
@@ -98,7 +99,7 @@ static void msg_send_failed(struct rl_completion *c, int32_t res, uint32_t flags
     (void)flags;
     struct shard_msg *m = rl_container_of(c, struct shard_msg, sent);
     /* The target's completion queue was full: try again on the next tick. */
-    LOG_DEBUG("MSG_RING to shard %d failed (%s); retrying", m->target, strerror(-res));
+    DIAG_DEBUG("MSG_RING to shard %d failed (%s); retrying", m->target, strerror(-res));
     m->retry_next = m->from->retry;
     m->from->retry = m;
 }
@@ -168,7 +169,7 @@ static void on_accept(struct rl_completion *c, int32_t res, uint32_t flags)
             conn_open(s, res);
         }
     } else if (res != -ECANCELED) {
-        LOG_WARN("accept: %s", strerror(-res));
+        DIAG_WARN("accept: %s", strerror(-res));
     }
     if (!s->accepting && !s->stopping)
         arm_accept(s);
@@ -213,7 +214,7 @@ static uint64_t min_seen_version(struct server *srv)
 static void begin_stopping(struct shard *s)
 {
     s->stopping = true;
-    LOG_DEBUG("stopping: draining %u connections", s->conn_count);
+    DIAG_DEBUG("stopping: draining %u connections", s->conn_count);
     for (struct conn *c = s->conns, *next; c; c = next) {
         next = c->next;
         conn_begin_drain(c);
@@ -283,7 +284,7 @@ static int open_owned_partitions(struct shard *s)
             char err[512];
             struct partition *part = partition_open(s, ti, p, err, sizeof(err));
             if (!part) {
-                LOG_ERROR("cannot open partition: %s", err);
+                DIAG_ERROR("cannot open partition: %s", err);
                 return -1;
             }
             shard_add_partition(s, part);
@@ -307,7 +308,7 @@ static void *shard_main(void *arg)
     current_shard = s;
     char name[16];
     snprintf(name, sizeof(name), "shard-%d", s->id);
-    logging_set_thread_name(name);
+    diag_set_thread_name(name);
     s->now_ms = clock_monotonic_ms();
     if (setup_ring(s) != 0) {
         atomic_fetch_add(&s->srv->shards_failed, 1);
@@ -347,7 +348,7 @@ static void *shard_main(void *arg)
         log_engine_submit(&s->engine);
         int rc = io_uring_submit_and_wait(&s->ring, 1);
         if (rc < 0 && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN) {
-            LOG_ERROR("io_uring_submit_and_wait: %s", strerror(-rc));
+            DIAG_ERROR("io_uring_submit_and_wait: %s", strerror(-rc));
             break;
         }
         dispatch_completions(s);
@@ -365,7 +366,7 @@ static void close_done(struct log_ctl *ctl, int status)
 {
     struct close_wait *w = rl_container_of(ctl, struct close_wait, ctl);
     if (status != LOG_OK)
-        LOG_WARN("closing a partition: %s", log_status_str(status));
+        DIAG_WARN("closing a partition: %s", log_status_str(status));
     w->done = true;
 }
 
@@ -378,8 +379,8 @@ static void close_partitions(struct shard *s)
             s->parts[b] = p->hash_next;
             int rc = producer_state_save(p, s->srv->cfg.data_dir);
             if (rc != 0)
-                LOG_WARN("saving producer state of %s-%u: %s (the next start reads the log)",
-                         p->topic, p->index, strerror(-rc));
+                DIAG_WARN("saving producer state of %s-%u: %s (the next start reads the log)",
+                          p->topic, p->index, strerror(-rc));
             struct close_wait w = {.done = false};
             w.ctl.on_complete = close_done;
             if (partition_log_close(p->log, &w.ctl) == LOG_OK)
@@ -406,6 +407,20 @@ static const unsigned ring_flag_sets[] = {
     IORING_SETUP_CQSIZE,
 };
 
+/* The storage engine's messages, in the broker's diagnostics. */
+static void storage_diag(void *ctx, enum log_level level, const char *message)
+{
+    (void)ctx;
+    static const enum diag_level levels[] = {
+        [LOG_LEVEL_DEBUG] = DIAG_LEVEL_DEBUG,
+        [LOG_LEVEL_INFO] = DIAG_LEVEL_INFO,
+        [LOG_LEVEL_WARN] = DIAG_LEVEL_WARN,
+        [LOG_LEVEL_ERROR] = DIAG_LEVEL_ERROR,
+    };
+    assert((size_t)level < sizeof(levels) / sizeof(levels[0]));
+    diag(levels[level], "%s", message);
+}
+
 /* Creates the ring on the shard's own thread: with SINGLE_ISSUER the
  * creating task is the only one allowed to submit and register. */
 static int setup_ring(struct shard *s)
@@ -419,19 +434,19 @@ static int setup_ring(struct shard *s)
         rc = io_uring_queue_init_params(RING_ENTRIES, &s->ring, &params);
     }
     if (rc < 0) {
-        LOG_ERROR("io_uring_queue_init: %s", strerror(-rc));
+        DIAG_ERROR("io_uring_queue_init: %s", strerror(-rc));
         return -1;
     }
     rc = bufring_init(&s->recv_buffers, &s->ring, RECV_BUFFER_GROUP, RECV_BUFFERS,
                       RECV_BUFFER_BYTES);
     if (rc < 0) {
-        LOG_ERROR("registering the receive buffer ring: %s", strerror(-rc));
+        DIAG_ERROR("registering the receive buffer ring: %s", strerror(-rc));
         io_uring_queue_exit(&s->ring);
         return -1;
     }
     s->ring_ready = true;
     log_io_uring_init(&s->io, &s->ring);
-    struct log_engine_config ecfg = {.io = &s->io.io, .log = logging_engine_sink};
+    struct log_engine_config ecfg = {.io = &s->io.io, .log = storage_diag};
     log_engine_init(&s->engine, &ecfg);
     return 0;
 }

@@ -19,8 +19,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "bufring.h"
-#include "log/completion.h"
+#include "io/bufring.h"
+#include "io/completion.h"
 #include "log/log_io_uring.h"
 #include "log/partition_log.h"
 #include "metrics.h"

@@ -7,8 +7,8 @@
  * seconds), so the store is one mutex-protected table shared by the shards
  * rather than a per-shard structure: it is off the produce/fetch path.
  */
-#ifndef RINGLOG_BROKER_GROUP_STORE_H
-#define RINGLOG_BROKER_GROUP_STORE_H
+#ifndef RINGLOG_BROKER_OFFSET_STORE_H
+#define RINGLOG_BROKER_OFFSET_STORE_H
 
 #include <pthread.h>
 #include <stdint.h>
@@ -27,17 +27,14 @@ struct group {
     size_t count, cap;
 };
 
-struct group_store {
+struct offset_store {
     pthread_mutex_t lock;
     char dir[4096];
     struct group *groups;
 };
 
-int group_store_open(struct group_store *gs, const char *data_dir, char *err, size_t err_len);
-void group_store_close(struct group_store *gs);
-
-/* Group names become file names: 1..200 chars of [A-Za-z0-9._-]. */
-int group_name_is_valid(const char *name);
+int offset_store_open(struct offset_store *gs, const char *data_dir, char *err, size_t err_len);
+void offset_store_close(struct offset_store *gs);
 
 struct group_commit {
     const char *topic;
@@ -47,15 +44,15 @@ struct group_commit {
 };
 
 /* Applies and persists commits; returns 0 or -1 (nothing applied). */
-int group_store_commit(struct group_store *gs, const char *group, const struct group_commit *c,
-                       size_t n);
+int offset_store_commit(struct offset_store *gs, const char *group, const struct group_commit *c,
+                        size_t n);
 
 /* Looks one offset up; returns -1 when the group never committed it. */
-int64_t group_store_fetch(struct group_store *gs, const char *group, const char *topic,
-                          uint32_t partition, char *metadata, size_t metadata_len);
+int64_t offset_store_fetch(struct offset_store *gs, const char *group, const char *topic,
+                           uint32_t partition, char *metadata, size_t metadata_len);
 
 /* Calls fn for every committed offset of the group (under the lock). */
-void group_store_each(struct group_store *gs, const char *group,
-                      void (*fn)(void *ctx, const struct group_offset *o), void *ctx);
+void offset_store_each(struct offset_store *gs, const char *group,
+                       void (*fn)(void *ctx, const struct group_offset *o), void *ctx);
 
 #endif

@@ -1,4 +1,4 @@
-#include "logging.h"
+#include "diag.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -7,34 +7,34 @@
 #include <time.h>
 #include <unistd.h>
 
-static _Atomic int min_level = LOG_LEVEL_INFO;
+static _Atomic int min_level = DIAG_LEVEL_INFO;
 static _Thread_local char thread_name[24] = "main";
 
 static const char *LEVEL_NAMES[] = {"DEBUG", "INFO", "WARN", "ERROR"};
 
-void logging_set_level(enum log_level level)
+void diag_set_level(enum diag_level level)
 {
     atomic_store(&min_level, (int)level);
 }
 
-int logging_parse_level(const char *text, enum log_level *out)
+int diag_parse_level(const char *text, enum diag_level *out)
 {
     static const char *names[] = {"debug", "info", "warn", "error"};
     for (int i = 0; i < 4; i++) {
         if (strcmp(text, names[i]) == 0) {
-            *out = (enum log_level)i;
+            *out = (enum diag_level)i;
             return 0;
         }
     }
     return -1;
 }
 
-void logging_set_thread_name(const char *name)
+void diag_set_thread_name(const char *name)
 {
     snprintf(thread_name, sizeof(thread_name), "%s", name);
 }
 
-void blog(enum log_level level, const char *fmt, ...)
+void diag(enum diag_level level, const char *fmt, ...)
 {
     if ((int)level < atomic_load(&min_level))
         return;
@@ -56,10 +56,4 @@ void blog(enum log_level level, const char *fmt, ...)
     line[len++] = '\n';
     ssize_t ignored = write(STDERR_FILENO, line, len);
     (void)ignored;
-}
-
-void logging_engine_sink(void *ctx, enum log_level level, const char *message)
-{
-    (void)ctx;
-    blog(level, "%s", message);
 }

@@ -1,9 +1,10 @@
-/* OffsetCommit and OffsetFetch: a consumer group's committed offsets (group_store.h). */
+/* OffsetCommit and OffsetFetch: a consumer group's committed offsets (offset_store.h). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "errors.h"
 #include "handlers.h"
+#include "names.h"
 #include "request.h"
 #include "server.h"
 
@@ -11,7 +12,7 @@ static void handle_offset_commit(struct request *r)
 {
     Ringlog__OffsetCommitRequest *req = r->msg->offset_commit;
     struct server *srv = r->shard->srv;
-    if (!group_name_is_valid(req->group)) {
+    if (!rl_group_name_valid(req->group)) {
         request_fail(r, RINGLOG__ERROR_CODE__INVALID_REQUEST,
                      "group names are 1-200 characters of [A-Za-z0-9._-]");
         return;
@@ -63,7 +64,7 @@ static void handle_offset_commit(struct request *r)
                                                      .metadata = cp->metadata};
         }
     }
-    if (valid > 0 && group_store_commit(&srv->groups, req->group, commits, valid) != 0) {
+    if (valid > 0 && offset_store_commit(&srv->offsets, req->group, commits, valid) != 0) {
         free(commits);
         request_fail(r, RINGLOG__ERROR_CODE__STORAGE_ERROR, "cannot store committed offsets");
         return;
@@ -127,7 +128,7 @@ static void handle_offset_fetch(struct request *r)
     ringlog__offset_fetch_response__init(resp);
     if (req->n_topics == 0) {
         struct collect c = {.r = r, .resp = resp};
-        group_store_each(&srv->groups, req->group, collect_one, &c);
+        offset_store_each(&srv->offsets, req->group, collect_one, &c);
     } else {
         resp->n_topics = req->n_topics;
         resp->topics = request_alloc(r, (req->n_topics + 1) * sizeof(*resp->topics));
@@ -141,8 +142,8 @@ static void handle_offset_fetch(struct request *r)
             resp->topics[t] = tr;
             for (size_t p = 0; p < ft->n_partitions; p++) {
                 char metadata[4097];
-                int64_t offset = group_store_fetch(&srv->groups, req->group, ft->topic,
-                                                   ft->partitions[p], metadata, sizeof(metadata));
+                int64_t offset = offset_store_fetch(&srv->offsets, req->group, ft->topic,
+                                                    ft->partitions[p], metadata, sizeof(metadata));
                 tr->partitions[p] = fetch_result(r, ft->partitions[p], offset, metadata);
             }
         }

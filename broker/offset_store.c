@@ -1,4 +1,4 @@
-#include "group_store.h"
+#include "offset_store.h"
 
 #include "atomic_file.h"
 
@@ -11,21 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int group_name_is_valid(const char *name)
-{
-    size_t len = strlen(name);
-    if (len == 0 || len > 200 || name[0] == '.')
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-'))
-            return 0;
-    }
-    return 1;
-}
-
-static struct group *find_group(struct group_store *gs, const char *name, int create)
+static struct group *find_group(struct offset_store *gs, const char *name, int create)
 {
     for (struct group *g = gs->groups; g; g = g->next)
         if (strcmp(g->name, name) == 0)
@@ -84,7 +70,7 @@ static int set_offset(struct group *g, const char *topic, uint32_t partition, in
 }
 
 /* Writes the group's file (atomic_file.h). Metadata is stored hex-encoded. */
-static int persist_group(struct group_store *gs, const struct group *g)
+static int persist_group(struct offset_store *gs, const struct group *g)
 {
     char path[4400];
     snprintf(path, sizeof(path), "%s/%s.offsets", gs->dir, g->name);
@@ -105,7 +91,7 @@ static int persist_group(struct group_store *gs, const struct group *g)
     return rc == 0 ? 0 : -1;
 }
 
-static void load_group_file(struct group_store *gs, const char *file)
+static void load_group_file(struct offset_store *gs, const char *file)
 {
     size_t len = strlen(file);
     const char *suffix = ".offsets";
@@ -142,7 +128,7 @@ static void load_group_file(struct group_store *gs, const char *file)
     fclose(f);
 }
 
-int group_store_open(struct group_store *gs, const char *data_dir, char *err, size_t err_len)
+int offset_store_open(struct offset_store *gs, const char *data_dir, char *err, size_t err_len)
 {
     memset(gs, 0, sizeof(*gs));
     pthread_mutex_init(&gs->lock, NULL);
@@ -163,7 +149,7 @@ int group_store_open(struct group_store *gs, const char *data_dir, char *err, si
     return 0;
 }
 
-void group_store_close(struct group_store *gs)
+void offset_store_close(struct offset_store *gs)
 {
     struct group *g = gs->groups;
     while (g) {
@@ -181,8 +167,8 @@ void group_store_close(struct group_store *gs)
     pthread_mutex_destroy(&gs->lock);
 }
 
-int group_store_commit(struct group_store *gs, const char *group, const struct group_commit *c,
-                       size_t n)
+int offset_store_commit(struct offset_store *gs, const char *group, const struct group_commit *c,
+                        size_t n)
 {
     pthread_mutex_lock(&gs->lock);
     struct group *g = find_group(gs, group, 1);
@@ -195,8 +181,8 @@ int group_store_commit(struct group_store *gs, const char *group, const struct g
     return rc;
 }
 
-int64_t group_store_fetch(struct group_store *gs, const char *group, const char *topic,
-                          uint32_t partition, char *metadata, size_t metadata_len)
+int64_t offset_store_fetch(struct offset_store *gs, const char *group, const char *topic,
+                           uint32_t partition, char *metadata, size_t metadata_len)
 {
     pthread_mutex_lock(&gs->lock);
     struct group *g = find_group(gs, group, 0);
@@ -207,8 +193,8 @@ int64_t group_store_fetch(struct group_store *gs, const char *group, const char 
     return offset;
 }
 
-void group_store_each(struct group_store *gs, const char *group,
-                      void (*fn)(void *ctx, const struct group_offset *o), void *ctx)
+void offset_store_each(struct offset_store *gs, const char *group,
+                       void (*fn)(void *ctx, const struct group_offset *o), void *ctx)
 {
     pthread_mutex_lock(&gs->lock);
     struct group *g = find_group(gs, group, 0);
