@@ -175,6 +175,7 @@ static bool all_at_end(ringlog_consumer *c, const char *topic, struct part *part
 /* One message and the delimiter, flushed. 0, or 1 after a message. */
 static int print_message(const struct consume_opts *co, const ringlog_message *m)
 {
+    assert(m && co->dlen > 0);
     if (co->json)
         cli_format_message_json(stdout, m);
     else if (cli_format_message(stdout, co->format, m))
@@ -188,6 +189,7 @@ static int print_message(const struct consume_opts *co, const ringlog_message *m
 static int consume_loop(ringlog_consumer *c, const struct consume_opts *co, struct part *parts,
                         size_t n, int64_t *got)
 {
+    assert(c && parts && *got == 0);
     int64_t idle_since = now_ms();
     bool caught_up = all_at_end(c, co->topic, parts, n);
     while (!cli_signal && (co->count < 0 || *got < co->count)) {
@@ -220,6 +222,7 @@ static int consume_loop(ringlog_consumer *c, const struct consume_opts *co, stru
 
 static int consume(const struct cli_args *a, ringlog_conf *conf)
 {
+    assert(a->noperands == 1 && conf);
     struct consume_opts co;
     int rc = consume_options(a, conf, &co);
     if (rc)

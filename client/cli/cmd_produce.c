@@ -79,6 +79,7 @@ static int topic_partitions(ringlog_conf *conf, const char *topic, size_t *count
 /* --header K=V values as record headers (pointing into the arguments). Returns 0 or 2. */
 static int parse_headers(const struct cli_args *a, ringlog_header *h, size_t *n)
 {
+    assert(a->nrepeated <= CLI_MAX_REPEAT);
     *n = 0;
     for (int i = 0; i < a->nrepeated; i++) {
         const char *kv = a->repeated[i], *eq = strchr(kv, '=');
@@ -131,6 +132,7 @@ struct produce_opts {
 static int produce_stdin(ringlog_producer *p, const struct produce_opts *po,
                          struct produce_state *st)
 {
+    assert(p && po->dlen > 0 && st->read == 0);
     struct record_reader rr;
     record_reader_init(&rr, STDIN_FILENO, po->delim, po->dlen);
     ringlog_record rec = {.topic = po->topic,
@@ -199,11 +201,13 @@ static int produce_options(const struct cli_args *a, ringlog_conf *conf, struct 
 
 static int produce(const struct cli_args *a, ringlog_conf *conf)
 {
+    assert(a->noperands == 1 && conf);
     struct produce_opts po;
     int rc = produce_options(a, conf, &po);
     size_t nparts = 0;
     if (rc || (rc = topic_partitions(conf, po.topic, &nparts)))
         return rc;
+    assert(po.dlen > 0 && po.topic);
     if (po.partition >= 0 && (size_t)po.partition >= nparts)
         return cli_fail("produce to %s: UNKNOWN_PARTITION: partition %d; the topic has %zu",
                         po.topic, po.partition, nparts);

@@ -16,7 +16,7 @@ static const struct cli_flag CREATE_FLAGS[] = {
     {"segment-bytes", "B", "roll to a new segment file at this size", false},
 };
 
-/* Runs fn's admin call on a fresh admin client; prints its error. */
+/* A new admin client, or NULL after printing why. */
 static ringlog_admin *admin_or_fail(ringlog_conf *conf)
 {
     char err[512];
@@ -28,6 +28,7 @@ static ringlog_admin *admin_or_fail(ringlog_conf *conf)
 
 static int topic_create(const struct cli_args *a, ringlog_conf *conf)
 {
+    assert(a->noperands == 1 && conf);
     const char *name = a->operands[0];
     int64_t parts = 0, rf = 0;
     ringlog_topic_config cfg = {0};
@@ -50,6 +51,7 @@ static int topic_create(const struct cli_args *a, ringlog_conf *conf)
 
 static int topic_delete(const struct cli_args *a, ringlog_conf *conf)
 {
+    assert(a->noperands == 1 && conf);
     const char *name = a->operands[0];
     ringlog_admin *adm = admin_or_fail(conf);
     if (!adm)
@@ -62,6 +64,7 @@ static int topic_delete(const struct cli_args *a, ringlog_conf *conf)
 
 static int topic_list(const struct cli_args *a, ringlog_conf *conf)
 {
+    assert(a->noperands == 0 && conf);
     ringlog_admin *adm = admin_or_fail(conf);
     if (!adm)
         return EXIT_FAILURE;
@@ -83,6 +86,7 @@ static int topic_list(const struct cli_args *a, ringlog_conf *conf)
 
 static int topic_describe(const struct cli_args *a, ringlog_conf *conf)
 {
+    assert(a->noperands == 1 && conf);
     const char *name = a->operands[0];
     ringlog_admin *adm = admin_or_fail(conf);
     if (!adm)
