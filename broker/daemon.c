@@ -208,10 +208,32 @@ static int check_peers(const struct broker_config *cfg, char *err, size_t err_le
     return 0;
 }
 
+/*
+ * Refuses ports another process holds before anything is written to the
+ * data directory, so a start that fails on a busy port leaves no skeleton.
+ * (open_listeners probes again when it binds: a port may be taken between.)
+ */
+static int probe_port(const char *host, uint16_t port, char *err, size_t err_len)
+{
+    struct addrinfo *res = port ? resolve_passive(host, port, err, err_len) : NULL;
+    if (!port)
+        return 0;
+    char why[256];
+    int rc = res ? port_is_free(res, why, sizeof(why)) : -1;
+    if (res && rc != 0)
+        snprintf(err, err_len, "cannot listen on %s:%u: %s", host, port, why);
+    if (res)
+        freeaddrinfo(res);
+    return rc;
+}
+
 static int prepare(struct server *srv, char *err, size_t err_len)
 {
     char meta[PATH_MAX + 8];
-    if (check_peers(&srv->cfg, err, err_len) != 0 || uring_probe_features(err, err_len) != 0)
+    const struct broker_config *cfg = &srv->cfg;
+    if (check_peers(cfg, err, err_len) != 0 || uring_probe_features(err, err_len) != 0 ||
+        probe_port(cfg->listen_host, cfg->listen_port, err, err_len) != 0 ||
+        (cfg->metrics_enabled && probe_port(cfg->metrics_host, cfg->metrics_port, err, err_len)))
         return -1;
     snprintf(meta, sizeof(meta), "%s/meta", srv->cfg.data_dir);
     if (make_dirs(srv->cfg.data_dir) != 0 || make_dirs(meta) != 0 ||
@@ -334,8 +356,12 @@ int daemon_run(const struct broker_config *cfg)
                   cache_keep_text(cfg->cache_keep_bytes, keep_text, sizeof(keep_text)));
         if (cfg->metrics_enabled)
             DIAG_INFO("metrics on http://%s:%u/metrics", cfg->metrics_host, srv->metrics_port);
-        fprintf(stderr, "ringlogd ready node=%d listen=%s:%u\n", cfg->node_id, cfg->listen_host,
-                srv->listen_port);
+        if (cfg->metrics_enabled)
+            fprintf(stderr, "ringlogd ready node=%d listen=%s:%u metrics=%s:%u\n", cfg->node_id,
+                    cfg->listen_host, srv->listen_port, cfg->metrics_host, srv->metrics_port);
+        else
+            fprintf(stderr, "ringlogd ready node=%d listen=%s:%u\n", cfg->node_id, cfg->listen_host,
+                    srv->listen_port);
         fflush(stderr);
         int sig = 0;
         if (!atomic_load(&srv->stopping))

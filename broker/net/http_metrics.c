@@ -1,6 +1,9 @@
 #include "http_metrics.h"
 
+#include <assert.h>
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +82,56 @@ static void respond(struct http_conn *h, const char *status, const char *type, c
     arm_send(h);
 }
 
+/*
+ * Whether the bytes so far can start an HTTP request line ("GET /..."): a
+ * method of up to 16 capital letters, then a space. Anything else (a
+ * ringlog client pointed at this port by mistake sends a binary frame) is
+ * answered at once, so that client fails fast instead of waiting for a
+ * header end that never comes.
+ */
+static bool may_be_http(const char *in, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (in[i] == ' ')
+            return i > 0;
+        if (in[i] < 'A' || in[i] > 'Z' || i == 16)
+            return false;
+    }
+    return true;
+}
+
+static bool is_get(const char *in, const char *path)
+{
+    size_t n = strlen(path);
+    return strncmp(in, "GET ", 4) == 0 && strncmp(in + 4, path, n) == 0 &&
+           (in[4 + n] == ' ' || in[4 + n] == '?');
+}
+
+/* GET /health: 200 "ready" once every shard serves, 503 while starting or stopping. */
+static void respond_health(struct http_conn *h)
+{
+    struct server *srv = h->shard->srv;
+    assert(srv);
+    bool ready = !atomic_load(&srv->stopping) &&
+                 atomic_load(&srv->shards_serving) == srv->nshards &&
+                 atomic_load(&srv->shards_failed) == 0;
+    const char *body = ready ? "ready\n" : "not ready\n";
+    respond(h, ready ? "200 OK" : "503 Service Unavailable", "text/plain", body, strlen(body));
+}
+
+static void respond_metrics(struct http_conn *h)
+{
+    size_t len;
+    char *body = metrics_render(h->shard->srv, &len);
+    if (!body) {
+        const char *msg = "out of memory\n";
+        respond(h, "500 Internal Server Error", "text/plain", msg, strlen(msg));
+        return;
+    }
+    respond(h, "200 OK", "text/plain; version=0.0.4", body, len);
+    free(body);
+}
+
 static void on_recv(struct rl_completion *c, int32_t res, uint32_t flags)
 {
     (void)flags;
@@ -88,7 +141,14 @@ static void on_recv(struct rl_completion *c, int32_t res, uint32_t flags)
         return;
     }
     h->in_len += (size_t)res;
+    assert(h->in_len < sizeof(h->in));
     h->in[h->in_len] = '\0';
+    if (!may_be_http(h->in, h->in_len)) {
+        const char *msg = "not an HTTP request: this is ringlogd's metrics port (GET /metrics, "
+                          "GET /health); clients connect to the --listen port\n";
+        respond(h, "400 Bad Request", "text/plain", msg, strlen(msg));
+        return;
+    }
     if (!strstr(h->in, "\r\n\r\n") && !strstr(h->in, "\n\n")) {
         if (h->in_len >= sizeof(h->in) - 1) {
             const char *msg = "request too large\n";
@@ -98,18 +158,12 @@ static void on_recv(struct rl_completion *c, int32_t res, uint32_t flags)
         }
         return;
     }
-    if (strncmp(h->in, "GET /metrics ", 13) == 0 || strncmp(h->in, "GET /metrics?", 13) == 0) {
-        size_t len;
-        char *body = metrics_render(h->shard->srv, &len);
-        if (!body) {
-            const char *msg = "out of memory\n";
-            respond(h, "500 Internal Server Error", "text/plain", msg, strlen(msg));
-            return;
-        }
-        respond(h, "200 OK", "text/plain; version=0.0.4", body, len);
-        free(body);
+    if (is_get(h->in, "/metrics")) {
+        respond_metrics(h);
+    } else if (is_get(h->in, "/health")) {
+        respond_health(h);
     } else {
-        const char *msg = "not found: try GET /metrics\n";
+        const char *msg = "not found: try GET /metrics or GET /health\n";
         respond(h, "404 Not Found", "text/plain", msg, strlen(msg));
     }
 }
