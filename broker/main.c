@@ -3,7 +3,7 @@
 
 #include "config.h"
 #include "diag.h"
-#include "server.h"
+#include "daemon.h"
 
 int main(int argc, char **argv)
 {
@@ -17,5 +17,5 @@ int main(int argc, char **argv)
         return 2;
     }
     diag_set_level(cfg.log_level);
-    return server_run(&cfg);
+    return daemon_run(&cfg);
 }

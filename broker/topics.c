@@ -244,7 +244,7 @@ void topic_registry_reclaim(struct topic_registry *r, uint64_t min_seen)
     struct retired **link = &r->retired;
     while (*link) {
         struct retired *x = *link;
-        if (x->version <= min_seen) {
+        if (x->version <= min_seen && (x->topic == NULL || x->topic->pins == 0)) {
             *link = x->next;
             table_free(x->table);
             topic_info_free(x->topic);

@@ -50,6 +50,10 @@ struct topic_info {
     uint32_t replication_factor;
     struct topic_config config;
     struct partition_stats *stats; /* [partitions] */
+    /* Shard 0 only: admin ops still out on other shards point at this topic
+     * (a delete's fan-out), so reclaim must not free it even once every
+     * shard has passed the version that removed it. */
+    uint32_t pins;
 };
 
 struct topic_table {

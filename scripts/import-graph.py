@@ -53,6 +53,8 @@ def symbol_edges(root, objdir, edges):
             if n.endswith('.c.o') and 'ringlog_broker.dir' in d:
                 rel = os.path.relpath(os.path.join(d, n), d.split('ringlog_broker.dir')[0] + 'ringlog_broker.dir')
                 objs[os.path.normpath(rel[:-4])] = os.path.join(d, n)
+    if not objs:
+        sys.exit(f'import-graph: no ringlog_broker objects under {objdir}: build first')
     defined, needed = {}, {}
     for mod, path in objs.items():
         out = subprocess.run(['nm', path], capture_output=True, text=True).stdout

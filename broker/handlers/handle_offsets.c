@@ -7,6 +7,7 @@
 #include "names.h"
 #include "request.h"
 #include "server.h"
+#include "shard.h"
 
 static void handle_offset_commit(struct request *r)
 {
@@ -153,7 +154,7 @@ static void handle_offset_fetch(struct request *r)
     request_complete(r);
 }
 
-void handle_group_offsets(struct request *r)
+void handle_offsets(struct request *r)
 {
     if (r->msg->body_case == RINGLOG__REQUEST__BODY_OFFSET_COMMIT)
         handle_offset_commit(r);

@@ -1,34 +1,23 @@
 /*
- * Request dispatch and the requests that need no partition work:
- * Handshake, Metadata and InitProducerId. The others live in
- * handle_produce.c, handle_fetch.c, handle_topics.c and handle_groups.c.
+ * The handler tier's entry: frames from the network tier become requests
+ * and are dispatched by body (conn_hooks), and the requests that need no
+ * partition work are answered here: Handshake, Metadata and InitProducerId.
+ * The others live in handle_produce.c, handle_fetch.c,
+ * handle_list_offsets.c, handle_topics.c and handle_offsets.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "diag.h"
 #include "errors.h"
 #include "handlers.h"
-#include "diag.h"
+#include "producer_ids.h"
 #include "request.h"
 #include "server.h"
+#include "shard.h"
 
 #define RINGLOG_SERVER_VERSION "0.1.0"
-
-void request_fail(struct request *r, int error, const char *message)
-{
-    r->resp.error = error;
-    r->resp.error_message = request_strdup(r, message ? message : rl_error_message(error));
-    r->resp.body_case = RINGLOG__RESPONSE__BODY__NOT_SET;
-    request_complete(r);
-}
-
-char *result_error_message(int error, const char *op_message)
-{
-    if (error == RINGLOG__ERROR_CODE__NONE)
-        return "";
-    return (char *)(op_message ? op_message : rl_error_message(error));
-}
 
 static const int API_FOR_BODY[][2] = {
     {RINGLOG__REQUEST__BODY_HANDSHAKE, RINGLOG__API_KEY__API_KEY_HANDSHAKE},
@@ -164,7 +153,7 @@ static void handle_init_producer_id(struct request *r)
             p->producer_epoch = req->producer_epoch + 1;
         }
     } else {
-        int64_t id = server_next_producer_id(r->shard->srv);
+        int64_t id = producer_ids_next(r->shard->srv);
         if (id < 0) {
             p->error = RINGLOG__ERROR_CODE__STORAGE_ERROR;
             p->error_message = "cannot reserve producer ids on disk";
@@ -226,10 +215,24 @@ void handle_request(struct request *r)
         break;
     case RINGLOG__REQUEST__BODY_OFFSET_COMMIT:
     case RINGLOG__REQUEST__BODY_OFFSET_FETCH:
-        handle_group_offsets(r);
+        handle_offsets(r);
         break;
     default:
         request_fail(r, RINGLOG__ERROR_CODE__INVALID_REQUEST, "unknown request type");
         break;
     }
 }
+
+static bool on_frame(struct conn *c, const uint8_t *frame, size_t len)
+{
+    struct request *r = request_new(c, frame, len);
+    if (r == NULL)
+        return false;
+    handle_request(r);
+    return true;
+}
+
+const struct conn_hooks handler_conn_hooks = {
+    .on_frame = on_frame,
+    .release = request_release,
+};

@@ -10,7 +10,8 @@
 #include <unistd.h>
 
 #include "diag.h"
-#include "metrics.h"
+#include "listener.h"
+#include "metrics_text.h"
 #include "server.h"
 #include "shard.h"
 
@@ -36,14 +37,14 @@ static void http_close(struct http_conn *h)
 
 static void arm_recv(struct http_conn *h)
 {
-    struct io_uring_sqe *sqe = shard_get_sqe(h->shard);
+    struct io_uring_sqe *sqe = loop_sqe(&h->shard->loop);
     io_uring_prep_recv(sqe, h->fd, h->in + h->in_len, sizeof(h->in) - 1 - h->in_len, 0);
     io_uring_sqe_set_data(sqe, &h->recv_done);
 }
 
 static void arm_send(struct http_conn *h)
 {
-    struct io_uring_sqe *sqe = shard_get_sqe(h->shard);
+    struct io_uring_sqe *sqe = loop_sqe(&h->shard->loop);
     io_uring_prep_send(sqe, h->fd, h->out + h->out_sent, h->out_len - h->out_sent, MSG_NOSIGNAL);
     io_uring_sqe_set_data(sqe, &h->send_done);
 }
@@ -190,13 +191,13 @@ static void on_accept(struct rl_completion *c, int32_t res, uint32_t flags)
     if (!s->stopping)
         http_metrics_arm(s);
     else
-        shard_close_listener(&s->metrics_fd);
+        listener_close_fd(&s->metrics_fd);
 }
 
 void http_metrics_arm(struct shard *s)
 {
     s->metrics_accept_done.on_complete = on_accept;
-    struct io_uring_sqe *sqe = shard_get_sqe(s);
+    struct io_uring_sqe *sqe = loop_sqe(&s->loop);
     io_uring_prep_multishot_accept(sqe, s->metrics_fd, NULL, NULL, SOCK_CLOEXEC);
     io_uring_sqe_set_data(sqe, &s->metrics_accept_done);
     s->metrics_accepting = true;

@@ -1,18 +1,26 @@
 #include "conn.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "diag.h"
-#include "request.h"
 #include "server.h"
 #include "shard.h"
 
+static const struct conn_hooks *hooks;
+
+void conn_set_hooks(const struct conn_hooks *h)
+{
+    assert(h != NULL && h->on_frame != NULL && h->release != NULL);
+    hooks = h;
+}
+
 static struct io_uring_sqe *conn_sqe(struct conn *c, struct rl_completion *done)
 {
-    struct io_uring_sqe *sqe = shard_get_sqe(c->shard);
+    struct io_uring_sqe *sqe = loop_sqe(&c->shard->loop);
     io_uring_sqe_set_data(sqe, done);
     c->sqes_pending++;
     return sqe;
@@ -23,7 +31,7 @@ void conn_arm_recv(struct conn *c)
     struct io_uring_sqe *sqe = conn_sqe(c, &c->recv_done);
     io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
     sqe->flags |= IOSQE_BUFFER_SELECT;
-    sqe->buf_group = c->shard->recv_buffers.group_id;
+    sqe->buf_group = c->shard->loop.recv_buffers.group_id;
     c->recv_armed = true;
 }
 
@@ -68,7 +76,7 @@ static void maybe_resume_recv(struct conn *c)
     }
 }
 
-/* Cuts received bytes into frames and starts a request for each. */
+/* Cuts received bytes into frames and hands each to the tier above. */
 static void consume_bytes(struct conn *c, const uint8_t *data, size_t len)
 {
     const uint8_t *frame;
@@ -78,13 +86,13 @@ static void consume_bytes(struct conn *c, const uint8_t *data, size_t len)
            RL_OK) {
         if (c->closing)
             return;
-        struct request *r = request_new(c, frame, frame_len);
-        if (!r) {
+        uint32_t queued = c->inflight;
+        if (!hooks->on_frame(c, frame, frame_len)) {
             metrics_add(&c->shard->metrics.protocol_errors, 1);
             conn_close(c, "undecodable request");
             return;
         }
-        handle_request(r);
+        assert(c->inflight >= queued); /* a reply was queued (and maybe already sent) */
     }
     if (status != RL_NEED_MORE) {
         metrics_add(&c->shard->metrics.protocol_errors, 1);
@@ -103,8 +111,8 @@ static void on_recv(struct rl_completion *done, int32_t res, uint32_t flags)
         uint16_t id = (uint16_t)(flags >> IORING_CQE_BUFFER_SHIFT);
         metrics_add(&c->shard->metrics.bytes_in, (uint64_t)res);
         if (!c->closing)
-            consume_bytes(c, bufring_buffer(&c->shard->recv_buffers, id), (size_t)res);
-        bufring_recycle(&c->shard->recv_buffers, id);
+            consume_bytes(c, bufring_buffer(&c->shard->loop.recv_buffers, id), (size_t)res);
+        bufring_recycle(&c->shard->loop.recv_buffers, id);
         if (!c->closing && over_limits(c))
             pause_recv(c);
     } else if (res == 0) {
@@ -136,16 +144,18 @@ static void on_shutdown_done(struct rl_completion *done, int32_t res, uint32_t f
     conn_maybe_free(c);
 }
 
-/* Frees requests from the head that are answered (or silent) and sent. */
-static void pop_request(struct conn *c)
+/* Releases the reply at the head: answered (or silent) and sent. */
+static void pop_reply(struct conn *c)
 {
-    struct request *r = c->head;
+    struct conn_reply *r = c->head;
+    assert(r != NULL && r->ready && r->sent == r->out_len);
+    assert(c->inflight > 0 && c->unsent_bytes >= r->out_len);
     c->head = r->next;
     if (!c->head)
         c->tail = NULL;
     c->inflight--;
     c->unsent_bytes -= r->out_len;
-    request_free(r);
+    hooks->release(r);
 }
 
 static void on_send(struct rl_completion *done, int32_t res, uint32_t flags)
@@ -162,15 +172,18 @@ static void on_send(struct rl_completion *done, int32_t res, uint32_t flags)
     metrics_add(&c->shard->metrics.bytes_out, (uint64_t)res);
     size_t left = (size_t)res;
     while (c->head && c->head->ready) {
-        struct request *r = c->head;
+        struct conn_reply *r = c->head;
         size_t remaining = r->out_len - r->sent;
         if (left < remaining) {
             r->sent += left;
+            left = 0;
             break;
         }
         left -= remaining;
-        pop_request(c);
+        r->sent = r->out_len;
+        pop_reply(c);
     }
+    assert(left == 0);
     conn_flush(c);
     if (c->draining && !c->head)
         conn_close(c, NULL);
@@ -188,7 +201,7 @@ void conn_begin_drain(struct conn *c)
 }
 
 /* Adds r's unsent iovecs to the send being built; returns false when full. */
-static bool gather(struct conn *c, struct request *r, int *n)
+static bool gather(struct conn *c, struct conn_reply *r, int *n)
 {
     size_t skip = r->sent;
     for (int i = 0; i < r->out.iov_count; i++) {
@@ -207,16 +220,37 @@ static bool gather(struct conn *c, struct request *r, int *n)
     return true;
 }
 
+void conn_queue(struct conn *c, struct conn_reply *reply)
+{
+    assert(reply->next == NULL && !reply->ready);
+    assert(!c->closing);
+    if (c->tail)
+        c->tail->next = reply;
+    else
+        c->head = reply;
+    c->tail = reply;
+    c->inflight++;
+}
+
+void conn_reply_ready(struct conn *c, struct conn_reply *reply)
+{
+    assert(!reply->ready && reply->sent == 0);
+    reply->ready = true;
+    c->unsent_bytes += reply->out_len;
+    conn_flush(c);
+    conn_maybe_free(c);
+}
+
 void conn_flush(struct conn *c)
 {
     /* Answered silent requests (acks=0) leave the queue without a byte sent. */
     while (c->head && c->head->ready && c->head->out_len == 0 && !c->sending)
-        pop_request(c);
+        pop_reply(c);
     if (c->sending || c->closing)
         return;
-    /* Every answered request at the head goes out in one sendmsg. */
+    /* Every answered reply at the head goes out in one sendmsg. */
     int n = 0;
-    for (struct request *r = c->head; r && r->ready; r = r->next)
+    for (struct conn_reply *r = c->head; r && r->ready; r = r->next)
         if (!gather(c, r, &n))
             break;
     if (n == 0) {
@@ -291,22 +325,24 @@ void conn_close(struct conn *c, const char *why)
 
 void conn_maybe_free(struct conn *c)
 {
-    if (!c->closing)
+    /* A send in flight still reads the replies it gathered: release none
+     * until it completes (on_send pops what it sent, then calls us again). */
+    if (!c->closing || c->sending)
         return;
-    /* Requests still waiting on other shards keep the connection alive. */
-    struct request **link = &c->head;
+    /* Replies still waiting on other shards keep the connection alive. */
+    struct conn_reply **link = &c->head;
     while (*link) {
-        struct request *r = *link;
+        struct conn_reply *r = *link;
         if (r->pending > 0) {
             link = &r->next;
             continue;
         }
         *link = r->next;
         c->inflight--;
-        request_free(r);
+        hooks->release(r);
     }
     c->tail = NULL;
-    for (struct request *r = c->head; r; r = r->next)
+    for (struct conn_reply *r = c->head; r; r = r->next)
         c->tail = r;
     if (c->head || c->sqes_pending > 0)
         return;

@@ -142,7 +142,7 @@ void producer_state_rebuild(struct partition *p)
         rr.read.user = &rr;
         if (partition_log_read(p->log, &rr.read) != LOG_OK)
             break;
-        log_engine_drive(&p->shard->engine, &p->shard->ring, &rr.done);
+        log_engine_drive(&p->shard->engine, &p->shard->loop.ring, &rr.done);
         if (rr.status != LOG_OK || rr.read.next_offset <= offset)
             break;
         struct rl_batch_iter it;

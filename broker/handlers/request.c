@@ -1,13 +1,16 @@
 #include "request.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "conn.h"
-#include "frame.h"
 #include "diag.h"
+#include "errors.h"
+#include "frame.h"
+#include "io/clock.h"
+#include "partition/partition_table.h"
 #include "produce_parse.h"
-#include "server.h"
+#include "shard.h"
 
 enum { RESPONSE_ARENA_CHUNK = 4096, RESPONSE_ARENA_LIMIT = 64 << 20 };
 
@@ -47,6 +50,7 @@ static bool parse_produce_in_place(struct request *r, const uint8_t *frame, size
 
 struct request *request_new(struct conn *c, const uint8_t *frame, size_t len)
 {
+    assert(c->shard == shard_current());
     struct request *r = calloc(1, sizeof(*r));
     if (!r)
         return NULL;
@@ -60,17 +64,11 @@ struct request *request_new(struct conn *c, const uint8_t *frame, size_t len)
             return NULL;
         }
     }
-    Ringlog__Request *msg = r->msg;
     r->started_ns = clock_monotonic_ns();
     ringlog__response__init(&r->resp);
-    r->resp.correlation_id = msg->correlation_id;
+    r->resp.correlation_id = r->msg->correlation_id;
     rl_arena_init(&r->arena, RESPONSE_ARENA_CHUNK, RESPONSE_ARENA_LIMIT);
-    if (c->tail)
-        c->tail->next = r;
-    else
-        c->head = r;
-    c->tail = r;
-    c->inflight++;
+    conn_queue(c, &r->reply);
     return r;
 }
 
@@ -94,28 +92,38 @@ char *request_strdup(struct request *r, const char *s)
 void request_complete(struct request *r)
 {
     struct conn *c = r->conn;
+    assert(r->shard == shard_current());
+    assert(r->reply.pending == 0 && !r->reply.ready);
     if (r->resp.error != RINGLOG__ERROR_CODE__NONE && r->api < METRICS_API_SLOTS)
         metrics_add(&r->shard->metrics.errors[r->api], 1);
-    if (!r->silent && !c->closing) {
-        /* Fetched batches are referenced, not copied: they stay in r->ops
+    if (!r->silent && !conn_is_closing(c)) {
+        /* Fetched batches are referenced, not copied: they stay in the ops
          * until the response has been sent and the request is freed. */
-        if (rl_frame_pack_iov(&r->out, &r->resp.base, RL_FRAME_IOV_DEFAULT_MIN_REF) == 0) {
-            r->out_len = r->out.total;
-            c->unsent_bytes += r->out_len;
+        if (rl_frame_pack_iov(&r->reply.out, &r->resp.base, RL_FRAME_IOV_DEFAULT_MIN_REF) == 0) {
+            r->reply.out_len = r->reply.out.total;
         } else {
             DIAG_ERROR("out of memory encoding a response");
             conn_close(c, "out of memory");
         }
     }
-    r->ready = true;
     /* The response owns copies of everything now; drop what built it. */
     rl_arena_destroy(&r->arena);
-    conn_flush(c);
-    conn_maybe_free(c);
+    conn_reply_ready(c, &r->reply);
 }
 
-void request_free(struct request *r)
+void request_fail(struct request *r, int error, const char *message)
 {
+    r->resp.error = error;
+    r->resp.error_message = request_strdup(r, message ? message : rl_error_message(error));
+    if (r->resp.error_message == NULL)
+        r->resp.error_message = (char *)rl_error_message(error);
+    r->resp.body_case = RINGLOG__RESPONSE__BODY__NOT_SET;
+    request_complete(r);
+}
+
+static void request_free(struct request *r)
+{
+    assert(r->reply.pending == 0);
     if (r->parked) {
         struct request **link = &r->shard->parked;
         while (*link && *link != r)
@@ -123,12 +131,11 @@ void request_free(struct request *r)
         if (*link)
             *link = r->park_next;
     }
-    for (uint32_t i = 0; i < r->op_count; i++)
-        free(r->ops[i].records);
+    if (r->release_ops)
+        r->release_ops(r);
     free(r->ops);
     free(r->results);
-    free(r->state);
-    rl_frame_iov_free(&r->out);
+    rl_frame_iov_free(&r->reply.out);
     rl_arena_destroy(&r->arena);
     if (r->msg_in_arena) {
         rl_arena_destroy(&r->msg_arena);
@@ -139,60 +146,36 @@ void request_free(struct request *r)
     free(r);
 }
 
-/* ------------------------------------------------------------ part ops */
-
-static void op_arrived(struct rl_completion *c, int32_t res, uint32_t flags)
+void request_release(struct conn_reply *reply)
 {
-    (void)res;
-    (void)flags;
-    struct part_op *op = rl_container_of(c, struct part_op, msg.arrive);
-    struct shard *s = shard_current();
-    if (op->returning)
-        op->on_done(op);
-    else
-        partition_run_op(s, op);
+    request_free(rl_container_of(reply, struct request, reply));
 }
 
-void part_op_start(struct shard *origin, struct part_op *op)
-{
-    op->origin = origin->id;
-    op->returning = false;
-    op->msg.arrive.on_complete = op_arrived;
-    if (op->owner == origin->id)
-        partition_run_op(origin, op);
-    else
-        shard_send(origin, op->owner, &op->msg);
-}
+/* ------------------------------------------------------------- fan-out */
 
-void part_op_finish(struct shard *owner, struct part_op *op)
+int request_alloc_ops(struct request *r, uint32_t n, size_t op_size)
 {
-    op->returning = true;
-    if (op->origin == owner->id)
-        op->on_done(op);
-    else
-        shard_send(owner, op->origin, &op->msg);
-}
-
-int request_alloc_ops(struct request *r, uint32_t n)
-{
-    r->ops = calloc(n ? n : 1, sizeof(*r->ops));
+    assert(r->ops == NULL && op_size >= sizeof(struct hop));
+    r->ops = calloc(n ? n : 1, op_size);
     r->results = calloc(n ? n : 1, sizeof(*r->results));
     if (!r->ops || !r->results)
         return -1;
+    r->op_size = op_size;
     r->op_count = n;
     for (uint32_t i = 0; i < n; i++) {
-        r->ops[i].index = i;
-        r->ops[i].owner = -1;
-        r->ops[i].ctx = r;
+        struct hop *h = request_op(r, i);
+        h->owner = -1;
+        h->ctx = r;
     }
     return 0;
 }
 
-static void fanout_op_done(struct part_op *op)
+static void hop_back(struct hop *h)
 {
-    struct request *r = op->ctx;
-    if (--r->pending == 0)
-        r->ops_done(r);
+    struct request *r = h->ctx;
+    assert(r->reply.pending > 0);
+    if (--r->reply.pending == 0)
+        r->all_done(r);
 }
 
 /* Tells the connection which shard owned every partition of r (-1: several). */
@@ -200,7 +183,7 @@ static void note_owner(const struct request *r)
 {
     int owner = -2; /* none yet */
     for (uint32_t i = 0; i < r->op_count && owner != -1; i++) {
-        int o = r->ops[i].owner;
+        int o = ((const struct hop *)request_op(r, i))->owner;
         if (o >= 0)
             owner = owner == -2 || owner == o ? o : -1;
     }
@@ -208,23 +191,37 @@ static void note_owner(const struct request *r)
         conn_note_owner(r->conn, owner);
 }
 
-void request_start_ops(struct request *r, void (*ops_done)(struct request *r))
+void request_start_hops(struct request *r, void (*all_done)(struct request *r))
 {
-    r->ops_done = ops_done;
-    /* One extra count held while starting, so an op that finishes at once
+    assert(r->reply.pending == 0);
+    r->all_done = all_done;
+    /* One extra count held while starting, so a hop that finishes at once
      * cannot complete the request before the rest have started. */
-    r->pending = 1;
+    r->reply.pending = 1;
     note_owner(r);
     for (uint32_t i = 0; i < r->op_count; i++) {
-        struct part_op *op = &r->ops[i];
-        if (op->owner < 0)
+        struct hop *h = request_op(r, i);
+        if (h->owner < 0)
             continue;
-        r->pending++;
-        op->on_done = fanout_op_done;
-        op->error = 0;
-        op->error_message = NULL;
-        part_op_start(r->shard, op);
+        assert(h->run != NULL && h->ctx == r);
+        r->reply.pending++;
+        h->done = hop_back;
+        hop_start(&r->shard->loop, h);
     }
-    if (--r->pending == 0)
-        ops_done(r);
+    if (--r->reply.pending == 0)
+        all_done(r);
+}
+
+struct partition *request_owner_partition(struct hop *hop, const char *topic, uint32_t partition,
+                                          int *error, const char **message)
+{
+    struct shard *owner = shard_current();
+    assert(owner->id == hop->owner && !hop->returning);
+    struct partition *p = partition_table_find(owner->parts, topic, partition);
+    if (p == NULL) {
+        *error = RINGLOG__ERROR_CODE__UNKNOWN_PARTITION;
+        *message = "the partition is not open on this broker";
+        hop_return(&owner->loop, hop);
+    }
+    return p;
 }

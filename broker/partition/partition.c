@@ -1,5 +1,6 @@
 #include "partition.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,13 +11,11 @@
 #include "server.h"
 #include "shard.h"
 
-uint64_t partition_hash(const char *topic, uint32_t index)
+void partition_fill_offsets(struct partition_result *res, const struct partition *p)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (const char *c = topic; *c; c++)
-        h = (h ^ (uint8_t)*c) * 1099511628211ull;
-    h = (h ^ index) * 1099511628211ull;
-    return h;
+    res->log_start = partition_log_start_offset(p->log);
+    res->log_end = partition_log_end_offset(p->log);
+    res->high_watermark = atomic_load(&p->stats->high_watermark);
 }
 
 void partition_publish(struct partition *p)
@@ -37,7 +36,7 @@ void partition_publish(struct partition *p)
     uint64_t watchers = atomic_exchange(&st->watchers, 0);
     for (int s = 0; watchers; s++, watchers >>= 1)
         if (watchers & 1)
-            shard_wake(p->shard, s);
+            loop_wake(&p->shard->loop, s);
 }
 
 static void on_durable_advance(struct partition_log *log, int64_t durable_offset, void *ctx)
@@ -50,6 +49,8 @@ static void on_durable_advance(struct partition_log *log, int64_t durable_offset
 struct partition *partition_open(struct shard *s, const struct topic_info *t, uint32_t index,
                                  char *err, size_t err_len)
 {
+    assert(s == shard_current());
+    assert(index < t->partitions);
     struct server *srv = s->srv;
     struct partition *p = calloc(1, sizeof(*p));
     if (!p) {
@@ -113,4 +114,59 @@ void partition_free(struct partition *p)
     if (p->log)
         partition_log_free(p->log);
     free(p);
+}
+
+struct close_wait {
+    struct log_ctl ctl;
+    bool done;
+};
+
+static void close_done(struct log_ctl *ctl, int status)
+{
+    struct close_wait *w = rl_container_of(ctl, struct close_wait, ctl);
+    if (status != LOG_OK)
+        DIAG_WARN("closing a partition: %s", log_status_str(status));
+    w->done = true;
+}
+
+void partition_close(struct partition *p)
+{
+    struct shard *s = p->shard;
+    assert(s == shard_current());
+    int rc = producer_state_save(p, s->srv->cfg.data_dir);
+    if (rc != 0)
+        DIAG_WARN("saving producer state of %s-%u: %s (the next start reads the log)", p->topic,
+                  p->index, strerror(-rc));
+    struct close_wait w = {.done = false};
+    w.ctl.on_complete = close_done;
+    if (partition_log_close(p->log, &w.ctl) == LOG_OK)
+        log_engine_drive(&s->engine, &s->loop.ring, &w.done);
+    partition_free(p);
+}
+
+static void delete_done(struct log_ctl *ctl, int status)
+{
+    struct partition_delete *pd = rl_container_of(ctl, struct partition_delete, ctl);
+    struct partition *p = pd->part;
+    assert(p->deleting);
+    if (status != LOG_OK)
+        DIAG_WARN("deleting partition %s-%u: %s", p->topic, p->index, log_status_str(status));
+    pd->status = status;
+    pd->part = NULL;
+    partition_free(p);
+    pd->done(pd);
+}
+
+void partition_delete(struct partition *p, struct partition_delete *pd)
+{
+    assert(p->shard == shard_current());
+    assert(!p->deleting);
+    p->deleting = true;
+    pd->part = p;
+    atomic_store(&p->stats->online, false);
+    memset(&pd->ctl, 0, sizeof(pd->ctl));
+    pd->ctl.on_complete = delete_done;
+    int rc = partition_log_delete(p->log, &pd->ctl);
+    if (rc != LOG_OK)
+        delete_done(&pd->ctl, rc);
 }

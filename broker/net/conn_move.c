@@ -59,7 +59,7 @@ void conn_move_begin(struct conn *c)
         return;
     c->moving = true;
     c->sqes_pending++;
-    struct io_uring_sqe *sqe = shard_get_sqe(c->shard);
+    struct io_uring_sqe *sqe = loop_sqe(&c->shard->loop);
     io_uring_prep_cancel(sqe, &c->recv_done, 0);
     io_uring_sqe_set_data(sqe, &c->cancel_done);
 }
@@ -113,5 +113,5 @@ void conn_move_step(struct conn *c)
     conn_unlink(c);
     metrics_add(&from->metrics.connections_moved, 1);
     c->move_msg.arrive.on_complete = conn_arrive;
-    shard_send(from, c->move_target, &c->move_msg);
+    loop_send(&from->loop, c->move_target, &c->move_msg);
 }

@@ -1,4 +1,4 @@
-#include "server.h"
+#include "daemon.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -18,12 +18,11 @@
 
 #include "atomic_file.h"
 #include "diag.h"
-#include "shard.h"
 #include "io/uring_probe.h"
-
-enum { PRODUCER_ID_BLOCK = 1000000 };
-
-static pthread_mutex_t producer_id_lock = PTHREAD_MUTEX_INITIALIZER;
+#include "producer_ids.h"
+#include "server.h"
+#include "shard.h"
+#include "shard_main.h"
 
 /* Makes dir and its parents. */
 static int make_dirs(const char *dir)
@@ -94,49 +93,6 @@ static int load_cluster_id(struct server *srv, char *err, size_t err_len)
         return -1;
     }
     return 0;
-}
-
-/* Reserves the next block of producer ids on disk before any id of it is handed out. */
-static int reserve_producer_ids(struct server *srv)
-{
-    char path[PATH_MAX + 32];
-    snprintf(path, sizeof(path), "%s/meta/producer_ids", srv->cfg.data_dir);
-    long long next = 1;
-    FILE *f = fopen(path, "r");
-    if (f) {
-        if (fscanf(f, "%lld", &next) != 1 || next < 1)
-            next = 1;
-        fclose(f);
-    }
-    if (next < srv->producer_id_limit)
-        next = srv->producer_id_limit;
-    long long limit = next + PRODUCER_ID_BLOCK;
-    char line[32];
-    int n = snprintf(line, sizeof(line), "%lld\n", limit);
-    int rc = atomic_file_write(path, line, (size_t)n);
-    if (rc != 0) {
-        errno = -rc;
-        return -1;
-    }
-    atomic_store(&srv->next_producer_id, next);
-    srv->producer_id_limit = limit;
-    return 0;
-}
-
-int64_t server_next_producer_id(struct server *srv)
-{
-    int64_t id = atomic_fetch_add(&srv->next_producer_id, 1);
-    if (id < srv->producer_id_limit)
-        return id;
-    /* A block is used up (a million producers since start): rare, so a lock. */
-    pthread_mutex_lock(&producer_id_lock);
-    if (atomic_load(&srv->next_producer_id) > srv->producer_id_limit &&
-        reserve_producer_ids(srv) != 0) {
-        pthread_mutex_unlock(&producer_id_lock);
-        return -1;
-    }
-    pthread_mutex_unlock(&producer_id_lock);
-    return server_next_producer_id(srv);
 }
 
 /* Resolves host:port for a passive socket; NULL with err set on failure. */
@@ -290,21 +246,28 @@ static int prepare(struct server *srv, char *err, size_t err_len)
     if (topic_registry_load(&srv->topics, srv->cfg.data_dir, err, err_len) != 0 ||
         offset_store_open(&srv->offsets, srv->cfg.data_dir, err, err_len) != 0)
         return -1;
-    if (reserve_producer_ids(srv) != 0) {
+    if (producer_ids_reserve(srv) != 0) {
         snprintf(err, err_len, "cannot write %s/meta/producer_ids: %s", srv->cfg.data_dir,
                  strerror(errno));
         return -1;
     }
     srv->shards = calloc((size_t)srv->nshards, sizeof(*srv->shards));
-    if (!srv->shards) {
+    srv->loops = calloc((size_t)srv->nshards, sizeof(*srv->loops));
+    if (!srv->shards || !srv->loops) {
         snprintf(err, err_len, "out of memory");
         return -1;
     }
     for (int i = 0; i < srv->nshards; i++) {
         srv->shards[i] = calloc(1, sizeof(struct shard));
-        if (!srv->shards[i] || shard_init(srv->shards[i], srv, i, err, err_len) != 0)
+        if (!srv->shards[i]) {
+            snprintf(err, err_len, "out of memory");
             return -1;
+        }
+        srv->loops[i] = &srv->shards[i]->loop;
     }
+    for (int i = 0; i < srv->nshards; i++)
+        if (shard_init(srv->shards[i], srv, i, err, err_len) != 0)
+            return -1;
     return open_listeners(srv, err, err_len);
 }
 
@@ -317,6 +280,7 @@ static void teardown(struct server *srv)
         }
     }
     free(srv->shards);
+    free(srv->loops);
     if (atomic_load(&srv->topics.current))
         topic_registry_destroy(&srv->topics);
     offset_store_close(&srv->offsets);
@@ -351,7 +315,7 @@ static const char *cache_keep_text(int64_t keep, char *buf, size_t len)
     return buf;
 }
 
-int server_run(const struct broker_config *cfg)
+int daemon_run(const struct broker_config *cfg)
 {
     struct server *srv = calloc(1, sizeof(*srv));
     if (!srv) {

@@ -10,17 +10,35 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "diag.h"
 #include "errors.h"
 #include "handlers.h"
 #include "names.h"
-#include "diag.h"
+#include "partition/partition.h"
+#include "partition/partition_table.h"
 #include "request.h"
 #include "server.h"
+#include "shard.h"
 
 enum { CONTROLLER_SHARD = 0 };
 
+enum admin_op_kind {
+    ADMIN_OPEN,   /* create and open a new partition */
+    ADMIN_DELETE, /* delete a partition's data */
+};
+
+/* One partition's part of a topic change, run on the partition's owner. */
+struct admin_op {
+    struct hop hop;
+    enum admin_op_kind kind;
+    struct topic_info *topic;
+    uint32_t partition;
+    bool failed;
+    struct partition_delete del;
+};
+
 struct admin_job {
-    struct shard_msg msg;
+    struct loop_msg msg;
     struct request *r;
     bool returning;
     bool create;
@@ -28,8 +46,9 @@ struct admin_job {
     size_t next; /* topic being worked on */
     Ringlog__TopicResult **results;
     struct topic_info *creating;
-    struct topic_info *undo; /* a topic whose creation failed, being removed */
-    struct part_op *ops;
+    struct topic_info *undo;     /* a topic whose creation failed, being removed */
+    struct topic_info *deleting; /* a published topic being deleted (pinned) */
+    struct admin_op *ops;
     uint32_t pending;
     bool failed;
     struct admin_job *queue_next;
@@ -52,7 +71,7 @@ static void job_arrived(struct rl_completion *c, int32_t res, uint32_t flags)
     struct admin_job *job = rl_container_of(c, struct admin_job, msg.arrive);
     if (job->returning) {
         struct request *r = job->r;
-        r->pending = 0;
+        r->reply.pending = 0;
         free(job->ops);
         free(job);
         request_complete(r);
@@ -70,7 +89,7 @@ static void job_return(struct admin_job *job)
     if (job->r->shard == s) {
         job_arrived(&job->msg.arrive, 0, 0);
     } else {
-        shard_send(s, job->r->shard->id, &job->msg);
+        loop_send(&s->loop, job->r->shard->id, &job->msg);
     }
     /* Next job in line. */
     if (srv->admin.head) {
@@ -99,11 +118,46 @@ static void controller_enqueue(struct admin_job *job)
     job_step(job);
 }
 
-static void admin_op_done(struct part_op *op)
+/* ------------------------------------------------- owner side of an op */
+
+static void admin_deleted(struct partition_delete *pd)
 {
-    struct admin_job *job = op->ctx;
+    struct admin_op *op = rl_container_of(pd, struct admin_op, del);
+    hop_return(&shard_current()->loop, &op->hop);
+}
+
+static void admin_run(struct hop *hop)
+{
+    struct admin_op *op = (struct admin_op *)hop;
+    struct shard *owner = shard_current();
+    assert(owner->id == hop->owner);
+    struct partition *p = partition_table_find(owner->parts, op->topic->name, op->partition);
+    if (op->kind == ADMIN_OPEN && p == NULL) {
+        char err[512];
+        p = partition_open(owner, op->topic, op->partition, err, sizeof(err));
+        if (p == NULL) {
+            DIAG_ERROR("cannot create partition: %s", err);
+            op->failed = true;
+        } else {
+            partition_table_add(owner->parts, p);
+        }
+    } else if (op->kind == ADMIN_DELETE && p != NULL) {
+        partition_table_remove(owner->parts, p);
+        op->del.done = admin_deleted;
+        partition_delete(p, &op->del);
+        return;
+    }
+    hop_return(&owner->loop, hop);
+}
+
+/* ------------------------------------------------ controller side of an op */
+
+static void admin_op_done(struct hop *hop)
+{
+    struct admin_op *op = (struct admin_op *)hop;
+    struct admin_job *job = hop->ctx;
     assert(job->pending > 0);
-    if (op->error)
+    if (op->failed)
         job->failed = true;
     if (--job->pending == 0)
         job_step(job);
@@ -123,7 +177,7 @@ enum job_next {
  * the job is only ever advanced by job_step's loop (re-entry once freed the
  * job twice when a failed create's undo finished synchronously).
  */
-static enum job_next fan_out(struct admin_job *job, struct topic_info *t, enum part_op_kind kind)
+static enum job_next fan_out(struct admin_job *job, struct topic_info *t, enum admin_op_kind kind)
 {
     struct shard *s = shard_current();
     assert(job->ops == NULL);
@@ -134,15 +188,15 @@ static enum job_next fan_out(struct admin_job *job, struct topic_info *t, enum p
     job->failed = false;
     job->pending = t->partitions + 1;
     for (uint32_t p = 0; p < t->partitions; p++) {
-        struct part_op *op = &job->ops[p];
+        struct admin_op *op = &job->ops[p];
         op->kind = kind;
-        op->topic = t->name;
-        op->topic_info = t;
+        op->topic = t;
         op->partition = p;
-        op->ctx = job;
-        op->on_done = admin_op_done;
-        op->owner = topic_partition_owner(t, p, s->srv->nshards);
-        part_op_start(s, op);
+        op->hop.ctx = job;
+        op->hop.run = admin_run;
+        op->hop.done = admin_op_done;
+        op->hop.owner = topic_partition_owner(t, p, s->srv->nshards);
+        hop_start(&s->loop, &op->hop);
     }
     return --job->pending == 0 ? JOB_FANOUT_DONE : JOB_WAIT;
 }
@@ -206,7 +260,7 @@ static enum job_next create_begin(struct admin_job *job)
     } else {
         job->creating = topic_info_new(ct->name, srv->topics.next_topic_id++, partitions, rf, &cfg);
         enum job_next next =
-            job->creating ? fan_out(job, job->creating, PART_OP_OPEN) : JOB_NEXT_TOPIC;
+            job->creating ? fan_out(job, job->creating, ADMIN_OPEN) : JOB_NEXT_TOPIC;
         if (next != JOB_NEXT_TOPIC)
             return next;
         topic_info_free(job->creating);
@@ -235,7 +289,7 @@ static enum job_next create_finish(struct admin_job *job)
      * Its info is freed once those deletions are back (job_step). */
     job->creating = NULL;
     job->undo = t;
-    enum job_next next = fan_out(job, t, PART_OP_DELETE);
+    enum job_next next = fan_out(job, t, ADMIN_DELETE);
     if (next == JOB_NEXT_TOPIC) {
         /* No memory for the undo: the partitions that opened keep pointing
          * into t, so it is left allocated rather than freed under them. */
@@ -264,9 +318,15 @@ static enum job_next delete_begin(struct admin_job *job)
     }
     DIAG_INFO("deleting topic %s", name);
     set_result(job, RINGLOG__ERROR_CODE__NONE, "");
-    enum job_next next = fan_out(job, t, PART_OP_DELETE);
-    if (next == JOB_NEXT_TOPIC)
+    /* The ops carry t to the owners: keep it from being reclaimed meanwhile. */
+    t->pins++;
+    job->deleting = t;
+    enum job_next next = fan_out(job, t, ADMIN_DELETE);
+    if (next == JOB_NEXT_TOPIC) {
         DIAG_ERROR("out of memory deleting %s; its partitions stay open until restart", name);
+        t->pins--;
+        job->deleting = NULL;
+    }
     return next;
 }
 
@@ -279,6 +339,11 @@ static enum job_next fan_out_done(struct admin_job *job)
     job->ops = NULL;
     if (job->creating)
         return create_finish(job);
+    if (job->deleting) {
+        assert(job->deleting->pins > 0);
+        job->deleting->pins--;
+        job->deleting = NULL;
+    }
     struct topic_info *t = job->undo;
     const char *name = t ? t->name : job->r->msg->delete_topics->names[job->next];
     int rc = topic_dir_remove(shard_current()->srv->cfg.data_dir, name);
@@ -355,9 +420,9 @@ void handle_topic_admin(struct request *r)
     job->count = count;
     job->results = results;
     job->msg.arrive.on_complete = job_arrived;
-    r->pending = 1; /* keeps the request alive if its connection closes */
+    r->reply.pending = 1; /* keeps the request alive if its connection closes */
     if (r->shard->id == CONTROLLER_SHARD)
         controller_enqueue(job);
     else
-        shard_send(r->shard, CONTROLLER_SHARD, &job->msg);
+        loop_send(&r->shard->loop, CONTROLLER_SHARD, &job->msg);
 }
