@@ -841,6 +841,13 @@ static int recv_until(struct rl_conn *c, Ringlog__Response **resp, int64_t deadl
         if (st <= 0)
             return st;
         int n = wait_fd(c->fd, POLLIN, deadline);
+        if (n == 0 && !c->answered) {
+            snprintf(c->errstr, sizeof(c->errstr),
+                     "%s accepted the connection but sent no answer in time; is it a broker's "
+                     "--listen address?",
+                     c->peer);
+            return RINGLOG_ERR_TIMED_OUT;
+        }
         if (n == 0)
             return conn_fail(c, RINGLOG_ERR_TIMED_OUT, "no response in time");
         if (n < 0)

@@ -8,11 +8,14 @@
  * waiting for stdin, the metrics port mistaken for the broker, and the
  * --group warning.
  */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "broker_proc.h"
@@ -276,4 +279,24 @@ Test(cli, the_metrics_port_is_not_the_broker)
                   "%s: %s", cmds[i][0], o.err);
         proc_output_free(&o);
     }
+}
+
+/* A peer that accepts and never answers: said within connect-timeout-ms (5 s), not 30 s. */
+Test(cli, a_silent_peer_is_not_the_broker)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    cr_assert_eq(listen(fd, 4), 0); /* the kernel accepts; nobody reads or answers */
+    socklen_t len = sizeof(sa);
+    getsockname(fd, (struct sockaddr *)&sa, &len);
+    char bootstrap[64];
+    snprintf(bootstrap, sizeof(bootstrap), "--bootstrap=127.0.0.1:%u", ntohs(sa.sin_port));
+    const char *argv[] = {RL_CLI_BIN, bootstrap, "topic", "list", NULL};
+    struct proc_output o;
+    cr_assert_eq(run_proc(argv, NULL, NULL, 0, 20000, &o), 1, "%s", o.err);
+    cr_assert(strstr(o.err, "accepted the connection but sent no answer in time"), "%s", o.err);
+    proc_output_free(&o);
+    close(fd);
 }
