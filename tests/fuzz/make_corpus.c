@@ -361,14 +361,28 @@ static void collect_tags(struct tags *t, const ProtobufCMessageDescriptor *d, in
 
 static void write_dict(const char *name, const struct tags *t)
 {
-    static char text[MAX_TAGS * 40];
-    size_t n =
-        (size_t)snprintf(text, sizeof(text), "# Field keys of %s (fuzz_make_corpus).\n", name);
+    static char text[MAX_TAGS * 64];
+    /* Varint shapes parsers disagree on: padding that makes an encoding
+     * overlong, the largest 32- and 64-bit values, a 10th byte above 1. */
+    size_t n = (size_t)snprintf(text, sizeof(text),
+                                "# Field keys of %s and varint shapes (fuzz_make_corpus).\n"
+                                "\"\\x80\\x80\\x80\\x80\"\n\"\\xff\\xff\\xff\\xff\\x0f\"\n"
+                                "\"\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x01\"\n"
+                                "\"\\x80\\x80\\x80\\x80\\x80\\x80\\x80\\x80\\x80\\x7f\"\n",
+                                name);
     for (size_t i = 0; i < t->n; i++) {
-        n += (size_t)snprintf(text + n, sizeof(text) - n, "\"");
-        for (const char *c = t->items[i]; *c; c++)
-            n += (size_t)snprintf(text + n, sizeof(text) - n, "\\x%02x", (uint8_t)*c);
-        n += (size_t)snprintf(text + n, sizeof(text) - n, "\"\n");
+        /* Each key as written, then padded to six bytes (overlong, the same number). */
+        for (int padded = 0; padded <= 1; padded++) {
+            size_t len = strlen(t->items[i]);
+            n += (size_t)snprintf(text + n, sizeof(text) - n, "\"");
+            for (size_t k = 0; k < (padded ? 6 : len); k++) {
+                uint8_t c = k < len ? (uint8_t)t->items[i][k] : 0;
+                if (padded && k < 5)
+                    c |= 0x80;
+                n += (size_t)snprintf(text + n, sizeof(text) - n, "\\x%02x", c);
+            }
+            n += (size_t)snprintf(text + n, sizeof(text) - n, "\"\n");
+        }
     }
     char file[64];
     snprintf(file, sizeof(file), "%s.dict", name);
