@@ -7,9 +7,9 @@
  * mean exactly the flag `--key=value`. For every input without a '#' (the
  * comment rules are the file's own), the file is parsed once as a file and
  * once as the flags its lines spell, split here by a plain reading of the
- * contract: lines end at '\n' (or at a NUL byte, as in any C string),
- * blank lines are skipped, a line without '=' or with the key `config` is
- * an error. Both must accept or refuse alike, and what they accept must
+ * contract: lines end at '\n', blank lines are skipped, and a line without
+ * '=', with the key `config`, longer than BROKER_CONFIG_MAX_LINE or with a
+ * NUL byte is an error. Both must accept or refuse alike, and what they accept must
  * give the same configuration byte for byte. Every input, '#' or not, must
  * leave a configuration within the documented ranges and an error message
  * on refusal.
@@ -22,7 +22,8 @@
 #include "config.h"
 #include "fuzz_check.h"
 
-enum { MAX_FLAGS = 1024 };
+/* An input of at most 64 KiB spells at most one flag per two bytes. */
+enum { INPUT_LIMIT = 1 << 16, MAX_FLAGS = INPUT_LIMIT / 2 + 2 };
 
 /* The input as the file `--config` reads; returns its /proc path. */
 static const char *as_file(const uint8_t *data, size_t size)
@@ -99,28 +100,28 @@ static int spell_flags(char *text, char **argv, char *store, size_t store_len)
     return argc;
 }
 
-/* The text a C-string reader of the file sees: each line cut at its first NUL. */
-static char *lines_as_strings(const uint8_t *data, size_t size)
+/* The file as one C string, or NULL when the contract refuses it whole:
+ * a NUL byte, or a line longer than BROKER_CONFIG_MAX_LINE. */
+static char *as_text(const uint8_t *data, size_t size)
 {
+    if (memchr(data, 0, size))
+        return NULL;
+    size_t line = 0;
+    for (size_t i = 0; i < size; i++) {
+        line = data[i] == '\n' ? 0 : line + 1;
+        if (line > BROKER_CONFIG_MAX_LINE)
+            return NULL;
+    }
     char *text = malloc(size + 1);
     FUZZ_CHECK(text != NULL);
-    size_t n = 0;
-    int cut = 0;
-    for (size_t i = 0; i < size; i++) {
-        if (data[i] == '\n')
-            cut = 0;
-        else if (data[i] == 0)
-            cut = 1;
-        if (!cut)
-            text[n++] = (char)data[i];
-    }
-    text[n] = '\0';
+    memcpy(text, data, size);
+    text[size] = '\0';
     return text;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size > 1 << 16)
+    if (size > INPUT_LIMIT)
         return 0;
     static struct broker_config from_file, from_flags;
     char err[512] = "", flag_err[512] = "";
@@ -133,10 +134,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(err[0] != '\0' && memchr(err, 0, sizeof(err)));
     if (memchr(data, '#', size))
         return 0;
-    char *text = lines_as_strings(data, size);
+    char *text = as_text(data, size);
     static char *argv[MAX_FLAGS + 1];
-    static char store[(1 << 16) + 3 * MAX_FLAGS];
-    int argc = spell_flags(text, argv, store, sizeof(store));
+    static char store[INPUT_LIMIT + 3 * MAX_FLAGS];
+    int argc = text ? spell_flags(text, argv, store, sizeof(store)) : -1;
     if (argc < 0) {
         FUZZ_CHECK(rc == -1);
     } else {

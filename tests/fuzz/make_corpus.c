@@ -408,6 +408,13 @@ static void write_texts(void)
     };
     for (size_t i = 0; i < sizeof(configs) / sizeof(configs[0]); i++)
         write_file("corpus/config", configs[i][0], configs[i][1], strlen(configs[i][1]));
+    /* The most peers, with long host names: a line near the length limit. */
+    static char peers[8192];
+    size_t n = (size_t)snprintf(peers, sizeof(peers), "peers = ");
+    for (int i = 1; i <= 16; i++)
+        n += (size_t)snprintf(peers + n, sizeof(peers) - n, "%s%d@broker-%d.%0200d.example:%d",
+                              i > 1 ? "," : "", i, i, 0, 7171 + 10 * i);
+    write_file("corpus/config", "gen-long-peers", peers, n);
     static const char *const formats[][2] = {
         {"gen-default", "%v"},
         {"gen-every-directive", "%t:%p:%o %k=%v @%T %%\\n\\t\\\\\\0"},
