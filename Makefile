@@ -17,8 +17,10 @@ all: build
 deps:
 	@bash scripts/install-deps.sh
 
+CONFIGURE_RELEASE = cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release >/dev/null
+
 build: deps
-	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@$(CONFIGURE_RELEASE)
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
 test: deps
@@ -27,7 +29,11 @@ test: deps
 	@cd $(TEST_BUILD_DIR) && $(SAN_ENV) ctest --output-on-failure -j $(JOBS) --timeout 600
 
 # One broker in the foreground on the defaults (127.0.0.1:7171, metrics :7172, ./data).
-run: build
+# Builds only ringlogd and the ringlog CLI the quickstart uses next, not the
+# tests, simulator and benchmarks (`make build` builds everything).
+run: deps
+	@$(CONFIGURE_RELEASE)
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target ringlogd ringlog
 	@mkdir -p data
 	@exec $(BUILD_DIR)/bin/ringlogd --data-dir ./data $(ARGS)
 
@@ -47,7 +53,7 @@ fuzz: fuzz-build
 # spread over JOBS processes. Prints each failing seed, then exactly
 # "sim: N seeds, F failures". Replay one with tests/sim/replay SEED.
 sim: deps
-	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@$(CONFIGURE_RELEASE)
 	@cmake --build $(BUILD_DIR) -j $(JOBS) --target ringlog-sim >/dev/null
 	@$(BUILD_DIR)/bin/ringlog-sim --start $(SEED_START) --seeds $(SEEDS) --jobs $(JOBS) $(SIM_ARGS)
 

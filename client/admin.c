@@ -71,7 +71,8 @@ static int admin_connect(struct ringlog_admin *a, char *errbuf, size_t errlen)
             rl_conn_set_client_id(a->conn, a->conf->client_id);
             return RINGLOG_OK;
         }
-        rl_log(a->conf, RINGLOG_LOG_WARNING, "admin: %s", errbuf ? errbuf : "connect failed");
+        /* Info only: the caller gets the error (a later bootstrap broker may still answer). */
+        rl_log(a->conf, RINGLOG_LOG_INFO, "admin: %s", errbuf ? errbuf : "connect failed");
     }
     return err;
 }

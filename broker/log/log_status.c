@@ -1,7 +1,5 @@
-/* Names of the engine's status codes and their wire ErrorCode. */
+/* Names of the engine's status codes. */
 #include "log_status.h"
-
-#include "ringlog.pb-c.h"
 
 const char *log_status_str(int status)
 {
@@ -30,28 +28,5 @@ const char *log_status_str(int status)
         return "submission queue full";
     default:
         return "unknown status";
-    }
-}
-
-int log_status_to_error_code(int status)
-{
-    switch (status) {
-    case LOG_OK:
-        return RINGLOG__ERROR_CODE__NONE;
-    case LOG_ERR_STORAGE:
-        return RINGLOG__ERROR_CODE__STORAGE_ERROR;
-    case LOG_ERR_OUT_OF_RANGE:
-        return RINGLOG__ERROR_CODE__OFFSET_OUT_OF_RANGE;
-    case LOG_ERR_CORRUPT_BATCH:
-        return RINGLOG__ERROR_CODE__CORRUPT_BATCH;
-    case LOG_ERR_TOO_LARGE:
-        return RINGLOG__ERROR_CODE__BATCH_TOO_LARGE;
-    case LOG_ERR_INVALID:
-    case LOG_ERR_OFFSET_MISMATCH:
-        return RINGLOG__ERROR_CODE__INVALID_REQUEST;
-    case LOG_ERR_CLOSED:
-        return RINGLOG__ERROR_CODE__SHUTTING_DOWN;
-    default:
-        return RINGLOG__ERROR_CODE__UNKNOWN;
     }
 }

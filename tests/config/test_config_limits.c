@@ -74,5 +74,5 @@ Test(config_limits, a_config_line_longer_than_the_limit_is_refused_whole)
     /* One byte more: refused, where its tail "shards=3" was read as a line of its own. */
     memmove(text + 13, text + 12, strlen(text + 12) + 1);
     cr_assert_eq(parse_file(text, &cfg, err, sizeof(err)), -1);
-    cr_assert(strstr(err, ":1: longer than") != NULL, "%s", err);
+    cr_assert(strstr(err, ":1: line longer than") != NULL, "%s", err);
 }

@@ -4,12 +4,13 @@
  *
  * The contract (docs/OPERATIONS.md): a file holds `key = value` lines whose
  * keys are the flag names without dashes, and flags win. So a line must
- * mean exactly the flag `--key=value`. For every input without a '#' (the
- * comment rules are the file's own), the file is parsed once as a file and
- * once as the flags its lines spell, split here by a plain reading of the
- * contract: lines end at '\n', blank lines are skipped, and a line without
- * '=', with the key `config`, longer than BROKER_CONFIG_MAX_LINE or with a
- * NUL byte is an error. Both must accept or refuse alike, and what they accept must
+ * mean exactly the flag `--key=value`. For every input without a '#' or
+ * a '"' (comments and quotes are the file's own syntax), the file is parsed
+ * once as a file and once as the flags its lines spell, split here by a
+ * plain reading of the contract: lines end at '\n', blank lines are
+ * skipped, and a line without '=', with the key `config`, with no value,
+ * longer than BROKER_CONFIG_MAX_LINE or with a NUL byte is an error. Both
+ * must accept or refuse alike, and what they accept must
  * give the same configuration byte for byte. Every input, '#' or not, must
  * leave a configuration within the documented ranges and an error message
  * on refusal.
@@ -90,7 +91,7 @@ static int spell_flags(char *text, char **argv, char *store, size_t store_len)
             return -1;
         *eq = '\0';
         char *key = trim(s), *value = trim(eq + 1);
-        if (strcmp(key, "config") == 0)
+        if (strcmp(key, "config") == 0 || *value == '\0')
             return -1;
         int n = snprintf(store + used, store_len - used, "--%s=%s", key, value);
         FUZZ_CHECK(n >= 0 && (size_t)n < store_len - used && argc < MAX_FLAGS);
@@ -132,7 +133,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_ranges(&from_file);
     else
         FUZZ_CHECK(err[0] != '\0' && memchr(err, 0, sizeof(err)));
-    if (memchr(data, '#', size))
+    if (memchr(data, '#', size) || memchr(data, '"', size))
         return 0;
     char *text = as_text(data, size);
     static char *argv[MAX_FLAGS + 1];

@@ -23,7 +23,7 @@ static long expected(const char *fmt, const ringlog_message *m, char *out, size_
         size_t len = 1;
         if (*p == '%' || *p == '\\') {
             char kind = *p++;
-            const char *tab = kind == '%' ? "tpokvT%" : "nt\\0";
+            const char *tab = kind == '%' ? "tpokvhT%" : "nt\\0";
             if (!*p || !strchr(tab, *p))
                 return -1;
             if (kind == '\\') {
@@ -32,6 +32,11 @@ static long expected(const char *fmt, const ringlog_message *m, char *out, size_
                 bytes = *p == 't' ? (const void *)m->topic : *p == 'k' ? m->key : m->value;
                 len = *p == 't' ? strlen(m->topic) : *p == 'k' ? m->key_len : m->value_len;
                 len = bytes ? len : 0;
+            } else if (*p == 'h') {
+                /* The test message's headers, "k=v" joined by ',' (a null value: nothing). */
+                static const char headers[] = "trace=\x01\x00x,empty=,=";
+                bytes = headers;
+                len = sizeof(headers) - 1;
             } else if (*p == '%') {
                 piece[0] = '%';
             } else {
@@ -56,6 +61,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char fmt[4097];
     memcpy(fmt, data, size);
     fmt[size] = '\0';
+    static const ringlog_header headers[] = {
+        {"trace", 5, "\x01\x00x", 3}, {"empty", 5, NULL, 0}, {"", 0, "", 0}};
     /* Binary key and value; the value is null when the format is odd-sized. */
     ringlog_message m = {.topic = "orders-eu",
                          .partition = 2147483647,
@@ -64,7 +71,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                          .key = "k\0\xff",
                          .key_len = 3,
                          .value = (size & 1) ? NULL : "v%\\n",
-                         .value_len = 4};
+                         .value_len = 4,
+                         .headers = headers,
+                         .header_count = 3};
     static char want[4096 * 32], got[4096 * 32];
     long want_len = expected(fmt, &m, want, sizeof(want));
     char err[256];

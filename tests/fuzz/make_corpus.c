@@ -417,7 +417,7 @@ static void write_texts(void)
     write_file("corpus/config", "gen-long-peers", peers, n);
     static const char *const formats[][2] = {
         {"gen-default", "%v"},
-        {"gen-every-directive", "%t:%p:%o %k=%v @%T %%\\n\\t\\\\\\0"},
+        {"gen-every-directive", "%t:%p:%o %k=%v [%h] @%T %%\\n\\t\\\\\\0"},
         {"gen-bad-directive", "%v %x"},
         {"gen-bad-escape", "\\q%v"},
         {"gen-trailing", "%v\\"},
