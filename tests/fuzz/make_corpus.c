@@ -424,6 +424,20 @@ static void write_texts(void)
     };
     for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
         write_file("corpus/format", formats[i][0], formats[i][1], strlen(formats[i][1]));
+    /* fuzz_json: flags, key length, key, value (fuzz_json.c). */
+    static const struct {
+        const char *name, *bytes;
+        size_t len;
+    } messages[] = {
+        {"gen-text", "\x08\x03keyhello \"world\"\n", 19},
+        {"gen-binary",
+         "\x08\x04\xff\xfe\x00\x01"
+         "caf\xc3\xa9\xed\xa0\x80",
+         14},
+        {"gen-nulls", "\x0f\x01k", 3},
+    };
+    for (size_t i = 0; i < sizeof(messages) / sizeof(messages[0]); i++)
+        write_file("corpus/json", messages[i].name, messages[i].bytes, messages[i].len);
 }
 
 int main(int argc, char **argv)
