@@ -3,7 +3,7 @@
 # targets with clang's source-based coverage in BUILD_DIR (default
 # build-fuzz-cov), runs each once over its seeds, kept findings and the
 # corpus make fuzz grew (build-fuzz/corpus/NAME), and prints llvm-cov's
-# report for proto/, broker/config.c and client/cli/format.c.
+# report for proto/ (with pb_reader.h), broker/config.c and client/cli/format.c.
 # Usage: scripts/fuzz-coverage.sh [BUILD_DIR] [JOBS]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,4 +28,4 @@ while read -r name; do
 done <"$build/fuzz-targets.txt"
 llvm-profdata merge -sparse "$build"/profiles/*.profraw -o "$build/fuzz.profdata"
 llvm-cov report "${objects[@]:1}" -instr-profile="$build/fuzz.profdata" \
-  "$root"/proto/*.c "$root/broker/config.c" "$root/client/cli/format.c"
+  "$root"/proto/*.c "$root/proto/pb_reader.h" "$root/broker/config.c" "$root/client/cli/format.c"
