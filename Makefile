@@ -10,7 +10,7 @@ SEED_START     ?= 1
 SAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1 \
           UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 
-.PHONY: all deps build test fuzz format lint run sim clean
+.PHONY: all deps build test fuzz fuzz-build format lint run sim clean
 
 all: build
 
@@ -37,10 +37,17 @@ run: deps
 	@mkdir -p data
 	@exec $(BUILD_DIR)/bin/ringlogd --data-dir ./data $(ARGS)
 
-fuzz: deps
-	@CC=clang cmake -S . -B $(FUZZ_BUILD_DIR) -DCMAKE_BUILD_TYPE=Debug -DRINGLOG_FUZZ=ON -DRINGLOG_TESTS=OFF >/dev/null
-	@cmake --build $(FUZZ_BUILD_DIR) -j $(JOBS) --target fuzz_frame fuzz_batch
-	@bash scripts/run-fuzz.sh $(FUZZ_BUILD_DIR)/bin $(FUZZ_SECONDS)
+# libFuzzer targets (clang, ASan+UBSan, -O1 with assertions on), all of them
+# in parallel on JOBS cores for FUZZ_SECONDS each; FUZZ_SECONDS=0 replays the
+# corpora and findings once (CI). Ends with "fuzz: N targets, E executions,
+# F findings". See docs/TESTING.md.
+fuzz-build: deps
+	@CC=clang cmake -S . -B $(FUZZ_BUILD_DIR) -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS=-O1 \
+	  -DRINGLOG_FUZZ=ON -DRINGLOG_TESTS=OFF >/dev/null
+	@cmake --build $(FUZZ_BUILD_DIR) -j $(JOBS) --target fuzz_all -- --no-print-directory
+
+fuzz: fuzz-build
+	@bash scripts/run-fuzz.sh $(FUZZ_BUILD_DIR) $(FUZZ_SECONDS) $(JOBS)
 
 # Deterministic replication simulation: seeds SEED_START..SEED_START+SEEDS-1
 # spread over JOBS processes. Prints each failing seed, then exactly

@@ -89,6 +89,11 @@ int parse_host_port(const char *text, char *host, size_t host_len, uint16_t *por
 static int parse_peers(struct broker_config *cfg, const char *text, char *err, size_t err_len)
 {
     char copy[4096];
+    /* A longer list was cut short here, and its last peer's port with it. */
+    if (strlen(text) >= sizeof(copy)) {
+        snprintf(err, err_len, "--peers: longer than %zu bytes", sizeof(copy) - 1);
+        return -1;
+    }
     snprintf(copy, sizeof(copy), "%s", text);
     cfg->peer_count = 0;
     char *save = NULL;
@@ -202,6 +207,29 @@ static char *trim(char *s)
 }
 
 /*
+ * Reads one line of at most BROKER_CONFIG_MAX_LINE bytes (its newline
+ * dropped) into line[BROKER_CONFIG_MAX_LINE + 1]. Returns 1, 0 at the end
+ * of the file, -1 for a longer line or -2 for one holding a NUL byte. The
+ * string functions stop at a NUL, so what followed it went unseen; with
+ * fgets, a NUL in a long line also hid its length, and the line's rest was
+ * read as a setting of its own.
+ */
+static int read_config_line(FILE *f, char *line)
+{
+    size_t n = 0;
+    int c;
+    while ((c = getc(f)) != EOF && c != '\n') {
+        if (c == 0)
+            return -2;
+        if (n == BROKER_CONFIG_MAX_LINE)
+            return -1;
+        line[n++] = (char)c;
+    }
+    line[n] = '\0';
+    return c == EOF && n == 0 ? 0 : 1;
+}
+
+/*
  * Cuts a trailing comment: a '#' at the start of the line or after a space
  * or tab, outside double quotes ("data-dir = /x  # where" is "/x"; a '#'
  * inside a word, as in "/data#2", is kept).
@@ -256,14 +284,16 @@ static int load_config_file(struct broker_config *cfg, const char *path, char *e
         snprintf(err, err_len, "--config %s: %s", path, strerror(errno));
         return -1;
     }
-    char line[4096];
-    int lineno = 0, rc = 0;
-    while (rc == 0 && fgets(line, sizeof(line), f)) {
+    char line[BROKER_CONFIG_MAX_LINE + 1];
+    int lineno = 0, rc = 0, got;
+    while (rc == 0 && (got = read_config_line(f, line)) != 0) {
         lineno++;
-        size_t n = strlen(line);
-        if (n == sizeof(line) - 1 && line[n - 1] != '\n' && !feof(f)) {
-            snprintf(err, err_len, "%s:%d: line longer than %zu bytes", path, lineno,
-                     sizeof(line) - 2);
+        if (got < 0) {
+            if (got == -2)
+                snprintf(err, err_len, "%s:%d: a NUL byte", path, lineno);
+            else
+                snprintf(err, err_len, "%s:%d: line longer than %d bytes", path, lineno,
+                         BROKER_CONFIG_MAX_LINE);
             rc = -1;
             break;
         }

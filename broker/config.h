@@ -14,6 +14,8 @@
 #include "log/partition_log.h"
 
 #define BROKER_MAX_PEERS 16
+/* The longest line a --config file may hold, newline not counted. */
+#define BROKER_CONFIG_MAX_LINE 4096
 #define BROKER_MAX_SHARDS 64
 
 struct peer {
