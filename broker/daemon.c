@@ -18,6 +18,7 @@
 
 #include "atomic_file.h"
 #include "diag.h"
+#include "fault_alloc.h"
 #include "io/uring_probe.h"
 #include "producer_ids.h"
 #include "server.h"
@@ -334,6 +335,7 @@ int daemon_run(const struct broker_config *cfg)
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    fault_alloc_init();
     if (prepare(srv, err, sizeof(err)) != 0) {
         fprintf(stderr, "ringlogd: %s\n", err);
         teardown(srv);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "diag.h"
+#include "fault_alloc.h"
 #include "errors.h"
 #include "handlers.h"
 #include "names.h"
@@ -182,7 +183,7 @@ static enum job_next fan_out(struct admin_job *job, struct topic_info *t, enum a
     struct shard *s = shard_current();
     assert(job->ops == NULL);
     assert(t->partitions > 0);
-    job->ops = calloc(t->partitions, sizeof(*job->ops));
+    job->ops = FAULT_ALLOC(calloc(t->partitions, sizeof(*job->ops)));
     if (job->ops == NULL)
         return JOB_NEXT_TOPIC;
     job->failed = false;
@@ -258,7 +259,8 @@ static enum job_next create_begin(struct admin_job *job)
     } else if (job->r->msg->create_topics->validate_only) {
         set_result(job, RINGLOG__ERROR_CODE__NONE, "");
     } else {
-        job->creating = topic_info_new(ct->name, srv->topics.next_topic_id++, partitions, rf, &cfg);
+        job->creating = FAULT_ALLOC(
+            topic_info_new(ct->name, srv->topics.next_topic_id++, partitions, rf, &cfg));
         enum job_next next =
             job->creating ? fan_out(job, job->creating, ADMIN_OPEN) : JOB_NEXT_TOPIC;
         if (next != JOB_NEXT_TOPIC)
@@ -383,25 +385,24 @@ static void job_step(struct admin_job *job)
     job_return(job);
 }
 
-void handle_topic_admin(struct request *r)
+/* The response's topic results, one per topic named; false when out of memory. */
+static bool admin_build(struct request *r, bool create, size_t count, Ringlog__TopicResult ***out)
 {
-    bool create = r->msg->body_case == RINGLOG__REQUEST__BODY_CREATE_TOPICS;
-    size_t count = create ? r->msg->create_topics->n_topics : r->msg->delete_topics->n_names;
-    struct admin_job *job = calloc(1, sizeof(*job));
     Ringlog__TopicResult **results = request_alloc(r, (count + 1) * sizeof(*results));
-    if (!job || !results) {
-        free(job);
-        request_fail(r, RINGLOG__ERROR_CODE__UNKNOWN, "out of memory");
-        return;
-    }
+    if (!results)
+        return false;
     for (size_t i = 0; i < count; i++) {
         results[i] = request_alloc(r, sizeof(**results));
+        if (!results[i])
+            return false;
         ringlog__topic_result__init(results[i]);
         results[i]->name =
             create ? r->msg->create_topics->topics[i]->name : r->msg->delete_topics->names[i];
     }
     if (create) {
         Ringlog__CreateTopicsResponse *resp = request_alloc(r, sizeof(*resp));
+        if (!resp)
+            return false;
         ringlog__create_topics_response__init(resp);
         resp->n_topics = count;
         resp->topics = results;
@@ -409,12 +410,30 @@ void handle_topic_admin(struct request *r)
         r->resp.create_topics = resp;
     } else {
         Ringlog__DeleteTopicsResponse *resp = request_alloc(r, sizeof(*resp));
+        if (!resp)
+            return false;
         ringlog__delete_topics_response__init(resp);
         resp->n_topics = count;
         resp->topics = results;
         r->resp.body_case = RINGLOG__RESPONSE__BODY_DELETE_TOPICS;
         r->resp.delete_topics = resp;
     }
+    *out = results;
+    return true;
+}
+
+void handle_topic_admin(struct request *r)
+{
+    bool create = r->msg->body_case == RINGLOG__REQUEST__BODY_CREATE_TOPICS;
+    size_t count = create ? r->msg->create_topics->n_topics : r->msg->delete_topics->n_names;
+    struct admin_job *job = FAULT_ALLOC(calloc(1, sizeof(*job)));
+    Ringlog__TopicResult **results = NULL;
+    if (!job || !admin_build(r, create, count, &results)) {
+        free(job);
+        request_fail(r, RINGLOG__ERROR_CODE__UNKNOWN, "out of memory");
+        return;
+    }
+    assert(results != NULL);
     job->r = r;
     job->create = create;
     job->count = count;

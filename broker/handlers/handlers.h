@@ -23,6 +23,8 @@ void handle_request(struct request *r);
  * expired ones (deadlines_only) on a tick. */
 void fetch_recheck_parked(struct shard *s, bool deadlines_only);
 
+void handle_metadata(struct request *r);
+void handle_init_producer_id(struct request *r);
 void handle_produce(struct request *r);
 void handle_fetch(struct request *r);
 void handle_list_offsets(struct request *r);

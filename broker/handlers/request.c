@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "diag.h"
+#include "fault_alloc.h"
 #include "errors.h"
 #include "frame.h"
 #include "io/clock.h"
@@ -34,7 +35,7 @@ static bool parse_produce_in_place(struct request *r, const uint8_t *frame, size
     }
     uint8_t *owned = rl_frame_decoder_take_frame(&r->conn->decoder, frame);
     if (!owned) {
-        owned = malloc(len);
+        owned = FAULT_ALLOC(malloc(len));
         if (!owned) {
             rl_arena_destroy(&r->msg_arena);
             return false;
@@ -51,14 +52,14 @@ static bool parse_produce_in_place(struct request *r, const uint8_t *frame, size
 struct request *request_new(struct conn *c, const uint8_t *frame, size_t len)
 {
     assert(c->shard == shard_current());
-    struct request *r = calloc(1, sizeof(*r));
+    struct request *r = FAULT_ALLOC(calloc(1, sizeof(*r)));
     if (!r)
         return NULL;
     r->conn = c;
     r->shard = c->shard;
     if (!parse_produce_in_place(r, frame, len)) {
         int status;
-        r->msg = rl_request_decode(frame, len, NULL, &status);
+        r->msg = FAULT_ALLOC(rl_request_decode(frame, len, NULL, &status));
         if (!r->msg) {
             free(r);
             return NULL;
@@ -74,7 +75,7 @@ struct request *request_new(struct conn *c, const uint8_t *frame, size_t len)
 
 void *request_alloc(struct request *r, size_t size)
 {
-    void *p = rl_arena_alloc(&r->arena, size);
+    void *p = FAULT_ALLOC(rl_arena_alloc(&r->arena, size));
     if (p)
         memset(p, 0, size);
     return p;
@@ -83,7 +84,7 @@ void *request_alloc(struct request *r, size_t size)
 char *request_strdup(struct request *r, const char *s)
 {
     size_t n = strlen(s) + 1;
-    char *copy = rl_arena_alloc(&r->arena, n);
+    char *copy = FAULT_ALLOC(rl_arena_alloc(&r->arena, n));
     if (copy)
         memcpy(copy, s, n);
     return copy;
@@ -99,7 +100,8 @@ void request_complete(struct request *r)
     if (!r->silent && !conn_is_closing(c)) {
         /* Fetched batches are referenced, not copied: they stay in the ops
          * until the response has been sent and the request is freed. */
-        if (rl_frame_pack_iov(&r->reply.out, &r->resp.base, RL_FRAME_IOV_DEFAULT_MIN_REF) == 0) {
+        if (!fault_alloc_fail() &&
+            rl_frame_pack_iov(&r->reply.out, &r->resp.base, RL_FRAME_IOV_DEFAULT_MIN_REF) == 0) {
             r->reply.out_len = r->reply.out.total;
         } else {
             DIAG_ERROR("out of memory encoding a response");
@@ -156,8 +158,8 @@ void request_release(struct conn_reply *reply)
 int request_alloc_ops(struct request *r, uint32_t n, size_t op_size)
 {
     assert(r->ops == NULL && op_size >= sizeof(struct hop));
-    r->ops = calloc(n ? n : 1, op_size);
-    r->results = calloc(n ? n : 1, sizeof(*r->results));
+    r->ops = FAULT_ALLOC(calloc(n ? n : 1, op_size));
+    r->results = FAULT_ALLOC(calloc(n ? n : 1, sizeof(*r->results)));
     if (!r->ops || !r->results)
         return -1;
     r->op_size = op_size;

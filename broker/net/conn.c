@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "diag.h"
+#include "fault_alloc.h"
 #include "server.h"
 #include "shard.h"
 
@@ -292,7 +293,7 @@ void conn_unlink(struct conn *c)
 
 void conn_open(struct shard *s, int fd)
 {
-    struct conn *c = calloc(1, sizeof(*c));
+    struct conn *c = FAULT_ALLOC(calloc(1, sizeof(*c)));
     if (!c) {
         close(fd);
         return;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "batch.h"
+#include "fault_alloc.h"
 #include "partition.h"
 #include "shard.h"
 
@@ -28,7 +29,7 @@ static void fetch_on_read(struct log_read *r, int status);
 static int fetch_start_read(struct partition_fetch *pf, int64_t offset, size_t cap)
 {
     struct log_read *r = &pf->read;
-    uint8_t *buf = realloc(pf->records, cap);
+    uint8_t *buf = FAULT_ALLOC(realloc(pf->records, cap));
     if (!buf)
         return LOG_ERR_NOMEM;
     pf->records = buf;
@@ -109,7 +110,7 @@ static void list_by_time_done(struct log_read *r, int status);
 
 static int list_start_read(struct partition_list_offsets *pl, size_t cap)
 {
-    uint8_t *buf = realloc(pl->buf, cap);
+    uint8_t *buf = FAULT_ALLOC(realloc(pl->buf, cap));
     if (!buf)
         return LOG_ERR_NOMEM;
     pl->buf = buf;
