@@ -16,6 +16,21 @@ CASES=(
   "always|light_1k_always|produce --msg-size 1024 --acks 1 --rate 5000 --linger-ms 0 --duration $DURATION"
 )
 
+# One TSV line from ringlog-bench's JSON line on stdin.
+SUMMARY=$(cat <<'PY'
+import json, sys
+b, n, r = sys.argv[1:4]
+try:
+    j = json.loads(sys.stdin.read())
+except ValueError:
+    print(f"{b}\t{n}\t{r}\tfailed")
+    sys.exit()
+lat = j.get("latency_us", {})
+print("\t".join([b, n, r, "%.0f" % j["msgs_per_sec"], "%.1f" % j["mb_per_sec"],
+                 "%.0f" % lat.get("p50", 0), "%.0f" % lat.get("p99", 0)]))
+PY
+)
+
 one() { # BIN FLUSH NAME ROUND ARGS...
   local bin=$1 flush=$2 name=$3 round=$4; shift 4
   local dir log pid port json
@@ -28,13 +43,7 @@ one() { # BIN FLUSH NAME ROUND ARGS...
   json=$("$bin/ringlog-bench" "$@" --topic "t$round" --bootstrap "$port" --json 2>/dev/null || true)
   kill "$pid"; wait "$pid" || true
   rm -rf "$dir" "$log"
-  echo "$json" | python3 -c '
-import json,sys
-b,n,r=sys.argv[1:4]
-try: j=json.loads(sys.stdin.read())
-except Exception: print(f"{b}\t{n}\t{r}\tfailed"); sys.exit()
-l=j.get("latency_us",{})
-print(f"{b}\t{n}\t{r}\t{j[\"msgs_per_sec\"]:.0f}\t{j[\"mb_per_sec\"]:.1f}\t{l.get(\"p50\",0):.0f}\t{l.get(\"p99\",0):.0f}")' "$bin" "$name" "$round"
+  echo "$json" | python3 -c "$SUMMARY" "$bin" "$name" "$round"
 }
 
 for round in $(seq "$RUNS"); do
