@@ -44,6 +44,7 @@ void rg_become_follower(struct replica_group *rg, int64_t term, int32_t leader)
         rg->term = term;
         rg->voted_for = RG_NO_NODE;
         rg->verified_end = 0;
+        rg->leader_commit = 0;
     }
     if (rg->role == RG_ROLE_LEADER)
         rg->verified_end = 0;
@@ -63,7 +64,7 @@ static void send_vote_requests(struct replica_group *rg, bool pre_vote, bool tra
         struct rg_message *m =
             rg_out_message(rg, out, pre_vote ? RG_MSG_PRE_VOTE : RG_MSG_VOTE, p->id);
         /* A pre-vote asks about the term we would take, not ours. */
-        m->term = pre_vote ? rg->term + 1 : rg->term;
+        m->term = pre_vote ? rg_next_term(rg) : rg->term;
         m->log_end = rg->log_end;
         m->last_epoch = rg_epoch_table_last_epoch(&rg->epochs);
         m->transfer = transfer;
@@ -83,7 +84,7 @@ static uint32_t count_votes(const struct replica_group *rg, bool granted)
 
 void rg_campaign(struct replica_group *rg, bool pre_vote, bool transfer, struct rg_output *out)
 {
-    RG_ASSERT(rg_self_is_voter(rg));
+    RG_ASSERT(rg_self_is_voter(rg) && !rg->recovering);
     if (rg->faults.skip_pre_vote)
         pre_vote = false;
     for (uint32_t i = 0; i < rg->peer_count; i++) {
@@ -96,7 +97,8 @@ void rg_campaign(struct replica_group *rg, bool pre_vote, bool transfer, struct 
         reset_election_timer(rg);
     } else {
         rg->role = RG_ROLE_CANDIDATE;
-        rg->term++;
+        rg->term = rg_next_term(rg);
+        rg->leader_commit = 0;
         rg->voted_for = rg->config.self;
         rg->leader = RG_NO_NODE;
         rg->verified_end = 0;
@@ -116,7 +118,16 @@ void rg_campaign(struct replica_group *rg, bool pre_vote, bool transfer, struct 
 void rg_tick_election(struct replica_group *rg, struct rg_output *out)
 {
     rg->election_elapsed++;
-    if (rg->election_elapsed >= rg->randomized_timeout) {
+    bool timeout = rg->election_elapsed >= rg->randomized_timeout;
+    if (rg->recovering) {
+        /* Ask for the vote floor at once, then on every timeout. */
+        if (!rg->floor_known && (timeout || rg->election_elapsed == 1))
+            rg_recovery_ask(rg, out);
+        if (timeout)
+            reset_election_timer(rg);
+        return;
+    }
+    if (timeout) {
         if (rg_self_is_voter(rg))
             rg_campaign(rg, rg->config.pre_vote, false, out);
         else
@@ -143,7 +154,10 @@ void rg_handle_vote_request(struct replica_group *rg, const struct rg_message *m
                     (rg->voted_for == RG_NO_NODE && rg->leader == RG_NO_NODE) ||
                     (pre && m->term > rg->term);
     bool log_ok = log_up_to_date(rg, m) || rg->faults.vote_ignores_log;
-    bool grant = can_vote && log_ok && rg_self_is_voter(rg);
+    /* A recovering replica may have voted in a term it forgot: never
+     * in one up to its floor, and not at all until it knows the floor. */
+    bool floor_ok = !rg->recovering && m->term > rg->vote_floor;
+    bool grant = can_vote && log_ok && floor_ok && rg_self_is_voter(rg);
     struct rg_message *r =
         rg_out_message(rg, out, pre ? RG_MSG_PRE_VOTE_RESPONSE : RG_MSG_VOTE_RESPONSE, m->from);
     r->granted = grant;
@@ -164,7 +178,7 @@ void rg_handle_vote_response(struct replica_group *rg, const struct rg_message *
     if (pre ? rg->role != RG_ROLE_PRE_CANDIDATE : rg->role != RG_ROLE_CANDIDATE)
         return;
     /* A granted pre-vote carries our future term; anything else ours. */
-    int64_t expected = pre && m->granted ? rg->term + 1 : rg->term;
+    int64_t expected = pre && m->granted ? rg_next_term(rg) : rg->term;
     if (m->term != expected)
         return; /* an answer to an older round */
     struct rg_peer *p = rg_peer_find(rg, m->from);

@@ -92,6 +92,8 @@ struct sim_disk {
     uint32_t npending, cappending;
     uint32_t sync_covers; /* ops covered by the sync in flight, 0 = none */
     struct rg_hard_state hard;
+    uint64_t disk_id; /* the disk incarnation: new when the disk is wiped */
+    bool wiped;       /* lost everything once: no longer a new group's replica */
 };
 
 void sim_disk_free(struct sim_disk *d);

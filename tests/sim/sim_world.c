@@ -71,11 +71,11 @@ void sim_trace(struct sim_world *w, const char *fmt, ...)
     va_end(ap);
 }
 
-/* The core's invariant assertions end the seed, not the process. */
-static struct sim_world *current_world;
-static void on_core_assert(const char *file, int line, const char *expr)
+/* The core's invariant assertions end the seed, not the process (each
+ * group's handler gets the world as its context). */
+static void on_core_assert(void *ctx, const char *file, int line, const char *expr)
 {
-    sim_fail(current_world, "core invariant violated at %s:%d: %s", file, line, expr);
+    sim_fail(ctx, "core invariant violated at %s:%d: %s", file, line, expr);
 }
 
 /* ---------------------------------------------------------------- event queue (binary heap) */
@@ -227,6 +227,7 @@ static void apply_ops(struct sim_world *w, struct sim_node *n, struct rg_output 
         memset(&e, 0, sizeof(e));
         switch (op->type) {
         case RG_LOG_TRUNCATE:
+            *appended = true;
             if (sim_log_find_base(&n->disk.current, op->offset) < 0)
                 sim_fail(w, "node %d: truncate to %lld, not a batch boundary", n->id,
                          (long long)op->offset);
@@ -253,6 +254,7 @@ static void apply_ops(struct sim_world *w, struct sim_node *n, struct rg_output 
                          (long long)op->offset, (long long)op->to, (long long)at);
             sim_trace(w, "  n%d append [%lld,%lld)", n->id, (long long)op->offset,
                       (long long)op->to);
+            *appended = true;
             f8_on_append_written(w, n, op->offset, op->to);
             break;
         }
@@ -318,11 +320,11 @@ static struct sim_msg *fill_append(struct sim_world *w, struct sim_node *n, stru
     int64_t actual = log->e[k - 1].base + log->e[k - 1].count;
     if (actual > m->end)
         sim_fail(w, "node %d: APPEND end %lld inside a batch", n->id, (long long)m->end);
-    if (actual < m->end) {
-        int rc = replica_group_append_trimmed(&n->rg, m, actual, out);
-        if (rc != RG_OK)
-            sim_fail(w, "append_trimmed: %s", rg_status_str(rc));
-    }
+    int rc = replica_group_append_read(&n->rg, m, actual, out);
+    if (rc == RG_ERR_STALE)
+        return NULL;
+    if (rc != RG_OK)
+        sim_fail(w, "append_read: %s", rg_status_str(rc));
     /* The runs the core computed must describe these batches. */
     for (int64_t j = i; j < k; j++) {
         int32_t epoch = 0;
@@ -404,6 +406,8 @@ static void process(struct sim_world *w, struct sim_node *n, struct rg_output *o
         struct sim_msg *sm;
         if (m->type == RG_MSG_APPEND) {
             sm = fill_append(w, n, m, out);
+            if (sm == NULL)
+                continue;
         } else {
             sm = calloc(1, sizeof(*sm));
             sm->m = *m;
@@ -447,12 +451,12 @@ static void process(struct sim_world *w, struct sim_node *n, struct rg_output *o
     }
     if (n->disk.npending > 0 && n->flush_interval_ms == 0)
         start_sync(w, n);
-    if (appended && replica_group_role(&n->rg) == RG_ROLE_LEADER) {
+    if (appended) {
         struct rg_output *o2 = out_begin(w);
         int64_t end = sim_log_end(&n->disk.current);
         int rc =
             replica_group_appended(&n->rg, end, sim_log_epoch_at(&n->disk.current, end - 1), o2);
-        if (rc != RG_OK)
+        if (rc != RG_OK && rc != RG_ERR_STALE)
             sim_fail(w, "appended: %s", rg_status_str(rc));
         process(w, n, o2);
         out_end(w, o2);
@@ -476,6 +480,9 @@ static struct replica_group_config node_config(struct sim_world *w, struct sim_n
     c.pre_vote = true;
     c.check_quorum = true;
     c.faults = &w->faults;
+    c.incarnation = n->disk.disk_id;
+    c.assert_handler = on_core_assert;
+    c.assert_ctx = w;
     return c;
 }
 
@@ -513,6 +520,7 @@ static void start_node(struct sim_world *w, struct sim_node *n)
         .configs = configs,
         .config_count = nconfigs,
         .commit = 0,
+        .new_group = !n->disk.wiped && n->disk.hard.term == 0,
     };
     struct replica_group_config c = node_config(w, n);
     int rc = replica_group_init(&n->rg, &c, &r, n->epochs, SIM_EPOCH_CAPACITY);
@@ -580,7 +588,7 @@ static void on_deliver(struct sim_world *w, struct sim_node *n, struct sim_msg *
               (long long)m->term);
     struct rg_output *out = out_begin(w);
     int rc = replica_group_step(&n->rg, m, out);
-    if (rc != RG_OK)
+    if (rc != RG_OK && rc != RG_ERR_NOT_MEMBER)
         sim_fail(w, "step: %s", rg_status_str(rc));
     process(w, n, out);
     out_end(w, out);
@@ -1134,12 +1142,12 @@ void sim_run(const struct sim_options *opt, struct sim_result *res)
         chaos_ms =
             opt->short_schedule ? sim_rand_range(w, 1500, 3000) : sim_rand_range(w, 3000, 8000);
 
-    current_world = w;
-    rg_set_assert_handler(on_core_assert);
     if (setjmp(w->fail_jmp) == 0) {
         for (int i = 0; i < w->nodes_total; i++) {
             struct sim_node *n = &w->nodes[i];
             n->id = i;
+            n->disk.disk_id = sim_rand(w) | 1;
+            n->disk.hard.voted_for = RG_NO_NODE;
             n->flush_interval_ms = chance(w, 30) ? sim_rand_range(w, 5, 50) : 0;
             start_node(w, n);
         }
@@ -1158,8 +1166,6 @@ void sim_run(const struct sim_options *opt, struct sim_result *res)
         if (w->phase != PHASE_DONE)
             sim_fail(w, "event queue ran dry");
     }
-    rg_set_assert_handler(NULL);
-    current_world = NULL;
     res->virtual_ms = w->now;
     world_free(w);
     free(w);
