@@ -16,6 +16,7 @@
 #include "replica_group.h"
 
 #define SIM_MAX_NODES 6
+#define SIM_MAX_GROUPS 4
 #define SIM_EPOCH_CAPACITY 4096
 
 /* ---------------------------------------------------------------- log (sim_log.c) */
@@ -92,8 +93,6 @@ struct sim_disk {
     uint32_t npending, cappending;
     uint32_t sync_covers; /* ops covered by the sync in flight, 0 = none */
     struct rg_hard_state hard;
-    uint64_t disk_id; /* the disk incarnation: new when the disk is wiped */
-    bool wiped;       /* lost everything once: no longer a new group's replica */
 };
 
 void sim_disk_free(struct sim_disk *d);
@@ -121,6 +120,7 @@ struct sim_options {
     bool scenario_checks; /* force the pre-vote / check-quorum scenarios */
     bool nasty;           /* harsher fault profile (small appends, lossy, leader crashes) */
     bool figure8;         /* directed adversary steering toward Raft's figure 8 */
+    int groups;           /* replica groups sharing the hosts; 0: chosen by the seed */
 };
 
 struct sim_result {

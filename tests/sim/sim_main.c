@@ -7,6 +7,7 @@
  *       "sim: N seeds, F failures"; stderr: throughput.
  *   --short            shorter chaos phase (the make test budget)
  *   --replicas 3|5     default: chosen by each seed
+ *   --groups 1..4      replica groups sharing the hosts; default: chosen by each seed
  *   --scenarios        always run the pre-vote / check-quorum scenarios
  *   --nasty            harsher faults: small appends, lossy links, dying leaders
  *   --figure8          directed adversary: schedules steered toward Raft's figure 8
@@ -42,12 +43,13 @@ static double now_seconds(void)
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: ringlog-sim (--seed S [--trace] | --start S --seeds N [--jobs J]) [--short]\n"
-            "                   [--replicas 3|5] [--scenarios] [--nasty] [--figure8]\n"
-            "                   [--fault NAME] [--expect-failure-within N]\n"
-            "faults: %s\n",
-            sim_fault_names());
+    fprintf(
+        stderr,
+        "usage: ringlog-sim (--seed S [--trace] | --start S --seeds N [--jobs J]) [--short]\n"
+        "                   [--replicas 3|5] [--groups 1..4] [--scenarios] [--nasty] [--figure8]\n"
+        "                   [--fault NAME] [--expect-failure-within N]\n"
+        "faults: %s\n",
+        sim_fault_names());
     exit(2);
 }
 
@@ -106,6 +108,9 @@ static int run_range(const struct sim_options *opt, uint64_t start, uint64_t cou
     if (opt->replicas)
         snprintf(replay_args + strlen(replay_args), sizeof(replay_args) - strlen(replay_args),
                  " --replicas %d", opt->replicas);
+    if (opt->groups)
+        snprintf(replay_args + strlen(replay_args), sizeof(replay_args) - strlen(replay_args),
+                 " --groups %d", opt->groups);
     if (jobs < 1)
         jobs = 1;
     if ((uint64_t)jobs > count)
@@ -225,6 +230,11 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--replicas") == 0 && v) {
             opt.replicas = atoi(v);
             if (opt.replicas != 3 && opt.replicas != 5)
+                usage();
+            i++;
+        } else if (strcmp(a, "--groups") == 0 && v) {
+            opt.groups = atoi(v);
+            if (opt.groups < 1 || opt.groups > SIM_MAX_GROUPS)
                 usage();
             i++;
         } else if (strcmp(a, "--fault") == 0 && v) {

@@ -128,14 +128,14 @@ static void schedule_at(struct sim_world *w, int64_t time, enum sim_event_type t
 {
     struct sim_event ev = {.time = time, .type = type, .node = node};
     if (node >= 0)
-        ev.inc = w->nodes[node].inc;
+        ev.inc = w->hosts[node].inc;
     schedule(w, ev);
 }
 
-static void schedule_tick(struct sim_world *w, struct sim_node *n, int64_t time)
+static void schedule_tick(struct sim_world *w, struct sim_host *h, int64_t time)
 {
     struct sim_event ev = {
-        .time = time, .type = EV_TICK, .node = n->id, .inc = n->inc, .covers = n->tick_gen};
+        .time = time, .type = EV_TICK, .node = h->id, .inc = h->inc, .covers = h->tick_gen};
     schedule(w, ev);
 }
 
@@ -211,7 +211,8 @@ static void start_sync(struct sim_world *w, struct sim_node *n)
     struct sim_event ev = {.time = w->now + sim_rand_range(w, 1, 15),
                            .type = EV_SYNC_DONE,
                            .node = n->id,
-                           .inc = n->inc,
+                           .group = n->group,
+                           .inc = n->host->inc,
                            .covers = n->disk.npending};
     schedule(w, ev);
 }
@@ -394,7 +395,7 @@ static void process(struct sim_world *w, struct sim_node *n, struct rg_output *o
             struct sim_event ev = {.time = w->now + sim_rand_range(w, 0, 3),
                                    .type = EV_CRASH,
                                    .node = n->id,
-                                   .inc = n->inc};
+                                   .inc = n->host->inc};
             schedule(w, ev);
         }
     }
@@ -424,6 +425,7 @@ static void process(struct sim_world *w, struct sim_node *n, struct rg_output *o
                          (long long)(h->has_config ? h->config.offset : -1));
             sm->head = *h;
         }
+        sm->group = n->group;
         trace_message(w, &sm->m);
         send(w, sm);
     }
@@ -444,12 +446,12 @@ static void process(struct sim_world *w, struct sim_node *n, struct rg_output *o
                 struct sim_event ev = {.time = w->now + sim_rand_range(w, 0, 8),
                                        .type = EV_CRASH,
                                        .node = n->id,
-                                       .inc = n->inc};
+                                       .inc = n->host->inc};
                 schedule(w, ev);
             }
         }
     }
-    if (n->disk.npending > 0 && n->flush_interval_ms == 0)
+    if (n->disk.npending > 0 && n->host->flush_interval_ms == 0)
         start_sync(w, n);
     if (appended) {
         struct rg_output *o2 = out_begin(w);
@@ -480,14 +482,14 @@ static struct replica_group_config node_config(struct sim_world *w, struct sim_n
     c.pre_vote = true;
     c.check_quorum = true;
     c.faults = &w->faults;
-    c.incarnation = n->disk.disk_id;
+    c.incarnation = n->host->disk_id;
     c.assert_handler = on_core_assert;
     c.assert_ctx = w;
     return c;
 }
 
-/* Starts (or restarts) a node from what its disk holds. */
-static void start_node(struct sim_world *w, struct sim_node *n)
+/* Starts (or restarts) a replica from what its disk holds. */
+static void start_replica(struct sim_world *w, struct sim_node *n)
 {
     const struct sim_log *log = &n->disk.durable;
     /* The config in effect at the log start (from the log-start
@@ -520,53 +522,74 @@ static void start_node(struct sim_world *w, struct sim_node *n)
         .configs = configs,
         .config_count = nconfigs,
         .commit = 0,
-        .new_group = !n->disk.wiped && n->disk.hard.term == 0,
+        .new_group = !n->host->wiped && n->disk.hard.term == 0,
     };
     struct replica_group_config c = node_config(w, n);
     int rc = replica_group_init(&n->rg, &c, &r, n->epochs, SIM_EPOCH_CAPACITY);
     if (rc != RG_OK)
         sim_fail(w, "node %d: init from disk: %s", n->id, rg_status_str(rc));
-    n->up = true;
-    n->inc++;
     n->last_commit = replica_group_commit(&n->rg); /* its log start */
-    n->paused_until = 0;
-    schedule_tick(w, n, w->now + sim_rand_range(w, 1, w->tick_ms));
-    if (n->flush_interval_ms > 0)
-        schedule_at(w, w->now + n->flush_interval_ms, EV_FLUSH, n->id);
     check_node(w, n);
+}
+
+/* Starts (or restarts) a host: every replica it holds, its clock. */
+static void start_host(struct sim_world *w, struct sim_host *h)
+{
+    h->up = true;
+    h->inc++;
+    h->paused_until = 0;
+    for (int g = 0; g < w->ngroups; g++)
+        start_replica(w, &w->groups[g].nodes[h->id]);
+    schedule_tick(w, h, w->now + sim_rand_range(w, 1, w->tick_ms));
+    if (h->flush_interval_ms > 0)
+        schedule_at(w, w->now + h->flush_interval_ms, EV_FLUSH, h->id);
 }
 
 void sim_schedule_crash(struct sim_world *w, struct sim_node *n, int delay_ms)
 {
     struct sim_event ev = {
-        .time = w->now + delay_ms, .type = EV_CRASH, .node = n->id, .inc = n->inc};
+        .time = w->now + delay_ms, .type = EV_CRASH, .node = n->id, .inc = n->host->inc};
     schedule(w, ev);
+}
+
+/* A host dies: each replica's disk keeps what it synced (often nothing
+ * unsynced survives; otherwise some prefix of it, the next write torn). */
+static void crash_host(struct sim_world *w, struct sim_host *h)
+{
+    sim_trace(w, "CRASH n%d", h->id);
+    h->up = false;
+    h->inc++;
+    for (int g = 0; g < w->ngroups; g++) {
+        struct sim_node *n = &w->groups[g].nodes[h->id];
+        uint32_t survive =
+            chance(w, 50) ? 0 : (uint32_t)sim_rand_range(w, 0, (int)n->disk.npending);
+        bool tear = chance(w, 50);
+        sim_trace(w, "  g%d n%d: %u of %u unsynced writes survive%s", g, n->id, survive,
+                  n->disk.npending, tear ? ", next torn" : "");
+        sim_disk_crash(&n->disk, survive, tear);
+        check_node(w, n);
+    }
+    schedule_at(w, w->now + sim_rand_range(w, 5, w->opt.nasty ? 80 : 400), EV_RESTART, h->id);
 }
 
 static void crash_node(struct sim_world *w, struct sim_node *n)
 {
-    /* Often nothing unsynced survives; otherwise some prefix of it. */
-    uint32_t survive = chance(w, 50) ? 0 : (uint32_t)sim_rand_range(w, 0, (int)n->disk.npending);
-    bool tear = chance(w, 50);
-    sim_trace(w, "CRASH n%d (%u of %u unsynced writes survive%s)", n->id, survive, n->disk.npending,
-              tear ? ", next torn" : "");
-    sim_disk_crash(&n->disk, survive, tear);
-    n->up = false;
-    n->inc++;
-    schedule_at(w, w->now + sim_rand_range(w, 5, w->opt.nasty ? 80 : 400), EV_RESTART, n->id);
-    check_node(w, n);
+    crash_host(w, n->host);
 }
 
 /* ---------------------------------------------------------------- events */
 
-static void on_tick(struct sim_world *w, struct sim_node *n)
+static void on_tick(struct sim_world *w, struct sim_host *h)
 {
-    struct rg_output *out = out_begin(w);
-    if (replica_group_tick(&n->rg, out) != RG_OK)
-        sim_fail(w, "tick failed");
-    process(w, n, out);
-    out_end(w, out);
-    schedule_tick(w, n, w->now + w->tick_ms);
+    for (int g = 0; g < w->ngroups; g++) {
+        struct sim_node *n = &w->groups[g].nodes[h->id];
+        struct rg_output *out = out_begin(w);
+        if (replica_group_tick(&n->rg, out) != RG_OK)
+            sim_fail(w, "tick failed");
+        process(w, n, out);
+        out_end(w, out);
+    }
+    schedule_tick(w, h, w->now + w->tick_ms);
 }
 
 static void on_deliver(struct sim_world *w, struct sim_node *n, struct sim_msg *sm)
@@ -605,26 +628,38 @@ static void on_sync_done(struct sim_world *w, struct sim_node *n, uint32_t cover
         sim_fail(w, "durable failed");
     process(w, n, out);
     out_end(w, out);
-    if (n->flush_interval_ms == 0)
+    if (n->host->flush_interval_ms == 0)
         start_sync(w, n);
 }
 
-static struct sim_node *find_leader(struct sim_world *w)
+static struct sim_node *find_leader_in(struct sim_world *w, struct sim_group *g)
 {
     struct sim_node *best = NULL;
     for (int i = 0; i < w->nodes_total; i++) {
-        struct sim_node *n = &w->nodes[i];
-        if (n->up && n->paused_until <= w->now && replica_group_role(&n->rg) == RG_ROLE_LEADER &&
+        struct sim_node *n = &g->nodes[i];
+        if (n->host->up && n->host->paused_until <= w->now &&
+            replica_group_role(&n->rg) == RG_ROLE_LEADER &&
             (best == NULL || replica_group_term(&n->rg) > replica_group_term(&best->rg)))
             best = n;
     }
     return best;
 }
 
+/* The leader of group 0 (the scenarios and the figure-8 adversary watch it). */
+static struct sim_node *find_leader(struct sim_world *w)
+{
+    return find_leader_in(w, &w->groups[0]);
+}
+
+static struct sim_group *random_group(struct sim_world *w)
+{
+    return &w->groups[sim_rand_range(w, 0, w->ngroups - 1)];
+}
+
 static void on_client(struct sim_world *w)
 {
-    struct sim_node *n = &w->nodes[sim_rand_range(w, 0, w->nodes_total - 1)];
-    if (n->up && n->paused_until <= w->now) {
+    struct sim_node *n = &random_group(w)->nodes[sim_rand_range(w, 0, w->nodes_total - 1)];
+    if (n->host->up && n->host->paused_until <= w->now) {
         struct rg_output *out = out_begin(w);
         int64_t base;
         int32_t epoch;
@@ -659,7 +694,7 @@ static void on_client(struct sim_world *w)
  * is not a member as a learner, promote it, remove another voter. */
 static void on_admin(struct sim_world *w)
 {
-    struct sim_node *l = find_leader(w);
+    struct sim_node *l = find_leader_in(w, random_group(w));
     if (l != NULL) {
         struct rg_output *out = out_begin(w);
         const struct rg_membership *m = replica_group_membership(&l->rg);
@@ -738,7 +773,7 @@ struct sim_node *sim_find_leader(struct sim_world *w)
  */
 static void retention(struct sim_world *w, struct sim_node *n)
 {
-    if (!n->up || n->paused_until > w->now)
+    if (!n->host->up || n->host->paused_until > w->now)
         return;
     const struct sim_log *log = &n->disk.current;
     int64_t bound = replica_group_commit(&n->rg);
@@ -776,31 +811,32 @@ static void on_fault(struct sim_world *w)
         return;
     }
     if (chance(w, 12)) {
-        struct sim_node *l = find_leader(w);
+        struct sim_group *g = random_group(w);
+        struct sim_node *l = find_leader_in(w, g);
         retention(w, l != NULL && chance(w, 60)
                          ? l
-                         : &w->nodes[sim_rand_range(w, 0, w->nodes_total - 1)]);
+                         : &g->nodes[sim_rand_range(w, 0, w->nodes_total - 1)]);
         schedule_at(w, w->now + sim_rand_range(w, 1, w->fault_gap_ms), EV_FAULT, -1);
         return;
     }
     int kind = sim_rand_range(w, 0, 99);
     int a = sim_rand_range(w, 0, w->nodes_total - 1);
     int b = sim_rand_range(w, 0, w->nodes_total - 1);
-    struct sim_node *n = &w->nodes[a];
+    struct sim_host *n = &w->hosts[a];
     if (kind < 14) {
         if (n->up)
-            crash_node(w, n);
+            crash_host(w, n);
     } else if (kind < 24 || (w->opt.nasty && kind < 50)) {
         /* the leader dies: elections over logs of unequal length */
-        struct sim_node *l = find_leader(w);
+        struct sim_node *l = find_leader_in(w, random_group(w));
         if (l != NULL)
             crash_node(w, l);
     } else if (kind < 28) {
         /* power failure: every node at once, each keeping what it synced */
         sim_trace(w, "FAULT power failure");
         for (int i = 0; i < w->nodes_total; i++)
-            if (w->nodes[i].up)
-                crash_node(w, &w->nodes[i]);
+            if (w->hosts[i].up)
+                crash_host(w, &w->hosts[i]);
     } else if (kind < 36) {
         sim_trace(w, "FAULT isolate n%d", a);
         isolate(w, a);
@@ -831,9 +867,9 @@ static void on_fault(struct sim_world *w)
     } else {
         /* a burst: crash two at once */
         if (n->up)
-            crash_node(w, n);
-        if (w->nodes[b].up)
-            crash_node(w, &w->nodes[b]);
+            crash_host(w, n);
+        if (w->hosts[b].up)
+            crash_host(w, &w->hosts[b]);
     }
     if (w->faults_on)
         schedule_at(w, w->now + sim_rand_range(w, 1, w->fault_gap_ms), EV_FAULT, -1);
@@ -863,9 +899,9 @@ static void heal_all(struct sim_world *w)
         schedule(w, all[i]);
     free(all);
     for (int i = 0; i < w->nodes_total; i++) {
-        struct sim_node *n = &w->nodes[i];
+        struct sim_host *n = &w->hosts[i];
         if (!n->up) {
-            start_node(w, n);
+            start_host(w, n);
         } else if (n->paused_until > w->now) {
             /* Its clock was deferred to the end of the pause: restart it
              * now (the deferred tick is then ignored). */
@@ -977,53 +1013,64 @@ static void on_phase(struct sim_world *w)
     schedule_at(w, w->now + 10, EV_PHASE, -1);
 }
 
+/* Host events wait while the host is paused: true if deferred. */
+static bool deferred(struct sim_world *w, struct sim_host *h, struct sim_event ev, int extra)
+{
+    if (h->paused_until <= w->now)
+        return false;
+    ev.time = h->paused_until + extra;
+    schedule(w, ev);
+    return true;
+}
+
+static void check_host(struct sim_world *w, struct sim_host *h)
+{
+    for (int g = 0; g < w->ngroups; g++)
+        check_node(w, &w->groups[g].nodes[h->id]);
+}
+
 static void step(struct sim_world *w, struct sim_event ev)
 {
     w->now = ev.time;
     w->res->steps++;
-    struct sim_node *n = ev.node >= 0 ? &w->nodes[ev.node] : NULL;
+    struct sim_host *h = ev.node >= 0 ? &w->hosts[ev.node] : NULL;
     switch (ev.type) {
     case EV_TICK:
     case EV_FLUSH:
-        if (!n->up || ev.inc != n->inc || (ev.type == EV_TICK && ev.covers != n->tick_gen))
-            return; /* a crash stopped this node's clock; restart starts a new one */
-        if (n->paused_until > w->now) {
-            ev.time = n->paused_until;
-            schedule(w, ev);
+        if (!h->up || ev.inc != h->inc || (ev.type == EV_TICK && ev.covers != h->tick_gen))
+            return; /* a crash stopped this host's clock; restart starts a new one */
+        if (deferred(w, h, ev, 0))
             return;
-        }
         if (ev.type == EV_TICK) {
-            on_tick(w, n);
+            on_tick(w, h);
         } else {
-            start_sync(w, n);
-            schedule_at(w, w->now + n->flush_interval_ms, EV_FLUSH, n->id);
+            for (int g = 0; g < w->ngroups; g++)
+                start_sync(w, &w->groups[g].nodes[h->id]);
+            schedule_at(w, w->now + h->flush_interval_ms, EV_FLUSH, h->id);
         }
-        break;
-    case EV_DELIVER:
-        if (!n->up || w->blocked[ev.msg->m.from][ev.node]) {
+        check_host(w, h);
+        return;
+    case EV_DELIVER: {
+        if (!h->up || w->blocked[ev.msg->m.from][ev.node]) {
             free_msg(ev.msg);
             return;
         }
-        if (n->paused_until > w->now) {
-            ev.time = n->paused_until + sim_rand_range(w, 0, 3);
-            schedule(w, ev);
+        if (deferred(w, h, ev, sim_rand_range(w, 0, 3)))
             return;
-        }
+        struct sim_node *n = &w->groups[ev.msg->group].nodes[ev.node];
         w->in_hand = ev.msg;
         on_deliver(w, n, ev.msg);
         w->in_hand = NULL;
         free_msg(ev.msg);
-        break;
+        check_node(w, n);
+        return;
+    }
     case EV_SYNC_DONE:
-        if (!n->up || ev.inc != n->inc)
+        if (!h->up || ev.inc != h->inc || deferred(w, h, ev, 0))
             return;
-        if (n->paused_until > w->now) {
-            ev.time = n->paused_until;
-            schedule(w, ev);
-            return;
-        }
-        on_sync_done(w, n, ev.covers);
-        break;
+        on_sync_done(w, &w->groups[ev.group].nodes[ev.node], ev.covers);
+        check_node(w, &w->groups[ev.group].nodes[ev.node]);
+        return;
     case EV_CLIENT:
         on_client(w);
         return;
@@ -1032,13 +1079,13 @@ static void step(struct sim_world *w, struct sim_event ev)
             on_fault(w);
         return;
     case EV_CRASH:
-        if (n->up && ev.inc == n->inc && w->faults_on)
-            crash_node(w, n);
+        if (h->up && ev.inc == h->inc && w->faults_on)
+            crash_host(w, h);
         return;
     case EV_RESTART:
-        if (!n->up) {
-            sim_trace(w, "RESTART n%d", n->id);
-            start_node(w, n);
+        if (!h->up) {
+            sim_trace(w, "RESTART n%d", h->id);
+            start_host(w, h);
         }
         return;
     case EV_ADMIN:
@@ -1049,8 +1096,6 @@ static void step(struct sim_world *w, struct sim_event ev)
         on_phase(w);
         return;
     }
-    if (n != NULL)
-        check_node(w, n);
 }
 
 /* ---------------------------------------------------------------- a run */
@@ -1084,17 +1129,21 @@ const char *sim_fault_names(void)
 
 static void world_free(struct sim_world *w)
 {
-    for (int i = 0; i < SIM_MAX_NODES; i++)
-        sim_disk_free(&w->nodes[i].disk);
+    for (int g = 0; g < w->ngroups; g++) {
+        struct sim_group *grp = &w->groups[g];
+        for (int i = 0; i < SIM_MAX_NODES; i++)
+            sim_disk_free(&grp->nodes[i].disk);
+        sim_log_free(&grp->committed);
+        free(grp->leader_of_term);
+        free(grp->committed_in_term);
+    }
+    free(w->groups);
     for (uint32_t i = 0; i < w->nheap; i++)
         if (w->heap[i].msg != NULL)
             free_msg(w->heap[i].msg);
     free(w->heap);
     if (w->in_hand != NULL)
         free_msg(w->in_hand);
-    sim_log_free(&w->committed);
-    free(w->leader_of_term);
-    free(w->committed_in_term);
     for (int i = 0; i < 3; i++)
         free(w->out_msgs[i]);
 }
@@ -1115,6 +1164,23 @@ void sim_run(const struct sim_options *opt, struct sim_result *res)
 
     w->replicas = opt->replicas ? opt->replicas : (chance(w, 50) ? 3 : 5);
     w->nodes_total = w->replicas + 1; /* one spare for reassignment */
+    /* Several groups share the hosts (their crashes, pauses, partitions
+     * and clocks); the figure-8 adversary steers one. */
+    w->ngroups = opt->figure8    ? 1
+                 : opt->groups   ? opt->groups
+                 : chance(w, 40) ? 1
+                                 : sim_rand_range(w, 2, SIM_MAX_GROUPS);
+    w->groups = calloc((size_t)w->ngroups, sizeof(*w->groups));
+    w->nodes = w->groups[0].nodes;
+    for (int g = 0; g < w->ngroups; g++)
+        for (int i = 0; i < SIM_MAX_NODES; i++) {
+            struct sim_node *n = &w->groups[g].nodes[i];
+            n->id = i;
+            n->group = g;
+            n->grp = &w->groups[g];
+            n->host = &w->hosts[i];
+            n->disk.hard.voted_for = RG_NO_NODE;
+        }
     w->tick_ms = 10;
     w->election_ticks = 10;
     w->delay_min = 1;
@@ -1144,20 +1210,20 @@ void sim_run(const struct sim_options *opt, struct sim_result *res)
 
     if (setjmp(w->fail_jmp) == 0) {
         for (int i = 0; i < w->nodes_total; i++) {
-            struct sim_node *n = &w->nodes[i];
-            n->id = i;
-            n->disk.disk_id = sim_rand(w) | 1;
-            n->disk.hard.voted_for = RG_NO_NODE;
-            n->flush_interval_ms = chance(w, 30) ? sim_rand_range(w, 5, 50) : 0;
-            start_node(w, n);
+            struct sim_host *h = &w->hosts[i];
+            h->id = i;
+            h->disk_id = sim_rand(w) | 1;
+            h->flush_interval_ms = chance(w, 30) ? sim_rand_range(w, 5, 50) : 0;
+            start_host(w, h);
         }
         schedule_at(w, 1, EV_CLIENT, -1);
         schedule_at(w, sim_rand_range(w, 1, w->fault_gap_ms), EV_FAULT, -1);
         if (!opt->figure8) /* membership stays put under the figure-8 adversary */
             schedule_at(w, sim_rand_range(w, 100, 900), EV_ADMIN, -1);
         schedule_at(w, chaos_ms, EV_PHASE, -1);
-        sim_trace(w, "seed %llu: %d replicas + 1 spare, chaos %dms, delay %d-%dms",
-                  (unsigned long long)opt->seed, w->replicas, chaos_ms, w->delay_min, w->delay_max);
+        sim_trace(w, "seed %llu: %d groups of %d replicas + 1 spare, chaos %dms, delay %d-%dms",
+                  (unsigned long long)opt->seed, w->ngroups, w->replicas, chaos_ms, w->delay_min,
+                  w->delay_max);
         while (w->phase != PHASE_DONE && w->nheap > 0) {
             if (res->steps > MAX_STEPS)
                 sim_fail(w, "runaway: more than %d steps", MAX_STEPS);

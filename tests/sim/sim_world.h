@@ -5,6 +5,7 @@
 #include "sim.h"
 
 struct sim_msg {
+    int group; /* which replica group it belongs to */
     struct rg_message m;
     struct sim_entry *entries; /* APPEND: the batches, as read from the log */
     uint32_t n;
@@ -28,23 +29,48 @@ struct sim_event {
     int64_t time;
     uint64_t seq;
     enum sim_event_type type;
-    int node;
-    uint64_t inc; /* node incarnation the event belongs to */
+    int node;     /* the host */
+    int group;    /* EV_SYNC_DONE: the replica's group */
+    uint64_t inc; /* host incarnation the event belongs to */
     uint32_t covers;
     struct sim_msg *msg;
 };
 
-struct sim_node {
+/* A broker: its process (up, paused, restarted) and clock, shared by the
+ * replicas of every group it hosts. */
+struct sim_host {
     int id;
     bool up;
     int64_t paused_until;
-    uint64_t inc;
+    uint64_t inc;          /* process incarnation: events of an older one are void */
+    uint32_t tick_gen;     /* ticks of an older generation are ignored */
+    int flush_interval_ms; /* 0: sync after every write (flush=always) */
+    uint64_t disk_id;      /* the disk incarnation: new when the disk is wiped */
+    bool wiped;            /* lost its disk once: its replicas must recover */
+};
+
+struct sim_group;
+
+/* One replica of one group on one host. */
+struct sim_node {
+    int id; /* = its host's id = its node id in the group */
+    int group;
+    struct sim_group *grp;
+    struct sim_host *host;
     struct replica_group rg;
     struct rg_epoch_run epochs[SIM_EPOCH_CAPACITY];
     struct sim_disk disk;
-    int flush_interval_ms; /* 0: sync after every write (flush=always) */
-    int64_t last_commit;   /* this incarnation's, never goes back */
-    uint32_t tick_gen;     /* ticks of an older generation are ignored */
+    int64_t last_commit; /* this incarnation's, never goes back */
+};
+
+/* A replica group: its replicas (one per host) and what the checker
+ * remembers of it. */
+struct sim_group {
+    struct sim_node nodes[SIM_MAX_NODES];
+    struct sim_log committed; /* the prefix any node ever reported committed */
+    int32_t *leader_of_term;
+    int64_t *committed_in_term; /* highest commit seen by a node in that term */
+    int64_t nterms;
 };
 
 enum sim_phase {
@@ -81,8 +107,11 @@ struct sim_world {
     uint64_t rng;
     int64_t now;
     int replicas;
-    int nodes_total;
-    struct sim_node nodes[SIM_MAX_NODES];
+    int nodes_total; /* hosts */
+    struct sim_host hosts[SIM_MAX_NODES];
+    int ngroups;
+    struct sim_group *groups;
+    struct sim_node *nodes; /* groups[0].nodes: the figure-8 adversary's group */
 
     struct sim_event *heap;
     uint32_t nheap, capheap;
@@ -103,11 +132,6 @@ struct sim_world {
     int scenario_leader, scenario_node;
     int64_t scenario_term, scenario_time;
 
-    /* checker */
-    struct sim_log committed; /* the prefix any node ever reported committed */
-    int32_t *leader_of_term;
-    int64_t *committed_in_term; /* highest commit seen by a node in that term */
-    int64_t nterms;
     uint64_t next_id;
     struct replica_group_faults faults;
     struct f8_script f8;
