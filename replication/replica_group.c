@@ -103,8 +103,7 @@ static bool restore_valid(const struct replica_group_restore *r, uint32_t epoch_
         r->hard_state.term < 0 || r->hard_state.vote_floor < 0 ||
         (r->new_group && r->hard_state.term != 0))
         return false;
-    if ((r->log_start == 0) != (r->start_epoch == 0) || r->start_epoch < 0 ||
-        r->start_epoch > r->hard_state.term)
+    if ((r->log_start == 0) != (r->start_epoch == 0) || r->start_epoch < 0)
         return false;
     if (r->epoch_count > epoch_capacity || (r->epoch_count > 0 && r->epochs == NULL))
         return false;
@@ -112,7 +111,7 @@ static bool restore_valid(const struct replica_group_restore *r, uint32_t epoch_
         return false;
     for (uint32_t i = 0; i < r->epoch_count; i++) {
         const struct rg_epoch_run *e = &r->epochs[i];
-        if (e->epoch <= 0 || e->epoch > r->hard_state.term || e->start >= r->log_end)
+        if (e->epoch <= 0 || e->start >= r->log_end)
             return false;
         if (i == 0 ? e->start != r->log_start || e->epoch < r->start_epoch
                    : (e->epoch <= e[-1].epoch || e->start <= e[-1].start))
@@ -156,8 +155,17 @@ int replica_group_init(struct replica_group *rg, const struct replica_group_conf
     for (uint32_t i = 0; i < restore->epoch_count; i++)
         rg->epochs.runs[rg->epochs.count++] = restore->epochs[i];
 
+    /* The log may hold entries of a later epoch than the persisted term:
+     * their writes reached the disk, the hard-state fsync of that epoch
+     * did not. No message of that epoch left (they wait for it), so the
+     * replica starts in it with no vote. */
     rg->term = restore->hard_state.term;
     rg->voted_for = restore->hard_state.voted_for;
+    int32_t last_epoch = rg_epoch_table_last_epoch(&rg->epochs);
+    if (last_epoch > rg->term) {
+        rg->term = last_epoch;
+        rg->voted_for = RG_NO_NODE;
+    }
     /* A zeroed hard state is a new or a wiped disk (recovery.c). */
     rg->recovering =
         restore->hard_state.recovering || (restore->hard_state.term == 0 && !restore->new_group);

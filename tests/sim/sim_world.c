@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stddef.h>
+
 #include "sim_world.h"
 
 #define OUT_MESSAGES (RG_MAX_NODES * 3 * 4)
@@ -144,7 +146,18 @@ static void schedule_tick(struct sim_world *w, struct sim_host *h, int64_t time)
 static void free_msg(struct sim_msg *sm)
 {
     free(sm->entries);
+    free(sm->hbs);
     free(sm);
+}
+
+void sim_free_msg(struct sim_msg *sm)
+{
+    free_msg(sm);
+}
+
+void sim_schedule(struct sim_world *w, struct sim_event ev)
+{
+    schedule(w, ev);
 }
 
 static struct sim_msg *copy_msg(const struct sim_msg *sm)
@@ -152,9 +165,14 @@ static struct sim_msg *copy_msg(const struct sim_msg *sm)
     struct sim_msg *c = malloc(sizeof(*c));
     *c = *sm;
     c->entries = NULL;
+    c->hbs = NULL;
     if (sm->n) {
         c->entries = malloc(sm->n * sizeof(*sm->entries));
         memcpy(c->entries, sm->entries, sm->n * sizeof(*sm->entries));
+    }
+    if (sm->nhb) {
+        c->hbs = malloc(sm->nhb * sizeof(*sm->hbs));
+        memcpy(c->hbs, sm->hbs, sm->nhb * sizeof(*sm->hbs));
     }
     return c;
 }
@@ -185,6 +203,11 @@ static void send(struct sim_world *w, struct sim_msg *sm)
     schedule(w, ev);
 }
 
+void sim_send(struct sim_world *w, struct sim_msg *sm)
+{
+    send(w, sm);
+}
+
 /* ---------------------------------------------------------------- output processing */
 
 static struct rg_output *out_begin(struct sim_world *w)
@@ -193,6 +216,7 @@ static struct rg_output *out_begin(struct sim_world *w)
         sim_fail(w, "output recursion too deep");
     struct rg_output *out = &w->outs[w->out_depth];
     rg_output_init(out, w->out_msgs[w->out_depth], OUT_MESSAGES, w->out_ops[w->out_depth], 8);
+    rg_output_set_heartbeats(out, w->out_hbs[w->out_depth], RG_MAX_NODES * 4);
     w->out_depth++;
     return out;
 }
@@ -201,6 +225,16 @@ static void out_end(struct sim_world *w, struct rg_output *out)
 {
     (void)out;
     w->out_depth--;
+}
+
+struct rg_output *sim_out_begin(struct sim_world *w)
+{
+    return out_begin(w);
+}
+
+void sim_out_end(struct sim_world *w, struct rg_output *out)
+{
+    out_end(w, out);
 }
 
 static void start_sync(struct sim_world *w, struct sim_node *n)
@@ -385,9 +419,7 @@ static void trace_message(struct sim_world *w, const struct rg_message *m)
 static void process(struct sim_world *w, struct sim_node *n, struct rg_output *out)
 {
     if (out->hard_state_changed) {
-        n->disk.hard = out->hard_state;
-        sim_trace(w, "  n%d persist term %lld vote %d", n->id, (long long)out->hard_state.term,
-                  out->hard_state.voted_for);
+        sim_host_hard_state(w, n, &out->hard_state);
         /* A voter that dies right after voting comes back to the same
          * election: its persisted vote is all that stops a second one. */
         if (w->faults_on && replica_group_voted_for(&n->rg) != RG_NO_NODE &&
@@ -427,8 +459,9 @@ static void process(struct sim_world *w, struct sim_node *n, struct rg_output *o
         }
         sm->group = n->group;
         trace_message(w, &sm->m);
-        send(w, sm);
+        sim_host_send(w, n->host, sm);
     }
+    sim_host_queue_heartbeats(w, n, out);
     if (out->commit_changed) {
         sim_trace(w, "  n%d commit %lld", n->id, (long long)out->commit);
         check_commit(w, n, out->commit);
@@ -466,6 +499,11 @@ static void process(struct sim_world *w, struct sim_node *n, struct rg_output *o
 }
 
 /* ---------------------------------------------------------------- nodes */
+
+void sim_process(struct sim_world *w, struct sim_node *n, struct rg_output *out)
+{
+    process(w, n, out);
+}
 
 static struct replica_group_config node_config(struct sim_world *w, struct sim_node *n)
 {
@@ -559,6 +597,7 @@ static void crash_host(struct sim_world *w, struct sim_host *h)
     sim_trace(w, "CRASH n%d", h->id);
     h->up = false;
     h->inc++;
+    sim_host_crash(w, h);
     for (int g = 0; g < w->ngroups; g++) {
         struct sim_node *n = &w->groups[g].nodes[h->id];
         uint32_t survive =
@@ -1029,10 +1068,8 @@ static void check_host(struct sim_world *w, struct sim_host *h)
         check_node(w, &w->groups[g].nodes[h->id]);
 }
 
-static void step(struct sim_world *w, struct sim_event ev)
+static void step_event(struct sim_world *w, struct sim_event ev)
 {
-    w->now = ev.time;
-    w->res->steps++;
     struct sim_host *h = ev.node >= 0 ? &w->hosts[ev.node] : NULL;
     switch (ev.type) {
     case EV_TICK:
@@ -1051,20 +1088,33 @@ static void step(struct sim_world *w, struct sim_event ev)
         check_host(w, h);
         return;
     case EV_DELIVER: {
-        if (!h->up || w->blocked[ev.msg->m.from][ev.node]) {
-            free_msg(ev.msg);
+        /* The handshake of a connection names the sender's disk: a
+         * message of an older incarnation never follows a newer one. */
+        struct sim_msg *sm = ev.msg;
+        if (!h->up || w->blocked[sm->m.from][ev.node] ||
+            sm->disk_id != w->hosts[sm->m.from].disk_id) {
+            free_msg(sm);
             return;
         }
         if (deferred(w, h, ev, sim_rand_range(w, 0, 3)))
             return;
-        struct sim_node *n = &w->groups[ev.msg->group].nodes[ev.node];
-        w->in_hand = ev.msg;
-        on_deliver(w, n, ev.msg);
+        w->in_hand = sm;
+        if (sm->kind == SIM_MSG_HEARTBEATS)
+            sim_deliver_heartbeats(w, h, sm);
+        else if (sm->kind == SIM_MSG_HEARTBEAT_REPLIES)
+            sim_deliver_replies(w, h, sm);
+        else
+            on_deliver(w, &w->groups[sm->group].nodes[ev.node], sm);
         w->in_hand = NULL;
-        free_msg(ev.msg);
-        check_node(w, n);
+        free_msg(sm);
+        check_host(w, h);
         return;
     }
+    case EV_HARD_SYNC:
+        if (!h->up || ev.inc != h->inc || deferred(w, h, ev, 0))
+            return;
+        sim_host_hard_sync_done(w, h);
+        return;
     case EV_SYNC_DONE:
         if (!h->up || ev.inc != h->inc || deferred(w, h, ev, 0))
             return;
@@ -1098,6 +1148,14 @@ static void step(struct sim_world *w, struct sim_event ev)
     }
 }
 
+static void step(struct sim_world *w, struct sim_event ev)
+{
+    w->now = ev.time;
+    w->res->steps++;
+    step_event(w, ev);
+    sim_hosts_flush(w);
+}
+
 /* ---------------------------------------------------------------- a run */
 
 static const struct {
@@ -1111,10 +1169,22 @@ static const struct {
     {"no_check_quorum", offsetof(struct replica_group_faults, no_check_quorum)},
     {"ack_durable_early", offsetof(struct replica_group_faults, ack_durable_early)},
     {"forget_vote", offsetof(struct replica_group_faults, forget_vote)},
+    {"skip_recovery", offsetof(struct replica_group_faults, skip_recovery)},
+};
+
+static const struct {
+    const char *name;
+    size_t offset;
+} driver_fault_table[] = {
+    {"early_send", offsetof(struct sim_world, driver_faults.early_send)},
+    {"unclamped_durable", offsetof(struct sim_world, driver_faults.unclamped_durable)},
 };
 
 bool sim_fault_known(const char *name)
 {
+    for (size_t i = 0; i < sizeof(driver_fault_table) / sizeof(driver_fault_table[0]); i++)
+        if (strcmp(driver_fault_table[i].name, name) == 0)
+            return true;
     for (size_t i = 0; i < sizeof(fault_table) / sizeof(fault_table[0]); i++)
         if (strcmp(fault_table[i].name, name) == 0)
             return true;
@@ -1124,11 +1194,14 @@ bool sim_fault_known(const char *name)
 const char *sim_fault_names(void)
 {
     return "count_non_durable_acks commit_previous_epoch skip_pre_vote vote_ignores_log "
-           "no_check_quorum ack_durable_early forget_vote";
+           "no_check_quorum ack_durable_early forget_vote skip_recovery (core); early_send "
+           "unclamped_durable (driver)";
 }
 
 static void world_free(struct sim_world *w)
 {
+    for (int i = 0; i < SIM_MAX_NODES; i++)
+        sim_host_free(&w->hosts[i]);
     for (int g = 0; g < w->ngroups; g++) {
         struct sim_group *grp = &w->groups[g];
         for (int i = 0; i < SIM_MAX_NODES; i++)
@@ -1161,6 +1234,10 @@ void sim_run(const struct sim_options *opt, struct sim_result *res)
         for (size_t i = 0; i < sizeof(fault_table) / sizeof(fault_table[0]); i++)
             if (strcmp(fault_table[i].name, opt->fault) == 0)
                 *(bool *)((char *)&w->faults + fault_table[i].offset) = true;
+    if (opt->fault != NULL)
+        for (size_t i = 0; i < sizeof(driver_fault_table) / sizeof(driver_fault_table[0]); i++)
+            if (strcmp(driver_fault_table[i].name, opt->fault) == 0)
+                *(bool *)((char *)w + driver_fault_table[i].offset) = true;
 
     w->replicas = opt->replicas ? opt->replicas : (chance(w, 50) ? 3 : 5);
     w->nodes_total = w->replicas + 1; /* one spare for reassignment */

@@ -4,8 +4,25 @@
 
 #include "sim.h"
 
+enum sim_msg_kind {
+    SIM_MSG_GROUP = 0,         /* m: one message of one group */
+    SIM_MSG_HEARTBEATS,        /* hbs: every group's heartbeat to a host (m.from/to: hosts) */
+    SIM_MSG_HEARTBEAT_REPLIES, /* hbs: the replies, one message back */
+};
+
+/* One entry of a coalesced heartbeat message, or of its reply. */
+struct sim_hb_entry {
+    int group;
+    struct rg_heartbeat hb;
+    struct rg_heartbeat_reply reply;
+};
+
 struct sim_msg {
-    int group; /* which replica group it belongs to */
+    enum sim_msg_kind kind;
+    int group;        /* SIM_MSG_GROUP: which replica group it belongs to */
+    uint64_t disk_id; /* the sender's disk incarnation when it was sent */
+    struct sim_hb_entry *hbs;
+    uint32_t nhb;
     struct rg_message m;
     struct sim_entry *entries; /* APPEND: the batches, as read from the log */
     uint32_t n;
@@ -23,6 +40,7 @@ enum sim_event_type {
     EV_CRASH,
     EV_ADMIN,
     EV_PHASE,
+    EV_HARD_SYNC, /* a host's hard-state fsync (all its groups at once) completes */
 };
 
 struct sim_event {
@@ -47,6 +65,21 @@ struct sim_host {
     int flush_interval_ms; /* 0: sync after every write (flush=always) */
     uint64_t disk_id;      /* the disk incarnation: new when the disk is wiped */
     bool wiped;            /* lost its disk once: its replicas must recover */
+
+    /* Hard state: one fsync covers every group's changes; messages made
+     * after a change wait (held, tagged with hs_wanted) until it is done. */
+    uint64_t hs_wanted, hs_durable, hs_sync_covers;
+    bool hs_syncing;
+    struct sim_held *held;
+    uint32_t nheld, capheld;
+    /* Coalesced heartbeats gathered in this step, per destination host. */
+    struct sim_hb_entry *hb_out[SIM_MAX_NODES];
+    uint32_t nhb_out[SIM_MAX_NODES], caphb_out[SIM_MAX_NODES];
+};
+
+struct sim_held {
+    struct sim_msg *sm;
+    uint64_t tag;
 };
 
 struct sim_group;
@@ -60,7 +93,9 @@ struct sim_node {
     struct replica_group rg;
     struct rg_epoch_run epochs[SIM_EPOCH_CAPACITY];
     struct sim_disk disk;
-    int64_t last_commit; /* this incarnation's, never goes back */
+    int64_t last_commit;                             /* this incarnation's, never goes back */
+    struct rg_hard_state hard_pending, hard_syncing; /* not yet durable */
+    bool hard_dirty, hard_in_sync;
 };
 
 /* A replica group: its replicas (one per host) and what the checker
@@ -134,12 +169,17 @@ struct sim_world {
 
     uint64_t next_id;
     struct replica_group_faults faults;
+    struct {
+        bool early_send;        /* messages leave before the hard state is durable */
+        bool unclamped_durable; /* durable reports not clamped below later truncations */
+    } driver_faults;
     struct f8_script f8;
 
     struct rg_output outs[3];
     struct rg_message *out_msgs[3];
     struct sim_msg *in_hand; /* being delivered: freed if the seed fails */
     struct rg_log_op out_ops[3][8];
+    struct rg_heartbeat out_hbs[3][RG_MAX_NODES * 4];
     int out_depth;
     jmp_buf fail_jmp;
 };
@@ -158,6 +198,30 @@ void sim_schedule_crash(struct sim_world *w, struct sim_node *n, int delay_ms);
 struct sim_node *sim_find_leader(struct sim_world *w);
 void sim_schedule_fault(struct sim_world *w, int64_t time);
 bool sim_chance(struct sim_world *w, int pct);
+
+/* sim_world.c, for sim_host.c */
+void sim_send(struct sim_world *w, struct sim_msg *sm);
+void sim_free_msg(struct sim_msg *sm);
+struct rg_output *sim_out_begin(struct sim_world *w);
+void sim_out_end(struct sim_world *w, struct rg_output *out);
+void sim_process(struct sim_world *w, struct sim_node *n, struct rg_output *out);
+void sim_schedule(struct sim_world *w, struct sim_event ev);
+
+/* sim_host.c: what a broker's replication driver does across its groups */
+/* A message leaves now, or once the hard state it depends on is durable. */
+void sim_host_send(struct sim_world *w, struct sim_host *h, struct sim_msg *sm);
+/* A group's new hard state: persisted by the host's next fsync. */
+void sim_host_hard_state(struct sim_world *w, struct sim_node *n, const struct rg_hard_state *hs);
+void sim_host_hard_sync_done(struct sim_world *w, struct sim_host *h);
+/* Compact heartbeats of an output join the host's batches. */
+void sim_host_queue_heartbeats(struct sim_world *w, struct sim_node *n,
+                               const struct rg_output *out);
+/* End of a step: batches go out, a hard-state fsync starts if needed. */
+void sim_hosts_flush(struct sim_world *w);
+void sim_host_crash(struct sim_world *w, struct sim_host *h);
+void sim_host_free(struct sim_host *h);
+void sim_deliver_heartbeats(struct sim_world *w, struct sim_host *h, struct sim_msg *sm);
+void sim_deliver_replies(struct sim_world *w, struct sim_host *h, struct sim_msg *sm);
 
 /* sim_figure8.c */
 void f8_step(struct sim_world *w);
