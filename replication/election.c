@@ -120,8 +120,10 @@ void rg_tick_election(struct replica_group *rg, struct rg_output *out)
     rg->election_elapsed++;
     bool timeout = rg->election_elapsed >= rg->randomized_timeout;
     if (rg->recovering) {
-        /* Ask for the vote floor at once, then on every timeout. */
-        if (!rg->floor_known && (timeout || rg->election_elapsed == 1))
+        /* Ask for the vote floor at once, then every election timeout
+         * (answers may be lost; a live leader keeps resetting the timer). */
+        if (!rg->floor_known &&
+            (timeout || rg->tick_count % rg->config.election_ticks == 0 || !rg->asked))
             rg_recovery_ask(rg, out);
         if (timeout)
             reset_election_timer(rg);
@@ -157,7 +159,10 @@ void rg_handle_vote_request(struct replica_group *rg, const struct rg_message *m
     /* A recovering replica may have voted in a term it forgot: never
      * in one up to its floor, and not at all until it knows the floor. */
     bool floor_ok = !rg->recovering && m->term > rg->vote_floor;
-    bool grant = can_vote && log_ok && floor_ok && rg_self_is_voter(rg);
+    /* Whatever our own config says (as in Raft): a candidate counts only
+     * the voters of its config, and one whose log lags the config that
+     * made it a voter must still vote, or no quorum may be reachable. */
+    bool grant = can_vote && log_ok && floor_ok;
     struct rg_message *r =
         rg_out_message(rg, out, pre ? RG_MSG_PRE_VOTE_RESPONSE : RG_MSG_VOTE_RESPONSE, m->from);
     r->granted = grant;
@@ -168,7 +173,13 @@ void rg_handle_vote_request(struct replica_group *rg, const struct rg_message *m
             rg->voted_for = m->from;
             rg->election_elapsed = 0;
         }
+    } else if (!rg->recovering && m->term <= rg->vote_floor && rg->vote_floor > rg->term) {
+        /* Refused for our floor: tell the candidate the floor as a term,
+         * which it adopts, so its next campaign goes above it (pre-votes
+         * alone would never move its term past it). */
+        r->term = rg->vote_floor;
     }
+    RG_ASSERT(r->term >= rg->term);
 }
 
 void rg_handle_vote_response(struct replica_group *rg, const struct rg_message *m,

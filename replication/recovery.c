@@ -91,6 +91,7 @@ void rg_recovery_sample(struct replica_group *rg, const struct rg_message *m)
 void rg_recovery_ask(struct replica_group *rg, struct rg_output *out)
 {
     RG_ASSERT(rg->recovering);
+    rg->asked = true;
     for (uint32_t i = 0; i < rg->peer_count; i++) {
         struct rg_peer *p = &rg->peers[i];
         if (!p->voter || p->term_sampled)

@@ -416,6 +416,7 @@ struct replica_group {
     bool recovering;
     int64_t vote_floor;
     bool floor_known;           /* a quorum of other voters answered this incarnation */
+    bool asked;                 /* the voters were asked for their terms at least once */
     bool epoch_table_blocked;   /* an epoch was refused for lack of room */
     int32_t reply_to;           /* during a step: the sender ... */
     uint64_t reply_incarnation; /* ... and its incarnation, echoed in replies */

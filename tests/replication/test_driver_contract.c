@@ -367,3 +367,16 @@ Test(recovery, a_crash_while_recovering_keeps_recovering)
     h_restart(&C, 2);
     cr_assert(replica_group_recovering(&C.nodes[2].rg));
 }
+
+Test(recovery, a_refusal_for_the_floor_lifts_the_candidates_term)
+{
+    h_init(&C, 3, 3);
+    C.nodes[2].hard = (struct rg_hard_state){.term = 3, .voted_for = RG_NO_NODE, .vote_floor = 6};
+    h_restart(&C, 2);
+    struct rg_message pv = h_msg(RG_MSG_PRE_VOTE, 0, 2, 4);
+    const struct rg_message *r = h_find(step(2, &pv), RG_MSG_PRE_VOTE_RESPONSE);
+    cr_assert(!r->granted, "term 4 is at or below its floor");
+    cr_assert_eq(r->term, 6, "so the candidate learns to campaign above 6");
+    pv.term = 7;
+    cr_assert(h_find(step(2, &pv), RG_MSG_PRE_VOTE_RESPONSE)->granted);
+}

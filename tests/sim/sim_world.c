@@ -611,6 +611,37 @@ static void crash_host(struct sim_world *w, struct sim_host *h)
     schedule_at(w, w->now + sim_rand_range(w, 5, w->opt.nasty ? 80 : 400), EV_RESTART, h->id);
 }
 
+/* Wiping is safe one disk at a time: while a replica anywhere still
+ * recovers, or another wiped host is down, a second wipe may take the
+ * last durable copies of committed data with it (any quorum system). */
+static bool may_wipe(struct sim_world *w)
+{
+    for (int i = 0; i < w->nodes_total; i++) {
+        if (!w->hosts[i].up && w->hosts[i].wiped)
+            return false;
+        for (int g = 0; g < w->ngroups; g++)
+            if (w->hosts[i].up && replica_group_recovering(&w->groups[g].nodes[i].rg))
+                return false;
+    }
+    return true;
+}
+
+/* The host dies and comes back with an empty data directory: a new disk
+ * incarnation, no hard state, no logs. */
+static void wipe_host(struct sim_world *w, struct sim_host *h)
+{
+    if (h->up)
+        crash_host(w, h);
+    sim_trace(w, "FAULT wipe n%d's disk", h->id);
+    for (int g = 0; g < w->ngroups; g++) {
+        struct sim_disk *d = &w->groups[g].nodes[h->id].disk;
+        sim_disk_free(d);
+        d->hard.voted_for = RG_NO_NODE;
+    }
+    h->disk_id = sim_rand(w) | 1;
+    h->wiped = true;
+}
+
 static void crash_node(struct sim_world *w, struct sim_node *n)
 {
     crash_host(w, n->host);
@@ -897,6 +928,9 @@ static void on_fault(struct sim_world *w)
         sim_trace(w, "FAULT pause n%d for %dms", a, ms);
         if (n->up)
             n->paused_until = w->now + ms;
+    } else if (kind < 83) {
+        if (may_wipe(w))
+            wipe_host(w, n);
     } else if (kind < 92) {
         w->loss_pct = chance(w, w->opt.nasty ? 10 : 50) ? 0 : sim_rand_range(w, 1, 30);
         w->dup_pct = chance(w, 50) ? 0 : sim_rand_range(w, 1, 10);
