@@ -266,7 +266,7 @@ static void apply_ops(struct sim_world *w, struct sim_node *n, struct rg_output 
             if (sim_log_find_base(&n->disk.current, op->offset) < 0)
                 sim_fail(w, "node %d: truncate to %lld, not a batch boundary", n->id,
                          (long long)op->offset);
-            sim_trace(w, "  n%d truncate to %lld", n->id, (long long)op->offset);
+            sim_trace(w, "  g%d n%d truncate to %lld", n->group, n->id, (long long)op->offset);
             sim_disk_truncate(&n->disk, op->offset);
             break;
         case RG_LOG_APPEND_RECEIVED: {
@@ -287,7 +287,7 @@ static void apply_ops(struct sim_world *w, struct sim_node *n, struct rg_output 
             if (at != op->to)
                 sim_fail(w, "node %d: append [%lld,%lld) but batches end at %lld", n->id,
                          (long long)op->offset, (long long)op->to, (long long)at);
-            sim_trace(w, "  n%d append [%lld,%lld)", n->id, (long long)op->offset,
+            sim_trace(w, "  g%d n%d append [%lld,%lld)", n->group, n->id, (long long)op->offset,
                       (long long)op->to);
             *appended = true;
             f8_on_append_written(w, n, op->offset, op->to);
@@ -302,7 +302,7 @@ static void apply_ops(struct sim_world *w, struct sim_node *n, struct rg_output 
                                     : op->config_offset != -1)
                 sim_fail(w, "node %d: reset config offset %lld", n->id,
                          (long long)op->config_offset);
-            sim_trace(w, "  n%d reset: log restarts at %lld (epoch before %d)", n->id,
+            sim_trace(w, "  g%d n%d reset: log restarts at %lld (epoch before %d)", n->group, n->id,
                       (long long)op->offset, op->epoch);
             sim_disk_reset(&n->disk, &sm->head);
             break;
@@ -319,7 +319,7 @@ static void apply_ops(struct sim_world *w, struct sim_node *n, struct rg_output 
                 sim_fail(w, "node %d: marker/config not at log end", n->id);
             sim_disk_append(&n->disk, &e);
             *appended = true;
-            sim_trace(w, "  n%d append %s at %lld epoch %d", n->id,
+            sim_trace(w, "  g%d n%d append %s at %lld epoch %d", n->group, n->id,
                       e.kind == SIM_MARKER ? "marker" : "config", (long long)e.base, e.epoch);
             break;
         }
@@ -463,12 +463,20 @@ static void process(struct sim_world *w, struct sim_node *n, struct rg_output *o
     }
     sim_host_queue_heartbeats(w, n, out);
     if (out->commit_changed) {
-        sim_trace(w, "  n%d commit %lld", n->id, (long long)out->commit);
+        sim_trace(w, "  g%d n%d commit %lld", n->group, n->id, (long long)out->commit);
+        /* Now and then the high watermark goes into the checkpoint,
+         * clamped to the durable end (a leader may commit beyond its own),
+         * never while a RESET is unsynced (a crash may undo it). */
+        int64_t durable = sim_disk_durable_prefix(&n->disk);
+        int64_t hw = out->commit < durable ? out->commit : durable;
+        bool reset_pending = n->disk.durable.head.start != n->disk.current.head.start;
+        if (chance(w, 30) && hw > n->checkpoint && !reset_pending)
+            n->checkpoint = hw;
         check_commit(w, n, out->commit);
         f8_on_commit(w, n, out->commit);
     }
     if (out->role_changed) {
-        sim_trace(w, "  n%d %s term %lld leader %d", n->id, rg_role_str(out->role),
+        sim_trace(w, "  g%d n%d %s term %lld leader %d", n->group, n->id, rg_role_str(out->role),
                   (long long)out->term, out->leader);
         if (out->role == RG_ROLE_LEADER) {
             check_new_leader(w, n, out->term);
@@ -517,6 +525,7 @@ static struct replica_group_config node_config(struct sim_world *w, struct sim_n
     c.heartbeat_ticks = 3;
     c.max_inflight = (uint32_t)(1 + (w->opt.seed + (uint64_t)n->id) % 8);
     c.seed = sim_rand(w);
+    c.initial_tick = rg_clock_ticks(&n->host->clock);
     c.pre_vote = true;
     c.check_quorum = true;
     c.faults = &w->faults;
@@ -524,6 +533,12 @@ static struct replica_group_config node_config(struct sim_world *w, struct sim_n
     c.assert_handler = on_core_assert;
     c.assert_ctx = w;
     return c;
+}
+
+/* The host's own (skewed) monotonic clock, in ms. */
+static uint64_t host_clock_ms(const struct sim_world *w, const struct sim_host *h)
+{
+    return h->clock_offset + (uint64_t)((w->now - h->clock_base) * h->rate_pm / 1000);
 }
 
 /* Starts (or restarts) a replica from what its disk holds. */
@@ -559,14 +574,17 @@ static void start_replica(struct sim_world *w, struct sim_node *n)
         .epoch_count = log->nruns,
         .configs = configs,
         .config_count = nconfigs,
-        .commit = 0,
+        .commit = n->checkpoint,
         .new_group = !n->host->wiped && n->disk.hard.term == 0,
     };
     struct replica_group_config c = node_config(w, n);
     int rc = replica_group_init(&n->rg, &c, &r, n->epochs, SIM_EPOCH_CAPACITY);
     if (rc != RG_OK)
         sim_fail(w, "node %d: init from disk: %s", n->id, rg_status_str(rc));
-    n->last_commit = replica_group_commit(&n->rg); /* its log start */
+    /* A restored high watermark must be one the group committed. */
+    n->last_commit = log->head.start;
+    if (replica_group_commit(&n->rg) > n->last_commit)
+        check_commit(w, n, replica_group_commit(&n->rg));
     check_node(w, n);
 }
 
@@ -576,6 +594,9 @@ static void start_host(struct sim_world *w, struct sim_host *h)
     h->up = true;
     h->inc++;
     h->paused_until = 0;
+    h->clock_offset = host_clock_ms(w, h) + (uint64_t)sim_rand_range(w, 0, 1000);
+    h->clock_base = w->now;
+    rg_clock_init(&h->clock, (uint32_t)w->tick_ms, h->clock_offset);
     for (int g = 0; g < w->ngroups; g++)
         start_replica(w, &w->groups[g].nodes[h->id]);
     schedule_tick(w, h, w->now + sim_rand_range(w, 1, w->tick_ms));
@@ -637,6 +658,7 @@ static void wipe_host(struct sim_world *w, struct sim_host *h)
         struct sim_disk *d = &w->groups[g].nodes[h->id].disk;
         sim_disk_free(d);
         d->hard.voted_for = RG_NO_NODE;
+        w->groups[g].nodes[h->id].checkpoint = 0;
     }
     h->disk_id = sim_rand(w) | 1;
     h->wiped = true;
@@ -649,17 +671,22 @@ static void crash_node(struct sim_world *w, struct sim_node *n)
 
 /* ---------------------------------------------------------------- events */
 
+/* A loop turn of the host: the ticks its clock says are due, each for
+ * every group (in phase: they share the clock), then the next turn. */
 static void on_tick(struct sim_world *w, struct sim_host *h)
 {
-    for (int g = 0; g < w->ngroups; g++) {
-        struct sim_node *n = &w->groups[g].nodes[h->id];
-        struct rg_output *out = out_begin(w);
-        if (replica_group_tick(&n->rg, out) != RG_OK)
-            sim_fail(w, "tick failed");
-        process(w, n, out);
-        out_end(w, out);
+    uint64_t due = rg_clock_advance(&h->clock, host_clock_ms(w, h));
+    for (uint64_t k = 0; k < due; k++) {
+        for (int g = 0; g < w->ngroups; g++) {
+            struct sim_node *n = &w->groups[g].nodes[h->id];
+            struct rg_output *out = out_begin(w);
+            if (replica_group_tick(&n->rg, out) != RG_OK)
+                sim_fail(w, "tick failed");
+            process(w, n, out);
+            out_end(w, out);
+        }
     }
-    schedule_tick(w, h, w->now + w->tick_ms);
+    schedule_tick(w, h, w->now + sim_rand_range(w, w->tick_ms / 2, w->tick_ms * 3 / 2));
 }
 
 static void on_deliver(struct sim_world *w, struct sim_node *n, struct sim_msg *sm)
@@ -677,7 +704,7 @@ static void on_deliver(struct sim_world *w, struct sim_node *n, struct sim_msg *
         }
     }
     m->payload = sm;
-    sim_trace(w, "n%d <- n%d %s t%lld", n->id, m->from, rg_message_type_str(m->type),
+    sim_trace(w, "g%d n%d <- n%d %s t%lld", n->group, n->id, m->from, rg_message_type_str(m->type),
               (long long)m->term);
     struct rg_output *out = out_begin(w);
     int rc = replica_group_step(&n->rg, m, out);
@@ -692,7 +719,7 @@ static void on_sync_done(struct sim_world *w, struct sim_node *n, uint32_t cover
     sim_disk_sync_done(&n->disk, covers);
     n->disk.sync_covers = 0;
     int64_t durable = sim_disk_durable_prefix(&n->disk);
-    sim_trace(w, "n%d sync done: durable [0,%lld)", n->id, (long long)durable);
+    sim_trace(w, "g%d n%d sync done: durable [0,%lld)", n->group, n->id, (long long)durable);
     struct rg_output *out = out_begin(w);
     if (replica_group_durable(&n->rg, durable, out) != RG_OK)
         sim_fail(w, "durable failed");
@@ -779,11 +806,25 @@ static void on_admin(struct sim_world *w)
                                                  out);
             sim_trace(w, "admin: promote n%d: %s", m->learners[0], rg_status_str(rc));
         } else if ((int)m->voter_count > w->replicas) {
-            int victim = m->voters[sim_rand_range(w, 0, (int)m->voter_count - 1)];
-            rc = victim == l->id ? RG_ERR_INVALID
-                                 : replica_group_change_membership(&l->rg, RG_CHANGE_REMOVE, victim,
-                                                                   &offset, out);
-            sim_trace(w, "admin: remove n%d: %s", victim, rg_status_str(rc));
+            struct sim_group *g = l->grp;
+            int victim = g->remove_next >= 0 && rg_membership_has_voter(m, g->remove_next)
+                             ? g->remove_next
+                             : m->voters[sim_rand_range(w, 0, (int)m->voter_count - 1)];
+            if (victim == l->id) {
+                /* Removing the leader: it hands leadership to another
+                 * voter first; a later turn removes it. */
+                int target = m->voters[0] != l->id ? m->voters[0] : m->voters[1];
+                rc = replica_group_transfer_leadership(&l->rg, target, out);
+                g->remove_next = victim;
+                sim_trace(w, "admin: remove leader n%d: transfer to n%d first: %s", victim, target,
+                          rg_status_str(rc));
+            } else {
+                rc =
+                    replica_group_change_membership(&l->rg, RG_CHANGE_REMOVE, victim, &offset, out);
+                if (rc == RG_OK && victim == g->remove_next)
+                    g->remove_next = -1;
+                sim_trace(w, "admin: remove n%d: %s", victim, rg_status_str(rc));
+            }
         } else {
             int spare = -1;
             for (int i = 0; i < w->nodes_total; i++)
@@ -950,7 +991,7 @@ static void on_fault(struct sim_world *w)
 
 static int election_bound_ms(const struct sim_world *w)
 {
-    return (int)(2 * w->election_ticks) * w->tick_ms;
+    return (int)(2 * w->election_ticks) * w->tick_ms * 1000 / w->min_rate_pm;
 }
 
 /* Healing: the network becomes reliable, every node runs, and messages
@@ -1288,11 +1329,14 @@ void sim_run(const struct sim_options *opt, struct sim_result *res)
             struct sim_node *n = &w->groups[g].nodes[i];
             n->id = i;
             n->group = g;
+            w->groups[g].remove_next = -1;
             n->grp = &w->groups[g];
             n->host = &w->hosts[i];
             n->disk.hard.voted_for = RG_NO_NODE;
         }
     w->tick_ms = 10;
+    /* Half the seeds skew the hosts' clocks by up to 5% either way. */
+    w->min_rate_pm = chance(w, 50) ? 950 : 1000;
     w->election_ticks = 10;
     w->delay_min = 1;
     w->delay_max = sim_rand_range(w, 2, 30);
@@ -1324,6 +1368,7 @@ void sim_run(const struct sim_options *opt, struct sim_result *res)
             struct sim_host *h = &w->hosts[i];
             h->id = i;
             h->disk_id = sim_rand(w) | 1;
+            h->rate_pm = w->min_rate_pm < 1000 ? sim_rand_range(w, w->min_rate_pm, 1050) : 1000;
             h->flush_interval_ms = chance(w, 30) ? sim_rand_range(w, 5, 50) : 0;
             start_host(w, h);
         }

@@ -63,8 +63,14 @@ struct sim_host {
     uint64_t inc;          /* process incarnation: events of an older one are void */
     uint32_t tick_gen;     /* ticks of an older generation are ignored */
     int flush_interval_ms; /* 0: sync after every write (flush=always) */
-    uint64_t disk_id;      /* the disk incarnation: new when the disk is wiped */
-    bool wiped;            /* lost its disk once: its replicas must recover */
+    /* Its monotonic clock runs at rate_pm per mille of real time (clock
+     * skew); ticks come from it through rg_clock at each loop turn. */
+    int rate_pm;
+    uint64_t clock_offset;
+    int64_t clock_base;
+    struct rg_clock clock;
+    uint64_t disk_id; /* the disk incarnation: new when the disk is wiped */
+    bool wiped;       /* lost its disk once: its replicas must recover */
 
     /* Hard state: one fsync covers every group's changes; messages made
      * after a change wait (held, tagged with hs_wanted) until it is done. */
@@ -93,7 +99,8 @@ struct sim_node {
     struct replica_group rg;
     struct rg_epoch_run epochs[SIM_EPOCH_CAPACITY];
     struct sim_disk disk;
-    int64_t last_commit;                             /* this incarnation's, never goes back */
+    int64_t last_commit; /* this incarnation's, never goes back */
+    int64_t checkpoint;  /* the high watermark as last checkpointed (restored at start) */
     struct rg_hard_state hard_pending, hard_syncing; /* not yet durable */
     bool hard_dirty, hard_in_sync;
 };
@@ -106,6 +113,7 @@ struct sim_group {
     int32_t *leader_of_term;
     int64_t *committed_in_term; /* highest commit seen by a node in that term */
     int64_t nterms;
+    int remove_next; /* a leader to remove once it handed leadership over, or -1 */
 };
 
 enum sim_phase {
@@ -156,6 +164,7 @@ struct sim_world {
     int loss_pct, dup_pct, slow_pct, delay_min, delay_max;
 
     int tick_ms;
+    int min_rate_pm; /* the slowest host clock */
     uint32_t election_ticks;
     bool clients_on, faults_on;
     int client_gap_ms, fault_gap_ms;
