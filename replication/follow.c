@@ -90,7 +90,7 @@ void rg_learn_commit(struct replica_group *rg, int64_t leader_commit)
     if (c > rg->commit)
         rg->commit = c;
     RG_ASSERT(rg->commit <= rg->log_end);
-    rg_recovery_check(rg);
+    rg_recovery_caught_up(rg);
 }
 
 static void truncate_log(struct replica_group *rg, int64_t end, struct rg_output *out)

@@ -172,6 +172,11 @@ int replica_group_init(struct replica_group *rg, const struct replica_group_conf
     if (rg->faults.skip_recovery)
         rg->recovering = false;
     rg->vote_floor = restore->hard_state.vote_floor;
+    rg->bound_epoch = restore->hard_state.bound_epoch;
+    rg->bound_end = restore->hard_state.bound_end;
+    rg->sampling = rg->recovering;
+    rg->caught_up = restore->hard_state.caught_up ||
+                    (restore->hard_state.term != 0 && !rg->recovering && rg->bound_end == 0);
     rg->reply_to = RG_NO_NODE;
     rg->log_end = restore->log_end;
     rg->written_end = restore->log_end;
@@ -317,7 +322,7 @@ static void step_message(struct replica_group *rg, const struct rg_message *m,
             rg_handle_heartbeat_response(rg, m, out);
         break;
     case RG_MSG_TIMEOUT_NOW:
-        if (rg->role != RG_ROLE_LEADER && rg_self_is_voter(rg) && !rg->recovering)
+        if (rg->role != RG_ROLE_LEADER && rg_self_is_voter(rg) && rg_may_campaign(rg))
             rg_campaign(rg, false, true, out);
         break;
     default:

@@ -632,17 +632,26 @@ static void crash_host(struct sim_world *w, struct sim_host *h)
     schedule_at(w, w->now + sim_rand_range(w, 5, w->opt.nasty ? 80 : 400), EV_RESTART, h->id);
 }
 
-/* Wiping is safe one disk at a time: while a replica anywhere still
- * recovers, or another wiped host is down, a second wipe may take the
- * last durable copies of committed data with it (any quorum system). */
+/* Wiping is safe one disk at a time: until a wiped host holds again, in
+ * every group, what was committed when it was wiped (and so dropped its
+ * recovery bound), a second wipe may take the last durable copies of
+ * committed data (any quorum system), or leave bounds no log reaches. */
 static bool may_wipe(struct sim_world *w)
 {
     for (int i = 0; i < w->nodes_total; i++) {
-        if (!w->hosts[i].up && w->hosts[i].wiped)
-            return false;
-        for (int g = 0; g < w->ngroups; g++)
-            if (w->hosts[i].up && replica_group_recovering(&w->groups[g].nodes[i].rg))
+        struct sim_host *h = &w->hosts[i];
+        if (!h->rejoining)
+            continue;
+        for (int g = 0; g < w->ngroups; g++) {
+            const struct sim_node *n = &w->groups[g].nodes[i];
+            /* Judged on what is durable: a crash may undo the rest. */
+            const struct rg_hard_state *hs = &n->disk.hard;
+            bool rejoined = !hs->recovering && hs->term > 0 && hs->bound_epoch == 0 &&
+                            hs->bound_end == 0 && replica_group_commit(&n->rg) >= n->rejoin_at;
+            if (!h->up || !rejoined)
                 return false;
+        }
+        h->rejoining = false;
     }
     return true;
 }
@@ -659,9 +668,11 @@ static void wipe_host(struct sim_world *w, struct sim_host *h)
         sim_disk_free(d);
         d->hard.voted_for = RG_NO_NODE;
         w->groups[g].nodes[h->id].checkpoint = 0;
+        w->groups[g].nodes[h->id].rejoin_at = sim_log_end(&w->groups[g].committed);
     }
     h->disk_id = sim_rand(w) | 1;
     h->wiped = true;
+    h->rejoining = true;
 }
 
 static void crash_node(struct sim_world *w, struct sim_node *n)

@@ -71,6 +71,7 @@ struct sim_host {
     struct rg_clock clock;
     uint64_t disk_id; /* the disk incarnation: new when the disk is wiped */
     bool wiped;       /* lost its disk once: its replicas must recover */
+    bool rejoining;   /* wiped, some replica not yet holding what was committed then */
 
     /* Hard state: one fsync covers every group's changes; messages made
      * after a change wait (held, tagged with hs_wanted) until it is done. */
@@ -101,6 +102,7 @@ struct sim_node {
     struct sim_disk disk;
     int64_t last_commit; /* this incarnation's, never goes back */
     int64_t checkpoint;  /* the high watermark as last checkpointed (restored at start) */
+    int64_t rejoin_at;   /* wiped: the group's commit then, which it must hold again */
     struct rg_hard_state hard_pending, hard_syncing; /* not yet durable */
     bool hard_dirty, hard_in_sync;
 };
