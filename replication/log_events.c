@@ -63,8 +63,9 @@ int replica_group_write_failed(struct replica_group *rg, int64_t end, struct rg_
         /* What was lost is uncommitted here (commit <= end): forget it. */
         rg_forget_from(rg, end);
         /* A leader's proposals from end on are gone, its epoch maybe
-         * without its marker: it steps down (same term, no new vote). */
-        if (rg->role == RG_ROLE_LEADER)
+         * without its marker; a (pre-)candidate asked for votes with the
+         * log it just lost: either steps down (same term, no new vote). */
+        if (rg->role != RG_ROLE_FOLLOWER)
             rg_become_follower(rg, rg->term, RG_NO_NODE);
     }
     RG_ASSERT(rg->commit <= rg->log_end);

@@ -528,7 +528,8 @@ int replica_group_durable(struct replica_group *rg, int64_t end, struct rg_outpu
  * (>= the commit offset, since the durable end never passes a failed
  * write). The core forgets [end, log_end): a follower acknowledges less
  * from now on and the leader re-sends it; a leader steps down (its
- * proposals at or after end are lost: fail their produce requests). A
+ * proposals at or after end are lost: fail their produce requests), and so
+ * does a candidate (its vote requests claimed the lost entries). A
  * failed truncate, reset or fsync is not recoverable this way: discard
  * the group, recover the partition from disk and replica_group_init it.
  */

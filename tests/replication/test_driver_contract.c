@@ -424,3 +424,59 @@ Test(recovery, answers_set_the_floor_and_the_log_bound)
     cr_assert(h_find(step(2, &pv), RG_MSG_PRE_VOTE_RESPONSE)->granted);
     cr_assert(!replica_group_caught_up(x), "until its own log holds a leader's commit");
 }
+
+/* The core trusts durable(end) "as the log is now": the driver must clamp
+ * an fsync that started before a truncation (the sim's unclamped_durable
+ * fault is this mistake; its checker catches the false claim). */
+Test(storage, durable_reports_are_clamped_by_the_driver)
+{
+    struct replica_group f;
+    struct rg_epoch_run runs[8];
+    struct replica_group_config cfg = two_voters(1);
+    struct rg_epoch_run run = {.epoch = 1, .start = 0};
+    struct replica_group_restore r = {
+        .hard_state = {.term = 1, .voted_for = 0}, .log_end = 1, .epochs = &run, .epoch_count = 1};
+    cr_assert_eq(replica_group_init(&f, &cfg, &r, runs, 8), RG_OK);
+    /* epoch 1 writes [1, 3); an fsync covering it starts */
+    struct rg_message a = h_msg(RG_MSG_APPEND, 0, 1, 1);
+    a.prev_end = 1;
+    a.prev_epoch = 1;
+    a.end = 3;
+    a.run_count = 1;
+    a.runs[0] = (struct rg_epoch_run){.epoch = 1, .start = 1};
+    cr_assert_eq(replica_group_step(&f, &a, h_out(&C)), RG_OK);
+    /* epoch 2 truncates to 1 and writes [1, 2) before the fsync ends */
+    struct rg_message b = h_msg(RG_MSG_APPEND, 0, 1, 2);
+    b.prev_end = 1;
+    b.prev_epoch = 1;
+    b.end = 2;
+    b.run_count = 1;
+    b.runs[0] = (struct rg_epoch_run){.epoch = 2, .start = 1};
+    struct rg_output *out = h_out(&C);
+    cr_assert_eq(replica_group_step(&f, &b, out), RG_OK);
+    cr_assert_eq(out->ops[0].type, RG_LOG_TRUNCATE);
+    cr_assert_eq(replica_group_durable_end(&f), 1);
+    /* unclamped, the fsync's end (3, capped to the log: 2) would make the
+     * ack claim the unsynced epoch-2 batch; clamped to the truncation: 1 */
+    out = h_out(&C);
+    cr_assert_eq(replica_group_durable(&f, 1, out), RG_OK);
+    cr_assert_eq(replica_group_durable_end(&f), 1);
+    out = h_out(&C);
+    cr_assert_eq(replica_group_durable(&f, 2, out), RG_OK, "the core cannot tell");
+    cr_assert_eq(h_find(out, RG_MSG_APPEND_RESPONSE)->durable, 2);
+}
+
+Test(storage, candidate_write_failure_steps_down)
+{
+    h_init(&C, 3, 3);
+    h_elect(&C, 0);
+    h_propose(&C, 0, 2);
+    h_deliver_all(&C);
+    struct replica_group *x = &C.nodes[1].rg;
+    struct rg_message t = h_msg(RG_MSG_TIMEOUT_NOW, 0, 1, replica_group_term(x));
+    struct rg_output *out = step(1, &t);
+    cr_assert_eq(replica_group_role(x), RG_ROLE_CANDIDATE);
+    cr_assert_eq(h_find(out, RG_MSG_VOTE)->log_end, 3, "it asks with its whole log");
+    cr_assert_eq(replica_group_write_failed(x, 1, h_out(&C)), RG_OK);
+    cr_assert_eq(replica_group_role(x), RG_ROLE_FOLLOWER, "that log is gone: no leading with it");
+}

@@ -106,6 +106,8 @@ void sim_disk_trim_front(struct sim_disk *d, int64_t start);
 void sim_disk_sync_done(struct sim_disk *d, uint32_t count);
 /* [start, x) of the current log is durable. */
 int64_t sim_disk_durable_prefix(const struct sim_disk *d);
+/* Applies one op to a log (append, truncate, reset). */
+void sim_log_apply(struct sim_log *log, const struct sim_op *op);
 /* Crash: `survive` pending ops reach the disk, the next one torn. */
 void sim_disk_crash(struct sim_disk *d, uint32_t survive, bool tear);
 
@@ -121,6 +123,7 @@ struct sim_options {
     bool nasty;           /* harsher fault profile (small appends, lossy, leader crashes) */
     bool figure8;         /* directed adversary steering toward Raft's figure 8 */
     int groups;           /* replica groups sharing the hosts; 0: chosen by the seed */
+    bool end_to_end;      /* check only end-to-end invariants (no durable-claim checks) */
 };
 
 struct sim_result {

@@ -177,10 +177,10 @@ void sim_deliver_heartbeats(struct sim_world *w, struct sim_host *h, struct sim_
         sim_process(w, n, out);
         sim_out_end(w, out);
         if (e->reply.to != RG_NO_NODE) {
-            if (e->reply.success && e->reply.durable > sim_disk_durable_prefix(&n->disk))
+            if (e->reply.success && e->reply.durable > sim_io_durable_end(n) && !w->opt.end_to_end)
                 sim_fail(w, "g%d node %d replies [0,%lld) durable, its disk holds [0,%lld)",
                          n->group, n->id, (long long)e->reply.durable,
-                         (long long)sim_disk_durable_prefix(&n->disk));
+                         (long long)sim_io_durable_end(n));
             sm->hbs[nreplies++] = *e;
         }
     }

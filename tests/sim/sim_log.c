@@ -216,7 +216,7 @@ void sim_disk_trim_front(struct sim_disk *d, int64_t start)
     sim_log_trim_front(&d->current, start);
 }
 
-static void apply_op(struct sim_log *log, const struct sim_op *op)
+void sim_log_apply(struct sim_log *log, const struct sim_op *op)
 {
     if (op->type == SIM_OP_APPEND)
         sim_log_push(log, &op->entry);
@@ -231,7 +231,7 @@ void sim_disk_sync_done(struct sim_disk *d, uint32_t count)
     if (count > d->npending)
         count = d->npending;
     for (uint32_t i = 0; i < count; i++)
-        apply_op(&d->durable, &d->pending[i]);
+        sim_log_apply(&d->durable, &d->pending[i]);
     memmove(d->pending, d->pending + count, (d->npending - count) * sizeof(*d->pending));
     d->npending -= count;
 }
@@ -248,7 +248,7 @@ void sim_disk_crash(struct sim_disk *d, uint32_t survive, bool tear)
     if (survive > d->npending)
         survive = d->npending;
     for (uint32_t i = 0; i < survive; i++)
-        apply_op(&d->durable, &d->pending[i]);
+        sim_log_apply(&d->durable, &d->pending[i]);
     if (tear && survive < d->npending && d->pending[survive].type == SIM_OP_APPEND) {
         /* Half a batch reached the disk; recovery finds a checksum
          * mismatch and cuts the log there. */

@@ -11,7 +11,9 @@
  *   --scenarios        always run the pre-vote / check-quorum scenarios
  *   --nasty            harsher faults: small appends, lossy links, dying leaders
  *   --figure8          directed adversary: schedules steered toward Raft's figure 8
- *   --fault NAME       turn on a test-only fault knob of the core
+ *   --fault NAME       turn on a test-only fault knob of the core or the driver
+ *   --end-to-end       only end-to-end invariants (committed data, leaders, logs):
+ *                      shows what a fault breaks, not its first symptom
  *   --expect-failure-within N   mutation check: run seeds from --start until
  *       one fails; exit 0 if that happens within N seeds, 1 otherwise
  */
@@ -105,6 +107,9 @@ static int run_range(const struct sim_options *opt, uint64_t start, uint64_t cou
              opt->short_schedule ? " --short" : "", opt->nasty ? " --nasty" : "",
              opt->figure8 ? " --figure8" : "", opt->scenario_checks ? " --scenarios" : "",
              opt->fault ? " --fault " : "", opt->fault ? opt->fault : "");
+    if (opt->end_to_end)
+        snprintf(replay_args + strlen(replay_args), sizeof(replay_args) - strlen(replay_args),
+                 " --end-to-end");
     if (opt->replicas)
         snprintf(replay_args + strlen(replay_args), sizeof(replay_args) - strlen(replay_args),
                  " --replicas %d", opt->replicas);
@@ -253,6 +258,8 @@ int main(int argc, char **argv)
             opt.nasty = true;
         } else if (strcmp(a, "--figure8") == 0) {
             opt.figure8 = true;
+        } else if (strcmp(a, "--end-to-end") == 0) {
+            opt.end_to_end = true;
         } else if (strcmp(a, "--scenarios") == 0) {
             opt.scenario_checks = true;
         } else {

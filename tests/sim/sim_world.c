@@ -253,35 +253,42 @@ static void start_sync(struct sim_world *w, struct sim_node *n)
 
 static void process(struct sim_world *w, struct sim_node *n, struct rg_output *out);
 
-static void apply_ops(struct sim_world *w, struct sim_node *n, struct rg_output *out,
-                      bool *appended)
+static void issue_append(struct sim_world *w, struct sim_node *n, const struct sim_entry *e)
+{
+    struct sim_op op = {.type = SIM_OP_APPEND, .entry = *e};
+    sim_io_issue(w, n, &op);
+}
+
+/* Log ops go to the write queue; checked against the log as planned. */
+static void apply_ops(struct sim_world *w, struct sim_node *n, struct rg_output *out)
 {
     for (uint32_t i = 0; i < out->op_count; i++) {
         const struct rg_log_op *op = &out->ops[i];
         struct sim_entry e;
         memset(&e, 0, sizeof(e));
         switch (op->type) {
-        case RG_LOG_TRUNCATE:
-            *appended = true;
-            if (sim_log_find_base(&n->disk.current, op->offset) < 0)
+        case RG_LOG_TRUNCATE: {
+            if (sim_log_find_base(&n->planned, op->offset) < 0)
                 sim_fail(w, "node %d: truncate to %lld, not a batch boundary", n->id,
                          (long long)op->offset);
             sim_trace(w, "  g%d n%d truncate to %lld", n->group, n->id, (long long)op->offset);
-            sim_disk_truncate(&n->disk, op->offset);
+            struct sim_op t = {.type = SIM_OP_TRUNCATE, .offset = op->offset};
+            sim_io_issue(w, n, &t);
             break;
+        }
         case RG_LOG_APPEND_RECEIVED: {
             const struct sim_msg *sm = op->payload;
             int64_t at = op->offset;
-            if (at != sim_log_end(&n->disk.current))
+            if (at != sim_log_end(&n->planned))
                 sim_fail(w, "node %d: append at %lld but log ends at %lld", n->id, (long long)at,
-                         (long long)sim_log_end(&n->disk.current));
+                         (long long)sim_log_end(&n->planned));
             for (uint32_t k = 0; k < sm->n; k++) {
                 const struct sim_entry *src = &sm->entries[k];
                 if (src->base < op->offset || src->base >= op->to)
                     continue;
                 if (src->base != at)
                     sim_fail(w, "node %d: append range starts inside a batch", n->id);
-                sim_disk_append(&n->disk, src);
+                issue_append(w, n, src);
                 at = src->base + src->count;
             }
             if (at != op->to)
@@ -289,7 +296,6 @@ static void apply_ops(struct sim_world *w, struct sim_node *n, struct rg_output 
                          (long long)op->offset, (long long)op->to, (long long)at);
             sim_trace(w, "  g%d n%d append [%lld,%lld)", n->group, n->id, (long long)op->offset,
                       (long long)op->to);
-            *appended = true;
             f8_on_append_written(w, n, op->offset, op->to);
             break;
         }
@@ -304,7 +310,8 @@ static void apply_ops(struct sim_world *w, struct sim_node *n, struct rg_output 
                          (long long)op->config_offset);
             sim_trace(w, "  g%d n%d reset: log restarts at %lld (epoch before %d)", n->group, n->id,
                       (long long)op->offset, op->epoch);
-            sim_disk_reset(&n->disk, &sm->head);
+            struct sim_op r = {.type = SIM_OP_RESET, .head = sm->head};
+            sim_io_issue(w, n, &r);
             break;
         }
         case RG_LOG_APPEND_MARKER:
@@ -315,10 +322,9 @@ static void apply_ops(struct sim_world *w, struct sim_node *n, struct rg_output 
             e.id = ++w->next_id;
             e.kind = op->type == RG_LOG_APPEND_MARKER ? SIM_MARKER : SIM_CONFIG;
             e.membership = op->membership;
-            if (e.base != sim_log_end(&n->disk.current))
+            if (e.base != sim_log_end(&n->planned))
                 sim_fail(w, "node %d: marker/config not at log end", n->id);
-            sim_disk_append(&n->disk, &e);
-            *appended = true;
+            issue_append(w, n, &e);
             sim_trace(w, "  g%d n%d append %s at %lld epoch %d", n->group, n->id,
                       e.kind == SIM_MARKER ? "marker" : "config", (long long)e.base, e.epoch);
             break;
@@ -328,16 +334,21 @@ static void apply_ops(struct sim_world *w, struct sim_node *n, struct rg_output 
 
 /* Reads [prev_end, end) of the leader's log into the message, maybe fewer
  * batches (a byte budget), as the broker would from its segments. */
-static struct sim_msg *fill_append(struct sim_world *w, struct sim_node *n, struct rg_message *m,
-                                   struct rg_output *out)
+struct sim_msg *sim_fill_append(struct sim_world *w, struct sim_node *n, struct rg_message *m,
+                                struct rg_output *out)
 {
     const struct sim_log *log = &n->disk.current;
+    /* A deposed leader's read is stale (its log may have changed). */
+    if (replica_group_role(&n->rg) != RG_ROLE_LEADER || replica_group_term(&n->rg) != m->term)
+        return NULL;
     if (m->end == m->prev_end) { /* an empty probe */
         struct sim_msg *probe = calloc(1, sizeof(*probe));
         probe->m = *m;
         return probe;
     }
     int64_t i = sim_log_find_base(log, m->prev_end);
+    if (i < 0 && m->prev_end < log->head.start)
+        return NULL; /* retention deleted it while the read was queued */
     if (i < 0)
         sim_fail(w, "node %d: APPEND from %lld, not a batch start", n->id, (long long)m->prev_end);
     int64_t budget = chance(w, w->opt.nasty ? 70 : 40) ? sim_rand_range(w, 1, 3) : 1 << 30;
@@ -431,16 +442,15 @@ static void process(struct sim_world *w, struct sim_node *n, struct rg_output *o
             schedule(w, ev);
         }
     }
-    bool appended = false;
-    apply_ops(w, n, out, &appended);
+    apply_ops(w, n, out);
     for (uint32_t i = 0; i < out->message_count; i++) {
         struct rg_message *m = &out->messages[i];
         check_message(w, n, m);
         struct sim_msg *sm;
         if (m->type == RG_MSG_APPEND) {
-            sm = fill_append(w, n, m, out);
-            if (sm == NULL)
-                continue;
+            trace_message(w, m);
+            sim_io_read(w, n, m); /* sent once read */
+            continue;
         } else {
             sm = calloc(1, sizeof(*sm));
             sm->m = *m;
@@ -467,9 +477,9 @@ static void process(struct sim_world *w, struct sim_node *n, struct rg_output *o
         /* Now and then the high watermark goes into the checkpoint,
          * clamped to the durable end (a leader may commit beyond its own),
          * never while a RESET is unsynced (a crash may undo it). */
-        int64_t durable = sim_disk_durable_prefix(&n->disk);
+        int64_t durable = sim_io_durable_end(n);
         int64_t hw = out->commit < durable ? out->commit : durable;
-        bool reset_pending = n->disk.durable.head.start != n->disk.current.head.start;
+        bool reset_pending = n->disk.durable.head.start != n->planned.head.start;
         if (chance(w, 30) && hw > n->checkpoint && !reset_pending)
             n->checkpoint = hw;
         check_commit(w, n, out->commit);
@@ -494,16 +504,6 @@ static void process(struct sim_world *w, struct sim_node *n, struct rg_output *o
     }
     if (n->disk.npending > 0 && n->host->flush_interval_ms == 0)
         start_sync(w, n);
-    if (appended) {
-        struct rg_output *o2 = out_begin(w);
-        int64_t end = sim_log_end(&n->disk.current);
-        int rc =
-            replica_group_appended(&n->rg, end, sim_log_epoch_at(&n->disk.current, end - 1), o2);
-        if (rc != RG_OK && rc != RG_ERR_STALE)
-            sim_fail(w, "appended: %s", rg_status_str(rc));
-        process(w, n, o2);
-        out_end(w, o2);
-    }
 }
 
 /* ---------------------------------------------------------------- nodes */
@@ -544,6 +544,7 @@ static uint64_t host_clock_ms(const struct sim_world *w, const struct sim_host *
 /* Starts (or restarts) a replica from what its disk holds. */
 static void start_replica(struct sim_world *w, struct sim_node *n)
 {
+    sim_io_restart(n);
     const struct sim_log *log = &n->disk.durable;
     /* The config in effect at the log start (from the log-start
      * checkpoint), then the newest config batches of the log. */
@@ -729,7 +730,11 @@ static void on_sync_done(struct sim_world *w, struct sim_node *n, uint32_t cover
 {
     sim_disk_sync_done(&n->disk, covers);
     n->disk.sync_covers = 0;
-    int64_t durable = sim_disk_durable_prefix(&n->disk);
+    /* Clamped below truncations still queued (unless the fault says not). */
+    int64_t durable = w->driver_faults.unclamped_durable ? sim_disk_durable_prefix(&n->disk)
+                                                         : sim_io_durable_end(n);
+    if (durable > replica_group_log_end(&n->rg))
+        durable = replica_group_log_end(&n->rg);
     sim_trace(w, "g%d n%d sync done: durable [0,%lld)", n->group, n->id, (long long)durable);
     struct rg_output *out = out_begin(w);
     if (replica_group_durable(&n->rg, durable, out) != RG_OK)
@@ -781,15 +786,10 @@ static void on_client(struct sim_world *w)
             e.epoch = epoch;
             e.id = ++w->next_id;
             e.kind = SIM_DATA;
-            sim_disk_append(&n->disk, &e);
+            issue_append(w, n, &e);
             w->res->proposals++;
             sim_trace(w, "client -> n%d: batch [%lld,%lld) epoch %d", n->id, (long long)base,
                       (long long)(base + count), epoch);
-            process(w, n, out);
-            rg_output_reset(out);
-            rc = replica_group_appended(&n->rg, base + count, epoch, out);
-            if (rc != RG_OK)
-                sim_fail(w, "appended: %s", rg_status_str(rc));
             process(w, n, out);
         }
         out_end(w, out);
@@ -899,7 +899,7 @@ static void retention(struct sim_world *w, struct sim_node *n)
         return;
     const struct sim_log *log = &n->disk.current;
     int64_t bound = replica_group_commit(&n->rg);
-    int64_t durable = sim_disk_durable_prefix(&n->disk);
+    int64_t durable = sim_io_durable_end(n);
     if (durable < bound)
         bound = durable;
     if (replica_group_durable_end(&n->rg) < bound)
@@ -916,6 +916,7 @@ static void retention(struct sim_world *w, struct sim_node *n)
     int64_t k = sim_rand_range(w, 1, (int)choices);
     int64_t start = k <= hi ? log->e[k].base : bound;
     sim_disk_trim_front(&n->disk, start);
+    sim_log_trim_front(&n->planned, start);
     const struct sim_log_start *h = &n->disk.current.head;
     sim_trace(w, "FAULT retention n%d: log starts at %lld (epoch before %d)", n->id,
               (long long)start, h->epoch);
@@ -1196,6 +1197,25 @@ static void step_event(struct sim_world *w, struct sim_event ev)
         check_host(w, h);
         return;
     }
+    case EV_WRITE_DONE:
+        if (!h->up || ev.inc != h->inc || deferred(w, h, ev, 0))
+            return;
+        sim_io_write_done(w, &w->groups[ev.group].nodes[ev.node]);
+        check_node(w, &w->groups[ev.group].nodes[ev.node]);
+        return;
+    case EV_READ_DONE:
+        if (!h->up || ev.inc != h->inc) {
+            free_msg(ev.msg);
+            return;
+        }
+        if (deferred(w, h, ev, 0))
+            return;
+        w->in_hand = ev.msg;
+        sim_io_read_done(w, &w->groups[ev.group].nodes[ev.node], ev.msg);
+        w->in_hand = NULL;
+        free_msg(ev.msg);
+        check_node(w, &w->groups[ev.group].nodes[ev.node]);
+        return;
     case EV_HARD_SYNC:
         if (!h->up || ev.inc != h->inc || deferred(w, h, ev, 0))
             return;
@@ -1290,8 +1310,10 @@ static void world_free(struct sim_world *w)
         sim_host_free(&w->hosts[i]);
     for (int g = 0; g < w->ngroups; g++) {
         struct sim_group *grp = &w->groups[g];
-        for (int i = 0; i < SIM_MAX_NODES; i++)
+        for (int i = 0; i < SIM_MAX_NODES; i++) {
             sim_disk_free(&grp->nodes[i].disk);
+            sim_io_free(&grp->nodes[i]);
+        }
         sim_log_free(&grp->committed);
         free(grp->leader_of_term);
         free(grp->committed_in_term);
@@ -1360,6 +1382,7 @@ void sim_run(const struct sim_options *opt, struct sim_result *res)
         w->fault_gap_ms = sim_rand_range(w, 10, 60);
         w->loss_pct = sim_rand_range(w, 5, 25);
     }
+    w->write_fail_pct = chance(w, 50) ? 0 : sim_rand_range(w, 1, 3);
     w->clients_on = true;
     w->faults_on = true;
     w->phase = PHASE_CHAOS;

@@ -40,7 +40,9 @@ enum sim_event_type {
     EV_CRASH,
     EV_ADMIN,
     EV_PHASE,
-    EV_HARD_SYNC, /* a host's hard-state fsync (all its groups at once) completes */
+    EV_HARD_SYNC,  /* a host's hard-state fsync (all its groups at once) completes */
+    EV_WRITE_DONE, /* a replica's queued log writes complete (or one fails) */
+    EV_READ_DONE,  /* the read for an APPEND completes */
 };
 
 struct sim_event {
@@ -104,6 +106,13 @@ struct sim_node {
     int64_t checkpoint;  /* the high watermark as last checkpointed (restored at start) */
     int64_t rejoin_at;   /* wiped: the group's commit then, which it must hold again */
     struct rg_hard_state hard_pending, hard_syncing; /* not yet durable */
+    /* Asynchronous writes (sim_io.c): ops the core asked for, in order,
+     * not yet written; `planned` is the log as the core sees it (written
+     * log + queue), disk.current the written log. */
+    struct sim_op *wq;
+    uint32_t nwq, capwq;
+    bool write_scheduled;
+    struct sim_log planned;
     bool hard_dirty, hard_in_sync;
 };
 
@@ -164,6 +173,7 @@ struct sim_world {
 
     bool blocked[SIM_MAX_NODES][SIM_MAX_NODES]; /* [from][to] */
     int loss_pct, dup_pct, slow_pct, delay_min, delay_max;
+    int write_fail_pct; /* of append completions during chaos */
 
     int tick_ms;
     int min_rate_pm; /* the slowest host clock */
@@ -233,6 +243,23 @@ void sim_host_crash(struct sim_world *w, struct sim_host *h);
 void sim_host_free(struct sim_host *h);
 void sim_deliver_heartbeats(struct sim_world *w, struct sim_host *h, struct sim_msg *sm);
 void sim_deliver_replies(struct sim_world *w, struct sim_host *h, struct sim_msg *sm);
+
+/* sim_world.c, for sim_io.c */
+struct sim_msg *sim_fill_append(struct sim_world *w, struct sim_node *n, struct rg_message *m,
+                                struct rg_output *out);
+
+/* sim_io.c: the driver's storage path */
+/* The core asked for op: the planned log takes it now, the disk later. */
+void sim_io_issue(struct sim_world *w, struct sim_node *n, const struct sim_op *op);
+void sim_io_write_done(struct sim_world *w, struct sim_node *n);
+/* A (re)start: nothing queued, the planned log is what the disk holds. */
+void sim_io_restart(struct sim_node *n);
+/* An APPEND to send once its read completes. */
+void sim_io_read(struct sim_world *w, struct sim_node *n, const struct rg_message *m);
+void sim_io_read_done(struct sim_world *w, struct sim_node *n, struct sim_msg *sm);
+void sim_io_free(struct sim_node *n);
+/* [start, x) of the planned log that is synced: what may be reported. */
+int64_t sim_io_durable_end(const struct sim_node *n);
 
 /* sim_figure8.c */
 void f8_step(struct sim_world *w);
