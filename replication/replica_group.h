@@ -9,27 +9,33 @@
  * docs/REPLICATION.md is the full contract; the essentials:
  *
  * EVENTS (inputs)
- *   replica_group_tick            one logical clock tick
+ *   replica_group_tick            one tick (as many as an rg_clock says are due)
  *   replica_group_step            a message received from a peer
+ *   replica_group_step_heartbeat(_reply)  an entry of a coalesced heartbeat (reply)
  *   replica_group_propose         a client batch of N records (leader)
- *   replica_group_appended        "my log is written (readable) up to X"
- *   replica_group_durable         "my log is durable up to X"
+ *   replica_group_appended        "my log is written (readable) up to X" (any role)
+ *   replica_group_durable         "my log is durable up to X" (clamped by the driver)
+ *   replica_group_write_failed    "a write failed: my log ends at X"
+ *   replica_group_append_read     "the read for this APPEND finished"
  *   replica_group_log_start_advanced  "retention deleted my log below X"
  *   replica_group_transfer_leadership, replica_group_change_membership
  *
  * OUTPUTS go into a caller-provided struct rg_output. Carry one out IN THIS
  * ORDER before reusing it:
- *   1. hard_state_changed: persist {term, voted_for} DURABLY (fsync). No
- *      message in this output may leave before that: a vote or a term
- *      forgotten in a crash lets one node vote twice in an epoch.
+ *   1. hard_state_changed: persist the hard state DURABLY (fsync). No
+ *      message in this output may leave before a hard_state_version >=
+ *      out->hard_state_version is durable: a vote or a term forgotten in a
+ *      crash lets one node vote twice in an epoch. One fsync per shard per
+ *      loop turn for all its groups is the intended use.
  *   2. log ops, in order: truncate the log to an offset; append bytes
  *      received in an APPEND message; append a leader-epoch marker or a
  *      membership-config batch. They need to be written, not durable; report
  *      durability later with replica_group_durable.
- *   3. send the messages (coalescing heartbeats across groups is allowed).
- *      For each APPEND the caller reads its log from msg->prev_end up to at
- *      most msg->end, whole batches only; if it sends less (byte budget),
- *      it calls replica_group_append_trimmed before any other event.
+ *   3. send the messages, and the compact heartbeats (out->heartbeats, one
+ *      message per broker pair per tick). For each APPEND the caller reads
+ *      its log from msg->prev_end up to at most msg->end, whole batches
+ *      only (asynchronously if it likes), then calls
+ *      replica_group_append_read: RG_ERR_STALE means drop it.
  *   4. publish commit (the high watermark) and role/leader changes.
  *
  * OFFSETS are Kafka-style: a record batch covers [base, base + count), the
