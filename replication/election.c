@@ -84,7 +84,7 @@ static uint32_t count_votes(const struct replica_group *rg, bool granted)
 
 void rg_campaign(struct replica_group *rg, bool pre_vote, bool transfer, struct rg_output *out)
 {
-    RG_ASSERT(rg_self_is_voter(rg) && rg_may_campaign(rg));
+    RG_ASSERT(rg_self_is_voter(rg) && !rg->recovering);
     if (rg->faults.skip_pre_vote)
         pre_vote = false;
     for (uint32_t i = 0; i < rg->peer_count; i++) {
@@ -115,14 +115,6 @@ void rg_campaign(struct replica_group *rg, bool pre_vote, bool transfer, struct 
     send_vote_requests(rg, pre_vote, transfer, out);
 }
 
-/* Not recovering, and our own log is at or above the recovery bound (our
- * vote for ourselves obeys the same rule as any other). */
-bool rg_may_campaign(const struct replica_group *rg)
-{
-    return !rg->recovering &&
-           rg_log_reaches_bound(rg, rg_epoch_table_last_epoch(&rg->epochs), rg->log_end);
-}
-
 void rg_tick_election(struct replica_group *rg, struct rg_output *out)
 {
     rg->election_elapsed++;
@@ -137,7 +129,7 @@ void rg_tick_election(struct replica_group *rg, struct rg_output *out)
         return;
     }
     if (timeout) {
-        if (rg_self_is_voter(rg) && rg_may_campaign(rg))
+        if (rg_self_is_voter(rg))
             rg_campaign(rg, rg->config.pre_vote, false, out);
         else
             reset_election_timer(rg); /* learners wait to be told */
@@ -162,8 +154,7 @@ void rg_handle_vote_request(struct replica_group *rg, const struct rg_message *m
     bool can_vote = rg->voted_for == m->from ||
                     (rg->voted_for == RG_NO_NODE && rg->leader == RG_NO_NODE) ||
                     (pre && m->term > rg->term);
-    bool log_ok = (log_up_to_date(rg, m) && rg_log_reaches_bound(rg, m->last_epoch, m->log_end)) ||
-                  rg->faults.vote_ignores_log;
+    bool log_ok = log_up_to_date(rg, m) || rg->faults.vote_ignores_log;
     /* A recovering replica may have voted in a term it forgot: never
      * in one up to its floor, and not at all until it knows the floor. */
     bool floor_ok = !rg->recovering && m->term > rg->vote_floor;

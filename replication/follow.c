@@ -140,6 +140,43 @@ static uint32_t runs_needed(const struct replica_group *rg, const struct rg_mess
     return count + needed;
 }
 
+/*
+ * [a, b) of the APPEND m matched up to a: truncate a divergent suffix and
+ * write the rest. Returns where writing starts (b when nothing is new), or
+ * -1 when the epoch table cannot record the new epochs (dropped: the
+ * leader retries; out->epoch_table_full says so until the table grows).
+ */
+static int64_t write_received(struct replica_group *rg, const struct rg_message *m, int64_t a,
+                              int64_t b, struct rg_output *out)
+{
+    int64_t overlap_end = b < rg->log_end ? b : rg->log_end;
+    int64_t conflict = find_conflict(rg, m, a, overlap_end);
+    int64_t write_from = conflict >= 0 ? conflict : rg->log_end;
+    if (b <= write_from)
+        return write_from;
+    if (runs_needed(rg, m, write_from, write_from) > rg->epochs.capacity) {
+        rg->epoch_table_blocked = true;
+        return -1;
+    }
+    if (conflict >= 0)
+        truncate_log(rg, conflict, out);
+    struct rg_log_op *op = rg_out_op(rg, out, RG_LOG_APPEND_RECEIVED);
+    op->offset = write_from;
+    op->to = b;
+    op->payload = m->payload;
+    for (uint32_t i = 0; i < m->run_count; i++) {
+        int64_t run_end = i + 1 < m->run_count ? m->runs[i + 1].start : b;
+        if (run_end <= write_from)
+            continue;
+        int64_t start = m->runs[i].start > write_from ? m->runs[i].start : write_from;
+        int rc = rg_epoch_table_append(&rg->epochs, m->runs[i].epoch, start);
+        RG_ASSERT(rc == RG_OK);
+    }
+    rg->log_end = b; /* written once the caller reports it (appended) */
+    RG_ASSERT(write_from >= rg->commit);
+    return write_from;
+}
+
 void rg_handle_append(struct replica_group *rg, const struct rg_message *m, struct rg_output *out)
 {
     RG_ASSERT(rg->role == RG_ROLE_FOLLOWER && m->term == rg->term);
@@ -176,33 +213,9 @@ void rg_handle_append(struct replica_group *rg, const struct rg_message *m, stru
         }
     }
 
-    int64_t overlap_end = b < rg->log_end ? b : rg->log_end;
-    int64_t conflict = find_conflict(rg, m, a, overlap_end);
-    int64_t write_from = conflict >= 0 ? conflict : rg->log_end;
-    if (b > write_from) {
-        int64_t keep_end = conflict >= 0 ? conflict : rg->log_end;
-        if (runs_needed(rg, m, write_from, keep_end) > rg->epochs.capacity) {
-            /* Cannot record the epochs: drop it (the leader retries) and
-             * say so (out->epoch_table_full) until the table grows. */
-            rg->epoch_table_blocked = true;
-            return;
-        }
-        if (conflict >= 0)
-            truncate_log(rg, conflict, out);
-        struct rg_log_op *op = rg_out_op(rg, out, RG_LOG_APPEND_RECEIVED);
-        op->offset = write_from;
-        op->to = b;
-        op->payload = m->payload;
-        for (uint32_t i = 0; i < m->run_count; i++) {
-            int64_t run_end = i + 1 < m->run_count ? m->runs[i + 1].start : b;
-            if (run_end <= write_from)
-                continue;
-            int64_t start = m->runs[i].start > write_from ? m->runs[i].start : write_from;
-            int rc = rg_epoch_table_append(&rg->epochs, m->runs[i].epoch, start);
-            RG_ASSERT(rc == RG_OK);
-        }
-        rg->log_end = b; /* written once the caller reports it (appended) */
-    }
+    int64_t write_from = write_received(rg, m, a, b, out);
+    if (write_from < 0)
+        return; /* no room in the epoch table */
     if (b > rg->verified_end)
         rg->verified_end = b;
     rg_learn_commit(rg, m->commit);

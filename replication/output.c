@@ -49,9 +49,7 @@ struct rg_message *rg_out_message(struct replica_group *rg, struct rg_output *ou
     m->term = rg->term;
     m->incarnation = rg->config.incarnation;
     if (type == RG_MSG_PRE_VOTE_RESPONSE || type == RG_MSG_VOTE_RESPONSE) {
-        /* Our log, for a recovering replica's bounds (recovery.c). */
-        m->log_end = rg->log_end;
-        m->last_epoch = rg_epoch_table_last_epoch(&rg->epochs);
+        /* For a recovering replica's vote floor (recovery.c). */
         m->known_term = rg->recovering ? -1 : rg->term > rg->vote_floor ? rg->term : rg->vote_floor;
     }
     if (to == rg->reply_to) {
@@ -101,16 +99,12 @@ void rg_out_finish(struct replica_group *rg, struct rg_output *out)
         vote = RG_NO_NODE;
     struct rg_hard_state *h = &rg->reported_hard_state;
     if (h->term != rg->term || h->voted_for != vote || h->recovering != rg->recovering ||
-        h->vote_floor != rg->vote_floor || h->bound_epoch != rg->bound_epoch ||
-        h->bound_end != rg->bound_end || h->caught_up != rg->caught_up) {
+        h->vote_floor != rg->vote_floor) {
         RG_ASSERT(rg->term >= h->term);
         h->term = rg->term;
         h->voted_for = vote;
         h->recovering = rg->recovering;
         h->vote_floor = rg->vote_floor;
-        h->bound_epoch = rg->bound_epoch;
-        h->bound_end = rg->bound_end;
-        h->caught_up = rg->caught_up;
         rg->hard_state_version++;
         out->hard_state_changed = true;
         out->hard_state = *h;

@@ -127,6 +127,49 @@ static bool restore_valid(const struct replica_group_restore *r, uint32_t epoch_
     return true;
 }
 
+/* Term, vote and recovery state from the persisted hard state (after the
+ * epoch table, which may raise the term). */
+static void restore_hard_state(struct replica_group *rg,
+                               const struct replica_group_restore *restore)
+{
+    /* The log may hold entries of a later epoch than the persisted term:
+     * their writes reached the disk, the hard-state fsync of that epoch
+     * did not. No message of that epoch left (they wait for it), so the
+     * replica starts in it with no vote. */
+    rg->term = restore->hard_state.term;
+    rg->voted_for = restore->hard_state.voted_for;
+    int32_t last_epoch = rg_epoch_table_last_epoch(&rg->epochs);
+    if (last_epoch > rg->term) {
+        rg->term = last_epoch;
+        rg->voted_for = RG_NO_NODE;
+    }
+    /* A zeroed hard state is a new or a wiped disk (recovery.c). */
+    rg->recovering =
+        restore->hard_state.recovering || (restore->hard_state.term == 0 && !restore->new_group);
+    if (rg->faults.skip_recovery)
+        rg->recovering = false;
+    rg->vote_floor = restore->hard_state.vote_floor;
+    RG_ASSERT(rg->term >= restore->hard_state.term);
+}
+
+/* History: the config in effect at the log start (the bootstrap, or the
+ * newest config below it), then the newest restored configs. */
+static void restore_configs(struct replica_group *rg, const struct replica_group_restore *restore)
+{
+    rg->configs[0].offset = -1;
+    rg->configs[0].membership = rg->config.bootstrap;
+    rg->config_count = 1;
+    uint32_t first = 0;
+    while (first < restore->config_count && restore->configs[first].offset < restore->log_start)
+        rg->configs[0] = restore->configs[first++];
+    if (restore->config_count - first > RG_CONFIG_HISTORY - 1)
+        first = restore->config_count - (RG_CONFIG_HISTORY - 1);
+    for (uint32_t i = first; i < restore->config_count; i++)
+        rg->configs[rg->config_count++] = restore->configs[i];
+    RG_ASSERT(rg->config_count <= RG_CONFIG_HISTORY);
+    rg_peers_sync(rg);
+}
+
 int replica_group_init(struct replica_group *rg, const struct replica_group_config *config,
                        const struct replica_group_restore *restore,
                        struct rg_epoch_run *epoch_storage, uint32_t epoch_capacity)
@@ -155,28 +198,7 @@ int replica_group_init(struct replica_group *rg, const struct replica_group_conf
     for (uint32_t i = 0; i < restore->epoch_count; i++)
         rg->epochs.runs[rg->epochs.count++] = restore->epochs[i];
 
-    /* The log may hold entries of a later epoch than the persisted term:
-     * their writes reached the disk, the hard-state fsync of that epoch
-     * did not. No message of that epoch left (they wait for it), so the
-     * replica starts in it with no vote. */
-    rg->term = restore->hard_state.term;
-    rg->voted_for = restore->hard_state.voted_for;
-    int32_t last_epoch = rg_epoch_table_last_epoch(&rg->epochs);
-    if (last_epoch > rg->term) {
-        rg->term = last_epoch;
-        rg->voted_for = RG_NO_NODE;
-    }
-    /* A zeroed hard state is a new or a wiped disk (recovery.c). */
-    rg->recovering =
-        restore->hard_state.recovering || (restore->hard_state.term == 0 && !restore->new_group);
-    if (rg->faults.skip_recovery)
-        rg->recovering = false;
-    rg->vote_floor = restore->hard_state.vote_floor;
-    rg->bound_epoch = restore->hard_state.bound_epoch;
-    rg->bound_end = restore->hard_state.bound_end;
-    rg->sampling = rg->recovering;
-    rg->caught_up = restore->hard_state.caught_up ||
-                    (restore->hard_state.term != 0 && !rg->recovering && rg->bound_end == 0);
+    restore_hard_state(rg, restore);
     rg->reply_to = RG_NO_NODE;
     rg->log_end = restore->log_end;
     rg->written_end = restore->log_end;
@@ -187,19 +209,7 @@ int replica_group_init(struct replica_group *rg, const struct replica_group_conf
     rg->transfer_target = RG_NO_NODE;
     rg->role = RG_ROLE_FOLLOWER;
 
-    /* History: the config in effect at the log start (the bootstrap, or
-     * the newest config below it), then the newest restored configs. */
-    rg->configs[0].offset = -1;
-    rg->configs[0].membership = config->bootstrap;
-    rg->config_count = 1;
-    uint32_t first = 0;
-    while (first < restore->config_count && restore->configs[first].offset < restore->log_start)
-        rg->configs[0] = restore->configs[first++];
-    if (restore->config_count - first > RG_CONFIG_HISTORY - 1)
-        first = restore->config_count - (RG_CONFIG_HISTORY - 1);
-    for (uint32_t i = first; i < restore->config_count; i++)
-        rg->configs[rg->config_count++] = restore->configs[i];
-    rg_peers_sync(rg);
+    restore_configs(rg, restore);
 
     rg_become_follower(rg, rg->term, RG_NO_NODE);
     rg->reported_hard_state = restore->hard_state;
@@ -322,7 +332,7 @@ static void step_message(struct replica_group *rg, const struct rg_message *m,
             rg_handle_heartbeat_response(rg, m, out);
         break;
     case RG_MSG_TIMEOUT_NOW:
-        if (rg->role != RG_ROLE_LEADER && rg_self_is_voter(rg) && rg_may_campaign(rg))
+        if (rg->role != RG_ROLE_LEADER && rg_self_is_voter(rg) && !rg->recovering)
             rg_campaign(rg, false, true, out);
         break;
     default:

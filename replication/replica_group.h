@@ -122,11 +122,8 @@ struct rg_epoch_run {
 struct rg_hard_state {
     int64_t term; /* = the current leader epoch */
     int32_t voted_for;
-    bool recovering;     /* a new or wiped disk: no vote, no campaign yet */
-    int64_t vote_floor;  /* never vote or campaign in a term <= this */
-    int32_t bound_epoch; /* never vote for (or campaign with) a log below */
-    int64_t bound_end;   /* (bound_epoch, bound_end) in the election order */
-    bool caught_up;      /* recovering or not, the log holds what was committed before */
+    bool recovering;    /* a new or wiped disk: no vote, no campaign yet */
+    int64_t vote_floor; /* never vote or campaign in a term <= this */
 };
 
 /*
@@ -239,10 +236,9 @@ struct rg_message {
     int64_t log_end;
     int32_t last_epoch;
     bool transfer; /* VOTE after TIMEOUT_NOW: ignores leader leases */
-    /* *_VOTE_RESPONSE (filled by the core): the answerer's log (log_end,
-     * last_epoch) and the highest term it knows reached, max(term, vote
-     * floor), or -1 while it recovers itself (it knows nothing). They feed
-     * a recovering replica's bounds. */
+    /* *_VOTE_RESPONSE (filled by the core): the highest term the answerer
+     * knows reached, max(term, vote floor), or -1 while it recovers itself
+     * (it knows nothing). It feeds a recovering replica's vote floor. */
     int64_t known_term;
     /* *_RESPONSE */
     bool granted; /* votes */
@@ -378,10 +374,8 @@ struct rg_peer {
     int64_t durable_match;  /* verified AND durable on the peer: counts for commit */
     uint64_t last_ack_tick; /* tick of the last accepted APPEND ack */
     uint64_t incarnation;   /* its disk incarnation, as last heard (0: never) */
-    bool sampled;           /* recovering: it answered this incarnation with ... */
-    int64_t sampled_term;   /* ... its term and its log's last epoch and end */
-    int32_t sampled_epoch;
-    int64_t sampled_end;
+    bool sampled;           /* recovering: it answered this incarnation ... */
+    int64_t sampled_term;   /* ... with this known term */
     uint32_t inflight_head;
     uint32_t inflight_count;
     int64_t inflight_end[RG_MAX_INFLIGHT];
@@ -432,10 +426,7 @@ struct replica_group {
     /* Recovery of a new or wiped disk (docs/REPLICATION.md). */
     bool recovering;
     int64_t vote_floor;
-    bool sampling;  /* refining the bounds until every voter answered */
-    bool caught_up; /* holds what was committed before the wipe: no log bound */
-    int32_t bound_epoch;
-    int64_t bound_end;
+    bool caught_up;             /* recovering: holds what was committed before the wipe */
     bool asked;                 /* the voters were asked for their terms at least once */
     bool epoch_table_blocked;   /* an epoch was refused for lack of room */
     int32_t reply_to;           /* during a step: the sender ... */
@@ -659,12 +650,6 @@ static inline int64_t replica_group_durable_end(const struct replica_group *rg)
 static inline bool replica_group_recovering(const struct replica_group *rg)
 {
     return rg->recovering;
-}
-/* A wiped replica holds again what was committed before its wipe (its
- * recovery log bound is gone); true for one that never lost its disk. */
-static inline bool replica_group_caught_up(const struct replica_group *rg)
-{
-    return !rg->recovering && rg->bound_epoch == 0 && rg->bound_end == 0;
 }
 /* The voter leadership is being handed to, or RG_NO_NODE. */
 static inline int32_t replica_group_transfer_target(const struct replica_group *rg)

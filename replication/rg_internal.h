@@ -78,10 +78,8 @@ void rg_note_incarnation(struct replica_group *rg, const struct rg_message *m);
 void rg_recovery_sample(struct replica_group *rg, const struct rg_message *m);
 /* Recovering: asks the voters not yet heard for their terms and logs. */
 void rg_recovery_ask(struct replica_group *rg, struct rg_output *out);
-/* Drops the log bound once our log holds what was committed before. */
+/* Recovering: notes when our log holds what was committed before. */
 void rg_recovery_caught_up(struct replica_group *rg);
-/* A log (last epoch, end) at or above the recovery bound (votes, campaigns). */
-bool rg_log_reaches_bound(const struct replica_group *rg, int32_t last_epoch, int64_t log_end);
 /* The term the next campaign takes (above the vote floor). */
 int64_t rg_next_term(const struct replica_group *rg);
 
@@ -109,7 +107,6 @@ void rg_handle_vote_request(struct replica_group *rg, const struct rg_message *m
 void rg_handle_vote_response(struct replica_group *rg, const struct rg_message *m,
                              struct rg_output *out);
 bool rg_in_lease(const struct replica_group *rg);
-bool rg_may_campaign(const struct replica_group *rg);
 
 /* ---------------------------------------------------------------- replicate.c (leader) */
 

@@ -381,48 +381,46 @@ Test(recovery, a_refusal_for_the_floor_lifts_the_candidates_term)
     cr_assert(h_find(step(2, &pv), RG_MSG_PRE_VOTE_RESPONSE)->granted);
 }
 
-/* The answers a wiped replica gets set its vote floor and its log bound. */
-static struct rg_message answer(int from, int64_t term, int64_t known, int32_t epoch, int64_t end)
+/* A wiped replica's answer from `from`: the known term of the answerer. */
+static struct rg_message answer(int from, int64_t known)
 {
-    struct rg_message r = h_msg(RG_MSG_PRE_VOTE_RESPONSE, from, 2, term);
+    struct rg_message r = h_msg(RG_MSG_PRE_VOTE_RESPONSE, from, 2, 0);
     r.incarnation = C.nodes[from].incarnation;
     r.to_incarnation = 2002;
     r.known_term = known;
-    r.last_epoch = epoch;
-    r.log_end = end;
     return r;
 }
 
-Test(recovery, answers_set_the_floor_and_the_log_bound)
+Test(recovery, floor_is_the_highest_known_term_once_caught_up)
 {
     h_init(&C, 3, 3);
     h_wipe(&C, 2, 2002);
     struct replica_group *x = &C.nodes[2].rg;
-    struct rg_message a = answer(0, 4, 6, 4, 30);
+    struct rg_message a = answer(0, -1); /* itself recovering: knows nothing */
     step(2, &a);
-    cr_assert(replica_group_recovering(x), "one of two others is not enough");
-    struct rg_message stale = answer(1, 5, 5, 3, 20);
+    struct rg_message stale = answer(1, 9);
     stale.to_incarnation = 1234; /* an answer to another incarnation of node 2 */
     step(2, &stale);
-    cr_assert(replica_group_recovering(x));
-    struct rg_message b = answer(1, 5, -1, 3, 20); /* itself recovering: knows nothing */
+    a = answer(0, 6);
+    step(2, &a);
+    struct rg_message b = answer(1, 5);
     step(2, &b);
-    cr_assert(replica_group_recovering(x));
-    b = answer(1, 5, 5, 3, 20);
-    struct rg_output *out = step(2, &b);
+    cr_assert(replica_group_recovering(x), "answered, but not caught up");
+    h_isolate(&C, 2, true); /* its own asks must not add answers */
+    h_elect(&C, 0);
+    h_propose(&C, 0, 2);
+    h_isolate(&C, 2, false);
+    h_tick_all(&C, 6);
+    cr_assert_eq(replica_group_log_end(x), replica_group_log_end(&C.nodes[0].rg));
     cr_assert(!replica_group_recovering(x));
-    cr_assert(out->hard_state_changed);
-    cr_assert_eq(out->hard_state.vote_floor, 6, "the highest known term of the answers");
-    cr_assert_eq(out->hard_state.bound_epoch, 4, "the most up-to-date answered log");
-    cr_assert_eq(out->hard_state.bound_end, 30);
-    h_process(&C, 2);
-    struct rg_message pv = h_msg(RG_MSG_PRE_VOTE, 1, 2, 7);
-    pv.last_epoch = 4;
-    pv.log_end = 29;
-    cr_assert(!h_find(step(2, &pv), RG_MSG_PRE_VOTE_RESPONSE)->granted, "below the bound");
-    pv.log_end = 30;
-    cr_assert(h_find(step(2, &pv), RG_MSG_PRE_VOTE_RESPONSE)->granted);
-    cr_assert(!replica_group_caught_up(x), "until its own log holds a leader's commit");
+    cr_assert_eq(C.nodes[2].hard.vote_floor, 6, "the highest known term of the answers");
+    struct rg_message v = h_msg(RG_MSG_VOTE, 1, 2, 6);
+    v.transfer = true;
+    v.log_end = 100;
+    v.last_epoch = 1;
+    cr_assert(!h_find(step(2, &v), RG_MSG_VOTE_RESPONSE)->granted, "at its floor");
+    v.term = 7;
+    cr_assert(h_find(step(2, &v), RG_MSG_VOTE_RESPONSE)->granted);
 }
 
 /* The core trusts durable(end) "as the log is now": the driver must clamp

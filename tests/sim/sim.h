@@ -53,6 +53,8 @@ struct sim_log {
     uint32_t nruns, capruns;
 };
 
+/* Grows an array of *cap elements of size to hold need (aborts on OOM). */
+void *sim_grow(void *p, uint32_t *cap, uint32_t need, size_t size);
 void sim_log_free(struct sim_log *log);
 void sim_log_copy(struct sim_log *dst, const struct sim_log *src);
 int64_t sim_log_end(const struct sim_log *log);

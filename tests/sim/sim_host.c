@@ -15,20 +15,6 @@
 
 #include "sim_world.h"
 
-static void *grow(void *p, uint32_t *cap, uint32_t need, size_t size)
-{
-    if (need <= *cap)
-        return p;
-    uint32_t c = *cap ? *cap * 2 : 16;
-    while (c < need)
-        c *= 2;
-    p = realloc(p, c * size);
-    if (p == NULL)
-        abort();
-    *cap = c;
-    return p;
-}
-
 void sim_host_send(struct sim_world *w, struct sim_host *h, struct sim_msg *sm)
 {
     sm->disk_id = h->disk_id;
@@ -36,7 +22,7 @@ void sim_host_send(struct sim_world *w, struct sim_host *h, struct sim_msg *sm)
         sim_send(w, sm);
         return;
     }
-    h->held = grow(h->held, &h->capheld, h->nheld + 1, sizeof(*h->held));
+    h->held = sim_grow(h->held, &h->capheld, h->nheld + 1, sizeof(*h->held));
     h->held[h->nheld].sm = sm;
     h->held[h->nheld].tag = h->hs_wanted;
     h->nheld++;
@@ -48,9 +34,9 @@ void sim_host_hard_state(struct sim_world *w, struct sim_node *n, const struct r
     n->hard_pending = *hs;
     n->hard_dirty = true;
     h->hs_wanted++;
-    sim_trace(w, "  g%d n%d hard state term %lld vote %d%s (fsync %llu)", n->group, n->id,
-              (long long)hs->term, hs->voted_for, hs->recovering ? " recovering" : "",
-              (unsigned long long)h->hs_wanted);
+    sim_trace(w, "  g%d n%d hard state term %lld vote %d%s floor %lld (fsync %llu)", n->group,
+              n->id, (long long)hs->term, hs->voted_for, hs->recovering ? " recovering" : "",
+              (long long)hs->vote_floor, (unsigned long long)h->hs_wanted);
 }
 
 static void start_hard_sync(struct sim_world *w, struct sim_host *h)
@@ -99,7 +85,7 @@ void sim_host_queue_heartbeats(struct sim_world *w, struct sim_node *n, const st
         if (to < 0 || to >= w->nodes_total)
             sim_fail(w, "heartbeat to n%d", to);
         h->hb_out[to] =
-            grow(h->hb_out[to], &h->caphb_out[to], h->nhb_out[to] + 1, sizeof(*h->hb_out[to]));
+            sim_grow(h->hb_out[to], &h->caphb_out[to], h->nhb_out[to] + 1, sizeof(*h->hb_out[to]));
         struct sim_hb_entry *e = &h->hb_out[to][h->nhb_out[to]++];
         memset(e, 0, sizeof(*e));
         e->group = n->group;

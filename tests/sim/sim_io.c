@@ -41,12 +41,7 @@ static void schedule_write(struct sim_world *w, struct sim_node *n)
 
 void sim_io_issue(struct sim_world *w, struct sim_node *n, const struct sim_op *op)
 {
-    if (n->nwq == n->capwq) {
-        n->capwq = n->capwq ? n->capwq * 2 : 16;
-        n->wq = realloc(n->wq, n->capwq * sizeof(*n->wq));
-        if (n->wq == NULL)
-            abort();
-    }
+    n->wq = sim_grow(n->wq, &n->capwq, n->nwq + 1, sizeof(*n->wq));
     n->wq[n->nwq++] = *op;
     sim_log_apply(&n->planned, op);
     schedule_write(w, n);

@@ -647,8 +647,8 @@ static bool may_wipe(struct sim_world *w)
             const struct sim_node *n = &w->groups[g].nodes[i];
             /* Judged on what is durable: a crash may undo the rest. */
             const struct rg_hard_state *hs = &n->disk.hard;
-            bool rejoined = !hs->recovering && hs->term > 0 && hs->bound_epoch == 0 &&
-                            hs->bound_end == 0 && replica_group_commit(&n->rg) >= n->rejoin_at;
+            bool rejoined =
+                !hs->recovering && hs->term > 0 && replica_group_commit(&n->rg) >= n->rejoin_at;
             if (!h->up || !rejoined)
                 return false;
         }
@@ -898,6 +898,8 @@ static void retention(struct sim_world *w, struct sim_node *n)
     if (!n->host->up || n->host->paused_until > w->now)
         return;
     const struct sim_log *log = &n->disk.current;
+    if (n->planned.head.start != log->head.start || n->disk.durable.head.start != log->head.start)
+        return; /* a RESET is still queued or unsynced */
     int64_t bound = replica_group_commit(&n->rg);
     int64_t durable = sim_io_durable_end(n);
     if (durable < bound)
