@@ -423,38 +423,19 @@ static void trace_message(struct sim_world *w, const struct rg_message *m)
     }
 }
 
-/*
- * Carries out one output in the order the API demands: hard state to disk
- * (synchronously durable), log ops, messages, then commit and role.
- */
-static void process(struct sim_world *w, struct sim_node *n, struct rg_output *out)
+/* Messages leave (once their hard state is durable), APPENDs once read. */
+static void send_messages(struct sim_world *w, struct sim_node *n, struct rg_output *out)
 {
-    if (out->hard_state_changed) {
-        sim_host_hard_state(w, n, &out->hard_state);
-        /* A voter that dies right after voting comes back to the same
-         * election: its persisted vote is all that stops a second one. */
-        if (w->faults_on && replica_group_voted_for(&n->rg) != RG_NO_NODE &&
-            replica_group_voted_for(&n->rg) != n->id && chance(w, w->opt.nasty ? 20 : 3)) {
-            struct sim_event ev = {.time = w->now + sim_rand_range(w, 0, 3),
-                                   .type = EV_CRASH,
-                                   .node = n->id,
-                                   .inc = n->host->inc};
-            schedule(w, ev);
-        }
-    }
-    apply_ops(w, n, out);
     for (uint32_t i = 0; i < out->message_count; i++) {
         struct rg_message *m = &out->messages[i];
         check_message(w, n, m);
-        struct sim_msg *sm;
         if (m->type == RG_MSG_APPEND) {
             trace_message(w, m);
             sim_io_read(w, n, m); /* sent once read */
             continue;
-        } else {
-            sm = calloc(1, sizeof(*sm));
-            sm->m = *m;
         }
+        struct sim_msg *sm = calloc(1, sizeof(*sm));
+        sm->m = *m;
         if (m->type == RG_MSG_INSTALL_START) {
             /* The sender's log-start checkpoint, which is what it sends. */
             const struct sim_log_start *h = &n->disk.current.head;
@@ -472,36 +453,58 @@ static void process(struct sim_world *w, struct sim_node *n, struct rg_output *o
         sim_host_send(w, n->host, sm);
     }
     sim_host_queue_heartbeats(w, n, out);
-    if (out->commit_changed) {
-        sim_trace(w, "  g%d n%d commit %lld", n->group, n->id, (long long)out->commit);
-        /* Now and then the high watermark goes into the checkpoint,
-         * clamped to the durable end (a leader may commit beyond its own),
-         * never while a RESET is unsynced (a crash may undo it). */
-        int64_t durable = sim_io_durable_end(n);
-        int64_t hw = out->commit < durable ? out->commit : durable;
-        bool reset_pending = n->disk.durable.head.start != n->planned.head.start;
-        if (chance(w, 30) && hw > n->checkpoint && !reset_pending)
-            n->checkpoint = hw;
-        check_commit(w, n, out->commit);
-        f8_on_commit(w, n, out->commit);
+}
+
+static void on_commit_changed(struct sim_world *w, struct sim_node *n, int64_t commit)
+{
+    sim_trace(w, "  g%d n%d commit %lld", n->group, n->id, (long long)commit);
+    /* Now and then the high watermark goes into the checkpoint, clamped
+     * to the durable end (a leader may commit beyond its own), never while
+     * a RESET is unsynced (a crash may undo it). */
+    int64_t durable = sim_io_durable_end(n);
+    int64_t hw = commit < durable ? commit : durable;
+    bool reset_pending = n->disk.durable.head.start != n->planned.head.start;
+    if (chance(w, 30) && hw > n->checkpoint && !reset_pending)
+        n->checkpoint = hw;
+    check_commit(w, n, commit);
+    f8_on_commit(w, n, commit);
+}
+
+static void on_role_changed(struct sim_world *w, struct sim_node *n, const struct rg_output *out)
+{
+    sim_trace(w, "  g%d n%d %s term %lld leader %d", n->group, n->id, rg_role_str(out->role),
+              (long long)out->term, out->leader);
+    if (out->role != RG_ROLE_LEADER)
+        return;
+    check_new_leader(w, n, out->term);
+    f8_on_leader(w, n, out->term);
+    /* Leaders that die young leave their epoch's first entries on few
+     * replicas: the histories of Raft's figure 8. */
+    if (w->faults_on && chance(w, w->opt.nasty ? 35 : 5))
+        sim_schedule_crash(w, n, sim_rand_range(w, 0, 8));
+}
+
+/*
+ * Carries out one output in the order the API demands: hard state (the
+ * host's next fsync; messages wait for it), log ops (queued writes),
+ * messages, then commit and role.
+ */
+static void process(struct sim_world *w, struct sim_node *n, struct rg_output *out)
+{
+    if (out->hard_state_changed) {
+        sim_host_hard_state(w, n, &out->hard_state);
+        /* A voter that dies right after voting comes back to the same
+         * election: its persisted vote is all that stops a second one. */
+        if (w->faults_on && replica_group_voted_for(&n->rg) != RG_NO_NODE &&
+            replica_group_voted_for(&n->rg) != n->id && chance(w, w->opt.nasty ? 20 : 3))
+            sim_schedule_crash(w, n, sim_rand_range(w, 0, 3));
     }
-    if (out->role_changed) {
-        sim_trace(w, "  g%d n%d %s term %lld leader %d", n->group, n->id, rg_role_str(out->role),
-                  (long long)out->term, out->leader);
-        if (out->role == RG_ROLE_LEADER) {
-            check_new_leader(w, n, out->term);
-            f8_on_leader(w, n, out->term);
-            /* Leaders that die young leave their epoch's first entries on
-             * few replicas: the histories of Raft's figure 8. */
-            if (w->faults_on && chance(w, w->opt.nasty ? 35 : 5)) {
-                struct sim_event ev = {.time = w->now + sim_rand_range(w, 0, 8),
-                                       .type = EV_CRASH,
-                                       .node = n->id,
-                                       .inc = n->host->inc};
-                schedule(w, ev);
-            }
-        }
-    }
+    apply_ops(w, n, out);
+    send_messages(w, n, out);
+    if (out->commit_changed)
+        on_commit_changed(w, n, out->commit);
+    if (out->role_changed)
+        on_role_changed(w, n, out);
     if (n->disk.npending > 0 && n->host->flush_interval_ms == 0)
         start_sync(w, n);
 }
@@ -929,6 +932,28 @@ static void retention(struct sim_world *w, struct sim_node *n)
     check_node(w, n);
 }
 
+/* Partitions: kind in [28, 70) of on_fault's dice. */
+static void network_fault(struct sim_world *w, int kind, int a, int b)
+{
+    if (kind < 36) {
+        sim_trace(w, "FAULT isolate n%d", a);
+        isolate(w, a);
+    } else if (kind < 44) {
+        sim_trace(w, "FAULT one-way n%d -/-> n%d", a, b);
+        if (a != b)
+            w->blocked[a][b] = true;
+    } else if (kind < 50) {
+        sim_trace(w, "FAULT split brain");
+        uint32_t side = (uint32_t)sim_rand(w);
+        for (int i = 0; i < w->nodes_total; i++)
+            for (int j = 0; j < w->nodes_total; j++)
+                w->blocked[i][j] = ((side >> i) & 1) != ((side >> j) & 1);
+    } else {
+        sim_trace(w, "FAULT heal network");
+        heal_network(w);
+    }
+}
+
 static void on_fault(struct sim_world *w)
 {
     if (w->opt.figure8) {
@@ -962,22 +987,8 @@ static void on_fault(struct sim_world *w)
         for (int i = 0; i < w->nodes_total; i++)
             if (w->hosts[i].up)
                 crash_host(w, &w->hosts[i]);
-    } else if (kind < 36) {
-        sim_trace(w, "FAULT isolate n%d", a);
-        isolate(w, a);
-    } else if (kind < 44) {
-        sim_trace(w, "FAULT one-way n%d -/-> n%d", a, b);
-        if (a != b)
-            w->blocked[a][b] = true;
-    } else if (kind < 50) {
-        sim_trace(w, "FAULT split brain");
-        uint32_t side = (uint32_t)sim_rand(w);
-        for (int i = 0; i < w->nodes_total; i++)
-            for (int j = 0; j < w->nodes_total; j++)
-                w->blocked[i][j] = ((side >> i) & 1) != ((side >> j) & 1);
     } else if (kind < 70) {
-        sim_trace(w, "FAULT heal network");
-        heal_network(w);
+        network_fault(w, kind, a, b);
     } else if (kind < 80) {
         int ms = sim_rand_range(w, 20, 400);
         sim_trace(w, "FAULT pause n%d for %dms", a, ms);
@@ -1157,77 +1168,89 @@ static void check_host(struct sim_world *w, struct sim_host *h)
         check_node(w, &w->groups[g].nodes[h->id]);
 }
 
+/* A host's loop turn (ticks) or flush timer. */
+static void on_host_timer(struct sim_world *w, struct sim_host *h, struct sim_event ev)
+{
+    if (!h->up || ev.inc != h->inc || (ev.type == EV_TICK && ev.covers != h->tick_gen))
+        return; /* a crash stopped this host's clock; restart starts a new one */
+    if (deferred(w, h, ev, 0))
+        return;
+    if (ev.type == EV_TICK) {
+        on_tick(w, h);
+    } else {
+        for (int g = 0; g < w->ngroups; g++)
+            start_sync(w, &w->groups[g].nodes[h->id]);
+        schedule_at(w, w->now + h->flush_interval_ms, EV_FLUSH, h->id);
+    }
+    check_host(w, h);
+}
+
+/* A message arrives at host h. The handshake of a connection names the
+ * sender's disk: a message of an older incarnation never follows a newer. */
+static void on_deliver_event(struct sim_world *w, struct sim_host *h, struct sim_event ev)
+{
+    struct sim_msg *sm = ev.msg;
+    if (!h->up || w->blocked[sm->m.from][ev.node] || sm->disk_id != w->hosts[sm->m.from].disk_id) {
+        free_msg(sm);
+        return;
+    }
+    if (deferred(w, h, ev, sim_rand_range(w, 0, 3)))
+        return;
+    w->in_hand = sm;
+    if (sm->kind == SIM_MSG_HEARTBEATS)
+        sim_deliver_heartbeats(w, h, sm);
+    else if (sm->kind == SIM_MSG_HEARTBEAT_REPLIES)
+        sim_deliver_replies(w, h, sm);
+    else
+        on_deliver(w, &w->groups[sm->group].nodes[ev.node], sm);
+    w->in_hand = NULL;
+    free_msg(sm);
+    check_host(w, h);
+}
+
+/* A replica's storage path: writes, reads and fsyncs completing. */
+static void on_replica_event(struct sim_world *w, struct sim_host *h, struct sim_event ev)
+{
+    struct sim_node *n = &w->groups[ev.group].nodes[ev.node];
+    if (!h->up || ev.inc != h->inc) {
+        if (ev.msg != NULL)
+            free_msg(ev.msg);
+        return;
+    }
+    if (deferred(w, h, ev, 0))
+        return;
+    w->in_hand = ev.msg;
+    if (ev.type == EV_WRITE_DONE)
+        sim_io_write_done(w, n);
+    else if (ev.type == EV_READ_DONE)
+        sim_io_read_done(w, n, ev.msg);
+    else
+        on_sync_done(w, n, ev.covers);
+    w->in_hand = NULL;
+    if (ev.msg != NULL)
+        free_msg(ev.msg);
+    check_node(w, n);
+}
+
 static void step_event(struct sim_world *w, struct sim_event ev)
 {
     struct sim_host *h = ev.node >= 0 ? &w->hosts[ev.node] : NULL;
     switch (ev.type) {
     case EV_TICK:
     case EV_FLUSH:
-        if (!h->up || ev.inc != h->inc || (ev.type == EV_TICK && ev.covers != h->tick_gen))
-            return; /* a crash stopped this host's clock; restart starts a new one */
-        if (deferred(w, h, ev, 0))
-            return;
-        if (ev.type == EV_TICK) {
-            on_tick(w, h);
-        } else {
-            for (int g = 0; g < w->ngroups; g++)
-                start_sync(w, &w->groups[g].nodes[h->id]);
-            schedule_at(w, w->now + h->flush_interval_ms, EV_FLUSH, h->id);
-        }
-        check_host(w, h);
+        on_host_timer(w, h, ev);
         return;
-    case EV_DELIVER: {
-        /* The handshake of a connection names the sender's disk: a
-         * message of an older incarnation never follows a newer one. */
-        struct sim_msg *sm = ev.msg;
-        if (!h->up || w->blocked[sm->m.from][ev.node] ||
-            sm->disk_id != w->hosts[sm->m.from].disk_id) {
-            free_msg(sm);
-            return;
-        }
-        if (deferred(w, h, ev, sim_rand_range(w, 0, 3)))
-            return;
-        w->in_hand = sm;
-        if (sm->kind == SIM_MSG_HEARTBEATS)
-            sim_deliver_heartbeats(w, h, sm);
-        else if (sm->kind == SIM_MSG_HEARTBEAT_REPLIES)
-            sim_deliver_replies(w, h, sm);
-        else
-            on_deliver(w, &w->groups[sm->group].nodes[ev.node], sm);
-        w->in_hand = NULL;
-        free_msg(sm);
-        check_host(w, h);
+    case EV_DELIVER:
+        on_deliver_event(w, h, ev);
         return;
-    }
     case EV_WRITE_DONE:
-        if (!h->up || ev.inc != h->inc || deferred(w, h, ev, 0))
-            return;
-        sim_io_write_done(w, &w->groups[ev.group].nodes[ev.node]);
-        check_node(w, &w->groups[ev.group].nodes[ev.node]);
-        return;
     case EV_READ_DONE:
-        if (!h->up || ev.inc != h->inc) {
-            free_msg(ev.msg);
-            return;
-        }
-        if (deferred(w, h, ev, 0))
-            return;
-        w->in_hand = ev.msg;
-        sim_io_read_done(w, &w->groups[ev.group].nodes[ev.node], ev.msg);
-        w->in_hand = NULL;
-        free_msg(ev.msg);
-        check_node(w, &w->groups[ev.group].nodes[ev.node]);
+    case EV_SYNC_DONE:
+        on_replica_event(w, h, ev);
         return;
     case EV_HARD_SYNC:
-        if (!h->up || ev.inc != h->inc || deferred(w, h, ev, 0))
-            return;
-        sim_host_hard_sync_done(w, h);
-        return;
-    case EV_SYNC_DONE:
-        if (!h->up || ev.inc != h->inc || deferred(w, h, ev, 0))
-            return;
-        on_sync_done(w, &w->groups[ev.group].nodes[ev.node], ev.covers);
-        check_node(w, &w->groups[ev.group].nodes[ev.node]);
+        if (h->up && ev.inc == h->inc && !deferred(w, h, ev, 0))
+            sim_host_hard_sync_done(w, h);
         return;
     case EV_CLIENT:
         on_client(w);
@@ -1331,32 +1354,19 @@ static void world_free(struct sim_world *w)
         free(w->out_msgs[i]);
 }
 
-void sim_run(const struct sim_options *opt, struct sim_result *res)
+static void turn_on_fault(struct sim_world *w, const char *name)
 {
-    memset(res, 0, sizeof(*res));
-    struct sim_world *w = calloc(1, sizeof(*w));
-    w->opt = *opt;
-    w->res = res;
-    w->rng = opt->seed * 0x2545f4914f6cdd1dull + 1;
-    for (int i = 0; i < 3; i++)
-        w->out_msgs[i] = malloc(OUT_MESSAGES * sizeof(struct rg_message));
-    if (opt->fault != NULL)
-        for (size_t i = 0; i < sizeof(fault_table) / sizeof(fault_table[0]); i++)
-            if (strcmp(fault_table[i].name, opt->fault) == 0)
-                *(bool *)((char *)&w->faults + fault_table[i].offset) = true;
-    if (opt->fault != NULL)
-        for (size_t i = 0; i < sizeof(driver_fault_table) / sizeof(driver_fault_table[0]); i++)
-            if (strcmp(driver_fault_table[i].name, opt->fault) == 0)
-                *(bool *)((char *)w + driver_fault_table[i].offset) = true;
+    for (size_t i = 0; i < sizeof(fault_table) / sizeof(fault_table[0]); i++)
+        if (strcmp(fault_table[i].name, name) == 0)
+            *(bool *)((char *)&w->faults + fault_table[i].offset) = true;
+    for (size_t i = 0; i < sizeof(driver_fault_table) / sizeof(driver_fault_table[0]); i++)
+        if (strcmp(driver_fault_table[i].name, name) == 0)
+            *(bool *)((char *)w + driver_fault_table[i].offset) = true;
+}
 
-    w->replicas = opt->replicas ? opt->replicas : (chance(w, 50) ? 3 : 5);
-    w->nodes_total = w->replicas + 1; /* one spare for reassignment */
-    /* Several groups share the hosts (their crashes, pauses, partitions
-     * and clocks); the figure-8 adversary steers one. */
-    w->ngroups = opt->figure8    ? 1
-                 : opt->groups   ? opt->groups
-                 : chance(w, 40) ? 1
-                                 : sim_rand_range(w, 2, SIM_MAX_GROUPS);
+/* Every group has a replica on every host. */
+static void make_groups(struct sim_world *w)
+{
     w->groups = calloc((size_t)w->ngroups, sizeof(*w->groups));
     w->nodes = w->groups[0].nodes;
     for (int g = 0; g < w->ngroups; g++)
@@ -1369,6 +1379,22 @@ void sim_run(const struct sim_options *opt, struct sim_result *res)
             n->host = &w->hosts[i];
             n->disk.hard.voted_for = RG_NO_NODE;
         }
+}
+
+/* The seed's world: sizes, network, clocks, fault rates. Returns the
+ * length of the chaos phase. */
+static int world_setup(struct sim_world *w)
+{
+    const struct sim_options *opt = &w->opt;
+    w->replicas = opt->replicas ? opt->replicas : (chance(w, 50) ? 3 : 5);
+    w->nodes_total = w->replicas + 1; /* one spare for reassignment */
+    /* Several groups share the hosts (their crashes, pauses, partitions
+     * and clocks); the figure-8 adversary steers one. */
+    w->ngroups = opt->figure8    ? 1
+                 : opt->groups   ? opt->groups
+                 : chance(w, 40) ? 1
+                                 : sim_rand_range(w, 2, SIM_MAX_GROUPS);
+    make_groups(w);
     w->tick_ms = 10;
     /* Half the seeds skew the hosts' clocks by up to 5% either way. */
     w->min_rate_pm = chance(w, 50) ? 950 : 1000;
@@ -1393,11 +1419,28 @@ void sim_run(const struct sim_options *opt, struct sim_result *res)
      * when asked) run them after the first convergence. */
     w->phase_after_converge =
         opt->scenario_checks || chance(w, 25) ? PHASE_ISOLATE_FOLLOWER : PHASE_DONE;
-    volatile int chaos_ms =
+    int chaos_ms =
         opt->short_schedule ? sim_rand_range(w, 300, 1200) : sim_rand_range(w, 1000, 5000);
     if (opt->figure8) /* an attempt takes about a second: room for several */
         chaos_ms =
             opt->short_schedule ? sim_rand_range(w, 1500, 3000) : sim_rand_range(w, 3000, 8000);
+    if (w->ngroups < 1 || w->nodes_total > SIM_MAX_NODES)
+        abort();
+    return chaos_ms;
+}
+
+void sim_run(const struct sim_options *opt, struct sim_result *res)
+{
+    memset(res, 0, sizeof(*res));
+    struct sim_world *w = calloc(1, sizeof(*w));
+    w->opt = *opt;
+    w->res = res;
+    w->rng = opt->seed * 0x2545f4914f6cdd1dull + 1;
+    for (int i = 0; i < 3; i++)
+        w->out_msgs[i] = malloc(OUT_MESSAGES * sizeof(struct rg_message));
+    if (opt->fault != NULL)
+        turn_on_fault(w, opt->fault);
+    volatile int chaos_ms = world_setup(w);
 
     if (setjmp(w->fail_jmp) == 0) {
         for (int i = 0; i < w->nodes_total; i++) {
