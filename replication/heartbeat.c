@@ -27,6 +27,7 @@ int replica_group_step_heartbeat(struct replica_group *rg, const struct rg_heart
 {
     memset(reply, 0, sizeof(*reply));
     reply->to = RG_NO_NODE;
+    RG_ASSERT(out->message_count <= out->message_capacity);
     struct rg_message m;
     memset(&m, 0, sizeof(m));
     m.type = RG_MSG_HEARTBEAT;
@@ -63,6 +64,7 @@ int replica_group_step_heartbeat_reply(struct replica_group *rg,
 {
     if (reply->to == RG_NO_NODE)
         return RG_ERR_INVALID;
+    RG_ASSERT(reply->success || reply->term >= 0);
     struct rg_message m;
     memset(&m, 0, sizeof(m));
     m.type = reply->success ? RG_MSG_HEARTBEAT_RESPONSE : RG_MSG_APPEND_RESPONSE;

@@ -49,6 +49,7 @@ static uint32_t samples_needed(const struct replica_group *rg)
     uint32_t others = rg_self_is_voter(rg) ? voters - 1 : voters;
     uint32_t quorum = rg_quorum(rg);
     uint32_t need = others + 2 > quorum ? others + 2 - quorum : 0;
+    RG_ASSERT(quorum >= 1 && quorum <= voters);
     return need < others ? need : others;
 }
 
@@ -82,6 +83,7 @@ void rg_recovery_caught_up(struct replica_group *rg)
         return;
     int64_t c = rg->leader_commit;
     int64_t have = rg->verified_end < rg->durable_end ? rg->verified_end : rg->durable_end;
+    RG_ASSERT(have <= rg->log_end);
     if (c > rg->epochs.start && have >= c && c <= rg->log_end &&
         rg_epoch_table_epoch_at(&rg->epochs, c - 1) == rg->term) {
         rg->caught_up = true;
