@@ -153,6 +153,7 @@ void sim_host_free(struct sim_host *h)
 void sim_deliver_heartbeats(struct sim_world *w, struct sim_host *h, struct sim_msg *sm)
 {
     uint32_t nreplies = 0;
+    sim_trace(w, "n%d <- n%d heartbeats of %u groups", h->id, sm->m.from, sm->nhb);
     for (uint32_t i = 0; i < sm->nhb; i++) {
         struct sim_hb_entry *e = &sm->hbs[i];
         struct sim_node *n = &w->groups[e->group].nodes[h->id];
@@ -171,12 +172,15 @@ void sim_deliver_heartbeats(struct sim_world *w, struct sim_host *h, struct sim_
         }
     }
     if (nreplies > 0)
+        sim_trace(w, "  n%d -> n%d heartbeat replies of %u groups", h->id, sm->m.from, nreplies);
+    if (nreplies > 0)
         sim_host_send(w, h,
                       batch_msg(SIM_MSG_HEARTBEAT_REPLIES, h->id, sm->m.from, sm->hbs, nreplies));
 }
 
 void sim_deliver_replies(struct sim_world *w, struct sim_host *h, struct sim_msg *sm)
 {
+    sim_trace(w, "n%d <- n%d heartbeat replies of %u groups", h->id, sm->m.from, sm->nhb);
     for (uint32_t i = 0; i < sm->nhb; i++) {
         struct sim_hb_entry *e = &sm->hbs[i];
         struct sim_node *n = &w->groups[e->group].nodes[h->id];

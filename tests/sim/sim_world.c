@@ -1020,7 +1020,8 @@ static int election_bound_ms(const struct sim_world *w)
 }
 
 /* Healing: the network becomes reliable, every node runs, and messages
- * held back by slow links or pauses arrive within the new delay bound. */
+ * held back by slow links or pauses arrive within the new delay bound
+ * (storage completions deferred by a pause too). */
 static void heal_all(struct sim_world *w)
 {
     heal_network(w);
@@ -1033,6 +1034,11 @@ static void heal_all(struct sim_world *w)
         all[i] = pop(w);
         if (all[i].type == EV_DELIVER && all[i].time > w->now + w->delay_max)
             all[i].time = w->now + sim_rand_range(w, w->delay_min, w->delay_max);
+        /* Storage completions a pause deferred to its end: the pause is over. */
+        bool storage = all[i].type == EV_HARD_SYNC || all[i].type == EV_SYNC_DONE ||
+                       all[i].type == EV_WRITE_DONE || all[i].type == EV_READ_DONE;
+        if (storage && all[i].time > w->now + 20)
+            all[i].time = w->now + sim_rand_range(w, 1, 20);
     }
     for (uint32_t i = 0; i < queued; i++)
         schedule(w, all[i]);
