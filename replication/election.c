@@ -73,7 +73,9 @@ static void send_vote_requests(struct replica_group *rg, bool pre_vote, bool tra
 
 static uint32_t count_votes(const struct replica_group *rg, bool granted)
 {
-    uint32_t n = granted ? 1 : 0; /* our own */
+    /* Our own vote counts only if we are a voter: a learner may campaign
+     * (below) but needs a quorum of the voters. */
+    uint32_t n = granted && rg_self_is_voter(rg) ? 1 : 0;
     for (uint32_t i = 0; i < rg->peer_count; i++) {
         const struct rg_peer *p = &rg->peers[i];
         if (p->voter && p->vote_responded && p->vote_granted == granted)
@@ -84,7 +86,7 @@ static uint32_t count_votes(const struct replica_group *rg, bool granted)
 
 void rg_campaign(struct replica_group *rg, bool pre_vote, bool transfer, struct rg_output *out)
 {
-    RG_ASSERT(rg_self_is_voter(rg) && !rg->recovering);
+    RG_ASSERT(rg_self_is_member(rg) && !rg->recovering);
     if (rg->faults.skip_pre_vote)
         pre_vote = false;
     for (uint32_t i = 0; i < rg->peer_count; i++) {
@@ -129,10 +131,14 @@ void rg_tick_election(struct replica_group *rg, struct rg_output *out)
         return;
     }
     if (timeout) {
-        if (rg_self_is_voter(rg))
+        /* Learners campaign too: one may hold the only copy of the newest
+         * log (its epoch's leader lost its disk), and voters refuse anyone
+         * else. It needs a quorum of voters, checking its log as usual;
+         * a learner catching up never has the better log. */
+        if (rg_self_is_member(rg))
             rg_campaign(rg, rg->config.pre_vote, false, out);
         else
-            reset_election_timer(rg); /* learners wait to be told */
+            reset_election_timer(rg); /* removed: wait to be told */
     }
 }
 

@@ -48,7 +48,7 @@ static void inflight_free_to(struct rg_peer *p, int64_t match)
 
 void rg_become_leader(struct replica_group *rg, struct rg_output *out)
 {
-    RG_ASSERT(rg->role == RG_ROLE_CANDIDATE && rg_self_is_voter(rg));
+    RG_ASSERT(rg->role == RG_ROLE_CANDIDATE && rg_self_is_member(rg));
     RG_ASSERT(rg->voted_for == rg->config.self);
     RG_ASSERT(rg_epoch_table_last_epoch(&rg->epochs) < rg->term);
     /* The epoch marker: an entry of our own epoch at the head of our log.

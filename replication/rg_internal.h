@@ -68,6 +68,8 @@ struct rg_peer *rg_peer_find(struct replica_group *rg, int32_t node);
 uint32_t rg_voter_count(const struct replica_group *rg);
 uint32_t rg_quorum(const struct replica_group *rg);
 bool rg_self_is_voter(const struct replica_group *rg);
+/* A voter or a learner of the config in effect. */
+bool rg_self_is_member(const struct replica_group *rg);
 
 /* ---------------------------------------------------------------- recovery.c */
 

@@ -591,10 +591,51 @@ Test(membership, learner_does_not_vote_or_count)
     h_propose(&C, 0, 1);
     h_tick_all(&C, 3);
     cr_assert_eq(replica_group_commit(&C.nodes[0].rg), commit);
-    /* and a learner never campaigns */
+    /* a learner may campaign, but its own vote does not count: without
+     * the voters it never leads */
     for (int t = 0; t < 100; t++)
         h_tick(&C, 3);
-    cr_assert_eq(replica_group_role(&C.nodes[3].rg), RG_ROLE_FOLLOWER);
+    cr_assert_neq(replica_group_role(&C.nodes[3].rg), RG_ROLE_LEADER);
+}
+
+Test(membership, learner_with_the_newest_log_can_lead)
+{
+    h_init(&C, 4, 3);
+    C.nodes[3].hard.voted_for = RG_NO_NODE;
+    h_restart(&C, 3);
+    h_elect(&C, 0);
+    int64_t off;
+    cr_assert_eq(
+        replica_group_change_membership(&C.nodes[0].rg, RG_CHANGE_ADD_LEARNER, 3, &off, h_out(&C)),
+        RG_OK);
+    h_process(&C, 0);
+    h_tick_all(&C, 5);
+    /* the leader's newest batch reaches only the learner, then it dies */
+    h_isolate(&C, 1, true);
+    h_isolate(&C, 2, true);
+    h_propose(&C, 0, 2);
+    h_deliver_all(&C);
+    h_isolate(&C, 0, true);
+    h_isolate(&C, 1, false);
+    h_isolate(&C, 2, false);
+    cr_assert_gt(replica_group_log_end(&C.nodes[3].rg), replica_group_log_end(&C.nodes[1].rg));
+    /* voters 1 and 2 cannot reach each other: neither can win; the
+     * learner can (both grant its newer log; its own vote does not count) */
+    C.blocked[1][2] = C.blocked[2][1] = true;
+    for (int t = 0; t < 200 && replica_group_role(&C.nodes[3].rg) != RG_ROLE_LEADER; t++) {
+        h_tick(&C, 1);
+        h_tick(&C, 2);
+        h_tick(&C, 3);
+        h_deliver_all(&C);
+    }
+    cr_assert_eq(replica_group_role(&C.nodes[3].rg), RG_ROLE_LEADER);
+    cr_assert(!replica_group_is_voter(&C.nodes[3].rg, 3), "a learner leading");
+    for (int t = 0; t < 6; t++) {
+        h_tick(&C, 3);
+        h_deliver_all(&C);
+    }
+    cr_assert_eq(replica_group_commit(&C.nodes[3].rg), replica_group_log_end(&C.nodes[3].rg),
+                 "committed by the voters' acks");
 }
 
 Test(membership, truncated_config_is_undone)
