@@ -183,21 +183,39 @@ static struct replica_group_config two_voters(int32_t self)
     return cfg;
 }
 
+/* Node 1 of two_voters, restored with [0, log_end) of epoch 1 in term 1. */
+static void restore_follower(struct replica_group *rg, struct rg_epoch_run *runs, uint32_t cap,
+                             int64_t log_end)
+{
+    struct replica_group_config cfg = two_voters(1);
+    struct rg_epoch_run run = {.epoch = 1, .start = 0};
+    struct replica_group_restore r = {.hard_state = {.term = 1, .voted_for = 0},
+                                      .log_end = log_end,
+                                      .epochs = &run,
+                                      .epoch_count = 1};
+    cr_assert_eq(replica_group_init(rg, &cfg, &r, runs, cap), RG_OK);
+}
+
+/* An APPEND from node 0 to node 1 in `term`: [prev_end, end) of `epoch`
+ * after an entry of epoch prev_epoch. */
+static struct rg_message append_msg(int64_t term, int64_t prev_end, int32_t prev_epoch, int64_t end,
+                                    int32_t epoch)
+{
+    struct rg_message a = h_msg(RG_MSG_APPEND, 0, 1, term);
+    a.prev_end = prev_end;
+    a.prev_epoch = prev_epoch;
+    a.end = end;
+    a.run_count = 1;
+    a.runs[0] = (struct rg_epoch_run){.epoch = epoch, .start = prev_end};
+    return a;
+}
+
 Test(epochs, a_full_table_is_reported_and_grows)
 {
     struct replica_group rg;
     struct rg_epoch_run small[1], big[8];
-    struct replica_group_config cfg = two_voters(1);
-    struct rg_epoch_run run = {.epoch = 1, .start = 0};
-    struct replica_group_restore r = {
-        .hard_state = {.term = 1, .voted_for = 0}, .log_end = 2, .epochs = &run, .epoch_count = 1};
-    cr_assert_eq(replica_group_init(&rg, &cfg, &r, small, 1), RG_OK);
-    struct rg_message a = h_msg(RG_MSG_APPEND, 0, 1, 2);
-    a.prev_end = 2;
-    a.prev_epoch = 1;
-    a.end = 3;
-    a.run_count = 1;
-    a.runs[0] = (struct rg_epoch_run){.epoch = 2, .start = 2};
+    restore_follower(&rg, small, 1, 2);
+    struct rg_message a = append_msg(2, 2, 1, 3, 2);
     struct rg_output *out = h_out(&C);
     cr_assert_eq(replica_group_step(&rg, &a, out), RG_OK);
     cr_assert(out->epoch_table_full, "said, not silent");
@@ -430,26 +448,12 @@ Test(storage, durable_reports_are_clamped_by_the_driver)
 {
     struct replica_group f;
     struct rg_epoch_run runs[8];
-    struct replica_group_config cfg = two_voters(1);
-    struct rg_epoch_run run = {.epoch = 1, .start = 0};
-    struct replica_group_restore r = {
-        .hard_state = {.term = 1, .voted_for = 0}, .log_end = 1, .epochs = &run, .epoch_count = 1};
-    cr_assert_eq(replica_group_init(&f, &cfg, &r, runs, 8), RG_OK);
+    restore_follower(&f, runs, 8, 1);
     /* epoch 1 writes [1, 3); an fsync covering it starts */
-    struct rg_message a = h_msg(RG_MSG_APPEND, 0, 1, 1);
-    a.prev_end = 1;
-    a.prev_epoch = 1;
-    a.end = 3;
-    a.run_count = 1;
-    a.runs[0] = (struct rg_epoch_run){.epoch = 1, .start = 1};
+    struct rg_message a = append_msg(1, 1, 1, 3, 1);
     cr_assert_eq(replica_group_step(&f, &a, h_out(&C)), RG_OK);
     /* epoch 2 truncates to 1 and writes [1, 2) before the fsync ends */
-    struct rg_message b = h_msg(RG_MSG_APPEND, 0, 1, 2);
-    b.prev_end = 1;
-    b.prev_epoch = 1;
-    b.end = 2;
-    b.run_count = 1;
-    b.runs[0] = (struct rg_epoch_run){.epoch = 2, .start = 1};
+    struct rg_message b = append_msg(2, 1, 1, 2, 2);
     struct rg_output *out = h_out(&C);
     cr_assert_eq(replica_group_step(&f, &b, out), RG_OK);
     cr_assert_eq(out->ops[0].type, RG_LOG_TRUNCATE);

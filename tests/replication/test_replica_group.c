@@ -570,11 +570,11 @@ Test(membership, add_learner_catch_up_promote_remove)
     cr_assert_eq(replica_group_commit(l), replica_group_log_end(l));
 }
 
-Test(membership, learner_does_not_vote_or_count)
+/* Nodes 0..2 voters (0 leads), node 3 added as a learner and caught up. */
+static void with_learner_3(void)
 {
     h_init(&C, 4, 3);
     C.nodes[3].hard.voted_for = RG_NO_NODE;
-    C.nodes[3].auto_durable = true;
     h_restart(&C, 3);
     h_elect(&C, 0);
     h_tick_all(&C, 3);
@@ -584,6 +584,11 @@ Test(membership, learner_does_not_vote_or_count)
         RG_OK);
     h_process(&C, 0);
     h_tick_all(&C, 5);
+}
+
+Test(membership, learner_does_not_vote_or_count)
+{
+    with_learner_3();
     /* With node 1 and 2 gone, leader + learner is no quorum. */
     h_isolate(&C, 1, true);
     h_isolate(&C, 2, true);
@@ -600,16 +605,7 @@ Test(membership, learner_does_not_vote_or_count)
 
 Test(membership, learner_with_the_newest_log_can_lead)
 {
-    h_init(&C, 4, 3);
-    C.nodes[3].hard.voted_for = RG_NO_NODE;
-    h_restart(&C, 3);
-    h_elect(&C, 0);
-    int64_t off;
-    cr_assert_eq(
-        replica_group_change_membership(&C.nodes[0].rg, RG_CHANGE_ADD_LEARNER, 3, &off, h_out(&C)),
-        RG_OK);
-    h_process(&C, 0);
-    h_tick_all(&C, 5);
+    with_learner_3();
     /* the leader's newest batch reaches only the learner, then it dies */
     h_isolate(&C, 1, true);
     h_isolate(&C, 2, true);
