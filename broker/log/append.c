@@ -596,6 +596,7 @@ static bool group_start(struct partition_log *log)
         log_mark_ready(log);
         return false;
     }
+    prealloc_ahead(log, g->pos + g->bytes);
     /* In-memory room for the entries now, so success cannot fail later. */
     uint32_t idx_before, tidx_before;
     groups_staged(log, &idx_before, &tidx_before);
@@ -774,7 +775,7 @@ void log_pump(struct partition_log *log)
 {
     if (log->state == LOG_STATE_CLOSED || log->ctl_active)
         return;
-    if (log->groups_inflight > 0) {
+    if (log->groups_inflight > 0 || log->prealloc_busy) {
         while (group_may_join(log) && group_start(log)) {
         }
         return;

@@ -289,6 +289,17 @@ static void start_flush(struct partition_log *log)
 
 /* ------------------------------------------------------------------ roll */
 
+/* A reservation of a control program succeeded: the file is reserved up to its end. */
+static void after_fallocate(struct partition_log *log, struct ctl_io *io, int32_t res)
+{
+    (void)log;
+    (void)res;
+    struct log_segment *seg = io->arg;
+    assert(io->req.op == LOG_IO_FALLOCATE);
+    if (io->req.off + io->req.len > seg->prealloc_end)
+        seg->prealloc_end = io->req.off + io->req.len;
+}
+
 static int segs_push(struct partition_log *log, struct log_segment *seg)
 {
     if (log->nsegs == log->segs_cap) {
@@ -329,6 +340,7 @@ static void roll_done(struct partition_log *log, int status)
     }
     /* The old segment is closed: its indexes are read through maps from now on. */
     old->end_offset = log->next_offset;
+    prealloc_cut(old, old->size);
     free(old->idx.mem);
     free(old->tidx.mem);
     old->idx.mem = old->tidx.mem = NULL;
@@ -381,15 +393,18 @@ static void start_roll(struct partition_log *log)
                                                      .mode = 0644},
                                  CTL_MUST);
     io->result_fd = &seg->fd;
-    if (log->cfg.preallocate) {
+    if (log->cfg.preallocate && !log->prealloc_off) {
+        /* A roll means a writer: its new segment starts with one step reserved. */
         io = prog_add(log,
                       (struct log_io_req){.op = LOG_IO_FALLOCATE,
                                           .fd = -1,
                                           .flags = 0,
                                           .off = 0,
-                                          .len = log->cfg.segment_bytes},
+                                          .len = prealloc_target(log, 0)},
                       CTL_QUIET);
         io->fdp = &seg->fd;
+        io->after = after_fallocate;
+        io->arg = seg;
     }
     io = prog_add(log,
                   (struct log_io_req){.op = LOG_IO_OPENAT,
@@ -437,13 +452,17 @@ static void start_repair(struct partition_log *log)
     log->ctl.first_err = 0;
     prog_add(log, (struct log_io_req){.op = LOG_IO_FTRUNCATE, .fd = act->fd, .len = act->size},
              CTL_MUST);
-    if (log->cfg.preallocate && act->size < log->cfg.segment_bytes)
-        prog_add(log,
-                 (struct log_io_req){.op = LOG_IO_FALLOCATE,
-                                     .fd = act->fd,
-                                     .off = act->size,
-                                     .len = log->cfg.segment_bytes - act->size},
-                 CTL_QUIET);
+    prealloc_cut(act, act->size);
+    uint64_t to = prealloc_target(log, act->size);
+    if (log->cfg.preallocate && !log->prealloc_off && to > act->size) {
+        struct ctl_io *io = prog_add(
+            log,
+            (struct log_io_req){
+                .op = LOG_IO_FALLOCATE, .fd = act->fd, .off = act->size, .len = to - act->size},
+            CTL_QUIET);
+        io->after = after_fallocate;
+        io->arg = act;
+    }
     prog_add(log, (struct log_io_req){.op = LOG_IO_FDATASYNC, .fd = act->fd}, CTL_MUST);
     prog_run(log, repair_done);
 }
@@ -656,6 +675,7 @@ static void truncate_apply(struct partition_log *log, int k, uint64_t pos, int64
     }
     log->total_bytes -= old_size - pos;
     seg->size = pos;
+    prealloc_cut(seg, pos); /* the file is cut to pos below */
     seg->end_offset = new_end;
     log->next_offset = new_end;
     if (log->durable_offset > new_end || log->durable_pos > pos ||
@@ -887,6 +907,12 @@ static void delete_files_closed(struct partition_log *log, int status)
         (struct log_io_req){
             .op = LOG_IO_UNLINKAT, .fd = AT_FDCWD, .path = log->dir_path, .flags = AT_REMOVEDIR},
         CTL_TOLERATE);
+    /* The topic's directory goes with its last partition (ENOTEMPTY otherwise). */
+    prog_add(
+        log,
+        (struct log_io_req){
+            .op = LOG_IO_UNLINKAT, .fd = AT_FDCWD, .path = log->topic_dir, .flags = AT_REMOVEDIR},
+        CTL_QUIET);
     prog_run(log, delete_dir_done);
 }
 

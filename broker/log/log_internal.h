@@ -86,6 +86,7 @@ struct log_segment {
     uint64_t writeback_pos;   /* flush none/interval: writeback started for [0, this) */
     int64_t writeback_ref_ms; /* when writeback_pos last moved (0: since created_ms) */
     uint64_t cache_drop_pos;  /* [0, this) was dropped from the page cache */
+    uint64_t prealloc_end;    /* the file is fallocate'd (size set) up to here */
     int fd;
     struct seg_index idx, tidx;
     int64_t max_timestamp; /* INT64_MIN: no batch */
@@ -226,6 +227,7 @@ struct partition_log {
     bool in_ready;
     enum log_state state;
     char *dir_path;
+    char *topic_dir; /* its parent: removed with the last partition in it */
     char label[272]; /* "topic/partition" for messages */
     int dir_fd;
     int ckpt_fd;
@@ -266,6 +268,15 @@ struct partition_log {
 
     uint8_t *scratch; /* truncate's header scan */
     uint32_t scratch_cap;
+
+    /* prealloc.c: the active segment is reserved in steps ahead of the writes */
+    struct rl_completion prealloc_c;
+    struct log_segment *prealloc_seg; /* the segment of the reservation in flight */
+    uint64_t prealloc_target;         /* ... and the end it reserves to */
+    uint64_t prealloc_step;
+    int64_t prealloc_ms; /* when the last step was taken */
+    bool prealloc_busy;  /* a reservation is in flight: control operations wait */
+    bool prealloc_off;   /* the filesystem does not support fallocate */
 };
 
 /* ----------------------------------------------------- shared functions */
@@ -308,6 +319,12 @@ void segment_unpin(struct log_segment *seg);
 void segment_retire(struct log_segment *seg);
 /* Frees memory of a segment whose fds are closed (or were never opened). */
 void segment_free(struct log_segment *seg);
+
+/* prealloc.c */
+void prealloc_init(struct partition_log *log);
+void prealloc_ahead(struct partition_log *log, uint64_t end_after);
+uint64_t prealloc_target(const struct partition_log *log, uint64_t pos);
+void prealloc_cut(struct log_segment *seg, uint64_t size);
 
 /* recovery.c */
 int log_recover(struct partition_log *log, struct log_open_report *rep);

@@ -639,6 +639,31 @@ static int write_checkpoint_sync(struct partition_log *log)
     return rc;
 }
 
+/*
+ * The active segment's file past its logical end is zeros: preallocated
+ * (prealloc.c) or cut by recovery. Up to the largest preallocation step it
+ * stays, as the reservation writes go on into; a longer tail (a whole
+ * segment reserved by older versions, 1 GiB per partition) is cut, so a
+ * restart gives that disk back. Nothing is reserved here: an idle
+ * partition costs no more than it did, and the first write reserves.
+ */
+static int reserved_tail(struct partition_log *log, struct log_segment *act)
+{
+    struct stat st;
+    int64_t fsz = file_size_of(log, act->fd, &st);
+    if (fsz < 0)
+        return (int)fsz;
+    assert((uint64_t)fsz >= act->size);
+    act->prealloc_end = (uint64_t)fsz;
+    if ((uint64_t)fsz <= act->size + LOG_PREALLOC_MAX_BYTES)
+        return 0;
+    int err =
+        (int)run(log, (struct log_io_req){.op = LOG_IO_FTRUNCATE, .fd = act->fd, .len = act->size});
+    if (err == 0)
+        act->prealloc_end = act->size;
+    return err;
+}
+
 /* --------------------------------------------------------------- recover */
 
 static int recover_files(struct recovery *rc)
@@ -910,17 +935,14 @@ int log_recover(struct partition_log *log, struct log_open_report *rep)
     for (uint32_t i = 0; i < log->nsegs; i++)
         log->total_bytes += log->segs[i]->size;
 
-    /* Preallocate the active segment again (a cut or a fresh file has none). */
-    if (log->cfg.preallocate && act->size < log->cfg.segment_bytes) {
-        int64_t cur = file_size_of(log, act->fd, &st);
-        if (cur >= 0 && (uint64_t)cur < log->cfg.segment_bytes)
-            run(log, (struct log_io_req){.op = LOG_IO_FALLOCATE,
-                                         .fd = act->fd,
-                                         .off = 0,
-                                         .len = log->cfg.segment_bytes});
+    int err = reserved_tail(log, act);
+    if (err != 0) {
+        status =
+            fail(rep, LOG_ERR_STORAGE, "cutting the tail of %s: %s", act->name, strerror(-err));
+        goto out;
     }
     /* From now on the log is "open": a crash must recover, so the checkpoint is not clean. */
-    int err = write_checkpoint_sync(log);
+    err = write_checkpoint_sync(log);
     if (err != 0) {
         status = fail(rep, LOG_ERR_STORAGE, "writing the checkpoint: %s", strerror(-err));
         goto out;
