@@ -299,6 +299,27 @@ int log_groups_alloc(struct partition_log *log)
     return 0;
 }
 
+/*
+ * An idle partition gives its groups' memory back: each group holds an
+ * iovec array and staged-index buffers sized for max_group_bytes (~180 KiB
+ * at the defaults), which 10,000 mostly idle partitions cannot all keep.
+ * They are allocated again by the next append (log_pump).
+ */
+void log_groups_release_idle(struct partition_log *log, int64_t now)
+{
+    if (log->groups == NULL || log->groups_inflight > 0 || log->queue_head != NULL)
+        return;
+    if (log->idle_mark != log->groups_started) {
+        log->idle_mark = log->groups_started;
+        log->idle_since_ms = now;
+        return;
+    }
+    if (now - log->idle_since_ms >= LOG_IDLE_FREE_MS) {
+        assert(log->groups_inflight == 0);
+        log_groups_free(log);
+    }
+}
+
 void log_groups_free(struct partition_log *log)
 {
     if (log->groups == NULL)
@@ -608,6 +629,7 @@ static bool group_start(struct partition_log *log)
     }
 
     log->groups_inflight++;
+    log->groups_started++;
     g->pending = 1; /* held until everything is submitted */
     log_io_reserve(log->engine->cfg.io, 2);
     struct log_io_req w = {
@@ -787,6 +809,12 @@ void log_pump(struct partition_log *log)
     }
     if (log_checkpoint_due(log)) {
         ctl_start(log, LOG_CTL_CHECKPOINT, NULL);
+        return;
+    }
+    if (head != NULL && head->kind == LOG_OP_APPEND && log->groups == NULL &&
+        log_groups_alloc(log) != 0) {
+        log_groups_free(log);
+        log_fail_queue(log, LOG_ERR_NOMEM);
         return;
     }
     if (head != NULL) {

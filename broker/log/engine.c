@@ -109,6 +109,8 @@ void log_engine_tick(struct log_engine *e)
             work = true;
         if (work)
             log_mark_ready(log);
+        else
+            log_groups_release_idle(log, now);
     }
 }
 

@@ -21,6 +21,9 @@
 #define LOG_INDEX_ENTRY 8 /* u32 relative offset, u32 position */
 #define LOG_TIME_ENTRY 12 /* i64 max timestamp so far, u32 relative offset */
 #define LOG_NAME_MAX 40
+#define LOG_SCRATCH_BYTES (64u << 10) /* truncate's header scan */
+/* A partition with no write group started for this long frees its groups' memory. */
+#define LOG_IDLE_FREE_MS 10000
 
 enum log_op_kind {
     LOG_OP_APPEND = 1,
@@ -196,6 +199,7 @@ struct log_ctl_run {
     void (*done)(struct partition_log *log, int status);
     void (*resume)(struct partition_log *log); /* waiting for reads and closes */
     int status;
+    int end_status; /* ctl_end: what the caller hears once the files are closed */
     int first_err;
     struct log_ctl *user; /* NULL for internal work */
     uint8_t kind;         /* LOG_OP_* or an internal kind below */
@@ -245,7 +249,10 @@ struct partition_log {
     struct log_op *queue_head, *queue_tail;
     struct log_append *durable_head, *durable_tail; /* written, waiting for a flush */
 
-    struct log_group *groups; /* ring of cfg.max_inflight_groups */
+    struct log_group *groups; /* ring of cfg.max_inflight_groups; NULL while idle */
+    uint64_t groups_started;  /* write groups started so far */
+    uint64_t idle_mark;       /* groups_started when idle_since_ms was taken */
+    int64_t idle_since_ms;
     uint32_t group_head;      /* oldest group in flight */
     uint32_t groups_inflight; /* submitted, not yet retired */
     bool group_chain_failed;  /* a group failed: the later ones in flight fail too */
@@ -339,6 +346,7 @@ void log_pump(struct partition_log *log);
 bool log_retention_due(struct partition_log *log, int64_t now);
 int log_groups_alloc(struct partition_log *log);
 void log_groups_free(struct partition_log *log);
+void log_groups_release_idle(struct partition_log *log, int64_t now);
 void log_fail_queue(struct partition_log *log, int status);
 void log_durable_advance(struct partition_log *log, int64_t offset, uint64_t pos);
 void log_durable_fail(struct partition_log *log, int status);

@@ -186,6 +186,24 @@ void partition_log_free(struct partition_log *log)
     free(log);
 }
 
+/*
+ * Between control operations only the active segment's .log stays open
+ * (ctl.c, "transient files"): the directory, the checkpoint and the active
+ * index files that recovery used are closed once it is done.
+ */
+static void close_transient_files(struct partition_log *log)
+{
+    struct log_segment *act = log_active(log);
+    int *fds[4] = {&log->ckpt_fd, &log->dir_fd, &act->idx.fd, &act->tidx.fd};
+    for (int i = 0; i < 4; i++) {
+        if (*fds[i] >= 0)
+            log_io_run(log->engine->cfg.io,
+                       &(struct log_io_req){.op = LOG_IO_CLOSE, .fd = *fds[i]});
+        *fds[i] = -1;
+    }
+    assert(act->fd >= 0);
+}
+
 static int check_config(struct partition_log_config *c, struct log_open_report *rep)
 {
     if (c->max_batch_bytes == 0)
@@ -253,10 +271,7 @@ int partition_log_open(struct log_engine *e, const char *data_dir, const char *t
     size_t plen = strlen(data_dir) + strlen(topic) + 32;
     log->dir_path = malloc(plen);
     log->topic_dir = malloc(plen);
-    log->scratch_cap = 64u << 10;
-    log->scratch = malloc(log->scratch_cap);
-    if (log->dir_path == NULL || log->topic_dir == NULL || log_groups_alloc(log) != 0 ||
-        log->scratch == NULL) {
+    if (log->dir_path == NULL || log->topic_dir == NULL) {
         partition_log_free(log);
         return LOG_ERR_NOMEM;
     }
@@ -298,6 +313,7 @@ int partition_log_open(struct log_engine *e, const char *data_dir, const char *t
         open_failed(log, created);
         return status;
     }
+    close_transient_files(log);
     log->last_flush_ms = log->last_retention_ms = log_now(log);
     log->state = LOG_STATE_OPEN;
     log->next_open = e->partitions;
@@ -331,6 +347,24 @@ uint64_t partition_log_size_bytes(const struct partition_log *log)
 uint32_t partition_log_segment_count(const struct partition_log *log)
 {
     return log->nsegs;
+}
+
+size_t partition_log_memory_bytes(const struct partition_log *log)
+{
+    size_t n = sizeof(*log) + (size_t)log->segs_cap * sizeof(*log->segs) + log->scratch_cap;
+    n += log->dir_path != NULL ? strlen(log->dir_path) + 1 : 0;
+    n += log->topic_dir != NULL ? strlen(log->topic_dir) + 1 : 0;
+    for (uint32_t i = 0; i < log->nsegs; i++) {
+        const struct log_segment *seg = log->segs[i];
+        n += sizeof(*seg) + (size_t)seg->idx.cap * seg->idx.entry_size +
+             (size_t)seg->tidx.cap * seg->tidx.entry_size;
+    }
+    if (log->groups != NULL) {
+        const struct log_group *g = &log->groups[0];
+        n += log->cfg.max_inflight_groups *
+             (sizeof(*g) + (size_t)g->stage_cap * (LOG_INDEX_ENTRY + LOG_TIME_ENTRY));
+    }
+    return n;
 }
 
 bool partition_log_failed(const struct partition_log *log)

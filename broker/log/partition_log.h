@@ -165,6 +165,8 @@ int64_t partition_log_end_offset(const struct partition_log *log);
 int64_t partition_log_durable_offset(const struct partition_log *log);
 uint64_t partition_log_size_bytes(const struct partition_log *log);
 uint32_t partition_log_segment_count(const struct partition_log *log);
+/* Heap the partition holds (structures, in-memory indexes, write groups): not the page cache. */
+size_t partition_log_memory_bytes(const struct partition_log *log);
 /* True while the last write or flush failed and no later one succeeded. */
 bool partition_log_failed(const struct partition_log *log);
 

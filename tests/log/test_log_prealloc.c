@@ -7,6 +7,7 @@
  * topic's directory with it.
  */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -220,4 +221,70 @@ Test(log_prealloc, deleting_the_last_partition_removes_the_topic_directory)
     cr_assert_eq(h_delete(&H, b), LOG_OK);
     cr_assert(!exists("topics/t"), "the last partition takes the topic's directory");
     cr_assert(exists("topics"));
+}
+
+Test(log_prealloc, an_idle_partition_gives_its_write_memory_back)
+{
+    struct partition_log_config cfg;
+    partition_log_config_default(&cfg);
+    cfg.retention_ms = -1;
+    struct partition_log *log = open_partition(&cfg, 0);
+    size_t fresh = partition_log_memory_bytes(log);
+    cr_assert_lt(fresh, 8 << 10, "a new partition holds %zu bytes", fresh);
+    append_one(log, 1, 1, 100);
+    size_t busy = partition_log_memory_bytes(log);
+    cr_assert_gt(busy, 64 << 10, "write groups while writing: %zu bytes", busy);
+    /* Ticks while idle: after LOG_IDLE_FREE_MS the groups go. */
+    for (int i = 0; i < 12; i++) {
+        log_engine_tick(&H.engine);
+        h_drive(&H);
+        H.now_ms += 1000;
+    }
+    size_t idle = partition_log_memory_bytes(log);
+    cr_assert_lt(idle, 8 << 10, "idle again: %zu bytes", idle);
+    /* And the next append allocates them again. */
+    append_one(log, 2, 1, 100);
+    cr_assert_eq(h_read_all(&H, log, NULL, NULL, 0), 2);
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+}
+
+static int open_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    cr_assert_not_null(d);
+    while (readdir(d) != NULL)
+        n++;
+    closedir(d);
+    return n;
+}
+
+Test(log_prealloc, a_partition_holds_one_file_open_between_control_operations)
+{
+    enum { N = 50 };
+    struct partition_log_config cfg;
+    h_cfg(&cfg);
+    int before = open_fds();
+    struct partition_log *logs[N];
+    for (int p = 0; p < N; p++)
+        logs[p] = open_partition(&cfg, p);
+    cr_assert_eq(open_fds() - before, N, "after open: %d fds for %d partitions",
+                 open_fds() - before, N);
+    /* Writes, checkpoints (which open the directory, checkpoint and index files) and rolls. */
+    for (int round = 0; round < 3; round++) {
+        for (int p = 0; p < N; p++)
+            append_one(logs[p], (uint64_t)p, 16, 1500); /* 24 KB: rolls (64 KiB segments) */
+        H.now_ms += 2000;
+        log_engine_tick(&H.engine);
+        h_drive(&H);
+    }
+    int segs = 0;
+    for (int p = 0; p < N; p++)
+        segs += (int)partition_log_segment_count(logs[p]);
+    /* One for each active segment, three for each closed one. */
+    cr_assert_eq(open_fds() - before, N + 3 * (segs - N), "%d fds for %d partitions, %d segments",
+                 open_fds() - before, N, segs);
+    for (int p = 0; p < N; p++)
+        cr_assert_eq(h_close(&H, logs[p]), LOG_OK);
+    cr_assert_eq(open_fds(), before);
 }
