@@ -152,7 +152,6 @@ struct log_group {
     struct log_append *first, *last;
     uint32_t appends;
     uint32_t iovcnt;
-    struct iovec iov[LOG_MAX_IOV];
     uint64_t pos, bytes;
     int64_t base_offset, next_offset;
     bool with_sync;
@@ -164,6 +163,8 @@ struct log_group {
     uint64_t last_index_pos;
     int64_t last_time_entry_ts;
     int64_t max_timestamp, max_ts_offset;
+    /* Last: a group of few appends touches only the first page or so of it. */
+    struct iovec iov[LOG_MAX_IOV];
 };
 
 /* ---------------------------------------------------------------- control */

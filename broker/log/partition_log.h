@@ -98,7 +98,7 @@ enum log_flush_policy {
 #define LOG_DEFAULT_CACHE_KEEP_BYTES (64ll << 20)
 /* Preallocation steps ahead of the writes: the first (and an idle
  * partition's) and the largest, for a fast writer (prealloc.c). */
-#define LOG_DEFAULT_PREALLOC_BYTES (256u << 10)
+#define LOG_DEFAULT_PREALLOC_BYTES (64u << 10)
 #define LOG_PREALLOC_MAX_BYTES (16u << 20)
 
 struct partition_log_config {
@@ -114,7 +114,7 @@ struct partition_log_config {
     uint32_t max_batch_bytes;      /* largest batch recovery accepts (default = max_append) */
     uint32_t max_inflight_groups;  /* write groups in flight at once, 1..16 (0: default 2) */
     bool preallocate;              /* fallocate the active segment ahead of writes (true) */
-    uint32_t prealloc_bytes;       /* the first step ahead (0: 256 KiB); grows to 16 MiB */
+    uint32_t prealloc_bytes;       /* the first step ahead (0: 64 KiB); grows to 16 MiB */
     /* A partition writing fast (8 MB/s or more: LOG_WRITEBACK_KICK_BYTES
      * above) drops from the page cache what was written back this far
      * behind its end (0: default 64 MiB; negative: keep everything). */

@@ -13,7 +13,7 @@
  *    end, the next step is reserved, asynchronously and off the append's
  *    path (nothing waits for it: a write past the reserved end just
  *    allocates as it goes, and a failure only means the writes allocate);
- *  - the step starts at prealloc_bytes (256 KiB) and doubles, up to
+ *  - the step starts at prealloc_bytes (64 KiB) and doubles, up to
  *    LOG_PREALLOC_MAX_BYTES, while each step is used up within a second:
  *    a fast writer gets large contiguous reservations and few fallocates,
  *    an idle one holds at most one small step.
