@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -26,14 +27,16 @@
  * a write succeeds again, are only debug lines. */
 void log_note_failure(struct partition_log *log, const char *what, int err)
 {
+    err = err > 0 ? err : -err;
+    bool full = log_status_from_errno(err) == LOG_ERR_NO_SPACE;
+    snprintf(log->last_error, sizeof(log->last_error), "%s failed: %s", what, strerror(err));
     if (!log->failed) {
-        log_msg(log, LOG_LEVEL_ERROR,
-                "%s failed: %s; appends fail with STORAGE_ERROR until a write succeeds again, "
-                "reads continue",
-                what, strerror(err > 0 ? err : -err));
+        log_msg(log, LOG_LEVEL_ERROR, "%s; appends fail with %s until %s, reads continue",
+                log->last_error, full ? "NO_SPACE" : "STORAGE_ERROR",
+                full ? "space is freed" : "a write succeeds again");
         log->failed = true;
     } else {
-        log_msg(log, LOG_LEVEL_DEBUG, "%s failed again: %s", what, strerror(err > 0 ? err : -err));
+        log_msg(log, LOG_LEVEL_DEBUG, "%s failed again: %s", what, strerror(err));
     }
 }
 
@@ -42,6 +45,7 @@ void log_note_success(struct partition_log *log)
     if (log->failed) {
         log_msg(log, LOG_LEVEL_INFO, "writes succeed again");
         log->failed = false;
+        log->last_error[0] = 0;
     }
 }
 
@@ -697,14 +701,21 @@ static void group_commit(struct partition_log *log, struct log_group *g)
  * repair before anything is written there again. Only the first failure of
  * a chain is reported: the groups behind it fail because of it.
  */
-static void group_fail(struct partition_log *log, struct log_group *g, bool written)
+static int group_fail(struct partition_log *log, struct log_group *g, bool written)
 {
     if (!log->group_chain_failed) {
-        int err = g->write_res < 0 ? g->write_res : !written ? -EIO : g->sync_res;
-        if (!written && g->write_res >= 0)
-            log_note_failure(log, "write (short)", EIO);
-        else
+        /* A regular file's writev stops short when the disk fills up (ext4 returns what fit,
+         * and ENOSPC only for a write that fits nothing): a short write is a full disk. */
+        int err = g->write_res < 0 ? g->write_res : !written ? -ENOSPC : g->sync_res;
+        if (!written && g->write_res >= 0) {
+            char what[96];
+            snprintf(what, sizeof(what), "write (short: %d of %llu bytes)", g->write_res,
+                     (unsigned long long)g->bytes);
+            log_note_failure(log, what, err);
+        } else {
             log_note_failure(log, written ? "fdatasync" : "write", err);
+        }
+        log->chain_status = log_status_from_errno(err);
     }
     log->group_chain_failed = true;
     if (!log->repair_needed) {
@@ -714,6 +725,8 @@ static void group_fail(struct partition_log *log, struct log_group *g, bool writ
     } else if (g->pos + g->bytes > log->repair_to) {
         log->repair_to = g->pos + g->bytes;
     }
+    assert(log->chain_status != LOG_OK);
+    return log->chain_status;
 }
 
 /*
@@ -728,10 +741,8 @@ static void group_finish(struct partition_log *log, struct log_group *g)
     int status = LOG_OK;
     if (ok)
         group_commit(log, g);
-    else {
-        status = LOG_ERR_STORAGE;
-        group_fail(log, g, written);
-    }
+    else
+        status = group_fail(log, g, written);
     struct log_append *a = g->first;
     g->first = g->last = NULL;
     while (a != NULL) {

@@ -64,7 +64,7 @@ static void ctl_io_result(struct partition_log *log, int32_t res)
             log_msg(log, LOG_LEVEL_DEBUG, "%s %s failed: %s", log_io_op_name(io->req.op),
                     io->req.path ? io->req.path : "", strerror(err));
             prog_reset(log);
-            r->done(log, LOG_ERR_STORAGE);
+            r->done(log, log_status_from_errno(err));
             return;
         }
         if (io->policy == CTL_TOLERATE)
@@ -342,8 +342,8 @@ static void flush_done(struct partition_log *log, int status)
 {
     if (status != LOG_OK) {
         log_note_failure(log, "fdatasync", log->ctl.first_err);
-        log_durable_fail(log, LOG_ERR_STORAGE);
-        ctl_end(log, LOG_ERR_STORAGE);
+        log_durable_fail(log, status);
+        ctl_end(log, status);
         return;
     }
     log->last_flush_ms = log_now(log);
@@ -412,8 +412,8 @@ static void roll_done(struct partition_log *log, int status)
         log_note_failure(log, "segment roll", log->ctl.first_err ? log->ctl.first_err : ENOMEM);
         /* An age roll retries in a second, not at every turn. */
         old->created_ms = log_now(log) - log->cfg.segment_ms + 1000;
-        log_fail_queue(log, LOG_ERR_STORAGE);
-        ctl_end(log, LOG_ERR_STORAGE);
+        log_fail_queue(log, status);
+        ctl_end(log, status);
         return;
     }
     /* The old segment is closed: its indexes are read through maps from now on. */
@@ -510,8 +510,8 @@ static void repair_done(struct partition_log *log, int status)
 {
     if (status != LOG_OK) {
         log_note_failure(log, "repair of a failed write", log->ctl.first_err);
-        log_fail_queue(log, LOG_ERR_STORAGE);
-        ctl_end(log, LOG_ERR_STORAGE);
+        log_fail_queue(log, status);
+        ctl_end(log, status);
         return;
     }
     log->repair_needed = false;
@@ -623,8 +623,8 @@ static void truncate_synced(struct partition_log *log, int status)
         log->repair_needed = true;
         log->repair_from = log_active(log)->size;
         log->repair_to = log->ctl.target_pos;
-        log->ctl.status = LOG_ERR_STORAGE;
-        ctl_end(log, LOG_ERR_STORAGE);
+        log->ctl.status = status;
+        ctl_end(log, status);
         return;
     }
     log->ctl.status = LOG_OK;
@@ -821,7 +821,7 @@ static void truncate_scanned(struct partition_log *log, int status)
     struct log_ctl_run *r = &log->ctl;
     int k = log_find_segment(log, r->user->offset);
     if (status != LOG_OK || r->status != LOG_OK) {
-        ctl_end(log, LOG_ERR_STORAGE);
+        ctl_end(log, status != LOG_OK ? status : r->status);
         return;
     }
     if (r->scan_len == UINT32_MAX) {
@@ -924,7 +924,7 @@ static void close_checkpointed(struct partition_log *log, int status)
     if (status != LOG_OK) {
         log_msg(log, LOG_LEVEL_WARN, "clean-shutdown checkpoint failed: %s; the next open recovers",
                 strerror(log->ctl.first_err));
-        log->ctl.status = LOG_ERR_STORAGE;
+        log->ctl.status = status;
     } else {
         log->ckpt = log->ctl.ckpt;
     }
@@ -935,8 +935,8 @@ static void close_synced(struct partition_log *log, int status)
 {
     if (status != LOG_OK) {
         log_note_failure(log, "fdatasync at close", log->ctl.first_err);
-        log_durable_fail(log, LOG_ERR_STORAGE);
-        log->ctl.status = LOG_ERR_STORAGE;
+        log_durable_fail(log, status);
+        log->ctl.status = status;
         wait_drained(log, close_all_files);
         return;
     }
@@ -1092,9 +1092,9 @@ static void ctl_open_failed(struct partition_log *log)
     } else if (r->kind == LOG_CTL_ROLL) {
         log_note_failure(log, "segment roll", err);
         log_active(log)->created_ms = now - log->cfg.segment_ms + 1000;
-        log_fail_queue(log, LOG_ERR_STORAGE);
+        log_fail_queue(log, log_status_from_errno(err));
     }
-    ctl_end(log, LOG_ERR_STORAGE);
+    ctl_end(log, log_status_from_errno(err));
 }
 
 static void files_opened(struct partition_log *log, int status)

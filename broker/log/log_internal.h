@@ -262,8 +262,10 @@ struct partition_log {
     uint32_t reads_inflight;
     uint32_t retiring; /* segments whose fds are still being closed */
 
-    bool failed;        /* last write or flush failed; logged once */
-    bool repair_needed; /* bytes past the end may hold a failed write */
+    bool failed;          /* last write or flush failed; logged once */
+    int chain_status;     /* the status the failed group chain reports */
+    char last_error[128]; /* what failed, while failed */
+    bool repair_needed;   /* bytes past the end may hold a failed write */
     uint64_t repair_from, repair_to;
 
     struct log_checkpoint ckpt; /* the last one written */

@@ -1,6 +1,8 @@
 /* Names of the engine's status codes and their wire ErrorCode. */
 #include "log_status.h"
 
+#include <errno.h>
+
 #include "ringlog.pb-c.h"
 
 const char *log_status_str(int status)
@@ -28,9 +30,19 @@ const char *log_status_str(int status)
         return "out of memory";
     case LOG_ERR_BUSY:
         return "submission queue full";
+    case LOG_ERR_NO_SPACE:
+        return "no space left on the broker's disk: writes fail until space is freed, reads "
+               "continue";
     default:
         return "unknown status";
     }
+}
+
+int log_status_from_errno(int err)
+{
+    if (err < 0)
+        err = -err;
+    return err == ENOSPC || err == EDQUOT ? LOG_ERR_NO_SPACE : LOG_ERR_STORAGE;
 }
 
 int log_status_to_error_code(int status)
@@ -39,6 +51,7 @@ int log_status_to_error_code(int status)
     case LOG_OK:
         return RINGLOG__ERROR_CODE__NONE;
     case LOG_ERR_STORAGE:
+    case LOG_ERR_NO_SPACE:
         return RINGLOG__ERROR_CODE__STORAGE_ERROR;
     case LOG_ERR_OUT_OF_RANGE:
         return RINGLOG__ERROR_CODE__OFFSET_OUT_OF_RANGE;

@@ -371,3 +371,8 @@ bool partition_log_failed(const struct partition_log *log)
 {
     return log->failed;
 }
+
+const char *partition_log_failure(const struct partition_log *log)
+{
+    return log->failed ? log->last_error : "";
+}

@@ -169,6 +169,8 @@ uint32_t partition_log_segment_count(const struct partition_log *log);
 size_t partition_log_memory_bytes(const struct partition_log *log);
 /* True while the last write or flush failed and no later one succeeded. */
 bool partition_log_failed(const struct partition_log *log);
+/* While failed: what failed, for people ("write failed: No space left on device"); else "". */
+const char *partition_log_failure(const struct partition_log *log);
 
 /* ------------------------------------------------------------------ append */
 
@@ -211,7 +213,8 @@ struct log_append {
  * until on_written. Returns LOG_OK (callbacks will follow) or an error
  * right away (no callback): LOG_ERR_INVALID, LOG_ERR_TOO_LARGE,
  * LOG_ERR_CORRUPT_BATCH, LOG_ERR_CLOSED. A disk failure is reported through
- * the callbacks as LOG_ERR_STORAGE, and an exact-offset append that is not
+ * the callbacks as LOG_ERR_STORAGE (LOG_ERR_NO_SPACE for a full disk), and an
+ * exact-offset append that is not
  * at the log end when its turn comes as LOG_ERR_OFFSET_MISMATCH.
  */
 int partition_log_append(struct partition_log *log, struct log_append *a);
