@@ -159,11 +159,14 @@ static int check_batches(const struct partition_log *log, const struct log_appen
     while (p < a->len) {
         struct rl_batch_header h;
         int rc;
-        if (a->flags & LOG_APPEND_VALIDATE)
+        bool control_ok = (a->flags & LOG_APPEND_CONTROL) != 0;
+        if ((a->flags & LOG_APPEND_VALIDATE) && control_ok)
+            rc = rl_batch_validate_control(a->data + p, a->len - p, log->cfg.max_batch_bytes, &h);
+        else if (a->flags & LOG_APPEND_VALIDATE)
             rc = rl_batch_validate(a->data + p, a->len - p, log->cfg.max_batch_bytes, &h);
         else
             rc = rl_batch_header_read(a->data + p, a->len - p, &h);
-        if (rc != RL_OK)
+        if (rc != RL_OK || (rl_batch_is_control(&h) && !control_ok))
             return LOG_ERR_CORRUPT_BATCH;
         size_t total = rl_batch_total_bytes(&h);
         if (h.magic != RL_BATCH_MAGIC || total < RL_BATCH_HEADER_BYTES || total > a->len - p ||

@@ -179,6 +179,10 @@ enum {
     LOG_APPEND_EXACT_OFFSETS = 1u << 0,
     /* Checksum-validate every batch (when the caller has not). */
     LOG_APPEND_VALIDATE = 1u << 1,
+    /* Control batches (RL_BATCH_ATTR_CONTROL: epoch markers, configuration entries) are
+     * allowed: the broker's own appends and replicated ones. Without it they are refused
+     * (LOG_ERR_CORRUPT_BATCH), as producers may not send them. */
+    LOG_APPEND_CONTROL = 1u << 2,
 };
 
 struct log_op {

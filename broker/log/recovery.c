@@ -390,7 +390,8 @@ static int scan_segment(struct recovery *rc, struct log_segment *seg, uint64_t f
         bool stop = false, refill = false;
         while (p < n) {
             struct rl_batch_header h;
-            int v = rl_batch_validate(rc->buf + p, n - p, log->cfg.max_batch_bytes, &h);
+            /* Control batches are the broker's own: valid in the log. */
+            int v = rl_batch_validate_control(rc->buf + p, n - p, log->cfg.max_batch_bytes, &h);
             if (v == RL_ERR_TRUNCATED && pos + n < file_size && p > 0) {
                 refill = true;
                 break;
