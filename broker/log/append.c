@@ -244,6 +244,18 @@ int partition_log_enforce_retention(struct partition_log *log, struct log_ctl *c
     return enqueue_ctl(log, c, LOG_OP_RETENTION);
 }
 
+int partition_log_reset(struct partition_log *log, int64_t offset, int32_t start_epoch,
+                        struct log_ctl *c)
+{
+    if (offset < 0 || start_epoch < 0)
+        return LOG_ERR_INVALID;
+    if (c != NULL) {
+        c->offset = offset;
+        c->epoch = start_epoch;
+    }
+    return enqueue_ctl(log, c, LOG_OP_RESET);
+}
+
 /* ---------------------------------------------------------------- groups */
 
 static void groups_retire(struct partition_log *log);
@@ -695,6 +707,9 @@ static void group_commit(struct partition_log *log, struct log_group *g)
     act->last_time_entry_ts = g->last_time_entry_ts;
     act->max_timestamp = g->max_timestamp;
     act->max_ts_offset = g->max_ts_offset;
+    for (const struct log_append *a = g->first; a != NULL;
+         a = (const struct log_append *)a->op.next)
+        epochs_note_append(log, a);
     log_note_success(log);
 }
 

@@ -112,6 +112,8 @@ static void ctl_step(struct partition_log *log)
 static void ctl_finish(struct partition_log *log, int status)
 {
     struct log_ctl_run *r = &log->ctl;
+    free(r->ckpt_buf);
+    r->ckpt_buf = NULL;
     struct log_ctl *user = r->user;
     uint8_t kind = r->kind;
     r->user = NULL;
@@ -275,8 +277,10 @@ bool log_checkpoint_due(struct partition_log *log)
     struct log_segment *act = log_active(log);
     if (log->durable_offset < act->base_offset)
         return false;
-    if (log->ckpt.segment_base == act->base_offset && log->ckpt.position == log->durable_pos)
-        return false; /* nothing new is durable */
+    bool hw_new = log->high_watermark != log->ckpt.high_watermark;
+    if (log->ckpt.segment_base == act->base_offset && log->ckpt.position == log->durable_pos &&
+        !hw_new)
+        return false; /* nothing new is durable, and the high watermark is the one written */
     uint64_t since =
         log->ckpt_attempt_base == act->base_offset
             ? log->durable_pos - (log->durable_pos < log->ckpt_attempt_pos ? log->durable_pos
@@ -285,6 +289,35 @@ bool log_checkpoint_due(struct partition_log *log)
     if (since >= log->cfg.checkpoint_bytes)
         return true;
     return log_now(log) - log->last_ckpt_ms >= log->cfg.checkpoint_interval_ms;
+}
+
+/*
+ * The record's epoch table is the runs below its offset (everything past it
+ * is rebuilt by recovery's scan), the newest LOG_MAX_EPOCH_RUNS of them.
+ * The buffer lives until the operation ends (ctl_finish); without one the
+ * write step fails the checkpoint like a failed write would.
+ */
+static void plan_checkpoint_record(struct partition_log *log, struct log_checkpoint *ck)
+{
+    uint32_t n = log->nepochs;
+    while (n > 0 && log->epochs[n - 1].start >= ck->offset)
+        n--;
+    uint32_t first = n > LOG_MAX_EPOCH_RUNS ? n - LOG_MAX_EPOCH_RUNS : 0;
+    ck->epoch_count = n - first;
+    ck->start_epoch = log->start_epoch;
+    ck->epochs_known = true;
+    if (log->ctl.ckpt_buf == NULL)
+        log->ctl.ckpt_buf = malloc(LOG_CHECKPOINT_SLOT);
+    size_t len = 0;
+    if (log->ctl.ckpt_buf != NULL)
+        len = log_checkpoint_encode(ck, log->epochs + first, log->ctl.ckpt_buf);
+    prog_add(log,
+             (struct log_io_req){.op = LOG_IO_WRITE,
+                                 .fd = log->ctl.ckpt_buf != NULL ? log->ckpt_fd : -1,
+                                 .buf = log->ctl.ckpt_buf,
+                                 .len = len,
+                                 .off = log_checkpoint_slot(ck->seq)},
+             CTL_MUST);
 }
 
 /*
@@ -307,14 +340,9 @@ static void plan_checkpoint(struct partition_log *log, bool clean)
     ck->time_entries = segment_time_entries_below(act, log->durable_offset);
     ck->max_timestamp = act->max_timestamp;
     ck->max_ts_offset = act->max_ts_offset;
-    log_checkpoint_encode(ck, log->ctl.ckpt_buf);
-    prog_add(log,
-             (struct log_io_req){.op = LOG_IO_WRITE,
-                                 .fd = log->ckpt_fd,
-                                 .buf = log->ctl.ckpt_buf,
-                                 .len = LOG_CHECKPOINT_BYTES,
-                                 .off = (ck->seq % 2) * LOG_CHECKPOINT_SLOT},
-             CTL_MUST);
+    ck->start_offset = log->start_offset;
+    ck->high_watermark = log->high_watermark;
+    plan_checkpoint_record(log, ck);
     prog_add(log, (struct log_io_req){.op = LOG_IO_FDATASYNC, .fd = log->ckpt_fd}, CTL_MUST);
     log->last_ckpt_ms = log_now(log);
     log->ckpt_attempt_base = act->base_offset;
@@ -577,16 +605,56 @@ static void remove_first_segment(struct partition_log *log)
 }
 
 /*
+ * May segment 0 go? Only when every offset in it is durable and, for a
+ * replicated partition, committed: deleting past the high watermark could
+ * delete what a new leader truncates away, and past the durable point what
+ * a crash would bring back as a hole.
+ */
+static bool retention_allowed(const struct partition_log *log, const struct log_segment *seg)
+{
+    int64_t limit = log->durable_offset;
+    if (log->high_watermark >= 0 && log->high_watermark < limit)
+        limit = log->high_watermark;
+    return seg->end_offset <= limit;
+}
+
+static void retention_checkpointed(struct partition_log *log, int status)
+{
+    checkpoint_written(log, status);
+    if (log->cfg.on_log_start_advance != NULL)
+        log->cfg.on_log_start_advance(log, log->start_offset, log->cfg.ctx);
+    ctl_end(log, LOG_OK);
+}
+
+/*
+ * Segments are gone: the directory is fsynced (so they stay gone) and a
+ * checkpoint names the new start (recovery deletes any segment below it
+ * that a crash brought back), and only then is the new start reported.
+ */
+static void retention_synced(struct partition_log *log, int status)
+{
+    (void)status; /* a failed fsync is a warning; recovery deletes what is below the start */
+    prog_reset(log);
+    if (log->durable_offset < log_active(log)->base_offset) {
+        retention_checkpointed(log, LOG_OK); /* the next checkpoint names the start */
+        return;
+    }
+    plan_checkpoint(log, false);
+    prog_run(log, retention_checkpointed);
+}
+
+/*
  * Deletes the oldest closed segment while the log breaks retention by size
  * (what remains without it is still at least retention_bytes) or by age (its
- * newest batch is older than retention_ms). Never the active segment. The
- * log start moves first, so readers get OFFSET_OUT_OF_RANGE at once.
+ * newest batch is older than retention_ms), and while retention_allowed.
+ * Never the active segment. The log start moves first, so readers get
+ * OFFSET_OUT_OF_RANGE at once.
  */
 static void retention_next(struct partition_log *log)
 {
     int64_t now = log_now(log);
     log->last_retention_ms = now;
-    if (log->nsegs > 1) {
+    if (log->nsegs > 1 && retention_allowed(log, log->segs[0])) {
         struct log_segment *seg = log->segs[0];
         const char *why = NULL;
         if (log->cfg.retention_bytes >= 0 &&
@@ -599,12 +667,20 @@ static void retention_next(struct partition_log *log)
             log_msg(log, LOG_LEVEL_INFO, "retention (%s): deleting segment %s (%" PRIu64 " bytes)",
                     why, seg->name, seg->size);
             remove_first_segment(log);
+            epochs_advance_start(log, log->start_offset);
+            log->ctl.status = 1; /* something was deleted */
             plan_unlink_segment(log, seg);
             prog_run(log, retention_unlinked);
             return;
         }
     }
-    ctl_end(log, LOG_OK);
+    if (log->ctl.status != 1) {
+        ctl_end(log, LOG_OK);
+        return;
+    }
+    log->ctl.status = LOG_OK;
+    prog_add(log, (struct log_io_req){.op = LOG_IO_FSYNC, .fd = log->dir_fd}, CTL_TOLERATE);
+    prog_run(log, retention_synced);
 }
 
 /* -------------------------------------------------------------- truncate */
@@ -756,6 +832,7 @@ static void truncate_apply(struct partition_log *log, int k, uint64_t pos, int64
     prealloc_cut(seg, pos); /* the file is cut to pos below */
     seg->end_offset = new_end;
     log->next_offset = new_end;
+    epochs_truncate(log, new_end);
     if (log->durable_offset > new_end || log->durable_pos > pos ||
         log->durable_offset < seg->base_offset) {
         log->durable_offset = new_end;
@@ -888,6 +965,135 @@ static void start_truncate(struct partition_log *log)
     r->target_offset = x;
     r->scan_pos = pos;
     truncate_scan(log);
+}
+
+/* ------------------------------------------------------------------ reset */
+
+static void reset_done(struct partition_log *log, int status)
+{
+    if (status != LOG_OK) /* the files are what recovery would make of them: it finishes */
+        log_note_failure(log, "creating the segment of a reset log", log->ctl.first_err);
+    ctl_end(log, status);
+}
+
+static void reset_unlink_next(struct partition_log *log);
+
+static void reset_unlinked(struct partition_log *log, int status)
+{
+    (void)status; /* recovery deletes any segment below the start the checkpoint names */
+    segment_retire(log->ctl.seg);
+    log->ctl.seg = NULL;
+    reset_unlink_next(log);
+}
+
+/* The old segments go newest first, then the new one is created and the directory synced. */
+static void reset_unlink_next(struct partition_log *log)
+{
+    struct log_ctl_run *r = &log->ctl;
+    prog_reset(log);
+    if (r->doomed != NULL) {
+        r->seg = r->doomed;
+        r->doomed = r->seg->next_doomed;
+        plan_unlink_segment(log, r->seg);
+        prog_run(log, reset_unlinked);
+        return;
+    }
+    struct log_segment *seg = log_active(log);
+    int flags = O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC;
+    const char *names[3] = {seg->name, seg->idx.name, seg->tidx.name};
+    int *fds[3] = {&seg->fd, &seg->idx.fd, &seg->tidx.fd};
+    for (int i = 0; i < 3; i++) {
+        struct ctl_io *io = prog_add(log,
+                                     (struct log_io_req){.op = LOG_IO_OPENAT,
+                                                         .fd = log->dir_fd,
+                                                         .path = names[i],
+                                                         .flags = flags,
+                                                         .mode = 0644},
+                                     CTL_MUST);
+        io->result_fd = fds[i];
+    }
+    prog_add(log, (struct log_io_req){.op = LOG_IO_FSYNC, .fd = log->dir_fd}, CTL_MUST);
+    prog_run(log, reset_done);
+}
+
+/*
+ * The checkpoint naming the new start is durable: from here a crash
+ * recovers the new, empty log. Memory follows at once (readers get
+ * OFFSET_OUT_OF_RANGE below the new start), then the files.
+ */
+static void reset_committed(struct partition_log *log, int status)
+{
+    struct log_ctl_run *r = &log->ctl;
+    struct log_segment *seg = r->seg;
+    r->seg = NULL;
+    if (status != LOG_OK) {
+        segment_free(seg); /* nothing changed: the old log stays */
+        ctl_end(log, status);
+        return;
+    }
+    log->ckpt = r->ckpt;
+    log_durable_fail(log, LOG_ERR_STORAGE); /* written, never durable: gone */
+    struct log_segment **tail = &r->doomed;
+    *tail = NULL;
+    while (log->nsegs > 0) {
+        struct log_segment *old = log->segs[--log->nsegs];
+        old->next_doomed = NULL;
+        *tail = old;
+        tail = &old->next_doomed;
+    }
+    log->segs[log->nsegs++] = seg;
+    seg->created_ms = log_now(log);
+    log->start_offset = log->next_offset = log->durable_offset = r->target_offset;
+    log->durable_pos = 0;
+    log->total_bytes = 0;
+    log->repair_needed = false;
+    epochs_reset(log, log->reset_epoch);
+    if (log->high_watermark >= 0 && log->high_watermark < r->target_offset)
+        log->high_watermark = r->target_offset;
+    log_msg(log, LOG_LEVEL_INFO, "log reset: it starts at offset %" PRId64, r->target_offset);
+    reset_unlink_next(log);
+}
+
+/*
+ * A follower behind the leader's log start drops its whole log and starts
+ * empty at the leader's start. Crash safety comes from the order: first a
+ * checkpoint that says "the log starts at X, in segment X, position 0" is
+ * made durable; recovery deletes every segment below a checkpoint's start
+ * and creates segment X when it is missing, so a crash before it leaves the
+ * old log, and any crash after it the new one.
+ */
+static void start_reset(struct partition_log *log)
+{
+    struct log_ctl_run *r = &log->ctl;
+    int64_t x = r->user->offset;
+    if (x < log->next_offset) {
+        ctl_end(log, LOG_ERR_OUT_OF_RANGE);
+        return;
+    }
+    r->seg = segment_new(log, x); /* before anything is durable: memory can follow */
+    if (r->seg == NULL) {
+        ctl_end(log, LOG_ERR_NOMEM);
+        return;
+    }
+    r->target_offset = x;
+    log->reset_epoch = r->user->epoch;
+    struct log_checkpoint *ck = &r->ckpt;
+    memset(ck, 0, sizeof(*ck));
+    ck->seq = log->ckpt.seq + 1;
+    ck->segment_base = ck->offset = ck->start_offset = ck->max_ts_offset = x;
+    ck->max_timestamp = INT64_MIN;
+    ck->high_watermark = log->high_watermark < 0   ? -1
+                         : log->high_watermark < x ? x
+                                                   : log->high_watermark;
+    int32_t keep_epoch = log->start_epoch;
+    uint32_t keep_n = log->nepochs;
+    log->start_epoch = r->user->epoch;
+    log->nepochs = 0; /* the record's table: none, start epoch as asked */
+    plan_checkpoint_record(log, ck);
+    log->start_epoch = keep_epoch;
+    log->nepochs = keep_n;
+    prog_add(log, (struct log_io_req){.op = LOG_IO_FDATASYNC, .fd = log->ckpt_fd}, CTL_MUST);
+    prog_run(log, reset_committed);
 }
 
 /* ------------------------------------------------------------------ close */
@@ -1060,6 +1266,9 @@ static void ctl_dispatch(struct partition_log *log)
         break;
     case LOG_OP_TRUNCATE:
         start_truncate(log);
+        break;
+    case LOG_OP_RESET:
+        start_reset(log);
         break;
     case LOG_OP_CLOSE:
         start_close(log);

@@ -32,6 +32,7 @@ enum log_op_kind {
     LOG_OP_CLOSE,
     LOG_OP_DELETE,
     LOG_OP_RETENTION,
+    LOG_OP_RESET,
 };
 
 /* ------------------------------------------------------------------ index */
@@ -124,14 +125,24 @@ struct log_checkpoint {
     uint32_t time_entries;
     int64_t max_timestamp; /* of that segment, up to position */
     int64_t max_ts_offset;
+    int64_t start_offset;   /* the log starts here: segments wholly below it are gone */
+    int64_t high_watermark; /* -1: not kept (no replication driver set one) */
+    int32_t start_epoch;    /* epoch of the entry start_offset - 1 (0: none) */
+    uint32_t epoch_count;   /* runs of the epoch table below `offset` */
+    bool epochs_known;      /* false for a version 1 record */
 };
 
-#define LOG_CHECKPOINT_BYTES 80
-#define LOG_CHECKPOINT_SLOT 512
+/* Two slots this far apart; a record is at most one slot. */
+#define LOG_CHECKPOINT_SLOT 4096
 
-void log_checkpoint_encode(const struct log_checkpoint *ck, uint8_t out[LOG_CHECKPOINT_BYTES]);
-/* Returns 0 when the bytes hold a valid record. */
-int log_checkpoint_decode(const uint8_t *in, struct log_checkpoint *ck);
+/* Encodes the record and its epoch runs into out; returns its length. */
+size_t log_checkpoint_encode(const struct log_checkpoint *ck, const struct log_epoch_run *runs,
+                             uint8_t out[LOG_CHECKPOINT_SLOT]);
+/* Returns 0 when the bytes hold a valid record (runs: LOG_MAX_EPOCH_RUNS of room). */
+int log_checkpoint_decode(const uint8_t *in, size_t len, struct log_checkpoint *ck,
+                          struct log_epoch_run *runs);
+uint64_t log_checkpoint_slot(uint64_t seq);
+uint64_t log_checkpoint_v1_slot(int slot);
 
 /* ------------------------------------------------------------------ group */
 
@@ -210,7 +221,7 @@ struct log_ctl_run {
     uint64_t target_pos;
     uint64_t scan_pos;
     uint32_t scan_len;
-    uint8_t ckpt_buf[LOG_CHECKPOINT_BYTES];
+    uint8_t *ckpt_buf; /* LOG_CHECKPOINT_SLOT bytes while a checkpoint is written */
     struct log_checkpoint ckpt;
 };
 
@@ -279,6 +290,13 @@ struct partition_log {
     uint8_t *scratch; /* truncate's header scan */
     uint32_t scratch_cap;
 
+    /* epochs.c: the leader-epoch table; the high watermark */
+    struct log_epoch_run *epochs;
+    uint32_t nepochs, epochs_cap;
+    int32_t start_epoch;
+    int64_t high_watermark; /* -1: not kept */
+    int32_t reset_epoch;    /* reset: the start epoch asked for */
+
     /* prealloc.c: the active segment is reserved in steps ahead of the writes */
     struct rl_completion prealloc_c;
     struct log_segment *prealloc_seg; /* the segment of the reservation in flight */
@@ -329,6 +347,13 @@ void segment_unpin(struct log_segment *seg);
 void segment_retire(struct log_segment *seg);
 /* Frees memory of a segment whose fds are closed (or were never opened). */
 void segment_free(struct log_segment *seg);
+
+/* epochs.c */
+void epochs_note(struct partition_log *log, int32_t epoch, int64_t offset);
+void epochs_note_append(struct partition_log *log, const struct log_append *a);
+void epochs_truncate(struct partition_log *log, int64_t end);
+void epochs_advance_start(struct partition_log *log, int64_t start);
+void epochs_reset(struct partition_log *log, int32_t start_epoch);
 
 /* prealloc.c */
 void prealloc_init(struct partition_log *log);

@@ -183,6 +183,8 @@ void partition_log_free(struct partition_log *log)
     free(log->scratch);
     free(log->dir_path);
     free(log->topic_dir);
+    free(log->epochs);
+    free(log->ctl.ckpt_buf);
     free(log);
 }
 
@@ -260,6 +262,7 @@ int partition_log_open(struct log_engine *e, const char *data_dir, const char *t
     log->cfg = *cfg;
     log->dir_fd = log->ckpt_fd = -1;
     log->ckpt.seq = 0;
+    log->high_watermark = -1;
     snprintf(log->label, sizeof(log->label), "%s/%d", topic, partition);
     int status = check_config(&log->cfg, rep);
     if (status != LOG_OK) {
@@ -349,11 +352,23 @@ uint32_t partition_log_segment_count(const struct partition_log *log)
     return log->nsegs;
 }
 
+void partition_log_set_high_watermark(struct partition_log *log, int64_t hw)
+{
+    assert(hw >= -1);
+    log->high_watermark = hw;
+}
+
+int64_t partition_log_high_watermark(const struct partition_log *log)
+{
+    return log->high_watermark;
+}
+
 size_t partition_log_memory_bytes(const struct partition_log *log)
 {
     size_t n = sizeof(*log) + (size_t)log->segs_cap * sizeof(*log->segs) + log->scratch_cap;
     n += log->dir_path != NULL ? strlen(log->dir_path) + 1 : 0;
     n += log->topic_dir != NULL ? strlen(log->topic_dir) + 1 : 0;
+    n += (size_t)log->epochs_cap * sizeof(*log->epochs);
     for (uint32_t i = 0; i < log->nsegs; i++) {
         const struct log_segment *seg = log->segs[i];
         n += sizeof(*seg) + (size_t)seg->idx.cap * seg->idx.entry_size +

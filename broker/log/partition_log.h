@@ -124,6 +124,9 @@ struct partition_log_config {
     int64_t retention_check_ms;     /* how often tick() looks at retention (1000) */
     /* Called whenever the durable offset moves forward (may be NULL). */
     void (*on_durable_advance)(struct partition_log *log, int64_t durable_offset, void *ctx);
+    /* Called when retention moved the log start (files gone, directory synced,
+     * checkpoint written), e.g. for replica_group_log_start_advanced (may be NULL). */
+    void (*on_log_start_advance)(struct partition_log *log, int64_t start_offset, void *ctx);
     void *ctx;
 };
 
@@ -165,6 +168,34 @@ int64_t partition_log_end_offset(const struct partition_log *log);
 int64_t partition_log_durable_offset(const struct partition_log *log);
 uint64_t partition_log_size_bytes(const struct partition_log *log);
 uint32_t partition_log_segment_count(const struct partition_log *log);
+/* Batches from `start` on carry leader epoch `epoch`, up to the next run's start. */
+struct log_epoch_run {
+    int32_t epoch;
+    int64_t start;
+};
+
+/* The checkpoint keeps this many runs (the newest); memory keeps them all. */
+#define LOG_MAX_EPOCH_RUNS 256
+
+/*
+ * The leader-epoch table of [start, end), oldest run first, and the epoch of
+ * the entry at start - 1 (0 when there is none or it is not known). Kept
+ * across restarts in the checkpoint; valid until the next call that changes
+ * the log. Returns the number of runs.
+ */
+uint32_t partition_log_epochs(const struct partition_log *log, const struct log_epoch_run **runs,
+                              int32_t *start_epoch);
+
+/*
+ * The high watermark (commit) of a replicated partition. The replication
+ * driver sets it; it is written with the next checkpoint and read back by
+ * open (clamped to [start, end]), and retention never deletes a segment
+ * holding offsets at or past it. -1 until one is set: then retention is
+ * bounded by the durable offset only.
+ */
+void partition_log_set_high_watermark(struct partition_log *log, int64_t hw);
+int64_t partition_log_high_watermark(const struct partition_log *log);
+
 /* Heap the partition holds (structures, in-memory indexes, write groups): not the page cache. */
 size_t partition_log_memory_bytes(const struct partition_log *log);
 /* True while the last write or flush failed and no later one succeeded. */
@@ -290,7 +321,8 @@ struct log_ctl {
     struct log_op op; /* engine-private */
     void (*on_complete)(struct log_ctl *c, int status);
     void *user;
-    int64_t offset; /* truncate: in, the new end; out for every kind: the log end */
+    int64_t offset; /* truncate, reset: in, the new end / start; out for every kind: the log end */
+    int32_t epoch;  /* reset: in, the epoch of the entry before the new start */
 };
 
 /*
@@ -311,5 +343,17 @@ int partition_log_truncate(struct partition_log *log, int64_t offset, struct log
 int partition_log_close(struct partition_log *log, struct log_ctl *ctl);
 int partition_log_delete(struct partition_log *log, struct log_ctl *ctl);
 int partition_log_enforce_retention(struct partition_log *log, struct log_ctl *ctl);
+
+/*
+ * Deletes the whole log; it restarts, empty, at `offset` (>= the log end:
+ * truncate first otherwise), the entry before which had leader epoch
+ * start_epoch. For a follower behind the leader's log start
+ * (RG_LOG_RESET). Crash-safe: a checkpoint naming the new start is made
+ * durable before any file goes, and recovery finishes a reset it finds
+ * half done, so a crash leaves the old log or the new empty one, never a
+ * mix. LOG_ERR_OUT_OF_RANGE for an offset below the log end.
+ */
+int partition_log_reset(struct partition_log *log, int64_t offset, int32_t start_epoch,
+                        struct log_ctl *ctl);
 
 #endif

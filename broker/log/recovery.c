@@ -38,6 +38,7 @@ struct recovery {
     struct log_open_report *rep;
     uint8_t *buf;
     size_t cap;
+    bool note_epochs; /* scanning past the checkpoint: batches extend the epoch table */
 };
 
 struct scan_result {
@@ -409,6 +410,8 @@ static int scan_segment(struct recovery *rc, struct log_segment *seg, uint64_t f
             int ie = index_batch(log, seg, pos + p, &h);
             if (ie != 0)
                 return ie;
+            if (rc->note_epochs)
+                epochs_note(log, h.leader_epoch, h.base_offset);
             offset = rl_batch_last_offset(&h) + 1;
             p += rl_batch_total_bytes(&h);
             res->end_pos = pos + p;
@@ -593,27 +596,37 @@ static int create_first_segment(struct partition_log *log, int64_t base)
 
 /* ------------------------------------------------------------ checkpoint */
 
-static void read_checkpoint(struct partition_log *log, struct log_checkpoint *ck, bool *valid)
+/*
+ * The newest valid record of the two slots (version 2 slots, or version 1
+ * ones 512 bytes apart), with its epoch runs in `runs` (LOG_MAX_EPOCH_RUNS).
+ */
+static void read_checkpoint(struct partition_log *log, struct log_checkpoint *ck,
+                            struct log_epoch_run *runs, bool *valid)
 {
     *valid = false;
-    uint8_t buf[LOG_CHECKPOINT_SLOT + LOG_CHECKPOINT_BYTES];
-    memset(buf, 0, sizeof(buf));
-    int64_t n = run(
-        log,
-        (struct log_io_req){.op = LOG_IO_READ, .fd = log->ckpt_fd, .buf = buf, .len = sizeof(buf)});
-    if (n <= 0)
-        return;
-    for (int slot = 0; slot < 2; slot++) {
+    uint8_t *buf = calloc(2, LOG_CHECKPOINT_SLOT);
+    struct log_epoch_run *tmp = malloc(LOG_MAX_EPOCH_RUNS * sizeof(*tmp));
+    int64_t n = buf == NULL || tmp == NULL
+                    ? -ENOMEM
+                    : run(log, (struct log_io_req){.op = LOG_IO_READ,
+                                                   .fd = log->ckpt_fd,
+                                                   .buf = buf,
+                                                   .len = 2 * LOG_CHECKPOINT_SLOT});
+    uint64_t at[4] = {log_checkpoint_slot(0), log_checkpoint_slot(1), log_checkpoint_v1_slot(0),
+                      log_checkpoint_v1_slot(1)};
+    for (int i = 0; i < 4 && n > 0; i++) {
         struct log_checkpoint c;
-        if ((size_t)n < (size_t)slot * LOG_CHECKPOINT_SLOT + LOG_CHECKPOINT_BYTES)
-            continue;
-        if (log_checkpoint_decode(buf + slot * LOG_CHECKPOINT_SLOT, &c) != 0)
+        if ((uint64_t)n <= at[i] ||
+            log_checkpoint_decode(buf + at[i], (size_t)((uint64_t)n - at[i]), &c, tmp) != 0)
             continue;
         if (!*valid || c.seq > ck->seq) {
             *ck = c;
+            memcpy(runs, tmp, c.epoch_count * sizeof(*runs));
             *valid = true;
         }
     }
+    free(tmp);
+    free(buf);
 }
 
 static int write_checkpoint_sync(struct partition_log *log)
@@ -629,10 +642,19 @@ static int write_checkpoint_sync(struct partition_log *log)
         .time_entries = act->tidx.count,
         .max_timestamp = act->max_timestamp,
         .max_ts_offset = act->max_ts_offset,
+        .start_offset = log->start_offset,
+        .high_watermark = log->high_watermark,
+        .start_epoch = log->start_epoch,
+        .epochs_known = true,
     };
-    uint8_t buf[LOG_CHECKPOINT_BYTES];
-    log_checkpoint_encode(&ck, buf);
-    int rc = write_full(log, log->ckpt_fd, buf, sizeof(buf), (ck.seq % 2) * LOG_CHECKPOINT_SLOT);
+    uint32_t first = log->nepochs > LOG_MAX_EPOCH_RUNS ? log->nepochs - LOG_MAX_EPOCH_RUNS : 0;
+    ck.epoch_count = log->nepochs - first;
+    uint8_t *buf = malloc(LOG_CHECKPOINT_SLOT);
+    if (buf == NULL)
+        return -ENOMEM;
+    size_t len = log_checkpoint_encode(&ck, log->epochs + first, buf);
+    int rc = write_full(log, log->ckpt_fd, buf, len, log_checkpoint_slot(ck.seq));
+    free(buf);
     if (rc == 0)
         rc = (int)run(log, (struct log_io_req){.op = LOG_IO_FDATASYNC, .fd = log->ckpt_fd});
     if (rc == 0)
@@ -667,7 +689,36 @@ static int reserved_tail(struct partition_log *log, struct log_segment *act)
 
 /* --------------------------------------------------------------- recover */
 
-static int recover_files(struct recovery *rc)
+/*
+ * A checkpoint names the log start: segments wholly below it are leftovers
+ * of a retention or a reset that a crash interrupted (their unlinks not yet
+ * durable, or not yet made). They go, files and all.
+ */
+static void drop_below_start(struct partition_log *log, struct found *found, uint32_t *nlogs,
+                             int64_t start)
+{
+    uint32_t keep = 0;
+    for (uint32_t i = 0; i < *nlogs; i++) {
+        /* (A segment straddling the start only exists after a reset: it is the old log.) */
+        if (found[i].base >= start) {
+            found[keep++] = found[i];
+            continue;
+        }
+        struct log_segment tmp = {0}; /* only its names are used */
+        segment_names(found[i].base, tmp.name, tmp.idx.name, tmp.tidx.name);
+        log_msg(log, LOG_LEVEL_WARN, "deleting segment %s: below the log start %lld", tmp.name,
+                (long long)start);
+        const char *names[3] = {tmp.name, tmp.idx.name, tmp.tidx.name};
+        for (int j = 0; j < 3; j++)
+            run(log,
+                (struct log_io_req){.op = LOG_IO_UNLINKAT, .fd = log->dir_fd, .path = names[j]});
+    }
+    if (keep < *nlogs)
+        run(log, (struct log_io_req){.op = LOG_IO_FSYNC, .fd = log->dir_fd});
+    *nlogs = keep;
+}
+
+static int recover_files(struct recovery *rc, int64_t start)
 {
     struct partition_log *log = rc->log;
     struct log_open_report *rep = rc->rep;
@@ -692,6 +743,7 @@ static int recover_files(struct recovery *rc)
             (struct log_io_req){.op = LOG_IO_UNLINKAT, .fd = log->dir_fd, .path = tmp.tidx.name});
     }
 
+    drop_below_start(log, found, &nlogs, start);
     for (uint32_t i = 0; i < nlogs; i++) {
         struct log_segment *seg = segment_new(log, found[i].base);
         if (seg == NULL || segs_append(log, seg) != 0) {
@@ -718,7 +770,7 @@ static int recover_files(struct recovery *rc)
 
     if (nlogs == 0) {
         free(kinds);
-        err = create_first_segment(log, 0);
+        err = create_first_segment(log, start);
         if (err != 0)
             return fail(rep, LOG_ERR_STORAGE, "creating the first segment: %s", strerror(-err));
         return LOG_OK;
@@ -844,7 +896,11 @@ static int recover_unclean(struct recovery *rc, const struct log_checkpoint *ck,
             break;
         }
         struct scan_result res;
+        if (i == k)
+            epochs_truncate(log, off); /* the table is the checkpoint's below here */
+        rc->note_epochs = true;
         int err = scan_segment(rc, seg, (uint64_t)fsz, pos, off, &res);
+        rc->note_epochs = false;
         if (err != 0)
             return fail(rep, LOG_ERR_STORAGE, "reading %s: %s", seg->name, strerror(-err));
         seg->size = res.end_pos;
@@ -892,6 +948,23 @@ static int recover_unclean(struct recovery *rc, const struct log_checkpoint *ck,
     return LOG_OK;
 }
 
+/* The newest checkpoint, and the epoch table and high watermark it keeps. */
+static int restore_checkpoint(struct partition_log *log, struct log_checkpoint *ck, bool *valid)
+{
+    struct log_epoch_run *runs = malloc(LOG_MAX_EPOCH_RUNS * sizeof(*runs));
+    if (runs == NULL)
+        return LOG_ERR_NOMEM;
+    read_checkpoint(log, ck, runs, valid);
+    if (*valid) {
+        log->ckpt = *ck;
+        log->start_epoch = ck->start_epoch;
+        for (uint32_t i = 0; i < ck->epoch_count; i++)
+            epochs_note(log, runs[i].epoch, runs[i].start);
+    }
+    free(runs);
+    return LOG_OK;
+}
+
 int log_recover(struct partition_log *log, struct log_open_report *rep)
 {
     struct recovery rc = {.log = log, .rep = rep};
@@ -902,15 +975,13 @@ int log_recover(struct partition_log *log, struct log_open_report *rep)
     if (rc.buf == NULL)
         return fail(rep, LOG_ERR_NOMEM, "out of memory");
 
-    int status = recover_files(&rc);
-    if (status != LOG_OK)
-        goto out;
-
     struct log_checkpoint ck;
     bool ck_valid;
-    read_checkpoint(log, &ck, &ck_valid);
-    if (ck_valid)
-        log->ckpt = ck;
+    int status = restore_checkpoint(log, &ck, &ck_valid);
+    if (status == LOG_OK)
+        status = recover_files(&rc, ck_valid ? ck.start_offset : 0);
+    if (status != LOG_OK)
+        goto out;
     struct log_segment *act = log_active(log);
     struct stat st;
     int64_t fsz = file_size_of(log, act->fd, &st);
@@ -930,6 +1001,11 @@ int log_recover(struct partition_log *log, struct log_open_report *rep)
 
     log->start_offset = log->segs[0]->base_offset;
     log->next_offset = act->end_offset;
+    epochs_truncate(log, log->next_offset);
+    if (ck_valid && ck.high_watermark >= 0)
+        log->high_watermark = ck.high_watermark < log->start_offset  ? log->start_offset
+                              : ck.high_watermark > log->next_offset ? log->next_offset
+                                                                     : ck.high_watermark;
     log->durable_offset = log->next_offset;
     log->durable_pos = act->size;
     log->total_bytes = 0;

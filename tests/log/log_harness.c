@@ -189,6 +189,18 @@ int h_retention(struct harness *h, struct partition_log *log)
     return run_ctl(h, partition_log_enforce_retention, log, &hc);
 }
 
+int h_reset(struct harness *h, struct partition_log *log, int64_t offset, int32_t start_epoch)
+{
+    struct h_ctl hc = {0};
+    hc.c.on_complete = ctl_done;
+    int rc = partition_log_reset(log, offset, start_epoch, &hc.c);
+    if (rc != LOG_OK)
+        return rc;
+    rc = log_engine_drive(&h->engine, &h->ring, &hc.done);
+    cr_assert_eq(rc, 0);
+    return hc.status;
+}
+
 int h_truncate(struct harness *h, struct partition_log *log, int64_t offset, int64_t *new_end)
 {
     struct h_ctl hc = {0};
