@@ -53,11 +53,9 @@ size_t log_checkpoint_encode(const struct log_checkpoint *ck, const struct log_e
     return len + 8;
 }
 
-static int decode_v1(const uint8_t *in, struct log_checkpoint *ck)
+/* The fields both versions keep at the same places (bytes 8 to 72). */
+static void decode_common(const uint8_t *in, struct log_checkpoint *ck)
 {
-    if (idx_get_u64(in + 72) != XXH64(in, 72, 0))
-        return -1;
-    memset(ck, 0, sizeof(*ck));
     ck->seq = idx_get_u64(in + 8);
     ck->clean = idx_get_u32(in + 16);
     ck->segment_base = (int64_t)idx_get_u64(in + 24);
@@ -67,6 +65,14 @@ static int decode_v1(const uint8_t *in, struct log_checkpoint *ck)
     ck->time_entries = idx_get_u32(in + 52);
     ck->max_timestamp = (int64_t)idx_get_u64(in + 56);
     ck->max_ts_offset = (int64_t)idx_get_u64(in + 64);
+}
+
+static int decode_v1(const uint8_t *in, struct log_checkpoint *ck)
+{
+    if (idx_get_u64(in + 72) != XXH64(in, 72, 0))
+        return -1;
+    memset(ck, 0, sizeof(*ck));
+    decode_common(in, ck);
     ck->high_watermark = -1;
     ck->epochs_known = false;
     return 0;
@@ -88,16 +94,8 @@ int log_checkpoint_decode(const uint8_t *in, size_t len, struct log_checkpoint *
     size_t body = CKPT_HEAD + (size_t)n * CKPT_RUN;
     if (n > LOG_MAX_EPOCH_RUNS || body + 8 > len || idx_get_u64(in + body) != XXH64(in, body, 0))
         return -1;
-    ck->seq = idx_get_u64(in + 8);
-    ck->clean = idx_get_u32(in + 16);
+    decode_common(in, ck);
     ck->epoch_count = n;
-    ck->segment_base = (int64_t)idx_get_u64(in + 24);
-    ck->position = idx_get_u64(in + 32);
-    ck->offset = (int64_t)idx_get_u64(in + 40);
-    ck->index_entries = idx_get_u32(in + 48);
-    ck->time_entries = idx_get_u32(in + 52);
-    ck->max_timestamp = (int64_t)idx_get_u64(in + 56);
-    ck->max_ts_offset = (int64_t)idx_get_u64(in + 64);
     ck->start_offset = (int64_t)idx_get_u64(in + 72);
     ck->high_watermark = (int64_t)idx_get_u64(in + 80);
     ck->start_epoch = (int32_t)idx_get_u32(in + 88);
