@@ -280,11 +280,48 @@ static void group_op_done(struct log_group *g)
         groups_retire(g->log);
 }
 
+static bool group_written_ok(const struct log_group *g)
+{
+    return g->write_done && g->write_res >= 0 && (uint64_t)g->write_res == g->bytes;
+}
+
+static void report_stored(struct partition_log *log, struct log_group *g)
+{
+    assert(!g->stored && group_written_ok(g));
+    g->stored = true;
+    log->stored_offset = g->next_offset;
+    for (struct log_append *a = g->first; a != NULL; a = (struct log_append *)a->op.next)
+        if (a->on_stored != NULL)
+            a->on_stored(a, LOG_OK);
+}
+
+/*
+ * Under flush=always a group's bytes are in the file (the page cache) once
+ * its writev is back, an fdatasync before they are durable. A replication
+ * leader sends them to its followers from there (on_stored), so their
+ * copies are not one fsync late. In group order: a group is reported once
+ * its writev and every earlier group's are back and whole.
+ */
+static void groups_stored(struct partition_log *log)
+{
+    for (uint32_t i = 0; i < log->groups_inflight && !log->group_chain_failed; i++) {
+        struct log_group *g = group_at(log, i);
+        if (g->stored)
+            continue;
+        if (!group_written_ok(g))
+            return;
+        report_stored(log, g);
+    }
+}
+
 static void on_group_write(struct rl_completion *c, int32_t res, uint32_t flags)
 {
     (void)flags;
     struct log_group *g = rl_container_of(c, struct log_group, write_c);
     g->write_res = res;
+    g->write_done = true;
+    if (g->with_sync)
+        groups_stored(g->log);
     group_op_done(g);
 }
 
@@ -572,6 +609,7 @@ static void group_begin(struct partition_log *log, struct log_group *g)
     g->bytes = 0;
     g->idx_n = g->tidx_n = 0;
     g->write_res = g->sync_res = 0;
+    g->write_done = g->stored = false;
     g->with_sync = log->cfg.flush == LOG_FLUSH_ALWAYS;
     if (prev != NULL) {
         g->pos = prev->pos + prev->bytes;
@@ -674,6 +712,7 @@ static bool group_start(struct partition_log *log)
     int rc = log_submit(log, &w, &g->write_c, g->with_sync ? LOG_IO_LINK : 0);
     if (rc != 0) {
         g->write_res = rc;
+        g->write_done = true;
     } else {
         g->pending++;
         if (g->with_sync) {
@@ -736,6 +775,7 @@ static int group_fail(struct partition_log *log, struct log_group *g, bool writt
         log->chain_status = log_status_from_errno(err);
     }
     log->group_chain_failed = true;
+    log->stored_offset = log->next_offset; /* what was reported stored is cut again */
     if (!log->repair_needed) {
         log->repair_needed = true;
         log->repair_from = g->pos;
@@ -761,6 +801,8 @@ static void group_finish(struct partition_log *log, struct log_group *g)
         group_commit(log, g);
     else
         status = group_fail(log, g, written);
+    if (ok && !g->stored)
+        report_stored(log, g); /* flush none/interval: stored and written at once */
     struct log_append *a = g->first;
     g->first = g->last = NULL;
     while (a != NULL) {

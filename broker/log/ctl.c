@@ -831,7 +831,7 @@ static void truncate_apply(struct partition_log *log, int k, uint64_t pos, int64
     seg->size = pos;
     prealloc_cut(seg, pos); /* the file is cut to pos below */
     seg->end_offset = new_end;
-    log->next_offset = new_end;
+    log->next_offset = log->stored_offset = new_end;
     epochs_truncate(log, new_end);
     if (log->durable_offset > new_end || log->durable_pos > pos ||
         log->durable_offset < seg->base_offset) {
@@ -1044,6 +1044,7 @@ static void reset_committed(struct partition_log *log, int status)
     log->segs[log->nsegs++] = seg;
     seg->created_ms = log_now(log);
     log->start_offset = log->next_offset = log->durable_offset = r->target_offset;
+    log->stored_offset = r->target_offset;
     log->durable_pos = 0;
     log->total_bytes = 0;
     log->repair_needed = false;

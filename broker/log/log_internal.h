@@ -166,6 +166,8 @@ struct log_group {
     uint64_t pos, bytes;
     int64_t base_offset, next_offset;
     bool with_sync;
+    bool write_done; /* the writev is back (or was never submitted) */
+    bool stored;     /* on_stored was reported */
     uint8_t pending; /* operations in flight */
     int write_res, sync_res;
     /* staged index state, committed when the group succeeds */
@@ -254,6 +256,7 @@ struct partition_log {
     int64_t start_offset;
     int64_t next_offset;    /* log end: visible to readers */
     int64_t durable_offset; /* on disk below this */
+    int64_t stored_offset;  /* in the file below this (maybe not durable, not yet visible) */
     uint64_t durable_pos;   /* position in the active segment of durable_offset */
     uint64_t total_bytes;   /* closed segments + active size */
 

@@ -337,6 +337,11 @@ int64_t partition_log_end_offset(const struct partition_log *log)
     return log->next_offset;
 }
 
+int64_t partition_log_stored_offset(const struct partition_log *log)
+{
+    return log->stored_offset > log->next_offset ? log->stored_offset : log->next_offset;
+}
+
 int64_t partition_log_durable_offset(const struct partition_log *log)
 {
     return log->durable_offset;

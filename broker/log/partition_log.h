@@ -164,6 +164,8 @@ void partition_log_free(struct partition_log *log);
 int64_t partition_log_start_offset(const struct partition_log *log);
 /* Offset the next batch will get; readers see everything below it. */
 int64_t partition_log_end_offset(const struct partition_log *log);
+/* Everything below it is in the file (on_stored): at or past the end, and maybe not durable. */
+int64_t partition_log_stored_offset(const struct partition_log *log);
 /* Everything below it is on disk (the recovery point moves only forward past it). */
 int64_t partition_log_durable_offset(const struct partition_log *log);
 uint64_t partition_log_size_bytes(const struct partition_log *log);
@@ -232,6 +234,12 @@ struct log_append {
     void (*on_written)(struct log_append *a, int status);
     /* On disk (or failed). NULL: not wanted; the struct is free after on_written. */
     void (*on_durable)(struct log_append *a, int status);
+    /* Optional, LOG_OK only: the batches are in the file (page cache), with offsets
+     * assigned, but not yet durable nor visible to readers. Under flush=always it comes
+     * an fdatasync before on_written (a replication leader sends them to followers from
+     * here, not one fsync late); otherwise right before on_written. A failure after it
+     * still arrives as on_written(error): the bytes were cut again. */
+    void (*on_stored)(struct log_append *a, int status);
     void *user;
     /* out, valid from on_written with LOG_OK */
     int64_t base_offset; /* of the first batch */

@@ -306,3 +306,83 @@ Test(log_pipeline, one_group_in_flight_when_configured)
     H.fault.op_mask = 0;
     cr_assert_eq(h_close(&H, log), LOG_OK);
 }
+
+static struct h_append *stored_of[2];
+static int stored_order[2], stored_count;
+
+static void on_stored(struct log_append *a, int status)
+{
+    cr_assert_eq(status, LOG_OK);
+    cr_assert(!((struct h_append *)a)->written, "stored comes before written");
+    stored_order[stored_count++] = (struct h_append *)a == stored_of[0] ? 0 : 1;
+}
+
+/*
+ * Under flush=always a group is "stored" (in the file, an fdatasync short
+ * of durable) once its writev and every earlier group's are back, before
+ * its fdatasync: what a replication leader sends to followers from.
+ */
+Test(log_pipeline, stored_before_durable_in_group_order)
+{
+    struct partition_log_config cfg;
+    h_cfg(&cfg);
+    struct partition_log *log = h_open(&H, &cfg, NULL);
+    struct h_append ha[2];
+    H.fault.op_mask = 1u << LOG_IO_WRITEV | 1u << LOG_IO_FDATASYNC;
+    log_io_fault_hold(&H.fault);
+    stored_count = 0;
+    for (int i = 0; i < 2; i++) {
+        size_t len = h_batch(bufs[i], sizeof(bufs[i]), (uint64_t)i, 1, 100, i);
+        cr_assert_eq(h_append_async(&H, log, &ha[i], bufs[i], len, 0, 1), LOG_OK);
+        ha[i].a.on_stored = on_stored;
+        stored_of[i] = &ha[i];
+        log_engine_submit(&H.engine);
+    }
+    cr_assert(h_wait_held(&H, 4));
+    /* Group 2's writev is back first: not stored before group 1's. */
+    cr_assert_eq(log_io_fault_release(&H.fault, 2), 0);
+    h_spin(&H, 5);
+    cr_assert_eq(stored_count, 0);
+    cr_assert_eq(partition_log_stored_offset(log), 0);
+    /* Group 1's writev: both stored, in order; nothing written or durable yet. */
+    cr_assert_eq(log_io_fault_release(&H.fault, 0), 0);
+    h_spin(&H, 5);
+    cr_assert_eq(stored_count, 2);
+    cr_assert_eq(stored_order[0], 0);
+    cr_assert_eq(stored_order[1], 1);
+    cr_assert_eq(partition_log_stored_offset(log), 2);
+    cr_assert_eq(partition_log_end_offset(log), 0, "not visible before durable");
+    cr_assert_eq(ha[0].a.base_offset, 0, "offsets known when stored");
+    cr_assert_eq(ha[1].a.base_offset, 1);
+    cr_assert(!ha[0].written && !ha[1].written);
+    /* The fdatasyncs: written and durable. */
+    release(1, 1);
+    release(3, 3);
+    h_drive(&H);
+    cr_assert(ha[0].written && ha[0].durable && ha[1].written && ha[1].durable);
+    cr_assert_eq(partition_log_durable_offset(log), 2);
+    cr_assert_eq(partition_log_stored_offset(log), 2);
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+}
+
+Test(log_pipeline, a_stored_group_whose_sync_fails_is_cut_again)
+{
+    struct partition_log_config cfg;
+    h_cfg(&cfg);
+    struct partition_log *log = h_open(&H, &cfg, NULL);
+    struct h_append ha[1];
+    H.fault.op_mask = 1u << LOG_IO_FDATASYNC;
+    H.fault.calls = 0;
+    log_io_fault_arm(&H.fault, 1, EIO, false);
+    stored_count = 0;
+    size_t len = h_batch(bufs[0], sizeof(bufs[0]), 0, 1, 100, 0);
+    cr_assert_eq(h_append_async(&H, log, &ha[0], bufs[0], len, 0, 1), LOG_OK);
+    ha[0].a.on_stored = on_stored;
+    stored_of[0] = stored_of[1] = &ha[0];
+    h_drive(&H);
+    cr_assert_eq(stored_count, 1);
+    cr_assert_eq(ha[0].written_status, LOG_ERR_STORAGE, "the sync failed after it was stored");
+    cr_assert_eq(partition_log_stored_offset(log), 0);
+    append_after_fault(log, 0);
+    check_log(log, &cfg, (uint64_t[]){2}, 1);
+}
