@@ -274,6 +274,9 @@ bool log_checkpoint_due(struct partition_log *log)
 {
     if (log->state != LOG_STATE_OPEN)
         return false;
+    /* The record on disk says "clean, ends here": it must not while appends land. */
+    if (log->ckpt.clean && log->queue_head != NULL && log->queue_head->kind == LOG_OP_APPEND)
+        return true;
     struct log_segment *act = log_active(log);
     if (log->durable_offset < act->base_offset)
         return false;
@@ -361,6 +364,9 @@ static void checkpoint_written(struct partition_log *log, int status)
 static void checkpoint_done(struct partition_log *log, int status)
 {
     checkpoint_written(log, status);
+    /* Still marked clean on disk: the appends waiting for it cannot be written. */
+    if (log->ckpt.clean)
+        log_fail_queue(log, status != LOG_OK ? status : LOG_ERR_STORAGE);
     ctl_end(log, LOG_OK);
 }
 

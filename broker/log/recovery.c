@@ -1018,8 +1018,17 @@ int log_recover(struct partition_log *log, struct log_open_report *rep)
             fail(rep, LOG_ERR_STORAGE, "cutting the tail of %s: %s", act->name, strerror(-err));
         goto out;
     }
-    /* From now on the log is "open": a crash must recover, so the checkpoint is not clean. */
-    err = write_checkpoint_sync(log);
+    /*
+     * After a crash, what recovery made durable gets its checkpoint now. A
+     * clean log keeps its clean record until its first write (ctl.c,
+     * log_checkpoint_due: a not-clean one is made durable before the first
+     * group), and a brand-new one needs none (no record: recovery scans its
+     * only segment): 10,000 partitions started in 9.2 s with an fdatasync
+     * each here, most of them never written before the next shutdown.
+     */
+    bool fresh = !ck_valid && log->nsegs == 1 && act->size == 0;
+    if (!rep->clean && !fresh)
+        err = write_checkpoint_sync(log);
     if (err != 0) {
         status = fail(rep, LOG_ERR_STORAGE, "writing the checkpoint: %s", strerror(-err));
         goto out;

@@ -252,3 +252,40 @@ Test(log_faults, a_failing_disk_is_a_storage_error_not_a_full_one)
     cr_assert_eq(h_close(&h, log), LOG_OK);
     h_fini(&h);
 }
+
+/*
+ * A cleanly closed log keeps its clean record when reopened, until the
+ * first append: that append waits for a "not clean" record, and if it
+ * cannot be written the append fails and nothing lands behind a record
+ * saying the log ends earlier.
+ */
+Test(log_faults, first_append_after_a_clean_open_waits_for_the_dirty_checkpoint)
+{
+    struct harness h;
+    h_init(&h);
+    h.quiet = true;
+    struct partition_log_config cfg = scenario_cfg();
+    struct partition_log *log = h_open(&h, &cfg, NULL);
+    uint8_t buf[2048];
+    size_t len = h_batch(buf, sizeof(buf), 1, 2, 600, 1);
+    cr_assert_eq(h_append(&h, log, buf, len, NULL), LOG_OK);
+    cr_assert_eq(h_close(&h, log), LOG_OK);
+    struct log_open_report rep;
+    log = h_open(&h, &cfg, &rep);
+    cr_assert(rep.clean);
+    h.fault.op_mask = 1u << LOG_IO_WRITE; /* the checkpoint record's write */
+    h.fault.calls = 0;
+    log_io_fault_arm(&h.fault, 1, ENOSPC, false);
+    len = h_batch(buf, sizeof(buf), 2, 2, 600, 2);
+    cr_assert_eq(h_append(&h, log, buf, len, NULL), LOG_ERR_NO_SPACE);
+    cr_assert_eq(h.fault.injected, 1);
+    log_io_fault_disarm(&h.fault);
+    h.fault.op_mask = 0;
+    cr_assert_eq(h_append(&h, log, buf, len, NULL), LOG_OK, "the next one writes the record");
+    partition_log_free(log); /* a crash */
+    log = h_open(&h, &cfg, &rep);
+    cr_assert(!rep.clean);
+    cr_assert_eq(h_read_all(&h, log, NULL, NULL, 0), 2);
+    cr_assert_eq(h_close(&h, log), LOG_OK);
+    h_fini(&h);
+}
