@@ -868,7 +868,8 @@ static bool group_may_join(struct partition_log *log)
 {
     struct log_op *head = log->queue_head;
     if (log->groups_inflight >= log->cfg.max_inflight_groups || head == NULL ||
-        head->kind != LOG_OP_APPEND || log->repair_needed || log->flush_requested)
+        head->kind != LOG_OP_APPEND || log->repair_needed || log->flush_requested ||
+        log->dir_sync_needed)
         return false;
     if (roll_needed(log, ((struct log_append *)head)->len) || log_checkpoint_due(log))
         return false;
@@ -894,6 +895,10 @@ void log_pump(struct partition_log *log)
     struct log_op *head = log->queue_head;
     if (head != NULL && head->kind == LOG_OP_APPEND && log->repair_needed) {
         ctl_start(log, LOG_CTL_REPAIR, NULL);
+        return;
+    }
+    if (head != NULL && head->kind == LOG_OP_APPEND && log->dir_sync_needed) {
+        ctl_start(log, LOG_CTL_DIR_SYNC, NULL);
         return;
     }
     if (log_checkpoint_due(log)) {

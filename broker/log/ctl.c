@@ -142,8 +142,10 @@ static void ctl_finish(struct partition_log *log, int status)
  * 4,000. A checkpoint (once a second for a writing partition) pays four
  * openat and four close for it.
  */
-static bool ctl_needs_files(uint8_t kind)
+static bool ctl_needs_files(const struct partition_log *log, uint8_t kind)
 {
+    if (log->dir_sync_needed)
+        return true; /* whatever runs fsyncs the directory on the way */
     return kind != LOG_OP_FLUSH && kind != LOG_CTL_INTERVAL_FLUSH && kind != LOG_CTL_REPAIR;
 }
 
@@ -168,8 +170,9 @@ static void plan_open_files(struct partition_log *log, uint8_t policy)
     plan_open(log, &log->dir_fd, AT_FDCWD, log->dir_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC,
               policy);
     plan_open(log, &log->ckpt_fd, -1, "checkpoint", O_RDWR | O_CREAT | O_CLOEXEC, policy);
-    plan_open(log, &act->idx.fd, -1, act->idx.name, O_RDWR | O_CLOEXEC, policy);
-    plan_open(log, &act->tidx.fd, -1, act->tidx.name, O_RDWR | O_CLOEXEC, policy);
+    /* A new partition's index files are created here, by its first checkpoint. */
+    plan_open(log, &act->idx.fd, -1, act->idx.name, O_RDWR | O_CREAT | O_CLOEXEC, policy);
+    plan_open(log, &act->tidx.fd, -1, act->tidx.name, O_RDWR | O_CREAT | O_CLOEXEC, policy);
 }
 
 /* Closes the transient files (fds are -1 from now on; the closes go through the ring). */
@@ -274,7 +277,7 @@ bool log_checkpoint_due(struct partition_log *log)
 {
     if (log->state != LOG_STATE_OPEN)
         return false;
-    /* The record on disk says "clean, ends here": it must not while appends land. */
+    /* The record on disk says "clean, ends here": not while appends land. */
     if (log->ckpt.clean && log->queue_head != NULL && log->queue_head->kind == LOG_OP_APPEND)
         return true;
     struct log_segment *act = log_active(log);
@@ -323,6 +326,13 @@ static void plan_checkpoint_record(struct partition_log *log, struct log_checkpo
              CTL_MUST);
 }
 
+static void after_dir_sync(struct partition_log *log, struct ctl_io *io, int32_t res)
+{
+    (void)io;
+    (void)res;
+    log->dir_sync_needed = false;
+}
+
 /*
  * Plans a checkpoint of the durable point (or of the log end, for a clean
  * close): the active segment's index files first, then the record in the
@@ -333,6 +343,11 @@ static void plan_checkpoint(struct partition_log *log, bool clean)
     struct log_segment *act = log_active(log);
     struct log_checkpoint *ck = &log->ctl.ckpt;
     assert(log->durable_offset >= act->base_offset);
+    if (log->dir_sync_needed) {
+        struct ctl_io *io =
+            prog_add(log, (struct log_io_req){.op = LOG_IO_FSYNC, .fd = log->dir_fd}, CTL_MUST);
+        io->after = after_dir_sync;
+    }
     plan_index_files(log, act, false);
     ck->seq = log->ckpt.seq + 1;
     ck->clean = clean ? 1 : 0;
@@ -370,6 +385,32 @@ static void checkpoint_done(struct partition_log *log, int status)
     ctl_end(log, LOG_OK);
 }
 
+/* -------------------------------------------------------------- dir sync */
+
+static void dir_synced(struct partition_log *log, int status)
+{
+    if (status != LOG_OK) {
+        /* The new segment's name may not survive a crash: nothing is written into it. */
+        log_note_failure(log, "fsync of the new partition's directory", log->ctl.first_err);
+        log_fail_queue(log, status);
+    }
+    ctl_end(log, status);
+}
+
+/*
+ * A new partition's segment file was created without an fsync of its
+ * directory (creating 10,000 idle partitions paid one each); its first
+ * append waits for it instead, so no acknowledged batch sits in a file
+ * whose name a crash could lose.
+ */
+static void start_dir_sync(struct partition_log *log)
+{
+    struct ctl_io *io =
+        prog_add(log, (struct log_io_req){.op = LOG_IO_FSYNC, .fd = log->dir_fd}, CTL_MUST);
+    io->after = after_dir_sync;
+    prog_run(log, dir_synced);
+}
+
 /* ----------------------------------------------------------------- flush */
 
 static void flush_done(struct partition_log *log, int status)
@@ -390,12 +431,17 @@ static void start_flush(struct partition_log *log)
     struct log_segment *act = log_active(log);
     log->ctl.target_offset = log->next_offset;
     log->ctl.target_pos = act->size;
-    if (log->durable_offset == log->next_offset) {
+    if (log->dir_sync_needed) { /* everything durable: the new segment's name too */
+        struct ctl_io *io =
+            prog_add(log, (struct log_io_req){.op = LOG_IO_FSYNC, .fd = log->dir_fd}, CTL_MUST);
+        io->after = after_dir_sync;
+    } else if (log->durable_offset == log->next_offset) {
         log->last_flush_ms = log_now(log);
         ctl_end(log, LOG_OK);
         return;
     }
-    prog_add(log, (struct log_io_req){.op = LOG_IO_FDATASYNC, .fd = act->fd}, CTL_MUST);
+    if (log->durable_offset < log->next_offset)
+        prog_add(log, (struct log_io_req){.op = LOG_IO_FDATASYNC, .fd = act->fd}, CTL_MUST);
     prog_run(log, flush_done);
 }
 
@@ -1268,6 +1314,9 @@ static void ctl_dispatch(struct partition_log *log)
     case LOG_CTL_REPAIR:
         start_repair(log);
         break;
+    case LOG_CTL_DIR_SYNC:
+        start_dir_sync(log);
+        break;
     case LOG_OP_RETENTION:
         retention_next(log);
         break;
@@ -1335,7 +1384,7 @@ void ctl_start(struct partition_log *log, uint8_t kind, struct log_ctl *user)
     r->seg = NULL;
     r->resume = NULL;
     prog_reset(log);
-    if (ctl_needs_files(kind)) {
+    if (ctl_needs_files(log, kind)) {
         /* Close and delete go on without them: they end the partition either way. */
         bool ending = kind == LOG_OP_CLOSE || kind == LOG_OP_DELETE;
         plan_open_files(log, ending ? CTL_QUIET : CTL_MUST);

@@ -232,6 +232,7 @@ enum log_internal_kind {
     LOG_CTL_CHECKPOINT,
     LOG_CTL_REPAIR,
     LOG_CTL_INTERVAL_FLUSH,
+    LOG_CTL_DIR_SYNC,
 };
 
 enum log_state { LOG_STATE_OPEN, LOG_STATE_CLOSING, LOG_STATE_CLOSED };
@@ -289,6 +290,7 @@ struct partition_log {
     int64_t last_flush_ms;
     int64_t last_retention_ms;
     bool flush_requested;
+    bool dir_sync_needed; /* new files whose names are not durable yet: fsync before writing */
 
     uint8_t *scratch; /* truncate's header scan */
     uint32_t scratch_cap;

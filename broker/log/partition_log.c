@@ -262,6 +262,7 @@ int partition_log_open(struct log_engine *e, const char *data_dir, const char *t
     log->cfg = *cfg;
     log->dir_fd = log->ckpt_fd = -1;
     log->ckpt.seq = 0;
+    log->ckpt.high_watermark = -1; /* as a record without one says */
     log->high_watermark = -1;
     snprintf(log->label, sizeof(log->label), "%s/%d", topic, partition);
     int status = check_config(&log->cfg, rep);
@@ -297,11 +298,13 @@ int partition_log_open(struct log_engine *e, const char *data_dir, const char *t
         req = (struct log_io_req){.op = LOG_IO_OPENAT,
                                   .fd = log->dir_fd,
                                   .path = "checkpoint",
-                                  .flags = O_RDWR | O_CREAT | O_CLOEXEC,
-                                  .mode = 0644};
+                                  .flags = O_RDWR | O_CLOEXEC};
+        /* Absent in a new partition: created by its first checkpoint (ctl.c). */
         log->ckpt_fd = (int)log_io_run(e->cfg.io, &req);
+        if (log->ckpt_fd == -ENOENT)
+            log->ckpt_fd = -1;
     }
-    if (log->dir_fd < 0 || log->ckpt_fd < 0) {
+    if (log->dir_fd < 0 || log->ckpt_fd < -1) {
         int bad = log->dir_fd < 0 ? log->dir_fd : log->ckpt_fd;
         snprintf(rep->message, sizeof(rep->message), "opening %s: %s", log->dir_path,
                  strerror(-bad));

@@ -31,6 +31,14 @@ TestSuite(log_pipeline, .init = setup, .fini = teardown, .timeout = 120);
 
 static uint8_t bufs[8][1024];
 
+/* Opens a new partition and fsyncs its directory, which its first append would wait for. */
+static struct partition_log *open_ready(const struct partition_log_config *cfg)
+{
+    struct partition_log *log = h_open(&H, cfg, NULL);
+    cr_assert_eq(h_flush(&H, log), LOG_OK);
+    return log;
+}
+
 /* Queues append i (tag i) and lets the engine start a group for it at once. */
 static void append_now(struct partition_log *log, struct h_append *ha, int i)
 {
@@ -98,7 +106,7 @@ Test(log_pipeline, second_group_completes_first_and_waits_for_the_first)
 {
     struct partition_log_config cfg;
     h_cfg(&cfg);
-    struct partition_log *log = h_open(&H, &cfg, NULL);
+    struct partition_log *log = open_ready(&cfg);
     struct h_append ha[2];
     two_groups_in_flight(log, ha);
 
@@ -126,7 +134,7 @@ Test(log_pipeline, first_group_fails_with_the_second_in_flight)
 {
     struct partition_log_config cfg;
     h_cfg(&cfg);
-    struct partition_log *log = h_open(&H, &cfg, NULL);
+    struct partition_log *log = open_ready(&cfg);
     H.fault.calls = 0;
     log_io_fault_arm(&H.fault, 1, EIO, false); /* group 1's writev */
     struct h_append ha[2];
@@ -157,7 +165,7 @@ Test(log_pipeline, second_group_fails_the_first_succeeds)
 {
     struct partition_log_config cfg;
     h_cfg(&cfg);
-    struct partition_log *log = h_open(&H, &cfg, NULL);
+    struct partition_log *log = open_ready(&cfg);
     H.fault.calls = 0;
     log_io_fault_arm(&H.fault, 4, ENOSPC, false); /* group 2's fdatasync */
     struct h_append ha[2];
@@ -182,7 +190,7 @@ Test(log_pipeline, short_write_of_the_first_group)
 {
     struct partition_log_config cfg;
     h_cfg(&cfg);
-    struct partition_log *log = h_open(&H, &cfg, NULL);
+    struct partition_log *log = open_ready(&cfg);
     H.fault.calls = 0;
     log_io_fault_arm(&H.fault, 1, 0, false);
     H.fault.short_write = true; /* half of group 1 lands on disk */
@@ -206,7 +214,7 @@ Test(log_pipeline, close_waits_for_both_groups)
 {
     struct partition_log_config cfg;
     h_cfg(&cfg);
-    struct partition_log *log = h_open(&H, &cfg, NULL);
+    struct partition_log *log = open_ready(&cfg);
     struct h_append ha[2];
     two_groups_in_flight(log, ha);
     int status = 1;
@@ -233,7 +241,7 @@ Test(log_pipeline, roll_waits_for_both_groups)
     h_cfg(&cfg);
     size_t one = h_batch(bufs[0], sizeof(bufs[0]), 0, 1, 100, 0);
     cfg.segment_bytes = 4096;
-    struct partition_log *log = h_open(&H, &cfg, NULL);
+    struct partition_log *log = open_ready(&cfg);
     /* Fill the segment to leave room for exactly two more batches. */
     int filler = (int)(4096 / one) - 2;
     for (int i = 0; i < filler; i++)
@@ -264,7 +272,7 @@ Test(log_pipeline, flush_none_durable_in_order_after_flush)
     struct partition_log_config cfg;
     h_cfg(&cfg);
     cfg.flush = LOG_FLUSH_NONE;
-    struct partition_log *log = h_open(&H, &cfg, NULL);
+    struct partition_log *log = open_ready(&cfg);
     H.fault.op_mask = 1u << LOG_IO_WRITEV;
     log_io_fault_hold(&H.fault);
     struct h_append ha[2];
@@ -290,7 +298,7 @@ Test(log_pipeline, one_group_in_flight_when_configured)
     struct partition_log_config cfg;
     h_cfg(&cfg);
     cfg.max_inflight_groups = 1;
-    struct partition_log *log = h_open(&H, &cfg, NULL);
+    struct partition_log *log = open_ready(&cfg);
     H.fault.op_mask = 1u << LOG_IO_WRITEV | 1u << LOG_IO_FDATASYNC;
     log_io_fault_hold(&H.fault);
     struct h_append ha[2];
@@ -326,7 +334,7 @@ Test(log_pipeline, stored_before_durable_in_group_order)
 {
     struct partition_log_config cfg;
     h_cfg(&cfg);
-    struct partition_log *log = h_open(&H, &cfg, NULL);
+    struct partition_log *log = open_ready(&cfg);
     struct h_append ha[2];
     H.fault.op_mask = 1u << LOG_IO_WRITEV | 1u << LOG_IO_FDATASYNC;
     log_io_fault_hold(&H.fault);
@@ -369,7 +377,7 @@ Test(log_pipeline, a_stored_group_whose_sync_fails_is_cut_again)
 {
     struct partition_log_config cfg;
     h_cfg(&cfg);
-    struct partition_log *log = h_open(&H, &cfg, NULL);
+    struct partition_log *log = open_ready(&cfg);
     struct h_append ha[1];
     H.fault.op_mask = 1u << LOG_IO_FDATASYNC;
     H.fault.calls = 0;
