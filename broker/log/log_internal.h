@@ -54,6 +54,7 @@ struct seg_index {
     size_t map_len;
     bool map_tried;
     uint32_t file_count; /* entries known to be in the file */
+    bool dirty;          /* written or cut since its last fdatasync */
     char name[LOG_NAME_MAX];
 };
 
@@ -317,6 +318,7 @@ struct partition_log {
 void log_msg(struct partition_log *log, enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int64_t log_now(struct partition_log *log);
+void log_engine_note_interval(struct log_engine *e, int64_t interval_ms);
 void log_mark_ready(struct partition_log *log);
 int log_submit(struct partition_log *log, const struct log_io_req *req, struct rl_completion *c,
                unsigned flags);

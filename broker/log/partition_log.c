@@ -320,6 +320,8 @@ int partition_log_open(struct log_engine *e, const char *data_dir, const char *t
         return status;
     }
     close_transient_files(log);
+    if (log->cfg.flush == LOG_FLUSH_INTERVAL)
+        log_engine_note_interval(e, log->cfg.flush_interval_ms);
     log->last_flush_ms = log->last_retention_ms = log_now(log);
     log->state = LOG_STATE_OPEN;
     log->next_open = e->partitions;

@@ -52,7 +52,12 @@ struct log_engine {
     struct partition_log *ready;      /* partitions with work for log_engine_submit */
     struct partition_log *partitions; /* every open partition */
     uint64_t inflight;                /* operations submitted and not completed */
+    int64_t next_walk_ms;             /* log_engine_tick looks at the partitions from then */
+    int64_t walk_ms;                  /* ... every this often (LOG_TICK_WALK_MS or less) */
 };
+
+/* log_engine_tick walks the partitions at most this often (or the shortest flush interval). */
+#define LOG_TICK_WALK_MS 50
 
 void log_engine_init(struct log_engine *e, const struct log_engine_config *cfg);
 

@@ -323,3 +323,26 @@ Test(log_prealloc, a_new_partition_fsyncs_its_directory_before_its_first_write)
     H.fault.op_mask = 0;
     cr_assert_eq(h_close(&H, log), LOG_OK);
 }
+
+/* Shutting down a partition that was opened clean and not written costs no I/O but closes;
+ * one that was written costs its .log's sync and one checkpoint, not an index sync more. */
+Test(log_prealloc, closing_an_unchanged_partition_writes_nothing)
+{
+    struct partition_log_config cfg;
+    h_cfg(&cfg);
+    struct partition_log *log = open_partition(&cfg, 0);
+    append_one(log, 1, 1, 100);
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+    log = open_partition(&cfg, 0);
+    H.fault.op_mask = 1u << LOG_IO_FSYNC | 1u << LOG_IO_FDATASYNC | 1u << LOG_IO_WRITE |
+                      1u << LOG_IO_WRITEV | 1u << LOG_IO_FTRUNCATE;
+    H.fault.calls = 0;
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+    cr_assert_eq(H.fault.calls, 0, "%llu writes or syncs", (unsigned long long)H.fault.calls);
+    H.fault.op_mask = 0;
+    struct log_open_report rep;
+    cr_assert_eq(partition_log_open(&H.engine, H.dir, "t", 0, &cfg, &log, &rep), LOG_OK);
+    cr_assert(rep.clean, "still clean");
+    cr_assert_eq(h_read_all(&H, log, NULL, NULL, 0), 1);
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+}
