@@ -10,15 +10,17 @@ SEED_START     ?= 1
 SAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1 \
           UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 
-.PHONY: all deps build test fuzz format lint run sim clean
+.PHONY: all deps build test fuzz fuzz-build format lint run sim clean
 
 all: build
 
 deps:
 	@bash scripts/install-deps.sh
 
+CONFIGURE_RELEASE = cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release >/dev/null
+
 build: deps
-	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@$(CONFIGURE_RELEASE)
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
 test: deps
@@ -27,20 +29,31 @@ test: deps
 	@cd $(TEST_BUILD_DIR) && $(SAN_ENV) ctest --output-on-failure -j $(JOBS) --timeout 600
 
 # One broker in the foreground on the defaults (127.0.0.1:7171, metrics :7172, ./data).
-run: build
+# Builds only ringlogd and the ringlog CLI the quickstart uses next, not the
+# tests, simulator and benchmarks (`make build` builds everything).
+run: deps
+	@$(CONFIGURE_RELEASE)
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target ringlogd ringlog
 	@mkdir -p data
 	@exec $(BUILD_DIR)/bin/ringlogd --data-dir ./data $(ARGS)
 
-fuzz: deps
-	@CC=clang cmake -S . -B $(FUZZ_BUILD_DIR) -DCMAKE_BUILD_TYPE=Debug -DRINGLOG_FUZZ=ON -DRINGLOG_TESTS=OFF >/dev/null
-	@cmake --build $(FUZZ_BUILD_DIR) -j $(JOBS) --target fuzz_frame fuzz_batch
-	@bash scripts/run-fuzz.sh $(FUZZ_BUILD_DIR)/bin $(FUZZ_SECONDS)
+# libFuzzer targets (clang, ASan+UBSan, -O1 with assertions on), all of them
+# in parallel on JOBS cores for FUZZ_SECONDS each; FUZZ_SECONDS=0 replays the
+# corpora and findings once (CI). Ends with "fuzz: N targets, E executions,
+# F findings". See docs/TESTING.md.
+fuzz-build: deps
+	@CC=clang cmake -S . -B $(FUZZ_BUILD_DIR) -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS=-O1 \
+	  -DRINGLOG_FUZZ=ON -DRINGLOG_TESTS=OFF >/dev/null
+	@cmake --build $(FUZZ_BUILD_DIR) -j $(JOBS) --target fuzz_all -- --no-print-directory
+
+fuzz: fuzz-build
+	@bash scripts/run-fuzz.sh $(FUZZ_BUILD_DIR) $(FUZZ_SECONDS) $(JOBS)
 
 # Deterministic replication simulation: seeds SEED_START..SEED_START+SEEDS-1
 # spread over JOBS processes. Prints each failing seed, then exactly
 # "sim: N seeds, F failures". Replay one with tests/sim/replay SEED.
 sim: deps
-	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@$(CONFIGURE_RELEASE)
 	@cmake --build $(BUILD_DIR) -j $(JOBS) --target ringlog-sim >/dev/null
 	@$(BUILD_DIR)/bin/ringlog-sim --start $(SEED_START) --seeds $(SEEDS) --jobs $(JOBS) $(SIM_ARGS)
 

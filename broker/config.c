@@ -1,13 +1,15 @@
 #include "config.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "logging.h"
+#include "diag.h"
 
 #define RINGLOG_VERSION "0.1.0"
 
@@ -35,7 +37,7 @@ void broker_config_default(struct broker_config *cfg)
     cfg->default_retention_bytes = -1;
     cfg->default_segment_bytes = 1LL << 30;
     cfg->default_segment_ms = 7LL * 24 * 3600 * 1000;
-    cfg->log_level = LOG_LEVEL_INFO;
+    cfg->log_level = DIAG_LEVEL_INFO;
 }
 
 void broker_config_usage(void)
@@ -87,6 +89,11 @@ int parse_host_port(const char *text, char *host, size_t host_len, uint16_t *por
 static int parse_peers(struct broker_config *cfg, const char *text, char *err, size_t err_len)
 {
     char copy[4096];
+    /* A longer list was cut short here, and its last peer's port with it. */
+    if (strlen(text) >= sizeof(copy)) {
+        snprintf(err, err_len, "--peers: longer than %zu bytes", sizeof(copy) - 1);
+        return -1;
+    }
     snprintf(copy, sizeof(copy), "%s", text);
     cfg->peer_count = 0;
     char *save = NULL;
@@ -177,10 +184,10 @@ static int apply_setting(struct broker_config *cfg, const char *key, const char 
             goto bad;
         cfg->default_partitions = (uint32_t)n;
     } else if (strcmp(key, "log-level") == 0) {
-        if (logging_parse_level(value, &cfg->log_level) != 0)
+        if (diag_parse_level(value, &cfg->log_level) != 0)
             goto bad;
     } else {
-        snprintf(err, err_len, "unknown option '%s'", key);
+        snprintf(err, err_len, "unknown key '%s'", key);
         return -1;
     }
     return 0;
@@ -199,6 +206,77 @@ static char *trim(char *s)
     return s;
 }
 
+/*
+ * Reads one line of at most BROKER_CONFIG_MAX_LINE bytes (its newline
+ * dropped) into line[BROKER_CONFIG_MAX_LINE + 1]. Returns 1, 0 at the end
+ * of the file, -1 for a longer line or -2 for one holding a NUL byte. The
+ * string functions stop at a NUL, so what followed it went unseen; with
+ * fgets, a NUL in a long line also hid its length, and the line's rest was
+ * read as a setting of its own.
+ */
+static int read_config_line(FILE *f, char *line)
+{
+    size_t n = 0;
+    int c;
+    while ((c = getc(f)) != EOF && c != '\n') {
+        if (c == 0)
+            return -2;
+        if (n == BROKER_CONFIG_MAX_LINE)
+            return -1;
+        line[n++] = (char)c;
+    }
+    line[n] = '\0';
+    return c == EOF && n == 0 ? 0 : 1;
+}
+
+/*
+ * Cuts a trailing comment: a '#' at the start of the line or after a space
+ * or tab, outside double quotes ("data-dir = /x  # where" is "/x"; a '#'
+ * inside a word, as in "/data#2", is kept).
+ */
+static void cut_comment(char *s)
+{
+    bool quoted = false;
+    for (char *p = s; *p; p++) {
+        if (*p == '"')
+            quoted = !quoted;
+        else if (*p == '#' && !quoted && (p == s || p[-1] == ' ' || p[-1] == '\t')) {
+            *p = '\0';
+            return;
+        }
+    }
+}
+
+/*
+ * Splits one config line into key and value (both trimmed, a value in
+ * double quotes unquoted). Returns NULL, or why the line is malformed.
+ */
+static const char *split_line(char *s, char **key, char **value)
+{
+    char *eq = strchr(s, '=');
+    if (!eq)
+        return "expected 'key = value'";
+    *eq = '\0';
+    *key = trim(s);
+    *value = trim(eq + 1);
+    if (**key == '\0')
+        return "expected 'key = value': the key is missing";
+    for (const char *k = *key; *k; k++)
+        if (!isalnum((unsigned char)*k) && *k != '-')
+            return "expected 'key = value': a key is letters, digits and '-'";
+    size_t len = strlen(*value);
+    if (len > 0 && **value == '"') {
+        if (len < 2 || (*value)[len - 1] != '"')
+            return "unterminated quote";
+        (*value)[len - 1] = '\0';
+        (*value)++;
+    }
+    if (**value == '\0')
+        return "expected 'key = value': the value is missing";
+    return NULL;
+}
+
+/* Reads `key = value` lines; '#' starts a comment. Errors name the file and line. */
 static int load_config_file(struct broker_config *cfg, const char *path, char *err, size_t err_len)
 {
     FILE *f = fopen(path, "r");
@@ -206,25 +284,31 @@ static int load_config_file(struct broker_config *cfg, const char *path, char *e
         snprintf(err, err_len, "--config %s: %s", path, strerror(errno));
         return -1;
     }
-    char line[4096];
-    int lineno = 0, rc = 0;
-    while (rc == 0 && fgets(line, sizeof(line), f)) {
+    char line[BROKER_CONFIG_MAX_LINE + 1];
+    int lineno = 0, rc = 0, got;
+    while (rc == 0 && (got = read_config_line(f, line)) != 0) {
         lineno++;
-        char *s = trim(line);
-        if (*s == '\0' || *s == '#')
-            continue;
-        char *eq = strchr(s, '=');
-        if (!eq) {
-            snprintf(err, err_len, "%s:%d: expected 'key = value'", path, lineno);
+        if (got < 0) {
+            if (got == -2)
+                snprintf(err, err_len, "%s:%d: a NUL byte", path, lineno);
+            else
+                snprintf(err, err_len, "%s:%d: line longer than %d bytes", path, lineno,
+                         BROKER_CONFIG_MAX_LINE);
             rc = -1;
             break;
         }
-        *eq = '\0';
-        char *key = trim(s), *value = trim(eq + 1);
+        cut_comment(line);
+        char *s = trim(line), *key, *value;
+        if (*s == '\0')
+            continue;
+        const char *why = split_line(s, &key, &value);
         char inner[512];
-        if (strcmp(key, "config") == 0 || apply_setting(cfg, key, value, inner, sizeof(inner))) {
-            snprintf(err, err_len, "%s:%d: %s", path, lineno,
-                     strcmp(key, "config") == 0 ? "'config' cannot be nested" : inner);
+        if (!why && strcmp(key, "config") == 0)
+            why = "'config' cannot be nested";
+        else if (!why && apply_setting(cfg, key, value, inner, sizeof(inner)) != 0)
+            why = inner;
+        if (why) {
+            snprintf(err, err_len, "%s:%d: %s", path, lineno, why);
             rc = -1;
         }
     }
@@ -247,12 +331,37 @@ static int flag_at(int argc, char **argv, int i, char *key, size_t key_len, cons
     return i + 2;
 }
 
-int broker_config_parse(struct broker_config *cfg, int argc, char **argv, char *err, size_t err_len)
+/* Every setting apply_setting knows, plus "config": the flags ringlogd accepts. */
+static bool known_flag(const char *key)
 {
-    broker_config_default(cfg);
+    static const char *const KEYS[] = {"data-dir",
+                                       "listen",
+                                       "metrics",
+                                       "node-id",
+                                       "peers",
+                                       "shards",
+                                       "flush",
+                                       "cache-keep-bytes",
+                                       "max-frame-bytes",
+                                       "max-connections",
+                                       "default-partitions",
+                                       "log-level",
+                                       "config"};
+    for (size_t i = 0; i < sizeof(KEYS) / sizeof(KEYS[0]); i++)
+        if (strcmp(KEYS[i], key) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * Checks the shape of argv (every argument a known --flag with its value)
+ * and loads the --config file, so the file's settings come before the flags
+ * that override them. Returns 0, 1 after --help/--version, or -1.
+ */
+static int first_pass(struct broker_config *cfg, int argc, char **argv, char *err, size_t err_len)
+{
     char key[64];
     const char *value;
-    /* First pass: --help, --version and --config, so the file comes before flags. */
     for (int i = 1; i < argc;) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             broker_config_usage();
@@ -267,6 +376,10 @@ int broker_config_parse(struct broker_config *cfg, int argc, char **argv, char *
             return -1;
         }
         int next = flag_at(argc, argv, i, key, sizeof(key), &value);
+        if (!known_flag(key)) {
+            snprintf(err, err_len, "unknown option '--%s' (see --help)", key);
+            return -1;
+        }
         if (!value) {
             snprintf(err, err_len, "--%s needs a value", key);
             return -1;
@@ -275,8 +388,21 @@ int broker_config_parse(struct broker_config *cfg, int argc, char **argv, char *
             return -1;
         i = next;
     }
+    return 0;
+}
+
+int broker_config_parse(struct broker_config *cfg, int argc, char **argv, char *err, size_t err_len)
+{
+    assert(cfg && argv && err);
+    broker_config_default(cfg);
+    int rc = first_pass(cfg, argc, argv, err, err_len);
+    if (rc != 0)
+        return rc;
+    char key[64];
+    const char *value;
     for (int i = 1; i < argc;) {
         int next = flag_at(argc, argv, i, key, sizeof(key), &value);
+        assert(value && known_flag(key)); /* first_pass checked every flag */
         if (strcmp(key, "config") != 0 && apply_setting(cfg, key, value, err, err_len) != 0)
             return -1;
         i = next;

@@ -10,9 +10,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "diag.h"
 #include "log/partition_log.h"
 
 #define BROKER_MAX_PEERS 16
+/* The longest line a --config file may hold, newline not counted. */
+#define BROKER_CONFIG_MAX_LINE 4096
 #define BROKER_MAX_SHARDS 64
 
 struct peer {
@@ -44,7 +47,7 @@ struct broker_config {
     int64_t default_retention_bytes;
     int64_t default_segment_bytes;
     int64_t default_segment_ms;
-    enum log_level log_level;
+    enum diag_level log_level;
 };
 
 void broker_config_default(struct broker_config *cfg);

@@ -2,8 +2,8 @@
 #include <stdio.h>
 
 #include "config.h"
-#include "logging.h"
-#include "server.h"
+#include "diag.h"
+#include "daemon.h"
 
 int main(int argc, char **argv)
 {
@@ -16,6 +16,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "ringlogd: %s\n", err);
         return 2;
     }
-    logging_set_level(cfg.log_level);
-    return server_run(&cfg);
+    diag_set_level(cfg.log_level);
+    return daemon_run(&cfg);
 }

@@ -42,11 +42,9 @@ static inline void metrics_add(_Atomic uint64_t *counter, uint64_t n)
     atomic_fetch_add_explicit(counter, n, memory_order_relaxed);
 }
 
+/* Upper bounds (µs) of the latency buckets; the last bucket is +Inf. */
+extern const int64_t METRICS_BUCKET_US[METRICS_LATENCY_BUCKETS - 1];
+
 void metrics_observe(struct latency_hist *h, int64_t micros);
-
-struct server;
-
-/* Renders the Prometheus text exposition of every shard into a malloc'd buffer. */
-char *metrics_render(struct server *srv, size_t *len);
 
 #endif

@@ -1,7 +1,7 @@
 /*
- * The broker process: configuration, the data-directory lock, the shards
- * and what they share (the topic registry, the producer-id allocator).
- * server_run() returns when a SIGTERM or SIGINT has shut everything down.
+ * What the shards of one broker share: configuration, the data-directory
+ * lock, the topic registry, the offset store, the producer-id allocator.
+ * Data only; the process that fills it in is daemon.c.
  */
 #ifndef RINGLOG_BROKER_SERVER_H
 #define RINGLOG_BROKER_SERVER_H
@@ -11,18 +11,20 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "group_store.h"
+#include "offset_store.h"
 #include "topics.h"
 
 struct shard;
+struct loop;
 struct admin_job;
 
 struct server {
     struct broker_config cfg;
     int nshards;
     struct shard **shards;
+    struct loop **loops; /* loops[i] is shards[i]'s loop: the targets of loop messages */
     struct topic_registry topics;
-    struct group_store groups;
+    struct offset_store offsets;
     int lock_fd;
     uint16_t listen_port; /* the real port when --listen asked for 0 */
     uint16_t metrics_port;
@@ -42,11 +44,5 @@ struct server {
         bool running;
     } admin;
 };
-
-/* Runs the broker until a stop signal. Returns the process exit status. */
-int server_run(const struct broker_config *cfg);
-
-/* Producer ids (InitProducerId). Returns -1 when the id space could not be reserved. */
-int64_t server_next_producer_id(struct server *srv);
 
 #endif

@@ -1,7 +1,9 @@
 #include "topics.h"
 
 #include "atomic_file.h"
+#include "names.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -10,19 +12,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-bool topic_name_is_valid(const char *name)
+int topic_dir_remove(const char *data_dir, const char *name)
 {
-    size_t len = strlen(name);
-    if (len == 0 || len > TOPIC_NAME_MAX || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = name[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '.' || c == '_' || c == '-';
-        if (!ok)
-            return false;
-    }
-    return true;
+    assert(rl_topic_name_valid(name));
+    char path[4400];
+    int n = snprintf(path, sizeof(path), "%s/topics/%s", data_dir, name);
+    assert(n > 0 && (size_t)n < sizeof(path));
+    if (rmdir(path) != 0 && errno != ENOENT)
+        return -errno;
+    return 0;
 }
 
 struct topic_info *topic_info_new(const char *name, uint64_t id, uint32_t partitions,
@@ -117,7 +115,7 @@ static int parse_topic_line(char *line, struct topic_info **out)
                    "topic %250s id=%llu partitions=%u rf=%u retention_ms=%lld "
                    "retention_bytes=%lld segment_bytes=%lld segment_ms=%lld",
                    name, &id, &partitions, &rf, &rms, &rbytes, &sbytes, &sms);
-    if (n != 8 || !topic_name_is_valid(name) || partitions == 0 ||
+    if (n != 8 || !rl_topic_name_valid(name) || partitions == 0 ||
         partitions > TOPIC_MAX_PARTITIONS)
         return -1;
     struct topic_config cfg = {
@@ -246,7 +244,7 @@ void topic_registry_reclaim(struct topic_registry *r, uint64_t min_seen)
     struct retired **link = &r->retired;
     while (*link) {
         struct retired *x = *link;
-        if (x->version <= min_seen) {
+        if (x->version <= min_seen && (x->topic == NULL || x->topic->pins == 0)) {
             *link = x->next;
             table_free(x->table);
             topic_info_free(x->topic);

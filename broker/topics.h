@@ -20,7 +20,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TOPIC_NAME_MAX 249
+#include "names.h"
+
+#define TOPIC_NAME_MAX RL_TOPIC_NAME_MAX
 #define TOPIC_MAX_PARTITIONS 10000
 
 /* Offsets of a partition, written by its owner shard, read by anyone. */
@@ -48,6 +50,10 @@ struct topic_info {
     uint32_t replication_factor;
     struct topic_config config;
     struct partition_stats *stats; /* [partitions] */
+    /* Shard 0 only: admin ops still out on other shards point at this topic
+     * (a delete's fan-out), so reclaim must not free it even once every
+     * shard has passed the version that removed it. */
+    uint32_t pins;
 };
 
 struct topic_table {
@@ -88,9 +94,6 @@ static inline int topic_partition_owner(const struct topic_info *t, uint32_t par
     return (int)((t->id + partition) % (uint64_t)nshards);
 }
 
-/* Validates a topic name: 1..249 chars of [A-Za-z0-9._-], not "." or "..". */
-bool topic_name_is_valid(const char *name);
-
 /* Controller (shard 0) operations. */
 struct topic_info *topic_info_new(const char *name, uint64_t id, uint32_t partitions,
                                   uint32_t replication_factor, const struct topic_config *cfg);
@@ -102,6 +105,13 @@ void topic_info_free(struct topic_info *t);
  */
 int topic_registry_publish(struct topic_registry *r, struct topic_info *add, const char *remove,
                            char *err, size_t err_len);
+
+/*
+ * Removes <data_dir>/topics/<name> once every partition directory in it is
+ * gone, so a deleted topic or a failed create leaves nothing behind.
+ * Returns 0 (also when it was already gone) or -errno.
+ */
+int topic_dir_remove(const char *data_dir, const char *name);
 
 /* Frees what every shard has moved past; min_seen is the least seen version. */
 void topic_registry_reclaim(struct topic_registry *r, uint64_t min_seen);

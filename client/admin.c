@@ -71,7 +71,8 @@ static int admin_connect(struct ringlog_admin *a, char *errbuf, size_t errlen)
             rl_conn_set_client_id(a->conn, a->conf->client_id);
             return RINGLOG_OK;
         }
-        rl_log(a->conf, RINGLOG_LOG_WARNING, "admin: %s", errbuf ? errbuf : "connect failed");
+        /* Info only: the caller gets the error (a later bootstrap broker may still answer). */
+        rl_log(a->conf, RINGLOG_LOG_INFO, "admin: %s", errbuf ? errbuf : "connect failed");
     }
     return err;
 }
@@ -87,7 +88,13 @@ static int admin_call(struct ringlog_admin *a, Ringlog__Request *req, Ringlog__R
         int err = admin_connect(a, errbuf, errlen);
         if (err)
             return err;
-        err = rl_conn_call(a->conn, req, resp, (int)a->conf->request_timeout_ms);
+        /* A broker answers a new connection's first request at once; a peer that does not
+         * speak the protocol may never answer: it gets connect-timeout-ms, not the full
+         * request-timeout-ms. */
+        int64_t timeout = a->conf->request_timeout_ms;
+        if (!rl_conn_speaks_protocol(a->conn) && a->conf->connect_timeout_ms < timeout)
+            timeout = a->conf->connect_timeout_ms;
+        err = rl_conn_call(a->conn, req, resp, (int)timeout);
         if (err == RINGLOG_OK) {
             if ((*resp)->error) {
                 int code = (*resp)->error;

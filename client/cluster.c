@@ -1,5 +1,6 @@
 #include "cluster.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -396,6 +397,8 @@ static void on_metadata(struct rl_cluster *cl, void *ctx, Ringlog__Response *res
     (void)ctx;
     cl->md_inflight = false;
     int64_t now = rl_now_ms();
+    if (!resp && err == RINGLOG_ERR_CLOSED)
+        return; /* the client is closing: nothing went wrong */
     if (!resp || resp->error || resp->body_case != RINGLOG__RESPONSE__BODY_METADATA) {
         rl_cluster_log(cl, RINGLOG_LOG_WARNING, "metadata request failed: %s",
                        resp ? (resp->error_message && resp->error_message[0]
@@ -471,8 +474,7 @@ static void broker_connect(struct rl_cluster *cl, struct rl_broker *b, int64_t n
     char err[256];
     int rc = rl_conn_connect_start(b->host, b->port, &b->conn, err, sizeof(err));
     if (rc != RINGLOG_OK) {
-        rl_cluster_log(cl, RINGLOG_LOG_WARNING, "broker %d (%s:%d): %s", b->node_id, b->host,
-                       b->port, err);
+        rl_cluster_log(cl, RINGLOG_LOG_WARNING, "%s, retrying", err);
         b->next_attempt_ms = now + b->backoff_ms;
         b->backoff_ms = b->backoff_ms * 2 > cl->conf->reconnect_backoff_max_ms
                             ? cl->conf->reconnect_backoff_max_ms
@@ -520,11 +522,33 @@ struct rl_broker *rl_cluster_any_broker(struct rl_cluster *cl)
  * callbacks run now (lock held); they re-queue work as they see fit. A
  * broken connection probably means leadership moved: refresh metadata.
  */
-static void broker_fail(struct rl_cluster *cl, struct rl_broker *b, int err, const char *why)
+/*
+ * Says why a connection failed, in the words a user of a CLI should see:
+ * a connect that failed ("cannot connect to HOST:PORT: connection
+ * refused, retrying"), a peer that is not a ringlog broker (an error: a
+ * retry will not help), or a broker connection lost.
+ */
+static void log_broker_failure(struct rl_cluster *cl, const struct rl_broker *b, int err,
+                               const char *why)
 {
-    if (err != RINGLOG_ERR_CLOSED)
+    assert(b && why);
+    if (err == RINGLOG_ERR_CLOSED)
+        return;
+    if (b->state == BROKER_CONNECTING && err == RINGLOG_ERR_TIMED_OUT)
+        rl_cluster_log(cl, RINGLOG_LOG_WARNING, "cannot connect to %s:%d: timed out, retrying",
+                       b->host, b->port);
+    else if (b->state == BROKER_CONNECTING)
+        rl_cluster_log(cl, RINGLOG_LOG_WARNING, "%s, retrying", why);
+    else if (err == RINGLOG_ERR_PROTOCOL && b->conn && !rl_conn_speaks_protocol(b->conn))
+        rl_cluster_log(cl, RINGLOG_LOG_ERROR, "%s", why);
+    else
         rl_cluster_log(cl, RINGLOG_LOG_WARNING, "broker %d (%s:%d): %s", b->node_id, b->host,
                        b->port, why);
+}
+
+static void broker_fail(struct rl_cluster *cl, struct rl_broker *b, int err, const char *why)
+{
+    log_broker_failure(cl, b, err, why);
     rl_conn_close(b->conn);
     b->conn = NULL;
     bool was_up = b->state == BROKER_UP;

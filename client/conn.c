@@ -60,6 +60,8 @@ struct rl_conn {
     uint64_t *awaiting;
     size_t awaiting_head, awaiting_count, awaiting_cap;
 
+    char peer[280]; /* "host:port", for messages */
+    bool answered;  /* a well-formed response has arrived: the peer speaks the protocol */
     char errstr[ERRSTR_BYTES];
 };
 
@@ -86,6 +88,56 @@ static int conn_fail_errno(struct rl_conn *c, const char *what)
 {
     snprintf(c->errstr, sizeof(c->errstr), "%s: %s", what, strerror(errno));
     return RINGLOG_ERR_TRANSPORT;
+}
+
+/* strerror(e) as it reads inside a sentence: "connection refused". */
+static const char *reason(int e, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s", strerror(e));
+    if (buf[0] >= 'A' && buf[0] <= 'Z' && (buf[1] < 'A' || buf[1] > 'Z'))
+        buf[0] = (char)(buf[0] - 'A' + 'a');
+    return buf;
+}
+
+/* "cannot connect to HOST:PORT: connection refused": what a user is shown while it retries. */
+static int conn_fail_connect(struct rl_conn *c, int e)
+{
+    char why[128];
+    snprintf(c->errstr, sizeof(c->errstr), "cannot connect to %s: %s", c->peer,
+             reason(e, why, sizeof(why)));
+    return RINGLOG_ERR_TRANSPORT;
+}
+
+/*
+ * The first answer on a connection is not a frame of the protocol: the
+ * address is some other service (an HTTP server, the broker's metrics
+ * port). Says so, with what the peer sent: its first line when it is text,
+ * else its first bytes in hex.
+ */
+static int conn_fail_not_protocol(struct rl_conn *c)
+{
+    assert(!c->answered);
+    char seen[64];
+    size_t n = 0, avail = c->in_len < 40 ? c->in_len : 40;
+    bool text = avail > 0;
+    for (size_t i = 0; i < avail && text; i++)
+        text = c->in[i] == '\r' || c->in[i] == '\n' || (c->in[i] >= 0x20 && c->in[i] < 0x7f);
+    if (text) {
+        while (n < avail && c->in[n] != '\r' && c->in[n] != '\n')
+            n++;
+        snprintf(seen, sizeof(seen), "\"%.*s\"", (int)n, (const char *)c->in);
+    } else {
+        for (size_t i = 0; i < avail && i < 8; i++)
+            n += (size_t)snprintf(seen + n, sizeof(seen) - n, "%s%02x", i ? " " : "bytes ",
+                                  c->in[i]);
+        if (n == 0)
+            snprintf(seen, sizeof(seen), "a malformed frame");
+    }
+    snprintf(c->errstr, sizeof(c->errstr),
+             "%s does not speak the ringlog protocol (it answered %s); is it a broker's --listen "
+             "address?",
+             c->peer, seen);
+    return RINGLOG_ERR_PROTOCOL;
 }
 
 static struct rl_conn *conn_alloc(int fd)
@@ -149,7 +201,9 @@ int rl_conn_connect_start(const char *host, int port, struct rl_conn **out, char
     }
     freeaddrinfo(res);
     if (fd < 0) {
-        set_err(errbuf, errlen, "cannot connect to %s:%d: %s", host, port, strerror(last_errno));
+        char why[128];
+        set_err(errbuf, errlen, "cannot connect to %s:%d: %s", host, port,
+                reason(last_errno, why, sizeof(why)));
         return RINGLOG_ERR_TRANSPORT;
     }
     struct rl_conn *c = conn_alloc(fd);
@@ -159,6 +213,7 @@ int rl_conn_connect_start(const char *host, int port, struct rl_conn **out, char
         return RINGLOG_ERR_NOMEM;
     }
     c->connected = connected;
+    snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
     *out = c;
     return RINGLOG_OK;
 }
@@ -170,13 +225,16 @@ int rl_conn_connect_check(struct rl_conn *c)
     int soerr = 0;
     socklen_t len = sizeof(soerr);
     if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
-        return conn_fail_errno(c, "connect");
-    if (soerr != 0) {
-        errno = soerr;
-        return conn_fail_errno(c, "connect");
-    }
+        return conn_fail_connect(c, errno);
+    if (soerr != 0)
+        return conn_fail_connect(c, soerr);
     c->connected = true;
     return RINGLOG_OK;
+}
+
+bool rl_conn_speaks_protocol(const struct rl_conn *c)
+{
+    return c->answered;
 }
 
 bool rl_conn_is_connected(const struct rl_conn *c)
@@ -217,12 +275,13 @@ int rl_conn_open(const char *host, int port, int timeout_ms, struct rl_conn **ou
     if (!c->connected) {
         int n = wait_fd(c->fd, POLLOUT, deadline);
         if (n == 0) {
-            set_err(errbuf, errlen, "connect to %s:%d timed out%s", host, port, "");
+            set_err(errbuf, errlen, "cannot connect to %s:%d: %s", host, port, "timed out");
             rl_conn_close(c);
             return RINGLOG_ERR_TIMED_OUT;
         }
         if (rl_conn_connect_check(c) != RINGLOG_OK) {
-            set_err(errbuf, errlen, "%s:%d: %s", host, port, c->errstr);
+            if (errbuf && errlen)
+                snprintf(errbuf, errlen, "%s", c->errstr);
             rl_conn_close(c);
             return RINGLOG_ERR_TRANSPORT;
         }
@@ -708,6 +767,8 @@ int rl_conn_take_response(struct rl_conn *c, Ringlog__Response **resp)
     c->in_pos = c->in_len - in_len;
     if (st == RL_NEED_MORE)
         return 1;
+    if (st != RL_OK && !c->answered)
+        return conn_fail_not_protocol(c);
     if (st != RL_OK) {
         snprintf(c->errstr, sizeof(c->errstr), "bad frame from broker: %s", rl_status_str(st));
         return RINGLOG_ERR_PROTOCOL;
@@ -715,8 +776,11 @@ int rl_conn_take_response(struct rl_conn *c, Ringlog__Response **resp)
     Ringlog__Response *r = take_fetch_in_place(c, frame, frame_len);
     if (!r)
         r = rl_response_decode(frame, frame_len, NULL, &st);
+    if (!r && !c->answered)
+        return conn_fail_not_protocol(c);
     if (!r)
         return conn_fail(c, RINGLOG_ERR_PROTOCOL, "undecodable response from broker");
+    c->answered = true;
     if (c->awaiting_count > 0) {
         uint64_t want = c->awaiting[c->awaiting_head];
         if (r->correlation_id != want) {
@@ -777,6 +841,13 @@ static int recv_until(struct rl_conn *c, Ringlog__Response **resp, int64_t deadl
         if (st <= 0)
             return st;
         int n = wait_fd(c->fd, POLLIN, deadline);
+        if (n == 0 && !c->answered) {
+            snprintf(c->errstr, sizeof(c->errstr),
+                     "%s accepted the connection but sent no answer in time; is it a broker's "
+                     "--listen address?",
+                     c->peer);
+            return RINGLOG_ERR_TIMED_OUT;
+        }
         if (n == 0)
             return conn_fail(c, RINGLOG_ERR_TIMED_OUT, "no response in time");
         if (n < 0)

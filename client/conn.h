@@ -48,6 +48,13 @@ int rl_conn_connect_check(struct rl_conn *c);
 /* Whether the connect has completed. */
 bool rl_conn_is_connected(const struct rl_conn *c);
 
+/*
+ * Whether a well-formed response has arrived on this connection. A bad
+ * first answer means the peer is not a ringlog broker (rl_conn_errstr then
+ * says "HOST:PORT does not speak the ringlog protocol (it answered ...)").
+ */
+bool rl_conn_speaks_protocol(const struct rl_conn *c);
+
 /* Closes the socket and frees everything. NULL is fine. */
 void rl_conn_close(struct rl_conn *c);
 

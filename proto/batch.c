@@ -301,11 +301,23 @@ int rl_header_iter_next(struct rl_header_iter *it, struct rl_header *h)
 
 /* ---------------------------------------------------------------- builder */
 
+/*
+ * A record's timestamp minus its batch's first, wrapped to 64 bits:
+ * timestamps are the application's, so the true difference of two can
+ * exceed int64_t (signed overflow, undefined). Only sizes use a wrapped
+ * value; the builder refuses such a record (see rl_batch_builder_add_sized).
+ */
+static int64_t timestamp_delta(int64_t timestamp, int64_t first_timestamp)
+{
+    return (int64_t)((uint64_t)timestamp - (uint64_t)first_timestamp);
+}
+
 /* Bytes of a record after its length prefix. */
 static size_t record_body_size(const struct rl_record_in *r, int64_t first_timestamp,
                                int32_t offset_delta, size_t payload)
 {
-    return 1 /* attributes */ + rl_varint_size(rl_zigzag_encode(r->timestamp - first_timestamp)) +
+    return 1 /* attributes */ +
+           rl_varint_size(rl_zigzag_encode(timestamp_delta(r->timestamp, first_timestamp))) +
            rl_varint_size((uint64_t)offset_delta) + payload;
 }
 
@@ -358,6 +370,11 @@ int rl_batch_builder_add_sized(struct rl_batch_builder *b, const struct rl_recor
     if (b->count == INT32_MAX)
         return RL_ERR_FULL;
     int64_t first_ts = b->count == 0 ? r->timestamp : b->first_timestamp;
+    /* A timestamp too far from the first one for a delta starts a new
+     * batch, where it is the first (delta 0); iterators refuse a wrapped one. */
+    int64_t ts_delta;
+    if (__builtin_sub_overflow(r->timestamp, first_ts, &ts_delta))
+        return RL_ERR_FULL;
     size_t body = record_body_size(r, first_ts, b->count, payload);
     size_t need = rl_varint_size(body) + body;
     if (need > b->cap - b->len)
@@ -365,7 +382,7 @@ int rl_batch_builder_add_sized(struct rl_batch_builder *b, const struct rl_recor
     uint8_t *p = b->buf + b->len;
     p += rl_varint_put(p, body);
     *p++ = 0; /* attributes */
-    p += rl_varint_put(p, rl_zigzag_encode(r->timestamp - first_ts));
+    p += rl_varint_put(p, rl_zigzag_encode(ts_delta));
     p += rl_varint_put(p, (uint64_t)b->count);
     p = put_nullable(p, r->key, r->key_len);
     p = put_nullable(p, r->value, r->value_len);

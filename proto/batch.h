@@ -302,7 +302,9 @@ size_t rl_record_encoded_size(const struct rl_record_in *r, int64_t first_timest
 int rl_batch_builder_init(struct rl_batch_builder *b, uint8_t *buf, size_t cap,
                           const struct rl_batch_producer *producer);
 
-/* Returns RL_OK, or RL_ERR_FULL (nothing written) when the record does not fit. */
+/* Returns RL_OK, or RL_ERR_FULL (nothing written) when the record does not
+ * fit, or when its timestamp minus the batch's first overflows int64_t: put
+ * it in a new batch, where it is first. */
 int rl_batch_builder_add(struct rl_batch_builder *b, const struct rl_record_in *r);
 
 /*

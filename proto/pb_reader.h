@@ -31,6 +31,20 @@ struct pb_field {
     size_t len;
 };
 
+/*
+ * protobuf-c reads a field key or a length prefix from at most 5 bytes and
+ * refuses a longer (overlong, zero-padded) encoding that rl_varint_get
+ * would take; reading one the same way keeps the in-place parsers from
+ * accepting a frame protobuf-c refuses.
+ */
+enum { PB_MAX_KEY_OR_LENGTH_BYTES = 5 };
+
+static inline int pb_get_short_varint(const uint8_t **pos, const uint8_t *end, uint64_t *v)
+{
+    const uint8_t *start = *pos;
+    return rl_varint_get(pos, end, v) == 0 && *pos - start <= PB_MAX_KEY_OR_LENGTH_BYTES ? 0 : -1;
+}
+
 /* Reads the next field; returns 1 for a field, 0 at the end, -1 when the
  * bytes are not a field of a wire type this parser takes. */
 static inline int pb_next(struct pb_reader *r, struct pb_field *f)
@@ -38,7 +52,7 @@ static inline int pb_next(struct pb_reader *r, struct pb_field *f)
     if (r->pos == r->end)
         return 0;
     uint64_t key;
-    if (rl_varint_get(&r->pos, r->end, &key) != 0 || key >> 32 != 0)
+    if (pb_get_short_varint(&r->pos, r->end, &key) != 0 || key >> 32 != 0)
         return -1;
     f->number = (uint32_t)(key >> 3);
     f->wire = (uint32_t)(key & 7);
@@ -47,7 +61,7 @@ static inline int pb_next(struct pb_reader *r, struct pb_field *f)
     if (f->wire != WIRE_LEN)
         return -1;
     uint64_t len;
-    if (rl_varint_get(&r->pos, r->end, &len) != 0 || len > (uint64_t)(r->end - r->pos))
+    if (pb_get_short_varint(&r->pos, r->end, &len) != 0 || len > (uint64_t)(r->end - r->pos))
         return -1;
     f->data = r->pos;
     f->len = (size_t)len;

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  build-essential cmake pkg-config
+  build-essential cmake pkg-config ninja-build
   liburing-dev libxxhash-dev libprotobuf-c-dev protobuf-c-compiler
   liblz4-dev libzstd-dev
   libcriterion-dev

@@ -1,6 +1,6 @@
 /*
- * Status codes of the storage engine, and their mapping to the wire's
- * ErrorCode (proto/ringlog.proto).
+ * Status codes of the storage engine. The broker's handlers map them to the
+ * wire's ErrorCode (broker/handlers/wire_errors.c); storage knows no wire.
  */
 #ifndef RINGLOG_BROKER_LOG_STATUS_H
 #define RINGLOG_BROKER_LOG_STATUS_H
@@ -26,12 +26,5 @@ const char *log_status_str(int status);
 
 /* LOG_ERR_NO_SPACE for ENOSPC and EDQUOT (either sign), LOG_ERR_STORAGE for any other errno. */
 int log_status_from_errno(int err);
-
-/*
- * The wire ErrorCode for a status: STORAGE_ERROR for disk failures,
- * OFFSET_OUT_OF_RANGE, CORRUPT_BATCH, BATCH_TOO_LARGE, INVALID_REQUEST,
- * SHUTTING_DOWN for a closed partition, UNKNOWN otherwise, NONE for LOG_OK.
- */
-int log_status_to_error_code(int status);
 
 #endif

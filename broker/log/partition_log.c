@@ -10,6 +10,7 @@
 
 #include "batch.h"
 #include "log_internal.h"
+#include "names.h"
 
 void partition_log_config_default(struct partition_log_config *cfg)
 {
@@ -57,9 +58,7 @@ int partition_log_parse_flush(const char *text, struct partition_log_config *cfg
 
 static bool name_ok(const char *s)
 {
-    if (s == NULL || s[0] == 0 || strlen(s) > 200 || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
-        return false;
-    return strchr(s, '/') == NULL;
+    return rl_topic_name_valid(s);
 }
 
 /* Returns 0 when the directory exists now; *created says whether this call made it. */

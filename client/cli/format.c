@@ -1,6 +1,8 @@
 #include "format.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -9,9 +11,9 @@ int cli_format_check(const char *fmt, char *err, size_t errlen)
     for (const char *p = fmt; *p; p++) {
         if (*p == '%') {
             p++;
-            if (!*p || !strchr("tpokvT%", *p)) {
+            if (!*p || !strchr("tpokvhT%", *p)) {
                 snprintf(err, errlen,
-                         "bad format directive \"%%%s\" (use %%t %%p %%o %%k %%v %%T %%%%)",
+                         "bad format directive \"%%%s\" (use %%t %%p %%o %%k %%v %%h %%T %%%%)",
                          *p ? (char[]){*p, 0} : "");
                 return -1;
             }
@@ -25,6 +27,20 @@ int cli_format_check(const char *fmt, char *err, size_t errlen)
         }
     }
     return 0;
+}
+
+/* %h: "k=v,k2=v2", bytes as they are. */
+static void format_headers(FILE *out, const ringlog_message *m)
+{
+    for (size_t i = 0; i < m->header_count; i++) {
+        const ringlog_header *h = &m->headers[i];
+        if (i)
+            fputc(',', out);
+        fwrite(h->key, 1, h->key_len, out);
+        fputc('=', out);
+        if (h->value)
+            fwrite(h->value, 1, h->value_len, out);
+    }
 }
 
 int cli_format_message(FILE *out, const char *fmt, const ringlog_message *m)
@@ -51,6 +67,9 @@ int cli_format_message(FILE *out, const char *fmt, const ringlog_message *m)
             case 'v':
                 if (m->value && m->value_len)
                     fwrite(m->value, 1, m->value_len, out);
+                break;
+            case 'h':
+                format_headers(out, m);
                 break;
             case '%':
                 fputc('%', out);
@@ -98,20 +117,118 @@ void cli_format_partition(FILE *out, const ringlog_partition_info *p)
             p->high_watermark);
 }
 
-/* Topic names are limited to safe characters by the broker; escape anyway. */
-static void json_string(FILE *out, const char *s)
+/* Length of the valid UTF-8 sequence at s[0..left), 0 when it is not one. */
+static size_t utf8_len(const unsigned char *s, size_t left)
 {
+    size_t n = s[0] < 0x80         ? 1
+               : (s[0] >> 5) == 6  ? 2
+               : (s[0] >> 4) == 14 ? 3
+               : (s[0] >> 3) == 30 ? 4
+                                   : 0;
+    if (n == 0 || n > left || (n == 2 && s[0] < 0xc2))
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    if ((n == 3 && s[0] == 0xe0 && s[1] < 0xa0) || (n == 4 && s[0] == 0xf0 && s[1] < 0x90) ||
+        (n == 4 && (s[0] > 0xf4 || (s[0] == 0xf4 && s[1] > 0x8f))) ||
+        (n == 3 && s[0] == 0xed && s[1] > 0x9f))
+        return 0; /* overlong, beyond U+10FFFF, or a surrogate */
+    return n;
+}
+
+static bool is_utf8(const void *data, size_t len)
+{
+    const unsigned char *s = data;
+    for (size_t i = 0, n; i < len; i += n)
+        if ((n = utf8_len(s + i, len - i)) == 0)
+            return false;
+    return true;
+}
+
+/* data[0..len) as a JSON string; the caller checked it is UTF-8. */
+static void json_bytes(FILE *out, const void *data, size_t len)
+{
+    const unsigned char *s = data;
     fputc('"', out);
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = s[i];
         if (ch == '"' || ch == '\\')
             fprintf(out, "\\%c", ch);
-        else if (ch < 0x20)
+        else if (ch == '\n')
+            fputs("\\n", out);
+        else if (ch < 0x20 || ch == 0x7f)
             fprintf(out, "\\u%04x", ch);
         else
             fputc(ch, out);
     }
     fputc('"', out);
+}
+
+static void json_string(FILE *out, const char *s)
+{
+    json_bytes(out, s, strlen(s));
+}
+
+static void base64(FILE *out, const unsigned char *s, size_t len)
+{
+    static const char ABC[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    fputc('"', out);
+    for (size_t i = 0; i < len; i += 3) {
+        uint32_t v = (uint32_t)s[i] << 16 | (i + 1 < len ? (uint32_t)s[i + 1] << 8 : 0) |
+                     (i + 2 < len ? s[i + 2] : 0);
+        fputc(ABC[v >> 18 & 63], out);
+        fputc(ABC[v >> 12 & 63], out);
+        fputc(i + 1 < len ? ABC[v >> 6 & 63] : '=', out);
+        fputc(i + 2 < len ? ABC[v & 63] : '=', out);
+    }
+    fputc('"', out);
+}
+
+/*
+ * sep then "name":"text" for UTF-8 bytes, "name_base64":"..." for any
+ * other bytes, "name":null for a null key or value.
+ */
+static void json_field(FILE *out, const char *sep, const char *name, const void *data, size_t len)
+{
+    if (!data) {
+        fprintf(out, "%s\"%s\":null", sep, name);
+    } else if (is_utf8(data, len)) {
+        fprintf(out, "%s\"%s\":", sep, name);
+        json_bytes(out, data, len);
+    } else {
+        fprintf(out, "%s\"%s_base64\":", sep, name);
+        base64(out, data, len);
+    }
+}
+
+void cli_format_message_json(FILE *out, const ringlog_message *m)
+{
+    fputs("{\"topic\":", out);
+    json_string(out, m->topic);
+    fprintf(out, ",\"partition\":%" PRId32 ",\"offset\":%" PRId64 ",\"timestamp\":%" PRId64,
+            m->partition, m->offset, m->timestamp);
+    json_field(out, ",", "key", m->key, m->key_len);
+    json_field(out, ",", "value", m->value, m->value_len);
+    fputs(",\"headers\":[", out);
+    for (size_t i = 0; i < m->header_count; i++) {
+        const ringlog_header *h = &m->headers[i];
+        json_field(out, i ? ",{" : "{", "key", h->key ? h->key : "", h->key_len);
+        json_field(out, ",", "value", h->value, h->value_len);
+        fputc('}', out);
+    }
+    fputs("]}", out);
+}
+
+void cli_format_names_json(FILE *out, char *const *names, size_t n)
+{
+    fputc('[', out);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            fputc(',', out);
+        json_string(out, names[i]);
+    }
+    fputs("]\n", out);
 }
 
 void cli_format_topic_json(FILE *out, const ringlog_topic_info *t)

@@ -1,6 +1,7 @@
 /*
  * The `ringlog consume --format` language: %t topic, %p partition, %o
- * offset, %k key, %v value, %T timestamp (ms), %% a percent sign; \n, \t,
+ * offset, %k key, %v value, %h headers (k=v,k=v), %T timestamp (ms), %% a
+ * percent sign; \n, \t,
  * \\ and \0 escapes. Keys and values are written byte for byte (binary
  * safe); a null key or value prints nothing.
  */
@@ -20,6 +21,17 @@ int cli_format_message(FILE *out, const char *fmt, const ringlog_message *m);
 
 /* Formats a describe line: "partition=P leader=ID replicas=ID,ID isr=ID,ID start=O end=O hw=O". */
 void cli_format_partition(FILE *out, const ringlog_partition_info *p);
+
+/*
+ * One message as a JSON object (no newline): topic, partition, offset,
+ * timestamp, key, value and headers ([{"key":...,"value":...}, ...]).
+ * Keys and values that are UTF-8 are JSON strings; any other bytes go in
+ * "key_base64" / "value_base64" instead; null is null.
+ */
+void cli_format_message_json(FILE *out, const ringlog_message *m);
+
+/* ["a","b"] and a newline. */
+void cli_format_names_json(FILE *out, char *const *names, size_t n);
 
 /* The whole topic as one JSON object line. */
 void cli_format_topic_json(FILE *out, const ringlog_topic_info *t);

@@ -53,9 +53,10 @@ static int wait_ready(struct broker_proc *b, int fd, int log_fd)
         char *listen = ready ? strstr(ready, "listen=") : NULL;
         char *nl = listen ? strchr(listen, '\n') : NULL;
         if (nl) {
-            char *colon = strrchr(listen, ':');
-            b->port = (uint16_t)atoi(colon + 1);
-            return 0;
+            /* The address ends at a space: more key=value fields may follow. */
+            char *colon = memrchr(listen, ':', strcspn(listen, " \n"));
+            b->port = colon ? (uint16_t)atoi(colon + 1) : 0;
+            return b->port ? 0 : -1;
         }
         if (len > sizeof(buf) / 2) {
             memmove(buf, buf + len / 2, len - len / 2);
@@ -158,4 +159,34 @@ void broker_remove_data(struct broker_proc *b)
     nftw(b->data_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     if (!getenv("RINGLOG_KEEP_LOGS"))
         unlink(b->log_path);
+}
+
+int broker_run_once(const char *const *args, char *out, size_t out_len)
+{
+    char bin[PATH_MAX];
+    test_bin_path("ringlogd", bin, sizeof(bin));
+    const char *argv[32] = {bin};
+    for (int i = 0; args[i] && i < 30; i++)
+        argv[i + 1] = args[i];
+    int pipefd[2];
+    if (out_len == 0 || pipe2(pipefd, O_CLOEXEC) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(pipefd[1], STDERR_FILENO);
+        dup2(pipefd[1], STDOUT_FILENO);
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    close(pipefd[1]);
+    size_t len = 0;
+    ssize_t r;
+    while (len < out_len - 1 && (r = read(pipefd[0], out + len, out_len - 1 - len)) > 0)
+        len += (size_t)r;
+    out[len] = '\0';
+    close(pipefd[0]);
+    int status;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid)
+        return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }

@@ -32,6 +32,13 @@ void broker_kill(struct broker_proc *b);
 /* rm -rf of the data directory. */
 void broker_remove_data(struct broker_proc *b);
 
+/*
+ * Runs ringlogd with args (NULL-terminated) to completion, no broker kept:
+ * for flags and start-up refusals. Returns the exit status (-1 when killed)
+ * with stdout and stderr together in out.
+ */
+int broker_run_once(const char *const *args, char *out, size_t out_len);
+
 /* Path of a binary in the same directory as the running test. */
 void test_bin_path(const char *name, char *out, size_t len);
 

@@ -132,16 +132,39 @@ Ringlog__Response *wire_call(int fd, Ringlog__Request *req)
 
 Ringlog__Response *wire_create_topic(int fd, const char *name, uint32_t partitions)
 {
+    return wire_create_topic_segments(fd, name, partitions, 0);
+}
+
+Ringlog__Response *wire_create_topic_segments(int fd, const char *name, uint32_t partitions,
+                                              int64_t segment_bytes)
+{
     Ringlog__Request req = RINGLOG__REQUEST__INIT;
     Ringlog__CreateTopicsRequest ct = RINGLOG__CREATE_TOPICS_REQUEST__INIT;
     Ringlog__CreatableTopic topic = RINGLOG__CREATABLE_TOPIC__INIT;
+    Ringlog__TopicConfig config = RINGLOG__TOPIC_CONFIG__INIT;
     Ringlog__CreatableTopic *topics[1] = {&topic};
     topic.name = (char *)name;
     topic.partitions = partitions;
+    if (segment_bytes > 0) {
+        config.segment_bytes = segment_bytes;
+        topic.config = &config;
+    }
     ct.n_topics = 1;
     ct.topics = topics;
     req.body_case = RINGLOG__REQUEST__BODY_CREATE_TOPICS;
     req.create_topics = &ct;
+    return wire_call(fd, &req);
+}
+
+Ringlog__Response *wire_delete_topic(int fd, const char *name)
+{
+    Ringlog__Request req = RINGLOG__REQUEST__INIT;
+    Ringlog__DeleteTopicsRequest dt = RINGLOG__DELETE_TOPICS_REQUEST__INIT;
+    char *names[1] = {(char *)name};
+    dt.n_names = 1;
+    dt.names = names;
+    req.body_case = RINGLOG__REQUEST__BODY_DELETE_TOPICS;
+    req.delete_topics = &dt;
     return wire_call(fd, &req);
 }
 

@@ -25,6 +25,10 @@ int wire_peer_closed(int fd, int timeout_ms);
 /* Request builders (static storage inside is per call; send before the next). */
 Ringlog__Response *wire_call(int fd, Ringlog__Request *req);
 Ringlog__Response *wire_create_topic(int fd, const char *name, uint32_t partitions);
+/* The same with a segment size (0: the broker's default of 1 GiB). */
+Ringlog__Response *wire_create_topic_segments(int fd, const char *name, uint32_t partitions,
+                                              int64_t segment_bytes);
+Ringlog__Response *wire_delete_topic(int fd, const char *name);
 Ringlog__Response *wire_produce(int fd, const char *topic, uint32_t partition, int32_t acks,
                                 const uint8_t *records, size_t len);
 /* Sends a produce request (acks 1) without reading its answer (pipelining). */

@@ -7,8 +7,7 @@
 #include <string.h>
 
 #include "batch.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz_check.h"
 
 static void walk_records(struct rl_record_iter *it)
 {

@@ -21,58 +21,26 @@
 
 TestSuite(lifecycle, .timeout = 120);
 
-/* Runs ringlogd with args to completion; returns its exit status and stderr. */
-static int run_ringlogd(const char *const *args, char *err, size_t err_len)
-{
-    char bin[512];
-    test_bin_path("ringlogd", bin, sizeof(bin));
-    const char *argv[32] = {bin};
-    int n = 1;
-    for (int i = 0; args[i]; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    int pipefd[2];
-    cr_assert_eq(pipe(pipefd), 0);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(pipefd[1], STDERR_FILENO);
-        dup2(pipefd[1], STDOUT_FILENO);
-        close(pipefd[0]);
-        execv(bin, (char *const *)argv);
-        _exit(127);
-    }
-    close(pipefd[1]);
-    size_t len = 0;
-    ssize_t r;
-    while (len < err_len - 1 && (r = read(pipefd[0], err + len, err_len - 1 - len)) > 0)
-        len += (size_t)r;
-    err[len] = '\0';
-    close(pipefd[0]);
-    int status;
-    waitpid(pid, &status, 0);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 Test(lifecycle, bad_flags_are_refused_clearly)
 {
     char out[4096];
     const char *a1[] = {"--shards", "zero", NULL};
-    cr_assert_eq(run_ringlogd(a1, out, sizeof(out)), 2);
+    cr_assert_eq(broker_run_once(a1, out, sizeof(out)), 2);
     cr_assert(strstr(out, "invalid value for --shards"), "got: %s", out);
     const char *a2[] = {"--no-such-flag", "1", NULL};
-    cr_assert_eq(run_ringlogd(a2, out, sizeof(out)), 2);
-    cr_assert(strstr(out, "unknown option 'no-such-flag'"), "got: %s", out);
+    cr_assert_eq(broker_run_once(a2, out, sizeof(out)), 2);
+    cr_assert(strstr(out, "unknown option '--no-such-flag'"), "got: %s", out);
     const char *a3[] = {"--flush", "sometimes", NULL};
-    cr_assert_eq(run_ringlogd(a3, out, sizeof(out)), 2);
+    cr_assert_eq(broker_run_once(a3, out, sizeof(out)), 2);
     const char *a3b[] = {"--cache-keep-bytes", "10", NULL};
-    cr_assert_eq(run_ringlogd(a3b, out, sizeof(out)), 2);
+    cr_assert_eq(broker_run_once(a3b, out, sizeof(out)), 2);
     cr_assert(strstr(out, "invalid value for --cache-keep-bytes: '10'"), "got: %s", out);
     const char *a4[] = {"--help", NULL};
-    cr_assert_eq(run_ringlogd(a4, out, sizeof(out)), 0);
+    cr_assert_eq(broker_run_once(a4, out, sizeof(out)), 0);
     cr_assert(strstr(out, "--data-dir"));
     const char *a5[] = {
         "--data-dir", "/proc/no-such-dir/x", "--listen", "127.0.0.1:0", "--metrics", "off", NULL};
-    cr_assert_eq(run_ringlogd(a5, out, sizeof(out)), 1);
+    cr_assert_eq(broker_run_once(a5, out, sizeof(out)), 1);
     cr_assert(strstr(out, "not usable"), "got: %s", out);
 }
 
@@ -83,14 +51,14 @@ Test(lifecycle, second_broker_on_same_dir_or_port_is_refused)
     char out[4096];
     const char *same_dir[] = {"--data-dir", b.data_dir, "--listen", "127.0.0.1:0",
                               "--metrics",  "off",      NULL};
-    cr_assert_eq(run_ringlogd(same_dir, out, sizeof(out)), 1);
+    cr_assert_eq(broker_run_once(same_dir, out, sizeof(out)), 1);
     cr_assert(strstr(out, "in use by another ringlogd"), "got: %s", out);
 
     char listen[64], dir[520];
     snprintf(listen, sizeof(listen), "127.0.0.1:%u", b.port);
     snprintf(dir, sizeof(dir), "%.500s-other", b.data_dir);
     const char *same_port[] = {"--data-dir", dir, "--listen", listen, "--metrics", "off", NULL};
-    cr_assert_eq(run_ringlogd(same_port, out, sizeof(out)), 1);
+    cr_assert_eq(broker_run_once(same_port, out, sizeof(out)), 1);
     cr_assert(strstr(out, "cannot listen on"), "got: %s", out);
     cr_assert_eq(broker_stop(&b), 0);
     broker_remove_data(&b);
@@ -144,7 +112,7 @@ Test(lifecycle, config_file_and_flags_win)
     cr_assert_eq(write(fd, bad, strlen(bad)), (ssize_t)strlen(bad));
     close(fd);
     const char *args2[] = {"--config", path, NULL};
-    cr_assert_eq(run_ringlogd(args2, out, sizeof(out)), 2);
+    cr_assert_eq(broker_run_once(args2, out, sizeof(out)), 2);
     cr_assert(strstr(out, ":2: expected 'key = value'"), "got: %s", out);
     unlink(path);
 }

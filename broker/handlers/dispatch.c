@@ -1,0 +1,134 @@
+/*
+ * The handler tier's entry: frames from the network tier become requests
+ * and are dispatched by body (conn_hooks); Handshake, which lists the
+ * request types, is answered here. The others live in handle_metadata.c
+ * (Metadata, InitProducerId), handle_produce.c, handle_fetch.c,
+ * handle_list_offsets.c, handle_topics.c and handle_offsets.c.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diag.h"
+#include "errors.h"
+#include "handlers.h"
+#include "request.h"
+#include "server.h"
+#include "shard.h"
+
+#define RINGLOG_SERVER_VERSION "0.1.0"
+
+static const int API_FOR_BODY[][2] = {
+    {RINGLOG__REQUEST__BODY_HANDSHAKE, RINGLOG__API_KEY__API_KEY_HANDSHAKE},
+    {RINGLOG__REQUEST__BODY_METADATA, RINGLOG__API_KEY__API_KEY_METADATA},
+    {RINGLOG__REQUEST__BODY_CREATE_TOPICS, RINGLOG__API_KEY__API_KEY_CREATE_TOPICS},
+    {RINGLOG__REQUEST__BODY_DELETE_TOPICS, RINGLOG__API_KEY__API_KEY_DELETE_TOPICS},
+    {RINGLOG__REQUEST__BODY_PRODUCE, RINGLOG__API_KEY__API_KEY_PRODUCE},
+    {RINGLOG__REQUEST__BODY_FETCH, RINGLOG__API_KEY__API_KEY_FETCH},
+    {RINGLOG__REQUEST__BODY_LIST_OFFSETS, RINGLOG__API_KEY__API_KEY_LIST_OFFSETS},
+    {RINGLOG__REQUEST__BODY_INIT_PRODUCER_ID, RINGLOG__API_KEY__API_KEY_INIT_PRODUCER_ID},
+    {RINGLOG__REQUEST__BODY_OFFSET_COMMIT, RINGLOG__API_KEY__API_KEY_OFFSET_COMMIT},
+    {RINGLOG__REQUEST__BODY_OFFSET_FETCH, RINGLOG__API_KEY__API_KEY_OFFSET_FETCH},
+};
+
+enum { API_COUNT = sizeof(API_FOR_BODY) / sizeof(API_FOR_BODY[0]) };
+
+static void handle_handshake(struct request *r)
+{
+    struct server *srv = r->shard->srv;
+    Ringlog__HandshakeResponse *h = request_alloc(r, sizeof(*h));
+    Ringlog__ApiVersion **apis = request_alloc(r, API_COUNT * sizeof(*apis));
+    Ringlog__ApiVersion *versions = request_alloc(r, API_COUNT * sizeof(*versions));
+    if (!h || !apis || !versions) {
+        request_fail(r, RINGLOG__ERROR_CODE__UNKNOWN, "out of memory");
+        return;
+    }
+    ringlog__handshake_response__init(h);
+    h->n_apis = API_COUNT;
+    h->apis = apis;
+    for (size_t i = 0; i < API_COUNT; i++) {
+        ringlog__api_version__init(&versions[i]);
+        versions[i].api = API_FOR_BODY[i][1];
+        versions[i].min_version = RINGLOG__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
+        versions[i].max_version = RINGLOG__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
+        h->apis[i] = &versions[i];
+    }
+    h->node_id = srv->cfg.node_id;
+    h->cluster_id = srv->cluster_id;
+    h->server_version = RINGLOG_SERVER_VERSION;
+    h->max_frame_bytes = srv->cfg.max_frame_bytes;
+    r->resp.body_case = RINGLOG__RESPONSE__BODY_HANDSHAKE;
+    r->resp.handshake = h;
+    request_complete(r);
+}
+
+static int api_of(int body_case)
+{
+    for (size_t i = 0; i < API_COUNT; i++)
+        if (API_FOR_BODY[i][0] == body_case)
+            return API_FOR_BODY[i][1];
+    return 0;
+}
+
+void handle_request(struct request *r)
+{
+    r->api = api_of(r->msg->body_case);
+    if (r->api < METRICS_API_SLOTS)
+        metrics_add(&r->shard->metrics.requests[r->api], 1);
+    if (r->msg->api_version != RINGLOG__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT) {
+        char message[128];
+        snprintf(message, sizeof(message), "api_version %u is not supported (supported: %d)",
+                 r->msg->api_version, RINGLOG__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT);
+        request_fail(r, RINGLOG__ERROR_CODE__UNSUPPORTED_VERSION, message);
+        return;
+    }
+    if (r->shard->stopping && r->api != RINGLOG__API_KEY__API_KEY_HANDSHAKE) {
+        request_fail(r, RINGLOG__ERROR_CODE__SHUTTING_DOWN, NULL);
+        return;
+    }
+    switch (r->msg->body_case) {
+    case RINGLOG__REQUEST__BODY_HANDSHAKE:
+        handle_handshake(r);
+        break;
+    case RINGLOG__REQUEST__BODY_METADATA:
+        handle_metadata(r);
+        break;
+    case RINGLOG__REQUEST__BODY_CREATE_TOPICS:
+    case RINGLOG__REQUEST__BODY_DELETE_TOPICS:
+        handle_topic_admin(r);
+        break;
+    case RINGLOG__REQUEST__BODY_PRODUCE:
+        handle_produce(r);
+        break;
+    case RINGLOG__REQUEST__BODY_FETCH:
+        handle_fetch(r);
+        break;
+    case RINGLOG__REQUEST__BODY_LIST_OFFSETS:
+        handle_list_offsets(r);
+        break;
+    case RINGLOG__REQUEST__BODY_INIT_PRODUCER_ID:
+        handle_init_producer_id(r);
+        break;
+    case RINGLOG__REQUEST__BODY_OFFSET_COMMIT:
+    case RINGLOG__REQUEST__BODY_OFFSET_FETCH:
+        handle_offsets(r);
+        break;
+    default:
+        request_fail(r, RINGLOG__ERROR_CODE__INVALID_REQUEST, "unknown request type");
+        break;
+    }
+}
+
+static bool on_frame(struct conn *c, const uint8_t *frame, size_t len)
+{
+    struct request *r = request_new(c, frame, len);
+    if (r == NULL)
+        return false;
+    handle_request(r);
+    return true;
+}
+
+const struct conn_hooks handler_conn_hooks = {
+    .on_frame = on_frame,
+    .release = request_release,
+};

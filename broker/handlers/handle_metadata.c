@@ -1,0 +1,155 @@
+/*
+ * Metadata and InitProducerId: answered on the connection's shard from
+ * what every shard shares (the topic table with its published offsets, the
+ * producer-id allocator), with no hop to a partition's owner.
+ */
+#include <assert.h>
+#include <stdlib.h>
+
+#include "errors.h"
+#include "handlers.h"
+#include "producer_ids.h"
+#include "request.h"
+#include "server.h"
+#include "shard.h"
+
+static Ringlog__PartitionMetadata *describe_partition(struct request *r, const struct topic_info *t,
+                                                      uint32_t p)
+{
+    struct server *srv = r->shard->srv;
+    const struct partition_stats *st = &t->stats[p];
+    Ringlog__PartitionMetadata *pm = request_alloc(r, sizeof(*pm));
+    int32_t *replicas = request_alloc(r, sizeof(int32_t));
+    int32_t *isr = request_alloc(r, sizeof(int32_t));
+    if (!pm || !replicas || !isr)
+        return NULL;
+    ringlog__partition_metadata__init(pm);
+    pm->partition = p;
+    bool online = atomic_load(&st->online);
+    pm->error = online ? RINGLOG__ERROR_CODE__NONE : RINGLOG__ERROR_CODE__LEADER_NOT_AVAILABLE;
+    pm->error_message = online ? "" : "the partition is being opened";
+    pm->leader = online ? srv->cfg.node_id : -1;
+    pm->leader_epoch = atomic_load(&st->leader_epoch);
+    pm->n_replicas = 1;
+    pm->replicas = replicas;
+    pm->replicas[0] = srv->cfg.node_id;
+    pm->n_isr = 1;
+    pm->isr = isr;
+    pm->isr[0] = srv->cfg.node_id;
+    pm->log_start_offset = atomic_load_explicit(&st->log_start, memory_order_relaxed);
+    pm->log_end_offset = atomic_load_explicit(&st->log_end, memory_order_relaxed);
+    pm->high_watermark = atomic_load_explicit(&st->high_watermark, memory_order_relaxed);
+    return pm;
+}
+
+/* One topic's metadata (t NULL: unknown); NULL when out of memory. */
+static Ringlog__TopicMetadata *describe_topic(struct request *r, const char *name,
+                                              const struct topic_info *t)
+{
+    Ringlog__TopicMetadata *tm = request_alloc(r, sizeof(*tm));
+    char *copy = request_strdup(r, name);
+    if (!tm || !copy)
+        return NULL;
+    ringlog__topic_metadata__init(tm);
+    tm->name = copy;
+    if (!t) {
+        tm->error = RINGLOG__ERROR_CODE__UNKNOWN_TOPIC;
+        tm->error_message = (char *)rl_error_message(tm->error);
+        return tm;
+    }
+    tm->config = request_alloc(r, sizeof(*tm->config));
+    tm->partitions = request_alloc(r, (t->partitions + 1) * sizeof(*tm->partitions));
+    if (!tm->config || !tm->partitions)
+        return NULL;
+    ringlog__topic_config__init(tm->config);
+    tm->config->retention_ms = t->config.retention_ms;
+    tm->config->retention_bytes = t->config.retention_bytes;
+    tm->config->segment_bytes = t->config.segment_bytes;
+    tm->config->segment_ms = t->config.segment_ms;
+    tm->n_partitions = t->partitions;
+    for (uint32_t p = 0; p < t->partitions; p++)
+        if ((tm->partitions[p] = describe_partition(r, t, p)) == NULL)
+            return NULL;
+    return tm;
+}
+
+/* This broker, as Metadata lists it; NULL when out of memory. */
+static Ringlog__BrokerInfo *describe_self(struct request *r)
+{
+    struct server *srv = r->shard->srv;
+    Ringlog__BrokerInfo *b = request_alloc(r, sizeof(*b));
+    if (!b)
+        return NULL;
+    ringlog__broker_info__init(b);
+    b->node_id = srv->cfg.node_id;
+    b->host = srv->cfg.listen_host;
+    b->port = srv->listen_port;
+    return b;
+}
+
+void handle_metadata(struct request *r)
+{
+    struct server *srv = r->shard->srv;
+    Ringlog__MetadataRequest *req = r->msg->metadata;
+    struct topic_table *t = topic_registry_snapshot(&srv->topics);
+    size_t n = req->n_topics ? req->n_topics : t->count;
+    Ringlog__MetadataResponse *m = request_alloc(r, sizeof(*m));
+    Ringlog__BrokerInfo **brokers = request_alloc(r, sizeof(*brokers));
+    Ringlog__TopicMetadata **topics = request_alloc(r, (n + 1) * sizeof(*topics));
+    if (!m || !brokers || !topics || !(brokers[0] = describe_self(r))) {
+        request_fail(r, RINGLOG__ERROR_CODE__UNKNOWN, "out of memory");
+        return;
+    }
+    ringlog__metadata_response__init(m);
+    m->n_brokers = 1;
+    m->brokers = brokers;
+    m->controller_id = srv->cfg.node_id;
+    m->topics = topics;
+    m->n_topics = n;
+    for (size_t i = 0; i < n; i++) {
+        const char *name = req->n_topics ? req->topics[i] : t->topics[i]->name;
+        const struct topic_info *ti = req->n_topics ? topic_table_find(t, name) : t->topics[i];
+        if ((topics[i] = describe_topic(r, name, ti)) == NULL) {
+            request_fail(r, RINGLOG__ERROR_CODE__UNKNOWN, "out of memory");
+            return;
+        }
+    }
+    r->resp.body_case = RINGLOG__RESPONSE__BODY_METADATA;
+    r->resp.metadata = m;
+    request_complete(r);
+}
+
+void handle_init_producer_id(struct request *r)
+{
+    Ringlog__InitProducerIdRequest *req = r->msg->init_producer_id;
+    Ringlog__InitProducerIdResponse *p = request_alloc(r, sizeof(*p));
+    if (!p) {
+        request_fail(r, RINGLOG__ERROR_CODE__UNKNOWN, "out of memory");
+        return;
+    }
+    ringlog__init_producer_id_response__init(p);
+    if (req->producer_id >= 0) {
+        /* Bumping the epoch of a known id fences its older incarnations. */
+        if (req->producer_epoch < 0 || req->producer_epoch >= INT16_MAX) {
+            p->error = RINGLOG__ERROR_CODE__INVALID_PRODUCER_EPOCH;
+            p->error_message = "the epoch cannot be bumped further: ask for a new id";
+            p->producer_id = -1;
+            p->producer_epoch = -1;
+        } else {
+            p->producer_id = req->producer_id;
+            p->producer_epoch = req->producer_epoch + 1;
+        }
+    } else {
+        int64_t id = producer_ids_next(r->shard->srv);
+        if (id < 0) {
+            p->error = RINGLOG__ERROR_CODE__STORAGE_ERROR;
+            p->error_message = "cannot reserve producer ids on disk";
+        }
+        assert(id != 0);
+        p->producer_id = id;
+        p->producer_epoch = 0;
+    }
+    r->resp.body_case = RINGLOG__RESPONSE__BODY_INIT_PRODUCER_ID;
+    r->resp.init_producer_id = p;
+    request_complete(r);
+}

@@ -1,0 +1,60 @@
+#include "wire_errors.h"
+
+#include "errors.h"
+#include "log/log_status.h"
+#include "ringlog.pb-c.h"
+
+int wire_error_from_log_status(int status)
+{
+    switch (status) {
+    case LOG_OK:
+        return RINGLOG__ERROR_CODE__NONE;
+    case LOG_ERR_STORAGE:
+        return RINGLOG__ERROR_CODE__STORAGE_ERROR;
+    case LOG_ERR_OUT_OF_RANGE:
+        return RINGLOG__ERROR_CODE__OFFSET_OUT_OF_RANGE;
+    case LOG_ERR_CORRUPT_BATCH:
+        return RINGLOG__ERROR_CODE__CORRUPT_BATCH;
+    case LOG_ERR_TOO_LARGE:
+        return RINGLOG__ERROR_CODE__BATCH_TOO_LARGE;
+    case LOG_ERR_INVALID:
+    case LOG_ERR_OFFSET_MISMATCH:
+        return RINGLOG__ERROR_CODE__INVALID_REQUEST;
+    case LOG_ERR_CLOSED:
+        return RINGLOG__ERROR_CODE__SHUTTING_DOWN;
+    default:
+        return RINGLOG__ERROR_CODE__UNKNOWN;
+    }
+}
+
+int wire_error_from_partition(const struct partition_result *res)
+{
+    switch (res->error) {
+    case PARTITION_OK:
+        return RINGLOG__ERROR_CODE__NONE;
+    case PARTITION_DUPLICATE_IN_FLIGHT:
+        return RINGLOG__ERROR_CODE__DUPLICATE_SEQUENCE;
+    case PARTITION_OUT_OF_ORDER:
+    case PARTITION_MIXED_RETRY:
+        return RINGLOG__ERROR_CODE__OUT_OF_ORDER_SEQUENCE;
+    case PARTITION_BAD_EPOCH:
+        return RINGLOG__ERROR_CODE__INVALID_PRODUCER_EPOCH;
+    case PARTITION_BAD_BATCH:
+        return rl_error_from_batch_status(res->detail);
+    case PARTITION_NO_BATCH:
+    case PARTITION_BAD_TIMESTAMP:
+        return RINGLOG__ERROR_CODE__INVALID_REQUEST;
+    case PARTITION_OFFSET_OUT_OF_RANGE:
+        return RINGLOG__ERROR_CODE__OFFSET_OUT_OF_RANGE;
+    case PARTITION_STORAGE:
+        return wire_error_from_log_status(res->detail);
+    }
+    return RINGLOG__ERROR_CODE__UNKNOWN;
+}
+
+char *wire_error_message(int error, const char *op_message)
+{
+    if (error == RINGLOG__ERROR_CODE__NONE)
+        return "";
+    return (char *)(op_message ? op_message : rl_error_message(error));
+}

@@ -1,0 +1,24 @@
+/*
+ * The protocol edge: status codes of the tiers below (storage, partition)
+ * become the wire's ErrorCode (proto/ringlog.proto) here and nowhere else.
+ */
+#ifndef RINGLOG_BROKER_WIRE_ERRORS_H
+#define RINGLOG_BROKER_WIRE_ERRORS_H
+
+#include "partition/partition.h"
+
+/*
+ * A storage status (log/log_status.h): STORAGE_ERROR for disk failures,
+ * OFFSET_OUT_OF_RANGE, CORRUPT_BATCH, BATCH_TOO_LARGE, INVALID_REQUEST,
+ * SHUTTING_DOWN for a closed partition, UNKNOWN otherwise, NONE for LOG_OK.
+ */
+int wire_error_from_log_status(int status);
+
+/* A partition call's result (partition/partition.h). */
+int wire_error_from_partition(const struct partition_result *res);
+
+/* The error_message of a per-partition result: "" for NONE, else the
+ * owner's message or the code's default one. */
+char *wire_error_message(int error, const char *op_message);
+
+#endif

@@ -1,0 +1,176 @@
+#include "metrics_text.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics.h"
+#include "server.h"
+#include "shard.h"
+#include "topics.h"
+
+struct text {
+    char *buf;
+    size_t len, cap;
+    int failed;
+};
+
+static void emit(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void emit(struct text *t, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            t->failed = 1;
+            return;
+        }
+        if ((size_t)n < t->cap - t->len) {
+            t->len += (size_t)n;
+            return;
+        }
+        size_t cap = t->cap * 2 + (size_t)n;
+        char *grown = realloc(t->buf, cap);
+        if (!grown) {
+            t->failed = 1;
+            return;
+        }
+        t->buf = grown;
+        t->cap = cap;
+    }
+}
+
+static uint64_t load(_Atomic uint64_t *v)
+{
+    return atomic_load_explicit(v, memory_order_relaxed);
+}
+
+#define SUM(field)                                                                                 \
+    ({                                                                                             \
+        uint64_t total_ = 0;                                                                       \
+        for (int i_ = 0; i_ < srv->nshards; i_++)                                                  \
+            total_ += load(&srv->shards[i_]->metrics.field);                                       \
+        total_;                                                                                    \
+    })
+
+static const char *API_NAMES[METRICS_API_SLOTS] = {
+    "unknown", "handshake",    "metadata",         "create_topics", "delete_topics", "produce",
+    "fetch",   "list_offsets", "init_producer_id", "offset_commit", "offset_fetch"};
+
+static void emit_histogram(struct text *t, struct server *srv, const char *name, const char *help,
+                           size_t offset)
+{
+    emit(t, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    uint64_t cumulative = 0;
+    for (int b = 0; b < METRICS_LATENCY_BUCKETS; b++) {
+        for (int i = 0; i < srv->nshards; i++) {
+            struct latency_hist *h =
+                (struct latency_hist *)((char *)&srv->shards[i]->metrics + offset);
+            cumulative += load(&h->buckets[b]);
+        }
+        if (b < METRICS_LATENCY_BUCKETS - 1)
+            emit(t, "%s_bucket{le=\"%g\"} %llu\n", name, (double)METRICS_BUCKET_US[b] / 1e6,
+                 (unsigned long long)cumulative);
+        else
+            emit(t, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cumulative);
+    }
+    uint64_t sum = 0, count = 0;
+    for (int i = 0; i < srv->nshards; i++) {
+        struct latency_hist *h = (struct latency_hist *)((char *)&srv->shards[i]->metrics + offset);
+        sum += load(&h->sum_us);
+        count += load(&h->count);
+    }
+    emit(t, "%s_sum %g\n%s_count %llu\n", name, (double)sum / 1e6, name, (unsigned long long)count);
+}
+
+static void emit_partitions(struct text *t, struct server *srv)
+{
+    struct topic_table *table = topic_registry_snapshot(&srv->topics);
+    uint64_t partitions = 0;
+    for (uint32_t i = 0; i < table->count; i++)
+        partitions += table->topics[i]->partitions;
+    emit(t,
+         "# HELP ringlog_partitions Partitions on this broker.\n"
+         "# TYPE ringlog_partitions gauge\nringlog_partitions %llu\n",
+         (unsigned long long)partitions);
+    emit(t,
+         "# HELP ringlog_topics Topics on this broker.\n# TYPE ringlog_topics gauge\n"
+         "ringlog_topics %u\n",
+         table->count);
+    static const char *const NAMES[] = {"ringlog_log_end_offset", "ringlog_log_start_offset",
+                                        "ringlog_high_watermark", "ringlog_log_size_bytes"};
+    for (int k = 0; k < 4; k++) {
+        emit(t, "# TYPE %s gauge\n", NAMES[k]);
+        for (uint32_t i = 0; i < table->count; i++) {
+            const struct topic_info *ti = table->topics[i];
+            for (uint32_t p = 0; p < ti->partitions; p++) {
+                const struct partition_stats *st = &ti->stats[p];
+                int64_t v = k == 0   ? atomic_load(&st->log_end)
+                            : k == 1 ? atomic_load(&st->log_start)
+                            : k == 2 ? atomic_load(&st->high_watermark)
+                                     : atomic_load(&st->size_bytes);
+                emit(t, "%s{topic=\"%s\",partition=\"%u\"} %lld\n", NAMES[k], ti->name, p,
+                     (long long)v);
+            }
+        }
+    }
+}
+
+char *metrics_render(struct server *srv, size_t *len)
+{
+    struct text t = {.cap = 16384};
+    t.buf = malloc(t.cap);
+    if (!t.buf)
+        return NULL;
+    emit(&t, "# HELP ringlog_requests_total Requests received, by type.\n"
+             "# TYPE ringlog_requests_total counter\n");
+    for (int a = 1; a < METRICS_API_SLOTS; a++)
+        emit(&t, "ringlog_requests_total{api=\"%s\"} %llu\n", API_NAMES[a],
+             (unsigned long long)SUM(requests[a]));
+    emit(&t, "# HELP ringlog_request_errors_total Requests answered with a request-level "
+             "error, by type.\n# TYPE ringlog_request_errors_total counter\n");
+    for (int a = 1; a < METRICS_API_SLOTS; a++)
+        emit(&t, "ringlog_request_errors_total{api=\"%s\"} %llu\n", API_NAMES[a],
+             (unsigned long long)SUM(errors[a]));
+    uint64_t accepted = SUM(connections_accepted), closed = SUM(connections_closed);
+    emit(&t,
+         "# TYPE ringlog_bytes_in_total counter\nringlog_bytes_in_total %llu\n"
+         "# TYPE ringlog_bytes_out_total counter\nringlog_bytes_out_total %llu\n"
+         "# TYPE ringlog_connections gauge\nringlog_connections %llu\n"
+         "# TYPE ringlog_connections_accepted_total counter\n"
+         "ringlog_connections_accepted_total %llu\n"
+         "# TYPE ringlog_connections_rejected_total counter\n"
+         "ringlog_connections_rejected_total %llu\n"
+         "# TYPE ringlog_connections_moved_total counter\n"
+         "ringlog_connections_moved_total %llu\n"
+         "# TYPE ringlog_protocol_errors_total counter\nringlog_protocol_errors_total %llu\n"
+         "# TYPE ringlog_records_appended_total counter\nringlog_records_appended_total %llu\n"
+         "# TYPE ringlog_batches_appended_total counter\nringlog_batches_appended_total %llu\n"
+         "# TYPE ringlog_storage_errors_total counter\nringlog_storage_errors_total %llu\n",
+         (unsigned long long)SUM(bytes_in), (unsigned long long)SUM(bytes_out),
+         (unsigned long long)(accepted - closed), (unsigned long long)accepted,
+         (unsigned long long)SUM(connections_rejected), (unsigned long long)SUM(connections_moved),
+         (unsigned long long)SUM(protocol_errors), (unsigned long long)SUM(records_appended),
+         (unsigned long long)SUM(batches_appended), (unsigned long long)SUM(storage_errors));
+    emit_histogram(&t, srv, "ringlog_produce_latency_seconds",
+                   "Produce request latency, receipt to response.",
+                   offsetof(struct shard_metrics, produce_latency));
+    emit_histogram(&t, srv, "ringlog_fetch_latency_seconds",
+                   "Fetch request latency, including long-poll waits.",
+                   offsetof(struct shard_metrics, fetch_latency));
+    emit_histogram(&t, srv, "ringlog_append_latency_seconds",
+                   "Append latency in the owner shard, until written (and flushed under "
+                   "flush=always).",
+                   offsetof(struct shard_metrics, flush_latency));
+    emit_partitions(&t, srv);
+    if (t.failed) {
+        free(t.buf);
+        return NULL;
+    }
+    *len = t.len;
+    return t.buf;
+}

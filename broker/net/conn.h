@@ -1,0 +1,138 @@
+/*
+ * A client (or peer) connection on a shard: the network tier. Bytes arrive
+ * by multishot recv into the loop's provided buffers; the frame decoder cuts
+ * them into frames, handed up through conn_hooks.on_frame; each frame's
+ * reply queues in arrival order and leaves in that same order, gathered
+ * into one sendmsg per loop turn. The connection knows replies (struct
+ * conn_reply, embedded in whatever the tier above builds them in), never
+ * requests.
+ *
+ * Backpressure: when a connection has too many requests in flight or too
+ * many response bytes unsent, its recv is cancelled and re-armed only once
+ * it has drained, so a client that does not read cannot make the broker
+ * buffer without bound.
+ *
+ * Moving: a connection whose requests keep going to partitions of one
+ * other shard is handed to that shard once it is idle (conn_move.c), so
+ * its requests stop paying two cross-shard hops each.
+ */
+#ifndef RINGLOG_BROKER_CONN_H
+#define RINGLOG_BROKER_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "frame.h"
+#include "frame_iov.h"
+#include "io/completion.h"
+#include "shard.h"
+
+struct shard;
+struct conn;
+
+#define CONN_MAX_IOV 256
+
+/* One frame's answer, in the connection's queue from arrival until sent. */
+struct conn_reply {
+    struct conn_reply *next;
+    bool ready;              /* the answer is encoded in out (or none is due) */
+    uint32_t pending;        /* work still out on other shards: keeps it past a close */
+    struct rl_frame_iov out; /* the encoded frame; empty for an answer never sent (acks=0) */
+    size_t out_len;
+    size_t sent; /* bytes of out already sent */
+};
+
+/* What the tier above does with a connection's frames (set once, before any shard runs). */
+struct conn_hooks {
+    /* A whole frame arrived; its reply must be queued (conn_queue) before
+     * this returns. False: the frame is undecodable, and the connection closes. */
+    bool (*on_frame)(struct conn *c, const uint8_t *frame, size_t len);
+    /* A reply was sent, or its connection is gone: free what holds it. */
+    void (*release)(struct conn_reply *reply);
+};
+
+void conn_set_hooks(const struct conn_hooks *hooks);
+
+struct conn {
+    struct conn *prev, *next;
+    struct shard *shard;
+    int fd;
+    uint64_t id;
+    struct rl_completion recv_done;
+    struct rl_completion send_done;
+    struct rl_completion cancel_done;
+    struct rl_completion close_done;
+    struct rl_frame_decoder decoder;
+    struct conn_reply *head, *tail;
+    uint32_t inflight;     /* replies queued */
+    uint64_t unsent_bytes; /* encoded responses not yet sent */
+    bool recv_armed;
+    bool recv_paused;
+    bool sending;
+    bool closing;
+    bool draining;         /* shutting down: close once the queue is empty */
+    bool moving;           /* recv cancelled to hand the connection over (conn_move.c) */
+    uint32_t sqes_pending; /* SQEs whose CQE has not arrived */
+    /* The shard that owned every partition of the last move_run requests. */
+    int move_target;
+    uint32_t move_run;
+    struct loop_msg move_msg;
+    /* the send in flight */
+    struct iovec iov[CONN_MAX_IOV];
+    int iov_count;
+    struct msghdr msg;
+};
+
+/* Takes ownership of an accepted socket. */
+void conn_open(struct shard *s, int fd);
+
+/* Whether the connection is closing (its replies will not be sent). */
+static inline bool conn_is_closing(const struct conn *c)
+{
+    return c->closing;
+}
+
+/* Queues the reply of a frame just received (from on_frame). */
+void conn_queue(struct conn *c, struct conn_reply *reply);
+
+/* The reply is ready (out encoded, or none due): send what can be sent. */
+void conn_reply_ready(struct conn *c, struct conn_reply *reply);
+
+/* A reply at the head may have become ready: send what can be sent. */
+void conn_flush(struct conn *c);
+
+/* Closes the connection (protocol error, peer gone, shutdown). */
+void conn_close(struct conn *c, const char *why);
+
+/* Shutdown: stop reading; close once every queued request is answered. */
+void conn_begin_drain(struct conn *c);
+
+/* Frees a closing connection once nothing of it is in flight (replies, SQEs). */
+void conn_maybe_free(struct conn *c);
+
+/* Starts the multishot recv on the connection's shard. */
+void conn_arm_recv(struct conn *c);
+
+/* Arms the recv again unless it is armed, or paused, closing, draining or moving. */
+void conn_rearm_recv(struct conn *c);
+
+/* Links c into shard s's list of connections. */
+void conn_link(struct shard *s, struct conn *c);
+
+/* Unlinks c from its shard's list of connections. */
+void conn_unlink(struct conn *c);
+
+/*
+ * Moving between shards (conn_move.c). conn_note_owner records which shard
+ * owned the partitions of a request (-1: several, or none of them
+ * remote); conn_move_begin starts a move when the connection is idle and
+ * its recent requests all went to one other shard; conn_move_step carries
+ * the move on after each of the connection's completions.
+ */
+void conn_note_owner(struct conn *c, int owner);
+void conn_move_begin(struct conn *c);
+void conn_move_step(struct conn *c);
+
+#endif

@@ -1,0 +1,177 @@
+/*
+ * The partition tier: one front door to a partition, used on its owner
+ * shard only. A partition is the storage engine's log plus what the broker
+ * keeps beside it: the offsets it publishes for other shards (Metadata,
+ * long-poll wakes) and the idempotent-producer state that lets it drop
+ * retried duplicates and refuse sequence gaps.
+ *
+ * Every call is typed (partition_produce, partition_fetch,
+ * partition_list_offsets, partition_delete): the caller embeds the call's
+ * struct in its own op, fills in the inputs and `done`, and `done` runs
+ * exactly once on this shard, possibly before the call returns. This is the
+ * only code that calls the storage engine, and the place where the
+ * replication core will plug in: acks=all and "answer when committed" live
+ * here, behind partition_produce.
+ *
+ * Results carry a partition_error, not a wire ErrorCode: the handlers map
+ * them at the protocol edge (handlers/wire_errors.c).
+ */
+#ifndef RINGLOG_BROKER_PARTITION_H
+#define RINGLOG_BROKER_PARTITION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "log/partition_log.h"
+#include "topics.h"
+
+struct shard;
+
+#define PRODUCER_RECENT_BATCHES 5
+
+struct producer_batch {
+    int32_t first_seq;
+    int32_t last_seq;
+    int64_t base_offset; /* -1 while its append is in flight */
+};
+
+struct producer_state {
+    struct producer_state *next;
+    int64_t producer_id;
+    int16_t epoch;
+    uint32_t count; /* valid entries in recent */
+    uint32_t newest;
+    struct producer_batch recent[PRODUCER_RECENT_BATCHES];
+};
+
+#define PRODUCER_BUCKETS 256
+
+struct partition {
+    struct partition *hash_next; /* partition_table.c */
+    struct shard *shard;         /* the owner: every call runs on its thread */
+    char topic[TOPIC_NAME_MAX + 1];
+    uint32_t index;
+    enum log_flush_policy flush;
+    struct partition_log *log;
+    struct partition_stats *stats;
+    struct producer_state *producers[PRODUCER_BUCKETS];
+    bool deleting;
+};
+
+/* How a call ended; handlers/wire_errors.c maps each to the wire. */
+enum partition_error {
+    PARTITION_OK,
+    PARTITION_DUPLICATE_IN_FLIGHT, /* every batch a retry of one not yet written */
+    PARTITION_OUT_OF_ORDER,        /* a sequence gap for this producer */
+    PARTITION_MIXED_RETRY,         /* retried and new batches in one request */
+    PARTITION_BAD_EPOCH,           /* the producer's epoch is older than the partition's */
+    PARTITION_BAD_BATCH,           /* detail: the batch validator's rl status */
+    PARTITION_NO_BATCH,            /* a produce without a batch */
+    PARTITION_OFFSET_OUT_OF_RANGE, /* fetch offset outside [log start, log end] */
+    PARTITION_BAD_TIMESTAMP,       /* list offsets: a timestamp below -2 */
+    PARTITION_STORAGE,             /* detail: the storage engine's log_status */
+};
+
+struct partition_result {
+    enum partition_error error;
+    int detail;          /* rl status (BAD_BATCH) or log_status (STORAGE) */
+    const char *message; /* static text for the error, NULL when OK */
+    int64_t log_start;
+    int64_t log_end;
+    int64_t high_watermark;
+};
+
+/* ----------------------------------------------------------- produce */
+
+struct partition_produce {
+    /* in */
+    uint8_t *data; /* record batches, valid until done; base offsets are patched in place */
+    size_t len;
+    int32_t acks; /* 1 or -1 (all); acks=0 requests are answered by nobody */
+    void (*done)(struct partition_produce *pp);
+    /* out */
+    struct partition_result result;
+    int64_t base_offset; /* of the first batch (the original's for a retry) */
+    /* the partition's working state */
+    struct partition *part;
+    struct log_append append;
+    int64_t started_ns;
+};
+
+/* Validates, applies the idempotence rules and appends; done when the acks are met. */
+void partition_produce(struct partition *p, struct partition_produce *pp);
+
+/* ------------------------------------------------------------- fetch */
+
+struct partition_fetch {
+    /* in */
+    int64_t offset;
+    uint32_t max_bytes; /* at least one whole batch is returned, however large */
+    bool read_committed;
+    void (*done)(struct partition_fetch *pf);
+    /* out: records is malloc'd and the caller's to free */
+    struct partition_result result;
+    uint8_t *records;
+    size_t records_len;
+    /* working state */
+    struct partition *part;
+    struct log_read read;
+};
+
+void partition_fetch(struct partition *p, struct partition_fetch *pf);
+
+/* ------------------------------------------------------ list offsets */
+
+struct partition_list_offsets {
+    /* in: -2 earliest, -1 latest, else the first record at or after this time */
+    int64_t timestamp;
+    bool read_committed;
+    void (*done)(struct partition_list_offsets *pl);
+    /* out */
+    struct partition_result result;
+    int64_t offset; /* -1 when no record is that recent */
+    int64_t found_timestamp;
+    /* working state */
+    struct partition *part;
+    struct log_read read;
+    uint8_t *buf;
+};
+
+void partition_list_offsets(struct partition *p, struct partition_list_offsets *pl);
+
+/* ------------------------------------------------- open, close, delete */
+
+/*
+ * Opens (creating if needed) the partition's log on this shard and
+ * rebuilds its producer state from the log's tail. Synchronous: used at
+ * start-up and when a topic is created. Returns NULL with err set.
+ */
+struct partition *partition_open(struct shard *s, const struct topic_info *t, uint32_t index,
+                                 char *err, size_t err_len);
+
+/* Clean shutdown: saves producer state, closes the log (flush, indexes), frees p. */
+void partition_close(struct partition *p);
+
+struct partition_delete {
+    void (*done)(struct partition_delete *pd);
+    int status; /* log_status */
+    struct partition *part;
+    struct log_ctl ctl;
+};
+
+/* Deletes the partition's data and frees p (taken out of its table by the caller). */
+void partition_delete(struct partition *p, struct partition_delete *pd);
+
+/* Frees the memory of a closed or deleted partition. */
+void partition_free(struct partition *p);
+
+/* Publishes offsets to the shared stats and wakes shards with parked fetches. */
+void partition_publish(struct partition *p);
+
+/* The partition's offsets, as a result reports them. */
+void partition_fill_offsets(struct partition_result *res, const struct partition *p);
+
+/* Forgets every producer's state (after a storage error). */
+void partition_forget_producers(struct partition *p);
+
+#endif

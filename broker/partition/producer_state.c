@@ -1,0 +1,234 @@
+#include "producer_state.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "atomic_file.h"
+#include "shard.h"
+
+static struct producer_state **bucket(struct partition *p, int64_t producer_id)
+{
+    return &p->producers[(uint64_t)producer_id % PRODUCER_BUCKETS];
+}
+
+static struct producer_state *find(struct partition *p, int64_t producer_id)
+{
+    for (struct producer_state *s = *bucket(p, producer_id); s; s = s->next)
+        if (s->producer_id == producer_id)
+            return s;
+    return NULL;
+}
+
+static int32_t batch_last_seq(const struct rl_batch_header *h)
+{
+    /* Sequences wrap at INT32_MAX like Kafka's. */
+    int64_t last = (int64_t)h->base_sequence + h->record_count - 1;
+    return (int32_t)(last > INT32_MAX ? last - INT32_MAX - 1 : last);
+}
+
+static int32_t next_seq(int32_t seq)
+{
+    return seq == INT32_MAX ? 0 : seq + 1;
+}
+
+enum producer_check producer_state_check(struct partition *p, const struct rl_batch_header *h,
+                                         int64_t *dup_offset)
+{
+    struct producer_state *s = find(p, h->producer_id);
+    if (!s || s->count == 0)
+        return PRODUCER_ACCEPT; /* first batch we know of: any sequence starts it */
+    if (h->producer_epoch < s->epoch)
+        return PRODUCER_BAD_EPOCH;
+    if (h->producer_epoch > s->epoch)
+        return h->base_sequence == 0 ? PRODUCER_ACCEPT : PRODUCER_OUT_OF_ORDER;
+    int32_t last = batch_last_seq(h);
+    for (uint32_t i = 0; i < s->count; i++) {
+        const struct producer_batch *b = &s->recent[i];
+        if (b->first_seq == h->base_sequence && b->last_seq == last) {
+            *dup_offset = b->base_offset;
+            return PRODUCER_DUPLICATE;
+        }
+    }
+    const struct producer_batch *newest = &s->recent[s->newest];
+    return h->base_sequence == next_seq(newest->last_seq) ? PRODUCER_ACCEPT : PRODUCER_OUT_OF_ORDER;
+}
+
+int producer_state_record(struct partition *p, const struct rl_batch_header *h)
+{
+    struct producer_state *s = find(p, h->producer_id);
+    if (!s) {
+        s = calloc(1, sizeof(*s));
+        if (!s)
+            return -1;
+        s->producer_id = h->producer_id;
+        s->next = *bucket(p, h->producer_id);
+        *bucket(p, h->producer_id) = s;
+    }
+    if (h->producer_epoch != s->epoch) {
+        s->epoch = h->producer_epoch;
+        s->count = 0;
+    }
+    uint32_t slot = s->count == 0 ? 0 : (s->newest + 1) % PRODUCER_RECENT_BATCHES;
+    s->recent[slot].first_seq = h->base_sequence;
+    s->recent[slot].last_seq = batch_last_seq(h);
+    s->recent[slot].base_offset = -1;
+    s->newest = slot;
+    if (s->count < PRODUCER_RECENT_BATCHES)
+        s->count++;
+    return 0;
+}
+
+void producer_state_set_offset(struct partition *p, int64_t producer_id, int32_t first_seq,
+                               int64_t base_offset)
+{
+    struct producer_state *s = find(p, producer_id);
+    if (!s)
+        return;
+    for (uint32_t i = 0; i < s->count; i++)
+        if (s->recent[i].first_seq == first_seq)
+            s->recent[i].base_offset = base_offset;
+}
+
+void partition_forget_producers(struct partition *p)
+{
+    for (int i = 0; i < PRODUCER_BUCKETS; i++) {
+        struct producer_state *s = p->producers[i];
+        while (s) {
+            struct producer_state *next = s->next;
+            free(s);
+            s = next;
+        }
+        p->producers[i] = NULL;
+    }
+}
+
+/* How far back start-up looks for producer state: bounded, so start-up
+ * time does not grow with the log. A producer silent for longer than this
+ * window starts afresh (its next batch is accepted whatever its sequence). */
+enum { REBUILD_MAX_RECORDS = 100000, REBUILD_MAX_BYTES = 16 << 20, REBUILD_BUF = 1 << 20 };
+
+struct rebuild_read {
+    struct log_read read;
+    bool done;
+    int status;
+};
+
+static void rebuild_read_done(struct log_read *r, int status)
+{
+    struct rebuild_read *rr = r->user;
+    rr->status = status;
+    rr->done = true;
+}
+
+void producer_state_rebuild(struct partition *p)
+{
+    int64_t end = partition_log_end_offset(p->log);
+    int64_t offset = partition_log_start_offset(p->log);
+    if (end - offset > REBUILD_MAX_RECORDS)
+        offset = end - REBUILD_MAX_RECORDS;
+    uint8_t *buf = malloc(REBUILD_BUF);
+    if (!buf)
+        return;
+    size_t scanned = 0;
+    while (offset < end && scanned < REBUILD_MAX_BYTES) {
+        struct rebuild_read rr = {0};
+        rr.read.offset = offset;
+        rr.read.max_offset = INT64_MAX;
+        rr.read.buf = buf;
+        rr.read.cap = REBUILD_BUF;
+        rr.read.on_complete = rebuild_read_done;
+        rr.read.user = &rr;
+        if (partition_log_read(p->log, &rr.read) != LOG_OK)
+            break;
+        log_engine_drive(&p->shard->engine, &p->shard->loop.ring, &rr.done);
+        if (rr.status != LOG_OK || rr.read.next_offset <= offset)
+            break;
+        struct rl_batch_iter it;
+        const uint8_t *batch;
+        struct rl_batch_header h;
+        rl_batch_iter_init(&it, rr.read.data, rr.read.len, RL_BATCH_ABSOLUTE_MAX_BYTES);
+        while (rl_batch_iter_next(&it, &batch, &h) == RL_OK) {
+            if (h.producer_id < 0 || rl_batch_last_offset(&h) < offset)
+                continue;
+            if (producer_state_record(p, &h) == 0)
+                producer_state_set_offset(p, h.producer_id, h.base_sequence, h.base_offset);
+        }
+        scanned += rr.read.len;
+        offset = rr.read.next_offset;
+    }
+    free(buf);
+}
+
+static void snapshot_path(const struct partition *p, const char *data_dir, char *out, size_t len)
+{
+    snprintf(out, len, "%s/topics/%s/%u/producers", data_dir, p->topic, p->index);
+}
+
+int producer_state_save(struct partition *p, const char *data_dir)
+{
+    char path[4400];
+    snapshot_path(p, data_dir, path, sizeof(path));
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        return -ENOMEM;
+    fprintf(f, "end %lld\n", (long long)partition_log_end_offset(p->log));
+    for (int b = 0; b < PRODUCER_BUCKETS; b++) {
+        for (const struct producer_state *st = p->producers[b]; st; st = st->next) {
+            /* Oldest first, so loading replays them in order. */
+            for (uint32_t k = 0; k < st->count; k++) {
+                uint32_t i = (st->newest + PRODUCER_RECENT_BATCHES - st->count + 1 + k) %
+                             PRODUCER_RECENT_BATCHES;
+                const struct producer_batch *pb = &st->recent[i];
+                fprintf(f, "batch %lld %d %d %d %lld\n", (long long)st->producer_id, st->epoch,
+                        pb->first_seq, pb->last_seq, (long long)pb->base_offset);
+            }
+        }
+    }
+    int rc = fclose(f) == 0 ? atomic_file_write(path, text, len) : -ENOMEM;
+    free(text);
+    return rc;
+}
+
+bool producer_state_load(struct partition *p, const char *data_dir, bool clean)
+{
+    char path[4400];
+    snapshot_path(p, data_dir, path, sizeof(path));
+    if (!clean) {
+        unlink(path); /* after a crash it may describe less than the log holds */
+        return false;
+    }
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    long long end;
+    bool ok = fscanf(f, "end %lld\n", &end) == 1 && end == partition_log_end_offset(p->log);
+    long long pid, offset;
+    int epoch, first, last;
+    while (ok &&
+           fscanf(f, "batch %lld %d %d %d %lld\n", &pid, &epoch, &first, &last, &offset) == 5) {
+        /* A header with the same sequence range rebuilds the entry. */
+        struct rl_batch_header h = {.producer_id = pid,
+                                    .producer_epoch = (int16_t)epoch,
+                                    .base_sequence = first,
+                                    .record_count = (int32_t)((int64_t)last - first + 1)};
+        if (last < first) /* wrapped at INT32_MAX */
+            h.record_count = (int32_t)((int64_t)INT32_MAX - first + 1 + last + 1);
+        if (producer_state_record(p, &h) != 0) {
+            ok = false;
+            break;
+        }
+        producer_state_set_offset(p, pid, first, offset);
+    }
+    ok = ok && feof(f);
+    fclose(f);
+    /* Used once: from now on the log moves on, and a partition directory must
+     * hold only the engine's files so that deleting the partition removes it. */
+    unlink(path);
+    if (!ok)
+        partition_forget_producers(p); /* a stale or damaged snapshot: read the log */
+    return ok;
+}

@@ -1,0 +1,26 @@
+/*
+ * A shard's thread, from start to stop: the one place that composes every
+ * tier of the broker. It sets up the loop, opens the partitions the shard
+ * owns, arms the listeners, registers the hooks through which the loop
+ * tier reaches the tiers above (the storage engine before each wait; ticks;
+ * fetch wakes; the drained test), and on shutdown drains connections and
+ * closes partitions cleanly.
+ */
+#ifndef RINGLOG_BROKER_SHARD_MAIN_H
+#define RINGLOG_BROKER_SHARD_MAIN_H
+
+#include <stddef.h>
+
+struct shard;
+struct server;
+
+/* Prepares shard `id` of srv (no thread, no ring yet). Returns 0 or -1 with err. */
+int shard_init(struct shard *s, struct server *srv, int id, char *err, size_t err_len);
+
+/* Starts the shard's thread. Returns 0 or an errno. */
+int shard_start(struct shard *s);
+
+/* Frees what shard_init and the thread left (after the thread has been joined). */
+void shard_destroy(struct shard *s);
+
+#endif

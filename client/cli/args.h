@@ -1,0 +1,64 @@
+/*
+ * Command-line parsing for one `ringlog` subcommand: each subcommand lists
+ * its own flags (with the help text `--help` prints), so a flag of another
+ * subcommand is refused instead of silently ignored. "--name value" and
+ * "--name=value"; flags may come before, between or after the positional
+ * arguments; "--" ends the flags; the global --bootstrap is accepted by
+ * every subcommand.
+ */
+#ifndef RINGLOG_CLI_ARGS_H
+#define RINGLOG_CLI_ARGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#define CLI_MAX_FLAGS 16
+#define CLI_MAX_POSITIONAL 4
+#define CLI_MAX_REPEAT 64
+
+struct cli_flag {
+    const char *name;    /* without the dashes */
+    const char *metavar; /* NULL: a switch that takes no value */
+    const char *help;
+    bool repeat; /* may be given several times (every value kept) */
+};
+
+struct cli_cmd {
+    const char *name;     /* "topic create" */
+    const char *operands; /* "NAME", "TOPIC", "" */
+    int min_operands, max_operands;
+    const char *summary;
+    const struct cli_flag *flags; /* up to CLI_MAX_FLAGS */
+    size_t nflags;
+    const char *notes; /* printed after the flags by --help; may be NULL */
+};
+
+struct cli_args {
+    const struct cli_cmd *cmd;
+    const char *operands[CLI_MAX_POSITIONAL];
+    int noperands;
+    const char *values[CLI_MAX_FLAGS]; /* by flag index; "" for a switch that is set */
+    const char *repeated[CLI_MAX_REPEAT];
+    int nrepeated;
+    const char *bootstrap;
+};
+
+/*
+ * Parses argv[0..argc) (the words after the subcommand's name) for cmd.
+ * Returns 0; 2 after a usage error was printed on stderr; or -1 when
+ * --help printed the subcommand's help on stdout (exit 0).
+ */
+int cli_args_parse(const struct cli_cmd *cmd, int argc, char **argv, const char *bootstrap,
+                   struct cli_args *out);
+
+/* The value of flag `name` (which cmd must declare), "" for a set switch, or NULL. */
+const char *cli_arg(const struct cli_args *a, const char *name);
+
+/* Whether switch or flag `name` was given. */
+bool cli_has(const struct cli_args *a, const char *name);
+
+/* Prints cmd's help: usage line, summary, its flags, the global flags, notes. */
+void cli_args_help(const struct cli_cmd *cmd, FILE *out);
+
+#endif

@@ -1,0 +1,216 @@
+#include "cli.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+volatile sig_atomic_t cli_signal;
+static volatile sig_atomic_t die_at_once = 1;
+
+static void vreport(const char *prefix, const char *fmt, va_list ap)
+{
+    fputs(prefix, stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    fflush(stderr);
+}
+
+int cli_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vreport("ringlog: ", fmt, ap);
+    va_end(ap);
+    return EXIT_FAILURE;
+}
+
+void cli_warn(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vreport("ringlog: warning: ", fmt, ap);
+    va_end(ap);
+}
+
+int cli_usage(const struct cli_cmd *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("ringlog: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (see ringlog %s%s--help)\n", cmd ? cmd->name : "", cmd ? " " : "");
+    va_end(ap);
+    return CLI_EXIT_USAGE;
+}
+
+int cli_int(const struct cli_args *a, const char *name, int64_t min, int64_t max, int64_t *out)
+{
+    const char *v = cli_arg(a, name);
+    if (!v)
+        return 0;
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno || end == v || *end || x < min || x > max)
+        return cli_usage(a->cmd, "--%s: expected an integer in [%lld, %lld], got \"%s\"", name,
+                         (long long)min, (long long)max, v);
+    *out = x;
+    return 0;
+}
+
+/* The byte an escape "\\c" stands for; -1 for an unknown one. */
+static int escaped(char c)
+{
+    switch (c) {
+    case 'n':
+        return '\n';
+    case 't':
+        return '\t';
+    case 'r':
+        return '\r';
+    case '0':
+        return '\0';
+    case '\\':
+        return '\\';
+    default:
+        return -1;
+    }
+}
+
+size_t cli_unescape(const char *text, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (const char *p = text; *p; p++) {
+        int ch = (unsigned char)*p;
+        if (ch == '\\' && (ch = escaped(*++p)) < 0)
+            return 0; /* also a lone trailing backslash: escaped('\0') is -1 */
+        if (n == cap)
+            return 0;
+        out[n++] = (char)ch;
+    }
+    return n;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- the library's diagnostics on stderr ---- */
+
+static struct {
+    pthread_mutex_t mu;
+    char last[512];
+    int64_t last_ms;
+} lib_log = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+/*
+ * Warnings and errors of the library's I/O threads ("cannot connect to
+ * 127.0.0.1:7171: connection refused, retrying"): the user sees at once
+ * why nothing happens. A message repeated by every retry is shown again
+ * only after 10 s.
+ */
+static void on_library_log(int level, const char *message, void *opaque)
+{
+    (void)opaque;
+    if (level > RINGLOG_LOG_WARNING)
+        return;
+    int64_t now = now_ms();
+    pthread_mutex_lock(&lib_log.mu);
+    bool repeat = strcmp(lib_log.last, message) == 0 && now - lib_log.last_ms < 10000;
+    if (!repeat) {
+        snprintf(lib_log.last, sizeof(lib_log.last), "%s", message);
+        lib_log.last_ms = now;
+        fprintf(stderr, "ringlog: %s\n", message);
+    }
+    pthread_mutex_unlock(&lib_log.mu);
+}
+
+void cli_last_library_error(char *buf, size_t len)
+{
+    assert(buf && len);
+    pthread_mutex_lock(&lib_log.mu);
+    snprintf(buf, len, "%s", lib_log.last);
+    pthread_mutex_unlock(&lib_log.mu);
+}
+
+ringlog_conf *cli_conf(const char *bootstrap)
+{
+    ringlog_conf *conf = ringlog_conf_new();
+    if (!conf) {
+        cli_fail("out of memory");
+        return NULL;
+    }
+    if (!bootstrap)
+        bootstrap = getenv("RINGLOG_BOOTSTRAP");
+    if (!bootstrap || !*bootstrap)
+        bootstrap = "127.0.0.1:7171";
+    char err[256];
+    if (ringlog_conf_set(conf, "bootstrap", bootstrap, err, sizeof(err)) ||
+        ringlog_conf_set(conf, "client-id", "ringlog-cli", err, sizeof(err))) {
+        cli_usage(NULL, "%s", err);
+        ringlog_conf_destroy(conf);
+        return NULL;
+    }
+    ringlog_conf_set_log_cb(conf, on_library_log, NULL);
+    return conf;
+}
+
+/* ---- signals ---- */
+
+static void on_signal(int sig)
+{
+    cli_signal = sig;
+    if (die_at_once) {
+        static const char msg[] = "ringlog: interrupted\n";
+        ssize_t w = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+        (void)w;
+        _exit(128 + sig);
+    }
+}
+
+void cli_signals_install(void)
+{
+    struct sigaction sa = {.sa_handler = on_signal}; /* no SA_RESTART */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+void cli_signals_die_at_once(bool on)
+{
+    die_at_once = on;
+    if (on && cli_signal)
+        on_signal(cli_signal);
+}
+
+void cli_signals_block(bool on)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(on ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
+}
+
+int cli_interrupted_status(void)
+{
+    assert(cli_signal != 0);
+    return 128 + cli_signal;
+}
+
+void cli_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    if (!cli_signal)
+        nanosleep(&ts, NULL); /* EINTR on a signal: return at once */
+}

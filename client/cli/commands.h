@@ -1,0 +1,22 @@
+/*
+ * The `ringlog` subcommands: each one's flags and help (struct cli_cmd) and
+ * its body, run with the parsed arguments and a configuration (cli_conf).
+ * A body returns the process exit status.
+ */
+#ifndef RINGLOG_CLI_COMMANDS_H
+#define RINGLOG_CLI_COMMANDS_H
+
+#include "args.h"
+#include "ringlog.h"
+
+typedef int (*cli_run_fn)(const struct cli_args *a, ringlog_conf *conf);
+
+struct cli_command {
+    const struct cli_cmd *spec;
+    cli_run_fn run;
+};
+
+extern const struct cli_command CLI_TOPIC_CREATE, CLI_TOPIC_LIST, CLI_TOPIC_DESCRIBE,
+    CLI_TOPIC_DELETE, CLI_PRODUCE, CLI_CONSUME;
+
+#endif
