@@ -46,9 +46,13 @@ void rl_batch_stamp(uint8_t *batch, int64_t base_offset, int32_t leader_epoch)
 }
 
 /* Checks the header fields that do not depend on the records. */
-static int header_is_possible(const struct rl_batch_header *h)
+static int header_is_possible(const struct rl_batch_header *h, bool allow_control)
 {
-    if (h->attributes & ~RL_BATCH_ATTR_KNOWN_BITS)
+    uint16_t known = RL_BATCH_ATTR_KNOWN_BITS | (allow_control ? RL_BATCH_ATTR_CONTROL : 0);
+    if (h->attributes & ~known)
+        return 0;
+    /* A control batch is the broker's: plain records, no producer. */
+    if (rl_batch_is_control(h) && (rl_batch_codec(h) != RL_CODEC_NONE || h->producer_id >= 0))
         return 0;
     if (rl_batch_codec(h) > RL_CODEC_ZSTD)
         return 0;
@@ -79,7 +83,8 @@ static int records_are_well_formed(const uint8_t *batch, const struct rl_batch_h
     return status == RL_END ? RL_OK : status;
 }
 
-int rl_batch_validate(const uint8_t *buf, size_t len, size_t max_bytes, struct rl_batch_header *h)
+static int validate(const uint8_t *buf, size_t len, size_t max_bytes, bool allow_control,
+                    struct rl_batch_header *h)
 {
     if (len < RL_BATCH_LENGTH_PREFIX)
         return RL_ERR_TRUNCATED;
@@ -96,7 +101,7 @@ int rl_batch_validate(const uint8_t *buf, size_t len, size_t max_bytes, struct r
         return RL_ERR_BAD_MAGIC;
     if (rl_batch_compute_checksum(buf, total) != h->checksum)
         return RL_ERR_CHECKSUM;
-    if (!header_is_possible(h))
+    if (!header_is_possible(h, allow_control))
         return RL_ERR_CORRUPT;
     if (rl_batch_codec(h) == RL_CODEC_NONE)
         return records_are_well_formed(buf, h);
@@ -106,9 +111,32 @@ int rl_batch_validate(const uint8_t *buf, size_t len, size_t max_bytes, struct r
     return RL_OK;
 }
 
+int rl_batch_validate(const uint8_t *buf, size_t len, size_t max_bytes, struct rl_batch_header *h)
+{
+    return validate(buf, len, max_bytes, false, h);
+}
+
+int rl_batch_validate_control(const uint8_t *buf, size_t len, size_t max_bytes,
+                              struct rl_batch_header *h)
+{
+    return validate(buf, len, max_bytes, true, h);
+}
+
+void rl_batch_make_control(uint8_t *batch, size_t total)
+{
+    struct rl_batch_header h;
+    int rc = rl_batch_header_read(batch, total, &h);
+    assert(rc == RL_OK && rl_batch_total_bytes(&h) == total);
+    assert(rl_batch_codec(&h) == RL_CODEC_NONE && h.producer_id < 0);
+    (void)rc;
+    rl_put_le16(batch + RL_BATCH_OFF_ATTRIBUTES, (uint16_t)(h.attributes | RL_BATCH_ATTR_CONTROL));
+    rl_put_le64(batch + RL_BATCH_OFF_CHECKSUM, rl_batch_compute_checksum(batch, total));
+}
+
 void rl_batch_iter_init(struct rl_batch_iter *it, const uint8_t *buf, size_t len,
                         size_t max_batch_bytes)
 {
+    it->allow_control = false;
     it->buf = buf;
     it->len = len;
     it->pos = 0;
@@ -120,7 +148,7 @@ int rl_batch_iter_next(struct rl_batch_iter *it, const uint8_t **batch, struct r
     if (it->pos == it->len)
         return RL_END;
     const uint8_t *start = it->buf + it->pos;
-    int status = rl_batch_validate(start, it->len - it->pos, it->max_batch_bytes, h);
+    int status = validate(start, it->len - it->pos, it->max_batch_bytes, it->allow_control, h);
     if (status != RL_OK)
         return status;
     *batch = start;

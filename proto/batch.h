@@ -70,6 +70,19 @@ typedef enum rl_codec {
 #define RL_BATCH_ATTR_CODEC_MASK 0x7u
 #define RL_BATCH_ATTR_LOG_APPEND_TIME 0x8u
 #define RL_BATCH_ATTR_KNOWN_BITS 0xfu
+/*
+ * Bit 5: a control batch (docs/FORMAT.md): a leader-epoch marker or a
+ * configuration entry that the broker appends itself. rl_batch_validate
+ * refuses it (a producer may not send one); rl_batch_validate_control and
+ * an iterator with allow_control accept it, uncompressed and without a
+ * producer id. Its first record's key is the control type (u16, LE).
+ */
+#define RL_BATCH_ATTR_CONTROL 0x20u
+
+enum rl_control_type {
+    RL_CONTROL_EPOCH_MARKER = 0, /* a new leader epoch starts here */
+    RL_CONTROL_CONFIG = 1,       /* a replica-set configuration entry (value: its encoding) */
+};
 
 struct rl_batch_header {
     int64_t base_offset;
@@ -90,6 +103,11 @@ struct rl_batch_header {
 static inline rl_codec rl_batch_codec(const struct rl_batch_header *h)
 {
     return (rl_codec)(h->attributes & RL_BATCH_ATTR_CODEC_MASK);
+}
+
+static inline bool rl_batch_is_control(const struct rl_batch_header *h)
+{
+    return (h->attributes & RL_BATCH_ATTR_CONTROL) != 0;
 }
 
 static inline size_t rl_batch_total_bytes(const struct rl_batch_header *h)
@@ -122,6 +140,17 @@ int rl_batch_header_read(const uint8_t *buf, size_t len, struct rl_batch_header 
  */
 int rl_batch_validate(const uint8_t *buf, size_t len, size_t max_bytes, struct rl_batch_header *h);
 
+/* Like rl_batch_validate, and a control batch (RL_BATCH_ATTR_CONTROL) is valid too. */
+int rl_batch_validate_control(const uint8_t *buf, size_t len, size_t max_bytes,
+                              struct rl_batch_header *h);
+
+/*
+ * Turns a finished, uncompressed batch without a producer id into a control
+ * batch: sets RL_BATCH_ATTR_CONTROL and recomputes the checksum (the
+ * attributes are hashed). The broker's own use only.
+ */
+void rl_batch_make_control(uint8_t *batch, size_t total);
+
 /* Computes the checksum a batch of total size `total` should carry. */
 uint64_t rl_batch_compute_checksum(const uint8_t *batch, size_t total);
 
@@ -137,6 +166,7 @@ struct rl_batch_iter {
     size_t len;
     size_t pos;
     size_t max_batch_bytes;
+    bool allow_control; /* false after init: control batches are RL_ERR_CORRUPT */
 };
 
 void rl_batch_iter_init(struct rl_batch_iter *it, const uint8_t *buf, size_t len,

@@ -13,8 +13,10 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "batch.h"
 #include "log_internal.h"
@@ -25,14 +27,16 @@
  * a write succeeds again, are only debug lines. */
 void log_note_failure(struct partition_log *log, const char *what, int err)
 {
+    err = err > 0 ? err : -err;
+    bool full = log_status_from_errno(err) == LOG_ERR_NO_SPACE;
+    snprintf(log->last_error, sizeof(log->last_error), "%s failed: %s", what, strerror(err));
     if (!log->failed) {
-        log_msg(log, LOG_LEVEL_ERROR,
-                "%s failed: %s; appends fail with STORAGE_ERROR until a write succeeds again, "
-                "reads continue",
-                what, strerror(err > 0 ? err : -err));
+        log_msg(log, LOG_LEVEL_ERROR, "%s; appends fail with %s until %s, reads continue",
+                log->last_error, full ? "NO_SPACE" : "STORAGE_ERROR",
+                full ? "space is freed" : "a write succeeds again");
         log->failed = true;
     } else {
-        log_msg(log, LOG_LEVEL_DEBUG, "%s failed again: %s", what, strerror(err > 0 ? err : -err));
+        log_msg(log, LOG_LEVEL_DEBUG, "%s failed again: %s", what, strerror(err));
     }
 }
 
@@ -41,6 +45,7 @@ void log_note_success(struct partition_log *log)
     if (log->failed) {
         log_msg(log, LOG_LEVEL_INFO, "writes succeed again");
         log->failed = false;
+        log->last_error[0] = 0;
     }
 }
 
@@ -154,11 +159,14 @@ static int check_batches(const struct partition_log *log, const struct log_appen
     while (p < a->len) {
         struct rl_batch_header h;
         int rc;
-        if (a->flags & LOG_APPEND_VALIDATE)
+        bool control_ok = (a->flags & LOG_APPEND_CONTROL) != 0;
+        if ((a->flags & LOG_APPEND_VALIDATE) && control_ok)
+            rc = rl_batch_validate_control(a->data + p, a->len - p, log->cfg.max_batch_bytes, &h);
+        else if (a->flags & LOG_APPEND_VALIDATE)
             rc = rl_batch_validate(a->data + p, a->len - p, log->cfg.max_batch_bytes, &h);
         else
             rc = rl_batch_header_read(a->data + p, a->len - p, &h);
-        if (rc != RL_OK)
+        if (rc != RL_OK || (rl_batch_is_control(&h) && !control_ok))
             return LOG_ERR_CORRUPT_BATCH;
         size_t total = rl_batch_total_bytes(&h);
         if (h.magic != RL_BATCH_MAGIC || total < RL_BATCH_HEADER_BYTES || total > a->len - p ||
@@ -236,6 +244,18 @@ int partition_log_enforce_retention(struct partition_log *log, struct log_ctl *c
     return enqueue_ctl(log, c, LOG_OP_RETENTION);
 }
 
+int partition_log_reset(struct partition_log *log, int64_t offset, int32_t start_epoch,
+                        struct log_ctl *c)
+{
+    if (offset < 0 || start_epoch < 0)
+        return LOG_ERR_INVALID;
+    if (c != NULL) {
+        c->offset = offset;
+        c->epoch = start_epoch;
+    }
+    return enqueue_ctl(log, c, LOG_OP_RESET);
+}
+
 /* ---------------------------------------------------------------- groups */
 
 static void groups_retire(struct partition_log *log);
@@ -260,11 +280,48 @@ static void group_op_done(struct log_group *g)
         groups_retire(g->log);
 }
 
+static bool group_written_ok(const struct log_group *g)
+{
+    return g->write_done && g->write_res >= 0 && (uint64_t)g->write_res == g->bytes;
+}
+
+static void report_stored(struct partition_log *log, struct log_group *g)
+{
+    assert(!g->stored && group_written_ok(g));
+    g->stored = true;
+    log->stored_offset = g->next_offset;
+    for (struct log_append *a = g->first; a != NULL; a = (struct log_append *)a->op.next)
+        if (a->on_stored != NULL)
+            a->on_stored(a, LOG_OK);
+}
+
+/*
+ * Under flush=always a group's bytes are in the file (the page cache) once
+ * its writev is back, an fdatasync before they are durable. A replication
+ * leader sends them to its followers from there (on_stored), so their
+ * copies are not one fsync late. In group order: a group is reported once
+ * its writev and every earlier group's are back and whole.
+ */
+static void groups_stored(struct partition_log *log)
+{
+    for (uint32_t i = 0; i < log->groups_inflight && !log->group_chain_failed; i++) {
+        struct log_group *g = group_at(log, i);
+        if (g->stored)
+            continue;
+        if (!group_written_ok(g))
+            return;
+        report_stored(log, g);
+    }
+}
+
 static void on_group_write(struct rl_completion *c, int32_t res, uint32_t flags)
 {
     (void)flags;
     struct log_group *g = rl_container_of(c, struct log_group, write_c);
     g->write_res = res;
+    g->write_done = true;
+    if (g->with_sync)
+        groups_stored(g->log);
     group_op_done(g);
 }
 
@@ -276,38 +333,76 @@ static void on_group_sync(struct rl_completion *c, int32_t res, uint32_t flags)
     group_op_done(g);
 }
 
+/* Bytes of the one mapping that holds a partition's groups and their staging buffers. */
+static size_t groups_map_bytes(const struct partition_log *log, uint32_t stage_cap)
+{
+    size_t n = log->cfg.max_inflight_groups;
+    size_t bytes =
+        n * sizeof(struct log_group) + n * stage_cap * (LOG_INDEX_ENTRY + LOG_TIME_ENTRY);
+    return (bytes + 4095) & ~(size_t)4095;
+}
+
+/*
+ * The groups and their staging buffers are one anonymous mapping, not
+ * heap blocks: its pages are zero and not resident until touched, so a
+ * partition that writes a message or two holds a page or so per group
+ * (with calloc, 10,000 partitions with one message each held ~400 MB of
+ * RSS: calloc zeroes the iovec arrays, and freed heap blocks are not given
+ * back), and freeing it gives every page back.
+ */
 int log_groups_alloc(struct partition_log *log)
 {
     uint32_t n = log->cfg.max_inflight_groups;
     /* Entries are at least index_interval_bytes apart: a group adds at most this many. */
     uint32_t stage_cap = log->cfg.max_group_bytes / log->cfg.index_interval_bytes + 2;
-    assert(n >= 1 && n <= LOG_MAX_INFLIGHT_GROUPS);
-    log->groups = calloc(n, sizeof(*log->groups));
-    if (log->groups == NULL)
+    assert(n >= 1 && n <= LOG_MAX_INFLIGHT_GROUPS && log->groups == NULL);
+    void *map = mmap(NULL, groups_map_bytes(log, stage_cap), PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (map == MAP_FAILED)
         return -ENOMEM;
+    log->groups = map;
+    uint8_t *stage = (uint8_t *)map + n * sizeof(struct log_group);
     for (uint32_t i = 0; i < n; i++) {
         struct log_group *g = &log->groups[i];
         g->log = log;
         g->write_c.on_complete = on_group_write;
         g->sync_c.on_complete = on_group_sync;
         g->stage_cap = stage_cap;
-        g->idx_stage = malloc((size_t)stage_cap * LOG_INDEX_ENTRY);
-        g->tidx_stage = malloc((size_t)stage_cap * LOG_TIME_ENTRY);
-        if (g->idx_stage == NULL || g->tidx_stage == NULL)
-            return -ENOMEM; /* log_groups_free releases what was allocated */
+        g->idx_stage = stage;
+        stage += (size_t)stage_cap * LOG_INDEX_ENTRY;
+        g->tidx_stage = stage;
+        stage += (size_t)stage_cap * LOG_TIME_ENTRY;
     }
     return 0;
+}
+
+/*
+ * An idle partition gives its groups' memory back: each group holds an
+ * iovec array and staged-index buffers sized for max_group_bytes (~180 KiB
+ * at the defaults), which 10,000 mostly idle partitions cannot all keep.
+ * They are allocated again by the next append (log_pump).
+ */
+void log_groups_release_idle(struct partition_log *log, int64_t now)
+{
+    if (log->groups == NULL || log->groups_inflight > 0 || log->queue_head != NULL)
+        return;
+    if (log->idle_mark != log->groups_started) {
+        log->idle_mark = log->groups_started;
+        log->idle_since_ms = now;
+        return;
+    }
+    if (now - log->idle_since_ms >= LOG_IDLE_FREE_MS) {
+        assert(log->groups_inflight == 0);
+        log_groups_free(log);
+    }
 }
 
 void log_groups_free(struct partition_log *log)
 {
     if (log->groups == NULL)
         return;
-    for (uint32_t i = 0; i < log->cfg.max_inflight_groups; i++) {
-        free(log->groups[i].idx_stage);
-        free(log->groups[i].tidx_stage);
-    }
-    free(log->groups);
+    assert(log->groups_inflight == 0);
+    munmap(log->groups, groups_map_bytes(log, log->groups[0].stage_cap));
     log->groups = NULL;
 }
 
@@ -514,6 +609,7 @@ static void group_begin(struct partition_log *log, struct log_group *g)
     g->bytes = 0;
     g->idx_n = g->tidx_n = 0;
     g->write_res = g->sync_res = 0;
+    g->write_done = g->stored = false;
     g->with_sync = log->cfg.flush == LOG_FLUSH_ALWAYS;
     if (prev != NULL) {
         g->pos = prev->pos + prev->bytes;
@@ -596,6 +692,7 @@ static bool group_start(struct partition_log *log)
         log_mark_ready(log);
         return false;
     }
+    prealloc_ahead(log, g->pos + g->bytes);
     /* In-memory room for the entries now, so success cannot fail later. */
     uint32_t idx_before, tidx_before;
     groups_staged(log, &idx_before, &tidx_before);
@@ -607,6 +704,7 @@ static bool group_start(struct partition_log *log)
     }
 
     log->groups_inflight++;
+    log->groups_started++;
     g->pending = 1; /* held until everything is submitted */
     log_io_reserve(log->engine->cfg.io, 2);
     struct log_io_req w = {
@@ -614,6 +712,7 @@ static bool group_start(struct partition_log *log)
     int rc = log_submit(log, &w, &g->write_c, g->with_sync ? LOG_IO_LINK : 0);
     if (rc != 0) {
         g->write_res = rc;
+        g->write_done = true;
     } else {
         g->pending++;
         if (g->with_sync) {
@@ -647,6 +746,9 @@ static void group_commit(struct partition_log *log, struct log_group *g)
     act->last_time_entry_ts = g->last_time_entry_ts;
     act->max_timestamp = g->max_timestamp;
     act->max_ts_offset = g->max_ts_offset;
+    for (const struct log_append *a = g->first; a != NULL;
+         a = (const struct log_append *)a->op.next)
+        epochs_note_append(log, a);
     log_note_success(log);
 }
 
@@ -656,16 +758,24 @@ static void group_commit(struct partition_log *log, struct log_group *g)
  * repair before anything is written there again. Only the first failure of
  * a chain is reported: the groups behind it fail because of it.
  */
-static void group_fail(struct partition_log *log, struct log_group *g, bool written)
+static int group_fail(struct partition_log *log, struct log_group *g, bool written)
 {
     if (!log->group_chain_failed) {
-        int err = g->write_res < 0 ? g->write_res : !written ? -EIO : g->sync_res;
-        if (!written && g->write_res >= 0)
-            log_note_failure(log, "write (short)", EIO);
-        else
+        /* A regular file's writev stops short when the disk fills up (ext4 returns what fit,
+         * and ENOSPC only for a write that fits nothing): a short write is a full disk. */
+        int err = g->write_res < 0 ? g->write_res : !written ? -ENOSPC : g->sync_res;
+        if (!written && g->write_res >= 0) {
+            char what[96];
+            snprintf(what, sizeof(what), "write (short: %d of %llu bytes)", g->write_res,
+                     (unsigned long long)g->bytes);
+            log_note_failure(log, what, err);
+        } else {
             log_note_failure(log, written ? "fdatasync" : "write", err);
+        }
+        log->chain_status = log_status_from_errno(err);
     }
     log->group_chain_failed = true;
+    log->stored_offset = log->next_offset; /* what was reported stored is cut again */
     if (!log->repair_needed) {
         log->repair_needed = true;
         log->repair_from = g->pos;
@@ -673,6 +783,8 @@ static void group_fail(struct partition_log *log, struct log_group *g, bool writ
     } else if (g->pos + g->bytes > log->repair_to) {
         log->repair_to = g->pos + g->bytes;
     }
+    assert(log->chain_status != LOG_OK);
+    return log->chain_status;
 }
 
 /*
@@ -687,10 +799,10 @@ static void group_finish(struct partition_log *log, struct log_group *g)
     int status = LOG_OK;
     if (ok)
         group_commit(log, g);
-    else {
-        status = LOG_ERR_STORAGE;
-        group_fail(log, g, written);
-    }
+    else
+        status = group_fail(log, g, written);
+    if (ok && !g->stored)
+        report_stored(log, g); /* flush none/interval: stored and written at once */
     struct log_append *a = g->first;
     g->first = g->last = NULL;
     while (a != NULL) {
@@ -756,7 +868,8 @@ static bool group_may_join(struct partition_log *log)
 {
     struct log_op *head = log->queue_head;
     if (log->groups_inflight >= log->cfg.max_inflight_groups || head == NULL ||
-        head->kind != LOG_OP_APPEND || log->repair_needed || log->flush_requested)
+        head->kind != LOG_OP_APPEND || log->repair_needed || log->flush_requested ||
+        log->dir_sync_needed)
         return false;
     if (roll_needed(log, ((struct log_append *)head)->len) || log_checkpoint_due(log))
         return false;
@@ -774,7 +887,7 @@ void log_pump(struct partition_log *log)
 {
     if (log->state == LOG_STATE_CLOSED || log->ctl_active)
         return;
-    if (log->groups_inflight > 0) {
+    if (log->groups_inflight > 0 || log->prealloc_busy) {
         while (group_may_join(log) && group_start(log)) {
         }
         return;
@@ -784,8 +897,17 @@ void log_pump(struct partition_log *log)
         ctl_start(log, LOG_CTL_REPAIR, NULL);
         return;
     }
+    if (head != NULL && head->kind == LOG_OP_APPEND && log->dir_sync_needed) {
+        ctl_start(log, LOG_CTL_DIR_SYNC, NULL);
+        return;
+    }
     if (log_checkpoint_due(log)) {
         ctl_start(log, LOG_CTL_CHECKPOINT, NULL);
+        return;
+    }
+    if (head != NULL && head->kind == LOG_OP_APPEND && log->groups == NULL &&
+        log_groups_alloc(log) != 0) {
+        log_fail_queue(log, LOG_ERR_NOMEM);
         return;
     }
     if (head != NULL) {

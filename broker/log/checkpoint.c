@@ -1,8 +1,15 @@
 /*
  * The recovery checkpoint record (log_internal.h). The file holds two
- * slots, 512 bytes apart, written alternately: a torn write can only hurt
- * the slot being written, and the other one still holds the previous
- * record. Each record carries its own XXH64.
+ * slots, LOG_CHECKPOINT_SLOT bytes apart, written alternately: a torn write
+ * can only hurt the slot being written, and the other one still holds the
+ * previous record. Each record carries its own XXH64.
+ *
+ * Version 2 adds what replication restores from (issue 15): the log start
+ * (a reset or retention that crashed half-way is finished by recovery),
+ * the high watermark, and the leader-epoch table (epoch -> first offset)
+ * of the log below the checkpoint's offset. Version 1 records (80 bytes,
+ * slots 512 bytes apart) are still read: log start 0, no high watermark,
+ * no epochs known.
  */
 #include <string.h>
 #include <xxhash.h>
@@ -10,15 +17,23 @@
 #include "log_internal.h"
 
 #define CKPT_MAGIC 0x4b434c52u /* "RLCK" */
-#define CKPT_VERSION 1u
+#define CKPT_VERSION 2u
+#define CKPT_V1_BYTES 80
+#define CKPT_V1_SLOT 512
+#define CKPT_HEAD 96
+#define CKPT_RUN 12
 
-void log_checkpoint_encode(const struct log_checkpoint *ck, uint8_t out[LOG_CHECKPOINT_BYTES])
+size_t log_checkpoint_encode(const struct log_checkpoint *ck, const struct log_epoch_run *runs,
+                             uint8_t out[LOG_CHECKPOINT_SLOT])
 {
-    memset(out, 0, LOG_CHECKPOINT_BYTES);
+    assert(ck->epoch_count <= LOG_MAX_EPOCH_RUNS);
+    size_t len = CKPT_HEAD + (size_t)ck->epoch_count * CKPT_RUN;
+    memset(out, 0, CKPT_HEAD);
     idx_put_u32(out + 0, CKPT_MAGIC);
     idx_put_u32(out + 4, CKPT_VERSION);
     idx_put_u64(out + 8, ck->seq);
     idx_put_u32(out + 16, ck->clean);
+    idx_put_u32(out + 20, ck->epoch_count);
     idx_put_u64(out + 24, (uint64_t)ck->segment_base);
     idx_put_u64(out + 32, ck->position);
     idx_put_u64(out + 40, (uint64_t)ck->offset);
@@ -26,15 +41,21 @@ void log_checkpoint_encode(const struct log_checkpoint *ck, uint8_t out[LOG_CHEC
     idx_put_u32(out + 52, ck->time_entries);
     idx_put_u64(out + 56, (uint64_t)ck->max_timestamp);
     idx_put_u64(out + 64, (uint64_t)ck->max_ts_offset);
-    idx_put_u64(out + 72, XXH64(out, 72, 0));
+    idx_put_u64(out + 72, (uint64_t)ck->start_offset);
+    idx_put_u64(out + 80, (uint64_t)ck->high_watermark);
+    idx_put_u32(out + 88, (uint32_t)ck->start_epoch);
+    for (uint32_t i = 0; i < ck->epoch_count; i++) {
+        uint8_t *e = out + CKPT_HEAD + (size_t)i * CKPT_RUN;
+        idx_put_u32(e, (uint32_t)runs[i].epoch);
+        idx_put_u64(e + 4, (uint64_t)runs[i].start);
+    }
+    idx_put_u64(out + len, XXH64(out, len, 0));
+    return len + 8;
 }
 
-int log_checkpoint_decode(const uint8_t *in, struct log_checkpoint *ck)
+/* The fields both versions keep at the same places (bytes 8 to 72). */
+static void decode_common(const uint8_t *in, struct log_checkpoint *ck)
 {
-    if (idx_get_u32(in) != CKPT_MAGIC || idx_get_u32(in + 4) != CKPT_VERSION)
-        return -1;
-    if (idx_get_u64(in + 72) != XXH64(in, 72, 0))
-        return -1;
     ck->seq = idx_get_u64(in + 8);
     ck->clean = idx_get_u32(in + 16);
     ck->segment_base = (int64_t)idx_get_u64(in + 24);
@@ -44,7 +65,60 @@ int log_checkpoint_decode(const uint8_t *in, struct log_checkpoint *ck)
     ck->time_entries = idx_get_u32(in + 52);
     ck->max_timestamp = (int64_t)idx_get_u64(in + 56);
     ck->max_ts_offset = (int64_t)idx_get_u64(in + 64);
-    if (ck->segment_base < 0 || ck->offset < ck->segment_base)
+}
+
+static int decode_v1(const uint8_t *in, struct log_checkpoint *ck)
+{
+    if (idx_get_u64(in + 72) != XXH64(in, 72, 0))
+        return -1;
+    memset(ck, 0, sizeof(*ck));
+    decode_common(in, ck);
+    ck->high_watermark = -1;
+    ck->epochs_known = false;
+    return 0;
+}
+
+int log_checkpoint_decode(const uint8_t *in, size_t len, struct log_checkpoint *ck,
+                          struct log_epoch_run *runs)
+{
+    if (len < CKPT_V1_BYTES || idx_get_u32(in) != CKPT_MAGIC)
+        return -1;
+    uint32_t version = idx_get_u32(in + 4);
+    if (version == 1)
+        return decode_v1(in, ck) == 0 && ck->segment_base >= 0 && ck->offset >= ck->segment_base
+                   ? 0
+                   : -1;
+    if (version != CKPT_VERSION || len < CKPT_HEAD + 8)
+        return -1;
+    uint32_t n = idx_get_u32(in + 20);
+    size_t body = CKPT_HEAD + (size_t)n * CKPT_RUN;
+    if (n > LOG_MAX_EPOCH_RUNS || body + 8 > len || idx_get_u64(in + body) != XXH64(in, body, 0))
+        return -1;
+    decode_common(in, ck);
+    ck->epoch_count = n;
+    ck->start_offset = (int64_t)idx_get_u64(in + 72);
+    ck->high_watermark = (int64_t)idx_get_u64(in + 80);
+    ck->start_epoch = (int32_t)idx_get_u32(in + 88);
+    ck->epochs_known = true;
+    for (uint32_t i = 0; i < n; i++) {
+        const uint8_t *e = in + CKPT_HEAD + (size_t)i * CKPT_RUN;
+        runs[i].epoch = (int32_t)idx_get_u32(e);
+        runs[i].start = (int64_t)idx_get_u64(e + 4);
+    }
+    if (ck->segment_base < 0 || ck->offset < ck->segment_base || ck->start_offset < 0 ||
+        ck->start_offset > ck->offset)
         return -1;
     return 0;
+}
+
+/* Where the slot of a record with this sequence number starts. */
+uint64_t log_checkpoint_slot(uint64_t seq)
+{
+    return (seq % 2) * LOG_CHECKPOINT_SLOT;
+}
+
+/* Version 1 slots were 512 bytes apart: the second one is read there too. */
+uint64_t log_checkpoint_v1_slot(int slot)
+{
+    return (uint64_t)slot * CKPT_V1_SLOT;
 }

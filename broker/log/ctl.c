@@ -64,7 +64,7 @@ static void ctl_io_result(struct partition_log *log, int32_t res)
             log_msg(log, LOG_LEVEL_DEBUG, "%s %s failed: %s", log_io_op_name(io->req.op),
                     io->req.path ? io->req.path : "", strerror(err));
             prog_reset(log);
-            r->done(log, LOG_ERR_STORAGE);
+            r->done(log, log_status_from_errno(err));
             return;
         }
         if (io->policy == CTL_TOLERATE)
@@ -99,7 +99,7 @@ static void ctl_step(struct partition_log *log)
     struct ctl_io *io = &r->prog[r->pc];
     if (io->fdp != NULL)
         io->req.fd = *io->fdp;
-    if (io->req.fd < 0 && io->req.op != LOG_IO_UNLINKAT && io->req.op != LOG_IO_MKDIRAT) {
+    if (io->req.fd < 0 && io->req.fd != AT_FDCWD) {
         /* An fd that an earlier best-effort step did not produce. */
         ctl_io_result(log, -EBADF);
         return;
@@ -109,9 +109,11 @@ static void ctl_step(struct partition_log *log)
         ctl_io_result(log, rc);
 }
 
-static void ctl_end(struct partition_log *log, int status)
+static void ctl_finish(struct partition_log *log, int status)
 {
     struct log_ctl_run *r = &log->ctl;
+    free(r->ckpt_buf);
+    r->ckpt_buf = NULL;
     struct log_ctl *user = r->user;
     uint8_t kind = r->kind;
     r->user = NULL;
@@ -125,6 +127,87 @@ static void ctl_end(struct partition_log *log, int status)
         /* Last: after close or delete, the callback may free the log. */
         user->on_complete(user, status);
     }
+}
+
+/* ------------------------------------------------------ transient files */
+
+/*
+ * Between control operations a partition keeps one file open: its active
+ * segment's .log, which appends and reads use (and each closed segment its
+ * three). The directory, the checkpoint file and the active segment's
+ * index files are used by control operations only, so each operation that
+ * needs them opens them first and closes them when it ends. Why: with all
+ * five open, 10,000 partitions needed 50,000 fds, and this machine's limit
+ * is 20,000 (hard): a 10,000-partition create failed with EMFILE at about
+ * 4,000. A checkpoint (once a second for a writing partition) pays four
+ * openat and four close for it.
+ */
+static bool ctl_needs_files(const struct partition_log *log, uint8_t kind)
+{
+    if (log->dir_sync_needed)
+        return true; /* whatever runs fsyncs the directory on the way */
+    return kind != LOG_OP_FLUSH && kind != LOG_CTL_INTERVAL_FLUSH && kind != LOG_CTL_REPAIR;
+}
+
+static void plan_open(struct partition_log *log, int *fdp, int dirfd, const char *path, int flags,
+                      uint8_t policy)
+{
+    if (*fdp >= 0)
+        return;
+    struct ctl_io *io =
+        prog_add(log,
+                 (struct log_io_req){
+                     .op = LOG_IO_OPENAT, .fd = dirfd, .path = path, .flags = flags, .mode = 0644},
+                 policy);
+    if (dirfd != AT_FDCWD)
+        io->fdp = &log->dir_fd;
+    io->result_fd = fdp;
+}
+
+static void plan_open_files(struct partition_log *log, uint8_t policy)
+{
+    struct log_segment *act = log_active(log);
+    plan_open(log, &log->dir_fd, AT_FDCWD, log->dir_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+              policy);
+    plan_open(log, &log->ckpt_fd, -1, "checkpoint", O_RDWR | O_CREAT | O_CLOEXEC, policy);
+    /* A new partition's index files are created here, by its first checkpoint. */
+    plan_open(log, &act->idx.fd, -1, act->idx.name, O_RDWR | O_CREAT | O_CLOEXEC, policy);
+    plan_open(log, &act->tidx.fd, -1, act->tidx.name, O_RDWR | O_CREAT | O_CLOEXEC, policy);
+}
+
+/* Closes the transient files (fds are -1 from now on; the closes go through the ring). */
+static void plan_close_files(struct partition_log *log)
+{
+    struct log_segment *act = log->nsegs > 0 ? log_active(log) : NULL;
+    int *fds[4] = {&log->ckpt_fd, &log->dir_fd, act ? &act->idx.fd : NULL,
+                   act ? &act->tidx.fd : NULL};
+    for (int i = 0; i < 4; i++) {
+        if (fds[i] == NULL || *fds[i] < 0)
+            continue;
+        prog_add(log, (struct log_io_req){.op = LOG_IO_CLOSE, .fd = *fds[i]}, CTL_QUIET);
+        *fds[i] = -1;
+    }
+}
+
+static void files_closed(struct partition_log *log, int status)
+{
+    (void)status;
+    ctl_finish(log, log->ctl.end_status);
+}
+
+/* The operation is over: its transient files are closed first, then the caller hears. */
+static void ctl_end(struct partition_log *log, int status)
+{
+    struct log_ctl_run *r = &log->ctl;
+    assert(log->ctl_active);
+    prog_reset(log);
+    plan_close_files(log);
+    if (r->nprog == 0) {
+        ctl_finish(log, status);
+        return;
+    }
+    r->end_status = status;
+    prog_run(log, files_closed);
 }
 
 /* Reads, or closes of retired segments, finished: a waiting step may go on. */
@@ -152,6 +235,14 @@ static void after_index_write(struct partition_log *log, struct ctl_io *io, int3
     (void)res;
     struct seg_index *ix = io->arg;
     ix->file_count = (uint32_t)((io->req.off + io->req.len) / ix->entry_size);
+    ix->dirty = true;
+}
+
+static void after_index_sync(struct partition_log *log, struct ctl_io *io, int32_t res)
+{
+    (void)log;
+    (void)res;
+    ((struct seg_index *)io->arg)->dirty = false;
 }
 
 /*
@@ -165,6 +256,10 @@ static void plan_index_files(struct partition_log *log, struct log_segment *seg,
     for (int i = 0; i < 2; i++) {
         struct seg_index *ix = both[i];
         if (ix->fd < 0 || ix->mem == NULL)
+            continue;
+        /* Nothing written since the last fdatasync: nothing to sync (an idle partition's
+         * checkpoint and close cost one fdatasync, not three). */
+        if (ix->file_count >= ix->count && !exact && !ix->dirty)
             continue;
         if (ix->file_count < ix->count) {
             struct ctl_io *io = prog_add(
@@ -184,7 +279,10 @@ static void plan_index_files(struct partition_log *log, struct log_segment *seg,
                                          .fd = ix->fd,
                                          .len = (uint64_t)ix->count * ix->entry_size},
                      CTL_MUST);
-        prog_add(log, (struct log_io_req){.op = LOG_IO_FDATASYNC, .fd = ix->fd}, CTL_MUST);
+        struct ctl_io *io =
+            prog_add(log, (struct log_io_req){.op = LOG_IO_FDATASYNC, .fd = ix->fd}, CTL_MUST);
+        io->after = after_index_sync;
+        io->arg = ix;
     }
 }
 
@@ -194,11 +292,16 @@ bool log_checkpoint_due(struct partition_log *log)
 {
     if (log->state != LOG_STATE_OPEN)
         return false;
+    /* The record on disk says "clean, ends here": not while appends land. */
+    if (log->ckpt.clean && log->queue_head != NULL && log->queue_head->kind == LOG_OP_APPEND)
+        return true;
     struct log_segment *act = log_active(log);
     if (log->durable_offset < act->base_offset)
         return false;
-    if (log->ckpt.segment_base == act->base_offset && log->ckpt.position == log->durable_pos)
-        return false; /* nothing new is durable */
+    bool hw_new = log->high_watermark != log->ckpt.high_watermark;
+    if (log->ckpt.segment_base == act->base_offset && log->ckpt.position == log->durable_pos &&
+        !hw_new)
+        return false; /* nothing new is durable, and the high watermark is the one written */
     uint64_t since =
         log->ckpt_attempt_base == act->base_offset
             ? log->durable_pos - (log->durable_pos < log->ckpt_attempt_pos ? log->durable_pos
@@ -207,6 +310,42 @@ bool log_checkpoint_due(struct partition_log *log)
     if (since >= log->cfg.checkpoint_bytes)
         return true;
     return log_now(log) - log->last_ckpt_ms >= log->cfg.checkpoint_interval_ms;
+}
+
+/*
+ * The record's epoch table is the runs below its offset (everything past it
+ * is rebuilt by recovery's scan), the newest LOG_MAX_EPOCH_RUNS of them.
+ * The buffer lives until the operation ends (ctl_finish); without one the
+ * write step fails the checkpoint like a failed write would.
+ */
+static void plan_checkpoint_record(struct partition_log *log, struct log_checkpoint *ck)
+{
+    uint32_t n = log->nepochs;
+    while (n > 0 && log->epochs[n - 1].start >= ck->offset)
+        n--;
+    uint32_t first = n > LOG_MAX_EPOCH_RUNS ? n - LOG_MAX_EPOCH_RUNS : 0;
+    ck->epoch_count = n - first;
+    ck->start_epoch = log->start_epoch;
+    ck->epochs_known = true;
+    if (log->ctl.ckpt_buf == NULL)
+        log->ctl.ckpt_buf = malloc(LOG_CHECKPOINT_SLOT);
+    size_t len = 0;
+    if (log->ctl.ckpt_buf != NULL)
+        len = log_checkpoint_encode(ck, log->epochs + first, log->ctl.ckpt_buf);
+    prog_add(log,
+             (struct log_io_req){.op = LOG_IO_WRITE,
+                                 .fd = log->ctl.ckpt_buf != NULL ? log->ckpt_fd : -1,
+                                 .buf = log->ctl.ckpt_buf,
+                                 .len = len,
+                                 .off = log_checkpoint_slot(ck->seq)},
+             CTL_MUST);
+}
+
+static void after_dir_sync(struct partition_log *log, struct ctl_io *io, int32_t res)
+{
+    (void)io;
+    (void)res;
+    log->dir_sync_needed = false;
 }
 
 /*
@@ -219,6 +358,11 @@ static void plan_checkpoint(struct partition_log *log, bool clean)
     struct log_segment *act = log_active(log);
     struct log_checkpoint *ck = &log->ctl.ckpt;
     assert(log->durable_offset >= act->base_offset);
+    if (log->dir_sync_needed) {
+        struct ctl_io *io =
+            prog_add(log, (struct log_io_req){.op = LOG_IO_FSYNC, .fd = log->dir_fd}, CTL_MUST);
+        io->after = after_dir_sync;
+    }
     plan_index_files(log, act, false);
     ck->seq = log->ckpt.seq + 1;
     ck->clean = clean ? 1 : 0;
@@ -229,14 +373,9 @@ static void plan_checkpoint(struct partition_log *log, bool clean)
     ck->time_entries = segment_time_entries_below(act, log->durable_offset);
     ck->max_timestamp = act->max_timestamp;
     ck->max_ts_offset = act->max_ts_offset;
-    log_checkpoint_encode(ck, log->ctl.ckpt_buf);
-    prog_add(log,
-             (struct log_io_req){.op = LOG_IO_WRITE,
-                                 .fd = log->ckpt_fd,
-                                 .buf = log->ctl.ckpt_buf,
-                                 .len = LOG_CHECKPOINT_BYTES,
-                                 .off = (ck->seq % 2) * LOG_CHECKPOINT_SLOT},
-             CTL_MUST);
+    ck->start_offset = log->start_offset;
+    ck->high_watermark = log->high_watermark;
+    plan_checkpoint_record(log, ck);
     prog_add(log, (struct log_io_req){.op = LOG_IO_FDATASYNC, .fd = log->ckpt_fd}, CTL_MUST);
     log->last_ckpt_ms = log_now(log);
     log->ckpt_attempt_base = act->base_offset;
@@ -255,7 +394,36 @@ static void checkpoint_written(struct partition_log *log, int status)
 static void checkpoint_done(struct partition_log *log, int status)
 {
     checkpoint_written(log, status);
+    /* Still marked clean on disk: the appends waiting for it cannot be written. */
+    if (log->ckpt.clean)
+        log_fail_queue(log, status != LOG_OK ? status : LOG_ERR_STORAGE);
     ctl_end(log, LOG_OK);
+}
+
+/* -------------------------------------------------------------- dir sync */
+
+static void dir_synced(struct partition_log *log, int status)
+{
+    if (status != LOG_OK) {
+        /* The new segment's name may not survive a crash: nothing is written into it. */
+        log_note_failure(log, "fsync of the new partition's directory", log->ctl.first_err);
+        log_fail_queue(log, status);
+    }
+    ctl_end(log, status);
+}
+
+/*
+ * A new partition's segment file was created without an fsync of its
+ * directory (creating 10,000 idle partitions paid one each); its first
+ * append waits for it instead, so no acknowledged batch sits in a file
+ * whose name a crash could lose.
+ */
+static void start_dir_sync(struct partition_log *log)
+{
+    struct ctl_io *io =
+        prog_add(log, (struct log_io_req){.op = LOG_IO_FSYNC, .fd = log->dir_fd}, CTL_MUST);
+    io->after = after_dir_sync;
+    prog_run(log, dir_synced);
 }
 
 /* ----------------------------------------------------------------- flush */
@@ -264,8 +432,8 @@ static void flush_done(struct partition_log *log, int status)
 {
     if (status != LOG_OK) {
         log_note_failure(log, "fdatasync", log->ctl.first_err);
-        log_durable_fail(log, LOG_ERR_STORAGE);
-        ctl_end(log, LOG_ERR_STORAGE);
+        log_durable_fail(log, status);
+        ctl_end(log, status);
         return;
     }
     log->last_flush_ms = log_now(log);
@@ -278,16 +446,32 @@ static void start_flush(struct partition_log *log)
     struct log_segment *act = log_active(log);
     log->ctl.target_offset = log->next_offset;
     log->ctl.target_pos = act->size;
-    if (log->durable_offset == log->next_offset) {
+    if (log->dir_sync_needed) { /* everything durable: the new segment's name too */
+        struct ctl_io *io =
+            prog_add(log, (struct log_io_req){.op = LOG_IO_FSYNC, .fd = log->dir_fd}, CTL_MUST);
+        io->after = after_dir_sync;
+    } else if (log->durable_offset == log->next_offset) {
         log->last_flush_ms = log_now(log);
         ctl_end(log, LOG_OK);
         return;
     }
-    prog_add(log, (struct log_io_req){.op = LOG_IO_FDATASYNC, .fd = act->fd}, CTL_MUST);
+    if (log->durable_offset < log->next_offset)
+        prog_add(log, (struct log_io_req){.op = LOG_IO_FDATASYNC, .fd = act->fd}, CTL_MUST);
     prog_run(log, flush_done);
 }
 
 /* ------------------------------------------------------------------ roll */
+
+/* A reservation of a control program succeeded: the file is reserved up to its end. */
+static void after_fallocate(struct partition_log *log, struct ctl_io *io, int32_t res)
+{
+    (void)log;
+    (void)res;
+    struct log_segment *seg = io->arg;
+    assert(io->req.op == LOG_IO_FALLOCATE);
+    if (io->req.off + io->req.len > seg->prealloc_end)
+        seg->prealloc_end = io->req.off + io->req.len;
+}
 
 static int segs_push(struct partition_log *log, struct log_segment *seg)
 {
@@ -323,12 +507,13 @@ static void roll_done(struct partition_log *log, int status)
         log_note_failure(log, "segment roll", log->ctl.first_err ? log->ctl.first_err : ENOMEM);
         /* An age roll retries in a second, not at every turn. */
         old->created_ms = log_now(log) - log->cfg.segment_ms + 1000;
-        log_fail_queue(log, LOG_ERR_STORAGE);
-        ctl_end(log, LOG_ERR_STORAGE);
+        log_fail_queue(log, status);
+        ctl_end(log, status);
         return;
     }
     /* The old segment is closed: its indexes are read through maps from now on. */
     old->end_offset = log->next_offset;
+    prealloc_cut(old, old->size);
     free(old->idx.mem);
     free(old->tidx.mem);
     old->idx.mem = old->tidx.mem = NULL;
@@ -381,15 +566,18 @@ static void start_roll(struct partition_log *log)
                                                      .mode = 0644},
                                  CTL_MUST);
     io->result_fd = &seg->fd;
-    if (log->cfg.preallocate) {
+    if (log->cfg.preallocate && !log->prealloc_off) {
+        /* A roll means a writer: its new segment starts with one step reserved. */
         io = prog_add(log,
                       (struct log_io_req){.op = LOG_IO_FALLOCATE,
                                           .fd = -1,
                                           .flags = 0,
                                           .off = 0,
-                                          .len = log->cfg.segment_bytes},
+                                          .len = prealloc_target(log, 0)},
                       CTL_QUIET);
         io->fdp = &seg->fd;
+        io->after = after_fallocate;
+        io->arg = seg;
     }
     io = prog_add(log,
                   (struct log_io_req){.op = LOG_IO_OPENAT,
@@ -417,8 +605,8 @@ static void repair_done(struct partition_log *log, int status)
 {
     if (status != LOG_OK) {
         log_note_failure(log, "repair of a failed write", log->ctl.first_err);
-        log_fail_queue(log, LOG_ERR_STORAGE);
-        ctl_end(log, LOG_ERR_STORAGE);
+        log_fail_queue(log, status);
+        ctl_end(log, status);
         return;
     }
     log->repair_needed = false;
@@ -437,13 +625,17 @@ static void start_repair(struct partition_log *log)
     log->ctl.first_err = 0;
     prog_add(log, (struct log_io_req){.op = LOG_IO_FTRUNCATE, .fd = act->fd, .len = act->size},
              CTL_MUST);
-    if (log->cfg.preallocate && act->size < log->cfg.segment_bytes)
-        prog_add(log,
-                 (struct log_io_req){.op = LOG_IO_FALLOCATE,
-                                     .fd = act->fd,
-                                     .off = act->size,
-                                     .len = log->cfg.segment_bytes - act->size},
-                 CTL_QUIET);
+    prealloc_cut(act, act->size);
+    uint64_t to = prealloc_target(log, act->size);
+    if (log->cfg.preallocate && !log->prealloc_off && to > act->size) {
+        struct ctl_io *io = prog_add(
+            log,
+            (struct log_io_req){
+                .op = LOG_IO_FALLOCATE, .fd = act->fd, .off = act->size, .len = to - act->size},
+            CTL_QUIET);
+        io->after = after_fallocate;
+        io->arg = act;
+    }
     prog_add(log, (struct log_io_req){.op = LOG_IO_FDATASYNC, .fd = act->fd}, CTL_MUST);
     prog_run(log, repair_done);
 }
@@ -480,16 +672,56 @@ static void remove_first_segment(struct partition_log *log)
 }
 
 /*
+ * May segment 0 go? Only when every offset in it is durable and, for a
+ * replicated partition, committed: deleting past the high watermark could
+ * delete what a new leader truncates away, and past the durable point what
+ * a crash would bring back as a hole.
+ */
+static bool retention_allowed(const struct partition_log *log, const struct log_segment *seg)
+{
+    int64_t limit = log->durable_offset;
+    if (log->high_watermark >= 0 && log->high_watermark < limit)
+        limit = log->high_watermark;
+    return seg->end_offset <= limit;
+}
+
+static void retention_checkpointed(struct partition_log *log, int status)
+{
+    checkpoint_written(log, status);
+    if (log->cfg.on_log_start_advance != NULL)
+        log->cfg.on_log_start_advance(log, log->start_offset, log->cfg.ctx);
+    ctl_end(log, LOG_OK);
+}
+
+/*
+ * Segments are gone: the directory is fsynced (so they stay gone) and a
+ * checkpoint names the new start (recovery deletes any segment below it
+ * that a crash brought back), and only then is the new start reported.
+ */
+static void retention_synced(struct partition_log *log, int status)
+{
+    (void)status; /* a failed fsync is a warning; recovery deletes what is below the start */
+    prog_reset(log);
+    if (log->durable_offset < log_active(log)->base_offset) {
+        retention_checkpointed(log, LOG_OK); /* the next checkpoint names the start */
+        return;
+    }
+    plan_checkpoint(log, false);
+    prog_run(log, retention_checkpointed);
+}
+
+/*
  * Deletes the oldest closed segment while the log breaks retention by size
  * (what remains without it is still at least retention_bytes) or by age (its
- * newest batch is older than retention_ms). Never the active segment. The
- * log start moves first, so readers get OFFSET_OUT_OF_RANGE at once.
+ * newest batch is older than retention_ms), and while retention_allowed.
+ * Never the active segment. The log start moves first, so readers get
+ * OFFSET_OUT_OF_RANGE at once.
  */
 static void retention_next(struct partition_log *log)
 {
     int64_t now = log_now(log);
     log->last_retention_ms = now;
-    if (log->nsegs > 1) {
+    if (log->nsegs > 1 && retention_allowed(log, log->segs[0])) {
         struct log_segment *seg = log->segs[0];
         const char *why = NULL;
         if (log->cfg.retention_bytes >= 0 &&
@@ -502,12 +734,20 @@ static void retention_next(struct partition_log *log)
             log_msg(log, LOG_LEVEL_INFO, "retention (%s): deleting segment %s (%" PRIu64 " bytes)",
                     why, seg->name, seg->size);
             remove_first_segment(log);
+            epochs_advance_start(log, log->start_offset);
+            log->ctl.status = 1; /* something was deleted */
             plan_unlink_segment(log, seg);
             prog_run(log, retention_unlinked);
             return;
         }
     }
-    ctl_end(log, LOG_OK);
+    if (log->ctl.status != 1) {
+        ctl_end(log, LOG_OK);
+        return;
+    }
+    log->ctl.status = LOG_OK;
+    prog_add(log, (struct log_io_req){.op = LOG_IO_FSYNC, .fd = log->dir_fd}, CTL_TOLERATE);
+    prog_run(log, retention_synced);
 }
 
 /* -------------------------------------------------------------- truncate */
@@ -526,8 +766,8 @@ static void truncate_synced(struct partition_log *log, int status)
         log->repair_needed = true;
         log->repair_from = log_active(log)->size;
         log->repair_to = log->ctl.target_pos;
-        log->ctl.status = LOG_ERR_STORAGE;
-        ctl_end(log, LOG_ERR_STORAGE);
+        log->ctl.status = status;
+        ctl_end(log, status);
         return;
     }
     log->ctl.status = LOG_OK;
@@ -656,8 +896,10 @@ static void truncate_apply(struct partition_log *log, int k, uint64_t pos, int64
     }
     log->total_bytes -= old_size - pos;
     seg->size = pos;
+    prealloc_cut(seg, pos); /* the file is cut to pos below */
     seg->end_offset = new_end;
-    log->next_offset = new_end;
+    log->next_offset = log->stored_offset = new_end;
+    epochs_truncate(log, new_end);
     if (log->durable_offset > new_end || log->durable_pos > pos ||
         log->durable_offset < seg->base_offset) {
         log->durable_offset = new_end;
@@ -723,7 +965,7 @@ static void truncate_scanned(struct partition_log *log, int status)
     struct log_ctl_run *r = &log->ctl;
     int k = log_find_segment(log, r->user->offset);
     if (status != LOG_OK || r->status != LOG_OK) {
-        ctl_end(log, LOG_ERR_STORAGE);
+        ctl_end(log, status != LOG_OK ? status : r->status);
         return;
     }
     if (r->scan_len == UINT32_MAX) {
@@ -761,6 +1003,14 @@ static void start_truncate(struct partition_log *log)
     struct log_ctl_run *r = &log->ctl;
     int64_t x = r->user->offset;
     r->status = LOG_OK;
+    if (log->scratch == NULL) { /* only truncation needs it: allocated on first use */
+        log->scratch = malloc(LOG_SCRATCH_BYTES);
+        if (log->scratch == NULL) {
+            ctl_end(log, LOG_ERR_NOMEM);
+            return;
+        }
+        log->scratch_cap = LOG_SCRATCH_BYTES;
+    }
     if (x < log->start_offset || x > log->next_offset) {
         ctl_end(log, LOG_ERR_OUT_OF_RANGE);
         return;
@@ -782,6 +1032,136 @@ static void start_truncate(struct partition_log *log)
     r->target_offset = x;
     r->scan_pos = pos;
     truncate_scan(log);
+}
+
+/* ------------------------------------------------------------------ reset */
+
+static void reset_done(struct partition_log *log, int status)
+{
+    if (status != LOG_OK) /* the files are what recovery would make of them: it finishes */
+        log_note_failure(log, "creating the segment of a reset log", log->ctl.first_err);
+    ctl_end(log, status);
+}
+
+static void reset_unlink_next(struct partition_log *log);
+
+static void reset_unlinked(struct partition_log *log, int status)
+{
+    (void)status; /* recovery deletes any segment below the start the checkpoint names */
+    segment_retire(log->ctl.seg);
+    log->ctl.seg = NULL;
+    reset_unlink_next(log);
+}
+
+/* The old segments go newest first, then the new one is created and the directory synced. */
+static void reset_unlink_next(struct partition_log *log)
+{
+    struct log_ctl_run *r = &log->ctl;
+    prog_reset(log);
+    if (r->doomed != NULL) {
+        r->seg = r->doomed;
+        r->doomed = r->seg->next_doomed;
+        plan_unlink_segment(log, r->seg);
+        prog_run(log, reset_unlinked);
+        return;
+    }
+    struct log_segment *seg = log_active(log);
+    int flags = O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC;
+    const char *names[3] = {seg->name, seg->idx.name, seg->tidx.name};
+    int *fds[3] = {&seg->fd, &seg->idx.fd, &seg->tidx.fd};
+    for (int i = 0; i < 3; i++) {
+        struct ctl_io *io = prog_add(log,
+                                     (struct log_io_req){.op = LOG_IO_OPENAT,
+                                                         .fd = log->dir_fd,
+                                                         .path = names[i],
+                                                         .flags = flags,
+                                                         .mode = 0644},
+                                     CTL_MUST);
+        io->result_fd = fds[i];
+    }
+    prog_add(log, (struct log_io_req){.op = LOG_IO_FSYNC, .fd = log->dir_fd}, CTL_MUST);
+    prog_run(log, reset_done);
+}
+
+/*
+ * The checkpoint naming the new start is durable: from here a crash
+ * recovers the new, empty log. Memory follows at once (readers get
+ * OFFSET_OUT_OF_RANGE below the new start), then the files.
+ */
+static void reset_committed(struct partition_log *log, int status)
+{
+    struct log_ctl_run *r = &log->ctl;
+    struct log_segment *seg = r->seg;
+    r->seg = NULL;
+    if (status != LOG_OK) {
+        segment_free(seg); /* nothing changed: the old log stays */
+        ctl_end(log, status);
+        return;
+    }
+    log->ckpt = r->ckpt;
+    log_durable_fail(log, LOG_ERR_STORAGE); /* written, never durable: gone */
+    struct log_segment **tail = &r->doomed;
+    *tail = NULL;
+    while (log->nsegs > 0) {
+        struct log_segment *old = log->segs[--log->nsegs];
+        old->next_doomed = NULL;
+        *tail = old;
+        tail = &old->next_doomed;
+    }
+    log->segs[log->nsegs++] = seg;
+    seg->created_ms = log_now(log);
+    log->start_offset = log->next_offset = log->durable_offset = r->target_offset;
+    log->stored_offset = r->target_offset;
+    log->durable_pos = 0;
+    log->total_bytes = 0;
+    log->repair_needed = false;
+    epochs_reset(log, log->reset_epoch);
+    if (log->high_watermark >= 0 && log->high_watermark < r->target_offset)
+        log->high_watermark = r->target_offset;
+    log_msg(log, LOG_LEVEL_INFO, "log reset: it starts at offset %" PRId64, r->target_offset);
+    reset_unlink_next(log);
+}
+
+/*
+ * A follower behind the leader's log start drops its whole log and starts
+ * empty at the leader's start. Crash safety comes from the order: first a
+ * checkpoint that says "the log starts at X, in segment X, position 0" is
+ * made durable; recovery deletes every segment below a checkpoint's start
+ * and creates segment X when it is missing, so a crash before it leaves the
+ * old log, and any crash after it the new one.
+ */
+static void start_reset(struct partition_log *log)
+{
+    struct log_ctl_run *r = &log->ctl;
+    int64_t x = r->user->offset;
+    if (x < log->next_offset) {
+        ctl_end(log, LOG_ERR_OUT_OF_RANGE);
+        return;
+    }
+    r->seg = segment_new(log, x); /* before anything is durable: memory can follow */
+    if (r->seg == NULL) {
+        ctl_end(log, LOG_ERR_NOMEM);
+        return;
+    }
+    r->target_offset = x;
+    log->reset_epoch = r->user->epoch;
+    struct log_checkpoint *ck = &r->ckpt;
+    memset(ck, 0, sizeof(*ck));
+    ck->seq = log->ckpt.seq + 1;
+    ck->segment_base = ck->offset = ck->start_offset = ck->max_ts_offset = x;
+    ck->max_timestamp = INT64_MIN;
+    ck->high_watermark = log->high_watermark < 0   ? -1
+                         : log->high_watermark < x ? x
+                                                   : log->high_watermark;
+    int32_t keep_epoch = log->start_epoch;
+    uint32_t keep_n = log->nepochs;
+    log->start_epoch = r->user->epoch;
+    log->nepochs = 0; /* the record's table: none, start epoch as asked */
+    plan_checkpoint_record(log, ck);
+    log->start_epoch = keep_epoch;
+    log->nepochs = keep_n;
+    prog_add(log, (struct log_io_req){.op = LOG_IO_FDATASYNC, .fd = log->ckpt_fd}, CTL_MUST);
+    prog_run(log, reset_committed);
 }
 
 /* ------------------------------------------------------------------ close */
@@ -818,7 +1198,7 @@ static void close_checkpointed(struct partition_log *log, int status)
     if (status != LOG_OK) {
         log_msg(log, LOG_LEVEL_WARN, "clean-shutdown checkpoint failed: %s; the next open recovers",
                 strerror(log->ctl.first_err));
-        log->ctl.status = LOG_ERR_STORAGE;
+        log->ctl.status = status;
     } else {
         log->ckpt = log->ctl.ckpt;
     }
@@ -829,13 +1209,21 @@ static void close_synced(struct partition_log *log, int status)
 {
     if (status != LOG_OK) {
         log_note_failure(log, "fdatasync at close", log->ctl.first_err);
-        log_durable_fail(log, LOG_ERR_STORAGE);
-        log->ctl.status = LOG_ERR_STORAGE;
+        log_durable_fail(log, status);
+        log->ctl.status = status;
         wait_drained(log, close_all_files);
         return;
     }
     struct log_segment *act = log_active(log);
     log_durable_advance(log, log->next_offset, act->size);
+    const struct log_checkpoint *ck = &log->ckpt;
+    if (ck->clean && ck->segment_base == act->base_offset && ck->position == act->size &&
+        ck->offset == log->next_offset && ck->start_offset == log->start_offset &&
+        ck->high_watermark == log->high_watermark && !log->dir_sync_needed) {
+        /* Opened clean and never changed: the clean record on disk says it all. */
+        wait_drained(log, close_all_files);
+        return;
+    }
     prog_reset(log);
     plan_checkpoint(log, true);
     prog_run(log, close_checkpointed);
@@ -856,7 +1244,8 @@ static void start_close(struct partition_log *log)
         prog_add(log, (struct log_io_req){.op = LOG_IO_FTRUNCATE, .fd = act->fd, .len = act->size},
                  CTL_MUST);
     }
-    prog_add(log, (struct log_io_req){.op = LOG_IO_FDATASYNC, .fd = act->fd}, CTL_MUST);
+    if (log->repair_needed || log->durable_offset < log->next_offset)
+        prog_add(log, (struct log_io_req){.op = LOG_IO_FDATASYNC, .fd = act->fd}, CTL_MUST);
     prog_run(log, close_synced);
 }
 
@@ -887,6 +1276,12 @@ static void delete_files_closed(struct partition_log *log, int status)
         (struct log_io_req){
             .op = LOG_IO_UNLINKAT, .fd = AT_FDCWD, .path = log->dir_path, .flags = AT_REMOVEDIR},
         CTL_TOLERATE);
+    /* The topic's directory goes with its last partition (ENOTEMPTY otherwise). */
+    prog_add(
+        log,
+        (struct log_io_req){
+            .op = LOG_IO_UNLINKAT, .fd = AT_FDCWD, .path = log->topic_dir, .flags = AT_REMOVEDIR},
+        CTL_QUIET);
     prog_run(log, delete_dir_done);
 }
 
@@ -926,20 +1321,9 @@ static void start_delete(struct partition_log *log)
 
 /* ------------------------------------------------------------------ start */
 
-void ctl_start(struct partition_log *log, uint8_t kind, struct log_ctl *user)
+static void ctl_dispatch(struct partition_log *log)
 {
-    struct log_ctl_run *r = &log->ctl;
-    assert(!log->ctl_active && log->groups_inflight == 0);
-    log->ctl_active = true;
-    r->c.on_complete = on_ctl_complete;
-    r->kind = kind;
-    r->user = user;
-    r->status = LOG_OK;
-    r->first_err = 0;
-    r->seg = NULL;
-    r->resume = NULL;
-    prog_reset(log);
-    switch (kind) {
+    switch (log->ctl.kind) {
     case LOG_OP_FLUSH:
     case LOG_CTL_INTERVAL_FLUSH:
         start_flush(log);
@@ -954,11 +1338,17 @@ void ctl_start(struct partition_log *log, uint8_t kind, struct log_ctl *user)
     case LOG_CTL_REPAIR:
         start_repair(log);
         break;
+    case LOG_CTL_DIR_SYNC:
+        start_dir_sync(log);
+        break;
     case LOG_OP_RETENTION:
         retention_next(log);
         break;
     case LOG_OP_TRUNCATE:
         start_truncate(log);
+        break;
+    case LOG_OP_RESET:
+        start_reset(log);
         break;
     case LOG_OP_CLOSE:
         start_close(log);
@@ -970,4 +1360,62 @@ void ctl_start(struct partition_log *log, uint8_t kind, struct log_ctl *user)
         assert(!"unknown control operation");
         ctl_end(log, LOG_ERR_INVALID);
     }
+}
+
+/*
+ * The operation's files could not be opened (no fds left, say): it fails
+ * as if its first step had, and what waits on it is not retried at once.
+ */
+static void ctl_open_failed(struct partition_log *log)
+{
+    struct log_ctl_run *r = &log->ctl;
+    int err = r->first_err ? r->first_err : EIO;
+    int64_t now = log_now(log);
+    log_msg(log, LOG_LEVEL_WARN, "opening the partition's files failed: %s", strerror(err));
+    if (r->kind == LOG_CTL_CHECKPOINT) {
+        log->last_ckpt_ms = now;
+        log->ckpt_attempt_base = log_active(log)->base_offset;
+        log->ckpt_attempt_pos = log->durable_pos;
+    } else if (r->kind == LOG_OP_RETENTION) {
+        log->last_retention_ms = now;
+    } else if (r->kind == LOG_CTL_ROLL) {
+        log_note_failure(log, "segment roll", err);
+        log_active(log)->created_ms = now - log->cfg.segment_ms + 1000;
+        log_fail_queue(log, log_status_from_errno(err));
+    }
+    ctl_end(log, log_status_from_errno(err));
+}
+
+static void files_opened(struct partition_log *log, int status)
+{
+    if (status != LOG_OK) {
+        ctl_open_failed(log);
+        return;
+    }
+    ctl_dispatch(log);
+}
+
+void ctl_start(struct partition_log *log, uint8_t kind, struct log_ctl *user)
+{
+    struct log_ctl_run *r = &log->ctl;
+    assert(!log->ctl_active && log->groups_inflight == 0 && !log->prealloc_busy);
+    log->ctl_active = true;
+    r->c.on_complete = on_ctl_complete;
+    r->kind = kind;
+    r->user = user;
+    r->status = LOG_OK;
+    r->first_err = 0;
+    r->seg = NULL;
+    r->resume = NULL;
+    prog_reset(log);
+    if (ctl_needs_files(log, kind)) {
+        /* Close and delete go on without them: they end the partition either way. */
+        bool ending = kind == LOG_OP_CLOSE || kind == LOG_OP_DELETE;
+        plan_open_files(log, ending ? CTL_QUIET : CTL_MUST);
+        if (r->nprog > 0) {
+            prog_run(log, files_opened);
+            return;
+        }
+    }
+    ctl_dispatch(log);
 }

@@ -21,6 +21,9 @@
 #define LOG_INDEX_ENTRY 8 /* u32 relative offset, u32 position */
 #define LOG_TIME_ENTRY 12 /* i64 max timestamp so far, u32 relative offset */
 #define LOG_NAME_MAX 40
+#define LOG_SCRATCH_BYTES (64u << 10) /* truncate's header scan */
+/* A partition with no write group started for this long frees its groups' memory. */
+#define LOG_IDLE_FREE_MS 10000
 
 enum log_op_kind {
     LOG_OP_APPEND = 1,
@@ -29,6 +32,7 @@ enum log_op_kind {
     LOG_OP_CLOSE,
     LOG_OP_DELETE,
     LOG_OP_RETENTION,
+    LOG_OP_RESET,
 };
 
 /* ------------------------------------------------------------------ index */
@@ -50,6 +54,7 @@ struct seg_index {
     size_t map_len;
     bool map_tried;
     uint32_t file_count; /* entries known to be in the file */
+    bool dirty;          /* written or cut since its last fdatasync */
     char name[LOG_NAME_MAX];
 };
 
@@ -86,6 +91,7 @@ struct log_segment {
     uint64_t writeback_pos;   /* flush none/interval: writeback started for [0, this) */
     int64_t writeback_ref_ms; /* when writeback_pos last moved (0: since created_ms) */
     uint64_t cache_drop_pos;  /* [0, this) was dropped from the page cache */
+    uint64_t prealloc_end;    /* the file is fallocate'd (size set) up to here */
     int fd;
     struct seg_index idx, tidx;
     int64_t max_timestamp; /* INT64_MIN: no batch */
@@ -120,14 +126,24 @@ struct log_checkpoint {
     uint32_t time_entries;
     int64_t max_timestamp; /* of that segment, up to position */
     int64_t max_ts_offset;
+    int64_t start_offset;   /* the log starts here: segments wholly below it are gone */
+    int64_t high_watermark; /* -1: not kept (no replication driver set one) */
+    int32_t start_epoch;    /* epoch of the entry start_offset - 1 (0: none) */
+    uint32_t epoch_count;   /* runs of the epoch table below `offset` */
+    bool epochs_known;      /* false for a version 1 record */
 };
 
-#define LOG_CHECKPOINT_BYTES 80
-#define LOG_CHECKPOINT_SLOT 512
+/* Two slots this far apart; a record is at most one slot. */
+#define LOG_CHECKPOINT_SLOT 4096
 
-void log_checkpoint_encode(const struct log_checkpoint *ck, uint8_t out[LOG_CHECKPOINT_BYTES]);
-/* Returns 0 when the bytes hold a valid record. */
-int log_checkpoint_decode(const uint8_t *in, struct log_checkpoint *ck);
+/* Encodes the record and its epoch runs into out; returns its length. */
+size_t log_checkpoint_encode(const struct log_checkpoint *ck, const struct log_epoch_run *runs,
+                             uint8_t out[LOG_CHECKPOINT_SLOT]);
+/* Returns 0 when the bytes hold a valid record (runs: LOG_MAX_EPOCH_RUNS of room). */
+int log_checkpoint_decode(const uint8_t *in, size_t len, struct log_checkpoint *ck,
+                          struct log_epoch_run *runs);
+uint64_t log_checkpoint_slot(uint64_t seq);
+uint64_t log_checkpoint_v1_slot(int slot);
 
 /* ------------------------------------------------------------------ group */
 
@@ -148,10 +164,11 @@ struct log_group {
     struct log_append *first, *last;
     uint32_t appends;
     uint32_t iovcnt;
-    struct iovec iov[LOG_MAX_IOV];
     uint64_t pos, bytes;
     int64_t base_offset, next_offset;
     bool with_sync;
+    bool write_done; /* the writev is back (or was never submitted) */
+    bool stored;     /* on_stored was reported */
     uint8_t pending; /* operations in flight */
     int write_res, sync_res;
     /* staged index state, committed when the group succeeds */
@@ -160,6 +177,8 @@ struct log_group {
     uint64_t last_index_pos;
     int64_t last_time_entry_ts;
     int64_t max_timestamp, max_ts_offset;
+    /* Last: a group of few appends touches only the first page or so of it. */
+    struct iovec iov[LOG_MAX_IOV];
 };
 
 /* ---------------------------------------------------------------- control */
@@ -195,6 +214,7 @@ struct log_ctl_run {
     void (*done)(struct partition_log *log, int status);
     void (*resume)(struct partition_log *log); /* waiting for reads and closes */
     int status;
+    int end_status; /* ctl_end: what the caller hears once the files are closed */
     int first_err;
     struct log_ctl *user; /* NULL for internal work */
     uint8_t kind;         /* LOG_OP_* or an internal kind below */
@@ -204,7 +224,7 @@ struct log_ctl_run {
     uint64_t target_pos;
     uint64_t scan_pos;
     uint32_t scan_len;
-    uint8_t ckpt_buf[LOG_CHECKPOINT_BYTES];
+    uint8_t *ckpt_buf; /* LOG_CHECKPOINT_SLOT bytes while a checkpoint is written */
     struct log_checkpoint ckpt;
 };
 
@@ -213,6 +233,7 @@ enum log_internal_kind {
     LOG_CTL_CHECKPOINT,
     LOG_CTL_REPAIR,
     LOG_CTL_INTERVAL_FLUSH,
+    LOG_CTL_DIR_SYNC,
 };
 
 enum log_state { LOG_STATE_OPEN, LOG_STATE_CLOSING, LOG_STATE_CLOSED };
@@ -226,6 +247,7 @@ struct partition_log {
     bool in_ready;
     enum log_state state;
     char *dir_path;
+    char *topic_dir; /* its parent: removed with the last partition in it */
     char label[272]; /* "topic/partition" for messages */
     int dir_fd;
     int ckpt_fd;
@@ -236,6 +258,7 @@ struct partition_log {
     int64_t start_offset;
     int64_t next_offset;    /* log end: visible to readers */
     int64_t durable_offset; /* on disk below this */
+    int64_t stored_offset;  /* in the file below this (maybe not durable, not yet visible) */
     uint64_t durable_pos;   /* position in the active segment of durable_offset */
     uint64_t total_bytes;   /* closed segments + active size */
 
@@ -243,7 +266,10 @@ struct partition_log {
     struct log_op *queue_head, *queue_tail;
     struct log_append *durable_head, *durable_tail; /* written, waiting for a flush */
 
-    struct log_group *groups; /* ring of cfg.max_inflight_groups */
+    struct log_group *groups; /* ring of cfg.max_inflight_groups; NULL while idle */
+    uint64_t groups_started;  /* write groups started so far */
+    uint64_t idle_mark;       /* groups_started when idle_since_ms was taken */
+    int64_t idle_since_ms;
     uint32_t group_head;      /* oldest group in flight */
     uint32_t groups_inflight; /* submitted, not yet retired */
     bool group_chain_failed;  /* a group failed: the later ones in flight fail too */
@@ -252,8 +278,10 @@ struct partition_log {
     uint32_t reads_inflight;
     uint32_t retiring; /* segments whose fds are still being closed */
 
-    bool failed;        /* last write or flush failed; logged once */
-    bool repair_needed; /* bytes past the end may hold a failed write */
+    bool failed;          /* last write or flush failed; logged once */
+    int chain_status;     /* the status the failed group chain reports */
+    char last_error[128]; /* what failed, while failed */
+    bool repair_needed;   /* bytes past the end may hold a failed write */
     uint64_t repair_from, repair_to;
 
     struct log_checkpoint ckpt; /* the last one written */
@@ -263,9 +291,26 @@ struct partition_log {
     int64_t last_flush_ms;
     int64_t last_retention_ms;
     bool flush_requested;
+    bool dir_sync_needed; /* new files whose names are not durable yet: fsync before writing */
 
     uint8_t *scratch; /* truncate's header scan */
     uint32_t scratch_cap;
+
+    /* epochs.c: the leader-epoch table; the high watermark */
+    struct log_epoch_run *epochs;
+    uint32_t nepochs, epochs_cap;
+    int32_t start_epoch;
+    int64_t high_watermark; /* -1: not kept */
+    int32_t reset_epoch;    /* reset: the start epoch asked for */
+
+    /* prealloc.c: the active segment is reserved in steps ahead of the writes */
+    struct rl_completion prealloc_c;
+    struct log_segment *prealloc_seg; /* the segment of the reservation in flight */
+    uint64_t prealloc_target;         /* ... and the end it reserves to */
+    uint64_t prealloc_step;
+    int64_t prealloc_ms; /* when the last step was taken */
+    bool prealloc_busy;  /* a reservation is in flight: control operations wait */
+    bool prealloc_off;   /* the filesystem does not support fallocate */
 };
 
 /* ----------------------------------------------------- shared functions */
@@ -273,6 +318,7 @@ struct partition_log {
 void log_msg(struct partition_log *log, enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int64_t log_now(struct partition_log *log);
+void log_engine_note_interval(struct log_engine *e, int64_t interval_ms);
 void log_mark_ready(struct partition_log *log);
 int log_submit(struct partition_log *log, const struct log_io_req *req, struct rl_completion *c,
                unsigned flags);
@@ -309,6 +355,19 @@ void segment_retire(struct log_segment *seg);
 /* Frees memory of a segment whose fds are closed (or were never opened). */
 void segment_free(struct log_segment *seg);
 
+/* epochs.c */
+void epochs_note(struct partition_log *log, int32_t epoch, int64_t offset);
+void epochs_note_append(struct partition_log *log, const struct log_append *a);
+void epochs_truncate(struct partition_log *log, int64_t end);
+void epochs_advance_start(struct partition_log *log, int64_t start);
+void epochs_reset(struct partition_log *log, int32_t start_epoch);
+
+/* prealloc.c */
+void prealloc_init(struct partition_log *log);
+void prealloc_ahead(struct partition_log *log, uint64_t end_after);
+uint64_t prealloc_target(const struct partition_log *log, uint64_t pos);
+void prealloc_cut(struct log_segment *seg, uint64_t size);
+
 /* recovery.c */
 int log_recover(struct partition_log *log, struct log_open_report *rep);
 
@@ -322,6 +381,7 @@ void log_pump(struct partition_log *log);
 bool log_retention_due(struct partition_log *log, int64_t now);
 int log_groups_alloc(struct partition_log *log);
 void log_groups_free(struct partition_log *log);
+void log_groups_release_idle(struct partition_log *log, int64_t now);
 void log_fail_queue(struct partition_log *log, int status);
 void log_durable_advance(struct partition_log *log, int64_t offset, uint64_t pos);
 void log_durable_fail(struct partition_log *log, int status);

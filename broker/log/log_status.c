@@ -1,6 +1,8 @@
 /* Names of the engine's status codes. */
 #include "log_status.h"
 
+#include <errno.h>
+
 const char *log_status_str(int status)
 {
     switch (status) {
@@ -26,7 +28,17 @@ const char *log_status_str(int status)
         return "out of memory";
     case LOG_ERR_BUSY:
         return "submission queue full";
+    case LOG_ERR_NO_SPACE:
+        return "no space left on the broker's disk: writes fail until space is freed, reads "
+               "continue";
     default:
         return "unknown status";
     }
+}
+
+int log_status_from_errno(int err)
+{
+    if (err < 0)
+        err = -err;
+    return err == ENOSPC || err == EDQUOT ? LOG_ERR_NO_SPACE : LOG_ERR_STORAGE;
 }

@@ -16,9 +16,15 @@ typedef enum log_status {
     LOG_ERR_CLOSED = -7,          /* the partition is closing, closed or deleted */
     LOG_ERR_BUFFER_TOO_SMALL = -8, /* read: the first batch does not fit; see needed_bytes */
     LOG_ERR_NOMEM = -9,
-    LOG_ERR_BUSY = -10, /* the ring's submission queue is full: retry next turn */
+    LOG_ERR_BUSY = -10,     /* the ring's submission queue is full: retry next turn */
+    LOG_ERR_NO_SPACE = -11, /* the disk is full (ENOSPC, EDQUOT, or a short write): nothing
+                               appended; reads go on, and writes succeed again once space is
+                               freed */
 } log_status;
 
 const char *log_status_str(int status);
+
+/* LOG_ERR_NO_SPACE for ENOSPC and EDQUOT (either sign), LOG_ERR_STORAGE for any other errno. */
+int log_status_from_errno(int err);
 
 #endif

@@ -52,7 +52,12 @@ struct log_engine {
     struct partition_log *ready;      /* partitions with work for log_engine_submit */
     struct partition_log *partitions; /* every open partition */
     uint64_t inflight;                /* operations submitted and not completed */
+    int64_t next_walk_ms;             /* log_engine_tick looks at the partitions from then */
+    int64_t walk_ms;                  /* ... every this often (LOG_TICK_WALK_MS or less) */
 };
+
+/* log_engine_tick walks the partitions at most this often (or the shortest flush interval). */
+#define LOG_TICK_WALK_MS 50
 
 void log_engine_init(struct log_engine *e, const struct log_engine_config *cfg);
 
@@ -96,6 +101,10 @@ enum log_flush_policy {
 /* Defaults of the fields below that take 0 to mean "the default". */
 #define LOG_DEFAULT_INFLIGHT_GROUPS 2
 #define LOG_DEFAULT_CACHE_KEEP_BYTES (64ll << 20)
+/* Preallocation steps ahead of the writes: the first (and an idle
+ * partition's) and the largest, for a fast writer (prealloc.c). */
+#define LOG_DEFAULT_PREALLOC_BYTES (64u << 10)
+#define LOG_PREALLOC_MAX_BYTES (16u << 20)
 
 struct partition_log_config {
     uint64_t segment_bytes;        /* roll past this size (default 1 GiB, max 2 GiB) */
@@ -109,7 +118,8 @@ struct partition_log_config {
     uint32_t max_group_bytes;      /* one write group, at least max_append_bytes (32 MiB) */
     uint32_t max_batch_bytes;      /* largest batch recovery accepts (default = max_append) */
     uint32_t max_inflight_groups;  /* write groups in flight at once, 1..16 (0: default 2) */
-    bool preallocate;              /* fallocate new segments (default true) */
+    bool preallocate;              /* fallocate the active segment ahead of writes (true) */
+    uint32_t prealloc_bytes;       /* the first step ahead (0: 64 KiB); grows to 16 MiB */
     /* A partition writing fast (8 MB/s or more: LOG_WRITEBACK_KICK_BYTES
      * above) drops from the page cache what was written back this far
      * behind its end (0: default 64 MiB; negative: keep everything). */
@@ -119,6 +129,9 @@ struct partition_log_config {
     int64_t retention_check_ms;     /* how often tick() looks at retention (1000) */
     /* Called whenever the durable offset moves forward (may be NULL). */
     void (*on_durable_advance)(struct partition_log *log, int64_t durable_offset, void *ctx);
+    /* Called when retention moved the log start (files gone, directory synced,
+     * checkpoint written), e.g. for replica_group_log_start_advanced (may be NULL). */
+    void (*on_log_start_advance)(struct partition_log *log, int64_t start_offset, void *ctx);
     void *ctx;
 };
 
@@ -156,12 +169,46 @@ void partition_log_free(struct partition_log *log);
 int64_t partition_log_start_offset(const struct partition_log *log);
 /* Offset the next batch will get; readers see everything below it. */
 int64_t partition_log_end_offset(const struct partition_log *log);
+/* Everything below it is in the file (on_stored): at or past the end, and maybe not durable. */
+int64_t partition_log_stored_offset(const struct partition_log *log);
 /* Everything below it is on disk (the recovery point moves only forward past it). */
 int64_t partition_log_durable_offset(const struct partition_log *log);
 uint64_t partition_log_size_bytes(const struct partition_log *log);
 uint32_t partition_log_segment_count(const struct partition_log *log);
+/* Batches from `start` on carry leader epoch `epoch`, up to the next run's start. */
+struct log_epoch_run {
+    int32_t epoch;
+    int64_t start;
+};
+
+/* The checkpoint keeps this many runs (the newest); memory keeps them all. */
+#define LOG_MAX_EPOCH_RUNS 256
+
+/*
+ * The leader-epoch table of [start, end), oldest run first, and the epoch of
+ * the entry at start - 1 (0 when there is none or it is not known). Kept
+ * across restarts in the checkpoint; valid until the next call that changes
+ * the log. Returns the number of runs.
+ */
+uint32_t partition_log_epochs(const struct partition_log *log, const struct log_epoch_run **runs,
+                              int32_t *start_epoch);
+
+/*
+ * The high watermark (commit) of a replicated partition. The replication
+ * driver sets it; it is written with the next checkpoint and read back by
+ * open (clamped to [start, end]), and retention never deletes a segment
+ * holding offsets at or past it. -1 until one is set: then retention is
+ * bounded by the durable offset only.
+ */
+void partition_log_set_high_watermark(struct partition_log *log, int64_t hw);
+int64_t partition_log_high_watermark(const struct partition_log *log);
+
+/* Heap the partition holds (structures, in-memory indexes, write groups): not the page cache. */
+size_t partition_log_memory_bytes(const struct partition_log *log);
 /* True while the last write or flush failed and no later one succeeded. */
 bool partition_log_failed(const struct partition_log *log);
+/* While failed: what failed, for people ("write failed: No space left on device"); else "". */
+const char *partition_log_failure(const struct partition_log *log);
 
 /* ------------------------------------------------------------------ append */
 
@@ -170,6 +217,10 @@ enum {
     LOG_APPEND_EXACT_OFFSETS = 1u << 0,
     /* Checksum-validate every batch (when the caller has not). */
     LOG_APPEND_VALIDATE = 1u << 1,
+    /* Control batches (RL_BATCH_ATTR_CONTROL: epoch markers, configuration entries) are
+     * allowed: the broker's own appends and replicated ones. Without it they are refused
+     * (LOG_ERR_CORRUPT_BATCH), as producers may not send them. */
+    LOG_APPEND_CONTROL = 1u << 2,
 };
 
 struct log_op {
@@ -188,6 +239,12 @@ struct log_append {
     void (*on_written)(struct log_append *a, int status);
     /* On disk (or failed). NULL: not wanted; the struct is free after on_written. */
     void (*on_durable)(struct log_append *a, int status);
+    /* Optional, LOG_OK only: the batches are in the file (page cache), with offsets
+     * assigned, but not yet durable nor visible to readers. Under flush=always it comes
+     * an fdatasync before on_written (a replication leader sends them to followers from
+     * here, not one fsync late); otherwise right before on_written. A failure after it
+     * still arrives as on_written(error): the bytes were cut again. */
+    void (*on_stored)(struct log_append *a, int status);
     void *user;
     /* out, valid from on_written with LOG_OK */
     int64_t base_offset; /* of the first batch */
@@ -204,7 +261,8 @@ struct log_append {
  * until on_written. Returns LOG_OK (callbacks will follow) or an error
  * right away (no callback): LOG_ERR_INVALID, LOG_ERR_TOO_LARGE,
  * LOG_ERR_CORRUPT_BATCH, LOG_ERR_CLOSED. A disk failure is reported through
- * the callbacks as LOG_ERR_STORAGE, and an exact-offset append that is not
+ * the callbacks as LOG_ERR_STORAGE (LOG_ERR_NO_SPACE for a full disk), and an
+ * exact-offset append that is not
  * at the log end when its turn comes as LOG_ERR_OFFSET_MISMATCH.
  */
 int partition_log_append(struct partition_log *log, struct log_append *a);
@@ -276,7 +334,8 @@ struct log_ctl {
     struct log_op op; /* engine-private */
     void (*on_complete)(struct log_ctl *c, int status);
     void *user;
-    int64_t offset; /* truncate: in, the new end; out for every kind: the log end */
+    int64_t offset; /* truncate, reset: in, the new end / start; out for every kind: the log end */
+    int32_t epoch;  /* reset: in, the epoch of the entry before the new start */
 };
 
 /*
@@ -297,5 +356,17 @@ int partition_log_truncate(struct partition_log *log, int64_t offset, struct log
 int partition_log_close(struct partition_log *log, struct log_ctl *ctl);
 int partition_log_delete(struct partition_log *log, struct log_ctl *ctl);
 int partition_log_enforce_retention(struct partition_log *log, struct log_ctl *ctl);
+
+/*
+ * Deletes the whole log; it restarts, empty, at `offset` (>= the log end:
+ * truncate first otherwise), the entry before which had leader epoch
+ * start_epoch. For a follower behind the leader's log start
+ * (RG_LOG_RESET). Crash-safe: a checkpoint naming the new start is made
+ * durable before any file goes, and recovery finishes a reset it finds
+ * half done, so a crash leaves the old log or the new empty one, never a
+ * mix. LOG_ERR_OUT_OF_RANGE for an offset below the log end.
+ */
+int partition_log_reset(struct partition_log *log, int64_t offset, int32_t start_epoch,
+                        struct log_ctl *ctl);
 
 #endif

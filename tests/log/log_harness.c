@@ -189,6 +189,18 @@ int h_retention(struct harness *h, struct partition_log *log)
     return run_ctl(h, partition_log_enforce_retention, log, &hc);
 }
 
+int h_reset(struct harness *h, struct partition_log *log, int64_t offset, int32_t start_epoch)
+{
+    struct h_ctl hc = {0};
+    hc.c.on_complete = ctl_done;
+    int rc = partition_log_reset(log, offset, start_epoch, &hc.c);
+    if (rc != LOG_OK)
+        return rc;
+    rc = log_engine_drive(&h->engine, &h->ring, &hc.done);
+    cr_assert_eq(rc, 0);
+    return hc.status;
+}
+
 int h_truncate(struct harness *h, struct partition_log *log, int64_t offset, int64_t *new_end)
 {
     struct h_ctl hc = {0};
@@ -201,6 +213,18 @@ int h_truncate(struct harness *h, struct partition_log *log, int64_t offset, int
     if (new_end != NULL)
         *new_end = hc.c.offset;
     return hc.status;
+}
+
+size_t h_control_batch(uint8_t *buf, size_t cap, uint16_t type, int64_t timestamp)
+{
+    struct rl_batch_builder b;
+    cr_assert_eq(rl_batch_builder_init(&b, buf, cap, NULL), RL_OK);
+    uint8_t key[2] = {(uint8_t)type, (uint8_t)(type >> 8)};
+    struct rl_record_in r = {.key = key, .key_len = sizeof(key), .timestamp = timestamp};
+    cr_assert_eq(rl_batch_builder_add(&b, &r), RL_OK);
+    size_t n = rl_batch_builder_finish(&b);
+    rl_batch_make_control(buf, n);
+    return n;
 }
 
 size_t h_batch(uint8_t *buf, size_t cap, uint64_t tag, int records, size_t value_len,
@@ -388,12 +412,14 @@ long h_read_all(struct harness *h, struct partition_log *log, uint64_t *tags, in
         }
         struct rl_batch_iter it;
         rl_batch_iter_init(&it, rr.data, rr.len, RL_BATCH_ABSOLUTE_MAX_BYTES);
+        it.allow_control = true; /* the broker's own batches: tag UINT64_MAX */
         const uint8_t *b;
         struct rl_batch_header hd;
         int st;
         while ((st = rl_batch_iter_next(&it, &b, &hd)) == RL_OK) {
-            uint64_t tag;
-            if (hd.base_offset != off || !h_batch_check(b, rl_batch_total_bytes(&hd), &tag)) {
+            uint64_t tag = UINT64_MAX;
+            if (hd.base_offset != off ||
+                (!rl_batch_is_control(&hd) && !h_batch_check(b, rl_batch_total_bytes(&hd), &tag))) {
                 fprintf(stderr, "bad batch at %lld (base %lld)\n", (long long)off,
                         (long long)hd.base_offset);
                 free(rr.data);

@@ -46,6 +46,7 @@ int h_delete(struct harness *h, struct partition_log *log);
 int h_flush(struct harness *h, struct partition_log *log);
 int h_truncate(struct harness *h, struct partition_log *log, int64_t offset, int64_t *new_end);
 int h_retention(struct harness *h, struct partition_log *log);
+int h_reset(struct harness *h, struct partition_log *log, int64_t offset, int32_t start_epoch);
 void h_drive(struct harness *h); /* until idle */
 /* Runs the ring for about `ms` milliseconds: submits, dispatches what completes, never blocks. */
 void h_spin(struct harness *h, int ms);
@@ -58,6 +59,8 @@ bool h_wait_held(struct harness *h, uint32_t n);
  */
 size_t h_batch(uint8_t *buf, size_t cap, uint64_t tag, int records, size_t value_len,
                int64_t timestamp);
+/* A one-record control batch (RL_CONTROL_*) as the broker builds one. */
+size_t h_control_batch(uint8_t *buf, size_t cap, uint16_t type, int64_t timestamp);
 /* Checks a batch built by h_batch: valid, and its values encode `tag`. */
 bool h_batch_check(const uint8_t *batch, size_t len, uint64_t *tag);
 

@@ -60,7 +60,8 @@ static void scenario(struct harness *h, struct outcome *out)
         h_drive(h);
         for (int j = 0; j < n; j++) {
             cr_assert(ha[j].written && ha[j].durable);
-            cr_assert(ha[j].written_status == LOG_OK || ha[j].written_status == LOG_ERR_STORAGE,
+            cr_assert(ha[j].written_status == LOG_OK || ha[j].written_status == LOG_ERR_STORAGE ||
+                          ha[j].written_status == LOG_ERR_NO_SPACE,
                       "status %d", ha[j].written_status);
             cr_assert_eq(ha[j].durable_status, ha[j].written_status);
             out->ok[i + j] = ha[j].written_status == LOG_OK;
@@ -186,7 +187,7 @@ Test(log_faults, full_disk_fails_appends_logs_once_and_keeps_serving_reads)
     log_io_fault_arm(&h.fault, 1, ENOSPC, true);
     for (int i = 0; i < 50; i++) {
         size_t len = h_batch(buf, sizeof(buf), 1000 + (uint64_t)i, 2, 600, i);
-        cr_assert_eq(h_append(&h, log, buf, len, NULL), LOG_ERR_STORAGE);
+        cr_assert_eq(h_append(&h, log, buf, len, NULL), LOG_ERR_NO_SPACE, "a full disk says so");
         /* Reads keep working meanwhile, and see nothing new. */
         int status = 1;
         struct log_read r = {.offset = 0,
@@ -204,6 +205,10 @@ Test(log_faults, full_disk_fails_appends_logs_once_and_keeps_serving_reads)
     cr_assert(partition_log_failed(log));
     cr_assert_eq(partition_log_end_offset(log), end);
     cr_assert_eq(h.errors, 1, "the failure is logged once: %u errors", h.errors);
+    cr_assert_not_null(strstr(h.last_error, "No space left on device"), "%s", h.last_error);
+    cr_assert_not_null(strstr(h.last_error, "NO_SPACE"), "%s", h.last_error);
+    cr_assert_not_null(strstr(partition_log_failure(log), "No space left on device"), "%s",
+                       partition_log_failure(log));
     cr_assert_eq(h_read_all(&h, log, NULL, NULL, 0), 10);
     /* Space comes back: appends succeed again. */
     log_io_fault_disarm(&h.fault);
@@ -211,10 +216,76 @@ Test(log_faults, full_disk_fails_appends_logs_once_and_keeps_serving_reads)
     size_t len = h_batch(buf, sizeof(buf), 77, 2, 600, 1);
     cr_assert_eq(h_append(&h, log, buf, len, NULL), LOG_OK);
     cr_assert(!partition_log_failed(log));
+    cr_assert_str_empty(partition_log_failure(log));
     cr_assert_eq(h_read_all(&h, log, NULL, NULL, 0), 11);
     cr_assert_eq(h_close(&h, log), LOG_OK);
     log = h_open(&h, &cfg, NULL);
     cr_assert_eq(h_read_all(&h, log, NULL, NULL, 0), 11);
+    cr_assert_eq(h_close(&h, log), LOG_OK);
+    h_fini(&h);
+}
+
+Test(log_faults, a_failing_disk_is_a_storage_error_not_a_full_one)
+{
+    struct harness h;
+    h_init(&h);
+    h.quiet = true;
+    struct partition_log_config cfg = scenario_cfg();
+    struct partition_log *log = h_open(&h, &cfg, NULL);
+    uint8_t buf[2048];
+    size_t len = h_batch(buf, sizeof(buf), 1, 2, 600, 1);
+    cr_assert_eq(h_append(&h, log, buf, len, NULL), LOG_OK);
+    h.fault.op_mask = 1u << LOG_IO_WRITEV | 1u << LOG_IO_FDATASYNC | 1u << LOG_IO_FTRUNCATE;
+    h.fault.calls = 0;
+    log_io_fault_arm(&h.fault, 1, EIO, true);
+    len = h_batch(buf, sizeof(buf), 2, 2, 600, 2);
+    cr_assert_eq(h_append(&h, log, buf, len, NULL), LOG_ERR_STORAGE);
+    cr_assert_not_null(strstr(partition_log_failure(log), "Input/output error"), "%s",
+                       partition_log_failure(log));
+    cr_assert_not_null(strstr(h.last_error, "STORAGE_ERROR"), "%s", h.last_error);
+    cr_assert_eq(log_status_from_errno(ENOSPC), LOG_ERR_NO_SPACE);
+    cr_assert_eq(log_status_from_errno(-EDQUOT), LOG_ERR_NO_SPACE);
+    cr_assert_eq(log_status_from_errno(EIO), LOG_ERR_STORAGE);
+    log_io_fault_disarm(&h.fault);
+    h.fault.op_mask = 0;
+    cr_assert_eq(h_append(&h, log, buf, len, NULL), LOG_OK);
+    cr_assert_eq(h_close(&h, log), LOG_OK);
+    h_fini(&h);
+}
+
+/*
+ * A cleanly closed log keeps its clean record when reopened, until the
+ * first append: that append waits for a "not clean" record, and if it
+ * cannot be written the append fails and nothing lands behind a record
+ * saying the log ends earlier.
+ */
+Test(log_faults, first_append_after_a_clean_open_waits_for_the_dirty_checkpoint)
+{
+    struct harness h;
+    h_init(&h);
+    h.quiet = true;
+    struct partition_log_config cfg = scenario_cfg();
+    struct partition_log *log = h_open(&h, &cfg, NULL);
+    uint8_t buf[2048];
+    size_t len = h_batch(buf, sizeof(buf), 1, 2, 600, 1);
+    cr_assert_eq(h_append(&h, log, buf, len, NULL), LOG_OK);
+    cr_assert_eq(h_close(&h, log), LOG_OK);
+    struct log_open_report rep;
+    log = h_open(&h, &cfg, &rep);
+    cr_assert(rep.clean);
+    h.fault.op_mask = 1u << LOG_IO_WRITE; /* the checkpoint record's write */
+    h.fault.calls = 0;
+    log_io_fault_arm(&h.fault, 1, ENOSPC, false);
+    len = h_batch(buf, sizeof(buf), 2, 2, 600, 2);
+    cr_assert_eq(h_append(&h, log, buf, len, NULL), LOG_ERR_NO_SPACE);
+    cr_assert_eq(h.fault.injected, 1);
+    log_io_fault_disarm(&h.fault);
+    h.fault.op_mask = 0;
+    cr_assert_eq(h_append(&h, log, buf, len, NULL), LOG_OK, "the next one writes the record");
+    partition_log_free(log); /* a crash */
+    log = h_open(&h, &cfg, &rep);
+    cr_assert(!rep.clean);
+    cr_assert_eq(h_read_all(&h, log, NULL, NULL, 0), 2);
     cr_assert_eq(h_close(&h, log), LOG_OK);
     h_fini(&h);
 }

@@ -31,6 +31,14 @@ TestSuite(log_pipeline, .init = setup, .fini = teardown, .timeout = 120);
 
 static uint8_t bufs[8][1024];
 
+/* Opens a new partition and fsyncs its directory, which its first append would wait for. */
+static struct partition_log *open_ready(const struct partition_log_config *cfg)
+{
+    struct partition_log *log = h_open(&H, cfg, NULL);
+    cr_assert_eq(h_flush(&H, log), LOG_OK);
+    return log;
+}
+
 /* Queues append i (tag i) and lets the engine start a group for it at once. */
 static void append_now(struct partition_log *log, struct h_append *ha, int i)
 {
@@ -98,7 +106,7 @@ Test(log_pipeline, second_group_completes_first_and_waits_for_the_first)
 {
     struct partition_log_config cfg;
     h_cfg(&cfg);
-    struct partition_log *log = h_open(&H, &cfg, NULL);
+    struct partition_log *log = open_ready(&cfg);
     struct h_append ha[2];
     two_groups_in_flight(log, ha);
 
@@ -126,7 +134,7 @@ Test(log_pipeline, first_group_fails_with_the_second_in_flight)
 {
     struct partition_log_config cfg;
     h_cfg(&cfg);
-    struct partition_log *log = h_open(&H, &cfg, NULL);
+    struct partition_log *log = open_ready(&cfg);
     H.fault.calls = 0;
     log_io_fault_arm(&H.fault, 1, EIO, false); /* group 1's writev */
     struct h_append ha[2];
@@ -157,7 +165,7 @@ Test(log_pipeline, second_group_fails_the_first_succeeds)
 {
     struct partition_log_config cfg;
     h_cfg(&cfg);
-    struct partition_log *log = h_open(&H, &cfg, NULL);
+    struct partition_log *log = open_ready(&cfg);
     H.fault.calls = 0;
     log_io_fault_arm(&H.fault, 4, ENOSPC, false); /* group 2's fdatasync */
     struct h_append ha[2];
@@ -169,8 +177,8 @@ Test(log_pipeline, second_group_fails_the_first_succeeds)
     h_drive(&H);
     cr_assert_eq(ha[0].written_status, LOG_OK);
     cr_assert_eq(ha[0].durable_status, LOG_OK);
-    cr_assert_eq(ha[1].written_status, LOG_ERR_STORAGE);
-    cr_assert_eq(ha[1].durable_status, LOG_ERR_STORAGE);
+    cr_assert_eq(ha[1].written_status, LOG_ERR_NO_SPACE);
+    cr_assert_eq(ha[1].durable_status, LOG_ERR_NO_SPACE);
     cr_assert_eq(partition_log_end_offset(log), 1);
     cr_assert_eq(partition_log_durable_offset(log), 1);
 
@@ -182,7 +190,7 @@ Test(log_pipeline, short_write_of_the_first_group)
 {
     struct partition_log_config cfg;
     h_cfg(&cfg);
-    struct partition_log *log = h_open(&H, &cfg, NULL);
+    struct partition_log *log = open_ready(&cfg);
     H.fault.calls = 0;
     log_io_fault_arm(&H.fault, 1, 0, false);
     H.fault.short_write = true; /* half of group 1 lands on disk */
@@ -190,8 +198,9 @@ Test(log_pipeline, short_write_of_the_first_group)
     two_groups_in_flight(log, ha);
     release(0, 3);
     h_drive(&H);
-    cr_assert_eq(ha[0].written_status, LOG_ERR_STORAGE);
-    cr_assert_eq(ha[1].written_status, LOG_ERR_STORAGE);
+    /* A short write is how a filling disk shows: reported as one. */
+    cr_assert_eq(ha[0].written_status, LOG_ERR_NO_SPACE);
+    cr_assert_eq(ha[1].written_status, LOG_ERR_NO_SPACE);
     append_after_fault(log, 0);
     check_log(log, &cfg, (uint64_t[]){2}, 1);
 }
@@ -205,7 +214,7 @@ Test(log_pipeline, close_waits_for_both_groups)
 {
     struct partition_log_config cfg;
     h_cfg(&cfg);
-    struct partition_log *log = h_open(&H, &cfg, NULL);
+    struct partition_log *log = open_ready(&cfg);
     struct h_append ha[2];
     two_groups_in_flight(log, ha);
     int status = 1;
@@ -232,7 +241,7 @@ Test(log_pipeline, roll_waits_for_both_groups)
     h_cfg(&cfg);
     size_t one = h_batch(bufs[0], sizeof(bufs[0]), 0, 1, 100, 0);
     cfg.segment_bytes = 4096;
-    struct partition_log *log = h_open(&H, &cfg, NULL);
+    struct partition_log *log = open_ready(&cfg);
     /* Fill the segment to leave room for exactly two more batches. */
     int filler = (int)(4096 / one) - 2;
     for (int i = 0; i < filler; i++)
@@ -263,7 +272,7 @@ Test(log_pipeline, flush_none_durable_in_order_after_flush)
     struct partition_log_config cfg;
     h_cfg(&cfg);
     cfg.flush = LOG_FLUSH_NONE;
-    struct partition_log *log = h_open(&H, &cfg, NULL);
+    struct partition_log *log = open_ready(&cfg);
     H.fault.op_mask = 1u << LOG_IO_WRITEV;
     log_io_fault_hold(&H.fault);
     struct h_append ha[2];
@@ -289,7 +298,7 @@ Test(log_pipeline, one_group_in_flight_when_configured)
     struct partition_log_config cfg;
     h_cfg(&cfg);
     cfg.max_inflight_groups = 1;
-    struct partition_log *log = h_open(&H, &cfg, NULL);
+    struct partition_log *log = open_ready(&cfg);
     H.fault.op_mask = 1u << LOG_IO_WRITEV | 1u << LOG_IO_FDATASYNC;
     log_io_fault_hold(&H.fault);
     struct h_append ha[2];
@@ -304,4 +313,84 @@ Test(log_pipeline, one_group_in_flight_when_configured)
     cr_assert_eq(ha[1].written_status, LOG_OK);
     H.fault.op_mask = 0;
     cr_assert_eq(h_close(&H, log), LOG_OK);
+}
+
+static struct h_append *stored_of[2];
+static int stored_order[2], stored_count;
+
+static void on_stored(struct log_append *a, int status)
+{
+    cr_assert_eq(status, LOG_OK);
+    cr_assert(!((struct h_append *)a)->written, "stored comes before written");
+    stored_order[stored_count++] = (struct h_append *)a == stored_of[0] ? 0 : 1;
+}
+
+/*
+ * Under flush=always a group is "stored" (in the file, an fdatasync short
+ * of durable) once its writev and every earlier group's are back, before
+ * its fdatasync: what a replication leader sends to followers from.
+ */
+Test(log_pipeline, stored_before_durable_in_group_order)
+{
+    struct partition_log_config cfg;
+    h_cfg(&cfg);
+    struct partition_log *log = open_ready(&cfg);
+    struct h_append ha[2];
+    H.fault.op_mask = 1u << LOG_IO_WRITEV | 1u << LOG_IO_FDATASYNC;
+    log_io_fault_hold(&H.fault);
+    stored_count = 0;
+    for (int i = 0; i < 2; i++) {
+        size_t len = h_batch(bufs[i], sizeof(bufs[i]), (uint64_t)i, 1, 100, i);
+        cr_assert_eq(h_append_async(&H, log, &ha[i], bufs[i], len, 0, 1), LOG_OK);
+        ha[i].a.on_stored = on_stored;
+        stored_of[i] = &ha[i];
+        log_engine_submit(&H.engine);
+    }
+    cr_assert(h_wait_held(&H, 4));
+    /* Group 2's writev is back first: not stored before group 1's. */
+    cr_assert_eq(log_io_fault_release(&H.fault, 2), 0);
+    h_spin(&H, 5);
+    cr_assert_eq(stored_count, 0);
+    cr_assert_eq(partition_log_stored_offset(log), 0);
+    /* Group 1's writev: both stored, in order; nothing written or durable yet. */
+    cr_assert_eq(log_io_fault_release(&H.fault, 0), 0);
+    h_spin(&H, 5);
+    cr_assert_eq(stored_count, 2);
+    cr_assert_eq(stored_order[0], 0);
+    cr_assert_eq(stored_order[1], 1);
+    cr_assert_eq(partition_log_stored_offset(log), 2);
+    cr_assert_eq(partition_log_end_offset(log), 0, "not visible before durable");
+    cr_assert_eq(ha[0].a.base_offset, 0, "offsets known when stored");
+    cr_assert_eq(ha[1].a.base_offset, 1);
+    cr_assert(!ha[0].written && !ha[1].written);
+    /* The fdatasyncs: written and durable. */
+    release(1, 1);
+    release(3, 3);
+    h_drive(&H);
+    cr_assert(ha[0].written && ha[0].durable && ha[1].written && ha[1].durable);
+    cr_assert_eq(partition_log_durable_offset(log), 2);
+    cr_assert_eq(partition_log_stored_offset(log), 2);
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+}
+
+Test(log_pipeline, a_stored_group_whose_sync_fails_is_cut_again)
+{
+    struct partition_log_config cfg;
+    h_cfg(&cfg);
+    struct partition_log *log = open_ready(&cfg);
+    struct h_append ha[1];
+    H.fault.op_mask = 1u << LOG_IO_FDATASYNC;
+    H.fault.calls = 0;
+    log_io_fault_arm(&H.fault, 1, EIO, false);
+    stored_count = 0;
+    size_t len = h_batch(bufs[0], sizeof(bufs[0]), 0, 1, 100, 0);
+    cr_assert_eq(h_append_async(&H, log, &ha[0], bufs[0], len, 0, 1), LOG_OK);
+    ha[0].a.on_stored = on_stored;
+    stored_of[0] = stored_of[1] = &ha[0];
+    h_drive(&H);
+    cr_assert_eq(stored_count, 1);
+    cr_assert_eq(ha[0].written_status, LOG_ERR_STORAGE, "the sync failed after it was stored");
+    cr_assert_eq(partition_log_stored_offset(log), 0);
+    append_after_fault(log, 0);
+    check_log(log, &cfg, (uint64_t[]){2}, 1);
 }

@@ -423,3 +423,51 @@ Test(batch, iterator_over_validated_batches_reads_headers_only)
     cr_assert_eq(rl_batch_iter_next_validated(&it, &batch, &h), RL_OK);
     cr_assert_eq(rl_batch_iter_next_validated(&it, &batch, &h), RL_ERR_TRUNCATED);
 }
+
+/* A leader-epoch marker as the broker builds it: one record whose key is the control type. */
+static size_t build_marker(uint8_t *buf, size_t cap)
+{
+    uint8_t key[2] = {RL_CONTROL_EPOCH_MARKER, 0};
+    struct rl_record_in r = {.key = key, .key_len = sizeof(key), .timestamp = 1000};
+    size_t n = build(buf, cap, &r, 1);
+    rl_batch_make_control(buf, n);
+    return n;
+}
+
+Test(batch, control_batches_are_refused_from_producers_and_valid_for_the_broker)
+{
+    uint8_t buf[512];
+    size_t n = build_marker(buf, sizeof(buf));
+    struct rl_batch_header h;
+    cr_assert_eq(rl_batch_validate(buf, n, MAX_BATCH, &h), RL_ERR_CORRUPT, "a producer's");
+    cr_assert_eq(rl_batch_validate_control(buf, n, MAX_BATCH, &h), RL_OK);
+    cr_assert(rl_batch_is_control(&h));
+    /* Iterators refuse them unless told. */
+    struct rl_batch_iter it;
+    const uint8_t *batch;
+    rl_batch_iter_init(&it, buf, n, MAX_BATCH);
+    cr_assert_eq(rl_batch_iter_next(&it, &batch, &h), RL_ERR_CORRUPT);
+    rl_batch_iter_init(&it, buf, n, MAX_BATCH);
+    it.allow_control = true;
+    cr_assert_eq(rl_batch_iter_next(&it, &batch, &h), RL_OK);
+    cr_assert_eq(rl_batch_iter_next(&it, &batch, &h), RL_END);
+    /* The bit is hashed: setting it without re-hashing breaks the checksum. */
+    uint8_t plain[512];
+    uint8_t key[2] = {RL_CONTROL_EPOCH_MARKER, 0};
+    struct rl_record_in r = {.key = key, .key_len = sizeof(key), .timestamp = 1000};
+    size_t m = build(plain, sizeof(plain), &r, 1);
+    plain[RL_BATCH_OFF_ATTRIBUTES] |= RL_BATCH_ATTR_CONTROL;
+    cr_assert_eq(rl_batch_validate_control(plain, m, MAX_BATCH, &h), RL_ERR_CHECKSUM);
+    /* A control batch with a producer id is not the broker's: refused even for the log. */
+    struct rl_batch_producer prod = {.producer_id = 7, .producer_epoch = 0, .base_sequence = 0};
+    struct rl_batch_builder b;
+    cr_assert_eq(rl_batch_builder_init(&b, plain, sizeof(plain), &prod), RL_OK);
+    cr_assert_eq(rl_batch_builder_add(&b, &r), RL_OK);
+    m = rl_batch_builder_finish(&b);
+    uint16_t attrs = (uint16_t)(plain[RL_BATCH_OFF_ATTRIBUTES] | RL_BATCH_ATTR_CONTROL);
+    plain[RL_BATCH_OFF_ATTRIBUTES] = (uint8_t)attrs;
+    uint64_t sum = rl_batch_compute_checksum(plain, m);
+    for (int i = 0; i < 8; i++)
+        plain[RL_BATCH_OFF_CHECKSUM + i] = (uint8_t)(sum >> (8 * i));
+    cr_assert_eq(rl_batch_validate_control(plain, m, MAX_BATCH, &h), RL_ERR_CORRUPT);
+}

@@ -1,0 +1,298 @@
+/*
+ * What replication needs from the storage engine (issue 15): control
+ * batches appended by the broker only, a crash-safe reset of the log to
+ * start at an offset, the high watermark and the leader-epoch table kept
+ * in the checkpoint, and retention bounded by commit and durability.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "batch.h"
+#include "log_harness.h"
+
+static struct harness H;
+
+static void setup(void)
+{
+    h_init(&H);
+    H.quiet = true;
+}
+
+static void teardown(void)
+{
+    h_fini(&H);
+}
+
+TestSuite(log_replica, .init = setup, .fini = teardown, .timeout = 120);
+
+/* Appends with flags and an epoch; drives until written and durable. */
+static int append_flags(struct partition_log *log, uint8_t *data, size_t len, uint32_t flags,
+                        int32_t epoch)
+{
+    struct h_append ha;
+    int rc = h_append_async(&H, log, &ha, data, len, flags, epoch);
+    if (rc != LOG_OK)
+        return rc;
+    h_drive(&H);
+    cr_assert(ha.written);
+    return ha.written_status;
+}
+
+Test(log_replica, control_batches_only_from_the_broker)
+{
+    struct partition_log_config cfg;
+    h_cfg(&cfg);
+    struct partition_log *log = h_open(&H, &cfg, NULL);
+    uint8_t buf[4096];
+    size_t len = h_batch(buf, sizeof(buf), 1, 2, 100, 1000);
+    cr_assert_eq(append_flags(log, buf, len, 0, 1), LOG_OK);
+    /* A producer's append (no LOG_APPEND_CONTROL) may not carry one, validated or not. */
+    len = h_control_batch(buf, sizeof(buf), RL_CONTROL_EPOCH_MARKER, 1001);
+    cr_assert_eq(append_flags(log, buf, len, 0, 2), LOG_ERR_CORRUPT_BATCH);
+    cr_assert_eq(append_flags(log, buf, len, LOG_APPEND_VALIDATE, 2), LOG_ERR_CORRUPT_BATCH);
+    /* The broker's: accepted, read back, and kept by crash recovery (which validates it). */
+    cr_assert_eq(append_flags(log, buf, len, LOG_APPEND_CONTROL | LOG_APPEND_VALIDATE, 2), LOG_OK);
+    len = h_batch(buf, sizeof(buf), 3, 2, 100, 1002);
+    cr_assert_eq(append_flags(log, buf, len, 0, 2), LOG_OK);
+    uint64_t tags[8];
+    cr_assert_eq(h_read_all(&H, log, tags, NULL, 8), 3);
+    cr_assert_eq(tags[1], UINT64_MAX, "the marker, in place");
+    partition_log_free(log); /* a crash */
+    struct log_open_report rep;
+    log = h_open(&H, &cfg, &rep);
+    cr_assert(!rep.clean);
+    cr_assert_eq(rep.truncated_bytes, 0);
+    cr_assert_eq(h_read_all(&H, log, tags, NULL, 8), 3);
+    cr_assert_eq(tags[2], 3);
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+}
+
+/* A data batch `tag` appended as a follower would: exact offset, carrying its epoch. */
+static int append_exact(struct partition_log *log, uint64_t tag, int64_t offset, int32_t epoch)
+{
+    uint8_t buf[4096];
+    size_t len = h_batch(buf, sizeof(buf), tag, 2, 100, 1000 + (int64_t)tag);
+    rl_batch_stamp(buf, offset, epoch);
+    return append_flags(log, buf, len, LOG_APPEND_EXACT_OFFSETS, epoch);
+}
+
+static void expect_epochs(struct partition_log *log, const struct log_epoch_run *want, uint32_t n,
+                          int32_t start_epoch)
+{
+    const struct log_epoch_run *runs;
+    int32_t se;
+    uint32_t got = partition_log_epochs(log, &runs, &se);
+    cr_assert_eq(got, n, "%u runs, want %u", got, n);
+    for (uint32_t i = 0; i < n; i++) {
+        cr_assert_eq(runs[i].epoch, want[i].epoch, "run %u epoch %d", i, runs[i].epoch);
+        cr_assert_eq(runs[i].start, want[i].start, "run %u start %lld", i,
+                     (long long)runs[i].start);
+    }
+    cr_assert_eq(se, start_epoch, "start epoch %d", se);
+}
+
+/* Time passes and the engine's timers run: a checkpoint is due and written. */
+static void checkpoint_now(struct partition_log *log)
+{
+    (void)log;
+    H.now_ms += 2000;
+    log_engine_tick(&H.engine);
+    h_drive(&H);
+}
+
+Test(log_replica, epoch_table_follows_appends_truncation_and_restarts)
+{
+    struct partition_log_config cfg;
+    h_cfg(&cfg);
+    struct partition_log *log = h_open(&H, &cfg, NULL);
+    uint8_t buf[4096];
+    int32_t epochs[4] = {1, 1, 3, 3};
+    for (int i = 0; i < 4; i++) {
+        size_t len = h_batch(buf, sizeof(buf), (uint64_t)i, 2, 100, 1000 + i);
+        cr_assert_eq(append_flags(log, buf, len, 0, epochs[i]), LOG_OK); /* offsets 2i, 2i+1 */
+    }
+    cr_assert_eq(append_exact(log, 4, 8, 5), LOG_OK);
+    expect_epochs(log, (struct log_epoch_run[]){{1, 0}, {3, 4}, {5, 8}}, 3, 0);
+    cr_assert_eq(h_truncate(&H, log, 8, NULL), LOG_OK);
+    expect_epochs(log, (struct log_epoch_run[]){{1, 0}, {3, 4}}, 2, 0);
+    cr_assert_eq(append_exact(log, 5, 8, 6), LOG_OK);
+    /* A clean restart reads the table from the checkpoint. */
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+    struct log_open_report rep;
+    log = h_open(&H, &cfg, &rep);
+    cr_assert(rep.clean);
+    expect_epochs(log, (struct log_epoch_run[]){{1, 0}, {3, 4}, {6, 8}}, 3, 0);
+    /* A crash: the checkpoint's table, extended by the batches recovery scans past it. */
+    checkpoint_now(log);
+    cr_assert_eq(append_exact(log, 6, 10, 6), LOG_OK);
+    cr_assert_eq(append_exact(log, 7, 12, 9), LOG_OK);
+    partition_log_free(log);
+    log = h_open(&H, &cfg, &rep);
+    cr_assert(!rep.clean);
+    expect_epochs(log, (struct log_epoch_run[]){{1, 0}, {3, 4}, {6, 8}, {9, 12}}, 4, 0);
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+}
+
+Test(log_replica, high_watermark_is_restored_from_the_checkpoint)
+{
+    struct partition_log_config cfg;
+    h_cfg(&cfg);
+    struct partition_log *log = h_open(&H, &cfg, NULL);
+    cr_assert_eq(partition_log_high_watermark(log), -1, "not kept until set");
+    uint8_t buf[4096];
+    for (int i = 0; i < 5; i++) {
+        size_t len = h_batch(buf, sizeof(buf), (uint64_t)i, 2, 100, 1000 + i);
+        cr_assert_eq(h_append(&H, log, buf, len, NULL), LOG_OK);
+    }
+    partition_log_set_high_watermark(log, 6);
+    checkpoint_now(log);     /* nothing new is durable: the new high watermark alone is due */
+    partition_log_free(log); /* a crash */
+    log = h_open(&H, &cfg, NULL);
+    cr_assert_eq(partition_log_high_watermark(log), 6, "the checkpointed commit, not 0");
+    /* Clamped to the log: a watermark past the end (the tail was lost) is the end. */
+    partition_log_set_high_watermark(log, 10);
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+    log = h_open(&H, &cfg, NULL);
+    cr_assert_eq(partition_log_high_watermark(log), 10);
+    cr_assert_eq(h_truncate(&H, log, 8, NULL), LOG_OK);
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+    log = h_open(&H, &cfg, NULL);
+    cr_assert_eq(partition_log_high_watermark(log), 8);
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+}
+
+static int64_t reported_start = -1;
+
+static void on_start(struct partition_log *log, int64_t start, void *ctx)
+{
+    (void)log;
+    (void)ctx;
+    reported_start = start;
+}
+
+/* 12 batches of ~6 KiB in 16 KiB segments (epochs 1, then 2 from batch 6): 6 segments. */
+static struct partition_log *retention_log(struct partition_log_config *cfg)
+{
+    h_cfg(cfg);
+    cfg->segment_bytes = 16 << 10;
+    cfg->retention_bytes = 1;
+    cfg->on_log_start_advance = on_start;
+    reported_start = -1;
+    struct partition_log *log = h_open(&H, cfg, NULL);
+    uint8_t buf[8192];
+    for (int i = 0; i < 12; i++) {
+        size_t len = h_batch(buf, sizeof(buf), (uint64_t)i, 2, 3000, 1000 + i);
+        cr_assert_eq(append_flags(log, buf, len, 0, i < 6 ? 1 : 2), LOG_OK);
+    }
+    cr_assert_gt(partition_log_segment_count(log), 3);
+    return log;
+}
+
+Test(log_replica, retention_stops_at_the_high_watermark_and_reports_the_start)
+{
+    struct partition_log_config cfg;
+    struct partition_log *log = retention_log(&cfg);
+    partition_log_set_high_watermark(log, 0);
+    cr_assert_eq(h_retention(&H, log), LOG_OK);
+    cr_assert_eq(partition_log_start_offset(log), 0, "nothing committed: nothing deleted");
+    cr_assert_eq(reported_start, -1);
+    partition_log_set_high_watermark(log, 12);
+    cr_assert_eq(h_retention(&H, log), LOG_OK);
+    int64_t start = partition_log_start_offset(log);
+    cr_assert_gt(start, 0);
+    cr_assert_leq(start, 12, "no segment holding offsets at or past the watermark goes");
+    cr_assert_eq(reported_start, start, "the callback reports the new start");
+    const struct log_epoch_run *runs;
+    int32_t se;
+    partition_log_epochs(log, &runs, &se);
+    cr_assert_geq(runs[0].start, start);
+    cr_assert_eq(se, start <= 12 ? 1 : 2, "the epoch of the entry before the start");
+    /* A crash right after: the start holds (the checkpoint names it). */
+    partition_log_free(log);
+    log = h_open(&H, &cfg, NULL);
+    cr_assert_eq(partition_log_start_offset(log), start);
+    cr_assert_eq(h_read_all(&H, log, NULL, NULL, 0), 12 - start / 2);
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+}
+
+Test(log_replica, reset_starts_an_empty_log_at_the_offset)
+{
+    struct partition_log_config cfg;
+    h_cfg(&cfg);
+    struct partition_log *log = h_open(&H, &cfg, NULL);
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(append_exact(log, (uint64_t)i, 2 * i, 1), LOG_OK);
+    cr_assert_eq(h_reset(&H, log, 5, 2), LOG_ERR_OUT_OF_RANGE, "below the end: truncate first");
+    cr_assert_eq(h_reset(&H, log, 100, 7), LOG_OK);
+    cr_assert_eq(partition_log_start_offset(log), 100);
+    cr_assert_eq(partition_log_end_offset(log), 100);
+    expect_epochs(log, NULL, 0, 7);
+    struct h_read_result rr;
+    cr_assert_eq(h_read(&H, log, 0, 4096, &rr), LOG_ERR_OUT_OF_RANGE);
+    free(rr.data);
+    cr_assert_eq(append_exact(log, 9, 100, 8), LOG_OK);
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+    log = h_open(&H, &cfg, NULL);
+    cr_assert_eq(partition_log_start_offset(log), 100);
+    cr_assert_eq(h_read_all(&H, log, NULL, NULL, 0), 1);
+    expect_epochs(log, (struct log_epoch_run[]){{8, 100}}, 1, 7);
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+}
+
+/*
+ * Crash points: the disk dies at the reset's k-th I/O call (every call
+ * from there fails), the process "crashes" (the log is dropped without a
+ * close), and the log is reopened on a working disk. It is the old log or
+ * the new empty one, never anything else.
+ */
+Test(log_replica, reset_crash_at_every_call_leaves_the_old_log_or_the_new_one)
+{
+    struct partition_log_config cfg;
+    h_cfg(&cfg);
+    cfg.segment_bytes = 8 << 10;
+    int olds = 0, news = 0;
+    for (uint64_t k = 1; k < 60; k++) {
+        h_rm_rf(H.dir);
+        mkdir(H.dir, 0755);
+        struct partition_log *log = h_open(&H, &cfg, NULL);
+        for (int i = 0; i < 6; i++) /* a few segments */
+            cr_assert_eq(append_exact(log, (uint64_t)i, 2 * i, 1), LOG_OK);
+        uint32_t segs = partition_log_segment_count(log);
+        log_io_fault_arm(&H.fault, H.fault.calls + k, EIO, true);
+        int rc = h_reset(&H, log, 50, 3);
+        bool injected = H.fault.injected > 0;
+        log_io_fault_disarm(&H.fault);
+        h_drive(&H);
+        partition_log_free(log);
+        struct log_open_report rep;
+        log = h_open(&H, &cfg, &rep);
+        int64_t start = partition_log_start_offset(log);
+        if (start == 0) {
+            olds++;
+            cr_assert_neq(rc, LOG_OK, "call %llu: the reset succeeded but the old log is back",
+                          (unsigned long long)k);
+            cr_assert_eq(h_read_all(&H, log, NULL, NULL, 0), 6, "call %llu: the old log, whole",
+                         (unsigned long long)k);
+            cr_assert_eq(partition_log_segment_count(log), segs);
+        } else {
+            news++;
+            cr_assert_eq(start, 50, "call %llu: start %lld", (unsigned long long)k,
+                         (long long)start);
+            cr_assert_eq(partition_log_end_offset(log), 50);
+            cr_assert_eq(partition_log_segment_count(log), 1, "call %llu: old segments left",
+                         (unsigned long long)k);
+            expect_epochs(log, NULL, 0, 3);
+        }
+        cr_assert_eq(append_exact(log, 9, partition_log_end_offset(log), 4), LOG_OK);
+        cr_assert_eq(h_close(&H, log), LOG_OK);
+        if (!injected)
+            break; /* the reset ran out of calls before k: every point is covered */
+    }
+    cr_assert_gt(olds, 0);
+    cr_assert_gt(news, 0);
+}
