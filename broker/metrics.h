@@ -21,7 +21,8 @@ struct latency_hist {
 
 struct shard_metrics {
     _Atomic uint64_t requests[METRICS_API_SLOTS];
-    _Atomic uint64_t errors[METRICS_API_SLOTS];
+    _Atomic uint64_t errors[METRICS_API_SLOTS];           /* request-level */
+    _Atomic uint64_t partition_errors[METRICS_API_SLOTS]; /* per-partition results */
     _Atomic uint64_t bytes_in;
     _Atomic uint64_t bytes_out;
     _Atomic uint64_t connections_accepted;

@@ -136,6 +136,12 @@ char *metrics_render(struct server *srv, size_t *len)
     for (int a = 1; a < METRICS_API_SLOTS; a++)
         emit(&t, "ringlog_request_errors_total{api=\"%s\"} %llu\n", API_NAMES[a],
              (unsigned long long)SUM(errors[a]));
+    emit(&t, "# HELP ringlog_partition_errors_total Per-partition results answered with an "
+             "error (a full disk, an unknown partition, a sequence gap...), by type.\n"
+             "# TYPE ringlog_partition_errors_total counter\n");
+    for (int a = 1; a < METRICS_API_SLOTS; a++)
+        emit(&t, "ringlog_partition_errors_total{api=\"%s\"} %llu\n", API_NAMES[a],
+             (unsigned long long)SUM(partition_errors[a]));
     uint64_t accepted = SUM(connections_accepted), closed = SUM(connections_closed);
     emit(&t,
          "# TYPE ringlog_bytes_in_total counter\nringlog_bytes_in_total %llu\n"

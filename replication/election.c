@@ -44,6 +44,7 @@ void rg_become_follower(struct replica_group *rg, int64_t term, int32_t leader)
         rg->term = term;
         rg->voted_for = RG_NO_NODE;
         rg->verified_end = 0;
+        rg->leader_commit = 0;
     }
     if (rg->role == RG_ROLE_LEADER)
         rg->verified_end = 0;
@@ -63,7 +64,7 @@ static void send_vote_requests(struct replica_group *rg, bool pre_vote, bool tra
         struct rg_message *m =
             rg_out_message(rg, out, pre_vote ? RG_MSG_PRE_VOTE : RG_MSG_VOTE, p->id);
         /* A pre-vote asks about the term we would take, not ours. */
-        m->term = pre_vote ? rg->term + 1 : rg->term;
+        m->term = pre_vote ? rg_next_term(rg) : rg->term;
         m->log_end = rg->log_end;
         m->last_epoch = rg_epoch_table_last_epoch(&rg->epochs);
         m->transfer = transfer;
@@ -72,7 +73,9 @@ static void send_vote_requests(struct replica_group *rg, bool pre_vote, bool tra
 
 static uint32_t count_votes(const struct replica_group *rg, bool granted)
 {
-    uint32_t n = granted ? 1 : 0; /* our own */
+    /* Our own vote counts only if we are a voter: a learner may campaign
+     * (below) but needs a quorum of the voters. */
+    uint32_t n = granted && rg_self_is_voter(rg) ? 1 : 0;
     for (uint32_t i = 0; i < rg->peer_count; i++) {
         const struct rg_peer *p = &rg->peers[i];
         if (p->voter && p->vote_responded && p->vote_granted == granted)
@@ -83,7 +86,7 @@ static uint32_t count_votes(const struct replica_group *rg, bool granted)
 
 void rg_campaign(struct replica_group *rg, bool pre_vote, bool transfer, struct rg_output *out)
 {
-    RG_ASSERT(rg_self_is_voter(rg));
+    RG_ASSERT(rg_self_is_member(rg) && !rg->recovering);
     if (rg->faults.skip_pre_vote)
         pre_vote = false;
     for (uint32_t i = 0; i < rg->peer_count; i++) {
@@ -96,7 +99,8 @@ void rg_campaign(struct replica_group *rg, bool pre_vote, bool transfer, struct 
         reset_election_timer(rg);
     } else {
         rg->role = RG_ROLE_CANDIDATE;
-        rg->term++;
+        rg->term = rg_next_term(rg);
+        rg->leader_commit = 0;
         rg->voted_for = rg->config.self;
         rg->leader = RG_NO_NODE;
         rg->verified_end = 0;
@@ -116,11 +120,25 @@ void rg_campaign(struct replica_group *rg, bool pre_vote, bool transfer, struct 
 void rg_tick_election(struct replica_group *rg, struct rg_output *out)
 {
     rg->election_elapsed++;
-    if (rg->election_elapsed >= rg->randomized_timeout) {
-        if (rg_self_is_voter(rg))
+    bool timeout = rg->election_elapsed >= rg->randomized_timeout;
+    if (rg->recovering) {
+        /* Ask for the vote floor at once, then every election timeout
+         * (answers may be lost; a live leader keeps resetting the timer). */
+        if (timeout || rg->tick_count % rg->config.election_ticks == 0 || !rg->asked)
+            rg_recovery_ask(rg, out);
+        if (timeout)
+            reset_election_timer(rg);
+        return;
+    }
+    if (timeout) {
+        /* Learners campaign too: one may hold the only copy of the newest
+         * log (its epoch's leader lost its disk), and voters refuse anyone
+         * else. It needs a quorum of voters, checking its log as usual;
+         * a learner catching up never has the better log. */
+        if (rg_self_is_member(rg))
             rg_campaign(rg, rg->config.pre_vote, false, out);
         else
-            reset_election_timer(rg); /* learners wait to be told */
+            reset_election_timer(rg); /* removed: wait to be told */
     }
 }
 
@@ -143,7 +161,13 @@ void rg_handle_vote_request(struct replica_group *rg, const struct rg_message *m
                     (rg->voted_for == RG_NO_NODE && rg->leader == RG_NO_NODE) ||
                     (pre && m->term > rg->term);
     bool log_ok = log_up_to_date(rg, m) || rg->faults.vote_ignores_log;
-    bool grant = can_vote && log_ok && rg_self_is_voter(rg);
+    /* A recovering replica may have voted in a term it forgot: never
+     * in one up to its floor, and not at all until it knows the floor. */
+    bool floor_ok = !rg->recovering && m->term > rg->vote_floor;
+    /* Whatever our own config says (as in Raft): a candidate counts only
+     * the voters of its config, and one whose log lags the config that
+     * made it a voter must still vote, or no quorum may be reachable. */
+    bool grant = can_vote && log_ok && floor_ok;
     struct rg_message *r =
         rg_out_message(rg, out, pre ? RG_MSG_PRE_VOTE_RESPONSE : RG_MSG_VOTE_RESPONSE, m->from);
     r->granted = grant;
@@ -154,7 +178,13 @@ void rg_handle_vote_request(struct replica_group *rg, const struct rg_message *m
             rg->voted_for = m->from;
             rg->election_elapsed = 0;
         }
+    } else if (!rg->recovering && m->term <= rg->vote_floor && rg->vote_floor > rg->term) {
+        /* Refused for our floor: tell the candidate the floor as a term,
+         * which it adopts, so its next campaign goes above it (pre-votes
+         * alone would never move its term past it). */
+        r->term = rg->vote_floor;
     }
+    RG_ASSERT(r->term >= rg->term);
 }
 
 void rg_handle_vote_response(struct replica_group *rg, const struct rg_message *m,
@@ -164,7 +194,7 @@ void rg_handle_vote_response(struct replica_group *rg, const struct rg_message *
     if (pre ? rg->role != RG_ROLE_PRE_CANDIDATE : rg->role != RG_ROLE_CANDIDATE)
         return;
     /* A granted pre-vote carries our future term; anything else ours. */
-    int64_t expected = pre && m->granted ? rg->term + 1 : rg->term;
+    int64_t expected = pre && m->granted ? rg_next_term(rg) : rg->term;
     if (m->term != expected)
         return; /* an answer to an older round */
     struct rg_peer *p = rg_peer_find(rg, m->from);

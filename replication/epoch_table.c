@@ -15,8 +15,11 @@
  */
 #include "rg_internal.h"
 
-void rg_epoch_table_init(struct rg_epoch_table *t, struct rg_epoch_run *storage, uint32_t capacity)
+void rg_epoch_table_init(struct rg_epoch_table *t, struct rg_epoch_run *storage, uint32_t capacity,
+                         rg_assert_handler handler, void *ctx)
 {
+    t->assert_handler = handler;
+    t->assert_ctx = ctx;
     t->runs = storage;
     t->count = 0;
     t->capacity = capacity;
@@ -26,7 +29,7 @@ void rg_epoch_table_init(struct rg_epoch_table *t, struct rg_epoch_run *storage,
 
 uint32_t rg_epoch_table_run_index(const struct rg_epoch_table *t, int64_t offset)
 {
-    RG_ASSERT(t->count > 0 && offset >= t->runs[0].start);
+    RG_ASSERT_T(t, t->count > 0 && offset >= t->runs[0].start);
     /* Last run with start <= offset. */
     uint32_t lo = 0, hi = t->count;
     while (hi - lo > 1) {
@@ -57,13 +60,13 @@ int32_t rg_epoch_table_last_epoch(const struct rg_epoch_table *t)
 
 int rg_epoch_table_append(struct rg_epoch_table *t, int32_t epoch, int64_t start)
 {
-    RG_ASSERT(epoch > 0 && start >= t->start && epoch >= t->start_epoch);
+    RG_ASSERT_T(t, epoch > 0 && start >= t->start && epoch >= t->start_epoch);
     if (t->count > 0) {
         const struct rg_epoch_run *last = &t->runs[t->count - 1];
-        RG_ASSERT(epoch >= last->epoch);
+        RG_ASSERT_T(t, epoch >= last->epoch);
         if (epoch == last->epoch)
             return RG_OK;
-        RG_ASSERT(start > last->start);
+        RG_ASSERT_T(t, start > last->start);
     }
     if (t->count == t->capacity)
         return RG_ERR_EPOCH_TABLE_FULL;
@@ -75,7 +78,7 @@ int rg_epoch_table_append(struct rg_epoch_table *t, int32_t epoch, int64_t start
 
 void rg_epoch_table_truncate(struct rg_epoch_table *t, int64_t end)
 {
-    RG_ASSERT(end >= t->start);
+    RG_ASSERT_T(t, end >= t->start);
     while (t->count > 0 && t->runs[t->count - 1].start >= end)
         t->count--;
 }
@@ -112,11 +115,11 @@ int64_t rg_epoch_table_end_of(const struct rg_epoch_table *t, int32_t epoch, int
 
 void rg_epoch_table_trim_front(struct rg_epoch_table *t, int64_t start, int64_t log_end)
 {
-    RG_ASSERT(start >= t->start && start <= log_end);
+    RG_ASSERT_T(t, start >= t->start && start <= log_end);
     if (start == t->start)
         return;
     t->start_epoch = rg_epoch_table_epoch_at(t, start - 1);
-    RG_ASSERT(t->start_epoch > 0);
+    RG_ASSERT_T(t, t->start_epoch > 0);
     /* Runs that end at or before start go; the one covering start is
      * clamped to it (none is left when the whole log is gone). */
     uint32_t drop = 0;
@@ -133,7 +136,7 @@ void rg_epoch_table_trim_front(struct rg_epoch_table *t, int64_t start, int64_t 
 
 void rg_epoch_table_reset(struct rg_epoch_table *t, int64_t start, int32_t start_epoch)
 {
-    RG_ASSERT(start >= 0 && start_epoch >= 0 && (start == 0) == (start_epoch == 0));
+    RG_ASSERT_T(t, start >= 0 && start_epoch >= 0 && (start == 0) == (start_epoch == 0));
     t->count = 0;
     t->start = start;
     t->start_epoch = start_epoch;

@@ -73,11 +73,24 @@ static void reject(struct replica_group *rg, const struct rg_message *m, int32_t
     r->durable = rg->durable_end;
 }
 
-static void learn_commit(struct replica_group *rg, int64_t leader_commit)
+/*
+ * Only within the prefix verified equal to the leader's log AND durable
+ * here: with asynchronous writes a verified entry may still be in flight,
+ * and a write that fails (replica_group_write_failed) must never take a
+ * committed offset with it. So a follower's commit is always <= its
+ * durable end, which also makes a checkpointed commit safe to restore.
+ */
+void rg_learn_commit(struct replica_group *rg, int64_t leader_commit)
 {
-    int64_t c = leader_commit < rg->verified_end ? leader_commit : rg->verified_end;
+    if (leader_commit > rg->leader_commit)
+        rg->leader_commit = leader_commit;
+    int64_t c = rg->leader_commit < rg->verified_end ? rg->leader_commit : rg->verified_end;
+    if (c > rg->durable_end)
+        c = rg->durable_end;
     if (c > rg->commit)
         rg->commit = c;
+    RG_ASSERT(rg->commit <= rg->log_end);
+    rg_recovery_caught_up(rg);
 }
 
 static void truncate_log(struct replica_group *rg, int64_t end, struct rg_output *out)
@@ -85,15 +98,26 @@ static void truncate_log(struct replica_group *rg, int64_t end, struct rg_output
     /* The one thing that must never happen: losing a committed entry. */
     RG_ASSERT(end >= rg->commit);
     RG_ASSERT(end < rg->log_end);
-    struct rg_log_op *op = rg_out_op(out, RG_LOG_TRUNCATE);
+    RG_ASSERT(rg->verified_end <= end);
+    struct rg_log_op *op = rg_out_op(rg, out, RG_LOG_TRUNCATE);
     op->offset = end;
+    rg_forget_from(rg, end);
+}
+
+/* The log ends at end now (a truncation, or a failed write): the core's
+ * view of it, its epochs and configs follow. */
+void rg_forget_from(struct replica_group *rg, int64_t end)
+{
+    RG_ASSERT(end >= rg->commit && end >= rg->epochs.start);
     rg_epoch_table_truncate(&rg->epochs, end);
     rg_config_truncate(rg, end);
     rg->log_end = end;
-    rg->written_end = end;
+    if (rg->written_end > end)
+        rg->written_end = end;
     if (rg->durable_end > end)
         rg->durable_end = end;
-    RG_ASSERT(rg->verified_end <= end);
+    if (rg->verified_end > end)
+        rg->verified_end = end;
 }
 
 /* Epoch runs the table needs to hold [from, m->end) of m after truncation. */
@@ -114,6 +138,43 @@ static uint32_t runs_needed(const struct replica_group *rg, const struct rg_mess
         }
     }
     return count + needed;
+}
+
+/*
+ * [a, b) of the APPEND m matched up to a: truncate a divergent suffix and
+ * write the rest. Returns where writing starts (b when nothing is new), or
+ * -1 when the epoch table cannot record the new epochs (dropped: the
+ * leader retries; out->epoch_table_full says so until the table grows).
+ */
+static int64_t write_received(struct replica_group *rg, const struct rg_message *m, int64_t a,
+                              int64_t b, struct rg_output *out)
+{
+    int64_t overlap_end = b < rg->log_end ? b : rg->log_end;
+    int64_t conflict = find_conflict(rg, m, a, overlap_end);
+    int64_t write_from = conflict >= 0 ? conflict : rg->log_end;
+    if (b <= write_from)
+        return write_from;
+    if (runs_needed(rg, m, write_from, write_from) > rg->epochs.capacity) {
+        rg->epoch_table_blocked = true;
+        return -1;
+    }
+    if (conflict >= 0)
+        truncate_log(rg, conflict, out);
+    struct rg_log_op *op = rg_out_op(rg, out, RG_LOG_APPEND_RECEIVED);
+    op->offset = write_from;
+    op->to = b;
+    op->payload = m->payload;
+    for (uint32_t i = 0; i < m->run_count; i++) {
+        int64_t run_end = i + 1 < m->run_count ? m->runs[i + 1].start : b;
+        if (run_end <= write_from)
+            continue;
+        int64_t start = m->runs[i].start > write_from ? m->runs[i].start : write_from;
+        int rc = rg_epoch_table_append(&rg->epochs, m->runs[i].epoch, start);
+        RG_ASSERT(rc == RG_OK);
+    }
+    rg->log_end = b; /* written once the caller reports it (appended) */
+    RG_ASSERT(write_from >= rg->commit);
+    return write_from;
 }
 
 void rg_handle_append(struct replica_group *rg, const struct rg_message *m, struct rg_output *out)
@@ -152,33 +213,12 @@ void rg_handle_append(struct replica_group *rg, const struct rg_message *m, stru
         }
     }
 
-    int64_t overlap_end = b < rg->log_end ? b : rg->log_end;
-    int64_t conflict = find_conflict(rg, m, a, overlap_end);
-    int64_t write_from = conflict >= 0 ? conflict : rg->log_end;
-    if (b > write_from) {
-        int64_t keep_end = conflict >= 0 ? conflict : rg->log_end;
-        if (runs_needed(rg, m, write_from, keep_end) > rg->epochs.capacity)
-            return; /* cannot record the epochs: drop, the leader retries */
-        if (conflict >= 0)
-            truncate_log(rg, conflict, out);
-        struct rg_log_op *op = rg_out_op(out, RG_LOG_APPEND_RECEIVED);
-        op->offset = write_from;
-        op->to = b;
-        op->payload = m->payload;
-        for (uint32_t i = 0; i < m->run_count; i++) {
-            int64_t run_end = i + 1 < m->run_count ? m->runs[i + 1].start : b;
-            if (run_end <= write_from)
-                continue;
-            int64_t start = m->runs[i].start > write_from ? m->runs[i].start : write_from;
-            int rc = rg_epoch_table_append(&rg->epochs, m->runs[i].epoch, start);
-            RG_ASSERT(rc == RG_OK);
-        }
-        rg->log_end = b;
-        rg->written_end = b;
-    }
+    int64_t write_from = write_received(rg, m, a, b, out);
+    if (write_from < 0)
+        return; /* no room in the epoch table */
     if (b > rg->verified_end)
         rg->verified_end = b;
-    learn_commit(rg, m->commit);
+    rg_learn_commit(rg, m->commit);
     /* Config batches take effect once in the log (after the commit is
      * known, so the history may drop a superseded committed one). */
     for (uint32_t i = 0; i < m->config_count; i++) {
@@ -214,7 +254,7 @@ void rg_handle_install_start(struct replica_group *rg, const struct rg_message *
                                   rg_epoch_table_epoch_at(&rg->epochs, s - 1) == m->prev_epoch);
     if (!matches) {
         RG_ASSERT(rg->commit <= s);
-        struct rg_log_op *op = rg_out_op(out, RG_LOG_RESET);
+        struct rg_log_op *op = rg_out_op(rg, out, RG_LOG_RESET);
         op->offset = s;
         op->epoch = m->prev_epoch;
         op->payload = m->payload;
@@ -230,7 +270,7 @@ void rg_handle_install_start(struct replica_group *rg, const struct rg_message *
     int64_t verified = s > start ? s : start;
     if (verified > rg->verified_end)
         rg->verified_end = verified;
-    learn_commit(rg, m->commit);
+    rg_learn_commit(rg, m->commit);
     rg_send_ack(rg, RG_MSG_APPEND_RESPONSE, m->from, out);
 }
 
@@ -240,6 +280,6 @@ void rg_handle_heartbeat(struct replica_group *rg, const struct rg_message *m,
     RG_ASSERT(rg->role == RG_ROLE_FOLLOWER && m->term == rg->term);
     rg->leader = m->from;
     rg->election_elapsed = 0;
-    learn_commit(rg, m->commit);
+    rg_learn_commit(rg, m->commit);
     rg_send_ack(rg, RG_MSG_HEARTBEAT_RESPONSE, m->from, out);
 }

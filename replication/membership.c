@@ -201,6 +201,13 @@ uint32_t rg_quorum(const struct replica_group *rg)
     return rg_voter_count(rg) / 2 + 1;
 }
 
+bool rg_self_is_member(const struct replica_group *rg)
+{
+    const struct rg_membership *m = replica_group_membership(rg);
+    return rg_membership_has_voter(m, rg->config.self) ||
+           rg_membership_has_learner(m, rg->config.self);
+}
+
 bool rg_self_is_voter(const struct replica_group *rg)
 {
     return rg_membership_has_voter(replica_group_membership(rg), rg->config.self);

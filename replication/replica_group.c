@@ -9,22 +9,15 @@
 
 #include "rg_internal.h"
 
-static void default_assert_handler(const char *file, int line, const char *expr)
+/* Each group names its own handler (config.assert_handler): a broker
+ * hosting thousands of groups can fence the one that failed, and tests of
+ * different groups in one process do not share a global. */
+void rg_assert_failed(rg_assert_handler handler, void *ctx, const char *file, int line,
+                      const char *expr)
 {
+    if (handler != NULL)
+        handler(ctx, file, line, expr);
     fprintf(stderr, "replication invariant violated at %s:%d: %s\n", file, line, expr);
-    abort();
-}
-
-static rg_assert_handler assert_handler = default_assert_handler;
-
-void rg_set_assert_handler(rg_assert_handler handler)
-{
-    assert_handler = handler != NULL ? handler : default_assert_handler;
-}
-
-void rg_assert_failed(const char *file, int line, const char *expr)
-{
-    assert_handler(file, line, expr);
     abort(); /* a handler must not return */
 }
 
@@ -49,6 +42,8 @@ const char *rg_status_str(int status)
         return "epoch table full";
     case RG_ERR_NOT_MEMBER:
         return "not a member";
+    case RG_ERR_STALE:
+        return "stale";
     }
     return "unknown status";
 }
@@ -105,10 +100,10 @@ int32_t replica_group_epoch_at(const struct replica_group *rg, int64_t offset)
 static bool restore_valid(const struct replica_group_restore *r, uint32_t epoch_capacity)
 {
     if (r->log_start < 0 || r->log_end < r->log_start || r->commit < 0 || r->commit > r->log_end ||
-        r->hard_state.term < 0)
+        r->hard_state.term < 0 || r->hard_state.vote_floor < 0 ||
+        (r->new_group && r->hard_state.term != 0))
         return false;
-    if ((r->log_start == 0) != (r->start_epoch == 0) || r->start_epoch < 0 ||
-        r->start_epoch > r->hard_state.term)
+    if ((r->log_start == 0) != (r->start_epoch == 0) || r->start_epoch < 0)
         return false;
     if (r->epoch_count > epoch_capacity || (r->epoch_count > 0 && r->epochs == NULL))
         return false;
@@ -116,7 +111,7 @@ static bool restore_valid(const struct replica_group_restore *r, uint32_t epoch_
         return false;
     for (uint32_t i = 0; i < r->epoch_count; i++) {
         const struct rg_epoch_run *e = &r->epochs[i];
-        if (e->epoch <= 0 || e->epoch > r->hard_state.term || e->start >= r->log_end)
+        if (e->epoch <= 0 || e->start >= r->log_end)
             return false;
         if (i == 0 ? e->start != r->log_start || e->epoch < r->start_epoch
                    : (e->epoch <= e[-1].epoch || e->start <= e[-1].start))
@@ -132,6 +127,49 @@ static bool restore_valid(const struct replica_group_restore *r, uint32_t epoch_
     return true;
 }
 
+/* Term, vote and recovery state from the persisted hard state (after the
+ * epoch table, which may raise the term). */
+static void restore_hard_state(struct replica_group *rg,
+                               const struct replica_group_restore *restore)
+{
+    /* The log may hold entries of a later epoch than the persisted term:
+     * their writes reached the disk, the hard-state fsync of that epoch
+     * did not. No message of that epoch left (they wait for it), so the
+     * replica starts in it with no vote. */
+    rg->term = restore->hard_state.term;
+    rg->voted_for = restore->hard_state.voted_for;
+    int32_t last_epoch = rg_epoch_table_last_epoch(&rg->epochs);
+    if (last_epoch > rg->term) {
+        rg->term = last_epoch;
+        rg->voted_for = RG_NO_NODE;
+    }
+    /* A zeroed hard state is a new or a wiped disk (recovery.c). */
+    rg->recovering =
+        restore->hard_state.recovering || (restore->hard_state.term == 0 && !restore->new_group);
+    if (rg->faults.skip_recovery)
+        rg->recovering = false;
+    rg->vote_floor = restore->hard_state.vote_floor;
+    RG_ASSERT(rg->term >= restore->hard_state.term);
+}
+
+/* History: the config in effect at the log start (the bootstrap, or the
+ * newest config below it), then the newest restored configs. */
+static void restore_configs(struct replica_group *rg, const struct replica_group_restore *restore)
+{
+    rg->configs[0].offset = -1;
+    rg->configs[0].membership = rg->config.bootstrap;
+    rg->config_count = 1;
+    uint32_t first = 0;
+    while (first < restore->config_count && restore->configs[first].offset < restore->log_start)
+        rg->configs[0] = restore->configs[first++];
+    if (restore->config_count - first > RG_CONFIG_HISTORY - 1)
+        first = restore->config_count - (RG_CONFIG_HISTORY - 1);
+    for (uint32_t i = first; i < restore->config_count; i++)
+        rg->configs[rg->config_count++] = restore->configs[i];
+    RG_ASSERT(rg->config_count <= RG_CONFIG_HISTORY);
+    rg_peers_sync(rg);
+}
+
 int replica_group_init(struct replica_group *rg, const struct replica_group_config *config,
                        const struct replica_group_restore *restore,
                        struct rg_epoch_run *epoch_storage, uint32_t epoch_capacity)
@@ -142,7 +180,8 @@ int replica_group_init(struct replica_group *rg, const struct replica_group_conf
     if (config->self < 0 || config->election_ticks < 2 || config->heartbeat_ticks == 0 ||
         config->heartbeat_ticks >= config->election_ticks || config->max_inflight == 0 ||
         config->max_inflight > RG_MAX_INFLIGHT || !rg_membership_valid(&config->bootstrap) ||
-        epoch_storage == NULL || epoch_capacity == 0 || !restore_valid(restore, epoch_capacity))
+        config->incarnation == 0 || epoch_storage == NULL || epoch_capacity == 0 ||
+        !restore_valid(restore, epoch_capacity))
         return RG_ERR_INVALID;
 
     memset(rg, 0, sizeof(*rg));
@@ -153,13 +192,14 @@ int replica_group_init(struct replica_group *rg, const struct replica_group_conf
     rg->rng = config->seed ^ ((uint64_t)(uint32_t)config->self * 0x9e3779b97f4a7c15ull);
     rg->tick_count = config->initial_tick;
 
-    rg_epoch_table_init(&rg->epochs, epoch_storage, epoch_capacity);
+    rg_epoch_table_init(&rg->epochs, epoch_storage, epoch_capacity, config->assert_handler,
+                        config->assert_ctx);
     rg_epoch_table_reset(&rg->epochs, restore->log_start, restore->start_epoch);
     for (uint32_t i = 0; i < restore->epoch_count; i++)
         rg->epochs.runs[rg->epochs.count++] = restore->epochs[i];
 
-    rg->term = restore->hard_state.term;
-    rg->voted_for = restore->hard_state.voted_for;
+    restore_hard_state(rg, restore);
+    rg->reply_to = RG_NO_NODE;
     rg->log_end = restore->log_end;
     rg->written_end = restore->log_end;
     rg->durable_end = restore->log_end;
@@ -169,22 +209,10 @@ int replica_group_init(struct replica_group *rg, const struct replica_group_conf
     rg->transfer_target = RG_NO_NODE;
     rg->role = RG_ROLE_FOLLOWER;
 
-    /* History: the config in effect at the log start (the bootstrap, or
-     * the newest config below it), then the newest restored configs. */
-    rg->configs[0].offset = -1;
-    rg->configs[0].membership = config->bootstrap;
-    rg->config_count = 1;
-    uint32_t first = 0;
-    while (first < restore->config_count && restore->configs[first].offset < restore->log_start)
-        rg->configs[0] = restore->configs[first++];
-    if (restore->config_count - first > RG_CONFIG_HISTORY - 1)
-        first = restore->config_count - (RG_CONFIG_HISTORY - 1);
-    for (uint32_t i = first; i < restore->config_count; i++)
-        rg->configs[rg->config_count++] = restore->configs[i];
-    rg_peers_sync(rg);
+    restore_configs(rg, restore);
 
     rg_become_follower(rg, rg->term, RG_NO_NODE);
-    rg->reported_hard_state.term = rg->term;
+    rg->reported_hard_state = restore->hard_state;
     rg->reported_hard_state.voted_for = rg->voted_for;
     rg->reported_commit = rg->commit;
     rg->reported_role = rg->role;
@@ -202,15 +230,17 @@ uint32_t replica_group_max_messages_per_event(const struct replica_group *rg)
     return RG_MAX_NODES * 3;
 }
 
-static bool room(const struct replica_group *rg, const struct rg_output *out)
+bool rg_room(const struct replica_group *rg, const struct rg_output *out)
 {
     return out->message_capacity - out->message_count >= replica_group_max_messages_per_event(rg) &&
-           out->op_capacity - out->op_count >= RG_MAX_OPS_PER_EVENT;
+           out->op_capacity - out->op_count >= RG_MAX_OPS_PER_EVENT &&
+           (out->heartbeats == NULL ||
+            out->heartbeat_capacity - out->heartbeat_count >= RG_MAX_NODES);
 }
 
 int replica_group_tick(struct replica_group *rg, struct rg_output *out)
 {
-    if (!room(rg, out))
+    if (!rg_room(rg, out))
         return RG_ERR_OUTPUT_FULL;
     rg->tick_count++;
     if (rg->role == RG_ROLE_LEADER)
@@ -231,8 +261,13 @@ static bool step_term(struct replica_group *rg, const struct rg_message *m, stru
 {
     bool vote_request = m->type == RG_MSG_PRE_VOTE || m->type == RG_MSG_VOTE;
     if (m->term > rg->term) {
-        if (vote_request && !m->transfer && rg_in_lease(rg))
+        if (vote_request && !m->transfer && rg_in_lease(rg)) {
+            /* Ignored; a pre-vote learns our term (a recovering replica
+             * needs it for its vote floor). */
+            if (m->type == RG_MSG_PRE_VOTE)
+                rg_out_message(rg, out, RG_MSG_PRE_VOTE_RESPONSE, m->from)->granted = false;
             return false;
+        }
         if (m->type == RG_MSG_PRE_VOTE)
             return true;
         if (m->type == RG_MSG_PRE_VOTE_RESPONSE && m->granted)
@@ -259,16 +294,12 @@ static bool step_term(struct replica_group *rg, const struct rg_message *m, stru
     return true;
 }
 
-int replica_group_step(struct replica_group *rg, const struct rg_message *m, struct rg_output *out)
+/* Dispatch by type, once terms are settled. */
+static void step_message(struct replica_group *rg, const struct rg_message *m,
+                         struct rg_output *out)
 {
-    if (!room(rg, out))
-        return RG_ERR_OUTPUT_FULL;
-    if (m->to != rg->config.self || m->from == rg->config.self || m->term < 0)
-        return RG_ERR_INVALID;
-    if (!step_term(rg, m, out)) {
-        rg_out_finish(rg, out);
-        return RG_OK;
-    }
+    if (!step_term(rg, m, out))
+        return;
     switch (m->type) {
     case RG_MSG_PRE_VOTE:
     case RG_MSG_VOTE:
@@ -301,12 +332,37 @@ int replica_group_step(struct replica_group *rg, const struct rg_message *m, str
             rg_handle_heartbeat_response(rg, m, out);
         break;
     case RG_MSG_TIMEOUT_NOW:
-        if (rg->role != RG_ROLE_LEADER && rg_self_is_voter(rg))
+        if (rg->role != RG_ROLE_LEADER && rg_self_is_voter(rg) && !rg->recovering)
             rg_campaign(rg, false, true, out);
         break;
     default:
-        return RG_ERR_INVALID;
+        break; /* unknown types are validated by the caller's decoder */
     }
+}
+
+static bool is_response(enum rg_message_type type)
+{
+    return type == RG_MSG_APPEND_RESPONSE || type == RG_MSG_HEARTBEAT_RESPONSE ||
+           type == RG_MSG_VOTE_RESPONSE || type == RG_MSG_PRE_VOTE_RESPONSE;
+}
+
+int replica_group_step(struct replica_group *rg, const struct rg_message *m, struct rg_output *out)
+{
+    if (!rg_room(rg, out))
+        return RG_ERR_OUTPUT_FULL;
+    if (m->to != rg->config.self || m->from == rg->config.self || m->term < 0 ||
+        m->type < RG_MSG_PRE_VOTE || m->type > RG_MSG_INSTALL_START)
+        return RG_ERR_INVALID;
+    /* An answer from a replica outside our config (removed, or not yet
+     * known): nothing we asked it counts, and its term must not move ours. */
+    if (is_response(m->type) && rg_peer_find(rg, m->from) == NULL)
+        return RG_ERR_NOT_MEMBER;
+    rg_note_incarnation(rg, m);
+    rg_recovery_sample(rg, m);
+    rg->reply_to = m->from;
+    rg->reply_incarnation = m->incarnation;
+    step_message(rg, m, out);
+    rg->reply_to = RG_NO_NODE;
     rg_out_finish(rg, out);
     return RG_OK;
 }
@@ -314,7 +370,7 @@ int replica_group_step(struct replica_group *rg, const struct rg_message *m, str
 int replica_group_propose(struct replica_group *rg, int32_t record_count, int64_t *base_offset,
                           int32_t *epoch, struct rg_output *out)
 {
-    if (!room(rg, out))
+    if (!rg_room(rg, out))
         return RG_ERR_OUTPUT_FULL;
     if (record_count <= 0)
         return RG_ERR_INVALID;
@@ -333,93 +389,17 @@ int replica_group_propose(struct replica_group *rg, int32_t record_count, int64_
     return RG_OK;
 }
 
-int replica_group_appended(struct replica_group *rg, int64_t end, int32_t epoch,
-                           struct rg_output *out)
-{
-    if (!room(rg, out))
-        return RG_ERR_OUTPUT_FULL;
-    if (end > rg->log_end || end < 0 || (end > 0 && replica_group_epoch_at(rg, end - 1) != epoch))
-        return RG_ERR_INVALID;
-    if (rg->role == RG_ROLE_LEADER && end > rg->written_end) {
-        rg->written_end = end;
-        rg_send_appends(rg, out);
-        if (rg->faults.count_non_durable_acks)
-            rg_maybe_commit(rg);
-    }
-    rg_out_finish(rg, out);
-    return RG_OK;
-}
-
-int replica_group_durable(struct replica_group *rg, int64_t end, struct rg_output *out)
-{
-    if (!room(rg, out))
-        return RG_ERR_OUTPUT_FULL;
-    if (end < 0 || end > rg->log_end)
-        return RG_ERR_INVALID;
-    if (end > rg->durable_end) {
-        rg->durable_end = end;
-        if (rg->role == RG_ROLE_LEADER)
-            rg_maybe_commit(rg);
-        else if (rg->leader != RG_NO_NODE)
-            rg_send_ack(rg, RG_MSG_APPEND_RESPONSE, rg->leader, out);
-    }
-    rg_out_finish(rg, out);
-    return RG_OK;
-}
-
-int replica_group_log_start_advanced(struct replica_group *rg, int64_t start,
-                                     const struct rg_config_entry *start_config)
-{
-    int64_t durable = rg->durable_end < rg->log_end ? rg->durable_end : rg->log_end;
-    if (start < rg->epochs.start || start > rg->commit || start > durable)
-        return RG_ERR_INVALID;
-    if (start_config != NULL && (start_config->offset < 0 || start_config->offset >= start ||
-                                 !rg_membership_valid(&start_config->membership)))
-        return RG_ERR_INVALID;
-    if (start == rg->epochs.start)
-        return RG_OK;
-    if (!rg_config_set_start(rg, start, start_config))
-        return RG_ERR_INVALID;
-    rg_epoch_table_trim_front(&rg->epochs, start, rg->log_end);
-    return RG_OK;
-}
-
-int replica_group_append_trimmed(struct replica_group *rg, struct rg_message *msg,
-                                 int64_t actual_end, struct rg_output *out)
-{
-    if (out->message_capacity == out->message_count)
-        return RG_ERR_OUTPUT_FULL;
-    if (msg->type != RG_MSG_APPEND || msg->from != rg->config.self || actual_end <= msg->prev_end ||
-        actual_end > msg->end)
-        return RG_ERR_INVALID;
-    while (msg->run_count > 1 && msg->runs[msg->run_count - 1].start >= actual_end)
-        msg->run_count--;
-    struct rg_peer *p = rg_peer_find(rg, msg->to);
-    int64_t asked_end = msg->end;
-    msg->end = actual_end;
-    if (p == NULL || rg->role != RG_ROLE_LEADER || msg->term != rg->term || p->next != asked_end)
-        return RG_OK; /* not the newest APPEND to it: a gap the peer will reject */
-    /* Shorten its in-flight record, then let the next piece go at once so
-     * a peer catching up has a full window in flight. */
-    RG_ASSERT(p->inflight_count > 0);
-    uint32_t last = (p->inflight_head + p->inflight_count - 1) % RG_MAX_INFLIGHT;
-    RG_ASSERT(p->inflight_end[last] == asked_end);
-    p->inflight_end[last] = actual_end;
-    p->next = actual_end;
-    if (!p->probing)
-        rg_send_append(rg, p, out);
-    return RG_OK;
-}
-
 int replica_group_transfer_leadership(struct replica_group *rg, int32_t target,
                                       struct rg_output *out)
 {
-    if (!room(rg, out))
+    if (!rg_room(rg, out))
         return RG_ERR_OUTPUT_FULL;
     if (rg->role != RG_ROLE_LEADER)
         return RG_ERR_NOT_LEADER;
     struct rg_peer *p = rg_peer_find(rg, target);
-    if (p == NULL || !p->voter)
+    if (p == NULL)
+        return RG_ERR_NOT_MEMBER;
+    if (!p->voter)
         return RG_ERR_INVALID;
     rg->transfer_target = target;
     rg->transfer_elapsed = 0;
@@ -445,7 +425,7 @@ static bool remove_id(int32_t *ids, uint32_t *n, int32_t node)
 int replica_group_change_membership(struct replica_group *rg, enum rg_membership_change change,
                                     int32_t node, int64_t *offset, struct rg_output *out)
 {
-    if (!room(rg, out))
+    if (!rg_room(rg, out))
         return RG_ERR_OUTPUT_FULL;
     if (rg->role != RG_ROLE_LEADER)
         return RG_ERR_NOT_LEADER;
@@ -466,7 +446,9 @@ int replica_group_change_membership(struct replica_group *rg, enum rg_membership
         break;
     case RG_CHANGE_PROMOTE: {
         const struct rg_peer *p = rg_peer_find(rg, node);
-        if (!rg_membership_has_learner(&m, node) || p == NULL)
+        if (p == NULL)
+            return RG_ERR_NOT_MEMBER;
+        if (!rg_membership_has_learner(&m, node))
             return RG_ERR_INVALID;
         if (p->durable_match < rg->commit)
             return RG_ERR_NOT_CAUGHT_UP;
@@ -479,7 +461,7 @@ int replica_group_change_membership(struct replica_group *rg, enum rg_membership
             return RG_ERR_INVALID;
         if (!remove_id(m.voters, &m.voter_count, node) &&
             !remove_id(m.learners, &m.learner_count, node))
-            return RG_ERR_INVALID;
+            return RG_ERR_NOT_MEMBER;
         break;
     default:
         return RG_ERR_INVALID;
@@ -487,7 +469,7 @@ int replica_group_change_membership(struct replica_group *rg, enum rg_membership
     struct rg_config_entry entry = {.offset = rg->log_end, .membership = m};
     int rc = rg_epoch_table_append(&rg->epochs, (int32_t)rg->term, rg->log_end);
     RG_ASSERT(rc == RG_OK); /* a no-op unless retention deleted the whole log */
-    struct rg_log_op *op = rg_out_op(out, RG_LOG_APPEND_CONFIG);
+    struct rg_log_op *op = rg_out_op(rg, out, RG_LOG_APPEND_CONFIG);
     op->offset = rg->log_end;
     op->epoch = (int32_t)rg->term;
     op->membership = m;

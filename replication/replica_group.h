@@ -9,27 +9,33 @@
  * docs/REPLICATION.md is the full contract; the essentials:
  *
  * EVENTS (inputs)
- *   replica_group_tick            one logical clock tick
+ *   replica_group_tick            one tick (as many as an rg_clock says are due)
  *   replica_group_step            a message received from a peer
+ *   replica_group_step_heartbeat(_reply)  an entry of a coalesced heartbeat (reply)
  *   replica_group_propose         a client batch of N records (leader)
- *   replica_group_appended        "my log is written (readable) up to X"
- *   replica_group_durable         "my log is durable up to X"
+ *   replica_group_appended        "my log is written (readable) up to X" (any role)
+ *   replica_group_durable         "my log is durable up to X" (clamped by the driver)
+ *   replica_group_write_failed    "a write failed: my log ends at X"
+ *   replica_group_append_read     "the read for this APPEND finished"
  *   replica_group_log_start_advanced  "retention deleted my log below X"
  *   replica_group_transfer_leadership, replica_group_change_membership
  *
  * OUTPUTS go into a caller-provided struct rg_output. Carry one out IN THIS
  * ORDER before reusing it:
- *   1. hard_state_changed: persist {term, voted_for} DURABLY (fsync). No
- *      message in this output may leave before that: a vote or a term
- *      forgotten in a crash lets one node vote twice in an epoch.
+ *   1. hard_state_changed: persist the hard state DURABLY (fsync). No
+ *      message in this output may leave before a hard_state_version >=
+ *      out->hard_state_version is durable: a vote or a term forgotten in a
+ *      crash lets one node vote twice in an epoch. One fsync per shard per
+ *      loop turn for all its groups is the intended use.
  *   2. log ops, in order: truncate the log to an offset; append bytes
  *      received in an APPEND message; append a leader-epoch marker or a
  *      membership-config batch. They need to be written, not durable; report
  *      durability later with replica_group_durable.
- *   3. send the messages (coalescing heartbeats across groups is allowed).
- *      For each APPEND the caller reads its log from msg->prev_end up to at
- *      most msg->end, whole batches only; if it sends less (byte budget),
- *      it calls replica_group_append_trimmed before any other event.
+ *   3. send the messages, and the compact heartbeats (out->heartbeats, one
+ *      message per broker pair per tick). For each APPEND the caller reads
+ *      its log from msg->prev_end up to at most msg->end, whole batches
+ *      only (asynchronously if it likes), then calls
+ *      replica_group_append_read: RG_ERR_STALE means drop it.
  *   4. publish commit (the high watermark) and role/leader changes.
  *
  * OFFSETS are Kafka-style: a record batch covers [base, base + count), the
@@ -66,7 +72,8 @@ typedef enum rg_status {
     RG_ERR_CHANGE_PENDING = -5, /* a membership change is not committed yet */
     RG_ERR_NOT_CAUGHT_UP = -6,  /* learner to promote lags the log */
     RG_ERR_EPOCH_TABLE_FULL = -7,
-    RG_ERR_NOT_MEMBER = -8, /* a message from a node outside the group */
+    RG_ERR_NOT_MEMBER = -8, /* a response from (or a target that is) no member */
+    RG_ERR_STALE = -9,      /* the message is out of date (not the leader of its term): drop it */
 } rg_status;
 
 const char *rg_status_str(int status);
@@ -107,9 +114,16 @@ struct rg_epoch_run {
     int64_t start;
 };
 
+/*
+ * Persist ALL of it (fsync) before any message of the output that changed
+ * it leaves. recovering / vote_floor: see "Disk incarnations" below; a
+ * zeroed hard state (a new or a wiped disk) makes the replica recover.
+ */
 struct rg_hard_state {
     int64_t term; /* = the current leader epoch */
     int32_t voted_for;
+    bool recovering;    /* a new or wiped disk: no vote, no campaign yet */
+    int64_t vote_floor; /* never vote or campaign in a term <= this */
 };
 
 /*
@@ -124,7 +138,18 @@ struct replica_group_faults {
     bool no_check_quorum;        /* an isolated leader never steps down */
     bool ack_durable_early;      /* follower reports its whole log durable */
     bool forget_vote;            /* a vote is not reported as hard state */
+    bool skip_recovery;          /* a wiped replica votes at once (forgot its votes and data) */
 };
+
+/*
+ * A violated invariant of a group ends in its config's assert_handler
+ * (NULL: print and abort()), called with its assert_ctx. It must not
+ * return: it may abort, or longjmp out (a test harness; or a broker that
+ * fences the partition: the group's state is then half-updated, so it must
+ * be discarded and started again from disk with replica_group_init).
+ * API change: this replaced the process-wide rg_set_assert_handler().
+ */
+typedef void (*rg_assert_handler)(void *ctx, const char *file, int line, const char *expr);
 
 struct replica_group_config {
     int32_t self;                   /* this replica's node id (>= 0) */
@@ -137,9 +162,17 @@ struct replica_group_config {
      * heartbeat_ticks; giving every group of a broker the broker's tick
      * count here puts them in phase so one exchange serves them all. */
     uint64_t initial_tick;
+    /* This replica's disk incarnation: a random id (!= 0) made when its
+     * data directory is created and kept with the hard state; a wiped
+     * disk gets a new one. Messages carry it, so peers reset what they
+     * knew of a replica that comes back with another disk. (API change:
+     * required, init refuses 0.) */
+    uint64_t incarnation;
     bool pre_vote;                             /* recommended: true */
     bool check_quorum;                         /* recommended: true */
     const struct replica_group_faults *faults; /* NULL in production */
+    rg_assert_handler assert_handler;          /* NULL: print and abort() */
+    void *assert_ctx;                          /* passed to assert_handler */
 };
 
 /*
@@ -159,6 +192,11 @@ struct replica_group_restore {
     const struct rg_config_entry *configs; /* config batches (offset >= 0), oldest first: */
     uint32_t config_count;                 /* the newest below log_start, then the last few */
     int64_t commit; /* a checkpointed high watermark <= log_end, or 0 (log_start at least) */
+    /* Only with a zeroed hard_state: this replica was created together
+     * with its group (every replica new, nothing ever voted or written),
+     * so it need not recover. Never set it for a data directory found
+     * empty: that may be a wiped disk. */
+    bool new_group;
 };
 
 enum rg_message_type {
@@ -186,11 +224,22 @@ struct rg_message {
     int32_t from;
     int32_t to;
     int64_t term;
+    /* Disk incarnations (filled by the core): the sender's, and the one
+     * the sender last heard from `to` (0: none). The caller carries both
+     * (and must not deliver a message of a peer's older incarnation after
+     * one of its newer: the inter-broker handshake names the incarnation
+     * and a new connection supersedes the old one). */
+    uint64_t incarnation;
+    uint64_t to_incarnation;
 
     /* PRE_VOTE, VOTE: the candidate's log. */
     int64_t log_end;
     int32_t last_epoch;
     bool transfer; /* VOTE after TIMEOUT_NOW: ignores leader leases */
+    /* *_VOTE_RESPONSE (filled by the core): the highest term the answerer
+     * knows reached, max(term, vote floor), or -1 while it recovers itself
+     * (it knows nothing). It feeds a recovering replica's vote floor. */
+    int64_t known_term;
     /* *_RESPONSE */
     bool granted; /* votes */
     bool success; /* APPEND_RESPONSE */
@@ -243,6 +292,34 @@ struct rg_log_op {
     int64_t config_offset;           /* RESET: that config's offset (-1: the bootstrap) */
 };
 
+/*
+ * Coalesced heartbeats. A driver that hands an output a heartbeat array
+ * (rg_output_set_heartbeats) gets the leader's heartbeats there, compact,
+ * instead of as RG_MSG_HEARTBEAT messages: it sends ONE inter-broker
+ * message per broker pair per tick carrying every group's entry, hands
+ * each entry to its group with replica_group_step_heartbeat (which fills
+ * the compact reply) and each reply entry to its leader's group with
+ * replica_group_step_heartbeat_reply. Groups tick in phase
+ * (config.initial_tick), so all heartbeats of a broker fall on the same
+ * ticks. The caller adds the group id on the wire.
+ */
+struct rg_heartbeat {
+    int32_t from, to;
+    int64_t term;
+    int64_t commit;
+    uint64_t incarnation, to_incarnation;
+};
+
+struct rg_heartbeat_reply {
+    int32_t from, to; /* to == RG_NO_NODE: nothing to send */
+    int64_t term;
+    bool success; /* false: the heartbeat's term is stale (term is ours) */
+    int64_t match, durable;
+    int32_t hint_epoch;
+    int64_t hint_offset;
+    uint64_t incarnation, to_incarnation;
+};
+
 /* Caller-provided output buffer; see the order of processing above. */
 struct rg_output {
     struct rg_message *messages;
@@ -251,9 +328,18 @@ struct rg_output {
     struct rg_log_op *ops;
     uint32_t op_count;
     uint32_t op_capacity;
+    struct rg_heartbeat *heartbeats; /* NULL: heartbeats go out as messages */
+    uint32_t heartbeat_count;
+    uint32_t heartbeat_capacity;
 
     bool hard_state_changed;
     struct rg_hard_state hard_state;
+    /* The group's hard-state version after this output (bumped by every
+     * change). No message of this output may leave before a version >=
+     * this one is durable: a driver batching one fsync per loop turn
+     * persists every changed group's hard state, syncs once, then sends;
+     * one that syncs asynchronously holds messages tagged with it. */
+    uint64_t hard_state_version;
     bool commit_changed;
     int64_t commit;
     bool role_changed; /* role, term or leader changed */
@@ -261,10 +347,17 @@ struct rg_output {
     int64_t term;
     int32_t leader;
     bool membership_changed; /* the config in effect changed */
+    /* The epoch table has no room for another epoch: grow it with
+     * replica_group_set_epoch_storage, or the group cannot accept a new
+     * leader epoch (it would refuse to lead and drop APPENDs). */
+    bool epoch_table_full;
 };
 
 void rg_output_init(struct rg_output *out, struct rg_message *messages, uint32_t message_capacity,
                     struct rg_log_op *ops, uint32_t op_capacity);
+/* Gives out room for compact heartbeats (at least RG_MAX_NODES per event). */
+void rg_output_set_heartbeats(struct rg_output *out, struct rg_heartbeat *heartbeats,
+                              uint32_t capacity);
 /* Empties out (keeps its buffers). */
 void rg_output_reset(struct rg_output *out);
 
@@ -280,12 +373,17 @@ struct rg_peer {
     int64_t match;          /* verified equal to our log (maybe not durable) */
     int64_t durable_match;  /* verified AND durable on the peer: counts for commit */
     uint64_t last_ack_tick; /* tick of the last accepted APPEND ack */
+    uint64_t incarnation;   /* its disk incarnation, as last heard (0: never) */
+    bool sampled;           /* recovering: it answered this incarnation ... */
+    int64_t sampled_term;   /* ... with this known term */
     uint32_t inflight_head;
     uint32_t inflight_count;
     int64_t inflight_end[RG_MAX_INFLIGHT];
 };
 
 struct rg_epoch_table {
+    rg_assert_handler assert_handler; /* the group's, for its own checks */
+    void *assert_ctx;
     struct rg_epoch_run *runs;
     uint32_t count;
     uint32_t capacity;
@@ -303,11 +401,12 @@ struct replica_group {
     int32_t voted_for;
     int32_t leader;
 
-    int64_t log_end;      /* end of the log as the core has directed it */
-    int64_t written_end;  /* leader: end the caller reported readable */
-    int64_t durable_end;  /* [log_start, durable_end) survives a crash */
-    int64_t commit;       /* high watermark */
-    int64_t verified_end; /* follower: [0, v) equals the current leader's log */
+    int64_t log_end;       /* end of the log as the core has directed it */
+    int64_t written_end;   /* leader: end the caller reported readable */
+    int64_t durable_end;   /* [log_start, durable_end) survives a crash */
+    int64_t commit;        /* high watermark */
+    int64_t verified_end;  /* follower: [0, v) equals the current leader's log */
+    int64_t leader_commit; /* follower: the leader's commit, as last heard in this term */
     struct rg_epoch_table epochs;
 
     uint32_t config_count; /* configs[config_count - 1] is in effect */
@@ -324,8 +423,18 @@ struct replica_group {
     int32_t transfer_target;
     uint32_t transfer_elapsed;
 
+    /* Recovery of a new or wiped disk (docs/REPLICATION.md). */
+    bool recovering;
+    int64_t vote_floor;
+    bool caught_up;             /* recovering: holds what was committed before the wipe */
+    bool asked;                 /* the voters were asked for their terms at least once */
+    bool epoch_table_blocked;   /* an epoch was refused for lack of room */
+    int32_t reply_to;           /* during a step: the sender ... */
+    uint64_t reply_incarnation; /* ... and its incarnation, echoed in replies */
+
     /* What the last output reported, to flag changes. */
     struct rg_hard_state reported_hard_state;
+    uint64_t hard_state_version;
     int64_t reported_commit;
     enum rg_role reported_role;
     int64_t reported_term;
@@ -342,6 +451,26 @@ struct replica_group {
 int replica_group_init(struct replica_group *rg, const struct replica_group_config *config,
                        const struct replica_group_restore *restore,
                        struct rg_epoch_run *epoch_storage, uint32_t epoch_capacity);
+
+/*
+ * Ticks from the monotonic clock. The core counts ticks, not time: a
+ * driver turns CLOCK_MONOTONIC milliseconds into ticks with one rg_clock
+ * per shard (never a relative timer re-armed each turn, which drifts late
+ * under load) and calls replica_group_tick that many times on each group.
+ * Ticks fall on multiples of tick_ms since the clock's epoch, so every
+ * group given rg_clock_ticks() as config.initial_tick is in phase.
+ */
+struct rg_clock {
+    uint64_t tick_ms;
+    uint64_t ticks; /* ticks elapsed: floor(now_ms / tick_ms) at the last advance */
+};
+void rg_clock_init(struct rg_clock *c, uint32_t tick_ms, uint64_t now_ms);
+/* Ticks due since the last call (0 when the clock did not move on). */
+uint64_t rg_clock_advance(struct rg_clock *c, uint64_t now_ms);
+static inline uint64_t rg_clock_ticks(const struct rg_clock *c)
+{
+    return c->ticks;
+}
 
 /* Room every event function requires in out (messages, ops). */
 uint32_t replica_group_max_messages_per_event(const struct replica_group *rg);
@@ -364,19 +493,44 @@ int replica_group_propose(struct replica_group *rg, int32_t record_count, int64_
                           int32_t *epoch, struct rg_output *out);
 
 /*
- * The log is written and readable up to end (whose last entry has `epoch`,
- * checked). A leader replicates only written data, so an asynchronous write
- * path needs no in-memory copy of what it appends.
+ * The log is written and readable up to end (whose last entry has `epoch`):
+ * report every completed write, in order, in EVERY role (API change: a
+ * follower's writes too; a follower that becomes leader replicates only
+ * what it knows written). A leader replicates only written data, so an
+ * asynchronous write path needs no in-memory copy of what it appends.
+ * RG_ERR_STALE (nothing changed): the log was truncated since that write
+ * was issued (end past the log end, or another epoch at end - 1).
  */
 int replica_group_appended(struct replica_group *rg, int64_t end, int32_t epoch,
                            struct rg_output *out);
 
 /*
  * [log_start, end) of the log as it is NOW is durable (fsynced), a RESET
- * included. The caller must not count data a later truncation removed.
- * Followers report it to the leader; the leader may advance the commit.
+ * included. THE CALLER CLAMPS: an fsync that started before a TRUNCATE
+ * (or RESET) this group asked for later covers nothing at or after that
+ * truncation point, even if the log has grown past it again: report
+ * min(synced end, every truncation point issued since the fsync started).
+ * Without the clamp a follower acknowledges as durable data it has not
+ * synced (the sim's --fault unclamped_durable shows the leader committing
+ * on it). Followers report it to the leader; the leader may advance the
+ * commit; a follower learns the leader's commit only up to its durable end.
  */
 int replica_group_durable(struct replica_group *rg, int64_t end, struct rg_output *out);
+
+/*
+ * A log write failed (EIO, ENOSPC). The caller drops the failed write and
+ * every LATER append-type op of this group still queued (APPEND_RECEIVED,
+ * APPEND_MARKER, APPEND_CONFIG, proposed batches), still carries out the
+ * later TRUNCATEs and RESETs, and then reports where its log ends: `end`
+ * (>= the commit offset, since the durable end never passes a failed
+ * write). The core forgets [end, log_end): a follower acknowledges less
+ * from now on and the leader re-sends it; a leader steps down (its
+ * proposals at or after end are lost: fail their produce requests), and so
+ * does a candidate (its vote requests claimed the lost entries). A
+ * failed truncate, reset or fsync is not recoverable this way: discard
+ * the group, recover the partition from disk and replica_group_init it.
+ */
+int replica_group_write_failed(struct replica_group *rg, int64_t end, struct rg_output *out);
 
 /*
  * Retention deleted the log below start (whole segments: start is a batch
@@ -392,15 +546,44 @@ int replica_group_log_start_advanced(struct replica_group *rg, int64_t start,
                                      const struct rg_config_entry *start_config);
 
 /*
- * The caller is sending an APPEND of out with fewer batches than asked
- * (byte budget): the message now ends at actual_end (a batch boundary,
- * > prev_end, <= msg->end). Fixes msg->end and msg->runs and the peer's
- * progress, and may add the APPEND for the next piece to the END of out's
- * messages (so a caller walking out->messages by index sends it too).
- * Call it before any other event; it needs room for one message.
+ * The read for an APPEND of this group finished: it holds the whole
+ * batches of [msg->prev_end, actual_end) (actual_end == msg->end when
+ * nothing was cut, or a batch boundary in (prev_end, end] when a byte
+ * budget cut it). Safe at ANY time after the output that asked for it,
+ * other events in between (an asynchronous read):
+ *  - RG_ERR_STALE: the group is no longer the leader of msg->term (its log
+ *    may have changed under the read): drop the message;
+ *  - RG_OK: send it. When cut, msg->end and msg->runs are fixed, the
+ *    peer's progress too if this is still its newest APPEND (otherwise
+ *    the peer rejects the gap and is probed again), and the APPEND for
+ *    the next piece may be added to the END of out's messages (a caller
+ *    walking out->messages by index sends it too; room for one message).
+ * A read that finds the range gone (retention) drops the message.
  */
+int replica_group_append_read(struct replica_group *rg, struct rg_message *msg, int64_t actual_end,
+                              struct rg_output *out);
+/* The older name: replica_group_append_read for a cut APPEND. */
 int replica_group_append_trimmed(struct replica_group *rg, struct rg_message *msg,
                                  int64_t actual_end, struct rg_output *out);
+
+/*
+ * Moves the epoch table to larger caller storage (capacity >= the runs in
+ * use) after out->epoch_table_full; the old storage is free afterwards.
+ */
+int replica_group_set_epoch_storage(struct replica_group *rg, struct rg_epoch_run *storage,
+                                    uint32_t capacity);
+
+/*
+ * A coalesced heartbeat entry for this group (hb->to == self). Fills
+ * *reply (reply->to == RG_NO_NODE: none due) for the batched answer;
+ * anything else the step causes goes to out as usual.
+ */
+int replica_group_step_heartbeat(struct replica_group *rg, const struct rg_heartbeat *hb,
+                                 struct rg_heartbeat_reply *reply, struct rg_output *out);
+/* A reply entry of a coalesced heartbeat answer, for this group's leader. */
+int replica_group_step_heartbeat_reply(struct replica_group *rg,
+                                       const struct rg_heartbeat_reply *reply,
+                                       struct rg_output *out);
 
 /*
  * Hands leadership to `target` (a voter): proposals stop, the target is
@@ -463,6 +646,11 @@ static inline int64_t replica_group_durable_end(const struct replica_group *rg)
 {
     return rg->durable_end;
 }
+/* True while a new or wiped replica may not vote or campaign. */
+static inline bool replica_group_recovering(const struct replica_group *rg)
+{
+    return rg->recovering;
+}
 /* The voter leadership is being handed to, or RG_NO_NODE. */
 static inline int32_t replica_group_transfer_target(const struct replica_group *rg)
 {
@@ -477,12 +665,5 @@ static inline const struct rg_membership *replica_group_membership(const struct 
 int32_t replica_group_epoch_at(const struct replica_group *rg, int64_t offset);
 bool replica_group_is_voter(const struct replica_group *rg, int32_t node);
 const struct rg_peer *replica_group_peer(const struct replica_group *rg, int32_t node);
-
-/*
- * Invariant violations end in this handler (default: print and abort()).
- * A test harness may install one that longjmps out; it must not return.
- */
-typedef void (*rg_assert_handler)(const char *file, int line, const char *expr);
-void rg_set_assert_handler(rg_assert_handler handler);
 
 #endif

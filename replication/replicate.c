@@ -48,13 +48,14 @@ static void inflight_free_to(struct rg_peer *p, int64_t match)
 
 void rg_become_leader(struct replica_group *rg, struct rg_output *out)
 {
-    RG_ASSERT(rg->role == RG_ROLE_CANDIDATE && rg_self_is_voter(rg));
+    RG_ASSERT(rg->role == RG_ROLE_CANDIDATE && rg_self_is_member(rg));
     RG_ASSERT(rg->voted_for == rg->config.self);
     RG_ASSERT(rg_epoch_table_last_epoch(&rg->epochs) < rg->term);
     /* The epoch marker: an entry of our own epoch at the head of our log.
      * Entries of earlier epochs commit only once it does (Raft's rule), and
      * it gives followers the epoch boundary to truncate at. */
     if (rg_epoch_table_append(&rg->epochs, (int32_t)rg->term, rg->log_end) != RG_OK) {
+        rg->epoch_table_blocked = true; /* out->epoch_table_full: grow it */
         rg_become_follower(rg, rg->term, RG_NO_NODE);
         return;
     }
@@ -62,18 +63,18 @@ void rg_become_leader(struct replica_group *rg, struct rg_output *out)
     rg->leader = rg->config.self;
     rg->election_elapsed = 0;
     rg->transfer_target = RG_NO_NODE;
-    rg->written_end = rg->log_end;
+    /* written_end stays what the caller reported: writes it issued as a
+     * follower may still be in flight, and only written data is sent. */
+    RG_ASSERT(rg->written_end <= rg->log_end);
     for (uint32_t i = 0; i < rg->peer_count; i++)
         rg_reset_peer(rg, &rg->peers[i]);
-    struct rg_log_op *op = rg_out_op(out, RG_LOG_APPEND_MARKER);
+    struct rg_log_op *op = rg_out_op(rg, out, RG_LOG_APPEND_MARKER);
     op->offset = rg->log_end;
     op->epoch = (int32_t)rg->term;
     rg->log_end++;
     /* Announce ourselves at once; the marker follows once written. */
-    for (uint32_t i = 0; i < rg->peer_count; i++) {
-        struct rg_message *m = rg_out_message(rg, out, RG_MSG_HEARTBEAT, rg->peers[i].id);
-        m->commit = rg->commit;
-    }
+    for (uint32_t i = 0; i < rg->peer_count; i++)
+        rg_out_heartbeat(rg, out, rg->peers[i].id);
     rg_maybe_commit(rg);
 }
 
@@ -323,10 +324,7 @@ void rg_tick_leader(struct replica_group *rg, struct rg_output *out)
     if (rg->transfer_target != RG_NO_NODE && ++rg->transfer_elapsed >= rg->config.election_ticks)
         rg->transfer_target = RG_NO_NODE; /* gave up: accept proposals again */
     if (rg->tick_count % rg->config.heartbeat_ticks == 0) {
-        for (uint32_t i = 0; i < rg->peer_count; i++) {
-            struct rg_peer *p = &rg->peers[i];
-            struct rg_message *m = rg_out_message(rg, out, RG_MSG_HEARTBEAT, p->id);
-            m->commit = rg->commit;
-        }
+        for (uint32_t i = 0; i < rg->peer_count; i++)
+            rg_out_heartbeat(rg, out, rg->peers[i].id);
     }
 }

@@ -9,17 +9,23 @@
 
 /* Invariant check, on in every build: a violated invariant means the
  * replica would risk losing acknowledged data, so it must stop. */
-#define RG_ASSERT(cond)                                                                            \
+#define RG_ASSERT(cond) RG_ASSERT_WITH(rg->config.assert_handler, rg->config.assert_ctx, cond)
+/* In the epoch table, which holds a copy of its group's handler. */
+#define RG_ASSERT_T(t, cond) RG_ASSERT_WITH((t)->assert_handler, (t)->assert_ctx, cond)
+#define RG_ASSERT_WITH(handler, ctx, cond)                                                         \
     do {                                                                                           \
         if (!(cond))                                                                               \
-            rg_assert_failed(__FILE__, __LINE__, #cond);                                           \
+            rg_assert_failed(handler, ctx, __FILE__, __LINE__, #cond);                             \
     } while (0)
 
-void rg_assert_failed(const char *file, int line, const char *expr) __attribute__((noreturn));
+/* Calls the group's handler (NULL: print and abort); never returns. */
+void rg_assert_failed(rg_assert_handler handler, void *ctx, const char *file, int line,
+                      const char *expr) __attribute__((noreturn));
 
 /* ---------------------------------------------------------------- epoch table (epoch_table.c) */
 
-void rg_epoch_table_init(struct rg_epoch_table *t, struct rg_epoch_run *storage, uint32_t capacity);
+void rg_epoch_table_init(struct rg_epoch_table *t, struct rg_epoch_run *storage, uint32_t capacity,
+                         rg_assert_handler handler, void *ctx);
 int32_t rg_epoch_table_epoch_at(const struct rg_epoch_table *t, int64_t offset);
 int32_t rg_epoch_table_last_epoch(const struct rg_epoch_table *t);
 /* Notes that entries of `epoch` start at `start`; a no-op when the last run
@@ -62,12 +68,34 @@ struct rg_peer *rg_peer_find(struct replica_group *rg, int32_t node);
 uint32_t rg_voter_count(const struct replica_group *rg);
 uint32_t rg_quorum(const struct replica_group *rg);
 bool rg_self_is_voter(const struct replica_group *rg);
+/* A voter or a learner of the config in effect. */
+bool rg_self_is_member(const struct replica_group *rg);
+
+/* ---------------------------------------------------------------- recovery.c */
+
+/* A message from a peer: note its disk incarnation (a new one resets what
+ * a leader knew of it). */
+void rg_note_incarnation(struct replica_group *rg, const struct rg_message *m);
+/* A vote answer to this incarnation feeds the recovery bounds. */
+void rg_recovery_sample(struct replica_group *rg, const struct rg_message *m);
+/* Recovering: asks the voters not yet heard for their terms and logs. */
+void rg_recovery_ask(struct replica_group *rg, struct rg_output *out);
+/* Recovering: notes when our log holds what was committed before. */
+void rg_recovery_caught_up(struct replica_group *rg);
+/* The term the next campaign takes (above the vote floor). */
+int64_t rg_next_term(const struct replica_group *rg);
 
 /* ---------------------------------------------------------------- output (output.c) */
 
+/* Room for the worst case of one event. */
+bool rg_room(const struct replica_group *rg, const struct rg_output *out);
+/* A heartbeat to `to`: compact when out has a heartbeat array. */
+void rg_out_heartbeat(struct replica_group *rg, struct rg_output *out, int32_t to);
+
 struct rg_message *rg_out_message(struct replica_group *rg, struct rg_output *out,
                                   enum rg_message_type type, int32_t to);
-struct rg_log_op *rg_out_op(struct rg_output *out, enum rg_log_op_type type);
+struct rg_log_op *rg_out_op(struct replica_group *rg, struct rg_output *out,
+                            enum rg_log_op_type type);
 /* Copies role, term, hard state and commit into out when they changed. */
 void rg_out_finish(struct replica_group *rg, struct rg_output *out);
 
@@ -106,5 +134,10 @@ void rg_handle_install_start(struct replica_group *rg, const struct rg_message *
                              struct rg_output *out);
 void rg_send_ack(struct replica_group *rg, enum rg_message_type type, int32_t to,
                  struct rg_output *out);
+/* The log ends at end from now on (>= commit): forget the rest. */
+void rg_forget_from(struct replica_group *rg, int64_t end);
+/* The leader says commit is leader_commit: learn it within our verified,
+ * durable prefix. */
+void rg_learn_commit(struct replica_group *rg, int64_t leader_commit);
 
 #endif

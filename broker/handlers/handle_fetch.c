@@ -67,6 +67,7 @@ static void fetch_respond(struct request *r)
             res->records.len = op->call.records_len;
         }
         res->error_message = wire_error_message(res->error, op->call.result.message);
+        request_count_partition_error(r, res->error);
     }
     metrics_observe(&r->shard->metrics.fetch_latency,
                     (clock_monotonic_ns() - r->started_ns) / 1000);

@@ -53,6 +53,7 @@ static void list_offsets_done(struct request *r)
             res->timestamp = op->error ? -1 : op->call.found_timestamp;
         }
         res->error_message = wire_error_message(res->error, op->call.result.message);
+        request_count_partition_error(r, res->error);
     }
     request_complete(r);
 }

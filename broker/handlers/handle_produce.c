@@ -61,6 +61,7 @@ static void produce_done(struct request *r)
             res->log_start_offset = op->call.result.log_start;
         }
         res->error_message = wire_error_message(res->error, op->error_message);
+        request_count_partition_error(r, res->error);
         res->base_offset = res->error == RINGLOG__ERROR_CODE__NONE ? op->call.base_offset : -1;
         res->log_append_time = -1;
     }

@@ -113,6 +113,12 @@ void request_complete(struct request *r)
     conn_reply_ready(c, &r->reply);
 }
 
+void request_count_partition_error(struct request *r, int error)
+{
+    if (error != RINGLOG__ERROR_CODE__NONE && r->api > 0 && r->api < METRICS_API_SLOTS)
+        metrics_add(&r->shard->metrics.partition_errors[r->api], 1);
+}
+
 void request_fail(struct request *r, int error, const char *message)
 {
     r->resp.error = error;

@@ -65,6 +65,9 @@ void request_fail(struct request *r, int error, const char *message);
 /* Frees a request (its response sent, or its connection gone): conn_hooks.release. */
 void request_release(struct conn_reply *reply);
 
+/* Counts one per-partition result answered with an error (metrics). */
+void request_count_partition_error(struct request *r, int error);
+
 /* Arena helpers for building responses: zeroed memory, NULL when out of memory. */
 void *request_alloc(struct request *r, size_t size);
 char *request_strdup(struct request *r, const char *s);

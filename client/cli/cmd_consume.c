@@ -231,8 +231,8 @@ static int consume(const struct cli_args *a, ringlog_conf *conf)
         cli_warn("consumer groups are not implemented yet: --group %s keeps the group's committed "
                  "offsets, but every consumer of the group receives every message",
                  co.group);
-    struct part *parts;
-    size_t n;
+    struct part *parts = NULL;
+    size_t n = 0;
     if (co.count == 0 || (rc = plan_partitions(conf, &co, &parts, &n)))
         return rc;
     ringlog_consumer *c = start_consumer(conf, &co, parts, n);

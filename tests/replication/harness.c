@@ -55,6 +55,7 @@ static struct replica_group_config config(struct h_cluster *c, int i)
     cfg.pre_vote = true;
     cfg.check_quorum = true;
     cfg.faults = &c->faults;
+    cfg.incarnation = c->nodes[i].incarnation;
     return cfg;
 }
 
@@ -81,7 +82,8 @@ void h_restart(struct h_cluster *c, int i)
                                       .epochs = runs,
                                       .epoch_count = nruns,
                                       .configs = configs,
-                                      .config_count = nconfigs};
+                                      .config_count = nconfigs,
+                                      .new_group = n->hard.term == 0 && !n->wiped};
     struct replica_group_config cfg = config(c, i);
     cr_assert_eq(replica_group_init(&n->rg, &cfg, &r, n->epochs, 64), RG_OK);
 }
@@ -93,6 +95,7 @@ void h_init(struct h_cluster *c, int n, int members)
     c->members = members;
     for (int i = 0; i < n; i++) {
         c->nodes[i].auto_durable = true;
+        c->nodes[i].incarnation = 1000u + (uint64_t)i;
         c->nodes[i].hard.voted_for = RG_NO_NODE;
         h_restart(c, i);
     }
@@ -171,10 +174,11 @@ void h_process(struct h_cluster *c, int i)
         cr_assert(c->qlen < H_QUEUE);
         c->queue[(c->qhead + c->qlen++) % H_QUEUE] = *m;
     }
-    if (wrote && replica_group_role(&n->rg) == RG_ROLE_LEADER) {
+    if (wrote) { /* every completed write is reported, in any role */
         int64_t end = h_log_end(n);
-        cr_assert_eq(replica_group_appended(&n->rg, end, n->log[n->nlog - 1].epoch, h_out(c)),
-                     RG_OK);
+        int32_t epoch = n->nlog ? n->log[n->nlog - 1].epoch : n->head.epoch;
+        int rc = replica_group_appended(&n->rg, end, epoch, h_out(c));
+        cr_assert(rc == RG_OK || rc == RG_ERR_STALE);
         h_process(c, i);
     }
     if (wrote && n->auto_durable)
@@ -268,4 +272,35 @@ int h_elect(struct h_cluster *c, int i)
     cr_assert_eq(replica_group_role(&c->nodes[i].rg), RG_ROLE_LEADER);
     h_deliver_all(c);
     return i;
+}
+
+struct rg_message h_msg(enum rg_message_type type, int from, int to, int64_t term)
+{
+    struct rg_message m;
+    memset(&m, 0, sizeof(m));
+    m.type = type;
+    m.from = from;
+    m.to = to;
+    m.term = term;
+    return m;
+}
+
+const struct rg_message *h_find(const struct rg_output *out, enum rg_message_type type)
+{
+    for (uint32_t k = 0; k < out->message_count; k++)
+        if (out->messages[k].type == type)
+            return &out->messages[k];
+    return NULL;
+}
+
+void h_wipe(struct h_cluster *c, int i, uint64_t incarnation)
+{
+    struct h_node *n = &c->nodes[i];
+    n->nlog = 0;
+    memset(&n->head, 0, sizeof(n->head));
+    memset(&n->hard, 0, sizeof(n->hard));
+    n->hard.voted_for = RG_NO_NODE;
+    n->incarnation = incarnation;
+    n->wiped = true;
+    h_restart(c, i);
 }

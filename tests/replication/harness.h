@@ -35,7 +35,9 @@ struct h_node {
     struct h_batch log[H_LOG];
     uint32_t nlog;
     struct rg_hard_state hard;
-    bool auto_durable; /* report durability right after each write */
+    bool auto_durable;    /* report durability right after each write */
+    uint64_t incarnation; /* its disk's */
+    bool wiped;           /* its disk was wiped once: it must recover */
 };
 
 struct h_cluster {
@@ -71,6 +73,12 @@ int64_t h_log_end(const struct h_node *n);
 /* Retention on node i: deletes its batches below start, tells the core. */
 int h_trim(struct h_cluster *c, int i, int64_t start);
 void h_process(struct h_cluster *c, int i);
+/* A message of `type` from -> to in `term`, every other field zero. */
+struct rg_message h_msg(enum rg_message_type type, int from, int to, int64_t term);
+/* The first message of `type` in out, or NULL. */
+const struct rg_message *h_find(const struct rg_output *out, enum rg_message_type type);
+/* Node i's disk is wiped (new incarnation `incarnation`); it restarts empty. */
+void h_wipe(struct h_cluster *c, int i, uint64_t incarnation);
 struct rg_output *h_out(struct h_cluster *c);
 
 #endif

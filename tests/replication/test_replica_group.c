@@ -6,31 +6,12 @@
 
 static struct h_cluster C;
 
-static struct rg_message msg(enum rg_message_type type, int from, int to, int64_t term)
-{
-    struct rg_message m;
-    memset(&m, 0, sizeof(m));
-    m.type = type;
-    m.from = from;
-    m.to = to;
-    m.term = term;
-    return m;
-}
-
 /* Steps one message into node i and returns the output (not processed). */
 static struct rg_output *step(int i, const struct rg_message *m)
 {
     struct rg_output *out = h_out(&C);
     cr_assert_eq(replica_group_step(&C.nodes[i].rg, m, out), RG_OK);
     return out;
-}
-
-static const struct rg_message *find_msg(const struct rg_output *out, enum rg_message_type type)
-{
-    for (uint32_t k = 0; k < out->message_count; k++)
-        if (out->messages[k].type == type)
-            return &out->messages[k];
-    return NULL;
 }
 
 /* Gives node i a log of batches (epoch per batch) and a term, then restarts it. */
@@ -62,6 +43,8 @@ Test(init, rejects_bad_config)
     cfg.max_inflight = 1;
     cr_assert_eq(replica_group_init(&rg, &cfg, NULL, runs, 4), RG_ERR_INVALID);
     cfg.heartbeat_ticks = 2;
+    cr_assert_eq(replica_group_init(&rg, &cfg, NULL, runs, 4), RG_ERR_INVALID, "no incarnation");
+    cfg.incarnation = 7;
     cr_assert_eq(replica_group_init(&rg, &cfg, NULL, runs, 4), RG_OK);
     struct rg_epoch_run bad[2] = {{.epoch = 2, .start = 0}, {.epoch = 1, .start = 5}};
     struct replica_group_restore r = {
@@ -116,19 +99,19 @@ Test(election, candidate_persists_term_and_vote_before_asking)
     for (int t = 0; t < 30; t++) {
         out = h_out(&C);
         replica_group_tick(&C.nodes[0].rg, out);
-        if (find_msg(out, RG_MSG_VOTE) || find_msg(out, RG_MSG_PRE_VOTE))
+        if (h_find(out, RG_MSG_VOTE) || h_find(out, RG_MSG_PRE_VOTE))
             break;
     }
-    const struct rg_message *pv = find_msg(out, RG_MSG_PRE_VOTE);
+    const struct rg_message *pv = h_find(out, RG_MSG_PRE_VOTE);
     cr_assert_not_null(pv, "pre-vote comes first");
     cr_assert_eq(pv->term, 1);
     cr_assert_eq(replica_group_term(&C.nodes[0].rg), 0, "a pre-vote does not move the term");
     cr_assert(!out->hard_state_changed);
     /* grant it, then the real vote carries hard state */
-    struct rg_message grant = msg(RG_MSG_PRE_VOTE_RESPONSE, 1, 0, 1);
+    struct rg_message grant = h_msg(RG_MSG_PRE_VOTE_RESPONSE, 1, 0, 1);
     grant.granted = true;
     out = step(0, &grant);
-    cr_assert_not_null(find_msg(out, RG_MSG_VOTE));
+    cr_assert_not_null(h_find(out, RG_MSG_VOTE));
     cr_assert(out->hard_state_changed);
     cr_assert_eq(out->hard_state.term, 1);
     cr_assert_eq(out->hard_state.voted_for, 0);
@@ -140,49 +123,49 @@ Test(election, vote_rejected_for_stale_log)
     int32_t e[] = {1, 2, 2};
     set_log(1, e, 3, 2); /* node 1: last epoch 2, end 6 */
     /* candidate with an older last epoch but a longer log */
-    struct rg_message v = msg(RG_MSG_VOTE, 0, 1, 3);
+    struct rg_message v = h_msg(RG_MSG_VOTE, 0, 1, 3);
     v.last_epoch = 1;
     v.log_end = 100;
     struct rg_output *out = step(1, &v);
-    const struct rg_message *r = find_msg(out, RG_MSG_VOTE_RESPONSE);
+    const struct rg_message *r = h_find(out, RG_MSG_VOTE_RESPONSE);
     cr_assert_not_null(r);
     cr_assert(!r->granted);
     /* same last epoch, shorter log */
     h_restart(&C, 1);
-    v = msg(RG_MSG_VOTE, 0, 1, 4);
+    v = h_msg(RG_MSG_VOTE, 0, 1, 4);
     v.last_epoch = 2;
     v.log_end = 4;
-    r = find_msg(step(1, &v), RG_MSG_VOTE_RESPONSE);
+    r = h_find(step(1, &v), RG_MSG_VOTE_RESPONSE);
     cr_assert(!r->granted);
     /* up to date: granted */
-    v = msg(RG_MSG_VOTE, 0, 1, 5);
+    v = h_msg(RG_MSG_VOTE, 0, 1, 5);
     v.last_epoch = 2;
     v.log_end = 6;
-    r = find_msg(step(1, &v), RG_MSG_VOTE_RESPONSE);
+    r = h_find(step(1, &v), RG_MSG_VOTE_RESPONSE);
     cr_assert(r->granted);
 }
 
 Test(election, one_vote_per_term)
 {
     h_init(&C, 3, 3);
-    struct rg_message v = msg(RG_MSG_VOTE, 0, 2, 1);
-    cr_assert(find_msg(step(2, &v), RG_MSG_VOTE_RESPONSE)->granted);
+    struct rg_message v = h_msg(RG_MSG_VOTE, 0, 2, 1);
+    cr_assert(h_find(step(2, &v), RG_MSG_VOTE_RESPONSE)->granted);
     v.from = 1;
-    cr_assert(!find_msg(step(2, &v), RG_MSG_VOTE_RESPONSE)->granted);
+    cr_assert(!h_find(step(2, &v), RG_MSG_VOTE_RESPONSE)->granted);
     v.from = 0; /* a retry of the same candidate is fine */
-    cr_assert(find_msg(step(2, &v), RG_MSG_VOTE_RESPONSE)->granted);
+    cr_assert(h_find(step(2, &v), RG_MSG_VOTE_RESPONSE)->granted);
 }
 
 Test(election, vote_survives_restart_through_hard_state)
 {
     h_init(&C, 3, 3);
-    struct rg_message v = msg(RG_MSG_VOTE, 0, 2, 1);
+    struct rg_message v = h_msg(RG_MSG_VOTE, 0, 2, 1);
     step(2, &v);
     h_process(&C, 2);
     cr_assert_eq(C.nodes[2].hard.voted_for, 0);
     h_restart(&C, 2);
     v.from = 1;
-    cr_assert(!find_msg(step(2, &v), RG_MSG_VOTE_RESPONSE)->granted);
+    cr_assert(!h_find(step(2, &v), RG_MSG_VOTE_RESPONSE)->granted);
 }
 
 /* ---------------------------------------------------------------- pre-vote, check-quorum */
@@ -205,11 +188,11 @@ Test(prevote, rejected_while_leader_is_alive)
     h_init(&C, 3, 3);
     h_elect(&C, 0);
     /* node 1 just heard from the leader: it ignores another's pre-vote */
-    struct rg_message pv = msg(RG_MSG_PRE_VOTE, 2, 1, replica_group_term(&C.nodes[1].rg) + 1);
+    struct rg_message pv = h_msg(RG_MSG_PRE_VOTE, 2, 1, replica_group_term(&C.nodes[1].rg) + 1);
     pv.last_epoch = 99;
     pv.log_end = 99;
     struct rg_output *out = step(1, &pv);
-    const struct rg_message *r = find_msg(out, RG_MSG_PRE_VOTE_RESPONSE);
+    const struct rg_message *r = h_find(out, RG_MSG_PRE_VOTE_RESPONSE);
     cr_assert(r == NULL || !r->granted);
 }
 
@@ -270,7 +253,7 @@ Test(log, follower_truncates_divergent_uncommitted_suffix)
     h_init(&C, 3, 3);
     int32_t e[] = {1, 1, 2, 2, 2}; /* [0,4) epoch 1, [4,10) epoch 2 */
     set_log(1, e, 5, 3);
-    struct rg_message a = msg(RG_MSG_APPEND, 0, 1, 3);
+    struct rg_message a = h_msg(RG_MSG_APPEND, 0, 1, 3);
     a.prev_end = 4;
     a.prev_epoch = 1;
     a.end = 7;
@@ -285,7 +268,7 @@ Test(log, follower_truncates_divergent_uncommitted_suffix)
     cr_assert_eq(out->ops[1].to, 7);
     cr_assert_eq(replica_group_epoch_at(&C.nodes[1].rg, 4), 3);
     cr_assert_eq(replica_group_durable_end(&C.nodes[1].rg), 4, "truncation undoes durability");
-    const struct rg_message *r = find_msg(out, RG_MSG_APPEND_RESPONSE);
+    const struct rg_message *r = h_find(out, RG_MSG_APPEND_RESPONSE);
     cr_assert(r->success);
     cr_assert_eq(r->match, 7);
 }
@@ -295,7 +278,7 @@ Test(log, matching_entries_are_not_rewritten)
     h_init(&C, 3, 3);
     int32_t e[] = {1, 1, 1};
     set_log(1, e, 3, 1);
-    struct rg_message a = msg(RG_MSG_APPEND, 0, 1, 1);
+    struct rg_message a = h_msg(RG_MSG_APPEND, 0, 1, 1);
     a.prev_end = 0;
     a.end = 4; /* a stale, shorter APPEND of the same entries */
     a.run_count = 1;
@@ -310,13 +293,13 @@ Test(log, rejects_gap_and_mismatch_with_hints)
     h_init(&C, 3, 3);
     int32_t e[] = {1, 2};
     set_log(1, e, 2, 2);
-    struct rg_message a = msg(RG_MSG_APPEND, 0, 1, 3);
+    struct rg_message a = h_msg(RG_MSG_APPEND, 0, 1, 3);
     a.prev_end = 10; /* beyond its end (4) */
     a.prev_epoch = 3;
     a.end = 12;
     a.run_count = 1;
     a.runs[0] = (struct rg_epoch_run){.epoch = 3, .start = 10};
-    const struct rg_message *r = find_msg(step(1, &a), RG_MSG_APPEND_RESPONSE);
+    const struct rg_message *r = h_find(step(1, &a), RG_MSG_APPEND_RESPONSE);
     cr_assert(!r->success);
     cr_assert_eq(r->hint_offset, 4);
     cr_assert_eq(r->hint_epoch, 2);
@@ -324,7 +307,7 @@ Test(log, rejects_gap_and_mismatch_with_hints)
     a.prev_end = 4;
     a.prev_epoch = 1;
     a.runs[0] = (struct rg_epoch_run){.epoch = 1, .start = 0};
-    r = find_msg(step(1, &a), RG_MSG_APPEND_RESPONSE);
+    r = h_find(step(1, &a), RG_MSG_APPEND_RESPONSE);
     cr_assert(!r->success);
     cr_assert_eq(r->hint_offset, 2);
     cr_assert_eq(r->hint_epoch, 1);
@@ -398,7 +381,7 @@ Test(commit, only_entries_of_the_current_epoch_by_counting)
     cr_assert_eq(replica_group_term(&C.nodes[0].rg), 3);
     h_durable(&C, 0);
     /* node 1 reports [0,4) durable but not the marker */
-    struct rg_message ack = msg(RG_MSG_APPEND_RESPONSE, 1, 0, 3);
+    struct rg_message ack = h_msg(RG_MSG_APPEND_RESPONSE, 1, 0, 3);
     ack.success = true;
     ack.match = 5;
     ack.durable = 4;
@@ -411,10 +394,10 @@ Test(commit, only_entries_of_the_current_epoch_by_counting)
     /* Why: had node 1 crashed before syncing the marker, node 2 (last
      * epoch 2) would win its vote and overwrite [2,4). */
     set_log(1, e01, 2, 3);
-    struct rg_message v = msg(RG_MSG_VOTE, 2, 1, 4);
+    struct rg_message v = h_msg(RG_MSG_VOTE, 2, 1, 4);
     v.last_epoch = 2;
     v.log_end = 4;
-    cr_assert(find_msg(step(1, &v), RG_MSG_VOTE_RESPONSE)->granted);
+    cr_assert(h_find(step(1, &v), RG_MSG_VOTE_RESPONSE)->granted);
 }
 
 Test(commit, committing_previous_epoch_is_the_fault)
@@ -430,7 +413,7 @@ Test(commit, committing_previous_epoch_is_the_fault)
     h_isolate(&C, 2, true);
     h_elect(&C, 0);
     h_durable(&C, 0);
-    struct rg_message ack = msg(RG_MSG_APPEND_RESPONSE, 1, 0, 3);
+    struct rg_message ack = h_msg(RG_MSG_APPEND_RESPONSE, 1, 0, 3);
     ack.success = true;
     ack.match = 5;
     ack.durable = 4;
@@ -444,11 +427,11 @@ Test(commit, followers_learn_commit_only_within_verified_prefix)
     h_init(&C, 3, 3);
     int32_t e[] = {1, 1, 1};
     set_log(1, e, 3, 1);
-    struct rg_message hb = msg(RG_MSG_HEARTBEAT, 0, 1, 1);
+    struct rg_message hb = h_msg(RG_MSG_HEARTBEAT, 0, 1, 1);
     hb.commit = 6;
     step(1, &hb);
     cr_assert_eq(replica_group_commit(&C.nodes[1].rg), 0, "nothing verified in this term yet");
-    struct rg_message a = msg(RG_MSG_APPEND, 0, 1, 1);
+    struct rg_message a = h_msg(RG_MSG_APPEND, 0, 1, 1);
     a.prev_end = 4;
     a.prev_epoch = 1;
     a.end = 4; /* empty probe */
@@ -487,7 +470,7 @@ Test(pipeline, trimmed_append_resumes_where_it_stopped)
     /* node 1 is behind: an APPEND for all of it; send only the first batch */
     struct rg_output *out = h_out(&C);
     struct rg_message hbr =
-        msg(RG_MSG_HEARTBEAT_RESPONSE, 1, 0, replica_group_term(&C.nodes[0].rg));
+        h_msg(RG_MSG_HEARTBEAT_RESPONSE, 1, 0, replica_group_term(&C.nodes[0].rg));
     hbr.success = true;
     hbr.match = 1;
     hbr.durable = 1;
@@ -558,7 +541,7 @@ Test(membership, add_learner_catch_up_promote_remove)
     int64_t off;
     struct replica_group *l = &C.nodes[0].rg;
     cr_assert_eq(replica_group_change_membership(l, RG_CHANGE_PROMOTE, 3, &off, h_out(&C)),
-                 RG_ERR_INVALID, "not a learner yet");
+                 RG_ERR_NOT_MEMBER, "not a learner yet");
     cr_assert_eq(replica_group_change_membership(l, RG_CHANGE_ADD_LEARNER, 3, &off, h_out(&C)),
                  RG_OK);
     h_process(&C, 0);
@@ -587,11 +570,11 @@ Test(membership, add_learner_catch_up_promote_remove)
     cr_assert_eq(replica_group_commit(l), replica_group_log_end(l));
 }
 
-Test(membership, learner_does_not_vote_or_count)
+/* Nodes 0..2 voters (0 leads), node 3 added as a learner and caught up. */
+static void with_learner_3(void)
 {
     h_init(&C, 4, 3);
     C.nodes[3].hard.voted_for = RG_NO_NODE;
-    C.nodes[3].auto_durable = true;
     h_restart(&C, 3);
     h_elect(&C, 0);
     h_tick_all(&C, 3);
@@ -601,6 +584,11 @@ Test(membership, learner_does_not_vote_or_count)
         RG_OK);
     h_process(&C, 0);
     h_tick_all(&C, 5);
+}
+
+Test(membership, learner_does_not_vote_or_count)
+{
+    with_learner_3();
     /* With node 1 and 2 gone, leader + learner is no quorum. */
     h_isolate(&C, 1, true);
     h_isolate(&C, 2, true);
@@ -608,10 +596,42 @@ Test(membership, learner_does_not_vote_or_count)
     h_propose(&C, 0, 1);
     h_tick_all(&C, 3);
     cr_assert_eq(replica_group_commit(&C.nodes[0].rg), commit);
-    /* and a learner never campaigns */
+    /* a learner may campaign, but its own vote does not count: without
+     * the voters it never leads */
     for (int t = 0; t < 100; t++)
         h_tick(&C, 3);
-    cr_assert_eq(replica_group_role(&C.nodes[3].rg), RG_ROLE_FOLLOWER);
+    cr_assert_neq(replica_group_role(&C.nodes[3].rg), RG_ROLE_LEADER);
+}
+
+Test(membership, learner_with_the_newest_log_can_lead)
+{
+    with_learner_3();
+    /* the leader's newest batch reaches only the learner, then it dies */
+    h_isolate(&C, 1, true);
+    h_isolate(&C, 2, true);
+    h_propose(&C, 0, 2);
+    h_deliver_all(&C);
+    h_isolate(&C, 0, true);
+    h_isolate(&C, 1, false);
+    h_isolate(&C, 2, false);
+    cr_assert_gt(replica_group_log_end(&C.nodes[3].rg), replica_group_log_end(&C.nodes[1].rg));
+    /* voters 1 and 2 cannot reach each other: neither can win; the
+     * learner can (both grant its newer log; its own vote does not count) */
+    C.blocked[1][2] = C.blocked[2][1] = true;
+    for (int t = 0; t < 200 && replica_group_role(&C.nodes[3].rg) != RG_ROLE_LEADER; t++) {
+        h_tick(&C, 1);
+        h_tick(&C, 2);
+        h_tick(&C, 3);
+        h_deliver_all(&C);
+    }
+    cr_assert_eq(replica_group_role(&C.nodes[3].rg), RG_ROLE_LEADER);
+    cr_assert(!replica_group_is_voter(&C.nodes[3].rg, 3), "a learner leading");
+    for (int t = 0; t < 6; t++) {
+        h_tick(&C, 3);
+        h_deliver_all(&C);
+    }
+    cr_assert_eq(replica_group_commit(&C.nodes[3].rg), replica_group_log_end(&C.nodes[3].rg),
+                 "committed by the voters' acks");
 }
 
 Test(membership, truncated_config_is_undone)
@@ -626,7 +646,7 @@ Test(membership, truncated_config_is_undone)
     n->hard.term = 2;
     h_restart(&C, 1);
     cr_assert_eq(replica_group_membership(&n->rg)->voter_count, 2);
-    struct rg_message a = msg(RG_MSG_APPEND, 0, 1, 3);
+    struct rg_message a = h_msg(RG_MSG_APPEND, 0, 1, 3);
     a.prev_end = 2;
     a.prev_epoch = 1;
     a.end = 3;

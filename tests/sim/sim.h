@@ -16,6 +16,7 @@
 #include "replica_group.h"
 
 #define SIM_MAX_NODES 6
+#define SIM_MAX_GROUPS 4
 #define SIM_EPOCH_CAPACITY 4096
 
 /* ---------------------------------------------------------------- log (sim_log.c) */
@@ -52,6 +53,8 @@ struct sim_log {
     uint32_t nruns, capruns;
 };
 
+/* Grows an array of *cap elements of size to hold need (aborts on OOM). */
+void *sim_grow(void *p, uint32_t *cap, uint32_t need, size_t size);
 void sim_log_free(struct sim_log *log);
 void sim_log_copy(struct sim_log *dst, const struct sim_log *src);
 int64_t sim_log_end(const struct sim_log *log);
@@ -105,6 +108,8 @@ void sim_disk_trim_front(struct sim_disk *d, int64_t start);
 void sim_disk_sync_done(struct sim_disk *d, uint32_t count);
 /* [start, x) of the current log is durable. */
 int64_t sim_disk_durable_prefix(const struct sim_disk *d);
+/* Applies one op to a log (append, truncate, reset). */
+void sim_log_apply(struct sim_log *log, const struct sim_op *op);
 /* Crash: `survive` pending ops reach the disk, the next one torn. */
 void sim_disk_crash(struct sim_disk *d, uint32_t survive, bool tear);
 
@@ -119,6 +124,8 @@ struct sim_options {
     bool scenario_checks; /* force the pre-vote / check-quorum scenarios */
     bool nasty;           /* harsher fault profile (small appends, lossy, leader crashes) */
     bool figure8;         /* directed adversary steering toward Raft's figure 8 */
+    int groups;           /* replica groups sharing the hosts; 0: chosen by the seed */
+    bool end_to_end;      /* check only end-to-end invariants (no durable-claim checks) */
 };
 
 struct sim_result {

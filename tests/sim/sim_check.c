@@ -88,8 +88,9 @@ static void check_log_matching(struct sim_world *w, const struct sim_node *a,
 
 void check_node(struct sim_world *w, struct sim_node *n)
 {
-    const struct sim_log *log = &n->disk.current;
-    if (n->up) {
+    /* The core sees the log as planned: written, plus queued writes. */
+    const struct sim_log *log = &n->planned;
+    if (n->host->up) {
         const struct replica_group *rg = &n->rg;
         if (replica_group_log_end(rg) != sim_log_end(log))
             sim_fail(w, "node %d: core log end %lld, disk log end %lld", n->id,
@@ -102,8 +103,8 @@ void check_node(struct sim_world *w, struct sim_node *n)
         if (replica_group_commit(rg) < log->head.start)
             sim_fail(w, "node %d: commit %lld below its log start %lld", n->id,
                      (long long)replica_group_commit(rg), (long long)log->head.start);
-        int64_t durable = sim_disk_durable_prefix(&n->disk);
-        if (replica_group_durable_end(rg) > durable)
+        int64_t durable = sim_io_durable_end(n);
+        if (replica_group_durable_end(rg) > durable && !w->opt.end_to_end)
             sim_fail(w, "node %d: core believes [0,%lld) durable, disk has [0,%lld)", n->id,
                      (long long)replica_group_durable_end(rg), (long long)durable);
         bool same = rg->epochs.count == log->nruns;
@@ -117,28 +118,29 @@ void check_node(struct sim_world *w, struct sim_node *n)
     }
     for (int j = 0; j < w->nodes_total; j++)
         if (j != n->id)
-            check_log_matching(w, n, &w->nodes[j]);
+            check_log_matching(w, n, &n->grp->nodes[j]);
 }
 
-static void grow_terms(struct sim_world *w, int64_t term)
+static void grow_terms(struct sim_group *g, int64_t term)
 {
-    if (term < w->nterms)
+    if (term < g->nterms)
         return;
-    int64_t cap = w->nterms ? w->nterms : 64;
+    int64_t cap = g->nterms ? g->nterms : 64;
     while (cap <= term)
         cap *= 2;
-    w->leader_of_term = realloc(w->leader_of_term, (size_t)cap * sizeof(int32_t));
-    w->committed_in_term = realloc(w->committed_in_term, (size_t)cap * sizeof(int64_t));
-    for (int64_t i = w->nterms; i < cap; i++) {
-        w->leader_of_term[i] = -1;
-        w->committed_in_term[i] = 0;
+    g->leader_of_term = realloc(g->leader_of_term, (size_t)cap * sizeof(int32_t));
+    g->committed_in_term = realloc(g->committed_in_term, (size_t)cap * sizeof(int64_t));
+    for (int64_t i = g->nterms; i < cap; i++) {
+        g->leader_of_term[i] = -1;
+        g->committed_in_term[i] = 0;
     }
-    w->nterms = cap;
+    g->nterms = cap;
 }
 
 void check_commit(struct sim_world *w, struct sim_node *n, int64_t commit)
 {
-    const struct sim_log *log = &n->disk.current;
+    struct sim_group *g = n->grp;
+    const struct sim_log *log = &n->planned;
     if (commit < n->last_commit)
         sim_fail(w, "node %d: commit went back from %lld to %lld", n->id, (long long)n->last_commit,
                  (long long)commit);
@@ -147,11 +149,11 @@ void check_commit(struct sim_world *w, struct sim_node *n, int64_t commit)
         (commit > log->head.start && (idx < 0 || log->e[idx].base + log->e[idx].count != commit)))
         sim_fail(w, "node %d: commit %lld is not a batch end of its log [%lld,%lld)", n->id,
                  (long long)commit, (long long)log->head.start, (long long)sim_log_end(log));
-    int64_t known = sim_log_end(&w->committed);
+    int64_t known = sim_log_end(&g->committed);
     int64_t overlap = commit < known ? commit : known;
     uint64_t chain;
     if (overlap > 0 && chain_known(log, overlap - 1, &chain) &&
-        chain != sim_log_chain_at(&w->committed, overlap - 1))
+        chain != sim_log_chain_at(&g->committed, overlap - 1))
         sim_fail(w, "node %d: committed prefix [0,%lld) differs from what was committed before",
                  n->id, (long long)overlap);
     if (commit > known) {
@@ -162,7 +164,7 @@ void check_commit(struct sim_world *w, struct sim_node *n, int64_t commit)
                      n->id, (long long)commit, (long long)log->head.start, (long long)known);
         int64_t i = known == log->head.start ? 0 : sim_log_find(log, known - 1) + 1;
         for (; i <= idx; i++) {
-            sim_log_push(&w->committed, &log->e[i]);
+            sim_log_push(&g->committed, &log->e[i]);
             if (log->e[i].kind == SIM_DATA)
                 w->res->commits++;
         }
@@ -171,36 +173,38 @@ void check_commit(struct sim_world *w, struct sim_node *n, int64_t commit)
     /* Remember the term the commit was seen in: leader completeness only
      * promises it to leaders of later terms. */
     int64_t term = replica_group_term(&n->rg);
-    grow_terms(w, term);
-    if (commit > w->committed_in_term[term])
-        w->committed_in_term[term] = commit;
+    grow_terms(g, term);
+    if (commit > g->committed_in_term[term])
+        g->committed_in_term[term] = commit;
 }
 
 void check_new_leader(struct sim_world *w, struct sim_node *n, int64_t term)
 {
-    grow_terms(w, term);
-    if (w->leader_of_term[term] != -1 && w->leader_of_term[term] != n->id)
+    struct sim_group *g = n->grp;
+    grow_terms(g, term);
+    if (g->leader_of_term[term] != -1 && g->leader_of_term[term] != n->id)
         sim_fail(w, "two leaders in epoch %lld: nodes %d and %d", (long long)term,
-                 w->leader_of_term[term], n->id);
-    w->leader_of_term[term] = n->id;
+                 g->leader_of_term[term], n->id);
+    g->leader_of_term[term] = n->id;
     int64_t known = 0;
     for (int64_t t = 0; t < term; t++)
-        if (w->committed_in_term[t] > known)
-            known = w->committed_in_term[t];
-    const struct sim_log *log = &n->disk.current;
+        if (g->committed_in_term[t] > known)
+            known = g->committed_in_term[t];
+    const struct sim_log *log = &n->planned; /* its log as it leads */
     uint64_t chain;
     if (known > 0 &&
         (sim_log_end(log) < known || (chain_known(log, known - 1, &chain) &&
-                                      chain != sim_log_chain_at(&w->committed, known - 1))))
+                                      chain != sim_log_chain_at(&g->committed, known - 1))))
         sim_fail(w, "new leader %d of epoch %lld lacks committed entries below %lld", n->id,
                  (long long)term, (long long)known);
 }
 
 void check_message(struct sim_world *w, struct sim_node *n, const struct rg_message *m)
 {
-    if (m->type != RG_MSG_APPEND_RESPONSE && m->type != RG_MSG_HEARTBEAT_RESPONSE)
+    if ((m->type != RG_MSG_APPEND_RESPONSE && m->type != RG_MSG_HEARTBEAT_RESPONSE) ||
+        w->opt.end_to_end)
         return;
-    int64_t durable = sim_disk_durable_prefix(&n->disk);
+    int64_t durable = sim_io_durable_end(n);
     if (m->success && m->durable > durable)
         sim_fail(w, "node %d reports [0,%lld) durable but its disk holds [0,%lld)", n->id,
                  (long long)m->durable, (long long)durable);
@@ -211,12 +215,12 @@ void check_message(struct sim_world *w, struct sim_node *n, const struct rg_mess
  * every member's log identical to the leader's byte for byte, and all of it
  * committed everywhere, with the committed prefix in it.
  */
-bool check_converged(struct sim_world *w, char *why, size_t why_len)
+static bool group_converged(struct sim_world *w, struct sim_group *g, char *why, size_t why_len)
 {
     struct sim_node *leader = NULL;
     for (int i = 0; i < w->nodes_total; i++) {
-        struct sim_node *n = &w->nodes[i];
-        if (n->up && replica_group_role(&n->rg) == RG_ROLE_LEADER &&
+        struct sim_node *n = &g->nodes[i];
+        if (n->host->up && replica_group_role(&n->rg) == RG_ROLE_LEADER &&
             (leader == NULL || replica_group_term(&n->rg) > replica_group_term(&leader->rg)))
             leader = n;
     }
@@ -238,13 +242,13 @@ bool check_converged(struct sim_world *w, char *why, size_t why_len)
     const struct rg_membership *m = replica_group_membership(lrg);
     for (uint32_t k = 0; k < m->voter_count + m->learner_count; k++) {
         int id = k < m->voter_count ? m->voters[k] : m->learners[k - m->voter_count];
-        struct sim_node *n = &w->nodes[id];
+        struct sim_node *n = &g->nodes[id];
         const struct sim_log *log = &n->disk.current;
-        if (!n->up || replica_group_term(&n->rg) != replica_group_term(lrg) ||
+        if (!n->host->up || replica_group_term(&n->rg) != replica_group_term(lrg) ||
             replica_group_leader(&n->rg) != leader->id) {
             snprintf(why, why_len, "node %d (up %d) term %lld leader %d, leader %d term %lld", id,
-                     n->up, (long long)replica_group_term(&n->rg), replica_group_leader(&n->rg),
-                     leader->id, (long long)replica_group_term(lrg));
+                     n->host->up, (long long)replica_group_term(&n->rg),
+                     replica_group_leader(&n->rg), leader->id, (long long)replica_group_term(lrg));
             return false;
         }
         if (sim_log_end(log) != sim_log_end(llog) || last_chain(log) != last_chain(llog)) {
@@ -258,10 +262,22 @@ bool check_converged(struct sim_world *w, char *why, size_t why_len)
             return false;
         }
     }
-    int64_t known = sim_log_end(&w->committed);
+    int64_t known = sim_log_end(&g->committed);
     uint64_t chain;
     if (known > 0 && (!chain_known(llog, known - 1, &chain) ||
-                      chain != sim_log_chain_at(&w->committed, known - 1)))
+                      chain != sim_log_chain_at(&g->committed, known - 1)))
         sim_fail(w, "converged log lacks committed entries below %lld", (long long)known);
+    return true;
+}
+
+bool check_converged(struct sim_world *w, char *why, size_t why_len)
+{
+    for (int g = 0; g < w->ngroups; g++) {
+        if (!group_converged(w, &w->groups[g], why, why_len)) {
+            size_t n = strlen(why);
+            snprintf(why + n, why_len - n, " (group %d)", g);
+            return false;
+        }
+    }
     return true;
 }

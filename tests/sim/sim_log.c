@@ -4,7 +4,7 @@
 
 #include "sim.h"
 
-static void *grow(void *p, uint32_t *cap, uint32_t need, size_t size)
+void *sim_grow(void *p, uint32_t *cap, uint32_t need, size_t size)
 {
     if (need <= *cap)
         return p;
@@ -28,11 +28,11 @@ void sim_log_free(struct sim_log *log)
 void sim_log_copy(struct sim_log *dst, const struct sim_log *src)
 {
     dst->head = src->head;
-    dst->e = grow(dst->e, &dst->cap, src->n, sizeof(*dst->e));
+    dst->e = sim_grow(dst->e, &dst->cap, src->n, sizeof(*dst->e));
     if (src->n)
         memcpy(dst->e, src->e, src->n * sizeof(*dst->e));
     dst->n = src->n;
-    dst->runs = grow(dst->runs, &dst->capruns, src->nruns, sizeof(*dst->runs));
+    dst->runs = sim_grow(dst->runs, &dst->capruns, src->nruns, sizeof(*dst->runs));
     if (src->nruns)
         memcpy(dst->runs, src->runs, src->nruns * sizeof(*dst->runs));
     dst->nruns = src->nruns;
@@ -73,7 +73,7 @@ static uint64_t mix(uint64_t h, uint64_t v)
 
 void sim_log_push(struct sim_log *log, const struct sim_entry *entry)
 {
-    log->e = grow(log->e, &log->cap, log->n + 1, sizeof(*log->e));
+    log->e = sim_grow(log->e, &log->cap, log->n + 1, sizeof(*log->e));
     struct sim_entry *e = &log->e[log->n];
     *e = *entry;
     uint64_t h = log->n ? log->e[log->n - 1].chain : log->head.start ? log->head.chain : 0x1234;
@@ -85,7 +85,7 @@ void sim_log_push(struct sim_log *log, const struct sim_entry *entry)
     e->chain = h;
     log->n++;
     if (log->nruns == 0 || log->runs[log->nruns - 1].epoch != e->epoch) {
-        log->runs = grow(log->runs, &log->capruns, log->nruns + 1, sizeof(*log->runs));
+        log->runs = sim_grow(log->runs, &log->capruns, log->nruns + 1, sizeof(*log->runs));
         log->runs[log->nruns].epoch = e->epoch;
         log->runs[log->nruns].start = e->base;
         log->nruns++;
@@ -113,7 +113,7 @@ static void rebuild_runs(struct sim_log *log)
     log->nruns = 0;
     for (uint32_t i = 0; i < log->n; i++) {
         if (log->nruns == 0 || log->runs[log->nruns - 1].epoch != log->e[i].epoch) {
-            log->runs = grow(log->runs, &log->capruns, log->nruns + 1, sizeof(*log->runs));
+            log->runs = sim_grow(log->runs, &log->capruns, log->nruns + 1, sizeof(*log->runs));
             log->runs[log->nruns].epoch = log->e[i].epoch;
             log->runs[log->nruns].start = log->e[i].base;
             log->nruns++;
@@ -185,7 +185,7 @@ void sim_disk_free(struct sim_disk *d)
 
 static void push_op(struct sim_disk *d, const struct sim_op *op)
 {
-    d->pending = grow(d->pending, &d->cappending, d->npending + 1, sizeof(*d->pending));
+    d->pending = sim_grow(d->pending, &d->cappending, d->npending + 1, sizeof(*d->pending));
     d->pending[d->npending++] = *op;
 }
 
@@ -216,7 +216,7 @@ void sim_disk_trim_front(struct sim_disk *d, int64_t start)
     sim_log_trim_front(&d->current, start);
 }
 
-static void apply_op(struct sim_log *log, const struct sim_op *op)
+void sim_log_apply(struct sim_log *log, const struct sim_op *op)
 {
     if (op->type == SIM_OP_APPEND)
         sim_log_push(log, &op->entry);
@@ -231,7 +231,7 @@ void sim_disk_sync_done(struct sim_disk *d, uint32_t count)
     if (count > d->npending)
         count = d->npending;
     for (uint32_t i = 0; i < count; i++)
-        apply_op(&d->durable, &d->pending[i]);
+        sim_log_apply(&d->durable, &d->pending[i]);
     memmove(d->pending, d->pending + count, (d->npending - count) * sizeof(*d->pending));
     d->npending -= count;
 }
@@ -248,7 +248,7 @@ void sim_disk_crash(struct sim_disk *d, uint32_t survive, bool tear)
     if (survive > d->npending)
         survive = d->npending;
     for (uint32_t i = 0; i < survive; i++)
-        apply_op(&d->durable, &d->pending[i]);
+        sim_log_apply(&d->durable, &d->pending[i]);
     if (tear && survive < d->npending && d->pending[survive].type == SIM_OP_APPEND) {
         /* Half a batch reached the disk; recovery finds a checksum
          * mismatch and cuts the log there. */

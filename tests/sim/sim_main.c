@@ -7,14 +7,18 @@
  *       "sim: N seeds, F failures"; stderr: throughput.
  *   --short            shorter chaos phase (the make test budget)
  *   --replicas 3|5     default: chosen by each seed
+ *   --groups 1..4      replica groups sharing the hosts; default: chosen by each seed
  *   --scenarios        always run the pre-vote / check-quorum scenarios
  *   --nasty            harsher faults: small appends, lossy links, dying leaders
  *   --figure8          directed adversary: schedules steered toward Raft's figure 8
- *   --fault NAME       turn on a test-only fault knob of the core
+ *   --fault NAME       turn on a test-only fault knob of the core or the driver
+ *   --end-to-end       only end-to-end invariants (committed data, leaders, logs):
+ *                      shows what a fault breaks, not its first symptom
  *   --expect-failure-within N   mutation check: run seeds from --start until
  *       one fails; exit 0 if that happens within N seeds, 1 otherwise
  */
 #include <errno.h>
+#include <stddef.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,12 +46,13 @@ static double now_seconds(void)
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: ringlog-sim (--seed S [--trace] | --start S --seeds N [--jobs J]) [--short]\n"
-            "                   [--replicas 3|5] [--scenarios] [--nasty] [--figure8]\n"
-            "                   [--fault NAME] [--expect-failure-within N]\n"
-            "faults: %s\n",
-            sim_fault_names());
+    fprintf(
+        stderr,
+        "usage: ringlog-sim (--seed S [--trace] | --start S --seeds N [--jobs J]) [--short]\n"
+        "                   [--replicas 3|5] [--groups 1..4] [--scenarios] [--nasty] [--figure8]\n"
+        "                   [--fault NAME] [--expect-failure-within N]\n"
+        "faults: %s\n",
+        sim_fault_names());
     exit(2);
 }
 
@@ -97,15 +102,25 @@ static void worker(const struct sim_options *opt, uint64_t first, uint64_t end, 
 
 static char replay_args[128];
 
-static int run_range(const struct sim_options *opt, uint64_t start, uint64_t count, int jobs)
+/* The options a FAIL line's replay command repeats. */
+static void set_replay_args(const struct sim_options *opt)
 {
-    snprintf(replay_args, sizeof(replay_args), "%s%s%s%s%s%s",
+    snprintf(replay_args, sizeof(replay_args), "%s%s%s%s%s%s%s",
              opt->short_schedule ? " --short" : "", opt->nasty ? " --nasty" : "",
              opt->figure8 ? " --figure8" : "", opt->scenario_checks ? " --scenarios" : "",
-             opt->fault ? " --fault " : "", opt->fault ? opt->fault : "");
+             opt->end_to_end ? " --end-to-end" : "", opt->fault ? " --fault " : "",
+             opt->fault ? opt->fault : "");
+    size_t n = strlen(replay_args);
     if (opt->replicas)
-        snprintf(replay_args + strlen(replay_args), sizeof(replay_args) - strlen(replay_args),
-                 " --replicas %d", opt->replicas);
+        n += (size_t)snprintf(replay_args + n, sizeof(replay_args) - n, " --replicas %d",
+                              opt->replicas);
+    if (opt->groups && n < sizeof(replay_args))
+        snprintf(replay_args + n, sizeof(replay_args) - n, " --groups %d", opt->groups);
+}
+
+static int run_range(const struct sim_options *opt, uint64_t start, uint64_t count, int jobs)
+{
+    set_replay_args(opt);
     if (jobs < 1)
         jobs = 1;
     if ((uint64_t)jobs > count)
@@ -197,6 +212,48 @@ static int run_range(const struct sim_options *opt, uint64_t start, uint64_t cou
     return failures == 0 ? 0 : 1;
 }
 
+/* Mutation check: seeds from start until one fails; 0 if one does within
+ * `within` seeds. */
+static int expect_failure(const struct sim_options *opt, uint64_t start, uint64_t within)
+{
+    for (uint64_t k = 0; k < within; k++) {
+        struct seed_record rec;
+        run_one(opt, start + k, &rec);
+        if (rec.failed) {
+            printf("fault %s caught after %llu seed(s): seed=%llu: %s\n",
+                   opt->fault ? opt->fault : "(none)", (unsigned long long)(k + 1),
+                   (unsigned long long)rec.seed, rec.reason);
+            return 0;
+        }
+    }
+    printf("fault %s NOT caught in %llu seeds\n", opt->fault ? opt->fault : "(none)",
+           (unsigned long long)within);
+    return 1;
+}
+
+/* The options without a value; false if a is none of them. */
+static bool flag_option(struct sim_options *opt, const char *a)
+{
+    static const struct {
+        const char *name;
+        size_t offset;
+    } flags[] = {
+        {"--short", offsetof(struct sim_options, short_schedule)},
+        {"--trace", offsetof(struct sim_options, trace)},
+        {"--nasty", offsetof(struct sim_options, nasty)},
+        {"--figure8", offsetof(struct sim_options, figure8)},
+        {"--end-to-end", offsetof(struct sim_options, end_to_end)},
+        {"--scenarios", offsetof(struct sim_options, scenario_checks)},
+    };
+    for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+        if (strcmp(a, flags[i].name) == 0) {
+            *(bool *)((char *)opt + flags[i].offset) = true;
+            return true;
+        }
+    }
+    return false;
+}
+
 int main(int argc, char **argv)
 {
     struct sim_options opt;
@@ -227,6 +284,11 @@ int main(int argc, char **argv)
             if (opt.replicas != 3 && opt.replicas != 5)
                 usage();
             i++;
+        } else if (strcmp(a, "--groups") == 0 && v) {
+            opt.groups = atoi(v);
+            if (opt.groups < 1 || opt.groups > SIM_MAX_GROUPS)
+                usage();
+            i++;
         } else if (strcmp(a, "--fault") == 0 && v) {
             if (!sim_fault_known(v))
                 usage();
@@ -235,17 +297,7 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--expect-failure-within") == 0 && v) {
             expect_within = strtoull(v, NULL, 10);
             i++;
-        } else if (strcmp(a, "--short") == 0) {
-            opt.short_schedule = true;
-        } else if (strcmp(a, "--trace") == 0) {
-            opt.trace = true;
-        } else if (strcmp(a, "--nasty") == 0) {
-            opt.nasty = true;
-        } else if (strcmp(a, "--figure8") == 0) {
-            opt.figure8 = true;
-        } else if (strcmp(a, "--scenarios") == 0) {
-            opt.scenario_checks = true;
-        } else {
+        } else if (!flag_option(&opt, a)) {
             usage();
         }
     }
@@ -259,21 +311,8 @@ int main(int argc, char **argv)
                    (unsigned long long)rec.steps, (long long)rec.virtual_ms);
         return rec.failed ? 1 : 0;
     }
-    if (expect_within > 0) {
-        for (uint64_t k = 0; k < expect_within; k++) {
-            struct seed_record rec;
-            run_one(&opt, start + k, &rec);
-            if (rec.failed) {
-                printf("fault %s caught after %llu seed(s): seed=%llu: %s\n",
-                       opt.fault ? opt.fault : "(none)", (unsigned long long)(k + 1),
-                       (unsigned long long)rec.seed, rec.reason);
-                return 0;
-            }
-        }
-        printf("fault %s NOT caught in %llu seeds\n", opt.fault ? opt.fault : "(none)",
-               (unsigned long long)expect_within);
-        return 1;
-    }
+    if (expect_within > 0)
+        return expect_failure(&opt, start, expect_within);
     if (count == 0)
         usage();
     return run_range(&opt, start, count, jobs);
