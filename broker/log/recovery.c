@@ -1050,7 +1050,8 @@ int log_recover(struct partition_log *log, struct log_open_report *rep)
     log->ckpt_attempt_pos = act->size;
     rep->start_offset = log->start_offset;
     rep->end_offset = log->next_offset;
-    if (!rep->clean)
+    rep->created = rc.created;
+    if (!rep->clean && !rc.created) /* a new partition has nothing to tell */
         log_msg(log, LOG_LEVEL_INFO,
                 "recovered: offsets [%" PRId64 ", %" PRId64 "), %u segments, %" PRIu64
                 " bytes verified, %" PRIu64 " bytes (%u batches) dropped",

@@ -351,3 +351,17 @@ Test(log_prealloc, closing_an_unchanged_partition_writes_nothing)
     cr_assert_eq(h_read_all(&H, log, NULL, NULL, 0), 1);
     cr_assert_eq(h_close(&H, log), LOG_OK);
 }
+
+Test(log_prealloc, open_reports_a_new_partition_as_created)
+{
+    struct partition_log_config cfg;
+    h_cfg(&cfg);
+    struct partition_log *log;
+    struct log_open_report rep;
+    cr_assert_eq(partition_log_open(&H.engine, H.dir, "t", 0, &cfg, &log, &rep), LOG_OK);
+    cr_assert(rep.created && !rep.clean);
+    partition_log_free(log); /* a crash before any write */
+    cr_assert_eq(partition_log_open(&H.engine, H.dir, "t", 0, &cfg, &log, &rep), LOG_OK);
+    cr_assert(!rep.created, "it exists now");
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+}
