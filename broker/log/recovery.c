@@ -604,6 +604,8 @@ static void read_checkpoint(struct partition_log *log, struct log_checkpoint *ck
                             struct log_epoch_run *runs, bool *valid)
 {
     *valid = false;
+    if (log->ckpt_fd < 0)
+        return; /* a new partition: no checkpoint file yet */
     uint8_t *buf = calloc(2, LOG_CHECKPOINT_SLOT);
     struct log_epoch_run *tmp = malloc(LOG_MAX_EPOCH_RUNS * sizeof(*tmp));
     int64_t n = buf == NULL || tmp == NULL
