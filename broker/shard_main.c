@@ -191,6 +191,18 @@ static void *shard_thread(void *arg)
     return NULL;
 }
 
+int shard_attach(struct shard *s)
+{
+    assert(loop_current() == NULL);
+    return setup(s);
+}
+
+void shard_detach(struct shard *s)
+{
+    assert(shard_current() == s);
+    close_partitions(s);
+}
+
 int shard_init(struct shard *s, struct server *srv, int id, char *err, size_t err_len)
 {
     memset(s, 0, sizeof(*s));

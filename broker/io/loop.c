@@ -198,11 +198,36 @@ static void on_tick(struct rl_completion *c, int32_t res, uint32_t flags)
     arm_tick(l);
 }
 
-int loop_run(struct loop *l)
+void loop_start(struct loop *l)
 {
     assert(l == current_loop && l->ring_ready);
     arm_tick(l);
     io_uring_submit(&l->ring);
+}
+
+int loop_turn(struct loop *l, int wait_ms)
+{
+    assert(l == current_loop && wait_ms >= 0);
+    if (l->hooks->before_wait)
+        l->hooks->before_wait(l);
+    int rc;
+    if (wait_ms == 0) {
+        rc = io_uring_submit(&l->ring);
+    } else {
+        struct __kernel_timespec ts = {.tv_sec = wait_ms / 1000,
+                                       .tv_nsec = (long)(wait_ms % 1000) * 1000000L};
+        struct io_uring_cqe *cqe;
+        rc = io_uring_submit_and_wait_timeout(&l->ring, &cqe, 1, &ts, NULL);
+    }
+    if (rc < 0 && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN && rc != -ETIME)
+        return rc;
+    l->now_ms = clock_monotonic_ms();
+    return (int)rl_dispatch_ready(&l->ring);
+}
+
+int loop_run(struct loop *l)
+{
+    loop_start(l);
     while (!l->hooks->finished(l)) {
         if (l->hooks->before_wait)
             l->hooks->before_wait(l);

@@ -80,6 +80,16 @@ int loop_setup_ring(struct loop *l);
 /* Runs turns until hooks->finished. Returns 0, or -errno when the ring failed. */
 int loop_run(struct loop *l);
 
+/*
+ * The same one turn at a time, for a caller that owns the thread (the
+ * whole-request fuzz target): loop_start arms the tick once; each
+ * loop_turn runs before_wait, submits, waits up to wait_ms for a first CQE
+ * (0: not at all) and dispatches what is ready. Returns the CQEs
+ * dispatched, or -errno.
+ */
+void loop_start(struct loop *l);
+int loop_turn(struct loop *l, int wait_ms);
+
 /* The loop of the calling thread (NULL outside loop threads). */
 struct loop *loop_current(void);
 

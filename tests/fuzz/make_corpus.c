@@ -254,6 +254,16 @@ static void write_example(const char *target, const char *name, const ProtobufCM
     write_file(path, name, buf + 5, n - 4);
     snprintf(framed, sizeof(framed), "gen-%s-%s", msg->descriptor->short_name, name + 4);
     write_file("corpus/frame", framed, buf, n + 1);
+    /* fuzz_request reads the same shape (a write-size byte, then the stream)
+     * and needs the current api_version, or every seed stops at dispatch. */
+    if (msg->descriptor == &ringlog__request__descriptor) {
+        static uint8_t current[MAX_MSG + 5];
+        Ringlog__Request copy = *(const Ringlog__Request *)msg;
+        copy.api_version = RINGLOG__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
+        current[0] = 0xff;
+        size_t m = rl_frame_write(&copy.base, current + 1);
+        write_file("corpus/request", framed, current, m + 1);
+    }
     int rc = RL_OK;
     if (in_place && strcmp(target, "produce") == 0) {
         Ringlog__Request *req;
@@ -464,6 +474,7 @@ int main(int argc, char **argv)
     write_dict("produce", &req);
     write_dict("fetch", &resp);
     write_dict("frame", &both);
+    write_dict("request", &req);
     rl_arena_destroy(&g_arena);
     printf("fuzz_make_corpus: wrote %s/corpus and %s/dict\n", g_dir, g_dir);
     return 0;
