@@ -1,11 +1,11 @@
 #include "producer_state.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "atomic_file.h"
 #include "shard.h"
 
 static struct producer_state **bucket(struct partition *p, int64_t producer_id)
@@ -166,8 +166,40 @@ static void snapshot_path(const struct partition *p, const char *data_dir, char 
     snprintf(out, len, "%s/topics/%s/%u/producers", data_dir, p->topic, p->index);
 }
 
+static bool has_producers(const struct partition *p)
+{
+    for (int b = 0; b < PRODUCER_BUCKETS; b++)
+        if (p->producers[b] != NULL)
+            return true;
+    return false;
+}
+
+/* Writes the whole snapshot to path; no fsync (see producer_state_save). */
+static int write_snapshot(const char *path, const char *text, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    ssize_t n = write(fd, text, len);
+    int rc = n == (ssize_t)len ? 0 : n < 0 ? -errno : -EIO;
+    close(fd);
+    if (rc != 0)
+        unlink(path);
+    return rc;
+}
+
+/*
+ * At a clean shutdown. A partition without producer state writes nothing
+ * (a start without a snapshot reads the log's tail, which finds the same
+ * nothing), and a snapshot is written without an fsync: it ends with a
+ * count of its batch lines, so one cut short by a crash is refused and the
+ * log's tail read instead, the same as after a crash. 10,000 partitions
+ * took 16.6 s to shut down with an atomic (fsynced) file each.
+ */
 int producer_state_save(struct partition *p, const char *data_dir)
 {
+    if (!has_producers(p))
+        return 0;
     char path[4400];
     snapshot_path(p, data_dir, path, sizeof(path));
     char *text = NULL;
@@ -175,6 +207,7 @@ int producer_state_save(struct partition *p, const char *data_dir)
     FILE *f = open_memstream(&text, &len);
     if (!f)
         return -ENOMEM;
+    long lines = 0;
     fprintf(f, "end %lld\n", (long long)partition_log_end_offset(p->log));
     for (int b = 0; b < PRODUCER_BUCKETS; b++) {
         for (const struct producer_state *st = p->producers[b]; st; st = st->next) {
@@ -185,10 +218,12 @@ int producer_state_save(struct partition *p, const char *data_dir)
                 const struct producer_batch *pb = &st->recent[i];
                 fprintf(f, "batch %lld %d %d %d %lld\n", (long long)st->producer_id, st->epoch,
                         pb->first_seq, pb->last_seq, (long long)pb->base_offset);
+                lines++;
             }
         }
     }
-    int rc = fclose(f) == 0 ? atomic_file_write(path, text, len) : -ENOMEM;
+    fprintf(f, "done %ld\n", lines);
+    int rc = fclose(f) == 0 ? write_snapshot(path, text, len) : -ENOMEM;
     free(text);
     return rc;
 }
@@ -208,8 +243,10 @@ bool producer_state_load(struct partition *p, const char *data_dir, bool clean)
     bool ok = fscanf(f, "end %lld\n", &end) == 1 && end == partition_log_end_offset(p->log);
     long long pid, offset;
     int epoch, first, last;
+    long lines = 0, done = -1;
     while (ok &&
            fscanf(f, "batch %lld %d %d %d %lld\n", &pid, &epoch, &first, &last, &offset) == 5) {
+        lines++;
         /* A header with the same sequence range rebuilds the entry. */
         struct rl_batch_header h = {.producer_id = pid,
                                     .producer_epoch = (int16_t)epoch,
@@ -223,7 +260,8 @@ bool producer_state_load(struct partition *p, const char *data_dir, bool clean)
         }
         producer_state_set_offset(p, pid, first, offset);
     }
-    ok = ok && feof(f);
+    /* Whole only with its trailer: the file is written without an fsync. */
+    ok = ok && fscanf(f, "done %ld\n", &done) == 1 && done == lines && feof(f);
     fclose(f);
     /* Used once: from now on the log moves on, and a partition directory must
      * hold only the engine's files so that deleting the partition removes it. */

@@ -376,13 +376,20 @@ static void init_producer(int64_t *id, int32_t *epoch)
     ringlog__response__free_unpacked(r, NULL);
 }
 
-static Ringlog__PartitionProduceResult *produce_seq(Ringlog__Response **out, int64_t pid,
-                                                    int16_t epoch, int32_t seq, int n)
+static Ringlog__PartitionProduceResult *produce_seq_to(Ringlog__Response **out, const char *topic,
+                                                       int64_t pid, int16_t epoch, int32_t seq,
+                                                       int n)
 {
     uint8_t buf[8192];
     size_t len = wire_build_batch(buf, sizeof(buf), "idem", n, pid, epoch, seq);
-    *out = wire_produce(fd, "idem", 0, -1, buf, len);
+    *out = wire_produce(fd, topic, 0, -1, buf, len);
     return produce_result(*out);
+}
+
+static Ringlog__PartitionProduceResult *produce_seq(Ringlog__Response **out, int64_t pid,
+                                                    int16_t epoch, int32_t seq, int n)
+{
+    return produce_seq_to(out, "idem", pid, epoch, seq, n);
 }
 
 Test(broker, idempotent_retries_do_not_duplicate)
@@ -573,4 +580,55 @@ Test(broker, producer_state_after_clean_restart_and_after_crash)
     ringlog__response__free_unpacked(r, NULL);
     snprintf(snapshot, sizeof(snapshot), "%s/topics/idem/0", broker.data_dir);
     cr_assert_neq(access(snapshot, F_OK), 0, "the partition directory is gone");
+}
+
+/*
+ * The producer snapshot is written without an fsync at shutdown, so a crash
+ * soon after may leave it cut short at a line boundary. Such a file must be
+ * refused (the log's tail read instead), not loaded as if whole: here the
+ * cut loses producer B's line, and loading it would take B's retry as a new
+ * batch and append it twice.
+ */
+Test(broker, producer_snapshot_cut_short_is_refused)
+{
+    create("cut", 1);
+    int64_t a, b;
+    int32_t ea, eb;
+    init_producer(&a, &ea);
+    init_producer(&b, &eb);
+    Ringlog__Response *r;
+    cr_assert_eq(produce_seq_to(&r, "cut", a, (int16_t)ea, 0, 3)->base_offset, 0);
+    ringlog__response__free_unpacked(r, NULL);
+    cr_assert_eq(produce_seq_to(&r, "cut", b, (int16_t)eb, 0, 2)->base_offset, 3);
+    ringlog__response__free_unpacked(r, NULL);
+    close(fd);
+    cr_assert_eq(broker_stop(&broker), 0);
+
+    /* Keep only the header and the first batch line: a cut at a line end. */
+    char snapshot[600], text[4096];
+    snprintf(snapshot, sizeof(snapshot), "%s/topics/cut/0/producers", broker.data_dir);
+    FILE *f = fopen(snapshot, "r");
+    cr_assert_not_null(f, "a clean shutdown saves the producer state");
+    size_t len = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    text[len] = 0;
+    char *second = strchr(strchr(text, '\n') + 1, '\n');
+    cr_assert_not_null(second);
+    f = fopen(snapshot, "w");
+    fwrite(text, 1, (size_t)(second + 1 - text), f);
+    fclose(f);
+
+    char dir[512];
+    snprintf(dir, sizeof(dir), "%s", broker.data_dir);
+    cr_assert_eq(broker_start(&broker, dir, NULL), 0);
+    fd = wire_connect(broker.port);
+    for (int i = 0; i < 2; i++) {
+        int64_t pid = i == 0 ? a : b;
+        int32_t epoch = i == 0 ? ea : eb;
+        Ringlog__PartitionProduceResult *pr =
+            produce_seq_to(&r, "cut", pid, (int16_t)epoch, 0, i == 0 ? 3 : 2);
+        cr_assert_eq(pr->error, 0);
+        cr_assert_eq(pr->base_offset, i == 0 ? 0 : 3, "producer %d's retry is a duplicate", i);
+        ringlog__response__free_unpacked(r, NULL);
+    }
 }
