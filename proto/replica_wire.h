@@ -105,4 +105,33 @@ size_t replica_wire_encode_heartbeat_replies(uint8_t *out, size_t cap,
                                              const struct rw_group *groups,
                                              const struct rg_heartbeat_reply *replies, uint32_t n);
 
+/*
+ * The value of a configuration control batch (RL_CONTROL_CONFIG,
+ * docs/FORMAT.md): a ReplicaConfig message with voters and learners (its
+ * offset left out: the batch's own offset is the config's). 0 / an error
+ * for a membership the core would refuse.
+ */
+size_t replica_wire_encode_membership(uint8_t *out, size_t cap, const struct rg_membership *m);
+int replica_wire_decode_membership(const uint8_t *buf, size_t len, struct rg_membership *m);
+
+/*
+ * A configuration control batch of one record (key: the control type,
+ * value: the membership), not yet stamped (base offset and leader epoch
+ * are the appender's). Returns its bytes, 0 when it does not fit.
+ */
+size_t replica_wire_build_config_batch(uint8_t *out, size_t cap, const struct rg_membership *m,
+                                       int64_t timestamp);
+
+/*
+ * The receiving side of an APPEND, before replica_group_step: the records
+ * are whole, valid batches (checksums; control batches allowed) whose
+ * offsets tile [prev_end, end) exactly, each stamped with the epoch its run
+ * gives and inside one run; fills msg->configs from the configuration
+ * control batches (at most RG_MAX_CONFIGS_PER_APPEND). Returns RL_OK, the
+ * batch validator's error for a damaged batch, or RL_ERR_CORRUPT for
+ * batches that do not match the message: drop the message either way.
+ */
+int replica_wire_check_append(struct rg_message *msg, const uint8_t *records, size_t len,
+                              size_t max_batch_bytes);
+
 #endif

@@ -386,3 +386,16 @@ int replica_wire_decode(const uint8_t *buf, size_t len, struct rl_arena *arena,
     out->kind = RW_KIND_UNKNOWN;
     return RL_OK;
 }
+
+int replica_wire_decode_membership(const uint8_t *buf, size_t len, struct rg_membership *m)
+{
+    assert(m != NULL && (buf != NULL || len == 0));
+    struct field f = {.wire = RW_WIRE_LEN, .data = buf, .len = len};
+    struct rg_message probe = {.type = RG_MSG_INSTALL_START, .from = 0, .to = 1, .prev_end = 1};
+    probe.config_count = 1;
+    if (!decode_config(&f, &probe.configs[0]) || probe.configs[0].offset != 0 ||
+        !rw_message_valid(&probe, 0))
+        return RL_ERR_UNDECODABLE;
+    *m = probe.configs[0].membership;
+    return RL_OK;
+}

@@ -331,3 +331,17 @@ size_t replica_wire_encode_heartbeat_replies(uint8_t *out, size_t cap,
             return 0;
     return encode_batch(out, cap, RW_BODY_HEARTBEAT_REPLIES, &b);
 }
+
+size_t replica_wire_encode_membership(uint8_t *out, size_t cap, const struct rg_membership *m)
+{
+    assert(m != NULL);
+    struct rg_config_entry c = {.offset = 0, .membership = *m};
+    struct rg_message probe = {.type = RG_MSG_INSTALL_START, .from = 0, .to = 1, .prev_end = 1};
+    probe.config_count = 1;
+    probe.configs[0] = c;
+    if (!rw_message_valid(&probe, 0)) /* the membership rules, as for INSTALL_START */
+        return 0;
+    struct wout o = {out, 0, cap, false};
+    config_body(&o, &c);
+    return o.overflow ? 0 : o.len;
+}

@@ -11,7 +11,9 @@
  *    canonical form);
  *  - the canonical bytes are what protobuf-c packs for the same
  *    PeerMessage (one schema), and protobuf-c accepts every input we take;
- *  - an APPEND's records lie inside the input.
+ *  - an APPEND's records lie inside the input, and checking them against
+ *    the message (replica_wire_check_append: batch validation, tiling,
+ *    epochs, config batches) never crashes and yields valid configs.
  */
 #include <string.h>
 
@@ -36,6 +38,18 @@ static size_t encode(const struct rw_decoded *d, uint8_t *out)
                                                      d->count);
     default:
         return 0;
+    }
+}
+
+static void check_append_records(const struct rw_decoded *d)
+{
+    struct rg_message m = d->msg;
+    if (replica_wire_check_append(&m, d->records, d->records_len, 1 << 20) != RL_OK)
+        return;
+    FUZZ_CHECK(m.config_count <= RG_MAX_CONFIGS_PER_APPEND);
+    for (uint32_t i = 0; i < m.config_count; i++) {
+        FUZZ_CHECK(m.configs[i].offset >= m.prev_end && m.configs[i].offset < m.end);
+        FUZZ_CHECK(replica_wire_encode_membership(out2, OUT_BYTES, &m.configs[i].membership) > 0);
     }
 }
 
@@ -88,6 +102,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         rl_arena_reset(arena);
         return 0;
     }
+    if (d.kind == RW_KIND_MESSAGE && d.msg.type == RG_MSG_APPEND)
+        check_append_records(&d);
     size_t n = encode(&d, out1);
     FUZZ_CHECK(n > 0);
     FUZZ_CHECK(replica_wire_decode(out1, n, arena, &again) == RL_OK);

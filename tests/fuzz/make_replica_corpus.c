@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include "batch.h"
 #include "replica_wire.h"
 #include "replica_wire_gen.h"
 #include "status.h"
@@ -66,6 +67,51 @@ static void write_heartbeats(struct test_rng *rng, const char *dir)
     }
 }
 
+/* An APPEND whose records are real batches matching it: data of epoch 2,
+ * a config batch starting epoch 3, data of epoch 3 (so the fuzzer starts
+ * from records replica_wire_check_append accepts). */
+static void write_real_append(const char *dir)
+{
+    struct rl_batch_producer none = {.producer_id = -1, .producer_epoch = -1, .base_sequence = -1};
+    struct rl_record_in rec = {.value = "v", .value_len = 1, .timestamp = 1700000000000};
+    struct rl_batch_builder b;
+    struct rg_membership cfg = {.voter_count = 3, .voters = {1, 2, 3}};
+    size_t n = 0;
+    for (int part = 0; part < 3; part++) {
+        if (part == 1) {
+            size_t c = replica_wire_build_config_batch(records + n, sizeof(records) - n, &cfg, 1);
+            rl_batch_stamp(records + n, 14, 3);
+            n += c;
+            continue;
+        }
+        if (rl_batch_builder_init(&b, records + n, sizeof(records) - n, &none) != RL_OK)
+            exit(1);
+        for (int i = 0; i < (part == 0 ? 4 : 3); i++)
+            if (rl_batch_builder_add(&b, &rec) != RL_OK)
+                exit(1);
+        size_t d = rl_batch_builder_finish(&b);
+        rl_batch_stamp(records + n, part == 0 ? 10 : 15, part == 0 ? 2 : 3);
+        n += d;
+    }
+    struct rg_message m = {.type = RG_MSG_APPEND,
+                           .from = 1,
+                           .to = 2,
+                           .term = 3,
+                           .prev_end = 10,
+                           .prev_epoch = 2,
+                           .end = 18,
+                           .commit = 9,
+                           .run_count = 2,
+                           .runs = {{2, 8}, {3, 14}}};
+    struct rw_group g = {42, 0};
+    if (replica_wire_check_append(&m, records, n, 1 << 20) != RL_OK || m.config_count != 1) {
+        fprintf(stderr, "make_replica_corpus: the real APPEND does not check\n");
+        exit(1);
+    }
+    m.config_count = 0;
+    write_seed(dir, "append-real", 0, replica_wire_encode_message(buf, BUF, &g, &m, records, n));
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -83,6 +129,7 @@ int main(int argc, char **argv)
     rl_arena_init(&arena, 4096, 1 << 20);
     write_messages(&rng, dir);
     write_heartbeats(&rng, dir);
+    write_real_append(dir);
     rl_arena_destroy(&arena);
     printf("fuzz_make_replica_corpus: wrote %s\n", dir);
     return 0;

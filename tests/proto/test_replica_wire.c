@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "batch.h"
 #include "replica_wire.h"
 #include "replica_wire_gen.h"
 #include "ringlog.pb-c.h"
@@ -326,4 +327,108 @@ Test(replica_wire, a_full_arena_is_reported_not_crashed)
     hbs[3].from++;
     cr_assert_eq(replica_wire_encode_heartbeats(buf, BUF, groups, hbs, MAX_ENTRIES), 0u,
                  "entries of two senders in one message");
+}
+
+/* ---------------------------------------------------------------- APPEND records */
+
+/* A data batch of `count` records, stamped at base with epoch. */
+static size_t data_batch(uint8_t *out, size_t cap, int64_t base, int32_t epoch, int count)
+{
+    struct rl_batch_producer none = {.producer_id = -1, .producer_epoch = -1, .base_sequence = -1};
+    struct rl_batch_builder b;
+    cr_assert_eq(rl_batch_builder_init(&b, out, cap, &none), RL_OK);
+    for (int i = 0; i < count; i++) {
+        struct rl_record_in r = {.value = "v", .value_len = 1, .timestamp = 1700000000000 + i};
+        cr_assert_eq(rl_batch_builder_add(&b, &r), RL_OK);
+    }
+    size_t n = rl_batch_builder_finish(&b);
+    rl_batch_stamp(out, base, epoch);
+    return n;
+}
+
+/* [10, 18): 4 records of epoch 2, a config batch starting epoch 3 at 14,
+ * then 3 records of epoch 3. */
+static size_t append_fixture(struct rg_message *m, struct rg_membership *cfg)
+{
+    memset(m, 0, sizeof(*m));
+    m->type = RG_MSG_APPEND;
+    m->from = 1;
+    m->to = 2;
+    m->term = 3;
+    m->prev_end = 10;
+    m->prev_epoch = 2;
+    m->end = 18;
+    m->run_count = 2;
+    m->runs[0] = (struct rg_epoch_run){.epoch = 2, .start = 8};
+    m->runs[1] = (struct rg_epoch_run){.epoch = 3, .start = 14};
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->voter_count = 3;
+    cfg->learner_count = 1;
+    cfg->voters[0] = 1, cfg->voters[1] = 2, cfg->voters[2] = 3, cfg->learners[0] = 4;
+    size_t n = data_batch(records, sizeof(records), 10, 2, 4);
+    size_t c =
+        replica_wire_build_config_batch(records + n, sizeof(records) - n, cfg, 1700000000000);
+    cr_assert(c > 0);
+    rl_batch_stamp(records + n, 14, 3);
+    n += c;
+    return n + data_batch(records + n, sizeof(records) - n, 15, 3, 3);
+}
+
+Test(replica_wire, append_records_must_be_the_batches_the_message_names)
+{
+    struct rg_message m;
+    struct rg_membership cfg;
+    size_t n = append_fixture(&m, &cfg);
+    cr_assert_eq(replica_wire_check_append(&m, records, n, 1 << 20), RL_OK);
+    cr_assert_eq(m.config_count, 1u);
+    cr_assert_eq(m.configs[0].offset, 14);
+    cr_assert(memcmp(&m.configs[0].membership, &cfg, sizeof(cfg)) == 0, "config from the batch");
+
+    /* the whole message, records and all, through the wire and checked again */
+    struct rw_group g = {9, 0};
+    m.config_count = 0; /* configs never travel: the receiver reads them */
+    size_t len = replica_wire_encode_message(buf, BUF, &g, &m, records, n);
+    struct rw_decoded d;
+    cr_assert_eq(replica_wire_decode(buf, len, &arena, &d), RL_OK);
+    cr_assert_eq(replica_wire_check_append(&d.msg, d.records, d.records_len, 1 << 20), RL_OK);
+    cr_assert_eq(d.msg.config_count, 1u);
+
+    m.end = 19;
+    cr_assert_eq(replica_wire_check_append(&m, records, n, 1 << 20), RL_ERR_CORRUPT, "short");
+    m.end = 18;
+    m.prev_end = 9;
+    cr_assert_eq(replica_wire_check_append(&m, records, n, 1 << 20), RL_ERR_CORRUPT, "gap");
+    m.prev_end = 10;
+    m.runs[1].start = 12; /* epoch 3 would start inside the first batch */
+    cr_assert_eq(replica_wire_check_append(&m, records, n, 1 << 20), RL_ERR_CORRUPT, "run split");
+    m.runs[1].start = 14;
+    rl_batch_stamp(records, 10, 3);
+    cr_assert_eq(replica_wire_check_append(&m, records, n, 1 << 20), RL_ERR_CORRUPT, "epoch");
+    rl_batch_stamp(records, 10, 2);
+    records[n - 3] ^= 0x40;
+    cr_assert_eq(replica_wire_check_append(&m, records, n, 1 << 20), RL_ERR_CHECKSUM);
+    records[n - 3] ^= 0x40;
+    cr_assert_eq(replica_wire_check_append(&m, records, n - 1, 1 << 20), RL_ERR_TRUNCATED);
+    cr_assert_eq(replica_wire_check_append(&m, records, n, 1 << 20), RL_OK, "restored");
+}
+
+Test(replica_wire, config_values_round_trip_and_bad_ones_are_refused)
+{
+    struct test_rng rng;
+    test_rng_seed(&rng, "config_values_round_trip_and_bad_ones_are_refused", 15007);
+    for (int i = 0; i < 500; i++) {
+        struct rg_membership m, back;
+        memset(&m, 0, sizeof(m));
+        gen_membership(&rng, &m);
+        size_t n = replica_wire_encode_membership(buf, BUF, &m);
+        cr_assert(n > 0);
+        memset(&back, 0, sizeof(back));
+        cr_assert_eq(replica_wire_decode_membership(buf, n, &back), RL_OK);
+        cr_assert(memcmp(&m, &back, sizeof(m)) == 0, "round %d", i);
+    }
+    struct rg_membership none = {0};
+    cr_assert_eq(replica_wire_encode_membership(buf, BUF, &none), 0u, "no voter");
+    const uint8_t dup[] = {0x12, 0x02, 0x01, 0x01}; /* voters 1, 1 */
+    struct rg_membership out;
+    cr_assert_eq(replica_wire_decode_membership(dup, sizeof(dup), &out), RL_ERR_UNDECODABLE);
 }
