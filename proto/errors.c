@@ -20,6 +20,21 @@ static const struct error_info ERRORS[] = {
                                                 "the topic has no such partition", 1},
     [RINGLOG__ERROR_CODE__NOT_LEADER] = {"NOT_LEADER", "this broker does not lead the partition",
                                          1},
+    /* 30..39: replication and cluster. */
+    [RINGLOG__ERROR_CODE__FENCED_LEADER_EPOCH] = {"FENCED_LEADER_EPOCH",
+                                                  "the leader epoch asked for is older than the "
+                                                  "partition's: refresh metadata",
+                                                  1},
+    [RINGLOG__ERROR_CODE__UNKNOWN_LEADER_EPOCH] = {"UNKNOWN_LEADER_EPOCH",
+                                                   "the leader epoch asked for is newer than this "
+                                                   "broker knows: retry",
+                                                   1},
+    [RINGLOG__ERROR_CODE__NOT_CONTROLLER] = {"NOT_CONTROLLER",
+                                             "this broker is not the controller leader", 1},
+    [RINGLOG__ERROR_CODE__CLUSTER_ID_MISMATCH] = {"CLUSTER_ID_MISMATCH",
+                                                  "the brokers belong to different clusters", 0},
+    [RINGLOG__ERROR_CODE__NODE_ID_MISMATCH] = {"NODE_ID_MISMATCH",
+                                               "the broker reached is not the node id dialed", 0},
     [RINGLOG__ERROR_CODE__CORRUPT_BATCH] = {"CORRUPT_BATCH",
                                             "record batch checksum or header is invalid", 0},
     [RINGLOG__ERROR_CODE__BATCH_TOO_LARGE] = {"BATCH_TOO_LARGE",

@@ -7,6 +7,33 @@ _Static_assert((int)RL_FETCH_PARSE_OK == (int)PB_PARSE_OK &&
                    (int)RL_FETCH_PARSE_NOMEM == (int)PB_PARSE_NOMEM,
                "one set of return values");
 
+/* The leader hint beside NOT_LEADER / FENCED_LEADER_EPOCH (given once). */
+static int parse_leader_hint(const struct pb_field *outer, struct rl_arena *a,
+                             Ringlog__LeaderHint **out)
+{
+    if (*out != NULL)
+        return RL_FETCH_PARSE_FALLBACK; /* twice: protobuf-c merges; let it */
+    Ringlog__LeaderHint *h = rl_arena_alloc(a, sizeof(*h));
+    if (!h)
+        return RL_FETCH_PARSE_NOMEM;
+    ringlog__leader_hint__init(h);
+    struct pb_reader r = {outer->data, outer->data + outer->len};
+    struct pb_field f;
+    int rc;
+    while ((rc = pb_next(&r, &f)) == 1) {
+        if (f.wire == WIRE_VARINT && f.number == 1)
+            h->leader_id = (int32_t)(uint32_t)f.varint;
+        else if (f.wire == WIRE_VARINT && f.number == 2)
+            h->leader_epoch = (int32_t)(uint32_t)f.varint;
+        else
+            return RL_FETCH_PARSE_FALLBACK;
+    }
+    if (rc < 0)
+        return RL_FETCH_PARSE_FALLBACK;
+    *out = h;
+    return RL_FETCH_PARSE_OK;
+}
+
 static int parse_partition(const struct pb_field *outer, struct rl_arena *a, void **out)
 {
     Ringlog__FetchPartitionResult *pr = rl_arena_alloc(a, sizeof(*pr));
@@ -32,7 +59,11 @@ static int parse_partition(const struct pb_field *outer, struct rl_arena *a, voi
             pr->log_end_offset = (int64_t)f.varint;
         else if (f.wire == WIRE_LEN && f.number == 7 && pr->records.len == 0 && f.len > 0)
             pr->records = (ProtobufCBinaryData){.len = f.len, .data = (uint8_t *)f.data};
-        else
+        else if (f.wire == WIRE_LEN && f.number == 8) {
+            int hrc = parse_leader_hint(&f, a, &pr->current_leader);
+            if (hrc != RL_FETCH_PARSE_OK)
+                return hrc;
+        } else
             return RL_FETCH_PARSE_FALLBACK;
     }
     if (rc < 0)

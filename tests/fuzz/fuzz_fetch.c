@@ -32,6 +32,10 @@ static void check_partition(const Ringlog__FetchPartitionResult *u,
     FUZZ_CHECK(u->high_watermark == v->high_watermark);
     FUZZ_CHECK(u->log_start_offset == v->log_start_offset);
     FUZZ_CHECK(u->log_end_offset == v->log_end_offset);
+    FUZZ_CHECK((u->current_leader == NULL) == (v->current_leader == NULL));
+    FUZZ_CHECK(u->current_leader == NULL ||
+               (u->current_leader->leader_id == v->current_leader->leader_id &&
+                u->current_leader->leader_epoch == v->current_leader->leader_epoch));
     FUZZ_CHECK(u->records.len == v->records.len);
     FUZZ_CHECK(fuzz_inside(u->records.data, u->records.len, data, size));
     FUZZ_CHECK(u->records.len == 0 ||
