@@ -106,7 +106,7 @@ void partition_produce(struct partition *p, struct partition_produce *pp);
 struct partition_fetch {
     /* in */
     int64_t offset;
-    uint32_t max_bytes; /* at least one whole batch is returned, however large */
+    uint32_t max_bytes; /* whole batches up to this; at least one, however large */
     bool read_committed;
     void (*done)(struct partition_fetch *pf);
     /* out: records is malloc'd and the caller's to free */
@@ -119,6 +119,14 @@ struct partition_fetch {
 };
 
 void partition_fetch(struct partition *p, struct partition_fetch *pf);
+
+/*
+ * The length of the longest prefix of `data` (whole batches back to back,
+ * as a fetch returns them) that fits in `limit` bytes; with at_least_one
+ * the first batch counts even when it alone is larger. Fetch limits: the
+ * owner applies the partition's, the origin the request's total.
+ */
+size_t partition_batches_within(const uint8_t *data, size_t len, size_t limit, bool at_least_one);
 
 /* ------------------------------------------------------ list offsets */
 

@@ -1,0 +1,141 @@
+/*
+ * Wire protocol conformance (issue 14, items 15-18): what docs/PROTOCOL.md
+ * promises an outside client author, checked against a real ringlogd.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "batch.h"
+#include "broker_proc.h"
+#include "wire.h"
+
+static struct broker_proc broker;
+static int fd = -1;
+
+static void start(void)
+{
+    const char *args[] = {"--shards", "2", NULL};
+    cr_assert_eq(broker_start(&broker, NULL, args), 0);
+    fd = wire_connect(broker.port);
+    cr_assert_geq(fd, 0);
+}
+
+static void stop(void)
+{
+    if (fd >= 0)
+        close(fd);
+    cr_expect_eq(broker_stop(&broker), 0, "graceful shutdown exits 0 (log: %s)", broker.log_path);
+    broker_remove_data(&broker);
+}
+
+TestSuite(conform, .init = start, .fini = stop, .timeout = 60);
+
+static void create(const char *name, uint32_t partitions)
+{
+    Ringlog__Response *r = wire_create_topic(fd, name, partitions);
+    cr_assert_not_null(r);
+    cr_assert_eq(r->create_topics->topics[0]->error, 0, "create %s: %s", name,
+                 r->create_topics->topics[0]->error_message);
+    ringlog__response__free_unpacked(r, NULL);
+}
+
+/* Produces one batch of 20 records; returns its size in bytes. */
+static size_t produce_batch(const char *topic, uint32_t partition, int64_t pid, int16_t epoch,
+                            int32_t seq, Ringlog__PartitionProduceResult *out)
+{
+    uint8_t buf[8192];
+    size_t len = wire_build_batch(buf, sizeof(buf), "record", 20, pid, epoch, seq);
+    Ringlog__Response *r = wire_produce(fd, topic, partition, 1, buf, len);
+    cr_assert_not_null(r);
+    cr_assert_eq(r->error, 0, "%s", r->error_message);
+    Ringlog__PartitionProduceResult *pr = r->produce->topics[0]->partitions[0];
+    if (out) {
+        out->error = pr->error;
+        out->base_offset = pr->base_offset;
+        out->error_message = strdup(pr->error_message);
+    } else {
+        cr_assert_eq(pr->error, 0, "produce: %s", pr->error_message);
+    }
+    ringlog__response__free_unpacked(r, NULL);
+    return len;
+}
+
+/* ------------------------------------------------------------------ fetch limits */
+
+/* Fetches partitions 0 and 1 of `topic`; returns the records length of each. */
+static void fetch_two(const char *topic, const int64_t offset[2], uint32_t part_max,
+                      uint32_t total_max, size_t got[2])
+{
+    Ringlog__Request req = RINGLOG__REQUEST__INIT;
+    Ringlog__FetchRequest fr = RINGLOG__FETCH_REQUEST__INIT;
+    Ringlog__FetchTopic ft = RINGLOG__FETCH_TOPIC__INIT;
+    Ringlog__FetchPartition fp[2] = {RINGLOG__FETCH_PARTITION__INIT,
+                                     RINGLOG__FETCH_PARTITION__INIT};
+    Ringlog__FetchPartition *fps[2] = {&fp[0], &fp[1]};
+    Ringlog__FetchTopic *fts[1] = {&ft};
+    for (uint32_t p = 0; p < 2; p++) {
+        fp[p].partition = p;
+        fp[p].fetch_offset = offset[p];
+        fp[p].max_bytes = part_max;
+    }
+    ft.topic = (char *)topic;
+    ft.n_partitions = 2;
+    ft.partitions = fps;
+    fr.max_bytes = total_max;
+    fr.n_topics = 1;
+    fr.topics = fts;
+    req.body_case = RINGLOG__REQUEST__BODY_FETCH;
+    req.fetch = &fr;
+    Ringlog__Response *r = wire_call(fd, &req);
+    cr_assert_not_null(r);
+    cr_assert_eq(r->error, 0, "%s", r->error_message);
+    for (uint32_t p = 0; p < 2; p++) {
+        Ringlog__FetchPartitionResult *res = r->fetch->topics[0]->partitions[p];
+        cr_assert_eq(res->error, 0, "%s", res->error_message);
+        got[p] = res->records.len;
+    }
+    ringlog__response__free_unpacked(r, NULL);
+}
+
+Test(conform, fetch_max_bytes_per_partition_and_in_total)
+{
+    create("limits", 2);
+    size_t batch = 0;
+    for (int i = 0; i < 6; i++)
+        for (uint32_t p = 0; p < 2; p++)
+            batch = produce_batch("limits", p, -1, -1, -1, NULL);
+    cr_assert_gt(batch, 100);
+    const int64_t from_start[2] = {0, 0};
+    size_t got[2];
+
+    /* Per partition: whole batches within the limit. */
+    fetch_two("limits", from_start, (uint32_t)(batch * 5 / 2), 1 << 20, got);
+    cr_expect_eq(got[0], 2 * batch, "2.5 batches' worth gives 2 batches, got %zu", got[0]);
+    cr_expect_eq(got[1], 2 * batch);
+
+    /* Below one batch: the first partition with data still gets one whole batch, the
+     * next one nothing (its first batch does not fit its limit). */
+    fetch_two("limits", from_start, 1, 1 << 20, got);
+    cr_expect_eq(got[0], batch, "max_bytes=1 returns exactly one batch, got %zu", got[0]);
+    cr_expect_eq(got[1], 0);
+
+    /* In total: the request's limit spans partitions, in request order. */
+    fetch_two("limits", from_start, 1 << 20, (uint32_t)(batch * 7 / 2), got);
+    cr_expect_eq(got[0], 3 * batch, "got %zu", got[0]);
+    cr_expect_eq(got[1], 0, "nothing left for the second partition, got %zu", got[1]);
+    fetch_two("limits", from_start, 1 << 20, (uint32_t)(batch * 8), got);
+    cr_expect_eq(got[0], 6 * batch);
+    cr_expect_eq(got[1], 2 * batch);
+    fetch_two("limits", from_start, 1 << 20, 1, got);
+    cr_expect_eq(got[0], batch);
+    cr_expect_eq(got[1], 0);
+
+    /* The first partition has nothing new: the second is the first with data. */
+    const int64_t first_at_end[2] = {6 * 20, 0};
+    fetch_two("limits", first_at_end, 1, 1, got);
+    cr_expect_eq(got[0], 0);
+    cr_expect_eq(got[1], batch, "progress on the first partition with data, got %zu", got[1]);
+}
