@@ -39,7 +39,8 @@ struct producer_state {
     struct producer_state *next;
     int64_t producer_id;
     int16_t epoch;
-    uint32_t count; /* valid entries in recent */
+    uint64_t checked_gen; /* the registry generation (id, epoch) was last validated at */
+    uint32_t count;       /* valid entries in recent */
     uint32_t newest;
     struct producer_batch recent[PRODUCER_RECENT_BATCHES];
 };
@@ -64,7 +65,8 @@ enum partition_error {
     PARTITION_DUPLICATE_IN_FLIGHT, /* every batch a retry of one not yet written */
     PARTITION_OUT_OF_ORDER,        /* a sequence gap for this producer */
     PARTITION_MIXED_RETRY,         /* retried and new batches in one request */
-    PARTITION_BAD_EPOCH,           /* the producer's epoch is older than the partition's */
+    PARTITION_BAD_EPOCH,           /* fenced (older epoch), or an epoch never issued */
+    PARTITION_UNKNOWN_PRODUCER,    /* a producer id this broker did not issue */
     PARTITION_BAD_BATCH,           /* detail: the batch validator's rl status */
     PARTITION_NO_BATCH,            /* a produce without a batch */
     PARTITION_OFFSET_OUT_OF_RANGE, /* fetch offset outside [log start, log end] */

@@ -168,10 +168,11 @@ Ringlog__Response *wire_delete_topic(int fd, const char *name)
     return wire_call(fd, &req);
 }
 
-/* Sends a produce request of one batch; with wait, reads its response. */
-static Ringlog__Response *produce_request(int fd, const char *topic, uint32_t partition,
-                                          int32_t acks, const uint8_t *records, size_t len,
-                                          bool wait)
+/* Sends a produce request of one batch at `version` (0: the current one); with wait, reads
+ * its response. */
+static Ringlog__Response *produce_request_version(int fd, const char *topic, uint32_t partition,
+                                                  int32_t acks, uint32_t version,
+                                                  const uint8_t *records, size_t len, bool wait)
 {
     Ringlog__Request req = RINGLOG__REQUEST__INIT;
     Ringlog__ProduceRequest pr = RINGLOG__PRODUCE_REQUEST__INIT;
@@ -189,6 +190,7 @@ static Ringlog__Response *produce_request(int fd, const char *topic, uint32_t pa
     pr.timeout_ms = 10000;
     pr.n_topics = 1;
     pr.topics = tds;
+    req.api_version = version;
     req.body_case = RINGLOG__REQUEST__BODY_PRODUCE;
     req.produce = &pr;
     if (!wait) {
@@ -196,6 +198,14 @@ static Ringlog__Response *produce_request(int fd, const char *topic, uint32_t pa
         return NULL;
     }
     return wire_call(fd, &req);
+}
+
+/* The same at the current version. */
+static Ringlog__Response *produce_request(int fd, const char *topic, uint32_t partition,
+                                          int32_t acks, const uint8_t *records, size_t len,
+                                          bool wait)
+{
+    return produce_request_version(fd, topic, partition, acks, 0, records, len, wait);
 }
 
 Ringlog__Response *wire_produce(int fd, const char *topic, uint32_t partition, int32_t acks,
@@ -209,6 +219,12 @@ void wire_send_produce(int fd, const char *topic, uint32_t partition, const uint
                        size_t len)
 {
     produce_request(fd, topic, partition, 1, records, len, false);
+}
+
+void wire_send_produce_as(int fd, const char *topic, uint32_t partition, int32_t acks,
+                          uint32_t api_version, const uint8_t *records, size_t len)
+{
+    produce_request_version(fd, topic, partition, acks, api_version, records, len, false);
 }
 
 int wire_http_get(uint16_t port, const char *path, char *out, size_t out_len)
@@ -285,4 +301,15 @@ size_t wire_build_batch(uint8_t *buf, size_t cap, const char *prefix, int n, int
             break;
     }
     return rl_batch_builder_finish(&b);
+}
+
+Ringlog__Response *wire_init_producer_id(int fd, int64_t producer_id, int32_t epoch)
+{
+    Ringlog__Request req = RINGLOG__REQUEST__INIT;
+    Ringlog__InitProducerIdRequest ip = RINGLOG__INIT_PRODUCER_ID_REQUEST__INIT;
+    ip.producer_id = producer_id;
+    ip.producer_epoch = epoch;
+    req.body_case = RINGLOG__REQUEST__BODY_INIT_PRODUCER_ID;
+    req.init_producer_id = &ip;
+    return wire_call(fd, &req);
 }

@@ -34,8 +34,14 @@ Ringlog__Response *wire_produce(int fd, const char *topic, uint32_t partition, i
 /* Sends a produce request (acks 1) without reading its answer (pipelining). */
 void wire_send_produce(int fd, const char *topic, uint32_t partition, const uint8_t *records,
                        size_t len);
+/* The same with any acks and api_version (0: the current one); no answer is read. */
+void wire_send_produce_as(int fd, const char *topic, uint32_t partition, int32_t acks,
+                          uint32_t api_version, const uint8_t *records, size_t len);
 Ringlog__Response *wire_fetch(int fd, const char *topic, uint32_t partition, int64_t offset,
                               uint32_t max_wait_ms, uint32_t min_bytes);
+
+/* InitProducerId: producer_id -1 (and epoch -1) for a new id, else a bump of (id, epoch). */
+Ringlog__Response *wire_init_producer_id(int fd, int64_t producer_id, int32_t epoch);
 
 /* Builds an uncompressed batch of n records "<prefix>-<i>" into buf; returns its size. */
 size_t wire_build_batch(uint8_t *buf, size_t cap, const char *prefix, int n, int64_t producer_id,

@@ -139,3 +139,155 @@ Test(conform, fetch_max_bytes_per_partition_and_in_total)
     cr_expect_eq(got[0], 0);
     cr_expect_eq(got[1], batch, "progress on the first partition with data, got %zu", got[1]);
 }
+
+/* ------------------------------------------------------------- producer fencing */
+
+/* InitProducerId; returns the error and sets *epoch (and *id for a new one). */
+static int init_pid(int64_t *id, int32_t *epoch, int32_t from_epoch)
+{
+    Ringlog__Response *r = wire_init_producer_id(fd, *id, from_epoch);
+    cr_assert_not_null(r);
+    cr_assert_eq(r->error, 0, "%s", r->error_message);
+    Ringlog__InitProducerIdResponse *ip = r->init_producer_id;
+    int error = ip->error;
+    if (error == 0) {
+        *id = ip->producer_id;
+        *epoch = ip->producer_epoch;
+    } else {
+        cr_assert_neq(strlen(ip->error_message), 0, "error %d comes with a message", error);
+        cr_assert_eq(ip->producer_id, -1);
+    }
+    ringlog__response__free_unpacked(r, NULL);
+    return error;
+}
+
+/* Produces an idempotent batch; returns its error (the message must be there). */
+static int produce_idem(uint32_t partition, int64_t pid, int32_t epoch, int32_t seq)
+{
+    Ringlog__PartitionProduceResult pr;
+    produce_batch("fence", partition, pid, (int16_t)epoch, seq, &pr);
+    if (pr.error)
+        cr_assert_neq(strlen(pr.error_message), 0, "error %d comes with a message", pr.error);
+    free(pr.error_message);
+    return pr.error;
+}
+
+static void restart(bool crash)
+{
+    close(fd);
+    if (crash)
+        broker_kill(&broker);
+    else
+        cr_assert_eq(broker_stop(&broker), 0);
+    char dir[512];
+    snprintf(dir, sizeof(dir), "%s", broker.data_dir);
+    const char *args[] = {"--shards", "2", NULL};
+    cr_assert_eq(broker_start(&broker, dir, args), 0);
+    fd = wire_connect(broker.port);
+    cr_assert_geq(fd, 0);
+}
+
+Test(conform, producer_ids_are_fenced_as_kafka_does)
+{
+    enum {
+        UNKNOWN_ID = RINGLOG__ERROR_CODE__UNKNOWN_PRODUCER_ID,
+        BAD_EPOCH = RINGLOG__ERROR_CODE__INVALID_PRODUCER_EPOCH
+    };
+    create("fence", 2);
+    cr_assert_eq(produce_idem(0, 987654321, 0, 0), UNKNOWN_ID, "a never-issued id is refused");
+    int64_t never = 987654321;
+    int32_t epoch = 0;
+    cr_assert_eq(init_pid(&never, &epoch, 0), UNKNOWN_ID, "only issued ids are bumped");
+
+    int64_t id = -1;
+    cr_assert_eq(init_pid(&id, &epoch, -1), 0);
+    cr_assert_eq(epoch, 0);
+    cr_assert_eq(produce_idem(0, id, 1, 0), BAD_EPOCH, "an epoch above the issued one");
+    cr_assert_eq(produce_idem(0, id, 0, 0), 0);
+    int32_t ahead = 0;
+    int64_t same = id;
+    cr_assert_eq(init_pid(&same, &ahead, 5), BAD_EPOCH, "a bump from an epoch never issued");
+
+    /* A second instance bumps the epoch: the first is fenced everywhere. */
+    int32_t bumped = 0;
+    cr_assert_eq(init_pid(&same, &bumped, 0), 0);
+    cr_assert_eq(same, id);
+    cr_assert_eq(bumped, 1);
+    int32_t stale = 0;
+    cr_assert_eq(init_pid(&same, &stale, 0), BAD_EPOCH, "a stale epoch cannot bump again");
+    cr_assert_eq(produce_idem(0, id, 0, 20), BAD_EPOCH, "the zombie is fenced where it wrote");
+    cr_assert_eq(produce_idem(1, id, 0, 0), BAD_EPOCH, "and where it never wrote");
+    cr_assert_eq(produce_idem(0, id, 1, 0), 0, "the new epoch starts at sequence 0");
+
+    /* Durable: after a clean stop and after a crash. */
+    restart(false);
+    cr_assert_eq(init_pid(&same, &stale, 0), BAD_EPOCH, "fencing survives a restart");
+    cr_assert_eq(produce_idem(0, id, 1, 20), 0, "the current epoch goes on");
+    restart(true);
+    cr_assert_eq(produce_idem(1, id, 0, 0), BAD_EPOCH, "fencing survives a crash");
+    cr_assert_eq(init_pid(&same, &bumped, 1), 0);
+    cr_assert_eq(bumped, 2);
+    int64_t fresh = -1;
+    int32_t e0;
+    cr_assert_eq(init_pid(&fresh, &e0, -1), 0);
+    cr_assert_gt(fresh, id, "ids are never reused");
+}
+
+/* ------------------------------------------------------------------------ acks=0 */
+
+static void send_metadata(int conn)
+{
+    Ringlog__Request req = RINGLOG__REQUEST__INIT;
+    Ringlog__MetadataRequest md = RINGLOG__METADATA_REQUEST__INIT;
+    req.body_case = RINGLOG__REQUEST__BODY_METADATA;
+    req.metadata = &md;
+    cr_assert_eq(wire_send(conn, &req), 0);
+}
+
+/* Sends an acks=0 produce of one batch at api_version `version`. */
+static void send_acks0(int conn, const char *topic, uint32_t version)
+{
+    uint8_t buf[4096];
+    size_t len = wire_build_batch(buf, sizeof(buf), "fire-and-forget", 3, -1, -1, -1);
+    wire_send_produce_as(conn, topic, 0, 0, version, buf, len);
+}
+
+/* The answer to an earlier metadata request, then the connection closes with no other. */
+static void expect_answer_then_close(int conn, const char *why)
+{
+    Ringlog__Response *r = wire_recv(conn, 5000);
+    cr_assert_not_null(r, "%s: the request before it is answered", why);
+    cr_assert_eq(r->body_case, RINGLOG__RESPONSE__BODY_METADATA, "%s", why);
+    ringlog__response__free_unpacked(r, NULL);
+    cr_assert_eq(wire_peer_closed(conn, 5000), 1, "%s: no answer, the connection closes", why);
+}
+
+Test(conform, acks0_gets_no_answer_and_a_failure_closes_the_connection)
+{
+    create("quiet", 1);
+    /* Success: no answer, and the connection goes on. */
+    send_acks0(fd, "quiet", 1);
+    send_metadata(fd);
+    Ringlog__Response *r = wire_recv(fd, 5000);
+    cr_assert_not_null(r);
+    cr_assert_eq(r->body_case, RINGLOG__RESPONSE__BODY_METADATA, "the next answer is the next's");
+    ringlog__response__free_unpacked(r, NULL);
+
+    /* An unsupported api_version is a failure like any other: still no answer. */
+    int c1 = wire_connect(broker.port);
+    send_metadata(c1);
+    send_acks0(c1, "quiet", 99);
+    expect_answer_then_close(c1, "api_version 99");
+    close(c1);
+    int c2 = wire_connect(broker.port);
+    send_metadata(c2);
+    send_acks0(c2, "no-such-topic", 1);
+    expect_answer_then_close(c2, "unknown topic");
+    close(c2);
+
+    r = wire_fetch(fd, "quiet", 0, 0, 0, 1);
+    cr_assert_not_null(r);
+    cr_assert_eq(r->fetch->topics[0]->partitions[0]->log_end_offset, 3,
+                 "only the successful acks=0 batch was appended");
+    ringlog__response__free_unpacked(r, NULL);
+}
