@@ -1,4 +1,11 @@
-/* OffsetCommit and OffsetFetch: a consumer group's committed offsets (offset_store.h). */
+/*
+ * OffsetCommit and OffsetFetch: a consumer group's committed offsets
+ * (offset_store.h). Both judge names alike: a malformed group name fails
+ * the request (INVALID_REQUEST); a topic or partition that does not exist
+ * is UNKNOWN_TOPIC / UNKNOWN_PARTITION for that partition; a group that
+ * never committed is no error (it exists once it commits, as in Kafka):
+ * OffsetFetch answers -1.
+ */
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,13 +16,24 @@
 #include "server.h"
 #include "shard.h"
 
+static const char GROUP_NAME_RULE[] =
+    "group names are 1-200 characters of [A-Za-z0-9._-], not starting with '.'";
+
+/* The error for one named partition: UNKNOWN_TOPIC, UNKNOWN_PARTITION or NONE. */
+static int partition_known(const struct topic_info *ti, uint32_t partition)
+{
+    if (!ti)
+        return RINGLOG__ERROR_CODE__UNKNOWN_TOPIC;
+    return partition < ti->partitions ? RINGLOG__ERROR_CODE__NONE
+                                      : RINGLOG__ERROR_CODE__UNKNOWN_PARTITION;
+}
+
 static void handle_offset_commit(struct request *r)
 {
     Ringlog__OffsetCommitRequest *req = r->msg->offset_commit;
     struct server *srv = r->shard->srv;
     if (!rl_group_name_valid(req->group)) {
-        request_fail(r, RINGLOG__ERROR_CODE__INVALID_REQUEST,
-                     "group names are 1-200 characters of [A-Za-z0-9._-]");
+        request_fail(r, RINGLOG__ERROR_CODE__INVALID_REQUEST, GROUP_NAME_RULE);
         return;
     }
     size_t n = 0;
@@ -49,16 +67,15 @@ static void handle_offset_commit(struct request *r)
             pr->partition = cp->partition;
             pr->error_message = "";
             tr->partitions[p] = pr;
-            if (!ti)
-                pr->error = RINGLOG__ERROR_CODE__UNKNOWN_TOPIC;
-            else if (cp->partition >= ti->partitions)
-                pr->error = RINGLOG__ERROR_CODE__UNKNOWN_PARTITION;
-            else if (cp->offset < 0)
+            pr->error = partition_known(ti, cp->partition);
+            pr->error_message = (char *)rl_error_message(pr->error);
+            if (!pr->error && cp->offset < 0) {
                 pr->error = RINGLOG__ERROR_CODE__INVALID_REQUEST;
-            if (pr->error) {
-                pr->error_message = (char *)rl_error_message(pr->error);
-                continue;
+                pr->error_message = "a committed offset must be >= 0";
             }
+            if (pr->error)
+                continue;
+            pr->error_message = "";
             commits[valid++] = (struct group_commit){.topic = ct->topic,
                                                      .partition = cp->partition,
                                                      .offset = cp->offset,
@@ -76,15 +93,17 @@ static void handle_offset_commit(struct request *r)
     request_complete(r);
 }
 
-static Ringlog__OffsetFetchPartitionResult *fetch_result(struct request *r, uint32_t partition,
-                                                         int64_t offset, const char *metadata)
+/* One partition's answer; error is partition_known's verdict on it. */
+static Ringlog__OffsetFetchPartitionResult *
+fetch_result(struct request *r, uint32_t partition, int64_t offset, const char *metadata, int error)
 {
     Ringlog__OffsetFetchPartitionResult *pr = request_alloc(r, sizeof(*pr));
     ringlog__offset_fetch_partition_result__init(pr);
     pr->partition = partition;
-    pr->offset = offset;
-    pr->metadata = request_strdup(r, metadata);
-    pr->error_message = "";
+    pr->offset = error ? -1 : offset;
+    pr->metadata = request_strdup(r, error ? "" : metadata);
+    pr->error = error;
+    pr->error_message = error ? (char *)rl_error_message(error) : "";
     return pr;
 }
 
@@ -93,6 +112,7 @@ struct collect {
     struct request *r;
     Ringlog__OffsetFetchResponse *resp;
     size_t cap;
+    struct topic_table *table;
 };
 
 static void collect_one(void *ctx, const struct group_offset *o)
@@ -113,7 +133,9 @@ static void collect_one(void *ctx, const struct group_offset *o)
     tr->topic = request_strdup(c->r, o->topic);
     tr->n_partitions = 1;
     tr->partitions = request_alloc(c->r, sizeof(*tr->partitions));
-    tr->partitions[0] = fetch_result(c->r, o->partition, o->offset, o->metadata);
+    tr->partitions[0] =
+        fetch_result(c->r, o->partition, o->offset, o->metadata,
+                     partition_known(topic_table_find(c->table, o->topic), o->partition));
     c->resp->topics[c->resp->n_topics++] = tr;
 }
 
@@ -127,8 +149,13 @@ static void handle_offset_fetch(struct request *r)
         return;
     }
     ringlog__offset_fetch_response__init(resp);
+    if (!rl_group_name_valid(req->group)) {
+        request_fail(r, RINGLOG__ERROR_CODE__INVALID_REQUEST, GROUP_NAME_RULE);
+        return;
+    }
+    struct topic_table *table = topic_registry_snapshot(&srv->topics);
     if (req->n_topics == 0) {
-        struct collect c = {.r = r, .resp = resp};
+        struct collect c = {.r = r, .resp = resp, .table = table};
         offset_store_each(&srv->offsets, req->group, collect_one, &c);
     } else {
         resp->n_topics = req->n_topics;
@@ -141,11 +168,15 @@ static void handle_offset_fetch(struct request *r)
             tr->n_partitions = ft->n_partitions;
             tr->partitions = request_alloc(r, (ft->n_partitions + 1) * sizeof(*tr->partitions));
             resp->topics[t] = tr;
+            struct topic_info *ti = topic_table_find(table, ft->topic);
             for (size_t p = 0; p < ft->n_partitions; p++) {
-                char metadata[4097];
-                int64_t offset = offset_store_fetch(&srv->offsets, req->group, ft->topic,
-                                                    ft->partitions[p], metadata, sizeof(metadata));
-                tr->partitions[p] = fetch_result(r, ft->partitions[p], offset, metadata);
+                char metadata[4097] = "";
+                int error = partition_known(ti, ft->partitions[p]);
+                int64_t offset =
+                    error ? -1
+                          : offset_store_fetch(&srv->offsets, req->group, ft->topic,
+                                               ft->partitions[p], metadata, sizeof(metadata));
+                tr->partitions[p] = fetch_result(r, ft->partitions[p], offset, metadata, error);
             }
         }
     }

@@ -3,6 +3,8 @@
  * promises an outside client author, checked against a real ringlogd.
  */
 #include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -290,4 +292,174 @@ Test(conform, acks0_gets_no_answer_and_a_failure_closes_the_connection)
     cr_assert_eq(r->fetch->topics[0]->partitions[0]->log_end_offset, 3,
                  "only the successful acks=0 batch was appended");
     ringlog__response__free_unpacked(r, NULL);
+}
+
+/* -------------------------------------------------------- errors and their messages */
+
+static Ringlog__Response *commit_offset(const char *group, const char *topic, uint32_t partition,
+                                        int64_t offset)
+{
+    Ringlog__Request req = RINGLOG__REQUEST__INIT;
+    Ringlog__OffsetCommitRequest oc = RINGLOG__OFFSET_COMMIT_REQUEST__INIT;
+    Ringlog__OffsetCommitTopic ot = RINGLOG__OFFSET_COMMIT_TOPIC__INIT;
+    Ringlog__OffsetCommitPartition op = RINGLOG__OFFSET_COMMIT_PARTITION__INIT;
+    Ringlog__OffsetCommitPartition *ops[1] = {&op};
+    Ringlog__OffsetCommitTopic *ots[1] = {&ot};
+    op.partition = partition;
+    op.offset = offset;
+    ot.topic = (char *)topic;
+    ot.n_partitions = 1;
+    ot.partitions = ops;
+    oc.group = (char *)group;
+    oc.n_topics = 1;
+    oc.topics = ots;
+    req.body_case = RINGLOG__REQUEST__BODY_OFFSET_COMMIT;
+    req.offset_commit = &oc;
+    return wire_call(fd, &req);
+}
+
+/* OffsetFetch of one partition; *offset gets its answer. */
+static Ringlog__Response *fetch_offset(const char *group, const char *topic, uint32_t partition,
+                                       int64_t *offset)
+{
+    Ringlog__Request req = RINGLOG__REQUEST__INIT;
+    Ringlog__OffsetFetchRequest of = RINGLOG__OFFSET_FETCH_REQUEST__INIT;
+    Ringlog__OffsetFetchTopic oft = RINGLOG__OFFSET_FETCH_TOPIC__INIT;
+    Ringlog__OffsetFetchTopic *ofts[1] = {&oft};
+    oft.topic = (char *)topic;
+    oft.n_partitions = 1;
+    oft.partitions = &partition;
+    of.group = (char *)group;
+    of.n_topics = 1;
+    of.topics = ofts;
+    req.body_case = RINGLOG__REQUEST__BODY_OFFSET_FETCH;
+    req.offset_fetch = &of;
+    Ringlog__Response *r = wire_call(fd, &req);
+    cr_assert_not_null(r);
+    *offset = r->error ? -1 : r->offset_fetch->topics[0]->partitions[0]->offset;
+    return r;
+}
+
+static Ringlog__Response *metadata_of(const char *topic, uint32_t version)
+{
+    Ringlog__Request req = RINGLOG__REQUEST__INIT;
+    Ringlog__MetadataRequest md = RINGLOG__METADATA_REQUEST__INIT;
+    char *names[1] = {(char *)topic};
+    md.n_topics = 1;
+    md.topics = names;
+    req.api_version = version;
+    req.body_case = RINGLOG__REQUEST__BODY_METADATA;
+    req.metadata = &md;
+    return wire_call(fd, &req);
+}
+
+/* Checks a response's first error and frees it (wire_recv checked every message). */
+static void expect_error(Ringlog__Response *r, int code, const char *what)
+{
+    cr_assert_not_null(r, "%s: answered", what);
+    cr_expect_eq(wire_first_error(r), code, "%s: error %d, expected %d", what, wire_first_error(r),
+                 code);
+    ringlog__response__free_unpacked(r, NULL);
+}
+
+/* A retried batch sent right behind its original, in one segment (TCP_CORK): the
+ * original's append is then still in flight when the retry is judged. */
+static void produce_twice_at_once(const uint8_t *batch, size_t len, int *errors)
+{
+    int conn = wire_connect(broker.port);
+    int on = 1, off = 0;
+    cr_assert_eq(setsockopt(conn, IPPROTO_TCP, TCP_CORK, &on, sizeof(on)), 0);
+    for (int i = 0; i < 2; i++)
+        wire_send_produce_as(conn, "errors", 0, 1, 0, batch, len);
+    cr_assert_eq(setsockopt(conn, IPPROTO_TCP, TCP_CORK, &off, sizeof(off)), 0);
+    for (int i = 0; i < 2; i++) {
+        Ringlog__Response *r = wire_recv(conn, 5000);
+        cr_assert_not_null(r);
+        errors[i] = wire_first_error(r);
+        ringlog__response__free_unpacked(r, NULL);
+    }
+    close(conn);
+}
+
+Test(conform, every_error_comes_with_a_message)
+{
+    enum {
+        E_TOPIC = RINGLOG__ERROR_CODE__UNKNOWN_TOPIC,
+        E_PART = RINGLOG__ERROR_CODE__UNKNOWN_PARTITION,
+        E_INVALID = RINGLOG__ERROR_CODE__INVALID_REQUEST,
+    };
+    create("errors", 1);
+    uint8_t batch[4096];
+    size_t len = wire_build_batch(batch, sizeof(batch), "e", 2, -1, -1, -1);
+    uint8_t junk[100] = {0};
+    junk[8] = 88; /* a plausible length, but no valid header */
+
+    expect_error(metadata_of("errors", 99), RINGLOG__ERROR_CODE__UNSUPPORTED_VERSION, "version");
+    expect_error(metadata_of("missing", 1), E_TOPIC, "metadata");
+    expect_error(wire_produce(fd, "missing", 0, 1, batch, len), E_TOPIC, "produce");
+    expect_error(wire_produce(fd, "errors", 3, 1, batch, len), E_PART, "produce");
+    expect_error(wire_produce(fd, "errors", 0, 1, junk, sizeof(junk)),
+                 RINGLOG__ERROR_CODE__CORRUPT_BATCH, "corrupt");
+    expect_error(wire_produce(fd, "errors", 0, 1, junk, 0), E_INVALID, "no batch");
+    expect_error(wire_produce(fd, "errors", 0, 7, batch, len), E_INVALID, "acks 7");
+    expect_error(wire_fetch(fd, "missing", 0, 0, 0, 0), E_TOPIC, "fetch");
+    expect_error(wire_fetch(fd, "errors", 3, 0, 0, 0), E_PART, "fetch");
+    expect_error(wire_fetch(fd, "errors", 0, 1000, 0, 0), RINGLOG__ERROR_CODE__OFFSET_OUT_OF_RANGE,
+                 "fetch offset");
+    expect_error(wire_list_offsets(fd, "missing", 0, -1), E_TOPIC, "list offsets");
+    expect_error(wire_list_offsets(fd, "errors", 3, -1), E_PART, "list offsets");
+    expect_error(wire_list_offsets(fd, "errors", 0, -3), E_INVALID, "timestamp -3");
+    expect_error(wire_create_topic(fd, "errors", 1), RINGLOG__ERROR_CODE__TOPIC_EXISTS, "exists");
+    expect_error(wire_create_topic(fd, "bad name!", 1), RINGLOG__ERROR_CODE__INVALID_TOPIC, "name");
+    expect_error(wire_create_topic(fd, "many", 10001), RINGLOG__ERROR_CODE__INVALID_PARTITIONS,
+                 "partitions");
+    expect_error(wire_create_topic_with(fd, "rf", 1, 3, 0),
+                 RINGLOG__ERROR_CODE__INVALID_REPLICATION_FACTOR, "rf");
+    expect_error(wire_create_topic_with(fd, "seg", 1, 1, 1023), RINGLOG__ERROR_CODE__INVALID_CONFIG,
+                 "segment");
+    expect_error(wire_delete_topic(fd, "missing"), E_TOPIC, "delete");
+    expect_error(commit_offset("g", "missing", 0, 1), E_TOPIC, "commit");
+    expect_error(commit_offset("g", "errors", 3, 1), E_PART, "commit");
+    expect_error(commit_offset("g", "errors", 0, -5), E_INVALID, "commit -5");
+    expect_error(commit_offset(".g", "errors", 0, 1), E_INVALID, "commit group name");
+    int64_t id = 5;
+    int32_t epoch = 0;
+    expect_error(wire_init_producer_id(fd, id, -1), E_INVALID, "bump without an epoch");
+    cr_assert_eq(init_pid(&id, &epoch, 0), RINGLOG__ERROR_CODE__UNKNOWN_PRODUCER_ID);
+    id = -1;
+    cr_assert_eq(init_pid(&id, &epoch, -1), 0);
+    size_t idem = wire_build_batch(batch, sizeof(batch), "i", 2, id, (int16_t)epoch, 0);
+    int errors[2];
+    produce_twice_at_once(batch, idem, errors);
+    cr_expect_eq(errors[0], 0);
+    cr_expect(errors[1] == 0 || errors[1] == RINGLOG__ERROR_CODE__DUPLICATE_SEQUENCE,
+              "a retry is answered as the original or as in flight: %d", errors[1]);
+    idem = wire_build_batch(batch, sizeof(batch), "i", 2, id, (int16_t)epoch, 7);
+    expect_error(wire_produce(fd, "errors", 0, 1, batch, idem),
+                 RINGLOG__ERROR_CODE__OUT_OF_ORDER_SEQUENCE, "gap");
+}
+
+Test(conform, offset_fetch_and_commit_agree_on_unknown_names)
+{
+    create("known", 1);
+    int64_t offset;
+    /* Unknown topic or partition: the same error from both. */
+    expect_error(commit_offset("g", "unknown", 0, 1), RINGLOG__ERROR_CODE__UNKNOWN_TOPIC, "commit");
+    expect_error(fetch_offset("g", "unknown", 0, &offset), RINGLOG__ERROR_CODE__UNKNOWN_TOPIC,
+                 "fetch");
+    cr_assert_eq(offset, -1);
+    expect_error(commit_offset("g", "known", 1, 1), RINGLOG__ERROR_CODE__UNKNOWN_PARTITION,
+                 "commit");
+    expect_error(fetch_offset("g", "known", 1, &offset), RINGLOG__ERROR_CODE__UNKNOWN_PARTITION,
+                 "fetch");
+    /* A malformed group name: the same refusal from both. */
+    expect_error(commit_offset("", "known", 0, 1), RINGLOG__ERROR_CODE__INVALID_REQUEST, "commit");
+    expect_error(fetch_offset("", "known", 0, &offset), RINGLOG__ERROR_CODE__INVALID_REQUEST,
+                 "fetch");
+    /* A group that never committed is no error: nothing committed yet, -1. */
+    expect_error(fetch_offset("fresh", "known", 0, &offset), 0, "fetch");
+    cr_assert_eq(offset, -1);
+    expect_error(commit_offset("fresh", "known", 0, 4), 0, "commit");
+    expect_error(fetch_offset("fresh", "known", 0, &offset), 0, "fetch");
+    cr_assert_eq(offset, 4);
 }
