@@ -111,6 +111,8 @@ static int journal_load(struct producer_registry *reg)
             epoch < -1 || epoch > INT16_MAX)
             continue;
         reg->journal_lines++;
+        if (id > reg->max_id)
+            reg->max_id = id;
         if (epoch < 0)
             forget(reg, id);
         else if (remember(reg, id, (int16_t)epoch) != 0)
@@ -181,6 +183,8 @@ enum producer_verdict producer_registry_issue(struct producer_registry *reg, int
     enum producer_verdict v = PRODUCER_ID_STORAGE;
     pthread_mutex_lock(&reg->lock);
     assert(find(reg, id) == NULL); /* ids are never issued twice */
+    if (id > reg->max_id)
+        reg->max_id = id;
     if (make_room(reg) == 0 && journal_append(reg, id, 0) == 0) {
         v = remember(reg, id, 0) == 0 ? PRODUCER_ID_OK : PRODUCER_ID_STORAGE;
         journal_compact(reg);

@@ -48,6 +48,7 @@ struct producer_registry {
     int journal_fd;
     size_t journal_lines;
     size_t count;
+    int64_t max_id; /* the largest id the journal ever named */
     uint64_t clock;
     /* Moves whenever an epoch changes or an id is forgotten: partitions
      * re-validate the producers they know once it has moved. Starts at 1. */
@@ -63,7 +64,8 @@ enum producer_verdict {
     PRODUCER_ID_STORAGE,     /* the journal could not be written; nothing changed */
 };
 
-/* Loads <data_dir>/meta/producer_epochs (creating it). 0, or -1 with err set. */
+/* Loads <data_dir>/meta/producer_epochs (creating it). 0, or -1 with err set. The
+ * id allocator must then start above reg->max_id, whatever its own file says. */
 int producer_registry_open(struct producer_registry *reg, const char *data_dir, char *err,
                            size_t err_len);
 void producer_registry_close(struct producer_registry *reg);
