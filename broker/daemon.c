@@ -247,6 +247,10 @@ static int prepare(struct server *srv, char *err, size_t err_len)
     if (topic_registry_load(&srv->topics, srv->cfg.data_dir, err, err_len) != 0 ||
         offset_store_open(&srv->offsets, srv->cfg.data_dir, err, err_len) != 0)
         return -1;
+    if (producer_registry_open(&srv->producers, srv->cfg.data_dir, err, err_len) != 0)
+        return -1;
+    /* Never issue an id the registry knows, even if meta/producer_ids was lost. */
+    srv->producer_id_limit = srv->producers.max_id + 1;
     if (producer_ids_reserve(srv) != 0) {
         snprintf(err, err_len, "cannot write %s/meta/producer_ids: %s", srv->cfg.data_dir,
                  strerror(errno));
@@ -285,6 +289,7 @@ static void teardown(struct server *srv)
     if (atomic_load(&srv->topics.current))
         topic_registry_destroy(&srv->topics);
     offset_store_close(&srv->offsets);
+    producer_registry_close(&srv->producers);
     if (srv->lock_fd >= 0)
         close(srv->lock_fd);
 }

@@ -1,6 +1,7 @@
 /*
  * What the shards of one broker share: configuration, the data-directory
- * lock, the topic registry, the offset store, the producer-id allocator.
+ * lock, the topic registry, the offset store, the producer-id allocator and
+ * registry.
  * Data only; the process that fills it in is daemon.c.
  */
 #ifndef RINGLOG_BROKER_SERVER_H
@@ -12,6 +13,7 @@
 
 #include "config.h"
 #include "offset_store.h"
+#include "producer_registry.h"
 #include "topics.h"
 
 struct shard;
@@ -37,6 +39,8 @@ struct server {
     /* Producer ids: handed out from a block reserved on disk ahead of use. */
     _Atomic int64_t next_producer_id;
     int64_t producer_id_limit;
+    /* Every id issued and its current epoch (fencing). */
+    struct producer_registry producers;
     char cluster_id[40];
     /* Topic create/delete jobs, one at a time (touched by shard 0 only). */
     struct {

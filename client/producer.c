@@ -43,6 +43,7 @@ struct ppart {
     bool retry_pending; /* resend from the head once inflight is 0 */
     int64_t backoff_until;
     int64_t backoff_ms;
+    int warned_err; /* the refusal last shown to the application; 0 after a success */
 };
 
 struct ptopic {
@@ -451,6 +452,25 @@ static bool retriable(int err)
     return err < 0 ? err != RINGLOG_ERR_CLOSED : rl_error_is_retriable(err) != 0;
 }
 
+/*
+ * A broker that refuses a retriable produce for a reason of its own (a
+ * full disk, too few replicas, shutting down) says why; the application
+ * hears it on the first refusal, as a warning with the broker's words,
+ * while the batch keeps being retried. Routing errors (metadata) and
+ * connection errors are not shown here: they heal by themselves or are
+ * reported by the cluster code.
+ */
+static void warn_refusal(struct ringlog_producer *p, struct ppart *pp, int err, const char *msg)
+{
+    assert(err > 0 && retriable(err));
+    if (needs_metadata(err) || pp->warned_err == err)
+        return;
+    pp->warned_err = err;
+    rl_cluster_log(p->cl, RINGLOG_LOG_WARNING, "produce to %s/%d refused: %s: %s (retrying)",
+                   pp->topic->name, pp->id, ringlog_err_name(err),
+                   msg && msg[0] ? msg : ringlog_err_str(err));
+}
+
 /* Applies one partition's result to its batch. */
 static void batch_result(struct ringlog_producer *p, struct rl_pbatch *b, int err,
                          int64_t base_offset, const char *msg, int64_t now)
@@ -458,6 +478,7 @@ static void batch_result(struct ringlog_producer *p, struct rl_pbatch *b, int er
     struct ppart *pp = b->owner;
     if (err == RINGLOG_OK || err == RINGLOG_ERR_DUPLICATE_SEQUENCE) {
         pp->backoff_ms = 0;
+        pp->warned_err = 0;
         batch_unlink(pp, b);
         batch_complete(p, b, RINGLOG_OK, base_offset, NULL);
         return;
@@ -478,6 +499,8 @@ static void batch_result(struct ringlog_producer *p, struct rl_pbatch *b, int er
     if (retriable(err)) {
         if (needs_metadata(err))
             rl_cluster_refresh_metadata(p->cl);
+        else if (err > 0)
+            warn_refusal(p, pp, err, msg);
         batch_retry(p, pp, b, err, msg, now);
         return;
     }

@@ -75,6 +75,8 @@ void handle_request(struct request *r)
     r->api = api_of(r->msg->body_case);
     if (r->api < METRICS_API_SLOTS)
         metrics_add(&r->shard->metrics.requests[r->api], 1);
+    /* acks=0 gets no answer, whatever happens to it (request_complete). */
+    r->silent = r->msg->body_case == RINGLOG__REQUEST__BODY_PRODUCE && r->msg->produce->acks == 0;
     if (r->msg->api_version != RINGLOG__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT) {
         char message[128];
         snprintf(message, sizeof(message), "api_version %u is not supported (supported: %d)",

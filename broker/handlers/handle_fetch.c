@@ -18,6 +18,9 @@
 #include "shard.h"
 #include "wire_errors.h"
 
+/* The limits a fetch gets for a max_bytes of 0 (docs/PROTOCOL.md). */
+enum { FETCH_DEFAULT_PARTITION_BYTES = 1 << 20, FETCH_DEFAULT_TOTAL_BYTES = 64 << 20 };
+
 struct fetch_op {
     struct hop hop; /* first: request_op */
     const char *topic;
@@ -108,14 +111,44 @@ static void fetch_watch(struct request *r)
 
 static void fetch_reissue(struct request *r);
 
+/*
+ * The request's max_bytes across partitions, as Kafka applies it: in the
+ * order the request names them, each partition keeps the whole batches that
+ * fit in both its own limit and what the request has left; the first
+ * partition with data keeps at least its first batch, however large, so a
+ * consumer always progresses. The owners read in parallel, each already
+ * within its own limit, so this only shortens what they read. Returns the
+ * bytes kept.
+ */
+static size_t fetch_apply_total(struct request *r)
+{
+    Ringlog__FetchRequest *req = r->msg->fetch;
+    size_t left = req->max_bytes ? req->max_bytes : FETCH_DEFAULT_TOTAL_BYTES;
+    size_t total = 0;
+    bool first = true;
+    for (uint32_t i = 0; i < r->op_count; i++) {
+        struct fetch_op *op = request_op(r, i);
+        if (op->call.records_len == 0)
+            continue;
+        size_t limit = op->call.max_bytes < left ? op->call.max_bytes : left;
+        size_t keep =
+            partition_batches_within(op->call.records, op->call.records_len, limit, first);
+        assert(keep <= op->call.records_len);
+        op->call.records_len = keep;
+        left -= keep < left ? keep : left;
+        total += keep;
+        first = first && keep == 0;
+    }
+    return total;
+}
+
 static void fetch_all_done(struct request *r)
 {
     struct shard *s = r->shard;
-    size_t total = 0;
+    size_t total = fetch_apply_total(r);
     bool errors = false;
     for (uint32_t i = 0; i < r->op_count; i++) {
         struct fetch_op *op = request_op(r, i);
-        total += op->call.records_len;
         if (op->error || op->hop.owner < 0)
             errors = true;
     }
@@ -186,7 +219,7 @@ static void fetch_plan(struct request *r, uint32_t i, const struct topic_info *t
     op->topic = topic;
     op->partition = fp->partition;
     op->call.offset = fp->fetch_offset;
-    uint32_t cap = fp->max_bytes ? fp->max_bytes : 1u << 20;
+    uint32_t cap = fp->max_bytes ? fp->max_bytes : FETCH_DEFAULT_PARTITION_BYTES;
     op->call.max_bytes = cap < total_max ? cap : total_max;
     op->call.read_committed = fetch_read_committed(r);
     op->hop.run = fetch_run;
@@ -211,7 +244,7 @@ static Ringlog__FetchPartitionResult *fetch_slot(struct request *r, uint32_t par
 static bool fetch_build(struct request *r, Ringlog__FetchResponse *resp)
 {
     Ringlog__FetchRequest *req = r->msg->fetch;
-    uint32_t total_max = req->max_bytes ? req->max_bytes : 64u << 20;
+    uint32_t total_max = req->max_bytes ? req->max_bytes : FETCH_DEFAULT_TOTAL_BYTES;
     struct topic_table *table = topic_registry_snapshot(&r->shard->srv->topics);
     resp->n_topics = req->n_topics;
     resp->topics = request_alloc(r, (req->n_topics + 1) * sizeof(*resp->topics));

@@ -1,14 +1,13 @@
 /*
- * Metadata and InitProducerId: answered on the connection's shard from
- * what every shard shares (the topic table with its published offsets, the
- * producer-id allocator), with no hop to a partition's owner.
+ * Metadata: answered on the connection's shard from what every shard
+ * shares (the topic table with its published offsets), with no hop to a
+ * partition's owner.
  */
 #include <assert.h>
 #include <stdlib.h>
 
 #include "errors.h"
 #include "handlers.h"
-#include "producer_ids.h"
 #include "request.h"
 #include "server.h"
 #include "shard.h"
@@ -116,40 +115,5 @@ void handle_metadata(struct request *r)
     }
     r->resp.body_case = RINGLOG__RESPONSE__BODY_METADATA;
     r->resp.metadata = m;
-    request_complete(r);
-}
-
-void handle_init_producer_id(struct request *r)
-{
-    Ringlog__InitProducerIdRequest *req = r->msg->init_producer_id;
-    Ringlog__InitProducerIdResponse *p = request_alloc(r, sizeof(*p));
-    if (!p) {
-        request_fail(r, RINGLOG__ERROR_CODE__UNKNOWN, "out of memory");
-        return;
-    }
-    ringlog__init_producer_id_response__init(p);
-    if (req->producer_id >= 0) {
-        /* Bumping the epoch of a known id fences its older incarnations. */
-        if (req->producer_epoch < 0 || req->producer_epoch >= INT16_MAX) {
-            p->error = RINGLOG__ERROR_CODE__INVALID_PRODUCER_EPOCH;
-            p->error_message = "the epoch cannot be bumped further: ask for a new id";
-            p->producer_id = -1;
-            p->producer_epoch = -1;
-        } else {
-            p->producer_id = req->producer_id;
-            p->producer_epoch = req->producer_epoch + 1;
-        }
-    } else {
-        int64_t id = producer_ids_next(r->shard->srv);
-        if (id < 0) {
-            p->error = RINGLOG__ERROR_CODE__STORAGE_ERROR;
-            p->error_message = "cannot reserve producer ids on disk";
-        }
-        assert(id != 0);
-        p->producer_id = id;
-        p->producer_epoch = 0;
-    }
-    r->resp.body_case = RINGLOG__RESPONSE__BODY_INIT_PRODUCER_ID;
-    r->resp.init_producer_id = p;
     request_complete(r);
 }

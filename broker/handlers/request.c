@@ -95,6 +95,11 @@ void request_complete(struct request *r)
     struct conn *c = r->conn;
     assert(r->shard == shard_current());
     assert(r->reply.pending == 0 && !r->reply.ready);
+    /* An acks=0 request that failed cannot say so: as Kafka does, the
+     * connection closes once the requests before it are answered, so the
+     * client learns that something it sent was not applied. */
+    bool close_after = r->silent && !conn_is_closing(c) &&
+                       (r->resp.error != RINGLOG__ERROR_CODE__NONE || r->partition_failed);
     if (r->resp.error != RINGLOG__ERROR_CODE__NONE && r->api < METRICS_API_SLOTS)
         metrics_add(&r->shard->metrics.errors[r->api], 1);
     if (!r->silent && !conn_is_closing(c)) {
@@ -110,11 +115,17 @@ void request_complete(struct request *r)
     }
     /* The response owns copies of everything now; drop what built it. */
     rl_arena_destroy(&r->arena);
-    conn_reply_ready(c, &r->reply);
+    conn_reply_ready(c, &r->reply); /* may free r */
+    if (close_after && !conn_is_closing(c)) {
+        DIAG_DEBUG("closing connection %llu: an acks=0 produce failed", (unsigned long long)c->id);
+        conn_begin_drain(c);
+        conn_maybe_free(c);
+    }
 }
 
 void request_count_partition_error(struct request *r, int error)
 {
+    r->partition_failed = r->partition_failed || error != RINGLOG__ERROR_CODE__NONE;
     if (error != RINGLOG__ERROR_CODE__NONE && r->api > 0 && r->api < METRICS_API_SLOTS)
         metrics_add(&r->shard->metrics.partition_errors[r->api], 1);
 }

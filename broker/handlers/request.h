@@ -39,6 +39,7 @@ struct request {
     struct rl_arena arena; /* response building */
     int api;               /* ApiKey */
     bool silent;           /* acks=0: no response */
+    bool partition_failed; /* some per-partition result is an error */
     int64_t started_ns;
     /* the handler's ops: op_count structs of op_size bytes, a hop first in each */
     void *ops;

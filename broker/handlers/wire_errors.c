@@ -40,6 +40,8 @@ int wire_error_from_partition(const struct partition_result *res)
         return RINGLOG__ERROR_CODE__OUT_OF_ORDER_SEQUENCE;
     case PARTITION_BAD_EPOCH:
         return RINGLOG__ERROR_CODE__INVALID_PRODUCER_EPOCH;
+    case PARTITION_UNKNOWN_PRODUCER:
+        return RINGLOG__ERROR_CODE__UNKNOWN_PRODUCER_ID;
     case PARTITION_BAD_BATCH:
         return rl_error_from_batch_status(res->detail);
     case PARTITION_NO_BATCH:

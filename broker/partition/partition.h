@@ -39,7 +39,8 @@ struct producer_state {
     struct producer_state *next;
     int64_t producer_id;
     int16_t epoch;
-    uint32_t count; /* valid entries in recent */
+    uint64_t checked_gen; /* the registry generation (id, epoch) was last validated at */
+    uint32_t count;       /* valid entries in recent */
     uint32_t newest;
     struct producer_batch recent[PRODUCER_RECENT_BATCHES];
 };
@@ -64,7 +65,8 @@ enum partition_error {
     PARTITION_DUPLICATE_IN_FLIGHT, /* every batch a retry of one not yet written */
     PARTITION_OUT_OF_ORDER,        /* a sequence gap for this producer */
     PARTITION_MIXED_RETRY,         /* retried and new batches in one request */
-    PARTITION_BAD_EPOCH,           /* the producer's epoch is older than the partition's */
+    PARTITION_BAD_EPOCH,           /* fenced (older epoch), or an epoch never issued */
+    PARTITION_UNKNOWN_PRODUCER,    /* a producer id this broker did not issue */
     PARTITION_BAD_BATCH,           /* detail: the batch validator's rl status */
     PARTITION_NO_BATCH,            /* a produce without a batch */
     PARTITION_OFFSET_OUT_OF_RANGE, /* fetch offset outside [log start, log end] */
@@ -106,7 +108,7 @@ void partition_produce(struct partition *p, struct partition_produce *pp);
 struct partition_fetch {
     /* in */
     int64_t offset;
-    uint32_t max_bytes; /* at least one whole batch is returned, however large */
+    uint32_t max_bytes; /* whole batches up to this; at least one, however large */
     bool read_committed;
     void (*done)(struct partition_fetch *pf);
     /* out: records is malloc'd and the caller's to free */
@@ -119,6 +121,14 @@ struct partition_fetch {
 };
 
 void partition_fetch(struct partition *p, struct partition_fetch *pf);
+
+/*
+ * The length of the longest prefix of `data` (whole batches back to back,
+ * as a fetch returns them) that fits in `limit` bytes; with at_least_one
+ * the first batch counts even when it alone is larger. Fetch limits: the
+ * owner applies the partition's, the origin the request's total.
+ */
+size_t partition_batches_within(const uint8_t *data, size_t len, size_t limit, bool at_least_one);
 
 /* ------------------------------------------------------ list offsets */
 

@@ -98,7 +98,16 @@ static bool admit_batch(struct partition *p, const struct rl_batch_header *h, st
         return false;
     case PRODUCER_BAD_EPOCH:
         ad->error = PARTITION_BAD_EPOCH;
-        ad->message = "producer epoch is older than the partition's";
+        ad->message = "the producer is fenced: a newer epoch of its id exists";
+        return false;
+    case PRODUCER_EPOCH_AHEAD:
+        ad->error = PARTITION_BAD_EPOCH;
+        ad->message = "the producer epoch is newer than any this broker issued";
+        return false;
+    case PRODUCER_UNKNOWN_ID:
+        ad->error = PARTITION_UNKNOWN_PRODUCER;
+        ad->message = "the producer id was not issued by this broker (or has expired): "
+                      "get one with InitProducerId";
         return false;
     }
     assert(!"unknown producer check");

@@ -24,6 +24,24 @@ static void set_error(struct partition_result *res, enum partition_error error, 
 
 /* --------------------------------------------------------------- fetch */
 
+size_t partition_batches_within(const uint8_t *data, size_t len, size_t limit, bool at_least_one)
+{
+    size_t used = 0;
+    struct rl_batch_header h;
+    while (len - used >= RL_BATCH_HEADER_BYTES &&
+           rl_batch_header_read(data + used, len - used, &h) == RL_OK) {
+        size_t total = rl_batch_total_bytes(&h);
+        if (total < RL_BATCH_HEADER_BYTES || total > len - used)
+            break; /* not a whole batch: the reader hands out whole ones only */
+        if (used + total > limit && !(used == 0 && at_least_one))
+            break;
+        used += total;
+    }
+    assert(used <= len);
+    assert(used <= limit || at_least_one);
+    return used;
+}
+
 static void fetch_on_read(struct log_read *r, int status);
 
 static int fetch_start_read(struct partition_fetch *pf, int64_t offset, size_t cap)
@@ -72,9 +90,12 @@ static void fetch_on_read(struct log_read *r, int status)
             fetch_finish(pf, status);
         return;
     }
-    if (status == LOG_OK && r->len > 0 && r->data != pf->records)
-        memmove(pf->records, r->data, r->len);
-    pf->records_len = status == LOG_OK ? r->len : 0;
+    size_t keep = 0;
+    if (status == LOG_OK)
+        keep = partition_batches_within(r->data, r->len, pf->max_bytes, true);
+    if (keep > 0 && r->data != pf->records)
+        memmove(pf->records, r->data, keep);
+    pf->records_len = keep;
     fetch_finish(pf, status);
 }
 

@@ -1,11 +1,14 @@
 #include "producer_state.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "producer_registry.h"
+#include "server.h"
 #include "shard.h"
 
 static struct producer_state **bucket(struct partition *p, int64_t producer_id)
@@ -33,10 +36,41 @@ static int32_t next_seq(int32_t seq)
     return seq == INT32_MAX ? 0 : seq + 1;
 }
 
+/*
+ * Whether the registry says (id, epoch) is current. Asked only when this
+ * partition has not validated that pair since the registry last changed,
+ * so the registry's lock stays off the path of a producer's steady batches.
+ */
+static enum producer_check registry_check(struct partition *p, struct producer_state *s,
+                                          const struct rl_batch_header *h)
+{
+    struct producer_registry *reg = &p->shard->srv->producers;
+    uint64_t gen = producer_registry_generation(reg);
+    assert(gen > 0);
+    if (s && s->checked_gen == gen && s->epoch == h->producer_epoch)
+        return PRODUCER_ACCEPT;
+    switch (producer_registry_check(reg, h->producer_id, h->producer_epoch)) {
+    case PRODUCER_ID_OK:
+        if (s && s->epoch == h->producer_epoch)
+            s->checked_gen = gen;
+        return PRODUCER_ACCEPT;
+    case PRODUCER_ID_STALE_EPOCH:
+        return PRODUCER_BAD_EPOCH;
+    case PRODUCER_ID_EPOCH_AHEAD:
+        return PRODUCER_EPOCH_AHEAD;
+    default:
+        return PRODUCER_UNKNOWN_ID;
+    }
+}
+
 enum producer_check producer_state_check(struct partition *p, const struct rl_batch_header *h,
                                          int64_t *dup_offset)
 {
+    assert(h->producer_id >= 0);
     struct producer_state *s = find(p, h->producer_id);
+    enum producer_check verdict = registry_check(p, s, h);
+    if (verdict != PRODUCER_ACCEPT)
+        return verdict;
     if (!s || s->count == 0)
         return PRODUCER_ACCEPT; /* first batch we know of: any sequence starts it */
     if (h->producer_epoch < s->epoch)

@@ -4,7 +4,9 @@
  * repeats one of them is a retry and is answered with the original offset,
  * not appended again; a batch whose first sequence is not the last one + 1
  * is a gap and is refused with OUT_OF_ORDER_SEQUENCE; an older epoch is
- * refused with INVALID_PRODUCER_EPOCH.
+ * refused with INVALID_PRODUCER_EPOCH. Before any of that, the (id, epoch)
+ * must be the current one in the broker's producer registry
+ * (producer_registry.h), checked again only after the registry changed.
  */
 #ifndef RINGLOG_BROKER_PRODUCER_STATE_H
 #define RINGLOG_BROKER_PRODUCER_STATE_H
@@ -19,6 +21,8 @@ enum producer_check {
     PRODUCER_DUPLICATE,    /* a retry: answer with *dup_offset (-1: original still in flight) */
     PRODUCER_OUT_OF_ORDER, /* sequence gap */
     PRODUCER_BAD_EPOCH,    /* fenced by a newer epoch */
+    PRODUCER_EPOCH_AHEAD,  /* an epoch newer than the registry issued */
+    PRODUCER_UNKNOWN_ID,   /* an id the registry does not know */
 };
 
 /* Checks a batch against the producer's state without changing it. */

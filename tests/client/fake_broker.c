@@ -80,7 +80,9 @@ struct fake_broker {
     int64_t next_pid;
     struct fb_conn *conns;
     uint64_t produce_requests, duplicates;
-    int drop_produce, swallow_produce, fail_not_leader;
+    int drop_produce, swallow_produce, fail_produce;
+    int fail_code; /* the error fail_produce partitions get */
+    char fail_message[256];
     int stall_large_ms; /* once: pause before reading the body of a frame over 1 MiB */
 };
 
@@ -339,10 +341,10 @@ static Ringlog__PartitionProduceResult *produce_partition(struct fake_broker *fb
         pr->error = RINGLOG__ERROR_CODE__UNKNOWN_PARTITION;
         return pr;
     }
-    if (fb->fail_not_leader > 0) {
-        fb->fail_not_leader--;
-        pr->error = RINGLOG__ERROR_CODE__NOT_LEADER;
-        pr->error_message = "injected";
+    if (fb->fail_produce > 0) {
+        fb->fail_produce--;
+        pr->error = fb->fail_code;
+        pr->error_message = fb->fail_message;
         return pr;
     }
     struct fb_partition *p = &t->parts[pd->partition];
@@ -913,11 +915,18 @@ void fake_broker_stall_next_large_request(struct fake_broker *fb, int ms)
     pthread_mutex_unlock(&fb->mu);
 }
 
-void fake_broker_fail_produce_not_leader(struct fake_broker *fb, int n)
+void fake_broker_fail_produce(struct fake_broker *fb, int n, int code, const char *message)
 {
     pthread_mutex_lock(&fb->mu);
-    fb->fail_not_leader = n;
+    fb->fail_produce = n;
+    fb->fail_code = code;
+    snprintf(fb->fail_message, sizeof(fb->fail_message), "%s", message);
     pthread_mutex_unlock(&fb->mu);
+}
+
+void fake_broker_fail_produce_not_leader(struct fake_broker *fb, int n)
+{
+    fake_broker_fail_produce(fb, n, RINGLOG__ERROR_CODE__NOT_LEADER, "injected");
 }
 
 void fake_broker_stop(struct fake_broker *fb)

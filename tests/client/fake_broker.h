@@ -56,6 +56,10 @@ void fake_broker_stall_next_large_request(struct fake_broker *fb, int ms);
 /* Answers the next `n` partitions of produce requests with NOT_LEADER without appending. */
 void fake_broker_fail_produce_not_leader(struct fake_broker *fb, int n);
 
+/* Answers the next `n` partitions of produce requests with `code` and `message`, appending
+ * nothing. */
+void fake_broker_fail_produce(struct fake_broker *fb, int n, int code, const char *message);
+
 /* Stops every thread, closes every socket, frees the state. */
 void fake_broker_stop(struct fake_broker *fb);
 

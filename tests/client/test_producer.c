@@ -567,3 +567,49 @@ Test(producer, caller_sent_request_larger_than_the_socket_buffer)
     ringlog_conf_destroy(c);
     fake_broker_stop(fb);
 }
+
+/* What the library told the application at WARNING or worse. */
+struct warnings {
+    pthread_mutex_t mu;
+    int count;
+    char first[512];
+};
+
+static void on_log(int level, const char *message, void *opaque)
+{
+    struct warnings *w = opaque;
+    if (level > RINGLOG_LOG_WARNING)
+        return;
+    pthread_mutex_lock(&w->mu);
+    if (strstr(message, "refused") && w->count++ == 0)
+        snprintf(w->first, sizeof(w->first), "%s", message);
+    pthread_mutex_unlock(&w->mu);
+}
+
+Test(producer, storage_error_is_shown_at_once_and_retried)
+{
+    static const char broker_says[] =
+        "no space left on the broker's disk: writes fail until space is freed, reads continue";
+    struct fake_broker *fb = fake_broker_start();
+    fake_broker_create_topic(fb, "full", 1);
+    struct reports r;
+    reports_init(&r);
+    struct warnings w = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    ringlog_conf *c = conf_for(fb, &r);
+    ringlog_conf_set_log_cb(c, on_log, &w);
+    cr_assert_eq(ringlog_conf_set(c, "retry-backoff-ms", "10", NULL, 0), 0);
+    ringlog_producer *p = producer_for(c);
+    fake_broker_fail_produce(fb, 5, RINGLOG_ERR_STORAGE_ERROR, broker_says);
+    produce_n(p, "full", 1, false);
+    cr_assert_eq(ringlog_producer_flush(p, 10000), RINGLOG_OK, "retriable: delivered once freed");
+    cr_assert_eq(r.ok, 1);
+    cr_assert_eq(fake_broker_record_count(fb, "full", 0), 1);
+    pthread_mutex_lock(&w.mu);
+    cr_assert_eq(w.count, 1, "one warning for five refusals in a row, got %d", w.count);
+    cr_assert(strstr(w.first, "STORAGE_ERROR") && strstr(w.first, broker_says),
+              "the broker's words reach the application: '%s'", w.first);
+    pthread_mutex_unlock(&w.mu);
+    ringlog_producer_destroy(p);
+    ringlog_conf_destroy(c);
+    fake_broker_stop(fb);
+}

@@ -87,6 +87,75 @@ static int read_exact(int fd, uint8_t *buf, size_t len, int timeout_ms)
     return 0;
 }
 
+/* Called for each (error, error_message) pair found; false stops the walk. */
+typedef bool (*error_visit)(int code, const char *text, const char *where, void *ctx);
+
+/*
+ * Visits every message inside m that carries an `error` and an
+ * `error_message`, depth first, through protobuf-c's descriptors, so that
+ * every response type, present and future, is covered. False when a
+ * visit stopped the walk.
+ */
+static bool walk_errors(const ProtobufCMessage *m, error_visit visit, void *ctx)
+{
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    const ProtobufCFieldDescriptor *ef =
+        protobuf_c_message_descriptor_get_field_by_name(d, "error");
+    const ProtobufCFieldDescriptor *mf =
+        protobuf_c_message_descriptor_get_field_by_name(d, "error_message");
+    if (ef && mf && ef->type == PROTOBUF_C_TYPE_ENUM && mf->type == PROTOBUF_C_TYPE_STRING &&
+        !visit(*(const int *)((const char *)m + ef->offset),
+               *(char *const *)((const char *)m + mf->offset), d->name, ctx))
+        return false;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+            continue;
+        const char *field = (const char *)m + f->offset;
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n = *(const size_t *)((const char *)m + f->quantifier_offset);
+            ProtobufCMessage *const *items = *(ProtobufCMessage *const *const *)field;
+            for (size_t k = 0; k < n; k++)
+                if (!walk_errors(items[k], visit, ctx))
+                    return false;
+            continue;
+        }
+        if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+            *(const uint32_t *)((const char *)m + f->quantifier_offset) != f->id)
+            continue;
+        const ProtobufCMessage *sub = *(ProtobufCMessage *const *)field;
+        if (sub && !walk_errors(sub, visit, ctx))
+            return false;
+    }
+    return true;
+}
+
+/* Stops at an error without a message, naming where it is. */
+static bool explained(int code, const char *text, const char *where, void *ctx)
+{
+    if (code != 0 && (text == NULL || text[0] == '\0')) {
+        *(const char **)ctx = where;
+        return false;
+    }
+    return true;
+}
+
+/* Stops at the first error, keeping its code. */
+static bool first_error(int code, const char *text, const char *where, void *ctx)
+{
+    (void)text;
+    (void)where;
+    *(int *)ctx = code;
+    return code == 0;
+}
+
+int wire_first_error(const Ringlog__Response *resp)
+{
+    int code = 0;
+    walk_errors(&resp->base, first_error, &code);
+    return code;
+}
+
 Ringlog__Response *wire_recv(int fd, int timeout_ms)
 {
     uint8_t hdr[4];
@@ -102,6 +171,12 @@ Ringlog__Response *wire_recv(int fd, int timeout_ms)
     int status;
     Ringlog__Response *resp = rl_response_decode(body, len, NULL, &status);
     free(body);
+    const char *where = NULL;
+    if (resp && !walk_errors(&resp->base, explained, &where)) {
+        /* Every test that reaches an error path checks this promise. */
+        fprintf(stderr, "wire: an error in %s came without a message\n", where);
+        abort();
+    }
     return resp;
 }
 
@@ -138,11 +213,28 @@ Ringlog__Response *wire_create_topic(int fd, const char *name, uint32_t partitio
 Ringlog__Response *wire_create_topic_segments(int fd, const char *name, uint32_t partitions,
                                               int64_t segment_bytes)
 {
-    return wire_create_topic_config(fd, name, partitions, segment_bytes, 0);
+    return wire_create_topic_with(fd, name, partitions, 0, segment_bytes);
+}
+
+static Ringlog__Response *create_topic_request(int fd, const char *name, uint32_t partitions,
+                                               uint32_t replication_factor, int64_t segment_bytes,
+                                               int64_t retention_ms);
+
+Ringlog__Response *wire_create_topic_with(int fd, const char *name, uint32_t partitions,
+                                          uint32_t replication_factor, int64_t segment_bytes)
+{
+    return create_topic_request(fd, name, partitions, replication_factor, segment_bytes, 0);
 }
 
 Ringlog__Response *wire_create_topic_config(int fd, const char *name, uint32_t partitions,
                                             int64_t segment_bytes, int64_t retention_ms)
+{
+    return create_topic_request(fd, name, partitions, 0, segment_bytes, retention_ms);
+}
+
+static Ringlog__Response *create_topic_request(int fd, const char *name, uint32_t partitions,
+                                               uint32_t replication_factor, int64_t segment_bytes,
+                                               int64_t retention_ms)
 {
     Ringlog__Request req = RINGLOG__REQUEST__INIT;
     Ringlog__CreateTopicsRequest ct = RINGLOG__CREATE_TOPICS_REQUEST__INIT;
@@ -151,7 +243,8 @@ Ringlog__Response *wire_create_topic_config(int fd, const char *name, uint32_t p
     Ringlog__CreatableTopic *topics[1] = {&topic};
     topic.name = (char *)name;
     topic.partitions = partitions;
-    if (segment_bytes > 0 || retention_ms != 0) {
+    topic.replication_factor = replication_factor;
+    if (segment_bytes != 0 || retention_ms != 0) {
         config.segment_bytes = segment_bytes;
         config.retention_ms = retention_ms;
         topic.config = &config;
@@ -175,10 +268,11 @@ Ringlog__Response *wire_delete_topic(int fd, const char *name)
     return wire_call(fd, &req);
 }
 
-/* Sends a produce request of one batch; with wait, reads its response. */
-static Ringlog__Response *produce_request(int fd, const char *topic, uint32_t partition,
-                                          int32_t acks, const uint8_t *records, size_t len,
-                                          bool wait)
+/* Sends a produce request of one batch at `version` (0: the current one); with wait, reads
+ * its response. */
+static Ringlog__Response *produce_request_version(int fd, const char *topic, uint32_t partition,
+                                                  int32_t acks, uint32_t version,
+                                                  const uint8_t *records, size_t len, bool wait)
 {
     Ringlog__Request req = RINGLOG__REQUEST__INIT;
     Ringlog__ProduceRequest pr = RINGLOG__PRODUCE_REQUEST__INIT;
@@ -196,6 +290,7 @@ static Ringlog__Response *produce_request(int fd, const char *topic, uint32_t pa
     pr.timeout_ms = 10000;
     pr.n_topics = 1;
     pr.topics = tds;
+    req.api_version = version;
     req.body_case = RINGLOG__REQUEST__BODY_PRODUCE;
     req.produce = &pr;
     if (!wait) {
@@ -203,6 +298,14 @@ static Ringlog__Response *produce_request(int fd, const char *topic, uint32_t pa
         return NULL;
     }
     return wire_call(fd, &req);
+}
+
+/* The same at the current version. */
+static Ringlog__Response *produce_request(int fd, const char *topic, uint32_t partition,
+                                          int32_t acks, const uint8_t *records, size_t len,
+                                          bool wait)
+{
+    return produce_request_version(fd, topic, partition, acks, 0, records, len, wait);
 }
 
 Ringlog__Response *wire_produce(int fd, const char *topic, uint32_t partition, int32_t acks,
@@ -216,6 +319,12 @@ void wire_send_produce(int fd, const char *topic, uint32_t partition, const uint
                        size_t len)
 {
     produce_request(fd, topic, partition, 1, records, len, false);
+}
+
+void wire_send_produce_as(int fd, const char *topic, uint32_t partition, int32_t acks,
+                          uint32_t api_version, const uint8_t *records, size_t len)
+{
+    produce_request_version(fd, topic, partition, acks, api_version, records, len, false);
 }
 
 int wire_http_get(uint16_t port, const char *path, char *out, size_t out_len)
@@ -292,4 +401,36 @@ size_t wire_build_batch(uint8_t *buf, size_t cap, const char *prefix, int n, int
             break;
     }
     return rl_batch_builder_finish(&b);
+}
+
+Ringlog__Response *wire_init_producer_id(int fd, int64_t producer_id, int32_t epoch)
+{
+    Ringlog__Request req = RINGLOG__REQUEST__INIT;
+    Ringlog__InitProducerIdRequest ip = RINGLOG__INIT_PRODUCER_ID_REQUEST__INIT;
+    ip.producer_id = producer_id;
+    ip.producer_epoch = epoch;
+    req.body_case = RINGLOG__REQUEST__BODY_INIT_PRODUCER_ID;
+    req.init_producer_id = &ip;
+    return wire_call(fd, &req);
+}
+
+Ringlog__Response *wire_list_offsets(int fd, const char *topic, uint32_t partition,
+                                     int64_t timestamp)
+{
+    Ringlog__Request req = RINGLOG__REQUEST__INIT;
+    Ringlog__ListOffsetsRequest lo = RINGLOG__LIST_OFFSETS_REQUEST__INIT;
+    Ringlog__ListOffsetsTopic lt = RINGLOG__LIST_OFFSETS_TOPIC__INIT;
+    Ringlog__ListOffsetsPartition lp = RINGLOG__LIST_OFFSETS_PARTITION__INIT;
+    Ringlog__ListOffsetsPartition *lps[1] = {&lp};
+    Ringlog__ListOffsetsTopic *lts[1] = {&lt};
+    lp.partition = partition;
+    lp.timestamp = timestamp;
+    lt.topic = (char *)topic;
+    lt.n_partitions = 1;
+    lt.partitions = lps;
+    lo.n_topics = 1;
+    lo.topics = lts;
+    req.body_case = RINGLOG__REQUEST__BODY_LIST_OFFSETS;
+    req.list_offsets = &lo;
+    return wire_call(fd, &req);
 }

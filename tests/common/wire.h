@@ -17,8 +17,12 @@ int wire_connect_from(const char *source, uint16_t port);
 int wire_send_raw(int fd, const void *buf, size_t len);
 int wire_send(int fd, Ringlog__Request *req);
 /* Reads one response frame (timeout ms); NULL on timeout, EOF or garbage. Free with
- * ringlog__response__free_unpacked(resp, NULL). */
+ * ringlog__response__free_unpacked(resp, NULL). An error anywhere in it without a
+ * message beside it (docs/PROTOCOL.md) aborts the test. */
 Ringlog__Response *wire_recv(int fd, int timeout_ms);
+/* The first non-zero error code in a response, the request-level one or any result's
+ * inside its body (depth first); 0 when there is none. */
+int wire_first_error(const Ringlog__Response *resp);
 /* 1 when the peer closed the connection within timeout_ms. */
 int wire_peer_closed(int fd, int timeout_ms);
 
@@ -33,14 +37,26 @@ Ringlog__Response *wire_create_topic_segments(int fd, const char *name, uint32_t
  * days deletes within a retention check (one a second). */
 Ringlog__Response *wire_create_topic_config(int fd, const char *name, uint32_t partitions,
                                             int64_t segment_bytes, int64_t retention_ms);
+/* Any partition count, replication factor and segment size (0: defaults), even invalid ones. */
+Ringlog__Response *wire_create_topic_with(int fd, const char *name, uint32_t partitions,
+                                          uint32_t replication_factor, int64_t segment_bytes);
 Ringlog__Response *wire_delete_topic(int fd, const char *name);
 Ringlog__Response *wire_produce(int fd, const char *topic, uint32_t partition, int32_t acks,
                                 const uint8_t *records, size_t len);
 /* Sends a produce request (acks 1) without reading its answer (pipelining). */
 void wire_send_produce(int fd, const char *topic, uint32_t partition, const uint8_t *records,
                        size_t len);
+/* The same with any acks and api_version (0: the current one); no answer is read. */
+void wire_send_produce_as(int fd, const char *topic, uint32_t partition, int32_t acks,
+                          uint32_t api_version, const uint8_t *records, size_t len);
 Ringlog__Response *wire_fetch(int fd, const char *topic, uint32_t partition, int64_t offset,
                               uint32_t max_wait_ms, uint32_t min_bytes);
+
+/* ListOffsets of one partition (-1 latest, -2 earliest, else a timestamp). */
+Ringlog__Response *wire_list_offsets(int fd, const char *topic, uint32_t partition,
+                                     int64_t timestamp);
+/* InitProducerId: producer_id -1 (and epoch -1) for a new id, else a bump of (id, epoch). */
+Ringlog__Response *wire_init_producer_id(int fd, int64_t producer_id, int32_t epoch);
 
 /* Builds an uncompressed batch of n records "<prefix>-<i>" into buf; returns its size. */
 size_t wire_build_batch(uint8_t *buf, size_t cap, const char *prefix, int n, int64_t producer_id,

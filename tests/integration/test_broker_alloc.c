@@ -2,7 +2,7 @@
  * Every allocation on a request path may fail without taking the broker
  * down (broker/fault_alloc.h). For N = 1, 2, ... a fresh ringlogd is started
  * with RINGLOG_FAULT_ALLOC=N, so its Nth counted allocation fails, and a
- * client creates a two-partition topic, produces an idempotent batch to
+ * client creates a two-partition topic, gets a producer id, produces an idempotent batch to
  * each partition and fetches them back, retrying whatever was refused:
  * each request must be answered (with an error, or by closing the one
  * connection when not even the request could be allocated), the broker
@@ -80,6 +80,24 @@ static void produce(struct client *c, uint32_t partition, const uint8_t *batch, 
     cr_assert_fail("partition %u never took the batch", partition);
 }
 
+/* A producer id for the idempotent batches (only issued ids are accepted). */
+static int64_t init_producer(struct client *c)
+{
+    for (int i = 0; i < ATTEMPTS; i++) {
+        Ringlog__Response *r = answered(c, wire_init_producer_id(c->fd, -1, -1));
+        if (r == NULL)
+            continue;
+        int error = r->error ? r->error : r->init_producer_id->error;
+        int64_t id = error ? -1 : r->init_producer_id->producer_id;
+        ringlog__response__free_unpacked(r, NULL);
+        if (error == 0)
+            return id;
+        cr_assert_eq(error, RINGLOG__ERROR_CODE__UNKNOWN, "only out of memory is expected");
+    }
+    cr_assert_fail("no producer id was issued");
+    return -1;
+}
+
 static void fetch(struct client *c, uint32_t partition, size_t len)
 {
     for (int i = 0; i < ATTEMPTS; i++) {
@@ -128,8 +146,9 @@ static bool scenario(int n)
     create(&c);
     uint8_t batch[2][4096];
     size_t len[2];
+    int64_t pid = init_producer(&c);
     for (uint32_t p = 0; p < 2; p++) {
-        len[p] = wire_build_batch(batch[p], sizeof(batch[p]), "r", RECORDS, 7 + p, 0, 0);
+        len[p] = wire_build_batch(batch[p], sizeof(batch[p]), "r", RECORDS, pid, 0, 0);
         produce(&c, p, batch[p], len[p]);
     }
     for (uint32_t p = 0; p < 2; p++)

@@ -306,22 +306,7 @@ Test(broker, pipelined_requests_answered_in_order)
 
 static Ringlog__Response *list_offset(const char *topic, uint32_t partition, int64_t ts)
 {
-    Ringlog__Request req = RINGLOG__REQUEST__INIT;
-    Ringlog__ListOffsetsRequest lo = RINGLOG__LIST_OFFSETS_REQUEST__INIT;
-    Ringlog__ListOffsetsTopic lt = RINGLOG__LIST_OFFSETS_TOPIC__INIT;
-    Ringlog__ListOffsetsPartition lp = RINGLOG__LIST_OFFSETS_PARTITION__INIT;
-    Ringlog__ListOffsetsPartition *lps[1] = {&lp};
-    Ringlog__ListOffsetsTopic *lts[1] = {&lt};
-    lp.partition = partition;
-    lp.timestamp = ts;
-    lt.topic = (char *)topic;
-    lt.n_partitions = 1;
-    lt.partitions = lps;
-    lo.n_topics = 1;
-    lo.topics = lts;
-    req.body_case = RINGLOG__REQUEST__BODY_LIST_OFFSETS;
-    req.list_offsets = &lo;
-    Ringlog__Response *r = wire_call(fd, &req);
+    Ringlog__Response *r = wire_list_offsets(fd, topic, partition, ts);
     cr_assert_not_null(r);
     return r;
 }
