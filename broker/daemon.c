@@ -1,6 +1,7 @@
 #include "daemon.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -228,14 +229,33 @@ static int probe_port(const char *host, uint16_t port, char *err, size_t err_len
     return rc;
 }
 
-static int prepare(struct server *srv, char *err, size_t err_len)
+/* The shards' memory and their loops' table; each shard initialised. */
+static int make_shards(struct server *srv, char *err, size_t err_len)
+{
+    srv->shards = calloc((size_t)srv->nshards, sizeof(*srv->shards));
+    srv->loops = calloc((size_t)srv->nshards, sizeof(*srv->loops));
+    if (!srv->shards || !srv->loops) {
+        snprintf(err, err_len, "out of memory");
+        return -1;
+    }
+    for (int i = 0; i < srv->nshards; i++) {
+        srv->shards[i] = calloc(1, sizeof(struct shard));
+        if (!srv->shards[i]) {
+            snprintf(err, err_len, "out of memory");
+            return -1;
+        }
+        srv->loops[i] = &srv->shards[i]->loop;
+    }
+    for (int i = 0; i < srv->nshards; i++)
+        if (shard_init(srv->shards[i], srv, i, err, err_len) != 0)
+            return -1;
+    return 0;
+}
+
+int daemon_open_state(struct server *srv, char *err, size_t err_len)
 {
     char meta[PATH_MAX + 8];
-    const struct broker_config *cfg = &srv->cfg;
-    if (check_peers(cfg, err, err_len) != 0 || uring_probe_features(err, err_len) != 0 ||
-        probe_port(cfg->listen_host, cfg->listen_port, err, err_len) != 0 ||
-        (cfg->metrics_enabled && probe_port(cfg->metrics_host, cfg->metrics_port, err, err_len)))
-        return -1;
+    assert(srv->nshards > 0 && srv->lock_fd == -1);
     snprintf(meta, sizeof(meta), "%s/meta", srv->cfg.data_dir);
     if (make_dirs(srv->cfg.data_dir) != 0 || make_dirs(meta) != 0 ||
         access(srv->cfg.data_dir, W_OK) != 0) {
@@ -256,23 +276,18 @@ static int prepare(struct server *srv, char *err, size_t err_len)
                  strerror(errno));
         return -1;
     }
-    srv->shards = calloc((size_t)srv->nshards, sizeof(*srv->shards));
-    srv->loops = calloc((size_t)srv->nshards, sizeof(*srv->loops));
-    if (!srv->shards || !srv->loops) {
-        snprintf(err, err_len, "out of memory");
+    return make_shards(srv, err, err_len);
+}
+
+static int prepare(struct server *srv, char *err, size_t err_len)
+{
+    const struct broker_config *cfg = &srv->cfg;
+    if (check_peers(cfg, err, err_len) != 0 || uring_probe_features(err, err_len) != 0 ||
+        probe_port(cfg->listen_host, cfg->listen_port, err, err_len) != 0 ||
+        (cfg->metrics_enabled && probe_port(cfg->metrics_host, cfg->metrics_port, err, err_len)))
         return -1;
-    }
-    for (int i = 0; i < srv->nshards; i++) {
-        srv->shards[i] = calloc(1, sizeof(struct shard));
-        if (!srv->shards[i]) {
-            snprintf(err, err_len, "out of memory");
-            return -1;
-        }
-        srv->loops[i] = &srv->shards[i]->loop;
-    }
-    for (int i = 0; i < srv->nshards; i++)
-        if (shard_init(srv->shards[i], srv, i, err, err_len) != 0)
-            return -1;
+    if (daemon_open_state(srv, err, err_len) != 0)
+        return -1;
     return open_listeners(srv, err, err_len);
 }
 

@@ -8,6 +8,17 @@
 
 #include "config.h"
 
+/*
+ * Everything of srv but its listeners: the data directory (made, locked),
+ * cluster id, topic table, offset store, producer registry and ids, and
+ * srv->nshards shards initialised (no threads). srv->cfg, nshards and
+ * lock_fd = -1 set by the caller. daemon_run uses it; so does the
+ * whole-request fuzz target, which runs a shard on its own thread.
+ * Returns 0, or -1 with err.
+ */
+struct server;
+int daemon_open_state(struct server *srv, char *err, size_t err_len);
+
 /* Runs the broker until a stop signal. Returns the process exit status. */
 int daemon_run(const struct broker_config *cfg);
 

@@ -27,7 +27,7 @@
 #include "frame.h"
 #include "fuzz_check.h"
 #include "net/conn.h"
-#include "producer_ids.h"
+#include "daemon.h"
 #include "server.h"
 #include "shard.h"
 #include "shard_main.h"
@@ -163,23 +163,15 @@ static void setup(void)
         FUZZ_CHECK(mkdtemp(dir) != NULL);
     }
     atexit(remove_dir);
-    char meta[96], err[512];
-    snprintf(meta, sizeof(meta), "%s/meta", dir);
-    FUZZ_CHECK(mkdir(meta, 0755) == 0);
+    char err[512];
     srv = calloc(1, sizeof(*srv));
     broker_config_default(&srv->cfg);
     snprintf(srv->cfg.data_dir, sizeof(srv->cfg.data_dir), "%s", dir);
     srv->cfg.flush = LOG_FLUSH_NONE;
     srv->nshards = 1;
     srv->lock_fd = -1;
-    FUZZ_CHECK(topic_registry_load(&srv->topics, dir, err, sizeof(err)) == 0);
-    FUZZ_CHECK(offset_store_open(&srv->offsets, dir, err, sizeof(err)) == 0);
-    FUZZ_CHECK(producer_ids_reserve(srv) == 0);
-    srv->shards = calloc(1, sizeof(*srv->shards));
-    srv->loops = calloc(1, sizeof(*srv->loops));
-    shard = srv->shards[0] = calloc(1, sizeof(*shard));
-    srv->loops[0] = &shard->loop;
-    FUZZ_CHECK(shard_init(shard, srv, 0, err, sizeof(err)) == 0);
+    FUZZ_CHECK(daemon_open_state(srv, err, sizeof(err)) == 0);
+    shard = srv->shards[0];
     FUZZ_CHECK(shard_attach(shard) == 0);
     loop_start(&shard->loop);
     create_topic("topic", 4);
