@@ -122,7 +122,9 @@ int main(int argc, char **argv)
     ringlog_conf *conf = cli_conf(args.bootstrap);
     if (!conf)
         return CLI_EXIT_USAGE;
-    rc = cmd->run(&args, conf);
+    rc = cli_conf_apply(conf, &args);
+    if (rc == 0)
+        rc = cmd->run(&args, conf);
     ringlog_conf_destroy(conf);
     return rc;
 }
