@@ -4,7 +4,7 @@
 # Each round runs every case on BEFORE, then on AFTER, each against a fresh
 # ringlogd (--flush none and always, 2 shards, metrics off) on a free
 # loopback port with its data in a temporary directory that is removed.
-# Prints one TSV line per run: build, case, round, msgs/s, MB/s, p50 µs,
+# ONLY=REGEX keeps the cases whose name matches. Prints one TSV line per run: build, case, round, msgs/s, MB/s, p50 µs,
 # p99 µs. Machines are noisy: compare medians of the rounds, not single runs.
 set -euo pipefail
 A=$1 B=$2 RUNS=${3:-3} DURATION=${DURATION:-10}
@@ -49,6 +49,7 @@ one() { # BIN FLUSH NAME ROUND ARGS...
 for round in $(seq "$RUNS"); do
   for c in "${CASES[@]}"; do
     IFS='|' read -r flush name args <<<"$c"
+    [[ $name =~ ${ONLY:-.} ]] || continue
     for bin in "$A" "$B"; do
       sync; sleep 1
       # shellcheck disable=SC2086

@@ -198,23 +198,6 @@ static void on_tick(struct rl_completion *c, int32_t res, uint32_t flags)
     arm_tick(l);
 }
 
-/* Every CQE is dispatched through its completion (io/completion.h). */
-static void dispatch_completions(struct loop *l)
-{
-    struct io_uring_cqe *cqe;
-    unsigned head, seen = 0;
-    io_uring_for_each_cqe(&l->ring, head, cqe)
-    {
-        struct rl_completion *c = io_uring_cqe_get_data(cqe);
-        int32_t res = cqe->res;
-        uint32_t flags = cqe->flags;
-        seen++;
-        if (c)
-            c->on_complete(c, res, flags);
-    }
-    io_uring_cq_advance(&l->ring, seen);
-}
-
 int loop_run(struct loop *l)
 {
     assert(l == current_loop && l->ring_ready);
@@ -226,7 +209,7 @@ int loop_run(struct loop *l)
         int rc = io_uring_submit_and_wait(&l->ring, 1);
         if (rc < 0 && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN)
             return rc;
-        dispatch_completions(l);
+        rl_dispatch_ready(&l->ring);
     }
     return 0;
 }

@@ -175,17 +175,26 @@ static void plan_open_files(struct partition_log *log, uint8_t policy)
     plan_open(log, &act->tidx.fd, -1, act->tidx.name, O_RDWR | O_CREAT | O_CLOEXEC, policy);
 }
 
-/* Closes the transient files (fds are -1 from now on; the closes go through the ring). */
+static void plan_close(struct partition_log *log, int *fd)
+{
+    if (*fd < 0)
+        return;
+    prog_add(log, (struct log_io_req){.op = LOG_IO_CLOSE, .fd = *fd}, CTL_QUIET);
+    *fd = -1;
+}
+
+/*
+ * Closes the transient files: the directory, the checkpoint, and every
+ * index file (the active segment's, a segment just closed by a roll, one a
+ * truncation opened). fds are -1 from now on; the closes go through the ring.
+ */
 static void plan_close_files(struct partition_log *log)
 {
-    struct log_segment *act = log->nsegs > 0 ? log_active(log) : NULL;
-    int *fds[4] = {&log->ckpt_fd, &log->dir_fd, act ? &act->idx.fd : NULL,
-                   act ? &act->tidx.fd : NULL};
-    for (int i = 0; i < 4; i++) {
-        if (fds[i] == NULL || *fds[i] < 0)
-            continue;
-        prog_add(log, (struct log_io_req){.op = LOG_IO_CLOSE, .fd = *fds[i]}, CTL_QUIET);
-        *fds[i] = -1;
+    plan_close(log, &log->ckpt_fd);
+    plan_close(log, &log->dir_fd);
+    for (uint32_t i = 0; i < log->nsegs; i++) {
+        plan_close(log, &log->segs[i]->idx.fd);
+        plan_close(log, &log->segs[i]->tidx.fd);
     }
 }
 
@@ -840,16 +849,20 @@ static void truncate_cut_files(struct partition_log *log)
     prog_add(log, (struct log_io_req){.op = LOG_IO_FTRUNCATE, .fd = seg->fd, .len = seg->size},
              CTL_MUST);
     prog_add(log, (struct log_io_req){.op = LOG_IO_FDATASYNC, .fd = seg->fd}, CTL_MUST);
-    prog_add(log,
-             (struct log_io_req){.op = LOG_IO_FTRUNCATE,
-                                 .fd = seg->idx.fd,
-                                 .len = (uint64_t)seg->idx.count * LOG_INDEX_ENTRY},
-             CTL_TOLERATE);
-    prog_add(log,
-             (struct log_io_req){.op = LOG_IO_FTRUNCATE,
-                                 .fd = seg->tidx.fd,
-                                 .len = (uint64_t)seg->tidx.count * LOG_TIME_ENTRY},
-             CTL_TOLERATE);
+    /* A closed segment made active again has no index fds open: they are opened here. */
+    plan_open(log, &seg->idx.fd, -1, seg->idx.name, O_RDWR | O_CREAT | O_CLOEXEC, CTL_TOLERATE);
+    plan_open(log, &seg->tidx.fd, -1, seg->tidx.name, O_RDWR | O_CREAT | O_CLOEXEC, CTL_TOLERATE);
+    struct ctl_io *io =
+        prog_add(log,
+                 (struct log_io_req){.op = LOG_IO_FTRUNCATE,
+                                     .len = (uint64_t)seg->idx.count * LOG_INDEX_ENTRY},
+                 CTL_TOLERATE);
+    io->fdp = &seg->idx.fd;
+    io = prog_add(log,
+                  (struct log_io_req){.op = LOG_IO_FTRUNCATE,
+                                      .len = (uint64_t)seg->tidx.count * LOG_TIME_ENTRY},
+                  CTL_TOLERATE);
+    io->fdp = &seg->tidx.fd;
     prog_add(log, (struct log_io_req){.op = LOG_IO_FSYNC, .fd = log->dir_fd}, CTL_TOLERATE);
     prog_run(log, truncate_synced);
 }

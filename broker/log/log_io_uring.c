@@ -249,17 +249,5 @@ void log_io_uring_init(struct log_io_uring *u, struct io_uring *ring)
 
 unsigned log_ring_dispatch_ready(struct io_uring *ring)
 {
-    unsigned n = 0;
-    struct io_uring_cqe *cqe;
-    /* One CQE at a time: a handler may queue SQEs and even submit. */
-    while (io_uring_peek_cqe(ring, &cqe) == 0) {
-        struct rl_completion *c = io_uring_cqe_get_data(cqe);
-        int32_t res = cqe->res;
-        uint32_t flags = cqe->flags;
-        io_uring_cqe_seen(ring, cqe);
-        if (c != NULL)
-            c->on_complete(c, res, flags);
-        n++;
-    }
-    return n;
+    return rl_dispatch_ready(ring);
 }

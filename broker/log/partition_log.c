@@ -188,21 +188,26 @@ void partition_log_free(struct partition_log *log)
 }
 
 /*
- * Between control operations only the active segment's .log stays open
- * (ctl.c, "transient files"): the directory, the checkpoint and the active
- * index files that recovery used are closed once it is done.
+ * Between control operations only the segments' .log files stay open
+ * (ctl.c, "transient files"): the directory, the checkpoint and the index
+ * files that recovery used are closed once it is done.
  */
+static void close_fd_sync(struct partition_log *log, int *fd)
+{
+    if (*fd >= 0)
+        log_io_run(log->engine->cfg.io, &(struct log_io_req){.op = LOG_IO_CLOSE, .fd = *fd});
+    *fd = -1;
+}
+
 static void close_transient_files(struct partition_log *log)
 {
-    struct log_segment *act = log_active(log);
-    int *fds[4] = {&log->ckpt_fd, &log->dir_fd, &act->idx.fd, &act->tidx.fd};
-    for (int i = 0; i < 4; i++) {
-        if (*fds[i] >= 0)
-            log_io_run(log->engine->cfg.io,
-                       &(struct log_io_req){.op = LOG_IO_CLOSE, .fd = *fds[i]});
-        *fds[i] = -1;
+    close_fd_sync(log, &log->ckpt_fd);
+    close_fd_sync(log, &log->dir_fd);
+    for (uint32_t i = 0; i < log->nsegs; i++) {
+        close_fd_sync(log, &log->segs[i]->idx.fd);
+        close_fd_sync(log, &log->segs[i]->tidx.fd);
     }
-    assert(act->fd >= 0);
+    assert(log_active(log)->fd >= 0);
 }
 
 static int check_config(struct partition_log_config *c, struct log_open_report *rep)

@@ -143,6 +143,7 @@ int partition_log_parse_flush(const char *text, struct partition_log_config *cfg
 /* What open found and did; filled even when open fails. */
 struct log_open_report {
     bool clean;                 /* a clean-shutdown checkpoint skipped recovery */
+    bool created;               /* the partition had no segment: created empty, nothing recovered */
     uint32_t segments;          /* segments found */
     uint64_t scanned_bytes;     /* bytes checksum-verified after the recovery point */
     uint64_t truncated_bytes;   /* torn or corrupt tail dropped */

@@ -604,6 +604,8 @@ static void read_checkpoint(struct partition_log *log, struct log_checkpoint *ck
                             struct log_epoch_run *runs, bool *valid)
 {
     *valid = false;
+    if (log->ckpt_fd < 0)
+        return; /* a new partition: no checkpoint file yet */
     uint8_t *buf = calloc(2, LOG_CHECKPOINT_SLOT);
     struct log_epoch_run *tmp = malloc(LOG_MAX_EPOCH_RUNS * sizeof(*tmp));
     int64_t n = buf == NULL || tmp == NULL
@@ -1050,7 +1052,8 @@ int log_recover(struct partition_log *log, struct log_open_report *rep)
     log->ckpt_attempt_pos = act->size;
     rep->start_offset = log->start_offset;
     rep->end_offset = log->next_offset;
-    if (!rep->clean)
+    rep->created = rc.created;
+    if (!rep->clean && !rc.created) /* a new partition has nothing to tell */
         log_msg(log, LOG_LEVEL_INFO,
                 "recovered: offsets [%" PRId64 ", %" PRId64 "), %u segments, %" PRIu64
                 " bytes verified, %" PRIu64 " bytes (%u batches) dropped",

@@ -3,6 +3,7 @@
  * and a segment's end of life (pinned by reads, closed asynchronously).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,21 +72,40 @@ void segment_index_append(struct seg_index *ix, const uint8_t *entries, uint32_t
     ix->count += n;
 }
 
-static void map_one(struct seg_index *ix)
+/*
+ * A closed segment keeps no index fd (ctl.c, "transient files"): the file
+ * is opened for the mmap and closed again; the mapping stays valid.
+ */
+static void map_one(struct log_segment *seg, struct seg_index *ix)
 {
-    if (ix->map_tried || ix->mem != NULL || ix->fd < 0)
+    if (ix->map_tried || ix->mem != NULL)
         return;
     ix->map_tried = true;
+    struct log_io *io = seg->log->engine->cfg.io;
+    int fd = ix->fd;
+    char path[4096];
+    if (fd < 0) {
+        int n = snprintf(path, sizeof(path), "%s/%s", seg->log->dir_path, ix->name);
+        if (n < 0 || (size_t)n >= sizeof(path))
+            return;
+        fd = (int)log_io_run(io, &(struct log_io_req){.op = LOG_IO_OPENAT,
+                                                      .fd = AT_FDCWD,
+                                                      .path = path,
+                                                      .flags = O_RDONLY | O_CLOEXEC});
+        if (fd < 0)
+            return;
+    }
     struct stat st;
-    if (fstat(ix->fd, &st) != 0 || st.st_size <= 0)
-        return;
-    size_t len = (size_t)st.st_size;
-    void *p = mmap(NULL, len, PROT_READ, MAP_SHARED, ix->fd, 0);
+    void *p = MAP_FAILED;
+    if (fstat(fd, &st) == 0 && st.st_size > 0)
+        p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    if (fd != ix->fd)
+        log_io_run(io, &(struct log_io_req){.op = LOG_IO_CLOSE, .fd = fd});
     if (p == MAP_FAILED)
         return;
     ix->map = p;
-    ix->map_len = len;
-    ix->count = (uint32_t)(len / ix->entry_size);
+    ix->map_len = (size_t)st.st_size;
+    ix->count = (uint32_t)(ix->map_len / ix->entry_size);
 }
 
 /*
@@ -95,8 +115,8 @@ static void map_one(struct seg_index *ix)
  */
 void segment_map_indexes(struct log_segment *seg)
 {
-    map_one(&seg->idx);
-    map_one(&seg->tidx);
+    map_one(seg, &seg->idx);
+    map_one(seg, &seg->tidx);
 }
 
 void segment_unmap_indexes(struct log_segment *seg)

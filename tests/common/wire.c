@@ -138,6 +138,12 @@ Ringlog__Response *wire_create_topic(int fd, const char *name, uint32_t partitio
 Ringlog__Response *wire_create_topic_segments(int fd, const char *name, uint32_t partitions,
                                               int64_t segment_bytes)
 {
+    return wire_create_topic_config(fd, name, partitions, segment_bytes, 0);
+}
+
+Ringlog__Response *wire_create_topic_config(int fd, const char *name, uint32_t partitions,
+                                            int64_t segment_bytes, int64_t retention_ms)
+{
     Ringlog__Request req = RINGLOG__REQUEST__INIT;
     Ringlog__CreateTopicsRequest ct = RINGLOG__CREATE_TOPICS_REQUEST__INIT;
     Ringlog__CreatableTopic topic = RINGLOG__CREATABLE_TOPIC__INIT;
@@ -145,8 +151,9 @@ Ringlog__Response *wire_create_topic_segments(int fd, const char *name, uint32_t
     Ringlog__CreatableTopic *topics[1] = {&topic};
     topic.name = (char *)name;
     topic.partitions = partitions;
-    if (segment_bytes > 0) {
+    if (segment_bytes > 0 || retention_ms != 0) {
         config.segment_bytes = segment_bytes;
+        config.retention_ms = retention_ms;
         topic.config = &config;
     }
     ct.n_topics = 1;

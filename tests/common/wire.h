@@ -28,6 +28,11 @@ Ringlog__Response *wire_create_topic(int fd, const char *name, uint32_t partitio
 /* The same with a segment size (0: the broker's default of 1 GiB). */
 Ringlog__Response *wire_create_topic_segments(int fd, const char *name, uint32_t partitions,
                                               int64_t segment_bytes);
+/* The same with a retention time too (0: the default; -1: keep forever). The
+ * batches of wire_build_batch carry 2023 timestamps, which the default of 7
+ * days deletes within a retention check (one a second). */
+Ringlog__Response *wire_create_topic_config(int fd, const char *name, uint32_t partitions,
+                                            int64_t segment_bytes, int64_t retention_ms);
 Ringlog__Response *wire_delete_topic(int fd, const char *name);
 Ringlog__Response *wire_produce(int fd, const char *topic, uint32_t partition, int32_t acks,
                                 const uint8_t *records, size_t len);

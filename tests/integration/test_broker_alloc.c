@@ -44,7 +44,7 @@ static Ringlog__Response *answered(struct client *c, Ringlog__Response *r)
 static void create(struct client *c)
 {
     for (int i = 0; i < ATTEMPTS; i++) {
-        Ringlog__Response *r = answered(c, wire_create_topic_segments(c->fd, "a", 2, 1 << 20));
+        Ringlog__Response *r = answered(c, wire_create_topic_config(c->fd, "a", 2, 1 << 20, -1));
         if (r == NULL)
             continue;
         int error = r->error ? r->error : r->create_topics->topics[0]->error;
