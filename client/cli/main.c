@@ -96,6 +96,8 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         }
+        if (strncmp(a, "-X", 2) == 0)
+            return cli_usage(NULL, "-X goes after the command: ringlog COMMAND ... -X KEY=VALUE");
         if (strcmp(a, "--bootstrap") == 0 || strncmp(a, "--bootstrap=", 12) == 0) {
             bootstrap = a[11] == '=' ? a + 12 : (i + 1 < argc ? argv[++i] : NULL);
             if (!bootstrap)

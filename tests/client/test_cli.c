@@ -227,6 +227,9 @@ Test(cli, dash_x_passes_configuration_through)
     proc_output_free(&o);
     cr_assert_eq(CLI(NULL, &o, "topic", "list", "-X"), 2);
     proc_output_free(&o);
+    cr_assert_eq(CLI(NULL, &o, "-X", "linger.ms=1", "topic", "list"), 2);
+    cr_assert(strstr(o.err, "-X goes after the command"), "%s", o.err);
+    proc_output_free(&o);
     /* -X bootstrap.servers wins over $RINGLOG_BOOTSTRAP: nothing listens on port 1. */
     cr_assert_neq(CLI(NULL, &o, "topic", "list", "-X", "bootstrap.servers=127.0.0.1:1", "-X",
                       "socket.connection.setup.timeout.ms=500", "-X", "request.timeout.ms=1000"),
