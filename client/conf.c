@@ -1,5 +1,6 @@
 #include "conf.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -11,8 +12,10 @@
 #include <strings.h>
 
 #include "batch.h"
+#include "conf_kafka.h"
+#include "partitioner.h"
 
-enum conf_type { T_INT, T_BOOL, T_STR, T_ACKS, T_CODEC, T_RESET };
+enum conf_type { T_INT, T_BOOL, T_STR, T_ACKS, T_CODEC, T_RESET, T_PARTITIONER };
 
 struct conf_key {
     const char *name;
@@ -54,10 +57,12 @@ static const struct conf_key KEYS[] = {
     {"fetch-max-bytes", T_INT, F(fetch_max_bytes), 1024, INT32_MAX},
     {"partition-fetch-bytes", T_INT, F(partition_fetch_bytes), 1024, INT32_MAX},
     {"queued-max-bytes", T_INT, F(queued_max_bytes), 1024, INT64_MAX / 2},
+    {"partitioner", T_PARTITIONER, F(partitioner), 0, 0},
 };
 
 static const char *const CODECS[] = {"none", "lz4", "zstd"};
 static const char *const RESETS[] = {"earliest", "latest", "error"};
+static const char *const PARTITIONERS[] = {"xxh64", "murmur2"}; /* enum rl_partitioner */
 
 void rl_errbuf(char *errbuf, size_t errlen, const char *fmt, ...)
 {
@@ -118,6 +123,7 @@ ringlog_conf *ringlog_conf_new(void)
     c->fetch_max_bytes = 50 << 20;
     c->partition_fetch_bytes = 1 << 20;
     c->queued_max_bytes = 4 << 20;
+    c->partitioner = RL_PARTITIONER_XXH64;
     return c;
 }
 
@@ -201,6 +207,117 @@ static int parse_choice(const char *v, const char *const *names, int n, int64_t 
     return -1;
 }
 
+/*
+ * Our key for `name`: ours, or a Kafka alias (with its unit scale). NULL
+ * when there is none, with the reason in errbuf; *noop set instead when it
+ * is a Kafka key whose one accepted value asks for what we do anyway.
+ */
+static const struct conf_key *resolve_key(const char *name, int64_t *scale,
+                                          const struct rl_kafka_key **noop, char *errbuf,
+                                          size_t errlen)
+{
+    *scale = 1;
+    *noop = NULL;
+    const struct conf_key *k = find_key(name);
+    if (k)
+        return k;
+    const struct rl_kafka_key *a = rl_kafka_key(name);
+    if (!a) {
+        rl_errbuf(errbuf, errlen,
+                  "\"%s\" is neither a libringlog configuration key nor a Kafka key libringlog "
+                  "knows (the keys are listed in ringlog.h and docs/CLIENT.md)",
+                  name);
+        return NULL;
+    }
+    if (!a->ours) {
+        if (a->noop)
+            *noop = a;
+        else
+            rl_errbuf(errbuf, errlen, "%s is not supported: %s", name, a->why);
+        return NULL;
+    }
+    k = find_key(a->ours);
+    assert(k && a->scale >= 1);
+    *scale = a->scale;
+    return k;
+}
+
+/* Sets a numeric key; `scale` converts a Kafka unit (kbytes) into ours. */
+static int set_int(const struct conf_key *k, void *field, const char *name, const char *value,
+                   int64_t scale, char *errbuf, size_t errlen)
+{
+    int64_t x = 0;
+    assert(scale >= 1);
+    if (parse_int(value, &x) != 0 || x < k->min / scale || x > k->max / scale ||
+        x * scale < k->min) {
+        rl_errbuf(errbuf, errlen, "%s: expected an integer in [%lld, %lld], got \"%s\"", name,
+                  (long long)((k->min + scale - 1) / scale), (long long)(k->max / scale), value);
+        return RINGLOG_ERR_INVALID_ARG;
+    }
+    *(int64_t *)field = x * scale;
+    return RINGLOG_OK;
+}
+
+static int choice_error(const struct conf_key *k, const char *name, const char *value, char *errbuf,
+                        size_t errlen)
+{
+    rl_errbuf(errbuf, errlen, "%s: expected %s, got \"%s\"", name,
+              k->type == T_ACKS    ? "0, 1, all or -1"
+              : k->type == T_CODEC ? "none, lz4 or zstd"
+              : k->type == T_RESET ? "earliest (smallest), latest (largest) or error"
+                                   : "xxh64 or murmur2 (murmur2_random)",
+              value);
+    return RINGLOG_ERR_INVALID_ARG;
+}
+
+/* Sets one of the keys whose value is a name from a list (Kafka's names translated first). */
+static int set_choice(const struct conf_key *k, void *field, const char *name, const char *value,
+                      char *errbuf, size_t errlen)
+{
+    const char *v, *why;
+    if (rl_kafka_value(k->name, value, &v, &why) != 0) {
+        rl_errbuf(errbuf, errlen, "%s=%s is not supported: %s", name, value, why);
+        return RINGLOG_ERR_INVALID_ARG;
+    }
+    if (k->type == T_ACKS) {
+        bool all = !strcasecmp(v, "all") || !strcmp(v, "-1");
+        bool ok = all || !strcmp(v, "0") || !strcmp(v, "1");
+        if (ok) {
+            *(int64_t *)field = all ? -1 : v[0] - '0';
+            return RINGLOG_OK;
+        }
+        return choice_error(k, name, value, errbuf, errlen);
+    }
+    const char *const *names = k->type == T_CODEC   ? CODECS
+                               : k->type == T_RESET ? RESETS
+                                                    : PARTITIONERS;
+    int n = k->type == T_PARTITIONER ? 2 : 3;
+    assert(k->type == T_CODEC || k->type == T_RESET || k->type == T_PARTITIONER);
+    if (parse_choice(v, names, n, (int64_t *)field) == 0)
+        return RINGLOG_OK;
+    return choice_error(k, name, value, errbuf, errlen);
+}
+
+static int set_str(ringlog_conf *conf, const struct conf_key *k, const char *value, char *errbuf,
+                   size_t errlen)
+{
+    char **field = (char **)((char *)conf + k->offset);
+    if (!strcmp(k->name, "bootstrap")) {
+        struct rl_hostport *hp;
+        size_t n;
+        int err = rl_parse_bootstrap(value, &hp, &n, errbuf, errlen);
+        if (err)
+            return err;
+        free(hp);
+    }
+    char *s = strdup(value);
+    if (!s)
+        return RINGLOG_ERR_NOMEM;
+    free(*field);
+    *field = s;
+    return RINGLOG_OK;
+}
+
 int ringlog_conf_set(ringlog_conf *conf, const char *key, const char *value, char *errbuf,
                      size_t errlen)
 {
@@ -208,74 +325,44 @@ int ringlog_conf_set(ringlog_conf *conf, const char *key, const char *value, cha
         rl_errbuf(errbuf, errlen, "conf, key and value must not be NULL");
         return RINGLOG_ERR_INVALID_ARG;
     }
-    const struct conf_key *k = find_key(key);
+    int64_t scale;
+    const struct rl_kafka_key *noop;
+    const struct conf_key *k = resolve_key(key, &scale, &noop, errbuf, errlen);
     if (!k) {
-        rl_errbuf(errbuf, errlen, "unknown configuration key \"%s\"", key);
+        if (!noop)
+            return RINGLOG_ERR_INVALID_ARG;
+        if (!strcasecmp(value, noop->noop))
+            return RINGLOG_OK;
+        rl_errbuf(errbuf, errlen, "%s=%s is not supported: %s", key, value, noop->why);
         return RINGLOG_ERR_INVALID_ARG;
     }
     void *field = (char *)conf + k->offset;
-    int64_t x = 0;
     switch (k->type) {
-    case T_STR: {
-        if (!strcmp(key, "bootstrap")) {
-            struct rl_hostport *hp;
-            size_t n;
-            int err = rl_parse_bootstrap(value, &hp, &n, errbuf, errlen);
-            if (err)
-                return err;
-            free(hp);
-        }
-        char *s = strdup(value);
-        if (!s)
-            return RINGLOG_ERR_NOMEM;
-        free(*(char **)field);
-        *(char **)field = s;
-        return RINGLOG_OK;
-    }
+    case T_STR:
+        return set_str(conf, k, value, errbuf, errlen);
     case T_BOOL:
         if (parse_bool(value, (bool *)field) == 0)
             return RINGLOG_OK;
         rl_errbuf(errbuf, errlen, "%s: expected true or false, got \"%s\"", key, value);
         return RINGLOG_ERR_INVALID_ARG;
-    case T_ACKS:
-        if (!strcasecmp(value, "all") || !strcmp(value, "-1")) {
-            *(int64_t *)field = -1;
-            return RINGLOG_OK;
-        }
-        if (!strcmp(value, "0") || !strcmp(value, "1")) {
-            *(int64_t *)field = value[0] - '0';
-            return RINGLOG_OK;
-        }
-        rl_errbuf(errbuf, errlen, "acks: expected 0, 1 or all, got \"%s\"", value);
-        return RINGLOG_ERR_INVALID_ARG;
-    case T_CODEC:
-        if (parse_choice(value, CODECS, 3, (int64_t *)field) == 0)
-            return RINGLOG_OK;
-        rl_errbuf(errbuf, errlen, "compression: expected none, lz4 or zstd, got \"%s\"", value);
-        return RINGLOG_ERR_INVALID_ARG;
-    case T_RESET:
-        if (parse_choice(value, RESETS, 3, (int64_t *)field) == 0)
-            return RINGLOG_OK;
-        rl_errbuf(errbuf, errlen,
-                  "auto-offset-reset: expected earliest, latest or error, got \"%s\"", value);
-        return RINGLOG_ERR_INVALID_ARG;
     case T_INT:
-        if (parse_int(value, &x) != 0 || x < k->min || x > k->max) {
-            rl_errbuf(errbuf, errlen, "%s: expected an integer in [%lld, %lld], got \"%s\"", key,
-                      (long long)k->min, (long long)k->max, value);
-            return RINGLOG_ERR_INVALID_ARG;
-        }
-        *(int64_t *)field = x;
-        return RINGLOG_OK;
+        return set_int(k, field, key, value, scale, errbuf, errlen);
+    default:
+        return set_choice(k, field, key, value, errbuf, errlen);
     }
-    return RINGLOG_ERR_INVALID_ARG;
 }
 
 int ringlog_conf_get(const ringlog_conf *conf, const char *key, char *buf, size_t buflen)
 {
-    const struct conf_key *k = key ? find_key(key) : NULL;
-    if (!conf || !k || !buf || buflen == 0)
+    int64_t scale = 1;
+    const struct rl_kafka_key *noop = NULL;
+    const struct conf_key *k = key ? resolve_key(key, &scale, &noop, NULL, 0) : NULL;
+    if (!conf || !buf || buflen == 0 || (!k && !noop))
         return RINGLOG_ERR_INVALID_ARG;
+    if (noop) {
+        snprintf(buf, buflen, "%s", noop->noop);
+        return RINGLOG_OK;
+    }
     const void *field = (const char *)conf + k->offset;
     int64_t x = k->type == T_STR || k->type == T_BOOL ? 0 : *(const int64_t *)field;
     switch (k->type) {
@@ -294,8 +381,11 @@ int ringlog_conf_get(const ringlog_conf *conf, const char *key, char *buf, size_
     case T_RESET:
         snprintf(buf, buflen, "%s", RESETS[x]);
         break;
+    case T_PARTITIONER:
+        snprintf(buf, buflen, "%s", PARTITIONERS[x]);
+        break;
     case T_INT:
-        snprintf(buf, buflen, "%lld", (long long)x);
+        snprintf(buf, buflen, "%lld", (long long)(x / scale));
         break;
     }
     return RINGLOG_OK;
@@ -311,6 +401,12 @@ void ringlog_conf_set_delivery_cb(ringlog_conf *conf, ringlog_delivery_cb cb, vo
 {
     conf->delivery_cb = cb;
     conf->delivery_opaque = opaque;
+}
+
+void ringlog_conf_set_partitioner_cb(ringlog_conf *conf, ringlog_partitioner_cb cb, void *opaque)
+{
+    conf->partitioner_cb = cb;
+    conf->partitioner_opaque = opaque;
 }
 
 void ringlog_conf_set_delivery_batch_cb(ringlog_conf *conf, ringlog_delivery_batch_cb cb,

@@ -46,6 +46,9 @@ struct ringlog_conf {
     int64_t fetch_max_bytes;
     int64_t partition_fetch_bytes;
     int64_t queued_max_bytes;
+    int64_t partitioner; /* enum rl_partitioner */
+    ringlog_partitioner_cb partitioner_cb;
+    void *partitioner_opaque;
     /* callbacks */
     ringlog_log_cb log_cb;
     void *log_opaque;

@@ -53,3 +53,8 @@ const char *ringlog_version(void)
 {
     return RINGLOG_VERSION_STRING;
 }
+
+int ringlog_version_num(void)
+{
+    return RINGLOG_VERSION_NUM;
+}

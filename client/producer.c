@@ -937,7 +937,7 @@ static int32_t choose_partition(struct ringlog_producer *p, struct ptopic *t,
     if (rec->partition >= 0)
         return rec->partition;
     if (rec->key)
-        return rl_partition_for_key(rec->key, rec->key_len, npart);
+        return rl_partition_choose(p->conf, rec->topic, rec->key, rec->key_len, npart);
     if (t->sticky < 0 || t->sticky >= npart)
         t->sticky = rl_sticky_next(&p->rng, -1, npart);
     return t->sticky;

@@ -52,6 +52,22 @@ static int take_flag(const struct cli_cmd *cmd, int argc, char **argv, int *i, s
     return 0;
 }
 
+/* One "-X KEY=VALUE" or "-XKEY=VALUE" at argv[*i]; advances *i past a separate value. 0 or 2. */
+static int take_conf(const struct cli_cmd *cmd, int argc, char **argv, int *i, struct cli_args *out)
+{
+    const char *pair = argv[*i][2] ? argv[*i] + 2 : (*i + 1 < argc ? argv[++*i] : NULL);
+    if (!pair)
+        return cli_usage(cmd, "option \"-X\" needs a value (KEY=VALUE)");
+    const char *eq = strchr(pair, '=');
+    if (!eq || eq == pair)
+        return cli_usage(cmd, "-X %s: expected KEY=VALUE", pair);
+    if (out->nconf == CLI_MAX_CONF)
+        return cli_usage(cmd, "at most %d -X options", CLI_MAX_CONF);
+    assert(out->nconf < CLI_MAX_CONF);
+    out->conf[out->nconf++] = pair;
+    return 0;
+}
+
 int cli_args_parse(const struct cli_cmd *cmd, int argc, char **argv, const char *bootstrap,
                    struct cli_args *out)
 {
@@ -72,6 +88,12 @@ int cli_args_parse(const struct cli_cmd *cmd, int argc, char **argv, const char 
         }
         if (!options_done && a[0] == '-' && a[1] == '-') {
             int rc = take_flag(cmd, argc, argv, &i, out);
+            if (rc)
+                return rc;
+            continue;
+        }
+        if (!options_done && a[0] == '-' && a[1] == 'X') {
+            int rc = take_conf(cmd, argc, argv, &i, out);
             if (rc)
                 return rc;
             continue;
@@ -118,6 +140,9 @@ void cli_args_help(const struct cli_cmd *cmd, FILE *out)
         print_flag(out, &cmd->flags[i]);
     fputs("\nglobal options:\n", out);
     print_flag(out, &BOOTSTRAP_FLAG);
+    fprintf(out, "  %-28s %s\n", "-X KEY=VALUE",
+            "a library configuration key, libringlog's or Kafka's (bootstrap.servers, "
+            "linger.ms, ...; see docs/CLIENT.md); repeatable; the command's own options win");
     fprintf(out, "  %-28s %s\n", "--help", "this help");
     fputs("  --  ends the options: later arguments are operands even if they start with --\n", out);
     if (cmd->notes)

@@ -4,7 +4,8 @@
  * subcommand is refused instead of silently ignored. "--name value" and
  * "--name=value"; flags may come before, between or after the positional
  * arguments; "--" ends the flags; the global --bootstrap is accepted by
- * every subcommand.
+ * every subcommand, and so is -X KEY=VALUE (or -XKEY=VALUE, repeatable): a
+ * library configuration key passed through, ours or Kafka's (kcat's -X).
  */
 #ifndef RINGLOG_CLI_ARGS_H
 #define RINGLOG_CLI_ARGS_H
@@ -16,6 +17,7 @@
 #define CLI_MAX_FLAGS 16
 #define CLI_MAX_POSITIONAL 4
 #define CLI_MAX_REPEAT 64
+#define CLI_MAX_CONF 32
 
 struct cli_flag {
     const char *name;    /* without the dashes */
@@ -42,6 +44,8 @@ struct cli_args {
     const char *repeated[CLI_MAX_REPEAT];
     int nrepeated;
     const char *bootstrap;
+    const char *conf[CLI_MAX_CONF]; /* -X KEY=VALUE, in order */
+    int nconf;
 };
 
 /*

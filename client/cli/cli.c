@@ -164,6 +164,23 @@ ringlog_conf *cli_conf(const char *bootstrap)
     return conf;
 }
 
+int cli_conf_apply(ringlog_conf *conf, const struct cli_args *a)
+{
+    assert(conf && a && a->nconf <= CLI_MAX_CONF);
+    for (int i = 0; i < a->nconf; i++) {
+        const char *pair = a->conf[i], *eq = strchr(pair, '=');
+        char key[128], err[512];
+        assert(eq && eq > pair); /* cli_args_parse checked */
+        if ((size_t)(eq - pair) >= sizeof(key))
+            return cli_usage(a->cmd, "-X %.40s...: no key is that long", pair);
+        memcpy(key, pair, (size_t)(eq - pair));
+        key[eq - pair] = '\0';
+        if (ringlog_conf_set(conf, key, eq + 1, err, sizeof(err)) != RINGLOG_OK)
+            return cli_usage(a->cmd, "-X %s: %s", pair, err);
+    }
+    return 0;
+}
+
 /* ---- signals ---- */
 
 static void on_signal(int sig)

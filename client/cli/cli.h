@@ -46,6 +46,13 @@ size_t cli_unescape(const char *text, char *out, size_t cap);
  */
 ringlog_conf *cli_conf(const char *bootstrap);
 
+/*
+ * Applies the -X KEY=VALUE pairs of a, in order, to conf (before the
+ * command sets its own options, which therefore win). 0, or 2 after a
+ * usage error naming the pair and the library's reason.
+ */
+int cli_conf_apply(ringlog_conf *conf, const struct cli_args *a);
+
 /* The last warning or error the library reported ("" if none), for a final message. */
 void cli_last_library_error(char *buf, size_t len);
 

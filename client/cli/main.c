@@ -96,6 +96,8 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         }
+        if (strncmp(a, "-X", 2) == 0)
+            return cli_usage(NULL, "-X goes after the command: ringlog COMMAND ... -X KEY=VALUE");
         if (strcmp(a, "--bootstrap") == 0 || strncmp(a, "--bootstrap=", 12) == 0) {
             bootstrap = a[11] == '=' ? a + 12 : (i + 1 < argc ? argv[++i] : NULL);
             if (!bootstrap)
@@ -122,7 +124,9 @@ int main(int argc, char **argv)
     ringlog_conf *conf = cli_conf(args.bootstrap);
     if (!conf)
         return CLI_EXIT_USAGE;
-    rc = cmd->run(&args, conf);
+    rc = cli_conf_apply(conf, &args);
+    if (rc == 0)
+        rc = cmd->run(&args, conf);
     ringlog_conf_destroy(conf);
     return rc;
 }

@@ -33,6 +33,37 @@ extern "C" {
 
 #define RINGLOG_VERSION_STRING "0.1.0"
 
+/*
+ * The same version as one number, 0xMMmmpp (major, minor, patch), for
+ * compile-time checks: #if RINGLOG_VERSION_NUM >= 0x000200. Compare it with
+ * ringlog_version_num() to see which library a program runs against.
+ */
+#define RINGLOG_VERSION_NUM 0x000100
+
+/*
+ * ABI. libringlog.so exports exactly the functions of this header, each in
+ * the symbol version node RINGLOG_0.1 (tests/client/test_abi.sh checks it).
+ * How structs grow without breaking built programs:
+ *   - Structs the application fills and passes in (ringlog_record,
+ *     ringlog_header, ringlog_topic_partition, ringlog_topic_config) keep
+ *     their layout within a symbol version. A release that adds a field
+ *     adds it at the end and gives every function that takes the struct a
+ *     new symbol version; the old version stays exported as a
+ *     compatibility entry that reads the old layout, so a program built
+ *     against the old header keeps working unchanged.
+ *   - Structs the library hands out (ringlog_delivery,
+ *     ringlog_delivery_batch, ringlog_delivered, ringlog_message,
+ *     ringlog_topic_info, ringlog_partition_info) follow the same rule:
+ *     the application reads them through the library's pointers and never
+ *     allocates or copies them, and arrays of them are indexed with the
+ *     size the program was built with, so their layout too changes only
+ *     with a new symbol version of the functions and callbacks handing
+ *     them out.
+ *   - Handles (ringlog_conf, ringlog_producer, ...) are opaque and grow freely.
+ * The test pins every public struct's size, so a layout change fails it
+ * until the symbol version moves with it.
+ */
+
 /* ------------------------------------------------------------------ errors */
 
 typedef enum ringlog_err {
@@ -89,6 +120,9 @@ const char *ringlog_err_str(int err);
 
 /* The library's version, "0.1.0". */
 const char *ringlog_version(void);
+
+/* The library's version as RINGLOG_VERSION_NUM encodes it (0x000100). */
+int ringlog_version_num(void);
 
 /* ------------------------------------------------------------------ configuration */
 
@@ -154,6 +188,26 @@ ringlog_conf *ringlog_conf_dup(const ringlog_conf *conf);
  *   fetch-max-bytes          per fetch request          [52428800]
  *   partition-fetch-bytes    per partition and request  [1048576]
  *   queued-max-bytes         prefetched bytes buffered per partition [4194304]
+ *
+ * Partitioning (keyed records without an explicit partition):
+ *   partitioner              xxh64 | murmur2: hash of the key modulo the
+ *                            partition count. murmur2 is Kafka's default
+ *                            (Java's Utils.murmur2, toPositive(h) % n) and
+ *                            librdkafka's murmur2_random (accepted as an
+ *                            alias): the same key lands on the same
+ *                            partition as with those clients  [xxh64]
+ *   Records with a null key go to a sticky partition that moves each time
+ *   its batch is sealed, whatever the partitioner.
+ *
+ * Kafka's names (librdkafka's and the Java client's) are accepted wherever
+ * the meaning is the same: bootstrap.servers, client.id, linger.ms,
+ * batch.size, acks (-1 = all), enable.idempotence, compression.type,
+ * delivery.timeout.ms, request.timeout.ms, retry.backoff.ms, group.id,
+ * auto.offset.reset (smallest / largest too), enable.auto.commit,
+ * auto.commit.interval.ms, ... (the full table is in docs/CLIENT.md,
+ * "Coming from librdkafka"). A Kafka key or value libringlog does not
+ * support (gzip, transactional.id, sasl.*, ...) is refused with the reason.
+ * ringlog_conf_get answers to the same names.
  */
 int ringlog_conf_set(ringlog_conf *conf, const char *key, const char *value, char *errbuf,
                      size_t errlen);
@@ -163,6 +217,20 @@ int ringlog_conf_get(const ringlog_conf *conf, const char *key, char *buf, size_
 
 /* Diagnostics sink. Without one, the library stays silent. */
 void ringlog_conf_set_log_cb(ringlog_conf *conf, ringlog_log_cb cb, void *opaque);
+
+/*
+ * A custom partitioner: returns the partition, in [0, partition_count), of
+ * a record with a key and no explicit partition (librdkafka's
+ * rd_kafka_topic_conf_set_partitioner_cb). Records with a null key keep the
+ * sticky partitioner. Called from the producing thread with the producer's
+ * lock held: it must be quick and must not call the producer. A return
+ * outside the range is logged as an error and the `partitioner` key's hash
+ * places that record.
+ */
+typedef int32_t (*ringlog_partitioner_cb)(const char *topic, const void *key, size_t key_len,
+                                          int32_t partition_count, void *opaque);
+
+void ringlog_conf_set_partitioner_cb(ringlog_conf *conf, ringlog_partitioner_cb cb, void *opaque);
 
 /* ------------------------------------------------------------------ producer */
 

@@ -198,6 +198,48 @@ Test(cli, delimiters_and_headers)
     proc_output_free(&o);
 }
 
+/* Issue 20 item 1: -X passes library keys through, Kafka's names included. */
+Test(cli, dash_x_passes_configuration_through)
+{
+    OUT(NULL, 0, "topic", "create", "x12", "--partitions", "12");
+    /* murmur2 places "kafka" on 4, "user-1" on 8 and "order-42" on 0 of 12 (Kafka's algorithm). */
+    struct proc_output o;
+    cr_assert_eq(CLI("kafka=a\nuser-1=b\norder-42=c\n", &o, "produce", "x12", "--key-separator",
+                     "=", "-X", "partitioner=murmur2_random", "-Xlinger.ms=0", "-X",
+                     "compression.type=zstd"),
+                 0, "%s", o.err);
+    proc_output_free(&o);
+    const char *got = OUT(NULL, 0, "consume", "x12", "--from-beginning", "--exit-at-end",
+                          "--format", "%k@%p ", "-X", "auto.offset.reset=smallest");
+    cr_assert(strstr(got, "kafka@4 ") && strstr(got, "user-1@8 ") && strstr(got, "order-42@0 "),
+              "%s", got);
+    /* Refusals are usage errors with the library's reason; nothing is sent. */
+    cr_assert_eq(CLI("v\n", &o, "produce", "x12", "-X", "compression.type=gzip"), 2);
+    cr_assert(strstr(o.err, "-X compression.type=gzip: compression.type=gzip is not supported") &&
+                  strstr(o.err, "lz4"),
+              "%s", o.err);
+    proc_output_free(&o);
+    cr_assert_eq(CLI(NULL, &o, "topic", "list", "-X", "transactional.id=t"), 2);
+    cr_assert(strstr(o.err, "transactions are not implemented"), "%s", o.err);
+    proc_output_free(&o);
+    cr_assert_eq(CLI(NULL, &o, "topic", "list", "-X", "linger.ms"), 2);
+    cr_assert(strstr(o.err, "expected KEY=VALUE"), "%s", o.err);
+    proc_output_free(&o);
+    cr_assert_eq(CLI(NULL, &o, "topic", "list", "-X"), 2);
+    proc_output_free(&o);
+    cr_assert_eq(CLI(NULL, &o, "-X", "linger.ms=1", "topic", "list"), 2);
+    cr_assert(strstr(o.err, "-X goes after the command"), "%s", o.err);
+    proc_output_free(&o);
+    /* -X bootstrap.servers wins over $RINGLOG_BOOTSTRAP: nothing listens on port 1. */
+    cr_assert_neq(CLI(NULL, &o, "topic", "list", "-X", "bootstrap.servers=127.0.0.1:1", "-X",
+                      "socket.connection.setup.timeout.ms=500", "-X", "request.timeout.ms=1000"),
+                  0);
+    cr_assert(strstr(o.err, "127.0.0.1:1"), "%s", o.err);
+    proc_output_free(&o);
+    const char *help = OUT(NULL, 0, "topic", "list", "--help");
+    cr_assert(strstr(help, "-X KEY=VALUE"), "%s", help);
+}
+
 static int live_cli(struct live_proc *p, const char *const *args)
 {
     const char *env[] = {bootstrap_env, NULL};

@@ -152,6 +152,33 @@ Test(cli_units, options_per_subcommand)
     cr_assert_str_eq(a.bootstrap, "h:1");
 }
 
+Test(cli_units, dash_x_configuration_pairs)
+{
+    struct cli_args a;
+    cr_assert_eq(PARSE(&a, "-X", "linger.ms=5", "t", "-Xacks=all", "--json", "-X", "a=b=c"), 0);
+    cr_assert_eq(a.nconf, 3);
+    cr_assert_str_eq(a.conf[0], "linger.ms=5");
+    cr_assert_str_eq(a.conf[1], "acks=all");
+    cr_assert_str_eq(a.conf[2], "a=b=c", "the value may hold '='");
+    cr_assert(cli_has(&a, "json"));
+    cr_assert_eq(PARSE(&a, "t", "-X"), 2, "a missing pair");
+    cr_assert_eq(PARSE(&a, "t", "-X", "novalue"), 2);
+    cr_assert_eq(PARSE(&a, "t", "-X", "=v"), 2, "an empty key");
+    cr_assert_eq(PARSE(&a, "t", "--", "-X"), 2, "after --, -X is an operand (a second one here)");
+    /* Applied in order over the configuration; the library's refusal is a usage error. */
+    ringlog_conf *c = ringlog_conf_new();
+    char buf[64];
+    cr_assert_eq(PARSE(&a, "t", "-X", "linger.ms=7", "-X", "linger-ms=9", "-X", "acks=-1"), 0);
+    cr_assert_eq(cli_conf_apply(c, &a), 0);
+    cr_assert_eq(ringlog_conf_get(c, "linger-ms", buf, sizeof(buf)), 0);
+    cr_assert_str_eq(buf, "9");
+    cr_assert_eq(ringlog_conf_get(c, "acks", buf, sizeof(buf)), 0);
+    cr_assert_str_eq(buf, "all");
+    cr_assert_eq(PARSE(&a, "t", "-X", "compression.type=snappy"), 0);
+    cr_assert_eq(cli_conf_apply(c, &a), 2);
+    ringlog_conf_destroy(c);
+}
+
 /* The JSON form of a message, as a string (static). */
 static const char *json_of(const ringlog_message *m)
 {

@@ -200,6 +200,90 @@ Test(producer, zstd_batches)
     compression_round("zstd", 2);
 }
 
+/* Issue 20 item 7: partitioner=murmur2 puts keys where Kafka does (partitions from Kafka's
+ * algorithm). */
+Test(producer, murmur2_partitioner_places_keys_as_kafka_does)
+{
+    struct fake_broker *fb = fake_broker_start();
+    fake_broker_create_topic(fb, "m", 12);
+    struct reports r;
+    reports_init(&r);
+    ringlog_conf *c = conf_for(fb, &r);
+    char err[256];
+    cr_assert_eq(ringlog_conf_set(c, "partitioner", "murmur2", err, sizeof(err)), 0, "%s", err);
+    ringlog_producer *p = producer_for(c);
+    static const struct {
+        const char *key;
+        int32_t partition; /* toPositive(murmur2(key)) % 12, from Kafka's algorithm */
+        int copies;
+    } keys[] = {{"user-1", 8, 3}, {"order-42", 0, 5}, {"kafka", 4, 7}};
+    bool xxh64_differs = false;
+    for (size_t k = 0; k < 3; k++) {
+        xxh64_differs |=
+            rl_partition_for_key(keys[k].key, strlen(keys[k].key), 12) != keys[k].partition;
+        for (int i = 0; i < keys[k].copies; i++) {
+            ringlog_record rec = {.topic = "m",
+                                  .partition = RINGLOG_PARTITION_ANY,
+                                  .key = keys[k].key,
+                                  .key_len = strlen(keys[k].key),
+                                  .value = "v",
+                                  .value_len = 1};
+            cr_assert_eq(ringlog_produce(p, &rec), RINGLOG_OK);
+        }
+    }
+    cr_assert(xxh64_differs, "the default partitioner would place these keys differently");
+    cr_assert_eq(ringlog_producer_flush(p, 10000), RINGLOG_OK);
+    cr_assert_eq(r.ok, 15);
+    for (size_t k = 0; k < 3; k++)
+        cr_assert_eq(fake_broker_record_count(fb, "m", (uint32_t)keys[k].partition),
+                     (int64_t)keys[k].copies, "%s", keys[k].key);
+    ringlog_producer_destroy(p);
+    ringlog_conf_destroy(c);
+    fake_broker_stop(fb);
+}
+
+struct to_last {
+    pthread_mutex_t mu;
+    int calls;
+};
+
+/* A custom partitioner: every keyed record to the last partition. */
+static int32_t last_partition(const char *topic, const void *key, size_t key_len, int32_t count,
+                              void *opaque)
+{
+    struct to_last *t = opaque;
+    pthread_mutex_lock(&t->mu);
+    t->calls += strcmp(topic, "c") == 0 && key && key_len > 0;
+    pthread_mutex_unlock(&t->mu);
+    return count - 1;
+}
+
+Test(producer, custom_partitioner_callback_places_keyed_records)
+{
+    struct fake_broker *fb = fake_broker_start();
+    fake_broker_create_topic(fb, "c", 3);
+    struct reports r;
+    reports_init(&r);
+    ringlog_conf *c = conf_for(fb, &r);
+    struct to_last t = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    ringlog_conf_set_partitioner_cb(c, last_partition, &t);
+    ringlog_producer *p = producer_for(c);
+    produce_n(p, "c", 200, true);
+    cr_assert_eq(ringlog_producer_flush(p, 10000), RINGLOG_OK);
+    cr_assert_eq(t.calls, 200, "once per keyed record");
+    cr_assert_eq(fake_broker_record_count(fb, "c", 2), 200);
+    /* An explicit partition and a null key do not ask the callback. */
+    ringlog_record rec = {.topic = "c", .partition = 0, .key = "k", .key_len = 1};
+    cr_assert_eq(ringlog_produce(p, &rec), RINGLOG_OK);
+    produce_n(p, "c", 10, false);
+    cr_assert_eq(ringlog_producer_flush(p, 10000), RINGLOG_OK);
+    cr_assert_eq(t.calls, 200);
+    cr_assert_eq(r.ok, 211);
+    ringlog_producer_destroy(p);
+    ringlog_conf_destroy(c);
+    fake_broker_stop(fb);
+}
+
 Test(producer, unknown_topic_and_partition)
 {
     struct fake_broker *fb = fake_broker_start();
