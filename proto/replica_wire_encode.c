@@ -77,6 +77,7 @@ static void put_sub(struct wout *o, uint32_t number, body_fn body, const void *a
     size_t before = o->len;
     body(o, arg);
     assert(o->overflow || o->len - before == count.len);
+    (void)before;
 }
 
 static void put_scalar(struct wout *o, const struct rw_field *f, const struct rg_message *m)
