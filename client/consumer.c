@@ -11,6 +11,7 @@
  * returns records from before it. The position (next offset the
  * application will see) is what commit and auto-commit store.
  */
+#include <assert.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +49,7 @@ struct cpart {
     int64_t backoff_until;
     _Atomic int64_t position; /* next offset for the application, -1 unknown */
     int64_t committed;        /* last position committed */
+    uint64_t first_turn;      /* the fetch that last listed it first, 0 none (rotation) */
 };
 
 /* Prefetched batches of one partition, or an error event, in arrival order. */
@@ -90,7 +92,7 @@ struct ringlog_consumer {
     struct chunk *q_head, *q_tail;
     struct job *jobs;
     int64_t next_auto_commit;
-    size_t fetch_first; /* index in parts the next fetch lists first (rotates) */
+    uint64_t fetch_turns; /* fetches sent, numbering cpart.first_turn */
 
     /* application-thread state of poll */
     struct chunk *cur;
@@ -474,22 +476,41 @@ static bool fetchable(struct ringlog_consumer *c, struct cpart *p, struct rl_bro
 }
 
 /*
+ * Counts the partitions a fetch to `broker` would carry and picks the one to
+ * list first: the one listed first longest ago (never, first), so that
+ * partitions of the same broker take turns at the head whatever fetches to
+ * other brokers do in between.
+ */
+static int fetch_candidates(struct ringlog_consumer *c, struct rl_broker *broker, int64_t now,
+                            size_t *first)
+{
+    int n = 0;
+    for (size_t i = 0; i < c->nparts; i++) {
+        if (!fetchable(c, c->parts[i], broker, now))
+            continue;
+        if (n == 0 || c->parts[i]->first_turn < c->parts[*first]->first_turn)
+            *first = i;
+        n++;
+    }
+    assert(n == 0 || *first < c->nparts);
+    return n;
+}
+
+/*
  * Sends one fetch to `broker` for every partition it leads that is ready for
  * more. The broker fills partitions in request order within a total budget
  * and only the first one with data is sure of a whole batch (docs/PROTOCOL.md
- * *Fetch*), so the list starts one partition further on each time: a
- * partition whose next batch exceeds what earlier ones leave of the budget is
- * first within nparts fetches instead of starving.
+ * *Fetch*), so the order rotates (fetch_candidates): a partition whose next
+ * batch exceeds what earlier ones leave of the budget is listed first within
+ * as many fetches to its broker as it has partitions ready, instead of
+ * starving while the others have data.
  */
 static void fetch_from(struct ringlog_consumer *c, struct rl_broker *broker, int64_t now)
 {
-    int n = 0;
-    for (size_t i = 0; i < c->nparts; i++)
-        if (fetchable(c, c->parts[i], broker, now))
-            n++;
+    size_t first = 0;
+    int n = fetch_candidates(c, broker, now, &first);
     if (n == 0 || !rl_broker_ready(c->cl, broker))
         return;
-    size_t first = c->fetch_first % c->nparts;
     struct fetch_req *fr = malloc(sizeof(*fr) + (size_t)n * sizeof(fr->e[0]));
     Ringlog__FetchTopic *fts = calloc((size_t)n, sizeof(*fts));
     Ringlog__FetchTopic **ftp = calloc((size_t)n, sizeof(*ftp));
@@ -541,7 +562,8 @@ static void fetch_from(struct ringlog_consumer *c, struct rl_broker *broker, int
     req.fetch = &f;
     if (rl_broker_send(c->cl, broker, &req, true, c->conf->fetch_max_wait_ms, on_fetch, fr) ==
         RINGLOG_OK) {
-        c->fetch_first = first + 1;
+        assert(fr->e[0].part == c->parts[first]);
+        c->parts[first]->first_turn = ++c->fetch_turns;
         for (int i = 0; i < fr->n; i++) {
             fr->e[i].part->fetch_inflight = true;
             fr->e[i].part->refs++;
