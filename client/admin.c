@@ -4,6 +4,7 @@
  * broker says it is not the one to ask. No I/O thread: admin calls are rare
  * and a caller wants the answer before going on.
  */
+#include <assert.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,12 +163,36 @@ static bool move_to_controller(struct ringlog_admin *a)
     return moved;
 }
 
-/* Runs a create or delete and returns the one topic result's code. */
-static int topic_call(struct ringlog_admin *a, Ringlog__Request *req, char *errbuf, size_t errlen)
+/*
+ * Makes sure the connection has answered once before a request the broker
+ * may take long over (CreateTopics, DeleteTopics): a Metadata request for
+ * just `topic` gets the short first-answer timeout that tells a silent peer
+ * from a broker, so the slow request itself gets the whole
+ * request-timeout-ms.
+ */
+static int admin_probe(struct ringlog_admin *a, const char *topic, char *errbuf, size_t errlen)
 {
+    if (a->conn && rl_conn_speaks_protocol(a->conn))
+        return RINGLOG_OK;
+    Ringlog__Response *resp;
+    int err = metadata(a, topic, &resp, errbuf, errlen);
+    if (err)
+        return err;
+    assert(a->conn && rl_conn_speaks_protocol(a->conn));
+    rl_conn_response_free(resp);
+    return RINGLOG_OK;
+}
+
+/* Runs a create or delete of `topic` and returns the one topic result's code. */
+static int topic_call(struct ringlog_admin *a, const char *topic, Ringlog__Request *req,
+                      char *errbuf, size_t errlen)
+{
+    assert(topic && req);
     for (int attempt = 0;; attempt++) {
         Ringlog__Response *resp;
-        int err = admin_call(a, req, &resp, false, errbuf, errlen);
+        int err = admin_probe(a, topic, errbuf, errlen);
+        if (!err)
+            err = admin_call(a, req, &resp, false, errbuf, errlen);
         if (err)
             return err;
         Ringlog__TopicResult *r = NULL;
@@ -225,7 +250,7 @@ int ringlog_admin_create_topic(ringlog_admin *a, const char *name, int32_t parti
     req.body_case = RINGLOG__REQUEST__BODY_CREATE_TOPICS;
     req.create_topics = &cr;
     pthread_mutex_lock(&a->mu);
-    int err = topic_call(a, &req, errbuf, errlen);
+    int err = topic_call(a, name, &req, errbuf, errlen);
     pthread_mutex_unlock(&a->mu);
     return err;
 }
@@ -245,7 +270,7 @@ int ringlog_admin_delete_topic(ringlog_admin *a, const char *name, char *errbuf,
     req.body_case = RINGLOG__REQUEST__BODY_DELETE_TOPICS;
     req.delete_topics = &dr;
     pthread_mutex_lock(&a->mu);
-    int err = topic_call(a, &req, errbuf, errlen);
+    int err = topic_call(a, name, &req, errbuf, errlen);
     pthread_mutex_unlock(&a->mu);
     return err;
 }

@@ -11,6 +11,7 @@
  * returns records from before it. The position (next offset the
  * application will see) is what commit and auto-commit store.
  */
+#include <assert.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +49,7 @@ struct cpart {
     int64_t backoff_until;
     _Atomic int64_t position; /* next offset for the application, -1 unknown */
     int64_t committed;        /* last position committed */
+    uint64_t first_turn;      /* the fetch that last listed it first, 0 none (rotation) */
 };
 
 /* Prefetched batches of one partition, or an error event, in arrival order. */
@@ -90,6 +92,7 @@ struct ringlog_consumer {
     struct chunk *q_head, *q_tail;
     struct job *jobs;
     int64_t next_auto_commit;
+    uint64_t fetch_turns; /* fetches sent, numbering cpart.first_turn */
 
     /* application-thread state of poll */
     struct chunk *cur;
@@ -376,6 +379,7 @@ static void take_records(struct ringlog_consumer *c, struct cpart *p, Ringlog__R
     const uint8_t *batch;
     struct rl_batch_header h;
     rl_batch_iter_init(&it, r->records.data, r->records.len, RL_BATCH_ABSOLUTE_MAX_BYTES);
+    it.allow_control = true; /* the broker's own batches: skipped by poll, not handed out */
     int st;
     int64_t next = p->fetch_offset;
     while ((st = rl_batch_iter_next(&it, &batch, &h)) == RL_OK)
@@ -463,17 +467,48 @@ static void on_fetch(struct rl_cluster *cl, void *ctx, Ringlog__Response *resp, 
     free(fr);
 }
 
-/* Sends one fetch to `broker` for every partition it leads that is ready for more. */
-static void fetch_from(struct ringlog_consumer *c, struct rl_broker *broker, int64_t now)
+static bool fetchable(struct ringlog_consumer *c, struct cpart *p, struct rl_broker *broker,
+                      int64_t now)
+{
+    return p->state == CP_FETCHING && !p->fetch_inflight && now >= p->backoff_until &&
+           p->queued_bytes < (size_t)c->conf->queued_max_bytes &&
+           rl_cluster_leader(c->cl, p->topic, p->partition) == broker;
+}
+
+/*
+ * Counts the partitions a fetch to `broker` would carry and picks the one to
+ * list first: the one listed first longest ago (never, first), so that
+ * partitions of the same broker take turns at the head whatever fetches to
+ * other brokers do in between.
+ */
+static int fetch_candidates(struct ringlog_consumer *c, struct rl_broker *broker, int64_t now,
+                            size_t *first)
 {
     int n = 0;
     for (size_t i = 0; i < c->nparts; i++) {
-        struct cpart *p = c->parts[i];
-        if (p->state == CP_FETCHING && !p->fetch_inflight && now >= p->backoff_until &&
-            p->queued_bytes < (size_t)c->conf->queued_max_bytes &&
-            rl_cluster_leader(c->cl, p->topic, p->partition) == broker)
-            n++;
+        if (!fetchable(c, c->parts[i], broker, now))
+            continue;
+        if (n == 0 || c->parts[i]->first_turn < c->parts[*first]->first_turn)
+            *first = i;
+        n++;
     }
+    assert(n == 0 || *first < c->nparts);
+    return n;
+}
+
+/*
+ * Sends one fetch to `broker` for every partition it leads that is ready for
+ * more. The broker fills partitions in request order within a total budget
+ * and only the first one with data is sure of a whole batch (docs/PROTOCOL.md
+ * *Fetch*), so the order rotates (fetch_candidates): a partition whose next
+ * batch exceeds what earlier ones leave of the budget is listed first within
+ * as many fetches to its broker as it has partitions ready, instead of
+ * starving while the others have data.
+ */
+static void fetch_from(struct ringlog_consumer *c, struct rl_broker *broker, int64_t now)
+{
+    size_t first = 0;
+    int n = fetch_candidates(c, broker, now, &first);
     if (n == 0 || !rl_broker_ready(c->cl, broker))
         return;
     struct fetch_req *fr = malloc(sizeof(*fr) + (size_t)n * sizeof(fr->e[0]));
@@ -487,10 +522,8 @@ static void fetch_from(struct ringlog_consumer *c, struct rl_broker *broker, int
     fr->n = 0;
     int ntopics = 0;
     for (size_t i = 0; i < c->nparts; i++) {
-        struct cpart *p = c->parts[i];
-        if (!(p->state == CP_FETCHING && !p->fetch_inflight && now >= p->backoff_until &&
-              p->queued_bytes < (size_t)c->conf->queued_max_bytes &&
-              rl_cluster_leader(c->cl, p->topic, p->partition) == broker))
+        struct cpart *p = c->parts[(first + i) % c->nparts];
+        if (!fetchable(c, p, broker, now))
             continue;
         int k = fr->n;
         fr->e[k] = (struct fetch_entry){.part = p, .gen = p->gen, .offset = p->fetch_offset};
@@ -529,6 +562,8 @@ static void fetch_from(struct ringlog_consumer *c, struct rl_broker *broker, int
     req.fetch = &f;
     if (rl_broker_send(c->cl, broker, &req, true, c->conf->fetch_max_wait_ms, on_fetch, fr) ==
         RINGLOG_OK) {
+        assert(fr->e[0].part == c->parts[first]);
+        c->parts[first]->first_turn = ++c->fetch_turns;
         for (int i = 0; i < fr->n; i++) {
             fr->e[i].part->fetch_inflight = true;
             fr->e[i].part->refs++;
@@ -982,6 +1017,13 @@ static int next_record(struct ringlog_consumer *c, bool *got)
             /* Verified by the I/O thread: header and checksum are good. */
             rl_batch_header_read(b, ch->len - c->cur_pos, &c->bh);
             c->cur_pos += rl_batch_total_bytes(&c->bh);
+            if (rl_batch_is_control(&c->bh)) {
+                /* The broker's marker, no application records: only the position moves. */
+                int64_t end = rl_batch_last_offset(&c->bh) + 1;
+                if (end > atomic_load(&ch->part->position))
+                    atomic_store(&ch->part->position, end);
+                continue;
+            }
             if (rl_batch_codec(&c->bh) != RL_CODEC_NONE) {
                 size_t rawlen;
                 int st = rl_batch_decompress_records(b, &c->bh, &c->decompressed, &rawlen);

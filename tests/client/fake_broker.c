@@ -83,7 +83,8 @@ struct fake_broker {
     int drop_produce, swallow_produce, fail_produce;
     int fail_code; /* the error fail_produce partitions get */
     char fail_message[256];
-    int stall_large_ms; /* once: pause before reading the body of a frame over 1 MiB */
+    int stall_large_ms;  /* once: pause before reading the body of a frame over 1 MiB */
+    int delay_create_ms; /* once: pause before answering a CreateTopics */
 };
 
 /* ---------------------------------------------------------------- state */
@@ -422,9 +423,16 @@ static bool handle_produce(struct fake_broker *fb, struct rl_arena *a, Ringlog__
     return pr->acks != 0;
 }
 
-/* Fills one partition's fetch result; returns the bytes of records given. */
+/*
+ * Fills one partition's fetch result; returns the bytes of records given.
+ * The rule of docs/PROTOCOL.md *Fetch*: whole batches within the
+ * partition's max_bytes and what is `left` of the request's total; only the
+ * first partition with data (`*given` still false) gets its first batch
+ * whatever its size.
+ */
 static size_t fetch_partition(struct fake_broker *fb, struct rl_arena *a, const char *topic,
-                              Ringlog__FetchPartition *fp, Ringlog__FetchPartitionResult *r)
+                              Ringlog__FetchPartition *fp, Ringlog__FetchPartitionResult *r,
+                              size_t left, bool *given)
 {
     r->partition = fp->partition;
     struct fb_topic *t = find_topic(fb, topic);
@@ -450,10 +458,13 @@ static size_t fetch_partition(struct fake_broker *fb, struct rl_arena *a, const 
     while (i < p->nbatches && p->batches[i].last < fp->fetch_offset)
         i++;
     size_t from = i, bytes = 0;
-    uint32_t max = fp->max_bytes ? fp->max_bytes : (1u << 20);
-    while (i < p->nbatches && (bytes == 0 || bytes + p->batches[i].len <= max))
+    size_t max = fp->max_bytes ? fp->max_bytes : (1u << 20);
+    if (left < max)
+        max = left;
+    while (i < p->nbatches && ((bytes == 0 && !*given) || bytes + p->batches[i].len <= max))
         bytes += p->batches[i++].len;
     if (bytes) {
+        *given = true;
         r->records.data = rl_arena_alloc(a, bytes);
         memcpy(r->records.data, p->log + p->batches[from].pos, bytes);
         r->records.len = bytes;
@@ -485,12 +496,13 @@ static void handle_fetch(struct fake_broker *fb, struct rl_arena *a, Ringlog__Re
         r->topics[i] = tr;
     }
     for (;;) {
-        size_t total = 0;
-        bool errors = false;
+        size_t total = 0, limit = fr->max_bytes ? fr->max_bytes : (64u << 20);
+        bool errors = false, given = false;
         for (size_t i = 0; i < fr->n_topics; i++)
             for (size_t j = 0; j < fr->topics[i]->n_partitions; j++) {
                 total += fetch_partition(fb, a, fr->topics[i]->topic, fr->topics[i]->partitions[j],
-                                         r->topics[i]->partitions[j]);
+                                         r->topics[i]->partitions[j],
+                                         total < limit ? limit - total : 0, &given);
                 errors |= r->topics[i]->partitions[j]->error != 0;
             }
         if (total > 0 || errors || fb->stopping || fr->max_wait_ms == 0)
@@ -737,6 +749,13 @@ static void *conn_main(void *arg)
         resp.correlation_id = req->correlation_id;
         bool send_it = true, close_conn = false;
         pthread_mutex_lock(&fb->mu);
+        if (req->body_case == RINGLOG__REQUEST__BODY_CREATE_TOPICS && fb->delay_create_ms > 0) {
+            int ms = fb->delay_create_ms;
+            fb->delay_create_ms = 0;
+            pthread_mutex_unlock(&fb->mu);
+            usleep((useconds_t)ms * 1000);
+            pthread_mutex_lock(&fb->mu);
+        }
         switch (req->body_case) {
         case RINGLOG__REQUEST__BODY_METADATA:
             handle_metadata(fb, &arena, req, &resp);
@@ -913,6 +932,74 @@ void fake_broker_stall_next_large_request(struct fake_broker *fb, int ms)
     pthread_mutex_lock(&fb->mu);
     fb->stall_large_ms = ms;
     pthread_mutex_unlock(&fb->mu);
+}
+
+void fake_broker_delay_create_topics(struct fake_broker *fb, int ms)
+{
+    pthread_mutex_lock(&fb->mu);
+    fb->delay_create_ms = ms;
+    pthread_mutex_unlock(&fb->mu);
+}
+
+/* Appends one batch as the broker stores it and wakes long-polling fetches. */
+static int64_t append_built(struct fake_broker *fb, const char *topic, uint32_t partition,
+                            const uint8_t *batch, size_t len)
+{
+    struct rl_batch_header h;
+    if (rl_batch_validate_control(batch, len, len, &h) != RL_OK)
+        abort();
+    pthread_mutex_lock(&fb->mu);
+    struct fb_topic *t = find_topic(fb, topic);
+    int64_t base = -1;
+    if (t && partition < t->npart) {
+        base = t->parts[partition].next_offset;
+        append_batch(&t->parts[partition], batch, &h);
+        pthread_cond_broadcast(&fb->data);
+    }
+    pthread_mutex_unlock(&fb->mu);
+    return base;
+}
+
+int64_t fake_broker_append_records(struct fake_broker *fb, const char *topic, uint32_t partition,
+                                   int count, size_t value_len, char fill)
+{
+    size_t cap = 128 + (size_t)count * (value_len + 32);
+    uint8_t *buf = malloc(cap);
+    char *value = malloc(value_len ? value_len : 1);
+    if (!buf || !value || count < 1)
+        abort();
+    memset(value, fill, value_len);
+    struct rl_batch_producer prod = {.producer_id = -1, .producer_epoch = -1, .base_sequence = -1};
+    struct rl_batch_builder b;
+    if (rl_batch_builder_init(&b, buf, cap, &prod) != RL_OK)
+        abort();
+    for (int i = 0; i < count; i++) {
+        struct rl_record_in r = {.value = value, .value_len = value_len, .timestamp = 1000 + i};
+        if (rl_batch_builder_add(&b, &r) != RL_OK)
+            abort();
+    }
+    size_t n = rl_batch_builder_finish(&b);
+    int64_t base = append_built(fb, topic, partition, buf, n);
+    free(value);
+    free(buf);
+    return base;
+}
+
+int64_t fake_broker_append_control(struct fake_broker *fb, const char *topic, uint32_t partition,
+                                   uint16_t type)
+{
+    uint8_t buf[256];
+    struct rl_batch_producer prod = {.producer_id = -1, .producer_epoch = -1, .base_sequence = -1};
+    struct rl_batch_builder b;
+    if (rl_batch_builder_init(&b, buf, sizeof(buf), &prod) != RL_OK)
+        abort();
+    uint8_t key[2] = {(uint8_t)type, (uint8_t)(type >> 8)};
+    struct rl_record_in r = {.key = key, .key_len = sizeof(key), .timestamp = 1000};
+    if (rl_batch_builder_add(&b, &r) != RL_OK)
+        abort();
+    size_t n = rl_batch_builder_finish(&b);
+    rl_batch_make_control(buf, n);
+    return append_built(fb, topic, partition, buf, n);
 }
 
 void fake_broker_fail_produce(struct fake_broker *fb, int n, int code, const char *message)

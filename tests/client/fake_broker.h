@@ -12,6 +12,7 @@
 #ifndef RINGLOG_TESTS_FAKE_BROKER_H
 #define RINGLOG_TESTS_FAKE_BROKER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct fake_broker;
@@ -59,6 +60,21 @@ void fake_broker_fail_produce_not_leader(struct fake_broker *fb, int n);
 /* Answers the next `n` partitions of produce requests with `code` and `message`, appending
  * nothing. */
 void fake_broker_fail_produce(struct fake_broker *fb, int n, int code, const char *message);
+
+/* The next CreateTopics is answered (and carried out) only after `ms`
+ * milliseconds: a broker that takes long to create many partitions. */
+void fake_broker_delay_create_topics(struct fake_broker *fb, int ms);
+
+/* Appends one uncompressed batch without a producer of `count` records whose
+ * values are `value_len` bytes of `fill`; returns its base offset, -1 when
+ * the partition does not exist. */
+int64_t fake_broker_append_records(struct fake_broker *fb, const char *topic, uint32_t partition,
+                                   int count, size_t value_len, char fill);
+
+/* Appends a control batch (docs/FORMAT.md "Control batches") of the given
+ * control type, as the broker does for replication; returns its base offset. */
+int64_t fake_broker_append_control(struct fake_broker *fb, const char *topic, uint32_t partition,
+                                   uint16_t type);
 
 /* Stops every thread, closes every socket, frees the state. */
 void fake_broker_stop(struct fake_broker *fb);

@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -10,6 +11,7 @@
 #include "conn.h"
 #include "fake_broker.h"
 #include "frame.h"
+#include "ringlog.h"
 
 static Ringlog__Request *metadata_request(Ringlog__Request *req, Ringlog__MetadataRequest *md)
 {
@@ -266,5 +268,54 @@ Test(conn, borrowed_bytes_are_sent_in_place)
         free(blobs[i]);
     rl_conn_close(c);
     close(sfd);
+    close(lfd);
+}
+
+/*
+ * A CreateTopics the broker takes longer than connect-timeout-ms (5 s by
+ * default) over, but less than request-timeout-ms, succeeds: only a
+ * connection's first answer has the short "silent peer" timeout, and the
+ * admin client gets that answer with a Metadata request first.
+ */
+Test(conn, slow_create_topics_waits_for_the_request_timeout, .timeout = 30)
+{
+    struct fake_broker *fb = fake_broker_start();
+    ringlog_conf *c = ringlog_conf_new();
+    cr_assert_eq(ringlog_conf_set(c, "bootstrap", fake_broker_address(fb), NULL, 0), 0);
+    char v[32];
+    cr_assert_eq(ringlog_conf_get(c, "connect-timeout-ms", v, sizeof(v)), 0);
+    cr_assert_str_eq(v, "5000");
+    fake_broker_delay_create_topics(fb, 5600);
+    char err[256] = "";
+    ringlog_admin *a = ringlog_admin_new(c, err, sizeof(err));
+    cr_assert_not_null(a, "%s", err);
+    cr_assert_eq(ringlog_admin_create_topic(a, "slow", 3, 1, NULL, err, sizeof(err)), 0, "%s", err);
+    ringlog_topic_info *ti = NULL;
+    cr_assert_eq(ringlog_admin_describe_topic(a, "slow", &ti, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(ti->partition_count, 3);
+    ringlog_free(ti);
+    ringlog_admin_destroy(a);
+    ringlog_conf_destroy(c);
+    fake_broker_stop(fb);
+}
+
+/* A peer that accepts but never answers is still told apart at the first answer. */
+Test(conn, admin_call_to_a_silent_peer_fails_at_connect_timeout)
+{
+    int port;
+    int lfd = listen_local(&port);
+    char addr[64];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+    ringlog_conf *c = ringlog_conf_new();
+    cr_assert_eq(ringlog_conf_set(c, "bootstrap", addr, NULL, 0), 0);
+    cr_assert_eq(ringlog_conf_set(c, "connect-timeout-ms", "300", NULL, 0), 0);
+    char err[256] = "";
+    ringlog_admin *a = ringlog_admin_new(c, err, sizeof(err));
+    cr_assert_not_null(a, "%s", err);
+    int rc = ringlog_admin_create_topic(a, "t", 1, 1, NULL, err, sizeof(err));
+    cr_assert_eq(rc, RINGLOG_ERR_TIMED_OUT, "%s", ringlog_err_name(rc));
+    cr_assert_not_null(strstr(err, "sent no answer in time"), "%s", err);
+    ringlog_admin_destroy(a);
+    ringlog_conf_destroy(c);
     close(lfd);
 }

@@ -277,3 +277,85 @@ Test(consumer, no_offset_and_out_of_range)
     ringlog_conf_destroy(c);
     fake_broker_stop(fb);
 }
+
+/*
+ * Fetch starvation (docs/PROTOCOL.md *Fetch*): partition 0 holds many small
+ * batches, partition 1 one batch larger than the fetch's whole budget. Only
+ * the first partition with data is sure of a batch, so without rotating the
+ * order partition 1 would wait until partition 0 ran dry; with it, partition
+ * 1 is first in the second fetch and its message comes within two fetches'
+ * worth of partition 0's.
+ */
+Test(consumer, rotation_feeds_a_partition_with_a_big_batch)
+{
+    struct fake_broker *fb = fake_broker_start();
+    fake_broker_create_topic(fb, "rot", 2);
+    enum { SMALL = 1000, VALUE = 40, BUDGET = 1024 };
+    for (int i = 0; i < SMALL; i++)
+        cr_assert_eq(fake_broker_append_records(fb, "rot", 0, 1, VALUE, 's'), i);
+    cr_assert_eq(fake_broker_append_records(fb, "rot", 1, 1, 2 * BUDGET, 'B'), 0);
+    ringlog_conf *c = conf_for(fb);
+    cr_assert_eq(ringlog_conf_set(c, "fetch-max-bytes", "1024", NULL, 0), 0);
+    char err[256];
+    ringlog_consumer *k = ringlog_consumer_new(c, err, sizeof(err));
+    cr_assert_not_null(k, "%s", err);
+    ringlog_topic_partition tps[2] = {{.topic = "rot", .partition = 0, .offset = 0},
+                                      {.topic = "rot", .partition = 1, .offset = 0}};
+    cr_assert_eq(ringlog_consumer_assign(k, tps, 2), 0);
+    /* A small batch takes more than BUDGET / 20 bytes: a fetch carries fewer than 20. */
+    int small_seen = 0;
+    bool big_seen = false;
+    while (!big_seen && small_seen < SMALL) {
+        const ringlog_message *m = poll_one(k);
+        if (m->partition == 1) {
+            cr_assert_eq(m->value_len, (size_t)(2 * BUDGET));
+            big_seen = true;
+        } else {
+            cr_assert_eq(m->offset, small_seen);
+            small_seen++;
+        }
+    }
+    cr_assert(big_seen);
+    cr_assert_lt(small_seen, 2 * 20, "partition 1 waited behind %d small messages", small_seen);
+    ringlog_consumer_destroy(k);
+    ringlog_conf_destroy(c);
+    fake_broker_stop(fb);
+}
+
+/*
+ * Control batches (docs/FORMAT.md): a fetch returns the broker's epoch
+ * markers and configuration entries in place; the consumer hands out only
+ * the application's records and its position still moves past the markers.
+ */
+Test(consumer, control_batches_are_skipped)
+{
+    struct fake_broker *fb = fake_broker_start();
+    fake_broker_create_topic(fb, "ctl", 1);
+    cr_assert_eq(fake_broker_append_control(fb, "ctl", 0, 0), 0);
+    cr_assert_eq(fake_broker_append_records(fb, "ctl", 0, 2, 3, 'a'), 1);
+    cr_assert_eq(fake_broker_append_control(fb, "ctl", 0, 1), 3);
+    cr_assert_eq(fake_broker_append_records(fb, "ctl", 0, 1, 3, 'b'), 4);
+    cr_assert_eq(fake_broker_append_control(fb, "ctl", 0, 0), 5);
+    ringlog_conf *c = conf_for(fb);
+    ringlog_consumer *k = consumer_at(c, "ctl", 0, RINGLOG_OFFSET_BEGINNING);
+    const int64_t want[] = {1, 2, 4};
+    for (size_t i = 0; i < 3; i++) {
+        const ringlog_message *m = poll_one(k);
+        cr_assert_eq(m->offset, want[i]);
+        cr_assert_eq(m->value_len, 3);
+        cr_assert_eq(memcmp(m->value, i < 2 ? "aaa" : "bbb", 3), 0);
+    }
+    const ringlog_message *m;
+    cr_assert_eq(ringlog_consumer_poll(k, 300, &m), RINGLOG_ERR_TIMED_OUT);
+    int64_t pos;
+    cr_assert_eq(ringlog_consumer_position(k, "ctl", 0, &pos), 0);
+    cr_assert_eq(pos, 6, "position %lld is not past the last control batch", (long long)pos);
+    /* One appended later is skipped as well, and data after it still arrives. */
+    cr_assert_eq(fake_broker_append_control(fb, "ctl", 0, 0), 6);
+    cr_assert_eq(fake_broker_append_records(fb, "ctl", 0, 1, 3, 'c'), 7);
+    m = poll_one(k);
+    cr_assert_eq(m->offset, 7);
+    ringlog_consumer_destroy(k);
+    ringlog_conf_destroy(c);
+    fake_broker_stop(fb);
+}

@@ -252,6 +252,57 @@ Test(e2e, order_within_partition_100k, .timeout = 120)
     stop_broker();
 }
 
+/*
+ * Fetch starvation against the broker's budget rule (docs/PROTOCOL.md
+ * *Fetch*): partition 0 holds many batches of at most batch-bytes = the
+ * fetch budget, partition 1 one record larger than the budget. Only the
+ * first partition with data is sure of a batch, so partition 1 gets its
+ * batch only when it is listed first: with the consumer's rotation that is
+ * the second fetch, without it never while partition 0 has data.
+ */
+Test(e2e, big_batch_partition_is_not_starved, .timeout = 60)
+{
+    start_broker();
+    create_topic(broker.listen, "starve", 2);
+    ringlog_conf *c = conf_at(broker.listen);
+    cr_assert_eq(ringlog_conf_set(c, "batch-bytes", "1024", NULL, 0), 0);
+    cr_assert_eq(ringlog_conf_set(c, "fetch-max-bytes", "1024", NULL, 0), 0);
+    char err[256];
+    ringlog_producer *p = ringlog_producer_new(c, err, sizeof(err));
+    cr_assert_not_null(p, "%s", err);
+    enum { SMALL = 600, BIG = 3000 };
+    char v[BIG];
+    memset(v, 'v', sizeof(v));
+    for (int i = 0; i < SMALL; i++) {
+        ringlog_record r = {.topic = "starve", .partition = 0, .value = v, .value_len = 100};
+        cr_assert_eq(ringlog_produce(p, &r), 0);
+    }
+    ringlog_record big = {.topic = "starve", .partition = 1, .value = v, .value_len = BIG};
+    cr_assert_eq(ringlog_produce(p, &big), 0);
+    cr_assert_eq(ringlog_producer_flush(p, 30000), 0);
+    ringlog_producer_destroy(p);
+    ringlog_consumer *k = ringlog_consumer_new(c, err, sizeof(err));
+    cr_assert_not_null(k, "%s", err);
+    ringlog_topic_partition tps[2] = {{.topic = "starve", .partition = 0, .offset = 0},
+                                      {.topic = "starve", .partition = 1, .offset = 0}};
+    cr_assert_eq(ringlog_consumer_assign(k, tps, 2), 0);
+    /* A fetch carries at most one of partition 0's batches (< 10 records of 100 bytes). */
+    int small_seen = 0;
+    bool big_seen = false;
+    while (!big_seen && small_seen < SMALL) {
+        const ringlog_message *m = poll_one(k);
+        if (m->partition == 1)
+            big_seen = m->value_len == BIG;
+        else
+            cr_assert_eq(m->offset, small_seen++);
+    }
+    cr_assert(big_seen, "partition 1 waited until partition 0 ran dry");
+    cr_assert_lt(small_seen, 3 * 10, "partition 1 waited behind %d messages", small_seen);
+    ringlog_consumer_destroy(k);
+    ringlog_conf_destroy(c);
+    stop_broker();
+}
+
 Test(e2e, committed_offsets_survive_restart)
 {
     if (!RL_BROKER_REAL)
