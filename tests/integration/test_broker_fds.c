@@ -64,30 +64,6 @@ static int make_data(struct broker_proc *b)
     return segments;
 }
 
-static long log_size(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    cr_assert_not_null(f, "%s", path);
-    cr_assert_eq(fseek(f, 0, SEEK_END), 0);
-    long end = ftell(f);
-    fclose(f);
-    return end;
-}
-
-/* The broker's log from byte `from` on, NUL-terminated, malloc'ed. */
-static char *read_log_from(const char *path, long from)
-{
-    long end = log_size(path);
-    FILE *f = fopen(path, "r");
-    cr_assert_not_null(f, "%s", path);
-    char *text = malloc((size_t)(end - from) + 1);
-    cr_assert_not_null(text);
-    cr_assert_eq(fseek(f, from, SEEK_SET), 0);
-    text[fread(text, 1, (size_t)(end - from), f)] = '\0';
-    fclose(f);
-    return text;
-}
-
 static void set_nofile(rlim_t soft, rlim_t hard)
 {
     struct rlimit rl = {soft, hard};
@@ -107,7 +83,8 @@ Test(fds, soft_limit_raised_to_hard_and_logged)
     memcpy(dir, b.data_dir, sizeof(dir));
     cr_assert_eq(broker_start(&b, dir, NULL), 0, "log: %s", b.log_path);
     cr_assert_eq(broker_stop(&b), 0);
-    char *log = read_log_from(b.log_path, 0);
+    char *log = broker_log_since(&b, 0);
+    cr_assert_not_null(log, "%s", b.log_path);
     char want[256];
     snprintf(want, sizeof(want),
              "open files: limit %llu (soft limit was 64, hard %llu); %d partitions hold %d "
@@ -132,12 +109,13 @@ Test(fds, topics_that_cannot_fit_are_refused_with_the_numbers)
     cr_assert_eq(broker_stop(&b), 0);
     /* One short, counting the closed segments' files: refused. */
     set_nofile((rlim_t)need - 1, (rlim_t)need - 1);
-    long before = log_size(b.log_path);
+    long before = broker_log_size(&b);
     int started = broker_start(&b, dir, NULL);
     if (started == 0) /* the failure to report, without leaving a broker behind */
         broker_stop(&b);
     cr_assert_neq(started, 0, "started with %d fds for a need of %d", need - 1, need);
-    char *out = read_log_from(b.log_path, before);
+    char *out = broker_log_since(&b, before);
+    cr_assert_not_null(out, "%s", b.log_path);
     char want[256];
     snprintf(want, sizeof(want),
              "%d partitions hold %d segment files, which with %d for connections need %d file "

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "broker_proc.h"
@@ -16,29 +15,6 @@
 TestSuite(startlog, .timeout = 120);
 
 enum { NPART = 12 };
-
-/* The broker's log from byte `from` on, NUL-terminated, in a malloc'ed buffer. */
-static char *read_log_from(const char *path, long from)
-{
-    FILE *f = fopen(path, "r");
-    cr_assert_not_null(f, "%s", path);
-    cr_assert_eq(fseek(f, 0, SEEK_END), 0);
-    long end = ftell(f);
-    cr_assert_geq(end, from);
-    char *text = malloc((size_t)(end - from) + 1);
-    cr_assert_not_null(text);
-    cr_assert_eq(fseek(f, from, SEEK_SET), 0);
-    size_t n = fread(text, 1, (size_t)(end - from), f);
-    text[n] = '\0';
-    fclose(f);
-    return text;
-}
-
-static long file_size(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 ? (long)st.st_size : 0;
-}
 
 /* Lines of text that contain both a and b. */
 static int count_lines_with(const char *text, const char *a, const char *b)
@@ -77,17 +53,19 @@ Test(startlog, create_logs_no_recovery_and_crash_restart_one_line_per_partition_
         ringlog__response__free_unpacked(r, NULL);
     }
     close(c);
-    char *log = read_log_from(b.log_path, 0);
+    char *log = broker_log_since(&b, 0);
+    cr_assert_not_null(log, "%s", b.log_path);
     cr_assert_eq(count_lines_with(log, "recovered", NULL), 0, "create logged recovery: %s", log);
     free(log);
 
     /* A crash: every partition is recovered, those with data say so. */
     broker_kill(&b);
-    long before = file_size(b.log_path);
+    long before = broker_log_size(&b);
     char dir[sizeof(b.data_dir)];
     memcpy(dir, b.data_dir, sizeof(dir));
     cr_assert_eq(broker_start(&b, dir, NULL), 0);
-    log = read_log_from(b.log_path, before);
+    log = broker_log_since(&b, before);
+    cr_assert_not_null(log, "%s", b.log_path);
     for (size_t i = 0; i < sizeof(with_data) / sizeof(with_data[0]); i++) {
         char name[32];
         snprintf(name, sizeof(name), "partition quiet-%u ", with_data[i]);
@@ -98,9 +76,10 @@ Test(startlog, create_logs_no_recovery_and_crash_restart_one_line_per_partition_
 
     /* A clean restart has nothing to recover, so nothing to say. */
     cr_assert_eq(broker_stop(&b), 0);
-    before = file_size(b.log_path);
+    before = broker_log_size(&b);
     cr_assert_eq(broker_start(&b, dir, NULL), 0);
-    log = read_log_from(b.log_path, before);
+    log = broker_log_since(&b, before);
+    cr_assert_not_null(log, "%s", b.log_path);
     cr_assert_eq(count_lines_with(log, "recovered", NULL), 0, "clean restart: %s", log);
     free(log);
     cr_assert_eq(broker_stop(&b), 0);
