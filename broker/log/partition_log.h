@@ -158,7 +158,7 @@ struct log_open_report {
  * Whether an open has something to tell the operator: data was verified
  * or dropped, or a crash left a non-empty log to recover. A partition
  * created empty, or an empty one after a crash, has nothing to say (a
- * 10,000-partition create logged 20,000 "recovered" lines).
+ * 10,000-partition create logged 10,000 "partition ... recovered" lines).
  */
 bool log_open_report_worth_logging(const struct log_open_report *rep);
 

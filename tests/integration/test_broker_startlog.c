@@ -1,7 +1,7 @@
 /*
  * What ringlogd says at start-up about its partitions: nothing for a
  * partition created empty, one line for each that really recovered data
- * after a crash (a 10,000-partition create used to log 20,000 lines).
+ * after a crash (a 10,000-partition create used to log 10,000 lines).
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
