@@ -20,6 +20,7 @@
 #include "atomic_file.h"
 #include "diag.h"
 #include "fault_alloc.h"
+#include "fd_limit.h"
 #include "io/uring_probe.h"
 #include "producer_ids.h"
 #include "server.h"
@@ -288,6 +289,15 @@ static int prepare(struct server *srv, char *err, size_t err_len)
         return -1;
     if (daemon_open_state(srv, err, err_len) != 0)
         return -1;
+    struct fd_budget fds;
+    if (fd_limit_prepare(topic_registry_snapshot(&srv->topics), cfg->data_dir, &fds, err,
+                         err_len) != 0)
+        return -1;
+    DIAG_INFO("open files: limit %llu (soft limit was %llu, hard %llu); %llu partitions hold "
+              "%llu segment files",
+              (unsigned long long)fds.limit, (unsigned long long)fds.soft_before,
+              (unsigned long long)fds.hard, (unsigned long long)fds.partitions,
+              (unsigned long long)fds.segment_files);
     return open_listeners(srv, err, err_len);
 }
 

@@ -155,6 +155,14 @@ struct log_open_report {
 };
 
 /*
+ * Whether an open has something to tell the operator: data was verified
+ * or dropped, or a crash left a non-empty log to recover. A partition
+ * created empty, or an empty one after a crash, has nothing to say (a
+ * 10,000-partition create logged 10,000 "partition ... recovered" lines).
+ */
+bool log_open_report_worth_logging(const struct log_open_report *rep);
+
+/*
  * Opens (creating when absent) <data_dir>/topics/<topic>/<partition>/ and
  * recovers it. Synchronous: run it at start-up, before the shard serves,
  * or for a brand-new partition. Returns LOG_OK with *out set, or an error

@@ -1053,7 +1053,7 @@ int log_recover(struct partition_log *log, struct log_open_report *rep)
     rep->start_offset = log->start_offset;
     rep->end_offset = log->next_offset;
     rep->created = rc.created;
-    if (!rep->clean && !rc.created) /* a new partition has nothing to tell */
+    if (log_open_report_worth_logging(rep))
         log_msg(log, LOG_LEVEL_INFO,
                 "recovered: offsets [%" PRId64 ", %" PRId64 "), %u segments, %" PRIu64
                 " bytes verified, %" PRIu64 " bytes (%u batches) dropped",
@@ -1062,4 +1062,15 @@ int log_recover(struct partition_log *log, struct log_open_report *rep)
 out:
     free(rc.buf);
     return status;
+}
+
+bool log_open_report_worth_logging(const struct log_open_report *rep)
+{
+    assert(rep);
+    assert(rep->start_offset <= rep->end_offset || rep->end_offset < 0);
+    if (rep->created)
+        return false;
+    if (rep->truncated_bytes > 0 || rep->scanned_bytes > 0 || rep->deleted_segments > 0)
+        return true;
+    return !rep->clean && rep->end_offset > rep->start_offset;
 }

@@ -91,7 +91,7 @@ struct partition *partition_open(struct shard *s, const struct topic_info *t, ui
         free(p);
         return NULL;
     }
-    if (!report.clean || report.truncated_bytes > 0)
+    if (log_open_report_worth_logging(&report))
         DIAG_INFO("partition %s-%u recovered: %u segments, scanned %llu bytes, dropped %llu "
                   "bytes in %u batches, offsets [%lld, %lld)",
                   t->name, index, report.segments, (unsigned long long)report.scanned_bytes,

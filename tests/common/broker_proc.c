@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -189,4 +190,25 @@ int broker_run_once(const char *const *args, char *out, size_t out_len)
     if (pid < 0 || waitpid(pid, &status, 0) != pid)
         return -1;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+long broker_log_size(const struct broker_proc *b)
+{
+    struct stat st;
+    return stat(b->log_path, &st) == 0 ? (long)st.st_size : 0;
+}
+
+char *broker_log_since(const struct broker_proc *b, long from)
+{
+    FILE *f = fopen(b->log_path, "r");
+    if (!f)
+        return NULL;
+    long end = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    char *text = end >= from && from >= 0 ? malloc((size_t)(end - from) + 1) : NULL;
+    if (text && fseek(f, from, SEEK_SET) == 0)
+        text[fread(text, 1, (size_t)(end - from), f)] = '\0';
+    else if (text)
+        text[0] = '\0';
+    fclose(f);
+    return text;
 }

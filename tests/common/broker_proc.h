@@ -39,6 +39,12 @@ void broker_remove_data(struct broker_proc *b);
  */
 int broker_run_once(const char *const *args, char *out, size_t out_len);
 
+/* Bytes in the broker's log (<data_dir>.log) now: a mark for broker_log_since. */
+long broker_log_size(const struct broker_proc *b);
+
+/* The broker's log from byte `from` on, NUL-terminated, malloc'ed (NULL on error). */
+char *broker_log_since(const struct broker_proc *b, long from);
+
 /* Path of a binary in the same directory as the running test. */
 void test_bin_path(const char *name, char *out, size_t len);
 
