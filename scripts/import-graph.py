@@ -52,7 +52,10 @@ def symbol_edges(root, objdir, edges):
         for n in names:
             if n.endswith('.c.o') and 'ringlog_broker.dir' in d:
                 rel = os.path.relpath(os.path.join(d, n), d.split('ringlog_broker.dir')[0] + 'ringlog_broker.dir')
-                objs[os.path.normpath(rel[:-4])] = os.path.join(d, n)
+                mod = os.path.normpath(rel[:-4])
+                # Objects of sources since moved or deleted linger in old build trees.
+                if os.path.exists(os.path.join(root, mod + '.c')):
+                    objs[mod] = os.path.join(d, n)
     if not objs:
         sys.exit(f'import-graph: no ringlog_broker objects under {objdir}: build first')
     defined, needed = {}, {}
