@@ -29,7 +29,6 @@ struct partition_table;
 
 struct shard {
     struct loop loop; /* first: shard_of() */
-    int id;           /* == loop.id */
     struct server *srv;
     pthread_t thread;
 

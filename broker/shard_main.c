@@ -57,7 +57,7 @@ static void on_tick(struct loop *l)
     struct shard *s = shard_of(l);
     log_engine_tick(&s->engine);
     fetch_recheck_parked(s, true);
-    if (s->id == 0)
+    if (s->loop.id == 0)
         topic_registry_reclaim(&s->srv->topics, min_seen_version(s->srv));
     if (!s->stopping && atomic_load(&s->srv->stopping))
         begin_stopping(s);
@@ -116,7 +116,7 @@ static int open_owned_partitions(struct shard *s)
     for (uint32_t i = 0; i < t->count; i++) {
         struct topic_info *ti = t->topics[i];
         for (uint32_t p = 0; p < ti->partitions; p++) {
-            if (topic_partition_owner(ti, p, s->srv->nshards) != s->id)
+            if (topic_partition_owner(ti, p, s->srv->nshards) != s->loop.id)
                 continue;
             char err[512];
             struct partition *part = partition_open(s, ti, p, err, sizeof(err));
@@ -170,7 +170,7 @@ static void *shard_thread(void *arg)
 {
     struct shard *s = arg;
     char name[16];
-    snprintf(name, sizeof(name), "shard-%d", s->id);
+    snprintf(name, sizeof(name), "shard-%d", s->loop.id);
     diag_set_thread_name(name);
     if (setup(s) != 0) {
         atomic_fetch_add(&s->srv->shards_failed, 1);
@@ -206,7 +206,6 @@ void shard_detach(struct shard *s)
 int shard_init(struct shard *s, struct server *srv, int id, char *err, size_t err_len)
 {
     memset(s, 0, sizeof(*s));
-    s->id = id;
     s->srv = srv;
     s->listen_fd = -1;
     s->metrics_fd = -1;

@@ -100,7 +100,7 @@ static bool fetch_has_news(struct request *r)
 static void fetch_watch(struct request *r)
 {
     struct topic_table *table = topic_registry_snapshot(&r->shard->srv->topics);
-    uint64_t bit = 1ull << r->shard->id;
+    uint64_t bit = 1ull << r->shard->loop.id;
     for (uint32_t i = 0; i < r->op_count; i++) {
         struct fetch_op *op = request_op(r, i);
         struct topic_info *ti = op->hop.owner >= 0 ? topic_table_find(table, op->topic) : NULL;
@@ -211,19 +211,15 @@ static void fetch_plan(struct request *r, uint32_t i, const struct topic_info *t
 {
     struct fetch_op *op = request_op(r, i);
     Ringlog__FetchPartitionResult *pr = r->results[i];
-    if (!ti || fp->partition >= ti->partitions) {
-        pr->error =
-            !ti ? RINGLOG__ERROR_CODE__UNKNOWN_TOPIC : RINGLOG__ERROR_CODE__UNKNOWN_PARTITION;
+    pr->error = request_route(r, &op->hop, ti, fp->partition, fetch_run);
+    if (pr->error != RINGLOG__ERROR_CODE__NONE)
         return;
-    }
     op->topic = topic;
     op->partition = fp->partition;
     op->call.offset = fp->fetch_offset;
     uint32_t cap = fp->max_bytes ? fp->max_bytes : FETCH_DEFAULT_PARTITION_BYTES;
     op->call.max_bytes = cap < total_max ? cap : total_max;
     op->call.read_committed = fetch_read_committed(r);
-    op->hop.run = fetch_run;
-    op->hop.owner = topic_partition_owner(ti, fp->partition, r->shard->srv->nshards);
 }
 
 /* A result slot for one partition, its offsets unknown until answered. */

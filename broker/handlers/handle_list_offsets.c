@@ -64,18 +64,14 @@ static void list_plan(struct request *r, uint32_t i, const struct topic_info *ti
 {
     struct list_op *op = request_op(r, i);
     Ringlog__ListOffsetsPartitionResult *pr = r->results[i];
-    if (!ti || lp->partition >= ti->partitions) {
-        pr->error =
-            !ti ? RINGLOG__ERROR_CODE__UNKNOWN_TOPIC : RINGLOG__ERROR_CODE__UNKNOWN_PARTITION;
+    pr->error = request_route(r, &op->hop, ti, lp->partition, list_run);
+    if (pr->error != RINGLOG__ERROR_CODE__NONE)
         return;
-    }
     op->topic = topic;
     op->partition = lp->partition;
     op->call.timestamp = lp->timestamp;
     op->call.read_committed =
         r->msg->list_offsets->isolation == RINGLOG__ISOLATION_LEVEL__ISOLATION_HIGH_WATERMARK;
-    op->hop.run = list_run;
-    op->hop.owner = topic_partition_owner(ti, lp->partition, r->shard->srv->nshards);
 }
 
 static Ringlog__ListOffsetsPartitionResult *list_slot(struct request *r, uint32_t partition)

@@ -16,18 +16,10 @@
 #include "request.h"
 #include "server.h"
 #include "shard.h"
+#include "wire_errors.h"
 
 static const char GROUP_NAME_RULE[] =
     "group names are 1-200 characters of [A-Za-z0-9._-], not starting with '.'";
-
-/* The error for one named partition: UNKNOWN_TOPIC, UNKNOWN_PARTITION or NONE. */
-static int partition_known(const struct topic_info *ti, uint32_t partition)
-{
-    if (!ti)
-        return RINGLOG__ERROR_CODE__UNKNOWN_TOPIC;
-    return partition < ti->partitions ? RINGLOG__ERROR_CODE__NONE
-                                      : RINGLOG__ERROR_CODE__UNKNOWN_PARTITION;
-}
 
 /* One topic's commit results; its valid commits are appended to commits. False: no memory. */
 static bool commit_topic(struct request *r, const Ringlog__OffsetCommitTopic *ct,
@@ -51,7 +43,7 @@ static bool commit_topic(struct request *r, const Ringlog__OffsetCommitTopic *ct
             return false;
         ringlog__offset_commit_partition_result__init(pr);
         pr->partition = cp->partition;
-        pr->error = partition_known(ti, cp->partition);
+        pr->error = wire_error_partition_known(ti, cp->partition);
         pr->error_message = (char *)rl_error_message(pr->error);
         if (!pr->error && cp->offset < 0) {
             pr->error = RINGLOG__ERROR_CODE__INVALID_REQUEST;
@@ -156,7 +148,7 @@ static void collect_one(void *ctx, const struct group_offset *o)
     Ringlog__OffsetFetchTopicResult *tr = request_alloc(c->r, sizeof(*tr));
     Ringlog__OffsetFetchPartitionResult **slot = request_alloc(c->r, sizeof(*slot));
     char *topic = request_strdup(c->r, o->topic);
-    int error = partition_known(topic_table_find(c->table, o->topic), o->partition);
+    int error = wire_error_partition_known(topic_table_find(c->table, o->topic), o->partition);
     if (!tr || !slot || !topic ||
         !(slot[0] = fetch_result(c->r, o->partition, o->offset, o->metadata, error))) {
         c->failed = true;
@@ -186,7 +178,7 @@ static bool fetch_topic(struct request *r, const Ringlog__OffsetFetchTopic *ft,
     *out = tr;
     for (size_t p = 0; p < ft->n_partitions; p++) {
         char metadata[4097] = "";
-        int error = partition_known(ti, ft->partitions[p]);
+        int error = wire_error_partition_known(ti, ft->partitions[p]);
         int64_t offset = error ? -1
                                : offset_store_fetch(&r->shard->srv->offsets, group, ft->topic,
                                                     ft->partitions[p], metadata, sizeof(metadata));

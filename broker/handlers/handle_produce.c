@@ -32,7 +32,7 @@ static void produce_called(struct partition_produce *pp)
 {
     struct produce_op *op = rl_container_of(pp, struct produce_op, call);
     struct shard *owner = shard_current();
-    assert(owner->id == op->hop.owner);
+    assert(owner->loop.id == op->hop.owner);
     op->error = wire_error_from_partition(&pp->result);
     op->error_message = pp->result.message;
     hop_return(&owner->loop, &op->hop);
@@ -75,21 +75,14 @@ static void produce_plan(struct request *r, struct produce_op *op, const struct 
                          const Ringlog__PartitionProduceData *pd, const char *topic)
 {
     Ringlog__PartitionProduceResult *pr = r->results[op - (struct produce_op *)r->ops];
-    if (!ti) {
-        pr->error = RINGLOG__ERROR_CODE__UNKNOWN_TOPIC;
+    pr->error = request_route(r, &op->hop, ti, pd->partition, produce_run);
+    if (pr->error != RINGLOG__ERROR_CODE__NONE)
         return;
-    }
-    if (pd->partition >= ti->partitions) {
-        pr->error = RINGLOG__ERROR_CODE__UNKNOWN_PARTITION;
-        return;
-    }
     op->topic = topic;
     op->partition = pd->partition;
     op->call.data = pd->records.data;
     op->call.len = pd->records.len;
     op->call.acks = r->msg->produce->acks;
-    op->hop.run = produce_run;
-    op->hop.owner = topic_partition_owner(ti, pd->partition, r->shard->srv->nshards);
 }
 
 /* Builds the response skeleton and one op per partition; false when out of memory. */

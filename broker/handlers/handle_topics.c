@@ -90,7 +90,7 @@ static void job_return(struct admin_job *job)
     if (job->r->shard == s) {
         job_arrived(&job->msg.arrive, 0, 0);
     } else {
-        loop_send(&s->loop, job->r->shard->id, &job->msg);
+        loop_send(&s->loop, job->r->shard->loop.id, &job->msg);
     }
     /* Next job in line. */
     if (srv->admin.head) {
@@ -131,7 +131,7 @@ static void admin_run(struct hop *hop)
 {
     struct admin_op *op = (struct admin_op *)hop;
     struct shard *owner = shard_current();
-    assert(owner->id == hop->owner);
+    assert(owner->loop.id == hop->owner);
     struct partition *p = partition_table_find(owner->parts, op->topic->name, op->partition);
     if (op->kind == ADMIN_OPEN && p == NULL) {
         char err[512];
@@ -440,7 +440,7 @@ void handle_topic_admin(struct request *r)
     job->results = results;
     job->msg.arrive.on_complete = job_arrived;
     r->reply.pending = 1; /* keeps the request alive if its connection closes */
-    if (r->shard->id == CONTROLLER_SHARD)
+    if (r->shard->loop.id == CONTROLLER_SHARD)
         controller_enqueue(job);
     else
         loop_send(&r->shard->loop, CONTROLLER_SHARD, &job->msg);

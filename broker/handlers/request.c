@@ -11,7 +11,9 @@
 #include "io/clock.h"
 #include "partition/partition_table.h"
 #include "produce_parse.h"
+#include "server.h"
 #include "shard.h"
+#include "wire_errors.h"
 
 enum { RESPONSE_ARENA_CHUNK = 4096, RESPONSE_ARENA_LIMIT = 64 << 20 };
 
@@ -231,11 +233,23 @@ void request_start_hops(struct request *r, void (*all_done)(struct request *r))
         all_done(r);
 }
 
+int request_route(struct request *r, struct hop *hop, const struct topic_info *ti,
+                  uint32_t partition, void (*run)(struct hop *hop))
+{
+    assert(hop->ctx == r && hop->owner == -1);
+    int error = wire_error_partition_known(ti, partition);
+    if (error == RINGLOG__ERROR_CODE__NONE) {
+        hop->run = run;
+        hop->owner = topic_partition_owner(ti, partition, r->shard->srv->nshards);
+    }
+    return error;
+}
+
 struct partition *request_owner_partition(struct hop *hop, const char *topic, uint32_t partition,
                                           int *error, const char **message)
 {
     struct shard *owner = shard_current();
-    assert(owner->id == hop->owner && !hop->returning);
+    assert(owner->loop.id == hop->owner && !hop->returning);
     struct partition *p = partition_table_find(owner->parts, topic, partition);
     if (p == NULL) {
         *error = RINGLOG__ERROR_CODE__UNKNOWN_PARTITION;

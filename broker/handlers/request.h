@@ -93,6 +93,15 @@ int request_alloc_ops(struct request *r, uint32_t n, size_t op_size);
 void request_start_hops(struct request *r, void (*all_done)(struct request *r));
 
 /*
+ * Sends an op's hop, with run as its owner half, to the shard that owns
+ * (ti, partition). Returns NONE, or UNKNOWN_TOPIC / UNKNOWN_PARTITION for
+ * a partition the topic table does not have (the hop then stays home).
+ */
+struct topic_info;
+int request_route(struct request *r, struct hop *hop, const struct topic_info *ti,
+                  uint32_t partition, void (*run)(struct hop *hop));
+
+/*
  * On the owner shard: the partition an op names, or NULL when this shard
  * does not hold it (the topic was deleted meanwhile); then the hop has been
  * sent home with *error = UNKNOWN_PARTITION and *message set.

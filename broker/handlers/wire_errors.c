@@ -2,6 +2,7 @@
 
 #include "errors.h"
 #include "log/log_status.h"
+#include "topics.h"
 #include "ringlog.pb-c.h"
 
 int wire_error_from_log_status(int status)
@@ -60,4 +61,12 @@ char *wire_error_message(int error, const char *op_message)
     if (error == RINGLOG__ERROR_CODE__NONE)
         return "";
     return (char *)(op_message ? op_message : rl_error_message(error));
+}
+
+int wire_error_partition_known(const struct topic_info *ti, uint32_t partition)
+{
+    if (!ti)
+        return RINGLOG__ERROR_CODE__UNKNOWN_TOPIC;
+    return partition < ti->partitions ? RINGLOG__ERROR_CODE__NONE
+                                      : RINGLOG__ERROR_CODE__UNKNOWN_PARTITION;
 }

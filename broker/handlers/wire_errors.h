@@ -5,6 +5,8 @@
 #ifndef RINGLOG_BROKER_WIRE_ERRORS_H
 #define RINGLOG_BROKER_WIRE_ERRORS_H
 
+#include <stdint.h>
+
 #include "partition/partition.h"
 
 /*
@@ -16,6 +18,11 @@ int wire_error_from_log_status(int status);
 
 /* A partition call's result (partition/partition.h). */
 int wire_error_from_partition(const struct partition_result *res);
+
+struct topic_info;
+
+/* A partition a request names: UNKNOWN_TOPIC (ti NULL), UNKNOWN_PARTITION or NONE. */
+int wire_error_partition_known(const struct topic_info *ti, uint32_t partition);
 
 /* The error_message of a per-partition result: "" for NONE, else the
  * owner's message or the code's default one. */

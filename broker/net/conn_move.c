@@ -35,7 +35,7 @@ enum { CONN_MOVE_AFTER = 16 };
 
 void conn_note_owner(struct conn *c, int owner)
 {
-    if (owner < 0 || owner == c->shard->id) {
+    if (owner < 0 || owner == c->shard->loop.id) {
         c->move_run = 0;
         return;
     }
@@ -75,7 +75,7 @@ static void conn_arrive(struct rl_completion *done, int32_t res, uint32_t flags)
     c->move_run = 0;
     c->move_target = -1;
     atomic_fetch_sub(&s->srv->conns_moving, 1);
-    DIAG_DEBUG("connection %llu moved to shard %d", (unsigned long long)c->id, s->id);
+    DIAG_DEBUG("connection %llu moved to shard %d", (unsigned long long)c->id, s->loop.id);
     if (s->stopping) {
         conn_begin_drain(c); /* nothing queued: closes it */
         conn_maybe_free(c);
