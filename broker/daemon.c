@@ -22,6 +22,7 @@
 #include "fault_alloc.h"
 #include "fd_limit.h"
 #include "io/uring_probe.h"
+#include "net/peer.h"
 #include "producer_ids.h"
 #include "server.h"
 #include "shard.h"
@@ -65,7 +66,32 @@ static int lock_data_dir(struct server *srv, char *err, size_t err_len)
     return 0;
 }
 
-/* Reads or creates the cluster id, <data-dir>/meta/cluster_id. */
+static int random_bytes(void *out, size_t len, char *err, size_t err_len)
+{
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    bool ok = fd >= 0 && read(fd, out, len) == (ssize_t)len;
+    if (fd >= 0)
+        close(fd);
+    if (!ok)
+        snprintf(err, err_len, "cannot read /dev/urandom");
+    return ok ? 0 : -1;
+}
+
+/* Whether --peers names a broker other than this one. */
+static bool has_other_peers(const struct broker_config *cfg)
+{
+    for (int i = 0; i < cfg->peer_count; i++)
+        if (cfg->peers[i].node_id != cfg->node_id)
+            return true;
+    return false;
+}
+
+/*
+ * Reads or creates the cluster id, <data-dir>/meta/cluster_id. A broker of
+ * a cluster (--peers names others) creates none: "" is a broker that has
+ * not learned its cluster yet (docs/PROTOCOL.md "Between brokers"), which
+ * its peers let in; an id made up here would be refused by every peer.
+ */
 static int load_cluster_id(struct server *srv, char *err, size_t err_len)
 {
     char path[PATH_MAX + 32];
@@ -77,15 +103,12 @@ static int load_cluster_id(struct server *srv, char *err, size_t err_len)
         if (ok)
             return 0;
     }
+    srv->cluster_id[0] = '\0';
+    if (has_other_peers(&srv->cfg))
+        return 0;
     unsigned char bytes[16];
-    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || read(fd, bytes, sizeof(bytes)) != (ssize_t)sizeof(bytes)) {
-        if (fd >= 0)
-            close(fd);
-        snprintf(err, err_len, "cannot read /dev/urandom");
+    if (random_bytes(bytes, sizeof(bytes), err, err_len) != 0)
         return -1;
-    }
-    close(fd);
     for (int i = 0; i < 16; i++)
         snprintf(srv->cluster_id + 2 * i, 3, "%02x", bytes[i]);
     char line[40];
@@ -95,6 +118,39 @@ static int load_cluster_id(struct server *srv, char *err, size_t err_len)
         snprintf(err, err_len, "cannot write %s: %s", path, strerror(-rc));
         return -1;
     }
+    return 0;
+}
+
+/*
+ * Reads or creates the disk incarnation, <data-dir>/meta/incarnation: a
+ * random non-zero id made with the data directory, so a broker whose disk
+ * was wiped comes back as a new incarnation (docs/REPLICATION.md).
+ */
+static int load_incarnation(struct server *srv, char *err, size_t err_len)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof(path), "%s/meta/incarnation", srv->cfg.data_dir);
+    FILE *f = fopen(path, "r");
+    unsigned long long v = 0;
+    if (f) {
+        int ok = fscanf(f, "%16llx", &v) == 1;
+        fclose(f);
+        if (ok && v != 0) {
+            srv->incarnation = v;
+            return 0;
+        }
+    }
+    while (v == 0)
+        if (random_bytes(&v, sizeof(v), err, err_len) != 0)
+            return -1;
+    char line[24];
+    int n = snprintf(line, sizeof(line), "%016llx\n", v);
+    int rc = atomic_file_write(path, line, (size_t)n);
+    if (rc != 0) {
+        snprintf(err, err_len, "cannot write %s: %s", path, strerror(-rc));
+        return -1;
+    }
+    srv->incarnation = v;
     return 0;
 }
 
@@ -197,16 +253,28 @@ static int open_listeners(struct server *srv, char *err, size_t err_len)
     return 0;
 }
 
+/*
+ * --peers, when given, lists the cluster's brokers with this one among
+ * them, each id once. Other brokers get links (net/peer.h); topics are
+ * still created and served by the broker asked, as on a single node,
+ * until replication uses the links.
+ */
 static int check_peers(const struct broker_config *cfg, char *err, size_t err_len)
 {
+    bool self = cfg->peer_count == 0;
     for (int i = 0; i < cfg->peer_count; i++) {
-        if (cfg->peers[i].node_id != cfg->node_id) {
-            snprintf(err, err_len,
-                     "--peers names node %d: multi-broker clusters are not supported by this "
-                     "build yet; run a single node (no --peers, or only this node)",
-                     cfg->peers[i].node_id);
-            return -1;
+        if (cfg->peers[i].node_id == cfg->node_id)
+            self = true;
+        for (int j = 0; j < i; j++) {
+            if (cfg->peers[j].node_id == cfg->peers[i].node_id) {
+                snprintf(err, err_len, "--peers names node %d twice", cfg->peers[i].node_id);
+                return -1;
+            }
         }
+    }
+    if (!self) {
+        snprintf(err, err_len, "--peers does not name this broker (--node-id %d)", cfg->node_id);
+        return -1;
     }
     return 0;
 }
@@ -263,7 +331,8 @@ int daemon_open_state(struct server *srv, char *err, size_t err_len)
         snprintf(err, err_len, "data dir %s is not usable: %s", srv->cfg.data_dir, strerror(errno));
         return -1;
     }
-    if (lock_data_dir(srv, err, err_len) != 0 || load_cluster_id(srv, err, err_len) != 0)
+    if (lock_data_dir(srv, err, err_len) != 0 || load_cluster_id(srv, err, err_len) != 0 ||
+        load_incarnation(srv, err, err_len) != 0)
         return -1;
     if (topic_registry_load(&srv->topics, srv->cfg.data_dir, err, err_len) != 0 ||
         offset_store_open(&srv->offsets, srv->cfg.data_dir, err, err_len) != 0)
@@ -277,7 +346,9 @@ int daemon_open_state(struct server *srv, char *err, size_t err_len)
                  strerror(errno));
         return -1;
     }
-    return make_shards(srv, err, err_len);
+    if (make_shards(srv, err, err_len) != 0)
+        return -1;
+    return peer_net_init(srv, err, err_len);
 }
 
 static int prepare(struct server *srv, char *err, size_t err_len)
@@ -311,6 +382,7 @@ static void teardown(struct server *srv)
     }
     free(srv->shards);
     free(srv->loops);
+    peer_net_destroy(srv);
     if (atomic_load(&srv->topics.current))
         topic_registry_destroy(&srv->topics);
     offset_store_close(&srv->offsets);

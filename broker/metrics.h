@@ -38,6 +38,18 @@ struct shard_metrics {
     struct latency_hist flush_latency;
 };
 
+/* One other broker's link (net/peer.c), indexed as cfg.peers. */
+struct peer_stats {
+    _Atomic uint64_t up;       /* 1 while the link is up (gauge) */
+    _Atomic uint64_t links_up; /* handshakes completed: 1 + reconnects */
+    _Atomic uint64_t refused;  /* handshakes refused, by either side */
+    _Atomic uint64_t messages_sent;
+    _Atomic uint64_t bytes_sent;
+    _Atomic uint64_t messages_received;
+    _Atomic uint64_t bytes_received;
+    _Atomic uint64_t dropped; /* peer_send refused: no link, queue full, too large */
+};
+
 static inline void metrics_add(_Atomic uint64_t *counter, uint64_t n)
 {
     atomic_fetch_add_explicit(counter, n, memory_order_relaxed);

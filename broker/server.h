@@ -12,13 +12,18 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "metrics.h"
 #include "offset_store.h"
 #include "producer_registry.h"
 #include "topics.h"
 
+/* What this build calls itself (Handshake, PeerHello). */
+#define RINGLOG_SERVER_VERSION "0.1.0"
+
 struct shard;
 struct loop;
 struct admin_job;
+struct peer_net;
 
 struct server {
     struct broker_config cfg;
@@ -42,6 +47,10 @@ struct server {
     /* Every id issued and its current epoch (fencing). */
     struct producer_registry producers;
     char cluster_id[40];
+    uint64_t incarnation; /* disk incarnation: <data-dir>/meta/incarnation, != 0 */
+    /* Links to the other brokers of --peers (net/peer.h); NULL without peers. */
+    struct peer_net *peers;
+    struct peer_stats peer_stats[BROKER_MAX_PEERS]; /* [i] is cfg.peers[i]'s link */
     /* Topic create/delete jobs, one at a time (touched by shard 0 only). */
     struct {
         struct admin_job *head, *tail;

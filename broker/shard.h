@@ -24,6 +24,7 @@
 
 struct server;
 struct conn;
+struct peer_link;
 struct request;
 struct partition_table;
 
@@ -50,6 +51,8 @@ struct shard {
     struct conn *conns;
     uint32_t conn_count;
     uint64_t next_conn_id;
+    struct peer_link *peer_links; /* links to other brokers held here (net/peer.h) */
+    uint32_t peer_link_count;
 
     /* handler tier: long-poll fetches waiting for data */
     struct request *parked;

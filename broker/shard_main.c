@@ -12,6 +12,7 @@
 #include "net/conn.h"
 #include "net/http_metrics.h"
 #include "net/listener.h"
+#include "net/peer.h"
 #include "partition/partition.h"
 #include "partition/partition_table.h"
 #include "server.h"
@@ -41,6 +42,7 @@ static void begin_stopping(struct shard *s)
         conn_begin_drain(c);
         conn_maybe_free(c);
     }
+    peer_shard_stop(s);
     listener_stop(s);
 }
 
@@ -49,6 +51,7 @@ static void before_wait(struct loop *l)
     struct shard *s = shard_of(l);
     /* A quiescent point: this shard holds no topic-table pointer of an older version. */
     atomic_store(&s->seen_version, atomic_load(&s->srv->topics.version));
+    peer_before_wait(s);
     log_engine_submit(&s->engine);
 }
 
@@ -57,6 +60,7 @@ static void on_tick(struct loop *l)
     struct shard *s = shard_of(l);
     log_engine_tick(&s->engine);
     fetch_recheck_parked(s, true);
+    peer_tick(s);
     if (s->loop.id == 0)
         topic_registry_reclaim(&s->srv->topics, min_seen_version(s->srv));
     if (!s->stopping && atomic_load(&s->srv->stopping))
@@ -71,7 +75,7 @@ static void on_wake(struct loop *l)
 static bool drained(const struct shard *s)
 {
     return s->stopping && s->conn_count == 0 && atomic_load(&s->srv->conns_moving) == 0 &&
-           s->listen_fd < 0 && s->metrics_fd < 0;
+           s->listen_fd < 0 && s->metrics_fd < 0 && peer_shard_drained(s);
 }
 
 /* The loop ends once every shard is drained: nobody can send us work any more. */
@@ -183,6 +187,7 @@ static void *shard_thread(void *arg)
     listener_arm(s);
     if (s->metrics_fd >= 0)
         http_metrics_arm(s);
+    peer_shard_start(s);
     atomic_fetch_add(&s->srv->shards_serving, 1);
     int rc = loop_run(&s->loop);
     if (rc < 0)

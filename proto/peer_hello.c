@@ -1,5 +1,7 @@
 #include "peer_hello.h"
 
+#include "pb_reader.h"
+
 #include <assert.h>
 #include <stdio.h>
 #include <string.h>
@@ -97,4 +99,15 @@ int peer_hello_check_answer(const Ringlog__Response *resp, const struct peer_ide
     }
     *version = a->version;
     return cluster_check(self->cluster_id, a->cluster_id, reason, reason_len);
+}
+
+bool peer_hello_in_frame(const uint8_t *frame, size_t len)
+{
+    assert(frame != NULL || len == 0);
+    struct pb_reader r = {frame, frame + len};
+    struct pb_field f;
+    while (pb_next(&r, &f) == 1)
+        if (f.number == RINGLOG__REQUEST__BODY_PEER_HELLO && f.wire == WIRE_LEN)
+            return true;
+    return false;
 }

@@ -1,0 +1,292 @@
+/*
+ * The peer links' front: messages, peer_send from any shard, the per-node
+ * state shared by every shard, and the turn/tick/stop work of each shard.
+ * Sockets are in peer_link.c, dialing in peer_dial.c, accepting in
+ * peer_accept.c.
+ *
+ * A message sent from a shard other than the link shard goes through the
+ * node's inbox: a lock-free stack (push: compare-and-swap of the top; the
+ * link shard takes the whole stack with one exchange and reverses it), so
+ * pushes of one shard come out in the order it made them. A wake makes the
+ * link shard take it on its next turn.
+ */
+#include <arpa/inet.h>
+#include <assert.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diag.h"
+#include "fault_alloc.h"
+#include "peer_hello.h"
+#include "peer_internal.h"
+#include "server.h"
+#include "shard.h"
+
+static const struct peer_hooks *hooks;
+
+void peer_set_hooks(const struct peer_hooks *h)
+{
+    assert(h != NULL && h->on_message != NULL && h->on_link != NULL);
+    hooks = h;
+}
+
+const struct peer_hooks *peer_hooks_get(void)
+{
+    return hooks;
+}
+
+int peer_link_shard(const struct server *srv, int32_t node)
+{
+    assert(node >= 0 && srv->nshards > 0);
+    return (int)(node % srv->nshards);
+}
+
+void peer_self(const struct server *srv, struct peer_identity *self)
+{
+    assert(srv->incarnation != 0);
+    self->cluster_id = srv->cluster_id;
+    self->node_id = srv->cfg.node_id;
+    self->incarnation = srv->incarnation;
+    self->software_version = RINGLOG_SERVER_VERSION;
+}
+
+/* ------------------------------------------------------------ messages */
+
+struct peer_out *peer_out_new(size_t head_len, uint8_t *records, size_t records_len)
+{
+    assert(records != NULL || records_len == 0);
+    struct peer_out *m = FAULT_ALLOC(malloc(sizeof(*m) + head_len));
+    if (!m) {
+        free(records);
+        return NULL;
+    }
+    memset(m, 0, sizeof(*m));
+    m->records = records;
+    m->records_len = records_len;
+    m->head_len = head_len;
+    return m;
+}
+
+uint8_t *peer_out_head(struct peer_out *m)
+{
+    return m->head;
+}
+
+void peer_out_free(struct peer_out *m)
+{
+    if (!m)
+        return;
+    free(m->records);
+    free(m);
+}
+
+int64_t peer_out_free_chain(struct peer_out *m)
+{
+    int64_t bytes = 0;
+    while (m) {
+        struct peer_out *next = m->next;
+        bytes += (int64_t)peer_out_bytes(m);
+        peer_out_free(m);
+        m = next;
+    }
+    return bytes;
+}
+
+struct peer_out *peer_out_pack(const ProtobufCMessage *msg)
+{
+    size_t len = protobuf_c_message_get_packed_size(msg);
+    struct peer_out *m = peer_out_new(len, NULL, 0);
+    if (m)
+        protobuf_c_message_pack(msg, m->head);
+    return m;
+}
+
+struct peer_node *peer_node_find(struct server *srv, int32_t id)
+{
+    struct peer_net *net = srv->peers;
+    for (int i = 0; net && i < net->count; i++)
+        if (net->nodes[i].id == id)
+            return &net->nodes[i];
+    return NULL;
+}
+
+/* ------------------------------------------------------------- sending */
+
+static bool drop(struct peer_node *n, struct peer_out *m)
+{
+    if (n)
+        metrics_add(&n->stats->dropped, 1);
+    peer_out_free(m);
+    return false;
+}
+
+static void inbox_push(struct peer_node *n, struct peer_out *m)
+{
+    struct peer_out *top = atomic_load_explicit(&n->inbox, memory_order_relaxed);
+    do {
+        m->next = top;
+    } while (!atomic_compare_exchange_weak_explicit(&n->inbox, &top, m, memory_order_release,
+                                                    memory_order_relaxed));
+}
+
+bool peer_send(struct shard *s, int32_t node, struct peer_out *m)
+{
+    assert(m != NULL && m->next == NULL);
+    assert(s == shard_current());
+    struct peer_node *n = peer_node_find(s->srv, node);
+    int64_t bytes = (int64_t)peer_out_bytes(m);
+    if (!n || !atomic_load(&n->up) || m->head_len + m->records_len == 0 ||
+        m->head_len + m->records_len > s->srv->cfg.max_frame_bytes)
+        return drop(n, m);
+    if (atomic_fetch_add(&n->queued_bytes, bytes) + bytes > PEER_QUEUE_BOUND) {
+        atomic_fetch_sub(&n->queued_bytes, bytes);
+        return drop(n, m);
+    }
+    if (s->loop.id == n->link_shard) {
+        if (n->link && n->link->state == LINK_UP && !n->link->closing) {
+            peer_link_queue(n->link, m, true);
+            return true;
+        }
+        atomic_fetch_sub(&n->queued_bytes, bytes);
+        return drop(n, m);
+    }
+    inbox_push(n, m);
+    loop_wake(&s->loop, n->link_shard);
+    return true;
+}
+
+/* On the link shard: what other shards sent to n since the last turn. */
+static void take_inbox(struct peer_node *n)
+{
+    struct peer_out *m = atomic_exchange_explicit(&n->inbox, NULL, memory_order_acquire);
+    struct peer_out *fifo = NULL;
+    while (m) {
+        struct peer_out *next = m->next;
+        m->next = fifo;
+        fifo = m;
+        m = next;
+    }
+    if (!fifo)
+        return;
+    if (!n->link || n->link->state != LINK_UP || n->link->closing) {
+        uint64_t count = 0;
+        for (struct peer_out *x = fifo; x; x = x->next)
+            count++;
+        atomic_fetch_sub(&n->queued_bytes, peer_out_free_chain(fifo));
+        metrics_add(&n->stats->dropped, count);
+        return;
+    }
+    while (fifo) {
+        struct peer_out *next = fifo->next;
+        fifo->next = NULL;
+        peer_link_queue(n->link, fifo, true);
+        fifo = next;
+    }
+}
+
+/* ------------------------------------------------------ per shard, per turn */
+
+void peer_before_wait(struct shard *s)
+{
+    struct peer_net *net = s->srv->peers;
+    for (int i = 0; net && i < net->count; i++)
+        if (net->nodes[i].link_shard == s->loop.id)
+            take_inbox(&net->nodes[i]);
+    for (struct peer_link *l = s->peer_links; l; l = l->next)
+        peer_link_flush(l);
+}
+
+void peer_shard_stop(struct shard *s)
+{
+    assert(s->stopping);
+    for (struct peer_link *l = s->peer_links, *next; l; l = next) {
+        next = l->next;
+        peer_link_close(l, "broker stopping");
+        peer_link_maybe_free(l);
+    }
+}
+
+bool peer_shard_drained(const struct shard *s)
+{
+    return s->peer_link_count == 0;
+}
+
+/* Logs text unless it repeats the last line of l within PEER_LOG_EVERY_MS. */
+void peer_logline(struct peer_logline *l, int64_t now_ms, bool warn, const char *text)
+{
+    if (strcmp(l->last, text) == 0 && now_ms - l->last_ms < PEER_LOG_EVERY_MS) {
+        l->suppressed++;
+        return;
+    }
+    if (l->suppressed > 0)
+        diag(warn ? DIAG_LEVEL_WARN : DIAG_LEVEL_INFO,
+             "%s (and %u times more since it was last logged)", text, l->suppressed);
+    else
+        diag(warn ? DIAG_LEVEL_WARN : DIAG_LEVEL_INFO, "%s", text);
+    snprintf(l->last, sizeof(l->last), "%s", text);
+    l->last_ms = now_ms;
+    l->suppressed = 0;
+}
+
+/* ------------------------------------------------------- start and end */
+
+static int resolve(struct peer_node *n, const struct peer *p, char *err, size_t err_len)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+    struct addrinfo *res;
+    char port[8];
+    snprintf(port, sizeof(port), "%u", p->port);
+    int rc = getaddrinfo(p->host, port, &hints, &res);
+    if (rc != 0) {
+        snprintf(err, err_len, "--peers: cannot resolve node %d's host %s: %s", p->node_id, p->host,
+                 gai_strerror(rc));
+        return -1;
+    }
+    assert(res->ai_addrlen <= sizeof(n->addr));
+    memcpy(&n->addr, res->ai_addr, res->ai_addrlen);
+    n->addr_len = res->ai_addrlen;
+    freeaddrinfo(res);
+    snprintf(n->addr_text, sizeof(n->addr_text), "%s:%u", p->host, p->port);
+    return 0;
+}
+
+int peer_net_init(struct server *srv, char *err, size_t err_len)
+{
+    const struct broker_config *cfg = &srv->cfg;
+    assert(srv->peers == NULL && srv->nshards > 0);
+    srv->peers =
+        calloc(1, sizeof(*srv->peers) + (size_t)cfg->peer_count * sizeof(struct peer_node));
+    if (!srv->peers) {
+        snprintf(err, err_len, "out of memory");
+        return -1;
+    }
+    for (int i = 0; i < cfg->peer_count; i++) {
+        if (cfg->peers[i].node_id == cfg->node_id)
+            continue;
+        struct peer_node *n = &srv->peers->nodes[srv->peers->count];
+        n->id = cfg->peers[i].node_id;
+        n->index = i;
+        n->stats = &srv->peer_stats[i];
+        n->link_shard = peer_link_shard(srv, n->id);
+        n->backoff_ms = PEER_BACKOFF_FIRST_MS;
+        if (resolve(n, &cfg->peers[i], err, err_len) != 0)
+            return -1;
+        srv->peers->count++;
+    }
+    return 0;
+}
+
+void peer_net_destroy(struct server *srv)
+{
+    struct peer_net *net = srv->peers;
+    for (int i = 0; net && i < net->count; i++) {
+        struct peer_node *n = &net->nodes[i];
+        assert(n->link == NULL);
+        atomic_fetch_sub(&n->queued_bytes, peer_out_free_chain(atomic_exchange(&n->inbox, NULL)));
+        assert(atomic_load(&n->queued_bytes) == 0);
+    }
+    free(net);
+    srv->peers = NULL;
+}

@@ -1,0 +1,95 @@
+/*
+ * Links between brokers (docs/PROTOCOL.md "Between brokers"): one TCP
+ * connection per broker pair, dialed by the lower node id, opened with the
+ * PeerHello handshake and then carrying one-way PeerMessage frames in both
+ * directions. The link to node N lives on shard N % nshards (its "link
+ * shard"): its socket, its send queue and every callback about it.
+ *
+ * Sending works from any shard: peer_send takes ownership of a message and
+ * queues it to the link shard (directly there, else through a lock-free
+ * inbox per node and a wake), where each loop turn gathers everything
+ * queued into one sendmsg. Record bytes are never copied: they go to the
+ * socket as their own iovec. Messages one shard sends to one node leave in
+ * the order sent. Memory is bounded per link (PEER_QUEUE_BOUND bytes):
+ * past it, or without a link up, peer_send drops (replication re-sends).
+ *
+ * Receiving: each PeerMessage frame becomes a malloc'd body handed to
+ * peer_hooks.on_message on the link shard. The ordering a receiver may
+ * rely on, per node, all on the link shard: on_link(up) of a link, then
+ * its messages, then its on_link(down), then the next link's on_link(up).
+ * A newer link from a node supersedes an older one (the older is closed
+ * and reported down first), so nothing of a peer's older incarnation is
+ * delivered after anything of its newer one.
+ */
+#ifndef RINGLOG_BROKER_PEER_H
+#define RINGLOG_BROKER_PEER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct shard;
+struct server;
+struct conn;
+
+/* Bytes a link may hold queued (all senders together) before peer_send drops. */
+#define PEER_QUEUE_BOUND ((int64_t)64 << 20)
+
+/* One outgoing PeerMessage frame: a head buffer plus optional owned record bytes. */
+struct peer_out;
+
+/*
+ * A message whose body is head_len bytes (the caller writes them at
+ * peer_out_head) followed by records (malloc'd, owned by the message from
+ * here on, may be NULL). NULL when out of memory (records are freed then).
+ */
+struct peer_out *peer_out_new(size_t head_len, uint8_t *records, size_t records_len);
+uint8_t *peer_out_head(struct peer_out *m);
+void peer_out_free(struct peer_out *m);
+
+/*
+ * Queues m to node `node`; callable on any shard thread; takes ownership
+ * always. Returns false (m freed, the drop counted) when no link to node
+ * is up, its queue is over PEER_QUEUE_BOUND, or m is larger than a frame.
+ */
+bool peer_send(struct shard *s, int32_t node, struct peer_out *m);
+
+struct peer_hooks {
+    /* A PeerMessage arrived from `from` (disk incarnation inc) on the link
+     * shard. body is malloc'd and owned by the callee. */
+    void (*on_message)(struct shard *link_shard, int32_t from, uint64_t inc, uint8_t *body,
+                       size_t len);
+    /* A link came up (after the handshake; inc is the peer's disk
+     * incarnation) or went down. */
+    void (*on_link)(struct shard *link_shard, int32_t node, uint64_t inc, bool up);
+};
+
+/* Before any shard runs. Without hooks, received messages are dropped. */
+void peer_set_hooks(const struct peer_hooks *h);
+
+/* The shard that holds the link to node: node % nshards. */
+int peer_link_shard(const struct server *srv, int32_t node);
+
+/* ------------------------------------------- for the broker's composition */
+
+/* Resolves every other node of --peers; srv->peers stays NULL without any. */
+int peer_net_init(struct server *srv, char *err, size_t err_len);
+/* After every shard thread has ended: frees what is still queued. */
+void peer_net_destroy(struct server *srv);
+
+/* On each shard: once serving (starts dialing), each turn, each tick, at stop. */
+void peer_shard_start(struct shard *s);
+void peer_before_wait(struct shard *s);
+void peer_tick(struct shard *s);
+void peer_shard_stop(struct shard *s);
+/* Whether every link of this shard is closed and freed. */
+bool peer_shard_drained(const struct shard *s);
+
+/*
+ * The handler tier found a peer_hello as the first frame of connection c:
+ * the connection becomes an accepted link (answered or refused on the link
+ * shard). False: the frame is undecodable (the connection closes).
+ */
+bool peer_accept(struct conn *c, const uint8_t *frame, size_t len);
+
+#endif
