@@ -1,0 +1,309 @@
+/*
+ * Links between brokers (broker/net/peer.h), with real ringlogd processes on
+ * 127.0.0.1: every pair's link comes up; a broker killed with SIGKILL is
+ * reported down and dialed again, and comes back with its disk incarnation
+ * (a new one once its data directory was wiped); a broker of another
+ * cluster is refused, with a log line on both sides, while the others keep
+ * linking and serving clients. What each broker says is read from its
+ * /metrics (ringlog_peer_*) and its log lines.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "batch.h"
+#include "broker_proc.h"
+#include "wire.h"
+
+TestSuite(peer_links, .timeout = 120);
+
+struct node {
+    struct broker_proc b;
+    int id;
+    uint16_t port, metrics_port;
+    char dir[512];
+};
+
+static char peers_arg[512];
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Ports and data directories for n brokers with ids 1..n; --peers names them all. */
+static void plan(struct node *nodes, int n)
+{
+    size_t len = 0;
+    peers_arg[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        struct node *x = &nodes[i];
+        memset(x, 0, sizeof(*x));
+        x->id = i + 1;
+        x->port = wire_free_port();
+        x->metrics_port = wire_free_port();
+        const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+        snprintf(x->dir, sizeof(x->dir), "%s/ringlog-peer-XXXXXX", tmp);
+        cr_assert_not_null(mkdtemp(x->dir));
+        len += (size_t)snprintf(peers_arg + len, sizeof(peers_arg) - len, "%s%d@127.0.0.1:%u",
+                                i ? "," : "", x->id, x->port);
+    }
+}
+
+/* Makes the node's data directory belong to cluster `id` before it starts. */
+static void set_cluster_id(struct node *x, const char *id)
+{
+    char path[600];
+    snprintf(path, sizeof(path), "%s/meta", x->dir);
+    cr_assert(mkdir(path, 0755) == 0 || errno == EEXIST);
+    snprintf(path, sizeof(path), "%s/meta/cluster_id", x->dir);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "%s\n", id);
+    fclose(f);
+}
+
+static void start(struct node *x)
+{
+    char id[16], listen[64], metrics[64];
+    snprintf(id, sizeof(id), "%d", x->id);
+    snprintf(listen, sizeof(listen), "127.0.0.1:%u", x->port);
+    snprintf(metrics, sizeof(metrics), "127.0.0.1:%u", x->metrics_port);
+    const char *args[] = {"--node-id", id,          "--peers", peers_arg, "--listen",
+                          listen,      "--metrics", metrics,   NULL};
+    cr_assert_eq(broker_start(&x->b, x->dir, args), 0, "node %d did not start", x->id);
+}
+
+static void cleanup(struct node *nodes, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (nodes[i].b.pid > 0)
+            cr_expect_eq(broker_stop(&nodes[i].b), 0, "node %d did not stop cleanly", nodes[i].id);
+        snprintf(nodes[i].b.data_dir, sizeof(nodes[i].b.data_dir), "%s", nodes[i].dir);
+        snprintf(nodes[i].b.log_path, sizeof(nodes[i].b.log_path), "%s.log", nodes[i].dir);
+        broker_remove_data(&nodes[i].b);
+    }
+}
+
+/* The value of one series (e.g. `ringlog_peer_link_up{node="2"}`), or -1. */
+static long metric(const struct node *x, const char *series)
+{
+    static char page[1 << 17];
+    if (wire_http_get(x->metrics_port, "/metrics", page, sizeof(page)) != 0)
+        return -1;
+    size_t n = strlen(series);
+    for (char *p = strstr(page, series); p; p = strstr(p + 1, series))
+        if ((p == page || p[-1] == '\n') && p[n] == ' ')
+            return atol(p + n + 1);
+    return -1;
+}
+
+static long peer_metric(const struct node *x, const char *name, int node)
+{
+    char series[128];
+    snprintf(series, sizeof(series), "%s{node=\"%d\"}", name, node);
+    return metric(x, series);
+}
+
+/* Waits until x's link to `node` is up (1) or down (0); false after 10 s. */
+static bool wait_link(const struct node *x, int node, long up)
+{
+    int64_t deadline = now_ms() + 10000;
+    while (now_ms() < deadline) {
+        if (peer_metric(x, "ringlog_peer_link_up", node) == up)
+            return true;
+        usleep(20 * 1000);
+    }
+    return false;
+}
+
+static bool wait_log(const struct node *x, long from, const char *needle)
+{
+    int64_t deadline = now_ms() + 10000;
+    while (now_ms() < deadline) {
+        char *log = broker_log_since(&x->b, from);
+        bool found = log && strstr(log, needle);
+        free(log);
+        if (found)
+            return true;
+        usleep(20 * 1000);
+    }
+    return false;
+}
+
+/* The peer incarnation x logged for the last link up to `node` since `from`; 0 if none. */
+static uint64_t logged_incarnation(const struct node *x, long from, int node)
+{
+    char *log = broker_log_since(&x->b, from);
+    cr_assert_not_null(log);
+    char needle[64];
+    snprintf(needle, sizeof(needle), "peer link to node %d (", node);
+    uint64_t inc = 0;
+    for (char *p = strstr(log, needle); p; p = strstr(p + 1, needle)) {
+        char *eol = strchr(p, '\n');
+        char *at = strstr(p, "peer incarnation ");
+        if (at && (!eol || at < eol))
+            inc = strtoull(at + strlen("peer incarnation "), NULL, 16);
+    }
+    free(log);
+    return inc;
+}
+
+static uint64_t disk_incarnation(const struct node *x)
+{
+    char path[600];
+    snprintf(path, sizeof(path), "%s/meta/incarnation", x->dir);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    unsigned long long v = 0;
+    cr_assert_eq(fscanf(f, "%16llx", &v), 1);
+    fclose(f);
+    return v;
+}
+
+/* A client's round trip on x: create a topic, produce, fetch it back. */
+static void serve_client(const struct node *x, const char *topic)
+{
+    int fd = wire_connect(x->port);
+    cr_assert(fd >= 0);
+    Ringlog__Response *r = wire_create_topic(fd, topic, 1);
+    cr_assert_not_null(r);
+    cr_assert_eq(wire_first_error(r), 0);
+    ringlog__response__free_unpacked(r, NULL);
+    uint8_t batch[4096];
+    size_t len = wire_build_batch(batch, sizeof(batch), "m", 3, -1, -1, -1);
+    r = wire_produce(fd, topic, 0, 1, batch, len);
+    cr_assert_not_null(r);
+    cr_assert_eq(wire_first_error(r), 0);
+    ringlog__response__free_unpacked(r, NULL);
+    r = wire_fetch(fd, topic, 0, 0, 0, 0);
+    cr_assert_not_null(r);
+    cr_assert_eq(wire_first_error(r), 0);
+    cr_assert_gt(r->fetch->topics[0]->partitions[0]->high_watermark, 0);
+    ringlog__response__free_unpacked(r, NULL);
+    close(fd);
+}
+
+static void assert_all_linked(struct node *nodes, int n)
+{
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++)
+            if (i != j)
+                cr_assert(wait_link(&nodes[i], nodes[j].id, 1), "node %d: no link to node %d",
+                          nodes[i].id, nodes[j].id);
+}
+
+Test(peer_links, every_pair_links_and_a_killed_broker_is_redialed_with_its_incarnation)
+{
+    struct node nodes[3];
+    plan(nodes, 3);
+    for (int i = 0; i < 3; i++)
+        start(&nodes[i]);
+    assert_all_linked(nodes, 3);
+    uint64_t inc3 = disk_incarnation(&nodes[2]);
+    cr_assert_eq(logged_incarnation(&nodes[0], 0, 3), inc3);
+    cr_assert_eq(logged_incarnation(&nodes[1], 0, 3), inc3);
+    cr_assert_eq(logged_incarnation(&nodes[2], 0, 1), disk_incarnation(&nodes[0]));
+
+    long mark[2] = {broker_log_size(&nodes[0].b), broker_log_size(&nodes[1].b)};
+    broker_kill(&nodes[2].b);
+    for (int i = 0; i < 2; i++) {
+        cr_assert(wait_link(&nodes[i], 3, 0), "node %d still reports node 3 up", i + 1);
+        cr_assert(wait_log(&nodes[i], mark[i], "peer link to node 3 down"));
+    }
+    /* Node 1 dials node 3 (the lower id dials) and keeps trying. */
+    cr_assert(wait_log(&nodes[0], mark[0], "peer link to node 3 at"));
+    /* The others serve clients meanwhile, and keep their own link. */
+    serve_client(&nodes[0], "while-down");
+    cr_assert_eq(peer_metric(&nodes[0], "ringlog_peer_link_up", 2), 1);
+
+    mark[0] = broker_log_size(&nodes[0].b);
+    mark[1] = broker_log_size(&nodes[1].b);
+    start(&nodes[2]);
+    assert_all_linked(nodes, 3);
+    cr_assert_eq(disk_incarnation(&nodes[2]), inc3);
+    cr_assert_eq(logged_incarnation(&nodes[0], mark[0], 3), inc3);
+    cr_assert_eq(logged_incarnation(&nodes[1], mark[1], 3), inc3);
+    cr_assert_eq(peer_metric(&nodes[0], "ringlog_peer_links_up_total", 3), 2);
+    cr_assert_eq(peer_metric(&nodes[1], "ringlog_peer_links_up_total", 3), 2);
+    cr_assert_eq(peer_metric(&nodes[0], "ringlog_peer_links_up_total", 2), 1);
+    cleanup(nodes, 3);
+}
+
+Test(peer_links, a_wiped_disk_comes_back_as_a_new_incarnation)
+{
+    struct node nodes[2];
+    plan(nodes, 2);
+    start(&nodes[0]);
+    start(&nodes[1]);
+    assert_all_linked(nodes, 2);
+    uint64_t before = disk_incarnation(&nodes[1]);
+    cr_assert_eq(logged_incarnation(&nodes[0], 0, 2), before);
+
+    broker_kill(&nodes[1].b);
+    cr_assert(wait_link(&nodes[0], 2, 0));
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir '%s'", nodes[1].dir, nodes[1].dir);
+    cr_assert_eq(system(cmd), 0);
+    long mark = broker_log_size(&nodes[0].b);
+    start(&nodes[1]);
+    assert_all_linked(nodes, 2);
+    uint64_t after = disk_incarnation(&nodes[1]);
+    cr_assert_neq(after, before);
+    cr_assert_neq(after, 0);
+    cr_assert_eq(logged_incarnation(&nodes[0], mark, 2), after);
+    cleanup(nodes, 2);
+}
+
+Test(peer_links, a_broker_of_another_cluster_is_refused_on_both_sides)
+{
+    struct node nodes[3];
+    plan(nodes, 3);
+    set_cluster_id(&nodes[0], "cluster-a");
+    set_cluster_id(&nodes[1], "cluster-a");
+    set_cluster_id(&nodes[2], "cluster-b");
+    for (int i = 0; i < 3; i++)
+        start(&nodes[i]);
+    cr_assert(wait_link(&nodes[0], 2, 1));
+    cr_assert(wait_link(&nodes[1], 1, 1));
+    /* Node 3 accepts the dials of 1 and 2 and refuses them; both dialers say why. */
+    cr_assert(wait_log(&nodes[2], 0,
+                       "refused a peer link from node 1: wrong cluster id: this broker is in "
+                       "cluster cluster-b, the peer in cluster cluster-a"));
+    cr_assert(wait_log(&nodes[2], 0, "refused a peer link from node 2: wrong cluster id"));
+    for (int i = 0; i < 2; i++)
+        cr_assert(wait_log(&nodes[i], 0, "peer link to node 3 at 127.0.0.1:"),
+                  "node %d logged no refusal", i + 1);
+    char *log = broker_log_since(&nodes[0].b, 0);
+    cr_assert(strstr(log, "node 3 refused the link: wrong cluster id: this broker is in cluster "
+                          "cluster-b, the peer in cluster cluster-a"),
+              "%s", log);
+    free(log);
+
+    /* The dialers keep trying (with a back-off), but log a repeated refusal once. */
+    int64_t deadline = now_ms() + 10000;
+    while (peer_metric(&nodes[0], "ringlog_peer_refused_total", 3) < 4 && now_ms() < deadline)
+        usleep(50 * 1000);
+    cr_assert_geq(peer_metric(&nodes[0], "ringlog_peer_refused_total", 3), 4);
+    log = broker_log_since(&nodes[0].b, 0);
+    int lines = 0;
+    for (char *p = strstr(log, "node 3 refused the link"); p; p = strstr(p + 1, "node 3 refused"))
+        lines++;
+    free(log);
+    cr_assert_eq(lines, 1, "a repeated refusal was logged %d times", lines);
+
+    cr_assert_eq(peer_metric(&nodes[0], "ringlog_peer_link_up", 3), 0);
+    cr_assert_eq(peer_metric(&nodes[2], "ringlog_peer_link_up", 1), 0);
+    serve_client(&nodes[0], "a-topic");
+    serve_client(&nodes[2], "b-topic");
+    cr_assert_eq(peer_metric(&nodes[0], "ringlog_peer_link_up", 2), 1);
+    cleanup(nodes, 3);
+}
