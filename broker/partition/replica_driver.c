@@ -231,8 +231,12 @@ static void publish(struct replica *r, const struct rg_output *out)
     struct partition *p = r->part;
     if (out->role_changed) {
         bool leader = out->role == RG_ROLE_LEADER;
-        DIAG_INFO("partition %s-%u: %s in epoch %lld (leader %d)", p->topic, p->index,
-                  rg_role_str(out->role), (long long)out->term, out->leader);
+        bool was = atomic_load(&p->stats->leader) == p->shard->srv->cfg.node_id;
+        /* Leadership gained or lost is worth a line; elections' steps are not
+         * (10,000 partitions would log 40,000 lines at creation). */
+        diag(leader != was ? DIAG_LEVEL_INFO : DIAG_LEVEL_DEBUG,
+             "partition %s-%u: %s in epoch %lld (leader %d)", p->topic, p->index,
+             rg_role_str(out->role), (long long)out->term, out->leader);
         partition_on_leadership(p, leader, out->leader, (int32_t)out->term);
     }
     if (out->commit_changed && out->commit > r->commit) {
