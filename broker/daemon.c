@@ -358,6 +358,8 @@ int daemon_open_state(struct server *srv, char *err, size_t err_len)
     }
     if (make_shards(srv, err, err_len) != 0)
         return -1;
+    /* Each shard counts itself out once its leaderships are handed over (shard_main.c). */
+    atomic_store(&srv->shards_handing_over, srv->cluster ? srv->nshards : 0);
     return peer_net_init(srv, err, err_len);
 }
 

@@ -58,6 +58,7 @@ struct server {
      * controller's metadata log (controller/), partitions are replicated. */
     bool cluster;
     _Atomic int32_t controller_leader; /* node id leading the metadata log, -1: none */
+    _Atomic int shards_handing_over;   /* shutdown: shards still handing leaderships over */
     /* Every replica group's hard state found at start (partition/replica_state.h). */
     struct replica_state_table hard_states;
     /* Topic create/delete jobs, one at a time (touched by shard 0 only). */

@@ -63,6 +63,9 @@ struct shard {
 
     _Atomic uint64_t seen_version; /* topic-table version seen (topics.h) */
     bool stopping;
+    /* A cluster's shutdown first hands this shard's leaderships over (shard_main.c). */
+    bool handing_over, handed_over;
+    int64_t hand_over_deadline_ms;
     bool counted_drained; /* counted in server.shards_stopped */
     struct shard_metrics metrics;
 };

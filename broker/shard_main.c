@@ -60,6 +60,38 @@ static void before_wait(struct loop *l)
     log_engine_submit(&s->engine);
 }
 
+/* Leaderships handed over within two election timeouts, or given up on. */
+#define HAND_OVER_MS (2 * REPLICA_ELECTION_TICKS * REPLICA_TICK_MS * 2)
+
+/*
+ * A cluster's broker asked to stop first hands its leaderships to other
+ * replicas while it still serves (clients meet NOT_LEADER and move; nothing
+ * they wrote is in doubt), and only then drains. Every shard waits for
+ * all: the links a shard's groups use may live on another shard.
+ */
+static bool hand_over_done(struct shard *s)
+{
+    struct server *srv = s->srv;
+    if (!srv->cluster)
+        return true;
+    if (!s->handing_over) {
+        s->handing_over = true;
+        s->hand_over_deadline_ms = s->loop.now_ms + HAND_OVER_MS;
+    }
+    if (!s->handed_over) {
+        uint32_t leading = replica_driver_hand_over(s);
+        if (leading == 0 || s->loop.now_ms >= s->hand_over_deadline_ms) {
+            if (leading > 0)
+                DIAG_WARN("stopping with %u partitions still led here: no replica took them",
+                          leading);
+            s->handed_over = true;
+            atomic_fetch_sub(&srv->shards_handing_over, 1);
+        }
+    }
+    assert(atomic_load(&srv->shards_handing_over) >= 0);
+    return s->handed_over && atomic_load(&srv->shards_handing_over) == 0;
+}
+
 static void on_tick(struct loop *l)
 {
     struct shard *s = shard_of(l);
@@ -69,7 +101,7 @@ static void on_tick(struct loop *l)
     peer_tick(s);
     if (s->loop.id == 0)
         topic_registry_reclaim(&s->srv->topics, min_seen_version(s->srv));
-    if (!s->stopping && atomic_load(&s->srv->stopping))
+    if (!s->stopping && atomic_load(&s->srv->stopping) && hand_over_done(s))
         begin_stopping(s);
 }
 

@@ -52,6 +52,14 @@ int replica_attach(struct partition *p, uint64_t topic_id, const struct rg_membe
 /* Before the partition closes or is deleted: the group stops; p->replica is NULL after. */
 void replica_detach(struct partition *p);
 
+/*
+ * Graceful shutdown: hands every group this shard leads to its most
+ * caught-up live voter (the core brings it up to date, then tells it to
+ * campaign at once), again for transfers the core gave up. Returns how
+ * many groups it still leads.
+ */
+uint32_t replica_driver_hand_over(struct shard *s);
+
 /* Leadership as this replica knows it. */
 bool replica_is_leader(const struct replica *r);
 int32_t replica_leader(const struct replica *r);

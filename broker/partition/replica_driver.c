@@ -349,6 +349,44 @@ void replica_driver_before_wait(struct shard *s)
     replica_net_flush(d);
 }
 
+/* The voter to hand r's leadership to: heard from lately, the longest match. */
+static int32_t hand_over_target(const struct replica *r)
+{
+    const struct rg_membership *m = replica_group_membership(&r->rg);
+    int32_t best = RG_NO_NODE;
+    int64_t best_match = -1;
+    for (uint32_t i = 0; i < m->voter_count; i++) {
+        const struct rg_peer *peer = replica_group_peer(&r->rg, m->voters[i]);
+        if (m->voters[i] == r->rg.config.self || !peer || !peer->recent_active)
+            continue;
+        if (peer->match > best_match) {
+            best = m->voters[i];
+            best_match = peer->match;
+        }
+    }
+    assert(best == RG_NO_NODE || best != r->rg.config.self);
+    return best;
+}
+
+uint32_t replica_driver_hand_over(struct shard *s)
+{
+    struct replica_driver *d = s->replicas;
+    uint32_t leading = 0;
+    for (struct replica *r = d ? d->list : NULL; r; r = r->next) {
+        if (r->fenced || !replica_is_leader(r))
+            continue;
+        leading++;
+        if (replica_group_transfer_target(&r->rg) != RG_NO_NODE)
+            continue;
+        int32_t target = hand_over_target(r);
+        if (target == RG_NO_NODE)
+            continue; /* nobody to take it: it stays until the broker stops */
+        struct rg_output *out = replica_out(d);
+        replica_finish(r, out, replica_group_transfer_leadership(&r->rg, target, out));
+    }
+    return leading;
+}
+
 /* ------------------------------------------------------- partition tier */
 
 bool replica_is_leader(const struct replica *r)
