@@ -225,6 +225,21 @@ void replica_detach(struct partition *p)
     replica_release(r);
 }
 
+/* Failover time as this replica sees it, and leaderships gained. */
+static void note_leader(struct replica *r, bool gained, int32_t leader)
+{
+    struct shard_metrics *m = &r->part->shard->metrics;
+    int64_t now = clock_monotonic_ns();
+    if (gained)
+        metrics_add(&m->leaderships_gained, 1);
+    if (leader < 0 && r->leaderless_since_ns == 0)
+        r->leaderless_since_ns = now;
+    if (leader >= 0 && r->leaderless_since_ns != 0) {
+        metrics_observe(&m->leaderless, (now - r->leaderless_since_ns) / 1000);
+        r->leaderless_since_ns = 0;
+    }
+}
+
 /* Commit and leadership, published to the partition (step 4 of the core's order). */
 static void publish(struct replica *r, const struct rg_output *out)
 {
@@ -238,6 +253,7 @@ static void publish(struct replica *r, const struct rg_output *out)
              "partition %s-%u: %s in epoch %lld (leader %d)", p->topic, p->index,
              rg_role_str(out->role), (long long)out->term, out->leader);
         partition_on_leadership(p, leader, out->leader, (int32_t)out->term);
+        note_leader(r, leader && !was, out->leader);
     }
     if (out->commit_changed && out->commit > r->commit) {
         r->commit = out->commit;
@@ -278,16 +294,34 @@ static void carry_out(struct replica *r, struct rg_output *out)
     publish(r, out);
 }
 
+/* Replication gauges of a shard, summed over its groups by publish_isr. */
+struct repl_gauges {
+    uint64_t hosted, led, under, lag_max;
+};
+
 /* A leader's in-sync replicas, for Metadata on every shard (bit = node id). */
-static void publish_isr(struct replica *r)
+static void publish_isr(struct replica *r, struct repl_gauges *g)
 {
     int32_t nodes[RG_MAX_NODES];
-    uint32_t n = replica_is_leader(r) ? replica_in_sync(r, nodes, RG_MAX_NODES) : 0;
+    bool leads = replica_is_leader(r);
+    uint32_t n = leads ? replica_in_sync(r, nodes, RG_MAX_NODES) : 0;
     uint64_t mask = 0;
     for (uint32_t i = 0; i < n; i++)
         if (nodes[i] >= 0 && nodes[i] < 64)
             mask |= 1ull << nodes[i];
     atomic_store_explicit(&r->part->stats->isr, mask, memory_order_relaxed);
+    g->hosted++;
+    if (!leads)
+        return;
+    const struct rg_membership *m = replica_group_membership(&r->rg);
+    g->led++;
+    g->under += n < m->voter_count;
+    int64_t end = replica_group_log_end(&r->rg);
+    for (uint32_t i = 0; i < m->voter_count; i++) {
+        const struct rg_peer *peer = replica_group_peer(&r->rg, m->voters[i]);
+        if (peer && m->voters[i] != r->rg.config.self && end - peer->match > (int64_t)g->lag_max)
+            g->lag_max = (uint64_t)(end - peer->match);
+    }
 }
 
 /* Runs every tick the shard's clock says is due on every group, in phase. */
@@ -307,9 +341,15 @@ void replica_driver_tick(struct shard *s)
             replica_finish(r, out, replica_group_tick(&r->rg, out));
         }
     }
-    if (due > 0)
-        for (struct replica *r = d->list; r; r = r->next)
-            publish_isr(r);
+    if (due == 0)
+        return;
+    struct repl_gauges g = {0};
+    for (struct replica *r = d->list; r; r = r->next)
+        publish_isr(r, &g);
+    atomic_store(&s->metrics.replicas_hosted, g.hosted);
+    atomic_store(&s->metrics.replicas_led, g.led);
+    atomic_store(&s->metrics.under_replicated, g.under);
+    atomic_store(&s->metrics.replica_lag_max, g.lag_max);
 }
 
 /* The turn's hard states, written and synced once; false when they are not durable. */

@@ -31,11 +31,12 @@ struct replica {
     uint32_t trunc_pending;
     int64_t trunc_floor;
     uint32_t reset_pending;
-    uint64_t write_gen;  /* bumped by a failed write: older completions are dropped */
-    uint32_t io_pending; /* storage operations holding this struct */
-    bool fenced;         /* a storage failure the core cannot take: stopped until restart */
-    bool dead;           /* detached: freed once io_pending is 0 */
-    int64_t commit;      /* published */
+    uint64_t write_gen;          /* bumped by a failed write: older completions are dropped */
+    uint32_t io_pending;         /* storage operations holding this struct */
+    bool fenced;                 /* a storage failure the core cannot take: stopped until restart */
+    bool dead;                   /* detached: freed once io_pending is 0 */
+    int64_t commit;              /* published */
+    int64_t leaderless_since_ns; /* when this replica last lost its leader; 0: has one */
 };
 
 /* Heartbeat entries (or replies) gathered for one peer this turn. */
