@@ -15,6 +15,8 @@
 
 struct peer_out;
 
+#define REPLICA_ISR_TICKS 12 /* 600 ms: two election timeouts' worth of lag */
+
 struct replica {
     struct replica *hash_next; /* driver's table by (topic_id, partition) */
     struct replica *next;      /* driver's list */
@@ -37,7 +39,17 @@ struct replica {
     bool dead;                   /* detached: freed once io_pending is 0 */
     int64_t commit;              /* published */
     int64_t leaderless_since_ns; /* when this replica last lost its leader; 0: has one */
+    /* In-sync replicas, Kafka's way: a voter is in sync when it was heard
+     * from within REPLICA_ISR_TICKS and its durable match reaches the log end
+     * the leader had REPLICA_ISR_TICKS ago (caught up, give or take the
+     * lag window), so a follower keeping up under load does not flap out. */
+    int64_t end_ring[REPLICA_ISR_TICKS];
+    uint32_t end_pos;
+    int64_t heard_ms[RG_MAX_NODES]; /* by position in the voters */
 };
+
+/* Notes that `node` just spoke for r's group (a message or a heartbeat reply). */
+void replica_heard(struct replica *r, int32_t node);
 
 /* Heartbeat entries (or replies) gathered for one peer this turn. */
 struct hb_batch {

@@ -204,6 +204,7 @@ static void deliver_message(struct replica_driver *d, int32_t self, struct rw_de
                                .records_len = m->records_len};
         m->msg.payload = rx;
     }
+    replica_heard(r, m->msg.from);
     struct rg_output *out = replica_out(d);
     replica_finish(r, out, replica_group_step(&r->rg, &m->msg, out));
     if (rx)
@@ -234,6 +235,7 @@ static void deliver_heartbeats(struct replica_driver *d, int32_t self, int32_t f
         } else {
             if (m->replies[i].to != self)
                 goto next;
+            replica_heard(r, m->replies[i].from);
             rc = replica_group_step_heartbeat_reply(&r->rg, &m->replies[i], out);
         }
         replica_finish(r, out, rc);

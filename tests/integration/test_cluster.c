@@ -343,3 +343,35 @@ Test(cluster, a_paused_leader_is_replaced_and_rejoins_as_a_follower)
     cr_assert_eq(seen[1], 1);
     stop_cluster();
 }
+
+/* In-sync replicas must not flap while every follower keeps up: acks=all
+ * writes for a few election timeouts are all accepted (an in-sync test on
+ * the core's check-quorum flags refused a third of them). */
+Test(cluster, acks_all_is_never_refused_while_every_replica_keeps_up)
+{
+    start_cluster();
+    create_replicated("s", 1, 3);
+    int leader = wait_leader("s", -1, 10000);
+    cr_assert_gt(leader, 0);
+    int fd = wire_connect(node_by_id(leader)->port);
+    cr_assert(fd >= 0);
+    uint8_t batch[4096];
+    size_t len = wire_build_batch(batch, sizeof(batch), "k", 3, -1, -1, -1);
+    int64_t until = now_ms() + 2500;
+    int sent = 0;
+    /* Pipelined, 16 in flight: the followers are rarely both at the commit. */
+    while (now_ms() < until && sent < 200000) {
+        for (int i = 0; i < 16; i++)
+            wire_send_produce_as(fd, "s", 0, -1, 0, batch, len);
+        for (int i = 0; i < 16; i++, sent++) {
+            Ringlog__Response *r = wire_recv(fd, 10000);
+            cr_assert_not_null(r);
+            int err = wire_first_error(r);
+            ringlog__response__free_unpacked(r, NULL);
+            cr_assert_eq(err, 0, "write %d refused with error %d", sent, err);
+        }
+    }
+    cr_log_info("%d acks=all writes accepted", sent);
+    close(fd);
+    stop_cluster();
+}
