@@ -2,14 +2,18 @@
 #include "peer_cluster.h"
 
 #include <criterion/criterion.h>
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "frame.h"
 #include "wire.h"
 
 char peers_arg[512];
@@ -139,6 +143,17 @@ uint64_t logged_incarnation(const struct node *x, long from, int node)
     return inc;
 }
 
+bool wait_incarnation(const struct node *x, long from, int node, uint64_t want)
+{
+    int64_t deadline = now_ms() + 10000;
+    while (logged_incarnation(x, from, node) != want) {
+        if (now_ms() > deadline)
+            return false;
+        usleep(20 * 1000);
+    }
+    return true;
+}
+
 uint64_t disk_incarnation(const struct node *x)
 {
     char path[600];
@@ -149,4 +164,33 @@ uint64_t disk_incarnation(const struct node *x)
     cr_assert_eq(fscanf(f, "%16llx", &v), 1);
     fclose(f);
     return v;
+}
+
+int listen_free(uint16_t *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    cr_assert_eq(listen(fd, 8), 0);
+    socklen_t len = sizeof(addr);
+    getsockname(fd, (struct sockaddr *)&addr, &len);
+    *port = ntohs(addr.sin_port);
+    return fd;
+}
+
+/* Answers a dialer's hello as node `node` with that incarnation. */
+void answer(int fd, int32_t node, uint64_t incarnation)
+{
+    Ringlog__Response resp = RINGLOG__RESPONSE__INIT;
+    Ringlog__PeerHelloResponse a = RINGLOG__PEER_HELLO_RESPONSE__INIT;
+    a.version = 1;
+    a.node_id = node;
+    a.incarnation = incarnation;
+    resp.correlation_id = 1;
+    resp.body_case = RINGLOG__RESPONSE__BODY_PEER_HELLO;
+    resp.peer_hello = &a;
+    uint8_t buf[256];
+    size_t n = rl_frame_write(&resp.base, buf);
+    cr_assert_eq(wire_send_raw(fd, buf, n), 0);
 }

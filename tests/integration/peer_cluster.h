@@ -39,7 +39,15 @@ bool wait_link(const struct node *x, int node, long up);
 bool wait_log(const struct node *x, long from, const char *needle);
 /* The peer incarnation x logged for the last link up to `node` since `from`; 0 if none. */
 uint64_t logged_incarnation(const struct node *x, long from, int node);
+/* Waits until that incarnation is `want` (log lines reach the file a little
+ * after the metrics change); false after 10 s. */
+bool wait_incarnation(const struct node *x, long from, int node, uint64_t want);
 /* The node's <data-dir>/meta/incarnation. */
 uint64_t disk_incarnation(const struct node *x);
+
+/* A listening socket on a free loopback port, for a test to be dialed at. */
+int listen_free(uint16_t *port);
+/* Answers a dialer's hello on fd as node `node` with that incarnation. */
+void answer(int fd, int32_t node, uint64_t incarnation);
 
 #endif
