@@ -25,6 +25,7 @@
 #include "frame.h"
 #include "net/peer.h"
 #include "net/peer_internal.h"
+#include "net/peer_node.h"
 #include "peer_cluster.h"
 #include "server.h"
 #include "shard.h"
