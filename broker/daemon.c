@@ -21,6 +21,7 @@
 #include "diag.h"
 #include "fault_alloc.h"
 #include "fd_limit.h"
+#include "io/clock.h"
 #include "io/uring_probe.h"
 #include "net/peer.h"
 #include "producer_ids.h"
@@ -133,18 +134,24 @@ static int load_incarnation(struct server *srv, char *err, size_t err_len)
     FILE *f = fopen(path, "r");
     unsigned long long v = 0;
     if (f) {
-        int ok = fscanf(f, "%16llx", &v) == 1;
+        long long birth = 0;
+        int got = fscanf(f, "%16llx %lld", &v, &birth);
         fclose(f);
-        if (ok && v != 0) {
+        if (got >= 1 && v != 0) {
             srv->incarnation = v;
+            srv->incarnation_birth_ms = birth;
             return 0;
         }
     }
     while (v == 0)
         if (random_bytes(&v, sizeof(v), err, err_len) != 0)
             return -1;
-    char line[24];
-    int n = snprintf(line, sizeof(line), "%016llx\n", v);
+    /* With its birth time: replicas of topics created before it (a wiped
+     * disk rejoining) must recover rather than start as new (controller/). */
+    srv->incarnation_birth_ms = clock_realtime_ms();
+    srv->fresh_data_dir = true;
+    char line[48];
+    int n = snprintf(line, sizeof(line), "%016llx %lld\n", v, (long long)srv->incarnation_birth_ms);
     int rc = atomic_file_write(path, line, (size_t)n);
     if (rc != 0) {
         snprintf(err, err_len, "cannot write %s: %s", path, strerror(-rc));
@@ -334,7 +341,10 @@ int daemon_open_state(struct server *srv, char *err, size_t err_len)
     if (lock_data_dir(srv, err, err_len) != 0 || load_cluster_id(srv, err, err_len) != 0 ||
         load_incarnation(srv, err, err_len) != 0)
         return -1;
-    if (topic_registry_load(&srv->topics, srv->cfg.data_dir, err, err_len) != 0 ||
+    srv->cluster = has_other_peers(&srv->cfg);
+    atomic_store(&srv->controller_leader, -1);
+    if (topic_registry_load(&srv->topics, srv->cfg.data_dir, srv->cluster, err, err_len) != 0 ||
+        replica_state_load(&srv->hard_states, srv->cfg.data_dir, err, err_len) != 0 ||
         offset_store_open(&srv->offsets, srv->cfg.data_dir, err, err_len) != 0)
         return -1;
     if (producer_registry_open(&srv->producers, srv->cfg.data_dir, err, err_len) != 0)
@@ -348,6 +358,8 @@ int daemon_open_state(struct server *srv, char *err, size_t err_len)
     }
     if (make_shards(srv, err, err_len) != 0)
         return -1;
+    /* Each shard counts itself out once its leaderships are handed over (shard_main.c). */
+    atomic_store(&srv->shards_handing_over, srv->cluster ? srv->nshards : 0);
     return peer_net_init(srv, err, err_len);
 }
 
@@ -386,6 +398,7 @@ void daemon_close_state(struct server *srv)
     if (atomic_load(&srv->topics.current))
         topic_registry_destroy(&srv->topics);
     offset_store_close(&srv->offsets);
+    replica_state_table_free(&srv->hard_states);
     producer_registry_close(&srv->producers);
     if (srv->lock_fd >= 0)
         close(srv->lock_fd);

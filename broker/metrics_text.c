@@ -202,6 +202,30 @@ char *metrics_render(struct server *srv, size_t *len)
          (unsigned long long)SUM(connections_rejected), (unsigned long long)SUM(connections_moved),
          (unsigned long long)SUM(protocol_errors), (unsigned long long)SUM(records_appended),
          (unsigned long long)SUM(batches_appended), (unsigned long long)SUM(storage_errors));
+    uint64_t lag = 0;
+    for (int i = 0; i < srv->nshards; i++) {
+        uint64_t v = atomic_load(&srv->shards[i]->metrics.replica_lag_max);
+        lag = v > lag ? v : lag;
+    }
+    emit(&t,
+         "# HELP ringlog_leaderships_gained_total Partitions this broker became the leader of.\n"
+         "# TYPE ringlog_leaderships_gained_total counter\nringlog_leaderships_gained_total %llu\n"
+         "# TYPE ringlog_replicas gauge\nringlog_replicas %llu\n"
+         "# TYPE ringlog_replicas_led gauge\nringlog_replicas_led %llu\n"
+         "# HELP ringlog_under_replicated_partitions Partitions led here with a replica out of "
+         "sync.\n"
+         "# TYPE ringlog_under_replicated_partitions gauge\n"
+         "ringlog_under_replicated_partitions %llu\n"
+         "# HELP ringlog_replica_lag_max_offsets The furthest any follower of a partition led "
+         "here is behind its log end.\n"
+         "# TYPE ringlog_replica_lag_max_offsets gauge\nringlog_replica_lag_max_offsets %llu\n",
+         (unsigned long long)SUM(leaderships_gained), (unsigned long long)SUM(replicas_hosted),
+         (unsigned long long)SUM(replicas_led), (unsigned long long)SUM(under_replicated),
+         (unsigned long long)lag);
+    emit_histogram(&t, srv, "ringlog_partition_leaderless_seconds",
+                   "How long a replica here knew no leader, until it knew one (failover time "
+                   "as this broker saw it).",
+                   offsetof(struct shard_metrics, leaderless));
     emit_histogram(&t, srv, "ringlog_produce_latency_seconds",
                    "Produce request latency, receipt to response.",
                    offsetof(struct shard_metrics, produce_latency));

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "metrics.h"
 #include "offset_store.h"
+#include "partition/replica_state.h"
 #include "producer_registry.h"
 #include "topics.h"
 
@@ -47,10 +48,19 @@ struct server {
     /* Every id issued and its current epoch (fencing). */
     struct producer_registry producers;
     char cluster_id[40];
-    uint64_t incarnation; /* disk incarnation: <data-dir>/meta/incarnation, != 0 */
+    uint64_t incarnation;         /* disk incarnation: <data-dir>/meta/incarnation, != 0 */
+    int64_t incarnation_birth_ms; /* when this data directory's incarnation was made */
+    bool fresh_data_dir;          /* the incarnation was made by this start */
     /* Links to the other brokers of --peers (net/peer.h); NULL without peers. */
     struct peer_net *peers;
     struct peer_stats peer_stats[BROKER_MAX_PEERS]; /* [i] is cfg.peers[i]'s link */
+    /* A cluster (--peers names other brokers): topics come from the
+     * controller's metadata log (controller/), partitions are replicated. */
+    bool cluster;
+    _Atomic int32_t controller_leader; /* node id leading the metadata log, -1: none */
+    _Atomic int shards_handing_over;   /* shutdown: shards still handing leaderships over */
+    /* Every replica group's hard state found at start (partition/replica_state.h). */
+    struct replica_state_table hard_states;
     /* Topic create/delete jobs, one at a time (touched by shard 0 only). */
     struct {
         struct admin_job *head, *tail;

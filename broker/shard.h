@@ -27,6 +27,8 @@ struct conn;
 struct peer_link;
 struct request;
 struct partition_table;
+struct replica_driver;
+struct controller;
 
 struct shard {
     struct loop loop; /* first: shard_of() */
@@ -40,6 +42,8 @@ struct shard {
 
     /* partition tier: the partitions this shard owns */
     struct partition_table *parts;
+    struct replica_driver *replicas; /* replication driver (cluster only) */
+    struct controller *controller;   /* shard 0 of a cluster */
 
     /* network tier */
     int listen_fd;
@@ -59,6 +63,9 @@ struct shard {
 
     _Atomic uint64_t seen_version; /* topic-table version seen (topics.h) */
     bool stopping;
+    /* A cluster's shutdown first hands this shard's leaderships over (shard_main.c). */
+    bool handing_over, handed_over;
+    int64_t hand_over_deadline_ms;
     bool counted_drained; /* counted in server.shards_stopped */
     struct shard_metrics metrics;
 };
