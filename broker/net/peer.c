@@ -38,6 +38,14 @@ int peer_link_shard(const struct server *srv, int32_t node)
     return (int)(node % srv->nshards);
 }
 
+uint64_t peer_link_number(struct shard *link_shard, int32_t node)
+{
+    assert(link_shard == shard_current());
+    struct peer_node *n = peer_node_find(link_shard->srv, node);
+    assert(n == NULL || n->link_shard == link_shard->loop.id);
+    return n && n->link ? n->link->number : 0;
+}
+
 /* ------------------------------------------------------------- sending */
 
 static bool drop(struct peer_node *n, struct peer_out *m)

@@ -47,6 +47,16 @@ bool peer_send(struct shard *s, int32_t node, struct peer_out *m);
 /* Before any shard runs. Without hooks, received messages are dropped. */
 void peer_set_hooks(const struct peer_hooks *h);
 
+/*
+ * On the link shard, in a callback about node: the number of the link it
+ * is about, counted from 1 per node by this process; a newer link has a
+ * larger number (disk incarnations are random and cannot be compared). A
+ * message handed to another shard carries it, and that shard drops numbers
+ * below the newest it has seen from the node (PROTOCOL.md "Incarnations
+ * and superseded links"). 0 when no link to node exists.
+ */
+uint64_t peer_link_number(struct shard *link_shard, int32_t node);
+
 /* The shard that holds the link to node: node % nshards. */
 int peer_link_shard(const struct server *srv, int32_t node);
 

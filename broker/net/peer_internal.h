@@ -72,6 +72,7 @@ struct peer_link {
     bool sending;
     uint32_t sqes_pending;
     uint64_t incarnation; /* the peer's, from the handshake */
+    uint64_t number;      /* its node's links counted up to this one (peer_link_number) */
     int64_t deadline_ms;  /* connect or handshake timeout */
     struct rl_completion connect_done, recv_done, send_done, close_done, cancel_done;
     struct rl_frame_decoder decoder;
@@ -96,6 +97,7 @@ struct peer_node {
     _Atomic int64_t queued_bytes; /* inbox plus the link's queue */
     /* link shard only */
     struct peer_link *link; /* the current link (dialing, handshaking or up) */
+    uint64_t links_up;      /* links that came up, this one included */
     int64_t next_dial_ms;
     int64_t backoff_ms;
     struct peer_logline dial_log;

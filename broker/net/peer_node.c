@@ -72,6 +72,7 @@ void peer_node_up(struct peer_link *l, uint64_t incarnation)
     n->dial_log.last[0] = 0; /* a later failure is news again */
     l->state = LINK_UP;
     l->incarnation = incarnation;
+    l->number = ++n->links_up;
     l->reported_up = true;
     atomic_store(&n->up, true);
     atomic_store(&n->stats->up, 1);

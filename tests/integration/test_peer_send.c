@@ -110,6 +110,65 @@ static void *shard1_thread(void *arg)
 
 static pthread_t shard1;
 
+/* What the hooks saw, in order: up, down, or a message, with the link's number. */
+struct event {
+    char kind; /* 'u', 'd', 'm' */
+    uint64_t incarnation, number;
+    char body[8];
+};
+static struct event events[16];
+static int event_count;
+
+static void record(char kind, uint64_t inc, const uint8_t *body, size_t len)
+{
+    fail_if(event_count == 16, "too many link events");
+    struct event *e = &events[event_count++];
+    e->kind = kind;
+    e->incarnation = inc;
+    e->number = peer_link_number(srv->shards[0], 2);
+    snprintf(e->body, sizeof(e->body), "%.*s", (int)len, body ? (const char *)body : "");
+}
+
+static void on_message(struct shard *s, int32_t from, uint64_t inc, uint8_t *body, size_t len)
+{
+    fail_if(s != srv->shards[0] || from != 2, "a message on the wrong shard or node");
+    record('m', inc, body, len);
+    free(body);
+}
+
+static void on_link(struct shard *s, int32_t node, uint64_t inc, bool up)
+{
+    fail_if(s != srv->shards[0] || node != 2, "a link event on the wrong shard or node");
+    record(up ? 'u' : 'd', inc, NULL, 0);
+}
+
+static const struct peer_hooks test_hooks = {.on_message = on_message, .on_link = on_link};
+
+/* Accepts node 1's next dial, reads its hello and answers as node 2 with incarnation inc;
+ * returns once the link is up. */
+static void accept_link(uint64_t inc)
+{
+    struct shard *s0 = srv->shards[0];
+    struct pollfd p = {.fd = listen_fd, .events = POLLIN};
+    for (int i = 0; i < 10000 && poll(&p, 1, 0) == 0; i++)
+        loop_turn(&s0->loop, 1);
+    link_fd = accept(listen_fd, NULL, NULL);
+    cr_assert(link_fd >= 0);
+    uint8_t hdr[4], body[512];
+    read_link(hdr, 4);
+    uint32_t len = ntohl(*(uint32_t *)hdr);
+    cr_assert_leq(len, sizeof(body));
+    read_link(body, len);
+    int status;
+    Ringlog__Request *req = rl_request_decode(body, len, NULL, &status);
+    cr_assert(req && req->body_case == RINGLOG__REQUEST__BODY_PEER_HELLO);
+    ringlog__request__free_unpacked(req, NULL);
+    answer(link_fd, 2, inc);
+    for (int i = 0; i < 10000 && !atomic_load(&srv->peer_stats[1].up); i++)
+        loop_turn(&s0->loop, 1);
+    cr_assert_eq(atomic_load(&srv->peer_stats[1].up), 1);
+}
+
 /* Node 1 with two shards; node 2 is a socket of this test. Returns with the link up. */
 static void setup(void)
 {
@@ -132,6 +191,10 @@ static void setup(void)
     char err[512];
     cr_assert_eq(daemon_open_state(srv, err, sizeof(err)), 0, "%s", err);
     cr_assert_eq(peer_link_shard(srv, 2), 0);
+    /* Links only: no replication driver or controller on these shards. */
+    srv->cluster = false;
+    event_count = 0;
+    peer_set_hooks(&test_hooks);
 
     struct shard *s0 = srv->shards[0];
     cr_assert_eq(shard_attach(s0), 0);
@@ -141,23 +204,7 @@ static void setup(void)
     while (atomic_load(&shard1_go))
         usleep(1000);
     peer_shard_start(s0);
-    loop_turn(&s0->loop, 0);
-    link_fd = accept(listen_fd, NULL, NULL);
-    cr_assert(link_fd >= 0);
-
-    uint8_t hdr[4], body[512];
-    read_link(hdr, 4);
-    uint32_t len = ntohl(*(uint32_t *)hdr);
-    cr_assert_leq(len, sizeof(body));
-    read_link(body, len);
-    int status;
-    Ringlog__Request *req = rl_request_decode(body, len, NULL, &status);
-    cr_assert(req && req->body_case == RINGLOG__REQUEST__BODY_PEER_HELLO);
-    ringlog__request__free_unpacked(req, NULL);
-    answer(link_fd, 2, 42);
-    for (int i = 0; i < 10000 && !atomic_load(&srv->peer_stats[1].up); i++)
-        loop_turn(&s0->loop, 1);
-    cr_assert_eq(atomic_load(&srv->peer_stats[1].up), 1);
+    accept_link(42);
 }
 
 static void teardown(void)
@@ -253,5 +300,45 @@ Test(peer_send, each_shard_s_messages_arrive_in_the_order_it_sent_them)
     }
     cr_assert_not(atomic_load(&shard1_send));
     cr_assert_eq(atomic_load(&srv->peer_stats[1].dropped), 0);
+    teardown();
+}
+
+/* Waits (turning shard 0) until the hooks have seen n events. */
+static void wait_events(int n)
+{
+    for (int i = 0; i < 10000 && event_count < n; i++)
+        loop_turn(&srv->shards[0]->loop, 1);
+    cr_assert_eq(event_count, n);
+}
+
+Test(peer_send, links_are_numbered_and_reported_up_messages_down_in_that_order)
+{
+    setup();
+    uint8_t frame[7];
+    rl_frame_write_header(frame, 3);
+    memcpy(frame + 4, "one", 3);
+    cr_assert_eq(send(link_fd, frame, 7, 0), 7);
+    wait_events(2);
+    close(link_fd); /* the other broker goes away; node 1 dials again */
+    wait_events(3);
+    accept_link(43);
+    memcpy(frame + 4, "two", 3);
+    cr_assert_eq(send(link_fd, frame, 7, 0), 7);
+    wait_events(5);
+    static const struct {
+        char kind;
+        uint64_t incarnation, number;
+        const char *body;
+    } want[] = {{'u', 42, 1, ""},
+                {'m', 42, 1, "one"},
+                {'d', 42, 1, ""},
+                {'u', 43, 2, ""},
+                {'m', 43, 2, "two"}};
+    for (int i = 0; i < 5; i++) {
+        cr_assert_eq(events[i].kind, want[i].kind, "event %d", i);
+        cr_assert_eq(events[i].incarnation, want[i].incarnation, "event %d", i);
+        cr_assert_eq(events[i].number, want[i].number, "event %d", i);
+        cr_assert_str_eq(events[i].body, want[i].body, "event %d", i);
+    }
     teardown();
 }
