@@ -95,8 +95,12 @@ struct replica_driver {
     struct outq *out_head, *out_tail;
     struct hb_batch hb_out[REPLICA_MAX_PEERS];
     struct hb_batch reply_out[REPLICA_MAX_PEERS];
-    uint64_t peer_inc[REPLICA_MAX_PEERS]; /* newest incarnation heard per node */
-    struct rl_arena arena;                /* decoding heartbeats */
+    /* Per node, the newest link (net/peer.h peer_link_number) a message came
+     * by: a message of an older link, still travelling between shards, is
+     * dropped once a newer one's arrived (incarnations are random ids and
+     * cannot be ordered). */
+    uint64_t peer_link[REPLICA_MAX_PEERS];
+    struct rl_arena arena; /* decoding heartbeats */
 };
 
 struct replica *replica_find(struct replica_driver *d, uint64_t topic_id, uint32_t partition);
