@@ -166,6 +166,38 @@ static int wait_leader(const char *topic, int not, int timeout_ms)
     return -1;
 }
 
+/* The first replica of partition 0 (its preferred leader), as broker x says. */
+static int preferred_replica(const struct node *x, const char *topic)
+{
+    int fd = wire_connect(x->port);
+    cr_assert(fd >= 0);
+    Ringlog__Response *r = wire_metadata(fd, topic);
+    close(fd);
+    cr_assert_not_null(r);
+    int first = -1;
+    if (r->metadata->n_topics == 1 && r->metadata->topics[0]->n_partitions > 0 &&
+        r->metadata->topics[0]->partitions[0]->n_replicas > 0)
+        first = r->metadata->topics[0]->partitions[0]->replicas[0];
+    ringlog__response__free_unpacked(r, NULL);
+    return first;
+}
+
+/* Leadership settled where placement wants it (leaders move to their preferred
+ * replica a few seconds after an election): the leader every replica agrees on. */
+static int wait_settled(const char *topic)
+{
+    int preferred = -1;
+    for (int i = 0; i < 200 && preferred < 0; i++, usleep(20 * 1000))
+        preferred = preferred_replica(&nodes[0], topic); /* once the topic is applied there */
+    cr_assert_gt(preferred, 0);
+    int leader = -1;
+    int64_t deadline = now_ms() + 15000;
+    while (now_ms() < deadline && (leader = wait_leader(topic, -1, 2000)) != preferred)
+        usleep(50 * 1000);
+    cr_assert_eq(leader, preferred, "leadership did not settle on the preferred replica");
+    return leader;
+}
+
 /* Produces batch `seq` (3 records "m<seq>-i") with acks=all; returns the error code. */
 static int produce_seq(int leader, const char *topic, int seq)
 {
@@ -229,8 +261,7 @@ Test(cluster, acks_all_survives_a_killed_leader_and_the_restarted_broker_catches
 {
     start_cluster();
     create_replicated("r", 1, 3);
-    int leader = wait_leader("r", -1, 10000);
-    cr_assert_gt(leader, 0, "no leader elected");
+    int leader = wait_settled("r");
     enum { FIRST = 50, TOTAL = 100 };
     int acked[TOTAL] = {0};
     for (int seq = 0; seq < FIRST; seq++) {
@@ -291,8 +322,7 @@ Test(cluster, acks_all_is_refused_without_a_quorum_and_resumes_when_one_returns)
 {
     start_cluster();
     create_replicated("q", 1, 3);
-    int leader = wait_leader("q", -1, 10000);
-    cr_assert_gt(leader, 0);
+    int leader = wait_settled("q");
     cr_assert_eq(produce_seq(leader, "q", 0), 0);
     int a = leader % NODES + 1, b = a % NODES + 1;
     broker_kill(&node_by_id(a)->b);
@@ -324,8 +354,7 @@ Test(cluster, a_paused_leader_is_replaced_and_rejoins_as_a_follower)
 {
     start_cluster();
     create_replicated("p", 1, 3);
-    int leader = wait_leader("p", -1, 10000);
-    cr_assert_gt(leader, 0);
+    int leader = wait_settled("p");
     cr_assert_eq(produce_seq(leader, "p", 0), 0);
     struct node *x = node_by_id(leader);
     cr_assert_eq(kill(x->b.pid, SIGSTOP), 0);
@@ -357,8 +386,7 @@ Test(cluster, acks_all_is_never_refused_while_every_replica_keeps_up)
 {
     start_cluster();
     create_replicated("s", 1, 3);
-    int leader = wait_leader("s", -1, 10000);
-    cr_assert_gt(leader, 0);
+    int leader = wait_settled("s");
     int fd = wire_connect(node_by_id(leader)->port);
     cr_assert(fd >= 0);
     uint8_t batch[4096];
@@ -390,8 +418,7 @@ Test(cluster, a_wiped_follower_rejoins_and_re_replicates)
 {
     start_cluster();
     create_replicated("w", 1, 3);
-    int leader = wait_leader("w", -1, 10000);
-    cr_assert_gt(leader, 0);
+    int leader = wait_settled("w");
     for (int seq = 0; seq < 20; seq++)
         cr_assert_eq(produce_seq(leader, "w", seq), 0);
     int victim = leader % NODES + 1;
