@@ -446,3 +446,47 @@ Test(cluster, a_wiped_follower_rejoins_and_re_replicates)
             cr_assert_eq(seen[s], 1, "round %d: batch %d seen %d times", round, s, seen[s]);
     }
 }
+
+/* Runs the CLI against node x; its stdout into out. Returns the exit status. */
+static int run_cli(const struct node *x, const char *args, char *out, size_t cap)
+{
+    char bin[600], cmd[1200];
+    test_bin_path("ringlog", bin, sizeof(bin));
+    snprintf(cmd, sizeof(cmd), "%s --bootstrap 127.0.0.1:%u %s 2>&1", bin, x->port, args);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* `ringlog cluster status` and `topic describe`: brokers up and down, the
+ * controller, and the partitions a dead broker leaves under-replicated, as
+ * their leaders see them. */
+Test(cluster, cluster_status_names_the_dead_broker_and_the_under_replicated_partitions)
+{
+    start_cluster();
+    create_replicated("c", 3, 3);
+    wait_settled("c");
+    char out[8192];
+    int st = run_cli(&nodes[0], "cluster status", out, sizeof(out));
+    cr_assert_eq(st, 0, "%s", out);
+    cr_assert(strstr(out, "partitions: 0 under-replicated, 0 offline"), "%s", out);
+    cr_assert(strstr(out, " controller\n"), "%s", out);
+    struct node *dead = &nodes[2];
+    broker_kill(&dead->b);
+    dead->b.pid = 0;
+    char line[64];
+    snprintf(line, sizeof(line), "broker 3 127.0.0.1:%u down", dead->port);
+    int64_t deadline = now_ms() + 5000;
+    do {
+        usleep(200 * 1000);
+        cr_assert_eq(run_cli(&nodes[0], "cluster status", out, sizeof(out)), 0);
+    } while (now_ms() < deadline && !strstr(out, "partitions: 3 under-replicated, 0 offline"));
+    cr_assert(strstr(out, line), "%s", out);
+    cr_assert(strstr(out, "partitions: 3 under-replicated, 0 offline"), "%s", out);
+    cr_assert_eq(run_cli(&nodes[1], "topic describe c", out, sizeof(out)), 0);
+    cr_assert_null(strstr(out, "isr=3"), "the dead broker is no in-sync replica: %s", out);
+    cr_assert_null(strstr(out, ",3\n"), "the dead broker is no in-sync replica: %s", out);
+}
