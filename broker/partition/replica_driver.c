@@ -175,6 +175,8 @@ int replica_attach(struct partition *p, uint64_t topic_id, const struct rg_membe
         return -1;
     }
     r->commit = replica_group_commit(&r->rg);
+    for (uint32_t i = 0; i < RG_MAX_NODES; i++)
+        r->heard_ms[i] = clock_monotonic_ms(); /* a new leader gives its followers one window */
     uint32_t b = bucket(topic_id, p->index);
     r->hash_next = d->table[b];
     d->table[b] = r;
@@ -324,6 +326,12 @@ static void publish_isr(struct replica *r, struct repl_gauges *g)
     }
 }
 
+/* Each tick: the log end now, for the in-sync test REPLICA_ISR_TICKS later. */
+static void note_end(struct replica *r)
+{
+    r->end_ring[r->end_pos++ % REPLICA_ISR_TICKS] = replica_group_log_end(&r->rg);
+}
+
 /* Runs every tick the shard's clock says is due on every group, in phase. */
 void replica_driver_tick(struct shard *s)
 {
@@ -344,8 +352,10 @@ void replica_driver_tick(struct shard *s)
     if (due == 0)
         return;
     struct repl_gauges g = {0};
-    for (struct replica *r = d->list; r; r = r->next)
+    for (struct replica *r = d->list; r; r = r->next) {
+        note_end(r);
         publish_isr(r, &g);
+    }
     atomic_store(&s->metrics.replicas_hosted, g.hosted);
     atomic_store(&s->metrics.replicas_led, g.led);
     atomic_store(&s->metrics.under_replicated, g.under);
@@ -454,11 +464,22 @@ const struct rg_membership *replica_members(const struct replica *r)
     return replica_group_membership(&r->rg);
 }
 
+void replica_heard(struct replica *r, int32_t node)
+{
+    const struct rg_membership *m = replica_group_membership(&r->rg);
+    for (uint32_t i = 0; i < m->voter_count && i < RG_MAX_NODES; i++)
+        if (m->voters[i] == node)
+            r->heard_ms[i] = clock_monotonic_ms();
+}
+
 uint32_t replica_in_sync(const struct replica *r, int32_t *nodes, uint32_t cap)
 {
     const struct rg_membership *m = replica_group_membership(&r->rg);
     uint32_t n = 0;
     int32_t self = r->rg.config.self;
+    int64_t now = clock_monotonic_ms();
+    /* The oldest end in the ring (it starts all 0: in sync at birth). */
+    int64_t then = r->end_ring[r->end_pos % REPLICA_ISR_TICKS];
     for (uint32_t i = 0; i < m->voter_count && n < cap; i++) {
         int32_t id = m->voters[i];
         if (id == self) {
@@ -466,7 +487,9 @@ uint32_t replica_in_sync(const struct replica *r, int32_t *nodes, uint32_t cap)
             continue;
         }
         const struct rg_peer *peer = replica_group_peer(&r->rg, id);
-        if (peer && replica_is_leader(r) && peer->recent_active && peer->durable_match >= r->commit)
+        bool heard =
+            i < RG_MAX_NODES && now - r->heard_ms[i] <= REPLICA_ISR_TICKS * REPLICA_TICK_MS;
+        if (peer && replica_is_leader(r) && heard && peer->durable_match >= then)
             nodes[n++] = id;
     }
     assert(n <= cap);
