@@ -132,20 +132,17 @@ Test(peer_links, a_broker_of_another_cluster_is_refused_on_both_sides)
                        "cluster cluster-b, the peer in cluster cluster-a"));
     cr_assert(wait_log(&nodes[2], 0, "refused a peer link from node 2: wrong cluster id"));
     for (int i = 0; i < 2; i++)
-        cr_assert(wait_log(&nodes[i], 0, "peer link to node 3 at 127.0.0.1:"),
+        cr_assert(wait_log(&nodes[i], 0,
+                           "node 3 refused the link: wrong cluster id: this broker is in cluster "
+                           "cluster-b, the peer in cluster cluster-a"),
                   "node %d logged no refusal", i + 1);
-    char *log = broker_log_since(&nodes[0].b, 0);
-    cr_assert(strstr(log, "node 3 refused the link: wrong cluster id: this broker is in cluster "
-                          "cluster-b, the peer in cluster cluster-a"),
-              "%s", log);
-    free(log);
 
     /* The dialers keep trying (with a back-off), but log a repeated refusal once. */
     int64_t deadline = now_ms() + 10000;
     while (peer_metric(&nodes[0], "ringlog_peer_refused_total", 3) < 4 && now_ms() < deadline)
         usleep(50 * 1000);
     cr_assert_geq(peer_metric(&nodes[0], "ringlog_peer_refused_total", 3), 4);
-    log = broker_log_since(&nodes[0].b, 0);
+    char *log = broker_log_since(&nodes[0].b, 0);
     int lines = 0;
     for (char *p = strstr(log, "node 3 refused the link"); p; p = strstr(p + 1, "node 3 refused"))
         lines++;
