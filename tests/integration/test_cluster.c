@@ -22,7 +22,10 @@
 #include "broker_proc.h"
 #include "wire.h"
 
-TestSuite(cluster, .timeout = 180);
+static void stop_cluster(void);
+
+/* fini runs after a failed assertion too: no broker or directory outlives a test. */
+TestSuite(cluster, .timeout = 180, .fini = stop_cluster);
 
 #define NODES 3
 
@@ -75,6 +78,10 @@ static void start_cluster(void)
 static void stop_cluster(void)
 {
     for (int i = 0; i < NODES; i++) {
+        if (nodes[i].dir[0] == '\0')
+            continue;
+        if (nodes[i].b.pid > 0)
+            kill(nodes[i].b.pid, SIGCONT); /* a paused one must hear the TERM */
         if (nodes[i].b.pid > 0)
             cr_expect_eq(broker_stop(&nodes[i].b), 0, "node %d did not stop cleanly", i + 1);
         char dir[512];
@@ -82,6 +89,8 @@ static void stop_cluster(void)
         snprintf(nodes[i].b.data_dir, sizeof(nodes[i].b.data_dir), "%s", dir);
         snprintf(nodes[i].b.log_path, sizeof(nodes[i].b.log_path), "%s.log", dir);
         broker_remove_data(&nodes[i].b);
+        nodes[i].dir[0] = '\0';
+        nodes[i].b.pid = 0;
     }
 }
 
@@ -276,7 +285,6 @@ Test(cluster, acks_all_survives_a_killed_leader_and_the_restarted_broker_catches
             if (acked[s])
                 cr_assert_eq(seen[s], 1, "node %d: batch %d seen %d times", i + 1, s, seen[s]);
     }
-    stop_cluster();
 }
 
 Test(cluster, acks_all_is_refused_without_a_quorum_and_resumes_when_one_returns)
@@ -310,7 +318,6 @@ Test(cluster, acks_all_is_refused_without_a_quorum_and_resumes_when_one_returns)
             usleep(50 * 1000);
     }
     cr_assert_eq(err, 0, "acks=all did not resume with two of three replicas");
-    stop_cluster();
 }
 
 Test(cluster, a_paused_leader_is_replaced_and_rejoins_as_a_follower)
@@ -341,7 +348,6 @@ Test(cluster, a_paused_leader_is_replaced_and_rejoins_as_a_follower)
     read_all(node_by_id(next), "p", seen, 4);
     cr_assert_eq(seen[0], 1);
     cr_assert_eq(seen[1], 1);
-    stop_cluster();
 }
 
 /* In-sync replicas must not flap while every follower keeps up: acks=all
@@ -373,7 +379,6 @@ Test(cluster, acks_all_is_never_refused_while_every_replica_keeps_up)
     }
     cr_log_info("%d acks=all writes accepted", sent);
     close(fd);
-    stop_cluster();
 }
 
 /* A follower whose data directory is wiped comes back as a new disk
@@ -413,5 +418,4 @@ Test(cluster, a_wiped_follower_rejoins_and_re_replicates)
         for (int s = 0; s < 21 + round; s++)
             cr_assert_eq(seen[s], 1, "round %d: batch %d seen %d times", round, s, seen[s]);
     }
-    stop_cluster();
 }
