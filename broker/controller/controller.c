@@ -392,6 +392,9 @@ void controller_stop(struct shard *s)
         c->message = "the broker is shutting down";
         c->done(c);
     }
+    /* Closing detaches the replica first, and may still report the group's
+     * end to the watcher: a stopping controller watches no more. */
+    ctl->meta->watcher = NULL;
     partition_close(ctl->meta);
     /* A read still out completes into ctl->buf during close's drive; both go now. */
     free(ctl->buf);
