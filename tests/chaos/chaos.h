@@ -28,8 +28,9 @@ struct chaos_opts {
     int partitions;
     int producers;
     int consumers;
-    int rate;  /* messages per second per producer */
-    bool keep; /* keep data directories even on success */
+    int rate;      /* messages per second per producer */
+    bool keep;     /* keep data directories even on success */
+    bool sabotage; /* plant a fault for each check (check.h): the checks must catch them */
 };
 
 struct chaos_node {

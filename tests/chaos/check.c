@@ -137,16 +137,70 @@ static void check_seen(const struct replica *r, const struct workload *w, int p)
     }
 }
 
-void check_logs(const struct chaos_cluster *c, const struct workload *w)
+/* One planted fault: true when the check reported at least one failure for it. */
+static bool caught(int before, const char *what)
+{
+    bool yes = chaos_failures() > before;
+    chaos_log("sabotage: %s %s", what, yes ? "caught" : "NOT CAUGHT");
+    return yes;
+}
+
+/* The first data offset at or after `from` (hw when none). */
+static int64_t data_at(const struct replica *r, int64_t from)
+{
+    while (from < r->hw && (r->ids[from] == REPLICA_CONTROL || r->ids[from] == REPLICA_UNPARSABLE))
+        from++;
+    return from;
+}
+
+/*
+ * Runs each check on a partition's replicas with one fault planted just
+ * for it (a flipped byte in the third replica, a record repeated, an
+ * acknowledged record's offset emptied, an offset a consumer saw
+ * replaced); returns how many were caught, of 4.
+ */
+static int sabotaged(struct replica r[CHAOS_NODES], const struct workload *w, int p)
+{
+    int n = 0, before;
+    int64_t a = data_at(&r[0], 0), b = data_at(&r[0], a + 1);
+    if (r[2].len == 0 || b >= r[0].hw || wl_seen(w, (uint32_t)p, a) == 0)
+        return 0;
+    r[2].bytes[r[2].len / 2] ^= 0x40;
+    before = chaos_failures();
+    check_identical(r, p);
+    n += caught(before, "a flipped byte in node 3's replica");
+    uint64_t keep = r[0].ids[b];
+    r[0].ids[b] = r[0].ids[a];
+    before = chaos_failures();
+    check_order(&r[0], p);
+    n += caught(before, "a record written twice");
+    r[0].ids[b] = keep;
+    keep = r[0].ids[a];
+    r[0].ids[a] = REPLICA_CONTROL;
+    before = chaos_failures();
+    check_acked(&r[0], w, p);
+    n += caught(before, "an acknowledged record missing");
+    r[0].ids[a] = keep ^ 1;
+    before = chaos_failures();
+    check_seen(&r[0], w, p);
+    n += caught(before, "a record a consumer saw replaced");
+    r[0].ids[a] = keep;
+    return n;
+}
+
+int check_logs(const struct chaos_cluster *c, const struct workload *w, bool sabotage)
 {
     uint64_t acked = 0;
     int64_t total = 0;
+    int planted = 0;
     for (int p = 0; p < c->opts->partitions; p++) {
         struct replica r[CHAOS_NODES];
         bool all = true;
         for (int i = 0; i < CHAOS_NODES; i++)
             all = replica_read(&c->nodes[i], p, &r[i]) == 0 && all;
-        if (all) {
+        if (all && sabotage && planted == 0) {
+            planted = sabotaged(r, w, p);
+        } else if (all) {
             check_identical(r, p);
             check_order(&r[0], p);
             acked += check_acked(&r[0], w, p);
@@ -157,4 +211,5 @@ void check_logs(const struct chaos_cluster *c, const struct workload *w)
             replica_free(&r[i]);
     }
     chaos_log("checked %" PRIu64 " acknowledged records in %" PRId64 " offsets", acked, total);
+    return planted;
 }

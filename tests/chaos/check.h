@@ -14,7 +14,12 @@
  * line. */
 bool check_converge(const struct chaos_cluster *c, const char *when, int timeout_ms);
 
-/* Reads every replica of every partition and runs the checks; failures are reported. */
-void check_logs(const struct chaos_cluster *c, const struct workload *w);
+/*
+ * Reads every replica of every partition and runs the checks; failures are
+ * reported. sabotage: the first partition whose checks can be sabotaged
+ * gets one planted fault per check instead (each must be reported; the
+ * others are checked as usual); returns how many of the 4 were caught.
+ */
+int check_logs(const struct chaos_cluster *c, const struct workload *w, bool sabotage);
 
 #endif

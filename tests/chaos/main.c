@@ -2,9 +2,12 @@
  * ringlog-chaos: runs the chaos suite (see chaos.h) for one or more seeds.
  *   ringlog-chaos [--seed S] [--duration SECONDS] [--runs N] [--flush always|none]
  *                 [--partitions N] [--producers N] [--consumers N] [--rate MSGS/S] [--keep]
+ *                 [--sabotage]
  * Prints the seed first, each nemesis action as it happens, and one line
  * per run: "chaos: seed S, D s, N acked, M faults, F failures"; exits 1
  * when any run failed. Replay a run with the same seed and options.
+ * --sabotage plants one fault per check after the run (check.h) and
+ * succeeds only when every check caught its own: the checks can fail.
  */
 #include <inttypes.h>
 #include <signal.h>
@@ -114,6 +117,7 @@ static int run(const struct chaos_opts *o)
     struct test_rng rng = {.state = o->seed};
     unsigned faults = 0;
     uint64_t acked = 0;
+    int planted = 0;
     if (nodes_start(&c, o) == 0 && view_create_topic(&c, o->partitions, 30000) == 0 &&
         check_converge(&c, "after creating the topic", 30000)) {
         struct workload *w = workload_start(&c, o);
@@ -125,11 +129,16 @@ static int run(const struct chaos_opts *o)
         chaos_log("%" PRIu64 " acknowledged, %" PRIu64 " not delivered", acked, wl_errors(w));
         probe_writes(&c, 30000);
         if (check_converge(&c, "after healing", 60000))
-            check_logs(&c, w);
+            planted = check_logs(&c, w, o->sabotage);
         workload_free(w);
     }
-    nodes_stop(&c, o->keep || chaos_failures() > 0);
+    /* Sabotage's planted faults are counted as failures; keep the data only for real ones. */
+    nodes_stop(&c, o->keep || (o->sabotage ? planted != 4 : chaos_failures() > 0));
     int f = chaos_failures();
+    if (o->sabotage) {
+        printf("chaos: sabotage: %d of 4 planted faults caught\n", planted);
+        f = planted == 4 ? 0 : 1;
+    }
     printf("chaos: seed %" PRIu64 ", %.0f s, %" PRIu64 " acked, %u faults, %d failures\n", o->seed,
            chaos_elapsed_s(), acked, faults, f);
     fflush(stdout);
@@ -140,7 +149,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: ringlog-chaos [--seed S] [--duration SECONDS] [--runs N] "
                     "[--flush always|none] [--partitions N] [--producers N] [--consumers N] "
-                    "[--rate MSGS/S] [--keep]\n");
+                    "[--rate MSGS/S] [--keep] [--sabotage]\n");
     exit(2);
 }
 
@@ -148,8 +157,8 @@ static void parse(int argc, char **argv, struct chaos_opts *o, int *runs)
 {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--keep") == 0) {
-            o->keep = true;
+        if (strcmp(a, "--keep") == 0 || strcmp(a, "--sabotage") == 0) {
+            *(a[2] == 'k' ? &o->keep : &o->sabotage) = true;
             continue;
         }
         if (!v)
