@@ -88,6 +88,6 @@ cluster: deps
 # run; exits non-zero when any run failed (its data and logs are kept).
 chaos: deps
 	@cmake -S . -B $(TEST_BUILD_DIR) -DCMAKE_BUILD_TYPE=Debug -DRINGLOG_SANITIZE=ON >/dev/null
-	@cmake --build $(TEST_BUILD_DIR) -j $(JOBS) --target ringlogd ringlog-chaos
+	@cmake --build $(TEST_BUILD_DIR) -j $(JOBS) --target ringlogd ringlog-chaos >/dev/null
 	@$(SAN_ENV) $(TEST_BUILD_DIR)/bin/ringlog-chaos --seed $(SEED) --duration $(DURATION) \
 	  --runs $(RUNS) --flush $(FLUSH) $(CHAOS_ARGS)

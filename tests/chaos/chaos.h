@@ -52,6 +52,8 @@ struct chaos_cluster {
 /* Milliseconds on the monotonic clock, and since the run started (for log lines). */
 int64_t chaos_now_ms(void);
 double chaos_elapsed_s(void);
+/* The wall clock (ms since 1970) when the run started: record timestamps are on it. */
+int64_t chaos_wall_start_ms(void);
 
 /* Reports one failed check (printed at once, counted for the summary). */
 void chaos_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

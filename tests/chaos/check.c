@@ -95,11 +95,15 @@ static void check_order(const struct replica *r, int p)
                        o);
             continue;
         }
-        if (seq <= last[producer])
-            chaos_fail("partition %d: producer %u's sequence %" PRId64 " at offset %" PRId64
-                       " after %" PRId64 " at %" PRId64 " (%s)",
-                       p, producer, seq, o, last[producer], last_at[producer],
-                       seq == last[producer] ? "duplicate" : "out of order");
+        if (seq <= last[producer]) {
+            char at[160], prev[160], all[160];
+            replica_describe(r, o, at, sizeof(at));
+            replica_describe(r, last_at[producer], prev, sizeof(prev));
+            replica_find(r, id, all, sizeof(all));
+            chaos_fail("partition %d: producer %u out of order: %s, after %s; c%u.%d.%" PRId64
+                       " is at %s",
+                       p, producer, at, prev, producer, p, seq, all);
+        }
         last[producer] = seq;
         last_at[producer] = o;
     }
@@ -117,10 +121,14 @@ static uint64_t check_acked(const struct replica *r, const struct workload *w, i
                 continue;
             acked++;
             uint64_t want = wl_pack((struct wl_id){k, (uint32_t)p, seq});
-            if (o >= r->hw || r->ids[o] != want)
-                chaos_fail("partition %d: c%u.%d.%u was acknowledged at offset %" PRId64
-                           ", which %s",
-                           p, k, p, seq, o, o >= r->hw ? "is past the hw" : "holds another record");
+            if (o >= r->hw || r->ids[o] != want) {
+                char at[160], all[160];
+                replica_describe(r, o, at, sizeof(at));
+                replica_find(r, want, all, sizeof(all));
+                chaos_fail("partition %d: c%u.%d.%u acknowledged at offset %" PRId64
+                           ", but %s; c%u.%d.%u is at %s",
+                           p, k, p, seq, o, at, k, p, seq, all);
+            }
         }
     }
     return acked;
@@ -131,9 +139,14 @@ static void check_seen(const struct replica *r, const struct workload *w, int p)
 {
     for (int64_t o = 0; o < wl_seen_count(w, (uint32_t)p); o++) {
         uint64_t seen = wl_seen(w, (uint32_t)p, o);
-        if (seen != 0 && (o >= r->hw || r->ids[o] != seen))
-            chaos_fail("partition %d offset %" PRId64 ": a consumer saw a record that %s", p, o,
-                       o >= r->hw ? "is gone (past the hw)" : "was replaced");
+        if (seen != 0 && (o >= r->hw || r->ids[o] != seen)) {
+            char at[160], was[48];
+            replica_describe(r, o, at, sizeof(at));
+            snprintf(was, sizeof(was), "c%u.%u.%u", (unsigned)((seen - 1) >> 48),
+                     (unsigned)((seen - 1) >> 32) & 0xffff, (unsigned)(seen - 1));
+            chaos_fail("partition %d: a consumer saw %s at offset %" PRId64 ", now %s", p, was, o,
+                       at);
+        }
     }
 }
 

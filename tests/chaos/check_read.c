@@ -3,6 +3,7 @@
 
 #include <assert.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -27,13 +28,13 @@ static bool note_batch(struct replica *r, const uint8_t *b, const struct rl_batc
 {
     int64_t last = rl_batch_last_offset(h);
     assert(last < r->hw);
-    if (rl_batch_is_control(h)) {
-        for (int64_t o = h->base_offset; o <= last; o++)
-            r->ids[o] = REPLICA_CONTROL;
-        return true;
+    for (int64_t o = h->base_offset; o <= last; o++) {
+        r->ids[o] = rl_batch_is_control(h) ? REPLICA_CONTROL : REPLICA_UNPARSABLE;
+        r->epoch[o] = h->leader_epoch;
+        r->ts[o] = h->first_timestamp;
     }
-    for (int64_t o = h->base_offset; o <= last; o++)
-        r->ids[o] = REPLICA_UNPARSABLE;
+    if (rl_batch_is_control(h))
+        return true;
     struct rl_record_iter it;
     struct rl_record rec;
     if (rl_record_iter_init(&it, b, h) != RL_OK)
@@ -45,6 +46,7 @@ static bool note_batch(struct replica *r, const uint8_t *b, const struct rl_batc
             return false;
         if (rec.value_len > 0 && wl_parse(rec.value, (size_t)rec.value_len, &id))
             r->ids[o] = wl_pack(id);
+        r->ts[o] = rec.timestamp;
     }
     return true;
 }
@@ -94,7 +96,9 @@ int replica_read(const struct chaos_node *n, int partition, struct replica *r)
         if (r->hw < 0) {
             r->hw = pr->high_watermark;
             r->ids = calloc((size_t)r->hw + 1, sizeof(*r->ids));
-            assert(r->ids);
+            r->epoch = calloc((size_t)r->hw + 1, sizeof(*r->epoch));
+            r->ts = calloc((size_t)r->hw + 1, sizeof(*r->ts));
+            assert(r->ids && r->epoch && r->ts);
         }
         int64_t next = offset < r->hw ? take(r, n, partition, offset, &pr->records) : offset;
         ringlog__response__free_unpacked(resp, NULL);
@@ -121,5 +125,41 @@ void replica_free(struct replica *r)
 {
     free(r->bytes);
     free(r->ids);
+    free(r->epoch);
+    free(r->ts);
     memset(r, 0, sizeof(*r));
+}
+
+static void id_text(uint64_t id, char *out, size_t len)
+{
+    if (id == REPLICA_CONTROL || id == REPLICA_UNPARSABLE) {
+        snprintf(out, len, "%s", id == REPLICA_CONTROL ? "a control batch" : "a foreign record");
+        return;
+    }
+    id--;
+    snprintf(out, len, "c%u.%u.%u", (unsigned)(id >> 48), (unsigned)(id >> 32) & 0xffff,
+             (unsigned)id);
+}
+
+void replica_describe(const struct replica *r, int64_t offset, char *out, size_t len)
+{
+    if (offset < 0 || offset >= r->hw) {
+        snprintf(out, len, "offset %" PRId64 " (past the hw %" PRId64 ")", offset, r->hw);
+        return;
+    }
+    char what[48];
+    id_text(r->ids[offset], what, sizeof(what));
+    snprintf(out, len, "offset %" PRId64 " (epoch %d, produced at %.3f s) holds %s", offset,
+             r->epoch[offset], (double)(r->ts[offset] - chaos_wall_start_ms()) / 1000.0, what);
+}
+
+void replica_find(const struct replica *r, uint64_t id, char *out, size_t len)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (int64_t o = 0; o < r->hw && n + 24 < len; o++)
+        if (r->ids[o] == id)
+            n += (size_t)snprintf(out + n, len - n, "%s%" PRId64, n ? ", " : "offsets ", o);
+    if (n == 0)
+        snprintf(out, len, "nowhere");
 }

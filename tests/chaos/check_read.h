@@ -14,8 +14,19 @@ struct replica {
     uint8_t *bytes; /* every batch below hw, as fetched */
     size_t len, cap;
     int64_t hw;
-    uint64_t *ids; /* ids[offset] for offset < hw: wl_pack of the record, or the above */
+    uint64_t *ids;  /* ids[offset] for offset < hw: wl_pack of the record, or the above */
+    int32_t *epoch; /* leader epoch of each offset's batch (for reports) */
+    int64_t *ts;    /* each offset's record timestamp, ms since the epoch (for reports) */
 };
+
+/*
+ * "offset O (epoch E, produced at T s)" followed by what it holds, for
+ * failure reports; T is seconds since the run started.
+ */
+void replica_describe(const struct replica *r, int64_t offset, char *out, size_t len);
+
+/* Every offset holding id, as "offsets A, B" or "nowhere". */
+void replica_find(const struct replica *r, uint64_t id, char *out, size_t len);
 
 /*
  * Fetches partition p from node n until its high watermark, checking that

@@ -28,7 +28,7 @@
 #define MAX_PRINTED_FAILURES 40
 
 static atomic_int failures;
-static int64_t run_start_ms;
+static int64_t run_start_ms, run_wall_start_ms;
 static pthread_mutex_t print_lock = PTHREAD_MUTEX_INITIALIZER;
 
 int64_t chaos_now_ms(void)
@@ -36,6 +36,11 @@ int64_t chaos_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t chaos_wall_start_ms(void)
+{
+    return run_wall_start_ms;
 }
 
 double chaos_elapsed_s(void)
@@ -110,6 +115,9 @@ static int run(const struct chaos_opts *o)
     memset(&c, 0, sizeof(c));
     atomic_store(&failures, 0);
     run_start_ms = chaos_now_ms();
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    run_wall_start_ms = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
     printf("chaos: seed %" PRIu64 ", %d s, flush %s, %d partitions, %d producers at %d msgs/s, "
            "%d consumers (replay: ringlog-chaos --seed %" PRIu64 " --duration %d --flush %s)\n",
            o->seed, o->duration_s, o->flush, o->partitions, o->producers, o->rate, o->consumers,
