@@ -28,9 +28,10 @@ struct chaos_opts {
     int partitions;
     int producers;
     int consumers;
-    int rate;      /* messages per second per producer */
-    bool keep;     /* keep data directories even on success */
-    bool sabotage; /* plant a fault for each check (check.h): the checks must catch them */
+    int rate;          /* messages per second per producer */
+    bool keep;         /* keep data directories even on success */
+    bool sabotage;     /* plant a fault for each check (check.h): the checks must catch them */
+    const char *known; /* comma-separated checks whose failures are known (not counted) */
 };
 
 struct chaos_node {
@@ -55,9 +56,19 @@ double chaos_elapsed_s(void);
 /* The wall clock (ms since 1970) when the run started: record timestamps are on it. */
 int64_t chaos_wall_start_ms(void);
 
-/* Reports one failed check (printed at once, counted for the summary). */
+/* Reports one failure (printed at once, counted for the summary). */
 void chaos_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int chaos_failures(void);
+
+/*
+ * Reports a failure of one named check of the logs ("acked", "order",
+ * "seen", "identical"). A check named in --known is a known failure: it is
+ * printed as one, counted apart, and does not fail the run.
+ */
+void chaos_check_failed(const char *check, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Failures and known failures reported so far. */
+int chaos_reports(void);
 
 /* A line of the run's log on stdout, stamped with the elapsed time. */
 void chaos_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -64,16 +64,19 @@ static void check_identical(const struct replica r[CHAOS_NODES], int p)
 {
     for (int i = 1; i < CHAOS_NODES; i++) {
         if (r[i].hw != r[0].hw)
-            chaos_fail("partition %d: node %d has hw %" PRId64 ", node 1 %" PRId64, p, i + 1,
-                       r[i].hw, r[0].hw);
+            chaos_check_failed("identical",
+                               "partition %d: node %d has hw %" PRId64 ", node 1 %" PRId64, p,
+                               i + 1, r[i].hw, r[0].hw);
         size_t n = r[i].len < r[0].len ? r[i].len : r[0].len;
         size_t at = 0;
         while (at < n && r[i].bytes[at] == r[0].bytes[at])
             at++;
         if (at < n || r[i].len != r[0].len)
-            chaos_fail("partition %d: node %d's log differs from node 1's at byte %zu (%zu and "
-                       "%zu bytes below the hw)",
-                       p, i + 1, at, r[i].len, r[0].len);
+            chaos_check_failed(
+                "identical",
+                "partition %d: node %d's log differs from node 1's at byte %zu (%zu and "
+                "%zu bytes below the hw)",
+                p, i + 1, at, r[i].len, r[0].len);
     }
 }
 
@@ -91,8 +94,9 @@ static void check_order(const struct replica *r, int p)
         uint32_t producer = (uint32_t)((id - 1) >> 48), part = (uint32_t)((id - 1) >> 32) & 0xffff;
         int64_t seq = (uint32_t)(id - 1);
         if (id == REPLICA_UNPARSABLE || producer >= WL_MAX_PRODUCERS || part != (uint32_t)p) {
-            chaos_fail("partition %d offset %" PRId64 ": a record the workload did not write", p,
-                       o);
+            chaos_check_failed(
+                "order", "partition %d offset %" PRId64 ": a record the workload did not write", p,
+                o);
             continue;
         }
         if (seq <= last[producer]) {
@@ -100,9 +104,10 @@ static void check_order(const struct replica *r, int p)
             replica_describe(r, o, at, sizeof(at));
             replica_describe(r, last_at[producer], prev, sizeof(prev));
             replica_find(r, id, all, sizeof(all));
-            chaos_fail("partition %d: producer %u out of order: %s, after %s; c%u.%d.%" PRId64
-                       " is at %s",
-                       p, producer, at, prev, producer, p, seq, all);
+            chaos_check_failed(
+                "order",
+                "partition %d: producer %u out of order: %s, after %s; c%u.%d.%" PRId64 " is at %s",
+                p, producer, at, prev, producer, p, seq, all);
         }
         last[producer] = seq;
         last_at[producer] = o;
@@ -125,9 +130,11 @@ static uint64_t check_acked(const struct replica *r, const struct workload *w, i
                 char at[160], all[160];
                 replica_describe(r, o, at, sizeof(at));
                 replica_find(r, want, all, sizeof(all));
-                chaos_fail("partition %d: c%u.%d.%u acknowledged at offset %" PRId64
-                           ", but %s; c%u.%d.%u is at %s",
-                           p, k, p, seq, o, at, k, p, seq, all);
+                chaos_check_failed("acked",
+                                   "partition %d: c%u.%d.%u acknowledged at offset %" PRId64
+                                   " at %.3f s, but %s; c%u.%d.%u is at %s",
+                                   p, k, p, seq, o, s->answered_ms[seq] / 1000.0, at, k, p, seq,
+                                   all);
             }
         }
     }
@@ -144,8 +151,9 @@ static void check_seen(const struct replica *r, const struct workload *w, int p)
             replica_describe(r, o, at, sizeof(at));
             snprintf(was, sizeof(was), "c%u.%u.%u", (unsigned)((seen - 1) >> 48),
                      (unsigned)((seen - 1) >> 32) & 0xffff, (unsigned)(seen - 1));
-            chaos_fail("partition %d: a consumer saw %s at offset %" PRId64 ", now %s", p, was, o,
-                       at);
+            chaos_check_failed("seen",
+                               "partition %d: a consumer saw %s at offset %" PRId64 ", now %s", p,
+                               was, o, at);
         }
     }
 }
@@ -153,7 +161,7 @@ static void check_seen(const struct replica *r, const struct workload *w, int p)
 /* One planted fault: true when the check reported at least one failure for it. */
 static bool caught(int before, const char *what)
 {
-    bool yes = chaos_failures() > before;
+    bool yes = chaos_reports() > before;
     chaos_log("sabotage: %s %s", what, yes ? "caught" : "NOT CAUGHT");
     return yes;
 }
@@ -179,22 +187,22 @@ static int sabotaged(struct replica r[CHAOS_NODES], const struct workload *w, in
     if (r[2].len == 0 || b >= r[0].hw || wl_seen(w, (uint32_t)p, a) == 0)
         return 0;
     r[2].bytes[r[2].len / 2] ^= 0x40;
-    before = chaos_failures();
+    before = chaos_reports();
     check_identical(r, p);
     n += caught(before, "a flipped byte in node 3's replica");
     uint64_t keep = r[0].ids[b];
     r[0].ids[b] = r[0].ids[a];
-    before = chaos_failures();
+    before = chaos_reports();
     check_order(&r[0], p);
     n += caught(before, "a record written twice");
     r[0].ids[b] = keep;
     keep = r[0].ids[a];
     r[0].ids[a] = REPLICA_CONTROL;
-    before = chaos_failures();
+    before = chaos_reports();
     check_acked(&r[0], w, p);
     n += caught(before, "an acknowledged record missing");
     r[0].ids[a] = keep ^ 1;
-    before = chaos_failures();
+    before = chaos_reports();
     check_seen(&r[0], w, p);
     n += caught(before, "a record a consumer saw replaced");
     r[0].ids[a] = keep;

@@ -149,8 +149,12 @@ void replica_describe(const struct replica *r, int64_t offset, char *out, size_t
     }
     char what[48];
     id_text(r->ids[offset], what, sizeof(what));
-    snprintf(out, len, "offset %" PRId64 " (epoch %d, produced at %.3f s) holds %s", offset,
-             r->epoch[offset], (double)(r->ts[offset] - chaos_wall_start_ms()) / 1000.0, what);
+    if (r->ids[offset] == REPLICA_CONTROL)
+        snprintf(out, len, "offset %" PRId64 " (epoch %d) holds %s", offset, r->epoch[offset],
+                 what);
+    else
+        snprintf(out, len, "offset %" PRId64 " (epoch %d, produced at %.3f s) holds %s", offset,
+                 r->epoch[offset], (double)(r->ts[offset] - chaos_wall_start_ms()) / 1000.0, what);
 }
 
 void replica_find(const struct replica *r, uint64_t id, char *out, size_t len)

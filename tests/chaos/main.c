@@ -2,12 +2,14 @@
  * ringlog-chaos: runs the chaos suite (see chaos.h) for one or more seeds.
  *   ringlog-chaos [--seed S] [--duration SECONDS] [--runs N] [--flush always|none]
  *                 [--partitions N] [--producers N] [--consumers N] [--rate MSGS/S] [--keep]
- *                 [--sabotage]
+ *                 [--sabotage] [--known acked,order,seen,identical]
  * Prints the seed first, each nemesis action as it happens, and one line
  * per run: "chaos: seed S, D s, N acked, M faults, F failures"; exits 1
  * when any run failed. Replay a run with the same seed and options.
  * --sabotage plants one fault per check after the run (check.h) and
  * succeeds only when every check caught its own: the checks can fail.
+ * --known names checks whose failures are printed as known and not
+ * counted (for bugs found and reported, until they are fixed).
  */
 #include <inttypes.h>
 #include <signal.h>
@@ -27,7 +29,8 @@
 
 #define MAX_PRINTED_FAILURES 40
 
-static atomic_int failures;
+static atomic_int failures, known_failures;
+static const char *known_checks = "";
 static int64_t run_start_ms, run_wall_start_ms;
 static pthread_mutex_t print_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -81,6 +84,36 @@ int chaos_failures(void)
     return atomic_load(&failures);
 }
 
+int chaos_reports(void)
+{
+    return atomic_load(&failures) + atomic_load(&known_failures);
+}
+
+/* True when `check` is one of the comma-separated names in list. */
+static bool listed(const char *list, const char *check)
+{
+    size_t n = strlen(check);
+    for (const char *at = strstr(list, check); at; at = strstr(at + 1, check))
+        if ((at == list || at[-1] == ',') && (at[n] == '\0' || at[n] == ','))
+            return true;
+    return false;
+}
+
+void chaos_check_failed(const char *check, const char *fmt, ...)
+{
+    bool known = listed(known_checks, check);
+    atomic_int *counter = known ? &known_failures : &failures;
+    if (atomic_fetch_add(counter, 1) >= MAX_PRINTED_FAILURES)
+        return;
+    char tag[96];
+    snprintf(tag, sizeof(tag),
+             known ? "KNOWN FAILURE (%s: a chaos finding, docs/TESTING.md) " : "FAIL (%s) ", check);
+    va_list ap;
+    va_start(ap, fmt);
+    vline(tag, fmt, ap);
+    va_end(ap);
+}
+
 /* After healing: one fresh acks=all producer must get a record into every partition. */
 static void probe_writes(const struct chaos_cluster *c, int timeout_ms)
 {
@@ -114,6 +147,8 @@ static int run(const struct chaos_opts *o)
     struct chaos_cluster c;
     memset(&c, 0, sizeof(c));
     atomic_store(&failures, 0);
+    atomic_store(&known_failures, 0);
+    known_checks = o->known;
     run_start_ms = chaos_now_ms();
     struct timespec wall;
     clock_gettime(CLOCK_REALTIME, &wall);
@@ -141,7 +176,7 @@ static int run(const struct chaos_opts *o)
         workload_free(w);
     }
     /* Sabotage's planted faults are counted as failures; keep the data only for real ones. */
-    nodes_stop(&c, o->keep || (o->sabotage ? planted != 4 : chaos_failures() > 0));
+    nodes_stop(&c, o->keep || (o->sabotage ? planted != 4 : chaos_reports() > 0));
     int f = chaos_failures();
     if (o->sabotage) {
         printf("chaos: sabotage: %d of 4 planted faults caught\n", planted);
@@ -149,6 +184,10 @@ static int run(const struct chaos_opts *o)
     }
     printf("chaos: seed %" PRIu64 ", %.0f s, %" PRIu64 " acked, %u faults, %d failures\n", o->seed,
            chaos_elapsed_s(), acked, faults, f);
+    if (atomic_load(&known_failures) > 0)
+        printf("chaos: seed %" PRIu64 ": %d KNOWN FAILURES of checks %s (not counted; see "
+               "docs/TESTING.md, \"Chaos\")\n",
+               o->seed, atomic_load(&known_failures), o->known);
     fflush(stdout);
     return f;
 }
@@ -157,7 +196,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: ringlog-chaos [--seed S] [--duration SECONDS] [--runs N] "
                     "[--flush always|none] [--partitions N] [--producers N] [--consumers N] "
-                    "[--rate MSGS/S] [--keep] [--sabotage]\n");
+                    "[--rate MSGS/S] [--keep] [--sabotage] [--known CHECK,...]\n");
     exit(2);
 }
 
@@ -188,6 +227,8 @@ static void parse(int argc, char **argv, struct chaos_opts *o, int *runs)
             o->consumers = atoi(v);
         else if (strcmp(a, "--rate") == 0)
             o->rate = atoi(v);
+        else if (strcmp(a, "--known") == 0)
+            o->known = v;
         else
             usage();
     }

@@ -48,8 +48,9 @@ static void note(struct workload *w, uint32_t who, uint32_t partition, int64_t o
         char a[64], b[64];
         describe(before == UINT64_MAX ? 0 : before, a, sizeof(a));
         describe(packed, b, sizeof(b));
-        chaos_fail("consumer %u: partition %u offset %" PRId64 " is %s, seen earlier as %s", who,
-                   partition, offset, b, a);
+        chaos_check_failed("seen",
+                           "consumer %u: partition %u offset %" PRId64 " is %s, seen earlier as %s",
+                           who, partition, offset, b, a);
     }
 }
 

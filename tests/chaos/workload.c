@@ -54,6 +54,7 @@ static void on_delivery(const ringlog_delivery *d, void *opaque)
     struct wl_series *s = &p->series[partition];
     assert(seq < s->count && s->offset[seq] == WL_PENDING);
     s->offset[seq] = d->err == RINGLOG_OK ? d->offset : WL_FAILED;
+    s->answered_ms[seq] = (int32_t)(chaos_elapsed_s() * 1000);
     pthread_mutex_unlock(&p->lock);
     atomic_fetch_add(d->err == RINGLOG_OK ? &p->w->acked : &p->w->errors, 1);
 }
@@ -66,10 +67,12 @@ static uint32_t next_seq(struct wl_producer *p, uint32_t partition)
     if (s->count == s->cap) {
         s->cap = s->cap ? s->cap * 2 : 1024;
         s->offset = realloc(s->offset, s->cap * sizeof(*s->offset));
-        assert(s->offset);
+        s->answered_ms = realloc(s->answered_ms, s->cap * sizeof(*s->answered_ms));
+        assert(s->offset && s->answered_ms);
     }
     uint32_t seq = s->count++;
     s->offset[seq] = WL_PENDING;
+    s->answered_ms[seq] = -1;
     pthread_mutex_unlock(&p->lock);
     return seq;
 }
@@ -197,8 +200,10 @@ uint64_t wl_errors(const struct workload *w)
 void workload_free(struct workload *w)
 {
     for (int i = 0; i < WL_MAX_PRODUCERS; i++) {
-        for (int k = 0; k < WL_MAX_PARTITIONS; k++)
+        for (int k = 0; k < WL_MAX_PARTITIONS; k++) {
             free(w->producers[i].series[k].offset);
+            free(w->producers[i].series[k].answered_ms);
+        }
         if (i < w->o->producers)
             pthread_mutex_destroy(&w->producers[i].lock);
     }

@@ -25,6 +25,7 @@
 /* One producer's records to one partition, indexed by sequence. */
 struct wl_series {
     int64_t *offset;
+    int32_t *answered_ms; /* when the outcome came, ms since the run started (for reports) */
     uint32_t count, cap;
 };
 
