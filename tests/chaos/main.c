@@ -246,7 +246,8 @@ int main(int argc, char **argv)
                            .partitions = 3,
                            .producers = 3,
                            .consumers = 2,
-                           .rate = 200};
+                           .rate = 200,
+                           .known = ""};
     int runs = 1;
     parse(argc, argv, &o, &runs);
     signal(SIGPIPE, SIG_IGN);
