@@ -157,6 +157,11 @@ static int run(const struct chaos_opts *o)
            "%d consumers (replay: ringlog-chaos --seed %" PRIu64 " --duration %d --flush %s)\n",
            o->seed, o->duration_s, o->flush, o->partitions, o->producers, o->rate, o->consumers,
            o->seed, o->duration_s, o->flush);
+    char started[32];
+    time_t secs = (time_t)(run_wall_start_ms / 1000);
+    strftime(started, sizeof(started), "%Y-%m-%dT%H:%M:%S", gmtime(&secs));
+    printf("chaos: time 0 is %s.%03dZ (the brokers' log clock)\n", started,
+           (int)(run_wall_start_ms % 1000));
     struct test_rng rng = {.state = o->seed};
     unsigned faults = 0;
     uint64_t acked = 0;
