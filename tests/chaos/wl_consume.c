@@ -60,7 +60,6 @@ static void *consumer_main(void *arg)
     struct workload *w = k->w;
     ringlog_conf *conf = ringlog_conf_new();
     char err[256];
-    unsigned warnings = 0;
     const char *kv[][2] = {{"bootstrap", w->c->bootstrap},
                            {"auto-offset-reset", "earliest"},
                            {"enable-auto-commit", "false"},
@@ -69,7 +68,9 @@ static void *consumer_main(void *arg)
     for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++)
         if (ringlog_conf_set(conf, kv[i][0], kv[i][1], err, sizeof(err)) != RINGLOG_OK)
             abort();
-    ringlog_conf_set_log_cb(conf, wl_client_log, &warnings);
+    k->log.w = w;
+    snprintf(k->log.name, sizeof(k->log.name), "consumer%u", k->index);
+    ringlog_conf_set_log_cb(conf, wl_client_log, &k->log);
     ringlog_consumer *rc = ringlog_consumer_new(conf, err, sizeof(err));
     ringlog_conf_destroy(conf);
     if (!rc) {

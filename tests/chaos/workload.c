@@ -37,10 +37,10 @@ bool wl_parse(const void *value, size_t len, struct wl_id *id)
 
 void wl_client_log(int level, const char *message, void *opaque)
 {
-    unsigned *count = opaque;
-    if (level > RINGLOG_LOG_WARNING || __atomic_fetch_add(count, 1, __ATOMIC_RELAXED) >= 3)
-        return;
-    chaos_log("client: %s", message);
+    const struct wl_log_ctx *ctx = opaque;
+    if (ctx->w->client_log)
+        fprintf(ctx->w->client_log, "%8.3f %s %s: %s\n", chaos_elapsed_s(), ctx->name,
+                level <= RINGLOG_LOG_WARNING ? "warn" : "info", message);
 }
 
 /* Records the outcome of one record; called on the client's thread. */
@@ -128,7 +128,9 @@ static ringlog_producer *producer_new(struct wl_producer *p)
         if (ringlog_conf_set(conf, kv[i][0], kv[i][1], err, sizeof(err)) != RINGLOG_OK)
             abort();
     ringlog_conf_set_delivery_cb(conf, on_delivery, p);
-    ringlog_conf_set_log_cb(conf, wl_client_log, &p->warnings);
+    p->log.w = p->w;
+    snprintf(p->log.name, sizeof(p->log.name), "producer%u", p->index);
+    ringlog_conf_set_log_cb(conf, wl_client_log, &p->log);
     ringlog_producer *rp = ringlog_producer_new(conf, err, sizeof(err));
     ringlog_conf_destroy(conf);
     if (!rp)
@@ -145,6 +147,11 @@ struct workload *workload_start(struct chaos_cluster *c, const struct chaos_opts
     w->o = o;
     w->c = c;
     pthread_mutex_init(&w->seen_lock, NULL);
+    char path[600];
+    snprintf(path, sizeof(path), "%s/clients.log", c->base_dir);
+    w->client_log = fopen(path, "w");
+    if (w->client_log)
+        setvbuf(w->client_log, NULL, _IOLBF, 0);
     for (int i = 0; i < o->producers; i++) {
         struct wl_producer *p = &w->producers[i];
         p->w = w;
@@ -210,5 +217,7 @@ void workload_free(struct workload *w)
     for (int k = 0; k < WL_MAX_PARTITIONS; k++)
         free(w->seen[k].ids);
     pthread_mutex_destroy(&w->seen_lock);
+    if (w->client_log)
+        fclose(w->client_log);
     free(w);
 }
