@@ -28,7 +28,7 @@ enum cpart_state {
     CP_NEED_OFFSET, /* look up start_spec (committed, earliest, latest, timestamp) */
     CP_LOOKUP,      /* a lookup is in flight */
     CP_FETCHING,
-    CP_PAUSED, /* an error was reported; waits for a seek */
+    CP_STOPPED, /* an error was reported; waits for a seek */
 };
 
 #define SPEC_TIMESTAMP (-3) /* internal: look up start_ts */
@@ -50,6 +50,11 @@ struct cpart {
     _Atomic int64_t position; /* next offset for the application, -1 unknown */
     int64_t committed;        /* last position committed */
     uint64_t first_turn;      /* the fetch that last listed it first, 0 none (rotation) */
+    int64_t log_start;        /* low watermark of the last fetch answer, -1 unknown */
+    bool paused;              /* by ringlog_consumer_pause: no fetching */
+    int missing_seen;         /* metadata answers in a row without it (UNKNOWN_*) */
+    int missing_reported;     /* the UNKNOWN_* error last reported, 0 none */
+    int64_t eof_reported;     /* the offset whose end was last reported, -1 none */
 };
 
 /* Prefetched batches of one partition, or an error event, in arrival order. */
@@ -61,6 +66,7 @@ struct chunk {
     size_t len;
     struct rl_response_hold *hold; /* data lies in a held response's frame; else data is ours */
     int err;                       /* an error event instead of data */
+    int64_t offset;                /* of the event */
     char errstr[200];
 };
 
@@ -105,6 +111,11 @@ struct ringlog_consumer {
     ringlog_header *hdrs;
     size_t hdrs_cap;
     char errstr[256];
+    /* an event poll_batch met after messages, returned by the next call */
+    int pending_err;
+    ringlog_message pending_msg;
+    char pending_errstr[256];
+    bool closed; /* ringlog_consumer_close ran */
 };
 
 /* ---------------------------------------------------------------- partitions */
@@ -157,6 +168,24 @@ static void queue_push(struct ringlog_consumer *c, struct chunk *ch)
     pthread_cond_broadcast(&c->ready_cond);
 }
 
+/*
+ * Runs the error and statistics callbacks that are due, unless another
+ * thread is serving (-1). Returns how many ran. Lock held; released
+ * while they run.
+ */
+static int serve_events(struct ringlog_consumer *c)
+{
+    if (!rl_cluster_events_pending(c->cl) || !rl_cluster_serve_begin(c->cl))
+        return rl_cluster_events_pending(c->cl) ? -1 : 0;
+    struct rl_event *events = rl_cluster_take_events(c->cl);
+    rl_cluster_unlock(c->cl);
+    int n = rl_events_dispatch(c->conf, events);
+    rl_cluster_lock(c->cl);
+    rl_cluster_serve_end(c->cl);
+    assert(n >= 0);
+    return n;
+}
+
 /* Queues an error event about a partition (returned by poll in order with its data). */
 static void push_error(struct ringlog_consumer *c, struct cpart *p, int err, const char *fmt,
                        int64_t offset)
@@ -167,6 +196,7 @@ static void push_error(struct ringlog_consumer *c, struct cpart *p, int err, con
     ch->part = p;
     ch->gen = p->gen;
     ch->err = err;
+    ch->offset = offset;
     snprintf(ch->errstr, sizeof(ch->errstr), "%s/%d: ", p->topic, p->partition);
     size_t n = strlen(ch->errstr);
     snprintf(ch->errstr + n, sizeof(ch->errstr) - n, fmt, (long long)offset);
@@ -186,7 +216,7 @@ static void reset_offset(struct ringlog_consumer *c, struct cpart *p, int err, c
         p->start_spec = RINGLOG_OFFSET_END;
         break;
     default:
-        p->state = CP_PAUSED;
+        p->state = CP_STOPPED;
         push_error(c, p, err, why, p->fetch_offset);
         break;
     }
@@ -267,7 +297,7 @@ static void on_offset_fetch(struct rl_cluster *cl, void *ctx, Ringlog__Response 
             /* Nothing committed: start where auto-offset-reset says. */
             p->committed = -1;
             if (c->conf->auto_offset_reset == RL_RESET_ERROR) {
-                p->state = CP_PAUSED;
+                p->state = CP_STOPPED;
                 push_error(c, p, RINGLOG_ERR_NO_OFFSET,
                            "no committed offset for the group (%lld) and auto-offset-reset=error",
                            -1);
@@ -404,12 +434,28 @@ static void take_records(struct ringlog_consumer *c, struct cpart *p, Ringlog__R
         queue_push(c, ch);
     }
     if (st != RL_END && st != RL_ERR_TRUNCATED) {
-        p->state = CP_PAUSED;
+        p->state = CP_STOPPED;
         push_error(c, p, RINGLOG_ERR_CORRUPT,
                    "corrupt batch at offset %lld (seek past it to go on)", p->fetch_offset);
         rl_cluster_log(c->cl, RINGLOG_LOG_ERROR, "%s/%d: batch at %lld failed verification: %s",
                        p->topic, p->partition, (long long)p->fetch_offset, rl_status_str(st));
     }
+}
+
+/*
+ * With enable-partition-eof: a fetch that came back empty at the high
+ * watermark queues an end-of-partition event, once per end offset (new
+ * data moves the end, and the next end is reported again).
+ */
+static void maybe_eof(struct ringlog_consumer *c, struct cpart *p)
+{
+    if (!c->conf->enable_partition_eof || p->fetch_offset < p->high_watermark ||
+        p->eof_reported == p->fetch_offset)
+        return;
+    assert(p->fetch_offset >= 0);
+    p->eof_reported = p->fetch_offset;
+    push_error(c, p, RINGLOG_ERR_PARTITION_EOF, "reached the end of the partition at offset %lld",
+               p->fetch_offset);
 }
 
 static Ringlog__FetchPartitionResult *find_fetch_result(Ringlog__FetchResponse *f,
@@ -448,8 +494,11 @@ static void on_fetch(struct rl_cluster *cl, void *ctx, Ringlog__Response *resp, 
             code = r->error;
         if (!code) {
             p->high_watermark = r->high_watermark;
+            p->log_start = r->log_start_offset;
             if (r->records.len > 0)
                 take_records(c, p, resp, r);
+            else
+                maybe_eof(c, p);
         } else if (code == RINGLOG_ERR_OFFSET_OUT_OF_RANGE) {
             rl_cluster_log(cl, RINGLOG_LOG_WARNING, "%s/%d: offset %lld out of range", p->topic,
                            p->partition, (long long)p->fetch_offset);
@@ -470,7 +519,7 @@ static void on_fetch(struct rl_cluster *cl, void *ctx, Ringlog__Response *resp, 
 static bool fetchable(struct ringlog_consumer *c, struct cpart *p, struct rl_broker *broker,
                       int64_t now)
 {
-    return p->state == CP_FETCHING && !p->fetch_inflight && now >= p->backoff_until &&
+    return p->state == CP_FETCHING && !p->paused && !p->fetch_inflight && now >= p->backoff_until &&
            p->queued_bytes < (size_t)c->conf->queued_max_bytes &&
            rl_cluster_leader(c->cl, p->topic, p->partition) == broker;
 }
@@ -779,7 +828,7 @@ static int64_t hook_tick(void *owner, int64_t now)
     } while (0)
     for (size_t i = 0; i < c->nparts; i++) {
         struct cpart *p = c->parts[i];
-        if (p->state == CP_NEED_OFFSET) {
+        if (p->state == CP_NEED_OFFSET && !p->paused) {
             lookup_start(c, p, now);
             if (p->state == CP_NEED_OFFSET)
                 CONSIDER(p->backoff_until > now ? p->backoff_until : now + 50);
@@ -790,7 +839,7 @@ static int64_t hook_tick(void *owner, int64_t now)
     /* One fetch per leader: every broker that leads a fetchable partition. */
     for (size_t i = 0; i < c->nparts; i++) {
         struct cpart *p = c->parts[i];
-        if (p->state != CP_FETCHING || p->fetch_inflight || now < p->backoff_until ||
+        if (p->state != CP_FETCHING || p->paused || p->fetch_inflight || now < p->backoff_until ||
             p->queued_bytes >= (size_t)c->conf->queued_max_bytes)
             continue;
         struct rl_broker *b = rl_cluster_leader(c->cl, p->topic, p->partition);
@@ -822,10 +871,86 @@ static int64_t hook_tick(void *owner, int64_t now)
     return next;
 }
 
+/*
+ * After each metadata answer: an assigned partition the cluster does not
+ * have (its topic unknown, or beyond the partition count) is reported to
+ * poll as RINGLOG_ERR_UNKNOWN_TOPIC / _PARTITION, once, on the second
+ * answer in a row that says so (the first may predate a creation); the
+ * partition keeps waiting and starts should it appear. Lock held.
+ */
 static void hook_metadata(void *owner)
 {
-    /* New leaders may make waiting partitions fetchable. */
-    (void)owner;
+    struct ringlog_consumer *c = owner;
+    for (size_t i = 0; i < c->nparts; i++) {
+        struct cpart *p = c->parts[i];
+        const struct rl_topic_md *md = rl_cluster_topic(c->cl, p->topic);
+        if (!md || !md->known)
+            continue;
+        int missing = md->err == RINGLOG_ERR_UNKNOWN_TOPIC    ? RINGLOG_ERR_UNKNOWN_TOPIC
+                      : !md->err && p->partition >= md->npart ? RINGLOG_ERR_UNKNOWN_PARTITION
+                                                              : 0;
+        if (!missing) {
+            p->missing_seen = p->missing_reported = 0;
+            continue;
+        }
+        if (++p->missing_seen < 2) {
+            rl_cluster_refresh_metadata(c->cl); /* ask once more before saying so */
+            continue;
+        }
+        if (p->missing_reported == missing)
+            continue;
+        p->missing_reported = missing;
+        push_error(c, p, missing,
+                   missing == RINGLOG_ERR_UNKNOWN_TOPIC
+                       ? "the topic does not exist (position %lld); waiting for it"
+                       : "the topic has no such partition (position %lld); waiting for it",
+                   atomic_load(&p->position));
+    }
+}
+
+/* callbacks-on-io-thread: the error and statistics callbacks, on the I/O thread. */
+static void hook_callbacks(void *owner)
+{
+    struct ringlog_consumer *c = owner;
+    rl_cluster_lock(c->cl);
+    serve_events(c);
+    rl_cluster_unlock(c->cl);
+}
+
+/* An error or statistics event: wake a waiting poll. Lock held. */
+static void hook_events_posted(void *owner)
+{
+    struct ringlog_consumer *c = owner;
+    pthread_cond_broadcast(&c->ready_cond);
+}
+
+static const char *fetch_state(const struct cpart *p)
+{
+    static const char *const NAMES[] = {"offset-query", "offset-wait", "active", "stopped"};
+    return p->paused ? "paused" : NAMES[p->state];
+}
+
+/* The consumer's part of the statistics JSON (cluster.h, hooks.stats). Lock held. */
+static void hook_stats(void *owner, struct rl_sbuf *sb)
+{
+    struct ringlog_consumer *c = owner;
+    rl_sbuf_printf(sb, "\"partitions\":[");
+    for (size_t i = 0; i < c->nparts; i++) {
+        const struct cpart *p = c->parts[i];
+        int64_t pos = atomic_load(&p->position);
+        int64_t lag = pos >= 0 && p->high_watermark >= 0 ? p->high_watermark - pos : -1;
+        rl_sbuf_printf(sb, "%s{\"topic\":", i ? "," : "");
+        rl_sbuf_json_str(sb, p->topic);
+        rl_sbuf_printf(sb,
+                       ",\"partition\":%d,\"fetch_state\":\"%s\",\"position\":%lld,"
+                       "\"fetch_offset\":%lld,\"lo_offset\":%lld,\"hi_offset\":%lld,"
+                       "\"consumer_lag\":%lld,\"committed_offset\":%lld,\"fetchq_bytes\":%zu}",
+                       (int)p->partition, fetch_state(p), (long long)pos,
+                       (long long)p->fetch_offset, (long long)p->log_start,
+                       (long long)p->high_watermark, (long long)lag, (long long)p->committed,
+                       p->queued_bytes);
+    }
+    rl_sbuf_printf(sb, "],");
 }
 
 /* ---------------------------------------------------------------- public API */
@@ -841,8 +966,13 @@ ringlog_consumer *ringlog_consumer_new(const ringlog_conf *conf, char *errbuf, s
         rl_errbuf(errbuf, errlen, "out of memory");
         return NULL;
     }
-    struct rl_cluster_hooks hooks = {
-        .owner = c, .tick = hook_tick, .callbacks = NULL, .metadata_changed = hook_metadata};
+    struct rl_cluster_hooks hooks = {.owner = c,
+                                     .tick = hook_tick,
+                                     .callbacks = hook_callbacks,
+                                     .metadata_changed = hook_metadata,
+                                     .events_posted = hook_events_posted,
+                                     .stats = hook_stats,
+                                     .kind = "consumer"};
     if (rl_cluster_new(conf, &hooks, &c->cl, errbuf, errlen) != RINGLOG_OK) {
         free(c);
         return NULL;
@@ -866,6 +996,7 @@ ringlog_consumer *ringlog_consumer_new(const ringlog_conf *conf, char *errbuf, s
 /* Forgets the batch being decoded (application thread). */
 static void drop_current(struct ringlog_consumer *c)
 {
+    c->pending_err = 0; /* an event kept by poll_batch is about the old positions */
     free(c->decompressed);
     c->decompressed = NULL;
     c->in_batch = false;
@@ -910,6 +1041,8 @@ int ringlog_consumer_assign(ringlog_consumer *c, const ringlog_topic_partition *
 {
     if (!c || (n && !tps))
         return RINGLOG_ERR_INVALID_ARG;
+    if (c->closed)
+        return RINGLOG_ERR_STATE;
     for (size_t i = 0; i < n; i++)
         if (!tps[i].topic || !tps[i].topic[0] || tps[i].partition < 0 ||
             (tps[i].offset < 0 && tps[i].offset != RINGLOG_OFFSET_BEGINNING &&
@@ -932,6 +1065,9 @@ int ringlog_consumer_assign(ringlog_consumer *c, const ringlog_topic_partition *
         parts[i]->start_spec = normalize_offset(tps[i].offset);
         parts[i]->fetch_offset = -1;
         parts[i]->committed = -1;
+        parts[i]->high_watermark = -1;
+        parts[i]->log_start = -1;
+        parts[i]->eof_reported = -1;
         atomic_init(&parts[i]->position, -1);
     }
     drop_current(c);
@@ -980,6 +1116,7 @@ static int seek_to(ringlog_consumer *c, const char *topic, int32_t partition, in
     p->start_spec = spec;
     p->start_ts = ts;
     p->backoff_until = 0;
+    p->eof_reported = -1;
     atomic_store(&p->position, spec >= 0 ? spec : -1);
     rl_cluster_wakeup(c->cl);
     rl_cluster_unlock(c->cl);
@@ -1093,50 +1230,98 @@ static int next_record(struct ringlog_consumer *c, bool *got)
     }
 }
 
-int ringlog_consumer_poll(ringlog_consumer *c, int timeout_ms, const ringlog_message **msg)
+/* Sets c->msg to an event about a partition: where, and no key, value or headers. */
+static void event_msg(struct ringlog_consumer *c, const struct cpart *p, int64_t offset)
 {
-    if (!c || !msg)
-        return RINGLOG_ERR_INVALID_ARG;
-    *msg = NULL;
+    assert(p && p->topic);
+    c->msg = (ringlog_message){.topic = p->topic, .partition = p->partition, .offset = offset};
+}
+
+/*
+ * Waits until a chunk is queued or deadline (-1 forever) passes, serving
+ * the error and statistics callbacks meanwhile in the default mode. False
+ * on timeout. Lock held; released while waiting and serving.
+ */
+static bool wait_chunk(struct ringlog_consumer *c, int64_t deadline)
+{
+    while (!c->q_head) {
+        if (!c->conf->callbacks_on_io_thread && serve_events(c) > 0)
+            continue;
+        if (deadline >= 0 && rl_now_ms() >= deadline)
+            return false;
+        if (deadline < 0) {
+            pthread_cond_wait(&c->ready_cond, rl_cluster_mutex(c->cl));
+        } else {
+            struct timespec ts = {.tv_sec = deadline / 1000,
+                                  .tv_nsec = (long)(deadline % 1000) * 1000000};
+            pthread_cond_timedwait(&c->ready_cond, rl_cluster_mutex(c->cl), &ts);
+        }
+    }
+    return true;
+}
+
+/* Decodes the next record of c->cur; an error stops its partition until a seek. */
+static int take_from_current(struct ringlog_consumer *c, bool *got)
+{
+    int err = next_record(c, got);
+    if (!err)
+        return RINGLOG_OK;
+    struct cpart *p = c->cur->part;
+    event_msg(c, p, c->bh.base_offset);
+    drop_current(c);
+    rl_cluster_lock(c->cl);
+    if (!p->removed) {
+        purge_queue(c, p);
+        p->state = CP_STOPPED;
+    }
+    rl_cluster_unlock(c->cl);
+    return err;
+}
+
+/* Whether poll may run now: not from a callback, not after close. Lock NOT held. */
+static int poll_allowed(struct ringlog_consumer *c)
+{
+    rl_cluster_lock(c->cl);
+    int rc = rl_cluster_in_callback(c->cl) ? RINGLOG_ERR_IN_CALLBACK
+             : c->closed                   ? RINGLOG_ERR_STATE
+                                           : RINGLOG_OK;
+    rl_cluster_unlock(c->cl);
+    return rc;
+}
+
+/*
+ * The next message or partition event into c->msg, for every poll
+ * flavour: RINGLOG_OK (a message), RINGLOG_ERR_TIMED_OUT (c->msg not
+ * set), or an event's code with c->msg naming its partition.
+ */
+static int poll_item(struct ringlog_consumer *c, int timeout_ms)
+{
     c->errstr[0] = '\0';
+    int rc = poll_allowed(c);
+    if (rc)
+        return rc;
+    if (c->pending_err) {
+        rc = c->pending_err;
+        c->pending_err = 0;
+        c->msg = c->pending_msg;
+        snprintf(c->errstr, sizeof(c->errstr), "%s", c->pending_errstr);
+        return rc;
+    }
     int64_t deadline = -2; /* read the clock only if we have to wait */
     for (;;) {
         if (c->cur) {
             bool got;
-            int err = next_record(c, &got);
-            if (err) {
-                /* Stop this partition until the application seeks. */
-                struct cpart *p = c->cur->part;
-                drop_current(c);
-                rl_cluster_lock(c->cl);
-                if (!p->removed) {
-                    purge_queue(c, p);
-                    p->state = CP_PAUSED;
-                }
-                rl_cluster_unlock(c->cl);
-                return err;
-            }
-            if (got) {
-                *msg = &c->msg;
-                return RINGLOG_OK;
-            }
+            rc = take_from_current(c, &got);
+            if (rc || got)
+                return rc;
             drop_current(c);
         }
         rl_cluster_lock(c->cl);
-        while (!c->q_head) {
-            if (deadline == -2)
-                deadline = timeout_ms < 0 ? -1 : rl_now_ms() + timeout_ms;
-            if (deadline >= 0 && rl_now_ms() >= deadline) {
-                rl_cluster_unlock(c->cl);
-                return RINGLOG_ERR_TIMED_OUT;
-            }
-            if (deadline < 0) {
-                pthread_cond_wait(&c->ready_cond, rl_cluster_mutex(c->cl));
-            } else {
-                struct timespec ts = {.tv_sec = deadline / 1000,
-                                      .tv_nsec = (long)(deadline % 1000) * 1000000};
-                pthread_cond_timedwait(&c->ready_cond, rl_cluster_mutex(c->cl), &ts);
-            }
+        if (!c->q_head && deadline == -2)
+            deadline = timeout_ms < 0 ? -1 : rl_now_ms() + timeout_ms;
+        if (!wait_chunk(c, deadline < -1 ? 0 : deadline)) {
+            rl_cluster_unlock(c->cl);
+            return RINGLOG_ERR_TIMED_OUT;
         }
         struct chunk *ch = c->q_head;
         c->q_head = ch->next;
@@ -1149,15 +1334,73 @@ int ringlog_consumer_poll(ringlog_consumer *c, int timeout_ms, const ringlog_mes
             continue;
         }
         if (ch->err) {
-            int err = ch->err;
+            rc = ch->err;
             snprintf(c->errstr, sizeof(c->errstr), "%s", ch->errstr);
+            event_msg(c, ch->part, ch->offset);
             chunk_free(ch);
-            return err;
+            return rc;
         }
         c->cur = ch;
         c->cur_pos = 0;
         c->in_batch = false;
     }
+}
+
+int ringlog_consumer_poll(ringlog_consumer *c, int timeout_ms, const ringlog_message **msg)
+{
+    if (!c || !msg)
+        return RINGLOG_ERR_INVALID_ARG;
+    *msg = NULL;
+    int rc = poll_item(c, timeout_ms);
+    if (rc != RINGLOG_ERR_TIMED_OUT && rc != RINGLOG_ERR_IN_CALLBACK && rc != RINGLOG_ERR_STATE)
+        *msg = &c->msg;
+    return rc;
+}
+
+int ringlog_consumer_poll_owned(ringlog_consumer *c, int timeout_ms, ringlog_message **msg)
+{
+    if (!c || !msg)
+        return RINGLOG_ERR_INVALID_ARG;
+    *msg = NULL;
+    int rc = poll_item(c, timeout_ms);
+    if (rc == RINGLOG_ERR_TIMED_OUT || rc == RINGLOG_ERR_IN_CALLBACK || rc == RINGLOG_ERR_STATE)
+        return rc;
+    *msg = ringlog_message_dup(&c->msg);
+    return *msg ? rc : RINGLOG_ERR_NOMEM;
+}
+
+int ringlog_consumer_poll_batch(ringlog_consumer *c, int timeout_ms, ringlog_message **msgs,
+                                size_t max, size_t *count)
+{
+    if (count)
+        *count = 0;
+    if (!c || !msgs || max == 0 || !count)
+        return RINGLOG_ERR_INVALID_ARG;
+    int rc = ringlog_consumer_poll_owned(c, timeout_ms, &msgs[0]);
+    if (!msgs[0])
+        return rc;
+    *count = 1;
+    if (rc != RINGLOG_OK)
+        return rc; /* an event: alone */
+    while (*count < max) {
+        rc = poll_item(c, 0);
+        if (rc == RINGLOG_ERR_TIMED_OUT)
+            break;
+        if (rc != RINGLOG_OK) {
+            /* An event after messages: the next call returns it, in its place. */
+            c->pending_err = rc;
+            c->pending_msg = c->msg;
+            snprintf(c->pending_errstr, sizeof(c->pending_errstr), "%s", c->errstr);
+            c->errstr[0] = '\0';
+            break;
+        }
+        msgs[*count] = ringlog_message_dup(&c->msg);
+        if (!msgs[*count])
+            return RINGLOG_ERR_NOMEM; /* what is in msgs[0, *count) is the caller's */
+        (*count)++;
+    }
+    assert(*count >= 1 && *count <= max);
+    return RINGLOG_OK;
 }
 
 const char *ringlog_consumer_errstr(ringlog_consumer *c)
@@ -1181,7 +1424,14 @@ int ringlog_consumer_position(ringlog_consumer *c, const char *topic, int32_t pa
 static int run_job(struct ringlog_consumer *c, struct job *j, int timeout_ms, int64_t *offset_out)
 {
     int64_t deadline = timeout_ms < 0 ? -1 : rl_now_ms() + timeout_ms;
-    job_add(c, j);
+    if (rl_cluster_on_io_thread(c->cl)) {
+        /* A callback on the I/O thread: the answer could never be read. */
+        j->done = true;
+        j->err = RINGLOG_ERR_IN_CALLBACK;
+        snprintf(j->errstr, sizeof(j->errstr), "%s", ringlog_err_str(RINGLOG_ERR_IN_CALLBACK));
+    } else {
+        job_add(c, j);
+    }
     while (!j->done) {
         if (deadline >= 0 && rl_now_ms() >= deadline) {
             /* Leave it to the I/O thread; it frees the job when done. */
@@ -1279,17 +1529,112 @@ int ringlog_consumer_committed(ringlog_consumer *c, const char *topic, int32_t p
     return rc;
 }
 
-void ringlog_consumer_destroy(ringlog_consumer *c)
+/* Pause or resume: every partition must be assigned, else nothing changes. */
+static int set_paused(ringlog_consumer *c, const ringlog_topic_partition *tps, size_t n,
+                      bool paused)
+{
+    if (!c || (n && !tps))
+        return RINGLOG_ERR_INVALID_ARG;
+    for (size_t i = 0; i < n; i++)
+        if (!tps[i].topic)
+            return RINGLOG_ERR_INVALID_ARG;
+    rl_cluster_lock(c->cl);
+    bool ok = !c->closed;
+    bool drop_cur = false;
+    for (size_t i = 0; i < n && ok; i++) {
+        ok = find_part(c, tps[i].topic, tps[i].partition) != NULL;
+        drop_cur |= paused && c->cur && c->cur->part->partition == tps[i].partition &&
+                    !strcmp(c->cur->part->topic, tps[i].topic);
+    }
+    rl_cluster_unlock(c->cl);
+    if (!ok)
+        return RINGLOG_ERR_STATE;
+    if (drop_cur)
+        drop_current(c); /* the application thread's own chunk: poll is not running */
+    rl_cluster_lock(c->cl);
+    for (size_t i = 0; i < n; i++) {
+        struct cpart *p = find_part(c, tps[i].topic, tps[i].partition);
+        assert(p);
+        if (p->paused == paused)
+            continue;
+        p->paused = paused;
+        if (!paused)
+            continue;
+        /* Forget what was fetched past the position: resume fetches it again. */
+        purge_queue(c, p);
+        p->gen++;
+        int64_t pos = atomic_load(&p->position);
+        if (p->state == CP_LOOKUP)
+            p->state = CP_NEED_OFFSET; /* its answer is dropped (gen); asked again on resume */
+        else if (p->state == CP_FETCHING && pos >= 0)
+            p->fetch_offset = pos;
+    }
+    rl_cluster_wakeup(c->cl);
+    rl_cluster_unlock(c->cl);
+    return RINGLOG_OK;
+}
+
+int ringlog_consumer_pause(ringlog_consumer *c, const ringlog_topic_partition *tps, size_t n)
+{
+    return set_paused(c, tps, n, true);
+}
+
+int ringlog_consumer_resume(ringlog_consumer *c, const ringlog_topic_partition *tps, size_t n)
+{
+    return set_paused(c, tps, n, false);
+}
+
+int ringlog_consumer_get_watermark_offsets(ringlog_consumer *c, const char *topic,
+                                           int32_t partition, int64_t *low, int64_t *high)
+{
+    if (!c || !topic || !low || !high)
+        return RINGLOG_ERR_INVALID_ARG;
+    rl_cluster_lock(c->cl);
+    const struct cpart *p = find_part(c, topic, partition);
+    if (p) {
+        *low = p->log_start;
+        *high = p->high_watermark;
+    }
+    rl_cluster_unlock(c->cl);
+    return p ? RINGLOG_OK : RINGLOG_ERR_STATE;
+}
+
+int ringlog_consumer_close(ringlog_consumer *c)
 {
     if (!c)
-        return;
+        return RINGLOG_ERR_INVALID_ARG;
+    rl_cluster_lock(c->cl);
+    if (rl_cluster_in_callback(c->cl) || c->closed) {
+        int rc = c->closed ? RINGLOG_OK : RINGLOG_ERR_IN_CALLBACK;
+        rl_cluster_unlock(c->cl);
+        return rc;
+    }
+    int rc = RINGLOG_OK;
     if (c->conf->group && c->conf->enable_auto_commit) {
-        rl_cluster_lock(c->cl);
         struct job *j = positions_job(c, true);
         if (j)
-            run_job(c, j, (int)c->conf->request_timeout_ms, NULL);
-        rl_cluster_unlock(c->cl);
+            rc = run_job(c, j, (int)c->conf->request_timeout_ms, NULL);
     }
+    rl_cluster_unlock(c->cl);
+    ringlog_consumer_assign(c, NULL, 0);
+    rl_cluster_lock(c->cl);
+    c->closed = true;
+    if (!c->conf->callbacks_on_io_thread)
+        serve_events(c);
+    rl_cluster_unlock(c->cl);
+    return rc;
+}
+
+int ringlog_consumer_destroy(ringlog_consumer *c)
+{
+    if (!c)
+        return RINGLOG_OK;
+    rl_cluster_lock(c->cl);
+    bool in_cb = rl_cluster_in_callback(c->cl);
+    rl_cluster_unlock(c->cl);
+    if (in_cb)
+        return RINGLOG_ERR_IN_CALLBACK;
+    ringlog_consumer_close(c);
     drop_current(c);
     rl_cluster_stop(c->cl);
     /* Requests failed by the stop have released their references; jobs left are detached. */
@@ -1317,4 +1662,5 @@ void ringlog_consumer_destroy(ringlog_consumer *c)
     pthread_cond_destroy(&c->ready_cond);
     pthread_cond_destroy(&c->job_cond);
     free(c);
+    return RINGLOG_OK;
 }
