@@ -38,7 +38,7 @@ struct rl_broker {
     bool wanted;                  /* someone asked for it while it was backing off */
     struct rl_inflight *inflight; /* ring, oldest first */
     size_t if_head, if_count, if_cap;
-    bool reported_down; /* its outage went to the error callback; cleared when it connects */
+    bool reported_down; /* its outage went to the error callback; cleared when it answers */
     /* round-trip times since the last statistics */
     int64_t rtt_sum_us, rtt_min_us, rtt_max_us, rtt_cnt;
 };
@@ -611,10 +611,8 @@ static void broker_connect(struct rl_cluster *cl, struct rl_broker *b, int64_t n
     rl_conn_set_client_id(b->conn, cl->conf->client_id);
     b->state = rl_conn_is_connected(b->conn) ? BROKER_UP : BROKER_CONNECTING;
     b->connect_deadline = now + cl->conf->connect_timeout_ms;
-    if (b->state == BROKER_UP) {
+    if (b->state == BROKER_UP)
         b->backoff_ms = cl->conf->reconnect_backoff_ms;
-        b->reported_down = false;
-    }
 }
 
 bool rl_broker_ready(struct rl_cluster *cl, struct rl_broker *b)
@@ -797,6 +795,7 @@ static void broker_read(struct rl_cluster *cl, struct rl_broker *b)
             struct rl_inflight f = b->inflight[b->if_head];
             b->if_head = (b->if_head + 1) % b->if_cap;
             b->if_count--;
+            b->reported_down = false; /* it answers: the outage, if any, is over */
             if (f.sent_us) {
                 int64_t rtt = now_us() - f.sent_us;
                 b->rtt_sum_us += rtt;
@@ -957,7 +956,6 @@ static void *io_main(void *arg)
                 }
                 b->state = BROKER_UP;
                 b->backoff_ms = cl->conf->reconnect_backoff_ms;
-                b->reported_down = false;
                 rl_cluster_log(cl, RINGLOG_LOG_DEBUG, "connected to broker %d (%s:%d)", b->node_id,
                                b->host, b->port);
                 continue;
