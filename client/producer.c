@@ -83,6 +83,7 @@ struct ringlog_producer {
 
     /* finished batches, reported by the callbacks hook */
     struct rl_pbatch *done_head, *done_tail;
+    size_t done_bytes; /* their buffer-bytes, freed once they are reported */
     /* reported batches of batch-bytes kept for reuse (rl_pbatch_reuse) */
     struct rl_pbatch *spare;
     int nspare;
@@ -183,6 +184,22 @@ static void batch_unlink(struct ppart *pp, struct rl_pbatch *b)
     b->next = NULL;
 }
 
+/*
+ * In the default callback mode, whether a producer waiting for room should
+ * serve the reports due now: when they free what it needs plus an eighth
+ * of buffer-bytes (as room_for_waiters, so that it does not wake for every
+ * acknowledged batch), or everything queued is done. Lock held.
+ */
+static bool room_once_served(const struct ringlog_producer *p)
+{
+    size_t cap = (size_t)p->conf->buffer_bytes;
+    assert(p->done_bytes <= p->buffered);
+    if (!p->done_head)
+        return false;
+    return p->done_bytes == p->buffered ||
+           p->buffered - p->done_bytes + p->space_need + cap / 8 <= cap;
+}
+
 /* Moves a batch to the done list; its delivery reports run outside the lock. */
 static void batch_complete(struct ringlog_producer *p, struct rl_pbatch *b, int err,
                            int64_t base_offset, const char *errstr)
@@ -197,8 +214,12 @@ static void batch_complete(struct ringlog_producer *p, struct rl_pbatch *b, int 
     else
         p->done_head = b;
     p->done_tail = b;
-    if (!p->conf->callbacks_on_io_thread)
+    p->done_bytes += b->reserved;
+    if (!p->conf->callbacks_on_io_thread) {
         pthread_cond_broadcast(&p->done_cond); /* ringlog_poll and flush serve it */
+        if (p->space_waiters && room_once_served(p))
+            pthread_cond_broadcast(&p->space_cond);
+    }
 }
 
 /* Seals the open batch of a partition: it joins the send queue. */
@@ -356,6 +377,7 @@ static int serve(struct ringlog_producer *p)
     }
     struct rl_pbatch *list = p->done_head;
     p->done_head = p->done_tail = NULL;
+    p->done_bytes = 0; /* until freed below, they still count in buffered */
     struct rl_event *events = rl_cluster_take_events(p->cl);
     rl_cluster_unlock(p->cl);
     int calls = 0;
@@ -1054,16 +1076,14 @@ static bool wait_room(struct ringlog_producer *p, size_t footprint, int64_t dead
         p->space_need = footprint;
     rl_cluster_wakeup(p->cl); /* seal lingering batches: they are what frees room */
     bool ok = true;
-    if (p->conf->callbacks_on_io_thread) {
-        ok = cond_wait_until(&p->space_cond, rl_cluster_mutex(p->cl), deadline);
-    } else if (p->done_head) {
+    if (!p->conf->callbacks_on_io_thread && room_once_served(p)) {
         rl_cluster_unlock(p->cl);
         int served = serve(p);
         rl_cluster_lock(p->cl);
         if (served < 0) /* another thread serves: it broadcasts when done */
-            ok = cond_wait_until(&p->done_cond, rl_cluster_mutex(p->cl), deadline);
+            ok = cond_wait_until(&p->space_cond, rl_cluster_mutex(p->cl), deadline);
     } else {
-        ok = cond_wait_until(&p->done_cond, rl_cluster_mutex(p->cl), deadline);
+        ok = cond_wait_until(&p->space_cond, rl_cluster_mutex(p->cl), deadline);
     }
     if (--p->space_waiters == 0)
         p->space_need = 0;
