@@ -533,8 +533,8 @@ static bool retriable(int err)
 /*
  * A broker that refuses a retriable produce for a reason of its own (a
  * full disk, too few replicas, shutting down) says why; the application
- * hears it on the first refusal, as a warning with the broker's words,
- * while the batch keeps being retried. Routing errors (metadata) and
+ * hears it on the first refusal, as a warning with the broker's words
+ * (log and error callback), while the batch keeps being retried. Routing errors (metadata) and
  * connection errors are not shown here: they heal by themselves or are
  * reported by the cluster code.
  */
@@ -544,9 +544,11 @@ static void warn_refusal(struct ringlog_producer *p, struct ppart *pp, int err, 
     if (needs_metadata(err) || pp->warned_err == err)
         return;
     pp->warned_err = err;
+    const char *why = msg && msg[0] ? msg : ringlog_err_str(err);
     rl_cluster_log(p->cl, RINGLOG_LOG_WARNING, "produce to %s/%d refused: %s: %s (retrying)",
-                   pp->topic->name, pp->id, ringlog_err_name(err),
-                   msg && msg[0] ? msg : ringlog_err_str(err));
+                   pp->topic->name, pp->id, ringlog_err_name(err), why);
+    rl_cluster_post_error(p->cl, err, "produce to %s/%d refused: %s: %s (retrying)",
+                          pp->topic->name, pp->id, ringlog_err_name(err), why);
 }
 
 /* Applies one partition's result to its batch. */

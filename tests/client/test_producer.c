@@ -673,6 +673,21 @@ static void on_log(int level, const char *message, void *opaque)
     pthread_mutex_unlock(&w->mu);
 }
 
+/* The error callback's reports: how many, the last code, and on which thread. */
+struct error_reports {
+    int count, last_err;
+    pthread_t thread;
+};
+
+static void on_error_report(int err, const char *reason, void *opaque)
+{
+    struct error_reports *e = opaque;
+    (void)reason;
+    e->count++;
+    e->last_err = err;
+    e->thread = pthread_self();
+}
+
 Test(producer, storage_error_is_shown_at_once_and_retried)
 {
     static const char broker_says[] =
@@ -684,6 +699,8 @@ Test(producer, storage_error_is_shown_at_once_and_retried)
     struct warnings w = {.mu = PTHREAD_MUTEX_INITIALIZER};
     ringlog_conf *c = conf_for(fb, &r);
     ringlog_conf_set_log_cb(c, on_log, &w);
+    struct error_reports e = {0};
+    ringlog_conf_set_error_cb(c, on_error_report, &e);
     cr_assert_eq(ringlog_conf_set(c, "retry-backoff-ms", "10", NULL, 0), 0);
     ringlog_producer *p = producer_for(c);
     fake_broker_fail_produce(fb, 5, RINGLOG_ERR_STORAGE_ERROR, broker_says);
@@ -696,6 +713,11 @@ Test(producer, storage_error_is_shown_at_once_and_retried)
     cr_assert(strstr(w.first, "STORAGE_ERROR") && strstr(w.first, broker_says),
               "the broker's words reach the application: '%s'", w.first);
     pthread_mutex_unlock(&w.mu);
+    /* And to the error callback, once, served by flush on this thread. */
+    cr_assert_eq(e.count, 1);
+    cr_assert_eq(e.last_err, RINGLOG_ERR_STORAGE_ERROR);
+    cr_assert(ringlog_error_is_retriable(e.last_err));
+    cr_assert(pthread_equal(e.thread, pthread_self()));
     ringlog_producer_destroy(p);
     ringlog_conf_destroy(c);
     fake_broker_stop(fb);
