@@ -70,9 +70,11 @@ struct chunk {
     char errstr[200];
 };
 
-enum job_kind { JOB_COMMIT, JOB_COMMITTED };
+enum job_kind { JOB_COMMIT, JOB_COMMITTED, JOB_TIMES };
 
-/* A commit or committed-offset lookup handed to the I/O thread. */
+enum times_state { TIMES_WAIT, TIMES_SENT, TIMES_DONE };
+
+/* A commit, committed-offset lookup or offsets-for-times lookup handed to the I/O thread. */
 struct job {
     struct job *next;
     enum job_kind kind;
@@ -83,7 +85,20 @@ struct job {
     struct ringlog_consumer *owner;
     int err;
     char errstr[200];
+    /* JOB_TIMES: one ListOffsets per leader; entries wait for their leader until deadline */
+    uint8_t *state; /* enum times_state per entry */
+    size_t left;    /* entries not done */
+    int64_t deadline;
 };
+
+static void job_free(struct job *j)
+{
+    for (size_t i = 0; i < j->n; i++)
+        free((char *)j->tps[i].topic);
+    free(j->tps);
+    free(j->state);
+    free(j);
+}
 
 struct ringlog_consumer {
     struct rl_cluster *cl;
@@ -641,13 +656,168 @@ static void job_finish(struct ringlog_consumer *c, struct job *j, int err, const
             break;
         }
     if (j->detached) {
-        for (size_t i = 0; i < j->n; i++)
-            free((char *)j->tps[i].topic);
-        free(j->tps);
-        free(j);
+        job_free(j);
         return;
     }
     pthread_cond_broadcast(&c->job_cond);
+}
+
+/* ---------------------------------------------------------------- offsets for times */
+
+/* The entries of a JOB_TIMES that one ListOffsets request carries. */
+struct times_req {
+    struct job *j;
+    size_t n;
+    size_t idx[];
+};
+
+/* An entry of a JOB_TIMES is settled: its offset, or err (the job keeps the first). */
+static void times_entry_done(struct job *j, size_t i, int err, int64_t offset)
+{
+    assert(j->state[i] != TIMES_DONE && j->left > 0);
+    j->state[i] = TIMES_DONE;
+    j->left--;
+    j->tps[i].offset = err ? -1 : offset;
+    if (err && !j->err) {
+        j->err = err;
+        snprintf(j->errstr, sizeof(j->errstr), "%s/%d: %s", j->tps[i].topic, j->tps[i].partition,
+                 ringlog_err_str(err));
+    }
+}
+
+/* Finishes a JOB_TIMES whose entries are all settled; its err and errstr are already set. */
+static void times_finish(struct ringlog_consumer *c, struct job *j)
+{
+    char msg[sizeof(j->errstr)];
+    snprintf(msg, sizeof(msg), "%s", j->errstr);
+    job_finish(c, j, j->err, msg);
+}
+
+static void on_times(struct rl_cluster *cl, void *ctx, Ringlog__Response *resp, int err)
+{
+    (void)cl;
+    struct times_req *tr = ctx;
+    struct job *j = tr->j;
+    int code = resp ? (int)resp->error : err;
+    if (!code && resp->body_case != RINGLOG__RESPONSE__BODY_LIST_OFFSETS)
+        code = RINGLOG_ERR_PROTOCOL;
+    for (size_t k = 0; k < tr->n; k++) {
+        size_t i = tr->idx[k];
+        const Ringlog__ListOffsetsPartitionResult *r = NULL;
+        for (size_t t = 0; !code && !r && t < resp->list_offsets->n_topics; t++) {
+            const Ringlog__ListOffsetsTopicResult *tres = resp->list_offsets->topics[t];
+            for (size_t q = 0; strcmp(tres->topic, j->tps[i].topic) == 0 && q < tres->n_partitions;
+                 q++)
+                if ((int32_t)tres->partitions[q]->partition == j->tps[i].partition)
+                    r = tres->partitions[q];
+        }
+        int e = code ? code : r ? (int)r->error : RINGLOG_ERR_PROTOCOL;
+        times_entry_done(j, i, e, e ? -1 : r->offset);
+    }
+    free(tr);
+    if (j->left == 0)
+        times_finish(j->owner, j);
+}
+
+/* Sends one ListOffsets to `broker` for the entries idx[0, m). Lock held. */
+static void times_request(struct ringlog_consumer *c, struct job *j, struct rl_broker *broker,
+                          const size_t *idx, size_t m)
+{
+    struct times_req *tr = malloc(sizeof(*tr) + m * sizeof(tr->idx[0]));
+    Ringlog__ListOffsetsTopic *lts = calloc(m, sizeof(*lts));
+    Ringlog__ListOffsetsTopic **ltp = calloc(m, sizeof(*ltp));
+    Ringlog__ListOffsetsPartition *lps = calloc(m, sizeof(*lps));
+    Ringlog__ListOffsetsPartition **lpp = calloc(m, sizeof(*lpp));
+    if (tr && lts && ltp && lps && lpp) {
+        /* One topic entry per entry: the broker answers each in its place. */
+        for (size_t k = 0; k < m; k++) {
+            ringlog__list_offsets_partition__init(&lps[k]);
+            lps[k].partition = (uint32_t)j->tps[idx[k]].partition;
+            lps[k].timestamp = j->tps[idx[k]].offset;
+            lpp[k] = &lps[k];
+            ringlog__list_offsets_topic__init(&lts[k]);
+            lts[k].topic = (char *)j->tps[idx[k]].topic;
+            lts[k].n_partitions = 1;
+            lts[k].partitions = &lpp[k];
+            ltp[k] = &lts[k];
+        }
+        Ringlog__ListOffsetsRequest lo = RINGLOG__LIST_OFFSETS_REQUEST__INIT;
+        lo.n_topics = m;
+        lo.topics = ltp;
+        Ringlog__Request req = RINGLOG__REQUEST__INIT;
+        req.body_case = RINGLOG__REQUEST__BODY_LIST_OFFSETS;
+        req.list_offsets = &lo;
+        *tr = (struct times_req){.j = j, .n = m};
+        memcpy(tr->idx, idx, m * sizeof(idx[0]));
+        if (rl_broker_send(c->cl, broker, &req, true, 0, on_times, tr) == RINGLOG_OK) {
+            for (size_t k = 0; k < m; k++)
+                j->state[idx[k]] = TIMES_SENT;
+            tr = NULL;
+        }
+    }
+    free(tr);
+    free(lts);
+    free(ltp);
+    free(lps);
+    free(lpp);
+}
+
+/*
+ * Whether entry k's partition is among idx[0, m): a request names each
+ * partition once (answers are matched by name), so a second question about
+ * the same partition waits for the next request.
+ */
+static bool times_listed(const struct job *j, const size_t *idx, size_t m, size_t k)
+{
+    for (size_t q = 0; q < m; q++)
+        if (j->tps[idx[q]].partition == j->tps[k].partition &&
+            strcmp(j->tps[idx[q]].topic, j->tps[k].topic) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * Sends the waiting entries of a JOB_TIMES, one request per leader; an
+ * entry whose topic or partition the cluster does not have fails. Returns
+ * true when the job is over (finished, possibly freed). Lock held.
+ */
+static bool times_send(struct ringlog_consumer *c, struct job *j, int64_t now)
+{
+    size_t *idx = malloc(j->n * sizeof(*idx));
+    bool in_flight = false;
+    for (size_t i = 0; idx && i < j->n; i++) {
+        in_flight |= j->state[i] == TIMES_SENT;
+        if (j->state[i] != TIMES_WAIT)
+            continue;
+        const struct rl_topic_md *md = rl_cluster_topic(c->cl, j->tps[i].topic);
+        struct rl_broker *leader = rl_cluster_leader(c->cl, j->tps[i].topic, j->tps[i].partition);
+        if (md && md->known && (md->err || j->tps[i].partition >= md->npart)) {
+            times_entry_done(j, i, md->err ? md->err : RINGLOG_ERR_UNKNOWN_PARTITION, -1);
+            continue;
+        }
+        if (!leader)
+            rl_cluster_refresh_metadata(c->cl);
+        if (!leader || !rl_broker_ready(c->cl, leader))
+            continue;
+        size_t m = 0;
+        for (size_t k = i; k < j->n; k++)
+            if (j->state[k] == TIMES_WAIT &&
+                rl_cluster_leader(c->cl, j->tps[k].topic, j->tps[k].partition) == leader &&
+                !times_listed(j, idx, m, k))
+                idx[m++] = k;
+        times_request(c, j, leader, idx, m);
+        in_flight |= j->state[i] == TIMES_SENT;
+    }
+    free(idx);
+    if (j->left > 0 && !in_flight && j->deadline >= 0 && now >= j->deadline) {
+        for (size_t i = 0; i < j->n; i++)
+            if (j->state[i] == TIMES_WAIT)
+                times_entry_done(j, i, RINGLOG_ERR_TIMED_OUT, -1);
+    }
+    if (j->left > 0)
+        return false;
+    times_finish(c, j);
+    return true;
 }
 
 static void on_commit(struct rl_cluster *cl, void *ctx, Ringlog__Response *resp, int err)
@@ -861,12 +1031,17 @@ static int64_t hook_tick(void *owner, int64_t now)
         }
         CONSIDER(c->next_auto_commit);
     }
-    for (struct job *j = c->jobs; j; j = j->next)
-        if (!j->sent) {
+    for (struct job *j = c->jobs, *after; j; j = after) {
+        after = j->next; /* a finished job may be freed */
+        if (j->kind == JOB_TIMES) {
+            if (!times_send(c, j, now))
+                CONSIDER(now + 50);
+        } else if (!j->sent) {
             job_send(c, j);
             if (!j->sent)
                 CONSIDER(now + 50);
         }
+    }
 #undef CONSIDER
     return next;
 }
@@ -1421,7 +1596,7 @@ int ringlog_consumer_position(ringlog_consumer *c, const char *topic, int32_t pa
 }
 
 /* Queues a job and waits for it; lock held on entry and exit. Frees the job. */
-static int run_job(struct ringlog_consumer *c, struct job *j, int timeout_ms, int64_t *offset_out)
+static int run_job(struct ringlog_consumer *c, struct job *j, int timeout_ms, int64_t *offsets_out)
 {
     int64_t deadline = timeout_ms < 0 ? -1 : rl_now_ms() + timeout_ms;
     if (rl_cluster_on_io_thread(c->cl)) {
@@ -1450,12 +1625,9 @@ static int run_job(struct ringlog_consumer *c, struct job *j, int timeout_ms, in
     int err = j->err;
     if (err)
         snprintf(c->errstr, sizeof(c->errstr), "%s", j->errstr);
-    if (offset_out && j->n)
-        *offset_out = j->tps[0].offset;
-    for (size_t i = 0; i < j->n; i++)
-        free((char *)j->tps[i].topic);
-    free(j->tps);
-    free(j);
+    for (size_t i = 0; offsets_out && i < j->n; i++)
+        offsets_out[i] = j->tps[i].offset;
+    job_free(j);
     return err;
 }
 
@@ -1489,10 +1661,7 @@ int ringlog_consumer_commit_offsets(ringlog_consumer *c, const ringlog_topic_par
     j->kind = JOB_COMMIT;
     for (size_t i = 0; i < n; i++) {
         if (!tps[i].topic || tps[i].offset < 0) {
-            for (size_t k = 0; k < j->n; k++)
-                free((char *)j->tps[k].topic);
-            free(j->tps);
-            free(j);
+            job_free(j);
             return RINGLOG_ERR_INVALID_ARG;
         }
         j->tps[i] = tps[i];
@@ -1502,6 +1671,64 @@ int ringlog_consumer_commit_offsets(ringlog_consumer *c, const ringlog_topic_par
     rl_cluster_lock(c->cl);
     int rc = run_job(c, j, timeout_ms, NULL);
     rl_cluster_unlock(c->cl);
+    return rc;
+}
+
+/* A JOB_TIMES for tps (copied), or NULL on allocation failure. */
+static struct job *times_job(const ringlog_topic_partition *tps, size_t n, int timeout_ms)
+{
+    struct job *j = calloc(1, sizeof(*j));
+    if (!j)
+        return NULL;
+    j->kind = JOB_TIMES;
+    j->tps = calloc(n, sizeof(*j->tps));
+    j->state = calloc(n, sizeof(*j->state));
+    if (!j->tps || !j->state) {
+        job_free(j);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++, j->n++) {
+        j->tps[i] = tps[i];
+        if (!(j->tps[i].topic = strdup(tps[i].topic))) {
+            job_free(j);
+            return NULL;
+        }
+    }
+    j->left = n;
+    j->deadline = timeout_ms < 0 ? -1 : rl_now_ms() + timeout_ms;
+    assert(j->n == n);
+    return j;
+}
+
+int ringlog_consumer_offsets_for_times(ringlog_consumer *c, ringlog_topic_partition *tps, size_t n,
+                                       int timeout_ms)
+{
+    if (!c || (n && !tps))
+        return RINGLOG_ERR_INVALID_ARG;
+    for (size_t i = 0; i < n; i++)
+        if (!tps[i].topic || !tps[i].topic[0] || tps[i].partition < 0 ||
+            (tps[i].offset < 0 && tps[i].offset != RINGLOG_OFFSET_BEGINNING &&
+             tps[i].offset != RINGLOG_OFFSET_END))
+            return RINGLOG_ERR_INVALID_ARG;
+    if (n == 0)
+        return RINGLOG_OK;
+    struct job *j = times_job(tps, n, timeout_ms);
+    int64_t *offsets = malloc(n * sizeof(*offsets));
+    if (!j || !offsets) {
+        if (j)
+            job_free(j);
+        free(offsets);
+        return RINGLOG_ERR_NOMEM;
+    }
+    j->owner = c;
+    rl_cluster_lock(c->cl);
+    for (size_t i = 0; i < n; i++)
+        rl_cluster_want_topic(c->cl, tps[i].topic); /* for the leaders; NULL: waits, times out */
+    int rc = run_job(c, j, timeout_ms, offsets);
+    rl_cluster_unlock(c->cl);
+    for (size_t i = 0; i < n && rc != RINGLOG_ERR_TIMED_OUT; i++)
+        tps[i].offset = offsets[i];
+    free(offsets);
     return rc;
 }
 
@@ -1641,10 +1868,7 @@ int ringlog_consumer_destroy(ringlog_consumer *c)
     while (c->jobs) {
         struct job *j = c->jobs;
         c->jobs = j->next;
-        for (size_t i = 0; i < j->n; i++)
-            free((char *)j->tps[i].topic);
-        free(j->tps);
-        free(j);
+        job_free(j);
     }
     while (c->q_head) {
         struct chunk *ch = c->q_head;

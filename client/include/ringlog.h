@@ -655,6 +655,20 @@ int ringlog_consumer_committed(ringlog_consumer *c, const char *topic, int32_t p
                                int64_t *offset, int timeout_ms);
 
 /*
+ * For each entry, the earliest offset whose timestamp is >= tps[i].offset
+ * (a timestamp in ms, or RINGLOG_OFFSET_BEGINNING / RINGLOG_OFFSET_END for
+ * the log start / end), written back into tps[i].offset; -1 when no record
+ * is that recent (librdkafka's rd_kafka_offsets_for_times). The partitions
+ * need not be assigned. One request per leader, waiting up to timeout_ms
+ * (< 0: forever) in all. RINGLOG_OK; or the first entry's error
+ * (UNKNOWN_TOPIC, UNKNOWN_PARTITION, ... with its text in
+ * ringlog_consumer_errstr; that entry's offset is -1, the others are
+ * filled); RINGLOG_ERR_TIMED_OUT (tps unchanged); RINGLOG_ERR_INVALID_ARG.
+ */
+int ringlog_consumer_offsets_for_times(ringlog_consumer *c, ringlog_topic_partition *tps, size_t n,
+                                       int timeout_ms);
+
+/*
  * Stops consuming: commits the positions with auto-commit (up to
  * request-timeout-ms), unassigns everything and serves the last error
  * and statistics callbacks. The consumer may then only be destroyed

@@ -714,3 +714,51 @@ Test(model, partition_eof_once_per_end_when_enabled)
     ringlog_conf_destroy(d);
     ringlog_conf_destroy(c);
 }
+
+/* Produces one record with the given timestamp (ms) to topic/part. */
+static void produce_at(ringlog_producer *p, const char *topic, int32_t part, int64_t ts)
+{
+    ringlog_record r = {
+        .topic = topic, .partition = part, .value = "t", .value_len = 1, .timestamp = ts};
+    cr_assert_eq(ringlog_produce(p, &r), RINGLOG_OK);
+}
+
+Test(model, offsets_for_times_of_several_partitions_at_once)
+{
+    create_topic("times", 2);
+    ringlog_conf *c = conf_at(addr);
+    ringlog_producer *p = new_producer(c);
+    int64_t base = 1700000000000;
+    for (int i = 0; i < 3; i++) /* partition 0: base+1000, +2000, +3000 */
+        produce_at(p, "times", 0, base + 1000 * (i + 1));
+    for (int i = 0; i < 2; i++) /* partition 1: base+1500, +2500 */
+        produce_at(p, "times", 1, base + 1500 + 1000 * i);
+    cr_assert_eq(ringlog_producer_flush(p, 20000), RINGLOG_OK);
+    ringlog_consumer *k = new_consumer(c);
+    ringlog_topic_partition q[] = {
+        {.topic = "times", .partition = 0, .offset = base + 2000},
+        {.topic = "times", .partition = 1, .offset = base + 2000},
+        {.topic = "times", .partition = 0, .offset = base + 9000},
+        {.topic = "times", .partition = 1, .offset = base},
+        {.topic = "times", .partition = 0, .offset = RINGLOG_OFFSET_END}};
+    int rc = ringlog_consumer_offsets_for_times(k, q, 5, 10000);
+    cr_assert_eq(rc, RINGLOG_OK, "%s %s", ringlog_err_name(rc), ringlog_consumer_errstr(k));
+    cr_assert_eq(q[0].offset, 1, "the first at or after the time");
+    cr_assert_eq(q[1].offset, 1);
+    cr_assert_eq(q[2].offset, -1, "nothing that recent");
+    cr_assert_eq(q[3].offset, 0);
+    cr_assert_eq(q[4].offset, 3, "RINGLOG_OFFSET_END: the log end");
+    /* A partition the cluster does not have fails alone; the others are answered. */
+    ringlog_topic_partition bad[] = {{.topic = "times", .partition = 1, .offset = base + 2000},
+                                     {.topic = "times", .partition = 5, .offset = base}};
+    rc = ringlog_consumer_offsets_for_times(k, bad, 2, 10000);
+    cr_assert_eq(rc, RINGLOG_ERR_UNKNOWN_PARTITION, "%s", ringlog_err_name(rc));
+    cr_assert(strstr(ringlog_consumer_errstr(k), "times/5"), "%s", ringlog_consumer_errstr(k));
+    cr_assert_eq(bad[0].offset, 1);
+    cr_assert_eq(bad[1].offset, -1);
+    ringlog_topic_partition neg = {.topic = "times", .partition = 0, .offset = -7};
+    cr_assert_eq(ringlog_consumer_offsets_for_times(k, &neg, 1, 1000), RINGLOG_ERR_INVALID_ARG);
+    cr_assert_eq(ringlog_consumer_destroy(k), RINGLOG_OK);
+    cr_assert_eq(ringlog_producer_destroy(p), RINGLOG_OK);
+    ringlog_conf_destroy(c);
+}
