@@ -130,7 +130,8 @@ struct ringlog_consumer {
     int pending_err;
     ringlog_message pending_msg;
     char pending_errstr[256];
-    bool closed; /* ringlog_consumer_close ran */
+    bool closed;      /* ringlog_consumer_close ran */
+    bool app_serving; /* an application thread runs the callbacks (serve_events) */
 };
 
 /* ---------------------------------------------------------------- partitions */
@@ -193,9 +194,14 @@ static int serve_events(struct ringlog_consumer *c)
     if (!rl_cluster_events_pending(c->cl) || !rl_cluster_serve_begin(c->cl))
         return rl_cluster_events_pending(c->cl) ? -1 : 0;
     struct rl_event *events = rl_cluster_take_events(c->cl);
+    bool app = !rl_cluster_on_io_thread(c->cl);
+    if (app) /* only the application thread touches it */
+        c->app_serving = true;
     rl_cluster_unlock(c->cl);
     int n = rl_events_dispatch(c->conf, events);
     rl_cluster_lock(c->cl);
+    if (app)
+        c->app_serving = false;
     rl_cluster_serve_end(c->cl);
     assert(n >= 0);
     return n;
@@ -1453,15 +1459,18 @@ static int take_from_current(struct ringlog_consumer *c, bool *got)
     return err;
 }
 
-/* Whether poll may run now: not from a callback, not after close. Lock NOT held. */
+/*
+ * Whether poll may run now: not from a callback, not after close. Without
+ * the lock (poll runs per message): the consumer's calls are made by one
+ * application thread at a time, so app_serving set means this thread is
+ * inside a callback of its own poll or close; the I/O thread's identity
+ * does not change.
+ */
 static int poll_allowed(struct ringlog_consumer *c)
 {
-    rl_cluster_lock(c->cl);
-    int rc = rl_cluster_in_callback(c->cl) ? RINGLOG_ERR_IN_CALLBACK
-             : c->closed                   ? RINGLOG_ERR_STATE
-                                           : RINGLOG_OK;
-    rl_cluster_unlock(c->cl);
-    return rc;
+    if (c->app_serving || rl_cluster_on_io_thread(c->cl))
+        return RINGLOG_ERR_IN_CALLBACK;
+    return c->closed ? RINGLOG_ERR_STATE : RINGLOG_OK;
 }
 
 /*
