@@ -22,6 +22,7 @@
 #include "cluster.h"
 #include "conn.h"
 #include "endian_le.h"
+#include "poison.h"
 #include "ringlog.h"
 
 enum cpart_state {
@@ -122,6 +123,7 @@ struct ringlog_consumer {
     struct rl_batch_header bh;
     struct rl_record_iter rit;
     uint8_t *decompressed;
+    size_t decompressed_len;
     ringlog_message msg;
     ringlog_header *hdrs;
     size_t hdrs_cap;
@@ -130,6 +132,7 @@ struct ringlog_consumer {
     int pending_err;
     ringlog_message pending_msg;
     char pending_errstr[256];
+    bool msg_lent;    /* msg points into cur or decompressed (retire_borrowed) */
     bool closed;      /* ringlog_consumer_close ran */
     bool app_serving; /* an application thread runs the callbacks (serve_events) */
 };
@@ -166,6 +169,8 @@ static void part_unref(struct ringlog_consumer *c, struct cpart *p)
 
 static void chunk_free(struct chunk *ch)
 {
+    if (ch->data) /* the frame may be reused: lift what retire_borrowed poisoned */
+        RL_UNPOISON(ch->data, ch->len);
     if (ch->hold)
         rl_conn_response_release(ch->hold);
     else
@@ -1174,12 +1179,45 @@ ringlog_consumer *ringlog_consumer_new(const ringlog_conf *conf, char *errbuf, s
     return c;
 }
 
+/* Frees the decompressed records of the current batch, lifting their poison first. */
+static void free_decompressed(struct ringlog_consumer *c)
+{
+    if (c->decompressed)
+        RL_UNPOISON(c->decompressed, c->decompressed_len);
+    free(c->decompressed);
+    c->decompressed = NULL;
+}
+
+/*
+ * The borrowed message's loan ends (the next call on the consumer): under
+ * ASan its key, value and header bytes are poisoned until their chunk or
+ * decompressed buffer is released, so a kept message faults at once.
+ */
+static void retire_borrowed(struct ringlog_consumer *c)
+{
+    if (!c->msg_lent)
+        return;
+    c->msg_lent = false;
+    const ringlog_message *m = &c->msg;
+    assert(m->header_count == 0 || m->headers == c->hdrs);
+    if (m->key && m->key_len)
+        RL_POISON((void *)m->key, m->key_len);
+    if (m->value && m->value_len)
+        RL_POISON((void *)m->value, m->value_len);
+    for (size_t i = 0; i < m->header_count; i++) {
+        if (m->headers[i].key && m->headers[i].key_len)
+            RL_POISON((void *)m->headers[i].key, m->headers[i].key_len);
+        if (m->headers[i].value && m->headers[i].value_len)
+            RL_POISON((void *)m->headers[i].value, m->headers[i].value_len);
+    }
+}
+
 /* Forgets the batch being decoded (application thread). */
 static void drop_current(struct ringlog_consumer *c)
 {
+    retire_borrowed(c);
     c->pending_err = 0; /* an event kept by poll_batch is about the old positions */
-    free(c->decompressed);
-    c->decompressed = NULL;
+    free_decompressed(c);
     c->in_batch = false;
     if (c->cur) {
         struct chunk *ch = c->cur;
@@ -1327,8 +1365,7 @@ static int next_record(struct ringlog_consumer *c, bool *got)
     *got = false;
     for (;;) {
         if (!c->in_batch) {
-            free(c->decompressed);
-            c->decompressed = NULL;
+            free_decompressed(c);
             if (c->cur_pos >= ch->len)
                 return RINGLOG_OK;
             const uint8_t *b = ch->data + c->cur_pos;
@@ -1351,6 +1388,7 @@ static int next_record(struct ringlog_consumer *c, bool *got)
                              ch->part->partition, (long long)c->bh.base_offset, rl_status_str(st));
                     return RINGLOG_ERR_CORRUPT;
                 }
+                c->decompressed_len = rawlen;
                 rl_record_iter_init_raw(&c->rit, c->decompressed, rawlen, &c->bh);
             } else {
                 rl_record_iter_init(&c->rit, b, &c->bh);
@@ -1406,6 +1444,7 @@ static int next_record(struct ringlog_consumer *c, bool *got)
         if (r.value_len == 0)
             c->msg.value = "";
         atomic_store(&ch->part->position, offset + 1);
+        c->msg_lent = true;
         *got = true;
         return RINGLOG_OK;
     }
@@ -1484,6 +1523,7 @@ static int poll_item(struct ringlog_consumer *c, int timeout_ms)
     int rc = poll_allowed(c);
     if (rc)
         return rc;
+    retire_borrowed(c);
     if (c->pending_err) {
         rc = c->pending_err;
         c->pending_err = 0;
