@@ -516,7 +516,8 @@ typedef struct ringlog_topic_partition {
  * !!! them to process in batches, must use ringlog_consumer_poll_owned or
  * !!! ringlog_consumer_poll_batch (owned, freed with ringlog_message_destroy)
  * !!! or copy them with ringlog_message_dup. Keeping a borrowed message is
- * !!! a use-after-free.
+ * !!! a use-after-free (under AddressSanitizer the library poisons its bytes
+ * !!! when the loan ends, so the first read of a kept one faults).
  */
 typedef struct ringlog_message {
     const char *topic;
