@@ -401,3 +401,48 @@ int ringlog_admin_describe_topic(ringlog_admin *a, const char *name, ringlog_top
     *info = ti;
     return RINGLOG_OK;
 }
+
+static int cmp_broker(const void *x, const void *y)
+{
+    const ringlog_broker_info *a = x, *b = y;
+    return (a->node_id > b->node_id) - (a->node_id < b->node_id);
+}
+
+int ringlog_admin_describe_cluster(ringlog_admin *a, ringlog_cluster_info **info, char *errbuf,
+                                   size_t errlen)
+{
+    if (!a || !info)
+        return RINGLOG_ERR_INVALID_ARG;
+    *info = NULL;
+    pthread_mutex_lock(&a->mu);
+    Ringlog__Response *resp;
+    int err = metadata(a, NULL, &resp, errbuf, errlen);
+    pthread_mutex_unlock(&a->mu);
+    if (err)
+        return err;
+    const Ringlog__MetadataResponse *m = resp->metadata;
+    size_t bytes = sizeof(ringlog_cluster_info) + m->n_brokers * sizeof(ringlog_broker_info);
+    for (size_t i = 0; i < m->n_brokers; i++)
+        bytes += strlen(m->brokers[i]->host) + 1;
+    ringlog_cluster_info *ci = malloc(bytes);
+    if (!ci) {
+        rl_conn_response_free(resp);
+        return RINGLOG_ERR_NOMEM;
+    }
+    ringlog_broker_info *bi = (ringlog_broker_info *)(ci + 1);
+    char *s = (char *)(bi + m->n_brokers);
+    for (size_t i = 0; i < m->n_brokers; i++) {
+        size_t len = strlen(m->brokers[i]->host) + 1;
+        memcpy(s, m->brokers[i]->host, len);
+        bi[i] = (ringlog_broker_info){
+            .node_id = m->brokers[i]->node_id, .host = s, .port = (int)m->brokers[i]->port};
+        s += len;
+    }
+    assert((size_t)(s - (char *)ci) == bytes);
+    qsort(bi, m->n_brokers, sizeof(*bi), cmp_broker);
+    *ci = (ringlog_cluster_info){
+        .controller_id = m->controller_id, .brokers = bi, .broker_count = m->n_brokers};
+    rl_conn_response_free(resp);
+    *info = ci;
+    return RINGLOG_OK;
+}

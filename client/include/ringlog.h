@@ -149,7 +149,7 @@ const char *ringlog_err_str(int err);
  * SHUTTING_DOWN, TOO_MANY_CONNECTIONS, ...). The library already retries
  * these where it can (produce, fetch, reconnects); the error callback
  * reports them so that an outage is visible, not so that the application
- * acts. 0 for RINGLOG_OK.
+ * acts. False for RINGLOG_OK.
  */
 bool ringlog_error_is_retriable(int err);
 
@@ -745,6 +745,26 @@ int ringlog_admin_list_topics(ringlog_admin *a, char ***names, size_t *count, ch
  */
 int ringlog_admin_describe_topic(ringlog_admin *a, const char *name, ringlog_topic_info **info,
                                  char *errbuf, size_t errlen);
+
+/* A broker of the cluster, as the metadata names it. */
+typedef struct ringlog_broker_info {
+    int32_t node_id;
+    int port;
+    const char *host;
+} ringlog_broker_info;
+
+typedef struct ringlog_cluster_info {
+    int32_t controller_id;              /* -1: none known */
+    const ringlog_broker_info *brokers; /* ordered by node id */
+    size_t broker_count;
+} ringlog_cluster_info;
+
+/*
+ * The cluster's brokers and controller (librdkafka's rd_kafka_DescribeCluster).
+ * *info is one allocation: free it with ringlog_free().
+ */
+int ringlog_admin_describe_cluster(ringlog_admin *a, ringlog_cluster_info **info, char *errbuf,
+                                   size_t errlen);
 
 /* Frees memory the library handed out (list and describe results). NULL is fine. */
 void ringlog_free(void *ptr);
