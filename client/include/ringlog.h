@@ -114,6 +114,9 @@ typedef enum ringlog_err {
     RINGLOG_ERR_UNKNOWN_GROUP = 23,
     RINGLOG_ERR_SHUTTING_DOWN = 24,
     RINGLOG_ERR_TOO_MANY_CONNECTIONS = 25,
+    RINGLOG_ERR_FENCED_LEADER_EPOCH = 30,
+    RINGLOG_ERR_UNKNOWN_LEADER_EPOCH = 31,
+    RINGLOG_ERR_NOT_CONTROLLER = 32, /* topic admin goes to Metadata's controller */
 
     /* Negative: detected by the client. */
     RINGLOG_ERR_INVALID_ARG = -1,    /* an argument or configuration value is wrong */
@@ -746,22 +749,22 @@ int ringlog_admin_list_topics(ringlog_admin *a, char ***names, size_t *count, ch
 int ringlog_admin_describe_topic(ringlog_admin *a, const char *name, ringlog_topic_info **info,
                                  char *errbuf, size_t errlen);
 
-/* A broker of the cluster, as the metadata names it. */
 typedef struct ringlog_broker_info {
     int32_t node_id;
-    int port;
     const char *host;
+    int32_t port;
+    bool reachable; /* it answered a Metadata request during the describe */
 } ringlog_broker_info;
 
 typedef struct ringlog_cluster_info {
-    int32_t controller_id;              /* -1: none known */
-    const ringlog_broker_info *brokers; /* ordered by node id */
+    int32_t controller; /* node id of the controller (the metadata log's leader), -1: none */
+    const ringlog_broker_info *brokers;
     size_t broker_count;
 } ringlog_cluster_info;
 
 /*
- * The cluster's brokers and controller (librdkafka's rd_kafka_DescribeCluster).
- * *info is one allocation: free it with ringlog_free().
+ * The cluster's brokers (each probed once) and its controller. *info is one
+ * allocation: free it with ringlog_free(). A single broker lists itself.
  */
 int ringlog_admin_describe_cluster(ringlog_admin *a, ringlog_cluster_info **info, char *errbuf,
                                    size_t errlen);

@@ -816,26 +816,3 @@ Test(model, offsets_for_times_of_several_partitions_at_once)
     cr_assert_eq(ringlog_producer_destroy(p), RINGLOG_OK);
     ringlog_conf_destroy(c);
 }
-
-/* ---------------------------------------------------------------- item 5: admin */
-
-Test(model, describe_cluster_names_the_brokers_and_controller)
-{
-    ringlog_conf *c = conf_at(addr);
-    char err[256];
-    ringlog_admin *a = ringlog_admin_new(c, err, sizeof(err));
-    cr_assert_not_null(a, "%s", err);
-    ringlog_cluster_info *ci = NULL;
-    int rc = ringlog_admin_describe_cluster(a, &ci, err, sizeof(err));
-    cr_assert_eq(rc, RINGLOG_OK, "%s %s", ringlog_err_name(rc), err);
-    cr_assert_eq(ci->broker_count, 1);
-    cr_assert_eq(ci->brokers[0].node_id, 1);
-    cr_assert_str_eq(ci->brokers[0].host, "127.0.0.1");
-    cr_assert_eq(ci->brokers[0].port, broker.port);
-    cr_assert_eq(ci->controller_id, 1);
-    ringlog_free(ci);
-    cr_assert_eq(ringlog_admin_describe_cluster(a, NULL, err, sizeof(err)),
-                 RINGLOG_ERR_INVALID_ARG);
-    ringlog_admin_destroy(a);
-    ringlog_conf_destroy(c);
-}
