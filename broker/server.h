@@ -19,6 +19,7 @@
 struct shard;
 struct loop;
 struct admin_job;
+struct tls_server;
 
 struct server {
     struct broker_config cfg;
@@ -42,6 +43,7 @@ struct server {
     /* Every id issued and its current epoch (fencing). */
     struct producer_registry producers;
     char cluster_id[40];
+    struct tls_server *tls; /* NULL: --listen is plaintext */
     /* Topic create/delete jobs, one at a time (touched by shard 0 only). */
     struct {
         struct admin_job *head, *tail;
