@@ -13,6 +13,7 @@
 #include "conf.h"
 #include "conn.h"
 #include "ringlog.h"
+#include "tls.h"
 
 struct ringlog_admin {
     struct ringlog_conf *conf;
@@ -34,7 +35,9 @@ ringlog_admin *ringlog_admin_new(const ringlog_conf *conf, char *errbuf, size_t 
         rl_errbuf(errbuf, errlen, "out of memory");
         return NULL;
     }
-    if (rl_parse_bootstrap(a->conf->bootstrap, &a->bootstrap, &a->nbootstrap, errbuf, errlen)) {
+    if (rl_parse_bootstrap(a->conf->bootstrap, &a->bootstrap, &a->nbootstrap, errbuf, errlen) ||
+        rl_tls_attach(a->conf, errbuf, errlen) != RINGLOG_OK) {
+        free(a->bootstrap);
         ringlog_conf_destroy(a->conf);
         free(a);
         return NULL;
@@ -68,10 +71,14 @@ static int admin_connect(struct ringlog_admin *a, char *errbuf, size_t errlen)
     for (size_t i = 0; i < a->nbootstrap; i++) {
         err = rl_conn_open(a->bootstrap[i].host, a->bootstrap[i].port,
                            (int)a->conf->connect_timeout_ms, &a->conn, errbuf, errlen);
+        if (err == RINGLOG_OK)
+            err = rl_conn_use_tls(a->conn, a->conf->tls, a->bootstrap[i].host);
         if (err == RINGLOG_OK) {
             rl_conn_set_client_id(a->conn, a->conf->client_id);
             return RINGLOG_OK;
         }
+        rl_conn_close(a->conn);
+        a->conn = NULL;
         /* Info only: the caller gets the error (a later bootstrap broker may still answer). */
         rl_log(a->conf, RINGLOG_LOG_INFO, "admin: %s", errbuf ? errbuf : "connect failed");
     }
@@ -153,7 +160,8 @@ static bool move_to_controller(struct ringlog_admin *a)
             continue;
         struct rl_conn *c;
         if (rl_conn_open(m->brokers[i]->host, (int)m->brokers[i]->port,
-                         (int)a->conf->connect_timeout_ms, &c, NULL, 0) == RINGLOG_OK) {
+                         (int)a->conf->connect_timeout_ms, &c, NULL, 0) == RINGLOG_OK &&
+            rl_conn_use_tls(c, a->conf->tls, m->brokers[i]->host) == RINGLOG_OK) {
             rl_conn_close(a->conn);
             a->conn = c;
             moved = true;

@@ -76,6 +76,9 @@ bool conn_tls_attach(struct conn *c)
     SSL_CTX *ctx = tls_server_ctx(c->shard->srv->tls);
     c->tls = tls_session_new(ctx, true, NULL);
     SSL_CTX_free(ctx); /* the session holds its own reference */
+    char peer[80];
+    if (c->tls)
+        tls_session_set_peer(c->tls, peer_text(c, peer, sizeof(peer)));
     return c->tls != NULL;
 }
 
@@ -99,11 +102,10 @@ bool conn_tls_hello_on_plaintext(struct conn *c, const uint8_t *data, size_t len
  */
 static void tls_failed(struct conn *c)
 {
-    char peer[80];
     bool handshake = !tls_session_established(c->tls);
     if (may_log_failure(c))
         DIAG_WARN("connection %llu from %s: TLS %s failed: %s", (unsigned long long)c->id,
-                  peer_text(c, peer, sizeof(peer)), handshake ? "handshake" : "record layer",
+                  tls_session_peer(c->tls), handshake ? "handshake" : "record layer",
                   tls_session_error(c->tls));
     metrics_add(&c->shard->metrics.protocol_errors, 1);
     const uint8_t *alert;
@@ -130,10 +132,10 @@ void conn_tls_received(struct conn *c, const uint8_t *data, size_t len)
     bool was_established = tls_session_established(c->tls);
     enum tls_status st = tls_session_receive(c->tls, data, len, deliver, c);
     if (!was_established && tls_session_established(c->tls)) {
-        char peer[80], what[400];
+        char what[400];
         tls_session_describe(c->tls, what, sizeof(what));
         DIAG_DEBUG("connection %llu from %s: TLS established: %s", (unsigned long long)c->id,
-                   peer_text(c, peer, sizeof(peer)), what);
+                   tls_session_peer(c->tls), what);
     }
     if (st == TLS_FAILED) {
         tls_failed(c);

@@ -31,6 +31,7 @@ struct tls_session {
     struct tls_buf pend;   /* ciphertext written since the flight left */
     struct tls_buf flight; /* ciphertext being sent */
     char error[256];
+    char peer[64]; /* who is at the other end, for log lines */
 };
 
 /* Scratch of the calling thread: plaintext out of records, plaintext into records. */
@@ -118,31 +119,32 @@ struct tls_session *tls_session_new(SSL_CTX *ctx, bool server, const char *verif
     assert(ctx != NULL && (server || verify_host != NULL));
     pthread_once(&bio_once, bio_method_make);
     struct tls_session *t = calloc(1, sizeof(*t));
-    BIO *bio = bio_method ? BIO_new(bio_method) : NULL;
+    /* Two BIOs, so that a write (a reply sealed while records are read)
+     * never clears the retry flags a read left for SSL_get_error. */
+    BIO *rbio = bio_method ? BIO_new(bio_method) : NULL;
+    BIO *wbio = bio_method ? BIO_new(bio_method) : NULL;
     SSL *ssl = SSL_new(ctx);
-    if (!t || !bio || !ssl)
-        goto undo;
-    BIO_set_data(bio, t);
-    SSL_set_bio(ssl, bio, bio); /* one reference, taken by ssl */
-    bio = NULL;
+    if (!t || !rbio || !wbio || !ssl) {
+        BIO_free(rbio);
+        BIO_free(wbio);
+        SSL_free(ssl);
+        free(t);
+        return NULL;
+    }
+    BIO_set_data(rbio, t);
+    BIO_set_data(wbio, t);
+    SSL_set_bio(ssl, rbio, wbio); /* ssl owns both */
     t->ssl = ssl;
     if (server) {
         SSL_set_accept_state(ssl);
     } else {
         SSL_set_connect_state(ssl);
-        if (!SSL_set_tlsext_host_name(ssl, verify_host) || !SSL_set1_host(ssl, verify_host))
-            goto undo;
+        if (!SSL_set_tlsext_host_name(ssl, verify_host) || !SSL_set1_host(ssl, verify_host)) {
+            tls_session_free(t);
+            return NULL;
+        }
     }
     return t;
-undo:
-    BIO_free(bio);
-    if (t && t->ssl)
-        tls_session_free(t);
-    else {
-        SSL_free(ssl);
-        free(t);
-    }
-    return NULL;
 }
 
 void tls_session_free(struct tls_session *t)
@@ -165,6 +167,16 @@ const char *tls_session_error(const struct tls_session *t)
     return t->error;
 }
 
+void tls_session_set_peer(struct tls_session *t, const char *peer)
+{
+    snprintf(t->peer, sizeof(t->peer), "%s", peer);
+}
+
+const char *tls_session_peer(const struct tls_session *t)
+{
+    return t->peer;
+}
+
 /*
  * Says why a handshake or record failed: a certificate the verification
  * refused (with X509's reason), an alert from the peer (it refused ours),
@@ -172,6 +184,7 @@ const char *tls_session_error(const struct tls_session *t)
  */
 static enum tls_status fail(struct tls_session *t, int ssl_error)
 {
+
     unsigned long e = ERR_peek_last_error();
     const char *reason = e ? ERR_reason_error_string(e) : NULL;
     long verify = SSL_get_verify_result(t->ssl);
@@ -180,6 +193,10 @@ static enum tls_status fail(struct tls_session *t, int ssl_error)
                  X509_verify_cert_error_string(verify));
     else if (reason && strstr(reason, "alert"))
         snprintf(t->error, sizeof(t->error), "the peer refused the handshake (%s)", reason);
+    else if (reason && SSL_is_server(t->ssl) && !t->established &&
+             (strstr(reason, "wrong version") || strstr(reason, "http request") ||
+              strstr(reason, "packet length") || strstr(reason, "unknown protocol")))
+        snprintf(t->error, sizeof(t->error), "%s: not a TLS client (a plaintext one?)", reason);
     else if (reason)
         snprintf(t->error, sizeof(t->error), "%s", reason);
     else
@@ -196,19 +213,18 @@ static enum tls_status read_records(struct tls_session *t, tls_deliver_fn delive
     for (;;) {
         size_t got = 0;
         int r = SSL_read_ex(t->ssl, plain + used, sizeof(plain) - used, &got);
-        if (r == 1) {
-            used += got;
-            if (used < sizeof(plain))
-                continue;
-        }
+        /* Asked before deliver runs: a reply it seals writes through the session. */
+        int e = r == 1 ? SSL_ERROR_NONE : SSL_get_error(t->ssl, r);
+        used += got;
+        if (r == 1 && used < sizeof(plain))
+            continue;
         if (used > 0 && !deliver(arg, plain, used)) {
             t->win_len = 0;
             return TLS_OK;
         }
         used = 0;
-        if (r == 1)
+        if (e == SSL_ERROR_NONE)
             continue;
-        int e = SSL_get_error(t->ssl, r);
         if (e == SSL_ERROR_WANT_READ) {
             assert(t->win_len == 0);
             return TLS_OK;

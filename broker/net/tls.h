@@ -91,6 +91,11 @@ size_t tls_session_flight(struct tls_session *t, const uint8_t **data);
 /* n bytes of the flight went out; true when the flight is done. */
 bool tls_session_sent(struct tls_session *t, size_t n);
 
+/* Who is at the other end ("127.0.0.1:40412"), kept for log lines: a socket
+ * the peer closed no longer says. */
+void tls_session_set_peer(struct tls_session *t, const char *peer);
+const char *tls_session_peer(const struct tls_session *t);
+
 /* Why the last TLS_FAILED happened, in words for a log line. */
 const char *tls_session_error(const struct tls_session *t);
 
