@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
@@ -108,6 +109,14 @@ static int load_files(SSL_CTX *ctx, const struct ringlog_conf *conf, char *errbu
 {
     const char *ca = file_key(conf->tls_ca), *cert = file_key(conf->tls_cert),
                *key = file_key(conf->tls_key);
+    const char *const NAMES[] = {"tls.ca", "tls.cert", "tls.key"};
+    const char *const PATHS[] = {ca, cert, key};
+    for (int i = 0; i < 3; i++) {
+        if (PATHS[i] && access(PATHS[i], R_OK) != 0) {
+            rl_errbuf(errbuf, errlen, "%s %s: %s", NAMES[i], PATHS[i], strerror(errno));
+            return -1;
+        }
+    }
     if (ca ? SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1
            : SSL_CTX_set_default_verify_paths(ctx) != 1) {
         rl_errbuf(errbuf, errlen, "tls.ca %s: %s", ca ? ca : "(system)", last_reason());

@@ -34,12 +34,19 @@ struct tls_server {
     const char *mode;
 };
 
-/* OpenSSL's reason for the last failure, the thread's error queue cleared. */
+/* OpenSSL's reasons for the last failure, root cause first; the thread's error queue cleared. */
 static const char *ssl_reason(char *buf, size_t len)
 {
-    unsigned long e = ERR_peek_last_error();
-    const char *r = e ? ERR_reason_error_string(e) : NULL;
-    snprintf(buf, len, "%s", r ? r : "unknown error");
+    size_t n = 0;
+    unsigned long e;
+    buf[0] = '\0';
+    while ((e = ERR_get_error()) != 0 && n + 1 < len) {
+        const char *r = ERR_reason_error_string(e);
+        if (r && !strstr(buf, r))
+            n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? ": " : "", r);
+    }
+    if (!buf[0])
+        snprintf(buf, len, "unknown error");
     ERR_clear_error();
     return buf;
 }
@@ -78,10 +85,26 @@ static int load_ca(SSL_CTX *ctx, const struct tls_server *t, char *err, size_t e
     return 0;
 }
 
+/* Whether each file can be read; else says which, and why, in the words of the OS. */
+static bool files_readable(const struct tls_server *t, char *err, size_t err_len)
+{
+    const char *const FLAGS[] = {"--tls-cert", "--tls-key", "--tls-ca"};
+    const char *const PATHS[] = {t->cert, t->key, t->ca};
+    for (int i = 0; i < 3; i++) {
+        if (PATHS[i][0] && access(PATHS[i], R_OK) != 0) {
+            snprintf(err, err_len, "%s %s: %s", FLAGS[i], PATHS[i], strerror(errno));
+            return false;
+        }
+    }
+    return true;
+}
+
 /* A server context from the files: TLS 1.2 and 1.3 only, no renegotiation. */
 static SSL_CTX *build_ctx(const struct tls_server *t, char *err, size_t err_len)
 {
     char why[160];
+    if (!files_readable(t, err, err_len))
+        return NULL;
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx || !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION)) {
         snprintf(err, err_len, "TLS: %s", ssl_reason(why, sizeof(why)));
