@@ -10,7 +10,7 @@ SEED_START     ?= 1
 SAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1 \
           UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 
-.PHONY: all deps build test fuzz fuzz-build format lint run sim clean
+.PHONY: all deps build test fuzz fuzz-build format lint run sim clean cluster
 
 all: build
 
@@ -68,3 +68,11 @@ lint:
 
 clean:
 	@rm -rf $(BUILD_DIR) $(TEST_BUILD_DIR) $(FUZZ_BUILD_DIR)
+
+# Three brokers on 127.0.0.1:7171, :7181, :7191 (metrics on the port + 1),
+# data in ./data/node1..3, in the foreground until Ctrl-C stops them all.
+# ARGS go to every broker (e.g. ARGS='--flush none').
+cluster: deps
+	@$(CONFIGURE_RELEASE)
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target ringlogd ringlog
+	@exec bash scripts/cluster.sh $(BUILD_DIR)/bin/ringlogd ./data $(ARGS)

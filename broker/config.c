@@ -174,6 +174,15 @@ static int check_tls(const struct broker_config *cfg, char *err, size_t err_len)
         snprintf(err, err_len, "--tls-ca and --tls-client-auth need --tls-cert and --tls-key");
         return -1;
     }
+    for (int i = 0; cfg->tls_cert[0] && i < cfg->peer_count; i++) {
+        if (cfg->peers[i].node_id != cfg->node_id) {
+            snprintf(err, err_len,
+                     "--tls-cert with --peers naming other brokers: TLS between brokers is not "
+                     "supported yet (the links would be refused); run the cluster without TLS, "
+                     "or a single node with it");
+            return -1;
+        }
+    }
     if (cfg->tls_client_auth != TLS_CLIENT_AUTH_NONE && !cfg->tls_ca[0]) {
         snprintf(err, err_len, "--tls-client-auth %s needs --tls-ca (the CA of the clients)",
                  cfg->tls_client_auth == TLS_CLIENT_AUTH_REQUIRE ? "require" : "request");

@@ -12,14 +12,20 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "metrics.h"
 #include "offset_store.h"
+#include "partition/replica_state.h"
 #include "producer_registry.h"
 #include "topics.h"
+
+/* What this build calls itself (Handshake, PeerHello). */
+#define RINGLOG_SERVER_VERSION "0.1.0"
 
 struct shard;
 struct loop;
 struct admin_job;
 struct tls_server;
+struct peer_net;
 
 struct server {
     struct broker_config cfg;
@@ -44,6 +50,19 @@ struct server {
     struct producer_registry producers;
     char cluster_id[40];
     struct tls_server *tls; /* NULL: --listen is plaintext */
+    uint64_t incarnation;         /* disk incarnation: <data-dir>/meta/incarnation, != 0 */
+    int64_t incarnation_birth_ms; /* when this data directory's incarnation was made */
+    bool fresh_data_dir;          /* the incarnation was made by this start */
+    /* Links to the other brokers of --peers (net/peer.h); NULL without peers. */
+    struct peer_net *peers;
+    struct peer_stats peer_stats[BROKER_MAX_PEERS]; /* [i] is cfg.peers[i]'s link */
+    /* A cluster (--peers names other brokers): topics come from the
+     * controller's metadata log (controller/), partitions are replicated. */
+    bool cluster;
+    _Atomic int32_t controller_leader; /* node id leading the metadata log, -1: none */
+    _Atomic int shards_handing_over;   /* shutdown: shards still handing leaderships over */
+    /* Every replica group's hard state found at start (partition/replica_state.h). */
+    struct replica_state_table hard_states;
     /* Topic create/delete jobs, one at a time (touched by shard 0 only). */
     struct {
         struct admin_job *head, *tail;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "conf.h"
 #include "conn.h"
@@ -221,7 +222,16 @@ static int topic_call(struct ringlog_admin *a, const char *topic, Ringlog__Reque
                       r->error_message && r->error_message[0] ? r->error_message
                                                               : ringlog_err_str(err));
         rl_conn_response_free(resp);
-        if (err == RINGLOG_ERR_NOT_LEADER && attempt == 0 && move_to_controller(a)) {
+        /* A cluster's topic changes go to its controller, which may be
+         * moving (an election): follow Metadata's controller_id a few times. */
+        bool moved = (err == RINGLOG_ERR_NOT_LEADER || err == RINGLOG_ERR_NOT_CONTROLLER) &&
+                     attempt < 20 && move_to_controller(a);
+        if (err == RINGLOG_ERR_NOT_CONTROLLER && attempt < 20 && !moved) {
+            struct timespec ts = {0, 100 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+            moved = true;
+        }
+        if (moved) {
             req->correlation_id = 0;
             continue;
         }

@@ -44,6 +44,11 @@ static int32_t next_seq(int32_t seq)
 static enum producer_check registry_check(struct partition *p, struct producer_state *s,
                                           const struct rl_batch_header *h)
 {
+    /* A replicated partition takes ids issued by any broker of the cluster:
+     * this broker's registry knows only its own (fencing across brokers
+     * needs the controller's producer-id records; issue 15 note). */
+    if (p->replica)
+        return PRODUCER_ACCEPT;
     struct producer_registry *reg = &p->shard->srv->producers;
     uint64_t gen = producer_registry_generation(reg);
     assert(gen > 0);

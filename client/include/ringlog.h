@@ -95,6 +95,9 @@ typedef enum ringlog_err {
     RINGLOG_ERR_UNKNOWN_GROUP = 23,
     RINGLOG_ERR_SHUTTING_DOWN = 24,
     RINGLOG_ERR_TOO_MANY_CONNECTIONS = 25,
+    RINGLOG_ERR_FENCED_LEADER_EPOCH = 30,
+    RINGLOG_ERR_UNKNOWN_LEADER_EPOCH = 31,
+    RINGLOG_ERR_NOT_CONTROLLER = 32, /* topic admin goes to Metadata's controller */
 
     /* Negative: detected by the client. */
     RINGLOG_ERR_INVALID_ARG = -1,   /* an argument or configuration value is wrong */

@@ -11,6 +11,7 @@
  */
 #include <criterion/criterion.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@
 #include "broker_proc.h"
 #include "conf.h"
 #include "conn.h"
+#include "frame.h"
 #include "run_proc.h"
 #include "test_rng.h"
 #include "tls.h"
@@ -505,5 +507,62 @@ Test(tls, sighup_reloads_the_certificate_for_new_connections)
     cr_assert(log_has(mark, "SIGHUP: TLS reload failed, still serving the previous certificate"));
     cr_assert_eq(cli(new_ca, NULL, NULL, broker.port, &out), 0, "%s", out.err);
     proc_output_free(&out);
+    expect_keep_served();
+}
+
+/* Whether buf[0, len) is whole TLS records and nothing else (no plaintext frame in between). */
+static bool only_tls_records(const uint8_t *buf, size_t len)
+{
+    size_t off = 0;
+    while (off + 5 <= len) {
+        if (buf[off] < 0x14 || buf[off] > 0x17 || buf[off + 1] != 0x03)
+            return false;
+        off += 5 + ((size_t)buf[off + 3] << 8 | buf[off + 4]);
+    }
+    return off == len;
+}
+
+/*
+ * A PeerHello over TLS: links between brokers do not speak TLS yet, so the
+ * connection must not be handed to one (which would answer in plaintext
+ * on a TLS connection): it closes, with nothing but TLS records sent.
+ */
+Test(tls, a_peer_hello_over_tls_closes_the_connection)
+{
+    start_tls_broker("good", NULL);
+    open_keep(cert("good/ca.crt"), NULL, NULL);
+    Ringlog__PeerHello h = RINGLOG__PEER_HELLO__INIT;
+    h.min_version = h.max_version = 1;
+    h.cluster_id = "";
+    h.node_id = 2;
+    h.to_node_id = 1;
+    h.incarnation = 7;
+    h.software_version = "test";
+    Ringlog__Request req = RINGLOG__REQUEST__INIT;
+    req.body_case = RINGLOG__REQUEST__BODY_PEER_HELLO;
+    req.peer_hello = &h;
+    uint8_t frame[512];
+    size_t n = rl_frame_size(&req.base);
+    cr_assert_leq(n, sizeof(frame));
+    rl_frame_write(&req.base, frame);
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    int fd;
+    SSL *ssl = raw_tls(ctx, &fd);
+    cr_assert_not_null(ssl);
+    cr_assert_eq(SSL_write(ssl, frame, (int)n), (int)n);
+    uint8_t got[16384];
+    size_t len = 0;
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    while (len < sizeof(got) && poll(&pfd, 1, 5000) == 1) {
+        ssize_t r = recv(fd, got + len, sizeof(got) - len, 0);
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+    }
+    cr_assert(only_tls_records(got, len), "only TLS records came back (%zu bytes)", len);
+    cr_assert(wire_peer_closed(fd, 5000), "the connection is closed");
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    close(fd);
     expect_keep_served();
 }

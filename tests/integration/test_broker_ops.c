@@ -233,6 +233,13 @@ Test(ops, tls_flags_go_together)
                      -1, "case %zu", i);
         cr_assert(strstr(err, bad[i].says), "case %zu: %s", i, err);
     }
+    char *cluster[] = {"ringlogd",  "--tls-cert", "/c",
+                       "--tls-key", "/k",         "--node-id",
+                       "2",         "--peers",    "1@127.0.0.1:7171,2@127.0.0.1:7181"};
+    cr_assert_eq(broker_config_parse(&cfg, 9, cluster, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "TLS between brokers is not supported yet"), "%s", err);
+    char *alone[] = {"ringlogd", "--tls-cert", "/c", "--tls-key", "/k", "--peers", "1@h:1"};
+    cr_assert_eq(broker_config_parse(&cfg, 7, alone, err, sizeof(err)), 0, "%s", err);
     char *no_ca[] = {"ringlogd", "--tls-cert",        "/c",     "--tls-key",
                      "/k",       "--tls-client-auth", "request"};
     cr_assert_eq(broker_config_parse(&cfg, 7, no_ca, err, sizeof(err)), -1);

@@ -1,0 +1,12 @@
+/* What controller.c and controller_propose.c share. */
+#ifndef RINGLOG_BROKER_CONTROLLER_INTERNAL_H
+#define RINGLOG_BROKER_CONTROLLER_INTERNAL_H
+
+#include "controller.h"
+
+/* The metadata partition (NULL while it is not open). */
+struct partition *controller_meta(struct controller *ctl);
+/* Answers c (c->offset set) once its record is applied here. */
+void controller_wait_applied(struct controller *ctl, struct controller_call *c);
+
+#endif
