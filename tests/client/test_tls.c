@@ -566,3 +566,86 @@ Test(tls, a_peer_hello_over_tls_closes_the_connection)
     close(fd);
     expect_keep_served();
 }
+
+/* A counter of the broker's /metrics (its port in metrics_port). */
+static unsigned long long metric(uint16_t metrics_port, const char *name)
+{
+    static char page[1 << 16];
+    cr_assert_eq(wire_http_get(metrics_port, "/metrics", page, sizeof(page)), 0);
+    char key[128];
+    snprintf(key, sizeof(key), "\n%s ", name);
+    const char *at = strstr(page, key);
+    cr_assert_not_null(at, "%s in /metrics", name);
+    return strtoull(at + strlen(key), NULL, 10);
+}
+
+/* n produce requests of 3 records to partition p on c, each answered at the next offset. */
+static int64_t produce_on(struct rl_conn *c, uint32_t p, int n, int64_t next)
+{
+    uint8_t batch[4096];
+    size_t len = wire_build_batch(batch, sizeof(batch), "tls", 3, -1, -1, -1);
+    for (int i = 0; i < n; i++) {
+        Ringlog__PartitionProduceData pd = RINGLOG__PARTITION_PRODUCE_DATA__INIT;
+        Ringlog__PartitionProduceData *pds[1] = {&pd};
+        Ringlog__TopicProduceData td = RINGLOG__TOPIC_PRODUCE_DATA__INIT;
+        Ringlog__TopicProduceData *tds[1] = {&td};
+        Ringlog__ProduceRequest pr = RINGLOG__PRODUCE_REQUEST__INIT;
+        Ringlog__Request req = RINGLOG__REQUEST__INIT;
+        pd.partition = p;
+        pd.records = (ProtobufCBinaryData){.data = batch, .len = len};
+        td.topic = "mv";
+        td.n_partitions = 1;
+        td.partitions = pds;
+        pr.acks = 1;
+        pr.timeout_ms = 10000;
+        pr.n_topics = 1;
+        pr.topics = tds;
+        req.body_case = RINGLOG__REQUEST__BODY_PRODUCE;
+        req.produce = &pr;
+        Ringlog__Response *r = NULL;
+        cr_assert_eq(rl_conn_call(c, &req, &r, 10000), RINGLOG_OK, "%s", rl_conn_errstr(c));
+        Ringlog__PartitionProduceResult *res = r->produce->topics[0]->partitions[0];
+        cr_assert_eq(res->error, 0);
+        cr_assert_eq(res->base_offset, next, "request %d to partition %u", i, p);
+        next += 3;
+        rl_conn_response_free(r);
+    }
+    return next;
+}
+
+/*
+ * A TLS connection moves to the shard owning its partition like a
+ * plaintext one (conn_move.c): its session goes with it, and every answer
+ * before and after the moves comes in order.
+ */
+Test(tls, a_tls_connection_follows_its_partition_between_shards)
+{
+    uint16_t metrics_port = wire_free_port();
+    char metrics[32];
+    snprintf(metrics, sizeof(metrics), "127.0.0.1:%u", metrics_port);
+    const char *extra[] = {"--metrics", metrics, "--shards", "2", NULL};
+    start_tls_broker("good", extra);
+    open_keep(cert("good/ca.crt"), NULL, NULL);
+    Ringlog__CreatableTopic t = RINGLOG__CREATABLE_TOPIC__INIT;
+    Ringlog__CreatableTopic *ts[1] = {&t};
+    Ringlog__CreateTopicsRequest ct = RINGLOG__CREATE_TOPICS_REQUEST__INIT;
+    Ringlog__Request req = RINGLOG__REQUEST__INIT;
+    t.name = "mv";
+    t.partitions = 2;
+    ct.n_topics = 1;
+    ct.topics = ts;
+    req.body_case = RINGLOG__REQUEST__BODY_CREATE_TOPICS;
+    req.create_topics = &ct;
+    Ringlog__Response *r = NULL;
+    cr_assert_eq(rl_conn_call(keep, &req, &r, 10000), RINGLOG_OK, "%s", rl_conn_errstr(keep));
+    cr_assert_eq(wire_first_error(r), 0);
+    rl_conn_response_free(r);
+    unsigned long long before = metric(metrics_port, "ringlog_connections_moved_total");
+    int64_t next0 = produce_on(keep, 0, 40, 0);
+    int64_t next1 = produce_on(keep, 1, 40, 0);
+    produce_on(keep, 0, 40, next0);
+    produce_on(keep, 1, 40, next1);
+    unsigned long long moved = metric(metrics_port, "ringlog_connections_moved_total") - before;
+    cr_assert_geq(moved, 3, "the connection went back and forth (%llu moves)", moved);
+    expect_keep_served();
+}
