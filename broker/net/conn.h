@@ -95,8 +95,8 @@ struct conn {
     struct loop_msg move_msg;
     /* TLS (conn_tls.c): NULL on a plaintext listener */
     struct tls_session *tls;
-    size_t tls_plain_sending; /* reply bytes the ciphertext in flight carries */
-    bool got_bytes;           /* anything received yet */
+    size_t tls_plain_sending;         /* reply bytes the ciphertext in flight carries */
+    bool got_bytes;                   /* anything received yet */
     uint64_t frames;                  /* frames received, in order (the first is 1) */
     struct conn_hand_over *hand_over; /* a hand-over under way (conn_hand_over) */
     /* the send in flight */
