@@ -12,7 +12,7 @@
 enum {
     PLAIN_CHUNK = 64 * 1024, /* plaintext handed up at a time */
     STAGE_BYTES = 16 * 1024, /* one full TLS record of plaintext */
-    KEEP_BYTES = 64 * 1024,  /* a sent flight's buffer larger than this is freed */
+    RECORD_OVERHEAD = 32,    /* per record at most: header, explicit nonce or type, tag */
     PEND_LIMIT = 64u << 20,  /* a session never buffers more output than this */
 };
 
@@ -59,20 +59,28 @@ static int bio_read(BIO *b, char *out, size_t len, size_t *got)
     return 1;
 }
 
+/* Room for `more` bytes after b's data; 0 or -1 (out of memory, or past PEND_LIMIT). */
+static int buf_reserve(struct tls_buf *b, size_t more)
+{
+    if (b->len + more <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + more)
+        cap *= 2;
+    if (cap > PEND_LIMIT)
+        return -1;
+    uint8_t *p = realloc(b->data, cap);
+    if (!p)
+        return -1;
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
 static int buf_append(struct tls_buf *b, const void *data, size_t len)
 {
-    if (b->len + len > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + len)
-            cap *= 2;
-        if (cap > PEND_LIMIT)
-            return -1;
-        uint8_t *p = realloc(b->data, cap);
-        if (!p)
-            return -1;
-        b->data = p;
-        b->cap = cap;
-    }
+    if (buf_reserve(b, len) != 0)
+        return -1;
     memcpy(b->data + b->len, data, len);
     b->len += len;
     return 0;
@@ -272,6 +280,14 @@ enum tls_status tls_session_seal(struct tls_session *t, const struct iovec *iov,
 {
     assert(t->established && n >= 0);
     ERR_clear_error();
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += iov[i].iov_len;
+    /* The records' room at once: no doubling reallocs under a large flight. */
+    if (buf_reserve(&t->pend, total + (total / STAGE_BYTES + 1) * RECORD_OVERHEAD) != 0) {
+        snprintf(t->error, sizeof(t->error), "out of memory for %zu bytes of records", total);
+        return TLS_FAILED;
+    }
     size_t used = 0;
     for (int i = 0; i < n; i++) {
         const uint8_t *p = iov[i].iov_base;
@@ -313,12 +329,10 @@ bool tls_session_sent(struct tls_session *t, size_t n)
     t->flight.off += n;
     if (t->flight.off < t->flight.len)
         return false;
-    t->flight.off = t->flight.len = 0;
-    if (t->flight.cap > KEEP_BYTES) {
-        free(t->flight.data);
-        t->flight.data = NULL;
-        t->flight.cap = 0;
-    }
+    /* Freed once sent: an idle connection keeps no output buffer (the next
+     * seal reserves what it needs in one allocation). */
+    free(t->flight.data);
+    t->flight = (struct tls_buf){0};
     return true;
 }
 
