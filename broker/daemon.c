@@ -350,8 +350,9 @@ int daemon_open_state(struct server *srv, char *err, size_t err_len)
         return -1;
     if (producer_registry_open(&srv->producers, srv->cfg.data_dir, err, err_len) != 0)
         return -1;
-    /* Never issue an id the registry knows, even if meta/producer_ids was lost. */
-    srv->producer_id_limit = srv->producers.max_id + 1;
+    /* Never issue an id the registry knows, even if meta/producer_ids was lost. In a
+     * cluster the registry holds ids with the node id above bit 44 (producer_ids.c). */
+    srv->producer_id_limit = (srv->producers.max_id & ((1ll << 44) - 1)) + 1;
     if (producer_ids_reserve(srv) != 0) {
         snprintf(err, err_len, "cannot write %s/meta/producer_ids: %s", srv->cfg.data_dir,
                  strerror(errno));

@@ -118,6 +118,7 @@ static void check_hello(struct shard *s, struct pending *p)
     }
     peer_link_queue(l, m, false);
     peer_link_arm_recv(l);
+    peer_note_cluster_id(s->srv, hello->node_id, hello->cluster_id);
     peer_node_up(l, hello->incarnation); /* messages queued from here go after the answer */
     peer_link_flush(l);
 }

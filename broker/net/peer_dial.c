@@ -130,6 +130,8 @@ static void on_answer(struct peer_link *l, const uint8_t *frame, size_t len)
     uint32_t version;
     int code = peer_hello_check_answer(resp, &self, n->id, &version, reason, sizeof(reason));
     uint64_t incarnation = resp->peer_hello ? resp->peer_hello->incarnation : 0;
+    if (code == RINGLOG__ERROR_CODE__NONE && resp->peer_hello)
+        peer_note_cluster_id(l->shard->srv, n->id, resp->peer_hello->cluster_id);
     ringlog__response__free_unpacked(resp, NULL);
     if (code != RINGLOG__ERROR_CODE__NONE) {
         metrics_add(&n->stats->refused, 1);

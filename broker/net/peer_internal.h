@@ -25,6 +25,11 @@
 #define PEER_BACKOFF_LAST_MS 1000
 #define PEER_CONNECT_TIMEOUT_MS 1000
 #define PEER_HANDSHAKE_TIMEOUT_MS 2000
+/* Data unacknowledged this long breaks a link (TCP_USER_TIMEOUT): a peer cut
+ * off by the network is dialed again, and found within a back-off of the
+ * network healing, instead of after TCP's retransmission back-off (minutes).
+ * A stopped peer (SIGSTOP) still acknowledges, so it keeps its link. */
+#define PEER_USER_TIMEOUT_MS 5000
 /* A repeated failure is logged at most once per this long. */
 #define PEER_LOG_EVERY_MS 30000
 

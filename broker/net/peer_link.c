@@ -3,6 +3,8 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +48,9 @@ struct peer_link *peer_link_new(struct shard *s, struct peer_node *node, int fd,
     l->close_done.on_complete = on_close_done;
     l->cancel_done.on_complete = on_cancel_done;
     rl_frame_decoder_init(&l->decoder, s->srv->cfg.max_frame_bytes);
+    /* Not a TCP socket (the request fuzz target's socketpair): no timeout. */
+    unsigned timeout = PEER_USER_TIMEOUT_MS;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout, sizeof(timeout));
     l->next = s->peer_links;
     if (s->peer_links)
         s->peer_links->prev = l;

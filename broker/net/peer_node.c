@@ -35,6 +35,15 @@ bool peer_node_dials(const struct server *srv, const struct peer_node *n)
     return srv->cfg.node_id < n->id;
 }
 
+void peer_note_cluster_id(struct server *srv, int32_t node, const char *cluster_id)
+{
+    if (node < 0 || node >= 64)
+        return;
+    bool has = cluster_id && cluster_id[0];
+    atomic_fetch_or(has ? &srv->peers_with_cluster_id : &srv->peers_without_cluster_id,
+                    1ull << node);
+}
+
 void peer_self(const struct server *srv, struct peer_identity *self)
 {
     assert(srv->incarnation != 0);

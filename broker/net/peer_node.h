@@ -27,6 +27,8 @@ bool peer_node_dials(const struct server *srv, const struct peer_node *n);
 
 /* Who this broker is on a link, read afresh at every handshake. */
 void peer_self(const struct server *srv, struct peer_identity *self);
+/* A handshake with node completed: note whether it belongs to a cluster yet. */
+void peer_note_cluster_id(struct server *srv, int32_t node, const char *cluster_id);
 
 /* Logs text unless it repeats l's last line within PEER_LOG_EVERY_MS. */
 void peer_logline(struct peer_logline *l, int64_t now_ms, bool warn, const char *text);

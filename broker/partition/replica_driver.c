@@ -301,6 +301,29 @@ struct repl_gauges {
     uint64_t hosted, led, under, lag_max;
 };
 
+/*
+ * Leaders spread the way placement put the replicas: the first replica of
+ * a partition's assignment is its preferred leader. Elections pick by
+ * chance (one broker led 60 % of 1,000 new partitions), so a leader hands
+ * over to the preferred replica once that one has been in sync for a
+ * while (Kafka's preferred-leader election, without its 5-minute wait).
+ */
+static void prefer_leader(struct replica *r, uint64_t isr)
+{
+    int32_t preferred = r->rg.config.bootstrap.voters[0];
+    bool in_sync = preferred >= 0 && preferred < 64 && ((isr >> preferred) & 1);
+    if (preferred == r->rg.config.self || !in_sync || r->drv->shard->stopping ||
+        replica_group_transfer_target(&r->rg) != RG_NO_NODE) {
+        r->preferred_ticks = 0;
+        return;
+    }
+    if (++r->preferred_ticks < REPLICA_PREFERRED_TICKS)
+        return;
+    r->preferred_ticks = 0;
+    struct rg_output *out = replica_out(r->drv);
+    replica_finish(r, out, replica_group_transfer_leadership(&r->rg, preferred, out));
+}
+
 /* A leader's in-sync replicas, for Metadata on every shard (bit = node id). */
 static void publish_isr(struct replica *r, struct repl_gauges *g)
 {
@@ -315,6 +338,7 @@ static void publish_isr(struct replica *r, struct repl_gauges *g)
     g->hosted++;
     if (!leads)
         return;
+    prefer_leader(r, mask);
     const struct rg_membership *m = replica_group_membership(&r->rg);
     g->led++;
     g->under += n < m->voter_count;
@@ -447,6 +471,12 @@ bool replica_is_leader(const struct replica *r)
 int32_t replica_leader(const struct replica *r)
 {
     return replica_group_leader(&r->rg);
+}
+
+int32_t replica_leader_hint(const struct replica *r)
+{
+    int32_t target = replica_group_transfer_target(&r->rg);
+    return target != RG_NO_NODE ? target : replica_group_leader(&r->rg);
 }
 
 int32_t replica_term(const struct replica *r)

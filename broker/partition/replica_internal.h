@@ -15,7 +15,8 @@
 
 struct peer_out;
 
-#define REPLICA_ISR_TICKS 12 /* 600 ms: two election timeouts' worth of lag */
+#define REPLICA_ISR_TICKS 12       /* 600 ms: two election timeouts' worth of lag */
+#define REPLICA_PREFERRED_TICKS 40 /* 2 s in sync before leadership goes back to it */
 
 struct replica {
     struct replica *hash_next; /* driver's table by (topic_id, partition) */
@@ -46,6 +47,7 @@ struct replica {
     int64_t end_ring[REPLICA_ISR_TICKS];
     uint32_t end_pos;
     int64_t heard_ms[RG_MAX_NODES]; /* by position in the voters */
+    uint32_t preferred_ticks;       /* ticks the preferred leader has been in sync, not leading */
 };
 
 /* Notes that `node` just spoke for r's group (a message or a heartbeat reply). */

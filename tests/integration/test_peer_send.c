@@ -13,6 +13,7 @@
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -325,6 +326,13 @@ Test(peer_send, links_are_numbered_and_reported_up_messages_down_in_that_order)
     memcpy(frame + 4, "two", 3);
     cr_assert_eq(send(link_fd, frame, 7, 0), 7);
     wait_events(5);
+    /* A link cut off by the network breaks within PEER_USER_TIMEOUT_MS. */
+    unsigned timeout = 0;
+    socklen_t len = sizeof(timeout);
+    cr_assert_eq(
+        getsockopt(peer_node_find(srv, 2)->link->fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout, &len),
+        0);
+    cr_assert_eq(timeout, PEER_USER_TIMEOUT_MS);
     static const struct {
         char kind;
         uint64_t incarnation, number;
