@@ -66,6 +66,19 @@ void ringlog_free(void *ptr)
     free(ptr);
 }
 
+/* A connection to host:port with the client's security settings (TLS when configured). */
+static int admin_open(struct ringlog_admin *a, const char *host, int port, struct rl_conn **out,
+                      char *errbuf, size_t errlen)
+{
+    int err = rl_conn_open(host, port, (int)a->conf->connect_timeout_ms, out, errbuf, errlen);
+    if (err == RINGLOG_OK && (err = rl_conn_use_tls(*out, a->conf->tls, host)) != RINGLOG_OK) {
+        rl_errbuf(errbuf, errlen, "%s", rl_conn_errstr(*out));
+        rl_conn_close(*out);
+        *out = NULL;
+    }
+    return err;
+}
+
 /* Connects to the first bootstrap broker that accepts. */
 static int admin_connect(struct ringlog_admin *a, char *errbuf, size_t errlen)
 {
@@ -73,16 +86,11 @@ static int admin_connect(struct ringlog_admin *a, char *errbuf, size_t errlen)
         return RINGLOG_OK;
     int err = RINGLOG_ERR_TRANSPORT;
     for (size_t i = 0; i < a->nbootstrap; i++) {
-        err = rl_conn_open(a->bootstrap[i].host, a->bootstrap[i].port,
-                           (int)a->conf->connect_timeout_ms, &a->conn, errbuf, errlen);
-        if (err == RINGLOG_OK)
-            err = rl_conn_use_tls(a->conn, a->conf->tls, a->bootstrap[i].host);
+        err = admin_open(a, a->bootstrap[i].host, a->bootstrap[i].port, &a->conn, errbuf, errlen);
         if (err == RINGLOG_OK) {
             rl_conn_set_client_id(a->conn, a->conf->client_id);
             return RINGLOG_OK;
         }
-        rl_conn_close(a->conn);
-        a->conn = NULL;
         /* Info only: the caller gets the error (a later bootstrap broker may still answer). */
         rl_log(a->conf, RINGLOG_LOG_INFO, "admin: %s", errbuf ? errbuf : "connect failed");
     }
@@ -163,9 +171,8 @@ static bool move_to_controller(struct ringlog_admin *a)
         if (m->brokers[i]->node_id != m->controller_id)
             continue;
         struct rl_conn *c;
-        if (rl_conn_open(m->brokers[i]->host, (int)m->brokers[i]->port,
-                         (int)a->conf->connect_timeout_ms, &c, NULL, 0) == RINGLOG_OK &&
-            rl_conn_use_tls(c, a->conf->tls, m->brokers[i]->host) == RINGLOG_OK) {
+        if (admin_open(a, m->brokers[i]->host, (int)m->brokers[i]->port, &c, NULL, 0) ==
+            RINGLOG_OK) {
             rl_conn_close(a->conn);
             a->conn = c;
             moved = true;
@@ -355,8 +362,7 @@ static Ringlog__Response *metadata_from(struct ringlog_admin *a, const Ringlog__
         if (m->brokers[i]->node_id != node)
             continue;
         struct rl_conn *c;
-        if (rl_conn_open(m->brokers[i]->host, (int)m->brokers[i]->port,
-                         (int)a->conf->connect_timeout_ms, &c, NULL, 0) != RINGLOG_OK)
+        if (admin_open(a, m->brokers[i]->host, (int)m->brokers[i]->port, &c, NULL, 0) != RINGLOG_OK)
             return NULL;
         char *topics[1] = {(char *)topic};
         Ringlog__MetadataRequest md = RINGLOG__METADATA_REQUEST__INIT;

@@ -231,6 +231,16 @@ Test(tls, produce_and_consume_over_tls_with_the_cli)
     cr_assert_eq(cli(consume, NULL, NULL, broker.port, &out), 0, "%s", out.err);
     cr_assert_str_eq(out.out, "one\ntwo\nthree\n");
     proc_output_free(&out);
+    /* The admin's own connections to each broker (cluster status, describe) are TLS too. */
+    const char *status[] = {"cluster", "status", NULL};
+    cr_assert_eq(cli(status, env, NULL, broker.port, &out), 0, "%s", out.err);
+    cr_assert(strstr(out.out, " up controller"), "the broker answers over TLS: %s", out.out);
+    proc_output_free(&out);
+    const char *describe[] = {"topic", "describe", "secure", NULL};
+    cr_assert_eq(cli(describe, env, NULL, broker.port, &out), 0, "%s", out.err);
+    cr_assert(strstr(out.out, "partition=1 leader=1 replicas=1 isr=1 start=0 end=3 hw=3"), "%s",
+              out.out);
+    proc_output_free(&out);
 }
 
 Test(tls, a_plaintext_client_on_a_tls_listener_fails_cleanly)
