@@ -405,6 +405,23 @@ static void *consumer_main(void *arg)
 
 /* ---------------------------------------------------------------- setup */
 
+static int conf_set(ringlog_conf *c, const char *k, const char *v);
+
+/* TLS as the ringlog CLI takes it from the environment ($RINGLOG_SECURITY_PROTOCOL, ...). */
+static int conf_security_from_env(ringlog_conf *c)
+{
+    static const char *const KEYS[][2] = {{"RINGLOG_SECURITY_PROTOCOL", "security.protocol"},
+                                          {"RINGLOG_TLS_CA", "tls.ca"},
+                                          {"RINGLOG_TLS_CERT", "tls.cert"},
+                                          {"RINGLOG_TLS_KEY", "tls.key"}};
+    for (size_t i = 0; i < sizeof(KEYS) / sizeof(KEYS[0]); i++) {
+        const char *v = getenv(KEYS[i][0]);
+        if (v && *v && conf_set(c, KEYS[i][1], v) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 static void usage_broker(void)
 {
     fprintf(
@@ -415,7 +432,9 @@ static void usage_broker(void)
         "  [--producers N] [--consumers N] [--produce-batch N] [--acks 0|1|all] [--linger-ms MS]\n"
         "  [--batch-bytes B] [--compression none|lz4|zstd] [--callbacks poll|io-thread]\n"
         "  [--json] [--csv FILE]\n"
-        "  [--broker-pid PID] [--idle-timeout SECONDS] [--max-seconds SECONDS] [--quiet]\n");
+        "  [--broker-pid PID] [--idle-timeout SECONDS] [--max-seconds SECONDS] [--quiet]\n"
+        "TLS from the environment, as for ringlog: RINGLOG_SECURITY_PROTOCOL=tls, RINGLOG_TLS_CA,\n"
+        "  RINGLOG_TLS_CERT, RINGLOG_TLS_KEY\n");
 }
 
 static int parse_opts(int argc, char **argv, struct opts *o)
@@ -654,7 +673,7 @@ int bench_broker(int argc, char **argv)
         conf_set(base, "compression", o->compression) ||
         conf_set(base, "enable-auto-commit", "false") ||
         conf_set(base, "callbacks-on-io-thread", o->io_callbacks ? "true" : "false") ||
-        conf_set(base, "delivery-timeout-ms", "60000")) {
+        conf_set(base, "delivery-timeout-ms", "60000") || conf_security_from_env(base)) {
         ringlog_conf_destroy(base);
         return 2;
     }

@@ -58,6 +58,9 @@ void broker_config_usage(void)
             "  --max-connections N       connections accepted at once (10000)\n"
             "  --default-partitions N    partitions of a topic created without a count (1)\n"
             "  --log-level debug|info|warn|error (info)\n"
+            "  --tls-cert FILE, --tls-key FILE  serve TLS only on --listen (PEM; SIGHUP reloads)\n"
+            "  --tls-ca FILE             CA certificates that client certificates must chain to\n"
+            "  --tls-client-auth none|request|require  ask clients for a certificate (none)\n"
             "  --help, --version\n");
 }
 
@@ -132,6 +135,62 @@ static int parse_flush(struct broker_config *cfg, const char *value)
     return 0;
 }
 
+/*
+ * The --tls-* settings: a path (kept as given) or the client-certificate
+ * policy. 0, -1 for a bad value, -2 for a key that is none of them.
+ */
+static int apply_tls_setting(struct broker_config *cfg, const char *key, const char *value)
+{
+    static const char *const AUTH[] = {"none", "request", "require"};
+    char *path = strcmp(key, "tls-cert") == 0  ? cfg->tls_cert
+                 : strcmp(key, "tls-key") == 0 ? cfg->tls_key
+                 : strcmp(key, "tls-ca") == 0  ? cfg->tls_ca
+                                               : NULL;
+    if (path) {
+        if (!*value || strlen(value) >= PATH_MAX)
+            return -1;
+        snprintf(path, PATH_MAX, "%s", value);
+        return 0;
+    }
+    if (strcmp(key, "tls-client-auth") != 0)
+        return -2; /* not a TLS setting */
+    for (int i = 0; i < 3; i++) {
+        if (strcmp(value, AUTH[i]) == 0) {
+            cfg->tls_client_auth = (enum tls_client_auth)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* The TLS flags must make sense together: a certificate needs its key, a client policy a CA. */
+static int check_tls(const struct broker_config *cfg, char *err, size_t err_len)
+{
+    if (!cfg->tls_cert[0] != !cfg->tls_key[0]) {
+        snprintf(err, err_len, "--tls-cert and --tls-key go together: give both or neither");
+        return -1;
+    }
+    if (!cfg->tls_cert[0] && (cfg->tls_ca[0] || cfg->tls_client_auth != TLS_CLIENT_AUTH_NONE)) {
+        snprintf(err, err_len, "--tls-ca and --tls-client-auth need --tls-cert and --tls-key");
+        return -1;
+    }
+    for (int i = 0; cfg->tls_cert[0] && i < cfg->peer_count; i++) {
+        if (cfg->peers[i].node_id != cfg->node_id) {
+            snprintf(err, err_len,
+                     "--tls-cert with --peers naming other brokers: TLS between brokers is not "
+                     "supported yet (the links would be refused); run the cluster without TLS, "
+                     "or a single node with it");
+            return -1;
+        }
+    }
+    if (cfg->tls_client_auth != TLS_CLIENT_AUTH_NONE && !cfg->tls_ca[0]) {
+        snprintf(err, err_len, "--tls-client-auth %s needs --tls-ca (the CA of the clients)",
+                 cfg->tls_client_auth == TLS_CLIENT_AUTH_REQUIRE ? "require" : "request");
+        return -1;
+    }
+    return 0;
+}
+
 /* Applies one setting, from a flag or a config-file line. */
 static int apply_setting(struct broker_config *cfg, const char *key, const char *value, char *err,
                          size_t err_len)
@@ -185,6 +244,14 @@ static int apply_setting(struct broker_config *cfg, const char *key, const char 
         cfg->default_partitions = (uint32_t)n;
     } else if (strcmp(key, "log-level") == 0) {
         if (diag_parse_level(value, &cfg->log_level) != 0)
+            goto bad;
+    } else if (strncmp(key, "tls-", 4) == 0) {
+        int rc = apply_tls_setting(cfg, key, value);
+        if (rc == -2) {
+            snprintf(err, err_len, "unknown key '%s'", key);
+            return -1;
+        }
+        if (rc != 0)
             goto bad;
     } else {
         snprintf(err, err_len, "unknown key '%s'", key);
@@ -346,6 +413,10 @@ static bool known_flag(const char *key)
                                        "max-connections",
                                        "default-partitions",
                                        "log-level",
+                                       "tls-cert",
+                                       "tls-key",
+                                       "tls-ca",
+                                       "tls-client-auth",
                                        "config"};
     for (size_t i = 0; i < sizeof(KEYS) / sizeof(KEYS[0]); i++)
         if (strcmp(KEYS[i], key) == 0)
@@ -407,5 +478,5 @@ int broker_config_parse(struct broker_config *cfg, int argc, char **argv, char *
             return -1;
         i = next;
     }
-    return 0;
+    return check_tls(cfg, err, err_len);
 }

@@ -18,6 +18,9 @@
 #define BROKER_CONFIG_MAX_LINE 4096
 #define BROKER_MAX_SHARDS 64
 
+/* --tls-client-auth: whether a TLS client must show a certificate. */
+enum tls_client_auth { TLS_CLIENT_AUTH_NONE, TLS_CLIENT_AUTH_REQUEST, TLS_CLIENT_AUTH_REQUIRE };
+
 struct peer {
     int32_t node_id;
     char host[256];
@@ -48,6 +51,11 @@ struct broker_config {
     int64_t default_segment_bytes;
     int64_t default_segment_ms;
     enum diag_level log_level;
+    /* TLS on --listen when tls_cert is set (tls_key then is too). */
+    char tls_cert[PATH_MAX];
+    char tls_key[PATH_MAX];
+    char tls_ca[PATH_MAX];
+    enum tls_client_auth tls_client_auth;
 };
 
 void broker_config_default(struct broker_config *cfg);

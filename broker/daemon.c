@@ -23,6 +23,7 @@
 #include "fd_limit.h"
 #include "io/clock.h"
 #include "io/uring_probe.h"
+#include "net/tls.h"
 #include "net/peer.h"
 #include "producer_ids.h"
 #include "server.h"
@@ -371,6 +372,8 @@ static int prepare(struct server *srv, char *err, size_t err_len)
         probe_port(cfg->listen_host, cfg->listen_port, err, err_len) != 0 ||
         (cfg->metrics_enabled && probe_port(cfg->metrics_host, cfg->metrics_port, err, err_len)))
         return -1;
+    if (cfg->tls_cert[0] && tls_server_open(cfg, &srv->tls, err, err_len) != 0)
+        return -1;
     if (daemon_open_state(srv, err, err_len) != 0)
         return -1;
     struct fd_budget fds;
@@ -401,8 +404,30 @@ void daemon_close_state(struct server *srv)
     offset_store_close(&srv->offsets);
     replica_state_table_free(&srv->hard_states);
     producer_registry_close(&srv->producers);
+    tls_server_close(srv->tls);
     if (srv->lock_fd >= 0)
         close(srv->lock_fd);
+}
+
+/* SIGHUP: new connections get the certificate and key as the files now hold them. */
+static void reload(struct server *srv)
+{
+    char err[512];
+    if (!srv->tls)
+        DIAG_INFO("SIGHUP: nothing to reload (TLS is off)");
+    else if (tls_server_reload(srv->tls, err, sizeof(err)) != 0)
+        DIAG_ERROR("SIGHUP: TLS reload failed, still serving the previous certificate: %s", err);
+    else
+        DIAG_INFO("SIGHUP: TLS certificate and key reloaded; new connections use them");
+}
+
+/* Waits for SIGTERM or SIGINT, reloading on each SIGHUP meanwhile. */
+static int wait_for_stop(struct server *srv, sigset_t *signals)
+{
+    int sig = 0;
+    while (sigwait(signals, &sig) == 0 && sig == SIGHUP)
+        reload(srv);
+    return sig;
 }
 
 static int start_shards(struct server *srv, sigset_t *signals)
@@ -418,7 +443,10 @@ static int start_shards(struct server *srv, sigset_t *signals)
     /* Wait for every shard to serve (or one to fail), still answering signals. */
     struct timespec poll_interval = {0, 5 * 1000000};
     while (atomic_load(&srv->shards_serving) + atomic_load(&srv->shards_failed) < srv->nshards) {
-        if (sigtimedwait(signals, NULL, &poll_interval) > 0)
+        int sig = sigtimedwait(signals, NULL, &poll_interval);
+        if (sig == SIGHUP)
+            reload(srv);
+        else if (sig > 0)
             atomic_store(&srv->stopping, true);
     }
     return started;
@@ -448,6 +476,7 @@ int daemon_run(const struct broker_config *cfg)
     sigemptyset(&signals);
     sigaddset(&signals, SIGTERM);
     sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -483,7 +512,7 @@ int daemon_run(const struct broker_config *cfg)
         fflush(stderr);
         int sig = 0;
         if (!atomic_load(&srv->stopping))
-            sigwait(&signals, &sig);
+            sig = wait_for_stop(srv, &signals);
         DIAG_INFO("signal %d: shutting down", sig);
         atomic_store(&srv->stopping, true);
     }

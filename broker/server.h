@@ -24,6 +24,7 @@
 struct shard;
 struct loop;
 struct admin_job;
+struct tls_server;
 struct peer_net;
 
 struct server {
@@ -48,6 +49,7 @@ struct server {
     /* Every id issued and its current epoch (fencing). */
     struct producer_registry producers;
     char cluster_id[40];
+    struct tls_server *tls;       /* NULL: --listen is plaintext */
     uint64_t incarnation;         /* disk incarnation: <data-dir>/meta/incarnation, != 0 */
     int64_t incarnation_birth_ms; /* when this data directory's incarnation was made */
     bool fresh_data_dir;          /* the incarnation was made by this start */

@@ -14,6 +14,7 @@
 #include "conf.h"
 #include "conn.h"
 #include "ringlog.h"
+#include "tls.h"
 
 /* Leaders a describe asks for their own view (the brokers of a cluster). */
 #define RL_MAX_DESCRIBE_LEADERS 64
@@ -38,7 +39,9 @@ ringlog_admin *ringlog_admin_new(const ringlog_conf *conf, char *errbuf, size_t 
         rl_errbuf(errbuf, errlen, "out of memory");
         return NULL;
     }
-    if (rl_parse_bootstrap(a->conf->bootstrap, &a->bootstrap, &a->nbootstrap, errbuf, errlen)) {
+    if (rl_parse_bootstrap(a->conf->bootstrap, &a->bootstrap, &a->nbootstrap, errbuf, errlen) ||
+        rl_tls_attach(a->conf, errbuf, errlen) != RINGLOG_OK) {
+        free(a->bootstrap);
         ringlog_conf_destroy(a->conf);
         free(a);
         return NULL;
@@ -63,6 +66,19 @@ void ringlog_free(void *ptr)
     free(ptr);
 }
 
+/* A connection to host:port with the client's security settings (TLS when configured). */
+static int admin_open(struct ringlog_admin *a, const char *host, int port, struct rl_conn **out,
+                      char *errbuf, size_t errlen)
+{
+    int err = rl_conn_open(host, port, (int)a->conf->connect_timeout_ms, out, errbuf, errlen);
+    if (err == RINGLOG_OK && (err = rl_conn_use_tls(*out, a->conf->tls, host)) != RINGLOG_OK) {
+        rl_errbuf(errbuf, errlen, "%s", rl_conn_errstr(*out));
+        rl_conn_close(*out);
+        *out = NULL;
+    }
+    return err;
+}
+
 /* Connects to the first bootstrap broker that accepts. */
 static int admin_connect(struct ringlog_admin *a, char *errbuf, size_t errlen)
 {
@@ -70,8 +86,7 @@ static int admin_connect(struct ringlog_admin *a, char *errbuf, size_t errlen)
         return RINGLOG_OK;
     int err = RINGLOG_ERR_TRANSPORT;
     for (size_t i = 0; i < a->nbootstrap; i++) {
-        err = rl_conn_open(a->bootstrap[i].host, a->bootstrap[i].port,
-                           (int)a->conf->connect_timeout_ms, &a->conn, errbuf, errlen);
+        err = admin_open(a, a->bootstrap[i].host, a->bootstrap[i].port, &a->conn, errbuf, errlen);
         if (err == RINGLOG_OK) {
             rl_conn_set_client_id(a->conn, a->conf->client_id);
             return RINGLOG_OK;
@@ -156,8 +171,8 @@ static bool move_to_controller(struct ringlog_admin *a)
         if (m->brokers[i]->node_id != m->controller_id)
             continue;
         struct rl_conn *c;
-        if (rl_conn_open(m->brokers[i]->host, (int)m->brokers[i]->port,
-                         (int)a->conf->connect_timeout_ms, &c, NULL, 0) == RINGLOG_OK) {
+        if (admin_open(a, m->brokers[i]->host, (int)m->brokers[i]->port, &c, NULL, 0) ==
+            RINGLOG_OK) {
             rl_conn_close(a->conn);
             a->conn = c;
             moved = true;
@@ -356,8 +371,7 @@ static Ringlog__Response *metadata_from(struct ringlog_admin *a, const Ringlog__
         if (m->brokers[i]->node_id != node)
             continue;
         struct rl_conn *c;
-        if (rl_conn_open(m->brokers[i]->host, (int)m->brokers[i]->port,
-                         (int)a->conf->connect_timeout_ms, &c, NULL, 0) != RINGLOG_OK)
+        if (admin_open(a, m->brokers[i]->host, (int)m->brokers[i]->port, &c, NULL, 0) != RINGLOG_OK)
             return NULL;
         char *topics[1] = {(char *)topic};
         Ringlog__MetadataRequest md = RINGLOG__METADATA_REQUEST__INIT;

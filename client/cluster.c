@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tls.h"
 #include "conn.h"
 #include "sbuf.h"
 
@@ -109,6 +110,12 @@ int rl_cluster_new(const struct ringlog_conf *conf, const struct rl_cluster_hook
         free(hp);
         rl_errbuf(errbuf, errlen, "out of memory");
         return RINGLOG_ERR_NOMEM;
+    }
+    if ((err = rl_tls_attach(cl->conf, errbuf, errlen)) != RINGLOG_OK) {
+        ringlog_conf_destroy(cl->conf);
+        free(cl);
+        free(hp);
+        return err;
     }
     cl->hooks = *hooks;
     cl->wake_pipe[0] = cl->wake_pipe[1] = -1;
@@ -609,6 +616,12 @@ static void broker_connect(struct rl_cluster *cl, struct rl_broker *b, int64_t n
         return;
     }
     rl_conn_set_client_id(b->conn, cl->conf->client_id);
+    if (rl_conn_use_tls(b->conn, cl->conf->tls, b->host) != RINGLOG_OK) {
+        rl_conn_close(b->conn);
+        b->conn = NULL;
+        b->next_attempt_ms = now + b->backoff_ms;
+        return;
+    }
     b->state = rl_conn_is_connected(b->conn) ? BROKER_UP : BROKER_CONNECTING;
     b->connect_deadline = now + cl->conf->connect_timeout_ms;
     if (b->state == BROKER_UP)
@@ -918,9 +931,7 @@ static void *io_main(void *arg)
             struct rl_broker *b = cl->brokers[i];
             if (b->state == BROKER_DOWN)
                 continue;
-            short ev = POLLIN;
-            if (b->state == BROKER_CONNECTING || rl_conn_pending_out(b->conn) > 0)
-                ev |= POLLOUT;
+            short ev = rl_conn_poll_events(b->conn);
             fd_broker[nfds] = b;
             fds[nfds++] = (struct pollfd){.fd = rl_conn_fd(b->conn), .events = ev};
         }

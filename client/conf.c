@@ -14,8 +14,9 @@
 #include "batch.h"
 #include "conf_kafka.h"
 #include "partitioner.h"
+#include "tls.h"
 
-enum conf_type { T_INT, T_BOOL, T_STR, T_ACKS, T_CODEC, T_RESET, T_PARTITIONER };
+enum conf_type { T_INT, T_BOOL, T_STR, T_ACKS, T_CODEC, T_RESET, T_PARTITIONER, T_SECURITY };
 
 struct conf_key {
     const char *name;
@@ -35,6 +36,10 @@ static const struct conf_key KEYS[] = {
     {"reconnect-backoff-ms", T_INT, F(reconnect_backoff_ms), 0, INT32_MAX},
     {"reconnect-backoff-max-ms", T_INT, F(reconnect_backoff_max_ms), 0, INT32_MAX},
     {"metadata-max-age-ms", T_INT, F(metadata_max_age_ms), 1, INT32_MAX},
+    {"security.protocol", T_SECURITY, F(security_tls), 0, 0},
+    {"tls.ca", T_STR, F(tls_ca), 0, 0},
+    {"tls.cert", T_STR, F(tls_cert), 0, 0},
+    {"tls.key", T_STR, F(tls_key), 0, 0},
     {"acks", T_ACKS, F(acks), 0, 0},
     {"linger-ms", T_INT, F(linger_ms), 0, INT32_MAX},
     {"batch-bytes", T_INT, F(batch_bytes), 128, 16 << 20},
@@ -138,6 +143,10 @@ void ringlog_conf_destroy(ringlog_conf *conf)
     free(conf->bootstrap);
     free(conf->client_id);
     free(conf->group);
+    free(conf->tls_ca);
+    free(conf->tls_cert);
+    free(conf->tls_key);
+    rl_tls_free(conf->tls);
     free(conf);
 }
 
@@ -160,6 +169,11 @@ ringlog_conf *ringlog_conf_dup(const ringlog_conf *conf)
     int bad = dup_str(&c->bootstrap, conf->bootstrap);
     bad |= dup_str(&c->client_id, conf->client_id);
     bad |= dup_str(&c->group, conf->group);
+    c->tls_ca = c->tls_cert = c->tls_key = NULL;
+    c->tls = NULL; /* each client builds its own (rl_tls_attach) */
+    bad |= dup_str(&c->tls_ca, conf->tls_ca);
+    bad |= dup_str(&c->tls_cert, conf->tls_cert);
+    bad |= dup_str(&c->tls_key, conf->tls_key);
     if (bad) {
         ringlog_conf_destroy(c);
         return NULL;
@@ -322,6 +336,26 @@ static int set_str(ringlog_conf *conf, const struct conf_key *k, const char *val
     return RINGLOG_OK;
 }
 
+/*
+ * security.protocol: plaintext or tls (Kafka's "ssl" too); the SASL ones
+ * are named in the contract but wait for SCRAM, and say so.
+ */
+static int set_security(bool *tls, const char *name, const char *value, char *errbuf, size_t errlen)
+{
+    if (!strcasecmp(value, "plaintext") || !strcasecmp(value, "tls") || !strcasecmp(value, "ssl")) {
+        *tls = strcasecmp(value, "plaintext") != 0;
+        return RINGLOG_OK;
+    }
+    if (!strncasecmp(value, "sasl_", 5))
+        rl_errbuf(errbuf, errlen,
+                  "%s=%s is not supported yet: SASL (SCRAM) authentication is not implemented; "
+                  "use plaintext or tls (with tls.cert and tls.key for a client certificate)",
+                  name, value);
+    else
+        rl_errbuf(errbuf, errlen, "%s: expected plaintext or tls, got \"%s\"", name, value);
+    return RINGLOG_ERR_INVALID_ARG;
+}
+
 int ringlog_conf_set(ringlog_conf *conf, const char *key, const char *value, char *errbuf,
                      size_t errlen)
 {
@@ -351,6 +385,8 @@ int ringlog_conf_set(ringlog_conf *conf, const char *key, const char *value, cha
         return RINGLOG_ERR_INVALID_ARG;
     case T_INT:
         return set_int(k, field, key, value, scale, errbuf, errlen);
+    case T_SECURITY:
+        return set_security((bool *)field, key, value, errbuf, errlen);
     default:
         return set_choice(k, field, key, value, errbuf, errlen);
     }
@@ -368,13 +404,18 @@ int ringlog_conf_get(const ringlog_conf *conf, const char *key, char *buf, size_
         return RINGLOG_OK;
     }
     const void *field = (const char *)conf + k->offset;
-    int64_t x = k->type == T_STR || k->type == T_BOOL ? 0 : *(const int64_t *)field;
+    int64_t x = k->type == T_STR || k->type == T_BOOL || k->type == T_SECURITY
+                    ? 0
+                    : *(const int64_t *)field;
     switch (k->type) {
     case T_STR:
         snprintf(buf, buflen, "%s", *(char *const *)field ? *(char *const *)field : "");
         break;
     case T_BOOL:
         snprintf(buf, buflen, "%s", *(const bool *)field ? "true" : "false");
+        break;
+    case T_SECURITY:
+        snprintf(buf, buflen, "%s", *(const bool *)field ? "tls" : "plaintext");
         break;
     case T_ACKS:
         snprintf(buf, buflen, "%s", x < 0 ? "all" : x == 0 ? "0" : "1");

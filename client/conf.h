@@ -22,6 +22,13 @@ struct ringlog_conf {
     int64_t reconnect_backoff_ms;
     int64_t reconnect_backoff_max_ms;
     int64_t metadata_max_age_ms;
+    /* security: TLS when security_tls; tls is the context built from the
+     * tls_* files by rl_tls_attach (client/tls.h), never copied by dup */
+    bool security_tls;
+    char *tls_ca;
+    char *tls_cert;
+    char *tls_key;
+    struct rl_tls *tls;
     /* producer */
     int64_t acks; /* 0, 1, -1 */
     int64_t linger_ms;

@@ -8,7 +8,10 @@
 #define NO_GROUPS                                                                                  \
     "consumer groups do not share partitions yet: a group only keeps committed offsets; assign "   \
     "partitions with ringlog_consumer_assign"
-#define NO_TLS "libringlog has no TLS or SASL: connections are plaintext (use a trusted network)"
+#define NO_SASL                                                                                    \
+    "SASL (SCRAM) is not supported yet: use security.protocol=tls, with tls.cert and tls.key for " \
+    "a "                                                                                           \
+    "client certificate"
 #define NO_TXN "transactions are not implemented (the idempotent producer is: enable.idempotence)"
 
 /* Grouped by subject; looked up linearly (a few dozen entries, at configuration time only). */
@@ -54,20 +57,19 @@ static const struct rl_kafka_key KAFKA_KEYS[] = {
     {"queued.max.messages.kbytes", "queued-max-bytes", 1024, NULL, NULL},
     {"statistics.interval.ms", "statistics-interval-ms", 1, NULL, NULL},
     {"enable.partition.eof", "enable-partition-eof", 1, NULL, NULL},
+    {"ssl.ca.location", "tls.ca", 1, NULL, NULL},
+    {"ssl.certificate.location", "tls.cert", 1, NULL, NULL},
+    {"ssl.key.location", "tls.key", 1, NULL, NULL},
     /* accepted when they ask for what libringlog does anyway */
-    {"security.protocol", NULL, 1, "plaintext", NO_TLS},
     {"isolation.level", NULL, 1, "read_uncommitted",
      "there are no transactions, so there is nothing to hide: only read_uncommitted applies"},
     /* not supported, and why */
     {"transactional.id", NULL, 1, NULL, NO_TXN},
     {"transaction.timeout.ms", NULL, 1, NULL, NO_TXN},
-    {"sasl.mechanism", NULL, 1, NULL, NO_TLS},
-    {"sasl.mechanisms", NULL, 1, NULL, NO_TLS},
-    {"sasl.username", NULL, 1, NULL, NO_TLS},
-    {"sasl.password", NULL, 1, NULL, NO_TLS},
-    {"ssl.ca.location", NULL, 1, NULL, NO_TLS},
-    {"ssl.certificate.location", NULL, 1, NULL, NO_TLS},
-    {"ssl.key.location", NULL, 1, NULL, NO_TLS},
+    {"sasl.mechanism", NULL, 1, NULL, NO_SASL},
+    {"sasl.mechanisms", NULL, 1, NULL, NO_SASL},
+    {"sasl.username", NULL, 1, NULL, NO_SASL},
+    {"sasl.password", NULL, 1, NULL, NO_SASL},
     {"session.timeout.ms", NULL, 1, NULL, NO_GROUPS},
     {"heartbeat.interval.ms", NULL, 1, NULL, NO_GROUPS},
     {"max.poll.interval.ms", NULL, 1, NULL, NO_GROUPS},

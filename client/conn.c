@@ -17,14 +17,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+
 #include "arena.h"
 #include "fetch_parse.h"
 #include "frame.h"
+#include "tls.h"
 
 enum {
     READ_CHUNK = 256 * 1024,
     READ_DIRECT_MIN = 16 * 1024, /* frame bytes still missing for a direct receive */
     ERRSTR_BYTES = 256,
+    TLS_STAGE_BYTES = 64 * 1024, /* plaintext handed to SSL_write at a time */
 };
 
 struct out_seg {
@@ -59,6 +63,15 @@ struct rl_conn {
     /* Correlation ids of requests that expect a response, oldest first (a ring). */
     uint64_t *awaiting;
     size_t awaiting_head, awaiting_count, awaiting_cap;
+
+    /* TLS (rl_conn_use_tls): the session, whether its handshake is done and
+     * what it waits for, and plaintext taken from the queue that SSL_write
+     * has not accepted yet (stage[stage_off, stage_len)). */
+    SSL *ssl;
+    bool tls_ready;
+    short tls_want;
+    uint8_t *stage;
+    size_t stage_off, stage_len;
 
     char peer[280]; /* "host:port", for messages */
     bool answered;  /* a well-formed response has arrived: the peer speaks the protocol */
@@ -294,6 +307,8 @@ void rl_conn_close(struct rl_conn *c)
 {
     if (!c)
         return;
+    SSL_free(c->ssl);
+    free(c->stage);
     if (c->fd >= 0)
         close(c->fd);
     rl_frame_decoder_destroy(&c->decoder);
@@ -579,7 +594,148 @@ int rl_conn_enqueue_raw(struct rl_conn *c, const void *bytes, size_t len)
 
 size_t rl_conn_pending_out(const struct rl_conn *c)
 {
-    return c->out_pending;
+    return c->out_pending + (c->stage_len - c->stage_off);
+}
+
+short rl_conn_poll_events(const struct rl_conn *c)
+{
+    if (!c->connected)
+        return POLLIN | POLLOUT;
+    if (c->ssl && !c->tls_ready)
+        return c->tls_want;
+    return rl_conn_pending_out(c) > 0 ? POLLIN | POLLOUT : POLLIN;
+}
+
+/* ---- TLS ---- */
+
+int rl_conn_use_tls(struct rl_conn *c, const struct rl_tls *tls, const char *host)
+{
+    assert(c->ssl == NULL && c->out_pending == 0);
+    if (!tls)
+        return RINGLOG_OK;
+    c->ssl = rl_tls_session(tls, c->fd, host);
+    if (!c->ssl)
+        return conn_fail(c, RINGLOG_ERR_NOMEM, "out of memory");
+    c->tls_want = POLLOUT; /* the ClientHello goes first */
+    return RINGLOG_OK;
+}
+
+/*
+ * A TLS failure, said for a user: a failed handshake is a protocol error
+ * (a retry will not help: a certificate, a CA or a broker without TLS).
+ */
+static int tls_fail(struct rl_conn *c, int ssl_error)
+{
+    char why[200];
+    rl_tls_describe(c->ssl, ssl_error, why, sizeof(why));
+    if (!c->tls_ready) {
+        snprintf(c->errstr, sizeof(c->errstr), "TLS handshake with %s failed: %s", c->peer, why);
+        return RINGLOG_ERR_PROTOCOL;
+    }
+    snprintf(c->errstr, sizeof(c->errstr), "TLS error from %s: %s", c->peer, why);
+    return RINGLOG_ERR_TRANSPORT;
+}
+
+/* Advances the handshake: RINGLOG_OK when done or waiting (tls_want says for what). */
+static int tls_handshake(struct rl_conn *c)
+{
+    if (c->tls_ready)
+        return RINGLOG_OK;
+    ERR_clear_error();
+    errno = 0;
+    int r = SSL_do_handshake(c->ssl);
+    if (r == 1) {
+        c->tls_ready = true;
+        return RINGLOG_OK;
+    }
+    int e = SSL_get_error(c->ssl, r);
+    if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+        return tls_fail(c, e);
+    c->tls_want = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
+    return RINGLOG_OK;
+}
+
+/* Moves up to TLS_STAGE_BYTES of the output queue into the stage: records of 16 KiB, not per
+ * segment. */
+static int stage_fill(struct rl_conn *c)
+{
+    assert(c->stage_off == c->stage_len && c->seg_count > 0);
+    if (!c->stage && !(c->stage = malloc(TLS_STAGE_BYTES)))
+        return conn_fail(c, RINGLOG_ERR_NOMEM, "out of memory");
+    size_t n = 0;
+    while (n < TLS_STAGE_BYTES && c->seg_count > 0) {
+        const struct out_seg *sg = &c->segs[c->seg_head];
+        size_t k = sg->len < TLS_STAGE_BYTES - n ? sg->len : TLS_STAGE_BYTES - n;
+        memcpy(c->stage + n, sg->ext ? sg->ext : c->out + sg->off, k);
+        n += k;
+        out_consume(c, k);
+    }
+    c->stage_off = 0;
+    c->stage_len = n;
+    return RINGLOG_OK;
+}
+
+static int tls_write_some(struct rl_conn *c)
+{
+    int err = tls_handshake(c);
+    if (err || !c->tls_ready)
+        return err;
+    for (;;) {
+        if (c->stage_off == c->stage_len) {
+            if (c->seg_count == 0)
+                return RINGLOG_OK;
+            if ((err = stage_fill(c)) != RINGLOG_OK)
+                return err;
+        }
+        size_t w = 0;
+        ERR_clear_error();
+        errno = 0;
+        int r = SSL_write_ex(c->ssl, c->stage + c->stage_off, c->stage_len - c->stage_off, &w);
+        if (r == 1) {
+            c->stage_off += w;
+            continue;
+        }
+        int e = SSL_get_error(c->ssl, r);
+        if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ)
+            return RINGLOG_OK; /* the same bytes are offered again */
+        return tls_fail(c, e);
+    }
+}
+
+/* recv_some over TLS: plaintext bytes, 0 when none are there yet, or an error. */
+static ssize_t tls_recv_some(struct rl_conn *c, uint8_t *buf, size_t len)
+{
+    int err = tls_handshake(c);
+    if (err || !c->tls_ready)
+        return err;
+    size_t got = 0;
+    ERR_clear_error();
+    errno = 0;
+    int r = SSL_read_ex(c->ssl, buf, len, &got);
+    if (r == 1)
+        return (ssize_t)got;
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+        return 0;
+    if (e == SSL_ERROR_ZERO_RETURN)
+        return conn_fail(c, RINGLOG_ERR_TRANSPORT, "connection closed by peer");
+    return tls_fail(c, e);
+}
+
+/* Completes the handshake of a blocking helper, waiting for the socket as it asks. */
+static int tls_ready_blocking(struct rl_conn *c, int64_t deadline)
+{
+    while (c->ssl && !c->tls_ready) {
+        int err = tls_handshake(c);
+        if (err || c->tls_ready)
+            return err;
+        int n = wait_fd(c->fd, c->tls_want, deadline);
+        if (n == 0)
+            return conn_fail(c, RINGLOG_ERR_TIMED_OUT, "TLS handshake timed out");
+        if (n < 0)
+            return conn_fail_errno(c, "poll");
+    }
+    return RINGLOG_OK;
 }
 
 size_t rl_conn_awaiting(const struct rl_conn *c)
@@ -589,6 +745,8 @@ size_t rl_conn_awaiting(const struct rl_conn *c)
 
 int rl_conn_write_some(struct rl_conn *c)
 {
+    if (c->ssl)
+        return tls_write_some(c);
     while (c->seg_count > 0) {
         struct iovec iov[64];
         size_t n = 0;
@@ -614,10 +772,16 @@ int rl_conn_write_some(struct rl_conn *c)
 /* One recv into buf: the byte count (> 0), 0 when nothing is there yet (EAGAIN), or an error. */
 static ssize_t recv_some(struct rl_conn *c, uint8_t *buf, size_t len)
 {
+    if (c->ssl)
+        return tls_recv_some(c, buf, len);
     for (;;) {
         ssize_t n = recv(c->fd, buf, len, 0);
         if (n > 0)
             return n;
+        if (n == 0 && !c->answered && c->awaiting_count > 0)
+            return conn_fail(c, RINGLOG_ERR_TRANSPORT,
+                             "connection closed by peer before any answer (a broker serving TLS "
+                             "closes plaintext connections: --security-protocol tls)");
         if (n == 0)
             return conn_fail(c, RINGLOG_ERR_TRANSPORT, "connection closed by peer");
         if (errno == EINTR)
@@ -807,6 +971,9 @@ void rl_conn_response_free(Ringlog__Response *resp)
 /* Writes the whole output buffer, waiting for the socket as needed. */
 static int flush_blocking(struct rl_conn *c, int64_t deadline)
 {
+    int tls_err = tls_ready_blocking(c, deadline);
+    if (tls_err)
+        return tls_err;
     while (rl_conn_pending_out(c) > 0) {
         int err = rl_conn_write_some(c);
         if (err)
@@ -836,6 +1003,9 @@ int rl_conn_send_raw(struct rl_conn *c, const void *bytes, size_t len, int timeo
 
 static int recv_until(struct rl_conn *c, Ringlog__Response **resp, int64_t deadline)
 {
+    int tls_err = tls_ready_blocking(c, deadline);
+    if (tls_err)
+        return tls_err;
     for (;;) {
         int st = rl_conn_take_response(c, resp);
         if (st <= 0)

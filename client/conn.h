@@ -25,6 +25,7 @@
 #include "ringlog.pb-c.h"
 
 struct rl_conn;
+struct rl_tls;
 
 /*
  * Connects to host:port (name or address, IPv4 or IPv6), waiting up to
@@ -54,6 +55,20 @@ bool rl_conn_is_connected(const struct rl_conn *c);
  * says "HOST:PORT does not speak the ringlog protocol (it answered ...)").
  */
 bool rl_conn_speaks_protocol(const struct rl_conn *c);
+
+/*
+ * Makes the connection TLS (tls NULL: it stays plaintext), verifying that
+ * the broker's certificate names host. Call it right after the connect
+ * started, before anything is queued; the handshake then runs inside the
+ * other calls (rl_conn_poll_events says what the socket must wait for).
+ */
+int rl_conn_use_tls(struct rl_conn *c, const struct rl_tls *tls, const char *host);
+
+/*
+ * What to poll the socket for: POLLOUT while connecting, what a TLS
+ * handshake waits for, else POLLIN, and POLLOUT while output is queued.
+ */
+short rl_conn_poll_events(const struct rl_conn *c);
 
 /* Closes the socket and frees everything. NULL is fine. */
 void rl_conn_close(struct rl_conn *c);

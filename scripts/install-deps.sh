@@ -7,6 +7,7 @@ PACKAGES=(
   build-essential cmake pkg-config ninja-build
   liburing-dev libxxhash-dev libprotobuf-c-dev protobuf-c-compiler
   liblz4-dev libzstd-dev
+  libssl-dev openssl
   libcriterion-dev
   clang libclang-rt-14-dev clang-format cppcheck
 )

@@ -10,6 +10,7 @@
 #include "fault_alloc.h"
 #include "server.h"
 #include "shard.h"
+#include "tls.h"
 
 static const struct conn_hooks *hooks;
 
@@ -77,8 +78,7 @@ static void maybe_resume_recv(struct conn *c)
     }
 }
 
-/* Cuts received bytes into frames and hands each to the tier above. */
-static void consume_bytes(struct conn *c, const uint8_t *data, size_t len)
+void conn_consume(struct conn *c, const uint8_t *data, size_t len)
 {
     const uint8_t *frame;
     size_t frame_len;
@@ -112,8 +112,13 @@ static void on_recv(struct rl_completion *done, int32_t res, uint32_t flags)
     if (res > 0 && (flags & IORING_CQE_F_BUFFER)) {
         uint16_t id = (uint16_t)(flags >> IORING_CQE_BUFFER_SHIFT);
         metrics_add(&c->shard->metrics.bytes_in, (uint64_t)res);
-        if (!c->closing)
-            consume_bytes(c, bufring_buffer(&c->shard->loop.recv_buffers, id), (size_t)res);
+        const uint8_t *data = bufring_buffer(&c->shard->loop.recv_buffers, id);
+        bool hello = !c->got_bytes && !c->tls && conn_tls_hello_on_plaintext(c, data, (size_t)res);
+        c->got_bytes = true;
+        if (!c->closing && !hello && c->tls)
+            conn_tls_received(c, data, (size_t)res);
+        else if (!c->closing && !hello)
+            conn_consume(c, data, (size_t)res);
         bufring_recycle(&c->shard->loop.recv_buffers, id);
         if (!c->closing && over_limits(c))
             pause_recv(c);
@@ -172,6 +177,10 @@ static void on_send(struct rl_completion *done, int32_t res, uint32_t flags)
         return;
     }
     metrics_add(&c->shard->metrics.bytes_out, (uint64_t)res);
+    if (c->tls && !conn_tls_sent(c, &res)) {
+        conn_maybe_free(c);
+        return;
+    }
     size_t left = (size_t)res;
     while (c->head && c->head->ready) {
         struct conn_reply *r = c->head;
@@ -255,6 +264,10 @@ void conn_flush(struct conn *c)
     for (struct conn_reply *r = c->head; r && r->ready; r = r->next)
         if (!gather(c, r, &n))
             break;
+    if (c->tls) {
+        conn_tls_flush(c, n);
+        return;
+    }
     if (n == 0) {
         if (!c->head)
             conn_move_begin(c); /* idle: the moment a move may start */
@@ -263,6 +276,12 @@ void conn_flush(struct conn *c)
     memset(&c->msg, 0, sizeof(c->msg));
     c->msg.msg_iov = c->iov;
     c->msg.msg_iovlen = (size_t)n;
+    conn_submit_send(c);
+}
+
+void conn_submit_send(struct conn *c)
+{
+    assert(!c->sending && c->msg.msg_iovlen > 0);
     struct io_uring_sqe *sqe = conn_sqe(c, &c->send_done);
     io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
     c->sending = true;
@@ -308,6 +327,12 @@ void conn_open(struct shard *s, int fd)
     c->close_done.on_complete = on_shutdown_done;
     c->move_target = -1;
     rl_frame_decoder_init(&c->decoder, s->srv->cfg.max_frame_bytes);
+    if (s->srv->tls && !conn_tls_attach(c)) {
+        rl_frame_decoder_destroy(&c->decoder);
+        free(c);
+        close(fd);
+        return;
+    }
     conn_link(s, c);
     metrics_add(&s->metrics.connections_accepted, 1);
     conn_arm_recv(c);
@@ -356,5 +381,6 @@ void conn_maybe_free(struct conn *c)
     if (c->fd >= 0)
         close(c->fd); /* -1: handed over (conn_hand_over) */
     rl_frame_decoder_destroy(&c->decoder);
+    tls_session_free(c->tls);
     free(c);
 }

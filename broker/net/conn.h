@@ -31,6 +31,7 @@
 
 struct shard;
 struct conn;
+struct tls_session;
 
 #define CONN_MAX_IOV 256
 
@@ -92,6 +93,10 @@ struct conn {
     int move_target;
     uint32_t move_run;
     struct loop_msg move_msg;
+    /* TLS (conn_tls.c): NULL on a plaintext listener */
+    struct tls_session *tls;
+    size_t tls_plain_sending;         /* reply bytes the ciphertext in flight carries */
+    bool got_bytes;                   /* anything received yet */
     uint64_t frames;                  /* frames received, in order (the first is 1) */
     struct conn_hand_over *hand_over; /* a hand-over under way (conn_hand_over) */
     /* the send in flight */
@@ -138,6 +143,29 @@ void conn_link(struct shard *s, struct conn *c);
 
 /* Unlinks c from its shard's list of connections. */
 void conn_unlink(struct conn *c);
+
+/* Cuts received plaintext into frames and hands each to the tier above. */
+void conn_consume(struct conn *c, const uint8_t *data, size_t len);
+
+/* Submits c->msg as the connection's one send in flight. */
+void conn_submit_send(struct conn *c);
+
+/*
+ * TLS (conn_tls.c), the only places conn.c asks about it:
+ * conn_tls_attach gives a connection of a TLS listener its session;
+ * conn_tls_received feeds it received ciphertext; conn_tls_flush
+ * encrypts the first n iovecs gathered for a send and sends ciphertext;
+ * conn_tls_sent takes a send's completion and says, when the whole
+ * flight is out, how many reply bytes it carried (false: the rest of
+ * the flight went out again first). A peer link (client role) gets TLS
+ * by setting c->tls to a client session before its first recv.
+ */
+bool conn_tls_attach(struct conn *c);
+void conn_tls_received(struct conn *c, const uint8_t *data, size_t len);
+void conn_tls_flush(struct conn *c, int n);
+bool conn_tls_sent(struct conn *c, int32_t *res);
+/* A plaintext connection whose first bytes are a TLS ClientHello: logs it. */
+bool conn_tls_hello_on_plaintext(struct conn *c, const uint8_t *data, size_t len);
 
 /*
  * Moving between shards (conn_move.c). conn_note_owner records which shard

@@ -9,6 +9,74 @@ static const struct cli_flag BOOTSTRAP_FLAG = {
     "bootstrap", "HOST:PORT[,...]",
     "brokers to start from ($RINGLOG_BOOTSTRAP, else 127.0.0.1:7171)", false};
 
+const struct cli_security_flag CLI_SECURITY[CLI_NSECURITY] = {
+    {{"security-protocol", "P", "plaintext or tls ($RINGLOG_SECURITY_PROTOCOL)", false},
+     "security.protocol",
+     "RINGLOG_SECURITY_PROTOCOL"},
+    {{"tls-ca", "FILE", "CA certificates the broker's must chain to ($RINGLOG_TLS_CA)", false},
+     "tls.ca",
+     "RINGLOG_TLS_CA"},
+    {{"tls-cert", "FILE", "client certificate, PEM ($RINGLOG_TLS_CERT)", false},
+     "tls.cert",
+     "RINGLOG_TLS_CERT"},
+    {{"tls-key", "FILE", "its private key, PEM ($RINGLOG_TLS_KEY)", false},
+     "tls.key",
+     "RINGLOG_TLS_KEY"},
+    {{"sasl-mechanism", "M", "SASL is not supported yet ($RINGLOG_SASL_MECHANISM)", false},
+     "sasl.mechanism",
+     "RINGLOG_SASL_MECHANISM"},
+    {{"sasl-username", "U", "SASL is not supported yet ($RINGLOG_SASL_USERNAME)", false},
+     "sasl.username",
+     "RINGLOG_SASL_USERNAME"},
+    {{"sasl-password", "P", "SASL is not supported yet ($RINGLOG_SASL_PASSWORD)", false},
+     "sasl.password",
+     "RINGLOG_SASL_PASSWORD"},
+};
+
+/* Index in CLI_SECURITY of the flag called name[0..len), -1 when it is none. */
+static int find_security(const char *name, size_t len)
+{
+    for (int i = 0; i < CLI_NSECURITY; i++)
+        if (strlen(CLI_SECURITY[i].flag.name) == len &&
+            strncmp(CLI_SECURITY[i].flag.name, name, len) == 0)
+            return i;
+    return -1;
+}
+
+/* A global option's value at argv[*i] ("--name=value" or "--name value"); 0 or 2. */
+static int global_value(const struct cli_cmd *cmd, const struct cli_flag *f, const char *eq,
+                        int argc, char **argv, int *i, const char **value)
+{
+    *value = eq ? eq + 1 : (*i + 1 < argc ? argv[++*i] : NULL);
+    if (!*value)
+        return cli_usage(cmd, "option \"--%s\" needs a value (%s)", f->name, f->metavar);
+    if (!**value)
+        return cli_usage(cmd, "--%s must not be empty", f->name);
+    return 0;
+}
+
+/* --bootstrap or a security option at argv[*i]: 0 taken, 1 none of them, 2 usage error. */
+static int take_global(const struct cli_cmd *cmd, int argc, char **argv, int *i,
+                       struct cli_args *out)
+{
+    const char *name = argv[*i] + 2, *eq = strchr(name, '=');
+    size_t len = eq ? (size_t)(eq - name) : strlen(name);
+    if (len == 9 && strncmp(name, "bootstrap", 9) == 0)
+        return global_value(cmd, &BOOTSTRAP_FLAG, eq, argc, argv, i, &out->bootstrap);
+    int k = find_security(name, len);
+    if (k < 0)
+        return 1;
+    return global_value(cmd, &CLI_SECURITY[k].flag, eq, argc, argv, i, &out->security[k]);
+}
+
+int cli_take_global(int argc, char **argv, int *i, struct cli_args *out)
+{
+    assert(*i < argc && out);
+    if (strncmp(argv[*i], "--", 2) != 0)
+        return 1;
+    return take_global(NULL, argc, argv, i, out);
+}
+
 /* Index of the flag called name[0..len) in cmd, -1 when it has none. */
 static int find_flag(const struct cli_cmd *cmd, const char *name, size_t len)
 {
@@ -21,13 +89,15 @@ static int find_flag(const struct cli_cmd *cmd, const char *name, size_t len)
 /* One "--name[=value]" at argv[*i]; advances *i past a separate value. Returns 0 or 2. */
 static int take_flag(const struct cli_cmd *cmd, int argc, char **argv, int *i, struct cli_args *out)
 {
+    int g = take_global(cmd, argc, argv, i, out);
+    if (g != 1)
+        return g;
     const char *a = argv[*i], *name = a + 2, *eq = strchr(name, '=');
     size_t len = eq ? (size_t)(eq - name) : strlen(name);
-    bool is_bootstrap = len == 9 && strncmp(name, "bootstrap", 9) == 0;
-    int k = is_bootstrap ? -1 : find_flag(cmd, name, len);
-    if (!is_bootstrap && k < 0)
+    int k = find_flag(cmd, name, len);
+    if (k < 0)
         return cli_usage(cmd, "unknown option \"--%.*s\"", (int)len, name);
-    const struct cli_flag *f = is_bootstrap ? &BOOTSTRAP_FLAG : &cmd->flags[k];
+    const struct cli_flag *f = &cmd->flags[k];
     if (!f->metavar) {
         if (eq)
             return cli_usage(cmd, "option \"--%s\" takes no value", f->name);
@@ -37,11 +107,7 @@ static int take_flag(const struct cli_cmd *cmd, int argc, char **argv, int *i, s
     const char *value = eq ? eq + 1 : (*i + 1 < argc ? argv[++*i] : NULL);
     if (!value)
         return cli_usage(cmd, "option \"--%s\" needs a value (%s)", f->name, f->metavar);
-    if (is_bootstrap) {
-        if (!*value)
-            return cli_usage(cmd, "--bootstrap must not be empty");
-        out->bootstrap = value;
-    } else if (f->repeat) {
+    if (f->repeat) {
         if (out->nrepeated == CLI_MAX_REPEAT)
             return cli_usage(cmd, "at most %d --%s options", CLI_MAX_REPEAT, f->name);
         out->repeated[out->nrepeated++] = value;
@@ -68,13 +134,16 @@ static int take_conf(const struct cli_cmd *cmd, int argc, char **argv, int *i, s
     return 0;
 }
 
-int cli_args_parse(const struct cli_cmd *cmd, int argc, char **argv, const char *bootstrap,
+int cli_args_parse(const struct cli_cmd *cmd, int argc, char **argv, const struct cli_args *globals,
                    struct cli_args *out)
 {
     assert(cmd && cmd->nflags <= CLI_MAX_FLAGS && cmd->max_operands <= CLI_MAX_POSITIONAL);
     memset(out, 0, sizeof(*out));
     out->cmd = cmd;
-    out->bootstrap = bootstrap;
+    if (globals) {
+        out->bootstrap = globals->bootstrap;
+        memcpy(out->security, globals->security, sizeof(out->security));
+    }
     bool options_done = false;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
@@ -140,6 +209,8 @@ void cli_args_help(const struct cli_cmd *cmd, FILE *out)
         print_flag(out, &cmd->flags[i]);
     fputs("\nglobal options:\n", out);
     print_flag(out, &BOOTSTRAP_FLAG);
+    for (int i = 0; i < 4; i++) /* the SASL ones only say "not yet" */
+        print_flag(out, &CLI_SECURITY[i].flag);
     fprintf(out, "  %-28s %s\n", "-X KEY=VALUE",
             "a library configuration key, libringlog's or Kafka's (bootstrap.servers, "
             "linger.ms, ...; see docs/CLIENT.md); repeatable; the command's own options win");

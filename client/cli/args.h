@@ -26,6 +26,19 @@ struct cli_flag {
     bool repeat; /* may be given several times (every value kept) */
 };
 
+/*
+ * The security options every command takes (DESIGN.md), before or after
+ * the command: each sets a library key, and defaults to its environment
+ * variable.
+ */
+struct cli_security_flag {
+    struct cli_flag flag;
+    const char *key; /* "tls.ca" */
+    const char *env; /* "RINGLOG_TLS_CA" */
+};
+#define CLI_NSECURITY 7
+extern const struct cli_security_flag CLI_SECURITY[CLI_NSECURITY];
+
 struct cli_cmd {
     const char *name;     /* "topic create" */
     const char *operands; /* "NAME", "TOPIC", "" */
@@ -44,17 +57,26 @@ struct cli_args {
     const char *repeated[CLI_MAX_REPEAT];
     int nrepeated;
     const char *bootstrap;
-    const char *conf[CLI_MAX_CONF]; /* -X KEY=VALUE, in order */
+    const char *security[CLI_NSECURITY]; /* by CLI_SECURITY index; NULL: not given */
+    const char *conf[CLI_MAX_CONF];      /* -X KEY=VALUE, in order */
     int nconf;
 };
 
 /*
- * Parses argv[0..argc) (the words after the subcommand's name) for cmd.
- * Returns 0; 2 after a usage error was printed on stderr; or -1 when
- * --help printed the subcommand's help on stdout (exit 0).
+ * Parses argv[0..argc) (the words after the subcommand's name) for cmd,
+ * starting from the global options given before the command (globals, may
+ * be NULL). Returns 0; 2 after a usage error was printed on stderr; or -1
+ * when --help printed the subcommand's help on stdout (exit 0).
  */
-int cli_args_parse(const struct cli_cmd *cmd, int argc, char **argv, const char *bootstrap,
+int cli_args_parse(const struct cli_cmd *cmd, int argc, char **argv, const struct cli_args *globals,
                    struct cli_args *out);
+
+/*
+ * A global option (--bootstrap, a security option) at argv[*i], before
+ * the command: 0 when taken (*i past its value), 1 when argv[*i] is none,
+ * 2 after a usage error.
+ */
+int cli_take_global(int argc, char **argv, int *i, struct cli_args *out);
 
 /* The value of flag `name` (which cmd must declare), "" for a set switch, or NULL. */
 const char *cli_arg(const struct cli_args *a, const char *name);

@@ -142,13 +142,28 @@ void cli_last_library_error(char *buf, size_t len)
     pthread_mutex_unlock(&lib_log.mu);
 }
 
-ringlog_conf *cli_conf(const char *bootstrap)
+/* The security options of a, each defaulting to its environment variable. 0 or 2. */
+static int apply_security(ringlog_conf *conf, const struct cli_args *a)
+{
+    for (int i = 0; i < CLI_NSECURITY; i++) {
+        const struct cli_security_flag *f = &CLI_SECURITY[i];
+        const char *value = a->security[i] ? a->security[i] : getenv(f->env);
+        char err[512];
+        if (value && *value && ringlog_conf_set(conf, f->key, value, err, sizeof(err)) != 0)
+            return cli_usage(NULL, "%s%s: %s", a->security[i] ? "--" : "$",
+                             a->security[i] ? f->flag.name : f->env, err);
+    }
+    return 0;
+}
+
+ringlog_conf *cli_conf(const struct cli_args *a)
 {
     ringlog_conf *conf = ringlog_conf_new();
     if (!conf) {
         cli_fail("out of memory");
         return NULL;
     }
+    const char *bootstrap = a->bootstrap;
     if (!bootstrap)
         bootstrap = getenv("RINGLOG_BOOTSTRAP");
     if (!bootstrap || !*bootstrap)
@@ -157,6 +172,10 @@ ringlog_conf *cli_conf(const char *bootstrap)
     if (ringlog_conf_set(conf, "bootstrap", bootstrap, err, sizeof(err)) ||
         ringlog_conf_set(conf, "client-id", "ringlog-cli", err, sizeof(err))) {
         cli_usage(NULL, "%s", err);
+        ringlog_conf_destroy(conf);
+        return NULL;
+    }
+    if (apply_security(conf, a) != 0) {
         ringlog_conf_destroy(conf);
         return NULL;
     }

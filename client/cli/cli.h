@@ -39,12 +39,13 @@ int cli_int(const struct cli_args *a, const char *name, int64_t min, int64_t max
 size_t cli_unescape(const char *text, char *out, size_t cap);
 
 /*
- * A configuration for bootstrap (NULL: $RINGLOG_BOOTSTRAP, else
- * 127.0.0.1:7171). The library's warnings and errors (a broker that cannot
+ * A configuration for a's --bootstrap (none: $RINGLOG_BOOTSTRAP, else
+ * 127.0.0.1:7171) and security options (each defaulting to its
+ * $RINGLOG_<NAME>). The library's warnings and errors (a broker that cannot
  * be reached, a peer that does not speak the protocol) are printed on
  * stderr, each distinct one at most every 10 s. NULL after a message.
  */
-ringlog_conf *cli_conf(const char *bootstrap);
+ringlog_conf *cli_conf(const struct cli_args *a);
 
 /*
  * Applies the -X KEY=VALUE pairs of a, in order, to conf (before the

@@ -37,6 +37,11 @@ static void usage(FILE *out)
     fputs("\nglobal options:\n"
           "  --bootstrap HOST:PORT[,...]  brokers to start from ($RINGLOG_BOOTSTRAP, else "
           "127.0.0.1:7171)\n"
+          "  --security-protocol P        plaintext or tls ($RINGLOG_SECURITY_PROTOCOL)\n"
+          "  --tls-ca FILE                CA certificates the broker's must chain to "
+          "($RINGLOG_TLS_CA)\n"
+          "  --tls-cert FILE, --tls-key FILE  a client certificate and its key "
+          "($RINGLOG_TLS_CERT, $RINGLOG_TLS_KEY)\n"
           "  --version                    print the version\n"
           "  --help                       this help; COMMAND --help lists a command's options\n"
           "\nExit status: 0 success, 1 error (one line on stderr), 2 usage error, 130/143 "
@@ -83,7 +88,8 @@ static int unknown_command(int argc, char **argv)
 int main(int argc, char **argv)
 {
     cli_signals_install();
-    const char *bootstrap = NULL;
+    struct cli_args globals;
+    memset(&globals, 0, sizeof(globals));
     int i = 1;
     /* Global options before the command. */
     for (; i < argc && argv[i][0] == '-'; i++) {
@@ -98,14 +104,11 @@ int main(int argc, char **argv)
         }
         if (strncmp(a, "-X", 2) == 0)
             return cli_usage(NULL, "-X goes after the command: ringlog COMMAND ... -X KEY=VALUE");
-        if (strcmp(a, "--bootstrap") == 0 || strncmp(a, "--bootstrap=", 12) == 0) {
-            bootstrap = a[11] == '=' ? a + 12 : (i + 1 < argc ? argv[++i] : NULL);
-            if (!bootstrap)
-                return cli_usage(NULL, "option \"--bootstrap\" needs a value (HOST:PORT[,...])");
-            if (!*bootstrap)
-                return cli_usage(NULL, "--bootstrap must not be empty");
+        int g = cli_take_global(argc, argv, &i, &globals);
+        if (g == 0)
             continue;
-        }
+        if (g == 2)
+            return CLI_EXIT_USAGE;
         return cli_usage(NULL, "unknown option \"%s\" before the command", a);
     }
     if (i == argc) {
@@ -118,10 +121,10 @@ int main(int argc, char **argv)
         return unknown_command(argc - i, argv + i);
     assert(nwords >= 1);
     struct cli_args args;
-    int rc = cli_args_parse(cmd->spec, argc - i - nwords, argv + i + nwords, bootstrap, &args);
+    int rc = cli_args_parse(cmd->spec, argc - i - nwords, argv + i + nwords, &globals, &args);
     if (rc)
         return rc < 0 ? 0 : rc;
-    ringlog_conf *conf = cli_conf(args.bootstrap);
+    ringlog_conf *conf = cli_conf(&args);
     if (!conf)
         return CLI_EXIT_USAGE;
     rc = cli_conf_apply(conf, &args);

@@ -234,6 +234,11 @@ ringlog_conf *ringlog_conf_dup(const ringlog_conf *conf);
  *   reconnect-backoff-ms     first reconnect delay, doubled per failure [50]
  *   reconnect-backoff-max-ms [2000]
  *   metadata-max-age-ms      refresh metadata at least this often [300000]
+ *   security.protocol        plaintext | tls (Kafka's "ssl" too) [plaintext]; the
+ *                            sasl_* ones are refused: SASL is not there yet
+ *   tls.ca                   PEM CA file the broker's certificate must chain to
+ *                            [the system's CAs]; its name or address is checked too
+ *   tls.cert, tls.key        PEM client certificate and key, for brokers that ask
  *
  * Producer:
  *   acks                     0 | 1 | all                [all]

@@ -127,9 +127,8 @@ Test(conf_kafka, unsupported_keys_say_why)
         const char *key, *value, *reason;
     } refused[] = {
         {"transactional.id", "tx-1", "transactions are not implemented"},
-        {"sasl.mechanisms", "PLAIN", "no TLS or SASL"},
-        {"ssl.ca.location", "/etc/ca.pem", "no TLS or SASL"},
-        {"security.protocol", "SASL_SSL", "no TLS or SASL"},
+        {"sasl.mechanisms", "PLAIN", "SASL (SCRAM) is not supported yet"},
+        {"security.protocol", "SASL_SSL", "SASL (SCRAM) authentication is not implemented"},
         {"session.timeout.ms", "10000", "consumer groups do not share partitions"},
         {"partition.assignment.strategy", "range", "consumer groups"},
         {"isolation.level", "read_committed", "no transactions"},
@@ -162,6 +161,36 @@ Test(conf_kafka, unsupported_keys_say_why)
               err);
     cr_assert_eq(ringlog_conf_get(c, "bootstrap.server", buf, sizeof(buf)),
                  RINGLOG_ERR_INVALID_ARG);
+    ringlog_conf_destroy(c);
+}
+
+/* security.protocol and the tls.* keys, under Kafka's names too. */
+Test(conf_kafka, security_keys)
+{
+    char err[512], buf[256];
+    ringlog_conf *c = ringlog_conf_new();
+    cr_assert_eq(ringlog_conf_get(c, "security.protocol", buf, sizeof(buf)), 0);
+    cr_assert_str_eq(buf, "plaintext");
+    cr_assert_eq(ringlog_conf_set(c, "security.protocol", "SSL", err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(ringlog_conf_get(c, "security.protocol", buf, sizeof(buf)), 0);
+    cr_assert_str_eq(buf, "tls");
+    cr_assert_eq(ringlog_conf_set(c, "security.protocol", "tlsv9", err, sizeof(err)),
+                 RINGLOG_ERR_INVALID_ARG);
+    cr_assert(strstr(err, "expected plaintext or tls"), "%s", err);
+    cr_assert_eq(ringlog_conf_set(c, "security.protocol", "sasl_tls", err, sizeof(err)),
+                 RINGLOG_ERR_INVALID_ARG);
+    cr_assert(strstr(err, "not supported yet"), "%s", err);
+    cr_assert_eq(ringlog_conf_set(c, "ssl.ca.location", "/x/ca.pem", err, sizeof(err)), 0, "%s",
+                 err);
+    cr_assert_eq(ringlog_conf_get(c, "tls.ca", buf, sizeof(buf)), 0);
+    cr_assert_str_eq(buf, "/x/ca.pem");
+    cr_assert_eq(ringlog_conf_set(c, "tls.key", "/x/k.pem", err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(ringlog_conf_get(c, "ssl.key.location", buf, sizeof(buf)), 0);
+    cr_assert_str_eq(buf, "/x/k.pem");
+    ringlog_conf *copy = ringlog_conf_dup(c);
+    cr_assert_eq(ringlog_conf_get(copy, "ssl.ca.location", buf, sizeof(buf)), 0);
+    cr_assert_str_eq(buf, "/x/ca.pem");
+    ringlog_conf_destroy(copy);
     ringlog_conf_destroy(c);
 }
 

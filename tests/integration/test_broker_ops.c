@@ -200,3 +200,58 @@ Test(ops, ready_line_health_and_non_http_client)
     cr_assert_eq(broker_stop(&b), 0);
     broker_remove_data(&b);
 }
+
+/* The --tls-* flags: paths kept, policies parsed, and only sensible combinations accepted. */
+Test(ops, tls_flags_go_together)
+{
+    struct broker_config cfg;
+    char err[512];
+    char *ok[] = {"ringlogd", "--tls-cert",        "/c.pem", "--tls-key=/k.pem", "--tls-ca",
+                  "/ca.pem",  "--tls-client-auth", "require"};
+    cr_assert_eq(broker_config_parse(&cfg, 8, ok, err, sizeof(err)), 0, "%s", err);
+    cr_assert_str_eq(cfg.tls_cert, "/c.pem");
+    cr_assert_str_eq(cfg.tls_key, "/k.pem");
+    cr_assert_str_eq(cfg.tls_ca, "/ca.pem");
+    cr_assert_eq(cfg.tls_client_auth, TLS_CLIENT_AUTH_REQUIRE);
+    char *plain[] = {"ringlogd"};
+    cr_assert_eq(broker_config_parse(&cfg, 1, plain, err, sizeof(err)), 0);
+    cr_assert_eq(cfg.tls_cert[0], '\0', "plaintext by default");
+    static const struct {
+        char *args[6];
+        int argc;
+        const char *says;
+    } bad[] = {
+        {{"ringlogd", "--tls-cert", "/c.pem"}, 3, "--tls-cert and --tls-key go together"},
+        {{"ringlogd", "--tls-key", "/k.pem"}, 3, "--tls-cert and --tls-key go together"},
+        {{"ringlogd", "--tls-ca", "/ca.pem"}, 3, "need --tls-cert and --tls-key"},
+        {{"ringlogd", "--tls-cert", "/c", "--tls-key", "/k", "--tls-client-auth"},
+         6,
+         "needs a value"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cr_assert_eq(broker_config_parse(&cfg, bad[i].argc, (char **)bad[i].args, err, sizeof(err)),
+                     -1, "case %zu", i);
+        cr_assert(strstr(err, bad[i].says), "case %zu: %s", i, err);
+    }
+    char *cluster[] = {"ringlogd",  "--tls-cert", "/c",
+                       "--tls-key", "/k",         "--node-id",
+                       "2",         "--peers",    "1@127.0.0.1:7171,2@127.0.0.1:7181"};
+    cr_assert_eq(broker_config_parse(&cfg, 9, cluster, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "TLS between brokers is not supported yet"), "%s", err);
+    char *alone[] = {"ringlogd", "--tls-cert", "/c", "--tls-key", "/k", "--peers", "1@h:1"};
+    cr_assert_eq(broker_config_parse(&cfg, 7, alone, err, sizeof(err)), 0, "%s", err);
+    char *no_ca[] = {"ringlogd", "--tls-cert",        "/c",     "--tls-key",
+                     "/k",       "--tls-client-auth", "request"};
+    cr_assert_eq(broker_config_parse(&cfg, 7, no_ca, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "--tls-client-auth request needs --tls-ca"), "%s", err);
+    char *bad_auth[] = {"ringlogd", "--tls-cert",        "/c",   "--tls-key",
+                        "/k",       "--tls-client-auth", "maybe"};
+    cr_assert_eq(broker_config_parse(&cfg, 7, bad_auth, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "invalid value for --tls-client-auth: 'maybe'"), "%s", err);
+    /* The same settings from a config file; an unknown tls- key is named. */
+    cr_assert_eq(parse_file("tls-cert = /c.pem\ntls-key = /k.pem\n", &cfg, err, sizeof(err)), 0,
+                 "%s", err);
+    cr_assert_str_eq(cfg.tls_key, "/k.pem");
+    cr_assert_eq(parse_file("tls-certificate = /c.pem\n", &cfg, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "unknown key 'tls-certificate'"), "%s", err);
+}
