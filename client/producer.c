@@ -985,6 +985,17 @@ ringlog_producer *ringlog_producer_new(const ringlog_conf *conf, char *errbuf, s
         rl_errbuf(errbuf, errlen, "conf must not be NULL");
         return NULL;
     }
+    /* The broker remembers a producer's last 5 batches per partition: more in
+     * flight and a retry after a failover can be appended twice (Kafka refuses
+     * the same combination). */
+    if (conf->enable_idempotence && conf->max_in_flight > 5) {
+        rl_errbuf(errbuf, errlen,
+                  "max-in-flight %lld with enable-idempotence: at most 5 (the broker deduplicates "
+                  "the last 5 batches of a producer per partition); lower it or turn idempotence "
+                  "off",
+                  (long long)conf->max_in_flight);
+        return NULL;
+    }
     struct ringlog_producer *p = calloc(1, sizeof(*p));
     if (!p) {
         rl_errbuf(errbuf, errlen, "out of memory");

@@ -722,3 +722,21 @@ Test(producer, storage_error_is_shown_at_once_and_retried)
     ringlog_conf_destroy(c);
     fake_broker_stop(fb);
 }
+
+/* Idempotence with more than 5 batches in flight is refused when the producer
+ * is made: the broker deduplicates only a producer's last 5 per partition. */
+Test(producer, idempotence_with_more_than_five_in_flight_is_refused)
+{
+    char err[512];
+    ringlog_conf *c = ringlog_conf_new();
+    cr_assert_eq(ringlog_conf_set(c, "bootstrap", "127.0.0.1:1", err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(ringlog_conf_set(c, "max-in-flight", "6", err, sizeof(err)), 0, "%s", err);
+    ringlog_producer *p = ringlog_producer_new(c, err, sizeof(err));
+    cr_assert_null(p, "accepted 6 in flight with idempotence");
+    cr_assert(strstr(err, "at most 5"), "%s", err);
+    cr_assert_eq(ringlog_conf_set(c, "enable-idempotence", "false", err, sizeof(err)), 0);
+    p = ringlog_producer_new(c, err, sizeof(err));
+    cr_assert_not_null(p, "%s", err);
+    ringlog_producer_destroy(p);
+    ringlog_conf_destroy(c);
+}
