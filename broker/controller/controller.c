@@ -84,7 +84,7 @@ static void op_run(struct hop *hop)
         struct rg_membership m = {.voter_count = t->replication_factor};
         for (uint32_t i = 0; i < t->replication_factor; i++)
             m.voters[i] = t->replicas[(size_t)op->partition * t->replication_factor + i];
-        if (p && replica_attach(p, t->id, &m, op->new_group, err, sizeof(err)) != 0) {
+        if (p && partition_replicate(p, t->id, &m, op->new_group, err, sizeof(err)) != 0) {
             partition_close(p);
             p = NULL;
         }
@@ -370,7 +370,7 @@ int controller_start(struct shard *s, char *err, size_t err_len)
         ctl->bootstrap_pending = true; /* founding or joining: controller_tick decides */
         return 0;
     }
-    if (replica_attach(ctl->meta, 0, &m, false, err, err_len) != 0) {
+    if (partition_replicate(ctl->meta, 0, &m, false, err, err_len) != 0) {
         partition_close(ctl->meta);
         s->controller = NULL;
         goto fail;
@@ -437,7 +437,7 @@ static void bootstrap(struct controller *ctl)
     if (!join && !found)
         return; /* not enough peers heard yet to know */
     char err[512];
-    if (replica_attach(ctl->meta, 0, &ctl->voters, found, err, sizeof(err)) != 0) {
+    if (partition_replicate(ctl->meta, 0, &ctl->voters, found, err, sizeof(err)) != 0) {
         DIAG_ERROR("starting the metadata replica: %s", err);
         return; /* tried again next tick */
     }

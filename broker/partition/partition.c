@@ -55,6 +55,62 @@ static void on_durable_advance(struct partition_log *log, int64_t durable_offset
     partition_publish(p);
 }
 
+/* A follower's written batches: its producer state follows them. */
+static void replica_wrote(struct partition *p, const uint8_t *data, size_t len)
+{
+    struct rl_batch_iter it;
+    const uint8_t *batch;
+    struct rl_batch_header h;
+    rl_batch_iter_init(&it, data, len, RL_BATCH_ABSOLUTE_MAX_BYTES);
+    it.allow_control = true;
+    while (rl_batch_iter_next_validated(&it, &batch, &h) == RL_OK) {
+        if (h.producer_id < 0 || rl_batch_is_control(&h))
+            continue;
+        if (producer_state_record(p, &h) == 0)
+            producer_state_set_offset(p, h.producer_id, h.base_sequence, h.base_offset);
+    }
+}
+
+/* In memory: a re-read of the log here would drive the ring from inside one of its completions. */
+static void replica_truncated(struct partition *p, int64_t offset)
+{
+    if (offset < 0)
+        partition_forget_producers(p);
+    else
+        producer_state_truncate(p, offset);
+}
+
+static const struct replica_events REPLICA_EVENTS = {
+    .commit = partition_on_commit,
+    .leadership = partition_on_leadership,
+    .log_changed = partition_publish,
+    .written = replica_wrote,
+    .truncated = replica_truncated,
+};
+
+int partition_replicate(struct partition *p, uint64_t topic_id,
+                        const struct rg_membership *replicas, bool new_group, char *err,
+                        size_t err_len)
+{
+    assert(p->shard == shard_current() && p->replica == NULL);
+    struct replica_host host = {.owner = p,
+                                .shard = p->shard,
+                                .log = p->log,
+                                .stats = p->stats,
+                                .flush = p->flush,
+                                .topic = p->topic,
+                                .index = p->index};
+    struct replica *r =
+        replica_attach(&host, &REPLICA_EVENTS, topic_id, replicas, new_group, err, err_len);
+    if (!r)
+        return -1;
+    p->replica = r;
+    p->min_insync = replicas->voter_count / 2 + 1;
+    partition_on_leadership(p, false, replica_leader(r), replica_term(r));
+    partition_on_commit(p, replica_commit(r));
+    return 0;
+}
+
 struct partition *partition_open(struct shard *s, const struct topic_info *t, uint32_t index,
                                  char *err, size_t err_len)
 {
@@ -144,7 +200,8 @@ void partition_close(struct partition *p)
     struct shard *s = p->shard;
     assert(s == shard_current());
     partition_on_leadership(p, false, -1, 0);
-    replica_detach(p);
+    replica_detach(p->replica);
+    p->replica = NULL;
     int rc = producer_state_save(p, s->srv->cfg.data_dir);
     if (rc != 0)
         DIAG_WARN("saving producer state of %s-%u: %s (the next start reads the log)", p->topic,
@@ -175,7 +232,8 @@ void partition_delete(struct partition *p, struct partition_delete *pd)
     assert(!p->deleting);
     p->deleting = true;
     partition_on_leadership(p, false, -1, 0);
-    replica_detach(p);
+    replica_detach(p->replica);
+    p->replica = NULL;
     pd->part = p;
     atomic_store(&p->stats->online, false);
     memset(&pd->ctl, 0, sizeof(pd->ctl));

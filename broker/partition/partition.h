@@ -203,6 +203,16 @@ void partition_fill_offsets(struct partition_result *res, const struct partition
 /* Forgets every producer's state (after a storage error). */
 void partition_forget_producers(struct partition *p);
 
+/*
+ * Makes p a replica of its cluster group (topic_id, its index) with these
+ * replicas (replication/replica_group.h membership); new_group as in
+ * replica.h. 0, or -1 with err.
+ */
+struct rg_membership;
+int partition_replicate(struct partition *p, uint64_t topic_id,
+                        const struct rg_membership *replicas, bool new_group, char *err,
+                        size_t err_len);
+
 /* From the replication driver (replica.h): the group's commit offset moved
  * (the high watermark: parked acks=all calls below it are answered), and
  * its leadership changed (a replica that stops leading fails them with

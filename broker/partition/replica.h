@@ -20,7 +20,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "log/partition_log.h"
 #include "replica_group.h"
+#include "topics.h"
 
 struct shard;
 struct partition;
@@ -43,14 +45,45 @@ void replica_driver_before_wait(struct shard *s);
 void replica_driver_tick(struct shard *s);
 
 /*
- * Makes an opened partition a replica of group (topic_id, p->index) with
- * these replicas. new_group: every replica was created with the group
- * (docs/REPLICATION.md "Disk incarnations"). 0, or -1 with err.
+ * What the driver tells the partition it serves. The partition tier
+ * implements them and hands them over at attach, so calls go one way
+ * (partition -> driver) and the driver's news comes back through these.
  */
-int replica_attach(struct partition *p, uint64_t topic_id, const struct rg_membership *replicas,
-                   bool new_group, char *err, size_t err_len);
-/* Before the partition closes or is deleted: the group stops; p->replica is NULL after. */
-void replica_detach(struct partition *p);
+struct replica_events {
+    /* The group's commit offset (the high watermark) moved forward. */
+    void (*commit)(struct partition *p, int64_t commit);
+    /* Leadership changed (or was given up: leader false, leader_id -1). */
+    void (*leadership)(struct partition *p, bool leader, int32_t leader_id, int32_t epoch);
+    /* The log changed (written, truncated, reset): publish its offsets. */
+    void (*log_changed)(struct partition *p);
+    /* A follower wrote these batches (its producer state follows them). */
+    void (*written)(struct partition *p, const uint8_t *batches, size_t len);
+    /* The log was cut at offset (-1: reset, nothing of the old log is left). */
+    void (*truncated)(struct partition *p, int64_t offset);
+};
+
+/* What a replica works on: its partition's log and published offsets. */
+struct replica_host {
+    struct partition *owner; /* opaque here: handed back in the events */
+    struct shard *shard;
+    struct partition_log *log;
+    struct partition_stats *stats; /* leader and in-sync replicas, for Metadata */
+    enum log_flush_policy flush;
+    const char *topic; /* for log lines; lives as long as the partition */
+    uint32_t index;
+};
+
+/*
+ * Makes an opened partition a replica of group (topic_id, host->index)
+ * with these replicas. new_group: every replica was created with the group
+ * (docs/REPLICATION.md "Disk incarnations"). The replica, or NULL with err.
+ * Called by the partition tier only (partition_replicate).
+ */
+struct replica *replica_attach(const struct replica_host *host, const struct replica_events *ev,
+                               uint64_t topic_id, const struct rg_membership *replicas,
+                               bool new_group, char *err, size_t err_len);
+/* Before the partition closes or is deleted: the group stops; r is gone after. */
+void replica_detach(struct replica *r);
 
 /*
  * Graceful shutdown: hands every group this shard leads to its most

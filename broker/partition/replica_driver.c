@@ -13,7 +13,7 @@
 
 #include "diag.h"
 #include "io/clock.h"
-#include "partition.h"
+#include "log/log_status.h"
 #include "replica_internal.h"
 #include "server.h"
 #include "shard.h"
@@ -103,7 +103,7 @@ static void group_assert(void *ctx, const char *file, int line, const char *expr
 }
 
 /* The restore of a group from its partition's log and the shard's journal. */
-static void fill_restore(struct replica *r, struct partition *p, bool new_group,
+static void fill_restore(struct replica *r, const struct replica_host *p, bool new_group,
                          struct replica_group_restore *rs)
 {
     struct server *srv = p->shard->srv;
@@ -143,12 +143,13 @@ static void fill_config(struct replica *r, struct server *srv, const struct rg_m
     c->assert_ctx = r;
 }
 
-int replica_attach(struct partition *p, uint64_t topic_id, const struct rg_membership *replicas,
-                   bool new_group, char *err, size_t err_len)
+struct replica *replica_attach(const struct replica_host *p, const struct replica_events *ev,
+                               uint64_t topic_id, const struct rg_membership *replicas,
+                               bool new_group, char *err, size_t err_len)
 {
     struct replica_driver *d = p->shard->replicas;
     assert(p->shard == shard_current() && d != NULL);
-    assert(p->replica == NULL && rg_membership_valid(replicas));
+    assert(p->owner != NULL && rg_membership_valid(replicas));
     struct replica *r = calloc(1, sizeof(*r));
     uint32_t cap = LOG_MAX_EPOCH_RUNS + 16;
     if (r)
@@ -156,10 +157,11 @@ int replica_attach(struct partition *p, uint64_t topic_id, const struct rg_membe
     if (!r || !r->epochs) {
         free(r);
         snprintf(err, err_len, "out of memory");
-        return -1;
+        return NULL;
     }
     r->drv = d;
-    r->part = p;
+    r->host = *p;
+    r->ev = ev;
     r->epoch_cap = cap;
     r->group = (struct rw_group){.topic_id = topic_id, .partition = p->index};
     struct replica_group_config cfg;
@@ -172,7 +174,7 @@ int replica_attach(struct partition *p, uint64_t topic_id, const struct rg_membe
                  rg_status_str(rc));
         free(r->epochs);
         free(r);
-        return -1;
+        return NULL;
     }
     r->commit = replica_group_commit(&r->rg);
     for (uint32_t i = 0; i < RG_MAX_NODES; i++)
@@ -183,11 +185,7 @@ int replica_attach(struct partition *p, uint64_t topic_id, const struct rg_membe
     r->next = d->list;
     d->list = r;
     d->count++;
-    p->replica = r;
-    p->min_insync = replicas->voter_count / 2 + 1;
-    partition_on_leadership(p, false, replica_group_leader(&r->rg), replica_term(r));
-    partition_on_commit(p, r->commit);
-    return 0;
+    return r;
 }
 
 static void unlink_replica(struct replica_driver *d, struct replica *r)
@@ -213,16 +211,13 @@ void replica_release(struct replica *r)
     }
 }
 
-void replica_detach(struct partition *p)
+void replica_detach(struct replica *r)
 {
-    struct replica *r = p->replica;
     if (!r)
         return;
-    assert(r->part == p && !r->dead);
+    assert(!r->dead && r->host.shard == shard_current());
     unlink_replica(r->drv, r);
     r->dead = true;
-    r->part = NULL;
-    p->replica = NULL;
     r->io_pending++;
     replica_release(r);
 }
@@ -230,7 +225,7 @@ void replica_detach(struct partition *p)
 /* Failover time as this replica sees it, and leaderships gained. */
 static void note_leader(struct replica *r, bool gained, int32_t leader)
 {
-    struct shard_metrics *m = &r->part->shard->metrics;
+    struct shard_metrics *m = &r->host.shard->metrics;
     int64_t now = clock_monotonic_ns();
     if (gained)
         metrics_add(&m->leaderships_gained, 1);
@@ -245,7 +240,7 @@ static void note_leader(struct replica *r, bool gained, int32_t leader)
 /* Commit and leadership, published to the partition (step 4 of the core's order). */
 static void publish(struct replica *r, const struct rg_output *out)
 {
-    struct partition *p = r->part;
+    const struct replica_host *p = &r->host;
     if (out->role_changed) {
         bool leader = out->role == RG_ROLE_LEADER;
         bool was = atomic_load(&p->stats->leader) == p->shard->srv->cfg.node_id;
@@ -254,19 +249,19 @@ static void publish(struct replica *r, const struct rg_output *out)
         diag(leader != was ? DIAG_LEVEL_INFO : DIAG_LEVEL_DEBUG,
              "partition %s-%u: %s in epoch %lld (leader %d)", p->topic, p->index,
              rg_role_str(out->role), (long long)out->term, out->leader);
-        partition_on_leadership(p, leader, out->leader, (int32_t)out->term);
+        r->ev->leadership(p->owner, leader, out->leader, (int32_t)out->term);
         note_leader(r, leader && !was, out->leader);
     }
     if (out->commit_changed && out->commit > r->commit) {
         r->commit = out->commit;
         replica_checkpoint_commit(r);
-        partition_on_commit(p, out->commit);
+        r->ev->commit(p->owner, out->commit);
     }
 }
 
 static void carry_out(struct replica *r, struct rg_output *out)
 {
-    assert(!r->dead && r->part != NULL);
+    assert(!r->dead && r->host.owner != NULL);
     if (out->hard_state_changed) {
         r->hs = out->hard_state;
         r->hs_dirty = true;
@@ -335,7 +330,7 @@ static void publish_isr(struct replica *r, struct repl_gauges *g)
     for (uint32_t i = 0; i < n; i++)
         if (nodes[i] >= 0 && nodes[i] < 64)
             mask |= 1ull << nodes[i];
-    atomic_store_explicit(&r->part->stats->isr, mask, memory_order_relaxed);
+    atomic_store_explicit(&r->host.stats->isr, mask, memory_order_relaxed);
     g->hosted++;
     if (!leads)
         return;

@@ -22,7 +22,8 @@ struct replica {
     struct replica *hash_next; /* driver's table by (topic_id, partition) */
     struct replica *next;      /* driver's list */
     struct replica_driver *drv;
-    struct partition *part; /* NULL once detached */
+    struct replica_host host; /* what it works on (its partition's), until detached */
+    const struct replica_events *ev;
     struct rw_group group;
     struct replica_group rg;
     struct rg_epoch_run *epochs; /* the core's epoch-table storage */

@@ -13,8 +13,7 @@
 
 #include "batch.h"
 #include "diag.h"
-#include "partition.h"
-#include "producer_state.h"
+#include "log/log_status.h"
 #include "replica_internal.h"
 #include "shard.h"
 
@@ -35,9 +34,9 @@ static void fence(struct replica *r, const char *what, int status)
 {
     DIAG_ERROR("partition %s-%u: %s failed (%s): replication of this partition stops until "
                "the broker restarts",
-               r->part->topic, r->part->index, what, log_status_str(status));
+               r->host.topic, r->host.index, what, log_status_str(status));
     r->fenced = true;
-    partition_on_leadership(r->part, false, -1, replica_term(r));
+    r->ev->leadership(r->host.owner, false, -1, replica_term(r));
 }
 
 /*
@@ -52,8 +51,8 @@ void replica_checkpoint_commit(struct replica *r)
         return;
     int64_t durable = replica_group_durable_end(&r->rg); /* per the flush policy */
     int64_t hw = r->commit < durable ? r->commit : durable;
-    if (hw > partition_log_high_watermark(r->part->log))
-        partition_log_set_high_watermark(r->part->log, hw);
+    if (hw > partition_log_high_watermark(r->host.log))
+        partition_log_set_high_watermark(r->host.log, hw);
 }
 
 void replica_durable(struct replica *r, int64_t durable)
@@ -79,22 +78,6 @@ struct rwrite {
     uint64_t gen;
 };
 
-/* Followers keep producer state from what they append, for a retry after failover. */
-static void note_producers(struct partition *p, const uint8_t *data, size_t len)
-{
-    struct rl_batch_iter it;
-    const uint8_t *batch;
-    struct rl_batch_header h;
-    rl_batch_iter_init(&it, data, len, RL_BATCH_ABSOLUTE_MAX_BYTES);
-    it.allow_control = true;
-    while (rl_batch_iter_next_validated(&it, &batch, &h) == RL_OK) {
-        if (h.producer_id < 0 || rl_batch_is_control(&h))
-            continue;
-        if (producer_state_record(p, &h) == 0)
-            producer_state_set_offset(p, h.producer_id, h.base_sequence, h.base_offset);
-    }
-}
-
 void replica_written(struct replica *r, int64_t end, int32_t epoch, uint64_t gen, int status)
 {
     if (r->dead || r->fenced || gen != r->write_gen)
@@ -102,15 +85,15 @@ void replica_written(struct replica *r, int64_t end, int32_t epoch, uint64_t gen
     struct rg_output *out = replica_out(r->drv);
     if (status != LOG_OK) {
         r->write_gen++;
-        DIAG_WARN("partition %s-%u: a replicated write failed (%s)", r->part->topic, r->part->index,
+        DIAG_WARN("partition %s-%u: a replicated write failed (%s)", r->host.topic, r->host.index,
                   log_status_str(status));
-        int64_t end_now = partition_log_end_offset(r->part->log);
+        int64_t end_now = partition_log_end_offset(r->host.log);
         replica_finish(r, out, replica_group_write_failed(&r->rg, end_now, out));
         return;
     }
     replica_finish(r, out, replica_group_appended(&r->rg, end, epoch, out));
     /* Under flush=none the policy's "durable" is "written" (docs/REPLICATION.md). */
-    if (r->part->flush == LOG_FLUSH_NONE)
+    if (r->host.flush == LOG_FLUSH_NONE)
         replica_durable(r, end);
 }
 
@@ -118,10 +101,11 @@ static void rwrite_done(struct log_append *a, int status)
 {
     struct rwrite *w = rl_container_of(a, struct rwrite, a);
     struct replica *r = w->r;
+    /* Followers keep producer state from what they append, for a retry after failover. */
     if (!r->dead && status == LOG_OK && w->body && w->gen == r->write_gen)
-        note_producers(r->part, a->data, a->len);
+        r->ev->written(r->host.owner, a->data, a->len);
     if (!r->dead && status == LOG_OK)
-        partition_publish(r->part);
+        r->ev->log_changed(r->host.owner);
     replica_written(r, w->end, w->epoch, w->gen, status);
     if (w->body)
         rx_body_put(w->body);
@@ -140,7 +124,7 @@ static void issue_write(struct replica *r, struct rwrite *w, uint8_t *data, size
     w->a.flags = LOG_APPEND_EXACT_OFFSETS | LOG_APPEND_CONTROL;
     w->a.on_written = rwrite_done;
     r->io_pending++;
-    int rc = partition_log_append(r->part->log, &w->a);
+    int rc = partition_log_append(r->host.log, &w->a);
     if (rc != LOG_OK)
         rwrite_done(&w->a, rc); /* reported as a failed write, like a disk error */
 }
@@ -233,15 +217,10 @@ static void rctl_done(struct log_ctl *c, int status)
         if (status != LOG_OK) {
             fence(r, x->reset ? "a reset" : "a truncation", status);
         } else {
-            /* In memory: a synchronous re-read here would drive the ring from
-             * inside one of its completions. */
+            r->ev->truncated(r->host.owner, x->reset ? -1 : x->truncated_at);
+            r->ev->log_changed(r->host.owner);
             if (x->reset)
-                partition_forget_producers(r->part);
-            else
-                producer_state_truncate(r->part, x->truncated_at);
-            partition_publish(r->part);
-            if (x->reset)
-                replica_durable(r, partition_log_durable_offset(r->part->log));
+                replica_durable(r, partition_log_durable_offset(r->host.log));
         }
     }
     free(x);
@@ -263,11 +242,11 @@ static void issue_ctl(struct replica *r, const struct rg_log_op *op)
         if (r->trunc_pending++ == 0 || op->offset < r->trunc_floor)
             r->trunc_floor = op->offset;
         x->truncated_at = op->offset;
-        rc = partition_log_truncate(r->part->log, op->offset, &x->ctl);
+        rc = partition_log_truncate(r->host.log, op->offset, &x->ctl);
     } else {
         x->reset = true;
         r->reset_pending++;
-        rc = partition_log_reset(r->part->log, op->offset, op->epoch, &x->ctl);
+        rc = partition_log_reset(r->host.log, op->offset, op->epoch, &x->ctl);
     }
     if (rc != LOG_OK)
         rctl_done(&x->ctl, rc);
@@ -282,9 +261,9 @@ void replica_log_op(struct replica *r, const struct rg_log_op *op)
     case RG_LOG_TRUNCATE:
     case RG_LOG_RESET:
         /* A reset below the log end truncates first (partition_log_reset's rule). */
-        if (op->type == RG_LOG_RESET && op->offset < partition_log_end_offset(r->part->log)) {
+        if (op->type == RG_LOG_RESET && op->offset < partition_log_end_offset(r->host.log)) {
             struct rg_log_op t = {.type = RG_LOG_TRUNCATE,
-                                  .offset = partition_log_start_offset(r->part->log)};
+                                  .offset = partition_log_start_offset(r->host.log)};
             issue_ctl(r, &t);
         }
         issue_ctl(r, op);
@@ -398,7 +377,7 @@ static int start_read(struct aread *a, size_t cap)
     rd->buf = a->buf;
     rd->cap = cap;
     rd->on_complete = aread_done;
-    return partition_log_read(a->r->part->log, rd);
+    return partition_log_read(a->r->host.log, rd);
 }
 
 void replica_read_append(struct replica *r, const struct rg_message *msg)

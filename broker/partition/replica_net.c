@@ -14,7 +14,6 @@
 #include "diag.h"
 #include "status.h"
 #include "net/peer.h"
-#include "partition.h"
 #include "replica_internal.h"
 #include "server.h"
 #include "shard.h"
@@ -190,7 +189,7 @@ static void deliver_message(struct replica_driver *d, int32_t self, struct rw_de
     if (m->msg.type == RG_MSG_APPEND) {
         rx = malloc(sizeof(*rx));
         int rc = rx ? replica_wire_check_append(&m->msg, m->records, m->records_len,
-                                                r->part->shard->srv->cfg.max_frame_bytes)
+                                                r->host.shard->srv->cfg.max_frame_bytes)
                     : RL_ERR_NOMEM;
         if (rc != RL_OK) {
             DIAG_DEBUG("dropping an APPEND from node %d: %s", m->msg.from, rl_status_str(rc));
