@@ -209,6 +209,30 @@ static int sabotaged(struct replica r[CHAOS_NODES], const struct workload *w, in
     return n;
 }
 
+/*
+ * Reads partition p on every broker. The three reads are not one snapshot:
+ * when the high watermarks differ (a leader's epoch marker committed in
+ * between, say), wait for agreement and read again, twice at most.
+ */
+static bool read_replicas(const struct chaos_cluster *c, int p, struct replica r[CHAOS_NODES])
+{
+    for (int attempt = 0;; attempt++) {
+        bool all = true, same = true;
+        for (int i = 0; i < CHAOS_NODES; i++) {
+            all = replica_read(&c->nodes[i], p, &r[i]) == 0 && all;
+            same = same && r[i].hw == r[0].hw;
+        }
+        if (!all || same || attempt == 2)
+            return all;
+        chaos_log("partition %d: the replicas moved while being read (hw %" PRId64 ", %" PRId64
+                  ", %" PRId64 "); reading again",
+                  p, r[0].hw, r[1].hw, r[2].hw);
+        for (int i = 0; i < CHAOS_NODES; i++)
+            replica_free(&r[i]);
+        check_converge(c, "before reading again", 10000);
+    }
+}
+
 int check_logs(const struct chaos_cluster *c, const struct workload *w, bool sabotage)
 {
     uint64_t acked = 0;
@@ -216,9 +240,7 @@ int check_logs(const struct chaos_cluster *c, const struct workload *w, bool sab
     int planted = 0;
     for (int p = 0; p < c->opts->partitions; p++) {
         struct replica r[CHAOS_NODES];
-        bool all = true;
-        for (int i = 0; i < CHAOS_NODES; i++)
-            all = replica_read(&c->nodes[i], p, &r[i]) == 0 && all;
+        bool all = read_replicas(c, p, r);
         if (all && sabotage && planted == 0) {
             planted = sabotaged(r, w, p);
         } else if (all) {
