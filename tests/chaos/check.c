@@ -186,6 +186,7 @@ static int sabotaged(struct replica r[CHAOS_NODES], const struct workload *w, in
     int64_t a = data_at(&r[0], 0), b = data_at(&r[0], a + 1);
     if (r[2].len == 0 || b >= r[0].hw || wl_seen(w, (uint32_t)p, a) == 0)
         return 0;
+    chaos_set_planting(true);
     r[2].bytes[r[2].len / 2] ^= 0x40;
     before = chaos_reports();
     check_identical(r, p);
@@ -206,6 +207,7 @@ static int sabotaged(struct replica r[CHAOS_NODES], const struct workload *w, in
     check_seen(&r[0], w, p);
     n += caught(before, "a record a consumer saw replaced");
     r[0].ids[a] = keep;
+    chaos_set_planting(false);
     return n;
 }
 

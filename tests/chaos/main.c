@@ -99,6 +99,13 @@ static bool listed(const char *list, const char *check)
     return false;
 }
 
+static atomic_bool planting;
+
+void chaos_set_planting(bool on)
+{
+    atomic_store(&planting, on);
+}
+
 static const char *const check_names[] = {"identical", "order", "acked", "seen"};
 static atomic_int check_counts[4];
 
@@ -124,13 +131,18 @@ static void checks_summary(char *out, size_t len)
 void chaos_check_failed(const char *check, const char *fmt, ...)
 {
     bool known = listed(known_checks, check);
-    count_check(check);
+    if (!atomic_load(&planting))
+        count_check(check);
     atomic_int *counter = known ? &known_failures : &failures;
     if (atomic_fetch_add(counter, 1) >= MAX_PRINTED_FAILURES)
         return;
     char tag[96];
-    snprintf(tag, sizeof(tag),
-             known ? "KNOWN FAILURE (%s: a chaos finding, docs/TESTING.md) " : "FAIL (%s) ", check);
+    if (atomic_load(&planting))
+        snprintf(tag, sizeof(tag), "planted fault reported (%s) ", check);
+    else
+        snprintf(tag, sizeof(tag),
+                 known ? "KNOWN FAILURE (%s: a chaos finding, docs/TESTING.md) " : "FAIL (%s) ",
+                 check);
     va_list ap;
     va_start(ap, fmt);
     vline(tag, fmt, ap);
