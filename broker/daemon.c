@@ -385,7 +385,7 @@ static int prepare(struct server *srv, char *err, size_t err_len)
     return open_listeners(srv, err, err_len);
 }
 
-static void teardown(struct server *srv)
+void daemon_close_state(struct server *srv)
 {
     for (int i = 0; srv->shards && i < srv->nshards; i++) {
         if (srv->shards[i]) {
@@ -454,7 +454,7 @@ int daemon_run(const struct broker_config *cfg)
     fault_alloc_init();
     if (prepare(srv, err, sizeof(err)) != 0) {
         fprintf(stderr, "ringlogd: %s\n", err);
-        teardown(srv);
+        daemon_close_state(srv);
         free(srv);
         return 1;
     }
@@ -489,7 +489,7 @@ int daemon_run(const struct broker_config *cfg)
     }
     for (int i = 0; i < started; i++)
         pthread_join(srv->shards[i]->thread, NULL);
-    teardown(srv);
+    daemon_close_state(srv);
     free(srv);
     if (status == 0)
         DIAG_INFO("stopped cleanly");

@@ -59,6 +59,12 @@ struct server {
     bool cluster;
     _Atomic int32_t controller_leader; /* node id leading the metadata log, -1: none */
     _Atomic int shards_handing_over;   /* shutdown: shards still handing leaderships over */
+    /* Peers met in a handshake, by their cluster id: none yet (a new cluster,
+     * or a wiped broker) or one (an existing cluster). Bit = node id. A
+     * fresh data directory decides from these whether it founds the
+     * cluster's metadata log or joins one (controller.c). */
+    _Atomic uint64_t peers_without_cluster_id;
+    _Atomic uint64_t peers_with_cluster_id;
     /* Every replica group's hard state found at start (partition/replica_state.h). */
     struct replica_state_table hard_states;
     /* Topic create/delete jobs, one at a time (touched by shard 0 only). */

@@ -98,6 +98,7 @@ static void on_tick(struct loop *l)
     log_engine_tick(&s->engine);
     fetch_recheck_parked(s, true);
     replica_driver_tick(s);
+    controller_tick(s);
     peer_tick(s);
     if (s->loop.id == 0)
         topic_registry_reclaim(&s->srv->topics, min_seen_version(s->srv));

@@ -49,8 +49,9 @@ int peer_hello_check_answer(const Ringlog__Response *resp, const struct peer_ide
 /*
  * Whether a Request frame's body is a peer_hello (field 100), found by
  * walking its top-level fields without decoding them: the broker asks this
- * of every connection's first frame, which may be a large produce.
- * False also for bytes that are not a valid envelope.
+ * of every connection's first frame, which may be a large produce. Agrees
+ * with rl_request_decode on every frame that decodes (the body is the last
+ * member of the oneof present); false for bytes that are not fields.
  */
 bool peer_hello_in_frame(const uint8_t *frame, size_t len);
 

@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/random.h>
+
+#include "atomic_file.h"
 #include "batch.h"
 #include "diag.h"
 #include "io/clock.h"
@@ -51,6 +54,10 @@ struct controller {
     int64_t record_offset;
     int64_t resume;                  /* next offset after the batch being applied */
     struct controller_call *waiting; /* written, not applied yet */
+    struct rg_membership voters;     /* of the metadata group: the --peers */
+    bool bootstrap_pending;          /* a fresh directory: the group is not attached yet */
+    bool id_proposed;                /* this leadership proposed the cluster id */
+    struct controller_call id_call;
 };
 
 static void apply_next(struct controller *ctl);
@@ -222,6 +229,31 @@ static void apply_delete(struct controller *ctl, const char *name)
     fan_out(ctl, t, false, false);
 }
 
+/*
+ * The cluster's id: the first record of its kind wins. Kept in
+ * meta/cluster_id; from then on this broker's handshakes name it, so a
+ * fresh broker meeting it knows it joins an existing cluster.
+ */
+static void apply_cluster_id(struct controller *ctl, const char *id)
+{
+    struct server *srv = ctl->shard->srv;
+    size_t n = strlen(id);
+    if (srv->cluster_id[0] == '\0' && n > 0 && n < sizeof(srv->cluster_id)) {
+        char path[4200], line[64];
+        snprintf(path, sizeof(path), "%s/meta/cluster_id", srv->cfg.data_dir);
+        int len = snprintf(line, sizeof(line), "%s\n", id);
+        int rc = atomic_file_write(path, line, (size_t)len);
+        if (rc != 0)
+            DIAG_WARN("writing %s: %s (the id is kept in memory)", path, strerror(-rc));
+        memcpy(srv->cluster_id, id, n + 1);
+        DIAG_INFO("cluster id %s", id);
+    } else if (strcmp(srv->cluster_id, id) != 0) {
+        DIAG_DEBUG("a later cluster id record (%s) ignored: the cluster is %s", id,
+                   srv->cluster_id);
+    }
+    record_applied(ctl);
+}
+
 /* The first record of a (non-control) metadata batch, applied. */
 static void apply_batch(struct controller *ctl, const uint8_t *batch,
                         const struct rl_batch_header *h)
@@ -241,6 +273,8 @@ static void apply_batch(struct controller *ctl, const uint8_t *batch,
         apply_create(ctl, cr->topic_created, h->base_offset, h->max_timestamp);
     else if (cr->body_case == RINGLOG__CLUSTER_RECORD__BODY_TOPIC_DELETED)
         apply_delete(ctl, cr->topic_deleted);
+    else if (cr->body_case == RINGLOG__CLUSTER_RECORD__BODY_CLUSTER_CREATED)
+        apply_cluster_id(ctl, cr->cluster_created);
     else
         record_applied(ctl); /* a record of a newer version: nothing here to do */
     ringlog__cluster_record__free_unpacked(cr, NULL);
@@ -322,8 +356,16 @@ int controller_start(struct shard *s, char *err, size_t err_len)
         goto fail;
     ctl->meta->watcher = meta_changed;
     ctl->meta->watcher_ctx = ctl;
+    ctl->voters = m;
     s->controller = ctl;
-    if (replica_attach(ctl->meta, 0, &m, srv->fresh_data_dir, err, err_len) != 0) {
+    struct rg_hard_state hs;
+    bool fresh = srv->fresh_data_dir && partition_log_end_offset(ctl->meta->log) == 0 &&
+                 !replica_state_lookup(&srv->hard_states, 0, 0, &hs);
+    if (fresh) {
+        ctl->bootstrap_pending = true; /* founding or joining: controller_tick decides */
+        return 0;
+    }
+    if (replica_attach(ctl->meta, 0, &m, false, err, err_len) != 0) {
         partition_close(ctl->meta);
         s->controller = NULL;
         goto fail;
@@ -350,6 +392,9 @@ void controller_stop(struct shard *s)
         c->message = "the broker is shutting down";
         c->done(c);
     }
+    /* Closing detaches the replica first, and may still report the group's
+     * end to the watcher: a stopping controller watches no more. */
+    ctl->meta->watcher = NULL;
     partition_close(ctl->meta);
     /* A read still out completes into ctl->buf during close's drive; both go now. */
     free(ctl->buf);
@@ -373,4 +418,61 @@ void controller_wait_applied(struct controller *ctl, struct controller_call *c)
     c->next = ctl->waiting;
     ctl->waiting = c;
     apply_next(ctl);
+}
+
+/* Attaches the metadata replica of a fresh directory: founding a new cluster's log, or joining. */
+static void bootstrap(struct controller *ctl)
+{
+    struct server *srv = ctl->shard->srv;
+    uint64_t with = atomic_load(&srv->peers_with_cluster_id);
+    uint64_t without = atomic_load(&srv->peers_without_cluster_id);
+    uint32_t quorum = ctl->voters.voter_count / 2 + 1;
+    bool join = with != 0;
+    bool found = !join && (uint32_t)__builtin_popcountll(without) + 1 >= quorum;
+    if (!join && !found)
+        return; /* not enough peers heard yet to know */
+    char err[512];
+    if (replica_attach(ctl->meta, 0, &ctl->voters, found, err, sizeof(err)) != 0) {
+        DIAG_ERROR("starting the metadata replica: %s", err);
+        return; /* tried again next tick */
+    }
+    ctl->bootstrap_pending = false;
+    DIAG_INFO("%s", found ? "a new cluster: this broker is one of the founding replicas of its "
+                            "metadata log"
+                          : "joining an existing cluster: the metadata replica catches up before "
+                            "it votes");
+}
+
+static void id_proposed(struct controller_call *c)
+{
+    (void)c; /* applied or not: the next leadership tries again while the id is unknown */
+}
+
+void controller_tick(struct shard *s)
+{
+    struct controller *ctl = s->controller;
+    if (!ctl)
+        return;
+    if (ctl->bootstrap_pending) {
+        bootstrap(ctl);
+        return;
+    }
+    struct partition *p = ctl->meta;
+    bool leads = p->replica && replica_is_leader(p->replica);
+    if (!leads)
+        ctl->id_proposed = false;
+    apply_next(ctl);
+    /* The first leader names the cluster once it has applied everything committed. */
+    if (!leads || ctl->id_proposed || s->srv->cluster_id[0] != '\0' || ctl->busy ||
+        ctl->applied < replica_commit(p->replica))
+        return;
+    uint8_t raw[16];
+    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+        return;
+    char id[33];
+    for (int i = 0; i < 16; i++)
+        snprintf(id + 2 * i, 3, "%02x", raw[i]);
+    ctl->id_proposed = true;
+    ctl->id_call.done = id_proposed;
+    controller_propose_cluster_id(s, &ctl->id_call, id);
 }

@@ -50,4 +50,7 @@ void controller_create_topic(struct shard *s, struct controller_call *c, const c
                              uint32_t partitions, uint32_t rf, const struct topic_config *cfg);
 void controller_delete_topic(struct shard *s, struct controller_call *c, const char *name);
 
+/* Shard 0, every loop tick: a fresh directory's start, applying, naming the cluster. */
+void controller_tick(struct shard *s);
+
 #endif

@@ -8,5 +8,7 @@
 struct partition *controller_meta(struct controller *ctl);
 /* Answers c (c->offset set) once its record is applied here. */
 void controller_wait_applied(struct controller *ctl, struct controller_call *c);
+/* Proposes the cluster's id (a ClusterRecord cluster_created). */
+void controller_propose_cluster_id(struct shard *s, struct controller_call *c, const char *id);
 
 #endif

@@ -137,6 +137,14 @@ void controller_create_topic(struct shard *s, struct controller_call *c, const c
     free(replicas);
 }
 
+void controller_propose_cluster_id(struct shard *s, struct controller_call *c, const char *id)
+{
+    Ringlog__ClusterRecord rec = RINGLOG__CLUSTER_RECORD__INIT;
+    rec.body_case = RINGLOG__CLUSTER_RECORD__BODY_CLUSTER_CREATED;
+    rec.cluster_created = (char *)id;
+    propose(s, c, &rec.base);
+}
+
 void controller_delete_topic(struct shard *s, struct controller_call *c, const char *name)
 {
     Ringlog__ClusterRecord rec = RINGLOG__CLUSTER_RECORD__INIT;

@@ -12,7 +12,7 @@
 #include "diag.h"
 #include "errors.h"
 #include "handlers.h"
-#include "net/peer.h"
+#include "net/peer_accept.h"
 #include "peer_hello.h"
 #include "request.h"
 #include "server.h"

@@ -1,8 +1,8 @@
 /*
  * The peer links' front: messages, peer_send from any shard, the per-node
  * state shared by every shard, and the turn/tick/stop work of each shard.
- * Sockets are in peer_link.c, dialing in peer_dial.c, accepting in
- * peer_accept.c.
+ * Frames are in peer_out.c, sockets in peer_link.c, each node's up and
+ * down in peer_node.c, dialing in peer_dial.c, accepting in peer_accept.c.
  *
  * A message sent from a shard other than the link shard goes through the
  * node's inbox: a lock-free stack (push: compare-and-swap of the top; the
@@ -10,6 +10,8 @@
  * pushes of one shard come out in the order it made them. A wake makes the
  * link shard take it on its next turn.
  */
+#include "peer.h"
+
 #include <arpa/inet.h>
 #include <assert.h>
 #include <netdb.h>
@@ -18,23 +20,16 @@
 #include <string.h>
 
 #include "diag.h"
-#include "fault_alloc.h"
-#include "peer_hello.h"
-#include "peer_internal.h"
+#include "io/loop.h"
+#include "peer_dial.h"
+#include "peer_link.h"
+#include "peer_node.h"
 #include "server.h"
 #include "shard.h"
 
-static const struct peer_hooks *hooks;
-
 void peer_set_hooks(const struct peer_hooks *h)
 {
-    assert(h != NULL && h->on_message != NULL && h->on_link != NULL);
-    hooks = h;
-}
-
-const struct peer_hooks *peer_hooks_get(void)
-{
-    return hooks;
+    peer_node_set_hooks(h);
 }
 
 int peer_link_shard(const struct server *srv, int32_t node)
@@ -43,73 +38,12 @@ int peer_link_shard(const struct server *srv, int32_t node)
     return (int)(node % srv->nshards);
 }
 
-void peer_self(const struct server *srv, struct peer_identity *self)
+uint64_t peer_link_number(struct shard *link_shard, int32_t node)
 {
-    assert(srv->incarnation != 0);
-    self->cluster_id = srv->cluster_id;
-    self->node_id = srv->cfg.node_id;
-    self->incarnation = srv->incarnation;
-    self->software_version = RINGLOG_SERVER_VERSION;
-}
-
-/* ------------------------------------------------------------ messages */
-
-struct peer_out *peer_out_new(size_t head_len, uint8_t *records, size_t records_len)
-{
-    assert(records != NULL || records_len == 0);
-    struct peer_out *m = FAULT_ALLOC(malloc(sizeof(*m) + head_len));
-    if (!m) {
-        free(records);
-        return NULL;
-    }
-    memset(m, 0, sizeof(*m));
-    m->records = records;
-    m->records_len = records_len;
-    m->head_len = head_len;
-    return m;
-}
-
-uint8_t *peer_out_head(struct peer_out *m)
-{
-    return m->head;
-}
-
-void peer_out_free(struct peer_out *m)
-{
-    if (!m)
-        return;
-    free(m->records);
-    free(m);
-}
-
-int64_t peer_out_free_chain(struct peer_out *m)
-{
-    int64_t bytes = 0;
-    while (m) {
-        struct peer_out *next = m->next;
-        bytes += (int64_t)peer_out_bytes(m);
-        peer_out_free(m);
-        m = next;
-    }
-    return bytes;
-}
-
-struct peer_out *peer_out_pack(const ProtobufCMessage *msg)
-{
-    size_t len = protobuf_c_message_get_packed_size(msg);
-    struct peer_out *m = peer_out_new(len, NULL, 0);
-    if (m)
-        protobuf_c_message_pack(msg, m->head);
-    return m;
-}
-
-struct peer_node *peer_node_find(struct server *srv, int32_t id)
-{
-    struct peer_net *net = srv->peers;
-    for (int i = 0; net && i < net->count; i++)
-        if (net->nodes[i].id == id)
-            return &net->nodes[i];
-    return NULL;
+    assert(link_shard == shard_current());
+    struct peer_node *n = peer_node_find(link_shard->srv, node);
+    assert(n == NULL || n->link_shard == link_shard->loop.id);
+    return n && n->link ? n->link->number : 0;
 }
 
 /* ------------------------------------------------------------- sending */
@@ -213,21 +147,14 @@ bool peer_shard_drained(const struct shard *s)
     return s->peer_link_count == 0;
 }
 
-/* Logs text unless it repeats the last line of l within PEER_LOG_EVERY_MS. */
-void peer_logline(struct peer_logline *l, int64_t now_ms, bool warn, const char *text)
+void peer_tick(struct shard *s)
 {
-    if (strcmp(l->last, text) == 0 && now_ms - l->last_ms < PEER_LOG_EVERY_MS) {
-        l->suppressed++;
-        return;
-    }
-    if (l->suppressed > 0)
-        diag(warn ? DIAG_LEVEL_WARN : DIAG_LEVEL_INFO,
-             "%s (and %u times more since it was last logged)", text, l->suppressed);
-    else
-        diag(warn ? DIAG_LEVEL_WARN : DIAG_LEVEL_INFO, "%s", text);
-    snprintf(l->last, sizeof(l->last), "%s", text);
-    l->last_ms = now_ms;
-    l->suppressed = 0;
+    peer_dial_tick(s);
+}
+
+void peer_shard_start(struct shard *s)
+{
+    peer_dial_start(s);
 }
 
 /* ------------------------------------------------------- start and end */
@@ -267,7 +194,6 @@ int peer_net_init(struct server *srv, char *err, size_t err_len)
             continue;
         struct peer_node *n = &srv->peers->nodes[srv->peers->count];
         n->id = cfg->peers[i].node_id;
-        n->index = i;
         n->stats = &srv->peer_stats[i];
         n->link_shard = peer_link_shard(srv, n->id);
         n->backoff_ms = PEER_BACKOFF_FIRST_MS;

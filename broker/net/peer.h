@@ -28,24 +28,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "peer_hooks.h" /* struct peer_hooks: on_message, on_link */
+#include "peer_out.h"   /* struct peer_out: peer_out_new, peer_out_head, peer_out_free */
+
 struct shard;
 struct server;
-struct conn;
 
 /* Bytes a link may hold queued (all senders together) before peer_send drops. */
 #define PEER_QUEUE_BOUND ((int64_t)64 << 20)
-
-/* One outgoing PeerMessage frame: a head buffer plus optional owned record bytes. */
-struct peer_out;
-
-/*
- * A message whose body is head_len bytes (the caller writes them at
- * peer_out_head) followed by records (malloc'd, owned by the message from
- * here on, may be NULL). NULL when out of memory (records are freed then).
- */
-struct peer_out *peer_out_new(size_t head_len, uint8_t *records, size_t records_len);
-uint8_t *peer_out_head(struct peer_out *m);
-void peer_out_free(struct peer_out *m);
 
 /*
  * Queues m to node `node`; callable on any shard thread; takes ownership
@@ -54,18 +44,18 @@ void peer_out_free(struct peer_out *m);
  */
 bool peer_send(struct shard *s, int32_t node, struct peer_out *m);
 
-struct peer_hooks {
-    /* A PeerMessage arrived from `from` (disk incarnation inc) on the link
-     * shard. body is malloc'd and owned by the callee. */
-    void (*on_message)(struct shard *link_shard, int32_t from, uint64_t inc, uint8_t *body,
-                       size_t len);
-    /* A link came up (after the handshake; inc is the peer's disk
-     * incarnation) or went down. */
-    void (*on_link)(struct shard *link_shard, int32_t node, uint64_t inc, bool up);
-};
-
 /* Before any shard runs. Without hooks, received messages are dropped. */
 void peer_set_hooks(const struct peer_hooks *h);
+
+/*
+ * On the link shard, in a callback about node: the number of the link it
+ * is about, counted from 1 per node by this process; a newer link has a
+ * larger number (disk incarnations are random and cannot be compared). A
+ * message handed to another shard carries it, and that shard drops numbers
+ * below the newest it has seen from the node (PROTOCOL.md "Incarnations
+ * and superseded links"). 0 when no link to node exists.
+ */
+uint64_t peer_link_number(struct shard *link_shard, int32_t node);
 
 /* The shard that holds the link to node: node % nshards. */
 int peer_link_shard(const struct server *srv, int32_t node);
@@ -84,12 +74,5 @@ void peer_tick(struct shard *s);
 void peer_shard_stop(struct shard *s);
 /* Whether every link of this shard is closed and freed. */
 bool peer_shard_drained(const struct shard *s);
-
-/*
- * The handler tier found a peer_hello as the first frame of connection c:
- * the connection becomes an accepted link (answered or refused on the link
- * shard). False: the frame is undecodable (the connection closes).
- */
-bool peer_accept(struct conn *c, const uint8_t *frame, size_t len);
 
 #endif

@@ -12,6 +12,8 @@
  * broker's PeerHelloResponse and the link is up, superseding any older
  * link from that node. Hellos naming unknown nodes are refused on shard 0.
  */
+#include "peer_accept.h"
+
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,9 +21,11 @@
 
 #include "diag.h"
 #include "fault_alloc.h"
+#include "io/loop.h"
 #include "net/conn.h"
 #include "peer_hello.h"
-#include "peer_internal.h"
+#include "peer_link.h"
+#include "peer_node.h"
 #include "server.h"
 #include "shard.h"
 
@@ -69,12 +73,18 @@ static void refuse(struct peer_link *l, const Ringlog__Request *req, int code, c
     peer_link_flush(l);
 }
 
+static const struct peer_link_ops accept_ops = {
+    .on_handshake_frame = NULL, /* the dialer sends nothing before the answer */
+    .on_message = peer_node_on_message,
+    .on_close = peer_node_on_close,
+};
+
 /* Checks the hello on the link shard; the link is up, or refused. */
 static void check_hello(struct shard *s, struct pending *p)
 {
     const Ringlog__PeerHello *hello = p->req->peer_hello;
     struct peer_node *n = peer_node_find(s->srv, hello->node_id);
-    struct peer_link *l = peer_link_new(s, n, p->fd, false);
+    struct peer_link *l = peer_link_new(s, n, p->fd, false, &accept_ops);
     if (!l) {
         close(p->fd);
         return;
@@ -108,7 +118,8 @@ static void check_hello(struct shard *s, struct pending *p)
     }
     peer_link_queue(l, m, false);
     peer_link_arm_recv(l);
-    peer_link_up(l, hello->incarnation); /* messages queued from here go after the answer */
+    peer_note_cluster_id(s->srv, hello->node_id, hello->cluster_id);
+    peer_node_up(l, hello->incarnation); /* messages queued from here go after the answer */
     peer_link_flush(l);
 }
 

@@ -7,6 +7,8 @@
  * starts over once a link is up. Timeouts and re-dials run off the
  * shard's tick. Failures that repeat are logged once per PEER_LOG_EVERY_MS.
  */
+#include "peer_dial.h"
+
 #include <assert.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -17,25 +19,14 @@
 #include <unistd.h>
 
 #include "diag.h"
+#include "io/loop.h"
 #include "peer_hello.h"
-#include "peer_internal.h"
+#include "peer_link.h"
+#include "peer_node.h"
 #include "server.h"
 #include "shard.h"
 
-static bool dials(const struct server *srv, const struct peer_node *n)
-{
-    return srv->cfg.node_id < n->id;
-}
-
-void peer_dial_link_gone(struct peer_node *n, struct shard *s)
-{
-    assert(n->link == NULL && s->loop.id == n->link_shard);
-    if (!dials(s->srv, n))
-        return;
-    n->next_dial_ms = s->loop.now_ms + n->backoff_ms;
-    n->backoff_ms =
-        n->backoff_ms * 2 > PEER_BACKOFF_LAST_MS ? PEER_BACKOFF_LAST_MS : n->backoff_ms * 2;
-}
+static const struct peer_link_ops dial_ops;
 
 /* A dial failed before the handshake: log (rate-limited) and close. */
 static void dial_failed(struct peer_link *l, bool warn, const char *reason)
@@ -102,13 +93,13 @@ static void dial(struct shard *s, struct peer_node *n)
         peer_logline(&n->dial_log, s->loop.now_ms, true, text);
         if (fd >= 0)
             close(fd);
-        peer_dial_link_gone(n, s);
+        peer_node_schedule_dial(n, s);
         return;
     }
-    struct peer_link *l = peer_link_new(s, n, fd, true);
+    struct peer_link *l = peer_link_new(s, n, fd, true, &dial_ops);
     if (!l) {
         close(fd);
-        peer_dial_link_gone(n, s);
+        peer_node_schedule_dial(n, s);
         return;
     }
     n->link = l;
@@ -121,7 +112,8 @@ static void dial(struct shard *s, struct peer_node *n)
     l->sqes_pending++;
 }
 
-bool peer_dial_on_answer(struct peer_link *l, const uint8_t *frame, size_t len)
+/* The answer to our hello: the link is up, or refused (logged) and closed. */
+static void on_answer(struct peer_link *l, const uint8_t *frame, size_t len)
 {
     struct peer_node *n = l->node;
     assert(l->dialer && l->state == LINK_HELLO_SENT && n != NULL);
@@ -130,7 +122,7 @@ bool peer_dial_on_answer(struct peer_link *l, const uint8_t *frame, size_t len)
     if (!resp) {
         metrics_add(&n->stats->refused, 1);
         dial_failed(l, true, "the answer to the peer hello is not a Response (not a ringlogd?)");
-        return false;
+        return;
     }
     struct peer_identity self;
     peer_self(l->shard->srv, &self);
@@ -138,15 +130,22 @@ bool peer_dial_on_answer(struct peer_link *l, const uint8_t *frame, size_t len)
     uint32_t version;
     int code = peer_hello_check_answer(resp, &self, n->id, &version, reason, sizeof(reason));
     uint64_t incarnation = resp->peer_hello ? resp->peer_hello->incarnation : 0;
+    if (code == RINGLOG__ERROR_CODE__NONE && resp->peer_hello)
+        peer_note_cluster_id(l->shard->srv, n->id, resp->peer_hello->cluster_id);
     ringlog__response__free_unpacked(resp, NULL);
     if (code != RINGLOG__ERROR_CODE__NONE) {
         metrics_add(&n->stats->refused, 1);
         dial_failed(l, true, reason);
-        return false;
+        return;
     }
-    peer_link_up(l, incarnation);
-    return true;
+    peer_node_up(l, incarnation);
 }
+
+static const struct peer_link_ops dial_ops = {
+    .on_handshake_frame = on_answer,
+    .on_message = peer_node_on_message,
+    .on_close = peer_node_on_close,
+};
 
 /* Connects and handshakes that take too long are given up (and dialed again). */
 static void expire(struct shard *s)
@@ -166,7 +165,7 @@ static void expire(struct shard *s)
     }
 }
 
-void peer_tick(struct shard *s)
+void peer_dial_tick(struct shard *s)
 {
     struct peer_net *net = s->srv->peers;
     if (s->stopping || !net)
@@ -174,16 +173,16 @@ void peer_tick(struct shard *s)
     expire(s);
     for (int i = 0; i < net->count; i++) {
         struct peer_node *n = &net->nodes[i];
-        if (n->link_shard == s->loop.id && dials(s->srv, n) && !n->link &&
+        if (n->link_shard == s->loop.id && peer_node_dials(s->srv, n) && !n->link &&
             s->loop.now_ms >= n->next_dial_ms)
             dial(s, n);
     }
 }
 
-void peer_shard_start(struct shard *s)
+void peer_dial_start(struct shard *s)
 {
     struct peer_net *net = s->srv->peers;
     for (int i = 0; net && i < net->count; i++)
-        if (net->nodes[i].link_shard == s->loop.id && dials(s->srv, &net->nodes[i]))
+        if (net->nodes[i].link_shard == s->loop.id && peer_node_dials(s->srv, &net->nodes[i]))
             dial(s, &net->nodes[i]);
 }

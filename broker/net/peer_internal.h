@@ -1,7 +1,9 @@
 /*
- * What the files of the peer links share (peer.c: messages, sending,
- * per-node state; peer_link.c: one link's socket I/O; peer_dial.c: the
- * dialer's side; peer_accept.c: the accepting side). Not for other tiers.
+ * The data the modules of the peer links share, bottom up: peer_out.c
+ * (frames), peer_link.c (one link's socket), peer_node.c (each other
+ * broker's state, up and down), peer_dial.c and peer_accept.c (the two
+ * ends of a handshake), peer.c (the front: sending, per-shard work).
+ * Data only; not for other tiers.
  */
 #ifndef RINGLOG_BROKER_PEER_INTERNAL_H
 #define RINGLOG_BROKER_PEER_INTERNAL_H
@@ -14,9 +16,8 @@
 
 #include "frame.h"
 #include "io/completion.h"
-#include "io/loop.h"
 #include "metrics.h"
-#include "peer.h"
+#include "peer_out.h"
 
 #define PEER_MAX_IOV 256
 /* Re-dial back-off, doubling from the first to the last after each failure. */
@@ -24,24 +25,13 @@
 #define PEER_BACKOFF_LAST_MS 1000
 #define PEER_CONNECT_TIMEOUT_MS 1000
 #define PEER_HANDSHAKE_TIMEOUT_MS 2000
+/* Data unacknowledged this long breaks a link (TCP_USER_TIMEOUT): a peer cut
+ * off by the network is dialed again, and found within a back-off of the
+ * network healing, instead of after TCP's retransmission back-off (minutes).
+ * A stopped peer (SIGSTOP) still acknowledges, so it keeps its link. */
+#define PEER_USER_TIMEOUT_MS 5000
 /* A repeated failure is logged at most once per this long. */
 #define PEER_LOG_EVERY_MS 30000
-
-struct peer_out {
-    struct peer_out *next;
-    uint8_t *records;
-    size_t records_len;
-    size_t head_len;
-    bool counted;      /* a message (node->queued_bytes holds its bytes), not a handshake frame */
-    uint8_t header[4]; /* the frame's length */
-    uint8_t head[];
-};
-
-/* Bytes a message takes on the wire (frame header included). */
-static inline size_t peer_out_bytes(const struct peer_out *m)
-{
-    return sizeof(m->header) + m->head_len + m->records_len;
-}
 
 /* Rate limit of one kind of log line (a failure that repeats). */
 struct peer_logline {
@@ -57,13 +47,27 @@ enum peer_link_state {
     LINK_REFUSING,   /* acceptor: the refusal is being sent, then close */
 };
 
+struct peer_link;
 struct peer_node;
+struct shard;
+
+/* What a link tells the module that made it (peer_dial.c, peer_accept.c). */
+struct peer_link_ops {
+    /* A whole frame before the link is up (the dialer's answer); NULL: close. */
+    void (*on_handshake_frame)(struct peer_link *l, const uint8_t *frame, size_t len);
+    /* A message on a link that is up; body is malloc'd and passes on. */
+    void (*on_message)(struct peer_link *l, uint8_t *body, size_t len);
+    /* The link is closing (why may be NULL): it no longer counts. */
+    void (*on_close)(struct peer_link *l, const char *why);
+};
 
 /* One connection to another broker, on its node's link shard. */
 struct peer_link {
     struct peer_link *prev, *next; /* the shard's links */
     struct shard *shard;
+    const struct peer_link_ops *ops;
     struct peer_node *node; /* NULL for a refused hello from an unknown node */
+    int32_t peer_node_id;   /* who the peer is, or says it is (logs) */
     int fd;
     bool dialer;
     enum peer_link_state state;
@@ -73,6 +77,7 @@ struct peer_link {
     bool sending;
     uint32_t sqes_pending;
     uint64_t incarnation; /* the peer's, from the handshake */
+    uint64_t number;      /* its node's links counted up to this one (peer_link_number) */
     int64_t deadline_ms;  /* connect or handshake timeout */
     struct rl_completion connect_done, recv_done, send_done, close_done, cancel_done;
     struct rl_frame_decoder decoder;
@@ -81,7 +86,6 @@ struct peer_link {
     int64_t queued_bytes;         /* counted messages in the queue (not handshake frames) */
     struct iovec iov[PEER_MAX_IOV];
     struct msghdr msg;
-    int32_t peer_node_id; /* who the peer said it is (for logs) */
 };
 
 /* Another broker of --peers. The atomics are touched by any shard, the rest
@@ -89,7 +93,6 @@ struct peer_link {
 struct peer_node {
     int32_t id;
     int link_shard;
-    int index; /* in cfg.peers: srv->peer_stats[index] */
     struct peer_stats *stats;
     struct sockaddr_storage addr;
     socklen_t addr_len;
@@ -99,6 +102,7 @@ struct peer_node {
     _Atomic int64_t queued_bytes; /* inbox plus the link's queue */
     /* link shard only */
     struct peer_link *link; /* the current link (dialing, handshaking or up) */
+    uint64_t links_up;      /* links that came up, this one included */
     int64_t next_dial_ms;
     int64_t backoff_ms;
     struct peer_logline dial_log;
@@ -110,33 +114,5 @@ struct peer_net {
     int count;
     struct peer_node nodes[];
 };
-
-struct peer_identity;
-
-/* peer.c */
-/* Who this broker is on a link, read afresh at every handshake. */
-void peer_self(const struct server *srv, struct peer_identity *self);
-struct peer_node *peer_node_find(struct server *srv, int32_t id);
-const struct peer_hooks *peer_hooks_get(void);
-void peer_logline(struct peer_logline *l, int64_t now_ms, bool warn, const char *text);
-/* Frees a chain of messages, returning how many bytes they counted. */
-int64_t peer_out_free_chain(struct peer_out *m);
-
-/* peer_link.c */
-struct peer_link *peer_link_new(struct shard *s, struct peer_node *node, int fd, bool dialer);
-void peer_link_arm_recv(struct peer_link *l);
-/* Queues a frame (counted: a message, whose bytes node->queued_bytes holds). */
-void peer_link_queue(struct peer_link *l, struct peer_out *m, bool counted);
-void peer_link_flush(struct peer_link *l);
-void peer_link_close(struct peer_link *l, const char *why);
-void peer_link_maybe_free(struct peer_link *l);
-/* The handshake is done: the link carries messages and replaces node->link. */
-void peer_link_up(struct peer_link *l, uint64_t incarnation);
-/* A whole frame, on a link still in its handshake (dialer: the answer). */
-bool peer_dial_on_answer(struct peer_link *l, const uint8_t *frame, size_t len);
-/* A link to node went away: the dialer schedules the next dial. */
-void peer_dial_link_gone(struct peer_node *node, struct shard *s);
-/* Packs msg as a frame into a new (uncounted) peer_out; NULL when out of memory. */
-struct peer_out *peer_out_pack(const ProtobufCMessage *msg);
 
 #endif

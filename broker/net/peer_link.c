@@ -1,12 +1,10 @@
-/*
- * One link's socket: multishot recv into the loop's provided buffers, the
- * frame decoder cutting PeerMessages out of the stream, the send queue
- * gathered into one sendmsg per loop turn (record bytes as their own
- * iovecs), and the close that reports the link down. Like net/conn.c, but
- * one-way messages instead of requests and replies.
- */
+/* One link's socket I/O (peer_link.h). */
+#include "peer_link.h"
+
 #include <assert.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +12,7 @@
 
 #include "diag.h"
 #include "fault_alloc.h"
-#include "peer_internal.h"
+#include "io/loop.h"
 #include "server.h"
 #include "shard.h"
 
@@ -31,9 +29,11 @@ static struct io_uring_sqe *link_sqe(struct peer_link *l, struct rl_completion *
     return sqe;
 }
 
-struct peer_link *peer_link_new(struct shard *s, struct peer_node *node, int fd, bool dialer)
+struct peer_link *peer_link_new(struct shard *s, struct peer_node *node, int fd, bool dialer,
+                                const struct peer_link_ops *ops)
 {
     assert(s == shard_current() && fd >= 0);
+    assert(ops != NULL && ops->on_message != NULL && ops->on_close != NULL);
     struct peer_link *l = FAULT_ALLOC(calloc(1, sizeof(*l)));
     if (!l)
         return NULL;
@@ -41,12 +41,16 @@ struct peer_link *peer_link_new(struct shard *s, struct peer_node *node, int fd,
     l->node = node;
     l->fd = fd;
     l->dialer = dialer;
+    l->ops = ops;
     l->peer_node_id = node ? node->id : -1;
     l->recv_done.on_complete = on_recv;
     l->send_done.on_complete = on_send;
     l->close_done.on_complete = on_close_done;
     l->cancel_done.on_complete = on_cancel_done;
     rl_frame_decoder_init(&l->decoder, s->srv->cfg.max_frame_bytes);
+    /* Not a TCP socket (the request fuzz target's socketpair): no timeout. */
+    unsigned timeout = PEER_USER_TIMEOUT_MS;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout, sizeof(timeout));
     l->next = s->peer_links;
     if (s->peer_links)
         s->peer_links->prev = l;
@@ -69,13 +73,11 @@ void peer_link_arm_recv(struct peer_link *l)
  * decoder reassembled it in a buffer of its own). */
 static void deliver(struct peer_link *l, const uint8_t *frame, size_t len)
 {
-    struct peer_node *n = l->node;
-    assert(n != NULL && l->state == LINK_UP);
-    metrics_add(&n->stats->messages_received, 1);
-    metrics_add(&n->stats->bytes_received, len + RL_FRAME_HEADER_BYTES);
-    const struct peer_hooks *h = peer_hooks_get();
+    assert(l->node != NULL && l->state == LINK_UP);
+    metrics_add(&l->node->stats->messages_received, 1);
+    metrics_add(&l->node->stats->bytes_received, len + RL_FRAME_HEADER_BYTES);
     uint8_t *body = rl_frame_decoder_take_frame(&l->decoder, frame);
-    if (!body && h) {
+    if (!body) {
         body = FAULT_ALLOC(malloc(len));
         if (!body) {
             peer_link_close(l, "out of memory receiving a message");
@@ -83,10 +85,7 @@ static void deliver(struct peer_link *l, const uint8_t *frame, size_t len)
         }
         memcpy(body, frame, len);
     }
-    if (h)
-        h->on_message(l->shard, n->id, l->incarnation, body, len);
-    else
-        free(body);
+    l->ops->on_message(l, body, len);
 }
 
 static void consume_bytes(struct peer_link *l, const uint8_t *data, size_t len)
@@ -96,10 +95,10 @@ static void consume_bytes(struct peer_link *l, const uint8_t *data, size_t len)
     int status;
     while (!l->closing && (status = rl_frame_decoder_next(&l->decoder, &data, &len, &frame,
                                                           &frame_len)) == RL_OK) {
-        if (l->state == LINK_HELLO_SENT)
-            peer_dial_on_answer(l, frame, frame_len);
-        else if (l->state == LINK_UP)
+        if (l->state == LINK_UP)
             deliver(l, frame, frame_len);
+        else if (l->state == LINK_HELLO_SENT && l->ops->on_handshake_frame)
+            l->ops->on_handshake_frame(l, frame, frame_len);
         else
             peer_link_close(l, "a frame before the handshake completed");
     }
@@ -250,50 +249,7 @@ static void on_send(struct rl_completion *done, int32_t res, uint32_t flags)
     peer_link_maybe_free(l);
 }
 
-/* -------------------------------------------------------- up and down */
-
-void peer_link_up(struct peer_link *l, uint64_t incarnation)
-{
-    struct peer_node *n = l->node;
-    assert(n != NULL && !l->closing && incarnation != 0);
-    assert(l->shard->loop.id == n->link_shard);
-    if (n->link && n->link != l)
-        peer_link_close(n->link, "superseded by a newer link from the same node");
-    n->link = l;
-    n->backoff_ms = PEER_BACKOFF_FIRST_MS;
-    n->dial_log.last[0] = 0; /* a later failure is news again */
-    l->state = LINK_UP;
-    l->incarnation = incarnation;
-    l->reported_up = true;
-    atomic_store(&n->up, true);
-    atomic_store(&n->stats->up, 1);
-    metrics_add(&n->stats->links_up, 1);
-    DIAG_INFO("peer link to node %d (%s) up: %s, peer incarnation %016llx", n->id, n->addr_text,
-              l->dialer ? "dialed" : "accepted", (unsigned long long)incarnation);
-    const struct peer_hooks *h = peer_hooks_get();
-    if (h)
-        h->on_link(l->shard, n->id, incarnation, true);
-}
-
-/* The link stops counting as node's: report it down, let the dialer redial. */
-static void detach_from_node(struct peer_link *l, const char *why)
-{
-    struct peer_node *n = l->node;
-    if (l->reported_up) {
-        l->reported_up = false;
-        assert(n->link == l);
-        atomic_store(&n->up, false);
-        atomic_store(&n->stats->up, 0);
-        DIAG_INFO("peer link to node %d down: %s", n->id, why ? why : "closed");
-        const struct peer_hooks *h = peer_hooks_get();
-        if (h)
-            h->on_link(l->shard, n->id, l->incarnation, false);
-    }
-    if (n->link == l) {
-        n->link = NULL;
-        peer_dial_link_gone(n, l->shard);
-    }
-}
+/* ------------------------------------------------------------ closing */
 
 void peer_link_close(struct peer_link *l, const char *why)
 {
@@ -302,8 +258,7 @@ void peer_link_close(struct peer_link *l, const char *why)
     l->closing = true;
     if (why)
         DIAG_DEBUG("closing the peer link with node %d: %s", l->peer_node_id, why);
-    if (l->node)
-        detach_from_node(l, why);
+    l->ops->on_close(l, why);
     if (l->state == LINK_CONNECTING) {
         struct io_uring_sqe *sqe = link_sqe(l, &l->cancel_done);
         io_uring_prep_cancel(sqe, &l->connect_done, 0);

@@ -17,7 +17,8 @@ void partition_fill_offsets(struct partition_result *res, const struct partition
     res->log_start = partition_log_start_offset(p->log);
     res->log_end = partition_log_end_offset(p->log);
     res->high_watermark = atomic_load(&p->stats->high_watermark);
-    res->leader_id = atomic_load_explicit(&p->stats->leader, memory_order_relaxed);
+    res->leader_id = p->replica ? replica_leader_hint(p->replica)
+                                : atomic_load_explicit(&p->stats->leader, memory_order_relaxed);
     res->leader_epoch = atomic_load_explicit(&p->stats->leader_epoch, memory_order_relaxed);
 }
 

@@ -264,7 +264,10 @@ static bool produce_propose(struct partition *p, struct partition_produce *pp)
 /* Leadership and in-sync replicas, checked before anything is admitted. */
 static bool produce_replica_ready(struct partition *p, struct partition_produce *pp)
 {
-    if (!replica_is_leader(p->replica)) {
+    /* Not leading, or handing leadership over (proposals are refused then):
+     * refused before admission, which records producer state. */
+    if (!replica_is_leader(p->replica) ||
+        replica_leader_hint(p->replica) != replica_leader(p->replica)) {
         produce_not_leader(pp);
         return false;
     }

@@ -63,6 +63,9 @@ uint32_t replica_driver_hand_over(struct shard *s);
 /* Leadership as this replica knows it. */
 bool replica_is_leader(const struct replica *r);
 int32_t replica_leader(const struct replica *r);
+/* Where a leader hint should send clients: the transfer target while leadership is being
+ * handed over (the leader refuses writes meanwhile), else the leader. */
+int32_t replica_leader_hint(const struct replica *r);
 int32_t replica_term(const struct replica *r);
 int64_t replica_commit(const struct replica *r);
 /* Voters that match the leader's log up to its commit and answered lately (leader only; itself

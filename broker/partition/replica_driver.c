@@ -175,6 +175,8 @@ int replica_attach(struct partition *p, uint64_t topic_id, const struct rg_membe
         return -1;
     }
     r->commit = replica_group_commit(&r->rg);
+    for (uint32_t i = 0; i < RG_MAX_NODES; i++)
+        r->heard_ms[i] = clock_monotonic_ms(); /* a new leader gives its followers one window */
     uint32_t b = bucket(topic_id, p->index);
     r->hash_next = d->table[b];
     d->table[b] = r;
@@ -299,6 +301,29 @@ struct repl_gauges {
     uint64_t hosted, led, under, lag_max;
 };
 
+/*
+ * Leaders spread the way placement put the replicas: the first replica of
+ * a partition's assignment is its preferred leader. Elections pick by
+ * chance (one broker led 60 % of 1,000 new partitions), so a leader hands
+ * over to the preferred replica once that one has been in sync for a
+ * while (Kafka's preferred-leader election, without its 5-minute wait).
+ */
+static void prefer_leader(struct replica *r, uint64_t isr)
+{
+    int32_t preferred = r->rg.config.bootstrap.voters[0];
+    bool in_sync = preferred >= 0 && preferred < 64 && ((isr >> preferred) & 1);
+    if (preferred == r->rg.config.self || !in_sync || r->drv->shard->stopping ||
+        replica_group_transfer_target(&r->rg) != RG_NO_NODE) {
+        r->preferred_ticks = 0;
+        return;
+    }
+    if (++r->preferred_ticks < REPLICA_PREFERRED_TICKS)
+        return;
+    r->preferred_ticks = 0;
+    struct rg_output *out = replica_out(r->drv);
+    replica_finish(r, out, replica_group_transfer_leadership(&r->rg, preferred, out));
+}
+
 /* A leader's in-sync replicas, for Metadata on every shard (bit = node id). */
 static void publish_isr(struct replica *r, struct repl_gauges *g)
 {
@@ -313,6 +338,7 @@ static void publish_isr(struct replica *r, struct repl_gauges *g)
     g->hosted++;
     if (!leads)
         return;
+    prefer_leader(r, mask);
     const struct rg_membership *m = replica_group_membership(&r->rg);
     g->led++;
     g->under += n < m->voter_count;
@@ -322,6 +348,12 @@ static void publish_isr(struct replica *r, struct repl_gauges *g)
         if (peer && m->voters[i] != r->rg.config.self && end - peer->match > (int64_t)g->lag_max)
             g->lag_max = (uint64_t)(end - peer->match);
     }
+}
+
+/* Each tick: the log end now, for the in-sync test REPLICA_ISR_TICKS later. */
+static void note_end(struct replica *r)
+{
+    r->end_ring[r->end_pos++ % REPLICA_ISR_TICKS] = replica_group_log_end(&r->rg);
 }
 
 /* Runs every tick the shard's clock says is due on every group, in phase. */
@@ -344,8 +376,10 @@ void replica_driver_tick(struct shard *s)
     if (due == 0)
         return;
     struct repl_gauges g = {0};
-    for (struct replica *r = d->list; r; r = r->next)
+    for (struct replica *r = d->list; r; r = r->next) {
+        note_end(r);
         publish_isr(r, &g);
+    }
     atomic_store(&s->metrics.replicas_hosted, g.hosted);
     atomic_store(&s->metrics.replicas_led, g.led);
     atomic_store(&s->metrics.under_replicated, g.under);
@@ -439,6 +473,12 @@ int32_t replica_leader(const struct replica *r)
     return replica_group_leader(&r->rg);
 }
 
+int32_t replica_leader_hint(const struct replica *r)
+{
+    int32_t target = replica_group_transfer_target(&r->rg);
+    return target != RG_NO_NODE ? target : replica_group_leader(&r->rg);
+}
+
 int32_t replica_term(const struct replica *r)
 {
     return (int32_t)replica_group_term(&r->rg);
@@ -454,11 +494,22 @@ const struct rg_membership *replica_members(const struct replica *r)
     return replica_group_membership(&r->rg);
 }
 
+void replica_heard(struct replica *r, int32_t node)
+{
+    const struct rg_membership *m = replica_group_membership(&r->rg);
+    for (uint32_t i = 0; i < m->voter_count && i < RG_MAX_NODES; i++)
+        if (m->voters[i] == node)
+            r->heard_ms[i] = clock_monotonic_ms();
+}
+
 uint32_t replica_in_sync(const struct replica *r, int32_t *nodes, uint32_t cap)
 {
     const struct rg_membership *m = replica_group_membership(&r->rg);
     uint32_t n = 0;
     int32_t self = r->rg.config.self;
+    int64_t now = clock_monotonic_ms();
+    /* The oldest end in the ring (it starts all 0: in sync at birth). */
+    int64_t then = r->end_ring[r->end_pos % REPLICA_ISR_TICKS];
     for (uint32_t i = 0; i < m->voter_count && n < cap; i++) {
         int32_t id = m->voters[i];
         if (id == self) {
@@ -466,7 +517,9 @@ uint32_t replica_in_sync(const struct replica *r, int32_t *nodes, uint32_t cap)
             continue;
         }
         const struct rg_peer *peer = replica_group_peer(&r->rg, id);
-        if (peer && replica_is_leader(r) && peer->recent_active && peer->durable_match >= r->commit)
+        bool heard =
+            i < RG_MAX_NODES && now - r->heard_ms[i] <= REPLICA_ISR_TICKS * REPLICA_TICK_MS;
+        if (peer && replica_is_leader(r) && heard && peer->durable_match >= then)
             nodes[n++] = id;
     }
     assert(n <= cap);

@@ -15,6 +15,9 @@
 
 struct peer_out;
 
+#define REPLICA_ISR_TICKS 12       /* 600 ms: two election timeouts' worth of lag */
+#define REPLICA_PREFERRED_TICKS 40 /* 2 s in sync before leadership goes back to it */
+
 struct replica {
     struct replica *hash_next; /* driver's table by (topic_id, partition) */
     struct replica *next;      /* driver's list */
@@ -37,7 +40,18 @@ struct replica {
     bool dead;                   /* detached: freed once io_pending is 0 */
     int64_t commit;              /* published */
     int64_t leaderless_since_ns; /* when this replica last lost its leader; 0: has one */
+    /* In-sync replicas, Kafka's way: a voter is in sync when it was heard
+     * from within REPLICA_ISR_TICKS and its durable match reaches the log end
+     * the leader had REPLICA_ISR_TICKS ago (caught up, give or take the
+     * lag window), so a follower keeping up under load does not flap out. */
+    int64_t end_ring[REPLICA_ISR_TICKS];
+    uint32_t end_pos;
+    int64_t heard_ms[RG_MAX_NODES]; /* by position in the voters */
+    uint32_t preferred_ticks;       /* ticks the preferred leader has been in sync, not leading */
 };
+
+/* Notes that `node` just spoke for r's group (a message or a heartbeat reply). */
+void replica_heard(struct replica *r, int32_t node);
 
 /* Heartbeat entries (or replies) gathered for one peer this turn. */
 struct hb_batch {
@@ -83,8 +97,12 @@ struct replica_driver {
     struct outq *out_head, *out_tail;
     struct hb_batch hb_out[REPLICA_MAX_PEERS];
     struct hb_batch reply_out[REPLICA_MAX_PEERS];
-    uint64_t peer_inc[REPLICA_MAX_PEERS]; /* newest incarnation heard per node */
-    struct rl_arena arena;                /* decoding heartbeats */
+    /* Per node, the newest link (net/peer.h peer_link_number) a message came
+     * by: a message of an older link, still travelling between shards, is
+     * dropped once a newer one's arrived (incarnations are random ids and
+     * cannot be ordered). */
+    uint64_t peer_link[REPLICA_MAX_PEERS];
+    struct rl_arena arena; /* decoding heartbeats */
 };
 
 struct replica *replica_find(struct replica_driver *d, uint64_t topic_id, uint32_t partition);

@@ -197,8 +197,7 @@ struct rctl {
     struct log_ctl ctl;
     struct replica *r;
     bool reset;
-    int64_t reset_to;
-    int32_t reset_epoch;
+    int64_t truncated_at;
 };
 
 static void rctl_done(struct log_ctl *c, int status)
@@ -217,7 +216,12 @@ static void rctl_done(struct log_ctl *c, int status)
         if (status != LOG_OK) {
             fence(r, x->reset ? "a reset" : "a truncation", status);
         } else {
-            producer_state_rebuild(r->part);
+            /* In memory: a synchronous re-read here would drive the ring from
+             * inside one of its completions. */
+            if (x->reset)
+                partition_forget_producers(r->part);
+            else
+                producer_state_truncate(r->part, x->truncated_at);
             partition_publish(r->part);
             if (x->reset)
                 replica_durable(r, partition_log_durable_offset(r->part->log));
@@ -241,6 +245,7 @@ static void issue_ctl(struct replica *r, const struct rg_log_op *op)
     if (op->type == RG_LOG_TRUNCATE) {
         if (r->trunc_pending++ == 0 || op->offset < r->trunc_floor)
             r->trunc_floor = op->offset;
+        x->truncated_at = op->offset;
         rc = partition_log_truncate(r->part->log, op->offset, &x->ctl);
     } else {
         x->reset = true;

@@ -204,6 +204,7 @@ static void deliver_message(struct replica_driver *d, int32_t self, struct rw_de
                                .records_len = m->records_len};
         m->msg.payload = rx;
     }
+    replica_heard(r, m->msg.from);
     struct rg_output *out = replica_out(d);
     replica_finish(r, out, replica_group_step(&r->rg, &m->msg, out));
     if (rx)
@@ -234,6 +235,7 @@ static void deliver_heartbeats(struct replica_driver *d, int32_t self, int32_t f
         } else {
             if (m->replies[i].to != self)
                 goto next;
+            replica_heard(r, m->replies[i].from);
             rc = replica_group_step_heartbeat_reply(&r->rg, &m->replies[i], out);
         }
         replica_finish(r, out, rc);
@@ -244,14 +246,14 @@ static void deliver_heartbeats(struct replica_driver *d, int32_t self, int32_t f
 }
 
 /* A PeerMessage for this shard's groups: decode it again here (cheap) and step. */
-static void deliver(struct shard *s, int32_t from, uint64_t inc, uint8_t *body, size_t len)
+static void deliver(struct shard *s, int32_t from, uint64_t link, uint8_t *body, size_t len)
 {
     struct replica_driver *d = s->replicas;
-    if (!d || from < 0 || from >= REPLICA_MAX_PEERS || inc < d->peer_inc[from]) {
-        free(body); /* an older disk incarnation than one already heard: never after it */
+    if (!d || from < 0 || from >= REPLICA_MAX_PEERS || link < d->peer_link[from]) {
+        free(body); /* an older link's, after a newer one's: never deliver it */
         return;
     }
-    d->peer_inc[from] = inc;
+    d->peer_link[from] = link;
     struct rw_decoded m;
     rl_arena_reset(&d->arena);
     if (replica_wire_decode(body, len, &d->arena, &m) != RL_OK) {
@@ -271,7 +273,7 @@ static void deliver(struct shard *s, int32_t from, uint64_t inc, uint8_t *body, 
 struct fwd {
     struct loop_msg msg;
     int32_t from;
-    uint64_t inc;
+    uint64_t link;
     uint8_t *body;
     size_t len;
 };
@@ -281,12 +283,12 @@ static void fwd_arrived(struct rl_completion *c, int32_t res, uint32_t flags)
     (void)res;
     (void)flags;
     struct fwd *f = rl_container_of(c, struct fwd, msg.arrive);
-    deliver(shard_current(), f->from, f->inc, f->body, f->len);
+    deliver(shard_current(), f->from, f->link, f->body, f->len);
     free(f);
 }
 
 /* Hands body (owned) to shard `target` to deliver there. */
-static void forward(struct shard *s, int target, int32_t from, uint64_t inc, uint8_t *body,
+static void forward(struct shard *s, int target, int32_t from, uint64_t link, uint8_t *body,
                     size_t len)
 {
     struct fwd *f = malloc(sizeof(*f));
@@ -294,14 +296,14 @@ static void forward(struct shard *s, int target, int32_t from, uint64_t inc, uin
         free(body);
         return;
     }
-    *f = (struct fwd){.from = from, .inc = inc, .body = body, .len = len};
+    *f = (struct fwd){.from = from, .link = link, .body = body, .len = len};
     f->msg.arrive.on_complete = fwd_arrived;
     loop_send(&s->loop, target, &f->msg);
 }
 
 /* Heartbeats: a copy to every other shard owning an entry, then this shard's own. */
 static void route_heartbeats(struct shard *s, const struct rw_decoded *m, int32_t from,
-                             uint64_t inc, uint8_t *body, size_t len)
+                             uint64_t link, uint8_t *body, size_t len)
 {
     struct server *srv = s->srv;
     uint64_t shards = 0;
@@ -313,11 +315,11 @@ static void route_heartbeats(struct shard *s, const struct rw_decoded *m, int32_
         uint8_t *copy = malloc(len);
         if (copy) {
             memcpy(copy, body, len);
-            forward(s, t, from, inc, copy, len);
+            forward(s, t, from, link, copy, len);
         }
     }
     if (shards & (1ull << s->loop.id))
-        deliver(s, from, inc, body, len);
+        deliver(s, from, link, body, len);
     else
         free(body);
 }
@@ -326,6 +328,8 @@ void replica_receive(struct shard *s, int32_t from, uint64_t inc, uint8_t *body,
 {
     struct replica_driver *d = s->replicas;
     struct rw_decoded m;
+    (void)inc; /* the core checks incarnations inside the messages */
+    uint64_t link = peer_link_number(s, from);
     if (!d) {
         free(body);
         return;
@@ -338,12 +342,12 @@ void replica_receive(struct shard *s, int32_t from, uint64_t inc, uint8_t *body,
     if (m.kind == RW_KIND_MESSAGE) {
         int owner = owner_of(s->srv, &m.group);
         if (owner == s->loop.id)
-            deliver(s, from, inc, body, len);
+            deliver(s, from, link, body, len);
         else
-            forward(s, owner, from, inc, body, len);
+            forward(s, owner, from, link, body, len);
         return;
     }
-    route_heartbeats(s, &m, from, inc, body, len);
+    route_heartbeats(s, &m, from, link, body, len);
 }
 
 void replica_link(struct shard *s, int32_t node, uint64_t inc, bool up)

@@ -536,6 +536,26 @@ int ringlog_admin_list_topics(ringlog_admin *a, char ***names, size_t *count, ch
 int ringlog_admin_describe_topic(ringlog_admin *a, const char *name, ringlog_topic_info **info,
                                  char *errbuf, size_t errlen);
 
+typedef struct ringlog_broker_info {
+    int32_t node_id;
+    const char *host;
+    int32_t port;
+    bool reachable; /* it answered a Metadata request during the describe */
+} ringlog_broker_info;
+
+typedef struct ringlog_cluster_info {
+    int32_t controller; /* node id of the controller (the metadata log's leader), -1: none */
+    const ringlog_broker_info *brokers;
+    size_t broker_count;
+} ringlog_cluster_info;
+
+/*
+ * The cluster's brokers (each probed once) and its controller. *info is one
+ * allocation: free it with ringlog_free(). A single broker lists itself.
+ */
+int ringlog_admin_describe_cluster(ringlog_admin *a, ringlog_cluster_info **info, char *errbuf,
+                                   size_t errlen);
+
 /* Frees memory the library handed out (list and describe results). NULL is fine. */
 void ringlog_free(void *ptr);
 

@@ -10,6 +10,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,175 +20,25 @@
 
 #include "batch.h"
 #include "broker_proc.h"
+#include "peer_cluster.h"
 #include "wire.h"
 
 TestSuite(peer_links, .timeout = 120);
 
-struct node {
-    struct broker_proc b;
-    int id;
-    uint16_t port, metrics_port;
-    char dir[512];
-};
-
-static char peers_arg[512];
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Ports and data directories for n brokers with ids 1..n; --peers names them all. */
-static void plan(struct node *nodes, int n)
-{
-    size_t len = 0;
-    peers_arg[0] = '\0';
-    for (int i = 0; i < n; i++) {
-        struct node *x = &nodes[i];
-        memset(x, 0, sizeof(*x));
-        x->id = i + 1;
-        x->port = wire_free_port();
-        x->metrics_port = wire_free_port();
-        const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-        snprintf(x->dir, sizeof(x->dir), "%s/ringlog-peer-XXXXXX", tmp);
-        cr_assert_not_null(mkdtemp(x->dir));
-        len += (size_t)snprintf(peers_arg + len, sizeof(peers_arg) - len, "%s%d@127.0.0.1:%u",
-                                i ? "," : "", x->id, x->port);
-    }
-}
-
-/* Makes the node's data directory belong to cluster `id` before it starts. */
-static void set_cluster_id(struct node *x, const char *id)
-{
-    char path[600];
-    snprintf(path, sizeof(path), "%s/meta", x->dir);
-    cr_assert(mkdir(path, 0755) == 0 || errno == EEXIST);
-    snprintf(path, sizeof(path), "%s/meta/cluster_id", x->dir);
-    FILE *f = fopen(path, "w");
-    cr_assert_not_null(f);
-    fprintf(f, "%s\n", id);
-    fclose(f);
-}
-
-static void start(struct node *x)
-{
-    char id[16], listen[64], metrics[64];
-    snprintf(id, sizeof(id), "%d", x->id);
-    snprintf(listen, sizeof(listen), "127.0.0.1:%u", x->port);
-    snprintf(metrics, sizeof(metrics), "127.0.0.1:%u", x->metrics_port);
-    const char *args[] = {"--node-id", id,          "--peers", peers_arg, "--listen",
-                          listen,      "--metrics", metrics,   NULL};
-    cr_assert_eq(broker_start(&x->b, x->dir, args), 0, "node %d did not start", x->id);
-}
-
-static void cleanup(struct node *nodes, int n)
-{
-    for (int i = 0; i < n; i++) {
-        if (nodes[i].b.pid > 0)
-            cr_expect_eq(broker_stop(&nodes[i].b), 0, "node %d did not stop cleanly", nodes[i].id);
-        snprintf(nodes[i].b.data_dir, sizeof(nodes[i].b.data_dir), "%s", nodes[i].dir);
-        snprintf(nodes[i].b.log_path, sizeof(nodes[i].b.log_path), "%s.log", nodes[i].dir);
-        broker_remove_data(&nodes[i].b);
-    }
-}
-
-/* The value of one series (e.g. `ringlog_peer_link_up{node="2"}`), or -1. */
-static long metric(const struct node *x, const char *series)
-{
-    static char page[1 << 17];
-    if (wire_http_get(x->metrics_port, "/metrics", page, sizeof(page)) != 0)
-        return -1;
-    size_t n = strlen(series);
-    for (char *p = strstr(page, series); p; p = strstr(p + 1, series))
-        if ((p == page || p[-1] == '\n') && p[n] == ' ')
-            return atol(p + n + 1);
-    return -1;
-}
-
-static long peer_metric(const struct node *x, const char *name, int node)
-{
-    char series[128];
-    snprintf(series, sizeof(series), "%s{node=\"%d\"}", name, node);
-    return metric(x, series);
-}
-
-/* Waits until x's link to `node` is up (1) or down (0); false after 10 s. */
-static bool wait_link(const struct node *x, int node, long up)
-{
-    int64_t deadline = now_ms() + 10000;
-    while (now_ms() < deadline) {
-        if (peer_metric(x, "ringlog_peer_link_up", node) == up)
-            return true;
-        usleep(20 * 1000);
-    }
-    return false;
-}
-
-static bool wait_log(const struct node *x, long from, const char *needle)
-{
-    int64_t deadline = now_ms() + 10000;
-    while (now_ms() < deadline) {
-        char *log = broker_log_since(&x->b, from);
-        bool found = log && strstr(log, needle);
-        free(log);
-        if (found)
-            return true;
-        usleep(20 * 1000);
-    }
-    return false;
-}
-
-/* The peer incarnation x logged for the last link up to `node` since `from`; 0 if none. */
-static uint64_t logged_incarnation(const struct node *x, long from, int node)
-{
-    char *log = broker_log_since(&x->b, from);
-    cr_assert_not_null(log);
-    char needle[64];
-    snprintf(needle, sizeof(needle), "peer link to node %d (", node);
-    uint64_t inc = 0;
-    for (char *p = strstr(log, needle); p; p = strstr(p + 1, needle)) {
-        char *eol = strchr(p, '\n');
-        char *at = strstr(p, "peer incarnation ");
-        if (at && (!eol || at < eol))
-            inc = strtoull(at + strlen("peer incarnation "), NULL, 16);
-    }
-    free(log);
-    return inc;
-}
-
-static uint64_t disk_incarnation(const struct node *x)
-{
-    char path[600];
-    snprintf(path, sizeof(path), "%s/meta/incarnation", x->dir);
-    FILE *f = fopen(path, "r");
-    cr_assert_not_null(f);
-    unsigned long long v = 0;
-    cr_assert_eq(fscanf(f, "%16llx", &v), 1);
-    fclose(f);
-    return v;
-}
-
-/* A client's round trip on x: create a topic, produce, fetch it back. */
-static void serve_client(const struct node *x, const char *topic)
+/*
+ * A client is served by x: Metadata answered without error, naming every
+ * broker of --peers. (What a cluster does with data while a broker is down
+ * is test_cluster.c's.)
+ */
+static void serve_client(const struct node *x, int brokers)
 {
     int fd = wire_connect(x->port);
     cr_assert(fd >= 0);
-    Ringlog__Response *r = wire_create_topic(fd, topic, 1);
-    cr_assert_not_null(r);
-    cr_assert_eq(wire_first_error(r), 0);
-    ringlog__response__free_unpacked(r, NULL);
-    uint8_t batch[4096];
-    size_t len = wire_build_batch(batch, sizeof(batch), "m", 3, -1, -1, -1);
-    r = wire_produce(fd, topic, 0, 1, batch, len);
-    cr_assert_not_null(r);
-    cr_assert_eq(wire_first_error(r), 0);
-    ringlog__response__free_unpacked(r, NULL);
-    r = wire_fetch(fd, topic, 0, 0, 0, 0);
-    cr_assert_not_null(r);
-    cr_assert_eq(wire_first_error(r), 0);
-    cr_assert_gt(r->fetch->topics[0]->partitions[0]->high_watermark, 0);
+    Ringlog__Response *r = wire_metadata(fd, NULL);
+    cr_assert_not_null(r, "node %d did not answer Metadata", x->id);
+    cr_assert_eq(r->error, 0, "node %d: %s", x->id, r->error_message);
+    cr_assert_eq(r->body_case, RINGLOG__RESPONSE__BODY_METADATA);
+    cr_assert_eq((int)r->metadata->n_brokers, brokers, "node %d", x->id);
     ringlog__response__free_unpacked(r, NULL);
     close(fd);
 }
@@ -209,9 +60,9 @@ Test(peer_links, every_pair_links_and_a_killed_broker_is_redialed_with_its_incar
         start(&nodes[i]);
     assert_all_linked(nodes, 3);
     uint64_t inc3 = disk_incarnation(&nodes[2]);
-    cr_assert_eq(logged_incarnation(&nodes[0], 0, 3), inc3);
-    cr_assert_eq(logged_incarnation(&nodes[1], 0, 3), inc3);
-    cr_assert_eq(logged_incarnation(&nodes[2], 0, 1), disk_incarnation(&nodes[0]));
+    cr_assert(wait_incarnation(&nodes[0], 0, 3, inc3));
+    cr_assert(wait_incarnation(&nodes[1], 0, 3, inc3));
+    cr_assert(wait_incarnation(&nodes[2], 0, 1, disk_incarnation(&nodes[0])));
 
     long mark[2] = {broker_log_size(&nodes[0].b), broker_log_size(&nodes[1].b)};
     broker_kill(&nodes[2].b);
@@ -222,7 +73,8 @@ Test(peer_links, every_pair_links_and_a_killed_broker_is_redialed_with_its_incar
     /* Node 1 dials node 3 (the lower id dials) and keeps trying. */
     cr_assert(wait_log(&nodes[0], mark[0], "peer link to node 3 at"));
     /* The others serve clients meanwhile, and keep their own link. */
-    serve_client(&nodes[0], "while-down");
+    serve_client(&nodes[0], 3);
+    serve_client(&nodes[1], 3);
     cr_assert_eq(peer_metric(&nodes[0], "ringlog_peer_link_up", 2), 1);
 
     mark[0] = broker_log_size(&nodes[0].b);
@@ -230,8 +82,8 @@ Test(peer_links, every_pair_links_and_a_killed_broker_is_redialed_with_its_incar
     start(&nodes[2]);
     assert_all_linked(nodes, 3);
     cr_assert_eq(disk_incarnation(&nodes[2]), inc3);
-    cr_assert_eq(logged_incarnation(&nodes[0], mark[0], 3), inc3);
-    cr_assert_eq(logged_incarnation(&nodes[1], mark[1], 3), inc3);
+    cr_assert(wait_incarnation(&nodes[0], mark[0], 3, inc3));
+    cr_assert(wait_incarnation(&nodes[1], mark[1], 3, inc3));
     cr_assert_eq(peer_metric(&nodes[0], "ringlog_peer_links_up_total", 3), 2);
     cr_assert_eq(peer_metric(&nodes[1], "ringlog_peer_links_up_total", 3), 2);
     cr_assert_eq(peer_metric(&nodes[0], "ringlog_peer_links_up_total", 2), 1);
@@ -246,7 +98,7 @@ Test(peer_links, a_wiped_disk_comes_back_as_a_new_incarnation)
     start(&nodes[1]);
     assert_all_linked(nodes, 2);
     uint64_t before = disk_incarnation(&nodes[1]);
-    cr_assert_eq(logged_incarnation(&nodes[0], 0, 2), before);
+    cr_assert(wait_incarnation(&nodes[0], 0, 2, before));
 
     broker_kill(&nodes[1].b);
     cr_assert(wait_link(&nodes[0], 2, 0));
@@ -259,7 +111,7 @@ Test(peer_links, a_wiped_disk_comes_back_as_a_new_incarnation)
     uint64_t after = disk_incarnation(&nodes[1]);
     cr_assert_neq(after, before);
     cr_assert_neq(after, 0);
-    cr_assert_eq(logged_incarnation(&nodes[0], mark, 2), after);
+    cr_assert(wait_incarnation(&nodes[0], mark, 2, after));
     cleanup(nodes, 2);
 }
 
@@ -280,20 +132,17 @@ Test(peer_links, a_broker_of_another_cluster_is_refused_on_both_sides)
                        "cluster cluster-b, the peer in cluster cluster-a"));
     cr_assert(wait_log(&nodes[2], 0, "refused a peer link from node 2: wrong cluster id"));
     for (int i = 0; i < 2; i++)
-        cr_assert(wait_log(&nodes[i], 0, "peer link to node 3 at 127.0.0.1:"),
+        cr_assert(wait_log(&nodes[i], 0,
+                           "node 3 refused the link: wrong cluster id: this broker is in cluster "
+                           "cluster-b, the peer in cluster cluster-a"),
                   "node %d logged no refusal", i + 1);
-    char *log = broker_log_since(&nodes[0].b, 0);
-    cr_assert(strstr(log, "node 3 refused the link: wrong cluster id: this broker is in cluster "
-                          "cluster-b, the peer in cluster cluster-a"),
-              "%s", log);
-    free(log);
 
     /* The dialers keep trying (with a back-off), but log a repeated refusal once. */
     int64_t deadline = now_ms() + 10000;
     while (peer_metric(&nodes[0], "ringlog_peer_refused_total", 3) < 4 && now_ms() < deadline)
         usleep(50 * 1000);
     cr_assert_geq(peer_metric(&nodes[0], "ringlog_peer_refused_total", 3), 4);
-    log = broker_log_since(&nodes[0].b, 0);
+    char *log = broker_log_since(&nodes[0].b, 0);
     int lines = 0;
     for (char *p = strstr(log, "node 3 refused the link"); p; p = strstr(p + 1, "node 3 refused"))
         lines++;
@@ -302,8 +151,46 @@ Test(peer_links, a_broker_of_another_cluster_is_refused_on_both_sides)
 
     cr_assert_eq(peer_metric(&nodes[0], "ringlog_peer_link_up", 3), 0);
     cr_assert_eq(peer_metric(&nodes[2], "ringlog_peer_link_up", 1), 0);
-    serve_client(&nodes[0], "a-topic");
-    serve_client(&nodes[2], "b-topic");
+    for (int i = 0; i < 3; i++)
+        serve_client(&nodes[i], 3);
     cr_assert_eq(peer_metric(&nodes[0], "ringlog_peer_link_up", 2), 1);
     cleanup(nodes, 3);
+}
+
+static void loopback(const char *state)
+{
+    char cmd[64];
+    snprintf(cmd, sizeof(cmd), "ip link set lo %s", state);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+/*
+ * The network between two brokers goes away without a FIN or a reset (the
+ * loopback device of a network namespace of this test taken down): data
+ * goes unacknowledged, and the link must break (TCP_USER_TIMEOUT) rather
+ * than wait out TCP's retransmissions for minutes; once the network is
+ * back, the dialer links up again.
+ */
+Test(peer_links, a_link_cut_off_by_the_network_breaks_and_comes_back_once_it_heals)
+{
+    if (geteuid() != 0 || unshare(CLONE_NEWNET) != 0)
+        cr_skip_test("needs root for a network namespace of its own");
+    loopback("up");
+    struct node nodes[2];
+    plan(nodes, 2);
+    start(&nodes[0]);
+    start(&nodes[1]);
+    assert_all_linked(nodes, 2);
+    long mark[2] = {broker_log_size(&nodes[0].b), broker_log_size(&nodes[1].b)};
+    loopback("down");
+    /* Both send (the controller's group has both as voters): both notice. */
+    for (int i = 0; i < 2; i++)
+        cr_assert(wait_log(&nodes[i], mark[i], "down: Connection timed out"),
+                  "node %d did not notice the cut", i + 1);
+    loopback("up");
+    for (int i = 0; i < 2; i++)
+        cr_assert(wait_log(&nodes[i], mark[i], ") up: "), "node %d did not link again", i + 1);
+    assert_all_linked(nodes, 2);
+    cr_assert_eq(peer_metric(&nodes[0], "ringlog_peer_links_up_total", 2), 2);
+    cleanup(nodes, 2);
 }
