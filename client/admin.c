@@ -293,6 +293,17 @@ static int cmp_str(const void *x, const void *y)
     return strcmp(*(char *const *)x, *(char *const *)y);
 }
 
+/* Metadata of every topic and broker, under the admin's lock. */
+static int cluster_metadata(struct ringlog_admin *a, Ringlog__Response **resp, char *errbuf,
+                            size_t errlen)
+{
+    pthread_mutex_lock(&a->mu);
+    int err = metadata(a, NULL, resp, errbuf, errlen);
+    pthread_mutex_unlock(&a->mu);
+    assert(err || *resp);
+    return err;
+}
+
 int ringlog_admin_list_topics(ringlog_admin *a, char ***names, size_t *count, char *errbuf,
                               size_t errlen)
 {
@@ -300,10 +311,8 @@ int ringlog_admin_list_topics(ringlog_admin *a, char ***names, size_t *count, ch
         return RINGLOG_ERR_INVALID_ARG;
     *names = NULL;
     *count = 0;
-    pthread_mutex_lock(&a->mu);
     Ringlog__Response *resp;
-    int err = metadata(a, NULL, &resp, errbuf, errlen);
-    pthread_mutex_unlock(&a->mu);
+    int err = cluster_metadata(a, &resp, errbuf, errlen);
     if (err)
         return err;
     Ringlog__MetadataResponse *m = resp->metadata;

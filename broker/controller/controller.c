@@ -7,6 +7,7 @@
 #include "controller_internal.h"
 
 #include <assert.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -245,7 +246,11 @@ static void apply_cluster_id(struct controller *ctl, const char *id)
         int rc = atomic_file_write(path, line, (size_t)len);
         if (rc != 0)
             DIAG_WARN("writing %s: %s (the id is kept in memory)", path, strerror(-rc));
-        memcpy(srv->cluster_id, id, n + 1);
+        /* Handshakes on other shards read it: the first byte goes last, so a
+         * reader sees "" or the whole id. */
+        memcpy(srv->cluster_id + 1, id + 1, n);
+        atomic_thread_fence(memory_order_release);
+        srv->cluster_id[0] = id[0];
         DIAG_INFO("cluster id %s", id);
     } else if (strcmp(srv->cluster_id, id) != 0) {
         DIAG_DEBUG("a later cluster id record (%s) ignored: the cluster is %s", id,

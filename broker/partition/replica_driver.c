@@ -259,6 +259,7 @@ static void publish(struct replica *r, const struct rg_output *out)
     }
     if (out->commit_changed && out->commit > r->commit) {
         r->commit = out->commit;
+        replica_checkpoint_commit(r);
         partition_on_commit(p, out->commit);
     }
 }

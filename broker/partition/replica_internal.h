@@ -117,6 +117,7 @@ void replica_finish(struct replica *r, struct rg_output *out, int rc);
 void replica_release(struct replica *r); /* io_pending-- and free when dead */
 
 /* replica_log.c */
+void replica_checkpoint_commit(struct replica *r);
 void replica_log_op(struct replica *r, const struct rg_log_op *op);
 void replica_read_append(struct replica *r, const struct rg_message *msg);
 

@@ -40,6 +40,22 @@ static void fence(struct replica *r, const char *what, int status)
     partition_on_leadership(r->part, false, -1, replica_term(r));
 }
 
+/*
+ * The high watermark the log checkpoints (and restores as the group's
+ * commit): min(commit, durable end), never while a reset is unsynced — a
+ * leader may commit past its own fsync (docs/REPLICATION.md, "Checkpointed
+ * high watermark").
+ */
+void replica_checkpoint_commit(struct replica *r)
+{
+    if (r->dead || r->reset_pending > 0)
+        return;
+    int64_t durable = replica_group_durable_end(&r->rg); /* per the flush policy */
+    int64_t hw = r->commit < durable ? r->commit : durable;
+    if (hw > partition_log_high_watermark(r->part->log))
+        partition_log_set_high_watermark(r->part->log, hw);
+}
+
 void replica_durable(struct replica *r, int64_t durable)
 {
     if (r->dead || r->fenced || r->reset_pending > 0)
@@ -48,6 +64,7 @@ void replica_durable(struct replica *r, int64_t durable)
         durable = r->trunc_floor;
     struct rg_output *out = replica_out(r->drv);
     replica_finish(r, out, replica_group_durable(&r->rg, durable, out));
+    replica_checkpoint_commit(r);
 }
 
 /* ------------------------------------------------------------ writes */
