@@ -67,6 +67,8 @@ int chaos_failures(void);
  */
 void chaos_check_failed(const char *check, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* While set, check failures are reported as planted faults caught (--sabotage). */
+void chaos_set_planting(bool on);
 /* Failures and known failures reported so far. */
 int chaos_reports(void);
 

@@ -186,6 +186,7 @@ static int sabotaged(struct replica r[CHAOS_NODES], const struct workload *w, in
     int64_t a = data_at(&r[0], 0), b = data_at(&r[0], a + 1);
     if (r[2].len == 0 || b >= r[0].hw || wl_seen(w, (uint32_t)p, a) == 0)
         return 0;
+    chaos_set_planting(true);
     r[2].bytes[r[2].len / 2] ^= 0x40;
     before = chaos_reports();
     check_identical(r, p);
@@ -206,7 +207,32 @@ static int sabotaged(struct replica r[CHAOS_NODES], const struct workload *w, in
     check_seen(&r[0], w, p);
     n += caught(before, "a record a consumer saw replaced");
     r[0].ids[a] = keep;
+    chaos_set_planting(false);
     return n;
+}
+
+/*
+ * Reads partition p on every broker. The three reads are not one snapshot:
+ * when the high watermarks differ (a leader's epoch marker committed in
+ * between, say), wait for agreement and read again, twice at most.
+ */
+static bool read_replicas(const struct chaos_cluster *c, int p, struct replica r[CHAOS_NODES])
+{
+    for (int attempt = 0;; attempt++) {
+        bool all = true, same = true;
+        for (int i = 0; i < CHAOS_NODES; i++) {
+            all = replica_read(&c->nodes[i], p, &r[i]) == 0 && all;
+            same = same && r[i].hw == r[0].hw;
+        }
+        if (!all || same || attempt == 2)
+            return all;
+        chaos_log("partition %d: the replicas moved while being read (hw %" PRId64 ", %" PRId64
+                  ", %" PRId64 "); reading again",
+                  p, r[0].hw, r[1].hw, r[2].hw);
+        for (int i = 0; i < CHAOS_NODES; i++)
+            replica_free(&r[i]);
+        check_converge(c, "before reading again", 10000);
+    }
 }
 
 int check_logs(const struct chaos_cluster *c, const struct workload *w, bool sabotage)
@@ -216,9 +242,7 @@ int check_logs(const struct chaos_cluster *c, const struct workload *w, bool sab
     int planted = 0;
     for (int p = 0; p < c->opts->partitions; p++) {
         struct replica r[CHAOS_NODES];
-        bool all = true;
-        for (int i = 0; i < CHAOS_NODES; i++)
-            all = replica_read(&c->nodes[i], p, &r[i]) == 0 && all;
+        bool all = read_replicas(c, p, r);
         if (all && sabotage && planted == 0) {
             planted = sabotaged(r, w, p);
         } else if (all) {

@@ -99,15 +99,50 @@ static bool listed(const char *list, const char *check)
     return false;
 }
 
+static atomic_bool planting;
+
+void chaos_set_planting(bool on)
+{
+    atomic_store(&planting, on);
+}
+
+static const char *const check_names[] = {"identical", "order", "acked", "seen"};
+static atomic_int check_counts[4];
+
+/* Counts a failure of the named check (its index in check_names). */
+static void count_check(const char *check)
+{
+    for (int i = 0; i < 4; i++)
+        if (strcmp(check, check_names[i]) == 0)
+            atomic_fetch_add(&check_counts[i], 1);
+}
+
+/* "acked 4, order 2" for the checks that failed this run. */
+static void checks_summary(char *out, size_t len)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (int i = 0; i < 4 && n < len; i++)
+        if (atomic_load(&check_counts[i]) > 0)
+            n += (size_t)snprintf(out + n, len - n, "%s%s %d", n ? ", " : "", check_names[i],
+                                  atomic_load(&check_counts[i]));
+}
+
 void chaos_check_failed(const char *check, const char *fmt, ...)
 {
     bool known = listed(known_checks, check);
+    if (!atomic_load(&planting))
+        count_check(check);
     atomic_int *counter = known ? &known_failures : &failures;
     if (atomic_fetch_add(counter, 1) >= MAX_PRINTED_FAILURES)
         return;
     char tag[96];
-    snprintf(tag, sizeof(tag),
-             known ? "KNOWN FAILURE (%s: a chaos finding, docs/TESTING.md) " : "FAIL (%s) ", check);
+    if (atomic_load(&planting))
+        snprintf(tag, sizeof(tag), "planted fault reported (%s) ", check);
+    else
+        snprintf(tag, sizeof(tag),
+                 known ? "KNOWN FAILURE (%s: a chaos finding, docs/TESTING.md) " : "FAIL (%s) ",
+                 check);
     va_list ap;
     va_start(ap, fmt);
     vline(tag, fmt, ap);
@@ -148,6 +183,8 @@ static int run(const struct chaos_opts *o)
     memset(&c, 0, sizeof(c));
     atomic_store(&failures, 0);
     atomic_store(&known_failures, 0);
+    for (int i = 0; i < 4; i++)
+        atomic_store(&check_counts[i], 0);
     known_checks = o->known;
     run_start_ms = chaos_now_ms();
     struct timespec wall;
@@ -189,6 +226,10 @@ static int run(const struct chaos_opts *o)
     }
     printf("chaos: seed %" PRIu64 ", %.0f s, %" PRIu64 " acked, %u faults, %d failures\n", o->seed,
            chaos_elapsed_s(), acked, faults, f);
+    char by_check[128];
+    checks_summary(by_check, sizeof(by_check));
+    if (by_check[0])
+        printf("chaos: seed %" PRIu64 ": failed checks: %s\n", o->seed, by_check);
     if (atomic_load(&known_failures) > 0)
         printf("chaos: seed %" PRIu64 ": %d KNOWN FAILURES of checks %s (not counted; see "
                "docs/TESTING.md, \"Chaos\")\n",

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "workload_internal.h"
 
@@ -105,11 +104,13 @@ static void *producer_main(void *arg)
     uint32_t partition = p->index % (uint32_t)o->partitions;
     while (!atomic_load(&p->w->stop)) {
         int64_t due = start + sent * 1000 / o->rate;
+        /* Delivery reports are served here, on this thread (librdkafka's poll). */
         if (chaos_now_ms() < due || ringlog_producer_outstanding(p->rp) > WL_MAX_OUTSTANDING) {
-            usleep(2000);
+            ringlog_poll(p->rp, 2);
             continue;
         }
         produce_one(p, partition);
+        ringlog_poll(p->rp, 0);
         partition = (partition + 1) % (uint32_t)o->partitions;
         sent++;
     }
