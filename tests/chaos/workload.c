@@ -124,9 +124,7 @@ static ringlog_producer *producer_new(struct wl_producer *p)
     const char *kv[][2] = {{"bootstrap", p->w->c->bootstrap}, {"acks", "all"},
                            {"enable-idempotence", "true"},    {"linger-ms", "2"},
                            {"request-timeout-ms", "5000"},    {"delivery-timeout-ms", "60000"},
-                           {"max-block-ms", "5000"},          {"retry-backoff-max-ms", "500"},
-                           /* acknowledgements recorded as they come, with no poll loop */
-                           {"callbacks-on-io-thread", "true"}};
+                           {"max-block-ms", "5000"},          {"retry-backoff-max-ms", "500"}};
     for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++)
         if (ringlog_conf_set(conf, kv[i][0], kv[i][1], err, sizeof(err)) != RINGLOG_OK)
             abort();
