@@ -136,6 +136,19 @@ static int parse_name(const char *name, int64_t *base, uint8_t *kind)
     return 0;
 }
 
+/* A compaction's temp file ("<20 digits>.log.cleaned", ...): a pass a crash interrupted. */
+static bool compact_leftover(const char *name)
+{
+    static const char suffix[] = ".cleaned";
+    size_t n = strlen(name), s = sizeof(suffix) - 1;
+    if (n <= 20 + s || strcmp(name + n - s, suffix) != 0)
+        return false;
+    for (int i = 0; i < 20; i++)
+        if (name[i] < '0' || name[i] > '9')
+            return false;
+    return name[20] == '.';
+}
+
 static int cmp_found(const void *a, const void *b)
 {
     const struct found *x = a, *y = b;
@@ -174,6 +187,12 @@ static int list_segments(struct partition_log *log, struct found **out, uint32_t
             p += d->d_reclen;
             int64_t base;
             uint8_t kind;
+            if (compact_leftover(d->d_name)) {
+                /* The segment it would have replaced is whole: the swap renames it last. */
+                run(log, (struct log_io_req){
+                             .op = LOG_IO_UNLINKAT, .fd = dfd, .path = d->d_name});
+                continue;
+            }
             if (parse_name(d->d_name, &base, &kind) != 0)
                 continue;
             uint32_t i = 0;
