@@ -213,16 +213,30 @@ static void on_dir_open(struct compact_job *j, int32_t res)
     compact_pass_begin(j);
 }
 
-static int job_start(struct partition_log *log, int64_t now, int64_t limit)
+/*
+ * The map's first size: a key per 64 dirty bytes (it grows up to the cap
+ * when there are more), so a small partition's pass (a group log)
+ * allocates and clears a small map, not the configured cap.
+ */
+static uint32_t map_entries_for(const struct partition_log *log, uint64_t dirty_bytes)
+{
+    uint32_t cap = log->cfg.compact_map_entries ? log->cfg.compact_map_entries
+                                                : LOG_DEFAULT_COMPACT_MAP_ENTRIES;
+    assert(cap > 0);
+    uint64_t want = dirty_bytes / 64 + 64;
+    return want < cap ? (uint32_t)want : cap;
+}
+
+static int job_start(struct partition_log *log, int64_t now, int64_t limit, uint64_t dirty)
 {
     struct compact_job *j = calloc(1, sizeof(*j));
     if (j == NULL)
         return LOG_ERR_NOMEM;
-    uint32_t entries = log->cfg.compact_map_entries ? log->cfg.compact_map_entries
-                                                    : LOG_DEFAULT_COMPACT_MAP_ENTRIES;
+    uint32_t cap = log->cfg.compact_map_entries ? log->cfg.compact_map_entries
+                                                : LOG_DEFAULT_COMPACT_MAP_ENTRIES;
     j->cap = COMPACT_READ_BYTES;
     j->buf = malloc(j->cap);
-    if (j->buf == NULL || compact_map_init(&j->map, entries) != 0) {
+    if (j->buf == NULL || compact_map_init(&j->map, map_entries_for(log, dirty), cap) != 0) {
         free(j->buf);
         free(j);
         return LOG_ERR_NOMEM;
@@ -273,7 +287,7 @@ void compact_tick(struct partition_log *log, int64_t now)
     bool ratio = dirty > 0 && (double)dirty >= log->cfg.min_cleanable_dirty_ratio * (double)total;
     bool tombstones = now >= c->tombstone_due_ms;
     if (ratio || tombstones)
-        (void)job_start(log, now, end);
+        (void)job_start(log, now, end, dirty);
 }
 
 int partition_log_compact_now(struct partition_log *log)
@@ -288,7 +302,12 @@ int partition_log_compact_now(struct partition_log *log)
     int64_t end = cleanable_end(log, now, &dirty, &total);
     if (total == 0)
         return LOG_ERR_INVALID;
-    return job_start(log, now, end);
+    return job_start(log, now, end, dirty);
+}
+
+int64_t partition_log_compacted_offset(const struct partition_log *log)
+{
+    return log->compact.first_dirty;
 }
 
 bool partition_log_compacting(const struct partition_log *log)
@@ -383,6 +402,7 @@ static void swap_in(struct compact_job *j)
 void compact_swap_end(struct partition_log *log, int status)
 {
     struct compact_job *j = log->compact.job;
+    log->compact.swap_ready = false;
     if (j == NULL)
         return;
     if (j->renamed) {

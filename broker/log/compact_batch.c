@@ -74,8 +74,8 @@ static void patch_header(uint8_t *b, size_t total, const struct rl_batch_header 
 }
 
 /* Builds the batch of the selected records (compressed like the original). */
-static int rebuild(const struct rl_batch_header *h, const struct kept *k,
-                   struct compact_scratch *s, const uint8_t **out, size_t *out_len)
+static int rebuild(const struct rl_batch_header *h, const struct kept *k, struct compact_scratch *s,
+                   const uint8_t **out, size_t *out_len)
 {
     struct rl_batch_builder b = {
         .buf = s->rec,

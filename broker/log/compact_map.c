@@ -10,24 +10,40 @@
 #include <string.h>
 #include <xxhash.h>
 
-int compact_map_init(struct compact_map *m, uint32_t max_entries)
+/* Slots for n keys at a load of at most 3/4. */
+static uint32_t slots_for(uint32_t n)
 {
-    memset(m, 0, sizeof(*m));
-    assert(max_entries > 0 && max_entries <= (1u << 30));
-    uint64_t want = (uint64_t)max_entries * 4 / 3 + 1;
+    uint64_t want = (uint64_t)n * 4 / 3 + 1;
     uint32_t slots = 16;
     while (slots < want)
         slots *= 2;
+    return slots;
+}
+
+static int alloc_slots(struct compact_map *m, uint32_t slots)
+{
     m->keys = malloc((size_t)slots * sizeof(*m->keys));
     m->offsets = malloc((size_t)slots * sizeof(*m->offsets));
     if (m->keys == NULL || m->offsets == NULL) {
-        compact_map_free(m);
+        free(m->keys);
+        free(m->offsets);
+        m->keys = NULL;
+        m->offsets = NULL;
         return -ENOMEM;
     }
     m->slots = slots;
-    m->max_entries = max_entries;
     compact_map_clear(m);
     return 0;
+}
+
+int compact_map_init(struct compact_map *m, uint32_t initial, uint32_t max_entries)
+{
+    memset(m, 0, sizeof(*m));
+    assert(max_entries > 0 && max_entries <= (1u << 30));
+    if (initial > max_entries)
+        initial = max_entries;
+    m->max_entries = max_entries;
+    return alloc_slots(m, slots_for(initial));
 }
 
 void compact_map_free(struct compact_map *m)
@@ -67,6 +83,27 @@ static uint32_t probe(const struct compact_map *m, struct compact_digest d)
     return i;
 }
 
+/* Doubles the slots (up to what max_entries needs), moving every key. */
+static int grow(struct compact_map *m)
+{
+    struct compact_map old = *m;
+    if (alloc_slots(m, old.slots * 2) != 0) {
+        *m = old;
+        return -1;
+    }
+    for (uint32_t i = 0; i < old.slots; i++) {
+        if (old.offsets[i] < 0)
+            continue;
+        uint32_t j = probe(m, old.keys[i]);
+        m->keys[j] = old.keys[i];
+        m->offsets[j] = old.offsets[i];
+    }
+    m->count = old.count;
+    free(old.keys);
+    free(old.offsets);
+    return 0;
+}
+
 int compact_map_put(struct compact_map *m, struct compact_digest d, int64_t offset)
 {
     assert(offset >= 0);
@@ -74,6 +111,11 @@ int compact_map_put(struct compact_map *m, struct compact_digest d, int64_t offs
     if (m->offsets[i] < 0) {
         if (m->count >= m->max_entries)
             return -1;
+        if ((uint64_t)(m->count + 1) * 4 > (uint64_t)m->slots * 3) {
+            if (grow(m) != 0)
+                return -1;
+            i = probe(m, d);
+        }
         m->keys[i] = d;
         m->count++;
     }

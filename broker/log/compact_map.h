@@ -25,8 +25,11 @@ struct compact_map {
     uint32_t max_entries; /* count never passes it */
 };
 
-/* Room for max_entries keys. Returns 0 or -ENOMEM. */
-int compact_map_init(struct compact_map *m, uint32_t max_entries);
+/*
+ * Room for `initial` keys, growing (doubling) up to max_entries as keys
+ * come. Returns 0 or -ENOMEM.
+ */
+int compact_map_init(struct compact_map *m, uint32_t initial, uint32_t max_entries);
 void compact_map_free(struct compact_map *m);
 void compact_map_clear(struct compact_map *m);
 size_t compact_map_memory_bytes(const struct compact_map *m);
@@ -36,7 +39,7 @@ struct compact_digest compact_digest_of(const void *key, size_t len);
 /*
  * Notes that the key's newest record known is at `offset` (offsets only
  * grow for a key). Returns 0, or -1 when the key is new and the map is
- * full (nothing changed).
+ * full: max_entries keys, or no memory to grow (nothing changed).
  */
 int compact_map_put(struct compact_map *m, struct compact_digest d, int64_t offset);
 

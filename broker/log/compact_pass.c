@@ -165,10 +165,11 @@ static void written_then_process(struct compact_job *j, int32_t res);
 static void flush_out(struct compact_job *j, void (*next)(struct compact_job *, int32_t))
 {
     assert(j->out_fd >= 0 && j->wlen > 0);
-    compact_io(j,
-               &(struct log_io_req){
-                   .op = LOG_IO_WRITE, .fd = j->out_fd, .buf = j->wbuf, .len = j->wlen, .off = j->wpos},
-               next);
+    compact_io(
+        j,
+        &(struct log_io_req){
+            .op = LOG_IO_WRITE, .fd = j->out_fd, .buf = j->wbuf, .len = j->wlen, .off = j->wpos},
+        next);
 }
 
 /* A write of the output is back: whole, or the pass fails (a short write is a full disk). */
@@ -263,8 +264,7 @@ static void segment_read_done(struct compact_job *j);
 /* Grows the read buffer for a batch larger than it (bounded by max_batch_bytes). */
 static bool fit_batch(struct compact_job *j, size_t total)
 {
-    if (total > j->log->cfg.max_batch_bytes ||
-        j->pos + j->used + total > j->seg->size) {
+    if (total > j->log->cfg.max_batch_bytes || j->pos + j->used + total > j->seg->size) {
         compact_fail(j, LOG_ERR_STORAGE, "a segment holds a bad batch", 0);
         return false;
     }
@@ -379,7 +379,8 @@ static void index_step(struct compact_job *j, int32_t res)
     int step = j->ix_step++;
     struct seg_index *ix = step < 4 ? &j->out->idx : &j->out->tidx;
     const char *name = j->tmp[step < 4 ? 1 : 2];
-    if (step > 0 && (res < 0 || (step % 4 == 2 && (uint64_t)res != (uint64_t)ix->count * ix->entry_size))) {
+    if (step > 0 &&
+        (res < 0 || (step % 4 == 2 && (uint64_t)res != (uint64_t)ix->count * ix->entry_size))) {
         compact_fail(j, res < 0 ? log_status_from_errno(-res) : LOG_ERR_NO_SPACE,
                      "writing the compacted segment's index", res < 0 ? res : -ENOSPC);
         return;
@@ -506,8 +507,8 @@ bool compact_keep_record(void *ctx, const struct rl_record *r, int64_t offset)
     bool keep = newest <= offset;
     if (keep && r->value_len < 0) {
         struct partition_log *log = j->log;
-        bool alone = newest == offset ||
-                     (newest < 0 && offset < j->map_from && log->compact.dedup_complete);
+        bool alone =
+            newest == offset || (newest < 0 && offset < j->map_from && log->compact.dedup_complete);
         int64_t keep_ms = log->cfg.delete_retention_ms;
         int64_t due = r->timestamp > INT64_MAX - keep_ms ? INT64_MAX : r->timestamp + keep_ms;
         if (alone && due <= j->started_ms)

@@ -1363,21 +1363,23 @@ static void start_compact_swap(struct partition_log *log)
         return;
     }
     for (int i = 1; i < 3; i++)
-        prog_add(log, (struct log_io_req){.op = LOG_IO_UNLINKAT, .fd = log->dir_fd, .path = n.dst[i]},
+        prog_add(log,
+                 (struct log_io_req){.op = LOG_IO_UNLINKAT, .fd = log->dir_fd, .path = n.dst[i]},
                  CTL_QUIET);
     prog_add(log, (struct log_io_req){.op = LOG_IO_FSYNC, .fd = log->dir_fd}, CTL_MUST);
-    struct ctl_io *io = prog_add(log,
-                                 (struct log_io_req){.op = LOG_IO_RENAMEAT,
-                                                     .fd = log->dir_fd,
-                                                     .path = n.tmp[0],
-                                                     .buf = (void *)n.dst[0]},
-                                 CTL_MUST);
+    struct ctl_io *io = prog_add(
+        log,
+        (struct log_io_req){
+            .op = LOG_IO_RENAMEAT, .fd = log->dir_fd, .path = n.tmp[0], .buf = (void *)n.dst[0]},
+        CTL_MUST);
     io->after = after_compact_rename;
     prog_add(log, (struct log_io_req){.op = LOG_IO_FSYNC, .fd = log->dir_fd}, CTL_MUST);
     for (int i = 1; i < 3; i++)
         prog_add(log,
-                 (struct log_io_req){
-                     .op = LOG_IO_RENAMEAT, .fd = log->dir_fd, .path = n.tmp[i], .buf = (void *)n.dst[i]},
+                 (struct log_io_req){.op = LOG_IO_RENAMEAT,
+                                     .fd = log->dir_fd,
+                                     .path = n.tmp[i],
+                                     .buf = (void *)n.dst[i]},
                  CTL_TOLERATE);
     prog_add(log, (struct log_io_req){.op = LOG_IO_FSYNC, .fd = log->dir_fd}, CTL_TOLERATE);
     prog_run(log, compact_swapped);
@@ -1445,6 +1447,8 @@ static void ctl_open_failed(struct partition_log *log)
         log->ckpt_attempt_pos = log->durable_pos;
     } else if (r->kind == LOG_OP_RETENTION) {
         log->last_retention_ms = now;
+    } else if (r->kind == LOG_CTL_COMPACT_SWAP) {
+        compact_swap_end(log, log_status_from_errno(err)); /* the pass stops */
     } else if (r->kind == LOG_CTL_ROLL) {
         log_note_failure(log, "segment roll", err);
         log_active(log)->created_ms = now - log->cfg.segment_ms + 1000;

@@ -49,13 +49,13 @@ struct log_engine_config {
 
 /* What compaction did on a partition (or, summed, on an engine). */
 struct log_compact_stats {
-    uint64_t passes;            /* passes finished */
-    uint64_t failures;          /* passes abandoned on an I/O error */
-    uint64_t segments_cleaned;  /* segments rewritten and swapped in */
-    uint64_t bytes_read;        /* segment bytes read (key map and rewrite) */
-    uint64_t bytes_removed;     /* segment bytes that compaction removed */
-    uint64_t records_removed;   /* records removed (older values and expired tombstones) */
-    int64_t last_run_ms;        /* wall clock at the end of the last pass (0: none) */
+    uint64_t passes;           /* passes finished */
+    uint64_t failures;         /* passes abandoned on an I/O error */
+    uint64_t segments_cleaned; /* segments rewritten and swapped in */
+    uint64_t bytes_read;       /* segment bytes read (key map and rewrite) */
+    uint64_t bytes_removed;    /* segment bytes that compaction removed */
+    uint64_t records_removed;  /* records removed (older values and expired tombstones) */
+    int64_t last_run_ms;       /* wall clock at the end of the last pass (0: none) */
     int64_t last_run_duration_ms;
 };
 
@@ -151,10 +151,10 @@ struct partition_log_config {
      * size and age; 0 means this), LOG_CLEANUP_COMPACT (keep the newest record per key;
      * no retention), or both. */
     uint32_t cleanup_policy;
-    int64_t delete_retention_ms;       /* compaction keeps a tombstone this long (24 h) */
-    double min_cleanable_dirty_ratio;  /* compact once this share of the log is dirty (0.5) */
-    int64_t min_compaction_lag_ms;     /* a segment whose newest batch is younger waits (0) */
-    uint32_t compact_map_entries;      /* keys one pass maps (0: LOG_DEFAULT_COMPACT_MAP_ENTRIES) */
+    int64_t delete_retention_ms;      /* compaction keeps a tombstone this long (24 h) */
+    double min_cleanable_dirty_ratio; /* compact once this share of the log is dirty (0.5) */
+    int64_t min_compaction_lag_ms;    /* a segment whose newest batch is younger waits (0) */
+    uint32_t compact_map_entries;     /* keys one pass maps (0: LOG_DEFAULT_COMPACT_MAP_ENTRIES) */
     /* Called whenever the durable offset moves forward (may be NULL). */
     void (*on_durable_advance)(struct partition_log *log, int64_t durable_offset, void *ctx);
     /* Called when retention moved the log start (files gone, directory synced,
@@ -250,6 +250,8 @@ double partition_log_dirty_ratio(const struct partition_log *log);
  * partition is not compacted or has nothing to compact.
  */
 int partition_log_compact_now(struct partition_log *log);
+/* Offsets below it were compacted by the last pass (against every key up to it). */
+int64_t partition_log_compacted_offset(const struct partition_log *log);
 /* True while a compaction pass of this partition runs. */
 bool partition_log_compacting(const struct partition_log *log);
 

@@ -189,8 +189,7 @@ static int list_segments(struct partition_log *log, struct found **out, uint32_t
             uint8_t kind;
             if (compact_leftover(d->d_name)) {
                 /* The segment it would have replaced is whole: the swap renames it last. */
-                run(log, (struct log_io_req){
-                             .op = LOG_IO_UNLINKAT, .fd = dfd, .path = d->d_name});
+                run(log, (struct log_io_req){.op = LOG_IO_UNLINKAT, .fd = dfd, .path = d->d_name});
                 continue;
             }
             if (parse_name(d->d_name, &base, &kind) != 0)
