@@ -143,19 +143,21 @@ static void count_pass(struct compact_job *j)
 {
     struct partition_log *log = j->log;
     int64_t now = log_now(log);
-    struct log_compact_stats *s = &log->compact.stats, *e = &log->engine->compact;
+    struct log_compact_stats *s = &log->compact.stats;
+    struct log_compact_counters *e = &log->engine->compact;
     if (j->status == LOG_OK) {
         log->compact.first_dirty = j->map_end;
         log->compact.dedup_complete = !j->map_partial;
         log->compact.tombstone_due_ms = j->tombstone_due_ms;
         s->passes++;
-        e->passes++;
+        compact_count(&e->passes, 1);
     } else if (j->status != LOG_ERR_CLOSED) {
         s->failures++;
-        e->failures++;
+        compact_count(&e->failures, 1);
     }
-    s->last_run_ms = e->last_run_ms = now;
-    s->last_run_duration_ms = e->last_run_duration_ms = now - j->started_ms;
+    s->last_run_ms = now;
+    s->last_run_duration_ms = now - j->started_ms;
+    atomic_store_explicit(&e->last_run_ms, now, memory_order_relaxed);
 }
 
 static void cleanup_step(struct compact_job *j, int32_t res);
@@ -387,13 +389,14 @@ static void swap_in(struct compact_job *j)
     seg->idx.count = seg->tidx.count = seg->idx.cap = seg->tidx.cap = 0;
     log->segs[k] = seg;
     log->total_bytes -= old->size - seg->size;
-    struct log_compact_stats *s = &log->compact.stats, *e = &log->engine->compact;
+    struct log_compact_stats *s = &log->compact.stats;
+    struct log_compact_counters *e = &log->engine->compact;
     s->segments_cleaned++;
-    e->segments_cleaned++;
+    compact_count(&e->segments_cleaned, 1);
     s->bytes_removed += old->size - seg->size;
-    e->bytes_removed += old->size - seg->size;
+    compact_count(&e->bytes_removed, old->size - seg->size);
     s->records_removed += j->seg_removed_records;
-    e->records_removed += j->seg_removed_records;
+    compact_count(&e->records_removed, j->seg_removed_records);
     log_msg(log, LOG_LEVEL_DEBUG, "compacted segment %s: %llu -> %llu bytes", old->name,
             (unsigned long long)old->size, (unsigned long long)seg->size);
     segment_retire(old);

@@ -72,4 +72,9 @@ bool compact_keep_record(void *ctx, const struct rl_record *r, int64_t offset);
 /* compact.c */
 void compact_cleanup(struct compact_job *j);
 
+static inline void compact_count(_Atomic uint64_t *counter, uint64_t n)
+{
+    atomic_fetch_add_explicit(counter, n, memory_order_relaxed);
+}
+
 #endif

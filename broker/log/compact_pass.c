@@ -324,7 +324,7 @@ static void on_read(struct compact_job *j, int32_t res)
     j->have = (size_t)res;
     j->used = 0;
     j->log->compact.stats.bytes_read += (uint64_t)res;
-    j->log->engine->compact.bytes_read += (uint64_t)res;
+    compact_count(&j->log->engine->compact.bytes_read, (uint64_t)res);
     process(j);
 }
 

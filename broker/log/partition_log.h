@@ -21,6 +21,7 @@
 #ifndef RINGLOG_BROKER_PARTITION_LOG_H
 #define RINGLOG_BROKER_PARTITION_LOG_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -59,15 +60,21 @@ struct log_compact_stats {
     int64_t last_run_duration_ms;
 };
 
+/* The same, summed over an engine's partitions: relaxed atomics, read by the metrics endpoint. */
+struct log_compact_counters {
+    _Atomic uint64_t passes, failures, segments_cleaned, bytes_read, bytes_removed, records_removed;
+    _Atomic int64_t last_run_ms;
+};
+
 struct log_engine {
     struct log_engine_config cfg;
-    struct partition_log *ready;      /* partitions with work for log_engine_submit */
-    struct partition_log *partitions; /* every open partition */
-    uint64_t inflight;                /* operations submitted and not completed */
-    int64_t next_walk_ms;             /* log_engine_tick looks at the partitions from then */
-    int64_t walk_ms;                  /* ... every this often (LOG_TICK_WALK_MS or less) */
-    struct partition_log *compacting; /* the one compaction pass of the engine, or NULL */
-    struct log_compact_stats compact; /* summed over its partitions, for metrics */
+    struct partition_log *ready;         /* partitions with work for log_engine_submit */
+    struct partition_log *partitions;    /* every open partition */
+    uint64_t inflight;                   /* operations submitted and not completed */
+    int64_t next_walk_ms;                /* log_engine_tick looks at the partitions from then */
+    int64_t walk_ms;                     /* ... every this often (LOG_TICK_WALK_MS or less) */
+    struct partition_log *compacting;    /* the one compaction pass of the engine, or NULL */
+    struct log_compact_counters compact; /* summed over its partitions, for metrics */
 };
 
 /* log_engine_tick walks the partitions at most this often (or the shortest flush interval). */

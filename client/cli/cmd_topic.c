@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 #include "commands.h"
@@ -14,6 +15,9 @@ static const struct cli_flag CREATE_FLAGS[] = {
     {"retention-ms", "MS", "delete closed segments older than this; -1: never", false},
     {"retention-bytes", "B", "delete the oldest closed segments past this size; -1: never", false},
     {"segment-bytes", "B", "roll to a new segment file at this size", false},
+    {"cleanup-policy", "POLICY",
+     "delete (retention), compact (keep the newest record of every key) or compact,delete", false},
+    {"delete-retention-ms", "MS", "compaction keeps a tombstone this long (broker: 24 h)", false},
 };
 
 /* A new admin client, or NULL after printing why. */
@@ -37,8 +41,16 @@ static int topic_create(const struct cli_args *a, ringlog_conf *conf)
         (rc = cli_int(a, "replication-factor", 1, 100, &rf)) ||
         (rc = cli_int(a, "retention-ms", -1, INT64_MAX, &cfg.retention_ms)) ||
         (rc = cli_int(a, "retention-bytes", -1, INT64_MAX, &cfg.retention_bytes)) ||
-        (rc = cli_int(a, "segment-bytes", 1, INT64_MAX, &cfg.segment_bytes)))
+        (rc = cli_int(a, "segment-bytes", 1, INT64_MAX, &cfg.segment_bytes)) ||
+        (rc = cli_int(a, "delete-retention-ms", 1, INT64_MAX, &cfg.delete_retention_ms)))
         return rc;
+    const char *policy = cli_arg(a, "cleanup-policy");
+    if (policy && strcmp(policy, "delete") != 0 && strcmp(policy, "compact") != 0 &&
+        strcmp(policy, "compact,delete") != 0 && strcmp(policy, "delete,compact") != 0)
+        return cli_usage(a->cmd, "--cleanup-policy: delete, compact or compact,delete, not \"%s\"",
+                         policy);
+    if (policy)
+        snprintf(cfg.cleanup_policy, sizeof(cfg.cleanup_policy), "%s", policy);
     ringlog_admin *adm = admin_or_fail(conf);
     if (!adm)
         return EXIT_FAILURE;

@@ -481,6 +481,12 @@ typedef struct ringlog_topic_config {
     int64_t retention_bytes;
     int64_t segment_bytes;
     int64_t segment_ms;
+    /* "delete" (retention), "compact" (keep the newest record of every key),
+     * "compact,delete", or "" (the broker's default: delete). */
+    char cleanup_policy[16];
+    int64_t delete_retention_ms;      /* compaction keeps a tombstone this long (24 h) */
+    double min_cleanable_dirty_ratio; /* compact once this share is not compacted (0.5) */
+    int64_t min_compaction_lag_ms;    /* a segment this young is not compacted */
 } ringlog_topic_config;
 
 typedef struct ringlog_partition_info {

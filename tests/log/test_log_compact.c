@@ -429,7 +429,7 @@ Test(log_compact, consumer_from_start_sees_the_newest_value_of_every_key)
     cr_assert_gt(st.segments_cleaned, 0);
     cr_assert_gt(st.records_removed, 0);
     cr_assert_gt(st.bytes_removed, 0);
-    cr_assert_eq(H.engine.compact.passes, 4);
+    cr_assert_eq(atomic_load(&H.engine.compact.passes), 4);
     /* After a clean restart, the swapped-in index files are used as they are. */
     cr_assert_eq(h_close(&H, log), LOG_OK);
     struct log_open_report rep;
