@@ -40,6 +40,10 @@ Ringlog__Response *wire_create_topic_config(int fd, const char *name, uint32_t p
 /* Any partition count, replication factor and segment size (0: defaults), even invalid ones. */
 Ringlog__Response *wire_create_topic_with(int fd, const char *name, uint32_t partitions,
                                           uint32_t replication_factor, int64_t segment_bytes);
+/* Any config (NULL: none, the broker's defaults). */
+Ringlog__Response *wire_create_topic_full(int fd, const char *name, uint32_t partitions,
+                                          uint32_t replication_factor,
+                                          const Ringlog__TopicConfig *config);
 Ringlog__Response *wire_delete_topic(int fd, const char *name);
 Ringlog__Response *wire_produce(int fd, const char *topic, uint32_t partition, int32_t acks,
                                 const uint8_t *records, size_t len);

@@ -42,21 +42,10 @@ enum { KEYS = 30, ROUNDS = 20 };
 
 static int create_compacted(const char *name, const char *policy)
 {
-    Ringlog__Request req = RINGLOG__REQUEST__INIT;
-    Ringlog__CreateTopicsRequest ct = RINGLOG__CREATE_TOPICS_REQUEST__INIT;
-    Ringlog__CreatableTopic topic = RINGLOG__CREATABLE_TOPIC__INIT;
     Ringlog__TopicConfig config = RINGLOG__TOPIC_CONFIG__INIT;
-    Ringlog__CreatableTopic *topics[1] = {&topic};
-    topic.name = (char *)name;
-    topic.partitions = 1;
-    topic.config = &config;
     config.segment_bytes = 4096;
     config.cleanup_policy = (char *)policy;
-    ct.n_topics = 1;
-    ct.topics = topics;
-    req.body_case = RINGLOG__REQUEST__BODY_CREATE_TOPICS;
-    req.create_topics = &ct;
-    Ringlog__Response *r = wire_call(fd, &req);
+    Ringlog__Response *r = wire_create_topic_full(fd, name, 1, 0, &config);
     cr_assert_not_null(r);
     int err = r->create_topics->topics[0]->error;
     ringlog__response__free_unpacked(r, NULL);
