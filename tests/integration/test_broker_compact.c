@@ -40,6 +40,8 @@ TestSuite(broker_compact, .init = start, .fini = stop, .timeout = 90);
 
 enum { KEYS = 30, ROUNDS = 20 };
 
+static void policy_of(const char *name, char *out, size_t len);
+
 static int create_compacted(const char *name, const char *policy)
 {
     Ringlog__TopicConfig config = RINGLOG__TOPIC_CONFIG__INIT;
@@ -208,17 +210,53 @@ Test(broker_compact, a_consumer_from_the_start_sees_the_newest_value_of_every_ke
     snprintf(dir, sizeof(dir), "%s", broker.data_dir);
     cr_assert_eq(broker_start(&broker, dir, NULL), 0);
     fd = wire_connect(broker.port);
+    char policy[32];
+    policy_of("kv", policy, sizeof(policy));
+    cr_assert_str_eq(policy, "compact");
+    consume_all(&c);
+    expect_newest(&c);
+}
+
+/* Metadata's config of topic `name`: its cleanup policy into out. */
+static void policy_of(const char *name, char *out, size_t len)
+{
     Ringlog__Request req = RINGLOG__REQUEST__INIT;
     Ringlog__MetadataRequest md = RINGLOG__METADATA_REQUEST__INIT;
-    char *names[1] = {"kv"};
+    char *names[1] = {(char *)name};
     md.n_topics = 1;
     md.topics = names;
     req.body_case = RINGLOG__REQUEST__BODY_METADATA;
     req.metadata = &md;
     Ringlog__Response *r = wire_call(fd, &req);
     cr_assert_not_null(r);
-    cr_assert_str_eq(r->metadata->topics[0]->config->cleanup_policy, "compact");
+    cr_assert_eq(r->metadata->topics[0]->error, 0);
+    snprintf(out, len, "%s", r->metadata->topics[0]->config->cleanup_policy);
     ringlog__response__free_unpacked(r, NULL);
-    consume_all(&c);
-    expect_newest(&c);
+}
+
+/* A topics table written before cleanup_policy existed loads; its topics keep "delete". */
+Test(broker_compact, an_old_topics_table_still_loads)
+{
+    close(fd);
+    fd = -1;
+    cr_assert_eq(broker_stop(&broker), 0);
+    broker_remove_data(&broker);
+    char dir[] = "/tmp/ringlog-compact-XXXXXX", meta[64], path[96];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(meta, sizeof(meta), "%s/meta", dir);
+    cr_assert_eq(mkdir(meta, 0755), 0);
+    snprintf(path, sizeof(path), "%s/topics", meta);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "# ringlog topics v1\ntopic old id=1 partitions=1 rf=1 retention_ms=-1 "
+               "retention_bytes=-1 segment_bytes=1048576 segment_ms=604800000\n");
+    fclose(f);
+    cr_assert_eq(broker_start(&broker, dir, NULL), 0, "log: %s", broker.log_path);
+    fd = wire_connect(broker.port);
+    char policy[32];
+    policy_of("old", policy, sizeof(policy));
+    cr_assert_str_eq(policy, "delete");
+    cr_assert_eq(create_compacted("new", "compact,delete"), 0);
+    policy_of("new", policy, sizeof(policy));
+    cr_assert_str_eq(policy, "compact,delete");
 }
