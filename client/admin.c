@@ -225,6 +225,16 @@ int ringlog_admin_create_topic(ringlog_admin *a, const char *name, int32_t parti
                                int32_t replication_factor, const ringlog_topic_config *config,
                                char *errbuf, size_t errlen)
 {
+    return ringlog_admin_create_topic_cleanup(a, name, partitions, replication_factor, config, NULL,
+                                              errbuf, errlen);
+}
+
+int ringlog_admin_create_topic_cleanup(ringlog_admin *a, const char *name, int32_t partitions,
+                                       int32_t replication_factor,
+                                       const ringlog_topic_config *config,
+                                       const ringlog_topic_cleanup *cleanup, char *errbuf,
+                                       size_t errlen)
+{
     if (!a || !name || partitions < 0 || replication_factor < 0) {
         rl_errbuf(errbuf, errlen, "invalid argument");
         return RINGLOG_ERR_INVALID_ARG;
@@ -235,10 +245,12 @@ int ringlog_admin_create_topic(ringlog_admin *a, const char *name, int32_t parti
         tc.retention_bytes = config->retention_bytes;
         tc.segment_bytes = config->segment_bytes;
         tc.segment_ms = config->segment_ms;
-        tc.cleanup_policy = (char *)config->cleanup_policy;
-        tc.delete_retention_ms = config->delete_retention_ms;
-        tc.min_cleanable_dirty_ratio = config->min_cleanable_dirty_ratio;
-        tc.min_compaction_lag_ms = config->min_compaction_lag_ms;
+    }
+    if (cleanup) {
+        tc.cleanup_policy = (char *)(cleanup->policy ? cleanup->policy : "");
+        tc.delete_retention_ms = cleanup->delete_retention_ms;
+        tc.min_cleanable_dirty_ratio = cleanup->min_cleanable_dirty_ratio;
+        tc.min_compaction_lag_ms = cleanup->min_compaction_lag_ms;
     }
     Ringlog__CreatableTopic ct = RINGLOG__CREATABLE_TOPIC__INIT;
     Ringlog__CreatableTopic *ctp = &ct;
@@ -400,11 +412,6 @@ int ringlog_admin_describe_topic(ringlog_admin *a, const char *name, ringlog_top
         ti->config.retention_bytes = t->config->retention_bytes;
         ti->config.segment_bytes = t->config->segment_bytes;
         ti->config.segment_ms = t->config->segment_ms;
-        snprintf(ti->config.cleanup_policy, sizeof(ti->config.cleanup_policy), "%s",
-                 t->config->cleanup_policy ? t->config->cleanup_policy : "");
-        ti->config.delete_retention_ms = t->config->delete_retention_ms;
-        ti->config.min_cleanable_dirty_ratio = t->config->min_cleanable_dirty_ratio;
-        ti->config.min_compaction_lag_ms = t->config->min_compaction_lag_ms;
     }
     rl_conn_response_free(resp);
     *info = ti;

@@ -237,12 +237,9 @@ void cli_format_topic_json(FILE *out, const ringlog_topic_info *t)
     json_string(out, t->name);
     fprintf(out,
             ",\"config\":{\"retention_ms\":%" PRId64 ",\"retention_bytes\":%" PRId64
-            ",\"segment_bytes\":%" PRId64 ",\"segment_ms\":%" PRId64 ",\"cleanup_policy\":",
+            ",\"segment_bytes\":%" PRId64 ",\"segment_ms\":%" PRId64 "},\"partitions\":[",
             t->config.retention_ms, t->config.retention_bytes, t->config.segment_bytes,
             t->config.segment_ms);
-    json_string(out, t->config.cleanup_policy[0] ? t->config.cleanup_policy : "delete");
-    fprintf(out, ",\"delete_retention_ms\":%" PRId64 "},\"partitions\":[",
-            t->config.delete_retention_ms);
     for (size_t i = 0; i < t->partition_count; i++) {
         const ringlog_partition_info *p = &t->partitions[i];
         fprintf(out, "%s{\"partition\":%" PRId32 ",\"leader\":%" PRId32 ",\"replicas\":[",

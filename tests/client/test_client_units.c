@@ -312,8 +312,7 @@ Test(cli_format, describe_line_and_json)
     fclose(f);
     cr_assert_str_eq(buf,
                      "{\"topic\":\"t\\\"q\",\"config\":{\"retention_ms\":0,\"retention_bytes\":0,"
-                     "\"segment_bytes\":0,\"segment_ms\":0,\"cleanup_policy\":\"delete\","
-                     "\"delete_retention_ms\":0},\"partitions\":[{\"partition\":0,"
+                     "\"segment_bytes\":0,\"segment_ms\":0},\"partitions\":[{\"partition\":0,"
                      "\"leader\":1,\"replicas\":[1,2,3],\"isr\":[1,3],\"start\":5,\"end\":10,"
                      "\"hw\":9}]}\n");
     free(buf);
