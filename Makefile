@@ -6,11 +6,15 @@ FUZZ_SECONDS   ?= 60
 JOBS           ?= $(shell nproc)
 SEEDS          ?= 20000
 SEED_START     ?= 1
+DURATION       ?= 120
+SEED           ?= 1
+RUNS           ?= 1
+FLUSH          ?= always
 
 SAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1 \
           UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 
-.PHONY: all deps build test fuzz fuzz-build format lint run sim clean
+.PHONY: all deps build test fuzz fuzz-build format lint run sim clean cluster chaos
 
 all: build
 
@@ -68,3 +72,22 @@ lint:
 
 clean:
 	@rm -rf $(BUILD_DIR) $(TEST_BUILD_DIR) $(FUZZ_BUILD_DIR)
+
+# Three brokers on 127.0.0.1:7171, :7181, :7191 (metrics on the port + 1),
+# data in ./data/node1..3, in the foreground until Ctrl-C stops them all.
+# ARGS go to every broker (e.g. ARGS='--flush none').
+cluster: deps
+	@$(CONFIGURE_RELEASE)
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target ringlogd ringlog
+	@exec bash scripts/cluster.sh $(BUILD_DIR)/bin/ringlogd ./data $(ARGS)
+
+# The chaos suite (tests/chaos, docs/TESTING.md): three ASan+UBSan brokers,
+# producers and consumers under a seeded nemesis for DURATION seconds, then
+# the checks; seeds SEED..SEED+RUNS-1, flush policy FLUSH (always|none).
+# Prints one "chaos: seed S, D s, N acked, M faults, F failures" line per
+# run; exits non-zero when any run failed (its data and logs are kept).
+chaos: deps
+	@cmake -S . -B $(TEST_BUILD_DIR) -DCMAKE_BUILD_TYPE=Debug -DRINGLOG_SANITIZE=ON >/dev/null
+	@cmake --build $(TEST_BUILD_DIR) -j $(JOBS) --target ringlogd ringlog-chaos >/dev/null
+	@$(SAN_ENV) $(TEST_BUILD_DIR)/bin/ringlog-chaos --seed $(SEED) --duration $(DURATION) \
+	  --runs $(RUNS) --flush $(FLUSH) $(CHAOS_ARGS)

@@ -53,6 +53,7 @@ struct opts {
     int64_t msg_size, count;
     double duration, rate, warmup, max_seconds, idle_timeout;
     const char *acks, *linger_ms, *batch_bytes, *compression;
+    bool io_callbacks; /* --callbacks io-thread: reports on the library's I/O thread */
     const char *csv;
     bool json, quiet;
     int broker_pid;
@@ -305,13 +306,17 @@ static void *producer_main(void *arg)
                                        .value = value,
                                        .value_len = sz,
                                        .timestamp = wall_ms, /* 0 (paced): the library reads it */
-                                       .opaque = (void *)(uintptr_t)start};
+                                       .opaque = (void *)(uintptr_t)start,
+                                       .flags = RINGLOG_MSG_F_BLOCK};
             due[n++] = start;
             meas_pending += measured;
             seq++;
         }
         if (n > 0 && !send_records(w, recs, due, n, &meas_sent))
             break;
+        /* The delivery reports, on this thread (a produce waiting for room serves them too). */
+        if (!o->io_callbacks)
+            ringlog_poll(w->p, 0);
     }
     if (ringlog_producer_flush(w->p, 60000) != RINGLOG_OK)
         fprintf(stderr, "ringlog-bench: producer %d: flush timed out with %zu outstanding\n",
@@ -408,7 +413,8 @@ static void usage_broker(void)
         "  [--partitions N] [--replication-factor R] [--msg-size BYTES]\n"
         "  [--count N | --duration SECONDS] [--rate MSGS_PER_SEC] [--warmup SECONDS]\n"
         "  [--producers N] [--consumers N] [--produce-batch N] [--acks 0|1|all] [--linger-ms MS]\n"
-        "  [--batch-bytes B] [--compression none|lz4|zstd] [--json] [--csv FILE]\n"
+        "  [--batch-bytes B] [--compression none|lz4|zstd] [--callbacks poll|io-thread]\n"
+        "  [--json] [--csv FILE]\n"
         "  [--broker-pid PID] [--idle-timeout SECONDS] [--max-seconds SECONDS] [--quiet]\n");
 }
 
@@ -475,6 +481,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
             o->batch_bytes = v;
         } else if (strcmp(a, "--compression") == 0) {
             o->compression = v;
+        } else if (strcmp(a, "--callbacks") == 0) {
+            if (strcmp(v, "poll") != 0 && strcmp(v, "io-thread") != 0) {
+                fprintf(stderr, "ringlog-bench: --callbacks is poll or io-thread\n");
+                return -1;
+            }
+            o->io_callbacks = strcmp(v, "io-thread") == 0;
         } else if (strcmp(a, "--csv") == 0) {
             o->csv = v;
         } else if (strcmp(a, "--broker-pid") == 0) {
@@ -641,6 +653,7 @@ int bench_broker(int argc, char **argv)
         conf_set(base, "batch-bytes", o->batch_bytes) ||
         conf_set(base, "compression", o->compression) ||
         conf_set(base, "enable-auto-commit", "false") ||
+        conf_set(base, "callbacks-on-io-thread", o->io_callbacks ? "true" : "false") ||
         conf_set(base, "delivery-timeout-ms", "60000")) {
         ringlog_conf_destroy(base);
         return 2;

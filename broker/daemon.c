@@ -21,7 +21,9 @@
 #include "diag.h"
 #include "fault_alloc.h"
 #include "fd_limit.h"
+#include "io/clock.h"
 #include "io/uring_probe.h"
+#include "net/peer.h"
 #include "producer_ids.h"
 #include "server.h"
 #include "shard.h"
@@ -65,7 +67,32 @@ static int lock_data_dir(struct server *srv, char *err, size_t err_len)
     return 0;
 }
 
-/* Reads or creates the cluster id, <data-dir>/meta/cluster_id. */
+static int random_bytes(void *out, size_t len, char *err, size_t err_len)
+{
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    bool ok = fd >= 0 && read(fd, out, len) == (ssize_t)len;
+    if (fd >= 0)
+        close(fd);
+    if (!ok)
+        snprintf(err, err_len, "cannot read /dev/urandom");
+    return ok ? 0 : -1;
+}
+
+/* Whether --peers names a broker other than this one. */
+static bool has_other_peers(const struct broker_config *cfg)
+{
+    for (int i = 0; i < cfg->peer_count; i++)
+        if (cfg->peers[i].node_id != cfg->node_id)
+            return true;
+    return false;
+}
+
+/*
+ * Reads or creates the cluster id, <data-dir>/meta/cluster_id. A broker of
+ * a cluster (--peers names others) creates none: "" is a broker that has
+ * not learned its cluster yet (docs/PROTOCOL.md "Between brokers"), which
+ * its peers let in; an id made up here would be refused by every peer.
+ */
 static int load_cluster_id(struct server *srv, char *err, size_t err_len)
 {
     char path[PATH_MAX + 32];
@@ -77,15 +104,12 @@ static int load_cluster_id(struct server *srv, char *err, size_t err_len)
         if (ok)
             return 0;
     }
+    srv->cluster_id[0] = '\0';
+    if (has_other_peers(&srv->cfg))
+        return 0;
     unsigned char bytes[16];
-    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || read(fd, bytes, sizeof(bytes)) != (ssize_t)sizeof(bytes)) {
-        if (fd >= 0)
-            close(fd);
-        snprintf(err, err_len, "cannot read /dev/urandom");
+    if (random_bytes(bytes, sizeof(bytes), err, err_len) != 0)
         return -1;
-    }
-    close(fd);
     for (int i = 0; i < 16; i++)
         snprintf(srv->cluster_id + 2 * i, 3, "%02x", bytes[i]);
     char line[40];
@@ -95,6 +119,45 @@ static int load_cluster_id(struct server *srv, char *err, size_t err_len)
         snprintf(err, err_len, "cannot write %s: %s", path, strerror(-rc));
         return -1;
     }
+    return 0;
+}
+
+/*
+ * Reads or creates the disk incarnation, <data-dir>/meta/incarnation: a
+ * random non-zero id made with the data directory, so a broker whose disk
+ * was wiped comes back as a new incarnation (docs/REPLICATION.md).
+ */
+static int load_incarnation(struct server *srv, char *err, size_t err_len)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof(path), "%s/meta/incarnation", srv->cfg.data_dir);
+    FILE *f = fopen(path, "r");
+    unsigned long long v = 0;
+    if (f) {
+        long long birth = 0;
+        int got = fscanf(f, "%16llx %lld", &v, &birth);
+        fclose(f);
+        if (got >= 1 && v != 0) {
+            srv->incarnation = v;
+            srv->incarnation_birth_ms = birth;
+            return 0;
+        }
+    }
+    while (v == 0)
+        if (random_bytes(&v, sizeof(v), err, err_len) != 0)
+            return -1;
+    /* With its birth time: replicas of topics created before it (a wiped
+     * disk rejoining) must recover rather than start as new (controller/). */
+    srv->incarnation_birth_ms = clock_realtime_ms();
+    srv->fresh_data_dir = true;
+    char line[48];
+    int n = snprintf(line, sizeof(line), "%016llx %lld\n", v, (long long)srv->incarnation_birth_ms);
+    int rc = atomic_file_write(path, line, (size_t)n);
+    if (rc != 0) {
+        snprintf(err, err_len, "cannot write %s: %s", path, strerror(-rc));
+        return -1;
+    }
+    srv->incarnation = v;
     return 0;
 }
 
@@ -197,16 +260,28 @@ static int open_listeners(struct server *srv, char *err, size_t err_len)
     return 0;
 }
 
+/*
+ * --peers, when given, lists the cluster's brokers with this one among
+ * them, each id once. Other brokers get links (net/peer.h); topics are
+ * still created and served by the broker asked, as on a single node,
+ * until replication uses the links.
+ */
 static int check_peers(const struct broker_config *cfg, char *err, size_t err_len)
 {
+    bool self = cfg->peer_count == 0;
     for (int i = 0; i < cfg->peer_count; i++) {
-        if (cfg->peers[i].node_id != cfg->node_id) {
-            snprintf(err, err_len,
-                     "--peers names node %d: multi-broker clusters are not supported by this "
-                     "build yet; run a single node (no --peers, or only this node)",
-                     cfg->peers[i].node_id);
-            return -1;
+        if (cfg->peers[i].node_id == cfg->node_id)
+            self = true;
+        for (int j = 0; j < i; j++) {
+            if (cfg->peers[j].node_id == cfg->peers[i].node_id) {
+                snprintf(err, err_len, "--peers names node %d twice", cfg->peers[i].node_id);
+                return -1;
+            }
         }
+    }
+    if (!self) {
+        snprintf(err, err_len, "--peers does not name this broker (--node-id %d)", cfg->node_id);
+        return -1;
     }
     return 0;
 }
@@ -263,21 +338,30 @@ int daemon_open_state(struct server *srv, char *err, size_t err_len)
         snprintf(err, err_len, "data dir %s is not usable: %s", srv->cfg.data_dir, strerror(errno));
         return -1;
     }
-    if (lock_data_dir(srv, err, err_len) != 0 || load_cluster_id(srv, err, err_len) != 0)
+    if (lock_data_dir(srv, err, err_len) != 0 || load_cluster_id(srv, err, err_len) != 0 ||
+        load_incarnation(srv, err, err_len) != 0)
         return -1;
-    if (topic_registry_load(&srv->topics, srv->cfg.data_dir, err, err_len) != 0 ||
+    srv->cluster = has_other_peers(&srv->cfg);
+    atomic_store(&srv->controller_leader, -1);
+    if (topic_registry_load(&srv->topics, srv->cfg.data_dir, srv->cluster, err, err_len) != 0 ||
+        replica_state_load(&srv->hard_states, srv->cfg.data_dir, err, err_len) != 0 ||
         offset_store_open(&srv->offsets, srv->cfg.data_dir, err, err_len) != 0)
         return -1;
     if (producer_registry_open(&srv->producers, srv->cfg.data_dir, err, err_len) != 0)
         return -1;
-    /* Never issue an id the registry knows, even if meta/producer_ids was lost. */
-    srv->producer_id_limit = srv->producers.max_id + 1;
+    /* Never issue an id the registry knows, even if meta/producer_ids was lost. In a
+     * cluster the registry holds ids with the node id above bit 44 (producer_ids.c). */
+    srv->producer_id_limit = (srv->producers.max_id & ((1ll << 44) - 1)) + 1;
     if (producer_ids_reserve(srv) != 0) {
         snprintf(err, err_len, "cannot write %s/meta/producer_ids: %s", srv->cfg.data_dir,
                  strerror(errno));
         return -1;
     }
-    return make_shards(srv, err, err_len);
+    if (make_shards(srv, err, err_len) != 0)
+        return -1;
+    /* Each shard counts itself out once its leaderships are handed over (shard_main.c). */
+    atomic_store(&srv->shards_handing_over, srv->cluster ? srv->nshards : 0);
+    return peer_net_init(srv, err, err_len);
 }
 
 static int prepare(struct server *srv, char *err, size_t err_len)
@@ -301,7 +385,7 @@ static int prepare(struct server *srv, char *err, size_t err_len)
     return open_listeners(srv, err, err_len);
 }
 
-static void teardown(struct server *srv)
+void daemon_close_state(struct server *srv)
 {
     for (int i = 0; srv->shards && i < srv->nshards; i++) {
         if (srv->shards[i]) {
@@ -311,9 +395,11 @@ static void teardown(struct server *srv)
     }
     free(srv->shards);
     free(srv->loops);
+    peer_net_destroy(srv);
     if (atomic_load(&srv->topics.current))
         topic_registry_destroy(&srv->topics);
     offset_store_close(&srv->offsets);
+    replica_state_table_free(&srv->hard_states);
     producer_registry_close(&srv->producers);
     if (srv->lock_fd >= 0)
         close(srv->lock_fd);
@@ -368,7 +454,7 @@ int daemon_run(const struct broker_config *cfg)
     fault_alloc_init();
     if (prepare(srv, err, sizeof(err)) != 0) {
         fprintf(stderr, "ringlogd: %s\n", err);
-        teardown(srv);
+        daemon_close_state(srv);
         free(srv);
         return 1;
     }
@@ -403,7 +489,7 @@ int daemon_run(const struct broker_config *cfg)
     }
     for (int i = 0; i < started; i++)
         pthread_join(srv->shards[i]->thread, NULL);
-    teardown(srv);
+    daemon_close_state(srv);
     free(srv);
     if (status == 0)
         DIAG_INFO("stopped cleanly");

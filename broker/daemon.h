@@ -19,6 +19,9 @@
 struct server;
 int daemon_open_state(struct server *srv, char *err, size_t err_len);
 
+/* Frees what daemon_open_state made (and the listeners), once no shard runs. */
+void daemon_close_state(struct server *srv);
+
 /* Runs the broker until a stop signal. Returns the process exit status. */
 int daemon_run(const struct broker_config *cfg);
 

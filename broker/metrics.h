@@ -33,9 +33,28 @@ struct shard_metrics {
     _Atomic uint64_t records_appended;
     _Atomic uint64_t batches_appended;
     _Atomic uint64_t storage_errors;
+    /* replication (cluster only): counters, and gauges the driver refreshes every tick */
+    _Atomic uint64_t leaderships_gained;
+    _Atomic uint64_t replicas_hosted;  /* gauge */
+    _Atomic uint64_t replicas_led;     /* gauge */
+    _Atomic uint64_t under_replicated; /* gauge: led here, fewer in sync than replicas */
+    _Atomic uint64_t replica_lag_max;  /* gauge: offsets the slowest in-sync follower is behind */
+    struct latency_hist leaderless;    /* a replica without a known leader, until one is */
     struct latency_hist produce_latency;
     struct latency_hist fetch_latency;
     struct latency_hist flush_latency;
+};
+
+/* One other broker's link (net/peer.c), indexed as cfg.peers. */
+struct peer_stats {
+    _Atomic uint64_t up;       /* 1 while the link is up (gauge) */
+    _Atomic uint64_t links_up; /* handshakes completed: 1 + reconnects */
+    _Atomic uint64_t refused;  /* handshakes refused, by either side */
+    _Atomic uint64_t messages_sent;
+    _Atomic uint64_t bytes_sent;
+    _Atomic uint64_t messages_received;
+    _Atomic uint64_t bytes_received;
+    _Atomic uint64_t dropped; /* peer_send refused: no link, queue full, too large */
 };
 
 static inline void metrics_add(_Atomic uint64_t *counter, uint64_t n)

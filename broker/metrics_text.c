@@ -158,6 +158,46 @@ static void emit_compaction(struct text *t, struct server *srv)
          (unsigned long long)SUM_COMPACT(records_removed), (double)last / 1000.0);
 }
 
+/* Links to the other brokers of --peers (net/peer.c), one series per node. */
+static void emit_peers(struct text *t, struct server *srv)
+{
+    static const struct {
+        const char *name, *type, *help;
+        size_t offset;
+    } SERIES[] = {
+        {"ringlog_peer_link_up", "gauge", "1 while the link to the node is up.",
+         offsetof(struct peer_stats, up)},
+        {"ringlog_peer_links_up_total", "counter",
+         "Links to the node that completed their handshake (the first, then reconnects).",
+         offsetof(struct peer_stats, links_up)},
+        {"ringlog_peer_refused_total", "counter",
+         "Handshakes with the node refused, by either side.", offsetof(struct peer_stats, refused)},
+        {"ringlog_peer_messages_sent_total", "counter", "Messages sent to the node.",
+         offsetof(struct peer_stats, messages_sent)},
+        {"ringlog_peer_bytes_sent_total", "counter", "Bytes sent to the node.",
+         offsetof(struct peer_stats, bytes_sent)},
+        {"ringlog_peer_messages_received_total", "counter", "Messages received from the node.",
+         offsetof(struct peer_stats, messages_received)},
+        {"ringlog_peer_bytes_received_total", "counter", "Message bytes received from the node.",
+         offsetof(struct peer_stats, bytes_received)},
+        {"ringlog_peer_dropped_total", "counter",
+         "Messages to the node dropped: no link up, its queue full, or too large.",
+         offsetof(struct peer_stats, dropped)},
+    };
+    for (size_t k = 0; k < sizeof(SERIES) / sizeof(SERIES[0]); k++) {
+        emit(t, "# HELP %s %s\n# TYPE %s %s\n", SERIES[k].name, SERIES[k].help, SERIES[k].name,
+             SERIES[k].type);
+        for (int i = 0; i < srv->cfg.peer_count; i++) {
+            if (srv->cfg.peers[i].node_id == srv->cfg.node_id)
+                continue;
+            _Atomic uint64_t *v =
+                (_Atomic uint64_t *)((char *)&srv->peer_stats[i] + SERIES[k].offset);
+            emit(t, "%s{node=\"%d\"} %llu\n", SERIES[k].name, srv->cfg.peers[i].node_id,
+                 (unsigned long long)load(v));
+        }
+    }
+}
+
 char *metrics_render(struct server *srv, size_t *len)
 {
     struct text t = {.cap = 16384};
@@ -200,6 +240,30 @@ char *metrics_render(struct server *srv, size_t *len)
          (unsigned long long)SUM(connections_rejected), (unsigned long long)SUM(connections_moved),
          (unsigned long long)SUM(protocol_errors), (unsigned long long)SUM(records_appended),
          (unsigned long long)SUM(batches_appended), (unsigned long long)SUM(storage_errors));
+    uint64_t lag = 0;
+    for (int i = 0; i < srv->nshards; i++) {
+        uint64_t v = atomic_load(&srv->shards[i]->metrics.replica_lag_max);
+        lag = v > lag ? v : lag;
+    }
+    emit(&t,
+         "# HELP ringlog_leaderships_gained_total Partitions this broker became the leader of.\n"
+         "# TYPE ringlog_leaderships_gained_total counter\nringlog_leaderships_gained_total %llu\n"
+         "# TYPE ringlog_replicas gauge\nringlog_replicas %llu\n"
+         "# TYPE ringlog_replicas_led gauge\nringlog_replicas_led %llu\n"
+         "# HELP ringlog_under_replicated_partitions Partitions led here with a replica out of "
+         "sync.\n"
+         "# TYPE ringlog_under_replicated_partitions gauge\n"
+         "ringlog_under_replicated_partitions %llu\n"
+         "# HELP ringlog_replica_lag_max_offsets The furthest any follower of a partition led "
+         "here is behind its log end.\n"
+         "# TYPE ringlog_replica_lag_max_offsets gauge\nringlog_replica_lag_max_offsets %llu\n",
+         (unsigned long long)SUM(leaderships_gained), (unsigned long long)SUM(replicas_hosted),
+         (unsigned long long)SUM(replicas_led), (unsigned long long)SUM(under_replicated),
+         (unsigned long long)lag);
+    emit_histogram(&t, srv, "ringlog_partition_leaderless_seconds",
+                   "How long a replica here knew no leader, until it knew one (failover time "
+                   "as this broker saw it).",
+                   offsetof(struct shard_metrics, leaderless));
     emit_histogram(&t, srv, "ringlog_produce_latency_seconds",
                    "Produce request latency, receipt to response.",
                    offsetof(struct shard_metrics, produce_latency));
@@ -212,6 +276,7 @@ char *metrics_render(struct server *srv, size_t *len)
                    offsetof(struct shard_metrics, flush_latency));
     emit_partitions(&t, srv);
     emit_compaction(&t, srv);
+    emit_peers(&t, srv);
     if (t.failed) {
         free(t.buf);
         return NULL;

@@ -1,5 +1,6 @@
 #include "producer_ids.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -39,11 +40,24 @@ int producer_ids_reserve(struct server *srv)
     return 0;
 }
 
+/*
+ * In a cluster every broker issues ids from its own range, the node id in
+ * the high bits, so two brokers never hand out the same id (ids agreed
+ * through the controller's records are issue 15's next step).
+ */
+static int64_t cluster_id_of(const struct server *srv, int64_t id)
+{
+    if (!srv->cluster)
+        return id;
+    assert(id < (1ll << 44) && srv->cfg.node_id >= 0 && srv->cfg.node_id < (1 << 18));
+    return ((int64_t)srv->cfg.node_id << 44) | id;
+}
+
 int64_t producer_ids_next(struct server *srv)
 {
     int64_t id = atomic_fetch_add(&srv->next_producer_id, 1);
     if (id < srv->producer_id_limit)
-        return id;
+        return cluster_id_of(srv, id);
     /* A block is used up (a million producers since start): rare, so a lock. */
     pthread_mutex_lock(&producer_id_lock);
     if (atomic_load(&srv->next_producer_id) > srv->producer_id_limit &&

@@ -12,13 +12,19 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "metrics.h"
 #include "offset_store.h"
+#include "partition/replica_state.h"
 #include "producer_registry.h"
 #include "topics.h"
+
+/* What this build calls itself (Handshake, PeerHello). */
+#define RINGLOG_SERVER_VERSION "0.1.0"
 
 struct shard;
 struct loop;
 struct admin_job;
+struct peer_net;
 
 struct server {
     struct broker_config cfg;
@@ -42,6 +48,25 @@ struct server {
     /* Every id issued and its current epoch (fencing). */
     struct producer_registry producers;
     char cluster_id[40];
+    uint64_t incarnation;         /* disk incarnation: <data-dir>/meta/incarnation, != 0 */
+    int64_t incarnation_birth_ms; /* when this data directory's incarnation was made */
+    bool fresh_data_dir;          /* the incarnation was made by this start */
+    /* Links to the other brokers of --peers (net/peer.h); NULL without peers. */
+    struct peer_net *peers;
+    struct peer_stats peer_stats[BROKER_MAX_PEERS]; /* [i] is cfg.peers[i]'s link */
+    /* A cluster (--peers names other brokers): topics come from the
+     * controller's metadata log (controller/), partitions are replicated. */
+    bool cluster;
+    _Atomic int32_t controller_leader; /* node id leading the metadata log, -1: none */
+    _Atomic int shards_handing_over;   /* shutdown: shards still handing leaderships over */
+    /* Peers met in a handshake, by their cluster id: none yet (a new cluster,
+     * or a wiped broker) or one (an existing cluster). Bit = node id. A
+     * fresh data directory decides from these whether it founds the
+     * cluster's metadata log or joins one (controller.c). */
+    _Atomic uint64_t peers_without_cluster_id;
+    _Atomic uint64_t peers_with_cluster_id;
+    /* Every replica group's hard state found at start (partition/replica_state.h). */
+    struct replica_state_table hard_states;
     /* Topic create/delete jobs, one at a time (touched by shard 0 only). */
     struct {
         struct admin_job *head, *tail;

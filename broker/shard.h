@@ -24,8 +24,11 @@
 
 struct server;
 struct conn;
+struct peer_link;
 struct request;
 struct partition_table;
+struct replica_driver;
+struct controller;
 
 struct shard {
     struct loop loop; /* first: shard_of() */
@@ -39,6 +42,8 @@ struct shard {
 
     /* partition tier: the partitions this shard owns */
     struct partition_table *parts;
+    struct replica_driver *replicas; /* replication driver (cluster only) */
+    struct controller *controller;   /* shard 0 of a cluster */
 
     /* network tier */
     int listen_fd;
@@ -50,12 +55,17 @@ struct shard {
     struct conn *conns;
     uint32_t conn_count;
     uint64_t next_conn_id;
+    struct peer_link *peer_links; /* links to other brokers held here (net/peer.h) */
+    uint32_t peer_link_count;
 
     /* handler tier: long-poll fetches waiting for data */
     struct request *parked;
 
     _Atomic uint64_t seen_version; /* topic-table version seen (topics.h) */
     bool stopping;
+    /* A cluster's shutdown first hands this shard's leaderships over (shard_main.c). */
+    bool handing_over, handed_over;
+    int64_t hand_over_deadline_ms;
     bool counted_drained; /* counted in server.shards_stopped */
     struct shard_metrics metrics;
 };

@@ -12,6 +12,9 @@
 #include "net/conn.h"
 #include "net/http_metrics.h"
 #include "net/listener.h"
+#include "controller/controller.h"
+#include "net/peer.h"
+#include "partition/replica.h"
 #include "partition/partition.h"
 #include "partition/partition_table.h"
 #include "server.h"
@@ -41,6 +44,7 @@ static void begin_stopping(struct shard *s)
         conn_begin_drain(c);
         conn_maybe_free(c);
     }
+    peer_shard_stop(s);
     listener_stop(s);
 }
 
@@ -49,7 +53,43 @@ static void before_wait(struct loop *l)
     struct shard *s = shard_of(l);
     /* A quiescent point: this shard holds no topic-table pointer of an older version. */
     atomic_store(&s->seen_version, atomic_load(&s->srv->topics.version));
+    /* The turn's hard state is synced and its replica messages queued to
+     * the links before the links send. */
+    replica_driver_before_wait(s);
+    peer_before_wait(s);
     log_engine_submit(&s->engine);
+}
+
+/* Leaderships handed over within two election timeouts, or given up on. */
+#define HAND_OVER_MS (2 * REPLICA_ELECTION_TICKS * REPLICA_TICK_MS * 2)
+
+/*
+ * A cluster's broker asked to stop first hands its leaderships to other
+ * replicas while it still serves (clients meet NOT_LEADER and move; nothing
+ * they wrote is in doubt), and only then drains. Every shard waits for
+ * all: the links a shard's groups use may live on another shard.
+ */
+static bool hand_over_done(struct shard *s)
+{
+    struct server *srv = s->srv;
+    if (!srv->cluster)
+        return true;
+    if (!s->handing_over) {
+        s->handing_over = true;
+        s->hand_over_deadline_ms = s->loop.now_ms + HAND_OVER_MS;
+    }
+    if (!s->handed_over) {
+        uint32_t leading = replica_driver_hand_over(s);
+        if (leading == 0 || s->loop.now_ms >= s->hand_over_deadline_ms) {
+            if (leading > 0)
+                DIAG_WARN("stopping with %u partitions still led here: no replica took them",
+                          leading);
+            s->handed_over = true;
+            atomic_fetch_sub(&srv->shards_handing_over, 1);
+        }
+    }
+    assert(atomic_load(&srv->shards_handing_over) >= 0);
+    return s->handed_over && atomic_load(&srv->shards_handing_over) == 0;
 }
 
 static void on_tick(struct loop *l)
@@ -57,9 +97,12 @@ static void on_tick(struct loop *l)
     struct shard *s = shard_of(l);
     log_engine_tick(&s->engine);
     fetch_recheck_parked(s, true);
+    replica_driver_tick(s);
+    controller_tick(s);
+    peer_tick(s);
     if (s->loop.id == 0)
         topic_registry_reclaim(&s->srv->topics, min_seen_version(s->srv));
-    if (!s->stopping && atomic_load(&s->srv->stopping))
+    if (!s->stopping && atomic_load(&s->srv->stopping) && hand_over_done(s))
         begin_stopping(s);
 }
 
@@ -71,7 +114,7 @@ static void on_wake(struct loop *l)
 static bool drained(const struct shard *s)
 {
     return s->stopping && s->conn_count == 0 && atomic_load(&s->srv->conns_moving) == 0 &&
-           s->listen_fd < 0 && s->metrics_fd < 0;
+           s->listen_fd < 0 && s->metrics_fd < 0 && peer_shard_drained(s);
 }
 
 /* The loop ends once every shard is drained: nobody can send us work any more. */
@@ -112,6 +155,9 @@ static void storage_diag(void *ctx, enum log_level level, const char *message)
  */
 static int open_owned_partitions(struct shard *s)
 {
+    /* A cluster's partitions open as the controller's metadata log is applied. */
+    if (s->srv->cluster)
+        return 0;
     struct topic_table *t = topic_registry_snapshot(&s->srv->topics);
     for (uint32_t i = 0; i < t->count; i++) {
         struct topic_info *ti = t->topics[i];
@@ -134,9 +180,11 @@ static int open_owned_partitions(struct shard *s)
 static void close_partitions(struct shard *s)
 {
     struct partition *p;
+    controller_stop(s);
     while ((p = partition_table_pop(s->parts)) != NULL)
         partition_close(p);
     log_engine_drive(&s->engine, &s->loop.ring, NULL);
+    replica_driver_destroy(s);
 }
 
 static int setup(struct shard *s)
@@ -149,6 +197,13 @@ static int setup(struct shard *s)
     log_io_uring_init(&s->io, &s->loop.ring);
     struct log_engine_config ecfg = {.io = &s->io.io, .log = storage_diag};
     log_engine_init(&s->engine, &ecfg);
+    char err[512];
+    if (s->srv->cluster && (replica_driver_init(s, err, sizeof(err)) != 0 ||
+                            (s->loop.id == 0 && controller_start(s, err, sizeof(err)) != 0))) {
+        DIAG_ERROR("starting replication: %s", err);
+        close_partitions(s);
+        return -1;
+    }
     if (open_owned_partitions(s) != 0) {
         close_partitions(s);
         return -1;
@@ -183,6 +238,7 @@ static void *shard_thread(void *arg)
     listener_arm(s);
     if (s->metrics_fd >= 0)
         http_metrics_arm(s);
+    peer_shard_start(s);
     atomic_fetch_add(&s->srv->shards_serving, 1);
     int rc = loop_run(&s->loop);
     if (rc < 0)
@@ -217,6 +273,9 @@ int shard_init(struct shard *s, struct server *srv, int id, char *err, size_t er
         return -1;
     }
     conn_set_hooks(&handler_conn_hooks);
+    static const struct peer_hooks replica_peer_hooks = {.on_message = replica_receive,
+                                                         .on_link = replica_link};
+    peer_set_hooks(&replica_peer_hooks);
     return 0;
 }
 

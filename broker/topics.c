@@ -49,6 +49,8 @@ struct topic_info *topic_info_new(const char *name, uint64_t id, uint32_t partit
         atomic_init(&t->stats[i].leader_epoch, 0);
         atomic_init(&t->stats[i].watchers, 0);
         atomic_init(&t->stats[i].online, false);
+        atomic_init(&t->stats[i].leader, -1);
+        atomic_init(&t->stats[i].isr, 0);
     }
     return t;
 }
@@ -58,6 +60,7 @@ void topic_info_free(struct topic_info *t)
     if (!t)
         return;
     free(t->stats);
+    free(t->replicas);
     free(t);
 }
 
@@ -197,18 +200,19 @@ static int parse_topic_line(char *line, struct topic_info **out)
     return *out ? 0 : -1;
 }
 
-int topic_registry_load(struct topic_registry *r, const char *data_dir, char *err, size_t err_len)
+int topic_registry_load(struct topic_registry *r, const char *data_dir, bool cluster, char *err,
+                        size_t err_len)
 {
     memset(r, 0, sizeof(*r));
-    snprintf(r->path, sizeof(r->path), "%s/meta/topics", data_dir);
+    snprintf(r->path, sizeof(r->path), "%s/meta/topics%s", data_dir, cluster ? ".cluster" : "");
     r->next_topic_id = 1;
     struct topic_table *t = table_new(1, 0);
     if (!t) {
         snprintf(err, err_len, "out of memory");
         return -1;
     }
-    FILE *f = fopen(r->path, "r");
-    if (!f && errno != ENOENT) {
+    FILE *f = cluster ? NULL : fopen(r->path, "r");
+    if (!f && !cluster && errno != ENOENT) {
         snprintf(err, err_len, "cannot read %s: %s", r->path, strerror(errno));
         table_free(t);
         return -1;

@@ -32,6 +32,8 @@ struct partition_stats {
     _Atomic int64_t high_watermark;
     _Atomic int64_t size_bytes;
     _Atomic int32_t leader_epoch;
+    _Atomic int32_t leader;    /* node id of the leader as this broker knows it, -1: none */
+    _Atomic uint64_t isr;      /* in-sync replicas (bit = node id) as the leader last saw them */
     _Atomic uint64_t watchers; /* bit s: shard s has a fetch parked on this partition */
     _Atomic bool online;       /* opened by its owner */
 };
@@ -67,6 +69,10 @@ struct topic_info {
     uint32_t replication_factor;
     struct topic_config config;
     struct partition_stats *stats; /* [partitions] */
+    /* A cluster's topic: the replicas of partition p are
+     * replicas[p * replication_factor ...], the first the preferred leader.
+     * NULL on a single broker (every partition is this broker's alone). */
+    int32_t *replicas;
     /* Shard 0 only: admin ops still out on other shards point at this topic
      * (a delete's fan-out), so reclaim must not free it even once every
      * shard has passed the version that removed it. */
@@ -94,8 +100,14 @@ struct topic_registry {
     char path[4096];
 };
 
-/* Loads <data_dir>/meta/topics (absent: empty). Returns 0 or -1 with err. */
-int topic_registry_load(struct topic_registry *r, const char *data_dir, char *err, size_t err_len);
+/*
+ * Loads <data_dir>/meta/topics (absent: empty). Returns 0 or -1 with err.
+ * A cluster's broker starts empty instead (its topics are the controller's
+ * metadata log, applied again at every start) and writes the table to
+ * meta/topics.cluster, which nothing reads: a view for people.
+ */
+int topic_registry_load(struct topic_registry *r, const char *data_dir, bool cluster, char *err,
+                        size_t err_len);
 void topic_registry_destroy(struct topic_registry *r);
 
 static inline struct topic_table *topic_registry_snapshot(struct topic_registry *r)

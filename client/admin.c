@@ -9,10 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "conf.h"
 #include "conn.h"
 #include "ringlog.h"
+
+/* Leaders a describe asks for their own view (the brokers of a cluster). */
+#define RL_MAX_DESCRIBE_LEADERS 64
 
 struct ringlog_admin {
     struct ringlog_conf *conf;
@@ -213,7 +217,16 @@ static int topic_call(struct ringlog_admin *a, const char *topic, Ringlog__Reque
                       r->error_message && r->error_message[0] ? r->error_message
                                                               : ringlog_err_str(err));
         rl_conn_response_free(resp);
-        if (err == RINGLOG_ERR_NOT_LEADER && attempt == 0 && move_to_controller(a)) {
+        /* A cluster's topic changes go to its controller, which may be
+         * moving (an election): follow Metadata's controller_id a few times. */
+        bool moved = (err == RINGLOG_ERR_NOT_LEADER || err == RINGLOG_ERR_NOT_CONTROLLER) &&
+                     attempt < 20 && move_to_controller(a);
+        if (err == RINGLOG_ERR_NOT_CONTROLLER && attempt < 20 && !moved) {
+            struct timespec ts = {0, 100 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+            moved = true;
+        }
+        if (moved) {
             req->correlation_id = 0;
             continue;
         }
@@ -296,6 +309,17 @@ static int cmp_str(const void *x, const void *y)
     return strcmp(*(char *const *)x, *(char *const *)y);
 }
 
+/* Metadata of every topic and broker, under the admin's lock. */
+static int cluster_metadata(struct ringlog_admin *a, Ringlog__Response **resp, char *errbuf,
+                            size_t errlen)
+{
+    pthread_mutex_lock(&a->mu);
+    int err = metadata(a, NULL, resp, errbuf, errlen);
+    pthread_mutex_unlock(&a->mu);
+    assert(err || *resp);
+    return err;
+}
+
 int ringlog_admin_list_topics(ringlog_admin *a, char ***names, size_t *count, char *errbuf,
                               size_t errlen)
 {
@@ -303,10 +327,8 @@ int ringlog_admin_list_topics(ringlog_admin *a, char ***names, size_t *count, ch
         return RINGLOG_ERR_INVALID_ARG;
     *names = NULL;
     *count = 0;
-    pthread_mutex_lock(&a->mu);
     Ringlog__Response *resp;
-    int err = metadata(a, NULL, &resp, errbuf, errlen);
-    pthread_mutex_unlock(&a->mu);
+    int err = cluster_metadata(a, &resp, errbuf, errlen);
     if (err)
         return err;
     Ringlog__MetadataResponse *m = resp->metadata;
@@ -342,6 +364,79 @@ static int cmp_partition(const void *x, const void *y)
     return (a->partition > b->partition) - (a->partition < b->partition);
 }
 
+/* Metadata of `topic` from broker `node` of m, on a connection of its own; NULL if none. */
+static Ringlog__Response *metadata_from(struct ringlog_admin *a, const Ringlog__MetadataResponse *m,
+                                        int32_t node, const char *topic)
+{
+    for (size_t i = 0; i < m->n_brokers; i++) {
+        if (m->brokers[i]->node_id != node)
+            continue;
+        struct rl_conn *c;
+        if (rl_conn_open(m->brokers[i]->host, (int)m->brokers[i]->port,
+                         (int)a->conf->connect_timeout_ms, &c, NULL, 0) != RINGLOG_OK)
+            return NULL;
+        char *topics[1] = {(char *)topic};
+        Ringlog__MetadataRequest md = RINGLOG__METADATA_REQUEST__INIT;
+        md.n_topics = topic ? 1 : 0;
+        md.topics = topic ? topics : NULL;
+        Ringlog__Request req = RINGLOG__REQUEST__INIT;
+        req.body_case = RINGLOG__REQUEST__BODY_METADATA;
+        req.metadata = &md;
+        Ringlog__Response *resp = NULL;
+        int err = rl_conn_call(c, &req, &resp, (int)a->conf->request_timeout_ms);
+        rl_conn_close(c);
+        if (err == RINGLOG_OK && resp->body_case == RINGLOG__RESPONSE__BODY_METADATA)
+            return resp;
+        if (resp)
+            rl_conn_response_free(resp);
+        return NULL;
+    }
+    return NULL;
+}
+
+/*
+ * In a cluster each partition is described as its leader sees it (in-sync
+ * replicas, log end, high watermark): another broker knows only its own
+ * replica, or none. Partitions whose leader cannot be asked keep the first
+ * answer. The leaders' answers are kept in extra[] until the caller copied.
+ */
+static void leaders_view(struct ringlog_admin *a, const Ringlog__MetadataResponse *m,
+                         Ringlog__TopicMetadata *t, Ringlog__Response **extra, size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < t->n_partitions && n < cap; i++) {
+        int32_t leader = t->partitions[i]->leader;
+        bool asked = leader < 0 || t->partitions[i]->n_replicas <= 1;
+        for (size_t k = 0; k < i && !asked; k++)
+            asked = t->partitions[k]->leader == leader;
+        if (asked || !(extra[n] = metadata_from(a, m, leader, t->name)))
+            continue;
+        const Ringlog__MetadataResponse *lm = extra[n++]->metadata;
+        if (lm->n_topics != 1 || lm->topics[0]->error)
+            continue;
+        for (size_t p = 0; p < lm->topics[0]->n_partitions; p++) {
+            Ringlog__PartitionMetadata *pm = lm->topics[0]->partitions[p];
+            for (size_t k = 0; k < t->n_partitions; k++)
+                if (t->partitions[k]->partition == pm->partition && pm->leader == leader &&
+                    t->partitions[k]->leader == leader)
+                    t->partitions[k] = pm;
+        }
+    }
+}
+
+/* Gives t its own partitions back, then frees every answer. */
+static void describe_done(Ringlog__Response *resp, Ringlog__TopicMetadata *t,
+                          Ringlog__PartitionMetadata **own, Ringlog__Response **extra)
+{
+    if (own)
+        memcpy(t->partitions, own, t->n_partitions * sizeof(*own));
+    free(own);
+    rl_conn_response_free(resp);
+    for (size_t i = 0; i < RL_MAX_DESCRIBE_LEADERS; i++)
+        if (extra[i])
+            rl_conn_response_free(extra[i]);
+}
+
 int ringlog_admin_describe_topic(ringlog_admin *a, const char *name, ringlog_topic_info **info,
                                  char *errbuf, size_t errlen)
 {
@@ -367,6 +462,13 @@ int ringlog_admin_describe_topic(ringlog_admin *a, const char *name, ringlog_top
         rl_conn_response_free(resp);
         return err;
     }
+    /* The leaders' partitions are lent into t: its own go back before it is freed. */
+    Ringlog__Response *extra[RL_MAX_DESCRIBE_LEADERS] = {0};
+    Ringlog__PartitionMetadata **own = malloc((t->n_partitions + 1) * sizeof(*own));
+    if (own) {
+        memcpy(own, t->partitions, t->n_partitions * sizeof(*own));
+        leaders_view(a, m, t, extra, RL_MAX_DESCRIBE_LEADERS);
+    }
     /* One allocation: info, partitions, replica and isr ids, the name. */
     size_t ids = 0;
     for (size_t i = 0; i < t->n_partitions; i++)
@@ -375,7 +477,7 @@ int ringlog_admin_describe_topic(ringlog_admin *a, const char *name, ringlog_top
                    ids * sizeof(int32_t) + strlen(t->name) + 1;
     ringlog_topic_info *ti = malloc(bytes);
     if (!ti) {
-        rl_conn_response_free(resp);
+        describe_done(resp, t, own, extra);
         return RINGLOG_ERR_NOMEM;
     }
     ringlog_partition_info *parts = (ringlog_partition_info *)(ti + 1);
@@ -393,11 +495,13 @@ int ringlog_admin_describe_topic(ringlog_admin *a, const char *name, ringlog_top
             .end_offset = pm->log_end_offset,
             .high_watermark = pm->high_watermark,
         };
-        memcpy(idp, pm->replicas, pm->n_replicas * sizeof(int32_t));
+        if (pm->n_replicas) /* an empty repeated field is NULL */
+            memcpy(idp, pm->replicas, pm->n_replicas * sizeof(int32_t));
         idp += pm->n_replicas;
         parts[i].isr = idp;
         parts[i].isr_count = pm->n_isr;
-        memcpy(idp, pm->isr, pm->n_isr * sizeof(int32_t));
+        if (pm->n_isr)
+            memcpy(idp, pm->isr, pm->n_isr * sizeof(int32_t));
         idp += pm->n_isr;
     }
     qsort(parts, t->n_partitions, sizeof(*parts), cmp_partition);
@@ -413,7 +517,57 @@ int ringlog_admin_describe_topic(ringlog_admin *a, const char *name, ringlog_top
         ti->config.segment_bytes = t->config->segment_bytes;
         ti->config.segment_ms = t->config->segment_ms;
     }
-    rl_conn_response_free(resp);
+    describe_done(resp, t, own, extra);
     *info = ti;
+    return RINGLOG_OK;
+}
+
+static int cmp_broker(const void *x, const void *y)
+{
+    const ringlog_broker_info *a = x, *b = y;
+    return (a->node_id > b->node_id) - (a->node_id < b->node_id);
+}
+
+int ringlog_admin_describe_cluster(ringlog_admin *a, ringlog_cluster_info **info, char *errbuf,
+                                   size_t errlen)
+{
+    if (!a || !info)
+        return RINGLOG_ERR_INVALID_ARG;
+    *info = NULL;
+    pthread_mutex_lock(&a->mu);
+    Ringlog__Response *resp;
+    int err = metadata(a, NULL, &resp, errbuf, errlen);
+    pthread_mutex_unlock(&a->mu);
+    if (err)
+        return err;
+    const Ringlog__MetadataResponse *m = resp->metadata;
+    size_t bytes = sizeof(ringlog_cluster_info) + m->n_brokers * sizeof(ringlog_broker_info);
+    for (size_t i = 0; i < m->n_brokers; i++)
+        bytes += strlen(m->brokers[i]->host) + 1;
+    ringlog_cluster_info *ci = malloc(bytes);
+    if (!ci) {
+        rl_conn_response_free(resp);
+        return RINGLOG_ERR_NOMEM;
+    }
+    ringlog_broker_info *b = (ringlog_broker_info *)(ci + 1);
+    char *text = (char *)(b + m->n_brokers);
+    for (size_t i = 0; i < m->n_brokers; i++) {
+        const Ringlog__BrokerInfo *bi = m->brokers[i];
+        strcpy(text, bi->host);
+        b[i] =
+            (ringlog_broker_info){.node_id = bi->node_id, .host = text, .port = (int32_t)bi->port};
+        text += strlen(bi->host) + 1;
+        /* Reachable: it answers a Metadata request now. */
+        Ringlog__Response *probe = metadata_from(a, m, bi->node_id, NULL);
+        b[i].reachable = probe != NULL;
+        if (probe)
+            rl_conn_response_free(probe);
+    }
+    qsort(b, m->n_brokers, sizeof(*b), cmp_broker);
+    ci->controller = m->controller_id;
+    ci->brokers = b;
+    ci->broker_count = m->n_brokers;
+    rl_conn_response_free(resp);
+    *info = ci;
     return RINGLOG_OK;
 }

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,11 +12,13 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "sbuf.h"
 
 struct rl_inflight {
     rl_response_cb cb;
     void *ctx;
     int64_t deadline;
+    int64_t sent_us; /* for the round-trip time; 0: a long poll, not measured */
 };
 
 enum broker_state { BROKER_DOWN, BROKER_CONNECTING, BROKER_UP };
@@ -35,6 +38,9 @@ struct rl_broker {
     bool wanted;                  /* someone asked for it while it was backing off */
     struct rl_inflight *inflight; /* ring, oldest first */
     size_t if_head, if_count, if_cap;
+    bool reported_down; /* its outage went to the error callback; cleared when it answers */
+    /* round-trip times since the last statistics */
+    int64_t rtt_sum_us, rtt_min_us, rtt_max_us, rtt_cnt;
 };
 
 struct rl_cluster {
@@ -61,6 +67,11 @@ struct rl_cluster {
     int64_t md_next_ok_ms; /* rate limit of refreshes */
     uint64_t md_version;
     int32_t controller_id;
+
+    struct rl_events events; /* for the error and statistics callbacks */
+    bool serving;            /* a thread runs the callbacks (rl_cluster_serve_begin) */
+    pthread_t server;
+    int64_t next_stats_ms;
 };
 
 /* ---------------------------------------------------------------- lifecycle */
@@ -173,6 +184,7 @@ void rl_cluster_destroy(struct rl_cluster *cl)
         free(cl->topics[i]);
     }
     free(cl->topics);
+    rl_events_free(rl_events_take(&cl->events));
     if (cl->wake_pipe[0] >= 0)
         close(cl->wake_pipe[0]);
     if (cl->wake_pipe[1] >= 0)
@@ -246,6 +258,118 @@ bool rl_cluster_on_io_thread(struct rl_cluster *cl)
 const struct ringlog_conf *rl_cluster_conf(const struct rl_cluster *cl)
 {
     return cl->conf;
+}
+
+/* ---------------------------------------------------------------- callbacks */
+
+void rl_cluster_post_error(struct rl_cluster *cl, int err, const char *fmt, ...)
+{
+    char text[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    rl_events_post_error(&cl->events, cl->conf, err, "%s", text);
+    if (cl->hooks.events_posted && rl_events_pending(&cl->events))
+        cl->hooks.events_posted(cl->hooks.owner);
+}
+
+struct rl_event *rl_cluster_take_events(struct rl_cluster *cl)
+{
+    return rl_events_take(&cl->events);
+}
+
+bool rl_cluster_events_pending(const struct rl_cluster *cl)
+{
+    return rl_events_pending(&cl->events);
+}
+
+bool rl_cluster_serve_begin(struct rl_cluster *cl)
+{
+    if (cl->serving)
+        return false;
+    cl->serving = true;
+    cl->server = pthread_self();
+    return true;
+}
+
+void rl_cluster_serve_end(struct rl_cluster *cl)
+{
+    assert(cl->serving && pthread_equal(cl->server, pthread_self()));
+    cl->serving = false;
+}
+
+bool rl_cluster_in_callback(struct rl_cluster *cl)
+{
+    if (rl_cluster_on_io_thread(cl))
+        return true;
+    return cl->serving && pthread_equal(cl->server, pthread_self());
+}
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void broker_stats(struct rl_sbuf *sb, struct rl_broker *b)
+{
+    static const char *const STATES[] = {"DOWN", "CONNECTING", "UP"};
+    rl_sbuf_printf(sb, "{\"nodeid\":%d,\"name\":", (int)b->node_id);
+    char addr[300];
+    snprintf(addr, sizeof(addr), "%s:%d", b->host, b->port);
+    rl_sbuf_json_str(sb, addr);
+    rl_sbuf_printf(sb,
+                   ",\"state\":\"%s\",\"outbuf_cnt\":%zu,\"outbuf_bytes\":%zu,"
+                   "\"rtt\":{\"cnt\":%lld,\"min\":%lld,\"max\":%lld,\"avg\":%lld}}",
+                   STATES[b->state], b->if_count,
+                   b->state == BROKER_UP ? rl_conn_pending_out(b->conn) : (size_t)0,
+                   (long long)b->rtt_cnt, (long long)b->rtt_min_us, (long long)b->rtt_max_us,
+                   (long long)(b->rtt_cnt ? b->rtt_sum_us / b->rtt_cnt : 0));
+    b->rtt_sum_us = b->rtt_min_us = b->rtt_max_us = b->rtt_cnt = 0;
+}
+
+/*
+ * Every statistics-interval-ms (with a statistics callback): the JSON of
+ * the brokers and of the owner (hooks.stats), queued as an event. Returns
+ * when it is due next, -1 when statistics are off.
+ */
+static int64_t stats_tick(struct rl_cluster *cl, int64_t now)
+{
+    int64_t every = cl->conf->statistics_interval_ms;
+    if (every <= 0 || !cl->conf->stats_cb)
+        return -1;
+    if (cl->next_stats_ms == 0)
+        cl->next_stats_ms = now + every;
+    if (now < cl->next_stats_ms)
+        return cl->next_stats_ms;
+    cl->next_stats_ms = now + every;
+    struct rl_sbuf sb = {0};
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    rl_sbuf_printf(&sb, "{\"name\":");
+    rl_sbuf_json_str(&sb, cl->conf->client_id);
+    rl_sbuf_printf(&sb, ",\"type\":\"%s\",\"ts\":%lld,\"time\":%lld,", cl->hooks.kind,
+                   (long long)now_us(), (long long)ts.tv_sec);
+    if (cl->hooks.stats)
+        cl->hooks.stats(cl->hooks.owner, &sb);
+    rl_sbuf_printf(&sb, "\"brokers\":[");
+    for (size_t i = 0; i < cl->nbrokers; i++) {
+        if (i)
+            rl_sbuf_printf(&sb, ",");
+        broker_stats(&sb, cl->brokers[i]);
+    }
+    rl_sbuf_printf(&sb, "]}");
+    size_t len;
+    char *json = rl_sbuf_take(&sb, &len);
+    if (json) {
+        rl_events_post_stats(&cl->events, json, len);
+        if (cl->hooks.events_posted)
+            cl->hooks.events_posted(cl->hooks.owner);
+    }
+    assert(cl->next_stats_ms > now);
+    return cl->next_stats_ms;
 }
 
 /* ---------------------------------------------------------------- metadata */
@@ -475,6 +599,9 @@ static void broker_connect(struct rl_cluster *cl, struct rl_broker *b, int64_t n
     int rc = rl_conn_connect_start(b->host, b->port, &b->conn, err, sizeof(err));
     if (rc != RINGLOG_OK) {
         rl_cluster_log(cl, RINGLOG_LOG_WARNING, "%s, retrying", err);
+        if (!b->reported_down)
+            rl_cluster_post_error(cl, rc, "%s (retrying)", err);
+        b->reported_down = true;
         b->next_attempt_ms = now + b->backoff_ms;
         b->backoff_ms = b->backoff_ms * 2 > cl->conf->reconnect_backoff_max_ms
                             ? cl->conf->reconnect_backoff_max_ms
@@ -549,6 +676,13 @@ static void log_broker_failure(struct rl_cluster *cl, const struct rl_broker *b,
 static void broker_fail(struct rl_cluster *cl, struct rl_broker *b, int err, const char *why)
 {
     log_broker_failure(cl, b, err, why);
+    if (err != RINGLOG_ERR_CLOSED && !b->reported_down) {
+        /* A lost connection or a failed connect: the application hears it once per outage. */
+        b->reported_down = true;
+        rl_cluster_post_error(cl, err == RINGLOG_ERR_PROTOCOL ? err : RINGLOG_ERR_TRANSPORT,
+                              "broker %d (%s:%d): %s (%s; reconnecting)", b->node_id, b->host,
+                              b->port, why, ringlog_err_name(err));
+    }
     rl_conn_close(b->conn);
     b->conn = NULL;
     bool was_up = b->state == BROKER_UP;
@@ -606,7 +740,8 @@ static int broker_send(struct rl_cluster *cl, struct rl_broker *b, Ringlog__Requ
         struct rl_inflight f = {.cb = cb,
                                 .ctx = ctx,
                                 .deadline =
-                                    rl_now_ms() + cl->conf->request_timeout_ms + extra_timeout_ms};
+                                    rl_now_ms() + cl->conf->request_timeout_ms + extra_timeout_ms,
+                                .sent_us = extra_timeout_ms > 0 ? 0 : now_us()};
         if (inflight_push(b, &f) != RINGLOG_OK)
             return RINGLOG_ERR_NOMEM;
     }
@@ -660,6 +795,14 @@ static void broker_read(struct rl_cluster *cl, struct rl_broker *b)
             struct rl_inflight f = b->inflight[b->if_head];
             b->if_head = (b->if_head + 1) % b->if_cap;
             b->if_count--;
+            b->reported_down = false; /* it answers: the outage, if any, is over */
+            if (f.sent_us) {
+                int64_t rtt = now_us() - f.sent_us;
+                b->rtt_sum_us += rtt;
+                b->rtt_min_us = b->rtt_cnt == 0 || rtt < b->rtt_min_us ? rtt : b->rtt_min_us;
+                b->rtt_max_us = rtt > b->rtt_max_us ? rtt : b->rtt_max_us;
+                b->rtt_cnt++;
+            }
             f.cb(cl, f.ctx, resp, RINGLOG_OK);
             rl_conn_response_free(resp);
             if (b->state != BROKER_UP)
@@ -746,6 +889,9 @@ static void *io_main(void *arg)
         int64_t mnext = brokers_maintain(cl, now);
         if (mnext >= 0 && (next < 0 || mnext < next))
             next = mnext;
+        int64_t snext = stats_tick(cl, now);
+        if (snext >= 0 && (next < 0 || snext < next))
+            next = snext;
 
         if (fds_cap < cl->nbrokers + 1) {
             free(fds);
@@ -786,7 +932,7 @@ static void *io_main(void *arg)
         cl->polling = true;
         rl_cluster_unlock(cl);
 
-        if (cl->hooks.callbacks)
+        if (cl->hooks.callbacks && cl->conf->callbacks_on_io_thread)
             cl->hooks.callbacks(cl->hooks.owner);
         int64_t left = cl->poll_until_ms - rl_now_ms();
         int n = poll(fds, nfds, left <= 0 ? 0 : (int)left);
@@ -824,7 +970,7 @@ static void *io_main(void *arg)
     }
     rl_cluster_unlock(cl);
     /* Last application callbacks (e.g. deliveries that completed just before stop). */
-    if (cl->hooks.callbacks)
+    if (cl->hooks.callbacks && cl->conf->callbacks_on_io_thread)
         cl->hooks.callbacks(cl->hooks.owner);
     free(fds);
     free(fd_broker);

@@ -20,6 +20,8 @@
 
 #include "conf.h"
 #include "conn.h"
+#include "events.h"
+#include "sbuf.h"
 #include "ringlog.pb-c.h"
 
 struct rl_cluster;
@@ -43,6 +45,11 @@ struct rl_cluster_hooks {
     void (*callbacks)(void *owner);
     /* After a metadata update, lock held. May be NULL. */
     void (*metadata_changed)(void *owner);
+    /* An error or statistics event was queued, lock held: wake pollers. May be NULL. */
+    void (*events_posted)(void *owner);
+    /* Appends the owner's statistics fields (`"name":value,` each), lock held. May be NULL. */
+    void (*stats)(void *owner, struct rl_sbuf *sb);
+    const char *kind; /* "producer", "consumer": in the statistics */
 };
 
 struct rl_part_md {
@@ -164,6 +171,37 @@ int rl_broker_send(struct rl_cluster *cl, struct rl_broker *b, Ringlog__Request 
 int rl_broker_send_borrowing(struct rl_cluster *cl, struct rl_broker *b, Ringlog__Request *req,
                              int64_t extra_timeout_ms, const struct rl_span *borrow, size_t nborrow,
                              rl_response_cb cb, void *ctx);
+
+/* ---- application callbacks (events.h) ---- */
+
+/*
+ * Queues an error event for the error callback and tells the owner
+ * (hooks.events_posted). Lock held.
+ */
+void rl_cluster_post_error(struct rl_cluster *cl, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Takes the queued error and statistics events (dispatch them without the lock). Lock held. */
+struct rl_event *rl_cluster_take_events(struct rl_cluster *cl);
+
+bool rl_cluster_events_pending(const struct rl_cluster *cl);
+
+/*
+ * One thread at a time runs a handle's callbacks, so that they keep their
+ * order: a caller that means to serve them calls rl_cluster_serve_begin
+ * (false: another thread is serving; do not), takes what is due, runs it
+ * without the lock, and ends with rl_cluster_serve_end. Lock held for both.
+ */
+bool rl_cluster_serve_begin(struct rl_cluster *cl);
+void rl_cluster_serve_end(struct rl_cluster *cl);
+
+/*
+ * Whether the calling thread is inside one of the handle's callbacks: the
+ * thread serving them now, or the I/O thread (which runs application code
+ * only in callbacks). A call that would wait for callbacks must refuse
+ * (RINGLOG_ERR_IN_CALLBACK). Lock held.
+ */
+bool rl_cluster_in_callback(struct rl_cluster *cl);
 
 /* Logs through the configuration's log callback. */
 #define rl_cluster_log(cl, level, ...) rl_log(rl_cluster_conf(cl), level, __VA_ARGS__)

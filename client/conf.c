@@ -58,6 +58,10 @@ static const struct conf_key KEYS[] = {
     {"partition-fetch-bytes", T_INT, F(partition_fetch_bytes), 1024, INT32_MAX},
     {"queued-max-bytes", T_INT, F(queued_max_bytes), 1024, INT64_MAX / 2},
     {"partitioner", T_PARTITIONER, F(partitioner), 0, 0},
+    /* callbacks and events */
+    {"callbacks-on-io-thread", T_BOOL, F(callbacks_on_io_thread), 0, 0},
+    {"statistics-interval-ms", T_INT, F(statistics_interval_ms), 0, 86400000},
+    {"enable-partition-eof", T_BOOL, F(enable_partition_eof), 0, 0},
 };
 
 static const char *const CODECS[] = {"none", "lz4", "zstd"};
@@ -106,7 +110,7 @@ ringlog_conf *ringlog_conf_new(void)
     c->linger_ms = 5;
     c->batch_bytes = 64 * 1024;
     c->buffer_bytes = 32 << 20;
-    c->block_on_buffer_full = true;
+    c->block_on_buffer_full = false;
     c->max_block_ms = 60000;
     c->compression = RL_CODEC_NONE;
     c->enable_idempotence = true;
@@ -414,6 +418,18 @@ void ringlog_conf_set_delivery_batch_cb(ringlog_conf *conf, ringlog_delivery_bat
 {
     conf->delivery_batch_cb = cb;
     conf->delivery_batch_opaque = opaque;
+}
+
+void ringlog_conf_set_error_cb(ringlog_conf *conf, ringlog_error_cb cb, void *opaque)
+{
+    conf->error_cb = cb;
+    conf->error_opaque = opaque;
+}
+
+void ringlog_conf_set_stats_cb(ringlog_conf *conf, ringlog_stats_cb cb, void *opaque)
+{
+    conf->stats_cb = cb;
+    conf->stats_opaque = opaque;
 }
 
 int rl_parse_hostport(const char *s, size_t len, struct rl_hostport *out)

@@ -56,6 +56,14 @@ struct ringlog_conf {
     void *delivery_opaque;
     ringlog_delivery_batch_cb delivery_batch_cb;
     void *delivery_batch_opaque;
+    /* events and who runs the callbacks (issue 20 items 2, 4, 8) */
+    bool callbacks_on_io_thread;
+    int64_t statistics_interval_ms; /* 0: no statistics */
+    bool enable_partition_eof;
+    ringlog_error_cb error_cb;
+    void *error_opaque;
+    ringlog_stats_cb stats_cb;
+    void *stats_opaque;
 };
 
 /* One bootstrap address. */

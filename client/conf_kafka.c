@@ -52,6 +52,8 @@ static const struct rl_kafka_key KAFKA_KEYS[] = {
     {"max.partition.fetch.bytes", "partition-fetch-bytes", 1, NULL, NULL},
     {"fetch.message.max.bytes", "partition-fetch-bytes", 1, NULL, NULL},
     {"queued.max.messages.kbytes", "queued-max-bytes", 1024, NULL, NULL},
+    {"statistics.interval.ms", "statistics-interval-ms", 1, NULL, NULL},
+    {"enable.partition.eof", "enable-partition-eof", 1, NULL, NULL},
     /* accepted when they ask for what libringlog does anyway */
     {"security.protocol", NULL, 1, "plaintext", NO_TLS},
     {"isolation.level", NULL, 1, "read_uncommitted",
@@ -101,8 +103,6 @@ static const struct rl_kafka_key KAFKA_KEYS[] = {
     {"value.serializer", NULL, 1, NULL, "libringlog takes bytes: serialize before producing"},
     {"key.deserializer", NULL, 1, NULL, "libringlog hands out bytes: deserialize after polling"},
     {"value.deserializer", NULL, 1, NULL, "libringlog hands out bytes: deserialize after polling"},
-    {"enable.partition.eof", NULL, 1, NULL,
-     "there are no partition-EOF events yet; ringlog_consumer_position shows where a partition is"},
     {"client.rack", NULL, 1, NULL, "there is no rack-aware fetching: consumers read from leaders"},
 };
 

@@ -22,13 +22,14 @@
 #include "cluster.h"
 #include "conn.h"
 #include "endian_le.h"
+#include "poison.h"
 #include "ringlog.h"
 
 enum cpart_state {
     CP_NEED_OFFSET, /* look up start_spec (committed, earliest, latest, timestamp) */
     CP_LOOKUP,      /* a lookup is in flight */
     CP_FETCHING,
-    CP_PAUSED, /* an error was reported; waits for a seek */
+    CP_STOPPED, /* an error was reported; waits for a seek */
 };
 
 #define SPEC_TIMESTAMP (-3) /* internal: look up start_ts */
@@ -50,6 +51,11 @@ struct cpart {
     _Atomic int64_t position; /* next offset for the application, -1 unknown */
     int64_t committed;        /* last position committed */
     uint64_t first_turn;      /* the fetch that last listed it first, 0 none (rotation) */
+    int64_t log_start;        /* low watermark of the last fetch answer, -1 unknown */
+    bool paused;              /* by ringlog_consumer_pause: no fetching */
+    int missing_seen;         /* metadata answers in a row without it (UNKNOWN_*) */
+    int missing_reported;     /* the UNKNOWN_* error last reported, 0 none */
+    int64_t eof_reported;     /* the offset whose end was last reported, -1 none */
 };
 
 /* Prefetched batches of one partition, or an error event, in arrival order. */
@@ -61,12 +67,15 @@ struct chunk {
     size_t len;
     struct rl_response_hold *hold; /* data lies in a held response's frame; else data is ours */
     int err;                       /* an error event instead of data */
+    int64_t offset;                /* of the event */
     char errstr[200];
 };
 
-enum job_kind { JOB_COMMIT, JOB_COMMITTED };
+enum job_kind { JOB_COMMIT, JOB_COMMITTED, JOB_TIMES };
 
-/* A commit or committed-offset lookup handed to the I/O thread. */
+enum times_state { TIMES_WAIT, TIMES_SENT, TIMES_DONE };
+
+/* A commit, committed-offset lookup or offsets-for-times lookup handed to the I/O thread. */
 struct job {
     struct job *next;
     enum job_kind kind;
@@ -77,7 +86,20 @@ struct job {
     struct ringlog_consumer *owner;
     int err;
     char errstr[200];
+    /* JOB_TIMES: one ListOffsets per leader; entries wait for their leader until deadline */
+    uint8_t *state; /* enum times_state per entry */
+    size_t left;    /* entries not done */
+    int64_t deadline;
 };
+
+static void job_free(struct job *j)
+{
+    for (size_t i = 0; i < j->n; i++)
+        free((char *)j->tps[i].topic);
+    free(j->tps);
+    free(j->state);
+    free(j);
+}
 
 struct ringlog_consumer {
     struct rl_cluster *cl;
@@ -101,10 +123,18 @@ struct ringlog_consumer {
     struct rl_batch_header bh;
     struct rl_record_iter rit;
     uint8_t *decompressed;
+    size_t decompressed_len;
     ringlog_message msg;
     ringlog_header *hdrs;
     size_t hdrs_cap;
     char errstr[256];
+    /* an event poll_batch met after messages, returned by the next call */
+    int pending_err;
+    ringlog_message pending_msg;
+    char pending_errstr[256];
+    bool msg_lent;    /* msg points into cur or decompressed (retire_borrowed) */
+    bool closed;      /* ringlog_consumer_close ran */
+    bool app_serving; /* an application thread runs the callbacks (serve_events) */
 };
 
 /* ---------------------------------------------------------------- partitions */
@@ -139,6 +169,8 @@ static void part_unref(struct ringlog_consumer *c, struct cpart *p)
 
 static void chunk_free(struct chunk *ch)
 {
+    if (ch->data) /* the frame may be reused: lift what retire_borrowed poisoned */
+        RL_UNPOISON(ch->data, ch->len);
     if (ch->hold)
         rl_conn_response_release(ch->hold);
     else
@@ -157,6 +189,29 @@ static void queue_push(struct ringlog_consumer *c, struct chunk *ch)
     pthread_cond_broadcast(&c->ready_cond);
 }
 
+/*
+ * Runs the error and statistics callbacks that are due, unless another
+ * thread is serving (-1). Returns how many ran. Lock held; released
+ * while they run.
+ */
+static int serve_events(struct ringlog_consumer *c)
+{
+    if (!rl_cluster_events_pending(c->cl) || !rl_cluster_serve_begin(c->cl))
+        return rl_cluster_events_pending(c->cl) ? -1 : 0;
+    struct rl_event *events = rl_cluster_take_events(c->cl);
+    bool app = !rl_cluster_on_io_thread(c->cl);
+    if (app) /* only the application thread touches it */
+        c->app_serving = true;
+    rl_cluster_unlock(c->cl);
+    int n = rl_events_dispatch(c->conf, events);
+    rl_cluster_lock(c->cl);
+    if (app)
+        c->app_serving = false;
+    rl_cluster_serve_end(c->cl);
+    assert(n >= 0);
+    return n;
+}
+
 /* Queues an error event about a partition (returned by poll in order with its data). */
 static void push_error(struct ringlog_consumer *c, struct cpart *p, int err, const char *fmt,
                        int64_t offset)
@@ -167,6 +222,7 @@ static void push_error(struct ringlog_consumer *c, struct cpart *p, int err, con
     ch->part = p;
     ch->gen = p->gen;
     ch->err = err;
+    ch->offset = offset;
     snprintf(ch->errstr, sizeof(ch->errstr), "%s/%d: ", p->topic, p->partition);
     size_t n = strlen(ch->errstr);
     snprintf(ch->errstr + n, sizeof(ch->errstr) - n, fmt, (long long)offset);
@@ -186,7 +242,7 @@ static void reset_offset(struct ringlog_consumer *c, struct cpart *p, int err, c
         p->start_spec = RINGLOG_OFFSET_END;
         break;
     default:
-        p->state = CP_PAUSED;
+        p->state = CP_STOPPED;
         push_error(c, p, err, why, p->fetch_offset);
         break;
     }
@@ -267,7 +323,7 @@ static void on_offset_fetch(struct rl_cluster *cl, void *ctx, Ringlog__Response 
             /* Nothing committed: start where auto-offset-reset says. */
             p->committed = -1;
             if (c->conf->auto_offset_reset == RL_RESET_ERROR) {
-                p->state = CP_PAUSED;
+                p->state = CP_STOPPED;
                 push_error(c, p, RINGLOG_ERR_NO_OFFSET,
                            "no committed offset for the group (%lld) and auto-offset-reset=error",
                            -1);
@@ -404,12 +460,28 @@ static void take_records(struct ringlog_consumer *c, struct cpart *p, Ringlog__R
         queue_push(c, ch);
     }
     if (st != RL_END && st != RL_ERR_TRUNCATED) {
-        p->state = CP_PAUSED;
+        p->state = CP_STOPPED;
         push_error(c, p, RINGLOG_ERR_CORRUPT,
                    "corrupt batch at offset %lld (seek past it to go on)", p->fetch_offset);
         rl_cluster_log(c->cl, RINGLOG_LOG_ERROR, "%s/%d: batch at %lld failed verification: %s",
                        p->topic, p->partition, (long long)p->fetch_offset, rl_status_str(st));
     }
+}
+
+/*
+ * With enable-partition-eof: a fetch that came back empty at the high
+ * watermark queues an end-of-partition event, once per end offset (new
+ * data moves the end, and the next end is reported again).
+ */
+static void maybe_eof(struct ringlog_consumer *c, struct cpart *p)
+{
+    if (!c->conf->enable_partition_eof || p->fetch_offset < p->high_watermark ||
+        p->eof_reported == p->fetch_offset)
+        return;
+    assert(p->fetch_offset >= 0);
+    p->eof_reported = p->fetch_offset;
+    push_error(c, p, RINGLOG_ERR_PARTITION_EOF, "reached the end of the partition at offset %lld",
+               p->fetch_offset);
 }
 
 static Ringlog__FetchPartitionResult *find_fetch_result(Ringlog__FetchResponse *f,
@@ -448,8 +520,11 @@ static void on_fetch(struct rl_cluster *cl, void *ctx, Ringlog__Response *resp, 
             code = r->error;
         if (!code) {
             p->high_watermark = r->high_watermark;
+            p->log_start = r->log_start_offset;
             if (r->records.len > 0)
                 take_records(c, p, resp, r);
+            else
+                maybe_eof(c, p);
         } else if (code == RINGLOG_ERR_OFFSET_OUT_OF_RANGE) {
             rl_cluster_log(cl, RINGLOG_LOG_WARNING, "%s/%d: offset %lld out of range", p->topic,
                            p->partition, (long long)p->fetch_offset);
@@ -470,7 +545,7 @@ static void on_fetch(struct rl_cluster *cl, void *ctx, Ringlog__Response *resp, 
 static bool fetchable(struct ringlog_consumer *c, struct cpart *p, struct rl_broker *broker,
                       int64_t now)
 {
-    return p->state == CP_FETCHING && !p->fetch_inflight && now >= p->backoff_until &&
+    return p->state == CP_FETCHING && !p->paused && !p->fetch_inflight && now >= p->backoff_until &&
            p->queued_bytes < (size_t)c->conf->queued_max_bytes &&
            rl_cluster_leader(c->cl, p->topic, p->partition) == broker;
 }
@@ -592,13 +667,168 @@ static void job_finish(struct ringlog_consumer *c, struct job *j, int err, const
             break;
         }
     if (j->detached) {
-        for (size_t i = 0; i < j->n; i++)
-            free((char *)j->tps[i].topic);
-        free(j->tps);
-        free(j);
+        job_free(j);
         return;
     }
     pthread_cond_broadcast(&c->job_cond);
+}
+
+/* ---------------------------------------------------------------- offsets for times */
+
+/* The entries of a JOB_TIMES that one ListOffsets request carries. */
+struct times_req {
+    struct job *j;
+    size_t n;
+    size_t idx[];
+};
+
+/* An entry of a JOB_TIMES is settled: its offset, or err (the job keeps the first). */
+static void times_entry_done(struct job *j, size_t i, int err, int64_t offset)
+{
+    assert(j->state[i] != TIMES_DONE && j->left > 0);
+    j->state[i] = TIMES_DONE;
+    j->left--;
+    j->tps[i].offset = err ? -1 : offset;
+    if (err && !j->err) {
+        j->err = err;
+        snprintf(j->errstr, sizeof(j->errstr), "%s/%d: %s", j->tps[i].topic, j->tps[i].partition,
+                 ringlog_err_str(err));
+    }
+}
+
+/* Finishes a JOB_TIMES whose entries are all settled; its err and errstr are already set. */
+static void times_finish(struct ringlog_consumer *c, struct job *j)
+{
+    char msg[sizeof(j->errstr)];
+    snprintf(msg, sizeof(msg), "%s", j->errstr);
+    job_finish(c, j, j->err, msg);
+}
+
+static void on_times(struct rl_cluster *cl, void *ctx, Ringlog__Response *resp, int err)
+{
+    (void)cl;
+    struct times_req *tr = ctx;
+    struct job *j = tr->j;
+    int code = resp ? (int)resp->error : err;
+    if (!code && resp->body_case != RINGLOG__RESPONSE__BODY_LIST_OFFSETS)
+        code = RINGLOG_ERR_PROTOCOL;
+    for (size_t k = 0; k < tr->n; k++) {
+        size_t i = tr->idx[k];
+        const Ringlog__ListOffsetsPartitionResult *r = NULL;
+        for (size_t t = 0; !code && !r && t < resp->list_offsets->n_topics; t++) {
+            const Ringlog__ListOffsetsTopicResult *tres = resp->list_offsets->topics[t];
+            for (size_t q = 0; strcmp(tres->topic, j->tps[i].topic) == 0 && q < tres->n_partitions;
+                 q++)
+                if ((int32_t)tres->partitions[q]->partition == j->tps[i].partition)
+                    r = tres->partitions[q];
+        }
+        int e = code ? code : r ? (int)r->error : RINGLOG_ERR_PROTOCOL;
+        times_entry_done(j, i, e, e ? -1 : r->offset);
+    }
+    free(tr);
+    if (j->left == 0)
+        times_finish(j->owner, j);
+}
+
+/* Sends one ListOffsets to `broker` for the entries idx[0, m). Lock held. */
+static void times_request(struct ringlog_consumer *c, struct job *j, struct rl_broker *broker,
+                          const size_t *idx, size_t m)
+{
+    struct times_req *tr = malloc(sizeof(*tr) + m * sizeof(tr->idx[0]));
+    Ringlog__ListOffsetsTopic *lts = calloc(m, sizeof(*lts));
+    Ringlog__ListOffsetsTopic **ltp = calloc(m, sizeof(*ltp));
+    Ringlog__ListOffsetsPartition *lps = calloc(m, sizeof(*lps));
+    Ringlog__ListOffsetsPartition **lpp = calloc(m, sizeof(*lpp));
+    if (tr && lts && ltp && lps && lpp) {
+        /* One topic entry per entry: the broker answers each in its place. */
+        for (size_t k = 0; k < m; k++) {
+            ringlog__list_offsets_partition__init(&lps[k]);
+            lps[k].partition = (uint32_t)j->tps[idx[k]].partition;
+            lps[k].timestamp = j->tps[idx[k]].offset;
+            lpp[k] = &lps[k];
+            ringlog__list_offsets_topic__init(&lts[k]);
+            lts[k].topic = (char *)j->tps[idx[k]].topic;
+            lts[k].n_partitions = 1;
+            lts[k].partitions = &lpp[k];
+            ltp[k] = &lts[k];
+        }
+        Ringlog__ListOffsetsRequest lo = RINGLOG__LIST_OFFSETS_REQUEST__INIT;
+        lo.n_topics = m;
+        lo.topics = ltp;
+        Ringlog__Request req = RINGLOG__REQUEST__INIT;
+        req.body_case = RINGLOG__REQUEST__BODY_LIST_OFFSETS;
+        req.list_offsets = &lo;
+        *tr = (struct times_req){.j = j, .n = m};
+        memcpy(tr->idx, idx, m * sizeof(idx[0]));
+        if (rl_broker_send(c->cl, broker, &req, true, 0, on_times, tr) == RINGLOG_OK) {
+            for (size_t k = 0; k < m; k++)
+                j->state[idx[k]] = TIMES_SENT;
+            tr = NULL;
+        }
+    }
+    free(tr);
+    free(lts);
+    free(ltp);
+    free(lps);
+    free(lpp);
+}
+
+/*
+ * Whether entry k's partition is among idx[0, m): a request names each
+ * partition once (answers are matched by name), so a second question about
+ * the same partition waits for the next request.
+ */
+static bool times_listed(const struct job *j, const size_t *idx, size_t m, size_t k)
+{
+    for (size_t q = 0; q < m; q++)
+        if (j->tps[idx[q]].partition == j->tps[k].partition &&
+            strcmp(j->tps[idx[q]].topic, j->tps[k].topic) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * Sends the waiting entries of a JOB_TIMES, one request per leader; an
+ * entry whose topic or partition the cluster does not have fails. Returns
+ * true when the job is over (finished, possibly freed). Lock held.
+ */
+static bool times_send(struct ringlog_consumer *c, struct job *j, int64_t now)
+{
+    size_t *idx = malloc(j->n * sizeof(*idx));
+    bool in_flight = false;
+    for (size_t i = 0; idx && i < j->n; i++) {
+        in_flight |= j->state[i] == TIMES_SENT;
+        if (j->state[i] != TIMES_WAIT)
+            continue;
+        const struct rl_topic_md *md = rl_cluster_topic(c->cl, j->tps[i].topic);
+        struct rl_broker *leader = rl_cluster_leader(c->cl, j->tps[i].topic, j->tps[i].partition);
+        if (md && md->known && (md->err || j->tps[i].partition >= md->npart)) {
+            times_entry_done(j, i, md->err ? md->err : RINGLOG_ERR_UNKNOWN_PARTITION, -1);
+            continue;
+        }
+        if (!leader)
+            rl_cluster_refresh_metadata(c->cl);
+        if (!leader || !rl_broker_ready(c->cl, leader))
+            continue;
+        size_t m = 0;
+        for (size_t k = i; k < j->n; k++)
+            if (j->state[k] == TIMES_WAIT &&
+                rl_cluster_leader(c->cl, j->tps[k].topic, j->tps[k].partition) == leader &&
+                !times_listed(j, idx, m, k))
+                idx[m++] = k;
+        times_request(c, j, leader, idx, m);
+        in_flight |= j->state[i] == TIMES_SENT;
+    }
+    free(idx);
+    if (j->left > 0 && !in_flight && j->deadline >= 0 && now >= j->deadline) {
+        for (size_t i = 0; i < j->n; i++)
+            if (j->state[i] == TIMES_WAIT)
+                times_entry_done(j, i, RINGLOG_ERR_TIMED_OUT, -1);
+    }
+    if (j->left > 0)
+        return false;
+    times_finish(c, j);
+    return true;
 }
 
 static void on_commit(struct rl_cluster *cl, void *ctx, Ringlog__Response *resp, int err)
@@ -779,7 +1009,7 @@ static int64_t hook_tick(void *owner, int64_t now)
     } while (0)
     for (size_t i = 0; i < c->nparts; i++) {
         struct cpart *p = c->parts[i];
-        if (p->state == CP_NEED_OFFSET) {
+        if (p->state == CP_NEED_OFFSET && !p->paused) {
             lookup_start(c, p, now);
             if (p->state == CP_NEED_OFFSET)
                 CONSIDER(p->backoff_until > now ? p->backoff_until : now + 50);
@@ -790,7 +1020,7 @@ static int64_t hook_tick(void *owner, int64_t now)
     /* One fetch per leader: every broker that leads a fetchable partition. */
     for (size_t i = 0; i < c->nparts; i++) {
         struct cpart *p = c->parts[i];
-        if (p->state != CP_FETCHING || p->fetch_inflight || now < p->backoff_until ||
+        if (p->state != CP_FETCHING || p->paused || p->fetch_inflight || now < p->backoff_until ||
             p->queued_bytes >= (size_t)c->conf->queued_max_bytes)
             continue;
         struct rl_broker *b = rl_cluster_leader(c->cl, p->topic, p->partition);
@@ -812,20 +1042,101 @@ static int64_t hook_tick(void *owner, int64_t now)
         }
         CONSIDER(c->next_auto_commit);
     }
-    for (struct job *j = c->jobs; j; j = j->next)
-        if (!j->sent) {
+    for (struct job *j = c->jobs, *after; j; j = after) {
+        after = j->next; /* a finished job may be freed */
+        if (j->kind == JOB_TIMES) {
+            if (!times_send(c, j, now))
+                CONSIDER(now + 50);
+        } else if (!j->sent) {
             job_send(c, j);
             if (!j->sent)
                 CONSIDER(now + 50);
         }
+    }
 #undef CONSIDER
     return next;
 }
 
+/*
+ * After each metadata answer: an assigned partition the cluster does not
+ * have (its topic unknown, or beyond the partition count) is reported to
+ * poll as RINGLOG_ERR_UNKNOWN_TOPIC / _PARTITION, once, on the second
+ * answer in a row that says so (the first may predate a creation); the
+ * partition keeps waiting and starts should it appear. Lock held.
+ */
 static void hook_metadata(void *owner)
 {
-    /* New leaders may make waiting partitions fetchable. */
-    (void)owner;
+    struct ringlog_consumer *c = owner;
+    for (size_t i = 0; i < c->nparts; i++) {
+        struct cpart *p = c->parts[i];
+        const struct rl_topic_md *md = rl_cluster_topic(c->cl, p->topic);
+        if (!md || !md->known)
+            continue;
+        int missing = md->err == RINGLOG_ERR_UNKNOWN_TOPIC    ? RINGLOG_ERR_UNKNOWN_TOPIC
+                      : !md->err && p->partition >= md->npart ? RINGLOG_ERR_UNKNOWN_PARTITION
+                                                              : 0;
+        if (!missing) {
+            p->missing_seen = p->missing_reported = 0;
+            continue;
+        }
+        if (++p->missing_seen < 2) {
+            rl_cluster_refresh_metadata(c->cl); /* ask once more before saying so */
+            continue;
+        }
+        if (p->missing_reported == missing)
+            continue;
+        p->missing_reported = missing;
+        push_error(c, p, missing,
+                   missing == RINGLOG_ERR_UNKNOWN_TOPIC
+                       ? "the topic does not exist (position %lld); waiting for it"
+                       : "the topic has no such partition (position %lld); waiting for it",
+                   atomic_load(&p->position));
+    }
+}
+
+/* callbacks-on-io-thread: the error and statistics callbacks, on the I/O thread. */
+static void hook_callbacks(void *owner)
+{
+    struct ringlog_consumer *c = owner;
+    rl_cluster_lock(c->cl);
+    serve_events(c);
+    rl_cluster_unlock(c->cl);
+}
+
+/* An error or statistics event: wake a waiting poll. Lock held. */
+static void hook_events_posted(void *owner)
+{
+    struct ringlog_consumer *c = owner;
+    pthread_cond_broadcast(&c->ready_cond);
+}
+
+static const char *fetch_state(const struct cpart *p)
+{
+    static const char *const NAMES[] = {"offset-query", "offset-wait", "active", "stopped"};
+    return p->paused ? "paused" : NAMES[p->state];
+}
+
+/* The consumer's part of the statistics JSON (cluster.h, hooks.stats). Lock held. */
+static void hook_stats(void *owner, struct rl_sbuf *sb)
+{
+    struct ringlog_consumer *c = owner;
+    rl_sbuf_printf(sb, "\"partitions\":[");
+    for (size_t i = 0; i < c->nparts; i++) {
+        const struct cpart *p = c->parts[i];
+        int64_t pos = atomic_load(&p->position);
+        int64_t lag = pos >= 0 && p->high_watermark >= 0 ? p->high_watermark - pos : -1;
+        rl_sbuf_printf(sb, "%s{\"topic\":", i ? "," : "");
+        rl_sbuf_json_str(sb, p->topic);
+        rl_sbuf_printf(sb,
+                       ",\"partition\":%d,\"fetch_state\":\"%s\",\"position\":%lld,"
+                       "\"fetch_offset\":%lld,\"lo_offset\":%lld,\"hi_offset\":%lld,"
+                       "\"consumer_lag\":%lld,\"committed_offset\":%lld,\"fetchq_bytes\":%zu}",
+                       (int)p->partition, fetch_state(p), (long long)pos,
+                       (long long)p->fetch_offset, (long long)p->log_start,
+                       (long long)p->high_watermark, (long long)lag, (long long)p->committed,
+                       p->queued_bytes);
+    }
+    rl_sbuf_printf(sb, "],");
 }
 
 /* ---------------------------------------------------------------- public API */
@@ -841,8 +1152,13 @@ ringlog_consumer *ringlog_consumer_new(const ringlog_conf *conf, char *errbuf, s
         rl_errbuf(errbuf, errlen, "out of memory");
         return NULL;
     }
-    struct rl_cluster_hooks hooks = {
-        .owner = c, .tick = hook_tick, .callbacks = NULL, .metadata_changed = hook_metadata};
+    struct rl_cluster_hooks hooks = {.owner = c,
+                                     .tick = hook_tick,
+                                     .callbacks = hook_callbacks,
+                                     .metadata_changed = hook_metadata,
+                                     .events_posted = hook_events_posted,
+                                     .stats = hook_stats,
+                                     .kind = "consumer"};
     if (rl_cluster_new(conf, &hooks, &c->cl, errbuf, errlen) != RINGLOG_OK) {
         free(c);
         return NULL;
@@ -863,11 +1179,45 @@ ringlog_consumer *ringlog_consumer_new(const ringlog_conf *conf, char *errbuf, s
     return c;
 }
 
+/* Frees the decompressed records of the current batch, lifting their poison first. */
+static void free_decompressed(struct ringlog_consumer *c)
+{
+    if (c->decompressed)
+        RL_UNPOISON(c->decompressed, c->decompressed_len);
+    free(c->decompressed);
+    c->decompressed = NULL;
+}
+
+/*
+ * The borrowed message's loan ends (the next call on the consumer): under
+ * ASan its key, value and header bytes are poisoned until their chunk or
+ * decompressed buffer is released, so a kept message faults at once.
+ */
+static void retire_borrowed(struct ringlog_consumer *c)
+{
+    if (!c->msg_lent)
+        return;
+    c->msg_lent = false;
+    const ringlog_message *m = &c->msg;
+    assert(m->header_count == 0 || m->headers == c->hdrs);
+    if (m->key && m->key_len)
+        RL_POISON((void *)m->key, m->key_len);
+    if (m->value && m->value_len)
+        RL_POISON((void *)m->value, m->value_len);
+    for (size_t i = 0; i < m->header_count; i++) {
+        if (m->headers[i].key && m->headers[i].key_len)
+            RL_POISON((void *)m->headers[i].key, m->headers[i].key_len);
+        if (m->headers[i].value && m->headers[i].value_len)
+            RL_POISON((void *)m->headers[i].value, m->headers[i].value_len);
+    }
+}
+
 /* Forgets the batch being decoded (application thread). */
 static void drop_current(struct ringlog_consumer *c)
 {
-    free(c->decompressed);
-    c->decompressed = NULL;
+    retire_borrowed(c);
+    c->pending_err = 0; /* an event kept by poll_batch is about the old positions */
+    free_decompressed(c);
     c->in_batch = false;
     if (c->cur) {
         struct chunk *ch = c->cur;
@@ -910,6 +1260,8 @@ int ringlog_consumer_assign(ringlog_consumer *c, const ringlog_topic_partition *
 {
     if (!c || (n && !tps))
         return RINGLOG_ERR_INVALID_ARG;
+    if (c->closed)
+        return RINGLOG_ERR_STATE;
     for (size_t i = 0; i < n; i++)
         if (!tps[i].topic || !tps[i].topic[0] || tps[i].partition < 0 ||
             (tps[i].offset < 0 && tps[i].offset != RINGLOG_OFFSET_BEGINNING &&
@@ -932,6 +1284,9 @@ int ringlog_consumer_assign(ringlog_consumer *c, const ringlog_topic_partition *
         parts[i]->start_spec = normalize_offset(tps[i].offset);
         parts[i]->fetch_offset = -1;
         parts[i]->committed = -1;
+        parts[i]->high_watermark = -1;
+        parts[i]->log_start = -1;
+        parts[i]->eof_reported = -1;
         atomic_init(&parts[i]->position, -1);
     }
     drop_current(c);
@@ -980,6 +1335,7 @@ static int seek_to(ringlog_consumer *c, const char *topic, int32_t partition, in
     p->start_spec = spec;
     p->start_ts = ts;
     p->backoff_until = 0;
+    p->eof_reported = -1;
     atomic_store(&p->position, spec >= 0 ? spec : -1);
     rl_cluster_wakeup(c->cl);
     rl_cluster_unlock(c->cl);
@@ -1009,8 +1365,7 @@ static int next_record(struct ringlog_consumer *c, bool *got)
     *got = false;
     for (;;) {
         if (!c->in_batch) {
-            free(c->decompressed);
-            c->decompressed = NULL;
+            free_decompressed(c);
             if (c->cur_pos >= ch->len)
                 return RINGLOG_OK;
             const uint8_t *b = ch->data + c->cur_pos;
@@ -1033,6 +1388,7 @@ static int next_record(struct ringlog_consumer *c, bool *got)
                              ch->part->partition, (long long)c->bh.base_offset, rl_status_str(st));
                     return RINGLOG_ERR_CORRUPT;
                 }
+                c->decompressed_len = rawlen;
                 rl_record_iter_init_raw(&c->rit, c->decompressed, rawlen, &c->bh);
             } else {
                 rl_record_iter_init(&c->rit, b, &c->bh);
@@ -1088,55 +1444,108 @@ static int next_record(struct ringlog_consumer *c, bool *got)
         if (r.value_len == 0)
             c->msg.value = "";
         atomic_store(&ch->part->position, offset + 1);
+        c->msg_lent = true;
         *got = true;
         return RINGLOG_OK;
     }
 }
 
-int ringlog_consumer_poll(ringlog_consumer *c, int timeout_ms, const ringlog_message **msg)
+/* Sets c->msg to an event about a partition: where, and no key, value or headers. */
+static void event_msg(struct ringlog_consumer *c, const struct cpart *p, int64_t offset)
 {
-    if (!c || !msg)
-        return RINGLOG_ERR_INVALID_ARG;
-    *msg = NULL;
+    assert(p && p->topic);
+    c->msg = (ringlog_message){.topic = p->topic, .partition = p->partition, .offset = offset};
+}
+
+/*
+ * Waits until a chunk is queued or deadline (-1 forever) passes, serving
+ * the error and statistics callbacks meanwhile in the default mode. False
+ * on timeout. Lock held; released while waiting and serving.
+ */
+static bool wait_chunk(struct ringlog_consumer *c, int64_t deadline)
+{
+    while (!c->q_head) {
+        if (!c->conf->callbacks_on_io_thread && serve_events(c) > 0)
+            continue;
+        if (deadline >= 0 && rl_now_ms() >= deadline)
+            return false;
+        if (deadline < 0) {
+            pthread_cond_wait(&c->ready_cond, rl_cluster_mutex(c->cl));
+        } else {
+            struct timespec ts = {.tv_sec = deadline / 1000,
+                                  .tv_nsec = (long)(deadline % 1000) * 1000000};
+            pthread_cond_timedwait(&c->ready_cond, rl_cluster_mutex(c->cl), &ts);
+        }
+    }
+    return true;
+}
+
+/* Decodes the next record of c->cur; an error stops its partition until a seek. */
+static int take_from_current(struct ringlog_consumer *c, bool *got)
+{
+    int err = next_record(c, got);
+    if (!err)
+        return RINGLOG_OK;
+    struct cpart *p = c->cur->part;
+    event_msg(c, p, c->bh.base_offset);
+    drop_current(c);
+    rl_cluster_lock(c->cl);
+    if (!p->removed) {
+        purge_queue(c, p);
+        p->state = CP_STOPPED;
+    }
+    rl_cluster_unlock(c->cl);
+    return err;
+}
+
+/*
+ * Whether poll may run now: not from a callback, not after close. Without
+ * the lock (poll runs per message): the consumer's calls are made by one
+ * application thread at a time, so app_serving set means this thread is
+ * inside a callback of its own poll or close; the I/O thread's identity
+ * does not change.
+ */
+static int poll_allowed(struct ringlog_consumer *c)
+{
+    if (c->app_serving || rl_cluster_on_io_thread(c->cl))
+        return RINGLOG_ERR_IN_CALLBACK;
+    return c->closed ? RINGLOG_ERR_STATE : RINGLOG_OK;
+}
+
+/*
+ * The next message or partition event into c->msg, for every poll
+ * flavour: RINGLOG_OK (a message), RINGLOG_ERR_TIMED_OUT (c->msg not
+ * set), or an event's code with c->msg naming its partition.
+ */
+static int poll_item(struct ringlog_consumer *c, int timeout_ms)
+{
     c->errstr[0] = '\0';
+    int rc = poll_allowed(c);
+    if (rc)
+        return rc;
+    retire_borrowed(c);
+    if (c->pending_err) {
+        rc = c->pending_err;
+        c->pending_err = 0;
+        c->msg = c->pending_msg;
+        snprintf(c->errstr, sizeof(c->errstr), "%s", c->pending_errstr);
+        return rc;
+    }
     int64_t deadline = -2; /* read the clock only if we have to wait */
     for (;;) {
         if (c->cur) {
             bool got;
-            int err = next_record(c, &got);
-            if (err) {
-                /* Stop this partition until the application seeks. */
-                struct cpart *p = c->cur->part;
-                drop_current(c);
-                rl_cluster_lock(c->cl);
-                if (!p->removed) {
-                    purge_queue(c, p);
-                    p->state = CP_PAUSED;
-                }
-                rl_cluster_unlock(c->cl);
-                return err;
-            }
-            if (got) {
-                *msg = &c->msg;
-                return RINGLOG_OK;
-            }
+            rc = take_from_current(c, &got);
+            if (rc || got)
+                return rc;
             drop_current(c);
         }
         rl_cluster_lock(c->cl);
-        while (!c->q_head) {
-            if (deadline == -2)
-                deadline = timeout_ms < 0 ? -1 : rl_now_ms() + timeout_ms;
-            if (deadline >= 0 && rl_now_ms() >= deadline) {
-                rl_cluster_unlock(c->cl);
-                return RINGLOG_ERR_TIMED_OUT;
-            }
-            if (deadline < 0) {
-                pthread_cond_wait(&c->ready_cond, rl_cluster_mutex(c->cl));
-            } else {
-                struct timespec ts = {.tv_sec = deadline / 1000,
-                                      .tv_nsec = (long)(deadline % 1000) * 1000000};
-                pthread_cond_timedwait(&c->ready_cond, rl_cluster_mutex(c->cl), &ts);
-            }
+        if (!c->q_head && deadline == -2)
+            deadline = timeout_ms < 0 ? -1 : rl_now_ms() + timeout_ms;
+        if (!wait_chunk(c, deadline < -1 ? 0 : deadline)) {
+            rl_cluster_unlock(c->cl);
+            return RINGLOG_ERR_TIMED_OUT;
         }
         struct chunk *ch = c->q_head;
         c->q_head = ch->next;
@@ -1149,15 +1558,73 @@ int ringlog_consumer_poll(ringlog_consumer *c, int timeout_ms, const ringlog_mes
             continue;
         }
         if (ch->err) {
-            int err = ch->err;
+            rc = ch->err;
             snprintf(c->errstr, sizeof(c->errstr), "%s", ch->errstr);
+            event_msg(c, ch->part, ch->offset);
             chunk_free(ch);
-            return err;
+            return rc;
         }
         c->cur = ch;
         c->cur_pos = 0;
         c->in_batch = false;
     }
+}
+
+int ringlog_consumer_poll(ringlog_consumer *c, int timeout_ms, const ringlog_message **msg)
+{
+    if (!c || !msg)
+        return RINGLOG_ERR_INVALID_ARG;
+    *msg = NULL;
+    int rc = poll_item(c, timeout_ms);
+    if (rc != RINGLOG_ERR_TIMED_OUT && rc != RINGLOG_ERR_IN_CALLBACK && rc != RINGLOG_ERR_STATE)
+        *msg = &c->msg;
+    return rc;
+}
+
+int ringlog_consumer_poll_owned(ringlog_consumer *c, int timeout_ms, ringlog_message **msg)
+{
+    if (!c || !msg)
+        return RINGLOG_ERR_INVALID_ARG;
+    *msg = NULL;
+    int rc = poll_item(c, timeout_ms);
+    if (rc == RINGLOG_ERR_TIMED_OUT || rc == RINGLOG_ERR_IN_CALLBACK || rc == RINGLOG_ERR_STATE)
+        return rc;
+    *msg = ringlog_message_dup(&c->msg);
+    return *msg ? rc : RINGLOG_ERR_NOMEM;
+}
+
+int ringlog_consumer_poll_batch(ringlog_consumer *c, int timeout_ms, ringlog_message **msgs,
+                                size_t max, size_t *count)
+{
+    if (count)
+        *count = 0;
+    if (!c || !msgs || max == 0 || !count)
+        return RINGLOG_ERR_INVALID_ARG;
+    int rc = ringlog_consumer_poll_owned(c, timeout_ms, &msgs[0]);
+    if (!msgs[0])
+        return rc;
+    *count = 1;
+    if (rc != RINGLOG_OK)
+        return rc; /* an event: alone */
+    while (*count < max) {
+        rc = poll_item(c, 0);
+        if (rc == RINGLOG_ERR_TIMED_OUT)
+            break;
+        if (rc != RINGLOG_OK) {
+            /* An event after messages: the next call returns it, in its place. */
+            c->pending_err = rc;
+            c->pending_msg = c->msg;
+            snprintf(c->pending_errstr, sizeof(c->pending_errstr), "%s", c->errstr);
+            c->errstr[0] = '\0';
+            break;
+        }
+        msgs[*count] = ringlog_message_dup(&c->msg);
+        if (!msgs[*count])
+            return RINGLOG_ERR_NOMEM; /* what is in msgs[0, *count) is the caller's */
+        (*count)++;
+    }
+    assert(*count >= 1 && *count <= max);
+    return RINGLOG_OK;
 }
 
 const char *ringlog_consumer_errstr(ringlog_consumer *c)
@@ -1178,10 +1645,17 @@ int ringlog_consumer_position(ringlog_consumer *c, const char *topic, int32_t pa
 }
 
 /* Queues a job and waits for it; lock held on entry and exit. Frees the job. */
-static int run_job(struct ringlog_consumer *c, struct job *j, int timeout_ms, int64_t *offset_out)
+static int run_job(struct ringlog_consumer *c, struct job *j, int timeout_ms, int64_t *offsets_out)
 {
     int64_t deadline = timeout_ms < 0 ? -1 : rl_now_ms() + timeout_ms;
-    job_add(c, j);
+    if (rl_cluster_on_io_thread(c->cl)) {
+        /* A callback on the I/O thread: the answer could never be read. */
+        j->done = true;
+        j->err = RINGLOG_ERR_IN_CALLBACK;
+        snprintf(j->errstr, sizeof(j->errstr), "%s", ringlog_err_str(RINGLOG_ERR_IN_CALLBACK));
+    } else {
+        job_add(c, j);
+    }
     while (!j->done) {
         if (deadline >= 0 && rl_now_ms() >= deadline) {
             /* Leave it to the I/O thread; it frees the job when done. */
@@ -1200,12 +1674,9 @@ static int run_job(struct ringlog_consumer *c, struct job *j, int timeout_ms, in
     int err = j->err;
     if (err)
         snprintf(c->errstr, sizeof(c->errstr), "%s", j->errstr);
-    if (offset_out && j->n)
-        *offset_out = j->tps[0].offset;
-    for (size_t i = 0; i < j->n; i++)
-        free((char *)j->tps[i].topic);
-    free(j->tps);
-    free(j);
+    for (size_t i = 0; offsets_out && i < j->n; i++)
+        offsets_out[i] = j->tps[i].offset;
+    job_free(j);
     return err;
 }
 
@@ -1239,10 +1710,7 @@ int ringlog_consumer_commit_offsets(ringlog_consumer *c, const ringlog_topic_par
     j->kind = JOB_COMMIT;
     for (size_t i = 0; i < n; i++) {
         if (!tps[i].topic || tps[i].offset < 0) {
-            for (size_t k = 0; k < j->n; k++)
-                free((char *)j->tps[k].topic);
-            free(j->tps);
-            free(j);
+            job_free(j);
             return RINGLOG_ERR_INVALID_ARG;
         }
         j->tps[i] = tps[i];
@@ -1252,6 +1720,64 @@ int ringlog_consumer_commit_offsets(ringlog_consumer *c, const ringlog_topic_par
     rl_cluster_lock(c->cl);
     int rc = run_job(c, j, timeout_ms, NULL);
     rl_cluster_unlock(c->cl);
+    return rc;
+}
+
+/* A JOB_TIMES for tps (copied), or NULL on allocation failure. */
+static struct job *times_job(const ringlog_topic_partition *tps, size_t n, int timeout_ms)
+{
+    struct job *j = calloc(1, sizeof(*j));
+    if (!j)
+        return NULL;
+    j->kind = JOB_TIMES;
+    j->tps = calloc(n, sizeof(*j->tps));
+    j->state = calloc(n, sizeof(*j->state));
+    if (!j->tps || !j->state) {
+        job_free(j);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++, j->n++) {
+        j->tps[i] = tps[i];
+        if (!(j->tps[i].topic = strdup(tps[i].topic))) {
+            job_free(j);
+            return NULL;
+        }
+    }
+    j->left = n;
+    j->deadline = timeout_ms < 0 ? -1 : rl_now_ms() + timeout_ms;
+    assert(j->n == n);
+    return j;
+}
+
+int ringlog_consumer_offsets_for_times(ringlog_consumer *c, ringlog_topic_partition *tps, size_t n,
+                                       int timeout_ms)
+{
+    if (!c || (n && !tps))
+        return RINGLOG_ERR_INVALID_ARG;
+    for (size_t i = 0; i < n; i++)
+        if (!tps[i].topic || !tps[i].topic[0] || tps[i].partition < 0 ||
+            (tps[i].offset < 0 && tps[i].offset != RINGLOG_OFFSET_BEGINNING &&
+             tps[i].offset != RINGLOG_OFFSET_END))
+            return RINGLOG_ERR_INVALID_ARG;
+    if (n == 0)
+        return RINGLOG_OK;
+    struct job *j = times_job(tps, n, timeout_ms);
+    int64_t *offsets = malloc(n * sizeof(*offsets));
+    if (!j || !offsets) {
+        if (j)
+            job_free(j);
+        free(offsets);
+        return RINGLOG_ERR_NOMEM;
+    }
+    j->owner = c;
+    rl_cluster_lock(c->cl);
+    for (size_t i = 0; i < n; i++)
+        rl_cluster_want_topic(c->cl, tps[i].topic); /* for the leaders; NULL: waits, times out */
+    int rc = run_job(c, j, timeout_ms, offsets);
+    rl_cluster_unlock(c->cl);
+    for (size_t i = 0; i < n && rc != RINGLOG_ERR_TIMED_OUT; i++)
+        tps[i].offset = offsets[i];
+    free(offsets);
     return rc;
 }
 
@@ -1279,27 +1805,119 @@ int ringlog_consumer_committed(ringlog_consumer *c, const char *topic, int32_t p
     return rc;
 }
 
-void ringlog_consumer_destroy(ringlog_consumer *c)
+/* Pause or resume: every partition must be assigned, else nothing changes. */
+static int set_paused(ringlog_consumer *c, const ringlog_topic_partition *tps, size_t n,
+                      bool paused)
+{
+    if (!c || (n && !tps))
+        return RINGLOG_ERR_INVALID_ARG;
+    for (size_t i = 0; i < n; i++)
+        if (!tps[i].topic)
+            return RINGLOG_ERR_INVALID_ARG;
+    rl_cluster_lock(c->cl);
+    bool ok = !c->closed;
+    bool drop_cur = false;
+    for (size_t i = 0; i < n && ok; i++) {
+        ok = find_part(c, tps[i].topic, tps[i].partition) != NULL;
+        drop_cur |= paused && c->cur && c->cur->part->partition == tps[i].partition &&
+                    !strcmp(c->cur->part->topic, tps[i].topic);
+    }
+    rl_cluster_unlock(c->cl);
+    if (!ok)
+        return RINGLOG_ERR_STATE;
+    if (drop_cur)
+        drop_current(c); /* the application thread's own chunk: poll is not running */
+    rl_cluster_lock(c->cl);
+    for (size_t i = 0; i < n; i++) {
+        struct cpart *p = find_part(c, tps[i].topic, tps[i].partition);
+        assert(p);
+        if (p->paused == paused)
+            continue;
+        p->paused = paused;
+        if (!paused)
+            continue;
+        /* Forget what was fetched past the position: resume fetches it again. */
+        purge_queue(c, p);
+        p->gen++;
+        int64_t pos = atomic_load(&p->position);
+        if (p->state == CP_LOOKUP)
+            p->state = CP_NEED_OFFSET; /* its answer is dropped (gen); asked again on resume */
+        else if (p->state == CP_FETCHING && pos >= 0)
+            p->fetch_offset = pos;
+    }
+    rl_cluster_wakeup(c->cl);
+    rl_cluster_unlock(c->cl);
+    return RINGLOG_OK;
+}
+
+int ringlog_consumer_pause(ringlog_consumer *c, const ringlog_topic_partition *tps, size_t n)
+{
+    return set_paused(c, tps, n, true);
+}
+
+int ringlog_consumer_resume(ringlog_consumer *c, const ringlog_topic_partition *tps, size_t n)
+{
+    return set_paused(c, tps, n, false);
+}
+
+int ringlog_consumer_get_watermark_offsets(ringlog_consumer *c, const char *topic,
+                                           int32_t partition, int64_t *low, int64_t *high)
+{
+    if (!c || !topic || !low || !high)
+        return RINGLOG_ERR_INVALID_ARG;
+    rl_cluster_lock(c->cl);
+    const struct cpart *p = find_part(c, topic, partition);
+    if (p) {
+        *low = p->log_start;
+        *high = p->high_watermark;
+    }
+    rl_cluster_unlock(c->cl);
+    return p ? RINGLOG_OK : RINGLOG_ERR_STATE;
+}
+
+int ringlog_consumer_close(ringlog_consumer *c)
 {
     if (!c)
-        return;
+        return RINGLOG_ERR_INVALID_ARG;
+    rl_cluster_lock(c->cl);
+    if (rl_cluster_in_callback(c->cl) || c->closed) {
+        int rc = c->closed ? RINGLOG_OK : RINGLOG_ERR_IN_CALLBACK;
+        rl_cluster_unlock(c->cl);
+        return rc;
+    }
+    int rc = RINGLOG_OK;
     if (c->conf->group && c->conf->enable_auto_commit) {
-        rl_cluster_lock(c->cl);
         struct job *j = positions_job(c, true);
         if (j)
-            run_job(c, j, (int)c->conf->request_timeout_ms, NULL);
-        rl_cluster_unlock(c->cl);
+            rc = run_job(c, j, (int)c->conf->request_timeout_ms, NULL);
     }
+    rl_cluster_unlock(c->cl);
+    ringlog_consumer_assign(c, NULL, 0);
+    rl_cluster_lock(c->cl);
+    c->closed = true;
+    if (!c->conf->callbacks_on_io_thread)
+        serve_events(c);
+    rl_cluster_unlock(c->cl);
+    return rc;
+}
+
+int ringlog_consumer_destroy(ringlog_consumer *c)
+{
+    if (!c)
+        return RINGLOG_OK;
+    rl_cluster_lock(c->cl);
+    bool in_cb = rl_cluster_in_callback(c->cl);
+    rl_cluster_unlock(c->cl);
+    if (in_cb)
+        return RINGLOG_ERR_IN_CALLBACK;
+    ringlog_consumer_close(c);
     drop_current(c);
     rl_cluster_stop(c->cl);
     /* Requests failed by the stop have released their references; jobs left are detached. */
     while (c->jobs) {
         struct job *j = c->jobs;
         c->jobs = j->next;
-        for (size_t i = 0; i < j->n; i++)
-            free((char *)j->tps[i].topic);
-        free(j->tps);
-        free(j);
+        job_free(j);
     }
     while (c->q_head) {
         struct chunk *ch = c->q_head;
@@ -1317,4 +1935,5 @@ void ringlog_consumer_destroy(ringlog_consumer *c)
     pthread_cond_destroy(&c->ready_cond);
     pthread_cond_destroy(&c->job_cond);
     free(c);
+    return RINGLOG_OK;
 }

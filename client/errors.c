@@ -1,4 +1,6 @@
 /* Names and texts of the public error codes: the broker's codes come from proto/errors.c. */
+#include <assert.h>
+
 #include "errors.h"
 #include "ringlog.h"
 
@@ -23,6 +25,9 @@ static const struct client_error CLIENT_ERRORS[] = {
     {RINGLOG_ERR_STATE, "STATE", "the call is not valid in the current state"},
     {RINGLOG_ERR_FATAL, "FATAL", "the producer hit a fatal error and cannot continue"},
     {RINGLOG_ERR_NO_OFFSET, "NO_OFFSET", "no offset to start from"},
+    {RINGLOG_ERR_PARTITION_EOF, "PARTITION_EOF", "reached the end of the partition"},
+    {RINGLOG_ERR_IN_CALLBACK, "IN_CALLBACK",
+     "not allowed from the handle's own callback (it would deadlock)"},
 };
 
 static const struct client_error *client_error(int err)
@@ -47,6 +52,26 @@ const char *ringlog_err_str(int err)
         return rl_error_message(err);
     const struct client_error *e = client_error(err);
     return e ? e->text : "unrecognized error code";
+}
+
+bool ringlog_error_is_retriable(int err)
+{
+    switch (err) {
+    case RINGLOG_ERR_TIMED_OUT:
+    case RINGLOG_ERR_TRANSPORT:
+    case RINGLOG_ERR_RESOLVE:
+    case RINGLOG_ERR_QUEUE_FULL:
+        return true;
+    default:
+        return err > 0 && rl_error_is_retriable(err) != 0;
+    }
+}
+
+bool ringlog_error_is_fatal(int err)
+{
+    bool fatal = err == RINGLOG_ERR_FATAL || err == RINGLOG_ERR_UNSUPPORTED_VERSION;
+    assert(!fatal || !ringlog_error_is_retriable(err));
+    return fatal;
 }
 
 const char *ringlog_version(void)

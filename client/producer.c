@@ -83,10 +83,10 @@ struct ringlog_producer {
 
     /* finished batches, reported by the callbacks hook */
     struct rl_pbatch *done_head, *done_tail;
+    size_t done_bytes; /* their buffer-bytes, freed once they are reported */
     /* reported batches of batch-bytes kept for reuse (rl_pbatch_reuse) */
     struct rl_pbatch *spare;
     int nspare;
-    bool in_callbacks;
 
     uint64_t rng;
 };
@@ -184,6 +184,22 @@ static void batch_unlink(struct ppart *pp, struct rl_pbatch *b)
     b->next = NULL;
 }
 
+/*
+ * In the default callback mode, whether a producer waiting for room should
+ * serve the reports due now: when they free what it needs plus an eighth
+ * of buffer-bytes (as room_for_waiters, so that it does not wake for every
+ * acknowledged batch), or everything queued is done. Lock held.
+ */
+static bool room_once_served(const struct ringlog_producer *p)
+{
+    size_t cap = (size_t)p->conf->buffer_bytes;
+    assert(p->done_bytes <= p->buffered);
+    if (!p->done_head)
+        return false;
+    return p->done_bytes == p->buffered ||
+           p->buffered - p->done_bytes + p->space_need + cap / 8 <= cap;
+}
+
 /* Moves a batch to the done list; its delivery reports run outside the lock. */
 static void batch_complete(struct ringlog_producer *p, struct rl_pbatch *b, int err,
                            int64_t base_offset, const char *errstr)
@@ -198,6 +214,12 @@ static void batch_complete(struct ringlog_producer *p, struct rl_pbatch *b, int 
     else
         p->done_head = b;
     p->done_tail = b;
+    p->done_bytes += b->reserved;
+    if (!p->conf->callbacks_on_io_thread) {
+        pthread_cond_broadcast(&p->done_cond); /* ringlog_poll and flush serve it */
+        if (p->space_waiters && room_once_served(p))
+            pthread_cond_broadcast(&p->space_cond);
+    }
 }
 
 /* Seals the open batch of a partition: it joins the send queue. */
@@ -254,13 +276,29 @@ static struct rl_pbatch *batch_open(struct ringlog_producer *p, size_t cap)
     return b;
 }
 
-/* Reports one finished batch: one call of the batch callback, else one per record. */
-static void report_batch(struct ringlog_producer *p, const struct rl_pbatch *b)
+/*
+ * The records of a batch as they were produced, for the keys and values of
+ * the delivery reports: the builder's buffer keeps them uncompressed
+ * (compression writes a copy), whether the batch was sent or not.
+ */
+static void batch_records(const struct rl_pbatch *b, struct rl_record_iter *it)
+{
+    assert(b->builder.len >= RL_BATCH_HEADER_BYTES);
+    struct rl_batch_header h = {.record_count = b->builder.count,
+                                .last_offset_delta = b->builder.count - 1,
+                                .first_timestamp = b->builder.first_timestamp};
+    rl_record_iter_init_raw(it, b->builder.buf + RL_BATCH_HEADER_BYTES,
+                            b->builder.len - RL_BATCH_HEADER_BYTES, &h);
+}
+
+/* Reports one finished batch: one call of the batch callback, else one per record. Returns calls.
+ */
+static int report_batch(struct ringlog_producer *p, const struct rl_pbatch *b)
 {
     const struct ppart *pp = b->owner;
     const struct ringlog_conf *conf = p->conf;
     if (b->nmsgs == 0)
-        return;
+        return 0;
     if (conf->delivery_batch_cb) {
         ringlog_delivery_batch db = {
             .topic = pp->topic->name,
@@ -272,11 +310,18 @@ static void report_batch(struct ringlog_producer *p, const struct rl_pbatch *b)
             .records = b->msgs,
         };
         conf->delivery_batch_cb(&db, conf->delivery_batch_opaque);
-        return;
+        return 1;
     }
     if (!conf->delivery_cb)
-        return;
+        return 0;
+    assert(b->nmsgs == b->builder.count);
+    struct rl_record_iter it;
+    batch_records(b, &it);
     for (int32_t i = 0; i < b->nmsgs; i++) {
+        struct rl_record r = {0};
+        int st = rl_record_iter_next(&it, &r);
+        assert(st == RL_OK); /* our own encoding */
+        (void)st;
         ringlog_delivery d = {
             .topic = pp->topic->name,
             .partition = pp->id,
@@ -285,9 +330,18 @@ static void report_batch(struct ringlog_producer *p, const struct rl_pbatch *b)
             .err = b->err,
             .errstr = b->errstr,
             .opaque = b->msgs[i].opaque,
+            .key = r.key_len < 0    ? NULL
+                   : r.key_len == 0 ? (const void *)""
+                                    : r.key,
+            .key_len = r.key_len < 0 ? 0 : (size_t)r.key_len,
+            .value = r.value_len < 0    ? NULL
+                     : r.value_len == 0 ? (const void *)""
+                                        : r.value,
+            .value_len = r.value_len < 0 ? 0 : (size_t)r.value_len,
         };
         conf->delivery_cb(&d, conf->delivery_opaque);
     }
+    return (int)b->nmsgs;
 }
 
 /*
@@ -306,23 +360,37 @@ static bool room_for_waiters(const struct ringlog_producer *p)
     return p->buffered + p->space_need + cap / 8 <= cap;
 }
 
-/* Runs the delivery callbacks of finished batches (I/O thread or destroy, lock NOT held). */
-static void run_deliveries(struct ringlog_producer *p)
+/*
+ * Runs the callbacks that are due: delivery reports of finished batches,
+ * then errors and statistics. On the I/O thread with
+ * callbacks-on-io-thread; else on the application's thread, in poll,
+ * flush, destroy or a produce waiting for room. One thread at a time, so
+ * reports keep their order: returns -1 when another thread is serving,
+ * else how many callbacks ran. Lock NOT held.
+ */
+static int serve(struct ringlog_producer *p)
 {
     rl_cluster_lock(p->cl);
+    if (!rl_cluster_serve_begin(p->cl)) {
+        rl_cluster_unlock(p->cl);
+        return -1;
+    }
     struct rl_pbatch *list = p->done_head;
     p->done_head = p->done_tail = NULL;
+    p->done_bytes = 0; /* until freed below, they still count in buffered */
+    struct rl_event *events = rl_cluster_take_events(p->cl);
     rl_cluster_unlock(p->cl);
-    if (!list)
-        return;
+    int calls = 0;
     size_t freed = 0;
     uint64_t reported = 0;
     for (struct rl_pbatch *b = list; b; b = b->next) {
-        report_batch(p, b);
+        calls += report_batch(p, b);
         freed += b->reserved;
         reported += (uint64_t)b->nmsgs;
     }
+    calls += rl_events_dispatch(p->conf, events);
     rl_cluster_lock(p->cl);
+    rl_cluster_serve_end(p->cl);
     p->buffered -= freed;
     p->outstanding -= reported;
     if (room_for_waiters(p))
@@ -335,11 +403,21 @@ static void run_deliveries(struct ringlog_producer *p)
         rl_pbatch_free(list);
         list = next;
     }
+    assert(calls >= 0);
+    return calls;
 }
 
+/* callbacks-on-io-thread: the I/O thread serves at each loop turn. */
 static void hook_callbacks(void *owner)
 {
-    run_deliveries(owner);
+    serve(owner);
+}
+
+/* An error or statistics event: wake ringlog_poll. Lock held. */
+static void hook_events_posted(void *owner)
+{
+    struct ringlog_producer *p = owner;
+    pthread_cond_broadcast(&p->done_cond);
 }
 
 /* ---------------------------------------------------------------- idempotence */
@@ -455,8 +533,8 @@ static bool retriable(int err)
 /*
  * A broker that refuses a retriable produce for a reason of its own (a
  * full disk, too few replicas, shutting down) says why; the application
- * hears it on the first refusal, as a warning with the broker's words,
- * while the batch keeps being retried. Routing errors (metadata) and
+ * hears it on the first refusal, as a warning with the broker's words
+ * (log and error callback), while the batch keeps being retried. Routing errors (metadata) and
  * connection errors are not shown here: they heal by themselves or are
  * reported by the cluster code.
  */
@@ -466,9 +544,11 @@ static void warn_refusal(struct ringlog_producer *p, struct ppart *pp, int err, 
     if (needs_metadata(err) || pp->warned_err == err)
         return;
     pp->warned_err = err;
+    const char *why = msg && msg[0] ? msg : ringlog_err_str(err);
     rl_cluster_log(p->cl, RINGLOG_LOG_WARNING, "produce to %s/%d refused: %s: %s (retrying)",
-                   pp->topic->name, pp->id, ringlog_err_name(err),
-                   msg && msg[0] ? msg : ringlog_err_str(err));
+                   pp->topic->name, pp->id, ringlog_err_name(err), why);
+    rl_cluster_post_error(p->cl, err, "produce to %s/%d refused: %s: %s (retrying)",
+                          pp->topic->name, pp->id, ringlog_err_name(err), why);
 }
 
 /* Applies one partition's result to its batch. */
@@ -844,10 +924,57 @@ static int64_t hook_tick(void *owner, int64_t now)
     } else if (p->pid_state != PID_REQUESTING) {
         CONSIDER(p->pid_retry_at > now ? p->pid_retry_at : now + 10);
     }
-    if (p->done_head)
+    if (p->done_head && p->conf->callbacks_on_io_thread)
         CONSIDER(now); /* deliveries to report: come back at once */
 #undef CONSIDER
     return next;
+}
+
+/* ---------------------------------------------------------------- statistics */
+
+/* One partition's queue for the statistics: records waiting, and in flight. */
+static void part_stats(struct rl_sbuf *sb, const struct ppart *pp)
+{
+    int64_t queued = pp->open ? rl_pbatch_count(pp->open) : 0, inflight = 0;
+    for (const struct rl_pbatch *b = pp->head; b; b = b->next) {
+        if (b->inflight)
+            inflight += rl_pbatch_count(b);
+        else
+            queued += rl_pbatch_count(b);
+    }
+    assert(queued >= 0 && inflight >= 0);
+    rl_sbuf_printf(sb,
+                   "{\"partition\":%d,\"msgq_cnt\":%lld,\"msgs_inflight\":%lld,"
+                   "\"batches_inflight\":%d,\"next_seq\":%d}",
+                   (int)pp->id, (long long)queued, (long long)inflight, pp->inflight,
+                   (int)pp->next_seq);
+}
+
+/* The producer's part of the statistics JSON (cluster.h, hooks.stats). Lock held. */
+static void hook_stats(void *owner, struct rl_sbuf *sb)
+{
+    struct ringlog_producer *p = owner;
+    size_t unreported = 0;
+    for (const struct rl_pbatch *b = p->done_head; b; b = b->next)
+        unreported += (size_t)b->nmsgs;
+    rl_sbuf_printf(sb,
+                   "\"msg_cnt\":%llu,\"msg_bytes\":%zu,\"msg_bytes_max\":%lld,"
+                   "\"reports_unserved\":%zu,\"topics\":[",
+                   (unsigned long long)p->outstanding, p->buffered,
+                   (long long)p->conf->buffer_bytes, unreported);
+    for (size_t i = 0; i < p->ntopics; i++) {
+        const struct ptopic *t = p->topics[i];
+        rl_sbuf_printf(sb, "%s{\"topic\":", i ? "," : "");
+        rl_sbuf_json_str(sb, t->name);
+        rl_sbuf_printf(sb, ",\"partitions\":[");
+        for (int32_t j = 0; j < t->npart; j++) {
+            if (j)
+                rl_sbuf_printf(sb, ",");
+            part_stats(sb, t->parts[j]);
+        }
+        rl_sbuf_printf(sb, "]}");
+    }
+    rl_sbuf_printf(sb, "],");
 }
 
 /* ---------------------------------------------------------------- public API */
@@ -863,8 +990,13 @@ ringlog_producer *ringlog_producer_new(const ringlog_conf *conf, char *errbuf, s
         rl_errbuf(errbuf, errlen, "out of memory");
         return NULL;
     }
-    struct rl_cluster_hooks hooks = {
-        .owner = p, .tick = hook_tick, .callbacks = hook_callbacks, .metadata_changed = NULL};
+    struct rl_cluster_hooks hooks = {.owner = p,
+                                     .tick = hook_tick,
+                                     .callbacks = hook_callbacks,
+                                     .metadata_changed = NULL,
+                                     .events_posted = hook_events_posted,
+                                     .stats = hook_stats,
+                                     .kind = "producer"};
     if (rl_cluster_new(conf, &hooks, &p->cl, errbuf, errlen) != RINGLOG_OK) {
         free(p);
         return NULL;
@@ -929,6 +1061,35 @@ static int topic_metadata(struct ringlog_producer *p, const char *topic, int64_t
         if (!md)
             return RINGLOG_ERR_UNKNOWN_TOPIC;
     }
+}
+
+/*
+ * Waits once for buffer room, up to deadline; false on timeout. Room is
+ * freed when deliveries are reported, so in the default callback mode
+ * nobody else may be serving them: the waiter serves what is due itself
+ * (its own thread runs the callbacks) and otherwise waits for new
+ * completions. Lock held; released meanwhile.
+ */
+static bool wait_room(struct ringlog_producer *p, size_t footprint, int64_t deadline)
+{
+    assert(!rl_cluster_in_callback(p->cl));
+    p->space_waiters++;
+    if (footprint > p->space_need)
+        p->space_need = footprint;
+    rl_cluster_wakeup(p->cl); /* seal lingering batches: they are what frees room */
+    bool ok = true;
+    if (!p->conf->callbacks_on_io_thread && room_once_served(p)) {
+        rl_cluster_unlock(p->cl);
+        int served = serve(p);
+        rl_cluster_lock(p->cl);
+        if (served < 0) /* another thread serves: it broadcasts when done */
+            ok = cond_wait_until(&p->space_cond, rl_cluster_mutex(p->cl), deadline);
+    } else {
+        ok = cond_wait_until(&p->space_cond, rl_cluster_mutex(p->cl), deadline);
+    }
+    if (--p->space_waiters == 0)
+        p->space_need = 0;
+    return ok;
 }
 
 static int32_t choose_partition(struct ringlog_producer *p, struct ptopic *t,
@@ -1044,20 +1205,15 @@ PER_RECORD int produce_locked(struct ringlog_producer *p, const ringlog_record *
     *topic = t;
     if (rec->partition >= md->npart)
         return RINGLOG_ERR_UNKNOWN_PARTITION;
-    /* Room in the buffer: wait for deliveries, or refuse, as configured. */
+    /* Room in the buffer: refuse, or wait for deliveries if the record asks to. */
     while (p->buffered + r->footprint > (size_t)p->conf->buffer_bytes) {
-        if (!p->conf->block_on_buffer_full || !can_block)
+        bool block = (rec->flags & RINGLOG_MSG_F_BLOCK) || p->conf->block_on_buffer_full;
+        if (!block || !can_block)
             return RINGLOG_ERR_QUEUE_FULL;
         if (deadline < 0)
             deadline = rl_now_ms() + p->conf->max_block_ms;
-        p->space_waiters++;
-        if (r->footprint > p->space_need)
-            p->space_need = r->footprint;
-        rl_cluster_wakeup(p->cl); /* seal lingering batches: they are what frees room */
-        bool ok = cond_wait_until(&p->space_cond, rl_cluster_mutex(p->cl), deadline);
-        if (--p->space_waiters == 0)
-            p->space_need = 0;
-        if (!ok && p->buffered + r->footprint > (size_t)p->conf->buffer_bytes)
+        if (!wait_room(p, r->footprint, deadline) &&
+            p->buffered + r->footprint > (size_t)p->conf->buffer_bytes)
             return RINGLOG_ERR_TIMED_OUT;
     }
     struct ppart *pp = t->parts[choose_partition(p, t, rec, md->npart)];
@@ -1108,11 +1264,11 @@ static void work_queued(struct ringlog_producer *p)
         rl_cluster_wakeup_locked(p->cl);
 }
 
-/* Whether the calling thread may wait in produce (never on the I/O thread); lock held. */
+/* Whether the calling thread may wait in produce (never in a callback); lock held. */
 static bool produce_can_block(struct ringlog_producer *p, bool *on_io)
 {
     *on_io = rl_cluster_on_io_thread(p->cl);
-    return !*on_io && p->conf->max_block_ms > 0;
+    return !*on_io && p->conf->max_block_ms > 0 && !rl_cluster_in_callback(p->cl);
 }
 
 int ringlog_produce(ringlog_producer *p, const ringlog_record *rec)
@@ -1180,23 +1336,72 @@ int ringlog_produce_batch(ringlog_producer *p, const ringlog_record *recs, size_
     return rc;
 }
 
+/*
+ * Waits for completions or events until deadline, serving them in the
+ * default mode. Returns the callbacks served (>= 0; 0 also on timeout).
+ * Lock held; released meanwhile.
+ */
+static int serve_or_wait(struct ringlog_producer *p, int64_t deadline)
+{
+    bool due = p->done_head || rl_cluster_events_pending(p->cl);
+    if (!p->conf->callbacks_on_io_thread && due) {
+        rl_cluster_unlock(p->cl);
+        int served = serve(p);
+        rl_cluster_lock(p->cl);
+        if (served >= 0)
+            return served;
+    }
+    if (deadline != 0) /* 0: do not wait at all */
+        cond_wait_until(&p->done_cond, rl_cluster_mutex(p->cl), deadline);
+    return 0;
+}
+
+int ringlog_poll(ringlog_producer *p, int timeout_ms)
+{
+    if (!p)
+        return RINGLOG_ERR_INVALID_ARG;
+    /* Without a timeout the clock is not read (called after every produce by some). */
+    int64_t deadline = timeout_ms < 0 ? -1 : timeout_ms == 0 ? 0 : rl_now_ms() + timeout_ms;
+    rl_cluster_lock(p->cl);
+    if (rl_cluster_in_callback(p->cl)) {
+        rl_cluster_unlock(p->cl);
+        return RINGLOG_ERR_IN_CALLBACK;
+    }
+    int served = 0;
+    for (;;) {
+        served = serve_or_wait(p, deadline);
+        if (served > 0 || p->conf->callbacks_on_io_thread || deadline == 0 ||
+            (deadline >= 0 && rl_now_ms() >= deadline))
+            break;
+    }
+    rl_cluster_unlock(p->cl);
+    return served;
+}
+
 int ringlog_producer_flush(ringlog_producer *p, int timeout_ms)
 {
     if (!p)
         return RINGLOG_ERR_INVALID_ARG;
     int64_t deadline = timeout_ms < 0 ? -1 : rl_now_ms() + timeout_ms;
     rl_cluster_lock(p->cl);
+    if (rl_cluster_in_callback(p->cl)) {
+        rl_cluster_unlock(p->cl);
+        return RINGLOG_ERR_IN_CALLBACK;
+    }
     p->flushing++;
     rl_cluster_wakeup(p->cl);
     int rc = RINGLOG_OK;
     while (p->outstanding > 0) {
-        if (!cond_wait_until(&p->done_cond, rl_cluster_mutex(p->cl), deadline) &&
-            p->outstanding > 0) {
+        serve_or_wait(p, deadline);
+        if (p->outstanding > 0 && deadline >= 0 && rl_now_ms() >= deadline) {
             rc = RINGLOG_ERR_TIMED_OUT;
             break;
         }
     }
     p->flushing--;
+    /* The last errors and statistics too, as ringlog_poll would. */
+    if (!p->conf->callbacks_on_io_thread && rl_cluster_events_pending(p->cl))
+        serve_or_wait(p, 0);
     rl_cluster_unlock(p->cl);
     return rc;
 }
@@ -1209,11 +1414,15 @@ size_t ringlog_producer_outstanding(ringlog_producer *p)
     return n;
 }
 
-void ringlog_producer_destroy(ringlog_producer *p)
+int ringlog_producer_destroy(ringlog_producer *p)
 {
     if (!p)
-        return;
+        return RINGLOG_OK;
     rl_cluster_lock(p->cl);
+    if (rl_cluster_in_callback(p->cl)) {
+        rl_cluster_unlock(p->cl);
+        return RINGLOG_ERR_IN_CALLBACK;
+    }
     p->fatal = RINGLOG_ERR_CLOSED; /* in-flight answers that still arrive fail their batches */
     rl_cluster_unlock(p->cl);
     rl_cluster_stop(p->cl);
@@ -1231,7 +1440,7 @@ void ringlog_producer_destroy(ringlog_producer *p)
         }
     }
     rl_cluster_unlock(p->cl);
-    run_deliveries(p);
+    serve(p);
     for (size_t i = 0; i < p->ntopics; i++) {
         for (int32_t j = 0; j < p->topics[i]->npart; j++)
             free(p->topics[i]->parts[j]);
@@ -1249,4 +1458,5 @@ void ringlog_producer_destroy(ringlog_producer *p)
     pthread_cond_destroy(&p->space_cond);
     pthread_cond_destroy(&p->done_cond);
     free(p);
+    return RINGLOG_OK;
 }

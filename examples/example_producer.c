@@ -1,6 +1,9 @@
 /*
  * A minimal libringlog producer: sends ten keyed messages and waits until
  * each is acknowledged.   usage: example_producer HOST:PORT TOPIC
+ *
+ * As with librdkafka, delivery reports run on this thread, inside
+ * ringlog_poll and ringlog_producer_flush.
  */
 #include <stdio.h>
 #include <string.h>
@@ -14,7 +17,8 @@ static void on_delivery(const ringlog_delivery *d, void *opaque)
         fprintf(stderr, "not delivered: %s\n", d->errstr);
         (*failed)++;
     } else {
-        printf("delivered to %s/%d at offset %lld\n", d->topic, d->partition, (long long)d->offset);
+        printf("delivered %.*s to %s/%d at offset %lld\n", (int)d->key_len, (const char *)d->key,
+               d->topic, d->partition, (long long)d->offset);
     }
 }
 
@@ -50,6 +54,7 @@ int main(int argc, char **argv)
             .key_len = strlen(key),
             .value = value,
             .value_len = strlen(value),
+            .flags = RINGLOG_MSG_F_BLOCK, /* wait for room rather than RINGLOG_ERR_QUEUE_FULL */
         };
         int rc = ringlog_produce(p, &rec);
         if (rc) {
@@ -57,6 +62,7 @@ int main(int argc, char **argv)
             failed++;
             break;
         }
+        ringlog_poll(p, 0); /* serve the delivery reports that are due */
     }
     if (ringlog_producer_flush(p, 30000) != RINGLOG_OK)
         failed++;

@@ -1,5 +1,7 @@
 #include "peer_hello.h"
 
+#include "pb_reader.h"
+
 #include <assert.h>
 #include <stdio.h>
 #include <string.h>
@@ -97,4 +99,50 @@ int peer_hello_check_answer(const Ringlog__Response *resp, const struct peer_ide
     }
     *version = a->version;
     return cluster_check(self->cluster_id, a->cluster_id, reason, reason_len);
+}
+
+/* Skips one field's value of wire type `wire`; false when the bytes end first. */
+static bool skip_value(const uint8_t **pos, const uint8_t *end, uint32_t wire)
+{
+    uint64_t v;
+    switch (wire) {
+    case 0:
+        return rl_varint_get(pos, end, &v) == 0;
+    case 1:
+    case 5: {
+        size_t n = wire == 1 ? 8 : 4;
+        if ((size_t)(end - *pos) < n)
+            return false;
+        *pos += n;
+        return true;
+    }
+    case 2:
+        if (pb_get_short_varint(pos, end, &v) != 0 || v > (uint64_t)(end - *pos))
+            return false;
+        *pos += v;
+        return true;
+    default:
+        return false;
+    }
+}
+
+bool peer_hello_in_frame(const uint8_t *frame, size_t len)
+{
+    assert(frame != NULL || len == 0);
+    const ProtobufCMessageDescriptor *desc = &ringlog__request__descriptor;
+    const uint8_t *pos = frame, *end = frame + len;
+    uint32_t body = 0; /* the last member of the body oneof: protobuf keeps that one */
+    while (pos < end) {
+        uint64_t key;
+        if (pb_get_short_varint(&pos, end, &key) != 0 ||
+            !skip_value(&pos, end, (uint32_t)(key & 7)))
+            return false;
+        /* protobuf-c keeps the low 32 bits of a 5-byte key's field number. */
+        uint32_t number = (uint32_t)(key >> 3);
+        const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(desc, number);
+        if (f && (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
+            body = number;
+    }
+    assert(pos == end);
+    return body == RINGLOG__REQUEST__BODY_PEER_HELLO;
 }

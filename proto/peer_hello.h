@@ -7,6 +7,7 @@
 #ifndef RINGLOG_PROTO_PEER_HELLO_H
 #define RINGLOG_PROTO_PEER_HELLO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,5 +45,14 @@ int peer_hello_accept(const Ringlog__PeerHello *hello, const struct peer_identit
  */
 int peer_hello_check_answer(const Ringlog__Response *resp, const struct peer_identity *self,
                             int32_t to_node, uint32_t *version, char *reason, size_t reason_len);
+
+/*
+ * Whether a Request frame's body is a peer_hello (field 100), found by
+ * walking its top-level fields without decoding them: the broker asks this
+ * of every connection's first frame, which may be a large produce. Agrees
+ * with rl_request_decode on every frame that decodes (the body is the last
+ * member of the oneof present); false for bytes that are not fields.
+ */
+bool peer_hello_in_frame(const uint8_t *frame, size_t len);
 
 #endif

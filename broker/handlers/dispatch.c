@@ -12,11 +12,11 @@
 #include "diag.h"
 #include "errors.h"
 #include "handlers.h"
+#include "net/peer_accept.h"
+#include "peer_hello.h"
 #include "request.h"
 #include "server.h"
 #include "shard.h"
-
-#define RINGLOG_SERVER_VERSION "0.1.0"
 
 static const int API_FOR_BODY[][2] = {
     {RINGLOG__REQUEST__BODY_HANDSHAKE, RINGLOG__API_KEY__API_KEY_HANDSHAKE},
@@ -115,6 +115,10 @@ void handle_request(struct request *r)
     case RINGLOG__REQUEST__BODY_OFFSET_FETCH:
         handle_offsets(r);
         break;
+    case RINGLOG__REQUEST__BODY_PEER_HELLO: /* the first frame went to peer_accept */
+        request_fail(r, RINGLOG__ERROR_CODE__INVALID_REQUEST,
+                     "peer_hello is only valid as the first frame of a connection");
+        break;
     default:
         request_fail(r, RINGLOG__ERROR_CODE__INVALID_REQUEST, "unknown request type");
         break;
@@ -123,6 +127,13 @@ void handle_request(struct request *r)
 
 static bool on_frame(struct conn *c, const uint8_t *frame, size_t len)
 {
+    /* A link between brokers opens with a peer_hello: the connection
+     * becomes a peer link (net/peer.h), and nothing may follow the hello
+     * until it is answered. */
+    if (c->hand_over)
+        return false;
+    if (c->frames == 1 && peer_hello_in_frame(frame, len))
+        return peer_accept(c, frame, len);
     struct request *r = request_new(c, frame, len);
     if (r == NULL)
         return false;

@@ -12,29 +12,63 @@
 #include "server.h"
 #include "shard.h"
 
+/*
+ * A cluster topic's partition. The leader is known where a replica lives
+ * (its group says); a broker without one names the preferred replica, which
+ * redirects with a leader hint if it does not lead. The in-sync replicas
+ * are the leader's view (published on its ticks); elsewhere, every replica.
+ */
+static void describe_replicas(Ringlog__PartitionMetadata *pm, const struct topic_info *t,
+                              uint32_t p, int32_t self)
+{
+    const struct partition_stats *st = &t->stats[p];
+    uint32_t rf = t->replication_factor;
+    const int32_t *reps = &t->replicas[(size_t)p * rf];
+    bool local = false;
+    for (uint32_t i = 0; i < rf; i++) {
+        pm->replicas[i] = reps[i];
+        local |= reps[i] == self;
+    }
+    int32_t leader = atomic_load(&st->leader);
+    uint64_t mask = atomic_load(&st->isr);
+    pm->leader = local ? leader : reps[0];
+    pm->n_isr = 0;
+    for (uint32_t i = 0; i < rf; i++)
+        if (!local || leader != self || (reps[i] < 64 && (mask >> reps[i]) & 1))
+            pm->isr[pm->n_isr++] = reps[i];
+    bool ok = pm->leader >= 0;
+    pm->error = ok ? RINGLOG__ERROR_CODE__NONE : RINGLOG__ERROR_CODE__LEADER_NOT_AVAILABLE;
+    pm->error_message = ok ? "" : "no leader yet: an election is running";
+}
+
 static Ringlog__PartitionMetadata *describe_partition(struct request *r, const struct topic_info *t,
                                                       uint32_t p)
 {
     struct server *srv = r->shard->srv;
     const struct partition_stats *st = &t->stats[p];
+    uint32_t rf = t->replicas ? t->replication_factor : 1;
     Ringlog__PartitionMetadata *pm = request_alloc(r, sizeof(*pm));
-    int32_t *replicas = request_alloc(r, sizeof(int32_t));
-    int32_t *isr = request_alloc(r, sizeof(int32_t));
+    int32_t *replicas = request_alloc(r, rf * sizeof(int32_t));
+    int32_t *isr = request_alloc(r, rf * sizeof(int32_t));
     if (!pm || !replicas || !isr)
         return NULL;
     ringlog__partition_metadata__init(pm);
     pm->partition = p;
-    bool online = atomic_load(&st->online);
-    pm->error = online ? RINGLOG__ERROR_CODE__NONE : RINGLOG__ERROR_CODE__LEADER_NOT_AVAILABLE;
-    pm->error_message = online ? "" : "the partition is being opened";
-    pm->leader = online ? srv->cfg.node_id : -1;
-    pm->leader_epoch = atomic_load(&st->leader_epoch);
-    pm->n_replicas = 1;
     pm->replicas = replicas;
-    pm->replicas[0] = srv->cfg.node_id;
-    pm->n_isr = 1;
     pm->isr = isr;
-    pm->isr[0] = srv->cfg.node_id;
+    pm->n_replicas = rf;
+    if (!t->replicas) {
+        bool online = atomic_load(&st->online);
+        pm->error = online ? RINGLOG__ERROR_CODE__NONE : RINGLOG__ERROR_CODE__LEADER_NOT_AVAILABLE;
+        pm->error_message = online ? "" : "the partition is being opened";
+        pm->leader = online ? srv->cfg.node_id : -1;
+        pm->replicas[0] = srv->cfg.node_id;
+        pm->n_isr = 1;
+        pm->isr[0] = srv->cfg.node_id;
+    } else {
+        describe_replicas(pm, t, p, srv->cfg.node_id);
+    }
+    pm->leader_epoch = atomic_load(&st->leader_epoch);
     pm->log_start_offset = atomic_load_explicit(&st->log_start, memory_order_relaxed);
     pm->log_end_offset = atomic_load_explicit(&st->log_end, memory_order_relaxed);
     pm->high_watermark = atomic_load_explicit(&st->high_watermark, memory_order_relaxed);
@@ -76,8 +110,8 @@ static Ringlog__TopicMetadata *describe_topic(struct request *r, const char *nam
     return tm;
 }
 
-/* This broker, as Metadata lists it; NULL when out of memory. */
-static Ringlog__BrokerInfo *describe_self(struct request *r)
+/* Broker i of the answer (this one, then the other --peers); NULL when out of memory. */
+static Ringlog__BrokerInfo *describe_broker(struct request *r, uint32_t i)
 {
     struct server *srv = r->shard->srv;
     Ringlog__BrokerInfo *b = request_alloc(r, sizeof(*b));
@@ -87,6 +121,14 @@ static Ringlog__BrokerInfo *describe_self(struct request *r)
     b->node_id = srv->cfg.node_id;
     b->host = srv->cfg.listen_host;
     b->port = srv->listen_port;
+    for (uint32_t k = 0, seen = 0; i > 0 && k < (uint32_t)srv->cfg.peer_count; k++) {
+        const struct peer *p = &srv->cfg.peers[k];
+        if (p->node_id == srv->cfg.node_id || ++seen != i)
+            continue;
+        b->node_id = p->node_id;
+        b->host = (char *)p->host;
+        b->port = p->port;
+    }
     return b;
 }
 
@@ -97,16 +139,22 @@ void handle_metadata(struct request *r)
     struct topic_table *t = topic_registry_snapshot(&srv->topics);
     size_t n = req->n_topics ? req->n_topics : t->count;
     Ringlog__MetadataResponse *m = request_alloc(r, sizeof(*m));
-    Ringlog__BrokerInfo **brokers = request_alloc(r, sizeof(*brokers));
+    uint32_t nb = 1;
+    for (uint32_t k = 0; k < (uint32_t)srv->cfg.peer_count; k++)
+        nb += srv->cfg.peers[k].node_id != srv->cfg.node_id;
+    Ringlog__BrokerInfo **brokers = request_alloc(r, nb * sizeof(*brokers));
     Ringlog__TopicMetadata **topics = request_alloc(r, (n + 1) * sizeof(*topics));
-    if (!m || !brokers || !topics || !(brokers[0] = describe_self(r))) {
+    bool ok = m && brokers && topics;
+    for (uint32_t i = 0; ok && i < nb; i++)
+        ok = (brokers[i] = describe_broker(r, i)) != NULL;
+    if (!ok) {
         request_fail(r, RINGLOG__ERROR_CODE__UNKNOWN, "out of memory");
         return;
     }
     ringlog__metadata_response__init(m);
-    m->n_brokers = 1;
+    m->n_brokers = nb;
     m->brokers = brokers;
-    m->controller_id = srv->cfg.node_id;
+    m->controller_id = srv->cluster ? atomic_load(&srv->controller_leader) : srv->cfg.node_id;
     m->topics = topics;
     m->n_topics = n;
     for (size_t i = 0; i < n; i++) {

@@ -51,6 +51,18 @@ static void produce_run(struct hop *hop)
 
 /* ------------------------------------------------------------ origin */
 
+/* Where the client should go instead (NULL when out of memory: it refreshes Metadata). */
+static Ringlog__LeaderHint *leader_hint(struct request *r, const struct partition_result *res)
+{
+    Ringlog__LeaderHint *hint = request_alloc(r, sizeof(*hint));
+    if (!hint)
+        return NULL;
+    ringlog__leader_hint__init(hint);
+    hint->leader_id = res->leader_id;
+    hint->leader_epoch = res->leader_epoch;
+    return hint;
+}
+
 static void produce_done(struct request *r)
 {
     for (uint32_t i = 0; i < r->op_count; i++) {
@@ -63,6 +75,8 @@ static void produce_done(struct request *r)
         res->error_message = wire_error_message(res->error, op->error_message);
         request_count_partition_error(r, res->error);
         res->base_offset = res->error == RINGLOG__ERROR_CODE__NONE ? op->call.base_offset : -1;
+        if (res->error == RINGLOG__ERROR_CODE__NOT_LEADER && op->hop.owner >= 0)
+            res->current_leader = leader_hint(r, &op->call.result);
         res->log_append_time = -1;
     }
     metrics_observe(&r->shard->metrics.produce_latency,

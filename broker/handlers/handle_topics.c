@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "controller/controller.h"
 #include "diag.h"
 #include "fault_alloc.h"
 #include "errors.h"
@@ -17,6 +18,7 @@
 #include "names.h"
 #include "partition/partition.h"
 #include "partition/partition_table.h"
+#include "replica_group.h"
 #include "request.h"
 #include "server.h"
 #include "shard.h"
@@ -53,9 +55,14 @@ struct admin_job {
     uint32_t pending;
     bool failed;
     struct admin_job *queue_next;
+    /* A cluster: the topic's record is out at the controller (controller.h). */
+    struct controller_call call;
+    bool in_call;     /* inside controller_*_topic: a synchronous answer waits for it */
+    bool call_answer; /* the answer came while in_call */
 };
 
 static void job_step(struct admin_job *job);
+static void job_resume(struct admin_job *job);
 static void controller_enqueue(struct admin_job *job);
 
 static void set_result(struct admin_job *job, int error, const char *message)
@@ -260,6 +267,41 @@ static int validate_config(const Ringlog__TopicConfig *c, struct topic_config *o
     return 0;
 }
 
+/* A cluster's topic change was answered by the controller. */
+static void cluster_answered(struct controller_call *c)
+{
+    struct admin_job *job = rl_container_of(c, struct admin_job, call);
+    set_result(job, c->error, c->message);
+    if (job->in_call) {
+        job->call_answer = true;
+        return;
+    }
+    job->next++;
+    job_resume(job);
+}
+
+/* Hands topic job->next to the controller (a cluster); JOB_WAIT until it answers. */
+static enum job_next cluster_call(struct admin_job *job, const char *name, uint32_t partitions,
+                                  uint32_t rf, const struct topic_config *cfg)
+{
+    struct shard *s = shard_current();
+    job->call.done = cluster_answered;
+    job->in_call = true;
+    job->call_answer = false;
+    if (job->create)
+        controller_create_topic(s, &job->call, name, partitions, rf, cfg);
+    else
+        controller_delete_topic(s, &job->call, name);
+    job->in_call = false;
+    return job->call_answer ? JOB_NEXT_TOPIC : JOB_WAIT;
+}
+
+/* Brokers a cluster can place replicas on (1 on a single broker). */
+static uint32_t broker_count(const struct server *srv)
+{
+    return srv->cluster ? (uint32_t)srv->cfg.peer_count : 1;
+}
+
 /* Starts creating topic job->next. */
 static enum job_next create_begin(struct admin_job *job)
 {
@@ -275,15 +317,20 @@ static enum job_next create_begin(struct admin_job *job)
     } else if (partitions > TOPIC_MAX_PARTITIONS) {
         set_result(job, RINGLOG__ERROR_CODE__INVALID_PARTITIONS,
                    "at most 10000 partitions per topic");
-    } else if (rf > 1) {
+    } else if (rf > broker_count(srv) || rf > RG_MAX_NODES) {
         set_result(job, RINGLOG__ERROR_CODE__INVALID_REPLICATION_FACTOR,
-                   "replication factor exceeds the number of brokers (1)");
+                   "replication factor exceeds the number of brokers");
+    } else if (srv->cluster && strncmp(ct->name, "__", 2) == 0) {
+        set_result(job, RINGLOG__ERROR_CODE__INVALID_TOPIC,
+                   "names starting with __ are reserved for the cluster's internal topics");
     } else if (validate_config(ct->config, &cfg, &srv->cfg, &why) != 0) {
         set_result(job, RINGLOG__ERROR_CODE__INVALID_CONFIG, why);
     } else if (topic_table_find(topic_registry_snapshot(&srv->topics), ct->name)) {
         set_result(job, RINGLOG__ERROR_CODE__TOPIC_EXISTS, NULL);
     } else if (job->r->msg->create_topics->validate_only) {
         set_result(job, RINGLOG__ERROR_CODE__NONE, "");
+    } else if (srv->cluster) {
+        return cluster_call(job, ct->name, partitions, rf, &cfg);
     } else {
         job->creating = FAULT_ALLOC(
             topic_info_new(ct->name, srv->topics.next_topic_id++, partitions, rf, &cfg));
@@ -336,6 +383,8 @@ static enum job_next delete_begin(struct admin_job *job)
         set_result(job, RINGLOG__ERROR_CODE__UNKNOWN_TOPIC, NULL);
         return JOB_NEXT_TOPIC;
     }
+    if (srv->cluster)
+        return cluster_call(job, name, 0, 0, NULL);
     char err[512];
     /* Unpublish first so no new request reaches the partitions; the info
      * itself stays alive (retired) until every shard has moved on. */
@@ -382,6 +431,8 @@ static enum job_next fan_out_done(struct admin_job *job)
     return JOB_NEXT_TOPIC;
 }
 
+static void job_loop(struct admin_job *job, enum job_next next);
+
 /*
  * The controller's state machine: called when a job starts and whenever
  * its fan-out completes. Walks the topics of the request in order; a
@@ -393,6 +444,18 @@ static void job_step(struct admin_job *job)
     enum job_next next = job->ops ? JOB_FANOUT_DONE : JOB_NEXT_TOPIC;
     if (next == JOB_NEXT_TOPIC)
         assert(job->next == 0);
+    job_loop(job, next);
+}
+
+/* After the controller answered a topic (job->next moved past it already). */
+static void job_resume(struct admin_job *job)
+{
+    assert(job->ops == NULL && job->next > 0);
+    job_loop(job, JOB_NEXT_TOPIC);
+}
+
+static void job_loop(struct admin_job *job, enum job_next next)
+{
     for (;;) {
         if (next == JOB_WAIT)
             return;

@@ -52,6 +52,10 @@ int wire_error_from_partition(const struct partition_result *res)
         return RINGLOG__ERROR_CODE__OFFSET_OUT_OF_RANGE;
     case PARTITION_STORAGE:
         return wire_error_from_log_status(res->detail);
+    case PARTITION_NOT_LEADER:
+        return RINGLOG__ERROR_CODE__NOT_LEADER;
+    case PARTITION_NOT_ENOUGH_REPLICAS:
+        return RINGLOG__ERROR_CODE__NOT_ENOUGH_REPLICAS;
     }
     return RINGLOG__ERROR_CODE__UNKNOWN;
 }

@@ -88,6 +88,7 @@ static void consume_bytes(struct conn *c, const uint8_t *data, size_t len)
         if (c->closing)
             return;
         uint32_t queued = c->inflight;
+        c->frames++;
         if (!hooks->on_frame(c, frame, frame_len)) {
             metrics_add(&c->shard->metrics.protocol_errors, 1);
             conn_close(c, "undecodable request");
@@ -350,7 +351,10 @@ void conn_maybe_free(struct conn *c)
     struct shard *s = c->shard;
     conn_unlink(c);
     metrics_add(&s->metrics.connections_closed, 1);
-    close(c->fd);
+    if (c->hand_over)
+        c->hand_over->drop(c->hand_over);
+    if (c->fd >= 0)
+        close(c->fd); /* -1: handed over (conn_hand_over) */
     rl_frame_decoder_destroy(&c->decoder);
     free(c);
 }

@@ -55,6 +55,19 @@ struct conn_hooks {
 
 void conn_set_hooks(const struct conn_hooks *hooks);
 
+/*
+ * Handing a connection's socket to another user of it (a link between
+ * brokers, net/peer.h), which then does its own I/O on it: see
+ * conn_hand_over. Embedded in whatever the taker allocates.
+ */
+struct conn_hand_over {
+    /* On the connection's shard, once nothing of the connection is in
+     * flight: the socket is the taker's now. */
+    void (*take)(struct conn_hand_over *h, struct shard *s, int fd);
+    /* The connection closed before that: free h (the socket is closed). */
+    void (*drop)(struct conn_hand_over *h);
+};
+
 struct conn {
     struct conn *prev, *next;
     struct shard *shard;
@@ -79,6 +92,8 @@ struct conn {
     int move_target;
     uint32_t move_run;
     struct loop_msg move_msg;
+    uint64_t frames;                  /* frames received, in order (the first is 1) */
+    struct conn_hand_over *hand_over; /* a hand-over under way (conn_hand_over) */
     /* the send in flight */
     struct iovec iov[CONN_MAX_IOV];
     int iov_count;
@@ -134,5 +149,13 @@ void conn_unlink(struct conn *c);
 void conn_note_owner(struct conn *c, int owner);
 void conn_move_begin(struct conn *c);
 void conn_move_step(struct conn *c);
+
+/*
+ * Gives the connection's socket to h->take once the connection is quiet:
+ * its recv cancelled, no reply queued or being sent, no partial frame
+ * (bytes past the frame that asked for it close the connection instead,
+ * and h->drop runs). Called from on_frame, which then queues no reply.
+ */
+void conn_hand_over(struct conn *c, struct conn_hand_over *h);
 
 #endif

@@ -24,6 +24,7 @@
  * nothing: shards wait for conns_moving to reach zero before they count
  * themselves drained, and none starts a move once stopping is set.
  */
+#include <assert.h>
 #include <stdatomic.h>
 
 #include "conn.h"
@@ -91,6 +92,41 @@ static void stay(struct conn *c)
     conn_rearm_recv(c);
 }
 
+/*
+ * The connection is quiet: its socket goes to the taker, and the
+ * connection itself, closing with no socket, is freed by the caller's
+ * conn_maybe_free.
+ */
+static void finish_hand_over(struct conn *c)
+{
+    struct conn_hand_over *h = c->hand_over;
+    assert(h != NULL && !c->recv_armed && c->sqes_pending == 0);
+    if (c->head || c->sending || rl_frame_decoder_finish(&c->decoder) != RL_OK) {
+        metrics_add(&c->shard->metrics.protocol_errors, 1);
+        conn_close(c, "bytes after a frame that hands the connection over");
+        return;
+    }
+    int fd = c->fd;
+    c->fd = -1;
+    c->hand_over = NULL;
+    c->closing = true;
+    h->take(h, c->shard, fd);
+}
+
+void conn_hand_over(struct conn *c, struct conn_hand_over *h)
+{
+    assert(c->hand_over == NULL && h != NULL && h->take != NULL && h->drop != NULL);
+    assert(!c->moving && !c->closing);
+    c->hand_over = h;
+    c->moving = true; /* no re-arm of the recv from here on */
+    if (c->recv_armed) {
+        struct io_uring_sqe *sqe = loop_sqe(&c->shard->loop);
+        io_uring_prep_cancel(sqe, &c->recv_done, 0);
+        io_uring_sqe_set_data(sqe, &c->cancel_done);
+        c->sqes_pending++;
+    }
+}
+
 void conn_move_step(struct conn *c)
 {
     if (!c->moving || c->recv_armed || c->sqes_pending > 0)
@@ -98,6 +134,10 @@ void conn_move_step(struct conn *c)
     c->moving = false;
     if (c->closing)
         return; /* the caller's conn_maybe_free takes it from here */
+    if (c->hand_over) {
+        finish_hand_over(c);
+        return;
+    }
     struct shard *from = c->shard;
     struct server *srv = from->srv;
     if (!idle(c)) {

@@ -8,6 +8,7 @@
 #include "batch.h"
 #include "diag.h"
 #include "producer_state.h"
+#include "replica.h"
 #include "server.h"
 #include "shard.h"
 
@@ -16,6 +17,9 @@ void partition_fill_offsets(struct partition_result *res, const struct partition
     res->log_start = partition_log_start_offset(p->log);
     res->log_end = partition_log_end_offset(p->log);
     res->high_watermark = atomic_load(&p->stats->high_watermark);
+    res->leader_id = p->replica ? replica_leader_hint(p->replica)
+                                : atomic_load_explicit(&p->stats->leader, memory_order_relaxed);
+    res->leader_epoch = atomic_load_explicit(&p->stats->leader_epoch, memory_order_relaxed);
 }
 
 void partition_publish(struct partition *p)
@@ -24,8 +28,11 @@ void partition_publish(struct partition *p)
     int64_t end = partition_log_end_offset(p->log);
     int64_t durable = partition_log_durable_offset(p->log);
     /* Under flush=always consumers see only what is on disk, so nothing they
-     * read can vanish in a crash; otherwise whatever is written. */
+     * read can vanish in a crash; otherwise whatever is written. A replicated
+     * partition's is the group's commit: durable on a quorum. */
     int64_t hw = p->flush == LOG_FLUSH_ALWAYS ? durable : end;
+    if (p->replica)
+        hw = replica_commit(p->replica) < end ? replica_commit(p->replica) : end;
     atomic_store_explicit(&st->log_start, partition_log_start_offset(p->log), memory_order_relaxed);
     atomic_store_explicit(&st->log_end, end, memory_order_relaxed);
     atomic_store_explicit(&st->size_bytes, (int64_t)partition_log_size_bytes(p->log),
@@ -42,8 +49,10 @@ void partition_publish(struct partition *p)
 static void on_durable_advance(struct partition_log *log, int64_t durable_offset, void *ctx)
 {
     (void)log;
-    (void)durable_offset;
-    partition_publish(ctx);
+    struct partition *p = ctx;
+    if (p->replica)
+        replica_durable(p->replica, durable_offset);
+    partition_publish(p);
 }
 
 struct partition *partition_open(struct shard *s, const struct topic_info *t, uint32_t index,
@@ -102,6 +111,7 @@ struct partition *partition_open(struct shard *s, const struct topic_info *t, ui
      * log's tail is the only truth. */
     if (!producer_state_load(p, srv->cfg.data_dir, report.clean))
         producer_state_rebuild(p);
+    atomic_store(&p->stats->leader, srv->cfg.node_id);
     partition_publish(p);
     atomic_store(&p->stats->online, true);
     return p;
@@ -134,6 +144,8 @@ void partition_close(struct partition *p)
 {
     struct shard *s = p->shard;
     assert(s == shard_current());
+    partition_on_leadership(p, false, -1, 0);
+    replica_detach(p);
     int rc = producer_state_save(p, s->srv->cfg.data_dir);
     if (rc != 0)
         DIAG_WARN("saving producer state of %s-%u: %s (the next start reads the log)", p->topic,
@@ -163,6 +175,8 @@ void partition_delete(struct partition *p, struct partition_delete *pd)
     assert(p->shard == shard_current());
     assert(!p->deleting);
     p->deleting = true;
+    partition_on_leadership(p, false, -1, 0);
+    replica_detach(p);
     pd->part = p;
     atomic_store(&p->stats->online, false);
     memset(&pd->ctl, 0, sizeof(pd->ctl));

@@ -26,6 +26,7 @@
 #include "topics.h"
 
 struct shard;
+struct replica;
 
 #define PRODUCER_RECENT_BATCHES 5
 
@@ -57,6 +58,15 @@ struct partition {
     struct partition_stats *stats;
     struct producer_state *producers[PRODUCER_BUCKETS];
     bool deleting;
+    /* Replicated partitions only (NULL otherwise): the group's driver
+     * (replica.h) and the acks=all produce calls waiting for the commit
+     * offset to pass them, oldest first. */
+    struct replica *replica;
+    struct partition_produce *commit_head, *commit_tail;
+    uint32_t min_insync; /* acks=all needs this many in-sync replicas */
+    /* Told after a commit or leadership change (the controller's metadata partition). */
+    void (*watcher)(struct partition *p);
+    void *watcher_ctx;
 };
 
 /* How a call ended; handlers/wire_errors.c maps each to the wire. */
@@ -72,6 +82,8 @@ enum partition_error {
     PARTITION_OFFSET_OUT_OF_RANGE, /* fetch offset outside [log start, log end] */
     PARTITION_BAD_TIMESTAMP,       /* list offsets: a timestamp below -2 */
     PARTITION_STORAGE,             /* detail: the storage engine's log_status */
+    PARTITION_NOT_LEADER,          /* a replica that does not lead: see leader_id */
+    PARTITION_NOT_ENOUGH_REPLICAS, /* acks=all with fewer in-sync replicas than min_insync */
 };
 
 struct partition_result {
@@ -81,6 +93,8 @@ struct partition_result {
     int64_t log_start;
     int64_t log_end;
     int64_t high_watermark;
+    int32_t leader_id;    /* NOT_LEADER: the leader this replica knows, -1 none */
+    int32_t leader_epoch; /* ... and its epoch */
 };
 
 /* ----------------------------------------------------------- produce */
@@ -98,6 +112,11 @@ struct partition_produce {
     struct partition *part;
     struct log_append append;
     int64_t started_ns;
+    /* replicated: the commit offset that answers acks=all, the write's generation */
+    int64_t commit_end;
+    int32_t epoch;
+    uint64_t write_gen;
+    struct partition_produce *commit_next;
 };
 
 /* Validates, applies the idempotence rules and appends; done when the acks are met. */
@@ -183,5 +202,12 @@ void partition_fill_offsets(struct partition_result *res, const struct partition
 
 /* Forgets every producer's state (after a storage error). */
 void partition_forget_producers(struct partition *p);
+
+/* From the replication driver (replica.h): the group's commit offset moved
+ * (the high watermark: parked acks=all calls below it are answered), and
+ * its leadership changed (a replica that stops leading fails them with
+ * NOT_LEADER: the client retries at the new leader, idempotently). */
+void partition_on_commit(struct partition *p, int64_t commit);
+void partition_on_leadership(struct partition *p, bool leader, int32_t leader_id, int32_t epoch);
 
 #endif

@@ -11,6 +11,7 @@
 #include "io/clock.h"
 #include "partition.h"
 #include "producer_state.h"
+#include "replica.h"
 #include "server.h"
 #include "shard.h"
 
@@ -46,26 +47,105 @@ static void produce_on_durable(struct log_append *a, int status)
     produce_finish(rl_container_of(a, struct partition_produce, append), status);
 }
 
+static void produce_not_leader(struct partition_produce *pp)
+{
+    produce_end(pp, PARTITION_NOT_LEADER, 0,
+                "this broker does not lead the partition: see the leader hint");
+}
+
+/* The batches now carry their offsets: note them for duplicate answers. */
+static void produce_note_written(struct partition_produce *pp, const struct log_append *a)
+{
+    struct partition *p = pp->part;
+    pp->base_offset = a->base_offset;
+    /* produce_admit validated the batches already: only the headers are read. */
+    struct rl_batch_iter it;
+    const uint8_t *batch;
+    struct rl_batch_header h;
+    rl_batch_iter_init(&it, pp->data, pp->len, RL_BATCH_ABSOLUTE_MAX_BYTES);
+    while (rl_batch_iter_next_validated(&it, &batch, &h) == RL_OK) {
+        if (h.producer_id >= 0)
+            producer_state_set_offset(p, h.producer_id, h.base_sequence, h.base_offset);
+        metrics_add(&p->shard->metrics.records_appended, (uint64_t)h.record_count);
+    }
+    metrics_add(&p->shard->metrics.batches_appended, a->batch_count);
+    partition_publish(p);
+}
+
+/* A replicated acks=all call waits for the commit to pass its last offset. */
+static void park_for_commit(struct partition *p, struct partition_produce *pp)
+{
+    assert(pp->commit_end > 0);
+    /* Only the leader of the epoch that wrote it may answer it: a write that
+     * completes after leadership moved on may be truncated by the next leader,
+     * and the commit this replica learns later covers that leader's records,
+     * not these (the chaos suite saw acknowledged offsets holding others'). */
+    if (!p->replica || !replica_is_leader(p->replica) || replica_term(p->replica) != pp->epoch) {
+        produce_not_leader(pp);
+        return;
+    }
+    if (replica_commit(p->replica) >= pp->commit_end) {
+        produce_finish(pp, LOG_OK);
+        return;
+    }
+    pp->commit_next = NULL;
+    if (p->commit_tail)
+        p->commit_tail->commit_next = pp;
+    else
+        p->commit_head = pp;
+    p->commit_tail = pp;
+}
+
+void partition_on_commit(struct partition *p, int64_t commit)
+{
+    assert(p->shard == shard_current());
+    (void)commit; /* published through replica_commit; checkpointed by the driver */
+    partition_publish(p);
+    while (p->commit_head && p->commit_head->commit_end <= commit) {
+        struct partition_produce *pp = p->commit_head;
+        p->commit_head = pp->commit_next;
+        if (!p->commit_head)
+            p->commit_tail = NULL;
+        produce_finish(pp, LOG_OK);
+    }
+    if (p->watcher)
+        p->watcher(p);
+}
+
+void partition_on_leadership(struct partition *p, bool leader, int32_t leader_id, int32_t epoch)
+{
+    assert(p->shard == shard_current());
+    atomic_store(&p->stats->leader, leader_id);
+    if (epoch > 0)
+        atomic_store(&p->stats->leader_epoch, epoch);
+    if (p->watcher)
+        p->watcher(p);
+    if (leader)
+        return;
+    /* Waiting calls may still commit under the next leader; the client's
+     * idempotent retry there is answered with the original offset. */
+    while (p->commit_head) {
+        struct partition_produce *pp = p->commit_head;
+        p->commit_head = pp->commit_next;
+        if (!p->commit_head)
+            p->commit_tail = NULL;
+        produce_not_leader(pp);
+    }
+}
+
 static void produce_on_written(struct log_append *a, int status)
 {
     struct partition_produce *pp = rl_container_of(a, struct partition_produce, append);
     struct partition *p = pp->part;
-    if (status == LOG_OK) {
-        pp->base_offset = a->base_offset;
-        /* The batches now carry their offsets: note them for duplicate answers.
-         * produce_admit validated them already: only the headers are read. */
-        struct rl_batch_iter it;
-        const uint8_t *batch;
-        struct rl_batch_header h;
-        rl_batch_iter_init(&it, pp->data, pp->len, RL_BATCH_ABSOLUTE_MAX_BYTES);
-        while (rl_batch_iter_next_validated(&it, &batch, &h) == RL_OK) {
-            if (h.producer_id >= 0)
-                producer_state_set_offset(p, h.producer_id, h.base_sequence, h.base_offset);
-            metrics_add(&p->shard->metrics.records_appended, (uint64_t)h.record_count);
-        }
-        metrics_add(&p->shard->metrics.batches_appended, a->batch_count);
-        partition_publish(p);
+    if (p->replica)
+        replica_written(p->replica, a->last_offset + 1, pp->epoch, pp->write_gen, status);
+    if (status == LOG_OK && pp->commit_end > 0) {
+        produce_note_written(pp, a);
+        park_for_commit(p, pp);
+        return;
     }
+    if (status == LOG_OK)
+        produce_note_written(pp, a);
     if (!a->on_durable)
         produce_finish(pp, status);
 }
@@ -141,17 +221,95 @@ static void produce_admit(struct partition *p, struct partition_produce *pp, str
                                  -1};
 }
 
+/* Offsets the batches take ([base, base + n)), or -1 when they do not tile. */
+static int64_t offsets_needed(const uint8_t *data, size_t len)
+{
+    struct rl_batch_iter it;
+    const uint8_t *batch;
+    struct rl_batch_header h;
+    int64_t n = 0;
+    rl_batch_iter_init(&it, data, len, RL_BATCH_ABSOLUTE_MAX_BYTES);
+    while (rl_batch_iter_next_validated(&it, &batch, &h) == RL_OK)
+        n += (int64_t)h.last_offset_delta + 1;
+    return n > 0 && n <= INT32_MAX ? n : -1;
+}
+
+/*
+ * A replicated partition's leader: the group gives the batches their
+ * offsets and epoch (stamped here, appended with exact offsets); acks=all
+ * is then answered at the commit, acks=1 when written (and flushed per the
+ * policy). False when the call has already ended.
+ */
+static bool produce_propose(struct partition *p, struct partition_produce *pp)
+{
+    struct log_append *a = &pp->append;
+    int64_t n = offsets_needed(pp->data, pp->len), base = -1;
+    int32_t epoch = 0;
+    if (n < 0 || replica_propose(p->replica, (int32_t)n, &base, &epoch, &pp->write_gen) != 0) {
+        partition_forget_producers(p);
+        produce_not_leader(pp);
+        return false;
+    }
+    struct rl_batch_iter it;
+    const uint8_t *batch;
+    struct rl_batch_header h;
+    int64_t next = base;
+    rl_batch_iter_init(&it, pp->data, pp->len, RL_BATCH_ABSOLUTE_MAX_BYTES);
+    while (rl_batch_iter_next_validated(&it, &batch, &h) == RL_OK) {
+        rl_batch_stamp((uint8_t *)batch, next, epoch);
+        next += (int64_t)h.last_offset_delta + 1;
+    }
+    assert(next == base + n);
+    pp->epoch = epoch;
+    a->flags = LOG_APPEND_EXACT_OFFSETS;
+    if (pp->acks == -1) {
+        pp->commit_end = next;
+        a->on_durable = NULL; /* the commit is what answers */
+    }
+    return true;
+}
+
+/* Leadership and in-sync replicas, checked before anything is admitted. */
+static bool produce_replica_ready(struct partition *p, struct partition_produce *pp)
+{
+    /* Not leading, or handing leadership over (proposals are refused then):
+     * refused before admission, which records producer state. */
+    if (!replica_is_leader(p->replica) ||
+        replica_leader_hint(p->replica) != replica_leader(p->replica)) {
+        produce_not_leader(pp);
+        return false;
+    }
+    int32_t isr[RG_MAX_NODES];
+    if (pp->acks == -1 && replica_in_sync(p->replica, isr, RG_MAX_NODES) < p->min_insync) {
+        produce_end(pp, PARTITION_NOT_ENOUGH_REPLICAS, 0,
+                    "fewer in-sync replicas than min.insync.replicas: the write is refused, "
+                    "not accepted unsafely");
+        return false;
+    }
+    return true;
+}
+
 void partition_produce(struct partition *p, struct partition_produce *pp)
 {
     assert(p->shard == shard_current());
     assert(pp->acks == 1 || pp->acks == -1 || pp->acks == 0);
     pp->part = p;
     pp->base_offset = -1;
+    pp->commit_end = 0;
+    if (p->replica && !produce_replica_ready(p, pp))
+        return;
     struct admission ad;
     produce_admit(p, pp, &ad);
     if (ad.error == PARTITION_OK && ad.dup_offset >= 0) {
-        /* A retry of batches already appended: answer as the first time. */
+        /* A retry of batches already appended: answer as the first time
+         * (acks=all: once committed; the commit moves by whole batches). */
         pp->base_offset = ad.dup_offset;
+        if (p->replica && pp->acks == -1) {
+            pp->epoch = replica_term(p->replica); /* this leader's commit answers it */
+            pp->commit_end = ad.dup_offset + 1;
+            park_for_commit(p, pp);
+            return;
+        }
         produce_end(pp, PARTITION_OK, 0, NULL);
         return;
     }
@@ -167,6 +325,8 @@ void partition_produce(struct partition *p, struct partition_produce *pp)
     a->leader_epoch = atomic_load(&p->stats->leader_epoch);
     a->on_written = produce_on_written;
     a->on_durable = p->flush == LOG_FLUSH_ALWAYS ? produce_on_durable : NULL;
+    if (p->replica && !produce_propose(p, pp))
+        return;
     int rc = partition_log_append(p->log, a);
     if (rc != LOG_OK) {
         partition_forget_producers(p);

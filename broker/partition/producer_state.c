@@ -44,6 +44,11 @@ static int32_t next_seq(int32_t seq)
 static enum producer_check registry_check(struct partition *p, struct producer_state *s,
                                           const struct rl_batch_header *h)
 {
+    /* A replicated partition takes ids issued by any broker of the cluster:
+     * this broker's registry knows only its own (fencing across brokers
+     * needs the controller's producer-id records; issue 15 note). */
+    if (p->replica)
+        return PRODUCER_ACCEPT;
     struct producer_registry *reg = &p->shard->srv->producers;
     uint64_t gen = producer_registry_generation(reg);
     assert(gen > 0);
@@ -125,6 +130,30 @@ void producer_state_set_offset(struct partition *p, int64_t producer_id, int32_t
             s->recent[i].base_offset = base_offset;
 }
 
+void producer_state_truncate(struct partition *p, int64_t offset)
+{
+    for (int i = 0; i < PRODUCER_BUCKETS; i++) {
+        for (struct producer_state *s = p->producers[i]; s; s = s->next) {
+            struct producer_batch kept[PRODUCER_RECENT_BATCHES];
+            uint32_t n = 0;
+            /* Oldest first: the slot after the newest is the oldest once the ring is full. */
+            for (uint32_t k = 0; k < s->count; k++) {
+                uint32_t slot = s->count < PRODUCER_RECENT_BATCHES
+                                    ? k
+                                    : (s->newest + 1 + k) % PRODUCER_RECENT_BATCHES;
+                const struct producer_batch *b = &s->recent[slot];
+                if (b->base_offset >= 0 && b->base_offset < offset)
+                    kept[n++] = *b;
+            }
+            assert(n <= s->count);
+            for (uint32_t k = 0; k < n; k++)
+                s->recent[k] = kept[k];
+            s->count = n;
+            s->newest = n ? n - 1 : 0;
+        }
+    }
+}
+
 void partition_forget_producers(struct partition *p)
 {
     for (int i = 0; i < PRODUCER_BUCKETS; i++) {
@@ -183,8 +212,9 @@ void producer_state_rebuild(struct partition *p)
         const uint8_t *batch;
         struct rl_batch_header h;
         rl_batch_iter_init(&it, rr.read.data, rr.read.len, RL_BATCH_ABSOLUTE_MAX_BYTES);
+        it.allow_control = true; /* a replicated log's epoch markers: stepped over */
         while (rl_batch_iter_next(&it, &batch, &h) == RL_OK) {
-            if (h.producer_id < 0 || rl_batch_last_offset(&h) < offset)
+            if (h.producer_id < 0 || rl_batch_is_control(&h) || rl_batch_last_offset(&h) < offset)
                 continue;
             if (producer_state_record(p, &h) == 0)
                 producer_state_set_offset(p, h.producer_id, h.base_sequence, h.base_offset);

@@ -40,6 +40,14 @@ int producer_state_record(struct partition *p, const struct rl_batch_header *h);
 void producer_state_set_offset(struct partition *p, int64_t producer_id, int32_t first_seq,
                                int64_t base_offset);
 
+/*
+ * The log was truncated at offset (a replica's divergent tail): forgets the
+ * batches recorded at or after it, in memory, so a retry of one of them is
+ * appended again rather than answered with an offset that now holds
+ * something else.
+ */
+void producer_state_truncate(struct partition *p, int64_t offset);
+
 /* Rebuilds the state from the tail of the log (start-up after a crash). */
 void producer_state_rebuild(struct partition *p);
 

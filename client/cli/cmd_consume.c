@@ -204,6 +204,8 @@ static int consume_loop(ringlog_consumer *c, const struct consume_opts *co, stru
                 idle_since = now_ms(); /* idle time counts from the end on */
             continue;
         }
+        if (e == RINGLOG_ERR_PARTITION_EOF)
+            continue; /* -X enable.partition.eof=true: the end is not a failure */
         if (e)
             return cli_fail("consume %s: %s: %s", co->topic, ringlog_err_name(e),
                             ringlog_consumer_errstr(c));

@@ -92,10 +92,14 @@ static int parse_headers(const struct cli_args *a, ringlog_header *h, size_t *n)
 }
 
 /* Queues one record, waiting in short slices (a signal stops the wait) for up to
- * PRODUCE_BLOCK_MS when the producer is out of room or metadata. */
+ * PRODUCE_BLOCK_MS when the producer is out of room or metadata; a wait for
+ * room serves the delivery reports (RINGLOG_MSG_F_BLOCK), as does the
+ * ringlog_poll after each record. */
 static int produce_one(ringlog_producer *p, const ringlog_record *rec)
 {
     int e;
+    assert(rec->flags & RINGLOG_MSG_F_BLOCK);
+    ringlog_poll(p, 0);
     for (int waited = 0; (e = ringlog_produce(p, rec)) == RINGLOG_ERR_TIMED_OUT; waited += SLICE_MS)
         if (cli_signal || waited >= PRODUCE_BLOCK_MS)
             break;
@@ -138,7 +142,8 @@ static int produce_stdin(ringlog_producer *p, const struct produce_opts *po,
     ringlog_record rec = {.topic = po->topic,
                           .partition = po->partition,
                           .headers = po->nheaders ? po->headers : NULL,
-                          .header_count = po->nheaders};
+                          .header_count = po->nheaders,
+                          .flags = RINGLOG_MSG_F_BLOCK};
     const char *data;
     size_t len;
     enum record_status rs = RECORD_END;

@@ -134,8 +134,8 @@ static const struct cli_cmd CREATE = {
     "Creates a topic (silent on success).",
     CREATE_FLAGS,
     NFLAGS(CREATE_FLAGS),
-    "Zero or unset values take the broker's defaults. Replication is built but not yet wired\n"
-    "into the broker: every partition has one replica today.\n"};
+    "Zero or unset values take the broker's defaults. On a cluster the replicas are placed\n"
+    "across the brokers (at most one per broker) by the controller.\n"};
 static const struct cli_cmd LIST = {
     "topic list", "", 0,   0, "Prints every topic name, one a line, sorted (--json: one array).",
     JSON_FLAG,    1,  NULL};

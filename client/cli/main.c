@@ -18,8 +18,8 @@
 #include "commands.h"
 
 static const struct cli_command *const COMMANDS[] = {
-    &CLI_TOPIC_CREATE, &CLI_TOPIC_LIST, &CLI_TOPIC_DESCRIBE,
-    &CLI_TOPIC_DELETE, &CLI_PRODUCE,    &CLI_CONSUME,
+    &CLI_TOPIC_CREATE, &CLI_TOPIC_LIST, &CLI_TOPIC_DESCRIBE, &CLI_TOPIC_DELETE,
+    &CLI_PRODUCE,      &CLI_CONSUME,    &CLI_CLUSTER_STATUS,
 };
 #define NCOMMANDS (sizeof(COMMANDS) / sizeof(COMMANDS[0]))
 

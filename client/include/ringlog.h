@@ -16,7 +16,26 @@
  *   - The library keeps no global state, never calls exit() and never prints.
  *     Diagnostics go to the log callback of the configuration, if any.
  *   - Producers and consumers run their own I/O thread (plain non-blocking
- *     sockets and poll()); callbacks are made from that thread.
+ *     sockets and poll()). Application callbacks do NOT run there by
+ *     default: as with librdkafka, they run on the application's thread,
+ *     inside the calls that serve them (the table below). With
+ *     callbacks-on-io-thread=true they run on the I/O thread instead, as
+ *     soon as their event happens (a slow callback then stalls all I/O).
+ *
+ *     callback            served by (default)                     io-thread mode
+ *     delivery, batch     ringlog_poll, ringlog_producer_flush,   I/O thread
+ *                         a produce blocked on a full buffer,
+ *                         ringlog_producer_destroy
+ *     error, statistics   producer: as delivery; consumer:        I/O thread
+ *                         ringlog_consumer_poll (and _owned,
+ *                         _batch), ringlog_consumer_close
+ *     log                 any library thread, at once             any thread
+ *     partitioner         the thread calling ringlog_produce      same
+ *
+ *     From inside a callback, the calls that would wait for callbacks
+ *     (ringlog_poll, flush, consumer poll, close, destroy) return
+ *     RINGLOG_ERR_IN_CALLBACK and do nothing; ringlog_produce never blocks
+ *     there.
  *   - Pointers passed in are only borrowed for the duration of the call
  *     unless a function says otherwise; the library copies what it keeps.
  */
@@ -95,21 +114,28 @@ typedef enum ringlog_err {
     RINGLOG_ERR_UNKNOWN_GROUP = 23,
     RINGLOG_ERR_SHUTTING_DOWN = 24,
     RINGLOG_ERR_TOO_MANY_CONNECTIONS = 25,
+    RINGLOG_ERR_FENCED_LEADER_EPOCH = 30,
+    RINGLOG_ERR_UNKNOWN_LEADER_EPOCH = 31,
+    RINGLOG_ERR_NOT_CONTROLLER = 32, /* topic admin goes to Metadata's controller */
 
     /* Negative: detected by the client. */
-    RINGLOG_ERR_INVALID_ARG = -1,   /* an argument or configuration value is wrong */
-    RINGLOG_ERR_NOMEM = -2,         /* an allocation failed */
-    RINGLOG_ERR_TIMED_OUT = -3,     /* the client-side timeout of the call passed */
-    RINGLOG_ERR_TRANSPORT = -4,     /* connect failed or the connection was lost */
-    RINGLOG_ERR_RESOLVE = -5,       /* a host name did not resolve */
-    RINGLOG_ERR_PROTOCOL = -6,      /* the peer sent something that is not the protocol */
-    RINGLOG_ERR_QUEUE_FULL = -7,    /* producer buffer full and configured not to block */
-    RINGLOG_ERR_MSG_TOO_LARGE = -8, /* a message cannot fit in any batch or frame */
-    RINGLOG_ERR_CORRUPT = -9,       /* a fetched batch failed its checksum or is malformed */
-    RINGLOG_ERR_CLOSED = -10,       /* the handle was destroyed before the work completed */
-    RINGLOG_ERR_STATE = -11,        /* the call makes no sense now (e.g. not assigned) */
-    RINGLOG_ERR_FATAL = -12,        /* the producer cannot continue (e.g. fenced epoch) */
-    RINGLOG_ERR_NO_OFFSET = -13,    /* no committed offset and auto-offset-reset=error */
+    RINGLOG_ERR_INVALID_ARG = -1,    /* an argument or configuration value is wrong */
+    RINGLOG_ERR_NOMEM = -2,          /* an allocation failed */
+    RINGLOG_ERR_TIMED_OUT = -3,      /* the client-side timeout of the call passed */
+    RINGLOG_ERR_TRANSPORT = -4,      /* connect failed or the connection was lost */
+    RINGLOG_ERR_RESOLVE = -5,        /* a host name did not resolve */
+    RINGLOG_ERR_PROTOCOL = -6,       /* the peer sent something that is not the protocol */
+    RINGLOG_ERR_QUEUE_FULL = -7,     /* producer buffer full and configured not to block */
+    RINGLOG_ERR_MSG_TOO_LARGE = -8,  /* a message cannot fit in any batch or frame */
+    RINGLOG_ERR_CORRUPT = -9,        /* a fetched batch failed its checksum or is malformed */
+    RINGLOG_ERR_CLOSED = -10,        /* the handle was destroyed before the work completed */
+    RINGLOG_ERR_STATE = -11,         /* the call makes no sense now (e.g. not assigned) */
+    RINGLOG_ERR_FATAL = -12,         /* the producer cannot continue (e.g. fenced epoch) */
+    RINGLOG_ERR_NO_OFFSET = -13,     /* no committed offset and auto-offset-reset=error */
+    RINGLOG_ERR_PARTITION_EOF = -14, /* not a failure: the consumer reached the partition's end
+                                        (enable-partition-eof) */
+    RINGLOG_ERR_IN_CALLBACK = -15,   /* called from one of the handle's own callbacks, where it
+                                        would deadlock (flush, poll, close, destroy) */
 } ringlog_err;
 
 /* "UNKNOWN_TOPIC", "TIMED_OUT", ...; "UNRECOGNIZED" for any other value. Never NULL. */
@@ -117,6 +143,26 @@ const char *ringlog_err_name(int err);
 
 /* A one-line human explanation of the code. Never NULL. */
 const char *ringlog_err_str(int err);
+
+/*
+ * Whether the same operation may succeed if tried again later without any
+ * change by the application: lost connections (TRANSPORT, RESOLVE),
+ * timeouts, QUEUE_FULL, and the broker's transient codes (NOT_LEADER,
+ * LEADER_NOT_AVAILABLE, NOT_ENOUGH_REPLICAS, TIMEOUT, STORAGE_ERROR,
+ * SHUTTING_DOWN, TOO_MANY_CONNECTIONS, ...). The library already retries
+ * these where it can (produce, fetch, reconnects); the error callback
+ * reports them so that an outage is visible, not so that the application
+ * acts. False for RINGLOG_OK.
+ */
+bool ringlog_error_is_retriable(int err);
+
+/*
+ * Whether the handle that reported the error cannot go on: RINGLOG_ERR_FATAL
+ * (the producer's state is lost) and UNSUPPORTED_VERSION (the broker speaks
+ * another protocol version). The application should destroy the handle
+ * (and may create a new one). Never true together with retriable.
+ */
+bool ringlog_error_is_fatal(int err);
 
 /* The library's version, "0.1.0". */
 const char *ringlog_version(void);
@@ -138,6 +184,34 @@ enum {
 
 /* Called from any library thread; must be thread-safe and must not block for long. */
 typedef void (*ringlog_log_cb)(int level, const char *message, void *opaque);
+
+/*
+ * Something went wrong that no call returned: a broker connection failed or
+ * was lost (RINGLOG_ERR_TRANSPORT, once per outage of each broker: the
+ * library keeps reconnecting), a broker refused a produce for a reason of
+ * its own (NOT_ENOUGH_REPLICAS, STORAGE_ERROR, ...: the batch is retried),
+ * or the handle cannot go on. ringlog_error_is_retriable(err) and
+ * ringlog_error_is_fatal(err) classify err. Runs where the table at the top
+ * of this header says; `reason` lives until it returns.
+ */
+typedef void (*ringlog_error_cb)(int err, const char *reason, void *opaque);
+
+void ringlog_conf_set_error_cb(ringlog_conf *conf, ringlog_error_cb cb, void *opaque);
+
+/*
+ * Every statistics-interval-ms, a JSON object (json_len bytes, NUL
+ * terminated, valid until the callback returns) about the handle: the
+ * brokers ("brokers": node id, address, state, requests in flight, bytes
+ * waiting to be sent, round-trip times of the last interval in
+ * microseconds), and for a producer its queue ("msg_cnt", "msg_bytes",
+ * "msg_bytes_max") and per partition records queued and batches in
+ * flight, for a consumer per partition its position, fetch state, high
+ * watermark, lag (high watermark - position), committed offset and
+ * prefetched bytes. docs/CLIENT.md lists every field.
+ */
+typedef void (*ringlog_stats_cb)(const char *json, size_t json_len, void *opaque);
+
+void ringlog_conf_set_stats_cb(ringlog_conf *conf, ringlog_stats_cb cb, void *opaque);
 
 /* A new configuration with every default. NULL on allocation failure. */
 ringlog_conf *ringlog_conf_new(void);
@@ -166,8 +240,10 @@ ringlog_conf *ringlog_conf_dup(const ringlog_conf *conf);
  *   linger-ms                wait this long for a batch to fill [5]
  *   batch-bytes              seal a partition's batch at this size [65536]
  *   buffer-bytes             bound on bytes waiting to be delivered [33554432]
- *   block-on-buffer-full     true: produce waits (up to max-block-ms); false:
- *                            it returns RINGLOG_ERR_QUEUE_FULL [true]
+ *   block-on-buffer-full     true: every produce waits for room as if it
+ *                            passed RINGLOG_MSG_F_BLOCK; false: produce
+ *                            returns RINGLOG_ERR_QUEUE_FULL unless the record
+ *                            asks to block [false]
  *   max-block-ms             longest produce waits for room or metadata [60000]
  *   compression              none | lz4 | zstd          [none]
  *   enable-idempotence       true | false               [true]
@@ -188,6 +264,15 @@ ringlog_conf *ringlog_conf_dup(const ringlog_conf *conf);
  *   fetch-max-bytes          per fetch request          [52428800]
  *   partition-fetch-bytes    per partition and request  [1048576]
  *   queued-max-bytes         prefetched bytes buffered per partition [4194304]
+ *
+ * Callbacks and events:
+ *   callbacks-on-io-thread   false: callbacks run in the application's
+ *                            poll and flush calls (librdkafka's model);
+ *                            true: on the I/O thread (see the top) [false]
+ *   statistics-interval-ms   call the statistics callback this often; 0:
+ *                            never [0]
+ *   enable-partition-eof     consumer poll returns RINGLOG_ERR_PARTITION_EOF
+ *                            once each time a partition's end is reached [false]
  *
  * Partitioning (keyed records without an explicit partition):
  *   partitioner              xxh64 | murmur2: hash of the key modulo the
@@ -246,10 +331,21 @@ typedef struct ringlog_header {
 
 #define RINGLOG_PARTITION_ANY (-1)
 
+/*
+ * ringlog_record.flags. RINGLOG_MSG_F_BLOCK: when the buffer (buffer-bytes)
+ * is full, wait up to max-block-ms for room instead of returning
+ * RINGLOG_ERR_QUEUE_FULL (librdkafka's RD_KAFKA_MSG_F_BLOCK). Room is freed
+ * as deliveries are reported, so in the default callback mode a produce
+ * that waits serves the pending delivery reports itself (on its own
+ * thread). Ignored inside a callback, where produce never waits.
+ */
+#define RINGLOG_MSG_F_BLOCK 0x1
+
 /* What to produce. Every pointer is borrowed for the duration of ringlog_produce only. */
 typedef struct ringlog_record {
     const char *topic;
     int32_t partition; /* RINGLOG_PARTITION_ANY: the partitioner picks */
+    int flags;         /* RINGLOG_MSG_F_*; 0: never wait for buffer room */
     const void *key;   /* NULL: a null key (sticky partitioner) */
     size_t key_len;
     const void *value; /* NULL: a null value (tombstone) */
@@ -269,14 +365,21 @@ typedef struct ringlog_delivery {
     int err;            /* RINGLOG_OK or why the record was not delivered */
     const char *errstr; /* human text; "" on success */
     void *opaque;       /* ringlog_record.opaque */
+    const void *key;    /* the record's key as produced; NULL: null key */
+    size_t key_len;
+    const void *value; /* the record's value as produced; NULL: null value */
+    size_t value_len;
 } ringlog_delivery;
 
 /*
- * Called once per record, from the producer's I/O thread, in the order the
- * records of a partition were produced. It must not block and must not call
- * ringlog_producer_flush() or ringlog_producer_destroy(); it may call
- * ringlog_produce(), which then never blocks (it returns
- * RINGLOG_ERR_QUEUE_FULL instead). `d` and its strings live until it returns.
+ * Called once per record (librdkafka's dr_msg_cb), in the order the records
+ * of a partition were produced, by the calls that serve callbacks (the
+ * table at the top: ringlog_poll and flush by default). It gets the
+ * record's topic, partition, offset, timestamp, key, value and opaque.
+ * Called from it, ringlog_poll, ringlog_producer_flush and
+ * ringlog_producer_destroy return RINGLOG_ERR_IN_CALLBACK; ringlog_produce
+ * works and never blocks (RINGLOG_ERR_QUEUE_FULL instead). `d` and
+ * everything it points to live until it returns.
  */
 typedef void (*ringlog_delivery_cb)(const ringlog_delivery *d, void *cb_opaque);
 
@@ -306,7 +409,8 @@ typedef struct ringlog_delivery_batch {
 /*
  * Called once per batch instead of once per record, for applications that
  * handle many small records (the per-record callback costs a call, a
- * report and the application's bookkeeping for each). Same thread, order
+ * report and the application's bookkeeping for each; keys and values are
+ * not handed back: keep what you need behind `opaque`). Same thread, order
  * and rules as ringlog_delivery_cb: batches of a partition are reported in
  * production order, every record exactly once. When it is set the
  * per-record callback is not called. `b` and everything it points to live
@@ -326,9 +430,12 @@ ringlog_producer *ringlog_producer_new(const ringlog_conf *conf, char *errbuf, s
 
 /*
  * Queues one record; its delivery callback reports the outcome later.
- * Thread-safe. Copies key, value and headers. May block: the first time a
- * topic is used, until its metadata is known, and when buffer-bytes are in
- * use and block-on-buffer-full is true; both up to max-block-ms. Returns
+ * Thread-safe. Copies key, value and headers. Does not wait for buffer
+ * room unless the record has RINGLOG_MSG_F_BLOCK (or block-on-buffer-full
+ * is set): a full buffer is RINGLOG_ERR_QUEUE_FULL, and the application
+ * serves delivery reports (ringlog_poll) to free room. Waits the first
+ * time a topic is used, until its metadata is known, up to max-block-ms
+ * (not from a callback). Returns
  * RINGLOG_OK (the callback will be called exactly once), or an error and the
  * callback will not be called: RINGLOG_ERR_UNKNOWN_TOPIC,
  * RINGLOG_ERR_UNKNOWN_PARTITION, RINGLOG_ERR_QUEUE_FULL,
@@ -354,9 +461,24 @@ int ringlog_produce_batch(ringlog_producer *p, const ringlog_record *recs, size_
                           size_t *queued);
 
 /*
+ * Serves the producer's callbacks on the calling thread (librdkafka's
+ * rd_kafka_poll): delivery reports, errors and statistics that are due,
+ * waiting up to timeout_ms (< 0: forever, 0: not at all) for the first
+ * one. Call it regularly: reports not yet served keep their records'
+ * bytes in the buffer. Returns how many callbacks were made (>= 0), or
+ * RINGLOG_ERR_IN_CALLBACK from a callback, RINGLOG_ERR_INVALID_ARG. With
+ * callbacks-on-io-thread it only waits (the I/O thread serves) and
+ * returns 0. Thread-safe; one thread serves at a time (reports stay in
+ * order), another caller meanwhile waits.
+ */
+int ringlog_poll(ringlog_producer *p, int timeout_ms);
+
+/*
  * Sends every queued record without waiting for linger-ms and waits until
- * each has been reported to the delivery callback. timeout_ms < 0 waits
- * forever. Thread-safe. RINGLOG_OK or RINGLOG_ERR_TIMED_OUT.
+ * each has been reported to the delivery callback, serving the callbacks
+ * itself (as ringlog_poll) in the default mode. timeout_ms < 0 waits
+ * forever. Thread-safe. RINGLOG_OK, RINGLOG_ERR_TIMED_OUT, or
+ * RINGLOG_ERR_IN_CALLBACK from a callback.
  */
 int ringlog_producer_flush(ringlog_producer *p, int timeout_ms);
 
@@ -365,10 +487,12 @@ size_t ringlog_producer_outstanding(ringlog_producer *p);
 
 /*
  * Stops the I/O thread and frees the producer. Records not yet delivered are
- * reported with RINGLOG_ERR_CLOSED (call flush first to deliver them). Must
- * not be called from the delivery callback, nor concurrently with other calls.
+ * reported with RINGLOG_ERR_CLOSED (call flush first to deliver them), on
+ * the calling thread. Not concurrently with other calls. Returns RINGLOG_OK,
+ * or RINGLOG_ERR_IN_CALLBACK (and does nothing: the producer stays usable)
+ * when called from one of its callbacks.
  */
-void ringlog_producer_destroy(ringlog_producer *p);
+int ringlog_producer_destroy(ringlog_producer *p);
 
 /* ------------------------------------------------------------------ consumer */
 
@@ -385,7 +509,19 @@ typedef struct ringlog_topic_partition {
     int64_t offset; /* an offset >= 0 or one of RINGLOG_OFFSET_* */
 } ringlog_topic_partition;
 
-/* A consumed record. Borrowed: valid until the next poll, assign or destroy. */
+/*
+ * A consumed record.
+ *
+ * !!! BORROWED when it comes from ringlog_consumer_poll: the message and
+ * !!! everything it points to (topic, key, value, headers) are valid ONLY
+ * !!! until the next call on the same consumer (poll, seek, assign, pause,
+ * !!! close, destroy). Code that keeps messages across polls, or collects
+ * !!! them to process in batches, must use ringlog_consumer_poll_owned or
+ * !!! ringlog_consumer_poll_batch (owned, freed with ringlog_message_destroy)
+ * !!! or copy them with ringlog_message_dup. Keeping a borrowed message is
+ * !!! a use-after-free (under AddressSanitizer the library poisons its bytes
+ * !!! when the loan ends, so the first read of a kept one faults).
+ */
 typedef struct ringlog_message {
     const char *topic;
     int32_t partition;
@@ -436,15 +572,69 @@ int ringlog_consumer_seek_timestamp(ringlog_consumer *c, const char *topic, int3
 
 /*
  * Returns the next message of any assigned partition. Waits up to timeout_ms
- * (< 0: forever, 0: never). Every batch is checksum-verified and
+ * (< 0: forever, 0: never), serving the error and statistics callbacks
+ * meanwhile (default callback mode). Every batch is checksum-verified and
  * decompressed before its records are returned. Returns RINGLOG_OK with
- * *msg set; RINGLOG_ERR_TIMED_OUT when nothing arrived; or an error about a
- * partition (RINGLOG_ERR_CORRUPT, RINGLOG_ERR_OFFSET_OUT_OF_RANGE with
- * auto-offset-reset=error, RINGLOG_ERR_NO_OFFSET, RINGLOG_ERR_UNKNOWN_TOPIC,
- * ...) with its text in ringlog_consumer_errstr(); consumption of the other
- * partitions continues.
+ * *msg set; RINGLOG_ERR_TIMED_OUT when nothing arrived; or an event about a
+ * partition with *msg naming it (topic, partition, offset; no key, value
+ * or headers) and its text in ringlog_consumer_errstr(): RINGLOG_ERR_CORRUPT,
+ * RINGLOG_ERR_OFFSET_OUT_OF_RANGE with auto-offset-reset=error,
+ * RINGLOG_ERR_NO_OFFSET, RINGLOG_ERR_UNKNOWN_TOPIC and
+ * RINGLOG_ERR_UNKNOWN_PARTITION (the cluster does not have it: reported
+ * once, and fetching starts should it appear), RINGLOG_ERR_PARTITION_EOF
+ * (enable-partition-eof); consumption of the other partitions continues.
+ * RINGLOG_ERR_IN_CALLBACK from a callback.
+ *
+ * *msg is BORROWED (see ringlog_message): valid until the next call on c.
  */
 int ringlog_consumer_poll(ringlog_consumer *c, int timeout_ms, const ringlog_message **msg);
+
+/*
+ * ringlog_consumer_poll, but *msg is the application's: one allocation,
+ * valid until ringlog_message_destroy(*msg), whatever the consumer does
+ * meanwhile (even after its destroy). Set for events too (see poll).
+ */
+int ringlog_consumer_poll_owned(ringlog_consumer *c, int timeout_ms, ringlog_message **msg);
+
+/*
+ * Up to `max` owned messages at once into msgs[0, *count): waits up to
+ * timeout_ms for the first, then takes what is already fetched without
+ * waiting. RINGLOG_OK with *count >= 1; RINGLOG_ERR_TIMED_OUT with 0; or
+ * an event as poll returns it (then *count is 1 and msgs[0] names the
+ * partition). An event met after some messages is returned by the next
+ * call, so no message is reordered around it. Free each message with
+ * ringlog_message_destroy.
+ */
+int ringlog_consumer_poll_batch(ringlog_consumer *c, int timeout_ms, ringlog_message **msgs,
+                                size_t max, size_t *count);
+
+/* An owned copy of any message (borrowed or owned). NULL on allocation failure. */
+ringlog_message *ringlog_message_dup(const ringlog_message *m);
+
+/* Frees an owned message. NULL is fine. Never pass a borrowed one. */
+void ringlog_message_destroy(ringlog_message *m);
+
+/*
+ * Stops fetching the listed partitions (offset ignored) until resumed;
+ * prefetched messages of them are dropped, so poll returns none, and
+ * resume goes on from the position (the next message poll would have
+ * returned). Pausing a paused partition does nothing. RINGLOG_OK, or
+ * RINGLOG_ERR_STATE (nothing changed) when one is not assigned.
+ * (librdkafka's rd_kafka_pause_partitions.)
+ */
+int ringlog_consumer_pause(ringlog_consumer *c, const ringlog_topic_partition *tps, size_t n);
+
+/* Fetches the listed paused partitions again, from their position. Errors as pause. */
+int ringlog_consumer_resume(ringlog_consumer *c, const ringlog_topic_partition *tps, size_t n);
+
+/*
+ * The low (log start) and high (high watermark) offsets of an assigned
+ * partition as of its last fetch answer, without a request (librdkafka's
+ * rd_kafka_get_watermark_offsets); -1 before the first answer.
+ * RINGLOG_ERR_STATE when not assigned.
+ */
+int ringlog_consumer_get_watermark_offsets(ringlog_consumer *c, const char *topic,
+                                           int32_t partition, int64_t *low, int64_t *high);
 
 /* Text of the last error poll or commit returned; "" when none. Valid until the next call. */
 const char *ringlog_consumer_errstr(ringlog_consumer *c);
@@ -468,8 +658,34 @@ int ringlog_consumer_commit_offsets(ringlog_consumer *c, const ringlog_topic_par
 int ringlog_consumer_committed(ringlog_consumer *c, const char *topic, int32_t partition,
                                int64_t *offset, int timeout_ms);
 
-/* Commits (with auto-commit, up to request-timeout-ms), stops the I/O thread, frees. */
-void ringlog_consumer_destroy(ringlog_consumer *c);
+/*
+ * For each entry, the earliest offset whose timestamp is >= tps[i].offset
+ * (a timestamp in ms, or RINGLOG_OFFSET_BEGINNING / RINGLOG_OFFSET_END for
+ * the log start / end), written back into tps[i].offset; -1 when no record
+ * is that recent (librdkafka's rd_kafka_offsets_for_times). The partitions
+ * need not be assigned. One request per leader, waiting up to timeout_ms
+ * (< 0: forever) in all. RINGLOG_OK; or the first entry's error
+ * (UNKNOWN_TOPIC, UNKNOWN_PARTITION, ... with its text in
+ * ringlog_consumer_errstr; that entry's offset is -1, the others are
+ * filled); RINGLOG_ERR_TIMED_OUT (tps unchanged); RINGLOG_ERR_INVALID_ARG.
+ */
+int ringlog_consumer_offsets_for_times(ringlog_consumer *c, ringlog_topic_partition *tps, size_t n,
+                                       int timeout_ms);
+
+/*
+ * Stops consuming: commits the positions with auto-commit (up to
+ * request-timeout-ms), unassigns everything and serves the last error
+ * and statistics callbacks. The consumer may then only be destroyed
+ * (other calls return RINGLOG_ERR_STATE). RINGLOG_OK, the commit's error,
+ * or RINGLOG_ERR_IN_CALLBACK (nothing done) from a callback.
+ */
+int ringlog_consumer_close(ringlog_consumer *c);
+
+/*
+ * Closes (if not closed yet), stops the I/O thread and frees. RINGLOG_OK,
+ * or RINGLOG_ERR_IN_CALLBACK (and nothing is done) from a callback.
+ */
+int ringlog_consumer_destroy(ringlog_consumer *c);
 
 /* ------------------------------------------------------------------ admin */
 
@@ -553,6 +769,26 @@ int ringlog_admin_list_topics(ringlog_admin *a, char ***names, size_t *count, ch
  */
 int ringlog_admin_describe_topic(ringlog_admin *a, const char *name, ringlog_topic_info **info,
                                  char *errbuf, size_t errlen);
+
+typedef struct ringlog_broker_info {
+    int32_t node_id;
+    const char *host;
+    int32_t port;
+    bool reachable; /* it answered a Metadata request during the describe */
+} ringlog_broker_info;
+
+typedef struct ringlog_cluster_info {
+    int32_t controller; /* node id of the controller (the metadata log's leader), -1: none */
+    const ringlog_broker_info *brokers;
+    size_t broker_count;
+} ringlog_cluster_info;
+
+/*
+ * The cluster's brokers (each probed once) and its controller. *info is one
+ * allocation: free it with ringlog_free(). A single broker lists itself.
+ */
+int ringlog_admin_describe_cluster(ringlog_admin *a, ringlog_cluster_info **info, char *errbuf,
+                                   size_t errlen);
 
 /* Frees memory the library handed out (list and describe results). NULL is fine. */
 void ringlog_free(void *ptr);

@@ -28,13 +28,19 @@ Test(abi, version_num_matches_the_string_and_the_project)
     cr_expect_eq(offsetof(type, last), (size_t)(size) - sizeof(((type *)0)->last),                 \
                  #type "." #last " is not the last field")
 
-/* Sizes on LP64 (x86-64, aarch64): RINGLOG_0.1. */
+/*
+ * Sizes on LP64 (x86-64, aarch64): RINGLOG_0.1. Before 0.1's first release,
+ * issue 20 item 2 put ringlog_record.flags into the padding after
+ * `partition` (size unchanged) and appended key and value to
+ * ringlog_delivery (56 -> 88 bytes).
+ */
 Test(abi, public_struct_layouts_are_pinned)
 {
 #if UINTPTR_MAX == UINT64_MAX && INT_MAX == INT32_MAX
     PIN(ringlog_header, 32, value_len);
+    cr_expect_eq(offsetof(ringlog_record, flags), 12, "flags fills the padding after partition");
     PIN(ringlog_record, 80, opaque);
-    PIN(ringlog_delivery, 56, opaque);
+    PIN(ringlog_delivery, 88, value_len);
     PIN(ringlog_delivered, 16, timestamp);
     PIN(ringlog_delivery_batch, 56, records);
     PIN(ringlog_topic_partition, 24, offset);

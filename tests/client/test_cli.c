@@ -115,7 +115,7 @@ Test(cli, flags_belong_to_their_subcommand)
     cr_assert_null(strstr(help, "--partitions"), "create's flag in consume's help: %s", help);
     help = OUT(NULL, 0, "topic", "create", "--help");
     cr_assert(strstr(help, "--partitions N") && !strstr(help, "--exit-at-end"), "%s", help);
-    cr_assert(strstr(help, "Replication is built but not yet wired"), "the truth: %s", help);
+    cr_assert(strstr(help, "On a cluster the replicas are placed"), "the truth: %s", help);
     /* "--" ends the options: "--json" after it is the topic's name, not a flag. */
     cr_assert_eq(CLI(NULL, &o, "topic", "describe", "--", "--json"), 1);
     cr_assert(strstr(o.err, "topic describe --json:"), "%s", o.err);

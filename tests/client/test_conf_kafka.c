@@ -135,7 +135,6 @@ Test(conf_kafka, unsupported_keys_say_why)
         {"isolation.level", "read_committed", "no transactions"},
         {"retries", "5", "until delivery-timeout-ms"},
         {"queue.buffering.max.messages", "100000", "bounds bytes, not messages"},
-        {"statistics.interval.ms", "1000", "no statistics callback"},
         {"partitioner.class", "x.Y", "ringlog_conf_set_partitioner_cb"},
         {"enable.auto.offset.store", "false", "no separate offset store"},
     };

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "broker_proc.h"
+#include "client_helpers.h"
 #include "spawn_broker.h"
 #include "fault_proxy.h"
 #include "ringlog.h"
@@ -73,25 +74,9 @@ static void stop_broker(void)
 #endif
 }
 
-static ringlog_conf *conf_at(const char *address)
-{
-    ringlog_conf *c = ringlog_conf_new();
-    char err[256];
-    cr_assert_eq(ringlog_conf_set(c, "bootstrap", address, err, sizeof(err)), 0, "%s", err);
-    cr_assert_eq(ringlog_conf_set(c, "fetch-max-wait-ms", "100", NULL, 0), 0);
-    return c;
-}
-
 static void create_topic(const char *address, const char *name, int partitions)
 {
-    ringlog_conf *c = conf_at(address);
-    char err[256];
-    ringlog_admin *a = ringlog_admin_new(c, err, sizeof(err));
-    cr_assert_not_null(a, "%s", err);
-    int rc = ringlog_admin_create_topic(a, name, partitions, 1, NULL, err, sizeof(err));
-    cr_assert_eq(rc, 0, "create %s: %s %s", name, ringlog_err_name(rc), err);
-    ringlog_admin_destroy(a);
-    ringlog_conf_destroy(c);
+    create_topic_at(address, name, partitions);
 }
 
 struct counts {

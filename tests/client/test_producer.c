@@ -342,7 +342,6 @@ Test(producer, queue_full_when_not_blocking)
     reports_init(&r);
     ringlog_conf *c = conf_for(fb, &r);
     cr_assert_eq(ringlog_conf_set(c, "buffer-bytes", "4096", NULL, 0), 0);
-    cr_assert_eq(ringlog_conf_set(c, "block-on-buffer-full", "false", NULL, 0), 0);
     cr_assert_eq(ringlog_conf_set(c, "linger-ms", "100000", NULL, 0), 0);
     ringlog_producer *p = producer_for(c);
     char val[512] = {0};
@@ -554,8 +553,11 @@ Test(producer, blocking_on_a_full_buffer_waits_for_room)
     ringlog_producer *p = producer_for(c);
     char val[100] = {0};
     for (int i = 0; i < 3000; i++) {
-        ringlog_record rec = {
-            .topic = "full", .partition = i % 2, .value = val, .value_len = sizeof(val)};
+        ringlog_record rec = {.topic = "full",
+                              .partition = i % 2,
+                              .value = val,
+                              .value_len = sizeof(val),
+                              .flags = RINGLOG_MSG_F_BLOCK};
         cr_assert_eq(ringlog_produce(p, &rec), RINGLOG_OK, "record %d", i);
     }
     cr_assert_eq(ringlog_producer_flush(p, 10000), RINGLOG_OK);
@@ -588,8 +590,9 @@ static ringlog_producer *sleeping_io_producer(struct fake_broker *fb, struct rep
     return p;
 }
 
-/* Waits for n successful reports without flushing (a flush wakes the I/O thread). */
-static bool wait_delivered(struct reports *r, int n, int timeout_ms)
+/* Waits for n successful reports without flushing (a flush wakes the I/O thread): ringlog_poll
+ * only serves the reports that are due. */
+static bool wait_delivered(ringlog_producer *p, struct reports *r, int n, int timeout_ms)
 {
     for (int waited = 0; waited <= timeout_ms; waited += 10) {
         pthread_mutex_lock(&r->mu);
@@ -597,7 +600,7 @@ static bool wait_delivered(struct reports *r, int n, int timeout_ms)
         pthread_mutex_unlock(&r->mu);
         if (done)
             return true;
-        usleep(10 * 1000);
+        cr_assert_geq(ringlog_poll(p, 10), 0);
     }
     return false;
 }
@@ -615,7 +618,7 @@ Test(producer, caller_sent_request_times_out_and_is_retried)
     usleep(50 * 1000);
     produce_n(p, "lost", 1, false);
     /* A timeout of 200 ms, found within the I/O thread's 1 s sleep, then a retry. */
-    cr_assert(wait_delivered(&r, 2, 5000), "the lost answer was never timed out");
+    cr_assert(wait_delivered(p, &r, 2, 5000), "the lost answer was never timed out");
     cr_assert_eq(r.ok, 2);
     cr_assert_eq(r.failed, 0);
     cr_assert_eq(fake_broker_record_count(fb, "lost", 0), 2, "exactly once");
@@ -643,7 +646,7 @@ Test(producer, caller_sent_request_larger_than_the_socket_buffer)
     cr_assert_eq(ringlog_produce(p, &rec), RINGLOG_OK);
     /* 100 ms of stall, then the rest: well under the I/O thread's 1 s sleep,
      * so it was woken for POLLOUT rather than finding it by timeout. */
-    cr_assert(wait_delivered(&r, 2, 800), "the rest of the request waited for a timeout");
+    cr_assert(wait_delivered(p, &r, 2, 800), "the rest of the request waited for a timeout");
     cr_assert_eq(r.ok, 2);
     cr_assert_eq(fake_broker_record_count(fb, "big", 0), 2);
     free(val);
@@ -670,6 +673,21 @@ static void on_log(int level, const char *message, void *opaque)
     pthread_mutex_unlock(&w->mu);
 }
 
+/* The error callback's reports: how many, the last code, and on which thread. */
+struct error_reports {
+    int count, last_err;
+    pthread_t thread;
+};
+
+static void on_error_report(int err, const char *reason, void *opaque)
+{
+    struct error_reports *e = opaque;
+    (void)reason;
+    e->count++;
+    e->last_err = err;
+    e->thread = pthread_self();
+}
+
 Test(producer, storage_error_is_shown_at_once_and_retried)
 {
     static const char broker_says[] =
@@ -681,6 +699,8 @@ Test(producer, storage_error_is_shown_at_once_and_retried)
     struct warnings w = {.mu = PTHREAD_MUTEX_INITIALIZER};
     ringlog_conf *c = conf_for(fb, &r);
     ringlog_conf_set_log_cb(c, on_log, &w);
+    struct error_reports e = {0};
+    ringlog_conf_set_error_cb(c, on_error_report, &e);
     cr_assert_eq(ringlog_conf_set(c, "retry-backoff-ms", "10", NULL, 0), 0);
     ringlog_producer *p = producer_for(c);
     fake_broker_fail_produce(fb, 5, RINGLOG_ERR_STORAGE_ERROR, broker_says);
@@ -693,6 +713,11 @@ Test(producer, storage_error_is_shown_at_once_and_retried)
     cr_assert(strstr(w.first, "STORAGE_ERROR") && strstr(w.first, broker_says),
               "the broker's words reach the application: '%s'", w.first);
     pthread_mutex_unlock(&w.mu);
+    /* And to the error callback, once, served by flush on this thread. */
+    cr_assert_eq(e.count, 1);
+    cr_assert_eq(e.last_err, RINGLOG_ERR_STORAGE_ERROR);
+    cr_assert(ringlog_error_is_retriable(e.last_err));
+    cr_assert(pthread_equal(e.thread, pthread_self()));
     ringlog_producer_destroy(p);
     ringlog_conf_destroy(c);
     fake_broker_stop(fb);

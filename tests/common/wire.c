@@ -239,6 +239,26 @@ Ringlog__Response *wire_create_topic_config(int fd, const char *name, uint32_t p
     return create_topic_request(fd, name, partitions, 0, segment_bytes, retention_ms);
 }
 
+Ringlog__Response *wire_create_topic_replicated(int fd, const char *name, uint32_t partitions,
+                                                uint32_t rf)
+{
+    return create_topic_request(fd, name, partitions, rf, 0, -1);
+}
+
+Ringlog__Response *wire_metadata(int fd, const char *topic)
+{
+    Ringlog__Request req = RINGLOG__REQUEST__INIT;
+    Ringlog__MetadataRequest md = RINGLOG__METADATA_REQUEST__INIT;
+    char *topics[1] = {(char *)topic};
+    if (topic) {
+        md.n_topics = 1;
+        md.topics = topics;
+    }
+    req.body_case = RINGLOG__REQUEST__BODY_METADATA;
+    req.metadata = &md;
+    return wire_call(fd, &req);
+}
+
 Ringlog__Response *wire_create_topic_full(int fd, const char *name, uint32_t partitions,
                                           uint32_t replication_factor,
                                           const Ringlog__TopicConfig *config)

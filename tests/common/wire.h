@@ -44,6 +44,11 @@ Ringlog__Response *wire_create_topic_with(int fd, const char *name, uint32_t par
 Ringlog__Response *wire_create_topic_full(int fd, const char *name, uint32_t partitions,
                                           uint32_t replication_factor,
                                           const Ringlog__TopicConfig *config);
+/* A cluster topic: replication factor rf, retention unlimited (the batches' 2023 timestamps). */
+Ringlog__Response *wire_create_topic_replicated(int fd, const char *name, uint32_t partitions,
+                                                uint32_t rf);
+/* Metadata of one topic (NULL: all). */
+Ringlog__Response *wire_metadata(int fd, const char *topic);
 Ringlog__Response *wire_delete_topic(int fd, const char *name);
 Ringlog__Response *wire_produce(int fd, const char *topic, uint32_t partition, int32_t acks,
                                 const uint8_t *records, size_t len);

@@ -3,12 +3,14 @@
  * picks the read size so frames are split at arbitrary points; the rest is
  * the stream.
  */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "arena.h"
 #include "frame.h"
 #include "fuzz_check.h"
+#include "peer_hello.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -29,7 +31,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             int decode_status;
             Ringlog__Request *req =
                 rl_request_decode(frame, frame_len, rl_arena_allocator(&arena), &decode_status);
-            (void)req;
+            /* The broker's look at a first frame agrees with the decoder. */
+            bool hello = peer_hello_in_frame(frame, frame_len);
+            if (req)
+                FUZZ_CHECK(hello == (req->body_case == RINGLOG__REQUEST__BODY_PEER_HELLO));
             Ringlog__Response *resp = rl_response_decode(frame, frame_len, NULL, &decode_status);
             if (resp)
                 ringlog__response__free_unpacked(resp, NULL);

@@ -4,6 +4,7 @@
  * reason naming both sides, by the reached broker or by the dialer.
  */
 #include <criterion/criterion.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "peer_hello.h"
@@ -92,4 +93,37 @@ Test(peer_hello, the_dialer_reports_a_refusal_with_its_reason)
     resp.error = RINGLOG__ERROR_CODE__NONE;
     cr_assert_eq(peer_hello_check_answer(&resp, &node1, 2, &version, reason, sizeof(reason)),
                  RINGLOG__ERROR_CODE__INVALID_REQUEST, "no peer_hello body");
+}
+
+/* Request bytes: the envelope's fields as given (key bytes then value bytes). */
+static bool in(const char *bytes, size_t len)
+{
+    return peer_hello_in_frame((const uint8_t *)bytes, len);
+}
+
+Test(peer_hello, a_first_frame_is_a_hello_when_its_last_body_is_one)
+{
+    /* correlation_id 1, then peer_hello {} (field 100: key a2 06). */
+    cr_assert(in("\x08\x01\xa2\x06\x00", 5));
+    /* A handshake (field 10, key 52) alone, or after the hello: protobuf keeps the last body. */
+    cr_assert_not(in("\x08\x01\x52\x00", 4));
+    cr_assert_not(in("\xa2\x06\x00\x52\x00", 5));
+    cr_assert(in("\x52\x00\xa2\x06\x00", 5));
+    /* Fields of every wire type are stepped over: fixed64, fixed32, a client_id. */
+    cr_assert(in("\x09"
+                 "12345678"
+                 "\x0d"
+                 "1234"
+                 "\x1a\x02id"
+                 "\xa2\x06\x00",
+                 21));
+    /* A 5-byte key whose number protobuf-c cuts to 32 bits is an unknown field. */
+    cr_assert(in("\xf9\xfd\xe5\xf6\x63"
+                 "\x00\x00\x00\x00\x00\x00\x00\x00"
+                 "\xa2\x06\x00",
+                 16));
+    /* Bytes that end inside a field, or a group, are not a hello. */
+    cr_assert_not(in("\xa2\x06\x05\x00", 4));
+    cr_assert_not(in("\x0b\xa2\x06\x00", 4));
+    cr_assert_not(in("", 0));
 }

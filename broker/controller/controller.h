@@ -1,0 +1,56 @@
+/*
+ * The cluster controller (docs/REPLICATION.md "Controller"): the cluster's
+ * metadata is a log of its own, the partition __cluster-0 (topic id 0),
+ * replicated among the --peers by the same replication core and driver as
+ * any partition. Its records (ClusterRecord in proto/ringlog.proto) are
+ * applied in order on every broker once committed: a topic created there
+ * gets its id (the record's offset + 1) and its replicas on every broker,
+ * and each broker opens the partitions it holds a replica of.
+ *
+ * Runs on shard 0 (the metadata partition's owner). CreateTopics and
+ * DeleteTopics are proposed on the metadata group's leader only; other
+ * brokers answer NOT_CONTROLLER naming it.
+ */
+#ifndef RINGLOG_BROKER_CONTROLLER_H
+#define RINGLOG_BROKER_CONTROLLER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "partition/partition.h"
+#include "topics.h"
+
+#define CONTROLLER_TOPIC "__cluster"
+
+struct shard;
+struct controller;
+
+/* Shard 0, at start: opens the metadata log and its group, then applies it. 0 or -1 with err. */
+int controller_start(struct shard *s, char *err, size_t err_len);
+/* Shard 0, at stop: closes the metadata partition. */
+void controller_stop(struct shard *s);
+
+/* A CreateTopics / DeleteTopics topic, proposed to the metadata log. */
+struct controller_call {
+    /* in */
+    void (*done)(struct controller_call *c);
+    /* out: a wire ErrorCode and its message (static) */
+    int error;
+    const char *message;
+    /* working state */
+    struct controller *ctl;
+    struct partition_produce pp;
+    uint8_t *batch;
+    int64_t offset; /* of the record, once written */
+    struct controller_call *next;
+};
+
+/* Creates `name` with replicas placed across the --peers. done runs once it is applied here. */
+void controller_create_topic(struct shard *s, struct controller_call *c, const char *name,
+                             uint32_t partitions, uint32_t rf, const struct topic_config *cfg);
+void controller_delete_topic(struct shard *s, struct controller_call *c, const char *name);
+
+/* Shard 0, every loop tick: a fresh directory's start, applying, naming the cluster. */
+void controller_tick(struct shard *s);
+
+#endif

@@ -1,0 +1,94 @@
+/*
+ * The replication driver (docs/REPLICATION.md section 5): per shard, it
+ * feeds the replication core (replication/replica_group.h) of every
+ * replicated partition the shard owns with real events — storage
+ * completions, peer messages, clock ticks — and carries out what the core
+ * asks for: hard state to the shard's journal (replica_state.h, one
+ * fdatasync per loop turn), log operations to the storage engine, messages
+ * to the peer links (net/peer.h), commit offsets and leadership to the
+ * partition (high watermark, acks=all answers, NOT_LEADER hints).
+ *
+ * Only the partition tier and the shard's composition (shard_main.c) call
+ * it. Files: replica_driver.c (groups, events, outputs, the turn),
+ * replica_log.c (log operations, APPEND reads, durability),
+ * replica_net.c (peer messages in and out, coalesced heartbeats).
+ */
+#ifndef RINGLOG_BROKER_REPLICA_H
+#define RINGLOG_BROKER_REPLICA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "replica_group.h"
+
+struct shard;
+struct partition;
+struct replica;
+
+/* Election timing: ticks of REPLICA_TICK_MS; a leader's death is noticed in
+ * [T, 2T) ticks (300-600 ms), a new one elected a few round trips later,
+ * inside issue 15's 1 s failover budget. Heartbeats every 2 ticks. */
+#define REPLICA_TICK_MS 50
+#define REPLICA_ELECTION_TICKS 6
+#define REPLICA_HEARTBEAT_TICKS 2
+
+/* Shard start and stop (on the shard's thread). 0, or -1 with err. */
+int replica_driver_init(struct shard *s, char *err, size_t err_len);
+void replica_driver_destroy(struct shard *s);
+
+/* Loop hooks: before the loop sleeps (hard state synced, then the turn's
+ * messages sent) and every loop tick (core ticks from the shard's clock). */
+void replica_driver_before_wait(struct shard *s);
+void replica_driver_tick(struct shard *s);
+
+/*
+ * Makes an opened partition a replica of group (topic_id, p->index) with
+ * these replicas. new_group: every replica was created with the group
+ * (docs/REPLICATION.md "Disk incarnations"). 0, or -1 with err.
+ */
+int replica_attach(struct partition *p, uint64_t topic_id, const struct rg_membership *replicas,
+                   bool new_group, char *err, size_t err_len);
+/* Before the partition closes or is deleted: the group stops; p->replica is NULL after. */
+void replica_detach(struct partition *p);
+
+/*
+ * Graceful shutdown: hands every group this shard leads to its most
+ * caught-up live voter (the core brings it up to date, then tells it to
+ * campaign at once), again for transfers the core gave up. Returns how
+ * many groups it still leads.
+ */
+uint32_t replica_driver_hand_over(struct shard *s);
+
+/* Leadership as this replica knows it. */
+bool replica_is_leader(const struct replica *r);
+int32_t replica_leader(const struct replica *r);
+/* Where a leader hint should send clients: the transfer target while leadership is being
+ * handed over (the leader refuses writes meanwhile), else the leader. */
+int32_t replica_leader_hint(const struct replica *r);
+int32_t replica_term(const struct replica *r);
+int64_t replica_commit(const struct replica *r);
+/* Voters that match the leader's log up to its commit and answered lately (leader only; itself
+ * included). */
+uint32_t replica_in_sync(const struct replica *r, int32_t *nodes, uint32_t cap);
+const struct rg_membership *replica_members(const struct replica *r);
+
+/*
+ * A leader's client batch of `records` records: on RG_OK the caller stamps
+ * it with *base / *epoch and appends it with exact offsets; its write is
+ * reported with replica_written.
+ */
+int replica_propose(struct replica *r, int32_t records, int64_t *base, int32_t *epoch,
+                    uint64_t *write_gen);
+/* The leader's own append of [.., end) with `epoch`, proposed at write_gen, is written
+ * (status LOG_OK) or failed. */
+void replica_written(struct replica *r, int64_t end, int32_t epoch, uint64_t write_gen, int status);
+/* The partition's log is durable up to `durable` (on_durable_advance). */
+void replica_durable(struct replica *r, int64_t durable);
+
+/* Peer links (net/peer.h hooks), on the link's shard. body is owned by the callee. */
+void replica_receive(struct shard *link_shard, int32_t from, uint64_t inc, uint8_t *body,
+                     size_t len);
+void replica_link(struct shard *link_shard, int32_t node, uint64_t inc, bool up);
+
+#endif

@@ -1,0 +1,425 @@
+/*
+ * The replication driver's storage side: the core's log operations mapped
+ * one to one onto the storage engine (truncate, reset, exact-offset appends
+ * of received batches, epoch markers and configuration batches), the reads
+ * that fill a leader's APPENDs, and the written / durable reports back to
+ * the core, with the durable clamp of docs/REPLICATION.md "Storage
+ * failures": a durability report never covers a truncation or reset still
+ * in flight.
+ */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch.h"
+#include "diag.h"
+#include "partition.h"
+#include "producer_state.h"
+#include "replica_internal.h"
+#include "shard.h"
+
+/* An APPEND read is at most this many bytes (one segment's worth, whole batches). */
+#define APPEND_READ_BYTES (1u << 20)
+
+void rx_body_put(struct rx_body *b)
+{
+    assert(b->refs > 0);
+    if (--b->refs == 0) {
+        free(b->body);
+        free(b);
+    }
+}
+
+/* A storage failure the core cannot take (truncate, reset): stop the group until restart. */
+static void fence(struct replica *r, const char *what, int status)
+{
+    DIAG_ERROR("partition %s-%u: %s failed (%s): replication of this partition stops until "
+               "the broker restarts",
+               r->part->topic, r->part->index, what, log_status_str(status));
+    r->fenced = true;
+    partition_on_leadership(r->part, false, -1, replica_term(r));
+}
+
+/*
+ * The high watermark the log checkpoints (and restores as the group's
+ * commit): min(commit, durable end), never while a reset is unsynced — a
+ * leader may commit past its own fsync (docs/REPLICATION.md, "Checkpointed
+ * high watermark").
+ */
+void replica_checkpoint_commit(struct replica *r)
+{
+    if (r->dead || r->reset_pending > 0)
+        return;
+    int64_t durable = replica_group_durable_end(&r->rg); /* per the flush policy */
+    int64_t hw = r->commit < durable ? r->commit : durable;
+    if (hw > partition_log_high_watermark(r->part->log))
+        partition_log_set_high_watermark(r->part->log, hw);
+}
+
+void replica_durable(struct replica *r, int64_t durable)
+{
+    if (r->dead || r->fenced || r->reset_pending > 0)
+        return;
+    if (r->trunc_pending > 0 && durable > r->trunc_floor)
+        durable = r->trunc_floor;
+    struct rg_output *out = replica_out(r->drv);
+    replica_finish(r, out, replica_group_durable(&r->rg, durable, out));
+    replica_checkpoint_commit(r);
+}
+
+/* ------------------------------------------------------------ writes */
+
+struct rwrite {
+    struct log_append a;
+    struct replica *r;
+    struct rx_body *body; /* received batches, or NULL */
+    uint8_t *own;         /* a batch the driver built (marker, config), or NULL */
+    int64_t end;
+    int32_t epoch;
+    uint64_t gen;
+};
+
+/* Followers keep producer state from what they append, for a retry after failover. */
+static void note_producers(struct partition *p, const uint8_t *data, size_t len)
+{
+    struct rl_batch_iter it;
+    const uint8_t *batch;
+    struct rl_batch_header h;
+    rl_batch_iter_init(&it, data, len, RL_BATCH_ABSOLUTE_MAX_BYTES);
+    it.allow_control = true;
+    while (rl_batch_iter_next_validated(&it, &batch, &h) == RL_OK) {
+        if (h.producer_id < 0 || rl_batch_is_control(&h))
+            continue;
+        if (producer_state_record(p, &h) == 0)
+            producer_state_set_offset(p, h.producer_id, h.base_sequence, h.base_offset);
+    }
+}
+
+void replica_written(struct replica *r, int64_t end, int32_t epoch, uint64_t gen, int status)
+{
+    if (r->dead || r->fenced || gen != r->write_gen)
+        return; /* dropped after an earlier failure: the core already forgot it */
+    struct rg_output *out = replica_out(r->drv);
+    if (status != LOG_OK) {
+        r->write_gen++;
+        DIAG_WARN("partition %s-%u: a replicated write failed (%s)", r->part->topic, r->part->index,
+                  log_status_str(status));
+        int64_t end_now = partition_log_end_offset(r->part->log);
+        replica_finish(r, out, replica_group_write_failed(&r->rg, end_now, out));
+        return;
+    }
+    replica_finish(r, out, replica_group_appended(&r->rg, end, epoch, out));
+    /* Under flush=none the policy's "durable" is "written" (docs/REPLICATION.md). */
+    if (r->part->flush == LOG_FLUSH_NONE)
+        replica_durable(r, end);
+}
+
+static void rwrite_done(struct log_append *a, int status)
+{
+    struct rwrite *w = rl_container_of(a, struct rwrite, a);
+    struct replica *r = w->r;
+    if (!r->dead && status == LOG_OK && w->body && w->gen == r->write_gen)
+        note_producers(r->part, a->data, a->len);
+    if (!r->dead && status == LOG_OK)
+        partition_publish(r->part);
+    replica_written(r, w->end, w->epoch, w->gen, status);
+    if (w->body)
+        rx_body_put(w->body);
+    free(w->own);
+    free(w);
+    replica_release(r);
+}
+
+static void issue_write(struct replica *r, struct rwrite *w, uint8_t *data, size_t len)
+{
+    assert(len > 0);
+    w->r = r;
+    w->gen = r->write_gen;
+    w->a.data = data;
+    w->a.len = len;
+    w->a.flags = LOG_APPEND_EXACT_OFFSETS | LOG_APPEND_CONTROL;
+    w->a.on_written = rwrite_done;
+    r->io_pending++;
+    int rc = partition_log_append(r->part->log, &w->a);
+    if (rc != LOG_OK)
+        rwrite_done(&w->a, rc); /* reported as a failed write, like a disk error */
+}
+
+/* Batches of a received APPEND whose base offset is in [from, to). */
+static void write_received(struct replica *r, const struct rg_log_op *op)
+{
+    struct rx_body *b = op->payload;
+    struct rl_batch_header h;
+    size_t pos = 0, start = SIZE_MAX, stop = b->records_len;
+    while (pos < b->records_len &&
+           rl_batch_header_read(b->records + pos, b->records_len - pos, &h) == RL_OK) {
+        if (start == SIZE_MAX && h.base_offset >= op->offset)
+            start = pos;
+        if (h.base_offset >= op->to) {
+            stop = pos;
+            break;
+        }
+        pos += rl_batch_total_bytes(&h);
+    }
+    assert(start != SIZE_MAX && start < stop);
+    struct rwrite *w = calloc(1, sizeof(*w));
+    if (!w) {
+        replica_written(r, op->to, op->epoch, r->write_gen, LOG_ERR_NOMEM);
+        return;
+    }
+    b->refs++;
+    w->body = b;
+    w->end = op->to;
+    /* The epoch of the last batch: the core's run covering to - 1. */
+    w->epoch = replica_group_epoch_at(&r->rg, op->to - 1);
+    issue_write(r, w, b->records + start, stop - start);
+}
+
+/* A one-record control batch: an epoch marker or a configuration entry. */
+static void write_control(struct replica *r, const struct rg_log_op *op)
+{
+    uint8_t *buf = malloc(1024);
+    struct rwrite *w = calloc(1, sizeof(*w));
+    size_t n = 0;
+    if (buf && w && op->type == RG_LOG_APPEND_CONFIG) {
+        n = replica_wire_build_config_batch(buf, 1024, &op->membership, 0);
+    } else if (buf && w) {
+        uint8_t key[2] = {(uint8_t)RL_CONTROL_EPOCH_MARKER, 0};
+        struct rl_batch_producer none = {
+            .producer_id = -1, .producer_epoch = -1, .base_sequence = -1};
+        struct rl_batch_builder bb;
+        struct rl_record_in rec = {.key = key, .key_len = sizeof(key)};
+        if (rl_batch_builder_init(&bb, buf, 1024, &none) == RL_OK &&
+            rl_batch_builder_add(&bb, &rec) == RL_OK) {
+            n = rl_batch_builder_finish(&bb);
+            rl_batch_make_control(buf, n);
+        }
+    }
+    if (n == 0) {
+        free(buf);
+        free(w);
+        replica_written(r, op->offset + 1, op->epoch, r->write_gen, LOG_ERR_NOMEM);
+        return;
+    }
+    rl_batch_stamp(buf, op->offset, op->epoch);
+    w->own = buf;
+    w->end = op->offset + 1;
+    w->epoch = op->epoch;
+    issue_write(r, w, buf, n);
+}
+
+/* --------------------------------------------------- truncate, reset */
+
+struct rctl {
+    struct log_ctl ctl;
+    struct replica *r;
+    bool reset;
+    int64_t truncated_at;
+};
+
+static void rctl_done(struct log_ctl *c, int status)
+{
+    struct rctl *x = rl_container_of(c, struct rctl, ctl);
+    struct replica *r = x->r;
+    if (x->reset) {
+        assert(r->reset_pending > 0);
+        r->reset_pending--;
+    } else {
+        assert(r->trunc_pending > 0);
+        if (--r->trunc_pending == 0)
+            r->trunc_floor = INT64_MAX;
+    }
+    if (!r->dead && !r->fenced) {
+        if (status != LOG_OK) {
+            fence(r, x->reset ? "a reset" : "a truncation", status);
+        } else {
+            /* In memory: a synchronous re-read here would drive the ring from
+             * inside one of its completions. */
+            if (x->reset)
+                partition_forget_producers(r->part);
+            else
+                producer_state_truncate(r->part, x->truncated_at);
+            partition_publish(r->part);
+            if (x->reset)
+                replica_durable(r, partition_log_durable_offset(r->part->log));
+        }
+    }
+    free(x);
+    replica_release(r);
+}
+
+static void issue_ctl(struct replica *r, const struct rg_log_op *op)
+{
+    struct rctl *x = calloc(1, sizeof(*x));
+    if (!x) {
+        fence(r, "a truncation (no memory)", LOG_ERR_NOMEM);
+        return;
+    }
+    x->r = r;
+    x->ctl.on_complete = rctl_done;
+    r->io_pending++;
+    int rc;
+    if (op->type == RG_LOG_TRUNCATE) {
+        if (r->trunc_pending++ == 0 || op->offset < r->trunc_floor)
+            r->trunc_floor = op->offset;
+        x->truncated_at = op->offset;
+        rc = partition_log_truncate(r->part->log, op->offset, &x->ctl);
+    } else {
+        x->reset = true;
+        r->reset_pending++;
+        rc = partition_log_reset(r->part->log, op->offset, op->epoch, &x->ctl);
+    }
+    if (rc != LOG_OK)
+        rctl_done(&x->ctl, rc);
+}
+
+void replica_log_op(struct replica *r, const struct rg_log_op *op)
+{
+    assert(!r->dead);
+    if (r->fenced)
+        return;
+    switch (op->type) {
+    case RG_LOG_TRUNCATE:
+    case RG_LOG_RESET:
+        /* A reset below the log end truncates first (partition_log_reset's rule). */
+        if (op->type == RG_LOG_RESET && op->offset < partition_log_end_offset(r->part->log)) {
+            struct rg_log_op t = {.type = RG_LOG_TRUNCATE,
+                                  .offset = partition_log_start_offset(r->part->log)};
+            issue_ctl(r, &t);
+        }
+        issue_ctl(r, op);
+        return;
+    case RG_LOG_APPEND_RECEIVED:
+        write_received(r, op);
+        return;
+    case RG_LOG_APPEND_MARKER:
+    case RG_LOG_APPEND_CONFIG:
+        write_control(r, op);
+        return;
+    }
+    assert(!"unknown log op");
+}
+
+/* ------------------------------------------------------ APPEND reads */
+
+struct aread {
+    struct log_read read;
+    struct replica *r;
+    struct rg_message msg;
+    uint8_t *buf;
+    bool retried;
+};
+
+static void aread_free(struct aread *a)
+{
+    struct replica *r = a->r;
+    free(a->buf);
+    free(a);
+    replica_release(r);
+}
+
+/* The end of the last whole batch in data (a batch boundary), or -1. */
+static int64_t batches_end(const uint8_t *data, size_t len, int64_t first)
+{
+    struct rl_batch_header h;
+    size_t pos = 0;
+    int64_t end = -1;
+    while (pos < len && rl_batch_header_read(data + pos, len - pos, &h) == RL_OK &&
+           rl_batch_total_bytes(&h) <= len - pos) {
+        if (end < 0 && h.base_offset != first)
+            return -1; /* the read did not start at the APPEND's boundary */
+        end = rl_batch_last_offset(&h) + 1;
+        pos += rl_batch_total_bytes(&h);
+    }
+    return end;
+}
+
+/* Bytes of the whole batches of data that start below `end`. */
+static size_t bytes_below(const uint8_t *data, size_t len, int64_t end)
+{
+    struct rl_batch_header h;
+    size_t pos = 0;
+    while (pos < len && rl_batch_header_read(data + pos, len - pos, &h) == RL_OK &&
+           h.base_offset < end && rl_batch_total_bytes(&h) <= len - pos)
+        pos += rl_batch_total_bytes(&h);
+    return pos;
+}
+
+static int start_read(struct aread *a, size_t cap);
+
+static void aread_done(struct log_read *rd, int status)
+{
+    struct aread *a = rl_container_of(rd, struct aread, read);
+    struct replica *r = a->r;
+    if (!r->dead && status == LOG_ERR_BUFFER_TOO_SMALL && !a->retried) {
+        a->retried = true;
+        if (start_read(a, rd->needed_bytes) == LOG_OK)
+            return;
+    }
+    if (r->dead || r->fenced || status != LOG_OK || rd->len == 0) {
+        aread_free(a); /* gone by retention or truncation: the peer is probed again */
+        return;
+    }
+    size_t skip = (size_t)(rd->data - a->buf);
+    int64_t end = batches_end(rd->data, rd->len, a->msg.prev_end);
+    if (end <= a->msg.prev_end || end > a->msg.end) {
+        aread_free(a);
+        return;
+    }
+    struct rg_output *out = replica_out(r->drv);
+    int rc = replica_group_append_read(&r->rg, &a->msg, end, out);
+    if (rc == RG_OK) {
+        /* Only the batches below the (maybe cut) end go. */
+        size_t len = rd->len;
+        int64_t have = batches_end(rd->data, len, a->msg.prev_end);
+        while (have > a->msg.end) {
+            len = bytes_below(rd->data, len, a->msg.end);
+            have = batches_end(rd->data, len, a->msg.prev_end);
+        }
+        if (skip > 0)
+            memmove(a->buf, rd->data, len);
+        replica_send_message(r, &a->msg, a->buf, a->buf, len);
+        a->buf = NULL; /* the message owns it */
+    }
+    replica_finish(r, out, rc);
+    aread_free(a);
+}
+
+static int start_read(struct aread *a, size_t cap)
+{
+    free(a->buf);
+    a->buf = malloc(cap);
+    if (!a->buf)
+        return LOG_ERR_NOMEM;
+    struct log_read *rd = &a->read;
+    memset(rd, 0, sizeof(*rd));
+    rd->offset = a->msg.prev_end;
+    rd->max_offset = a->msg.end;
+    rd->buf = a->buf;
+    rd->cap = cap;
+    rd->on_complete = aread_done;
+    return partition_log_read(a->r->part->log, rd);
+}
+
+void replica_read_append(struct replica *r, const struct rg_message *msg)
+{
+    assert(msg->type == RG_MSG_APPEND);
+    if (msg->end == msg->prev_end) {
+        /* A probe or a bare commit update: nothing to read. */
+        struct rg_message m = *msg;
+        struct rg_output *out = replica_out(r->drv);
+        int rc = replica_group_append_read(&r->rg, &m, m.end, out);
+        if (rc == RG_OK)
+            replica_send_message(r, &m, NULL, NULL, 0);
+        replica_finish(r, out, rc);
+        return;
+    }
+    struct aread *a = calloc(1, sizeof(*a));
+    if (!a)
+        return; /* the peer is probed again */
+    a->r = r;
+    a->msg = *msg;
+    r->io_pending++;
+    if (start_read(a, APPEND_READ_BYTES) != LOG_OK)
+        aread_free(a);
+}

@@ -1,0 +1,497 @@
+/*
+ * A cluster of three real ringlogd processes on 127.0.0.1 (issue 15):
+ * topics created through the controller's metadata log, replicated
+ * produce with acks=all, consumers reading committed data from any
+ * replica, a leader killed with SIGKILL (a new leader takes acks=all
+ * writes and nothing acknowledged is lost or duplicated), the killed
+ * broker restarted (it catches up), a leader paused with SIGSTOP, and
+ * acks=all refused rather than accepted unsafely when too few replicas
+ * are up.
+ */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "batch.h"
+#include "broker_proc.h"
+#include "wire.h"
+
+static void stop_cluster(void);
+
+/* fini runs after a failed assertion too: no broker or directory outlives a test. */
+TestSuite(cluster, .timeout = 180, .fini = stop_cluster);
+
+#define NODES 3
+
+struct node {
+    struct broker_proc b;
+    int id;
+    uint16_t port;
+    char dir[512];
+};
+
+static struct node nodes[NODES];
+static char peers_arg[512];
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void start(struct node *x)
+{
+    char id[16], listen[64];
+    snprintf(id, sizeof(id), "%d", x->id);
+    snprintf(listen, sizeof(listen), "127.0.0.1:%u", x->port);
+    const char *args[] = {"--node-id", id,         "--peers", peers_arg, "--listen",
+                          listen,      "--shards", "2",       "--flush", "always",
+                          "--metrics", "off",      NULL};
+    cr_assert_eq(broker_start(&x->b, x->dir, args), 0, "node %d did not start", x->id);
+}
+
+static void start_cluster(void)
+{
+    size_t len = 0;
+    for (int i = 0; i < NODES; i++) {
+        struct node *x = &nodes[i];
+        memset(x, 0, sizeof(*x));
+        x->id = i + 1;
+        x->port = wire_free_port();
+        const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+        snprintf(x->dir, sizeof(x->dir), "%s/ringlog-cluster-XXXXXX", tmp);
+        cr_assert_not_null(mkdtemp(x->dir));
+        len += (size_t)snprintf(peers_arg + len, sizeof(peers_arg) - len, "%s%d@127.0.0.1:%u",
+                                i ? "," : "", x->id, x->port);
+    }
+    for (int i = 0; i < NODES; i++)
+        start(&nodes[i]);
+}
+
+static void stop_cluster(void)
+{
+    for (int i = 0; i < NODES; i++) {
+        if (nodes[i].dir[0] == '\0')
+            continue;
+        if (nodes[i].b.pid > 0)
+            kill(nodes[i].b.pid, SIGCONT); /* a paused one must hear the TERM */
+        if (nodes[i].b.pid > 0)
+            cr_expect_eq(broker_stop(&nodes[i].b), 0, "node %d did not stop cleanly", i + 1);
+        char dir[512];
+        memcpy(dir, nodes[i].dir, sizeof(dir));
+        snprintf(nodes[i].b.data_dir, sizeof(nodes[i].b.data_dir), "%s", dir);
+        snprintf(nodes[i].b.log_path, sizeof(nodes[i].b.log_path), "%s.log", dir);
+        broker_remove_data(&nodes[i].b);
+        nodes[i].dir[0] = '\0';
+        nodes[i].b.pid = 0;
+    }
+}
+
+static struct node *node_by_id(int id)
+{
+    cr_assert(id >= 1 && id <= NODES, "node id %d", id);
+    return &nodes[id - 1];
+}
+
+/* Creates the topic through whichever broker is the controller (others say NOT_CONTROLLER). */
+static void create_replicated(const char *topic, uint32_t partitions, uint32_t rf)
+{
+    int64_t deadline = now_ms() + 20000;
+    for (int attempt = 0; now_ms() < deadline; attempt++) {
+        struct node *x = &nodes[attempt % NODES];
+        int fd = wire_connect(x->port);
+        cr_assert(fd >= 0);
+        Ringlog__Response *r = wire_create_topic_replicated(fd, topic, partitions, rf);
+        close(fd);
+        cr_assert_not_null(r);
+        int err = wire_first_error(r);
+        ringlog__response__free_unpacked(r, NULL);
+        if (err == RINGLOG__ERROR_CODE__NONE)
+            return;
+        cr_assert_eq(err, RINGLOG__ERROR_CODE__NOT_CONTROLLER, "create: error %d", err);
+        usleep(50 * 1000);
+    }
+    cr_assert_fail("no controller took the topic within 20 s");
+}
+
+/* What broker x says of partition 0 of topic: its leader (-1 none) and, if asked, log end. */
+static int leader_seen_by(const struct node *x, const char *topic, int64_t *end, int64_t *hw)
+{
+    int fd = wire_connect(x->port);
+    if (fd < 0)
+        return -1;
+    Ringlog__Response *r = wire_metadata(fd, topic);
+    close(fd);
+    int leader = -1;
+    if (r && r->body_case == RINGLOG__RESPONSE__BODY_METADATA && r->metadata->n_topics == 1 &&
+        r->metadata->topics[0]->error == 0 && r->metadata->topics[0]->n_partitions > 0) {
+        Ringlog__PartitionMetadata *pm = r->metadata->topics[0]->partitions[0];
+        leader = pm->leader;
+        if (end)
+            *end = pm->log_end_offset;
+        if (hw)
+            *hw = pm->high_watermark;
+    }
+    if (r)
+        ringlog__response__free_unpacked(r, NULL);
+    return leader;
+}
+
+/* The leader every live replica agrees on, within timeout_ms; -1 when none. */
+static int wait_leader(const char *topic, int not, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    while (now_ms() < deadline) {
+        int agreed = -1;
+        bool all = true;
+        for (int i = 0; i < NODES; i++) {
+            if (nodes[i].b.pid <= 0)
+                continue;
+            int l = leader_seen_by(&nodes[i], topic, NULL, NULL);
+            if (l < 0 || l == not || (agreed >= 0 && l != agreed))
+                all = false;
+            agreed = l;
+        }
+        if (all && agreed > 0 && node_by_id(agreed)->b.pid > 0)
+            return agreed;
+        usleep(20 * 1000);
+    }
+    return -1;
+}
+
+/* The first replica of partition 0 (its preferred leader), as broker x says. */
+static int preferred_replica(const struct node *x, const char *topic)
+{
+    int fd = wire_connect(x->port);
+    cr_assert(fd >= 0);
+    Ringlog__Response *r = wire_metadata(fd, topic);
+    close(fd);
+    cr_assert_not_null(r);
+    int first = -1;
+    if (r->metadata->n_topics == 1 && r->metadata->topics[0]->n_partitions > 0 &&
+        r->metadata->topics[0]->partitions[0]->n_replicas > 0)
+        first = r->metadata->topics[0]->partitions[0]->replicas[0];
+    ringlog__response__free_unpacked(r, NULL);
+    return first;
+}
+
+/* Leadership settled where placement wants it (leaders move to their preferred
+ * replica a few seconds after an election): the leader every replica agrees on. */
+static int wait_settled(const char *topic)
+{
+    int preferred = -1;
+    for (int i = 0; i < 200 && preferred < 0; i++, usleep(20 * 1000))
+        preferred = preferred_replica(&nodes[0], topic); /* once the topic is applied there */
+    cr_assert_gt(preferred, 0);
+    int leader = -1;
+    int64_t deadline = now_ms() + 15000;
+    while (now_ms() < deadline && (leader = wait_leader(topic, -1, 2000)) != preferred)
+        usleep(50 * 1000);
+    cr_assert_eq(leader, preferred, "leadership did not settle on the preferred replica");
+    return leader;
+}
+
+/* Produces batch `seq` (3 records "m<seq>-i") with acks=all; returns the error code. */
+static int produce_seq(int leader, const char *topic, int seq)
+{
+    uint8_t batch[4096];
+    char prefix[32];
+    snprintf(prefix, sizeof(prefix), "m%d", seq);
+    size_t len = wire_build_batch(batch, sizeof(batch), prefix, 3, -1, -1, -1);
+    int fd = wire_connect(node_by_id(leader)->port);
+    if (fd < 0)
+        return -1;
+    Ringlog__Response *r = wire_produce(fd, topic, 0, -1, batch, len);
+    close(fd);
+    if (!r)
+        return -1;
+    int err = wire_first_error(r);
+    ringlog__response__free_unpacked(r, NULL);
+    return err;
+}
+
+/* Reads partition 0 from `from` at x up to its high watermark; counts each batch prefix seen. */
+static int64_t read_all(const struct node *x, const char *topic, int *seen, int max_seq)
+{
+    int fd = wire_connect(x->port);
+    cr_assert(fd >= 0);
+    int64_t offset = 0, hw = -1;
+    for (int guard = 0; guard < 10000; guard++) {
+        Ringlog__Response *r = wire_fetch(fd, topic, 0, offset, 0, 0);
+        cr_assert_not_null(r);
+        cr_assert_eq(wire_first_error(r), 0);
+        Ringlog__FetchPartitionResult *pr = r->fetch->topics[0]->partitions[0];
+        hw = pr->high_watermark;
+        struct rl_batch_iter it;
+        const uint8_t *b;
+        struct rl_batch_header h;
+        rl_batch_iter_init(&it, pr->records.data, pr->records.len, 1 << 24);
+        size_t got = 0;
+        while (rl_batch_iter_next(&it, &b, &h) == RL_OK) {
+            got++;
+            cr_assert_eq(h.base_offset, offset, "offsets are gap-free: %lld after %lld",
+                         (long long)h.base_offset, (long long)offset);
+            offset = rl_batch_last_offset(&h) + 1;
+            struct rl_record_iter ri;
+            struct rl_record rec;
+            cr_assert_eq(rl_record_iter_init(&ri, b, &h), RL_OK);
+            cr_assert_eq(rl_record_iter_next(&ri, &rec), RL_OK);
+            int seq = atoi((const char *)rec.value + 1);
+            cr_assert(seq >= 0 && seq < max_seq);
+            seen[seq]++;
+        }
+        ringlog__response__free_unpacked(r, NULL);
+        if (got == 0 && offset >= hw)
+            break;
+        if (got == 0)
+            offset++; /* a control batch (epoch marker): consumers skip it */
+    }
+    close(fd);
+    return hw;
+}
+
+Test(cluster, acks_all_survives_a_killed_leader_and_the_restarted_broker_catches_up)
+{
+    start_cluster();
+    create_replicated("r", 1, 3);
+    int leader = wait_settled("r");
+    enum { FIRST = 50, TOTAL = 100 };
+    int acked[TOTAL] = {0};
+    for (int seq = 0; seq < FIRST; seq++) {
+        cr_assert_eq(produce_seq(leader, "r", seq), 0, "batch %d", seq);
+        acked[seq] = 1;
+    }
+    /* A follower serves the committed data too. */
+    int seen[TOTAL] = {0};
+    struct node *follower = node_by_id(leader % NODES + 1);
+    int64_t deadline = now_ms() + 5000;
+    int64_t fend = 0, fhw = 0;
+    while (now_ms() < deadline && fhw < FIRST * 3)
+        leader_seen_by(follower, "r", &fend, &fhw), usleep(20 * 1000);
+    cr_assert_geq(fhw, FIRST * 3, "follower's high watermark %lld", (long long)fhw);
+
+    int64_t killed_at = now_ms();
+    broker_kill(&node_by_id(leader)->b);
+    int dead = leader;
+    node_by_id(dead)->b.pid = 0;
+    leader = wait_leader("r", dead, 5000);
+    cr_assert_gt(leader, 0, "no new leader within 5 s of the kill");
+    /* The first acks=all write the new leader takes. */
+    int seq = FIRST;
+    while (produce_seq(leader, "r", seq) != 0 && now_ms() - killed_at < 5000)
+        usleep(10 * 1000);
+    acked[seq] = 1;
+    int64_t failover = now_ms() - killed_at;
+    cr_log_info("failover: %lld ms from SIGKILL to the first acks=all write", (long long)failover);
+    cr_assert_lt(failover, 5000);
+    for (seq = FIRST + 1; seq < TOTAL; seq++) {
+        cr_assert_eq(produce_seq(leader, "r", seq), 0, "batch %d after failover", seq);
+        acked[seq] = 1;
+    }
+
+    /* Restarted, the old leader catches up to the new leader's log. */
+    start(node_by_id(dead));
+    int64_t lend = 0, lhw = 0;
+    leader_seen_by(node_by_id(leader), "r", &lend, &lhw);
+    deadline = now_ms() + 10000;
+    int64_t dend = 0, dhw = 0;
+    while (now_ms() < deadline && dhw < lhw) {
+        leader_seen_by(node_by_id(dead), "r", &dend, &dhw);
+        usleep(20 * 1000);
+    }
+    cr_assert_geq(dhw, lhw, "restarted node at hw %lld, leader at %lld", (long long)dhw,
+                  (long long)lhw);
+    /* Every acknowledged batch exactly once, on every replica. */
+    for (int i = 0; i < NODES; i++) {
+        memset(seen, 0, sizeof(seen));
+        read_all(&nodes[i], "r", seen, TOTAL);
+        for (int s = 0; s < TOTAL; s++)
+            if (acked[s])
+                cr_assert_eq(seen[s], 1, "node %d: batch %d seen %d times", i + 1, s, seen[s]);
+    }
+}
+
+Test(cluster, acks_all_is_refused_without_a_quorum_and_resumes_when_one_returns)
+{
+    start_cluster();
+    create_replicated("q", 1, 3);
+    int leader = wait_settled("q");
+    cr_assert_eq(produce_seq(leader, "q", 0), 0);
+    int a = leader % NODES + 1, b = a % NODES + 1;
+    broker_kill(&node_by_id(a)->b);
+    broker_kill(&node_by_id(b)->b);
+    node_by_id(a)->b.pid = 0;
+    node_by_id(b)->b.pid = 0;
+    /* Alone, the leader must never acknowledge acks=all (check-quorum soon makes it
+     * step down: NOT_LEADER; before that NOT_ENOUGH_REPLICAS or a request timeout). */
+    for (int i = 0; i < 20; i++) {
+        int err = produce_seq(leader, "q", 1);
+        cr_assert_neq(err, 0, "an acks=all write was acknowledged by a lone replica");
+        usleep(50 * 1000);
+    }
+    start(node_by_id(a));
+    int again = wait_leader("q", -1, 10000);
+    cr_assert_gt(again, 0, "no leader once a quorum is back");
+    int64_t deadline = now_ms() + 10000;
+    int err = -1;
+    while (err != 0 && now_ms() < deadline) {
+        again = wait_leader("q", -1, 2000);
+        err = again > 0 ? produce_seq(again, "q", 2) : -1;
+        if (err)
+            usleep(50 * 1000);
+    }
+    cr_assert_eq(err, 0, "acks=all did not resume with two of three replicas");
+}
+
+Test(cluster, a_paused_leader_is_replaced_and_rejoins_as_a_follower)
+{
+    start_cluster();
+    create_replicated("p", 1, 3);
+    int leader = wait_settled("p");
+    cr_assert_eq(produce_seq(leader, "p", 0), 0);
+    struct node *x = node_by_id(leader);
+    cr_assert_eq(kill(x->b.pid, SIGSTOP), 0);
+    pid_t paused = x->b.pid;
+    x->b.pid = 0; /* wait_leader skips it */
+    int next = wait_leader("p", leader, 5000);
+    x->b.pid = paused;
+    cr_assert_gt(next, 0, "no new leader while the old one is paused");
+    cr_assert_eq(produce_seq(next, "p", 1), 0);
+    cr_assert_eq(kill(paused, SIGCONT), 0);
+    /* Back, it learns the newer epoch and follows; the data stays whole. */
+    int64_t deadline = now_ms() + 5000;
+    int seen_leader = -1;
+    while (now_ms() < deadline && seen_leader != next) {
+        seen_leader = leader_seen_by(x, "p", NULL, NULL);
+        usleep(20 * 1000);
+    }
+    cr_assert_eq(seen_leader, next, "the resumed broker does not follow the new leader");
+    int seen[4] = {0};
+    read_all(node_by_id(next), "p", seen, 4);
+    cr_assert_eq(seen[0], 1);
+    cr_assert_eq(seen[1], 1);
+}
+
+/* In-sync replicas must not flap while every follower keeps up: acks=all
+ * writes for a few election timeouts are all accepted (an in-sync test on
+ * the core's check-quorum flags refused a third of them). */
+Test(cluster, acks_all_is_never_refused_while_every_replica_keeps_up)
+{
+    start_cluster();
+    create_replicated("s", 1, 3);
+    int leader = wait_settled("s");
+    int fd = wire_connect(node_by_id(leader)->port);
+    cr_assert(fd >= 0);
+    uint8_t batch[4096];
+    size_t len = wire_build_batch(batch, sizeof(batch), "k", 3, -1, -1, -1);
+    int64_t until = now_ms() + 2500;
+    int sent = 0;
+    /* Pipelined, 16 in flight: the followers are rarely both at the commit. */
+    while (now_ms() < until && sent < 200000) {
+        for (int i = 0; i < 16; i++)
+            wire_send_produce_as(fd, "s", 0, -1, 0, batch, len);
+        for (int i = 0; i < 16; i++, sent++) {
+            Ringlog__Response *r = wire_recv(fd, 10000);
+            cr_assert_not_null(r);
+            int err = wire_first_error(r);
+            ringlog__response__free_unpacked(r, NULL);
+            cr_assert_eq(err, 0, "write %d refused with error %d", sent, err);
+        }
+    }
+    cr_log_info("%d acks=all writes accepted", sent);
+    close(fd);
+}
+
+/* A follower whose data directory is wiped comes back as a new disk
+ * incarnation, recovers (no vote until caught up) and re-replicates
+ * everything; writes go on meanwhile. Run a few times: incarnations are
+ * random, and ordering links by them once dropped a rejoined node's
+ * messages for good when its new id happened to be smaller. */
+Test(cluster, a_wiped_follower_rejoins_and_re_replicates)
+{
+    start_cluster();
+    create_replicated("w", 1, 3);
+    int leader = wait_settled("w");
+    for (int seq = 0; seq < 20; seq++)
+        cr_assert_eq(produce_seq(leader, "w", seq), 0);
+    int victim = leader % NODES + 1;
+    for (int round = 0; round < 3; round++) {
+        struct node *x = node_by_id(victim);
+        broker_kill(&x->b);
+        x->b.pid = 0;
+        char cmd[600];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s'", x->dir, x->dir);
+        cr_assert_eq(system(cmd), 0);
+        cr_assert_eq(produce_seq(leader, "w", 20 + round), 0, "the two others keep a quorum");
+        start(x);
+        int64_t lend = 0, lhw = 0, dend = 0, dhw = 0;
+        leader_seen_by(node_by_id(leader), "w", &lend, &lhw);
+        int64_t deadline = now_ms() + 10000;
+        while (now_ms() < deadline && dend < lend) {
+            leader_seen_by(x, "w", &dend, &dhw);
+            usleep(20 * 1000);
+        }
+        cr_assert_geq(dend, lend, "round %d: the wiped node has %lld of %lld", round,
+                      (long long)dend, (long long)lend);
+        int seen[32] = {0};
+        read_all(x, "w", seen, 32);
+        for (int s = 0; s < 21 + round; s++)
+            cr_assert_eq(seen[s], 1, "round %d: batch %d seen %d times", round, s, seen[s]);
+    }
+}
+
+/* Runs the CLI against node x; its stdout into out. Returns the exit status. */
+static int run_cli(const struct node *x, const char *args, char *out, size_t cap)
+{
+    char bin[600], cmd[1200];
+    test_bin_path("ringlog", bin, sizeof(bin));
+    snprintf(cmd, sizeof(cmd), "%s --bootstrap 127.0.0.1:%u %s 2>&1", bin, x->port, args);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* `ringlog cluster status` and `topic describe`: brokers up and down, the
+ * controller, and the partitions a dead broker leaves under-replicated, as
+ * their leaders see them. */
+Test(cluster, cluster_status_names_the_dead_broker_and_the_under_replicated_partitions)
+{
+    start_cluster();
+    create_replicated("c", 3, 3);
+    wait_settled("c");
+    char out[8192];
+    /* Leaderships of the other partitions may still be settling: healthy within seconds. */
+    int64_t healthy_by = now_ms() + 10000;
+    do {
+        int st = run_cli(&nodes[0], "cluster status", out, sizeof(out));
+        cr_assert_eq(st, 0, "%s", out);
+    } while (!strstr(out, "partitions: 0 under-replicated, 0 offline") && now_ms() < healthy_by &&
+             usleep(100 * 1000) == 0);
+    cr_assert(strstr(out, "partitions: 0 under-replicated, 0 offline"), "%s", out);
+    cr_assert(strstr(out, " controller\n"), "%s", out);
+    struct node *dead = &nodes[2];
+    broker_kill(&dead->b);
+    dead->b.pid = 0;
+    char line[64];
+    snprintf(line, sizeof(line), "broker 3 127.0.0.1:%u down", dead->port);
+    int64_t deadline = now_ms() + 5000;
+    do {
+        usleep(200 * 1000);
+        cr_assert_eq(run_cli(&nodes[0], "cluster status", out, sizeof(out)), 0);
+    } while (now_ms() < deadline && !strstr(out, "partitions: 3 under-replicated, 0 offline"));
+    cr_assert(strstr(out, line), "%s", out);
+    cr_assert(strstr(out, "partitions: 3 under-replicated, 0 offline"), "%s", out);
+    cr_assert_eq(run_cli(&nodes[1], "topic describe c", out, sizeof(out)), 0);
+    cr_assert_null(strstr(out, "isr=3"), "the dead broker is no in-sync replica: %s", out);
+    cr_assert_null(strstr(out, ",3\n"), "the dead broker is no in-sync replica: %s", out);
+}
