@@ -684,8 +684,10 @@ static void crash_at_every_call(uint64_t segment_bytes, void (*fill)(struct part
         cr_assert(!partition_log_compacting(log));
         partition_log_free(log);
         struct log_open_report rep;
+        unsigned errors = H.errors;
         log = h_open(&H, &cfg, &rep);
         cr_assert_eq(rep.truncated_bytes, 0, "call %llu: data lost", (unsigned long long)k);
+        cr_assert_eq(H.errors, errors, "call %llu: open: %s", (unsigned long long)k, H.last_error);
         cr_assert_eq(count_leftovers(H.dir), 0, "call %llu: temp files left",
                      (unsigned long long)k);
         struct readback rb;
