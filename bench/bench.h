@@ -7,6 +7,7 @@
 
 int bench_log(int argc, char **argv);
 int bench_log_recover(int argc, char **argv);
+int bench_log_compact(int argc, char **argv);
 int bench_disk(int argc, char **argv);
 int bench_net(int argc, char **argv);
 /* produce | consume | e2e: argv[0] is the mode. */

@@ -3,6 +3,7 @@
  *
  *   log          the storage engine alone (bench/log_bench.c)
  *   log-recover  time to open (recover) a partition written by `log`
+ *   log-compact  one compaction pass over a keyed log (bench/compact_bench.c)
  *   disk         the raw sequential write bandwidth of a directory's disk
  *   net          loopback TCP bandwidth and round trip (bench/net_baseline.c)
  *   produce | consume | e2e   through a broker (bench/broker_bench.c)
@@ -23,6 +24,9 @@ static void usage(FILE *out)
             "                          appends through the storage engine alone\n"
             "  log-recover --dir DIR [--json]\n"
             "                          opens (recovers) the partition `log` wrote, timed\n"
+            "  log-compact --dir DIR [--bytes N] [--keys K] [--msg-size B] [--segment-bytes B]\n"
+            "      [--json]\n"
+            "                          writes a keyed log, then times one compaction pass\n"
             "  disk --dir DIR (--bytes N | --duration S) [--files N] [--batch-bytes B] [--sync "
             "end|each] [--rate N] [--json]\n"
             "                          raw write() loop: one fsync at the end, or fdatasync each;\n"
@@ -49,6 +53,8 @@ int main(int argc, char **argv)
         return bench_log(argc - 1, argv + 1);
     if (strcmp(mode, "log-recover") == 0)
         return bench_log_recover(argc - 1, argv + 1);
+    if (strcmp(mode, "log-compact") == 0)
+        return bench_log_compact(argc - 1, argv + 1);
     if (strcmp(mode, "disk") == 0)
         return bench_disk(argc - 1, argv + 1);
     if (strcmp(mode, "net") == 0)

@@ -120,6 +120,44 @@ static void emit_partitions(struct text *t, struct server *srv)
     }
 }
 
+#define SUM_COMPACT(field)                                                                         \
+    ({                                                                                             \
+        uint64_t total_ = 0;                                                                       \
+        for (int i_ = 0; i_ < srv->nshards; i_++)                                                  \
+            total_ += load(&srv->shards[i_]->engine.compact.field);                                \
+        total_;                                                                                    \
+    })
+
+/* Compaction (docs/STORAGE.md, "Compaction"): what the shards' storage engines did. */
+static void emit_compaction(struct text *t, struct server *srv)
+{
+    int64_t last = 0;
+    for (int i = 0; i < srv->nshards; i++) {
+        int64_t v =
+            atomic_load_explicit(&srv->shards[i]->engine.compact.last_run_ms, memory_order_relaxed);
+        last = v > last ? v : last;
+    }
+    emit(t,
+         "# TYPE ringlog_compaction_passes_total counter\nringlog_compaction_passes_total %llu\n"
+         "# TYPE ringlog_compaction_failures_total counter\n"
+         "ringlog_compaction_failures_total %llu\n"
+         "# TYPE ringlog_compaction_segments_cleaned_total counter\n"
+         "ringlog_compaction_segments_cleaned_total %llu\n"
+         "# TYPE ringlog_compaction_bytes_read_total counter\n"
+         "ringlog_compaction_bytes_read_total %llu\n"
+         "# TYPE ringlog_compaction_bytes_removed_total counter\n"
+         "ringlog_compaction_bytes_removed_total %llu\n"
+         "# TYPE ringlog_compaction_records_removed_total counter\n"
+         "ringlog_compaction_records_removed_total %llu\n"
+         "# TYPE ringlog_compaction_last_run_timestamp_seconds gauge\n"
+         "ringlog_compaction_last_run_timestamp_seconds %.3f\n",
+         (unsigned long long)SUM_COMPACT(passes), (unsigned long long)SUM_COMPACT(failures),
+         (unsigned long long)SUM_COMPACT(segments_cleaned),
+         (unsigned long long)SUM_COMPACT(bytes_read),
+         (unsigned long long)SUM_COMPACT(bytes_removed),
+         (unsigned long long)SUM_COMPACT(records_removed), (double)last / 1000.0);
+}
+
 /* Links to the other brokers of --peers (net/peer.c), one series per node. */
 static void emit_peers(struct text *t, struct server *srv)
 {
@@ -237,6 +275,7 @@ char *metrics_render(struct server *srv, size_t *len)
                    "flush=always).",
                    offsetof(struct shard_metrics, flush_latency));
     emit_partitions(&t, srv);
+    emit_compaction(&t, srv);
     emit_peers(&t, srv);
     if (t.failed) {
         free(t.buf);

@@ -2,6 +2,7 @@
 
 #include "atomic_file.h"
 #include "names.h"
+#include "partition_log.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -109,6 +110,75 @@ static void table_free(struct topic_table *t)
     free(t);
 }
 
+int topic_cleanup_policy_parse(const char *text, uint32_t *out)
+{
+    static const struct {
+        const char *name;
+        uint32_t bits;
+    } names[] = {{"", TOPIC_CLEANUP_DELETE},
+                 {"delete", TOPIC_CLEANUP_DELETE},
+                 {"compact", TOPIC_CLEANUP_COMPACT},
+                 {"compact,delete", TOPIC_CLEANUP_COMPACT | TOPIC_CLEANUP_DELETE},
+                 {"delete,compact", TOPIC_CLEANUP_COMPACT | TOPIC_CLEANUP_DELETE}};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(text, names[i].name) == 0) {
+            *out = names[i].bits;
+            return 0;
+        }
+    return -1;
+}
+
+const char *topic_cleanup_policy_name(uint32_t policy)
+{
+    if (policy == TOPIC_CLEANUP_COMPACT)
+        return "compact";
+    if (policy == (TOPIC_CLEANUP_COMPACT | TOPIC_CLEANUP_DELETE))
+        return "compact,delete";
+    return "delete";
+}
+
+_Static_assert(TOPIC_CLEANUP_DELETE == LOG_CLEANUP_DELETE &&
+                   TOPIC_CLEANUP_COMPACT == LOG_CLEANUP_COMPACT,
+               "the topic table stores the engine's cleanup bits");
+
+void topic_config_apply_compaction(const struct topic_config *tc, struct partition_log_config *cfg)
+{
+    assert(tc->cleanup_policy <= (TOPIC_CLEANUP_DELETE | TOPIC_CLEANUP_COMPACT));
+    cfg->cleanup_policy = tc->cleanup_policy ? tc->cleanup_policy : TOPIC_CLEANUP_DELETE;
+    if (tc->delete_retention_ms > 0)
+        cfg->delete_retention_ms = tc->delete_retention_ms;
+    if (tc->min_cleanable_dirty_ratio > 0)
+        cfg->min_cleanable_dirty_ratio = tc->min_cleanable_dirty_ratio;
+    cfg->min_compaction_lag_ms = tc->min_compaction_lag_ms;
+}
+
+/*
+ * The compaction fields that follow the v1 fields on a line
+ * (" cleanup_policy=compact delete_retention_ms=... dirty_ratio=...
+ * compaction_lag_ms=..."). A table written before they existed has none:
+ * its topics keep the delete policy.
+ */
+static int parse_compaction(const char *line, struct topic_config *cfg)
+{
+    cfg->cleanup_policy = TOPIC_CLEANUP_DELETE;
+    const char *p = strstr(line, " cleanup_policy=");
+    if (p == NULL)
+        return 0;
+    char policy[32];
+    long long drm = 0, lag = 0;
+    double ratio = 0;
+    if (sscanf(p,
+               " cleanup_policy=%31s delete_retention_ms=%lld dirty_ratio=%lf "
+               "compaction_lag_ms=%lld",
+               policy, &drm, &ratio, &lag) != 4 ||
+        topic_cleanup_policy_parse(policy, &cfg->cleanup_policy) != 0)
+        return -1;
+    cfg->delete_retention_ms = drm;
+    cfg->min_cleanable_dirty_ratio = ratio;
+    cfg->min_compaction_lag_ms = lag;
+    return 0;
+}
+
 static int parse_topic_line(char *line, struct topic_info **out)
 {
     char name[TOPIC_NAME_MAX + 2];
@@ -124,6 +194,8 @@ static int parse_topic_line(char *line, struct topic_info **out)
         return -1;
     struct topic_config cfg = {
         .retention_ms = rms, .retention_bytes = rbytes, .segment_bytes = sbytes, .segment_ms = sms};
+    if (parse_compaction(line, &cfg) != 0)
+        return -1;
     *out = topic_info_new(name, id, partitions, rf, &cfg);
     return *out ? 0 : -1;
 }
@@ -193,10 +265,14 @@ static int persist(struct topic_registry *r, const struct topic_table *t, char *
         const struct topic_info *ti = t->topics[i];
         fprintf(f,
                 "topic %s id=%llu partitions=%u rf=%u retention_ms=%lld retention_bytes=%lld "
-                "segment_bytes=%lld segment_ms=%lld\n",
+                "segment_bytes=%lld segment_ms=%lld cleanup_policy=%s delete_retention_ms=%lld "
+                "dirty_ratio=%.17g compaction_lag_ms=%lld\n",
                 ti->name, (unsigned long long)ti->id, ti->partitions, ti->replication_factor,
                 (long long)ti->config.retention_ms, (long long)ti->config.retention_bytes,
-                (long long)ti->config.segment_bytes, (long long)ti->config.segment_ms);
+                (long long)ti->config.segment_bytes, (long long)ti->config.segment_ms,
+                topic_cleanup_policy_name(ti->config.cleanup_policy),
+                (long long)ti->config.delete_retention_ms, ti->config.min_cleanable_dirty_ratio,
+                (long long)ti->config.min_compaction_lag_ms);
     }
     int rc = fclose(f) == 0 ? atomic_file_write(r->path, text, len) : -ENOMEM;
     free(text);

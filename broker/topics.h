@@ -38,12 +38,29 @@ struct partition_stats {
     _Atomic bool online;       /* opened by its owner */
 };
 
+/* topic_config.cleanup_policy bits: the storage engine's LOG_CLEANUP_* */
+#define TOPIC_CLEANUP_DELETE 1u
+#define TOPIC_CLEANUP_COMPACT 2u
+
 struct topic_config {
     int64_t retention_ms;
     int64_t retention_bytes;
     int64_t segment_bytes;
     int64_t segment_ms;
+    uint32_t cleanup_policy;          /* TOPIC_CLEANUP_* bits; 0 (old tables): delete */
+    int64_t delete_retention_ms;      /* 0: the engine's default (24 h) */
+    double min_cleanable_dirty_ratio; /* 0: the engine's default (0.5) */
+    int64_t min_compaction_lag_ms;
 };
+
+/* "delete", "compact", "compact,delete" (or "delete,compact"), "" (delete): 0, or -1. */
+int topic_cleanup_policy_parse(const char *text, uint32_t *out);
+/* The policy's name as the wire and the CLI spell it. */
+const char *topic_cleanup_policy_name(uint32_t policy);
+
+struct partition_log_config;
+/* The topic's cleanup policy and compaction settings, into a partition log's config. */
+void topic_config_apply_compaction(const struct topic_config *tc, struct partition_log_config *cfg);
 
 struct topic_info {
     char name[TOPIC_NAME_MAX + 1];

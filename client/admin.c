@@ -253,6 +253,16 @@ int ringlog_admin_create_topic(ringlog_admin *a, const char *name, int32_t parti
                                int32_t replication_factor, const ringlog_topic_config *config,
                                char *errbuf, size_t errlen)
 {
+    return ringlog_admin_create_topic_cleanup(a, name, partitions, replication_factor, config, NULL,
+                                              errbuf, errlen);
+}
+
+int ringlog_admin_create_topic_cleanup(ringlog_admin *a, const char *name, int32_t partitions,
+                                       int32_t replication_factor,
+                                       const ringlog_topic_config *config,
+                                       const ringlog_topic_cleanup *cleanup, char *errbuf,
+                                       size_t errlen)
+{
     if (!a || !name || partitions < 0 || replication_factor < 0) {
         rl_errbuf(errbuf, errlen, "invalid argument");
         return RINGLOG_ERR_INVALID_ARG;
@@ -263,6 +273,12 @@ int ringlog_admin_create_topic(ringlog_admin *a, const char *name, int32_t parti
         tc.retention_bytes = config->retention_bytes;
         tc.segment_bytes = config->segment_bytes;
         tc.segment_ms = config->segment_ms;
+    }
+    if (cleanup) {
+        tc.cleanup_policy = (char *)(cleanup->policy ? cleanup->policy : "");
+        tc.delete_retention_ms = cleanup->delete_retention_ms;
+        tc.min_cleanable_dirty_ratio = cleanup->min_cleanable_dirty_ratio;
+        tc.min_compaction_lag_ms = cleanup->min_compaction_lag_ms;
     }
     Ringlog__CreatableTopic ct = RINGLOG__CREATABLE_TOPIC__INIT;
     Ringlog__CreatableTopic *ctp = &ct;

@@ -99,6 +99,10 @@ static Ringlog__TopicMetadata *describe_topic(struct request *r, const char *nam
     tm->config->retention_bytes = t->config.retention_bytes;
     tm->config->segment_bytes = t->config.segment_bytes;
     tm->config->segment_ms = t->config.segment_ms;
+    tm->config->cleanup_policy = (char *)topic_cleanup_policy_name(t->config.cleanup_policy);
+    tm->config->delete_retention_ms = t->config.delete_retention_ms;
+    tm->config->min_cleanable_dirty_ratio = t->config.min_cleanable_dirty_ratio;
+    tm->config->min_compaction_lag_ms = t->config.min_compaction_lag_ms;
     tm->n_partitions = t->partitions;
     for (uint32_t p = 0; p < t->partitions; p++)
         if ((tm->partitions[p] = describe_partition(r, t, p)) == NULL)

@@ -209,6 +209,29 @@ static enum job_next fan_out(struct admin_job *job, struct topic_info *t, enum a
     return --job->pending == 0 ? JOB_FANOUT_DONE : JOB_WAIT;
 }
 
+/* cleanup_policy and the compaction settings (docs/STORAGE.md, "Compaction"). */
+static int validate_compaction(const Ringlog__TopicConfig *c, struct topic_config *out,
+                               const char **why)
+{
+    if (topic_cleanup_policy_parse(c->cleanup_policy ? c->cleanup_policy : "",
+                                   &out->cleanup_policy) != 0) {
+        *why = "cleanup_policy must be delete, compact or compact,delete";
+        return -1;
+    }
+    if (c->delete_retention_ms < 0 || c->min_compaction_lag_ms < 0) {
+        *why = "delete_retention_ms and min_compaction_lag_ms must be 0 (default) or positive";
+        return -1;
+    }
+    if (!(c->min_cleanable_dirty_ratio >= 0.0 && c->min_cleanable_dirty_ratio <= 1.0)) {
+        *why = "min_cleanable_dirty_ratio must be in [0, 1] (0: default)";
+        return -1;
+    }
+    out->delete_retention_ms = c->delete_retention_ms;
+    out->min_cleanable_dirty_ratio = c->min_cleanable_dirty_ratio;
+    out->min_compaction_lag_ms = c->min_compaction_lag_ms;
+    return 0;
+}
+
 static int validate_config(const Ringlog__TopicConfig *c, struct topic_config *out,
                            const struct broker_config *defaults, const char **why)
 {
@@ -216,6 +239,7 @@ static int validate_config(const Ringlog__TopicConfig *c, struct topic_config *o
     out->retention_bytes = defaults->default_retention_bytes;
     out->segment_bytes = defaults->default_segment_bytes;
     out->segment_ms = defaults->default_segment_ms;
+    out->cleanup_policy = TOPIC_CLEANUP_DELETE;
     if (!c)
         return 0;
     if (c->retention_ms < -1 || c->retention_bytes < -1) {
@@ -230,6 +254,8 @@ static int validate_config(const Ringlog__TopicConfig *c, struct topic_config *o
         *why = "segment_ms must be positive";
         return -1;
     }
+    if (validate_compaction(c, out, why) != 0)
+        return -1;
     if (c->retention_ms)
         out->retention_ms = c->retention_ms;
     if (c->retention_bytes)

@@ -853,7 +853,8 @@ static void groups_retire(struct partition_log *log)
 
 bool log_retention_due(struct partition_log *log, int64_t now)
 {
-    return (log->cfg.retention_bytes >= 0 || log->cfg.retention_ms >= 0) && log->nsegs > 1 &&
+    return (log->cfg.cleanup_policy & LOG_CLEANUP_DELETE) != 0 &&
+           (log->cfg.retention_bytes >= 0 || log->cfg.retention_ms >= 0) && log->nsegs > 1 &&
            now - log->last_retention_ms >= log->cfg.retention_check_ms;
 }
 
@@ -869,7 +870,7 @@ static bool group_may_join(struct partition_log *log)
     struct log_op *head = log->queue_head;
     if (log->groups_inflight >= log->cfg.max_inflight_groups || head == NULL ||
         head->kind != LOG_OP_APPEND || log->repair_needed || log->flush_requested ||
-        log->dir_sync_needed)
+        log->dir_sync_needed || log->compact.swap_ready)
         return false;
     if (roll_needed(log, ((struct log_append *)head)->len) || log_checkpoint_due(log))
         return false;
@@ -903,6 +904,10 @@ void log_pump(struct partition_log *log)
     }
     if (log_checkpoint_due(log)) {
         ctl_start(log, LOG_CTL_CHECKPOINT, NULL);
+        return;
+    }
+    if (log->compact.swap_ready && log->state == LOG_STATE_OPEN) {
+        ctl_start(log, LOG_CTL_COMPACT_SWAP, NULL);
         return;
     }
     if (head != NULL && head->kind == LOG_OP_APPEND && log->groups == NULL &&

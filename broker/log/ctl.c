@@ -1332,6 +1332,59 @@ static void start_delete(struct partition_log *log)
     wait_drained(log, delete_next);
 }
 
+/* ------------------------------------------------------------ compaction */
+
+static void after_compact_rename(struct partition_log *log, struct ctl_io *io, int32_t res)
+{
+    (void)io;
+    (void)res;
+    compact_swap_renamed(log);
+}
+
+static void compact_swapped(struct partition_log *log, int status)
+{
+    compact_swap_end(log, status);
+    ctl_end(log, LOG_OK);
+}
+
+/*
+ * Swaps a compacted segment in (compact.c wrote its temp files and made
+ * them durable). The order makes every crash point leave a segment whose
+ * index matches it or is missing (recovery rebuilds a missing one), never
+ * an old index with the new data or the reverse: the old index files go
+ * first (durably), then the new .log replaces the old (durably), then the
+ * new index files take their names.
+ */
+static void start_compact_swap(struct partition_log *log)
+{
+    struct compact_swap_names n;
+    if (!compact_swap_begin(log, &n)) {
+        compact_swapped(log, LOG_ERR_BUSY);
+        return;
+    }
+    for (int i = 1; i < 3; i++)
+        prog_add(log,
+                 (struct log_io_req){.op = LOG_IO_UNLINKAT, .fd = log->dir_fd, .path = n.dst[i]},
+                 CTL_QUIET);
+    prog_add(log, (struct log_io_req){.op = LOG_IO_FSYNC, .fd = log->dir_fd}, CTL_MUST);
+    struct ctl_io *io = prog_add(
+        log,
+        (struct log_io_req){
+            .op = LOG_IO_RENAMEAT, .fd = log->dir_fd, .path = n.tmp[0], .buf = (void *)n.dst[0]},
+        CTL_MUST);
+    io->after = after_compact_rename;
+    prog_add(log, (struct log_io_req){.op = LOG_IO_FSYNC, .fd = log->dir_fd}, CTL_MUST);
+    for (int i = 1; i < 3; i++)
+        prog_add(log,
+                 (struct log_io_req){.op = LOG_IO_RENAMEAT,
+                                     .fd = log->dir_fd,
+                                     .path = n.tmp[i],
+                                     .buf = (void *)n.dst[i]},
+                 CTL_TOLERATE);
+    prog_add(log, (struct log_io_req){.op = LOG_IO_FSYNC, .fd = log->dir_fd}, CTL_TOLERATE);
+    prog_run(log, compact_swapped);
+}
+
 /* ------------------------------------------------------------------ start */
 
 static void ctl_dispatch(struct partition_log *log)
@@ -1356,6 +1409,9 @@ static void ctl_dispatch(struct partition_log *log)
         break;
     case LOG_OP_RETENTION:
         retention_next(log);
+        break;
+    case LOG_CTL_COMPACT_SWAP:
+        start_compact_swap(log);
         break;
     case LOG_OP_TRUNCATE:
         start_truncate(log);
@@ -1391,6 +1447,8 @@ static void ctl_open_failed(struct partition_log *log)
         log->ckpt_attempt_pos = log->durable_pos;
     } else if (r->kind == LOG_OP_RETENTION) {
         log->last_retention_ms = now;
+    } else if (r->kind == LOG_CTL_COMPACT_SWAP) {
+        compact_swap_end(log, log_status_from_errno(err)); /* the pass stops */
     } else if (r->kind == LOG_CTL_ROLL) {
         log_note_failure(log, "segment roll", err);
         log_active(log)->created_ms = now - log->cfg.segment_ms + 1000;
@@ -1412,6 +1470,10 @@ void ctl_start(struct partition_log *log, uint8_t kind, struct log_ctl *user)
 {
     struct log_ctl_run *r = &log->ctl;
     assert(!log->ctl_active && log->groups_inflight == 0 && !log->prealloc_busy);
+    /* These change or end the log under a compaction pass: it stops. */
+    if (kind == LOG_OP_TRUNCATE || kind == LOG_OP_RESET || kind == LOG_OP_CLOSE ||
+        kind == LOG_OP_DELETE)
+        compact_abort(log);
     log->ctl_active = true;
     r->c.on_complete = on_ctl_complete;
     r->kind = kind;

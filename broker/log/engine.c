@@ -130,6 +130,7 @@ void log_engine_tick(struct log_engine *e)
             work = true;
         if (log_retention_due(log, now))
             work = true;
+        compact_tick(log, now);
         if (work)
             log_mark_ready(log);
         else
@@ -139,7 +140,7 @@ void log_engine_tick(struct log_engine *e)
 
 bool log_engine_idle(const struct log_engine *e)
 {
-    if (e->inflight > 0 || e->ready != NULL)
+    if (e->inflight > 0 || e->ready != NULL || e->compacting != NULL)
         return false;
     for (const struct partition_log *log = e->partitions; log != NULL; log = log->next_open)
         if (log->queue_head != NULL || log->ctl_active || log->groups_inflight > 0)

@@ -234,9 +234,22 @@ enum log_internal_kind {
     LOG_CTL_REPAIR,
     LOG_CTL_INTERVAL_FLUSH,
     LOG_CTL_DIR_SYNC,
+    LOG_CTL_COMPACT_SWAP,
 };
 
 enum log_state { LOG_STATE_OPEN, LOG_STATE_CLOSING, LOG_STATE_CLOSED };
+
+/* compact.c: a partition's compaction state. */
+struct compact_job;
+struct log_compact {
+    struct compact_job *job; /* the pass running, or NULL */
+    int64_t first_dirty;     /* below it, the log was compacted against everything up to it */
+    bool dedup_complete;     /* the compacted part has one record per key: tombstones may go */
+    bool swap_ready;         /* a rewritten segment waits for a quiescent partition */
+    int64_t last_check_ms;
+    int64_t tombstone_due_ms; /* a kept tombstone expires then (INT64_MAX: none) */
+    struct log_compact_stats stats;
+};
 
 /* -------------------------------------------------------------- partition */
 
@@ -311,6 +324,8 @@ struct partition_log {
     int64_t prealloc_ms; /* when the last step was taken */
     bool prealloc_busy;  /* a reservation is in flight: control operations wait */
     bool prealloc_off;   /* the filesystem does not support fallocate */
+
+    struct log_compact compact;
 };
 
 /* ----------------------------------------------------- shared functions */
@@ -370,6 +385,20 @@ void prealloc_cut(struct log_segment *seg, uint64_t size);
 
 /* recovery.c */
 int log_recover(struct partition_log *log, struct log_open_report *rep);
+
+/* compact.c */
+void compact_init(struct partition_log *log);
+/* Called by the tick: starts a pass when one is due and the engine has none. */
+void compact_tick(struct partition_log *log, int64_t now);
+/* Truncation, reset, close or delete: the pass stops (at its next I/O completion). */
+void compact_abort(struct partition_log *log);
+/* The swap (ctl.c, LOG_CTL_COMPACT_SWAP): which names, and what happened. */
+struct compact_swap_names {
+    const char *tmp[3], *dst[3]; /* .log, .index, .timeindex */
+};
+bool compact_swap_begin(struct partition_log *log, struct compact_swap_names *names);
+void compact_swap_renamed(struct partition_log *log);
+void compact_swap_end(struct partition_log *log, int status);
 
 /* ctl.c */
 void ctl_start(struct partition_log *log, uint8_t kind, struct log_ctl *user);

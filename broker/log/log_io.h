@@ -45,6 +45,7 @@ enum log_io_op {
     LOG_IO_GETDENTS,   /* fd, buf, len -> bytes of linux_dirent64 (run only) */
     LOG_IO_SYNC_RANGE, /* fd, off, len, flags: sync_file_range (start writeback) */
     LOG_IO_FADVISE,    /* fd, off, len, flags = advice: posix_fadvise */
+    LOG_IO_RENAMEAT,   /* fd = dirfd of both names, path -> buf (the new name, a string) */
     LOG_IO_OP_COUNT,
 };
 

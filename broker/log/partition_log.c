@@ -32,6 +32,9 @@ void partition_log_config_default(struct partition_log_config *cfg)
     cfg->checkpoint_interval_ms = 1000;
     cfg->checkpoint_bytes = 64ull << 20;
     cfg->retention_check_ms = 1000;
+    cfg->cleanup_policy = LOG_CLEANUP_DELETE;
+    cfg->delete_retention_ms = 24ll * 3600 * 1000;
+    cfg->min_cleanable_dirty_ratio = 0.5;
 }
 
 int partition_log_parse_flush(const char *text, struct partition_log_config *cfg)
@@ -222,6 +225,8 @@ static int check_config(struct partition_log_config *c, struct log_open_report *
         c->max_group_bytes = c->max_append_bytes;
     if (c->prealloc_bytes == 0)
         c->prealloc_bytes = LOG_DEFAULT_PREALLOC_BYTES;
+    if (c->cleanup_policy == 0)
+        c->cleanup_policy = LOG_CLEANUP_DELETE;
     const char *bad = NULL;
     if (c->segment_bytes < 4096 || c->segment_bytes > LOG_MAX_SEGMENT_BYTES)
         bad = "segment_bytes must be in [4 KiB, 2 GiB]";
@@ -240,6 +245,12 @@ static int check_config(struct partition_log_config *c, struct log_open_report *
         bad = "flush interval must be positive";
     else if (c->prealloc_bytes < 4096 || c->prealloc_bytes > LOG_PREALLOC_MAX_BYTES)
         bad = "prealloc_bytes must be in [4 KiB, 16 MiB]";
+    else if ((c->cleanup_policy & ~(LOG_CLEANUP_DELETE | LOG_CLEANUP_COMPACT)) != 0)
+        bad = "cleanup_policy: delete, compact or both";
+    else if (c->delete_retention_ms < 0 || c->min_compaction_lag_ms < 0 ||
+             !(c->min_cleanable_dirty_ratio >= 0.0 && c->min_cleanable_dirty_ratio <= 1.0))
+        bad = "delete_retention_ms and min_compaction_lag_ms must be >= 0, the dirty ratio in "
+              "[0, 1]";
     if (bad == NULL)
         return LOG_OK;
     snprintf(rep->message, sizeof(rep->message), "%s", bad);
@@ -324,6 +335,7 @@ int partition_log_open(struct log_engine *e, const char *data_dir, const char *t
         return status;
     }
     close_transient_files(log);
+    compact_init(log);
     if (log->cfg.flush == LOG_FLUSH_INTERVAL)
         log_engine_note_interval(e, log->cfg.flush_interval_ms);
     log->last_flush_ms = log->last_retention_ms = log_now(log);

@@ -21,6 +21,7 @@
 #ifndef RINGLOG_BROKER_PARTITION_LOG_H
 #define RINGLOG_BROKER_PARTITION_LOG_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -47,13 +48,33 @@ struct log_engine_config {
     void *clock_ctx;
 };
 
+/* What compaction did on a partition (or, summed, on an engine). */
+struct log_compact_stats {
+    uint64_t passes;           /* passes finished */
+    uint64_t failures;         /* passes abandoned on an I/O error */
+    uint64_t segments_cleaned; /* segments rewritten and swapped in */
+    uint64_t bytes_read;       /* segment bytes read (key map and rewrite) */
+    uint64_t bytes_removed;    /* segment bytes that compaction removed */
+    uint64_t records_removed;  /* records removed (older values and expired tombstones) */
+    int64_t last_run_ms;       /* wall clock at the end of the last pass (0: none) */
+    int64_t last_run_duration_ms;
+};
+
+/* The same, summed over an engine's partitions: relaxed atomics, read by the metrics endpoint. */
+struct log_compact_counters {
+    _Atomic uint64_t passes, failures, segments_cleaned, bytes_read, bytes_removed, records_removed;
+    _Atomic int64_t last_run_ms;
+};
+
 struct log_engine {
     struct log_engine_config cfg;
-    struct partition_log *ready;      /* partitions with work for log_engine_submit */
-    struct partition_log *partitions; /* every open partition */
-    uint64_t inflight;                /* operations submitted and not completed */
-    int64_t next_walk_ms;             /* log_engine_tick looks at the partitions from then */
-    int64_t walk_ms;                  /* ... every this often (LOG_TICK_WALK_MS or less) */
+    struct partition_log *ready;         /* partitions with work for log_engine_submit */
+    struct partition_log *partitions;    /* every open partition */
+    uint64_t inflight;                   /* operations submitted and not completed */
+    int64_t next_walk_ms;                /* log_engine_tick looks at the partitions from then */
+    int64_t walk_ms;                     /* ... every this often (LOG_TICK_WALK_MS or less) */
+    struct partition_log *compacting;    /* the one compaction pass of the engine, or NULL */
+    struct log_compact_counters compact; /* summed over its partitions, for metrics */
 };
 
 /* log_engine_tick walks the partitions at most this often (or the shortest flush interval). */
@@ -98,6 +119,12 @@ enum log_flush_policy {
 #define LOG_WRITEBACK_KICK_BYTES (2u << 20)
 #define LOG_WRITEBACK_KICK_WINDOW_MS 250
 
+/* partition_log_config.cleanup_policy bits */
+#define LOG_CLEANUP_DELETE 1u
+#define LOG_CLEANUP_COMPACT 2u
+/* 24 B a slot, 4/3 slots an entry: 8 MiB while a pass runs (one per engine at a time). */
+#define LOG_DEFAULT_COMPACT_MAP_ENTRIES (1u << 18)
+
 /* Defaults of the fields below that take 0 to mean "the default". */
 #define LOG_DEFAULT_INFLIGHT_GROUPS 2
 #define LOG_DEFAULT_CACHE_KEEP_BYTES (64ll << 20)
@@ -127,6 +154,14 @@ struct partition_log_config {
     int64_t checkpoint_interval_ms; /* recovery checkpoint at most this stale (1000) */
     uint64_t checkpoint_bytes;      /* ... or this many durable bytes behind (64 MiB) */
     int64_t retention_check_ms;     /* how often tick() looks at retention (1000) */
+    /* Cleanup policy (docs/STORAGE.md, "Compaction"): LOG_CLEANUP_DELETE (retention by
+     * size and age; 0 means this), LOG_CLEANUP_COMPACT (keep the newest record per key;
+     * no retention), or both. */
+    uint32_t cleanup_policy;
+    int64_t delete_retention_ms;      /* compaction keeps a tombstone this long (24 h) */
+    double min_cleanable_dirty_ratio; /* compact once this share of the log is dirty (0.5) */
+    int64_t min_compaction_lag_ms;    /* a segment whose newest batch is younger waits (0) */
+    uint32_t compact_map_entries;     /* keys one pass maps (0: LOG_DEFAULT_COMPACT_MAP_ENTRIES) */
     /* Called whenever the durable offset moves forward (may be NULL). */
     void (*on_durable_advance)(struct partition_log *log, int64_t durable_offset, void *ctx);
     /* Called when retention moved the log start (files gone, directory synced,
@@ -211,6 +246,21 @@ uint32_t partition_log_epochs(const struct partition_log *log, const struct log_
  */
 void partition_log_set_high_watermark(struct partition_log *log, int64_t hw);
 int64_t partition_log_high_watermark(const struct partition_log *log);
+
+void partition_log_compact_stats(const struct partition_log *log, struct log_compact_stats *out);
+/* The share of the cleanable log (closed, committed segments) not yet compacted: 0..1. */
+double partition_log_dirty_ratio(const struct partition_log *log);
+/*
+ * Starts a compaction pass now, whatever the dirty ratio (for tests and
+ * tools; the engine's tick starts them by itself). LOG_OK when started,
+ * LOG_ERR_BUSY when a pass of this engine runs, LOG_ERR_INVALID when the
+ * partition is not compacted or has nothing to compact.
+ */
+int partition_log_compact_now(struct partition_log *log);
+/* Offsets below it were compacted by the last pass (against every key up to it). */
+int64_t partition_log_compacted_offset(const struct partition_log *log);
+/* True while a compaction pass of this partition runs. */
+bool partition_log_compacting(const struct partition_log *log);
 
 /* Heap the partition holds (structures, in-memory indexes, write groups): not the page cache. */
 size_t partition_log_memory_bytes(const struct partition_log *log);

@@ -40,6 +40,9 @@ struct recovery {
     size_t cap;
     bool note_epochs; /* scanning past the checkpoint: batches extend the epoch table */
     bool created;     /* the only segment was created by this open: nothing to recover */
+    /* A closed segment's index rebuild: compaction may have left offset gaps between batches
+     * (docs/STORAGE.md, "Compaction"), so a batch may start past where the last one ended. */
+    bool gaps_ok;
 };
 
 struct scan_result {
@@ -136,6 +139,19 @@ static int parse_name(const char *name, int64_t *base, uint8_t *kind)
     return 0;
 }
 
+/* A compaction's temp file ("<20 digits>.log.cleaned", ...): a pass a crash interrupted. */
+static bool compact_leftover(const char *name)
+{
+    static const char suffix[] = ".cleaned";
+    size_t n = strlen(name), s = sizeof(suffix) - 1;
+    if (n <= 20 + s || strcmp(name + n - s, suffix) != 0)
+        return false;
+    for (int i = 0; i < 20; i++)
+        if (name[i] < '0' || name[i] > '9')
+            return false;
+    return name[20] == '.';
+}
+
 static int cmp_found(const void *a, const void *b)
 {
     const struct found *x = a, *y = b;
@@ -174,6 +190,11 @@ static int list_segments(struct partition_log *log, struct found **out, uint32_t
             p += d->d_reclen;
             int64_t base;
             uint8_t kind;
+            if (compact_leftover(d->d_name)) {
+                /* The segment it would have replaced is whole: the swap renames it last. */
+                run(log, (struct log_io_req){.op = LOG_IO_UNLINKAT, .fd = dfd, .path = d->d_name});
+                continue;
+            }
             if (parse_name(d->d_name, &base, &kind) != 0)
                 continue;
             uint32_t i = 0;
@@ -397,7 +418,7 @@ static int scan_segment(struct recovery *rc, struct log_segment *seg, uint64_t f
                 stop = true;
                 break;
             }
-            if (h.base_offset != offset) {
+            if (h.base_offset != offset && !(rc->gaps_ok && h.base_offset > offset)) {
                 res->why = "offset does not follow on";
                 stop = true;
                 break;
@@ -520,7 +541,9 @@ static int rebuild_closed_index(struct recovery *rc, struct log_segment *seg)
     seg->last_time_entry_ts = INT64_MIN;
     seg->max_timestamp = INT64_MIN;
     struct scan_result res;
+    rc->gaps_ok = true;
     int err = scan_segment(rc, seg, seg->size, 0, seg->base_offset, &res);
+    rc->gaps_ok = false;
     if (err != 0)
         return err;
     if (res.end_pos < seg->size)

@@ -141,6 +141,7 @@ struct partition *partition_open(struct shard *s, const struct topic_info *t, ui
         cfg.retention_ms = t->config.retention_ms;
     if (t->config.retention_bytes != 0)
         cfg.retention_bytes = t->config.retention_bytes;
+    topic_config_apply_compaction(&t->config, &cfg);
     cfg.max_append_bytes = srv->cfg.max_frame_bytes;
     cfg.max_batch_bytes = srv->cfg.max_frame_bytes;
     cfg.on_durable_advance = on_durable_advance;

@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 #include "commands.h"
@@ -14,6 +15,9 @@ static const struct cli_flag CREATE_FLAGS[] = {
     {"retention-ms", "MS", "delete closed segments older than this; -1: never", false},
     {"retention-bytes", "B", "delete the oldest closed segments past this size; -1: never", false},
     {"segment-bytes", "B", "roll to a new segment file at this size", false},
+    {"cleanup-policy", "POLICY",
+     "delete (retention), compact (keep the newest record of every key) or compact,delete", false},
+    {"delete-retention-ms", "MS", "compaction keeps a tombstone this long (broker: 24 h)", false},
 };
 
 /* A new admin client, or NULL after printing why. */
@@ -32,19 +36,27 @@ static int topic_create(const struct cli_args *a, ringlog_conf *conf)
     const char *name = a->operands[0];
     int64_t parts = 0, rf = 0;
     ringlog_topic_config cfg = {0};
+    ringlog_topic_cleanup cleanup = {0};
     int rc;
     if ((rc = cli_int(a, "partitions", 1, 100000, &parts)) ||
         (rc = cli_int(a, "replication-factor", 1, 100, &rf)) ||
         (rc = cli_int(a, "retention-ms", -1, INT64_MAX, &cfg.retention_ms)) ||
         (rc = cli_int(a, "retention-bytes", -1, INT64_MAX, &cfg.retention_bytes)) ||
-        (rc = cli_int(a, "segment-bytes", 1, INT64_MAX, &cfg.segment_bytes)))
+        (rc = cli_int(a, "segment-bytes", 1, INT64_MAX, &cfg.segment_bytes)) ||
+        (rc = cli_int(a, "delete-retention-ms", 1, INT64_MAX, &cleanup.delete_retention_ms)))
         return rc;
+    const char *policy = cli_arg(a, "cleanup-policy");
+    if (policy && strcmp(policy, "delete") != 0 && strcmp(policy, "compact") != 0 &&
+        strcmp(policy, "compact,delete") != 0 && strcmp(policy, "delete,compact") != 0)
+        return cli_usage(a->cmd, "--cleanup-policy: delete, compact or compact,delete, not \"%s\"",
+                         policy);
+    cleanup.policy = policy;
     ringlog_admin *adm = admin_or_fail(conf);
     if (!adm)
         return EXIT_FAILURE;
     char err[512];
-    int e =
-        ringlog_admin_create_topic(adm, name, (int32_t)parts, (int32_t)rf, &cfg, err, sizeof(err));
+    int e = ringlog_admin_create_topic_cleanup(adm, name, (int32_t)parts, (int32_t)rf, &cfg,
+                                               &cleanup, err, sizeof(err));
     ringlog_admin_destroy(adm);
     return e ? cli_fail("topic create %s: %s: %s", name, ringlog_err_name(e), err) : 0;
 }

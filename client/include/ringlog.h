@@ -704,6 +704,20 @@ typedef struct ringlog_topic_config {
     int64_t segment_ms;
 } ringlog_topic_config;
 
+/*
+ * A topic's cleanup policy and compaction settings (docs/STORAGE.md,
+ * "Compaction"); zero fields mean the broker default. Its own struct, so
+ * ringlog_topic_config keeps its RINGLOG_0.1 layout.
+ */
+typedef struct ringlog_topic_cleanup {
+    /* "delete" (retention), "compact" (keep the newest record of every key),
+     * "compact,delete"; NULL or "": the default, delete. */
+    const char *policy;
+    int64_t delete_retention_ms;      /* compaction keeps a tombstone this long (24 h) */
+    double min_cleanable_dirty_ratio; /* compact once this share is not compacted (0.5) */
+    int64_t min_compaction_lag_ms;    /* a segment this young is not compacted */
+} ringlog_topic_cleanup;
+
 typedef struct ringlog_partition_info {
     int32_t partition;
     int err;        /* per-partition error, RINGLOG_OK normally */
@@ -737,6 +751,13 @@ void ringlog_admin_destroy(ringlog_admin *a);
 int ringlog_admin_create_topic(ringlog_admin *a, const char *name, int32_t partitions,
                                int32_t replication_factor, const ringlog_topic_config *config,
                                char *errbuf, size_t errlen);
+
+/* The same with a cleanup policy (NULL: the default); INVALID_CONFIG for a bad one. */
+int ringlog_admin_create_topic_cleanup(ringlog_admin *a, const char *name, int32_t partitions,
+                                       int32_t replication_factor,
+                                       const ringlog_topic_config *config,
+                                       const ringlog_topic_cleanup *cleanup, char *errbuf,
+                                       size_t errlen);
 
 int ringlog_admin_delete_topic(ringlog_admin *a, const char *name, char *errbuf, size_t errlen);
 

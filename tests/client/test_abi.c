@@ -46,6 +46,7 @@ Test(abi, public_struct_layouts_are_pinned)
     PIN(ringlog_topic_partition, 24, offset);
     PIN(ringlog_message, 80, header_count);
     PIN(ringlog_topic_config, 32, segment_ms);
+    PIN(ringlog_topic_cleanup, 32, min_compaction_lag_ms);
     PIN(ringlog_partition_info, 72, high_watermark);
     PIN(ringlog_topic_info, 56, partition_count);
 #else

@@ -218,7 +218,14 @@ Ringlog__Response *wire_create_topic_segments(int fd, const char *name, uint32_t
 
 static Ringlog__Response *create_topic_request(int fd, const char *name, uint32_t partitions,
                                                uint32_t replication_factor, int64_t segment_bytes,
-                                               int64_t retention_ms);
+                                               int64_t retention_ms)
+{
+    Ringlog__TopicConfig config = RINGLOG__TOPIC_CONFIG__INIT;
+    config.segment_bytes = segment_bytes;
+    config.retention_ms = retention_ms;
+    bool any = segment_bytes != 0 || retention_ms != 0;
+    return wire_create_topic_full(fd, name, partitions, replication_factor, any ? &config : NULL);
+}
 
 Ringlog__Response *wire_create_topic_with(int fd, const char *name, uint32_t partitions,
                                           uint32_t replication_factor, int64_t segment_bytes)
@@ -252,23 +259,18 @@ Ringlog__Response *wire_metadata(int fd, const char *topic)
     return wire_call(fd, &req);
 }
 
-static Ringlog__Response *create_topic_request(int fd, const char *name, uint32_t partitions,
-                                               uint32_t replication_factor, int64_t segment_bytes,
-                                               int64_t retention_ms)
+Ringlog__Response *wire_create_topic_full(int fd, const char *name, uint32_t partitions,
+                                          uint32_t replication_factor,
+                                          const Ringlog__TopicConfig *config)
 {
     Ringlog__Request req = RINGLOG__REQUEST__INIT;
     Ringlog__CreateTopicsRequest ct = RINGLOG__CREATE_TOPICS_REQUEST__INIT;
     Ringlog__CreatableTopic topic = RINGLOG__CREATABLE_TOPIC__INIT;
-    Ringlog__TopicConfig config = RINGLOG__TOPIC_CONFIG__INIT;
     Ringlog__CreatableTopic *topics[1] = {&topic};
     topic.name = (char *)name;
     topic.partitions = partitions;
     topic.replication_factor = replication_factor;
-    if (segment_bytes != 0 || retention_ms != 0) {
-        config.segment_bytes = segment_bytes;
-        config.retention_ms = retention_ms;
-        topic.config = &config;
-    }
+    topic.config = (Ringlog__TopicConfig *)config;
     ct.n_topics = 1;
     ct.topics = topics;
     req.body_case = RINGLOG__REQUEST__BODY_CREATE_TOPICS;

@@ -40,6 +40,10 @@ Ringlog__Response *wire_create_topic_config(int fd, const char *name, uint32_t p
 /* Any partition count, replication factor and segment size (0: defaults), even invalid ones. */
 Ringlog__Response *wire_create_topic_with(int fd, const char *name, uint32_t partitions,
                                           uint32_t replication_factor, int64_t segment_bytes);
+/* Any config (NULL: none, the broker's defaults). */
+Ringlog__Response *wire_create_topic_full(int fd, const char *name, uint32_t partitions,
+                                          uint32_t replication_factor,
+                                          const Ringlog__TopicConfig *config);
 /* A cluster topic: replication factor rf, retention unlimited (the batches' 2023 timestamps). */
 Ringlog__Response *wire_create_topic_replicated(int fd, const char *name, uint32_t partitions,
                                                 uint32_t rf);
