@@ -43,7 +43,8 @@ struct ppart {
     bool retry_pending; /* resend from the head once inflight is 0 */
     int64_t backoff_until;
     int64_t backoff_ms;
-    int warned_err; /* the refusal last shown to the application; 0 after a success */
+    int64_t leadership_since; /* first NOT_LEADER of the current episode (0: none) */
+    int warned_err;           /* the refusal last shown to the application; 0 after a success */
 };
 
 struct ptopic {
@@ -506,6 +507,18 @@ static void batch_retry(struct ringlog_producer *p, struct ppart *pp, struct rl_
         return;
     }
     pp->retry_pending = true;
+    /* A leadership change (a leader killed, an election) settles within a
+     * few hundred ms on a cluster: retry it at the base backoff for the
+     * first second instead of doubling, so a failover costs the election
+     * and not 100 + 200 + 400 ms of backoff on top (measured: failovers
+     * clustered at 365 and 765 ms; Metadata refreshes stay rate-limited by
+     * the cluster engine). */
+    bool leadership = err == RINGLOG_ERR_NOT_LEADER || err == RINGLOG_ERR_LEADER_NOT_AVAILABLE ||
+                      err == RINGLOG_ERR_TRANSPORT; /* a leader that just died */
+    if (leadership && pp->leadership_since == 0)
+        pp->leadership_since = now;
+    if (leadership && now - pp->leadership_since < 1000)
+        pp->backoff_ms = 0; /* stays at the base below */
     if (pp->backoff_ms == 0)
         pp->backoff_ms = p->conf->retry_backoff_ms;
     else if (pp->backoff_ms * 2 <= p->conf->retry_backoff_max_ms)
@@ -558,6 +571,7 @@ static void batch_result(struct ringlog_producer *p, struct rl_pbatch *b, int er
     struct ppart *pp = b->owner;
     if (err == RINGLOG_OK || err == RINGLOG_ERR_DUPLICATE_SEQUENCE) {
         pp->backoff_ms = 0;
+        pp->leadership_since = 0;
         pp->warned_err = 0;
         batch_unlink(pp, b);
         batch_complete(p, b, RINGLOG_OK, base_offset, NULL);

@@ -117,6 +117,22 @@ void rg_campaign(struct replica_group *rg, bool pre_vote, bool transfer, struct 
     send_vote_requests(rg, pre_vote, transfer, out);
 }
 
+/* Pre-votes again to the voters that have not answered this round. */
+static void repeat_pre_votes(struct replica_group *rg, struct rg_output *out)
+{
+    RG_ASSERT(rg->role == RG_ROLE_PRE_CANDIDATE);
+    for (uint32_t i = 0; i < rg->peer_count; i++) {
+        struct rg_peer *p = &rg->peers[i];
+        if (!p->voter || p->vote_responded)
+            continue;
+        struct rg_message *m = rg_out_message(rg, out, RG_MSG_PRE_VOTE, p->id);
+        m->term = rg_next_term(rg);
+        m->log_end = rg->log_end;
+        m->last_epoch = rg_epoch_table_last_epoch(&rg->epochs);
+        RG_ASSERT(m->term > rg->term);
+    }
+}
+
 void rg_tick_election(struct replica_group *rg, struct rg_output *out)
 {
     rg->election_elapsed++;
@@ -129,6 +145,16 @@ void rg_tick_election(struct replica_group *rg, struct rg_output *out)
         if (timeout)
             reset_election_timer(rg);
         return;
+    }
+    if (!timeout && rg->role == RG_ROLE_PRE_CANDIDATE &&
+        rg->election_elapsed % rg->config.heartbeat_ticks == 0) {
+        /* Peers still inside their lease ignore a pre-vote; ask them again
+         * each heartbeat period rather than a whole new timeout later: a
+         * failover then waits for the last lease to end, not for a second
+         * randomized timeout (failovers measured at 365 or 765 ms, the
+         * second kind a pre-vote asked 50 ms before the other lease ended).
+         * A pre-vote changes no term, so asking again disturbs nothing. */
+        repeat_pre_votes(rg, out);
     }
     if (timeout) {
         /* Learners campaign too: one may hold the only copy of the newest
