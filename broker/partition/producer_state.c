@@ -76,8 +76,18 @@ enum producer_check producer_state_check(struct partition *p, const struct rl_ba
     enum producer_check verdict = registry_check(p, s, h);
     if (verdict != PRODUCER_ACCEPT)
         return verdict;
-    if (!s || s->count == 0)
-        return PRODUCER_ACCEPT; /* first batch we know of: any sequence starts it */
+    if (!s || s->count == 0) {
+        /* First batch we know of. A replicated partition takes only a
+         * producer's first batch (sequence 0): a later one could be the
+         * survivor of a pipeline whose head was refused (NOT_ENOUGH_REPLICAS)
+         * or lost with a leader, and taking it would break the producer's
+         * order (the chaos suite's 'order' finding). Refused, the client
+         * bumps its epoch and resends in order. A single broker keeps the
+         * lenient rule: its state outlives no leader change. */
+        if (p->replica && h->base_sequence != 0)
+            return PRODUCER_OUT_OF_ORDER;
+        return PRODUCER_ACCEPT;
+    }
     if (h->producer_epoch < s->epoch)
         return PRODUCER_BAD_EPOCH;
     if (h->producer_epoch > s->epoch)
