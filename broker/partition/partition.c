@@ -55,22 +55,6 @@ static void on_durable_advance(struct partition_log *log, int64_t durable_offset
     partition_publish(p);
 }
 
-/* A follower's written batches: its producer state follows them. */
-static void replica_wrote(struct partition *p, const uint8_t *data, size_t len)
-{
-    struct rl_batch_iter it;
-    const uint8_t *batch;
-    struct rl_batch_header h;
-    rl_batch_iter_init(&it, data, len, RL_BATCH_ABSOLUTE_MAX_BYTES);
-    it.allow_control = true;
-    while (rl_batch_iter_next_validated(&it, &batch, &h) == RL_OK) {
-        if (h.producer_id < 0 || rl_batch_is_control(&h))
-            continue;
-        if (producer_state_record(p, &h) == 0)
-            producer_state_set_offset(p, h.producer_id, h.base_sequence, h.base_offset);
-    }
-}
-
 /* In memory: a re-read of the log here would drive the ring from inside one of its completions. */
 static void replica_truncated(struct partition *p, int64_t offset)
 {
@@ -84,7 +68,7 @@ static const struct replica_events REPLICA_EVENTS = {
     .commit = partition_on_commit,
     .leadership = partition_on_leadership,
     .log_changed = partition_publish,
-    .written = replica_wrote,
+    .written = producer_state_note_written,
     .truncated = replica_truncated,
 };
 

@@ -140,6 +140,21 @@ void producer_state_set_offset(struct partition *p, int64_t producer_id, int32_t
             s->recent[i].base_offset = base_offset;
 }
 
+void producer_state_note_written(struct partition *p, const uint8_t *data, size_t len)
+{
+    struct rl_batch_iter it;
+    const uint8_t *batch;
+    struct rl_batch_header h;
+    rl_batch_iter_init(&it, data, len, RL_BATCH_ABSOLUTE_MAX_BYTES);
+    it.allow_control = true;
+    while (rl_batch_iter_next_validated(&it, &batch, &h) == RL_OK) {
+        if (h.producer_id < 0 || rl_batch_is_control(&h))
+            continue;
+        if (producer_state_record(p, &h) == 0)
+            producer_state_set_offset(p, h.producer_id, h.base_sequence, h.base_offset);
+    }
+}
+
 void producer_state_truncate(struct partition *p, int64_t offset)
 {
     for (int i = 0; i < PRODUCER_BUCKETS; i++) {

@@ -36,6 +36,10 @@ enum producer_check producer_state_check(struct partition *p, const struct rl_ba
  */
 int producer_state_record(struct partition *p, const struct rl_batch_header *h);
 
+/* Records every producer batch of data (whole batches, offsets set, control
+ * batches stepped over): a replica's writes, which a later leader must know. */
+void producer_state_note_written(struct partition *p, const uint8_t *data, size_t len);
+
 /* Fills in the offset of a recorded batch once it is written. */
 void producer_state_set_offset(struct partition *p, int64_t producer_id, int32_t first_seq,
                                int64_t base_offset);

@@ -202,13 +202,21 @@ static void unlink_replica(struct replica_driver *d, struct replica *r)
     d->count--;
 }
 
-void replica_release(struct replica *r)
+/* A detached replica's memory goes once no storage operation holds it. */
+static void free_if_idle(struct replica *r)
 {
-    assert(r->io_pending > 0);
-    if (--r->io_pending == 0 && r->dead) {
+    assert(r->dead);
+    if (r->io_pending == 0) {
         free(r->epochs);
         free(r);
     }
+}
+
+void replica_release(struct replica *r)
+{
+    assert(r->io_pending > 0);
+    if (--r->io_pending == 0 && r->dead)
+        free_if_idle(r);
 }
 
 void replica_detach(struct replica *r)
@@ -218,8 +226,7 @@ void replica_detach(struct replica *r)
     assert(!r->dead && r->host.shard == shard_current());
     unlink_replica(r->drv, r);
     r->dead = true;
-    r->io_pending++;
-    replica_release(r);
+    free_if_idle(r);
 }
 
 /* Failover time as this replica sees it, and leaderships gained. */

@@ -313,17 +313,6 @@ static int64_t batches_end(const uint8_t *data, size_t len, int64_t first)
     return end;
 }
 
-/* Bytes of the whole batches of data that start below `end`. */
-static size_t bytes_below(const uint8_t *data, size_t len, int64_t end)
-{
-    struct rl_batch_header h;
-    size_t pos = 0;
-    while (pos < len && rl_batch_header_read(data + pos, len - pos, &h) == RL_OK &&
-           h.base_offset < end && rl_batch_total_bytes(&h) <= len - pos)
-        pos += rl_batch_total_bytes(&h);
-    return pos;
-}
-
 static int start_read(struct aread *a, size_t cap);
 
 static void aread_done(struct log_read *rd, int status)
@@ -348,16 +337,12 @@ static void aread_done(struct log_read *rd, int status)
     struct rg_output *out = replica_out(r->drv);
     int rc = replica_group_append_read(&r->rg, &a->msg, end, out);
     if (rc == RG_OK) {
-        /* Only the batches below the (maybe cut) end go. */
-        size_t len = rd->len;
-        int64_t have = batches_end(rd->data, len, a->msg.prev_end);
-        while (have > a->msg.end) {
-            len = bytes_below(rd->data, len, a->msg.end);
-            have = batches_end(rd->data, len, a->msg.prev_end);
-        }
+        /* The read stopped below msg->end (max_offset), and end is where it
+         * stopped: append_read cut the message there, so all of it goes. */
+        assert(a->msg.end == end);
         if (skip > 0)
-            memmove(a->buf, rd->data, len);
-        replica_send_message(r, &a->msg, a->buf, a->buf, len);
+            memmove(a->buf, rd->data, rd->len);
+        replica_send_message(r, &a->msg, a->buf, a->buf, rd->len);
         a->buf = NULL; /* the message owns it */
     }
     replica_finish(r, out, rc);

@@ -244,29 +244,43 @@ static void deliver_heartbeats(struct replica_driver *d, int32_t self, int32_t f
     }
 }
 
-/* A PeerMessage for this shard's groups: decode it again here (cheap) and step. */
-static void deliver(struct shard *s, int32_t from, uint64_t link, uint8_t *body, size_t len)
+/* A decoded PeerMessage (m, from body) for this shard's groups: step them. Frees body. */
+static void deliver_decoded(struct shard *s, int32_t from, uint64_t link, struct rw_decoded *m,
+                            uint8_t *body)
 {
     struct replica_driver *d = s->replicas;
-    if (!d || from < 0 || from >= REPLICA_MAX_PEERS || link < d->peer_link[from]) {
+    assert(d != NULL && from >= 0 && from < REPLICA_MAX_PEERS);
+    if (link < d->peer_link[from]) {
         free(body); /* an older link's, after a newer one's: never deliver it */
         return;
     }
     d->peer_link[from] = link;
-    struct rw_decoded m;
-    rl_arena_reset(&d->arena);
-    if (replica_wire_decode(body, len, &d->arena, &m) != RL_OK) {
-        free(body);
-        return;
-    }
     int32_t self = s->srv->cfg.node_id;
-    if (m.kind == RW_KIND_MESSAGE) {
-        deliver_message(d, self, &m, body);
+    if (m->kind == RW_KIND_MESSAGE) {
+        deliver_message(d, self, m, body);
         return;
     }
-    if (m.kind == RW_KIND_HEARTBEATS || m.kind == RW_KIND_HEARTBEAT_REPLIES)
-        deliver_heartbeats(d, self, from, &m);
+    if (m->kind == RW_KIND_HEARTBEATS || m->kind == RW_KIND_HEARTBEAT_REPLIES)
+        deliver_heartbeats(d, self, from, m);
     free(body);
+}
+
+/* Decodes a PeerMessage into the shard's arena; false (body freed) when it is not one to step. */
+static bool decode(struct replica_driver *d, uint8_t *body, size_t len, struct rw_decoded *m)
+{
+    rl_arena_reset(&d->arena);
+    if (replica_wire_decode(body, len, &d->arena, m) == RL_OK && m->kind != RW_KIND_UNKNOWN)
+        return true;
+    free(body);
+    return false;
+}
+
+/* A PeerMessage handed over from the link's shard: decoded again here, in this shard's arena. */
+static void deliver(struct shard *s, int32_t from, uint64_t link, uint8_t *body, size_t len)
+{
+    struct rw_decoded m;
+    if (decode(s->replicas, body, len, &m))
+        deliver_decoded(s, from, link, &m, body);
 }
 
 struct fwd {
@@ -301,8 +315,8 @@ static void forward(struct shard *s, int target, int32_t from, uint64_t link, ui
 }
 
 /* Heartbeats: a copy to every other shard owning an entry, then this shard's own. */
-static void route_heartbeats(struct shard *s, const struct rw_decoded *m, int32_t from,
-                             uint64_t link, uint8_t *body, size_t len)
+static void route_heartbeats(struct shard *s, struct rw_decoded *m, int32_t from, uint64_t link,
+                             uint8_t *body, size_t len)
 {
     struct server *srv = s->srv;
     uint64_t shards = 0;
@@ -318,30 +332,26 @@ static void route_heartbeats(struct shard *s, const struct rw_decoded *m, int32_
         }
     }
     if (shards & (1ull << s->loop.id))
-        deliver(s, from, link, body, len);
+        deliver_decoded(s, from, link, m, body);
     else
         free(body);
 }
 
 void replica_receive(struct shard *s, int32_t from, uint64_t inc, uint8_t *body, size_t len)
 {
-    struct replica_driver *d = s->replicas;
     struct rw_decoded m;
     (void)inc; /* the core checks incarnations inside the messages */
     uint64_t link = peer_link_number(s, from);
-    if (!d) {
+    if (!s->replicas || from < 0 || from >= REPLICA_MAX_PEERS) {
         free(body);
         return;
     }
-    rl_arena_reset(&d->arena);
-    if (replica_wire_decode(body, len, &d->arena, &m) != RL_OK || m.kind == RW_KIND_UNKNOWN) {
-        free(body);
+    if (!decode(s->replicas, body, len, &m))
         return;
-    }
     if (m.kind == RW_KIND_MESSAGE) {
         int owner = owner_of(s->srv, &m.group);
         if (owner == s->loop.id)
-            deliver(s, from, link, body, len);
+            deliver_decoded(s, from, link, &m, body); /* decoded once, here */
         else
             forward(s, owner, from, link, body, len);
         return;
