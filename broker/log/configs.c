@@ -57,24 +57,6 @@ void configs_note_batch(struct partition_log *log, const uint8_t *batch,
     configs_note(log, h->base_offset, r.value, (size_t)r.value_len);
 }
 
-/* The configs among a retired control append's batches. */
-void configs_note_append(struct partition_log *log, const struct log_append *a)
-{
-    if ((a->flags & LOG_APPEND_CONTROL) == 0)
-        return; /* only control appends may hold control batches (append.c checks) */
-    size_t p = 0;
-    while (p < a->len) {
-        struct rl_batch_header h;
-        int rc = rl_batch_header_read(a->data + p, a->len - p, &h);
-        assert(rc == RL_OK);
-        (void)rc;
-        if ((a->flags & LOG_APPEND_EXACT_OFFSETS) == 0)
-            h.base_offset = a->base_offset; /* stamped: a control batch is one offset */
-        configs_note_batch(log, a->data + p, &h);
-        p += rl_batch_total_bytes(&h);
-    }
-}
-
 /* The log now ends at `end`: configs at or past it go. */
 void configs_truncate(struct partition_log *log, int64_t end)
 {

@@ -33,10 +33,17 @@ void epochs_note(struct partition_log *log, int32_t epoch, int64_t offset)
     log->epochs[log->nepochs++] = (struct log_epoch_run){.epoch = epoch, .start = offset};
 }
 
-/* The epochs of a retired append's batches (stamped, or carried by exact-offset ones). */
+/*
+ * The epochs of a retired append's batches (stamped, or carried by
+ * exact-offset ones), and its configuration batches (configs.c): only a
+ * control append may hold those (append.c checks), and the driver stamps
+ * them itself, so they always come with exact offsets.
+ */
 void epochs_note_append(struct partition_log *log, const struct log_append *a)
 {
     if ((a->flags & LOG_APPEND_EXACT_OFFSETS) == 0) {
+        assert((a->flags & LOG_APPEND_CONTROL) == 0 || a->len == 0 ||
+               !"control batches come stamped");
         epochs_note(log, a->leader_epoch, a->base_offset);
         return;
     }
@@ -47,6 +54,8 @@ void epochs_note_append(struct partition_log *log, const struct log_append *a)
         assert(rc == RL_OK);
         (void)rc;
         epochs_note(log, h.leader_epoch, h.base_offset);
+        if (a->flags & LOG_APPEND_CONTROL)
+            configs_note_batch(log, a->data + p, &h);
         p += rl_batch_total_bytes(&h);
     }
 }

@@ -389,7 +389,6 @@ void epochs_reset(struct partition_log *log, int32_t start_epoch);
 void configs_note(struct partition_log *log, int64_t offset, const uint8_t *value, size_t len);
 void configs_note_batch(struct partition_log *log, const uint8_t *batch,
                         const struct rl_batch_header *h);
-void configs_note_append(struct partition_log *log, const struct log_append *a);
 void configs_truncate(struct partition_log *log, int64_t end);
 
 /* prealloc.c */
