@@ -747,10 +747,8 @@ static void group_commit(struct partition_log *log, struct log_group *g)
     act->max_timestamp = g->max_timestamp;
     act->max_ts_offset = g->max_ts_offset;
     for (const struct log_append *a = g->first; a != NULL;
-         a = (const struct log_append *)a->op.next) {
-        epochs_note_append(log, a);
-        configs_note_append(log, a);
-    }
+         a = (const struct log_append *)a->op.next)
+        epochs_note_append(log, a); /* and its configs */
     log_note_success(log);
 }
 
