@@ -106,8 +106,9 @@ static void move_partition(struct chaos_cluster *c, int p, const int *nodes, int
     ringlog_conf_destroy(conf);
     if (e == RINGLOG_OK)
         c->moved[p] = n < CHAOS_NODES;
-    chaos_log("nemesis: partition %d to nodes %s: %s", p, ids,
-              e == RINGLOG_OK ? "recorded" : ringlog_err_name(e));
+    chaos_log("nemesis: partition %d to nodes %s: %s%s%s", p, ids,
+              e == RINGLOG_OK ? "recorded" : ringlog_err_name(e), e == RINGLOG_OK ? "" : ": ",
+              e == RINGLOG_OK ? "" : err);
 }
 
 /* Partition p's replicas on every node but `out` (-1: all), a drawn one first. */
