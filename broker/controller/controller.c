@@ -323,7 +323,9 @@ static void read_done(struct log_read *r, int status)
 /* Applies the next committed record, if any and if nothing is being applied. */
 static void apply_next(struct controller *ctl)
 {
-    if (ctl->busy || !ctl->meta || !ctl->meta->replica)
+    /* A leaving replica being deleted on its owner shard: a record that opens the same
+     * partition again waits until its files are gone (controller_reassign.c). */
+    if (ctl->busy || !ctl->meta || !ctl->meta->replica || controller_moves_out(ctl) > 0)
         return;
     int64_t commit = replica_commit(ctl->meta->replica);
     if (ctl->applied >= commit)
@@ -452,6 +454,16 @@ void controller_stop(struct shard *s)
     topic_info_free(ctl->meta_topic);
     free(ctl);
     s->controller = NULL;
+}
+
+void controller_kick(struct controller *ctl)
+{
+    apply_next(ctl);
+}
+
+bool controller_applying(struct controller *ctl)
+{
+    return ctl->busy;
 }
 
 struct shard *controller_shard(struct controller *ctl)
