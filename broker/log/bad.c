@@ -33,6 +33,8 @@ bool bad_note(struct partition_log *log, const struct log_bad_batch *b)
     }
     log->bad[i] = *b;
     log->nbad++;
+    atomic_fetch_add_explicit(&log->engine->bad.found, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&log->engine->bad.outstanding, 1, memory_order_relaxed);
     assert(log->nbad <= log->bad_cap);
     return true;
 }
@@ -61,6 +63,7 @@ static void bad_filter(struct partition_log *log, int64_t lo, int64_t hi)
         if (log->bad[i].base_offset >= lo && log->bad[i].base_offset < hi)
             log->bad[n++] = log->bad[i];
     assert(n <= log->nbad);
+    atomic_fetch_sub_explicit(&log->engine->bad.outstanding, log->nbad - n, memory_order_relaxed);
     log->nbad = n;
 }
 
@@ -72,6 +75,7 @@ void bad_forget(struct partition_log *log, int64_t base_offset)
             continue;
         memmove(&log->bad[i], &log->bad[i + 1], (log->nbad - i - 1) * sizeof(log->bad[0]));
         log->nbad--;
+        atomic_fetch_sub_explicit(&log->engine->bad.outstanding, 1, memory_order_relaxed);
         break;
     }
     assert(log->nbad + 1 >= before);
@@ -89,6 +93,7 @@ void bad_advance_start(struct partition_log *log, int64_t start)
 
 void bad_free(struct partition_log *log)
 {
+    atomic_fetch_sub_explicit(&log->engine->bad.outstanding, log->nbad, memory_order_relaxed);
     free(log->bad);
     log->bad = NULL;
     log->nbad = log->bad_cap = 0;

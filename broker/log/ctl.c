@@ -1397,6 +1397,7 @@ static void overwrite_done(struct partition_log *log, int status)
     assert(c != NULL);
     if (status == LOG_OK) {
         bad_forget(log, c->offset);
+        atomic_fetch_add_explicit(&log->engine->bad.repaired, 1, memory_order_relaxed);
         log_msg(log, LOG_LEVEL_WARN, "bad batch at offset %" PRId64 " overwritten with a good copy",
                 c->offset);
     }

@@ -66,6 +66,14 @@ struct log_compact_counters {
     _Atomic int64_t last_run_ms;
 };
 
+/* Known-bad batches of an engine's partitions (partition_log_bad_batches): relaxed atomics,
+ * read by the metrics endpoint. */
+struct log_bad_counters {
+    _Atomic uint64_t found;       /* recorded (by recovery or a verifying read) */
+    _Atomic uint64_t repaired;    /* overwritten with a good copy */
+    _Atomic uint64_t outstanding; /* recorded now: not repaired, truncated or closed */
+};
+
 struct log_engine {
     struct log_engine_config cfg;
     struct partition_log *ready;         /* partitions with work for log_engine_submit */
@@ -75,6 +83,7 @@ struct log_engine {
     int64_t walk_ms;                     /* ... every this often (LOG_TICK_WALK_MS or less) */
     struct partition_log *compacting;    /* the one compaction pass of the engine, or NULL */
     struct log_compact_counters compact; /* summed over its partitions, for metrics */
+    struct log_bad_counters bad;
 };
 
 /* log_engine_tick walks the partitions at most this often (or the shortest flush interval). */

@@ -49,6 +49,7 @@ struct replica {
     uint32_t end_pos;
     int64_t heard_ms[RG_MAX_NODES]; /* by position in the voters */
     uint32_t preferred_ticks;       /* ticks the preferred leader has been in sync, not leading */
+    struct replica_repair *repair;  /* replica_repair.c: scrub and repair state, or NULL */
 };
 
 /* Notes that `node` just spoke for r's group (a message or a heartbeat reply). */
@@ -104,6 +105,8 @@ struct replica_driver {
      * cannot be ordered). */
     uint64_t peer_link[REPLICA_MAX_PEERS];
     struct rl_arena arena; /* decoding heartbeats */
+    /* replica_repair.c: scrub reads (at most one) and reads answering peers, in flight */
+    uint32_t repair_scrubs, repair_serving;
 };
 
 struct replica *replica_find(struct replica_driver *d, uint64_t topic_id, uint32_t partition);

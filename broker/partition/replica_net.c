@@ -15,6 +15,7 @@
 #include "status.h"
 #include "net/peer.h"
 #include "replica_internal.h"
+#include "replica_repair.h"
 #include "server.h"
 #include "shard.h"
 
@@ -279,7 +280,9 @@ static bool decode(struct replica_driver *d, uint8_t *body, size_t len, struct r
 static void deliver(struct shard *s, int32_t from, uint64_t link, uint8_t *body, size_t len)
 {
     struct rw_decoded m;
-    if (decode(s->replicas, body, len, &m))
+    if (replica_repair_peek(body, len, NULL))
+        replica_repair_deliver(s, from, body, len);
+    else if (decode(s->replicas, body, len, &m))
         deliver_decoded(s, from, link, &m, body);
 }
 
@@ -344,6 +347,14 @@ void replica_receive(struct shard *s, int32_t from, uint64_t inc, uint8_t *body,
     uint64_t link = peer_link_number(s, from);
     if (!s->replicas || from < 0 || from >= REPLICA_MAX_PEERS) {
         free(body);
+        return;
+    }
+    if (replica_repair_peek(body, len, &m.group)) { /* not the core's: no link order needed */
+        int owner = owner_of(s->srv, &m.group);
+        if (owner == s->loop.id)
+            replica_repair_deliver(s, from, body, len);
+        else
+            forward(s, owner, from, link, body, len);
         return;
     }
     if (!decode(s->replicas, body, len, &m))

@@ -1,0 +1,195 @@
+/*
+ * Repair (issue 15, item 5), three real brokers on 127.0.0.1: a flipped
+ * bit in a committed batch on one replica's disk is detected by its
+ * checksum and repaired from the others, never truncated away:
+ *  - on a follower, before the recovery point (only the scrub can find it);
+ *  - on the leader while it runs, found by the verifying APPEND read that
+ *    feeds a follower catching up;
+ *  - on a broker that restarts with it while it is alone: a client's fetch
+ *    of that batch gets a retriable error, never the bad bytes; once a
+ *    replica is back, the data.
+ * Each ends with the repaired segment byte-identical to another replica's
+ * and every acknowledged batch readable exactly once.
+ */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cluster_ops.h"
+#include "wire.h"
+
+#define NODES 3
+
+static struct node nodes[NODES];
+
+static void fini(void)
+{
+    cleanup(nodes, NODES);
+}
+
+TestSuite(cluster_repair, .timeout = 180, .fini = fini);
+
+static void start_all(void)
+{
+    plan(nodes, NODES);
+    for (int i = 0; i < NODES; i++)
+        start(&nodes[i]);
+}
+
+static struct node *node_id(int id)
+{
+    cr_assert(id >= 1 && id <= NODES);
+    return &nodes[id - 1];
+}
+
+static void produce_range(const struct node *leader, const char *topic, int from, int to)
+{
+    for (int seq = from; seq < to; seq++)
+        cr_assert_eq(ops_produce(leader, topic, seq), 0, "batch %d", seq);
+}
+
+static void stop_node(struct node *x)
+{
+    cr_assert_eq(broker_stop(&x->b), 0, "node %d did not stop cleanly", x->id);
+    x->b.pid = 0;
+}
+
+/* Flips one bit in the records of data batch number `seq` in x's segment file; its offset. */
+static int64_t flip_batch(const struct node *x, const char *topic, int seq)
+{
+    char path[700];
+    ops_segment_path(x, topic, path, sizeof(path));
+    struct seg_batch b = ops_data_batch(path, seq);
+    int fd = open(path, O_RDWR);
+    cr_assert_geq(fd, 0);
+    uint8_t byte;
+    off_t at = (off_t)(b.pos + b.len - 3); /* inside the last record's value */
+    cr_assert_eq(pread(fd, &byte, 1, at), 1);
+    byte ^= 0x04;
+    cr_assert_eq(pwrite(fd, &byte, 1, at), 1);
+    close(fd);
+    return b.base;
+}
+
+/* Waits until node x reports `want` repairs (and no bad batch left); false after 15 s. */
+static bool wait_repaired(const struct node *x, long want)
+{
+    int64_t deadline = now_ms() + 15000;
+    while (now_ms() < deadline) {
+        if (metric(x, "ringlog_replica_corrupt_batches_repaired_total") >= want &&
+            metric(x, "ringlog_replica_corrupt_batches_outstanding") == 0)
+            return true;
+        usleep(50 * 1000);
+    }
+    return false;
+}
+
+/* x's and y's segment files hold the same bytes for every offset below `upto`. */
+static void expect_same_bytes(const struct node *x, const struct node *y, const char *topic,
+                              int64_t upto)
+{
+    char px[700], py[700];
+    ops_segment_path(x, topic, px, sizeof(px));
+    ops_segment_path(y, topic, py, sizeof(py));
+    uint64_t n = ops_data_end(px, upto);
+    cr_assert_gt(n, 0);
+    cr_assert_eq(ops_data_end(py, upto), n, "nodes %d and %d: data ends differ", x->id, y->id);
+    uint8_t *a = ops_file_prefix(px, n), *b = ops_file_prefix(py, n);
+    cr_assert(a && b);
+    cr_assert_eq(memcmp(a, b, n), 0, "nodes %d and %d differ below offset %lld", x->id, y->id,
+                 (long long)upto);
+    free(a);
+    free(b);
+}
+
+static void expect_all_once(const struct node *x, const char *topic, int total)
+{
+    int seen[128] = {0};
+    cr_assert_leq(total, 128);
+    ops_read_all(x, topic, seen, total);
+    for (int s = 0; s < total; s++)
+        cr_assert_eq(seen[s], 1, "node %d: batch %d seen %d times", x->id, s, seen[s]);
+}
+
+Test(cluster_repair, a_flip_on_a_follower_before_its_recovery_point_is_found_and_repaired)
+{
+    start_all();
+    ops_create(nodes, NODES, "f", 1, 3);
+    int leader = ops_wait_settled(nodes, NODES, "f");
+    produce_range(node_id(leader), "f", 0, 40);
+    int64_t hw = 0;
+    ops_leader_seen_by(node_id(leader), "f", NULL, &hw);
+    struct node *f = node_id(leader % NODES + 1);
+    cr_assert(ops_wait_hw(f, "f", hw));
+    /* A clean stop: recovery will read nothing of it, only the scrub can find the flip. */
+    stop_node(f);
+    int64_t victim = flip_batch(f, "f", 12);
+    start(f);
+    cr_assert(wait_repaired(f, 1), "node %d did not repair offset %lld", f->id, (long long)victim);
+    cr_assert_geq(metric(f, "ringlog_replica_corrupt_batches_detected_total"), 1);
+    expect_same_bytes(f, node_id(leader), "f", hw);
+    expect_all_once(f, "f", 40);
+}
+
+Test(cluster_repair, a_flip_on_the_running_leader_is_found_by_its_append_read_and_repaired)
+{
+    start_all();
+    ops_create(nodes, NODES, "l", 1, 3);
+    int leader = ops_wait_settled(nodes, NODES, "l");
+    struct node *l = node_id(leader), *behind = node_id(leader % NODES + 1),
+                *other = node_id((leader + 1) % NODES + 1);
+    produce_range(l, "l", 0, 10);
+    stop_node(behind); /* it will need the next batches from the leader's disk */
+    produce_range(l, "l", 10, 40);
+    int64_t hw = 0;
+    ops_leader_seen_by(l, "l", NULL, &hw);
+    cr_assert(ops_wait_hw(other, "l", hw));
+    int64_t victim = flip_batch(l, "l", 25); /* under the running broker: its reads see it */
+    start(behind);
+    cr_assert(ops_wait_hw(behind, "l", hw), "node %d did not catch up past the flip", behind->id);
+    cr_assert(wait_repaired(l, 1), "the leader did not repair offset %lld", (long long)victim);
+    expect_same_bytes(l, other, "l", hw);
+    expect_same_bytes(behind, other, "l", hw);
+    expect_all_once(l, "l", 40);
+    expect_all_once(behind, "l", 40);
+}
+
+Test(cluster_repair, a_fetch_of_a_bad_batch_gets_a_retriable_error_then_the_repaired_data)
+{
+    start_all();
+    ops_create(nodes, NODES, "c", 1, 3);
+    int leader = ops_wait_settled(nodes, NODES, "c");
+    produce_range(node_id(leader), "c", 0, 30);
+    int64_t hw = 0;
+    ops_leader_seen_by(node_id(leader), "c", NULL, &hw);
+    for (int i = 0; i < NODES; i++)
+        cr_assert(ops_wait_hw(&nodes[i], "c", hw));
+    for (int i = 0; i < NODES; i++)
+        stop_node(&nodes[i]);
+    /* Node 1 restarts alone with a flip: its scrub finds it, nothing can repair it yet. */
+    struct node *x = node_id(1);
+    int64_t victim = flip_batch(x, "c", 20);
+    start(x);
+    cr_assert(wait_log(x, 0, "fails its checksum: not served"), "the scrub did not find it");
+    size_t got = 0;
+    int64_t deadline = now_ms() + 10000;
+    int err = -1;
+    while (now_ms() < deadline && (err = ops_fetch_error(x, "c", victim, &got)) != 0 &&
+           err != RINGLOG__ERROR_CODE__STORAGE_ERROR)
+        usleep(50 * 1000);
+    cr_assert_eq(err, RINGLOG__ERROR_CODE__STORAGE_ERROR, "fetch of the bad batch: %d", err);
+    cr_assert_eq(ops_fetch_error(x, "c", 0, &got), 0);
+    cr_assert_gt(got, 0, "the data before it is served");
+    cr_assert_eq(metric(x, "ringlog_replica_corrupt_batches_outstanding"), 1);
+    start(node_id(2));
+    start(node_id(3));
+    cr_assert(wait_repaired(x, 1), "node 1 did not repair offset %lld", (long long)victim);
+    cr_assert_eq(ops_fetch_error(x, "c", victim, &got), 0);
+    cr_assert_gt(got, 0);
+    expect_same_bytes(x, node_id(2), "c", hw);
+    expect_all_once(x, "c", 30);
+}
