@@ -3,6 +3,7 @@
  * bit in a committed batch on one replica's disk is detected by its
  * checksum and repaired from the others, never truncated away:
  *  - on a follower, before the recovery point (only the scrub can find it);
+ *  - on a follower, in what recovery scans: kept and recorded, not cut;
  *  - on the leader while it runs, found by the verifying APPEND read that
  *    feeds a follower catching up;
  *  - on a broker that restarts with it while it is alone: a client's fetch
@@ -133,6 +134,30 @@ Test(cluster_repair, a_flip_on_a_follower_before_its_recovery_point_is_found_and
     cr_assert_geq(metric(f, "ringlog_replica_corrupt_batches_detected_total"), 1);
     expect_same_bytes(f, node_id(leader), "f", hw);
     expect_all_once(f, "f", 40);
+}
+
+Test(cluster_repair, a_flip_recovery_scans_is_kept_not_cut_and_repaired)
+{
+    start_all();
+    ops_create(nodes, NODES, "k", 1, 3);
+    int leader = ops_wait_settled(nodes, NODES, "k");
+    produce_range(node_id(leader), "k", 0, 40);
+    int64_t hw = 0;
+    ops_leader_seen_by(node_id(leader), "k", NULL, &hw);
+    struct node *f = node_id(leader % NODES + 1);
+    cr_assert(ops_wait_hw(f, "k", hw));
+    stop_node(f);
+    int64_t victim = flip_batch(f, "k", 15);
+    /* Without its checkpoint, recovery scans the whole segment, as after a crash. */
+    char ck[700];
+    snprintf(ck, sizeof(ck), "%s/topics/k/0/checkpoint", f->dir);
+    cr_assert_eq(unlink(ck), 0);
+    start(f);
+    cr_assert(wait_log(f, 0, "kept (never served) for repair"), "recovery did not keep it");
+    cr_assert(wait_repaired(f, 1), "node %d did not repair offset %lld", f->id, (long long)victim);
+    cr_assert(ops_wait_hw(f, "k", hw));
+    expect_same_bytes(f, node_id(leader), "k", hw);
+    expect_all_once(f, "k", 40);
 }
 
 Test(cluster_repair, a_flip_on_the_running_leader_is_found_by_its_append_read_and_repaired)
