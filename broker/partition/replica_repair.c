@@ -40,6 +40,7 @@ struct replica_repair {
     int64_t scrub_due_ms; /* the next pass starts then */
     int64_t base;         /* the bad batch being repaired (-1: none) */
     uint32_t tries;       /* requests sent for it */
+    uint32_t refusals;    /* answers without a copy */
     int64_t next_try_ms;
     bool writing; /* its overwrite is in flight */
 };
@@ -219,7 +220,7 @@ static void repair_replica(struct replica *r, struct replica_repair *st, int64_t
     if (b == NULL) { /* repaired or cut: the next one */
         b = &bad[0];
         st->base = b->base_offset;
-        st->tries = 0;
+        st->tries = st->refusals = 0;
         st->next_try_ms = now;
     }
     if (now >= st->next_try_ms)
@@ -274,19 +275,49 @@ static void overwritten(struct log_ctl *c, int status)
     replica_release(r);
 }
 
+/*
+ * A leader whose bad batch no other voter holds, twice asked each: the
+ * batch is not committed (a commit needs a majority, and only this replica
+ * ever had it), and the followers cannot get past it. It is a lost write,
+ * as if its append had failed (docs/REPLICATION.md "Storage failures"):
+ * the log is cut there, the core forgets it and the leader steps down, so
+ * a replica with a good log leads on. Committed data is never dropped.
+ */
+static void give_up(struct replica *r, struct replica_repair *st, uint32_t voters)
+{
+    int64_t base = st->base;
+    if (!replica_is_leader(r) || st->refusals < 2 * voters || base < replica_commit(r) ||
+        base >= replica_group_log_end(&r->rg))
+        return;
+    assert(base >= partition_log_start_offset(r->host.log));
+    DIAG_ERROR("partition %s-%u: batch at offset %lld fails its checksum here and no other "
+               "replica holds it (it was never committed): dropping it and the log after it as "
+               "a lost write; this replica stops leading",
+               r->host.topic, r->host.index, (long long)base);
+    r->write_gen++; /* completions of writes in flight are dropped, as after a failed write */
+    replica_log_op(r, &(struct rg_log_op){.type = RG_LOG_TRUNCATE, .offset = base});
+    struct rg_output *out = replica_out(r->drv);
+    replica_finish(r, out, replica_group_write_failed(&r->rg, base, out));
+    st->base = -1;
+}
+
 /* A peer's answer to this replica's request: a copy goes over the bad batch, if it fits it. */
 static void take_response(struct replica *r, int32_t from, const Ringlog__ReplicaRepairResponse *m)
 {
     struct replica_repair *st = r->repair;
     if (st == NULL || st->writing || m->base_offset != st->base)
         return; /* stale: an earlier request's, or already repaired */
+    if (m->ok)
+        st->refusals = 0;
     if (!m->ok) {
         int32_t nodes[RG_MAX_NODES];
         uint32_t n = candidates(r, nodes);
         DIAG_INFO("partition %s-%u: node %d has no good copy of offset %lld: %s", r->host.topic,
                   r->host.index, from, (long long)m->base_offset, m->reason ? m->reason : "");
+        st->refusals++;
         if (n > 0 && st->tries % n != 0)
             st->next_try_ms = clock_monotonic_ms(); /* the next replica at once */
+        give_up(r, st, n);
         return;
     }
     struct overwrite *o = malloc(sizeof(*o) + m->batch.len);

@@ -105,6 +105,11 @@ bool ops_wait_hw(const struct node *x, const char *topic, int64_t hw)
 
 int ops_produce(const struct node *x, const char *topic, int seq)
 {
+    return ops_produce_acks(x, topic, seq, -1);
+}
+
+int ops_produce_acks(const struct node *x, const char *topic, int seq, int32_t acks)
+{
     uint8_t batch[4096];
     char prefix[32];
     snprintf(prefix, sizeof(prefix), "m%d", seq);
@@ -112,7 +117,7 @@ int ops_produce(const struct node *x, const char *topic, int seq)
     int fd = wire_connect(x->port);
     if (fd < 0)
         return -1;
-    Ringlog__Response *r = wire_produce(fd, topic, 0, -1, batch, len);
+    Ringlog__Response *r = wire_produce(fd, topic, 0, acks, batch, len);
     close(fd);
     if (!r)
         return -1;

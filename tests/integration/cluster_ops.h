@@ -21,6 +21,8 @@ int ops_wait_settled(struct node *nodes, int n, const char *topic);
 bool ops_wait_hw(const struct node *x, const char *topic, int64_t hw);
 /* Batch `seq` (3 records "m<seq>...") to node `x` with acks=all; the error code. */
 int ops_produce(const struct node *x, const char *topic, int seq);
+/* The same with acks 1 or -1 (all). */
+int ops_produce_acks(const struct node *x, const char *topic, int seq, int32_t acks);
 /* Reads partition 0 from x up to its high watermark, counting each batch's seq in seen[];
  * returns the high watermark. Asserts offsets without gaps and no fetch error. */
 int64_t ops_read_all(const struct node *x, const char *topic, int *seen, int max_seq);

@@ -6,6 +6,9 @@
  *  - on a follower, in what recovery scans: kept and recorded, not cut;
  *  - on the leader while it runs, found by the verifying APPEND read that
  *    feeds a follower catching up;
+ *  - on the leader, in a batch no follower got yet (never committed): after
+ *    every follower said it has none, the leader drops it as a lost write
+ *    and stops leading, so the group is not wedged behind it;
  *  - on a broker that restarts with it while it is alone: a client's fetch
  *    of that batch gets a retriable error, never the bad bytes; once a
  *    replica is back, the data.
@@ -181,6 +184,48 @@ Test(cluster_repair, a_flip_on_the_running_leader_is_found_by_its_append_read_an
     expect_same_bytes(behind, other, "l", hw);
     expect_all_once(l, "l", 40);
     expect_all_once(behind, "l", 40);
+}
+
+Test(cluster_repair, an_uncommitted_bad_batch_only_the_leader_has_does_not_wedge_the_group)
+{
+    start_all();
+    ops_create(nodes, NODES, "u", 1, 3);
+    int leader = ops_wait_settled(nodes, NODES, "u");
+    struct node *l = node_id(leader), *f1 = node_id(leader % NODES + 1),
+                *f2 = node_id((leader + 1) % NODES + 1);
+    produce_range(l, "u", 0, 5);
+    /* Paused followers take at most 8 APPENDs in flight each: batches 13 and 14, written
+     * with acks=1, stay on the leader alone; 14 flips there. All within a fraction of an
+     * election timeout, so the leader keeps leading. */
+    kill(f1->b.pid, SIGSTOP);
+    kill(f2->b.pid, SIGSTOP);
+    for (int seq = 5; seq < 15; seq++)
+        cr_assert_eq(ops_produce_acks(l, "u", seq, 1), 0, "acks=1 batch %d", seq);
+    flip_batch(l, "u", 14);
+    kill(f1->b.pid, SIGCONT);
+    kill(f2->b.pid, SIGCONT);
+    /* The group goes on: an acks=all write is taken by whoever leads now. */
+    int64_t deadline = now_ms() + 15000;
+    bool taken = false;
+    int now_leader = -1;
+    while (!taken && now_ms() < deadline) {
+        now_leader = ops_leader_seen_by(f1, "u", NULL, NULL);
+        taken = now_leader > 0 && ops_produce(node_id(now_leader), "u", 15) == 0;
+        if (!taken)
+            usleep(50 * 1000);
+    }
+    cr_assert(taken, "no acks=all write within 15 s: the group is wedged behind the bad batch");
+    cr_assert(wait_log(l, 0, "no other replica holds it"), "the leader did not drop it");
+    int64_t hw = 0;
+    ops_leader_seen_by(node_id(now_leader), "u", NULL, &hw);
+    for (int i = 0; i < NODES; i++)
+        cr_assert(ops_wait_hw(&nodes[i], "u", hw), "node %d behind", i + 1);
+    expect_same_bytes(l, f1, "u", hw);
+    expect_same_bytes(f2, f1, "u", hw);
+    int seen[16] = {0};
+    ops_read_all(l, "u", seen, 16);
+    for (int s = 0; s < 16; s++)
+        cr_assert_eq(seen[s], s == 14 ? 0 : 1, "batch %d seen %d times", s, seen[s]);
 }
 
 Test(cluster_repair, a_fetch_of_a_bad_batch_gets_a_retriable_error_then_the_repaired_data)
