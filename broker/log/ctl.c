@@ -1395,6 +1395,7 @@ static void overwrite_done(struct partition_log *log, int status)
 {
     const struct log_ctl *c = log->ctl.user;
     assert(c != NULL);
+    log->overwrites++;
     if (status == LOG_OK) {
         bad_forget(log, c->offset);
         atomic_fetch_add_explicit(&log->engine->bad.repaired, 1, memory_order_relaxed);
@@ -1422,6 +1423,7 @@ static void start_overwrite(struct partition_log *log)
         return;
     }
     struct log_segment *seg = log->segs[k];
+    log->overwrites++; /* reads in flight now verify what they return */
     prog_add(log,
              (struct log_io_req){.op = LOG_IO_WRITE,
                                  .fd = seg->fd,

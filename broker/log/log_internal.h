@@ -331,6 +331,9 @@ struct partition_log {
     /* bad.c: known-bad batches, by offset */
     struct log_bad_batch *bad;
     uint32_t nbad, bad_cap;
+    /* Overwrites started: a read in flight across one verifies what it returns (it may
+     * have read bytes the overwrite was replacing). */
+    uint64_t overwrites;
 };
 
 /* ----------------------------------------------------- shared functions */

@@ -388,6 +388,7 @@ struct log_read {
     uint64_t pos;
     uint32_t want;
     int attempts;
+    uint64_t overwrites; /* the log's overwrite count when the read started */
     /* in: checksum-verify every batch returned; a failing one is recorded as bad
      * (partition_log_bad_batches) and the read stops before it. */
     bool verify;

@@ -50,7 +50,9 @@ static void read_submit(struct log_read *r);
 /*
  * Whether the whole batch at buf[p] must not be handed out: it is known to
  * be bad, or the read verifies and its checksum fails (then it is recorded,
- * for the replication driver to repair). The header was checked already.
+ * for the replication driver to repair). A read that ran across an
+ * overwrite (partition_log_overwrite) verifies too: it may hold bytes the
+ * overwrite was replacing. The header was checked already.
  */
 static bool batch_bad(struct log_read *r, uint64_t p, const struct rl_batch_header *h)
 {
@@ -58,12 +60,14 @@ static bool batch_bad(struct log_read *r, uint64_t p, const struct rl_batch_head
     struct log_segment *seg = r->seg;
     if (log->nbad > 0 && bad_at(log, seg->base_offset, r->pos + p) != NULL)
         return true;
-    if (!r->verify)
+    if (!r->verify && r->overwrites == log->overwrites)
         return false;
     uint64_t total = rl_batch_total_bytes(h);
     assert(total >= RL_BATCH_HEADER_BYTES && p + total <= r->cap);
     if (rl_batch_compute_checksum(r->buf + p, (size_t)total) == h->checksum)
         return false;
+    if (!r->verify)
+        return true; /* read across an overwrite: maybe half old bytes; the reader retries */
     struct log_bad_batch b = {.base_offset = h->base_offset,
                               .last_offset = rl_batch_last_offset(h),
                               .epoch = h->leader_epoch,
@@ -209,6 +213,7 @@ static int read_start(struct partition_log *log, struct log_read *r, int64_t fro
     r->len = 0;
     r->needed_bytes = 0;
     r->attempts = 0;
+    r->overwrites = log->overwrites;
     r->next_offset = r->offset;
     if (r->max_offset <= 0)
         r->max_offset = INT64_MAX;

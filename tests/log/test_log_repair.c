@@ -301,3 +301,52 @@ Test(log_repair, overwrite_checks_what_it_writes)
     partition_log_free(log);
     layout_free(&L);
 }
+
+struct held_read {
+    struct log_read r;
+    bool done;
+    int status;
+};
+
+static void held_read_done(struct log_read *r, int status)
+{
+    struct held_read *hr = (struct held_read *)r;
+    hr->done = true;
+    hr->status = status;
+}
+
+Test(log_repair, a_read_across_an_overwrite_never_returns_the_old_bytes)
+{
+    struct partition_log_config cfg = repair_cfg(1 << 20);
+    struct layout L;
+    build(&cfg, 5, &L);
+    flip(&L, 6, L.len[6] / 2);
+    struct partition_log *log = h_open(&H, &cfg, NULL);
+    expect_one_bad(log, &L, 6);
+    /* A read from batch 5 reads the bad bytes of batch 6 from the file; its completion waits
+     * until the overwrite has put the good copy in and forgotten the bad record. */
+    H.fault.op_mask = 1u << LOG_IO_READ;
+    log_io_fault_hold(&H.fault);
+    struct held_read hr = {0};
+    hr.r.offset = L.bases[5];
+    hr.r.max_offset = INT64_MAX;
+    hr.r.cap = 1 << 20;
+    hr.r.buf = malloc(hr.r.cap);
+    hr.r.on_complete = held_read_done;
+    cr_assert_eq(partition_log_read(log, &hr.r), LOG_OK);
+    cr_assert(h_wait_held(&H, 1));
+    cr_assert_eq(h_overwrite(&H, log, L.copy[6], L.len[6]), LOG_OK);
+    const struct log_bad_batch *bad;
+    cr_assert_eq(partition_log_bad_batches(log, &bad), 0);
+    cr_assert_eq(log_io_fault_release(&H.fault, 0), 0);
+    H.fault.hold = false;
+    H.fault.op_mask = 0;
+    cr_assert_eq(log_engine_drive(&H.engine, &H.ring, &hr.done), 0);
+    cr_assert_eq(hr.status, LOG_OK);
+    cr_assert_eq(hr.r.next_offset, L.bases[6], "the stale bytes of batch 6 are not returned");
+    cr_assert_eq(hr.r.len, L.len[5]);
+    free(hr.r.buf);
+    cr_assert_eq(h_read_all(&H, log, NULL, NULL, 0), N, "a new read gets the good copy");
+    partition_log_free(log);
+    layout_free(&L);
+}
