@@ -11,6 +11,9 @@
  *    log: the segment is cut there, later segments are deleted, and the
  *    bytes and batches dropped are reported. A zero-filled (preallocated)
  *    tail is a clean end. Index entries for the scanned range are rebuilt.
+ *    With keep_corrupt (a replicated partition), a bad batch with a sane
+ *    header and valid data after it is a flipped bit: kept and recorded as
+ *    known-bad (bad.c), not cut.
  *  - Closed segments before the checkpoint are not read; their index files
  *    get a constant-time check (size, last entry) and are rebuilt when
  *    missing or damaged.
