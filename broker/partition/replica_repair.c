@@ -261,7 +261,7 @@ static void overwritten(struct log_ctl *c, int status)
         assert(st->writing);
         st->writing = false;
         if (status == LOG_OK) {
-            DIAG_WARN("partition %s-%u: batch at offsets [%lld, ...] repaired in place with "
+            DIAG_WARN("partition %s-%u: the bad batch at offset %lld repaired in place with "
                       "node %d's copy",
                       r->host.topic, r->host.index, (long long)st->base, o->from);
             st->base = -1;
@@ -283,10 +283,10 @@ static void overwritten(struct log_ctl *c, int status)
  * the log is cut there, the core forgets it and the leader steps down, so
  * a replica with a good log leads on. Committed data is never dropped.
  */
-static void give_up(struct replica *r, struct replica_repair *st, uint32_t voters)
+static void give_up(struct replica *r, struct replica_repair *st, uint32_t others)
 {
     int64_t base = st->base;
-    if (!replica_is_leader(r) || st->refusals < 2 * voters || base < replica_commit(r) ||
+    if (!replica_is_leader(r) || st->refusals < 2 * others || base < replica_commit(r) ||
         base >= replica_group_log_end(&r->rg))
         return;
     assert(base >= partition_log_start_offset(r->host.log));
@@ -294,11 +294,29 @@ static void give_up(struct replica *r, struct replica_repair *st, uint32_t voter
                "replica holds it (it was never committed): dropping it and the log after it as "
                "a lost write; this replica stops leading",
                r->host.topic, r->host.index, (long long)base);
-    r->write_gen++; /* completions of writes in flight are dropped, as after a failed write */
-    replica_log_op(r, &(struct rg_log_op){.type = RG_LOG_TRUNCATE, .offset = base});
     struct rg_output *out = replica_out(r->drv);
-    replica_finish(r, out, replica_group_write_failed(&r->rg, base, out));
-    st->base = -1;
+    int rc = replica_group_write_failed(&r->rg, base, out);
+    if (rc == RG_OK) {
+        r->write_gen++; /* completions of writes in flight are dropped, as after a failed write */
+        replica_log_op(r, &(struct rg_log_op){.type = RG_LOG_TRUNCATE, .offset = base});
+        st->base = -1;
+    }
+    replica_finish(r, out, rc);
+}
+
+/* A peer has no good copy: the next replica at once, unless a round just ended. */
+static void refused(struct replica *r, struct replica_repair *st, int32_t from,
+                    const Ringlog__ReplicaRepairResponse *m)
+{
+    int32_t nodes[RG_MAX_NODES];
+    uint32_t n = candidates(r, nodes);
+    assert(!m->ok && m->base_offset == st->base);
+    DIAG_INFO("partition %s-%u: node %d has no good copy of offset %lld: %s", r->host.topic,
+              r->host.index, from, (long long)m->base_offset, m->reason ? m->reason : "");
+    st->refusals++;
+    if (n > 0 && st->tries % n != 0)
+        st->next_try_ms = clock_monotonic_ms();
+    give_up(r, st, n);
 }
 
 /* A peer's answer to this replica's request: a copy goes over the bad batch, if it fits it. */
@@ -307,19 +325,11 @@ static void take_response(struct replica *r, int32_t from, const Ringlog__Replic
     struct replica_repair *st = r->repair;
     if (st == NULL || st->writing || m->base_offset != st->base)
         return; /* stale: an earlier request's, or already repaired */
-    if (m->ok)
-        st->refusals = 0;
     if (!m->ok) {
-        int32_t nodes[RG_MAX_NODES];
-        uint32_t n = candidates(r, nodes);
-        DIAG_INFO("partition %s-%u: node %d has no good copy of offset %lld: %s", r->host.topic,
-                  r->host.index, from, (long long)m->base_offset, m->reason ? m->reason : "");
-        st->refusals++;
-        if (n > 0 && st->tries % n != 0)
-            st->next_try_ms = clock_monotonic_ms(); /* the next replica at once */
-        give_up(r, st, n);
+        refused(r, st, from, m);
         return;
     }
+    st->refusals = 0;
     struct overwrite *o = malloc(sizeof(*o) + m->batch.len);
     if (!o)
         return; /* asked again after the back-off */
@@ -341,7 +351,6 @@ static void take_response(struct replica *r, int32_t from, const Ringlog__Replic
 struct serve {
     struct log_read read;
     struct replica *r;
-    int32_t to;
     Ringlog__ReplicaRepairRequest q; /* the request's scalars */
 };
 
