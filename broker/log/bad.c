@@ -69,16 +69,14 @@ static void bad_filter(struct partition_log *log, int64_t lo, int64_t hi)
 
 void bad_forget(struct partition_log *log, int64_t base_offset)
 {
-    uint32_t before = log->nbad;
-    for (uint32_t i = 0; i < log->nbad; i++) {
-        if (log->bad[i].base_offset != base_offset)
-            continue;
-        memmove(&log->bad[i], &log->bad[i + 1], (log->nbad - i - 1) * sizeof(log->bad[0]));
-        log->nbad--;
-        atomic_fetch_sub_explicit(&log->engine->bad.outstanding, 1, memory_order_relaxed);
-        break;
-    }
-    assert(log->nbad + 1 >= before);
+    const struct log_bad_batch *b = bad_find(log, base_offset);
+    if (b == NULL)
+        return;
+    uint32_t i = (uint32_t)(b - log->bad);
+    assert(i < log->nbad);
+    memmove(&log->bad[i], &log->bad[i + 1], (log->nbad - i - 1) * sizeof(log->bad[0]));
+    log->nbad--;
+    atomic_fetch_sub_explicit(&log->engine->bad.outstanding, 1, memory_order_relaxed);
 }
 
 void bad_truncate(struct partition_log *log, int64_t end)
