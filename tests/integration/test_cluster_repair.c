@@ -9,6 +9,8 @@
  *  - on the leader, in a batch no follower got yet (never committed): after
  *    every follower said it has none, the leader drops it as a lost write
  *    and stops leading, so the group is not wedged behind it;
+ *  - under a running follower, found by a client's fetch from it (the first
+ *    fetch gets a retriable error, a later one the repaired data);
  *  - on a broker that restarts with it while it is alone: a client's fetch
  *    of that batch gets a retriable error, never the bad bytes; once a
  *    replica is back, the data.
@@ -226,6 +228,28 @@ Test(cluster_repair, an_uncommitted_bad_batch_only_the_leader_has_does_not_wedge
     ops_read_all(l, "u", seen, 16);
     for (int s = 0; s < 16; s++)
         cr_assert_eq(seen[s], s == 14 ? 0 : 1, "batch %d seen %d times", s, seen[s]);
+}
+
+Test(cluster_repair, a_flip_under_a_running_follower_is_found_by_a_client_fetch)
+{
+    start_all();
+    ops_create(nodes, NODES, "r", 1, 3);
+    int leader = ops_wait_settled(nodes, NODES, "r");
+    produce_range(node_id(leader), "r", 0, 30);
+    int64_t hw = 0;
+    ops_leader_seen_by(node_id(leader), "r", NULL, &hw);
+    struct node *f = node_id(leader % NODES + 1);
+    cr_assert(ops_wait_hw(f, "r", hw));
+    usleep(300 * 1000); /* the scrub's pass after attach is long over: only a read can find it */
+    int64_t victim = flip_batch(f, "r", 20); /* under the running broker: its reads see it */
+    size_t got = 0;
+    cr_assert_eq(ops_fetch_error(f, "r", victim, &got), RINGLOG__ERROR_CODE__STORAGE_ERROR,
+                 "the bad batch is never sent");
+    cr_assert(wait_repaired(f, 1), "node %d did not repair offset %lld", f->id, (long long)victim);
+    cr_assert_eq(ops_fetch_error(f, "r", victim, &got), 0);
+    cr_assert_gt(got, 0);
+    expect_same_bytes(f, node_id(leader), "r", hw);
+    expect_all_once(f, "r", 30);
 }
 
 Test(cluster_repair, a_fetch_of_a_bad_batch_gets_a_retriable_error_then_the_repaired_data)
