@@ -16,6 +16,7 @@
 #include "log/log_status.h"
 #include "replica_internal.h"
 #include "replica_repair.h"
+#include "status.h"
 #include "server.h"
 #include "shard.h"
 
@@ -103,9 +104,39 @@ static void group_assert(void *ctx, const char *file, int line, const char *expr
     abort();
 }
 
+/*
+ * The membership configs the log keeps (partition_log_configs), decoded
+ * into configs (LOG_MAX_CONFIGS of room) for the core's restore: without
+ * them a replica whose group changed members would restart with the
+ * bootstrap's. Returns how many.
+ */
+static uint32_t restore_configs(struct replica *r, const struct replica_host *p,
+                                struct rg_config_entry *configs)
+{
+    const struct log_config *c;
+    uint32_t n = partition_log_configs(p->log, &c), k = 0;
+    int64_t end = partition_log_end_offset(p->log);
+    assert(n <= LOG_MAX_CONFIGS);
+    for (uint32_t i = 0; i < n; i++) {
+        struct rg_config_entry *e = &configs[k];
+        if (c[i].offset >= end ||
+            replica_wire_decode_membership(c[i].value, c[i].len, &e->membership) != RL_OK ||
+            !rg_membership_valid(&e->membership)) {
+            DIAG_WARN("group %llu-%u: the config batch at %lld is not readable: skipped",
+                      (unsigned long long)r->group.topic_id, r->group.partition,
+                      (long long)c[i].offset);
+            continue;
+        }
+        e->offset = c[i].offset;
+        k++;
+    }
+    assert(k <= n);
+    return k;
+}
+
 /* The restore of a group from its partition's log and the shard's journal. */
 static void fill_restore(struct replica *r, const struct replica_host *p, bool new_group,
-                         struct replica_group_restore *rs)
+                         struct replica_group_restore *rs, struct rg_config_entry *configs)
 {
     struct server *srv = p->shard->srv;
     memset(rs, 0, sizeof(*rs));
@@ -124,6 +155,8 @@ static void fill_restore(struct replica *r, const struct replica_host *p, bool n
     int64_t hw = partition_log_high_watermark(p->log);
     rs->commit = hw > rs->log_start ? hw : rs->log_start;
     rs->new_group = new_group && !known && rs->log_end == 0;
+    rs->configs = configs;
+    rs->config_count = restore_configs(r, p, configs);
 }
 
 static void fill_config(struct replica *r, struct server *srv, const struct rg_membership *m,
@@ -167,8 +200,9 @@ struct replica *replica_attach(const struct replica_host *p, const struct replic
     r->group = (struct rw_group){.topic_id = topic_id, .partition = p->index};
     struct replica_group_config cfg;
     struct replica_group_restore rs;
+    struct rg_config_entry configs[LOG_MAX_CONFIGS];
     fill_config(r, p->shard->srv, replicas, &cfg);
-    fill_restore(r, p, new_group, &rs);
+    fill_restore(r, p, new_group, &rs, configs);
     int rc = replica_group_init(&r->rg, &cfg, &rs, r->epochs, r->epoch_cap);
     if (rc != RG_OK) {
         snprintf(err, err_len, "replica group %llu-%u: %s", (unsigned long long)topic_id, p->index,
