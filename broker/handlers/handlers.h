@@ -30,5 +30,7 @@ void handle_fetch(struct request *r);
 void handle_list_offsets(struct request *r);
 void handle_topic_admin(struct request *r);
 void handle_offsets(struct request *r);
+/* ReassignPartitions and DecommissionBroker: to the controller (handle_reassign.c). */
+void handle_reassign(struct request *r);
 
 #endif

@@ -17,6 +17,7 @@
 #include "replica_internal.h"
 #include "replica_repair.h"
 #include "status.h"
+#include "topic_assignment.h"
 #include "server.h"
 #include "shard.h"
 
@@ -102,6 +103,20 @@ static void group_assert(void *ctx, const char *file, int line, const char *expr
     DIAG_ERROR("replication invariant broken in group %llu-%u: %s:%d: %s",
                (unsigned long long)r->group.topic_id, r->group.partition, file, line, expr);
     abort();
+}
+
+/* The group's members (voters, then learners) for Metadata on every shard. */
+static void publish_members(struct replica *r)
+{
+    const struct rg_membership *m = replica_group_membership(&r->rg);
+    int32_t nodes[RG_MAX_NODES];
+    uint32_t n = 0;
+    assert(m->voter_count + m->learner_count <= RG_MAX_NODES);
+    for (uint32_t i = 0; i < m->voter_count; i++)
+        nodes[n++] = m->voters[i];
+    for (uint32_t i = 0; i < m->learner_count; i++)
+        nodes[n++] = m->learners[i];
+    replica_set_write(&r->host.stats->members, nodes, n);
 }
 
 /*
@@ -212,8 +227,15 @@ struct replica *replica_attach(const struct replica_host *p, const struct replic
         return NULL;
     }
     r->commit = replica_group_commit(&r->rg);
-    for (uint32_t i = 0; i < RG_MAX_NODES; i++)
-        r->heard_ms[i] = clock_monotonic_ms(); /* a new leader gives its followers one window */
+    publish_members(r);
+    /* A new leader gives its followers one window from the attach. */
+    r->attached_ms = clock_monotonic_ms();
+    for (uint32_t i = 0; i < RG_MAX_NODES; i++) {
+        r->heard_node[i] = -1;
+        r->heard_ms[i] = r->attached_ms;
+    }
+    r->notice_node = -1;
+    r->removed_at = -2;
     uint32_t b = bucket(topic_id, p->index);
     r->hash_next = d->table[b];
     d->table[b] = r;
@@ -284,6 +306,8 @@ static void note_leader(struct replica *r, bool gained, int32_t leader)
 static void publish(struct replica *r, const struct rg_output *out)
 {
     const struct replica_host *p = &r->host;
+    if (out->membership_changed)
+        publish_members(r);
     if (out->role_changed) {
         bool leader = out->role == RG_ROLE_LEADER;
         bool was = atomic_load(&p->stats->leader) == p->shard->srv->cfg.node_id;
@@ -349,7 +373,7 @@ struct repl_gauges {
  */
 static void prefer_leader(struct replica *r, uint64_t isr)
 {
-    int32_t preferred = r->rg.config.bootstrap.voters[0];
+    int32_t preferred = replica_preferred_leader(r);
     bool in_sync = preferred >= 0 && preferred < 64 && ((isr >> preferred) & 1);
     if (preferred == r->rg.config.self || !in_sync || r->drv->shard->stopping ||
         replica_group_transfer_target(&r->rg) != RG_NO_NODE) {
@@ -378,6 +402,7 @@ static void publish_isr(struct replica *r, struct repl_gauges *g)
     if (!leads)
         return;
     prefer_leader(r, mask);
+    replica_member_tick(r);
     const struct rg_membership *m = replica_group_membership(&r->rg);
     g->led++;
     g->under += n < m->voter_count;
@@ -534,12 +559,34 @@ const struct rg_membership *replica_members(const struct replica *r)
     return replica_group_membership(&r->rg);
 }
 
+/* Where `node`'s last-heard time is kept: its slot, else a free or the stalest one. */
+static uint32_t heard_slot(const struct replica *r, int32_t node)
+{
+    uint32_t slot = 0;
+    for (uint32_t i = 0; i < RG_MAX_NODES; i++) {
+        if (r->heard_node[i] == node)
+            return i;
+        if (r->heard_node[slot] != -1 &&
+            (r->heard_node[i] == -1 || r->heard_ms[i] < r->heard_ms[slot]))
+            slot = i;
+    }
+    return slot;
+}
+
+/* When node was last heard from; a node never heard from counts from the replica's start. */
+static int64_t heard_at(const struct replica *r, int32_t node)
+{
+    uint32_t i = heard_slot(r, node);
+    return r->heard_node[i] == node ? r->heard_ms[i] : r->attached_ms;
+}
+
 void replica_heard(struct replica *r, int32_t node)
 {
-    const struct rg_membership *m = replica_group_membership(&r->rg);
-    for (uint32_t i = 0; i < m->voter_count && i < RG_MAX_NODES; i++)
-        if (m->voters[i] == node)
-            r->heard_ms[i] = clock_monotonic_ms();
+    assert(node >= 0);
+    uint32_t i = heard_slot(r, node);
+    assert(i < RG_MAX_NODES);
+    r->heard_node[i] = node;
+    r->heard_ms[i] = clock_monotonic_ms();
 }
 
 uint32_t replica_in_sync(const struct replica *r, int32_t *nodes, uint32_t cap)
@@ -557,8 +604,7 @@ uint32_t replica_in_sync(const struct replica *r, int32_t *nodes, uint32_t cap)
             continue;
         }
         const struct rg_peer *peer = replica_group_peer(&r->rg, id);
-        bool heard =
-            i < RG_MAX_NODES && now - r->heard_ms[i] <= REPLICA_ISR_TICKS * REPLICA_TICK_MS;
+        bool heard = now - heard_at(r, id) <= REPLICA_ISR_TICKS * REPLICA_TICK_MS;
         if (peer && replica_is_leader(r) && heard && peer->durable_match >= then)
             nodes[n++] = id;
     }
