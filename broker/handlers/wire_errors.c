@@ -12,6 +12,7 @@ int wire_error_from_log_status(int status)
         return RINGLOG__ERROR_CODE__NONE;
     case LOG_ERR_STORAGE:
     case LOG_ERR_NO_SPACE:
+    case LOG_ERR_REPAIRING:
         return RINGLOG__ERROR_CODE__STORAGE_ERROR;
     case LOG_ERR_OUT_OF_RANGE:
         return RINGLOG__ERROR_CODE__OFFSET_OUT_OF_RANGE;

@@ -383,6 +383,7 @@ static int start_read(struct aread *a, size_t cap)
     rd->max_offset = a->msg.end;
     rd->buf = a->buf;
     rd->cap = cap;
+    rd->verify = true; /* a batch failing its checksum is not sent: recorded for repair */
     rd->on_complete = aread_done;
     return partition_log_read(a->r->host.log, rd);
 }
