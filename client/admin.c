@@ -151,7 +151,10 @@ static int admin_call(struct ringlog_admin *a, Ringlog__Request *req, Ringlog__R
         rl_conn_close(a->conn);
         a->conn = NULL;
         a->next_bootstrap++; /* the next connection starts with another broker */
-        bool pass_over = retry && never_answered && ++silent < (int)a->nbootstrap;
+        /* silent counts only brokers passed over: counted on every failure, it kept pace
+         * with attempt and a lone broker answering garbage was retried forever. */
+        bool pass_over = retry && never_answered && silent + 1 < (int)a->nbootstrap;
+        silent += pass_over;
         if (!pass_over && (!retry || attempt > silent || err == RINGLOG_ERR_TIMED_OUT))
             return err;
         req->correlation_id = 0;
