@@ -116,7 +116,12 @@ typedef enum ringlog_err {
     RINGLOG_ERR_TOO_MANY_CONNECTIONS = 25,
     RINGLOG_ERR_FENCED_LEADER_EPOCH = 30,
     RINGLOG_ERR_UNKNOWN_LEADER_EPOCH = 31,
-    RINGLOG_ERR_NOT_CONTROLLER = 32, /* topic admin goes to Metadata's controller */
+    RINGLOG_ERR_NOT_CONTROLLER = 32,          /* topic admin goes to Metadata's controller */
+    RINGLOG_ERR_AUTHENTICATION_FAILED = 50,   /* SASL: wrong name or password */
+    RINGLOG_ERR_AUTHENTICATION_REQUIRED = 51, /* the broker has users: set sasl.* */
+    RINGLOG_ERR_NOT_AUTHORIZED = 52,          /* no ACL allows this principal the operation */
+    RINGLOG_ERR_UNKNOWN_USER = 53,
+    RINGLOG_ERR_UNSUPPORTED_SASL_MECHANISM = 54,
 
     /* Negative: detected by the client. */
     RINGLOG_ERR_INVALID_ARG = -1,    /* an argument or configuration value is wrong */

@@ -1,0 +1,73 @@
+/* The authoriser's decisions over a snapshot (security.h). */
+#include <assert.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "security.h"
+
+bool security_acl_valid(const struct sec_acl *acl)
+{
+    if (strncmp(acl->principal, "User:", 5) != 0 || acl->principal[5] == '\0' ||
+        strchr(acl->principal + 5, ','))
+        return false;
+    if (acl->op < SEC_OP_READ || acl->op > SEC_OP_ALTER)
+        return false;
+    switch (acl->resource) {
+    case SEC_RES_CLUSTER:
+        return acl->name[0] == '\0' && !acl->prefix;
+    case SEC_RES_TOPIC:
+    case SEC_RES_GROUP:
+        /* A prefix may be empty (every name); a literal may not. */
+        return acl->prefix || acl->name[0] != '\0';
+    }
+    return false;
+}
+
+bool security_is_super(const struct security *sec, const char *principal)
+{
+    for (size_t i = 0; i < sec->super_count; i++)
+        if (strcmp(sec->super_users[i], principal) == 0)
+            return true;
+    return false;
+}
+
+/* Whether acl speaks of this principal, resource and operation. */
+static bool matches(const struct sec_acl *acl, const char *principal, enum sec_resource res,
+                    const char *name, enum sec_op op)
+{
+    if (acl->resource != res)
+        return false;
+    if (strcmp(acl->principal, principal) != 0 && strcmp(acl->principal, "User:*") != 0)
+        return false;
+    if (acl->op != op) {
+        /* Allowing anything on a resource lets one see it (describe). */
+        bool implied = op == SEC_OP_DESCRIBE && !acl->deny;
+        if (!implied)
+            return false;
+    }
+    if (res == SEC_RES_CLUSTER)
+        return true;
+    return acl->prefix ? strncmp(name, acl->name, strlen(acl->name)) == 0
+                       : strcmp(name, acl->name) == 0;
+}
+
+bool security_authorise(const struct security *sec, const struct sec_snapshot *s,
+                        const char *principal, enum sec_resource res, const char *name,
+                        enum sec_op op)
+{
+    assert(s != NULL && principal != NULL);
+    if (!security_authoriser_on(s) || security_is_super(sec, principal))
+        return true;
+    if (name == NULL)
+        name = "";
+    bool allowed = false;
+    for (size_t i = 0; i < s->acl_count; i++) {
+        const struct sec_acl *acl = &s->acls[i];
+        if (!matches(acl, principal, res, name, op))
+            continue;
+        if (acl->deny)
+            return false; /* deny wins */
+        allowed = true;
+    }
+    return allowed;
+}
