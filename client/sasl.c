@@ -55,7 +55,7 @@ static bool parse_server_first(const struct rl_sasl *s, const char *msg, size_t 
     size_t salt64_len, iter_len;
     const char *ours = strstr(s->client_first_bare, ",r=") + 3;
     size_t ours_len = strlen(ours);
-    if (len >= RL_SCRAM_MAX_MESSAGE || memchr(msg, '\0', len) ||
+    if (len == 0 || len >= RL_SCRAM_MAX_MESSAGE || memchr(msg, '\0', len) ||
         !rl_scram_attr(msg, len, 'r', nonce, nonce_len) ||
         !rl_scram_attr(msg, len, 's', &salt64, &salt64_len) ||
         !rl_scram_attr(msg, len, 'i', &iter, &iter_len) || iter_len == 0 || iter_len > 7)
@@ -122,7 +122,8 @@ bool rl_sasl_verify(struct rl_sasl *s, const char *server_final, size_t len, cha
     size_t vlen;
     uint8_t sig[RL_SCRAM_MAX_KEY];
     size_t k = rl_scram_key_len(s->hash);
-    if (len >= RL_SCRAM_MAX_MESSAGE || !rl_scram_attr(server_final, len, 'v', &v, &vlen) ||
+    if (len == 0 || len >= RL_SCRAM_MAX_MESSAGE ||
+        !rl_scram_attr(server_final, len, 'v', &v, &vlen) ||
         rl_scram_b64_decode(v, vlen, sig, sizeof(sig)) != (int)k ||
         !rl_scram_equal(sig, s->server_signature, k)) {
         snprintf(err, err_len,

@@ -31,13 +31,13 @@ bool security_is_super(const struct security *sec, const char *principal)
     return false;
 }
 
+static bool principal_matches(const struct sec_acl *acl, const char *principal);
+
 /* Whether acl speaks of this principal, resource and operation. */
 static bool matches(const struct sec_acl *acl, const char *principal, enum sec_resource res,
                     const char *name, enum sec_op op)
 {
-    if (acl->resource != res)
-        return false;
-    if (strcmp(acl->principal, principal) != 0 && strcmp(acl->principal, "User:*") != 0)
+    if (acl->resource != res || !principal_matches(acl, principal))
         return false;
     if (acl->op != op) {
         /* Allowing anything on a resource lets one see it (describe). */
@@ -70,4 +70,40 @@ bool security_authorise(const struct security *sec, const struct sec_snapshot *s
         allowed = true;
     }
     return allowed;
+}
+
+static bool principal_matches(const struct sec_acl *acl, const char *principal)
+{
+    return strcmp(acl->principal, principal) == 0 || strcmp(acl->principal, "User:*") == 0;
+}
+
+/* Whether deny refuses everything allow permits (same principal and op assumed). */
+static bool covers(const struct sec_acl *deny, const struct sec_acl *allow)
+{
+    if (deny->prefix)
+        return strncmp(allow->name, deny->name, strlen(deny->name)) == 0;
+    return !allow->prefix && strcmp(allow->name, deny->name) == 0;
+}
+
+bool security_may_on_some(const struct security *sec, const struct sec_snapshot *s,
+                          const char *principal, enum sec_resource res, enum sec_op op)
+{
+    assert(res != SEC_RES_CLUSTER);
+    if (!security_authoriser_on(s) || security_is_super(sec, principal))
+        return true;
+    for (size_t i = 0; i < s->acl_count; i++) {
+        const struct sec_acl *allow = &s->acls[i];
+        if (allow->deny || allow->resource != res || allow->op != op ||
+            !principal_matches(allow, principal))
+            continue;
+        bool denied = false;
+        for (size_t k = 0; k < s->acl_count && !denied; k++) {
+            const struct sec_acl *deny = &s->acls[k];
+            denied = deny->deny && deny->resource == res && deny->op == op &&
+                     principal_matches(deny, principal) && covers(deny, allow);
+        }
+        if (!denied)
+            return true;
+    }
+    return false;
 }

@@ -32,7 +32,7 @@ static bool nonce_valid(const char *p, size_t n)
 bool scram_server_start(struct scram_server *s, const char *msg, size_t len)
 {
     assert(s->state == SCRAM_START);
-    if (len >= sizeof(s->client_first_bare) || memchr(msg, '\0', len))
+    if (len == 0 || len >= sizeof(s->client_first_bare) || memchr(msg, '\0', len))
         return fail(s, "client-first-message too long or not text");
     /* gs2-header: "n,," (no channel binding, no authzid). "y,," and "p=" are refused. */
     if (len < 3 || memcmp(msg, "n,,", 3) != 0)
@@ -108,7 +108,7 @@ size_t scram_server_finish(struct scram_server *s, const char *msg, size_t len, 
     assert(s->state == SCRAM_CHALLENGED);
     const char *cb, *nonce, *proof64;
     size_t cb_len, nonce_len, proof64_len;
-    if (len >= RL_SCRAM_MAX_MESSAGE || memchr(msg, '\0', len) ||
+    if (len == 0 || len >= RL_SCRAM_MAX_MESSAGE || memchr(msg, '\0', len) ||
         !rl_scram_attr(msg, len, 'c', &cb, &cb_len) ||
         !rl_scram_attr(msg, len, 'r', &nonce, &nonce_len) ||
         !rl_scram_attr(msg, len, 'p', &proof64, &proof64_len))

@@ -161,6 +161,14 @@ bool security_authorise(const struct security *sec, const struct sec_snapshot *s
                         const char *principal, enum sec_resource res, const char *name,
                         enum sec_op op);
 
+/*
+ * Whether principal may do op on some resource of the type: an allow that
+ * no deny wholly covers (InitProducerId, which names no topic, needs WRITE
+ * on some topic).
+ */
+bool security_may_on_some(const struct security *sec, const struct sec_snapshot *s,
+                          const char *principal, enum sec_resource res, enum sec_op op);
+
 const char *sec_status_text(enum sec_status st);
 
 #endif

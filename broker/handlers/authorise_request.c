@@ -104,15 +104,9 @@ static bool may_init_producer(struct request *r)
 {
     struct security *sec = &r->shard->srv->security;
     const struct sec_snapshot *s = security_view(sec, r->shard->loop.id);
-    const char *p = auth_principal(r->conn);
-    if (auth_allowed(r, SEC_RES_CLUSTER, NULL, SEC_OP_WRITE))
+    if (auth_allowed(r, SEC_RES_CLUSTER, NULL, SEC_OP_WRITE) ||
+        security_may_on_some(sec, s, auth_principal(r->conn), SEC_RES_TOPIC, SEC_OP_WRITE))
         return true;
-    for (size_t i = 0; i < s->acl_count; i++) {
-        const struct sec_acl *acl = &s->acls[i];
-        if (acl->resource == SEC_RES_TOPIC && acl->op == SEC_OP_WRITE && !acl->deny &&
-            (strcmp(acl->principal, p) == 0 || strcmp(acl->principal, "User:*") == 0))
-            return true;
-    }
     return refuse(r, SEC_RES_CLUSTER, NULL, SEC_OP_WRITE);
 }
 
