@@ -8,6 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ringlog.pb-c.h"
+
 static const EVP_MD *md_of(enum rl_scram_hash h)
 {
     return h == RL_SCRAM_SHA512 ? EVP_sha512() : EVP_sha256();
@@ -204,4 +206,17 @@ int rl_scram_random(uint8_t *out, size_t n)
 bool rl_scram_equal(const uint8_t *a, const uint8_t *b, size_t n)
 {
     return CRYPTO_memcmp(a, b, n) == 0;
+}
+
+void rl_scram_credential_to_pb(enum rl_scram_hash h, const struct rl_scram_credential *c,
+                               struct Ringlog__ScramCredential *out)
+{
+    size_t k = rl_scram_key_len(h);
+    assert(c->salt_len <= RL_SCRAM_MAX_SALT);
+    ringlog__scram_credential__init(out);
+    out->mechanism = (char *)rl_scram_mechanism_name(h);
+    out->iterations = c->iterations;
+    out->salt = (ProtobufCBinaryData){c->salt_len, (uint8_t *)c->salt};
+    out->stored_key = (ProtobufCBinaryData){k, (uint8_t *)c->stored_key};
+    out->server_key = (ProtobufCBinaryData){k, (uint8_t *)c->server_key};
 }

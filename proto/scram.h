@@ -50,6 +50,11 @@ struct rl_scram_credential {
     uint8_t server_key[RL_SCRAM_MAX_KEY];
 };
 
+/* The credential as the wire carries it (ScramCredential); out points into c. */
+struct Ringlog__ScramCredential;
+void rl_scram_credential_to_pb(enum rl_scram_hash h, const struct rl_scram_credential *c,
+                               struct Ringlog__ScramCredential *out);
+
 /* SaltedPassword = Hi(password, salt, i) (PBKDF2-HMAC). 0 or -1. */
 int rl_scram_salted_password(enum rl_scram_hash h, const char *password, const uint8_t *salt,
                              size_t salt_len, uint32_t iterations, uint8_t *out);

@@ -60,18 +60,8 @@ void sec_user_to_pb(const struct sec_user *u, Ringlog__ClusterUser *pb,
     for (int h = 0; h < RL_SCRAM_HASHES; h++) {
         if (!u->has[h])
             continue;
-        const struct rl_scram_credential *c = &u->cred[h];
-        size_t k = rl_scram_key_len((enum rl_scram_hash)h);
         Ringlog__ScramCredential *pc = &creds[pb->n_credentials];
-        ringlog__scram_credential__init(pc);
-        pc->mechanism = (char *)rl_scram_mechanism_name((enum rl_scram_hash)h);
-        pc->iterations = c->iterations;
-        pc->salt.data = (uint8_t *)c->salt;
-        pc->salt.len = c->salt_len;
-        pc->stored_key.data = (uint8_t *)c->stored_key;
-        pc->stored_key.len = k;
-        pc->server_key.data = (uint8_t *)c->server_key;
-        pc->server_key.len = k;
+        rl_scram_credential_to_pb((enum rl_scram_hash)h, &u->cred[h], pc);
         ptrs[pb->n_credentials++] = pc;
     }
     assert(pb->n_credentials <= RL_SCRAM_HASHES);

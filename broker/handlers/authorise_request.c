@@ -27,13 +27,18 @@ static const char *const OP_NAMES[] = {"",       "read",     "write", "create",
                                        "delete", "describe", "alter"};
 static const char *const RES_NAMES[] = {"", "topic", "group", "cluster"};
 
-/* Answers NOT_AUTHORIZED naming what was refused; returns false. */
-static bool refuse(struct request *r, enum sec_resource res, const char *name, enum sec_op op)
+char *auth_refusal(struct request *r, enum sec_resource res, const char *name, enum sec_op op)
 {
     char message[400];
     snprintf(message, sizeof(message), "%s may not %s %s%s%s", auth_principal(r->conn),
              OP_NAMES[op], RES_NAMES[res], name && *name ? " " : "", name ? name : "");
-    request_fail(r, RINGLOG__ERROR_CODE__NOT_AUTHORIZED, message);
+    return request_strdup(r, message);
+}
+
+/* Answers NOT_AUTHORIZED naming what was refused; returns false. */
+static bool refuse(struct request *r, enum sec_resource res, const char *name, enum sec_op op)
+{
+    request_fail(r, RINGLOG__ERROR_CODE__NOT_AUTHORIZED, auth_refusal(r, res, name, op));
     return false;
 }
 

@@ -171,7 +171,9 @@ void handle_metadata(struct request *r)
         }
         if (!may) {
             tm->error = RINGLOG__ERROR_CODE__NOT_AUTHORIZED;
-            tm->error_message = (char *)rl_error_message(tm->error);
+            tm->error_message = auth_refusal(r, SEC_RES_TOPIC, name, SEC_OP_DESCRIBE);
+            if (!tm->error_message)
+                tm->error_message = (char *)rl_error_message(tm->error);
         }
         topics[m->n_topics++] = tm;
     }

@@ -63,13 +63,7 @@ int wire_create_user(int fd, const char *name, const char *password)
         if (rl_scram_credential_make((enum rl_scram_hash)h, password, RL_SCRAM_ITERATIONS, &c[h]) !=
             0)
             return -1;
-        size_t k = rl_scram_key_len((enum rl_scram_hash)h);
-        ringlog__scram_credential__init(&creds[h]);
-        creds[h].mechanism = (char *)rl_scram_mechanism_name((enum rl_scram_hash)h);
-        creds[h].iterations = c[h].iterations;
-        creds[h].salt = (ProtobufCBinaryData){c[h].salt_len, c[h].salt};
-        creds[h].stored_key = (ProtobufCBinaryData){k, c[h].stored_key};
-        creds[h].server_key = (ProtobufCBinaryData){k, c[h].server_key};
+        rl_scram_credential_to_pb((enum rl_scram_hash)h, &c[h], &creds[h]);
         ptrs[h] = &creds[h];
     }
     cu.name = (char *)name;
