@@ -142,6 +142,28 @@ int rl_admin_call(struct ringlog_admin *a, Ringlog__Request *req, Ringlog__Respo
     return err;
 }
 
+static bool move_to_controller(struct ringlog_admin *a);
+
+int rl_admin_call_controller(struct ringlog_admin *a, Ringlog__Request *req,
+                             Ringlog__Response **resp, char *errbuf, size_t errlen)
+{
+    pthread_mutex_lock(&a->mu);
+    int err;
+    /* The controller may be moving (an election): follow Metadata's controller_id. */
+    for (int attempt = 0;; attempt++) {
+        err = admin_call(a, req, resp, false, errbuf, errlen);
+        if (err != RINGLOG_ERR_NOT_CONTROLLER || attempt >= 20)
+            break;
+        if (!move_to_controller(a)) {
+            struct timespec ts = {0, 100 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        req->correlation_id = 0;
+    }
+    pthread_mutex_unlock(&a->mu);
+    return err;
+}
+
 static int metadata(struct ringlog_admin *a, const char *topic, Ringlog__Response **resp,
                     char *errbuf, size_t errlen)
 {

@@ -28,4 +28,9 @@ struct ringlog_admin {
 int rl_admin_call(struct ringlog_admin *a, Ringlog__Request *req, Ringlog__Response **resp,
                   bool retry, char *errbuf, size_t errlen);
 
+/* The same for a change the cluster's controller makes (users, ACLs): NOT_CONTROLLER moves the
+ * connection to the controller Metadata names and tries again. */
+int rl_admin_call_controller(struct ringlog_admin *a, Ringlog__Request *req,
+                             Ringlog__Response **resp, char *errbuf, size_t errlen);
+
 #endif

@@ -13,11 +13,11 @@
 #include "conn.h"
 #include "scram.h"
 
-/* A call whose answer carries nothing but its error. */
+/* A change (to the controller on a cluster) whose answer carries nothing but its error. */
 static int call_plain(ringlog_admin *a, Ringlog__Request *req, char *errbuf, size_t errlen)
 {
     Ringlog__Response *resp = NULL;
-    int err = rl_admin_call(a, req, &resp, false, errbuf, errlen);
+    int err = rl_admin_call_controller(a, req, &resp, errbuf, errlen);
     rl_conn_response_free(resp);
     return err;
 }

@@ -105,6 +105,7 @@ void security_close(struct security *sec)
     snapshot_unref(sec->current);
     free(sec->views);
     free(sec->super_users);
+    free(sec->bootstrap_user);
     pthread_mutex_destroy(&sec->mu);
     memset(sec, 0, sizeof(*sec));
 }
@@ -233,11 +234,18 @@ static bool acl_equal(const struct sec_acl *a, const struct sec_acl *b)
            a->deny == b->deny;
 }
 
-static enum sec_status edit_add_acl(struct sec_snapshot *s, const void *arg)
+bool security_acl_exists(const struct sec_snapshot *s, const struct sec_acl *acl)
 {
     for (size_t i = 0; i < s->acl_count; i++)
-        if (acl_equal(&s->acls[i], arg))
-            return SEC_OK; /* already there: adding is idempotent */
+        if (acl_equal(&s->acls[i], acl))
+            return true;
+    return false;
+}
+
+static enum sec_status edit_add_acl(struct sec_snapshot *s, const void *arg)
+{
+    if (security_acl_exists(s, arg))
+        return SEC_OK; /* already there: adding is idempotent */
     if (s->acl_count >= SEC_MAX_ACLS)
         return SEC_LIMIT;
     s->acls[s->acl_count++] = *(const struct sec_acl *)arg;
@@ -308,13 +316,20 @@ int security_bootstrap_user(struct security *sec, const char *spec, bool create,
     pthread_mutex_lock(&sec->mu);
     bool empty = sec->current->user_count == 0;
     pthread_mutex_unlock(&sec->mu);
-    if (!create || !empty)
+    if (create && !empty)
         return 0;
     for (int h = 0; h < RL_SCRAM_HASHES; h++) {
         if (rl_scram_credential_make((enum rl_scram_hash)h, colon + 1, RL_SCRAM_ITERATIONS,
                                      &u.cred[h]) != 0)
             return snprintf(err, err_len, "--sasl-bootstrap-user: key derivation failed"), -1;
         u.has[h] = true;
+    }
+    if (!create) {
+        sec->bootstrap_user = malloc(sizeof(u));
+        if (!sec->bootstrap_user)
+            return snprintf(err, err_len, "out of memory"), -1;
+        *sec->bootstrap_user = u;
+        return 0;
     }
     enum sec_status st = security_put_user(sec, &u);
     if (st != SEC_OK)

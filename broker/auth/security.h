@@ -96,6 +96,10 @@ struct security {
     uint8_t secret[32];
     char (*super_users)[SEC_PRINCIPAL_MAX + 1];
     size_t super_count;
+    /* A cluster's --sasl-bootstrap-user, for the controller to propose while
+     * the cluster has no user (controller_security.c); NULL: none. */
+    struct sec_user *bootstrap_user;
+    bool bootstrap_in_flight; /* shard 0 only */
 };
 
 /*
@@ -109,8 +113,9 @@ void security_close(struct security *sec);
 
 /*
  * --sasl-bootstrap-user NAME:PASSWORD: makes NAME a super user, and creates
- * it when no user exists yet (a single broker; a cluster proposes it from
- * the controller). 0, or -1 with err.
+ * it when no user exists yet (create: a single broker). A cluster keeps
+ * the credentials in bootstrap_user for its controller to propose.
+ * 0, or -1 with err.
  */
 int security_bootstrap_user(struct security *sec, const char *spec, bool create, char *err,
                             size_t err_len);
@@ -145,6 +150,9 @@ enum sec_status security_put_user(struct security *sec, const struct sec_user *u
 enum sec_status security_delete_user(struct security *sec, const char *name);
 enum sec_status security_add_acl(struct security *sec, const struct sec_acl *acl);
 enum sec_status security_remove_acl(struct security *sec, const struct sec_acl *acl);
+
+/* Whether s holds exactly this ACL. */
+bool security_acl_exists(const struct sec_snapshot *s, const struct sec_acl *acl);
 
 /* Whether an ACL's fields are valid (principal form, name for its resource). */
 bool security_acl_valid(const struct sec_acl *acl);

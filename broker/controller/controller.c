@@ -280,6 +280,8 @@ static void apply_batch(struct controller *ctl, const uint8_t *batch,
         apply_delete(ctl, cr->topic_deleted);
     else if (cr->body_case == RINGLOG__CLUSTER_RECORD__BODY_CLUSTER_CREATED)
         apply_cluster_id(ctl, cr->cluster_created);
+    else if (controller_security_apply(ctl->shard->srv, cr))
+        record_applied(ctl);
     else
         record_applied(ctl); /* a record of a newer version: nothing here to do */
     ringlog__cluster_record__free_unpacked(cr, NULL);
@@ -467,6 +469,7 @@ void controller_tick(struct shard *s)
     if (!leads)
         ctl->id_proposed = false;
     apply_next(ctl);
+    controller_security_tick(s, leads && !ctl->busy && ctl->applied >= replica_commit(p->replica));
     /* The first leader names the cluster once it has applied everything committed. */
     if (!leads || ctl->id_proposed || s->srv->cluster_id[0] != '\0' || ctl->busy ||
         ctl->applied < replica_commit(p->replica))

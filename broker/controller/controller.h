@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "partition/partition.h"
+#include "ringlog.pb-c.h"
 #include "topics.h"
 
 #define CONTROLLER_TOPIC "__cluster"
@@ -49,6 +50,21 @@ struct controller_call {
 void controller_create_topic(struct shard *s, struct controller_call *c, const char *name,
                              uint32_t partitions, uint32_t rf, const struct topic_config *cfg);
 void controller_delete_topic(struct shard *s, struct controller_call *c, const char *name);
+
+/* Any ClusterRecord as a proposal of its own (users and ACLs: controller_security.c). */
+void controller_propose_record(struct shard *s, struct controller_call *c,
+                               const ProtobufCMessage *rec);
+
+/*
+ * Users and ACLs in the metadata log (controller_security.c). apply: a
+ * committed record of theirs (user_upserted .. acl_removed) into the
+ * store; false when cr is not one. tick: on the leader, once caught_up
+ * with the log, proposes --sasl-bootstrap-user while the cluster has no
+ * user.
+ */
+struct server;
+bool controller_security_apply(struct server *srv, const Ringlog__ClusterRecord *cr);
+void controller_security_tick(struct shard *s, bool caught_up);
 
 /* Shard 0, every loop tick: a fresh directory's start, applying, naming the cluster. */
 void controller_tick(struct shard *s);

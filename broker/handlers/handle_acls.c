@@ -22,11 +22,16 @@ static void change_acl(struct request *r, bool add)
                      "prefix, or the cluster with no name) and an operation");
         return;
     }
+    struct security *sec = &r->shard->srv->security;
+    if (r->shard->srv->cluster && !add &&
+        !security_acl_exists(security_view(sec, r->shard->loop.id), &acl)) {
+        request_fail(r, wire_error_from_security(SEC_NOT_FOUND), sec_status_text(SEC_NOT_FOUND));
+        return;
+    }
     if (r->shard->srv->cluster) {
         security_cluster_propose(r);
         return;
     }
-    struct security *sec = &r->shard->srv->security;
     enum sec_status st = add ? security_add_acl(sec, &acl) : security_remove_acl(sec, &acl);
     if (st == SEC_OK)
         request_complete(r);

@@ -44,6 +44,11 @@ static void create_user(struct request *r)
 static void delete_user(struct request *r)
 {
     const char *name = r->msg->delete_user->name;
+    const struct sec_snapshot *s = security_view(&r->shard->srv->security, r->shard->loop.id);
+    if (r->shard->srv->cluster && !security_user(s, name ? name : "")) {
+        answer_status(r, SEC_UNKNOWN_USER);
+        return;
+    }
     if (r->shard->srv->cluster) {
         security_cluster_propose(r);
         return;
