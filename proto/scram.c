@@ -194,6 +194,11 @@ int rl_scram_b64_decode(const char *in, size_t n, uint8_t *out, size_t cap)
         got--;
     if ((size_t)got > cap)
         return -1;
+    /* Canonical only: bits past the data in the last character must be zero, so one
+     * value has one spelling (a proof cannot be altered and still pass). */
+    char again[RL_SCRAM_MAX_MESSAGE * 2];
+    if (rl_scram_b64_encode(buf, (size_t)got, again) != n || memcmp(again, in, n) != 0)
+        return -1;
     memcpy(out, buf, (size_t)got);
     return got;
 }

@@ -165,6 +165,9 @@ Test(scram, base64_and_attrs)
     cr_assert_eq(rl_scram_b64_decode("YQ=", 3, out, sizeof(out)), -1);
     cr_assert_eq(rl_scram_b64_decode("Y=Q=", 4, out, sizeof(out)), -1);
     cr_assert_eq(rl_scram_b64_decode("YWJjZGVmZ2hp", 12, out, sizeof(out)), -1);
+    /* Non-canonical: "YR==" and "YWJ=" carry bits past the data. */
+    cr_assert_eq(rl_scram_b64_decode("YR==", 4, out, sizeof(out)), -1);
+    cr_assert_eq(rl_scram_b64_decode("YWJ=", 4, out, sizeof(out)), -1);
     const char *v;
     size_t n;
     cr_assert(rl_scram_attr("a=1,bb=2,b=3", 12, 'b', &v, &n));
