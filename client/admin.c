@@ -11,10 +11,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "admin_internal.h"
 #include "conf.h"
 #include "conn.h"
 #include "conn_sasl.h"
-#include "admin_internal.h"
 #include "ringlog.h"
 #include "tls.h"
 
@@ -54,6 +54,16 @@ void ringlog_admin_destroy(ringlog_admin *a)
     ringlog_conf_destroy(a->conf);
     pthread_mutex_destroy(&a->mu);
     free(a);
+}
+
+void rl_admin_lock(ringlog_admin *a)
+{
+    pthread_mutex_lock(&a->mu);
+}
+
+void rl_admin_unlock(ringlog_admin *a)
+{
+    pthread_mutex_unlock(&a->mu);
 }
 
 void ringlog_free(void *ptr)
@@ -229,37 +239,41 @@ static int admin_probe(struct ringlog_admin *a, const char *topic, char *errbuf,
     return RINGLOG_OK;
 }
 
-/* Runs a create or delete of `topic` and returns the one topic result's code. */
-static int topic_call(struct ringlog_admin *a, const char *topic, Ringlog__Request *req,
-                      char *errbuf, size_t errlen)
+/* The one topic result of a create or delete: its code (and errbuf). */
+static int topic_result_code(const Ringlog__Response *resp, char *errbuf, size_t errlen)
 {
-    assert(topic && req);
+    Ringlog__TopicResult *r = NULL;
+    if (resp->body_case == RINGLOG__RESPONSE__BODY_CREATE_TOPICS &&
+        resp->create_topics->n_topics == 1)
+        r = resp->create_topics->topics[0];
+    if (resp->body_case == RINGLOG__RESPONSE__BODY_DELETE_TOPICS &&
+        resp->delete_topics->n_topics == 1)
+        r = resp->delete_topics->topics[0];
+    if (!r) {
+        rl_errbuf(errbuf, errlen, "unexpected answer from the broker");
+        return RINGLOG_ERR_PROTOCOL;
+    }
+    if (r->error)
+        rl_errbuf(errbuf, errlen, "%s",
+                  r->error_message && r->error_message[0] ? r->error_message
+                                                          : ringlog_err_str(r->error));
+    return r->error;
+}
+
+int rl_admin_controller_call(ringlog_admin *a, const char *probe_topic, Ringlog__Request *req,
+                             Ringlog__Response **out, rl_result_code_fn code_of, char *errbuf,
+                             size_t errlen)
+{
+    assert(req && code_of);
     for (int attempt = 0;; attempt++) {
         Ringlog__Response *resp;
-        int err = admin_probe(a, topic, errbuf, errlen);
+        int err = admin_probe(a, probe_topic, errbuf, errlen);
         if (!err)
             err = admin_call(a, req, &resp, false, errbuf, errlen);
         if (err)
             return err;
-        Ringlog__TopicResult *r = NULL;
-        if (resp->body_case == RINGLOG__RESPONSE__BODY_CREATE_TOPICS &&
-            resp->create_topics->n_topics == 1)
-            r = resp->create_topics->topics[0];
-        if (resp->body_case == RINGLOG__RESPONSE__BODY_DELETE_TOPICS &&
-            resp->delete_topics->n_topics == 1)
-            r = resp->delete_topics->topics[0];
-        if (!r) {
-            rl_conn_response_free(resp);
-            rl_errbuf(errbuf, errlen, "unexpected answer from the broker");
-            return RINGLOG_ERR_PROTOCOL;
-        }
-        err = r->error;
-        if (err)
-            rl_errbuf(errbuf, errlen, "%s",
-                      r->error_message && r->error_message[0] ? r->error_message
-                                                              : ringlog_err_str(err));
-        rl_conn_response_free(resp);
-        /* A cluster's topic changes go to its controller, which may be
+        err = code_of(resp, errbuf, errlen);
+        /* A cluster's metadata changes go to its controller, which may be
          * moving (an election): follow Metadata's controller_id a few times. */
         bool moved = (err == RINGLOG_ERR_NOT_LEADER || err == RINGLOG_ERR_NOT_CONTROLLER) &&
                      attempt < 20 && move_to_controller(a);
@@ -268,12 +282,26 @@ static int topic_call(struct ringlog_admin *a, const char *topic, Ringlog__Reque
             nanosleep(&ts, NULL);
             moved = true;
         }
+        if (moved || !out || err == RINGLOG_ERR_PROTOCOL) {
+            rl_conn_response_free(resp);
+            resp = NULL;
+        }
         if (moved) {
             req->correlation_id = 0;
             continue;
         }
+        if (out)
+            *out = resp;
         return err;
     }
+}
+
+/* Runs a create or delete of `topic` and returns the one topic result's code. */
+static int topic_call(struct ringlog_admin *a, const char *topic, Ringlog__Request *req,
+                      char *errbuf, size_t errlen)
+{
+    assert(topic && req);
+    return rl_admin_controller_call(a, topic, req, NULL, topic_result_code, errbuf, errlen);
 }
 
 int ringlog_admin_create_topic(ringlog_admin *a, const char *name, int32_t partitions,

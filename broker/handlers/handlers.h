@@ -30,6 +30,8 @@ void handle_fetch(struct request *r);
 void handle_list_offsets(struct request *r);
 void handle_topic_admin(struct request *r);
 void handle_offsets(struct request *r);
+/* ReassignPartitions and DecommissionBroker: to the controller (handle_reassign.c). */
+void handle_reassign(struct request *r);
 
 /* Security (handle_auth.c, authorise_request.c, handle_users.c, handle_acls.c). */
 #include "auth/security.h"
