@@ -51,10 +51,6 @@ void controller_create_topic(struct shard *s, struct controller_call *c, const c
                              uint32_t partitions, uint32_t rf, const struct topic_config *cfg);
 void controller_delete_topic(struct shard *s, struct controller_call *c, const char *name);
 
-/* Any ClusterRecord as a proposal of its own (users and ACLs: controller_security.c). */
-void controller_propose_record(struct shard *s, struct controller_call *c,
-                               const ProtobufCMessage *rec);
-
 /*
  * Users and ACLs in the metadata log (controller_security.c). apply: a
  * committed record of theirs (user_upserted .. acl_removed) into the

@@ -145,13 +145,6 @@ void controller_create_topic(struct shard *s, struct controller_call *c, const c
     free(replicas);
 }
 
-void controller_propose_record(struct shard *s, struct controller_call *c,
-                               const ProtobufCMessage *rec)
-{
-    assert(rec->descriptor == &ringlog__cluster_record__descriptor);
-    propose(s, c, rec);
-}
-
 void controller_propose_cluster_id(struct shard *s, struct controller_call *c, const char *id)
 {
     Ringlog__ClusterRecord rec = RINGLOG__CLUSTER_RECORD__INIT;

@@ -11,6 +11,7 @@
 #include "auth/security.h"
 #include "auth/security_pb.h"
 #include "controller.h"
+#include "controller_internal.h"
 #include "diag.h"
 #include "server.h"
 #include "shard.h"
@@ -75,5 +76,5 @@ void controller_security_tick(struct shard *s, bool caught_up)
     rec.user_upserted = &user;
     c->done = bootstrap_done;
     sec->bootstrap_in_flight = true;
-    controller_propose_record(s, c, &rec.base);
+    controller_propose(s, c, &rec.base);
 }

@@ -146,6 +146,7 @@ void handle_request(struct request *r)
     case RINGLOG__REQUEST__BODY_DELETE_ACL:
     case RINGLOG__REQUEST__BODY_LIST_ACLS:
         handle_acls(r);
+        break;
     case RINGLOG__REQUEST__BODY_REASSIGN_PARTITIONS:
     case RINGLOG__REQUEST__BODY_DECOMMISSION_BROKER:
         handle_reassign(r);

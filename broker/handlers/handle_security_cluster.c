@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "controller/controller.h"
+#include "controller/controller_internal.h"
 #include "fault_alloc.h"
 #include "handlers.h"
 #include "request.h"
@@ -48,7 +49,7 @@ static void job_arrived(struct rl_completion *c, int32_t res, uint32_t flags)
     if (!job->returning) {
         assert(shard_current()->loop.id == CONTROLLER_SHARD);
         job->call.done = applied;
-        controller_propose_record(shard_current(), &job->call, &job->rec.base);
+        controller_propose(shard_current(), &job->call, &job->rec.base);
         return;
     }
     struct request *r = job->r;
