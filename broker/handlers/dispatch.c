@@ -70,6 +70,7 @@ static void handle_handshake(struct request *r)
     h->max_frame_bytes = srv->cfg.max_frame_bytes;
     h->n_sasl_mechanisms = sizeof(SASL_MECHANISMS) / sizeof(SASL_MECHANISMS[0]);
     h->sasl_mechanisms = SASL_MECHANISMS;
+    (void)auth_principal(r->conn); /* a verified client certificate authenticates */
     h->authentication_required =
         !r->conn->authenticated &&
         security_auth_required(security_view(&srv->security, r->shard->loop.id));
