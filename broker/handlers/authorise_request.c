@@ -30,6 +30,7 @@ static const char *const RES_NAMES[] = {"", "topic", "group", "cluster"};
 char *auth_refusal(struct request *r, enum sec_resource res, const char *name, enum sec_op op)
 {
     char message[400];
+    metrics_add(&r->shard->metrics.authorization_denials, 1);
     snprintf(message, sizeof(message), "%s may not %s %s%s%s", auth_principal(r->conn),
              OP_NAMES[op], RES_NAMES[res], name && *name ? " " : "", name ? name : "");
     return request_strdup(r, message);

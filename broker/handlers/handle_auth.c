@@ -127,6 +127,7 @@ static void fail_exchange(struct request *r, struct auth_state *a, int error, co
 {
     struct conn *c = r->conn;
     assert(a != NULL && a->held == NULL);
+    metrics_add(&r->shard->metrics.sasl_failures, 1);
     if (may_log(c))
         DIAG_WARN("connection %llu: SASL authentication%s%s failed: %s", (unsigned long long)c->id,
                   user && *user ? " of user " : "", user ? user : "", why);

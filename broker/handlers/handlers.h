@@ -49,7 +49,8 @@ bool auth_authorise(struct request *r);
  * on the resource. Always true while the authoriser is off.
  */
 bool auth_allowed(struct request *r, enum sec_resource res, const char *name, enum sec_op op);
-/* "User:bob may not write topic orders", in r's arena (NULL when out of memory). */
+/* Counts a denial (metrics) and says it: "User:bob may not write topic orders", in r's
+ * arena (NULL when out of memory). */
 char *auth_refusal(struct request *r, enum sec_resource res, const char *name, enum sec_op op);
 /* The connection's principal: "User:NAME", or SEC_ANONYMOUS. */
 const char *auth_principal(struct conn *c);

@@ -6,6 +6,7 @@
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -15,6 +16,19 @@
 
 static struct broker_proc broker;
 static int admin = -1;
+static uint16_t metrics_port;
+
+/* A counter of GET /metrics. */
+static long long metric(const char *name)
+{
+    static char page[1 << 16];
+    cr_assert_eq(wire_http_get(metrics_port, "/metrics", page, sizeof(page)), 0);
+    char needle[128];
+    snprintf(needle, sizeof(needle), "\n%s ", name);
+    const char *at = strstr(page, needle);
+    cr_assert_not_null(at, "%s in /metrics", name);
+    return atoll(at + strlen(needle));
+}
 
 static int connect_as(const char *user, const char *pw)
 {
@@ -26,7 +40,16 @@ static int connect_as(const char *user, const char *pw)
 
 static void start(void)
 {
-    const char *args[] = {"--sasl-bootstrap-user", "admin:adminpw", "--super-users", "root", NULL};
+    char metrics[32];
+    metrics_port = wire_free_port();
+    snprintf(metrics, sizeof(metrics), "127.0.0.1:%u", metrics_port);
+    const char *args[] = {"--sasl-bootstrap-user",
+                          "admin:adminpw",
+                          "--super-users",
+                          "root",
+                          "--metrics",
+                          metrics,
+                          NULL};
     cr_assert_eq(broker_start(&broker, NULL, args), 0);
     admin = connect_as("admin", "adminpw");
     const char *users[] = {"alice", "mallory", "root"};
@@ -213,6 +236,7 @@ Test(acl, matrix)
     int alice = connect_as("alice", "pw");
     int mallory = connect_as("mallory", "pw");
     int root = connect_as("root", "pw");
+    long long denials = metric("ringlog_authorization_denials_total");
     for (size_t i = 0; i < sizeof(CASES) / sizeof(CASES[0]); i++) {
         const struct rcase *c = &CASES[i];
         const int denied = RINGLOG__ERROR_CODE__NOT_AUTHORIZED;
@@ -237,6 +261,15 @@ Test(acl, matrix)
         set_acls(c, false, false);
         cr_expect_eq(c->run(alice), denied, "%s: ACL removed", c->what);
     }
+    /* Each case above was refused at least four times. */
+    cr_expect_geq(metric("ringlog_authorization_denials_total") - denials,
+                  4 * (long long)(sizeof(CASES) / sizeof(CASES[0])));
+    cr_expect_eq(metric("ringlog_sasl_failures_total"), 0);
+    int bad = wire_connect(broker.port);
+    cr_expect_eq(wire_sasl_login(bad, "SCRAM-SHA-256", "alice", "nope"),
+                 RINGLOG__ERROR_CODE__AUTHENTICATION_FAILED);
+    close(bad);
+    cr_expect_eq(metric("ringlog_sasl_failures_total"), 1);
     close(alice);
     close(mallory);
     close(root);
