@@ -85,15 +85,18 @@ static int admin_open(struct ringlog_admin *a, const char *host, int port, struc
     return err;
 }
 
-/* Connects to the first bootstrap broker that accepts. */
+/* Connects to the first bootstrap broker that accepts, from the one after the last that failed. */
 static int admin_connect(struct ringlog_admin *a, char *errbuf, size_t errlen)
 {
     if (a->conn)
         return RINGLOG_OK;
     int err = RINGLOG_ERR_TRANSPORT;
-    for (size_t i = 0; i < a->nbootstrap; i++) {
+    assert(a->nbootstrap > 0);
+    for (size_t k = 0; k < a->nbootstrap; k++) {
+        size_t i = (a->next_bootstrap + k) % a->nbootstrap;
         err = admin_open(a, a->bootstrap[i].host, a->bootstrap[i].port, &a->conn, errbuf, errlen);
         if (err == RINGLOG_OK) {
+            a->next_bootstrap = i;
             rl_conn_set_client_id(a->conn, a->conf->client_id);
             return RINGLOG_OK;
         }
@@ -104,12 +107,15 @@ static int admin_connect(struct ringlog_admin *a, char *errbuf, size_t errlen)
 }
 
 /*
- * One request, one answer. A lost connection is retried once on a fresh
- * one when `retry` is set (requests that are safe to repeat).
+ * One request, one answer. When `retry` is set (requests safe to repeat), a
+ * lost connection is retried once on a fresh one, and a broker that
+ * accepted the connection but never answered (stopped, hung, or not a
+ * broker) is passed over for the next bootstrap broker, each in turn.
  */
 static int admin_call(struct ringlog_admin *a, Ringlog__Request *req, Ringlog__Response **resp,
                       bool retry, char *errbuf, size_t errlen)
 {
+    int silent = 0; /* brokers passed over for never answering */
     for (int attempt = 0;; attempt++) {
         int err = admin_connect(a, errbuf, errlen);
         if (err)
@@ -135,9 +141,15 @@ static int admin_call(struct ringlog_admin *a, Ringlog__Request *req, Ringlog__R
             return RINGLOG_OK;
         }
         rl_errbuf(errbuf, errlen, "%s", rl_conn_errstr(a->conn));
+        bool never_answered = !rl_conn_speaks_protocol(a->conn);
         rl_conn_close(a->conn);
         a->conn = NULL;
-        if (!retry || attempt > 0 || err == RINGLOG_ERR_TIMED_OUT)
+        a->next_bootstrap++; /* the next connection starts with another broker */
+        /* silent counts only brokers passed over: counted on every failure, it kept pace
+         * with attempt and a lone broker answering garbage was retried forever. */
+        bool pass_over = retry && never_answered && silent + 1 < (int)a->nbootstrap;
+        silent += pass_over;
+        if (!pass_over && (!retry || attempt > silent || err == RINGLOG_ERR_TIMED_OUT))
             return err;
         req->correlation_id = 0;
     }
