@@ -266,6 +266,13 @@ char *metrics_render(struct server *srv, size_t *len)
          (unsigned long long)SUM(connections_rejected), (unsigned long long)SUM(connections_moved),
          (unsigned long long)SUM(protocol_errors), (unsigned long long)SUM(records_appended),
          (unsigned long long)SUM(batches_appended), (unsigned long long)SUM(storage_errors));
+    emit(&t,
+         "# HELP ringlog_sasl_failures_total SASL authentications refused.\n"
+         "# TYPE ringlog_sasl_failures_total counter\nringlog_sasl_failures_total %llu\n"
+         "# HELP ringlog_authorization_denials_total Requests and Metadata topics ACLs refused.\n"
+         "# TYPE ringlog_authorization_denials_total counter\n"
+         "ringlog_authorization_denials_total %llu\n",
+         (unsigned long long)SUM(sasl_failures), (unsigned long long)SUM(authorization_denials));
     uint64_t lag = 0;
     for (int i = 0; i < srv->nshards; i++) {
         uint64_t v = atomic_load(&srv->shards[i]->metrics.replica_lag_max);

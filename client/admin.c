@@ -14,20 +14,12 @@
 #include "admin_internal.h"
 #include "conf.h"
 #include "conn.h"
+#include "conn_sasl.h"
 #include "ringlog.h"
 #include "tls.h"
 
 /* Leaders a describe asks for their own view (the brokers of a cluster). */
 #define RL_MAX_DESCRIBE_LEADERS 64
-
-struct ringlog_admin {
-    struct ringlog_conf *conf;
-    struct rl_hostport *bootstrap;
-    size_t nbootstrap;
-    struct rl_conn *conn;
-    size_t next_bootstrap; /* where the next connection starts looking */
-    pthread_mutex_t mu;
-};
 
 ringlog_admin *ringlog_admin_new(const ringlog_conf *conf, char *errbuf, size_t errlen)
 {
@@ -42,7 +34,8 @@ ringlog_admin *ringlog_admin_new(const ringlog_conf *conf, char *errbuf, size_t 
         return NULL;
     }
     if (rl_parse_bootstrap(a->conf->bootstrap, &a->bootstrap, &a->nbootstrap, errbuf, errlen) ||
-        rl_tls_attach(a->conf, errbuf, errlen) != RINGLOG_OK) {
+        rl_tls_attach(a->conf, errbuf, errlen) != RINGLOG_OK ||
+        rl_sasl_conf_check(a->conf, errbuf, errlen) != RINGLOG_OK) {
         free(a->bootstrap);
         ringlog_conf_destroy(a->conf);
         free(a);
@@ -83,7 +76,8 @@ static int admin_open(struct ringlog_admin *a, const char *host, int port, struc
                       char *errbuf, size_t errlen)
 {
     int err = rl_conn_open(host, port, (int)a->conf->connect_timeout_ms, out, errbuf, errlen);
-    if (err == RINGLOG_OK && (err = rl_conn_use_tls(*out, a->conf->tls, host)) != RINGLOG_OK) {
+    if (err == RINGLOG_OK && ((err = rl_conn_use_tls(*out, a->conf->tls, host)) != RINGLOG_OK ||
+                              (err = rl_conn_use_sasl(*out, a->conf)) != RINGLOG_OK)) {
         rl_errbuf(errbuf, errlen, "%s", rl_conn_errstr(*out));
         rl_conn_close(*out);
         *out = NULL;
@@ -159,6 +153,37 @@ static int admin_call(struct ringlog_admin *a, Ringlog__Request *req, Ringlog__R
             return err;
         req->correlation_id = 0;
     }
+}
+
+int rl_admin_call(struct ringlog_admin *a, Ringlog__Request *req, Ringlog__Response **resp,
+                  bool retry, char *errbuf, size_t errlen)
+{
+    pthread_mutex_lock(&a->mu);
+    int err = admin_call(a, req, resp, retry, errbuf, errlen);
+    pthread_mutex_unlock(&a->mu);
+    return err;
+}
+
+static bool move_to_controller(struct ringlog_admin *a);
+
+int rl_admin_call_controller(struct ringlog_admin *a, Ringlog__Request *req,
+                             Ringlog__Response **resp, char *errbuf, size_t errlen)
+{
+    pthread_mutex_lock(&a->mu);
+    int err;
+    /* The controller may be moving (an election): follow Metadata's controller_id. */
+    for (int attempt = 0;; attempt++) {
+        err = admin_call(a, req, resp, false, errbuf, errlen);
+        if (err != RINGLOG_ERR_NOT_CONTROLLER || attempt >= 20)
+            break;
+        if (!move_to_controller(a)) {
+            struct timespec ts = {0, 100 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        req->correlation_id = 0;
+    }
+    pthread_mutex_unlock(&a->mu);
+    return err;
 }
 
 static int metadata(struct ringlog_admin *a, const char *topic, Ringlog__Response **resp,

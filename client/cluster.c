@@ -13,6 +13,7 @@
 
 #include "tls.h"
 #include "conn.h"
+#include "conn_sasl.h"
 #include "sbuf.h"
 
 struct rl_inflight {
@@ -111,7 +112,8 @@ int rl_cluster_new(const struct ringlog_conf *conf, const struct rl_cluster_hook
         rl_errbuf(errbuf, errlen, "out of memory");
         return RINGLOG_ERR_NOMEM;
     }
-    if ((err = rl_tls_attach(cl->conf, errbuf, errlen)) != RINGLOG_OK) {
+    if ((err = rl_tls_attach(cl->conf, errbuf, errlen)) != RINGLOG_OK ||
+        (err = rl_sasl_conf_check(cl->conf, errbuf, errlen)) != RINGLOG_OK) {
         ringlog_conf_destroy(cl->conf);
         free(cl);
         free(hp);
@@ -616,7 +618,8 @@ static void broker_connect(struct rl_cluster *cl, struct rl_broker *b, int64_t n
         return;
     }
     rl_conn_set_client_id(b->conn, cl->conf->client_id);
-    if (rl_conn_use_tls(b->conn, cl->conf->tls, b->host) != RINGLOG_OK) {
+    if (rl_conn_use_tls(b->conn, cl->conf->tls, b->host) != RINGLOG_OK ||
+        rl_conn_use_sasl(b->conn, cl->conf) != RINGLOG_OK) {
         rl_conn_close(b->conn);
         b->conn = NULL;
         b->next_attempt_ms = now + b->backoff_ms;

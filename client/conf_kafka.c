@@ -8,10 +8,6 @@
 #define NO_GROUPS                                                                                  \
     "consumer groups do not share partitions yet: a group only keeps committed offsets; assign "   \
     "partitions with ringlog_consumer_assign"
-#define NO_SASL                                                                                    \
-    "SASL (SCRAM) is not supported yet: use security.protocol=tls, with tls.cert and tls.key for " \
-    "a "                                                                                           \
-    "client certificate"
 #define NO_TXN "transactions are not implemented (the idempotent producer is: enable.idempotence)"
 
 /* Grouped by subject; looked up linearly (a few dozen entries, at configuration time only). */
@@ -60,16 +56,13 @@ static const struct rl_kafka_key KAFKA_KEYS[] = {
     {"ssl.ca.location", "tls.ca", 1, NULL, NULL},
     {"ssl.certificate.location", "tls.cert", 1, NULL, NULL},
     {"ssl.key.location", "tls.key", 1, NULL, NULL},
+    {"sasl.mechanisms", "sasl.mechanism", 1, NULL, NULL},
     /* accepted when they ask for what libringlog does anyway */
     {"isolation.level", NULL, 1, "read_uncommitted",
      "there are no transactions, so there is nothing to hide: only read_uncommitted applies"},
     /* not supported, and why */
     {"transactional.id", NULL, 1, NULL, NO_TXN},
     {"transaction.timeout.ms", NULL, 1, NULL, NO_TXN},
-    {"sasl.mechanism", NULL, 1, NULL, NO_SASL},
-    {"sasl.mechanisms", NULL, 1, NULL, NO_SASL},
-    {"sasl.username", NULL, 1, NULL, NO_SASL},
-    {"sasl.password", NULL, 1, NULL, NO_SASL},
     {"session.timeout.ms", NULL, 1, NULL, NO_GROUPS},
     {"heartbeat.interval.ms", NULL, 1, NULL, NO_GROUPS},
     {"max.poll.interval.ms", NULL, 1, NULL, NO_GROUPS},

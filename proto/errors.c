@@ -74,6 +74,16 @@ static const struct error_info ERRORS[] = {
     [RINGLOG__ERROR_CODE__SHUTTING_DOWN] = {"SHUTTING_DOWN", "the broker is shutting down", 1},
     [RINGLOG__ERROR_CODE__TOO_MANY_CONNECTIONS] = {"TOO_MANY_CONNECTIONS",
                                                    "the broker's connection limit is reached", 1},
+    [RINGLOG__ERROR_CODE__AUTHENTICATION_FAILED] = {"AUTHENTICATION_FAILED",
+                                                    "authentication failed", 0},
+    [RINGLOG__ERROR_CODE__AUTHENTICATION_REQUIRED] =
+        {"AUTHENTICATION_REQUIRED", "this broker requires authentication (SASL) first", 0},
+    [RINGLOG__ERROR_CODE__NOT_AUTHORIZED] = {"NOT_AUTHORIZED",
+                                             "not authorized: no ACL allows this operation", 0},
+    [RINGLOG__ERROR_CODE__UNKNOWN_USER] = {"UNKNOWN_USER", "no such user", 0},
+    [RINGLOG__ERROR_CODE__UNSUPPORTED_SASL_MECHANISM] =
+        {"UNSUPPORTED_SASL_MECHANISM",
+         "SASL mechanism not supported (SCRAM-SHA-256, SCRAM-SHA-512)", 0},
 };
 
 enum { ERROR_COUNT = sizeof(ERRORS) / sizeof(ERRORS[0]) };

@@ -291,6 +291,8 @@ static void apply_batch(struct controller *ctl, const uint8_t *batch,
         apply_delete(ctl, cr->topic_deleted);
     else if (cr->body_case == RINGLOG__CLUSTER_RECORD__BODY_CLUSTER_CREATED)
         apply_cluster_id(ctl, cr->cluster_created);
+    else if (controller_security_apply(ctl->shard->srv, cr))
+        controller_record_applied(ctl);
     else if (cr->body_case == RINGLOG__CLUSTER_RECORD__BODY_PARTITIONS_REASSIGNED)
         controller_apply_reassignment(ctl, cr->partitions_reassigned);
     else
@@ -537,6 +539,7 @@ void controller_tick(struct shard *s)
     if (!leads)
         ctl->id_proposed = false;
     apply_next(ctl);
+    controller_security_tick(s, leads && !ctl->busy && ctl->applied >= replica_commit(p->replica));
     controller_moves_tick(ctl);
     /* The first leader names the cluster once it has applied everything committed. */
     if (!leads || ctl->id_proposed || s->srv->cluster_id[0] != '\0' || ctl->busy ||

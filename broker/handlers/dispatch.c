@@ -29,9 +29,18 @@ static const int API_FOR_BODY[][2] = {
     {RINGLOG__REQUEST__BODY_INIT_PRODUCER_ID, RINGLOG__API_KEY__API_KEY_INIT_PRODUCER_ID},
     {RINGLOG__REQUEST__BODY_OFFSET_COMMIT, RINGLOG__API_KEY__API_KEY_OFFSET_COMMIT},
     {RINGLOG__REQUEST__BODY_OFFSET_FETCH, RINGLOG__API_KEY__API_KEY_OFFSET_FETCH},
+    {RINGLOG__REQUEST__BODY_AUTHENTICATE, RINGLOG__API_KEY__API_KEY_AUTHENTICATE},
+    {RINGLOG__REQUEST__BODY_CREATE_USER, RINGLOG__API_KEY__API_KEY_CREATE_USER},
+    {RINGLOG__REQUEST__BODY_DELETE_USER, RINGLOG__API_KEY__API_KEY_DELETE_USER},
+    {RINGLOG__REQUEST__BODY_LIST_USERS, RINGLOG__API_KEY__API_KEY_LIST_USERS},
+    {RINGLOG__REQUEST__BODY_CREATE_ACL, RINGLOG__API_KEY__API_KEY_CREATE_ACL},
+    {RINGLOG__REQUEST__BODY_DELETE_ACL, RINGLOG__API_KEY__API_KEY_DELETE_ACL},
+    {RINGLOG__REQUEST__BODY_LIST_ACLS, RINGLOG__API_KEY__API_KEY_LIST_ACLS},
     {RINGLOG__REQUEST__BODY_REASSIGN_PARTITIONS, RINGLOG__API_KEY__API_KEY_REASSIGN_PARTITIONS},
     {RINGLOG__REQUEST__BODY_DECOMMISSION_BROKER, RINGLOG__API_KEY__API_KEY_DECOMMISSION_BROKER},
 };
+
+static char *SASL_MECHANISMS[] = {"SCRAM-SHA-256", "SCRAM-SHA-512"};
 
 enum { API_COUNT = sizeof(API_FOR_BODY) / sizeof(API_FOR_BODY[0]) };
 
@@ -59,6 +68,12 @@ static void handle_handshake(struct request *r)
     h->cluster_id = srv->cluster_id;
     h->server_version = RINGLOG_SERVER_VERSION;
     h->max_frame_bytes = srv->cfg.max_frame_bytes;
+    h->n_sasl_mechanisms = sizeof(SASL_MECHANISMS) / sizeof(SASL_MECHANISMS[0]);
+    h->sasl_mechanisms = SASL_MECHANISMS;
+    (void)auth_principal(r->conn); /* a verified client certificate authenticates */
+    h->authentication_required =
+        !r->conn->authenticated &&
+        security_auth_required(security_view(&srv->security, r->shard->loop.id));
     r->resp.body_case = RINGLOG__RESPONSE__BODY_HANDSHAKE;
     r->resp.handshake = h;
     request_complete(r);
@@ -90,6 +105,9 @@ void handle_request(struct request *r)
         request_fail(r, RINGLOG__ERROR_CODE__SHUTTING_DOWN, NULL);
         return;
     }
+    /* Authentication, then the ACLs: each answers and stops r when it refuses. */
+    if (!auth_admit(r) || !auth_authorise(r))
+        return;
     switch (r->msg->body_case) {
     case RINGLOG__REQUEST__BODY_HANDSHAKE:
         handle_handshake(r);
@@ -116,6 +134,19 @@ void handle_request(struct request *r)
     case RINGLOG__REQUEST__BODY_OFFSET_COMMIT:
     case RINGLOG__REQUEST__BODY_OFFSET_FETCH:
         handle_offsets(r);
+        break;
+    case RINGLOG__REQUEST__BODY_AUTHENTICATE:
+        handle_authenticate(r);
+        break;
+    case RINGLOG__REQUEST__BODY_CREATE_USER:
+    case RINGLOG__REQUEST__BODY_DELETE_USER:
+    case RINGLOG__REQUEST__BODY_LIST_USERS:
+        handle_users(r);
+        break;
+    case RINGLOG__REQUEST__BODY_CREATE_ACL:
+    case RINGLOG__REQUEST__BODY_DELETE_ACL:
+    case RINGLOG__REQUEST__BODY_LIST_ACLS:
+        handle_acls(r);
         break;
     case RINGLOG__REQUEST__BODY_REASSIGN_PARTITIONS:
     case RINGLOG__REQUEST__BODY_DECOMMISSION_BROKER:
@@ -150,4 +181,6 @@ static bool on_frame(struct conn *c, const uint8_t *frame, size_t len)
 const struct conn_hooks handler_conn_hooks = {
     .on_frame = on_frame,
     .release = request_release,
+    .opened = auth_conn_opened,
+    .forget = auth_conn_forget,
 };

@@ -118,6 +118,11 @@ typedef enum ringlog_err {
     RINGLOG_ERR_UNKNOWN_LEADER_EPOCH = 31,
     RINGLOG_ERR_NOT_CONTROLLER = 32, /* topic admin goes to Metadata's controller */
     RINGLOG_ERR_INVALID_REPLICA_ASSIGNMENT = 35,
+    RINGLOG_ERR_AUTHENTICATION_FAILED = 50,   /* SASL: wrong name or password */
+    RINGLOG_ERR_AUTHENTICATION_REQUIRED = 51, /* the broker has users: set sasl.* */
+    RINGLOG_ERR_NOT_AUTHORIZED = 52,          /* no ACL allows this principal the operation */
+    RINGLOG_ERR_UNKNOWN_USER = 53,
+    RINGLOG_ERR_UNSUPPORTED_SASL_MECHANISM = 54,
 
     /* Negative: detected by the client. */
     RINGLOG_ERR_INVALID_ARG = -1,    /* an argument or configuration value is wrong */
@@ -761,6 +766,56 @@ int ringlog_admin_create_topic_cleanup(ringlog_admin *a, const char *name, int32
                                        size_t errlen);
 
 int ringlog_admin_delete_topic(ringlog_admin *a, const char *name, char *errbuf, size_t errlen);
+
+/*
+ * Users and ACLs (docs/SECURITY.md). A broker with a user requires SASL
+ * (security.protocol sasl_plaintext or sasl_tls); with a user or an ACL it
+ * enforces ACLs. Creating a user derives its SCRAM-SHA-256 and -512
+ * credentials here (salted, 4096 iterations): the password never leaves
+ * the process. Creating an existing user replaces its password. The
+ * caller needs ALTER on the cluster (DESCRIBE to list), or to be a super
+ * user.
+ */
+int ringlog_admin_create_user(ringlog_admin *a, const char *name, const char *password,
+                              char *errbuf, size_t errlen);
+/* RINGLOG_ERR_UNKNOWN_USER when there is none of that name. */
+int ringlog_admin_delete_user(ringlog_admin *a, const char *name, char *errbuf, size_t errlen);
+/* Every user's name, sorted. *names is one allocation: free it with ringlog_free(). */
+int ringlog_admin_list_users(ringlog_admin *a, char ***names, size_t *count, char *errbuf,
+                             size_t errlen);
+
+typedef enum {
+    RINGLOG_ACL_TOPIC = 1,
+    RINGLOG_ACL_GROUP = 2,
+    RINGLOG_ACL_CLUSTER = 3,
+} ringlog_acl_resource;
+
+typedef enum {
+    RINGLOG_ACL_READ = 1,
+    RINGLOG_ACL_WRITE = 2,
+    RINGLOG_ACL_CREATE = 3,
+    RINGLOG_ACL_DELETE = 4,
+    RINGLOG_ACL_DESCRIBE = 5,
+    RINGLOG_ACL_ALTER = 6,
+} ringlog_acl_operation;
+
+/* One rule: principal "User:NAME" ("User:*": everyone) may (or, deny, may not) do operation on
+ * the resource named name (a prefix of names when prefix; "" and 0 for the cluster). */
+typedef struct {
+    const char *principal;
+    ringlog_acl_resource resource;
+    const char *name;
+    int prefix;
+    ringlog_acl_operation operation;
+    int deny;
+} ringlog_acl;
+
+/* Adding an ACL that exists changes nothing; removing one that does not is INVALID_REQUEST. */
+int ringlog_admin_add_acl(ringlog_admin *a, const ringlog_acl *acl, char *errbuf, size_t errlen);
+int ringlog_admin_remove_acl(ringlog_admin *a, const ringlog_acl *acl, char *errbuf, size_t errlen);
+/* Every ACL. *acls is one allocation (strings inside): free it with ringlog_free(). */
+int ringlog_admin_list_acls(ringlog_admin *a, ringlog_acl **acls, size_t *count, char *errbuf,
+                            size_t errlen);
 
 /*
  * Every topic name, sorted. *names is one allocation holding the array and
