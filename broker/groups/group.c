@@ -236,6 +236,18 @@ const struct group_offset *group_offset_get(const struct group *g, const char *t
     return found ? &g->offsets[i] : NULL;
 }
 
+void group_offset_remove(struct group *g, const char *topic, uint32_t partition)
+{
+    bool found;
+    size_t i = offset_index(g, topic, partition, &found);
+    if (!found)
+        return;
+    free(g->offsets[i].topic);
+    free(g->offsets[i].metadata);
+    memmove(&g->offsets[i], &g->offsets[i + 1], (g->noffsets - i - 1) * sizeof(g->offsets[0]));
+    g->noffsets--;
+}
+
 int group_offset_set(struct group *g, const char *topic, uint32_t partition, int64_t offset,
                      const char *metadata)
 {

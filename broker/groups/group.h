@@ -132,6 +132,8 @@ enum group_error group_commit_check(const struct group *g, const char *member_id
 /* Stores a committed offset (marked dirty); 0, -1 out of memory, -2 past GROUP_MAX_OFFSETS. */
 int group_offset_set(struct group *g, const char *topic, uint32_t partition, int64_t offset,
                      const char *metadata);
+/* Forgets a committed offset (a tombstone read back, a reset). */
+void group_offset_remove(struct group *g, const char *topic, uint32_t partition);
 /* The committed offset, or NULL. */
 const struct group_offset *group_offset_get(const struct group *g, const char *topic,
                                             uint32_t partition);
@@ -144,6 +146,10 @@ void group_member_remove(struct group *g, struct group_member *m, bool bump_epoc
 /* Sets a member's subscription; GROUP_OK or GROUP_BAD_PATTERN / GROUP_NO_MEMORY. */
 enum group_error group_member_subscribe(struct group_member *m, char *const *topics, size_t ntopics,
                                         const char *pattern);
+
+/* After a rebuild from records: members' subscriptions resolved, the topic view taken as seen
+ * (so a restart alone moves no epoch). */
+void group_settle_loaded(struct group *g, const struct group_topics *topics);
 
 /* "empty", "assigning", "reconciling" or "stable". */
 const char *group_state(const struct group *g);

@@ -478,3 +478,10 @@ void group_expire(struct group *g, int64_t now_ms, const struct group_topics *t)
     if (g->nmembers > 0 && g->epoch > g->assignment_epoch)
         compute_target(g, t);
 }
+
+void group_settle_loaded(struct group *g, const struct group_topics *t)
+{
+    for (size_t i = 0; i < g->nmembers; i++)
+        resolve_member(g->members[i], t);
+    g->topics_hash = topics_hash(g, t);
+}

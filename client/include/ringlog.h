@@ -117,6 +117,16 @@ typedef enum ringlog_err {
     RINGLOG_ERR_FENCED_LEADER_EPOCH = 30,
     RINGLOG_ERR_UNKNOWN_LEADER_EPOCH = 31,
     RINGLOG_ERR_NOT_CONTROLLER = 32, /* topic admin goes to Metadata's controller */
+    /* consumer groups (docs/CONSUMER_GROUPS.md) */
+    RINGLOG_ERR_NOT_COORDINATOR = 40,
+    RINGLOG_ERR_COORDINATOR_LOAD_IN_PROGRESS = 41,
+    RINGLOG_ERR_UNKNOWN_MEMBER_ID = 42,
+    RINGLOG_ERR_FENCED_MEMBER_EPOCH = 43,
+    RINGLOG_ERR_STALE_MEMBER_EPOCH = 44,
+    RINGLOG_ERR_GROUP_NOT_EMPTY = 45,
+    RINGLOG_ERR_GROUP_MAX_SIZE_REACHED = 46,
+    RINGLOG_ERR_UNRELEASED_INSTANCE_ID = 47,
+    RINGLOG_ERR_INVALID_GROUP_PATTERN = 48,
 
     /* Negative: detected by the client. */
     RINGLOG_ERR_INVALID_ARG = -1,    /* an argument or configuration value is wrong */
