@@ -3,7 +3,7 @@
  * and are dispatched by body (conn_hooks); Handshake, which lists the
  * request types, is answered here. The others live in handle_metadata.c
  * (Metadata, InitProducerId), handle_produce.c, handle_fetch.c,
- * handle_list_offsets.c, handle_topics.c and handle_offsets.c.
+ * handle_list_offsets.c, handle_topics.c and handle_group.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +29,11 @@ static const int API_FOR_BODY[][2] = {
     {RINGLOG__REQUEST__BODY_INIT_PRODUCER_ID, RINGLOG__API_KEY__API_KEY_INIT_PRODUCER_ID},
     {RINGLOG__REQUEST__BODY_OFFSET_COMMIT, RINGLOG__API_KEY__API_KEY_OFFSET_COMMIT},
     {RINGLOG__REQUEST__BODY_OFFSET_FETCH, RINGLOG__API_KEY__API_KEY_OFFSET_FETCH},
+    {RINGLOG__REQUEST__BODY_FIND_COORDINATOR, RINGLOG__API_KEY__API_KEY_FIND_COORDINATOR},
+    {RINGLOG__REQUEST__BODY_GROUP_HEARTBEAT, RINGLOG__API_KEY__API_KEY_CONSUMER_GROUP_HEARTBEAT},
+    {RINGLOG__REQUEST__BODY_LIST_GROUPS, RINGLOG__API_KEY__API_KEY_LIST_GROUPS},
+    {RINGLOG__REQUEST__BODY_DESCRIBE_GROUPS, RINGLOG__API_KEY__API_KEY_DESCRIBE_GROUPS},
+    {RINGLOG__REQUEST__BODY_DELETE_GROUPS, RINGLOG__API_KEY__API_KEY_DELETE_GROUPS},
 };
 
 enum { API_COUNT = sizeof(API_FOR_BODY) / sizeof(API_FOR_BODY[0]) };
@@ -113,7 +118,12 @@ void handle_request(struct request *r)
         break;
     case RINGLOG__REQUEST__BODY_OFFSET_COMMIT:
     case RINGLOG__REQUEST__BODY_OFFSET_FETCH:
-        handle_offsets(r);
+    case RINGLOG__REQUEST__BODY_FIND_COORDINATOR:
+    case RINGLOG__REQUEST__BODY_GROUP_HEARTBEAT:
+    case RINGLOG__REQUEST__BODY_LIST_GROUPS:
+    case RINGLOG__REQUEST__BODY_DESCRIBE_GROUPS:
+    case RINGLOG__REQUEST__BODY_DELETE_GROUPS:
+        handle_group(r);
         break;
     case RINGLOG__REQUEST__BODY_PEER_HELLO: /* the first frame went to peer_accept */
         request_fail(r, RINGLOG__ERROR_CODE__INVALID_REQUEST,

@@ -5,8 +5,10 @@
  */
 #include <assert.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "errors.h"
+#include "groups/coordinator.h"
 #include "handlers.h"
 #include "request.h"
 #include "server.h"
@@ -156,11 +158,12 @@ void handle_metadata(struct request *r)
     m->brokers = brokers;
     m->controller_id = srv->cluster ? atomic_load(&srv->controller_leader) : srv->cfg.node_id;
     m->topics = topics;
-    m->n_topics = n;
     for (size_t i = 0; i < n; i++) {
         const char *name = req->n_topics ? req->topics[i] : t->topics[i]->name;
         const struct topic_info *ti = req->n_topics ? topic_table_find(t, name) : t->topics[i];
-        if ((topics[i] = describe_topic(r, name, ti)) == NULL) {
+        if (!req->n_topics && strcmp(name, GROUPS_TOPIC) == 0)
+            continue; /* internal (consumer groups): described when named only */
+        if ((topics[m->n_topics++] = describe_topic(r, name, ti)) == NULL) {
             request_fail(r, RINGLOG__ERROR_CODE__UNKNOWN, "out of memory");
             return;
         }
