@@ -642,6 +642,11 @@ bool rl_broker_ready(struct rl_cluster *cl, struct rl_broker *b)
     return b->state == BROKER_UP;
 }
 
+struct rl_broker *rl_cluster_broker(struct rl_cluster *cl, int32_t node_id)
+{
+    return broker_by_id(cl, node_id);
+}
+
 struct rl_broker *rl_cluster_any_broker(struct rl_cluster *cl)
 {
     struct rl_broker *ctl = broker_by_id(cl, cl->controller_id);

@@ -144,6 +144,9 @@ struct rl_broker *rl_cluster_leader(struct rl_cluster *cl, const char *topic, in
  */
 struct rl_broker *rl_cluster_any_broker(struct rl_cluster *cl);
 
+/* The broker with this node id (a group's coordinator), NULL when metadata has none. */
+struct rl_broker *rl_cluster_broker(struct rl_cluster *cl, int32_t node_id);
+
 /* ---- brokers and requests ---- */
 
 /* Whether the broker is connected; starts a connection (respecting backoff) if not. */

@@ -54,6 +54,10 @@ static const struct conf_key KEYS[] = {
     {"delivery-timeout-ms", T_INT, F(delivery_timeout_ms), 1, INT32_MAX},
     {"max-request-bytes", T_INT, F(max_request_bytes), 1024, 15 << 20},
     {"group", T_STR, F(group), 0, 0},
+    {"group-instance-id", T_STR, F(group_instance_id), 0, 0},
+    {"group-assignor", T_STR, F(group_assignor), 0, 0},
+    {"session-timeout-ms", T_INT, F(session_timeout_ms), 1000, 300000},
+    {"rebalance-timeout-ms", T_INT, F(rebalance_timeout_ms), 1000, 3600000},
     {"enable-auto-commit", T_BOOL, F(enable_auto_commit), 0, 0},
     {"auto-commit-interval-ms", T_INT, F(auto_commit_interval_ms), 1, INT32_MAX},
     {"auto-offset-reset", T_RESET, F(auto_offset_reset), 0, 0},
@@ -125,6 +129,8 @@ ringlog_conf *ringlog_conf_new(void)
     c->delivery_timeout_ms = 120000;
     c->max_request_bytes = 4 << 20;
     c->enable_auto_commit = true;
+    c->session_timeout_ms = 10000;
+    c->rebalance_timeout_ms = 60000;
     c->auto_commit_interval_ms = 5000;
     c->auto_offset_reset = RL_RESET_LATEST;
     c->fetch_max_wait_ms = 500;
@@ -143,6 +149,8 @@ void ringlog_conf_destroy(ringlog_conf *conf)
     free(conf->bootstrap);
     free(conf->client_id);
     free(conf->group);
+    free(conf->group_instance_id);
+    free(conf->group_assignor);
     free(conf->tls_ca);
     free(conf->tls_cert);
     free(conf->tls_key);
@@ -169,6 +177,8 @@ ringlog_conf *ringlog_conf_dup(const ringlog_conf *conf)
     int bad = dup_str(&c->bootstrap, conf->bootstrap);
     bad |= dup_str(&c->client_id, conf->client_id);
     bad |= dup_str(&c->group, conf->group);
+    bad |= dup_str(&c->group_instance_id, conf->group_instance_id);
+    bad |= dup_str(&c->group_assignor, conf->group_assignor);
     c->tls_ca = c->tls_cert = c->tls_key = NULL;
     c->tls = NULL; /* each client builds its own (rl_tls_attach) */
     bad |= dup_str(&c->tls_ca, conf->tls_ca);

@@ -22,6 +22,7 @@
 #include "cluster.h"
 #include "conn.h"
 #include "consumer_internal.h"
+#include "group.h"
 #include "endian_le.h"
 #include "poison.h"
 #include "ringlog.h"
@@ -588,6 +589,11 @@ static int64_t hook_tick(void *owner, int64_t now)
         }
         CONSIDER(c->next_auto_commit);
     }
+    if (c->group) {
+        int64_t beat = group_tick(c, now);
+        if (beat >= 0)
+            CONSIDER(beat);
+    }
     for (struct job *j = c->jobs, *after; j; j = after) {
         after = j->next; /* a finished job may be freed */
         if (j->kind == JOB_TIMES) {
@@ -802,62 +808,140 @@ static int64_t normalize_offset(int64_t offset)
     return offset;
 }
 
+/* Whether tps[0, n) is a valid assignment (topics named, offsets a position or a spec). */
+static bool assignment_valid(const ringlog_topic_partition *tps, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!tps[i].topic || !tps[i].topic[0] || tps[i].partition < 0 ||
+            (tps[i].offset < 0 && tps[i].offset != RINGLOG_OFFSET_BEGINNING &&
+             tps[i].offset != RINGLOG_OFFSET_END && tps[i].offset != RINGLOG_OFFSET_STORED))
+            return false;
+    return true;
+}
+
+/* A new partition of the assignment, starting where tp's offset says; NULL out of memory. */
+static struct cpart *part_new(const ringlog_topic_partition *tp)
+{
+    struct cpart *p = calloc(1, sizeof(*p));
+    if (!p || !(p->topic = strdup(tp->topic))) {
+        free(p);
+        return NULL;
+    }
+    p->partition = tp->partition;
+    p->state = CP_NEED_OFFSET;
+    p->start_spec = normalize_offset(tp->offset);
+    p->fetch_offset = -1;
+    p->committed = -1;
+    p->high_watermark = -1;
+    p->log_start = -1;
+    p->eof_reported = -1;
+    atomic_init(&p->position, -1);
+    return p;
+}
+
+/* Takes p out of the assignment: freed now, or once its requests are back. Lock held. */
+static void part_retire(struct ringlog_consumer *c, struct cpart *p)
+{
+    purge_queue(c, p);
+    p->removed = true;
+    if (p->refs == 0) {
+        part_free(p);
+        return;
+    }
+    struct cpart **d = realloc(c->dead, (c->ndead + 1) * sizeof(*d));
+    if (d) {
+        c->dead = d;
+        c->dead[c->ndead++] = p;
+    }
+}
+
 int ringlog_consumer_assign(ringlog_consumer *c, const ringlog_topic_partition *tps, size_t n)
 {
     if (!c || (n && !tps))
         return RINGLOG_ERR_INVALID_ARG;
     if (c->closed)
         return RINGLOG_ERR_STATE;
-    for (size_t i = 0; i < n; i++)
-        if (!tps[i].topic || !tps[i].topic[0] || tps[i].partition < 0 ||
-            (tps[i].offset < 0 && tps[i].offset != RINGLOG_OFFSET_BEGINNING &&
-             tps[i].offset != RINGLOG_OFFSET_END && tps[i].offset != RINGLOG_OFFSET_STORED))
-            return RINGLOG_ERR_INVALID_ARG;
+    if (!assignment_valid(tps, n))
+        return RINGLOG_ERR_INVALID_ARG;
     struct cpart **parts = n ? calloc(n, sizeof(*parts)) : NULL;
     if (n && !parts)
         return RINGLOG_ERR_NOMEM;
     for (size_t i = 0; i < n; i++) {
-        parts[i] = calloc(1, sizeof(*parts[i]));
-        if (!parts[i] || !(parts[i]->topic = strdup(tps[i].topic))) {
-            for (size_t k = 0; k <= i && k < n; k++)
-                if (parts[k])
-                    part_free(parts[k]);
+        if (!(parts[i] = part_new(&tps[i]))) {
+            for (size_t k = 0; k < i; k++)
+                part_free(parts[k]);
             free(parts);
             return RINGLOG_ERR_NOMEM;
         }
-        parts[i]->partition = tps[i].partition;
-        parts[i]->state = CP_NEED_OFFSET;
-        parts[i]->start_spec = normalize_offset(tps[i].offset);
-        parts[i]->fetch_offset = -1;
-        parts[i]->committed = -1;
-        parts[i]->high_watermark = -1;
-        parts[i]->log_start = -1;
-        parts[i]->eof_reported = -1;
-        atomic_init(&parts[i]->position, -1);
     }
     drop_current(c);
     rl_cluster_lock(c->cl);
-    /* Retire the old assignment. */
-    for (size_t i = 0; i < c->nparts; i++) {
-        struct cpart *p = c->parts[i];
-        purge_queue(c, p);
-        p->removed = true;
-        if (p->refs == 0) {
-            part_free(p);
-        } else {
-            struct cpart **d = realloc(c->dead, (c->ndead + 1) * sizeof(*d));
-            if (d) {
-                c->dead = d;
-                c->dead[c->ndead++] = p;
-            }
-        }
-    }
+    for (size_t i = 0; i < c->nparts; i++) /* retire the old assignment */
+        part_retire(c, c->parts[i]);
     free(c->parts);
     c->parts = parts;
     c->nparts = n;
     for (size_t i = 0; i < n; i++)
         rl_cluster_want_topic(c->cl, parts[i]->topic);
     rl_cluster_wakeup(c->cl);
+    rl_cluster_unlock(c->cl);
+    return RINGLOG_OK;
+}
+
+int ringlog_consumer_incremental_assign(ringlog_consumer *c, const ringlog_topic_partition *tps,
+                                        size_t n)
+{
+    if (!c || (n && !tps) || !assignment_valid(tps, n))
+        return RINGLOG_ERR_INVALID_ARG;
+    rl_cluster_lock(c->cl);
+    int rc = c->closed ? RINGLOG_ERR_STATE : RINGLOG_OK;
+    for (size_t i = 0; rc == RINGLOG_OK && i < n; i++)
+        if (consumer_find_part(c, tps[i].topic, tps[i].partition))
+            rc = RINGLOG_ERR_STATE; /* already assigned */
+    struct cpart **parts = rc ? NULL : realloc(c->parts, (c->nparts + n + 1) * sizeof(*parts));
+    if (rc == RINGLOG_OK && !parts)
+        rc = RINGLOG_ERR_NOMEM;
+    if (parts)
+        c->parts = parts;
+    for (size_t i = 0; rc == RINGLOG_OK && i < n; i++) {
+        struct cpart *p = part_new(&tps[i]);
+        if (!p) {
+            rc = RINGLOG_ERR_NOMEM;
+            break;
+        }
+        c->parts[c->nparts++] = p;
+        rl_cluster_want_topic(c->cl, p->topic);
+    }
+    rl_cluster_wakeup(c->cl);
+    rl_cluster_unlock(c->cl);
+    return rc;
+}
+
+int ringlog_consumer_incremental_unassign(ringlog_consumer *c, const ringlog_topic_partition *tps,
+                                          size_t n)
+{
+    if (!c || (n && !tps))
+        return RINGLOG_ERR_INVALID_ARG;
+    rl_cluster_lock(c->cl);
+    bool drop_cur = false;
+    for (size_t i = 0; i < n; i++)
+        drop_cur |= tps[i].topic && c->cur && c->cur->part->partition == tps[i].partition &&
+                    !strcmp(c->cur->part->topic, tps[i].topic);
+    rl_cluster_unlock(c->cl);
+    if (drop_cur)
+        drop_current(c); /* the application thread's own chunk: poll is not running */
+    rl_cluster_lock(c->cl);
+    for (size_t i = 0; i < n; i++) {
+        struct cpart *p =
+            tps[i].topic ? consumer_find_part(c, tps[i].topic, tps[i].partition) : NULL;
+        if (!p)
+            continue;
+        size_t k = 0;
+        while (c->parts[k] != p)
+            k++;
+        c->parts[k] = c->parts[--c->nparts];
+        part_retire(c, p);
+    }
     rl_cluster_unlock(c->cl);
     return RINGLOG_OK;
 }
@@ -1010,7 +1094,7 @@ static void event_msg(struct ringlog_consumer *c, const struct cpart *p, int64_t
  */
 static bool wait_chunk(struct ringlog_consumer *c, int64_t deadline)
 {
-    while (!c->q_head) {
+    while (!c->q_head && !group_pending(c)) {
         if (!c->conf->callbacks_on_io_thread && serve_events(c) > 0)
             continue;
         if (deadline >= 0 && rl_now_ms() >= deadline)
@@ -1079,6 +1163,7 @@ static int poll_item(struct ringlog_consumer *c, int timeout_ms)
     }
     int64_t deadline = -2; /* read the clock only if we have to wait */
     for (;;) {
+        group_reconcile(c); /* a rebalance first: partitions leaving are committed, then dropped */
         if (c->cur) {
             bool got;
             rc = take_from_current(c, &got);
@@ -1092,6 +1177,10 @@ static int poll_item(struct ringlog_consumer *c, int timeout_ms)
         if (!wait_chunk(c, deadline < -1 ? 0 : deadline)) {
             rl_cluster_unlock(c->cl);
             return RINGLOG_ERR_TIMED_OUT;
+        }
+        if (!c->q_head) { /* woken for a rebalance */
+            rl_cluster_unlock(c->cl);
+            continue;
         }
         struct chunk *ch = c->q_head;
         c->q_head = ch->next;
@@ -1271,6 +1360,11 @@ int ringlog_consumer_close(ringlog_consumer *c)
         return rc;
     }
     int rc = RINGLOG_OK;
+    if (c->group) { /* revoke (commit) everything and leave the group */
+        rl_cluster_unlock(c->cl);
+        rc = group_leave(c, (int)c->conf->request_timeout_ms);
+        rl_cluster_lock(c->cl);
+    }
     if (c->conf->group && c->conf->enable_auto_commit) {
         struct job *j = positions_job(c, true);
         if (j)
@@ -1316,6 +1410,7 @@ int ringlog_consumer_destroy(ringlog_consumer *c)
         part_free(c->dead[i]);
     free(c->dead);
     free(c->hdrs);
+    group_free(c->group);
     rl_cluster_destroy(c->cl);
     pthread_cond_destroy(&c->ready_cond);
     pthread_cond_destroy(&c->job_cond);

@@ -113,6 +113,10 @@ struct ringlog_consumer {
     int pending_err;
     ringlog_message pending_msg;
     char pending_errstr[256];
+    /* a subscribed consumer's group membership (group.h); NULL with assign */
+    struct rl_group *group;
+    ringlog_rebalance_cb rebalance_cb;
+    void *rebalance_opaque;
     bool msg_lent;    /* msg points into cur or decompressed (retire_borrowed) */
     bool closed;      /* ringlog_consumer_close ran */
     bool app_serving; /* an application thread runs the callbacks (serve_events) */

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "consumer_internal.h"
+#include "group.h"
 
 void job_free(struct job *j)
 {
@@ -256,7 +257,9 @@ static void on_committed(struct rl_cluster *cl, void *ctx, Ringlog__Response *re
 /* Builds and sends a job's request; lock held. */
 void job_send(struct ringlog_consumer *c, struct job *j)
 {
-    struct rl_broker *b = rl_cluster_any_broker(c->cl);
+    struct rl_broker *b = group_coordinator(c);
+    if (!b)
+        b = rl_cluster_any_broker(c->cl);
     if (!b)
         return;
     j->owner = c;
@@ -310,6 +313,7 @@ void job_send(struct ringlog_consumer *c, struct job *j)
             }
             Ringlog__OffsetCommitRequest oc = RINGLOG__OFFSET_COMMIT_REQUEST__INIT;
             oc.group = c->conf->group;
+            oc.member_id = (char *)group_member(c, &oc.member_epoch);
             oc.n_topics = nt;
             oc.topics = tp;
             req.body_case = RINGLOG__REQUEST__BODY_OFFSET_COMMIT;

@@ -269,7 +269,13 @@ ringlog_conf *ringlog_conf_dup(const ringlog_conf *conf);
  *   max-request-bytes        largest produce request built [4194304]
  *
  * Consumer:
- *   group                    consumer group for committed offsets [none]
+ *   group                    consumer group: committed offsets, and with
+ *                            ringlog_consumer_subscribe its members [none]
+ *   group-instance-id        static membership: a restart with the same id
+ *                            within the session keeps the partitions [none]
+ *   group-assignor           uniform | range               [uniform]
+ *   session-timeout-ms       silent this long, a member is removed [10000]
+ *   rebalance-timeout-ms     time to give a revoked partition up [60000]
  *   enable-auto-commit       commit positions periodically and on close [true]
  *   auto-commit-interval-ms  [5000]
  *   auto-offset-reset        earliest | latest | error: where to start when
@@ -568,10 +574,56 @@ ringlog_consumer *ringlog_consumer_new(const ringlog_conf *conf, char *errbuf, s
  * RINGLOG_OFFSET_STORED. Non-blocking: offsets are looked up and fetching
  * starts in the background; prefetched data of dropped partitions is
  * discarded. RINGLOG_OK or RINGLOG_ERR_INVALID_ARG / RINGLOG_ERR_NOMEM.
- * (Group subscription with rebalancing will set the assignment through the
- * same mechanism.)
+ * For partitions you manage yourself; a subscribed consumer's assignment is
+ * the group coordinator's (ringlog_consumer_subscribe).
  */
 int ringlog_consumer_assign(ringlog_consumer *c, const ringlog_topic_partition *tps, size_t n);
+
+/*
+ * Adds partitions to the assignment (RINGLOG_ERR_STATE if one is assigned
+ * already) or takes some out, leaving every other partition's position and
+ * prefetched data alone.
+ */
+int ringlog_consumer_incremental_assign(ringlog_consumer *c, const ringlog_topic_partition *tps,
+                                        size_t n);
+int ringlog_consumer_incremental_unassign(ringlog_consumer *c, const ringlog_topic_partition *tps,
+                                          size_t n);
+
+/* ---- consumer groups (docs/CONSUMER_GROUPS.md) ---- */
+
+typedef enum ringlog_rebalance_event {
+    RINGLOG_REBALANCE_ASSIGNED = 1, /* the partitions are yours now; fetching starts after */
+    RINGLOG_REBALANCE_REVOKED = 2,  /* give them up: commit what you processed (auto-commit does
+                                       it right after this callback) */
+    RINGLOG_REBALANCE_LOST = 3,     /* taken away (session expired, fenced): do not commit */
+} ringlog_rebalance_event;
+
+/*
+ * Called from ringlog_consumer_poll (or close) on the application thread
+ * whenever the group moves partitions to or from this consumer. tps lists
+ * them (offsets unset). Calling poll from it is not allowed; commits are.
+ */
+typedef void (*ringlog_rebalance_cb)(ringlog_consumer *c, ringlog_rebalance_event event,
+                                     const ringlog_topic_partition *tps, size_t n, void *opaque);
+int ringlog_consumer_set_rebalance_cb(ringlog_consumer *c, ringlog_rebalance_cb cb, void *opaque);
+
+/*
+ * Joins the consumer group of the `group` config and shares the partitions
+ * of these topics (or of every topic the POSIX extended regex matches,
+ * checked again as topics appear) with its other members. The broker's
+ * coordinator assigns them (group-assignor: uniform, the default, or
+ * range); partitions move incrementally: a revoked partition is committed
+ * (with enable-auto-commit) and released before its new owner starts, and
+ * members keeping theirs never stop. Needs `group` (RINGLOG_ERR_STATE
+ * without it). Configs: session-timeout-ms, rebalance-timeout-ms,
+ * group-instance-id (static membership), group-assignor.
+ */
+int ringlog_consumer_subscribe(ringlog_consumer *c, const char *const *topics, size_t n);
+int ringlog_consumer_subscribe_pattern(ringlog_consumer *c, const char *pattern);
+/* Leaves the group (partitions revoked, committed): the consumer has no assignment after. */
+int ringlog_consumer_unsubscribe(ringlog_consumer *c);
+/* The member id the coordinator gave ("" before joining) and its epoch, into buf. */
+int ringlog_consumer_member_id(ringlog_consumer *c, char *buf, size_t len, int32_t *epoch);
 
 /*
  * Moves an assigned partition to `offset` (>= 0 or RINGLOG_OFFSET_*).
