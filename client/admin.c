@@ -14,6 +14,7 @@
 #include "conf.h"
 #include "conn.h"
 #include "ringlog.h"
+#include "group_admin.h"
 #include "tls.h"
 
 /* Leaders a describe asks for their own view (the brokers of a cluster). */
@@ -135,6 +136,15 @@ static int admin_call(struct ringlog_admin *a, Ringlog__Request *req, Ringlog__R
             return err;
         req->correlation_id = 0;
     }
+}
+
+int rl_admin_call(struct ringlog_admin *a, Ringlog__Request *req, Ringlog__Response **resp,
+                  char *errbuf, size_t errlen)
+{
+    pthread_mutex_lock(&a->mu);
+    int err = admin_call(a, req, resp, true, errbuf, errlen);
+    pthread_mutex_unlock(&a->mu);
+    return err;
 }
 
 static int metadata(struct ringlog_admin *a, const char *topic, Ringlog__Response **resp,

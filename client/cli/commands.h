@@ -18,5 +18,7 @@ struct cli_command {
 
 extern const struct cli_command CLI_TOPIC_CREATE, CLI_TOPIC_LIST, CLI_TOPIC_DESCRIBE,
     CLI_TOPIC_DELETE, CLI_PRODUCE, CLI_CONSUME, CLI_CLUSTER_STATUS;
+extern const struct cli_command CLI_GROUP_LIST, CLI_GROUP_DESCRIBE, CLI_GROUP_DELETE,
+    CLI_GROUP_RESET;
 
 #endif

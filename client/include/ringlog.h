@@ -857,6 +857,68 @@ typedef struct ringlog_cluster_info {
 int ringlog_admin_describe_cluster(ringlog_admin *a, ringlog_cluster_info **info, char *errbuf,
                                    size_t errlen);
 
+/* ---- consumer groups (docs/CONSUMER_GROUPS.md) ---- */
+
+typedef struct ringlog_group_listing {
+    const char *group;
+    const char *state; /* empty, assigning, reconciling, stable */
+    int32_t members;
+} ringlog_group_listing;
+
+/* Every group the brokers coordinate, sorted by name; *groups is one allocation (ringlog_free). */
+int ringlog_admin_list_groups(ringlog_admin *a, ringlog_group_listing **groups, size_t *count,
+                              char *errbuf, size_t errlen);
+
+typedef struct ringlog_group_member_info {
+    const char *member_id;
+    const char *instance_id; /* "" unless static */
+    const char *client_id;
+    int32_t epoch;
+    const ringlog_topic_partition *assignment; /* owned now (offsets unset) */
+    size_t assignment_count;
+} ringlog_group_member_info;
+
+typedef struct ringlog_group_offset_info {
+    const char *topic;
+    int32_t partition;
+    int64_t committed;     /* -1: nothing committed */
+    int64_t log_end;       /* the partition's high watermark, -1 unknown */
+    int64_t lag;           /* log_end - committed, -1 unknown */
+    const char *member_id; /* its owner, "" none */
+} ringlog_group_offset_info;
+
+typedef struct ringlog_group_info {
+    const char *group;
+    const char *state;
+    const char *assignor;
+    int32_t epoch;
+    const ringlog_group_member_info *members;
+    size_t member_count;
+    const ringlog_group_offset_info *offsets; /* committed or owned partitions, sorted */
+    size_t offset_count;
+    int64_t total_lag;
+} ringlog_group_info;
+
+/* Members, assignments, committed offsets, log ends and lag; RINGLOG_ERR_UNKNOWN_GROUP for none.
+ * *info is one allocation (ringlog_free). */
+int ringlog_admin_describe_group(ringlog_admin *a, const char *group, ringlog_group_info **info,
+                                 char *errbuf, size_t errlen);
+
+/* Deletes a group with no members (RINGLOG_ERR_GROUP_NOT_EMPTY otherwise) and its offsets. */
+int ringlog_admin_delete_group(ringlog_admin *a, const char *group, char *errbuf, size_t errlen);
+
+/*
+ * Sets the committed offset of every partition of `topic` for an empty
+ * group (RINGLOG_ERR_GROUP_NOT_EMPTY while it has members): `to` is
+ * RINGLOG_OFFSET_BEGINNING, RINGLOG_OFFSET_END, an offset (clamped into
+ * each partition's range) or, with RINGLOG_OFFSET_TIMESTAMP, the first
+ * offset at or after timestamp_ms (the end where there is none).
+ */
+#define RINGLOG_OFFSET_TIMESTAMP (-1001)
+int ringlog_admin_reset_group_offsets(ringlog_admin *a, const char *group, const char *topic,
+                                      int64_t to, int64_t timestamp_ms, char *errbuf,
+                                      size_t errlen);
+
 /* Frees memory the library handed out (list and describe results). NULL is fine. */
 void ringlog_free(void *ptr);
 
