@@ -45,7 +45,9 @@ struct shard {
     struct partition_table *parts;
     struct replica_driver *replicas; /* replication driver (cluster only) */
     struct controller *controller;   /* shard 0 of a cluster */
-    struct coordinator *groups;      /* consumer groups of its __groups partitions (groups/) */
+    /* Consumer groups of its __groups partitions (groups/); set by the owner, read (atomic) by
+     * the metrics render on shard 0. */
+    struct coordinator *_Atomic groups;
 
     /* network tier */
     int listen_fd;

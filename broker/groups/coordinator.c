@@ -54,6 +54,7 @@ struct coordinator *coordinator_of(struct shard *s)
     if (co == NULL)
         return NULL;
     co->shard = s;
+    pthread_mutex_init(&co->metrics_mu, NULL);
     for (uint32_t i = 0; i < GROUPS_PARTITIONS; i++)
         co->parts[i] = (struct coord_part){.co = co, .index = i};
     s->groups = co;
@@ -215,6 +216,10 @@ void coordinator_tick(struct shard *s)
             (co = coordinator_of(s)) == NULL)
             return;
     }
+    if (s->loop.now_ms >= co->next_metrics_ms) {
+        co->next_metrics_ms = s->loop.now_ms + 1000;
+        coord_metrics_publish(co);
+    }
     bool expire = s->loop.now_ms >= co->next_expire_ms;
     if (expire)
         co->next_expire_ms = s->loop.now_ms + EXPIRE_EVERY_MS;
@@ -237,6 +242,9 @@ void coordinator_destroy(struct shard *s)
         return;
     for (uint32_t i = 0; i < GROUPS_PARTITIONS; i++)
         group_table_free(&co->parts[i].groups);
+    for (int f = 0; f < COORD_METRIC_FAMILIES; f++)
+        free(co->metrics[f]);
+    pthread_mutex_destroy(&co->metrics_mu);
     free(co);
     s->groups = NULL;
 }

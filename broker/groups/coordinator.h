@@ -53,6 +53,11 @@ void coordinator_tick(struct shard *s);
 /* Shutdown: frees the shard's coordinator. */
 void coordinator_destroy(struct shard *s);
 
+/* Appends the Prometheus text of every shard's groups (members, rebalances, committed offset
+ * and lag per partition) through emit; called by the metrics render (metrics_text.c). */
+void coordinator_metrics_render(struct server *srv, void (*emit)(void *ctx, const char *text),
+                                void *ctx);
+
 /* The groups this shard coordinates, for ListGroups: a packed ListGroupsResponse (malloc'd). */
 uint8_t *coordinator_list(struct shard *s, size_t *len);
 

@@ -2,6 +2,7 @@
 #ifndef RINGLOG_BROKER_GROUPS_COORDINATOR_INTERNAL_H
 #define RINGLOG_BROKER_GROUPS_COORDINATOR_INTERNAL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -22,12 +23,22 @@ struct coord_part {
     uint32_t writes;              /* appends in flight */
 };
 
+enum { COORD_METRIC_FAMILIES = 4 }; /* members, rebalances, committed offset, lag */
+
 struct coordinator {
     struct shard *shard;
     struct coord_part parts[GROUPS_PARTITIONS];
     uint64_t next_member; /* member ids: node, shard, this counter, a clock */
     int64_t next_expire_ms;
+    /* Metrics: the samples of each family as text, published once a second by the owner and
+     * read by the metrics render on shard 0 (coordinator_metrics.c). */
+    pthread_mutex_t metrics_mu;
+    char *metrics[COORD_METRIC_FAMILIES];
+    int64_t next_metrics_ms;
 };
+
+/* Rebuilds the published metrics text (owner, once a second). */
+void coord_metrics_publish(struct coordinator *co);
 
 /* The shard's coordinator, made on first use; NULL when out of memory. */
 struct coordinator *coordinator_of(struct shard *s);

@@ -394,3 +394,40 @@ Test(broker_groups_migrate, old_offset_files_are_migrated, .timeout = 60)
     cr_expect_eq(status, 0);
     broker_remove_data(&broker);
 }
+
+/* Members, rebalances, committed offsets and lag per group and partition on /metrics. */
+Test(broker_groups_metrics, group_metrics_are_exported, .timeout = 60)
+{
+    char metrics[64];
+    uint16_t mport = wire_free_port();
+    snprintf(metrics, sizeof(metrics), "127.0.0.1:%u", mport);
+    const char *args[] = {"--metrics", metrics, "--shards", "2", NULL};
+    cr_assert_eq(broker_start(&broker, NULL, args), 0);
+    fd = wire_connect(broker.port);
+    create_orders();
+    uint8_t buf[4096];
+    size_t len = wire_build_batch(buf, sizeof(buf), "m", 10, -1, 0, -1);
+    Ringlog__Response *p = wire_produce(fd, "orders", 2, 1, buf, len);
+    ringlog__response__free_unpacked(p, NULL);
+    cr_assert_eq(commit("metered", "", 0, 2, 4), 0);
+    struct member m = {0};
+    cr_assert_eq(heartbeat(&m, "busy"), 0);
+    static char out[1 << 20];
+    bool seen = false;
+    for (int i = 0; i < 60 && !seen; i++) { /* published once a second */
+        usleep(100000);
+        cr_assert_eq(wire_http_get(mport, "/metrics", out, sizeof(out)), 0);
+        seen = strstr(out, "ringlog_group_lag{group=\"metered\",topic=\"orders\",partition=\"2\"} "
+                           "6\n") != NULL;
+    }
+    cr_assert(seen, "%s", out);
+    cr_assert(strstr(out, "ringlog_group_committed_offset{group=\"metered\",topic=\"orders\","
+                          "partition=\"2\"} 4\n"));
+    cr_assert(strstr(out, "ringlog_group_members{group=\"busy\"} 1\n"));
+    cr_assert(strstr(out, "ringlog_group_rebalances_total{group=\"busy\"} 1\n"));
+    cr_assert(strstr(out, "# TYPE ringlog_group_lag gauge\n"));
+    close(fd);
+    fd = -1;
+    cr_expect_eq(broker_stop(&broker), 0);
+    broker_remove_data(&broker);
+}
