@@ -30,6 +30,17 @@ static int64_t wall_ms(void)
     return ts.tv_sec * 1000ll + ts.tv_nsec / 1000000;
 }
 
+/* Record i of recs as the batch builder takes it. */
+static struct rl_record_in record_of(const struct group_recs *recs, size_t i, int64_t now)
+{
+    assert(i < recs->n && recs->v[i].key != NULL);
+    return (struct rl_record_in){.key = recs->v[i].key,
+                                 .key_len = strlen(recs->v[i].key),
+                                 .value = recs->v[i].value,
+                                 .value_len = recs->v[i].value_len,
+                                 .timestamp = now};
+}
+
 /* Room for the records as batches of at most WRITE_BATCH_BYTES (each record may start one). */
 static size_t batches_bound(const struct group_recs *recs, int64_t now)
 {
@@ -54,11 +65,7 @@ static size_t encode(const struct group_recs *recs, uint8_t *buf, size_t cap, in
     size_t used = 0;
     bool open = false;
     for (size_t i = 0; i < recs->n; i++) {
-        struct rl_record_in r = {.key = recs->v[i].key,
-                                 .key_len = strlen(recs->v[i].key),
-                                 .value = recs->v[i].value,
-                                 .value_len = recs->v[i].value_len,
-                                 .timestamp = now};
+        struct rl_record_in r = record_of(recs, i, now);
         if (open) {
             if (b.len < WRITE_BATCH_BYTES && rl_batch_builder_add(&b, &r) == RL_OK)
                 continue;

@@ -4,6 +4,8 @@
  */
 #include "group.h"
 
+#include "sorted.h"
+
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,24 +68,15 @@ void group_free(struct group *g)
     free(g);
 }
 
+static int member_cmp_at(const void *array, size_t i, const void *key)
+{
+    return strcmp(((struct group_member *const *)array)[i]->id, key);
+}
+
 /* Index of the member with id, or where it would go. */
 static size_t member_index(const struct group *g, const char *id, bool *found)
 {
-    size_t lo = 0, hi = g->nmembers;
-    *found = false;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(g->members[mid]->id, id);
-        if (c == 0) {
-            *found = true;
-            return mid;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
+    return sorted_find(g->nmembers, member_cmp_at, g->members, id, found);
 }
 
 struct group_member *group_member_find(const struct group *g, const char *id)
@@ -208,24 +201,23 @@ enum group_error group_member_subscribe(struct group_member *m, char *const *top
 
 /* ------------------------------------------------------------ offsets */
 
+struct offset_key {
+    const char *topic;
+    uint32_t partition;
+};
+
+static int offset_cmp_at(const void *array, size_t i, const void *key)
+{
+    const struct group_offset *o = &((const struct group_offset *)array)[i];
+    const struct offset_key *k = key;
+    return tp_compare(o->topic, o->partition, k->topic, k->partition);
+}
+
 static size_t offset_index(const struct group *g, const char *topic, uint32_t partition,
                            bool *found)
 {
-    size_t lo = 0, hi = g->noffsets;
-    *found = false;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = tp_compare(g->offsets[mid].topic, g->offsets[mid].partition, topic, partition);
-        if (c == 0) {
-            *found = true;
-            return mid;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
+    struct offset_key k = {topic, partition};
+    return sorted_find(g->noffsets, offset_cmp_at, g->offsets, &k, found);
 }
 
 const struct group_offset *group_offset_get(const struct group *g, const char *topic,

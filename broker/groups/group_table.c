@@ -1,26 +1,19 @@
 #include "group_table.h"
 
+#include "sorted.h"
+
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
+static int group_cmp_at(const void *array, size_t i, const void *key)
+{
+    return strcmp(((struct group *const *)array)[i]->name, key);
+}
+
 static size_t table_index(const struct group_table *t, const char *name, bool *found)
 {
-    size_t lo = 0, hi = t->n;
-    *found = false;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(t->v[mid]->name, name);
-        if (c == 0) {
-            *found = true;
-            return mid;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
+    return sorted_find(t->n, group_cmp_at, t->v, name, found);
 }
 
 struct group *group_table_find(const struct group_table *t, const char *name)

@@ -1,5 +1,7 @@
 #include "tp_set.h"
 
+#include "sorted.h"
+
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,24 +14,23 @@ int tp_compare(const char *ta, uint32_t pa, const char *tb, uint32_t pb)
     return pa < pb ? -1 : pa > pb;
 }
 
+struct tp_key {
+    const char *topic;
+    uint32_t partition;
+};
+
+static int tp_cmp_at(const void *array, size_t i, const void *key)
+{
+    const struct tp *v = array;
+    const struct tp_key *k = key;
+    return tp_compare(v[i].topic, v[i].partition, k->topic, k->partition);
+}
+
 /* The index of (topic, partition), or where it would go; *found says which. */
 static size_t tp_find(const struct tp_set *s, const char *topic, uint32_t partition, bool *found)
 {
-    size_t lo = 0, hi = s->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = tp_compare(s->v[mid].topic, s->v[mid].partition, topic, partition);
-        if (c == 0) {
-            *found = true;
-            return mid;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *found = false;
-    return lo;
+    struct tp_key k = {topic, partition};
+    return sorted_find(s->n, tp_cmp_at, s->v, &k, found);
 }
 
 bool tp_set_contains(const struct tp_set *s, const char *topic, uint32_t partition)
