@@ -273,6 +273,7 @@ static void send_heartbeat(struct ringlog_consumer *c, struct rl_group *g, struc
 int64_t group_tick(struct ringlog_consumer *c, int64_t now)
 {
     struct rl_group *g = c->group;
+    assert(rl_cluster_on_io_thread(c->cl));
     if (!g || g->left || g->inflight || g->finding)
         return -1;
     if (g->leaving && !g->member_id[0]) {
@@ -436,6 +437,7 @@ static void revoke(struct ringlog_consumer *c, ringlog_topic_partition *revoked,
 
 void group_reconcile(struct ringlog_consumer *c)
 {
+    assert(!rl_cluster_on_io_thread(c->cl)); /* the application's thread: callbacks, commits */
     rl_cluster_lock(c->cl);
     struct rl_group *g = c->group;
     if (!g || !g->pending) {
@@ -465,6 +467,7 @@ void group_reconcile(struct ringlog_consumer *c)
 
 int group_leave(struct ringlog_consumer *c, int timeout_ms)
 {
+    assert(!rl_cluster_on_io_thread(c->cl));
     rl_cluster_lock(c->cl);
     struct rl_group *g = c->group;
     size_t n = 0;

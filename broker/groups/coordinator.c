@@ -169,6 +169,7 @@ static void load_read(struct partition_fetch *pf)
 
 static void load_next(struct coord_part *cp)
 {
+    assert(cp->state == COORD_LOADING);
     struct partition *p = coord_partition(cp);
     if (p == NULL) {
         cp->state = COORD_ABSENT;
@@ -254,6 +255,7 @@ void coordinator_destroy(struct shard *s)
 void coordinator_call(struct shard *s, struct coord_call *c)
 {
     assert(c->partition < GROUPS_PARTITIONS);
+    assert(shard_current() == s && c->done != NULL);
     c->shard = s;
     struct coordinator *co = coordinator_of(s);
     if (co == NULL) {

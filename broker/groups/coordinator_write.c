@@ -100,6 +100,7 @@ static void write_done(struct partition_produce *pp)
 void coord_write(struct coord_part *cp, struct group_recs *recs, void (*done)(void *ctx, bool ok),
                  void *ctx)
 {
+    assert(recs != NULL && done != NULL);
     struct partition *p = coord_partition(cp);
     if (recs->n == 0 || p == NULL) {
         group_recs_free(recs);

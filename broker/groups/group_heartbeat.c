@@ -160,6 +160,7 @@ static int compute_target(struct group *g, const struct group_topics *t)
     free(out);
     free(am);
     free(topics);
+    assert(rc != 0 || g->nmembers == 0 || out != NULL);
     if (rc == 0) {
         g->assignment_epoch = g->epoch;
         g->topics_hash = topics_hash(g, t);
@@ -220,6 +221,8 @@ static int reconcile(struct group *g, struct group_member *m, int64_t now_ms)
         m->epoch = g->assignment_epoch;
         m->dirty = true;
     }
+    assert(m->revoking.n == 0 && m->assigned.n <= m->target.n);
+    assert(m->epoch == g->assignment_epoch);
     return 0;
 }
 
@@ -457,6 +460,7 @@ enum group_error group_heartbeat(struct group *g, struct group_heartbeat *hb,
         if (reconcile(g, m, hb->now_ms) != 0)
             e = GROUP_NO_MEMORY;
     }
+    assert(e != GROUP_OK || (m != NULL && m->epoch <= g->assignment_epoch));
     if (e == GROUP_OK)
         hb->member = m;
     else if (m != NULL && hb->member_epoch == 0 && !(hb->member_id && hb->member_id[0]))
@@ -475,8 +479,11 @@ void group_expire(struct group *g, int64_t now_ms, const struct group_topics *t)
         else
             i++;
     }
+    for (size_t i = 0; i < g->nmembers; i++)
+        assert(now_ms < g->members[i]->session_deadline_ms);
     if (g->nmembers > 0 && g->epoch > g->assignment_epoch)
         compute_target(g, t);
+    assert(g->assignment_epoch <= g->epoch);
 }
 
 void group_settle_loaded(struct group *g, const struct group_topics *t)
