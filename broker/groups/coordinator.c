@@ -197,7 +197,7 @@ static void expire_part(struct coord_part *cp, int64_t now)
 {
     struct group_topics view;
     coord_topics(&view);
-    for (size_t i = 0; i < cp->groups.n; i++) {
+    for (size_t i = cp->groups.n; i-- > 0;) { /* backwards: a vacant group is removed */
         struct group *g = cp->groups.v[i];
         size_t before = g->nmembers;
         group_expire(g, now, &view);

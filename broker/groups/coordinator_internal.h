@@ -53,7 +53,8 @@ void coord_member_id(struct coordinator *co, char *out, size_t len);
  * there is nothing to write). */
 void coord_write(struct coord_part *cp, struct group_recs *recs, void (*done)(void *ctx, bool ok),
                  void *ctx);
-/* Collects g's dirty state and writes it; done as coord_write. */
+/* Collects g's dirty state and writes it; done as coord_write. A group left with neither
+ * members nor offsets is deleted instead (tombstones) and freed: g is not to be used after. */
 void coord_write_group(struct coord_part *cp, struct group *g, void (*done)(void *ctx, bool ok),
                        void *ctx);
 

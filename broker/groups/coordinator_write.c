@@ -132,7 +132,15 @@ void coord_write_group(struct coord_part *cp, struct group *g, void (*done)(void
                        void *ctx)
 {
     struct group_recs recs = {0};
-    if (group_records_collect(g, &recs) != 0) {
+    /* A group with neither members nor offsets is gone (memory holds live groups only): its
+     * records are deleted with it. */
+    bool vacant = g->nmembers == 0 && g->noffsets == 0;
+    int rc = group_records_collect(g, &recs); /* the members' tombstones among them */
+    if (rc == 0 && vacant)
+        rc = group_records_tombstones(g, &recs); /* "g/": after its last meta record */
+    if (vacant)
+        group_table_remove(&cp->groups, g);
+    if (rc != 0) {
         group_recs_free(&recs);
         done(ctx, false);
         return;

@@ -349,6 +349,18 @@ Test(broker_groups, bad_requests)
     cr_assert_eq(r->find_coordinator->port, broker.port);
     cr_assert_lt(r->find_coordinator->partition, 8);
     ringlog__response__free_unpacked(r, NULL);
+    /* none of that left a group behind; nor does one whose last member left */
+    struct member once = {0};
+    cr_assert_eq(heartbeat(&once, "brief"), 0);
+    once.epoch = -1;
+    cr_assert_eq(heartbeat(&once, "brief"), 0);
+    Ringlog__ListGroupsRequest lg = RINGLOG__LIST_GROUPS_REQUEST__INIT;
+    Ringlog__Request lreq = RINGLOG__REQUEST__INIT;
+    lreq.body_case = RINGLOG__REQUEST__BODY_LIST_GROUPS;
+    lreq.list_groups = &lg;
+    r = wire_call(fd, &lreq);
+    cr_assert_eq(r->list_groups->n_groups, 0, "vacant groups are dropped");
+    ringlog__response__free_unpacked(r, NULL);
     r = wire_metadata(fd, NULL);
     for (size_t i = 0; i < r->metadata->n_topics; i++)
         cr_assert_str_neq(r->metadata->topics[i]->name, "__groups",
