@@ -859,7 +859,7 @@ int ringlog_consumer_assign(ringlog_consumer *c, const ringlog_topic_partition *
 {
     if (!c || (n && !tps))
         return RINGLOG_ERR_INVALID_ARG;
-    if (c->closed)
+    if (c->closed || c->group) /* a subscribed consumer's partitions are the group's */
         return RINGLOG_ERR_STATE;
     if (!assignment_valid(tps, n))
         return RINGLOG_ERR_INVALID_ARG;

@@ -317,6 +317,11 @@ static int copy_names(const char *const *src, size_t n, char ***out)
 int group_subscribe(struct ringlog_consumer *c, const char *const *topics, size_t n,
                     const char *pattern)
 {
+    rl_cluster_lock(c->cl);
+    bool assigned = !c->group && c->nparts > 0;
+    rl_cluster_unlock(c->cl);
+    if (assigned)
+        return RINGLOG_ERR_STATE; /* partitions assigned by hand: unassign first */
     char **names;
     char *pat = pattern ? strdup(pattern) : NULL;
     if (copy_names(topics, n, &names) != 0 || (pattern && !pat)) {

@@ -21,6 +21,7 @@ static ringlog_admin *group_admin(ringlog_conf *conf)
 
 static int group_list(const struct cli_args *a, ringlog_conf *conf)
 {
+    (void)a;
     assert(a->noperands == 0);
     ringlog_admin *adm = group_admin(conf);
     if (!adm)
@@ -151,7 +152,7 @@ static int group_reset(const struct cli_args *a, ringlog_conf *conf)
     const char *name = a->operands[0], *topic = cli_arg(a, "topic");
     if (!topic)
         return cli_usage(a->cmd, "--topic is required");
-    int64_t to, ts;
+    int64_t to = 0, ts = -1;
     int rc = reset_target(a, &to, &ts);
     if (rc)
         return rc;

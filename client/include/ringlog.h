@@ -614,8 +614,9 @@ int ringlog_consumer_set_rebalance_cb(ringlog_consumer *c, ringlog_rebalance_cb 
  * coordinator assigns them (group-assignor: uniform, the default, or
  * range); partitions move incrementally: a revoked partition is committed
  * (with enable-auto-commit) and released before its new owner starts, and
- * members keeping theirs never stop. Needs `group` (RINGLOG_ERR_STATE
- * without it). Configs: session-timeout-ms, rebalance-timeout-ms,
+ * members keeping theirs never stop. Needs `group`, and no partitions
+ * assigned by hand (RINGLOG_ERR_STATE; ringlog_consumer_assign is refused
+ * the same way while subscribed). Configs: session-timeout-ms, rebalance-timeout-ms,
  * group-instance-id (static membership), group-assignor.
  */
 int ringlog_consumer_subscribe(ringlog_consumer *c, const char *const *topics, size_t n);

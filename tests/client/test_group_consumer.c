@@ -213,4 +213,13 @@ Test(group_consumer, subscribe_needs_a_group)
     cr_assert_eq(ringlog_consumer_subscribe(c, topics, 0), RINGLOG_ERR_INVALID_ARG);
     cr_assert_eq(ringlog_consumer_subscribe_pattern(c, ""), RINGLOG_ERR_INVALID_ARG);
     ringlog_consumer_destroy(c);
+    /* assign and subscribe do not mix */
+    struct member m;
+    join(&m, "mixed", "orders");
+    ringlog_topic_partition tp = {"orders", 0, RINGLOG_OFFSET_BEGINNING};
+    cr_assert_eq(ringlog_consumer_assign(m.c, &tp, 1), RINGLOG_ERR_STATE);
+    cr_assert_eq(ringlog_consumer_unsubscribe(m.c), RINGLOG_OK);
+    cr_assert_eq(ringlog_consumer_assign(m.c, &tp, 1), RINGLOG_OK);
+    cr_assert_eq(ringlog_consumer_subscribe(m.c, topics, 1), RINGLOG_ERR_STATE);
+    ringlog_consumer_destroy(m.c);
 }
