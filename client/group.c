@@ -24,6 +24,8 @@ struct rl_group {
     bool pending; /* target differs from the assignment: poll applies it */
     bool lost;    /* ... and it is a loss (fenced): nothing is committed */
     bool leaving, left;
+    bool leave_sent; /* the heartbeat in flight is the leave (epoch -1 / -2) */
+    bool holding;    /* revoked partitions are being committed: no heartbeat reports them */
 };
 
 static void free_tps(ringlog_topic_partition *v, size_t n)
@@ -215,9 +217,17 @@ static void on_heartbeat(struct rl_cluster *cl, void *ctx, Ringlog__Response *re
     if (hb)
         code = hb->error;
     int64_t now = rl_now_ms();
-    if (g->leaving) {
+    rl_cluster_log(cl, RINGLOG_LOG_DEBUG, "group %s: heartbeat answered: %s, epoch %d, %zu topics",
+                   c->conf->group, ringlog_err_name(code), hb ? hb->member_epoch : 0,
+                   hb ? hb->n_assignment : 0);
+    if (g->leaving && g->leave_sent) {
         g->left = true;
         pthread_cond_broadcast(&c->job_cond);
+        return;
+    }
+    if (g->leaving) { /* an earlier heartbeat's answer: the leave goes out now */
+        g->next_beat = 0;
+        rl_cluster_wakeup_locked(cl);
         return;
     }
     if (!code) {
@@ -265,8 +275,13 @@ static void send_heartbeat(struct ringlog_consumer *c, struct rl_group *g, struc
     Ringlog__Request req = RINGLOG__REQUEST__INIT;
     req.body_case = RINGLOG__REQUEST__BODY_GROUP_HEARTBEAT;
     req.group_heartbeat = &hb;
-    if (rl_broker_send(c->cl, b, &req, true, 0, on_heartbeat, c) == RINGLOG_OK)
+    if (rl_broker_send(c->cl, b, &req, true, 0, on_heartbeat, c) == RINGLOG_OK) {
         g->inflight = true;
+        g->leave_sent = g->leaving;
+    }
+    rl_cluster_log(c->cl, RINGLOG_LOG_DEBUG,
+                   "group %s: heartbeat (member %s, epoch %d, %zu owned)%s", c->conf->group,
+                   g->member_id, hb.member_epoch, c->nparts, g->inflight ? "" : ": not sent");
     owned_free(&w);
 }
 
@@ -274,8 +289,8 @@ int64_t group_tick(struct ringlog_consumer *c, int64_t now)
 {
     struct rl_group *g = c->group;
     assert(rl_cluster_on_io_thread(c->cl));
-    if (!g || g->left || g->inflight || g->finding)
-        return -1;
+    if (!g || g->left || g->inflight || g->finding || g->holding)
+        return -1; /* an answer, or the end of the hold (revoke wakes us), comes first */
     if (g->leaving && !g->member_id[0]) {
         g->left = true; /* never joined: nothing to leave */
         pthread_cond_broadcast(&c->job_cond);
@@ -417,27 +432,32 @@ static void revoke(struct ringlog_consumer *c, ringlog_topic_partition *revoked,
         c->rebalance_cb(c, lost ? RINGLOG_REBALANCE_LOST : RINGLOG_REBALANCE_REVOKED, revoked, n,
                         c->rebalance_opaque);
     ringlog_topic_partition *commits = calloc(n, sizeof(*commits)); /* topics borrowed */
-    if (!lost && c->conf->enable_auto_commit && commits) {
-        size_t k = 0;
-        rl_cluster_lock(c->cl);
-        for (size_t i = 0; i < n; i++) {
-            struct cpart *p = consumer_find_part(c, revoked[i].topic, revoked[i].partition);
-            int64_t pos = p ? atomic_load(&p->position) : -1;
-            if (pos >= 0 && pos != p->committed)
-                commits[k++] = (ringlog_topic_partition){
-                    .topic = revoked[i].topic, .partition = revoked[i].partition, .offset = pos};
-        }
-        rl_cluster_unlock(c->cl);
-        int rc =
-            k ? ringlog_consumer_commit_offsets(c, commits, k, (int)c->conf->request_timeout_ms)
-              : RINGLOG_OK;
-        if (rc != RINGLOG_OK)
-            rl_cluster_log(c->cl, RINGLOG_LOG_WARNING,
-                           "group %s: commit before revoking failed: %s", c->conf->group,
-                           ringlog_err_name(rc));
+    size_t k = 0;
+    rl_cluster_lock(c->cl);
+    for (size_t i = 0; commits && !lost && c->conf->enable_auto_commit && i < n; i++) {
+        struct cpart *p = consumer_find_part(c, revoked[i].topic, revoked[i].partition);
+        int64_t pos = p ? atomic_load(&p->position) : -1;
+        if (pos >= 0 && pos != p->committed)
+            commits[k++] = (ringlog_topic_partition){
+                .topic = revoked[i].topic, .partition = revoked[i].partition, .offset = pos};
     }
-    free(commits);
+    /* Fetching stops first (the commit's answer then waits behind no new fetch), but the
+     * coordinator hears of the release only once the commit is in: no heartbeat meanwhile. */
+    if (c->group)
+        c->group->holding = true;
+    rl_cluster_unlock(c->cl);
     ringlog_consumer_incremental_unassign(c, revoked, n);
+    int rc = k ? ringlog_consumer_commit_offsets(c, commits, k, (int)c->conf->request_timeout_ms)
+               : RINGLOG_OK;
+    if (rc != RINGLOG_OK)
+        rl_cluster_log(c->cl, RINGLOG_LOG_WARNING, "group %s: commit before revoking failed: %s",
+                       c->conf->group, ringlog_err_name(rc));
+    free(commits);
+    rl_cluster_lock(c->cl);
+    if (c->group)
+        c->group->holding = false;
+    rl_cluster_wakeup(c->cl);
+    rl_cluster_unlock(c->cl);
 }
 
 void group_reconcile(struct ringlog_consumer *c)

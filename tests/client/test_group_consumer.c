@@ -172,6 +172,15 @@ Test(group_consumer, members_split_partitions_and_a_joiner_moves_only_what_it_ta
     /* a member closing hands its partitions over without waiting for its session */
     cr_assert_eq(ringlog_consumer_close(ms[2].c), RINGLOG_OK);
     ringlog_consumer_destroy(ms[2].c);
+    ringlog_conf *conf = conf_at(addr);
+    char err[256];
+    ringlog_admin *adm = ringlog_admin_new(conf, err, sizeof(err));
+    ringlog_group_info *gi;
+    cr_assert_eq(ringlog_admin_describe_group(adm, "shop", &gi, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(gi->member_count, 2, "close returned once the coordinator took the leave");
+    ringlog_free(gi);
+    ringlog_admin_destroy(adm);
+    ringlog_conf_destroy(conf);
     produce("orders", 10);
     cr_assert_eq(consume(ms, 2, 60), 60);
     assert_each_once(210);
