@@ -36,7 +36,7 @@ stats() { # label, then the figures in ms
 }
 
 "${CLI[@]}" topic create jt --partitions 6 >/dev/null
-seq 1 60 | sed 's/^/k&:v/' | "${CLI[@]}" produce jt --key-separator : >/dev/null
+seq 1 60 | sed 's/.*/k&:v&/' | "${CLI[@]}" produce jt --key-separator : >/dev/null
 join=()
 for i in $(seq "$RUNS"); do
     t0=$(ms)
@@ -63,7 +63,7 @@ for i in $(seq "$RUNS"); do
     t0=$(ms)
     kill -KILL "$pid_b"
     wait "$pid_b" 2>/dev/null || true
-    seq 1 40 | sed "s/^/k&:$g-/" | "${CLI[@]}" produce kt --key-separator : >/dev/null
+    seq 1 40 | sed "s/.*/k&:$g-&/" | "${CLI[@]}" produce kt --key-separator : >/dev/null
     all=
     for _ in $(seq 1000); do # until the survivor printed this run's messages of every partition
         all=1
