@@ -246,7 +246,9 @@ static void lookup_start(struct ringlog_consumer *c, struct cpart *p, int64_t no
         return;
     }
     struct rl_broker *b =
-        stored ? rl_cluster_any_broker(c->cl) : rl_cluster_leader(c->cl, p->topic, p->partition);
+        stored ? group_coordinator(c) : rl_cluster_leader(c->cl, p->topic, p->partition);
+    if (stored && !b)
+        b = rl_cluster_any_broker(c->cl);
     if (!b) {
         rl_cluster_refresh_metadata(c->cl);
         return;

@@ -63,8 +63,10 @@ struct rl_broker *group_coordinator(struct ringlog_consumer *c)
     struct rl_group *g = c->group;
     if (!g || g->coord_node < 0)
         return NULL;
-    struct rl_broker *b = rl_cluster_broker(c->cl, g->coord_node);
-    return b ? b : rl_cluster_any_broker(c->cl); /* metadata has not named it yet */
+    struct rl_broker *b = rl_cluster_group_link(c->cl, g->coord_node);
+    if (!b)
+        rl_cluster_refresh_metadata(c->cl); /* metadata has not named it yet */
+    return b ? b : rl_cluster_any_broker(c->cl);
 }
 
 bool group_pending(const struct ringlog_consumer *c)
