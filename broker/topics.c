@@ -51,6 +51,10 @@ struct topic_info *topic_info_new(const char *name, uint64_t id, uint32_t partit
         atomic_init(&t->stats[i].online, false);
         atomic_init(&t->stats[i].leader, -1);
         atomic_init(&t->stats[i].isr, 0);
+        atomic_init(&t->stats[i].assigned.seq, 0);
+        atomic_init(&t->stats[i].assigned.count, 0);
+        atomic_init(&t->stats[i].members.seq, 0);
+        atomic_init(&t->stats[i].members.count, 0);
     }
     return t;
 }

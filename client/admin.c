@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "admin_internal.h"
 #include "conf.h"
 #include "conn.h"
 #include "ringlog.h"
@@ -25,6 +26,7 @@ struct ringlog_admin {
     struct rl_hostport *bootstrap;
     size_t nbootstrap;
     struct rl_conn *conn;
+    size_t next_bootstrap; /* where the next connection starts looking */
     pthread_mutex_t mu;
 };
 
@@ -62,6 +64,16 @@ void ringlog_admin_destroy(ringlog_admin *a)
     free(a);
 }
 
+void rl_admin_lock(ringlog_admin *a)
+{
+    pthread_mutex_lock(&a->mu);
+}
+
+void rl_admin_unlock(ringlog_admin *a)
+{
+    pthread_mutex_unlock(&a->mu);
+}
+
 void ringlog_free(void *ptr)
 {
     free(ptr);
@@ -80,15 +92,18 @@ static int admin_open(struct ringlog_admin *a, const char *host, int port, struc
     return err;
 }
 
-/* Connects to the first bootstrap broker that accepts. */
+/* Connects to the first bootstrap broker that accepts, from the one after the last that failed. */
 static int admin_connect(struct ringlog_admin *a, char *errbuf, size_t errlen)
 {
     if (a->conn)
         return RINGLOG_OK;
     int err = RINGLOG_ERR_TRANSPORT;
-    for (size_t i = 0; i < a->nbootstrap; i++) {
+    assert(a->nbootstrap > 0);
+    for (size_t k = 0; k < a->nbootstrap; k++) {
+        size_t i = (a->next_bootstrap + k) % a->nbootstrap;
         err = admin_open(a, a->bootstrap[i].host, a->bootstrap[i].port, &a->conn, errbuf, errlen);
         if (err == RINGLOG_OK) {
+            a->next_bootstrap = i;
             rl_conn_set_client_id(a->conn, a->conf->client_id);
             return RINGLOG_OK;
         }
@@ -99,12 +114,15 @@ static int admin_connect(struct ringlog_admin *a, char *errbuf, size_t errlen)
 }
 
 /*
- * One request, one answer. A lost connection is retried once on a fresh
- * one when `retry` is set (requests that are safe to repeat).
+ * One request, one answer. When `retry` is set (requests safe to repeat), a
+ * lost connection is retried once on a fresh one, and a broker that
+ * accepted the connection but never answered (stopped, hung, or not a
+ * broker) is passed over for the next bootstrap broker, each in turn.
  */
 static int admin_call(struct ringlog_admin *a, Ringlog__Request *req, Ringlog__Response **resp,
                       bool retry, char *errbuf, size_t errlen)
 {
+    int silent = 0; /* brokers passed over for never answering */
     for (int attempt = 0;; attempt++) {
         int err = admin_connect(a, errbuf, errlen);
         if (err)
@@ -130,9 +148,12 @@ static int admin_call(struct ringlog_admin *a, Ringlog__Request *req, Ringlog__R
             return RINGLOG_OK;
         }
         rl_errbuf(errbuf, errlen, "%s", rl_conn_errstr(a->conn));
+        bool never_answered = !rl_conn_speaks_protocol(a->conn);
         rl_conn_close(a->conn);
         a->conn = NULL;
-        if (!retry || attempt > 0 || err == RINGLOG_ERR_TIMED_OUT)
+        a->next_bootstrap++; /* the next connection starts with another broker */
+        bool pass_over = retry && never_answered && ++silent < (int)a->nbootstrap;
+        if (!pass_over && (!retry || attempt > silent || err == RINGLOG_ERR_TIMED_OUT))
             return err;
         req->correlation_id = 0;
     }
@@ -212,37 +233,41 @@ static int admin_probe(struct ringlog_admin *a, const char *topic, char *errbuf,
     return RINGLOG_OK;
 }
 
-/* Runs a create or delete of `topic` and returns the one topic result's code. */
-static int topic_call(struct ringlog_admin *a, const char *topic, Ringlog__Request *req,
-                      char *errbuf, size_t errlen)
+/* The one topic result of a create or delete: its code (and errbuf). */
+static int topic_result_code(const Ringlog__Response *resp, char *errbuf, size_t errlen)
 {
-    assert(topic && req);
+    Ringlog__TopicResult *r = NULL;
+    if (resp->body_case == RINGLOG__RESPONSE__BODY_CREATE_TOPICS &&
+        resp->create_topics->n_topics == 1)
+        r = resp->create_topics->topics[0];
+    if (resp->body_case == RINGLOG__RESPONSE__BODY_DELETE_TOPICS &&
+        resp->delete_topics->n_topics == 1)
+        r = resp->delete_topics->topics[0];
+    if (!r) {
+        rl_errbuf(errbuf, errlen, "unexpected answer from the broker");
+        return RINGLOG_ERR_PROTOCOL;
+    }
+    if (r->error)
+        rl_errbuf(errbuf, errlen, "%s",
+                  r->error_message && r->error_message[0] ? r->error_message
+                                                          : ringlog_err_str(r->error));
+    return r->error;
+}
+
+int rl_admin_controller_call(ringlog_admin *a, const char *probe_topic, Ringlog__Request *req,
+                             Ringlog__Response **out, rl_result_code_fn code_of, char *errbuf,
+                             size_t errlen)
+{
+    assert(req && code_of);
     for (int attempt = 0;; attempt++) {
         Ringlog__Response *resp;
-        int err = admin_probe(a, topic, errbuf, errlen);
+        int err = admin_probe(a, probe_topic, errbuf, errlen);
         if (!err)
             err = admin_call(a, req, &resp, false, errbuf, errlen);
         if (err)
             return err;
-        Ringlog__TopicResult *r = NULL;
-        if (resp->body_case == RINGLOG__RESPONSE__BODY_CREATE_TOPICS &&
-            resp->create_topics->n_topics == 1)
-            r = resp->create_topics->topics[0];
-        if (resp->body_case == RINGLOG__RESPONSE__BODY_DELETE_TOPICS &&
-            resp->delete_topics->n_topics == 1)
-            r = resp->delete_topics->topics[0];
-        if (!r) {
-            rl_conn_response_free(resp);
-            rl_errbuf(errbuf, errlen, "unexpected answer from the broker");
-            return RINGLOG_ERR_PROTOCOL;
-        }
-        err = r->error;
-        if (err)
-            rl_errbuf(errbuf, errlen, "%s",
-                      r->error_message && r->error_message[0] ? r->error_message
-                                                              : ringlog_err_str(err));
-        rl_conn_response_free(resp);
-        /* A cluster's topic changes go to its controller, which may be
+        err = code_of(resp, errbuf, errlen);
+        /* A cluster's metadata changes go to its controller, which may be
          * moving (an election): follow Metadata's controller_id a few times. */
         bool moved = (err == RINGLOG_ERR_NOT_LEADER || err == RINGLOG_ERR_NOT_CONTROLLER) &&
                      attempt < 20 && move_to_controller(a);
@@ -251,12 +276,26 @@ static int topic_call(struct ringlog_admin *a, const char *topic, Ringlog__Reque
             nanosleep(&ts, NULL);
             moved = true;
         }
+        if (moved || !out || err == RINGLOG_ERR_PROTOCOL) {
+            rl_conn_response_free(resp);
+            resp = NULL;
+        }
         if (moved) {
             req->correlation_id = 0;
             continue;
         }
+        if (out)
+            *out = resp;
         return err;
     }
+}
+
+/* Runs a create or delete of `topic` and returns the one topic result's code. */
+static int topic_call(struct ringlog_admin *a, const char *topic, Ringlog__Request *req,
+                      char *errbuf, size_t errlen)
+{
+    assert(topic && req);
+    return rl_admin_controller_call(a, topic, req, NULL, topic_result_code, errbuf, errlen);
 }
 
 int ringlog_admin_create_topic(ringlog_admin *a, const char *name, int32_t partitions,

@@ -42,8 +42,7 @@ static void proposed(struct partition_produce *pp)
     controller_wait_applied(c->ctl, c);
 }
 
-/* Proposes one record (packed ClusterRecord); the call ends when it is applied here. */
-static void propose(struct shard *s, struct controller_call *c, const ProtobufCMessage *rec)
+void controller_propose(struct shard *s, struct controller_call *c, const ProtobufCMessage *rec)
 {
     struct controller *ctl = s->controller;
     c->ctl = ctl;
@@ -84,13 +83,15 @@ static void propose(struct shard *s, struct controller_call *c, const ProtobufCM
 }
 
 /* Partition p's replicas: rf brokers in node-id order from a start spread by name. */
-static void place(const struct server *srv, const char *name, uint32_t partitions, uint32_t rf,
-                  int32_t *out)
+static void place(struct controller *ctl, const struct server *srv, const char *name,
+                  uint32_t partitions, uint32_t rf, int32_t *out)
 {
     int32_t nodes[BROKER_MAX_PEERS];
     uint32_t n = 0;
     for (uint32_t i = 0; i < (uint32_t)srv->cfg.peer_count; i++) {
         int32_t id = srv->cfg.peers[i].node_id;
+        if (controller_is_decommissioned(ctl, id))
+            continue;
         uint32_t k = n++;
         while (k > 0 && nodes[k - 1] > id) {
             nodes[k] = nodes[k - 1];
@@ -117,7 +118,14 @@ void controller_create_topic(struct shard *s, struct controller_call *c, const c
         call_end(c, RINGLOG__ERROR_CODE__UNKNOWN, "out of memory");
         return;
     }
-    place(s->srv, name, partitions, rf, replicas);
+    if (rf > controller_placeable(s->controller)) {
+        free(replicas);
+        c->ctl = s->controller;
+        call_end(c, RINGLOG__ERROR_CODE__INVALID_REPLICATION_FACTOR,
+                 "the replication factor is larger than the brokers not decommissioned");
+        return;
+    }
+    place(s->controller, s->srv, name, partitions, rf, replicas);
     Ringlog__TopicConfig tc = RINGLOG__TOPIC_CONFIG__INIT;
     tc.retention_ms = cfg->retention_ms;
     tc.retention_bytes = cfg->retention_bytes;
@@ -133,7 +141,7 @@ void controller_create_topic(struct shard *s, struct controller_call *c, const c
     Ringlog__ClusterRecord rec = RINGLOG__CLUSTER_RECORD__INIT;
     rec.body_case = RINGLOG__CLUSTER_RECORD__BODY_TOPIC_CREATED;
     rec.topic_created = &ct;
-    propose(s, c, &rec.base);
+    controller_propose(s, c, &rec.base);
     free(replicas);
 }
 
@@ -142,7 +150,7 @@ void controller_propose_cluster_id(struct shard *s, struct controller_call *c, c
     Ringlog__ClusterRecord rec = RINGLOG__CLUSTER_RECORD__INIT;
     rec.body_case = RINGLOG__CLUSTER_RECORD__BODY_CLUSTER_CREATED;
     rec.cluster_created = (char *)id;
-    propose(s, c, &rec.base);
+    controller_propose(s, c, &rec.base);
 }
 
 void controller_delete_topic(struct shard *s, struct controller_call *c, const char *name)
@@ -150,5 +158,5 @@ void controller_delete_topic(struct shard *s, struct controller_call *c, const c
     Ringlog__ClusterRecord rec = RINGLOG__CLUSTER_RECORD__INIT;
     rec.body_case = RINGLOG__CLUSTER_RECORD__BODY_TOPIC_DELETED;
     rec.topic_deleted = (char *)name;
-    propose(s, c, &rec.base);
+    controller_propose(s, c, &rec.base);
 }

@@ -117,6 +117,7 @@ typedef enum ringlog_err {
     RINGLOG_ERR_FENCED_LEADER_EPOCH = 30,
     RINGLOG_ERR_UNKNOWN_LEADER_EPOCH = 31,
     RINGLOG_ERR_NOT_CONTROLLER = 32, /* topic admin goes to Metadata's controller */
+    RINGLOG_ERR_INVALID_REPLICA_ASSIGNMENT = 35,
     /* consumer groups (docs/CONSUMER_GROUPS.md) */
     RINGLOG_ERR_NOT_COORDINATOR = 40,
     RINGLOG_ERR_COORDINATOR_LOAD_IN_PROGRESS = 41,
@@ -919,6 +920,28 @@ int ringlog_admin_delete_group(ringlog_admin *a, const char *group, char *errbuf
 int ringlog_admin_reset_group_offsets(ringlog_admin *a, const char *group, const char *topic,
                                       int64_t to, int64_t timestamp_ms, char *errbuf,
                                       size_t errlen);
+/*
+ * Moves a cluster partition to `replicas` (1 to 8 broker ids, the first its
+ * preferred leader), online: the controller records the move, then the
+ * partition's leader adds each new replica as a learner, promotes it once
+ * it has caught up, and only then removes the replicas left out (itself
+ * last, after handing leadership to a new replica). Returns once the
+ * controller has recorded it; ringlog_admin_describe_topic shows the
+ * partition's replicas as its leader knows them, equal to `replicas` (as a
+ * set) when the move is done. RINGLOG_ERR_INVALID_REPLICA_ASSIGNMENT for
+ * unknown, repeated or decommissioned brokers.
+ */
+int ringlog_admin_reassign_partition(ringlog_admin *a, const char *topic, int32_t partition,
+                                     const int32_t *replicas, size_t count, char *errbuf,
+                                     size_t errlen);
+
+/*
+ * Moves every replica off broker node_id to the brokers holding the fewest
+ * (online, as a reassignment), and places no new replica there. *moved
+ * (may be NULL): how many partitions it moves.
+ */
+int ringlog_admin_decommission_broker(ringlog_admin *a, int32_t node_id, size_t *moved,
+                                      char *errbuf, size_t errlen);
 
 /* Frees memory the library handed out (list and describe results). NULL is fine. */
 void ringlog_free(void *ptr);
