@@ -272,6 +272,11 @@ int rl_admin_controller_call(ringlog_admin *a, const char *probe_topic, Ringlog_
         bool moved = (err == RINGLOG_ERR_NOT_LEADER || err == RINGLOG_ERR_NOT_CONTROLLER) &&
                      attempt < 20 && move_to_controller(a);
         if (err == RINGLOG_ERR_NOT_CONTROLLER && attempt < 20 && !moved) {
+            /* This broker knows no controller (an election, or it is cut off from the
+             * others): ask the next bootstrap broker after a pause. */
+            rl_conn_close(a->conn);
+            a->conn = NULL;
+            a->next_bootstrap++;
             struct timespec ts = {0, 100 * 1000 * 1000};
             nanosleep(&ts, NULL);
             moved = true;
