@@ -21,6 +21,7 @@
 #include "diag.h"
 #include "fault_alloc.h"
 #include "fd_limit.h"
+#include "groups/coordinator.h"
 #include "io/clock.h"
 #include "io/uring_probe.h"
 #include "net/tls.h"
@@ -371,7 +372,8 @@ int daemon_open_state(struct server *srv, char *err, size_t err_len)
     atomic_store(&srv->controller_leader, -1);
     if (topic_registry_load(&srv->topics, srv->cfg.data_dir, srv->cluster, err, err_len) != 0 ||
         replica_state_load(&srv->hard_states, srv->cfg.data_dir, err, err_len) != 0 ||
-        offset_store_open(&srv->offsets, srv->cfg.data_dir, err, err_len) != 0)
+        offset_store_open(&srv->offsets, srv->cfg.data_dir, err, err_len) != 0 ||
+        (!srv->cluster && groups_topic_ensure(srv, err, err_len) != 0))
         return -1;
     if (producer_registry_open(&srv->producers, srv->cfg.data_dir, err, err_len) != 0)
         return -1;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "groups/coordinator.h"
 #include "metrics.h"
 #include "server.h"
 #include "shard.h"
@@ -42,6 +43,12 @@ static void emit(struct text *t, const char *fmt, ...)
         t->buf = grown;
         t->cap = cap;
     }
+}
+
+/* Appends text as it is (consumer-group samples, groups/coordinator.h). */
+static void emit_text(void *ctx, const char *text)
+{
+    emit(ctx, "%s", text);
 }
 
 static uint64_t load(_Atomic uint64_t *v)
@@ -311,6 +318,7 @@ char *metrics_render(struct server *srv, size_t *len)
     emit_compaction(&t, srv);
     emit_corrupt(&t, srv);
     emit_peers(&t, srv);
+    coordinator_metrics_render(srv, emit_text, &t);
     if (t.failed) {
         free(t.buf);
         return NULL;

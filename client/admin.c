@@ -16,6 +16,7 @@
 #include "conn.h"
 #include "conn_sasl.h"
 #include "ringlog.h"
+#include "group_admin.h"
 #include "tls.h"
 
 /* Leaders a describe asks for their own view (the brokers of a cluster). */

@@ -60,6 +60,10 @@ static const struct conf_key KEYS[] = {
     {"delivery-timeout-ms", T_INT, F(delivery_timeout_ms), 1, INT32_MAX},
     {"max-request-bytes", T_INT, F(max_request_bytes), 1024, 15 << 20},
     {"group", T_STR, F(group), 0, 0},
+    {"group-instance-id", T_STR, F(group_instance_id), 0, 0},
+    {"group-assignor", T_STR, F(group_assignor), 0, 0},
+    {"session-timeout-ms", T_INT, F(session_timeout_ms), 1000, 300000},
+    {"rebalance-timeout-ms", T_INT, F(rebalance_timeout_ms), 1000, 3600000},
     {"enable-auto-commit", T_BOOL, F(enable_auto_commit), 0, 0},
     {"auto-commit-interval-ms", T_INT, F(auto_commit_interval_ms), 1, INT32_MAX},
     {"auto-offset-reset", T_RESET, F(auto_offset_reset), 0, 0},
@@ -132,6 +136,8 @@ ringlog_conf *ringlog_conf_new(void)
     c->delivery_timeout_ms = 120000;
     c->max_request_bytes = 4 << 20;
     c->enable_auto_commit = true;
+    c->session_timeout_ms = 10000;
+    c->rebalance_timeout_ms = 60000;
     c->auto_commit_interval_ms = 5000;
     c->auto_offset_reset = RL_RESET_LATEST;
     c->fetch_max_wait_ms = 500;
@@ -150,6 +156,8 @@ void ringlog_conf_destroy(ringlog_conf *conf)
     free(conf->bootstrap);
     free(conf->client_id);
     free(conf->group);
+    free(conf->group_instance_id);
+    free(conf->group_assignor);
     free(conf->tls_ca);
     free(conf->sasl_mechanism);
     free(conf->sasl_username);
@@ -181,6 +189,8 @@ ringlog_conf *ringlog_conf_dup(const ringlog_conf *conf)
     int bad = dup_str(&c->bootstrap, conf->bootstrap);
     bad |= dup_str(&c->client_id, conf->client_id);
     bad |= dup_str(&c->group, conf->group);
+    bad |= dup_str(&c->group_instance_id, conf->group_instance_id);
+    bad |= dup_str(&c->group_assignor, conf->group_assignor);
     c->tls_ca = c->tls_cert = c->tls_key = NULL;
     c->sasl_mechanism = c->sasl_username = c->sasl_password = NULL;
     bad |= dup_str(&c->sasl_mechanism, conf->sasl_mechanism);

@@ -49,6 +49,10 @@ struct ringlog_conf {
     int64_t max_request_bytes;
     /* consumer */
     char *group;
+    char *group_instance_id; /* static membership; NULL: dynamic */
+    char *group_assignor;    /* NULL: the coordinator's default (uniform) */
+    int64_t session_timeout_ms;
+    int64_t rebalance_timeout_ms;
     bool enable_auto_commit;
     int64_t auto_commit_interval_ms;
     int64_t auto_offset_reset; /* enum rl_offset_reset */

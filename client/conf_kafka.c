@@ -6,8 +6,8 @@
 #include <strings.h>
 
 #define NO_GROUPS                                                                                  \
-    "consumer groups do not share partitions yet: a group only keeps committed offsets; assign "   \
-    "partitions with ringlog_consumer_assign"
+    "the group coordinator on the broker decides this (heartbeat interval, assignment): choose "   \
+    "the assignor with group.remote.assignor (uniform or range)"
 #define NO_TXN "transactions are not implemented (the idempotent producer is: enable.idempotence)"
 
 /* Grouped by subject; looked up linearly (a few dozen entries, at configuration time only). */
@@ -41,6 +41,10 @@ static const struct rl_kafka_key KAFKA_KEYS[] = {
     {"max.request.size", "max-request-bytes", 1, NULL, NULL},
     {"message.max.bytes", "max-request-bytes", 1, NULL, NULL},
     {"group.id", "group", 1, NULL, NULL},
+    {"group.instance.id", "group-instance-id", 1, NULL, NULL},
+    {"group.remote.assignor", "group-assignor", 1, NULL, NULL},
+    {"session.timeout.ms", "session-timeout-ms", 1, NULL, NULL},
+    {"max.poll.interval.ms", "rebalance-timeout-ms", 1, NULL, NULL},
     {"enable.auto.commit", "enable-auto-commit", 1, NULL, NULL},
     {"auto.commit.interval.ms", "auto-commit-interval-ms", 1, NULL, NULL},
     {"auto.offset.reset", "auto-offset-reset", 1, NULL, NULL},
@@ -63,11 +67,8 @@ static const struct rl_kafka_key KAFKA_KEYS[] = {
     /* not supported, and why */
     {"transactional.id", NULL, 1, NULL, NO_TXN},
     {"transaction.timeout.ms", NULL, 1, NULL, NO_TXN},
-    {"session.timeout.ms", NULL, 1, NULL, NO_GROUPS},
     {"heartbeat.interval.ms", NULL, 1, NULL, NO_GROUPS},
-    {"max.poll.interval.ms", NULL, 1, NULL, NO_GROUPS},
     {"partition.assignment.strategy", NULL, 1, NULL, NO_GROUPS},
-    {"group.instance.id", NULL, 1, NULL, NO_GROUPS},
     {"enable.auto.offset.store", NULL, 1, NULL,
      "positions are stored as messages are polled; there is no separate offset store"},
     {"retries", NULL, 1, NULL,

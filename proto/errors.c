@@ -84,6 +84,25 @@ static const struct error_info ERRORS[] = {
     [RINGLOG__ERROR_CODE__UNSUPPORTED_SASL_MECHANISM] =
         {"UNSUPPORTED_SASL_MECHANISM",
          "SASL mechanism not supported (SCRAM-SHA-256, SCRAM-SHA-512)", 0},
+    [RINGLOG__ERROR_CODE__NOT_COORDINATOR] = {"NOT_COORDINATOR",
+                                              "this broker does not coordinate the group", 1},
+    [RINGLOG__ERROR_CODE__COORDINATOR_LOAD_IN_PROGRESS] = {"COORDINATOR_LOAD_IN_PROGRESS",
+                                                           "the coordinator is loading its groups",
+                                                           1},
+    [RINGLOG__ERROR_CODE__UNKNOWN_MEMBER_ID] = {"UNKNOWN_MEMBER_ID",
+                                                "the group has no such member: join again", 0},
+    [RINGLOG__ERROR_CODE__FENCED_MEMBER_EPOCH] = {"FENCED_MEMBER_EPOCH",
+                                                  "the member epoch is fenced: join again", 0},
+    [RINGLOG__ERROR_CODE__STALE_MEMBER_EPOCH] = {"STALE_MEMBER_EPOCH",
+                                                 "the member has a newer epoch: retry with it", 1},
+    [RINGLOG__ERROR_CODE__GROUP_NOT_EMPTY] = {"GROUP_NOT_EMPTY", "the group has active members", 0},
+    [RINGLOG__ERROR_CODE__GROUP_MAX_SIZE_REACHED] = {"GROUP_MAX_SIZE_REACHED",
+                                                     "the group or coordinator limit is reached",
+                                                     0},
+    [RINGLOG__ERROR_CODE__UNRELEASED_INSTANCE_ID] = {"UNRELEASED_INSTANCE_ID",
+                                                     "the static instance id is in use", 0},
+    [RINGLOG__ERROR_CODE__INVALID_GROUP_PATTERN] = {"INVALID_GROUP_PATTERN",
+                                                    "the subscription pattern is not a regex", 0},
 };
 
 enum { ERROR_COUNT = sizeof(ERRORS) / sizeof(ERRORS[0]) };

@@ -72,6 +72,15 @@ static bool each_topic(struct request *r, const void *req, size_t n, topic_at_fn
     return true;
 }
 
+/* Every group named may be given `op`. */
+static bool each_group(struct request *r, char *const *groups, size_t n, enum sec_op op)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!check(r, SEC_RES_GROUP, groups[i], op))
+            return false;
+    return true;
+}
+
 static const char *produce_topic(const void *req, size_t i)
 {
     return ((const Ringlog__ProduceRequest *)req)->topics[i]->topic;
@@ -149,6 +158,19 @@ bool auth_authorise(struct request *r)
         return check(r, SEC_RES_GROUP, m->offset_fetch->group, SEC_OP_READ) &&
                each_topic(r, m->offset_fetch, m->offset_fetch->n_topics, offset_fetch_topic,
                           SEC_OP_READ);
+    /* Consumer groups, as Kafka checks them: joining and finding a group read it; listing
+     * describes the cluster; describing and deleting name each group. */
+    case RINGLOG__REQUEST__BODY_FIND_COORDINATOR:
+        return check(r, SEC_RES_GROUP, m->find_coordinator->group, SEC_OP_DESCRIBE);
+    case RINGLOG__REQUEST__BODY_GROUP_HEARTBEAT:
+        return check(r, SEC_RES_GROUP, m->group_heartbeat->group, SEC_OP_READ);
+    case RINGLOG__REQUEST__BODY_LIST_GROUPS:
+        return check(r, SEC_RES_CLUSTER, NULL, SEC_OP_DESCRIBE);
+    case RINGLOG__REQUEST__BODY_DESCRIBE_GROUPS:
+        return each_group(r, m->describe_groups->groups, m->describe_groups->n_groups,
+                          SEC_OP_DESCRIBE);
+    case RINGLOG__REQUEST__BODY_DELETE_GROUPS:
+        return each_group(r, m->delete_groups->groups, m->delete_groups->n_groups, SEC_OP_DELETE);
     case RINGLOG__REQUEST__BODY_LIST_USERS:
     case RINGLOG__REQUEST__BODY_LIST_ACLS:
         return check(r, SEC_RES_CLUSTER, NULL, SEC_OP_DESCRIBE);

@@ -3,7 +3,7 @@
  * and are dispatched by body (conn_hooks); Handshake, which lists the
  * request types, is answered here. The others live in handle_metadata.c
  * (Metadata, InitProducerId), handle_produce.c, handle_fetch.c,
- * handle_list_offsets.c, handle_topics.c, handle_offsets.c and handle_reassign.c.
+ * handle_list_offsets.c, handle_topics.c, handle_group.c and handle_reassign.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +36,11 @@ static const int API_FOR_BODY[][2] = {
     {RINGLOG__REQUEST__BODY_CREATE_ACL, RINGLOG__API_KEY__API_KEY_CREATE_ACL},
     {RINGLOG__REQUEST__BODY_DELETE_ACL, RINGLOG__API_KEY__API_KEY_DELETE_ACL},
     {RINGLOG__REQUEST__BODY_LIST_ACLS, RINGLOG__API_KEY__API_KEY_LIST_ACLS},
+    {RINGLOG__REQUEST__BODY_FIND_COORDINATOR, RINGLOG__API_KEY__API_KEY_FIND_COORDINATOR},
+    {RINGLOG__REQUEST__BODY_GROUP_HEARTBEAT, RINGLOG__API_KEY__API_KEY_CONSUMER_GROUP_HEARTBEAT},
+    {RINGLOG__REQUEST__BODY_LIST_GROUPS, RINGLOG__API_KEY__API_KEY_LIST_GROUPS},
+    {RINGLOG__REQUEST__BODY_DESCRIBE_GROUPS, RINGLOG__API_KEY__API_KEY_DESCRIBE_GROUPS},
+    {RINGLOG__REQUEST__BODY_DELETE_GROUPS, RINGLOG__API_KEY__API_KEY_DELETE_GROUPS},
     {RINGLOG__REQUEST__BODY_REASSIGN_PARTITIONS, RINGLOG__API_KEY__API_KEY_REASSIGN_PARTITIONS},
     {RINGLOG__REQUEST__BODY_DECOMMISSION_BROKER, RINGLOG__API_KEY__API_KEY_DECOMMISSION_BROKER},
 };
@@ -133,7 +138,12 @@ void handle_request(struct request *r)
         break;
     case RINGLOG__REQUEST__BODY_OFFSET_COMMIT:
     case RINGLOG__REQUEST__BODY_OFFSET_FETCH:
-        handle_offsets(r);
+    case RINGLOG__REQUEST__BODY_FIND_COORDINATOR:
+    case RINGLOG__REQUEST__BODY_GROUP_HEARTBEAT:
+    case RINGLOG__REQUEST__BODY_LIST_GROUPS:
+    case RINGLOG__REQUEST__BODY_DESCRIBE_GROUPS:
+    case RINGLOG__REQUEST__BODY_DELETE_GROUPS:
+        handle_group(r);
         break;
     case RINGLOG__REQUEST__BODY_AUTHENTICATE:
         handle_authenticate(r);

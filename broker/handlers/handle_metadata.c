@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "errors.h"
+#include "groups/coordinator.h"
 #include "handlers.h"
 #include "request.h"
 #include "server.h"
@@ -169,6 +170,8 @@ void handle_metadata(struct request *r)
     for (size_t i = 0; i < n; i++) {
         const char *name = req->n_topics ? req->topics[i] : t->topics[i]->name;
         const struct topic_info *ti = req->n_topics ? topic_table_find(t, name) : t->topics[i];
+        if (!req->n_topics && strcmp(name, GROUPS_TOPIC) == 0)
+            continue; /* internal (consumer groups): described when named only */
         /* Only what the principal may describe: the rest is left out of a
          * listing, and refused (whether it exists or not) when named. */
         bool may = auth_allowed(r, SEC_RES_TOPIC, name, SEC_OP_DESCRIBE);

@@ -29,7 +29,8 @@ void handle_produce(struct request *r);
 void handle_fetch(struct request *r);
 void handle_list_offsets(struct request *r);
 void handle_topic_admin(struct request *r);
-void handle_offsets(struct request *r);
+/* Consumer groups and their committed offsets (handle_group.c, groups/coordinator.h). */
+void handle_group(struct request *r);
 /* ReassignPartitions and DecommissionBroker: to the controller (handle_reassign.c). */
 void handle_reassign(struct request *r);
 

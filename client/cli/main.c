@@ -33,6 +33,10 @@ static const struct cli_command *const COMMANDS[] = {
     &CLI_ACL_ADD,
     &CLI_ACL_REMOVE,
     &CLI_ACL_LIST,
+    &CLI_GROUP_LIST,
+    &CLI_GROUP_DESCRIBE,
+    &CLI_GROUP_DELETE,
+    &CLI_GROUP_RESET,
 };
 #define NCOMMANDS (sizeof(COMMANDS) / sizeof(COMMANDS[0]))
 

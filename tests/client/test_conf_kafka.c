@@ -127,8 +127,8 @@ Test(conf_kafka, unsupported_keys_say_why)
         const char *key, *value, *reason;
     } refused[] = {
         {"transactional.id", "tx-1", "transactions are not implemented"},
-        {"session.timeout.ms", "10000", "consumer groups do not share partitions"},
-        {"partition.assignment.strategy", "range", "consumer groups"},
+        {"heartbeat.interval.ms", "3000", "the group coordinator on the broker decides"},
+        {"partition.assignment.strategy", "range", "group.remote.assignor"},
         {"isolation.level", "read_committed", "no transactions"},
         {"retries", "5", "until delivery-timeout-ms"},
         {"queue.buffering.max.messages", "100000", "bounds bytes, not messages"},

@@ -189,6 +189,71 @@ static int run_list_acls(int fd)
     return run_list(fd, false);
 }
 
+/* Consumer-group requests, each with the group "billing" (none exists: only the refusal
+ * matters here). */
+static int run_group_request(int fd, int which)
+{
+    char *groups[] = {"billing"};
+    Ringlog__Request req = RINGLOG__REQUEST__INIT;
+    Ringlog__FindCoordinatorRequest fc = RINGLOG__FIND_COORDINATOR_REQUEST__INIT;
+    Ringlog__ConsumerGroupHeartbeatRequest hb = RINGLOG__CONSUMER_GROUP_HEARTBEAT_REQUEST__INIT;
+    Ringlog__ListGroupsRequest lg = RINGLOG__LIST_GROUPS_REQUEST__INIT;
+    Ringlog__DescribeGroupsRequest dg = RINGLOG__DESCRIBE_GROUPS_REQUEST__INIT;
+    Ringlog__DeleteGroupsRequest xg = RINGLOG__DELETE_GROUPS_REQUEST__INIT;
+    fc.group = hb.group = "billing";
+    hb.member_epoch = 0;
+    dg.n_groups = xg.n_groups = 1;
+    dg.groups = xg.groups = groups;
+    switch (which) {
+    case 0:
+        req.body_case = RINGLOG__REQUEST__BODY_FIND_COORDINATOR;
+        req.find_coordinator = &fc;
+        break;
+    case 1:
+        req.body_case = RINGLOG__REQUEST__BODY_GROUP_HEARTBEAT;
+        req.group_heartbeat = &hb;
+        break;
+    case 2:
+        req.body_case = RINGLOG__REQUEST__BODY_LIST_GROUPS;
+        req.list_groups = &lg;
+        break;
+    case 3:
+        req.body_case = RINGLOG__REQUEST__BODY_DESCRIBE_GROUPS;
+        req.describe_groups = &dg;
+        break;
+    default:
+        req.body_case = RINGLOG__REQUEST__BODY_DELETE_GROUPS;
+        req.delete_groups = &xg;
+        break;
+    }
+    return request_error(wire_call(fd, &req));
+}
+
+static int run_find_coordinator(int fd)
+{
+    return run_group_request(fd, 0);
+}
+
+static int run_group_heartbeat(int fd)
+{
+    return run_group_request(fd, 1);
+}
+
+static int run_list_groups(int fd)
+{
+    return run_group_request(fd, 2);
+}
+
+static int run_describe_groups(int fd)
+{
+    return run_group_request(fd, 3);
+}
+
+static int run_delete_groups(int fd)
+{
+    return run_group_request(fd, 4);
+}
+
 struct need {
     Ringlog__AclResourceType res;
     const char *name;
@@ -218,6 +283,11 @@ static const struct rcase CASES[] = {
     {"create_acl", run_create_acl, {{T(CLUSTER), "", OP(ALTER)}}},
     {"list_users", run_list_users, {{T(CLUSTER), "", OP(DESCRIBE)}}},
     {"list_acls", run_list_acls, {{T(CLUSTER), "", OP(DESCRIBE)}}},
+    {"find_coordinator", run_find_coordinator, {{T(GROUP), "billing", OP(DESCRIBE)}}},
+    {"group_heartbeat", run_group_heartbeat, {{T(GROUP), "billing", OP(READ)}}},
+    {"list_groups", run_list_groups, {{T(CLUSTER), "", OP(DESCRIBE)}}},
+    {"describe_groups", run_describe_groups, {{T(GROUP), "billing", OP(DESCRIBE)}}},
+    {"delete_groups", run_delete_groups, {{T(GROUP), "billing", OP(DELETE)}}},
 };
 
 /* The case's ACLs for alice: added or removed, allow or deny. create_topics's is a prefix. */
