@@ -404,17 +404,39 @@ int run_job(struct ringlog_consumer *c, struct job *j, int timeout_ms, int64_t *
     return err;
 }
 
+/*
+ * A coordinator still reading its groups back (just started, or just
+ * took the group over) or not the group's any more answers again in a
+ * moment: the call retries until its timeout, as a Kafka client does.
+ * Returns the time left (ms, -1: none set) for another try, or 0 to stop.
+ */
+static int coordinator_retry(int rc, int64_t deadline)
+{
+    if (rc != RINGLOG_ERR_COORDINATOR_LOAD_IN_PROGRESS && rc != RINGLOG_ERR_NOT_COORDINATOR)
+        return 0;
+    int64_t left = deadline < 0 ? -1 : deadline - rl_now_ms();
+    if (deadline >= 0 && left <= 50)
+        return 0;
+    struct timespec ts = {0, 50 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    return deadline < 0 ? -1 : (int)(left - 50);
+}
+
 int ringlog_consumer_commit(ringlog_consumer *c, int timeout_ms)
 {
     if (!c)
         return RINGLOG_ERR_INVALID_ARG;
     if (!c->conf->group)
         return RINGLOG_ERR_STATE;
-    rl_cluster_lock(c->cl);
-    struct job *j = positions_job(c, false);
-    int rc = j ? run_job(c, j, timeout_ms, NULL) : RINGLOG_OK;
-    rl_cluster_unlock(c->cl);
-    return rc;
+    int64_t deadline = timeout_ms < 0 ? -1 : rl_now_ms() + timeout_ms;
+    for (;;) {
+        rl_cluster_lock(c->cl);
+        struct job *j = positions_job(c, false);
+        int rc = j ? run_job(c, j, timeout_ms, NULL) : RINGLOG_OK;
+        rl_cluster_unlock(c->cl);
+        if ((timeout_ms = coordinator_retry(rc, deadline)) == 0)
+            return rc;
+    }
 }
 
 int ringlog_consumer_commit_offsets(ringlog_consumer *c, const ringlog_topic_partition *tps,
@@ -505,8 +527,9 @@ int ringlog_consumer_offsets_for_times(ringlog_consumer *c, ringlog_topic_partit
     return rc;
 }
 
-int ringlog_consumer_committed(ringlog_consumer *c, const char *topic, int32_t partition,
-                               int64_t *offset, int timeout_ms)
+/* One OffsetFetch of the committed offset (ringlog_consumer_committed retries it). */
+static int committed_once(ringlog_consumer *c, const char *topic, int32_t partition,
+                          int64_t *offset, int timeout_ms)
 {
     if (!c || !topic || !offset || partition < 0)
         return RINGLOG_ERR_INVALID_ARG;
@@ -527,4 +550,15 @@ int ringlog_consumer_committed(ringlog_consumer *c, const char *topic, int32_t p
     int rc = run_job(c, j, timeout_ms, offset);
     rl_cluster_unlock(c->cl);
     return rc;
+}
+
+int ringlog_consumer_committed(ringlog_consumer *c, const char *topic, int32_t partition,
+                               int64_t *offset, int timeout_ms)
+{
+    int64_t deadline = timeout_ms < 0 ? -1 : rl_now_ms() + timeout_ms;
+    for (;;) {
+        int rc = committed_once(c, topic, partition, offset, timeout_ms);
+        if ((timeout_ms = coordinator_retry(rc, deadline)) == 0)
+            return rc;
+    }
 }
