@@ -280,7 +280,7 @@ static void apply_batch(struct controller *ctl, const uint8_t *batch,
         apply_delete(ctl, cr->topic_deleted);
     else if (cr->body_case == RINGLOG__CLUSTER_RECORD__BODY_CLUSTER_CREATED)
         apply_cluster_id(ctl, cr->cluster_created);
-    else
+    else if (!controller_topics_apply(ctl, cr, h->base_offset, h->max_timestamp))
         record_applied(ctl); /* a record of a newer version: nothing here to do */
     ringlog__cluster_record__free_unpacked(cr, NULL);
 }
@@ -406,6 +406,16 @@ void controller_stop(struct shard *s)
     topic_info_free(ctl->meta_topic);
     free(ctl);
     s->controller = NULL;
+}
+
+struct shard *controller_shard(struct controller *ctl)
+{
+    return ctl->shard;
+}
+
+void controller_record_applied(struct controller *ctl)
+{
+    record_applied(ctl);
 }
 
 struct partition *controller_meta(struct controller *ctl)

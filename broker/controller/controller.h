@@ -50,6 +50,14 @@ void controller_create_topic(struct shard *s, struct controller_call *c, const c
                              uint32_t partitions, uint32_t rf, const struct topic_config *cfg);
 void controller_delete_topic(struct shard *s, struct controller_call *c, const char *name);
 
+/* Topic admin (controller_topics.c): proposed like a create; done once applied here. */
+void controller_alter_config(struct shard *s, struct controller_call *c, const struct topic_info *t,
+                             const struct topic_config *cfg);
+void controller_add_partitions(struct shard *s, struct controller_call *c,
+                               const struct topic_info *t, uint32_t count);
+void controller_delete_records(struct shard *s, struct controller_call *c,
+                               const struct topic_info *t, uint32_t partition, int64_t offset);
+
 /* Shard 0, every loop tick: a fresh directory's start, applying, naming the cluster. */
 void controller_tick(struct shard *s);
 

@@ -42,8 +42,7 @@ static void proposed(struct partition_produce *pp)
     controller_wait_applied(c->ctl, c);
 }
 
-/* Proposes one record (packed ClusterRecord); the call ends when it is applied here. */
-static void propose(struct shard *s, struct controller_call *c, const ProtobufCMessage *rec)
+void controller_propose(struct shard *s, struct controller_call *c, const ProtobufCMessage *rec)
 {
     struct controller *ctl = s->controller;
     c->ctl = ctl;
@@ -83,9 +82,8 @@ static void propose(struct shard *s, struct controller_call *c, const ProtobufCM
     partition_produce(meta, &c->pp);
 }
 
-/* Partition p's replicas: rf brokers in node-id order from a start spread by name. */
-static void place(const struct server *srv, const char *name, uint32_t partitions, uint32_t rf,
-                  int32_t *out)
+void controller_place(const struct server *srv, const char *name, uint32_t first, uint32_t end,
+                      uint32_t rf, int32_t *out)
 {
     int32_t nodes[BROKER_MAX_PEERS];
     uint32_t n = 0;
@@ -102,9 +100,10 @@ static void place(const struct server *srv, const char *name, uint32_t partition
     uint32_t start = 0;
     for (const char *p = name; *p; p++)
         start = start * 31 + (uint8_t)*p;
-    for (uint32_t p = 0; p < partitions; p++)
+    assert(first <= end);
+    for (uint32_t p = first; p < end; p++)
         for (uint32_t i = 0; i < rf; i++)
-            out[(size_t)p * rf + i] = nodes[(start + p + i) % n];
+            out[(size_t)(p - first) * rf + i] = nodes[(start + p + i) % n];
 }
 
 void controller_create_topic(struct shard *s, struct controller_call *c, const char *name,
@@ -117,7 +116,7 @@ void controller_create_topic(struct shard *s, struct controller_call *c, const c
         call_end(c, RINGLOG__ERROR_CODE__UNKNOWN, "out of memory");
         return;
     }
-    place(s->srv, name, partitions, rf, replicas);
+    controller_place(s->srv, name, 0, partitions, rf, replicas);
     Ringlog__TopicConfig tc = RINGLOG__TOPIC_CONFIG__INIT;
     tc.retention_ms = cfg->retention_ms;
     tc.retention_bytes = cfg->retention_bytes;
@@ -133,7 +132,7 @@ void controller_create_topic(struct shard *s, struct controller_call *c, const c
     Ringlog__ClusterRecord rec = RINGLOG__CLUSTER_RECORD__INIT;
     rec.body_case = RINGLOG__CLUSTER_RECORD__BODY_TOPIC_CREATED;
     rec.topic_created = &ct;
-    propose(s, c, &rec.base);
+    controller_propose(s, c, &rec.base);
     free(replicas);
 }
 
@@ -142,7 +141,7 @@ void controller_propose_cluster_id(struct shard *s, struct controller_call *c, c
     Ringlog__ClusterRecord rec = RINGLOG__CLUSTER_RECORD__INIT;
     rec.body_case = RINGLOG__CLUSTER_RECORD__BODY_CLUSTER_CREATED;
     rec.cluster_created = (char *)id;
-    propose(s, c, &rec.base);
+    controller_propose(s, c, &rec.base);
 }
 
 void controller_delete_topic(struct shard *s, struct controller_call *c, const char *name)
@@ -150,5 +149,5 @@ void controller_delete_topic(struct shard *s, struct controller_call *c, const c
     Ringlog__ClusterRecord rec = RINGLOG__CLUSTER_RECORD__INIT;
     rec.body_case = RINGLOG__CLUSTER_RECORD__BODY_TOPIC_DELETED;
     rec.topic_deleted = (char *)name;
-    propose(s, c, &rec.base);
+    controller_propose(s, c, &rec.base);
 }

@@ -30,5 +30,8 @@ void handle_fetch(struct request *r);
 void handle_list_offsets(struct request *r);
 void handle_topic_admin(struct request *r);
 void handle_offsets(struct request *r);
+void handle_configs(struct request *r);
+void handle_create_partitions(struct request *r);
+void handle_delete_records(struct request *r);
 
 #endif

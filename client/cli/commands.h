@@ -17,6 +17,10 @@ struct cli_command {
 };
 
 extern const struct cli_command CLI_TOPIC_CREATE, CLI_TOPIC_LIST, CLI_TOPIC_DESCRIBE,
-    CLI_TOPIC_DELETE, CLI_PRODUCE, CLI_CONSUME, CLI_CLUSTER_STATUS;
+    CLI_TOPIC_DELETE, CLI_PRODUCE, CLI_CONSUME, CLI_CLUSTER_STATUS, CLI_TOPIC_ADD_PARTITIONS,
+    CLI_TOPIC_DESCRIBE_CONFIG, CLI_TOPIC_ALTER_CONFIG, CLI_TOPIC_DELETE_RECORDS, CLI_TOPIC_OFFSETS;
+
+/* A new admin client, or NULL after printing why (cmd_topic_admin.c). */
+ringlog_admin *cli_admin(ringlog_conf *conf);
 
 #endif
