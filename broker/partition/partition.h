@@ -212,6 +212,9 @@ void partition_delete(struct partition *p, struct partition_delete *pd);
 void partition_log_config_from_topic(const struct topic_config *tc,
                                      struct partition_log_config *cfg);
 
+/* CreatePartitions: the partition writes its offsets into a new topic version's stats. */
+void partition_set_stats(struct partition *p, struct partition_stats *stats);
+
 /* AlterConfigs: the topic's new config, live. PARTITION_OK or ..._STORAGE (invalid). */
 enum partition_error partition_apply_config(struct partition *p, const struct topic_config *tc);
 

@@ -29,6 +29,15 @@ void partition_log_config_from_topic(const struct topic_config *tc,
     assert(cfg->segment_bytes > 0 && cfg->segment_ms > 0);
 }
 
+void partition_set_stats(struct partition *p, struct partition_stats *stats)
+{
+    assert(p->shard == shard_current());
+    p->stats = stats;
+    if (p->replica)
+        replica_set_stats(p->replica, stats);
+    partition_publish(p);
+}
+
 enum partition_error partition_apply_config(struct partition *p, const struct topic_config *tc)
 {
     assert(p->shard == shard_current());

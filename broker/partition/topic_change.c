@@ -106,10 +106,8 @@ static bool partitions_run(struct topic_fanout *f, struct shard *owner, uint32_t
     if (index >= c->old_partitions)
         return p != NULL || !holds_replica(c->next, index, owner->srv->cfg.node_id) ||
                open_new(c, owner, index);
-    if (p) {
-        p->stats = &c->next->stats[index];
-        partition_publish(p);
-    }
+    if (p)
+        partition_set_stats(p, &c->next->stats[index]);
     return true;
 }
 

@@ -429,3 +429,146 @@ Test(admin, not_controller_on_the_wire)
                  r->alter_configs->topics[0]->error);
     ringlog__response__free_unpacked(r, NULL);
 }
+
+/* ========================================================= partitions */
+
+static ringlog_producer *producer_at(const char *addr)
+{
+    ringlog_conf *c = conf_at(addr);
+    cr_assert_eq(ringlog_conf_set(c, "acks", "all", NULL, 0), 0);
+    cr_assert_eq(ringlog_conf_set(c, "metadata-max-age-ms", "300", NULL, 0), 0);
+    char err[256];
+    ringlog_producer *p = ringlog_producer_new(c, err, sizeof(err));
+    cr_assert_not_null(p, "%s", err);
+    ringlog_conf_destroy(c);
+    return p;
+}
+
+/* Produces one record to `partition`, waiting (up to 15 s) for the producer to know it. */
+static void produce_when_known(ringlog_producer *p, const char *topic, int32_t partition)
+{
+    ringlog_record r = {.topic = topic, .partition = partition, .value = "x", .value_len = 1};
+    int rc = ringlog_produce(p, &r);
+    for (int64_t deadline = now_ms() + 15000;
+         (rc == RINGLOG_ERR_UNKNOWN_PARTITION || rc == RINGLOG_ERR_UNKNOWN_TOPIC) &&
+         now_ms() < deadline;
+         rc = ringlog_produce(p, &r))
+        usleep(50 * 1000);
+    cr_assert_eq(rc, 0, "produce to %s-%d: %s", topic, partition, ringlog_err_name(rc));
+    cr_assert_eq(ringlog_producer_flush(p, 30000), 0);
+}
+
+/* Reads partition `partition` from its start: the first message's offset (-1: none in 15 s). */
+static int64_t first_offset(const char *addr, const char *topic, int32_t partition)
+{
+    ringlog_conf *c = conf_at(addr);
+    char err[256];
+    ringlog_consumer *k = ringlog_consumer_new(c, err, sizeof(err));
+    cr_assert_not_null(k, "%s", err);
+    ringlog_topic_partition tp = {
+        .topic = topic, .partition = partition, .offset = RINGLOG_OFFSET_BEGINNING};
+    cr_assert_eq(ringlog_consumer_assign(k, &tp, 1), 0);
+    int64_t offset = -1;
+    for (int64_t deadline = now_ms() + 15000; offset < 0 && now_ms() < deadline;) {
+        const ringlog_message *m = NULL;
+        if (ringlog_consumer_poll(k, 500, &m) == 0 && m)
+            offset = m->offset;
+    }
+    ringlog_consumer_destroy(k);
+    ringlog_conf_destroy(c);
+    return offset;
+}
+
+/* Waits until every partition of topic has a leader; returns their count. */
+static size_t await_leaders(ringlog_admin *a, const char *topic)
+{
+    size_t count = 0;
+    bool all = false;
+    for (int64_t deadline = now_ms() + 20000; !all && now_ms() < deadline;) {
+        ringlog_topic_info *ti = NULL;
+        char err[256];
+        if (ringlog_admin_describe_topic(a, topic, &ti, err, sizeof(err)) == 0) {
+            all = true;
+            for (size_t i = 0; i < ti->partition_count; i++)
+                all = all && ti->partitions[i].leader >= 0 && ti->partitions[i].err == 0;
+            count = ti->partition_count;
+            ringlog_free(ti);
+        }
+        if (!all)
+            usleep(100 * 1000);
+    }
+    cr_assert(all, "%s: partitions without a leader", topic);
+    return count;
+}
+
+static void partitions_grow(int rf)
+{
+    ringlog_admin *a = admin_at(all_addrs());
+    char err[256];
+    create(a, "grow", 1, rf, 0);
+    await_leaders(a, "grow");
+    ringlog_producer *p = producer_at(all_addrs());
+    produce_when_known(p, "grow", 0); /* the producer knows 1 partition */
+    int rc = ringlog_admin_create_partitions(a, "grow", 1, err, sizeof(err));
+    cr_assert_eq(rc, RINGLOG_ERR_INVALID_PARTITIONS, "%s", ringlog_err_name(rc));
+    rc = ringlog_admin_create_partitions(a, "nope", 3, err, sizeof(err));
+    cr_assert_eq(rc, RINGLOG_ERR_UNKNOWN_TOPIC, "%s", ringlog_err_name(rc));
+    rc = ringlog_admin_create_partitions(a, "grow", 10001, err, sizeof(err));
+    cr_assert_eq(rc, RINGLOG_ERR_INVALID_PARTITIONS, "%s", ringlog_err_name(rc));
+    rc = ringlog_admin_create_partitions(a, "grow", 3, err, sizeof(err));
+    cr_assert_eq(rc, 0, "%s %s", ringlog_err_name(rc), err);
+    rc = ringlog_admin_create_partitions(a, "grow", 2, err, sizeof(err));
+    cr_assert_eq(rc, RINGLOG_ERR_INVALID_PARTITIONS, "never shrinks: %s", ringlog_err_name(rc));
+    cr_assert_eq(await_leaders(a, "grow"), 3);
+    /* The producer sees the new partitions at its next refresh, explicitly and by key. */
+    produce_when_known(p, "grow", 2);
+    for (int i = 0; i < 30; i++) {
+        char key[8];
+        snprintf(key, sizeof(key), "k%d", i);
+        ringlog_record r = {.topic = "grow",
+                            .partition = RINGLOG_PARTITION_ANY,
+                            .key = key,
+                            .key_len = strlen(key),
+                            .value = "y",
+                            .value_len = 1};
+        cr_assert_eq(ringlog_produce(p, &r), 0);
+    }
+    cr_assert_eq(ringlog_producer_flush(p, 30000), 0);
+    ringlog_producer_destroy(p);
+    for (int32_t part = 0; part < 3; part++) {
+        cr_assert_gt(offset_of(a, "grow", part, RINGLOG_OFFSET_END, NULL), 0, "partition %d", part);
+        cr_assert_geq(first_offset(all_addrs(), "grow", part), 0, "partition %d consumed", part);
+    }
+    ringlog_admin_destroy(a);
+}
+
+Test(admin, create_partitions_single_broker)
+{
+    start_all(1);
+    partitions_grow(1);
+    /* Kept across a restart, with their data. */
+    cr_assert_eq(broker_stop(&nodes[0].b), 0);
+    start_node(&nodes[0]);
+    ringlog_admin *a = admin_at(nodes[0].addr);
+    cr_assert_eq(await_leaders(a, "grow"), 3);
+    cr_assert_gt(offset_of(a, "grow", 2, RINGLOG_OFFSET_END, NULL), 0);
+    ringlog_admin_destroy(a);
+}
+
+Test(admin, create_partitions_cluster)
+{
+    start_all(NODES);
+    partitions_grow(3);
+    /* Leaders spread: the new partitions are placed as at create (a start per name, then
+     * round robin), so three partitions of RF 3 start with three different preferred leaders. */
+    ringlog_admin *a = admin_at(all_addrs());
+    ringlog_topic_info *ti = NULL;
+    char err[256];
+    cr_assert_eq(ringlog_admin_describe_topic(a, "grow", &ti, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(ti->partition_count, 3);
+    for (size_t i = 0; i < 3; i++)
+        cr_assert_eq(ti->partitions[i].replica_count, 3, "partition %zu", i);
+    cr_assert_neq(ti->partitions[1].replicas[0], ti->partitions[2].replicas[0]);
+    ringlog_free(ti);
+    ringlog_admin_destroy(a);
+}
