@@ -212,16 +212,19 @@ static void offsets_from(struct ringlog_admin *a, const Ringlog__MetadataRespons
     free(lpp);
     const Ringlog__ListOffsetsTopicResult *tr =
         resp && resp->list_offsets->n_topics == 1 ? resp->list_offsets->topics[0] : NULL;
-    for (size_t i = 0; i < n; i++) {
+    /* Results come in request order: the j-th is the j-th part sent (a partition may be
+     * asked several times, for different times). */
+    for (size_t i = 0, j = 0; i < n; i++) {
         if (leader[i] != node)
             continue;
+        const Ringlog__ListOffsetsPartitionResult *pr =
+            tr && j < tr->n_partitions ? tr->partitions[j++] : NULL;
         parts[i].err = RINGLOG_ERR_TRANSPORT;
-        for (size_t j = 0; tr && j < tr->n_partitions; j++)
-            if (tr->partitions[j]->partition == (uint32_t)parts[i].partition) {
-                parts[i].err = tr->partitions[j]->error;
-                parts[i].offset = tr->partitions[j]->offset;
-                parts[i].timestamp = tr->partitions[j]->timestamp;
-            }
+        if (pr && pr->partition == (uint32_t)parts[i].partition) {
+            parts[i].err = pr->error;
+            parts[i].offset = pr->offset;
+            parts[i].timestamp = pr->timestamp;
+        }
     }
     if (resp)
         rl_conn_response_free(resp);
@@ -236,8 +239,9 @@ int rl_admin_list_offsets_locked(struct ringlog_admin *a, const char *topic,
         return RINGLOG_ERR_NOMEM;
     Ringlog__Response *md = NULL;
     int err = leaders_of(a, topic, parts, n, leader, &md, errbuf, errlen);
-    for (size_t i = 0; !err && i < n; i++) {
+    for (size_t i = 0; !err && i < n; i++)
         parts[i].timestamp = -1;
+    for (size_t i = 0; !err && i < n; i++) {
         if (leader[i] < 0)
             parts[i].err =
                 leader[i] == -2 ? RINGLOG_ERR_UNKNOWN_PARTITION : RINGLOG_ERR_LEADER_NOT_AVAILABLE;

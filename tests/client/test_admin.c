@@ -572,3 +572,192 @@ Test(admin, create_partitions_cluster)
     ringlog_free(ti);
     ringlog_admin_destroy(a);
 }
+
+/* ====================================================== delete records */
+
+static int delete_before(ringlog_admin *a, const char *topic, int32_t partition, int64_t offset,
+                         int64_t *low)
+{
+    ringlog_partition_offset po = {.partition = partition, .offset = offset};
+    char err[256];
+    int rc = ringlog_admin_delete_records(a, topic, &po, 1, err, sizeof(err));
+    cr_assert_eq(rc, 0, "delete records: %s %s", ringlog_err_name(rc), err);
+    if (low)
+        *low = po.offset;
+    return po.err;
+}
+
+/* A consumer at `offset` with auto-offset-reset=error: what its first poll says. */
+static int poll_at(const char *addr, const char *topic, int32_t partition, int64_t offset)
+{
+    ringlog_conf *c = conf_at(addr);
+    cr_assert_eq(ringlog_conf_set(c, "auto-offset-reset", "error", NULL, 0), 0);
+    char err[256];
+    ringlog_consumer *k = ringlog_consumer_new(c, err, sizeof(err));
+    cr_assert_not_null(k, "%s", err);
+    ringlog_topic_partition tp = {.topic = topic, .partition = partition, .offset = offset};
+    cr_assert_eq(ringlog_consumer_assign(k, &tp, 1), 0);
+    int rc = RINGLOG_ERR_TIMED_OUT;
+    for (int64_t deadline = now_ms() + 15000; rc == RINGLOG_ERR_TIMED_OUT && now_ms() < deadline;) {
+        const ringlog_message *m = NULL;
+        rc = ringlog_consumer_poll(k, 500, &m);
+    }
+    ringlog_consumer_destroy(k);
+    ringlog_conf_destroy(c);
+    return rc;
+}
+
+/* Waits until list offsets' earliest of topic-partition is `want` (leaders may be moving). */
+static void await_earliest(ringlog_admin *a, const char *topic, int32_t partition, int64_t want)
+{
+    int64_t got = -1;
+    for (int64_t deadline = now_ms() + 20000; got != want && now_ms() < deadline;) {
+        ringlog_partition_offset po = {.partition = partition, .offset = RINGLOG_OFFSET_BEGINNING};
+        char err[256];
+        if (ringlog_admin_list_offsets(a, topic, &po, 1, err, sizeof(err)) == 0 && po.err == 0)
+            got = po.offset;
+        if (got != want)
+            usleep(100 * 1000);
+    }
+    cr_assert_eq(got, want, "%s-%d earliest", topic, partition);
+}
+
+/* Every running broker's own replica of topic-partition starts at `want` (Metadata, local view). */
+static void await_replica_starts(const char *topic, int32_t partition, int64_t want)
+{
+    for (int i = 0; i < nnodes; i++) {
+        if (nodes[i].b.pid <= 0)
+            continue;
+        int64_t got = -1;
+        for (int64_t deadline = now_ms() + 20000; got != want && now_ms() < deadline;) {
+            int fd = wire_connect(nodes[i].port);
+            Ringlog__Response *r = fd >= 0 ? wire_metadata(fd, topic) : NULL;
+            if (fd >= 0)
+                close(fd);
+            if (r && r->metadata && r->metadata->n_topics == 1)
+                for (size_t k = 0; k < r->metadata->topics[0]->n_partitions; k++)
+                    if (r->metadata->topics[0]->partitions[k]->partition == (uint32_t)partition)
+                        got = r->metadata->topics[0]->partitions[k]->log_start_offset;
+            if (r)
+                ringlog__response__free_unpacked(r, NULL);
+            if (got != want)
+                usleep(100 * 1000);
+        }
+        cr_assert_eq(got, want, "node %d's replica of %s-%d starts at %lld", nodes[i].id, topic,
+                     partition, (long long)got);
+    }
+}
+
+/* The common part: errors, the move, reads below refused, segments below deleted. */
+static int64_t delete_records_case(int rf)
+{
+    ringlog_admin *a = admin_at(all_addrs());
+    char err[256];
+    create(a, "del", 2, rf, 4096);
+    await_leaders(a, "del");
+    produce(all_addrs(), "del", 0, 40);
+    int64_t hw = offset_of(a, "del", 0, RINGLOG_OFFSET_END, NULL);
+    cr_assert_geq(hw, 40);
+    int64_t low;
+    cr_assert_eq(delete_before(a, "del", 0, hw + 1, NULL), RINGLOG_ERR_OFFSET_OUT_OF_RANGE);
+    cr_assert_eq(delete_before(a, "del", 0, -7, NULL), RINGLOG_ERR_OFFSET_OUT_OF_RANGE);
+    cr_assert_eq(delete_before(a, "del", 9, 1, NULL), RINGLOG_ERR_UNKNOWN_PARTITION);
+    ringlog_partition_offset po = {.partition = 0, .offset = 1};
+    int rc = ringlog_admin_delete_records(a, "nope", &po, 1, err, sizeof(err));
+    cr_assert_eq(rc, RINGLOG_ERR_UNKNOWN_TOPIC, "%s", ringlog_err_name(rc));
+    int64_t start = hw - 10;
+    cr_assert_eq(delete_before(a, "del", 0, start, &low), 0);
+    cr_assert_eq(low, start);
+    cr_assert_eq(delete_before(a, "del", 0, 3, &low), 0, "moving back is no change");
+    cr_assert_eq(delete_before(a, "del", 1, -1, &low), 0, "-1: the (empty) partition's hw");
+    await_earliest(a, "del", 0, start);
+    await_replica_starts("del", 0, start);
+    cr_assert_eq(poll_at(all_addrs(), "del", 0, 2), RINGLOG_ERR_OFFSET_OUT_OF_RANGE);
+    cr_assert_eq(first_offset(all_addrs(), "del", 0), start);
+    /* Segments wholly below the start go by retention: ~10 records of 500 B remain. */
+    await_segments_at_most("del", 0, 3);
+    ringlog_admin_destroy(a);
+    return start;
+}
+
+Test(admin, delete_records_single_broker)
+{
+    start_all(1);
+    int64_t start = delete_records_case(1);
+    /* Kept across a clean restart and across a crash. */
+    cr_assert_eq(broker_stop(&nodes[0].b), 0);
+    start_node(&nodes[0]);
+    ringlog_admin *a = admin_at(nodes[0].addr);
+    await_earliest(a, "del", 0, start);
+    ringlog_admin_destroy(a);
+    broker_kill(&nodes[0].b);
+    start_node(&nodes[0]);
+    a = admin_at(nodes[0].addr);
+    await_earliest(a, "del", 0, start);
+    cr_assert_eq(poll_at(nodes[0].addr, "del", 0, start - 1), RINGLOG_ERR_OFFSET_OUT_OF_RANGE);
+    ringlog_admin_destroy(a);
+}
+
+Test(admin, delete_records_cluster_survives_leader_kill)
+{
+    start_all(NODES);
+    int64_t start = delete_records_case(3);
+    /* The leader dies: the new one starts at the same offset. */
+    ringlog_admin *a = admin_at(all_addrs());
+    ringlog_topic_info *ti = NULL;
+    char err[256];
+    cr_assert_eq(ringlog_admin_describe_topic(a, "del", &ti, err, sizeof(err)), 0, "%s", err);
+    int32_t leader = ti->partitions[0].leader;
+    ringlog_free(ti);
+    cr_assert(leader >= 1 && leader <= NODES, "leader %d", leader);
+    broker_kill(&nodes[leader - 1].b);
+    int32_t now_leader = leader;
+    for (int64_t deadline = now_ms() + 20000; now_leader == leader && now_ms() < deadline;) {
+        usleep(100 * 1000);
+        if (ringlog_admin_describe_topic(a, "del", &ti, err, sizeof(err)) == 0) {
+            now_leader = ti->partitions[0].leader;
+            ringlog_free(ti);
+        }
+    }
+    cr_assert_neq(now_leader, leader, "no new leader after the kill");
+    await_earliest(a, "del", 0, start);
+    /* The killed broker comes back with the same start (its checkpoint, or the record again). */
+    start_node(&nodes[leader - 1]);
+    await_replica_starts("del", 0, start);
+    ringlog_admin_destroy(a);
+}
+
+/* ======================================================== list offsets */
+
+Test(admin, list_offsets_single_broker)
+{
+    start_all(1);
+    ringlog_admin *a = admin_at(nodes[0].addr);
+    create(a, "lo", 2, 1, 0);
+    int64_t before = (int64_t)time(NULL) * 1000 - 1000;
+    produce(nodes[0].addr, "lo", 1, 5);
+    ringlog_partition_offset po[] = {{.partition = 0, .offset = RINGLOG_OFFSET_END},
+                                     {.partition = 1, .offset = RINGLOG_OFFSET_END},
+                                     {.partition = 1, .offset = RINGLOG_OFFSET_BEGINNING},
+                                     {.partition = 1, .offset = before},
+                                     {.partition = 1, .offset = before + 3600 * 1000},
+                                     {.partition = 7, .offset = RINGLOG_OFFSET_END}};
+    char err[256];
+    cr_assert_eq(ringlog_admin_list_offsets(a, "lo", po, 6, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(po[0].err, 0);
+    cr_assert_eq(po[0].offset, 0);
+    cr_assert_eq(po[1].offset, 5);
+    cr_assert_eq(po[2].offset, 0);
+    cr_assert_eq(po[3].offset, 0, "the first record at or after a time before them all");
+    cr_assert_geq(po[3].timestamp, before, "%lld vs %lld", (long long)po[3].timestamp,
+                  (long long)before);
+    cr_assert_eq(po[4].offset, -1, "none that recent");
+    cr_assert_eq(po[5].err, RINGLOG_ERR_UNKNOWN_PARTITION);
+    int rc = ringlog_admin_list_offsets(a, "nope", po, 1, err, sizeof(err));
+    cr_assert_eq(rc, RINGLOG_ERR_UNKNOWN_TOPIC, "%s", ringlog_err_name(rc));
+    /* By time after delete records: never below the new start. */
+    int64_t low;
+    cr_assert_eq(delete_before(a, "lo", 1, 2, &low), 0);
+    cr_assert_eq(offset_of(a, "lo", 1, before, NULL), 2);
+    ringlog_admin_destroy(a);
+}
