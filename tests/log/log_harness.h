@@ -47,6 +47,7 @@ int h_flush(struct harness *h, struct partition_log *log);
 int h_truncate(struct harness *h, struct partition_log *log, int64_t offset, int64_t *new_end);
 int h_retention(struct harness *h, struct partition_log *log);
 int h_reset(struct harness *h, struct partition_log *log, int64_t offset, int32_t start_epoch);
+int h_advance_start(struct harness *h, struct partition_log *log, int64_t offset);
 void h_drive(struct harness *h); /* until idle */
 /* Runs the ring for about `ms` milliseconds: submits, dispatches what completes, never blocks. */
 void h_spin(struct harness *h, int ms);
