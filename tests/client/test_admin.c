@@ -155,10 +155,15 @@ static void produce(const char *addr, const char *topic, int32_t partition, int 
                             .key_len = strlen(key),
                             .value = value,
                             .value_len = sizeof(value)};
+        /* A cluster's broker that has not applied the create yet: UNKNOWN_TOPIC for a while. */
         int rc = ringlog_produce(p, &r);
         for (int64_t deadline = now_ms() + 20000;
-             rc == RINGLOG_ERR_QUEUE_FULL && now_ms() < deadline;) {
+             (rc == RINGLOG_ERR_QUEUE_FULL || rc == RINGLOG_ERR_UNKNOWN_TOPIC ||
+              rc == RINGLOG_ERR_UNKNOWN_PARTITION) &&
+             now_ms() < deadline;) {
             ringlog_poll(p, 10);
+            if (rc != RINGLOG_ERR_QUEUE_FULL)
+                usleep(50 * 1000);
             rc = ringlog_produce(p, &r);
         }
         cr_assert_eq(rc, 0, "produce %d: %s", i, ringlog_err_name(rc));
