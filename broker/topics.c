@@ -3,6 +3,7 @@
 #include "atomic_file.h"
 #include "names.h"
 #include "partition_log.h"
+#include "topic_assignment.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -51,6 +52,10 @@ struct topic_info *topic_info_new(const char *name, uint64_t id, uint32_t partit
         atomic_init(&t->stats[i].online, false);
         atomic_init(&t->stats[i].leader, -1);
         atomic_init(&t->stats[i].isr, 0);
+        atomic_init(&t->stats[i].assigned.seq, 0);
+        atomic_init(&t->stats[i].assigned.count, 0);
+        atomic_init(&t->stats[i].members.seq, 0);
+        atomic_init(&t->stats[i].members.count, 0);
     }
     return t;
 }
@@ -76,6 +81,13 @@ static void stats_copy(struct partition_stats *to, const struct partition_stats 
     atomic_store(&to->leader, atomic_load(&from->leader));
     atomic_store(&to->isr, atomic_load(&from->isr));
     atomic_store(&to->online, atomic_load(&from->online));
+    int32_t nodes[TOPIC_MAX_REPLICAS];
+    uint32_t n = replica_set_read(&from->assigned, nodes);
+    if (n > 0)
+        replica_set_write(&to->assigned, nodes, n);
+    n = replica_set_read(&from->members, nodes);
+    if (n > 0)
+        replica_set_write(&to->members, nodes, n);
 }
 
 struct topic_info *topic_info_next(const struct topic_info *t, uint32_t partitions)

@@ -26,6 +26,16 @@
 #define TOPIC_MAX_PARTITIONS 10000
 
 /* Offsets of a partition, written by its owner shard, read by anyone. */
+/* Replicas of one partition at most (the replication core's RG_MAX_NODES). */
+#define TOPIC_MAX_REPLICAS 8
+
+/* A replica set one thread writes and any reads (a sequence lock: topic_assignment.c). */
+struct replica_set_slot {
+    _Atomic uint32_t seq;   /* odd while being written */
+    _Atomic uint32_t count; /* 0: none set */
+    _Atomic int32_t nodes[TOPIC_MAX_REPLICAS];
+};
+
 struct partition_stats {
     _Atomic int64_t log_start;
     _Atomic int64_t log_end;
@@ -36,6 +46,12 @@ struct partition_stats {
     _Atomic uint64_t isr;      /* in-sync replicas (bit = node id) as the leader last saw them */
     _Atomic uint64_t watchers; /* bit s: shard s has a fetch parked on this partition */
     _Atomic bool online;       /* opened by its owner */
+    /* The replicas the controller last assigned (topic_assignment.h): a
+     * reassignment changes them; topic_info.replicas keeps the creation's. */
+    struct replica_set_slot assigned;
+    /* The group's members (voters, then learners) as this broker's replica
+     * knows them: while a move runs, the old and the new replicas. */
+    struct replica_set_slot members;
 };
 
 /* topic_config.cleanup_policy bits: the storage engine's LOG_CLEANUP_* */

@@ -51,6 +51,16 @@ void ringlog_admin_destroy(ringlog_admin *a)
     free(a);
 }
 
+void rl_admin_lock(ringlog_admin *a)
+{
+    pthread_mutex_lock(&a->mu);
+}
+
+void rl_admin_unlock(ringlog_admin *a)
+{
+    pthread_mutex_unlock(&a->mu);
+}
+
 void ringlog_free(void *ptr)
 {
     free(ptr);
@@ -87,10 +97,6 @@ static int admin_connect(struct ringlog_admin *a, char *errbuf, size_t errlen)
     return err;
 }
 
-/*
- * One request, one answer. A lost connection is retried once on a fresh
- * one when `retry` is set (requests that are safe to repeat).
- */
 int rl_admin_call(struct ringlog_admin *a, Ringlog__Request *req, Ringlog__Response **resp,
                   bool retry, char *errbuf, size_t errlen)
 {
@@ -191,42 +197,48 @@ static int admin_probe(struct ringlog_admin *a, const char *topic, char *errbuf,
     return RINGLOG_OK;
 }
 
-int rl_admin_topic_call(struct ringlog_admin *a, const char *topic, Ringlog__Request *req,
-                        char *errbuf, size_t errlen)
+/* The one topic result of a create, delete, alter configs or create partitions: its code (and
+ * errbuf). */
+static int topic_result_code(const Ringlog__Response *resp, char *errbuf, size_t errlen)
 {
-    assert(topic && req);
+    Ringlog__TopicResult *r = NULL;
+    if (resp->body_case == RINGLOG__RESPONSE__BODY_CREATE_TOPICS &&
+        resp->create_topics->n_topics == 1)
+        r = resp->create_topics->topics[0];
+    if (resp->body_case == RINGLOG__RESPONSE__BODY_DELETE_TOPICS &&
+        resp->delete_topics->n_topics == 1)
+        r = resp->delete_topics->topics[0];
+    if (resp->body_case == RINGLOG__RESPONSE__BODY_ALTER_CONFIGS &&
+        resp->alter_configs->n_topics == 1)
+        r = resp->alter_configs->topics[0];
+    if (resp->body_case == RINGLOG__RESPONSE__BODY_CREATE_PARTITIONS &&
+        resp->create_partitions->n_topics == 1)
+        r = resp->create_partitions->topics[0];
+    if (!r) {
+        rl_errbuf(errbuf, errlen, "unexpected answer from the broker");
+        return RINGLOG_ERR_PROTOCOL;
+    }
+    if (r->error)
+        rl_errbuf(errbuf, errlen, "%s",
+                  r->error_message && r->error_message[0] ? r->error_message
+                                                          : ringlog_err_str(r->error));
+    return r->error;
+}
+
+int rl_admin_controller_call(ringlog_admin *a, const char *probe_topic, Ringlog__Request *req,
+                             Ringlog__Response **out, rl_result_code_fn code_of, char *errbuf,
+                             size_t errlen)
+{
+    assert(req && code_of);
     for (int attempt = 0;; attempt++) {
         Ringlog__Response *resp;
-        int err = admin_probe(a, topic, errbuf, errlen);
+        int err = admin_probe(a, probe_topic, errbuf, errlen);
         if (!err)
             err = rl_admin_call(a, req, &resp, false, errbuf, errlen);
         if (err)
             return err;
-        Ringlog__TopicResult *r = NULL;
-        if (resp->body_case == RINGLOG__RESPONSE__BODY_CREATE_TOPICS &&
-            resp->create_topics->n_topics == 1)
-            r = resp->create_topics->topics[0];
-        if (resp->body_case == RINGLOG__RESPONSE__BODY_DELETE_TOPICS &&
-            resp->delete_topics->n_topics == 1)
-            r = resp->delete_topics->topics[0];
-        if (resp->body_case == RINGLOG__RESPONSE__BODY_ALTER_CONFIGS &&
-            resp->alter_configs->n_topics == 1)
-            r = resp->alter_configs->topics[0];
-        if (resp->body_case == RINGLOG__RESPONSE__BODY_CREATE_PARTITIONS &&
-            resp->create_partitions->n_topics == 1)
-            r = resp->create_partitions->topics[0];
-        if (!r) {
-            rl_conn_response_free(resp);
-            rl_errbuf(errbuf, errlen, "unexpected answer from the broker");
-            return RINGLOG_ERR_PROTOCOL;
-        }
-        err = r->error;
-        if (err)
-            rl_errbuf(errbuf, errlen, "%s",
-                      r->error_message && r->error_message[0] ? r->error_message
-                                                              : ringlog_err_str(err));
-        rl_conn_response_free(resp);
-        /* A cluster's topic changes go to its controller, which may be
+        err = code_of(resp, errbuf, errlen);
+        /* A cluster's metadata changes go to its controller, which may be
          * moving (an election): follow Metadata's controller_id a few times. */
         bool moved = (err == RINGLOG_ERR_NOT_LEADER || err == RINGLOG_ERR_NOT_CONTROLLER) &&
                      attempt < 20 && rl_admin_move_to_controller(a);
@@ -235,12 +247,25 @@ int rl_admin_topic_call(struct ringlog_admin *a, const char *topic, Ringlog__Req
             nanosleep(&ts, NULL);
             moved = true;
         }
+        if (moved || !out || err == RINGLOG_ERR_PROTOCOL) {
+            rl_conn_response_free(resp);
+            resp = NULL;
+        }
         if (moved) {
             req->correlation_id = 0;
             continue;
         }
+        if (out)
+            *out = resp;
         return err;
     }
+}
+
+int rl_admin_topic_call(struct ringlog_admin *a, const char *topic, Ringlog__Request *req,
+                        char *errbuf, size_t errlen)
+{
+    assert(topic && req);
+    return rl_admin_controller_call(a, topic, req, NULL, topic_result_code, errbuf, errlen);
 }
 
 int ringlog_admin_create_topic(ringlog_admin *a, const char *name, int32_t partitions,

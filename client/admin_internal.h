@@ -1,16 +1,19 @@
 /*
  * What the admin client's files share (admin.c: connection, calls, topics;
- * admin_ops.c: configs, partitions, offsets, delete records).
+ * admin_reassign.c: reassignment; admin_ops.c: configs, partitions, offsets;
+ * admin_records.c: delete records).
  */
 #ifndef RINGLOG_CLIENT_ADMIN_INTERNAL_H
 #define RINGLOG_CLIENT_ADMIN_INTERNAL_H
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "conf.h"
 #include "conn.h"
 #include "ringlog.h"
+#include "ringlog.pb-c.h"
 
 struct ringlog_admin {
     struct ringlog_conf *conf;
@@ -19,6 +22,24 @@ struct ringlog_admin {
     struct rl_conn *conn;
     pthread_mutex_t mu;
 };
+
+/* The answer's own error code (a topic result's, a move's...), with its text in errbuf. */
+typedef int (*rl_result_code_fn)(const Ringlog__Response *resp, char *errbuf, size_t errlen);
+
+/*
+ * Sends req to the cluster's controller, following NOT_CONTROLLER and
+ * NOT_LEADER (code_of's answer) to the broker Metadata names, a few times.
+ * probe_topic (may be NULL) is what the first-answer probe asks Metadata
+ * for. Returns code_of's code; *out (when not NULL) gets the answer to
+ * free with rl_conn_response_free, also when its code is an error.
+ */
+int rl_admin_controller_call(ringlog_admin *a, const char *probe_topic, Ringlog__Request *req,
+                             Ringlog__Response **out, rl_result_code_fn code_of, char *errbuf,
+                             size_t errlen);
+
+/* The admin's lock: one call at a time on its connection. */
+void rl_admin_lock(ringlog_admin *a);
+void rl_admin_unlock(ringlog_admin *a);
 
 /* A connection to host:port with the client's security settings (TLS when configured). */
 int rl_admin_open(struct ringlog_admin *a, const char *host, int port, struct rl_conn **out,
@@ -41,8 +62,8 @@ bool rl_admin_move_to_controller(struct ringlog_admin *a);
 
 /*
  * Runs a request about one topic whose answer is one TopicResult
- * (CreateTopics, DeleteTopics, AlterConfigs, CreatePartitions), following
- * the controller on NOT_CONTROLLER; returns that result's code.
+ * (CreateTopics, DeleteTopics, AlterConfigs, CreatePartitions) at the
+ * controller (rl_admin_controller_call); returns that result's code.
  */
 int rl_admin_topic_call(struct ringlog_admin *a, const char *topic, Ringlog__Request *req,
                         char *errbuf, size_t errlen);

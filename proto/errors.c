@@ -35,6 +35,10 @@ static const struct error_info ERRORS[] = {
                                                   "the brokers belong to different clusters", 0},
     [RINGLOG__ERROR_CODE__NODE_ID_MISMATCH] = {"NODE_ID_MISMATCH",
                                                "the broker reached is not the node id dialed", 0},
+    [RINGLOG__ERROR_CODE__INVALID_REPLICA_ASSIGNMENT] = {"INVALID_REPLICA_ASSIGNMENT",
+                                                         "the replicas named are not a valid "
+                                                         "assignment",
+                                                         0},
     [RINGLOG__ERROR_CODE__CORRUPT_BATCH] = {"CORRUPT_BATCH",
                                             "record batch checksum or header is invalid", 0},
     [RINGLOG__ERROR_CODE__BATCH_TOO_LARGE] = {"BATCH_TOO_LARGE",

@@ -24,20 +24,10 @@
 #include "ringlog.pb-c.h"
 #include "server.h"
 #include "shard.h"
+#include "topic_assignment.h"
 
 /* A committed record is read in pieces of at most this (records are small). */
 #define APPLY_READ_BYTES (1u << 20)
-
-/* One partition's part of applying a record, run on its owner shard. */
-struct apply_op {
-    struct hop hop;
-    struct controller *ctl;
-    struct topic_info *topic;
-    uint32_t partition;
-    bool create;
-    bool new_group;
-    struct partition_delete del;
-};
 
 struct controller {
     struct shard *shard;
@@ -59,6 +49,7 @@ struct controller {
     bool bootstrap_pending;          /* a fresh directory: the group is not attached yet */
     bool id_proposed;                /* this leadership proposed the cluster id */
     struct controller_call id_call;
+    struct controller_moves moves; /* controller_reassign.c */
 };
 
 static void apply_next(struct controller *ctl);
@@ -103,15 +94,15 @@ static void op_run(struct hop *hop)
 
 /* ------------------------------------------------- shard 0 side */
 
-static bool holds_replica(const struct topic_info *t, uint32_t p, int32_t self)
+/* A replica of t's partition p is here, or is to be: a delete goes to every partition's owner. */
+static bool holds_replica(const struct topic_info *t, uint32_t p, int32_t self, bool create)
 {
-    for (uint32_t i = 0; i < t->replication_factor; i++)
-        if (t->replicas[(size_t)p * t->replication_factor + i] == self)
-            return true;
-    return false;
+    int32_t nodes[TOPIC_MAX_REPLICAS];
+    uint32_t n = topic_replicas(t, p, nodes);
+    return !create || replicas_have(nodes, n, self);
 }
 
-static void record_applied(struct controller *ctl)
+void controller_record_applied(struct controller *ctl)
 {
     struct server *srv = ctl->shard->srv;
     char err[512];
@@ -156,31 +147,50 @@ static void op_done(struct hop *hop)
     struct controller *ctl = op->ctl;
     assert(ctl->pending > 0);
     if (--ctl->pending == 0)
-        record_applied(ctl);
+        controller_record_applied(ctl);
+}
+
+void controller_ops_begin(struct controller *ctl, struct apply_op *ops)
+{
+    assert(ctl->ops == NULL && ctl->pending == 0);
+    ctl->ops = ops;
+    ctl->pending = 1; /* held until controller_ops_end: ops may come back at once */
+}
+
+void controller_op_start(struct controller *ctl, struct apply_op *op)
+{
+    struct shard *s = ctl->shard;
+    assert(ctl->pending >= 1 && op->topic != NULL);
+    op->ctl = ctl;
+    op->hop.run = op_run;
+    op->hop.done = op_done;
+    op->hop.owner = topic_partition_owner(op->topic, op->partition, s->srv->nshards);
+    ctl->pending++;
+    hop_start(&s->loop, &op->hop);
+}
+
+void controller_ops_end(struct controller *ctl)
+{
+    assert(ctl->pending > 0);
+    if (--ctl->pending == 0)
+        controller_record_applied(ctl);
 }
 
 /* Sends an op to the owner of every partition of t this broker holds. */
 static void fan_out(struct controller *ctl, struct topic_info *t, bool create, bool new_group)
 {
-    struct shard *s = ctl->shard;
-    ctl->ops = calloc(t->partitions, sizeof(*ctl->ops));
-    ctl->pending = 1;
-    for (uint32_t p = 0; ctl->ops && p < t->partitions; p++) {
-        if (!holds_replica(t, p, s->srv->cfg.node_id))
+    struct apply_op *ops = calloc(t->partitions, sizeof(*ops));
+    controller_ops_begin(ctl, ops);
+    for (uint32_t p = 0; ops && p < t->partitions; p++) {
+        if (!holds_replica(t, p, ctl->shard->srv->cfg.node_id, create))
             continue;
-        struct apply_op *op = &ctl->ops[p];
-        *op = (struct apply_op){
-            .ctl = ctl, .topic = t, .partition = p, .create = create, .new_group = new_group};
-        op->hop.run = op_run;
-        op->hop.done = op_done;
-        op->hop.owner = topic_partition_owner(t, p, s->srv->nshards);
-        ctl->pending++;
-        hop_start(&s->loop, &op->hop);
+        ops[p] =
+            (struct apply_op){.topic = t, .partition = p, .create = create, .new_group = new_group};
+        controller_op_start(ctl, &ops[p]);
     }
-    if (!ctl->ops)
+    if (!ops)
         DIAG_ERROR("out of memory applying topic %s: its replicas are not opened", t->name);
-    if (--ctl->pending == 0)
-        record_applied(ctl);
+    controller_ops_end(ctl);
 }
 
 /* A TopicCreated record at `offset` (written at `ts`, ms). */
@@ -195,7 +205,8 @@ static void apply_create(struct controller *ctl, const Ringlog__ClusterTopic *ct
     size_t n = (size_t)ct->partitions * ct->replication_factor;
     if (topic_table_find(topic_registry_snapshot(&srv->topics), ct->name) || n == 0 ||
         ct->n_replicas != n || ct->replication_factor > RG_MAX_NODES) {
-        record_applied(ctl); /* already there (a second create of the name), or malformed */
+        controller_record_applied(
+            ctl); /* already there (a second create of the name), or malformed */
         return;
     }
     struct topic_info *t = topic_info_new(ct->name, (uint64_t)offset + 1, ct->partitions,
@@ -205,7 +216,7 @@ static void apply_create(struct controller *ctl, const Ringlog__ClusterTopic *ct
     if (!t || !t->replicas) {
         topic_info_free(t);
         DIAG_ERROR("out of memory applying topic %s", ct->name);
-        record_applied(ctl);
+        controller_record_applied(ctl);
         return;
     }
     memcpy(t->replicas, ct->replicas, n * sizeof(int32_t));
@@ -221,7 +232,7 @@ static void apply_delete(struct controller *ctl, const char *name)
     struct topic_info *t = topic_table_find(topic_registry_snapshot(&srv->topics), name);
     char err[512];
     if (!t || topic_registry_publish(&srv->topics, NULL, name, err, sizeof(err)) != 0) {
-        record_applied(ctl);
+        controller_record_applied(ctl);
         return;
     }
     DIAG_INFO("topic %s deleted", name);
@@ -256,7 +267,7 @@ static void apply_cluster_id(struct controller *ctl, const char *id)
         DIAG_DEBUG("a later cluster id record (%s) ignored: the cluster is %s", id,
                    srv->cluster_id);
     }
-    record_applied(ctl);
+    controller_record_applied(ctl);
 }
 
 /* The first record of a (non-control) metadata batch, applied. */
@@ -271,7 +282,7 @@ static void apply_batch(struct controller *ctl, const uint8_t *batch,
         cr = ringlog__cluster_record__unpack(NULL, (size_t)rec.value_len, rec.value);
     if (!cr) {
         DIAG_WARN("metadata record at %lld is not readable: skipped", (long long)h->base_offset);
-        record_applied(ctl);
+        controller_record_applied(ctl);
         return;
     }
     if (cr->body_case == RINGLOG__CLUSTER_RECORD__BODY_TOPIC_CREATED)
@@ -280,8 +291,10 @@ static void apply_batch(struct controller *ctl, const uint8_t *batch,
         apply_delete(ctl, cr->topic_deleted);
     else if (cr->body_case == RINGLOG__CLUSTER_RECORD__BODY_CLUSTER_CREATED)
         apply_cluster_id(ctl, cr->cluster_created);
+    else if (cr->body_case == RINGLOG__CLUSTER_RECORD__BODY_PARTITIONS_REASSIGNED)
+        controller_apply_reassignment(ctl, cr->partitions_reassigned);
     else if (!controller_topics_apply(ctl, cr, h->base_offset, h->max_timestamp))
-        record_applied(ctl); /* a record of a newer version: nothing here to do */
+        controller_record_applied(ctl); /* a record of a newer version: nothing here to do */
     ringlog__cluster_record__free_unpacked(cr, NULL);
 }
 
@@ -301,7 +314,7 @@ static void read_done(struct log_read *r, int status)
     ctl->resume = rl_batch_last_offset(&h) + 1;
     ctl->record_offset = h.base_offset;
     if (rl_batch_is_control(&h) || ctl->resume <= ctl->applied) {
-        record_applied(ctl);
+        controller_record_applied(ctl);
         return;
     }
     apply_batch(ctl, r->data, &h);
@@ -400,6 +413,7 @@ void controller_stop(struct shard *s)
     /* Closing detaches the replica first, and may still report the group's
      * end to the watcher: a stopping controller watches no more. */
     ctl->meta->watcher = NULL;
+    controller_moves_stop(ctl);
     partition_close(ctl->meta);
     /* A read still out completes into ctl->buf during close's drive; both go now. */
     free(ctl->buf);
@@ -410,12 +424,14 @@ void controller_stop(struct shard *s)
 
 struct shard *controller_shard(struct controller *ctl)
 {
+    assert(ctl != NULL && ctl->shard != NULL);
     return ctl->shard;
 }
 
-void controller_record_applied(struct controller *ctl)
+struct controller_moves *controller_moves_of(struct controller *ctl)
 {
-    record_applied(ctl);
+    assert(ctl != NULL);
+    return &ctl->moves;
 }
 
 struct partition *controller_meta(struct controller *ctl)
@@ -477,6 +493,7 @@ void controller_tick(struct shard *s)
     if (!leads)
         ctl->id_proposed = false;
     apply_next(ctl);
+    controller_moves_tick(ctl);
     /* The first leader names the cluster once it has applied everything committed. */
     if (!leads || ctl->id_proposed || s->srv->cluster_id[0] != '\0' || ctl->busy ||
         ctl->applied < replica_commit(p->replica))

@@ -57,6 +57,34 @@ void controller_add_partitions(struct shard *s, struct controller_call *c,
                                const struct topic_info *t, uint32_t count);
 void controller_delete_records(struct shard *s, struct controller_call *c,
                                const struct topic_info *t, uint32_t partition, int64_t offset);
+/* One partition's new replicas: a reassign request's, or one a decommission planned. */
+struct controller_move {
+    char topic[TOPIC_NAME_MAX + 1];
+    uint32_t partition;
+    uint32_t count;
+    int32_t replicas[TOPIC_MAX_REPLICAS]; /* the preferred leader first */
+    /* out: a wire ErrorCode and its message (static) */
+    int error;
+    const char *message;
+};
+
+/*
+ * Reassignment (controller_reassign.c). Each move is validated (its error
+ * set); the valid ones go in one record, and done runs once it is applied
+ * here (c->error set when nothing was proposed). Each partition's leader
+ * then moves its group there.
+ */
+void controller_reassign(struct shard *s, struct controller_call *c, struct controller_move *moves,
+                         uint32_t n);
+/*
+ * Plans moving every replica off `node` to the brokers holding the fewest
+ * (*moves allocated, *n of them; the caller frees) and proposes them with
+ * the node decommissioned: new topics place nothing there.
+ */
+void controller_decommission(struct shard *s, struct controller_call *c, int32_t node,
+                             struct controller_move **moves, uint32_t *n);
+/* Brokers new replicas may go to: the --peers not decommissioned. */
+uint32_t controller_placeable(struct controller *ctl);
 
 /* Shard 0, every loop tick: a fresh directory's start, applying, naming the cluster. */
 void controller_tick(struct shard *s);

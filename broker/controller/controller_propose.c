@@ -82,13 +82,15 @@ void controller_propose(struct shard *s, struct controller_call *c, const Protob
     partition_produce(meta, &c->pp);
 }
 
-void controller_place(const struct server *srv, const char *name, uint32_t first, uint32_t end,
-                      uint32_t rf, int32_t *out)
+void controller_place(struct controller *ctl, const struct server *srv, const char *name,
+                      uint32_t first, uint32_t end, uint32_t rf, int32_t *out)
 {
     int32_t nodes[BROKER_MAX_PEERS];
     uint32_t n = 0;
     for (uint32_t i = 0; i < (uint32_t)srv->cfg.peer_count; i++) {
         int32_t id = srv->cfg.peers[i].node_id;
+        if (controller_is_decommissioned(ctl, id))
+            continue;
         uint32_t k = n++;
         while (k > 0 && nodes[k - 1] > id) {
             nodes[k] = nodes[k - 1];
@@ -116,7 +118,14 @@ void controller_create_topic(struct shard *s, struct controller_call *c, const c
         call_end(c, RINGLOG__ERROR_CODE__UNKNOWN, "out of memory");
         return;
     }
-    controller_place(s->srv, name, 0, partitions, rf, replicas);
+    if (rf > controller_placeable(s->controller)) {
+        free(replicas);
+        c->ctl = s->controller;
+        call_end(c, RINGLOG__ERROR_CODE__INVALID_REPLICATION_FACTOR,
+                 "the replication factor is larger than the brokers not decommissioned");
+        return;
+    }
+    controller_place(s->controller, s->srv, name, 0, partitions, rf, replicas);
     Ringlog__TopicConfig tc = RINGLOG__TOPIC_CONFIG__INIT;
     tc.retention_ms = cfg->retention_ms;
     tc.retention_bytes = cfg->retention_bytes;

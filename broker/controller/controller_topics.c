@@ -69,14 +69,20 @@ void controller_add_partitions(struct shard *s, struct controller_call *c,
     assert(count > t->partitions && t->replicas != NULL);
     size_t n = (size_t)(count - t->partitions) * t->replication_factor;
     int32_t *replicas = malloc(n * sizeof(int32_t));
-    if (!replicas) {
+    bool placeable = t->replication_factor <= controller_placeable(s->controller);
+    if (!replicas || !placeable) {
+        free(replicas);
         c->ctl = s->controller;
-        c->error = RINGLOG__ERROR_CODE__UNKNOWN;
-        c->message = "out of memory";
+        c->error = placeable ? RINGLOG__ERROR_CODE__UNKNOWN
+                             : RINGLOG__ERROR_CODE__INVALID_REPLICATION_FACTOR;
+        c->message = placeable ? "out of memory"
+                               : "the topic's replication factor is larger than the brokers not "
+                                 "decommissioned";
         c->done(c);
         return;
     }
-    controller_place(s->srv, t->name, t->partitions, count, t->replication_factor, replicas);
+    controller_place(s->controller, s->srv, t->name, t->partitions, count, t->replication_factor,
+                     replicas);
     Ringlog__ClusterPartitionsAdded pa = RINGLOG__CLUSTER_PARTITIONS_ADDED__INIT;
     pa.name = (char *)t->name;
     pa.topic_id = t->id;

@@ -3,7 +3,7 @@
  * and are dispatched by body (conn_hooks); Handshake, which lists the
  * request types, is answered here. The others live in handle_metadata.c
  * (Metadata, InitProducerId), handle_produce.c, handle_fetch.c,
- * handle_list_offsets.c, handle_topics.c and handle_offsets.c.
+ * handle_list_offsets.c, handle_topics.c, handle_offsets.c and handle_reassign.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +33,8 @@ static const int API_FOR_BODY[][2] = {
     {RINGLOG__REQUEST__BODY_ALTER_CONFIGS, RINGLOG__API_KEY__API_KEY_ALTER_CONFIGS},
     {RINGLOG__REQUEST__BODY_CREATE_PARTITIONS, RINGLOG__API_KEY__API_KEY_CREATE_PARTITIONS},
     {RINGLOG__REQUEST__BODY_DELETE_RECORDS, RINGLOG__API_KEY__API_KEY_DELETE_RECORDS},
+    {RINGLOG__REQUEST__BODY_REASSIGN_PARTITIONS, RINGLOG__API_KEY__API_KEY_REASSIGN_PARTITIONS},
+    {RINGLOG__REQUEST__BODY_DECOMMISSION_BROKER, RINGLOG__API_KEY__API_KEY_DECOMMISSION_BROKER},
 };
 
 enum { API_COUNT = sizeof(API_FOR_BODY) / sizeof(API_FOR_BODY[0]) };
@@ -128,6 +130,10 @@ void handle_request(struct request *r)
         break;
     case RINGLOG__REQUEST__BODY_DELETE_RECORDS:
         handle_delete_records(r);
+        break;
+    case RINGLOG__REQUEST__BODY_REASSIGN_PARTITIONS:
+    case RINGLOG__REQUEST__BODY_DECOMMISSION_BROKER:
+        handle_reassign(r);
         break;
     case RINGLOG__REQUEST__BODY_PEER_HELLO: /* the first frame went to peer_accept */
         request_fail(r, RINGLOG__ERROR_CODE__INVALID_REQUEST,

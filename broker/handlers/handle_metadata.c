@@ -5,12 +5,14 @@
  */
 #include <assert.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "errors.h"
 #include "handlers.h"
 #include "request.h"
 #include "server.h"
 #include "shard.h"
+#include "topic_assignment.h"
 
 /*
  * A cluster topic's partition. The leader is known where a replica lives
@@ -22,19 +24,27 @@ static void describe_replicas(Ringlog__PartitionMetadata *pm, const struct topic
                               uint32_t p, int32_t self)
 {
     const struct partition_stats *st = &t->stats[p];
-    uint32_t rf = t->replication_factor;
-    const int32_t *reps = &t->replicas[(size_t)p * rf];
-    bool local = false;
-    for (uint32_t i = 0; i < rf; i++) {
-        pm->replicas[i] = reps[i];
-        local |= reps[i] == self;
-    }
+    int32_t reps[TOPIC_MAX_REPLICAS];
+    uint32_t rf = topic_replicas(t, p, reps);
+    assert(rf >= 1 && rf <= TOPIC_MAX_REPLICAS);
+    bool local = atomic_load(&st->online); /* a replica is open here (assigned, or leaving) */
     int32_t leader = atomic_load(&st->leader);
+    if (local && leader == self) {
+        /* The leader names the group's members: during a move, old and new. */
+        int32_t members[TOPIC_MAX_REPLICAS];
+        uint32_t n = replica_set_read(&st->members, members);
+        if (n > 0) {
+            memcpy(reps, members, n * sizeof(int32_t));
+            rf = n;
+        }
+    }
+    memcpy(pm->replicas, reps, rf * sizeof(int32_t));
+    pm->n_replicas = rf;
     uint64_t mask = atomic_load(&st->isr);
     pm->leader = local ? leader : reps[0];
     pm->n_isr = 0;
     for (uint32_t i = 0; i < rf; i++)
-        if (!local || leader != self || (reps[i] < 64 && (mask >> reps[i]) & 1))
+        if (!local || leader != self || (reps[i] >= 0 && reps[i] < 64 && (mask >> reps[i]) & 1))
             pm->isr[pm->n_isr++] = reps[i];
     bool ok = pm->leader >= 0;
     pm->error = ok ? RINGLOG__ERROR_CODE__NONE : RINGLOG__ERROR_CODE__LEADER_NOT_AVAILABLE;
@@ -46,7 +56,7 @@ static Ringlog__PartitionMetadata *describe_partition(struct request *r, const s
 {
     struct server *srv = r->shard->srv;
     const struct partition_stats *st = &t->stats[p];
-    uint32_t rf = t->replicas ? t->replication_factor : 1;
+    uint32_t rf = t->replicas ? TOPIC_MAX_REPLICAS : 1;
     Ringlog__PartitionMetadata *pm = request_alloc(r, sizeof(*pm));
     int32_t *replicas = request_alloc(r, rf * sizeof(int32_t));
     int32_t *isr = request_alloc(r, rf * sizeof(int32_t));

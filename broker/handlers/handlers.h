@@ -33,5 +33,7 @@ void handle_offsets(struct request *r);
 void handle_configs(struct request *r);
 void handle_create_partitions(struct request *r);
 void handle_delete_records(struct request *r);
+/* ReassignPartitions and DecommissionBroker: to the controller (handle_reassign.c). */
+void handle_reassign(struct request *r);
 
 #endif

@@ -755,7 +755,7 @@ static void group_commit(struct partition_log *log, struct log_group *g)
     act->max_ts_offset = g->max_ts_offset;
     for (const struct log_append *a = g->first; a != NULL;
          a = (const struct log_append *)a->op.next)
-        epochs_note_append(log, a);
+        epochs_note_append(log, a); /* and its configs */
     log_note_success(log);
 }
 

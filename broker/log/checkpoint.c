@@ -11,9 +11,13 @@
  * slots 512 bytes apart) are still read: log start 0, no high watermark,
  * no epochs known.
  *
- * Version 3 adds the records start (DeleteRecords: clients read from there,
- * at or past the log start) at byte 96; version 2 records are still read,
- * their records start being the log start.
+ * Version 3 adds, after the epoch runs, the configuration batches below the
+ * offset (configs.c): per entry its offset, value length and value. Version
+ * 2 records are read with none (their logs predate membership changes).
+ *
+ * Version 4 adds the records start (DeleteRecords: clients read from there,
+ * at or past the log start) at byte 96, the runs and configs following at
+ * 104; older records are read with it at the log start.
  */
 #include <string.h>
 #include <xxhash.h>
@@ -21,15 +25,60 @@
 #include "log_internal.h"
 
 #define CKPT_MAGIC 0x4b434c52u /* "RLCK" */
-#define CKPT_VERSION 3u
+#define CKPT_VERSION 4u
 #define CKPT_V1_BYTES 80
 #define CKPT_V1_SLOT 512
-#define CKPT_V2_HEAD 96
+#define CKPT_V3_HEAD 96 /* versions 2 and 3 */
 #define CKPT_HEAD 104
 #define CKPT_RUN 12
+#define CKPT_CONFIG_HEAD 10 /* offset, length */
+
+_Static_assert(CKPT_HEAD + LOG_MAX_EPOCH_RUNS * CKPT_RUN +
+                       LOG_MAX_CONFIGS * (CKPT_CONFIG_HEAD + LOG_CONFIG_VALUE_MAX) + 8 <=
+                   LOG_CHECKPOINT_SLOT,
+               "a checkpoint record fits its slot");
+
+/* The config entries after the runs; returns the new length. */
+static size_t encode_configs(const struct log_checkpoint *ck, const struct log_config *configs,
+                             uint8_t *out, size_t len)
+{
+    assert(ck->config_count <= LOG_MAX_CONFIGS);
+    assert(ck->config_count == 0 || configs != NULL);
+    for (uint32_t i = 0; i < ck->config_count; i++) {
+        const struct log_config *c = &configs[i];
+        assert(c->len <= LOG_CONFIG_VALUE_MAX);
+        idx_put_u64(out + len, (uint64_t)c->offset);
+        out[len + 8] = (uint8_t)c->len;
+        out[len + 9] = (uint8_t)(c->len >> 8);
+        memcpy(out + len + CKPT_CONFIG_HEAD, c->value, c->len);
+        len += CKPT_CONFIG_HEAD + c->len;
+    }
+    return len;
+}
+
+/* The config entries of a version 3 body from `at`; returns the body's end, or 0. */
+static size_t decode_configs(const uint8_t *in, size_t len, size_t at, uint32_t n,
+                             struct log_config *configs)
+{
+    if (n > LOG_MAX_CONFIGS)
+        return 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (at + CKPT_CONFIG_HEAD > len)
+            return 0;
+        struct log_config *c = &configs[i];
+        c->offset = (int64_t)idx_get_u64(in + at);
+        c->len = (uint16_t)(in[at + 8] | in[at + 9] << 8);
+        if (c->len > LOG_CONFIG_VALUE_MAX || at + CKPT_CONFIG_HEAD + c->len > len ||
+            (i > 0 && c->offset <= configs[i - 1].offset))
+            return 0;
+        memcpy(c->value, in + at + CKPT_CONFIG_HEAD, c->len);
+        at += CKPT_CONFIG_HEAD + c->len;
+    }
+    return at;
+}
 
 size_t log_checkpoint_encode(const struct log_checkpoint *ck, const struct log_epoch_run *runs,
-                             uint8_t out[LOG_CHECKPOINT_SLOT])
+                             const struct log_config *configs, uint8_t out[LOG_CHECKPOINT_SLOT])
 {
     assert(ck->epoch_count <= LOG_MAX_EPOCH_RUNS);
     size_t len = CKPT_HEAD + (size_t)ck->epoch_count * CKPT_RUN;
@@ -49,12 +98,14 @@ size_t log_checkpoint_encode(const struct log_checkpoint *ck, const struct log_e
     idx_put_u64(out + 72, (uint64_t)ck->start_offset);
     idx_put_u64(out + 80, (uint64_t)ck->high_watermark);
     idx_put_u32(out + 88, (uint32_t)ck->start_epoch);
+    idx_put_u32(out + 92, ck->config_count);
     idx_put_u64(out + 96, (uint64_t)ck->records_start);
     for (uint32_t i = 0; i < ck->epoch_count; i++) {
         uint8_t *e = out + CKPT_HEAD + (size_t)i * CKPT_RUN;
         idx_put_u32(e, (uint32_t)runs[i].epoch);
         idx_put_u64(e + 4, (uint64_t)runs[i].start);
     }
+    len = encode_configs(ck, configs, out, len);
     idx_put_u64(out + len, XXH64(out, len, 0));
     return len + 8;
 }
@@ -85,7 +136,7 @@ static int decode_v1(const uint8_t *in, struct log_checkpoint *ck)
 }
 
 int log_checkpoint_decode(const uint8_t *in, size_t len, struct log_checkpoint *ck,
-                          struct log_epoch_run *runs)
+                          struct log_epoch_run *runs, struct log_config *configs)
 {
     if (len < CKPT_V1_BYTES || idx_get_u32(in) != CKPT_MAGIC)
         return -1;
@@ -94,19 +145,24 @@ int log_checkpoint_decode(const uint8_t *in, size_t len, struct log_checkpoint *
         return decode_v1(in, ck) == 0 && ck->segment_base >= 0 && ck->offset >= ck->segment_base
                    ? 0
                    : -1;
-    size_t head = version == 2 ? CKPT_V2_HEAD : CKPT_HEAD;
-    if ((version != CKPT_VERSION && version != 2) || len < head + 8)
+    size_t head = version < 4 ? CKPT_V3_HEAD : CKPT_HEAD;
+    if (version < 2 || version > CKPT_VERSION || len < head + 8)
         return -1;
     uint32_t n = idx_get_u32(in + 20);
+    uint32_t nconf = version == 2 ? 0 : idx_get_u32(in + 92);
     size_t body = head + (size_t)n * CKPT_RUN;
-    if (n > LOG_MAX_EPOCH_RUNS || body + 8 > len || idx_get_u64(in + body) != XXH64(in, body, 0))
+    if (n > LOG_MAX_EPOCH_RUNS || body > len)
+        return -1;
+    body = decode_configs(in, len, body, nconf, configs);
+    if (body == 0 || body + 8 > len || idx_get_u64(in + body) != XXH64(in, body, 0))
         return -1;
     decode_common(in, ck);
     ck->epoch_count = n;
+    ck->config_count = nconf;
     ck->start_offset = (int64_t)idx_get_u64(in + 72);
     ck->high_watermark = (int64_t)idx_get_u64(in + 80);
     ck->start_epoch = (int32_t)idx_get_u32(in + 88);
-    ck->records_start = version == 2 ? ck->start_offset : (int64_t)idx_get_u64(in + 96);
+    ck->records_start = version < 4 ? ck->start_offset : (int64_t)idx_get_u64(in + 96);
     ck->epochs_known = true;
     for (uint32_t i = 0; i < n; i++) {
         const uint8_t *e = in + head + (size_t)i * CKPT_RUN;

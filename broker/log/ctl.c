@@ -335,12 +335,16 @@ static void plan_checkpoint_record(struct partition_log *log, struct log_checkpo
     uint32_t first = n > LOG_MAX_EPOCH_RUNS ? n - LOG_MAX_EPOCH_RUNS : 0;
     ck->epoch_count = n - first;
     ck->start_epoch = log->start_epoch;
+    uint32_t c = log->nconfigs;
+    while (c > 0 && log->configs[c - 1].offset >= ck->offset)
+        c--;
+    ck->config_count = c;
     ck->epochs_known = true;
     if (log->ctl.ckpt_buf == NULL)
         log->ctl.ckpt_buf = malloc(LOG_CHECKPOINT_SLOT);
     size_t len = 0;
     if (log->ctl.ckpt_buf != NULL)
-        len = log_checkpoint_encode(ck, log->epochs + first, log->ctl.ckpt_buf);
+        len = log_checkpoint_encode(ck, log->epochs + first, log->configs, log->ctl.ckpt_buf);
     prog_add(log,
              (struct log_io_req){.op = LOG_IO_WRITE,
                                  .fd = log->ctl.ckpt_buf != NULL ? log->ckpt_fd : -1,
@@ -925,6 +929,7 @@ static void truncate_apply(struct partition_log *log, int k, uint64_t pos, int64
     seg->end_offset = new_end;
     log->next_offset = log->stored_offset = new_end;
     epochs_truncate(log, new_end);
+    configs_truncate(log, new_end);
     if (log->durable_offset > new_end || log->durable_pos > pos ||
         log->durable_offset < seg->base_offset) {
         log->durable_offset = new_end;
@@ -1142,6 +1147,9 @@ static void reset_committed(struct partition_log *log, int status)
     log->total_bytes = 0;
     log->repair_needed = false;
     epochs_reset(log, log->reset_epoch);
+    log->nconfigs = 0;
+    if (log->reset_has_config)
+        log->configs[log->nconfigs++] = log->reset_config;
     if (log->high_watermark >= 0 && log->high_watermark < r->target_offset)
         log->high_watermark = r->target_offset;
     log_msg(log, LOG_LEVEL_INFO, "log reset: it starts at offset %" PRId64, r->target_offset);
@@ -1184,9 +1192,22 @@ static void start_reset(struct partition_log *log)
     uint32_t keep_n = log->nepochs;
     log->start_epoch = r->user->epoch;
     log->nepochs = 0; /* the record's table: none, start epoch as asked */
+    /* Its configs: the one in effect at the new start, if not the bootstrap. */
+    struct log_config keep_configs[LOG_MAX_CONFIGS];
+    uint32_t keep_nc = log->nconfigs;
+    memcpy(keep_configs, log->configs, sizeof(keep_configs));
+    log->reset_has_config = r->user->config != NULL && r->user->config->len > 0;
+    log->nconfigs = 0;
+    if (log->reset_has_config) {
+        assert(r->user->config->offset < x && r->user->config->len <= LOG_CONFIG_VALUE_MAX);
+        log->reset_config = *r->user->config;
+        log->configs[log->nconfigs++] = log->reset_config;
+    }
     plan_checkpoint_record(log, ck);
     log->start_epoch = keep_epoch;
     log->nepochs = keep_n;
+    memcpy(log->configs, keep_configs, sizeof(keep_configs));
+    log->nconfigs = keep_nc;
     prog_add(log, (struct log_io_req){.op = LOG_IO_FDATASYNC, .fd = log->ckpt_fd}, CTL_MUST);
     prog_run(log, reset_committed);
 }

@@ -33,22 +33,35 @@ void epochs_note(struct partition_log *log, int32_t epoch, int64_t offset)
     log->epochs[log->nepochs++] = (struct log_epoch_run){.epoch = epoch, .start = offset};
 }
 
-/* The epochs of a retired append's batches (stamped, or carried by exact-offset ones). */
+/*
+ * The epochs of a retired append's batches (stamped, or carried by
+ * exact-offset ones), and its configuration batches (configs.c; only a
+ * control append may hold those, append.c checks).
+ */
 void epochs_note_append(struct partition_log *log, const struct log_append *a)
 {
-    if ((a->flags & LOG_APPEND_EXACT_OFFSETS) == 0) {
+    bool exact = (a->flags & LOG_APPEND_EXACT_OFFSETS) != 0;
+    if (!exact)
         epochs_note(log, a->leader_epoch, a->base_offset);
+    if (!exact && (a->flags & LOG_APPEND_CONTROL) == 0)
         return;
-    }
+    int64_t next = a->base_offset; /* where a stamped batch starts */
     size_t p = 0;
     while (p < a->len) {
         struct rl_batch_header h;
         int rc = rl_batch_header_read(a->data + p, a->len - p, &h);
         assert(rc == RL_OK);
         (void)rc;
-        epochs_note(log, h.leader_epoch, h.base_offset);
+        if (!exact)
+            h.base_offset = next;
+        else
+            epochs_note(log, h.leader_epoch, h.base_offset);
+        if (a->flags & LOG_APPEND_CONTROL)
+            configs_note_batch(log, a->data + p, &h);
+        next = rl_batch_last_offset(&h) + 1;
         p += rl_batch_total_bytes(&h);
     }
+    assert(p == a->len);
 }
 
 /* The log now ends at `end`: runs starting there or later go. */

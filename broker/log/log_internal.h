@@ -13,6 +13,8 @@
 
 #include "partition_log.h"
 
+struct rl_batch_header;
+
 /* Segment positions and relative offsets are 32-bit in the index files. */
 #define LOG_MAX_SEGMENT_BYTES (2ull << 30)
 #define LOG_MAX_RELATIVE_OFFSET ((int64_t)INT32_MAX - (1 << 24))
@@ -132,6 +134,7 @@ struct log_checkpoint {
     int32_t start_epoch;    /* epoch of the entry start_offset - 1 (0: none) */
     int64_t records_start;  /* DeleteRecords: readers start here (>= start_offset; v3) */
     uint32_t epoch_count;   /* runs of the epoch table below `offset` */
+    uint32_t config_count;  /* configuration batches below `offset` (version 3) */
     bool epochs_known;      /* false for a version 1 record */
 };
 
@@ -140,10 +143,11 @@ struct log_checkpoint {
 
 /* Encodes the record and its epoch runs into out; returns its length. */
 size_t log_checkpoint_encode(const struct log_checkpoint *ck, const struct log_epoch_run *runs,
-                             uint8_t out[LOG_CHECKPOINT_SLOT]);
-/* Returns 0 when the bytes hold a valid record (runs: LOG_MAX_EPOCH_RUNS of room). */
+                             const struct log_config *configs, uint8_t out[LOG_CHECKPOINT_SLOT]);
+/* Returns 0 when the bytes hold a valid record (runs: LOG_MAX_EPOCH_RUNS of room; configs:
+ * LOG_MAX_CONFIGS). */
 int log_checkpoint_decode(const uint8_t *in, size_t len, struct log_checkpoint *ck,
-                          struct log_epoch_run *runs);
+                          struct log_epoch_run *runs, struct log_config *configs);
 uint64_t log_checkpoint_slot(uint64_t seq);
 uint64_t log_checkpoint_v1_slot(int slot);
 
@@ -319,6 +323,11 @@ struct partition_log {
     int32_t start_epoch;
     int64_t high_watermark; /* -1: not kept */
     int32_t reset_epoch;    /* reset: the start epoch asked for */
+    /* configs.c: the configuration batches (newest last) */
+    struct log_config configs[LOG_MAX_CONFIGS];
+    uint32_t nconfigs;
+    struct log_config reset_config; /* reset: the config in effect at the start (len 0: none) */
+    bool reset_has_config;
 
     /* prealloc.c: the active segment is reserved in steps ahead of the writes */
     struct rl_completion prealloc_c;
@@ -380,6 +389,11 @@ void epochs_note_append(struct partition_log *log, const struct log_append *a);
 void epochs_truncate(struct partition_log *log, int64_t end);
 void epochs_advance_start(struct partition_log *log, int64_t start);
 void epochs_reset(struct partition_log *log, int32_t start_epoch);
+/* configs.c */
+void configs_note(struct partition_log *log, int64_t offset, const uint8_t *value, size_t len);
+void configs_note_batch(struct partition_log *log, const uint8_t *batch,
+                        const struct rl_batch_header *h);
+void configs_truncate(struct partition_log *log, int64_t end);
 
 /* prealloc.c */
 void prealloc_init(struct partition_log *log);

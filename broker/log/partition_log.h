@@ -251,6 +251,27 @@ uint32_t partition_log_epochs(const struct partition_log *log, const struct log_
                               int32_t *start_epoch);
 
 /*
+ * A configuration control batch (RL_CONTROL_CONFIG) of the log: its offset
+ * and its record's value, the replication layer's encoding of a replica set.
+ */
+#define LOG_CONFIG_VALUE_MAX 64
+#define LOG_MAX_CONFIGS 8
+struct log_config {
+    int64_t offset;
+    uint16_t len;
+    uint8_t value[LOG_CONFIG_VALUE_MAX];
+};
+
+/*
+ * The newest LOG_MAX_CONFIGS configuration batches of the log, oldest
+ * first, including the newest one below the log start (retention or a reset
+ * deleted its batch, but it is still the config in effect there). Kept
+ * across restarts in the checkpoint; valid until the next call that changes
+ * the log. Returns their number.
+ */
+uint32_t partition_log_configs(const struct partition_log *log, const struct log_config **out);
+
+/*
  * The high watermark (commit) of a replicated partition. The replication
  * driver sets it; it is written with the next checkpoint and read back by
  * open (clamped to [start, end]), and retention never deletes a segment
@@ -408,6 +429,8 @@ struct log_ctl {
     void *user;
     int64_t offset; /* truncate, reset: in, the new end / start; out for every kind: the log end */
     int32_t epoch;  /* reset: in, the epoch of the entry before the new start */
+    /* reset: in, the config in effect at the new start (config_len 0: the bootstrap's) */
+    const struct log_config *config;
 };
 
 /*

@@ -426,8 +426,10 @@ static int scan_segment(struct recovery *rc, struct log_segment *seg, uint64_t f
             int ie = index_batch(log, seg, pos + p, &h);
             if (ie != 0)
                 return ie;
-            if (rc->note_epochs)
+            if (rc->note_epochs) {
                 epochs_note(log, h.leader_epoch, h.base_offset);
+                configs_note_batch(log, rc->buf + p, &h);
+            }
             offset = rl_batch_last_offset(&h) + 1;
             p += rl_batch_total_bytes(&h);
             res->end_pos = pos + p;
@@ -624,14 +626,15 @@ static int create_first_segment(struct partition_log *log, int64_t base)
  * ones 512 bytes apart), with its epoch runs in `runs` (LOG_MAX_EPOCH_RUNS).
  */
 static void read_checkpoint(struct partition_log *log, struct log_checkpoint *ck,
-                            struct log_epoch_run *runs, bool *valid)
+                            struct log_epoch_run *runs, struct log_config *configs, bool *valid)
 {
     *valid = false;
     if (log->ckpt_fd < 0)
         return; /* a new partition: no checkpoint file yet */
     uint8_t *buf = calloc(2, LOG_CHECKPOINT_SLOT);
     struct log_epoch_run *tmp = malloc(LOG_MAX_EPOCH_RUNS * sizeof(*tmp));
-    int64_t n = buf == NULL || tmp == NULL
+    struct log_config *ctmp = malloc(LOG_MAX_CONFIGS * sizeof(*ctmp));
+    int64_t n = buf == NULL || tmp == NULL || ctmp == NULL
                     ? -ENOMEM
                     : run(log, (struct log_io_req){.op = LOG_IO_READ,
                                                    .fd = log->ckpt_fd,
@@ -642,14 +645,16 @@ static void read_checkpoint(struct partition_log *log, struct log_checkpoint *ck
     for (int i = 0; i < 4 && n > 0; i++) {
         struct log_checkpoint c;
         if ((uint64_t)n <= at[i] ||
-            log_checkpoint_decode(buf + at[i], (size_t)((uint64_t)n - at[i]), &c, tmp) != 0)
+            log_checkpoint_decode(buf + at[i], (size_t)((uint64_t)n - at[i]), &c, tmp, ctmp) != 0)
             continue;
         if (!*valid || c.seq > ck->seq) {
             *ck = c;
             memcpy(runs, tmp, c.epoch_count * sizeof(*runs));
+            memcpy(configs, ctmp, c.config_count * sizeof(*configs));
             *valid = true;
         }
     }
+    free(ctmp);
     free(tmp);
     free(buf);
 }
@@ -687,10 +692,11 @@ static int write_checkpoint_sync(struct partition_log *log)
     };
     uint32_t first = log->nepochs > LOG_MAX_EPOCH_RUNS ? log->nepochs - LOG_MAX_EPOCH_RUNS : 0;
     ck.epoch_count = log->nepochs - first;
+    ck.config_count = log->nconfigs; /* all below next_offset (recovery cut the rest) */
     uint8_t *buf = malloc(LOG_CHECKPOINT_SLOT);
     if (buf == NULL)
         return -ENOMEM;
-    size_t len = log_checkpoint_encode(&ck, log->epochs + first, buf);
+    size_t len = log_checkpoint_encode(&ck, log->epochs + first, log->configs, buf);
     int rc = write_full(log, log->ckpt_fd, buf, len, log_checkpoint_slot(ck.seq));
     free(buf);
     if (rc == 0)
@@ -935,8 +941,10 @@ static int recover_unclean(struct recovery *rc, const struct log_checkpoint *ck,
             break;
         }
         struct scan_result res;
-        if (i == k)
-            epochs_truncate(log, off); /* the table is the checkpoint's below here */
+        if (i == k) {
+            epochs_truncate(log, off); /* the tables are the checkpoint's below here */
+            configs_truncate(log, off);
+        }
         rc->note_epochs = true;
         int err = scan_segment(rc, seg, (uint64_t)fsz, pos, off, &res);
         rc->note_epochs = false;
@@ -993,12 +1001,15 @@ static int restore_checkpoint(struct partition_log *log, struct log_checkpoint *
     struct log_epoch_run *runs = malloc(LOG_MAX_EPOCH_RUNS * sizeof(*runs));
     if (runs == NULL)
         return LOG_ERR_NOMEM;
-    read_checkpoint(log, ck, runs, valid);
+    struct log_config configs[LOG_MAX_CONFIGS];
+    read_checkpoint(log, ck, runs, configs, valid);
     if (*valid) {
         log->ckpt = *ck;
         log->start_epoch = ck->start_epoch;
         for (uint32_t i = 0; i < ck->epoch_count; i++)
             epochs_note(log, runs[i].epoch, runs[i].start);
+        for (uint32_t i = 0; i < ck->config_count; i++)
+            configs_note(log, configs[i].offset, configs[i].value, configs[i].len);
     }
     free(runs);
     return LOG_OK;
@@ -1046,6 +1057,7 @@ int log_recover(struct partition_log *log, struct log_open_report *rep)
         log->records_start =
             ck.records_start < log->next_offset ? ck.records_start : log->next_offset;
     epochs_truncate(log, log->next_offset);
+    configs_truncate(log, log->next_offset);
     if (ck_valid && ck.high_watermark >= 0)
         log->high_watermark = ck.high_watermark < log->start_offset  ? log->start_offset
                               : ck.high_watermark > log->next_offset ? log->next_offset

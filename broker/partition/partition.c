@@ -90,7 +90,6 @@ int partition_replicate(struct partition *p, uint64_t topic_id,
     if (!r)
         return -1;
     p->replica = r;
-    p->min_insync = replicas->voter_count / 2 + 1;
     partition_on_leadership(p, false, replica_leader(r), replica_term(r));
     partition_on_commit(p, replica_commit(r));
     return 0;

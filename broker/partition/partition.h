@@ -63,7 +63,6 @@ struct partition {
      * offset to pass them, oldest first. */
     struct replica *replica;
     struct partition_produce *commit_head, *commit_tail;
-    uint32_t min_insync; /* acks=all needs this many in-sync replicas */
     /* A cluster's DeleteRecords waiting for the high watermark to reach it (0: none). */
     int64_t start_target;
     struct partition_delete_records *start_move; /* the move in flight, or NULL */
@@ -86,7 +85,7 @@ enum partition_error {
     PARTITION_BAD_TIMESTAMP,       /* list offsets: a timestamp below -2 */
     PARTITION_STORAGE,             /* detail: the storage engine's log_status */
     PARTITION_NOT_LEADER,          /* a replica that does not lead: see leader_id */
-    PARTITION_NOT_ENOUGH_REPLICAS, /* acks=all with fewer in-sync replicas than min_insync */
+    PARTITION_NOT_ENOUGH_REPLICAS, /* acks=all with fewer in-sync replicas than a majority */
 };
 
 struct partition_result {

@@ -280,8 +280,11 @@ static bool produce_replica_ready(struct partition *p, struct partition_produce 
         produce_not_leader(pp);
         return false;
     }
+    /* min.insync.replicas is a majority of the voters now (a reassignment changes them). */
     int32_t isr[RG_MAX_NODES];
-    if (pp->acks == -1 && replica_in_sync(p->replica, isr, RG_MAX_NODES) < p->min_insync) {
+    uint32_t need = replica_members(p->replica)->voter_count / 2 + 1;
+    assert(need >= 1 && need <= RG_MAX_NODES);
+    if (pp->acks == -1 && replica_in_sync(p->replica, isr, RG_MAX_NODES) < need) {
         produce_end(pp, PARTITION_NOT_ENOUGH_REPLICAS, 0,
                     "fewer in-sync replicas than min.insync.replicas: the write is refused, "
                     "not accepted unsafely");

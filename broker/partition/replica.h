@@ -109,6 +109,14 @@ uint32_t replica_in_sync(const struct replica *r, int32_t *nodes, uint32_t cap);
 const struct rg_membership *replica_members(const struct replica *r);
 
 /*
+ * The controller may delete this replica (of topic topic_id) once its
+ * assignment leaves this broker out: the group's committed membership no
+ * longer holds it (its own log says so, or a member told it). Never while
+ * it leads.
+ */
+bool replica_removable(const struct replica *r, uint64_t topic_id);
+
+/*
  * A leader's client batch of `records` records: on RG_OK the caller stamps
  * it with *base / *epoch and appends it with exact offsets; its write is
  * reported with replica_written.

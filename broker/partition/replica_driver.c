@@ -15,6 +15,8 @@
 #include "io/clock.h"
 #include "log/log_status.h"
 #include "replica_internal.h"
+#include "status.h"
+#include "topic_assignment.h"
 #include "server.h"
 #include "shard.h"
 
@@ -102,9 +104,53 @@ static void group_assert(void *ctx, const char *file, int line, const char *expr
     abort();
 }
 
+/* The group's members (voters, then learners) for Metadata on every shard. */
+static void publish_members(struct replica *r)
+{
+    const struct rg_membership *m = replica_group_membership(&r->rg);
+    int32_t nodes[RG_MAX_NODES];
+    uint32_t n = 0;
+    assert(m->voter_count + m->learner_count <= RG_MAX_NODES);
+    for (uint32_t i = 0; i < m->voter_count; i++)
+        nodes[n++] = m->voters[i];
+    for (uint32_t i = 0; i < m->learner_count; i++)
+        nodes[n++] = m->learners[i];
+    replica_set_write(&r->host.stats->members, nodes, n);
+}
+
+/*
+ * The membership configs the log keeps (partition_log_configs), decoded
+ * into configs (LOG_MAX_CONFIGS of room) for the core's restore: without
+ * them a replica whose group changed members would restart with the
+ * bootstrap's. Returns how many.
+ */
+static uint32_t restore_configs(struct replica *r, const struct replica_host *p,
+                                struct rg_config_entry *configs)
+{
+    const struct log_config *c;
+    uint32_t n = partition_log_configs(p->log, &c), k = 0;
+    int64_t end = partition_log_end_offset(p->log);
+    assert(n <= LOG_MAX_CONFIGS);
+    for (uint32_t i = 0; i < n; i++) {
+        struct rg_config_entry *e = &configs[k];
+        if (c[i].offset >= end ||
+            replica_wire_decode_membership(c[i].value, c[i].len, &e->membership) != RL_OK ||
+            !rg_membership_valid(&e->membership)) {
+            DIAG_WARN("group %llu-%u: the config batch at %lld is not readable: skipped",
+                      (unsigned long long)r->group.topic_id, r->group.partition,
+                      (long long)c[i].offset);
+            continue;
+        }
+        e->offset = c[i].offset;
+        k++;
+    }
+    assert(k <= n);
+    return k;
+}
+
 /* The restore of a group from its partition's log and the shard's journal. */
 static void fill_restore(struct replica *r, const struct replica_host *p, bool new_group,
-                         struct replica_group_restore *rs)
+                         struct replica_group_restore *rs, struct rg_config_entry *configs)
 {
     struct server *srv = p->shard->srv;
     memset(rs, 0, sizeof(*rs));
@@ -123,6 +169,8 @@ static void fill_restore(struct replica *r, const struct replica_host *p, bool n
     int64_t hw = partition_log_high_watermark(p->log);
     rs->commit = hw > rs->log_start ? hw : rs->log_start;
     rs->new_group = new_group && !known && rs->log_end == 0;
+    rs->configs = configs;
+    rs->config_count = restore_configs(r, p, configs);
 }
 
 static void fill_config(struct replica *r, struct server *srv, const struct rg_membership *m,
@@ -166,8 +214,9 @@ struct replica *replica_attach(const struct replica_host *p, const struct replic
     r->group = (struct rw_group){.topic_id = topic_id, .partition = p->index};
     struct replica_group_config cfg;
     struct replica_group_restore rs;
+    struct rg_config_entry configs[LOG_MAX_CONFIGS];
     fill_config(r, p->shard->srv, replicas, &cfg);
-    fill_restore(r, p, new_group, &rs);
+    fill_restore(r, p, new_group, &rs, configs);
     int rc = replica_group_init(&r->rg, &cfg, &rs, r->epochs, r->epoch_cap);
     if (rc != RG_OK) {
         snprintf(err, err_len, "replica group %llu-%u: %s", (unsigned long long)topic_id, p->index,
@@ -177,8 +226,15 @@ struct replica *replica_attach(const struct replica_host *p, const struct replic
         return NULL;
     }
     r->commit = replica_group_commit(&r->rg);
-    for (uint32_t i = 0; i < RG_MAX_NODES; i++)
-        r->heard_ms[i] = clock_monotonic_ms(); /* a new leader gives its followers one window */
+    publish_members(r);
+    /* A new leader gives its followers one window from the attach. */
+    r->attached_ms = clock_monotonic_ms();
+    for (uint32_t i = 0; i < RG_MAX_NODES; i++) {
+        r->heard_node[i] = -1;
+        r->heard_ms[i] = r->attached_ms;
+    }
+    r->notice_node = -1;
+    r->removed_at = -2;
     uint32_t b = bucket(topic_id, p->index);
     r->hash_next = d->table[b];
     d->table[b] = r;
@@ -248,6 +304,8 @@ static void note_leader(struct replica *r, bool gained, int32_t leader)
 static void publish(struct replica *r, const struct rg_output *out)
 {
     const struct replica_host *p = &r->host;
+    if (out->membership_changed)
+        publish_members(r);
     if (out->role_changed) {
         bool leader = out->role == RG_ROLE_LEADER;
         bool was = atomic_load(&p->stats->leader) == p->shard->srv->cfg.node_id;
@@ -313,7 +371,7 @@ struct repl_gauges {
  */
 static void prefer_leader(struct replica *r, uint64_t isr)
 {
-    int32_t preferred = r->rg.config.bootstrap.voters[0];
+    int32_t preferred = replica_preferred_leader(r);
     bool in_sync = preferred >= 0 && preferred < 64 && ((isr >> preferred) & 1);
     if (preferred == r->rg.config.self || !in_sync || r->drv->shard->stopping ||
         replica_group_transfer_target(&r->rg) != RG_NO_NODE) {
@@ -342,6 +400,7 @@ static void publish_isr(struct replica *r, struct repl_gauges *g)
     if (!leads)
         return;
     prefer_leader(r, mask);
+    replica_member_tick(r);
     const struct rg_membership *m = replica_group_membership(&r->rg);
     g->led++;
     g->under += n < m->voter_count;
@@ -497,12 +556,34 @@ const struct rg_membership *replica_members(const struct replica *r)
     return replica_group_membership(&r->rg);
 }
 
+/* Where `node`'s last-heard time is kept: its slot, else a free or the stalest one. */
+static uint32_t heard_slot(const struct replica *r, int32_t node)
+{
+    uint32_t slot = 0;
+    for (uint32_t i = 0; i < RG_MAX_NODES; i++) {
+        if (r->heard_node[i] == node)
+            return i;
+        if (r->heard_node[slot] != -1 &&
+            (r->heard_node[i] == -1 || r->heard_ms[i] < r->heard_ms[slot]))
+            slot = i;
+    }
+    return slot;
+}
+
+/* When node was last heard from; a node never heard from counts from the replica's start. */
+static int64_t heard_at(const struct replica *r, int32_t node)
+{
+    uint32_t i = heard_slot(r, node);
+    return r->heard_node[i] == node ? r->heard_ms[i] : r->attached_ms;
+}
+
 void replica_heard(struct replica *r, int32_t node)
 {
-    const struct rg_membership *m = replica_group_membership(&r->rg);
-    for (uint32_t i = 0; i < m->voter_count && i < RG_MAX_NODES; i++)
-        if (m->voters[i] == node)
-            r->heard_ms[i] = clock_monotonic_ms();
+    assert(node >= 0);
+    uint32_t i = heard_slot(r, node);
+    assert(i < RG_MAX_NODES);
+    r->heard_node[i] = node;
+    r->heard_ms[i] = clock_monotonic_ms();
 }
 
 uint32_t replica_in_sync(const struct replica *r, int32_t *nodes, uint32_t cap)
@@ -520,8 +601,7 @@ uint32_t replica_in_sync(const struct replica *r, int32_t *nodes, uint32_t cap)
             continue;
         }
         const struct rg_peer *peer = replica_group_peer(&r->rg, id);
-        bool heard =
-            i < RG_MAX_NODES && now - r->heard_ms[i] <= REPLICA_ISR_TICKS * REPLICA_TICK_MS;
+        bool heard = now - heard_at(r, id) <= REPLICA_ISR_TICKS * REPLICA_TICK_MS;
         if (peer && replica_is_leader(r) && heard && peer->durable_match >= then)
             nodes[n++] = id;
     }

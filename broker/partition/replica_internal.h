@@ -47,12 +47,28 @@ struct replica {
      * lag window), so a follower keeping up under load does not flap out. */
     int64_t end_ring[REPLICA_ISR_TICKS];
     uint32_t end_pos;
-    int64_t heard_ms[RG_MAX_NODES]; /* by position in the voters */
-    uint32_t preferred_ticks;       /* ticks the preferred leader has been in sync, not leading */
+    int64_t attached_ms;
+    int32_t heard_node[RG_MAX_NODES]; /* who heard_ms[i] is for (-1: nobody yet) */
+    int64_t heard_ms[RG_MAX_NODES];
+    uint32_t preferred_ticks; /* ticks the preferred leader has been in sync, not leading */
+    /* replica_member.c: removal notices sent and received */
+    int64_t removed_at;     /* a member's committed config without this replica (-2: none) */
+    int32_t notice_node;    /* the last node told it was removed */
+    int64_t notice_sent_ms; /* and when */
 };
 
 /* Notes that `node` just spoke for r's group (a message or a heartbeat reply). */
 void replica_heard(struct replica *r, int32_t node);
+
+/* replica_member.c: a leader's step towards its assignment, each tick. */
+void replica_member_tick(struct replica *r);
+/* The preferred leader: the assignment's first replica, else the creation's. */
+int32_t replica_preferred_leader(const struct replica *r);
+/* `node` spoke to r's group: if outside its committed membership, it is told so. */
+void replica_member_heard_outsider(struct replica *r, int32_t node);
+/* A PeerMessage body that is a ReplicaRemoved notice; its receipt (owned body). */
+bool replica_notice_is(const uint8_t *body, size_t len);
+void replica_notice_receive(struct shard *s, int32_t from, uint8_t *body, size_t len);
 
 /* Heartbeat entries (or replies) gathered for one peer this turn. */
 struct hb_batch {

@@ -199,6 +199,7 @@ struct rctl {
     struct replica *r;
     bool reset;
     int64_t truncated_at;
+    struct log_config config; /* reset: the config in effect at the start */
 };
 
 static void rctl_done(struct log_ctl *c, int status)
@@ -246,6 +247,15 @@ static void issue_ctl(struct replica *r, const struct rg_log_op *op)
     } else {
         x->reset = true;
         r->reset_pending++;
+        if (op->config_offset >= 0) {
+            /* The log keeps it: a restart restores this membership, not the bootstrap's. */
+            size_t n = replica_wire_encode_membership(x->config.value, LOG_CONFIG_VALUE_MAX,
+                                                      &op->membership);
+            assert(op->config_offset < op->offset);
+            x->config.offset = op->config_offset;
+            x->config.len = (uint16_t)n;
+            x->ctl.config = n > 0 ? &x->config : NULL; /* 0: a membership past the table's room */
+        }
         rc = partition_log_reset(r->host.log, op->offset, op->epoch, &x->ctl);
     }
     if (rc != LOG_OK)

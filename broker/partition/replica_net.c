@@ -204,6 +204,7 @@ static void deliver_message(struct replica_driver *d, int32_t self, struct rw_de
         m->msg.payload = rx;
     }
     replica_heard(r, m->msg.from);
+    replica_member_heard_outsider(r, m->msg.from);
     struct rg_output *out = replica_out(d);
     replica_finish(r, out, replica_group_step(&r->rg, &m->msg, out));
     if (rx)
@@ -222,6 +223,7 @@ static void deliver_heartbeats(struct replica_driver *d, int32_t self, int32_t f
         struct replica *r = replica_find(d, m->groups[i].topic_id, m->groups[i].partition);
         if (!r || r->fenced)
             continue;
+        replica_member_heard_outsider(r, from);
         struct rg_output *out = replica_out(d);
         int rc;
         if (m->kind == RW_KIND_HEARTBEATS) {
@@ -279,6 +281,7 @@ static bool decode(struct replica_driver *d, uint8_t *body, size_t len, struct r
 static void deliver(struct shard *s, int32_t from, uint64_t link, uint8_t *body, size_t len)
 {
     struct rw_decoded m;
+    assert(!replica_notice_is(body, len)); /* those travel decoded (replica_member.c) */
     if (decode(s->replicas, body, len, &m))
         deliver_decoded(s, from, link, &m, body);
 }
@@ -344,6 +347,10 @@ void replica_receive(struct shard *s, int32_t from, uint64_t inc, uint8_t *body,
     uint64_t link = peer_link_number(s, from);
     if (!s->replicas || from < 0 || from >= REPLICA_MAX_PEERS) {
         free(body);
+        return;
+    }
+    if (replica_notice_is(body, len)) {
+        replica_notice_receive(s, from, body, len);
         return;
     }
     if (!decode(s->replicas, body, len, &m))

@@ -30,6 +30,8 @@ static const struct cli_command *const COMMANDS[] = {
     &CLI_PRODUCE,
     &CLI_CONSUME,
     &CLI_CLUSTER_STATUS,
+    &CLI_PARTITION_REASSIGN,
+    &CLI_BROKER_DECOMMISSION,
 };
 #define NCOMMANDS (sizeof(COMMANDS) / sizeof(COMMANDS[0]))
 

@@ -117,6 +117,7 @@ typedef enum ringlog_err {
     RINGLOG_ERR_FENCED_LEADER_EPOCH = 30,
     RINGLOG_ERR_UNKNOWN_LEADER_EPOCH = 31,
     RINGLOG_ERR_NOT_CONTROLLER = 32, /* topic admin goes to Metadata's controller */
+    RINGLOG_ERR_INVALID_REPLICA_ASSIGNMENT = 35,
 
     /* Negative: detected by the client. */
     RINGLOG_ERR_INVALID_ARG = -1,    /* an argument or configuration value is wrong */
@@ -794,6 +795,29 @@ typedef struct ringlog_cluster_info {
  */
 int ringlog_admin_describe_cluster(ringlog_admin *a, ringlog_cluster_info **info, char *errbuf,
                                    size_t errlen);
+
+/*
+ * Moves a cluster partition to `replicas` (1 to 8 broker ids, the first its
+ * preferred leader), online: the controller records the move, then the
+ * partition's leader adds each new replica as a learner, promotes it once
+ * it has caught up, and only then removes the replicas left out (itself
+ * last, after handing leadership to a new replica). Returns once the
+ * controller has recorded it; ringlog_admin_describe_topic shows the
+ * partition's replicas as its leader knows them, equal to `replicas` (as a
+ * set) when the move is done. RINGLOG_ERR_INVALID_REPLICA_ASSIGNMENT for
+ * unknown, repeated or decommissioned brokers.
+ */
+int ringlog_admin_reassign_partition(ringlog_admin *a, const char *topic, int32_t partition,
+                                     const int32_t *replicas, size_t count, char *errbuf,
+                                     size_t errlen);
+
+/*
+ * Moves every replica off broker node_id to the brokers holding the fewest
+ * (online, as a reassignment), and places no new replica there. *moved
+ * (may be NULL): how many partitions it moves.
+ */
+int ringlog_admin_decommission_broker(ringlog_admin *a, int32_t node_id, size_t *moved,
+                                      char *errbuf, size_t errlen);
 
 /*
  * A topic config (Kafka's names: retention.ms, retention.bytes,

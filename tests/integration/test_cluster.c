@@ -27,7 +27,7 @@ static void stop_cluster(void);
 /* fini runs after a failed assertion too: no broker or directory outlives a test. */
 TestSuite(cluster, .timeout = 180, .fini = stop_cluster);
 
-#define NODES 3
+#define MAX_NODES 4
 
 struct node {
     struct broker_proc b;
@@ -36,7 +36,8 @@ struct node {
     char dir[512];
 };
 
-static struct node nodes[NODES];
+static struct node nodes[MAX_NODES];
+static int nnodes = 3; /* brokers of the running test */
 static char peers_arg[512];
 
 static int64_t now_ms(void)
@@ -57,10 +58,12 @@ static void start(struct node *x)
     cr_assert_eq(broker_start(&x->b, x->dir, args), 0, "node %d did not start", x->id);
 }
 
-static void start_cluster(void)
+static void start_cluster_of(int n)
 {
+    cr_assert(n >= 1 && n <= MAX_NODES);
+    nnodes = n;
     size_t len = 0;
-    for (int i = 0; i < NODES; i++) {
+    for (int i = 0; i < nnodes; i++) {
         struct node *x = &nodes[i];
         memset(x, 0, sizeof(*x));
         x->id = i + 1;
@@ -71,13 +74,18 @@ static void start_cluster(void)
         len += (size_t)snprintf(peers_arg + len, sizeof(peers_arg) - len, "%s%d@127.0.0.1:%u",
                                 i ? "," : "", x->id, x->port);
     }
-    for (int i = 0; i < NODES; i++)
+    for (int i = 0; i < nnodes; i++)
         start(&nodes[i]);
+}
+
+static void start_cluster(void)
+{
+    start_cluster_of(3);
 }
 
 static void stop_cluster(void)
 {
-    for (int i = 0; i < NODES; i++) {
+    for (int i = 0; i < MAX_NODES; i++) {
         if (nodes[i].dir[0] == '\0')
             continue;
         if (nodes[i].b.pid > 0)
@@ -96,7 +104,7 @@ static void stop_cluster(void)
 
 static struct node *node_by_id(int id)
 {
-    cr_assert(id >= 1 && id <= NODES, "node id %d", id);
+    cr_assert(id >= 1 && id <= nnodes, "node id %d", id);
     return &nodes[id - 1];
 }
 
@@ -105,7 +113,7 @@ static void create_replicated(const char *topic, uint32_t partitions, uint32_t r
 {
     int64_t deadline = now_ms() + 20000;
     for (int attempt = 0; now_ms() < deadline; attempt++) {
-        struct node *x = &nodes[attempt % NODES];
+        struct node *x = &nodes[attempt % nnodes];
         int fd = wire_connect(x->port);
         cr_assert(fd >= 0);
         Ringlog__Response *r = wire_create_topic_replicated(fd, topic, partitions, rf);
@@ -151,7 +159,7 @@ static int wait_leader(const char *topic, int not, int timeout_ms)
     while (now_ms() < deadline) {
         int agreed = -1;
         bool all = true;
-        for (int i = 0; i < NODES; i++) {
+        for (int i = 0; i < nnodes; i++) {
             if (nodes[i].b.pid <= 0)
                 continue;
             int l = leader_seen_by(&nodes[i], topic, NULL, NULL);
@@ -270,7 +278,7 @@ Test(cluster, acks_all_survives_a_killed_leader_and_the_restarted_broker_catches
     }
     /* A follower serves the committed data too. */
     int seen[TOTAL] = {0};
-    struct node *follower = node_by_id(leader % NODES + 1);
+    struct node *follower = node_by_id(leader % nnodes + 1);
     int64_t deadline = now_ms() + 5000;
     int64_t fend = 0, fhw = 0;
     while (now_ms() < deadline && fhw < FIRST * 3)
@@ -309,7 +317,7 @@ Test(cluster, acks_all_survives_a_killed_leader_and_the_restarted_broker_catches
     cr_assert_geq(dhw, lhw, "restarted node at hw %lld, leader at %lld", (long long)dhw,
                   (long long)lhw);
     /* Every acknowledged batch exactly once, on every replica. */
-    for (int i = 0; i < NODES; i++) {
+    for (int i = 0; i < nnodes; i++) {
         memset(seen, 0, sizeof(seen));
         read_all(&nodes[i], "r", seen, TOTAL);
         for (int s = 0; s < TOTAL; s++)
@@ -324,7 +332,7 @@ Test(cluster, acks_all_is_refused_without_a_quorum_and_resumes_when_one_returns)
     create_replicated("q", 1, 3);
     int leader = wait_settled("q");
     cr_assert_eq(produce_seq(leader, "q", 0), 0);
-    int a = leader % NODES + 1, b = a % NODES + 1;
+    int a = leader % nnodes + 1, b = a % nnodes + 1;
     broker_kill(&node_by_id(a)->b);
     broker_kill(&node_by_id(b)->b);
     node_by_id(a)->b.pid = 0;
@@ -421,7 +429,7 @@ Test(cluster, a_wiped_follower_rejoins_and_re_replicates)
     int leader = wait_settled("w");
     for (int seq = 0; seq < 20; seq++)
         cr_assert_eq(produce_seq(leader, "w", seq), 0);
-    int victim = leader % NODES + 1;
+    int victim = leader % nnodes + 1;
     for (int round = 0; round < 3; round++) {
         struct node *x = node_by_id(victim);
         broker_kill(&x->b);
@@ -507,7 +515,7 @@ Test(cluster, a_compacted_topic_is_refused_with_its_reason)
     int err = -1;
     char msg[256] = "";
     for (int attempt = 0; now_ms() < deadline; attempt++) {
-        int fd = wire_connect(nodes[attempt % NODES].port);
+        int fd = wire_connect(nodes[attempt % nnodes].port);
         cr_assert(fd >= 0);
         Ringlog__Response *r = wire_create_topic_full(fd, "cz", 1, 3, &cfg);
         close(fd);
@@ -522,4 +530,291 @@ Test(cluster, a_compacted_topic_is_refused_with_its_reason)
     }
     cr_assert_eq(err, RINGLOG__ERROR_CODE__INVALID_CONFIG, "error %d: %s", err, msg);
     cr_assert(strstr(msg, "compact"), "%s", msg);
+}
+
+/* ------------------------------------------------- reassignment (item 4) */
+
+/* Partition p of topic as broker x describes it. */
+struct pview {
+    int leader;
+    int replicas[8], n;
+    int isr;
+};
+
+static bool view_of(const struct node *x, const char *topic, uint32_t p, struct pview *v)
+{
+    memset(v, 0, sizeof(*v));
+    v->leader = -1;
+    int fd = wire_connect(x->port);
+    if (fd < 0)
+        return false;
+    Ringlog__Response *r = wire_metadata(fd, topic);
+    close(fd);
+    bool ok = r && r->body_case == RINGLOG__RESPONSE__BODY_METADATA && r->metadata->n_topics == 1 &&
+              r->metadata->topics[0]->error == 0 && p < r->metadata->topics[0]->n_partitions;
+    if (ok) {
+        Ringlog__PartitionMetadata *pm = r->metadata->topics[0]->partitions[p];
+        v->leader = pm->leader;
+        v->n = (int)pm->n_replicas;
+        for (int i = 0; i < v->n && i < 8; i++)
+            v->replicas[i] = pm->replicas[i];
+        v->isr = (int)pm->n_isr;
+    }
+    if (r)
+        ringlog__response__free_unpacked(r, NULL);
+    return ok;
+}
+
+/* The leader's own view of partition p: false while it has none or is not leading. */
+static bool leader_view(const char *topic, uint32_t p, struct pview *v)
+{
+    struct pview first;
+    for (int i = 0; i < nnodes; i++) {
+        if (nodes[i].b.pid <= 0 || !view_of(&nodes[i], topic, p, &first) || first.leader <= 0)
+            continue;
+        const struct node *l = node_by_id(first.leader);
+        return l->b.pid > 0 && view_of(l, topic, p, v) && v->leader == first.leader;
+    }
+    return false;
+}
+
+static bool has(const int *ids, int n, int id)
+{
+    for (int i = 0; i < n; i++)
+        if (ids[i] == id)
+            return true;
+    return false;
+}
+
+/* The partition's group is exactly `want` (as a set), all of it in sync. */
+static bool moved_to(const char *topic, uint32_t p, const int *want, int n)
+{
+    struct pview v;
+    if (!leader_view(topic, p, &v) || v.n != n || v.isr != n)
+        return false;
+    for (int i = 0; i < n; i++)
+        if (!has(v.replicas, v.n, want[i]))
+            return false;
+    return true;
+}
+
+/* A ReassignPartitions or DecommissionBroker request, sent to whichever broker is the controller.
+ */
+static int controller_request(Ringlog__Request *req)
+{
+    int64_t deadline = now_ms() + 20000;
+    for (int attempt = 0; now_ms() < deadline; attempt++) {
+        struct node *x = &nodes[attempt % nnodes];
+        if (x->b.pid <= 0)
+            continue;
+        int fd = wire_connect(x->port);
+        cr_assert(fd >= 0);
+        req->correlation_id = 0;
+        Ringlog__Response *r = wire_call(fd, req);
+        close(fd);
+        cr_assert_not_null(r);
+        int err = wire_first_error(r);
+        ringlog__response__free_unpacked(r, NULL);
+        if (err != RINGLOG__ERROR_CODE__NOT_CONTROLLER)
+            return err;
+        usleep(50 * 1000);
+    }
+    cr_assert_fail("no controller answered within 20 s");
+    return -1;
+}
+
+static int reassign(const char *topic, uint32_t p, const int *ids, int n)
+{
+    int32_t reps[8];
+    for (int i = 0; i < n; i++)
+        reps[i] = ids[i];
+    Ringlog__PartitionMove m = RINGLOG__PARTITION_MOVE__INIT;
+    Ringlog__PartitionMove *mp = &m;
+    m.topic = (char *)topic;
+    m.partition = p;
+    m.n_replicas = (size_t)n;
+    m.replicas = reps;
+    Ringlog__ReassignPartitionsRequest rr = RINGLOG__REASSIGN_PARTITIONS_REQUEST__INIT;
+    rr.n_moves = 1;
+    rr.moves = &mp;
+    Ringlog__Request req = RINGLOG__REQUEST__INIT;
+    req.body_case = RINGLOG__REQUEST__BODY_REASSIGN_PARTITIONS;
+    req.reassign_partitions = &rr;
+    return controller_request(&req);
+}
+
+static bool partition_dir_exists(const struct node *x, const char *topic, uint32_t p)
+{
+    char path[700];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/topics/%s/%u", x->dir, topic, p);
+    return stat(path, &st) == 0;
+}
+
+/* Within 10 s, x holds no files of any of topic's first n partitions. */
+static bool dirs_gone(const struct node *x, const char *topic, uint32_t n)
+{
+    int64_t deadline = now_ms() + 10000;
+    for (;;) {
+        bool left = false;
+        for (uint32_t p = 0; p < n; p++)
+            left |= partition_dir_exists(x, topic, p);
+        if (!left || now_ms() >= deadline)
+            return !left;
+        usleep(100 * 1000);
+    }
+}
+
+/* Within timeout_ms, every one of topic's n partitions has 3 replicas in sync, none on `gone`. */
+static bool off_broker(const char *topic, uint32_t n, int gone, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    for (;;) {
+        bool done = true;
+        for (uint32_t p = 0; p < n && done; p++) {
+            struct pview v;
+            done =
+                leader_view(topic, p, &v) && v.n == 3 && v.isr == 3 && !has(v.replicas, v.n, gone);
+        }
+        if (done || now_ms() >= deadline)
+            return done;
+        usleep(100 * 1000);
+    }
+}
+
+#define MOVE_SEQS 4000
+
+/*
+ * Item 4: a partition moves to another replica set while a producer writes
+ * to it with acks=all (the leader itself is moved out: it hands leadership
+ * over before it leaves). Nothing acknowledged is lost or duplicated, the
+ * new replica holds the data, and the replica left out is deleted.
+ */
+Test(cluster, reassignment_under_load_moves_the_leader_out_and_loses_nothing)
+{
+    start_cluster_of(4);
+    create_replicated("moving", 1, 3);
+    int leader = wait_settled("moving");
+    struct pview v;
+    cr_assert(leader_view("moving", 0, &v) && v.n == 3);
+    int spare = 0;
+    for (int id = 1; id <= 4; id++)
+        if (!has(v.replicas, v.n, id))
+            spare = id;
+    int target[3] = {spare}, k = 1;
+    for (int i = 0; i < 3; i++)
+        if (v.replicas[i] != leader)
+            target[k++] = v.replicas[i];
+    cr_assert_eq(k, 3);
+    cr_assert_eq(reassign("moving", 0, (int[]){leader, leader}, 2),
+                 RINGLOG__ERROR_CODE__INVALID_REPLICA_ASSIGNMENT, "a broker named twice");
+    cr_assert_eq(reassign("moving", 0, (int[]){9}, 1),
+                 RINGLOG__ERROR_CODE__INVALID_REPLICA_ASSIGNMENT, "a broker not in --peers");
+    cr_assert_eq(reassign("moving", 5, target, 3), RINGLOG__ERROR_CODE__UNKNOWN_PARTITION);
+    static bool acked[MOVE_SEQS];
+    memset(acked, 0, sizeof(acked));
+    int seq = 0;
+    for (; seq < 20; seq++)
+        acked[seq] = produce_seq(leader, "moving", seq) == 0;
+    cr_assert_eq(reassign("moving", 0, target, 3), 0);
+    int64_t deadline = now_ms() + 60000;
+    bool done = false;
+    while (!done && now_ms() < deadline && seq < MOVE_SEQS - 50) {
+        int l = wait_leader("moving", -1, 3000);
+        if (l > 0)
+            for (int i = 0; i < 10; i++, seq++)
+                acked[seq] = produce_seq(l, "moving", seq) == 0;
+        done = moved_to("moving", 0, target, 3);
+    }
+    cr_assert(done, "the move did not finish in 60 s");
+    int l = wait_leader("moving", -1, 5000);
+    cr_assert(has(target, 3, l), "the leader %d is one of the new replicas", l);
+    for (int i = 0; i < 20; i++, seq++)
+        acked[seq] = produce_seq(l, "moving", seq) == 0 || acked[seq];
+    int nacked = 0;
+    for (int i = 0; i < seq; i++)
+        nacked += acked[i];
+    cr_assert_gt(nacked, 40, "writes went on during the move (%d acknowledged)", nacked);
+    /* Every new replica has every acknowledged write, once, in order. */
+    for (int r = 0; r < 3; r++) {
+        static int seen[MOVE_SEQS];
+        memset(seen, 0, sizeof(seen));
+        int64_t t_end = now_ms() + 10000;
+        int64_t hw = 0;
+        while (now_ms() < t_end) {
+            memset(seen, 0, sizeof(seen));
+            struct pview rv;
+            view_of(node_by_id(target[r]), "moving", 0, &rv);
+            hw = read_all(node_by_id(target[r]), "moving", seen, MOVE_SEQS);
+            int missing = 0;
+            for (int i = 0; i < seq; i++)
+                missing += acked[i] && seen[i] == 0;
+            if (missing == 0)
+                break;
+            usleep(100 * 1000);
+        }
+        for (int i = 0; i < seq; i++) {
+            cr_assert(!acked[i] || seen[i] == 1, "node %d: batch %d acknowledged, seen %d times",
+                      target[r], i, seen[i]);
+            cr_assert_leq(seen[i], 1, "node %d: batch %d seen %d times", target[r], i, seen[i]);
+        }
+        cr_assert_gt(hw, 0);
+    }
+    /* The replica moved out is deleted once the group let it go. */
+    cr_assert(dirs_gone(node_by_id(leader), "moving", 1), "node %d still has the partition it left",
+              leader);
+    cr_assert(partition_dir_exists(node_by_id(spare), "moving", 0));
+}
+
+/*
+ * Decommissioning a broker moves every replica it holds to the others and
+ * places no new topic's replica on it; a restart of the cluster keeps it so
+ * (the moves are in the metadata log, the new replicas' memberships in
+ * their own logs).
+ */
+Test(cluster, decommission_moves_every_replica_off_the_broker)
+{
+    start_cluster_of(4);
+    create_replicated("spread", 4, 3);
+    for (uint32_t p = 0; p < 4; p++) {
+        struct pview v;
+        int64_t until = now_ms() + 20000;
+        while (!(leader_view("spread", p, &v) && v.isr == 3) && now_ms() < until)
+            usleep(50 * 1000);
+        cr_assert_eq(v.isr, 3, "partition %u in sync before the move", p);
+    }
+    const int gone = 2;
+    Ringlog__DecommissionBrokerRequest dr = RINGLOG__DECOMMISSION_BROKER_REQUEST__INIT;
+    dr.node_id = gone;
+    Ringlog__Request req = RINGLOG__REQUEST__INIT;
+    req.body_case = RINGLOG__REQUEST__BODY_DECOMMISSION_BROKER;
+    req.decommission_broker = &dr;
+    cr_assert_eq(controller_request(&req), 0);
+    bool done = off_broker("spread", 4, gone, 60000);
+    cr_assert(done, "replicas still on broker %d after 60 s", gone);
+    cr_assert(dirs_gone(node_by_id(gone), "spread", 4), "broker %d still holds a replica's files",
+              gone);
+    /* New topics avoid it; and it cannot be named in a move any more. */
+    create_replicated("after", 4, 3);
+    for (uint32_t p = 0; p < 4; p++) {
+        struct pview v;
+        cr_assert(view_of(&nodes[0], "after", p, &v));
+        cr_assert(!has(v.replicas, v.n, gone), "partition %u placed on the decommissioned broker",
+                  p);
+    }
+    cr_assert_eq(reassign("after", 0, (int[]){1, gone, 3}, 3),
+                 RINGLOG__ERROR_CODE__INVALID_REPLICA_ASSIGNMENT);
+    /* A restart of every broker: the moved partitions come back with their new replicas. */
+    for (int i = 0; i < nnodes; i++) {
+        cr_assert_eq(broker_stop(&nodes[i].b), 0);
+        nodes[i].b.pid = 0;
+    }
+    for (int i = 0; i < nnodes; i++)
+        start(&nodes[i]);
+    done = off_broker("spread", 4, gone, 30000);
+    cr_assert(done, "after a restart the partitions are back on their new replicas, in sync");
+    /* Replaying the metadata log opens the creation's replicas again for a moment; a member
+     * tells each it was removed, and it goes. */
+    cr_assert(dirs_gone(node_by_id(gone), "spread", 4),
+              "broker %d holds a replica's files again after the restart", gone);
 }

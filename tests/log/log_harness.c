@@ -191,7 +191,15 @@ int h_retention(struct harness *h, struct partition_log *log)
 
 int h_reset(struct harness *h, struct partition_log *log, int64_t offset, int32_t start_epoch)
 {
+    return h_reset_with(h, log, NULL, offset, start_epoch);
+}
+
+int h_reset_with(struct harness *h, struct partition_log *log, const struct log_ctl *in,
+                 int64_t offset, int32_t start_epoch)
+{
     struct h_ctl hc = {0};
+    if (in)
+        hc.c.config = in->config;
     hc.c.on_complete = ctl_done;
     int rc = partition_log_reset(log, offset, start_epoch, &hc.c);
     if (rc != LOG_OK)

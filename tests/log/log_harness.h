@@ -48,6 +48,9 @@ int h_truncate(struct harness *h, struct partition_log *log, int64_t offset, int
 int h_retention(struct harness *h, struct partition_log *log);
 int h_reset(struct harness *h, struct partition_log *log, int64_t offset, int32_t start_epoch);
 int h_advance_start(struct harness *h, struct partition_log *log, int64_t offset);
+/* A reset with the config of `in` (its other fields unused). */
+int h_reset_with(struct harness *h, struct partition_log *log, const struct log_ctl *in,
+                 int64_t offset, int32_t start_epoch);
 void h_drive(struct harness *h); /* until idle */
 /* Runs the ring for about `ms` milliseconds: submits, dispatches what completes, never blocks. */
 void h_spin(struct harness *h, int ms);

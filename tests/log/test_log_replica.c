@@ -384,3 +384,86 @@ Test(log_replica, a_version_1_checkpoint_is_still_read)
     cr_assert_eq(h_read_all(&H, log, NULL, NULL, 0), 4);
     cr_assert_eq(h_close(&H, log), LOG_OK);
 }
+
+/* A configuration control batch whose value is `value` (opaque to the engine), at `offset`. */
+static int append_config(struct partition_log *log, int64_t offset, int32_t epoch,
+                         const char *value)
+{
+    uint8_t buf[512];
+    struct rl_batch_builder b;
+    cr_assert_eq(rl_batch_builder_init(&b, buf, sizeof(buf), NULL), RL_OK);
+    uint8_t key[2] = {(uint8_t)RL_CONTROL_CONFIG, 0};
+    struct rl_record_in r = {.key = key,
+                             .key_len = sizeof(key),
+                             .value = (const uint8_t *)value,
+                             .value_len = strlen(value),
+                             .timestamp = 1000};
+    cr_assert_eq(rl_batch_builder_add(&b, &r), RL_OK);
+    size_t n = rl_batch_builder_finish(&b);
+    rl_batch_make_control(buf, n);
+    rl_batch_stamp(buf, offset, epoch);
+    return append_flags(log, buf, n, LOG_APPEND_CONTROL | LOG_APPEND_EXACT_OFFSETS, epoch);
+}
+
+/* The log's config table is exactly these (offset, value) pairs, oldest first. */
+static void expect_configs(struct partition_log *log, const int64_t *offsets,
+                           const char *const *values, uint32_t n)
+{
+    const struct log_config *c;
+    uint32_t got = partition_log_configs(log, &c);
+    cr_assert_eq(got, n, "%u configs, want %u", got, n);
+    for (uint32_t i = 0; i < n; i++) {
+        cr_assert_eq(c[i].offset, offsets[i], "config %u at %lld", i, (long long)c[i].offset);
+        cr_assert_eq(c[i].len, strlen(values[i]));
+        cr_assert_eq(memcmp(c[i].value, values[i], c[i].len), 0, "config %u's value", i);
+    }
+}
+
+/*
+ * The replication core restores its membership from the log's config
+ * batches: the table follows appends (epoch markers and data batches are
+ * not configs), truncation, clean and crashed restarts (checkpoint plus
+ * recovery's scan), and a reset, which keeps only the config it is given.
+ */
+Test(log_replica, config_table_follows_appends_truncation_restarts_and_reset)
+{
+    struct partition_log_config cfg;
+    h_cfg(&cfg);
+    struct partition_log *log = h_open(&H, &cfg, NULL);
+    cr_assert_eq(append_exact(log, 0, 0, 1), LOG_OK); /* offsets 0, 1 */
+    cr_assert_eq(append_config(log, 2, 1, "A"), LOG_OK);
+    cr_assert_eq(append_exact(log, 1, 3, 1), LOG_OK);
+    cr_assert_eq(append_config(log, 5, 1, "BB"), LOG_OK);
+    expect_configs(log, (int64_t[]){2, 5}, (const char *[]){"A", "BB"}, 2);
+    cr_assert_eq(h_truncate(&H, log, 5, NULL), LOG_OK);
+    expect_configs(log, (int64_t[]){2}, (const char *[]){"A"}, 1);
+    cr_assert_eq(append_config(log, 5, 2, "CCC"), LOG_OK);
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+    struct log_open_report rep;
+    log = h_open(&H, &cfg, &rep);
+    cr_assert(rep.clean);
+    expect_configs(log, (int64_t[]){2, 5}, (const char *[]){"A", "CCC"}, 2);
+    /* A crash: the checkpoint's configs, then those recovery scans past it. */
+    checkpoint_now(log);
+    cr_assert_eq(append_config(log, 6, 2, "D"), LOG_OK);
+    partition_log_free(log);
+    log = h_open(&H, &cfg, &rep);
+    cr_assert(!rep.clean);
+    expect_configs(log, (int64_t[]){2, 5, 6}, (const char *[]){"A", "CCC", "D"}, 3);
+    /* Only the newest LOG_MAX_CONFIGS stay. */
+    for (int i = 0; i < LOG_MAX_CONFIGS; i++)
+        cr_assert_eq(append_config(log, 7 + i, 2, "E"), LOG_OK);
+    const struct log_config *c;
+    cr_assert_eq(partition_log_configs(log, &c), LOG_MAX_CONFIGS);
+    cr_assert_eq(c[0].offset, 7);
+    /* A reset keeps the config in effect at its start, across a restart. */
+    struct log_config keep = {.offset = 14, .len = 2, .value = "ZZ"};
+    struct log_ctl ctl = {.config = &keep};
+    cr_assert_eq(h_reset_with(&H, log, &ctl, 40, 2), LOG_OK);
+    expect_configs(log, (int64_t[]){14}, (const char *[]){"ZZ"}, 1);
+    partition_log_free(log); /* a crash right after */
+    log = h_open(&H, &cfg, NULL);
+    cr_assert_eq(partition_log_start_offset(log), 40);
+    expect_configs(log, (int64_t[]){14}, (const char *[]){"ZZ"}, 1);
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+}
