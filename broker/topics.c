@@ -52,6 +52,7 @@ struct topic_info *topic_info_new(const char *name, uint64_t id, uint32_t partit
         atomic_init(&t->stats[i].online, false);
         atomic_init(&t->stats[i].leader, -1);
         atomic_init(&t->stats[i].isr, 0);
+        atomic_init(&t->stats[i].records_target, 0);
         atomic_init(&t->stats[i].assigned.seq, 0);
         atomic_init(&t->stats[i].assigned.count, 0);
         atomic_init(&t->stats[i].members.seq, 0);
@@ -81,6 +82,7 @@ static void stats_copy(struct partition_stats *to, const struct partition_stats 
     atomic_store(&to->leader, atomic_load(&from->leader));
     atomic_store(&to->isr, atomic_load(&from->isr));
     atomic_store(&to->online, atomic_load(&from->online));
+    atomic_store(&to->records_target, atomic_load(&from->records_target));
     int32_t nodes[TOPIC_MAX_REPLICAS];
     uint32_t n = replica_set_read(&from->assigned, nodes);
     if (n > 0)

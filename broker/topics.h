@@ -52,6 +52,10 @@ struct partition_stats {
     /* The group's members (voters, then learners) as this broker's replica
      * knows them: while a move runs, the old and the new replicas. */
     struct replica_set_slot members;
+    /* A cluster's DeleteRecords (controller_topics.c, shard 0 writes): every
+     * replica, one attached later by a reassignment too, moves its records
+     * start here once its high watermark reaches it (0: none). */
+    _Atomic int64_t records_target;
 };
 
 /* topic_config.cleanup_policy bits: the storage engine's LOG_CLEANUP_* */

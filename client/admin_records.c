@@ -69,8 +69,10 @@ static int send_once(struct ringlog_admin *a, const char *topic, ringlog_partiti
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; tr && parts[i].err == PART_TODO && j < tr->n_partitions; j++)
             if (tr->partitions[j]->partition == (uint32_t)parts[i].partition) {
+                /* The offset stays asked until answered: a NOT_CONTROLLER is sent again. */
                 parts[i].err = tr->partitions[j]->error ? (int)tr->partitions[j]->error : PART_OK;
-                parts[i].offset = tr->partitions[j]->low_watermark;
+                if (!tr->partitions[j]->error)
+                    parts[i].offset = tr->partitions[j]->low_watermark;
             }
     rl_conn_response_free(resp);
     return tr ? RINGLOG_OK : RINGLOG_ERR_PROTOCOL;

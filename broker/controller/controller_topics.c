@@ -176,6 +176,10 @@ bool controller_topics_apply(struct controller *ctl, const Ringlog__ClusterRecor
                                 cr->partitions_added->replicas, ts >= srv->incarnation_birth_ms);
     } else if (cr->body_case == RINGLOG__CLUSTER_RECORD__BODY_RECORDS_DELETED &&
                cr->records_deleted->partition < t->partitions && cr->records_deleted->offset >= 0) {
+        /* Kept in the stats too: a replica attached later (a reassignment) moves there. */
+        struct partition_stats *st = &t->stats[cr->records_deleted->partition];
+        if (atomic_load(&st->records_target) < cr->records_deleted->offset)
+            atomic_store(&st->records_target, cr->records_deleted->offset);
         topic_change_records_start(&a->change, t, cr->records_deleted->partition,
                                    cr->records_deleted->offset);
     } else {

@@ -142,15 +142,19 @@ static void delete_local(struct request *r, uint32_t n)
 
 /* ------------------------------------------------------------ cluster */
 
-/* The offset to propose, or an error: checked where this broker leads the partition. */
+/*
+ * The offset to propose, or an error. Where this broker leads the partition
+ * it resolves -1 (its high watermark) and refuses offsets past its log end
+ * (which holds every committed offset: a leader just elected may not know
+ * its commit yet, and the client checked the high watermark already).
+ */
 static int cluster_offset(const struct server *srv, const struct topic_info *t, uint32_t partition,
                           int64_t asked, int64_t *offset)
 {
     const struct partition_stats *st = &t->stats[partition];
     bool leads = atomic_load(&st->online) && atomic_load(&st->leader) == srv->cfg.node_id;
-    int64_t hw = atomic_load(&st->high_watermark);
-    *offset = asked == -1 && leads ? hw : asked;
-    if (*offset < 0 || (leads && *offset > hw))
+    *offset = asked == -1 && leads ? atomic_load(&st->high_watermark) : asked;
+    if (*offset < 0 || (leads && *offset > atomic_load(&st->log_end)))
         return RINGLOG__ERROR_CODE__OFFSET_OUT_OF_RANGE;
     return RINGLOG__ERROR_CODE__NONE;
 }

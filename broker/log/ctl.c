@@ -1248,17 +1248,17 @@ static void advance_flushed(struct partition_log *log, int status)
 
 /*
  * DeleteRecords (partition_log_advance_start): the records start moves
- * forward to ctl->offset, which must be at most the log end and, on a
- * replicated partition, the high watermark. Moving back is a no-op.
+ * forward to ctl->offset, at most the log end. Moving back is a no-op.
+ * Whether the offset is committed is the caller's to know: the engine's
+ * own high watermark is min(commit, durable) as last checkpointed and may
+ * lag the commit a caller saw, and a refusal here would have no event to
+ * be retried at once the replica is idle.
  */
 static void start_advance(struct partition_log *log)
 {
     struct log_ctl_run *r = &log->ctl;
     int64_t x = r->user->offset;
-    int64_t limit = log->high_watermark >= 0 && log->high_watermark < log->next_offset
-                        ? log->high_watermark
-                        : log->next_offset;
-    if (x > limit) {
+    if (x > log->next_offset) {
         ctl_end(log, LOG_ERR_OUT_OF_RANGE);
         return;
     }

@@ -454,8 +454,8 @@ int partition_log_enforce_retention(struct partition_log *log, struct log_ctl *c
 
 /*
  * DeleteRecords: moves the records start (partition_log_records_start)
- * forward to `offset`, which may not pass the log end nor, when one is
- * set, the high watermark (LOG_ERR_OUT_OF_RANGE). What lies below is made
+ * forward to `offset`, which may not pass the log end (LOG_ERR_OUT_OF_RANGE;
+ * that it is committed is the caller's to check). What lies below is made
  * durable first, and a checkpoint naming the new start is durable before
  * on_complete: it survives a crash. Retention deletes the segments wholly
  * below it at its next run. An offset at or below the current start: LOG_OK,

@@ -92,6 +92,7 @@ int partition_replicate(struct partition *p, uint64_t topic_id,
     p->replica = r;
     partition_on_leadership(p, false, replica_leader(r), replica_term(r));
     partition_on_commit(p, replica_commit(r));
+    partition_records_start_on_attach(p);
     return 0;
 }
 

@@ -232,6 +232,9 @@ void partition_delete_records(struct partition *p, struct partition_delete_recor
 void partition_records_start_target(struct partition *p, int64_t offset);
 /* partition_on_commit: a target waiting for the high watermark may go now. */
 void partition_records_start_on_commit(struct partition *p);
+/* partition_replicate: a replica attached after a cluster's DeleteRecords (a reassignment's new
+ * replica, or any at start) takes the topic's target (partition_stats.records_target). */
+void partition_records_start_on_attach(struct partition *p);
 
 /* Frees the memory of a closed or deleted partition. */
 void partition_free(struct partition *p);

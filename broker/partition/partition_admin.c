@@ -102,6 +102,9 @@ static void start_moved(struct partition_delete_records *pd)
     if (failed) /* tried again at the next commit */
         DIAG_WARN("moving the records start of %s-%u to %lld: %s", p->topic, p->index,
                   (long long)pd->offset, pd->result.message ? pd->result.message : "failed");
+    else
+        DIAG_INFO("%s-%u: records below %lld deleted (the cluster's DeleteRecords)", p->topic,
+                  p->index, (long long)pd->offset);
     free(pd);
     if (failed)
         return;
@@ -134,6 +137,14 @@ void partition_records_start_target(struct partition *p, int64_t offset)
     if (offset > p->start_target)
         p->start_target = offset;
     start_target_check(p);
+}
+
+void partition_records_start_on_attach(struct partition *p)
+{
+    assert(p->shard == shard_current());
+    int64_t target = atomic_load(&p->stats->records_target);
+    if (target > 0)
+        partition_records_start_target(p, target);
 }
 
 void partition_records_start_on_commit(struct partition *p)

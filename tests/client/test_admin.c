@@ -766,3 +766,59 @@ Test(admin, list_offsets_single_broker)
     cr_assert_eq(offset_of(a, "lo", 1, before, NULL), 2);
     ringlog_admin_destroy(a);
 }
+
+/* A broker that is not the controller (the client must follow NOT_CONTROLLER from there). */
+static const char *non_controller_addr(void)
+{
+    int fd = wire_connect(nodes[0].port);
+    Ringlog__Response *md = wire_metadata(fd, NULL);
+    close(fd);
+    cr_assert_not_null(md);
+    int controller = md->metadata->controller_id;
+    ringlog__response__free_unpacked(md, NULL);
+    cr_assert(controller >= 1 && controller <= NODES, "controller %d", controller);
+    return nodes[controller % NODES].addr;
+}
+
+/*
+ * A replica added by a reassignment after a DeleteRecords starts at the
+ * deleted offset too (the target is kept with the partition, not only
+ * applied to the replicas there were then).
+ */
+Test(admin, delete_records_reaches_a_replica_added_later)
+{
+    start_all(NODES);
+    ringlog_admin *a = admin_at(all_addrs());
+    char err[256];
+    /* One segment: the leader's log still starts at 0, the new replica copies it from there
+     * (a new replica behind a leader whose retention deleted segments is not brought in yet:
+     * see the report). */
+    create(a, "mv", 1, 2, 0);
+    await_leaders(a, "mv");
+    ringlog_topic_info *ti = NULL;
+    cr_assert_eq(ringlog_admin_describe_topic(a, "mv", &ti, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(ti->partitions[0].replica_count, 2);
+    int32_t target[3] = {ti->partitions[0].replicas[0], ti->partitions[0].replicas[1], 0};
+    ringlog_free(ti);
+    for (int32_t id = 1; id <= NODES; id++)
+        if (id != target[0] && id != target[1])
+            target[2] = id;
+    produce(all_addrs(), "mv", 0, 40);
+    int64_t start = offset_of(a, "mv", 0, RINGLOG_OFFSET_END, NULL) - 5;
+    /* Sent first to a broker that is not the controller: the retry keeps the offset asked. */
+    ringlog_admin *elsewhere = admin_at(non_controller_addr());
+    int64_t low = -7;
+    int perr = delete_before(elsewhere, "mv", 0, start, &low);
+    ringlog_admin_destroy(elsewhere);
+    cr_assert_eq(perr, 0, "delete records at %lld: %s (low %lld)", (long long)start,
+                 ringlog_err_name(perr), (long long)low);
+    cr_assert_eq(low, start);
+    await_earliest(a, "mv", 0, start);
+    int rc = ringlog_admin_reassign_partition(a, "mv", 0, target, 3, err, sizeof(err));
+    cr_assert_eq(rc, 0, "reassign: %s %s", ringlog_err_name(rc), err);
+    /* Every broker holds a replica now, the new one included, each starting there. */
+    await_replica_starts("mv", 0, start);
+    cr_assert_eq(poll_at(nodes[target[2] - 1].addr, "mv", 0, start - 1),
+                 RINGLOG_ERR_OFFSET_OUT_OF_RANGE);
+    ringlog_admin_destroy(a);
+}
