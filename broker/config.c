@@ -102,7 +102,7 @@ static int parse_peers(struct broker_config *cfg, const char *text, char *err, s
     char *save = NULL;
     for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
         if (cfg->peer_count == BROKER_MAX_PEERS) {
-            snprintf(err, err_len, "--peers: at most %d peers", BROKER_MAX_PEERS);
+            snprintf(err, err_len, "--peers: at most %d brokers in a cluster", BROKER_MAX_PEERS);
             return -1;
         }
         struct peer *p = &cfg->peers[cfg->peer_count];
@@ -116,6 +116,14 @@ static int parse_peers(struct broker_config *cfg, const char *text, char *err, s
         if (parse_i64(item, 0, INT32_MAX, &id) != 0 ||
             parse_host_port(at + 1, p->host, sizeof(p->host), &p->port) != 0) {
             snprintf(err, err_len, "--peers: '%s@%s' is not ID@HOST:PORT", item, at + 1);
+            return -1;
+        }
+        if (id >= BROKER_MAX_NODE_ID) {
+            /* Replica traffic and in-sync sets index brokers by id (a bit or a slot each):
+             * an id past them would be dropped without a word. */
+            snprintf(err, err_len,
+                     "--peers: node id %lld is too large: a cluster's ids are 0 to %d",
+                     (long long)id, BROKER_MAX_NODE_ID - 1);
             return -1;
         }
         p->node_id = (int32_t)id;

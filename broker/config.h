@@ -13,7 +13,11 @@
 #include "diag.h"
 #include "log/partition_log.h"
 
-#define BROKER_MAX_PEERS 16
+/* Brokers of a cluster: every one may hold a replica of every partition, and a replication
+ * group has at most 8 members (replication/replica_group.h RG_MAX_NODES). */
+#define BROKER_MAX_PEERS 8
+/* A cluster's node ids are below this (replica traffic and in-sync sets index brokers by id). */
+#define BROKER_MAX_NODE_ID 64
 /* The longest line a --config file may hold, newline not counted. */
 #define BROKER_CONFIG_MAX_LINE 4096
 #define BROKER_MAX_SHARDS 64

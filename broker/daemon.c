@@ -263,9 +263,7 @@ static int open_listeners(struct server *srv, char *err, size_t err_len)
 
 /*
  * --peers, when given, lists the cluster's brokers with this one among
- * them, each id once. Other brokers get links (net/peer.h); topics are
- * still created and served by the broker asked, as on a single node,
- * until replication uses the links.
+ * them, each id once (config.c checks each is below BROKER_MAX_NODE_ID).
  */
 static int check_peers(const struct broker_config *cfg, char *err, size_t err_len)
 {
@@ -273,6 +271,7 @@ static int check_peers(const struct broker_config *cfg, char *err, size_t err_le
     for (int i = 0; i < cfg->peer_count; i++) {
         if (cfg->peers[i].node_id == cfg->node_id)
             self = true;
+
         for (int j = 0; j < i; j++) {
             if (cfg->peers[j].node_id == cfg->peers[i].node_id) {
                 snprintf(err, err_len, "--peers names node %d twice", cfg->peers[i].node_id);

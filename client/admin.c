@@ -78,16 +78,19 @@ int rl_admin_open(struct ringlog_admin *a, const char *host, int port, struct rl
     return err;
 }
 
-/* Connects to the first bootstrap broker that accepts. */
+/* Connects to the first bootstrap broker that accepts, from the one after the last that failed. */
 static int admin_connect(struct ringlog_admin *a, char *errbuf, size_t errlen)
 {
     if (a->conn)
         return RINGLOG_OK;
     int err = RINGLOG_ERR_TRANSPORT;
-    for (size_t i = 0; i < a->nbootstrap; i++) {
+    assert(a->nbootstrap > 0);
+    for (size_t k = 0; k < a->nbootstrap; k++) {
+        size_t i = (a->next_bootstrap + k) % a->nbootstrap;
         err =
             rl_admin_open(a, a->bootstrap[i].host, a->bootstrap[i].port, &a->conn, errbuf, errlen);
         if (err == RINGLOG_OK) {
+            a->next_bootstrap = i;
             rl_conn_set_client_id(a->conn, a->conf->client_id);
             return RINGLOG_OK;
         }
@@ -97,9 +100,16 @@ static int admin_connect(struct ringlog_admin *a, char *errbuf, size_t errlen)
     return err;
 }
 
+/*
+ * One request, one answer. When `retry` is set (requests safe to repeat), a
+ * lost connection is retried once on a fresh one, and a broker that
+ * accepted the connection but never answered (stopped, hung, or not a
+ * broker) is passed over for the next bootstrap broker, each in turn.
+ */
 int rl_admin_call(struct ringlog_admin *a, Ringlog__Request *req, Ringlog__Response **resp,
                   bool retry, char *errbuf, size_t errlen)
 {
+    int silent = 0; /* brokers passed over for never answering */
     for (int attempt = 0;; attempt++) {
         int err = admin_connect(a, errbuf, errlen);
         if (err)
@@ -125,9 +135,12 @@ int rl_admin_call(struct ringlog_admin *a, Ringlog__Request *req, Ringlog__Respo
             return RINGLOG_OK;
         }
         rl_errbuf(errbuf, errlen, "%s", rl_conn_errstr(a->conn));
+        bool never_answered = !rl_conn_speaks_protocol(a->conn);
         rl_conn_close(a->conn);
         a->conn = NULL;
-        if (!retry || attempt > 0 || err == RINGLOG_ERR_TIMED_OUT)
+        a->next_bootstrap++; /* the next connection starts with another broker */
+        bool pass_over = retry && never_answered && ++silent < (int)a->nbootstrap;
+        if (!pass_over && (!retry || attempt > silent || err == RINGLOG_ERR_TIMED_OUT))
             return err;
         req->correlation_id = 0;
     }
@@ -243,6 +256,11 @@ int rl_admin_controller_call(ringlog_admin *a, const char *probe_topic, Ringlog_
         bool moved = (err == RINGLOG_ERR_NOT_LEADER || err == RINGLOG_ERR_NOT_CONTROLLER) &&
                      attempt < 20 && rl_admin_move_to_controller(a);
         if (err == RINGLOG_ERR_NOT_CONTROLLER && attempt < 20 && !moved) {
+            /* This broker knows no controller (an election, or it is cut off from the
+             * others): ask the next bootstrap broker after a pause. */
+            rl_conn_close(a->conn);
+            a->conn = NULL;
+            a->next_bootstrap++;
             struct timespec ts = {0, 100 * 1000 * 1000};
             nanosleep(&ts, NULL);
             moved = true;

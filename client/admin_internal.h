@@ -20,6 +20,7 @@ struct ringlog_admin {
     struct rl_hostport *bootstrap;
     size_t nbootstrap;
     struct rl_conn *conn;
+    size_t next_bootstrap; /* where the next connection starts looking */
     pthread_mutex_t mu;
 };
 

@@ -351,15 +351,47 @@ static void meta_changed(struct partition *p)
     apply_next(ctl);
 }
 
+/*
+ * The metadata log's members: every broker of --peers votes in a cluster
+ * of up to CONTROLLER_MAX_VOTERS; a larger one takes the lowest ids as
+ * voters and the others as learners, which receive and apply the log but
+ * do not vote (Kafka and Redpanda advise 3 or 5 controllers too: every
+ * voter more is one more in every quorum write). Every broker derives the
+ * same members from the same --peers.
+ */
+static void metadata_members(const struct broker_config *cfg, struct rg_membership *m)
+{
+    _Static_assert(BROKER_MAX_PEERS <= RG_MAX_NODES, "every broker fits the metadata group");
+    int32_t ids[BROKER_MAX_PEERS];
+    uint32_t n = 0;
+    memset(m, 0, sizeof(*m));
+    for (int i = 0; i < cfg->peer_count; i++) {
+        uint32_t k = n++;
+        while (k > 0 && ids[k - 1] > cfg->peers[i].node_id) {
+            ids[k] = ids[k - 1];
+            k--;
+        }
+        ids[k] = cfg->peers[i].node_id;
+    }
+    bool all = n <= CONTROLLER_MAX_VOTERS;
+    for (uint32_t i = 0; i < n; i++) {
+        int32_t id = all ? cfg->peers[i].node_id : ids[i]; /* small clusters: --peers order */
+        if (all || i < CONTROLLER_MAX_VOTERS)
+            m->voters[m->voter_count++] = id;
+        else
+            m->learners[m->learner_count++] = id;
+    }
+    assert(rg_membership_valid(m) && m->voter_count <= CONTROLLER_MAX_VOTERS);
+}
+
 int controller_start(struct shard *s, char *err, size_t err_len)
 {
     struct server *srv = s->srv;
     assert(s->loop.id == 0 && srv->cluster);
     struct controller *ctl = calloc(1, sizeof(*ctl));
     struct topic_config cfg = {.retention_ms = -1, .retention_bytes = -1};
-    struct rg_membership m = {0};
-    for (uint32_t i = 0; i < (uint32_t)srv->cfg.peer_count && m.voter_count < RG_MAX_NODES; i++)
-        m.voters[m.voter_count++] = srv->cfg.peers[i].node_id;
+    struct rg_membership m;
+    metadata_members(&srv->cfg, &m);
     if (ctl) {
         ctl->buf = malloc(APPLY_READ_BYTES);
         ctl->meta_topic = topic_info_new(CONTROLLER_TOPIC, 0, 1, m.voter_count, &cfg);

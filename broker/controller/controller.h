@@ -21,6 +21,8 @@
 #include "topics.h"
 
 #define CONTROLLER_TOPIC "__cluster"
+/* Voters of the metadata log at most; other brokers follow it as learners (controller.c). */
+#define CONTROLLER_MAX_VOTERS 5
 
 struct shard;
 struct controller;

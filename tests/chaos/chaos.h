@@ -20,6 +20,7 @@
 
 #define CHAOS_NODES 3
 #define CHAOS_TOPIC "chaos"
+#define CHAOS_MAX_PARTITIONS 16 /* at least WL_MAX_PARTITIONS */
 
 struct chaos_opts {
     uint64_t seed;
@@ -48,6 +49,7 @@ struct chaos_cluster {
     char base_dir[512];
     const struct chaos_opts *opts;
     struct proxy *proxy;
+    bool moved[CHAOS_MAX_PARTITIONS]; /* the nemesis left the partition on fewer nodes */
 };
 
 /* Milliseconds on the monotonic clock, and since the run started (for log lines). */

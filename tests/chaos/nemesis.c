@@ -2,28 +2,34 @@
  * Fault episodes. Process faults: SIGKILL (restart later), SIGSTOP (SIGCONT
  * later), SIGTERM (restart later). Link faults through the proxy: isolate a
  * node, cut one direction between two nodes, cut both, delay one direction,
- * make one direction reset connections. Brokers are started only from the
+ * make one direction reset connections. Moves: a partition is reassigned
+ * to two of the three brokers (the third's replica is removed and deleted)
+ * and back to all three (a fresh replica joins and catches up), through
+ * the controller, while everything else goes on. Brokers are started only from the
  * main thread: broker_start's PR_SET_PDEATHSIG ties each broker to the
  * thread that forked it.
  */
 #include "nemesis.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
+
+#include "ringlog.h"
 
 #include "nodes.h"
 #include "proxy.h"
 #include "view.h"
 
-enum fault_kind { F_KILL, F_PAUSE, F_TERM, F_ISOLATE, F_ONE_WAY, F_PAIR, F_DELAY, F_FLAKY };
+enum fault_kind { F_KILL, F_PAUSE, F_TERM, F_ISOLATE, F_ONE_WAY, F_PAIR, F_DELAY, F_FLAKY, F_MOVE };
 
-static const char *const fault_names[] = {"kill",        "pause",    "term",  "isolate",
-                                          "one-way cut", "pair cut", "delay", "flaky"};
+static const char *const fault_names[] = {"kill",     "pause", "term",  "isolate", "one-way cut",
+                                          "pair cut", "delay", "flaky", "move"};
 
 struct fault {
     enum fault_kind kind;
     int a, b;   /* node indexes: a the target (or from), b the other end of a link */
-    int arg;    /* delay ms or reset chance per mille */
+    int arg;    /* delay ms, reset chance per mille, or the partition moved */
     bool reset; /* a cut ends with the connections reset (else they resume) */
 };
 
@@ -54,13 +60,15 @@ static struct fault draw_fault(struct chaos_cluster *c, struct test_rng *rng)
 {
     static const enum fault_kind table[] = {F_KILL, F_KILL,    F_KILL,    F_PAUSE,   F_PAUSE,
                                             F_TERM, F_ISOLATE, F_ISOLATE, F_ONE_WAY, F_ONE_WAY,
-                                            F_PAIR, F_DELAY,   F_FLAKY};
+                                            F_PAIR, F_DELAY,   F_FLAKY,   F_MOVE,    F_MOVE};
     struct fault f = {0};
     f.kind = table[test_rng_below(rng, sizeof(table) / sizeof(table[0]))];
     f.a = pick_node(c, rng);
     f.b = (f.a + 1 + (int)test_rng_below(rng, CHAOS_NODES - 1)) % CHAOS_NODES;
     f.arg =
         f.kind == F_DELAY ? 5 + (int)test_rng_below(rng, 300) : 10 + (int)test_rng_below(rng, 100);
+    if (f.kind == F_MOVE)
+        f.arg = (int)test_rng_below(rng, (uint64_t)partitions_of(c));
     f.reset = test_rng_below(rng, 2) == 0;
     return f;
 }
@@ -68,6 +76,51 @@ static struct fault draw_fault(struct chaos_cluster *c, struct test_rng *rng)
 static void cut(struct chaos_cluster *c, int from, int to, enum link_fault lf, int arg, bool reset)
 {
     proxy_set(c->proxy, from, to, lf, arg, reset);
+}
+
+/* Reassigns partition p to nodes (indexes), the first the preferred leader; retries while the
+ * controller is unreachable or moving, for up to 15 s. */
+static void move_partition(struct chaos_cluster *c, int p, const int *nodes, int n)
+{
+    char err[256], ids[32] = "";
+    int32_t reps[CHAOS_NODES];
+    for (int i = 0; i < n; i++) {
+        reps[i] = nodes[i] + 1;
+        snprintf(ids + strlen(ids), sizeof(ids) - strlen(ids), "%s%d", i ? "," : "", reps[i]);
+    }
+    ringlog_conf *conf = ringlog_conf_new();
+    ringlog_conf_set(conf, "bootstrap", c->bootstrap, err, sizeof(err));
+    ringlog_conf_set(conf, "request.timeout.ms", "3000", err, sizeof(err));
+    int e = RINGLOG_ERR_TIMED_OUT;
+    int64_t deadline = chaos_now_ms() + 15000;
+    while (e != RINGLOG_OK && chaos_now_ms() < deadline) {
+        ringlog_admin *a = ringlog_admin_new(conf, err, sizeof(err));
+        e = a ? ringlog_admin_reassign_partition(a, CHAOS_TOPIC, p, reps, (size_t)n, err,
+                                                 sizeof(err))
+              : RINGLOG_ERR_TRANSPORT;
+        if (a)
+            ringlog_admin_destroy(a);
+        if (e != RINGLOG_OK)
+            usleep(200 * 1000);
+    }
+    ringlog_conf_destroy(conf);
+    if (e == RINGLOG_OK)
+        c->moved[p] = n < CHAOS_NODES;
+    chaos_log("nemesis: partition %d to nodes %s: %s%s%s", p, ids,
+              e == RINGLOG_OK ? "recorded" : ringlog_err_name(e), e == RINGLOG_OK ? "" : ": ",
+              e == RINGLOG_OK ? "" : err);
+}
+
+/* Partition p's replicas on every node but `out` (-1: all), a drawn one first. */
+static void move(struct chaos_cluster *c, int p, int out, int first)
+{
+    int nodes[CHAOS_NODES], n = 0;
+    for (int i = 0; i < CHAOS_NODES; i++) {
+        int k = (first + i) % CHAOS_NODES;
+        if (k != out)
+            nodes[n++] = k;
+    }
+    move_partition(c, p, nodes, n);
 }
 
 static void apply(struct chaos_cluster *c, const struct fault *f, bool heal)
@@ -104,13 +157,18 @@ static void apply(struct chaos_cluster *c, const struct fault *f, bool heal)
     case F_FLAKY:
         cut(c, f->a, f->b, heal ? LINK_OK : LINK_FLAKY, f->arg, false);
         break;
+    case F_MOVE:
+        move(c, f->arg, heal ? -1 : f->a, f->b);
+        break;
     }
 }
 
 static void say(const struct fault *f, int hold_ms)
 {
     char where[48], extra[48] = "";
-    if (f->kind >= F_ONE_WAY)
+    if (f->kind == F_MOVE)
+        snprintf(where, sizeof(where), "partition %d off node %d", f->arg, f->a + 1);
+    else if (f->kind >= F_ONE_WAY)
         snprintf(where, sizeof(where), "node %d -> node %d", f->a + 1, f->b + 1);
     else
         snprintf(where, sizeof(where), "node %d", f->a + 1);
@@ -118,7 +176,7 @@ static void say(const struct fault *f, int hold_ms)
         snprintf(extra, sizeof(extra), " of %d ms", f->arg);
     else if (f->kind == F_FLAKY)
         snprintf(extra, sizeof(extra), " resetting %d per mille", f->arg);
-    else if (f->kind >= F_ISOLATE)
+    else if (f->kind >= F_ISOLATE && f->kind != F_MOVE)
         snprintf(extra, sizeof(extra), " (then %s)", f->reset ? "reset" : "resume");
     chaos_log("nemesis: %s %s%s for %d ms", fault_names[f->kind], where, extra, hold_ms);
 }
@@ -172,4 +230,7 @@ void nemesis_heal_all(struct chaos_cluster *c)
         if (c->nodes[i].proc.pid == 0)
             node_start(c, i);
     }
+    for (int p = 0; p < c->opts->partitions && p < CHAOS_MAX_PARTITIONS; p++)
+        if (c->moved[p])
+            move(c, p, -1, 0); /* a move back that failed mid-run */
 }

@@ -85,6 +85,7 @@ struct fake_broker {
     char fail_message[256];
     int stall_large_ms;  /* once: pause before reading the body of a frame over 1 MiB */
     int delay_create_ms; /* once: pause before answering a CreateTopics */
+    bool no_controller;  /* CreateTopics: NOT_CONTROLLER, and Metadata names none */
 };
 
 /* ---------------------------------------------------------------- state */
@@ -262,7 +263,7 @@ static void handle_metadata(struct fake_broker *fb, struct rl_arena *a, Ringlog_
     m->n_brokers = 1;
     m->brokers = NEWARR(a, Ringlog__BrokerInfo *, 1);
     m->brokers[0] = b;
-    m->controller_id = NODE_ID;
+    m->controller_id = fb->no_controller ? -1 : NODE_ID;
     size_t n = req->metadata->n_topics ? req->metadata->n_topics : fb->ntopics;
     m->n_topics = n;
     m->topics = NEWARR(a, Ringlog__TopicMetadata *, n);
@@ -284,7 +285,10 @@ static void handle_create(struct fake_broker *fb, struct rl_arena *a, Ringlog__R
         Ringlog__CreatableTopic *ct = req->create_topics->topics[i];
         Ringlog__TopicResult *tr = NEW(a, Ringlog__TopicResult, RINGLOG__TOPIC_RESULT__INIT);
         tr->name = ct->name;
-        if (!ct->name[0]) {
+        if (fb->no_controller) {
+            tr->error = RINGLOG__ERROR_CODE__NOT_CONTROLLER;
+            tr->error_message = "this broker knows no controller";
+        } else if (!ct->name[0]) {
             tr->error = RINGLOG__ERROR_CODE__INVALID_TOPIC;
             tr->error_message = "empty topic name";
         } else if (find_topic(fb, ct->name)) {
@@ -931,6 +935,13 @@ void fake_broker_stall_next_large_request(struct fake_broker *fb, int ms)
 {
     pthread_mutex_lock(&fb->mu);
     fb->stall_large_ms = ms;
+    pthread_mutex_unlock(&fb->mu);
+}
+
+void fake_broker_no_controller(struct fake_broker *fb)
+{
+    pthread_mutex_lock(&fb->mu);
+    fb->no_controller = true;
     pthread_mutex_unlock(&fb->mu);
 }
 

@@ -64,6 +64,9 @@ void fake_broker_fail_produce(struct fake_broker *fb, int n, int code, const cha
 /* The next CreateTopics is answered (and carried out) only after `ms`
  * milliseconds: a broker that takes long to create many partitions. */
 void fake_broker_delay_create_topics(struct fake_broker *fb, int ms);
+/* From now on: CreateTopics answers NOT_CONTROLLER and Metadata names no controller (a broker
+ * cut off from the others). */
+void fake_broker_no_controller(struct fake_broker *fb);
 
 /* Appends one uncompressed batch without a producer of `count` records whose
  * values are `value_len` bytes of `fill`; returns its base offset, -1 when

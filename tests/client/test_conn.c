@@ -299,6 +299,55 @@ Test(conn, slow_create_topics_waits_for_the_request_timeout, .timeout = 30)
     fake_broker_stop(fb);
 }
 
+/*
+ * A bootstrap broker that accepts but never answers (stopped with SIGSTOP,
+ * hung) is passed over for the next one, and the next call starts there
+ * too: a cluster with one paused broker first in the list stays manageable.
+ */
+Test(conn, admin_passes_over_a_silent_bootstrap_broker, .timeout = 30)
+{
+    int port;
+    int lfd = listen_local(&port);
+    struct fake_broker *fb = fake_broker_start();
+    char addr[128];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d,%s", port, fake_broker_address(fb));
+    ringlog_conf *c = ringlog_conf_new();
+    cr_assert_eq(ringlog_conf_set(c, "bootstrap", addr, NULL, 0), 0);
+    cr_assert_eq(ringlog_conf_set(c, "connect-timeout-ms", "300", NULL, 0), 0);
+    char err[256] = "";
+    ringlog_admin *a = ringlog_admin_new(c, err, sizeof(err));
+    cr_assert_not_null(a, "%s", err);
+    cr_assert_eq(ringlog_admin_create_topic(a, "t", 1, 1, NULL, err, sizeof(err)), 0, "%s", err);
+    ringlog_topic_info *ti = NULL;
+    cr_assert_eq(ringlog_admin_describe_topic(a, "t", &ti, err, sizeof(err)), 0, "%s", err);
+    ringlog_free(ti);
+    ringlog_admin_destroy(a);
+    ringlog_conf_destroy(c);
+    fake_broker_stop(fb);
+    close(lfd);
+}
+
+/* A bootstrap broker that knows no controller (cut off from the cluster) is passed over too. */
+Test(conn, admin_asks_another_broker_when_one_knows_no_controller, .timeout = 30)
+{
+    struct fake_broker *lost = fake_broker_start();
+    struct fake_broker *fb = fake_broker_start();
+    fake_broker_no_controller(lost);
+    char addr[128];
+    snprintf(addr, sizeof(addr), "%s,%s", fake_broker_address(lost), fake_broker_address(fb));
+    ringlog_conf *c = ringlog_conf_new();
+    cr_assert_eq(ringlog_conf_set(c, "bootstrap", addr, NULL, 0), 0);
+    char err[256] = "";
+    ringlog_admin *a = ringlog_admin_new(c, err, sizeof(err));
+    cr_assert_not_null(a, "%s", err);
+    cr_assert_eq(ringlog_admin_create_topic(a, "t", 1, 1, NULL, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(fake_broker_record_count(fb, "t", 0), 0, "the topic is on the second broker");
+    ringlog_admin_destroy(a);
+    ringlog_conf_destroy(c);
+    fake_broker_stop(fb);
+    fake_broker_stop(lost);
+}
+
 /* A peer that accepts but never answers is still told apart at the first answer. */
 Test(conn, admin_call_to_a_silent_peer_fails_at_connect_timeout)
 {

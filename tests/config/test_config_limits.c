@@ -10,15 +10,15 @@
 
 #include "config.h"
 
-/* 16 peers with hostnames of host_len bytes, whose list is cut_len bytes long
- * when the first host is trimmed to fit. */
-static void long_peers(char *out, size_t cap, size_t list_len)
+/* `count` peers with hostnames of 240 bytes, the first trimmed so the list is list_len bytes
+ * long. */
+static void long_peers(char *out, size_t cap, int count, size_t list_len)
 {
     char host[241];
     memset(host, 'b', sizeof(host) - 1);
     host[sizeof(host) - 1] = '\0';
     size_t n = 0;
-    for (int i = 1; i <= 16; i++)
+    for (int i = 1; i <= count; i++)
         n += (size_t)snprintf(out + n, cap - n, "%s%d@%s.example:%d", i > 1 ? "," : "", i, host,
                               7171 + 10 * i);
     cr_assert_geq(n, list_len);
@@ -32,17 +32,21 @@ Test(config_limits, a_peers_list_too_long_is_refused_not_cut)
 {
     static char peers[8192];
     /* 4097 bytes: a copy of 4096 cut the last port ":7331" to ":73". */
-    long_peers(peers, sizeof(peers), 4097);
+    long_peers(peers, sizeof(peers), 16, 4097);
     char *argv[] = {"ringlogd", "--peers", peers, NULL};
     struct broker_config cfg;
     char err[256] = "";
-    cr_assert_eq(broker_config_parse(&cfg, 3, argv, err, sizeof(err)), -1,
-                 "accepted, last peer port %u", (unsigned)cfg.peers[cfg.peer_count - 1].port);
+    cr_assert_eq(broker_config_parse(&cfg, 3, argv, err, sizeof(err)), -1, "accepted");
     cr_assert(strstr(err, "--peers") != NULL, "%s", err);
-    long_peers(peers, sizeof(peers), 4095);
+    /* The most brokers a cluster has, with long names: whole. */
+    long_peers(peers, sizeof(peers), BROKER_MAX_PEERS, 2000);
     cr_assert_eq(broker_config_parse(&cfg, 3, argv, err, sizeof(err)), 0, "%s", err);
-    cr_assert_eq(cfg.peer_count, 16);
-    cr_assert_eq(cfg.peers[15].port, 7331);
+    cr_assert_eq(cfg.peer_count, BROKER_MAX_PEERS);
+    cr_assert_eq(cfg.peers[BROKER_MAX_PEERS - 1].port, 7171 + 10 * BROKER_MAX_PEERS);
+    /* One more is refused with the reason. */
+    long_peers(peers, sizeof(peers), BROKER_MAX_PEERS + 1, 2200);
+    cr_assert_eq(broker_config_parse(&cfg, 3, argv, err, sizeof(err)), -1, "accepted");
+    cr_assert(strstr(err, "at most 8 brokers") != NULL, "%s", err);
 }
 
 /* Parses `text` as the --config file; returns broker_config_parse's result. */

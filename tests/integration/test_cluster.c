@@ -27,7 +27,7 @@ static void stop_cluster(void);
 /* fini runs after a failed assertion too: no broker or directory outlives a test. */
 TestSuite(cluster, .timeout = 180, .fini = stop_cluster);
 
-#define MAX_NODES 4
+#define MAX_NODES 6
 
 struct node {
     struct broker_proc b;
@@ -52,9 +52,11 @@ static void start(struct node *x)
     char id[16], listen[64];
     snprintf(id, sizeof(id), "%d", x->id);
     snprintf(listen, sizeof(listen), "127.0.0.1:%u", x->port);
-    const char *args[] = {"--node-id", id,         "--peers", peers_arg, "--listen",
-                          listen,      "--shards", "2",       "--flush", "always",
-                          "--metrics", "off",      NULL};
+    /* Six brokers share two cores: one shard each beyond four. */
+    const char *args[] = {"--node-id", id,       "--peers",   peers_arg,
+                          "--listen",  listen,   "--shards",  nnodes > 4 ? "1" : "2",
+                          "--flush",   "always", "--metrics", "off",
+                          NULL};
     cr_assert_eq(broker_start(&x->b, x->dir, args), 0, "node %d did not start", x->id);
 }
 
@@ -114,6 +116,8 @@ static void create_replicated(const char *topic, uint32_t partitions, uint32_t r
     int64_t deadline = now_ms() + 20000;
     for (int attempt = 0; now_ms() < deadline; attempt++) {
         struct node *x = &nodes[attempt % nnodes];
+        if (x->b.pid <= 0)
+            continue;
         int fd = wire_connect(x->port);
         cr_assert(fd >= 0);
         Ringlog__Response *r = wire_create_topic_replicated(fd, topic, partitions, rf);
@@ -817,4 +821,64 @@ Test(cluster, decommission_moves_every_replica_off_the_broker)
      * tells each it was removed, and it goes. */
     cr_assert(dirs_gone(node_by_id(gone), "spread", 4),
               "broker %d holds a replica's files again after the restart", gone);
+}
+
+/* The controller as any broker names it (Metadata's controller_id), -1 while none. */
+static int controller_seen(const struct node *x)
+{
+    int fd = wire_connect(x->port);
+    if (fd < 0)
+        return -1;
+    Ringlog__Response *r = wire_metadata(fd, NULL);
+    close(fd);
+    int id =
+        r && r->body_case == RINGLOG__RESPONSE__BODY_METADATA ? r->metadata->controller_id : -1;
+    if (r)
+        ringlog__response__free_unpacked(r, NULL);
+    return id;
+}
+
+/* Every running broker knows topic's n partitions, each with a leader, within 20 s. */
+static void expect_known_everywhere(const char *topic, uint32_t n)
+{
+    for (int i = 0; i < nnodes; i++) {
+        if (nodes[i].b.pid <= 0)
+            continue;
+        int64_t deadline = now_ms() + 20000;
+        bool ok = false;
+        while (!ok && now_ms() < deadline) {
+            ok = true;
+            for (uint32_t p = 0; p < n && ok; p++) {
+                struct pview v;
+                ok = view_of(&nodes[i], topic, p, &v) && v.leader > 0 && v.n == 3;
+            }
+            if (!ok)
+                usleep(100 * 1000);
+        }
+        cr_assert(ok, "node %d does not know %s with a leader for each partition", i + 1, topic);
+    }
+}
+
+/*
+ * Six brokers: the metadata log has five voters (the lowest ids) and the
+ * sixth follows it as a learner, so it knows every topic. The learner does
+ * not count in quorums: with brokers 4, 5 and 6 gone the three voters left
+ * still elect a controller and create topics.
+ */
+Test(cluster, a_sixth_broker_follows_the_metadata_log_without_voting)
+{
+    start_cluster_of(6);
+    create_replicated("wide", 6, 3);
+    expect_known_everywhere("wide", 6);
+    int ctl = -1;
+    for (int i = 0; i < 100 && ctl <= 0; i++, usleep(50 * 1000))
+        ctl = controller_seen(&nodes[5]);
+    cr_assert(ctl >= 1 && ctl <= 5, "the controller %d is one of the five voters", ctl);
+    /* With 4, 5 and 6 gone, three of the five voters remain: still a quorum (had all six
+     * voted, three of six would not be). */
+    for (int id = 4; id <= 6; id++)
+        broker_kill(&node_by_id(id)->b);
+    create_replicated("wider", 2, 3);
+    expect_known_everywhere("wider", 2);
+    cr_assert(controller_seen(&nodes[0]) >= 1 && controller_seen(&nodes[0]) <= 3);
 }
