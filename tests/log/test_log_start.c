@@ -1,8 +1,9 @@
 /*
  * DeleteRecords in the storage engine (issue 20 item 5): the records start
- * moved by partition_log_advance_start (bounded by the end, never back), kept by the checkpoint across a clean close and
- * a crash, segments wholly below it deleted by retention whatever the
- * cleanup policy; and topic limits changed live (partition_log_set_limits).
+ * moved by partition_log_advance_start (bounded by the end, never back),
+ * kept by the checkpoint across a clean close and a crash, segments wholly
+ * below it deleted by retention whatever the cleanup policy; and topic
+ * limits changed live (partition_log_set_limits).
  */
 #include <criterion/criterion.h>
 #include <stdlib.h>
