@@ -115,6 +115,8 @@ static void alter_begin(struct topic_job *job)
         topic_table_find(topic_registry_snapshot(&s->srv->topics), at->topic ? at->topic : "");
     struct topic_config cfg;
     const char *why = NULL;
+    if (topic_job_not_controller(job))
+        return;
     if (!t)
         topic_job_answer(job, RINGLOG__ERROR_CODE__UNKNOWN_TOPIC, NULL);
     else if (altered_config(s->srv, t, at, &cfg, &why) != 0)

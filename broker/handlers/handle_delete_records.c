@@ -164,6 +164,9 @@ static void cluster_begin(struct topic_job *job)
     struct shard *s = shard_current();
     const char *name;
     const Ringlog__DeleteRecordsPartition *dp = nth(job->r, (uint32_t)job->next, &name);
+    ((int64_t *)job->ctx)[job->next] = -1;
+    if (topic_job_not_controller(job))
+        return;
     const struct topic_info *t = topic_table_find(topic_registry_snapshot(&s->srv->topics), name);
     int64_t offset = -1;
     int error = wire_error_partition_known(t, dp->partition);

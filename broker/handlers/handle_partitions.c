@@ -21,6 +21,8 @@ static void partitions_begin(struct topic_job *job)
     const Ringlog__CreatePartitionsTopic *ct = req->topics[job->next];
     const struct topic_info *t =
         topic_table_find(topic_registry_snapshot(&s->srv->topics), ct->topic ? ct->topic : "");
+    if (topic_job_not_controller(job))
+        return;
     if (!t)
         topic_job_answer(job, RINGLOG__ERROR_CODE__UNKNOWN_TOPIC, NULL);
     else if (ct->count <= t->partitions)

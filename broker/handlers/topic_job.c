@@ -108,6 +108,17 @@ void topic_job_answer(struct topic_job *job, int error, const char *message)
     job_loop(job);
 }
 
+bool topic_job_not_controller(struct topic_job *job)
+{
+    const struct server *srv = shard_current()->srv;
+    assert(job->next < job->count);
+    if (!srv->cluster || atomic_load(&srv->controller_leader) == srv->cfg.node_id)
+        return false;
+    topic_job_answer(job, RINGLOG__ERROR_CODE__NOT_CONTROLLER,
+                     "this broker is not the controller: send it to Metadata's controller_id");
+    return true;
+}
+
 static void change_done(struct topic_change *c)
 {
     struct topic_job *job = c->ctx;

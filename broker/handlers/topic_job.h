@@ -46,6 +46,12 @@ struct topic_job *topic_job_new(struct request *r, size_t count);
 void topic_job_run(struct topic_job *job);
 /* Topic `next` is done (message NULL: the code's default text). */
 void topic_job_answer(struct topic_job *job, int error, const char *message);
+/*
+ * On a cluster's broker that is not the controller: answers topic `next`
+ * NOT_CONTROLLER and returns true, before anything is looked up (its topic
+ * table may lag the controller's: an UNKNOWN_TOPIC from here would be wrong).
+ */
+bool topic_job_not_controller(struct topic_job *job);
 /* Hands a local change or a controller call to the job: its end answers the topic. */
 struct topic_change *topic_job_change(struct topic_job *job);
 struct controller_call *topic_job_call(struct topic_job *job);
