@@ -407,13 +407,17 @@ static void *consumer_main(void *arg)
 
 static int conf_set(ringlog_conf *c, const char *k, const char *v);
 
-/* TLS as the ringlog CLI takes it from the environment ($RINGLOG_SECURITY_PROTOCOL, ...). */
+/* TLS and SASL as the ringlog CLI takes them from the environment ($RINGLOG_SECURITY_PROTOCOL,
+ * ...). */
 static int conf_security_from_env(ringlog_conf *c)
 {
     static const char *const KEYS[][2] = {{"RINGLOG_SECURITY_PROTOCOL", "security.protocol"},
                                           {"RINGLOG_TLS_CA", "tls.ca"},
                                           {"RINGLOG_TLS_CERT", "tls.cert"},
-                                          {"RINGLOG_TLS_KEY", "tls.key"}};
+                                          {"RINGLOG_TLS_KEY", "tls.key"},
+                                          {"RINGLOG_SASL_MECHANISM", "sasl.mechanism"},
+                                          {"RINGLOG_SASL_USERNAME", "sasl.username"},
+                                          {"RINGLOG_SASL_PASSWORD", "sasl.password"}};
     for (size_t i = 0; i < sizeof(KEYS) / sizeof(KEYS[0]); i++) {
         const char *v = getenv(KEYS[i][0]);
         if (v && *v && conf_set(c, KEYS[i][1], v) != 0)
@@ -433,8 +437,9 @@ static void usage_broker(void)
         "  [--batch-bytes B] [--compression none|lz4|zstd] [--callbacks poll|io-thread]\n"
         "  [--json] [--csv FILE]\n"
         "  [--broker-pid PID] [--idle-timeout SECONDS] [--max-seconds SECONDS] [--quiet]\n"
-        "TLS from the environment, as for ringlog: RINGLOG_SECURITY_PROTOCOL=tls, RINGLOG_TLS_CA,\n"
-        "  RINGLOG_TLS_CERT, RINGLOG_TLS_KEY\n");
+        "TLS and SASL from the environment, as for ringlog: RINGLOG_SECURITY_PROTOCOL=tls|sasl_*,\n"
+        "  RINGLOG_TLS_CA, RINGLOG_TLS_CERT, RINGLOG_TLS_KEY, RINGLOG_SASL_MECHANISM,\n"
+        "  RINGLOG_SASL_USERNAME, RINGLOG_SASL_PASSWORD\n");
 }
 
 static int parse_opts(int argc, char **argv, struct opts *o)

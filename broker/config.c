@@ -38,6 +38,8 @@ void broker_config_default(struct broker_config *cfg)
     cfg->default_segment_bytes = 1LL << 30;
     cfg->default_segment_ms = 7LL * 24 * 3600 * 1000;
     cfg->log_level = DIAG_LEVEL_INFO;
+    cfg->auth_timeout_ms = 10000;
+    cfg->auth_failure_delay_ms = 1000;
 }
 
 void broker_config_usage(void)
@@ -61,6 +63,11 @@ void broker_config_usage(void)
             "  --tls-cert FILE, --tls-key FILE  serve TLS only on --listen (PEM; SIGHUP reloads)\n"
             "  --tls-ca FILE             CA certificates that client certificates must chain to\n"
             "  --tls-client-auth none|request|require  ask clients for a certificate (none)\n"
+            "  --sasl-bootstrap-user NAME:PASSWORD  create this SCRAM user (a super user) when\n"
+            "                            there is none; with users, clients must authenticate\n"
+            "  --super-users U,U,...     principals (NAME or User:NAME) no ACL restricts\n"
+            "  --auth-timeout-ms MS      close connections not authenticated by then (10000)\n"
+            "  --auth-failure-delay-ms MS  answer a failed authentication this late (1000)\n"
             "  --help, --version\n");
 }
 
@@ -253,6 +260,17 @@ static int apply_setting(struct broker_config *cfg, const char *key, const char 
     } else if (strcmp(key, "log-level") == 0) {
         if (diag_parse_level(value, &cfg->log_level) != 0)
             goto bad;
+    } else if (strcmp(key, "auth-timeout-ms") == 0 || strcmp(key, "auth-failure-delay-ms") == 0) {
+        if (parse_i64(value, key[5] == 't' ? 100 : 0, 600000, &n) != 0)
+            goto bad;
+        *(key[5] == 't' ? &cfg->auth_timeout_ms : &cfg->auth_failure_delay_ms) = (uint32_t)n;
+    } else if (strcmp(key, "sasl-bootstrap-user") == 0 || strcmp(key, "super-users") == 0) {
+        bool boot = key[0] == 's' && key[1] == 'a';
+        char *dst = boot ? cfg->sasl_bootstrap_user : cfg->super_users;
+        size_t cap = boot ? sizeof(cfg->sasl_bootstrap_user) : sizeof(cfg->super_users);
+        if (!*value || strlen(value) >= cap || (boot && !strchr(value, ':')))
+            goto bad;
+        snprintf(dst, cap, "%s", value);
     } else if (strncmp(key, "tls-", 4) == 0) {
         int rc = apply_tls_setting(cfg, key, value);
         if (rc == -2) {
@@ -425,6 +443,10 @@ static bool known_flag(const char *key)
                                        "tls-key",
                                        "tls-ca",
                                        "tls-client-auth",
+                                       "sasl-bootstrap-user",
+                                       "super-users",
+                                       "auth-timeout-ms",
+                                       "auth-failure-delay-ms",
                                        "config"};
     for (size_t i = 0; i < sizeof(KEYS) / sizeof(KEYS[0]); i++)
         if (strcmp(KEYS[i], key) == 0)

@@ -60,6 +60,12 @@ struct broker_config {
     char tls_key[PATH_MAX];
     char tls_ca[PATH_MAX];
     enum tls_client_auth tls_client_auth;
+    /* SASL (auth/security.h): NAME:PASSWORD of the first user, and the
+     * comma-separated principals ACLs do not apply to ("" each: none). */
+    char sasl_bootstrap_user[512];
+    char super_users[4096];
+    uint32_t auth_timeout_ms;       /* an unauthenticated connection is closed after this */
+    uint32_t auth_failure_delay_ms; /* a failed authentication is answered this much later */
 };
 
 void broker_config_default(struct broker_config *cfg);

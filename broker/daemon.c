@@ -21,6 +21,7 @@
 #include "diag.h"
 #include "fault_alloc.h"
 #include "fd_limit.h"
+#include "groups/coordinator.h"
 #include "io/clock.h"
 #include "io/uring_probe.h"
 #include "net/tls.h"
@@ -328,6 +329,32 @@ static int make_shards(struct server *srv, char *err, size_t err_len)
     return 0;
 }
 
+/*
+ * Users and ACLs (auth/security.h), and --sasl-bootstrap-user. On a cluster
+ * they are the metadata log's; its bootstrap user is proposed by the
+ * controller once it leads (controller_security.c).
+ */
+static int open_security(struct server *srv, char *err, size_t err_len)
+{
+    const struct broker_config *cfg = &srv->cfg;
+    if (security_open(&srv->security, cfg->data_dir, srv->cluster, srv->nshards,
+                      cfg->super_users[0] ? cfg->super_users : NULL, err, err_len) != 0)
+        return -1;
+    srv->security_open = true;
+    if (cfg->sasl_bootstrap_user[0] &&
+        security_bootstrap_user(&srv->security, cfg->sasl_bootstrap_user, !srv->cluster, err,
+                                err_len) != 0)
+        return -1;
+    const struct sec_snapshot *s = security_view(&srv->security, 0);
+    if (security_auth_required(s))
+        DIAG_INFO("SASL: %zu users, %zu ACLs: clients must authenticate (SCRAM-SHA-256, "
+                  "SCRAM-SHA-512)",
+                  s->user_count, s->acl_count);
+    else if (s->acl_count > 0)
+        DIAG_INFO("ACLs: %zu, enforced", s->acl_count);
+    return 0;
+}
+
 int daemon_open_state(struct server *srv, char *err, size_t err_len)
 {
     char meta[PATH_MAX + 8];
@@ -345,9 +372,12 @@ int daemon_open_state(struct server *srv, char *err, size_t err_len)
     atomic_store(&srv->controller_leader, -1);
     if (topic_registry_load(&srv->topics, srv->cfg.data_dir, srv->cluster, err, err_len) != 0 ||
         replica_state_load(&srv->hard_states, srv->cfg.data_dir, err, err_len) != 0 ||
-        offset_store_open(&srv->offsets, srv->cfg.data_dir, err, err_len) != 0)
+        offset_store_open(&srv->offsets, srv->cfg.data_dir, err, err_len) != 0 ||
+        (!srv->cluster && groups_topic_ensure(srv, err, err_len) != 0))
         return -1;
     if (producer_registry_open(&srv->producers, srv->cfg.data_dir, err, err_len) != 0)
+        return -1;
+    if (open_security(srv, err, err_len) != 0)
         return -1;
     /* Never issue an id the registry knows, even if meta/producer_ids was lost. In a
      * cluster the registry holds ids with the node id above bit 44 (producer_ids.c). */
@@ -404,6 +434,8 @@ void daemon_close_state(struct server *srv)
     replica_state_table_free(&srv->hard_states);
     producer_registry_close(&srv->producers);
     tls_server_close(srv->tls);
+    if (srv->security_open)
+        security_close(&srv->security);
     if (srv->lock_fd >= 0)
         close(srv->lock_fd);
 }

@@ -57,3 +57,20 @@ void diag(enum diag_level level, const char *fmt, ...)
     ssize_t ignored = write(STDERR_FILENO, line, len);
     (void)ignored;
 }
+
+bool diag_limit_pass(struct diag_limit *l, int64_t now_ms, uint32_t per_second, const char *what)
+{
+    int64_t second = now_ms / 1000;
+    if (second != l->second) {
+        if (l->suppressed > 0)
+            DIAG_WARN("%u more %s in the last second were not logged", l->suppressed, what);
+        l->second = second;
+        l->logged = l->suppressed = 0;
+    }
+    if (l->logged < per_second) {
+        l->logged++;
+        return true;
+    }
+    l->suppressed++;
+    return false;
+}

@@ -43,6 +43,9 @@ struct shard_metrics {
     struct latency_hist produce_latency;
     struct latency_hist fetch_latency;
     struct latency_hist flush_latency;
+    /* security (handlers/handle_auth.c, authorise_request.c) */
+    _Atomic uint64_t sasl_failures;         /* SASL exchanges refused */
+    _Atomic uint64_t authorization_denials; /* requests (or Metadata topics) an ACL refused */
 };
 
 /* One other broker's link (net/peer.c), indexed as cfg.peers. */

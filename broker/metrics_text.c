@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "groups/coordinator.h"
 #include "metrics.h"
 #include "server.h"
 #include "shard.h"
@@ -42,6 +43,12 @@ static void emit(struct text *t, const char *fmt, ...)
         t->buf = grown;
         t->cap = cap;
     }
+}
+
+/* Appends text as it is (consumer-group samples, groups/coordinator.h). */
+static void emit_text(void *ctx, const char *text)
+{
+    emit(ctx, "%s", text);
 }
 
 static uint64_t load(_Atomic uint64_t *v)
@@ -158,6 +165,32 @@ static void emit_compaction(struct text *t, struct server *srv)
          (unsigned long long)SUM_COMPACT(records_removed), (double)last / 1000.0);
 }
 
+/* Known-bad batches (a flipped bit) found on this broker's disk and repaired from replicas. */
+static void emit_corrupt(struct text *t, struct server *srv)
+{
+    uint64_t v[3] = {0, 0, 0};
+    for (int i = 0; i < srv->nshards; i++) {
+        struct log_bad_counters *c = &srv->shards[i]->engine.bad;
+        v[0] += atomic_load_explicit(&c->found, memory_order_relaxed);
+        v[1] += atomic_load_explicit(&c->repaired, memory_order_relaxed);
+        v[2] += atomic_load_explicit(&c->outstanding, memory_order_relaxed);
+    }
+    emit(t,
+         "# HELP ringlog_replica_corrupt_batches_detected_total Batches found failing their "
+         "checksum on this broker's disk (recovery, reads, scrub).\n"
+         "# TYPE ringlog_replica_corrupt_batches_detected_total counter\n"
+         "ringlog_replica_corrupt_batches_detected_total %llu\n"
+         "# HELP ringlog_replica_corrupt_batches_repaired_total Of those, overwritten in place "
+         "with a replica's good copy.\n"
+         "# TYPE ringlog_replica_corrupt_batches_repaired_total counter\n"
+         "ringlog_replica_corrupt_batches_repaired_total %llu\n"
+         "# HELP ringlog_replica_corrupt_batches_outstanding Bad batches waiting for a repair "
+         "(never served meanwhile).\n"
+         "# TYPE ringlog_replica_corrupt_batches_outstanding gauge\n"
+         "ringlog_replica_corrupt_batches_outstanding %llu\n",
+         (unsigned long long)v[0], (unsigned long long)v[1], (unsigned long long)v[2]);
+}
+
 /* Links to the other brokers of --peers (net/peer.c), one series per node. */
 static void emit_peers(struct text *t, struct server *srv)
 {
@@ -240,6 +273,13 @@ char *metrics_render(struct server *srv, size_t *len)
          (unsigned long long)SUM(connections_rejected), (unsigned long long)SUM(connections_moved),
          (unsigned long long)SUM(protocol_errors), (unsigned long long)SUM(records_appended),
          (unsigned long long)SUM(batches_appended), (unsigned long long)SUM(storage_errors));
+    emit(&t,
+         "# HELP ringlog_sasl_failures_total SASL authentications refused.\n"
+         "# TYPE ringlog_sasl_failures_total counter\nringlog_sasl_failures_total %llu\n"
+         "# HELP ringlog_authorization_denials_total Requests and Metadata topics ACLs refused.\n"
+         "# TYPE ringlog_authorization_denials_total counter\n"
+         "ringlog_authorization_denials_total %llu\n",
+         (unsigned long long)SUM(sasl_failures), (unsigned long long)SUM(authorization_denials));
     uint64_t lag = 0;
     for (int i = 0; i < srv->nshards; i++) {
         uint64_t v = atomic_load(&srv->shards[i]->metrics.replica_lag_max);
@@ -276,7 +316,9 @@ char *metrics_render(struct server *srv, size_t *len)
                    offsetof(struct shard_metrics, flush_latency));
     emit_partitions(&t, srv);
     emit_compaction(&t, srv);
+    emit_corrupt(&t, srv);
     emit_peers(&t, srv);
+    coordinator_metrics_render(srv, emit_text, &t);
     if (t.failed) {
         free(t.buf);
         return NULL;

@@ -1,7 +1,5 @@
 #include "offset_store.h"
 
-#include "atomic_file.h"
-
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -11,14 +9,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static struct group *find_group(struct offset_store *gs, const char *name, int create)
+static struct legacy_group *find_group(struct offset_store *gs, const char *name, int create)
 {
-    for (struct group *g = gs->groups; g; g = g->next)
+    for (struct legacy_group *g = gs->groups; g; g = g->next)
         if (strcmp(g->name, name) == 0)
             return g;
     if (!create)
         return NULL;
-    struct group *g = calloc(1, sizeof(*g));
+    struct legacy_group *g = calloc(1, sizeof(*g));
     if (!g)
         return NULL;
     g->name = strdup(name);
@@ -31,7 +29,8 @@ static struct group *find_group(struct offset_store *gs, const char *name, int c
     return g;
 }
 
-static struct group_offset *find_offset(struct group *g, const char *topic, uint32_t partition)
+static struct legacy_offset *find_offset(struct legacy_group *g, const char *topic,
+                                         uint32_t partition)
 {
     for (size_t i = 0; i < g->count; i++)
         if (g->offsets[i].partition == partition && strcmp(g->offsets[i].topic, topic) == 0)
@@ -39,14 +38,14 @@ static struct group_offset *find_offset(struct group *g, const char *topic, uint
     return NULL;
 }
 
-static int set_offset(struct group *g, const char *topic, uint32_t partition, int64_t offset,
+static int set_offset(struct legacy_group *g, const char *topic, uint32_t partition, int64_t offset,
                       const char *metadata)
 {
-    struct group_offset *o = find_offset(g, topic, partition);
+    struct legacy_offset *o = find_offset(g, topic, partition);
     if (!o) {
         if (g->count == g->cap) {
             size_t cap = g->cap ? g->cap * 2 : 16;
-            struct group_offset *grown = realloc(g->offsets, cap * sizeof(*grown));
+            struct legacy_offset *grown = realloc(g->offsets, cap * sizeof(*grown));
             if (!grown)
                 return -1;
             g->offsets = grown;
@@ -69,28 +68,6 @@ static int set_offset(struct group *g, const char *topic, uint32_t partition, in
     return 0;
 }
 
-/* Writes the group's file (atomic_file.h). Metadata is stored hex-encoded. */
-static int persist_group(struct offset_store *gs, const struct group *g)
-{
-    char path[4400];
-    snprintf(path, sizeof(path), "%s/%s.offsets", gs->dir, g->name);
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    if (!f)
-        return -1;
-    for (size_t i = 0; i < g->count; i++) {
-        const struct group_offset *o = &g->offsets[i];
-        fprintf(f, "%s %u %lld ", o->topic, o->partition, (long long)o->offset);
-        for (const unsigned char *c = (const unsigned char *)o->metadata; *c; c++)
-            fprintf(f, "%02x", *c);
-        fprintf(f, " .\n");
-    }
-    int rc = fclose(f) == 0 ? atomic_file_write(path, text, len) : -1;
-    free(text);
-    return rc == 0 ? 0 : -1;
-}
-
 static void load_group_file(struct offset_store *gs, const char *file)
 {
     size_t len = strlen(file);
@@ -99,7 +76,7 @@ static void load_group_file(struct offset_store *gs, const char *file)
         return;
     char name[256];
     snprintf(name, sizeof(name), "%.*s", (int)(len - strlen(suffix)), file);
-    struct group *g = find_group(gs, name, 1);
+    struct legacy_group *g = find_group(gs, name, 1);
     char path[4400];
     snprintf(path, sizeof(path), "%s/%s", gs->dir, file);
     FILE *f = fopen(path, "r");
@@ -151,9 +128,9 @@ int offset_store_open(struct offset_store *gs, const char *data_dir, char *err, 
 
 void offset_store_close(struct offset_store *gs)
 {
-    struct group *g = gs->groups;
+    struct legacy_group *g = gs->groups;
     while (g) {
-        struct group *next = g->next;
+        struct legacy_group *next = g->next;
         for (size_t i = 0; i < g->count; i++) {
             free(g->offsets[i].topic);
             free(g->offsets[i].metadata);
@@ -167,38 +144,25 @@ void offset_store_close(struct offset_store *gs)
     pthread_mutex_destroy(&gs->lock);
 }
 
-int offset_store_commit(struct offset_store *gs, const char *group, const struct group_commit *c,
-                        size_t n)
+void offset_store_each_group(struct offset_store *gs,
+                             void (*fn)(void *ctx, const struct legacy_group *g), void *ctx)
 {
     pthread_mutex_lock(&gs->lock);
-    struct group *g = find_group(gs, group, 1);
-    int rc = g ? 0 : -1;
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        rc = set_offset(g, c[i].topic, c[i].partition, c[i].offset, c[i].metadata);
-    if (rc == 0)
-        rc = persist_group(gs, g);
+    for (struct legacy_group *g = gs->groups; g; g = g->next)
+        if (!g->migrated)
+            fn(ctx, g);
     pthread_mutex_unlock(&gs->lock);
-    return rc;
 }
 
-int64_t offset_store_fetch(struct offset_store *gs, const char *group, const char *topic,
-                           uint32_t partition, char *metadata, size_t metadata_len)
+int offset_store_retire(struct offset_store *gs, const char *group)
 {
+    char from[4400], to[4420];
+    snprintf(from, sizeof(from), "%s/%s.offsets", gs->dir, group);
+    snprintf(to, sizeof(to), "%s/%s.offsets.migrated", gs->dir, group);
     pthread_mutex_lock(&gs->lock);
-    struct group *g = find_group(gs, group, 0);
-    struct group_offset *o = g ? find_offset(g, topic, partition) : NULL;
-    int64_t offset = o ? o->offset : -1;
-    snprintf(metadata, metadata_len, "%s", o ? o->metadata : "");
+    struct legacy_group *g = find_group(gs, group, 0);
+    if (g)
+        g->migrated = 1;
     pthread_mutex_unlock(&gs->lock);
-    return offset;
-}
-
-void offset_store_each(struct offset_store *gs, const char *group,
-                       void (*fn)(void *ctx, const struct group_offset *o), void *ctx)
-{
-    pthread_mutex_lock(&gs->lock);
-    struct group *g = find_group(gs, group, 0);
-    for (size_t i = 0; g && i < g->count; i++)
-        fn(ctx, &g->offsets[i]);
-    pthread_mutex_unlock(&gs->lock);
+    return rename(from, to) == 0 ? 0 : -errno;
 }

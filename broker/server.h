@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "auth/security.h"
 #include "config.h"
 #include "metrics.h"
 #include "offset_store.h"
@@ -49,7 +50,9 @@ struct server {
     /* Every id issued and its current epoch (fencing). */
     struct producer_registry producers;
     char cluster_id[40];
-    struct tls_server *tls;       /* NULL: --listen is plaintext */
+    struct tls_server *tls;   /* NULL: --listen is plaintext */
+    struct security security; /* users, ACLs, the authoriser (auth/security.h) */
+    bool security_open;
     uint64_t incarnation;         /* disk incarnation: <data-dir>/meta/incarnation, != 0 */
     int64_t incarnation_birth_ms; /* when this data directory's incarnation was made */
     bool fresh_data_dir;          /* the incarnation was made by this start */

@@ -29,6 +29,7 @@ struct request;
 struct partition_table;
 struct replica_driver;
 struct controller;
+struct coordinator;
 
 struct shard {
     struct loop loop; /* first: shard_of() */
@@ -44,6 +45,9 @@ struct shard {
     struct partition_table *parts;
     struct replica_driver *replicas; /* replication driver (cluster only) */
     struct controller *controller;   /* shard 0 of a cluster */
+    /* Consumer groups of its __groups partitions (groups/); set by the owner, read (atomic) by
+     * the metrics render on shard 0. */
+    struct coordinator *_Atomic groups;
 
     /* network tier */
     int listen_fd;

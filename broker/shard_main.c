@@ -13,6 +13,7 @@
 #include "net/http_metrics.h"
 #include "net/listener.h"
 #include "controller/controller.h"
+#include "groups/coordinator.h"
 #include "net/peer.h"
 #include "partition/replica.h"
 #include "partition/partition.h"
@@ -99,6 +100,7 @@ static void on_tick(struct loop *l)
     fetch_recheck_parked(s, true);
     replica_driver_tick(s);
     controller_tick(s);
+    coordinator_tick(s);
     peer_tick(s);
     if (s->loop.id == 0)
         topic_registry_reclaim(&s->srv->topics, min_seen_version(s->srv));
@@ -184,6 +186,7 @@ static void close_partitions(struct shard *s)
     while ((p = partition_table_pop(s->parts)) != NULL)
         partition_close(p);
     log_engine_drive(&s->engine, &s->loop.ring, NULL);
+    coordinator_destroy(s);
     replica_driver_destroy(s);
 }
 

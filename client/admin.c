@@ -12,6 +12,11 @@
 #include <time.h>
 
 #include "admin_internal.h"
+#include "conf.h"
+#include "conn.h"
+#include "conn_sasl.h"
+#include "ringlog.h"
+#include "group_admin.h"
 #include "tls.h"
 
 /* Leaders a describe asks for their own view (the brokers of a cluster). */
@@ -30,7 +35,8 @@ ringlog_admin *ringlog_admin_new(const ringlog_conf *conf, char *errbuf, size_t 
         return NULL;
     }
     if (rl_parse_bootstrap(a->conf->bootstrap, &a->bootstrap, &a->nbootstrap, errbuf, errlen) ||
-        rl_tls_attach(a->conf, errbuf, errlen) != RINGLOG_OK) {
+        rl_tls_attach(a->conf, errbuf, errlen) != RINGLOG_OK ||
+        rl_sasl_conf_check(a->conf, errbuf, errlen) != RINGLOG_OK) {
         free(a->bootstrap);
         ringlog_conf_destroy(a->conf);
         free(a);
@@ -70,7 +76,8 @@ int rl_admin_open(struct ringlog_admin *a, const char *host, int port, struct rl
                   char *errbuf, size_t errlen)
 {
     int err = rl_conn_open(host, port, (int)a->conf->connect_timeout_ms, out, errbuf, errlen);
-    if (err == RINGLOG_OK && (err = rl_conn_use_tls(*out, a->conf->tls, host)) != RINGLOG_OK) {
+    if (err == RINGLOG_OK && ((err = rl_conn_use_tls(*out, a->conf->tls, host)) != RINGLOG_OK ||
+                              (err = rl_conn_use_sasl(*out, a->conf)) != RINGLOG_OK)) {
         rl_errbuf(errbuf, errlen, "%s", rl_conn_errstr(*out));
         rl_conn_close(*out);
         *out = NULL;
@@ -106,8 +113,8 @@ static int admin_connect(struct ringlog_admin *a, char *errbuf, size_t errlen)
  * accepted the connection but never answered (stopped, hung, or not a
  * broker) is passed over for the next bootstrap broker, each in turn.
  */
-int rl_admin_call(struct ringlog_admin *a, Ringlog__Request *req, Ringlog__Response **resp,
-                  bool retry, char *errbuf, size_t errlen)
+static int admin_call(struct ringlog_admin *a, Ringlog__Request *req, Ringlog__Response **resp,
+                      bool retry, char *errbuf, size_t errlen)
 {
     int silent = 0; /* brokers passed over for never answering */
     for (int attempt = 0;; attempt++) {
@@ -139,11 +146,49 @@ int rl_admin_call(struct ringlog_admin *a, Ringlog__Request *req, Ringlog__Respo
         rl_conn_close(a->conn);
         a->conn = NULL;
         a->next_bootstrap++; /* the next connection starts with another broker */
-        bool pass_over = retry && never_answered && ++silent < (int)a->nbootstrap;
+        /* silent counts only brokers passed over: counted on every failure, it kept pace
+         * with attempt and a lone broker answering garbage was retried forever. */
+        bool pass_over = retry && never_answered && silent + 1 < (int)a->nbootstrap;
+        silent += pass_over;
         if (!pass_over && (!retry || attempt > silent || err == RINGLOG_ERR_TIMED_OUT))
             return err;
         req->correlation_id = 0;
     }
+}
+
+int rl_admin_call(struct ringlog_admin *a, Ringlog__Request *req, Ringlog__Response **resp,
+                  bool retry, char *errbuf, size_t errlen)
+{
+    pthread_mutex_lock(&a->mu);
+    int err = admin_call(a, req, resp, retry, errbuf, errlen);
+    pthread_mutex_unlock(&a->mu);
+    return err;
+}
+
+int rl_admin_call_locked(struct ringlog_admin *a, Ringlog__Request *req, Ringlog__Response **resp,
+                         bool retry, char *errbuf, size_t errlen)
+{
+    return admin_call(a, req, resp, retry, errbuf, errlen);
+}
+
+int rl_admin_call_controller(struct ringlog_admin *a, Ringlog__Request *req,
+                             Ringlog__Response **resp, char *errbuf, size_t errlen)
+{
+    pthread_mutex_lock(&a->mu);
+    int err;
+    /* The controller may be moving (an election): follow Metadata's controller_id. */
+    for (int attempt = 0;; attempt++) {
+        err = admin_call(a, req, resp, false, errbuf, errlen);
+        if (err != RINGLOG_ERR_NOT_CONTROLLER || attempt >= 20)
+            break;
+        if (!rl_admin_move_to_controller(a)) {
+            struct timespec ts = {0, 100 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        req->correlation_id = 0;
+    }
+    pthread_mutex_unlock(&a->mu);
+    return err;
 }
 
 int rl_admin_metadata(struct ringlog_admin *a, const char *topic, Ringlog__Response **resp,
@@ -158,7 +203,7 @@ int rl_admin_metadata(struct ringlog_admin *a, const char *topic, Ringlog__Respo
     Ringlog__Request req = RINGLOG__REQUEST__INIT;
     req.body_case = RINGLOG__REQUEST__BODY_METADATA;
     req.metadata = &md;
-    int err = rl_admin_call(a, &req, resp, true, errbuf, errlen);
+    int err = admin_call(a, &req, resp, true, errbuf, errlen);
     if (!err && (*resp)->body_case != RINGLOG__RESPONSE__BODY_METADATA) {
         rl_conn_response_free(*resp);
         *resp = NULL;
@@ -210,8 +255,7 @@ static int admin_probe(struct ringlog_admin *a, const char *topic, char *errbuf,
     return RINGLOG_OK;
 }
 
-/* The one topic result of a create, delete, alter configs or create partitions: its code (and
- * errbuf). */
+/* The one topic result of a create or delete: its code (and errbuf). */
 static int topic_result_code(const Ringlog__Response *resp, char *errbuf, size_t errlen)
 {
     Ringlog__TopicResult *r = NULL;
@@ -247,7 +291,7 @@ int rl_admin_controller_call(ringlog_admin *a, const char *probe_topic, Ringlog_
         Ringlog__Response *resp;
         int err = admin_probe(a, probe_topic, errbuf, errlen);
         if (!err)
-            err = rl_admin_call(a, req, &resp, false, errbuf, errlen);
+            err = admin_call(a, req, &resp, false, errbuf, errlen);
         if (err)
             return err;
         err = code_of(resp, errbuf, errlen);

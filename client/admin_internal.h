@@ -1,7 +1,7 @@
 /*
  * What the admin client's files share (admin.c: connection, calls, topics;
- * admin_reassign.c: reassignment; admin_ops.c: configs, partitions, offsets;
- * admin_records.c: delete records).
+ * admin_reassign.c, admin_security.c; admin_ops.c: configs, partitions,
+ * offsets; admin_records.c: delete records).
  */
 #ifndef RINGLOG_CLIENT_ADMIN_INTERNAL_H
 #define RINGLOG_CLIENT_ADMIN_INTERNAL_H
@@ -14,6 +14,8 @@
 #include "conn.h"
 #include "ringlog.h"
 #include "ringlog.pb-c.h"
+
+struct rl_conn;
 
 struct ringlog_admin {
     struct ringlog_conf *conf;
@@ -42,19 +44,31 @@ int rl_admin_controller_call(ringlog_admin *a, const char *probe_topic, Ringlog_
 void rl_admin_lock(ringlog_admin *a);
 void rl_admin_unlock(ringlog_admin *a);
 
-/* A connection to host:port with the client's security settings (TLS when configured). */
-int rl_admin_open(struct ringlog_admin *a, const char *host, int port, struct rl_conn **out,
-                  char *errbuf, size_t errlen);
-
 /*
- * One request, one answer, on the admin's connection. A lost connection is
- * retried once on a fresh one when `retry` is set (requests that are safe
- * to repeat). A request-level error is returned with its text in errbuf.
+ * One request and its answer under the admin's lock (retry: once on a new
+ * connection when the old one was lost). A request-level error is returned
+ * as its code with the broker's message in errbuf, and *resp is then NULL;
+ * else free *resp with rl_conn_response_free.
  */
 int rl_admin_call(struct ringlog_admin *a, Ringlog__Request *req, Ringlog__Response **resp,
                   bool retry, char *errbuf, size_t errlen);
 
-/* Metadata of `topic` (NULL: every topic) on the admin's connection. */
+/* The same for a change the cluster's controller makes (users, ACLs): a request-level
+ * NOT_CONTROLLER moves the connection to the controller Metadata names and tries again. */
+int rl_admin_call_controller(struct ringlog_admin *a, Ringlog__Request *req,
+                             Ringlog__Response **resp, char *errbuf, size_t errlen);
+
+/* ---- the admin's own pieces, for calls that hold its lock (rl_admin_lock) */
+
+/* A connection to host:port with the client's security settings (TLS, SASL when configured). */
+int rl_admin_open(struct ringlog_admin *a, const char *host, int port, struct rl_conn **out,
+                  char *errbuf, size_t errlen);
+
+/* rl_admin_call, the caller holding the admin's lock. */
+int rl_admin_call_locked(struct ringlog_admin *a, Ringlog__Request *req, Ringlog__Response **resp,
+                         bool retry, char *errbuf, size_t errlen);
+
+/* Metadata of `topic` (NULL: every topic) on the admin's connection (lock held). */
 int rl_admin_metadata(struct ringlog_admin *a, const char *topic, Ringlog__Response **resp,
                       char *errbuf, size_t errlen);
 

@@ -54,7 +54,7 @@ int ringlog_admin_describe_configs(ringlog_admin *a, const char *topic,
     req.describe_configs = &dr;
     Ringlog__Response *resp = NULL;
     pthread_mutex_lock(&a->mu);
-    int err = rl_admin_call(a, &req, &resp, true, errbuf, errlen);
+    int err = rl_admin_call_locked(a, &req, &resp, true, errbuf, errlen);
     pthread_mutex_unlock(&a->mu);
     if (err)
         return err;

@@ -56,7 +56,8 @@ static int send_once(struct ringlog_admin *a, const char *topic, ringlog_partiti
     req.body_case = RINGLOG__REQUEST__BODY_DELETE_RECORDS;
     req.delete_records = &dr;
     Ringlog__Response *resp = NULL;
-    int err = dp && dpp ? rl_admin_call(a, &req, &resp, false, errbuf, errlen) : RINGLOG_ERR_NOMEM;
+    int err =
+        dp && dpp ? rl_admin_call_locked(a, &req, &resp, false, errbuf, errlen) : RINGLOG_ERR_NOMEM;
     free(dp);
     free(dpp);
     if (err)

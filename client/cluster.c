@@ -13,6 +13,7 @@
 
 #include "tls.h"
 #include "conn.h"
+#include "conn_sasl.h"
 #include "sbuf.h"
 
 struct rl_inflight {
@@ -40,6 +41,10 @@ struct rl_broker {
     struct rl_inflight *inflight; /* ring, oldest first */
     size_t if_head, if_count, if_cap;
     bool reported_down; /* its outage went to the error callback; cleared when it answers */
+    /* A second connection to a node, for its consumer groups (rl_cluster_group_link): never
+     * adopted as a node by metadata, never picked for other requests. */
+    bool group_link;
+    int32_t group_node;
     /* round-trip times since the last statistics */
     int64_t rtt_sum_us, rtt_min_us, rtt_max_us, rtt_cnt;
 };
@@ -111,7 +116,8 @@ int rl_cluster_new(const struct ringlog_conf *conf, const struct rl_cluster_hook
         rl_errbuf(errbuf, errlen, "out of memory");
         return RINGLOG_ERR_NOMEM;
     }
-    if ((err = rl_tls_attach(cl->conf, errbuf, errlen)) != RINGLOG_OK) {
+    if ((err = rl_tls_attach(cl->conf, errbuf, errlen)) != RINGLOG_OK ||
+        (err = rl_sasl_conf_check(cl->conf, errbuf, errlen)) != RINGLOG_OK) {
         ringlog_conf_destroy(cl->conf);
         free(cl);
         free(hp);
@@ -485,7 +491,8 @@ static void apply_brokers(struct rl_cluster *cl, Ringlog__MetadataResponse *m)
         if (b)
             continue;
         for (size_t j = 0; j < cl->nbrokers && !b; j++)
-            if (cl->brokers[j]->node_id < 0 && cl->brokers[j]->port == (int)bi->port &&
+            if (cl->brokers[j]->node_id < 0 && !cl->brokers[j]->group_link &&
+                cl->brokers[j]->port == (int)bi->port &&
                 strcmp(cl->brokers[j]->host, bi->host) == 0)
                 b = cl->brokers[j];
         if (b)
@@ -616,7 +623,8 @@ static void broker_connect(struct rl_cluster *cl, struct rl_broker *b, int64_t n
         return;
     }
     rl_conn_set_client_id(b->conn, cl->conf->client_id);
-    if (rl_conn_use_tls(b->conn, cl->conf->tls, b->host) != RINGLOG_OK) {
+    if (rl_conn_use_tls(b->conn, cl->conf->tls, b->host) != RINGLOG_OK ||
+        rl_conn_use_sasl(b->conn, cl->conf) != RINGLOG_OK) {
         rl_conn_close(b->conn);
         b->conn = NULL;
         b->next_attempt_ms = now + b->backoff_ms;
@@ -642,17 +650,47 @@ bool rl_broker_ready(struct rl_cluster *cl, struct rl_broker *b)
     return b->state == BROKER_UP;
 }
 
+struct rl_broker *rl_cluster_broker(struct rl_cluster *cl, int32_t node_id)
+{
+    return broker_by_id(cl, node_id);
+}
+
+struct rl_broker *rl_cluster_group_link(struct rl_cluster *cl, int32_t node_id)
+{
+    struct rl_broker *node = broker_by_id(cl, node_id);
+    if (!node)
+        return NULL;
+    for (size_t i = 0; i < cl->nbrokers; i++) {
+        struct rl_broker *b = cl->brokers[i];
+        if (!b->group_link || b->group_node != node_id)
+            continue;
+        if (strcmp(b->host, node->host) != 0 || b->port != node->port) { /* the node moved */
+            if (b->state != BROKER_DOWN)
+                broker_fail(cl, b, RINGLOG_ERR_TRANSPORT, "broker address changed");
+            snprintf(b->host, sizeof(b->host), "%s", node->host);
+            b->port = node->port;
+        }
+        return b;
+    }
+    struct rl_broker *b = broker_add(cl, -1, node->host, node->port);
+    if (b) {
+        b->group_link = true;
+        b->group_node = node_id;
+    }
+    return b;
+}
+
 struct rl_broker *rl_cluster_any_broker(struct rl_cluster *cl)
 {
     struct rl_broker *ctl = broker_by_id(cl, cl->controller_id);
     if (ctl && ctl->state == BROKER_UP)
         return ctl;
     for (size_t i = 0; i < cl->nbrokers; i++)
-        if (cl->brokers[i]->state == BROKER_UP)
+        if (cl->brokers[i]->state == BROKER_UP && !cl->brokers[i]->group_link)
             return cl->brokers[i];
     /* None is up: try every one that is not already connecting. */
     for (size_t i = 0; i < cl->nbrokers; i++)
-        if (rl_broker_ready(cl, cl->brokers[i]))
+        if (!cl->brokers[i]->group_link && rl_broker_ready(cl, cl->brokers[i]))
             return cl->brokers[i];
     return NULL;
 }

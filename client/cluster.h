@@ -144,6 +144,17 @@ struct rl_broker *rl_cluster_leader(struct rl_cluster *cl, const char *topic, in
  */
 struct rl_broker *rl_cluster_any_broker(struct rl_cluster *cl);
 
+/* The broker with this node id, NULL when metadata has none. */
+struct rl_broker *rl_cluster_broker(struct rl_cluster *cl, int32_t node_id);
+
+/*
+ * A second connection to node_id (made on first use; NULL when metadata has
+ * no such node) for a consumer group's requests: their answers then never
+ * wait behind a long-poll fetch on the node's own connection (a connection
+ * answers in request order).
+ */
+struct rl_broker *rl_cluster_group_link(struct rl_cluster *cl, int32_t node_id);
+
 /* ---- brokers and requests ---- */
 
 /* Whether the broker is connected; starts a connection (respecting backoff) if not. */

@@ -11,9 +11,12 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/crypto.h>
+
 #include "batch.h"
 #include "conf_kafka.h"
 #include "partitioner.h"
+#include "scram.h"
 #include "tls.h"
 
 enum conf_type { T_INT, T_BOOL, T_STR, T_ACKS, T_CODEC, T_RESET, T_PARTITIONER, T_SECURITY };
@@ -37,6 +40,9 @@ static const struct conf_key KEYS[] = {
     {"reconnect-backoff-max-ms", T_INT, F(reconnect_backoff_max_ms), 0, INT32_MAX},
     {"metadata-max-age-ms", T_INT, F(metadata_max_age_ms), 1, INT32_MAX},
     {"security.protocol", T_SECURITY, F(security_tls), 0, 0},
+    {"sasl.mechanism", T_STR, F(sasl_mechanism), 0, 0},
+    {"sasl.username", T_STR, F(sasl_username), 0, 0},
+    {"sasl.password", T_STR, F(sasl_password), 0, 0},
     {"tls.ca", T_STR, F(tls_ca), 0, 0},
     {"tls.cert", T_STR, F(tls_cert), 0, 0},
     {"tls.key", T_STR, F(tls_key), 0, 0},
@@ -54,6 +60,10 @@ static const struct conf_key KEYS[] = {
     {"delivery-timeout-ms", T_INT, F(delivery_timeout_ms), 1, INT32_MAX},
     {"max-request-bytes", T_INT, F(max_request_bytes), 1024, 15 << 20},
     {"group", T_STR, F(group), 0, 0},
+    {"group-instance-id", T_STR, F(group_instance_id), 0, 0},
+    {"group-assignor", T_STR, F(group_assignor), 0, 0},
+    {"session-timeout-ms", T_INT, F(session_timeout_ms), 1000, 300000},
+    {"rebalance-timeout-ms", T_INT, F(rebalance_timeout_ms), 1000, 3600000},
     {"enable-auto-commit", T_BOOL, F(enable_auto_commit), 0, 0},
     {"auto-commit-interval-ms", T_INT, F(auto_commit_interval_ms), 1, INT32_MAX},
     {"auto-offset-reset", T_RESET, F(auto_offset_reset), 0, 0},
@@ -102,7 +112,8 @@ ringlog_conf *ringlog_conf_new(void)
         return NULL;
     c->bootstrap = strdup("127.0.0.1:7171");
     c->client_id = strdup("libringlog");
-    if (!c->bootstrap || !c->client_id) {
+    c->sasl_mechanism = strdup("SCRAM-SHA-256");
+    if (!c->bootstrap || !c->client_id || !c->sasl_mechanism) {
         ringlog_conf_destroy(c);
         return NULL;
     }
@@ -125,6 +136,8 @@ ringlog_conf *ringlog_conf_new(void)
     c->delivery_timeout_ms = 120000;
     c->max_request_bytes = 4 << 20;
     c->enable_auto_commit = true;
+    c->session_timeout_ms = 10000;
+    c->rebalance_timeout_ms = 60000;
     c->auto_commit_interval_ms = 5000;
     c->auto_offset_reset = RL_RESET_LATEST;
     c->fetch_max_wait_ms = 500;
@@ -143,7 +156,14 @@ void ringlog_conf_destroy(ringlog_conf *conf)
     free(conf->bootstrap);
     free(conf->client_id);
     free(conf->group);
+    free(conf->group_instance_id);
+    free(conf->group_assignor);
     free(conf->tls_ca);
+    free(conf->sasl_mechanism);
+    free(conf->sasl_username);
+    if (conf->sasl_password)
+        OPENSSL_cleanse(conf->sasl_password, strlen(conf->sasl_password));
+    free(conf->sasl_password);
     free(conf->tls_cert);
     free(conf->tls_key);
     rl_tls_free(conf->tls);
@@ -169,7 +189,13 @@ ringlog_conf *ringlog_conf_dup(const ringlog_conf *conf)
     int bad = dup_str(&c->bootstrap, conf->bootstrap);
     bad |= dup_str(&c->client_id, conf->client_id);
     bad |= dup_str(&c->group, conf->group);
+    bad |= dup_str(&c->group_instance_id, conf->group_instance_id);
+    bad |= dup_str(&c->group_assignor, conf->group_assignor);
     c->tls_ca = c->tls_cert = c->tls_key = NULL;
+    c->sasl_mechanism = c->sasl_username = c->sasl_password = NULL;
+    bad |= dup_str(&c->sasl_mechanism, conf->sasl_mechanism);
+    bad |= dup_str(&c->sasl_username, conf->sasl_username);
+    bad |= dup_str(&c->sasl_password, conf->sasl_password);
     c->tls = NULL; /* each client builds its own (rl_tls_attach) */
     bad |= dup_str(&c->tls_ca, conf->tls_ca);
     bad |= dup_str(&c->tls_cert, conf->tls_cert);
@@ -328,6 +354,12 @@ static int set_str(ringlog_conf *conf, const struct conf_key *k, const char *val
             return err;
         free(hp);
     }
+    enum rl_scram_hash h;
+    if (!strcmp(k->name, "sasl.mechanism") && rl_scram_mechanism_parse(value, &h) != 0) {
+        rl_errbuf(errbuf, errlen, "%s: expected SCRAM-SHA-256 or SCRAM-SHA-512, got \"%s\"",
+                  k->name, value);
+        return RINGLOG_ERR_INVALID_ARG;
+    }
     char *s = strdup(value);
     if (!s)
         return RINGLOG_ERR_NOMEM;
@@ -336,23 +368,25 @@ static int set_str(ringlog_conf *conf, const struct conf_key *k, const char *val
     return RINGLOG_OK;
 }
 
-/*
- * security.protocol: plaintext or tls (Kafka's "ssl" too); the SASL ones
- * are named in the contract but wait for SCRAM, and say so.
- */
-static int set_security(bool *tls, const char *name, const char *value, char *errbuf, size_t errlen)
+/* security.protocol: plaintext, tls (Kafka's "ssl"), sasl_plaintext, sasl_tls ("sasl_ssl"). */
+static int set_security(struct ringlog_conf *conf, const char *name, const char *value,
+                        char *errbuf, size_t errlen)
 {
-    if (!strcasecmp(value, "plaintext") || !strcasecmp(value, "tls") || !strcasecmp(value, "ssl")) {
-        *tls = strcasecmp(value, "plaintext") != 0;
-        return RINGLOG_OK;
+    static const struct {
+        const char *name;
+        bool tls, sasl;
+    } PROTOCOLS[] = {{"plaintext", false, false}, {"tls", true, false},
+                     {"ssl", true, false},        {"sasl_plaintext", false, true},
+                     {"sasl_tls", true, true},    {"sasl_ssl", true, true}};
+    for (size_t i = 0; i < sizeof(PROTOCOLS) / sizeof(PROTOCOLS[0]); i++) {
+        if (strcasecmp(value, PROTOCOLS[i].name) == 0) {
+            conf->security_tls = PROTOCOLS[i].tls;
+            conf->security_sasl = PROTOCOLS[i].sasl;
+            return RINGLOG_OK;
+        }
     }
-    if (!strncasecmp(value, "sasl_", 5))
-        rl_errbuf(errbuf, errlen,
-                  "%s=%s is not supported yet: SASL (SCRAM) authentication is not implemented; "
-                  "use plaintext or tls (with tls.cert and tls.key for a client certificate)",
-                  name, value);
-    else
-        rl_errbuf(errbuf, errlen, "%s: expected plaintext or tls, got \"%s\"", name, value);
+    rl_errbuf(errbuf, errlen, "%s: expected plaintext, tls, sasl_plaintext or sasl_tls, got \"%s\"",
+              name, value);
     return RINGLOG_ERR_INVALID_ARG;
 }
 
@@ -386,7 +420,7 @@ int ringlog_conf_set(ringlog_conf *conf, const char *key, const char *value, cha
     case T_INT:
         return set_int(k, field, key, value, scale, errbuf, errlen);
     case T_SECURITY:
-        return set_security((bool *)field, key, value, errbuf, errlen);
+        return set_security(conf, key, value, errbuf, errlen);
     default:
         return set_choice(k, field, key, value, errbuf, errlen);
     }
@@ -415,7 +449,8 @@ int ringlog_conf_get(const ringlog_conf *conf, const char *key, char *buf, size_
         snprintf(buf, buflen, "%s", *(const bool *)field ? "true" : "false");
         break;
     case T_SECURITY:
-        snprintf(buf, buflen, "%s", *(const bool *)field ? "tls" : "plaintext");
+        snprintf(buf, buflen, "%s%s", conf->security_sasl ? "sasl_" : "",
+                 conf->security_tls ? "tls" : "plaintext");
         break;
     case T_ACKS:
         snprintf(buf, buflen, "%s", x < 0 ? "all" : x == 0 ? "0" : "1");

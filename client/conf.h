@@ -25,6 +25,10 @@ struct ringlog_conf {
     /* security: TLS when security_tls; tls is the context built from the
      * tls_* files by rl_tls_attach (client/tls.h), never copied by dup */
     bool security_tls;
+    bool security_sasl;   /* sasl_plaintext / sasl_tls: SCRAM after connecting (client/sasl.h) */
+    char *sasl_mechanism; /* SCRAM-SHA-256 (the default) or SCRAM-SHA-512 */
+    char *sasl_username;
+    char *sasl_password;
     char *tls_ca;
     char *tls_cert;
     char *tls_key;
@@ -45,6 +49,10 @@ struct ringlog_conf {
     int64_t max_request_bytes;
     /* consumer */
     char *group;
+    char *group_instance_id; /* static membership; NULL: dynamic */
+    char *group_assignor;    /* NULL: the coordinator's default (uniform) */
+    int64_t session_timeout_ms;
+    int64_t rebalance_timeout_ms;
     bool enable_auto_commit;
     int64_t auto_commit_interval_ms;
     int64_t auto_offset_reset; /* enum rl_offset_reset */

@@ -6,12 +6,8 @@
 #include <strings.h>
 
 #define NO_GROUPS                                                                                  \
-    "consumer groups do not share partitions yet: a group only keeps committed offsets; assign "   \
-    "partitions with ringlog_consumer_assign"
-#define NO_SASL                                                                                    \
-    "SASL (SCRAM) is not supported yet: use security.protocol=tls, with tls.cert and tls.key for " \
-    "a "                                                                                           \
-    "client certificate"
+    "the group coordinator on the broker decides this (heartbeat interval, assignment): choose "   \
+    "the assignor with group.remote.assignor (uniform or range)"
 #define NO_TXN "transactions are not implemented (the idempotent producer is: enable.idempotence)"
 
 /* Grouped by subject; looked up linearly (a few dozen entries, at configuration time only). */
@@ -45,6 +41,10 @@ static const struct rl_kafka_key KAFKA_KEYS[] = {
     {"max.request.size", "max-request-bytes", 1, NULL, NULL},
     {"message.max.bytes", "max-request-bytes", 1, NULL, NULL},
     {"group.id", "group", 1, NULL, NULL},
+    {"group.instance.id", "group-instance-id", 1, NULL, NULL},
+    {"group.remote.assignor", "group-assignor", 1, NULL, NULL},
+    {"session.timeout.ms", "session-timeout-ms", 1, NULL, NULL},
+    {"max.poll.interval.ms", "rebalance-timeout-ms", 1, NULL, NULL},
     {"enable.auto.commit", "enable-auto-commit", 1, NULL, NULL},
     {"auto.commit.interval.ms", "auto-commit-interval-ms", 1, NULL, NULL},
     {"auto.offset.reset", "auto-offset-reset", 1, NULL, NULL},
@@ -60,21 +60,15 @@ static const struct rl_kafka_key KAFKA_KEYS[] = {
     {"ssl.ca.location", "tls.ca", 1, NULL, NULL},
     {"ssl.certificate.location", "tls.cert", 1, NULL, NULL},
     {"ssl.key.location", "tls.key", 1, NULL, NULL},
+    {"sasl.mechanisms", "sasl.mechanism", 1, NULL, NULL},
     /* accepted when they ask for what libringlog does anyway */
     {"isolation.level", NULL, 1, "read_uncommitted",
      "there are no transactions, so there is nothing to hide: only read_uncommitted applies"},
     /* not supported, and why */
     {"transactional.id", NULL, 1, NULL, NO_TXN},
     {"transaction.timeout.ms", NULL, 1, NULL, NO_TXN},
-    {"sasl.mechanism", NULL, 1, NULL, NO_SASL},
-    {"sasl.mechanisms", NULL, 1, NULL, NO_SASL},
-    {"sasl.username", NULL, 1, NULL, NO_SASL},
-    {"sasl.password", NULL, 1, NULL, NO_SASL},
-    {"session.timeout.ms", NULL, 1, NULL, NO_GROUPS},
     {"heartbeat.interval.ms", NULL, 1, NULL, NO_GROUPS},
-    {"max.poll.interval.ms", NULL, 1, NULL, NO_GROUPS},
     {"partition.assignment.strategy", NULL, 1, NULL, NO_GROUPS},
-    {"group.instance.id", NULL, 1, NULL, NO_GROUPS},
     {"enable.auto.offset.store", NULL, 1, NULL,
      "positions are stored as messages are polled; there is no separate offset store"},
     {"retries", NULL, 1, NULL,

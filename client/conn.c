@@ -20,6 +20,8 @@
 #include <openssl/err.h>
 
 #include "arena.h"
+#include "conf.h"
+#include "conn_sasl.h"
 #include "fetch_parse.h"
 #include "frame.h"
 #include "tls.h"
@@ -72,6 +74,10 @@ struct rl_conn {
     short tls_want;
     uint8_t *stage;
     size_t stage_off, stage_len;
+
+    /* SASL (rl_conn_use_sasl): the exchange under way; the caller's
+     * requests wait in the queue until it is done (NULL). */
+    struct rl_conn_sasl *sasl;
 
     char peer[280]; /* "host:port", for messages */
     bool answered;  /* a well-formed response has arrived: the peer speaks the protocol */
@@ -309,6 +315,7 @@ void rl_conn_close(struct rl_conn *c)
         return;
     SSL_free(c->ssl);
     free(c->stage);
+    rl_conn_sasl_free(c->sasl);
     if (c->fd >= 0)
         close(c->fd);
     rl_frame_decoder_destroy(&c->decoder);
@@ -603,7 +610,21 @@ short rl_conn_poll_events(const struct rl_conn *c)
         return POLLIN | POLLOUT;
     if (c->ssl && !c->tls_ready)
         return c->tls_want;
+    if (c->sasl) {
+        size_t n;
+        rl_conn_sasl_pending(c->sasl, &n);
+        return n > 0 ? POLLIN | POLLOUT : POLLIN;
+    }
     return rl_conn_pending_out(c) > 0 ? POLLIN | POLLOUT : POLLIN;
+}
+
+int rl_conn_use_sasl(struct rl_conn *c, const struct ringlog_conf *conf)
+{
+    assert(c->sasl == NULL);
+    if (!conf->security_sasl)
+        return RINGLOG_OK;
+    c->sasl = rl_conn_sasl_new(conf);
+    return c->sasl ? RINGLOG_OK : conn_fail(c, RINGLOG_ERR_NOMEM, "out of memory");
 }
 
 /* ---- TLS ---- */
@@ -743,8 +764,65 @@ size_t rl_conn_awaiting(const struct rl_conn *c)
     return c->awaiting_count;
 }
 
+/* Writes bytes once the TLS handshake (if any) is done: the count (0: not now), or an error. */
+static ssize_t write_raw(struct rl_conn *c, const uint8_t *p, size_t len)
+{
+    if (c->ssl) {
+        int err = tls_handshake(c);
+        if (err || !c->tls_ready)
+            return err;
+        size_t w = 0;
+        ERR_clear_error();
+        int r = SSL_write_ex(c->ssl, p, len, &w);
+        if (r == 1)
+            return (ssize_t)w;
+        int e = SSL_get_error(c->ssl, r);
+        return e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ ? 0 : tls_fail(c, e);
+    }
+    for (;;) {
+        ssize_t w = send(c->fd, p, len, MSG_NOSIGNAL);
+        if (w >= 0)
+            return w;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return 0;
+        if (errno != EINTR)
+            return conn_fail_errno(c, "send");
+    }
+}
+
+/* During SASL only the exchange's frames go out; the caller's wait. */
+static int sasl_write_some(struct rl_conn *c)
+{
+    for (;;) {
+        size_t len;
+        const uint8_t *p = rl_conn_sasl_pending(c->sasl, &len);
+        if (len == 0)
+            return RINGLOG_OK;
+        ssize_t w = write_raw(c, p, len);
+        if (w <= 0)
+            return (int)w;
+        rl_conn_sasl_sent(c->sasl, (size_t)w);
+    }
+}
+
+/* An answer to the SASL exchange: 1 (more to come, or done), or an error. */
+static int sasl_take(struct rl_conn *c, Ringlog__Response *r)
+{
+    int st = rl_conn_sasl_answer(c->sasl, r, c->errstr, sizeof(c->errstr));
+    rl_conn_response_free(r);
+    if (st < 0)
+        return st;
+    if (st == 1) {
+        rl_conn_sasl_free(c->sasl);
+        c->sasl = NULL;
+    }
+    return 1;
+}
+
 int rl_conn_write_some(struct rl_conn *c)
 {
+    if (c->sasl)
+        return sasl_write_some(c);
     if (c->ssl)
         return tls_write_some(c);
     while (c->seg_count > 0) {
@@ -945,6 +1023,8 @@ int rl_conn_take_response(struct rl_conn *c, Ringlog__Response **resp)
     if (!r)
         return conn_fail(c, RINGLOG_ERR_PROTOCOL, "undecodable response from broker");
     c->answered = true;
+    if (c->sasl && rl_conn_sasl_owns(c->sasl, r))
+        return sasl_take(c, r);
     if (c->awaiting_count > 0) {
         uint64_t want = c->awaiting[c->awaiting_head];
         if (r->correlation_id != want) {
@@ -968,10 +1048,42 @@ void rl_conn_response_free(Ringlog__Response *resp)
         ringlog__response__free_unpacked(resp, NULL);
 }
 
+/* Runs the SASL exchange of a blocking helper to its end. */
+static int sasl_ready_blocking(struct rl_conn *c, int64_t deadline)
+{
+    while (c->sasl) {
+        int err = rl_conn_write_some(c);
+        if (err)
+            return err;
+        size_t left;
+        rl_conn_sasl_pending(c->sasl, &left);
+        short ev = c->ssl && !c->tls_ready ? c->tls_want : left > 0 ? POLLOUT : POLLIN;
+        int n = wait_fd(c->fd, ev, deadline);
+        if (n == 0)
+            return conn_fail(c, RINGLOG_ERR_TIMED_OUT, "SASL authentication timed out");
+        if (n < 0)
+            return conn_fail_errno(c, "poll");
+        if (ev != POLLIN)
+            continue;
+        if ((err = rl_conn_read_some(c)) < 0)
+            return err;
+        Ringlog__Response *r;
+        int st;
+        while (c->sasl && (st = rl_conn_take_response(c, &r)) != 1) {
+            if (st < 0)
+                return st;
+            rl_conn_response_free(r); /* nothing else was asked yet */
+        }
+    }
+    return RINGLOG_OK;
+}
+
 /* Writes the whole output buffer, waiting for the socket as needed. */
 static int flush_blocking(struct rl_conn *c, int64_t deadline)
 {
     int tls_err = tls_ready_blocking(c, deadline);
+    if (!tls_err)
+        tls_err = sasl_ready_blocking(c, deadline);
     if (tls_err)
         return tls_err;
     while (rl_conn_pending_out(c) > 0) {
@@ -1004,6 +1116,8 @@ int rl_conn_send_raw(struct rl_conn *c, const void *bytes, size_t len, int timeo
 static int recv_until(struct rl_conn *c, Ringlog__Response **resp, int64_t deadline)
 {
     int tls_err = tls_ready_blocking(c, deadline);
+    if (!tls_err)
+        tls_err = sasl_ready_blocking(c, deadline);
     if (tls_err)
         return tls_err;
     for (;;) {

@@ -65,6 +65,17 @@ bool rl_conn_speaks_protocol(const struct rl_conn *c);
 int rl_conn_use_tls(struct rl_conn *c, const struct rl_tls *tls, const char *host);
 
 /*
+ * Authenticates the connection with SASL SCRAM when conf says
+ * security.protocol sasl_*: call it after rl_conn_use_tls, before anything
+ * is written. The exchange runs first inside the other calls (as the TLS
+ * handshake does); requests queued meanwhile go out once it succeeded. A
+ * refusal is RINGLOG_ERR_PROTOCOL from the call that read it, with the
+ * broker's reason in rl_conn_errstr().
+ */
+struct ringlog_conf;
+int rl_conn_use_sasl(struct rl_conn *c, const struct ringlog_conf *conf);
+
+/*
  * What to poll the socket for: POLLOUT while connecting, what a TLS
  * handshake waits for, else POLLIN, and POLLOUT while output is queued.
  */

@@ -21,125 +21,15 @@
 #include "batch.h"
 #include "cluster.h"
 #include "conn.h"
+#include "consumer_internal.h"
+#include "group.h"
 #include "endian_le.h"
 #include "poison.h"
 #include "ringlog.h"
 
-enum cpart_state {
-    CP_NEED_OFFSET, /* look up start_spec (committed, earliest, latest, timestamp) */
-    CP_LOOKUP,      /* a lookup is in flight */
-    CP_FETCHING,
-    CP_STOPPED, /* an error was reported; waits for a seek */
-};
-
-#define SPEC_TIMESTAMP (-3) /* internal: look up start_ts */
-
-struct cpart {
-    char *topic;
-    int32_t partition;
-    enum cpart_state state;
-    int64_t start_spec; /* RINGLOG_OFFSET_* or SPEC_TIMESTAMP */
-    int64_t start_ts;
-    int64_t fetch_offset;
-    uint32_t gen;
-    bool fetch_inflight;
-    bool removed; /* unassigned; freed when its last request comes back */
-    int refs;     /* requests in flight that point at it */
-    size_t queued_bytes;
-    int64_t high_watermark;
-    int64_t backoff_until;
-    _Atomic int64_t position; /* next offset for the application, -1 unknown */
-    int64_t committed;        /* last position committed */
-    uint64_t first_turn;      /* the fetch that last listed it first, 0 none (rotation) */
-    int64_t log_start;        /* low watermark of the last fetch answer, -1 unknown */
-    bool paused;              /* by ringlog_consumer_pause: no fetching */
-    int missing_seen;         /* metadata answers in a row without it (UNKNOWN_*) */
-    int missing_reported;     /* the UNKNOWN_* error last reported, 0 none */
-    int64_t eof_reported;     /* the offset whose end was last reported, -1 none */
-};
-
-/* Prefetched batches of one partition, or an error event, in arrival order. */
-struct chunk {
-    struct chunk *next;
-    struct cpart *part;
-    uint32_t gen;
-    uint8_t *data; /* whole, verified batches */
-    size_t len;
-    struct rl_response_hold *hold; /* data lies in a held response's frame; else data is ours */
-    int err;                       /* an error event instead of data */
-    int64_t offset;                /* of the event */
-    char errstr[200];
-};
-
-enum job_kind { JOB_COMMIT, JOB_COMMITTED, JOB_TIMES };
-
-enum times_state { TIMES_WAIT, TIMES_SENT, TIMES_DONE };
-
-/* A commit, committed-offset lookup or offsets-for-times lookup handed to the I/O thread. */
-struct job {
-    struct job *next;
-    enum job_kind kind;
-    ringlog_topic_partition *tps; /* owned copies of topic names */
-    size_t n;
-    bool sent, done;
-    bool detached; /* nobody waits: free when done */
-    struct ringlog_consumer *owner;
-    int err;
-    char errstr[200];
-    /* JOB_TIMES: one ListOffsets per leader; entries wait for their leader until deadline */
-    uint8_t *state; /* enum times_state per entry */
-    size_t left;    /* entries not done */
-    int64_t deadline;
-};
-
-static void job_free(struct job *j)
-{
-    for (size_t i = 0; i < j->n; i++)
-        free((char *)j->tps[i].topic);
-    free(j->tps);
-    free(j->state);
-    free(j);
-}
-
-struct ringlog_consumer {
-    struct rl_cluster *cl;
-    const struct ringlog_conf *conf;
-    pthread_cond_t ready_cond; /* a chunk was queued */
-    pthread_cond_t job_cond;   /* a job finished */
-
-    struct cpart **parts;
-    size_t nparts;
-    struct cpart **dead; /* unassigned, waiting for in-flight answers */
-    size_t ndead;
-    struct chunk *q_head, *q_tail;
-    struct job *jobs;
-    int64_t next_auto_commit;
-    uint64_t fetch_turns; /* fetches sent, numbering cpart.first_turn */
-
-    /* application-thread state of poll */
-    struct chunk *cur;
-    size_t cur_pos; /* next batch in cur */
-    bool in_batch;
-    struct rl_batch_header bh;
-    struct rl_record_iter rit;
-    uint8_t *decompressed;
-    size_t decompressed_len;
-    ringlog_message msg;
-    ringlog_header *hdrs;
-    size_t hdrs_cap;
-    char errstr[256];
-    /* an event poll_batch met after messages, returned by the next call */
-    int pending_err;
-    ringlog_message pending_msg;
-    char pending_errstr[256];
-    bool msg_lent;    /* msg points into cur or decompressed (retire_borrowed) */
-    bool closed;      /* ringlog_consumer_close ran */
-    bool app_serving; /* an application thread runs the callbacks (serve_events) */
-};
-
 /* ---------------------------------------------------------------- partitions */
 
-static struct cpart *find_part(struct ringlog_consumer *c, const char *topic, int32_t partition)
+struct cpart *consumer_find_part(struct ringlog_consumer *c, const char *topic, int32_t partition)
 {
     for (size_t i = 0; i < c->nparts; i++)
         if (c->parts[i]->partition == partition && strcmp(c->parts[i]->topic, topic) == 0)
@@ -356,7 +246,9 @@ static void lookup_start(struct ringlog_consumer *c, struct cpart *p, int64_t no
         return;
     }
     struct rl_broker *b =
-        stored ? rl_cluster_any_broker(c->cl) : rl_cluster_leader(c->cl, p->topic, p->partition);
+        stored ? group_coordinator(c) : rl_cluster_leader(c->cl, p->topic, p->partition);
+    if (stored && !b)
+        b = rl_cluster_any_broker(c->cl);
     if (!b) {
         rl_cluster_refresh_metadata(c->cl);
         return;
@@ -653,349 +545,6 @@ out:
     free(fpp);
 }
 
-/* ---------------------------------------------------------------- commits */
-
-static void job_finish(struct ringlog_consumer *c, struct job *j, int err, const char *msg)
-{
-    j->done = true;
-    j->err = err;
-    snprintf(j->errstr, sizeof(j->errstr), "%s", msg ? msg : "");
-    /* unlink */
-    for (struct job **pj = &c->jobs; *pj; pj = &(*pj)->next)
-        if (*pj == j) {
-            *pj = j->next;
-            break;
-        }
-    if (j->detached) {
-        job_free(j);
-        return;
-    }
-    pthread_cond_broadcast(&c->job_cond);
-}
-
-/* ---------------------------------------------------------------- offsets for times */
-
-/* The entries of a JOB_TIMES that one ListOffsets request carries. */
-struct times_req {
-    struct job *j;
-    size_t n;
-    size_t idx[];
-};
-
-/* An entry of a JOB_TIMES is settled: its offset, or err (the job keeps the first). */
-static void times_entry_done(struct job *j, size_t i, int err, int64_t offset)
-{
-    assert(j->state[i] != TIMES_DONE && j->left > 0);
-    j->state[i] = TIMES_DONE;
-    j->left--;
-    j->tps[i].offset = err ? -1 : offset;
-    if (err && !j->err) {
-        j->err = err;
-        snprintf(j->errstr, sizeof(j->errstr), "%s/%d: %s", j->tps[i].topic, j->tps[i].partition,
-                 ringlog_err_str(err));
-    }
-}
-
-/* Finishes a JOB_TIMES whose entries are all settled; its err and errstr are already set. */
-static void times_finish(struct ringlog_consumer *c, struct job *j)
-{
-    char msg[sizeof(j->errstr)];
-    snprintf(msg, sizeof(msg), "%s", j->errstr);
-    job_finish(c, j, j->err, msg);
-}
-
-static void on_times(struct rl_cluster *cl, void *ctx, Ringlog__Response *resp, int err)
-{
-    (void)cl;
-    struct times_req *tr = ctx;
-    struct job *j = tr->j;
-    int code = resp ? (int)resp->error : err;
-    if (!code && resp->body_case != RINGLOG__RESPONSE__BODY_LIST_OFFSETS)
-        code = RINGLOG_ERR_PROTOCOL;
-    for (size_t k = 0; k < tr->n; k++) {
-        size_t i = tr->idx[k];
-        const Ringlog__ListOffsetsPartitionResult *r = NULL;
-        for (size_t t = 0; !code && !r && t < resp->list_offsets->n_topics; t++) {
-            const Ringlog__ListOffsetsTopicResult *tres = resp->list_offsets->topics[t];
-            for (size_t q = 0; strcmp(tres->topic, j->tps[i].topic) == 0 && q < tres->n_partitions;
-                 q++)
-                if ((int32_t)tres->partitions[q]->partition == j->tps[i].partition)
-                    r = tres->partitions[q];
-        }
-        int e = code ? code : r ? (int)r->error : RINGLOG_ERR_PROTOCOL;
-        times_entry_done(j, i, e, e ? -1 : r->offset);
-    }
-    free(tr);
-    if (j->left == 0)
-        times_finish(j->owner, j);
-}
-
-/* Sends one ListOffsets to `broker` for the entries idx[0, m). Lock held. */
-static void times_request(struct ringlog_consumer *c, struct job *j, struct rl_broker *broker,
-                          const size_t *idx, size_t m)
-{
-    struct times_req *tr = malloc(sizeof(*tr) + m * sizeof(tr->idx[0]));
-    Ringlog__ListOffsetsTopic *lts = calloc(m, sizeof(*lts));
-    Ringlog__ListOffsetsTopic **ltp = calloc(m, sizeof(*ltp));
-    Ringlog__ListOffsetsPartition *lps = calloc(m, sizeof(*lps));
-    Ringlog__ListOffsetsPartition **lpp = calloc(m, sizeof(*lpp));
-    if (tr && lts && ltp && lps && lpp) {
-        /* One topic entry per entry: the broker answers each in its place. */
-        for (size_t k = 0; k < m; k++) {
-            ringlog__list_offsets_partition__init(&lps[k]);
-            lps[k].partition = (uint32_t)j->tps[idx[k]].partition;
-            lps[k].timestamp = j->tps[idx[k]].offset;
-            lpp[k] = &lps[k];
-            ringlog__list_offsets_topic__init(&lts[k]);
-            lts[k].topic = (char *)j->tps[idx[k]].topic;
-            lts[k].n_partitions = 1;
-            lts[k].partitions = &lpp[k];
-            ltp[k] = &lts[k];
-        }
-        Ringlog__ListOffsetsRequest lo = RINGLOG__LIST_OFFSETS_REQUEST__INIT;
-        lo.n_topics = m;
-        lo.topics = ltp;
-        Ringlog__Request req = RINGLOG__REQUEST__INIT;
-        req.body_case = RINGLOG__REQUEST__BODY_LIST_OFFSETS;
-        req.list_offsets = &lo;
-        *tr = (struct times_req){.j = j, .n = m};
-        memcpy(tr->idx, idx, m * sizeof(idx[0]));
-        if (rl_broker_send(c->cl, broker, &req, true, 0, on_times, tr) == RINGLOG_OK) {
-            for (size_t k = 0; k < m; k++)
-                j->state[idx[k]] = TIMES_SENT;
-            tr = NULL;
-        }
-    }
-    free(tr);
-    free(lts);
-    free(ltp);
-    free(lps);
-    free(lpp);
-}
-
-/*
- * Whether entry k's partition is among idx[0, m): a request names each
- * partition once (answers are matched by name), so a second question about
- * the same partition waits for the next request.
- */
-static bool times_listed(const struct job *j, const size_t *idx, size_t m, size_t k)
-{
-    for (size_t q = 0; q < m; q++)
-        if (j->tps[idx[q]].partition == j->tps[k].partition &&
-            strcmp(j->tps[idx[q]].topic, j->tps[k].topic) == 0)
-            return true;
-    return false;
-}
-
-/*
- * Sends the waiting entries of a JOB_TIMES, one request per leader; an
- * entry whose topic or partition the cluster does not have fails. Returns
- * true when the job is over (finished, possibly freed). Lock held.
- */
-static bool times_send(struct ringlog_consumer *c, struct job *j, int64_t now)
-{
-    size_t *idx = malloc(j->n * sizeof(*idx));
-    bool in_flight = false;
-    for (size_t i = 0; idx && i < j->n; i++) {
-        in_flight |= j->state[i] == TIMES_SENT;
-        if (j->state[i] != TIMES_WAIT)
-            continue;
-        const struct rl_topic_md *md = rl_cluster_topic(c->cl, j->tps[i].topic);
-        struct rl_broker *leader = rl_cluster_leader(c->cl, j->tps[i].topic, j->tps[i].partition);
-        if (md && md->known && (md->err || j->tps[i].partition >= md->npart)) {
-            times_entry_done(j, i, md->err ? md->err : RINGLOG_ERR_UNKNOWN_PARTITION, -1);
-            continue;
-        }
-        if (!leader)
-            rl_cluster_refresh_metadata(c->cl);
-        if (!leader || !rl_broker_ready(c->cl, leader))
-            continue;
-        size_t m = 0;
-        for (size_t k = i; k < j->n; k++)
-            if (j->state[k] == TIMES_WAIT &&
-                rl_cluster_leader(c->cl, j->tps[k].topic, j->tps[k].partition) == leader &&
-                !times_listed(j, idx, m, k))
-                idx[m++] = k;
-        times_request(c, j, leader, idx, m);
-        in_flight |= j->state[i] == TIMES_SENT;
-    }
-    free(idx);
-    if (j->left > 0 && !in_flight && j->deadline >= 0 && now >= j->deadline) {
-        for (size_t i = 0; i < j->n; i++)
-            if (j->state[i] == TIMES_WAIT)
-                times_entry_done(j, i, RINGLOG_ERR_TIMED_OUT, -1);
-    }
-    if (j->left > 0)
-        return false;
-    times_finish(c, j);
-    return true;
-}
-
-static void on_commit(struct rl_cluster *cl, void *ctx, Ringlog__Response *resp, int err)
-{
-    (void)cl;
-    struct job *j = ctx;
-    struct ringlog_consumer *c = j->owner;
-    int code = resp ? (int)resp->error : err;
-    const char *msg = resp && resp->error_message ? resp->error_message : NULL;
-    if (!code && resp->body_case != RINGLOG__RESPONSE__BODY_OFFSET_COMMIT)
-        code = RINGLOG_ERR_PROTOCOL;
-    if (!code) {
-        Ringlog__OffsetCommitResponse *r = resp->offset_commit;
-        for (size_t i = 0; i < r->n_topics && !code; i++)
-            for (size_t k = 0; k < r->topics[i]->n_partitions; k++) {
-                Ringlog__OffsetCommitPartitionResult *pr = r->topics[i]->partitions[k];
-                if (pr->error) {
-                    code = pr->error;
-                    msg = pr->error_message;
-                    break;
-                }
-                struct cpart *p = find_part(c, r->topics[i]->topic, (int32_t)pr->partition);
-                for (size_t m = 0; p && m < j->n; m++)
-                    if (j->tps[m].partition == p->partition && !strcmp(j->tps[m].topic, p->topic))
-                        p->committed = j->tps[m].offset;
-            }
-    }
-    if (code)
-        rl_cluster_log(cl, RINGLOG_LOG_WARNING, "offset commit failed: %s",
-                       msg && msg[0] ? msg : ringlog_err_name(code));
-    job_finish(c, j, code, msg && msg[0] ? msg : (code ? ringlog_err_str(code) : ""));
-}
-
-static void on_committed(struct rl_cluster *cl, void *ctx, Ringlog__Response *resp, int err)
-{
-    (void)cl;
-    struct job *j = ctx;
-    struct ringlog_consumer *c = j->owner;
-    int code = resp ? (int)resp->error : err;
-    if (!code &&
-        (resp->body_case != RINGLOG__RESPONSE__BODY_OFFSET_FETCH ||
-         resp->offset_fetch->n_topics < 1 || resp->offset_fetch->topics[0]->n_partitions < 1))
-        code = RINGLOG_ERR_PROTOCOL;
-    if (!code) {
-        Ringlog__OffsetFetchPartitionResult *r = resp->offset_fetch->topics[0]->partitions[0];
-        code = r->error;
-        j->tps[0].offset = r->offset;
-        if (code == RINGLOG_ERR_UNKNOWN_GROUP) {
-            code = RINGLOG_OK;
-            j->tps[0].offset = -1;
-        }
-    }
-    job_finish(c, j, code, code ? ringlog_err_str(code) : "");
-}
-
-/* Builds and sends a job's request; lock held. */
-static void job_send(struct ringlog_consumer *c, struct job *j)
-{
-    struct rl_broker *b = rl_cluster_any_broker(c->cl);
-    if (!b)
-        return;
-    j->owner = c;
-    Ringlog__Request req = RINGLOG__REQUEST__INIT;
-    int rc;
-    if (j->kind == JOB_COMMITTED) {
-        uint32_t pn = (uint32_t)j->tps[0].partition;
-        Ringlog__OffsetFetchTopic ft = RINGLOG__OFFSET_FETCH_TOPIC__INIT;
-        Ringlog__OffsetFetchTopic *ftp = &ft;
-        ft.topic = (char *)j->tps[0].topic;
-        ft.n_partitions = 1;
-        ft.partitions = &pn;
-        Ringlog__OffsetFetchRequest of = RINGLOG__OFFSET_FETCH_REQUEST__INIT;
-        of.group = c->conf->group;
-        of.n_topics = 1;
-        of.topics = &ftp;
-        req.body_case = RINGLOG__REQUEST__BODY_OFFSET_FETCH;
-        req.offset_fetch = &of;
-        rc = rl_broker_send(c->cl, b, &req, true, 0, on_committed, j);
-    } else {
-        size_t n = j->n;
-        Ringlog__OffsetCommitTopic *ts = calloc(n, sizeof(*ts));
-        Ringlog__OffsetCommitTopic **tp = calloc(n, sizeof(*tp));
-        Ringlog__OffsetCommitPartition *ps = calloc(n, sizeof(*ps));
-        Ringlog__OffsetCommitPartition **pp = calloc(n, sizeof(*pp));
-        rc = RINGLOG_ERR_NOMEM;
-        if (ts && tp && ps && pp) {
-            size_t nt = 0, k = 0;
-            for (size_t i = 0; i < n; i++) {
-                size_t t = 0;
-                while (t < nt && strcmp(ts[t].topic, j->tps[i].topic) != 0)
-                    t++;
-                if (t == nt) {
-                    ringlog__offset_commit_topic__init(&ts[t]);
-                    ts[t].topic = (char *)j->tps[i].topic;
-                    tp[t] = &ts[t];
-                    nt++;
-                }
-            }
-            for (size_t t = 0; t < nt; t++) {
-                ts[t].partitions = pp + k;
-                for (size_t i = 0; i < n; i++)
-                    if (!strcmp(j->tps[i].topic, ts[t].topic)) {
-                        ringlog__offset_commit_partition__init(&ps[i]);
-                        ps[i].partition = (uint32_t)j->tps[i].partition;
-                        ps[i].offset = j->tps[i].offset;
-                        ps[i].metadata = "";
-                        pp[k++] = &ps[i];
-                    }
-                ts[t].n_partitions = (size_t)(pp + k - ts[t].partitions);
-            }
-            Ringlog__OffsetCommitRequest oc = RINGLOG__OFFSET_COMMIT_REQUEST__INIT;
-            oc.group = c->conf->group;
-            oc.n_topics = nt;
-            oc.topics = tp;
-            req.body_case = RINGLOG__REQUEST__BODY_OFFSET_COMMIT;
-            req.offset_commit = &oc;
-            rc = rl_broker_send(c->cl, b, &req, true, 0, on_commit, j);
-        }
-        free(ts);
-        free(tp);
-        free(ps);
-        free(pp);
-    }
-    if (rc == RINGLOG_OK)
-        j->sent = true;
-}
-
-/* A commit job with the current positions that moved since the last commit; NULL if none. */
-static struct job *positions_job(struct ringlog_consumer *c, bool only_changed)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < c->nparts; i++) {
-        int64_t pos = atomic_load(&c->parts[i]->position);
-        if (pos >= 0 && (!only_changed || pos != c->parts[i]->committed))
-            n++;
-    }
-    if (n == 0)
-        return NULL;
-    struct job *j = calloc(1, sizeof(*j));
-    if (!j)
-        return NULL;
-    j->kind = JOB_COMMIT;
-    j->tps = calloc(n, sizeof(*j->tps));
-    if (!j->tps) {
-        free(j);
-        return NULL;
-    }
-    for (size_t i = 0; i < c->nparts && j->n < n; i++) {
-        struct cpart *p = c->parts[i];
-        int64_t pos = atomic_load(&p->position);
-        if (pos >= 0 && (!only_changed || pos != p->committed)) {
-            j->tps[j->n] = (ringlog_topic_partition){
-                .topic = strdup(p->topic), .partition = p->partition, .offset = pos};
-            if (j->tps[j->n].topic)
-                j->n++;
-        }
-    }
-    return j;
-}
-
-static void job_add(struct ringlog_consumer *c, struct job *j)
-{
-    j->next = c->jobs;
-    c->jobs = j;
-    rl_cluster_wakeup(c->cl);
-}
-
 /* ---------------------------------------------------------------- the I/O tick */
 
 static int64_t hook_tick(void *owner, int64_t now)
@@ -1041,6 +590,11 @@ static int64_t hook_tick(void *owner, int64_t now)
             }
         }
         CONSIDER(c->next_auto_commit);
+    }
+    if (c->group) {
+        int64_t beat = group_tick(c, now);
+        if (beat >= 0)
+            CONSIDER(beat);
     }
     for (struct job *j = c->jobs, *after; j; j = after) {
         after = j->next; /* a finished job may be freed */
@@ -1256,62 +810,140 @@ static int64_t normalize_offset(int64_t offset)
     return offset;
 }
 
-int ringlog_consumer_assign(ringlog_consumer *c, const ringlog_topic_partition *tps, size_t n)
+/* Whether tps[0, n) is a valid assignment (topics named, offsets a position or a spec). */
+static bool assignment_valid(const ringlog_topic_partition *tps, size_t n)
 {
-    if (!c || (n && !tps))
-        return RINGLOG_ERR_INVALID_ARG;
-    if (c->closed)
-        return RINGLOG_ERR_STATE;
     for (size_t i = 0; i < n; i++)
         if (!tps[i].topic || !tps[i].topic[0] || tps[i].partition < 0 ||
             (tps[i].offset < 0 && tps[i].offset != RINGLOG_OFFSET_BEGINNING &&
              tps[i].offset != RINGLOG_OFFSET_END && tps[i].offset != RINGLOG_OFFSET_STORED))
-            return RINGLOG_ERR_INVALID_ARG;
+            return false;
+    return true;
+}
+
+/* A new partition of the assignment, starting where tp's offset says; NULL out of memory. */
+static struct cpart *part_new(const ringlog_topic_partition *tp)
+{
+    struct cpart *p = calloc(1, sizeof(*p));
+    if (!p || !(p->topic = strdup(tp->topic))) {
+        free(p);
+        return NULL;
+    }
+    p->partition = tp->partition;
+    p->state = CP_NEED_OFFSET;
+    p->start_spec = normalize_offset(tp->offset);
+    p->fetch_offset = -1;
+    p->committed = -1;
+    p->high_watermark = -1;
+    p->log_start = -1;
+    p->eof_reported = -1;
+    atomic_init(&p->position, -1);
+    return p;
+}
+
+/* Takes p out of the assignment: freed now, or once its requests are back. Lock held. */
+static void part_retire(struct ringlog_consumer *c, struct cpart *p)
+{
+    purge_queue(c, p);
+    p->removed = true;
+    if (p->refs == 0) {
+        part_free(p);
+        return;
+    }
+    struct cpart **d = realloc(c->dead, (c->ndead + 1) * sizeof(*d));
+    if (d) {
+        c->dead = d;
+        c->dead[c->ndead++] = p;
+    }
+}
+
+int ringlog_consumer_assign(ringlog_consumer *c, const ringlog_topic_partition *tps, size_t n)
+{
+    if (!c || (n && !tps))
+        return RINGLOG_ERR_INVALID_ARG;
+    if (c->closed || c->group) /* a subscribed consumer's partitions are the group's */
+        return RINGLOG_ERR_STATE;
+    if (!assignment_valid(tps, n))
+        return RINGLOG_ERR_INVALID_ARG;
     struct cpart **parts = n ? calloc(n, sizeof(*parts)) : NULL;
     if (n && !parts)
         return RINGLOG_ERR_NOMEM;
     for (size_t i = 0; i < n; i++) {
-        parts[i] = calloc(1, sizeof(*parts[i]));
-        if (!parts[i] || !(parts[i]->topic = strdup(tps[i].topic))) {
-            for (size_t k = 0; k <= i && k < n; k++)
-                if (parts[k])
-                    part_free(parts[k]);
+        if (!(parts[i] = part_new(&tps[i]))) {
+            for (size_t k = 0; k < i; k++)
+                part_free(parts[k]);
             free(parts);
             return RINGLOG_ERR_NOMEM;
         }
-        parts[i]->partition = tps[i].partition;
-        parts[i]->state = CP_NEED_OFFSET;
-        parts[i]->start_spec = normalize_offset(tps[i].offset);
-        parts[i]->fetch_offset = -1;
-        parts[i]->committed = -1;
-        parts[i]->high_watermark = -1;
-        parts[i]->log_start = -1;
-        parts[i]->eof_reported = -1;
-        atomic_init(&parts[i]->position, -1);
     }
     drop_current(c);
     rl_cluster_lock(c->cl);
-    /* Retire the old assignment. */
-    for (size_t i = 0; i < c->nparts; i++) {
-        struct cpart *p = c->parts[i];
-        purge_queue(c, p);
-        p->removed = true;
-        if (p->refs == 0) {
-            part_free(p);
-        } else {
-            struct cpart **d = realloc(c->dead, (c->ndead + 1) * sizeof(*d));
-            if (d) {
-                c->dead = d;
-                c->dead[c->ndead++] = p;
-            }
-        }
-    }
+    for (size_t i = 0; i < c->nparts; i++) /* retire the old assignment */
+        part_retire(c, c->parts[i]);
     free(c->parts);
     c->parts = parts;
     c->nparts = n;
     for (size_t i = 0; i < n; i++)
         rl_cluster_want_topic(c->cl, parts[i]->topic);
     rl_cluster_wakeup(c->cl);
+    rl_cluster_unlock(c->cl);
+    return RINGLOG_OK;
+}
+
+int ringlog_consumer_incremental_assign(ringlog_consumer *c, const ringlog_topic_partition *tps,
+                                        size_t n)
+{
+    if (!c || (n && !tps) || !assignment_valid(tps, n))
+        return RINGLOG_ERR_INVALID_ARG;
+    rl_cluster_lock(c->cl);
+    int rc = c->closed ? RINGLOG_ERR_STATE : RINGLOG_OK;
+    for (size_t i = 0; rc == RINGLOG_OK && i < n; i++)
+        if (consumer_find_part(c, tps[i].topic, tps[i].partition))
+            rc = RINGLOG_ERR_STATE; /* already assigned */
+    struct cpart **parts = rc ? NULL : realloc(c->parts, (c->nparts + n + 1) * sizeof(*parts));
+    if (rc == RINGLOG_OK && !parts)
+        rc = RINGLOG_ERR_NOMEM;
+    if (parts)
+        c->parts = parts;
+    for (size_t i = 0; rc == RINGLOG_OK && i < n; i++) {
+        struct cpart *p = part_new(&tps[i]);
+        if (!p) {
+            rc = RINGLOG_ERR_NOMEM;
+            break;
+        }
+        c->parts[c->nparts++] = p;
+        rl_cluster_want_topic(c->cl, p->topic);
+    }
+    rl_cluster_wakeup(c->cl);
+    rl_cluster_unlock(c->cl);
+    return rc;
+}
+
+int ringlog_consumer_incremental_unassign(ringlog_consumer *c, const ringlog_topic_partition *tps,
+                                          size_t n)
+{
+    if (!c || (n && !tps))
+        return RINGLOG_ERR_INVALID_ARG;
+    rl_cluster_lock(c->cl);
+    bool drop_cur = false;
+    for (size_t i = 0; i < n; i++)
+        drop_cur |= tps[i].topic && c->cur && c->cur->part->partition == tps[i].partition &&
+                    !strcmp(c->cur->part->topic, tps[i].topic);
+    rl_cluster_unlock(c->cl);
+    if (drop_cur)
+        drop_current(c); /* the application thread's own chunk: poll is not running */
+    rl_cluster_lock(c->cl);
+    for (size_t i = 0; i < n; i++) {
+        struct cpart *p =
+            tps[i].topic ? consumer_find_part(c, tps[i].topic, tps[i].partition) : NULL;
+        if (!p)
+            continue;
+        size_t k = 0;
+        while (c->parts[k] != p)
+            k++;
+        c->parts[k] = c->parts[--c->nparts];
+        part_retire(c, p);
+    }
     rl_cluster_unlock(c->cl);
     return RINGLOG_OK;
 }
@@ -1324,7 +956,7 @@ static int seek_to(ringlog_consumer *c, const char *topic, int32_t partition, in
     if (c->cur && c->cur->part->partition == partition && !strcmp(c->cur->part->topic, topic))
         drop_current(c);
     rl_cluster_lock(c->cl);
-    struct cpart *p = find_part(c, topic, partition);
+    struct cpart *p = consumer_find_part(c, topic, partition);
     if (!p) {
         rl_cluster_unlock(c->cl);
         return RINGLOG_ERR_STATE;
@@ -1464,7 +1096,7 @@ static void event_msg(struct ringlog_consumer *c, const struct cpart *p, int64_t
  */
 static bool wait_chunk(struct ringlog_consumer *c, int64_t deadline)
 {
-    while (!c->q_head) {
+    while (!c->q_head && !group_pending(c)) {
         if (!c->conf->callbacks_on_io_thread && serve_events(c) > 0)
             continue;
         if (deadline >= 0 && rl_now_ms() >= deadline)
@@ -1533,6 +1165,7 @@ static int poll_item(struct ringlog_consumer *c, int timeout_ms)
     }
     int64_t deadline = -2; /* read the clock only if we have to wait */
     for (;;) {
+        group_reconcile(c); /* a rebalance first: partitions leaving are committed, then dropped */
         if (c->cur) {
             bool got;
             rc = take_from_current(c, &got);
@@ -1546,6 +1179,10 @@ static int poll_item(struct ringlog_consumer *c, int timeout_ms)
         if (!wait_chunk(c, deadline < -1 ? 0 : deadline)) {
             rl_cluster_unlock(c->cl);
             return RINGLOG_ERR_TIMED_OUT;
+        }
+        if (!c->q_head) { /* woken for a rebalance */
+            rl_cluster_unlock(c->cl);
+            continue;
         }
         struct chunk *ch = c->q_head;
         c->q_head = ch->next;
@@ -1638,171 +1275,10 @@ int ringlog_consumer_position(ringlog_consumer *c, const char *topic, int32_t pa
     if (!c || !topic || !offset)
         return RINGLOG_ERR_INVALID_ARG;
     rl_cluster_lock(c->cl);
-    struct cpart *p = find_part(c, topic, partition);
+    struct cpart *p = consumer_find_part(c, topic, partition);
     *offset = p ? atomic_load(&p->position) : -1;
     rl_cluster_unlock(c->cl);
     return p ? RINGLOG_OK : RINGLOG_ERR_STATE;
-}
-
-/* Queues a job and waits for it; lock held on entry and exit. Frees the job. */
-static int run_job(struct ringlog_consumer *c, struct job *j, int timeout_ms, int64_t *offsets_out)
-{
-    int64_t deadline = timeout_ms < 0 ? -1 : rl_now_ms() + timeout_ms;
-    if (rl_cluster_on_io_thread(c->cl)) {
-        /* A callback on the I/O thread: the answer could never be read. */
-        j->done = true;
-        j->err = RINGLOG_ERR_IN_CALLBACK;
-        snprintf(j->errstr, sizeof(j->errstr), "%s", ringlog_err_str(RINGLOG_ERR_IN_CALLBACK));
-    } else {
-        job_add(c, j);
-    }
-    while (!j->done) {
-        if (deadline >= 0 && rl_now_ms() >= deadline) {
-            /* Leave it to the I/O thread; it frees the job when done. */
-            j->detached = true;
-            snprintf(c->errstr, sizeof(c->errstr), "no answer from the broker in time");
-            return RINGLOG_ERR_TIMED_OUT;
-        }
-        if (deadline < 0) {
-            pthread_cond_wait(&c->job_cond, rl_cluster_mutex(c->cl));
-        } else {
-            struct timespec ts = {.tv_sec = deadline / 1000,
-                                  .tv_nsec = (long)(deadline % 1000) * 1000000};
-            pthread_cond_timedwait(&c->job_cond, rl_cluster_mutex(c->cl), &ts);
-        }
-    }
-    int err = j->err;
-    if (err)
-        snprintf(c->errstr, sizeof(c->errstr), "%s", j->errstr);
-    for (size_t i = 0; offsets_out && i < j->n; i++)
-        offsets_out[i] = j->tps[i].offset;
-    job_free(j);
-    return err;
-}
-
-int ringlog_consumer_commit(ringlog_consumer *c, int timeout_ms)
-{
-    if (!c)
-        return RINGLOG_ERR_INVALID_ARG;
-    if (!c->conf->group)
-        return RINGLOG_ERR_STATE;
-    rl_cluster_lock(c->cl);
-    struct job *j = positions_job(c, false);
-    int rc = j ? run_job(c, j, timeout_ms, NULL) : RINGLOG_OK;
-    rl_cluster_unlock(c->cl);
-    return rc;
-}
-
-int ringlog_consumer_commit_offsets(ringlog_consumer *c, const ringlog_topic_partition *tps,
-                                    size_t n, int timeout_ms)
-{
-    if (!c || (n && !tps))
-        return RINGLOG_ERR_INVALID_ARG;
-    if (!c->conf->group)
-        return RINGLOG_ERR_STATE;
-    if (n == 0)
-        return RINGLOG_OK;
-    struct job *j = calloc(1, sizeof(*j));
-    if (!j || !(j->tps = calloc(n, sizeof(*j->tps)))) {
-        free(j);
-        return RINGLOG_ERR_NOMEM;
-    }
-    j->kind = JOB_COMMIT;
-    for (size_t i = 0; i < n; i++) {
-        if (!tps[i].topic || tps[i].offset < 0) {
-            job_free(j);
-            return RINGLOG_ERR_INVALID_ARG;
-        }
-        j->tps[i] = tps[i];
-        j->tps[i].topic = strdup(tps[i].topic);
-        j->n++;
-    }
-    rl_cluster_lock(c->cl);
-    int rc = run_job(c, j, timeout_ms, NULL);
-    rl_cluster_unlock(c->cl);
-    return rc;
-}
-
-/* A JOB_TIMES for tps (copied), or NULL on allocation failure. */
-static struct job *times_job(const ringlog_topic_partition *tps, size_t n, int timeout_ms)
-{
-    struct job *j = calloc(1, sizeof(*j));
-    if (!j)
-        return NULL;
-    j->kind = JOB_TIMES;
-    j->tps = calloc(n, sizeof(*j->tps));
-    j->state = calloc(n, sizeof(*j->state));
-    if (!j->tps || !j->state) {
-        job_free(j);
-        return NULL;
-    }
-    for (size_t i = 0; i < n; i++, j->n++) {
-        j->tps[i] = tps[i];
-        if (!(j->tps[i].topic = strdup(tps[i].topic))) {
-            job_free(j);
-            return NULL;
-        }
-    }
-    j->left = n;
-    j->deadline = timeout_ms < 0 ? -1 : rl_now_ms() + timeout_ms;
-    assert(j->n == n);
-    return j;
-}
-
-int ringlog_consumer_offsets_for_times(ringlog_consumer *c, ringlog_topic_partition *tps, size_t n,
-                                       int timeout_ms)
-{
-    if (!c || (n && !tps))
-        return RINGLOG_ERR_INVALID_ARG;
-    for (size_t i = 0; i < n; i++)
-        if (!tps[i].topic || !tps[i].topic[0] || tps[i].partition < 0 ||
-            (tps[i].offset < 0 && tps[i].offset != RINGLOG_OFFSET_BEGINNING &&
-             tps[i].offset != RINGLOG_OFFSET_END))
-            return RINGLOG_ERR_INVALID_ARG;
-    if (n == 0)
-        return RINGLOG_OK;
-    struct job *j = times_job(tps, n, timeout_ms);
-    int64_t *offsets = malloc(n * sizeof(*offsets));
-    if (!j || !offsets) {
-        if (j)
-            job_free(j);
-        free(offsets);
-        return RINGLOG_ERR_NOMEM;
-    }
-    j->owner = c;
-    rl_cluster_lock(c->cl);
-    for (size_t i = 0; i < n; i++)
-        rl_cluster_want_topic(c->cl, tps[i].topic); /* for the leaders; NULL: waits, times out */
-    int rc = run_job(c, j, timeout_ms, offsets);
-    rl_cluster_unlock(c->cl);
-    for (size_t i = 0; i < n && rc != RINGLOG_ERR_TIMED_OUT; i++)
-        tps[i].offset = offsets[i];
-    free(offsets);
-    return rc;
-}
-
-int ringlog_consumer_committed(ringlog_consumer *c, const char *topic, int32_t partition,
-                               int64_t *offset, int timeout_ms)
-{
-    if (!c || !topic || !offset || partition < 0)
-        return RINGLOG_ERR_INVALID_ARG;
-    if (!c->conf->group)
-        return RINGLOG_ERR_STATE;
-    struct job *j = calloc(1, sizeof(*j));
-    if (!j || !(j->tps = calloc(1, sizeof(*j->tps))) || !(j->tps[0].topic = strdup(topic))) {
-        if (j)
-            free(j->tps);
-        free(j);
-        return RINGLOG_ERR_NOMEM;
-    }
-    j->kind = JOB_COMMITTED;
-    j->n = 1;
-    j->tps[0].partition = partition;
-    j->tps[0].offset = -1;
-    rl_cluster_lock(c->cl);
-    int rc = run_job(c, j, timeout_ms, offset);
-    rl_cluster_unlock(c->cl);
-    return rc;
 }
 
 /* Pause or resume: every partition must be assigned, else nothing changes. */
@@ -1818,7 +1294,7 @@ static int set_paused(ringlog_consumer *c, const ringlog_topic_partition *tps, s
     bool ok = !c->closed;
     bool drop_cur = false;
     for (size_t i = 0; i < n && ok; i++) {
-        ok = find_part(c, tps[i].topic, tps[i].partition) != NULL;
+        ok = consumer_find_part(c, tps[i].topic, tps[i].partition) != NULL;
         drop_cur |= paused && c->cur && c->cur->part->partition == tps[i].partition &&
                     !strcmp(c->cur->part->topic, tps[i].topic);
     }
@@ -1829,7 +1305,7 @@ static int set_paused(ringlog_consumer *c, const ringlog_topic_partition *tps, s
         drop_current(c); /* the application thread's own chunk: poll is not running */
     rl_cluster_lock(c->cl);
     for (size_t i = 0; i < n; i++) {
-        struct cpart *p = find_part(c, tps[i].topic, tps[i].partition);
+        struct cpart *p = consumer_find_part(c, tps[i].topic, tps[i].partition);
         assert(p);
         if (p->paused == paused)
             continue;
@@ -1866,7 +1342,7 @@ int ringlog_consumer_get_watermark_offsets(ringlog_consumer *c, const char *topi
     if (!c || !topic || !low || !high)
         return RINGLOG_ERR_INVALID_ARG;
     rl_cluster_lock(c->cl);
-    const struct cpart *p = find_part(c, topic, partition);
+    const struct cpart *p = consumer_find_part(c, topic, partition);
     if (p) {
         *low = p->log_start;
         *high = p->high_watermark;
@@ -1886,6 +1362,11 @@ int ringlog_consumer_close(ringlog_consumer *c)
         return rc;
     }
     int rc = RINGLOG_OK;
+    if (c->group) { /* revoke (commit) everything and leave the group */
+        rl_cluster_unlock(c->cl);
+        rc = group_leave(c, (int)c->conf->request_timeout_ms);
+        rl_cluster_lock(c->cl);
+    }
     if (c->conf->group && c->conf->enable_auto_commit) {
         struct job *j = positions_job(c, true);
         if (j)
@@ -1931,6 +1412,7 @@ int ringlog_consumer_destroy(ringlog_consumer *c)
         part_free(c->dead[i]);
     free(c->dead);
     free(c->hdrs);
+    group_free(c->group);
     rl_cluster_destroy(c->cl);
     pthread_cond_destroy(&c->ready_cond);
     pthread_cond_destroy(&c->job_cond);

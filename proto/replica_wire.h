@@ -123,6 +123,14 @@ size_t replica_wire_build_config_batch(uint8_t *out, size_t cap, const struct rg
                                        int64_t timestamp);
 
 /*
+ * A configuration control batch (RL_CONTROL_CONFIG). An APPEND carries at
+ * most RG_MAX_CONFIGS_PER_APPEND of them (the receiver refuses more), so
+ * the sender cuts its reads after that many.
+ */
+struct rl_batch_header;
+bool replica_wire_is_config_batch(const uint8_t *batch, const struct rl_batch_header *h);
+
+/*
  * The receiving side of an APPEND, before replica_group_step: the records
  * are whole, valid batches (checksums; control batches allowed) whose
  * offsets tile [prev_end, end) exactly, each stamped with the epoch its run

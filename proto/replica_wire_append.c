@@ -19,18 +19,36 @@ static int32_t run_epoch_at(const struct rg_message *m, int64_t offset)
     return epoch;
 }
 
+/* The first record of a control batch, and its control type; false when it has none. */
+static bool control_record(const uint8_t *batch, const struct rl_batch_header *h,
+                           struct rl_record *r, uint16_t *type)
+{
+    struct rl_record_iter it;
+    if (rl_record_iter_init(&it, batch, h) != RL_OK || rl_record_iter_next(&it, r) != RL_OK ||
+        r->key_len != 2)
+        return false;
+    *type = (uint16_t)(r->key[0] | r->key[1] << 8);
+    return true;
+}
+
+bool replica_wire_is_config_batch(const uint8_t *batch, const struct rl_batch_header *h)
+{
+    struct rl_record r;
+    uint16_t type;
+    return rl_batch_is_control(h) && control_record(batch, h, &r, &type) &&
+           type == RL_CONTROL_CONFIG;
+}
+
 /* A configuration control batch's membership, into the message's configs;
  * epoch markers and data batches pass. */
 static int note_config(struct rg_message *m, const uint8_t *batch, const struct rl_batch_header *h)
 {
     if (!rl_batch_is_control(h))
         return RL_OK;
-    struct rl_record_iter it;
     struct rl_record r;
-    if (rl_record_iter_init(&it, batch, h) != RL_OK || rl_record_iter_next(&it, &r) != RL_OK ||
-        r.key_len != 2)
+    uint16_t type;
+    if (!control_record(batch, h, &r, &type))
         return RL_ERR_CORRUPT;
-    uint16_t type = (uint16_t)(r.key[0] | r.key[1] << 8);
     if (type != RL_CONTROL_CONFIG)
         return RL_OK;
     if (m->config_count == RG_MAX_CONFIGS_PER_APPEND || h->last_offset_delta != 0 ||

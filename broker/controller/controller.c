@@ -291,6 +291,8 @@ static void apply_batch(struct controller *ctl, const uint8_t *batch,
         apply_delete(ctl, cr->topic_deleted);
     else if (cr->body_case == RINGLOG__CLUSTER_RECORD__BODY_CLUSTER_CREATED)
         apply_cluster_id(ctl, cr->cluster_created);
+    else if (controller_security_apply(ctl->shard->srv, cr))
+        controller_record_applied(ctl);
     else if (cr->body_case == RINGLOG__CLUSTER_RECORD__BODY_PARTITIONS_REASSIGNED)
         controller_apply_reassignment(ctl, cr->partitions_reassigned);
     else if (!controller_topics_apply(ctl, cr, h->base_offset, h->max_timestamp))
@@ -323,7 +325,9 @@ static void read_done(struct log_read *r, int status)
 /* Applies the next committed record, if any and if nothing is being applied. */
 static void apply_next(struct controller *ctl)
 {
-    if (ctl->busy || !ctl->meta || !ctl->meta->replica)
+    /* A leaving replica being deleted on its owner shard: a record that opens the same
+     * partition again waits until its files are gone (controller_reassign.c). */
+    if (ctl->busy || !ctl->meta || !ctl->meta->replica || controller_moves_out(ctl) > 0)
         return;
     int64_t commit = replica_commit(ctl->meta->replica);
     if (ctl->applied >= commit)
@@ -454,6 +458,16 @@ void controller_stop(struct shard *s)
     s->controller = NULL;
 }
 
+void controller_kick(struct controller *ctl)
+{
+    apply_next(ctl);
+}
+
+bool controller_applying(struct controller *ctl)
+{
+    return ctl->busy;
+}
+
 struct shard *controller_shard(struct controller *ctl)
 {
     assert(ctl != NULL && ctl->shard != NULL);
@@ -525,6 +539,7 @@ void controller_tick(struct shard *s)
     if (!leads)
         ctl->id_proposed = false;
     apply_next(ctl);
+    controller_security_tick(s, leads && !ctl->busy && ctl->applied >= replica_commit(p->replica));
     controller_moves_tick(ctl);
     /* The first leader names the cluster once it has applied everything committed. */
     if (!leads || ctl->id_proposed || s->srv->cluster_id[0] != '\0' || ctl->busy ||

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "partition/partition.h"
+#include "ringlog.pb-c.h"
 #include "topics.h"
 
 #define CONTROLLER_TOPIC "__cluster"
@@ -59,6 +60,16 @@ void controller_add_partitions(struct shard *s, struct controller_call *c,
                                const struct topic_info *t, uint32_t count);
 void controller_delete_records(struct shard *s, struct controller_call *c,
                                const struct topic_info *t, uint32_t partition, int64_t offset);
+/*
+ * Users and ACLs in the metadata log (controller_security.c). apply: a
+ * committed record of theirs (user_upserted .. acl_removed) into the
+ * store; false when cr is not one. tick: on the leader, once caught_up
+ * with the log, proposes --sasl-bootstrap-user while the cluster has no
+ * user.
+ */
+struct server;
+bool controller_security_apply(struct server *srv, const Ringlog__ClusterRecord *cr);
+void controller_security_tick(struct shard *s, bool caught_up);
 /* One partition's new replicas: a reassign request's, or one a decommission planned. */
 struct controller_move {
     char topic[TOPIC_NAME_MAX + 1];

@@ -63,6 +63,7 @@ struct leaving_replica {
 
 struct controller_moves {
     struct leaving_replica *leaving;
+    uint32_t checks_out; /* leaving checks on owner shards (applying waits for them) */
     int64_t next_check_ms;
     int32_t decommissioned[BROKER_MAX_PEERS];
     uint32_t decommissioned_count;
@@ -70,6 +71,12 @@ struct controller_moves {
 
 struct controller_moves *controller_moves_of(struct controller *ctl);
 struct shard *controller_shard(struct controller *ctl);
+/* Leaving checks out now: while any is, no record is applied. */
+uint32_t controller_moves_out(struct controller *ctl);
+/* Applies the next committed record if nothing holds it back (controller.c). */
+void controller_kick(struct controller *ctl);
+/* A record is being applied (read, or its ops out). */
+bool controller_applying(struct controller *ctl);
 /* A PartitionsReassigned record, applied here. */
 void controller_apply_reassignment(struct controller *ctl, const Ringlog__ClusterReassignment *ra);
 /* Shard 0's tick: leaving replicas checked every half second. */

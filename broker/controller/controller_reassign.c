@@ -343,13 +343,25 @@ static void leaving_check(struct hop *hop)
     hop_return(&owner->loop, hop);
 }
 
+uint32_t controller_moves_out(struct controller *ctl)
+{
+    return controller_moves_of(ctl)->checks_out;
+}
+
 static void leaving_checked(struct hop *hop)
 {
     struct leaving_replica *l = (struct leaving_replica *)hop;
     assert(l->busy);
     l->busy = false;
-    if (l->self < 0)
+    if (l->self < 0) {
         free(l); /* the controller stopped while it was out */
+        return;
+    }
+    struct controller *ctl = shard_current()->controller;
+    struct controller_moves *mv = controller_moves_of(ctl);
+    assert(mv->checks_out > 0);
+    if (--mv->checks_out == 0)
+        controller_kick(ctl); /* records held back while the check was out */
 }
 
 void controller_moves_tick(struct controller *ctl)
@@ -357,8 +369,8 @@ void controller_moves_tick(struct controller *ctl)
     struct controller_moves *mv = controller_moves_of(ctl);
     struct shard *s = controller_shard(ctl);
     int64_t now = clock_monotonic_ms();
-    if (!mv->leaving || now < mv->next_check_ms)
-        return;
+    if (!mv->leaving || now < mv->next_check_ms || controller_applying(ctl))
+        return; /* not while a record is applied: its ops may open the same partition */
     mv->next_check_ms = now + LEAVING_CHECK_MS;
     struct leaving_replica **pp = &mv->leaving;
     while (*pp) {
@@ -370,6 +382,7 @@ void controller_moves_tick(struct controller *ctl)
         }
         if (!l->busy) {
             l->busy = true;
+            mv->checks_out++;
             l->hop.run = leaving_check;
             l->hop.done = leaving_checked;
             l->hop.owner = (int)((l->topic_id + l->partition) % (uint64_t)s->srv->nshards);
@@ -386,7 +399,7 @@ void controller_moves_stop(struct controller *ctl)
         struct leaving_replica *l = mv->leaving;
         mv->leaving = l->next;
         if (l->busy)
-            l->self = -1; /* freed when it comes back */
+            l->self = -1; /* freed when it comes back; nothing is applied any more */
         else
             free(l);
     }

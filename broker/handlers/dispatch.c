@@ -3,7 +3,7 @@
  * and are dispatched by body (conn_hooks); Handshake, which lists the
  * request types, is answered here. The others live in handle_metadata.c
  * (Metadata, InitProducerId), handle_produce.c, handle_fetch.c,
- * handle_list_offsets.c, handle_topics.c, handle_offsets.c and handle_reassign.c.
+ * handle_list_offsets.c, handle_topics.c, handle_group.c and handle_reassign.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,9 +33,23 @@ static const int API_FOR_BODY[][2] = {
     {RINGLOG__REQUEST__BODY_ALTER_CONFIGS, RINGLOG__API_KEY__API_KEY_ALTER_CONFIGS},
     {RINGLOG__REQUEST__BODY_CREATE_PARTITIONS, RINGLOG__API_KEY__API_KEY_CREATE_PARTITIONS},
     {RINGLOG__REQUEST__BODY_DELETE_RECORDS, RINGLOG__API_KEY__API_KEY_DELETE_RECORDS},
+    {RINGLOG__REQUEST__BODY_AUTHENTICATE, RINGLOG__API_KEY__API_KEY_AUTHENTICATE},
+    {RINGLOG__REQUEST__BODY_CREATE_USER, RINGLOG__API_KEY__API_KEY_CREATE_USER},
+    {RINGLOG__REQUEST__BODY_DELETE_USER, RINGLOG__API_KEY__API_KEY_DELETE_USER},
+    {RINGLOG__REQUEST__BODY_LIST_USERS, RINGLOG__API_KEY__API_KEY_LIST_USERS},
+    {RINGLOG__REQUEST__BODY_CREATE_ACL, RINGLOG__API_KEY__API_KEY_CREATE_ACL},
+    {RINGLOG__REQUEST__BODY_DELETE_ACL, RINGLOG__API_KEY__API_KEY_DELETE_ACL},
+    {RINGLOG__REQUEST__BODY_LIST_ACLS, RINGLOG__API_KEY__API_KEY_LIST_ACLS},
+    {RINGLOG__REQUEST__BODY_FIND_COORDINATOR, RINGLOG__API_KEY__API_KEY_FIND_COORDINATOR},
+    {RINGLOG__REQUEST__BODY_GROUP_HEARTBEAT, RINGLOG__API_KEY__API_KEY_CONSUMER_GROUP_HEARTBEAT},
+    {RINGLOG__REQUEST__BODY_LIST_GROUPS, RINGLOG__API_KEY__API_KEY_LIST_GROUPS},
+    {RINGLOG__REQUEST__BODY_DESCRIBE_GROUPS, RINGLOG__API_KEY__API_KEY_DESCRIBE_GROUPS},
+    {RINGLOG__REQUEST__BODY_DELETE_GROUPS, RINGLOG__API_KEY__API_KEY_DELETE_GROUPS},
     {RINGLOG__REQUEST__BODY_REASSIGN_PARTITIONS, RINGLOG__API_KEY__API_KEY_REASSIGN_PARTITIONS},
     {RINGLOG__REQUEST__BODY_DECOMMISSION_BROKER, RINGLOG__API_KEY__API_KEY_DECOMMISSION_BROKER},
 };
+
+static char *SASL_MECHANISMS[] = {"SCRAM-SHA-256", "SCRAM-SHA-512"};
 
 enum { API_COUNT = sizeof(API_FOR_BODY) / sizeof(API_FOR_BODY[0]) };
 
@@ -63,6 +77,12 @@ static void handle_handshake(struct request *r)
     h->cluster_id = srv->cluster_id;
     h->server_version = RINGLOG_SERVER_VERSION;
     h->max_frame_bytes = srv->cfg.max_frame_bytes;
+    h->n_sasl_mechanisms = sizeof(SASL_MECHANISMS) / sizeof(SASL_MECHANISMS[0]);
+    h->sasl_mechanisms = SASL_MECHANISMS;
+    (void)auth_principal(r->conn); /* a verified client certificate authenticates */
+    h->authentication_required =
+        !r->conn->authenticated &&
+        security_auth_required(security_view(&srv->security, r->shard->loop.id));
     r->resp.body_case = RINGLOG__RESPONSE__BODY_HANDSHAKE;
     r->resp.handshake = h;
     request_complete(r);
@@ -94,6 +114,9 @@ void handle_request(struct request *r)
         request_fail(r, RINGLOG__ERROR_CODE__SHUTTING_DOWN, NULL);
         return;
     }
+    /* Authentication, then the ACLs: each answers and stops r when it refuses. */
+    if (!auth_admit(r) || !auth_authorise(r))
+        return;
     switch (r->msg->body_case) {
     case RINGLOG__REQUEST__BODY_HANDSHAKE:
         handle_handshake(r);
@@ -119,7 +142,25 @@ void handle_request(struct request *r)
         break;
     case RINGLOG__REQUEST__BODY_OFFSET_COMMIT:
     case RINGLOG__REQUEST__BODY_OFFSET_FETCH:
-        handle_offsets(r);
+    case RINGLOG__REQUEST__BODY_FIND_COORDINATOR:
+    case RINGLOG__REQUEST__BODY_GROUP_HEARTBEAT:
+    case RINGLOG__REQUEST__BODY_LIST_GROUPS:
+    case RINGLOG__REQUEST__BODY_DESCRIBE_GROUPS:
+    case RINGLOG__REQUEST__BODY_DELETE_GROUPS:
+        handle_group(r);
+        break;
+    case RINGLOG__REQUEST__BODY_AUTHENTICATE:
+        handle_authenticate(r);
+        break;
+    case RINGLOG__REQUEST__BODY_CREATE_USER:
+    case RINGLOG__REQUEST__BODY_DELETE_USER:
+    case RINGLOG__REQUEST__BODY_LIST_USERS:
+        handle_users(r);
+        break;
+    case RINGLOG__REQUEST__BODY_CREATE_ACL:
+    case RINGLOG__REQUEST__BODY_DELETE_ACL:
+    case RINGLOG__REQUEST__BODY_LIST_ACLS:
+        handle_acls(r);
         break;
     case RINGLOG__REQUEST__BODY_DESCRIBE_CONFIGS:
     case RINGLOG__REQUEST__BODY_ALTER_CONFIGS:
@@ -164,4 +205,6 @@ static bool on_frame(struct conn *c, const uint8_t *frame, size_t len)
 const struct conn_hooks handler_conn_hooks = {
     .on_frame = on_frame,
     .release = request_release,
+    .opened = auth_conn_opened,
+    .forget = auth_conn_forget,
 };

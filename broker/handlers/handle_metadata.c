@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "errors.h"
+#include "groups/coordinator.h"
 #include "handlers.h"
 #include "request.h"
 #include "server.h"
@@ -166,14 +167,28 @@ void handle_metadata(struct request *r)
     m->brokers = brokers;
     m->controller_id = srv->cluster ? atomic_load(&srv->controller_leader) : srv->cfg.node_id;
     m->topics = topics;
-    m->n_topics = n;
     for (size_t i = 0; i < n; i++) {
         const char *name = req->n_topics ? req->topics[i] : t->topics[i]->name;
         const struct topic_info *ti = req->n_topics ? topic_table_find(t, name) : t->topics[i];
-        if ((topics[i] = describe_topic(r, name, ti)) == NULL) {
+        if (!req->n_topics && strcmp(name, GROUPS_TOPIC) == 0)
+            continue; /* internal (consumer groups): described when named only */
+        /* Only what the principal may describe: the rest is left out of a
+         * listing, and refused (whether it exists or not) when named. */
+        bool may = auth_allowed(r, SEC_RES_TOPIC, name, SEC_OP_DESCRIBE);
+        if (!may && !req->n_topics)
+            continue;
+        Ringlog__TopicMetadata *tm = describe_topic(r, name, may ? ti : NULL);
+        if (tm == NULL) {
             request_fail(r, RINGLOG__ERROR_CODE__UNKNOWN, "out of memory");
             return;
         }
+        if (!may) {
+            tm->error = RINGLOG__ERROR_CODE__NOT_AUTHORIZED;
+            tm->error_message = auth_refusal(r, SEC_RES_TOPIC, name, SEC_OP_DESCRIBE);
+            if (!tm->error_message)
+                tm->error_message = (char *)rl_error_message(tm->error);
+        }
+        topics[m->n_topics++] = tm;
     }
     r->resp.body_case = RINGLOG__RESPONSE__BODY_METADATA;
     r->resp.metadata = m;

@@ -15,6 +15,7 @@
 #include "diag.h"
 #include "fault_alloc.h"
 #include "errors.h"
+#include "groups/coordinator.h"
 #include "handlers.h"
 #include "names.h"
 #include "partition/partition.h"
@@ -373,6 +374,12 @@ static enum job_next delete_begin(struct admin_job *job)
     struct topic_info *t = topic_table_find(topic_registry_snapshot(&srv->topics), name);
     if (!t) {
         set_result(job, RINGLOG__ERROR_CODE__UNKNOWN_TOPIC, NULL);
+        return JOB_NEXT_TOPIC;
+    }
+    if (strcmp(name, GROUPS_TOPIC) == 0) {
+        /* Every group's members, assignments and committed offsets: not a user's to drop. */
+        set_result(job, RINGLOG__ERROR_CODE__INVALID_TOPIC,
+                   "__groups is internal (the consumer groups' state): delete groups instead");
         return JOB_NEXT_TOPIC;
     }
     if (srv->cluster)

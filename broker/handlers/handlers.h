@@ -33,7 +33,35 @@ void handle_offsets(struct request *r);
 void handle_configs(struct request *r);
 void handle_create_partitions(struct request *r);
 void handle_delete_records(struct request *r);
+/* Consumer groups and their committed offsets (handle_group.c, groups/coordinator.h). */
+void handle_group(struct request *r);
 /* ReassignPartitions and DecommissionBroker: to the controller (handle_reassign.c). */
 void handle_reassign(struct request *r);
+
+/* Security (handle_auth.c, authorise_request.c, handle_users.c, handle_acls.c). */
+#include "auth/security.h"
+void handle_authenticate(struct request *r);
+void handle_users(struct request *r);
+void handle_acls(struct request *r);
+/* Whether r may run (authenticated when it must be, its user not deleted);
+ * false: r is answered and the connection closes. */
+bool auth_admit(struct request *r);
+/* Whether the request's principal may do what r asks; false: answered NOT_AUTHORIZED. */
+bool auth_authorise(struct request *r);
+/*
+ * The one-function API for handlers that check a resource themselves
+ * (Metadata per topic; consumer groups): whether r's principal may do op
+ * on the resource. Always true while the authoriser is off.
+ */
+bool auth_allowed(struct request *r, enum sec_resource res, const char *name, enum sec_op op);
+/* Counts a denial (metrics) and says it: "User:bob may not write topic orders", in r's
+ * arena (NULL when out of memory). */
+char *auth_refusal(struct request *r, enum sec_resource res, const char *name, enum sec_op op);
+/* The connection's principal: "User:NAME", or SEC_ANONYMOUS. */
+const char *auth_principal(struct conn *c);
+void auth_conn_opened(struct conn *c);
+void auth_conn_forget(struct conn *c);
+/* A cluster's user and ACL changes, proposed to the metadata log. */
+void security_cluster_propose(struct request *r);
 
 #endif

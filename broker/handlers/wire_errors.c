@@ -1,5 +1,6 @@
 #include "wire_errors.h"
 
+#include "auth/security.h"
 #include "errors.h"
 #include "log/log_status.h"
 #include "topics.h"
@@ -12,6 +13,7 @@ int wire_error_from_log_status(int status)
         return RINGLOG__ERROR_CODE__NONE;
     case LOG_ERR_STORAGE:
     case LOG_ERR_NO_SPACE:
+    case LOG_ERR_REPAIRING:
         return RINGLOG__ERROR_CODE__STORAGE_ERROR;
     case LOG_ERR_OUT_OF_RANGE:
         return RINGLOG__ERROR_CODE__OFFSET_OUT_OF_RANGE;
@@ -73,4 +75,22 @@ int wire_error_partition_known(const struct topic_info *ti, uint32_t partition)
         return RINGLOG__ERROR_CODE__UNKNOWN_TOPIC;
     return partition < ti->partitions ? RINGLOG__ERROR_CODE__NONE
                                       : RINGLOG__ERROR_CODE__UNKNOWN_PARTITION;
+}
+
+int wire_error_from_security(int status)
+{
+    switch (status) {
+    case SEC_OK:
+        return RINGLOG__ERROR_CODE__NONE;
+    case SEC_UNKNOWN_USER:
+        return RINGLOG__ERROR_CODE__UNKNOWN_USER;
+    case SEC_NOT_FOUND:
+    case SEC_INVALID:
+    case SEC_LIMIT:
+        return RINGLOG__ERROR_CODE__INVALID_REQUEST;
+    case SEC_STORAGE:
+        return RINGLOG__ERROR_CODE__STORAGE_ERROR;
+    default:
+        return RINGLOG__ERROR_CODE__UNKNOWN;
+    }
 }

@@ -24,6 +24,10 @@ struct topic_info;
 /* A partition a request names: UNKNOWN_TOPIC (ti NULL), UNKNOWN_PARTITION or NONE. */
 int wire_error_partition_known(const struct topic_info *ti, uint32_t partition);
 
+/* A user or ACL store status (auth/security.h): UNKNOWN_USER, INVALID_REQUEST (no such
+ * ACL, invalid, too many), STORAGE_ERROR, UNKNOWN. */
+int wire_error_from_security(int status);
+
 /* The error_message of a per-partition result: "" for NONE, else the
  * owner's message or the code's default one. */
 char *wire_error_message(int error, const char *op_message);

@@ -263,6 +263,25 @@ int partition_log_reset(struct partition_log *log, int64_t offset, int32_t start
     return enqueue_ctl(log, c, LOG_OP_RESET);
 }
 
+int partition_log_overwrite(struct partition_log *log, const uint8_t *data, size_t len,
+                            struct log_ctl *c)
+{
+    struct rl_batch_header h;
+    if (c == NULL || data == NULL ||
+        rl_batch_validate_control(data, len, log->cfg.max_batch_bytes, &h) != RL_OK ||
+        rl_batch_total_bytes(&h) != len)
+        return LOG_ERR_INVALID;
+    const struct log_bad_batch *b = bad_find(log, h.base_offset);
+    if (b == NULL)
+        return LOG_ERR_OUT_OF_RANGE;
+    if (b->len != len || b->last_offset != rl_batch_last_offset(&h) || b->epoch != h.leader_epoch)
+        return LOG_ERR_INVALID;
+    c->data = data;
+    c->len = len;
+    c->offset = h.base_offset;
+    return enqueue_ctl(log, c, LOG_OP_OVERWRITE);
+}
+
 /* ---------------------------------------------------------------- groups */
 
 static void groups_retire(struct partition_log *log);

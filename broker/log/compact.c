@@ -273,11 +273,13 @@ static void clamp_dirty(struct partition_log *log)
     }
 }
 
+/* A partition holding a known-bad batch waits for its repair: a rewrite would give the
+ * damaged records a fresh checksum. */
 void compact_tick(struct partition_log *log, int64_t now)
 {
     struct log_compact *c = &log->compact;
     if (!compacted(log) || log->state != LOG_STATE_OPEN || c->job != NULL ||
-        log->engine->compacting != NULL || log->nsegs < 2 ||
+        log->engine->compacting != NULL || log->nsegs < 2 || log->nbad > 0 ||
         now - c->last_check_ms < log->cfg.retention_check_ms)
         return;
     c->last_check_ms = now;

@@ -146,7 +146,8 @@ static bool ctl_needs_files(const struct partition_log *log, uint8_t kind)
 {
     if (log->dir_sync_needed)
         return true; /* whatever runs fsyncs the directory on the way */
-    return kind != LOG_OP_FLUSH && kind != LOG_CTL_INTERVAL_FLUSH && kind != LOG_CTL_REPAIR;
+    return kind != LOG_OP_FLUSH && kind != LOG_CTL_INTERVAL_FLUSH && kind != LOG_CTL_REPAIR &&
+           kind != LOG_OP_OVERWRITE;
 }
 
 static void plan_open(struct partition_log *log, int *fdp, int dirfd, const char *path, int flags,
@@ -760,6 +761,7 @@ static void retention_next(struct partition_log *log)
                     why, seg->name, seg->size);
             remove_first_segment(log);
             epochs_advance_start(log, log->start_offset);
+            bad_advance_start(log, log->start_offset);
             log->ctl.status = 1; /* something was deleted */
             plan_unlink_segment(log, seg);
             prog_run(log, retention_unlinked);
@@ -929,6 +931,7 @@ static void truncate_apply(struct partition_log *log, int k, uint64_t pos, int64
     seg->end_offset = new_end;
     log->next_offset = log->stored_offset = new_end;
     epochs_truncate(log, new_end);
+    bad_truncate(log, new_end);
     configs_truncate(log, new_end);
     if (log->durable_offset > new_end || log->durable_pos > pos ||
         log->durable_offset < seg->base_offset) {
@@ -1147,6 +1150,7 @@ static void reset_committed(struct partition_log *log, int status)
     log->total_bytes = 0;
     log->repair_needed = false;
     epochs_reset(log, log->reset_epoch);
+    bad_truncate(log, INT64_MIN);
     log->nconfigs = 0;
     if (log->reset_has_config)
         log->configs[log->nconfigs++] = log->reset_config;
@@ -1484,6 +1488,55 @@ static void start_compact_swap(struct partition_log *log)
     prog_run(log, compact_swapped);
 }
 
+/* ------------------------------------------------------------- overwrite */
+
+static void overwrite_done(struct partition_log *log, int status)
+{
+    const struct log_ctl *c = log->ctl.user;
+    assert(c != NULL);
+    log->overwrites++;
+    if (status == LOG_OK) {
+        struct rl_batch_header h;
+        rl_batch_header_read(c->data, c->len, &h);
+        configs_note_batch(log, c->data, &h); /* a config batch recovery could not read */
+        bad_forget(log, c->offset);
+        atomic_fetch_add_explicit(&log->engine->bad.repaired, 1, memory_order_relaxed);
+        log_msg(log, LOG_LEVEL_WARN, "bad batch at offset %" PRId64 " overwritten with a good copy",
+                c->offset);
+    }
+    ctl_end(log, status);
+}
+
+/*
+ * A good copy over a known-bad batch, in place: the same bytes a replica
+ * holds, at the same position, then an fdatasync. It runs alone, so no
+ * truncation can move the batch under the write; one that ran before it
+ * may have removed it (then nothing is written).
+ */
+static void start_overwrite(struct partition_log *log)
+{
+    const struct log_ctl *c = log->ctl.user;
+    assert(c != NULL && c->data != NULL);
+    const struct log_bad_batch *b = bad_find(log, c->offset);
+    int k = b != NULL ? log_find_segment(log, b->base_offset) : -1;
+    if (b == NULL || k < 0 || log->segs[k]->base_offset != b->seg_base || b->len != c->len ||
+        b->pos + b->len > log->segs[k]->size) {
+        ctl_end(log, LOG_ERR_OUT_OF_RANGE);
+        return;
+    }
+    struct log_segment *seg = log->segs[k];
+    log->overwrites++; /* reads in flight now verify what they return */
+    prog_add(log,
+             (struct log_io_req){.op = LOG_IO_WRITE,
+                                 .fd = seg->fd,
+                                 .buf = (void *)c->data,
+                                 .len = c->len,
+                                 .off = b->pos},
+             CTL_MUST);
+    prog_add(log, (struct log_io_req){.op = LOG_IO_FDATASYNC, .fd = seg->fd}, CTL_MUST);
+    prog_run(log, overwrite_done);
+}
+
 /* ------------------------------------------------------------------ start */
 
 static void ctl_dispatch(struct partition_log *log)
@@ -1526,6 +1579,9 @@ static void ctl_dispatch(struct partition_log *log)
         break;
     case LOG_OP_DELETE:
         start_delete(log);
+        break;
+    case LOG_OP_OVERWRITE:
+        start_overwrite(log);
         break;
     default:
         assert(!"unknown control operation");

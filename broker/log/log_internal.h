@@ -36,6 +36,7 @@ enum log_op_kind {
     LOG_OP_RETENTION,
     LOG_OP_RESET,
     LOG_OP_ADVANCE_START,
+    LOG_OP_OVERWRITE,
 };
 
 /* ------------------------------------------------------------------ index */
@@ -339,6 +340,13 @@ struct partition_log {
     bool prealloc_off;   /* the filesystem does not support fallocate */
 
     struct log_compact compact;
+
+    /* bad.c: known-bad batches, by offset */
+    struct log_bad_batch *bad;
+    uint32_t nbad, bad_cap;
+    /* Overwrites started: a read in flight across one verifies what it returns (it may
+     * have read bytes the overwrite was replacing). */
+    uint64_t overwrites;
 };
 
 /* ----------------------------------------------------- shared functions */
@@ -400,6 +408,19 @@ void prealloc_init(struct partition_log *log);
 void prealloc_ahead(struct partition_log *log, uint64_t end_after);
 uint64_t prealloc_target(const struct partition_log *log, uint64_t pos);
 void prealloc_cut(struct log_segment *seg, uint64_t size);
+
+/* bad.c */
+/* Records a bad batch (kept in offset order); false when the set is full or out of memory. */
+bool bad_note(struct partition_log *log, const struct log_bad_batch *b);
+/* The known-bad batch at (segment, position), or NULL. */
+const struct log_bad_batch *bad_at(const struct partition_log *log, int64_t seg_base, uint64_t pos);
+/* The known-bad batch starting at base_offset, or NULL. */
+const struct log_bad_batch *bad_find(const struct partition_log *log, int64_t base_offset);
+void bad_forget(struct partition_log *log, int64_t base_offset);
+/* The log was cut at end / now starts at start / was reset: forget what went. */
+void bad_truncate(struct partition_log *log, int64_t end);
+void bad_advance_start(struct partition_log *log, int64_t start);
+void bad_free(struct partition_log *log);
 
 /* recovery.c */
 int log_recover(struct partition_log *log, struct log_open_report *rep);

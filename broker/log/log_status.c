@@ -31,6 +31,9 @@ const char *log_status_str(int status)
     case LOG_ERR_NO_SPACE:
         return "no space left on the broker's disk: writes fail until space is freed, reads "
                "continue";
+    case LOG_ERR_REPAIRING:
+        return "a batch here failed its checksum on this broker's disk and is being repaired "
+               "from a replica: retry";
     default:
         return "unknown status";
     }

@@ -16,10 +16,12 @@ typedef enum log_status {
     LOG_ERR_CLOSED = -7,          /* the partition is closing, closed or deleted */
     LOG_ERR_BUFFER_TOO_SMALL = -8, /* read: the first batch does not fit; see needed_bytes */
     LOG_ERR_NOMEM = -9,
-    LOG_ERR_BUSY = -10,     /* the ring's submission queue is full: retry next turn */
-    LOG_ERR_NO_SPACE = -11, /* the disk is full (ENOSPC, EDQUOT, or a short write): nothing
-                               appended; reads go on, and writes succeed again once space is
-                               freed */
+    LOG_ERR_BUSY = -10,      /* the ring's submission queue is full: retry next turn */
+    LOG_ERR_NO_SPACE = -11,  /* the disk is full (ENOSPC, EDQUOT, or a short write): nothing
+                                appended; reads go on, and writes succeed again once space is
+                                freed */
+    LOG_ERR_REPAIRING = -12, /* read: the batch failed its checksum on this disk and waits for a
+                                good copy from a replica (retriable) */
 } log_status;
 
 const char *log_status_str(int status);

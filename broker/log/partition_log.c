@@ -176,6 +176,7 @@ void partition_log_free(struct partition_log *log)
                 log_io_run(e->cfg.io, &(struct log_io_req){.op = LOG_IO_CLOSE, .fd = fds[j]});
         segment_free(seg);
     }
+    bad_free(log);
     int fds[2] = {log->ckpt_fd, log->dir_fd};
     for (int j = 0; j < 2; j++)
         if (fds[j] >= 0)

@@ -66,6 +66,14 @@ struct log_compact_counters {
     _Atomic int64_t last_run_ms;
 };
 
+/* Known-bad batches of an engine's partitions (partition_log_bad_batches): relaxed atomics,
+ * read by the metrics endpoint. */
+struct log_bad_counters {
+    _Atomic uint64_t found;       /* recorded (by recovery or a verifying read) */
+    _Atomic uint64_t repaired;    /* overwritten with a good copy */
+    _Atomic uint64_t outstanding; /* recorded now: not repaired, truncated or closed */
+};
+
 struct log_engine {
     struct log_engine_config cfg;
     struct partition_log *ready;         /* partitions with work for log_engine_submit */
@@ -75,6 +83,7 @@ struct log_engine {
     int64_t walk_ms;                     /* ... every this often (LOG_TICK_WALK_MS or less) */
     struct partition_log *compacting;    /* the one compaction pass of the engine, or NULL */
     struct log_compact_counters compact; /* summed over its partitions, for metrics */
+    struct log_bad_counters bad;
 };
 
 /* log_engine_tick walks the partitions at most this often (or the shortest flush interval). */
@@ -162,6 +171,11 @@ struct partition_log_config {
     double min_cleanable_dirty_ratio; /* compact once this share of the log is dirty (0.5) */
     int64_t min_compaction_lag_ms;    /* a segment whose newest batch is younger waits (0) */
     uint32_t compact_map_entries;     /* keys one pass maps (0: LOG_DEFAULT_COMPACT_MAP_ENTRIES) */
+    /* Recovery keeps a batch whose header is sane and follows on but whose checksum fails,
+     * when valid data follows it (a flipped bit, not a torn tail), and records it as bad
+     * (partition_log_bad_batches) instead of cutting the log there. Only for a log whose
+     * copies elsewhere can repair it (a replicated partition); a torn tail is cut either way. */
+    bool keep_corrupt;
     /* Called whenever the durable offset moves forward (may be NULL). */
     void (*on_durable_advance)(struct partition_log *log, int64_t durable_offset, void *ctx);
     /* Called when retention moved the log start (files gone, directory synced,
@@ -185,6 +199,7 @@ struct log_open_report {
     uint32_t truncated_batches; /* batches (whole or partial) in that tail */
     uint32_t deleted_segments;  /* segments after a corrupt one, removed */
     uint32_t rebuilt_indexes;   /* segments whose index was rebuilt */
+    uint32_t corrupt_kept;      /* keep_corrupt: bad batches kept and recorded, not cut */
     int64_t start_offset, end_offset;
     char message[256]; /* why open failed */
 };
@@ -296,6 +311,29 @@ int64_t partition_log_compacted_offset(const struct partition_log *log);
 /* True while a compaction pass of this partition runs. */
 bool partition_log_compacting(const struct partition_log *log);
 
+/*
+ * Known-bad batches: a sane header, a failed checksum (a flipped bit on
+ * disk). Found by recovery (keep_corrupt) or by a verifying read; reads
+ * never return one (LOG_ERR_REPAIRING); partition_log_overwrite puts a good
+ * copy in its place. Truncation, retention and reset forget those they cut.
+ */
+struct log_bad_batch {
+    int64_t base_offset, last_offset;
+    int32_t epoch;    /* its header's leader epoch */
+    uint32_t len;     /* whole batch, header included */
+    int64_t seg_base; /* the segment holding it, and its position there */
+    uint64_t pos;
+};
+
+/* At most this many are recorded per partition (more are still refused to readers when
+ * found by a verifying read, but not kept for repair until some are repaired). */
+#define LOG_MAX_BAD_BATCHES 256
+
+/* The known-bad batches, oldest offset first; valid until the next call that changes
+ * the log. Returns the count. */
+uint32_t partition_log_bad_batches(const struct partition_log *log,
+                                   const struct log_bad_batch **out);
+
 /* Heap the partition holds (structures, in-memory indexes, write groups): not the page cache. */
 size_t partition_log_memory_bytes(const struct partition_log *log);
 /* True while the last write or flush failed and no later one succeeded. */
@@ -384,12 +422,19 @@ struct log_read {
     uint64_t pos;
     uint32_t want;
     int attempts;
+    uint64_t overwrites; /* the log's overwrite count when the read started */
+    /* in: checksum-verify every batch returned; a failing one is recorded as bad
+     * (partition_log_bad_batches) and the read stops before it. */
+    bool verify;
 };
 
 /*
  * Reads whole batches from `offset` on, up to r->cap bytes, from the
  * segment holding it (a read never spans two segments: call again at
  * next_offset). LOG_ERR_OUT_OF_RANGE below the log start or past the end.
+ * A known-bad batch (or, with r->verify, one failing its checksum) ends the
+ * data before it; when it is the first wanted batch the read fails with
+ * LOG_ERR_REPAIRING and next_offset just past it.
  * Returns LOG_OK when the read was started (on_complete follows) or an
  * error right away.
  */
@@ -429,6 +474,8 @@ struct log_ctl {
     void *user;
     int64_t offset; /* truncate, reset: in, the new end / start; out for every kind: the log end */
     int32_t epoch;  /* reset: in, the epoch of the entry before the new start */
+    const uint8_t *data; /* overwrite: in, the good copy of a bad batch */
+    size_t len;
     /* reset: in, the config in effect at the new start (config_len 0: the bootstrap's) */
     const struct log_config *config;
 };
@@ -474,5 +521,18 @@ int partition_log_advance_start(struct partition_log *log, int64_t offset, struc
  */
 int partition_log_reset(struct partition_log *log, int64_t offset, int32_t start_epoch,
                         struct log_ctl *ctl);
+
+/*
+ * Writes `data` (one whole, valid batch: a peer's copy) over the known-bad
+ * batch with the same base offset, in place (same file, position, length,
+ * offsets and epoch), fdatasyncs it, and forgets the bad record. Runs in
+ * order with queued appends and truncations, alone on the partition.
+ * Refused at once with LOG_ERR_INVALID when data is not such a batch or does
+ * not match the bad one, LOG_ERR_OUT_OF_RANGE when no bad batch starts at
+ * its base offset; on_complete gets LOG_ERR_OUT_OF_RANGE when a truncation
+ * removed it meanwhile. data must stay valid until on_complete.
+ */
+int partition_log_overwrite(struct partition_log *log, const uint8_t *data, size_t len,
+                            struct log_ctl *ctl);
 
 #endif

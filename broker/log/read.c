@@ -48,6 +48,41 @@ static void read_finish(struct log_read *r, int status)
 static void read_submit(struct log_read *r);
 
 /*
+ * Whether the whole batch at buf[p] must not be handed out: it is known to
+ * be bad, or the read verifies and its checksum fails (then it is recorded,
+ * for the replication driver to repair). A read that ran across an
+ * overwrite (partition_log_overwrite) verifies too: it may hold bytes the
+ * overwrite was replacing. The header was checked already.
+ */
+static bool batch_bad(struct log_read *r, uint64_t p, const struct rl_batch_header *h)
+{
+    struct partition_log *log = r->log;
+    struct log_segment *seg = r->seg;
+    if (log->nbad > 0 && bad_at(log, seg->base_offset, r->pos + p) != NULL)
+        return true;
+    if (!r->verify && r->overwrites == log->overwrites)
+        return false;
+    uint64_t total = rl_batch_total_bytes(h);
+    assert(total >= RL_BATCH_HEADER_BYTES && p + total <= r->cap);
+    if (rl_batch_compute_checksum(r->buf + p, (size_t)total) == h->checksum)
+        return false;
+    if (!r->verify)
+        return true; /* read across an overwrite: maybe half old bytes; the reader retries */
+    struct log_bad_batch b = {.base_offset = h->base_offset,
+                              .last_offset = rl_batch_last_offset(h),
+                              .epoch = h->leader_epoch,
+                              .len = (uint32_t)total,
+                              .seg_base = seg->base_offset,
+                              .pos = r->pos + p};
+    bool kept = bad_note(log, &b);
+    log_msg(log, LOG_LEVEL_ERROR,
+            "batch at offsets [%lld, %lld] in %s (position %llu) fails its checksum: not served%s",
+            (long long)b.base_offset, (long long)b.last_offset, seg->name,
+            (unsigned long long)b.pos, kept ? "" : " (too many bad batches to record it)");
+    return true;
+}
+
+/*
  * Looks at what a read brought: skips the batches before the wanted offset
  * (or, by timestamp, older than wanted), keeps the whole batches that
  * follow, and reads again when the first wanted batch did not fit.
@@ -110,6 +145,13 @@ static void on_read(struct rl_completion *c, int32_t res, uint32_t flags)
             }
             break;
         }
+        if (batch_bad(r, p, &h)) {
+            if (start != UINT64_MAX)
+                break; /* the data ends before it */
+            r->next_offset = rl_batch_last_offset(&h) + 1;
+            read_finish(r, LOG_ERR_REPAIRING);
+            return;
+        }
         if (start == UINT64_MAX)
             start = p;
         end = p + total;
@@ -171,6 +213,7 @@ static int read_start(struct partition_log *log, struct log_read *r, int64_t fro
     r->len = 0;
     r->needed_bytes = 0;
     r->attempts = 0;
+    r->overwrites = log->overwrites;
     r->next_offset = r->offset;
     if (r->max_offset <= 0)
         r->max_offset = INT64_MAX;
@@ -252,6 +295,26 @@ int partition_log_locate(struct partition_log *log, int64_t offset, uint64_t max
     out->file_offset = pos;
     out->len = seg->size - pos < max_bytes ? seg->size - pos : max_bytes;
     out->first_offset = off;
+    /* Known-bad batches: the range starts after one below the offset, ends before any other. */
+    for (uint32_t i = 0; i < log->nbad; i++) {
+        const struct log_bad_batch *b = &log->bad[i];
+        if (b->seg_base != seg->base_offset || b->pos < out->file_offset ||
+            b->pos >= out->file_offset + out->len)
+            continue;
+        if (b->last_offset < offset) {
+            uint64_t end = out->file_offset + out->len;
+            out->file_offset = b->pos + b->len;
+            out->len = end > out->file_offset ? end - out->file_offset : 0;
+            out->first_offset = b->last_offset + 1;
+            continue;
+        }
+        out->len = b->pos - out->file_offset;
+        if (out->len == 0) {
+            out->fd = -1;
+            out->seg = NULL;
+            return LOG_ERR_REPAIRING;
+        }
+    }
     out->seg = seg;
     segment_pin(seg);
     return LOG_OK;

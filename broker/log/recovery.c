@@ -11,6 +11,9 @@
  *    log: the segment is cut there, later segments are deleted, and the
  *    bytes and batches dropped are reported. A zero-filled (preallocated)
  *    tail is a clean end. Index entries for the scanned range are rebuilt.
+ *    With keep_corrupt (a replicated partition), a bad batch with a sane
+ *    header and valid data after it is a flipped bit: kept and recorded as
+ *    known-bad (bad.c), not cut.
  *  - Closed segments before the checkpoint are not read; their index files
  *    get a constant-time check (size, last entry) and are rebuilt when
  *    missing or damaged.
@@ -385,6 +388,71 @@ static void measure_dropped(struct recovery *rc, struct log_segment *seg, uint64
 }
 
 /*
+ * Whether a valid batch starting at `offset` lies at position `at` of the
+ * segment, or, at the end of a closed segment, the next segment starts at
+ * `offset`: what follows a flipped bit, never a torn tail.
+ */
+static bool followed_by_valid(struct recovery *rc, struct log_segment *seg, uint64_t file_size,
+                              uint64_t at, int64_t offset)
+{
+    struct partition_log *log = rc->log;
+    assert(at <= file_size);
+    if (at == file_size) {
+        int k = log_find_segment(log, seg->base_offset);
+        return k >= 0 && (uint32_t)k + 1 < log->nsegs && log->segs[k + 1]->base_offset == offset;
+    }
+    uint8_t hb[RL_BATCH_HEADER_BYTES];
+    struct rl_batch_header h;
+    if (file_size - at < sizeof(hb) || read_full(log, seg->fd, hb, sizeof(hb), at) != 0 ||
+        rl_batch_header_read(hb, sizeof(hb), &h) != RL_OK)
+        return false;
+    uint64_t total = rl_batch_total_bytes(&h);
+    if (h.magic != RL_BATCH_MAGIC || h.base_offset != offset || total < RL_BATCH_HEADER_BYTES ||
+        total > log->cfg.max_batch_bytes || total > file_size - at)
+        return false;
+    uint8_t *b = malloc(total);
+    bool ok = b != NULL && read_full(log, seg->fd, b, total, at) == 0 &&
+              rl_batch_validate_control(b, total, log->cfg.max_batch_bytes, &h) == RL_OK;
+    free(b);
+    return ok;
+}
+
+/*
+ * A batch that fails validation is a flipped bit, not a torn write, when
+ * the log keeps corrupt batches (a replicated partition), its header is
+ * sane and follows on, all of it is in the file, and valid data follows it.
+ * Then it is recorded as bad (for a repair from a replica) and kept.
+ */
+static bool keep_flipped(struct recovery *rc, struct log_segment *seg, uint64_t file_size,
+                         uint64_t bpos, int64_t offset, const uint8_t *buf, size_t avail)
+{
+    struct partition_log *log = rc->log;
+    struct rl_batch_header h;
+    if (!log->cfg.keep_corrupt || rl_batch_header_read(buf, avail, &h) != RL_OK)
+        return false;
+    uint64_t total = rl_batch_total_bytes(&h);
+    if (h.magic != RL_BATCH_MAGIC || h.base_offset != offset || total < RL_BATCH_HEADER_BYTES ||
+        total > log->cfg.max_batch_bytes || total > avail || h.last_offset_delta < 0)
+        return false;
+    struct log_bad_batch b = {.base_offset = offset,
+                              .last_offset = rl_batch_last_offset(&h),
+                              .epoch = h.leader_epoch,
+                              .len = (uint32_t)total,
+                              .seg_base = seg->base_offset,
+                              .pos = bpos};
+    if (!followed_by_valid(rc, seg, file_size, bpos + total, b.last_offset + 1) ||
+        !bad_note(log, &b))
+        return false;
+    rc->rep->corrupt_kept++;
+    log_msg(log, LOG_LEVEL_ERROR,
+            "recovery: batch at offsets [%" PRId64 ", %" PRId64 "] in %s (position %" PRIu64
+            ") fails its checksum and valid data follows: a flipped bit, not a torn tail; kept "
+            "(never served) for repair from a replica",
+            b.base_offset, b.last_offset, seg->name, bpos);
+    return true;
+}
+
+/*
  * Reads a segment from (pos, offset) to the end of its data, verifying every
  * batch (checksum, and that its base offset follows on), and adds the index
  * entries of what it reads. Stops at the end of the file, at a zero-filled
@@ -413,6 +481,12 @@ static int scan_segment(struct recovery *rc, struct log_segment *seg, uint64_t f
                 refill = true;
                 break;
             }
+            bool kept = v != RL_OK && v != RL_ERR_TRUNCATED &&
+                        keep_flipped(rc, seg, file_size, pos + p, offset, rc->buf + p, n - p);
+            if (kept) {
+                rl_batch_header_read(rc->buf + p, n - p, &h);
+                v = RL_OK;
+            }
             if (v != RL_OK) {
                 res->why = v == RL_ERR_TRUNCATED ? "torn batch" : rl_status_str(v);
                 stop = true;
@@ -428,7 +502,8 @@ static int scan_segment(struct recovery *rc, struct log_segment *seg, uint64_t f
                 return ie;
             if (rc->note_epochs) {
                 epochs_note(log, h.leader_epoch, h.base_offset);
-                configs_note_batch(log, rc->buf + p, &h);
+                if (!kept) /* its records cannot be trusted: noted once repaired */
+                    configs_note_batch(log, rc->buf + p, &h);
             }
             offset = rl_batch_last_offset(&h) + 1;
             p += rl_batch_total_bytes(&h);

@@ -14,6 +14,8 @@
 
 static const struct conn_hooks *hooks;
 
+static void on_timer(struct rl_completion *done, int32_t res, uint32_t flags);
+
 void conn_set_hooks(const struct conn_hooks *h)
 {
     assert(h != NULL && h->on_frame != NULL && h->release != NULL);
@@ -325,6 +327,7 @@ void conn_open(struct shard *s, int fd)
     c->send_done.on_complete = on_send;
     c->cancel_done.on_complete = on_aux_done;
     c->close_done.on_complete = on_shutdown_done;
+    c->timer_done.on_complete = on_timer;
     c->move_target = -1;
     rl_frame_decoder_init(&c->decoder, s->srv->cfg.max_frame_bytes);
     if (s->srv->tls && !conn_tls_attach(c)) {
@@ -335,7 +338,44 @@ void conn_open(struct shard *s, int fd)
     }
     conn_link(s, c);
     metrics_add(&s->metrics.connections_accepted, 1);
+    if (hooks->opened)
+        hooks->opened(c);
     conn_arm_recv(c);
+}
+
+static void on_timer(struct rl_completion *done, int32_t res, uint32_t flags)
+{
+    (void)res;
+    (void)flags;
+    struct conn *c = rl_container_of(done, struct conn, timer_done);
+    assert(c->timer_armed && c->sqes_pending > 0);
+    c->timer_armed = false;
+    void (*fn)(struct conn *) = c->on_timer;
+    c->on_timer = NULL;
+    if (fn)
+        fn(c); /* our SQE still counts: c cannot be freed inside */
+    c->sqes_pending--;
+    conn_move_step(c);
+    conn_maybe_free(c);
+}
+
+void conn_set_timer(struct conn *c, uint32_t ms, void (*fn)(struct conn *c))
+{
+    assert(fn != NULL && !c->timer_armed);
+    c->on_timer = fn;
+    c->timer_ts.tv_sec = ms / 1000;
+    c->timer_ts.tv_nsec = (long long)(ms % 1000) * 1000000;
+    struct io_uring_sqe *sqe = conn_sqe(c, &c->timer_done);
+    io_uring_prep_timeout(sqe, &c->timer_ts, 0, 0);
+    c->timer_armed = true;
+}
+
+void conn_cancel_timer(struct conn *c)
+{
+    if (!c->timer_armed)
+        return;
+    struct io_uring_sqe *sqe = conn_sqe(c, &c->cancel_done);
+    io_uring_prep_timeout_remove(sqe, (uint64_t)(uintptr_t)&c->timer_done, 0);
 }
 
 void conn_close(struct conn *c, const char *why)
@@ -343,6 +383,7 @@ void conn_close(struct conn *c, const char *why)
     if (c->closing)
         return;
     c->closing = true;
+    conn_cancel_timer(c);
     if (why)
         DIAG_DEBUG("closing connection %llu: %s", (unsigned long long)c->id, why);
     /* Shutting the socket down ends the multishot recv and any send. */
@@ -382,5 +423,8 @@ void conn_maybe_free(struct conn *c)
         close(c->fd); /* -1: handed over (conn_hand_over) */
     rl_frame_decoder_destroy(&c->decoder);
     tls_session_free(c->tls);
+    if (hooks->forget)
+        hooks->forget(c);
+    free(c->principal);
     free(c);
 }

@@ -52,6 +52,10 @@ struct conn_hooks {
     bool (*on_frame)(struct conn *c, const uint8_t *frame, size_t len);
     /* A reply was sent, or its connection is gone: free what holds it. */
     void (*release)(struct conn_reply *reply);
+    /* Optional: a connection was accepted (before its first recv), and one
+     * is being freed (drop what the tier above hung on it: c->auth). */
+    void (*opened)(struct conn *c);
+    void (*forget)(struct conn *c);
 };
 
 void conn_set_hooks(const struct conn_hooks *hooks);
@@ -99,6 +103,20 @@ struct conn {
     bool got_bytes;                   /* anything received yet */
     uint64_t frames;                  /* frames received, in order (the first is 1) */
     struct conn_hand_over *hand_over; /* a hand-over under way (conn_hand_over) */
+    /* Who is at the other end, as the tier above established it
+     * (handlers/handle_auth.c): "User:NAME" once authenticated by SASL or
+     * a client certificate (malloc'ed, freed with the connection); NULL:
+     * nobody yet. auth is that tier's state (a SASL exchange under way). */
+    char *principal;
+    bool authenticated;
+    bool principal_checked; /* the client certificate was looked at */
+    uint64_t auth_version;  /* the user store's version principal was last checked against */
+    void *auth;
+    /* One timer (conn_set_timer): the authentication deadline, a delayed failure. */
+    struct rl_completion timer_done;
+    struct __kernel_timespec timer_ts;
+    bool timer_armed;
+    void (*on_timer)(struct conn *c);
     /* the send in flight */
     struct iovec iov[CONN_MAX_IOV];
     int iov_count;
@@ -122,6 +140,15 @@ void conn_reply_ready(struct conn *c, struct conn_reply *reply);
 
 /* A reply at the head may have become ready: send what can be sent. */
 void conn_flush(struct conn *c);
+
+/*
+ * Runs fn(c) on c's shard after ms milliseconds, or sooner when the
+ * connection closes (check conn_is_closing). One timer at a time: a
+ * second call replaces the first's function and deadline once it has
+ * fired; conn_cancel_timer makes an armed one fire now.
+ */
+void conn_set_timer(struct conn *c, uint32_t ms, void (*fn)(struct conn *c));
+void conn_cancel_timer(struct conn *c);
 
 /* Closes the connection (protocol error, peer gone, shutdown). */
 void conn_close(struct conn *c, const char *why);

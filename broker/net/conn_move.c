@@ -123,6 +123,7 @@ void conn_hand_over(struct conn *c, struct conn_hand_over *h)
         return; /* conn_maybe_free drops h */
     }
     c->moving = true; /* no re-arm of the recv from here on */
+    conn_cancel_timer(c);
     if (c->recv_armed) {
         struct io_uring_sqe *sqe = loop_sqe(&c->shard->loop);
         io_uring_prep_cancel(sqe, &c->recv_done, 0);

@@ -26,28 +26,13 @@ enum {
     FAILURE_LOGS_PER_SECOND = 20, /* per shard: a flood of bad handshakes cannot flood the log */
 };
 
-static _Thread_local struct {
-    int64_t second;
-    uint32_t logged, suppressed;
-} failure_log;
+static _Thread_local struct diag_limit failure_log;
 
 /* Whether one more failure line may go out this second on this shard. */
 static bool may_log_failure(const struct conn *c)
 {
-    int64_t second = c->shard->loop.now_ms / 1000;
-    if (second != failure_log.second) {
-        if (failure_log.suppressed > 0)
-            DIAG_WARN("%u more TLS failures in the last second were not logged",
-                      failure_log.suppressed);
-        failure_log.second = second;
-        failure_log.logged = failure_log.suppressed = 0;
-    }
-    if (failure_log.logged < FAILURE_LOGS_PER_SECOND) {
-        failure_log.logged++;
-        return true;
-    }
-    failure_log.suppressed++;
-    return false;
+    return diag_limit_pass(&failure_log, c->shard->loop.now_ms, FAILURE_LOGS_PER_SECOND,
+                           "TLS failures");
 }
 
 /* "127.0.0.1:40412", the peer of a connection, for log lines. */

@@ -350,3 +350,29 @@ bool tls_looks_like_client_hello(const uint8_t *data, size_t len)
     /* A handshake record (22) of TLS 1.x (3, 1..4). */
     return len >= 3 && data[0] == 0x16 && data[1] == 0x03 && data[2] <= 0x04;
 }
+
+int tls_session_peer_cn(const struct tls_session *t, char *buf, size_t len)
+{
+    assert(t != NULL && len > 0);
+    buf[0] = '\0';
+    if (!t->established || SSL_get_verify_result(t->ssl) != X509_V_OK)
+        return -1;
+    X509 *peer = SSL_get0_peer_certificate(t->ssl);
+    if (!peer)
+        return -1;
+    X509_NAME *name = X509_get_subject_name(peer);
+    int i = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+    if (i < 0 || X509_NAME_get_index_by_NID(name, NID_commonName, i) >= 0)
+        return -1; /* none, or several: no principal */
+    const ASN1_STRING *cn = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i));
+    unsigned char *utf8 = NULL;
+    int n = ASN1_STRING_to_UTF8(&utf8, cn);
+    int rc = -1;
+    if (n > 0 && (size_t)n < len && !memchr(utf8, '\0', (size_t)n)) {
+        memcpy(buf, utf8, (size_t)n);
+        buf[n] = '\0';
+        rc = 0;
+    }
+    OPENSSL_free(utf8);
+    return rc;
+}

@@ -102,6 +102,13 @@ const char *tls_session_error(const struct tls_session *t);
 /* "TLSv1.3 TLS_AES_256_GCM_SHA384" and the peer certificate's subject, for logs. */
 void tls_session_describe(const struct tls_session *t, char *buf, size_t len);
 
+/*
+ * The common name of the peer's certificate once the handshake verified it
+ * (UTF-8, into buf): 0, or -1 when there is no verified certificate, no
+ * CN, several CNs, or one that does not fit.
+ */
+int tls_session_peer_cn(const struct tls_session *t, char *buf, size_t len);
+
 /* Whether bytes starting a connection look like a TLS ClientHello record. */
 bool tls_looks_like_client_hello(const uint8_t *data, size_t len);
 

@@ -123,6 +123,8 @@ struct partition *partition_open(struct shard *s, const struct topic_info *t, ui
     cfg.max_batch_bytes = srv->cfg.max_frame_bytes;
     cfg.on_durable_advance = on_durable_advance;
     cfg.ctx = p;
+    /* Other replicas can repair a flipped bit: recovery keeps it (docs/REPLICATION.md "Repair"). */
+    cfg.keep_corrupt = t->replicas != NULL && t->replication_factor > 1;
 
     struct log_open_report report;
     memset(&report, 0, sizeof(report));

@@ -231,6 +231,10 @@ void producer_state_rebuild(struct partition *p)
         if (partition_log_read(p->log, &rr.read) != LOG_OK)
             break;
         log_engine_drive(&p->shard->engine, &p->shard->loop.ring, &rr.done);
+        if (rr.status == LOG_ERR_REPAIRING && rr.read.next_offset > offset) {
+            offset = rr.read.next_offset; /* a known-bad batch (a flipped bit): step over it */
+            continue;
+        }
         if (rr.status != LOG_OK || rr.read.next_offset <= offset)
             break;
         struct rl_batch_iter it;

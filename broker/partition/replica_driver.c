@@ -15,6 +15,7 @@
 #include "io/clock.h"
 #include "log/log_status.h"
 #include "replica_internal.h"
+#include "replica_repair.h"
 #include "status.h"
 #include "topic_assignment.h"
 #include "server.h"
@@ -263,6 +264,7 @@ static void free_if_idle(struct replica *r)
 {
     assert(r->dead);
     if (r->io_pending == 0) {
+        replica_repair_free(r);
         free(r->epochs);
         free(r);
     }
@@ -437,6 +439,7 @@ void replica_driver_tick(struct shard *s)
     }
     if (due == 0)
         return;
+    replica_repair_tick(d);
     struct repl_gauges g = {0};
     for (struct replica *r = d->list; r; r = r->next) {
         note_end(r);

@@ -52,9 +52,10 @@ struct replica {
     int64_t heard_ms[RG_MAX_NODES];
     uint32_t preferred_ticks; /* ticks the preferred leader has been in sync, not leading */
     /* replica_member.c: removal notices sent and received */
-    int64_t removed_at;     /* a member's committed config without this replica (-2: none) */
-    int32_t notice_node;    /* the last node told it was removed */
-    int64_t notice_sent_ms; /* and when */
+    int64_t removed_at;            /* a member's committed config without this replica (-2: none) */
+    int32_t notice_node;           /* the last node told it was removed */
+    int64_t notice_sent_ms;        /* and when */
+    struct replica_repair *repair; /* replica_repair.c: scrub and repair state, or NULL */
 };
 
 /* Notes that `node` just spoke for r's group (a message or a heartbeat reply). */
@@ -120,6 +121,8 @@ struct replica_driver {
      * cannot be ordered). */
     uint64_t peer_link[REPLICA_MAX_PEERS];
     struct rl_arena arena; /* decoding heartbeats */
+    /* replica_repair.c: scrub reads (at most one) and reads answering peers, in flight */
+    uint32_t repair_scrubs, repair_serving;
 };
 
 struct replica *replica_find(struct replica_driver *d, uint64_t topic_id, uint32_t partition);

@@ -307,19 +307,31 @@ static void aread_free(struct aread *a)
     replica_release(r);
 }
 
-/* The end of the last whole batch in data (a batch boundary), or -1. */
-static int64_t batches_end(const uint8_t *data, size_t len, int64_t first)
+/*
+ * The end of the last whole batch in data (a batch boundary) that an
+ * APPEND may carry, or -1; *bytes gets its position. An APPEND stops
+ * before a config batch past RG_MAX_CONFIGS_PER_APPEND: a follower refuses
+ * more, and a run of quick membership changes (a move off a broker and
+ * back, again and again) wedged it behind the same refused APPEND (the
+ * chaos suite's move fault).
+ */
+static int64_t batches_end(const uint8_t *data, size_t len, int64_t first, size_t *bytes)
 {
     struct rl_batch_header h;
     size_t pos = 0;
     int64_t end = -1;
+    uint32_t configs = 0;
     while (pos < len && rl_batch_header_read(data + pos, len - pos, &h) == RL_OK &&
            rl_batch_total_bytes(&h) <= len - pos) {
         if (end < 0 && h.base_offset != first)
             return -1; /* the read did not start at the APPEND's boundary */
+        if (replica_wire_is_config_batch(data + pos, &h) && ++configs > RG_MAX_CONFIGS_PER_APPEND)
+            break;
         end = rl_batch_last_offset(&h) + 1;
         pos += rl_batch_total_bytes(&h);
     }
+    assert(pos <= len && configs <= RG_MAX_CONFIGS_PER_APPEND + 1);
+    *bytes = pos;
     return end;
 }
 
@@ -338,8 +350,8 @@ static void aread_done(struct log_read *rd, int status)
         aread_free(a); /* gone by retention or truncation: the peer is probed again */
         return;
     }
-    size_t skip = (size_t)(rd->data - a->buf);
-    int64_t end = batches_end(rd->data, rd->len, a->msg.prev_end);
+    size_t skip = (size_t)(rd->data - a->buf), bytes = 0;
+    int64_t end = batches_end(rd->data, rd->len, a->msg.prev_end, &bytes);
     if (end <= a->msg.prev_end || end > a->msg.end) {
         aread_free(a);
         return;
@@ -351,8 +363,8 @@ static void aread_done(struct log_read *rd, int status)
          * stopped: append_read cut the message there, so all of it goes. */
         assert(a->msg.end == end);
         if (skip > 0)
-            memmove(a->buf, rd->data, rd->len);
-        replica_send_message(r, &a->msg, a->buf, a->buf, rd->len);
+            memmove(a->buf, rd->data, bytes);
+        replica_send_message(r, &a->msg, a->buf, a->buf, bytes);
         a->buf = NULL; /* the message owns it */
     }
     replica_finish(r, out, rc);
@@ -371,6 +383,7 @@ static int start_read(struct aread *a, size_t cap)
     rd->max_offset = a->msg.end;
     rd->buf = a->buf;
     rd->cap = cap;
+    rd->verify = true; /* a batch failing its checksum is not sent: recorded for repair */
     rd->on_complete = aread_done;
     return partition_log_read(a->r->host.log, rd);
 }

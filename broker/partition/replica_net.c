@@ -15,6 +15,7 @@
 #include "status.h"
 #include "net/peer.h"
 #include "replica_internal.h"
+#include "replica_repair.h"
 #include "server.h"
 #include "shard.h"
 
@@ -282,7 +283,9 @@ static void deliver(struct shard *s, int32_t from, uint64_t link, uint8_t *body,
 {
     struct rw_decoded m;
     assert(!replica_notice_is(body, len)); /* those travel decoded (replica_member.c) */
-    if (decode(s->replicas, body, len, &m))
+    if (replica_repair_peek(body, len, NULL))
+        replica_repair_deliver(s, from, body, len);
+    else if (decode(s->replicas, body, len, &m))
         deliver_decoded(s, from, link, &m, body);
 }
 
@@ -351,6 +354,14 @@ void replica_receive(struct shard *s, int32_t from, uint64_t inc, uint8_t *body,
     }
     if (replica_notice_is(body, len)) {
         replica_notice_receive(s, from, body, len);
+        return;
+    }
+    if (replica_repair_peek(body, len, &m.group)) { /* not the core's: no link order needed */
+        int owner = owner_of(s->srv, &m.group);
+        if (owner == s->loop.id)
+            replica_repair_deliver(s, from, body, len);
+        else
+            forward(s, owner, from, link, body, len);
         return;
     }
     if (!decode(s->replicas, body, len, &m))

@@ -10,7 +10,8 @@ static const struct cli_flag BOOTSTRAP_FLAG = {
     "brokers to start from ($RINGLOG_BOOTSTRAP, else 127.0.0.1:7171)", false};
 
 const struct cli_security_flag CLI_SECURITY[CLI_NSECURITY] = {
-    {{"security-protocol", "P", "plaintext or tls ($RINGLOG_SECURITY_PROTOCOL)", false},
+    {{"security-protocol", "P",
+      "plaintext, tls, sasl_plaintext or sasl_tls ($RINGLOG_SECURITY_PROTOCOL)", false},
      "security.protocol",
      "RINGLOG_SECURITY_PROTOCOL"},
     {{"tls-ca", "FILE", "CA certificates the broker's must chain to ($RINGLOG_TLS_CA)", false},
@@ -22,13 +23,15 @@ const struct cli_security_flag CLI_SECURITY[CLI_NSECURITY] = {
     {{"tls-key", "FILE", "its private key, PEM ($RINGLOG_TLS_KEY)", false},
      "tls.key",
      "RINGLOG_TLS_KEY"},
-    {{"sasl-mechanism", "M", "SASL is not supported yet ($RINGLOG_SASL_MECHANISM)", false},
+    {{"sasl-mechanism", "M",
+      "scram-sha-256 (the default) or scram-sha-512 ($RINGLOG_SASL_MECHANISM)", false},
      "sasl.mechanism",
      "RINGLOG_SASL_MECHANISM"},
-    {{"sasl-username", "U", "SASL is not supported yet ($RINGLOG_SASL_USERNAME)", false},
+    {{"sasl-username", "U", "SASL user name ($RINGLOG_SASL_USERNAME)", false},
      "sasl.username",
      "RINGLOG_SASL_USERNAME"},
-    {{"sasl-password", "P", "SASL is not supported yet ($RINGLOG_SASL_PASSWORD)", false},
+    {{"sasl-password", "P",
+      "SASL password ($RINGLOG_SASL_PASSWORD; the environment keeps it out of ps)", false},
      "sasl.password",
      "RINGLOG_SASL_PASSWORD"},
 };

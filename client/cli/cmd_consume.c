@@ -5,6 +5,10 @@
  * partition has reached the end it had when consume started; with
  * --timeout-ms once it has reached that end and nothing new came for that
  * long; else on Ctrl-C / SIGTERM (exit 130 / 143).
+ *
+ * With --group (and no --partition) it subscribes: a member of the group,
+ * reading the partitions the coordinator gives it, committing what it
+ * printed whenever one is revoked and on exit (docs/CONSUMER_GROUPS.md).
  */
 #include <assert.h>
 #include <errno.h>
@@ -24,6 +28,13 @@ struct part {
     int32_t id;
     int64_t start, end; /* log start and high watermark when consume began */
     bool at_end;
+    bool assigned; /* ours now (a group member's partitions come and go) */
+};
+
+/* The partitions planned, for the rebalance callback of a group member. */
+struct plan {
+    struct part *parts;
+    size_t n;
 };
 
 struct consume_opts {
@@ -59,6 +70,10 @@ static int consume_options(const struct cli_args *a, ringlog_conf *conf, struct 
         (rc = cli_int(a, "timeout-ms", 0, INT32_MAX, &co->timeout_ms)))
         return rc;
     co->group = cli_arg(a, "group");
+    bool member = co->group && co->partition < 0; /* subscribes (else assign, offsets only) */
+    if (member && cli_has(a, "offset"))
+        return cli_usage(a->cmd, "a group member starts at the group's offsets: --offset needs "
+                                 "--partition");
     if (cli_has(a, "from-beginning"))
         co->offset = RINGLOG_OFFSET_BEGINNING;
     else if (starts == 0 && co->group)
@@ -75,8 +90,15 @@ static int consume_options(const struct cli_args *a, ringlog_conf *conf, struct 
     char err[512];
     if (cli_format_check(co->format, err, sizeof(err)))
         return cli_usage(a->cmd, "%s", err);
-    if (co->group && (ringlog_conf_set(conf, "group", co->group, err, sizeof(err)) ||
-                      ringlog_conf_set(conf, "enable-auto-commit", "false", err, sizeof(err))))
+    /* A member commits what it printed on every revoke (and on exit); with --partition the
+     * offsets are committed once, on exit. */
+    if (co->group &&
+        (ringlog_conf_set(conf, "group", co->group, err, sizeof(err)) ||
+         ringlog_conf_set(conf, "enable-auto-commit", member ? "true" : "false", err,
+                          sizeof(err)) ||
+         (member && ringlog_conf_set(conf, "auto-offset-reset",
+                                     cli_has(a, "from-beginning") ? "earliest" : "latest", err,
+                                     sizeof(err)))))
         return cli_usage(a->cmd, "%s", err);
     return 0;
 }
@@ -107,7 +129,8 @@ static int plan_partitions(ringlog_conf *conf, const struct consume_opts *co, st
     for (size_t i = 0; *parts && i < *n; i++) {
         const ringlog_partition_info *pi =
             &ti->partitions[co->partition >= 0 ? (size_t)co->partition : i];
-        (*parts)[i] = (struct part){pi->partition, pi->start_offset, pi->high_watermark, false};
+        (*parts)[i] = (struct part){pi->partition, pi->start_offset, pi->high_watermark, false,
+                                    !co->group || co->partition >= 0};
         if (co->offset >= 0 && co->offset > pi->high_watermark)
             rc = cli_fail("consume %s: --offset %lld is past the end of partition %d (its next "
                           "offset is %lld)",
@@ -129,6 +152,42 @@ static int plan_partitions(ringlog_conf *conf, const struct consume_opts *co, st
         *parts = NULL;
     }
     return rc;
+}
+
+/* A group member's partitions as the coordinator moves them. */
+static void on_rebalance(ringlog_consumer *c, ringlog_rebalance_event ev,
+                         const ringlog_topic_partition *tps, size_t n, void *opaque)
+{
+    (void)c;
+    struct plan *plan = opaque;
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < plan->n; k++)
+            if (plan->parts[k].id == tps[i].partition)
+                plan->parts[k].assigned = ev == RINGLOG_REBALANCE_ASSIGNED;
+}
+
+/* A consumer in group co->group, subscribed to the topic; NULL after a message. */
+static ringlog_consumer *start_member(ringlog_conf *conf, const struct consume_opts *co,
+                                      struct plan *plan)
+{
+    char err[512];
+    cli_signals_block(true); /* the I/O thread never takes our signals */
+    ringlog_consumer *c = ringlog_consumer_new(conf, err, sizeof(err));
+    cli_signals_block(false);
+    if (!c) {
+        cli_fail("%s", err);
+        return NULL;
+    }
+    const char *topics[] = {co->topic};
+    int e = ringlog_consumer_set_rebalance_cb(c, on_rebalance, plan);
+    if (!e)
+        e = ringlog_consumer_subscribe(c, topics, 1);
+    if (e) {
+        cli_fail("consume %s: subscribe: %s", co->topic, ringlog_err_name(e));
+        ringlog_consumer_destroy(c);
+        return NULL;
+    }
+    return c;
 }
 
 /* A consumer assigned to every planned partition at co->offset, or NULL after a message. */
@@ -161,15 +220,18 @@ static ringlog_consumer *start_consumer(ringlog_conf *conf, const struct consume
 /* Whether every partition has reached the end it had at start (asking the consumer's positions). */
 static bool all_at_end(ringlog_consumer *c, const char *topic, struct part *parts, size_t n)
 {
-    bool all = true;
+    bool all = true, any = false;
     for (size_t i = 0; i < n; i++) {
+        if (!parts[i].assigned)
+            continue; /* a group member's: another member reads it */
+        any = true;
         int64_t pos = -1;
         if (!parts[i].at_end && ringlog_consumer_position(c, topic, parts[i].id, &pos) == 0 &&
             pos >= parts[i].end)
             parts[i].at_end = true;
         all = all && parts[i].at_end;
     }
-    return all;
+    return all && any;
 }
 
 /* One message and the delimiter, flushed. 0, or 1 after a message. */
@@ -229,15 +291,14 @@ static int consume(const struct cli_args *a, ringlog_conf *conf)
     int rc = consume_options(a, conf, &co);
     if (rc)
         return rc;
-    if (co.group)
-        cli_warn("consumer groups are not implemented yet: --group %s keeps the group's committed "
-                 "offsets, but every consumer of the group receives every message",
-                 co.group);
     struct part *parts = NULL;
     size_t n = 0;
     if (co.count == 0 || (rc = plan_partitions(conf, &co, &parts, &n)))
         return rc;
-    ringlog_consumer *c = start_consumer(conf, &co, parts, n);
+    struct plan plan = {parts, n};
+    bool member = co.group && co.partition < 0;
+    ringlog_consumer *c =
+        member ? start_member(conf, &co, &plan) : start_consumer(conf, &co, parts, n);
     if (!c) {
         free(parts);
         return EXIT_FAILURE;
@@ -246,7 +307,7 @@ static int consume(const struct cli_args *a, ringlog_conf *conf)
     int64_t got = 0;
     rc = consume_loop(c, &co, parts, n, &got);
     int e;
-    if (co.group && got > 0 && (e = ringlog_consumer_commit(c, 10000)) && rc == 0)
+    if (co.group && !member && got > 0 && (e = ringlog_consumer_commit(c, 10000)) && rc == 0)
         rc = cli_fail("commit for group %s: %s: %s", co.group, ringlog_err_name(e),
                       ringlog_consumer_errstr(c));
     ringlog_consumer_destroy(c);
@@ -262,7 +323,7 @@ static const struct cli_flag FLAGS[] = {
     {"count", "N", "stop after N messages", false},
     {"exit-at-end", NULL, "stop once every partition reached the end it had at start", false},
     {"timeout-ms", "MS", "stop once at that end and nothing new came for MS", false},
-    {"group", "G", "resume from and commit group G's offsets (see below)", false},
+    {"group", "G", "be a member of consumer group G (see below)", false},
     {"format", "FMT", "how to print a message (default %v; codes below)", false},
     {"json", NULL, "print each message as a JSON object instead", false},
     {"delimiter", "D", "print D after each message (default \\n; \\0 for binary)", false},
@@ -281,9 +342,11 @@ static const struct cli_cmd SPEC = {
     "--json prints "
     "{\"topic\",\"partition\",\"offset\",\"timestamp\",\"key\",\"value\",\"headers\"};\n"
     "  keys and values that are not UTF-8 come as \"key_base64\" / \"value_base64\".\n"
-    "Consumer groups are not implemented yet: --group G only stores the offsets consumed\n"
-    "  (committed on exit) and starts from them next time; it does not share partitions,\n"
-    "  so two consumers of one group both receive every message.\n"
+    "--group G: a member of consumer group G; the members share the topic's partitions\n"
+    "  (each message goes to one of them), start at the group's committed offsets (else the\n"
+    "  end, or the beginning with --from-beginning) and commit what they printed whenever a\n"
+    "  partition moves away and on exit. With --partition P the group's offsets are used\n"
+    "  and committed on exit, outside its membership (refused while it has members).\n"
     "Exit status: 0 at a stop condition, 1 on an error, 130/143 on SIGINT/SIGTERM.\n"};
 
 const struct cli_command CLI_CONSUME = {&SPEC, consume};

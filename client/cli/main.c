@@ -32,6 +32,16 @@ static const struct cli_command *const COMMANDS[] = {
     &CLI_CLUSTER_STATUS,
     &CLI_PARTITION_REASSIGN,
     &CLI_BROKER_DECOMMISSION,
+    &CLI_USER_CREATE,
+    &CLI_USER_DELETE,
+    &CLI_USER_LIST,
+    &CLI_ACL_ADD,
+    &CLI_ACL_REMOVE,
+    &CLI_ACL_LIST,
+    &CLI_GROUP_LIST,
+    &CLI_GROUP_DESCRIBE,
+    &CLI_GROUP_DELETE,
+    &CLI_GROUP_RESET,
 };
 #define NCOMMANDS (sizeof(COMMANDS) / sizeof(COMMANDS[0]))
 
@@ -49,11 +59,16 @@ static void usage(FILE *out)
     fputs("\nglobal options:\n"
           "  --bootstrap HOST:PORT[,...]  brokers to start from ($RINGLOG_BOOTSTRAP, else "
           "127.0.0.1:7171)\n"
-          "  --security-protocol P        plaintext or tls ($RINGLOG_SECURITY_PROTOCOL)\n"
+          "  --security-protocol P        plaintext, tls, sasl_plaintext or sasl_tls "
+          "($RINGLOG_SECURITY_PROTOCOL)\n"
           "  --tls-ca FILE                CA certificates the broker's must chain to "
           "($RINGLOG_TLS_CA)\n"
           "  --tls-cert FILE, --tls-key FILE  a client certificate and its key "
           "($RINGLOG_TLS_CERT, $RINGLOG_TLS_KEY)\n"
+          "  --sasl-mechanism M           scram-sha-256 or scram-sha-512 "
+          "($RINGLOG_SASL_MECHANISM)\n"
+          "  --sasl-username U, --sasl-password P  SASL credentials ($RINGLOG_SASL_USERNAME, "
+          "$RINGLOG_SASL_PASSWORD)\n"
           "  --version                    print the version\n"
           "  --help                       this help; COMMAND --help lists a command's options\n"
           "\nExit status: 0 success, 1 error (one line on stderr), 2 usage error, 130/143 "

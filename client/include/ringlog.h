@@ -118,6 +118,21 @@ typedef enum ringlog_err {
     RINGLOG_ERR_UNKNOWN_LEADER_EPOCH = 31,
     RINGLOG_ERR_NOT_CONTROLLER = 32, /* topic admin goes to Metadata's controller */
     RINGLOG_ERR_INVALID_REPLICA_ASSIGNMENT = 35,
+    /* consumer groups (docs/CONSUMER_GROUPS.md) */
+    RINGLOG_ERR_NOT_COORDINATOR = 40,
+    RINGLOG_ERR_COORDINATOR_LOAD_IN_PROGRESS = 41,
+    RINGLOG_ERR_UNKNOWN_MEMBER_ID = 42,
+    RINGLOG_ERR_FENCED_MEMBER_EPOCH = 43,
+    RINGLOG_ERR_STALE_MEMBER_EPOCH = 44,
+    RINGLOG_ERR_GROUP_NOT_EMPTY = 45,
+    RINGLOG_ERR_GROUP_MAX_SIZE_REACHED = 46,
+    RINGLOG_ERR_UNRELEASED_INSTANCE_ID = 47,
+    RINGLOG_ERR_INVALID_GROUP_PATTERN = 48,
+    RINGLOG_ERR_AUTHENTICATION_FAILED = 50,   /* SASL: wrong name or password */
+    RINGLOG_ERR_AUTHENTICATION_REQUIRED = 51, /* the broker has users: set sasl.* */
+    RINGLOG_ERR_NOT_AUTHORIZED = 52,          /* no ACL allows this principal the operation */
+    RINGLOG_ERR_UNKNOWN_USER = 53,
+    RINGLOG_ERR_UNSUPPORTED_SASL_MECHANISM = 54,
 
     /* Negative: detected by the client. */
     RINGLOG_ERR_INVALID_ARG = -1,    /* an argument or configuration value is wrong */
@@ -260,7 +275,13 @@ ringlog_conf *ringlog_conf_dup(const ringlog_conf *conf);
  *   max-request-bytes        largest produce request built [4194304]
  *
  * Consumer:
- *   group                    consumer group for committed offsets [none]
+ *   group                    consumer group: committed offsets, and with
+ *                            ringlog_consumer_subscribe its members [none]
+ *   group-instance-id        static membership: a restart with the same id
+ *                            within the session keeps the partitions [none]
+ *   group-assignor           uniform | range               [uniform]
+ *   session-timeout-ms       silent this long, a member is removed [10000]
+ *   rebalance-timeout-ms     time to give a revoked partition up [60000]
  *   enable-auto-commit       commit positions periodically and on close [true]
  *   auto-commit-interval-ms  [5000]
  *   auto-offset-reset        earliest | latest | error: where to start when
@@ -559,10 +580,57 @@ ringlog_consumer *ringlog_consumer_new(const ringlog_conf *conf, char *errbuf, s
  * RINGLOG_OFFSET_STORED. Non-blocking: offsets are looked up and fetching
  * starts in the background; prefetched data of dropped partitions is
  * discarded. RINGLOG_OK or RINGLOG_ERR_INVALID_ARG / RINGLOG_ERR_NOMEM.
- * (Group subscription with rebalancing will set the assignment through the
- * same mechanism.)
+ * For partitions you manage yourself; a subscribed consumer's assignment is
+ * the group coordinator's (ringlog_consumer_subscribe).
  */
 int ringlog_consumer_assign(ringlog_consumer *c, const ringlog_topic_partition *tps, size_t n);
+
+/*
+ * Adds partitions to the assignment (RINGLOG_ERR_STATE if one is assigned
+ * already) or takes some out, leaving every other partition's position and
+ * prefetched data alone.
+ */
+int ringlog_consumer_incremental_assign(ringlog_consumer *c, const ringlog_topic_partition *tps,
+                                        size_t n);
+int ringlog_consumer_incremental_unassign(ringlog_consumer *c, const ringlog_topic_partition *tps,
+                                          size_t n);
+
+/* ---- consumer groups (docs/CONSUMER_GROUPS.md) ---- */
+
+typedef enum ringlog_rebalance_event {
+    RINGLOG_REBALANCE_ASSIGNED = 1, /* the partitions are yours now; fetching starts after */
+    RINGLOG_REBALANCE_REVOKED = 2,  /* give them up: commit what you processed (auto-commit does
+                                       it right after this callback) */
+    RINGLOG_REBALANCE_LOST = 3,     /* taken away (session expired, fenced): do not commit */
+} ringlog_rebalance_event;
+
+/*
+ * Called from ringlog_consumer_poll (or close) on the application thread
+ * whenever the group moves partitions to or from this consumer. tps lists
+ * them (offsets unset). Calling poll from it is not allowed; commits are.
+ */
+typedef void (*ringlog_rebalance_cb)(ringlog_consumer *c, ringlog_rebalance_event event,
+                                     const ringlog_topic_partition *tps, size_t n, void *opaque);
+int ringlog_consumer_set_rebalance_cb(ringlog_consumer *c, ringlog_rebalance_cb cb, void *opaque);
+
+/*
+ * Joins the consumer group of the `group` config and shares the partitions
+ * of these topics (or of every topic the POSIX extended regex matches,
+ * checked again as topics appear) with its other members. The broker's
+ * coordinator assigns them (group-assignor: uniform, the default, or
+ * range); partitions move incrementally: a revoked partition is committed
+ * (with enable-auto-commit) and released before its new owner starts, and
+ * members keeping theirs never stop. Needs `group`, and no partitions
+ * assigned by hand (RINGLOG_ERR_STATE; ringlog_consumer_assign is refused
+ * the same way while subscribed). Configs: session-timeout-ms, rebalance-timeout-ms,
+ * group-instance-id (static membership), group-assignor.
+ */
+int ringlog_consumer_subscribe(ringlog_consumer *c, const char *const *topics, size_t n);
+int ringlog_consumer_subscribe_pattern(ringlog_consumer *c, const char *pattern);
+/* Leaves the group (partitions revoked, committed): the consumer has no assignment after. */
+int ringlog_consumer_unsubscribe(ringlog_consumer *c);
+/* The member id the coordinator gave ("" before joining) and its epoch, into buf. */
+int ringlog_consumer_member_id(ringlog_consumer *c, char *buf, size_t len, int32_t *epoch);
 
 /*
  * Moves an assigned partition to `offset` (>= 0 or RINGLOG_OFFSET_*).
@@ -763,6 +831,56 @@ int ringlog_admin_create_topic_cleanup(ringlog_admin *a, const char *name, int32
 int ringlog_admin_delete_topic(ringlog_admin *a, const char *name, char *errbuf, size_t errlen);
 
 /*
+ * Users and ACLs (docs/SECURITY.md). A broker with a user requires SASL
+ * (security.protocol sasl_plaintext or sasl_tls); with a user or an ACL it
+ * enforces ACLs. Creating a user derives its SCRAM-SHA-256 and -512
+ * credentials here (salted, 4096 iterations): the password never leaves
+ * the process. Creating an existing user replaces its password. The
+ * caller needs ALTER on the cluster (DESCRIBE to list), or to be a super
+ * user.
+ */
+int ringlog_admin_create_user(ringlog_admin *a, const char *name, const char *password,
+                              char *errbuf, size_t errlen);
+/* RINGLOG_ERR_UNKNOWN_USER when there is none of that name. */
+int ringlog_admin_delete_user(ringlog_admin *a, const char *name, char *errbuf, size_t errlen);
+/* Every user's name, sorted. *names is one allocation: free it with ringlog_free(). */
+int ringlog_admin_list_users(ringlog_admin *a, char ***names, size_t *count, char *errbuf,
+                             size_t errlen);
+
+typedef enum {
+    RINGLOG_ACL_TOPIC = 1,
+    RINGLOG_ACL_GROUP = 2,
+    RINGLOG_ACL_CLUSTER = 3,
+} ringlog_acl_resource;
+
+typedef enum {
+    RINGLOG_ACL_READ = 1,
+    RINGLOG_ACL_WRITE = 2,
+    RINGLOG_ACL_CREATE = 3,
+    RINGLOG_ACL_DELETE = 4,
+    RINGLOG_ACL_DESCRIBE = 5,
+    RINGLOG_ACL_ALTER = 6,
+} ringlog_acl_operation;
+
+/* One rule: principal "User:NAME" ("User:*": everyone) may (or, deny, may not) do operation on
+ * the resource named name (a prefix of names when prefix; "" and 0 for the cluster). */
+typedef struct {
+    const char *principal;
+    ringlog_acl_resource resource;
+    const char *name;
+    int prefix;
+    ringlog_acl_operation operation;
+    int deny;
+} ringlog_acl;
+
+/* Adding an ACL that exists changes nothing; removing one that does not is INVALID_REQUEST. */
+int ringlog_admin_add_acl(ringlog_admin *a, const ringlog_acl *acl, char *errbuf, size_t errlen);
+int ringlog_admin_remove_acl(ringlog_admin *a, const ringlog_acl *acl, char *errbuf, size_t errlen);
+/* Every ACL. *acls is one allocation (strings inside): free it with ringlog_free(). */
+int ringlog_admin_list_acls(ringlog_admin *a, ringlog_acl **acls, size_t *count, char *errbuf,
+                            size_t errlen);
+
+/*
  * Every topic name, sorted. *names is one allocation holding the array and
  * the strings: free it with ringlog_free().
  */
@@ -796,6 +914,67 @@ typedef struct ringlog_cluster_info {
 int ringlog_admin_describe_cluster(ringlog_admin *a, ringlog_cluster_info **info, char *errbuf,
                                    size_t errlen);
 
+/* ---- consumer groups (docs/CONSUMER_GROUPS.md) ---- */
+
+typedef struct ringlog_group_listing {
+    const char *group;
+    const char *state; /* empty, assigning, reconciling, stable */
+    int32_t members;
+} ringlog_group_listing;
+
+/* Every group the brokers coordinate, sorted by name; *groups is one allocation (ringlog_free). */
+int ringlog_admin_list_groups(ringlog_admin *a, ringlog_group_listing **groups, size_t *count,
+                              char *errbuf, size_t errlen);
+
+typedef struct ringlog_group_member_info {
+    const char *member_id;
+    const char *instance_id; /* "" unless static */
+    const char *client_id;
+    int32_t epoch;
+    const ringlog_topic_partition *assignment; /* owned now (offsets unset) */
+    size_t assignment_count;
+} ringlog_group_member_info;
+
+typedef struct ringlog_group_offset_info {
+    const char *topic;
+    int32_t partition;
+    int64_t committed;     /* -1: nothing committed */
+    int64_t log_end;       /* the partition's high watermark, -1 unknown */
+    int64_t lag;           /* log_end - committed, -1 unknown */
+    const char *member_id; /* its owner, "" none */
+} ringlog_group_offset_info;
+
+typedef struct ringlog_group_info {
+    const char *group;
+    const char *state;
+    const char *assignor;
+    int32_t epoch;
+    const ringlog_group_member_info *members;
+    size_t member_count;
+    const ringlog_group_offset_info *offsets; /* committed or owned partitions, sorted */
+    size_t offset_count;
+    int64_t total_lag;
+} ringlog_group_info;
+
+/* Members, assignments, committed offsets, log ends and lag; RINGLOG_ERR_UNKNOWN_GROUP for none.
+ * *info is one allocation (ringlog_free). */
+int ringlog_admin_describe_group(ringlog_admin *a, const char *group, ringlog_group_info **info,
+                                 char *errbuf, size_t errlen);
+
+/* Deletes a group with no members (RINGLOG_ERR_GROUP_NOT_EMPTY otherwise) and its offsets. */
+int ringlog_admin_delete_group(ringlog_admin *a, const char *group, char *errbuf, size_t errlen);
+
+/*
+ * Sets the committed offset of every partition of `topic` for an empty
+ * group (RINGLOG_ERR_GROUP_NOT_EMPTY while it has members): `to` is
+ * RINGLOG_OFFSET_BEGINNING, RINGLOG_OFFSET_END, an offset (clamped into
+ * each partition's range) or, with RINGLOG_OFFSET_TIMESTAMP, the first
+ * offset at or after timestamp_ms (the end where there is none).
+ */
+#define RINGLOG_OFFSET_TIMESTAMP (-1001)
+int ringlog_admin_reset_group_offsets(ringlog_admin *a, const char *group, const char *topic,
+                                      int64_t to, int64_t timestamp_ms, char *errbuf,
+                                      size_t errlen);
 /*
  * Moves a cluster partition to `replicas` (1 to 8 broker ids, the first its
  * preferred leader), online: the controller records the move, then the

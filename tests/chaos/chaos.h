@@ -33,6 +33,7 @@ struct chaos_opts {
     bool keep;         /* keep data directories even on success */
     bool sabotage;     /* plant a fault for each check (check.h): the checks must catch them */
     const char *known; /* comma-separated checks whose failures are known (not counted) */
+    bool flips;        /* the nemesis also flips bits in committed batches on disk (flip.h) */
 };
 
 struct chaos_node {

@@ -85,6 +85,12 @@ int replica_read(const struct chaos_node *n, int partition, struct replica *r)
     for (int guard = 0; fd >= 0 && guard < 100000; guard++) {
         Ringlog__Response *resp = wire_fetch(fd, CHAOS_TOPIC, (uint32_t)partition, offset, 0, 0);
         int err = resp ? wire_first_error(resp) : -1;
+        if (err == RINGLOG__ERROR_CODE__STORAGE_ERROR && guard < 150) {
+            /* Retriable: a batch here waits for its repair from a replica (--flips). */
+            ringlog__response__free_unpacked(resp, NULL);
+            usleep(100 * 1000);
+            continue;
+        }
         if (err != 0) {
             chaos_fail("node %d partition %d: fetch at %" PRId64 ": error %d", n->id, partition,
                        offset, err);

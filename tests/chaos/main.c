@@ -2,10 +2,12 @@
  * ringlog-chaos: runs the chaos suite (see chaos.h) for one or more seeds.
  *   ringlog-chaos [--seed S] [--duration SECONDS] [--runs N] [--flush always|none]
  *                 [--partitions N] [--producers N] [--consumers N] [--rate MSGS/S] [--keep]
- *                 [--sabotage] [--known acked,order,seen,identical]
+ *                 [--sabotage] [--flips] [--known acked,order,seen,identical]
  * Prints the seed first, each nemesis action as it happens, and one line
  * per run: "chaos: seed S, D s, N acked, M faults, F failures"; exits 1
  * when any run failed. Replay a run with the same seed and options.
+ * --flips adds a fault: a broker killed, a bit flipped in a committed batch
+ * on its disk, the broker restarted (it must repair it from the others).
  * --sabotage plants one fault per check after the run (check.h) and
  * succeeds only when every check caught its own: the checks can fail.
  * --known names checks whose failures are printed as known and not
@@ -191,9 +193,9 @@ static int run(const struct chaos_opts *o)
     clock_gettime(CLOCK_REALTIME, &wall);
     run_wall_start_ms = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
     printf("chaos: seed %" PRIu64 ", %d s, flush %s, %d partitions, %d producers at %d msgs/s, "
-           "%d consumers (replay: ringlog-chaos --seed %" PRIu64 " --duration %d --flush %s)\n",
+           "%d consumers (replay: ringlog-chaos --seed %" PRIu64 " --duration %d --flush %s%s)\n",
            o->seed, o->duration_s, o->flush, o->partitions, o->producers, o->rate, o->consumers,
-           o->seed, o->duration_s, o->flush);
+           o->seed, o->duration_s, o->flush, o->flips ? " --flips" : "");
     char started[32];
     time_t secs = (time_t)(run_wall_start_ms / 1000);
     strftime(started, sizeof(started), "%Y-%m-%dT%H:%M:%S", gmtime(&secs));
@@ -242,7 +244,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: ringlog-chaos [--seed S] [--duration SECONDS] [--runs N] "
                     "[--flush always|none] [--partitions N] [--producers N] [--consumers N] "
-                    "[--rate MSGS/S] [--keep] [--sabotage] [--known CHECK,...]\n");
+                    "[--rate MSGS/S] [--keep] [--sabotage] [--flips] [--known CHECK,...]\n");
     exit(2);
 }
 
@@ -250,8 +252,8 @@ static void parse(int argc, char **argv, struct chaos_opts *o, int *runs)
 {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--keep") == 0 || strcmp(a, "--sabotage") == 0) {
-            *(a[2] == 'k' ? &o->keep : &o->sabotage) = true;
+        if (strcmp(a, "--keep") == 0 || strcmp(a, "--sabotage") == 0 || strcmp(a, "--flips") == 0) {
+            *(a[2] == 'k' ? &o->keep : a[2] == 's' ? &o->sabotage : &o->flips) = true;
             continue;
         }
         if (!v)

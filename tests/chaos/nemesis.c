@@ -2,7 +2,9 @@
  * Fault episodes. Process faults: SIGKILL (restart later), SIGSTOP (SIGCONT
  * later), SIGTERM (restart later). Link faults through the proxy: isolate a
  * node, cut one direction between two nodes, cut both, delay one direction,
- * make one direction reset connections. Moves: a partition is reassigned
+ * make one direction reset connections; with --flips, a bit flipped in a
+ * committed batch on a killed broker's disk (flip.h) before it restarts.
+ * Moves: a partition is reassigned
  * to two of the three brokers (the third's replica is removed and deleted)
  * and back to all three (a fresh replica joins and catches up), through
  * the controller, while everything else goes on. Brokers are started only from the
@@ -15,16 +17,29 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "flip.h"
 #include "ringlog.h"
 
 #include "nodes.h"
 #include "proxy.h"
 #include "view.h"
 
-enum fault_kind { F_KILL, F_PAUSE, F_TERM, F_ISOLATE, F_ONE_WAY, F_PAIR, F_DELAY, F_FLAKY, F_MOVE };
+enum fault_kind {
+    F_KILL,
+    F_PAUSE,
+    F_TERM,
+    F_FLIP,
+    F_ISOLATE,
+    F_ONE_WAY,
+    F_PAIR,
+    F_DELAY,
+    F_FLAKY,
+    F_MOVE
+};
 
-static const char *const fault_names[] = {"kill",     "pause", "term",  "isolate", "one-way cut",
-                                          "pair cut", "delay", "flaky", "move"};
+static const char *const fault_names[] = {
+    "kill",  "pause", "term", "kill, flip a bit and restart", "isolate", "one-way cut", "pair cut",
+    "delay", "flaky", "move"};
 
 struct fault {
     enum fault_kind kind;
@@ -70,6 +85,10 @@ static struct fault draw_fault(struct chaos_cluster *c, struct test_rng *rng)
     if (f.kind == F_MOVE)
         f.arg = (int)test_rng_below(rng, (uint64_t)partitions_of(c));
     f.reset = test_rng_below(rng, 2) == 0;
+    if (c->opts->flips && f.kind == F_KILL && test_rng_below(rng, 2) == 0) {
+        f.kind = F_FLIP;
+        f.arg = (int)test_rng_below(rng, 1u << 30); /* the flip's own draws */
+    }
     return f;
 }
 
@@ -137,6 +156,15 @@ static void apply(struct chaos_cluster *c, const struct fault *f, bool heal)
     case F_TERM:
         heal ? (void)node_start(c, f->a) : node_term(c, f->a);
         break;
+    case F_FLIP:
+        if (heal) {
+            node_start(c, f->a);
+        } else {
+            struct test_rng r = {.state = (uint64_t)f->arg};
+            node_kill(c, f->a);
+            flip_committed_batch(c, f->a, &r);
+        }
+        break;
     case F_ISOLATE:
         for (int j = 0; j < CHAOS_NODES; j++) {
             if (j != f->a) {
@@ -202,7 +230,7 @@ unsigned nemesis_run(struct chaos_cluster *c, struct test_rng *rng, int64_t unti
         for (int k = 0; k < n; k++) {
             f[k] = draw_fault(c, rng);
             /* Two process faults on one node would undo each other. */
-            if (k == 1 && f[1].kind <= F_TERM && f[0].kind <= F_TERM && f[1].a == f[0].a)
+            if (k == 1 && f[1].kind <= F_FLIP && f[0].kind <= F_FLIP && f[1].a == f[0].a)
                 f[1].kind = F_ONE_WAY;
             say(&f[k], hold);
             apply(c, &f[k], false);

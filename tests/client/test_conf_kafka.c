@@ -127,10 +127,8 @@ Test(conf_kafka, unsupported_keys_say_why)
         const char *key, *value, *reason;
     } refused[] = {
         {"transactional.id", "tx-1", "transactions are not implemented"},
-        {"sasl.mechanisms", "PLAIN", "SASL (SCRAM) is not supported yet"},
-        {"security.protocol", "SASL_SSL", "SASL (SCRAM) authentication is not implemented"},
-        {"session.timeout.ms", "10000", "consumer groups do not share partitions"},
-        {"partition.assignment.strategy", "range", "consumer groups"},
+        {"heartbeat.interval.ms", "3000", "the group coordinator on the broker decides"},
+        {"partition.assignment.strategy", "range", "group.remote.assignor"},
         {"isolation.level", "read_committed", "no transactions"},
         {"retries", "5", "until delivery-timeout-ms"},
         {"queue.buffering.max.messages", "100000", "bounds bytes, not messages"},
@@ -176,10 +174,23 @@ Test(conf_kafka, security_keys)
     cr_assert_str_eq(buf, "tls");
     cr_assert_eq(ringlog_conf_set(c, "security.protocol", "tlsv9", err, sizeof(err)),
                  RINGLOG_ERR_INVALID_ARG);
-    cr_assert(strstr(err, "expected plaintext or tls"), "%s", err);
-    cr_assert_eq(ringlog_conf_set(c, "security.protocol", "sasl_tls", err, sizeof(err)),
+    cr_assert(strstr(err, "expected plaintext, tls, sasl_plaintext or sasl_tls"), "%s", err);
+    cr_assert_eq(ringlog_conf_set(c, "security.protocol", "SASL_SSL", err, sizeof(err)), 0);
+    cr_assert_eq(ringlog_conf_get(c, "security.protocol", buf, sizeof(buf)), 0);
+    cr_assert_str_eq(buf, "sasl_tls");
+    cr_assert_eq(ringlog_conf_set(c, "security.protocol", "sasl_plaintext", err, sizeof(err)), 0);
+    cr_assert_eq(ringlog_conf_get(c, "security.protocol", buf, sizeof(buf)), 0);
+    cr_assert_str_eq(buf, "sasl_plaintext");
+    /* SCRAM only; Kafka's plural name is an alias. */
+    cr_assert_eq(ringlog_conf_get(c, "sasl.mechanism", buf, sizeof(buf)), 0);
+    cr_assert_str_eq(buf, "SCRAM-SHA-256");
+    cr_assert_eq(ringlog_conf_set(c, "sasl.mechanisms", "PLAIN", err, sizeof(err)),
                  RINGLOG_ERR_INVALID_ARG);
-    cr_assert(strstr(err, "not supported yet"), "%s", err);
+    cr_assert(strstr(err, "SCRAM-SHA-256 or SCRAM-SHA-512"), "%s", err);
+    cr_assert_eq(ringlog_conf_set(c, "sasl.mechanisms", "scram-sha-512", err, sizeof(err)), 0);
+    cr_assert_eq(ringlog_conf_get(c, "sasl.mechanism", buf, sizeof(buf)), 0);
+    cr_assert_str_eq(buf, "scram-sha-512");
+    cr_assert_eq(ringlog_conf_set(c, "security.protocol", "tls", err, sizeof(err)), 0);
     cr_assert_eq(ringlog_conf_set(c, "ssl.ca.location", "/x/ca.pem", err, sizeof(err)), 0, "%s",
                  err);
     cr_assert_eq(ringlog_conf_get(c, "tls.ca", buf, sizeof(buf)), 0);

@@ -50,6 +50,7 @@ libs=$(ldd "$work/buildtree/example_producer")
 grep "libringlog.so" <<<"$libs" | grep -q "$build/" ||
     fail "the build-tree example does not load the build tree's library: $libs"
 
+: >"$work/broker.log" # the background child opens it later: sed below must find it at once
 "$prefix/bin/ringlogd" --data-dir "$work/data" --listen 127.0.0.1:0 --metrics off --shards 1 \
     2>"$work/broker.log" &
 broker_pid=$!

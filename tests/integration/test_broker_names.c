@@ -26,7 +26,8 @@ static bool broker_alive(const struct broker_proc *b)
     return kill(b->pid, 0) == 0;
 }
 
-/* The number of entries under <data>/topics, "." and ".." not counted. */
+/* The number of entries under <data>/topics, "." and ".." not counted, nor __groups (consumer
+ * groups' internal topic). */
 static int topic_dirs(const struct broker_proc *b)
 {
     char path[700];
@@ -36,7 +37,8 @@ static int topic_dirs(const struct broker_proc *b)
         return 0;
     int n = 0;
     for (struct dirent *e; (e = readdir(d)) != NULL;)
-        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
+             strcmp(e->d_name, "__groups") != 0;
     closedir(d);
     return n;
 }

@@ -882,3 +882,58 @@ Test(cluster, a_sixth_broker_follows_the_metadata_log_without_voting)
     expect_known_everywhere("wider", 2);
     cr_assert(controller_seen(&nodes[0]) >= 1 && controller_seen(&nodes[0]) <= 3);
 }
+
+/* The partition's group is `want` (as a set) as its leader sees it, in sync or not. */
+static bool members_are(const char *topic, uint32_t p, const int *want, int n)
+{
+    struct pview v;
+    if (!leader_view(topic, p, &v) || v.n != n)
+        return false;
+    for (int i = 0; i < n; i++)
+        if (!has(v.replicas, v.n, want[i]))
+            return false;
+    return true;
+}
+
+static void move_and_wait(const char *topic, const int *ids, int n)
+{
+    cr_assert_eq(reassign(topic, 0, ids, n), 0);
+    int64_t deadline = now_ms() + 20000;
+    while (!members_are(topic, 0, ids, n) && now_ms() < deadline)
+        usleep(50 * 1000);
+    cr_assert(members_are(topic, 0, ids, n), "the move to %d replicas did not finish", n);
+}
+
+/*
+ * A follower that was down through several membership changes catches up
+ * through all of them: an APPEND carries at most four config batches (the
+ * receiver refuses more), so the leader cuts its reads after the fourth
+ * instead of sending the same refused APPEND forever.
+ */
+Test(cluster, a_follower_catches_up_through_many_membership_changes)
+{
+    start_cluster_of(4);
+    create_replicated("configs", 1, 3);
+    int leader = wait_settled("configs");
+    struct pview v;
+    cr_assert(leader_view("configs", 0, &v) && v.n == 3);
+    int spare = 0, sleeper = 0, orig[3];
+    for (int i = 0; i < 3; i++)
+        orig[i] = v.replicas[i];
+    for (int id = 1; id <= 4; id++)
+        spare = has(orig, 3, id) ? spare : id;
+    for (int i = 0; i < 3; i++)
+        sleeper = orig[i] != leader ? orig[i] : sleeper;
+    int wide[4] = {orig[0], orig[1], orig[2], spare};
+    struct node *z = node_by_id(sleeper);
+    broker_kill(&z->b); /* down, not paused: the leader must send it the whole range at once */
+    for (int round = 0; round < 3; round++) {
+        move_and_wait("configs", wide, 4);
+        move_and_wait("configs", orig, 3);
+    }
+    start(z);
+    int64_t deadline = now_ms() + 20000;
+    while (!moved_to("configs", 0, orig, 3) && now_ms() < deadline)
+        usleep(50 * 1000);
+    cr_assert(moved_to("configs", 0, orig, 3), "node %d did not catch up after its sleep", sleeper);
+}

@@ -384,8 +384,8 @@ static int finish_read(struct harness *h, struct h_read *hr, int rc, struct h_re
     return out->status;
 }
 
-int h_read(struct harness *h, struct partition_log *log, int64_t offset, size_t cap,
-           struct h_read_result *out)
+static int read_at(struct harness *h, struct partition_log *log, int64_t offset, size_t cap,
+                   bool verify, struct h_read_result *out)
 {
     struct h_read hr;
     memset(&hr, 0, sizeof(hr));
@@ -393,8 +393,33 @@ int h_read(struct harness *h, struct partition_log *log, int64_t offset, size_t 
     hr.r.max_offset = INT64_MAX;
     hr.r.buf = malloc(cap);
     hr.r.cap = cap;
+    hr.r.verify = verify;
     hr.r.on_complete = read_done;
     return finish_read(h, &hr, partition_log_read(log, &hr.r), out);
+}
+
+int h_read(struct harness *h, struct partition_log *log, int64_t offset, size_t cap,
+           struct h_read_result *out)
+{
+    return read_at(h, log, offset, cap, false, out);
+}
+
+int h_read_verify(struct harness *h, struct partition_log *log, int64_t offset, size_t cap,
+                  struct h_read_result *out)
+{
+    return read_at(h, log, offset, cap, true, out);
+}
+
+int h_overwrite(struct harness *h, struct partition_log *log, const uint8_t *data, size_t len)
+{
+    struct h_ctl hc = {0};
+    hc.c.on_complete = ctl_done;
+    int rc = partition_log_overwrite(log, data, len, &hc.c);
+    if (rc != LOG_OK)
+        return rc;
+    rc = log_engine_drive(&h->engine, &h->ring, &hc.done);
+    cr_assert_eq(rc, 0);
+    return hc.status;
 }
 
 int h_read_by_time(struct harness *h, struct partition_log *log, int64_t ts, size_t cap,

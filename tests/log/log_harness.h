@@ -92,6 +92,11 @@ struct h_read_result {
 
 int h_read(struct harness *h, struct partition_log *log, int64_t offset, size_t cap,
            struct h_read_result *out);
+/* h_read with r->verify: checksums checked, a failing batch recorded as bad. */
+int h_read_verify(struct harness *h, struct partition_log *log, int64_t offset, size_t cap,
+                  struct h_read_result *out);
+/* partition_log_overwrite, driven to its end. */
+int h_overwrite(struct harness *h, struct partition_log *log, const uint8_t *data, size_t len);
 int h_read_by_time(struct harness *h, struct partition_log *log, int64_t ts, size_t cap,
                    struct h_read_result *out);
 
