@@ -24,7 +24,7 @@
 
 struct shard;
 struct loop;
-struct admin_job;
+struct admin_slot;
 struct tls_server;
 struct peer_net;
 
@@ -72,9 +72,10 @@ struct server {
     _Atomic uint64_t peers_with_cluster_id;
     /* Every replica group's hard state found at start (partition/replica_state.h). */
     struct replica_state_table hard_states;
-    /* Topic create/delete jobs, one at a time (touched by shard 0 only). */
+    /* Topic admin jobs (create, delete, configs, partitions), one at a time
+     * (touched by shard 0 only): handlers/admin_queue.h. */
     struct {
-        struct admin_job *head, *tail;
+        struct admin_slot *head, *tail;
         bool running;
     } admin;
 };

@@ -3,6 +3,7 @@
 #include "atomic_file.h"
 #include "names.h"
 #include "partition_log.h"
+#include "topic_assignment.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -51,6 +52,7 @@ struct topic_info *topic_info_new(const char *name, uint64_t id, uint32_t partit
         atomic_init(&t->stats[i].online, false);
         atomic_init(&t->stats[i].leader, -1);
         atomic_init(&t->stats[i].isr, 0);
+        atomic_init(&t->stats[i].records_target, 0);
         atomic_init(&t->stats[i].assigned.seq, 0);
         atomic_init(&t->stats[i].assigned.count, 0);
         atomic_init(&t->stats[i].members.seq, 0);
@@ -63,9 +65,73 @@ void topic_info_free(struct topic_info *t)
 {
     if (!t)
         return;
-    free(t->stats);
+    if (!t->stats_lent)
+        free(t->stats);
     free(t->replicas);
     free(t);
+}
+
+/* The offsets of one partition, from the version being replaced. */
+static void stats_copy(struct partition_stats *to, const struct partition_stats *from)
+{
+    atomic_store(&to->log_start, atomic_load(&from->log_start));
+    atomic_store(&to->log_end, atomic_load(&from->log_end));
+    atomic_store(&to->high_watermark, atomic_load(&from->high_watermark));
+    atomic_store(&to->size_bytes, atomic_load(&from->size_bytes));
+    atomic_store(&to->leader_epoch, atomic_load(&from->leader_epoch));
+    atomic_store(&to->leader, atomic_load(&from->leader));
+    atomic_store(&to->isr, atomic_load(&from->isr));
+    atomic_store(&to->online, atomic_load(&from->online));
+    atomic_store(&to->records_target, atomic_load(&from->records_target));
+    int32_t nodes[TOPIC_MAX_REPLICAS];
+    uint32_t n = replica_set_read(&from->assigned, nodes);
+    if (n > 0)
+        replica_set_write(&to->assigned, nodes, n);
+    n = replica_set_read(&from->members, nodes);
+    if (n > 0)
+        replica_set_write(&to->members, nodes, n);
+}
+
+struct topic_info *topic_info_next(const struct topic_info *t, uint32_t partitions)
+{
+    assert(partitions >= t->partitions);
+    struct topic_info *n =
+        topic_info_new(t->name, t->id, partitions, t->replication_factor, &t->config);
+    if (!n)
+        return NULL;
+    size_t rf = t->replication_factor;
+    if (t->replicas) {
+        n->replicas = calloc((size_t)partitions * rf, sizeof(int32_t));
+        if (!n->replicas) {
+            topic_info_free(n);
+            return NULL;
+        }
+        memcpy(n->replicas, t->replicas, (size_t)t->partitions * rf * sizeof(int32_t));
+    }
+    if (partitions == t->partitions) {
+        free(n->stats);
+        n->stats = t->stats; /* shared: t lends it on replace */
+    } else {
+        for (uint32_t p = 0; p < t->partitions; p++)
+            stats_copy(&n->stats[p], &t->stats[p]);
+    }
+    assert(n->id == t->id);
+    return n;
+}
+
+int topic_registry_replace(struct topic_registry *r, struct topic_info *next, char *err,
+                           size_t err_len)
+{
+    struct topic_info *old = topic_table_find(topic_registry_snapshot(r), next->name);
+    if (!old || old == next) {
+        snprintf(err, err_len, "topic %s is not in the table", next->name);
+        return -1;
+    }
+    if (topic_registry_publish(r, next, next->name, err, err_len) != 0)
+        return -1;
+    if (old->stats == next->stats)
+        old->stats_lent = true;
+    return 0;
 }
 
 static int compare_topics(const void *a, const void *b)

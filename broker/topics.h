@@ -52,6 +52,10 @@ struct partition_stats {
     /* The group's members (voters, then learners) as this broker's replica
      * knows them: while a move runs, the old and the new replicas. */
     struct replica_set_slot members;
+    /* A cluster's DeleteRecords (controller_topics.c, shard 0 writes): every
+     * replica, one attached later by a reassignment too, moves its records
+     * start here once its high watermark reaches it (0: none). */
+    _Atomic int64_t records_target;
 };
 
 /* topic_config.cleanup_policy bits: the storage engine's LOG_CLEANUP_* */
@@ -93,6 +97,9 @@ struct topic_info {
      * (a delete's fan-out), so reclaim must not free it even once every
      * shard has passed the version that removed it. */
     uint32_t pins;
+    /* Shard 0 only: a newer version of the topic took over this stats array
+     * (topic_registry_replace), so freeing this version leaves it alone. */
+    bool stats_lent;
 };
 
 struct topic_table {
@@ -157,6 +164,24 @@ int topic_registry_publish(struct topic_registry *r, struct topic_info *add, con
  * Returns 0 (also when it was already gone) or -errno.
  */
 int topic_dir_remove(const char *data_dir, const char *name);
+
+/*
+ * A new version of t (AlterConfigs, CreatePartitions): same name, id,
+ * replication factor, config and replicas, with `partitions` (>= t's)
+ * partitions. With as many partitions it shares t's stats; with more, it
+ * has its own, t's values copied into the first ones (the partitions'
+ * owners must then point at them before it is published), and room in
+ * replicas for the new partitions' (the caller fills them). NULL: no memory.
+ */
+struct topic_info *topic_info_next(const struct topic_info *t, uint32_t partitions);
+
+/*
+ * Publishes `next` (from topic_info_next) in place of the topic of its
+ * name, which retires as a deleted topic would. 0, or -1 with err (nothing
+ * changed; next is still the caller's).
+ */
+int topic_registry_replace(struct topic_registry *r, struct topic_info *next, char *err,
+                           size_t err_len);
 
 /* Frees what every shard has moved past; min_seen is the least seen version. */
 void topic_registry_reclaim(struct topic_registry *r, uint64_t min_seen);

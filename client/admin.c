@@ -72,9 +72,8 @@ void ringlog_free(void *ptr)
     free(ptr);
 }
 
-/* A connection to host:port with the client's security settings (TLS when configured). */
-static int admin_open(struct ringlog_admin *a, const char *host, int port, struct rl_conn **out,
-                      char *errbuf, size_t errlen)
+int rl_admin_open(struct ringlog_admin *a, const char *host, int port, struct rl_conn **out,
+                  char *errbuf, size_t errlen)
 {
     int err = rl_conn_open(host, port, (int)a->conf->connect_timeout_ms, out, errbuf, errlen);
     if (err == RINGLOG_OK && ((err = rl_conn_use_tls(*out, a->conf->tls, host)) != RINGLOG_OK ||
@@ -95,7 +94,8 @@ static int admin_connect(struct ringlog_admin *a, char *errbuf, size_t errlen)
     assert(a->nbootstrap > 0);
     for (size_t k = 0; k < a->nbootstrap; k++) {
         size_t i = (a->next_bootstrap + k) % a->nbootstrap;
-        err = admin_open(a, a->bootstrap[i].host, a->bootstrap[i].port, &a->conn, errbuf, errlen);
+        err =
+            rl_admin_open(a, a->bootstrap[i].host, a->bootstrap[i].port, &a->conn, errbuf, errlen);
         if (err == RINGLOG_OK) {
             a->next_bootstrap = i;
             rl_conn_set_client_id(a->conn, a->conf->client_id);
@@ -165,7 +165,11 @@ int rl_admin_call(struct ringlog_admin *a, Ringlog__Request *req, Ringlog__Respo
     return err;
 }
 
-static bool move_to_controller(struct ringlog_admin *a);
+int rl_admin_call_locked(struct ringlog_admin *a, Ringlog__Request *req, Ringlog__Response **resp,
+                         bool retry, char *errbuf, size_t errlen)
+{
+    return admin_call(a, req, resp, retry, errbuf, errlen);
+}
 
 int rl_admin_call_controller(struct ringlog_admin *a, Ringlog__Request *req,
                              Ringlog__Response **resp, char *errbuf, size_t errlen)
@@ -177,7 +181,7 @@ int rl_admin_call_controller(struct ringlog_admin *a, Ringlog__Request *req,
         err = admin_call(a, req, resp, false, errbuf, errlen);
         if (err != RINGLOG_ERR_NOT_CONTROLLER || attempt >= 20)
             break;
-        if (!move_to_controller(a)) {
+        if (!rl_admin_move_to_controller(a)) {
             struct timespec ts = {0, 100 * 1000 * 1000};
             nanosleep(&ts, NULL);
         }
@@ -187,8 +191,8 @@ int rl_admin_call_controller(struct ringlog_admin *a, Ringlog__Request *req,
     return err;
 }
 
-static int metadata(struct ringlog_admin *a, const char *topic, Ringlog__Response **resp,
-                    char *errbuf, size_t errlen)
+int rl_admin_metadata(struct ringlog_admin *a, const char *topic, Ringlog__Response **resp,
+                      char *errbuf, size_t errlen)
 {
     char *topics[1] = {(char *)topic};
     Ringlog__MetadataRequest md = RINGLOG__METADATA_REQUEST__INIT;
@@ -209,11 +213,10 @@ static int metadata(struct ringlog_admin *a, const char *topic, Ringlog__Respons
     return err;
 }
 
-/* Moves the connection to the controller, when the metadata names one we are not on. */
-static bool move_to_controller(struct ringlog_admin *a)
+bool rl_admin_move_to_controller(struct ringlog_admin *a)
 {
     Ringlog__Response *resp;
-    if (metadata(a, NULL, &resp, NULL, 0) != RINGLOG_OK)
+    if (rl_admin_metadata(a, NULL, &resp, NULL, 0) != RINGLOG_OK)
         return false;
     Ringlog__MetadataResponse *m = resp->metadata;
     bool moved = false;
@@ -221,7 +224,7 @@ static bool move_to_controller(struct ringlog_admin *a)
         if (m->brokers[i]->node_id != m->controller_id)
             continue;
         struct rl_conn *c;
-        if (admin_open(a, m->brokers[i]->host, (int)m->brokers[i]->port, &c, NULL, 0) ==
+        if (rl_admin_open(a, m->brokers[i]->host, (int)m->brokers[i]->port, &c, NULL, 0) ==
             RINGLOG_OK) {
             rl_conn_close(a->conn);
             a->conn = c;
@@ -244,7 +247,7 @@ static int admin_probe(struct ringlog_admin *a, const char *topic, char *errbuf,
     if (a->conn && rl_conn_speaks_protocol(a->conn))
         return RINGLOG_OK;
     Ringlog__Response *resp;
-    int err = metadata(a, topic, &resp, errbuf, errlen);
+    int err = rl_admin_metadata(a, topic, &resp, errbuf, errlen);
     if (err)
         return err;
     assert(a->conn && rl_conn_speaks_protocol(a->conn));
@@ -262,6 +265,12 @@ static int topic_result_code(const Ringlog__Response *resp, char *errbuf, size_t
     if (resp->body_case == RINGLOG__RESPONSE__BODY_DELETE_TOPICS &&
         resp->delete_topics->n_topics == 1)
         r = resp->delete_topics->topics[0];
+    if (resp->body_case == RINGLOG__RESPONSE__BODY_ALTER_CONFIGS &&
+        resp->alter_configs->n_topics == 1)
+        r = resp->alter_configs->topics[0];
+    if (resp->body_case == RINGLOG__RESPONSE__BODY_CREATE_PARTITIONS &&
+        resp->create_partitions->n_topics == 1)
+        r = resp->create_partitions->topics[0];
     if (!r) {
         rl_errbuf(errbuf, errlen, "unexpected answer from the broker");
         return RINGLOG_ERR_PROTOCOL;
@@ -289,7 +298,7 @@ int rl_admin_controller_call(ringlog_admin *a, const char *probe_topic, Ringlog_
         /* A cluster's metadata changes go to its controller, which may be
          * moving (an election): follow Metadata's controller_id a few times. */
         bool moved = (err == RINGLOG_ERR_NOT_LEADER || err == RINGLOG_ERR_NOT_CONTROLLER) &&
-                     attempt < 20 && move_to_controller(a);
+                     attempt < 20 && rl_admin_move_to_controller(a);
         if (err == RINGLOG_ERR_NOT_CONTROLLER && attempt < 20 && !moved) {
             /* This broker knows no controller (an election, or it is cut off from the
              * others): ask the next bootstrap broker after a pause. */
@@ -314,9 +323,8 @@ int rl_admin_controller_call(ringlog_admin *a, const char *probe_topic, Ringlog_
     }
 }
 
-/* Runs a create or delete of `topic` and returns the one topic result's code. */
-static int topic_call(struct ringlog_admin *a, const char *topic, Ringlog__Request *req,
-                      char *errbuf, size_t errlen)
+int rl_admin_topic_call(struct ringlog_admin *a, const char *topic, Ringlog__Request *req,
+                        char *errbuf, size_t errlen)
 {
     assert(topic && req);
     return rl_admin_controller_call(a, topic, req, NULL, topic_result_code, errbuf, errlen);
@@ -367,7 +375,7 @@ int ringlog_admin_create_topic_cleanup(ringlog_admin *a, const char *name, int32
     req.body_case = RINGLOG__REQUEST__BODY_CREATE_TOPICS;
     req.create_topics = &cr;
     pthread_mutex_lock(&a->mu);
-    int err = topic_call(a, name, &req, errbuf, errlen);
+    int err = rl_admin_topic_call(a, name, &req, errbuf, errlen);
     pthread_mutex_unlock(&a->mu);
     return err;
 }
@@ -387,7 +395,7 @@ int ringlog_admin_delete_topic(ringlog_admin *a, const char *name, char *errbuf,
     req.body_case = RINGLOG__REQUEST__BODY_DELETE_TOPICS;
     req.delete_topics = &dr;
     pthread_mutex_lock(&a->mu);
-    int err = topic_call(a, name, &req, errbuf, errlen);
+    int err = rl_admin_topic_call(a, name, &req, errbuf, errlen);
     pthread_mutex_unlock(&a->mu);
     return err;
 }
@@ -402,7 +410,7 @@ static int cluster_metadata(struct ringlog_admin *a, Ringlog__Response **resp, c
                             size_t errlen)
 {
     pthread_mutex_lock(&a->mu);
-    int err = metadata(a, NULL, resp, errbuf, errlen);
+    int err = rl_admin_metadata(a, NULL, resp, errbuf, errlen);
     pthread_mutex_unlock(&a->mu);
     assert(err || *resp);
     return err;
@@ -452,33 +460,40 @@ static int cmp_partition(const void *x, const void *y)
     return (a->partition > b->partition) - (a->partition < b->partition);
 }
 
-/* Metadata of `topic` from broker `node` of m, on a connection of its own; NULL if none. */
-static Ringlog__Response *metadata_from(struct ringlog_admin *a, const Ringlog__MetadataResponse *m,
-                                        int32_t node, const char *topic)
+Ringlog__Response *rl_admin_call_node(struct ringlog_admin *a, const Ringlog__MetadataResponse *m,
+                                      int32_t node, Ringlog__Request *req, int body_case)
 {
     for (size_t i = 0; i < m->n_brokers; i++) {
         if (m->brokers[i]->node_id != node)
             continue;
         struct rl_conn *c;
-        if (admin_open(a, m->brokers[i]->host, (int)m->brokers[i]->port, &c, NULL, 0) != RINGLOG_OK)
+        if (rl_admin_open(a, m->brokers[i]->host, (int)m->brokers[i]->port, &c, NULL, 0) !=
+            RINGLOG_OK)
             return NULL;
-        char *topics[1] = {(char *)topic};
-        Ringlog__MetadataRequest md = RINGLOG__METADATA_REQUEST__INIT;
-        md.n_topics = topic ? 1 : 0;
-        md.topics = topic ? topics : NULL;
-        Ringlog__Request req = RINGLOG__REQUEST__INIT;
-        req.body_case = RINGLOG__REQUEST__BODY_METADATA;
-        req.metadata = &md;
         Ringlog__Response *resp = NULL;
-        int err = rl_conn_call(c, &req, &resp, (int)a->conf->request_timeout_ms);
+        int err = rl_conn_call(c, req, &resp, (int)a->conf->request_timeout_ms);
         rl_conn_close(c);
-        if (err == RINGLOG_OK && resp->body_case == RINGLOG__RESPONSE__BODY_METADATA)
+        if (err == RINGLOG_OK && resp->error == 0 && (int)resp->body_case == body_case)
             return resp;
         if (resp)
             rl_conn_response_free(resp);
         return NULL;
     }
     return NULL;
+}
+
+Ringlog__Response *rl_admin_metadata_from(struct ringlog_admin *a,
+                                          const Ringlog__MetadataResponse *m, int32_t node,
+                                          const char *topic)
+{
+    char *topics[1] = {(char *)topic};
+    Ringlog__MetadataRequest md = RINGLOG__METADATA_REQUEST__INIT;
+    md.n_topics = topic ? 1 : 0;
+    md.topics = topic ? topics : NULL;
+    Ringlog__Request req = RINGLOG__REQUEST__INIT;
+    req.body_case = RINGLOG__REQUEST__BODY_METADATA;
+    req.metadata = &md;
+    return rl_admin_call_node(a, m, node, &req, RINGLOG__RESPONSE__BODY_METADATA);
 }
 
 /*
@@ -496,7 +511,7 @@ static void leaders_view(struct ringlog_admin *a, const Ringlog__MetadataRespons
         bool asked = leader < 0 || t->partitions[i]->n_replicas <= 1;
         for (size_t k = 0; k < i && !asked; k++)
             asked = t->partitions[k]->leader == leader;
-        if (asked || !(extra[n] = metadata_from(a, m, leader, t->name)))
+        if (asked || !(extra[n] = rl_admin_metadata_from(a, m, leader, t->name)))
             continue;
         const Ringlog__MetadataResponse *lm = extra[n++]->metadata;
         if (lm->n_topics != 1 || lm->topics[0]->error)
@@ -532,7 +547,7 @@ int ringlog_admin_describe_topic(ringlog_admin *a, const char *name, ringlog_top
     *info = NULL;
     pthread_mutex_lock(&a->mu);
     Ringlog__Response *resp;
-    int err = metadata(a, name, &resp, errbuf, errlen);
+    int err = rl_admin_metadata(a, name, &resp, errbuf, errlen);
     pthread_mutex_unlock(&a->mu);
     if (err)
         return err;
@@ -623,7 +638,7 @@ int ringlog_admin_describe_cluster(ringlog_admin *a, ringlog_cluster_info **info
     *info = NULL;
     pthread_mutex_lock(&a->mu);
     Ringlog__Response *resp;
-    int err = metadata(a, NULL, &resp, errbuf, errlen);
+    int err = rl_admin_metadata(a, NULL, &resp, errbuf, errlen);
     pthread_mutex_unlock(&a->mu);
     if (err)
         return err;
@@ -645,7 +660,7 @@ int ringlog_admin_describe_cluster(ringlog_admin *a, ringlog_cluster_info **info
             (ringlog_broker_info){.node_id = bi->node_id, .host = text, .port = (int32_t)bi->port};
         text += strlen(bi->host) + 1;
         /* Reachable: it answers a Metadata request now. */
-        Ringlog__Response *probe = metadata_from(a, m, bi->node_id, NULL);
+        Ringlog__Response *probe = rl_admin_metadata_from(a, m, bi->node_id, NULL);
         b[i].reachable = probe != NULL;
         if (probe)
             rl_conn_response_free(probe);

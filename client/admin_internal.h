@@ -1,4 +1,8 @@
-/* What the admin client's files share (admin.c, admin_reassign.c, admin_security.c). */
+/*
+ * What the admin client's files share (admin.c: connection, calls, topics;
+ * admin_reassign.c, admin_security.c; admin_ops.c: configs, partitions,
+ * offsets; admin_records.c: delete records).
+ */
 #ifndef RINGLOG_CLIENT_ADMIN_INTERNAL_H
 #define RINGLOG_CLIENT_ADMIN_INTERNAL_H
 
@@ -7,6 +11,7 @@
 #include <stddef.h>
 
 #include "conf.h"
+#include "conn.h"
 #include "ringlog.h"
 #include "ringlog.pb-c.h"
 
@@ -52,5 +57,44 @@ int rl_admin_call(struct ringlog_admin *a, Ringlog__Request *req, Ringlog__Respo
  * NOT_CONTROLLER moves the connection to the controller Metadata names and tries again. */
 int rl_admin_call_controller(struct ringlog_admin *a, Ringlog__Request *req,
                              Ringlog__Response **resp, char *errbuf, size_t errlen);
+
+/* ---- the admin's own pieces, for calls that hold its lock (rl_admin_lock) */
+
+/* A connection to host:port with the client's security settings (TLS, SASL when configured). */
+int rl_admin_open(struct ringlog_admin *a, const char *host, int port, struct rl_conn **out,
+                  char *errbuf, size_t errlen);
+
+/* rl_admin_call, the caller holding the admin's lock. */
+int rl_admin_call_locked(struct ringlog_admin *a, Ringlog__Request *req, Ringlog__Response **resp,
+                         bool retry, char *errbuf, size_t errlen);
+
+/* Metadata of `topic` (NULL: every topic) on the admin's connection (lock held). */
+int rl_admin_metadata(struct ringlog_admin *a, const char *topic, Ringlog__Response **resp,
+                      char *errbuf, size_t errlen);
+
+/* Moves the connection to the controller, when the metadata names one we are not on. */
+bool rl_admin_move_to_controller(struct ringlog_admin *a);
+
+/*
+ * Runs a request about one topic whose answer is one TopicResult
+ * (CreateTopics, DeleteTopics, AlterConfigs, CreatePartitions) at the
+ * controller (rl_admin_controller_call); returns that result's code.
+ */
+int rl_admin_topic_call(struct ringlog_admin *a, const char *topic, Ringlog__Request *req,
+                        char *errbuf, size_t errlen);
+
+/* req sent to broker `node` of m on a connection of its own: its answer with body_case, or NULL. */
+Ringlog__Response *rl_admin_call_node(struct ringlog_admin *a, const Ringlog__MetadataResponse *m,
+                                      int32_t node, Ringlog__Request *req, int body_case);
+
+/* Metadata of `topic` from broker `node` of m; NULL if it cannot be asked. */
+Ringlog__Response *rl_admin_metadata_from(struct ringlog_admin *a,
+                                          const Ringlog__MetadataResponse *m, int32_t node,
+                                          const char *topic);
+
+/* ringlog_admin_list_offsets, the caller holding the admin's lock. */
+int rl_admin_list_offsets_locked(struct ringlog_admin *a, const char *topic,
+                                 ringlog_partition_offset *parts, size_t n, char *errbuf,
+                                 size_t errlen);
 
 #endif

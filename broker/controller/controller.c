@@ -295,7 +295,7 @@ static void apply_batch(struct controller *ctl, const uint8_t *batch,
         controller_record_applied(ctl);
     else if (cr->body_case == RINGLOG__CLUSTER_RECORD__BODY_PARTITIONS_REASSIGNED)
         controller_apply_reassignment(ctl, cr->partitions_reassigned);
-    else
+    else if (!controller_topics_apply(ctl, cr, h->base_offset, h->max_timestamp))
         controller_record_applied(ctl); /* a record of a newer version: nothing here to do */
     ringlog__cluster_record__free_unpacked(cr, NULL);
 }

@@ -53,6 +53,13 @@ void controller_create_topic(struct shard *s, struct controller_call *c, const c
                              uint32_t partitions, uint32_t rf, const struct topic_config *cfg);
 void controller_delete_topic(struct shard *s, struct controller_call *c, const char *name);
 
+/* Topic admin (controller_topics.c): proposed like a create; done once applied here. */
+void controller_alter_config(struct shard *s, struct controller_call *c, const struct topic_info *t,
+                             const struct topic_config *cfg);
+void controller_add_partitions(struct shard *s, struct controller_call *c,
+                               const struct topic_info *t, uint32_t count);
+void controller_delete_records(struct shard *s, struct controller_call *c,
+                               const struct topic_info *t, uint32_t partition, int64_t offset);
 /*
  * Users and ACLs in the metadata log (controller_security.c). apply: a
  * committed record of theirs (user_upserted .. acl_removed) into the

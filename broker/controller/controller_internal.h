@@ -13,6 +13,14 @@ struct partition *controller_meta(struct controller *ctl);
 void controller_wait_applied(struct controller *ctl, struct controller_call *c);
 /* Proposes one record (a packed ClusterRecord); c ends once it is applied here. */
 void controller_propose(struct shard *s, struct controller_call *c, const ProtobufCMessage *rec);
+struct server;
+/* Partitions [first, end)'s replicas: rf brokers (not decommissioned) in node-id order from a
+ * start spread by name. */
+void controller_place(struct controller *ctl, const struct server *srv, const char *name,
+                      uint32_t first, uint32_t end, uint32_t rf, int32_t *out);
+/* controller_topics.c: applies a topic-admin record (20..29); false when cr is none. */
+bool controller_topics_apply(struct controller *ctl, const Ringlog__ClusterRecord *cr,
+                             int64_t offset, int64_t ts);
 /* Proposes the cluster's id (a ClusterRecord cluster_created). */
 void controller_propose_cluster_id(struct shard *s, struct controller_call *c, const char *id);
 

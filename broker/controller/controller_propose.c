@@ -82,9 +82,8 @@ void controller_propose(struct shard *s, struct controller_call *c, const Protob
     partition_produce(meta, &c->pp);
 }
 
-/* Partition p's replicas: rf brokers in node-id order from a start spread by name. */
-static void place(struct controller *ctl, const struct server *srv, const char *name,
-                  uint32_t partitions, uint32_t rf, int32_t *out)
+void controller_place(struct controller *ctl, const struct server *srv, const char *name,
+                      uint32_t first, uint32_t end, uint32_t rf, int32_t *out)
 {
     int32_t nodes[BROKER_MAX_PEERS];
     uint32_t n = 0;
@@ -103,9 +102,10 @@ static void place(struct controller *ctl, const struct server *srv, const char *
     uint32_t start = 0;
     for (const char *p = name; *p; p++)
         start = start * 31 + (uint8_t)*p;
-    for (uint32_t p = 0; p < partitions; p++)
+    assert(first <= end);
+    for (uint32_t p = first; p < end; p++)
         for (uint32_t i = 0; i < rf; i++)
-            out[(size_t)p * rf + i] = nodes[(start + p + i) % n];
+            out[(size_t)(p - first) * rf + i] = nodes[(start + p + i) % n];
 }
 
 void controller_create_topic(struct shard *s, struct controller_call *c, const char *name,
@@ -125,7 +125,7 @@ void controller_create_topic(struct shard *s, struct controller_call *c, const c
                  "the replication factor is larger than the brokers not decommissioned");
         return;
     }
-    place(s->controller, s->srv, name, partitions, rf, replicas);
+    controller_place(s->controller, s->srv, name, 0, partitions, rf, replicas);
     Ringlog__TopicConfig tc = RINGLOG__TOPIC_CONFIG__INIT;
     tc.retention_ms = cfg->retention_ms;
     tc.retention_bytes = cfg->retention_bytes;

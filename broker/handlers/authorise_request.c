@@ -101,6 +101,26 @@ static const char *delete_topic(const void *req, size_t i)
     return ((const Ringlog__DeleteTopicsRequest *)req)->names[i];
 }
 
+static const char *describe_configs_topic(const void *req, size_t i)
+{
+    return ((const Ringlog__DescribeConfigsRequest *)req)->topics[i];
+}
+
+static const char *alter_configs_topic(const void *req, size_t i)
+{
+    return ((const Ringlog__AlterConfigsRequest *)req)->topics[i]->topic;
+}
+
+static const char *create_partitions_topic(const void *req, size_t i)
+{
+    return ((const Ringlog__CreatePartitionsRequest *)req)->topics[i]->topic;
+}
+
+static const char *delete_records_topic(const void *req, size_t i)
+{
+    return ((const Ringlog__DeleteRecordsRequest *)req)->topics[i]->topic;
+}
+
 static const char *commit_topic(const void *req, size_t i)
 {
     return ((const Ringlog__OffsetCommitRequest *)req)->topics[i]->topic;
@@ -149,6 +169,21 @@ bool auth_authorise(struct request *r)
                           SEC_OP_DESCRIBE);
     case RINGLOG__REQUEST__BODY_INIT_PRODUCER_ID:
         return may_init_producer(r);
+    /* Topic admin (issue 20 item 5), as Kafka checks it: configs are described and altered
+     * per topic (its DESCRIBE_CONFIGS and ALTER_CONFIGS are DESCRIBE and ALTER here),
+     * partitions are added with ALTER, records deleted with DELETE. */
+    case RINGLOG__REQUEST__BODY_DESCRIBE_CONFIGS:
+        return each_topic(r, m->describe_configs, m->describe_configs->n_topics,
+                          describe_configs_topic, SEC_OP_DESCRIBE);
+    case RINGLOG__REQUEST__BODY_ALTER_CONFIGS:
+        return each_topic(r, m->alter_configs, m->alter_configs->n_topics, alter_configs_topic,
+                          SEC_OP_ALTER);
+    case RINGLOG__REQUEST__BODY_CREATE_PARTITIONS:
+        return each_topic(r, m->create_partitions, m->create_partitions->n_topics,
+                          create_partitions_topic, SEC_OP_ALTER);
+    case RINGLOG__REQUEST__BODY_DELETE_RECORDS:
+        return each_topic(r, m->delete_records, m->delete_records->n_topics, delete_records_topic,
+                          SEC_OP_DELETE);
     /* OffsetCommit and OffsetFetch: READ on the group and on every topic named. */
     case RINGLOG__REQUEST__BODY_OFFSET_COMMIT:
         return check(r, SEC_RES_GROUP, m->offset_commit->group, SEC_OP_READ) &&

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin_queue.h"
 #include "controller/controller.h"
 #include "diag.h"
 #include "fault_alloc.h"
@@ -55,7 +56,7 @@ struct admin_job {
     struct admin_op *ops;
     uint32_t pending;
     bool failed;
-    struct admin_job *queue_next;
+    struct admin_slot slot; /* its place in the admin queue */
     /* A cluster: the topic's record is out at the controller (controller.h). */
     struct controller_call call;
     bool in_call;     /* inside controller_*_topic: a synchronous answer waits for it */
@@ -92,39 +93,24 @@ static void job_arrived(struct rl_completion *c, int32_t res, uint32_t flags)
 static void job_return(struct admin_job *job)
 {
     struct shard *s = shard_current();
-    struct server *srv = s->srv;
-    srv->admin.running = false;
     job->returning = true;
     if (job->r->shard == s) {
         job_arrived(&job->msg.arrive, 0, 0);
     } else {
         loop_send(&s->loop, job->r->shard->loop.id, &job->msg);
     }
-    /* Next job in line. */
-    if (srv->admin.head) {
-        struct admin_job *next = srv->admin.head;
-        srv->admin.head = next->queue_next;
-        if (!srv->admin.head)
-            srv->admin.tail = NULL;
-        srv->admin.running = true;
-        job_step(next);
-    }
+    admin_queue_leave(s->srv); /* next job in line */
+}
+
+static void job_start(struct admin_slot *slot)
+{
+    job_step(rl_container_of(slot, struct admin_job, slot));
 }
 
 static void controller_enqueue(struct admin_job *job)
 {
-    struct server *srv = shard_current()->srv;
-    job->queue_next = NULL;
-    if (srv->admin.running) {
-        if (srv->admin.tail)
-            srv->admin.tail->queue_next = job;
-        else
-            srv->admin.head = job;
-        srv->admin.tail = job;
-        return;
-    }
-    srv->admin.running = true;
-    job_step(job);
+    job->slot.start = job_start;
+    admin_queue_enter(shard_current()->srv, &job->slot);
 }
 
 /* ------------------------------------------------- owner side of an op */

@@ -29,6 +29,10 @@ void handle_produce(struct request *r);
 void handle_fetch(struct request *r);
 void handle_list_offsets(struct request *r);
 void handle_topic_admin(struct request *r);
+void handle_offsets(struct request *r);
+void handle_configs(struct request *r);
+void handle_create_partitions(struct request *r);
+void handle_delete_records(struct request *r);
 /* Consumer groups and their committed offsets (handle_group.c, groups/coordinator.h). */
 void handle_group(struct request *r);
 /* ReassignPartitions and DecommissionBroker: to the controller (handle_reassign.c). */

@@ -244,6 +244,13 @@ int partition_log_enforce_retention(struct partition_log *log, struct log_ctl *c
     return enqueue_ctl(log, c, LOG_OP_RETENTION);
 }
 
+int partition_log_advance_start(struct partition_log *log, int64_t offset, struct log_ctl *c)
+{
+    assert(c != NULL);
+    c->offset = offset;
+    return offset < 0 ? LOG_ERR_INVALID : enqueue_ctl(log, c, LOG_OP_ADVANCE_START);
+}
+
 int partition_log_reset(struct partition_log *log, int64_t offset, int32_t start_epoch,
                         struct log_ctl *c)
 {
@@ -872,8 +879,9 @@ static void groups_retire(struct partition_log *log)
 
 bool log_retention_due(struct partition_log *log, int64_t now)
 {
-    return (log->cfg.cleanup_policy & LOG_CLEANUP_DELETE) != 0 &&
-           (log->cfg.retention_bytes >= 0 || log->cfg.retention_ms >= 0) && log->nsegs > 1 &&
+    bool by_policy = (log->cfg.cleanup_policy & LOG_CLEANUP_DELETE) != 0 &&
+                     (log->cfg.retention_bytes >= 0 || log->cfg.retention_ms >= 0);
+    return (by_policy || (log->nsegs > 1 && log_below_records_start(log, 0))) && log->nsegs > 1 &&
            now - log->last_retention_ms >= log->cfg.retention_check_ms;
 }
 

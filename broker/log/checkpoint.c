@@ -14,6 +14,10 @@
  * Version 3 adds, after the epoch runs, the configuration batches below the
  * offset (configs.c): per entry its offset, value length and value. Version
  * 2 records are read with none (their logs predate membership changes).
+ *
+ * Version 4 adds the records start (DeleteRecords: clients read from there,
+ * at or past the log start) at byte 96, the runs and configs following at
+ * 104; older records are read with it at the log start.
  */
 #include <string.h>
 #include <xxhash.h>
@@ -21,10 +25,11 @@
 #include "log_internal.h"
 
 #define CKPT_MAGIC 0x4b434c52u /* "RLCK" */
-#define CKPT_VERSION 3u
+#define CKPT_VERSION 4u
 #define CKPT_V1_BYTES 80
 #define CKPT_V1_SLOT 512
-#define CKPT_HEAD 96
+#define CKPT_V3_HEAD 96 /* versions 2 and 3 */
+#define CKPT_HEAD 104
 #define CKPT_RUN 12
 #define CKPT_CONFIG_HEAD 10 /* offset, length */
 
@@ -94,6 +99,7 @@ size_t log_checkpoint_encode(const struct log_checkpoint *ck, const struct log_e
     idx_put_u64(out + 80, (uint64_t)ck->high_watermark);
     idx_put_u32(out + 88, (uint32_t)ck->start_epoch);
     idx_put_u32(out + 92, ck->config_count);
+    idx_put_u64(out + 96, (uint64_t)ck->records_start);
     for (uint32_t i = 0; i < ck->epoch_count; i++) {
         uint8_t *e = out + CKPT_HEAD + (size_t)i * CKPT_RUN;
         idx_put_u32(e, (uint32_t)runs[i].epoch);
@@ -139,11 +145,12 @@ int log_checkpoint_decode(const uint8_t *in, size_t len, struct log_checkpoint *
         return decode_v1(in, ck) == 0 && ck->segment_base >= 0 && ck->offset >= ck->segment_base
                    ? 0
                    : -1;
-    if ((version != 2 && version != CKPT_VERSION) || len < CKPT_HEAD + 8)
+    size_t head = version < 4 ? CKPT_V3_HEAD : CKPT_HEAD;
+    if (version < 2 || version > CKPT_VERSION || len < head + 8)
         return -1;
     uint32_t n = idx_get_u32(in + 20);
     uint32_t nconf = version == 2 ? 0 : idx_get_u32(in + 92);
-    size_t body = CKPT_HEAD + (size_t)n * CKPT_RUN;
+    size_t body = head + (size_t)n * CKPT_RUN;
     if (n > LOG_MAX_EPOCH_RUNS || body > len)
         return -1;
     body = decode_configs(in, len, body, nconf, configs);
@@ -155,14 +162,15 @@ int log_checkpoint_decode(const uint8_t *in, size_t len, struct log_checkpoint *
     ck->start_offset = (int64_t)idx_get_u64(in + 72);
     ck->high_watermark = (int64_t)idx_get_u64(in + 80);
     ck->start_epoch = (int32_t)idx_get_u32(in + 88);
+    ck->records_start = version < 4 ? ck->start_offset : (int64_t)idx_get_u64(in + 96);
     ck->epochs_known = true;
     for (uint32_t i = 0; i < n; i++) {
-        const uint8_t *e = in + CKPT_HEAD + (size_t)i * CKPT_RUN;
+        const uint8_t *e = in + head + (size_t)i * CKPT_RUN;
         runs[i].epoch = (int32_t)idx_get_u32(e);
         runs[i].start = (int64_t)idx_get_u64(e + 4);
     }
     if (ck->segment_base < 0 || ck->offset < ck->segment_base || ck->start_offset < 0 ||
-        ck->start_offset > ck->offset)
+        ck->start_offset > ck->offset || ck->records_start < ck->start_offset)
         return -1;
     return 0;
 }

@@ -388,6 +388,7 @@ static void plan_checkpoint(struct partition_log *log, bool clean)
     ck->max_timestamp = act->max_timestamp;
     ck->max_ts_offset = act->max_ts_offset;
     ck->start_offset = log->start_offset;
+    ck->records_start = log->records_start;
     ck->high_watermark = log->high_watermark;
     plan_checkpoint_record(log, ck);
     prog_add(log, (struct log_io_req){.op = LOG_IO_FDATASYNC, .fd = log->ckpt_fd}, CTL_MUST);
@@ -682,7 +683,15 @@ static void remove_first_segment(struct partition_log *log)
     log->nsegs--;
     log->total_bytes -= seg->size;
     log->start_offset = log->segs[0]->base_offset;
+    if (log->records_start < log->start_offset)
+        log->records_start = log->start_offset;
     log->ctl.seg = seg;
+}
+
+bool log_below_records_start(const struct partition_log *log, uint32_t seg_index)
+{
+    assert(seg_index < log->nsegs);
+    return seg_index + 1 < log->nsegs && log->segs[seg_index]->end_offset <= log->records_start;
 }
 
 /*
@@ -738,10 +747,13 @@ static void retention_next(struct partition_log *log)
     if (log->nsegs > 1 && retention_allowed(log, log->segs[0])) {
         struct log_segment *seg = log->segs[0];
         const char *why = NULL;
-        if (log->cfg.retention_bytes >= 0 &&
-            log->total_bytes - seg->size >= (uint64_t)log->cfg.retention_bytes)
+        bool by_policy = (log->cfg.cleanup_policy & LOG_CLEANUP_DELETE) != 0;
+        if (log_below_records_start(log, 0))
+            why = "deleted records";
+        else if (by_policy && log->cfg.retention_bytes >= 0 &&
+                 log->total_bytes - seg->size >= (uint64_t)log->cfg.retention_bytes)
             why = "size";
-        else if (log->cfg.retention_ms >= 0 && seg->max_timestamp != INT64_MIN &&
+        else if (by_policy && log->cfg.retention_ms >= 0 && seg->max_timestamp != INT64_MIN &&
                  seg->max_timestamp < now - log->cfg.retention_ms)
             why = "age";
         if (why != NULL) {
@@ -1132,6 +1144,7 @@ static void reset_committed(struct partition_log *log, int status)
     log->segs[log->nsegs++] = seg;
     seg->created_ms = log_now(log);
     log->start_offset = log->next_offset = log->durable_offset = r->target_offset;
+    log->records_start = r->target_offset;
     log->stored_offset = r->target_offset;
     log->durable_pos = 0;
     log->total_bytes = 0;
@@ -1174,6 +1187,7 @@ static void start_reset(struct partition_log *log)
     memset(ck, 0, sizeof(*ck));
     ck->seq = log->ckpt.seq + 1;
     ck->segment_base = ck->offset = ck->start_offset = ck->max_ts_offset = x;
+    ck->records_start = x;
     ck->max_timestamp = INT64_MIN;
     ck->high_watermark = log->high_watermark < 0   ? -1
                          : log->high_watermark < x ? x
@@ -1200,6 +1214,69 @@ static void start_reset(struct partition_log *log)
     log->nconfigs = keep_nc;
     prog_add(log, (struct log_io_req){.op = LOG_IO_FDATASYNC, .fd = log->ckpt_fd}, CTL_MUST);
     prog_run(log, reset_committed);
+}
+
+/* -------------------------------------------------------- advance start */
+
+static void advance_checkpointed(struct partition_log *log, int status)
+{
+    checkpoint_written(log, status);
+    if (status == LOG_OK)
+        log->last_retention_ms = 0; /* segments wholly below it go at the next tick */
+    ctl_end(log, status);
+}
+
+/*
+ * Everything below the new start is durable (the flush, if one was
+ * needed, is back): the start moves in memory (readers get
+ * OFFSET_OUT_OF_RANGE below it at once) and a checkpoint naming it is
+ * made durable before the caller hears, so it survives a crash.
+ */
+static void advance_flushed(struct partition_log *log, int status)
+{
+    struct log_ctl_run *r = &log->ctl;
+    if (status != LOG_OK) {
+        log_note_failure(log, "fdatasync", r->first_err);
+        log_durable_fail(log, status);
+        ctl_end(log, status);
+        return;
+    }
+    if (log->durable_offset < r->target_pos_offset)
+        log_durable_advance(log, r->target_pos_offset, r->target_pos);
+    assert(r->target_offset <= log->durable_offset);
+    log->records_start = r->target_offset;
+    prog_reset(log);
+    plan_checkpoint(log, false);
+    prog_run(log, advance_checkpointed);
+}
+
+/*
+ * DeleteRecords (partition_log_advance_start): the records start moves
+ * forward to ctl->offset, at most the log end. Moving back is a no-op.
+ * Whether the offset is committed is the caller's to know: the engine's
+ * own high watermark is min(commit, durable) as last checkpointed and may
+ * lag the commit a caller saw, and a refusal here would have no event to
+ * be retried at once the replica is idle.
+ */
+static void start_advance(struct partition_log *log)
+{
+    struct log_ctl_run *r = &log->ctl;
+    int64_t x = r->user->offset;
+    if (x > log->next_offset) {
+        ctl_end(log, LOG_ERR_OUT_OF_RANGE);
+        return;
+    }
+    if (x <= log->records_start) {
+        ctl_end(log, LOG_OK);
+        return;
+    }
+    r->target_offset = x;
+    r->target_pos_offset = log->next_offset;
+    r->target_pos = log_active(log)->size;
+    if (log->durable_offset < x)
+        prog_add(log, (struct log_io_req){.op = LOG_IO_FDATASYNC, .fd = log_active(log)->fd},
+                 CTL_MUST);
+    prog_run(log, advance_flushed);
 }
 
 /* ------------------------------------------------------------------ close */
@@ -1257,7 +1334,8 @@ static void close_synced(struct partition_log *log, int status)
     const struct log_checkpoint *ck = &log->ckpt;
     if (ck->clean && ck->segment_base == act->base_offset && ck->position == act->size &&
         ck->offset == log->next_offset && ck->start_offset == log->start_offset &&
-        ck->high_watermark == log->high_watermark && !log->dir_sync_needed) {
+        ck->records_start == log->records_start && ck->high_watermark == log->high_watermark &&
+        !log->dir_sync_needed) {
         /* Opened clean and never changed: the clean record on disk says it all. */
         wait_drained(log, close_all_files);
         return;
@@ -1492,6 +1570,9 @@ static void ctl_dispatch(struct partition_log *log)
         break;
     case LOG_OP_RESET:
         start_reset(log);
+        break;
+    case LOG_OP_ADVANCE_START:
+        start_advance(log);
         break;
     case LOG_OP_CLOSE:
         start_close(log);

@@ -35,6 +35,7 @@ enum log_op_kind {
     LOG_OP_DELETE,
     LOG_OP_RETENTION,
     LOG_OP_RESET,
+    LOG_OP_ADVANCE_START,
     LOG_OP_OVERWRITE,
 };
 
@@ -132,6 +133,7 @@ struct log_checkpoint {
     int64_t start_offset;   /* the log starts here: segments wholly below it are gone */
     int64_t high_watermark; /* -1: not kept (no replication driver set one) */
     int32_t start_epoch;    /* epoch of the entry start_offset - 1 (0: none) */
+    int64_t records_start;  /* DeleteRecords: readers start here (>= start_offset; v3) */
     uint32_t epoch_count;   /* runs of the epoch table below `offset` */
     uint32_t config_count;  /* configuration batches below `offset` (version 3) */
     bool epochs_known;      /* false for a version 1 record */
@@ -227,6 +229,7 @@ struct log_ctl_run {
     struct log_segment *doomed; /* truncate: segments still to unlink */
     int64_t target_offset;
     uint64_t target_pos;
+    int64_t target_pos_offset; /* advance start: the log end target_pos is the position of */
     uint64_t scan_pos;
     uint32_t scan_len;
     uint8_t *ckpt_buf; /* LOG_CHECKPOINT_SLOT bytes while a checkpoint is written */
@@ -273,7 +276,8 @@ struct partition_log {
     struct log_segment **segs; /* by base offset; the last is active */
     uint32_t nsegs, segs_cap;
 
-    int64_t start_offset;
+    int64_t start_offset;   /* of the first segment: what replication reads from */
+    int64_t records_start;  /* >= start_offset: clients read from here (DeleteRecords) */
     int64_t next_offset;    /* log end: visible to readers */
     int64_t durable_offset; /* on disk below this */
     int64_t stored_offset;  /* in the file below this (maybe not durable, not yet visible) */
@@ -431,6 +435,8 @@ void compact_abort(struct partition_log *log);
 struct compact_swap_names {
     const char *tmp[3], *dst[3]; /* .log, .index, .timeindex */
 };
+/* ctl.c: the segment [base, end) lies wholly below the records start (DeleteRecords). */
+bool log_below_records_start(const struct partition_log *log, uint32_t seg_index);
 bool compact_swap_begin(struct partition_log *log, struct compact_swap_names *names);
 void compact_swap_renamed(struct partition_log *log);
 void compact_swap_end(struct partition_log *log, int status);

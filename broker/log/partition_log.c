@@ -354,6 +354,35 @@ int64_t partition_log_start_offset(const struct partition_log *log)
     return log->start_offset;
 }
 
+int64_t partition_log_records_start(const struct partition_log *log)
+{
+    assert(log->records_start >= log->start_offset);
+    return log->records_start;
+}
+
+int partition_log_set_limits(struct partition_log *log, const struct partition_log_config *cfg)
+{
+    struct partition_log_config c = log->cfg;
+    c.segment_bytes = cfg->segment_bytes;
+    c.segment_ms = cfg->segment_ms;
+    c.retention_bytes = cfg->retention_bytes;
+    c.retention_ms = cfg->retention_ms;
+    c.cleanup_policy = cfg->cleanup_policy;
+    c.delete_retention_ms = cfg->delete_retention_ms;
+    c.min_cleanable_dirty_ratio = cfg->min_cleanable_dirty_ratio;
+    c.min_compaction_lag_ms = cfg->min_compaction_lag_ms;
+    struct log_open_report rep;
+    if (check_config(&c, &rep) != LOG_OK)
+        return LOG_ERR_INVALID;
+    /* Compaction turned off under a running pass: the pass stops. */
+    if ((c.cleanup_policy & LOG_CLEANUP_COMPACT) == 0)
+        compact_abort(log);
+    log->cfg = c;
+    log->last_retention_ms = 0; /* the new limits are looked at by the next tick */
+    assert(log->cfg.segment_bytes == cfg->segment_bytes);
+    return LOG_OK;
+}
+
 int64_t partition_log_end_offset(const struct partition_log *log)
 {
     return log->next_offset;

@@ -226,6 +226,19 @@ int partition_log_open(struct log_engine *e, const char *data_dir, const char *t
 void partition_log_free(struct partition_log *log);
 
 int64_t partition_log_start_offset(const struct partition_log *log);
+/*
+ * Where clients may read from: the log start, or past it where
+ * partition_log_advance_start (DeleteRecords) moved it. The engine's reads
+ * still serve [log start, end) (replication copies whole batches from
+ * there); the partition tier refuses client reads below this.
+ */
+int64_t partition_log_records_start(const struct partition_log *log);
+/*
+ * Topic config changed live (AlterConfigs): takes the segment, retention
+ * and cleanup fields of cfg, checked as at open; the next tick applies them.
+ * LOG_OK or LOG_ERR_INVALID (nothing changed).
+ */
+int partition_log_set_limits(struct partition_log *log, const struct partition_log_config *cfg);
 /* Offset the next batch will get; readers see everything below it. */
 int64_t partition_log_end_offset(const struct partition_log *log);
 /* Everything below it is in the file (on_stored): at or past the end, and maybe not durable. */
@@ -485,6 +498,17 @@ int partition_log_truncate(struct partition_log *log, int64_t offset, struct log
 int partition_log_close(struct partition_log *log, struct log_ctl *ctl);
 int partition_log_delete(struct partition_log *log, struct log_ctl *ctl);
 int partition_log_enforce_retention(struct partition_log *log, struct log_ctl *ctl);
+
+/*
+ * DeleteRecords: moves the records start (partition_log_records_start)
+ * forward to `offset`, which may not pass the log end (LOG_ERR_OUT_OF_RANGE;
+ * that it is committed is the caller's to check). What lies below is made
+ * durable first, and a checkpoint naming the new start is durable before
+ * on_complete: it survives a crash. Retention deletes the segments wholly
+ * below it at its next run. An offset at or below the current start: LOG_OK,
+ * nothing changes.
+ */
+int partition_log_advance_start(struct partition_log *log, int64_t offset, struct log_ctl *ctl);
 
 /*
  * Deletes the whole log; it restarts, empty, at `offset` (>= the log end:

@@ -267,8 +267,8 @@ int partition_log_read_by_time(struct partition_log *log, int64_t timestamp, str
         return read_start(log, r, log->next_offset);
     }
     int64_t from = segment_lookup_time(log->segs[k], timestamp);
-    if (from < log->start_offset)
-        from = log->start_offset;
+    if (from < log->records_start)
+        from = log->records_start;
     r->offset = from;
     return read_start(log, r, from);
 }

@@ -760,6 +760,7 @@ static int write_checkpoint_sync(struct partition_log *log)
         .max_timestamp = act->max_timestamp,
         .max_ts_offset = act->max_ts_offset,
         .start_offset = log->start_offset,
+        .records_start = log->records_start,
         .high_watermark = log->high_watermark,
         .start_epoch = log->start_epoch,
         .epochs_known = true,
@@ -1125,6 +1126,11 @@ int log_recover(struct partition_log *log, struct log_open_report *rep)
 
     log->start_offset = log->segs[0]->base_offset;
     log->next_offset = act->end_offset;
+    /* DeleteRecords' start: never below the log start nor past its end. */
+    log->records_start = log->start_offset;
+    if (ck_valid && ck.records_start > log->start_offset)
+        log->records_start =
+            ck.records_start < log->next_offset ? ck.records_start : log->next_offset;
     epochs_truncate(log, log->next_offset);
     configs_truncate(log, log->next_offset);
     if (ck_valid && ck.high_watermark >= 0)

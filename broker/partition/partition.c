@@ -14,7 +14,7 @@
 
 void partition_fill_offsets(struct partition_result *res, const struct partition *p)
 {
-    res->log_start = partition_log_start_offset(p->log);
+    res->log_start = partition_log_records_start(p->log);
     res->log_end = partition_log_end_offset(p->log);
     res->high_watermark = atomic_load(&p->stats->high_watermark);
     res->leader_id = p->replica ? replica_leader_hint(p->replica)
@@ -33,7 +33,8 @@ void partition_publish(struct partition *p)
     int64_t hw = p->flush == LOG_FLUSH_ALWAYS ? durable : end;
     if (p->replica)
         hw = replica_commit(p->replica) < end ? replica_commit(p->replica) : end;
-    atomic_store_explicit(&st->log_start, partition_log_start_offset(p->log), memory_order_relaxed);
+    atomic_store_explicit(&st->log_start, partition_log_records_start(p->log),
+                          memory_order_relaxed);
     atomic_store_explicit(&st->log_end, end, memory_order_relaxed);
     atomic_store_explicit(&st->size_bytes, (int64_t)partition_log_size_bytes(p->log),
                           memory_order_relaxed);
@@ -91,6 +92,7 @@ int partition_replicate(struct partition *p, uint64_t topic_id,
     p->replica = r;
     partition_on_leadership(p, false, replica_leader(r), replica_term(r));
     partition_on_commit(p, replica_commit(r));
+    partition_records_start_on_attach(p);
     return 0;
 }
 
@@ -116,15 +118,7 @@ struct partition *partition_open(struct shard *s, const struct topic_info *t, ui
     cfg.flush = srv->cfg.flush;
     cfg.flush_interval_ms = srv->cfg.flush_interval_ms;
     cfg.cache_keep_bytes = srv->cfg.cache_keep_bytes;
-    if (t->config.segment_bytes > 0)
-        cfg.segment_bytes = (uint64_t)t->config.segment_bytes;
-    if (t->config.segment_ms > 0)
-        cfg.segment_ms = t->config.segment_ms;
-    if (t->config.retention_ms != 0)
-        cfg.retention_ms = t->config.retention_ms;
-    if (t->config.retention_bytes != 0)
-        cfg.retention_bytes = t->config.retention_bytes;
-    topic_config_apply_compaction(&t->config, &cfg);
+    partition_log_config_from_topic(&t->config, &cfg);
     cfg.max_append_bytes = srv->cfg.max_frame_bytes;
     cfg.max_batch_bytes = srv->cfg.max_frame_bytes;
     cfg.on_durable_advance = on_durable_advance;

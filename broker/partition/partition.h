@@ -63,6 +63,9 @@ struct partition {
      * offset to pass them, oldest first. */
     struct replica *replica;
     struct partition_produce *commit_head, *commit_tail;
+    /* A cluster's DeleteRecords waiting for the high watermark to reach it (0: none). */
+    int64_t start_target;
+    struct partition_delete_records *start_move; /* the move in flight, or NULL */
     /* Told after a commit or leadership change (the controller's metadata partition). */
     void (*watcher)(struct partition *p);
     void *watcher_ctx;
@@ -94,6 +97,18 @@ struct partition_result {
     int64_t high_watermark;
     int32_t leader_id;    /* NOT_LEADER: the leader this replica knows, -1 none */
     int32_t leader_epoch; /* ... and its epoch */
+};
+
+/* DeleteRecords: the records start moves to `offset` (-1: the high watermark). */
+struct partition_delete_records {
+    /* in */
+    int64_t offset;
+    void (*done)(struct partition_delete_records *pd);
+    /* out: result.log_start is the records start once done */
+    struct partition_result result;
+    /* working state */
+    struct partition *part;
+    struct log_ctl ctl;
 };
 
 /* ----------------------------------------------------------- produce */
@@ -189,6 +204,37 @@ struct partition_delete {
 
 /* Deletes the partition's data and frees p (taken out of its table by the caller). */
 void partition_delete(struct partition *p, struct partition_delete *pd);
+
+/* ------------------------------------------------ topic admin (partition_admin.c) */
+
+/* The topic's segment, retention and cleanup settings into a log config (the rest untouched). */
+void partition_log_config_from_topic(const struct topic_config *tc,
+                                     struct partition_log_config *cfg);
+
+/* CreatePartitions: the partition writes its offsets into a new topic version's stats. */
+void partition_set_stats(struct partition *p, struct partition_stats *stats);
+
+/* AlterConfigs: the topic's new config, live. PARTITION_OK or ..._STORAGE (invalid). */
+enum partition_error partition_apply_config(struct partition *p, const struct topic_config *tc);
+
+/*
+ * Refuses an offset past the high watermark (PARTITION_OFFSET_OUT_OF_RANGE);
+ * else the log's start moves (partition_log_advance_start: durable before
+ * done). On a replica this is the local move only; controller_topics.c
+ * makes every replica do it.
+ */
+void partition_delete_records(struct partition *p, struct partition_delete_records *pd);
+
+/*
+ * A cluster's DeleteRecords on this replica: the start moves to `offset`
+ * once this replica's high watermark reaches it (now, or at a later commit).
+ */
+void partition_records_start_target(struct partition *p, int64_t offset);
+/* partition_on_commit: a target waiting for the high watermark may go now. */
+void partition_records_start_on_commit(struct partition *p);
+/* partition_replicate: a replica attached after a cluster's DeleteRecords (a reassignment's new
+ * replica, or any at start) takes the topic's target (partition_stats.records_target). */
+void partition_records_start_on_attach(struct partition *p);
 
 /* Frees the memory of a closed or deleted partition. */
 void partition_free(struct partition *p);

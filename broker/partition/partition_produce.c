@@ -101,6 +101,7 @@ void partition_on_commit(struct partition *p, int64_t commit)
     assert(p->shard == shard_current());
     (void)commit; /* published through replica_commit; checkpointed by the driver */
     partition_publish(p);
+    partition_records_start_on_commit(p);
     while (p->commit_head && p->commit_head->commit_end <= commit) {
         struct partition_produce *pp = p->commit_head;
         p->commit_head = pp->commit_next;

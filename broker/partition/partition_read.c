@@ -148,9 +148,9 @@ static int list_start_read(struct partition_list_offsets *pl, size_t cap)
     return partition_log_read_by_time(pl->part->log, pl->timestamp, r);
 }
 
-/* The first record at or after ts in one batch; false when there is none. */
+/* The first record at or after ts (and at or past `from`) in one batch; false when none. */
 static bool pick_in_batch(const uint8_t *batch, const struct rl_batch_header *h, int64_t ts,
-                          int64_t *offset, int64_t *found)
+                          int64_t from, int64_t *offset, int64_t *found)
 {
     struct rl_record_iter rit;
     struct rl_record rec;
@@ -163,7 +163,7 @@ static bool pick_in_batch(const uint8_t *batch, const struct rl_batch_header *h,
     }
     bool hit = false;
     while (!hit && rl_record_iter_next(&rit, &rec) == RL_OK) {
-        if (rec.timestamp >= ts) {
+        if (rec.timestamp >= ts && h->base_offset + rec.offset_delta >= from) {
             *offset = h->base_offset + rec.offset_delta;
             *found = rec.timestamp;
             hit = true;
@@ -183,7 +183,8 @@ static void list_pick_record(struct partition_list_offsets *pl, const uint8_t *d
     while (rl_batch_iter_next(&it, &batch, &h) == RL_OK) {
         if (h.max_timestamp < pl->timestamp)
             continue;
-        if (pick_in_batch(batch, &h, pl->timestamp, &pl->offset, &pl->found_timestamp))
+        if (pick_in_batch(batch, &h, pl->timestamp, pl->result.log_start, &pl->offset,
+                          &pl->found_timestamp))
             return;
     }
 }

@@ -82,6 +82,8 @@ struct replica_host {
 struct replica *replica_attach(const struct replica_host *host, const struct replica_events *ev,
                                uint64_t topic_id, const struct rg_membership *replicas,
                                bool new_group, char *err, size_t err_len);
+/* CreatePartitions moved the partition's stats to a new topic version (partition_set_stats). */
+void replica_set_stats(struct replica *r, struct partition_stats *stats);
 /* Before the partition closes or is deleted: the group stops; r is gone after. */
 void replica_detach(struct replica *r);
 

@@ -624,3 +624,9 @@ int replica_propose(struct replica *r, int32_t records, int64_t *base, int32_t *
     replica_finish(r, out, rc);
     return rc;
 }
+
+void replica_set_stats(struct replica *r, struct partition_stats *stats)
+{
+    assert(stats != NULL);
+    r->host.stats = stats;
+}

@@ -20,16 +20,6 @@ static const struct cli_flag CREATE_FLAGS[] = {
     {"delete-retention-ms", "MS", "compaction keeps a tombstone this long (broker: 24 h)", false},
 };
 
-/* A new admin client, or NULL after printing why. */
-static ringlog_admin *admin_or_fail(ringlog_conf *conf)
-{
-    char err[512];
-    ringlog_admin *adm = ringlog_admin_new(conf, err, sizeof(err));
-    if (!adm)
-        cli_fail("%s", err);
-    return adm;
-}
-
 static int topic_create(const struct cli_args *a, ringlog_conf *conf)
 {
     assert(a->noperands == 1 && conf);
@@ -51,7 +41,7 @@ static int topic_create(const struct cli_args *a, ringlog_conf *conf)
         return cli_usage(a->cmd, "--cleanup-policy: delete, compact or compact,delete, not \"%s\"",
                          policy);
     cleanup.policy = policy;
-    ringlog_admin *adm = admin_or_fail(conf);
+    ringlog_admin *adm = cli_admin(conf);
     if (!adm)
         return EXIT_FAILURE;
     char err[512];
@@ -65,7 +55,7 @@ static int topic_delete(const struct cli_args *a, ringlog_conf *conf)
 {
     assert(a->noperands == 1 && conf);
     const char *name = a->operands[0];
-    ringlog_admin *adm = admin_or_fail(conf);
+    ringlog_admin *adm = cli_admin(conf);
     if (!adm)
         return EXIT_FAILURE;
     char err[512];
@@ -77,7 +67,7 @@ static int topic_delete(const struct cli_args *a, ringlog_conf *conf)
 static int topic_list(const struct cli_args *a, ringlog_conf *conf)
 {
     assert(a->noperands == 0 && conf);
-    ringlog_admin *adm = admin_or_fail(conf);
+    ringlog_admin *adm = cli_admin(conf);
     if (!adm)
         return EXIT_FAILURE;
     char err[512], **names;
@@ -100,7 +90,7 @@ static int topic_describe(const struct cli_args *a, ringlog_conf *conf)
 {
     assert(a->noperands == 1 && conf);
     const char *name = a->operands[0];
-    ringlog_admin *adm = admin_or_fail(conf);
+    ringlog_admin *adm = cli_admin(conf);
     if (!adm)
         return EXIT_FAILURE;
     char err[512];

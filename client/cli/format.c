@@ -252,3 +252,18 @@ void cli_format_topic_json(FILE *out, const ringlog_topic_info *t)
     }
     fputs("]}\n", out);
 }
+
+void cli_format_configs_json(FILE *out, const char *topic, const ringlog_config_entry *e, size_t n)
+{
+    fputs("{\"topic\":", out);
+    json_string(out, topic);
+    fputs(",\"configs\":[", out);
+    for (size_t i = 0; i < n; i++) {
+        fputs(i ? ",{\"name\":" : "{\"name\":", out);
+        json_string(out, e[i].name);
+        fputs(",\"value\":", out);
+        json_string(out, e[i].value);
+        fprintf(out, ",\"default\":%s}", e[i].is_default ? "true" : "false");
+    }
+    fputs("]}\n", out);
+}

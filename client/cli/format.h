@@ -36,4 +36,8 @@ void cli_format_names_json(FILE *out, char *const *names, size_t n);
 /* The whole topic as one JSON object line. */
 void cli_format_topic_json(FILE *out, const ringlog_topic_info *t);
 
+/* A topic's configs as one JSON object line: {"topic":...,"configs":[{"name","value","default"}]}.
+ */
+void cli_format_configs_json(FILE *out, const char *topic, const ringlog_config_entry *e, size_t n);
+
 #endif

@@ -998,6 +998,88 @@ int ringlog_admin_reassign_partition(ringlog_admin *a, const char *topic, int32_
 int ringlog_admin_decommission_broker(ringlog_admin *a, int32_t node_id, size_t *moved,
                                       char *errbuf, size_t errlen);
 
+/*
+ * A topic config (Kafka's names: retention.ms, retention.bytes,
+ * segment.bytes, segment.ms, cleanup.policy, delete.retention.ms,
+ * min.cleanable.dirty.ratio, min.compaction.lag.ms) and its value as text.
+ */
+typedef struct ringlog_config_entry {
+    const char *name;
+    const char *value;
+    bool is_default; /* the broker's default: never set, or deleted */
+} ringlog_config_entry;
+
+/*
+ * Every config of `topic` in effect (Kafka's DescribeConfigs). *entries is
+ * one allocation: free it with ringlog_free(). UNKNOWN_TOPIC.
+ */
+int ringlog_admin_describe_configs(ringlog_admin *a, const char *topic,
+                                   ringlog_config_entry **entries, size_t *count, char *errbuf,
+                                   size_t errlen);
+
+typedef enum ringlog_config_op {
+    RINGLOG_CONFIG_SET = 0,    /* name = value */
+    RINGLOG_CONFIG_DELETE = 1, /* back to the broker's default */
+} ringlog_config_op;
+
+typedef struct ringlog_config_alter {
+    const char *name;
+    ringlog_config_op op;
+    const char *value; /* RINGLOG_CONFIG_SET only */
+} ringlog_config_alter;
+
+/*
+ * Changes some configs of `topic`, the others keep their values (Kafka's
+ * IncrementalAlterConfigs): all of them or none, applied live to every
+ * partition (on every broker of a cluster) and persisted. validate_only:
+ * checked, not applied. INVALID_CONFIG (with the reason in errbuf) for an
+ * unknown name or a bad value, UNKNOWN_TOPIC.
+ */
+int ringlog_admin_alter_configs(ringlog_admin *a, const char *topic,
+                                const ringlog_config_alter *alters, size_t n, bool validate_only,
+                                char *errbuf, size_t errlen);
+
+/*
+ * Grows `topic` to `total` partitions (Kafka's CreatePartitions). Only
+ * increases: INVALID_PARTITIONS when total is not more than it has.
+ * Producers and consumers see the new partitions at their next metadata
+ * refresh (metadata-max-age-ms, or sooner on an error).
+ */
+int ringlog_admin_create_partitions(ringlog_admin *a, const char *topic, int32_t total,
+                                    char *errbuf, size_t errlen);
+
+/* One partition's offset in a list-offsets or delete-records call, and its own result. */
+typedef struct ringlog_partition_offset {
+    int32_t partition;
+    int err;           /* out: this partition's result (RINGLOG_OK, UNKNOWN_PARTITION, ...) */
+    int64_t offset;    /* in and out: as each call says */
+    int64_t timestamp; /* list offsets: the found record's timestamp (-1: none or not by time) */
+} ringlog_partition_offset;
+
+/*
+ * Kafka's ListOffsets, asked of each partition's leader: in, offset is
+ * RINGLOG_OFFSET_BEGINNING (the log start), RINGLOG_OFFSET_END (the high
+ * watermark) or a timestamp in ms (the first record at or after it); out,
+ * the offset (-1 when no record is that recent) and its timestamp. Returns
+ * RINGLOG_OK when every partition was answered (each with its own err), or
+ * the error that kept the call from being made (UNKNOWN_TOPIC, transport).
+ */
+int ringlog_admin_list_offsets(ringlog_admin *a, const char *topic, ringlog_partition_offset *parts,
+                               size_t n, char *errbuf, size_t errlen);
+
+/*
+ * Kafka's DeleteRecords: each partition's log start moves to its offset (at
+ * most the high watermark; -1: the high watermark). Records below are no
+ * longer readable (OFFSET_OUT_OF_RANGE), list offsets' earliest is the new
+ * start, and retention deletes the segments wholly below it; it survives
+ * restarts, and on a cluster every replica moves its start there. Out,
+ * offset is the new log start (low watermark), err the partition's result
+ * (OFFSET_OUT_OF_RANGE above the high watermark). Returns as list_offsets.
+ */
+int ringlog_admin_delete_records(ringlog_admin *a, const char *topic,
+                                 ringlog_partition_offset *parts, size_t n, char *errbuf,
+                                 size_t errlen);
+
 /* Frees memory the library handed out (list and describe results). NULL is fine. */
 void ringlog_free(void *ptr);
 

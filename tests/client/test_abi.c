@@ -49,6 +49,10 @@ Test(abi, public_struct_layouts_are_pinned)
     PIN(ringlog_topic_cleanup, 32, min_compaction_lag_ms);
     PIN(ringlog_partition_info, 72, high_watermark);
     PIN(ringlog_topic_info, 56, partition_count);
+    PIN(ringlog_config_alter, 24, value);
+    PIN(ringlog_partition_offset, 24, timestamp);
+    cr_expect_eq(sizeof(ringlog_config_entry), 24);
+    cr_expect_eq(offsetof(ringlog_config_entry, is_default), 16);
 #else
     cr_skip_test("the pinned sizes are for LP64");
 #endif

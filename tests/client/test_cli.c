@@ -144,6 +144,62 @@ Test(cli, json_outputs)
               "%s", out);
 }
 
+/* The topic admin commands of issue 20 item 5: output, exit codes, usage errors. */
+Test(cli, topic_admin_commands)
+{
+    struct proc_output o;
+    OUT(NULL, 0, "topic", "create", "adm", "--partitions", "1");
+    const char *out = OUT(NULL, 0, "topic", "describe-config", "adm");
+    cr_assert(strstr(out, "retention.ms=604800000 (default)\n"), "%s", out);
+    cr_assert_str_eq(OUT(NULL, 0, "topic", "alter-config", "adm", "--set", "retention.ms=60000",
+                         "--set", "cleanup.policy=compact,delete"),
+                     "");
+    out = OUT(NULL, 0, "topic", "describe-config", "adm", "--json");
+    cr_assert(strstr(out, "{\"name\":\"retention.ms\",\"value\":\"60000\",\"default\":false}"),
+              "%s", out);
+    cr_assert(strstr(out, "\"value\":\"compact,delete\""), "%s", out);
+    OUT(NULL, 0, "topic", "alter-config", "adm", "--delete", "retention.ms,cleanup.policy");
+    out = OUT(NULL, 0, "topic", "describe-config", "adm");
+    cr_assert(strstr(out, "retention.ms=604800000 (default)\n") &&
+                  strstr(out, "cleanup.policy=delete (default)\n"),
+              "%s", out);
+    cr_assert_eq(CLI(NULL, &o, "topic", "alter-config", "adm", "--set", "segment.bytes=1"), 1);
+    cr_assert(strstr(o.err, "INVALID_CONFIG: segment.bytes must be"), "%s", o.err);
+    proc_output_free(&o);
+    cr_assert_eq(CLI(NULL, &o, "topic", "alter-config", "adm", "--set", "novalue"), 2);
+    proc_output_free(&o);
+    cr_assert_eq(CLI(NULL, &o, "topic", "alter-config", "adm"), 2, "nothing to change");
+    proc_output_free(&o);
+    OUT(NULL, 0, "topic", "add-partitions", "adm", "--partitions", "2");
+    cr_assert_eq(CLI(NULL, &o, "topic", "add-partitions", "adm", "--partitions", "2"), 1);
+    cr_assert(strstr(o.err, "INVALID_PARTITIONS"), "%s", o.err);
+    proc_output_free(&o);
+    cr_assert_eq(CLI(NULL, &o, "topic", "add-partitions", "adm"), 2, "--partitions is required");
+    proc_output_free(&o);
+    OUT("a\nb\nc\nd\n", 0, "produce", "adm", "--partition", "1");
+    cr_assert_str_eq(OUT(NULL, 0, "topic", "offsets", "adm"),
+                     "partition=0 offset=0 timestamp=-1\npartition=1 offset=4 timestamp=-1\n");
+    cr_assert_str_eq(
+        OUT(NULL, 0, "topic", "delete-records", "adm", "--partition", "1", "--before", "3"),
+        "partition=1 start=3\n");
+    cr_assert_str_eq(OUT(NULL, 0, "topic", "offsets", "adm", "--time", "earliest"),
+                     "partition=0 offset=0 timestamp=-1\npartition=1 offset=3 timestamp=-1\n");
+    out = OUT(NULL, 0, "consume", "adm", "--partition", "1", "--from-beginning", "--count", "1",
+              "--format", "%o %v");
+    cr_assert_str_eq(out, "3 d\n");
+    cr_assert_eq(
+        CLI(NULL, &o, "topic", "delete-records", "adm", "--partition", "1", "--before", "9"), 1);
+    cr_assert(strstr(o.err, "OFFSET_OUT_OF_RANGE"), "%s", o.err);
+    proc_output_free(&o);
+    cr_assert_eq(CLI(NULL, &o, "topic", "delete-records", "adm", "--before", "1"), 2);
+    proc_output_free(&o);
+    cr_assert_eq(CLI(NULL, &o, "topic", "offsets", "adm", "--time", "yesterday"), 2);
+    proc_output_free(&o);
+    cr_assert_eq(CLI(NULL, &o, "topic", "describe-config", "nope"), 1);
+    cr_assert(strstr(o.err, "UNKNOWN_TOPIC"), "%s", o.err);
+    proc_output_free(&o);
+}
+
 Test(cli, stops_at_the_end_of_what_is_there)
 {
     OUT(NULL, 0, "topic", "create", "e", "--partitions", "2");

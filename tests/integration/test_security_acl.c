@@ -97,6 +97,68 @@ static int run_list_offsets(int fd)
     return request_error(wire_list_offsets(fd, "orders", 0, -1));
 }
 
+/* Topic admin (issue 20 item 5): each names topic "orders". */
+static int run_describe_configs(int fd)
+{
+    char *topics[1] = {"orders"};
+    Ringlog__DescribeConfigsRequest dr = RINGLOG__DESCRIBE_CONFIGS_REQUEST__INIT;
+    dr.n_topics = 1;
+    dr.topics = topics;
+    Ringlog__Request req = RINGLOG__REQUEST__INIT;
+    req.body_case = RINGLOG__REQUEST__BODY_DESCRIBE_CONFIGS;
+    req.describe_configs = &dr;
+    return request_error(wire_call(fd, &req));
+}
+
+static int run_alter_configs(int fd)
+{
+    Ringlog__AlterConfigEntry e = RINGLOG__ALTER_CONFIG_ENTRY__INIT, *ep = &e;
+    e.name = "retention.ms";
+    e.value = "3600000";
+    Ringlog__AlterConfigsTopic t = RINGLOG__ALTER_CONFIGS_TOPIC__INIT, *tp = &t;
+    t.topic = "orders";
+    t.n_entries = 1;
+    t.entries = &ep;
+    Ringlog__AlterConfigsRequest ar = RINGLOG__ALTER_CONFIGS_REQUEST__INIT;
+    ar.n_topics = 1;
+    ar.topics = &tp;
+    Ringlog__Request req = RINGLOG__REQUEST__INIT;
+    req.body_case = RINGLOG__REQUEST__BODY_ALTER_CONFIGS;
+    req.alter_configs = &ar;
+    return request_error(wire_call(fd, &req));
+}
+
+static int run_create_partitions(int fd)
+{
+    static uint32_t count = 2; /* more each time it is allowed */
+    Ringlog__CreatePartitionsTopic t = RINGLOG__CREATE_PARTITIONS_TOPIC__INIT, *tp = &t;
+    t.topic = "orders";
+    t.count = count++;
+    Ringlog__CreatePartitionsRequest cr = RINGLOG__CREATE_PARTITIONS_REQUEST__INIT;
+    cr.n_topics = 1;
+    cr.topics = &tp;
+    Ringlog__Request req = RINGLOG__REQUEST__INIT;
+    req.body_case = RINGLOG__REQUEST__BODY_CREATE_PARTITIONS;
+    req.create_partitions = &cr;
+    return request_error(wire_call(fd, &req));
+}
+
+static int run_delete_records(int fd)
+{
+    Ringlog__DeleteRecordsPartition p = RINGLOG__DELETE_RECORDS_PARTITION__INIT, *pp = &p;
+    Ringlog__DeleteRecordsTopic t = RINGLOG__DELETE_RECORDS_TOPIC__INIT, *tp = &t;
+    t.topic = "orders";
+    t.n_partitions = 1;
+    t.partitions = &pp;
+    Ringlog__DeleteRecordsRequest dr = RINGLOG__DELETE_RECORDS_REQUEST__INIT;
+    dr.n_topics = 1;
+    dr.topics = &tp;
+    Ringlog__Request req = RINGLOG__REQUEST__INIT;
+    req.body_case = RINGLOG__REQUEST__BODY_DELETE_RECORDS;
+    req.delete_records = &dr;
+    return request_error(wire_call(fd, &req));
+}
+
 static int run_init_producer(int fd)
 {
     return request_error(wire_init_producer_id(fd, -1, -1));
@@ -288,6 +350,10 @@ static const struct rcase CASES[] = {
     {"list_groups", run_list_groups, {{T(CLUSTER), "", OP(DESCRIBE)}}},
     {"describe_groups", run_describe_groups, {{T(GROUP), "billing", OP(DESCRIBE)}}},
     {"delete_groups", run_delete_groups, {{T(GROUP), "billing", OP(DELETE)}}},
+    {"describe_configs", run_describe_configs, {{T(TOPIC), "orders", OP(DESCRIBE)}}},
+    {"alter_configs", run_alter_configs, {{T(TOPIC), "orders", OP(ALTER)}}},
+    {"create_partitions", run_create_partitions, {{T(TOPIC), "orders", OP(ALTER)}}},
+    {"delete_records", run_delete_records, {{T(TOPIC), "orders", OP(DELETE)}}},
 };
 
 /* The case's ACLs for alice: added or removed, allow or deny. create_topics's is a prefix. */

@@ -209,6 +209,18 @@ int h_reset_with(struct harness *h, struct partition_log *log, const struct log_
     return hc.status;
 }
 
+int h_advance_start(struct harness *h, struct partition_log *log, int64_t offset)
+{
+    struct h_ctl hc = {0};
+    hc.c.on_complete = ctl_done;
+    int rc = partition_log_advance_start(log, offset, &hc.c);
+    if (rc != LOG_OK)
+        return rc;
+    rc = log_engine_drive(&h->engine, &h->ring, &hc.done);
+    cr_assert_eq(rc, 0);
+    return hc.status;
+}
+
 int h_truncate(struct harness *h, struct partition_log *log, int64_t offset, int64_t *new_end)
 {
     struct h_ctl hc = {0};

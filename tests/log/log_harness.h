@@ -47,6 +47,7 @@ int h_flush(struct harness *h, struct partition_log *log);
 int h_truncate(struct harness *h, struct partition_log *log, int64_t offset, int64_t *new_end);
 int h_retention(struct harness *h, struct partition_log *log);
 int h_reset(struct harness *h, struct partition_log *log, int64_t offset, int32_t start_epoch);
+int h_advance_start(struct harness *h, struct partition_log *log, int64_t offset);
 /* A reset with the config of `in` (its other fields unused). */
 int h_reset_with(struct harness *h, struct partition_log *log, const struct log_ctl *in,
                  int64_t offset, int32_t start_epoch);
