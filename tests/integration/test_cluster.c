@@ -802,6 +802,11 @@ Test(cluster, decommission_moves_every_replica_off_the_broker)
     create_replicated("after", 4, 3);
     for (uint32_t p = 0; p < 4; p++) {
         struct pview v;
+        /* The controller answered once it applied the create; node 1 may apply it a moment
+         * later. */
+        int64_t until = now_ms() + 10000;
+        while (!view_of(&nodes[0], "after", p, &v) && now_ms() < until)
+            usleep(50 * 1000);
         cr_assert(view_of(&nodes[0], "after", p, &v));
         cr_assert(!has(v.replicas, v.n, gone), "partition %u placed on the decommissioned broker",
                   p);
