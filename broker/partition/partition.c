@@ -56,6 +56,17 @@ static void on_durable_advance(struct partition_log *log, int64_t durable_offset
     partition_publish(p);
 }
 
+/* Retention moved the log start: a replica's core must know, or it would send a follower far
+ * behind APPENDs from offsets that are gone instead of INSTALL_START. */
+static void on_log_start_advance(struct partition_log *log, int64_t start, void *ctx)
+{
+    (void)log;
+    struct partition *p = ctx;
+    if (p->replica)
+        replica_log_start_advanced(p->replica, start);
+    partition_publish(p);
+}
+
 /* In memory: a re-read of the log here would drive the ring from inside one of its completions. */
 static void replica_truncated(struct partition *p, int64_t offset)
 {
@@ -122,6 +133,7 @@ struct partition *partition_open(struct shard *s, const struct topic_info *t, ui
     cfg.max_append_bytes = srv->cfg.max_frame_bytes;
     cfg.max_batch_bytes = srv->cfg.max_frame_bytes;
     cfg.on_durable_advance = on_durable_advance;
+    cfg.on_log_start_advance = on_log_start_advance;
     cfg.ctx = p;
     /* Other replicas can repair a flipped bit: recovery keeps it (docs/REPLICATION.md "Repair"). */
     cfg.keep_corrupt = t->replicas != NULL && t->replication_factor > 1;

@@ -128,6 +128,8 @@ int replica_propose(struct replica *r, int32_t records, int64_t *base, int32_t *
 void replica_written(struct replica *r, int64_t end, int32_t epoch, uint64_t write_gen, int status);
 /* The partition's log is durable up to `durable` (on_durable_advance). */
 void replica_durable(struct replica *r, int64_t durable);
+/* Retention deleted the log below `start` (on_log_start_advance). */
+void replica_log_start_advanced(struct replica *r, int64_t start);
 
 /* Peer links (net/peer.h hooks), on the link's shard. body is owned by the callee. */
 void replica_receive(struct shard *link_shard, int32_t from, uint64_t inc, uint8_t *body,

@@ -66,6 +66,28 @@ void replica_durable(struct replica *r, int64_t durable)
     replica_checkpoint_commit(r);
 }
 
+/*
+ * The core learns the new log start with the config in effect there (the
+ * newest config batch below it, which the log's table still keeps after
+ * its batch is gone); NULL when none is: the bootstrap is.
+ */
+void replica_log_start_advanced(struct replica *r, int64_t start)
+{
+    if (r->dead || r->fenced || r->reset_pending > 0)
+        return;
+    const struct log_config *c;
+    uint32_t n = partition_log_configs(r->host.log, &c);
+    struct rg_config_entry at = {.offset = -1};
+    for (uint32_t i = 0; i < n && c[i].offset < start; i++)
+        if (replica_wire_decode_membership(c[i].value, c[i].len, &at.membership) == RL_OK)
+            at.offset = c[i].offset;
+    assert(at.offset < start);
+    int rc = replica_group_log_start_advanced(&r->rg, start, at.offset >= 0 ? &at : NULL);
+    if (rc != RG_OK)
+        DIAG_WARN("partition %s-%u: log start %lld not taken by the group: %s", r->host.topic,
+                  r->host.index, (long long)start, rg_status_str(rc));
+}
+
 /* ------------------------------------------------------------ writes */
 
 struct rwrite {

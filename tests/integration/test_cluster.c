@@ -942,3 +942,57 @@ Test(cluster, a_follower_catches_up_through_many_membership_changes)
         usleep(50 * 1000);
     cr_assert(moved_to("configs", 0, orig, 3), "node %d did not catch up after its sleep", sleeper);
 }
+
+/*
+ * A replica added after retention deleted the head of the leader's log
+ * starts at the leader's log start (INSTALL_START): the driver tells the
+ * core every new log start, without which the leader kept sending APPENDs
+ * from offset 0, which no longer exists, and the new replica never caught up.
+ */
+Test(cluster, a_replica_added_after_retention_starts_at_the_log_start)
+{
+    start_cluster_of(3);
+    Ringlog__TopicConfig cfg = RINGLOG__TOPIC_CONFIG__INIT;
+    cfg.segment_bytes = 4096;
+    cfg.retention_bytes = 4096;
+    int64_t deadline = now_ms() + 20000;
+    for (int attempt = 0; now_ms() < deadline; attempt++) {
+        int fd = wire_connect(nodes[attempt % nnodes].port);
+        cr_assert(fd >= 0);
+        Ringlog__Response *r = wire_create_topic_full(fd, "kept", 1, 2, &cfg);
+        close(fd);
+        int err = wire_first_error(r);
+        ringlog__response__free_unpacked(r, NULL);
+        if (err == 0)
+            break;
+        cr_assert_eq(err, RINGLOG__ERROR_CODE__NOT_CONTROLLER, "create: %d", err);
+        usleep(50 * 1000);
+    }
+    int leader = wait_leader("kept", -1, 10000);
+    cr_assert_gt(leader, 0);
+    for (int seq = 0; seq < 60; seq++) {
+        int l = wait_leader("kept", -1, 5000);
+        cr_assert_eq(produce_seq(l, "kept", seq), 0, "batch %d", seq);
+    }
+    struct pview v;
+    int64_t start = 0;
+    deadline = now_ms() + 20000;
+    while (start == 0 && now_ms() < deadline) {
+        int fd = wire_connect(node_by_id(wait_leader("kept", -1, 5000))->port);
+        Ringlog__Response *r = wire_metadata(fd, "kept");
+        close(fd);
+        start = r->metadata->topics[0]->partitions[0]->log_start_offset;
+        ringlog__response__free_unpacked(r, NULL);
+        usleep(200 * 1000);
+    }
+    cr_assert_gt(start, 0, "retention moved the log start");
+    cr_assert(leader_view("kept", 0, &v) && v.n == 2);
+    int all[3] = {v.replicas[0], v.replicas[1], 0};
+    for (int id = 1; id <= 3; id++)
+        all[2] = has(v.replicas, 2, id) ? all[2] : id;
+    cr_assert_eq(reassign("kept", 0, all, 3), 0);
+    deadline = now_ms() + 20000;
+    while (!moved_to("kept", 0, all, 3) && now_ms() < deadline)
+        usleep(100 * 1000);
+    cr_assert(moved_to("kept", 0, all, 3), "node %d did not catch up from the log start", all[2]);
+}
