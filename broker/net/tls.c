@@ -8,6 +8,7 @@
 
 #include <openssl/err.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 enum {
     PLAIN_CHUNK = 64 * 1024, /* plaintext handed up at a time */
@@ -147,6 +148,7 @@ struct tls_session *tls_session_new(SSL_CTX *ctx, bool server, const char *verif
         SSL_set_accept_state(ssl);
     } else {
         SSL_set_connect_state(ssl);
+        SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL); /* whatever the context asks of clients */
         if (!SSL_set_tlsext_host_name(ssl, verify_host) || !SSL_set1_host(ssl, verify_host)) {
             tls_session_free(t);
             return NULL;
@@ -375,4 +377,47 @@ int tls_session_peer_cn(const struct tls_session *t, char *buf, size_t len)
     }
     OPENSSL_free(utf8);
     return rc;
+}
+
+int tls_session_check_peer(const struct tls_session *t, const char *host, char *why, size_t len)
+{
+    assert(t != NULL && host != NULL && len > 0);
+    X509 *peer = t->established ? SSL_get0_peer_certificate(t->ssl) : NULL;
+    long verify = SSL_get_verify_result(t->ssl);
+    if (!peer) {
+        snprintf(why, len, "no certificate was presented");
+        return -1;
+    }
+    if (verify != X509_V_OK) {
+        snprintf(why, len, "its certificate failed the check against --tls-ca: %s",
+                 X509_verify_cert_error_string(verify));
+        return -1;
+    }
+    int named = X509_check_ip_asc(peer, host, 0);
+    if (named < 0) /* not an address: a DNS name */
+        named = X509_check_host(peer, host, 0, 0, NULL);
+    if (named != 1) {
+        char subject[160];
+        X509_NAME_oneline(X509_get_subject_name(peer), subject, sizeof(subject));
+        snprintf(why, len, "its certificate (%s) does not name %s, its host in --peers", subject,
+                 host);
+        return -1;
+    }
+    return 0;
+}
+
+int tls_iov_trim(struct iovec *iov, int n, size_t max, size_t *total)
+{
+    assert(n >= 0 && max > 0);
+    size_t sum = 0;
+    for (int i = 0; i < n; i++) {
+        if (sum + iov[i].iov_len >= max) {
+            iov[i].iov_len = max - sum;
+            *total = max;
+            return i + 1;
+        }
+        sum += iov[i].iov_len;
+    }
+    *total = sum;
+    return n;
 }

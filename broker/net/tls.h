@@ -109,6 +109,17 @@ void tls_session_describe(const struct tls_session *t, char *buf, size_t len);
  */
 int tls_session_peer_cn(const struct tls_session *t, char *buf, size_t len);
 
+/*
+ * Whether the peer is the broker at host (its --peers host): its
+ * certificate verified against --tls-ca and names host, as an IP or DNS
+ * subject alternative name (or, without DNS names, the CN). 0, or -1 with
+ * why set for a log line.
+ */
+int tls_session_check_peer(const struct tls_session *t, const char *host, char *why, size_t len);
+
+/* Cuts iov[0..n) at max bytes; returns how many iovecs remain, *total their bytes. */
+int tls_iov_trim(struct iovec *iov, int n, size_t max, size_t *total);
+
 /* Whether bytes starting a connection look like a TLS ClientHello record. */
 bool tls_looks_like_client_hello(const uint8_t *data, size_t len);
 
