@@ -36,9 +36,10 @@ static void failed(struct peer_link *l)
     assert(l->tls != NULL && !l->closing);
     bool handshake = !tls_session_established(l->tls);
     char text[512];
-    snprintf(text, sizeof(text), "peer link %s node %d (%s): TLS %s failed: %s",
+    snprintf(text, sizeof(text), "peer link %s node %d at %s: TLS %s failed: %s%s",
              l->dialer ? "to" : "from", l->peer_node_id, tls_session_peer(l->tls),
-             handshake ? "handshake" : "record layer", tls_session_error(l->tls));
+             handshake ? "handshake" : "record layer", tls_session_error(l->tls),
+             l->dialer ? " (dialing again)" : "");
     if (l->node) {
         if (handshake)
             metrics_add(&l->node->stats->refused, 1);
