@@ -65,6 +65,8 @@ bool conn_tls_attach(struct conn *c)
     c->tls = tls_session_new(ctx, true, NULL);
     SSL_CTX_free(ctx); /* the session holds its own reference */
     char peer[80];
+    if (c->tls && !tls_server_client_certs(c->shard->srv->tls))
+        tls_session_cert_for_links_only(c->tls); /* asked for on a cluster, for links only */
     if (c->tls)
         tls_session_set_peer(c->tls, peer_text(c, peer, sizeof(peer)));
     return c->tls != NULL;

@@ -26,6 +26,7 @@ struct tls_buf {
 struct tls_session {
     SSL *ssl;
     bool established;
+    bool links_only; /* tls_session_cert_for_links_only */
     /* Ciphertext the BIO hands OpenSSL: the received buffer being fed. */
     const uint8_t *win;
     size_t win_len;
@@ -179,6 +180,12 @@ void tls_session_free(struct tls_session *t)
 bool tls_session_established(const struct tls_session *t)
 {
     return t->established;
+}
+
+void tls_session_cert_for_links_only(struct tls_session *t)
+{
+    assert(t != NULL && !t->established);
+    t->links_only = true;
 }
 
 const char *tls_session_error(const struct tls_session *t)
@@ -366,7 +373,7 @@ int tls_session_peer_cn(const struct tls_session *t, char *buf, size_t len)
 {
     assert(t != NULL && len > 0);
     buf[0] = '\0';
-    if (!t->established || SSL_get_verify_result(t->ssl) != X509_V_OK)
+    if (!t->established || t->links_only || SSL_get_verify_result(t->ssl) != X509_V_OK)
         return -1;
     X509 *peer = SSL_get0_peer_certificate(t->ssl);
     if (!peer)

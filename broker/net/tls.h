@@ -44,6 +44,10 @@ void tls_server_close(struct tls_server *t);
 /* The current context, with a reference the caller drops (SSL_CTX_free). */
 SSL_CTX *tls_server_ctx(struct tls_server *t);
 
+/* Whether a client's certificate may name its principal (--tls-client-auth
+ * request or require); under none it is asked for on a cluster, for links only. */
+bool tls_server_client_certs(const struct tls_server *t);
+
 /* "user-space" or "kernel": which record layer the sessions use. */
 const char *tls_server_mode(const struct tls_server *t);
 
@@ -69,6 +73,9 @@ struct tls_session *tls_session_new(SSL_CTX *ctx, bool server, const char *verif
 void tls_session_free(struct tls_session *t);
 
 bool tls_session_established(const struct tls_session *t);
+
+/* The peer's certificate serves links only: tls_session_peer_cn says none. */
+void tls_session_cert_for_links_only(struct tls_session *t);
 
 /*
  * Feeds received ciphertext: runs the handshake, then decrypts every

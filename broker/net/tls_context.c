@@ -247,6 +247,12 @@ SSL_CTX *tls_server_ctx(struct tls_server *t)
     return ctx;
 }
 
+bool tls_server_client_certs(const struct tls_server *t)
+{
+    assert(t != NULL);
+    return t->auth != TLS_CLIENT_AUTH_NONE;
+}
+
 const char *tls_server_mode(const struct tls_server *t)
 {
     return t->mode;
