@@ -39,7 +39,7 @@ stop_all() {
     rm -rf "$D"/n*
 }
 
-run() { # mode: prints msgs/s
+run() { # mode: writes "msgs/s errors" to $D/result (not a subshell: PID must reach stop_all)
     local env=()
     [ "$1" = tls ] && env=(RINGLOG_SECURITY_PROTOCOL=tls RINGLOG_TLS_CA="$D/certs/ca.crt")
     for id in 1 2 3; do start_node "$id" "$1"; done
@@ -48,7 +48,8 @@ run() { # mode: prints msgs/s
     env "${env[@]}" "$BIN/ringlog-bench" produce --topic t --bootstrap "$BOOT" --partitions 6 \
         --replication-factor 3 --msg-size 1024 --producers 4 --acks all --duration "$DURATION" \
         --warmup 2 --json --quiet 2>/dev/null | tail -1 |
-        python3 -c 'import json,sys; j=json.load(sys.stdin); print(f"{j[\"msgs_per_sec\"]:.0f} {j.get(\"errors\",0)}")'
+        python3 -c 'import json,sys; j=json.load(sys.stdin); print("%.0f %d" % (j["msgs_per_sec"], j.get("errors", 0)))' \
+            >"$D/result"
     stop_all
 }
 
@@ -56,7 +57,8 @@ echo "peer TLS bench: $(date -u +%FT%TZ), $(nproc) cores, ${DURATION}s runs, $RO
 declare -A ALL
 for r in $(seq "$ROUNDS"); do
     for mode in plaintext tls; do
-        read -r rate errors < <(run "$mode")
+        run "$mode"
+        read -r rate errors <"$D/result"
         echo "round $r $mode: $rate msgs/s (rf3 acks=all 1KiB, 4 producers), errors $errors"
         ALL[$mode]="${ALL[$mode]:-} $rate"
     done
