@@ -44,31 +44,33 @@ void broker_config_default(struct broker_config *cfg)
 
 void broker_config_usage(void)
 {
-    fprintf(stdout,
-            "usage: ringlogd [options]\n"
-            "  --data-dir DIR            where logs and metadata live (./data)\n"
-            "  --listen HOST:PORT        client and inter-broker protocol (127.0.0.1:7171)\n"
-            "  --metrics HOST:PORT|off   Prometheus text at GET /metrics (127.0.0.1:7172)\n"
-            "  --node-id N               this broker's id (1)\n"
-            "  --peers ID@HOST:PORT,...  the cluster's brokers, this one included (none)\n"
-            "  --shards N                shard threads (online CPUs)\n"
-            "  --flush always|interval:MS|none   when data is fdatasync'ed (always)\n"
-            "  --cache-keep-bytes B|all  page cache a fast writer keeps behind its log end,\n"
-            "                            per partition (67108864)\n"
-            "  --config FILE             key = value lines; flags win\n"
-            "  --max-frame-bytes B       largest request frame (16777216)\n"
-            "  --max-connections N       connections accepted at once (10000)\n"
-            "  --default-partitions N    partitions of a topic created without a count (1)\n"
-            "  --log-level debug|info|warn|error (info)\n"
-            "  --tls-cert FILE, --tls-key FILE  serve TLS only on --listen (PEM; SIGHUP reloads)\n"
-            "  --tls-ca FILE             CA certificates that client certificates must chain to\n"
-            "  --tls-client-auth none|request|require  ask clients for a certificate (none)\n"
-            "  --sasl-bootstrap-user NAME:PASSWORD  create this SCRAM user (a super user) when\n"
-            "                            there is none; with users, clients must authenticate\n"
-            "  --super-users U,U,...     principals (NAME or User:NAME) no ACL restricts\n"
-            "  --auth-timeout-ms MS      close connections not authenticated by then (10000)\n"
-            "  --auth-failure-delay-ms MS  answer a failed authentication this late (1000)\n"
-            "  --help, --version\n");
+    fprintf(
+        stdout,
+        "usage: ringlogd [options]\n"
+        "  --data-dir DIR            where logs and metadata live (./data)\n"
+        "  --listen HOST:PORT        client and inter-broker protocol (127.0.0.1:7171)\n"
+        "  --metrics HOST:PORT|off   Prometheus text at GET /metrics (127.0.0.1:7172)\n"
+        "  --node-id N               this broker's id (1)\n"
+        "  --peers ID@HOST:PORT,...  the cluster's brokers, this one included (none)\n"
+        "  --shards N                shard threads (online CPUs)\n"
+        "  --flush always|interval:MS|none   when data is fdatasync'ed (always)\n"
+        "  --cache-keep-bytes B|all  page cache a fast writer keeps behind its log end,\n"
+        "                            per partition (67108864)\n"
+        "  --config FILE             key = value lines; flags win\n"
+        "  --max-frame-bytes B       largest request frame (16777216)\n"
+        "  --max-connections N       connections accepted at once (10000)\n"
+        "  --default-partitions N    partitions of a topic created without a count (1)\n"
+        "  --log-level debug|info|warn|error (info)\n"
+        "  --tls-cert FILE, --tls-key FILE  serve TLS only on --listen, and use it between\n"
+        "                            brokers (PEM; SIGHUP reloads)\n"
+        "  --tls-ca FILE             CA certificates that client and broker certificates chain to\n"
+        "  --tls-client-auth none|request|require  ask clients for a certificate (none)\n"
+        "  --sasl-bootstrap-user NAME:PASSWORD  create this SCRAM user (a super user) when\n"
+        "                            there is none; with users, clients must authenticate\n"
+        "  --super-users U,U,...     principals (NAME or User:NAME) no ACL restricts\n"
+        "  --auth-timeout-ms MS      close connections not authenticated by then (10000)\n"
+        "  --auth-failure-delay-ms MS  answer a failed authentication this late (1000)\n"
+        "  --help, --version\n");
 }
 
 static int parse_i64(const char *text, int64_t min, int64_t max, int64_t *out)
@@ -178,6 +180,15 @@ static int apply_tls_setting(struct broker_config *cfg, const char *key, const c
     return -1;
 }
 
+bool config_has_other_brokers(const struct broker_config *cfg)
+{
+    assert(cfg->peer_count >= 0);
+    for (int i = 0; i < cfg->peer_count; i++)
+        if (cfg->peers[i].node_id != cfg->node_id)
+            return true;
+    return false;
+}
+
 /* The TLS flags must make sense together: a certificate needs its key, a client policy a CA. */
 static int check_tls(const struct broker_config *cfg, char *err, size_t err_len)
 {
@@ -189,14 +200,11 @@ static int check_tls(const struct broker_config *cfg, char *err, size_t err_len)
         snprintf(err, err_len, "--tls-ca and --tls-client-auth need --tls-cert and --tls-key");
         return -1;
     }
-    for (int i = 0; cfg->tls_cert[0] && i < cfg->peer_count; i++) {
-        if (cfg->peers[i].node_id != cfg->node_id) {
-            snprintf(err, err_len,
-                     "--tls-cert with --peers naming other brokers: TLS between brokers is not "
-                     "supported yet (the links would be refused); run the cluster without TLS, "
-                     "or a single node with it");
-            return -1;
-        }
+    if (cfg->tls_cert[0] && !cfg->tls_ca[0] && config_has_other_brokers(cfg)) {
+        snprintf(err, err_len,
+                 "--tls-cert with --peers naming other brokers needs --tls-ca: links between "
+                 "brokers are mutually authenticated against it");
+        return -1;
     }
     if (cfg->tls_client_auth != TLS_CLIENT_AUTH_NONE && !cfg->tls_ca[0]) {
         snprintf(err, err_len, "--tls-client-auth %s needs --tls-ca (the CA of the clients)",

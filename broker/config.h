@@ -82,4 +82,7 @@ int parse_host_port(const char *text, char *host, size_t host_len, uint16_t *por
 
 void broker_config_usage(void);
 
+/* Whether --peers names a broker other than this one (a cluster, not a single node). */
+bool config_has_other_brokers(const struct broker_config *cfg);
+
 #endif

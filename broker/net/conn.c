@@ -115,7 +115,8 @@ static void on_recv(struct rl_completion *done, int32_t res, uint32_t flags)
         uint16_t id = (uint16_t)(flags >> IORING_CQE_BUFFER_SHIFT);
         metrics_add(&c->shard->metrics.bytes_in, (uint64_t)res);
         const uint8_t *data = bufring_buffer(&c->shard->loop.recv_buffers, id);
-        bool hello = !c->got_bytes && !c->tls && conn_tls_hello_on_plaintext(c, data, (size_t)res);
+        bool hello = !c->got_bytes && (c->tls ? conn_tls_peer_hello_in_clear(c, data, (size_t)res)
+                                              : conn_tls_hello_on_plaintext(c, data, (size_t)res));
         c->got_bytes = true;
         if (!c->closing && !hello && c->tls)
             conn_tls_received(c, data, (size_t)res);

@@ -71,6 +71,9 @@ struct conn_hand_over {
     void (*take)(struct conn_hand_over *h, struct shard *s, int fd);
     /* The connection closed before that: free h (the socket is closed). */
     void (*drop)(struct conn_hand_over *h);
+    /* Set before take on a TLS connection: its session, the taker's now
+     * (what was received is decrypted; what is unsent goes with it). */
+    struct tls_session *tls;
 };
 
 struct conn {
@@ -193,6 +196,9 @@ void conn_tls_flush(struct conn *c, int n);
 bool conn_tls_sent(struct conn *c, int32_t *res);
 /* A plaintext connection whose first bytes are a TLS ClientHello: logs it. */
 bool conn_tls_hello_on_plaintext(struct conn *c, const uint8_t *data, size_t len);
+/* The first bytes on a TLS listener: true when they are a plaintext peer
+ * hello, refused (logged and closed) here. */
+bool conn_tls_peer_hello_in_clear(struct conn *c, const uint8_t *data, size_t len);
 
 /*
  * Moving between shards (conn_move.c). conn_note_owner records which shard

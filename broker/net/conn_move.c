@@ -109,6 +109,8 @@ static void finish_hand_over(struct conn *c)
     int fd = c->fd;
     c->fd = -1;
     c->hand_over = NULL;
+    h->tls = c->tls;
+    c->tls = NULL;
     c->closing = true;
     h->take(h, c->shard, fd);
 }
@@ -118,10 +120,6 @@ void conn_hand_over(struct conn *c, struct conn_hand_over *h)
     assert(c->hand_over == NULL && h != NULL && h->take != NULL && h->drop != NULL);
     assert(!c->moving && !c->closing);
     c->hand_over = h;
-    if (c->tls) { /* the taker would read ciphertext: links over TLS are not there yet */
-        conn_close(c, "a peer link over TLS is not supported yet");
-        return; /* conn_maybe_free drops h */
-    }
     c->moving = true; /* no re-arm of the recv from here on */
     conn_cancel_timer(c);
     if (c->recv_armed) {

@@ -17,6 +17,9 @@
 
 #include "conn.h"
 #include "diag.h"
+#include "endian_le.h"
+#include "frame.h"
+#include "peer_hello.h"
 #include "server.h"
 #include "shard.h"
 #include "tls.h"
@@ -62,6 +65,8 @@ bool conn_tls_attach(struct conn *c)
     c->tls = tls_session_new(ctx, true, NULL);
     SSL_CTX_free(ctx); /* the session holds its own reference */
     char peer[80];
+    if (c->tls && !tls_server_client_certs(c->shard->srv->tls))
+        tls_session_cert_for_links_only(c->tls); /* asked for on a cluster, for links only */
     if (c->tls)
         tls_session_set_peer(c->tls, peer_text(c, peer, sizeof(peer)));
     return c->tls != NULL;
@@ -77,6 +82,26 @@ bool conn_tls_hello_on_plaintext(struct conn *c, const uint8_t *data, size_t len
         DIAG_WARN("connection %llu from %s: refused a TLS ClientHello: this listener is "
                   "plaintext (start ringlogd with --tls-cert and --tls-key for TLS)",
                   (unsigned long long)c->id, peer_text(c, peer, sizeof(peer)));
+    conn_close(c, NULL);
+    return true;
+}
+
+bool conn_tls_peer_hello_in_clear(struct conn *c, const uint8_t *data, size_t len)
+{
+    assert(c->tls != NULL && !tls_session_established(c->tls));
+    if (len < RL_FRAME_HEADER_BYTES || tls_looks_like_client_hello(data, len))
+        return false;
+    uint32_t body = rl_be32(data);
+    if (body > len - RL_FRAME_HEADER_BYTES ||
+        !peer_hello_in_frame(data + RL_FRAME_HEADER_BYTES, body))
+        return false;
+    char peer[80];
+    if (may_log_failure(c))
+        DIAG_WARN("connection %llu from %s: refused a plaintext peer hello: this broker's links "
+                  "use TLS (start every broker of the cluster with --tls-cert, --tls-key and "
+                  "--tls-ca)",
+                  (unsigned long long)c->id, peer_text(c, peer, sizeof(peer)));
+    metrics_add(&c->shard->metrics.protocol_errors, 1);
     conn_close(c, NULL);
     return true;
 }
@@ -134,22 +159,6 @@ void conn_tls_received(struct conn *c, const uint8_t *data, size_t len)
         conn_flush(c); /* handshake records, session tickets, key updates */
 }
 
-/* Cuts the gathered iovecs at TLS_FLUSH_MAX bytes; returns how many remain, *total their bytes. */
-static int trim(struct iovec *iov, int n, size_t max, size_t *total)
-{
-    size_t sum = 0;
-    for (int i = 0; i < n; i++) {
-        if (sum + iov[i].iov_len >= max) {
-            iov[i].iov_len = max - sum;
-            *total = max;
-            return i + 1;
-        }
-        sum += iov[i].iov_len;
-    }
-    *total = sum;
-    return n;
-}
-
 static void send_flight(struct conn *c, const uint8_t *data, size_t len)
 {
     assert(len > 0 && !c->sending);
@@ -166,7 +175,7 @@ void conn_tls_flush(struct conn *c, int n)
     size_t plain = 0;
     if (n > 0) {
         assert(tls_session_established(c->tls)); /* replies come from frames, after it */
-        n = trim(c->iov, n, TLS_FLUSH_MAX, &plain);
+        n = tls_iov_trim(c->iov, n, TLS_FLUSH_MAX, &plain);
         if (tls_session_seal(c->tls, c->iov, n) != TLS_OK) {
             tls_failed(c);
             return;

@@ -176,6 +176,7 @@ static int resolve(struct peer_node *n, const struct peer *p, char *err, size_t 
     n->addr_len = res->ai_addrlen;
     freeaddrinfo(res);
     snprintf(n->addr_text, sizeof(n->addr_text), "%s:%u", p->host, p->port);
+    snprintf(n->host, sizeof(n->host), "%s", p->host);
     return 0;
 }
 

@@ -28,6 +28,7 @@
 #include "peer_node.h"
 #include "server.h"
 #include "shard.h"
+#include "tls.h"
 
 struct pending {
     struct conn_hand_over hand_over;
@@ -39,6 +40,7 @@ struct pending {
 static void pending_free(struct pending *p)
 {
     ringlog__request__free_unpacked(p->req, NULL);
+    tls_session_free(p->hand_over.tls); /* NULL once a link took it */
     free(p);
 }
 
@@ -79,6 +81,27 @@ static const struct peer_link_ops accept_ops = {
     .on_close = peer_node_on_close,
 };
 
+/*
+ * On a TLS cluster, who the link is: it came over TLS (the listener is TLS
+ * only, so a plaintext hello never gets here: conn_tls.c refuses it), with
+ * a certificate that verified against --tls-ca and names the host --peers
+ * gives the node it says it is. 0, or an error code with reason set.
+ */
+static int check_identity(const struct peer_link *l, char *reason, size_t len)
+{
+    assert(l->shard->srv->tls != NULL && l->node != NULL);
+    if (!l->tls) {
+        snprintf(reason, len, "a plaintext peer hello, and this cluster's links use TLS");
+        return RINGLOG__ERROR_CODE__AUTHENTICATION_FAILED;
+    }
+    char why[400];
+    if (tls_session_check_peer(l->tls, l->node->host, why, sizeof(why)) != 0) {
+        snprintf(reason, len, "%s", why);
+        return RINGLOG__ERROR_CODE__AUTHENTICATION_FAILED;
+    }
+    return RINGLOG__ERROR_CODE__NONE;
+}
+
 /* Checks the hello on the link shard; the link is up, or refused. */
 static void check_hello(struct shard *s, struct pending *p)
 {
@@ -90,6 +113,11 @@ static void check_hello(struct shard *s, struct pending *p)
         return;
     }
     l->peer_node_id = hello->node_id;
+    if (p->hand_over.tls) {
+        struct tls_session *t = p->hand_over.tls;
+        p->hand_over.tls = NULL;
+        peer_link_tls_start(l, t); /* established: nothing to fail */
+    }
     struct peer_identity self;
     peer_self(s->srv, &self);
     Ringlog__PeerHelloResponse answer;
@@ -102,6 +130,8 @@ static void check_hello(struct shard *s, struct pending *p)
                  hello->node_id, self.node_id);
         code = RINGLOG__ERROR_CODE__NODE_ID_MISMATCH;
     }
+    if (code == RINGLOG__ERROR_CODE__NONE && s->srv->tls)
+        code = check_identity(l, reason, sizeof(reason));
     if (code != RINGLOG__ERROR_CODE__NONE) {
         refuse(l, p->req, code, reason);
         return;

@@ -25,6 +25,7 @@
 #include "peer_node.h"
 #include "server.h"
 #include "shard.h"
+#include "tls.h"
 
 static const struct peer_link_ops dial_ops;
 
@@ -61,6 +62,27 @@ static void send_hello(struct peer_link *l)
     peer_link_flush(l);
 }
 
+/*
+ * On a TLS cluster the link is a TLS client: it shows this broker's
+ * certificate and checks the other's against --tls-ca and the host
+ * --peers gives it. False when it failed (the link is closing).
+ */
+static bool start_tls(struct peer_link *l)
+{
+    struct server *srv = l->shard->srv;
+    assert(l->dialer && l->tls == NULL);
+    if (!srv->tls)
+        return true;
+    SSL_CTX *ctx = tls_server_ctx(srv->tls);
+    struct tls_session *t = tls_session_new(ctx, false, l->node->host);
+    SSL_CTX_free(ctx); /* the session holds its own reference */
+    if (!t) {
+        dial_failed(l, true, "out of memory for a TLS session");
+        return false;
+    }
+    return peer_link_tls_start(l, t);
+}
+
 static void on_connect(struct rl_completion *done, int32_t res, uint32_t flags)
 {
     (void)flags;
@@ -78,7 +100,8 @@ static void on_connect(struct rl_completion *done, int32_t res, uint32_t flags)
     }
     l->state = LINK_HELLO_SENT;
     l->deadline_ms = l->shard->loop.now_ms + PEER_HANDSHAKE_TIMEOUT_MS;
-    send_hello(l);
+    if (start_tls(l))
+        send_hello(l);
     peer_link_maybe_free(l);
 }
 

@@ -50,6 +50,7 @@ enum peer_link_state {
 struct peer_link;
 struct peer_node;
 struct shard;
+struct tls_session;
 
 /* What a link tells the module that made it (peer_dial.c, peer_accept.c). */
 struct peer_link_ops {
@@ -86,6 +87,10 @@ struct peer_link {
     int64_t queued_bytes;         /* counted messages in the queue (not handshake frames) */
     struct iovec iov[PEER_MAX_IOV];
     struct msghdr msg;
+    /* TLS (peer_link_tls.c): NULL on a plaintext cluster */
+    struct tls_session *tls;
+    size_t tls_plain_sending; /* queued bytes the ciphertext in flight carries */
+    bool tls_failed;          /* the handshake failed: its alert goes out, then close */
 };
 
 /* Another broker of --peers. The atomics are touched by any shard, the rest
@@ -97,6 +102,7 @@ struct peer_node {
     struct sockaddr_storage addr;
     socklen_t addr_len;
     char addr_text[300];
+    char host[256]; /* as --peers gives it: what the node's certificate must name */
     _Atomic(struct peer_out *) inbox; /* pushed by other shards, newest first */
     _Atomic bool up;
     _Atomic int64_t queued_bytes; /* inbox plus the link's queue */

@@ -15,6 +15,7 @@
 #include "io/loop.h"
 #include "server.h"
 #include "shard.h"
+#include "tls.h"
 
 static void on_recv(struct rl_completion *done, int32_t res, uint32_t flags);
 static void on_send(struct rl_completion *done, int32_t res, uint32_t flags);
@@ -69,6 +70,18 @@ void peer_link_arm_recv(struct peer_link *l)
     l->recv_armed = true;
 }
 
+/* Sends l->iov[0..n) (one sendmsg). */
+void peer_link_submit(struct peer_link *l, int n)
+{
+    assert(n > 0 && !l->sending && !l->closing);
+    memset(&l->msg, 0, sizeof(l->msg));
+    l->msg.msg_iov = l->iov;
+    l->msg.msg_iovlen = (size_t)n;
+    struct io_uring_sqe *sqe = link_sqe(l, &l->send_done);
+    io_uring_prep_sendmsg(sqe, l->fd, &l->msg, MSG_NOSIGNAL);
+    l->sending = true;
+}
+
 /* A PeerMessage frame: its bytes become the receiver's (no copy when the
  * decoder reassembled it in a buffer of its own). */
 static void deliver(struct peer_link *l, const uint8_t *frame, size_t len)
@@ -88,7 +101,7 @@ static void deliver(struct peer_link *l, const uint8_t *frame, size_t len)
     l->ops->on_message(l, body, len);
 }
 
-static void consume_bytes(struct peer_link *l, const uint8_t *data, size_t len)
+void peer_link_consume(struct peer_link *l, const uint8_t *data, size_t len)
 {
     const uint8_t *frame;
     size_t frame_len;
@@ -116,8 +129,10 @@ static void on_recv(struct rl_completion *done, int32_t res, uint32_t flags)
     if (res > 0 && (flags & IORING_CQE_F_BUFFER)) {
         uint16_t id = (uint16_t)(flags >> IORING_CQE_BUFFER_SHIFT);
         struct bufring *b = &l->shard->loop.recv_buffers;
-        if (!l->closing)
-            consume_bytes(l, bufring_buffer(b, id), (size_t)res);
+        if (!l->closing && l->tls)
+            peer_link_tls_received(l, bufring_buffer(b, id), (size_t)res);
+        else if (!l->closing)
+            peer_link_consume(l, bufring_buffer(b, id), (size_t)res);
         bufring_recycle(b, id);
     } else if (res == 0) {
         peer_link_close(l, "the peer closed the connection");
@@ -182,7 +197,13 @@ static bool gather_piece(struct peer_link *l, int *n, size_t *skip, const void *
 
 void peer_link_flush(struct peer_link *l)
 {
-    if (l->sending || l->closing || !l->head || l->state == LINK_CONNECTING)
+    if (l->sending || l->closing || l->state == LINK_CONNECTING)
+        return;
+    if (l->tls && (!l->head || l->tls_failed || !tls_session_established(l->tls))) {
+        peer_link_tls_flush(l, 0); /* handshake records, an alert, session tickets */
+        return;
+    }
+    if (!l->head)
         return;
     int n = 0;
     size_t skip = l->head_sent;
@@ -193,12 +214,10 @@ void peer_link_flush(struct peer_link *l)
             break;
     }
     assert(n > 0);
-    memset(&l->msg, 0, sizeof(l->msg));
-    l->msg.msg_iov = l->iov;
-    l->msg.msg_iovlen = (size_t)n;
-    struct io_uring_sqe *sqe = link_sqe(l, &l->send_done);
-    io_uring_prep_sendmsg(sqe, l->fd, &l->msg, MSG_NOSIGNAL);
-    l->sending = true;
+    if (l->tls)
+        peer_link_tls_flush(l, n);
+    else
+        peer_link_submit(l, n);
 }
 
 /* The head message is sent whole: free it. */
@@ -233,6 +252,10 @@ static void on_send(struct rl_completion *done, int32_t res, uint32_t flags)
     }
     if (l->node)
         metrics_add(&l->node->stats->bytes_sent, (uint64_t)res);
+    if (l->tls && !peer_link_tls_sent(l, &res)) {
+        peer_link_maybe_free(l);
+        return;
+    }
     size_t left = (size_t)res;
     while (left > 0) {
         assert(l->head != NULL);
@@ -243,8 +266,8 @@ static void on_send(struct rl_completion *done, int32_t res, uint32_t flags)
         if (l->head_sent == peer_out_bytes(l->head))
             pop_sent(l);
     }
-    if (l->state == LINK_REFUSING && !l->head)
-        peer_link_close(l, NULL); /* the refusal is out */
+    if (l->state == LINK_REFUSING && (!l->head || l->tls_failed))
+        peer_link_close(l, NULL); /* the refusal (or the TLS alert) is out */
     peer_link_flush(l);
     peer_link_maybe_free(l);
 }
@@ -291,5 +314,6 @@ void peer_link_maybe_free(struct peer_link *l)
     if (counted > 0)
         atomic_fetch_sub(&l->node->queued_bytes, counted);
     rl_frame_decoder_destroy(&l->decoder);
+    tls_session_free(l->tls);
     free(l);
 }

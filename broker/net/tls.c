@@ -8,6 +8,7 @@
 
 #include <openssl/err.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 enum {
     PLAIN_CHUNK = 64 * 1024, /* plaintext handed up at a time */
@@ -25,6 +26,7 @@ struct tls_buf {
 struct tls_session {
     SSL *ssl;
     bool established;
+    bool links_only; /* tls_session_cert_for_links_only */
     /* Ciphertext the BIO hands OpenSSL: the received buffer being fed. */
     const uint8_t *win;
     size_t win_len;
@@ -122,6 +124,13 @@ static void bio_method_make(void)
 
 /* ---- sessions ---- */
 
+/* A client session's check: OpenSSL's verdict stands. */
+static int verify_strict(int preverify_ok, X509_STORE_CTX *store)
+{
+    assert(store != NULL);
+    return preverify_ok;
+}
+
 struct tls_session *tls_session_new(SSL_CTX *ctx, bool server, const char *verify_host)
 {
     assert(ctx != NULL && (server || verify_host != NULL));
@@ -147,6 +156,9 @@ struct tls_session *tls_session_new(SSL_CTX *ctx, bool server, const char *verif
         SSL_set_accept_state(ssl);
     } else {
         SSL_set_connect_state(ssl);
+        /* Whatever the context asks of clients; a callback of our own, as
+         * NULL would keep the context's (which may let failures through). */
+        SSL_set_verify(ssl, SSL_VERIFY_PEER, verify_strict);
         if (!SSL_set_tlsext_host_name(ssl, verify_host) || !SSL_set1_host(ssl, verify_host)) {
             tls_session_free(t);
             return NULL;
@@ -168,6 +180,12 @@ void tls_session_free(struct tls_session *t)
 bool tls_session_established(const struct tls_session *t)
 {
     return t->established;
+}
+
+void tls_session_cert_for_links_only(struct tls_session *t)
+{
+    assert(t != NULL && !t->established);
+    t->links_only = true;
 }
 
 const char *tls_session_error(const struct tls_session *t)
@@ -355,7 +373,7 @@ int tls_session_peer_cn(const struct tls_session *t, char *buf, size_t len)
 {
     assert(t != NULL && len > 0);
     buf[0] = '\0';
-    if (!t->established || SSL_get_verify_result(t->ssl) != X509_V_OK)
+    if (!t->established || t->links_only || SSL_get_verify_result(t->ssl) != X509_V_OK)
         return -1;
     X509 *peer = SSL_get0_peer_certificate(t->ssl);
     if (!peer)
@@ -375,4 +393,47 @@ int tls_session_peer_cn(const struct tls_session *t, char *buf, size_t len)
     }
     OPENSSL_free(utf8);
     return rc;
+}
+
+int tls_session_check_peer(const struct tls_session *t, const char *host, char *why, size_t len)
+{
+    assert(t != NULL && host != NULL && len > 0);
+    X509 *peer = t->established ? SSL_get0_peer_certificate(t->ssl) : NULL;
+    long verify = SSL_get_verify_result(t->ssl);
+    if (!peer) {
+        snprintf(why, len, "no certificate was presented");
+        return -1;
+    }
+    if (verify != X509_V_OK) {
+        snprintf(why, len, "its certificate failed the check against --tls-ca: %s",
+                 X509_verify_cert_error_string(verify));
+        return -1;
+    }
+    int named = X509_check_ip_asc(peer, host, 0);
+    if (named < 0) /* not an address: a DNS name */
+        named = X509_check_host(peer, host, 0, 0, NULL);
+    if (named != 1) {
+        char subject[160];
+        X509_NAME_oneline(X509_get_subject_name(peer), subject, sizeof(subject));
+        snprintf(why, len, "its certificate (%s) does not name %s, its host in --peers", subject,
+                 host);
+        return -1;
+    }
+    return 0;
+}
+
+int tls_iov_trim(struct iovec *iov, int n, size_t max, size_t *total)
+{
+    assert(n >= 0 && max > 0);
+    size_t sum = 0;
+    for (int i = 0; i < n; i++) {
+        if (sum + iov[i].iov_len >= max) {
+            iov[i].iov_len = max - sum;
+            *total = max;
+            return i + 1;
+        }
+        sum += iov[i].iov_len;
+    }
+    *total = sum;
+    return n;
 }

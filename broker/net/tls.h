@@ -44,6 +44,10 @@ void tls_server_close(struct tls_server *t);
 /* The current context, with a reference the caller drops (SSL_CTX_free). */
 SSL_CTX *tls_server_ctx(struct tls_server *t);
 
+/* Whether a client's certificate may name its principal (--tls-client-auth
+ * request or require); under none it is asked for on a cluster, for links only. */
+bool tls_server_client_certs(const struct tls_server *t);
+
 /* "user-space" or "kernel": which record layer the sessions use. */
 const char *tls_server_mode(const struct tls_server *t);
 
@@ -69,6 +73,9 @@ struct tls_session *tls_session_new(SSL_CTX *ctx, bool server, const char *verif
 void tls_session_free(struct tls_session *t);
 
 bool tls_session_established(const struct tls_session *t);
+
+/* The peer's certificate serves links only: tls_session_peer_cn says none. */
+void tls_session_cert_for_links_only(struct tls_session *t);
 
 /*
  * Feeds received ciphertext: runs the handshake, then decrypts every
@@ -108,6 +115,17 @@ void tls_session_describe(const struct tls_session *t, char *buf, size_t len);
  * CN, several CNs, or one that does not fit.
  */
 int tls_session_peer_cn(const struct tls_session *t, char *buf, size_t len);
+
+/*
+ * Whether the peer is the broker at host (its --peers host): its
+ * certificate verified against --tls-ca and names host, as an IP or DNS
+ * subject alternative name (or, without DNS names, the CN). 0, or -1 with
+ * why set for a log line.
+ */
+int tls_session_check_peer(const struct tls_session *t, const char *host, char *why, size_t len);
+
+/* Cuts iov[0..n) at max bytes; returns how many iovecs remain, *total their bytes. */
+int tls_iov_trim(struct iovec *iov, int n, size_t max, size_t *total);
 
 /* Whether bytes starting a connection look like a TLS ClientHello record. */
 bool tls_looks_like_client_hello(const uint8_t *data, size_t len);

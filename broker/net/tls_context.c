@@ -31,6 +31,7 @@ struct tls_server {
     char key[PATH_MAX];
     char ca[PATH_MAX];
     enum tls_client_auth auth;
+    bool links; /* other brokers dial in: their certificates are always asked for */
     const char *mode;
 };
 
@@ -99,13 +100,43 @@ static bool files_readable(const struct tls_server *t, char *err, size_t err_len
     return true;
 }
 
-/* A server context from the files: TLS 1.2 and 1.3 only, no renegotiation. */
+/*
+ * Under --tls-client-auth none on a cluster, clients keep what "none"
+ * gave them: a certificate is asked for (a link must show one) but a
+ * failed check does not end the handshake; the result stays in the
+ * session, and peer_accept.c refuses a link whose check failed.
+ */
+static int verify_later(int preverify_ok, X509_STORE_CTX *store)
+{
+    (void)preverify_ok;
+    assert(store != NULL);
+    return 1;
+}
+
+/* The certificate check of sessions on this context. */
+static void set_verify(SSL_CTX *ctx, const struct tls_server *t)
+{
+    assert(ctx != NULL && t != NULL);
+    if (t->auth == TLS_CLIENT_AUTH_REQUIRE)
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    else if (t->auth == TLS_CLIENT_AUTH_REQUEST)
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    else if (t->links)
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_later);
+    else
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+}
+
+/*
+ * A context from the files: TLS 1.2 and 1.3 only, no renegotiation. Both
+ * roles (TLS_method): a broker dialing another is a client on it.
+ */
 static SSL_CTX *build_ctx(const struct tls_server *t, char *err, size_t err_len)
 {
     char why[160];
     if (!files_readable(t, err, err_len))
         return NULL;
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    SSL_CTX *ctx = SSL_CTX_new(TLS_method());
     if (!ctx || !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION)) {
         snprintf(err, err_len, "TLS: %s", ssl_reason(why, sizeof(why)));
         SSL_CTX_free(ctx);
@@ -114,11 +145,7 @@ static SSL_CTX *build_ctx(const struct tls_server *t, char *err, size_t err_len)
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"ringlogd", 8);
-    int verify = t->auth == TLS_CLIENT_AUTH_REQUIRE
-                     ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT
-                 : t->auth == TLS_CLIENT_AUTH_REQUEST ? SSL_VERIFY_PEER
-                                                      : SSL_VERIFY_NONE;
-    SSL_CTX_set_verify(ctx, verify, NULL);
+    set_verify(ctx, t);
     if (SSL_CTX_use_certificate_chain_file(ctx, t->cert) != 1)
         snprintf(err, err_len, "--tls-cert %s: %s", t->cert, ssl_reason(why, sizeof(why)));
     else if (SSL_CTX_use_PrivateKey_file(ctx, t->key, SSL_FILETYPE_PEM) != 1)
@@ -174,6 +201,8 @@ int tls_server_open(const struct broker_config *cfg, struct tls_server **out, ch
     snprintf(t->key, sizeof(t->key), "%s", cfg->tls_key);
     snprintf(t->ca, sizeof(t->ca), "%s", cfg->tls_ca);
     t->auth = cfg->tls_client_auth;
+    t->links = config_has_other_brokers(cfg);
+    assert(!t->links || t->ca[0]); /* config.c: a cluster's TLS needs its CA */
     t->ctx = build_ctx(t, err, err_len);
     if (!t->ctx) {
         free(t);
@@ -185,7 +214,8 @@ int tls_server_open(const struct broker_config *cfg, struct tls_server **out, ch
     char why[128];
     bool ktls = kernel_tls_present(why, sizeof(why));
     t->mode = "user-space";
-    DIAG_INFO("TLS on --listen, client certificates %s; record layer in %s (kernel TLS %s%s)",
+    DIAG_INFO("TLS on --listen%s, client certificates %s; record layer in %s (kernel TLS %s%s)",
+              t->links ? " and between brokers (mutual, against --tls-ca)" : "",
               t->auth == TLS_CLIENT_AUTH_REQUIRE   ? "required"
               : t->auth == TLS_CLIENT_AUTH_REQUEST ? "requested"
                                                    : "not asked for",
@@ -215,6 +245,12 @@ SSL_CTX *tls_server_ctx(struct tls_server *t)
     SSL_CTX_up_ref(ctx);
     pthread_mutex_unlock(&t->lock);
     return ctx;
+}
+
+bool tls_server_client_certs(const struct tls_server *t)
+{
+    assert(t != NULL);
+    return t->auth != TLS_CLIENT_AUTH_NONE;
 }
 
 const char *tls_server_mode(const struct tls_server *t)

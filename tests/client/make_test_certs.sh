@@ -4,6 +4,8 @@
 #   other/     the same from another CA (a CA the broker does not trust, and vice versa)
 #   expired/   broker.crt and client.crt signed by good/ca, valid only in 2020
 #   wronghost/ broker.crt signed by good/ca for other.example only
+#   wrongpeer/ broker.crt signed by good/ca for other.example only, usable between
+#              brokers (serverAuth and clientAuth): a peer whose name is wrong
 # usage: make_test_certs.sh SOURCE_DIR DIR
 set -euo pipefail
 src=$1
@@ -56,4 +58,8 @@ sign "$dir/expired" client "/CN=expired-client" "$client_ext" 20200101000000Z 20
 sign "$dir/wronghost" broker "/CN=other.example" "basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature
 extendedKeyUsage=serverAuth
+subjectAltName=DNS:other.example"
+sign "$dir/wrongpeer" broker "/CN=other.example" "basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=serverAuth,clientAuth
 subjectAltName=DNS:other.example"

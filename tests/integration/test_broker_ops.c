@@ -237,7 +237,19 @@ Test(ops, tls_flags_go_together)
                        "--tls-key", "/k",         "--node-id",
                        "2",         "--peers",    "1@127.0.0.1:7171,2@127.0.0.1:7181"};
     cr_assert_eq(broker_config_parse(&cfg, 9, cluster, err, sizeof(err)), -1);
-    cr_assert(strstr(err, "TLS between brokers is not supported yet"), "%s", err);
+    cr_assert(strstr(err, "--peers naming other brokers needs --tls-ca"), "%s", err);
+    char *cluster_ca[] = {"ringlogd",
+                          "--tls-cert",
+                          "/c",
+                          "--tls-key",
+                          "/k",
+                          "--tls-ca",
+                          "/ca",
+                          "--node-id",
+                          "2",
+                          "--peers",
+                          "1@127.0.0.1:7171,2@127.0.0.1:7181"};
+    cr_assert_eq(broker_config_parse(&cfg, 11, cluster_ca, err, sizeof(err)), 0, "%s", err);
     char *big_id[] = {"ringlogd", "--node-id", "64", "--peers", "1@h:1,64@h:2"};
     cr_assert_eq(broker_config_parse(&cfg, 5, big_id, err, sizeof(err)), -1);
     cr_assert(strstr(err, "node id 64 is too large: a cluster's ids are 0 to 63"), "%s", err);
