@@ -233,8 +233,8 @@ static int validate_config(const Ringlog__TopicConfig *c, struct topic_config *o
         *why = "retention must be -1 (unlimited), 0 (default) or positive";
         return -1;
     }
-    if (c->segment_bytes != 0 && (c->segment_bytes < 1024 || c->segment_bytes > (2LL << 30))) {
-        *why = "segment_bytes must be between 1024 and 2147483648";
+    if (c->segment_bytes != 0 && (c->segment_bytes < 4096 || c->segment_bytes > (2LL << 30))) {
+        *why = "segment_bytes must be between 4096 and 2147483648 (the storage engine's range)";
         return -1;
     }
     if (c->segment_ms < 0) {

@@ -433,6 +433,9 @@ Test(conform, every_error_comes_with_a_message)
                  RINGLOG__ERROR_CODE__INVALID_REPLICATION_FACTOR, "rf");
     expect_error(wire_create_topic_with(fd, "seg", 1, 1, 1023), RINGLOG__ERROR_CODE__INVALID_CONFIG,
                  "segment");
+    /* Below the storage engine's 4096 it is a config error, not a STORAGE_ERROR at open. */
+    expect_error(wire_create_topic_with(fd, "seg", 1, 1, 4095), RINGLOG__ERROR_CODE__INVALID_CONFIG,
+                 "segment 4095");
     expect_error(wire_delete_topic(fd, "missing"), E_TOPIC, "delete");
     expect_error(commit_offset("g", "missing", 0, 1), E_TOPIC, "commit");
     expect_error(commit_offset("g", "errors", 3, 1), E_PART, "commit");
