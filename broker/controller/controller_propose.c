@@ -6,6 +6,7 @@
  * the record is committed and applied on this broker.
  */
 #include <assert.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,14 +83,31 @@ void controller_propose(struct shard *s, struct controller_call *c, const Protob
     partition_produce(meta, &c->pp);
 }
 
+/* This broker, or a peer whose link to this broker (the controller) is up now. */
+static bool broker_up(const struct server *srv, uint32_t i)
+{
+    return srv->cfg.peers[i].node_id == srv->cfg.node_id ||
+           atomic_load_explicit(&srv->peer_stats[i].up, memory_order_relaxed) != 0;
+}
+
+/*
+ * Partition p's replicas: rf brokers in node-id order from a start spread by
+ * name, among the brokers up now when at least rf are (a replica placed on
+ * a broker that is down leaves an RF 2 partition without a quorum until it
+ * returns), else among every broker not decommissioned.
+ */
 void controller_place(struct controller *ctl, const struct server *srv, const char *name,
                       uint32_t first, uint32_t end, uint32_t rf, int32_t *out)
 {
+    uint32_t up = 0;
+    for (uint32_t i = 0; i < (uint32_t)srv->cfg.peer_count; i++)
+        up += broker_up(srv, i) && !controller_is_decommissioned(ctl, srv->cfg.peers[i].node_id);
+    bool only_up = up >= rf;
     int32_t nodes[BROKER_MAX_PEERS];
     uint32_t n = 0;
     for (uint32_t i = 0; i < (uint32_t)srv->cfg.peer_count; i++) {
         int32_t id = srv->cfg.peers[i].node_id;
-        if (controller_is_decommissioned(ctl, id))
+        if (controller_is_decommissioned(ctl, id) || (only_up && !broker_up(srv, i)))
             continue;
         uint32_t k = n++;
         while (k > 0 && nodes[k - 1] > id) {

@@ -996,3 +996,30 @@ Test(cluster, a_replica_added_after_retention_starts_at_the_log_start)
         usleep(100 * 1000);
     cr_assert(moved_to("kept", 0, all, 3), "node %d did not catch up from the log start", all[2]);
 }
+
+/*
+ * A topic created while a broker is down gets no replica there when
+ * enough brokers are up: an RF 2 partition with a replica on the dead
+ * broker had no quorum, so its acks=all writes waited for that broker.
+ */
+Test(cluster, placement_skips_a_broker_that_is_down)
+{
+    start_cluster_of(3);
+    create_replicated("warmup", 1, 3);
+    wait_settled("warmup");
+    broker_kill(&node_by_id(3)->b);
+    sleep(1); /* the controller sees the link down */
+    create_replicated("twos", 3, 2);
+    for (uint32_t p = 0; p < 3; p++) {
+        struct pview v;
+        int64_t until = now_ms() + 10000;
+        while (!(leader_view("twos", p, &v) && v.isr == 2) && now_ms() < until)
+            usleep(50 * 1000);
+        cr_assert_eq(v.n, 2, "partition %u", p);
+        cr_assert(!has(v.replicas, v.n, 3), "partition %u placed on the dead broker", p);
+        cr_assert_eq(v.isr, 2, "partition %u has both its replicas in sync", p);
+    }
+    int l = wait_leader("twos", -1, 5000);
+    cr_assert_gt(l, 0);
+    cr_assert_eq(produce_seq(l, "twos", 1), 0, "acks=all with a broker down");
+}
