@@ -110,8 +110,10 @@ static struct node *node_by_id(int id)
     return &nodes[id - 1];
 }
 
-/* Creates the topic through whichever broker is the controller (others say NOT_CONTROLLER). */
-static void create_replicated(const char *topic, uint32_t partitions, uint32_t rf)
+/* Creates the topic through whichever broker is the controller (others say NOT_CONTROLLER),
+ * with cfg (NULL: the defaults). */
+static void create_replicated_with(const char *topic, uint32_t partitions, uint32_t rf,
+                                   const Ringlog__TopicConfig *cfg)
 {
     int64_t deadline = now_ms() + 20000;
     for (int attempt = 0; now_ms() < deadline; attempt++) {
@@ -120,7 +122,8 @@ static void create_replicated(const char *topic, uint32_t partitions, uint32_t r
             continue;
         int fd = wire_connect(x->port);
         cr_assert(fd >= 0);
-        Ringlog__Response *r = wire_create_topic_replicated(fd, topic, partitions, rf);
+        Ringlog__Response *r = cfg ? wire_create_topic_full(fd, topic, partitions, rf, cfg)
+                                   : wire_create_topic_replicated(fd, topic, partitions, rf);
         close(fd);
         cr_assert_not_null(r);
         int err = wire_first_error(r);
@@ -131,6 +134,11 @@ static void create_replicated(const char *topic, uint32_t partitions, uint32_t r
         usleep(50 * 1000);
     }
     cr_assert_fail("no controller took the topic within 20 s");
+}
+
+static void create_replicated(const char *topic, uint32_t partitions, uint32_t rf)
+{
+    create_replicated_with(topic, partitions, rf, NULL);
 }
 
 /* What broker x says of partition 0 of topic: its leader (-1 none) and, if asked, log end. */
@@ -955,19 +963,7 @@ Test(cluster, a_replica_added_after_retention_starts_at_the_log_start)
     Ringlog__TopicConfig cfg = RINGLOG__TOPIC_CONFIG__INIT;
     cfg.segment_bytes = 4096;
     cfg.retention_bytes = 4096;
-    int64_t deadline = now_ms() + 20000;
-    for (int attempt = 0; now_ms() < deadline; attempt++) {
-        int fd = wire_connect(nodes[attempt % nnodes].port);
-        cr_assert(fd >= 0);
-        Ringlog__Response *r = wire_create_topic_full(fd, "kept", 1, 2, &cfg);
-        close(fd);
-        int err = wire_first_error(r);
-        ringlog__response__free_unpacked(r, NULL);
-        if (err == 0)
-            break;
-        cr_assert_eq(err, RINGLOG__ERROR_CODE__NOT_CONTROLLER, "create: %d", err);
-        usleep(50 * 1000);
-    }
+    create_replicated_with("kept", 1, 2, &cfg);
     int leader = wait_leader("kept", -1, 10000);
     cr_assert_gt(leader, 0);
     for (int seq = 0; seq < 60; seq++) {
@@ -976,7 +972,7 @@ Test(cluster, a_replica_added_after_retention_starts_at_the_log_start)
     }
     struct pview v;
     int64_t start = 0;
-    deadline = now_ms() + 20000;
+    int64_t deadline = now_ms() + 20000;
     while (start == 0 && now_ms() < deadline) {
         int fd = wire_connect(node_by_id(wait_leader("kept", -1, 5000))->port);
         Ringlog__Response *r = wire_metadata(fd, "kept");
