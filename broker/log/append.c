@@ -719,6 +719,18 @@ static bool write_inline(const struct partition_log *log, const struct log_group
     return true;
 }
 
+static void count_group(struct partition_log *log, const struct log_group *g, bool inlined)
+{
+    struct log_write_counters *c = &log->engine->writes;
+    atomic_fetch_add_explicit(&c->groups, 1, memory_order_relaxed);
+    if (inlined)
+        atomic_fetch_add_explicit(&c->inline_writes, 1, memory_order_relaxed);
+    if (g->with_sync) {
+        atomic_fetch_add_explicit(&c->fdatasyncs, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&c->synced_bytes, g->bytes, memory_order_relaxed);
+    }
+}
+
 /*
  * Takes as many queued appends as fit into one group and submits it behind
  * the groups already in flight. Returns false when no group was started
@@ -757,6 +769,7 @@ static bool group_start(struct partition_log *log)
     struct log_io_req w = {
         .op = LOG_IO_WRITEV, .fd = act->fd, .iov = g->iov, .iovcnt = g->iovcnt, .off = g->pos};
     unsigned flags = (g->with_sync ? LOG_IO_LINK : 0) | (write_inline(log, g) ? LOG_IO_INLINE : 0);
+    count_group(log, g, (flags & LOG_IO_INLINE) != 0);
     int rc = log_submit(log, &w, &g->write_c, flags);
     if (rc != 0) {
         g->write_res = rc;
