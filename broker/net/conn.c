@@ -30,12 +30,31 @@ static struct io_uring_sqe *conn_sqe(struct conn *c, struct rl_completion *done)
     return sqe;
 }
 
+/* The rest of a request missing at least this much is received straight into its frame. */
+enum { DIRECT_RECV_MIN = 32 * 1024 };
+
+/*
+ * One recv at a time (not multishot, which cannot be pointed elsewhere
+ * while armed): into a buffer of the shard's ring, or, for the body of a
+ * large request on a plain connection (a produce of many batches), into
+ * the frame's own buffer, which the request then keeps: its copy out of
+ * the ring buffers was the leader's largest user-space cost under
+ * three-broker load (perf).
+ */
 void conn_arm_recv(struct conn *c)
 {
+    assert(!c->recv_armed);
     struct io_uring_sqe *sqe = conn_sqe(c, &c->recv_done);
-    io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
-    sqe->flags |= IOSQE_BUFFER_SELECT;
-    sqe->buf_group = c->shard->loop.recv_buffers.group_id;
+    uint8_t *dst = NULL;
+    size_t room = c->tls ? 0 : rl_frame_decoder_body_room(&c->decoder, &dst);
+    c->recv_direct = room >= DIRECT_RECV_MIN;
+    if (c->recv_direct) {
+        io_uring_prep_recv(sqe, c->fd, dst, room, 0);
+    } else {
+        io_uring_prep_recv(sqe, c->fd, NULL, 0, 0);
+        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->buf_group = c->shard->loop.recv_buffers.group_id;
+    }
     c->recv_armed = true;
 }
 
@@ -111,7 +130,16 @@ static void on_recv(struct rl_completion *done, int32_t res, uint32_t flags)
         c->recv_armed = false;
         c->sqes_pending--;
     }
-    if (res > 0 && (flags & IORING_CQE_F_BUFFER)) {
+    if (res > 0 && c->recv_direct) {
+        assert(!(flags & IORING_CQE_F_BUFFER) && c->tls == NULL);
+        metrics_add(&c->shard->metrics.bytes_in, (uint64_t)res);
+        if (!c->closing) {
+            rl_frame_decoder_received(&c->decoder, (size_t)res);
+            conn_consume(c, NULL, 0); /* the request once its frame is whole */
+        }
+        if (!c->closing && over_limits(c))
+            pause_recv(c);
+    } else if (res > 0 && (flags & IORING_CQE_F_BUFFER)) {
         uint16_t id = (uint16_t)(flags >> IORING_CQE_BUFFER_SHIFT);
         metrics_add(&c->shard->metrics.bytes_in, (uint64_t)res);
         const uint8_t *data = bufring_buffer(&c->shard->loop.recv_buffers, id);
@@ -130,7 +158,7 @@ static void on_recv(struct rl_completion *done, int32_t res, uint32_t flags)
     } else if (res < 0 && res != -ENOBUFS && res != -ECANCELED) {
         conn_close(c, strerror(-res));
     }
-    conn_rearm_recv(c); /* if the multishot ended (buffers ran out, or the kernel said so) */
+    conn_rearm_recv(c);
     conn_move_step(c);
     conn_maybe_free(c);
 }
