@@ -8,6 +8,7 @@
 
 #include "diag.h"
 #include "fault_alloc.h"
+#include "recv_prep.h"
 #include "server.h"
 #include "shard.h"
 #include "tls.h"
@@ -30,31 +31,13 @@ static struct io_uring_sqe *conn_sqe(struct conn *c, struct rl_completion *done)
     return sqe;
 }
 
-/* The rest of a request missing at least this much is received straight into its frame. */
-enum { DIRECT_RECV_MIN = 32 * 1024 };
-
-/*
- * One recv at a time (not multishot, which cannot be pointed elsewhere
- * while armed): into a buffer of the shard's ring, or, for the body of a
- * large request on a plain connection (a produce of many batches), into
- * the frame's own buffer, which the request then keeps: its copy out of
- * the ring buffers was the leader's largest user-space cost under
- * three-broker load (perf).
- */
+/* The one recv of a connection (net/recv_prep.h). */
 void conn_arm_recv(struct conn *c)
 {
     assert(!c->recv_armed);
     struct io_uring_sqe *sqe = conn_sqe(c, &c->recv_done);
-    uint8_t *dst = NULL;
-    size_t room = c->tls ? 0 : rl_frame_decoder_body_room(&c->decoder, &dst);
-    c->recv_direct = room >= DIRECT_RECV_MIN;
-    if (c->recv_direct) {
-        io_uring_prep_recv(sqe, c->fd, dst, room, 0);
-    } else {
-        io_uring_prep_recv(sqe, c->fd, NULL, 0, 0);
-        sqe->flags |= IOSQE_BUFFER_SELECT;
-        sqe->buf_group = c->shard->loop.recv_buffers.group_id;
-    }
+    c->recv_direct = net_prep_recv(sqe, c->fd, &c->decoder, c->tls == NULL,
+                                   c->shard->loop.recv_buffers.group_id);
     c->recv_armed = true;
 }
 

@@ -223,33 +223,6 @@ Test(bad_input, stuck_consumer_stalls_nobody_else)
     expect_healthy();
 }
 
-/* One produce request of `batch` to topic/partition, framed (header included); its length. */
-static size_t produce_frame(uint8_t *out, const char *topic, uint32_t partition,
-                            const uint8_t *batch, size_t len)
-{
-    Ringlog__Request req = RINGLOG__REQUEST__INIT;
-    Ringlog__ProduceRequest pr = RINGLOG__PRODUCE_REQUEST__INIT;
-    Ringlog__TopicProduceData td = RINGLOG__TOPIC_PRODUCE_DATA__INIT;
-    Ringlog__PartitionProduceData pd = RINGLOG__PARTITION_PRODUCE_DATA__INIT;
-    Ringlog__PartitionProduceData *pds[1] = {&pd};
-    Ringlog__TopicProduceData *tds[1] = {&td};
-    pd.partition = partition;
-    pd.records.data = (uint8_t *)batch;
-    pd.records.len = len;
-    td.topic = (char *)topic;
-    td.n_partitions = 1;
-    td.partitions = pds;
-    pr.acks = 1;
-    pr.timeout_ms = 10000;
-    pr.n_topics = 1;
-    pr.topics = tds;
-    req.body_case = RINGLOG__REQUEST__BODY_PRODUCE;
-    req.produce = &pr;
-    req.correlation_id = 7;
-    req.api_version = 1;
-    return rl_frame_write(&req.base, out);
-}
-
 /*
  * A large request's body is received straight into its frame buffer once
  * its header is in (broker/net/conn.c): one that arrives in many pieces is
@@ -260,7 +233,7 @@ Test(bad_input, a_large_request_in_small_pieces_and_one_cut_off_halfway)
     static uint8_t batch[1 << 20], frame[(1 << 20) + 4096];
     size_t blen = wire_build_batch(batch, sizeof(batch), "big", 8000, -1, -1, -1);
     cr_assert_gt(blen, 128 * 1024, "large enough to be received in place");
-    size_t flen = produce_frame(frame, "health", 1, batch, blen);
+    size_t flen = wire_produce_frame(frame, "health", 1, 1, 7, batch, blen);
     int fd = wire_connect(broker.port);
     wire_send_raw(fd, frame, flen / 2);
     usleep(100 * 1000);
