@@ -331,6 +331,17 @@ char *metrics_render(struct server *srv, size_t *len)
          (unsigned long long)SUM(leaderships_gained), (unsigned long long)SUM(replicas_hosted),
          (unsigned long long)SUM(replicas_led), (unsigned long long)SUM(under_replicated),
          (unsigned long long)lag);
+    emit(&t,
+         "# HELP ringlog_replica_appends_total APPENDs sent to followers, by where their "
+         "batches came from: the leader's in-memory tail or its log.\n"
+         "# TYPE ringlog_replica_appends_total counter\n"
+         "ringlog_replica_appends_total{source=\"tail\"} %llu\n"
+         "ringlog_replica_appends_total{source=\"log\"} %llu\n"
+         "# HELP ringlog_replica_tail_bytes Memory the tails of the partitions led here hold "
+         "(--replica-tail-bytes per shard at most).\n"
+         "# TYPE ringlog_replica_tail_bytes gauge\nringlog_replica_tail_bytes %llu\n",
+         (unsigned long long)SUM(appends_from_tail), (unsigned long long)SUM(appends_from_log),
+         (unsigned long long)SUM(replica_tail_bytes));
     emit_histogram(&t, srv, "ringlog_partition_leaderless_seconds",
                    "How long a replica here knew no leader, until it knew one (failover time "
                    "as this broker saw it).",
