@@ -516,6 +516,73 @@ Test(cluster, cluster_status_names_the_dead_broker_and_the_under_replicated_part
     cr_assert_null(strstr(out, ",3\n"), "the dead broker is no in-sync replica: %s", out);
 }
 
+/* The lines of a text file, counted, and whether any line is there twice. */
+static int count_lines(const char *path, bool *repeated)
+{
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "%s", path);
+    static char lines[256][512];
+    int n = 0;
+    *repeated = false;
+    char line[512];
+    while (fgets(line, sizeof(line), f)) {
+        for (int i = 0; i < n && i < 256; i++)
+            *repeated |= strcmp(lines[i], line) == 0;
+        if (n < 256)
+            snprintf(lines[n], sizeof(lines[n]), "%s", line);
+        n++;
+    }
+    fclose(f);
+    return n;
+}
+
+/*
+ * `ringlog produce` while two of three brokers are down for 4 s (reconnect
+ * backoff capped at 20 ms, as a user may set it): every retry failed with
+ * a line on stderr, and the two brokers' lines interleaved so a check
+ * against the last line let them all through (hundreds of lines). Each
+ * distinct message is said once; the produce still completes.
+ */
+Test(cluster, the_cli_says_each_retried_error_once_while_brokers_are_down)
+{
+    start_cluster();
+    create_replicated("loud", 3, 3);
+    wait_settled("loud");
+    char bin[600], err_path[] = "/tmp/ringlog-cli-err-XXXXXX", cmd[2048];
+    test_bin_path("ringlog", bin, sizeof(bin));
+    int efd = mkstemp(err_path);
+    cr_assert_geq(efd, 0);
+    close(efd);
+    snprintf(cmd, sizeof(cmd),
+             "i=0; while [ $i -lt 60 ]; do echo m$i; i=$((i+1)); sleep 0.1; done | "
+             "%s --bootstrap 127.0.0.1:%u,127.0.0.1:%u,127.0.0.1:%u produce loud --acks all "
+             "-X reconnect.backoff.max.ms=20 2>%s",
+             bin, nodes[0].port, nodes[1].port, nodes[2].port, err_path);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    usleep(1000 * 1000);
+    for (int id = 1; id <= 2; id++) {
+        broker_kill(&node_by_id(id)->b);
+        node_by_id(id)->b.pid = 0;
+    }
+    usleep(4000 * 1000);
+    for (int id = 1; id <= 2; id++)
+        start(node_by_id(id));
+    int st = pclose(p);
+    bool repeated;
+    int lines = count_lines(err_path, &repeated);
+    char shown[8192] = "";
+    FILE *f = fopen(err_path, "r");
+    size_t got = f ? fread(shown, 1, sizeof(shown) - 1, f) : 0;
+    shown[got] = '\0';
+    if (f)
+        fclose(f);
+    unlink(err_path);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "produce failed: %s", shown);
+    cr_assert(!repeated, "a line was said twice:\n%s", shown);
+    cr_assert_leq(lines, 12, "%d lines:\n%s", lines, shown);
+}
+
 /* Compacted topics are refused on a cluster, with the reason, until replicas can copy
  * compaction's offset gaps. */
 Test(cluster, a_compacted_topic_is_refused_with_its_reason)
