@@ -161,6 +161,12 @@ void controller_op_start(struct controller *ctl, struct apply_op *op)
 {
     struct shard *s = ctl->shard;
     assert(ctl->pending >= 1 && op->topic != NULL);
+    if (op->create && controller_removed_supersedes(&ctl->moves, op->topic->id, op->partition,
+                                                    ctl->record_offset)) {
+        DIAG_DEBUG("replica of %s-%u not opened: a later move took it from this broker",
+                   op->topic->name, op->partition);
+        return;
+    }
     op->ctl = ctl;
     op->hop.run = op_run;
     op->hop.done = op_done;
@@ -236,6 +242,7 @@ static void apply_delete(struct controller *ctl, const char *name)
         return;
     }
     DIAG_INFO("topic %s deleted", name);
+    controller_removed_forget_topic(&ctl->moves, srv->cfg.data_dir, t->id);
     t->pins++;
     ctl->deleting = t;
     fan_out(ctl, t, false, false);
@@ -412,6 +419,11 @@ int controller_start(struct shard *s, char *err, size_t err_len)
     ctl->meta->watcher_ctx = ctl;
     ctl->voters = m;
     s->controller = ctl;
+    int rc = controller_removed_load(&ctl->moves, srv->cfg.data_dir);
+    if (rc != 0)
+        DIAG_WARN("reading %s/meta/removed_replicas: %s (replicas moved away may open for a "
+                  "moment)",
+                  srv->cfg.data_dir, strerror(-rc));
     struct rg_hard_state hs;
     bool fresh = srv->fresh_data_dir && partition_log_end_offset(ctl->meta->log) == 0 &&
                  !replica_state_lookup(&srv->hard_states, 0, 0, &hs);
@@ -472,6 +484,12 @@ struct shard *controller_shard(struct controller *ctl)
 {
     assert(ctl != NULL && ctl->shard != NULL);
     return ctl->shard;
+}
+
+int64_t controller_record_offset(struct controller *ctl)
+{
+    assert(ctl != NULL && ctl->record_offset >= 0);
+    return ctl->record_offset;
 }
 
 struct controller_moves *controller_moves_of(struct controller *ctl)

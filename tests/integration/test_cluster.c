@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -845,6 +846,90 @@ Test(cluster, reassignment_under_load_moves_the_leader_out_and_loses_nothing)
     cr_assert(partition_dir_exists(node_by_id(spare), "moving", 0));
 }
 
+/* Watches x's topics/ and topics/<topic>/ (when they exist) for new entries: an inotify fd. */
+static int watch_topic_dirs(const struct node *x, const char *topic)
+{
+    int fd = inotify_init1(IN_NONBLOCK);
+    cr_assert_geq(fd, 0);
+    char path[700];
+    snprintf(path, sizeof(path), "%s/topics", x->dir);
+    int watches = inotify_add_watch(fd, path, IN_CREATE) >= 0;
+    snprintf(path, sizeof(path), "%s/topics/%s", x->dir, topic);
+    watches += inotify_add_watch(fd, path, IN_CREATE) >= 0;
+    cr_assert_gt(watches, 0, "%s/topics exists", x->dir);
+    return fd;
+}
+
+/* Whether an entry named `name` was created under a watched directory (drains the events). */
+static bool created(int fd, const char *a, const char *b)
+{
+    char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+    bool seen = false;
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof(buf))) > 0) {
+        for (char *p = buf; p < buf + n;) {
+            struct inotify_event *e = (struct inotify_event *)p;
+            if (e->len > 0 && (strcmp(e->name, a) == 0 || strcmp(e->name, b) == 0))
+                seen = true;
+            p += sizeof(*e) + e->len;
+        }
+    }
+    return seen;
+}
+
+/*
+ * A broker whose replica a move took away, and deleted, does not open it
+ * again when it restarts: replaying the metadata log, the topic's creation
+ * names it before the move does (it used to open the replica, recreating
+ * its directory, until it replayed the move and a member told it it was
+ * out); it remembers what it deleted (meta/removed_replicas).
+ */
+Test(cluster, a_restarted_broker_does_not_reopen_a_replica_moved_off_it)
+{
+    start_cluster_of(4);
+    create_replicated("gone", 1, 3);
+    int leader = wait_settled("gone");
+    struct pview v;
+    cr_assert(leader_view("gone", 0, &v) && v.n == 3);
+    int victim = 0, spare = 0, target[3], k = 0;
+    for (int i = 0; i < 3; i++)
+        victim = v.replicas[i] != leader ? v.replicas[i] : victim;
+    for (int id = 1; id <= 4; id++)
+        spare = has(v.replicas, v.n, id) ? spare : id;
+    for (int i = 0; i < 3; i++)
+        target[k++] = v.replicas[i] == victim ? spare : v.replicas[i];
+    for (int seq = 0; seq < 5; seq++)
+        cr_assert_eq(produce_seq(leader, "gone", seq), 0);
+    cr_assert_eq(reassign("gone", 0, target, 3), 0);
+    int64_t deadline = now_ms() + 30000;
+    while (!moved_to("gone", 0, target, 3) && now_ms() < deadline)
+        usleep(50 * 1000);
+    cr_assert(moved_to("gone", 0, target, 3), "the move did not finish");
+    struct node *x = node_by_id(victim);
+    cr_assert(dirs_gone(x, "gone", 1), "node %d keeps the replica it left", victim);
+    cr_assert_eq(broker_stop(&x->b), 0);
+    int watch = watch_topic_dirs(x, "gone");
+    start(x);
+    /* Replayed up to the move: it names the new replicas. */
+    deadline = now_ms() + 20000;
+    bool replayed = false;
+    while (!replayed && now_ms() < deadline) {
+        replayed = view_of(x, "gone", 0, &v) && v.n == 3 && !has(v.replicas, v.n, victim);
+        if (!replayed)
+            usleep(20 * 1000);
+    }
+    cr_assert(replayed, "node %d did not replay the move", victim);
+    usleep(1000 * 1000); /* a removal notice would come within this */
+    bool reopened = created(watch, "gone", "0");
+    close(watch);
+    cr_assert(!reopened, "node %d created the replica's directory again on restart", victim);
+    cr_assert(!partition_dir_exists(x, "gone", 0));
+    /* The group goes on without it. */
+    int l = wait_leader("gone", -1, 5000);
+    cr_assert_gt(l, 0);
+    cr_assert_eq(produce_seq(l, "gone", 5), 0);
+}
+
 /*
  * Decommissioning a broker moves every replica it holds to the others and
  * places no new topic's replica on it; a restart of the cluster keeps it so
@@ -897,8 +982,8 @@ Test(cluster, decommission_moves_every_replica_off_the_broker)
         start(&nodes[i]);
     done = off_broker("spread", 4, gone, 30000);
     cr_assert(done, "after a restart the partitions are back on their new replicas, in sync");
-    /* Replaying the metadata log opens the creation's replicas again for a moment; a member
-     * tells each it was removed, and it goes. */
+    /* Replaying the metadata log does not open the creation's replicas again: the broker
+     * remembers the ones it deleted (meta/removed_replicas). */
     cr_assert(dirs_gone(node_by_id(gone), "spread", 4),
               "broker %d holds a replica's files again after the restart", gone);
 }
