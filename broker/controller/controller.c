@@ -50,6 +50,7 @@ struct controller {
     bool id_proposed;                /* this leadership proposed the cluster id */
     struct controller_call id_call;
     struct controller_moves moves; /* controller_reassign.c */
+    struct controller_acks acks;   /* controller_applied.c */
 };
 
 static void apply_next(struct controller *ctl);
@@ -462,6 +463,7 @@ void controller_stop(struct shard *s)
      * end to the watcher: a stopping controller watches no more. */
     ctl->meta->watcher = NULL;
     controller_moves_stop(ctl);
+    controller_acks_stop(ctl);
     partition_close(ctl->meta);
     /* A read still out completes into ctl->buf during close's drive; both go now. */
     free(ctl->buf);
@@ -490,6 +492,12 @@ int64_t controller_record_offset(struct controller *ctl)
 {
     assert(ctl != NULL && ctl->record_offset >= 0);
     return ctl->record_offset;
+}
+
+struct controller_acks *controller_acks_of(struct controller *ctl)
+{
+    assert(ctl != NULL);
+    return &ctl->acks;
 }
 
 struct controller_moves *controller_moves_of(struct controller *ctl)
@@ -559,6 +567,7 @@ void controller_tick(struct shard *s)
     apply_next(ctl);
     controller_security_tick(s, leads && !ctl->busy && ctl->applied >= replica_commit(p->replica));
     controller_moves_tick(ctl);
+    controller_acks_tick(ctl, ctl->applied);
     /* The first leader names the cluster once it has applied everything committed. */
     if (!leads || ctl->id_proposed || s->srv->cluster_id[0] != '\0' || ctl->busy ||
         ctl->applied < replica_commit(p->replica))

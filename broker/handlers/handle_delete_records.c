@@ -159,6 +159,13 @@ static int cluster_offset(const struct server *srv, const struct topic_info *t, 
     return RINGLOG__ERROR_CODE__NONE;
 }
 
+/* The request's timeout_ms (0: 30 s): how long the replicas have to apply a new start. */
+static int64_t timeout_of(const struct request *r)
+{
+    uint32_t ms = r->msg->delete_records->timeout_ms;
+    return ms > 0 ? ms : 30000;
+}
+
 static void cluster_begin(struct topic_job *job)
 {
     struct shard *s = shard_current();
@@ -180,7 +187,8 @@ static void cluster_begin(struct topic_job *job)
     else if (error != RINGLOG__ERROR_CODE__NONE)
         topic_job_answer(job, error, NULL);
     else
-        controller_delete_records(s, topic_job_call(job), t, dp->partition, offset);
+        controller_delete_records(s, topic_job_call(job), t, dp->partition, offset,
+                                  timeout_of(job->r));
 }
 
 static void cluster_finish(struct topic_job *job)

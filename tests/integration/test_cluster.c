@@ -38,6 +38,7 @@ struct node {
 };
 
 static struct node nodes[MAX_NODES];
+static int controller_seen(const struct node *x);
 static int nnodes = 3; /* brokers of the running test */
 static char peers_arg[512];
 
@@ -1143,6 +1144,96 @@ Test(cluster, a_replica_added_after_retention_starts_at_the_log_start)
     while (!moved_to("kept", 0, all, 3) && now_ms() < deadline)
         usleep(100 * 1000);
     cr_assert(moved_to("kept", 0, all, 3), "node %d did not catch up from the log start", all[2]);
+}
+
+/* A fetch of partition 0 of topic from x at offset: its error code. */
+static int fetch_error_at(const struct node *x, const char *topic, int64_t offset)
+{
+    int fd = wire_connect(x->port);
+    cr_assert(fd >= 0);
+    Ringlog__Response *r = wire_fetch(fd, topic, 0, offset, 0, 0);
+    close(fd);
+    cr_assert_not_null(r);
+    int err = wire_first_error(r);
+    ringlog__response__free_unpacked(r, NULL);
+    return err;
+}
+
+/* Sends DeleteRecords of partition 0 of topic up to offset on fd, without reading the answer. */
+static void send_delete_records(int fd, const char *topic, int64_t offset)
+{
+    Ringlog__DeleteRecordsPartition dp = RINGLOG__DELETE_RECORDS_PARTITION__INIT;
+    Ringlog__DeleteRecordsPartition *dpp = &dp;
+    dp.offset = offset;
+    Ringlog__DeleteRecordsTopic dt = RINGLOG__DELETE_RECORDS_TOPIC__INIT;
+    Ringlog__DeleteRecordsTopic *dtp = &dt;
+    dt.topic = (char *)topic;
+    dt.n_partitions = 1;
+    dt.partitions = &dpp;
+    Ringlog__DeleteRecordsRequest dr = RINGLOG__DELETE_RECORDS_REQUEST__INIT;
+    dr.n_topics = 1;
+    dr.topics = &dtp;
+    dr.timeout_ms = 20000;
+    Ringlog__Request req = RINGLOG__REQUEST__INIT;
+    req.body_case = RINGLOG__REQUEST__BODY_DELETE_RECORDS;
+    req.delete_records = &dr;
+    cr_assert_eq(wire_send(fd, &req), 0);
+}
+
+/*
+ * DeleteRecords on a cluster is answered once every live broker holding a
+ * replica has applied the new start (docs/PROTOCOL.md): it was answered
+ * once the controller had, while a follower could still serve the deleted
+ * records and, elected leader, go on serving them. A follower paused
+ * during the request holds the answer back; after it, no replica, and no
+ * new leader after the old one is killed, serves below the new start.
+ */
+Test(cluster, delete_records_is_answered_once_every_replica_applied_it)
+{
+    start_cluster();
+    create_replicated("dr", 1, 3);
+    int leader = wait_settled("dr");
+    for (int seq = 0; seq < 20; seq++)
+        cr_assert_eq(produce_seq(leader, "dr", seq), 0);
+    for (int i = 0; i < nnodes; i++) {
+        int64_t end = 0, hw = 0, deadline = now_ms() + 10000;
+        while (hw < 60 && now_ms() < deadline)
+            leader_seen_by(&nodes[i], "dr", &end, &hw), usleep(20 * 1000);
+        cr_assert_geq(hw, 60, "node %d's high watermark", i + 1);
+    }
+    int ctl = -1;
+    for (int i = 0; i < 100 && ctl <= 0; i++, usleep(50 * 1000))
+        ctl = controller_seen(&nodes[0]);
+    cr_assert_gt(ctl, 0);
+    struct node *paused = node_by_id(ctl % nnodes + 1);
+    int fd = wire_connect(node_by_id(ctl)->port);
+    cr_assert(fd >= 0);
+    cr_assert_eq(kill(paused->b.pid, SIGSTOP), 0);
+    send_delete_records(fd, "dr", 30);
+    Ringlog__Response *r = wire_recv(fd, 1000);
+    cr_assert_eq(kill(paused->b.pid, SIGCONT), 0);
+    bool early = r != NULL;
+    if (r)
+        ringlog__response__free_unpacked(r, NULL);
+    cr_assert(!early, "answered while node %d, a replica, had not applied it", paused->id);
+    r = wire_recv(fd, 20000);
+    close(fd);
+    cr_assert_not_null(r);
+    cr_assert_eq(wire_first_error(r), 0, "%s", r->error_message);
+    cr_assert_eq(r->delete_records->topics[0]->partitions[0]->low_watermark, 30);
+    ringlog__response__free_unpacked(r, NULL);
+    for (int i = 0; i < nnodes; i++) {
+        cr_assert_eq(fetch_error_at(&nodes[i], "dr", 0), RINGLOG__ERROR_CODE__OFFSET_OUT_OF_RANGE,
+                     "node %d serves below the new start", i + 1);
+        cr_assert_eq(fetch_error_at(&nodes[i], "dr", 30), 0, "node %d", i + 1);
+    }
+    /* The leader killed: whichever replica leads now serves nothing below it either. */
+    broker_kill(&node_by_id(leader)->b);
+    node_by_id(leader)->b.pid = 0;
+    int next = wait_leader("dr", leader, 5000);
+    cr_assert_gt(next, 0);
+    cr_assert_eq(fetch_error_at(node_by_id(next), "dr", 3),
+                 RINGLOG__ERROR_CODE__OFFSET_OUT_OF_RANGE);
 }
 
 /*
