@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,23 +60,32 @@ void set_cluster_id(struct node *x, const char *id)
 
 void start(struct node *x)
 {
-    char id[16], listen[64], metrics[64];
+    char id[16], listen[64], metrics[64], shards[16];
     snprintf(id, sizeof(id), "%d", x->id);
     snprintf(listen, sizeof(listen), "127.0.0.1:%u", x->port);
     snprintf(metrics, sizeof(metrics), "127.0.0.1:%u", x->metrics_port);
-    const char *args[] = {"--node-id", id,          "--peers", peers_arg, "--listen",
-                          listen,      "--metrics", metrics,   NULL};
+    snprintf(shards, sizeof(shards), "%d", x->shards);
+    const char *args[] = {"--node-id", id,         "--peers",
+                          peers_arg,   "--listen", listen,
+                          "--metrics", metrics,    x->shards > 0 ? "--shards" : NULL,
+                          shards,      NULL};
     cr_assert_eq(broker_start(&x->b, x->dir, args), 0, "node %d did not start", x->id);
 }
 
 void cleanup(struct node *nodes, int n)
 {
     for (int i = 0; i < n; i++) {
-        if (nodes[i].b.pid > 0)
+        if (nodes[i].dir[0] == '\0')
+            continue;
+        if (nodes[i].b.pid > 0) {
+            kill(nodes[i].b.pid, SIGCONT); /* a paused one must hear the TERM */
             cr_expect_eq(broker_stop(&nodes[i].b), 0, "node %d did not stop cleanly", nodes[i].id);
+        }
         snprintf(nodes[i].b.data_dir, sizeof(nodes[i].b.data_dir), "%s", nodes[i].dir);
         snprintf(nodes[i].b.log_path, sizeof(nodes[i].b.log_path), "%s.log", nodes[i].dir);
         broker_remove_data(&nodes[i].b);
+        nodes[i].dir[0] = '\0';
+        nodes[i].b.pid = 0;
     }
 }
 

@@ -21,6 +21,8 @@
 
 #include "batch.h"
 #include "broker_proc.h"
+#include "cluster_ops.h"
+#include "peer_cluster.h"
 #include "wire.h"
 
 static void stop_cluster(void);
@@ -30,56 +32,20 @@ TestSuite(cluster, .timeout = 180, .fini = stop_cluster);
 
 #define MAX_NODES 6
 
-struct node {
-    struct broker_proc b;
-    int id;
-    uint16_t port;
-    char dir[512];
-};
-
+/* The brokers of the running test (peer_cluster.h), ids 1..nnodes; cluster_ops.h acts on them. */
 static struct node nodes[MAX_NODES];
 static int controller_seen(const struct node *x);
-static int nnodes = 3; /* brokers of the running test */
-static char peers_arg[512];
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void start(struct node *x)
-{
-    char id[16], listen[64];
-    snprintf(id, sizeof(id), "%d", x->id);
-    snprintf(listen, sizeof(listen), "127.0.0.1:%u", x->port);
-    /* Six brokers share two cores: one shard each beyond four. */
-    const char *args[] = {"--node-id", id,       "--peers",   peers_arg,
-                          "--listen",  listen,   "--shards",  nnodes > 4 ? "1" : "2",
-                          "--flush",   "always", "--metrics", "off",
-                          NULL};
-    cr_assert_eq(broker_start(&x->b, x->dir, args), 0, "node %d did not start", x->id);
-}
+static int nnodes = 3;
 
 static void start_cluster_of(int n)
 {
     cr_assert(n >= 1 && n <= MAX_NODES);
     nnodes = n;
-    size_t len = 0;
+    plan(nodes, nnodes);
     for (int i = 0; i < nnodes; i++) {
-        struct node *x = &nodes[i];
-        memset(x, 0, sizeof(*x));
-        x->id = i + 1;
-        x->port = wire_free_port();
-        const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-        snprintf(x->dir, sizeof(x->dir), "%s/ringlog-cluster-XXXXXX", tmp);
-        cr_assert_not_null(mkdtemp(x->dir));
-        len += (size_t)snprintf(peers_arg + len, sizeof(peers_arg) - len, "%s%d@127.0.0.1:%u",
-                                i ? "," : "", x->id, x->port);
-    }
-    for (int i = 0; i < nnodes; i++)
+        nodes[i].shards = nnodes > 4 ? 1 : 2; /* six brokers share two cores */
         start(&nodes[i]);
+    }
 }
 
 static void start_cluster(void)
@@ -89,21 +55,7 @@ static void start_cluster(void)
 
 static void stop_cluster(void)
 {
-    for (int i = 0; i < MAX_NODES; i++) {
-        if (nodes[i].dir[0] == '\0')
-            continue;
-        if (nodes[i].b.pid > 0)
-            kill(nodes[i].b.pid, SIGCONT); /* a paused one must hear the TERM */
-        if (nodes[i].b.pid > 0)
-            cr_expect_eq(broker_stop(&nodes[i].b), 0, "node %d did not stop cleanly", i + 1);
-        char dir[512];
-        memcpy(dir, nodes[i].dir, sizeof(dir));
-        snprintf(nodes[i].b.data_dir, sizeof(nodes[i].b.data_dir), "%s", dir);
-        snprintf(nodes[i].b.log_path, sizeof(nodes[i].b.log_path), "%s.log", dir);
-        broker_remove_data(&nodes[i].b);
-        nodes[i].dir[0] = '\0';
-        nodes[i].b.pid = 0;
-    }
+    cleanup(nodes, MAX_NODES);
 }
 
 static struct node *node_by_id(int id)
@@ -112,171 +64,44 @@ static struct node *node_by_id(int id)
     return &nodes[id - 1];
 }
 
-/* Creates the topic through whichever broker is the controller (others say NOT_CONTROLLER),
- * with cfg (NULL: the defaults). */
+/* The steps of cluster_ops.h on this test's brokers, which nodes are named by id. */
 static void create_replicated_with(const char *topic, uint32_t partitions, uint32_t rf,
                                    const Ringlog__TopicConfig *cfg)
 {
-    int64_t deadline = now_ms() + 20000;
-    for (int attempt = 0; now_ms() < deadline; attempt++) {
-        struct node *x = &nodes[attempt % nnodes];
-        if (x->b.pid <= 0)
-            continue;
-        int fd = wire_connect(x->port);
-        cr_assert(fd >= 0);
-        Ringlog__Response *r = cfg ? wire_create_topic_full(fd, topic, partitions, rf, cfg)
-                                   : wire_create_topic_replicated(fd, topic, partitions, rf);
-        close(fd);
-        cr_assert_not_null(r);
-        int err = wire_first_error(r);
-        ringlog__response__free_unpacked(r, NULL);
-        if (err == RINGLOG__ERROR_CODE__NONE)
-            return;
-        cr_assert_eq(err, RINGLOG__ERROR_CODE__NOT_CONTROLLER, "create: error %d", err);
-        usleep(50 * 1000);
-    }
-    cr_assert_fail("no controller took the topic within 20 s");
+    if (cfg)
+        ops_create_with(nodes, nnodes, topic, partitions, rf, cfg);
+    else
+        ops_create(nodes, nnodes, topic, partitions, rf);
 }
 
 static void create_replicated(const char *topic, uint32_t partitions, uint32_t rf)
 {
-    create_replicated_with(topic, partitions, rf, NULL);
+    ops_create(nodes, nnodes, topic, partitions, rf);
 }
 
-/* What broker x says of partition 0 of topic: its leader (-1 none) and, if asked, log end. */
 static int leader_seen_by(const struct node *x, const char *topic, int64_t *end, int64_t *hw)
 {
-    int fd = wire_connect(x->port);
-    if (fd < 0)
-        return -1;
-    Ringlog__Response *r = wire_metadata(fd, topic);
-    close(fd);
-    int leader = -1;
-    if (r && r->body_case == RINGLOG__RESPONSE__BODY_METADATA && r->metadata->n_topics == 1 &&
-        r->metadata->topics[0]->error == 0 && r->metadata->topics[0]->n_partitions > 0) {
-        Ringlog__PartitionMetadata *pm = r->metadata->topics[0]->partitions[0];
-        leader = pm->leader;
-        if (end)
-            *end = pm->log_end_offset;
-        if (hw)
-            *hw = pm->high_watermark;
-    }
-    if (r)
-        ringlog__response__free_unpacked(r, NULL);
-    return leader;
+    return ops_leader_seen_by(x, topic, end, hw);
 }
 
-/* The leader every live replica agrees on, within timeout_ms; -1 when none. */
 static int wait_leader(const char *topic, int not, int timeout_ms)
 {
-    int64_t deadline = now_ms() + timeout_ms;
-    while (now_ms() < deadline) {
-        int agreed = -1;
-        bool all = true;
-        for (int i = 0; i < nnodes; i++) {
-            if (nodes[i].b.pid <= 0)
-                continue;
-            int l = leader_seen_by(&nodes[i], topic, NULL, NULL);
-            if (l < 0 || l == not || (agreed >= 0 && l != agreed))
-                all = false;
-            agreed = l;
-        }
-        if (all && agreed > 0 && node_by_id(agreed)->b.pid > 0)
-            return agreed;
-        usleep(20 * 1000);
-    }
-    return -1;
+    return ops_wait_leader(nodes, nnodes, topic, not, timeout_ms);
 }
 
-/* The first replica of partition 0 (its preferred leader), as broker x says. */
-static int preferred_replica(const struct node *x, const char *topic)
-{
-    int fd = wire_connect(x->port);
-    cr_assert(fd >= 0);
-    Ringlog__Response *r = wire_metadata(fd, topic);
-    close(fd);
-    cr_assert_not_null(r);
-    int first = -1;
-    if (r->metadata->n_topics == 1 && r->metadata->topics[0]->n_partitions > 0 &&
-        r->metadata->topics[0]->partitions[0]->n_replicas > 0)
-        first = r->metadata->topics[0]->partitions[0]->replicas[0];
-    ringlog__response__free_unpacked(r, NULL);
-    return first;
-}
-
-/* Leadership settled where placement wants it (leaders move to their preferred
- * replica a few seconds after an election): the leader every replica agrees on. */
 static int wait_settled(const char *topic)
 {
-    int preferred = -1;
-    for (int i = 0; i < 200 && preferred < 0; i++, usleep(20 * 1000))
-        preferred = preferred_replica(&nodes[0], topic); /* once the topic is applied there */
-    cr_assert_gt(preferred, 0);
-    int leader = -1;
-    int64_t deadline = now_ms() + 15000;
-    while (now_ms() < deadline && (leader = wait_leader(topic, -1, 2000)) != preferred)
-        usleep(50 * 1000);
-    cr_assert_eq(leader, preferred, "leadership did not settle on the preferred replica");
-    return leader;
+    return ops_wait_settled(nodes, nnodes, topic);
 }
 
-/* Produces batch `seq` (3 records "m<seq>-i") with acks=all; returns the error code. */
 static int produce_seq(int leader, const char *topic, int seq)
 {
-    uint8_t batch[4096];
-    char prefix[32];
-    snprintf(prefix, sizeof(prefix), "m%d", seq);
-    size_t len = wire_build_batch(batch, sizeof(batch), prefix, 3, -1, -1, -1);
-    int fd = wire_connect(node_by_id(leader)->port);
-    if (fd < 0)
-        return -1;
-    Ringlog__Response *r = wire_produce(fd, topic, 0, -1, batch, len);
-    close(fd);
-    if (!r)
-        return -1;
-    int err = wire_first_error(r);
-    ringlog__response__free_unpacked(r, NULL);
-    return err;
+    return ops_produce(node_by_id(leader), topic, seq);
 }
 
-/* Reads partition 0 from `from` at x up to its high watermark; counts each batch prefix seen. */
 static int64_t read_all(const struct node *x, const char *topic, int *seen, int max_seq)
 {
-    int fd = wire_connect(x->port);
-    cr_assert(fd >= 0);
-    int64_t offset = 0, hw = -1;
-    for (int guard = 0; guard < 10000; guard++) {
-        Ringlog__Response *r = wire_fetch(fd, topic, 0, offset, 0, 0);
-        cr_assert_not_null(r);
-        cr_assert_eq(wire_first_error(r), 0);
-        Ringlog__FetchPartitionResult *pr = r->fetch->topics[0]->partitions[0];
-        hw = pr->high_watermark;
-        struct rl_batch_iter it;
-        const uint8_t *b;
-        struct rl_batch_header h;
-        rl_batch_iter_init(&it, pr->records.data, pr->records.len, 1 << 24);
-        size_t got = 0;
-        while (rl_batch_iter_next(&it, &b, &h) == RL_OK) {
-            got++;
-            cr_assert_eq(h.base_offset, offset, "offsets are gap-free: %lld after %lld",
-                         (long long)h.base_offset, (long long)offset);
-            offset = rl_batch_last_offset(&h) + 1;
-            struct rl_record_iter ri;
-            struct rl_record rec;
-            cr_assert_eq(rl_record_iter_init(&ri, b, &h), RL_OK);
-            cr_assert_eq(rl_record_iter_next(&ri, &rec), RL_OK);
-            int seq = atoi((const char *)rec.value + 1);
-            cr_assert(seq >= 0 && seq < max_seq);
-            seen[seq]++;
-        }
-        ringlog__response__free_unpacked(r, NULL);
-        if (got == 0 && offset >= hw)
-            break;
-        if (got == 0)
-            offset++; /* a control batch (epoch marker): consumers skip it */
-    }
-    close(fd);
-    return hw;
+    return ops_read_all(x, topic, seen, max_seq);
 }
 
 Test(cluster, acks_all_survives_a_killed_leader_and_the_restarted_broker_catches_up)
@@ -679,29 +504,11 @@ static bool moved_to(const char *topic, uint32_t p, const int *want, int n)
     return true;
 }
 
-/* A ReassignPartitions or DecommissionBroker request, sent to whichever broker is the controller.
- */
+/* A ReassignPartitions or DecommissionBroker request, sent to whichever broker is the
+ * controller. */
 static int controller_request(Ringlog__Request *req)
 {
-    int64_t deadline = now_ms() + 20000;
-    for (int attempt = 0; now_ms() < deadline; attempt++) {
-        struct node *x = &nodes[attempt % nnodes];
-        if (x->b.pid <= 0)
-            continue;
-        int fd = wire_connect(x->port);
-        cr_assert(fd >= 0);
-        req->correlation_id = 0;
-        Ringlog__Response *r = wire_call(fd, req);
-        close(fd);
-        cr_assert_not_null(r);
-        int err = wire_first_error(r);
-        ringlog__response__free_unpacked(r, NULL);
-        if (err != RINGLOG__ERROR_CODE__NOT_CONTROLLER)
-            return err;
-        usleep(50 * 1000);
-    }
-    cr_assert_fail("no controller answered within 20 s");
-    return -1;
+    return ops_controller_call(nodes, nnodes, req);
 }
 
 static int reassign(const char *topic, uint32_t p, const int *ids, int n)
@@ -1146,19 +953,6 @@ Test(cluster, a_replica_added_after_retention_starts_at_the_log_start)
     cr_assert(moved_to("kept", 0, all, 3), "node %d did not catch up from the log start", all[2]);
 }
 
-/* A fetch of partition 0 of topic from x at offset: its error code. */
-static int fetch_error_at(const struct node *x, const char *topic, int64_t offset)
-{
-    int fd = wire_connect(x->port);
-    cr_assert(fd >= 0);
-    Ringlog__Response *r = wire_fetch(fd, topic, 0, offset, 0, 0);
-    close(fd);
-    cr_assert_not_null(r);
-    int err = wire_first_error(r);
-    ringlog__response__free_unpacked(r, NULL);
-    return err;
-}
-
 /* Sends DeleteRecords of partition 0 of topic up to offset on fd, without reading the answer. */
 static void send_delete_records(int fd, const char *topic, int64_t offset)
 {
@@ -1223,16 +1017,17 @@ Test(cluster, delete_records_is_answered_once_every_replica_applied_it)
     cr_assert_eq(r->delete_records->topics[0]->partitions[0]->low_watermark, 30);
     ringlog__response__free_unpacked(r, NULL);
     for (int i = 0; i < nnodes; i++) {
-        cr_assert_eq(fetch_error_at(&nodes[i], "dr", 0), RINGLOG__ERROR_CODE__OFFSET_OUT_OF_RANGE,
-                     "node %d serves below the new start", i + 1);
-        cr_assert_eq(fetch_error_at(&nodes[i], "dr", 30), 0, "node %d", i + 1);
+        cr_assert_eq(ops_fetch_error(&nodes[i], "dr", 0, NULL),
+                     RINGLOG__ERROR_CODE__OFFSET_OUT_OF_RANGE, "node %d serves below the new start",
+                     i + 1);
+        cr_assert_eq(ops_fetch_error(&nodes[i], "dr", 30, NULL), 0, "node %d", i + 1);
     }
     /* The leader killed: whichever replica leads now serves nothing below it either. */
     broker_kill(&node_by_id(leader)->b);
     node_by_id(leader)->b.pid = 0;
     int next = wait_leader("dr", leader, 5000);
     cr_assert_gt(next, 0);
-    cr_assert_eq(fetch_error_at(node_by_id(next), "dr", 3),
+    cr_assert_eq(ops_fetch_error(node_by_id(next), "dr", 3, NULL),
                  RINGLOG__ERROR_CODE__OFFSET_OUT_OF_RANGE);
 }
 
