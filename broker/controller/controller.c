@@ -338,8 +338,10 @@ static void apply_next(struct controller *ctl)
     if (ctl->busy || !ctl->meta || !ctl->meta->replica || controller_moves_out(ctl) > 0)
         return;
     int64_t commit = replica_commit(ctl->meta->replica);
-    if (ctl->applied >= commit)
+    if (ctl->applied >= commit) {
+        atomic_store(&ctl->shard->srv->metadata_loading, false); /* caught up with the log */
         return;
+    }
     if (ctl->applied < partition_log_start_offset(ctl->meta->log))
         ctl->applied = partition_log_start_offset(ctl->meta->log);
     ctl->busy = true;
@@ -432,6 +434,9 @@ int controller_start(struct shard *s, char *err, size_t err_len)
         ctl->bootstrap_pending = true; /* founding or joining: controller_tick decides */
         return 0;
     }
+    /* A restart replays the log from its start: until it has caught up with the commit it
+     * restored, topics it has not replayed yet are not "unknown" (handle_metadata). */
+    atomic_store(&srv->metadata_loading, true);
     if (partition_replicate(ctl->meta, 0, &m, false, err, err_len) != 0) {
         partition_close(ctl->meta);
         s->controller = NULL;

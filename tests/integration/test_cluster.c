@@ -1032,6 +1032,48 @@ Test(cluster, delete_records_is_answered_once_every_replica_applied_it)
 }
 
 /*
+ * A restarted broker replays the metadata log from its start: until it has
+ * caught up it does not know every topic, and it said UNKNOWN_TOPIC for
+ * those it had not replayed yet, which a producer took as final ("produce
+ * to loud: UNKNOWN_TOPIC" while brokers came back). It answers Metadata
+ * with a retriable LEADER_NOT_AVAILABLE until it has caught up.
+ */
+Test(cluster, a_restarted_broker_does_not_call_a_topic_unknown_while_it_replays)
+{
+    start_cluster();
+    char name[16];
+    for (int i = 0; i < 24; i++) {
+        snprintf(name, sizeof(name), "t%02d", i);
+        create_replicated(name, 1, 3);
+    }
+    struct node *x = &nodes[2];
+    int64_t end = 0, hw = 0, deadline = now_ms() + 20000;
+    while (leader_seen_by(x, name, &end, &hw) < 0 && now_ms() < deadline)
+        usleep(20 * 1000);
+    cr_assert_eq(broker_stop(&x->b), 0);
+    start(x);
+    int unknown = 0, known = 0, loading = 0;
+    deadline = now_ms() + 20000;
+    while (!known && now_ms() < deadline) {
+        int fd = wire_connect(x->port);
+        cr_assert(fd >= 0);
+        Ringlog__Response *r = wire_metadata(fd, name);
+        close(fd);
+        cr_assert_not_null(r);
+        if (r->error == RINGLOG__ERROR_CODE__LEADER_NOT_AVAILABLE)
+            loading++;
+        else if (r->metadata->topics[0]->error == RINGLOG__ERROR_CODE__UNKNOWN_TOPIC)
+            unknown++;
+        else
+            known = r->metadata->topics[0]->error == 0;
+        ringlog__response__free_unpacked(r, NULL);
+    }
+    cr_log_info("%d answers while replaying", loading);
+    cr_assert(known, "node 3 never knew %s again", name);
+    cr_assert_eq(unknown, 0, "%d answers said %s does not exist", unknown, name);
+}
+
+/*
  * A topic created while a broker is down gets no replica there when
  * enough brokers are up: an RF 2 partition with a replica on the dead
  * broker had no quorum, so its acks=all writes waited for that broker.
