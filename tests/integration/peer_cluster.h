@@ -16,8 +16,8 @@ struct node {
     struct broker_proc b;
     int id;
     uint16_t port, metrics_port;
-    char dir[512]; /* "" once cleaned up */
-    int shards;    /* --shards for start() (0: the broker's default) */
+    char dir[512];        /* "" once cleaned up */
+    const char *extra[4]; /* more flags for start(), NULL-terminated */
 };
 
 /* The --peers value start() passes; plan() fills it, a test may rewrite it. */

@@ -43,7 +43,8 @@ static void start_cluster_of(int n)
     nnodes = n;
     plan(nodes, nnodes);
     for (int i = 0; i < nnodes; i++) {
-        nodes[i].shards = nnodes > 4 ? 1 : 2; /* six brokers share two cores */
+        nodes[i].extra[0] = "--shards"; /* six brokers share two cores */
+        nodes[i].extra[1] = nnodes > 4 ? "1" : "2";
         start(&nodes[i]);
     }
 }
