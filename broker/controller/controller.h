@@ -68,8 +68,8 @@ bool controller_applied_is(const uint8_t *body, size_t len);
 /* Takes it (body freed), on any shard. */
 void controller_applied_receive(struct shard *s, int32_t from, uint8_t *body, size_t len);
 
-/* Answered once applied here and by every live broker holding a replica of the partition
- * (each then refuses reads below offset), or TIMEOUT after timeout_ms. */
+/* Answered once applied here and by every live broker (each then refuses reads below offset
+ * on its replica), or TIMEOUT after timeout_ms. */
 void controller_delete_records(struct shard *s, struct controller_call *c,
                                const struct topic_info *t, uint32_t partition, int64_t offset,
                                int64_t timeout_ms);

@@ -4,10 +4,10 @@
  * (controller_internal.h, docs/REPLICATION.md "DeleteRecords"). A broker
  * refuses reads below a partition's new start as soon as it applies the
  * RecordsDeleted record (partition_fill_offsets), whatever its replica's
- * high watermark; so once every live broker holding a replica has applied
- * it, no replica that becomes leader serves below the start. Each broker
- * tells the controller its applied offset (a MetadataApplied peer message)
- * when it moves, when the controller changes, and once a second.
+ * high watermark; so once every live broker has applied it, no replica
+ * that becomes leader serves below the start. Each broker tells every
+ * other its applied offset (a MetadataApplied peer message) when it moves
+ * and once a second.
  */
 #include <assert.h>
 #include <stdatomic.h>
@@ -19,7 +19,6 @@
 #include "net/peer.h"
 #include "server.h"
 #include "shard.h"
-#include "topic_assignment.h"
 
 #define REPORT_EVERY_MS 1000
 
@@ -45,52 +44,33 @@ static void report(struct shard *s, int32_t to, int64_t applied)
     peer_send(s, to, o);
 }
 
-/* The topic of that id, or NULL once deleted. */
-static const struct topic_info *topic_by_id(struct server *srv, uint64_t id)
-{
-    const struct topic_table *tt = topic_registry_snapshot(&srv->topics);
-    for (uint32_t i = 0; i < tt->count; i++)
-        if (tt->topics[i]->id == id)
-            return tt->topics[i];
-    return NULL;
-}
-
-static bool link_up(const struct server *srv, int32_t node)
-{
-    for (int i = 0; i < srv->cfg.peer_count; i++)
-        if (srv->cfg.peers[i].node_id == node)
-            return atomic_load(&srv->peer_stats[i].up) != 0;
-    return false;
-}
-
-/* Every live broker holding a replica of c's partition has applied c's record. */
-static bool replicas_applied(struct controller *ctl, const struct controller_call *c)
+/*
+ * Every live broker (its link up) has applied c's record. Every broker,
+ * not only the partition's assigned replicas: a replica leaving in a move,
+ * or joining, may lead the group too.
+ */
+static bool all_applied(struct controller *ctl, const struct controller_call *c)
 {
     struct controller_acks *a = controller_acks_of(ctl);
-    struct server *srv = controller_shard(ctl)->srv;
-    const struct topic_info *t = topic_by_id(srv, c->topic_id);
-    if (!t || c->partition >= t->partitions)
-        return true; /* deleted since: nothing to read below the start */
-    int32_t nodes[TOPIC_MAX_REPLICAS];
-    uint32_t n = topic_replicas(t, c->partition, nodes);
-    for (uint32_t i = 0; i < n; i++) {
-        int32_t node = nodes[i];
-        if (node == srv->cfg.node_id || node < 0 || node >= CONTROLLER_MAX_NODE_ID)
-            continue;
-        if (a->applied[node] <= c->offset && link_up(srv, node))
+    const struct server *srv = controller_shard(ctl)->srv;
+    for (int i = 0; i < srv->cfg.peer_count; i++) {
+        int32_t node = srv->cfg.peers[i].node_id;
+        assert(node >= 0 && node < CONTROLLER_MAX_NODE_ID);
+        if (node != srv->cfg.node_id && a->applied[node] <= c->offset &&
+            atomic_load(&srv->peer_stats[i].up) != 0)
             return false;
     }
     return true;
 }
 
-/* Answers the waiting calls whose replicas all applied their record, or whose time is up. */
+/* Answers the waiting calls whose record every live broker applied, or whose time is up. */
 static void check_waiting(struct controller *ctl, int64_t now)
 {
     struct controller_acks *a = controller_acks_of(ctl);
     struct controller_call **pp = &a->waiting;
     while (*pp) {
         struct controller_call *c = *pp;
-        bool all = replicas_applied(ctl, c);
+        bool all = all_applied(ctl, c);
         if (!all && now < c->deadline_ms) {
             pp = &c->next;
             continue;
@@ -98,8 +78,8 @@ static void check_waiting(struct controller *ctl, int64_t now)
         *pp = c->next;
         if (!all) {
             c->error = RINGLOG__ERROR_CODE__TIMEOUT;
-            c->message = "the new start is committed, but not every replica's broker applied it "
-                         "within the timeout (they will: ask again to know when)";
+            c->message = "the new start is committed, but not every broker applied it within "
+                         "the timeout (they will: ask again to know when)";
         }
         c->done = c->then;
         c->done(c);
@@ -121,18 +101,18 @@ void controller_wait_replicas(struct controller_call *c)
     check_waiting(ctl, clock_monotonic_ms());
 }
 
+/* Every other broker hears this one's applied offset when it moves and once a second: any of
+ * them may be the controller, now or after an election, with answers waiting. */
 void controller_acks_tick(struct controller *ctl, int64_t applied)
 {
     struct controller_acks *a = controller_acks_of(ctl);
     struct shard *s = controller_shard(ctl);
-    int32_t leader = atomic_load(&s->srv->controller_leader);
     int64_t now = clock_monotonic_ms();
-    if (leader >= 0 && leader != s->srv->cfg.node_id &&
-        (applied != a->reported || leader != a->reported_to ||
-         now - a->reported_ms >= REPORT_EVERY_MS)) {
-        report(s, leader, applied);
+    if (applied != a->reported || now - a->reported_ms >= REPORT_EVERY_MS) {
+        for (int i = 0; i < s->srv->cfg.peer_count; i++)
+            if (s->srv->cfg.peers[i].node_id != s->srv->cfg.node_id)
+                report(s, s->srv->cfg.peers[i].node_id, applied);
         a->reported = applied;
-        a->reported_to = leader;
         a->reported_ms = now;
     }
     check_waiting(ctl, now);

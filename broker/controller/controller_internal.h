@@ -103,17 +103,16 @@ int64_t controller_record_offset(struct controller *ctl);
 #define CONTROLLER_MAX_NODE_ID 64 /* node ids 0..63 (config.c) */
 
 struct controller_acks {
-    int64_t applied[CONTROLLER_MAX_NODE_ID]; /* each broker's, as it last said (leader only) */
+    int64_t applied[CONTROLLER_MAX_NODE_ID]; /* each broker's, as it last said */
     int64_t reported;                        /* what this broker last said */
-    int32_t reported_to;
     int64_t reported_ms;
     struct controller_call *waiting; /* DeleteRecords answers waiting for the replicas */
 };
 
 struct controller_acks *controller_acks_of(struct controller *ctl);
-/* Shard 0's tick: says `applied` to the controller when due; answers waits that are over. */
+/* Shard 0's tick: says `applied` to the other brokers when due; answers waits that are over. */
 void controller_acks_tick(struct controller *ctl, int64_t applied);
-/* c's record is applied here: c->then runs once every live replica's broker applied it too. */
+/* c's record is applied here: c->then runs once every live broker applied it too. */
 void controller_wait_replicas(struct controller_call *c);
 /* Fails the waiting calls (SHUTTING_DOWN). */
 void controller_acks_stop(struct controller *ctl);

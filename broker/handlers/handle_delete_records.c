@@ -4,8 +4,10 @@
  * partition is a hop to its owner, answered once the new start is durable.
  * On a cluster each partition becomes a controller record (a topic job on
  * shard 0, one partition at a time) that every replica applies once its
- * high watermark reaches the offset; the answer comes once the record is
- * applied on the controller, with the offset as the new low watermark.
+ * high watermark reaches the offset (and refuses reads below it at once);
+ * the answer comes once the record is applied on the controller and every
+ * live broker (controller_applied.c), with the offset as the new low
+ * watermark.
  * Only the partition's leader knows its high watermark: where this broker
  * leads the partition it checks the offset (and resolves -1), elsewhere
  * the client has (ringlog_admin_delete_records asks the leader first).
