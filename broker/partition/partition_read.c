@@ -70,7 +70,13 @@ static void fetch_finish(struct partition_fetch *pf, int status)
         free(pf->records);
         pf->records = NULL;
         pf->records_len = 0;
-        set_error(&pf->result, PARTITION_STORAGE, status, log_status_str(status));
+        /* Out of range on a read again (retention retired the segment under the first one):
+         * the consumer's offset is gone, not the disk. */
+        if (status == LOG_ERR_OUT_OF_RANGE)
+            set_error(&pf->result, PARTITION_OFFSET_OUT_OF_RANGE, 0,
+                      "fetch offset is outside the log");
+        else
+            set_error(&pf->result, PARTITION_STORAGE, status, log_status_str(status));
     }
     pf->done(pf);
 }
