@@ -12,7 +12,7 @@
 #include "batch.h"
 #include "wire.h"
 
-void ops_create(struct node *nodes, int n, const char *topic, uint32_t partitions, uint32_t rf)
+int ops_controller_call(struct node *nodes, int n, Ringlog__Request *req)
 {
     int64_t deadline = now_ms() + 20000;
     for (int attempt = 0; now_ms() < deadline; attempt++) {
@@ -21,17 +21,44 @@ void ops_create(struct node *nodes, int n, const char *topic, uint32_t partition
             continue;
         int fd = wire_connect(x->port);
         cr_assert(fd >= 0);
-        Ringlog__Response *r = wire_create_topic_replicated(fd, topic, partitions, rf);
+        req->correlation_id = 0;
+        Ringlog__Response *r = wire_call(fd, req);
         close(fd);
         cr_assert_not_null(r);
         int err = wire_first_error(r);
         ringlog__response__free_unpacked(r, NULL);
-        if (err == RINGLOG__ERROR_CODE__NONE)
-            return;
-        cr_assert_eq(err, RINGLOG__ERROR_CODE__NOT_CONTROLLER, "create: error %d", err);
+        if (err != RINGLOG__ERROR_CODE__NOT_CONTROLLER)
+            return err;
         usleep(50 * 1000);
     }
-    cr_assert_fail("no controller took the topic within 20 s");
+    cr_assert_fail("no controller answered within 20 s");
+    return -1;
+}
+
+void ops_create_with(struct node *nodes, int n, const char *topic, uint32_t partitions, uint32_t rf,
+                     const Ringlog__TopicConfig *cfg)
+{
+    Ringlog__CreatableTopic ct = RINGLOG__CREATABLE_TOPIC__INIT;
+    Ringlog__CreatableTopic *cts[1] = {&ct};
+    ct.name = (char *)topic;
+    ct.partitions = partitions;
+    ct.replication_factor = rf;
+    ct.config = (Ringlog__TopicConfig *)cfg;
+    Ringlog__CreateTopicsRequest cr = RINGLOG__CREATE_TOPICS_REQUEST__INIT;
+    cr.n_topics = 1;
+    cr.topics = cts;
+    Ringlog__Request req = RINGLOG__REQUEST__INIT;
+    req.body_case = RINGLOG__REQUEST__BODY_CREATE_TOPICS;
+    req.create_topics = &cr;
+    int err = ops_controller_call(nodes, n, &req);
+    cr_assert_eq(err, RINGLOG__ERROR_CODE__NONE, "create %s: error %d", topic, err);
+}
+
+void ops_create(struct node *nodes, int n, const char *topic, uint32_t partitions, uint32_t rf)
+{
+    Ringlog__TopicConfig cfg = RINGLOG__TOPIC_CONFIG__INIT;
+    cfg.retention_ms = -1;
+    ops_create_with(nodes, n, topic, partitions, rf, &cfg);
 }
 
 int ops_leader_seen_by(const struct node *x, const char *topic, int64_t *end, int64_t *hw)
@@ -71,6 +98,36 @@ static int preferred(const struct node *x, const char *topic)
         first = r->metadata->topics[0]->partitions[0]->replicas[0];
     ringlog__response__free_unpacked(r, NULL);
     return first;
+}
+
+/* The live node of that id, or NULL. */
+static const struct node *live_node(const struct node *nodes, int n, int id)
+{
+    for (int i = 0; i < n; i++)
+        if (nodes[i].id == id && nodes[i].b.pid > 0)
+            return &nodes[i];
+    return NULL;
+}
+
+int ops_wait_leader(struct node *nodes, int n, const char *topic, int not, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    while (now_ms() < deadline) {
+        int agreed = -1;
+        bool all = true;
+        for (int i = 0; i < n; i++) {
+            if (nodes[i].b.pid <= 0)
+                continue;
+            int l = ops_leader_seen_by(&nodes[i], topic, NULL, NULL);
+            if (l < 0 || l == not || (agreed >= 0 && l != agreed))
+                all = false;
+            agreed = l;
+        }
+        if (all && agreed > 0 && live_node(nodes, n, agreed))
+            return agreed;
+        usleep(20 * 1000);
+    }
+    return -1;
 }
 
 int ops_wait_settled(struct node *nodes, int n, const char *topic)
