@@ -43,9 +43,6 @@ struct recovery {
     size_t cap;
     bool note_epochs; /* scanning past the checkpoint: batches extend the epoch table */
     bool created;     /* the only segment was created by this open: nothing to recover */
-    /* A closed segment's index rebuild: compaction may have left offset gaps between batches
-     * (docs/STORAGE.md, "Compaction"), so a batch may start past where the last one ended. */
-    bool gaps_ok;
 };
 
 struct scan_result {
@@ -492,8 +489,11 @@ static int scan_segment(struct recovery *rc, struct log_segment *seg, uint64_t f
                 stop = true;
                 break;
             }
-            if (h.base_offset != offset && !(rc->gaps_ok && h.base_offset > offset)) {
-                res->why = "offset does not follow on";
+            /* Compaction leaves offset gaps between batches, in closed segments and, on a
+             * follower that copied a compacted range, in the active one (docs/STORAGE.md,
+             * "Compaction"): offsets only have to grow. */
+            if (h.base_offset < offset) {
+                res->why = "offset goes back";
                 stop = true;
                 break;
             }
@@ -501,7 +501,7 @@ static int scan_segment(struct recovery *rc, struct log_segment *seg, uint64_t f
             if (ie != 0)
                 return ie;
             if (rc->note_epochs) {
-                epochs_note(log, h.leader_epoch, h.base_offset);
+                epochs_note_batch(log, &h, offset);
                 if (!kept) /* its records cannot be trusted: noted once repaired */
                     configs_note_batch(log, rc->buf + p, &h);
             }
@@ -618,9 +618,7 @@ static int rebuild_closed_index(struct recovery *rc, struct log_segment *seg)
     seg->last_time_entry_ts = INT64_MIN;
     seg->max_timestamp = INT64_MIN;
     struct scan_result res;
-    rc->gaps_ok = true;
     int err = scan_segment(rc, seg, seg->size, 0, seg->base_offset, &res);
-    rc->gaps_ok = false;
     if (err != 0)
         return err;
     if (res.end_pos < seg->size)

@@ -151,7 +151,15 @@ static void issue_write(struct replica *r, struct rwrite *w, uint8_t *data, size
         rwrite_done(&w->a, rc); /* reported as a failed write, like a disk error */
 }
 
-/* Batches of a received APPEND whose base offset is in [from, to). */
+/*
+ * Batches of a received APPEND whose base offset is in [from, to). In a
+ * compacted log (gaps between batches) [from, to) may hold none: this
+ * replica already has a batch the sender compacted less, which ends inside
+ * a batch of the sender's. The log cannot end at `to` without a batch
+ * there, so the write is reported as failed at the log's end: the core
+ * forgets [end, to), and the leader sends from this log's end again, where
+ * its reads leave that batch out (batches_end).
+ */
 static void write_received(struct replica *r, const struct rg_log_op *op)
 {
     struct rx_body *b = op->payload;
@@ -167,7 +175,13 @@ static void write_received(struct replica *r, const struct rg_log_op *op)
         }
         pos += rl_batch_total_bytes(&h);
     }
-    assert(start != SIZE_MAX && start < stop);
+    if (start == SIZE_MAX || start >= stop) {
+        DIAG_INFO("partition %s-%u: offsets [%lld, %lld) are inside a batch compacted "
+                  "differently here: asking again from the log end",
+                  r->host.topic, r->host.index, (long long)op->offset, (long long)op->to);
+        replica_written(r, op->to, op->epoch, r->write_gen, LOG_ERR_OFFSET_MISMATCH);
+        return;
+    }
     struct rwrite *w = calloc(1, sizeof(*w));
     if (!w) {
         replica_written(r, op->to, op->epoch, r->write_gen, LOG_ERR_NOMEM);
@@ -331,28 +345,39 @@ static void aread_free(struct aread *a)
 
 /*
  * The end of the last whole batch in data (a batch boundary) that an
- * APPEND may carry, or -1; *bytes gets its position. An APPEND stops
- * before a config batch past RG_MAX_CONFIGS_PER_APPEND: a follower refuses
- * more, and a run of quick membership changes (a move off a broker and
- * back, again and again) wedged it behind the same refused APPEND (the
- * chaos suite's move fault).
+ * APPEND may carry, or -1; *skip and *bytes get the position of the first
+ * batch it carries and the end of the last. An APPEND stops before a config
+ * batch past RG_MAX_CONFIGS_PER_APPEND: a follower refuses more, and a run
+ * of quick membership changes (a move off a broker and back, again and
+ * again) wedged it behind the same refused APPEND (the chaos suite's move
+ * fault). In a compacted log the first batch may start past `first` (a
+ * gap) or, when this replica compacted a batch less than the one the
+ * follower holds, straddle it: that batch is left out, since its records
+ * past `first` were compacted away on the follower's side (a superseded
+ * value), and the follower's log ends at a boundary of its own.
  */
-static int64_t batches_end(const uint8_t *data, size_t len, int64_t first, size_t *bytes)
+static int64_t batches_end(const uint8_t *data, size_t len, int64_t first, size_t *skip,
+                           size_t *bytes)
 {
     struct rl_batch_header h;
     size_t pos = 0;
     int64_t end = -1;
     uint32_t configs = 0;
+    *skip = 0;
     while (pos < len && rl_batch_header_read(data + pos, len - pos, &h) == RL_OK &&
            rl_batch_total_bytes(&h) <= len - pos) {
-        if (end < 0 && h.base_offset != first)
-            return -1; /* the read did not start at the APPEND's boundary */
+        if (end < 0 && h.base_offset < first) {
+            pos += rl_batch_total_bytes(&h); /* straddles first: compacted differently */
+            *skip = pos;
+            continue;
+        }
         if (replica_wire_is_config_batch(data + pos, &h) && ++configs > RG_MAX_CONFIGS_PER_APPEND)
             break;
         end = rl_batch_last_offset(&h) + 1;
         pos += rl_batch_total_bytes(&h);
     }
     assert(pos <= len && configs <= RG_MAX_CONFIGS_PER_APPEND + 1);
+    assert(end < 0 || *skip < pos);
     *bytes = pos;
     return end;
 }
@@ -372,8 +397,10 @@ static void aread_done(struct log_read *rd, int status)
         aread_free(a); /* gone by retention or truncation: the peer is probed again */
         return;
     }
-    size_t skip = (size_t)(rd->data - a->buf), bytes = 0;
-    int64_t end = batches_end(rd->data, rd->len, a->msg.prev_end, &bytes);
+    size_t skip = 0, bytes = 0;
+    int64_t end = batches_end(rd->data, rd->len, a->msg.prev_end, &skip, &bytes);
+    bytes -= skip;
+    skip += (size_t)(rd->data - a->buf);
     if (end <= a->msg.prev_end || end > a->msg.end) {
         aread_free(a);
         return;
@@ -385,7 +412,7 @@ static void aread_done(struct log_read *rd, int status)
          * stopped: append_read cut the message there, so all of it goes. */
         assert(a->msg.end == end);
         if (skip > 0)
-            memmove(a->buf, rd->data, bytes);
+            memmove(a->buf, a->buf + skip, bytes);
         replica_send_message(r, &a->msg, a->buf, a->buf, bytes);
         a->buf = NULL; /* the message owns it */
     }
