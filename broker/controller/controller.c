@@ -198,10 +198,9 @@ static void apply_create(struct controller *ctl, const Ringlog__ClusterTopic *ct
                          int64_t ts)
 {
     struct server *srv = ctl->shard->srv;
-    struct topic_config cfg = {.retention_ms = ct->config ? ct->config->retention_ms : 0,
-                               .retention_bytes = ct->config ? ct->config->retention_bytes : 0,
-                               .segment_bytes = ct->config ? ct->config->segment_bytes : 0,
-                               .segment_ms = ct->config ? ct->config->segment_ms : 0};
+    struct topic_config cfg = {.cleanup_policy = TOPIC_CLEANUP_DELETE};
+    if (ct->config)
+        controller_config_from_wire(ct->config, &cfg);
     size_t n = (size_t)ct->partitions * ct->replication_factor;
     if (topic_table_find(topic_registry_snapshot(&srv->topics), ct->name) || n == 0 ||
         ct->n_replicas != n || ct->replication_factor > RG_MAX_NODES) {

@@ -22,6 +22,10 @@ void controller_place(struct controller *ctl, const struct server *srv, const ch
 bool controller_topics_apply(struct controller *ctl, const Ringlog__ClusterRecord *cr,
                              int64_t offset, int64_t ts);
 /* Proposes the cluster's id (a ClusterRecord cluster_created). */
+/* A topic's config in a record and back (an old record without the compaction fields reads as
+ * cleanup_policy delete). */
+void controller_config_to_wire(const struct topic_config *cfg, Ringlog__TopicConfig *tc);
+void controller_config_from_wire(const Ringlog__TopicConfig *tc, struct topic_config *cfg);
 void controller_propose_cluster_id(struct shard *s, struct controller_call *c, const char *id);
 
 /* ------------------------------------------------ applying (controller.c) */

@@ -19,6 +19,8 @@
 
 /* An APPEND read is at most this many bytes (one segment's worth, whole batches). */
 #define APPEND_READ_BYTES (1u << 20)
+/* ... and moves past at most this many segments compaction emptied (the next APPEND goes on). */
+#define APPEND_READ_HOPS 64
 
 void rx_body_put(struct rx_body *b)
 {
@@ -333,6 +335,7 @@ struct aread {
     struct rg_message msg;
     uint8_t *buf;
     bool retried;
+    uint32_t hops; /* reads moved past segments compaction emptied */
 };
 
 static void aread_free(struct aread *a)
@@ -382,7 +385,7 @@ static int64_t batches_end(const uint8_t *data, size_t len, int64_t first, size_
     return end;
 }
 
-static int start_read(struct aread *a, size_t cap);
+static int read_at(struct aread *a, int64_t offset, size_t cap);
 
 static void aread_done(struct log_read *rd, int status)
 {
@@ -390,7 +393,13 @@ static void aread_done(struct log_read *rd, int status)
     struct replica *r = a->r;
     if (!r->dead && status == LOG_ERR_BUFFER_TOO_SMALL && !a->retried) {
         a->retried = true;
-        if (start_read(a, rd->needed_bytes) == LOG_OK)
+        if (read_at(a, rd->offset, rd->needed_bytes) == LOG_OK)
+            return;
+    }
+    if (!r->dead && status == LOG_OK && rd->len == 0 && rd->next_offset > rd->offset &&
+        rd->next_offset < a->msg.end && a->hops++ < APPEND_READ_HOPS) {
+        /* A closed segment compaction emptied: the batches go on at the next one's base. */
+        if (read_at(a, rd->next_offset, rd->cap) == LOG_OK)
             return;
     }
     if (r->dead || r->fenced || status != LOG_OK || rd->len == 0) {
@@ -420,15 +429,17 @@ static void aread_done(struct log_read *rd, int status)
     aread_free(a);
 }
 
-static int start_read(struct aread *a, size_t cap)
+/* Reads from `offset` (the APPEND's prev_end, or past an emptied segment) into a new buffer. */
+static int read_at(struct aread *a, int64_t offset, size_t cap)
 {
     free(a->buf);
     a->buf = malloc(cap);
     if (!a->buf)
         return LOG_ERR_NOMEM;
+    assert(offset >= a->msg.prev_end && offset < a->msg.end);
     struct log_read *rd = &a->read;
     memset(rd, 0, sizeof(*rd));
-    rd->offset = a->msg.prev_end;
+    rd->offset = offset;
     rd->max_offset = a->msg.end;
     rd->buf = a->buf;
     rd->cap = cap;
@@ -456,6 +467,6 @@ void replica_read_append(struct replica *r, const struct rg_message *msg)
     a->r = r;
     a->msg = *msg;
     r->io_pending++;
-    if (start_read(a, APPEND_READ_BYTES) != LOG_OK)
+    if (read_at(a, msg->prev_end, APPEND_READ_BYTES) != LOG_OK)
         aread_free(a);
 }

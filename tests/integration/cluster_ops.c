@@ -12,7 +12,7 @@
 #include "batch.h"
 #include "wire.h"
 
-void ops_create(struct node *nodes, int n, const char *topic, uint32_t partitions, uint32_t rf)
+int ops_controller_call(struct node *nodes, int n, Ringlog__Request *req)
 {
     int64_t deadline = now_ms() + 20000;
     for (int attempt = 0; now_ms() < deadline; attempt++) {
@@ -21,17 +21,67 @@ void ops_create(struct node *nodes, int n, const char *topic, uint32_t partition
             continue;
         int fd = wire_connect(x->port);
         cr_assert(fd >= 0);
-        Ringlog__Response *r = wire_create_topic_replicated(fd, topic, partitions, rf);
+        req->correlation_id = 0;
+        Ringlog__Response *r = wire_call(fd, req);
         close(fd);
         cr_assert_not_null(r);
         int err = wire_first_error(r);
         ringlog__response__free_unpacked(r, NULL);
-        if (err == RINGLOG__ERROR_CODE__NONE)
-            return;
-        cr_assert_eq(err, RINGLOG__ERROR_CODE__NOT_CONTROLLER, "create: error %d", err);
+        if (err != RINGLOG__ERROR_CODE__NOT_CONTROLLER)
+            return err;
         usleep(50 * 1000);
     }
-    cr_assert_fail("no controller took the topic within 20 s");
+    cr_assert_fail("no controller answered within 20 s");
+    return -1;
+}
+
+void ops_create_with(struct node *nodes, int n, const char *topic, uint32_t partitions, uint32_t rf,
+                     const Ringlog__TopicConfig *cfg)
+{
+    Ringlog__TopicConfig defaults = RINGLOG__TOPIC_CONFIG__INIT;
+    defaults.retention_ms = -1; /* as wire_create_topic_replicated asks */
+    Ringlog__CreatableTopic ct = RINGLOG__CREATABLE_TOPIC__INIT;
+    Ringlog__CreatableTopic *cts[1] = {&ct};
+    ct.name = (char *)topic;
+    ct.partitions = partitions;
+    ct.replication_factor = rf;
+    ct.config = (Ringlog__TopicConfig *)(cfg ? cfg : &defaults);
+    Ringlog__CreateTopicsRequest c = RINGLOG__CREATE_TOPICS_REQUEST__INIT;
+    c.n_topics = 1;
+    c.topics = cts;
+    Ringlog__Request req = RINGLOG__REQUEST__INIT;
+    req.body_case = RINGLOG__REQUEST__BODY_CREATE_TOPICS;
+    req.create_topics = &c;
+    int err = ops_controller_call(nodes, n, &req);
+    cr_assert_eq(err, RINGLOG__ERROR_CODE__NONE, "create %s: error %d", topic, err);
+}
+
+void ops_create(struct node *nodes, int n, const char *topic, uint32_t partitions, uint32_t rf)
+{
+    ops_create_with(nodes, n, topic, partitions, rf, NULL);
+}
+
+void ops_reassign(struct node *nodes, int n, const char *topic, uint32_t partition, const int *ids,
+                  int count)
+{
+    int32_t reps[8];
+    cr_assert(count >= 1 && count <= 8);
+    for (int i = 0; i < count; i++)
+        reps[i] = ids[i];
+    Ringlog__PartitionMove m = RINGLOG__PARTITION_MOVE__INIT;
+    Ringlog__PartitionMove *mp = &m;
+    m.topic = (char *)topic;
+    m.partition = partition;
+    m.n_replicas = (size_t)count;
+    m.replicas = reps;
+    Ringlog__ReassignPartitionsRequest rr = RINGLOG__REASSIGN_PARTITIONS_REQUEST__INIT;
+    rr.n_moves = 1;
+    rr.moves = &mp;
+    Ringlog__Request req = RINGLOG__REQUEST__INIT;
+    req.body_case = RINGLOG__REQUEST__BODY_REASSIGN_PARTITIONS;
+    req.reassign_partitions = &rr;
+    int err = ops_controller_call(nodes, n, &req);
+    cr_assert_eq(err, RINGLOG__ERROR_CODE__NONE, "reassign %s-%u: error %d", topic, partition, err);
 }
 
 int ops_leader_seen_by(const struct node *x, const char *topic, int64_t *end, int64_t *hw)

@@ -10,9 +10,18 @@
 #include <stdint.h>
 
 #include "peer_cluster.h"
+#include "ringlog.pb-c.h"
 
 /* Creates the topic through whichever node is the controller (20 s at most). */
 void ops_create(struct node *nodes, int n, const char *topic, uint32_t partitions, uint32_t rf);
+/* The same with a topic config (NULL: the defaults). */
+void ops_create_with(struct node *nodes, int n, const char *topic, uint32_t partitions, uint32_t rf,
+                     const Ringlog__TopicConfig *cfg);
+/* Sends an admin request to whichever live node is the controller (20 s at most); its error. */
+int ops_controller_call(struct node *nodes, int n, Ringlog__Request *req);
+/* Moves the partition's replicas to ids (the first is the preferred leader); asserts success. */
+void ops_reassign(struct node *nodes, int n, const char *topic, uint32_t partition, const int *ids,
+                  int count);
 /* Partition 0 as node x sees it: its leader (-1: none), log end and high watermark. */
 int ops_leader_seen_by(const struct node *x, const char *topic, int64_t *end, int64_t *hw);
 /* The leader every live node agrees on, once it is partition 0's preferred replica. */
