@@ -200,6 +200,21 @@ bool times_send(struct ringlog_consumer *c, struct job *j, int64_t now)
     return true;
 }
 
+/*
+ * A group call's answer from a coordinator that is no longer the group's
+ * (NOT_COORDINATOR) or a connection lost (it died: a failover is under
+ * way): the group looks for its coordinator again, and the caller retries
+ * (coordinator_retry) as for NOT_COORDINATOR. A commit retried this way is
+ * harmless: committing the same offsets again changes nothing.
+ */
+static int coordinator_moved(struct ringlog_consumer *c, int code)
+{
+    if (code != RINGLOG_ERR_NOT_COORDINATOR && code != RINGLOG_ERR_TRANSPORT)
+        return code;
+    group_coordinator_lost(c);
+    return RINGLOG_ERR_NOT_COORDINATOR;
+}
+
 static void on_commit(struct rl_cluster *cl, void *ctx, Ringlog__Response *resp, int err)
 {
     (void)cl;
@@ -226,6 +241,7 @@ static void on_commit(struct rl_cluster *cl, void *ctx, Ringlog__Response *resp,
                         p->committed = j->tps[m].offset;
             }
     }
+    code = coordinator_moved(c, code);
     if (code)
         rl_cluster_log(cl, RINGLOG_LOG_WARNING, "offset commit failed: %s",
                        msg && msg[0] ? msg : ringlog_err_name(code));
@@ -251,6 +267,7 @@ static void on_committed(struct rl_cluster *cl, void *ctx, Ringlog__Response *re
             j->tps[0].offset = -1;
         }
     }
+    code = coordinator_moved(c, code);
     job_finish(c, j, code, code ? ringlog_err_str(code) : "");
 }
 

@@ -69,6 +69,17 @@ struct rl_broker *group_coordinator(struct ringlog_consumer *c)
     return b ? b : rl_cluster_any_broker(c->cl);
 }
 
+void group_coordinator_lost(struct ringlog_consumer *c)
+{
+    struct rl_group *g = c->group;
+    if (!g || g->coord_node < 0)
+        return;
+    g->coord_node = -1; /* the next group tick asks FindCoordinator again */
+    if (!g->inflight)
+        g->next_beat = 0;
+    rl_cluster_wakeup_locked(c->cl);
+}
+
 bool group_pending(const struct ringlog_consumer *c)
 {
     return c->group && c->group->pending;

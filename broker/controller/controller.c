@@ -49,7 +49,8 @@ struct controller {
     bool bootstrap_pending;          /* a fresh directory: the group is not attached yet */
     bool id_proposed;                /* this leadership proposed the cluster id */
     struct controller_call id_call;
-    struct controller_moves moves; /* controller_reassign.c */
+    struct controller_moves moves;   /* controller_reassign.c */
+    struct controller_groups groups; /* controller_groups.c */
 };
 
 static void apply_next(struct controller *ctl);
@@ -538,7 +539,9 @@ void controller_tick(struct shard *s)
     if (!leads)
         ctl->id_proposed = false;
     apply_next(ctl);
-    controller_security_tick(s, leads && !ctl->busy && ctl->applied >= replica_commit(p->replica));
+    bool caught_up = leads && !ctl->busy && ctl->applied >= replica_commit(p->replica);
+    controller_security_tick(s, caught_up);
+    controller_groups_tick(s, &ctl->groups, leads, caught_up);
     controller_moves_tick(ctl);
     /* The first leader names the cluster once it has applied everything committed. */
     if (!leads || ctl->id_proposed || s->srv->cluster_id[0] != '\0' || ctl->busy ||
