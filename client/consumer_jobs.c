@@ -275,8 +275,10 @@ static void on_committed(struct rl_cluster *cl, void *ctx, Ringlog__Response *re
 void job_send(struct ringlog_consumer *c, struct job *j)
 {
     struct rl_broker *b = group_coordinator(c);
+    if (!b && c->group)
+        return; /* a member waits for its coordinator (group_tick finds it) */
     if (!b)
-        b = rl_cluster_any_broker(c->cl);
+        b = rl_cluster_any_broker(c->cl); /* assign: a single broker coordinates */
     if (!b)
         return;
     j->owner = c;
@@ -456,6 +458,27 @@ int ringlog_consumer_commit(ringlog_consumer *c, int timeout_ms)
     }
 }
 
+/* A JOB_COMMIT of tps (copied), or NULL on allocation failure. */
+static struct job *commit_job(const ringlog_topic_partition *tps, size_t n)
+{
+    assert(n > 0);
+    struct job *j = calloc(1, sizeof(*j));
+    if (!j || !(j->tps = calloc(n, sizeof(*j->tps)))) {
+        free(j);
+        return NULL;
+    }
+    j->kind = JOB_COMMIT;
+    for (size_t i = 0; i < n; i++) {
+        j->tps[i] = tps[i];
+        if (!(j->tps[i].topic = strdup(tps[i].topic))) {
+            job_free(j);
+            return NULL;
+        }
+        j->n++;
+    }
+    return j;
+}
+
 int ringlog_consumer_commit_offsets(ringlog_consumer *c, const ringlog_topic_partition *tps,
                                     size_t n, int timeout_ms)
 {
@@ -465,25 +488,22 @@ int ringlog_consumer_commit_offsets(ringlog_consumer *c, const ringlog_topic_par
         return RINGLOG_ERR_STATE;
     if (n == 0)
         return RINGLOG_OK;
-    struct job *j = calloc(1, sizeof(*j));
-    if (!j || !(j->tps = calloc(n, sizeof(*j->tps)))) {
-        free(j);
-        return RINGLOG_ERR_NOMEM;
-    }
-    j->kind = JOB_COMMIT;
-    for (size_t i = 0; i < n; i++) {
-        if (!tps[i].topic || tps[i].offset < 0) {
-            job_free(j);
+    for (size_t i = 0; i < n; i++)
+        if (!tps[i].topic || tps[i].offset < 0)
             return RINGLOG_ERR_INVALID_ARG;
-        }
-        j->tps[i] = tps[i];
-        j->tps[i].topic = strdup(tps[i].topic);
-        j->n++;
+    /* Retried while the coordinator moves or loads, as ringlog_consumer_commit is: a commit
+     * before a revoke that failed would hand the partition over at an older offset. */
+    int64_t deadline = timeout_ms < 0 ? -1 : rl_now_ms() + timeout_ms;
+    for (;;) {
+        struct job *j = commit_job(tps, n);
+        if (!j)
+            return RINGLOG_ERR_NOMEM;
+        rl_cluster_lock(c->cl);
+        int rc = run_job(c, j, timeout_ms, NULL);
+        rl_cluster_unlock(c->cl);
+        if ((timeout_ms = coordinator_retry(rc, deadline)) == 0)
+            return rc;
     }
-    rl_cluster_lock(c->cl);
-    int rc = run_job(c, j, timeout_ms, NULL);
-    rl_cluster_unlock(c->cl);
-    return rc;
 }
 
 /* A JOB_TIMES for tps (copied), or NULL on allocation failure. */

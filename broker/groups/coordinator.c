@@ -120,6 +120,7 @@ static void load_apply(struct coord_part *cp, const uint8_t *data, size_t len, i
     const uint8_t *batch;
     struct rl_batch_header h;
     rl_batch_iter_init(&it, data, len, RL_BATCH_ABSOLUTE_MAX_BYTES);
+    it.allow_control = true; /* a replicated log's epoch markers and configs: skipped below */
     while (rl_batch_iter_next(&it, &batch, &h) == RL_OK) {
         cp->load_offset = rl_batch_last_offset(&h) + 1;
         struct rl_record_iter rit;
