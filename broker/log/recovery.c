@@ -404,9 +404,9 @@ static bool followed_by_valid(struct recovery *rc, struct log_segment *seg, uint
         rl_batch_header_read(hb, sizeof(hb), &h) != RL_OK)
         return false;
     uint64_t total = rl_batch_total_bytes(&h);
-    if (h.magic != RL_BATCH_MAGIC || h.base_offset != offset || total < RL_BATCH_HEADER_BYTES ||
+    if (h.magic != RL_BATCH_MAGIC || h.base_offset < offset || total < RL_BATCH_HEADER_BYTES ||
         total > log->cfg.max_batch_bytes || total > file_size - at)
-        return false;
+        return false; /* offsets grow, with compaction's gaps */
     uint8_t *b = malloc(total);
     bool ok = b != NULL && read_full(log, seg->fd, b, total, at) == 0 &&
               rl_batch_validate_control(b, total, log->cfg.max_batch_bytes, &h) == RL_OK;
@@ -428,13 +428,14 @@ static bool keep_flipped(struct recovery *rc, struct log_segment *seg, uint64_t 
     if (!log->cfg.keep_corrupt || rl_batch_header_read(buf, avail, &h) != RL_OK)
         return false;
     uint64_t total = rl_batch_total_bytes(&h);
-    if (h.magic != RL_BATCH_MAGIC || h.base_offset != offset || total < RL_BATCH_HEADER_BYTES ||
+    if (h.magic != RL_BATCH_MAGIC || h.base_offset < offset || total < RL_BATCH_HEADER_BYTES ||
         total > log->cfg.max_batch_bytes || total > avail || h.last_offset_delta < 0)
         return false;
-    struct log_bad_batch b = {.base_offset = offset,
+    struct log_bad_batch b = {.base_offset = h.base_offset,
                               .last_offset = rl_batch_last_offset(&h),
                               .epoch = h.leader_epoch,
                               .len = (uint32_t)total,
+                              .checksum = h.checksum,
                               .seg_base = seg->base_offset,
                               .pos = bpos};
     if (!followed_by_valid(rc, seg, file_size, bpos + total, b.last_offset + 1) ||
