@@ -179,7 +179,7 @@ static int list_everywhere(ringlog_admin *a, Ringlog__Request *req, Ringlog__Res
     Ringlog__Response *md = NULL;
     rl_admin_lock(a);
     int err = rl_admin_metadata(a, NULL, &md, errbuf, errlen);
-    const Ringlog__MetadataResponse *m = err ? NULL : md->metadata;
+    const Ringlog__MetadataResponse *m = !err && md ? md->metadata : NULL;
     size_t n = 0, rows = 0;
     for (size_t i = 0; m && i < m->n_brokers && n < RL_ADMIN_MAX_BROKERS; i++) {
         resps[n] = rl_admin_call_node(a, m, m->brokers[i]->node_id, req,
