@@ -28,6 +28,7 @@ void broker_config_default(struct broker_config *cfg)
     cfg->flush = LOG_FLUSH_ALWAYS;
     cfg->flush_interval_ms = 0;
     cfg->cache_keep_bytes = LOG_DEFAULT_CACHE_KEEP_BYTES;
+    cfg->replica_tail_bytes = (int64_t)64 << 20; /* replica_tail.h */
     cfg->max_frame_bytes = 16u << 20;
     cfg->max_connections = 10000;
     cfg->max_conn_buffered_bytes = 64u << 20;
@@ -56,6 +57,8 @@ void broker_config_usage(void)
         "  --flush always|interval:MS|none   when data is fdatasync'ed (always)\n"
         "  --cache-keep-bytes B|all  page cache a fast writer keeps behind its log end,\n"
         "                            per partition (67108864)\n"
+        "  --replica-tail-bytes B    memory per shard for the newest batches its leaders\n"
+        "                            send followers from (67108864; 0: read them back)\n"
         "  --config FILE             key = value lines; flags win\n"
         "  --max-frame-bytes B       largest request frame (16777216)\n"
         "  --max-connections N       connections accepted at once (10000)\n"
@@ -253,6 +256,10 @@ static int apply_setting(struct broker_config *cfg, const char *key, const char 
             cfg->cache_keep_bytes = n;
         else
             goto bad;
+    } else if (strcmp(key, "replica-tail-bytes") == 0) {
+        if (parse_i64(value, 0, 16LL << 30, &n) != 0)
+            goto bad;
+        cfg->replica_tail_bytes = n;
     } else if (strcmp(key, "max-frame-bytes") == 0) {
         if (parse_i64(value, 1024, 256LL << 20, &n) != 0)
             goto bad;
@@ -443,6 +450,7 @@ static bool known_flag(const char *key)
                                        "shards",
                                        "flush",
                                        "cache-keep-bytes",
+                                       "replica-tail-bytes",
                                        "max-frame-bytes",
                                        "max-connections",
                                        "default-partitions",

@@ -44,7 +44,8 @@ struct broker_config {
     int shards;
     enum log_flush_policy flush;
     int64_t flush_interval_ms;
-    int64_t cache_keep_bytes; /* per partition; < 0: keep everything (partition_log.h) */
+    int64_t cache_keep_bytes;   /* per partition; < 0: keep everything (partition_log.h) */
+    int64_t replica_tail_bytes; /* per shard: leaders' in-memory tails (replica_tail.h) */
     uint32_t max_frame_bytes;
     uint32_t max_connections;
     uint32_t max_conn_buffered_bytes; /* stop reading a connection past this much unsent output */

@@ -646,6 +646,11 @@ static inline int64_t replica_group_durable_end(const struct replica_group *rg)
 {
     return rg->durable_end;
 }
+/* The end the caller last reported written (replica_group_appended), as the core keeps it. */
+static inline int64_t replica_group_written_end(const struct replica_group *rg)
+{
+    return rg->written_end;
+}
 /* True while a new or wiped replica may not vote or campaign. */
 static inline bool replica_group_recovering(const struct replica_group *rg)
 {

@@ -75,6 +75,7 @@ struct peer_link {
     bool closing;
     bool reported_up; /* on_link(up) was called: on_link(down) is due */
     bool recv_armed;
+    bool recv_direct; /* the armed recv fills the decoder's frame buffer, not a ring buffer */
     bool sending;
     uint32_t sqes_pending;
     uint64_t incarnation; /* the peer's, from the handshake */

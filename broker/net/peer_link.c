@@ -60,13 +60,32 @@ struct peer_link *peer_link_new(struct shard *s, struct peer_node *node, int fd,
     return l;
 }
 
+/*
+ * The rest of a frame missing at least this much is received straight into
+ * the decoder's frame buffer: a follower copied every APPEND out of the
+ * ring's buffers into it, 6 % of its CPU under 3-broker load (perf).
+ */
+enum { DIRECT_RECV_MIN = 32 * 1024 };
+
+/*
+ * One recv at a time (not multishot, which cannot be pointed elsewhere
+ * while armed): into a buffer of the shard's ring, or, for the body of a
+ * large frame on a plain link, into the frame's own buffer.
+ */
 void peer_link_arm_recv(struct peer_link *l)
 {
     assert(!l->recv_armed && !l->closing);
     struct io_uring_sqe *sqe = link_sqe(l, &l->recv_done);
-    io_uring_prep_recv_multishot(sqe, l->fd, NULL, 0, 0);
-    sqe->flags |= IOSQE_BUFFER_SELECT;
-    sqe->buf_group = l->shard->loop.recv_buffers.group_id;
+    uint8_t *dst = NULL;
+    size_t room = l->tls ? 0 : rl_frame_decoder_body_room(&l->decoder, &dst);
+    l->recv_direct = room >= DIRECT_RECV_MIN;
+    if (l->recv_direct) {
+        io_uring_prep_recv(sqe, l->fd, dst, room, 0);
+    } else {
+        io_uring_prep_recv(sqe, l->fd, NULL, 0, 0);
+        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->buf_group = l->shard->loop.recv_buffers.group_id;
+    }
     l->recv_armed = true;
 }
 
@@ -126,7 +145,13 @@ static void on_recv(struct rl_completion *done, int32_t res, uint32_t flags)
         l->recv_armed = false;
         l->sqes_pending--;
     }
-    if (res > 0 && (flags & IORING_CQE_F_BUFFER)) {
+    if (res > 0 && l->recv_direct) {
+        assert(!(flags & IORING_CQE_F_BUFFER) && !l->tls);
+        if (!l->closing) {
+            rl_frame_decoder_received(&l->decoder, (size_t)res);
+            peer_link_consume(l, NULL, 0); /* delivers the frame once whole */
+        }
+    } else if (res > 0 && (flags & IORING_CQE_F_BUFFER)) {
         uint16_t id = (uint16_t)(flags >> IORING_CQE_BUFFER_SHIFT);
         struct bufring *b = &l->shard->loop.recv_buffers;
         if (!l->closing && l->tls)
@@ -140,7 +165,7 @@ static void on_recv(struct rl_completion *done, int32_t res, uint32_t flags)
         peer_link_close(l, strerror(-res));
     }
     if (!l->recv_armed && !l->closing)
-        peer_link_arm_recv(l); /* the multishot ended (no buffer free, or the kernel said so) */
+        peer_link_arm_recv(l);
     peer_link_maybe_free(l);
 }
 

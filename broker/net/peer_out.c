@@ -22,6 +22,24 @@ struct peer_out *peer_out_new(size_t head_len, uint8_t *records, size_t records_
     return m;
 }
 
+struct peer_out *peer_out_new_shared(size_t head_len, const uint8_t *records, size_t records_len,
+                                     void (*release)(void *arg), void *arg)
+{
+    assert(release != NULL && records != NULL && records_len > 0);
+    struct peer_out *m = FAULT_ALLOC(malloc(sizeof(*m) + head_len));
+    if (!m) {
+        release(arg);
+        return NULL;
+    }
+    memset(m, 0, sizeof(*m));
+    m->records = (uint8_t *)records; /* only read: it goes to the socket */
+    m->records_len = records_len;
+    m->head_len = head_len;
+    m->release = release;
+    m->release_arg = arg;
+    return m;
+}
+
 uint8_t *peer_out_head(struct peer_out *m)
 {
     assert(m != NULL);
@@ -32,7 +50,10 @@ void peer_out_free(struct peer_out *m)
 {
     if (!m)
         return;
-    free(m->records);
+    if (m->release)
+        m->release(m->release_arg);
+    else
+        free(m->records);
     free(m);
 }
 

@@ -15,6 +15,11 @@ struct peer_out {
     struct peer_out *next;
     uint8_t *records;
     size_t records_len;
+    /* NULL: records is malloc'd and freed with the message; else records
+     * lies in a buffer shared with others, released by this call (from
+     * whichever thread frees the message). */
+    void (*release)(void *arg);
+    void *release_arg;
     size_t head_len;
     bool counted;      /* a message (its node's queued_bytes holds it), not a handshake frame */
     uint8_t header[4]; /* the frame's length, written when queued */
@@ -27,6 +32,12 @@ struct peer_out {
  * here on, may be NULL). NULL when out of memory (records are freed then).
  */
 struct peer_out *peer_out_new(size_t head_len, uint8_t *records, size_t records_len);
+/*
+ * The same with records borrowed from a shared buffer: release(arg) is
+ * called once when the message is freed (or at once when out of memory).
+ */
+struct peer_out *peer_out_new_shared(size_t head_len, const uint8_t *records, size_t records_len,
+                                     void (*release)(void *arg), void *arg);
 uint8_t *peer_out_head(struct peer_out *m);
 void peer_out_free(struct peer_out *m);
 

@@ -128,6 +128,7 @@ struct partition_produce {
     int64_t started_ns;
     /* replicated: the commit offset that answers acks=all, the write's generation */
     int64_t commit_end;
+    int64_t proposed_base, proposed_end; /* the offsets the group gave the batches */
     int32_t epoch;
     uint64_t write_gen;
     struct partition_produce *commit_next;

@@ -123,6 +123,16 @@ bool replica_removable(const struct replica *r, uint64_t topic_id);
  */
 int replica_propose(struct replica *r, int32_t records, int64_t *base, int32_t *epoch,
                     uint64_t *write_gen);
+/*
+ * The leader's proposal [base, end) (stamped with epoch, proposed at
+ * write_gen) is queued in its log: it joins the in-memory tail
+ * (replica_tail.h) and, when the tail holds everything the core has not
+ * sent, is replicated now, while the leader's own write runs (the commit
+ * still needs a majority durable, the leader's report or not). Its
+ * completion is then reported with replica_written as any write's.
+ */
+void replica_proposed(struct replica *r, const uint8_t *data, size_t len, int64_t base, int64_t end,
+                      int32_t epoch, uint64_t write_gen);
 /* The leader's own append of [.., end) with `epoch`, proposed at write_gen, is written
  * (status LOG_OK) or failed. */
 void replica_written(struct replica *r, int64_t end, int32_t epoch, uint64_t write_gen, int status);

@@ -15,6 +15,7 @@
 #include "io/clock.h"
 #include "log/log_status.h"
 #include "replica_internal.h"
+#include "replica_tail.h"
 #include "replica_repair.h"
 #include "status.h"
 #include "topic_assignment.h"
@@ -77,6 +78,7 @@ int replica_driver_init(struct shard *s, char *err, size_t err_len)
     }
     rg_clock_init(&d->clock, REPLICA_TICK_MS, (uint64_t)(clock_monotonic_ns() / 1000000));
     rl_arena_init(&d->arena, 64 << 10, 64 << 20);
+    d->tail_budget = s->srv->cfg.replica_tail_bytes;
     s->replicas = d;
     return 0;
 }
@@ -89,6 +91,7 @@ void replica_driver_destroy(struct shard *s)
     /* Partitions detach before this (close_partitions); only dead replicas with
      * storage operations that never completed could remain. */
     assert(d->count == 0);
+    replica_tail_sends(d); /* dead by now: each is only given back */
     replica_net_destroy(d);
     replica_state_close(&d->journal);
     rl_arena_destroy(&d->arena);
@@ -263,6 +266,7 @@ static void unlink_replica(struct replica_driver *d, struct replica *r)
 static void free_if_idle(struct replica *r)
 {
     assert(r->dead);
+    replica_tail_drop(r);
     if (r->io_pending == 0) {
         replica_repair_free(r);
         free(r->epochs);
@@ -316,6 +320,8 @@ static void publish(struct replica *r, const struct rg_output *out)
         diag(leader != was ? DIAG_LEVEL_INFO : DIAG_LEVEL_DEBUG,
              "partition %s-%u: %s in epoch %lld (leader %d)", p->topic, p->index,
              rg_role_str(out->role), (long long)out->term, out->leader);
+        if (!leader)
+            replica_tail_drop(r); /* a new leader's log may differ: never send from it */
         r->ev->leadership(p->owner, leader, out->leader, (int32_t)out->term);
         note_leader(r, leader && !was, out->leader);
     }
@@ -444,6 +450,7 @@ void replica_driver_tick(struct shard *s)
     for (struct replica *r = d->list; r; r = r->next) {
         note_end(r);
         publish_isr(r, &g);
+        replica_tail_tick(r, s->loop.now_ms);
     }
     atomic_store(&s->metrics.replicas_hosted, g.hosted);
     atomic_store(&s->metrics.replicas_led, g.led);
@@ -483,6 +490,7 @@ void replica_driver_before_wait(struct shard *s)
     struct replica_driver *d = s->replicas;
     if (!d)
         return;
+    replica_tail_sends(d);
     if (d->hs_dirty && !sync_hard_states(d))
         return;
     replica_net_flush(d);

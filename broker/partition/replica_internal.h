@@ -56,6 +56,7 @@ struct replica {
     int32_t notice_node;           /* the last node told it was removed */
     int64_t notice_sent_ms;        /* and when */
     struct replica_repair *repair; /* replica_repair.c: scrub and repair state, or NULL */
+    struct replica_tail *tail;     /* replica_log.c: a leader's newest batches, or NULL */
 };
 
 /* Notes that `node` just spoke for r's group (a message or a heartbeat reply). */
@@ -123,6 +124,15 @@ struct replica_driver {
     struct rl_arena arena; /* decoding heartbeats */
     /* replica_repair.c: scrub reads (at most one) and reads answering peers, in flight */
     uint32_t repair_scrubs, repair_serving;
+    int64_t tail_budget; /* chunk bytes the replicas' tails may still take (replica_tail.h) */
+    struct tail_send *tail_sends, *tail_sends_last; /* APPENDs to send from tails this turn */
+};
+
+/* An APPEND waiting to be sent from its replica's tail (replica_tail_sends). */
+struct tail_send {
+    struct tail_send *next;
+    struct replica *r;
+    struct rg_message msg;
 };
 
 struct replica *replica_find(struct replica_driver *d, uint64_t topic_id, uint32_t partition);
@@ -140,10 +150,17 @@ void replica_release(struct replica *r); /* io_pending-- and free when dead */
 void replica_checkpoint_commit(struct replica *r);
 void replica_log_op(struct replica *r, const struct rg_log_op *op);
 void replica_read_append(struct replica *r, const struct rg_message *msg);
+/* The in-memory tail: dropped with leadership, a truncation or a reset; freed when idle. */
+void replica_tail_drop(struct replica *r);
+void replica_tail_tick(struct replica *r, int64_t now_ms);
+void replica_tail_sends(struct replica_driver *d);
 
 /* replica_net.c */
 void replica_send_message(struct replica *r, const struct rg_message *msg, uint8_t *records_buf,
                           const uint8_t *records, size_t records_len);
+/* An APPEND whose records are a slice of the tail (the message takes the slice's reference). */
+void replica_send_slice(struct replica *r, const struct rg_message *msg, const uint8_t *records,
+                        size_t records_len, void *chunk);
 void replica_queue_heartbeat(struct replica *r, const struct rg_heartbeat *hb);
 void replica_net_flush(struct replica_driver *d);
 void replica_net_destroy(struct replica_driver *d);

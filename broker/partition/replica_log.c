@@ -15,6 +15,7 @@
 #include "diag.h"
 #include "log/log_status.h"
 #include "replica_internal.h"
+#include "replica_tail.h"
 #include "shard.h"
 
 /* An APPEND read is at most this many bytes (one segment's worth, whole batches). */
@@ -90,6 +91,53 @@ void replica_log_start_advanced(struct replica *r, int64_t start)
                   r->host.index, (long long)start, rg_status_str(rc));
 }
 
+/* -------------------------------------------------------------- tail */
+
+/* Idle this long with nothing to send from, a tail gives its memory back. */
+#define TAIL_IDLE_MS 1000
+
+void replica_tail_drop(struct replica *r)
+{
+    if (r->tail == NULL)
+        return;
+    replica_tail_clear(r->tail, &r->drv->tail_budget);
+    free(r->tail);
+    r->tail = NULL;
+}
+
+void replica_tail_tick(struct replica *r, int64_t now_ms)
+{
+    if (r->tail != NULL && (r->tail->count == 0 || !replica_is_leader(r)) &&
+        now_ms - r->tail->last_used_ms >= TAIL_IDLE_MS)
+        replica_tail_drop(r);
+}
+
+/* A leader keeps what it appends at [base, end), in log order, for its APPENDs (replica_tail.h). */
+static bool tail_keep(struct replica *r, int64_t base, int64_t end, const uint8_t *data, size_t len)
+{
+    assert(base < end);
+    if (r->dead || r->fenced || !replica_is_leader(r))
+        return false;
+    if (r->tail == NULL && (r->tail = calloc(1, sizeof(*r->tail))) == NULL)
+        return false;
+    r->tail->last_used_ms = r->host.shard->loop.now_ms;
+    return replica_tail_add(r->tail, base, end, data, len, &r->drv->tail_budget);
+}
+
+/* The offset every peer's log matches up to: the tail below it is no longer needed. */
+static int64_t peers_match(const struct replica *r)
+{
+    const struct rg_membership *m = replica_group_membership(&r->rg);
+    int64_t low = INT64_MAX;
+    for (uint32_t i = 0; i < m->voter_count + m->learner_count; i++) {
+        int32_t node = i < m->voter_count ? m->voters[i] : m->learners[i - m->voter_count];
+        const struct rg_peer *p = replica_group_peer(&r->rg, node); /* NULL: itself */
+        if (p != NULL && p->match < low)
+            low = p->match;
+    }
+    return low;
+}
+
 /* ------------------------------------------------------------ writes */
 
 struct rwrite {
@@ -130,12 +178,40 @@ static void rwrite_done(struct log_append *a, int status)
         r->ev->written(r->host.owner, a->data, a->len);
     if (!r->dead && status == LOG_OK)
         r->ev->log_changed(r->host.owner);
-    replica_written(r, w->end, w->epoch, w->gen, status);
+    /* A control batch was reported when stored (rwrite_stored); only a failure is news. */
+    if (w->own == NULL || status != LOG_OK)
+        replica_written(r, w->end, w->epoch, w->gen, status);
     if (w->body)
         rx_body_put(w->body);
     free(w->own);
     free(w);
     replica_release(r);
+}
+
+/*
+ * A leader's own control batch (epoch marker, config) is in the file: the
+ * core may replicate it (from the tail, where write_control put it).
+ */
+static void rwrite_stored(struct log_append *a, int status)
+{
+    struct rwrite *w = rl_container_of(a, struct rwrite, a);
+    assert(status == LOG_OK && w->own != NULL);
+    if (!w->r->dead)
+        replica_written(w->r, w->end, w->epoch, w->gen, LOG_OK);
+}
+
+void replica_proposed(struct replica *r, const uint8_t *data, size_t len, int64_t base, int64_t end,
+                      int32_t epoch, uint64_t gen)
+{
+    assert(base < end && len > 0);
+    if (r->dead || r->fenced || gen != r->write_gen || !tail_keep(r, base, end, data, len))
+        return;
+    /* The tail must hold everything past what the core may send already;
+     * else the APPEND would be read from a log that has no such bytes yet. */
+    if (replica_tail_start(r->tail) > replica_group_written_end(&r->rg))
+        return;
+    struct rg_output *out = replica_out(r->drv);
+    replica_finish(r, out, replica_group_appended(&r->rg, end, epoch, out));
 }
 
 static void issue_write(struct replica *r, struct rwrite *w, uint8_t *data, size_t len)
@@ -147,6 +223,7 @@ static void issue_write(struct replica *r, struct rwrite *w, uint8_t *data, size
     w->a.len = len;
     w->a.flags = LOG_APPEND_EXACT_OFFSETS | LOG_APPEND_CONTROL;
     w->a.on_written = rwrite_done;
+    w->a.on_stored = w->own ? rwrite_stored : NULL;
     r->io_pending++;
     int rc = partition_log_append(r->host.log, &w->a);
     if (rc != LOG_OK)
@@ -224,6 +301,7 @@ static void write_control(struct replica *r, const struct rg_log_op *op)
         return;
     }
     rl_batch_stamp(buf, op->offset, op->epoch);
+    tail_keep(r, op->offset, op->offset + 1, buf, n); /* in log order, before later proposals */
     w->own = buf;
     w->end = op->offset + 1;
     w->epoch = op->epoch;
@@ -276,6 +354,7 @@ static void issue_ctl(struct replica *r, const struct rg_log_op *op)
     x->r = r;
     x->ctl.on_complete = rctl_done;
     r->io_pending++;
+    replica_tail_drop(r); /* what it holds may be cut */
     int rc;
     if (op->type == RG_LOG_TRUNCATE) {
         if (r->trunc_pending++ == 0 || op->offset < r->trunc_floor)
@@ -448,6 +527,73 @@ static int read_at(struct aread *a, int64_t offset, size_t cap)
     return partition_log_read(a->r->host.log, rd);
 }
 
+/*
+ * An APPEND sent from the tail when it holds the range's first batches:
+ * whole entries of one chunk, cut like a read (APPEND_READ_BYTES, the
+ * config cap). False: read it from the log.
+ */
+static bool send_from_tail(struct replica *r, const struct rg_message *msg)
+{
+    assert(msg->end > msg->prev_end);
+    if (r->tail == NULL)
+        return false;
+    replica_tail_trim(r->tail, peers_match(r), &r->drv->tail_budget);
+    struct tail_slice sl;
+    if (!replica_tail_find(r->tail, msg->prev_end, msg->end, APPEND_READ_BYTES, &sl))
+        return false;
+    r->tail->last_used_ms = r->host.shard->loop.now_ms;
+    size_t skip = 0, bytes = 0;
+    int64_t end = batches_end(sl.data, sl.len, msg->prev_end, &skip, &bytes);
+    if (end <= msg->prev_end || skip > 0) {
+        tail_chunk_release(sl.chunk); /* not whole batches from prev_end: the log decides */
+        return false;
+    }
+    assert(end <= sl.end && bytes > 0 && bytes <= sl.len);
+    struct rg_message m = *msg;
+    struct rg_output *out = replica_out(r->drv);
+    int rc = replica_group_append_read(&r->rg, &m, end, out);
+    if (rc == RG_OK) {
+        assert(m.end == end);
+        replica_send_slice(r, &m, sl.data, bytes, sl.chunk);
+    } else {
+        tail_chunk_release(sl.chunk);
+    }
+    replica_finish(r, out, rc);
+    return true;
+}
+
+static void read_from_log(struct replica *r, const struct rg_message *msg)
+{
+    assert(msg->end > msg->prev_end);
+    struct aread *a = calloc(1, sizeof(*a));
+    if (!a)
+        return; /* the peer is probed again */
+    a->r = r;
+    a->msg = *msg;
+    r->io_pending++;
+    if (read_at(a, msg->prev_end, APPEND_READ_BYTES) != LOG_OK)
+        aread_free(a);
+}
+
+static void queue_tail_send(struct replica *r, const struct rg_message *msg)
+{
+    struct tail_send *t = malloc(sizeof(*t));
+    if (t == NULL) {
+        read_from_log(r, msg);
+        return;
+    }
+    t->next = NULL;
+    t->r = r;
+    t->msg = *msg;
+    r->io_pending++; /* held until sent, like a read */
+    struct replica_driver *d = r->drv;
+    if (d->tail_sends_last != NULL)
+        d->tail_sends_last->next = t;
+    else
+        d->tail_sends = t;
+    d->tail_sends_last = t;
+}
+
 void replica_read_append(struct replica *r, const struct rg_message *msg)
 {
     assert(msg->type == RG_MSG_APPEND);
@@ -461,12 +607,32 @@ void replica_read_append(struct replica *r, const struct rg_message *msg)
         replica_finish(r, out, rc);
         return;
     }
-    struct aread *a = calloc(1, sizeof(*a));
-    if (!a)
-        return; /* the peer is probed again */
-    a->r = r;
-    a->msg = *msg;
-    r->io_pending++;
-    if (read_at(a, msg->prev_end, APPEND_READ_BYTES) != LOG_OK)
-        aread_free(a);
+    if (r->tail != NULL && r->tail->count > 0) {
+        queue_tail_send(r, msg);
+        return;
+    }
+    read_from_log(r, msg);
+}
+
+/*
+ * The APPENDs queued for the tail this turn, sent before the loop waits:
+ * each with an output of its own at the top level (a cut APPEND's next
+ * piece queues again), not nested in the event that asked for it, whose
+ * output stack is only REPLICA_OUT_DEPTH deep.
+ */
+void replica_tail_sends(struct replica_driver *d)
+{
+    assert(d->depth == 0);
+    while (d->tail_sends != NULL) {
+        struct tail_send *t = d->tail_sends;
+        d->tail_sends = t->next;
+        if (d->tail_sends == NULL)
+            d->tail_sends_last = NULL;
+        struct replica *r = t->r;
+        if (!r->dead && !r->fenced && !send_from_tail(r, &t->msg))
+            read_from_log(r, &t->msg);
+        free(t);
+        replica_release(r);
+    }
+    assert(d->tail_sends_last == NULL);
 }

@@ -16,6 +16,7 @@
 #include "net/peer.h"
 #include "replica_internal.h"
 #include "replica_repair.h"
+#include "replica_tail.h"
 #include "server.h"
 #include "shard.h"
 
@@ -39,6 +40,24 @@ static void queue_out(struct replica_driver *d, int32_t node, struct peer_out *m
     d->out_tail = q;
 }
 
+/* An APPEND's records: malloc'd and handed over (owned), or a tail slice (chunk's reference). */
+static void send_append(struct replica *r, const struct rg_message *msg, uint8_t *owned,
+                        const uint8_t *records, size_t records_len, void *chunk)
+{
+    assert(msg->type == RG_MSG_APPEND && msg->to >= 0 && msg->to < REPLICA_MAX_PEERS);
+    assert(chunk == NULL || records_len > 0);
+    uint8_t head[RW_MAX_HEAD_BYTES];
+    size_t n = replica_wire_encode_append_head(head, sizeof(head), &r->group, msg, records_len);
+    assert(n > 0);
+    struct peer_out *m =
+        chunk ? peer_out_new_shared(n, records, records_len, tail_chunk_release, chunk)
+              : peer_out_new(n, owned, records_len);
+    if (m) {
+        memcpy(peer_out_head(m), head, n);
+        queue_out(r->drv, msg->to, m);
+    }
+}
+
 void replica_send_message(struct replica *r, const struct rg_message *msg, uint8_t *records_buf,
                           const uint8_t *records, size_t records_len)
 {
@@ -47,24 +66,28 @@ void replica_send_message(struct replica *r, const struct rg_message *msg, uint8
         free(records_buf);
         return;
     }
-    struct peer_out *m;
     if (msg->type == RG_MSG_APPEND) {
-        uint8_t head[RW_MAX_HEAD_BYTES];
-        size_t n = replica_wire_encode_append_head(head, sizeof(head), &r->group, msg, records_len);
-        assert(n > 0);
-        m = peer_out_new(n, records_buf, records_len);
-        if (m)
-            memcpy(peer_out_head(m), head, n);
-    } else {
-        assert(records_buf == NULL);
-        size_t n = replica_wire_encode_message(NULL, 0, &r->group, msg, NULL, 0);
-        assert(n > 0);
-        m = peer_out_new(n, NULL, 0);
-        if (m)
-            replica_wire_encode_message(peer_out_head(m), n, &r->group, msg, NULL, 0);
+        send_append(r, msg, records_buf, records, records_len, NULL);
+        return;
     }
-    if (m)
+    assert(records_buf == NULL);
+    size_t n = replica_wire_encode_message(NULL, 0, &r->group, msg, NULL, 0);
+    assert(n > 0);
+    struct peer_out *m = peer_out_new(n, NULL, 0);
+    if (m) {
+        replica_wire_encode_message(peer_out_head(m), n, &r->group, msg, NULL, 0);
         queue_out(r->drv, msg->to, m);
+    }
+}
+
+void replica_send_slice(struct replica *r, const struct rg_message *msg, const uint8_t *records,
+                        size_t records_len, void *chunk)
+{
+    if (msg->to < 0 || msg->to >= REPLICA_MAX_PEERS) {
+        tail_chunk_release(chunk);
+        return;
+    }
+    send_append(r, msg, NULL, records, records_len, chunk);
 }
 
 static bool hb_reserve(struct hb_batch *b, bool replies)

@@ -63,8 +63,10 @@ void start(struct node *x)
     snprintf(id, sizeof(id), "%d", x->id);
     snprintf(listen, sizeof(listen), "127.0.0.1:%u", x->port);
     snprintf(metrics, sizeof(metrics), "127.0.0.1:%u", x->metrics_port);
-    const char *args[] = {"--node-id", id,          "--peers", peers_arg, "--listen",
-                          listen,      "--metrics", metrics,   NULL};
+    const char *args[13] = {"--node-id", id,     "--peers",   peers_arg,
+                            "--listen",  listen, "--metrics", metrics};
+    for (int i = 0; i < 4 && x->extra[i]; i++)
+        args[8 + i] = x->extra[i];
     cr_assert_eq(broker_start(&x->b, x->dir, args), 0, "node %d did not start", x->id);
 }
 

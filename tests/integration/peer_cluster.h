@@ -17,6 +17,7 @@ struct node {
     int id;
     uint16_t port, metrics_port;
     char dir[512];
+    const char *extra[4]; /* more flags for start(), NULL-terminated */
 };
 
 /* The --peers value start() passes; plan() fills it, a test may rewrite it. */

@@ -5,7 +5,10 @@
  *  - on a follower, before the recovery point (only the scrub can find it);
  *  - on a follower, in what recovery scans: kept and recorded, not cut;
  *  - on the leader while it runs, found by the verifying APPEND read that
- *    feeds a follower catching up;
+ *    feeds a follower catching up (the leaders' in-memory tail off: a new
+ *    leader, or a follower further behind than the tail, reads the log);
+ *  - the same with the tail on: the follower gets the bytes as written,
+ *    never the flip, and the leader's copy is found by a client's fetch;
  *  - on the leader, in a batch no follower got yet (never committed): after
  *    every follower said it has none, the leader drops it as a lost write
  *    and stops leading, so the group is not wedged behind it;
@@ -41,12 +44,22 @@ static void fini(void)
 
 TestSuite(cluster_repair, .timeout = 180, .fini = fini);
 
-static void start_all(void)
+static void start_all_with(const char *tail_bytes)
 {
     memset(retried, 0, sizeof(retried));
     plan(nodes, NODES);
-    for (int i = 0; i < NODES; i++)
+    for (int i = 0; i < NODES; i++) {
+        if (tail_bytes) {
+            nodes[i].extra[0] = "--replica-tail-bytes";
+            nodes[i].extra[1] = tail_bytes;
+        }
         start(&nodes[i]);
+    }
+}
+
+static void start_all(void)
+{
+    start_all_with(NULL);
 }
 
 static struct node *node_id(int id)
@@ -198,7 +211,9 @@ Test(cluster_repair, a_flip_recovery_scans_is_kept_not_cut_and_repaired)
 
 Test(cluster_repair, a_flip_on_the_running_leader_is_found_by_its_append_read_and_repaired)
 {
-    start_all();
+    /* Without the in-memory tail, the follower catching up is sent what the log holds;
+     * with it, the batches come from memory (a_flip_on_the_leader_does_not_reach_...). */
+    start_all_with("0");
     ops_create(nodes, NODES, "l", 1, 3);
     int leader = ops_wait_settled(nodes, NODES, "l");
     struct node *l = node_id(leader), *behind = node_id(leader % NODES + 1),
@@ -219,9 +234,36 @@ Test(cluster_repair, a_flip_on_the_running_leader_is_found_by_its_append_read_an
     expect_all_once(behind, "l", 40);
 }
 
+Test(cluster_repair,
+     a_flip_on_the_leader_after_its_write_does_not_reach_a_follower_sent_from_memory)
+{
+    start_all(); /* with the in-memory tail: the follower's batches come from what was written */
+    ops_create(nodes, NODES, "m", 1, 3);
+    int leader = ops_wait_settled(nodes, NODES, "m");
+    struct node *l = node_id(leader), *behind = node_id(leader % NODES + 1),
+                *other = node_id((leader + 1) % NODES + 1);
+    produce_range(l, "m", 0, 10);
+    stop_node(behind);
+    produce_range(l, "m", 10, 40);
+    int64_t hw = 0;
+    ops_leader_seen_by(l, "m", NULL, &hw);
+    cr_assert(ops_wait_hw(other, "m", hw));
+    int64_t victim = flip_batch(l, "m", 25); /* the disk lies now; the tail still has it right */
+    start(behind);
+    cr_assert(ops_wait_hw(behind, "m", hw), "node %d did not catch up", behind->id);
+    expect_same_bytes(behind, other, "m", hw);
+    expect_all_once(behind, "m", 40);
+    /* The leader's own copy is found by the first read of it, and repaired. */
+    size_t got = 0;
+    cr_assert_eq(ops_fetch_error(l, "m", victim, &got), RINGLOG__ERROR_CODE__STORAGE_ERROR,
+                 "the bad batch is never sent");
+    cr_assert(wait_repaired(l, 1), "the leader did not repair offset %lld", (long long)victim);
+    expect_same_bytes(l, other, "m", hw);
+}
+
 Test(cluster_repair, an_uncommitted_bad_batch_only_the_leader_has_does_not_wedge_the_group)
 {
-    start_all();
+    start_all_with("0"); /* the APPENDs are read back from the log, as a new leader's are */
     ops_create(nodes, NODES, "u", 1, 3);
     int leader = ops_wait_settled(nodes, NODES, "u");
     struct node *l = node_id(leader), *f1 = node_id(leader % NODES + 1),
