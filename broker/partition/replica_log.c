@@ -233,12 +233,50 @@ static void issue_write(struct replica *r, struct rwrite *w, uint8_t *data, size
 /*
  * Batches of a received APPEND whose base offset is in [from, to). In a
  * compacted log (gaps between batches) [from, to) may hold none: this
- * replica already has a batch the sender compacted less, which ends inside
- * a batch of the sender's. The log cannot end at `to` without a batch
- * there, so the write is reported as failed at the log's end: the core
- * forgets [end, to), and the leader sends from this log's end again, where
- * its reads leave that batch out (batches_end).
+ * replica holds a batch an earlier leader compacted more than the sender
+ * did, which ends inside one of the sender's. The records of [from, to)
+ * were superseded (that is why they went), so the range is a gap here:
+ * nothing is written, the next batch starts past it (exact-offset appends
+ * take gaps), and the core hears it written once the appends queued before
+ * it are, through a flush (control operations run in order with appends).
  */
+struct rgap {
+    struct log_ctl ctl;
+    struct replica *r;
+    int64_t end;
+    int32_t epoch;
+    uint64_t gen;
+};
+
+static void gap_done(struct log_ctl *c, int status)
+{
+    struct rgap *g = rl_container_of(c, struct rgap, ctl);
+    struct replica *r = g->r;
+    assert(r->io_pending > 0);
+    replica_written(r, g->end, g->epoch, g->gen, status);
+    free(g);
+    replica_release(r);
+}
+
+static void write_gap(struct replica *r, const struct rg_log_op *op)
+{
+    assert(op->to > op->offset);
+    DIAG_INFO("partition %s-%u: offsets [%lld, %lld] are compacted away here (the sender holds "
+              "them in a batch it compacted less): a gap",
+              r->host.topic, r->host.index, (long long)op->offset, (long long)op->to - 1);
+    struct rgap *g = calloc(1, sizeof(*g));
+    if (g == NULL) {
+        replica_written(r, op->to, op->epoch, r->write_gen, LOG_ERR_NOMEM);
+        return;
+    }
+    *g = (struct rgap){.r = r, .end = op->to, .epoch = op->epoch, .gen = r->write_gen};
+    g->ctl.on_complete = gap_done;
+    r->io_pending++;
+    int rc = partition_log_flush(r->host.log, &g->ctl);
+    if (rc != LOG_OK)
+        gap_done(&g->ctl, rc);
+}
+
 static void write_received(struct replica *r, const struct rg_log_op *op)
 {
     struct rx_body *b = op->payload;
@@ -255,10 +293,7 @@ static void write_received(struct replica *r, const struct rg_log_op *op)
         pos += rl_batch_total_bytes(&h);
     }
     if (start == SIZE_MAX || start >= stop) {
-        DIAG_INFO("partition %s-%u: offsets [%lld, %lld) are inside a batch compacted "
-                  "differently here: asking again from the log end",
-                  r->host.topic, r->host.index, (long long)op->offset, (long long)op->to);
-        replica_written(r, op->to, op->epoch, r->write_gen, LOG_ERR_OFFSET_MISMATCH);
+        write_gap(r, op);
         return;
     }
     struct rwrite *w = calloc(1, sizeof(*w));
