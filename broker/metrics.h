@@ -35,11 +35,14 @@ struct shard_metrics {
     _Atomic uint64_t storage_errors;
     /* replication (cluster only): counters, and gauges the driver refreshes every tick */
     _Atomic uint64_t leaderships_gained;
-    _Atomic uint64_t replicas_hosted;  /* gauge */
-    _Atomic uint64_t replicas_led;     /* gauge */
-    _Atomic uint64_t under_replicated; /* gauge: led here, fewer in sync than replicas */
-    _Atomic uint64_t replica_lag_max;  /* gauge: offsets the slowest in-sync follower is behind */
-    struct latency_hist leaderless;    /* a replica without a known leader, until one is */
+    _Atomic uint64_t replicas_hosted;    /* gauge */
+    _Atomic uint64_t replicas_led;       /* gauge */
+    _Atomic uint64_t under_replicated;   /* gauge: led here, fewer in sync than replicas */
+    _Atomic uint64_t replica_lag_max;    /* gauge: offsets the slowest in-sync follower is behind */
+    _Atomic uint64_t appends_from_tail;  /* APPENDs a leader sent from memory (replica_tail.h) */
+    _Atomic uint64_t appends_from_log;   /* ... and read back from its log */
+    _Atomic uint64_t replica_tail_bytes; /* gauge: memory the leaders' tails hold */
+    struct latency_hist leaderless;      /* a replica without a known leader, until one is */
     struct latency_hist produce_latency;
     struct latency_hist fetch_latency;
     struct latency_hist flush_latency;

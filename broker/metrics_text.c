@@ -191,6 +191,37 @@ static void emit_corrupt(struct text *t, struct server *srv)
          (unsigned long long)v[0], (unsigned long long)v[1], (unsigned long long)v[2]);
 }
 
+/* The write path: groups, how many skipped the io-wq hop, fdatasyncs and what they covered. */
+static void emit_writes(struct text *t, struct server *srv)
+{
+    uint64_t v[4] = {0, 0, 0, 0};
+    for (int i = 0; i < srv->nshards; i++) {
+        struct log_write_counters *c = &srv->shards[i]->engine.writes;
+        v[0] += atomic_load_explicit(&c->groups, memory_order_relaxed);
+        v[1] += atomic_load_explicit(&c->inline_writes, memory_order_relaxed);
+        v[2] += atomic_load_explicit(&c->fdatasyncs, memory_order_relaxed);
+        v[3] += atomic_load_explicit(&c->synced_bytes, memory_order_relaxed);
+    }
+    emit(t,
+         "# HELP ringlog_log_write_groups_total Write groups (one writev of one or more "
+         "appends) started.\n"
+         "# TYPE ringlog_log_write_groups_total counter\n"
+         "ringlog_log_write_groups_total %llu\n"
+         "# HELP ringlog_log_inline_writes_total Of those, small ones written on the shard "
+         "thread rather than by an io_uring worker.\n"
+         "# TYPE ringlog_log_inline_writes_total counter\n"
+         "ringlog_log_inline_writes_total %llu\n"
+         "# HELP ringlog_log_fdatasyncs_total fdatasyncs of segment data (per group under "
+         "flush=always, per flush under flush=interval).\n"
+         "# TYPE ringlog_log_fdatasyncs_total counter\n"
+         "ringlog_log_fdatasyncs_total %llu\n"
+         "# HELP ringlog_log_fdatasync_bytes_total Bytes those fdatasyncs made durable.\n"
+         "# TYPE ringlog_log_fdatasync_bytes_total counter\n"
+         "ringlog_log_fdatasync_bytes_total %llu\n",
+         (unsigned long long)v[0], (unsigned long long)v[1], (unsigned long long)v[2],
+         (unsigned long long)v[3]);
+}
+
 /* Links to the other brokers of --peers (net/peer.c), one series per node. */
 static void emit_peers(struct text *t, struct server *srv)
 {
@@ -300,6 +331,17 @@ char *metrics_render(struct server *srv, size_t *len)
          (unsigned long long)SUM(leaderships_gained), (unsigned long long)SUM(replicas_hosted),
          (unsigned long long)SUM(replicas_led), (unsigned long long)SUM(under_replicated),
          (unsigned long long)lag);
+    emit(&t,
+         "# HELP ringlog_replica_appends_total APPENDs sent to followers, by where their "
+         "batches came from: the leader's in-memory tail or its log.\n"
+         "# TYPE ringlog_replica_appends_total counter\n"
+         "ringlog_replica_appends_total{source=\"tail\"} %llu\n"
+         "ringlog_replica_appends_total{source=\"log\"} %llu\n"
+         "# HELP ringlog_replica_tail_bytes Memory the tails of the partitions led here hold "
+         "(--replica-tail-bytes per shard at most).\n"
+         "# TYPE ringlog_replica_tail_bytes gauge\nringlog_replica_tail_bytes %llu\n",
+         (unsigned long long)SUM(appends_from_tail), (unsigned long long)SUM(appends_from_log),
+         (unsigned long long)SUM(replica_tail_bytes));
     emit_histogram(&t, srv, "ringlog_partition_leaderless_seconds",
                    "How long a replica here knew no leader, until it knew one (failover time "
                    "as this broker saw it).",
@@ -317,6 +359,7 @@ char *metrics_render(struct server *srv, size_t *len)
     emit_partitions(&t, srv);
     emit_compaction(&t, srv);
     emit_corrupt(&t, srv);
+    emit_writes(&t, srv);
     emit_peers(&t, srv);
     coordinator_metrics_render(srv, emit_text, &t);
     if (t.failed) {

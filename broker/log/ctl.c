@@ -470,8 +470,15 @@ static void start_flush(struct partition_log *log)
         ctl_end(log, LOG_OK);
         return;
     }
-    if (log->durable_offset < log->next_offset)
+    if (log->durable_offset < log->next_offset) {
         prog_add(log, (struct log_io_req){.op = LOG_IO_FDATASYNC, .fd = act->fd}, CTL_MUST);
+        struct log_write_counters *c = &log->engine->writes;
+        atomic_fetch_add_explicit(&c->fdatasyncs, 1, memory_order_relaxed);
+        uint64_t size = (uint64_t)act->size;
+        atomic_fetch_add_explicit(&c->synced_bytes,
+                                  size > log->durable_pos ? size - log->durable_pos : size,
+                                  memory_order_relaxed);
+    }
     prog_run(log, flush_done);
 }
 

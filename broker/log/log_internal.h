@@ -20,6 +20,8 @@ struct rl_batch_header;
 #define LOG_MAX_RELATIVE_OFFSET ((int64_t)INT32_MAX - (1 << 24))
 #define LOG_MAX_IOV 1024
 #define LOG_MAX_INFLIGHT_GROUPS 16
+/* A write group at most this large is written on the shard thread (append.c, write_inline). */
+#define LOG_INLINE_WRITE_BYTES (64u << 10)
 #define LOG_INDEX_ENTRY 8 /* u32 relative offset, u32 position */
 #define LOG_TIME_ENTRY 12 /* i64 max timestamp so far, u32 relative offset */
 #define LOG_NAME_MAX 40

@@ -64,6 +64,14 @@ struct log_io_req {
 
 /* submit() flag: the next submitted operation runs only if this one succeeds. */
 #define LOG_IO_LINK 1u
+/*
+ * submit() flag for a small write: the implementation may do it now, on
+ * the caller's thread, and deliver the result through its completion
+ * path as usual (an operation LINKed after it then runs whatever the
+ * result). For buffered writes the ring cannot do without a worker
+ * thread (ext4 refuses RWF_NOWAIT), where the hop costs more than the copy.
+ */
+#define LOG_IO_INLINE 2u
 
 struct log_io;
 

@@ -87,6 +87,7 @@ static int fault_submit(struct log_io *io, const struct log_io_req *r, struct rl
     struct rl_completion *via = completion_for(f, r, c);
     int rc;
     if (!fail) {
+        f->inline_writes += (flags & LOG_IO_INLINE) != 0;
         rc = log_io_submit(f->inner, r, via, flags);
     } else if (f->short_write) {
         struct log_io_req shorter;

@@ -39,8 +39,9 @@ struct log_io_fault {
     uint64_t injected;  /* failures injected so far */
     int last_failed_op; /* -1 until one was injected */
     struct iovec iov[LOG_IO_FAULT_MAX_IOV];
-    bool hold;      /* completions of counted submits are held (in call order) */
-    uint32_t nheld; /* submits held so far */
+    uint32_t inline_writes; /* writes submitted with LOG_IO_INLINE (and not failed here) */
+    bool hold;              /* completions of counted submits are held (in call order) */
+    uint32_t nheld;         /* submits held so far */
     struct log_io_fault_held held[LOG_IO_FAULT_MAX_HELD];
 };
 

@@ -5,6 +5,7 @@
  */
 #include "log_io_uring.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -163,6 +164,15 @@ static int uring_submit(struct log_io *io, const struct log_io_req *r, struct rl
         /* Old kernel: a metadata-only call, done now, reported through the ring. */
         int64_t rc = uring_run(io, r);
         return uring_post_linked(u, c, (int32_t)rc, flags);
+    }
+    /* Inline only with a post free to report it (else the SQE path, as without the flag). */
+    if ((flags & LOG_IO_INLINE) && (r->op == LOG_IO_WRITE || r->op == LOG_IO_WRITEV) &&
+        u->free_posts != NULL) {
+        int64_t rc = uring_run(io, r);
+        assert(rc <= INT32_MAX && rc >= INT32_MIN);
+        int posted = uring_post_linked(u, c, (int32_t)rc, flags & LOG_IO_LINK);
+        assert(posted == 0); /* a post was free and uring_sqe makes room */
+        return posted;
     }
     struct io_uring_sqe *sqe = uring_sqe(u);
     if (sqe == NULL)

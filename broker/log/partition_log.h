@@ -74,6 +74,14 @@ struct log_bad_counters {
     _Atomic uint64_t outstanding; /* recorded now: not repaired, truncated or closed */
 };
 
+/* The write path's work (append.c, ctl.c's flush), summed per engine for metrics. */
+struct log_write_counters {
+    _Atomic uint64_t groups;        /* write groups started (one writev each) */
+    _Atomic uint64_t inline_writes; /* of those, written on the shard thread (LOG_IO_INLINE) */
+    _Atomic uint64_t fdatasyncs;    /* of segment data: a group's under always, a flush's */
+    _Atomic uint64_t synced_bytes;  /* bytes those fdatasyncs made durable */
+};
+
 struct log_engine {
     struct log_engine_config cfg;
     struct partition_log *ready;         /* partitions with work for log_engine_submit */
@@ -84,6 +92,7 @@ struct log_engine {
     struct partition_log *compacting;    /* the one compaction pass of the engine, or NULL */
     struct log_compact_counters compact; /* summed over its partitions, for metrics */
     struct log_bad_counters bad;
+    struct log_write_counters writes;
 };
 
 /* log_engine_tick walks the partitions at most this often (or the shortest flush interval). */

@@ -8,6 +8,7 @@
 
 #include "diag.h"
 #include "fault_alloc.h"
+#include "recv_prep.h"
 #include "server.h"
 #include "shard.h"
 #include "tls.h"
@@ -30,12 +31,13 @@ static struct io_uring_sqe *conn_sqe(struct conn *c, struct rl_completion *done)
     return sqe;
 }
 
+/* The one recv of a connection (net/recv_prep.h). */
 void conn_arm_recv(struct conn *c)
 {
+    assert(!c->recv_armed);
     struct io_uring_sqe *sqe = conn_sqe(c, &c->recv_done);
-    io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
-    sqe->flags |= IOSQE_BUFFER_SELECT;
-    sqe->buf_group = c->shard->loop.recv_buffers.group_id;
+    c->recv_direct = net_prep_recv(sqe, c->fd, &c->decoder, c->tls == NULL,
+                                   c->shard->loop.recv_buffers.group_id);
     c->recv_armed = true;
 }
 
@@ -111,7 +113,16 @@ static void on_recv(struct rl_completion *done, int32_t res, uint32_t flags)
         c->recv_armed = false;
         c->sqes_pending--;
     }
-    if (res > 0 && (flags & IORING_CQE_F_BUFFER)) {
+    if (res > 0 && c->recv_direct) {
+        assert(!(flags & IORING_CQE_F_BUFFER) && c->tls == NULL);
+        metrics_add(&c->shard->metrics.bytes_in, (uint64_t)res);
+        if (!c->closing) {
+            rl_frame_decoder_received(&c->decoder, (size_t)res);
+            conn_consume(c, NULL, 0); /* the request once its frame is whole */
+        }
+        if (!c->closing && over_limits(c))
+            pause_recv(c);
+    } else if (res > 0 && (flags & IORING_CQE_F_BUFFER)) {
         uint16_t id = (uint16_t)(flags >> IORING_CQE_BUFFER_SHIFT);
         metrics_add(&c->shard->metrics.bytes_in, (uint64_t)res);
         const uint8_t *data = bufring_buffer(&c->shard->loop.recv_buffers, id);
@@ -130,7 +141,7 @@ static void on_recv(struct rl_completion *done, int32_t res, uint32_t flags)
     } else if (res < 0 && res != -ENOBUFS && res != -ECANCELED) {
         conn_close(c, strerror(-res));
     }
-    conn_rearm_recv(c); /* if the multishot ended (buffers ran out, or the kernel said so) */
+    conn_rearm_recv(c);
     conn_move_step(c);
     conn_maybe_free(c);
 }

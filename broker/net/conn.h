@@ -90,6 +90,7 @@ struct conn {
     uint32_t inflight;     /* replies queued */
     uint64_t unsent_bytes; /* encoded responses not yet sent */
     bool recv_armed;
+    bool recv_direct; /* the armed recv fills the decoder's frame buffer, not a ring buffer */
     bool recv_paused;
     bool sending;
     bool closing;

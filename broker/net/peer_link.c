@@ -12,6 +12,7 @@
 
 #include "diag.h"
 #include "fault_alloc.h"
+#include "recv_prep.h"
 #include "io/loop.h"
 #include "server.h"
 #include "shard.h"
@@ -60,32 +61,13 @@ struct peer_link *peer_link_new(struct shard *s, struct peer_node *node, int fd,
     return l;
 }
 
-/*
- * The rest of a frame missing at least this much is received straight into
- * the decoder's frame buffer: a follower copied every APPEND out of the
- * ring's buffers into it, 6 % of its CPU under 3-broker load (perf).
- */
-enum { DIRECT_RECV_MIN = 32 * 1024 };
-
-/*
- * One recv at a time (not multishot, which cannot be pointed elsewhere
- * while armed): into a buffer of the shard's ring, or, for the body of a
- * large frame on a plain link, into the frame's own buffer.
- */
+/* The one recv of a link (net/recv_prep.h). */
 void peer_link_arm_recv(struct peer_link *l)
 {
     assert(!l->recv_armed && !l->closing);
     struct io_uring_sqe *sqe = link_sqe(l, &l->recv_done);
-    uint8_t *dst = NULL;
-    size_t room = l->tls ? 0 : rl_frame_decoder_body_room(&l->decoder, &dst);
-    l->recv_direct = room >= DIRECT_RECV_MIN;
-    if (l->recv_direct) {
-        io_uring_prep_recv(sqe, l->fd, dst, room, 0);
-    } else {
-        io_uring_prep_recv(sqe, l->fd, NULL, 0, 0);
-        sqe->flags |= IOSQE_BUFFER_SELECT;
-        sqe->buf_group = l->shard->loop.recv_buffers.group_id;
-    }
+    l->recv_direct = net_prep_recv(sqe, l->fd, &l->decoder, l->tls == NULL,
+                                   l->shard->loop.recv_buffers.group_id);
     l->recv_armed = true;
 }
 

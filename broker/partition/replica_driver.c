@@ -456,6 +456,8 @@ void replica_driver_tick(struct shard *s)
     atomic_store(&s->metrics.replicas_led, g.led);
     atomic_store(&s->metrics.under_replicated, g.under);
     atomic_store(&s->metrics.replica_lag_max, g.lag_max);
+    atomic_store(&s->metrics.replica_tail_bytes,
+                 (uint64_t)(s->srv->cfg.replica_tail_bytes - d->tail_budget));
 }
 
 /* The turn's hard states, written and synced once; false when they are not durable. */

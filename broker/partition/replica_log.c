@@ -105,9 +105,16 @@ void replica_tail_drop(struct replica *r)
     r->tail = NULL;
 }
 
+static int64_t peers_match(const struct replica *r);
+
 void replica_tail_tick(struct replica *r, int64_t now_ms)
 {
-    if (r->tail != NULL && (r->tail->count == 0 || !replica_is_leader(r)) &&
+    if (r->tail == NULL)
+        return;
+    /* Trimmed here too: an idle partition sends nothing that would trim it. */
+    if (replica_is_leader(r))
+        replica_tail_trim(r->tail, peers_match(r), &r->drv->tail_budget);
+    if ((r->tail->count == 0 || !replica_is_leader(r)) &&
         now_ms - r->tail->last_used_ms >= TAIL_IDLE_MS)
         replica_tail_drop(r);
 }
@@ -536,6 +543,7 @@ static void aread_done(struct log_read *rd, int status)
         assert(a->msg.end == end);
         if (skip > 0)
             memmove(a->buf, a->buf + skip, bytes);
+        metrics_add(&r->host.shard->metrics.appends_from_log, 1);
         replica_send_message(r, &a->msg, a->buf, a->buf, bytes);
         a->buf = NULL; /* the message owns it */
     }
@@ -589,6 +597,7 @@ static bool send_from_tail(struct replica *r, const struct rg_message *msg)
     int rc = replica_group_append_read(&r->rg, &m, end, out);
     if (rc == RG_OK) {
         assert(m.end == end);
+        metrics_add(&r->host.shard->metrics.appends_from_tail, 1);
         replica_send_slice(r, &m, sl.data, bytes, sl.chunk);
     } else {
         tail_chunk_release(sl.chunk);

@@ -92,8 +92,11 @@ static struct tail_chunk *room_for(struct replica_tail *t, size_t len, int64_t *
 {
     if (t->fill != NULL && t->fill->cap - t->fill->used >= len)
         return t->fill;
+    /* A chunk filled up: the next is twice as large. The first after an empty tail is small. */
+    uint32_t step = t->fill != NULL ? 2 * t->fill->cap : REPLICA_TAIL_FIRST_CHUNK_BYTES;
+    step = step < REPLICA_TAIL_CHUNK_BYTES ? step : REPLICA_TAIL_CHUNK_BYTES;
     drop_fill(t, budget);
-    uint32_t cap = len > REPLICA_TAIL_CHUNK_BYTES ? (uint32_t)len : REPLICA_TAIL_CHUNK_BYTES;
+    uint32_t cap = len > step ? (uint32_t)len : step;
     if ((int64_t)cap > *budget)
         return NULL;
     struct tail_chunk *c = FAULT_ALLOC(malloc(sizeof(*c) + cap));

@@ -25,6 +25,9 @@
 #include <stdint.h>
 
 #define REPLICA_TAIL_SLOTS 128
+/* Chunks start small (a partition written now and then holds little) and double, as long as
+ * each fills up, to the largest. */
+#define REPLICA_TAIL_FIRST_CHUNK_BYTES (16u << 10)
 #define REPLICA_TAIL_CHUNK_BYTES (256u << 10)
 #define REPLICA_TAIL_MAX_BYTES (8u << 20)
 /* The chunk bytes all tails of one shard may hold, by default (--replica-tail-bytes). */

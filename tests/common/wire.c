@@ -292,34 +292,60 @@ Ringlog__Response *wire_delete_topic(int fd, const char *name)
 
 /* Sends a produce request of one batch at `version` (0: the current one); with wait, reads
  * its response. */
+/* A produce request of one partition's records, in caller storage (valid while they are). */
+struct produce_req {
+    Ringlog__Request req;
+    Ringlog__ProduceRequest pr;
+    Ringlog__TopicProduceData td;
+    Ringlog__PartitionProduceData pd;
+    Ringlog__PartitionProduceData *pds[1];
+    Ringlog__TopicProduceData *tds[1];
+};
+
+static void produce_req_fill(struct produce_req *q, const char *topic, uint32_t partition,
+                             int32_t acks, uint32_t version, const uint8_t *records, size_t len)
+{
+    ringlog__request__init(&q->req);
+    ringlog__produce_request__init(&q->pr);
+    ringlog__topic_produce_data__init(&q->td);
+    ringlog__partition_produce_data__init(&q->pd);
+    q->pds[0] = &q->pd;
+    q->tds[0] = &q->td;
+    q->pd.partition = partition;
+    q->pd.records.data = (uint8_t *)records;
+    q->pd.records.len = len;
+    q->td.topic = (char *)topic;
+    q->td.n_partitions = 1;
+    q->td.partitions = q->pds;
+    q->pr.acks = acks;
+    q->pr.timeout_ms = 10000;
+    q->pr.n_topics = 1;
+    q->pr.topics = q->tds;
+    q->req.api_version = version;
+    q->req.body_case = RINGLOG__REQUEST__BODY_PRODUCE;
+    q->req.produce = &q->pr;
+}
+
+size_t wire_produce_frame(uint8_t *out, const char *topic, uint32_t partition, int32_t acks,
+                          int32_t correlation_id, const uint8_t *records, size_t len)
+{
+    struct produce_req q;
+    produce_req_fill(&q, topic, partition, acks, 1, records, len);
+    q.req.correlation_id = correlation_id;
+    return rl_frame_write(&q.req.base, out);
+}
+
 static Ringlog__Response *produce_request_version(int fd, const char *topic, uint32_t partition,
                                                   int32_t acks, uint32_t version,
                                                   const uint8_t *records, size_t len, bool wait)
 {
-    Ringlog__Request req = RINGLOG__REQUEST__INIT;
-    Ringlog__ProduceRequest pr = RINGLOG__PRODUCE_REQUEST__INIT;
-    Ringlog__TopicProduceData td = RINGLOG__TOPIC_PRODUCE_DATA__INIT;
-    Ringlog__PartitionProduceData pd = RINGLOG__PARTITION_PRODUCE_DATA__INIT;
-    Ringlog__PartitionProduceData *pds[1] = {&pd};
-    Ringlog__TopicProduceData *tds[1] = {&td};
-    pd.partition = partition;
-    pd.records.data = (uint8_t *)records;
-    pd.records.len = len;
-    td.topic = (char *)topic;
-    td.n_partitions = 1;
-    td.partitions = pds;
-    pr.acks = acks;
-    pr.timeout_ms = 10000;
-    pr.n_topics = 1;
-    pr.topics = tds;
-    req.api_version = version;
-    req.body_case = RINGLOG__REQUEST__BODY_PRODUCE;
-    req.produce = &pr;
+    struct produce_req q;
+    produce_req_fill(&q, topic, partition, acks, version, records, len);
     if (!wait) {
-        wire_send(fd, &req);
+        wire_send(fd, &q.req);
         return NULL;
     }
-    return wire_call(fd, &req);
+    return wire_call(fd, &q.req);
 }
 
 /* The same at the current version. */

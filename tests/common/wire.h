@@ -68,6 +68,9 @@ Ringlog__Response *wire_list_offsets(int fd, const char *topic, uint32_t partiti
 Ringlog__Response *wire_init_producer_id(int fd, int64_t producer_id, int32_t epoch);
 
 /* Builds an uncompressed batch of n records "<prefix>-<i>" into buf; returns its size. */
+/* A whole produce frame (header included, current version) into out; its length. */
+size_t wire_produce_frame(uint8_t *out, const char *topic, uint32_t partition, int32_t acks,
+                          int32_t correlation_id, const uint8_t *records, size_t len);
 size_t wire_build_batch(uint8_t *buf, size_t cap, const char *prefix, int n, int64_t producer_id,
                         int16_t epoch, int32_t base_sequence);
 

@@ -222,3 +222,42 @@ Test(bad_input, stuck_consumer_stalls_nobody_else)
     close(stuck);
     expect_healthy();
 }
+
+/*
+ * A large request's body is received straight into its frame buffer once
+ * its header is in (broker/net/conn.c): one that arrives in many pieces is
+ * appended byte for byte, and one cut off halfway appends nothing.
+ */
+Test(bad_input, a_large_request_in_small_pieces_and_one_cut_off_halfway)
+{
+    static uint8_t batch[1 << 20], frame[(1 << 20) + 4096];
+    size_t blen = wire_build_batch(batch, sizeof(batch), "big", 8000, -1, -1, -1);
+    cr_assert_gt(blen, 128 * 1024, "large enough to be received in place");
+    size_t flen = wire_produce_frame(frame, "health", 1, 1, 7, batch, blen);
+    int fd = wire_connect(broker.port);
+    wire_send_raw(fd, frame, flen / 2);
+    usleep(100 * 1000);
+    close(fd);
+    fd = wire_connect(broker.port);
+    for (size_t off = 0; off < flen; off += 16384) {
+        wire_send_raw(fd, frame + off, flen - off < 16384 ? flen - off : 16384);
+        usleep(1000); /* each piece its own recv */
+    }
+    Ringlog__Response *r = wire_recv(fd, 10000);
+    cr_assert_not_null(r);
+    cr_assert_eq(r->correlation_id, 7);
+    cr_assert_eq(r->body_case, RINGLOG__RESPONSE__BODY_PRODUCE, "error %d: %s", r->error,
+                 r->error_message);
+    Ringlog__PartitionProduceResult *pr = r->produce->topics[0]->partitions[0];
+    cr_assert_eq(pr->error, 0, "%s", pr->error_message);
+    cr_assert_eq(pr->base_offset, 0, "the request cut off appended nothing");
+    ringlog__response__free_unpacked(r, NULL);
+    r = wire_fetch(fd, "health", 1, 0, 0, 1);
+    Ringlog__FetchPartitionResult *fr = r->fetch->topics[0]->partitions[0];
+    cr_assert_eq(fr->high_watermark, 8000);
+    cr_assert_eq(fr->records.len, blen);
+    cr_assert_eq(memcmp(fr->records.data, batch, blen), 0, "stored as sent");
+    ringlog__response__free_unpacked(r, NULL);
+    close(fd);
+    expect_healthy();
+}

@@ -141,6 +141,13 @@ Test(lifecycle, metrics_endpoint)
     cr_assert(strstr(out, "ringlog_records_appended_total 3"));
     cr_assert(strstr(out, "ringlog_log_end_offset{topic=\"m\",partition=\"1\"} 3"));
     cr_assert(strstr(out, "ringlog_produce_latency_seconds_count 1"));
+    /* One small batch under flush=always: one group, written inline, one fdatasync of it. */
+    cr_assert(strstr(out, "ringlog_log_write_groups_total 1\n"), "%s", strstr(out, "ringlog_log_"));
+    cr_assert(strstr(out, "ringlog_log_inline_writes_total 1\n"));
+    cr_assert(strstr(out, "ringlog_log_fdatasyncs_total 1\n"));
+    char synced[80];
+    snprintf(synced, sizeof(synced), "ringlog_log_fdatasync_bytes_total %zu\n", len);
+    cr_assert(strstr(out, synced), "%s", strstr(out, "ringlog_log_fdatasync_bytes"));
     cr_assert(strstr(out, "ringlog_partitions 10"), "2 of m and 8 of __groups (consumer groups)");
     cr_assert_eq(wire_http_get(mport, "/other", out, sizeof(out)), 0);
     cr_assert(strstr(out, "404"));

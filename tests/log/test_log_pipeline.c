@@ -9,10 +9,14 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "batch.h"
 #include "log_harness.h"
+#include "log_internal.h" /* LOG_INLINE_WRITE_BYTES */
 
 static struct harness H;
 
@@ -393,4 +397,52 @@ Test(log_pipeline, a_stored_group_whose_sync_fails_is_cut_again)
     cr_assert_eq(partition_log_stored_offset(log), 0);
     append_after_fault(log, 0);
     check_log(log, &cfg, (uint64_t[]){2}, 1);
+}
+
+/* Whether the first len bytes of partition 0's first segment at off are `want`. */
+static bool file_has(off_t off, const uint8_t *want, size_t len)
+{
+    char p[512];
+    snprintf(p, sizeof(p), "%s/topics/t/0/00000000000000000000.log", H.dir);
+    int fd = open(p, O_RDONLY);
+    cr_assert_geq(fd, 0, "%s: %s", p, strerror(errno));
+    uint8_t got[1024];
+    cr_assert_leq(len, sizeof(got));
+    bool same = pread(fd, got, len, off) == (ssize_t)len && memcmp(got, want, len) == 0;
+    close(fd);
+    return same;
+}
+
+Test(log_pipeline, a_small_group_is_written_on_the_callers_thread_unless_a_write_is_out)
+{
+    struct partition_log_config cfg;
+    h_cfg(&cfg);
+    cfg.max_inflight_groups = 2;
+    cfg.max_append_bytes = 1 << 20; /* room for the large group below */
+    cfg.max_group_bytes = 1 << 20;
+    struct partition_log *log = open_ready(&cfg);
+    H.fault.op_mask = 1u << LOG_IO_WRITEV | 1u << LOG_IO_FDATASYNC;
+    log_io_fault_hold(&H.fault);
+    struct h_append ha[3];
+    append_now(log, &ha[0], 0);
+    cr_assert_eq(H.fault.inline_writes, 1, "a lone small group: inline");
+    size_t len0 = h_batch(bufs[7], sizeof(bufs[7]), 0, 1, 100, 0); /* append 0's length */
+    cr_assert(file_has(0, bufs[0], len0), "in the file as the submit returns, completion held");
+    append_now(log, &ha[1], 1);
+    cr_assert_eq(H.fault.inline_writes, 1, "behind a write not yet back: through the ring");
+    cr_assert(h_wait_held(&H, 4), "writev + fdatasync of both groups");
+    release(0, 3);
+    h_drive(&H);
+    cr_assert(ha[0].written && ha[0].written_status == LOG_OK);
+    cr_assert(ha[1].written && ha[1].written_status == LOG_OK);
+    /* A group over LOG_INLINE_WRITE_BYTES goes through the ring even alone. */
+    static uint8_t big[LOG_INLINE_WRITE_BYTES + 32768];
+    size_t len = h_batch(big, sizeof(big), 9, 80, 1000, 9);
+    cr_assert_gt(len, LOG_INLINE_WRITE_BYTES);
+    cr_assert_eq(h_append_async(&H, log, &ha[2], big, len, 0, 1), LOG_OK);
+    h_drive(&H);
+    cr_assert(ha[2].written && ha[2].written_status == LOG_OK);
+    cr_assert_eq(H.fault.inline_writes, 1, "a large group: through the ring");
+    uint64_t want[] = {0, 1, 9};
+    check_log(log, &cfg, want, 3);
 }

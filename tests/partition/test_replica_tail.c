@@ -148,10 +148,10 @@ Test(replica_tail, an_entry_past_the_bound_or_the_budget_is_not_kept)
     cr_assert_not(replica_tail_add(&t, 0, 1, huge, REPLICA_TAIL_MAX_BYTES + 1, &budget));
     free(huge);
     cr_assert_eq(replica_tail_start(&t), INT64_MAX);
-    budget = REPLICA_TAIL_CHUNK_BYTES - 1; /* the shard has no room for a chunk */
+    budget = REPLICA_TAIL_FIRST_CHUNK_BYTES - 1; /* the shard has no room for a chunk */
     uint8_t one = 7;
     cr_assert_not(replica_tail_add(&t, 0, 1, &one, 1, &budget));
-    cr_assert_eq(budget, REPLICA_TAIL_CHUNK_BYTES - 1, "nothing taken");
+    cr_assert_eq(budget, REPLICA_TAIL_FIRST_CHUNK_BYTES - 1, "nothing taken");
     budget = REPLICA_TAIL_SHARD_BYTES; /* teardown's check */
 }
 
@@ -165,4 +165,26 @@ Test(replica_tail, a_slice_outlives_the_tail_that_lent_it)
     cr_assert_arr_eq(s.data, want, 1000, "still readable (ASan would see a use after free)");
     free(want);
     tail_chunk_release(s.chunk);
+}
+
+Test(replica_tail, chunks_start_small_and_double_while_they_fill)
+{
+    size_t piece = REPLICA_TAIL_FIRST_CHUNK_BYTES / 4;
+    for (int64_t i = 0; i < 4; i++)
+        add(i, i + 1, piece, (int)i);
+    cr_assert_eq(t.bytes, REPLICA_TAIL_FIRST_CHUNK_BYTES,
+                 "a partition written now and then holds little");
+    add(4, 5, piece, 4);
+    cr_assert_eq(t.bytes, 3 * REPLICA_TAIL_FIRST_CHUNK_BYTES, "then one twice as large");
+    replica_tail_clear(&t, &budget);
+    for (int64_t i = 0; i < 200; i++)
+        add(i, i + 1, 8192, (int)i);
+    struct tail_slice s;
+    size_t most = 0;
+    for (int64_t from = replica_tail_start(&t); replica_tail_find(&t, from, 200, 8u << 20, &s);
+         from = s.end) {
+        most = s.len > most ? s.len : most; /* a slice is one chunk's entries */
+        tail_chunk_release(s.chunk);
+    }
+    cr_assert_eq(most, REPLICA_TAIL_CHUNK_BYTES, "the largest chunk is reached, never passed");
 }
