@@ -90,7 +90,8 @@ static void produce_range(const struct node *leader, const char *topic, int from
         int err = ops_produce(leader, topic, seq);
         int64_t deadline = now_ms() + 20000;
         while (err != 0 && now_ms() < deadline) {
-            cr_log_warn("batch %d: error %d from node %d; retrying", seq, err, leader->id);
+            /* info, not warn: criterion 2.4 exits 1 after a warning, every test passed or not */
+            cr_log_info("batch %d: error %d from node %d; retrying", seq, err, leader->id);
             retried[seq] = true;
             int l = live_leader(topic);
             cr_assert_gt(l, 0, "no leader");
