@@ -655,24 +655,23 @@ struct rl_broker *rl_cluster_broker(struct rl_cluster *cl, int32_t node_id)
     return broker_by_id(cl, node_id);
 }
 
-struct rl_broker *rl_cluster_group_link(struct rl_cluster *cl, int32_t node_id)
+struct rl_broker *rl_cluster_group_link(struct rl_cluster *cl, int32_t node_id, const char *host,
+                                        int port)
 {
-    struct rl_broker *node = broker_by_id(cl, node_id);
-    if (!node)
-        return NULL;
+    assert(host != NULL && port > 0);
     for (size_t i = 0; i < cl->nbrokers; i++) {
         struct rl_broker *b = cl->brokers[i];
         if (!b->group_link || b->group_node != node_id)
             continue;
-        if (strcmp(b->host, node->host) != 0 || b->port != node->port) { /* the node moved */
+        if (strcmp(b->host, host) != 0 || b->port != port) { /* the node moved */
             if (b->state != BROKER_DOWN)
                 broker_fail(cl, b, RINGLOG_ERR_TRANSPORT, "broker address changed");
-            snprintf(b->host, sizeof(b->host), "%s", node->host);
-            b->port = node->port;
+            snprintf(b->host, sizeof(b->host), "%s", host);
+            b->port = port;
         }
         return b;
     }
-    struct rl_broker *b = broker_add(cl, -1, node->host, node->port);
+    struct rl_broker *b = broker_add(cl, -1, host, port);
     if (b) {
         b->group_link = true;
         b->group_node = node_id;

@@ -148,12 +148,14 @@ struct rl_broker *rl_cluster_any_broker(struct rl_cluster *cl);
 struct rl_broker *rl_cluster_broker(struct rl_cluster *cl, int32_t node_id);
 
 /*
- * A second connection to node_id (made on first use; NULL when metadata has
- * no such node) for a consumer group's requests: their answers then never
- * wait behind a long-poll fetch on the node's own connection (a connection
+ * A second connection to node_id at host:port (the address FindCoordinator
+ * gave; made on first use, moved when the address changes; NULL when out of
+ * memory) for a consumer group's requests: their answers then never wait
+ * behind a long-poll fetch on the node's own connection (a connection
  * answers in request order).
  */
-struct rl_broker *rl_cluster_group_link(struct rl_cluster *cl, int32_t node_id);
+struct rl_broker *rl_cluster_group_link(struct rl_cluster *cl, int32_t node_id, const char *host,
+                                        int port);
 
 /* ---- brokers and requests ---- */
 

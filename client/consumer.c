@@ -247,6 +247,8 @@ static void lookup_start(struct ringlog_consumer *c, struct cpart *p, int64_t no
     }
     struct rl_broker *b =
         stored ? group_coordinator(c) : rl_cluster_leader(c->cl, p->topic, p->partition);
+    if (stored && !b && c->group)
+        return; /* a member waits for its coordinator (group_tick finds it) */
     if (stored && !b)
         b = rl_cluster_any_broker(c->cl);
     if (!b) {

@@ -200,6 +200,21 @@ bool times_send(struct ringlog_consumer *c, struct job *j, int64_t now)
     return true;
 }
 
+/*
+ * A group call's answer from a coordinator that is no longer the group's
+ * (NOT_COORDINATOR) or a connection lost (it died: a failover is under
+ * way): the group looks for its coordinator again, and the caller retries
+ * (coordinator_retry) as for NOT_COORDINATOR. A commit retried this way is
+ * harmless: committing the same offsets again changes nothing.
+ */
+static int coordinator_moved(struct ringlog_consumer *c, int code)
+{
+    if (code != RINGLOG_ERR_NOT_COORDINATOR && code != RINGLOG_ERR_TRANSPORT)
+        return code;
+    group_coordinator_lost(c);
+    return RINGLOG_ERR_NOT_COORDINATOR;
+}
+
 static void on_commit(struct rl_cluster *cl, void *ctx, Ringlog__Response *resp, int err)
 {
     (void)cl;
@@ -226,6 +241,7 @@ static void on_commit(struct rl_cluster *cl, void *ctx, Ringlog__Response *resp,
                         p->committed = j->tps[m].offset;
             }
     }
+    code = coordinator_moved(c, code);
     if (code)
         rl_cluster_log(cl, RINGLOG_LOG_WARNING, "offset commit failed: %s",
                        msg && msg[0] ? msg : ringlog_err_name(code));
@@ -251,6 +267,7 @@ static void on_committed(struct rl_cluster *cl, void *ctx, Ringlog__Response *re
             j->tps[0].offset = -1;
         }
     }
+    code = coordinator_moved(c, code);
     job_finish(c, j, code, code ? ringlog_err_str(code) : "");
 }
 
@@ -258,8 +275,10 @@ static void on_committed(struct rl_cluster *cl, void *ctx, Ringlog__Response *re
 void job_send(struct ringlog_consumer *c, struct job *j)
 {
     struct rl_broker *b = group_coordinator(c);
+    if (!b && c->group)
+        return; /* a member waits for its coordinator (group_tick finds it) */
     if (!b)
-        b = rl_cluster_any_broker(c->cl);
+        b = rl_cluster_any_broker(c->cl); /* assign: a single broker coordinates */
     if (!b)
         return;
     j->owner = c;
@@ -439,6 +458,27 @@ int ringlog_consumer_commit(ringlog_consumer *c, int timeout_ms)
     }
 }
 
+/* A JOB_COMMIT of tps (copied), or NULL on allocation failure. */
+static struct job *commit_job(const ringlog_topic_partition *tps, size_t n)
+{
+    assert(n > 0);
+    struct job *j = calloc(1, sizeof(*j));
+    if (!j || !(j->tps = calloc(n, sizeof(*j->tps)))) {
+        free(j);
+        return NULL;
+    }
+    j->kind = JOB_COMMIT;
+    for (size_t i = 0; i < n; i++) {
+        j->tps[i] = tps[i];
+        if (!(j->tps[i].topic = strdup(tps[i].topic))) {
+            job_free(j);
+            return NULL;
+        }
+        j->n++;
+    }
+    return j;
+}
+
 int ringlog_consumer_commit_offsets(ringlog_consumer *c, const ringlog_topic_partition *tps,
                                     size_t n, int timeout_ms)
 {
@@ -448,25 +488,22 @@ int ringlog_consumer_commit_offsets(ringlog_consumer *c, const ringlog_topic_par
         return RINGLOG_ERR_STATE;
     if (n == 0)
         return RINGLOG_OK;
-    struct job *j = calloc(1, sizeof(*j));
-    if (!j || !(j->tps = calloc(n, sizeof(*j->tps)))) {
-        free(j);
-        return RINGLOG_ERR_NOMEM;
-    }
-    j->kind = JOB_COMMIT;
-    for (size_t i = 0; i < n; i++) {
-        if (!tps[i].topic || tps[i].offset < 0) {
-            job_free(j);
+    for (size_t i = 0; i < n; i++)
+        if (!tps[i].topic || tps[i].offset < 0)
             return RINGLOG_ERR_INVALID_ARG;
-        }
-        j->tps[i] = tps[i];
-        j->tps[i].topic = strdup(tps[i].topic);
-        j->n++;
+    /* Retried while the coordinator moves or loads, as ringlog_consumer_commit is: a commit
+     * before a revoke that failed would hand the partition over at an older offset. */
+    int64_t deadline = timeout_ms < 0 ? -1 : rl_now_ms() + timeout_ms;
+    for (;;) {
+        struct job *j = commit_job(tps, n);
+        if (!j)
+            return RINGLOG_ERR_NOMEM;
+        rl_cluster_lock(c->cl);
+        int rc = run_job(c, j, timeout_ms, NULL);
+        rl_cluster_unlock(c->cl);
+        if ((timeout_ms = coordinator_retry(rc, deadline)) == 0)
+            return rc;
     }
-    rl_cluster_lock(c->cl);
-    int rc = run_job(c, j, timeout_ms, NULL);
-    rl_cluster_unlock(c->cl);
-    return rc;
 }
 
 /* A JOB_TIMES for tps (copied), or NULL on allocation failure. */

@@ -15,7 +15,9 @@ struct rl_group {
     char *pattern;
     char member_id[128];
     int32_t epoch;
-    int32_t coord_node; /* -1: unknown, ask FindCoordinator */
+    int32_t coord_node;   /* -1: unknown, ask FindCoordinator */
+    char coord_host[256]; /* ... and its address, as FindCoordinator gave it */
+    int coord_port;
     bool finding, inflight;
     int64_t next_beat;
     uint32_t interval_ms;
@@ -26,7 +28,12 @@ struct rl_group {
     bool leaving, left;
     bool leave_sent; /* the heartbeat in flight is the leave (epoch -1 / -2) */
     bool holding;    /* revoked partitions are being committed: no heartbeat reports them */
+    int64_t unreachable_since; /* the coordinator's link is down since (0: it is up) */
 };
+
+/* A coordinator unreachable this long is looked for again (it died: its partition of __groups
+ * has a new leader within a failover, about a second). */
+#define COORDINATOR_UNREACHABLE_MS 500
 
 static void free_tps(ringlog_topic_partition *v, size_t n)
 {
@@ -63,10 +70,22 @@ struct rl_broker *group_coordinator(struct ringlog_consumer *c)
     struct rl_group *g = c->group;
     if (!g || g->coord_node < 0)
         return NULL;
-    struct rl_broker *b = rl_cluster_group_link(c->cl, g->coord_node);
-    if (!b)
-        rl_cluster_refresh_metadata(c->cl); /* metadata has not named it yet */
-    return b ? b : rl_cluster_any_broker(c->cl);
+    /* Only there: on a cluster another broker would answer NOT_COORDINATOR. */
+    return rl_cluster_group_link(c->cl, g->coord_node, g->coord_host, g->coord_port);
+}
+
+void group_coordinator_lost(struct ringlog_consumer *c)
+{
+    struct rl_group *g = c->group;
+    if (!g || g->coord_node < 0)
+        return;
+    rl_cluster_log(c->cl, RINGLOG_LOG_DEBUG, "group %s: coordinator %d unreachable or moved",
+                   c->conf->group, g->coord_node);
+    g->coord_node = -1; /* the next group tick asks FindCoordinator again */
+    g->unreachable_since = 0;
+    if (!g->inflight)
+        g->next_beat = 0;
+    rl_cluster_wakeup_locked(c->cl);
 }
 
 bool group_pending(const struct ringlog_consumer *c)
@@ -106,7 +125,15 @@ static void on_find(struct rl_cluster *cl, void *ctx, Ringlog__Response *resp, i
         g->next_beat = rl_now_ms() + c->conf->retry_backoff_ms;
         return;
     }
+    if (!resp->find_coordinator->host[0] || resp->find_coordinator->port == 0) {
+        g->next_beat = rl_now_ms() + c->conf->retry_backoff_ms;
+        return; /* no address: ask again */
+    }
     g->coord_node = resp->find_coordinator->node_id;
+    snprintf(g->coord_host, sizeof(g->coord_host), "%s", resp->find_coordinator->host);
+    g->coord_port = (int)resp->find_coordinator->port;
+    rl_cluster_log(cl, RINGLOG_LOG_DEBUG, "group %s: coordinator is broker %d", c->conf->group,
+                   g->coord_node);
     g->next_beat = 0;
     rl_cluster_wakeup_locked(cl);
 }
@@ -309,8 +336,14 @@ int64_t group_tick(struct ringlog_consumer *c, int64_t now)
         return now + 50;
     }
     struct rl_broker *b = group_coordinator(c);
-    if (!b || !rl_broker_ready(c->cl, b))
+    if (!b || !rl_broker_ready(c->cl, b)) {
+        if (g->unreachable_since == 0)
+            g->unreachable_since = now;
+        else if (now - g->unreachable_since >= COORDINATOR_UNREACHABLE_MS)
+            group_coordinator_lost(c); /* FindCoordinator again, at any broker */
         return now + 50;
+    }
+    g->unreachable_since = 0;
     send_heartbeat(c, g, b);
     return g->inflight ? -1 : now + 50;
 }

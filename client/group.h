@@ -34,6 +34,9 @@ bool group_pending(const struct ringlog_consumer *c);
 /* For commits: the member id ("" outside a group) and epoch; the coordinator (NULL unknown). */
 const char *group_member(const struct ringlog_consumer *c, int32_t *epoch);
 struct rl_broker *group_coordinator(struct ringlog_consumer *c);
+/* A commit or committed-offset call met NOT_COORDINATOR or a lost connection: the coordinator
+ * moved (a failover), find it again (I/O thread, lock held). */
+void group_coordinator_lost(struct ringlog_consumer *c);
 void group_free(struct rl_group *g);
 
 #endif

@@ -10,9 +10,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "admin_internal.h"
 #include "conf.h"
 #include "conn.h"
+
+/* ListGroups is asked of at most this many brokers (a cluster's --peers are fewer). */
+#define RL_ADMIN_MAX_BROKERS 64
 
 /* A bump layout: with base NULL it only counts (the first pass). */
 struct layout {
@@ -51,6 +56,95 @@ static int call(ringlog_admin *a, Ringlog__Request *req, Ringlog__Response **res
     return err;
 }
 
+/* ------------------------------------------------------- the coordinator */
+
+/* The coordinator of `group` as the admin's broker names it: host and port into out. */
+static int find_coordinator(ringlog_admin *a, const char *group, char *host, size_t hostlen,
+                            int *port, char *errbuf, size_t errlen)
+{
+    Ringlog__FindCoordinatorRequest f = RINGLOG__FIND_COORDINATOR_REQUEST__INIT;
+    f.group = (char *)group;
+    Ringlog__Request req = RINGLOG__REQUEST__INIT;
+    req.body_case = RINGLOG__REQUEST__BODY_FIND_COORDINATOR;
+    req.find_coordinator = &f;
+    Ringlog__Response *resp = NULL;
+    rl_admin_lock(a);
+    int err = rl_admin_call_locked(a, &req, &resp, true, errbuf, errlen);
+    rl_admin_unlock(a);
+    if (err)
+        return err;
+    const Ringlog__FindCoordinatorResponse *fc =
+        resp->body_case == RINGLOG__RESPONSE__BODY_FIND_COORDINATOR ? resp->find_coordinator : NULL;
+    err = fc ? (int)fc->error : RINGLOG_ERR_PROTOCOL;
+    if (err)
+        rl_errbuf(errbuf, errlen, "%s",
+                  fc && fc->error_message[0] ? fc->error_message : ringlog_err_str(err));
+    else
+        snprintf(host, hostlen, "%s", fc->host), *port = (int)fc->port;
+    rl_conn_response_free(resp);
+    return err;
+}
+
+/* One try of req at the group's coordinator: its answer (body checked), or an error. */
+static int coordinator_try(ringlog_admin *a, const char *group, Ringlog__Request *req,
+                           Ringlog__Response **resp, int body, char *errbuf, size_t errlen)
+{
+    char host[256];
+    int port = 0;
+    int err = find_coordinator(a, group, host, sizeof(host), &port, errbuf, errlen);
+    if (err)
+        return err;
+    struct rl_conn *c = NULL;
+    rl_admin_lock(a);
+    err = rl_admin_open(a, host, port, &c, errbuf, errlen);
+    rl_admin_unlock(a);
+    if (err)
+        return err;
+    req->correlation_id = 0;
+    err = rl_conn_call(c, req, resp, (int)a->conf->request_timeout_ms);
+    rl_conn_close(c);
+    if (err)
+        return err;
+    if ((*resp)->error || (int)(*resp)->body_case != body) {
+        err = (*resp)->error ? (int)(*resp)->error : RINGLOG_ERR_PROTOCOL;
+        rl_errbuf(errbuf, errlen, "%s",
+                  (*resp)->error && (*resp)->error_message[0] ? (*resp)->error_message
+                                                              : ringlog_err_str(err));
+        rl_conn_response_free(*resp);
+        *resp = NULL;
+    }
+    return err;
+}
+
+/*
+ * A call about one group at its coordinator (on a cluster, the leader of
+ * the group's partition of __groups, which any broker names): the answer
+ * with code_of's code. A coordinator moving (a failover: NOT_COORDINATOR,
+ * a lost connection) or loading its groups is asked again, until the
+ * request timeout.
+ */
+static int group_call(ringlog_admin *a, const char *group, Ringlog__Request *req,
+                      Ringlog__Response **resp, int body, rl_result_code_fn code_of, char *errbuf,
+                      size_t errlen)
+{
+    int64_t deadline = rl_now_ms() + a->conf->request_timeout_ms;
+    for (;;) {
+        *resp = NULL;
+        int err = coordinator_try(a, group, req, resp, body, errbuf, errlen);
+        if (!err)
+            err = code_of(*resp, errbuf, errlen);
+        bool again = err == RINGLOG_ERR_NOT_COORDINATOR ||
+                     err == RINGLOG_ERR_COORDINATOR_LOAD_IN_PROGRESS ||
+                     err == RINGLOG_ERR_TRANSPORT;
+        if (!again || rl_now_ms() + 100 >= deadline)
+            return err;
+        if (*resp)
+            rl_conn_response_free(*resp);
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 /* ------------------------------------------------------------------ list */
 
 static int cmp_listing(const void *x, const void *y)
@@ -71,6 +165,51 @@ static void lay_listing(struct layout *l, const Ringlog__ListGroupsResponse *r,
     *out = v;
 }
 
+/*
+ * Every broker's ListGroups (each lists the groups it coordinates; on a
+ * cluster, those of the __groups partitions it leads), as one answer in
+ * *all (pointers into resps[], which the caller frees); a group listed
+ * twice (its coordinator moving meanwhile) once. A broker that cannot be
+ * asked is left out: its groups move to another within a failover.
+ */
+static int list_everywhere(ringlog_admin *a, Ringlog__Request *req, Ringlog__Response **resps,
+                           size_t *nresps, Ringlog__ListGroupsResponse *all, char *errbuf,
+                           size_t errlen)
+{
+    Ringlog__Response *md = NULL;
+    rl_admin_lock(a);
+    int err = rl_admin_metadata(a, NULL, &md, errbuf, errlen);
+    const Ringlog__MetadataResponse *m = !err && md ? md->metadata : NULL;
+    size_t n = 0, rows = 0;
+    for (size_t i = 0; m && i < m->n_brokers && n < RL_ADMIN_MAX_BROKERS; i++) {
+        resps[n] = rl_admin_call_node(a, m, m->brokers[i]->node_id, req,
+                                      RINGLOG__RESPONSE__BODY_LIST_GROUPS);
+        if (resps[n])
+            rows += resps[n++]->list_groups->n_groups;
+    }
+    rl_admin_unlock(a);
+    if (md)
+        rl_conn_response_free(md);
+    *nresps = n;
+    if (err)
+        return err;
+    ringlog__list_groups_response__init(all);
+    all->groups = calloc(rows + 1, sizeof(*all->groups));
+    if (!all->groups)
+        return RINGLOG_ERR_NOMEM;
+    for (size_t r = 0; r < n; r++)
+        for (size_t k = 0; k < resps[r]->list_groups->n_groups; k++) {
+            Ringlog__ListedGroup *g = resps[r]->list_groups->groups[k];
+            size_t j = 0;
+            while (j < all->n_groups && strcmp(all->groups[j]->group, g->group) != 0)
+                j++;
+            if (j == all->n_groups)
+                all->groups[all->n_groups++] = g;
+        }
+    assert(all->n_groups <= rows);
+    return RINGLOG_OK;
+}
+
 int ringlog_admin_list_groups(ringlog_admin *a, ringlog_group_listing **groups, size_t *count,
                               char *errbuf, size_t errlen)
 {
@@ -80,22 +219,26 @@ int ringlog_admin_list_groups(ringlog_admin *a, ringlog_group_listing **groups, 
     Ringlog__Request req = RINGLOG__REQUEST__INIT;
     req.body_case = RINGLOG__REQUEST__BODY_LIST_GROUPS;
     req.list_groups = &lg;
-    Ringlog__Response *resp = NULL;
-    int err = call(a, &req, &resp, RINGLOG__RESPONSE__BODY_LIST_GROUPS, errbuf, errlen);
-    if (err)
-        return err;
+    Ringlog__Response *resps[RL_ADMIN_MAX_BROKERS];
+    size_t nresps = 0;
+    Ringlog__ListGroupsResponse all = RINGLOG__LIST_GROUPS_RESPONSE__INIT;
+    int err = list_everywhere(a, &req, resps, &nresps, &all, errbuf, errlen);
     struct layout l = {0};
-    lay_listing(&l, resp->list_groups, groups);
-    l.base = malloc(l.used ? l.used : 1);
-    l.used = 0;
-    if (l.base)
-        lay_listing(&l, resp->list_groups, groups);
-    *count = resp->list_groups->n_groups;
-    rl_conn_response_free(resp);
-    if (!l.base)
-        return RINGLOG_ERR_NOMEM;
-    qsort(*groups, *count, sizeof(**groups), cmp_listing);
-    return RINGLOG_OK;
+    if (!err) {
+        lay_listing(&l, &all, groups);
+        l.base = malloc(l.used ? l.used : 1);
+        l.used = 0;
+        if (l.base)
+            lay_listing(&l, &all, groups);
+        *count = all.n_groups;
+        err = l.base ? RINGLOG_OK : RINGLOG_ERR_NOMEM;
+    }
+    free(all.groups);
+    for (size_t i = 0; i < nresps; i++)
+        rl_conn_response_free(resps[i]);
+    if (!err)
+        qsort(*groups, *count, sizeof(**groups), cmp_listing);
+    return err;
 }
 
 /* -------------------------------------------------------------- describe */
@@ -144,6 +287,17 @@ static void lay_group(struct layout *l, const Ringlog__DescribedGroup *d, ringlo
     *out = info;
 }
 
+static int described_code(const Ringlog__Response *resp, char *errbuf, size_t errlen)
+{
+    const Ringlog__DescribedGroup *d =
+        resp->describe_groups->n_groups == 1 ? resp->describe_groups->groups[0] : NULL;
+    int err = d ? (int)d->error : RINGLOG_ERR_PROTOCOL;
+    if (err)
+        rl_errbuf(errbuf, errlen, "%s",
+                  d && d->error_message[0] ? d->error_message : ringlog_err_str(err));
+    return err;
+}
+
 int ringlog_admin_describe_group(ringlog_admin *a, const char *group, ringlog_group_info **info,
                                  char *errbuf, size_t errlen)
 {
@@ -157,18 +311,14 @@ int ringlog_admin_describe_group(ringlog_admin *a, const char *group, ringlog_gr
     req.body_case = RINGLOG__REQUEST__BODY_DESCRIBE_GROUPS;
     req.describe_groups = &dg;
     Ringlog__Response *resp = NULL;
-    int err = call(a, &req, &resp, RINGLOG__RESPONSE__BODY_DESCRIBE_GROUPS, errbuf, errlen);
-    if (err)
-        return err;
-    const Ringlog__DescribedGroup *d =
-        resp->describe_groups->n_groups == 1 ? resp->describe_groups->groups[0] : NULL;
-    err = d ? (int)d->error : RINGLOG_ERR_PROTOCOL;
+    int err = group_call(a, group, &req, &resp, RINGLOG__RESPONSE__BODY_DESCRIBE_GROUPS,
+                         described_code, errbuf, errlen);
     if (err) {
-        rl_errbuf(errbuf, errlen, "%s",
-                  d && d->error_message[0] ? d->error_message : ringlog_err_str(err));
-        rl_conn_response_free(resp);
+        if (resp)
+            rl_conn_response_free(resp);
         return err;
     }
+    const Ringlog__DescribedGroup *d = resp->describe_groups->groups[0];
     struct layout l = {0};
     lay_group(&l, d, info);
     l.base = malloc(l.used);
@@ -180,6 +330,17 @@ int ringlog_admin_describe_group(ringlog_admin *a, const char *group, ringlog_gr
 }
 
 /* ---------------------------------------------------------------- delete */
+
+static int deleted_code(const Ringlog__Response *resp, char *errbuf, size_t errlen)
+{
+    const Ringlog__TopicResult *r =
+        resp->delete_groups->n_groups == 1 ? resp->delete_groups->groups[0] : NULL;
+    int err = r ? (int)r->error : RINGLOG_ERR_PROTOCOL;
+    if (err)
+        rl_errbuf(errbuf, errlen, "%s",
+                  r && r->error_message[0] ? r->error_message : ringlog_err_str(err));
+    return err;
+}
 
 int ringlog_admin_delete_group(ringlog_admin *a, const char *group, char *errbuf, size_t errlen)
 {
@@ -193,16 +354,10 @@ int ringlog_admin_delete_group(ringlog_admin *a, const char *group, char *errbuf
     req.body_case = RINGLOG__REQUEST__BODY_DELETE_GROUPS;
     req.delete_groups = &dg;
     Ringlog__Response *resp = NULL;
-    int err = call(a, &req, &resp, RINGLOG__RESPONSE__BODY_DELETE_GROUPS, errbuf, errlen);
-    if (err)
-        return err;
-    const Ringlog__TopicResult *r =
-        resp->delete_groups->n_groups == 1 ? resp->delete_groups->groups[0] : NULL;
-    err = r ? (int)r->error : RINGLOG_ERR_PROTOCOL;
-    if (err)
-        rl_errbuf(errbuf, errlen, "%s",
-                  r && r->error_message[0] ? r->error_message : ringlog_err_str(err));
-    rl_conn_response_free(resp);
+    int err = group_call(a, group, &req, &resp, RINGLOG__RESPONSE__BODY_DELETE_GROUPS, deleted_code,
+                         errbuf, errlen);
+    if (resp)
+        rl_conn_response_free(resp);
     return err;
 }
 
@@ -269,6 +424,20 @@ static int64_t target_offset(const ringlog_partition_info *p, int64_t to, int64_
     return o < p->start_offset ? p->start_offset : o > p->high_watermark ? p->high_watermark : o;
 }
 
+static int committed_code(const Ringlog__Response *resp, char *errbuf, size_t errlen)
+{
+    int err = RINGLOG_OK;
+    for (size_t i = 0; !err && i < resp->offset_commit->n_topics; i++)
+        for (size_t k = 0; !err && k < resp->offset_commit->topics[i]->n_partitions; k++) {
+            const Ringlog__OffsetCommitPartitionResult *r =
+                resp->offset_commit->topics[i]->partitions[k];
+            if ((err = r->error))
+                rl_errbuf(errbuf, errlen, "partition %u: %s", r->partition,
+                          r->error_message[0] ? r->error_message : ringlog_err_str(err));
+        }
+    return err;
+}
+
 static int commit_outside(ringlog_admin *a, const char *group, const ringlog_topic_info *ti,
                           const int64_t *offsets, char *errbuf, size_t errlen)
 {
@@ -301,17 +470,10 @@ static int commit_outside(ringlog_admin *a, const char *group, const ringlog_top
     req.body_case = RINGLOG__REQUEST__BODY_OFFSET_COMMIT;
     req.offset_commit = &oc;
     Ringlog__Response *resp = NULL;
-    int err = call(a, &req, &resp, RINGLOG__RESPONSE__BODY_OFFSET_COMMIT, errbuf, errlen);
+    int err = group_call(a, group, &req, &resp, RINGLOG__RESPONSE__BODY_OFFSET_COMMIT,
+                         committed_code, errbuf, errlen);
     free(ps);
     free(pp);
-    for (size_t i = 0; !err && i < resp->offset_commit->n_topics; i++)
-        for (size_t k = 0; !err && k < resp->offset_commit->topics[i]->n_partitions; k++) {
-            const Ringlog__OffsetCommitPartitionResult *r =
-                resp->offset_commit->topics[i]->partitions[k];
-            if ((err = r->error))
-                rl_errbuf(errbuf, errlen, "partition %u: %s", r->partition,
-                          r->error_message[0] ? r->error_message : ringlog_err_str(err));
-        }
     if (resp)
         rl_conn_response_free(resp);
     return err;

@@ -132,8 +132,10 @@ bool replica_wire_is_config_batch(const uint8_t *batch, const struct rl_batch_he
 
 /*
  * The receiving side of an APPEND, before replica_group_step: the records
- * are whole, valid batches (checksums; control batches allowed) whose
- * offsets tile [prev_end, end) exactly, each stamped with the epoch its run
+ * are whole, valid batches (checksums; control batches allowed) in growing
+ * offset order inside [prev_end, end), the last ending at end (offset gaps
+ * between them are a compacted range: docs/STORAGE.md), each stamped with
+ * the epoch its run
  * gives and inside one run; fills msg->configs from the configuration
  * control batches (at most RG_MAX_CONFIGS_PER_APPEND). Returns RL_OK, the
  * batch validator's error for a damaged batch, or RL_ERR_CORRUPT for

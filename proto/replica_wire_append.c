@@ -77,7 +77,7 @@ int replica_wire_check_append(struct rg_message *m, const uint8_t *records, size
     int rc;
     while ((rc = rl_batch_iter_next(&it, &batch, &h)) == RL_OK) {
         int64_t last = rl_batch_last_offset(&h);
-        if (h.base_offset != next || last >= m->end || h.leader_epoch < 1 ||
+        if (h.base_offset < next || last >= m->end || h.leader_epoch < 1 ||
             h.leader_epoch != run_epoch_at(m, h.base_offset) ||
             run_epoch_at(m, last) != h.leader_epoch)
             return RL_ERR_CORRUPT;

@@ -49,8 +49,9 @@ struct controller {
     bool bootstrap_pending;          /* a fresh directory: the group is not attached yet */
     bool id_proposed;                /* this leadership proposed the cluster id */
     struct controller_call id_call;
-    struct controller_moves moves; /* controller_reassign.c */
-    struct controller_acks acks;   /* controller_applied.c */
+    struct controller_moves moves;   /* controller_reassign.c */
+    struct controller_acks acks;     /* controller_applied.c */
+    struct controller_groups groups; /* controller_groups.c */
 };
 
 static void apply_next(struct controller *ctl);
@@ -205,10 +206,9 @@ static void apply_create(struct controller *ctl, const Ringlog__ClusterTopic *ct
                          int64_t ts)
 {
     struct server *srv = ctl->shard->srv;
-    struct topic_config cfg = {.retention_ms = ct->config ? ct->config->retention_ms : 0,
-                               .retention_bytes = ct->config ? ct->config->retention_bytes : 0,
-                               .segment_bytes = ct->config ? ct->config->segment_bytes : 0,
-                               .segment_ms = ct->config ? ct->config->segment_ms : 0};
+    struct topic_config cfg = {.cleanup_policy = TOPIC_CLEANUP_DELETE};
+    if (ct->config)
+        controller_config_from_wire(ct->config, &cfg);
     size_t n = (size_t)ct->partitions * ct->replication_factor;
     if (topic_table_find(topic_registry_snapshot(&srv->topics), ct->name) || n == 0 ||
         ct->n_replicas != n || ct->replication_factor > RG_MAX_NODES) {
@@ -570,7 +570,9 @@ void controller_tick(struct shard *s)
     if (!leads)
         ctl->id_proposed = false;
     apply_next(ctl);
-    controller_security_tick(s, leads && !ctl->busy && ctl->applied >= replica_commit(p->replica));
+    bool caught_up = leads && !ctl->busy && ctl->applied >= replica_commit(p->replica);
+    controller_security_tick(s, caught_up);
+    controller_groups_tick(s, &ctl->groups, leads, caught_up);
     controller_moves_tick(ctl);
     controller_acks_tick(ctl, ctl->applied);
     /* The first leader names the cluster once it has applied everything committed. */

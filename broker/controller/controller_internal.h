@@ -21,8 +21,24 @@ void controller_place(struct controller *ctl, const struct server *srv, const ch
 /* controller_topics.c: applies a topic-admin record (20..29); false when cr is none. */
 bool controller_topics_apply(struct controller *ctl, const Ringlog__ClusterRecord *cr,
                              int64_t offset, int64_t ts);
+/* A topic's config in a record and back (an old record without the compaction fields reads as
+ * cleanup_policy delete). */
+void controller_config_to_wire(const struct topic_config *cfg, Ringlog__TopicConfig *tc);
+void controller_config_from_wire(const Ringlog__TopicConfig *tc, struct topic_config *cfg);
 /* Proposes the cluster's id (a ClusterRecord cluster_created). */
 void controller_propose_cluster_id(struct shard *s, struct controller_call *c, const char *id);
+
+/* The consumer groups' internal topic (controller_groups.c): proposed once by a leader. */
+struct controller_groups {
+    bool inflight; /* a create is out */
+    bool seen;     /* this leadership saw the topic made */
+    int64_t retry_ms;
+    struct controller_call call;
+};
+/* Shard 0, every tick: on the leader caught up with the log, creates __groups while it is
+ * absent; leads false resets. */
+void controller_groups_tick(struct shard *s, struct controller_groups *g, bool leads,
+                            bool caught_up);
 
 /* ------------------------------------------------ applying (controller.c) */
 

@@ -145,10 +145,7 @@ void controller_create_topic(struct shard *s, struct controller_call *c, const c
     }
     controller_place(s->controller, s->srv, name, 0, partitions, rf, replicas);
     Ringlog__TopicConfig tc = RINGLOG__TOPIC_CONFIG__INIT;
-    tc.retention_ms = cfg->retention_ms;
-    tc.retention_bytes = cfg->retention_bytes;
-    tc.segment_bytes = cfg->segment_bytes;
-    tc.segment_ms = cfg->segment_ms;
+    controller_config_to_wire(cfg, &tc); /* compaction settings too */
     Ringlog__ClusterTopic ct = RINGLOG__CLUSTER_TOPIC__INIT;
     ct.name = (char *)name;
     ct.partitions = partitions;

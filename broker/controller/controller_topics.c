@@ -22,7 +22,7 @@
 
 /* ----------------------------------------------------------- proposing */
 
-static void config_to_wire(const struct topic_config *cfg, Ringlog__TopicConfig *tc)
+void controller_config_to_wire(const struct topic_config *cfg, Ringlog__TopicConfig *tc)
 {
     tc->retention_ms = cfg->retention_ms;
     tc->retention_bytes = cfg->retention_bytes;
@@ -34,7 +34,7 @@ static void config_to_wire(const struct topic_config *cfg, Ringlog__TopicConfig 
     tc->min_compaction_lag_ms = cfg->min_compaction_lag_ms;
 }
 
-static void config_from_wire(const Ringlog__TopicConfig *tc, struct topic_config *cfg)
+void controller_config_from_wire(const Ringlog__TopicConfig *tc, struct topic_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
     cfg->retention_ms = tc->retention_ms;
@@ -53,7 +53,7 @@ void controller_alter_config(struct shard *s, struct controller_call *c, const s
                              const struct topic_config *cfg)
 {
     Ringlog__TopicConfig tc = RINGLOG__TOPIC_CONFIG__INIT;
-    config_to_wire(cfg, &tc);
+    controller_config_to_wire(cfg, &tc);
     Ringlog__ClusterTopicConfig ct = RINGLOG__CLUSTER_TOPIC_CONFIG__INIT;
     ct.name = (char *)t->name;
     ct.topic_id = t->id;
@@ -175,7 +175,7 @@ bool controller_topics_apply(struct controller *ctl, const Ringlog__ClusterRecor
     if (cr->body_case == RINGLOG__CLUSTER_RECORD__BODY_TOPIC_CONFIG_CHANGED &&
         cr->topic_config_changed->config) {
         struct topic_config cfg;
-        config_from_wire(cr->topic_config_changed->config, &cfg);
+        controller_config_from_wire(cr->topic_config_changed->config, &cfg);
         topic_change_config(&a->change, t, &cfg);
     } else if (cr->body_case == RINGLOG__CLUSTER_RECORD__BODY_PARTITIONS_ADDED &&
                apply_partitions_ok(t, cr->partitions_added)) {

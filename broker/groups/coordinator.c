@@ -13,6 +13,7 @@
 #include "coordinator_internal.h"
 #include "diag.h"
 #include "partition/partition_table.h"
+#include "partition/replica.h"
 #include "server.h"
 #include "shard.h"
 
@@ -21,16 +22,24 @@ uint32_t groups_partition_of(const char *group)
     return (uint32_t)(XXH64(group, strlen(group), 0) % GROUPS_PARTITIONS);
 }
 
+void groups_topic_config(const struct server *srv, struct topic_config *cfg)
+{
+    assert(srv != NULL && cfg != NULL);
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->retention_ms = -1;
+    cfg->retention_bytes = -1;
+    cfg->segment_bytes = 16 << 20;
+    cfg->segment_ms = srv->cfg.default_segment_ms;
+    cfg->cleanup_policy = TOPIC_CLEANUP_COMPACT;
+}
+
 int groups_topic_ensure(struct server *srv, char *err, size_t err_len)
 {
     assert(!srv->cluster);
     if (topic_table_find(topic_registry_snapshot(&srv->topics), GROUPS_TOPIC))
         return 0;
-    struct topic_config cfg = {.retention_ms = -1,
-                               .retention_bytes = -1,
-                               .segment_bytes = 16 << 20,
-                               .segment_ms = srv->cfg.default_segment_ms,
-                               .cleanup_policy = TOPIC_CLEANUP_COMPACT};
+    struct topic_config cfg;
+    groups_topic_config(srv, &cfg);
     struct topic_info *t =
         topic_info_new(GROUPS_TOPIC, srv->topics.next_topic_id++, GROUPS_PARTITIONS, 1, &cfg);
     if (t == NULL) {
@@ -111,6 +120,7 @@ static void load_apply(struct coord_part *cp, const uint8_t *data, size_t len, i
     const uint8_t *batch;
     struct rl_batch_header h;
     rl_batch_iter_init(&it, data, len, RL_BATCH_ABSOLUTE_MAX_BYTES);
+    it.allow_control = true; /* a replicated log's epoch markers and configs: skipped below */
     while (rl_batch_iter_next(&it, &batch, &h) == RL_OK) {
         cp->load_offset = rl_batch_last_offset(&h) + 1;
         struct rl_record_iter rit;
@@ -147,6 +157,13 @@ static void load_finish(struct coord_part *cp)
 static void load_read(struct partition_fetch *pf)
 {
     struct coord_part *cp = rl_container_of(pf, struct coord_part, fetch);
+    assert(cp->reading);
+    cp->reading = false;
+    if (cp->state != COORD_LOADING) { /* leadership moved during the read: dropped */
+        free(pf->records);
+        pf->records = NULL;
+        return;
+    }
     if (pf->result.error != PARTITION_OK) {
         DIAG_ERROR("%s/%u: cannot load groups: %s", GROUPS_TOPIC, cp->index,
                    pf->result.message ? pf->result.message : "read failed");
@@ -179,6 +196,7 @@ static void load_next(struct coord_part *cp)
         cp->load_offset = p->stats->log_start;
     cp->fetch = (struct partition_fetch){
         .offset = cp->load_offset, .max_bytes = 1 << 20, .done = load_read};
+    cp->reading = true;
     partition_fetch(p, &cp->fetch);
 }
 
@@ -206,14 +224,71 @@ static void expire_part(struct coord_part *cp, int64_t now)
     }
 }
 
+bool coord_part_leads(struct coord_part *cp)
+{
+    struct partition *p = coord_partition(cp);
+    if (p == NULL || p->deleting)
+        return false;
+    if (p->replica == NULL)
+        return true; /* a single broker's partition */
+    return replica_is_leader(p->replica) &&
+           (cp->state == COORD_ABSENT || replica_term(p->replica) == cp->term);
+}
+
+/*
+ * This broker's replica no longer leads the partition (or leads in another
+ * term): its groups go, and calls get NOT_COORDINATOR until it loads
+ * again. Writes still in flight fail (NOT_LEADER) and answer that too; a
+ * load's read in flight is dropped when it completes.
+ */
+static void drop_part(struct coord_part *cp)
+{
+    assert(cp->state != COORD_ABSENT);
+    DIAG_INFO("%s/%u: no longer the coordinator here (%zu groups dropped)", GROUPS_TOPIC, cp->index,
+              cp->groups.n);
+    group_table_free(&cp->groups);
+    cp->state = COORD_ABSENT;
+}
+
+/*
+ * May this broker load the partition's groups now? It leads, and (on a
+ * cluster) its commit covers its log end: its own term's first entry is
+ * committed, so nothing it reads can be truncated by a later failover.
+ */
+static bool ready_to_load(struct coord_part *cp)
+{
+    struct partition *p = coord_partition(cp);
+    if (p == NULL || p->deleting || cp->reading)
+        return false;
+    if (p->replica == NULL)
+        return true;
+    return replica_is_leader(p->replica) &&
+           replica_commit(p->replica) >= partition_log_end_offset(p->log);
+}
+
+/* One partition's turn of the tick: follow leadership, expire members. */
+static void tick_part(struct coord_part *cp, int64_t now, bool expire)
+{
+    if (cp->state != COORD_ABSENT && !coord_part_leads(cp))
+        drop_part(cp);
+    if (cp->state == COORD_ABSENT && ready_to_load(cp)) {
+        struct partition *p = coord_partition(cp);
+        cp->term = p->replica ? replica_term(p->replica) : 0;
+        cp->state = COORD_LOADING;
+        cp->load_offset = 0;
+        load_next(cp);
+    } else if (cp->state == COORD_LOADED && expire) {
+        expire_part(cp, now);
+    }
+}
+
 void coordinator_tick(struct shard *s)
 {
     struct coordinator *co = s->groups;
     if (s->stopping || atomic_load(&s->srv->stopping))
         return; /* partitions are closing: nothing new is loaded or written */
     if (co == NULL) {
-        if (s->srv->cluster ||
-            topic_table_find(topic_registry_snapshot(&s->srv->topics), GROUPS_TOPIC) == NULL ||
+        if (topic_table_find(topic_registry_snapshot(&s->srv->topics), GROUPS_TOPIC) == NULL ||
             (co = coordinator_of(s)) == NULL)
             return;
     }
@@ -224,16 +299,8 @@ void coordinator_tick(struct shard *s)
     bool expire = s->loop.now_ms >= co->next_expire_ms;
     if (expire)
         co->next_expire_ms = s->loop.now_ms + EXPIRE_EVERY_MS;
-    for (uint32_t i = 0; i < GROUPS_PARTITIONS; i++) {
-        struct coord_part *cp = &co->parts[i];
-        if (cp->state == COORD_ABSENT && coord_partition(cp) != NULL) {
-            cp->state = COORD_LOADING;
-            cp->load_offset = 0;
-            load_next(cp);
-        } else if (cp->state == COORD_LOADED && expire) {
-            expire_part(cp, s->loop.now_ms);
-        }
-    }
+    for (uint32_t i = 0; i < GROUPS_PARTITIONS; i++)
+        tick_part(&co->parts[i], s->loop.now_ms, expire);
 }
 
 void coordinator_destroy(struct shard *s)
@@ -263,9 +330,9 @@ void coordinator_call(struct shard *s, struct coord_call *c)
         return;
     }
     struct coord_part *cp = &co->parts[c->partition];
-    if (coord_partition(cp) == NULL) {
+    if (!coord_part_leads(cp)) {
         coord_fail(c, RINGLOG__ERROR_CODE__NOT_COORDINATOR,
-                   "this broker does not hold the group's partition of __groups");
+                   "this broker does not lead the group's partition of __groups");
         return;
     }
     if (cp->state != COORD_LOADED) {

@@ -25,7 +25,11 @@
 struct server;
 struct shard;
 
-/* Creates __groups on a single broker when absent (start-up); 0 or -1 with err. */
+struct topic_config;
+/* __groups' config: compacted, kept forever, 16 MiB segments. */
+void groups_topic_config(const struct server *srv, struct topic_config *cfg);
+/* Creates __groups on a single broker when absent (start-up; on a cluster the controller's
+ * leader does, controller_groups.c); 0 or -1 with err. */
 int groups_topic_ensure(struct server *srv, char *err, size_t err_len);
 
 /* The __groups partition coordinating a group. */

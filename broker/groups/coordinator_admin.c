@@ -197,7 +197,10 @@ static void delete_written(void *ctx, bool ok)
     struct group *g = group_table_find(&dc->cp->groups, dc->c->group);
     if (ok && g != NULL && g->nmembers == 0)
         group_table_remove(&dc->cp->groups, g);
-    delete_answer(dc->c, ok ? RINGLOG__ERROR_CODE__NONE : RINGLOG__ERROR_CODE__STORAGE_ERROR, NULL);
+    int error = ok                          ? RINGLOG__ERROR_CODE__NONE
+                : !coord_part_leads(dc->cp) ? RINGLOG__ERROR_CODE__NOT_COORDINATOR
+                                            : RINGLOG__ERROR_CODE__STORAGE_ERROR;
+    delete_answer(dc->c, error, NULL);
     free(dc);
 }
 

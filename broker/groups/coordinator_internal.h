@@ -20,6 +20,8 @@ struct coord_part {
     struct group_table groups;
     int64_t load_offset;
     struct partition_fetch fetch; /* the load's read */
+    bool reading;                 /* ... is in flight */
+    int32_t term;                 /* the leader epoch the groups were loaded in (cluster) */
     uint32_t writes;              /* appends in flight */
 };
 
@@ -42,6 +44,9 @@ void coord_metrics_publish(struct coordinator *co);
 
 /* The shard's coordinator, made on first use; NULL when out of memory. */
 struct coordinator *coordinator_of(struct shard *s);
+/* This broker coordinates cp's groups: it holds the partition and leads it (on a cluster, in
+ * the term it loaded them in). */
+bool coord_part_leads(struct coord_part *cp);
 /* The partition of __groups behind cp, NULL when this shard does not hold it. */
 struct partition *coord_partition(struct coord_part *cp);
 /* The topic view groups subscribe from (the topic table, "__" topics left out). */

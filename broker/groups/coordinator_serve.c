@@ -67,15 +67,25 @@ void coord_fail(struct coord_call *c, int error, const char *message)
     coord_answer(c, &resp);
 }
 
-/* The answer packed before the write goes out once the write is in. */
+/*
+ * The answer packed before the write goes out once the write is in (on a
+ * cluster: committed). A write that failed because this broker stopped
+ * leading the partition is NOT_COORDINATOR: the client finds the new
+ * coordinator, which has the group as far as it was committed.
+ */
 static void answer_written(void *ctx, bool ok)
 {
     struct coord_call *c = ctx;
     if (!ok) {
         free(c->resp);
         c->resp = NULL;
-        coord_fail(c, RINGLOG__ERROR_CODE__STORAGE_ERROR,
-                   "the group's change could not be written to __groups");
+        struct coord_part *cp = &c->shard->groups->parts[c->partition];
+        if (!coord_part_leads(cp))
+            coord_fail(c, RINGLOG__ERROR_CODE__NOT_COORDINATOR,
+                       "this broker stopped leading the group's partition of __groups");
+        else
+            coord_fail(c, RINGLOG__ERROR_CODE__STORAGE_ERROR,
+                       "the group's change could not be written to __groups");
         return;
     }
     c->done(c);

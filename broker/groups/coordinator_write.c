@@ -1,8 +1,8 @@
 /*
  * The coordinator's appends: records become uncompressed, non-idempotent
- * batches appended to the group's partition of __groups with acks=1; the
- * caller answers only once they are written (flushed per the broker's
- * flush policy).
+ * batches appended to the group's partition of __groups with acks=1 on a
+ * single broker, acks=all on a cluster; the caller answers only once they
+ * are written (flushed per the broker's flush policy; committed).
  */
 #include <assert.h>
 #include <stdlib.h>
@@ -122,7 +122,8 @@ void coord_write(struct coord_part *cp, struct group_recs *recs, void (*done)(vo
     *w = (struct coord_write){.cp = cp, .buf = buf, .done = done, .ctx = ctx};
     w->pp.data = buf;
     w->pp.len = len;
-    w->pp.acks = 1;
+    /* On a cluster a change is answered once committed on a quorum: a failover keeps it. */
+    w->pp.acks = p->replica != NULL ? -1 : 1;
     w->pp.done = write_done;
     cp->writes++;
     partition_produce(p, &w->pp);

@@ -99,10 +99,6 @@ static int altered_config(const struct server *srv, const struct topic_info *t,
         if (rc != 0)
             return -1;
     }
-    if (srv->cluster && (out->cleanup_policy & TOPIC_CLEANUP_COMPACT)) {
-        *why = "cleanup.policy compact is not supported on a cluster yet (see CreateTopics)";
-        return -1;
-    }
     return 0;
 }
 

@@ -7,6 +7,7 @@
  * Response, unpacked here into this request's answer.
  */
 #include <assert.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +17,7 @@
 #include "request.h"
 #include "server.h"
 #include "shard.h"
+#include "topic_assignment.h"
 
 struct group_op {
     struct hop hop; /* first: request_op */
@@ -264,6 +266,38 @@ static void handle_list_groups(struct request *r)
 
 /* --------------------------------------------------- find coordinator */
 
+/*
+ * The coordinator of a group on a cluster: the leader of its partition of
+ * __groups, as this broker knows it (a replica here knows the leader; a
+ * broker without one names the preferred replica, which answers
+ * NOT_COORDINATOR if it does not lead, and the client asks again). Fills
+ * f's node, host and port; false while there is none (no __groups yet, an
+ * election running).
+ */
+static bool cluster_coordinator(struct server *srv, uint32_t partition,
+                                Ringlog__FindCoordinatorResponse *f)
+{
+    const struct topic_info *t =
+        topic_table_find(topic_registry_snapshot(&srv->topics), GROUPS_TOPIC);
+    if (t == NULL || partition >= t->partitions)
+        return false;
+    const struct partition_stats *st = &t->stats[partition];
+    int32_t reps[TOPIC_MAX_REPLICAS];
+    int32_t leader = atomic_load(&st->leader);
+    if (!atomic_load(&st->online))
+        leader = topic_replicas(t, partition, reps) > 0 ? reps[0] : -1;
+    for (int i = 0; leader >= 0 && i < srv->cfg.peer_count; i++) {
+        const struct peer *p = &srv->cfg.peers[i];
+        if (p->node_id != leader)
+            continue;
+        f->node_id = leader;
+        f->host = leader == srv->cfg.node_id ? (char *)srv->cfg.listen_host : (char *)p->host;
+        f->port = leader == srv->cfg.node_id ? srv->listen_port : p->port;
+        return true;
+    }
+    return false;
+}
+
 static void handle_find_coordinator(struct request *r)
 {
     const char *group = r->msg->find_coordinator->group;
@@ -278,9 +312,13 @@ static void handle_find_coordinator(struct request *r)
         f->error = RINGLOG__ERROR_CODE__INVALID_REQUEST;
         f->error_message = "the group name is not valid";
     } else if (srv->cluster) {
-        /* __groups on a cluster is not made yet (docs/CONSUMER_GROUPS.md). */
-        f->error = RINGLOG__ERROR_CODE__NOT_COORDINATOR;
-        f->error_message = "consumer groups need a single broker for now";
+        f->partition = groups_partition_of(group);
+        f->error_message = "";
+        if (!cluster_coordinator(srv, f->partition, f)) {
+            f->error = RINGLOG__ERROR_CODE__NOT_COORDINATOR;
+            f->error_message = "no coordinator for the group yet (__groups is being created, "
+                               "or its partition is electing a leader): ask again";
+        }
     } else {
         f->error_message = "";
         f->node_id = srv->cfg.node_id;

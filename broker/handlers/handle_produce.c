@@ -8,7 +8,9 @@
  */
 #include <assert.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "groups/coordinator.h"
 #include "handlers.h"
 #include "io/clock.h"
 #include "partition/partition.h"
@@ -89,6 +91,13 @@ static void produce_plan(struct request *r, struct produce_op *op, const struct 
                          const Ringlog__PartitionProduceData *pd, const char *topic)
 {
     Ringlog__PartitionProduceResult *pr = r->results[op - (struct produce_op *)r->ops];
+    if (ti != NULL && strcmp(topic, GROUPS_TOPIC) == 0) {
+        /* The consumer groups' state, written by their coordinators only (as Kafka's
+         * __consumer_offsets): a client's record there would be loaded as group state. */
+        pr->error = RINGLOG__ERROR_CODE__INVALID_TOPIC;
+        op->error_message = "__groups is internal (the consumer groups' state)";
+        return;
+    }
     pr->error = request_route(r, &op->hop, ti, pd->partition, produce_run);
     if (pr->error != RINGLOG__ERROR_CODE__NONE)
         return;

@@ -312,12 +312,6 @@ static enum job_next create_begin(struct admin_job *job)
                    "names starting with __ are reserved for the cluster's internal topics");
     } else if (validate_config(ct->config, &cfg, &srv->cfg, &why) != 0) {
         set_result(job, RINGLOG__ERROR_CODE__INVALID_CONFIG, why);
-    } else if (srv->cluster && (cfg.cleanup_policy & TOPIC_CLEANUP_COMPACT)) {
-        /* A replica catching up over a compacted range would meet offset
-         * gaps its exact-offset appends refuse (docs/STORAGE.md, Compaction). */
-        set_result(job, RINGLOG__ERROR_CODE__INVALID_CONFIG,
-                   "cleanup_policy compact is not supported on a cluster yet: replicas cannot "
-                   "copy a compacted range (offset gaps) until followers accept them");
     } else if (topic_table_find(topic_registry_snapshot(&srv->topics), ct->name)) {
         set_result(job, RINGLOG__ERROR_CODE__TOPIC_EXISTS, NULL);
     } else if (job->r->msg->create_topics->validate_only) {

@@ -149,8 +149,10 @@ static void durable_wait(struct partition_log *log, struct log_append *a)
 
 /*
  * Checks the batches of an append before it is queued: whole, of a known
- * format, inside the limits, and (exact offsets) contiguous. Checksums only
- * with LOG_APPEND_VALIDATE: the broker has usually verified them already.
+ * format, inside the limits, and (exact offsets) in growing order: a
+ * compacted range copied from a replica has offset gaps between batches
+ * (docs/STORAGE.md, "Compaction"). Checksums only with LOG_APPEND_VALIDATE:
+ * the broker has usually verified them already.
  */
 static int check_batches(const struct partition_log *log, const struct log_append *a)
 {
@@ -173,7 +175,7 @@ static int check_batches(const struct partition_log *log, const struct log_appen
             h.last_offset_delta < 0 || total > log->cfg.max_batch_bytes)
             return LOG_ERR_CORRUPT_BATCH;
         if (a->flags & LOG_APPEND_EXACT_OFFSETS) {
-            if (h.base_offset < 0 || (expect >= 0 && h.base_offset != expect))
+            if (h.base_offset < 0 || (expect >= 0 && h.base_offset < expect))
                 return LOG_ERR_INVALID;
             expect = rl_batch_last_offset(&h) + 1;
         }
@@ -434,8 +436,10 @@ void log_groups_free(struct partition_log *log)
 
 /*
  * Stamps the batches of one append (unless their offsets are exact) and
- * stages the index entries they add. Leaves the group untouched and returns
- * LOG_ERR_OFFSET_MISMATCH when an exact-offset append is not at *offset.
+ * stages the index entries they add. An exact-offset append may start past
+ * *offset and leave gaps between its batches (a compacted range); one that
+ * starts below *offset leaves the group untouched and returns
+ * LOG_ERR_OFFSET_MISMATCH.
  */
 static int stage_append(struct partition_log *log, struct log_group *g, struct log_append *a,
                         int64_t *offset)
@@ -447,12 +451,12 @@ static int stage_append(struct partition_log *log, struct log_group *g, struct l
         int rc = rl_batch_header_read(a->data, a->len, &h);
         assert(rc == RL_OK);
         (void)rc;
-        if (h.base_offset != *offset)
+        if (h.base_offset < *offset)
             return LOG_ERR_OFFSET_MISMATCH;
     }
     int64_t off = *offset;
     size_t p = 0;
-    a->base_offset = off;
+    a->base_offset = -1;
     a->batch_count = 0;
     a->max_timestamp = INT64_MIN;
     while (p < a->len) {
@@ -465,7 +469,10 @@ static int stage_append(struct partition_log *log, struct log_group *g, struct l
         if ((a->flags & LOG_APPEND_EXACT_OFFSETS) == 0)
             rl_batch_stamp(a->data + p, off, a->leader_epoch);
         else
-            assert(h.base_offset == off);
+            off = h.base_offset; /* check_batches: at or past off */
+        assert(off >= *offset);
+        if (a->base_offset < 0)
+            a->base_offset = off;
         uint64_t bpos = g->pos + g->bytes + p;
         if (h.max_timestamp > g->max_timestamp) {
             g->max_timestamp = h.max_timestamp;
@@ -807,9 +814,12 @@ static void group_commit(struct partition_log *log, struct log_group *g)
     act->last_time_entry_ts = g->last_time_entry_ts;
     act->max_timestamp = g->max_timestamp;
     act->max_ts_offset = g->max_ts_offset;
+    int64_t end = g->base_offset; /* where the log ended before a */
     for (const struct log_append *a = g->first; a != NULL;
-         a = (const struct log_append *)a->op.next)
-        epochs_note_append(log, a); /* and its configs */
+         a = (const struct log_append *)a->op.next) {
+        epochs_note_append(log, a, end); /* and its configs */
+        end = a->last_offset + 1;
+    }
     log_note_success(log);
 }
 

@@ -58,6 +58,12 @@ static int64_t cleanable_end(const struct partition_log *log, int64_t now, uint6
     return end;
 }
 
+bool partition_log_compacts(const struct partition_log *log)
+{
+    assert(log != NULL);
+    return compacted(log);
+}
+
 double partition_log_dirty_ratio(const struct partition_log *log)
 {
     uint64_t dirty, total;

@@ -6,6 +6,7 @@
  * reset cut the table with the log; the checkpoint keeps it (checkpoint.c)
  * and recovery extends it with the batches it scans after the checkpoint.
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,13 +35,32 @@ void epochs_note(struct partition_log *log, int32_t epoch, int64_t offset)
 }
 
 /*
- * The epochs of a retired append's batches (stamped, or carried by
- * exact-offset ones), and its configuration batches (configs.c; only a
- * control append may hold those, append.c checks).
+ * Notes `epoch` for a batch at `base` that follows a log ending at `end`.
+ * A batch past the end follows a compacted gap (docs/STORAGE.md,
+ * "Compaction"). Every leader epoch starts with its marker, a control batch
+ * compaction keeps, so a data batch of a new epoch after a gap only comes
+ * after a reset inside that epoch's run: the run covers the gap, as on the
+ * leader, and starts at `end`.
  */
-void epochs_note_append(struct partition_log *log, const struct log_append *a)
+void epochs_note_batch(struct partition_log *log, const struct rl_batch_header *h, int64_t end)
+{
+    assert(h->base_offset >= end);
+    bool same = log->nepochs > 0 ? log->epochs[log->nepochs - 1].epoch == h->leader_epoch
+                                 : log->start_epoch == h->leader_epoch;
+    bool gap = h->base_offset > end && !rl_batch_is_control(h) && !same;
+    epochs_note(log, h->leader_epoch, gap ? end : h->base_offset);
+}
+
+/*
+ * The epochs of a retired append's batches (stamped, or carried by
+ * exact-offset ones, which may follow gaps: `end` is where the log ended
+ * before a), and its configuration batches (configs.c; only a control
+ * append may hold those, append.c checks).
+ */
+void epochs_note_append(struct partition_log *log, const struct log_append *a, int64_t end)
 {
     bool exact = (a->flags & LOG_APPEND_EXACT_OFFSETS) != 0;
+    assert(a->base_offset >= end);
     if (!exact)
         epochs_note(log, a->leader_epoch, a->base_offset);
     if (!exact && (a->flags & LOG_APPEND_CONTROL) == 0)
@@ -55,10 +75,10 @@ void epochs_note_append(struct partition_log *log, const struct log_append *a)
         if (!exact)
             h.base_offset = next;
         else
-            epochs_note(log, h.leader_epoch, h.base_offset);
+            epochs_note_batch(log, &h, end);
         if (a->flags & LOG_APPEND_CONTROL)
             configs_note_batch(log, a->data + p, &h);
-        next = rl_batch_last_offset(&h) + 1;
+        next = end = rl_batch_last_offset(&h) + 1;
         p += rl_batch_total_bytes(&h);
     }
     assert(p == a->len);

@@ -395,7 +395,9 @@ void segment_free(struct log_segment *seg);
 
 /* epochs.c */
 void epochs_note(struct partition_log *log, int32_t epoch, int64_t offset);
-void epochs_note_append(struct partition_log *log, const struct log_append *a);
+void epochs_note_append(struct partition_log *log, const struct log_append *a, int64_t end);
+struct rl_batch_header;
+void epochs_note_batch(struct partition_log *log, const struct rl_batch_header *h, int64_t end);
 void epochs_truncate(struct partition_log *log, int64_t end);
 void epochs_advance_start(struct partition_log *log, int64_t start);
 void epochs_reset(struct partition_log *log, int32_t start_epoch);

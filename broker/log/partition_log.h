@@ -306,6 +306,9 @@ void partition_log_set_high_watermark(struct partition_log *log, int64_t hw);
 int64_t partition_log_high_watermark(const struct partition_log *log);
 
 void partition_log_compact_stats(const struct partition_log *log, struct log_compact_stats *out);
+/* The partition keeps only the newest record of each key (cleanup_policy compact). */
+bool partition_log_compacts(const struct partition_log *log);
+
 /* The share of the cleanable log (closed, committed segments) not yet compacted: 0..1. */
 double partition_log_dirty_ratio(const struct partition_log *log);
 /*
@@ -328,9 +331,11 @@ bool partition_log_compacting(const struct partition_log *log);
  */
 struct log_bad_batch {
     int64_t base_offset, last_offset;
-    int32_t epoch;    /* its header's leader epoch */
-    uint32_t len;     /* whole batch, header included */
-    int64_t seg_base; /* the segment holding it, and its position there */
+    int32_t epoch;     /* its header's leader epoch */
+    uint32_t len;      /* whole batch, header included */
+    uint64_t checksum; /* its header's (maybe the flipped part): a compacted partition's repair
+                        * takes only a copy with this one (replica_repair.c) */
+    int64_t seg_base;  /* the segment holding it, and its position there */
     uint64_t pos;
 };
 

@@ -72,6 +72,7 @@ static bool batch_bad(struct log_read *r, uint64_t p, const struct rl_batch_head
                               .last_offset = rl_batch_last_offset(h),
                               .epoch = h->leader_epoch,
                               .len = (uint32_t)total,
+                              .checksum = h->checksum,
                               .seg_base = seg->base_offset,
                               .pos = r->pos + p};
     bool kept = bad_note(log, &b);

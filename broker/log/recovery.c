@@ -43,9 +43,6 @@ struct recovery {
     size_t cap;
     bool note_epochs; /* scanning past the checkpoint: batches extend the epoch table */
     bool created;     /* the only segment was created by this open: nothing to recover */
-    /* A closed segment's index rebuild: compaction may have left offset gaps between batches
-     * (docs/STORAGE.md, "Compaction"), so a batch may start past where the last one ended. */
-    bool gaps_ok;
 };
 
 struct scan_result {
@@ -407,9 +404,9 @@ static bool followed_by_valid(struct recovery *rc, struct log_segment *seg, uint
         rl_batch_header_read(hb, sizeof(hb), &h) != RL_OK)
         return false;
     uint64_t total = rl_batch_total_bytes(&h);
-    if (h.magic != RL_BATCH_MAGIC || h.base_offset != offset || total < RL_BATCH_HEADER_BYTES ||
+    if (h.magic != RL_BATCH_MAGIC || h.base_offset < offset || total < RL_BATCH_HEADER_BYTES ||
         total > log->cfg.max_batch_bytes || total > file_size - at)
-        return false;
+        return false; /* offsets grow, with compaction's gaps */
     uint8_t *b = malloc(total);
     bool ok = b != NULL && read_full(log, seg->fd, b, total, at) == 0 &&
               rl_batch_validate_control(b, total, log->cfg.max_batch_bytes, &h) == RL_OK;
@@ -431,13 +428,14 @@ static bool keep_flipped(struct recovery *rc, struct log_segment *seg, uint64_t 
     if (!log->cfg.keep_corrupt || rl_batch_header_read(buf, avail, &h) != RL_OK)
         return false;
     uint64_t total = rl_batch_total_bytes(&h);
-    if (h.magic != RL_BATCH_MAGIC || h.base_offset != offset || total < RL_BATCH_HEADER_BYTES ||
+    if (h.magic != RL_BATCH_MAGIC || h.base_offset < offset || total < RL_BATCH_HEADER_BYTES ||
         total > log->cfg.max_batch_bytes || total > avail || h.last_offset_delta < 0)
         return false;
-    struct log_bad_batch b = {.base_offset = offset,
+    struct log_bad_batch b = {.base_offset = h.base_offset,
                               .last_offset = rl_batch_last_offset(&h),
                               .epoch = h.leader_epoch,
                               .len = (uint32_t)total,
+                              .checksum = h.checksum,
                               .seg_base = seg->base_offset,
                               .pos = bpos};
     if (!followed_by_valid(rc, seg, file_size, bpos + total, b.last_offset + 1) ||
@@ -492,8 +490,11 @@ static int scan_segment(struct recovery *rc, struct log_segment *seg, uint64_t f
                 stop = true;
                 break;
             }
-            if (h.base_offset != offset && !(rc->gaps_ok && h.base_offset > offset)) {
-                res->why = "offset does not follow on";
+            /* Compaction leaves offset gaps between batches, in closed segments and, on a
+             * follower that copied a compacted range, in the active one (docs/STORAGE.md,
+             * "Compaction"): offsets only have to grow. */
+            if (h.base_offset < offset) {
+                res->why = "offset goes back";
                 stop = true;
                 break;
             }
@@ -501,7 +502,7 @@ static int scan_segment(struct recovery *rc, struct log_segment *seg, uint64_t f
             if (ie != 0)
                 return ie;
             if (rc->note_epochs) {
-                epochs_note(log, h.leader_epoch, h.base_offset);
+                epochs_note_batch(log, &h, offset);
                 if (!kept) /* its records cannot be trusted: noted once repaired */
                     configs_note_batch(log, rc->buf + p, &h);
             }
@@ -618,9 +619,7 @@ static int rebuild_closed_index(struct recovery *rc, struct log_segment *seg)
     seg->last_time_entry_ts = INT64_MIN;
     seg->max_timestamp = INT64_MIN;
     struct scan_result res;
-    rc->gaps_ok = true;
     int err = scan_segment(rc, seg, seg->size, 0, seg->base_offset, &res);
-    rc->gaps_ok = false;
     if (err != 0)
         return err;
     if (res.end_pos < seg->size)

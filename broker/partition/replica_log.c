@@ -20,6 +20,8 @@
 
 /* An APPEND read is at most this many bytes (one segment's worth, whole batches). */
 #define APPEND_READ_BYTES (1u << 20)
+/* ... and moves past at most this many segments compaction emptied (the next APPEND goes on). */
+#define APPEND_READ_HOPS 64
 
 void rx_body_put(struct rx_body *b)
 {
@@ -239,7 +241,53 @@ static void issue_write(struct replica *r, struct rwrite *w, uint8_t *data, size
         rwrite_done(&w->a, rc); /* reported as a failed write, like a disk error */
 }
 
-/* Batches of a received APPEND whose base offset is in [from, to). */
+/*
+ * Batches of a received APPEND whose base offset is in [from, to). In a
+ * compacted log (gaps between batches) [from, to) may hold none: this
+ * replica holds a batch an earlier leader compacted more than the sender
+ * did, which ends inside one of the sender's. The records of [from, to)
+ * were superseded (that is why they went), so the range is a gap here:
+ * nothing is written, the next batch starts past it (exact-offset appends
+ * take gaps), and the core hears it written once the appends queued before
+ * it are, through a flush (control operations run in order with appends).
+ */
+struct rgap {
+    struct log_ctl ctl;
+    struct replica *r;
+    int64_t end;
+    int32_t epoch;
+    uint64_t gen;
+};
+
+static void gap_done(struct log_ctl *c, int status)
+{
+    struct rgap *g = rl_container_of(c, struct rgap, ctl);
+    struct replica *r = g->r;
+    assert(r->io_pending > 0);
+    replica_written(r, g->end, g->epoch, g->gen, status);
+    free(g);
+    replica_release(r);
+}
+
+static void write_gap(struct replica *r, const struct rg_log_op *op)
+{
+    assert(op->to > op->offset);
+    DIAG_INFO("partition %s-%u: offsets [%lld, %lld] are compacted away here (the sender holds "
+              "them in a batch it compacted less): a gap",
+              r->host.topic, r->host.index, (long long)op->offset, (long long)op->to - 1);
+    struct rgap *g = calloc(1, sizeof(*g));
+    if (g == NULL) {
+        replica_written(r, op->to, op->epoch, r->write_gen, LOG_ERR_NOMEM);
+        return;
+    }
+    *g = (struct rgap){.r = r, .end = op->to, .epoch = op->epoch, .gen = r->write_gen};
+    g->ctl.on_complete = gap_done;
+    r->io_pending++;
+    int rc = partition_log_flush(r->host.log, &g->ctl);
+    if (rc != LOG_OK)
+        gap_done(&g->ctl, rc);
+}
+
 static void write_received(struct replica *r, const struct rg_log_op *op)
 {
     struct rx_body *b = op->payload;
@@ -255,7 +303,10 @@ static void write_received(struct replica *r, const struct rg_log_op *op)
         }
         pos += rl_batch_total_bytes(&h);
     }
-    assert(start != SIZE_MAX && start < stop);
+    if (start == SIZE_MAX || start >= stop) {
+        write_gap(r, op);
+        return;
+    }
     struct rwrite *w = calloc(1, sizeof(*w));
     if (!w) {
         replica_written(r, op->to, op->epoch, r->write_gen, LOG_ERR_NOMEM);
@@ -409,6 +460,7 @@ struct aread {
     struct rg_message msg;
     uint8_t *buf;
     bool retried;
+    uint32_t hops; /* reads moved past segments compaction emptied */
 };
 
 static void aread_free(struct aread *a)
@@ -421,33 +473,44 @@ static void aread_free(struct aread *a)
 
 /*
  * The end of the last whole batch in data (a batch boundary) that an
- * APPEND may carry, or -1; *bytes gets its position. An APPEND stops
- * before a config batch past RG_MAX_CONFIGS_PER_APPEND: a follower refuses
- * more, and a run of quick membership changes (a move off a broker and
- * back, again and again) wedged it behind the same refused APPEND (the
- * chaos suite's move fault).
+ * APPEND may carry, or -1; *skip and *bytes get the position of the first
+ * batch it carries and the end of the last. An APPEND stops before a config
+ * batch past RG_MAX_CONFIGS_PER_APPEND: a follower refuses more, and a run
+ * of quick membership changes (a move off a broker and back, again and
+ * again) wedged it behind the same refused APPEND (the chaos suite's move
+ * fault). In a compacted log the first batch may start past `first` (a
+ * gap) or, when this replica compacted a batch less than the one the
+ * follower holds, straddle it: that batch is left out, since its records
+ * past `first` were compacted away on the follower's side (a superseded
+ * value), and the follower's log ends at a boundary of its own.
  */
-static int64_t batches_end(const uint8_t *data, size_t len, int64_t first, size_t *bytes)
+static int64_t batches_end(const uint8_t *data, size_t len, int64_t first, size_t *skip,
+                           size_t *bytes)
 {
     struct rl_batch_header h;
     size_t pos = 0;
     int64_t end = -1;
     uint32_t configs = 0;
+    *skip = 0;
     while (pos < len && rl_batch_header_read(data + pos, len - pos, &h) == RL_OK &&
            rl_batch_total_bytes(&h) <= len - pos) {
-        if (end < 0 && h.base_offset != first)
-            return -1; /* the read did not start at the APPEND's boundary */
+        if (end < 0 && h.base_offset < first) {
+            pos += rl_batch_total_bytes(&h); /* straddles first: compacted differently */
+            *skip = pos;
+            continue;
+        }
         if (replica_wire_is_config_batch(data + pos, &h) && ++configs > RG_MAX_CONFIGS_PER_APPEND)
             break;
         end = rl_batch_last_offset(&h) + 1;
         pos += rl_batch_total_bytes(&h);
     }
     assert(pos <= len && configs <= RG_MAX_CONFIGS_PER_APPEND + 1);
+    assert(end < 0 || *skip < pos);
     *bytes = pos;
     return end;
 }
 
-static int start_read(struct aread *a, size_t cap);
+static int read_at(struct aread *a, int64_t offset, size_t cap);
 
 static void aread_done(struct log_read *rd, int status)
 {
@@ -455,15 +518,23 @@ static void aread_done(struct log_read *rd, int status)
     struct replica *r = a->r;
     if (!r->dead && status == LOG_ERR_BUFFER_TOO_SMALL && !a->retried) {
         a->retried = true;
-        if (start_read(a, rd->needed_bytes) == LOG_OK)
+        if (read_at(a, rd->offset, rd->needed_bytes) == LOG_OK)
+            return;
+    }
+    if (!r->dead && status == LOG_OK && rd->len == 0 && rd->next_offset > rd->offset &&
+        rd->next_offset < a->msg.end && a->hops++ < APPEND_READ_HOPS) {
+        /* A closed segment compaction emptied: the batches go on at the next one's base. */
+        if (read_at(a, rd->next_offset, rd->cap) == LOG_OK)
             return;
     }
     if (r->dead || r->fenced || status != LOG_OK || rd->len == 0) {
         aread_free(a); /* gone by retention or truncation: the peer is probed again */
         return;
     }
-    size_t skip = (size_t)(rd->data - a->buf), bytes = 0;
-    int64_t end = batches_end(rd->data, rd->len, a->msg.prev_end, &bytes);
+    size_t skip = 0, bytes = 0;
+    int64_t end = batches_end(rd->data, rd->len, a->msg.prev_end, &skip, &bytes);
+    bytes -= skip;
+    skip += (size_t)(rd->data - a->buf);
     if (end <= a->msg.prev_end || end > a->msg.end) {
         aread_free(a);
         return;
@@ -475,7 +546,7 @@ static void aread_done(struct log_read *rd, int status)
          * stopped: append_read cut the message there, so all of it goes. */
         assert(a->msg.end == end);
         if (skip > 0)
-            memmove(a->buf, rd->data, bytes);
+            memmove(a->buf, a->buf + skip, bytes);
         metrics_add(&r->host.shard->metrics.appends_from_log, 1);
         replica_send_message(r, &a->msg, a->buf, a->buf, bytes);
         a->buf = NULL; /* the message owns it */
@@ -484,15 +555,17 @@ static void aread_done(struct log_read *rd, int status)
     aread_free(a);
 }
 
-static int start_read(struct aread *a, size_t cap)
+/* Reads from `offset` (the APPEND's prev_end, or past an emptied segment) into a new buffer. */
+static int read_at(struct aread *a, int64_t offset, size_t cap)
 {
     free(a->buf);
     a->buf = malloc(cap);
     if (!a->buf)
         return LOG_ERR_NOMEM;
+    assert(offset >= a->msg.prev_end && offset < a->msg.end);
     struct log_read *rd = &a->read;
     memset(rd, 0, sizeof(*rd));
-    rd->offset = a->msg.prev_end;
+    rd->offset = offset;
     rd->max_offset = a->msg.end;
     rd->buf = a->buf;
     rd->cap = cap;
@@ -516,9 +589,9 @@ static bool send_from_tail(struct replica *r, const struct rg_message *msg)
     if (!replica_tail_find(r->tail, msg->prev_end, msg->end, APPEND_READ_BYTES, &sl))
         return false;
     r->tail->last_used_ms = r->host.shard->loop.now_ms;
-    size_t bytes = 0;
-    int64_t end = batches_end(sl.data, sl.len, msg->prev_end, &bytes);
-    if (end <= msg->prev_end) {
+    size_t skip = 0, bytes = 0;
+    int64_t end = batches_end(sl.data, sl.len, msg->prev_end, &skip, &bytes);
+    if (end <= msg->prev_end || skip > 0) {
         tail_chunk_release(sl.chunk); /* not whole batches from prev_end: the log decides */
         return false;
     }
@@ -546,7 +619,7 @@ static void read_from_log(struct replica *r, const struct rg_message *msg)
     a->r = r;
     a->msg = *msg;
     r->io_pending++;
-    if (start_read(a, APPEND_READ_BYTES) != LOG_OK)
+    if (read_at(a, msg->prev_end, APPEND_READ_BYTES) != LOG_OK)
         aread_free(a);
 }
 

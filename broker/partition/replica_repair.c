@@ -196,6 +196,7 @@ static void ask(struct replica *r, struct replica_repair *st, const struct log_b
     q.last_offset = b->last_offset;
     q.epoch = b->epoch;
     q.length = b->len;
+    q.checksum = b->checksum;
     Ringlog__PeerMessage pm = RINGLOG__PEER_MESSAGE__INIT;
     pm.body_case = RINGLOG__PEER_MESSAGE__BODY_REPAIR_REQUEST;
     pm.repair_request = &q;
@@ -373,8 +374,15 @@ static void reply(struct shard *s, const Ringlog__ReplicaRepairRequest *q, const
     send_message(s, q->from_node, &pm);
 }
 
-/* Why the read's data is not exactly the asked batch (NULL: it is). */
-static const char *mismatch(const struct log_read *rd, const Ringlog__ReplicaRepairRequest *q)
+/*
+ * Why the read's data is not exactly the asked batch (NULL: it is). In a
+ * compacted partition each replica compacts on its own: a batch at the same
+ * offsets and epoch may have lost other records here, so only a copy with
+ * the asker's stored checksum goes (a flip in that very field is then not
+ * repaired, and stays refused to readers, rather than records replaced).
+ */
+static const char *mismatch(const struct log_read *rd, const Ringlog__ReplicaRepairRequest *q,
+                            const struct partition_log *log)
 {
     struct rl_batch_header h;
     if (rd->len != q->length || rl_batch_header_read(rd->data, rd->len, &h) != RL_OK)
@@ -383,6 +391,8 @@ static const char *mismatch(const struct log_read *rd, const Ringlog__ReplicaRep
         return "a different batch here (offsets)";
     if (h.leader_epoch != q->epoch)
         return "a different batch here (epoch)";
+    if (q->checksum != 0 && h.checksum != q->checksum && partition_log_compacts(log))
+        return "a different batch here (compacted differently)";
     return NULL;
 }
 
@@ -393,7 +403,7 @@ static void served(struct log_read *rd, int status)
     struct shard *s = r->host.shard;
     assert(r->drv->repair_serving > 0);
     r->drv->repair_serving--;
-    const char *why = status != LOG_OK ? log_status_str(status) : mismatch(rd, &sv->q);
+    const char *why = status != LOG_OK ? log_status_str(status) : mismatch(rd, &sv->q, r->host.log);
     if (why == NULL)
         reply(s, &sv->q, rd->data, rd->len, NULL);
     else

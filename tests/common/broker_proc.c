@@ -1,5 +1,6 @@
 #include "broker_proc.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -211,4 +212,31 @@ char *broker_log_since(const struct broker_proc *b, long from)
         text[0] = '\0';
     fclose(f);
     return text;
+}
+
+long long broker_closed_segment_bytes(const char *partition_dir)
+{
+    DIR *d = opendir(partition_dir);
+    if (d == NULL)
+        return -1;
+    long long total = 0, newest_size = 0;
+    char newest[64] = "";
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        if (n != 24 || strcmp(e->d_name + 20, ".log") != 0)
+            continue;
+        char f[PATH_MAX];
+        snprintf(f, sizeof(f), "%s/%s", partition_dir, e->d_name);
+        struct stat st;
+        if (stat(f, &st) != 0)
+            continue;
+        total += st.st_size;
+        if (strcmp(e->d_name, newest) > 0) {
+            snprintf(newest, sizeof(newest), "%s", e->d_name);
+            newest_size = st.st_size;
+        }
+    }
+    closedir(d);
+    return total - newest_size;
 }

@@ -45,6 +45,12 @@ long broker_log_size(const struct broker_proc *b);
 /* The broker's log from byte `from` on, NUL-terminated, malloc'ed (NULL on error). */
 char *broker_log_since(const struct broker_proc *b, long from);
 
+/*
+ * Bytes of the closed segments of a partition directory (<data-dir>/topics/T/P): every .log
+ * but the newest, the active one, whose file is preallocated. Compaction tests watch it shrink.
+ */
+long long broker_closed_segment_bytes(const char *partition_dir);
+
 /* Path of a binary in the same directory as the running test. */
 void test_bin_path(const char *name, char *out, size_t len);
 

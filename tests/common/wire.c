@@ -482,3 +482,23 @@ Ringlog__Response *wire_list_offsets(int fd, const char *topic, uint32_t partiti
     req.list_offsets = &lo;
     return wire_call(fd, &req);
 }
+
+size_t wire_kv_round(uint8_t *buf, size_t cap, int keys, int round)
+{
+    struct rl_batch_builder b;
+    if (rl_batch_builder_init(&b, buf, cap, NULL) != RL_OK)
+        return 0;
+    for (int k = 0; k < keys; k++) {
+        char key[8], value[16];
+        snprintf(key, sizeof(key), "k%02d", k);
+        snprintf(value, sizeof(value), "r%d", round);
+        struct rl_record_in rec = {.key = key,
+                                   .key_len = strlen(key),
+                                   .value = value,
+                                   .value_len = strlen(value),
+                                   .timestamp = (int64_t)time(NULL) * 1000};
+        if (rl_batch_builder_add(&b, &rec) != RL_OK)
+            return 0;
+    }
+    return rl_batch_builder_finish(&b);
+}

@@ -80,4 +80,8 @@ int wire_http_get(uint16_t port, const char *path, char *out, size_t out_len);
 /* A port that was free a moment ago (bind 0, read it, close). */
 uint16_t wire_free_port(void);
 
+/* One batch of `keys` records, key k%02d for every k, value "r<round>" (compaction tests: each
+ * round overwrites every key); its length, 0 when cap is too small. */
+size_t wire_kv_round(uint8_t *buf, size_t cap, int keys, int round);
+
 #endif

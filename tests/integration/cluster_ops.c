@@ -38,27 +38,50 @@ int ops_controller_call(struct node *nodes, int n, Ringlog__Request *req)
 void ops_create_with(struct node *nodes, int n, const char *topic, uint32_t partitions, uint32_t rf,
                      const Ringlog__TopicConfig *cfg)
 {
+    Ringlog__TopicConfig defaults = RINGLOG__TOPIC_CONFIG__INIT;
+    defaults.retention_ms = -1; /* as wire_create_topic_replicated asks */
     Ringlog__CreatableTopic ct = RINGLOG__CREATABLE_TOPIC__INIT;
     Ringlog__CreatableTopic *cts[1] = {&ct};
     ct.name = (char *)topic;
     ct.partitions = partitions;
     ct.replication_factor = rf;
-    ct.config = (Ringlog__TopicConfig *)cfg;
-    Ringlog__CreateTopicsRequest cr = RINGLOG__CREATE_TOPICS_REQUEST__INIT;
-    cr.n_topics = 1;
-    cr.topics = cts;
+    ct.config = (Ringlog__TopicConfig *)(cfg ? cfg : &defaults);
+    Ringlog__CreateTopicsRequest c = RINGLOG__CREATE_TOPICS_REQUEST__INIT;
+    c.n_topics = 1;
+    c.topics = cts;
     Ringlog__Request req = RINGLOG__REQUEST__INIT;
     req.body_case = RINGLOG__REQUEST__BODY_CREATE_TOPICS;
-    req.create_topics = &cr;
+    req.create_topics = &c;
     int err = ops_controller_call(nodes, n, &req);
     cr_assert_eq(err, RINGLOG__ERROR_CODE__NONE, "create %s: error %d", topic, err);
 }
 
 void ops_create(struct node *nodes, int n, const char *topic, uint32_t partitions, uint32_t rf)
 {
-    Ringlog__TopicConfig cfg = RINGLOG__TOPIC_CONFIG__INIT;
-    cfg.retention_ms = -1;
-    ops_create_with(nodes, n, topic, partitions, rf, &cfg);
+    ops_create_with(nodes, n, topic, partitions, rf, NULL);
+}
+
+void ops_reassign(struct node *nodes, int n, const char *topic, uint32_t partition, const int *ids,
+                  int count)
+{
+    int32_t reps[8];
+    cr_assert(count >= 1 && count <= 8);
+    for (int i = 0; i < count; i++)
+        reps[i] = ids[i];
+    Ringlog__PartitionMove m = RINGLOG__PARTITION_MOVE__INIT;
+    Ringlog__PartitionMove *mp = &m;
+    m.topic = (char *)topic;
+    m.partition = partition;
+    m.n_replicas = (size_t)count;
+    m.replicas = reps;
+    Ringlog__ReassignPartitionsRequest rr = RINGLOG__REASSIGN_PARTITIONS_REQUEST__INIT;
+    rr.n_moves = 1;
+    rr.moves = &mp;
+    Ringlog__Request req = RINGLOG__REQUEST__INIT;
+    req.body_case = RINGLOG__REQUEST__BODY_REASSIGN_PARTITIONS;
+    req.reassign_partitions = &rr;
+    int err = ops_controller_call(nodes, n, &req);
+    cr_assert_eq(err, RINGLOG__ERROR_CODE__NONE, "reassign %s-%u: error %d", topic, partition, err);
 }
 
 int ops_leader_seen_by(const struct node *x, const char *topic, int64_t *end, int64_t *hw)

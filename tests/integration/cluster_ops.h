@@ -21,6 +21,9 @@ void ops_create(struct node *nodes, int n, const char *topic, uint32_t partition
 /* The same with cfg (NULL: the broker's defaults). */
 void ops_create_with(struct node *nodes, int n, const char *topic, uint32_t partitions, uint32_t rf,
                      const Ringlog__TopicConfig *cfg);
+/* Moves the partition's replicas to ids (the first is the preferred leader); asserts success. */
+void ops_reassign(struct node *nodes, int n, const char *topic, uint32_t partition, const int *ids,
+                  int count);
 /* Partition 0 as node x sees it: its leader (-1: none), log end and high watermark. */
 int ops_leader_seen_by(const struct node *x, const char *topic, int64_t *end, int64_t *hw);
 /* The leader of partition 0 every live node agrees on, not `not` and itself live, within

@@ -58,20 +58,8 @@ static int create_compacted(const char *name, const char *policy)
 static void produce_round(int round)
 {
     uint8_t buf[8192];
-    struct rl_batch_builder b;
-    cr_assert_eq(rl_batch_builder_init(&b, buf, sizeof(buf), NULL), RL_OK);
-    for (int k = 0; k < KEYS; k++) {
-        char key[8], value[16];
-        snprintf(key, sizeof(key), "k%02d", k);
-        snprintf(value, sizeof(value), "r%d", round);
-        struct rl_record_in rec = {.key = key,
-                                   .key_len = strlen(key),
-                                   .value = value,
-                                   .value_len = strlen(value),
-                                   .timestamp = (int64_t)time(NULL) * 1000};
-        cr_assert_eq(rl_batch_builder_add(&b, &rec), RL_OK);
-    }
-    size_t len = rl_batch_builder_finish(&b);
+    size_t len = wire_kv_round(buf, sizeof(buf), KEYS, round);
+    cr_assert_gt(len, 0);
     Ringlog__Response *r = wire_produce(fd, "kv", 0, -1, buf, len);
     cr_assert_not_null(r);
     cr_assert_eq(wire_first_error(r), 0);
@@ -86,28 +74,9 @@ static long long closed_bytes(void)
 {
     char path[700];
     snprintf(path, sizeof(path), "%s/topics/kv/0", broker.data_dir);
-    DIR *d = opendir(path);
-    cr_assert_not_null(d);
-    long long total = 0, newest_size = 0;
-    char newest[64] = "";
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        size_t n = strlen(e->d_name);
-        if (n != 24 || strcmp(e->d_name + 20, ".log") != 0)
-            continue;
-        char f[1000];
-        snprintf(f, sizeof(f), "%s/%s", path, e->d_name);
-        struct stat st;
-        if (stat(f, &st) != 0)
-            continue;
-        total += st.st_size;
-        if (strcmp(e->d_name, newest) > 0) {
-            snprintf(newest, sizeof(newest), "%s", e->d_name);
-            newest_size = st.st_size;
-        }
-    }
-    closedir(d);
-    return total - newest_size;
+    long long n = broker_closed_segment_bytes(path);
+    cr_assert_geq(n, 0, "cannot list %s", path);
+    return n;
 }
 
 struct consumed {

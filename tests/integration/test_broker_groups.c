@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "batch.h"
 #include "broker_proc.h"
 #include "wire.h"
 
@@ -372,6 +373,16 @@ Test(broker_groups, bad_requests)
     ringlog__response__free_unpacked(r, NULL);
     r = wire_metadata(fd, "__groups");
     cr_assert_eq(r->metadata->topics[0]->error, 0, "still there");
+    ringlog__response__free_unpacked(r, NULL);
+    /* ... nor to write: a record there would load as group state */
+    uint8_t batch[512];
+    struct rl_batch_builder b;
+    struct rl_record_in rec = {.key = "g/x", .key_len = 3, .value = "v", .value_len = 1};
+    cr_assert_eq(rl_batch_builder_init(&b, batch, sizeof(batch), NULL), RL_OK);
+    cr_assert_eq(rl_batch_builder_add(&b, &rec), RL_OK);
+    r = wire_produce(fd, "__groups", 0, 1, batch, rl_batch_builder_finish(&b));
+    cr_assert_not_null(r);
+    cr_assert_eq(wire_first_error(r), RINGLOG__ERROR_CODE__INVALID_TOPIC);
     ringlog__response__free_unpacked(r, NULL);
 }
 

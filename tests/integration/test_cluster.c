@@ -411,34 +411,6 @@ Test(cluster, the_cli_says_each_retried_error_once_while_brokers_are_down)
     cr_assert_leq(lines, 12, "%d lines:\n%s", lines, shown);
 }
 
-/* Compacted topics are refused on a cluster, with the reason, until replicas can copy
- * compaction's offset gaps. */
-Test(cluster, a_compacted_topic_is_refused_with_its_reason)
-{
-    start_cluster();
-    Ringlog__TopicConfig cfg = RINGLOG__TOPIC_CONFIG__INIT;
-    cfg.cleanup_policy = "compact";
-    int64_t deadline = now_ms() + 20000;
-    int err = -1;
-    char msg[256] = "";
-    for (int attempt = 0; now_ms() < deadline; attempt++) {
-        int fd = wire_connect(nodes[attempt % nnodes].port);
-        cr_assert(fd >= 0);
-        Ringlog__Response *r = wire_create_topic_full(fd, "cz", 1, 3, &cfg);
-        close(fd);
-        cr_assert_not_null(r);
-        err = wire_first_error(r);
-        if (r->body_case == RINGLOG__RESPONSE__BODY_CREATE_TOPICS)
-            snprintf(msg, sizeof(msg), "%s", r->create_topics->topics[0]->error_message);
-        ringlog__response__free_unpacked(r, NULL);
-        if (err != RINGLOG__ERROR_CODE__NOT_CONTROLLER)
-            break;
-        usleep(50 * 1000);
-    }
-    cr_assert_eq(err, RINGLOG__ERROR_CODE__INVALID_CONFIG, "error %d: %s", err, msg);
-    cr_assert(strstr(msg, "compact"), "%s", msg);
-}
-
 /* ------------------------------------------------- reassignment (item 4) */
 
 /* Partition p of topic as broker x describes it. */

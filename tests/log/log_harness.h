@@ -28,6 +28,7 @@ struct harness {
     char last_error[512];
     char last_warning[512];
     bool quiet;
+    bool allow_gaps; /* h_read_all: offsets may skip ahead between batches (compaction) */
 };
 
 void h_init(struct harness *h);
@@ -102,8 +103,8 @@ int h_read_by_time(struct harness *h, struct partition_log *log, int64_t ts, siz
 
 /*
  * Reads the whole log from its start and checks every batch: valid checksum,
- * consecutive offsets. Fills tags[] (when not NULL, up to max) with each
- * batch's tag and base offsets; returns the number of batches or -1.
+ * consecutive offsets (growing ones with allow_gaps). Fills tags[] (when not NULL, up to max) with
+ * each batch's tag and base offsets; returns the number of batches or -1.
  */
 long h_read_all(struct harness *h, struct partition_log *log, uint64_t *tags, int64_t *bases,
                 long max);

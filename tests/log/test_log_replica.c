@@ -139,6 +139,60 @@ Test(log_replica, epoch_table_follows_appends_truncation_and_restarts)
     cr_assert_eq(h_close(&H, log), LOG_OK);
 }
 
+/*
+ * A follower copying a compacted range (docs/STORAGE.md, "Compaction"):
+ * exact-offset appends may start past the log end and leave gaps between
+ * their batches; offsets stay where the leader put them, reads inside a gap
+ * return the next batch, and a crash's recovery scan of the active segment
+ * keeps them. A data batch of a new epoch after a gap (only after a reset:
+ * every epoch starts with its marker, which compaction keeps) starts its run
+ * at the gap, as the leader's table does.
+ */
+Test(log_replica, exact_appends_take_offset_gaps_and_recovery_keeps_them)
+{
+    struct partition_log_config cfg;
+    h_cfg(&cfg);
+    struct partition_log *log = h_open(&H, &cfg, NULL);
+    H.allow_gaps = true;
+    cr_assert_eq(h_reset(&H, log, 10, 2), LOG_OK);     /* empty, starting at 10, after epoch 2 */
+    cr_assert_eq(append_exact(log, 1, 14, 3), LOG_OK); /* [10, 14) compacted away */
+    cr_assert_eq(append_exact(log, 2, 16, 3), LOG_OK); /* contiguous */
+    cr_assert_eq(append_exact(log, 3, 15, 3), LOG_ERR_OFFSET_MISMATCH, "below the end");
+    /* Two batches in one append with a gap between them, the second of a marker-started epoch. */
+    uint8_t buf[8192];
+    size_t a = h_batch(buf, sizeof(buf), 4, 2, 100, 1004);
+    rl_batch_stamp(buf, 21, 3);
+    size_t b = h_control_batch(buf + a, sizeof(buf) - a, RL_CONTROL_EPOCH_MARKER, 1005);
+    rl_batch_stamp(buf + a, 30, 4);
+    cr_assert_eq(append_flags(log, buf, a + b, LOG_APPEND_EXACT_OFFSETS | LOG_APPEND_CONTROL, 4),
+                 LOG_OK);
+    cr_assert_eq(partition_log_end_offset(log), 31);
+    struct log_epoch_run want[] = {{3, 10}, {4, 30}};
+    expect_epochs(log, want, 2, 2);
+    uint64_t tags[8];
+    int64_t bases[8];
+    cr_assert_eq(h_read_all(&H, log, tags, bases, 8), 4);
+    cr_assert_eq(bases[0], 14);
+    cr_assert_eq(bases[2], 21);
+    cr_assert_eq(bases[3], 30);
+    struct h_read_result rr;
+    cr_assert_eq(h_read(&H, log, 19, 4096, &rr), LOG_OK);
+    struct rl_batch_header h;
+    cr_assert_eq(rl_batch_header_read(rr.data, rr.len, &h), RL_OK);
+    cr_assert_eq(h.base_offset, 21, "a read inside a gap returns the next batch");
+    free(rr.data);
+    partition_log_free(log); /* a crash: the active segment is scanned again */
+    struct log_open_report rep;
+    log = h_open(&H, &cfg, &rep);
+    cr_assert(!rep.clean);
+    cr_assert_eq(rep.truncated_bytes, 0, "gaps are not a torn tail");
+    cr_assert_eq(partition_log_end_offset(log), 31);
+    cr_assert_eq(h_read_all(&H, log, tags, bases, 8), 4);
+    cr_assert_eq(bases[3], 30);
+    expect_epochs(log, want, 2, 2);
+    cr_assert_eq(h_close(&H, log), LOG_OK);
+}
+
 Test(log_replica, high_watermark_is_restored_from_the_checkpoint)
 {
     struct partition_log_config cfg;
