@@ -113,7 +113,8 @@ Test(cluster, acks_all_survives_a_killed_leader_and_the_restarted_broker_catches
     enum { FIRST = 50, TOTAL = 100 };
     int acked[TOTAL] = {0};
     for (int seq = 0; seq < FIRST; seq++) {
-        cr_assert_eq(produce_seq(leader, "r", seq), 0, "batch %d", seq);
+        int err = produce_seq(leader, "r", seq);
+        cr_assert_eq(err, 0, "batch %d: error %d", seq, err);
         acked[seq] = 1;
     }
     /* A follower serves the committed data too. */
@@ -277,7 +278,8 @@ Test(cluster, a_wiped_follower_rejoins_and_re_replicates)
         char cmd[600];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s'", x->dir, x->dir);
         cr_assert_eq(system(cmd), 0);
-        cr_assert_eq(produce_seq(leader, "w", 20 + round), 0, "the two others keep a quorum");
+        int err = produce_seq(leader, "w", 20 + round);
+        cr_assert_eq(err, 0, "the two others keep a quorum: error %d", err);
         start(x);
         int64_t lend = 0, lhw = 0, dend = 0, dhw = 0;
         leader_seen_by(node_by_id(leader), "w", &lend, &lhw);
