@@ -420,9 +420,13 @@ static void publish_isr(struct replica *r, struct repl_gauges *g)
     }
 }
 
-/* Each tick: the log end now, for the in-sync test REPLICA_ISR_TICKS later. */
-static void note_end(struct replica *r)
+/* Every REPLICA_ISR_SAMPLE_TICKS: the log end now, for the in-sync test (replica_internal.h). */
+static void note_end(struct replica *r, uint64_t ticks)
 {
+    r->end_ticks += (uint32_t)ticks;
+    if (r->end_ticks < REPLICA_ISR_SAMPLE_TICKS)
+        return;
+    r->end_ticks = 0;
     r->end_ring[r->end_pos++ % REPLICA_ISR_TICKS] = replica_group_log_end(&r->rg);
 }
 
@@ -448,7 +452,7 @@ void replica_driver_tick(struct shard *s)
     replica_repair_tick(d);
     struct repl_gauges g = {0};
     for (struct replica *r = d->list; r; r = r->next) {
-        note_end(r);
+        note_end(r, due);
         publish_isr(r, &g);
         replica_tail_tick(r, s->loop.now_ms);
     }

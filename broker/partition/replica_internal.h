@@ -15,7 +15,13 @@
 
 struct peer_out;
 
-#define REPLICA_ISR_TICKS 12       /* 600 ms: two election timeouts' worth of lag */
+#define REPLICA_ISR_TICKS 12 /* 600 ms: a voter not heard from this long is out of sync */
+/* The log end is sampled every this many ticks into a ring of REPLICA_ISR_TICKS: a voter
+ * heard from lately is in sync while its durable match reaches the end of 3 s ago. With the
+ * 600 ms of the heard test, a follower whose fdatasyncs took longer than that on a busy
+ * disk fell out, and acks=all writes were refused NOT_ENOUGH_REPLICAS with two of three
+ * replicas up (test_cluster under a loaded make test); Kafka allows 30 s. */
+#define REPLICA_ISR_SAMPLE_TICKS 5
 #define REPLICA_PREFERRED_TICKS 40 /* 2 s in sync before leadership goes back to it */
 
 struct replica {
@@ -47,6 +53,7 @@ struct replica {
      * lag window), so a follower keeping up under load does not flap out. */
     int64_t end_ring[REPLICA_ISR_TICKS];
     uint32_t end_pos;
+    uint32_t end_ticks; /* ticks since the last sample */
     int64_t attached_ms;
     int32_t heard_node[RG_MAX_NODES]; /* who heard_ms[i] is for (-1: nobody yet) */
     int64_t heard_ms[RG_MAX_NODES];

@@ -123,8 +123,9 @@ void replica_tail_tick(struct replica *r, int64_t now_ms)
 static bool tail_keep(struct replica *r, int64_t base, int64_t end, const uint8_t *data, size_t len)
 {
     assert(base < end);
-    if (r->dead || r->fenced || !replica_is_leader(r))
-        return false;
+    const struct rg_membership *m = replica_group_membership(&r->rg);
+    if (r->dead || r->fenced || !replica_is_leader(r) || m->voter_count + m->learner_count < 2)
+        return false; /* nobody to send to (replication factor 1): no copy */
     if (r->tail == NULL && (r->tail = calloc(1, sizeof(*r->tail))) == NULL)
         return false;
     r->tail->last_used_ms = r->host.shard->loop.now_ms;
