@@ -20,6 +20,7 @@ KILLS=${KILLS:-20}
 SHARDS=${SHARDS:-1}
 FLUSHES=${FLUSHES:-"none always"}
 OUT=${OUT:-$(mktemp -d /tmp/ringlog-cluster-bench.XXXX)}
+mkdir -p "$OUT"
 D=$(mktemp -d /tmp/ringlog-cluster-data.XXXX)
 PEERS=1@127.0.0.1:27171,2@127.0.0.1:27181,3@127.0.0.1:27191
 declare -A PID
