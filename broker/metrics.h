@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define METRICS_API_SLOTS 11 /* ApiKey values 0..10 */
+#define METRICS_API_SLOTS 128 /* ApiKey values 0..127 (proto/ringlog.proto) */
 #define METRICS_LATENCY_BUCKETS 18
 
 struct latency_hist {

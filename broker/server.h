@@ -63,6 +63,7 @@ struct server {
      * controller's metadata log (controller/), partitions are replicated. */
     bool cluster;
     _Atomic int32_t controller_leader; /* node id leading the metadata log, -1: none */
+    _Atomic bool metadata_loading;     /* replaying the metadata log after a start (controller.c) */
     _Atomic int shards_handing_over;   /* shutdown: shards still handing leaderships over */
     /* Peers met in a handshake, by their cluster id: none yet (a new cluster,
      * or a wiped broker) or one (an existing cluster). Bit = node id. A

@@ -171,26 +171,6 @@ int rl_admin_call_locked(struct ringlog_admin *a, Ringlog__Request *req, Ringlog
     return admin_call(a, req, resp, retry, errbuf, errlen);
 }
 
-int rl_admin_call_controller(struct ringlog_admin *a, Ringlog__Request *req,
-                             Ringlog__Response **resp, char *errbuf, size_t errlen)
-{
-    pthread_mutex_lock(&a->mu);
-    int err;
-    /* The controller may be moving (an election): follow Metadata's controller_id. */
-    for (int attempt = 0;; attempt++) {
-        err = admin_call(a, req, resp, false, errbuf, errlen);
-        if (err != RINGLOG_ERR_NOT_CONTROLLER || attempt >= 20)
-            break;
-        if (!rl_admin_move_to_controller(a)) {
-            struct timespec ts = {0, 100 * 1000 * 1000};
-            nanosleep(&ts, NULL);
-        }
-        req->correlation_id = 0;
-    }
-    pthread_mutex_unlock(&a->mu);
-    return err;
-}
-
 int rl_admin_metadata(struct ringlog_admin *a, const char *topic, Ringlog__Response **resp,
                       char *errbuf, size_t errlen)
 {
@@ -282,33 +262,39 @@ static int topic_result_code(const Ringlog__Response *resp, char *errbuf, size_t
     return r->error;
 }
 
+/* Whether an answer's code says the controller is elsewhere; moves there, or on to the next
+ * bootstrap broker after a pause when no controller is known (an election, a cut-off broker). */
+static bool follow_controller(ringlog_admin *a, int err, int attempt)
+{
+    if ((err != RINGLOG_ERR_NOT_LEADER && err != RINGLOG_ERR_NOT_CONTROLLER) || attempt >= 20)
+        return false;
+    if (rl_admin_move_to_controller(a))
+        return true;
+    if (err != RINGLOG_ERR_NOT_CONTROLLER)
+        return false;
+    rl_conn_close(a->conn);
+    a->conn = NULL;
+    a->next_bootstrap++;
+    struct timespec ts = {0, 100 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    return true;
+}
+
 int rl_admin_controller_call(ringlog_admin *a, const char *probe_topic, Ringlog__Request *req,
                              Ringlog__Response **out, rl_result_code_fn code_of, char *errbuf,
                              size_t errlen)
 {
-    assert(req && code_of);
+    assert(a && req);
     for (int attempt = 0;; attempt++) {
-        Ringlog__Response *resp;
+        Ringlog__Response *resp = NULL;
         int err = admin_probe(a, probe_topic, errbuf, errlen);
         if (!err)
-            err = admin_call(a, req, &resp, false, errbuf, errlen);
-        if (err)
-            return err;
-        err = code_of(resp, errbuf, errlen);
+            err = admin_call(a, req, &resp, false, errbuf, errlen); /* request-level: no resp */
+        if (!err && code_of)
+            err = code_of(resp, errbuf, errlen);
         /* A cluster's metadata changes go to its controller, which may be
          * moving (an election): follow Metadata's controller_id a few times. */
-        bool moved = (err == RINGLOG_ERR_NOT_LEADER || err == RINGLOG_ERR_NOT_CONTROLLER) &&
-                     attempt < 20 && rl_admin_move_to_controller(a);
-        if (err == RINGLOG_ERR_NOT_CONTROLLER && attempt < 20 && !moved) {
-            /* This broker knows no controller (an election, or it is cut off from the
-             * others): ask the next bootstrap broker after a pause. */
-            rl_conn_close(a->conn);
-            a->conn = NULL;
-            a->next_bootstrap++;
-            struct timespec ts = {0, 100 * 1000 * 1000};
-            nanosleep(&ts, NULL);
-            moved = true;
-        }
+        bool moved = follow_controller(a, err, attempt);
         if (moved || !out || err == RINGLOG_ERR_PROTOCOL) {
             rl_conn_response_free(resp);
             resp = NULL;

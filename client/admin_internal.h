@@ -30,11 +30,14 @@ struct ringlog_admin {
 typedef int (*rl_result_code_fn)(const Ringlog__Response *resp, char *errbuf, size_t errlen);
 
 /*
- * Sends req to the cluster's controller, following NOT_CONTROLLER and
- * NOT_LEADER (code_of's answer) to the broker Metadata names, a few times.
- * probe_topic (may be NULL) is what the first-answer probe asks Metadata
- * for. Returns code_of's code; *out (when not NULL) gets the answer to
- * free with rl_conn_response_free, also when its code is an error.
+ * Sends req to the cluster's controller (the caller holds the admin's
+ * lock), following NOT_CONTROLLER and NOT_LEADER, request-level or
+ * code_of's answer, to the broker Metadata names, a few times. probe_topic
+ * (may be NULL) is what the first-answer probe asks Metadata for. code_of
+ * may be NULL for an answer that carries nothing but the request-level
+ * error (users, ACLs). Returns the code; *out (when not NULL) gets the
+ * answer to free with rl_conn_response_free, also when code_of's code is
+ * an error (a request-level error leaves it NULL).
  */
 int rl_admin_controller_call(ringlog_admin *a, const char *probe_topic, Ringlog__Request *req,
                              Ringlog__Response **out, rl_result_code_fn code_of, char *errbuf,
@@ -52,11 +55,6 @@ void rl_admin_unlock(ringlog_admin *a);
  */
 int rl_admin_call(struct ringlog_admin *a, Ringlog__Request *req, Ringlog__Response **resp,
                   bool retry, char *errbuf, size_t errlen);
-
-/* The same for a change the cluster's controller makes (users, ACLs): a request-level
- * NOT_CONTROLLER moves the connection to the controller Metadata names and tries again. */
-int rl_admin_call_controller(struct ringlog_admin *a, Ringlog__Request *req,
-                             Ringlog__Response **resp, char *errbuf, size_t errlen);
 
 /* ---- the admin's own pieces, for calls that hold its lock (rl_admin_lock) */
 

@@ -16,9 +16,9 @@
 /* A change (to the controller on a cluster) whose answer carries nothing but its error. */
 static int call_plain(ringlog_admin *a, Ringlog__Request *req, char *errbuf, size_t errlen)
 {
-    Ringlog__Response *resp = NULL;
-    int err = rl_admin_call_controller(a, req, &resp, errbuf, errlen);
-    rl_conn_response_free(resp);
+    rl_admin_lock(a);
+    int err = rl_admin_controller_call(a, NULL, req, NULL, NULL, errbuf, errlen);
+    rl_admin_unlock(a);
     return err;
 }
 

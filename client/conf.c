@@ -15,6 +15,8 @@
 
 #include "batch.h"
 #include "conf_kafka.h"
+#include "conn.h"
+#include "log_throttle.h"
 #include "partitioner.h"
 #include "scram.h"
 #include "tls.h"
@@ -102,6 +104,16 @@ void rl_log(const struct ringlog_conf *conf, int level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
+    uint32_t held = 0;
+    if (level <= RINGLOG_LOG_INFO && conf->log_throttle &&
+        !rl_log_throttle_pass(conf->log_throttle, line, rl_now_ms(), &held))
+        return;
+    if (held > 0) {
+        char more[640];
+        snprintf(more, sizeof(more), "%s (and %u times more since it was last logged)", line, held);
+        conf->log_cb(level, more, conf->log_opaque);
+        return;
+    }
     conf->log_cb(level, line, conf->log_opaque);
 }
 
@@ -167,6 +179,7 @@ void ringlog_conf_destroy(ringlog_conf *conf)
     free(conf->tls_cert);
     free(conf->tls_key);
     rl_tls_free(conf->tls);
+    rl_log_throttle_free(conf->log_throttle);
     free(conf);
 }
 
@@ -197,6 +210,8 @@ ringlog_conf *ringlog_conf_dup(const ringlog_conf *conf)
     bad |= dup_str(&c->sasl_username, conf->sasl_username);
     bad |= dup_str(&c->sasl_password, conf->sasl_password);
     c->tls = NULL; /* each client builds its own (rl_tls_attach) */
+    c->log_throttle = rl_log_throttle_new();
+    bad |= c->log_throttle == NULL;
     bad |= dup_str(&c->tls_ca, conf->tls_ca);
     bad |= dup_str(&c->tls_cert, conf->tls_cert);
     bad |= dup_str(&c->tls_key, conf->tls_key);

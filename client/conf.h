@@ -67,6 +67,7 @@ struct ringlog_conf {
     /* callbacks */
     ringlog_log_cb log_cb;
     void *log_opaque;
+    struct rl_log_throttle *log_throttle; /* a handle's own (ringlog_conf_dup); NULL: none */
     ringlog_delivery_cb delivery_cb;
     void *delivery_opaque;
     ringlog_delivery_batch_cb delivery_batch_cb;
@@ -104,7 +105,12 @@ int rl_parse_bootstrap(const char *list, struct rl_hostport **out, size_t *count
 void rl_errbuf(char *errbuf, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Sends a formatted line to the configured log callback, if any. */
+/*
+ * Sends a formatted line to the configured log callback, if any. Errors,
+ * warnings and information repeated by retries pass the conf's throttle
+ * (log_throttle.h): each distinct line once, then at most every 10 s with
+ * how many times it was held back. Debug lines all pass.
+ */
 void rl_log(const struct ringlog_conf *conf, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -50,6 +50,7 @@ struct controller {
     bool id_proposed;                /* this leadership proposed the cluster id */
     struct controller_call id_call;
     struct controller_moves moves;   /* controller_reassign.c */
+    struct controller_acks acks;     /* controller_applied.c */
     struct controller_groups groups; /* controller_groups.c */
 };
 
@@ -162,6 +163,12 @@ void controller_op_start(struct controller *ctl, struct apply_op *op)
 {
     struct shard *s = ctl->shard;
     assert(ctl->pending >= 1 && op->topic != NULL);
+    if (op->create && controller_removed_supersedes(&ctl->moves, op->topic->id, op->partition,
+                                                    ctl->record_offset)) {
+        DIAG_DEBUG("replica of %s-%u not opened: a later move took it from this broker",
+                   op->topic->name, op->partition);
+        return;
+    }
     op->ctl = ctl;
     op->hop.run = op_run;
     op->hop.done = op_done;
@@ -236,6 +243,7 @@ static void apply_delete(struct controller *ctl, const char *name)
         return;
     }
     DIAG_INFO("topic %s deleted", name);
+    controller_removed_forget_topic(&ctl->moves, srv->cfg.data_dir, t->id);
     t->pins++;
     ctl->deleting = t;
     fan_out(ctl, t, false, false);
@@ -330,8 +338,10 @@ static void apply_next(struct controller *ctl)
     if (ctl->busy || !ctl->meta || !ctl->meta->replica || controller_moves_out(ctl) > 0)
         return;
     int64_t commit = replica_commit(ctl->meta->replica);
-    if (ctl->applied >= commit)
+    if (ctl->applied >= commit) {
+        atomic_store(&ctl->shard->srv->metadata_loading, false); /* caught up with the log */
         return;
+    }
     if (ctl->applied < partition_log_start_offset(ctl->meta->log))
         ctl->applied = partition_log_start_offset(ctl->meta->log);
     ctl->busy = true;
@@ -412,6 +422,11 @@ int controller_start(struct shard *s, char *err, size_t err_len)
     ctl->meta->watcher_ctx = ctl;
     ctl->voters = m;
     s->controller = ctl;
+    int rc = controller_removed_load(&ctl->moves, srv->cfg.data_dir);
+    if (rc != 0)
+        DIAG_WARN("reading %s/meta/removed_replicas: %s (replicas moved away may open for a "
+                  "moment)",
+                  srv->cfg.data_dir, strerror(-rc));
     struct rg_hard_state hs;
     bool fresh = srv->fresh_data_dir && partition_log_end_offset(ctl->meta->log) == 0 &&
                  !replica_state_lookup(&srv->hard_states, 0, 0, &hs);
@@ -419,6 +434,9 @@ int controller_start(struct shard *s, char *err, size_t err_len)
         ctl->bootstrap_pending = true; /* founding or joining: controller_tick decides */
         return 0;
     }
+    /* A restart replays the log from its start: until it has caught up with the commit it
+     * restored, topics it has not replayed yet are not "unknown" (handle_metadata). */
+    atomic_store(&srv->metadata_loading, true);
     if (partition_replicate(ctl->meta, 0, &m, false, err, err_len) != 0) {
         partition_close(ctl->meta);
         s->controller = NULL;
@@ -450,6 +468,7 @@ void controller_stop(struct shard *s)
      * end to the watcher: a stopping controller watches no more. */
     ctl->meta->watcher = NULL;
     controller_moves_stop(ctl);
+    controller_acks_stop(ctl);
     partition_close(ctl->meta);
     /* A read still out completes into ctl->buf during close's drive; both go now. */
     free(ctl->buf);
@@ -472,6 +491,18 @@ struct shard *controller_shard(struct controller *ctl)
 {
     assert(ctl != NULL && ctl->shard != NULL);
     return ctl->shard;
+}
+
+int64_t controller_record_offset(struct controller *ctl)
+{
+    assert(ctl != NULL && ctl->record_offset >= 0);
+    return ctl->record_offset;
+}
+
+struct controller_acks *controller_acks_of(struct controller *ctl)
+{
+    assert(ctl != NULL);
+    return &ctl->acks;
 }
 
 struct controller_moves *controller_moves_of(struct controller *ctl)
@@ -543,6 +574,7 @@ void controller_tick(struct shard *s)
     controller_security_tick(s, caught_up);
     controller_groups_tick(s, &ctl->groups, leads, caught_up);
     controller_moves_tick(ctl);
+    controller_acks_tick(ctl, ctl->applied);
     /* The first leader names the cluster once it has applied everything committed. */
     if (!leads || ctl->id_proposed || s->srv->cluster_id[0] != '\0' || ctl->busy ||
         ctl->applied < replica_commit(p->replica))

@@ -46,6 +46,11 @@ struct controller_call {
     uint8_t *batch;
     int64_t offset; /* of the record, once written */
     struct controller_call *next;
+    /* a DeleteRecords call waiting for the replicas' brokers (controller_applied.c) */
+    void (*then)(struct controller_call *c);
+    uint64_t topic_id;
+    uint32_t partition;
+    int64_t deadline_ms;
 };
 
 /* Creates `name` with replicas placed across the --peers. done runs once it is applied here. */
@@ -58,8 +63,16 @@ void controller_alter_config(struct shard *s, struct controller_call *c, const s
                              const struct topic_config *cfg);
 void controller_add_partitions(struct shard *s, struct controller_call *c,
                                const struct topic_info *t, uint32_t count);
+/* A peer message that is a MetadataApplied (a broker's applied offset, for the controller). */
+bool controller_applied_is(const uint8_t *body, size_t len);
+/* Takes it (body freed), on any shard. */
+void controller_applied_receive(struct shard *s, int32_t from, uint8_t *body, size_t len);
+
+/* Answered once applied here and by every live broker (each then refuses reads below offset
+ * on its replica), or TIMEOUT after timeout_ms. */
 void controller_delete_records(struct shard *s, struct controller_call *c,
-                               const struct topic_info *t, uint32_t partition, int64_t offset);
+                               const struct topic_info *t, uint32_t partition, int64_t offset,
+                               int64_t timeout_ms);
 /*
  * Users and ACLs in the metadata log (controller_security.c). apply: a
  * committed record of theirs (user_upserted .. acl_removed) into the

@@ -72,9 +72,18 @@ struct leaving_replica {
     uint64_t topic_id;
     uint32_t partition;
     int32_t self;
-    bool busy; /* a check is out on the owner shard */
-    bool gone; /* the check found it deleted, or wanted here again */
+    int64_t moved_at; /* the offset of the move's record */
+    bool busy;        /* a check is out on the owner shard */
+    bool gone;        /* the check found it deleted, or wanted here again */
+    bool deleted;     /* the check deleted it: remembered in the removed list */
     struct partition_delete del;
+};
+
+/* A replica deleted here after a move: records before moved_at that open it are superseded. */
+struct removed_replica {
+    uint64_t topic_id;
+    uint32_t partition;
+    int64_t moved_at;
 };
 
 struct controller_moves {
@@ -83,6 +92,8 @@ struct controller_moves {
     int64_t next_check_ms;
     int32_t decommissioned[BROKER_MAX_PEERS];
     uint32_t decommissioned_count;
+    struct removed_replica *removed; /* controller_removed.c */
+    uint32_t removed_count, removed_cap;
 };
 
 struct controller_moves *controller_moves_of(struct controller *ctl);
@@ -100,5 +111,41 @@ void controller_moves_tick(struct controller *ctl);
 /* Shard 0's stop: the list goes (checks still out are left to finish and free themselves). */
 void controller_moves_stop(struct controller *ctl);
 bool controller_is_decommissioned(struct controller *ctl, int32_t node);
+/* The offset of the record being applied. */
+int64_t controller_record_offset(struct controller *ctl);
+
+/* ------------------------ metadata applied (controller_applied.c) */
+
+#define CONTROLLER_MAX_NODE_ID 64 /* node ids 0..63 (config.c) */
+
+struct controller_acks {
+    int64_t applied[CONTROLLER_MAX_NODE_ID]; /* each broker's, as it last said */
+    int64_t reported;                        /* what this broker last said */
+    int64_t reported_ms;
+    struct controller_call *waiting; /* DeleteRecords answers waiting for the replicas */
+};
+
+struct controller_acks *controller_acks_of(struct controller *ctl);
+/* Shard 0's tick: says `applied` to the other brokers when due; answers waits that are over. */
+void controller_acks_tick(struct controller *ctl, int64_t applied);
+/* c's record is applied here: c->then runs once every live broker applied it too. */
+void controller_wait_replicas(struct controller_call *c);
+/* Fails the waiting calls (SHUTTING_DOWN). */
+void controller_acks_stop(struct controller *ctl);
+
+/* --------------------------- removed replicas (controller_removed.c) */
+
+/* Reads <data-dir>/meta/removed_replicas (none: an empty list). 0 or -errno. */
+int controller_removed_load(struct controller_moves *mv, const char *data_dir);
+/* This broker deleted its replica of (topic id, p), moved away by the record at moved_at. */
+void controller_removed_add(struct controller_moves *mv, const char *data_dir, uint64_t topic_id,
+                            uint32_t p, int64_t moved_at);
+/* The topic is deleted: its entries go. */
+void controller_removed_forget_topic(struct controller_moves *mv, const char *data_dir,
+                                     uint64_t topic_id);
+/* A record at record_offset that opens (topic id, p) here is superseded by a later move. */
+bool controller_removed_supersedes(struct controller_moves *mv, uint64_t topic_id, uint32_t p,
+                                   int64_t record_offset);
+void controller_removed_free(struct controller_moves *mv);
 
 #endif

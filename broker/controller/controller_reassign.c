@@ -264,6 +264,7 @@ static void leaving_add(struct controller *ctl, const struct topic_info *t, uint
     l->topic_id = t->id;
     l->partition = p;
     l->self = controller_shard(ctl)->srv->cfg.node_id;
+    l->moved_at = controller_record_offset(ctl);
     l->next = mv->leaving;
     mv->leaving = l;
 }
@@ -336,6 +337,7 @@ static void leaving_check(struct hop *hop)
                   l->partition);
         partition_table_remove(owner->parts, p);
         l->gone = true;
+        l->deleted = true;
         l->del.done = leaving_deleted;
         partition_delete(p, &l->del);
         return;
@@ -360,6 +362,9 @@ static void leaving_checked(struct hop *hop)
     struct controller *ctl = shard_current()->controller;
     struct controller_moves *mv = controller_moves_of(ctl);
     assert(mv->checks_out > 0);
+    if (l->deleted) /* a restart's replay must not open it again */
+        controller_removed_add(mv, controller_shard(ctl)->srv->cfg.data_dir, l->topic_id,
+                               l->partition, l->moved_at);
     if (--mv->checks_out == 0)
         controller_kick(ctl); /* records held back while the check was out */
 }
@@ -403,4 +408,5 @@ void controller_moves_stop(struct controller *ctl)
         else
             free(l);
     }
+    controller_removed_free(mv);
 }

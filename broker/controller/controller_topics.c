@@ -14,6 +14,7 @@
 
 #include "controller.h"
 #include "controller_internal.h"
+#include "io/clock.h"
 #include "diag.h"
 #include "partition/topic_change.h"
 #include "server.h"
@@ -97,9 +98,16 @@ void controller_add_partitions(struct shard *s, struct controller_call *c,
 }
 
 void controller_delete_records(struct shard *s, struct controller_call *c,
-                               const struct topic_info *t, uint32_t partition, int64_t offset)
+                               const struct topic_info *t, uint32_t partition, int64_t offset,
+                               int64_t timeout_ms)
 {
     assert(offset >= 0 && partition < t->partitions);
+    assert(timeout_ms > 0 && c->done != NULL);
+    c->then = c->done;
+    c->done = controller_wait_replicas;
+    c->topic_id = t->id;
+    c->partition = partition;
+    c->deadline_ms = clock_monotonic_ms() + timeout_ms;
     Ringlog__ClusterRecordsDeleted rd = RINGLOG__CLUSTER_RECORDS_DELETED__INIT;
     rd.name = (char *)t->name;
     rd.topic_id = t->id;

@@ -4,8 +4,10 @@
  * partition is a hop to its owner, answered once the new start is durable.
  * On a cluster each partition becomes a controller record (a topic job on
  * shard 0, one partition at a time) that every replica applies once its
- * high watermark reaches the offset; the answer comes once the record is
- * applied on the controller, with the offset as the new low watermark.
+ * high watermark reaches the offset (and refuses reads below it at once);
+ * the answer comes once the record is applied on the controller and every
+ * live broker (controller_applied.c), with the offset as the new low
+ * watermark.
  * Only the partition's leader knows its high watermark: where this broker
  * leads the partition it checks the offset (and resolves -1), elsewhere
  * the client has (ringlog_admin_delete_records asks the leader first).
@@ -159,6 +161,13 @@ static int cluster_offset(const struct server *srv, const struct topic_info *t, 
     return RINGLOG__ERROR_CODE__NONE;
 }
 
+/* The request's timeout_ms (0: 30 s): how long the replicas have to apply a new start. */
+static int64_t timeout_of(const struct request *r)
+{
+    uint32_t ms = r->msg->delete_records->timeout_ms;
+    return ms > 0 ? ms : 30000;
+}
+
 static void cluster_begin(struct topic_job *job)
 {
     struct shard *s = shard_current();
@@ -180,7 +189,8 @@ static void cluster_begin(struct topic_job *job)
     else if (error != RINGLOG__ERROR_CODE__NONE)
         topic_job_answer(job, error, NULL);
     else
-        controller_delete_records(s, topic_job_call(job), t, dp->partition, offset);
+        controller_delete_records(s, topic_job_call(job), t, dp->partition, offset,
+                                  timeout_of(job->r));
 }
 
 static void cluster_finish(struct topic_job *job)

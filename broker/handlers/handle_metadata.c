@@ -146,6 +146,13 @@ static Ringlog__BrokerInfo *describe_broker(struct request *r, uint32_t i)
 void handle_metadata(struct request *r)
 {
     struct server *srv = r->shard->srv;
+    if (srv->cluster && atomic_load(&srv->metadata_loading)) {
+        /* Its topic table is not the cluster's yet: a topic not replayed is not unknown. */
+        request_fail(r, RINGLOG__ERROR_CODE__LEADER_NOT_AVAILABLE,
+                     "this broker is replaying the cluster's metadata log after its start: "
+                     "retry in a moment, or ask another broker");
+        return;
+    }
     Ringlog__MetadataRequest *req = r->msg->metadata;
     struct topic_table *t = topic_registry_snapshot(&srv->topics);
     size_t n = req->n_topics ? req->n_topics : t->count;

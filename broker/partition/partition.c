@@ -16,6 +16,11 @@ void partition_fill_offsets(struct partition_result *res, const struct partition
 {
     res->log_start = partition_log_records_start(p->log);
     res->log_end = partition_log_end_offset(p->log);
+    /* The cluster's DeleteRecords: reads below its offset are refused once this broker applied
+     * the record, before the start itself moves (when the high watermark reaches it). */
+    int64_t target = atomic_load_explicit(&p->stats->records_target, memory_order_relaxed);
+    if (target > res->log_start)
+        res->log_start = target < res->log_end ? target : res->log_end;
     res->high_watermark = atomic_load(&p->stats->high_watermark);
     res->leader_id = p->replica ? replica_leader_hint(p->replica)
                                 : atomic_load_explicit(&p->stats->leader, memory_order_relaxed);

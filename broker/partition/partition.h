@@ -152,6 +152,7 @@ struct partition_fetch {
     /* working state */
     struct partition *part;
     struct log_read read;
+    uint32_t rereads; /* reads again at the same offset (a segment retired under one) */
 };
 
 void partition_fetch(struct partition *p, struct partition_fetch *pf);

@@ -134,20 +134,11 @@ void partition_on_leadership(struct partition *p, bool leader, int32_t leader_id
     }
 }
 
-/* In the file: written as far as the group is concerned, an fsync before on_written under
- * flush=always (followers have had it from the tail since the proposal). */
-static void produce_on_stored(struct log_append *a, int status)
-{
-    struct partition_produce *pp = rl_container_of(a, struct partition_produce, append);
-    assert(status == LOG_OK && pp->part->replica != NULL);
-    replica_written(pp->part->replica, a->last_offset + 1, pp->epoch, pp->write_gen, LOG_OK);
-}
-
 static void produce_on_written(struct log_append *a, int status)
 {
     struct partition_produce *pp = rl_container_of(a, struct partition_produce, append);
     struct partition *p = pp->part;
-    if (p->replica && status != LOG_OK) /* success was reported when stored */
+    if (p->replica) /* a no-op for the group when replica_proposed reported it already */
         replica_written(p->replica, a->last_offset + 1, pp->epoch, pp->write_gen, status);
     if (status == LOG_OK && pp->commit_end > 0) {
         produce_note_written(pp, a);
@@ -340,7 +331,6 @@ void partition_produce(struct partition *p, struct partition_produce *pp)
     a->leader_epoch = atomic_load(&p->stats->leader_epoch);
     a->on_written = produce_on_written;
     a->on_durable = p->flush == LOG_FLUSH_ALWAYS ? produce_on_durable : NULL;
-    a->on_stored = p->replica ? produce_on_stored : NULL;
     if (p->replica && !produce_propose(p, pp))
         return;
     int rc = partition_log_append(p->log, a);

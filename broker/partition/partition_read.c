@@ -11,7 +11,7 @@
 #include "partition.h"
 #include "shard.h"
 
-enum { FETCH_MIN_BUF = 64 * 1024, FETCH_MAX_BUF = 64 << 20 };
+enum { FETCH_MIN_BUF = 64 * 1024, FETCH_MAX_BUF = 64 << 20, FETCH_MAX_REREADS = 3 };
 
 static void set_error(struct partition_result *res, enum partition_error error, int detail,
                       const char *message)
@@ -70,7 +70,13 @@ static void fetch_finish(struct partition_fetch *pf, int status)
         free(pf->records);
         pf->records = NULL;
         pf->records_len = 0;
-        set_error(&pf->result, PARTITION_STORAGE, status, log_status_str(status));
+        /* Out of range on a read again (retention retired the segment under the first one):
+         * the consumer's offset is gone, not the disk. */
+        if (status == LOG_ERR_OUT_OF_RANGE)
+            set_error(&pf->result, PARTITION_OFFSET_OUT_OF_RANGE, 0,
+                      "fetch offset is outside the log");
+        else
+            set_error(&pf->result, PARTITION_STORAGE, status, log_status_str(status));
     }
     pf->done(pf);
 }
@@ -93,6 +99,18 @@ static void fetch_on_read(struct log_read *r, int status)
             fetch_finish(pf, status);
         return;
     }
+    if (status == LOG_OK && r->len == 0 && r->next_offset == r->offset && r->offset < limit &&
+        pf->rereads++ < FETCH_MAX_REREADS) {
+        /* The segment was retired under the read (a compaction swapped it, retention or a
+         * truncate removed it): the engine asks for the same offset again, which now reads
+         * the data that replaced it or is out of range. Answering nothing instead stalled
+         * a consumer below the high watermark for a round trip (and failed
+         * test_broker_compact's progress check under load). */
+        status = fetch_start_read(pf, r->offset, r->cap);
+        if (status != LOG_OK)
+            fetch_finish(pf, status);
+        return;
+    }
     size_t keep = 0;
     if (status == LOG_OK)
         keep = partition_batches_within(r->data, r->len, pf->max_bytes, true);
@@ -108,6 +126,7 @@ void partition_fetch(struct partition *p, struct partition_fetch *pf)
     assert(pf->records == NULL);
     pf->part = p;
     pf->records_len = 0;
+    pf->rereads = 0;
     pf->result = (struct partition_result){.error = PARTITION_OK};
     partition_fill_offsets(&pf->result, p);
     int64_t limit = pf->read_committed ? pf->result.high_watermark : pf->result.log_end;

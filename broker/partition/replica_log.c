@@ -185,9 +185,7 @@ static void rwrite_done(struct log_append *a, int status)
         r->ev->written(r->host.owner, a->data, a->len);
     if (!r->dead && status == LOG_OK)
         r->ev->log_changed(r->host.owner);
-    /* A control batch was reported when stored (rwrite_stored); only a failure is news. */
-    if (w->own == NULL || status != LOG_OK)
-        replica_written(r, w->end, w->epoch, w->gen, status);
+    replica_written(r, w->end, w->epoch, w->gen, status); /* no-op if rwrite_stored did */
     if (w->body)
         rx_body_put(w->body);
     free(w->own);
@@ -196,14 +194,23 @@ static void rwrite_done(struct log_append *a, int status)
 }
 
 /*
- * A leader's own control batch (epoch marker, config) is in the file: the
- * core may replicate it (from the tail, where write_control put it).
+ * Whether the tail holds [the core's written end, end): then the core may
+ * send up to end before the log makes it readable (under flush=always an
+ * fdatasync later). Without it an APPEND would be read from the log and
+ * find nothing yet.
  */
+static bool tail_covers(const struct replica *r, int64_t end)
+{
+    return r->tail != NULL && replica_tail_start(r->tail) <= replica_group_written_end(&r->rg) &&
+           end <= replica_tail_end(r->tail);
+}
+
+/* A leader's own control batch (epoch marker, config) is in the file: replicated from the tail. */
 static void rwrite_stored(struct log_append *a, int status)
 {
     struct rwrite *w = rl_container_of(a, struct rwrite, a);
     assert(status == LOG_OK && w->own != NULL);
-    if (!w->r->dead)
+    if (!w->r->dead && !w->r->fenced && w->gen == w->r->write_gen && tail_covers(w->r, w->end))
         replica_written(w->r, w->end, w->epoch, w->gen, LOG_OK);
 }
 
@@ -211,12 +218,9 @@ void replica_proposed(struct replica *r, const uint8_t *data, size_t len, int64_
                       int32_t epoch, uint64_t gen)
 {
     assert(base < end && len > 0);
-    if (r->dead || r->fenced || gen != r->write_gen || !tail_keep(r, base, end, data, len))
-        return;
-    /* The tail must hold everything past what the core may send already;
-     * else the APPEND would be read from a log that has no such bytes yet. */
-    if (replica_tail_start(r->tail) > replica_group_written_end(&r->rg))
-        return;
+    if (r->dead || r->fenced || gen != r->write_gen || !tail_keep(r, base, end, data, len) ||
+        !tail_covers(r, end))
+        return; /* reported when written, as without a tail */
     struct rg_output *out = replica_out(r->drv);
     replica_finish(r, out, replica_group_appended(&r->rg, end, epoch, out));
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "controller/controller.h"
 #include "diag.h"
 #include "status.h"
 #include "net/peer.h"
@@ -377,6 +378,10 @@ void replica_receive(struct shard *s, int32_t from, uint64_t inc, uint8_t *body,
     }
     if (replica_notice_is(body, len)) {
         replica_notice_receive(s, from, body, len);
+        return;
+    }
+    if (controller_applied_is(body, len)) { /* the controller's, not a group's */
+        controller_applied_receive(s, from, body, len);
         return;
     }
     if (replica_repair_peek(body, len, &m.group)) { /* not the core's: no link order needed */

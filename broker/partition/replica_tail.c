@@ -81,6 +81,12 @@ int64_t replica_tail_start(const struct replica_tail *t)
     return t->count > 0 ? t->e[t->head].base : INT64_MAX;
 }
 
+int64_t replica_tail_end(const struct replica_tail *t)
+{
+    assert(t->count <= REPLICA_TAIL_SLOTS);
+    return t->count > 0 ? t->e[(t->head + t->count - 1) % REPLICA_TAIL_SLOTS].end : -1;
+}
+
 void replica_tail_trim(struct replica_tail *t, int64_t below, int64_t *budget)
 {
     while (t->count > 0 && slot(t, 0)->end <= below)

@@ -68,6 +68,8 @@ bool replica_tail_add(struct replica_tail *t, int64_t base, int64_t end, const u
 
 /* The first entry's base offset; INT64_MAX when empty. */
 int64_t replica_tail_start(const struct replica_tail *t);
+/* The last entry's end; -1 when empty. */
+int64_t replica_tail_end(const struct replica_tail *t);
 
 /* Drops the entries that end at or below `below` (every follower has them). */
 void replica_tail_trim(struct replica_tail *t, int64_t below, int64_t *budget);

@@ -97,49 +97,23 @@ size_t cli_unescape(const char *text, char *out, size_t cap)
     return n;
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* ---- the library's diagnostics on stderr ---- */
-
-static struct {
-    pthread_mutex_t mu;
-    char last[512];
-    int64_t last_ms;
-} lib_log = {.mu = PTHREAD_MUTEX_INITIALIZER};
-
 /*
  * Warnings and errors of the library's I/O threads ("cannot connect to
  * 127.0.0.1:7171: connection refused, retrying"): the user sees at once
- * why nothing happens. A message repeated by every retry is shown again
- * only after 10 s.
+ * why nothing happens. The library shows each distinct message once and a
+ * repeat at most every 10 s with a count (rl_log), so a retry loop, even
+ * with several brokers down at once, does not flood the terminal. One
+ * fputs per line: lines of different threads do not interleave.
  */
 static void on_library_log(int level, const char *message, void *opaque)
 {
     (void)opaque;
+    assert(message);
     if (level > RINGLOG_LOG_WARNING)
         return;
-    int64_t now = now_ms();
-    pthread_mutex_lock(&lib_log.mu);
-    bool repeat = strcmp(lib_log.last, message) == 0 && now - lib_log.last_ms < 10000;
-    if (!repeat) {
-        snprintf(lib_log.last, sizeof(lib_log.last), "%s", message);
-        lib_log.last_ms = now;
-        fprintf(stderr, "ringlog: %s\n", message);
-    }
-    pthread_mutex_unlock(&lib_log.mu);
-}
-
-void cli_last_library_error(char *buf, size_t len)
-{
-    assert(buf && len);
-    pthread_mutex_lock(&lib_log.mu);
-    snprintf(buf, len, "%s", lib_log.last);
-    pthread_mutex_unlock(&lib_log.mu);
+    char line[768];
+    snprintf(line, sizeof(line), "ringlog: %s\n", message);
+    fputs(line, stderr);
 }
 
 /* The security options of a, each defaulting to its environment variable. 0 or 2. */

@@ -54,9 +54,6 @@ ringlog_conf *cli_conf(const struct cli_args *a);
  */
 int cli_conf_apply(ringlog_conf *conf, const struct cli_args *a);
 
-/* The last warning or error the library reported ("" if none), for a final message. */
-void cli_last_library_error(char *buf, size_t len);
-
 /* ---- signals ---- */
 
 /* SIGINT or SIGTERM once received (0 before). Set by the handler only. */

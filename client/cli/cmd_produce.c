@@ -43,9 +43,9 @@ static void on_delivery(const ringlog_delivery *d, void *opaque)
 
 /*
  * The topic's partition count, asking until a broker answers: a broker
- * that is not up yet is retried (said once at once, then every 10 s) for
- * up to PRODUCE_BLOCK_MS; any other answer (UNKNOWN_TOPIC, a peer that
- * does not speak the protocol) fails at once. Returns 0 or an exit status.
+ * that is not up yet (or still replaying the cluster's metadata) is retried (said once at once,
+ * then every 10 s) for up to PRODUCE_BLOCK_MS; any other answer (UNKNOWN_TOPIC, a peer that does
+ * not speak the protocol) fails at once. Returns 0 or an exit status.
  */
 static int topic_partitions(ringlog_conf *conf, const char *topic, size_t *count)
 {
@@ -57,7 +57,7 @@ static int topic_partitions(ringlog_conf *conf, const char *topic, size_t *count
     ringlog_topic_info *ti = NULL;
     while ((e = ringlog_admin_describe_topic(adm, topic, &ti, err, sizeof(err))) ==
                RINGLOG_ERR_TRANSPORT ||
-           e == RINGLOG_ERR_TIMED_OUT) {
+           e == RINGLOG_ERR_TIMED_OUT || e == RINGLOG_ERR_LEADER_NOT_AVAILABLE) {
         if (waited >= PRODUCE_BLOCK_MS)
             break;
         if (waited - said_at >= 10000) {

@@ -327,7 +327,12 @@ int ringlog_conf_set(ringlog_conf *conf, const char *key, const char *value, cha
 /* The current value of `key` as text into buf. RINGLOG_ERR_INVALID_ARG for an unknown key. */
 int ringlog_conf_get(const ringlog_conf *conf, const char *key, char *buf, size_t buflen);
 
-/* Diagnostics sink. Without one, the library stays silent. */
+/*
+ * Diagnostics sink. Without one, the library stays silent. While the
+ * library retries (a broker down), a message repeated by every attempt is
+ * passed once, then at most every 10 s with "(and N times more since it
+ * was last logged)" appended; RINGLOG_LOG_DEBUG messages all pass.
+ */
 void ringlog_conf_set_log_cb(ringlog_conf *conf, ringlog_log_cb cb, void *opaque);
 
 /*

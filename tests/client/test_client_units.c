@@ -9,6 +9,7 @@
 #include "accumulator.h"
 #include "conf.h"
 #include "format.h"
+#include "log_throttle.h"
 #include "partitioner.h"
 #include "ringlog.h"
 #include "test_rng.h"
@@ -330,4 +331,66 @@ Test(errors, names_and_texts)
         cr_assert_neq(strcmp(ringlog_err_name(e), "UNRECOGNIZED"), 0, "code %d", e);
     }
     cr_assert_str_eq(ringlog_version(), RINGLOG_VERSION_STRING);
+}
+
+/*
+ * Retried failures interleave (two brokers down: "cannot connect to A",
+ * "cannot connect to B", A, B, ...): each distinct message shows once, a
+ * repeat only after RL_LOG_REPEAT_MS with how many were held back, and a
+ * full table reuses the slot shown longest ago.
+ */
+Test(log_throttle, distinct_messages_once_then_every_repeat_interval)
+{
+    struct rl_log_throttle *t = rl_log_throttle_new();
+    cr_assert_not_null(t);
+    uint32_t held = 99;
+    int shown = 0;
+    for (int i = 0; i < 1000; i++) /* 1000 retries within 1 s, alternating */
+        shown += rl_log_throttle_pass(t, i % 2 ? "cannot connect to B" : "cannot connect to A",
+                                      1000 + i, &held);
+    cr_assert_eq(shown, 2);
+    cr_assert(!rl_log_throttle_pass(t, "cannot connect to A", 1000 + RL_LOG_REPEAT_MS - 1, &held));
+    cr_assert(rl_log_throttle_pass(t, "cannot connect to A", 1000 + RL_LOG_REPEAT_MS, &held));
+    cr_assert_eq(held, 500, "499 of the loop and the one just before");
+    cr_assert(rl_log_throttle_pass(t, "something else", 1000, &held));
+    cr_assert_eq(held, 0);
+    rl_log_throttle_free(t);
+    /* More distinct messages than slots: the one shown longest ago is forgotten. */
+    t = rl_log_throttle_new();
+    char text[32];
+    for (int i = 0; i <= RL_LOG_THROTTLE_SLOTS; i++) {
+        snprintf(text, sizeof(text), "m%d", i);
+        cr_assert(rl_log_throttle_pass(t, text, 20000 + i, &held), "%s", text);
+    }
+    cr_assert(rl_log_throttle_pass(t, "m0", 20100, &held), "m0's slot went to m%d",
+              RL_LOG_THROTTLE_SLOTS);
+    cr_assert(!rl_log_throttle_pass(t, "m5", 20100, &held));
+    rl_log_throttle_free(t);
+}
+
+static int logged_lines;
+static void count_line(int level, const char *message, void *opaque)
+{
+    (void)level;
+    cr_assert_not_null(message);
+    *(int *)opaque += 1;
+    logged_lines++;
+}
+
+/* rl_log throttles a handle's errors, warnings and information; debug lines all pass. */
+Test(log_throttle, rl_log_throttles_all_but_debug)
+{
+    ringlog_conf *base = ringlog_conf_new();
+    int n = 0;
+    ringlog_conf_set_log_cb(base, count_line, &n);
+    ringlog_conf *c = ringlog_conf_dup(base); /* a handle's copy: it has the throttle */
+    cr_assert_not_null(c);
+    for (int i = 0; i < 100; i++) {
+        rl_log(c, RINGLOG_LOG_WARNING, "cannot connect to %s", i % 2 ? "a" : "b");
+        rl_log(c, RINGLOG_LOG_ERROR, "refused");
+        rl_log(c, RINGLOG_LOG_DEBUG, "retrying");
+    }
+    cr_assert_eq(n, 3 + 100);
+    ringlog_conf_destroy(c);
+    ringlog_conf_destroy(base);
 }

@@ -126,6 +126,36 @@ static int preferred(const struct node *x, const char *topic)
     return first;
 }
 
+/* The live node of that id, or NULL. */
+static const struct node *live_node(const struct node *nodes, int n, int id)
+{
+    for (int i = 0; i < n; i++)
+        if (nodes[i].id == id && nodes[i].b.pid > 0)
+            return &nodes[i];
+    return NULL;
+}
+
+int ops_wait_leader(struct node *nodes, int n, const char *topic, int not, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    while (now_ms() < deadline) {
+        int agreed = -1;
+        bool all = true;
+        for (int i = 0; i < n; i++) {
+            if (nodes[i].b.pid <= 0)
+                continue;
+            int l = ops_leader_seen_by(&nodes[i], topic, NULL, NULL);
+            if (l < 0 || l == not || (agreed >= 0 && l != agreed))
+                all = false;
+            agreed = l;
+        }
+        if (all && agreed > 0 && live_node(nodes, n, agreed))
+            return agreed;
+        usleep(20 * 1000);
+    }
+    return -1;
+}
+
 int ops_wait_settled(struct node *nodes, int n, const char *topic)
 {
     int want = -1;

@@ -12,18 +12,23 @@
 #include "peer_cluster.h"
 #include "ringlog.pb-c.h"
 
-/* Creates the topic through whichever node is the controller (20 s at most). */
+/* Sends req to the live nodes in turn until one is the controller (the others answer
+ * NOT_CONTROLLER), 20 s at most; the first error code of its answer. */
+int ops_controller_call(struct node *nodes, int n, Ringlog__Request *req);
+/* Creates the topic through whichever node is the controller (20 s at most), retention
+ * unlimited (the test batches' 2023 timestamps). */
 void ops_create(struct node *nodes, int n, const char *topic, uint32_t partitions, uint32_t rf);
-/* The same with a topic config (NULL: the defaults). */
+/* The same with cfg (NULL: the broker's defaults). */
 void ops_create_with(struct node *nodes, int n, const char *topic, uint32_t partitions, uint32_t rf,
                      const Ringlog__TopicConfig *cfg);
-/* Sends an admin request to whichever live node is the controller (20 s at most); its error. */
-int ops_controller_call(struct node *nodes, int n, Ringlog__Request *req);
 /* Moves the partition's replicas to ids (the first is the preferred leader); asserts success. */
 void ops_reassign(struct node *nodes, int n, const char *topic, uint32_t partition, const int *ids,
                   int count);
 /* Partition 0 as node x sees it: its leader (-1: none), log end and high watermark. */
 int ops_leader_seen_by(const struct node *x, const char *topic, int64_t *end, int64_t *hw);
+/* The leader of partition 0 every live node agrees on, not `not` and itself live, within
+ * timeout_ms; -1 when none. */
+int ops_wait_leader(struct node *nodes, int n, const char *topic, int not, int timeout_ms);
 /* The leader every live node agrees on, once it is partition 0's preferred replica. */
 int ops_wait_settled(struct node *nodes, int n, const char *topic);
 /* Waits until node x's high watermark of partition 0 reaches hw; false after 15 s. */

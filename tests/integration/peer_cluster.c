@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,11 +74,17 @@ void start(struct node *x)
 void cleanup(struct node *nodes, int n)
 {
     for (int i = 0; i < n; i++) {
-        if (nodes[i].b.pid > 0)
+        if (nodes[i].dir[0] == '\0')
+            continue;
+        if (nodes[i].b.pid > 0) {
+            kill(nodes[i].b.pid, SIGCONT); /* a paused one must hear the TERM */
             cr_expect_eq(broker_stop(&nodes[i].b), 0, "node %d did not stop cleanly", nodes[i].id);
+        }
         snprintf(nodes[i].b.data_dir, sizeof(nodes[i].b.data_dir), "%s", nodes[i].dir);
         snprintf(nodes[i].b.log_path, sizeof(nodes[i].b.log_path), "%s.log", nodes[i].dir);
         broker_remove_data(&nodes[i].b);
+        nodes[i].dir[0] = '\0';
+        nodes[i].b.pid = 0;
     }
 }
 

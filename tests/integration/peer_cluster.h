@@ -16,7 +16,7 @@ struct node {
     struct broker_proc b;
     int id;
     uint16_t port, metrics_port;
-    char dir[512];
+    char dir[512];        /* "" once cleaned up */
     const char *extra[4]; /* more flags for start(), NULL-terminated */
 };
 
@@ -29,7 +29,8 @@ void plan(struct node *nodes, int n);
 /* Makes the node's data directory belong to cluster `id` before it starts. */
 void set_cluster_id(struct node *x, const char *id);
 void start(struct node *x);
-/* Stops (SIGTERM, asserting a clean exit) every broker still running; removes the data. */
+/* Stops (SIGCONT, then SIGTERM, expecting a clean exit) every broker still running, removes
+ * the data and forgets the node; nodes already cleaned up are skipped. */
 void cleanup(struct node *nodes, int n);
 /* The value of one series (e.g. `ringlog_peer_link_up{node="2"}`), or -1. */
 long metric(const struct node *x, const char *series);

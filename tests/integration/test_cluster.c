@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -20,6 +21,8 @@
 
 #include "batch.h"
 #include "broker_proc.h"
+#include "cluster_ops.h"
+#include "peer_cluster.h"
 #include "wire.h"
 
 static void stop_cluster(void);
@@ -29,55 +32,21 @@ TestSuite(cluster, .timeout = 180, .fini = stop_cluster);
 
 #define MAX_NODES 6
 
-struct node {
-    struct broker_proc b;
-    int id;
-    uint16_t port;
-    char dir[512];
-};
-
+/* The brokers of the running test (peer_cluster.h), ids 1..nnodes; cluster_ops.h acts on them. */
 static struct node nodes[MAX_NODES];
-static int nnodes = 3; /* brokers of the running test */
-static char peers_arg[512];
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void start(struct node *x)
-{
-    char id[16], listen[64];
-    snprintf(id, sizeof(id), "%d", x->id);
-    snprintf(listen, sizeof(listen), "127.0.0.1:%u", x->port);
-    /* Six brokers share two cores: one shard each beyond four. */
-    const char *args[] = {"--node-id", id,       "--peers",   peers_arg,
-                          "--listen",  listen,   "--shards",  nnodes > 4 ? "1" : "2",
-                          "--flush",   "always", "--metrics", "off",
-                          NULL};
-    cr_assert_eq(broker_start(&x->b, x->dir, args), 0, "node %d did not start", x->id);
-}
+static int controller_seen(const struct node *x);
+static int nnodes = 3;
 
 static void start_cluster_of(int n)
 {
     cr_assert(n >= 1 && n <= MAX_NODES);
     nnodes = n;
-    size_t len = 0;
+    plan(nodes, nnodes);
     for (int i = 0; i < nnodes; i++) {
-        struct node *x = &nodes[i];
-        memset(x, 0, sizeof(*x));
-        x->id = i + 1;
-        x->port = wire_free_port();
-        const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-        snprintf(x->dir, sizeof(x->dir), "%s/ringlog-cluster-XXXXXX", tmp);
-        cr_assert_not_null(mkdtemp(x->dir));
-        len += (size_t)snprintf(peers_arg + len, sizeof(peers_arg) - len, "%s%d@127.0.0.1:%u",
-                                i ? "," : "", x->id, x->port);
-    }
-    for (int i = 0; i < nnodes; i++)
+        nodes[i].extra[0] = "--shards"; /* six brokers share two cores */
+        nodes[i].extra[1] = nnodes > 4 ? "1" : "2";
         start(&nodes[i]);
+    }
 }
 
 static void start_cluster(void)
@@ -87,21 +56,7 @@ static void start_cluster(void)
 
 static void stop_cluster(void)
 {
-    for (int i = 0; i < MAX_NODES; i++) {
-        if (nodes[i].dir[0] == '\0')
-            continue;
-        if (nodes[i].b.pid > 0)
-            kill(nodes[i].b.pid, SIGCONT); /* a paused one must hear the TERM */
-        if (nodes[i].b.pid > 0)
-            cr_expect_eq(broker_stop(&nodes[i].b), 0, "node %d did not stop cleanly", i + 1);
-        char dir[512];
-        memcpy(dir, nodes[i].dir, sizeof(dir));
-        snprintf(nodes[i].b.data_dir, sizeof(nodes[i].b.data_dir), "%s", dir);
-        snprintf(nodes[i].b.log_path, sizeof(nodes[i].b.log_path), "%s.log", dir);
-        broker_remove_data(&nodes[i].b);
-        nodes[i].dir[0] = '\0';
-        nodes[i].b.pid = 0;
-    }
+    cleanup(nodes, MAX_NODES);
 }
 
 static struct node *node_by_id(int id)
@@ -110,171 +65,44 @@ static struct node *node_by_id(int id)
     return &nodes[id - 1];
 }
 
-/* Creates the topic through whichever broker is the controller (others say NOT_CONTROLLER),
- * with cfg (NULL: the defaults). */
+/* The steps of cluster_ops.h on this test's brokers, which nodes are named by id. */
 static void create_replicated_with(const char *topic, uint32_t partitions, uint32_t rf,
                                    const Ringlog__TopicConfig *cfg)
 {
-    int64_t deadline = now_ms() + 20000;
-    for (int attempt = 0; now_ms() < deadline; attempt++) {
-        struct node *x = &nodes[attempt % nnodes];
-        if (x->b.pid <= 0)
-            continue;
-        int fd = wire_connect(x->port);
-        cr_assert(fd >= 0);
-        Ringlog__Response *r = cfg ? wire_create_topic_full(fd, topic, partitions, rf, cfg)
-                                   : wire_create_topic_replicated(fd, topic, partitions, rf);
-        close(fd);
-        cr_assert_not_null(r);
-        int err = wire_first_error(r);
-        ringlog__response__free_unpacked(r, NULL);
-        if (err == RINGLOG__ERROR_CODE__NONE)
-            return;
-        cr_assert_eq(err, RINGLOG__ERROR_CODE__NOT_CONTROLLER, "create: error %d", err);
-        usleep(50 * 1000);
-    }
-    cr_assert_fail("no controller took the topic within 20 s");
+    if (cfg)
+        ops_create_with(nodes, nnodes, topic, partitions, rf, cfg);
+    else
+        ops_create(nodes, nnodes, topic, partitions, rf);
 }
 
 static void create_replicated(const char *topic, uint32_t partitions, uint32_t rf)
 {
-    create_replicated_with(topic, partitions, rf, NULL);
+    ops_create(nodes, nnodes, topic, partitions, rf);
 }
 
-/* What broker x says of partition 0 of topic: its leader (-1 none) and, if asked, log end. */
 static int leader_seen_by(const struct node *x, const char *topic, int64_t *end, int64_t *hw)
 {
-    int fd = wire_connect(x->port);
-    if (fd < 0)
-        return -1;
-    Ringlog__Response *r = wire_metadata(fd, topic);
-    close(fd);
-    int leader = -1;
-    if (r && r->body_case == RINGLOG__RESPONSE__BODY_METADATA && r->metadata->n_topics == 1 &&
-        r->metadata->topics[0]->error == 0 && r->metadata->topics[0]->n_partitions > 0) {
-        Ringlog__PartitionMetadata *pm = r->metadata->topics[0]->partitions[0];
-        leader = pm->leader;
-        if (end)
-            *end = pm->log_end_offset;
-        if (hw)
-            *hw = pm->high_watermark;
-    }
-    if (r)
-        ringlog__response__free_unpacked(r, NULL);
-    return leader;
+    return ops_leader_seen_by(x, topic, end, hw);
 }
 
-/* The leader every live replica agrees on, within timeout_ms; -1 when none. */
 static int wait_leader(const char *topic, int not, int timeout_ms)
 {
-    int64_t deadline = now_ms() + timeout_ms;
-    while (now_ms() < deadline) {
-        int agreed = -1;
-        bool all = true;
-        for (int i = 0; i < nnodes; i++) {
-            if (nodes[i].b.pid <= 0)
-                continue;
-            int l = leader_seen_by(&nodes[i], topic, NULL, NULL);
-            if (l < 0 || l == not || (agreed >= 0 && l != agreed))
-                all = false;
-            agreed = l;
-        }
-        if (all && agreed > 0 && node_by_id(agreed)->b.pid > 0)
-            return agreed;
-        usleep(20 * 1000);
-    }
-    return -1;
+    return ops_wait_leader(nodes, nnodes, topic, not, timeout_ms);
 }
 
-/* The first replica of partition 0 (its preferred leader), as broker x says. */
-static int preferred_replica(const struct node *x, const char *topic)
-{
-    int fd = wire_connect(x->port);
-    cr_assert(fd >= 0);
-    Ringlog__Response *r = wire_metadata(fd, topic);
-    close(fd);
-    cr_assert_not_null(r);
-    int first = -1;
-    if (r->metadata->n_topics == 1 && r->metadata->topics[0]->n_partitions > 0 &&
-        r->metadata->topics[0]->partitions[0]->n_replicas > 0)
-        first = r->metadata->topics[0]->partitions[0]->replicas[0];
-    ringlog__response__free_unpacked(r, NULL);
-    return first;
-}
-
-/* Leadership settled where placement wants it (leaders move to their preferred
- * replica a few seconds after an election): the leader every replica agrees on. */
 static int wait_settled(const char *topic)
 {
-    int preferred = -1;
-    for (int i = 0; i < 200 && preferred < 0; i++, usleep(20 * 1000))
-        preferred = preferred_replica(&nodes[0], topic); /* once the topic is applied there */
-    cr_assert_gt(preferred, 0);
-    int leader = -1;
-    int64_t deadline = now_ms() + 15000;
-    while (now_ms() < deadline && (leader = wait_leader(topic, -1, 2000)) != preferred)
-        usleep(50 * 1000);
-    cr_assert_eq(leader, preferred, "leadership did not settle on the preferred replica");
-    return leader;
+    return ops_wait_settled(nodes, nnodes, topic);
 }
 
-/* Produces batch `seq` (3 records "m<seq>-i") with acks=all; returns the error code. */
 static int produce_seq(int leader, const char *topic, int seq)
 {
-    uint8_t batch[4096];
-    char prefix[32];
-    snprintf(prefix, sizeof(prefix), "m%d", seq);
-    size_t len = wire_build_batch(batch, sizeof(batch), prefix, 3, -1, -1, -1);
-    int fd = wire_connect(node_by_id(leader)->port);
-    if (fd < 0)
-        return -1;
-    Ringlog__Response *r = wire_produce(fd, topic, 0, -1, batch, len);
-    close(fd);
-    if (!r)
-        return -1;
-    int err = wire_first_error(r);
-    ringlog__response__free_unpacked(r, NULL);
-    return err;
+    return ops_produce(node_by_id(leader), topic, seq);
 }
 
-/* Reads partition 0 from `from` at x up to its high watermark; counts each batch prefix seen. */
 static int64_t read_all(const struct node *x, const char *topic, int *seen, int max_seq)
 {
-    int fd = wire_connect(x->port);
-    cr_assert(fd >= 0);
-    int64_t offset = 0, hw = -1;
-    for (int guard = 0; guard < 10000; guard++) {
-        Ringlog__Response *r = wire_fetch(fd, topic, 0, offset, 0, 0);
-        cr_assert_not_null(r);
-        cr_assert_eq(wire_first_error(r), 0);
-        Ringlog__FetchPartitionResult *pr = r->fetch->topics[0]->partitions[0];
-        hw = pr->high_watermark;
-        struct rl_batch_iter it;
-        const uint8_t *b;
-        struct rl_batch_header h;
-        rl_batch_iter_init(&it, pr->records.data, pr->records.len, 1 << 24);
-        size_t got = 0;
-        while (rl_batch_iter_next(&it, &b, &h) == RL_OK) {
-            got++;
-            cr_assert_eq(h.base_offset, offset, "offsets are gap-free: %lld after %lld",
-                         (long long)h.base_offset, (long long)offset);
-            offset = rl_batch_last_offset(&h) + 1;
-            struct rl_record_iter ri;
-            struct rl_record rec;
-            cr_assert_eq(rl_record_iter_init(&ri, b, &h), RL_OK);
-            cr_assert_eq(rl_record_iter_next(&ri, &rec), RL_OK);
-            int seq = atoi((const char *)rec.value + 1);
-            cr_assert(seq >= 0 && seq < max_seq);
-            seen[seq]++;
-        }
-        ringlog__response__free_unpacked(r, NULL);
-        if (got == 0 && offset >= hw)
-            break;
-        if (got == 0)
-            offset++; /* a control batch (epoch marker): consumers skip it */
-    }
-    close(fd);
-    return hw;
+    return ops_read_all(x, topic, seen, max_seq);
 }
 
 Test(cluster, acks_all_survives_a_killed_leader_and_the_restarted_broker_catches_up)
@@ -516,6 +344,73 @@ Test(cluster, cluster_status_names_the_dead_broker_and_the_under_replicated_part
     cr_assert_null(strstr(out, ",3\n"), "the dead broker is no in-sync replica: %s", out);
 }
 
+/* The lines of a text file, counted, and whether any line is there twice. */
+static int count_lines(const char *path, bool *repeated)
+{
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "%s", path);
+    static char lines[256][512];
+    int n = 0;
+    *repeated = false;
+    char line[512];
+    while (fgets(line, sizeof(line), f)) {
+        for (int i = 0; i < n && i < 256; i++)
+            *repeated |= strcmp(lines[i], line) == 0;
+        if (n < 256)
+            snprintf(lines[n], sizeof(lines[n]), "%s", line);
+        n++;
+    }
+    fclose(f);
+    return n;
+}
+
+/*
+ * `ringlog produce` while two of three brokers are down for 4 s (reconnect
+ * backoff capped at 20 ms, as a user may set it): every retry failed with
+ * a line on stderr, and the two brokers' lines interleaved so a check
+ * against the last line let them all through (hundreds of lines). Each
+ * distinct message is said once; the produce still completes.
+ */
+Test(cluster, the_cli_says_each_retried_error_once_while_brokers_are_down)
+{
+    start_cluster();
+    create_replicated("loud", 3, 3);
+    wait_settled("loud");
+    char bin[600], err_path[] = "/tmp/ringlog-cli-err-XXXXXX", cmd[2048];
+    test_bin_path("ringlog", bin, sizeof(bin));
+    int efd = mkstemp(err_path);
+    cr_assert_geq(efd, 0);
+    close(efd);
+    snprintf(cmd, sizeof(cmd),
+             "i=0; while [ $i -lt 60 ]; do echo m$i; i=$((i+1)); sleep 0.1; done | "
+             "%s --bootstrap 127.0.0.1:%u,127.0.0.1:%u,127.0.0.1:%u produce loud --acks all "
+             "-X reconnect.backoff.max.ms=20 2>%s",
+             bin, nodes[0].port, nodes[1].port, nodes[2].port, err_path);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    usleep(1000 * 1000);
+    for (int id = 1; id <= 2; id++) {
+        broker_kill(&node_by_id(id)->b);
+        node_by_id(id)->b.pid = 0;
+    }
+    usleep(4000 * 1000);
+    for (int id = 1; id <= 2; id++)
+        start(node_by_id(id));
+    int st = pclose(p);
+    bool repeated;
+    int lines = count_lines(err_path, &repeated);
+    char shown[8192] = "";
+    FILE *f = fopen(err_path, "r");
+    size_t got = f ? fread(shown, 1, sizeof(shown) - 1, f) : 0;
+    shown[got] = '\0';
+    if (f)
+        fclose(f);
+    unlink(err_path);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "produce failed: %s", shown);
+    cr_assert(!repeated, "a line was said twice:\n%s", shown);
+    cr_assert_leq(lines, 12, "%d lines:\n%s", lines, shown);
+}
+
 /* ------------------------------------------------- reassignment (item 4) */
 
 /* Partition p of topic as broker x describes it. */
@@ -582,29 +477,11 @@ static bool moved_to(const char *topic, uint32_t p, const int *want, int n)
     return true;
 }
 
-/* A ReassignPartitions or DecommissionBroker request, sent to whichever broker is the controller.
- */
+/* A ReassignPartitions or DecommissionBroker request, sent to whichever broker is the
+ * controller. */
 static int controller_request(Ringlog__Request *req)
 {
-    int64_t deadline = now_ms() + 20000;
-    for (int attempt = 0; now_ms() < deadline; attempt++) {
-        struct node *x = &nodes[attempt % nnodes];
-        if (x->b.pid <= 0)
-            continue;
-        int fd = wire_connect(x->port);
-        cr_assert(fd >= 0);
-        req->correlation_id = 0;
-        Ringlog__Response *r = wire_call(fd, req);
-        close(fd);
-        cr_assert_not_null(r);
-        int err = wire_first_error(r);
-        ringlog__response__free_unpacked(r, NULL);
-        if (err != RINGLOG__ERROR_CODE__NOT_CONTROLLER)
-            return err;
-        usleep(50 * 1000);
-    }
-    cr_assert_fail("no controller answered within 20 s");
-    return -1;
+    return ops_controller_call(nodes, nnodes, req);
 }
 
 static int reassign(const char *topic, uint32_t p, const int *ids, int n)
@@ -750,6 +627,90 @@ Test(cluster, reassignment_under_load_moves_the_leader_out_and_loses_nothing)
     cr_assert(partition_dir_exists(node_by_id(spare), "moving", 0));
 }
 
+/* Watches x's topics/ and topics/<topic>/ (when they exist) for new entries: an inotify fd. */
+static int watch_topic_dirs(const struct node *x, const char *topic)
+{
+    int fd = inotify_init1(IN_NONBLOCK);
+    cr_assert_geq(fd, 0);
+    char path[700];
+    snprintf(path, sizeof(path), "%s/topics", x->dir);
+    int watches = inotify_add_watch(fd, path, IN_CREATE) >= 0;
+    snprintf(path, sizeof(path), "%s/topics/%s", x->dir, topic);
+    watches += inotify_add_watch(fd, path, IN_CREATE) >= 0;
+    cr_assert_gt(watches, 0, "%s/topics exists", x->dir);
+    return fd;
+}
+
+/* Whether an entry named `name` was created under a watched directory (drains the events). */
+static bool created(int fd, const char *a, const char *b)
+{
+    char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+    bool seen = false;
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof(buf))) > 0) {
+        for (char *p = buf; p < buf + n;) {
+            struct inotify_event *e = (struct inotify_event *)p;
+            if (e->len > 0 && (strcmp(e->name, a) == 0 || strcmp(e->name, b) == 0))
+                seen = true;
+            p += sizeof(*e) + e->len;
+        }
+    }
+    return seen;
+}
+
+/*
+ * A broker whose replica a move took away, and deleted, does not open it
+ * again when it restarts: replaying the metadata log, the topic's creation
+ * names it before the move does (it used to open the replica, recreating
+ * its directory, until it replayed the move and a member told it it was
+ * out); it remembers what it deleted (meta/removed_replicas).
+ */
+Test(cluster, a_restarted_broker_does_not_reopen_a_replica_moved_off_it)
+{
+    start_cluster_of(4);
+    create_replicated("gone", 1, 3);
+    int leader = wait_settled("gone");
+    struct pview v;
+    cr_assert(leader_view("gone", 0, &v) && v.n == 3);
+    int victim = 0, spare = 0, target[3], k = 0;
+    for (int i = 0; i < 3; i++)
+        victim = v.replicas[i] != leader ? v.replicas[i] : victim;
+    for (int id = 1; id <= 4; id++)
+        spare = has(v.replicas, v.n, id) ? spare : id;
+    for (int i = 0; i < 3; i++)
+        target[k++] = v.replicas[i] == victim ? spare : v.replicas[i];
+    for (int seq = 0; seq < 5; seq++)
+        cr_assert_eq(produce_seq(leader, "gone", seq), 0);
+    cr_assert_eq(reassign("gone", 0, target, 3), 0);
+    int64_t deadline = now_ms() + 30000;
+    while (!moved_to("gone", 0, target, 3) && now_ms() < deadline)
+        usleep(50 * 1000);
+    cr_assert(moved_to("gone", 0, target, 3), "the move did not finish");
+    struct node *x = node_by_id(victim);
+    cr_assert(dirs_gone(x, "gone", 1), "node %d keeps the replica it left", victim);
+    cr_assert_eq(broker_stop(&x->b), 0);
+    int watch = watch_topic_dirs(x, "gone");
+    start(x);
+    /* Replayed up to the move: it names the new replicas. */
+    deadline = now_ms() + 20000;
+    bool replayed = false;
+    while (!replayed && now_ms() < deadline) {
+        replayed = view_of(x, "gone", 0, &v) && v.n == 3 && !has(v.replicas, v.n, victim);
+        if (!replayed)
+            usleep(20 * 1000);
+    }
+    cr_assert(replayed, "node %d did not replay the move", victim);
+    usleep(1000 * 1000); /* a removal notice would come within this */
+    bool reopened = created(watch, "gone", "0");
+    close(watch);
+    cr_assert(!reopened, "node %d created the replica's directory again on restart", victim);
+    cr_assert(!partition_dir_exists(x, "gone", 0));
+    /* The group goes on without it. */
+    int l = wait_leader("gone", -1, 5000);
+    cr_assert_gt(l, 0);
+    cr_assert_eq(produce_seq(l, "gone", 5), 0);
+}
+
 /*
  * Decommissioning a broker moves every replica it holds to the others and
  * places no new topic's replica on it; a restart of the cluster keeps it so
@@ -802,8 +763,8 @@ Test(cluster, decommission_moves_every_replica_off_the_broker)
         start(&nodes[i]);
     done = off_broker("spread", 4, gone, 30000);
     cr_assert(done, "after a restart the partitions are back on their new replicas, in sync");
-    /* Replaying the metadata log opens the creation's replicas again for a moment; a member
-     * tells each it was removed, and it goes. */
+    /* Replaying the metadata log does not open the creation's replicas again: the broker
+     * remembers the ones it deleted (meta/removed_replicas). */
     cr_assert(dirs_gone(node_by_id(gone), "spread", 4),
               "broker %d holds a replica's files again after the restart", gone);
 }
@@ -963,6 +924,126 @@ Test(cluster, a_replica_added_after_retention_starts_at_the_log_start)
     while (!moved_to("kept", 0, all, 3) && now_ms() < deadline)
         usleep(100 * 1000);
     cr_assert(moved_to("kept", 0, all, 3), "node %d did not catch up from the log start", all[2]);
+}
+
+/* Sends DeleteRecords of partition 0 of topic up to offset on fd, without reading the answer. */
+static void send_delete_records(int fd, const char *topic, int64_t offset)
+{
+    Ringlog__DeleteRecordsPartition dp = RINGLOG__DELETE_RECORDS_PARTITION__INIT;
+    Ringlog__DeleteRecordsPartition *dpp = &dp;
+    dp.offset = offset;
+    Ringlog__DeleteRecordsTopic dt = RINGLOG__DELETE_RECORDS_TOPIC__INIT;
+    Ringlog__DeleteRecordsTopic *dtp = &dt;
+    dt.topic = (char *)topic;
+    dt.n_partitions = 1;
+    dt.partitions = &dpp;
+    Ringlog__DeleteRecordsRequest dr = RINGLOG__DELETE_RECORDS_REQUEST__INIT;
+    dr.n_topics = 1;
+    dr.topics = &dtp;
+    dr.timeout_ms = 20000;
+    Ringlog__Request req = RINGLOG__REQUEST__INIT;
+    req.body_case = RINGLOG__REQUEST__BODY_DELETE_RECORDS;
+    req.delete_records = &dr;
+    cr_assert_eq(wire_send(fd, &req), 0);
+}
+
+/*
+ * DeleteRecords on a cluster is answered once every live broker holding a
+ * replica has applied the new start (docs/PROTOCOL.md): it was answered
+ * once the controller had, while a follower could still serve the deleted
+ * records and, elected leader, go on serving them. A follower paused
+ * during the request holds the answer back; after it, no replica, and no
+ * new leader after the old one is killed, serves below the new start.
+ */
+Test(cluster, delete_records_is_answered_once_every_replica_applied_it)
+{
+    start_cluster();
+    create_replicated("dr", 1, 3);
+    int leader = wait_settled("dr");
+    for (int seq = 0; seq < 20; seq++)
+        cr_assert_eq(produce_seq(leader, "dr", seq), 0);
+    for (int i = 0; i < nnodes; i++) {
+        int64_t end = 0, hw = 0, deadline = now_ms() + 10000;
+        while (hw < 60 && now_ms() < deadline)
+            leader_seen_by(&nodes[i], "dr", &end, &hw), usleep(20 * 1000);
+        cr_assert_geq(hw, 60, "node %d's high watermark", i + 1);
+    }
+    int ctl = -1;
+    for (int i = 0; i < 100 && ctl <= 0; i++, usleep(50 * 1000))
+        ctl = controller_seen(&nodes[0]);
+    cr_assert_gt(ctl, 0);
+    struct node *paused = node_by_id(ctl % nnodes + 1);
+    int fd = wire_connect(node_by_id(ctl)->port);
+    cr_assert(fd >= 0);
+    cr_assert_eq(kill(paused->b.pid, SIGSTOP), 0);
+    send_delete_records(fd, "dr", 30);
+    Ringlog__Response *r = wire_recv(fd, 1000);
+    cr_assert_eq(kill(paused->b.pid, SIGCONT), 0);
+    bool early = r != NULL;
+    if (r)
+        ringlog__response__free_unpacked(r, NULL);
+    cr_assert(!early, "answered while node %d, a replica, had not applied it", paused->id);
+    r = wire_recv(fd, 20000);
+    close(fd);
+    cr_assert_not_null(r);
+    cr_assert_eq(wire_first_error(r), 0, "%s", r->error_message);
+    cr_assert_eq(r->delete_records->topics[0]->partitions[0]->low_watermark, 30);
+    ringlog__response__free_unpacked(r, NULL);
+    for (int i = 0; i < nnodes; i++) {
+        cr_assert_eq(ops_fetch_error(&nodes[i], "dr", 0, NULL),
+                     RINGLOG__ERROR_CODE__OFFSET_OUT_OF_RANGE, "node %d serves below the new start",
+                     i + 1);
+        cr_assert_eq(ops_fetch_error(&nodes[i], "dr", 30, NULL), 0, "node %d", i + 1);
+    }
+    /* The leader killed: whichever replica leads now serves nothing below it either. */
+    broker_kill(&node_by_id(leader)->b);
+    node_by_id(leader)->b.pid = 0;
+    int next = wait_leader("dr", leader, 5000);
+    cr_assert_gt(next, 0);
+    cr_assert_eq(ops_fetch_error(node_by_id(next), "dr", 3, NULL),
+                 RINGLOG__ERROR_CODE__OFFSET_OUT_OF_RANGE);
+}
+
+/*
+ * A restarted broker replays the metadata log from its start: until it has
+ * caught up it does not know every topic, and it said UNKNOWN_TOPIC for
+ * those it had not replayed yet, which a producer took as final ("produce
+ * to loud: UNKNOWN_TOPIC" while brokers came back). It answers Metadata
+ * with a retriable LEADER_NOT_AVAILABLE until it has caught up.
+ */
+Test(cluster, a_restarted_broker_does_not_call_a_topic_unknown_while_it_replays)
+{
+    start_cluster();
+    char name[16];
+    for (int i = 0; i < 24; i++) {
+        snprintf(name, sizeof(name), "t%02d", i);
+        create_replicated(name, 1, 3);
+    }
+    struct node *x = &nodes[2];
+    int64_t end = 0, hw = 0, deadline = now_ms() + 20000;
+    while (leader_seen_by(x, name, &end, &hw) < 0 && now_ms() < deadline)
+        usleep(20 * 1000);
+    cr_assert_eq(broker_stop(&x->b), 0);
+    start(x);
+    int unknown = 0, known = 0, loading = 0;
+    deadline = now_ms() + 20000;
+    while (!known && now_ms() < deadline) {
+        int fd = wire_connect(x->port);
+        cr_assert(fd >= 0);
+        Ringlog__Response *r = wire_metadata(fd, name);
+        close(fd);
+        cr_assert_not_null(r);
+        if (r->error == RINGLOG__ERROR_CODE__LEADER_NOT_AVAILABLE)
+            loading++;
+        else if (r->metadata->topics[0]->error == RINGLOG__ERROR_CODE__UNKNOWN_TOPIC)
+            unknown++;
+        else
+            known = r->metadata->topics[0]->error == 0;
+        ringlog__response__free_unpacked(r, NULL);
+    }
+    cr_log_info("%d answers while replaying", loading);
+    cr_assert(known, "node 3 never knew %s again", name);
+    cr_assert_eq(unknown, 0, "%d answers said %s does not exist", unknown, name);
 }
 
 /*

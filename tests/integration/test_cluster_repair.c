@@ -90,8 +90,13 @@ static void produce_range(const struct node *leader, const char *topic, int from
         int err = ops_produce(leader, topic, seq);
         int64_t deadline = now_ms() + 20000;
         while (err != 0 && now_ms() < deadline) {
-            /* info, not warn: criterion 2.4 exits 1 after a warning, every test passed or not */
-            cr_log_info("batch %d: error %d from node %d; retrying", seq, err, leader->id);
+            /* cr_log_info, never cr_log_warn: Criterion 2.4 exits 1 after any warning, all
+             * tests passing (ctest then failed this suite whenever a loaded machine made it
+             * retry). Said once per batch, retried every 20 ms. */
+            if (!retried[seq])
+                cr_log_info("batch %d: error %d from node %d; retrying", seq, err, leader->id);
+            else
+                usleep(20 * 1000);
             retried[seq] = true;
             int l = live_leader(topic);
             cr_assert_gt(l, 0, "no leader");
@@ -294,7 +299,7 @@ Test(cluster_repair, an_uncommitted_bad_batch_only_the_leader_has_does_not_wedge
     /* On a machine loaded enough to stretch the pause past an election timeout, the leader may
      * have lost leadership first and the core truncated the batch instead: then no drop. */
     if (!wait_log(l, 0, "no other replica holds it"))
-        cr_log_warn("the leader lost leadership before it found the batch: no drop needed");
+        cr_log_info("the leader lost leadership before it found the batch: no drop needed");
     int64_t hw = 0;
     ops_leader_seen_by(node_id(now_leader), "u", NULL, &hw);
     for (int i = 0; i < NODES; i++)
