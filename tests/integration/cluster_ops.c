@@ -64,8 +64,8 @@ void ops_create(struct node *nodes, int n, const char *topic, uint32_t partition
     ops_create_with(nodes, n, topic, partitions, rf, NULL);
 }
 
-void ops_reassign(struct node *nodes, int n, const char *topic, uint32_t partition, const int *ids,
-                  int count)
+int ops_reassign_error(struct node *nodes, int n, const char *topic, uint32_t partition,
+                       const int *ids, int count)
 {
     int32_t reps[8];
     cr_assert(count >= 1 && count <= 8);
@@ -83,7 +83,13 @@ void ops_reassign(struct node *nodes, int n, const char *topic, uint32_t partiti
     Ringlog__Request req = RINGLOG__REQUEST__INIT;
     req.body_case = RINGLOG__REQUEST__BODY_REASSIGN_PARTITIONS;
     req.reassign_partitions = &rr;
-    int err = ops_controller_call(nodes, n, &req);
+    return ops_controller_call(nodes, n, &req);
+}
+
+void ops_reassign(struct node *nodes, int n, const char *topic, uint32_t partition, const int *ids,
+                  int count)
+{
+    int err = ops_reassign_error(nodes, n, topic, partition, ids, count);
     cr_assert_eq(err, RINGLOG__ERROR_CODE__NONE, "reassign %s-%u: error %d", topic, partition, err);
 }
 

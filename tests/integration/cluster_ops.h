@@ -21,7 +21,11 @@ void ops_create(struct node *nodes, int n, const char *topic, uint32_t partition
 /* The same with cfg (NULL: the broker's defaults). */
 void ops_create_with(struct node *nodes, int n, const char *topic, uint32_t partitions, uint32_t rf,
                      const Ringlog__TopicConfig *cfg);
-/* Moves the partition's replicas to ids (the first is the preferred leader); asserts success. */
+/* Asks the controller to move the partition's replicas to ids (the first is the preferred
+ * leader); the answer's error code. */
+int ops_reassign_error(struct node *nodes, int n, const char *topic, uint32_t partition,
+                       const int *ids, int count);
+/* The same, asserting success. */
 void ops_reassign(struct node *nodes, int n, const char *topic, uint32_t partition, const int *ids,
                   int count);
 /* Partition 0 as node x sees it: its leader (-1: none), log end and high watermark. */

@@ -488,22 +488,7 @@ static int controller_request(Ringlog__Request *req)
 
 static int reassign(const char *topic, uint32_t p, const int *ids, int n)
 {
-    int32_t reps[8];
-    for (int i = 0; i < n; i++)
-        reps[i] = ids[i];
-    Ringlog__PartitionMove m = RINGLOG__PARTITION_MOVE__INIT;
-    Ringlog__PartitionMove *mp = &m;
-    m.topic = (char *)topic;
-    m.partition = p;
-    m.n_replicas = (size_t)n;
-    m.replicas = reps;
-    Ringlog__ReassignPartitionsRequest rr = RINGLOG__REASSIGN_PARTITIONS_REQUEST__INIT;
-    rr.n_moves = 1;
-    rr.moves = &mp;
-    Ringlog__Request req = RINGLOG__REQUEST__INIT;
-    req.body_case = RINGLOG__REQUEST__BODY_REASSIGN_PARTITIONS;
-    req.reassign_partitions = &rr;
-    return controller_request(&req);
+    return ops_reassign_error(nodes, nnodes, topic, p, ids, n);
 }
 
 static bool partition_dir_exists(const struct node *x, const char *topic, uint32_t p)
