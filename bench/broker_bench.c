@@ -181,6 +181,23 @@ static void on_delivery_batch(const ringlog_delivery_batch *db, void *opaque)
 }
 
 /*
+ * Waits for a paced producer's next slot. With reports served on this
+ * thread it waits in ringlog_poll_us, so each report is timed when its
+ * answer arrives, as an application blocked in poll would see it; a plain
+ * sleep would time every report at the next slot instead (up to 1/rate
+ * late: +100 us at p50 for 5,000 msgs/s).
+ */
+static void wait_slot(struct worker *w, uint64_t t)
+{
+    if (w->b->o.io_callbacks) {
+        bench_sleep_until_ns(t, &g_stop);
+        return;
+    }
+    for (uint64_t now = bench_mono_ns(); now < t && !g_stop; now = bench_mono_ns())
+        ringlog_poll_us(w->p, (int64_t)((t - now + 999) / 1000));
+}
+
+/*
  * Hands recs[0, n) to the library: one ringlog_produce_batch call, or one
  * ringlog_produce per record with --produce-batch 1. A record the library
  * refuses is counted as an error and skipped, as with single produces.
@@ -263,7 +280,7 @@ static void *producer_main(void *arg)
                 if (intended > now + early_ns) {
                     if (n > 0)
                         break; /* send what is due first */
-                    bench_sleep_until_ns(intended, &g_stop);
+                    wait_slot(w, intended);
                     now = bench_mono_ns();
                 }
                 /* Late: from the intended time (no coordinated omission). Early: from now,

@@ -319,13 +319,6 @@ bool rl_cluster_in_callback(struct rl_cluster *cl)
     return cl->serving && pthread_equal(cl->server, pthread_self());
 }
 
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void broker_stats(struct rl_sbuf *sb, struct rl_broker *b)
 {
     static const char *const STATES[] = {"DOWN", "CONNECTING", "UP"};
@@ -364,7 +357,7 @@ static int64_t stats_tick(struct rl_cluster *cl, int64_t now)
     rl_sbuf_printf(&sb, "{\"name\":");
     rl_sbuf_json_str(&sb, cl->conf->client_id);
     rl_sbuf_printf(&sb, ",\"type\":\"%s\",\"ts\":%lld,\"time\":%lld,", cl->hooks.kind,
-                   (long long)now_us(), (long long)ts.tv_sec);
+                   (long long)rl_now_us(), (long long)ts.tv_sec);
     if (cl->hooks.stats)
         cl->hooks.stats(cl->hooks.owner, &sb);
     rl_sbuf_printf(&sb, "\"brokers\":[");
@@ -791,7 +784,7 @@ static int broker_send(struct rl_cluster *cl, struct rl_broker *b, Ringlog__Requ
                                 .ctx = ctx,
                                 .deadline =
                                     rl_now_ms() + cl->conf->request_timeout_ms + extra_timeout_ms,
-                                .sent_us = extra_timeout_ms > 0 ? 0 : now_us()};
+                                .sent_us = extra_timeout_ms > 0 ? 0 : rl_now_us()};
         if (inflight_push(b, &f) != RINGLOG_OK)
             return RINGLOG_ERR_NOMEM;
     }
@@ -847,7 +840,7 @@ static void broker_read(struct rl_cluster *cl, struct rl_broker *b)
             b->if_count--;
             b->reported_down = false; /* it answers: the outage, if any, is over */
             if (f.sent_us) {
-                int64_t rtt = now_us() - f.sent_us;
+                int64_t rtt = rl_now_us() - f.sent_us;
                 b->rtt_sum_us += rtt;
                 b->rtt_min_us = b->rtt_cnt == 0 || rtt < b->rtt_min_us ? rtt : b->rtt_min_us;
                 b->rtt_max_us = rtt > b->rtt_max_us ? rtt : b->rtt_max_us;

@@ -91,6 +91,13 @@ int64_t rl_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t rl_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static void set_err(char *buf, size_t len, const char *fmt, const char *a, int port, const char *b)
 {
     if (buf && len)

@@ -202,5 +202,7 @@ int rl_conn_wait_closed(struct rl_conn *c, int timeout_ms);
 
 /* Milliseconds of CLOCK_MONOTONIC. */
 int64_t rl_now_ms(void);
+/* The monotonic clock in microseconds. */
+int64_t rl_now_us(void);
 
 #endif

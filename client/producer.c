@@ -1046,17 +1046,24 @@ ringlog_producer *ringlog_producer_new(const ringlog_conf *conf, char *errbuf, s
     return p;
 }
 
-/* Waits on cond until deadline (ms, monotonic; -1 forever). False on timeout. */
-static bool cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *mu, int64_t deadline)
+/* Waits on cond until deadline_us (monotonic; -1 forever). False on timeout. */
+static bool cond_wait_until_us(pthread_cond_t *cond, pthread_mutex_t *mu, int64_t deadline_us)
 {
-    if (deadline < 0) {
+    if (deadline_us < 0) {
         pthread_cond_wait(cond, mu);
         return true;
     }
-    if (rl_now_ms() >= deadline)
+    if (rl_now_us() >= deadline_us)
         return false;
-    struct timespec ts = {.tv_sec = deadline / 1000, .tv_nsec = (long)(deadline % 1000) * 1000000};
-    return pthread_cond_timedwait(cond, mu, &ts) != ETIMEDOUT || rl_now_ms() < deadline;
+    struct timespec ts = {.tv_sec = deadline_us / 1000000,
+                          .tv_nsec = (long)(deadline_us % 1000000) * 1000};
+    return pthread_cond_timedwait(cond, mu, &ts) != ETIMEDOUT || rl_now_us() < deadline_us;
+}
+
+/* The same with a deadline in ms (-1 forever). */
+static bool cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *mu, int64_t deadline)
+{
+    return cond_wait_until_us(cond, mu, deadline < 0 ? -1 : deadline * 1000);
 }
 
 /* Waits for the topic's metadata; lock held. RINGLOG_OK with *md, or an error. */
@@ -1362,11 +1369,11 @@ int ringlog_produce_batch(ringlog_producer *p, const ringlog_record *recs, size_
 }
 
 /*
- * Waits for completions or events until deadline, serving them in the
- * default mode. Returns the callbacks served (>= 0; 0 also on timeout).
- * Lock held; released meanwhile.
+ * Waits for completions or events until deadline_us (monotonic; -1
+ * forever, 0 not at all), serving them in the default mode. Returns the
+ * callbacks served (>= 0; 0 also on timeout). Lock held; released meanwhile.
  */
-static int serve_or_wait(struct ringlog_producer *p, int64_t deadline)
+static int serve_or_wait(struct ringlog_producer *p, int64_t deadline_us)
 {
     bool due = p->done_head || rl_cluster_events_pending(p->cl);
     if (!p->conf->callbacks_on_io_thread && due) {
@@ -1376,17 +1383,18 @@ static int serve_or_wait(struct ringlog_producer *p, int64_t deadline)
         if (served >= 0)
             return served;
     }
-    if (deadline != 0) /* 0: do not wait at all */
-        cond_wait_until(&p->done_cond, rl_cluster_mutex(p->cl), deadline);
+    if (deadline_us != 0)
+        cond_wait_until_us(&p->done_cond, rl_cluster_mutex(p->cl), deadline_us);
     return 0;
 }
 
-int ringlog_poll(ringlog_producer *p, int timeout_ms)
+/* ringlog_poll and ringlog_poll_us: timeout_us < 0 forever, 0 not at all. */
+static int poll_for(ringlog_producer *p, int64_t timeout_us)
 {
     if (!p)
         return RINGLOG_ERR_INVALID_ARG;
     /* Without a timeout the clock is not read (called after every produce by some). */
-    int64_t deadline = timeout_ms < 0 ? -1 : timeout_ms == 0 ? 0 : rl_now_ms() + timeout_ms;
+    int64_t deadline = timeout_us < 0 ? -1 : timeout_us == 0 ? 0 : rl_now_us() + timeout_us;
     rl_cluster_lock(p->cl);
     if (rl_cluster_in_callback(p->cl)) {
         rl_cluster_unlock(p->cl);
@@ -1396,18 +1404,29 @@ int ringlog_poll(ringlog_producer *p, int timeout_ms)
     for (;;) {
         served = serve_or_wait(p, deadline);
         if (served > 0 || p->conf->callbacks_on_io_thread || deadline == 0 ||
-            (deadline >= 0 && rl_now_ms() >= deadline))
+            (deadline > 0 && rl_now_us() >= deadline))
             break;
     }
     rl_cluster_unlock(p->cl);
+    assert(served >= 0);
     return served;
+}
+
+int ringlog_poll(ringlog_producer *p, int timeout_ms)
+{
+    return poll_for(p, timeout_ms < 0 ? -1 : (int64_t)timeout_ms * 1000);
+}
+
+int ringlog_poll_us(ringlog_producer *p, int64_t timeout_us)
+{
+    return poll_for(p, timeout_us);
 }
 
 int ringlog_producer_flush(ringlog_producer *p, int timeout_ms)
 {
     if (!p)
         return RINGLOG_ERR_INVALID_ARG;
-    int64_t deadline = timeout_ms < 0 ? -1 : rl_now_ms() + timeout_ms;
+    int64_t deadline = timeout_ms < 0 ? -1 : rl_now_us() + (int64_t)timeout_ms * 1000;
     rl_cluster_lock(p->cl);
     if (rl_cluster_in_callback(p->cl)) {
         rl_cluster_unlock(p->cl);
@@ -1418,7 +1437,7 @@ int ringlog_producer_flush(ringlog_producer *p, int timeout_ms)
     int rc = RINGLOG_OK;
     while (p->outstanding > 0) {
         serve_or_wait(p, deadline);
-        if (p->outstanding > 0 && deadline >= 0 && rl_now_ms() >= deadline) {
+        if (p->outstanding > 0 && deadline >= 0 && rl_now_us() >= deadline) {
             rc = RINGLOG_ERR_TIMED_OUT;
             break;
         }

@@ -506,6 +506,14 @@ int ringlog_produce_batch(ringlog_producer *p, const ringlog_record *recs, size_
 int ringlog_poll(ringlog_producer *p, int timeout_ms);
 
 /*
+ * ringlog_poll with a timeout in microseconds (< 0: forever, 0: not at
+ * all), for an application that paces its own sends and wants each
+ * delivery report the moment it arrives rather than at its next
+ * millisecond: it waits for reports until its next send is due.
+ */
+int ringlog_poll_us(ringlog_producer *p, int64_t timeout_us);
+
+/*
  * Sends every queued record without waiting for linger-ms and waits until
  * each has been reported to the delivery callback, serving the callbacks
  * itself (as ringlog_poll) in the default mode. timeout_ms < 0 waits

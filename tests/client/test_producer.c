@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fake_broker.h"
@@ -739,4 +740,39 @@ Test(producer, idempotence_with_more_than_five_in_flight_is_refused)
     cr_assert_not_null(p, "%s", err);
     ringlog_producer_destroy(p);
     ringlog_conf_destroy(c);
+}
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* ringlog_poll_us waits its timeout when nothing is due, and returns with
+ * the first report that arrives (not at the end of its timeout). */
+Test(producer, poll_us_waits_for_the_first_report)
+{
+    struct fake_broker *fb = fake_broker_start();
+    fake_broker_create_topic(fb, "t", 1);
+    struct reports r;
+    reports_init(&r);
+    ringlog_conf *c = conf_for(fb, &r);
+    ringlog_producer *p = producer_for(c);
+    cr_assert_eq(ringlog_poll_us(NULL, 0), RINGLOG_ERR_INVALID_ARG);
+    int64_t t0 = mono_us();
+    cr_assert_eq(ringlog_poll_us(p, 3000), 0);
+    cr_assert_geq(mono_us() - t0, 3000, "returned before its timeout with nothing due");
+    produce_n(p, "t", 1, false);
+    t0 = mono_us();
+    int served = 0;
+    for (int i = 0; i < 10 && served == 0; i++) /* the first call may see only metadata */
+        served = ringlog_poll_us(p, 30 * 1000 * 1000);
+    cr_assert_eq(served, 1);
+    cr_assert_lt(mono_us() - t0, 30 * 1000 * 1000, "waited out its timeout despite a report");
+    cr_assert_eq(r.ok, 1);
+    cr_assert_eq(ringlog_poll_us(p, 0), 0); /* nothing more due: at once */
+    ringlog_producer_destroy(p);
+    ringlog_conf_destroy(c);
+    fake_broker_stop(fb);
 }
